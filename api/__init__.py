@@ -1,0 +1,1 @@
+"""The HTTP service: public read API, OGC API - Features, uploads, maps and the rider page."""

@@ -1,0 +1,143 @@
+"""Request dependencies and the parsing of shared query parameters into domain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
+from geodata.districts import Districts
+from geodata.hours import TZ
+from stations.model import AMENITIES, AMENITY_LABELS, Status
+from stations.readindex import IndexHolder, StationIndex
+from stations.settings import Settings
+from stations.store import Store
+from stations.validation import in_china_bounds
+
+from .problems import Problem
+
+
+@dataclass
+class Services:
+    """What the app holds for its lifetime; built by create_app, not at import time."""
+
+    settings: Settings
+    store: Store
+    districts: Districts
+    index: IndexHolder
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_index(request: Request) -> StationIndex:
+    return get_services(request).index.current()
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+IndexDep = Annotated[StationIndex, Depends(get_index)]
+
+
+def parse_time(value: str | None) -> datetime:
+    """An ISO 8601 time; naive times are Asia/Shanghai. None means now."""
+    if value is None or value == "":
+        return datetime.now(TZ)
+    try:
+        at = datetime.fromisoformat(value.strip().replace(" ", "T", 1).replace("Z", "+00:00"))
+    except ValueError:
+        raise Problem(
+            "bad_time",
+            f"at={value!r} is not an ISO 8601 time; write e.g. 2025-10-01T14:30 (Asia/Shanghai) "
+            "or 2025-10-01T06:30Z",
+        ) from None
+    return at.replace(tzinfo=TZ) if at.tzinfo is None else at.astimezone(TZ)
+
+
+def parse_crs_param(value: str) -> CoordinateSystem:
+    try:
+        return parse_crs(value)
+    except ValueError as exc:
+        raise Problem("bad_crs", str(exc)) from None
+
+
+def parse_point(lon: float, lat: float, crs: CoordinateSystem) -> tuple[float, float]:
+    """Check a query point and return it in WGS-84; explain swapped axes."""
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        hint = " (lat and lon look swapped)" if -90 <= lon <= 90 and -180 <= lat <= 180 else ""
+        raise Problem(
+            "bad_coordinates",
+            f"lon={lon}, lat={lat} is not a position: lon is -180..180, lat is -90..90{hint}",
+            swapped=bool(hint),
+        )
+    if not in_china_bounds(lon, lat):
+        if in_china_bounds(lat, lon):
+            raise Problem(
+                "bad_coordinates",
+                f"lon={lon}, lat={lat} is outside China, but lon={lat}, lat={lon} is inside: "
+                "lat and lon look swapped",
+                swapped=True,
+            )
+        raise Problem(
+            "outside_china",
+            f"lon={lon}, lat={lat} is outside China; yizhan covers stations in China only",
+        )
+    wlon, wlat = to_wgs84(lon, lat, crs=crs)
+    return float(wlon), float(wlat)
+
+
+def parse_amenities(values: list[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for raw in values or ():
+        for value in raw.split(","):
+            v = value.strip()
+            if not v:
+                continue
+            if v not in AMENITIES:
+                allowed = ", ".join(f"{a} ({AMENITY_LABELS[a]})" for a in AMENITIES)
+                raise Problem(
+                    "unknown_amenity",
+                    f"unknown amenity {v!r}; allowed: {allowed}",
+                    allowed=list(AMENITIES),
+                )
+            out.append(v)
+    return tuple(out)
+
+
+def parse_statuses(values: list[str] | None, *, default: tuple[Status, ...]) -> tuple[Status, ...]:
+    if not values:
+        return default
+    out: list[Status] = []
+    for raw in values:
+        for value in raw.split(","):
+            v = value.strip()
+            if v in ("any", "all"):
+                return tuple(Status)
+            try:
+                out.append(Status(v))
+            except ValueError:
+                allowed = ", ".join(s.value for s in Status)
+                raise Problem(
+                    "unknown_status", f"unknown status {v!r}; allowed: {allowed}, any"
+                ) from None
+    return tuple(out)
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` in WGS-84 (OGC API order)."""
+    if value is None or value == "":
+        return None
+    try:
+        parts = [float(p) for p in value.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 4 or not (parts[0] <= parts[2] and parts[1] <= parts[3]):
+        raise Problem(
+            "bad_bbox",
+            f"bbox={value!r} must be minlon,minlat,maxlon,maxlat with min <= max (WGS-84)",
+        )
+    return parts[0], parts[1], parts[2], parts[3]

@@ -1,0 +1,133 @@
+"""RFC 9457 problem details: one table maps every domain error to an HTTP status and type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from geodata.districts import UnknownDistrictError
+from geodata.hours import HoursError
+from stations.store import StoreError
+from stations.validation import ValidationError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# code -> (HTTP status, title). The type URI is /problems/<code>; codes never change.
+PROBLEMS: dict[str, tuple[int, str]] = {
+    "station_not_found": (404, "No such station"),
+    "not_found": (404, "Not found"),
+    "unknown_collection": (404, "No such collection"),
+    "unknown_district": (404, "No such district"),
+    "bad_coordinates": (422, "Coordinates are not valid"),
+    "outside_china": (422, "The point is outside China"),
+    "unknown_amenity": (422, "Unknown amenity"),
+    "unknown_status": (422, "Unknown station status"),
+    "out_of_range": (422, "A parameter is out of range"),
+    "bad_time": (422, "The time could not be read"),
+    "bad_bbox": (422, "The bounding box is not valid"),
+    "bad_crs": (422, "Unknown coordinate system"),
+    "bad_format": (422, "Unknown output format"),
+    "invalid_parameter": (422, "A request parameter is not valid"),
+    "validation_failed": (422, "The station record is not valid"),
+    "hours_unparseable": (422, "The opening hours could not be read"),
+    "stale_write": (409, "The station was changed by someone else"),
+    "duplicate_external_id": (409, "The union already has a station with this code"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "schema_incompatible": (503, "The registry database cannot be used"),
+    "store_error": (500, "The registry failed"),
+    "internal_error": (500, "Internal error"),
+}
+
+
+class Problem(Exception):  # noqa: N818 - RFC 9457 calls it a problem
+    """An error to report as problem+json; ``code`` names its type."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        if code not in PROBLEMS:
+            msg = f"unknown problem code {code!r}"
+            raise ValueError(msg)
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+def problem_response(
+    code: str, detail: str, *, instance: str | None = None, **extra: Any
+) -> Response:
+    status, title = PROBLEMS[code]
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
+    """The one mapping from domain errors (which know nothing of HTTP) to problem codes."""
+    if isinstance(exc, Problem):
+        return exc.code, exc.detail, exc.extra
+    if isinstance(exc, ValidationError):
+        return (
+            "validation_failed",
+            "the record has problems; see errors",
+            {"errors": [p.as_dict() for p in exc.problems]},
+        )
+    if isinstance(exc, HoursError):
+        return "hours_unparseable", exc.reason, {}
+    if isinstance(exc, UnknownDistrictError):
+        return "unknown_district", str(exc), {}
+    if isinstance(exc, StoreError):
+        code = exc.code if exc.code in PROBLEMS else "store_error"
+        return code, str(exc), {}
+    return "internal_error", "an unexpected error occurred; it has been logged", {}
+
+
+def install(app: FastAPI) -> None:
+    """Register handlers so every error leaves as problem+json."""
+
+    async def domain(request: Request, exc: Exception) -> Response:
+        code, detail, extra = _from_domain(exc)
+        return problem_response(code, detail, instance=request.url.path, **extra)
+
+    async def validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "body")),
+                "code": e.get("type", "invalid"),
+                "message": e.get("msg", ""),
+            }
+            for e in exc.errors()
+        ]
+        names = ", ".join(e["field"] for e in errors)
+        return problem_response(
+            "invalid_parameter", f"not valid: {names}", instance=request.url.path, errors=errors
+        )
+
+    async def http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        if code is None:
+            return Response(str(exc.detail), status_code=exc.status_code)
+        return problem_response(code, str(exc.detail), instance=request.url.path)
+
+    app.add_exception_handler(Problem, domain)
+    app.add_exception_handler(ValidationError, domain)
+    app.add_exception_handler(HoursError, domain)
+    app.add_exception_handler(UnknownDistrictError, domain)
+    app.add_exception_handler(StoreError, domain)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(Exception, domain)

@@ -1,0 +1,116 @@
+"""How stations look on the wire: JSON records, GeoJSON features, CSV rows, navigation links."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from geodata.crs import CoordinateSystem, from_wgs84
+from geodata.districts import Districts
+from stations.io import write_csv
+from stations.listings import check_listing, mapped_state
+from stations.model import Station
+from stations.records import station_to_dict
+
+
+def navigation_links(station: Station) -> dict[str, str]:
+    """Links that open the station in Amap and Baidu, in each provider's own system.
+
+    ``amap``/``baidu`` are web links that hand over to the app when it is installed
+    (``callnative=1``) and otherwise work in the browser; ``*_app`` are the app schemes.
+    """
+    glon, glat = from_wgs84(station.lon, station.lat, crs=CoordinateSystem.GCJ02)
+    blon, blat = from_wgs84(station.lon, station.lat, crs=CoordinateSystem.BD09)
+    g = f"{glon:.6f},{glat:.6f}"
+    b = f"{blat:.6f},{blon:.6f}"  # Baidu writes latitude first
+    name = station.name
+    return {
+        "amap": "https://uri.amap.com/navigation?"
+        + urlencode(
+            {
+                "to": f"{g},{name}",
+                "mode": "walk",
+                "coordinate": "gaode",
+                "callnative": 1,
+                "src": "yizhan",
+            },
+            quote_via=quote,
+        ),
+        "amap_app": "amapuri://route/plan/?"
+        + urlencode(
+            {
+                "dlat": f"{glat:.6f}",
+                "dlon": f"{glon:.6f}",
+                "dname": name,
+                "dev": 0,
+                "t": 2,
+                "sourceApplication": "yizhan",
+            },
+            quote_via=quote,
+        ),
+        "baidu": "https://api.map.baidu.com/direction?"
+        + urlencode(
+            {
+                "destination": f"latlng:{b}|name:{name}",
+                "mode": "walking",
+                "region": "全国",
+                "coord_type": "bd09ll",
+                "output": "html",
+                "src": "yizhan",
+            },
+            quote_via=quote,
+        ),
+        "baidu_app": "baidumap://map/direction?"
+        + urlencode(
+            {
+                "destination": f"latlng:{b}|name:{name}",
+                "mode": "walking",
+                "coord_type": "bd09ll",
+                "src": "yizhan",
+            },
+            quote_via=quote,
+        ),
+    }
+
+
+def station_json(
+    station: Station,
+    *,
+    districts: Districts,
+    threshold_m: float,
+    crs: CoordinateSystem = CoordinateSystem.WGS84,
+) -> dict[str, Any]:
+    """The full public record of a station, with derived 上图 figures and links."""
+    doc = station_to_dict(station)
+    if crs is not CoordinateSystem.WGS84:
+        lon, lat = from_wgs84(station.lon, station.lat, crs=crs)
+        doc["lon"], doc["lat"] = float(lon), float(lat)
+    doc["crs"] = crs.value
+    district = districts.find(station.district_adcode)
+    doc["district_name"] = district.name if district else None
+    for listing_doc, listing in zip(doc["listings"], station.listings, strict=True):
+        check = check_listing(station, listing, threshold_m=threshold_m)
+        listing_doc["offset_m"] = None if check.offset_m is None else round(check.offset_m, 2)
+        listing_doc["precise"] = check.precise
+    doc["mapped_state"] = mapped_state(station, threshold_m=threshold_m).value
+    doc["navigation"] = navigation_links(station)
+    return doc
+
+
+def feature(properties: dict[str, Any], station: Station) -> dict[str, Any]:
+    """A GeoJSON Feature; the geometry is WGS-84 as RFC 7946 requires."""
+    return {
+        "type": "Feature",
+        "id": station.id,
+        "geometry": {"type": "Point", "coordinates": [station.lon, station.lat]},
+        "properties": properties,
+    }
+
+
+def stations_csv(stations: Iterable[Station]) -> str:
+    """CSV text of stations (formula-neutralised, WGS-84) for spreadsheet users."""
+    out = io.StringIO()
+    write_csv(stations, out)
+    return out.getvalue()

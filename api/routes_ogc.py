@@ -1,0 +1,231 @@
+"""OGC API – Features (Part 1: Core) for the stations and districts collections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+import shapely
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from geodata.districts import BOUNDARY_CREDIT
+from geodata.hours import TZ
+
+from .deps import IndexDep, ServicesDep, parse_bbox
+from .problems import Problem
+from .representation import feature, station_json
+
+router = APIRouter(tags=["OGC API – Features"])
+
+GEOJSON = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+COLLECTIONS = {
+    "stations": ("工会驿站 Union rest stations", "Rest stations run by trade unions, WGS-84."),
+    "districts": (
+        "区县 Districts",
+        f"District boundaries with per-district station counts. {BOUNDARY_CREDIT}",
+    ),
+}
+MAX_LIMIT = 10_000
+
+
+def _json(body: Any, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type=media_type)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": href, "rel": rel, "type": type_}
+    if title:
+        link["title"] = title
+    return link
+
+
+@router.get("/", summary="OGC API landing page")
+def landing(request: Request) -> Response:
+    base = _base(request)
+    return _json(
+        {
+            "title": "yizhan 工会驿站",
+            "description": "The open registry of trade-union rest stations (工会驿站).",
+            "links": [
+                _link(f"{base}/", "self", "application/json", "this document"),
+                _link(
+                    f"{base}/openapi.json",
+                    "service-desc",
+                    "application/vnd.oai.openapi+json;version=3.0",
+                    "the API definition",
+                ),
+                _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
+                _link(f"{base}/conformance", "conformance", "application/json"),
+                _link(f"{base}/collections", "data", "application/json"),
+            ],
+        }
+    )
+
+
+@router.get("/conformance", summary="OGC API conformance classes")
+def conformance() -> Response:
+    return _json({"conformsTo": CONFORMANCE})
+
+
+def _collection(base: str, cid: str, bbox: list[float]) -> dict[str, Any]:
+    title, description = COLLECTIONS[cid]
+    return {
+        "id": cid,
+        "title": title,
+        "description": description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "links": [
+            _link(f"{base}/collections/{cid}", "self", "application/json"),
+            _link(f"{base}/collections/{cid}/items", "items", GEOJSON),
+        ],
+    }
+
+
+def _bbox(services: ServicesDep) -> list[float]:
+    return [float(v) for v in services.districts.bounds]
+
+
+@router.get("/collections", summary="The feature collections")
+def collections(request: Request, services: ServicesDep) -> Response:
+    base = _base(request)
+    bbox = _bbox(services)
+    return _json(
+        {
+            "links": [_link(f"{base}/collections", "self", "application/json")],
+            "collections": [_collection(base, cid, bbox) for cid in COLLECTIONS],
+        }
+    )
+
+
+def _check(cid: str) -> None:
+    if cid not in COLLECTIONS:
+        raise Problem(
+            "unknown_collection", f"no collection {cid!r}; there are: {', '.join(COLLECTIONS)}"
+        )
+
+
+@router.get("/collections/{collection_id}", summary="One feature collection")
+def collection(collection_id: str, request: Request, services: ServicesDep) -> Response:
+    _check(collection_id)
+    return _json(_collection(_base(request), collection_id, _bbox(services)))
+
+
+def _district_features(services: ServicesDep, index: IndexDep) -> list[dict[str, Any]]:
+    counts: dict[str, int] = {}
+    for s in index.stations:
+        counts[s.district_adcode] = counts.get(s.district_adcode, 0) + 1
+    return [
+        {
+            "type": "Feature",
+            "id": d.adcode,
+            "geometry": shapely.geometry.mapping(d.geometry),
+            "properties": {
+                "adcode": d.adcode,
+                "name": d.name,
+                "kind": d.kind,
+                "area_km2": round(d.area_m2 / 1e6, 3),
+                "stations": counts.get(d.adcode, 0),
+            },
+        }
+        for d in services.districts
+    ]
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a collection")
+def items(
+    collection_id: str,
+    request: Request,
+    index: IndexDep,
+    services: ServicesDep,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
+    limit: Annotated[int, Query(description=f"1–{MAX_LIMIT}")] = 100,
+    offset: Annotated[int, Query(description="0 or more")] = 0,
+) -> Response:
+    _check(collection_id)
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
+    box = parse_bbox(bbox)
+    if collection_id == "stations":
+        positions = index.select(bbox=box)
+        page = [index.stations[p] for p in positions[offset : offset + limit]]
+        threshold = services.settings.precise_threshold_m
+        features = [
+            feature(station_json(s, districts=services.districts, threshold_m=threshold), s)
+            for s in page
+        ]
+        matched = len(positions)
+    else:
+        all_features = _district_features(services, index)
+        if box is not None:
+            area = shapely.box(*box)
+            all_features = [
+                f
+                for f, d in zip(all_features, services.districts, strict=True)
+                if d.geometry.intersects(area)
+            ]
+        matched = len(all_features)
+        features = all_features[offset : offset + limit]
+    base = f"{_base(request)}/collections/{collection_id}/items"
+    extra = f"&bbox={bbox}" if bbox else ""
+    links = [_link(f"{base}?limit={limit}&offset={offset}{extra}", "self", GEOJSON)]
+    if offset + limit < matched:
+        links.append(_link(f"{base}?limit={limit}&offset={offset + limit}{extra}", "next", GEOJSON))
+    if offset > 0:
+        links.append(
+            _link(f"{base}?limit={limit}&offset={max(0, offset - limit)}{extra}", "prev", GEOJSON)
+        )
+    return _json(
+        {
+            "type": "FeatureCollection",
+            "timeStamp": datetime.now(TZ).isoformat(timespec="seconds"),
+            "numberMatched": matched,
+            "numberReturned": len(features),
+            "features": features,
+            "links": links,
+        },
+        GEOJSON,
+    )
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
+def item(
+    collection_id: str, feature_id: str, request: Request, index: IndexDep, services: ServicesDep
+) -> Response:
+    _check(collection_id)
+    base = f"{_base(request)}/collections/{collection_id}"
+    if collection_id == "stations":
+        station = index.get(int(feature_id)) if feature_id.isdigit() else None
+        if station is None:
+            raise Problem("station_not_found", f"no station with id {feature_id}")
+        doc = feature(
+            station_json(
+                station,
+                districts=services.districts,
+                threshold_m=services.settings.precise_threshold_m,
+            ),
+            station,
+        )
+    else:
+        found = [f for f in _district_features(services, index) if f["id"] == feature_id]
+        if not found:
+            raise Problem("unknown_district", f"no district with adcode {feature_id!r}")
+        doc = found[0]
+    doc["links"] = [
+        _link(f"{base}/items/{feature_id}", "self", GEOJSON),
+        _link(base, "collection", "application/json"),
+    ]
+    return _json(doc, GEOJSON)

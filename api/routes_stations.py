@@ -1,0 +1,305 @@
+"""The public read API for riders and integrators: nearest stations, listings, one station."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from geodata.crs import CoordinateSystem, from_wgs84
+from stations.listings import MappedState
+from stations.model import Owner, Status
+
+from .deps import (
+    IndexDep,
+    ServicesDep,
+    parse_amenities,
+    parse_bbox,
+    parse_crs_param,
+    parse_point,
+    parse_statuses,
+    parse_time,
+)
+from .problems import Problem
+from .representation import feature, navigation_links, station_json, stations_csv
+
+router = APIRouter(prefix="/v1", tags=["stations"])
+
+MAX_K = 100
+MAX_RADIUS_M = 500_000.0
+MAX_LIMIT = 10_000
+GEOJSON = "application/geo+json"
+
+_NEAREST_EXAMPLE = {
+    "query": {
+        "lon": 106.5772,
+        "lat": 29.557,
+        "crs": "wgs84",
+        "at": "2025-10-01T14:30:00+08:00",
+        "k": 1,
+        "radius_m": None,
+        "open_now": True,
+    },
+    "count": 1,
+    "results": [
+        {
+            "id": 42,
+            "name": "解放碑工会驿站",
+            "address": "重庆市渝中区民族路1号",
+            "distance_m": 183.4,
+            "bearing_deg": 71.2,
+            "lon": 106.5790,
+            "lat": 29.5576,
+            "crs": "wgs84",
+            "open_now": True,
+            "next_change": "2025-10-01T20:00:00+08:00",
+            "hours": "Mo-Su 08:00-20:00",
+            "hours_text": "每天 8:00-20:00",
+            "amenities": ["hot_water", "microwave", "phone_charging", "toilet"],
+            "self_service_24h": False,
+            "entry_methods": ["staffed"],
+            "registration_required": False,
+            "status": "active",
+            "district_adcode": "500103",
+            "navigation": {
+                "amap": "https://uri.amap.com/navigation?to=...",
+                "baidu": "https://api.map.baidu.com/direction?destination=...",
+            },
+        }
+    ],
+}
+
+
+def _json(body: Any, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type=media_type)
+
+
+def _format(f: str) -> str:
+    if f not in ("json", "geojson", "csv"):
+        raise Problem("bad_format", f"f={f!r}: use json, geojson or csv")
+    return f
+
+
+@router.get(
+    "/stations/nearest",
+    summary="The nearest stations to a point, nearest first",
+    description=(
+        "The true k nearest stations by geodesic distance on the WGS-84 ellipsoid among those "
+        "passing every filter. Positions in and out are in `crs` (Amap and Tencent use gcj02, "
+        "Baidu bd09). `open_now` and `next_change` are evaluated at `at` (default now) in "
+        "Asia/Shanghai, honouring China's public holidays and make-up working days. By default "
+        "only active stations are returned; `status=any` returns all."
+    ),
+    responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
+)
+def nearest(
+    index: IndexDep,
+    services: ServicesDep,
+    lon: Annotated[
+        float, Query(description="longitude of the point, in `crs`", examples=[106.5772])
+    ],
+    lat: Annotated[float, Query(description="latitude of the point, in `crs`", examples=[29.557])],
+    crs: Annotated[str, Query(description="wgs84 | gcj02 | bd09 (also cgcs2000)")] = "wgs84",
+    k: Annotated[int, Query(description=f"how many stations (1–{MAX_K})")] = 10,
+    radius_m: Annotated[
+        float | None, Query(description="only stations within this many metres")
+    ] = None,
+    open_now: Annotated[bool, Query(description="only stations open at `at`")] = False,
+    at: Annotated[
+        str | None, Query(description="ISO 8601 time; naive means Asia/Shanghai; default now")
+    ] = None,
+    self_service: Annotated[
+        bool | None, Query(description="true: only 24-hour self-service sites")
+    ] = None,
+    amenity: Annotated[
+        list[str] | None, Query(description="repeatable; every one must be offered")
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="repeatable: active (default), temporarily_closed, planned, closed, or any"
+        ),
+    ] = None,
+    f: Annotated[str, Query(description="json | geojson")] = "json",
+) -> Response:
+    if f not in ("json", "geojson"):
+        raise Problem("bad_format", f"f={f!r}: use json or geojson")
+    if not 1 <= k <= MAX_K:
+        raise Problem("out_of_range", f"k={k} is out of range: 1 to {MAX_K}")
+    if radius_m is not None and not 0 < radius_m <= MAX_RADIUS_M:
+        raise Problem(
+            "out_of_range",
+            f"radius_m={radius_m} is out of range: more than 0, at most {MAX_RADIUS_M:.0f}",
+        )
+    system = parse_crs_param(crs)
+    wlon, wlat = parse_point(lon, lat, system)
+    when = parse_time(at)
+    hits = index.search(
+        wlon,
+        wlat,
+        k=k,
+        radius_m=radius_m,
+        at=when,
+        open_now=open_now,
+        statuses=parse_statuses(status, default=(Status.ACTIVE,)),
+        self_service=self_service,
+        amenities=parse_amenities(amenity),
+    )
+    results = []
+    for hit in hits:
+        s = hit.station
+        if system is CoordinateSystem.WGS84:
+            plon, plat = s.lon, s.lat
+        else:
+            plon, plat = (float(v) for v in from_wgs84(s.lon, s.lat, crs=system))
+        results.append(
+            {
+                "id": s.id,
+                "name": s.name,
+                "address": s.address,
+                "distance_m": round(hit.distance_m, 2),
+                "bearing_deg": round(hit.bearing_deg, 1),
+                "lon": plon,
+                "lat": plat,
+                "crs": system.value,
+                "open_now": hit.open_now,
+                "next_change": hit.next_change.isoformat() if hit.next_change else None,
+                "hours": s.hours,
+                "hours_text": s.hours_text,
+                "amenities": list(s.amenities),
+                "self_service_24h": s.self_service_24h,
+                "entry_methods": list(s.entry_methods),
+                "registration_required": s.registration_required,
+                "status": s.status.value,
+                "district_adcode": s.district_adcode,
+                "host": s.host,
+                "contact_phone": s.contact_phone,
+                "navigation": navigation_links(s),
+            }
+        )
+    query = {
+        "lon": lon,
+        "lat": lat,
+        "crs": system.value,
+        "at": when.isoformat(),
+        "k": k,
+        "radius_m": radius_m,
+        "open_now": open_now,
+    }
+    if f == "geojson":
+        return _json(
+            {
+                "type": "FeatureCollection",
+                "query": query,
+                "features": [feature(r, h.station) for r, h in zip(results, hits, strict=True)],
+            },
+            GEOJSON,
+        )
+    return _json({"query": query, "count": len(results), "results": results})
+
+
+@router.get(
+    "/stations",
+    summary="List stations with filters and paging",
+    description="Every filter given must match. `total` counts all matches; `limit`/`offset` page.",
+)
+def list_stations(
+    index: IndexDep,
+    services: ServicesDep,
+    district: Annotated[str | None, Query(description="6-digit adcode, e.g. 500103")] = None,
+    owner: Annotated[str | None, Query(description="district:<adcode> or industry:<code>")] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
+    status: Annotated[list[str] | None, Query(description="repeatable; default all")] = None,
+    mapped: Annotated[
+        str | None,
+        Query(description="上图 state: full, partial, none; or true (listed anywhere) / false"),
+    ] = None,
+    self_service: Annotated[bool | None, Query()] = None,
+    amenity: Annotated[list[str] | None, Query(description="repeatable; all must match")] = None,
+    limit: Annotated[int, Query(description=f"1–{MAX_LIMIT}")] = 100,
+    offset: Annotated[int, Query(description="0 or more")] = 0,
+    crs: Annotated[str, Query(description="positions in wgs84 | gcj02 | bd09")] = "wgs84",
+    f: Annotated[str, Query(description="json | geojson | csv")] = "json",
+) -> Response:
+    fmt = _format(f)
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
+    if district is not None and district not in services.districts:
+        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    try:
+        owner_value = Owner.parse(owner) if owner else None
+    except ValueError as exc:
+        raise Problem("invalid_parameter", str(exc)) from None
+    mapped_states: tuple[MappedState, ...] = ()
+    if mapped is not None:
+        table = {"true": (MappedState.FULL, MappedState.PARTIAL), "false": (MappedState.NONE,)}
+        try:
+            mapped_states = table.get(mapped) or (MappedState(mapped),)
+        except ValueError:
+            raise Problem(
+                "invalid_parameter", f"mapped={mapped!r}: use full, partial, none, true or false"
+            ) from None
+    positions = index.select(
+        district=district,
+        owner=owner_value,
+        bbox=parse_bbox(bbox),
+        statuses=parse_statuses(status, default=()),
+        mapped=mapped_states,
+        self_service=self_service,
+        amenities=parse_amenities(amenity),
+    )
+    page = [index.stations[p] for p in positions[offset : offset + limit]]
+    if fmt == "csv":
+        return Response(
+            "\ufeff" + stations_csv(page),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="stations.csv"',
+                "X-Total-Count": str(len(positions)),
+            },
+        )
+    system = parse_crs_param(crs)
+    settings = services.settings
+    docs = [
+        station_json(
+            s, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
+        )
+        for s in page
+    ]
+    if fmt == "geojson":
+        return _json(
+            {
+                "type": "FeatureCollection",
+                "numberMatched": len(positions),
+                "numberReturned": len(page),
+                "features": [feature(d, s) for d, s in zip(docs, page, strict=True)],
+            },
+            GEOJSON,
+        )
+    return _json({"total": len(positions), "limit": limit, "offset": offset, "items": docs})
+
+
+@router.get("/stations/{station_id}", summary="One station, with its 上图 listings")
+def get_station(
+    station_id: int,
+    index: IndexDep,
+    services: ServicesDep,
+    crs: Annotated[str, Query(description="position in wgs84 | gcj02 | bd09")] = "wgs84",
+    f: Annotated[str, Query(description="json | geojson")] = "json",
+) -> Response:
+    station = index.get(station_id)
+    if station is None:
+        raise Problem("station_not_found", f"no station with id {station_id}")
+    doc = station_json(
+        station,
+        districts=services.districts,
+        threshold_m=services.settings.precise_threshold_m,
+        crs=parse_crs_param(crs),
+    )
+    if f == "geojson":
+        return _json(feature(doc, station), GEOJSON)
+    if f != "json":
+        raise Problem("bad_format", f"f={f!r}: use json or geojson")
+    return _json(doc)

@@ -1,0 +1,1 @@
+"""Pure geography: coordinate systems, districts, distances, hours, coverage and maps."""

@@ -1,0 +1,29 @@
+# Sourced by run.sh and test.sh: make .venv with Python 3.11 and install yizhan into it.
+# Usage: . scripts/_venv.sh [extras]   (e.g. "dev")
+set -euo pipefail
+extras="${1:-}"
+find_python() {
+    for candidate in "${PYTHON:-}" python3.11 python3 python; do
+        [ -n "$candidate" ] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+            echo "$candidate"; return 0
+        fi
+    done
+    echo "yizhan needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2
+    return 1
+}
+if [ ! -x .venv/bin/python ]; then
+    py=$(find_python)
+    echo "creating .venv with $($py --version)" >&2
+    "$py" -m venv .venv
+fi
+spec="."
+[ -n "$extras" ] && spec=".[$extras]"
+stamp=".venv/.yizhan-installed-$(echo "$extras" | tr -c 'a-z0-9' '_')"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "installing yizhan ($spec) into .venv" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+    touch "$stamp"
+fi

@@ -1,0 +1,1 @@
+"""The station registry: domain model, validation, storage, import/export and the CLI."""

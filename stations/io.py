@@ -1,0 +1,393 @@
+"""Read station rows from CSV/XLSX/GeoJSON files, and write exports that are safe to open."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from stations.model import AMENITY_LABELS, ENTRY_METHOD_LABELS, Provider, Station
+from stations.records import station_to_dict
+
+FORMATS = ("csv", "xlsx", "geojson")
+
+# Header aliases, compared after normalising (lower case, no spaces or bracketed notes).
+_FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "external_id": ("external_id", "编号", "驿站编号", "本单位编号", "code", "站点编号"),
+    "owner": ("owner", "所属工会", "管理工会", "建设工会"),
+    "name": ("name", "名称", "驿站名称", "站点名称"),
+    "address": ("address", "地址", "详细地址", "驿站地址"),
+    "host": ("host", "依托单位", "承建单位", "所在单位", "建设单位"),
+    "contact_phone": ("contact_phone", "phone", "联系电话", "电话", "联系方式"),
+    "lon": ("lon", "lng", "long", "longitude", "x", "经度"),
+    "lat": ("lat", "latitude", "y", "纬度"),
+    "crs": ("crs", "坐标系"),
+    "hours": ("hours", "opening_hours", "开放时间", "服务时间", "营业时间"),
+    "hours_text": ("hours_text", "开放时间原文"),
+    "self_service_24h": (
+        "self_service_24h",
+        "24小时",
+        "24小时自助",
+        "是否24小时",
+        "24小时自助驿站",
+    ),
+    "entry_methods": ("entry_methods", "进入方式", "开门方式"),
+    "registration_required": ("registration_required", "需要登记", "需注册", "是否需要注册"),
+    "amenities": ("amenities", "设施", "服务设施", "配套设施"),
+    "status": ("status", "状态", "运营状态"),
+    "signage_unified": ("signage_unified", "统一标识", "是否统一标识"),
+    "brand": ("brand", "品牌"),
+    "sample": ("sample", "示例", "示例数据"),
+}
+_PROVIDER_NAMES = {Provider.AMAP: "高德", Provider.BAIDU: "百度", Provider.TENCENT: "腾讯"}
+_LISTING_FIELDS = {
+    "listed": ("listed", "已上图", "上图"),
+    "poi_id": ("poi_id", "poi", "poiid"),
+    "listed_name": ("listed_name", "上图名称", "名称"),
+    "lon": ("lon", "经度"),
+    "lat": ("lat", "纬度"),
+    "keyword_linked": ("keyword_linked", "keyword", "关键词", "关联关键词"),
+    "checked_at": ("checked_at", "核查时间"),
+}
+for _p, _cn in _PROVIDER_NAMES.items():
+    for _f, _aliases in _LISTING_FIELDS.items():
+        _FIELD_ALIASES[f"{_p.value}_{_f}"] = tuple(
+            [f"{_p.value}_{a}" for a in _aliases] + [f"{_cn}{a}" for a in _aliases]
+        )
+
+_NOTE = re.compile(r"[（(\[【].*?[)）\]】]")
+
+
+def _normal_header(text: str) -> str:
+    text = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    text = _NOTE.sub("", text)  # "经度（GCJ-02）" -> "经度"
+    return re.sub(r"[\s*：:]+", "", text)
+
+
+_ALIAS_TO_FIELD = {
+    _normal_header(alias): name for name, aliases in _FIELD_ALIASES.items() for alias in aliases
+}
+
+
+def map_headers(headers: Iterable[Any]) -> tuple[list[str | None], list[str]]:
+    """Map a file's column headers to record fields; return the mapping and unknown headers."""
+    mapped: list[str | None] = []
+    unknown: list[str] = []
+    seen: set[str] = set()
+    for header in headers:
+        name = _ALIAS_TO_FIELD.get(_normal_header(header)) if header is not None else None
+        if name is None or name in seen:
+            mapped.append(None)
+            if header is not None and str(header).strip():
+                unknown.append(str(header))
+        else:
+            mapped.append(name)
+            seen.add(name)
+    return mapped, unknown
+
+
+@dataclass
+class RowSource:
+    """Rows of a file, mapped to record fields, with the row numbers a clerk sees."""
+
+    format: str
+    encoding: str | None = None
+    unknown_columns: list[str] = field(default_factory=list)
+    rows: Iterator[tuple[int, dict[str, Any]]] = field(default_factory=lambda: iter(()))
+
+
+def detect_format(path: Path) -> str:
+    """Tell the file's format from its name: csv, xlsx or geojson."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    if suffix in (".xlsx", ".xlsm"):
+        return "xlsx"
+    if suffix in (".geojson", ".json"):
+        return "geojson"
+    msg = f"{path.name}: unknown file type {suffix!r}; use .csv, .xlsx or .geojson"
+    raise ValueError(msg)
+
+
+def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """Return utf-8-sig, utf-8 or gb18030 (a superset of GBK) for a CSV file.
+
+    The whole file is checked in chunks with an incremental decoder, so memory stays bounded
+    and a GBK character far down the file is not missed.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(3)
+    bom = head == codecs.BOM_UTF8
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(chunk_bytes):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return "utf-8-sig" if bom and encoding == "utf-8" else encoding
+    msg = f"{path.name}: 文件编码无法识别（请另存为 UTF-8 或 GBK 编码的 CSV）"
+    raise ValueError(msg)
+
+
+def _restore(value: Any) -> Any:
+    """Undo :func:`neutralise` on a cell read back from one of our exports."""
+    if isinstance(value, str) and value[:1] == "'" and value[1:2] and value[1] in "=+-@\t\r":
+        return value[1:]
+    return value
+
+
+def _cells(mapping: list[str | None], values: Iterable[Any]) -> dict[str, Any]:
+    return {k: _restore(v) for k, v in zip(mapping, values, strict=False) if k is not None}
+
+
+def _csv_rows(path: Path, encoding: str, mapping: list[str | None]) -> Iterator[tuple[int, dict]]:
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for number, values in enumerate(reader, start=2):
+            if not any(v.strip() for v in values):
+                continue
+            yield number, _cells(mapping, values)
+
+
+def _xlsx_rows(path: Path) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]]]:
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    sheet = book.worksheets[0]
+    for candidate in book.worksheets:
+        if candidate.title in ("驿站", "stations", "工会驿站"):
+            sheet = candidate
+            break
+    rows = sheet.iter_rows(values_only=True)
+    header = list(next(rows, ()))
+
+    def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
+        try:
+            for number, values in enumerate(rows, start=2):
+                if any(v is not None and str(v).strip() for v in values):
+                    yield number, values
+        finally:
+            book.close()
+
+    return header, body()
+
+
+def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    with path.open(encoding="utf-8-sig") as fh:
+        doc = json.load(fh)
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        msg = f"{path.name}: not a GeoJSON FeatureCollection"
+        raise ValueError(msg)
+    headers: list[str] = []
+    for feature in features:
+        for key in feature.get("properties") or {}:
+            if key not in headers:
+                headers.append(key)
+    mapping, _ = map_headers(headers)
+    by_key = dict(zip(headers, mapping, strict=True))
+
+    def body() -> Iterator[tuple[int, dict[str, Any]]]:
+        for number, feature in enumerate(features, start=1):
+            props = feature.get("properties") or {}
+            row: dict[str, Any] = {}
+            for k, v in props.items():
+                name = by_key.get(k)
+                if name:
+                    row[name] = v
+            geometry = feature.get("geometry") or {}
+            if geometry.get("type") == "Point":
+                coords = geometry.get("coordinates") or []
+                if len(coords) >= 2:
+                    row["lon"], row["lat"] = coords[0], coords[1]
+            elif geometry:
+                row["lon"] = row["lat"] = None
+                row["_geometry_problem"] = geometry.get("type")
+            yield number, row
+
+    return headers, body()
+
+
+def read_rows(path: str | Path, *, format: str | None = None) -> RowSource:
+    """Open a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX or GeoJSON file of stations."""
+    path = Path(path)
+    fmt = format or detect_format(path)
+    if fmt == "csv":
+        encoding = detect_encoding(path)
+        with path.open(encoding=encoding, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        mapping, unknown = map_headers(header)
+        return RowSource("csv", encoding, unknown, _csv_rows(path, encoding, mapping))
+    if fmt == "xlsx":
+        header, body = _xlsx_rows(path)
+        mapping, unknown = map_headers(header)
+        cells = ((n, _cells(mapping, values)) for n, values in body)
+        return RowSource("xlsx", None, unknown, cells)
+    if fmt == "geojson":
+        headers, features = _geojson_rows(path)
+        _, unknown = map_headers(headers)
+        return RowSource("geojson", "utf-8", unknown, features)
+    msg = f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"
+    raise ValueError(msg)
+
+
+# -- export ------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "id",
+    "external_id",
+    "owner",
+    "name",
+    "address",
+    "host",
+    "contact_phone",
+    "district_adcode",
+    "lon",
+    "lat",
+    "hours",
+    "hours_text",
+    "self_service_24h",
+    "entry_methods",
+    "registration_required",
+    "amenities",
+    "status",
+    "signage_unified",
+    "brand",
+    *(
+        f"{p.value}_{f}"
+        for p in Provider
+        for f in ("listed", "poi_id", "listed_name", "lon", "lat", "keyword_linked", "checked_at")
+    ),
+    "sample",
+    "version",
+    "updated_at",
+)
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Defuse spreadsheet formula injection: text starting with = + - @ gets a leading '."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def export_row(station: Station) -> dict[str, Any]:
+    """A flat row for CSV/XLSX: lists joined with commas, listings as provider columns."""
+    doc = station_to_dict(station)
+    row: dict[str, Any] = {k: doc.get(k) for k in EXPORT_COLUMNS if k in doc}
+    row["entry_methods"] = ",".join(station.entry_methods)
+    row["amenities"] = ",".join(station.amenities)
+    row["crs"] = "wgs84"
+    for listing in station.listings:
+        p = listing.provider.value
+        row[f"{p}_listed"] = listing.listed
+        row[f"{p}_poi_id"] = listing.poi_id
+        row[f"{p}_listed_name"] = listing.listed_name
+        row[f"{p}_lon"] = listing.listed_lon
+        row[f"{p}_lat"] = listing.listed_lat
+        row[f"{p}_keyword_linked"] = listing.keyword_linked
+        row[f"{p}_checked_at"] = listing.checked_at.isoformat() if listing.checked_at else None
+    return row
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else neutralise(value)
+
+
+def write_csv(stations: Iterable[Station], out: IO[str]) -> int:
+    """Write CSV with a UTF-8 BOM-friendly layout (the caller opens with utf-8-sig)."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    n = 0
+    for station in stations:
+        row = export_row(station)
+        writer.writerow([_cell(row.get(c)) for c in EXPORT_COLUMNS])
+        n += 1
+    return n
+
+
+def write_xlsx(stations: Iterable[Station], path: Path) -> int:
+    """Write an XLSX workbook (streamed, so large registries stay in bounded memory)."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("驿站")
+    sheet.append(list(EXPORT_COLUMNS))
+    n = 0
+    for station in stations:
+        row = export_row(station)
+        sheet.append([_cell(row.get(c)) for c in EXPORT_COLUMNS])
+        n += 1
+    legend = book.create_sheet("可选值")
+    legend.append(["amenities 设施", "entry_methods 进入方式"])
+    amen = [f"{k} {v}" for k, v in AMENITY_LABELS.items()]
+    entry = [f"{k} {v}" for k, v in ENTRY_METHOD_LABELS.items()]
+    for i in range(max(len(amen), len(entry))):
+        legend.append([amen[i] if i < len(amen) else None, entry[i] if i < len(entry) else None])
+    book.save(path)
+    return n
+
+
+def write_geojson(stations: Iterable[Station], out: IO[str]) -> int:
+    """Write a GeoJSON FeatureCollection in WGS-84 (RFC 7946), streamed feature by feature."""
+    out.write('{"type":"FeatureCollection","features":[\n')
+    n = 0
+    for station in stations:
+        props = station_to_dict(station)
+        feature = {
+            "type": "Feature",
+            "id": station.id,
+            "geometry": {"type": "Point", "coordinates": [station.lon, station.lat]},
+            "properties": props,
+        }
+        out.write(("," if n else "") + json.dumps(feature, ensure_ascii=False) + "\n")
+        n += 1
+    out.write("]}\n")
+    return n
+
+
+def export_stations(
+    stations: Iterable[Station], path: str | Path, *, format: str | None = None
+) -> int:
+    """Export stations to ``path`` as csv, xlsx or geojson; return how many were written."""
+    path = Path(path)
+    fmt = format or detect_format(path)
+    if fmt == "csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            return write_csv(stations, fh)
+    if fmt == "xlsx":
+        return write_xlsx(stations, path)
+    if fmt == "geojson":
+        with path.open("w", encoding="utf-8") as fh:
+            return write_geojson(stations, fh)
+    msg = f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"
+    raise ValueError(msg)
+
+
+@contextmanager
+def stdout_text() -> Iterator[IO[str]]:
+    """Standard output as UTF-8 text whatever the locale; left open for the caller after."""
+    import sys
+
+    wrapper = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+    try:
+        yield wrapper
+    finally:
+        wrapper.flush()
+        wrapper.detach()  # closing the wrapper would close the process's stdout

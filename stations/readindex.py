@@ -1,0 +1,243 @@
+"""The in-process read model: station arrays and a nearest index, in step with the store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from geodata.hours import TZ, hours
+from geodata.nearest import NearestIndex
+from stations.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_state
+from stations.model import AMENITIES, Owner, Station, Status
+from stations.store import Store
+
+_STATUS_CODES = {s: i for i, s in enumerate(Status)}
+_AMENITY_BITS = {a: 1 << i for i, a in enumerate(AMENITIES)}
+
+
+def amenity_bits(amenities: Sequence[str]) -> int:
+    """The bit mask of a set of amenity codes (unknown codes raise KeyError)."""
+    bits = 0
+    for a in amenities:
+        bits |= _AMENITY_BITS[a]
+    return bits
+
+
+@lru_cache(maxsize=4096)
+def _is_open(osm: str, minute: datetime) -> bool:
+    return hours(osm).is_open(minute)
+
+
+@lru_cache(maxsize=65536)
+def _next_change(osm: str, minute: datetime) -> datetime | None:
+    return hours(osm).next_change(minute)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One nearest station with its distance and state at the asked time."""
+
+    station: Station
+    distance_m: float
+    bearing_deg: float
+    open_now: bool
+    next_change: datetime | None
+
+
+class StationIndex:
+    """An immutable snapshot of the registry for fast reads; build a new one to change it."""
+
+    def __init__(
+        self,
+        stations: Sequence[Station],
+        version: int,
+        *,
+        threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
+    ) -> None:
+        self.version = version
+        self.threshold_m = threshold_m
+        self.stations = list(stations)
+        n = len(self.stations)
+        self.ids = np.fromiter((s.id or 0 for s in self.stations), np.int64, n)
+        self.position = {int(i): p for p, i in enumerate(self.ids)}
+        self.nearest = NearestIndex(
+            np.fromiter((s.lon for s in self.stations), np.float64, n),
+            np.fromiter((s.lat for s in self.stations), np.float64, n),
+        )
+        self.status = np.fromiter((_STATUS_CODES[s.status] for s in self.stations), np.int8, n)
+        self.self_service = np.fromiter((s.self_service_24h for s in self.stations), np.bool_, n)
+        self.amenities = np.fromiter(
+            (amenity_bits(s.amenities) for s in self.stations), np.int64, n
+        )
+        self.district = np.array([s.district_adcode for s in self.stations], dtype="<U12")
+        self.owner = np.array([str(s.owner) for s in self.stations], dtype=object)
+        self.mapped = np.array(
+            [mapped_state(s, threshold_m=threshold_m).value for s in self.stations], dtype="<U8"
+        )
+        self.hours_list = sorted({s.hours for s in self.stations})
+        lookup = {h: i for i, h in enumerate(self.hours_list)}
+        self.hours_id = np.fromiter((lookup[s.hours] for s in self.stations), np.int32, n)
+        self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.stations)
+
+    @classmethod
+    def build(
+        cls, store: Store, *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+    ) -> StationIndex:
+        """Read every station of ``store`` into a new index."""
+        version = store.data_version()
+        return cls(list(store.iter_all()), version, threshold_m=threshold_m)
+
+    def updated(self, store: Store) -> StationIndex:
+        """Return an index reflecting ``store`` now: self if unchanged, else a new snapshot.
+
+        Changes are read from the audit trail since this snapshot's version, so a write by
+        any process is seen without reloading the whole registry.
+        """
+        version = store.data_version()
+        if version == self.version:
+            return self
+        changes = store.changes_since(self.version)
+        if len(changes) > max(1000, len(self) // 5):
+            return StationIndex.build(store, threshold_m=self.threshold_m)
+        kept = [s for s in self.stations if s.id not in changes]
+        kept.extend(s for s in changes.values() if s is not None)
+        kept.sort(key=lambda s: s.id or 0)
+        return StationIndex(kept, version, threshold_m=self.threshold_m)
+
+    def get(self, station_id: int) -> Station | None:
+        """The station with this id in the snapshot, or None."""
+        pos = self.position.get(station_id)
+        return None if pos is None else self.stations[pos]
+
+    def select(
+        self,
+        *,
+        district: str | None = None,
+        owner: Owner | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        statuses: Sequence[Status] = (),
+        mapped: Sequence[MappedState] = (),
+        self_service: bool | None = None,
+        amenities: Sequence[str] = (),
+    ) -> npt.NDArray[np.intp]:
+        """Positions (ordered by station id) of the stations passing every given filter."""
+        mask = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
+        keep = np.ones(len(self), np.bool_) if mask is None else mask.copy()
+        if district is not None:
+            keep &= self.district == district
+        if owner is not None:
+            keep &= self.owner == str(owner)
+        if bbox is not None:
+            minx, miny, maxx, maxy = bbox
+            lon, lat = self.nearest.lon, self.nearest.lat
+            keep &= (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+        if mapped:
+            keep &= np.isin(self.mapped, [m.value for m in mapped])
+        return np.flatnonzero(keep)
+
+    def open_mask(self, at: datetime) -> tuple[npt.NDArray[np.bool_], bytes]:
+        """Which stations are open at ``at`` (Asia/Shanghai), by hours and status.
+
+        Also returns a key naming the open set: it changes only when some hours string opens
+        or closes, so a filtered tree built for it is reused across minutes.
+        """
+        minute = at.astimezone(TZ).replace(second=0, microsecond=0)
+        cached = self._open_cache
+        if cached is not None and cached[0] == minute:
+            return cached[2], cached[1]
+        by_hours = np.fromiter(
+            (_is_open(h, minute) for h in self.hours_list), np.bool_, len(self.hours_list)
+        )
+        mask = by_hours[self.hours_id] & (self.status == _STATUS_CODES[Status.ACTIVE])
+        key = np.packbits(by_hours).tobytes()
+        self._open_cache = (minute, key, mask)
+        return mask, key
+
+    def filter_mask(
+        self,
+        *,
+        statuses: Sequence[Status] = (),
+        self_service: bool | None = None,
+        amenities: Sequence[str] = (),
+    ) -> npt.NDArray[np.bool_] | None:
+        """A mask of the stations passing the static filters, or None when nothing filters."""
+        mask: npt.NDArray[np.bool_] | None = None
+
+        def both(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+            return m if mask is None else mask & m
+
+        if statuses and set(statuses) != set(Status):
+            mask = both(np.isin(self.status, [_STATUS_CODES[s] for s in statuses]))
+        if self_service is not None:
+            mask = both(self.self_service == self_service)
+        if amenities:
+            bits = amenity_bits(amenities)
+            mask = both((self.amenities & bits) == bits)
+        return mask
+
+    def search(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        k: int = 10,
+        radius_m: float | None = None,
+        at: datetime,
+        open_now: bool = False,
+        statuses: Sequence[Status] = (Status.ACTIVE,),
+        self_service: bool | None = None,
+        amenities: Sequence[str] = (),
+    ) -> list[Hit]:
+        """The ``k`` nearest stations to WGS-84 ``lon``/``lat`` that pass every filter."""
+        statuses = tuple(sorted(set(statuses), key=list(Status).index))
+        amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
+        mask = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
+        key: tuple[object, ...] = (statuses, self_service, amenities)
+        minute = at.astimezone(TZ).replace(second=0, microsecond=0)
+        if open_now:
+            open_mask, open_key = self.open_mask(at)
+            mask = open_mask if mask is None else mask & open_mask
+            key = (*key, open_key)
+        found = self.nearest.query(
+            lon, lat, k=k, radius_m=radius_m, mask=mask, mask_key=key if mask is not None else None
+        )
+        found = self.nearest.with_bearings(lon, lat, found)
+        assert found.bearing_deg is not None
+        hits = []
+        for pos, dist, bearing in zip(
+            found.index, found.distance_m, found.bearing_deg, strict=True
+        ):
+            station = self.stations[pos]
+            active = station.status is Status.ACTIVE
+            is_open = active and _is_open(station.hours, minute)
+            # Hours change on whole minutes, so the state at the minute is the state at ``at``.
+            change = _next_change(station.hours, minute) if active else None
+            hits.append(Hit(station, float(dist), float(bearing), is_open, change))
+        return hits
+
+
+class IndexHolder:
+    """Holds the current StationIndex for a store and refreshes it when the store changes."""
+
+    def __init__(self, store: Store, *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._index = StationIndex.build(store, threshold_m=threshold_m)
+
+    def current(self) -> StationIndex:
+        """The index as of the store's latest committed write (checked on every call)."""
+        index = self._index
+        if self.store.data_version() == index.version:
+            return index
+        with self._lock:
+            self._index = self._index.updated(self.store)
+            return self._index

@@ -1,0 +1,59 @@
+"""Settings from ``YIZHAN_*`` environment variables, defaulting to an embedded SQLite file."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///data/yizhan.sqlite3"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; nothing needs setting to start on the embedded store."""
+
+    model_config = SettingsConfigDict(env_prefix="YIZHAN_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="sqlite:///relative/path, sqlite:////absolute/path, or postgresql://…",
+    )
+    host: str = Field(default="127.0.0.1", description="address the HTTP server binds to")
+    port: int = Field(default=8000, ge=1, le=65535)
+    districts_source: Path | None = Field(
+        default=None, description="a boundary file to use instead of Chongqing's 38 districts"
+    )
+    precise_threshold_m: float = Field(
+        default=50.0,
+        gt=0,
+        le=5000,
+        description="a listing within this many metres is precise (精准上图)",
+    )
+    demo_seed: int = 20241
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            msg = (
+                f"YIZHAN_DATABASE_URL {value!r} is not understood: use sqlite:///path/to/file "
+                "or postgresql://user@host/db"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("districts_source")
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            msg = f"YIZHAN_DISTRICTS_SOURCE {value} does not exist"
+            raise ValueError(msg)
+        return value
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,495 @@
+"""The embedded SQLite store: WAL, an R*Tree spatial index, batches, versions, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from geodata.hours import TZ
+from stations.model import Owner, Station
+from stations.records import station_from_dict, station_to_dict
+from stations.store import (
+    AuditEntry,
+    Batch,
+    Change,
+    Create,
+    Delete,
+    DuplicateStationError,
+    Page,
+    SchemaError,
+    StaleWriteError,
+    StationNotFoundError,
+    StationQuery,
+    Store,
+    Update,
+    WriteResult,
+)
+
+APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE stations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    self_service_24h INTEGER NOT NULL,
+    lon REAL NOT NULL,
+    lat REAL NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (owner, external_id)
+);
+CREATE INDEX stations_district ON stations (district_adcode);
+CREATE VIRTUAL TABLE station_rtree USING rtree (id, min_lon, max_lon, min_lat, max_lat);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    changes INTEGER NOT NULL
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station_id INTEGER NOT NULL,
+    batch_id INTEGER NOT NULL REFERENCES batches (id),
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX audit_station ON audit (station_id);
+CREATE INDEX audit_batch ON audit (batch_id);
+"""
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript() would COMMIT the migration's transaction.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migrate_to_v1(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V1)
+
+
+# MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1]
+
+
+def schema_version() -> int:
+    """The schema version this code writes."""
+    return len(MIGRATIONS)
+
+
+def _now() -> datetime:
+    return datetime.now(TZ)
+
+
+def _dump(doc: dict[str, Any] | None) -> str | None:
+    return None if doc is None else json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+
+class SQLiteStore(Store):
+    """A registry in one SQLite file. Safe to share between threads (a connection each)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._upgrade()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections -------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode survives a killed process; only power loss may drop the last
+            # commits, never corrupt the file.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        # IMMEDIATE takes the write lock up front, so two writers queue instead of failing
+        # halfway with SQLITE_BUSY on upgrade from a read lock.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- schema ------------------------------------------------------------------------
+
+    def _upgrade(self) -> None:
+        current = self._conn().execute("PRAGMA user_version").fetchone()[0]
+        if 0 < current < schema_version() and str(self.path) != ":memory:":
+            # Keep the old file beside the new one until the user deletes it. (Outside the
+            # write transaction: sqlite's backup waits forever on its own connection's lock.)
+            backup = sqlite3.connect(self.path.with_name(f"{self.path.name}.v{current}.bak"))
+            with backup:
+                self._conn().backup(backup)
+            backup.close()
+        with self._write() as c:
+            app_id = c.execute("PRAGMA application_id").fetchone()[0]
+            current = c.execute("PRAGMA user_version").fetchone()[0]
+            tables = c.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).fetchone()[0]
+            if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
+                msg = (
+                    f"{self.path} is not a yizhan registry (it holds other tables); "
+                    "nothing was changed. Point YIZHAN_DATABASE_URL at a new or yizhan file."
+                )
+                raise SchemaError(msg)
+            if current > schema_version():
+                msg = (
+                    f"{self.path} was written by a newer yizhan (schema {current}, this is "
+                    f"{schema_version()}); nothing was changed. Upgrade yizhan to open it."
+                )
+                raise SchemaError(msg)
+            for step in range(current, schema_version()):
+                MIGRATIONS[step](c)
+            if current != schema_version():
+                c.execute(f"PRAGMA user_version = {schema_version()}")
+                c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    # -- reads -------------------------------------------------------------------------
+
+    @staticmethod
+    def _station(row: sqlite3.Row) -> Station:
+        doc = json.loads(row["doc"])
+        doc["id"] = row["id"]
+        doc["version"] = row["version"]
+        doc["updated_at"] = row["updated_at"]
+        return station_from_dict(doc)
+
+    def find(self, station_id: int) -> Station | None:
+        row = self._conn().execute("SELECT * FROM stations WHERE id = ?", (station_id,)).fetchone()
+        return None if row is None else self._station(row)
+
+    def find_by_external_id(self, owner: Owner, external_id: str) -> Station | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT * FROM stations WHERE owner = ? AND external_id = ?",
+                (str(owner), external_id),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._station(row)
+
+    def _where(self, q: StationQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if q.district:
+            clauses.append("district_adcode = ?")
+            params.append(q.district)
+        if q.owner:
+            clauses.append("owner = ?")
+            params.append(str(Owner.parse(q.owner)))
+        if q.status:
+            clauses.append(f"status IN ({','.join('?' * len(q.status))})")
+            params.extend(s.value for s in q.status)
+        if q.self_service is not None:
+            clauses.append("self_service_24h = ?")
+            params.append(int(q.self_service))
+        for amenity in q.amenities:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(stations.doc, '$.amenities') WHERE value = ?)"
+            )
+            params.append(amenity)
+        if q.bbox is not None:
+            clauses.append(
+                "id IN (SELECT id FROM station_rtree WHERE min_lon >= ? AND max_lon <= ? "
+                "AND min_lat >= ? AND max_lat <= ?)"
+            )
+            minx, miny, maxx, maxy = q.bbox
+            params.extend([minx, maxx, miny, maxy])
+        if q.ids is not None:
+            clauses.append(f"id IN ({','.join('?' * len(q.ids))})")
+            params.extend(q.ids)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def query(self, q: StationQuery, *, limit: int | None = None, offset: int = 0) -> Page:
+        where, params = self._where(q)
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT * FROM stations{where} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
+        ).fetchall()
+        return Page([self._station(r) for r in rows], total)
+
+    def iter_all(self) -> Iterator[Station]:
+        for row in self._conn().execute("SELECT * FROM stations ORDER BY id"):
+            yield self._station(row)
+
+    def count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM stations").fetchone()[0])
+
+    def data_version(self) -> int:
+        row = self._conn().execute("SELECT max(id) FROM batches").fetchone()
+        return int(row[0] or 0)
+
+    def changes_since(self, version: int) -> dict[int, Station | None]:
+        rows = self._conn().execute(
+            "SELECT station_id, after FROM audit WHERE batch_id > ? ORDER BY id", (version,)
+        )
+        return {
+            r["station_id"]: station_from_dict(json.loads(r["after"])) if r["after"] else None
+            for r in rows
+        }
+
+    # -- writes ------------------------------------------------------------------------
+
+    def apply(
+        self, changes: Sequence[Change], *, actor: str, kind: str = "api", note: str = ""
+    ) -> WriteResult:
+        at = _now()
+        stamp = at.isoformat()
+        out: list[Station | None] = []
+        with self._write() as c:
+            cur = c.execute(
+                "INSERT INTO batches (actor, at, kind, note, changes) VALUES (?, ?, ?, ?, ?)",
+                (actor, stamp, kind, note, len(changes)),
+            )
+            batch_id = int(cur.lastrowid or 0)
+            for change in changes:
+                out.append(self._apply_one(c, change, at, actor, batch_id))
+        return WriteResult(Batch(batch_id, actor, at, kind, note, len(changes)), tuple(out))
+
+    def _apply_one(
+        self, c: sqlite3.Connection, change: Change, at: datetime, actor: str, batch_id: int
+    ) -> Station | None:
+        if isinstance(change, Create):
+            return self._insert(c, change.station, at, actor, batch_id)
+        if isinstance(change, Update):
+            return self._replace(c, change.station, change.expected_version, at, actor, batch_id)
+        if isinstance(change, Delete):
+            self._remove(c, change.station_id, change.expected_version, at, actor, batch_id)
+            return None
+        msg = f"unknown change {change!r}"
+        raise TypeError(msg)
+
+    def _audit(
+        self,
+        c: sqlite3.Connection,
+        station_id: int,
+        batch_id: int,
+        actor: str,
+        at: datetime,
+        action: str,
+        before: Station | None,
+        after: Station | None,
+    ) -> None:
+        c.execute(
+            "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                station_id,
+                batch_id,
+                actor,
+                at.isoformat(),
+                action,
+                _dump(station_to_dict(before) if before else None),
+                _dump(station_to_dict(after) if after else None),
+            ),
+        )
+
+    @staticmethod
+    def _doc(station: Station) -> str:
+        doc = station_to_dict(station)
+        for key in ("id", "version", "updated_at"):
+            doc.pop(key)  # kept in their own columns, the one source of truth
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+    def _insert(
+        self, c: sqlite3.Connection, station: Station, at: datetime, actor: str, batch_id: int
+    ) -> Station:
+        stored = station.with_changes(version=1, updated_at=at)
+        try:
+            cur = c.execute(
+                "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
+                "self_service_24h, lon, lat, version, updated_at, doc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    station.id,  # None assigns a new id; a revert puts a deleted one back
+                    str(station.owner),
+                    station.external_id,
+                    station.district_adcode,
+                    station.status.value,
+                    int(station.self_service_24h),
+                    station.lon,
+                    station.lat,
+                    1,
+                    at.isoformat(),
+                    self._doc(station),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc) and "external_id" in str(exc):
+                raise DuplicateStationError(station.owner, station.external_id) from None
+            raise
+        station_id = int(cur.lastrowid or 0)
+        stored = stored.with_changes(id=station_id)
+        c.execute(
+            "INSERT INTO station_rtree VALUES (?, ?, ?, ?, ?)",
+            (station_id, station.lon, station.lon, station.lat, station.lat),
+        )
+        self._audit(c, station_id, batch_id, actor, at, "create", None, stored)
+        return stored
+
+    def _current(self, c: sqlite3.Connection, station_id: int) -> Station | None:
+        row = c.execute("SELECT * FROM stations WHERE id = ?", (station_id,)).fetchone()
+        return None if row is None else self._station(row)
+
+    def _replace(
+        self,
+        c: sqlite3.Connection,
+        station: Station,
+        expected_version: int,
+        at: datetime,
+        actor: str,
+        batch_id: int,
+    ) -> Station:
+        if station.id is None:
+            msg = "an update needs the id of the station it changes"
+            raise ValueError(msg)
+        before = self._current(c, station.id)
+        if before is None:
+            raise StationNotFoundError(station.id)
+        if before.version != expected_version:
+            raise StaleWriteError(station.id, expected_version, before.version)
+        stored = station.with_changes(version=before.version + 1, updated_at=at)
+        try:
+            c.execute(
+                "UPDATE stations SET owner = ?, external_id = ?, district_adcode = ?, "
+                "status = ?, self_service_24h = ?, lon = ?, lat = ?, version = ?, "
+                "updated_at = ?, doc = ? WHERE id = ? AND version = ?",
+                (
+                    str(station.owner),
+                    station.external_id,
+                    station.district_adcode,
+                    station.status.value,
+                    int(station.self_service_24h),
+                    station.lon,
+                    station.lat,
+                    stored.version,
+                    at.isoformat(),
+                    self._doc(station),
+                    station.id,
+                    expected_version,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise DuplicateStationError(station.owner, station.external_id) from None
+            raise
+        c.execute(
+            "UPDATE station_rtree SET min_lon = ?, max_lon = ?, min_lat = ?, max_lat = ? "
+            "WHERE id = ?",
+            (station.lon, station.lon, station.lat, station.lat, station.id),
+        )
+        self._audit(c, station.id, batch_id, actor, at, "update", before, stored)
+        return stored
+
+    def _remove(
+        self,
+        c: sqlite3.Connection,
+        station_id: int,
+        expected_version: int | None,
+        at: datetime,
+        actor: str,
+        batch_id: int,
+    ) -> None:
+        before = self._current(c, station_id)
+        if before is None:
+            raise StationNotFoundError(station_id)
+        if expected_version is not None and before.version != expected_version:
+            raise StaleWriteError(station_id, expected_version, before.version)
+        c.execute("DELETE FROM stations WHERE id = ?", (station_id,))
+        c.execute("DELETE FROM station_rtree WHERE id = ?", (station_id,))
+        self._audit(c, station_id, batch_id, actor, at, "delete", before, None)
+
+    # -- history -----------------------------------------------------------------------
+
+    def audit(
+        self, *, station_id: int | None = None, batch_id: int | None = None
+    ) -> list[AuditEntry]:
+        clauses, params = [], []
+        if station_id is not None:
+            clauses.append("station_id = ?")
+            params.append(station_id)
+        if batch_id is not None:
+            clauses.append("batch_id = ?")
+            params.append(batch_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._conn().execute(f"SELECT * FROM audit{where} ORDER BY id", params)
+        return [
+            AuditEntry(
+                id=r["id"],
+                station_id=r["station_id"],
+                batch_id=r["batch_id"],
+                actor=r["actor"],
+                at=datetime.fromisoformat(r["at"]),
+                action=r["action"],
+                before=json.loads(r["before"]) if r["before"] else None,
+                after=json.loads(r["after"]) if r["after"] else None,
+            )
+            for r in rows
+        ]
+
+    def batches(self, *, limit: int = 100) -> list[Batch]:
+        rows = self._conn().execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,))
+        return [
+            Batch(
+                r["id"],
+                r["actor"],
+                datetime.fromisoformat(r["at"]),
+                r["kind"],
+                r["note"],
+                r["changes"],
+            )
+            for r in rows
+        ]

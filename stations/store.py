@@ -1,0 +1,199 @@
+"""The storage interface every backend implements, and the errors it raises."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from stations.model import Owner, Station, Status
+
+
+class StoreError(Exception):
+    """Base of storage errors; ``code`` is stable and mapped to HTTP in one place in api/."""
+
+    code = "store_error"
+
+
+class StationNotFoundError(StoreError, LookupError):
+    code = "station_not_found"
+
+    def __init__(self, station_id: int) -> None:
+        self.station_id = station_id
+        super().__init__(f"no station with id {station_id}")
+
+
+class StaleWriteError(StoreError):
+    """A write based on an old version of a station: someone changed it since it was read."""
+
+    code = "stale_write"
+
+    def __init__(self, station_id: int, expected: int, actual: int | None) -> None:
+        self.station_id = station_id
+        self.expected = expected
+        self.actual = actual
+        now = "it has been deleted" if actual is None else f"it is now at version {actual}"
+        super().__init__(
+            f"station {station_id} was changed by someone else: you edited version {expected}, "
+            f"{now}; reload it and apply your change again"
+        )
+
+
+class DuplicateStationError(StoreError):
+    code = "duplicate_external_id"
+
+    def __init__(self, owner: Owner, external_id: str) -> None:
+        self.owner = owner
+        self.external_id = external_id
+        super().__init__(f"{owner} already has a station with external_id {external_id!r}")
+
+
+class SchemaError(StoreError):
+    """The database cannot be used by this version of yizhan (and was left untouched)."""
+
+    code = "schema_incompatible"
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    station: Station
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Replace a stored station; refused unless it is still at ``expected_version``."""
+
+    station: Station
+    expected_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    station_id: int
+    expected_version: int | None = None
+
+
+Change = Create | Update | Delete
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One atomic write: who made it, when, what kind (api, import, demo, revert), how big."""
+
+    id: int
+    actor: str
+    at: datetime
+    kind: str
+    note: str
+    changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One station's change inside a batch, with the record before and after."""
+
+    id: int
+    station_id: int
+    batch_id: int
+    actor: str
+    at: datetime
+    action: str  # create | update | delete
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    batch: Batch
+    stations: tuple[Station | None, ...]  # per change: the stored station; None for a delete
+
+
+@dataclass(frozen=True, slots=True)
+class StationQuery:
+    """Filters for listing stations; every given filter must match."""
+
+    district: str | None = None
+    owner: str | None = None
+    bbox: tuple[float, float, float, float] | None = None  # WGS-84 minlon, minlat, maxlon, maxlat
+    status: tuple[Status, ...] = ()
+    self_service: bool | None = None
+    amenities: tuple[str, ...] = ()
+    ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Station] = field(default_factory=list)
+    total: int = 0
+
+
+class Store(ABC):
+    """A station registry. ``get`` raises, ``find`` may return None; writes are batches."""
+
+    @abstractmethod
+    def find(self, station_id: int) -> Station | None: ...
+
+    def get(self, station_id: int) -> Station:
+        station = self.find(station_id)
+        if station is None:
+            raise StationNotFoundError(station_id)
+        return station
+
+    @abstractmethod
+    def find_by_external_id(self, owner: Owner, external_id: str) -> Station | None: ...
+
+    @abstractmethod
+    def query(self, q: StationQuery, *, limit: int | None = None, offset: int = 0) -> Page: ...
+
+    @abstractmethod
+    def iter_all(self) -> Iterator[Station]:
+        """Every station, ordered by id."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def data_version(self) -> int:
+        """The id of the last committed batch: grows with every write (0 when none)."""
+
+    @abstractmethod
+    def changes_since(self, version: int) -> dict[int, Station | None]:
+        """Each station changed by batches after ``version``: its state now, None if deleted."""
+
+    @abstractmethod
+    def apply(
+        self, changes: Sequence[Change], *, actor: str, kind: str = "api", note: str = ""
+    ) -> WriteResult:
+        """Apply ``changes`` in one transaction: all of them land, or none does."""
+
+    @abstractmethod
+    def audit(
+        self, *, station_id: int | None = None, batch_id: int | None = None
+    ) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    def batches(self, *, limit: int = 100) -> list[Batch]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def create(self, station: Station, *, actor: str) -> Station:
+        stored = self.apply([Create(station)], actor=actor).stations[0]
+        assert stored is not None
+        return stored
+
+    def update(self, station: Station, *, expected_version: int, actor: str) -> Station:
+        stored = self.apply([Update(station, expected_version)], actor=actor).stations[0]
+        assert stored is not None
+        return stored
+
+    def delete(self, station_id: int, *, expected_version: int | None, actor: str) -> None:
+        self.apply([Delete(station_id, expected_version)], actor=actor)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

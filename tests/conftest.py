@@ -1,0 +1,52 @@
+"""Shared fixtures; in CI (YIZHAN_REQUIRE_ALL=1) a skipped test counts as a failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from geodata.districts import Districts, chongqing_districts
+
+REQUIRE_ALL = os.environ.get("YIZHAN_REQUIRE_ALL") == "1"
+
+
+def require_binary(name: str) -> str:
+    """Return the path of program ``name``; skip (or fail in CI) when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        msg = f"needs the program {name!r}, which is not installed here"
+        if REQUIRE_ALL:
+            pytest.fail(msg + " (CI must install it)")
+        pytest.skip(msg)
+    return path
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("needs_binary"):
+        for name in marker.args:
+            require_binary(name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator:
+    report = yield
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI, where every test must run: {reason}"
+    return report
+
+
+@pytest.fixture(scope="session")
+def districts() -> Districts:
+    """Chongqing's 38 real district boundaries."""
+    return chongqing_districts()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "registry.sqlite3"

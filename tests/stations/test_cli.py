@@ -1,0 +1,126 @@
+"""The yizhan command line, as a clerk or an operator runs it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stations.cli import main
+from stations.sqlite import SQLiteStore
+from tests.builders import JIEFANGBEI
+
+
+@pytest.fixture
+def run(db_path: Path):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, [*args, "--database", f"sqlite:///{db_path}"])
+
+    return invoke
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", encoding="gbk", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def good_row(ext: str, **kw) -> dict:
+    row = {
+        "编号": ext,
+        "名称": f"驿站{ext}",
+        "经度": JIEFANGBEI[0],
+        "纬度": JIEFANGBEI[1],
+        "开放时间": "8:00—20:00",
+        "设施": "热水",
+    }
+    row.update(kw)
+    return row
+
+
+def test_import_commits_all_rows_and_reports(run, tmp_path, db_path):
+    path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2")])
+    result = run("import", str(path), "--owner", "district:500103")
+    assert result.exit_code == 0, result.output
+    assert "新增 2" in result.output and "committed batch" in result.output
+    with SQLiteStore(db_path) as store:
+        assert store.count() == 2
+        assert {s.hours for s in store.iter_all()} == {"08:00-20:00"}
+
+
+def test_import_with_a_bad_row_changes_nothing_and_says_which_row(run, tmp_path, db_path):
+    path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2", 经度="abc")])
+    result = run("import", str(path))
+    assert result.exit_code == 1
+    assert "第 3 行 [invalid_number] lon" in result.output
+    assert "nothing was changed" in result.output
+    with SQLiteStore(db_path) as store:
+        assert store.count() == 0
+
+
+def test_dry_run_changes_nothing(run, tmp_path, db_path):
+    path = write_rows(tmp_path / "s.csv", [good_row("1")])
+    result = run("import", str(path), "--dry-run")
+    assert result.exit_code == 0 and "dry run" in result.output
+    with SQLiteStore(db_path) as store:
+        assert store.count() == 0
+
+
+def test_export_formats(run, tmp_path):
+    run("import", str(write_rows(tmp_path / "s.csv", [good_row("1", 名称="=cmd|calc")])))
+    result = run("export", "--out", str(tmp_path / "o.geojson"))
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "o.geojson").read_text(encoding="utf-8"))
+    assert doc["features"][0]["geometry"]["coordinates"] == pytest.approx(list(JIEFANGBEI))
+    result = run("export")
+    assert "'=cmd|calc" in result.output
+
+
+def test_unknown_crs_is_a_clear_error(run, tmp_path):
+    result = run("import", str(write_rows(tmp_path / "s.csv", [good_row("1")])), "--crs", "utm")
+    assert result.exit_code == 1 and "wgs84" in result.output
+
+
+def test_demo_loads_a_deterministic_marked_sample(tmp_path):
+    runner = CliRunner()
+    a, b = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+    for p in (a, b):
+        result = runner.invoke(main, ["demo", "--total", "300", "--database", f"sqlite:///{p}"])
+        assert result.exit_code == 0, result.output
+    with SQLiteStore(a) as sa, SQLiteStore(b) as sb:
+        one = [(s.external_id, s.lon, s.lat, s.hours) for s in sa.iter_all()]
+        two = [(s.external_id, s.lon, s.lat, s.hours) for s in sb.iter_all()]
+        assert one == two and len(one) >= 290
+        stations = list(sa.iter_all())
+    assert all(s.sample and "示例" in s.name for s in stations)
+    assert len({s.district_adcode for s in stations}) == 38
+    again = runner.invoke(main, ["demo", "--total", "300", "--database", f"sqlite:///{a}"])
+    assert "already holds" in again.output
+
+
+def test_demo_refuses_a_registry_with_real_stations(run, tmp_path):
+    run("import", str(write_rows(tmp_path / "s.csv", [good_row("1")])))
+    result = run("demo", "--total", "50")
+    assert result.exit_code == 1 and "real stations" in result.output
+
+
+def test_console_script_runs(tmp_path):
+    exe = Path(sys.executable).with_name("yizhan")
+    out = subprocess.run(
+        [str(exe), "summary", "--database", f"sqlite:///{tmp_path}/r.sqlite3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "registry: 0 stations" in out.stdout

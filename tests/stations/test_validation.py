@@ -1,0 +1,157 @@
+"""Validation turns what a clerk wrote into a station, or says every problem in Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from geodata.crs import from_wgs84
+from geodata.distance import distance_m
+from stations.listings import MappedState, check_listing, mapped_state
+from stations.model import Owner, OwnerKind, Provider, Status
+from stations.validation import ValidationError, build_station, parse_bool
+from tests.builders import GUANYINQIAO, JIEFANGBEI, station_row
+
+
+def codes(exc: pytest.ExceptionInfo[ValidationError]) -> set[str]:
+    return {p.code for p in exc.value.problems}
+
+
+def test_valid_row_becomes_a_station(districts):
+    s = build_station(station_row(), districts=districts)
+    assert s.district_adcode == "500103"
+    assert s.hours == "Mo-Fr 09:00-18:00"
+    assert s.hours_text == "周一至周五 9:00-18:00"
+    assert s.owner == Owner(OwnerKind.DISTRICT, "500103")
+    assert s.status is Status.ACTIVE
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09", "cgcs2000"])
+def test_position_in_any_system_lands_within_a_metre(districts, crs):
+    lon, lat = from_wgs84(*JIEFANGBEI, crs=crs)
+    s = build_station(station_row(lon=lon, lat=lat), districts=districts, crs=crs)
+    assert distance_m(s.lon, s.lat, *JIEFANGBEI) < 1.0
+    assert (s.source_lon, s.source_lat, s.source_crs.value) == (lon, lat, crs)
+
+
+def test_every_problem_is_reported_at_once(districts):
+    row = station_row(name="", hours="看情况", amenities="微波炉、按摩椅", status="营业")
+    with pytest.raises(ValidationError) as exc:
+        build_station(row, districts=districts)
+    assert codes(exc) == {"missing_field", "hours_unparseable", "unknown_amenity", "invalid_status"}
+    by_code = {p.code: p for p in exc.value.problems}
+    assert "看情况" in by_code["hours_unparseable"].message
+    assert "按摩椅" in by_code["unknown_amenity"].message
+    assert "微波炉(microwave)" in by_code["unknown_amenity"].message  # lists the allowed ones
+
+
+def test_swapped_lat_lon_is_named(districts):
+    with pytest.raises(ValidationError) as exc:
+        build_station(station_row(lon=JIEFANGBEI[1], lat=JIEFANGBEI[0]), districts=districts)
+    assert codes(exc) == {"latlon_swapped"}
+    assert "填反" in exc.value.problems[0].message
+
+
+def test_outside_china_is_rejected(districts):
+    with pytest.raises(ValidationError) as exc:
+        build_station(station_row(lon=2.35, lat=48.85), districts=districts)
+    assert codes(exc) == {"outside_china"}
+
+
+def test_in_china_but_outside_the_districts_is_rejected(districts):
+    with pytest.raises(ValidationError) as exc:
+        build_station(station_row(lon=104.06, lat=30.67), districts=districts)  # 成都
+    assert codes(exc) == {"outside_districts"}
+
+
+def test_district_union_station_must_lie_in_its_district(districts):
+    row = station_row(lon=GUANYINQIAO[0], lat=GUANYINQIAO[1])  # 江北, owner 渝中
+    with pytest.raises(ValidationError) as exc:
+        build_station(row, districts=districts)
+    assert codes(exc) == {"outside_own_district"}
+    assert "江北区" in exc.value.problems[0].message and "渝中区" in exc.value.problems[0].message
+
+
+def test_industry_union_station_may_lie_anywhere(districts):
+    row = station_row(owner="industry:transport", lon=GUANYINQIAO[0], lat=GUANYINQIAO[1])
+    s = build_station(row, districts=districts)
+    assert s.district_adcode == "500105" and s.owner.kind is OwnerKind.INDUSTRY
+
+
+def test_owner_defaults_to_the_district_union_of_the_position(districts):
+    s = build_station(station_row(owner=None), districts=districts)
+    assert str(s.owner) == "district:500103"
+
+
+def test_self_service_24h_requires_24_7_hours_and_an_entry_method(districts):
+    with pytest.raises(ValidationError) as exc:
+        build_station(station_row(self_service_24h="是", entry_methods=""), districts=districts)
+    assert codes(exc) == {"self_service_not_24_7", "entry_methods_missing"}
+    s = build_station(
+        station_row(self_service_24h="是", hours="24小时", entry_methods="扫码、刷脸"),
+        districts=districts,
+    )
+    assert s.hours == "24/7" and s.entry_methods == ("qr", "face")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("是", True),
+        ("否", False),
+        ("1", True),
+        (0, False),
+        ("TRUE", True),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_yes_no_cells(value, expected):
+    assert parse_bool(value) is expected
+
+
+def test_unreadable_yes_no_is_a_problem(districts):
+    with pytest.raises(ValidationError) as exc:
+        build_station(station_row(signage_unified="也许"), districts=districts)
+    assert codes(exc) == {"invalid_boolean"}
+
+
+def test_listings_derive_offset_and_precision(districts):
+    amap = from_wgs84(*JIEFANGBEI, crs="gcj02")
+    baidu = from_wgs84(JIEFANGBEI[0] + 0.002, JIEFANGBEI[1], crs="bd09")  # ~190 m east
+    row = station_row(
+        amap_listed="是",
+        amap_lon=amap[0],
+        amap_lat=amap[1],
+        amap_keyword_linked="是",
+        baidu_poi_id="B123",
+        baidu_lon=baidu[0],
+        baidu_lat=baidu[1],
+        baidu_keyword_linked="是",
+        tencent_listed="否",
+    )
+    s = build_station(row, districts=districts)
+    a = check_listing(s, s.listing(Provider.AMAP))
+    b = check_listing(s, s.listing(Provider.BAIDU))
+    assert a.offset_m < 0.01 and a.precise
+    assert 150 < b.offset_m < 250 and b.precise is False
+    assert s.listing("baidu").listed  # a POI id means it is listed
+    assert mapped_state(s) is MappedState.PARTIAL
+    assert mapped_state(s, threshold_m=300) is MappedState.PARTIAL  # tencent is missing
+    assert mapped_state(build_station(station_row(), districts=districts)) is MappedState.NONE
+
+
+def test_all_three_precise_with_keyword_is_full(districts):
+    g = from_wgs84(*JIEFANGBEI, crs="gcj02")
+    b = from_wgs84(*JIEFANGBEI, crs="bd09")
+    listings = [
+        {
+            "provider": p,
+            "listed": True,
+            "listed_lon": c[0],
+            "listed_lat": c[1],
+            "keyword_linked": True,
+        }
+        for p, c in (("amap", g), ("baidu", b), ("tencent", g))
+    ]
+    s = build_station(station_row(listings=listings), districts=districts)
+    assert mapped_state(s) is MappedState.FULL
