@@ -227,6 +227,8 @@ class Districts:
         # into a binary search, which keeps this fast with thousands of districts too
         # (China's 2,898 counties: 50 ms, vs 170 ms for STRtree and 260 ms unsorted).
         none = len(self._districts)
+        if x.size <= 8:
+            return self._lookup_few(x, y)
         order = np.argsort(x, kind="stable")
         xs, ys = x[order], y[order]
         found = np.full(x.shape, none, dtype=np.intp)
@@ -245,6 +247,25 @@ class Districts:
         index = np.empty_like(found)
         index[order] = found
         return index
+
+    def _lookup_few(
+        self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.intp]:
+        # One point at a time (a validated row, an API write): test only the districts
+        # whose bbox holds it, in adcode order — ~20 µs instead of ~400 µs for all 38.
+        b = self._bounds
+        prepared = self._prepared()
+        found = np.full(x.shape, len(self._districts), dtype=np.intp)
+        for j in range(x.size):
+            px, py = x[j], y[j]
+            near = np.flatnonzero(
+                (b[:, 0] <= px) & (b[:, 2] >= px) & (b[:, 1] <= py) & (b[:, 3] >= py)
+            )
+            for i in near:
+                if shapely.intersects_xy(prepared[i], px, py):
+                    found[j] = i
+                    break
+        return found
 
     def _prepared(self) -> npt.NDArray[np.object_]:
         """This thread's own prepared copies of the polygons.
