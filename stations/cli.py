@@ -1,4 +1,7 @@
-"""The ``yizhan`` registry commands: demo, import, export, summary (serve lives in api.cli)."""
+"""The ``yizhan`` registry commands: demo, import, upload, token, export, summary.
+
+``serve`` is added by api.cli, so that this package never imports the API.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,23 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from geodata.crs import parse_crs
 from geodata.districts import Districts, load_districts
+from geodata.hours import TZ
+from stations.auth import Principal, Role, new_token
 from stations.demo import DEFAULT_TOTAL, sample_rows
-from stations.importer import ImportPlan, commit_plan, plan_import
 from stations.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
 from stations.listings import mapped_state
-from stations.model import Owner, Status
+from stations.model import Owner, OwnerKind, Status
 from stations.open import open_store
 from stations.settings import Settings, get_settings
-from stations.store import Store
+from stations.store import Store, StoreError
+from stations.uploads import Upload, commit_upload, plan_upload, revert_upload
 
 
 def _settings() -> Settings:
@@ -126,20 +132,40 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
     _print_summary(store, districts)
 
 
-def _print_report(plan: ImportPlan, limit: int) -> None:
-    counts = plan.counts()
+def _cli_principal(union: str | None, actor: str) -> Principal:
+    """The CLI is run by the operator; --union makes it act as (and be limited to) a union."""
+    if union is None:
+        return Principal("cli", actor, Role.ADMIN, None)
+    try:
+        owner = Owner.parse(union)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    role = Role.DISTRICT if owner.kind is OwnerKind.DISTRICT else Role.INDUSTRY
+    return Principal("cli", actor, role, owner.code)
+
+
+def _print_report(store: Store, upload: Upload, limit: int) -> None:
+    c = upload.counts
     click.echo(
-        f"新增 {counts['create']}，修改 {counts['update']}，未变 {counts['unchanged']}，"
-        f"有误 {counts['rejected']}"
+        f"upload {upload.id}: 新增 {c.get('create', 0)}，修改 {c.get('update', 0)}，"
+        f"关闭 {c.get('close', 0)}，未变 {c.get('unchanged', 0)}，有误 {c.get('rejected', 0)}"
     )
-    if plan.unknown_columns:
-        click.echo(f"未识别的列（已忽略）：{'、'.join(plan.unknown_columns)}")
-    for row in plan.rejected[:limit]:
+    if upload.unknown_columns:
+        click.echo(f"未识别的列（已忽略）：{'、'.join(upload.unknown_columns)}")
+    shown = 0
+    for row in store.iter_upload_rows(upload.id, actions=("rejected",)):
         for p in row.problems:
-            value = f"（值：{p.value}）" if p.value not in (None, "") else ""
-            click.echo(f"  第 {row.row} 行 [{p.code}] {p.field}: {p.message}{value}")
-    if len(plan.rejected) > limit:
-        click.echo(f"  …… 另有 {len(plan.rejected) - limit} 行有误")
+            if shown < limit:
+                value = f"（值：{p['value']}）" if p.get("value") not in (None, "") else ""
+                click.echo(f"  第 {row.row} 行 [{p['code']}] {p['column']}: {p['message']}{value}")
+            shown += 1
+    if shown > limit:
+        click.echo(f"  …… 另有 {shown - limit} 个问题")
+    for row in store.iter_upload_rows(upload.id, actions=("create", "update")):
+        for w in row.warnings:
+            if shown < limit:
+                click.echo(f"  第 {row.row} 行 提示 [{w['code']}]: {w['message']}")
+            shown += 1
 
 
 @main.command(name="import")
@@ -152,50 +178,168 @@ def _print_report(plan: ImportPlan, limit: int) -> None:
     help="coordinate system of the file's positions: wgs84, gcj02, bd09, cgcs2000",
 )
 @click.option(
-    "--owner",
-    "owner_text",
+    "--union",
     metavar="OWNER",
-    help="union owning rows that name none: district:<adcode> or industry:<code>",
+    help="upload as this union (district:<adcode> or industry:<code>); default: the city union",
+)
+@click.option(
+    "--full-list",
+    is_flag=True,
+    help="the file is the union's full list: its stations missing from it are closed",
 )
 @click.option("--actor", default="cli", show_default=True, help="who is importing (audit trail)")
-@click.option("--dry-run", is_flag=True, help="report what would change, change nothing")
-@click.option("--max-problems", default=200, show_default=True, help="rows to list when rejected")
+@click.option(
+    "--dry-run/--commit",
+    default=True,
+    show_default=True,
+    help="report only, or commit when no row is rejected",
+)
+@click.option("--max-problems", default=200, show_default=True, help="problems to list")
 def import_(
     file: Path,
     database: str | None,
     crs: str,
-    owner_text: str | None,
+    union: str | None,
+    full_list: bool,
     actor: str,
     dry_run: bool,
     max_problems: int,
 ) -> None:
-    """Import stations from a CSV, XLSX or GeoJSON FILE: all rows land, or none."""
+    """Check a CSV, XLSX or GeoJSON FILE row by row; with --commit, apply all rows or none."""
+    by = _cli_principal(union, actor)
     try:
         crs_value = parse_crs(crs)
-        owner = Owner.parse(owner_text) if owner_text else None
         source = read_rows(file)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     store = _store(database)
     progress = _Progress(f"检查 {file.name}")
-    plan = plan_import(
+    upload = plan_upload(
         source.rows,
         store=store,
         districts=_districts(),
+        by=by,
+        filename=file.name,
         crs=crs_value,
-        owner=owner,
+        full_list=full_list,
+        unknown_columns=source.unknown_columns,
+        columns=source.columns,
         on_row=progress,
     )
     progress.done()
-    plan.unknown_columns = source.unknown_columns
-    _print_report(plan, max_problems)
-    if plan.rejected:
+    _print_report(store, upload, max_problems)
+    if upload.counts.get("rejected"):
         raise click.ClickException("有误的行须先改正；登记册未作任何修改 (nothing was changed)")
     if dry_run:
-        click.echo("dry run: nothing was changed")
+        click.echo(f"dry run: nothing was changed; commit with: yizhan upload commit {upload.id}")
         return
-    result = commit_plan(plan, store, actor=actor, note=file.name)
-    click.echo(f"committed batch {result.batch.id}: {result.batch.changes} changes")
+    _commit(store, upload.id, by)
+
+
+def _commit(store: Store, upload_id: str, by: Principal) -> None:
+    try:
+        result = commit_upload(store, upload_id, by=by)
+    except StoreError as exc:
+        raise click.ClickException(f"{exc} (nothing was changed)") from exc
+    click.echo(
+        f"committed upload {upload_id} as batch {result.batch.id}: {result.batch.changes} changes"
+    )
+
+
+@main.group()
+def upload() -> None:
+    """Show, commit or revert an upload."""
+
+
+@upload.command(name="show")
+@click.argument("upload_id")
+@database_option
+@click.option("--max-problems", default=200, show_default=True)
+def upload_show(upload_id: str, database: str | None, max_problems: int) -> None:
+    """Print an upload's row-by-row report."""
+    store = _store(database)
+    try:
+        found = store.get_upload(upload_id)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"{found.filename} by {found.actor} at {found.created_at:%Y-%m-%d %H:%M}: "
+        f"{found.status.value}"
+    )
+    _print_report(store, found, max_problems)
+
+
+@upload.command(name="commit")
+@click.argument("upload_id")
+@database_option
+@click.option("--union", metavar="OWNER", help="act as this union")
+@click.option("--actor", default="cli", show_default=True)
+def upload_commit(upload_id: str, database: str | None, union: str | None, actor: str) -> None:
+    """Apply a dry run: all of its changes, or none."""
+    _commit(_store(database), upload_id, _cli_principal(union, actor))
+
+
+@upload.command(name="revert")
+@click.argument("upload_id")
+@database_option
+@click.option("--union", metavar="OWNER", help="act as this union")
+@click.option("--actor", default="cli", show_default=True)
+def upload_revert(upload_id: str, database: str | None, union: str | None, actor: str) -> None:
+    """Put back exactly what a committed upload changed."""
+    try:
+        result = revert_upload(_store(database), upload_id, by=_cli_principal(union, actor))
+    except StoreError as exc:
+        raise click.ClickException(f"{exc} (nothing was changed)") from exc
+    click.echo(
+        f"reverted upload {upload_id} as batch {result.batch.id}: {result.batch.changes} changes"
+    )
+
+
+@main.group()
+def token() -> None:
+    """Create, list and revoke write tokens."""
+
+
+@token.command(name="create")
+@database_option
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--code", help="district adcode (district role) or industry code (industry role)")
+@click.option("--name", required=True, help="whose token it is, e.g. 渝中区总工会")
+def token_create(database: str | None, role: str, code: str | None, name: str) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    store = _store(database)
+    if role == Role.DISTRICT and code and code not in _districts():
+        raise click.ClickException(f"unknown district adcode {code}")
+    try:
+        text, record = new_token(role, name=name, code=code, now=datetime.now(TZ))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    store.save_token(record)
+    click.echo(text)
+    click.echo(
+        f"token {record.id} for {record.name} ({record.role.value}"
+        f"{':' + record.code if record.code else ''}); it is shown only now",
+        err=True,
+    )
+
+
+@token.command(name="list")
+@database_option
+def token_list(database: str | None) -> None:
+    """List tokens (never their secrets)."""
+    for t in _store(database).list_tokens():
+        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+        click.echo(f"{t.id}\t{t.role.value}\t{t.code or '-'}\t{t.name}\t{state}")
+
+
+@token.command(name="revoke")
+@click.argument("token_id")
+@database_option
+def token_revoke(token_id: str, database: str | None) -> None:
+    """Revoke a token: it stops working at once."""
+    if not _store(database).revoke_token(token_id, datetime.now(TZ)):
+        raise click.ClickException(f"no token {token_id}")
+    click.echo(f"revoked {token_id}")
 
 
 @main.command()

@@ -94,6 +94,10 @@ def map_headers(headers: Iterable[Any]) -> tuple[list[str | None], list[str]]:
     return mapped, unknown
 
 
+def _columns(headers: Iterable[Any], mapping: list[str | None]) -> dict[str, str]:
+    return {f: str(h).strip() for h, f in zip(headers, mapping, strict=False) if f is not None}
+
+
 @dataclass
 class RowSource:
     """Rows of a file, mapped to record fields, with the row numbers a clerk sees."""
@@ -102,6 +106,7 @@ class RowSource:
     encoding: str | None = None
     unknown_columns: list[str] = field(default_factory=list)
     rows: Iterator[tuple[int, dict[str, Any]]] = field(default_factory=lambda: iter(()))
+    columns: dict[str, str] = field(default_factory=dict)  # record field -> header in the file
 
 
 def detect_format(path: Path) -> str:
@@ -229,16 +234,18 @@ def read_rows(path: str | Path, *, format: str | None = None) -> RowSource:
         with path.open(encoding=encoding, newline="") as fh:
             header = next(csv.reader(fh), [])
         mapping, unknown = map_headers(header)
-        return RowSource("csv", encoding, unknown, _csv_rows(path, encoding, mapping))
+        return RowSource(
+            "csv", encoding, unknown, _csv_rows(path, encoding, mapping), _columns(header, mapping)
+        )
     if fmt == "xlsx":
         header, body = _xlsx_rows(path)
         mapping, unknown = map_headers(header)
         cells = ((n, _cells(mapping, values)) for n, values in body)
-        return RowSource("xlsx", None, unknown, cells)
+        return RowSource("xlsx", None, unknown, cells, _columns(header, mapping))
     if fmt == "geojson":
         headers, features = _geojson_rows(path)
-        _, unknown = map_headers(headers)
-        return RowSource("geojson", "utf-8", unknown, features)
+        mapping, unknown = map_headers(headers)
+        return RowSource("geojson", "utf-8", unknown, features, _columns(headers, mapping))
     msg = f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"
     raise ValueError(msg)
 

@@ -6,13 +6,14 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geodata.hours import TZ
+from stations.auth import Role, TokenRecord
 from stations.model import Owner, Station
 from stations.records import station_from_dict, station_to_dict
 from stations.store import (
@@ -31,6 +32,9 @@ from stations.store import (
     Update,
     WriteResult,
 )
+
+if TYPE_CHECKING:
+    from stations.uploads import Upload, UploadRow
 
 APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
 
@@ -86,8 +90,56 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V1)
 
 
+_SCHEMA_V2 = """
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'district', 'industry')),
+    code TEXT,
+    secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    actor TEXT NOT NULL,
+    owner TEXT,
+    filename TEXT NOT NULL,
+    crs TEXT NOT NULL,
+    full_list INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    base_version INTEGER NOT NULL,
+    planned INTEGER NOT NULL DEFAULT 0,
+    counts TEXT NOT NULL DEFAULT '{}',
+    unknown_columns TEXT NOT NULL DEFAULT '[]',
+    columns TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE upload_rows (
+    upload_id TEXT NOT NULL REFERENCES uploads (id),
+    seq INTEGER NOT NULL,
+    row INTEGER,
+    action TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    station_id INTEGER,
+    expected_version INTEGER,
+    station TEXT,
+    changed TEXT NOT NULL DEFAULT '[]',
+    problems TEXT NOT NULL DEFAULT '[]',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (upload_id, seq)
+);
+CREATE INDEX upload_rows_row ON upload_rows (upload_id, row);
+ALTER TABLE batches ADD COLUMN upload_id TEXT REFERENCES uploads (id);
+CREATE INDEX batches_upload ON batches (upload_id, kind);
+"""
+
+
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V2)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
 
 
 def schema_version() -> int:
@@ -101,6 +153,10 @@ def _now() -> datetime:
 
 def _dump(doc: dict[str, Any] | None) -> str | None:
     return None if doc is None else json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+
+def _dump_any(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 class SQLiteStore(Store):
@@ -284,31 +340,55 @@ class SQLiteStore(Store):
     # -- writes ------------------------------------------------------------------------
 
     def apply(
-        self, changes: Sequence[Change], *, actor: str, kind: str = "api", note: str = ""
+        self,
+        changes: Iterable[Change],
+        *,
+        actor: str,
+        kind: str = "api",
+        note: str = "",
+        upload_id: str | None = None,
     ) -> WriteResult:
         at = _now()
         stamp = at.isoformat()
-        out: list[Station | None] = []
+        ids: list[int] = []
         with self._write() as c:
+            if upload_id is not None:
+                self._check_upload_state(c, upload_id, kind)
             cur = c.execute(
-                "INSERT INTO batches (actor, at, kind, note, changes) VALUES (?, ?, ?, ?, ?)",
-                (actor, stamp, kind, note, len(changes)),
+                "INSERT INTO batches (actor, at, kind, note, changes, upload_id) "
+                "VALUES (?, ?, ?, ?, 0, ?)",
+                (actor, stamp, kind, note, upload_id),
             )
             batch_id = int(cur.lastrowid or 0)
             for change in changes:
-                out.append(self._apply_one(c, change, at, actor, batch_id))
-        return WriteResult(Batch(batch_id, actor, at, kind, note, len(changes)), tuple(out))
+                ids.append(self._apply_one(c, change, at, actor, batch_id))
+            c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
+        return WriteResult(Batch(batch_id, actor, at, kind, note, len(ids)), tuple(ids))
+
+    @staticmethod
+    def _check_upload_state(c: sqlite3.Connection, upload_id: str, kind: str) -> None:
+        from stations.uploads import UploadStateError
+
+        kinds = {
+            r[0] for r in c.execute("SELECT kind FROM batches WHERE upload_id = ?", (upload_id,))
+        }
+        if kind == "upload" and "upload" in kinds:
+            msg = f"upload {upload_id} was committed already"
+            raise UploadStateError(msg)
+        if kind == "revert" and ("upload" not in kinds or "revert" in kinds):
+            msg = f"upload {upload_id} is not committed, or was reverted already"
+            raise UploadStateError(msg)
 
     def _apply_one(
         self, c: sqlite3.Connection, change: Change, at: datetime, actor: str, batch_id: int
-    ) -> Station | None:
+    ) -> int:
         if isinstance(change, Create):
             return self._insert(c, change.station, at, actor, batch_id)
         if isinstance(change, Update):
             return self._replace(c, change.station, change.expected_version, at, actor, batch_id)
         if isinstance(change, Delete):
             self._remove(c, change.station_id, change.expected_version, at, actor, batch_id)
-            return None
+            return change.station_id
         msg = f"unknown change {change!r}"
         raise TypeError(msg)
 
@@ -346,7 +426,7 @@ class SQLiteStore(Store):
 
     def _insert(
         self, c: sqlite3.Connection, station: Station, at: datetime, actor: str, batch_id: int
-    ) -> Station:
+    ) -> int:
         stored = station.with_changes(version=1, updated_at=at)
         try:
             cur = c.execute(
@@ -378,7 +458,7 @@ class SQLiteStore(Store):
             (station_id, station.lon, station.lon, station.lat, station.lat),
         )
         self._audit(c, station_id, batch_id, actor, at, "create", None, stored)
-        return stored
+        return station_id
 
     def _current(self, c: sqlite3.Connection, station_id: int) -> Station | None:
         row = c.execute("SELECT * FROM stations WHERE id = ?", (station_id,)).fetchone()
@@ -392,7 +472,7 @@ class SQLiteStore(Store):
         at: datetime,
         actor: str,
         batch_id: int,
-    ) -> Station:
+    ) -> int:
         if station.id is None:
             msg = "an update needs the id of the station it changes"
             raise ValueError(msg)
@@ -432,7 +512,7 @@ class SQLiteStore(Store):
             (station.lon, station.lon, station.lat, station.lat, station.id),
         )
         self._audit(c, station.id, batch_id, actor, at, "update", before, stored)
-        return stored
+        return station.id
 
     def _remove(
         self,
@@ -493,3 +573,185 @@ class SQLiteStore(Store):
             )
             for r in rows
         ]
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def save_token(self, record: TokenRecord) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO tokens (id, name, role, code, secret_sha256, created_at, revoked_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.name,
+                    record.role.value,
+                    record.code,
+                    record.secret_sha256,
+                    record.created_at.isoformat(),
+                    record.revoked_at.isoformat() if record.revoked_at else None,
+                ),
+            )
+
+    @staticmethod
+    def _token(r: sqlite3.Row) -> TokenRecord:
+        return TokenRecord(
+            id=r["id"],
+            name=r["name"],
+            role=Role(r["role"]),
+            code=r["code"],
+            secret_sha256=r["secret_sha256"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            revoked_at=datetime.fromisoformat(r["revoked_at"]) if r["revoked_at"] else None,
+        )
+
+    def find_token(self, token_id: str) -> TokenRecord | None:
+        row = self._conn().execute("SELECT * FROM tokens WHERE id = ?", (token_id,)).fetchone()
+        return None if row is None else self._token(row)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        rows = self._conn().execute("SELECT * FROM tokens ORDER BY created_at, id")
+        return [self._token(r) for r in rows]
+
+    def revoke_token(self, token_id: str, at: datetime) -> bool:
+        with self._write() as c:
+            cur = c.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+                (at.isoformat(), token_id),
+            )
+            return cur.rowcount > 0
+
+    # -- uploads -----------------------------------------------------------------------
+
+    def create_upload(self, upload: Upload) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO uploads (id, actor, owner, filename, crs, full_list, created_at, "
+                "base_version, unknown_columns, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    upload.id,
+                    upload.actor,
+                    upload.owner,
+                    upload.filename,
+                    upload.crs,
+                    int(upload.full_list),
+                    upload.created_at.isoformat(),
+                    upload.base_version,
+                    _dump_any(list(upload.unknown_columns)),
+                    _dump_any(upload.columns),
+                ),
+            )
+
+    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow]) -> None:
+        with self._write() as c:
+            c.executemany(
+                "INSERT INTO upload_rows (upload_id, seq, row, action, external_id, station_id, "
+                "expected_version, station, changed, problems, warnings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        upload_id,
+                        r.seq,
+                        r.row,
+                        r.action,
+                        r.external_id,
+                        r.station_id,
+                        r.expected_version,
+                        _dump(station_to_dict(r.station)) if r.station else None,
+                        _dump_any(list(r.changed)),
+                        _dump_any(list(r.problems)),
+                        _dump_any(list(r.warnings)),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
+        with self._write() as c:
+            for row, warning in by_row.items():
+                found = c.execute(
+                    "SELECT seq, warnings FROM upload_rows WHERE upload_id = ? AND row = ?",
+                    (upload_id, row),
+                ).fetchone()
+                if found is not None:
+                    warnings = [*json.loads(found["warnings"]), warning]
+                    c.execute(
+                        "UPDATE upload_rows SET warnings = ? WHERE upload_id = ? AND seq = ?",
+                        (_dump_any(warnings), upload_id, found["seq"]),
+                    )
+
+    def finish_upload(self, upload_id: str, counts: dict[str, int]) -> None:
+        with self._write() as c:
+            c.execute(
+                "UPDATE uploads SET planned = 1, counts = ? WHERE id = ?",
+                (_dump_any(counts), upload_id),
+            )
+
+    def find_upload(self, upload_id: str) -> Upload | None:
+        from stations.uploads import Upload, UploadStatus
+
+        conn = self._conn()
+        r = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        if r is None:
+            return None
+        batches = {
+            b["kind"]: b["id"]
+            for b in conn.execute(
+                "SELECT id, kind FROM batches WHERE upload_id = ? ORDER BY id", (upload_id,)
+            )
+        }
+        if "revert" in batches:
+            status = UploadStatus.REVERTED
+        elif "upload" in batches:
+            status = UploadStatus.COMMITTED
+        else:
+            status = UploadStatus.DRY_RUN if r["planned"] else UploadStatus.PLANNING
+        return Upload(
+            id=r["id"],
+            actor=r["actor"],
+            owner=r["owner"],
+            filename=r["filename"],
+            crs=r["crs"],
+            full_list=bool(r["full_list"]),
+            created_at=datetime.fromisoformat(r["created_at"]),
+            base_version=r["base_version"],
+            status=status,
+            counts=json.loads(r["counts"]),
+            unknown_columns=tuple(json.loads(r["unknown_columns"])),
+            columns=json.loads(r["columns"]),
+            batch_id=batches.get("upload"),
+            revert_batch_id=batches.get("revert"),
+        )
+
+    def iter_upload_rows(
+        self,
+        upload_id: str,
+        *,
+        actions: Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[UploadRow]:
+        from stations.uploads import UploadRow
+
+        where = "upload_id = ?"
+        params: list[Any] = [upload_id]
+        if actions:
+            where += f" AND action IN ({','.join('?' * len(actions))})"
+            params.extend(actions)
+        # A fresh connection per stream: the caller may write (apply) while reading.
+        rows = self._conn().execute(
+            f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
+        )
+        for r in rows:
+            yield UploadRow(
+                seq=r["seq"],
+                row=r["row"],
+                action=r["action"],
+                external_id=r["external_id"],
+                station_id=r["station_id"],
+                expected_version=r["expected_version"],
+                station=station_from_dict(json.loads(r["station"])) if r["station"] else None,
+                changed=tuple(json.loads(r["changed"])),
+                problems=tuple(json.loads(r["problems"])),
+                warnings=tuple(json.loads(r["warnings"])),
+            )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stations.model import Owner, Station, Status
+
+if TYPE_CHECKING:
+    from stations.auth import TokenRecord
+    from stations.uploads import Upload, UploadRow
 
 
 class StoreError(Exception):
@@ -48,6 +52,12 @@ class DuplicateStationError(StoreError):
         self.owner = owner
         self.external_id = external_id
         super().__init__(f"{owner} already has a station with external_id {external_id!r}")
+
+
+class ForbiddenError(StoreError):
+    """The authenticated union may not do this (another union's station or upload)."""
+
+    code = "forbidden"
 
 
 class SchemaError(StoreError):
@@ -107,7 +117,7 @@ class AuditEntry:
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     batch: Batch
-    stations: tuple[Station | None, ...]  # per change: the stored station; None for a delete
+    ids: tuple[int, ...]  # per change, the id of the station it touched
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +174,20 @@ class Store(ABC):
 
     @abstractmethod
     def apply(
-        self, changes: Sequence[Change], *, actor: str, kind: str = "api", note: str = ""
+        self,
+        changes: Iterable[Change],
+        *,
+        actor: str,
+        kind: str = "api",
+        note: str = "",
+        upload_id: str | None = None,
     ) -> WriteResult:
-        """Apply ``changes`` in one transaction: all of them land, or none does."""
+        """Apply ``changes`` in one transaction: all of them land, or none does.
+
+        With ``upload_id``, a batch of kind ``upload`` is refused if that upload was
+        committed already, and one of kind ``revert`` unless it was committed and not
+        reverted (UploadStateError), checked inside the same transaction.
+        """
 
     @abstractmethod
     def audit(
@@ -179,15 +200,66 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    # -- tokens --------------------------------------------------------------------------
+
+    @abstractmethod
+    def save_token(self, record: TokenRecord) -> None: ...
+
+    @abstractmethod
+    def find_token(self, token_id: str) -> TokenRecord | None: ...
+
+    @abstractmethod
+    def list_tokens(self) -> list[TokenRecord]: ...
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, at: datetime) -> bool:
+        """Revoke a token; False if there is no such token."""
+
+    # -- uploads -------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_upload(self, upload: Upload) -> None: ...
+
+    @abstractmethod
+    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow]) -> None: ...
+
+    @abstractmethod
+    def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
+        """Append one warning to each listed row (by the row number the clerk sees)."""
+
+    @abstractmethod
+    def finish_upload(self, upload_id: str, counts: dict[str, int]) -> None:
+        """Mark the plan complete: from now on it can be committed."""
+
+    @abstractmethod
+    def find_upload(self, upload_id: str) -> Upload | None: ...
+
+    def get_upload(self, upload_id: str) -> Upload:
+        from stations.uploads import UploadNotFoundError
+
+        upload = self.find_upload(upload_id)
+        if upload is None:
+            raise UploadNotFoundError(upload_id)
+        return upload
+
+    @abstractmethod
+    def iter_upload_rows(
+        self,
+        upload_id: str,
+        *,
+        actions: Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[UploadRow]:
+        """The planned rows in file order, streamed."""
+
+    # -- conveniences ----------------------------------------------------------------------
+
     def create(self, station: Station, *, actor: str) -> Station:
-        stored = self.apply([Create(station)], actor=actor).stations[0]
-        assert stored is not None
-        return stored
+        return self.get(self.apply([Create(station)], actor=actor).ids[0])
 
     def update(self, station: Station, *, expected_version: int, actor: str) -> Station:
-        stored = self.apply([Update(station, expected_version)], actor=actor).stations[0]
-        assert stored is not None
-        return stored
+        return self.get(self.apply([Update(station, expected_version)], actor=actor).ids[0])
 
     def delete(self, station_id: int, *, expected_version: int | None, actor: str) -> None:
         self.apply([Delete(station_id, expected_version)], actor=actor)

@@ -343,7 +343,8 @@ def build_station(
                     )
     if row_owner is None and adcode:
         row_owner = Owner(OwnerKind.DISTRICT, adcode)
-    if row_owner is None and not any(p.field == "owner" for p in col.problems):
+    # Without a usable position the owner cannot be derived: that problem is said already.
+    if row_owner is None and not any(p.field in ("owner", "lon", "lat") for p in col.problems):
         col.add("owner", "missing_field", "缺少所属工会")
 
     hours_text = _text(get("hours_text")) or _text(get("hours"))

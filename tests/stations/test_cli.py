@@ -49,9 +49,10 @@ def good_row(ext: str, **kw) -> dict:
 
 def test_import_commits_all_rows_and_reports(run, tmp_path, db_path):
     path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2")])
-    result = run("import", str(path), "--owner", "district:500103")
+    result = run("import", str(path), "--union", "district:500103", "--commit")
     assert result.exit_code == 0, result.output
-    assert "新增 2" in result.output and "committed batch" in result.output
+    assert "新增 2" in result.output
+    assert "committed upload" in result.output
     with SQLiteStore(db_path) as store:
         assert store.count() == 2
         assert {s.hours for s in store.iter_all()} == {"08:00-20:00"}
@@ -61,7 +62,7 @@ def test_import_with_a_bad_row_changes_nothing_and_says_which_row(run, tmp_path,
     path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2", 经度="abc")])
     result = run("import", str(path))
     assert result.exit_code == 1
-    assert "第 3 行 [invalid_number] lon" in result.output
+    assert "第 3 行 [invalid_number] 经度: 不是数字：abc" in result.output
     assert "nothing was changed" in result.output
     with SQLiteStore(db_path) as store:
         assert store.count() == 0
@@ -69,14 +70,17 @@ def test_import_with_a_bad_row_changes_nothing_and_says_which_row(run, tmp_path,
 
 def test_dry_run_changes_nothing(run, tmp_path, db_path):
     path = write_rows(tmp_path / "s.csv", [good_row("1")])
-    result = run("import", str(path), "--dry-run")
-    assert result.exit_code == 0 and "dry run" in result.output
+    result = run("import", str(path))
+    assert result.exit_code == 0
+    assert "dry run" in result.output
     with SQLiteStore(db_path) as store:
         assert store.count() == 0
 
 
 def test_export_formats(run, tmp_path):
-    run("import", str(write_rows(tmp_path / "s.csv", [good_row("1", 名称="=cmd|calc")])))
+    run(
+        "import", str(write_rows(tmp_path / "s.csv", [good_row("1", 名称="=cmd|calc")])), "--commit"
+    )
     result = run("export", "--out", str(tmp_path / "o.geojson"))
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "o.geojson").read_text(encoding="utf-8"))
@@ -108,7 +112,7 @@ def test_demo_loads_a_deterministic_marked_sample(tmp_path):
 
 
 def test_demo_refuses_a_registry_with_real_stations(run, tmp_path):
-    run("import", str(write_rows(tmp_path / "s.csv", [good_row("1")])))
+    run("import", str(write_rows(tmp_path / "s.csv", [good_row("1")])), "--commit")
     result = run("demo", "--total", "50")
     assert result.exit_code == 1 and "real stations" in result.output
 

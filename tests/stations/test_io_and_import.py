@@ -11,9 +11,10 @@ from openpyxl import Workbook, load_workbook
 
 from geodata.crs import from_wgs84
 from geodata.distance import distance_m
-from stations.importer import commit_plan, plan_import
+from stations.auth import Principal, Role
 from stations.io import export_stations, map_headers, neutralise, read_rows
 from stations.sqlite import SQLiteStore
+from stations.uploads import UploadStateError, commit_upload, plan_upload
 from tests.builders import JIEFANGBEI, make_station
 
 CN_HEADER = [
@@ -47,6 +48,26 @@ def cn_rows():
     ]
 
 
+ADMIN = Principal("t", "test", Role.ADMIN, None)
+
+
+def plan(path, store, districts, crs="wgs84"):
+    source = read_rows(path)
+    return plan_upload(
+        source.rows,
+        store=store,
+        districts=districts,
+        by=ADMIN,
+        filename=path.name,
+        crs=crs,
+        columns=source.columns,
+    )
+
+
+def rejected(store, upload):
+    return list(store.iter_upload_rows(upload.id, actions=("rejected",)))
+
+
 @pytest.fixture
 def store(db_path):
     s = SQLiteStore(db_path)
@@ -74,11 +95,10 @@ def test_chinese_and_english_headers_map_to_fields():
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
 def test_csv_in_every_common_encoding_imports_the_same(tmp_path, store, districts, encoding):
     path = write_csv(tmp_path / "in.csv", cn_rows(), encoding)
-    source = read_rows(path)
-    assert source.encoding in {"utf-8", "utf-8-sig", "gb18030"}
-    plan = plan_import(source.rows, store=store, districts=districts, crs="gcj02", owner=None)
-    assert plan.counts() == {"create": 2, "update": 0, "unchanged": 0, "rejected": 0}
-    commit_plan(plan, store, actor="clerk")
+    assert read_rows(path).encoding in {"utf-8", "utf-8-sig", "gb18030"}
+    upload = plan(path, store, districts, crs="gcj02")
+    assert upload.counts == {"create": 2, "update": 0, "close": 0, "unchanged": 0, "rejected": 0}
+    commit_upload(store, upload.id, by=ADMIN)
     (s,) = [x for x in store.iter_all() if x.external_id == "A1"]
     assert s.name == "解放碑工会驿站"
     assert distance_m(s.lon, s.lat, *JIEFANGBEI) < 0.01
@@ -91,10 +111,7 @@ def test_xlsx_and_geojson_import(tmp_path, store, districts):
     for r in cn_rows():
         sheet.append(r)
     book.save(tmp_path / "in.xlsx")
-    plan = plan_import(
-        read_rows(tmp_path / "in.xlsx").rows, store=store, districts=districts, crs="gcj02"
-    )
-    assert plan.counts()["create"] == 2
+    assert plan(tmp_path / "in.xlsx", store, districts, crs="gcj02").counts["create"] == 2
 
     features = [
         {
@@ -108,56 +125,49 @@ def test_xlsx_and_geojson_import(tmp_path, store, districts):
             "properties": {"编号": "G2", "名称": "线", "开放时间": "全天"},
         },
     ]
-    (tmp_path / "in.geojson").write_text(
-        json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8"
-    )
-    plan = plan_import(read_rows(tmp_path / "in.geojson").rows, store=store, districts=districts)
-    assert plan.counts()["create"] == 1
-    assert plan.rejected[0].row == 2 and plan.rejected[0].problems[0].code == "not_a_point"
+    doc = {"type": "FeatureCollection", "features": features}
+    (tmp_path / "in.geojson").write_text(json.dumps(doc), encoding="utf-8")
+    upload = plan(tmp_path / "in.geojson", store, districts)
+    assert upload.counts["create"] == 1
+    (bad,) = rejected(store, upload)
+    assert bad.row == 2
+    assert bad.problems[0]["code"] == "not_a_point"
 
 
 def test_a_bad_row_rejects_the_import_and_changes_nothing(tmp_path, store, districts):
     rows = cn_rows()
     rows[1][5] = "看心情"
-    plan = plan_import(
-        read_rows(write_csv(tmp_path / "x.csv", rows, "utf-8")).rows,
-        store=store,
-        districts=districts,
-        crs="gcj02",
-    )
-    assert [(r.row, r.problems[0].code) for r in plan.rejected] == [(3, "hours_unparseable")]
-    with pytest.raises(ValueError, match="rejected"):
-        commit_plan(plan, store, actor="clerk")
-    assert store.count() == 0 and store.batches() == []
+    upload = plan(write_csv(tmp_path / "x.csv", rows, "utf-8"), store, districts, crs="gcj02")
+    problems = [
+        (r.row, p["code"], p["column"], p["value"])
+        for r in rejected(store, upload)
+        for p in r.problems
+    ]
+    assert problems == [(3, "hours_unparseable", "开放时间", "看心情")]
+    with pytest.raises(UploadStateError, match="rejected"):
+        commit_upload(store, upload.id, by=ADMIN)
+    assert store.count() == 0
 
 
 def test_duplicate_external_id_in_file_is_rejected(tmp_path, store, districts):
     rows = cn_rows()
     rows[1][0] = "A1"
-    plan = plan_import(
-        read_rows(write_csv(tmp_path / "x.csv", rows, "utf-8")).rows,
-        store=store,
-        districts=districts,
-        crs="gcj02",
-    )
-    (bad,) = plan.rejected
-    assert bad.row == 3 and bad.problems[0].code == "duplicate_in_file"
-    assert "第 2 行" in bad.problems[0].message
+    upload = plan(write_csv(tmp_path / "x.csv", rows, "utf-8"), store, districts, crs="gcj02")
+    (bad,) = rejected(store, upload)
+    assert bad.row == 3
+    assert bad.problems[0]["code"] == "duplicate_in_file"
+    assert "第 2 行" in bad.problems[0]["message"]
 
 
 def test_reimport_finds_changes_and_unchanged_rows(tmp_path, store, districts):
-    path = write_csv(tmp_path / "x.csv", cn_rows(), "utf-8")
-    commit_plan(
-        plan_import(read_rows(path).rows, store=store, districts=districts, crs="gcj02"),
-        store,
-        actor="c",
-    )
+    first = plan(write_csv(tmp_path / "x.csv", cn_rows(), "utf-8"), store, districts, "gcj02")
+    commit_upload(store, first.id, by=ADMIN)
     rows = cn_rows()
     rows[0][1] = "解放碑工会驿站（新）"
-    path = write_csv(tmp_path / "y.csv", rows, "utf-8")
-    plan = plan_import(read_rows(path).rows, store=store, districts=districts, crs="gcj02")
-    assert plan.counts() == {"create": 0, "update": 1, "unchanged": 1, "rejected": 0}
-    assert plan.rows[0].changed_fields == ("name",)
+    upload = plan(write_csv(tmp_path / "y.csv", rows, "utf-8"), store, districts, crs="gcj02")
+    assert upload.counts == {"create": 0, "update": 1, "close": 0, "unchanged": 1, "rejected": 0}
+    (row,) = store.iter_upload_rows(upload.id, actions=("update",))
+    assert row.changed == ("name",)
 
 
 @pytest.mark.parametrize("suffix", ["csv", "xlsx", "geojson"])
@@ -168,8 +178,8 @@ def test_export_then_import_round_trips_unchanged(tmp_path, store, districts, su
     )
     out = tmp_path / f"export.{suffix}"
     assert export_stations(store.iter_all(), out) == 2
-    plan = plan_import(read_rows(out).rows, store=store, districts=districts)
-    assert plan.counts() == {"create": 0, "update": 0, "unchanged": 2, "rejected": 0}
+    upload = plan(out, store, districts)
+    assert upload.counts == {"create": 0, "update": 0, "close": 0, "unchanged": 2, "rejected": 0}
 
 
 def test_export_neutralises_formulas(tmp_path, store, districts):
