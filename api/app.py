@@ -15,8 +15,10 @@ from stations.readindex import IndexHolder
 from stations.settings import Settings
 from stations.store import Store
 
-from . import problems, routes_ogc, routes_stations
+from . import problems, routes_ogc, routes_stations, routes_writes
+from .auth import FailureLimiter
 from .deps import Services, ServicesDep
+from .limits import BodySizeLimit
 
 log = logging.getLogger("yizhan.api")
 
@@ -54,13 +56,17 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=[
             {"name": "stations", "description": "Stations for riders and integrators"},
+            {"name": "writes", "description": "For unions, with a bearer token"},
             {"name": "OGC API – Features", "description": "For GIS clients (QGIS, GDAL)"},
             {"name": "service", "description": "Health and problem types"},
         ],
     )
     app.state.services = services
+    app.state.auth_limiter = FailureLimiter(limit=settings.auth_failures_per_minute)
     problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)
+    app.include_router(routes_writes.router)
     app.include_router(routes_ogc.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and registry version")

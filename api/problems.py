@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from stations.store import StoreError
 from stations.validation import ValidationError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("yizhan.api")
 
 # code -> (HTTP status, title). The type URI is /problems/<code>; codes never change.
 PROBLEMS: dict[str, tuple[int, str]] = {
@@ -35,6 +37,16 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "invalid_parameter": (422, "A request parameter is not valid"),
     "validation_failed": (422, "The station record is not valid"),
     "hours_unparseable": (422, "The opening hours could not be read"),
+    "unauthorized": (401, "A valid bearer token is needed"),
+    "forbidden": (403, "This union may not do that"),
+    "too_many_requests": (429, "Too many failed attempts; wait and try again"),
+    "upload_not_found": (404, "No such upload"),
+    "upload_state": (409, "The upload cannot do that now"),
+    "payload_too_large": (413, "The file is too large"),
+    "length_required": (411, "The request must say its length"),
+    "precondition_required": (428, "Say which version you are changing"),
+    "unsupported_file": (415, "The file type is not supported"),
+    "bad_file": (422, "The file could not be read"),
     "stale_write": (409, "The station was changed by someone else"),
     "duplicate_external_id": (409, "The union already has a station with this code"),
     "method_not_allowed": (405, "Method not allowed"),
@@ -47,18 +59,26 @@ PROBLEMS: dict[str, tuple[int, str]] = {
 class Problem(Exception):  # noqa: N818 - RFC 9457 calls it a problem
     """An error to report as problem+json; ``code`` names its type."""
 
-    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         if code not in PROBLEMS:
             msg = f"unknown problem code {code!r}"
             raise ValueError(msg)
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
 def problem_response(
-    code: str, detail: str, *, instance: str | None = None, **extra: Any
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     status, title = PROBLEMS[code]
     body: dict[str, Any] = {
@@ -71,7 +91,9 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
 
 
 def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
@@ -99,7 +121,10 @@ def install(app: FastAPI) -> None:
 
     async def domain(request: Request, exc: Exception) -> Response:
         code, detail, extra = _from_domain(exc)
-        return problem_response(code, detail, instance=request.url.path, **extra)
+        if code == "internal_error":
+            log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        headers = exc.headers if isinstance(exc, Problem) else None
+        return problem_response(code, detail, instance=request.url.path, headers=headers, **extra)
 
     async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -118,7 +143,9 @@ def install(app: FastAPI) -> None:
 
     async def http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code
+        )
         if code is None:
             return Response(str(exc.detail), status_code=exc.status_code)
         return problem_response(code, str(exc.detail), instance=request.url.path)

@@ -167,9 +167,16 @@ def _csv_rows(path: Path, encoding: str, mapping: list[str | None]) -> Iterator[
 
 
 def _xlsx_rows(path: Path) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]]]:
-    from openpyxl import load_workbook
+    from zipfile import BadZipFile
 
-    book = load_workbook(path, read_only=True, data_only=True)
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (BadZipFile, InvalidFileException, OSError, KeyError) as exc:
+        msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
+        raise ValueError(msg) from None
     sheet = book.worksheets[0]
     for candidate in book.worksheets:
         if candidate.title in ("驿站", "stations", "工会驿站"):

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         description="a listing within this many metres is precise (精准上图)",
     )
     demo_seed: int = 20241
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
+    )
+    auth_failures_per_minute: int = Field(default=10, ge=1)
 
     @field_validator("database_url")
     @classmethod

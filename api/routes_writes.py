@@ -1,0 +1,319 @@
+"""Writes by authenticated unions: stations one by one, and uploads of whole files."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, File, Form, Header, Query, Request, UploadFile
+from starlette.responses import Response
+
+from geodata.crs import CoordinateSystem
+from stations.auth import Principal
+from stations.io import detect_format, read_rows
+from stations.model import Station
+from stations.records import station_input
+from stations.store import Delete
+from stations.uploads import Upload, commit_upload, plan_upload, revert_upload
+from stations.validation import build_station
+
+from .auth import PrincipalDep
+from .deps import ServicesDep, parse_crs_param
+from .problems import Problem
+from .representation import station_json
+from .template import template_xlsx
+
+router = APIRouter(prefix="/v1", tags=["writes"])
+
+_STATION_EXAMPLE = {
+    "external_id": "YZ-0001",
+    "name": "解放碑工会驿站",
+    "address": "重庆市渝中区民族路1号",
+    "host": "渝中区总工会",
+    "lon": 106.5836,
+    "lat": 29.5547,
+    "crs": "gcj02",
+    "hours": "周一至周五 9:00-18:00，节假日休息",
+    "amenities": ["hot_water", "microwave", "phone_charging", "toilet"],
+    "entry_methods": ["staffed"],
+    "listings": [
+        {
+            "provider": "amap",
+            "listed": True,
+            "poi_id": "B0FFXXXX",
+            "listed_lon": 106.5837,
+            "listed_lat": 29.5546,
+            "keyword_linked": True,
+        }
+    ],
+}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _station_response(station: Station, services: ServicesDep, status: int = 200) -> Response:
+    doc = station_json(
+        station, districts=services.districts, threshold_m=services.settings.precise_threshold_m
+    )
+    return _json(
+        doc, status, {"ETag": f'"{station.version}"', "Location": f"/v1/stations/{station.id}"}
+    )
+
+
+def _expected_version(if_match: str | None, body_version: Any) -> int:
+    raw = if_match.strip().removeprefix("W/").strip('"') if if_match else body_version
+    if raw is None or raw == "":
+        raise Problem(
+            "precondition_required",
+            "say which version you are changing: an If-Match header with the ETag from GET, "
+            'or "version" in the body; this prevents overwriting someone else\'s change',
+        )
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise Problem("invalid_parameter", f"version {raw!r} is not a number") from None
+
+
+def _allowed(by: Principal, station: Station) -> None:
+    if not by.may_write(station.owner):
+        raise Problem("forbidden", f"{by.name} may not change stations of {station.owner}")
+
+
+@router.post("/stations", status_code=201, summary="Create a station (authenticated)")
+def create_station(
+    by: PrincipalDep,
+    services: ServicesDep,
+    body: Annotated[dict[str, Any], Body(examples=[_STATION_EXAMPLE])],
+) -> Response:
+    """Fields as in the record; `crs` says the system of `lon`/`lat`; `hours` as written.
+    A district or industry union's station is owned by that union."""
+    raw = dict(body)
+    if by.owner is not None:
+        if raw.get("owner") not in (None, "", str(by.owner)):
+            raise Problem("forbidden", f"{by.name} may only create stations of {by.owner}")
+        raw["owner"] = str(by.owner)
+    station = build_station(
+        raw, districts=services.districts, crs=parse_crs_param(str(raw.get("crs") or "wgs84"))
+    )
+    _allowed(by, station)
+    stored = services.store.create(station, actor=by.actor)
+    return _station_response(stored, services, 201)
+
+
+@router.patch("/stations/{station_id}", summary="Change a station (authenticated)")
+def patch_station(
+    station_id: int,
+    by: PrincipalDep,
+    services: ServicesDep,
+    body: Annotated[dict[str, Any], Body(examples=[{"hours": "24小时", "version": 3}])],
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A JSON merge patch of record fields. Send the version you read (If-Match or
+    `version`): a station changed since is refused with 409, not overwritten."""
+    current = services.store.get(station_id)
+    _allowed(by, current)
+    expected = _expected_version(if_match, body.get("version"))
+    patch = {k: v for k, v in body.items() if k not in ("version", "id")}
+    raw = {**station_input(current), **patch}
+    if ("lon" in patch or "lat" in patch) and "crs" not in patch:
+        raw["crs"] = "wgs84"
+    station = build_station(
+        raw,
+        districts=services.districts,
+        crs=parse_crs_param(str(raw.get("crs") or "wgs84")),
+        existing=current,
+    )
+    if "lon" not in patch and "lat" not in patch:  # keep what was uploaded originally
+        station = replace(
+            station,
+            lon=current.lon,
+            lat=current.lat,
+            source_lon=current.source_lon,
+            source_lat=current.source_lat,
+            source_crs=current.source_crs,
+        )
+    _allowed(by, station)
+    stored = services.store.update(station, expected_version=expected, actor=by.actor)
+    return _station_response(stored, services)
+
+
+@router.delete("/stations/{station_id}", status_code=204, summary="Delete a station")
+def delete_station(
+    station_id: int,
+    by: PrincipalDep,
+    services: ServicesDep,
+    if_match: Annotated[str | None, Header()] = None,
+    version: Annotated[int | None, Query(description="the version you read")] = None,
+) -> Response:
+    """Removes the station (the audit trail keeps it). To stop listing a station but keep
+    it, PATCH its status to closed instead."""
+    current = services.store.get(station_id)
+    _allowed(by, current)
+    expected = _expected_version(if_match, version)
+    services.store.apply([Delete(station_id, expected)], actor=by.actor)
+    return Response(status_code=204)
+
+
+# -- uploads -----------------------------------------------------------------------------
+
+
+def _upload_doc(
+    services: ServicesDep, upload: Upload, *, actions: list[str] | None, limit: int, offset: int
+) -> dict[str, Any]:
+    rows = []
+    for r in services.store.iter_upload_rows(
+        upload.id, actions=actions, limit=limit, offset=offset
+    ):
+        rows.append(
+            {
+                "row": r.row,
+                "action": r.action,
+                "external_id": r.external_id,
+                "station_id": r.station_id,
+                "changed": list(r.changed),
+                "problems": list(r.problems),
+                "warnings": list(r.warnings),
+            }
+        )
+    return {
+        "id": upload.id,
+        "status": upload.status.value,
+        "filename": upload.filename,
+        "crs": upload.crs,
+        "full_list": upload.full_list,
+        "owner": upload.owner,
+        "actor": upload.actor,
+        "created_at": upload.created_at.isoformat(),
+        "counts": upload.counts,
+        "unknown_columns": list(upload.unknown_columns),
+        "batch_id": upload.batch_id,
+        "revert_batch_id": upload.revert_batch_id,
+        "rows": rows,
+        "links": {
+            "self": f"/v1/uploads/{upload.id}",
+            "commit": f"/v1/uploads/{upload.id}/commit",
+            "revert": f"/v1/uploads/{upload.id}/revert",
+        },
+    }
+
+
+def _upload_for(services: ServicesDep, upload_id: str, by: Principal) -> Upload:
+    upload = services.store.get_upload(upload_id)
+    if by.owner is not None and upload.owner != str(by.owner):
+        raise Problem("forbidden", "this upload belongs to another union")
+    return upload
+
+
+@router.get("/uploads/template.xlsx", summary="The upload template (Excel)")
+def upload_template() -> Response:
+    """An Excel template: Chinese headers, an example row, and a sheet of allowed values."""
+    return Response(
+        template_xlsx(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="yizhan-template.xlsx"'},
+    )
+
+
+@router.post("/uploads", status_code=201, summary="Upload a union's stations (dry run first)")
+def create_upload(
+    request: Request,
+    by: PrincipalDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or GeoJSON")],
+    crs: Annotated[str, Form(description="wgs84 | gcj02 | bd09 | cgcs2000 of the positions")],
+    dry_run: Annotated[bool, Form(description="only report (default)")] = True,
+    full_list: Annotated[
+        bool, Form(description="the file is the union's full list: close stations missing")
+    ] = False,
+) -> Response:
+    """Checks every row and answers with the report: rows to add, change, close, unchanged
+    and rejected (row, column, value, why, in Chinese, with a stable code), and likely
+    duplicates. Nothing changes until `POST /v1/uploads/{id}/commit` (or `dry_run=false`,
+    which commits when no row is rejected)."""
+    system: CoordinateSystem = parse_crs_param(crs)
+    name = Path(file.filename or "upload.csv").name
+    try:
+        fmt = detect_format(Path(name))
+    except ValueError as exc:
+        raise Problem("unsupported_file", str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="yizhan-upload-") as tmp:
+        path = Path(tmp) / f"upload.{fmt}"
+        with path.open("wb") as out:
+            while chunk := file.file.read(1 << 20):
+                out.write(chunk)
+        try:
+            source = read_rows(path, format=fmt)
+            upload = plan_upload(
+                source.rows,
+                store=services.store,
+                districts=services.districts,
+                by=by,
+                filename=name,
+                crs=system,
+                full_list=full_list,
+                unknown_columns=source.unknown_columns,
+                columns=source.columns,
+            )
+        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            raise Problem("bad_file", f"{name}: the file could not be read: {exc}") from None
+    if not dry_run and not upload.counts.get("rejected"):
+        commit_upload(services.store, upload.id, by=by)
+        upload = services.store.get_upload(upload.id)
+    doc = _upload_doc(
+        services, upload, actions=["create", "update", "close", "rejected"], limit=1000, offset=0
+    )
+    return _json(doc, 201, {"Location": f"/v1/uploads/{upload.id}"})
+
+
+@router.get("/uploads/{upload_id}", summary="An upload's row-by-row report")
+def get_upload(
+    upload_id: str,
+    by: PrincipalDep,
+    services: ServicesDep,
+    action: Annotated[
+        list[str] | None, Query(description="create, update, close, unchanged, rejected")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    upload = _upload_for(services, upload_id, by)
+    return _json(_upload_doc(services, upload, actions=action, limit=limit, offset=offset))
+
+
+@router.post("/uploads/{upload_id}/commit", summary="Apply a reviewed upload, all or nothing")
+def commit(upload_id: str, by: PrincipalDep, services: ServicesDep) -> Response:
+    """Refused (409) if it has rejected rows, was committed already, or a station it
+    changes was changed by someone else since the dry run."""
+    _upload_for(services, upload_id, by)
+    result = commit_upload(services.store, upload_id, by=by)
+    upload = services.store.get_upload(upload_id)
+    return _json(
+        {
+            "id": upload_id,
+            "status": upload.status.value,
+            "batch_id": result.batch.id,
+            "changes": result.batch.changes,
+        }
+    )
+
+
+@router.post("/uploads/{upload_id}/revert", summary="Put back what an upload changed")
+def revert(upload_id: str, by: PrincipalDep, services: ServicesDep) -> Response:
+    """Refused (409) if a station the upload touched was changed since."""
+    _upload_for(services, upload_id, by)
+    result = revert_upload(services.store, upload_id, by=by)
+    return _json(
+        {
+            "id": upload_id,
+            "status": "reverted",
+            "batch_id": result.batch.id,
+            "changes": result.batch.changes,
+        }
+    )

@@ -1,0 +1,420 @@
+"""Writes and uploads as unions make them: tokens, roles, reports, commit and revert."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+
+from api.app import create_app
+from geodata.crs import from_wgs84
+from geodata.hours import TZ
+from stations.auth import new_token
+from stations.settings import Settings
+from stations.sqlite import SQLiteStore
+from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
+
+YUZHONG, JIANGBEI = "500103", "500105"
+
+
+@pytest.fixture
+def store(db_path):
+    s = SQLiteStore(db_path)
+    yield s
+    s.close()
+
+
+def make_app(store, districts, db_path, **settings):
+    cfg = Settings(database_url=f"sqlite:///{db_path}", **settings)
+    return create_app(cfg, store=store, districts=districts)
+
+
+@pytest.fixture
+def client(store, districts, db_path):
+    with TestClient(make_app(store, districts, db_path)) as c:
+        yield c
+
+
+def token(store, role, code=None, name=None):
+    text, record = new_token(role, name=name or f"{role} {code}", code=code, now=datetime.now(TZ))
+    store.save_token(record)
+    return {"Authorization": f"Bearer {text}"}, record
+
+
+@pytest.fixture
+def yuzhong(store):
+    return token(store, "district", YUZHONG, "渝中区总工会")[0]
+
+
+@pytest.fixture
+def jiangbei(store):
+    return token(store, "district", JIANGBEI, "江北区总工会")[0]
+
+
+@pytest.fixture
+def admin(store):
+    return token(store, "admin", name="市总工会")[0]
+
+
+def body(**kw):
+    doc = {
+        "external_id": "W1",
+        "name": "民族路工会驿站",
+        "lon": JIEFANGBEI[0],
+        "lat": JIEFANGBEI[1],
+        "hours": "每天 8:00-20:00",
+        "amenities": ["hot_water"],
+    }
+    doc.update(kw)
+    return doc
+
+
+def assert_problem(r, status, code):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == f"/problems/{code}"
+
+
+# -- authentication ------------------------------------------------------------------------
+
+
+def test_missing_wrong_and_revoked_tokens_get_401(client, store):
+    r = client.post("/v1/stations", json=body())
+    assert_problem(r, 401, "unauthorized")
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert_problem(
+        client.post("/v1/stations", json=body(), headers={"Authorization": "Bearer yz_abc_def"}),
+        401,
+        "unauthorized",
+    )
+    headers, record = token(store, "district", YUZHONG)
+    wrong = {"Authorization": headers["Authorization"][:-3] + "xyz"}
+    assert_problem(client.post("/v1/stations", json=body(), headers=wrong), 401, "unauthorized")
+    assert client.post("/v1/stations", json=body(), headers=headers).status_code == 201
+    store.revoke_token(record.id, datetime.now(TZ))
+    assert_problem(
+        client.post("/v1/stations", json=body(external_id="W2"), headers=headers),
+        401,
+        "unauthorized",
+    )
+
+
+def test_failed_authentications_are_rate_limited(store, districts, db_path):
+    app = make_app(store, districts, db_path, auth_failures_per_minute=3)
+    good, _ = token(store, "admin", name="city")
+    with TestClient(app) as c:
+        for _ in range(3):
+            assert (
+                c.post(
+                    "/v1/stations", json=body(), headers={"Authorization": "Bearer yz_a_b"}
+                ).status_code
+                == 401
+            )
+        r = c.post("/v1/stations", json=body(), headers=good)
+        assert_problem(r, 429, "too_many_requests")
+        assert int(r.headers["retry-after"]) > 0
+
+
+def test_tokens_are_stored_hashed_and_never_logged(client, store, caplog, db_path):
+    caplog.set_level(logging.DEBUG)
+    headers, record = token(store, "district", YUZHONG)
+    secret = headers["Authorization"].split("_", 2)[2]
+    client.post("/v1/stations", json=body(), headers=headers)
+    client.post("/v1/stations", json=body(), headers={"Authorization": "Bearer yz_x_" + secret})
+    assert secret not in caplog.text
+    assert secret not in db_path.read_bytes().decode("latin-1")
+    assert record.secret_sha256 != secret
+
+
+# -- roles ---------------------------------------------------------------------------------
+
+
+def test_district_union_writes_only_its_own_stations(client, store, districts, yuzhong, jiangbei):
+    r = client.post("/v1/stations", json=body(), headers=yuzhong)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["owner"] == f"district:{YUZHONG}"
+    sid = created["id"]
+    etag = r.headers["etag"]
+    # Another district union can neither change nor delete it.
+    assert_problem(
+        client.patch(f"/v1/stations/{sid}", json={"name": "x", "version": 1}, headers=jiangbei),
+        403,
+        "forbidden",
+    )
+    assert_problem(
+        client.delete(f"/v1/stations/{sid}", headers={**jiangbei, "If-Match": etag}),
+        403,
+        "forbidden",
+    )
+    # Nor create one in someone else's name, nor outside its own district.
+    assert_problem(
+        client.post("/v1/stations", json=body(owner=f"district:{YUZHONG}"), headers=jiangbei),
+        403,
+        "forbidden",
+    )
+    r = client.post("/v1/stations", json=body(external_id="W9"), headers=jiangbei)
+    assert_problem(r, 422, "validation_failed")
+    assert r.json()["errors"][0]["code"] == "outside_own_district"
+    assert store.get(sid).name == "民族路工会驿站"
+
+
+def test_industry_union_may_place_stations_anywhere_but_only_its_own(client, store, admin):
+    transport, _ = token(store, "industry", "transport")
+    r = client.post(
+        "/v1/stations", json=body(lon=GUANYINQIAO[0], lat=GUANYINQIAO[1]), headers=transport
+    )
+    assert r.status_code == 201
+    assert r.json()["owner"] == "industry:transport"
+    other = client.post("/v1/stations", json=body(external_id="Y"), headers=admin).json()
+    assert_problem(
+        client.patch(
+            f"/v1/stations/{other['id']}", json={"name": "z", "version": 1}, headers=transport
+        ),
+        403,
+        "forbidden",
+    )
+
+
+def test_patch_needs_the_version_and_refuses_stale_writes(client, yuzhong):
+    created = client.post("/v1/stations", json=body(), headers=yuzhong).json()
+    url = f"/v1/stations/{created['id']}"
+    assert_problem(
+        client.patch(url, json={"name": "新"}, headers=yuzhong), 428, "precondition_required"
+    )
+    r = client.patch(url, json={"hours": "24小时"}, headers={**yuzhong, "If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+    assert r.json()["hours"] == "24/7"
+    assert r.json()["version"] == 2
+    assert r.json()["lon"] == pytest.approx(JIEFANGBEI[0])
+    assert_problem(
+        client.patch(url, json={"name": "旧", "version": 1}, headers=yuzhong), 409, "stale_write"
+    )
+    assert client.get(url).json()["name"] == "民族路工会驿站"
+
+
+def test_patch_in_gcj02_moves_the_station_exactly(client, yuzhong):
+    created = client.post("/v1/stations", json=body(), headers=yuzhong).json()
+    glon, glat = from_wgs84(JIEFANGBEI[0] + 0.001, JIEFANGBEI[1], crs="gcj02")
+    r = client.patch(
+        f"/v1/stations/{created['id']}",
+        json={"lon": glon, "lat": glat, "crs": "gcj02", "version": 1},
+        headers=yuzhong,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["lon"] == pytest.approx(JIEFANGBEI[0] + 0.001, abs=1e-8)
+
+
+def test_delete_with_version(client, store, yuzhong):
+    created = client.post("/v1/stations", json=body(), headers=yuzhong).json()
+    url = f"/v1/stations/{created['id']}"
+    assert_problem(client.delete(url, headers=yuzhong), 428, "precondition_required")
+    assert client.delete(url + "?version=1", headers=yuzhong).status_code == 204
+    assert_problem(client.get(url), 404, "station_not_found")
+    assert store.audit(station_id=created["id"])[-1].action == "delete"
+
+
+# -- uploads -------------------------------------------------------------------------------
+
+
+HEADER = ["编号", "名称", "地址", "经度", "纬度", "开放时间", "设施", "24小时", "进入方式"]
+
+
+def csv_bytes(rows, encoding="gbk") -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(HEADER)
+    w.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def row(
+    ext,
+    name=None,
+    lon=None,
+    lat=None,
+    hours="周一至周五 9:00-18:00",
+    amen="热水",
+    h24="否",
+    entry="",
+):
+    glon, glat = from_wgs84(*JIEFANGBEI, crs="gcj02")
+    return [
+        ext,
+        name or f"驿站{ext}",
+        "民族路",
+        glon if lon is None else lon,
+        glat if lat is None else lat,
+        hours,
+        amen,
+        h24,
+        entry,
+    ]
+
+
+def upload(client, headers, data: bytes, name="stations.csv", **form):
+    form.setdefault("crs", "gcj02")
+    return client.post(
+        "/v1/uploads",
+        headers=headers,
+        files={"file": (name, data)},
+        data={k: str(v).lower() for k, v in form.items()},
+    )
+
+
+def problems_by_row(report):
+    return {r["row"]: r["problems"] for r in report["rows"] if r["action"] == "rejected"}
+
+
+def test_upload_dry_run_reports_every_rejection_reason_in_chinese(client, store, yuzhong):
+    gj = from_wgs84(*GUANYINQIAO, crs="gcj02")
+    data = csv_bytes(
+        [
+            row("A1", lon=2.35, lat=48.85),  # 2: outside China
+            row("A2", lon=29.55, lat=106.58),  # 3: swapped
+            row("A3", lon=gj[0], lat=gj[1]),  # 4: in 江北, not 渝中
+            row("A4", hours="看情况"),  # 5
+            row("A5", amen="热水、按摩椅"),  # 6
+            row("", name="无编号"),  # 7: missing code
+            row("A7"),  # 8
+            row("A7", name="重复"),  # 9: duplicate code in the file
+        ]
+    )
+    r = upload(client, yuzhong, data)
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert report["status"] == "dry_run"
+    assert report["counts"]["rejected"] == 7
+    assert report["counts"]["create"] == 1
+    got = problems_by_row(report)
+    code = {n: {p["code"] for p in ps} for n, ps in got.items()}
+    assert code == {
+        2: {"outside_china"},
+        3: {"latlon_swapped"},
+        4: {"outside_own_district"},
+        5: {"hours_unparseable"},
+        6: {"unknown_amenity"},
+        7: {"missing_field"},
+        9: {"duplicate_in_file"},
+    }
+    assert "江北区" in got[4][0]["message"]
+    assert "“看情况”" in got[5][0]["message"]
+    assert got[5][0]["column"] == "开放时间"
+    assert got[5][0]["value"] == "看情况"
+    assert "按摩椅" in got[6][0]["message"]
+    assert "微波炉(microwave)" in got[6][0]["message"]
+    assert "填反" in got[3][0]["message"]
+    assert got[7][0]["column"] == "编号"
+    assert store.count() == 0  # a dry run changes nothing
+    assert_problem(
+        client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong), 409, "upload_state"
+    )
+
+
+def test_upload_flags_likely_duplicates_without_rejecting(client, store, districts, yuzhong):
+    store.create(make_station(districts, external_id="OLD", name="老驿站"), actor="t")
+    glon, glat = from_wgs84(JIEFANGBEI[0] + 0.0001, JIEFANGBEI[1], crs="gcj02")  # ~10 m away
+    far = from_wgs84(JIEFANGBEI[0] - 0.004, JIEFANGBEI[1] + 0.004, crs="gcj02")
+    data = csv_bytes(
+        [row("N1", lon=glon, lat=glat), row("N2", name="老驿站", lon=far[0], lat=far[1])]
+    )
+    report = upload(client, yuzhong, data).json()
+    assert report["counts"]["create"] == 2
+    warnings = {r["external_id"]: {w["code"] for w in r["warnings"]} for r in report["rows"]}
+    assert "possible_duplicate_nearby" in warnings["N1"]
+    assert "possible_duplicate_name" in warnings["N2"]
+
+
+def test_commit_then_revert_puts_back_exactly_what_was_there(client, store, yuzhong):
+    first = upload(client, yuzhong, csv_bytes([row("K1", name="原名")]), dry_run=False).json()
+    assert first["status"] == "committed"
+    (kept,) = store.iter_all()
+    before = {s.id: s for s in store.iter_all()}
+    data = csv_bytes([row("K1", name="新名"), row("K2")])
+    report = upload(client, yuzhong, data).json()
+    assert report["counts"] == {"create": 1, "update": 1, "close": 0, "unchanged": 0, "rejected": 0}
+    changed = next(r for r in report["rows"] if r["action"] == "update")
+    assert changed["changed"] == ["name"]
+    r = client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong)
+    assert r.status_code == 200, r.text
+    assert store.get(kept.id).name == "新名"
+    assert store.count() == 2
+    near = client.get(
+        "/v1/stations/nearest", params={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1]}
+    ).json()
+    assert {x["name"] for x in near["results"]} == {"新名", "驿站K2"}
+    assert_problem(
+        client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong), 409, "upload_state"
+    )
+    r = client.post(f"/v1/uploads/{report['id']}/revert", headers=yuzhong)
+    assert r.status_code == 200, r.text
+    after = {s.id: s for s in store.iter_all()}
+    assert after.keys() == before.keys()
+    assert after[kept.id].with_changes(version=1, updated_at=None) == before[kept.id].with_changes(
+        updated_at=None
+    )
+    assert client.get(f"/v1/uploads/{report['id']}", headers=yuzhong).json()["status"] == "reverted"
+    audit = store.batches(limit=1)[0]
+    assert audit.kind == "revert"
+    assert report["id"] in audit.note
+    assert "渝中区总工会" in audit.actor
+
+
+def test_other_unions_cannot_see_commit_or_revert_an_upload(client, yuzhong, jiangbei):
+    report = upload(client, yuzhong, csv_bytes([row("Q1")])).json()
+    for method, path in [("get", ""), ("post", "/commit"), ("post", "/revert")]:
+        r = getattr(client, method)(f"/v1/uploads/{report['id']}{path}", headers=jiangbei)
+        assert_problem(r, 403, "forbidden")
+    assert_problem(client.get(f"/v1/uploads/{report['id']}"), 401, "unauthorized")
+
+
+def test_full_list_closes_the_unions_missing_stations_only(client, store, districts, yuzhong):
+    mine = store.create(make_station(districts, external_id="M1"), actor="t")
+    theirs = store.create(make_station(districts, external_id="T1", owner="industry:x"), actor="t")
+    report = upload(client, yuzhong, csv_bytes([row("M2")]), full_list=True).json()
+    assert report["counts"]["close"] == 1
+    closed = [r for r in report["rows"] if r["action"] == "close"]
+    assert closed[0]["external_id"] == "M1"
+    partial = upload(client, yuzhong, csv_bytes([row("M3")])).json()
+    assert partial["counts"]["close"] == 0
+    client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong)
+    assert store.get(mine.id).status.value == "closed"
+    assert store.get(theirs.id).status.value == "active"
+
+
+def test_upload_with_dry_run_false_commits_at_once(client, store, yuzhong):
+    r = upload(client, yuzhong, csv_bytes([row("D1")], encoding="utf-8-sig"), dry_run=False)
+    assert r.json()["status"] == "committed"
+    assert store.count() == 1
+
+
+def test_upload_needs_a_crs_and_a_known_file_type(client, yuzhong):
+    r = client.post("/v1/uploads", headers=yuzhong, files={"file": ("s.csv", b"x")})
+    assert_problem(r, 422, "invalid_parameter")
+    assert_problem(upload(client, yuzhong, b"x", name="s.pdf"), 415, "unsupported_file")
+    assert_problem(upload(client, yuzhong, b"PK\x03\x04broken", name="s.xlsx"), 422, "bad_file")
+
+
+def test_large_uploads_are_refused_before_parsing(store, districts, db_path):
+    app = make_app(store, districts, db_path, max_upload_bytes=1000)
+    headers, _ = token(store, "admin", name="city")
+    with TestClient(app) as c:
+        r = upload(c, headers, csv_bytes([row(f"B{i}") for i in range(100)]))
+        assert_problem(r, 413, "payload_too_large")
+    assert store.count() == 0
+
+
+def test_template_downloads_and_its_example_row_passes(client, yuzhong):
+    r = client.get("/v1/uploads/template.xlsx")
+    assert r.status_code == 200
+    book = load_workbook(io.BytesIO(r.content))
+    assert book.sheetnames == ["驿站", "填写说明"]
+    assert book["驿站"]["A1"].value == "编号"
+    report = upload(client, yuzhong, r.content, name="template.xlsx").json()
+    assert report["counts"]["rejected"] == 0, report["rows"]
+    assert report["counts"]["create"] == 1
