@@ -128,3 +128,34 @@ def test_console_script_runs(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "registry: 0 stations" in out.stdout
+
+
+def test_token_create_prints_once_and_stores_only_a_hash(run, db_path):
+    result = run(
+        "token", "create", "--role", "district", "--code", "500103", "--name", "渝中区总工会"
+    )
+    assert result.exit_code == 0, result.output
+    text = result.output.splitlines()[0]
+    assert text.startswith("yz_")
+    secret = text.split("_", 2)[2]
+    assert secret not in db_path.read_bytes().decode("latin-1")
+    listed = run("token", "list")
+    assert "渝中区总工会" in listed.output and secret not in listed.output
+    token_id = text.split("_")[1]
+    assert run("token", "revoke", token_id).exit_code == 0
+    assert "revoked" in run("token", "list").output
+    bad = run("token", "create", "--role", "district", "--code", "999999", "--name", "x")
+    assert bad.exit_code == 1 and "unknown district" in bad.output
+
+
+def test_import_as_a_union_then_revert(run, tmp_path, db_path):
+    path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2")])
+    result = run("import", str(path), "--union", "district:500103", "--commit")
+    upload_id = result.output.split("upload ")[1].split(":")[0]
+    shown = run("upload", "show", upload_id)
+    assert "committed" in shown.output
+    other = run("upload", "revert", upload_id, "--union", "district:500105")
+    assert other.exit_code == 1 and "another union" in other.output
+    assert run("upload", "revert", upload_id).exit_code == 0
+    with SQLiteStore(db_path) as store:
+        assert store.count() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from geodata.districts import Districts
 from stations import sqlite as sqlite_module
 from stations.model import Owner, Status
+from stations.records import station_to_dict
 from stations.sqlite import SQLiteStore
 from stations.store import (
     Create,
@@ -257,3 +259,48 @@ def test_a_failing_upgrade_leaves_the_file_as_it_was(db_path, districts, monkeyp
     assert "half" not in cols
     assert conn.execute("SELECT count(*) FROM stations").fetchone()[0] == 1
     conn.close()
+
+
+def test_a_version_1_registry_is_upgraded_to_the_current_schema(db_path, districts):
+    # Write a registry exactly as schema 1 stored it, with plain SQL.
+    station = make_station(districts)
+    doc = station_to_dict(station)
+    for key in ("id", "version", "updated_at"):
+        doc.pop(key)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("BEGIN")
+    sqlite_module.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(f"PRAGMA application_id = {sqlite_module.APPLICATION_ID}")
+    conn.execute(
+        "INSERT INTO stations VALUES (7, ?, ?, ?, 'active', 0, ?, ?, 3, ?, ?)",
+        (
+            str(station.owner),
+            station.external_id,
+            station.district_adcode,
+            station.lon,
+            station.lat,
+            "2025-01-01T00:00:00+08:00",
+            json.dumps(doc, ensure_ascii=False),
+        ),
+    )
+    conn.execute(
+        "INSERT INTO station_rtree VALUES (7, ?, ?, ?, ?)",
+        (station.lon, station.lon, station.lat, station.lat),
+    )
+    conn.execute(
+        "INSERT INTO batches (actor, at, kind, note, changes) "
+        "VALUES ('a', '2025-01-01T00:00:00+08:00', 'api', '', 1)"
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+    s = SQLiteStore(db_path)
+    upgraded = s.get(7)
+    assert upgraded.version == 3
+    assert upgraded.with_changes(id=None, version=0, updated_at=None) == station
+    assert s.list_tokens() == []  # the tables schema 2 added are there
+    assert s.data_version() == 1
+    s.create(make_station(districts, external_id="NEW"), actor="a")  # and writes work
+    s.close()
+    assert db_path.with_name(db_path.name + ".v1.bak").exists()
