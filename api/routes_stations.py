@@ -96,7 +96,6 @@ def _format(f: str) -> str:
 )
 def nearest(
     index: IndexDep,
-    services: ServicesDep,
     lon: Annotated[
         float, Query(description="longitude of the point, in `crs`", examples=[106.5772])
     ],

@@ -20,7 +20,7 @@ from geodata.hours import TZ
 from stations.auth import Principal, Role, new_token
 from stations.demo import DEFAULT_TOTAL, sample_rows
 from stations.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
-from stations.listings import mapped_state
+from stations.listings import mapped_states
 from stations.model import Owner, OwnerKind, Status
 from stations.open import open_store
 from stations.settings import Settings, get_settings
@@ -376,7 +376,7 @@ def _print_summary(store: Store, districts: Districts) -> None:
     stations = list(store.iter_all())
     threshold = _settings().precise_threshold_m
     status = Counter(s.status.value for s in stations)
-    mapped = Counter(mapped_state(s, threshold_m=threshold).value for s in stations)
+    mapped = Counter(m.value for m in mapped_states(stations, threshold_m=threshold))
     by_district = Counter(s.district_adcode for s in stations)
     click.echo(f"registry: {len(stations):,} stations in {len(by_district)} districts")
     click.echo("  status: " + ", ".join(f"{s.value} {status.get(s.value, 0):,}" for s in Status))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
+
 from geodata.crs import to_wgs84
 from geodata.distance import distance_m
-from stations.model import Listing, Provider, Station
+from stations.model import PROVIDER_CRS, Listing, Provider, Station
 
 DEFAULT_PRECISE_THRESHOLD_M = 50.0
 
@@ -58,3 +61,34 @@ def mapped_state(
         return MappedState.NONE
     good = {c.provider for c in listed if c.keyword_linked and c.precise}
     return MappedState.FULL if good == set(Provider) else MappedState.PARTIAL
+
+
+def mapped_states(
+    stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+) -> list[MappedState]:
+    """:func:`mapped_state` for many stations at once, converting positions in bulk."""
+    n = len(stations)
+    good = {p: np.zeros(n, np.bool_) for p in Provider}
+    listed_any = np.zeros(n, np.bool_)
+    for provider in Provider:
+        rows, lons, lats, own_lon, own_lat = [], [], [], [], []
+        for i, s in enumerate(stations):
+            li = s.listing(provider)
+            if li is None or not li.listed:
+                continue
+            listed_any[i] = True
+            if li.keyword_linked and li.has_position:
+                rows.append(i)
+                lons.append(li.listed_lon)
+                lats.append(li.listed_lat)
+                own_lon.append(s.lon)
+                own_lat.append(s.lat)
+        if rows:
+            lon, lat = to_wgs84(np.array(lons), np.array(lats), crs=PROVIDER_CRS[provider])
+            offset = distance_m(np.array(own_lon), np.array(own_lat), lon, lat)
+            good[provider][np.array(rows)] = offset <= threshold_m
+    full = good[Provider.AMAP] & good[Provider.BAIDU] & good[Provider.TENCENT]
+    return [
+        MappedState.FULL if f else MappedState.PARTIAL if a else MappedState.NONE
+        for f, a in zip(full, listed_any, strict=True)
+    ]

@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex
-from stations.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_state
+from stations.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
 from stations.model import AMENITIES, Owner, Station, Status
 from stations.store import Store
 
@@ -78,7 +78,7 @@ class StationIndex:
         self.district = np.array([s.district_adcode for s in self.stations], dtype="<U12")
         self.owner = np.array([str(s.owner) for s in self.stations], dtype=object)
         self.mapped = np.array(
-            [mapped_state(s, threshold_m=threshold_m).value for s in self.stations], dtype="<U8"
+            [m.value for m in mapped_states(self.stations, threshold_m=threshold_m)], dtype="<U8"
         )
         self.hours_list = sorted({s.hours for s in self.stations})
         lookup = {h: i for i, h in enumerate(self.hours_list)}

@@ -155,3 +155,14 @@ def test_all_three_precise_with_keyword_is_full(districts):
     ]
     s = build_station(station_row(listings=listings), districts=districts)
     assert mapped_state(s) is MappedState.FULL
+
+
+def test_bulk_mapped_states_equal_one_by_one(districts):
+    from stations.demo import sample_rows
+    from stations.listings import mapped_states
+
+    sample = [build_station(r, districts=districts) for r in sample_rows(districts, total=400)]
+    for threshold in (20.0, 50.0, 300.0):
+        one = [mapped_state(s, threshold_m=threshold) for s in sample]
+        assert mapped_states(sample, threshold_m=threshold) == one
+    assert {m.value for m in mapped_states(sample)} == {"full", "partial", "none"}
