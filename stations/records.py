@@ -111,28 +111,23 @@ def station_from_dict(data: dict[str, Any]) -> Station:
 def station_input(station: Station) -> dict[str, Any]:
     """A stored station as raw input fields (what build_station reads), to merge a patch onto.
 
-    The position is given in WGS-84 and the hours as the union wrote them.
+    The position is given in WGS-84 and the hours as the union wrote them; derived and
+    bookkeeping fields are left out.
     """
-    return {
-        "external_id": station.external_id,
-        "owner": str(station.owner),
-        "name": station.name,
-        "address": station.address,
-        "host": station.host,
-        "contact_phone": station.contact_phone,
-        "lon": station.lon,
-        "lat": station.lat,
-        "crs": "wgs84",
-        "hours": station.hours_text or station.hours,
-        "self_service_24h": station.self_service_24h,
-        "entry_methods": list(station.entry_methods),
-        "registration_required": station.registration_required,
-        "amenities": list(station.amenities),
-        "status": station.status.value,
-        "signage_unified": station.signage_unified,
-        "brand": station.brand,
-        "sample": station.sample,
-        "listings": [
-            {k: v for k, v in listing_to_dict(li).items() if k != "crs"} for li in station.listings
-        ],
-    }
+    doc = station_to_dict(station)
+    for key in (
+        "id",
+        "version",
+        "updated_at",
+        "district_adcode",
+        "source_lon",
+        "source_lat",
+        "source_crs",
+        "hours_text",
+    ):
+        doc.pop(key)
+    doc["crs"] = "wgs84"
+    doc["hours"] = station.hours_text or station.hours
+    for listing in doc["listings"]:
+        listing.pop("crs")
+    return doc
