@@ -1,0 +1,205 @@
+"""Per-district and city figures for planners: status, 上图 rates, 24-hour sites, signage,
+targets with deadlines (时间节点), and 上图 progress over time from the audit trail."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from stations.listings import (
+    DEFAULT_PRECISE_THRESHOLD_M,
+    MappedState,
+    check_listing,
+    mapped_states,
+)
+from stations.model import Provider, Station, Status
+from stations.records import station_from_dict
+from stations.store import AuditEntry
+
+CITY = "city"
+METRICS = (
+    "listed_rate_amap",
+    "listed_rate_baidu",
+    "listed_rate_tencent",
+    "listed_all_rate",
+    "precise_rate",
+    "signage_rate",
+    "self_service_24h",
+    "stations_active",
+    "coverage",
+    "cross_coverage",
+)
+
+
+@dataclass
+class Figures:
+    """What a planner checks for one district (or the whole city, key ``city``).
+
+    Rates are shares of *active* stations: listed with the keyword 工会驿站 on a provider;
+    on all three; on all three and precise (within the threshold); with the unified sign.
+    """
+
+    key: str
+    name: str
+    by_status: dict[str, int] = field(default_factory=dict)
+    stations_active: int = 0
+    listed: dict[str, int] = field(default_factory=dict)  # provider -> listed with keyword
+    listed_all: int = 0
+    precise_all: int = 0
+    self_service_24h: int = 0
+    signage_unified: int = 0
+
+    def rate(self, count: int) -> float | None:
+        return count / self.stations_active if self.stations_active else None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "key": self.key,
+            "name": self.name,
+            "stations_total": sum(self.by_status.values()),
+            "by_status": {s.value: self.by_status.get(s.value, 0) for s in Status},
+            "stations_active": self.stations_active,
+            "self_service_24h": self.self_service_24h,
+        }
+        for p in Provider:
+            out[f"listed_rate_{p.value}"] = self.rate(self.listed.get(p.value, 0))
+        out["listed_all_rate"] = self.rate(self.listed_all)
+        out["precise_rate"] = self.rate(self.precise_all)
+        out["signage_rate"] = self.rate(self.signage_unified)
+        return out
+
+
+def figures(
+    stations: Sequence[Station],
+    names: Mapping[str, str],
+    *,
+    threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
+) -> dict[str, Figures]:
+    """Figures per district adcode (every key of ``names``) and for the city (``city``)."""
+    out = {k: Figures(k, n) for k, n in names.items()}
+    out[CITY] = Figures(CITY, "全市")
+    states = mapped_states(stations, threshold_m=threshold_m)
+    for station, state in zip(stations, states, strict=True):
+        targets = [out[CITY]]
+        if station.district_adcode in out:
+            targets.append(out[station.district_adcode])
+        for f in targets:
+            f.by_status[station.status.value] = f.by_status.get(station.status.value, 0) + 1
+        if station.status is not Status.ACTIVE:
+            continue
+        keyworded = {
+            li.provider.value for li in station.listings if li.listed and li.keyword_linked
+        }
+        for f in targets:
+            f.stations_active += 1
+            for p in keyworded:
+                f.listed[p] = f.listed.get(p, 0) + 1
+            f.listed_all += len(keyworded) == len(Provider)
+            f.precise_all += state is MappedState.FULL
+            f.self_service_24h += station.self_service_24h
+            f.signage_unified += station.signage_unified
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A goal for one district (or ``city``): reach ``value`` of ``metric`` by ``deadline``."""
+
+    key: str
+    metric: str
+    value: float
+    deadline: date
+    note: str = ""
+
+
+def load_targets(path: str | Path) -> list[Target]:
+    """Read targets from a TOML file of ``[[target]]`` tables (key, metric, value, deadline)."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        msg = f"{path}: cannot read the targets file: {exc}"
+        raise ValueError(msg) from exc
+    targets: list[Target] = []
+    problems: list[str] = []
+    for i, t in enumerate(doc.get("target", []), start=1):
+        metric = t.get("metric")
+        key = str(t.get("district", t.get("key", CITY)))
+        deadline = t.get("deadline")
+        value = t.get("value")
+        if metric not in METRICS:
+            problems.append(f"target {i}: metric {metric!r} is not one of {', '.join(METRICS)}")
+        if not isinstance(deadline, date):
+            problems.append(f"target {i}: deadline must be a TOML date like 2026-12-31")
+        if not isinstance(value, int | float):
+            problems.append(f"target {i}: value must be a number")
+        if not problems:
+            assert isinstance(deadline, date)
+            day = deadline.date() if isinstance(deadline, datetime) else deadline
+            targets.append(Target(key, str(metric), float(value), day, str(t.get("note", ""))))
+    if problems:
+        msg = f"{path}: " + "; ".join(problems)
+        raise ValueError(msg)
+    return targets
+
+
+def progress(
+    targets: Iterable[Target], values: Mapping[str, Mapping[str, Any]], *, today: date
+) -> list[dict[str, Any]]:
+    """Each target with its current value, whether it is met, and whether it is overdue."""
+    out = []
+    for t in targets:
+        current = values.get(t.key, {}).get(t.metric)
+        met = current is not None and current >= t.value
+        out.append(
+            {
+                "key": t.key,
+                "metric": t.metric,
+                "target": t.value,
+                "deadline": t.deadline.isoformat(),
+                "current": current,
+                "met": met,
+                "overdue": (not met) and today > t.deadline,
+                "days_left": (t.deadline - today).days,
+                "note": t.note,
+            }
+        )
+    return out
+
+
+def mapped_history(
+    entries: Iterable[AuditEntry], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+) -> list[dict[str, Any]]:
+    """上图 progress over time: per day with changes, how many active stations were
+    listed (with keyword) on all three providers, and how many of those precisely.
+
+    Replays the audit trail in order, so it reflects what the registry said each day.
+    """
+    current: dict[int, tuple[int, int, int]] = {}  # id -> (active, listed_all, precise)
+    totals = [0, 0, 0]
+    days: dict[str, dict[str, int]] = {}
+    for e in entries:
+        old = current.pop(e.station_id, (0, 0, 0))
+        new = (0, 0, 0)
+        if e.after is not None:
+            s = station_from_dict(e.after)
+            good = [
+                c
+                for c in (check_listing(s, li, threshold_m=threshold_m) for li in s.listings)
+                if c.listed and c.keyword_linked
+            ]
+            active = int(s.status is Status.ACTIVE)
+            listed_all = int(active and {c.provider for c in good} == set(Provider))
+            precise = int(listed_all and all(c.precise for c in good))
+            new = (active, listed_all, precise)
+            current[e.station_id] = new
+        for k in range(3):
+            totals[k] += new[k] - old[k]
+        days[e.at.date().isoformat()] = dict(
+            zip(("active", "listed_all", "precise_all"), totals, strict=True)
+        )
+    return [{"date": d, **c} for d, c in sorted(days.items())]
