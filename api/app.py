@@ -15,7 +15,7 @@ from stations.readindex import IndexHolder
 from stations.settings import Settings
 from stations.store import Store
 
-from . import problems, routes_ogc, routes_stations, routes_writes
+from . import problems, routes_ogc, routes_planners, routes_stations, routes_writes
 from .auth import FailureLimiter
 from .deps import Services, ServicesDep
 from .limits import BodySizeLimit
@@ -57,6 +57,7 @@ def create_app(
         openapi_tags=[
             {"name": "stations", "description": "Stations for riders and integrators"},
             {"name": "writes", "description": "For unions, with a bearer token"},
+            {"name": "planners", "description": "Figures per district, targets, progress"},
             {"name": "OGC API – Features", "description": "For GIS clients (QGIS, GDAL)"},
             {"name": "service", "description": "Health and problem types"},
         ],
@@ -67,6 +68,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
+    app.include_router(routes_planners.router)
     app.include_router(routes_ogc.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and registry version")

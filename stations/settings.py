@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
     )
     auth_failures_per_minute: int = Field(default=10, ge=1)
+    targets_file: Path | None = Field(
+        default=None, description="TOML file of per-district 上图 and coverage targets"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -48,7 +51,7 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
-    @field_validator("districts_source")
+    @field_validator("districts_source", "targets_file")
     @classmethod
     def _exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.exists():
