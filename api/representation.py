@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,11 +16,14 @@ from stations.model import Station
 from stations.records import station_to_dict
 
 
+@lru_cache(maxsize=100_000)
 def navigation_links(station: Station) -> dict[str, str]:
     """Links that open the station in Amap and Baidu, in each provider's own system.
 
     ``amap``/``baidu`` are web links that hand over to the app when it is installed
     (``callnative=1``) and otherwise work in the browser; ``*_app`` are the app schemes.
+    Cached per station record (a changed station is a different record): building them
+    converts coordinates twice and quotes four URLs, ~90 µs. Callers must not mutate it.
     """
     glon, glat = from_wgs84(station.lon, station.lat, crs=CoordinateSystem.GCJ02)
     blon, blat = from_wgs84(station.lon, station.lat, crs=CoordinateSystem.BD09)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from threading import Lock
 
@@ -39,6 +39,7 @@ FAR_M = 50_000.0  # beyond this the chord formula hands over to pyproj Geod
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+MaskArg = npt.NDArray[np.bool_] | Callable[[], npt.NDArray[np.bool_]]
 
 
 def ecef(lon: npt.ArrayLike, lat: npt.ArrayLike) -> FloatArray:
@@ -123,13 +124,13 @@ class NearestIndex:
     def __len__(self) -> int:
         return len(self.lon)
 
-    def _subset(self, key: Hashable, mask: npt.NDArray[np.bool_]) -> tuple[IntArray, KDTree | None]:
+    def _subset(self, key: Hashable, mask: MaskArg) -> tuple[IntArray, KDTree | None]:
         with self._lock:
             hit = self._subsets.get(key)
             if hit is not None:
                 self._subsets.move_to_end(key)
                 return hit
-        members = np.flatnonzero(mask)
+        members = np.flatnonzero(mask() if callable(mask) else mask)
         entry = (members, KDTree(self.xyz[members]) if len(members) else None)
         with self._lock:
             self._subsets[key] = entry
@@ -144,7 +145,7 @@ class NearestIndex:
         *,
         k: int = 10,
         radius_m: float | None = None,
-        mask: npt.NDArray[np.bool_] | None = None,
+        mask: MaskArg | None = None,
         mask_key: Hashable | None = None,
     ) -> Neighbours:
         """Return the ``k`` points nearest to WGS-84 ``lon``/``lat``, nearest first.
@@ -152,7 +153,8 @@ class NearestIndex:
         Distances are geodesic metres on the WGS-84 ellipsoid, bearings degrees clockwise
         from north at the query point. ``radius_m`` keeps only points within that distance.
         ``mask`` (a boolean array over the indexed points) keeps only the points it marks;
-        give a hashable ``mask_key`` naming it and the filtered tree is built once and reused.
+        give a hashable ``mask_key`` naming it and the filtered tree is built once and reused
+        (``mask`` may then be a function making the array, called only on a cache miss).
         """
         if k < 1:
             msg = f"k must be at least 1, not {k}"
@@ -161,7 +163,7 @@ class NearestIndex:
         tree = self._tree
         if mask is not None:
             if mask_key is None:
-                members = np.flatnonzero(mask)
+                members = np.flatnonzero(mask() if callable(mask) else mask)
                 tree = KDTree(self.xyz[members]) if len(members) else None
             else:
                 members, tree = self._subset(mask_key, mask)
