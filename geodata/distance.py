@@ -9,6 +9,12 @@ import numpy as np
 from pyproj import Geod
 
 
+def wrap_degrees(angle: Any) -> Any:
+    """Angles in degrees wrapped into [0, 360): np.mod alone turns -1e-15 into 360.0."""
+    wrapped = np.mod(angle, 360.0)
+    return np.where(wrapped >= 360.0, 0.0, wrapped)
+
+
 @cache
 def _geod() -> Geod:
     return Geod(ellps="WGS84")
@@ -25,7 +31,7 @@ def distance_bearing(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> tuple[Any, A
     a = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (lon1, lat1, lon2, lat2)))
     shape = a[0].shape
     az, _, dist = _geod().inv(a[0].ravel(), a[1].ravel(), a[2].ravel(), a[3].ravel())
-    bearing = np.mod(np.asarray(az, dtype=np.float64), 360.0)
+    bearing = wrap_degrees(np.asarray(az, dtype=np.float64))
     dist = np.asarray(dist, dtype=np.float64)
     if scalar:
         return float(dist[0]), float(bearing[0])

@@ -30,7 +30,7 @@ import numpy.typing as npt
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pykdtree.kdtree import KDTree
 
-from geodata.distance import distance_bearing
+from geodata.distance import distance_bearing, wrap_degrees
 
 _A = 6378137.0
 _F = 1 / 298.257223563
@@ -100,7 +100,7 @@ def bearings_deg(lon: float, lat: float, xyz: FloatArray) -> FloatArray:
     sl, cl, sp, cp = math.sin(lam), math.cos(lam), math.sin(phi), math.cos(phi)
     axes = np.array([[-sl, -sp * cl], [cl, -sp * sl], [0.0, cp]])
     en = (xyz - ecef(lon, lat)) @ axes
-    return np.mod(np.degrees(np.arctan2(en[:, 0], en[:, 1])), 360.0)
+    return wrap_degrees(np.degrees(np.arctan2(en[:, 0], en[:, 1])))
 
 
 class NearestIndex:

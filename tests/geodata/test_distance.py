@@ -35,3 +35,8 @@ def test_arrays_broadcast_and_keep_shape():
 def test_distance_is_symmetric_and_non_negative(x1, y1, x2, y2):
     assert distance_m(x1, y1, x2, y2) == pytest.approx(distance_m(x2, y2, x1, y1), abs=1e-6)
     assert 0 <= bearing_deg(x1, y1, x2, y2) < 360
+
+
+def test_a_bearing_a_hair_west_of_north_is_zero_not_360():
+    # np.mod(-1e-15, 360) is 360.0; found by hypothesis on (73.50000000000001, 18) -> (73.5, 41).
+    assert bearing_deg(73.50000000000001, 18.0, 73.5, 41.0) == 0.0
