@@ -1,0 +1,156 @@
+"""Benchmark an upload: a GBK CSV in GCJ-02, dry run then commit, against plain parsing.
+
+The reference, measured in the same run on the same file, is what any importer must do
+at least: decode the GBK file with the csv module and read the coordinates as floats.
+Each phase runs in its own process so its peak memory (max RSS) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEADER = [
+    "编号",
+    "所属工会",
+    "名称",
+    "地址",
+    "经度",
+    "纬度",
+    "开放时间",
+    "设施",
+    "24小时",
+    "进入方式",
+]
+
+
+def make_file(path: Path, rows: int, seed: int) -> None:
+    from geodata.districts import chongqing_districts
+    from stations.demo import sample_rows
+    from stations.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
+
+    with path.open("w", encoding="gbk", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for r in sample_rows(chongqing_districts(), total=rows, seed=seed):
+            if r["crs"] != "gcj02":
+                from geodata.crs import from_wgs84, to_wgs84
+
+                lon, lat = to_wgs84(r["lon"], r["lat"], crs=r["crs"])
+                r["lon"], r["lat"] = from_wgs84(lon, lat, crs="gcj02")
+            w.writerow(
+                [
+                    r["external_id"],
+                    r["owner"],
+                    r["name"].replace("（示例）", ""),
+                    r["address"].replace("（示例地址）", ""),
+                    f"{r['lon']:.7f}",
+                    f"{r['lat']:.7f}",
+                    r["hours"],
+                    "、".join(AMENITY_LABELS[a] for a in r["amenities"]),
+                    "是" if r.get("self_service_24h") else "否",
+                    "、".join(ENTRY_METHOD_LABELS[e] for e in r.get("entry_methods", [])),
+                ]
+            )
+
+
+def phase(name: str, path: Path, db: Path) -> dict[str, float]:
+    """Run one phase in this process; return rows and seconds."""
+    start = time.perf_counter()
+    if name == "parse":
+        n = 0
+        with path.open(encoding="gb18030", newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            for row in reader:
+                float(row[4]), float(row[5])
+                n += 1
+        return {"rows": n, "s": time.perf_counter() - start}
+    from geodata.districts import chongqing_districts
+    from stations.auth import Principal, Role
+    from stations.io import read_rows
+    from stations.sqlite import SQLiteStore
+    from stations.uploads import commit_upload, plan_upload
+
+    admin = Principal("bench", "bench", Role.ADMIN, None)
+    store = SQLiteStore(db)
+    if name == "dry_run":
+        districts = chongqing_districts()
+        start = time.perf_counter()
+        source = read_rows(path)
+        up = plan_upload(
+            source.rows,
+            store=store,
+            districts=districts,
+            by=admin,
+            filename=path.name,
+            crs="gcj02",
+            columns=source.columns,
+        )
+        (db.parent / "upload_id").write_text(up.id)
+        return {
+            "rows": sum(up.counts.values()),
+            "s": time.perf_counter() - start,
+            "rejected": up.counts["rejected"],
+        }
+    upload_id = (db.parent / "upload_id").read_text()
+    start = time.perf_counter()
+    result = commit_upload(store, upload_id, by=admin)
+    return {"rows": result.batch.changes, "s": time.perf_counter() - start}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        out = phase(args.phase, args.file, args.db)
+        out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(out))
+        return
+    with tempfile.TemporaryDirectory(prefix="yizhan-bench-upload-") as tmp:
+        path, db = Path(tmp) / "stations.csv", Path(tmp) / "registry.sqlite3"
+        t = time.perf_counter()
+        make_file(path, args.rows, args.seed)
+        print(
+            f"{args.rows:,} rows, {path.stat().st_size / 1e6:.1f} MB GBK CSV in GCJ-02 "
+            f"(made in {time.perf_counter() - t:.0f} s)"
+        )
+        results = {}
+        for name in ("parse", "dry_run", "commit"):
+            done = subprocess.run(
+                [sys.executable, __file__, "--phase", name, "--file", str(path), "--db", str(db)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        ref = results["parse"]["rows"] / results["parse"]["s"]
+        print(f"{'phase':10} {'rows':>9} {'s':>7} {'rows/s':>10} {'vs parse':>9} {'peak MB':>8}")
+        for name, r in results.items():
+            rate = r["rows"] / r["s"]
+            print(
+                f"{name:10} {r['rows']:9,} {r['s']:7.2f} {rate:10,.0f} {rate / ref:9.3f} "
+                f"{r['max_rss_mb']:8.0f}"
+            )
+        print(
+            "peak MB: max resident set of the phase's own process (includes the interpreter "
+            "and libraries, ~150 MB)"
+        )
+        if results["dry_run"].get("rejected"):
+            print(f"warning: {results['dry_run']['rejected']} rows rejected")
+
+
+if __name__ == "__main__":
+    main()
