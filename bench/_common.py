@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from stations.demo import AMENITY_SHARE  # the sample registry's shares
+
 CHINA_BBOX = (73.5, 18.0, 135.0, 53.5)  # lon/lat degrees, WGS-84
 CHONGQING_BBOX = (105.3, 28.2, 110.2, 32.2)
 
@@ -70,24 +72,6 @@ HOURS = (
     ("Mo-Fr 08:30-17:30; PH off", 0.08),
     ("24/7", 0.08),
 )
-AMENITY_SHARE = {
-    "drinking_water": 0.95,
-    "hot_water": 0.85,
-    "microwave": 0.70,
-    "fridge": 0.35,
-    "phone_charging": 0.90,
-    "ebike_charging": 0.25,
-    "toilet": 0.75,
-    "seating": 0.95,
-    "heating": 0.40,
-    "air_conditioning": 0.80,
-    "first_aid": 0.60,
-    "wifi": 0.65,
-    "umbrella": 0.30,
-    "repair_tools": 0.15,
-    "aed": 0.05,
-    "books": 0.35,
-}
 STATUS_SHARE = {"active": 0.90, "temporarily_closed": 0.04, "planned": 0.03, "closed": 0.03}
 
 FloatArray = npt.NDArray[np.float64]

@@ -87,7 +87,7 @@ _HOURS = [  # (what unions write, weight)
     ("全天", 0.08),
 ]
 
-_AMENITY_P = {
+AMENITY_SHARE = {
     "drinking_water": 0.95,
     "hot_water": 0.85,
     "microwave": 0.70,
@@ -172,8 +172,8 @@ def sample_rows(
     hours_text = [h for h, _ in _HOURS]
     hours_p = np.array([w for _, w in _HOURS])
     hours_p = hours_p / hours_p.sum()
-    amen = list(_AMENITY_P)
-    amen_p = np.array([_AMENITY_P[a] for a in amen])
+    amen = list(AMENITY_SHARE)
+    amen_p = np.array([AMENITY_SHARE[a] for a in amen])
     seq: dict[str, int] = {}
     for adcode, n in _allocate(districts, total).items():
         district = districts.get(adcode)
