@@ -418,3 +418,14 @@ def test_template_downloads_and_its_example_row_passes(client, yuzhong):
     report = upload(client, yuzhong, r.content, name="template.xlsx").json()
     assert report["counts"]["rejected"] == 0, report["rows"]
     assert report["counts"]["create"] == 1
+
+
+def test_a_district_union_cannot_upload_rows_of_another_union(client, store, yuzhong):
+    header = "编号,所属工会,名称,经度,纬度,开放时间\n"
+    glon, glat = from_wgs84(*JIEFANGBEI, crs="gcj02")
+    data = (header + f"X1,industry:transport,别人的驿站,{glon},{glat},全天\n").encode("gbk")
+    report = upload(client, yuzhong, data).json()
+    (bad,) = [r for r in report["rows"] if r["action"] == "rejected"]
+    assert bad["problems"][0]["code"] == "not_your_station"
+    assert bad["problems"][0]["column"] == "所属工会"
+    assert store.count() == 0
