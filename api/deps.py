@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
@@ -43,6 +43,8 @@ async def get_index(request: Request) -> StationIndex:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 IndexDep = Annotated[StationIndex, Depends(get_index)]
+# Ids are SQLite/PostgreSQL 64-bit integers; a larger number is a bad request, not a crash.
+StationId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the station's id", examples=[1])]
 
 
 def parse_time(value: str | None) -> datetime:

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 import orjson
 import shapely
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from geodata.districts import BOUNDARY_CREDIT
 from geodata.hours import TZ
 
+from . import schema_docs as doc
 from .deps import IndexDep, ServicesDep, parse_bbox
 from .problems import Problem
 from .representation import feature, station_json
@@ -34,6 +35,10 @@ COLLECTIONS = {
     ),
 }
 MAX_LIMIT = 10_000
+CollectionId = Annotated[
+    str,
+    Path(description="stations or districts", json_schema_extra={"enum": list(COLLECTIONS)}),
+]
 
 
 def _json(body: Any, media_type: str = "application/json") -> Response:
@@ -119,7 +124,7 @@ def _check(cid: str) -> None:
 
 
 @router.get("/collections/{collection_id}", summary="One feature collection")
-def collection(collection_id: str, request: Request, services: ServicesDep) -> Response:
+def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
     _check(collection_id)
     return _json(_collection(_base(request), collection_id, _bbox(services)))
 
@@ -147,13 +152,15 @@ def _district_features(services: ServicesDep, index: IndexDep) -> list[dict[str,
 
 @router.get("/collections/{collection_id}/items", summary="Features of a collection")
 def items(
-    collection_id: str,
+    collection_id: CollectionId,
     request: Request,
     index: IndexDep,
     services: ServicesDep,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
-    limit: Annotated[int, Query(description=f"1–{MAX_LIMIT}")] = 100,
-    offset: Annotated[int, Query(description="0 or more")] = 0,
+    limit: Annotated[
+        int, Query(description=f"1–{MAX_LIMIT}", json_schema_extra=doc.between(1, MAX_LIMIT))
+    ] = 100,
+    offset: Annotated[int, Query(description="0 or more", json_schema_extra={"minimum": 0})] = 0,
 ) -> Response:
     _check(collection_id)
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
@@ -203,7 +210,11 @@ def items(
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
 def item(
-    collection_id: str, feature_id: str, request: Request, index: IndexDep, services: ServicesDep
+    collection_id: CollectionId,
+    feature_id: str,
+    request: Request,
+    index: IndexDep,
+    services: ServicesDep,
 ) -> Response:
     _check(collection_id)
     base = f"{_base(request)}/collections/{collection_id}"

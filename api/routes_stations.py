@@ -12,9 +12,11 @@ from geodata.crs import CoordinateSystem, from_wgs84
 from stations.listings import MappedState
 from stations.model import Owner, Status
 
+from . import schema_docs as doc
 from .deps import (
     IndexDep,
     ServicesDep,
+    StationId,
     parse_amenities,
     parse_bbox,
     parse_crs_param,
@@ -97,31 +99,67 @@ def _format(f: str) -> str:
 def nearest(
     index: IndexDep,
     lon: Annotated[
-        float, Query(description="longitude of the point, in `crs`", examples=[106.5772])
+        float,
+        Query(
+            description="longitude of the point, in `crs`; inside China",
+            examples=[106.5772],
+            json_schema_extra=doc.CHINA_LON,
+        ),
     ],
-    lat: Annotated[float, Query(description="latitude of the point, in `crs`", examples=[29.557])],
-    crs: Annotated[str, Query(description="wgs84 | gcj02 | bd09 (also cgcs2000)")] = "wgs84",
-    k: Annotated[int, Query(description=f"how many stations (1–{MAX_K})")] = 10,
+    lat: Annotated[
+        float,
+        Query(
+            description="latitude of the point, in `crs`; inside China",
+            examples=[29.557],
+            json_schema_extra=doc.CHINA_LAT,
+        ),
+    ],
+    crs: Annotated[
+        str,
+        Query(description="wgs84 | gcj02 | bd09 (also cgcs2000)", json_schema_extra=doc.CRS),
+    ] = "wgs84",
+    k: Annotated[
+        int,
+        Query(
+            description=f"how many stations (1–{MAX_K})",
+            json_schema_extra={"minimum": 1, "maximum": MAX_K},
+        ),
+    ] = 10,
     radius_m: Annotated[
-        float | None, Query(description="only stations within this many metres")
+        float | None,
+        Query(
+            description="only stations within this many metres",
+            json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
+        ),
     ] = None,
     open_now: Annotated[bool, Query(description="only stations open at `at`")] = False,
     at: Annotated[
-        str | None, Query(description="ISO 8601 time; naive means Asia/Shanghai; default now")
+        str | None,
+        Query(
+            description="ISO 8601 time; naive means Asia/Shanghai; default now",
+            json_schema_extra=doc.TIME,
+        ),
     ] = None,
     self_service: Annotated[
         bool | None, Query(description="true: only 24-hour self-service sites")
     ] = None,
     amenity: Annotated[
-        list[str] | None, Query(description="repeatable; every one must be offered")
+        list[str] | None,
+        Query(
+            description="repeatable (or comma-separated); every one must be offered",
+            json_schema_extra=doc.AMENITIES,
+        ),
     ] = None,
     status: Annotated[
         list[str] | None,
         Query(
-            description="repeatable: active (default), temporarily_closed, planned, closed, or any"
+            description="repeatable: active (default), temporarily_closed, planned, closed, or any",
+            json_schema_extra=doc.STATUSES,
         ),
     ] = None,
-    f: Annotated[str, Query(description="json | geojson")] = "json",
+    f: Annotated[
+        str, Query(description="json | geojson", json_schema_extra=doc.enum("json", "geojson"))
+    ] = "json",
 ) -> Response:
     if f not in ("json", "geojson"):
         raise Problem("bad_format", f"f={f!r}: use json or geojson")
@@ -207,20 +245,41 @@ def nearest(
 def list_stations(
     index: IndexDep,
     services: ServicesDep,
-    district: Annotated[str | None, Query(description="6-digit adcode, e.g. 500103")] = None,
+    district: Annotated[
+        str | None,
+        Query(description="6-digit adcode, e.g. 500103", json_schema_extra={"pattern": r"^\d{6}$"}),
+    ] = None,
     owner: Annotated[str | None, Query(description="district:<adcode> or industry:<code>")] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
-    status: Annotated[list[str] | None, Query(description="repeatable; default all")] = None,
+    status: Annotated[
+        list[str] | None,
+        Query(description="repeatable; default all", json_schema_extra=doc.STATUSES),
+    ] = None,
     mapped: Annotated[
         str | None,
-        Query(description="上图 state: full, partial, none; or true (listed anywhere) / false"),
+        Query(
+            description="上图 state: full, partial, none; or true (listed anywhere) / false",
+            json_schema_extra=doc.enum("full", "partial", "none", "true", "false"),
+        ),
     ] = None,
     self_service: Annotated[bool | None, Query()] = None,
-    amenity: Annotated[list[str] | None, Query(description="repeatable; all must match")] = None,
-    limit: Annotated[int, Query(description=f"1–{MAX_LIMIT}")] = 100,
-    offset: Annotated[int, Query(description="0 or more")] = 0,
-    crs: Annotated[str, Query(description="positions in wgs84 | gcj02 | bd09")] = "wgs84",
-    f: Annotated[str, Query(description="json | geojson | csv")] = "json",
+    amenity: Annotated[
+        list[str] | None,
+        Query(description="repeatable; all must match", json_schema_extra=doc.AMENITIES),
+    ] = None,
+    limit: Annotated[
+        int, Query(description=f"1–{MAX_LIMIT}", json_schema_extra=doc.between(1, MAX_LIMIT))
+    ] = 100,
+    offset: Annotated[int, Query(description="0 or more", json_schema_extra={"minimum": 0})] = 0,
+    crs: Annotated[
+        str, Query(description="positions in wgs84 | gcj02 | bd09", json_schema_extra=doc.CRS)
+    ] = "wgs84",
+    f: Annotated[
+        str,
+        Query(
+            description="json | geojson | csv", json_schema_extra=doc.enum("json", "geojson", "csv")
+        ),
+    ] = "json",
 ) -> Response:
     fmt = _format(f)
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
@@ -282,7 +341,7 @@ def list_stations(
 
 @router.get("/stations/{station_id}", summary="One station, with its 上图 listings")
 def get_station(
-    station_id: int,
+    station_id: StationId,
     index: IndexDep,
     services: ServicesDep,
     crs: Annotated[str, Query(description="position in wgs84 | gcj02 | bd09")] = "wgs84",

@@ -21,7 +21,7 @@ from stations.uploads import Upload, commit_upload, plan_upload, revert_upload
 from stations.validation import build_station
 
 from .auth import PrincipalDep
-from .deps import ServicesDep, parse_crs_param
+from .deps import ServicesDep, StationId, parse_crs_param
 from .problems import Problem
 from .representation import station_json
 from .template import template_xlsx
@@ -109,7 +109,7 @@ def create_station(
 
 @router.patch("/stations/{station_id}", summary="Change a station (authenticated)")
 def patch_station(
-    station_id: int,
+    station_id: StationId,
     by: PrincipalDep,
     services: ServicesDep,
     body: Annotated[dict[str, Any], Body(examples=[{"hours": "24小时", "version": 3}])],
@@ -146,7 +146,7 @@ def patch_station(
 
 @router.delete("/stations/{station_id}", status_code=204, summary="Delete a station")
 def delete_station(
-    station_id: int,
+    station_id: StationId,
     by: PrincipalDep,
     services: ServicesDep,
     if_match: Annotated[str | None, Header()] = None,

@@ -1,0 +1,69 @@
+"""A real ``yizhan serve`` process on a free loopback port, for tests that use real clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@dataclass
+class Server:
+    base: str
+    proc: subprocess.Popen[bytes]
+    output: str = ""
+
+
+@contextmanager
+def serve(database_url: str, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Start ``yizhan serve`` on ``database_url``; wait for /healthz; stop it with SIGINT."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("yizhan")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--database", database_url, "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    server = Server(f"http://127.0.0.1:{port}", proc)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                get_json(f"{server.base}/healthz")
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.communicate()[0].decode() if proc.poll() is not None else ""
+                    pytest.fail(f"the server did not start:\n{out}")
+                time.sleep(0.1)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            server.output = proc.communicate(timeout=20)[0].decode()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            server.output = proc.communicate()[0].decode()
