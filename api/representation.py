@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
+
+import numpy as np
+import orjson
 
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from stations.io import write_csv
 from stations.listings import check_listing, mapped_state
 from stations.model import Station
+from stations.readindex import Hit, StationIndex
 from stations.records import station_to_dict
+
+# Per snapshot, at most this many stations keep their serialised nearest-result part
+# (~1 KB each); beyond it the memo starts again, so memory stays bounded at any scale.
+NEAREST_MEMO_LIMIT = 50_000
 
 
 @lru_cache(maxsize=100_000)
@@ -103,7 +111,7 @@ def station_json(
     return doc
 
 
-def feature(properties: dict[str, Any], station: Station) -> dict[str, Any]:
+def feature(properties: dict[str, Any] | orjson.Fragment, station: Station) -> dict[str, Any]:
     """A GeoJSON Feature; the geometry is WGS-84 as RFC 7946 requires."""
     return {
         "type": "Feature",
@@ -118,3 +126,64 @@ def stations_csv(stations: Iterable[Station]) -> str:
     out = io.StringIO()
     write_csv(stations, out)
     return out.getvalue()
+
+
+def _nearest_fixed_part(index: StationIndex, station: Station) -> bytes:
+    """The serialised fields of a nearest result that do not depend on the query.
+
+    Returned without its opening brace, to be appended to the query-dependent part.
+    Kept in the snapshot's memo: it holds the navigation links, whose coordinate
+    conversions and URL quoting cost more than the nearest search itself.
+    """
+    memo = index.memo.setdefault("nearest", {})
+    part: bytes | None = memo.get(station.id)
+    if part is None:
+        if len(memo) >= NEAREST_MEMO_LIMIT:
+            memo.clear()
+        part = orjson.dumps(
+            {
+                "id": station.id,
+                "name": station.name,
+                "address": station.address,
+                "hours": station.hours,
+                "hours_text": station.hours_text,
+                "amenities": list(station.amenities),
+                "self_service_24h": station.self_service_24h,
+                "entry_methods": list(station.entry_methods),
+                "registration_required": station.registration_required,
+                "status": station.status.value,
+                "district_adcode": station.district_adcode,
+                "host": station.host,
+                "contact_phone": station.contact_phone,
+                "navigation": navigation_links(station),
+            }
+        )[1:]
+        memo[station.id] = part
+    return part
+
+
+def nearest_results(
+    index: StationIndex, hits: Sequence[Hit], crs: CoordinateSystem
+) -> list[orjson.Fragment]:
+    """The results of a nearest query, serialised (orjson embeds the fragments as they are)."""
+    if not hits:
+        return []
+    lons = np.fromiter((h.station.lon for h in hits), np.float64, len(hits))
+    lats = np.fromiter((h.station.lat for h in hits), np.float64, len(hits))
+    if crs is not CoordinateSystem.WGS84:
+        lons, lats = from_wgs84(lons, lats, crs=crs)
+    out = []
+    for hit, lon, lat in zip(hits, lons.tolist(), lats.tolist(), strict=True):
+        varying = orjson.dumps(
+            {
+                "distance_m": round(hit.distance_m, 2),
+                "bearing_deg": round(hit.bearing_deg, 1),
+                "lon": lon,
+                "lat": lat,
+                "crs": crs.value,
+                "open_now": hit.open_now,
+                "next_change": hit.next_change.isoformat() if hit.next_change else None,
+            }
+        )
+        out.append(orjson.Fragment(varying[:-1] + b"," + _nearest_fixed_part(index, hit.station)))
+    return out

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from geodata.crs import CoordinateSystem, from_wgs84
 from stations.listings import MappedState
 from stations.model import Owner, Status
 
@@ -17,6 +16,7 @@ from .deps import (
     IndexDep,
     ServicesDep,
     StationId,
+    get_index,
     parse_amenities,
     parse_bbox,
     parse_crs_param,
@@ -24,8 +24,9 @@ from .deps import (
     parse_statuses,
     parse_time,
 )
+from .params import Param, QuerySpec
 from .problems import Problem
-from .representation import feature, navigation_links, station_json, stations_csv
+from .representation import feature, nearest_results, station_json, stations_csv
 
 router = APIRouter(prefix="/v1", tags=["stations"])
 
@@ -84,6 +85,52 @@ def _format(f: str) -> str:
     return f
 
 
+NEAREST = QuerySpec(
+    Param(
+        "lon",
+        float,
+        "longitude of the point, in `crs`; inside China",
+        required=True,
+        schema=doc.CHINA_LON,
+        example=106.5772,
+    ),
+    Param(
+        "lat",
+        float,
+        "latitude of the point, in `crs`; inside China",
+        required=True,
+        schema=doc.CHINA_LAT,
+        example=29.557,
+    ),
+    Param("crs", str, "wgs84 | gcj02 | bd09 (also cgcs2000)", "wgs84", schema=doc.CRS),
+    Param("k", int, f"how many stations (1–{MAX_K})", 10, schema=doc.between(1, MAX_K)),
+    Param(
+        "radius_m",
+        float,
+        "only stations within this many metres",
+        schema={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
+    ),
+    Param("open_now", bool, "only stations open at `at`", False),
+    Param("at", str, "ISO 8601 time; naive means Asia/Shanghai; default now", schema=doc.TIME),
+    Param("self_service", bool, "true: only 24-hour self-service sites"),
+    Param(
+        "amenity",
+        str,
+        "repeatable (or comma-separated); every one must be offered",
+        repeat=True,
+        schema=doc.AMENITIES,
+    ),
+    Param(
+        "status",
+        str,
+        "repeatable: active (default), temporarily_closed, planned, closed, or any",
+        repeat=True,
+        schema=doc.STATUSES,
+    ),
+    Param("f", str, "json | geojson", "json", schema=doc.enum("json", "geojson")),
+)
+
+
 @router.get(
     "/stations/nearest",
     summary="The nearest stations to a point, nearest first",
@@ -95,72 +142,15 @@ def _format(f: str) -> str:
         "only active stations are returned; `status=any` returns all."
     ),
     responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
+    openapi_extra=NEAREST.openapi(),
 )
-def nearest(
-    index: IndexDep,
-    lon: Annotated[
-        float,
-        Query(
-            description="longitude of the point, in `crs`; inside China",
-            examples=[106.5772],
-            json_schema_extra=doc.CHINA_LON,
-        ),
-    ],
-    lat: Annotated[
-        float,
-        Query(
-            description="latitude of the point, in `crs`; inside China",
-            examples=[29.557],
-            json_schema_extra=doc.CHINA_LAT,
-        ),
-    ],
-    crs: Annotated[
-        str,
-        Query(description="wgs84 | gcj02 | bd09 (also cgcs2000)", json_schema_extra=doc.CRS),
-    ] = "wgs84",
-    k: Annotated[
-        int,
-        Query(
-            description=f"how many stations (1–{MAX_K})",
-            json_schema_extra={"minimum": 1, "maximum": MAX_K},
-        ),
-    ] = 10,
-    radius_m: Annotated[
-        float | None,
-        Query(
-            description="only stations within this many metres",
-            json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
-        ),
-    ] = None,
-    open_now: Annotated[bool, Query(description="only stations open at `at`")] = False,
-    at: Annotated[
-        str | None,
-        Query(
-            description="ISO 8601 time; naive means Asia/Shanghai; default now",
-            json_schema_extra=doc.TIME,
-        ),
-    ] = None,
-    self_service: Annotated[
-        bool | None, Query(description="true: only 24-hour self-service sites")
-    ] = None,
-    amenity: Annotated[
-        list[str] | None,
-        Query(
-            description="repeatable (or comma-separated); every one must be offered",
-            json_schema_extra=doc.AMENITIES,
-        ),
-    ] = None,
-    status: Annotated[
-        list[str] | None,
-        Query(
-            description="repeatable: active (default), temporarily_closed, planned, closed, or any",
-            json_schema_extra=doc.STATUSES,
-        ),
-    ] = None,
-    f: Annotated[
-        str, Query(description="json | geojson", json_schema_extra=doc.enum("json", "geojson"))
-    ] = "json",
-) -> Response:
+async def nearest(request: Request) -> Response:
+    # The hot path: parameters parsed by NEAREST (see api/params.py), and async so that a
+    # request costs no thread-pool hop. Everything it calls is CPU work of well under a
+    # millisecond, except a rebuild of the index after a write (see IndexHolder).
+    q = NEAREST.parse(request.query_params)
+    index = await get_index(request)
+    f, k, radius_m = q["f"], q["k"], q["radius_m"]
     if f not in ("json", "geojson"):
         raise Problem("bad_format", f"f={f!r}: use json or geojson")
     if not 1 <= k <= MAX_K:
@@ -170,52 +160,22 @@ def nearest(
             "out_of_range",
             f"radius_m={radius_m} is out of range: more than 0, at most {MAX_RADIUS_M:.0f}",
         )
-    system = parse_crs_param(crs)
+    system = parse_crs_param(q["crs"])
+    lon, lat = q["lon"], q["lat"]
     wlon, wlat = parse_point(lon, lat, system)
-    when = parse_time(at)
+    when = parse_time(q["at"])
     hits = index.search(
         wlon,
         wlat,
         k=k,
         radius_m=radius_m,
         at=when,
-        open_now=open_now,
-        statuses=parse_statuses(status, default=(Status.ACTIVE,)),
-        self_service=self_service,
-        amenities=parse_amenities(amenity),
+        open_now=q["open_now"],
+        statuses=parse_statuses(q["status"], default=(Status.ACTIVE,)),
+        self_service=q["self_service"],
+        amenities=parse_amenities(q["amenity"]),
     )
-    results = []
-    for hit in hits:
-        s = hit.station
-        if system is CoordinateSystem.WGS84:
-            plon, plat = s.lon, s.lat
-        else:
-            plon, plat = (float(v) for v in from_wgs84(s.lon, s.lat, crs=system))
-        results.append(
-            {
-                "id": s.id,
-                "name": s.name,
-                "address": s.address,
-                "distance_m": round(hit.distance_m, 2),
-                "bearing_deg": round(hit.bearing_deg, 1),
-                "lon": plon,
-                "lat": plat,
-                "crs": system.value,
-                "open_now": hit.open_now,
-                "next_change": hit.next_change.isoformat() if hit.next_change else None,
-                "hours": s.hours,
-                "hours_text": s.hours_text,
-                "amenities": list(s.amenities),
-                "self_service_24h": s.self_service_24h,
-                "entry_methods": list(s.entry_methods),
-                "registration_required": s.registration_required,
-                "status": s.status.value,
-                "district_adcode": s.district_adcode,
-                "host": s.host,
-                "contact_phone": s.contact_phone,
-                "navigation": navigation_links(s),
-            }
-        )
+    results = nearest_results(index, hits, system)
     query = {
         "lon": lon,
         "lat": lat,
@@ -223,7 +183,7 @@ def nearest(
         "at": when.isoformat(),
         "k": k,
         "radius_m": radius_m,
-        "open_now": open_now,
+        "open_now": q["open_now"],
     }
     if f == "geojson":
         return _json(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -85,6 +86,9 @@ class StationIndex:
         lookup = {h: i for i, h in enumerate(self.hours_list)}
         self.hours_id = np.fromiter((lookup[s.hours] for s in self.stations), np.int32, n)
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
+        # Derived forms of stations that readers may keep for this snapshot (e.g. the API's
+        # serialised records): dropped with it, so they can never outlive a change.
+        self.memo: dict[str, dict[Any, Any]] = {}
 
     def __len__(self) -> int:
         return len(self.stations)
