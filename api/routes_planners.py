@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
+import numpy as np
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
+from geodata.coverage import candidate_grid, greedy_gaps
 from geodata.hours import TZ
+from stations.auth import Role
+from stations.coverage_figures import CoverageOptions, coverage_figures
+from stations.demand import DemandFileError, DemandLayer, check_layer_name, read_demand
 from stations.figures import CITY, figures, load_targets, mapped_history, progress
+from stations.model import Status
+from stations.readindex import StationIndex
 
-from .deps import IndexDep, ServicesDep
+from . import schema_docs as doc
+from .auth import PrincipalDep
+from .deps import IndexDep, Services, ServicesDep, parse_crs_param, parse_time
 from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["planners"])
@@ -51,9 +62,13 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
     of active stations; 24-hour self-service sites; signage rate; and progress against the
     targets file (YIZHAN_TARGETS_FILE), with what is overdue."""
     docs = _figures(index, services)
+    cover = _coverage(services, index, CoverageOptions(), at=None, demand=None)
+    for key, c in cover.items():
+        docs[key]["coverage"] = c["share"]
+        docs[key]["cross_coverage"] = c["cross_share"]
     targets = _targets(services, docs)
-    for doc in docs.values():
-        doc["targets"] = [t for t in targets if t["key"] == doc["key"]]
+    for d in docs.values():
+        d["targets"] = [t for t in targets if t["key"] == d["key"]]
     return _json(
         {
             "city": docs[CITY],
@@ -68,9 +83,13 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     if adcode != CITY and adcode not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {adcode!r}")
     docs = _figures(index, services)
-    doc = docs[adcode]
-    doc["targets"] = [t for t in _targets(services, docs) if t["key"] == adcode]
-    return _json(doc)
+    cover = _coverage(services, index, CoverageOptions(), at=None, demand=None)
+    for key, c in cover.items():
+        docs[key]["coverage"] = c["share"]
+        docs[key]["cross_coverage"] = c["cross_share"]
+    found = docs[adcode]
+    found["targets"] = [t for t in _targets(services, docs) if t["key"] == adcode]
+    return _json(found)
 
 
 @router.get("/history/mapped", summary="上图 progress over time (from the audit trail)")
@@ -80,3 +99,312 @@ def history(services: ServicesDep) -> Response:
     return _json(
         mapped_history(services.store.audit(), threshold_m=services.settings.precise_threshold_m)
     )
+
+
+# -- coverage ------------------------------------------------------------------------------
+
+MAX_RADIUS_M = 10_000.0
+
+
+def _counted(index: StationIndex, at: datetime | None) -> tuple[np.ndarray, bytes]:
+    """Positions of the stations that count: active ones, or those open at ``at``."""
+    if at is None:
+        mask = index.status == list(Status).index(Status.ACTIVE)
+        return np.flatnonzero(mask), b"all"
+    mask, key = index.open_mask(at)
+    return np.flatnonzero(mask), key
+
+
+def _coverage(
+    services: Services,
+    index: StationIndex,
+    options: CoverageOptions,
+    *,
+    at: datetime | None,
+    demand: DemandLayer | None,
+    only: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Coverage figures, kept for this snapshot of the registry (they take seconds)."""
+    positions, open_key = _counted(index, at)
+    layer_key = (demand.name, demand.updated_at) if demand is not None else None
+    key = (options, open_key, layer_key, only)
+    memo = index.memo.setdefault("coverage", {})
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= 64:
+            memo.clear()
+        found = memo[key] = coverage_figures(
+            services.districts,
+            index.nearest.lon[positions],
+            index.nearest.lat[positions],
+            options=options,
+            demand=demand,
+            only=only,
+        )
+    return found
+
+
+def _demand(services: Services, name: str | None) -> DemandLayer | None:
+    if name is None:
+        return None
+    layer = services.store.find_demand(name)
+    if layer is None:
+        known = [d["name"] for d in services.store.list_demand()]
+        raise Problem("not_found", f"no demand layer {name!r}; layers: {known}")
+    return layer
+
+
+RadiusParam = Annotated[
+    float,
+    Query(
+        description="reach of a station in metres (1 km is a 15-minute walk)",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
+    ),
+]
+
+
+def _options(radius_m: float, min_stations: int) -> CoverageOptions:
+    if not 0 < radius_m <= MAX_RADIUS_M:
+        raise Problem("out_of_range", f"radius_m is more than 0 and at most {MAX_RADIUS_M:.0f}")
+    if not 2 <= min_stations <= 10:
+        raise Problem("out_of_range", "min_stations (cross coverage) is 2 to 10")
+    return CoverageOptions(radius_m=radius_m, min_stations=min_stations)
+
+
+@router.get("/coverage", summary="Service coverage (双15) per district and for the city")
+def get_coverage(
+    index: IndexDep,
+    services: ServicesDep,
+    radius_m: RadiusParam = 1000.0,
+    min_stations: Annotated[
+        int,
+        Query(
+            description="cross coverage: within reach of at least this many stations",
+            json_schema_extra=doc.between(2, 10),
+        ),
+    ] = 2,
+    at: Annotated[
+        str | None,
+        Query(
+            description="count only stations open at this time (ISO 8601, Asia/Shanghai); "
+            "default: every active station, whatever its hours",
+            json_schema_extra=doc.TIME,
+        ),
+    ] = None,
+    district: Annotated[
+        str | None, Query(description="one district's adcode; default all and the city")
+    ] = None,
+    demand: Annotated[
+        str | None, Query(description="a demand layer's name (GET /v1/demand) to weigh by")
+    ] = None,
+) -> Response:
+    """Share of each district's area within `radius_m` of at least one station (`share`) and
+    of at least `min_stations` (`cross_share`), measured exactly in a projection chosen for
+    the district. With `at`, only stations open then count (at 02:00 on a weekday, only the
+    24-hour sites). With `demand`, also the weighted share of demand points in reach."""
+    options = _options(radius_m, min_stations)
+    if district is not None and district not in services.districts:
+        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    when = parse_time(at) if at else None
+    layer = _demand(services, demand)
+    figures_ = _coverage(services, index, options, at=when, demand=layer, only=district)
+    positions, _ = _counted(index, when)
+    return _json(
+        {
+            "radius_m": options.radius_m,
+            "min_stations": options.min_stations,
+            "at": when.isoformat() if when else None,
+            "demand": layer.summary() if layer else None,
+            "stations_counted": len(positions),
+            "city": figures_.get(CITY),
+            "districts": [figures_[d.adcode] for d in services.districts if d.adcode in figures_],
+        }
+    )
+
+
+@router.get("/gaps", summary="Where the next stations would cover the most")
+def get_gaps(
+    index: IndexDep,
+    services: ServicesDep,
+    n: Annotated[
+        int, Query(description="how many sites (1–50)", json_schema_extra=doc.between(1, 50))
+    ] = 10,
+    radius_m: RadiusParam = 1000.0,
+    district: Annotated[str | None, Query(description="limit to one district")] = None,
+    demand: Annotated[
+        str | None,
+        Query(description="a demand layer to cover; default: area (a fine grid of the district)"),
+    ] = None,
+    spacing_m: Annotated[
+        float,
+        Query(
+            description="candidate grid spacing in metres (250–5000)",
+            json_schema_extra=doc.between(250, 5000),
+        ),
+    ] = 1000.0,
+) -> Response:
+    """Greedy maximal covering: each suggested site (from a grid of candidates inside the
+    districts) is the one covering the most demand (or area) not yet within `radius_m` of a
+    station or an earlier pick; `gain` is what it adds, `share` the coverage after it."""
+    options = _options(radius_m, 2)
+    if not 1 <= n <= 50:
+        raise Problem("out_of_range", "n is 1 to 50")
+    if not 250 <= spacing_m <= 5000:
+        raise Problem("out_of_range", "spacing_m is 250 to 5000")
+    if district is not None and district not in services.districts:
+        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    areas = [d for d in services.districts if district is None or d.adcode == district]
+    layer = _demand(services, demand)
+    cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
+    if layer is not None:
+        inside = np.isin(services.districts.lookup(layer.lon, layer.lat), [d.adcode for d in areas])
+        dx, dy, w = layer.lon[inside], layer.lat[inside], layer.weight[inside]
+        unit = "demand weight"
+    else:
+        # Area: a grid four times finer than the candidates, each point standing for its cell.
+        fine = spacing_m / 2
+        dx, dy = _concat(candidate_grid(d.geometry, spacing_m=fine) for d in areas)
+        w = np.full(len(dx), fine * fine / 1e6)
+        unit = "km²"
+    positions, _ = _counted(index, None)
+    gaps = greedy_gaps(
+        cx,
+        cy,
+        demand_lon=dx,
+        demand_lat=dy,
+        weight=w,
+        station_lon=index.nearest.lon[positions],
+        station_lat=index.nearest.lat[positions],
+        n=n,
+        radius_m=options.radius_m,
+    )
+    lookup = services.districts.lookup
+    return _json(
+        {
+            "radius_m": options.radius_m,
+            "unit": unit,
+            "demand": layer.summary() if layer else None,
+            "candidates": len(cx),
+            "sites": [
+                {
+                    "rank": i,
+                    "lon": round(g.lon, 6),
+                    "lat": round(g.lat, 6),
+                    "district_adcode": str(lookup(g.lon, g.lat)),
+                    "gain": round(g.gain, 3),
+                    "share_after": round(g.share, 6),
+                }
+                for i, g in enumerate(gaps, start=1)
+            ],
+        }
+    )
+
+
+def _concat(pairs: Any) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = zip(*pairs, strict=True) if pairs else ((), ())
+    if not xs:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+# -- demand layers -------------------------------------------------------------------------
+
+
+@router.get("/demand", summary="Demand layers (where outdoor workers are)")
+def list_demand(services: ServicesDep) -> Response:
+    return _json({"layers": services.store.list_demand()})
+
+
+@router.get("/demand/{name}", summary="One demand layer, as GeoJSON points")
+def get_demand(name: str, services: ServicesDep) -> Response:
+    layer = _demand(services, name)
+    assert layer is not None
+    labels = layer.labels or ("",) * len(layer)
+    return Response(
+        orjson.dumps(
+            {
+                "type": "FeatureCollection",
+                "name": layer.name,
+                "summary": layer.summary(),
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [x, y]},
+                        "properties": {"weight": w, "label": label},
+                    }
+                    for x, y, w, label in zip(
+                        layer.lon.tolist(),
+                        layer.lat.tolist(),
+                        layer.weight.tolist(),
+                        labels,
+                        strict=True,
+                    )
+                ],
+            }
+        ),
+        media_type="application/geo+json",
+    )
+
+
+def _may_write_demand(by: Any) -> None:
+    if by.role not in (Role.ADMIN, Role.DISTRICT):
+        raise Problem("forbidden", "demand layers are kept by the city and district unions")
+
+
+@router.put("/demand/{name}", summary="Upload a demand layer (replaces one of that name)")
+def put_demand(
+    name: str,
+    by: PrincipalDep,
+    services: ServicesDep,
+    file: Annotated[
+        UploadFile,
+        File(description="CSV/XLSX with lon,lat[,weight][,label] (经度,纬度,权重) or GeoJSON"),
+    ],
+    crs: Annotated[str, Form(description="wgs84 | gcj02 | bd09 | cgcs2000")] = "wgs84",
+) -> Response:
+    """All or nothing: a file with any bad row is refused with every problem listed by row
+    (missing or non-numeric positions, negative weights, points outside the districts, or
+    for a district union outside its own district), and the stored layer is unchanged."""
+    _may_write_demand(by)
+    try:
+        name = check_layer_name(name)
+    except ValueError as exc:
+        raise Problem("invalid_parameter", str(exc)) from None
+    system = parse_crs_param(crs)
+    filename = Path(file.filename or "demand.csv").name
+    suffix = Path(filename).suffix.lower() or ".csv"
+    with tempfile.TemporaryDirectory(prefix="yizhan-demand-") as tmp:
+        path = Path(tmp) / f"demand{suffix}"
+        with path.open("wb") as out:
+            while chunk := file.file.read(1 << 20):
+                out.write(chunk)
+        try:
+            layer = read_demand(path, name=name, crs=system, districts=services.districts)
+        except DemandFileError as exc:
+            raise Problem(
+                "validation_failed",
+                f"{filename}: {len(exc.problems)} row(s) have problems; nothing was stored",
+                errors=[p.as_dict() for p in exc.problems[:1000]],
+            ) from None
+        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            raise Problem("bad_file", f"{filename}: the file could not be read: {exc}") from None
+    if by.role is Role.DISTRICT:
+        outside = services.districts.lookup(layer.lon, layer.lat) != by.code
+        if outside.any():
+            raise Problem(
+                "forbidden",
+                f"{int(outside.sum())} point(s) lie outside your district {by.code}",
+            )
+    services.store.save_demand(layer, actor=by.name)
+    saved = services.store.find_demand(name)
+    assert saved is not None
+    return _json(saved.summary())
+
+
+@router.delete("/demand/{name}", status_code=204, summary="Remove a demand layer")
+def delete_demand(name: str, by: PrincipalDep, services: ServicesDep) -> Response:
+    if by.role is not Role.ADMIN:
+        raise Problem("forbidden", "only the city union removes demand layers")
+    if not services.store.delete_demand(name):
+        raise Problem("not_found", f"no demand layer {name!r}")
+    return Response(status_code=204)

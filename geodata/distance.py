@@ -46,3 +46,11 @@ def distance_m(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
 def bearing_deg(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
     """Return the initial bearing in degrees clockwise from north, in [0, 360), WGS-84."""
     return distance_bearing(lon1, lat1, lon2, lat2)[1]
+
+
+def destination(
+    lon: float, lat: float, *, azimuth_deg: float, distance_m: float
+) -> tuple[float, float]:
+    """The WGS-84 point ``distance_m`` metres from ``lon``/``lat`` along ``azimuth_deg``."""
+    x, y, _ = _geod().fwd(lon, lat, azimuth_deg, distance_m)
+    return float(x), float(y)

@@ -69,19 +69,24 @@ class Neighbours:
 _EMPTY = Neighbours(np.empty(0, np.intp), np.empty(0), np.empty(0))
 
 
+def _ecef1(lon: float, lat: float) -> tuple[float, float, float]:
+    """:func:`ecef` of one point, in plain floats (numpy costs ~10 µs on scalars)."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    sp, cp = math.sin(phi), math.cos(phi)
+    n = _A / math.sqrt(1 - _E2 * sp * sp)  # prime vertical radius of curvature
+    return n * cp * math.cos(lam), n * cp * math.sin(lam), n * (1 - _E2) * sp
+
+
 class _Frame:
     """The query point: its ECEF position and the Gaussian radius of curvature there."""
 
     __slots__ = ("lat", "lon", "radius", "xyz")
 
     def __init__(self, lon: float, lat: float) -> None:
-        lam, phi = math.radians(lon), math.radians(lat)
-        sp, cp = math.sin(phi), math.cos(phi)
-        w2 = 1 - _E2 * sp * sp
-        n = _A / math.sqrt(w2)  # prime vertical radius of curvature
+        sp = math.sin(math.radians(lat))
         # Gaussian mean radius sqrt(M N) = a sqrt(1 - e²) / (1 - e² sin² φ)
-        self.radius = _A * math.sqrt(1 - _E2) / w2
-        self.xyz = np.array([[n * cp * math.cos(lam), n * cp * math.sin(lam), n * (1 - _E2) * sp]])
+        self.radius = _A * math.sqrt(1 - _E2) / (1 - _E2 * sp * sp)
+        self.xyz = np.array([_ecef1(lon, lat)])
         self.lon, self.lat = lon, lat
 
 
@@ -99,7 +104,7 @@ def bearings_deg(lon: float, lat: float, xyz: FloatArray) -> FloatArray:
     lam, phi = math.radians(lon), math.radians(lat)
     sl, cl, sp, cp = math.sin(lam), math.cos(lam), math.sin(phi), math.cos(phi)
     axes = np.array([[-sl, -sp * cl], [cl, -sp * sl], [0.0, cp]])
-    en = (xyz - ecef(lon, lat)) @ axes
+    en = (xyz - np.array(_ecef1(lon, lat))) @ axes
     return wrap_degrees(np.degrees(np.arctan2(en[:, 0], en[:, 1])))
 
 

@@ -129,6 +129,11 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
     removal = [Delete(s.id, s.version) for s in samples if s.id is not None]
     store.apply([*removal, *creates], actor="demo", kind="demo", note="示例数据")
     click.echo(f"loaded {len(creates):,} sample stations")
+    from stations.demand import sample_demand
+
+    layer = sample_demand(districts, seed=seed)
+    store.save_demand(layer, actor="demo")
+    click.echo(f"loaded the sample demand layer {layer.name!r} ({len(layer):,} points)")
     _print_summary(store, districts)
 
 
@@ -340,6 +345,50 @@ def token_revoke(token_id: str, database: str | None) -> None:
     if not _store(database).revoke_token(token_id, datetime.now(TZ)):
         raise click.ClickException(f"no token {token_id}")
     click.echo(f"revoked {token_id}")
+
+
+@main.group()
+def demand() -> None:
+    """Demand layers: where outdoor workers are, for demand-weighted coverage."""
+
+
+@demand.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@database_option
+@click.option("--name", "layer_name", required=True, help="the layer's name, e.g. 骑手聚集点")
+@click.option("--crs", default="wgs84", show_default=True, help="wgs84 | gcj02 | bd09 | cgcs2000")
+@click.option("--actor", default="cli", show_default=True)
+def demand_import(file: Path, database: str | None, layer_name: str, crs: str, actor: str) -> None:
+    """Store a CSV/XLSX/GeoJSON of points (lon, lat, weight); replaces a layer of that name.
+
+    All or nothing: any bad row is listed and nothing is stored.
+    """
+    from stations.demand import DemandFileError, read_demand
+
+    store = _store(database)
+    try:
+        layer = read_demand(file, name=layer_name, crs=crs, districts=_districts())
+    except DemandFileError as exc:
+        for p in exc.problems[:50]:
+            click.echo(f"row {p.row}\t{p.column}\t{p.code}\t{p.message}\t{p.value}", err=True)
+        raise click.ClickException(
+            f"{len(exc.problems)} problem(s) in {file.name}; nothing was stored"
+        ) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    store.save_demand(layer, actor=actor)
+    click.echo(
+        f"stored {layer.name!r}: {len(layer):,} points, total weight {layer.total_weight:,.1f}"
+    )
+
+
+@demand.command(name="list")
+@database_option
+def demand_list(database: str | None) -> None:
+    """List demand layers."""
+    for d in _store(database).list_demand():
+        sample = " (示例)" if d["sample"] else ""
+        click.echo(f"{d['name']}{sample}\t{d['points']:,} points\tweight {d['total_weight']:,}")
 
 
 @main.command()

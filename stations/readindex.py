@@ -205,7 +205,7 @@ class StationIndex:
         amenities: Sequence[str] = (),
     ) -> list[Hit]:
         """The ``k`` nearest stations to WGS-84 ``lon``/``lat`` that pass every filter."""
-        statuses = tuple(sorted(set(statuses), key=list(Status).index))
+        statuses = tuple(sorted(set(statuses), key=_STATUS_CODES.__getitem__))
         amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
         key: tuple[object, ...] = (statuses, self_service, amenities)
         minute = at.astimezone(TZ).replace(second=0, microsecond=0)
@@ -217,7 +217,7 @@ class StationIndex:
             open_now
             or self_service is not None
             or amenities
-            or (statuses and set(statuses) != set(Status))
+            or (statuses and len(statuses) != len(_STATUS_CODES))
         )
 
         def mask() -> npt.NDArray[np.bool_]:
@@ -234,15 +234,23 @@ class StationIndex:
         found = self.nearest.with_bearings(lon, lat, found)
         assert found.bearing_deg is not None
         hits = []
+        # Hours change on whole minutes, so the state at the minute is the state at ``at``;
+        # evaluated once per distinct hours string among the hits.
+        states: dict[str, tuple[bool, datetime | None]] = {}
         for pos, dist, bearing in zip(
-            found.index, found.distance_m, found.bearing_deg, strict=True
+            found.index.tolist(), found.distance_m.tolist(), found.bearing_deg.tolist(), strict=True
         ):
             station = self.stations[pos]
-            active = station.status is Status.ACTIVE
-            is_open = active and _is_open(station.hours, minute)
-            # Hours change on whole minutes, so the state at the minute is the state at ``at``.
-            change = _next_change(station.hours, minute) if active else None
-            hits.append(Hit(station, float(dist), float(bearing), is_open, change))
+            if station.status is Status.ACTIVE:
+                state = states.get(station.hours)
+                if state is None:
+                    state = states[station.hours] = (
+                        _is_open(station.hours, minute),
+                        _next_change(station.hours, minute),
+                    )
+                hits.append(Hit(station, dist, bearing, *state))
+            else:
+                hits.append(Hit(station, dist, bearing, False, None))
         return hits
 
 

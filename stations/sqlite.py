@@ -34,6 +34,7 @@ from stations.store import (
 )
 
 if TYPE_CHECKING:
+    from stations.demand import DemandLayer
     from stations.uploads import Upload, UploadRow
 
 APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
@@ -138,8 +139,36 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V2)
 
 
+_SCHEMA_V3 = """
+CREATE TABLE demand_layers (
+    name TEXT PRIMARY KEY,
+    sample INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE demand_points (
+    layer TEXT NOT NULL REFERENCES demand_layers (name) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    lon REAL NOT NULL,
+    lat REAL NOT NULL,
+    weight REAL NOT NULL CHECK (weight >= 0),
+    label TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (layer, seq)
+);
+"""
+
+
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V3)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_to_v1,
+    _migrate_to_v2,
+    _migrate_to_v3,
+]
 
 
 def schema_version() -> int:
@@ -755,3 +784,84 @@ class SQLiteStore(Store):
                 problems=tuple(json.loads(r["problems"])),
                 warnings=tuple(json.loads(r["warnings"])),
             )
+
+    # -- demand layers ---------------------------------------------------------------------
+
+    def save_demand(self, layer: DemandLayer, *, actor: str) -> None:
+        labels = layer.labels or ("",) * len(layer)
+        with self._write() as c:
+            c.execute("DELETE FROM demand_layers WHERE name = ?", (layer.name,))
+            c.execute(
+                "INSERT INTO demand_layers (name, sample, updated_at, actor, source)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    layer.name,
+                    int(layer.sample),
+                    _now().isoformat(),
+                    actor,
+                    json.dumps(layer.source),
+                ),
+            )
+            c.executemany(
+                "INSERT INTO demand_points (layer, seq, lon, lat, weight, label)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (layer.name, i, x, y, w, label)
+                    for i, (x, y, w, label) in enumerate(
+                        zip(
+                            layer.lon.tolist(),
+                            layer.lat.tolist(),
+                            layer.weight.tolist(),
+                            labels,
+                            strict=True,
+                        )
+                    )
+                ),
+            )
+
+    def find_demand(self, name: str) -> DemandLayer | None:
+        import numpy as np
+
+        from stations.demand import DemandLayer
+
+        conn = self._conn()
+        head = conn.execute("SELECT * FROM demand_layers WHERE name = ?", (name,)).fetchone()
+        if head is None:
+            return None
+        rows = conn.execute(
+            "SELECT lon, lat, weight, label FROM demand_points WHERE layer = ? ORDER BY seq",
+            (name,),
+        ).fetchall()
+        return DemandLayer(
+            head["name"],
+            np.array([r[0] for r in rows], np.float64),
+            np.array([r[1] for r in rows], np.float64),
+            np.array([r[2] for r in rows], np.float64),
+            tuple(r[3] for r in rows),
+            sample=bool(head["sample"]),
+            updated_at=datetime.fromisoformat(head["updated_at"]),
+            actor=head["actor"],
+            source=json.loads(head["source"]),
+        )
+
+    def list_demand(self) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT l.name, l.sample, l.updated_at, COUNT(p.seq) AS points,"
+            " COALESCE(SUM(p.weight), 0) AS total_weight"
+            " FROM demand_layers l LEFT JOIN demand_points p ON p.layer = l.name"
+            " GROUP BY l.name ORDER BY l.name"
+        )
+        return [
+            {
+                "name": r["name"],
+                "points": r["points"],
+                "total_weight": round(r["total_weight"], 3),
+                "sample": bool(r["sample"]),
+                "updated_at": r["updated_at"],
+            }
+            for r in rows
+        ]
+
+    def delete_demand(self, name: str) -> bool:
+        with self._write() as c:
+            return c.execute("DELETE FROM demand_layers WHERE name = ?", (name,)).rowcount > 0

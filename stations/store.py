@@ -12,6 +12,7 @@ from stations.model import Owner, Station, Status
 
 if TYPE_CHECKING:
     from stations.auth import TokenRecord
+    from stations.demand import DemandLayer
     from stations.uploads import Upload, UploadRow
 
 
@@ -252,6 +253,23 @@ class Store(ABC):
         offset: int = 0,
     ) -> Iterator[UploadRow]:
         """The planned rows in file order, streamed."""
+
+    # -- demand layers ---------------------------------------------------------------------
+
+    @abstractmethod
+    def save_demand(self, layer: DemandLayer, *, actor: str) -> None:
+        """Store ``layer`` under its name, replacing a layer of that name, in one transaction."""
+
+    @abstractmethod
+    def find_demand(self, name: str) -> DemandLayer | None: ...
+
+    @abstractmethod
+    def list_demand(self) -> list[dict[str, Any]]:
+        """Each layer's summary (name, points, total_weight, sample, updated_at), by name."""
+
+    @abstractmethod
+    def delete_demand(self, name: str) -> bool:
+        """Remove a layer; False if there is none of that name."""
 
     # -- conveniences ----------------------------------------------------------------------
 

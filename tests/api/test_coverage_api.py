@@ -1,0 +1,196 @@
+"""Coverage, gaps and demand layers as planners use them over HTTP."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from geodata.distance import destination
+from geodata.hours import TZ
+from stations.auth import new_token
+from stations.settings import Settings
+from stations.sqlite import SQLiteStore
+from tests.builders import WANZHOU, make_station
+
+WANZHOU_ADCODE = "500101"
+R = 1000.0
+
+
+@pytest.fixture
+def store(db_path):
+    s = SQLiteStore(db_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(store, districts, db_path):
+    app = create_app(
+        Settings(database_url=f"sqlite:///{db_path}"), store=store, districts=districts
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+def bearer(store, role, code=None):
+    text, record = new_token(role, name=f"{role} {code}", code=code, now=datetime.now(TZ))
+    store.save_token(record)
+    return {"Authorization": f"Bearer {text}"}
+
+
+def add(store, districts, external_id, lon, lat, **kw):
+    kw.setdefault("owner", "industry:transport")
+    store.create(
+        make_station(districts, external_id=external_id, lon=lon, lat=lat, **kw), actor="t"
+    )
+
+
+def lens_km2(r_m: float, d_m: float) -> float:
+    """The area two discs of radius r whose centres are d apart share."""
+    return (
+        2 * r_m**2 * math.acos(d_m / (2 * r_m)) - d_m / 2 * math.sqrt(4 * r_m**2 - d_m**2)
+    ) / 1e6
+
+
+def wanzhou(body):
+    return next(d for d in body["districts"] if d["key"] == WANZHOU_ADCODE)
+
+
+def test_one_disc_and_a_lens_inside_a_district(client, store, districts):
+    add(store, districts, "A", *WANZHOU)
+    body = client.get("/v1/coverage").json()
+    w = wanzhou(body)
+    assert w["covered_km2"] == pytest.approx(math.pi, rel=2e-3)
+    assert w["share"] == pytest.approx(w["covered_km2"] / w["area_km2"], rel=1e-3)
+    assert w["cross_share"] == 0
+    assert body["city"]["covered_km2"] == pytest.approx(w["covered_km2"], rel=1e-6)
+
+    east = destination(*WANZHOU, azimuth_deg=90, distance_m=300)
+    add(store, districts, "B", *east)
+    w = wanzhou(client.get("/v1/coverage", params={"min_stations": 2}).json())
+    assert w["cross_covered_km2"] == pytest.approx(lens_km2(R, 300), rel=5e-3)
+    assert w["cross_share"] <= w["share"]
+
+
+def test_at_night_only_24_hour_sites_count(client, store, districts):
+    add(store, districts, "DAY", *WANZHOU, hours="Mo-Fr 08:00-18:00")
+    far = destination(*WANZHOU, azimuth_deg=0, distance_m=5000)
+    add(
+        store,
+        districts,
+        "NIGHT",
+        *far,
+        hours="24/7",
+        self_service_24h=True,
+        entry_methods="qr",
+    )
+    all_hours = wanzhou(client.get("/v1/coverage").json())
+    night = client.get("/v1/coverage", params={"at": "2026-11-25T02:00"}).json()  # Wednesday
+    noon = client.get("/v1/coverage", params={"at": "2026-11-25T12:00"}).json()
+    assert night["stations_counted"] == 1
+    assert noon["stations_counted"] == 2
+    assert wanzhou(night)["share"] == pytest.approx(all_hours["share"] / 2, rel=1e-3)
+    assert wanzhou(noon)["share"] == pytest.approx(all_hours["share"], rel=1e-9)
+
+
+def test_districts_carry_coverage_for_targets(client, store, districts):
+    add(store, districts, "A", *WANZHOU)
+    body = client.get("/v1/districts").json()
+    w = next(d for d in body["districts"] if d["key"] == WANZHOU_ADCODE)
+    assert w["coverage"] > 0
+    assert w["cross_coverage"] == 0
+
+
+def demand_csv(rows):
+    return "lon,lat,weight\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows)
+
+
+def test_demand_weighted_coverage_and_all_or_nothing_upload(client, store, districts):
+    add(store, districts, "A", *WANZHOU)
+    admin = bearer(store, "admin")
+    near = destination(*WANZHOU, azimuth_deg=45, distance_m=500)
+    far = destination(*WANZHOU, azimuth_deg=45, distance_m=5000)
+    r = client.put(
+        "/v1/demand/riders",
+        headers=admin,
+        files={"file": ("riders.csv", demand_csv([(*near, 3), (*far, 1)]), "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["points"] == 2
+    body = client.get("/v1/coverage", params={"demand": "riders"}).json()
+    assert wanzhou(body)["demand_share"] == pytest.approx(0.75)
+    assert body["city"]["demand_share"] == pytest.approx(0.75)
+
+    bad = "lon,lat,weight\n108.4,,1\n108.4,30.81,-2\n29.5,106.5,1\n"
+    r = client.put("/v1/demand/riders", headers=admin, files={"file": ("bad.csv", bad, "text/csv")})
+    assert r.status_code == 422
+    problems = r.json()["errors"]
+    assert [(p["row"], p["code"]) for p in problems] == [
+        (2, "missing_position"),
+        (3, "invalid_weight"),
+        (4, "outside_area"),
+    ]
+    # Nothing changed.
+    assert client.get("/v1/demand").json()["layers"][0]["points"] == 2
+
+
+def test_demand_layers_are_written_by_unions_within_their_district(client, store, districts):
+    yuzhong = bearer(store, "district", "500103")
+    r = client.put(
+        "/v1/demand/x",
+        headers=yuzhong,
+        files={"file": ("x.csv", demand_csv([(*WANZHOU, 1)]), "text/csv")},
+    )
+    assert r.status_code == 403
+    assert client.put("/v1/demand/x", files={"file": ("x.csv", "", "text/csv")}).status_code == 401
+    industry = bearer(store, "industry", "transport")
+    r = client.put(
+        "/v1/demand/x",
+        headers=industry,
+        files={"file": ("x.csv", demand_csv([(*WANZHOU, 1)]), "text/csv")},
+    )
+    assert r.status_code == 403
+    assert client.get("/v1/demand").json()["layers"] == []
+
+
+def test_gaps_pick_the_heaviest_uncovered_demand_first(client, store, districts):
+    admin = bearer(store, "admin")
+    heavy = destination(*WANZHOU, azimuth_deg=0, distance_m=3000)
+    light = destination(*WANZHOU, azimuth_deg=180, distance_m=3000)
+    rows = [(*heavy, 5), (*heavy, 5), (*light, 1), (*WANZHOU, 100)]
+    client.put(
+        "/v1/demand/riders", headers=admin, files={"file": ("r.csv", demand_csv(rows), "text/csv")}
+    )
+    add(store, districts, "A", *WANZHOU)  # the heaviest point is already covered
+    body = client.get(
+        "/v1/gaps",
+        params={"n": 3, "district": WANZHOU_ADCODE, "demand": "riders", "spacing_m": 500},
+    ).json()
+    first, second = body["sites"][:2]
+    assert first["gain"] == pytest.approx(10)
+    assert second["gain"] == pytest.approx(1)
+    assert len(body["sites"]) == 2  # nothing more to gain
+    assert first["share_after"] == pytest.approx(110 / 111)
+    assert second["share_after"] == pytest.approx(1.0)
+    from geodata.distance import distance_m
+
+    assert distance_m(first["lon"], first["lat"], *heavy) <= R
+
+
+def test_gaps_by_area_without_demand(client, store, districts):
+    body = client.get("/v1/gaps", params={"n": 2, "district": "500103", "spacing_m": 500}).json()
+    assert body["unit"] == "km²"
+    gains = [s["gain"] for s in body["sites"]]
+    assert gains == sorted(gains, reverse=True)
+    assert all(s["district_adcode"] == "500103" for s in body["sites"])
+
+
+def test_coverage_refuses_bad_options(client):
+    assert client.get("/v1/coverage", params={"radius_m": 0}).status_code == 422
+    assert client.get("/v1/coverage", params={"min_stations": 1}).status_code == 422
+    assert client.get("/v1/coverage", params={"district": "999999"}).status_code == 404
+    assert client.get("/v1/coverage", params={"demand": "nope"}).status_code == 404
