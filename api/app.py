@@ -15,7 +15,7 @@ from stations.readindex import IndexHolder
 from stations.settings import Settings
 from stations.store import Store
 
-from . import problems, routes_ogc, routes_planners, routes_stations, routes_writes
+from . import problems, routes_maps, routes_ogc, routes_planners, routes_stations, routes_writes
 from .auth import FailureLimiter
 from .deps import Services, ServicesDep
 from .limits import BodySizeLimit
@@ -69,6 +69,7 @@ def create_app(
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_planners.router)
+    app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and registry version")

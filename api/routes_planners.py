@@ -144,7 +144,7 @@ def _coverage(
     return found
 
 
-def _demand(services: Services, name: str | None) -> DemandLayer | None:
+def find_demand_layer(services: Services, name: str | None) -> DemandLayer | None:
     if name is None:
         return None
     layer = services.store.find_demand(name)
@@ -206,7 +206,7 @@ def get_coverage(
     if district is not None and district not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {district!r}")
     when = parse_time(at) if at else None
-    layer = _demand(services, demand)
+    layer = find_demand_layer(services, demand)
     figures_ = _coverage(services, index, options, at=when, demand=layer, only=district)
     positions, _ = _counted(index, when)
     return _json(
@@ -254,7 +254,7 @@ def get_gaps(
     if district is not None and district not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {district!r}")
     areas = [d for d in services.districts if district is None or d.adcode == district]
-    layer = _demand(services, demand)
+    layer = find_demand_layer(services, demand)
     cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
     if layer is not None:
         inside = np.isin(services.districts.lookup(layer.lon, layer.lat), [d.adcode for d in areas])
@@ -317,7 +317,7 @@ def list_demand(services: ServicesDep) -> Response:
 
 @router.get("/demand/{name}", summary="One demand layer, as GeoJSON points")
 def get_demand(name: str, services: ServicesDep) -> Response:
-    layer = _demand(services, name)
+    layer = find_demand_layer(services, name)
     assert layer is not None
     labels = layer.labels or ("",) * len(layer)
     return Response(

@@ -347,6 +347,77 @@ def token_revoke(token_id: str, database: str | None) -> None:
     click.echo(f"revoked {token_id}")
 
 
+@main.command(name="map")
+@database_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="the HTML file to write",
+)
+@click.option("--tiles", type=click.Choice(["osm", "amap"]), default="osm", show_default=True)
+@click.option("--district", help="one district's adcode")
+@click.option("--at", "at_text", help="only stations open at this time (ISO 8601, Asia/Shanghai)")
+@click.option("--radius-m", type=click.FloatRange(1, 10_000), default=1000.0, show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(["coverage", "listed_all_rate", "per_100km2", "per_demand"]),
+    default="coverage",
+    show_default=True,
+    help="the district colouring shown first",
+)
+@click.option("--demand", "demand_name", help="a demand layer (for per_demand)")
+def map_(
+    database: str | None,
+    out: Path,
+    tiles: str,
+    district: str | None,
+    at_text: str | None,
+    radius_m: float,
+    metric: str,
+    demand_name: str | None,
+) -> None:
+    """Write the planners' coverage map as one HTML file that needs no public CDN."""
+    from stations.mapping import station_map
+    from stations.readindex import StationIndex
+
+    store = _store(database)
+    districts = _districts()
+    at = None
+    if at_text:
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            raise click.BadParameter(
+                f"{at_text!r} is not an ISO 8601 time", param_hint="--at"
+            ) from None
+        at = at if at.tzinfo else at.replace(tzinfo=TZ)
+    layer = None
+    if demand_name:
+        layer = store.find_demand(demand_name)
+        if layer is None:
+            raise click.ClickException(f"no demand layer {demand_name!r}")
+    settings = _settings()
+    click.echo("reading the registry", err=True)
+    index = StationIndex.build(store, threshold_m=settings.precise_threshold_m)
+    try:
+        page = station_map(
+            index,
+            districts,
+            tiles=tiles,
+            district=district,
+            at=at,
+            radius_m=radius_m,
+            metric=metric,
+            demand=layer,
+            progress=lambda text: click.echo(f"  {text}", err=True),
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    page.save(str(out))
+    click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
 @main.group()
 def demand() -> None:
     """Demand layers: where outdoor workers are, for demand-weighted coverage."""

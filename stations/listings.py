@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 
 from geodata.crs import to_wgs84
 from geodata.distance import distance_m
@@ -63,30 +64,45 @@ def mapped_state(
     return MappedState.FULL if good == set(Provider) else MappedState.PARTIAL
 
 
+def listing_offsets(
+    stations: Sequence[Station], *, keyword_only: bool = False
+) -> dict[Provider, npt.NDArray[np.float64]]:
+    """Per provider, each station's listing offset in metres, converting in bulk.
+
+    NaN where the station is not listed there (or, with ``keyword_only``, not linked to
+    the keyword) or the listing has no position.
+    """
+    n = len(stations)
+    out: dict[Provider, npt.NDArray[np.float64]] = {}
+    for provider in Provider:
+        offset_m = np.full(n, np.nan)
+        rows, lons, lats, own_lon, own_lat = [], [], [], [], []
+        for i, s in enumerate(stations):
+            li = s.listing(provider)
+            if li is None or not li.listed or not li.has_position:
+                continue
+            if keyword_only and not li.keyword_linked:
+                continue
+            rows.append(i)
+            lons.append(li.listed_lon)
+            lats.append(li.listed_lat)
+            own_lon.append(s.lon)
+            own_lat.append(s.lat)
+        if rows:
+            lon, lat = to_wgs84(np.array(lons), np.array(lats), crs=PROVIDER_CRS[provider])
+            offset_m[np.array(rows)] = distance_m(np.array(own_lon), np.array(own_lat), lon, lat)
+        out[provider] = offset_m
+    return out
+
+
 def mapped_states(
     stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
 ) -> list[MappedState]:
     """:func:`mapped_state` for many stations at once, converting positions in bulk."""
-    n = len(stations)
-    good = {p: np.zeros(n, np.bool_) for p in Provider}
-    listed_any = np.zeros(n, np.bool_)
-    for provider in Provider:
-        rows, lons, lats, own_lon, own_lat = [], [], [], [], []
-        for i, s in enumerate(stations):
-            li = s.listing(provider)
-            if li is None or not li.listed:
-                continue
-            listed_any[i] = True
-            if li.keyword_linked and li.has_position:
-                rows.append(i)
-                lons.append(li.listed_lon)
-                lats.append(li.listed_lat)
-                own_lon.append(s.lon)
-                own_lat.append(s.lat)
-        if rows:
-            lon, lat = to_wgs84(np.array(lons), np.array(lats), crs=PROVIDER_CRS[provider])
-            offset = distance_m(np.array(own_lon), np.array(own_lat), lon, lat)
-            good[provider][np.array(rows)] = offset <= threshold_m
+    listed_any = np.array([any(li.listed for li in s.listings) for s in stations], dtype=np.bool_)
+    offsets = listing_offsets(stations, keyword_only=True)
+    # NaN compares False: unlisted, unlinked or unpositioned is not precise.
+    good = {p: offsets[p] <= threshold_m for p in Provider}
     full = good[Provider.AMAP] & good[Provider.BAIDU] & good[Provider.TENCENT]
     return [
         MappedState.FULL if f else MappedState.PARTIAL if a else MappedState.NONE

@@ -1,0 +1,101 @@
+"""Maps for planners: the coverage map as one self-contained HTML page (no public CDN)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from geodata.maps import TILES
+from stations.mapping import METRICS, station_map
+
+from . import schema_docs as doc
+from .deps import IndexDep, ServicesDep, parse_time
+from .problems import Problem
+from .routes_planners import MAX_RADIUS_M, find_demand_layer
+
+router = APIRouter(tags=["planners"])
+
+
+@router.get(
+    "/maps/coverage",
+    summary="The coverage map (HTML)",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}},
+)
+def coverage_map(
+    index: IndexDep,
+    services: ServicesDep,
+    tiles: Annotated[
+        str,
+        Query(
+            description="osm (WGS-84) or amap (GCJ-02: every point and area is shifted)",
+            json_schema_extra=doc.enum(*TILES),
+        ),
+    ] = "osm",
+    district: Annotated[str | None, Query(description="one district's adcode")] = None,
+    at: Annotated[
+        str | None,
+        Query(
+            description="show only stations open at this time (ISO 8601, Asia/Shanghai)",
+            json_schema_extra=doc.TIME,
+        ),
+    ] = None,
+    radius_m: Annotated[
+        float,
+        Query(
+            description="coverage radius in metres",
+            json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
+        ),
+    ] = 1000.0,
+    metric: Annotated[
+        str,
+        Query(
+            description="the district colouring shown first", json_schema_extra=doc.enum(*METRICS)
+        ),
+    ] = "coverage",
+    demand: Annotated[str | None, Query(description="a demand layer (for per_demand)")] = None,
+) -> Response:
+    """Stations coloured by 上图 state (all three providers and precise / partly / not
+    listed), 24-hour self-service sites with their own symbol and layer, popups with name,
+    address, hours, amenities, entry methods and listings, the area within and beyond
+    `radius_m`, a district choropleth per metric, a legend and a layer control. The page
+    needs no public CDN: Leaflet is inlined; only the map tiles come from the tile server."""
+    if tiles not in TILES:
+        raise Problem("invalid_parameter", f"tiles={tiles!r}: use {' or '.join(TILES)}")
+    if metric not in METRICS:
+        raise Problem("invalid_parameter", f"metric={metric!r}: use one of {', '.join(METRICS)}")
+    if not 0 < radius_m <= MAX_RADIUS_M:
+        raise Problem("out_of_range", f"radius_m is more than 0 and at most {MAX_RADIUS_M:.0f}")
+    if district is not None and district not in services.districts:
+        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    if metric == "per_demand" and demand is None:
+        raise Problem("invalid_parameter", "metric=per_demand needs demand=<layer>")
+    when = parse_time(at) if at else None
+    layer = find_demand_layer(services, demand)
+    key = (
+        tiles,
+        district,
+        when.replace(second=0, microsecond=0) if when else None,
+        radius_m,
+        metric,
+        (layer.name, layer.updated_at) if layer else None,
+    )
+    memo = index.memo.setdefault("maps", {})
+    html = memo.get(key)
+    if html is None:
+        if len(memo) >= 8:
+            memo.clear()
+        page = station_map(
+            index,
+            services.districts,
+            tiles=tiles,
+            district=district,
+            at=when,
+            radius_m=radius_m,
+            metric=metric,
+            demand=layer,
+        )
+        html = memo[key] = page.get_root().render().encode()
+    return Response(html, media_type="text/html; charset=utf-8")
