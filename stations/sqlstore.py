@@ -1,0 +1,653 @@
+"""What the SQL stores share: stations, batches, audit, tokens, uploads, demand layers.
+
+The SQLite and PostGIS stores differ in their connections, schema management and spatial
+index; every statement here is written once, with ``?`` placeholders (the PostGIS store's
+connections translate them), ``RETURNING`` for new ids, and TEXT for times (ISO 8601)
+and JSON, so both hold the same values.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from geodata.hours import TZ
+from stations.auth import Role, TokenRecord
+from stations.model import Owner, Station
+from stations.records import station_from_dict, station_to_dict
+from stations.store import (
+    AuditEntry,
+    Batch,
+    Change,
+    Create,
+    Delete,
+    DuplicateStationError,
+    Page,
+    StaleWriteError,
+    StationNotFoundError,
+    StationQuery,
+    Store,
+    Update,
+    WriteResult,
+)
+
+if TYPE_CHECKING:
+    from stations.demand import DemandLayer
+    from stations.uploads import Upload, UploadRow
+
+
+def _now() -> datetime:
+    return datetime.now(TZ)
+
+
+def _dump(doc: dict[str, Any] | None) -> str | None:
+    return None if doc is None else json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+
+def _dump_any(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class SQLStore(Store):
+    """A registry in SQL tables; subclasses supply connections, schema and spatial hooks."""
+
+    # SQL fragments that differ between engines (each takes the parameters shown).
+    _AMENITY_CLAUSE = ""  # one ?: the amenity code
+    _BBOX_CLAUSE = ""  # four ?: minlon, maxlon, minlat, maxlat
+    _NEW_ID = "?"  # one ?: the id, or NULL for a new one
+
+    @abstractmethod
+    def _conn(self) -> Any:
+        """This thread's connection (execute/executemany with ? placeholders)."""
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Any]:
+        """A write transaction: commits on success, rolls back on any error."""
+
+    @abstractmethod
+    def _is_unique_violation(self, exc: BaseException) -> bool: ...
+
+    def _index_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:
+        """Add a station to the spatial index, if the engine keeps one apart."""
+
+    def _move_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:
+        """Move a station in the spatial index, if the engine keeps one apart."""
+
+    def _unindex_point(self, c: Any, station_id: int) -> None:
+        """Remove a station from the spatial index, if the engine keeps one apart."""
+
+    # -- reads -------------------------------------------------------------------------
+
+    @staticmethod
+    def _station(row: Any) -> Station:
+        doc = json.loads(row["doc"])
+        doc["id"] = row["id"]
+        doc["version"] = row["version"]
+        doc["updated_at"] = row["updated_at"]
+        return station_from_dict(doc)
+
+    def find(self, station_id: int) -> Station | None:
+        row = self._conn().execute("SELECT * FROM stations WHERE id = ?", (station_id,)).fetchone()
+        return None if row is None else self._station(row)
+
+    def find_by_external_id(self, owner: Owner, external_id: str) -> Station | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT * FROM stations WHERE owner = ? AND external_id = ?",
+                (str(owner), external_id),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._station(row)
+
+    def _where(self, q: StationQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if q.district:
+            clauses.append("district_adcode = ?")
+            params.append(q.district)
+        if q.owner:
+            clauses.append("owner = ?")
+            params.append(str(Owner.parse(q.owner)))
+        if q.status:
+            clauses.append(f"status IN ({','.join('?' * len(q.status))})")
+            params.extend(s.value for s in q.status)
+        if q.self_service is not None:
+            clauses.append("self_service_24h = ?")
+            params.append(int(q.self_service))
+        for amenity in q.amenities:
+            clauses.append(self._AMENITY_CLAUSE)
+            params.append(amenity)
+        if q.bbox is not None:
+            clauses.append(self._BBOX_CLAUSE)
+            minx, miny, maxx, maxy = q.bbox
+            params.extend([minx, maxx, miny, maxy])
+        if q.ids is not None:
+            clauses.append(f"id IN ({','.join('?' * len(q.ids))})")
+            params.extend(q.ids)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def query(self, q: StationQuery, *, limit: int | None = None, offset: int = 0) -> Page:
+        where, params = self._where(q)
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT * FROM stations{where} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
+        ).fetchall()
+        return Page([self._station(r) for r in rows], total)
+
+    def iter_all(self) -> Iterator[Station]:
+        for row in self._conn().execute("SELECT * FROM stations ORDER BY id"):
+            yield self._station(row)
+
+    def count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM stations").fetchone()[0])
+
+    def data_version(self) -> int:
+        row = self._conn().execute("SELECT max(id) FROM batches").fetchone()
+        return int(row[0] or 0)
+
+    def changes_since(self, version: int) -> dict[int, Station | None]:
+        rows = self._conn().execute(
+            "SELECT station_id, after FROM audit WHERE batch_id > ? ORDER BY id", (version,)
+        )
+        return {
+            r["station_id"]: station_from_dict(json.loads(r["after"])) if r["after"] else None
+            for r in rows
+        }
+
+    # -- writes ------------------------------------------------------------------------
+
+    def apply(
+        self,
+        changes: Iterable[Change],
+        *,
+        actor: str,
+        kind: str = "api",
+        note: str = "",
+        upload_id: str | None = None,
+    ) -> WriteResult:
+        at = _now()
+        stamp = at.isoformat()
+        ids: list[int] = []
+        with self._write() as c:
+            if upload_id is not None:
+                self._check_upload_state(c, upload_id, kind)
+            batch_id = int(
+                c.execute(
+                    "INSERT INTO batches (actor, at, kind, note, changes, upload_id) "
+                    "VALUES (?, ?, ?, ?, 0, ?) RETURNING id",
+                    (actor, stamp, kind, note, upload_id),
+                ).fetchone()[0]
+            )
+            for change in changes:
+                ids.append(self._apply_one(c, change, at, actor, batch_id))
+            c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
+        return WriteResult(Batch(batch_id, actor, at, kind, note, len(ids)), tuple(ids))
+
+    @staticmethod
+    def _check_upload_state(c: Any, upload_id: str, kind: str) -> None:
+        from stations.uploads import UploadStateError
+
+        kinds = {
+            r[0] for r in c.execute("SELECT kind FROM batches WHERE upload_id = ?", (upload_id,))
+        }
+        if kind == "upload" and "upload" in kinds:
+            msg = f"upload {upload_id} was committed already"
+            raise UploadStateError(msg)
+        if kind == "revert" and ("upload" not in kinds or "revert" in kinds):
+            msg = f"upload {upload_id} is not committed, or was reverted already"
+            raise UploadStateError(msg)
+
+    def _apply_one(self, c: Any, change: Change, at: datetime, actor: str, batch_id: int) -> int:
+        if isinstance(change, Create):
+            return self._insert(c, change.station, at, actor, batch_id)
+        if isinstance(change, Update):
+            return self._replace(c, change.station, change.expected_version, at, actor, batch_id)
+        if isinstance(change, Delete):
+            self._remove(c, change.station_id, change.expected_version, at, actor, batch_id)
+            return change.station_id
+        msg = f"unknown change {change!r}"
+        raise TypeError(msg)
+
+    def _audit(
+        self,
+        c: Any,
+        station_id: int,
+        batch_id: int,
+        actor: str,
+        at: datetime,
+        action: str,
+        before: Station | None,
+        after: Station | None,
+    ) -> None:
+        c.execute(
+            "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                station_id,
+                batch_id,
+                actor,
+                at.isoformat(),
+                action,
+                _dump(station_to_dict(before) if before else None),
+                _dump(station_to_dict(after) if after else None),
+            ),
+        )
+
+    @staticmethod
+    def _doc(station: Station) -> str:
+        doc = station_to_dict(station)
+        for key in ("id", "version", "updated_at"):
+            doc.pop(key)  # kept in their own columns, the one source of truth
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+    def _insert(self, c: Any, station: Station, at: datetime, actor: str, batch_id: int) -> int:
+        stored = station.with_changes(version=1, updated_at=at)
+        try:
+            cur = c.execute(
+                "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
+                "self_service_24h, lon, lat, version, updated_at, doc) "
+                f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    station.id,  # None assigns a new id; a revert puts a deleted one back
+                    str(station.owner),
+                    station.external_id,
+                    station.district_adcode,
+                    station.status.value,
+                    int(station.self_service_24h),
+                    station.lon,
+                    station.lat,
+                    1,
+                    at.isoformat(),
+                    self._doc(station),
+                ),
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise DuplicateStationError(station.owner, station.external_id) from None
+            raise
+        station_id = int(cur.fetchone()[0])
+        stored = stored.with_changes(id=station_id)
+        self._index_point(c, station_id, station.lon, station.lat)
+        self._audit(c, station_id, batch_id, actor, at, "create", None, stored)
+        return station_id
+
+    def _current(self, c: Any, station_id: int) -> Station | None:
+        row = c.execute("SELECT * FROM stations WHERE id = ?", (station_id,)).fetchone()
+        return None if row is None else self._station(row)
+
+    def _replace(
+        self,
+        c: Any,
+        station: Station,
+        expected_version: int,
+        at: datetime,
+        actor: str,
+        batch_id: int,
+    ) -> int:
+        if station.id is None:
+            msg = "an update needs the id of the station it changes"
+            raise ValueError(msg)
+        before = self._current(c, station.id)
+        if before is None:
+            raise StationNotFoundError(station.id)
+        if before.version != expected_version:
+            raise StaleWriteError(station.id, expected_version, before.version)
+        stored = station.with_changes(version=before.version + 1, updated_at=at)
+        try:
+            c.execute(
+                "UPDATE stations SET owner = ?, external_id = ?, district_adcode = ?, "
+                "status = ?, self_service_24h = ?, lon = ?, lat = ?, version = ?, "
+                "updated_at = ?, doc = ? WHERE id = ? AND version = ?",
+                (
+                    str(station.owner),
+                    station.external_id,
+                    station.district_adcode,
+                    station.status.value,
+                    int(station.self_service_24h),
+                    station.lon,
+                    station.lat,
+                    stored.version,
+                    at.isoformat(),
+                    self._doc(station),
+                    station.id,
+                    expected_version,
+                ),
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise DuplicateStationError(station.owner, station.external_id) from None
+            raise
+        self._move_point(c, station.id, station.lon, station.lat)
+        self._audit(c, station.id, batch_id, actor, at, "update", before, stored)
+        return station.id
+
+    def _remove(
+        self,
+        c: Any,
+        station_id: int,
+        expected_version: int | None,
+        at: datetime,
+        actor: str,
+        batch_id: int,
+    ) -> None:
+        before = self._current(c, station_id)
+        if before is None:
+            raise StationNotFoundError(station_id)
+        if expected_version is not None and before.version != expected_version:
+            raise StaleWriteError(station_id, expected_version, before.version)
+        c.execute("DELETE FROM stations WHERE id = ?", (station_id,))
+        self._unindex_point(c, station_id)
+        self._audit(c, station_id, batch_id, actor, at, "delete", before, None)
+
+    # -- history -----------------------------------------------------------------------
+
+    def audit(
+        self, *, station_id: int | None = None, batch_id: int | None = None
+    ) -> list[AuditEntry]:
+        clauses, params = [], []
+        if station_id is not None:
+            clauses.append("station_id = ?")
+            params.append(station_id)
+        if batch_id is not None:
+            clauses.append("batch_id = ?")
+            params.append(batch_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._conn().execute(f"SELECT * FROM audit{where} ORDER BY id", params)
+        return [
+            AuditEntry(
+                id=r["id"],
+                station_id=r["station_id"],
+                batch_id=r["batch_id"],
+                actor=r["actor"],
+                at=datetime.fromisoformat(r["at"]),
+                action=r["action"],
+                before=json.loads(r["before"]) if r["before"] else None,
+                after=json.loads(r["after"]) if r["after"] else None,
+            )
+            for r in rows
+        ]
+
+    def batches(self, *, limit: int = 100) -> list[Batch]:
+        rows = self._conn().execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,))
+        return [
+            Batch(
+                r["id"],
+                r["actor"],
+                datetime.fromisoformat(r["at"]),
+                r["kind"],
+                r["note"],
+                r["changes"],
+            )
+            for r in rows
+        ]
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def save_token(self, record: TokenRecord) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO tokens (id, name, role, code, secret_sha256, created_at, revoked_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.name,
+                    record.role.value,
+                    record.code,
+                    record.secret_sha256,
+                    record.created_at.isoformat(),
+                    record.revoked_at.isoformat() if record.revoked_at else None,
+                ),
+            )
+
+    @staticmethod
+    def _token(r: Any) -> TokenRecord:
+        return TokenRecord(
+            id=r["id"],
+            name=r["name"],
+            role=Role(r["role"]),
+            code=r["code"],
+            secret_sha256=r["secret_sha256"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            revoked_at=datetime.fromisoformat(r["revoked_at"]) if r["revoked_at"] else None,
+        )
+
+    def find_token(self, token_id: str) -> TokenRecord | None:
+        row = self._conn().execute("SELECT * FROM tokens WHERE id = ?", (token_id,)).fetchone()
+        return None if row is None else self._token(row)
+
+    def list_tokens(self) -> list[TokenRecord]:
+        rows = self._conn().execute("SELECT * FROM tokens ORDER BY created_at, id")
+        return [self._token(r) for r in rows]
+
+    def revoke_token(self, token_id: str, at: datetime) -> bool:
+        with self._write() as c:
+            cur = c.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+                (at.isoformat(), token_id),
+            )
+            return cur.rowcount > 0
+
+    # -- uploads -----------------------------------------------------------------------
+
+    def create_upload(self, upload: Upload) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO uploads (id, actor, owner, filename, crs, full_list, created_at, "
+                "base_version, unknown_columns, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    upload.id,
+                    upload.actor,
+                    upload.owner,
+                    upload.filename,
+                    upload.crs,
+                    int(upload.full_list),
+                    upload.created_at.isoformat(),
+                    upload.base_version,
+                    _dump_any(list(upload.unknown_columns)),
+                    _dump_any(upload.columns),
+                ),
+            )
+
+    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow]) -> None:
+        with self._write() as c:
+            c.executemany(
+                "INSERT INTO upload_rows (upload_id, seq, row, action, external_id, station_id, "
+                "expected_version, station, changed, problems, warnings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        upload_id,
+                        r.seq,
+                        r.row,
+                        r.action,
+                        r.external_id,
+                        r.station_id,
+                        r.expected_version,
+                        _dump(station_to_dict(r.station)) if r.station else None,
+                        _dump_any(list(r.changed)),
+                        _dump_any(list(r.problems)),
+                        _dump_any(list(r.warnings)),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
+        with self._write() as c:
+            for row, warning in by_row.items():
+                found = c.execute(
+                    "SELECT seq, warnings FROM upload_rows WHERE upload_id = ? AND row = ?",
+                    (upload_id, row),
+                ).fetchone()
+                if found is not None:
+                    warnings = [*json.loads(found["warnings"]), warning]
+                    c.execute(
+                        "UPDATE upload_rows SET warnings = ? WHERE upload_id = ? AND seq = ?",
+                        (_dump_any(warnings), upload_id, found["seq"]),
+                    )
+
+    def finish_upload(self, upload_id: str, counts: dict[str, int]) -> None:
+        with self._write() as c:
+            c.execute(
+                "UPDATE uploads SET planned = 1, counts = ? WHERE id = ?",
+                (_dump_any(counts), upload_id),
+            )
+
+    def find_upload(self, upload_id: str) -> Upload | None:
+        from stations.uploads import Upload, UploadStatus
+
+        conn = self._conn()
+        r = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        if r is None:
+            return None
+        batches = {
+            b["kind"]: b["id"]
+            for b in conn.execute(
+                "SELECT id, kind FROM batches WHERE upload_id = ? ORDER BY id", (upload_id,)
+            )
+        }
+        if "revert" in batches:
+            status = UploadStatus.REVERTED
+        elif "upload" in batches:
+            status = UploadStatus.COMMITTED
+        else:
+            status = UploadStatus.DRY_RUN if r["planned"] else UploadStatus.PLANNING
+        return Upload(
+            id=r["id"],
+            actor=r["actor"],
+            owner=r["owner"],
+            filename=r["filename"],
+            crs=r["crs"],
+            full_list=bool(r["full_list"]),
+            created_at=datetime.fromisoformat(r["created_at"]),
+            base_version=r["base_version"],
+            status=status,
+            counts=json.loads(r["counts"]),
+            unknown_columns=tuple(json.loads(r["unknown_columns"])),
+            columns=json.loads(r["columns"]),
+            batch_id=batches.get("upload"),
+            revert_batch_id=batches.get("revert"),
+        )
+
+    def iter_upload_rows(
+        self,
+        upload_id: str,
+        *,
+        actions: Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[UploadRow]:
+        from stations.uploads import UploadRow
+
+        where = "upload_id = ?"
+        params: list[Any] = [upload_id]
+        if actions:
+            where += f" AND action IN ({','.join('?' * len(actions))})"
+            params.extend(actions)
+        # A fresh connection per stream: the caller may write (apply) while reading.
+        rows = self._conn().execute(
+            f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
+        )
+        for r in rows:
+            yield UploadRow(
+                seq=r["seq"],
+                row=r["row"],
+                action=r["action"],
+                external_id=r["external_id"],
+                station_id=r["station_id"],
+                expected_version=r["expected_version"],
+                station=station_from_dict(json.loads(r["station"])) if r["station"] else None,
+                changed=tuple(json.loads(r["changed"])),
+                problems=tuple(json.loads(r["problems"])),
+                warnings=tuple(json.loads(r["warnings"])),
+            )
+
+    # -- demand layers ---------------------------------------------------------------------
+
+    def save_demand(self, layer: DemandLayer, *, actor: str) -> None:
+        labels = layer.labels or ("",) * len(layer)
+        with self._write() as c:
+            c.execute("DELETE FROM demand_layers WHERE name = ?", (layer.name,))
+            c.execute(
+                "INSERT INTO demand_layers (name, sample, updated_at, actor, source)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    layer.name,
+                    int(layer.sample),
+                    _now().isoformat(),
+                    actor,
+                    json.dumps(layer.source),
+                ),
+            )
+            c.executemany(
+                "INSERT INTO demand_points (layer, seq, lon, lat, weight, label)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (layer.name, i, x, y, w, label)
+                    for i, (x, y, w, label) in enumerate(
+                        zip(
+                            layer.lon.tolist(),
+                            layer.lat.tolist(),
+                            layer.weight.tolist(),
+                            labels,
+                            strict=True,
+                        )
+                    )
+                ),
+            )
+
+    def find_demand(self, name: str) -> DemandLayer | None:
+        import numpy as np
+
+        from stations.demand import DemandLayer
+
+        conn = self._conn()
+        head = conn.execute("SELECT * FROM demand_layers WHERE name = ?", (name,)).fetchone()
+        if head is None:
+            return None
+        rows = conn.execute(
+            "SELECT lon, lat, weight, label FROM demand_points WHERE layer = ? ORDER BY seq",
+            (name,),
+        ).fetchall()
+        return DemandLayer(
+            head["name"],
+            np.array([r[0] for r in rows], np.float64),
+            np.array([r[1] for r in rows], np.float64),
+            np.array([r[2] for r in rows], np.float64),
+            tuple(r[3] for r in rows),
+            sample=bool(head["sample"]),
+            updated_at=datetime.fromisoformat(head["updated_at"]),
+            actor=head["actor"],
+            source=json.loads(head["source"]),
+        )
+
+    def list_demand(self) -> list[dict[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT l.name, l.sample, l.updated_at, COUNT(p.seq) AS points,"
+            " COALESCE(SUM(p.weight), 0) AS total_weight"
+            " FROM demand_layers l LEFT JOIN demand_points p ON p.layer = l.name"
+            " GROUP BY l.name ORDER BY l.name"
+        )
+        return [
+            {
+                "name": r["name"],
+                "points": r["points"],
+                "total_weight": round(r["total_weight"], 3),
+                "sample": bool(r["sample"]),
+                "updated_at": r["updated_at"],
+            }
+            for r in rows
+        ]
+
+    def delete_demand(self, name: str) -> bool:
+        with self._write() as c:
+            return c.execute("DELETE FROM demand_layers WHERE name = ?", (name,)).rowcount > 0
