@@ -39,6 +39,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "hours_unparseable": (422, "The opening hours could not be read"),
     "unauthorized": (401, "A valid bearer token is needed"),
     "forbidden": (403, "This union may not do that"),
+    "database_unavailable": (503, "The database is unavailable; try again shortly"),
     "too_many_requests": (429, "Too many failed attempts; wait and try again"),
     "upload_not_found": (404, "No such upload"),
     "upload_state": (409, "The upload cannot do that now"),
@@ -124,6 +125,11 @@ def install(app: FastAPI) -> None:
         if code == "internal_error":
             log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         headers = exc.headers if isinstance(exc, Problem) else None
+        if code == "database_unavailable":
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, detail
+            )
+            headers = {"Retry-After": "5"}
         return problem_response(code, detail, instance=request.url.path, headers=headers, **extra)
 
     async def validation(request: Request, exc: Exception) -> Response:

@@ -27,7 +27,8 @@ def open_store(url: str) -> Store:
 
         return SQLiteStore(sqlite_path(url))
     if url.startswith(("postgresql://", "postgres://")):
-        msg = "the PostgreSQL/PostGIS store is not built yet (issue 6); use a sqlite:/// URL"
-        raise NotImplementedError(msg)
+        from stations.postgis import PostGISStore
+
+        return PostGISStore(url)
     msg = f"unknown database URL {url!r}"
     raise ValueError(msg)

@@ -59,6 +59,7 @@ class SQLStore(Store):
     _AMENITY_CLAUSE = ""  # one ?: the amenity code
     _BBOX_CLAUSE = ""  # four ?: minlon, maxlon, minlat, maxlat
     _NEW_ID = "?"  # one ?: the id, or NULL for a new one
+    _NO_LIMIT: int | None = -1  # the LIMIT value that means none
 
     @abstractmethod
     def _conn(self) -> Any:
@@ -138,7 +139,7 @@ class SQLStore(Store):
         total = conn.execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
         rows = conn.execute(
             f"SELECT * FROM stations{where} ORDER BY id LIMIT ? OFFSET ?",
-            [*params, -1 if limit is None else limit, offset],
+            [*params, self._NO_LIMIT if limit is None else limit, offset],
         ).fetchall()
         return Page([self._station(r) for r in rows], total)
 
@@ -555,7 +556,7 @@ class SQLStore(Store):
         # A fresh connection per stream: the caller may write (apply) while reading.
         rows = self._conn().execute(
             f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
-            [*params, -1 if limit is None else limit, offset],
+            [*params, self._NO_LIMIT if limit is None else limit, offset],
         )
         for r in rows:
             yield UploadRow(

@@ -50,3 +50,52 @@ def districts() -> Districts:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "registry.sqlite3"
+
+
+# -- one store contract, two backends ----------------------------------------------------
+
+BACKENDS = ["sqlite", pytest.param("postgis", marks=pytest.mark.slow)]
+PG_TEMPLATE = "yizhan_template"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL + PostGIS server with a template database already at our schema."""
+    import os
+
+    import psycopg
+
+    from stations.postgis import PostGISStore
+    from tests.pg import cluster, pg_bindir, postgis_installed
+
+    if not os.environ.get("YIZHAN_TEST_POSTGRES_URL"):
+        if pg_bindir() is None:
+            require_binary("initdb")  # skips, or fails in CI
+        if not postgis_installed():
+            msg = "needs PostGIS (Debian package postgresql-15-postgis-3)"
+            if REQUIRE_ALL:
+                pytest.fail(msg + " (CI must install it)")
+            pytest.skip(msg)
+    with cluster() as c:
+        with psycopg.connect(c.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_TEMPLATE}")
+            conn.execute(f"CREATE DATABASE {PG_TEMPLATE}")
+        PostGISStore(c.url(PG_TEMPLATE)).close()
+        yield c
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path: Path) -> str:
+    """A new, empty registry in each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    return request.getfixturevalue("pg_cluster").new_database(template=PG_TEMPLATE)
+
+
+@pytest.fixture
+def any_store(store_url: str):
+    from stations.open import open_store
+
+    s = open_store(store_url)
+    yield s
+    s.close()

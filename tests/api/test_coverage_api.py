@@ -13,7 +13,6 @@ from geodata.distance import destination
 from geodata.hours import TZ
 from stations.auth import new_token
 from stations.settings import Settings
-from stations.sqlite import SQLiteStore
 from tests.builders import WANZHOU, make_station
 
 WANZHOU_ADCODE = "500101"
@@ -21,10 +20,9 @@ R = 1000.0
 
 
 @pytest.fixture
-def store(db_path):
-    s = SQLiteStore(db_path)
-    yield s
-    s.close()
+def store(any_store):
+    """Every backend: SQLite, and PostGIS (slow) when it is installed."""
+    return any_store
 
 
 @pytest.fixture

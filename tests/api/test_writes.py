@@ -23,10 +23,9 @@ YUZHONG, JIANGBEI = "500103", "500105"
 
 
 @pytest.fixture
-def store(db_path):
-    s = SQLiteStore(db_path)
-    yield s
-    s.close()
+def store(any_store):
+    """Every backend: SQLite, and PostGIS (slow) when it is installed."""
+    return any_store
 
 
 def make_app(store, districts, db_path, **settings):
@@ -127,8 +126,22 @@ def test_tokens_are_stored_hashed_and_never_logged(client, store, caplog, db_pat
     client.post("/v1/stations", json=body(), headers=headers)
     client.post("/v1/stations", json=body(), headers={"Authorization": "Bearer yz_x_" + secret})
     assert secret not in caplog.text
-    assert secret not in db_path.read_bytes().decode("latin-1")
+    assert secret not in stored_text(store)
     assert record.secret_sha256 != secret
+
+
+def stored_text(store) -> str:
+    """Everything the store wrote, as text: the SQLite file, or every PostGIS table."""
+    if isinstance(store, SQLiteStore):
+        return store.path.read_bytes().decode("latin-1")
+    import psycopg
+
+    with psycopg.connect(store.url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        return "\n".join(str(row) for t in tables for row in conn.execute(f"SELECT * FROM {t}"))
 
 
 # -- roles ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from geodata.crs import from_wgs84
 from geodata.distance import distance_m
 from stations.auth import Principal, Role
 from stations.io import export_stations, map_headers, neutralise, read_rows
-from stations.sqlite import SQLiteStore
 from stations.uploads import UploadStateError, commit_upload, plan_upload
 from tests.builders import JIEFANGBEI, make_station
 
@@ -69,10 +68,9 @@ def rejected(store, upload):
 
 
 @pytest.fixture
-def store(db_path):
-    s = SQLiteStore(db_path)
-    yield s
-    s.close()
+def store(any_store):
+    """Every backend: SQLite, and PostGIS (slow) when it is installed."""
+    return any_store
 
 
 def write_csv(path: Path, rows, encoding: str) -> Path:

@@ -1,4 +1,5 @@
-"""The SQLite store: atomic batches, optimistic versions, audit trail, schema upgrades."""
+"""The store contract on every backend: atomic batches, optimistic versions, audit trail,
+queries; and the SQLite file's own schema upgrades."""
 
 from __future__ import annotations
 
@@ -28,10 +29,9 @@ from tests.builders import GUANYINQIAO, make_station
 
 
 @pytest.fixture
-def store(db_path: Path) -> SQLiteStore:
-    s = SQLiteStore(db_path)
-    yield s
-    s.close()
+def store(any_store):
+    """The contract tests run on every backend (SQLite, and PostGIS when it is here)."""
+    return any_store
 
 
 def test_created_station_gets_id_version_and_reads_back_equal(store, districts: Districts):
@@ -44,8 +44,9 @@ def test_created_station_gets_id_version_and_reads_back_equal(store, districts: 
     assert again.owner == Owner.parse("district:500103")
 
 
-def test_uses_wal_and_rtree(store, db_path: Path, districts):
-    store.create(make_station(districts), actor="a")
+def test_sqlite_uses_wal_and_rtree(db_path: Path, districts):
+    with SQLiteStore(db_path) as store:
+        store.create(make_station(districts), actor="a")
     conn = sqlite3.connect(db_path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT count(*) FROM station_rtree").fetchone()[0] == 1

@@ -1,0 +1,319 @@
+"""The PostgreSQL + PostGIS store, for deployments with many workers on many machines.
+
+Every statement is shared with the SQLite store (stations/sqlstore.py); this module adds
+the connections (a psycopg pool; ``?`` placeholders translated), the schema (versioned
+migrations run under an advisory lock, so workers starting together migrate once), and
+the spatial index: a generated ``geography(Point, 4326)`` column with a GiST index, used
+for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from stations.sqlstore import SQLStore
+from stations.store import SchemaError, StoreError
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be reached (down, restarting, or the network): try again."""
+
+    code = "database_unavailable"
+
+
+_SCHEMA_V1 = """
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE TABLE stations (
+    id BIGSERIAL PRIMARY KEY,
+    owner TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    self_service_24h INTEGER NOT NULL,
+    lon DOUBLE PRECISION NOT NULL,
+    lat DOUBLE PRECISION NOT NULL,
+    geog geography(Point, 4326)
+        GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography) STORED,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (owner, external_id)
+);
+CREATE INDEX stations_district ON stations (district_adcode);
+CREATE INDEX stations_geog ON stations USING gist (geog);
+CREATE TABLE batches (
+    id BIGSERIAL PRIMARY KEY,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    changes INTEGER NOT NULL
+);
+CREATE TABLE audit (
+    id BIGSERIAL PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    batch_id BIGINT NOT NULL REFERENCES batches (id),
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX audit_station ON audit (station_id);
+CREATE INDEX audit_batch ON audit (batch_id)
+"""
+
+_SCHEMA_V2 = """
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'district', 'industry')),
+    code TEXT,
+    secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    actor TEXT NOT NULL,
+    owner TEXT,
+    filename TEXT NOT NULL,
+    crs TEXT NOT NULL,
+    full_list INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    base_version BIGINT NOT NULL,
+    planned INTEGER NOT NULL DEFAULT 0,
+    counts TEXT NOT NULL DEFAULT '{}',
+    unknown_columns TEXT NOT NULL DEFAULT '[]',
+    columns TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE upload_rows (
+    upload_id TEXT NOT NULL REFERENCES uploads (id),
+    seq INTEGER NOT NULL,
+    row INTEGER,
+    action TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    station_id BIGINT,
+    expected_version INTEGER,
+    station TEXT,
+    changed TEXT NOT NULL DEFAULT '[]',
+    problems TEXT NOT NULL DEFAULT '[]',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (upload_id, seq)
+);
+CREATE INDEX upload_rows_row ON upload_rows (upload_id, row);
+ALTER TABLE batches ADD COLUMN upload_id TEXT REFERENCES uploads (id);
+CREATE INDEX batches_upload ON batches (upload_id, kind)
+"""
+
+_SCHEMA_V3 = """
+CREATE TABLE demand_layers (
+    name TEXT PRIMARY KEY,
+    sample INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE demand_points (
+    layer TEXT NOT NULL REFERENCES demand_layers (name) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    lon DOUBLE PRECISION NOT NULL,
+    lat DOUBLE PRECISION NOT NULL,
+    weight DOUBLE PRECISION NOT NULL CHECK (weight >= 0),
+    label TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (layer, seq)
+)
+"""
+
+# MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+_WRITE_LOCK = 0x59495A48  # pg_advisory_xact_lock key ("YIZH"): writes and migrations
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def schema_version() -> int:
+    return len(MIGRATIONS)
+
+
+def _translate(sql: str) -> str:
+    # Our statements use ? and never contain a literal ? or %: psycopg wants %s.
+    return _PLACEHOLDER.sub("%s", sql)
+
+
+class _Row(tuple):
+    """A result row readable by position and by column name, like sqlite3.Row."""
+
+    __slots__ = ()
+    _names: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+_ROW_TYPES: dict[tuple[str, ...], type[_Row]] = {}
+
+
+def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], _Row]:
+    names = tuple(c.name for c in cursor.description or ())
+    row_type = _ROW_TYPES.get(names)
+    if row_type is None:
+        index = {n: i for i, n in enumerate(names)}
+        row_type = _ROW_TYPES[names] = type("Row", (_Row,), {"_names": index, "__slots__": ()})
+    return row_type
+
+
+class _Connection:
+    """A psycopg connection that speaks the ? dialect the shared statements use."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(_translate(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(_translate(sql), [tuple(r) for r in rows])
+
+
+class PostGISStore(SQLStore):
+    """A registry in PostgreSQL with PostGIS; safe to share between threads (a pool)."""
+
+    _AMENITY_CLAUSE = "(stations.doc::jsonb -> 'amenities') @> jsonb_build_array(?::text)"
+    _BBOX_CLAUSE = "lon >= ? AND lon <= ? AND lat >= ? AND lat <= ?"
+    _NEW_ID = "coalesce(?::bigint, nextval('stations_id_seq'))"
+    _NO_LIMIT = None
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "row_factory": _row_factory},
+            open=False,
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=5,
+        )
+        try:
+            self._pool.open(wait=True, timeout=10)
+            self._upgrade()
+        except psycopg.OperationalError as exc:
+            self._pool.close()
+            raise DatabaseUnavailableError(f"cannot reach the database: {_safe(exc)}") from None
+        except BaseException:
+            self._pool.close()
+            raise
+
+    @contextmanager
+    def _borrow(self) -> Iterator[_Connection]:
+        try:
+            with self._pool.connection(timeout=5) as conn:
+                yield _Connection(conn)
+        except (psycopg.OperationalError, pg_errors.AdminShutdown) as exc:
+            raise DatabaseUnavailableError(f"the database is unavailable: {_safe(exc)}") from None
+
+    def _conn(self) -> Any:
+        return _Reader(self)
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        with self._borrow() as c, c.raw.transaction():
+            # Writers queue, as SQLite's BEGIN IMMEDIATE makes them: batch ids are then
+            # taken in commit order, so data_version (the last batch id) never skips a
+            # batch that commits late.
+            c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+            yield c
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, pg_errors.UniqueViolation)
+
+    def _upgrade(self) -> None:
+        with self._write() as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS yizhan_schema (version INTEGER NOT NULL, "
+                "app TEXT NOT NULL DEFAULT 'yizhan')"
+            )
+            row = c.execute("SELECT version, app FROM yizhan_schema").fetchone()
+            current = 0 if row is None else int(row[0])
+            if current > schema_version():
+                msg = (
+                    f"the database was written by a newer yizhan (schema {current}, this is "
+                    f"{schema_version()}); nothing was changed. Upgrade yizhan to use it."
+                )
+                raise SchemaError(msg)
+            for step in range(current, schema_version()):
+                for statement in MIGRATIONS[step].split(";\n"):
+                    if statement.strip():
+                        c.raw.execute(statement)
+            if row is None:
+                c.execute("INSERT INTO yizhan_schema (version) VALUES (?)", (schema_version(),))
+            elif current != schema_version():
+                c.execute("UPDATE yizhan_schema SET version = ?", (schema_version(),))
+
+    # -- what only PostGIS does ---------------------------------------------------------
+
+    def knn(self, lon: float, lat: float, *, k: int) -> list[tuple[int, float]]:
+        """PostGIS's own k nearest (GiST ``<->`` on geography), re-ranked by its exact
+        ellipsoidal distance (``ST_Distance`` on the spheroid): (id, metres), nearest first."""
+        with self._borrow() as c:
+            rows = c.raw.execute(
+                "WITH q AS (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography AS p), "
+                "cand AS (SELECT id, geog FROM stations, q ORDER BY geog <-> q.p LIMIT %s) "
+                "SELECT id, ST_Distance(geog, q.p, true) AS d FROM cand, q ORDER BY d, id "
+                "LIMIT %s",
+                (lon, lat, 4 * k + 16, k),
+            ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+
+class _Reader:
+    """Autocommit reads, each on a connection borrowed from the pool for that statement."""
+
+    def __init__(self, store: PostGISStore) -> None:
+        self._store = store
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._store._borrow() as c:
+            cur = c.execute(sql, params)
+            rows = cur.fetchall() if cur.description else []
+            return _Result(rows, cur.rowcount)
+
+
+class _Result:
+    """Fetched rows of a statement (the connection went back to the pool)."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+def _safe(exc: BaseException) -> str:
+    """An error message without credentials (a URL's password never reaches a log)."""
+    return re.sub(r"(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", str(exc)).strip()
