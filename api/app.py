@@ -48,7 +48,11 @@ def create_app(
         settings=settings,
         store=store,
         districts=districts,
-        index=IndexHolder(store, threshold_m=settings.precise_threshold_m),
+        index=IndexHolder(
+            store,
+            threshold_m=settings.precise_threshold_m,
+            check_interval_s=settings.index_check_interval_s,
+        ),
     )
     app = FastAPI(
         title="yizhan 驿站",

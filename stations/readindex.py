@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -265,15 +266,29 @@ def _freeze_heap() -> None:
 class IndexHolder:
     """Holds the current StationIndex for a store and refreshes it when the store changes."""
 
-    def __init__(self, store: Store, *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
+        check_interval_s: float = 0.0,
+    ) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._index = StationIndex.build(store, threshold_m=threshold_m)
+        self._check_interval_s = check_interval_s
+        self._checked = time.monotonic()
         _freeze_heap()
 
     def current(self) -> StationIndex:
-        """The index as of the store's latest committed write (checked on every call)."""
+        """The index as of the store's latest committed write: checked on every call, or
+        at most every ``check_interval_s`` (a round trip to a networked database)."""
         index = self._index
+        if self._check_interval_s > 0:
+            now = time.monotonic()
+            if now - self._checked < self._check_interval_s:
+                return index
+            self._checked = now
         if self.store.data_version() == index.version:
             return index
         with self._lock:

@@ -40,6 +40,23 @@ class Settings(BaseSettings):
         default=None, description="TOML file of per-district 上图 and coverage targets"
     )
 
+    index_check_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=5,
+        description=(
+            "how often a worker asks the database whether the registry changed: 0 = on every "
+            "request (the default for SQLite, a local read), 0.25 s by default for PostgreSQL; "
+            "a write is seen by every worker within this plus the index rebuild"
+        ),
+    )
+
+    @property
+    def index_check_interval_s(self) -> float:
+        if self.index_check_s is not None:
+            return self.index_check_s
+        return 0.0 if self.database_url.startswith("sqlite") else 0.25
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

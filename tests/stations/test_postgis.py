@@ -1,0 +1,179 @@
+"""What only a PostGIS deployment does: several workers, restarts, load, PostGIS's own KNN."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from geodata.hours import TZ
+from stations.auth import new_token
+from stations.postgis import PostGISStore
+from stations.readindex import StationIndex
+from stations.store import Create
+from stations.uploads import commit_upload, plan_upload
+from tests.builders import JIEFANGBEI, make_station
+from tests.live import get_json, serve
+from tests.stations.test_reliability import TEN, rows_for, union
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    from tests.conftest import PG_TEMPLATE
+
+    return pg_cluster.new_database(template=PG_TEMPLATE)
+
+
+def post(url: str, body: dict, token: str) -> dict:
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_two_workers_see_a_write_within_a_second(pg_url, districts):
+    with PostGISStore(pg_url) as store:
+        token, record = new_token("admin", name="city", code=None, now=datetime.now(TZ))
+        store.save_token(record)
+    with serve(pg_url) as a, serve(pg_url) as b:
+        q = f"/v1/stations/nearest?lon={JIEFANGBEI[0]}&lat={JIEFANGBEI[1]}&status=any"
+        assert get_json(b.base + q)["count"] == 0
+        body = {
+            "external_id": "W1",
+            "owner": "district:500103",
+            "name": "写在甲读在乙",
+            "lon": JIEFANGBEI[0],
+            "lat": JIEFANGBEI[1],
+            "hours": "24小时",
+        }
+        post(a.base + "/v1/stations", body, token)
+        written = time.monotonic()
+        while get_json(b.base + q)["count"] == 0:
+            assert time.monotonic() - written < 1.0, "worker b did not see the write in 1 s"
+            time.sleep(0.02)
+
+
+def test_a_database_restart_gives_503_then_recovers(pg_url, pg_cluster, districts):
+    if pg_cluster.datadir is None:
+        pytest.skip("the server was given by URL: the test cannot restart it")
+    with PostGISStore(pg_url) as store:
+        store.create(make_station(districts), actor="t")
+    with serve(pg_url, env={"YIZHAN_INDEX_CHECK_S": "0"}) as server:
+        q = f"{server.base}/v1/stations/nearest?lon={JIEFANGBEI[0]}&lat={JIEFANGBEI[1]}"
+        assert get_json(q)["count"] == 1
+        pg_cluster.stop()
+        try:
+            with pytest.raises(urllib.error.HTTPError) as err:
+                get_json(q)
+            assert err.value.code == 503
+            assert err.value.headers["Retry-After"] == "5"
+            problem = json.loads(err.value.read())
+            assert problem["type"] == "/problems/database_unavailable"
+            assert "password" not in json.dumps(problem)
+        finally:
+            pg_cluster.start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert get_json(q)["count"] == 1
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503 or time.monotonic() > deadline:
+                    raise  # another error, or no recovery within 30 s
+                time.sleep(0.2)
+
+
+def test_in_process_nearest_matches_postgis_knn(pg_url, districts):
+    rng = np.random.default_rng(7)
+    lon = JIEFANGBEI[0] + rng.normal(0, 0.15, 600)
+    lat = JIEFANGBEI[1] + rng.normal(0, 0.15, 600)
+    inside = districts.lookup(lon, lat) != ""
+    with PostGISStore(pg_url) as store:
+        store.apply(
+            [
+                Create(
+                    make_station(
+                        districts,
+                        owner="industry:transport",
+                        external_id=f"K{i}",
+                        lon=float(x),
+                        lat=float(y),
+                    )
+                )
+                for i, (x, y) in enumerate(zip(lon[inside], lat[inside], strict=True))
+            ],
+            actor="t",
+        )
+        index = StationIndex.build(store)
+        now = datetime.now(TZ)
+        for _ in range(60):
+            x, y = JIEFANGBEI[0] + rng.normal(0, 0.2), JIEFANGBEI[1] + rng.normal(0, 0.2)
+            ours = [(h.station.id, h.distance_m) for h in index.search(x, y, k=10, at=now)]
+            theirs = store.knn(x, y, k=10)
+            assert [d for _, d in ours] == pytest.approx([d for _, d in theirs], abs=1e-3)
+            assert [i for i, _ in ours] == [i for i, _ in theirs]
+
+
+def test_ten_unions_upload_while_riders_query(pg_url, districts):
+    PostGISStore(pg_url).close()
+    errors: list[BaseException] = []
+    queries = [0]
+    done = threading.Event()
+
+    def upload(adcode: str, seed: int) -> None:
+        store = PostGISStore(pg_url)  # its own pool, as a separate worker would
+        try:
+            by = union(adcode)
+            up = plan_upload(
+                rows_for(districts.get(adcode), 100, seed),
+                store=store,
+                districts=districts,
+                by=by,
+                filename=f"{adcode}.csv",
+            )
+            commit_upload(store, up.id, by=by)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            store.close()
+
+    with serve(pg_url) as server:
+
+        def ride() -> None:
+            q = f"{server.base}/v1/stations/nearest?lon={JIEFANGBEI[0]}&lat={JIEFANGBEI[1]}"
+            while not done.is_set():
+                try:
+                    get_json(q)
+                    queries[0] += 1
+                except BaseException as exc:
+                    errors.append(exc)
+                    return
+
+        riders = [threading.Thread(target=ride) for _ in range(3)]
+        unions = [threading.Thread(target=upload, args=(a, i)) for i, a in enumerate(TEN)]
+        for t in riders + unions:
+            t.start()
+        for t in unions:
+            t.join()
+        done.set()
+        for t in riders:
+            t.join()
+    assert errors == []
+    assert queries[0] > 0
+    with PostGISStore(pg_url) as store:
+        stations = list(store.iter_all())
+        keys = {(str(s.owner), s.external_id) for s in stations}
+        assert len(stations) == len(keys) == 1000
+        assert len([b for b in store.batches() if b.kind == "upload"]) == 10
