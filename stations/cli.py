@@ -418,6 +418,37 @@ def map_(
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
+@main.command()
+@click.option(
+    "--from",
+    "source_url",
+    required=True,
+    help="the registry to copy, e.g. sqlite:///yizhan.sqlite3",
+)
+@click.option(
+    "--to", "target_url", required=True, help="a new, empty registry, e.g. postgresql://…"
+)
+def migrate(source_url: str, target_url: str) -> None:
+    """Copy a whole registry between SQLite and PostGIS: stations, audit trail, uploads,
+    tokens and demand layers, ids and versions unchanged; checked table by table."""
+    from stations.open import open_store
+    from stations.sqlstore import SQLStore
+    from stations.sqlstore import migrate as copy
+
+    source, target = open_store(source_url), open_store(target_url)
+    try:
+        if not isinstance(source, SQLStore) or not isinstance(target, SQLStore):
+            raise click.ClickException("both registries must be SQLite or PostGIS")
+        try:
+            counts = copy(source, target, log=lambda text: click.echo(f"  {text}", err=True))
+        except (ValueError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
+    finally:
+        source.close()
+        target.close()
+    click.echo("copied " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+
 @main.group()
 def demand() -> None:
     """Demand layers: where outdoor workers are, for demand-weighted coverage."""

@@ -268,6 +268,13 @@ class PostGISStore(SQLStore):
             elif current != schema_version():
                 c.execute("UPDATE yizhan_schema SET version = ?", (schema_version(),))
 
+    def _after_import(self, c: Any) -> None:
+        for table in ("stations", "batches", "audit"):
+            c.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )
+
     # -- what only PostGIS does ---------------------------------------------------------
 
     def knn(self, lon: float, lat: float, *, k: int) -> list[tuple[int, float]]:

@@ -177,3 +177,49 @@ def test_ten_unions_upload_while_riders_query(pg_url, districts):
         keys = {(str(s.owner), s.external_id) for s in stations}
         assert len(stations) == len(keys) == 1000
         assert len([b for b in store.batches() if b.kind == "upload"]) == 10
+
+
+def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, districts):
+    from click.testing import CliRunner
+
+    from stations.cli import main
+    from stations.demand import sample_demand
+    from stations.sqlite import SQLiteStore
+    from stations.sqlstore import TABLES
+
+    first = tmp_path / "first.sqlite3"
+    with SQLiteStore(first) as store:
+        by = union("500103")
+        up = plan_upload(
+            rows_for(districts.get("500103"), 30, 1),
+            store=store,
+            districts=districts,
+            by=by,
+            filename="a.csv",
+        )
+        commit_upload(store, up.id, by=by)
+        one = next(store.iter_all())
+        store.update(one.with_changes(name="改过的名字"), expected_version=1, actor="t")
+        store.delete(one.id + 1, expected_version=1, actor="t")
+        store.save_token(new_token("admin", name="市总", code=None, now=datetime.now(TZ))[1])
+        store.save_demand(sample_demand(districts, points=200), actor="t")
+        before = {t: store.export_table(t) for t in TABLES}
+    assert all(before[t] for t in TABLES)  # every kind of record is exercised
+
+    back = tmp_path / "back.sqlite3"
+    runner = CliRunner()
+    for src, dst in ((f"sqlite:///{first}", pg_url), (pg_url, f"sqlite:///{back}")):
+        result = runner.invoke(main, ["migrate", "--from", src, "--to", dst])
+        assert result.exit_code == 0, result.output
+    with PostGISStore(pg_url) as pg, SQLiteStore(back) as again:
+        for t in TABLES:
+            assert pg.export_table(t) == before[t], t
+            assert again.export_table(t) == before[t], t
+        # Both keep working: a new station takes a new id after the copied ones.
+        new = pg.create(make_station(districts, external_id="NEW"), actor="t")
+        assert new.id > max(r[0] for r in before["stations"])
+        assert again.find(one.id).name == "改过的名字"
+    # A non-empty target is refused, untouched.
+    result = runner.invoke(main, ["migrate", "--from", f"sqlite:///{first}", "--to", pg_url])
+    assert result.exit_code != 0
+    assert "not empty" in result.output
