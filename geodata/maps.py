@@ -15,7 +15,7 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -62,6 +62,23 @@ def _leaflet_assets() -> tuple[str, str]:
 
     css = re.sub(r"url\(images/([\w.-]+\.png)\)", inline, css)
     return js, css
+
+
+def _leaflet_html() -> str:
+    js, css = _leaflet_assets()
+    return f"<style>{css}</style>{_script(js)}"
+
+
+class _Raw(Element):
+    """HTML put in the page as it is: branca would compile 160 KB of Leaflet as a jinja
+    template (seconds, and for nothing)."""
+
+    def __init__(self, html: Callable[[], str]) -> None:
+        super().__init__("")
+        self._html = html
+
+    def render(self, **kwargs: Any) -> str:
+        return self._html()
 
 
 def _script(js: str) -> str:
@@ -177,6 +194,14 @@ class _Points(MacroElement):
         self.self_service_label = _json_for_script(SELF_SERVICE_LABEL)
         self.control = control.get_name() if control is not None else "null"
 
+    def render(self, **kwargs: Any) -> str:
+        # As MacroElement.render, but the script (tens of MB of data at national scale)
+        # goes in as raw HTML: wrapped in an Element, branca would compile it as a template.
+        script = self._template.module.__dict__["script"](self, kwargs)
+        root: Any = self.get_root()
+        root.script.add_child(_Raw(lambda: str(script)), name=self.get_name())
+        return ""
+
 
 def _json_for_script(value: Any) -> str:
     """JSON safe inside a <script> element (no "</script>" or "<!--" can close it)."""
@@ -247,10 +272,8 @@ def coverage_map(
     m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True)
     m.default_js = []
     m.default_css = []
-    js, css = _leaflet_assets()
     root: Any = m.get_root()  # a branca Figure
-    root.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css")
-    root.header.add_child(Element(_script(js)), name="leaflet_js")
+    root.header.add_child(_Raw(_leaflet_html), name="leaflet")
     root.header.add_child(Element(_STYLE), name="yizhan_css")
     root.title = title
     if tiles == "amap":

@@ -200,8 +200,11 @@ class Station:
 
     def listing(self, provider: Provider | str) -> Listing | None:
         """Return this station's listing on ``provider``, or None if nothing is recorded."""
-        p = Provider(provider)
-        return next((li for li in self.listings if li.provider is p), None)
+        p = provider if isinstance(provider, Provider) else Provider(provider)
+        for li in self.listings:  # at most three: a loop beats building a dict
+            if li.provider is p:
+                return li
+        return None
 
     def with_changes(self, **changes: Any) -> Station:
         """Return a copy with ``changes`` applied (no validation: pass it through validate)."""

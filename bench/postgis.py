@@ -1,0 +1,156 @@
+"""Benchmark a PostGIS deployment: nearest in process vs PostGIS KNN; 1 vs 2 workers.
+
+A throwaway PostgreSQL + PostGIS cluster (tests/pg.py) is loaded with the same 200,000
+stations over China as bench/http_api.py (copied from its SQLite registry with
+``yizhan migrate``'s code). Then, in the same run:
+
+1. per query, k=10 at random points in Chongqing: ``StationIndex.search`` (the in-process
+   index every worker keeps) against ``PostGISStore.knn`` (GiST ``<->`` on geography,
+   re-ranked by ``ST_Distance`` on the spheroid, over loopback); ratio in-process / PostGIS;
+2. requests per second of ``yizhan serve --workers 1`` and ``--workers 2`` on the PostGIS
+   registry under the same bounded load (wrk, 1 thread, 32 connections); ratio 2 / 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+from _common import CHONGQING_BBOX, build_registry, free_port, get_json
+from http_api import THREAD_ENV, run_wrk, write_script
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.pg import cluster  # noqa: E402
+
+
+def per_query(pg_url: str, n_queries: int, seed: int) -> None:
+    from geodata.hours import TZ
+    from stations.postgis import PostGISStore
+    from stations.readindex import StationIndex
+
+    store = PostGISStore(pg_url)
+    try:
+        start = time.perf_counter()
+        index = StationIndex.build(store)
+        print(f"in-process index built from PostGIS in {time.perf_counter() - start:.1f} s")
+        rng = np.random.default_rng(seed)
+        minx, miny, maxx, maxy = CHONGQING_BBOX
+        pts = [(rng.uniform(minx, maxx), rng.uniform(miny, maxy)) for _ in range(n_queries)]
+        at = datetime.now(TZ)
+        same = 0
+        for x, y in pts[:50]:
+            ours = [h.station.id for h in index.search(x, y, k=10, at=at, statuses=())]
+            same += ours == [i for i, _ in store.knn(x, y, k=10)]
+
+        def time_it(fn: object) -> float:
+            best = float("inf")
+            for _ in range(3):
+                t = time.perf_counter()
+                for x, y in pts:
+                    fn(x, y)  # type: ignore[operator]
+                best = min(best, time.perf_counter() - t)
+            return best / len(pts) * 1e6
+
+        ours_us = time_it(lambda x, y: index.search(x, y, k=10, at=at, statuses=()))
+        pg_us = time_it(lambda x, y: store.knn(x, y, k=10))
+        print(f"same 10 ids in the same order at {same}/50 points")
+        print(
+            f"nearest k=10, {len(pts)} points: in-process {ours_us:7.1f} µs/query, "
+            f"PostGIS KNN {pg_us:7.1f} µs/query; ratio in-process / PostGIS "
+            f"{ours_us / pg_us:.3f}"
+        )
+    finally:
+        store.close()
+
+
+def throughput(pg_url: str, workdir: Path, seconds: float, seed: int) -> None:
+    exe = Path(sys.executable).with_name("yizhan")
+    script = write_script(workdir, "pg", "/v1/stations/nearest", "k=10", CHONGQING_BBOX, seed)
+    rps = {}
+    for workers in (1, 2):
+        port = free_port()
+        env = {**os.environ, **THREAD_ENV}
+        proc = subprocess.Popen(
+            [
+                str(exe),
+                "serve",
+                "--database",
+                pg_url,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    if get_json(f"{base}/healthz", timeout_s=2)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.5)
+            # Every worker must have its index: warm up until the load is steady.
+            run_wrk(base, script, seconds=3, connections=32, threads=1)
+            res = run_wrk(base, script, seconds=seconds, connections=32, threads=1)
+            rps[workers] = res.requests_per_s
+            print(
+                f"--workers {workers}: {res.requests_per_s:7.0f} req/s, p50 {res.p50_ms:.1f} ms, "
+                f"p99 {res.p99_ms:.1f} ms, non-2xx {res.non_2xx}, socket errors "
+                f"{res.socket_errors}"
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"ratio 2 workers / 1 worker: {rps[2] / rps[1]:.2f} (2 cores here, wrk on one of them)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=200_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seed", type=int, default=20250312)
+    parser.add_argument("--workdir", type=Path, help="keep/reuse the SQLite registry here")
+    args = parser.parse_args()
+    from stations.postgis import PostGISStore
+    from stations.sqlite import SQLiteStore
+    from stations.sqlstore import migrate
+
+    with tempfile.TemporaryDirectory(prefix="yizhan-bench-pg-") as tmp, cluster() as c:
+        workdir = args.workdir or Path(tmp)
+        db = build_registry(workdir, n=args.n, seed=args.seed)
+        pg_url = c.new_database()
+        start = time.perf_counter()
+        source, target = SQLiteStore(db), PostGISStore(pg_url)
+        try:
+            migrate(source, target)
+        finally:
+            source.close()
+            target.close()
+        print(f"copied {args.n:,} stations into PostGIS in {time.perf_counter() - start:.1f} s")
+        per_query(pg_url, args.queries, args.seed)
+        throughput(pg_url, Path(tmp), args.seconds, args.seed)
+
+
+if __name__ == "__main__":
+    main()
