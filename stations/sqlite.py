@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geodata.hours import TZ
 from stations.auth import Role, TokenRecord
+from stations.feedback import FeedbackQuery
 from stations.model import Owner, Station
 from stations.records import station_from_dict, station_to_dict
 from stations.store import (
@@ -34,6 +36,7 @@ from stations.store import (
 )
 
 if TYPE_CHECKING:
+    from stations.feedback import Feedback, NewFeedback, RateLimit
     from stations.uploads import Upload, UploadRow
 
 APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
@@ -138,8 +141,40 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V2)
 
 
+# Riders' reports. `owner` is the station's owner when reported, used only once the
+# station is gone; `client_hash` is a keyed hash of the reporter's address (never the
+# address), for the rate limits; the salt is made here, once per registry.
+_SCHEMA_V3 = """
+CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station_id INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('closed_during_hours', 'locked', 'facility_broken', 'other')),
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    client_hash TEXT NOT NULL,
+    resolved_at TEXT,
+    resolved_by TEXT,
+    resolution_note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX feedback_station ON feedback (station_id, created_at);
+CREATE INDEX feedback_client ON feedback (client_hash, created_at);
+CREATE INDEX feedback_owner ON feedback (owner, created_at);
+INSERT INTO meta (key, value) VALUES ('feedback_salt', lower(hex(randomblob(32))))
+"""
+
+
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V3)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_to_v1, _migrate_to_v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_to_v1,
+    _migrate_to_v2,
+    _migrate_to_v3,
+]
 
 
 def schema_version() -> int:
@@ -157,6 +192,11 @@ def _dump(doc: dict[str, Any] | None) -> str | None:
 
 def _dump_any(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def _stamp(at: datetime) -> str:
+    # One fixed form (Asia/Shanghai, microseconds), so that stored times compare as text.
+    return at.astimezone(TZ).isoformat(timespec="microseconds")
 
 
 class SQLiteStore(Store):
@@ -755,3 +795,135 @@ class SQLiteStore(Store):
                 problems=tuple(json.loads(r["problems"])),
                 warnings=tuple(json.loads(r["warnings"])),
             )
+
+    # -- riders' reports -----------------------------------------------------------------
+
+    def feedback_salt(self) -> bytes:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'feedback_salt'").fetchone()
+        if row is None:  # pragma: no cover - the v3 migration makes it
+            msg = "the registry has no feedback salt; it was not migrated to schema 3"
+            raise SchemaError(msg)
+        return bytes.fromhex(row[0])
+
+    @staticmethod
+    def _feedback(r: sqlite3.Row) -> Feedback:
+        from stations.feedback import Feedback, FeedbackKind
+
+        return Feedback(
+            id=r["id"],
+            station_id=r["station_id"],
+            owner=r["owner"],
+            kind=FeedbackKind(r["kind"]),
+            note=r["note"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            resolved_at=datetime.fromisoformat(r["resolved_at"]) if r["resolved_at"] else None,
+            resolved_by=r["resolved_by"],
+            resolution_note=r["resolution_note"],
+        )
+
+    def add_feedback(self, report: NewFeedback, *, limits: Sequence[RateLimit] = ()) -> Feedback:
+        from stations.feedback import TooManyReportsError
+
+        now = report.created_at
+        with self._write() as c:
+            for limit in limits:
+                column, value = (
+                    ("client_hash", report.client_hash)
+                    if limit.scope == "client"
+                    else ("station_id", report.station_id)
+                )
+                start = now - timedelta(seconds=limit.window_s)
+                rows = c.execute(
+                    f"SELECT created_at FROM feedback WHERE {column} = ? AND created_at > ? "
+                    "ORDER BY created_at",
+                    (value, _stamp(start)),
+                ).fetchall()
+                if len(rows) >= limit.count:
+                    # Free again when the oldest report that counts leaves the window.
+                    oldest = datetime.fromisoformat(rows[len(rows) - limit.count][0])
+                    wait = (oldest + timedelta(seconds=limit.window_s) - now).total_seconds()
+                    raise TooManyReportsError(limit.scope, max(1, math.ceil(wait)))
+            cur = c.execute(
+                "INSERT INTO feedback (station_id, owner, kind, note, created_at, client_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    report.station_id,
+                    report.owner,
+                    report.kind.value,
+                    report.note,
+                    _stamp(now),
+                    report.client_hash,
+                ),
+            )
+            feedback_id = int(cur.lastrowid or 0)
+        return self.get_feedback(feedback_id)
+
+    def find_feedback(self, feedback_id: int) -> Feedback | None:
+        found, _ = self.list_feedback(FeedbackQuery(feedback_id=feedback_id))
+        return found[0] if found else None
+
+    def list_feedback(
+        self, q: FeedbackQuery, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[Feedback], int]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if q.owner is not None:
+            # The station's owner now (a transferred station's reports go with it); the
+            # owner when reported once the station is deleted.
+            clauses.append("coalesce(s.owner, f.owner) = ?")
+            params.append(q.owner)
+        if q.unresolved is not None:
+            clauses.append("f.resolved_at IS NULL" if q.unresolved else "f.resolved_at IS NOT NULL")
+        if q.station_id is not None:
+            clauses.append("f.station_id = ?")
+            params.append(q.station_id)
+        if q.feedback_id is not None:
+            clauses.append("f.id = ?")
+            params.append(q.feedback_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        source = "feedback f LEFT JOIN stations s ON s.id = f.station_id"
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM {source}{where}", params).fetchone()[0]
+        rows = conn.execute(
+            "SELECT f.id, f.station_id, coalesce(s.owner, f.owner) AS owner, f.kind, f.note, "
+            "f.created_at, f.resolved_at, f.resolved_by, f.resolution_note "
+            f"FROM {source}{where} "
+            "ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
+        ).fetchall()
+        return [self._feedback(r) for r in rows], int(total)
+
+    def resolve_feedback(
+        self, feedback_id: int, *, actor: str, note: str, at: datetime
+    ) -> Feedback:
+        from stations.feedback import FeedbackNotFoundError, FeedbackResolvedError
+
+        with self._write() as c:
+            row = c.execute("SELECT * FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
+            if row is None:
+                raise FeedbackNotFoundError(feedback_id)
+            if row["resolved_at"] is not None:
+                raise FeedbackResolvedError(feedback_id)
+            c.execute(
+                "UPDATE feedback SET resolved_at = ?, resolved_by = ?, resolution_note = ? "
+                "WHERE id = ?",
+                (_stamp(at), actor, note, feedback_id),
+            )
+        return self.get_feedback(feedback_id)
+
+    def unresolved_feedback_counts(
+        self, station_ids: Sequence[int], *, since: datetime
+    ) -> dict[int, dict[str, int]]:
+        if not station_ids:
+            return {}
+        ids = sorted(set(station_ids))
+        rows = self._conn().execute(
+            "SELECT station_id, kind, count(*) AS n FROM feedback "
+            f"WHERE station_id IN ({','.join('?' * len(ids))}) AND created_at > ? "
+            "AND resolved_at IS NULL GROUP BY station_id, kind",
+            [*ids, _stamp(since)],
+        )
+        out: dict[int, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["station_id"], {})[r["kind"]] = r["n"]
+        return out
