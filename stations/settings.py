@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
     )
     auth_failures_per_minute: int = Field(default=10, ge=1)
+    feedback_per_client_per_hour: int = Field(
+        default=10, ge=1, description="riders' reports taken from one address per hour"
+    )
+    feedback_per_station_per_hour: int = Field(
+        default=30, ge=1, description="riders' reports taken about one station per hour"
+    )
+    feedback_warning_days: int = Field(
+        default=7, ge=1, le=365, description="unresolved reports this recent warn riders"
+    )
     targets_file: Path | None = Field(
         default=None, description="TOML file of per-district 上图 and coverage targets"
     )
