@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     feedback_warning_days: int = Field(
         default=7, ge=1, le=365, description="unresolved reports this recent warn riders"
     )
+    tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="the rider page's map tiles (WGS-84 / Web Mercator, like OpenStreetMap)",
+    )
+    tile_attribution: str = Field(
+        default="地图数据 © OpenStreetMap 贡献者", description="credit shown under the map"
+    )
     targets_file: Path | None = Field(
         default=None, description="TOML file of per-district 上图 and coverage targets"
     )
@@ -56,6 +63,17 @@ class Settings(BaseSettings):
             msg = (
                 f"YIZHAN_DATABASE_URL {value!r} is not understood: use sqlite:///path/to/file "
                 "or postgresql://user@host/db"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://", "/")) or "{z}" not in value:
+            msg = (
+                f"YIZHAN_TILE_URL {value!r} is not a tile URL template: write e.g. "
+                "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
             )
             raise ValueError(msg)
         return value
