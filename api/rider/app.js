@@ -8,6 +8,7 @@
   var FETCH_TIMEOUT_MS = 15000;
   var APP_FALLBACK_MS = 1600;
   var DEFAULT_VIEW = { lon: 106.55, lat: 29.56, zoom: 11 };
+  var HERE_STYLE = { radius: 8, color: "#1d5fd1", weight: 3, fillOpacity: 0.5 };
 
   var body = document.body;
   var labels = JSON.parse(document.getElementById("labels").textContent);
@@ -43,6 +44,10 @@
   }
 
   function show(node, visible) { node.hidden = !visible; }
+
+  // Old WebViews lack <dialog>: then the open attribute shows it in place.
+  function openDialog(d) { if (d.showModal) d.showModal(); else d.setAttribute("open", ""); }
+  function closeDialog(d) { if (d.close) d.close(); else d.removeAttribute("open"); }
 
   function setStatus(text) { $("status").textContent = text; }
 
@@ -265,10 +270,7 @@
 
   function initMap() {
     var L = window.L;
-    if (!L) {
-      $("map").hidden = true;
-      return;
-    }
+    if (!L || state.map) return;
     var map = L.map("map", { attributionControl: false }).setView([DEFAULT_VIEW.lat, DEFAULT_VIEW.lon], DEFAULT_VIEW.zoom);
     L.tileLayer(body.dataset.tileUrl, { maxZoom: 19, subdomains: "abc" }).addTo(map);
     $("map-credit").textContent = body.dataset.tileAttribution;
@@ -277,6 +279,25 @@
       setPoint(e.latlng.lng, e.latlng.lat, "已按地图上选的位置查找");
     });
     state.map = map;
+    if (state.point) {
+      state.here = L.circleMarker([state.point.lat, state.point.lon], HERE_STYLE).addTo(map);
+      map.setView([state.point.lat, state.point.lon], 14, { animate: false });
+      drawMarkers(state.results);
+    }
+  }
+
+  // Leaflet loads asynchronously: start the map whenever it arrives; without it, no map.
+  function whenLeaflet() {
+    if (window.L) {
+      initMap();
+      return;
+    }
+    var script = $("leaflet-js");
+    script.addEventListener("load", initMap);
+    script.addEventListener("error", function () {
+      $("map").hidden = true;
+      $("map-credit").hidden = true;
+    });
   }
 
   function drawMarkers(results) {
@@ -301,7 +322,7 @@
     var reach = results.filter(function (r, i) { return i === 0 || r.distance_m <= 2000; });
     var points = reach.map(function (r) { return [r.lat, r.lon]; });
     if (state.point) points.push([state.point.lat, state.point.lon]);
-    if (points.length > 1) state.map.fitBounds(points, { padding: [24, 24], maxZoom: 16 });
+    if (points.length > 1) state.map.fitBounds(points, { padding: [24, 24], maxZoom: 16, animate: false });
   }
 
   // -- navigation: the app first, the web page if the app is not there ---------------------------
@@ -328,7 +349,7 @@
     $("nav-name").textContent = result.name;
     navLink("nav-amap", nav.amap, nav.amap_app);
     navLink("nav-baidu", nav.baidu, nav.baidu_app);
-    $("nav-dialog").showModal();
+    openDialog($("nav-dialog"));
   }
 
   ["nav-amap", "nav-baidu"].forEach(function (id) {
@@ -366,7 +387,7 @@
     $("report-note").value = "";
     $("report-send").disabled = false;
     formMessage("");
-    $("report-dialog").showModal();
+    openDialog($("report-dialog"));
   }
 
   $("report-form").addEventListener("submit", function (e) {
@@ -388,7 +409,7 @@
       body: JSON.stringify({ kind: kind, note: note }),
     }).then(function (data) {
       formMessage(data.message || "已收到，谢谢！", true);
-      setTimeout(function () { $("report-dialog").close(); }, 1200);
+      setTimeout(function () { closeDialog($("report-dialog")); }, 1200);
       loadWarnings(state.results, state.seq);
     }, function (err) {
       $("report-send").disabled = false;
@@ -406,7 +427,7 @@
   // -- wiring --------------------------------------------------------------------------------------
 
   document.querySelectorAll("dialog [data-close]").forEach(function (button) {
-    button.addEventListener("click", function () { button.closest("dialog").close(); });
+    button.addEventListener("click", function () { closeDialog(button.closest("dialog")); });
   });
   document.querySelectorAll(".chip").forEach(function (chip) {
     chip.addEventListener("click", function () {
@@ -418,7 +439,7 @@
   $("locate").addEventListener("click", locate);
 
   buildKinds();
-  initMap();
+  whenLeaflet();
   loadDistricts();
   locate();
 })();

@@ -8,6 +8,7 @@ a public CDN. Console errors fail the test too.
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class Watch:
     blocked: list[tuple[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     api: list[str] = field(default_factory=list)
-    opened: list[str] = field(default_factory=list)  # map providers' web pages
+    opened: list[tuple[float, str]] = field(default_factory=list)  # map providers' web pages
 
     def assert_clean(self) -> None:
         assert self.errors == [], self.errors
@@ -187,7 +188,7 @@ def open_page(context, base: str, path: str = "/app") -> tuple[Any, Watch]:
             r.fallback()  # to routes the test set before, else to the server
             return
         if url.startswith(("https://uri.amap.com/", "https://api.map.baidu.com/")):
-            watch.opened.append(url)
+            watch.opened.append((time.monotonic(), url))
             r.fulfill(status=200, content_type="text/html", body="<title>map</title>")
             return
         watch.blocked.append((r.request.resource_type, url))
@@ -381,11 +382,14 @@ def test_navigation_opens_each_provider_at_its_own_coordinates(registry, phone):
     # The GCJ-02 and BD-09 points differ from WGS-84 by hundreds of metres: a mix-up shows.
     assert abs(glon - station.lon) > 1e-3 and abs(blon - glon) > 1e-3
 
-    # No map app here: the page falls back to the web page after a moment.
+    # No map app here: the page tries the app first, then falls back to the web page.
     href = amap.get_attribute("href")
+    clicked = time.monotonic()
     amap.click()
     page.wait_for_url("https://uri.amap.com/**")
-    assert watch.opened == [href]
+    [(opened_at, url)] = watch.opened
+    assert url == href
+    assert opened_at - clicked > 1.0, "the web page opened at once, without trying the app"
     watch.assert_clean()
 
 
