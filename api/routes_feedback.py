@@ -33,7 +33,9 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 
 MAX_SUMMARY_IDS = 100
 MAX_LIMIT = 1000
-FeedbackId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the report's id")]
+MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
+MAX_OFFSET = 2**31 - 1
+FeedbackId = Annotated[int, Path(ge=1, le=MAX_ID, description="the report's id")]
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -137,11 +139,12 @@ def summary(
     notes stay with the unions."""
     ids: list[int] = []
     for raw in station_id:
-        for part in raw.split(","):
-            if part.strip():
-                if not part.strip().isdigit():
-                    raise Problem("invalid_parameter", f"station_id {part!r} is not a number")
-                ids.append(int(part))
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            if not (part.isascii() and part.isdigit() and 1 <= int(part) <= MAX_ID):
+                raise Problem("invalid_parameter", f"station_id {part!r} is not a station id")
+            ids.append(int(part))
     if len(ids) > MAX_SUMMARY_IDS:
         raise Problem("out_of_range", f"at most {MAX_SUMMARY_IDS} station ids at once")
     days = services.settings.feedback_warning_days
@@ -171,9 +174,9 @@ def list_feedback(
     unresolved: Annotated[
         bool | None, Query(description="true: only unresolved; false: only resolved")
     ] = None,
-    station_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    station_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     """Newest first. A district or industry union sees the reports on its own stations;
     the city union sees all."""

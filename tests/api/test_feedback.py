@@ -238,7 +238,9 @@ def test_summary_counts_unresolved_reports_by_kind_without_notes(client, store, 
     assert body["days"] == 7
     assert body["stations"] == [{"station_id": yz.id, "unresolved": 2, "kinds": {"locked": 2}}]
     assert "秘密备注" not in r.text
-    assert_problem(client.get("/v1/feedback/summary?station_id=abc"), 422, "invalid_parameter")
+    for bad in ("abc", "²", str(2**64), "0"):
+        r = client.get("/v1/feedback/summary", params={"station_id": bad})
+        assert_problem(r, 422, "invalid_parameter")
     many = ",".join(str(i) for i in range(1, 102))
     assert_problem(client.get(f"/v1/feedback/summary?station_id={many}"), 422, "out_of_range")
 
@@ -247,3 +249,8 @@ def test_new_problem_types_are_documented(client):
     for code in ("too_many_reports", "invalid_feedback", "feedback_not_found", "feedback_resolved"):
         r = client.get(f"/problems/{code}")
         assert r.status_code == 200 and r.json()["type"] == f"/problems/{code}"
+
+
+def test_paging_out_of_sqlites_range_is_a_bad_request(client, store):
+    r = client.get("/v1/feedback", params={"offset": 2**64}, headers=token(store, "admin"))
+    assert_problem(r, 422, "invalid_parameter")
