@@ -286,18 +286,22 @@
     }
   }
 
-  // Leaflet loads asynchronously: start the map whenever it arrives; without it, no map.
-  function whenLeaflet() {
+  // Leaflet loads on its own (preloaded by the page): the list never waits for the map
+  // library on a slow network, and without it there is simply no map.
+  function loadLeaflet() {
     if (window.L) {
       initMap();
       return;
     }
-    var script = $("leaflet-js");
+    var script = document.createElement("script");
+    script.async = true;
     script.addEventListener("load", initMap);
     script.addEventListener("error", function () {
       $("map").hidden = true;
       $("map-credit").hidden = true;
     });
+    script.src = body.dataset.leafletJs;
+    document.head.appendChild(script);
   }
 
   function drawMarkers(results) {
@@ -439,7 +443,7 @@
   $("locate").addEventListener("click", locate);
 
   buildKinds();
-  whenLeaflet();
+  loadLeaflet();
   loadDistricts();
   locate();
 })();
