@@ -25,6 +25,7 @@ from stations.auth import new_token
 from stations.model import Station
 from stations.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, WANZHOU, make_station
+from tests.conftest import require_binary
 from tests.live import serve
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -139,7 +140,8 @@ class Watch:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        # Debian's Chromium: Playwright's own browser download does not work here.
+        b = p.chromium.launch(executable_path=require_binary("chromium"), args=CHROMIUM_ARGS)
         yield b
         b.close()
 
