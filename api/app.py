@@ -15,7 +15,16 @@ from stations.readindex import IndexHolder
 from stations.settings import Settings
 from stations.store import Store
 
-from . import problems, routes_maps, routes_ogc, routes_planners, routes_stations, routes_writes
+from . import (
+    problems,
+    routes_feedback,
+    routes_maps,
+    routes_ogc,
+    routes_planners,
+    routes_rider,
+    routes_stations,
+    routes_writes,
+)
 from .auth import FailureLimiter
 from .deps import Services, ServicesDep
 from .limits import BodySizeLimit
@@ -25,8 +34,9 @@ log = logging.getLogger("yizhan.api")
 DESCRIPTION = """
 The open registry of trade-union rest stations (工会驿站).
 
-* **Riders**: `GET /v1/stations/nearest` — the nearest stations open now, with distance,
-  amenities, how to get in and navigation links.
+* **Riders**: the phone page at `/app` (and `/` in a browser); `GET /v1/stations/nearest` —
+  the nearest stations open now, with distance, amenities, how to get in and navigation
+  links; `POST /v1/stations/{id}/feedback` to report a problem at a station.
 * **Integrators and GIS**: `GET /v1/stations`, and OGC API – Features at `/collections`.
 * Positions: WGS-84 by default; `crs=gcj02` (Amap, Tencent) or `crs=bd09` (Baidu) in and out.
 * Times: Asia/Shanghai, with China's public holidays and make-up working days.
@@ -61,6 +71,8 @@ def create_app(
         openapi_tags=[
             {"name": "stations", "description": "Stations for riders and integrators"},
             {"name": "writes", "description": "For unions, with a bearer token"},
+            {"name": "feedback", "description": "Riders report problems; unions resolve them"},
+            {"name": "rider", "description": "The rider's phone page (HTML)"},
             {"name": "planners", "description": "Figures per district, targets, progress"},
             {"name": "OGC API – Features", "description": "For GIS clients (QGIS, GDAL)"},
             {"name": "service", "description": "Health and problem types"},
@@ -72,9 +84,11 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
+    app.include_router(routes_feedback.router)
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
+    app.include_router(routes_rider.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and registry version")
     def healthz(services: ServicesDep) -> Response:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
+from stations.feedback import InvalidFeedbackError, TooManyReportsError
 from stations.store import StoreError
 from stations.validation import ValidationError
 
@@ -51,6 +52,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "stale_write": (409, "The station was changed by someone else"),
     "duplicate_external_id": (409, "The union already has a station with this code"),
     "method_not_allowed": (405, "Method not allowed"),
+    "feedback_not_found": (404, "No such report"),
+    "feedback_resolved": (409, "The report was resolved already"),
+    "invalid_feedback": (422, "The report is not valid"),
+    "too_many_reports": (429, "Too many reports; wait and try again"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "store_error": (500, "The registry failed"),
     "internal_error": (500, "Internal error"),
@@ -107,6 +112,8 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
             "the record has problems; see errors",
             {"errors": [p.as_dict() for p in exc.problems]},
         )
+    if isinstance(exc, InvalidFeedbackError):
+        return "invalid_feedback", "the report has problems; see errors", {"errors": exc.problems}
     if isinstance(exc, HoursError):
         return "hours_unparseable", exc.reason, {}
     if isinstance(exc, UnknownDistrictError):
@@ -130,6 +137,8 @@ def install(app: FastAPI) -> None:
                 "database unavailable on %s %s: %s", request.method, request.url.path, detail
             )
             headers = {"Retry-After": "5"}
+        if isinstance(exc, TooManyReportsError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return problem_response(code, detail, instance=request.url.path, headers=headers, **extra)
 
     async def validation(request: Request, exc: Exception) -> Response:
@@ -159,6 +168,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, domain)
     app.add_exception_handler(ValidationError, domain)
     app.add_exception_handler(HoursError, domain)
+    app.add_exception_handler(InvalidFeedbackError, domain)
     app.add_exception_handler(UnknownDistrictError, domain)
     app.add_exception_handler(StoreError, domain)
     app.add_exception_handler(RequestValidationError, validation)

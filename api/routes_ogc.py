@@ -17,6 +17,7 @@ from . import schema_docs as doc
 from .deps import IndexDep, ServicesDep, parse_bbox
 from .problems import Problem
 from .representation import feature, station_json
+from .rider_page import page_response, prefers_html
 
 router = APIRouter(tags=["OGC API – Features"])
 
@@ -56,10 +57,22 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
     return link
 
 
-@router.get("/", summary="OGC API landing page")
-def landing(request: Request) -> Response:
+@router.get(
+    "/",
+    summary="OGC API landing page (JSON); the rider page for browsers",
+    description=(
+        "JSON unless the client prefers HTML: a browser (`Accept: text/html` ranked above "
+        "JSON) or `f=html` gets the rider's phone page; `f=json` always gets JSON."
+    ),
+)
+def landing(request: Request, services: ServicesDep) -> Response:
+    if prefers_html(request):
+        settings = services.settings
+        return page_response(
+            request, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution
+        )
     base = _base(request)
-    return _json(
+    response = _json(
         {
             "title": "yizhan 工会驿站",
             "description": "The open registry of trade-union rest stations (工会驿站).",
@@ -74,9 +87,12 @@ def landing(request: Request) -> Response:
                 _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
                 _link(f"{base}/conformance", "conformance", "application/json"),
                 _link(f"{base}/collections", "data", "application/json"),
+                _link(f"{base}/?f=html", "alternate", "text/html", "the rider's phone page"),
             ],
         }
     )
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @router.get("/conformance", summary="OGC API conformance classes")

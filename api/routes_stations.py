@@ -33,6 +33,7 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 MAX_K = 100
 MAX_RADIUS_M = 500_000.0
 MAX_LIMIT = 10_000
+MAX_OFFSET = 2**31 - 1  # echoed in the answer; a larger one could not even be serialised
 GEOJSON = "application/geo+json"
 
 _NEAREST_EXAMPLE = {
@@ -230,7 +231,13 @@ def list_stations(
     limit: Annotated[
         int, Query(description=f"1–{MAX_LIMIT}", json_schema_extra=doc.between(1, MAX_LIMIT))
     ] = 100,
-    offset: Annotated[int, Query(description="0 or more", json_schema_extra={"minimum": 0})] = 0,
+    offset: Annotated[
+        int,
+        Query(
+            description=f"0 to {MAX_OFFSET}",
+            json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET},
+        ),
+    ] = 0,
     crs: Annotated[
         str, Query(description="positions in wgs84 | gcj02 | bd09", json_schema_extra=doc.CRS)
     ] = "wgs84",
@@ -242,8 +249,8 @@ def list_stations(
     ] = "json",
 ) -> Response:
     fmt = _format(f)
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+        raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 to {MAX_OFFSET}")
     if district is not None and district not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {district!r}")
     try:

@@ -281,7 +281,7 @@ def get_upload(
         list[str] | None, Query(description="create, update, close, unchanged, rejected")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # SQLite takes no larger
 ) -> Response:
     upload = _upload_for(services, upload_id, by)
     return _json(_upload_doc(services, upload, actions=action, limit=limit, offset=offset))

@@ -10,6 +10,7 @@ for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``).
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -133,8 +134,30 @@ CREATE TABLE demand_points (
 )
 """
 
+# Riders' reports; and the registry's settings table, which SQLite has had since schema 1.
+# The feedback salt is made by _upgrade with the secrets module.
+_SCHEMA_V4 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE feedback (
+    id BIGSERIAL PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('closed_during_hours', 'locked', 'facility_broken', 'other')),
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    client_hash TEXT NOT NULL,
+    resolved_at TEXT,
+    resolved_by TEXT,
+    resolution_note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX feedback_station ON feedback (station_id, created_at);
+CREATE INDEX feedback_client ON feedback (client_hash, created_at);
+CREATE INDEX feedback_owner ON feedback (owner, created_at)
+"""
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 _WRITE_LOCK = 0x59495A48  # pg_advisory_xact_lock key ("YIZH"): writes and migrations
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -263,13 +286,18 @@ class PostGISStore(SQLStore):
                 for statement in MIGRATIONS[step].split(";\n"):
                     if statement.strip():
                         c.raw.execute(statement)
+                if step == 3:
+                    c.execute(
+                        "INSERT INTO meta (key, value) VALUES ('feedback_salt', ?)",
+                        (secrets.token_hex(32),),
+                    )
             if row is None:
                 c.execute("INSERT INTO yizhan_schema (version) VALUES (?)", (schema_version(),))
             elif current != schema_version():
                 c.execute("UPDATE yizhan_schema SET version = ?", (schema_version(),))
 
     def _after_import(self, c: Any) -> None:
-        for table in ("stations", "batches", "audit"):
+        for table in ("stations", "batches", "audit", "feedback"):
             c.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"

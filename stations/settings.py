@@ -36,6 +36,22 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
     )
     auth_failures_per_minute: int = Field(default=10, ge=1)
+    feedback_per_client_per_hour: int = Field(
+        default=10, ge=1, description="riders' reports taken from one address per hour"
+    )
+    feedback_per_station_per_hour: int = Field(
+        default=30, ge=1, description="riders' reports taken about one station per hour"
+    )
+    feedback_warning_days: int = Field(
+        default=7, ge=1, le=365, description="unresolved reports this recent warn riders"
+    )
+    tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="the rider page's map tiles (WGS-84 / Web Mercator, like OpenStreetMap)",
+    )
+    tile_attribution: str = Field(
+        default="地图数据 © OpenStreetMap 贡献者", description="credit shown under the map"
+    )
     targets_file: Path | None = Field(
         default=None, description="TOML file of per-district 上图 and coverage targets"
     )
@@ -64,6 +80,17 @@ class Settings(BaseSettings):
             msg = (
                 f"YIZHAN_DATABASE_URL {value!r} is not understood: use sqlite:///path/to/file "
                 "or postgresql://user@host/db"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://", "/")) or "{z}" not in value:
+            msg = (
+                f"YIZHAN_TILE_URL {value!r} is not a tile URL template: write e.g. "
+                "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
             )
             raise ValueError(msg)
         return value

@@ -142,11 +142,40 @@ def _migrate_to_v3(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V3)
 
 
+# Riders' reports. `owner` is the station's owner when reported, used only once the
+# station is gone; `client_hash` is a keyed hash of the reporter's address (never the
+# address), for the rate limits; the salt is made here, once per registry.
+_SCHEMA_V4 = """
+CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station_id INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('closed_during_hours', 'locked', 'facility_broken', 'other')),
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    client_hash TEXT NOT NULL,
+    resolved_at TEXT,
+    resolved_by TEXT,
+    resolution_note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX feedback_station ON feedback (station_id, created_at);
+CREATE INDEX feedback_client ON feedback (client_hash, created_at);
+CREATE INDEX feedback_owner ON feedback (owner, created_at);
+INSERT INTO meta (key, value) VALUES ('feedback_salt', lower(hex(randomblob(32))))
+"""
+
+
+def _migrate_to_v4(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V4)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v1,
     _migrate_to_v2,
     _migrate_to_v3,
+    _migrate_to_v4,
 ]
 
 

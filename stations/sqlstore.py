@@ -9,10 +9,11 @@ and JSON, so both hold the same values.
 from __future__ import annotations
 
 import json
+import math
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from geodata.hours import TZ
@@ -27,6 +28,7 @@ from stations.store import (
     Delete,
     DuplicateStationError,
     Page,
+    SchemaError,
     StaleWriteError,
     StationNotFoundError,
     StationQuery,
@@ -37,6 +39,7 @@ from stations.store import (
 
 if TYPE_CHECKING:
     from stations.demand import DemandLayer
+    from stations.feedback import Feedback, FeedbackQuery, NewFeedback, RateLimit
     from stations.uploads import Upload, UploadRow
 
 
@@ -50,6 +53,11 @@ def _dump(doc: dict[str, Any] | None) -> str | None:
 
 def _dump_any(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def _stamp(at: datetime) -> str:
+    # One fixed form (Asia/Shanghai, microseconds), so that stored times compare as text.
+    return at.astimezone(TZ).isoformat(timespec="microseconds")
 
 
 class SQLStore(Store):
@@ -653,6 +661,141 @@ class SQLStore(Store):
         with self._write() as c:
             return c.execute("DELETE FROM demand_layers WHERE name = ?", (name,)).rowcount > 0
 
+    # -- riders' reports -----------------------------------------------------------------
+
+    def feedback_salt(self) -> bytes:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'feedback_salt'").fetchone()
+        if row is None:  # pragma: no cover - the schema-4 migration makes it
+            msg = "the registry has no feedback salt; it was not migrated to schema 4"
+            raise SchemaError(msg)
+        return bytes.fromhex(row[0])
+
+    @staticmethod
+    def _feedback(r: Any) -> Feedback:
+        from stations.feedback import Feedback, FeedbackKind
+
+        return Feedback(
+            id=r["id"],
+            station_id=r["station_id"],
+            owner=r["owner"],
+            kind=FeedbackKind(r["kind"]),
+            note=r["note"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            resolved_at=datetime.fromisoformat(r["resolved_at"]) if r["resolved_at"] else None,
+            resolved_by=r["resolved_by"],
+            resolution_note=r["resolution_note"],
+        )
+
+    def add_feedback(self, report: NewFeedback, *, limits: Sequence[RateLimit] = ()) -> Feedback:
+        from stations.feedback import TooManyReportsError
+
+        now = report.created_at
+        with self._write() as c:
+            for limit in limits:
+                column, value = (
+                    ("client_hash", report.client_hash)
+                    if limit.scope == "client"
+                    else ("station_id", report.station_id)
+                )
+                start = now - timedelta(seconds=limit.window_s)
+                rows = c.execute(
+                    f"SELECT created_at FROM feedback WHERE {column} = ? AND created_at > ? "
+                    "ORDER BY created_at",
+                    (value, _stamp(start)),
+                ).fetchall()
+                if len(rows) >= limit.count:
+                    # Free again when the oldest report that counts leaves the window.
+                    oldest = datetime.fromisoformat(rows[len(rows) - limit.count][0])
+                    wait = (oldest + timedelta(seconds=limit.window_s) - now).total_seconds()
+                    raise TooManyReportsError(limit.scope, max(1, math.ceil(wait)))
+            feedback_id = int(
+                c.execute(
+                    "INSERT INTO feedback (station_id, owner, kind, note, created_at, client_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (
+                        report.station_id,
+                        report.owner,
+                        report.kind.value,
+                        report.note,
+                        _stamp(now),
+                        report.client_hash,
+                    ),
+                ).fetchone()[0]
+            )
+        return self.get_feedback(feedback_id)
+
+    def find_feedback(self, feedback_id: int) -> Feedback | None:
+        from stations.feedback import FeedbackQuery
+
+        found, _ = self.list_feedback(FeedbackQuery(feedback_id=feedback_id))
+        return found[0] if found else None
+
+    def list_feedback(
+        self, q: FeedbackQuery, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[Feedback], int]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if q.owner is not None:
+            # The station's owner now (a transferred station's reports go with it); the
+            # owner when reported once the station is deleted.
+            clauses.append("coalesce(s.owner, f.owner) = ?")
+            params.append(q.owner)
+        if q.unresolved is not None:
+            clauses.append("f.resolved_at IS NULL" if q.unresolved else "f.resolved_at IS NOT NULL")
+        if q.station_id is not None:
+            clauses.append("f.station_id = ?")
+            params.append(q.station_id)
+        if q.feedback_id is not None:
+            clauses.append("f.id = ?")
+            params.append(q.feedback_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        source = "feedback f LEFT JOIN stations s ON s.id = f.station_id"
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM {source}{where}", params).fetchone()[0]
+        rows = conn.execute(
+            "SELECT f.id, f.station_id, coalesce(s.owner, f.owner) AS owner, f.kind, f.note, "
+            "f.created_at, f.resolved_at, f.resolved_by, f.resolution_note "
+            f"FROM {source}{where} "
+            "ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?",
+            [*params, self._NO_LIMIT if limit is None else limit, offset],
+        ).fetchall()
+        return [self._feedback(r) for r in rows], int(total)
+
+    def resolve_feedback(
+        self, feedback_id: int, *, actor: str, note: str, at: datetime
+    ) -> Feedback:
+        from stations.feedback import FeedbackNotFoundError, FeedbackResolvedError
+
+        with self._write() as c:
+            row = c.execute("SELECT * FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
+            if row is None:
+                raise FeedbackNotFoundError(feedback_id)
+            if row["resolved_at"] is not None:
+                raise FeedbackResolvedError(feedback_id)
+            c.execute(
+                "UPDATE feedback SET resolved_at = ?, resolved_by = ?, resolution_note = ? "
+                "WHERE id = ?",
+                (_stamp(at), actor, note, feedback_id),
+            )
+        return self.get_feedback(feedback_id)
+
+    def unresolved_feedback_counts(
+        self, station_ids: Sequence[int], *, since: datetime
+    ) -> dict[int, dict[str, int]]:
+        if not station_ids:
+            return {}
+        ids = sorted(set(station_ids))
+        rows = self._conn().execute(
+            "SELECT station_id, kind, count(*) AS n FROM feedback "
+            f"WHERE station_id IN ({','.join('?' * len(ids))}) AND created_at > ? "
+            "AND resolved_at IS NULL GROUP BY station_id, kind",
+            [*ids, _stamp(since)],
+        )
+        out: dict[int, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["station_id"], {})[r["kind"]] = r["n"]
+        return out
+
     # -- moving a registry between engines (yizhan migrate) -------------------------------
 
     def export_table(self, table: str) -> list[tuple[Any, ...]]:
@@ -663,8 +806,11 @@ class SQLStore(Store):
         return [tuple(r[c] for c in columns) for r in rows]
 
     def is_empty(self) -> bool:
+        # meta is made with the schema (the feedback salt): it does not count.
         return all(
-            self._conn().execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0 for t in TABLES
+            self._conn().execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0
+            for t in TABLES
+            if t != "meta"
         )
 
     def import_tables(self, tables: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -676,6 +822,8 @@ class SQLStore(Store):
                 if not rows:
                     continue
                 columns = COLUMNS[table]
+                if table == "meta":  # the source's values replace the new registry's
+                    c.executemany("DELETE FROM meta WHERE key = ?", [(r[0],) for r in rows])
                 marks = ", ".join("?" * len(columns))
                 c.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
                 if table == "stations":
@@ -698,6 +846,8 @@ TABLES = (
     "upload_rows",
     "demand_layers",
     "demand_points",
+    "feedback",
+    "meta",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {
     "uploads": (
@@ -745,6 +895,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "demand_layers": ("name", "sample", "updated_at", "actor", "source"),
     "demand_points": ("layer", "seq", "lon", "lat", "weight", "label"),
+    "feedback": (
+        "id",
+        "station_id",
+        "owner",
+        "kind",
+        "note",
+        "created_at",
+        "client_hash",
+        "resolved_at",
+        "resolved_by",
+        "resolution_note",
+    ),
+    "meta": ("key", "value"),
 }
 KEYS: dict[str, tuple[str, ...]] = {
     "uploads": ("id",),
@@ -755,6 +918,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "upload_rows": ("upload_id", "seq"),
     "demand_layers": ("name",),
     "demand_points": ("layer", "seq"),
+    "feedback": ("id",),
+    "meta": ("key",),
 }
 
 

@@ -13,6 +13,7 @@ from stations.model import Owner, Station, Status
 if TYPE_CHECKING:
     from stations.auth import TokenRecord
     from stations.demand import DemandLayer
+    from stations.feedback import Feedback, FeedbackQuery, NewFeedback, RateLimit
     from stations.uploads import Upload, UploadRow
 
 
@@ -270,6 +271,46 @@ class Store(ABC):
     @abstractmethod
     def delete_demand(self, name: str) -> bool:
         """Remove a layer; False if there is none of that name."""
+
+    # -- riders' reports (schema v3) ------------------------------------------------------
+
+    @abstractmethod
+    def feedback_salt(self) -> bytes:
+        """A random secret made once per registry: the key of clients' address hashes."""
+
+    @abstractmethod
+    def add_feedback(self, report: NewFeedback, *, limits: Sequence[RateLimit] = ()) -> Feedback:
+        """Store a report unless a limit is reached (TooManyReportsError), atomically:
+        concurrent reports from many workers cannot slip past a limit together."""
+
+    @abstractmethod
+    def find_feedback(self, feedback_id: int) -> Feedback | None: ...
+
+    def get_feedback(self, feedback_id: int) -> Feedback:
+        from stations.feedback import FeedbackNotFoundError
+
+        found = self.find_feedback(feedback_id)
+        if found is None:
+            raise FeedbackNotFoundError(feedback_id)
+        return found
+
+    @abstractmethod
+    def list_feedback(
+        self, q: FeedbackQuery, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[Feedback], int]:
+        """Reports passing ``q``, newest first, and how many pass in all."""
+
+    @abstractmethod
+    def resolve_feedback(
+        self, feedback_id: int, *, actor: str, note: str, at: datetime
+    ) -> Feedback:
+        """Mark a report resolved; FeedbackResolvedError if it was already."""
+
+    @abstractmethod
+    def unresolved_feedback_counts(
+        self, station_ids: Sequence[int], *, since: datetime
+    ) -> dict[int, dict[str, int]]:
+        """Per station (only those with any), unresolved reports since ``since`` by kind."""
 
     # -- conveniences ----------------------------------------------------------------------
 

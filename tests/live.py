@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+# The checkout under test: the server must run this code, not whatever copy of yizhan the
+# environment has installed (an editable install may point at another work tree).
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -27,6 +31,11 @@ def free_port() -> int:
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as r:
         return json.loads(r.read())
+
+
+def _pythonpath() -> str:
+    existing = os.environ.get("PYTHONPATH")
+    return os.pathsep.join([str(ROOT), existing]) if existing else str(ROOT)
 
 
 @dataclass
@@ -45,7 +54,7 @@ def serve(database_url: str, *args: str, env: dict[str, str] | None = None) -> I
         [str(exe), "serve", "--database", database_url, "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})},
     )
     server = Server(f"http://127.0.0.1:{port}", proc)
     try:

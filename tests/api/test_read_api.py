@@ -280,3 +280,9 @@ def test_openapi_and_docs(client):
     assert "ellipsoid" in spec["paths"]["/v1/stations/nearest"]["get"]["description"]
     assert client.get("/docs").status_code == 200
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_an_offset_beyond_any_registry_is_a_bad_request_not_a_crash(client):
+    r = client.get("/v1/stations", params={"offset": 2**64})
+    assert r.status_code == 422
+    assert r.json()["type"] == "/problems/out_of_range"

@@ -16,8 +16,8 @@ from geodata.crs import from_wgs84
 from geodata.hours import TZ
 from stations.auth import new_token
 from stations.settings import Settings
-from stations.sqlite import SQLiteStore
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
+from tests.stores import stored_text
 
 YUZHONG, JIANGBEI = "500103", "500105"
 
@@ -128,20 +128,6 @@ def test_tokens_are_stored_hashed_and_never_logged(client, store, caplog, db_pat
     assert secret not in caplog.text
     assert secret not in stored_text(store)
     assert record.secret_sha256 != secret
-
-
-def stored_text(store) -> str:
-    """Everything the store wrote, as text: the SQLite file, or every PostGIS table."""
-    if isinstance(store, SQLiteStore):
-        return store.path.read_bytes().decode("latin-1")
-    import psycopg
-
-    with psycopg.connect(store.url) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        ]
-        return "\n".join(str(row) for t in tables for row in conn.execute(f"SELECT * FROM {t}"))
 
 
 # -- roles ---------------------------------------------------------------------------------

@@ -184,6 +184,7 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
 
     from stations.cli import main
     from stations.demand import sample_demand
+    from stations.feedback import FeedbackKind, NewFeedback
     from stations.sqlite import SQLiteStore
     from stations.sqlstore import TABLES
 
@@ -203,6 +204,11 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
         store.delete(one.id + 1, expected_version=1, actor="t")
         store.save_token(new_token("admin", name="市总", code=None, now=datetime.now(TZ))[1])
         store.save_demand(sample_demand(districts, points=200), actor="t")
+        store.add_feedback(
+            NewFeedback(
+                one.id, "district:500103", FeedbackKind.LOCKED, "锁门", "h" * 32, datetime.now(TZ)
+            )
+        )
         before = {t: store.export_table(t) for t in TABLES}
     assert all(before[t] for t in TABLES)  # every kind of record is exercised
 

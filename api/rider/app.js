@@ -1,0 +1,449 @@
+/* The rider page: nearest stations open now, filters, navigation, problem reports.
+   Plain JS, no build step. User text only ever reaches the page through textContent. */
+(function () {
+  "use strict";
+
+  var TZ = "Asia/Shanghai";
+  var WALK_M_PER_MIN = 80;
+  var FETCH_TIMEOUT_MS = 15000;
+  var APP_FALLBACK_MS = 1600;
+  var DEFAULT_VIEW = { lon: 106.55, lat: 29.56, zoom: 11 };
+  var HERE_STYLE = { radius: 8, color: "#1d5fd1", weight: 3, fillOpacity: 0.5 };
+
+  var body = document.body;
+  var labels = JSON.parse(document.getElementById("labels").textContent);
+  var state = { point: null, results: [], seq: 0, map: null, layer: null, here: null, markers: {} };
+
+  function $(id) { return document.getElementById(id); }
+
+  // el("p", {className: "x"}, "text", child) — strings become text nodes, never HTML.
+  function el(tag, props) {
+    var node = document.createElement(tag);
+    var key;
+    for (key in props || {}) {
+      if (key === "dataset") Object.assign(node.dataset, props[key]);
+      else if (key.indexOf("aria-") === 0 || key === "role") node.setAttribute(key, props[key]);
+      else node[key] = props[key];
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined || child === false) continue;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+
+  function icon(name) {
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    var use = document.createElementNS("http://www.w3.org/2000/svg", "use");
+    use.setAttribute("href", "#i-" + name);
+    svg.appendChild(use);
+    return svg;
+  }
+
+  function show(node, visible) { node.hidden = !visible; }
+
+  // Old WebViews lack <dialog>: then the open attribute shows it in place.
+  function openDialog(d) { if (d.showModal) d.showModal(); else d.setAttribute("open", ""); }
+  function closeDialog(d) { if (d.close) d.close(); else d.removeAttribute("open"); }
+
+  function setStatus(text) { $("status").textContent = text; }
+
+  // -- fetching, with a timeout and messages a rider understands --------------------------
+
+  function fetchJSON(url, options) {
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = setTimeout(function () { if (controller) controller.abort(); }, FETCH_TIMEOUT_MS);
+    var opts = Object.assign({ headers: { Accept: "application/json" }, cache: "no-store" }, options || {});
+    if (controller) opts.signal = controller.signal;
+    return fetch(url, opts).then(function (response) {
+      clearTimeout(timer);
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!response.ok) {
+          var err = new Error((data && data.detail) || ("服务器返回错误 " + response.status));
+          err.status = response.status;
+          err.data = data;
+          err.retryAfter = Number(response.headers.get("Retry-After")) || 0;
+          throw err;
+        }
+        return data;
+      });
+    }, function (e) {
+      clearTimeout(timer);
+      var err = new Error(e && e.name === "AbortError" ? "网络太慢，加载超时。" : "网络连接失败，请检查网络。");
+      err.network = true;
+      throw err;
+    });
+  }
+
+  // -- formatting ---------------------------------------------------------------------------
+
+  var dayFmt = new Intl.DateTimeFormat("en-CA", { timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit" });
+  var timeFmt = new Intl.DateTimeFormat("zh-CN", { timeZone: TZ, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  var dateFmt = new Intl.DateTimeFormat("zh-CN", { timeZone: TZ, month: "numeric", day: "numeric" });
+
+  function dayNumber(date) {
+    var parts = dayFmt.format(date).split("-");
+    return Date.UTC(+parts[0], +parts[1] - 1, +parts[2]) / 86400000;
+  }
+
+  function openUntil(result) {
+    if (!result.next_change) return "全天开放";
+    var change = new Date(result.next_change);
+    var days = dayNumber(change) - dayNumber(new Date());
+    var when = timeFmt.format(change);
+    if (days === 1) when = "明天 " + when;
+    else if (days > 1) when = dateFmt.format(change) + " " + when;
+    return "营业至 " + when;
+  }
+
+  function distanceText(m) {
+    var d = m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(1) + " 公里";
+    var minutes = Math.max(1, Math.round(m / WALK_M_PER_MIN));
+    return minutes <= 60 ? d + " · 步行约 " + minutes + " 分钟" : d;
+  }
+
+  // -- the list -------------------------------------------------------------------------------
+
+  function query() {
+    var p = state.point;
+    var params = ["lon=" + p.lon.toFixed(6), "lat=" + p.lat.toFixed(6), "crs=wgs84", "k=10", "open_now=true"];
+    var chips = document.querySelectorAll(".chip[aria-pressed='true']");
+    for (var i = 0; i < chips.length; i++) {
+      params.push(encodeURIComponent(chips[i].dataset.param) + "=" + encodeURIComponent(chips[i].dataset.value));
+    }
+    return "/v1/stations/nearest?" + params.join("&");
+  }
+
+  function load() {
+    if (!state.point) return;
+    var seq = ++state.seq;
+    show($("error"), false);
+    show($("empty"), false);
+    show($("loading"), true);
+    $("list").setAttribute("aria-busy", "true");
+    fetchJSON(query()).then(function (data) {
+      if (seq !== state.seq) return;
+      show($("loading"), false);
+      $("list").removeAttribute("aria-busy");
+      state.results = data.results || [];
+      render(state.results);
+      loadWarnings(state.results, seq);
+    }, function (err) {
+      if (seq !== state.seq) return;
+      show($("loading"), false);
+      $("list").removeAttribute("aria-busy");
+      $("error-text").textContent = "加载失败：" + err.message;
+      show($("error"), true);
+    });
+  }
+
+  function card(result, i) {
+    var entry = [];
+    if (result.self_service_24h) entry.push(el("span", { className: "badge" }, "24小时自助"));
+    var methods = (result.entry_methods || []).map(function (m) { return labels.entry[m] || m; });
+    if (methods.length) entry.push("进门方式：" + methods.join("、"));
+    if (result.registration_required) entry.push("（需先注册）");
+    else if (result.self_service_24h) entry.push("（无需注册）");
+
+    var amenities = el("ul", { className: "amenities", "aria-label": "提供的服务" });
+    (result.amenities || []).forEach(function (a) {
+      amenities.appendChild(el("li", { className: "amenity" }, icon(a), labels.amenities[a] || a));
+    });
+
+    var navButton = el("button", { type: "button", className: "btn btn-primary nav" }, "导航");
+    navButton.addEventListener("click", function () { openNavigation(result); });
+    var reportButton = el("button", { type: "button", className: "btn report" }, "报告问题");
+    reportButton.addEventListener("click", function () { openReport(result); });
+
+    var actions = el("div", { className: "actions" }, navButton, reportButton);
+    var phone = (result.contact_phone || "").replace(/[^0-9+\-]/g, "");
+    if (phone) {
+      actions.appendChild(el("a", { className: "btn tel", href: "tel:" + phone, "aria-label": "打电话 " + phone }, "电话"));
+    }
+
+    return el(
+      "li",
+      { className: "card", id: "station-" + result.id, tabIndex: -1, dataset: { id: String(result.id) } },
+      el("div", { className: "card-head" }, el("span", { className: "num", "aria-hidden": "true" }, String(i + 1)),
+        el("h3", { className: "name" }, result.name)),
+      el("p", { className: "meta" }, el("strong", null, distanceText(result.distance_m)), " · ",
+        el("span", { className: "open" }, openUntil(result))),
+      result.address ? el("p", { className: "addr" }, result.address) : null,
+      result.hours_text || result.hours ? el("p", { className: "hours" }, "开放时间：" + (result.hours_text || result.hours)) : null,
+      entry.length ? el.apply(null, ["p", { className: "entry" }].concat(entry)) : null,
+      amenities.childNodes.length ? amenities : null,
+      el("p", { className: "warning", hidden: true }),
+      actions
+    );
+  }
+
+  function render(results) {
+    var list = $("list");
+    list.textContent = "";
+    results.forEach(function (r, i) { list.appendChild(card(r, i)); });
+    if (!results.length) {
+      var filtered = document.querySelector(".chip[aria-pressed='true']");
+      $("empty").textContent = filtered
+        ? "附近没有符合筛选条件、现在开放的驿站。试试减少筛选条件。"
+        : "附近暂时没有现在开放的驿站。";
+      show($("empty"), true);
+    }
+    drawMarkers(results);
+  }
+
+  function loadWarnings(results, seq) {
+    if (!results.length) return;
+    var ids = results.map(function (r) { return r.id; }).join(",");
+    fetchJSON("/v1/feedback/summary?station_id=" + ids).then(function (data) {
+      if (seq !== state.seq) return;
+      (data.stations || []).forEach(function (s) {
+        var node = document.querySelector("#station-" + s.station_id + " .warning");
+        if (!node) return;
+        var kinds = Object.keys(s.kinds).map(function (k) {
+          return (labels.feedback[k] || k) + (s.kinds[k] > 1 ? " ×" + s.kinds[k] : "");
+        });
+        node.textContent = "";
+        node.appendChild(icon("warn"));
+        node.appendChild(el("span", null,
+          "近 " + data.days + " 天有 " + s.unresolved + " 条骑手反馈尚未处理：" + kinds.join("、") + "。去之前可先电话确认。"));
+        node.hidden = false;
+      });
+    }, function () { /* warnings are extra: the list stands without them */ });
+  }
+
+  // -- where the rider is ----------------------------------------------------------------------
+
+  function setPoint(lon, lat, label, zoom) {
+    state.point = { lon: lon, lat: lat };
+    setStatus(label);
+    if (state.map) {
+      if (state.here) state.here.setLatLng([lat, lon]);
+      else state.here = window.L.circleMarker([lat, lon], { radius: 8, color: "#1d5fd1", weight: 3, fillOpacity: 0.5 }).addTo(state.map);
+      state.map.setView([lat, lon], zoom || Math.max(state.map.getZoom(), 14), { animate: false });
+    }
+    load();
+  }
+
+  function locate() {
+    if (!navigator.geolocation) {
+      setStatus("这个浏览器不能定位。请选择区县，或在地图上点选位置。");
+      return;
+    }
+    setStatus("正在获取您的位置…（也可以选择区县或在地图上点选）");
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      var accuracy = Math.round(pos.coords.accuracy);
+      setPoint(pos.coords.longitude, pos.coords.latitude,
+        "已按您的位置查找" + (accuracy > 0 ? "（精度约 " + accuracy + " 米）" : ""));
+    }, function (err) {
+      var why = err.code === 1 ? "没有获得定位权限" : err.code === 3 ? "定位超时" : "暂时无法定位";
+      if (!state.point) setStatus(why + "。请选择区县，或在地图上点一下您所在的位置。");
+    }, { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+  }
+
+  function loadDistricts() {
+    var select = $("district");
+    fetchJSON("/app/districts.json").then(function (data) {
+      state.districts = {};
+      (data.districts || []).forEach(function (d) {
+        state.districts[d.adcode] = d;
+        select.appendChild(el("option", { value: d.adcode }, d.name));
+      });
+      select.disabled = false;
+      if (!state.point && state.map && data.districts && data.districts.length) {
+        state.map.fitBounds(data.districts.map(function (d) { return [d.lat, d.lon]; }), { padding: [16, 16] });
+      }
+    }, function () {
+      select.options[0].textContent = "区县列表加载失败";
+    });
+    select.addEventListener("change", function () {
+      var d = state.districts && state.districts[select.value];
+      if (d) setPoint(d.lon, d.lat, "已按" + d.name + "中心查找（可在地图上点选更准确的位置）", 13);
+    });
+  }
+
+  // -- the map (optional: the page works without Leaflet or tiles) -------------------------------
+
+  function initMap() {
+    var L = window.L;
+    if (!L || state.map) return;
+    var map = L.map("map", { attributionControl: false }).setView([DEFAULT_VIEW.lat, DEFAULT_VIEW.lon], DEFAULT_VIEW.zoom);
+    L.tileLayer(body.dataset.tileUrl, { maxZoom: 19, subdomains: "abc" }).addTo(map);
+    $("map-credit").textContent = body.dataset.tileAttribution;
+    state.layer = L.layerGroup().addTo(map);
+    map.on("click", function (e) {
+      setPoint(e.latlng.lng, e.latlng.lat, "已按地图上选的位置查找");
+    });
+    state.map = map;
+    if (state.point) {
+      state.here = L.circleMarker([state.point.lat, state.point.lon], HERE_STYLE).addTo(map);
+      map.setView([state.point.lat, state.point.lon], 14, { animate: false });
+      drawMarkers(state.results);
+    }
+  }
+
+  // Leaflet loads on its own (preloaded by the page): the list never waits for the map
+  // library on a slow network, and without it there is simply no map.
+  function loadLeaflet() {
+    if (window.L) {
+      initMap();
+      return;
+    }
+    var script = document.createElement("script");
+    script.async = true;
+    script.addEventListener("load", initMap);
+    script.addEventListener("error", function () {
+      $("map").hidden = true;
+      $("map-credit").hidden = true;
+    });
+    script.src = body.dataset.leafletJs;
+    document.head.appendChild(script);
+  }
+
+  function drawMarkers(results) {
+    if (!state.map) return;
+    var L = window.L;
+    state.layer.clearLayers();
+    state.markers = {};
+    results.forEach(function (r, i) {
+      var marker = L.marker([r.lat, r.lon], {
+        // A 44 px tap target around a 26 px numbered dot; the number is no user text.
+        icon: L.divIcon({ className: "pin", html: '<span class="pin-num">' + (i + 1) + "</span>", iconSize: [44, 44] }),
+        keyboard: false,
+      });
+      marker.on("click", function () {
+        var item = $("station-" + r.id);
+        if (item) { item.scrollIntoView({ block: "center" }); item.focus(); }
+      });
+      marker.addTo(state.layer);
+      state.markers[r.id] = marker;
+    });
+    // Show where the rider is with the stations in walking reach (at least the nearest one).
+    var reach = results.filter(function (r, i) { return i === 0 || r.distance_m <= 2000; });
+    var points = reach.map(function (r) { return [r.lat, r.lon]; });
+    if (state.point) points.push([state.point.lat, state.point.lon]);
+    if (points.length > 1) state.map.fitBounds(points, { padding: [24, 24], maxZoom: 16, animate: false });
+  }
+
+  // -- navigation: the app first, the web page if the app is not there ---------------------------
+
+  function openApp(appUrl, webUrl) {
+    var timer = setTimeout(function () {
+      // Still here and visible: no app took over, so open the web page instead.
+      if (document.visibilityState === "visible") window.location.href = webUrl;
+    }, APP_FALLBACK_MS);
+    function cancel() { clearTimeout(timer); }
+    document.addEventListener("visibilitychange", cancel, { once: true });
+    window.addEventListener("pagehide", cancel, { once: true });
+    window.location.href = appUrl;
+  }
+
+  function navLink(id, web, app) {
+    var a = $(id);
+    a.href = web;
+    a.dataset.app = app;
+  }
+
+  function openNavigation(result) {
+    var nav = result.navigation;
+    $("nav-name").textContent = result.name;
+    navLink("nav-amap", nav.amap, nav.amap_app);
+    navLink("nav-baidu", nav.baidu, nav.baidu_app);
+    openDialog($("nav-dialog"));
+  }
+
+  ["nav-amap", "nav-baidu"].forEach(function (id) {
+    $(id).addEventListener("click", function (e) {
+      e.preventDefault();
+      openApp(this.dataset.app, this.href);
+    });
+  });
+
+  // -- problem reports --------------------------------------------------------------------------
+
+  var reporting = null;
+
+  function buildKinds() {
+    var box = $("report-kinds");
+    Object.keys(labels.feedback).forEach(function (kind, i) {
+      var input = el("input", { type: "radio", name: "kind", value: kind, id: "kind-" + kind, required: true });
+      if (i === 0) input.checked = true;
+      box.appendChild(el("label", { className: "kind", htmlFor: "kind-" + kind }, input, labels.feedback[kind]));
+    });
+    $("note-max").textContent = String(labels.noteMax);
+    $("report-note").maxLength = labels.noteMax;
+  }
+
+  function formMessage(text, ok) {
+    var node = $("report-message");
+    node.textContent = text;
+    node.className = "form-message" + (ok ? " ok" : "");
+    node.hidden = !text;
+  }
+
+  function openReport(result) {
+    reporting = result;
+    $("report-name").textContent = result.name;
+    $("report-note").value = "";
+    $("report-send").disabled = false;
+    formMessage("");
+    openDialog($("report-dialog"));
+  }
+
+  $("report-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!reporting) return;
+    var kind = ($("report-form").querySelector("input[name=kind]:checked") || {}).value;
+    var note = $("report-note").value.trim();
+    if (kind === "other" && !note) {
+      formMessage("选择“其他问题”时请写明是什么问题。");
+      $("report-note").focus();
+      return;
+    }
+    var station = reporting;
+    $("report-send").disabled = true;
+    formMessage("");
+    fetchJSON("/v1/stations/" + station.id + "/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ kind: kind, note: note }),
+    }).then(function (data) {
+      formMessage(data.message || "已收到，谢谢！", true);
+      setTimeout(function () { closeDialog($("report-dialog")); }, 1200);
+      loadWarnings(state.results, state.seq);
+    }, function (err) {
+      $("report-send").disabled = false;
+      if (err.status === 429) {
+        var minutes = Math.max(1, Math.round(err.retryAfter / 60));
+        formMessage("提交太频繁了，请 " + minutes + " 分钟后再试。");
+      } else if (err.data && err.data.errors) {
+        formMessage(err.data.errors.map(function (x) { return x.message; }).join("；"));
+      } else {
+        formMessage("提交失败：" + err.message + " 请稍后重试。");
+      }
+    });
+  });
+
+  // -- wiring --------------------------------------------------------------------------------------
+
+  document.querySelectorAll("dialog [data-close]").forEach(function (button) {
+    button.addEventListener("click", function () { closeDialog(button.closest("dialog")); });
+  });
+  document.querySelectorAll(".chip").forEach(function (chip) {
+    chip.addEventListener("click", function () {
+      chip.setAttribute("aria-pressed", chip.getAttribute("aria-pressed") === "true" ? "false" : "true");
+      load();
+    });
+  });
+  $("retry").addEventListener("click", load);
+  $("locate").addEventListener("click", locate);
+
+  buildKinds();
+  loadLeaflet();
+  loadDistricts();
+  locate();
+})();

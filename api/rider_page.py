@@ -1,0 +1,248 @@
+"""The rider's phone page and the files it loads, all served by yizhan itself (no CDN)."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import html
+import importlib.metadata
+import importlib.resources
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from geodata.districts import Districts
+from stations.feedback import FEEDBACK_KIND_LABELS, NOTE_MAX_CHARS
+from stations.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
+
+# Leaflet comes from a package as plain files (django-js-lib-leaflet ships Leaflet 1.9.4 and
+# needs no Django), like the planners' maps; never copied into this repository.
+LEAFLET_DISTRIBUTION = "django-js-lib-leaflet"
+LEAFLET_PACKAGE = "js_lib_leaflet"
+LEAFLET_FILES = {
+    "leaflet.js": "text/javascript; charset=utf-8",
+    "leaflet.js.map": "application/json",
+    "leaflet.css": "text/css; charset=utf-8",
+    "images/layers.png": "image/png",
+    "images/layers-2x.png": "image/png",
+    "images/marker-icon.png": "image/png",
+    "images/marker-icon-2x.png": "image/png",
+    "images/marker-shadow.png": "image/png",
+}
+APP_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+PAGE_FILES = ("index.html", *APP_FILES)
+# Versioned URLs never change content, so browsers may keep them for a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """A file to serve, with its ETag and a gzipped copy made once (for weak networks)."""
+
+    body: bytes
+    media_type: str
+    etag: str
+    gzipped: bytes | None
+
+    @classmethod
+    def of(cls, body: bytes, media_type: str) -> Asset:
+        compressible = not media_type.startswith("image/")
+        packed = gzip.compress(body, compresslevel=9, mtime=0) if compressible else None
+        return cls(
+            body=body,
+            media_type=media_type,
+            etag='"' + hashlib.sha256(body).hexdigest()[:20] + '"',
+            gzipped=packed if packed is not None and len(packed) < len(body) else None,
+        )
+
+    @property
+    def version(self) -> str:
+        """A short fingerprint of the content, for cache-busting URLs."""
+        return self.etag.strip('"')[:10]
+
+    def response(
+        self, request: Request, *, cache_control: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        common = {"ETag": self.etag, "Cache-Control": cache_control, **(headers or {})}
+        if self.gzipped is not None:
+            common["Vary"] = ", ".join(
+                v for v in (common.get("Vary"), "Accept-Encoding") if v is not None
+            )
+        if self.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=common)
+        if self.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                self.gzipped,
+                media_type=self.media_type,
+                headers={**common, "Content-Encoding": "gzip"},
+            )
+        return Response(self.body, media_type=self.media_type, headers=common)
+
+
+def leaflet_version() -> str:
+    """The version of the package that ships Leaflet (part of its URLs)."""
+    return importlib.metadata.version(LEAFLET_DISTRIBUTION)
+
+
+@functools.cache
+def leaflet_asset(name: str) -> Asset | None:
+    """A Leaflet file from the installed package, or None if it is not one we serve."""
+    media_type = LEAFLET_FILES.get(name)
+    if media_type is None:
+        return None
+    folder = importlib.resources.files(LEAFLET_PACKAGE) / "static" / LEAFLET_PACKAGE
+    return Asset.of(folder.joinpath(name).read_bytes(), media_type)
+
+
+def _page_file(name: str) -> bytes:
+    return (importlib.resources.files("api") / "rider" / name).read_bytes()
+
+
+@functools.cache
+def app_asset(name: str) -> Asset | None:
+    """The page's own script or style sheet, or None."""
+    media_type = APP_FILES.get(name)
+    return None if media_type is None else Asset.of(_page_file(name), media_type)
+
+
+def page_bytes() -> int:
+    """The size of the page's own files (HTML, JS, CSS; not Leaflet, not tiles), in bytes."""
+    return sum(len(_page_file(name)) for name in PAGE_FILES)
+
+
+def _labels_json() -> str:
+    labels = {
+        "amenities": AMENITY_LABELS,
+        "entry": ENTRY_METHOD_LABELS,
+        "feedback": FEEDBACK_KIND_LABELS,
+        "noteMax": NOTE_MAX_CHARS,
+    }
+    # Safe inside <script type="application/json">: no "</script>" can be formed.
+    return orjson.dumps(labels).decode().replace("<", "\\u003c")
+
+
+def _tile_source(tile_url: str) -> str:
+    """The CSP source of the tile server: '{s}'-style subdomain templates become '*'."""
+    if tile_url.startswith("/"):
+        return "'self'"
+    split = urlsplit(tile_url)
+    host = re.sub(r"^[^.]*\{[^}]*\}[^.]*\.", "*.", split.netloc)
+    return f"{split.scheme}://{host}"
+
+
+@functools.lru_cache(maxsize=8)
+def page_asset(tile_url: str, tile_attribution: str) -> Asset:
+    """The page's HTML, pointing at versioned script and style URLs."""
+    leaflet = f"/static/leaflet/{leaflet_version()}"
+    js, css = app_asset("app.js"), app_asset("app.css")
+    assert js is not None
+    assert css is not None
+    values = {
+        "leaflet_css": f"{leaflet}/leaflet.css",
+        "leaflet_js": f"{leaflet}/leaflet.js",
+        "app_css": f"/app/app.css?v={css.version}",
+        "app_js": f"/app/app.js?v={js.version}",
+        "tile_url": tile_url,
+        "tile_attribution": tile_attribution,
+    }
+    text = _page_file("index.html").decode()
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
+    text = text.replace("{{labels_json}}", _labels_json())
+    leftover = re.search(r"\{\{\w+\}\}", text)
+    if leftover:  # pragma: no cover - a template edit without a value
+        msg = f"index.html has an unfilled {leftover.group(0)}"
+        raise RuntimeError(msg)
+    return Asset.of(text.encode(), "text/html; charset=utf-8")
+
+
+def content_security_policy(tile_url: str) -> str:
+    """Only our own scripts run; images may also come from the tile server."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            # Leaflet positions tiles and markers with inline styles.
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src 'self' data: blob: {_tile_source(tile_url)}",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def page_response(request: Request, *, tile_url: str, tile_attribution: str) -> Response:
+    """The rider page for ``request`` (304 when the browser's copy is current)."""
+    return page_asset(tile_url, tile_attribution).response(
+        request,
+        cache_control=REVALIDATE,
+        headers={
+            "Content-Security-Policy": content_security_policy(tile_url),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Permissions-Policy": "geolocation=(self)",
+            "Vary": "Accept",
+        },
+    )
+
+
+def _accepted(accept: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if not media:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        out[media.lower()] = max(q, out.get(media.lower(), 0.0))
+    return out
+
+
+def prefers_html(request: Request) -> bool:
+    """Whether a request to ``/`` is a browser's: HTML named and preferred over JSON.
+
+    ``f=json`` always means JSON and ``f=html`` HTML. Clients that accept anything
+    (``*/*``: curl, GDAL, scripts) get JSON, as OGC API clients expect; only an explicit
+    ``text/html`` ranked above JSON (as browsers send) gets the page.
+    """
+    f = request.query_params.get("f")
+    if f is not None:
+        return f == "html"
+    accepted = _accepted(request.headers.get("accept", ""))
+    html_q = accepted.get("text/html", 0.0)
+    json_q = max(
+        accepted.get("application/json", 0.0),
+        accepted.get("application/*", 0.0),
+        accepted.get("*/*", 0.0),
+    )
+    return html_q > 0 and html_q > json_q
+
+
+def district_centres(districts: Districts) -> list[dict[str, object]]:
+    """Each district's name and a WGS-84 point inside it: its centroid, if that is inside."""
+    out: list[dict[str, object]] = []
+    for d in districts:
+        point = d.geometry.centroid
+        if not d.geometry.contains(point):
+            point = d.geometry.representative_point()
+        out.append(
+            {"adcode": d.adcode, "name": d.name, "lon": round(point.x, 6), "lat": round(point.y, 6)}
+        )
+    return out

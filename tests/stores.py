@@ -1,0 +1,19 @@
+"""Helpers for tests that look inside a store, whichever backend it is."""
+
+from __future__ import annotations
+
+from stations.sqlite import SQLiteStore
+
+
+def stored_text(store) -> str:
+    """Everything the store wrote, as text: the SQLite file, or every PostGIS table."""
+    if isinstance(store, SQLiteStore):
+        return store.path.read_bytes().decode("latin-1")
+    import psycopg
+
+    with psycopg.connect(store.url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        return "\n".join(str(row) for t in tables for row in conn.execute(f"SELECT * FROM {t}"))
