@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from geodata.districts import Districts
+from geodata.maps import leaflet_file
 from stations.feedback import FEEDBACK_KIND_LABELS, NOTE_MAX_CHARS
 from stations.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
 
 # Leaflet comes from a package as plain files (django-js-lib-leaflet ships Leaflet 1.9.4 and
 # needs no Django), like the planners' maps; never copied into this repository.
 LEAFLET_DISTRIBUTION = "django-js-lib-leaflet"
-LEAFLET_PACKAGE = "js_lib_leaflet"
 LEAFLET_FILES = {
     "leaflet.js": "text/javascript; charset=utf-8",
     "leaflet.js.map": "application/json",
@@ -99,8 +99,7 @@ def leaflet_asset(name: str) -> Asset | None:
     media_type = LEAFLET_FILES.get(name)
     if media_type is None:
         return None
-    folder = importlib.resources.files(LEAFLET_PACKAGE) / "static" / LEAFLET_PACKAGE
-    return Asset.of(folder.joinpath(name).read_bytes(), media_type)
+    return Asset.of(leaflet_file(name), media_type)
 
 
 def _page_file(name: str) -> bytes:

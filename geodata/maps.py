@@ -48,16 +48,25 @@ SELF_SERVICE_LABEL = "24小时自助驿站"
 CHOROPLETH_COLOURS = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
 
 
+LEAFLET_PACKAGE = "js_lib_leaflet"  # from django-js-lib-leaflet: Leaflet 1.9.4, no Django
+
+
+def leaflet_file(name: str) -> bytes:
+    """A file of Leaflet's distribution (``leaflet.js``, ``images/layers.png``…) from the
+    installed package: the maps and the rider page never use copies in this repository."""
+    root = resources.files(LEAFLET_PACKAGE) / "static" / LEAFLET_PACKAGE
+    return root.joinpath(name).read_bytes()
+
+
 @functools.cache
 def _leaflet_assets() -> tuple[str, str]:
     """Leaflet's JS and CSS text from the installed package, images inlined."""
-    root = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
-    js = (root / "leaflet.js").read_text(encoding="utf-8")
+    js = leaflet_file("leaflet.js").decode("utf-8")
     js = js.replace("//# sourceMappingURL=leaflet.js.map", "")
-    css = (root / "leaflet.css").read_text(encoding="utf-8")
+    css = leaflet_file("leaflet.css").decode("utf-8")
 
     def inline(match: re.Match[str]) -> str:
-        data = (root / "images" / match.group(1)).read_bytes()
+        data = leaflet_file(f"images/{match.group(1)}")
         return f"url(data:image/png;base64,{base64.b64encode(data).decode()})"
 
     css = re.sub(r"url\(images/([\w.-]+\.png)\)", inline, css)
