@@ -219,6 +219,8 @@ def to_wgs84(lon: Any, lat: Any, *, crs: CoordinateSystem | str) -> tuple[Any, A
     """
     system = parse_crs(crs)
     if system is CoordinateSystem.WGS84:
+        if type(lon) is float and type(lat) is float:  # one point: nothing to convert
+            return lon, lat
         x, y, scalar = _arrays(lon, lat)
         return _out(x, y, scalar)
     if system is CoordinateSystem.GCJ02:

@@ -103,9 +103,22 @@ def bearings_deg(lon: float, lat: float, xyz: FloatArray) -> FloatArray:
     """
     lam, phi = math.radians(lon), math.radians(lat)
     sl, cl, sp, cp = math.sin(lam), math.cos(lam), math.sin(phi), math.cos(phi)
+    if len(xyz) <= _FEW:
+        # A handful (a query's k results): plain floats beat ~10 numpy calls on tiny arrays.
+        qx, qy, qz = _ecef1(lon, lat)
+        out = []
+        for x, y, z in xyz.tolist():
+            dx, dy, dz = x - qx, y - qy, z - qz
+            east = -sl * dx + cl * dy
+            north = -sp * cl * dx - sp * sl * dy + cp * dz
+            out.append(math.degrees(math.atan2(east, north)) % 360.0)
+        return wrap_degrees(np.array(out))
     axes = np.array([[-sl, -sp * cl], [cl, -sp * sl], [0.0, cp]])
     en = (xyz - np.array(_ecef1(lon, lat))) @ axes
     return wrap_degrees(np.degrees(np.arctan2(en[:, 0], en[:, 1])))
+
+
+_FEW = 32
 
 
 class NearestIndex:
