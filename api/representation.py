@@ -20,8 +20,9 @@ from stations.readindex import Hit, StationIndex
 from stations.records import station_to_dict
 
 # Per snapshot, at most this many stations keep their serialised nearest-result part
-# (~1 KB each); beyond it the memo starts again, so memory stays bounded at any scale.
-NEAREST_MEMO_LIMIT = 50_000
+# (~1.6 KB each with their links); beyond it the memo starts again, so memory stays
+# bounded at any scale. Set by YIZHAN_NEAREST_MEMO_STATIONS.
+NEAREST_MEMO_LIMIT = 200_000
 
 
 @lru_cache(maxsize=100_000)
@@ -119,7 +120,9 @@ def _provider_positions(index: StationIndex) -> tuple[list[float], ...]:
     return found
 
 
-def _nearest_fixed_parts(index: StationIndex, stations: Sequence[Station]) -> list[bytes]:
+def _nearest_fixed_parts(
+    index: StationIndex, stations: Sequence[Station], *, limit: int = NEAREST_MEMO_LIMIT
+) -> list[bytes]:
     """The serialised fields of nearest results that do not depend on the query.
 
     Each is returned without its opening brace, to be appended to the query-dependent
@@ -131,7 +134,7 @@ def _nearest_fixed_parts(index: StationIndex, stations: Sequence[Station]) -> li
     missing = [i for i, part in enumerate(parts) if part is None]
     if not missing:
         return parts  # type: ignore[return-value]
-    if len(memo) + len(missing) > NEAREST_MEMO_LIMIT:
+    if len(memo) + len(missing) > limit:
         memo.clear()
     glon, glat, blon, blat = _provider_positions(index)
     for i in missing:
@@ -161,7 +164,11 @@ def _nearest_fixed_parts(index: StationIndex, stations: Sequence[Station]) -> li
 
 
 def nearest_results(
-    index: StationIndex, hits: Sequence[Hit], crs: CoordinateSystem
+    index: StationIndex,
+    hits: Sequence[Hit],
+    crs: CoordinateSystem,
+    *,
+    memo_limit: int = NEAREST_MEMO_LIMIT,
 ) -> list[orjson.Fragment]:
     """The results of a nearest query, serialised (orjson embeds the fragments as they are)."""
     if not hits:
@@ -171,7 +178,7 @@ def nearest_results(
     if crs is not CoordinateSystem.WGS84:
         lons, lats = from_wgs84(lons, lats, crs=crs)
     out = []
-    fixed = _nearest_fixed_parts(index, [h.station for h in hits])
+    fixed = _nearest_fixed_parts(index, [h.station for h in hits], limit=memo_limit)
     for hit, lon, lat, part in zip(hits, lons.tolist(), lats.tolist(), fixed, strict=True):
         varying = orjson.dumps(
             {

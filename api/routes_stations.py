@@ -176,7 +176,8 @@ async def nearest(request: Request) -> Response:
         self_service=q["self_service"],
         amenities=parse_amenities(q["amenity"]),
     )
-    results = nearest_results(index, hits, system)
+    memo_limit = request.app.state.services.settings.nearest_memo_stations
+    results = nearest_results(index, hits, system, memo_limit=memo_limit)
     query = {
         "lon": lon,
         "lat": lat,

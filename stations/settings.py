@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         default=None, description="TOML file of per-district 上图 and coverage targets"
     )
 
+    nearest_memo_stations: int = Field(
+        default=200_000,
+        ge=0,
+        description=(
+            "per worker, how many stations keep their serialised nearest result (about 1.6 KB "
+            "each, 320 MB at 200,000): the registry's size is fastest; 0 keeps none"
+        ),
+    )
     index_check_s: float | None = Field(
         default=None,
         ge=0,
