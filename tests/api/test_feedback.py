@@ -219,7 +219,8 @@ def test_the_client_address_is_never_stored_in_the_clear(client, store, stations
     send(client, stations[0].id)
     assert "198.51.100.7" not in stored_text(store)
     ((stored, _),) = store._conn().execute("SELECT client_hash, id FROM feedback").fetchall()
-    assert len(stored) == 32 and "198" not in stored
+    assert len(stored) == 32
+    int(stored, 16)  # a keyed hash in hex (by chance it may contain "198": no substring test)
 
 
 def test_summary_counts_unresolved_reports_by_kind_without_notes(client, store, stations):
