@@ -22,7 +22,7 @@ from stations.records import station_to_dict
 # Per snapshot, at most this many stations keep their serialised nearest-result part
 # (~1.6 KB each with their links); beyond it the memo starts again, so memory stays
 # bounded at any scale. Set by YIZHAN_NEAREST_MEMO_STATIONS.
-NEAREST_MEMO_LIMIT = 200_000
+NEAREST_MEMO_LIMIT = 250_000
 
 
 @lru_cache(maxsize=100_000)

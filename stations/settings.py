@@ -57,11 +57,11 @@ class Settings(BaseSettings):
     )
 
     nearest_memo_stations: int = Field(
-        default=200_000,
+        default=250_000,
         ge=0,
         description=(
             "per worker, how many stations keep their serialised nearest result (about 1.6 KB "
-            "each, 320 MB at 200,000): the registry's size is fastest; 0 keeps none"
+            "each: 320 MB for 200,000 stations); at least the registry's size is fastest"
         ),
     )
     index_check_s: float | None = Field(
