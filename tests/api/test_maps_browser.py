@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from stations.sqlite import SQLiteStore
-from tests.browser import PageLog, block_external, chromium, screenshot
+from tests.browser import PageLog, block_external, screenshot
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 from tests.live import Server, serve
 
@@ -48,12 +48,6 @@ def server(tmp_path_factory, districts) -> Iterator[Server]:
         )
     with serve(f"sqlite:///{db}") as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def open_map(browser, url: str):
