@@ -254,7 +254,7 @@ class _Points(MacroElement):
 
 def _text_columns(rows: Sequence[Sequence[str]], n_fields: int) -> list[Any]:
     """Popup text by field; a field with few distinct values (hours, amenities…) as a
-    table of them and an index per point: a quarter of the size at national scale."""
+    table of them and an index per point (bench/map.py's 50,000 stations: 12 MB -> 3 MB)."""
     columns: list[Any] = []
     for j in range(n_fields):
         column = [row[j] for row in rows]
