@@ -54,9 +54,9 @@ class Asset:
     gzipped: bytes | None
 
     @classmethod
-    def of(cls, body: bytes, media_type: str) -> Asset:
+    def of(cls, body: bytes, media_type: str, *, compresslevel: int = 9) -> Asset:
         compressible = not media_type.startswith("image/")
-        packed = gzip.compress(body, compresslevel=9, mtime=0) if compressible else None
+        packed = gzip.compress(body, compresslevel=compresslevel, mtime=0) if compressible else None
         return cls(
             body=body,
             media_type=media_type,

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stations.demo import AMENITY_SHARE  # the sample registry's shares
+# This checkout's packages before any installed yizhan: an editable install may point
+# at another work tree, whose code the benchmark would otherwise measure.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path[:1]:
+    sys.path.insert(0, str(ROOT))
+
+from stations.demo import AMENITY_SHARE  # noqa: E402  (the sample registry's shares)
 
 CHINA_BBOX = (73.5, 18.0, 135.0, 53.5)  # lon/lat degrees, WGS-84
 CHONGQING_BBOX = (105.3, 28.2, 110.2, 32.2)

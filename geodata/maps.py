@@ -4,19 +4,21 @@ Works with no access to public CDNs: folium's default asset lists are emptied pe
 Leaflet's JS and CSS (from the ``django-js-lib-leaflet`` package, Leaflet 1.9.4) are
 inlined, its control images as data URIs. Points are drawn by one script as canvas
 circle markers (not one DOM marker each), from compact arrays: 200,000 points stay
-usable. Popups are built on click with ``textContent``, so no user text is ever parsed
-as HTML. With ``tiles="amap"`` every drawn point and polygon is shifted to GCJ-02, the
-system of Amap's tiles.
+usable. Popups are built on click with ``textContent``, and the user text that Leaflet
+or folium insert as HTML (district and layer names) is escaped first. With
+``tiles="amap"`` every drawn point and polygon is shifted to GCJ-02, the system of Amap's
+tiles.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import html
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -45,7 +47,9 @@ CATEGORIES: tuple[tuple[str, str, str], ...] = (
     ("none", "#d73027", "未上图"),
 )
 SELF_SERVICE_LABEL = "24小时自助驿站"
+NOT_SERVING_LABEL = "筹建中或暂停开放"
 CHOROPLETH_COLOURS = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
+NO_DATA_COLOUR = "#bbbbbb"
 
 
 LEAFLET_PACKAGE = "js_lib_leaflet"  # from django-js-lib-leaflet: Leaflet 1.9.4, no Django
@@ -99,7 +103,9 @@ class MapPoints:
     """Points to draw (WGS-84 degrees) with what their popups show.
 
     ``category`` is one of :data:`CATEGORIES`' keys; ``popup`` holds one tuple of text
-    fields per point, named by ``popup_fields`` (shown in that order).
+    fields per point, named by ``popup_fields`` (shown in that order, empty ones left out).
+    ``in_service`` is False for points not serving now (planned, temporarily closed):
+    they are drawn hollow, in a layer of their own; None means every point serves.
     """
 
     lon: npt.NDArray[np.float64]
@@ -109,6 +115,7 @@ class MapPoints:
     popup: Sequence[Sequence[str]]
     popup_fields: Sequence[str]
     ids: Sequence[int] = field(default_factory=tuple)
+    in_service: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.lon)
@@ -116,7 +123,8 @@ class MapPoints:
 
 @dataclass(frozen=True)
 class Choropleth:
-    """A district-level metric: values by key (adcode) and the legend's title."""
+    """A district-level metric: values by key (adcode), the legend's title, and how a
+    value is written (``fmt``)."""
 
     name: str
     title: str
@@ -132,51 +140,80 @@ _POINTS_JS = Template(
   var data = {{ this.data }};
   var fields = {{ this.fields }};
   var cats = {{ this.categories }};
-  var renderer = L.canvas({padding: 0.5});
-  var groups = {};
-  cats.forEach(function (c) { groups[c[0]] = L.layerGroup(); });
-  var selfService = L.layerGroup();
+  var labels = {{ this.labels }};
+  // The map's own canvas (preferCanvas): one canvas for points and areas, so that the
+  // districts under the points still get their hover tooltips.
+  function text(j, i) {
+    var col = data.text[j];
+    return col.i ? col.v[col.i[i]] : col[i];
+  }
   function popup(i) {
     var box = document.createElement("div");
     box.className = "yz-popup";
-    var row = data.text[i];
     fields.forEach(function (name, j) {
-      if (!row[j]) { return; }
+      var value = text(j, i);
+      if (!value) { return; }
       var p = document.createElement(j === 0 ? "b" : "div");
-      p.textContent = j === 0 ? row[j] : name + "：" + row[j];
+      p.textContent = j === 0 ? value : name + "：" + value;
       box.appendChild(p);
     });
     return box;
   }
-  var n = data.lon.length, counts = {stations: n, self_service: 0};
+  function style(colour, kind) {
+    if (kind === "ss") {
+      return {radius: 6, color: "#000", weight: 3, fillColor: colour, fillOpacity: 1};
+    }
+    if (kind === "off") {
+      return {radius: 5, color: colour, weight: 2, dashArray: "3 2", fillColor: "#fff",
+              fillOpacity: 0.6};
+    }
+    return {radius: 4, color: "#333", weight: 0.5, fillColor: colour, fillOpacity: 0.9};
+  }
+  var groups = cats.map(function () { return L.featureGroup(); });
+  var selfService = L.featureGroup(), notServing = L.featureGroup();
+  var styles = {
+    "": cats.map(function (c) { return style(c[1], ""); }),
+    ss: cats.map(function (c) { return style(c[1], "ss"); }),
+    off: cats.map(function (c) { return style(c[1], "off"); })
+  };
+  var n = data.lon.length;
+  var counts = {stations: n, self_service: 0, not_in_service: 0};
   for (var i = 0; i < n; i++) {
-    var cat = cats[data.cat[i]];
-    var ll = [data.lat[i], data.lon[i]];
-    var m;
-    if (data.ss[i]) {
-      m = L.circleMarker(ll, {renderer: renderer, radius: 6, color: "#000", weight: 3,
-                              fillColor: cat[1], fillOpacity: 1});
-      m.addTo(selfService);
+    var c = data.cat[i], ll = [data.lat[i], data.lon[i]], m;
+    if (data.off && data.off[i]) {
+      m = L.circleMarker(ll, styles.off[c]);
+      notServing.addLayer(m);
+      counts.not_in_service++;
+    } else if (data.ss[i]) {
+      m = L.circleMarker(ll, styles.ss[c]);
+      selfService.addLayer(m);
       counts.self_service++;
     } else {
-      m = L.circleMarker(ll, {renderer: renderer, radius: 4, color: "#333", weight: 0.5,
-                              fillColor: cat[1], fillOpacity: 0.9});
-      m.addTo(groups[cat[0]]);
+      m = L.circleMarker(ll, styles[""][c]);
+      groups[c].addLayer(m);
     }
-    m.bindPopup((function (k) { return function () { return popup(k); }; })(i));
+    m.yz = i;
+  }
+  // One click handler per layer and one popup, built on demand: no popup object per point.
+  function open(e) {
+    L.DomEvent.stop(e);
+    L.popup({maxWidth: 320}).setLatLng(e.layer.getLatLng()).setContent(popup(e.layer.yz))
+      .openOn(map);
   }
   var overlays = {};
-  cats.forEach(function (c) { groups[c[0]].addTo(map); overlays[c[2]] = groups[c[0]]; });
-  selfService.addTo(map);
-  overlays[{{ this.self_service_label }}] = selfService;
+  cats.forEach(function (c, k) { overlays[c[2]] = groups[k]; });
+  overlays[labels[0]] = selfService;
+  if (counts.not_in_service) { overlays[labels[1]] = notServing; }
+  var control = {{ this.control }};
+  Object.keys(overlays).forEach(function (k) {
+    overlays[k].on("click", open).addTo(map);
+    if (control) { control.addOverlay(overlays[k], k); }
+  });
   window.yizhanLayers = overlays;
   window.yizhanMap = map;
   window.yizhanCounts = counts;
-  var control = {{ this.control }};
-  if (control) {
-    Object.keys(overlays).forEach(function (k) { control.addOverlay(overlays[k], k); });
-  }
-  window.yizhanReady = true;
+  // Ready once the first frame with every layer has been drawn.
+  L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
 })();
 {% endmacro %}
 """
@@ -190,17 +227,20 @@ class _Points(MacroElement):
         super().__init__()
         self._template = _POINTS_JS
         cat_index = {c[0]: i for i, c in enumerate(CATEGORIES)}
-        payload = {
+        payload: dict[str, Any] = {
             "lon": np.round(points.lon, 6).tolist(),
             "lat": np.round(points.lat, 6).tolist(),
             "cat": [cat_index[c] for c in points.category],
-            "ss": [1 if s else 0 for s in points.self_service.tolist()],
-            "text": [list(row) for row in points.popup],
+            "ss": np.asarray(points.self_service, np.int8).tolist(),
+            "text": _text_columns(points.popup, len(points.popup_fields)),
         }
+        if points.in_service is not None and not points.in_service.all():
+            payload["off"] = (~np.asarray(points.in_service, np.bool_)).astype(np.int8).tolist()
         self.data = _json_for_script(payload)
         self.fields = _json_for_script(list(points.popup_fields))
-        self.categories = _json_for_script([list(c) for c in CATEGORIES])
-        self.self_service_label = _json_for_script(SELF_SERVICE_LABEL)
+        # Layer names go into the layer control as HTML (Leaflet sets innerHTML).
+        self.categories = _json_for_script([[k, c, _escape(t)] for k, c, t in CATEGORIES])
+        self.labels = _json_for_script([_escape(SELF_SERVICE_LABEL), _escape(NOT_SERVING_LABEL)])
         self.control = control.get_name() if control is not None else "null"
 
     def render(self, **kwargs: Any) -> str:
@@ -210,6 +250,18 @@ class _Points(MacroElement):
         root: Any = self.get_root()
         root.script.add_child(_Raw(lambda: str(script)), name=self.get_name())
         return ""
+
+
+def _text_columns(rows: Sequence[Sequence[str]], n_fields: int) -> list[Any]:
+    """Popup text by field; a field with few distinct values (hours, amenities…) as a
+    table of them and an index per point (bench/map.py's 50,000 stations: 12 MB -> 3 MB)."""
+    columns: list[Any] = []
+    for j in range(n_fields):
+        column = [row[j] for row in rows]
+        table: dict[str, int] = {}
+        codes = [table.setdefault(v, len(table)) for v in column]
+        columns.append({"v": list(table), "i": codes} if 2 * len(table) <= len(column) else column)
+    return columns
 
 
 def _json_for_script(value: Any) -> str:
@@ -237,12 +289,38 @@ def _compact(geometry: shapely.Geometry) -> dict[str, Any]:
     return shapely.geometry.mapping(shapely.transform(simple, lambda c: np.round(c, 5)))
 
 
-def _colour(value: float | None, low: float, high: float) -> str:
-    if value is None:
-        return "#bbbbbb"
-    span = high - low
-    step = 0 if span <= 0 else min(4, int((value - low) / span * 5))
-    return CHOROPLETH_COLOURS[step]
+@dataclass(frozen=True)
+class _Classes:
+    """Up to five quantile classes of a choropleth's values: upper bounds and colours."""
+
+    upper: tuple[float, ...]
+    colours: tuple[str, ...]
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> _Classes:
+        if not values:
+            return cls((), ())
+        # Quantiles, not equal steps: district figures are skewed (one dense central
+        # district would leave every other one in the lightest class).
+        upper = np.quantile(np.asarray(values), [0.2, 0.4, 0.6, 0.8, 1.0], method="lower")
+        bounds = tuple(sorted({float(u) for u in upper} | {max(values)}))
+        picks = [2] if len(bounds) == 1 else np.linspace(0, 4, len(bounds)).round().astype(int)
+        return cls(bounds, tuple(CHOROPLETH_COLOURS[int(k)] for k in picks))
+
+    def colour(self, value: float | None) -> str:
+        if value is None or not self.upper:
+            return NO_DATA_COLOUR
+        k = int(np.searchsorted(self.upper, value, side="left"))
+        return self.colours[min(k, len(self.colours) - 1)]
+
+    def legend(self, low: float, fmt: str) -> list[tuple[str, str]]:
+        """(colour, "from – to") per class, lightest first."""
+        rows = []
+        for k, (top, colour) in enumerate(zip(self.upper, self.colours, strict=True)):
+            bottom = low if k == 0 else self.upper[k - 1]
+            a, b = fmt.format(bottom), fmt.format(top)
+            rows.append((colour, a if a == b else f"{a} – {b}"))
+        return rows
 
 
 def coverage_map(
@@ -262,19 +340,27 @@ def coverage_map(
     """A planner's map: stations by 上图 state, 24-hour sites, coverage, a choropleth.
 
     ``districts`` are (key, name, WGS-84 geometry); ``choropleths`` are district metrics,
-    each its own overlay, ``metric`` naming the one shown first. ``covered`` and
-    ``uncovered`` are WGS-84 areas within / beyond ``radius_m`` of a station.
+    one shown at a time (chosen in a control of their own, the legend following it),
+    ``metric`` naming the one shown first (None: none). ``covered`` and ``uncovered`` are
+    WGS-84 areas within / beyond ``radius_m`` metres of a station. ``tiles`` is ``"osm"``
+    (WGS-84) or ``"amap"`` (GCJ-02: every point and area is shifted to it). ``credit``
+    (plain text, e.g. the boundaries' source) is added to the attribution.
+
+    The page sets ``window.yizhanReady`` once every layer is drawn, and exposes
+    ``yizhanMap``, ``yizhanLayers`` (the stations' layers by name), ``yizhanCounts`` and
+    ``yizhanMetrics`` (the district colourings by name) for scripts and tests.
     """
     if tiles not in TILES:
         msg = f"tiles must be one of {', '.join(TILES)}, not {tiles!r}"
+        raise ValueError(msg)
+    if metric is not None and metric not in {c.name for c in choropleths}:
+        msg = f"metric {metric!r} is not one of the choropleths given"
         raise ValueError(msg)
     crs = CoordinateSystem.GCJ02 if tiles == "amap" else CoordinateSystem.WGS84
     lon, lat = points.lon, points.lat
     if crs is not CoordinateSystem.WGS84 and len(lon):
         lon, lat = (np.asarray(v, np.float64) for v in from_wgs84(lon, lat, crs=crs))
-    drawn = MapPoints(
-        lon, lat, points.category, points.self_service, points.popup, points.popup_fields
-    )
+    drawn = replace(points, lon=lon, lat=lat)
     geoms = [(k, n, shift_geometry(g, crs)) for k, n, g in districts]
     bounds = shapely.total_bounds([g for _, _, g in geoms]) if geoms else None
 
@@ -294,42 +380,55 @@ def coverage_map(
             OSM_TILES, attr=_attribution(OSM_CREDIT, credit), name="OpenStreetMap", max_zoom=19
         ).add_to(m)
 
-    for choropleth in choropleths:
+    # Added in drawing order, bottom first: all share the map's one canvas.
+    shades = [
         _add_choropleth(m, geoms, choropleth, show=choropleth.name == metric)
+        for choropleth in choropleths
+    ]
     style = {"fillOpacity": 0.35, "weight": 0}
+    areas = []
     if covered is not None and not covered.is_empty:
-        folium.GeoJson(
-            _compact(shift_geometry(covered, crs)),
-            name=f"{radius_m:.0f} 米内可达",
-            style_function=lambda _: {**style, "fillColor": "#1a9850"},
-        ).add_to(m)
+        areas.append(
+            folium.GeoJson(
+                _compact(shift_geometry(covered, crs)),
+                name=f"{radius_m:.0f} 米内可达",
+                style_function=lambda _: {**style, "fillColor": "#1a9850"},
+                interactive=False,  # hovering shows the district beneath
+            )
+        )
     if uncovered is not None and not uncovered.is_empty:
-        folium.GeoJson(
-            _compact(shift_geometry(uncovered, crs)),
-            name=f"{radius_m:.0f} 米外（未覆盖）",
-            style_function=lambda _: {**style, "fillColor": "#d73027", "fillOpacity": 0.25},
-            show=False,
-        ).add_to(m)
+        areas.append(
+            folium.GeoJson(
+                _compact(shift_geometry(uncovered, crs)),
+                name=f"{radius_m:.0f} 米外（未覆盖）",
+                style_function=lambda _: {**style, "fillColor": "#d73027", "fillOpacity": 0.25},
+                show=False,
+                interactive=False,
+            )
+        )
     if geoms:
-        _add_boundaries(m, geoms)
+        areas.append(_boundaries(geoms))
+    for area in areas:
+        area.add_to(m)
     # The control first: the stations' script adds its layers to it.
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
     _Points(drawn, control).add_to(m)
+    _Metrics(shades, areas).add_to(m)
     if bounds is not None:
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    root.html.add_child(Element(_legend(title, choropleths, metric, note)))
+    root.html.add_child(Element(_legend(title, note)))
     return m
 
 
-def _add_boundaries(m: folium.Map, geoms: Sequence[tuple[str, str, shapely.Geometry]]) -> None:
-    folium.GeoJson(
+def _boundaries(geoms: Sequence[tuple[str, str, shapely.Geometry]]) -> folium.GeoJson:
+    return folium.GeoJson(
         {
             "type": "FeatureCollection",
             "features": [
                 {
                     "type": "Feature",
-                    "properties": {"name": n},
+                    "properties": {"name": _escape(n)},  # folium's tooltip is HTML
                     "geometry": _compact(shapely.boundary(g)),
                 }
                 for _, n, g in geoms
@@ -338,7 +437,7 @@ def _add_boundaries(m: folium.Map, geoms: Sequence[tuple[str, str, shapely.Geome
         name="区县边界",
         style_function=lambda _: {"color": "#555", "weight": 1, "fill": False},
         tooltip=folium.GeoJsonTooltip(["name"], labels=False),
-    ).add_to(m)
+    )
 
 
 def _attribution(base: str, credit: str) -> str:
@@ -346,9 +445,18 @@ def _attribution(base: str, credit: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
+    return html.escape(text, quote=True)
+
+
+@dataclass(frozen=True)
+class _Shade:
+    """A choropleth's layer and what the legend shows for it."""
+
+    layer: folium.GeoJson
+    name: str
+    title: str
+    rows: list[tuple[str, str]]
+    shown: bool
 
 
 def _add_choropleth(
@@ -357,9 +465,10 @@ def _add_choropleth(
     choropleth: Choropleth,
     *,
     show: bool,
-) -> None:
-    values = [v for v in choropleth.values.values() if v is not None]
-    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+) -> _Shade:
+    keys = {k for k, _, _ in geoms}
+    values = [v for k, v in choropleth.values.items() if v is not None and k in keys]
+    classes = _Classes.of(values)
     features = []
     for key, name, geometry in geoms:
         value = choropleth.values.get(key)
@@ -367,15 +476,16 @@ def _add_choropleth(
         features.append(
             {
                 "type": "Feature",
+                # folium's tooltip puts these in as HTML: escaped here.
                 "properties": {
-                    "name": name,
-                    "value": shown,
-                    "fill": _colour(value, low, high),
+                    "name": _escape(name),
+                    "value": _escape(shown),
+                    "fill": classes.colour(value),
                 },
                 "geometry": _compact(geometry),
             }
         )
-    folium.GeoJson(
+    layer = folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=f"区县：{choropleth.title}",
         style_function=lambda f: {
@@ -384,9 +494,90 @@ def _add_choropleth(
             "color": "#444",
             "weight": 0.5,
         },
-        tooltip=folium.GeoJsonTooltip(["name", "value"], aliases=["区县", choropleth.title]),
+        tooltip=folium.GeoJsonTooltip(
+            ["name", "value"], aliases=["区县", _escape(choropleth.title)]
+        ),
+        control=False,  # in the metrics' own control (one shown at a time)
         show=show,
-    ).add_to(m)
+    )
+    layer.add_to(m)
+    rows = classes.legend(min(values), choropleth.fmt) if values else []
+    if len(values) < len(keys):
+        rows.append((NO_DATA_COLOUR, "无数据"))
+    return _Shade(layer, choropleth.name, choropleth.title, rows, show)
+
+
+_METRICS_JS = Template(
+    """
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  var shades = {{ this.shades }};
+  var layers = [{{ this.layers }}];
+  var areas = [{{ this.areas }}];
+  var none = L.layerGroup();
+  var base = {}, legend = {};
+  shades.forEach(function (s, k) { base[s.label] = layers[k]; legend[L.stamp(layers[k])] = s; });
+  base[{{ this.none_label }}] = none;
+  if (!shades.some(function (s) { return s.shown; })) { none.addTo(map); }
+  var box = document.getElementById("yz-legend-metric");
+  function show(layer) {
+    var s = legend[L.stamp(layer)];
+    box.textContent = "";
+    if (!s) { return; }
+    var head = document.createElement("b");
+    head.textContent = "区县着色：" + s.title;
+    box.appendChild(head);
+    s.rows.forEach(function (r) {
+      var row = document.createElement("div"), swatch = document.createElement("i");
+      swatch.className = "sq";
+      swatch.style.background = r[0];
+      row.appendChild(swatch);
+      row.appendChild(document.createTextNode(r[1]));
+      box.appendChild(row);
+    });
+  }
+  // Areas go under the stations whenever one is switched on (all share one canvas, and
+  // the last drawn would take the clicks): top to bottom, each sent to the back.
+  function sink() {
+    areas.concat(layers).forEach(function (l) { if (map.hasLayer(l)) { l.bringToBack(); } });
+  }
+  if (shades.length) {
+    var control = L.control.layers(base, null, {collapsed: false}).addTo(map);
+    var title = document.createElement("b");
+    title.textContent = "区县着色";
+    var list = control.getContainer().querySelector(".leaflet-control-layers-list");
+    list.insertBefore(title, list.firstChild);
+    map.on("baselayerchange", function (e) {
+      if (e.layer === none || legend[L.stamp(e.layer)]) { show(e.layer); sink(); }
+    });
+    layers.forEach(function (l) { if (map.hasLayer(l)) { show(l); } });
+  }
+  map.on("overlayadd", sink);
+  window.yizhanMetrics = base;
+})();
+{% endmacro %}
+"""
+)
+
+
+class _Metrics(MacroElement):
+    """The district colourings, one at a time in a control of their own, with the legend
+    of the one shown; and the areas kept under the stations."""
+
+    def __init__(self, shades: Sequence[_Shade], areas: Sequence[folium.GeoJson]) -> None:
+        super().__init__()
+        self._template = _METRICS_JS
+        self.shades = _json_for_script(
+            [
+                # label: HTML in the control; title and rows: text in the legend.
+                {"label": _escape(s.title), "title": s.title, "rows": s.rows, "shown": s.shown}
+                for s in shades
+            ]
+        )
+        self.layers = ", ".join(s.layer.get_name() for s in shades)
+        self.areas = ", ".join(a.get_name() for a in reversed(areas))
+        self.none_label = _json_for_script("不着色")
 
 
 _STYLE = """<style>
@@ -394,20 +585,23 @@ _STYLE = """<style>
 border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.5 sans-serif;max-width:260px}
 .yz-legend i{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:6px;
 vertical-align:-1px}
+.yz-legend i.sq{border-radius:2px;border:1px solid #888;width:10px;height:10px}
 .yz-legend .ss{border:3px solid #000;width:10px;height:10px}
-.yz-popup{font:13px/1.5 sans-serif;max-width:260px}
+.yz-legend .off{border:2px dashed #555;width:10px;height:10px}
+.yz-legend #yz-legend-metric:not(:empty){margin-top:4px;border-top:1px solid #ddd;padding-top:4px}
+.yz-popup{font:13px/1.5 sans-serif;max-width:300px}
+.leaflet-control-layers-list>b{display:block;margin-bottom:2px}
 </style>"""
 
 
-def _legend(title: str, choropleths: Sequence[Choropleth], metric: str | None, note: str) -> str:
+def _legend(title: str, note: str) -> str:
     rows = [f"<b>{_escape(title)}</b>"]
     rows += [
         f'<div><i style="background:{c}"></i>{_escape(label)}</div>' for _, c, label in CATEGORIES
     ]
     rows.append(f'<div><i class="ss" style="background:#fff"></i>{SELF_SERVICE_LABEL}</div>')
-    shown = next((c for c in choropleths if c.name == metric), None)
-    if shown is not None:
-        rows.append(f"<div>区县着色：{_escape(shown.title)}（浅→深：低→高）</div>")
+    rows.append(f'<div><i class="off" style="background:#fff"></i>{NOT_SERVING_LABEL}</div>')
     if note:
         rows.append(f"<div>{_escape(note)}</div>")
+    rows.append('<div id="yz-legend-metric"></div>')
     return '<div class="yz-legend" id="yz-legend">' + "".join(rows) + "</div>"

@@ -19,6 +19,7 @@ from stations.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
     PROVIDER_LABELS,
+    STATUS_LABELS,
     Provider,
     Station,
     Status,
@@ -26,7 +27,7 @@ from stations.model import (
 from stations.readindex import StationIndex
 
 METRICS = ("coverage", "listed_all_rate", "per_100km2", "per_demand")
-POPUP_FIELDS = ("名称", "地址", "开放时间", "设施", "进入方式", "上图")
+POPUP_FIELDS = ("名称", "状态", "地址", "开放时间", "设施", "进入方式", "上图")
 
 
 def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]]:
@@ -53,6 +54,7 @@ def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]
         rows.append(
             (
                 station.name,
+                "" if station.status is Status.ACTIVE else STATUS_LABELS[station.status.value],
                 station.address,
                 station.hours_text or station.hours,
                 "、".join(AMENITY_LABELS.get(a, a) for a in station.amenities),
@@ -76,7 +78,9 @@ def station_map(
     progress: Callable[[str], None] | None = None,
 ) -> folium.Map:
     """The registry's stations (not closed; with ``at``, those open then), coverage within
-    ``radius_m``, and a district choropleth of ``metric`` (one of :data:`METRICS`)."""
+    ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
+    shown first. Planned and temporarily closed stations are drawn hollow and count for
+    no coverage; ``per_demand`` needs ``demand`` (there is no population layer)."""
     say = progress or (lambda _: None)
     if metric not in METRICS:
         msg = f"metric must be one of {', '.join(METRICS)}, not {metric!r}"
@@ -93,6 +97,7 @@ def station_map(
     positions = np.flatnonzero(keep)
     stations = [index.stations[p] for p in positions.tolist()]
     say(f"{len(stations):,} stations")
+    active = index.status[positions] == list(Status).index(Status.ACTIVE)
     points = MapPoints(
         lon=index.nearest.lon[positions],
         lat=index.nearest.lat[positions],
@@ -100,9 +105,9 @@ def station_map(
         self_service=index.self_service[positions],
         popup=_popups(stations, index.threshold_m),
         popup_fields=POPUP_FIELDS,
+        in_service=active,
     )
     chosen = [d for d in districts if district is None or d.adcode == district]
-    active = index.status[positions] == list(Status).index(Status.ACTIVE)
     slon, slat = points.lon[active], points.lat[active]
     covered_parts, uncovered_parts, shares = [], [], {}
     for i, d in enumerate(chosen, start=1):
@@ -115,7 +120,7 @@ def station_map(
     figs = figures(stations, names, threshold_m=index.threshold_m)
     counts = {k: f.stations_active for k, f in figs.items()}
     choropleths = [
-        Choropleth("coverage", f"{radius_m:.0f} 米覆盖率", shares),
+        Choropleth("coverage", f"{radius_m:.0f} 米覆盖率", shares, fmt="{:.1%}"),
         Choropleth(
             "listed_all_rate",
             "三家上图率",
@@ -141,6 +146,8 @@ def station_map(
         msg = "metric per_demand needs a demand layer"
         raise ValueError(msg)
     when = f"，{at:%Y-%m-%d %H:%M} 开放的驿站" if at is not None else ""
+    idle = len(stations) - int(active.sum())
+    resting = f"（其中 {idle:,} 个筹建中或暂停开放）" if idle else ""
     say("drawing")
     return coverage_map(
         points,
@@ -155,7 +162,7 @@ def station_map(
         tiles=tiles,
         title="工会驿站覆盖图" + (f"·{names[district]}" if district else ""),
         credit=BOUNDARY_CREDIT,
-        note=f"{len(stations):,} 个驿站{when}；覆盖按 {radius_m:.0f} 米计",
+        note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {radius_m:.0f} 米计",
     )
 
 

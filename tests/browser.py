@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,6 +67,78 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_process(executable: str = CHROMIUM, *, timeout_s: float = 30) -> Iterator[str]:
+    """Start Chromium (headless, its own throwaway profile) and yield its DevTools
+    WebSocket URL, for :func:`connected`; stop it on exit."""
+    with tempfile.TemporaryDirectory(prefix="yizhan-chromium-") as profile:
+        proc = subprocess.Popen(
+            [
+                executable,
+                "--headless",
+                *ARGS,
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        found: list[str] = []
+        seen: list[str] = []
+        reader = threading.Thread(target=_read_stderr, args=(proc, found, seen), daemon=True)
+        reader.start()
+        try:
+            yield _devtools_url(proc, found, seen, timeout_s)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            reader.join(timeout=5)
+            assert proc.stderr is not None
+            proc.stderr.close()
+
+
+def _read_stderr(proc: subprocess.Popen[str], found: list[str], seen: list[str]) -> None:
+    """Find Chromium's DevTools URL, and keep reading so a full pipe never blocks it."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        match = re.search(r"DevTools listening on (ws://\S+)", line)
+        if match and not found:
+            found.append(match.group(1))
+        elif not found:
+            seen.append(line)
+
+
+def _devtools_url(
+    proc: subprocess.Popen[str], found: list[str], seen: list[str], timeout_s: float
+) -> str:
+    deadline = time.monotonic() + timeout_s
+    while not found and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not found:
+        msg = f"Chromium did not start (exit code {proc.poll()}):\n{''.join(seen[-20:])}"
+        raise RuntimeError(msg)
+    return found[0]
+
+
+@contextmanager
+def connected(devtools_url: str) -> Iterator[Any]:
+    """Playwright attached to a running Chromium (see :func:`chromium_process`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.connect_over_cdp(devtools_url)
+        try:
+            yield browser
+        finally:
+            browser.close()  # the contexts this connection made; Chromium goes on
 
 
 def screenshot(page: Any, name: str) -> Path:

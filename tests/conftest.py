@@ -47,6 +47,30 @@ def districts() -> Districts:
     return chongqing_districts()
 
 
+@pytest.fixture(scope="session")
+def chromium_devtools() -> Iterator[str]:
+    """Debian's Chromium, started once for the whole run: its DevTools URL."""
+    from tests.browser import chromium_process
+
+    pytest.importorskip("playwright.sync_api")
+    with chromium_process(require_binary("chromium")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_devtools: str) -> Iterator[object]:
+    """Playwright attached to the session's Chromium.
+
+    Per module, not per session: between calls, Playwright's sync API leaves its event
+    loop marked as running in the main thread, which would break any later test that
+    runs asyncio; the browser itself is started only once.
+    """
+    from tests.browser import connected
+
+    with connected(chromium_devtools) as b:
+        yield b
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "registry.sqlite3"

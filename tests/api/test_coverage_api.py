@@ -192,38 +192,3 @@ def test_coverage_refuses_bad_options(client):
     assert client.get("/v1/coverage", params={"min_stations": 1}).status_code == 422
     assert client.get("/v1/coverage", params={"district": "999999"}).status_code == 404
     assert client.get("/v1/coverage", params={"demand": "nope"}).status_code == 404
-
-
-def test_coverage_map_page(client, store, districts):
-    add(store, districts, "A", *WANZHOU)
-    r = client.get("/maps/coverage", params={"tiles": "amap", "district": WANZHOU_ADCODE})
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/html")
-    assert "autonavi.com" in r.text
-    assert client.get("/maps/coverage", params={"tiles": "google"}).status_code == 422
-    assert client.get("/maps/coverage", params={"district": "999999"}).status_code == 404
-    r = client.get("/maps/coverage", params={"metric": "per_demand"})
-    assert r.status_code == 422
-
-
-def test_yizhan_map_writes_a_page(tmp_path, store, districts, db_path):
-    from click.testing import CliRunner
-
-    from stations.cli import main
-
-    add(store, districts, "A", *WANZHOU)
-    out = tmp_path / "map.html"
-    result = CliRunner().invoke(
-        main,
-        [
-            "map",
-            "--database",
-            f"sqlite:///{db_path}",
-            "--out",
-            str(out),
-            "--district",
-            WANZHOU_ADCODE,
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert "window.yizhanReady" in out.read_text(encoding="utf-8")

@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from geodata.crs import from_wgs84
 from stations.sqlite import SQLiteStore
-from tests.browser import PageLog, block_external, chromium, screenshot
+from tests.browser import PageLog, block_external, screenshot
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 from tests.live import Server, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_binary("chromium")]
 
-EVIL = "<img src=x onerror=alert(1)>驿站"
+EVIL = "<img src=x onerror=window.__xss=1>驿站"
+SCRIPT_NAME = "<script>window.__xss=2</script>站"
+YUZHONG = "500103"
+NIGHT_STATION = (JIEFANGBEI[0] + 0.004, JIEFANGBEI[1] + 0.002)  # also in 渝中区
+PLANNED = (JIEFANGBEI[0] - 0.004, JIEFANGBEI[1] - 0.001)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, districts) -> Iterator[Server]:
     db = tmp_path_factory.mktemp("maps") / "r.sqlite3"
+    named = [(JIEFANGBEI, EVIL), (GUANYINQIAO, SCRIPT_NAME), (WANZHOU, "万州站")]
     with SQLiteStore(db) as store:
-        for i, (lon, lat) in enumerate([JIEFANGBEI, GUANYINQIAO, WANZHOU]):
+        for i, ((lon, lat), name) in enumerate(named):
             store.create(
                 make_station(
                     districts,
                     owner="industry:transport",
                     external_id=f"S{i}",
-                    name=EVIL if i == 0 else f"站{i}",
+                    name=name,
                     lon=lon,
                     lat=lat,
                 ),
@@ -38,11 +45,23 @@ def server(tmp_path_factory, districts) -> Iterator[Server]:
                 owner="industry:transport",
                 external_id="N",
                 name="夜站",
-                lon=JIEFANGBEI[0] + 0.01,
-                lat=JIEFANGBEI[1],
+                lon=NIGHT_STATION[0],
+                lat=NIGHT_STATION[1],
                 hours="24/7",
                 self_service_24h=True,
                 entry_methods="qr",
+            ),
+            actor="t",
+        )
+        store.create(
+            make_station(
+                districts,
+                owner="industry:transport",
+                external_id="P",
+                name="筹建站",
+                lon=PLANNED[0],
+                lat=PLANNED[1],
+                status="planned",
             ),
             actor="t",
         )
@@ -50,30 +69,57 @@ def server(tmp_path_factory, districts) -> Iterator[Server]:
         yield s
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def open_map(browser, url: str):
+def open_map(browser: Any, url: str) -> tuple[Any, PageLog, list[str]]:
+    """The page once its layers are drawn, what it did, and any dialogs it opened."""
     page = browser.new_page(viewport={"width": 1200, "height": 800})
     log = PageLog()
     block_external(page, log)
+    dialogs: list[str] = []
+
+    def dialog(d: Any) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
     page.goto(url)
     page.wait_for_function("window.yizhanReady === true", timeout=20_000)
-    return page, log
+    return page, log, dialogs
+
+
+def click_at(page: Any, lon: float, lat: float, *, zoom: int = 16) -> None:
+    """Centre the map on lon/lat (as drawn) and click there, with no popup open before."""
+    page.evaluate("() => { window.yizhanMap.closePopup(); }")
+    page.wait_for_function("document.querySelectorAll('.leaflet-popup').length === 0")
+    page.evaluate(
+        f"() => {{ window.yizhanMap.setView([{lat}, {lon}], {zoom}, {{animate: false}}); }}"
+    )
+    page.wait_for_timeout(200)
+    x, y = screen_point(page, lon, lat)
+    page.mouse.click(x, y)
+
+
+def screen_point(page: Any, lon: float, lat: float) -> tuple[float, float]:
+    return page.evaluate(
+        f"(() => {{ const p = window.yizhanMap.latLngToContainerPoint([{lat}, {lon}]);"
+        " const r = window.yizhanMap.getContainer().getBoundingClientRect();"
+        " return [r.left + p.x, r.top + p.y]; })()"
+    )
+
+
+DRAWN = "Object.values(window.yizhanLayers).reduce((n, g) => n + g.getLayers().length, 0)"
+SHOWN = (
+    "Object.values(window.yizhanLayers).filter(g => window.yizhanMap.hasLayer(g))"
+    ".reduce((n, g) => n + g.getLayers().length, 0)"
+)
 
 
 def test_map_loads_offline_with_every_station_and_no_errors(server, browser):
-    page, log = open_map(browser, f"{server.base}/maps/coverage")
+    page, log, dialogs = open_map(browser, f"{server.base}/maps/coverage")
     counts = page.evaluate("window.yizhanCounts")
-    assert counts == {"stations": 4, "self_service": 1}
-    drawn = page.evaluate(
-        "Object.values(window.yizhanLayers).reduce((n, g) => n + g.getLayers().length, 0)"
-    )
-    assert drawn == 4
-    assert log.errors == []
+    assert counts == {"stations": 5, "self_service": 1, "not_in_service": 1}
+    assert page.evaluate(DRAWN) == 5
+    assert page.evaluate(SHOWN) == 5
+    assert log.errors == [] and dialogs == []
     # Only map tiles were asked of the outside world (and blocked here); no CDN assets.
     assert log.blocked, "the tiles should have been requested"
     assert all("tile.openstreetmap.org" in u for u in log.blocked), log.blocked
@@ -82,31 +128,91 @@ def test_map_loads_offline_with_every_station_and_no_errors(server, browser):
 
 
 def test_layers_toggle_from_the_layer_control(server, browser):
-    page, log = open_map(browser, f"{server.base}/maps/coverage")
+    page, log, _ = open_map(browser, f"{server.base}/maps/coverage")
     has = "window.yizhanMap.hasLayer(window.yizhanLayers['24小时自助驿站'])"
     assert page.evaluate(has) is True
     page.get_by_text("24小时自助驿站", exact=True).last.click()
     assert page.evaluate(has) is False
+    assert page.evaluate(SHOWN) == 4
     page.get_by_text("24小时自助驿站", exact=True).last.click()
     assert page.evaluate(has) is True
+    assert page.evaluate(SHOWN) == 5
     assert log.errors == []
     page.close()
 
 
-def test_popup_shows_user_text_as_text(server, browser, districts):
-    page, log = open_map(browser, f"{server.base}/maps/coverage?district=500103")
-    page.evaluate(f"window.yizhanMap.setView([{JIEFANGBEI[1]}, {JIEFANGBEI[0]}], 16)")
-    page.wait_for_timeout(300)
-    x, y = page.evaluate(
-        f"(() => {{ const p = window.yizhanMap.latLngToContainerPoint([{JIEFANGBEI[1]}, "
-        f"{JIEFANGBEI[0]}]); const r = window.yizhanMap.getContainer().getBoundingClientRect();"
-        " return [r.left + p.x, r.top + p.y]; })()"
+def test_one_district_colouring_at_a_time_with_its_legend(server, browser):
+    page, log, _ = open_map(browser, f"{server.base}/maps/coverage?district={YUZHONG}")
+    shown = (
+        "Object.keys(window.yizhanMetrics)"
+        ".filter(k => window.yizhanMap.hasLayer(window.yizhanMetrics[k]))"
     )
-    page.mouse.click(x, y)
+    assert page.evaluate(shown) == ["1000 米覆盖率"]
+    assert "1000 米覆盖率" in page.locator("#yz-legend-metric").inner_text()
+    page.get_by_label("三家上图率").check()
+    assert page.evaluate(shown) == ["三家上图率"]
+    assert "区县着色：三家上图率" in page.locator("#yz-legend-metric").inner_text()
+    page.get_by_label("不着色").check()
+    assert page.evaluate(shown) == ["不着色"]
+    assert page.locator("#yz-legend-metric").inner_text() == ""
+    # Areas switched on later are drawn under the stations: a station still takes the click.
+    page.get_by_label("三家上图率").check()
+    page.get_by_text("1000 米外（未覆盖）", exact=True).click()
+    click_at(page, *JIEFANGBEI)
     popup = page.locator(".leaflet-popup-content .yz-popup")
     popup.wait_for(timeout=5_000)
     assert popup.locator("b").inner_text() == EVIL
-    assert page.locator(".leaflet-popup-content img").count() == 0
+    assert log.errors == []
+    page.close()
+
+
+def test_popup_shows_user_text_as_text(server, browser):
+    page, log, dialogs = open_map(browser, f"{server.base}/maps/coverage")
+    for (lon, lat), name in ((JIEFANGBEI, EVIL), (GUANYINQIAO, SCRIPT_NAME)):
+        click_at(page, lon, lat)
+        popup = page.locator(".leaflet-popup-content .yz-popup")
+        popup.wait_for(timeout=5_000)
+        assert popup.locator("b").inner_text() == name
+        assert (
+            page.locator(".leaflet-popup-content img, .leaflet-popup-content script").count() == 0
+        )
+        text = popup.inner_text()
+        assert "开放时间：" in text and "上图：" in text and "设施：" in text
+    assert page.evaluate("window.__xss") is None
+    assert dialogs == []
     screenshot(page, "coverage-map-popup")
+    click_at(page, *PLANNED)
+    assert "状态：筹建中" in page.locator(".leaflet-popup-content .yz-popup").inner_text()
+    assert log.errors == []
+    page.close()
+
+
+def test_district_tooltip_shows_between_the_stations(server, browser, districts):
+    page, log, _ = open_map(browser, f"{server.base}/maps/coverage?district={YUZHONG}")
+    inside = districts.get(YUZHONG).geometry.representative_point()
+    page.evaluate(
+        f"() => {{ window.yizhanMap.setView([{inside.y}, {inside.x}], 14, {{animate: false}}); }}"
+    )
+    page.wait_for_timeout(200)
+    page.mouse.move(*screen_point(page, inside.x, inside.y))
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for(timeout=5_000)
+    assert "渝中区" in tooltip.inner_text()
+    assert log.errors == []
+    page.close()
+
+
+def test_amap_tiles_draw_the_stations_in_gcj02(server, browser):
+    page, log, _ = open_map(browser, f"{server.base}/maps/coverage?tiles=amap&district={YUZHONG}")
+    glon, glat = (float(v) for v in from_wgs84(*JIEFANGBEI, crs="gcj02"))
+    drawn = page.evaluate(
+        "Object.values(window.yizhanLayers).flatMap(g => g.getLayers())"
+        ".map(m => [m.getLatLng().lng, m.getLatLng().lat])"
+    )
+    assert [round(glon, 6), round(glat, 6)] in [[round(x, 6), round(y, 6)] for x, y in drawn]
+    assert log.blocked and all("autonavi.com" in u for u in log.blocked), log.blocked
+    click_at(page, glon, glat)
+    assert page.locator(".leaflet-popup-content b").inner_text() == EVIL
+    screenshot(page, "coverage-map-amap")
     assert log.errors == []
     page.close()

@@ -25,7 +25,6 @@ from stations.auth import new_token
 from stations.model import Station
 from stations.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, WANZHOU, make_station
-from tests.conftest import require_binary
 from tests.live import serve
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -135,15 +134,6 @@ class Watch:
         assert self.errors == [], self.errors
         needed = [(kind, url) for kind, url in self.blocked if TILE_HOST not in url]
         assert needed == [], f"the page needed outside resources: {needed}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        # Debian's Chromium: Playwright's own browser download does not work here.
-        b = p.chromium.launch(executable_path=require_binary("chromium"), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def new_phone(browser: Any, *, located: bool) -> Any:

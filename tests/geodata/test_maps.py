@@ -1,4 +1,4 @@
-"""geodata.maps: offline pages, escaped text, GCJ-02 shift for Amap tiles."""
+"""geodata.maps: offline pages, escaped text, GCJ-02 shift for Amap tiles, compact data."""
 
 from __future__ import annotations
 
@@ -9,33 +9,60 @@ import numpy as np
 import pytest
 import shapely
 
-from geodata.crs import from_wgs84
-from geodata.maps import Choropleth, MapPoints, _leaflet_assets, coverage_map, shift_geometry
+from geodata.crs import CoordinateSystem, from_wgs84
+from geodata.maps import (
+    CATEGORIES,
+    NO_DATA_COLOUR,
+    Choropleth,
+    MapPoints,
+    _leaflet_assets,
+    coverage_map,
+    shift_geometry,
+)
 
 EVIL = '</script><script>alert("x")</script>'
+EVIL_TAG = "<img src=x onerror=alert(1)>"
+FIELDS = ("名称", "状态", "地址", "开放时间", "设施", "进入方式", "上图")
+BOX = shapely.box(106.5, 29.5, 106.6, 29.6)
 
 
-def points(n: int = 3) -> MapPoints:
-    lon = np.array([106.5772, 106.53, 108.40][:n])
-    lat = np.array([29.557, 29.58, 30.81][:n])
-    return MapPoints(
+def points(n: int = 3, **kw) -> MapPoints:
+    """``n`` points near 解放碑 cycling through the 上图 states; the first is named EVIL."""
+    lon = 106.5772 + np.arange(n) * 0.001
+    lat = np.full(n, 29.557)
+    defaults = dict(
         lon=lon,
         lat=lat,
-        category=["full", "partial", "none"][:n],
-        self_service=np.array([False, True, False][:n]),
-        popup=[(EVIL, "地址", "24/7", "", "", "")] + [("站", "", "", "", "", "")] * (n - 1),
-        popup_fields=("名称", "地址", "开放时间", "设施", "进入方式", "上图"),
+        category=[CATEGORIES[i % 3][0] for i in range(n)],
+        self_service=np.arange(n) % 3 == 1,
+        popup=[
+            (EVIL if i == 0 else f"站{i}", "", f"路{i}号", "24/7", "热水", "", "") for i in range(n)
+        ],
+        popup_fields=FIELDS,
     )
+    return MapPoints(**{**defaults, **kw})
 
 
-def render(**kw) -> str:
-    return coverage_map(points(), districts=kw.pop("districts", []), **kw).get_root().render()
+def render(pts: MapPoints | None = None, **kw) -> str:
+    kw.setdefault("districts", [])
+    return coverage_map(pts if pts is not None else points(), **kw).get_root().render()
 
 
 def payload(html: str) -> dict:
     match = re.search(r"var data = (\{.*?\});\n", html)
     assert match is not None
     return json.loads(match.group(1))
+
+
+def as_js_sees_it(html: str) -> str:
+    """The page with JSON's \\uXXXX escapes decoded: the strings the scripts work with."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)
+
+
+def popup_text(data: dict, field: int, i: int) -> str:
+    """What the page's popup shows for point ``i`` (the columns may be dictionary-coded)."""
+    column = data["text"][field]
+    return column["v"][column["i"][i]] if isinstance(column, dict) else column[i]
 
 
 def test_no_public_cdn_only_tiles_and_credits():
@@ -54,48 +81,125 @@ def test_no_public_cdn_only_tiles_and_credits():
         "https://leafletjs.com",
     )
     assert all(u.startswith(allowed) for u in external), external
-    assert "天地图" in html or json.dumps("天地图")[1:-1] in html  # credit, maybe JSON-escaped
+    assert "天地图" in as_js_sees_it(html)
 
 
 def test_user_text_cannot_close_the_script():
     html = render()
     assert EVIL not in html
-    assert payload(html)["text"][0][0] == EVIL  # intact as data, shown with textContent
+    assert popup_text(payload(html), 0, 0) == EVIL  # intact as data, shown with textContent
+
+
+def test_district_and_metric_names_reach_the_page_escaped():
+    # folium's tooltips and Leaflet's layer control insert these as HTML.
+    html = render(
+        districts=[("500103", EVIL_TAG + "区", BOX)],
+        choropleths=[Choropleth("per_demand", "每千需求（" + EVIL_TAG + "）", {"500103": 0.5})],
+        metric="per_demand",
+        note=EVIL_TAG,
+        credit=EVIL_TAG,
+    )
+    shades = re.search(r"var shades = (\[.*?\]);\n", html)
+    assert shades is not None
+    # The legend keeps the title as text (it is built with textContent); the control's
+    # label is HTML, escaped.
+    (legend,) = json.loads(shades.group(1))
+    assert legend["title"] == "每千需求（" + EVIL_TAG + "）"
+    assert legend["label"] == "每千需求（&lt;img src=x onerror=alert(1)&gt;）"
+    seen = as_js_sees_it(html.replace(shades.group(0), ""))
+    assert EVIL_TAG not in seen
+    assert "&lt;img src=x onerror=alert(1)&gt;区" in seen  # the tooltips' district name
+
+
+def test_one_entry_per_point_in_its_category_and_kind():
+    pts = points(7, in_service=np.array([True] * 6 + [False]))
+    data = payload(render(pts))
+    assert len(data["lon"]) == len(data["lat"]) == len(data["cat"]) == 7
+    assert [CATEGORIES[c][0] for c in data["cat"]] == list(pts.category)
+    assert data["ss"] == [0, 1, 0, 0, 1, 0, 0]
+    assert data["off"] == [0, 0, 0, 0, 0, 0, 1]
+    assert [popup_text(data, 2, i) for i in range(7)] == [f"路{i}号" for i in range(7)]
+
+
+def test_every_point_in_service_sends_no_off_flags():
+    assert "off" not in payload(render(points(4)))
+
+
+def test_repeated_popup_text_is_sent_once():
+    html = render(points(50))
+    data = payload(html)
+    hours = data["text"][3]
+    assert hours == {"v": ["24/7"], "i": [0] * 50}
+    assert isinstance(data["text"][0], list)  # names differ: sent as they are
+    assert html.count("热水") == 1
+
+
+def test_coordinates_are_rounded_to_a_tenth_of_a_metre():
+    pts = points(1, lon=np.array([106.123456789]), lat=np.array([29.987654321]))
+    data = payload(render(pts))
+    assert data["lon"] == [106.123457] and data["lat"] == [29.987654]
 
 
 def test_amap_tiles_shift_points_and_areas_to_gcj02():
-    area = shapely.box(106.5, 29.5, 106.6, 29.6)
-    html = (
-        coverage_map(points(), districts=[("500103", "渝中区", area)], tiles="amap")
-        .get_root()
-        .render()
-    )
+    html = render(districts=[("500103", "渝中区", BOX)], tiles="amap")
     data = payload(html)
     glon, glat = from_wgs84(np.array([106.5772]), np.array([29.557]), crs="gcj02")
     assert data["lon"][0] == pytest.approx(glon[0], abs=1e-6)
     assert data["lat"][0] == pytest.approx(glat[0], abs=1e-6)
-    assert "autonavi.com" in html
-    shifted = shift_geometry(area, from_wgs84.__globals__["CoordinateSystem"].GCJ02)
+    assert "autonavi.com" in html and "高德" in as_js_sees_it(html)
+    shifted = shift_geometry(BOX, CoordinateSystem.GCJ02)
     assert shifted.bounds[0] == pytest.approx(float(from_wgs84(106.5, 29.5, crs="gcj02")[0]))
+    x = round(float(from_wgs84(106.5, 29.5, crs="gcj02")[0]), 5)
+    assert str(x) in html  # the district's corner, shifted
+    assert "106.5, 29.5" not in html and "[106.5,29.5]" not in html
 
 
-def test_choropleth_layers_and_legend():
-    area = shapely.box(106.5, 29.5, 106.6, 29.6)
-    html = (
-        coverage_map(
-            points(),
-            districts=[("500103", "渝中区", area)],
-            choropleths=[Choropleth("coverage", "1000 米覆盖率", {"500103": 0.5})],
-            metric="coverage",
-        )
-        .get_root()
-        .render()
+def test_osm_tiles_draw_wgs84_as_given():
+    data = payload(render(tiles="osm"))
+    assert data["lon"][0] == 106.5772 and data["lat"][0] == 29.557
+
+
+def test_choropleth_classes_are_quantiles_with_their_ranges_in_the_legend():
+    keys = [f"5001{i:02d}" for i in range(6)]
+    districts = [
+        (k, f"区{i}", shapely.box(106 + i * 0.1, 29, 106.05 + i * 0.1, 29.05))
+        for i, k in enumerate(keys)
+    ]
+    # One dense district far above the rest; one without data.
+    values = dict(zip(keys, [0.01, 0.02, 0.03, 0.04, 0.90, None], strict=True))
+    html = render(
+        districts=districts,
+        choropleths=[Choropleth("coverage", "1000 米覆盖率", values)],
+        metric="coverage",
     )
-    assert "区县：1000 米覆盖率" in html or json.dumps("区县：1000 米覆盖率") in html
-    assert "50%" in html
+    fills = re.findall(r'"fill": "(#[0-9a-f]{6})"', html)
+    assert len(fills) == 6
+    assert len(set(fills[:5])) == 5  # equal steps would colour the first four alike
+    assert fills[5] == NO_DATA_COLOUR
+    shades = json.loads(re.search(r"var shades = (\[.*?\]);\n", html).group(1))
+    assert shades[0]["title"] == "1000 米覆盖率" and shades[0]["shown"] is True
+    labels = [row[1] for row in shades[0]["rows"]]
+    assert labels[0] == "1%" and labels[-2] == "4% – 90%" and labels[-1] == "无数据"
     assert 'id="yz-legend"' in html
 
 
-def test_bad_tiles_are_refused():
+def test_choropleths_are_in_their_own_control_not_the_overlays():
+    html = render(
+        districts=[("500103", "渝中区", BOX)],
+        choropleths=[
+            Choropleth("coverage", "覆盖率", {"500103": 0.5}),
+            Choropleth("listed_all_rate", "上图率", {"500103": 0.2}),
+        ],
+        metric="listed_all_rate",
+    )
+    overlays = re.search(r"overlays :  \{(.*?)\}", html, re.S).group(1)
+    assert "覆盖率" not in overlays and "上图率" not in overlays
+    shades = json.loads(re.search(r"var shades = (\[.*?\]);\n", html).group(1))
+    assert [(s["title"], s["shown"]) for s in shades] == [("覆盖率", False), ("上图率", True)]
+
+
+def test_bad_tiles_and_unknown_metric_are_refused():
     with pytest.raises(ValueError, match="tiles"):
         coverage_map(points(), districts=[], tiles="google")
+    with pytest.raises(ValueError, match="metric"):
+        coverage_map(points(), districts=[], metric="coverage")

@@ -1,0 +1,157 @@
+"""GET /maps/coverage and ``yizhan map``: the planners' coverage map page."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from geodata.crs import from_wgs84
+from stations.cli import main
+from stations.settings import Settings
+from stations.sqlite import SQLiteStore
+from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
+
+WANZHOU_ADCODE = "500101"
+NIGHT = "2026-11-25T02:00:00+08:00"  # a Wednesday
+
+
+@pytest.fixture
+def store(db_path):
+    with SQLiteStore(db_path) as s:
+        yield s
+
+
+@pytest.fixture
+def client(store, districts, db_path):
+    app = create_app(
+        Settings(database_url=f"sqlite:///{db_path}"), store=store, districts=districts
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+def add(store, districts, external_id, position, **kw):
+    kw.setdefault("owner", "industry:transport")
+    lon, lat = position
+    store.create(
+        make_station(districts, external_id=external_id, lon=lon, lat=lat, **kw), actor="t"
+    )
+
+
+def drawn(html: str) -> dict:
+    """The stations' data the page draws."""
+    match = re.search(r"var data = (\{.*?\});\n", html)
+    assert match is not None
+    return json.loads(match.group(1))
+
+
+def test_the_page_draws_every_station_not_closed(client, store, districts):
+    add(store, districts, "A", JIEFANGBEI)
+    add(store, districts, "B", GUANYINQIAO, status="planned")
+    add(store, districts, "C", WANZHOU, status="closed")
+    r = client.get("/maps/coverage")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    data = drawn(r.text)
+    assert len(data["lon"]) == 2
+    assert data["off"] == [0, 1]  # the planned one, drawn hollow
+
+
+def test_at_a_time_draws_only_the_stations_open_then(client, store, districts):
+    add(store, districts, "DAY", JIEFANGBEI, hours="Mo-Su 09:00-18:00")
+    add(store, districts, "ALL", GUANYINQIAO, hours="24/7")
+    assert len(drawn(client.get("/maps/coverage").text)["lon"]) == 2
+    night = drawn(client.get("/maps/coverage", params={"at": NIGHT}).text)
+    assert night["lon"] == [pytest.approx(GUANYINQIAO[0], abs=1e-6)]
+
+
+def test_a_district_draws_only_its_stations(client, store, districts):
+    add(store, districts, "A", JIEFANGBEI)
+    add(store, districts, "W", WANZHOU)
+    r = client.get("/maps/coverage", params={"district": WANZHOU_ADCODE})
+    assert drawn(r.text)["lon"] == [pytest.approx(WANZHOU[0], abs=1e-6)]
+
+
+def test_amap_tiles_draw_gcj02(client, store, districts):
+    add(store, districts, "W", WANZHOU)
+    r = client.get("/maps/coverage", params={"tiles": "amap", "district": WANZHOU_ADCODE})
+    assert "autonavi.com" in r.text
+    glon, glat = from_wgs84(*WANZHOU, crs="gcj02")
+    data = drawn(r.text)
+    assert data["lon"] == [round(float(glon), 6)] and data["lat"] == [round(float(glat), 6)]
+
+
+def test_the_page_follows_the_registry(client, store, districts):
+    add(store, districts, "A", JIEFANGBEI)
+    assert len(drawn(client.get("/maps/coverage").text)["lon"]) == 1
+    add(store, districts, "B", GUANYINQIAO)
+    assert len(drawn(client.get("/maps/coverage").text)["lon"]) == 2
+
+
+def test_sent_gzipped_and_not_again_while_unchanged(client, store, districts):
+    add(store, districts, "A", JIEFANGBEI)
+    r = client.get("/maps/coverage", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert int(r.headers["content-length"]) < len(r.content) / 3  # httpx decoded it
+    etag = r.headers["etag"]
+    again = client.get("/maps/coverage", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    add(store, districts, "B", GUANYINQIAO)
+    changed = client.get("/maps/coverage", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        pytest.param({"tiles": "google"}, 422, id="unknown-tiles"),
+        pytest.param({"metric": "colour"}, 422, id="unknown-metric"),
+        pytest.param({"metric": "per_demand"}, 422, id="per-demand-without-layer"),
+        pytest.param({"radius_m": 0}, 422, id="zero-radius"),
+        pytest.param({"at": "tomorrow"}, 422, id="bad-time"),
+        pytest.param({"district": "999999"}, 404, id="unknown-district"),
+        pytest.param({"demand": "nope", "metric": "per_demand"}, 404, id="unknown-demand"),
+    ],
+)
+def test_bad_options_are_problems(client, params, status):
+    r = client.get("/maps/coverage", params=params)
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def map_args(db_path, out) -> list[str]:
+    return ["map", "--database", f"sqlite:///{db_path}", "--out", str(out)]
+
+
+def test_yizhan_map_writes_a_page_and_reports_progress(tmp_path, store, districts, db_path):
+    add(store, districts, "W", WANZHOU)
+    out = tmp_path / "map.html"
+    result = CliRunner().invoke(
+        main,
+        [
+            *map_args(db_path, out),
+            *("--district", WANZHOU_ADCODE, "--tiles", "amap", "--metric", "listed_all_rate"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "window.yizhanReady" in html and "autonavi.com" in html
+    assert len(drawn(html)["lon"]) == 1
+    assert "coverage 1/1" in result.stderr  # progress goes to stderr, not into the output
+    assert "coverage" not in result.stdout
+
+
+def test_yizhan_map_refuses_an_unknown_district(tmp_path, db_path):
+    out = tmp_path / "map.html"
+    result = CliRunner().invoke(
+        main,
+        [*map_args(db_path, out), "--district", "999999"],
+    )
+    assert result.exit_code != 0
+    assert "999999" in result.output
+    assert not out.exists()
