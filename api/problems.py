@@ -136,6 +136,8 @@ def install(app: FastAPI) -> None:
             log.warning(
                 "database unavailable on %s %s: %s", request.method, request.url.path, detail
             )
+            # The cause (host, port, driver message) is for the operator's log only.
+            detail = "the registry's database cannot be reached just now; try again shortly"
             headers = {"Retry-After": "5"}
         if isinstance(exc, TooManyReportsError):
             headers = {"Retry-After": str(exc.retry_after_s)}

@@ -20,15 +20,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from stations.open import redact
 from stations.sqlstore import SQLStore
-from stations.store import SchemaError, StoreError
+from stations.store import DatabaseUnavailableError, SchemaError
 
-
-class DatabaseUnavailableError(StoreError):
-    """The database cannot be reached (down, restarting, or the network): try again."""
-
-    code = "database_unavailable"
-
+__all__ = ["DatabaseUnavailableError", "PostGISStore"]
 
 _SCHEMA_V1 = """
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -353,4 +349,4 @@ class _Result:
 
 def _safe(exc: BaseException) -> str:
     """An error message without credentials (a URL's password never reaches a log)."""
-    return re.sub(r"(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", str(exc)).strip()
+    return redact(str(exc)).strip()

@@ -68,6 +68,12 @@ class SchemaError(StoreError):
     code = "schema_incompatible"
 
 
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be reached (down, restarting, or the network): try again."""
+
+    code = "database_unavailable"
+
+
 @dataclass(frozen=True, slots=True)
 class Create:
     station: Station

@@ -1,14 +1,18 @@
-"""The in-process read index, updated from the audit trail."""
+"""The in-process read index: updated from the audit trail, and kept in step by a watcher."""
 
 from __future__ import annotations
 
 import random
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from stations.readindex import StationIndex
-from stations.store import Create, Delete, Update
+from stations.readindex import IndexHolder, StationIndex
+from stations.sqlite import SQLiteStore
+from stations.store import Create, DatabaseUnavailableError, Delete, Update
 from tests.builders import JIEFANGBEI, make_station
 
 HOURS = ["24小时", "周一至周五 9:00-18:00", "8:00-20:00", "周一至周六 8:00-19:00"]
@@ -83,3 +87,72 @@ def test_an_unchanged_store_gives_the_same_index(store, districts):
     store.create(make_station(districts), actor="t")
     index = StationIndex.build(store)
     assert index.updated(store) is index
+
+
+class FlakyStore(SQLiteStore):
+    """A SQLite store whose version check can hang like an unreachable server, and counts."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.up = threading.Event()
+        self.up.set()
+        self.checks = 0
+
+    def data_version(self) -> int:
+        self.checks += 1
+        if not self.up.is_set():
+            self.up.wait(3)  # as a connection attempt that waits for its timeout
+            raise DatabaseUnavailableError("the database is unavailable: connection refused")
+        return super().data_version()
+
+
+def wait_for(condition, *, within_s: float) -> float:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < within_s, f"not within {within_s} s"
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def test_a_watched_index_sees_a_write_soon_without_asking_per_request(db_path, districts):
+    with FlakyStore(db_path) as store:
+        store.create(make_station(districts, external_id="A"), actor="t")
+        holder = IndexHolder(store, check_interval_s=0.05)
+        try:
+            before = store.checks
+            for _ in range(10_000):
+                assert len(holder.current()) == 1
+            assert store.checks - before < 100  # the watcher's checks, not one a call
+            store.create(make_station(districts, external_id="B"), actor="t")
+            assert wait_for(lambda: len(holder.current()) == 2, within_s=1.0) < 1.0
+        finally:
+            holder.close()
+
+
+def test_a_watched_index_refuses_at_once_while_the_database_is_away(db_path, districts):
+    with FlakyStore(db_path) as store:
+        store.create(make_station(districts), actor="t")
+        holder = IndexHolder(store, check_interval_s=0.05, stale_after_s=0.5)
+        try:
+            store.up.clear()
+
+            def refused() -> bool:
+                try:
+                    holder.current()
+                except DatabaseUnavailableError:
+                    return True
+                return False
+
+            wait_for(refused, within_s=2.0)
+            start = time.monotonic()
+            with pytest.raises(DatabaseUnavailableError, match="has not answered"):
+                holder.current()
+            assert time.monotonic() - start < 0.05  # no wait for the database
+            # Back: it recovers by itself, with what was written meanwhile elsewhere.
+            with SQLiteStore(db_path) as elsewhere:
+                elsewhere.create(make_station(districts, external_id="B"), actor="t")
+            store.up.set()
+            wait_for(lambda: not refused() and len(holder.current()) == 2, within_s=2.0)
+        finally:
+            store.up.set()
+            holder.close()
