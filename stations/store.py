@@ -74,6 +74,12 @@ class DatabaseUnavailableError(StoreError):
     code = "database_unavailable"
 
 
+class ReadOnlyError(StoreError):
+    """The database takes no writes (a read replica): writes go to the primary."""
+
+    code = "read_only"
+
+
 @dataclass(frozen=True, slots=True)
 class Create:
     station: Station

@@ -85,6 +85,26 @@ def test_workers_of_two_servers_see_a_write_within_a_second(pg_url, districts):
         assert_seen_everywhere_within_a_second(a.base, time.monotonic(), 2)
 
 
+def test_a_server_on_a_read_replica_sees_writes_and_refuses_its_own(pg_cluster, districts):
+    if pg_cluster.datadir is None:
+        pytest.skip("the server was given by URL: the test cannot make a replica of it")
+    from tests.conftest import PG_TEMPLATE
+
+    primary_url = pg_cluster.new_database(template=PG_TEMPLATE)
+    token = admin_token(primary_url)
+    with pg_cluster.replica() as standby:
+        replica_url = standby.url(primary_url.rpartition("/")[2])
+        with serve(primary_url) as primary, serve(replica_url) as replica:
+            post(primary.base + "/v1/stations", station_body("R1"), token)
+            assert_seen_everywhere_within_a_second(replica.base, time.monotonic(), 1)
+            with pytest.raises(urllib.error.HTTPError) as err:
+                post(replica.base + "/v1/stations", station_body("R2"), token)
+            assert err.value.code == 503
+            assert json.loads(err.value.read())["type"] == "/problems/read_only"
+    with PostGISStore(primary_url) as store:
+        assert [s.external_id for s in store.iter_all()] == ["R1"]
+
+
 def test_a_database_restart_gives_503_then_recovers(pg_url, pg_cluster, districts):
     if pg_cluster.datadir is None:
         pytest.skip("the server was given by URL: the test cannot restart it")
@@ -266,3 +286,23 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
     result = runner.invoke(main, ["migrate", "--from", f"sqlite:///{first}", "--to", pg_url])
     assert result.exit_code != 0
     assert "not empty" in result.output
+
+
+def test_someone_elses_database_or_a_newer_registry_is_refused_untouched(pg_cluster, pg_url):
+    import psycopg
+
+    from stations.store import SchemaError
+
+    theirs = pg_cluster.new_database()
+    with psycopg.connect(theirs, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id integer)")
+    with pytest.raises(SchemaError, match="not a yizhan registry"):
+        PostGISStore(theirs)
+    with psycopg.connect(theirs) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert [r[0] for r in tables] == ["invoices"]
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE yizhan_schema SET version = 99")
+    with pytest.raises(SchemaError, match="newer yizhan"):
+        PostGISStore(pg_url)
