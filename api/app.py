@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -64,7 +66,14 @@ def create_app(
             check_interval_s=settings.index_check_interval_s,
         ),
     )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.index.close()  # the index watcher thread, if any
+
     app = FastAPI(
+        lifespan=lifespan,
         title="yizhan 驿站",
         version="1.0.0",
         description=DESCRIPTION,

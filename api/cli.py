@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from stations.cli import database_option, main
+from stations.cli import cli_settings, database_option, main
 
 __all__ = ["main"]
 
@@ -35,18 +35,21 @@ def serve(
     """Serve the HTTP API (docs at /docs) on the registry."""
     import uvicorn
 
+    from stations.open import redact
     from stations.settings import get_settings
 
     if database:
         os.environ["YIZHAN_DATABASE_URL"] = database  # the workers read settings from it
-    settings = get_settings() if not database else type(get_settings())()
+        get_settings.cache_clear()
+    settings = cli_settings()
     # Idle BLAS and OpenMP threads spin and steal the CPU from the request threads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     bind_host = host or settings.host
     bind_port = port or settings.port
     click.echo(
-        f"yizhan serving {settings.database_url} on http://{bind_host}:{bind_port}/docs", err=True
+        f"yizhan serving {redact(settings.database_url)} on http://{bind_host}:{bind_port}/docs",
+        err=True,
     )
     uvicorn.run(
         "api.app:create_app",

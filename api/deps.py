@@ -37,7 +37,8 @@ def get_services(request: Request) -> Services:
 
 async def get_index(request: Request) -> StationIndex:
     # async: a plain def would cost a thread-pool hop per request (~140 µs measured); the
-    # body is one small SQLite read (the registry's version), microseconds.
+    # body is one small SQLite read (the registry's version), microseconds, or with
+    # PostgreSQL a clock read (a watcher thread asks the database; see IndexHolder).
     return get_services(request).index.current()
 
 

@@ -57,6 +57,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "invalid_feedback": (422, "The report is not valid"),
     "too_many_reports": (429, "Too many reports; wait and try again"),
     "schema_incompatible": (503, "The registry database cannot be used"),
+    "read_only": (503, "This server reads from a replica; writes go to the primary"),
     "store_error": (500, "The registry failed"),
     "internal_error": (500, "Internal error"),
 }
@@ -136,6 +137,8 @@ def install(app: FastAPI) -> None:
             log.warning(
                 "database unavailable on %s %s: %s", request.method, request.url.path, detail
             )
+            # The cause (host, port, driver message) is for the operator's log only.
+            detail = "the registry's database cannot be reached just now; try again shortly"
             headers = {"Retry-After": "5"}
         if isinstance(exc, TooManyReportsError):
             headers = {"Retry-After": str(exc.retry_after_s)}

@@ -22,21 +22,23 @@ from stations.demo import DEFAULT_TOTAL, sample_rows
 from stations.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
 from stations.listings import mapped_states
 from stations.model import Owner, OwnerKind, Status
-from stations.open import open_store
+from stations.open import open_store, redact
 from stations.settings import Settings, get_settings
 from stations.store import Store, StoreError
 from stations.uploads import Upload, commit_upload, plan_upload, revert_upload
 
 
-def _settings() -> Settings:
+def cli_settings() -> Settings:
+    """The settings, or a clear error (with any password hidden) for the command line."""
     try:
         return get_settings()
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise click.ClickException(f"bad setting: {exc}") from exc
+        # (It quotes the value given: a database URL may hold a password.)
+        raise click.ClickException(f"bad setting: {redact(str(exc))}") from None
 
 
 def _store(database: str | None) -> Store:
-    url = database or _settings().database_url
+    url = database or cli_settings().database_url
     try:
         return open_store(url)
     except (ValueError, NotImplementedError) as exc:
@@ -48,7 +50,7 @@ def _store(database: str | None) -> Store:
 
 
 def _districts() -> Districts:
-    return load_districts(_settings().districts_source)
+    return load_districts(cli_settings().districts_source)
 
 
 database_option = click.option(
@@ -114,7 +116,7 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
     from stations.validation import ValidationError, build_station
 
     progress = _Progress("生成示例数据")
-    seed = seed if seed is not None else _settings().demo_seed
+    seed = seed if seed is not None else cli_settings().demo_seed
     creates: list[Create] = []
     skipped = 0
     for count, row in enumerate(sample_rows(districts, total=total, seed=seed), start=1):
@@ -397,7 +399,7 @@ def map_(
         layer = store.find_demand(demand_name)
         if layer is None:
             raise click.ClickException(f"no demand layer {demand_name!r}")
-    settings = _settings()
+    settings = cli_settings()
     click.echo("reading the registry", err=True)
     index = StationIndex.build(store, threshold_m=settings.precise_threshold_m)
     try:
@@ -525,7 +527,7 @@ def export(database: str | None, out: Path | None, fmt: str | None, district: st
 
 def _print_summary(store: Store, districts: Districts) -> None:
     stations = list(store.iter_all())
-    threshold = _settings().precise_threshold_m
+    threshold = cli_settings().precise_threshold_m
     status = Counter(s.status.value for s in stations)
     mapped = Counter(m.value for m in mapped_states(stations, threshold_m=threshold))
     by_district = Counter(s.district_adcode for s in stations)

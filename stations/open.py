@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from stations.store import Store
+
+# user:password@ in a URL; password=… in a libpq conninfo string or a URL's query.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]*@", re.IGNORECASE)
+_KEY_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with every database password in it replaced by ``***``: for anything that
+    may reach a log, a terminal or an HTTP client."""
+    return _KEY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def sqlite_path(url: str) -> Path:
@@ -30,5 +41,5 @@ def open_store(url: str) -> Store:
         from stations.postgis import PostGISStore
 
         return PostGISStore(url)
-    msg = f"unknown database URL {url!r}"
+    msg = f"unknown database URL {redact(url)!r}"
     raise ValueError(msg)

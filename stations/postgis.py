@@ -20,15 +20,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from stations.open import redact
 from stations.sqlstore import SQLStore
-from stations.store import SchemaError, StoreError
+from stations.store import DatabaseUnavailableError, ReadOnlyError, SchemaError
 
-
-class DatabaseUnavailableError(StoreError):
-    """The database cannot be reached (down, restarting, or the network): try again."""
-
-    code = "database_unavailable"
-
+__all__ = ["DatabaseUnavailableError", "PostGISStore"]
 
 _SCHEMA_V1 = """
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -158,6 +154,14 @@ CREATE INDEX feedback_owner ON feedback (owner, created_at)
 
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+# Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
+# spatial_ref_sys there): a database holding any is someone else's.
+_OTHER_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND c.relname <> 'yizhan_schema'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+"""
 _WRITE_LOCK = 0x59495A48  # pg_advisory_xact_lock key ("YIZH"): writes and migrations
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -255,12 +259,19 @@ class PostGISStore(SQLStore):
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
-        with self._borrow() as c, c.raw.transaction():
-            # Writers queue, as SQLite's BEGIN IMMEDIATE makes them: batch ids are then
-            # taken in commit order, so data_version (the last batch id) never skips a
-            # batch that commits late.
-            c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
-            yield c
+        try:
+            with self._borrow() as c, c.raw.transaction():
+                # Writers queue, as SQLite's BEGIN IMMEDIATE makes them: batch ids are then
+                # taken in commit order, so data_version (the last batch id) never skips a
+                # batch that commits late.
+                c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+                yield c
+        except pg_errors.ReadOnlySqlTransaction:
+            msg = (
+                "this database takes no writes (a read replica): send writes to the workers "
+                "on the primary"
+            )
+            raise ReadOnlyError(msg) from None
 
     def close(self) -> None:
         self._pool.close()
@@ -268,7 +279,19 @@ class PostGISStore(SQLStore):
     def _is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, pg_errors.UniqueViolation)
 
+    def _schema(self) -> int | None:
+        """The registry's schema version; None in a database holding no registry."""
+        c = self._conn()
+        if c.execute("SELECT to_regclass('yizhan_schema')").fetchone()[0] is None:
+            return None
+        row = c.execute("SELECT version FROM yizhan_schema").fetchone()
+        return 0 if row is None else int(row[0])
+
     def _upgrade(self) -> None:
+        # Read first, write only to migrate: a registry at this version opens on a
+        # read-only hot standby (a read replica) too.
+        if self._schema() == schema_version():
+            return
         with self._write() as c:
             c.execute(
                 "CREATE TABLE IF NOT EXISTS yizhan_schema (version INTEGER NOT NULL, "
@@ -282,6 +305,15 @@ class PostGISStore(SQLStore):
                     f"{schema_version()}); nothing was changed. Upgrade yizhan to use it."
                 )
                 raise SchemaError(msg)
+            if current == 0:
+                others = [r[0] for r in c.execute(_OTHER_TABLES)]
+                if others:
+                    msg = (
+                        "the database is not a yizhan registry (it holds the tables "
+                        f"{', '.join(sorted(others)[:5])}); nothing was changed. Point "
+                        "YIZHAN_DATABASE_URL at a new, empty database."
+                    )
+                    raise SchemaError(msg)
             for step in range(current, schema_version()):
                 for statement in MIGRATIONS[step].split(";\n"):
                     if statement.strip():
@@ -353,4 +385,4 @@ class _Result:
 
 def _safe(exc: BaseException) -> str:
     """An error message without credentials (a URL's password never reaches a log)."""
-    return re.sub(r"(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", str(exc)).strip()
+    return redact(str(exc)).strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +19,9 @@ from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex
 from stations.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
 from stations.model import AMENITIES, Owner, Station, Status
-from stations.store import Store
+from stations.store import DatabaseUnavailableError, Store, StoreError
+
+log = logging.getLogger("yizhan.index")
 
 _STATUS_CODES = {s: i for i, s in enumerate(Status)}
 _AMENITY_BITS = {a: 1 << i for i, a in enumerate(AMENITIES)}
@@ -53,6 +56,25 @@ class Hit:
     next_change: datetime | None
 
 
+def _columns(stations: Sequence[Station], threshold_m: float) -> dict[str, npt.NDArray[Any]]:
+    """The per-station arrays of an index, in the order of ``stations``."""
+    n = len(stations)
+    return {
+        "ids": np.fromiter((s.id or 0 for s in stations), np.int64, n),
+        "lon": np.fromiter((s.lon for s in stations), np.float64, n),
+        "lat": np.fromiter((s.lat for s in stations), np.float64, n),
+        "status": np.fromiter((_STATUS_CODES[s.status] for s in stations), np.int8, n),
+        "self_service": np.fromiter((s.self_service_24h for s in stations), np.bool_, n),
+        "amenities": np.fromiter((amenity_bits(s.amenities) for s in stations), np.int64, n),
+        "district": np.array([s.district_adcode for s in stations], dtype="<U12"),
+        "owner": np.array([str(s.owner) for s in stations], dtype=object),
+        "mapped": np.array(
+            [m.value for m in mapped_states(stations, threshold_m=threshold_m)], dtype="<U8"
+        ),
+        "hours": np.array([s.hours for s in stations], dtype=object),
+    }
+
+
 class StationIndex:
     """An immutable snapshot of the registry for fast reads; build a new one to change it."""
 
@@ -62,30 +84,30 @@ class StationIndex:
         version: int,
         *,
         threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
+        columns: dict[str, npt.NDArray[Any]] | None = None,
     ) -> None:
+        """Index ``stations`` (ordered by id); ``columns`` are their per-station arrays
+        when already known (see :meth:`updated`)."""
         self.version = version
         self.threshold_m = threshold_m
         self.stations = list(stations)
-        n = len(self.stations)
-        self.ids = np.fromiter((s.id or 0 for s in self.stations), np.int64, n)
-        self.position = {int(i): p for p, i in enumerate(self.ids)}
-        self.nearest = NearestIndex(
-            np.fromiter((s.lon for s in self.stations), np.float64, n),
-            np.fromiter((s.lat for s in self.stations), np.float64, n),
+        self._columns = columns if columns is not None else _columns(self.stations, threshold_m)
+        cols = self._columns
+        self.ids = cols["ids"]
+        self.position: dict[int, int] = dict(
+            zip(self.ids.tolist(), range(len(self.ids)), strict=True)
         )
-        self.status = np.fromiter((_STATUS_CODES[s.status] for s in self.stations), np.int8, n)
-        self.self_service = np.fromiter((s.self_service_24h for s in self.stations), np.bool_, n)
-        self.amenities = np.fromiter(
-            (amenity_bits(s.amenities) for s in self.stations), np.int64, n
-        )
-        self.district = np.array([s.district_adcode for s in self.stations], dtype="<U12")
-        self.owner = np.array([str(s.owner) for s in self.stations], dtype=object)
-        self.mapped = np.array(
-            [m.value for m in mapped_states(self.stations, threshold_m=threshold_m)], dtype="<U8"
-        )
-        self.hours_list = sorted({s.hours for s in self.stations})
+        self.nearest = NearestIndex(cols["lon"], cols["lat"])
+        self.status = cols["status"]
+        self.self_service = cols["self_service"]
+        self.amenities = cols["amenities"]
+        self.district = cols["district"]
+        self.owner = cols["owner"]
+        self.mapped = cols["mapped"]
+        hours_all = cols["hours"].tolist()
+        self.hours_list = sorted(set(hours_all))
         lookup = {h: i for i, h in enumerate(self.hours_list)}
-        self.hours_id = np.fromiter((lookup[s.hours] for s in self.stations), np.int32, n)
+        self.hours_id = np.fromiter(map(lookup.__getitem__, hours_all), np.int32, len(hours_all))
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
         # Derived forms of stations that readers may keep for this snapshot (e.g. the API's
         # serialised records): dropped with it, so they can never outlive a change.
@@ -106,7 +128,9 @@ class StationIndex:
         """Return an index reflecting ``store`` now: self if unchanged, else a new snapshot.
 
         Changes are read from the audit trail since this snapshot's version, so a write by
-        any process is seen without reloading the whole registry.
+        any process is seen without reloading the whole registry; only the changed
+        stations' arrays are computed, the others' are carried over (200,000 stations:
+        ~0.1 s instead of ~0.7 s to recompute them all).
         """
         version = store.data_version()
         if version == self.version:
@@ -114,10 +138,28 @@ class StationIndex:
         changes = store.changes_since(self.version)
         if len(changes) > max(1000, len(self) // 5):
             return StationIndex.build(store, threshold_m=self.threshold_m)
-        kept = [s for s in self.stations if s.id not in changes]
-        kept.extend(s for s in changes.values() if s is not None)
-        kept.sort(key=lambda s: s.id or 0)
-        return StationIndex(kept, version, threshold_m=self.threshold_m)
+        return self._with(changes, version)
+
+    def _with(self, changes: dict[int, Station | None], version: int) -> StationIndex:
+        """This snapshot with ``changes`` (by id: the station now, None if deleted)."""
+        gone = np.fromiter(changes, np.int64, len(changes))
+        keep = np.flatnonzero(~np.isin(self.ids, gone))
+        new = [s for s in changes.values() if s is not None]
+        fresh = _columns(new, self.threshold_m)
+        # Positions in (old stations + new ones) of the result's stations, by id: one
+        # gather per column.
+        take = np.concatenate([keep, np.arange(len(self), len(self) + len(new))])
+        take = take[np.argsort(np.concatenate([self.ids[keep], fresh["ids"]]), kind="stable")]
+        pool = self.stations + new
+        return StationIndex(
+            [pool[i] for i in take.tolist()],
+            version,
+            threshold_m=self.threshold_m,
+            columns={
+                name: np.concatenate([column, fresh[name]])[take]
+                for name, column in self._columns.items()
+            },
+        )
 
     def get(self, station_id: int) -> Station | None:
         """The station with this id in the snapshot, or None."""
@@ -264,7 +306,17 @@ def _freeze_heap() -> None:
 
 
 class IndexHolder:
-    """Holds the current StationIndex for a store and refreshes it when the store changes."""
+    """Holds the current StationIndex for a store and keeps it in step with the store.
+
+    With ``check_interval_s`` 0 (SQLite, a local read of microseconds) every call of
+    :meth:`current` asks the store for its version and applies any new writes first.
+    Above 0 (a networked database) a watcher thread asks every ``check_interval_s`` and
+    swaps in the updated index, so a request never waits on the database: it reads the
+    snapshot and a clock. A write anywhere is then seen within the interval plus the
+    update (~0.1 s at 200,000 stations). While the watcher cannot reach the database
+    for ``stale_after_s``, :meth:`current` raises DatabaseUnavailableError at once: the
+    index may be missing writes, and the database is needed for anything else anyway.
+    """
 
     def __init__(
         self,
@@ -272,26 +324,75 @@ class IndexHolder:
         *,
         threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
         check_interval_s: float = 0.0,
+        stale_after_s: float | None = None,
     ) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._index = StationIndex.build(store, threshold_m=threshold_m)
-        self._check_interval_s = check_interval_s
-        self._checked = time.monotonic()
         _freeze_heap()
+        self._check_interval_s = check_interval_s
+        self.stale_after_s = (
+            max(1.0, 4 * check_interval_s) if stale_after_s is None else stale_after_s
+        )
+        self._confirmed = time.monotonic()  # when the index was last known current
+        self._updating = False
+        self._failure: StoreError | None = None
+        self._closed = threading.Event()
+        self._watcher: threading.Thread | None = None
+        if check_interval_s > 0:
+            self._watcher = threading.Thread(
+                target=self._watch, name="yizhan-index-watcher", daemon=True
+            )
+            self._watcher.start()
 
     def current(self) -> StationIndex:
-        """The index as of the store's latest committed write: checked on every call, or
-        at most every ``check_interval_s`` (a round trip to a networked database)."""
+        """The index as of the store's latest committed write (see the class)."""
+        if self._watcher is None:
+            return self._refresh()
         index = self._index
-        if self._check_interval_s > 0:
-            now = time.monotonic()
-            if now - self._checked < self._check_interval_s:
-                return index
-            self._checked = now
+        age_s = time.monotonic() - self._confirmed
+        if age_s > self.stale_after_s and not self._updating:
+            why = f": {self._failure}" if self._failure is not None else ""
+            msg = f"the database has not answered for {age_s:.1f} s{why}"
+            raise DatabaseUnavailableError(msg)
+        return index
+
+    def _refresh(self) -> StationIndex:
+        index = self._index
         if self.store.data_version() == index.version:
             return index
         with self._lock:
-            self._index = self._index.updated(self.store)
-            _freeze_heap()
-            return self._index
+            self._updating = True
+            try:
+                updated = self._index.updated(self.store)
+                if updated is not self._index:
+                    _freeze_heap()
+                self._index = updated
+            finally:
+                self._updating = False
+            return updated
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self._check_interval_s):
+            started = time.monotonic()
+            try:
+                self._refresh()
+            except StoreError as exc:
+                if self._failure is None:
+                    log.warning("cannot check the registry for changes: %s", exc)
+                self._failure = exc
+                continue
+            except Exception:  # a defect: say so, and stop serving what may be stale
+                log.exception("updating the read index failed")
+                self._failure = DatabaseUnavailableError("the read index could not be updated")
+                continue
+            if self._failure is not None:
+                log.warning("the registry can be checked for changes again")
+                self._failure = None
+            self._confirmed = started
+
+    def close(self) -> None:
+        """Stop the watcher thread, if any (the store stays open)."""
+        self._closed.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)

@@ -68,6 +68,18 @@ class SchemaError(StoreError):
     code = "schema_incompatible"
 
 
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be reached (down, restarting, or the network): try again."""
+
+    code = "database_unavailable"
+
+
+class ReadOnlyError(StoreError):
+    """The database takes no writes (a read replica): writes go to the primary."""
+
+    code = "read_only"
+
+
 @dataclass(frozen=True, slots=True)
 class Create:
     station: Station

@@ -52,29 +52,18 @@ class Cluster:
         return self.url(name)
 
     def _ctl(self, *args: str) -> None:
-        assert self.bindir is not None and self.datadir is not None
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-w",
-                "-t",
-                "30",
-                *args,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        assert self.datadir is not None
+        _as_postgres(self._bin("pg_ctl"), "-D", str(self.datadir), "-w", "-t", "30", *args)
+
+    def _bin(self, name: str) -> str:
+        assert self.bindir is not None
+        return str(self.bindir / name)
 
     def stop(self) -> None:
         self._ctl("stop", "-m", "fast")
 
     def start(self) -> None:
+        assert self.datadir is not None
         self._ctl(
             "start",
             "-l",
@@ -82,6 +71,44 @@ class Cluster:
             "-o",
             f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1",
         )
+
+    @contextmanager
+    def replica(self) -> Iterator[Cluster]:
+        """A hot standby of this cluster (streaming replication), as a read replica is."""
+        assert self.datadir is not None
+        datadir = self.datadir.parent / f"replica-{uuid.uuid4().hex[:8]}"
+        _as_postgres(
+            self._bin("pg_basebackup"),
+            "-D",
+            str(datadir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-X",
+            "stream",
+            "--checkpoint=fast",  # not spread over minutes
+            "-R",  # standby.signal + primary_conninfo: start as a standby of this one
+        )
+        port = _free_port()
+        standby = Cluster(
+            f"postgresql://postgres@127.0.0.1:{port}/postgres", datadir, self.bindir, port
+        )
+        standby.start()
+        try:
+            yield standby
+        finally:
+            try:
+                standby.stop()
+            finally:
+                shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _as_postgres(*command: str) -> None:
+    # The server's programs refuse to run as root.
+    subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True)
 
 
 def _free_port() -> int:
@@ -106,24 +133,16 @@ def cluster() -> Iterator[Cluster]:
     shutil.chown(root, "postgres")
     shutil.chown(datadir, "postgres")
     os.chmod(datadir, 0o700)
-    subprocess.run(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
+    _as_postgres(
+        str(bindir / "initdb"),
+        "-D",
+        str(datadir),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
     )
     port = _free_port()
     c = Cluster(f"postgresql://postgres@127.0.0.1:{port}/postgres", datadir, bindir, port)

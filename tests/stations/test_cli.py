@@ -159,3 +159,38 @@ def test_import_as_a_union_then_revert(run, tmp_path, db_path):
     assert run("upload", "revert", upload_id).exit_code == 0
     with SQLiteStore(db_path) as store:
         assert store.count() == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://yizhan:S3cret@db.example:5432/yizhan",
+        "postgres://yizhan:S3cret@10.0.0.5/yizhan?sslmode=require",
+        "mysql://root:S3cret@localhost/db",
+        "postgresql://yizhan@db.example/yizhan?password=S3cret&sslmode=require",
+        "host=db.example user=yizhan password=S3cret dbname=yizhan",
+        "host=db.example password='S3 cret' dbname=yizhan",
+        "connection failed: 'postgresql://yizhan:S3cret@db.example/yizhan' refused",
+    ],
+)
+def test_database_passwords_are_hidden_wherever_a_url_is_shown(text):
+    from stations.open import redact
+
+    shown = redact(text)
+    assert "S3cret" not in shown and "S3 cret" not in shown
+    assert "***" in shown
+    assert "db.example" in shown or "localhost" in shown or "10.0.0.5" in shown
+
+
+def test_a_bad_database_setting_is_reported_without_its_password(monkeypatch, tmp_path):
+    from stations.settings import get_settings
+
+    monkeypatch.setenv("YIZHAN_DATABASE_URL", "mysql://root:S3cret@localhost/db")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["summary"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code != 0
+    assert "YIZHAN_DATABASE_URL" in result.output and "mysql://root:***@localhost" in result.output
+    assert "S3cret" not in result.output

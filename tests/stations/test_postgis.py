@@ -43,26 +43,66 @@ def post(url: str, body: dict, token: str) -> dict:
         return json.loads(r.read())
 
 
-def test_two_workers_see_a_write_within_a_second(pg_url, districts):
-    with PostGISStore(pg_url) as store:
+def admin_token(url: str) -> str:
+    with PostGISStore(url) as store:
         token, record = new_token("admin", name="city", code=None, now=datetime.now(TZ))
         store.save_token(record)
-    with serve(pg_url) as a, serve(pg_url) as b:
-        q = f"/v1/stations/nearest?lon={JIEFANGBEI[0]}&lat={JIEFANGBEI[1]}&status=any"
-        assert get_json(b.base + q)["count"] == 0
-        body = {
-            "external_id": "W1",
-            "owner": "district:500103",
-            "name": "写在甲读在乙",
-            "lon": JIEFANGBEI[0],
-            "lat": JIEFANGBEI[1],
-            "hours": "24小时",
-        }
-        post(a.base + "/v1/stations", body, token)
-        written = time.monotonic()
-        while get_json(b.base + q)["count"] == 0:
-            assert time.monotonic() - written < 1.0, "worker b did not see the write in 1 s"
-            time.sleep(0.02)
+    return token
+
+
+def station_body(external_id: str) -> dict:
+    return {
+        "external_id": external_id,
+        "owner": "district:500103",
+        "name": f"写在甲读在乙 {external_id}",
+        "lon": JIEFANGBEI[0],
+        "lat": JIEFANGBEI[1],
+        "hours": "24小时",
+    }
+
+
+NEAREST_ALL = f"/v1/stations/nearest?lon={JIEFANGBEI[0]}&lat={JIEFANGBEI[1]}&status=any"
+
+
+def assert_seen_everywhere_within_a_second(base: str, written: float, count: int) -> None:
+    """Polls until the write shows (within 1 s of it); then, from 1 s on, every read of
+    every worker behind ``base`` must show it."""
+    while get_json(base + NEAREST_ALL)["count"] < count:
+        assert time.monotonic() - written < 1.0, "the write was not seen within 1 s"
+        time.sleep(0.02)
+    time.sleep(max(0.0, written + 1.0 - time.monotonic()))
+    # Each request is a new connection, spread over the workers by the kernel.
+    assert all(get_json(base + NEAREST_ALL)["count"] == count for _ in range(40))
+
+
+def test_workers_of_two_servers_see_a_write_within_a_second(pg_url, districts):
+    token = admin_token(pg_url)
+    with serve(pg_url) as a, serve(pg_url, "--workers", "2") as b:
+        assert get_json(b.base + NEAREST_ALL)["count"] == 0
+        post(a.base + "/v1/stations", station_body("W1"), token)
+        assert_seen_everywhere_within_a_second(b.base, time.monotonic(), 1)
+        post(b.base + "/v1/stations", station_body("W2"), token)
+        assert_seen_everywhere_within_a_second(a.base, time.monotonic(), 2)
+
+
+def test_a_server_on_a_read_replica_sees_writes_and_refuses_its_own(pg_cluster, districts):
+    if pg_cluster.datadir is None:
+        pytest.skip("the server was given by URL: the test cannot make a replica of it")
+    from tests.conftest import PG_TEMPLATE
+
+    primary_url = pg_cluster.new_database(template=PG_TEMPLATE)
+    token = admin_token(primary_url)
+    with pg_cluster.replica() as standby:
+        replica_url = standby.url(primary_url.rpartition("/")[2])
+        with serve(primary_url) as primary, serve(replica_url) as replica:
+            post(primary.base + "/v1/stations", station_body("R1"), token)
+            assert_seen_everywhere_within_a_second(replica.base, time.monotonic(), 1)
+            with pytest.raises(urllib.error.HTTPError) as err:
+                post(replica.base + "/v1/stations", station_body("R2"), token)
+            assert err.value.code == 503
+            assert json.loads(err.value.read())["type"] == "/problems/read_only"
+    with PostGISStore(primary_url) as store:
+        assert [s.external_id for s in store.iter_all()] == ["R1"]
 
 
 def test_a_database_restart_gives_503_then_recovers(pg_url, pg_cluster, districts):
@@ -70,18 +110,33 @@ def test_a_database_restart_gives_503_then_recovers(pg_url, pg_cluster, district
         pytest.skip("the server was given by URL: the test cannot restart it")
     with PostGISStore(pg_url) as store:
         store.create(make_station(districts), actor="t")
-    with serve(pg_url, env={"YIZHAN_INDEX_CHECK_S": "0"}) as server:
+    # A password in the URL (the test server trusts local users, so it goes unchecked):
+    # it must reach neither the output nor a client.
+    secret = "s3cret-Pa55"
+    url = pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    assert secret in url
+    with serve(url) as server:
         q = f"{server.base}/v1/stations/nearest?lon={JIEFANGBEI[0]}&lat={JIEFANGBEI[1]}"
         assert get_json(q)["count"] == 1
         pg_cluster.stop()
         try:
-            with pytest.raises(urllib.error.HTTPError) as err:
-                get_json(q)
-            assert err.value.code == 503
-            assert err.value.headers["Retry-After"] == "5"
-            problem = json.loads(err.value.read())
-            assert problem["type"] == "/problems/database_unavailable"
-            assert "password" not in json.dumps(problem)
+            stopped = time.monotonic()
+            while True:
+                asked = time.monotonic()
+                try:
+                    get_json(q)
+                except urllib.error.HTTPError as exc:
+                    refused = exc
+                    break
+                assert time.monotonic() - stopped < 3, "still answering 200 3 s after the stop"
+                time.sleep(0.05)
+            assert time.monotonic() - asked < 0.5  # said at once, not after a timeout
+            assert refused.code == 503
+            assert refused.headers["Retry-After"] == "5"
+            assert refused.headers["Content-Type"] == "application/problem+json"
+            body = refused.read().decode()
+            assert json.loads(body)["type"] == "/problems/database_unavailable"
+            assert secret not in body and "127.0.0.1" not in body
         finally:
             pg_cluster.start()
         deadline = time.monotonic() + 30
@@ -93,6 +148,8 @@ def test_a_database_restart_gives_503_then_recovers(pg_url, pg_cluster, district
                 if exc.code != 503 or time.monotonic() > deadline:
                     raise  # another error, or no recovery within 30 s
                 time.sleep(0.2)
+    assert "yizhan serving postgresql://postgres:***@" in server.output
+    assert secret not in server.output
 
 
 def test_in_process_nearest_matches_postgis_knn(pg_url, districts):
@@ -229,3 +286,23 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
     result = runner.invoke(main, ["migrate", "--from", f"sqlite:///{first}", "--to", pg_url])
     assert result.exit_code != 0
     assert "not empty" in result.output
+
+
+def test_someone_elses_database_or_a_newer_registry_is_refused_untouched(pg_cluster, pg_url):
+    import psycopg
+
+    from stations.store import SchemaError
+
+    theirs = pg_cluster.new_database()
+    with psycopg.connect(theirs, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id integer)")
+    with pytest.raises(SchemaError, match="not a yizhan registry"):
+        PostGISStore(theirs)
+    with psycopg.connect(theirs) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert [r[0] for r in tables] == ["invoices"]
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE yizhan_schema SET version = 99")
+    with pytest.raises(SchemaError, match="newer yizhan"):
+        PostGISStore(pg_url)
