@@ -254,6 +254,19 @@ class SQLStore(Store):
         )
 
     @staticmethod
+    def _columns(station: Station) -> tuple[Any, ...]:
+        """The columns kept beside the document, for queries: owner to lat, in table order."""
+        return (
+            str(station.owner),
+            station.external_id,
+            station.district_adcode,
+            station.status.value,
+            int(station.self_service_24h),
+            station.lon,
+            station.lat,
+        )
+
+    @staticmethod
     def _doc(station: Station) -> str:
         doc = station_to_dict(station)
         for key in ("id", "version", "updated_at"):
@@ -269,13 +282,7 @@ class SQLStore(Store):
                 f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     station.id,  # None assigns a new id; a revert puts a deleted one back
-                    str(station.owner),
-                    station.external_id,
-                    station.district_adcode,
-                    station.status.value,
-                    int(station.self_service_24h),
-                    station.lon,
-                    station.lat,
+                    *self._columns(station),
                     1,
                     at.isoformat(),
                     self._doc(station),
@@ -319,13 +326,7 @@ class SQLStore(Store):
                 "status = ?, self_service_24h = ?, lon = ?, lat = ?, version = ?, "
                 "updated_at = ?, doc = ? WHERE id = ? AND version = ?",
                 (
-                    str(station.owner),
-                    station.external_id,
-                    station.district_adcode,
-                    station.status.value,
-                    int(station.self_service_24h),
-                    station.lon,
-                    station.lat,
+                    *self._columns(station),
                     stored.version,
                     at.isoformat(),
                     self._doc(station),
