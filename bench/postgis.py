@@ -1,4 +1,4 @@
-"""Benchmark a PostGIS deployment: nearest in process vs PostGIS KNN; 1 vs 2 workers.
+"""Benchmark a PostGIS deployment: nearest in process vs KNN, index freshness, 1 vs 2 workers.
 
 A throwaway PostgreSQL + PostGIS cluster (tests/pg.py) is loaded with the same 200,000
 stations over China as bench/http_api.py (copied from its SQLite registry with
@@ -7,8 +7,13 @@ stations over China as bench/http_api.py (copied from its SQLite registry with
 1. per query, k=10 at random points in Chongqing: ``StationIndex.search`` (the in-process
    index every worker keeps) against ``PostGISStore.knn`` (GiST ``<->`` on geography,
    re-ranked by ``ST_Distance`` on the spheroid, over loopback); ratio in-process / PostGIS;
-2. requests per second of ``yizhan serve --workers 1`` and ``--workers 2`` on the PostGIS
-   registry under the same bounded load (wrk, 1 thread, 32 connections); ratio 2 / 1.
+2. keeping the index current: what a request pays (the watcher's snapshot read against a
+   version query per request), and how soon a worker sees a write made elsewhere;
+3. requests per second of ``yizhan serve --workers 1`` and ``--workers 2`` on the PostGIS
+   registry under the same bounded load (wrk, 1 thread, 32 connections); ratio 2 / 1; and
+   one worker asking the database on every request (``YIZHAN_INDEX_CHECK_S=0``).
+
+The servers run this checkout's code (PYTHONPATH), whatever copy of yizhan is installed.
 """
 
 from __future__ import annotations
@@ -25,12 +30,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np
-from _common import CHONGQING_BBOX, build_registry, free_port, get_json
-from http_api import THREAD_ENV, run_wrk, write_script
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's packages, before any installed copy
+
+import numpy as np  # noqa: E402
+from _common import CHONGQING_BBOX, best_of, build_registry, free_port, get_json  # noqa: E402
+from http_api import THREAD_ENV, run_wrk, write_script  # noqa: E402
 
 from tests.pg import cluster  # noqa: E402
 
@@ -75,13 +80,63 @@ def per_query(pg_url: str, n_queries: int, seed: int) -> None:
         store.close()
 
 
+def freshness(pg_url: str, writes: int, seed: int) -> None:
+    from stations.postgis import PostGISStore
+    from stations.readindex import IndexHolder
+    from stations.store import StationQuery
+
+    store, writer = PostGISStore(pg_url), PostGISStore(pg_url)
+    holder = IndexHolder(store, check_interval_s=0.25)
+    try:
+        n = 200_000
+        watched = best_of(3, lambda: [holder.current() for _ in range(n)]) / n
+        asked = best_of(3, lambda: [store.data_version() for _ in range(2_000)]) / 2_000
+        print(
+            f"keeping the index current, per request: watcher {watched * 1e9:.0f} ns, a "
+            f"version query {asked * 1e6:.0f} µs; ratio query / watcher {asked / watched:,.0f}"
+        )
+        station_id = writer.query(StationQuery(), limit=1).items[0].id
+        assert station_id is not None
+        rng = np.random.default_rng(seed)
+        lags = []
+        for i in range(writes):
+            time.sleep(rng.uniform(0, 0.25))  # at any moment of the watcher's cycle
+            before = writer.get(station_id)
+            name = f"bench {i}"
+            writer.update(
+                before.with_changes(name=name), expected_version=before.version, actor="bench"
+            )
+            written = time.perf_counter()
+            while True:
+                seen = holder.current().get(station_id)
+                if seen is not None and seen.name == name:
+                    break
+                time.sleep(0.002)
+            lags.append(time.perf_counter() - written)
+        ms = np.array(lags) * 1e3
+        print(
+            f"a write is seen by another worker's index after {np.median(ms):.0f} ms median, "
+            f"{ms.max():.0f} ms max ({writes} writes; checks every 0.25 s, "
+            f"{len(holder.current()):,} stations)"
+        )
+    finally:
+        holder.close()
+        store.close()
+        writer.close()
+
+
 def throughput(pg_url: str, workdir: Path, seconds: float, seed: int) -> None:
     exe = Path(sys.executable).with_name("yizhan")
     script = write_script(workdir, "pg", "/v1/stations/nearest", "k=10", CHONGQING_BBOX, seed)
+    runs = (
+        ("--workers 1", 1, {}),
+        ("--workers 2", 2, {}),
+        ("--workers 1, a version query per request", 1, {"YIZHAN_INDEX_CHECK_S": "0"}),
+    )
     rps = {}
-    for workers in (1, 2):
+    for label, workers, extra_env in runs:
         port = free_port()
-        env = {**os.environ, **THREAD_ENV}
+        env = {**os.environ, **THREAD_ENV, "PYTHONPATH": str(ROOT), **extra_env}
         proc = subprocess.Popen(
             [
                 str(exe),
@@ -112,22 +167,25 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int) -> None:
             # Every worker must have its index: warm up until the load is steady.
             run_wrk(base, script, seconds=3, connections=32, threads=1)
             res = run_wrk(base, script, seconds=seconds, connections=32, threads=1)
-            rps[workers] = res.requests_per_s
+            rps[label] = res.requests_per_s
             print(
-                f"--workers {workers}: {res.requests_per_s:7.0f} req/s, p50 {res.p50_ms:.1f} ms, "
+                f"{label}: {res.requests_per_s:7.0f} req/s, p50 {res.p50_ms:.1f} ms, "
                 f"p99 {res.p99_ms:.1f} ms, non-2xx {res.non_2xx}, socket errors "
                 f"{res.socket_errors}"
             )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print(f"ratio 2 workers / 1 worker: {rps[2] / rps[1]:.2f} (2 cores here, wrk on one of them)")
+    one, two, asking = (rps[label] for label, _, _ in runs)
+    print(f"ratio 2 workers / 1 worker: {two / one:.2f} (2 cores here, wrk on one of them)")
+    print(f"ratio a version query per request / watcher, 1 worker: {asking / one:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--writes", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--seed", type=int, default=20250312)
     parser.add_argument("--workdir", type=Path, help="keep/reuse the SQLite registry here")
@@ -149,6 +207,7 @@ def main() -> None:
             target.close()
         print(f"copied {args.n:,} stations into PostGIS in {time.perf_counter() - start:.1f} s")
         per_query(pg_url, args.queries, args.seed)
+        freshness(pg_url, args.writes, args.seed)
         throughput(pg_url, Path(tmp), args.seconds, args.seed)
 
 

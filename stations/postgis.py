@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import select
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -233,7 +235,6 @@ class PostGISStore(SQLStore):
             max_size=max_size,
             kwargs={"autocommit": True, "row_factory": _row_factory},
             open=False,
-            check=ConnectionPool.check_connection,
             reconnect_timeout=5,
         )
         try:
@@ -249,10 +250,29 @@ class PostGISStore(SQLStore):
     @contextmanager
     def _borrow(self) -> Iterator[_Connection]:
         try:
-            with self._pool.connection(timeout=5) as conn:
-                yield _Connection(conn)
+            conn = self._lend(timeout_s=5)
+            try:
+                with conn:
+                    yield _Connection(conn)
+            finally:
+                self._pool.putconn(conn)  # a broken one is replaced, not kept
         except (psycopg.OperationalError, pg_errors.AdminShutdown) as exc:
             raise DatabaseUnavailableError(f"the database is unavailable: {_safe(exc)}") from None
+
+    def _lend(self, *, timeout_s: float) -> psycopg.Connection[Any]:
+        """A pooled connection the server has not closed.
+
+        After a restart or a failover every idle connection is dead. The pool's own check
+        would find that out with a round trip on every loan, and back off a second, then
+        two, then four between dead ones; here a healthy idle connection costs no round
+        trip, and dead ones are handed back at once until a live or a new one comes.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            conn = self._pool.getconn(timeout=max(0.001, deadline - time.monotonic()))
+            if not _closed_by_server(conn):
+                return conn
+            self._pool.putconn(conn)
 
     def _conn(self) -> Any:
         return _Reader(self)
@@ -381,6 +401,23 @@ class _Result:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
+
+
+def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server has closed this idle connection (a restart, a failover, an idle
+    timeout). Only then is there something to read on its socket, the server's goodbye:
+    only then is the server asked (a round trip, which closes a dead connection)."""
+    if conn.closed:
+        return True
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if not poller.poll(0):
+        return False
+    try:
+        ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        return True
+    return False
 
 
 def _safe(exc: BaseException) -> str:

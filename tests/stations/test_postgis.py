@@ -152,6 +152,20 @@ def test_a_database_restart_gives_503_then_recovers(pg_url, pg_cluster, district
     assert secret not in server.output
 
 
+def test_pooled_connections_outlive_a_server_restart(pg_url, pg_cluster, districts):
+    if pg_cluster.datadir is None:
+        pytest.skip("the server was given by URL: the test cannot restart it")
+    with PostGISStore(pg_url, min_size=4) as store:
+        store.create(make_station(districts), actor="t")
+        pg_cluster.stop()
+        pg_cluster.start()
+        # Every pooled connection was closed by the server: each is found out and
+        # replaced when lent, and no one sees an error.
+        for _ in range(8):
+            assert store.count() == 1
+        store.create(make_station(districts, external_id="B"), actor="t")
+
+
 def test_in_process_nearest_matches_postgis_knn(pg_url, districts):
     rng = np.random.default_rng(7)
     lon = JIEFANGBEI[0] + rng.normal(0, 0.15, 600)
