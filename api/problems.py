@@ -31,6 +31,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "unknown_amenity": (422, "Unknown amenity"),
     "unknown_status": (422, "Unknown station status"),
     "out_of_range": (422, "A parameter is out of range"),
+    "too_much_work": (422, "The request asks for more work than one request may do"),
     "bad_time": (422, "The time could not be read"),
     "bad_bbox": (422, "The bounding box is not valid"),
     "bad_crs": (422, "Unknown coordinate system"),

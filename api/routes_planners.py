@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
-from geodata.coverage import candidate_grid, greedy_gaps
+from geodata.coverage import candidate_grid, gap_pairs_estimate, greedy_gaps
 from geodata.hours import TZ
 from stations.auth import Role
 from stations.coverage_figures import CoverageOptions, coverage_figures
@@ -222,6 +222,24 @@ def get_coverage(
     )
 
 
+# One gaps request may weigh at most this many (candidate, demand point) pairs: ~8 bytes
+# and a few nanoseconds a greedy step each (20 million: ~160 MB, a few seconds). The whole
+# city at the default 1 km grid and radius is ~1 million; a large district at 250 m, ~11.
+MAX_GAP_PAIRS = 20_000_000
+
+
+def _check_gap_work(candidates: int, demand: int, spacing_m: float, radius_m: float) -> None:
+    pairs = gap_pairs_estimate(candidates, demand, spacing_m=spacing_m, radius_m=radius_m)
+    if pairs > MAX_GAP_PAIRS:
+        raise Problem(
+            "too_much_work",
+            f"this search would weigh about {pairs / 1e6:,.0f} million candidate-demand pairs "
+            f"({candidates:,} candidates, {demand:,} demand points, radius {radius_m:g} m); "
+            f"one request may weigh {MAX_GAP_PAIRS / 1e6:,.0f} million: choose a district, "
+            "a wider spacing_m or a smaller radius_m",
+        )
+
+
 @router.get("/gaps", summary="Where the next stations would cover the most")
 def get_gaps(
     index: IndexDep,
@@ -260,8 +278,10 @@ def get_gaps(
         inside = np.isin(services.districts.lookup(layer.lon, layer.lat), [d.adcode for d in areas])
         dx, dy, w = layer.lon[inside], layer.lat[inside], layer.weight[inside]
         unit = "demand weight"
+        _check_gap_work(len(cx), len(dx), spacing_m, options.radius_m)
     else:
         # Area: a grid four times finer than the candidates, each point standing for its cell.
+        _check_gap_work(len(cx), 4 * len(cx), spacing_m, options.radius_m)
         fine = spacing_m / 2
         dx, dy = _concat(candidate_grid(d.geometry, spacing_m=fine) for d in areas)
         w = np.full(len(dx), fine * fine / 1e6)

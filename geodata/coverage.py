@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -448,21 +448,63 @@ def _counts_within(
     dx: FloatArray, dy: FloatArray, sx: FloatArray, sy: FloatArray, radius_m: float
 ) -> npt.NDArray[np.intp]:
     """For each demand point, how many stations lie within radius_m (geodesic)."""
+    counts = np.zeros(len(dx), dtype=np.intp)
     if len(sx) == 0 or len(dx) == 0:
-        return np.zeros(len(dx), dtype=np.intp)
-    reach = _reach_matrix(dx, dy, sx, sy, radius_m)
-    return np.diff(reach.indptr).astype(np.intp)
+        return counts
+    for start, stop, rows, _ in _pairs_within(dx, dy, sx, sy, radius_m):
+        counts[start:stop] = np.bincount(rows, minlength=stop - start)
+    return counts
+
+
+# The pairs within reach are found a block of query points at a time, each block sized to
+# give about _BLOCK_PAIRS pairs, so the working memory stays near the result's own size
+# (8 bytes a pair) instead of ~70 bytes a pair for all of them at once.
+_BLOCK_PAIRS = 1_000_000
+_BLOCK_ROWS_MIN, _BLOCK_ROWS_MAX = 256, 65_536
+
+
+def _pairs_within(
+    qx: FloatArray, qy: FloatArray, px: FloatArray, py: FloatArray, radius_m: float
+) -> Iterator[tuple[int, int, npt.NDArray[np.intp], npt.NDArray[np.int32]]]:
+    """Blocks ``(start, stop, rows, cols)``: query points ``start:stop`` and their pairs
+    (query ``start + rows[i]``, point ``cols[i]``) within ``radius_m`` (geodesic); blocks
+    in order, rows sorted in each."""
+    p_tree = cKDTree(ecef(px, py).reshape(-1, 3))
+    q_xyz = ecef(qx, qy).reshape(-1, 3)
+    bound = _chord_bound(radius_m)
+    start, size = 0, _BLOCK_ROWS_MIN
+    while start < len(qx):
+        stop = min(len(qx), start + size)
+        pairs = cKDTree(q_xyz[start:stop]).sparse_distance_matrix(
+            p_tree, bound, output_type="ndarray"
+        )
+        rows = pairs["i"].astype(np.intp)
+        keep = _arc_m(pairs["v"], qy[start + rows]) <= radius_m
+        rows = rows[keep]
+        order = np.argsort(rows, kind="stable")
+        yield start, stop, rows[order], pairs["j"][keep][order].astype(np.int32)
+        per_row = max(len(pairs), 1) / (stop - start)
+        start, size = stop, int(np.clip(_BLOCK_PAIRS / per_row, _BLOCK_ROWS_MIN, _BLOCK_ROWS_MAX))
 
 
 def _reach_matrix(
     qx: FloatArray, qy: FloatArray, px: FloatArray, py: FloatArray, radius_m: float
 ) -> sparse.csr_matrix:
-    """CSR boolean matrix: query point i (rows) is within radius_m of point j (columns)."""
-    q_tree = cKDTree(ecef(qx, qy).reshape(-1, 3))
-    p_tree = cKDTree(ecef(px, py).reshape(-1, 3))
-    pairs = q_tree.sparse_distance_matrix(p_tree, _chord_bound(radius_m), output_type="ndarray")
-    rows = pairs["i"].astype(np.intp)
-    cols = pairs["j"].astype(np.intp)
-    keep = _arc_m(pairs["v"], qy[rows]) <= radius_m
-    data = np.ones(int(keep.sum()), dtype=np.float64)
-    return sparse.csr_matrix((data, (rows[keep], cols[keep])), shape=(len(qx), len(px)))
+    """CSR matrix of ones (float32): query point i (rows) is within radius_m of point j
+    (columns)."""
+    counts = np.zeros(len(qx), dtype=np.int64)
+    cols = []
+    for start, stop, rows, block_cols in _pairs_within(qx, qy, px, py, radius_m):
+        counts[start:stop] = np.bincount(rows, minlength=stop - start)
+        cols.append(block_cols)
+    indices = np.concatenate(cols) if cols else np.zeros(0, np.int32)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    data = np.ones(len(indices), dtype=np.float32)
+    return sparse.csr_matrix((data, indices, indptr), shape=(len(qx), len(px)))
+
+
+def gap_pairs_estimate(candidates: int, demand: int, *, spacing_m: float, radius_m: float) -> float:
+    """About how many (candidate, demand point) pairs within ``radius_m`` a
+    :func:`greedy_gaps` over a ``spacing_m`` candidate grid weighs: its work and memory
+    (~8 bytes a pair). Each demand point has about π r² / spacing² candidates around it."""
+    return demand * min(candidates, math.pi * radius_m**2 / spacing_m**2)

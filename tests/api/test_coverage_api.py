@@ -192,3 +192,25 @@ def test_coverage_refuses_bad_options(client):
     assert client.get("/v1/coverage", params={"min_stations": 1}).status_code == 422
     assert client.get("/v1/coverage", params={"district": "999999"}).status_code == 404
     assert client.get("/v1/coverage", params={"demand": "nope"}).status_code == 404
+
+
+def test_gaps_refuse_a_search_too_big_for_one_request(client):
+    # The whole city at a 250 m grid and a 10 km reach is billions of pairs (it once took
+    # 12 GB): refused at once, with what to change; a district at the same grid is fine.
+    r = client.get("/v1/gaps", params={"n": 1, "spacing_m": 250, "radius_m": 10_000})
+    assert r.status_code == 422
+    assert r.json()["type"].endswith("/too_much_work")
+    assert "choose a district, a wider spacing_m or a smaller radius_m" in r.json()["detail"]
+    r = client.get("/v1/gaps", params={"n": 1, "spacing_m": 250, "district": "500103"})
+    assert r.status_code == 200
+
+
+def test_gap_pair_estimate_is_close_to_the_pairs_found(districts):
+    from geodata.coverage import _reach_matrix, candidate_grid, gap_pairs_estimate
+
+    area = districts.find("500101").geometry
+    cx, cy = candidate_grid(area, spacing_m=1000)
+    dx, dy = candidate_grid(area, spacing_m=500)
+    reach = _reach_matrix(cx, cy, dx, dy, 1500)
+    estimate = gap_pairs_estimate(len(cx), len(dx), spacing_m=1000, radius_m=1500)
+    assert 0.8 < reach.nnz / estimate < 1.1

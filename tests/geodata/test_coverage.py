@@ -379,3 +379,23 @@ def test_candidate_grid_lies_inside_the_area_at_the_spacing():
     assert len(lon) == pytest.approx(district.area_m2 / 250_000.0, rel=0.15)
     _, _, step = GEOD.inv(lon[0], lat[0], lon[1], lat[1])
     assert step == pytest.approx(500.0, rel=1e-3)
+
+
+def test_the_reach_matrix_in_small_blocks_is_every_pair_within_reach(monkeypatch):
+    # Built a block of rows at a time (here blocks of a few rows, so many boundaries): it
+    # must hold exactly the pairs whose geodesic distance is within the radius.
+    from geodata import coverage as cov
+
+    monkeypatch.setattr(cov, "_BLOCK_PAIRS", 50)
+    monkeypatch.setattr(cov, "_BLOCK_ROWS_MIN", 3)
+    rng = np.random.default_rng(11)
+    q = [offset(*rng.normal(0, 1500, 2)) for _ in range(200)]
+    p = [offset(*rng.normal(0, 1500, 2)) for _ in range(150)]
+    qx, qy = np.array(q).T
+    px, py = np.array(p).T
+    reach = cov._reach_matrix(qx, qy, px, py, 1000.0).toarray()
+    _, _, dist = GEOD.inv(
+        np.repeat(qx, len(px)), np.repeat(qy, len(px)), np.tile(px, len(qx)), np.tile(py, len(qx))
+    )
+    assert np.array_equal(reach, dist.reshape(len(qx), len(px)) <= 1000.0)
+    assert np.array_equal(cov._counts_within(qx, qy, px, py, 1000.0), reach.sum(axis=1))
