@@ -8,7 +8,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import orjson
 
 from geodata.crs import CoordinateSystem, from_wgs84
@@ -120,8 +119,19 @@ def _provider_positions(index: StationIndex) -> tuple[list[float], ...]:
     return found
 
 
+class _FixedParts:
+    """Per snapshot, the serialised query-independent part of each station's nearest
+    result, by position in the snapshot (a list: no hashing, no Station object read)."""
+
+    __slots__ = ("filled", "parts")
+
+    def __init__(self, size: int) -> None:
+        self.parts: list[bytes | None] = [None] * size
+        self.filled = 0
+
+
 def _nearest_fixed_parts(
-    index: StationIndex, stations: Sequence[Station], *, limit: int = NEAREST_MEMO_LIMIT
+    index: StationIndex, positions: Sequence[int], *, limit: int = NEAREST_MEMO_LIMIT
 ) -> list[bytes]:
     """The serialised fields of nearest results that do not depend on the query.
 
@@ -129,17 +139,20 @@ def _nearest_fixed_parts(
     part. Kept in the snapshot's memo (bounded): with the navigation links, each costs
     about 8 µs to make, as much as the nearest search for ten stations.
     """
-    memo = index.memo.setdefault("nearest", {})
-    parts: list[bytes | None] = [memo.get(s.id) for s in stations]
-    missing = [i for i, part in enumerate(parts) if part is None]
-    if not missing:
+    memo: _FixedParts | None = index.memo.get("nearest")
+    if memo is None:
+        memo = index.memo["nearest"] = _FixedParts(len(index))
+    parts = [memo.parts[p] for p in positions]
+    if None not in parts:
         return parts  # type: ignore[return-value]
-    if len(memo) + len(missing) > limit:
-        memo.clear()
+    missing = [i for i, part in enumerate(parts) if part is None]
+    if memo.filled + len(missing) > limit:
+        memo.parts = [None] * len(index)
+        memo.filled = 0
     glon, glat, blon, blat = _provider_positions(index)
     for i in missing:
-        station = stations[i]
-        p = index.position[station.id]  # type: ignore[index]
+        p = positions[i]
+        station = index.stations[p]
         links = links_at(station.name, glon[p], glat[p], blon[p], blat[p])
         part = orjson.dumps(
             {
@@ -159,7 +172,8 @@ def _nearest_fixed_parts(
                 "navigation": links,
             }
         )[1:]
-        memo[station.id] = parts[i] = part
+        memo.parts[p] = parts[i] = part
+        memo.filled += 1
     return parts  # type: ignore[return-value]
 
 
@@ -169,27 +183,45 @@ def nearest_results(
     crs: CoordinateSystem,
     *,
     memo_limit: int = NEAREST_MEMO_LIMIT,
-) -> list[orjson.Fragment]:
-    """The results of a nearest query, serialised (orjson embeds the fragments as they are)."""
+) -> list[tuple[bytes, bytes]]:
+    """The results of a nearest query, serialised: each a JSON object in two pieces, the
+    fields that depend on the query and the memoised rest (see :func:`json_array`)."""
     if not hits:
         return []
-    lons = np.fromiter((h.station.lon for h in hits), np.float64, len(hits))
-    lats = np.fromiter((h.station.lat for h in hits), np.float64, len(hits))
-    if crs is not CoordinateSystem.WGS84:
-        lons, lats = from_wgs84(lons, lats, crs=crs)
+    if crs is CoordinateSystem.WGS84:
+        lons, lats = [h.lon for h in hits], [h.lat for h in hits]
+    else:
+        x, y = from_wgs84([h.lon for h in hits], [h.lat for h in hits], crs=crs)
+        lons, lats = x.tolist(), y.tolist()
+    fixed = _nearest_fixed_parts(index, [h.position for h in hits], limit=memo_limit)
+    system = crs.value
     out = []
-    fixed = _nearest_fixed_parts(index, [h.station for h in hits], limit=memo_limit)
-    for hit, lon, lat, part in zip(hits, lons.tolist(), lats.tolist(), fixed, strict=True):
+    for hit, lon, lat, part in zip(hits, lons, lats, fixed, strict=True):
         varying = orjson.dumps(
             {
                 "distance_m": round(hit.distance_m, 2),
                 "bearing_deg": round(hit.bearing_deg, 1),
                 "lon": lon,
                 "lat": lat,
-                "crs": crs.value,
+                "crs": system,
                 "open_now": hit.open_now,
-                "next_change": hit.next_change.isoformat() if hit.next_change else None,
+                "next_change": hit.next_change_text,
             }
         )
-        out.append(orjson.Fragment(varying[:-1] + b"," + part))
+        out.append((varying[:-1] + b",", part))
     return out
+
+
+def json_object(result: tuple[bytes, bytes]) -> orjson.Fragment:
+    """One of :func:`nearest_results` as a value for ``orjson.dumps``."""
+    return orjson.Fragment(result[0] + result[1])
+
+
+def json_array(results: Sequence[tuple[bytes, bytes]]) -> orjson.Fragment:
+    """:func:`nearest_results` as a JSON array for ``orjson.dumps``, each memoised piece
+    copied once (they are read from all over memory: at national scale, the costly part)."""
+    pieces = [b"["]
+    for head, rest in results:
+        pieces += (head, rest, b",")
+    pieces[-1] = b"]"
+    return orjson.Fragment(b"".join(pieces) if results else b"[]")

@@ -26,7 +26,14 @@ from .deps import (
 )
 from .params import Param, QuerySpec
 from .problems import Problem
-from .representation import feature, nearest_results, station_json, stations_csv
+from .representation import (
+    feature,
+    json_array,
+    json_object,
+    nearest_results,
+    station_json,
+    stations_csv,
+)
 
 router = APIRouter(prefix="/v1", tags=["stations"])
 
@@ -192,11 +199,13 @@ async def nearest(request: Request) -> Response:
             {
                 "type": "FeatureCollection",
                 "query": query,
-                "features": [feature(r, h.station) for r, h in zip(results, hits, strict=True)],
+                "features": [
+                    feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)
+                ],
             },
             GEOJSON,
         )
-    return _json({"query": query, "count": len(results), "results": results})
+    return _json({"query": query, "count": len(results), "results": json_array(results)})
 
 
 @router.get(

@@ -111,8 +111,9 @@ def bearings_deg(lon: float, lat: float, xyz: FloatArray) -> FloatArray:
             dx, dy, dz = x - qx, y - qy, z - qz
             east = -sl * dx + cl * dy
             north = -sp * cl * dx - sp * sl * dy + cp * dz
-            out.append(math.degrees(math.atan2(east, north)) % 360.0)
-        return wrap_degrees(np.array(out))
+            bearing = math.degrees(math.atan2(east, north)) % 360.0
+            out.append(0.0 if bearing >= 360.0 else bearing)  # -1e-15 % 360 is 360.0
+        return np.array(out)
     axes = np.array([[-sl, -sp * cl], [cl, -sp * sl], [0.0, cp]])
     en = (xyz - np.array(_ecef1(lon, lat))) @ axes
     return wrap_degrees(np.degrees(np.arctan2(en[:, 0], en[:, 1])))

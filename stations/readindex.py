@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -24,6 +24,7 @@ from stations.store import DatabaseUnavailableError, Store, StoreError
 log = logging.getLogger("yizhan.index")
 
 _STATUS_CODES = {s: i for i, s in enumerate(Status)}
+_ACTIVE = _STATUS_CODES[Status.ACTIVE]
 _AMENITY_BITS = {a: 1 << i for i, a in enumerate(AMENITIES)}
 
 
@@ -41,19 +42,31 @@ def _is_open(osm: str, minute: datetime) -> bool:
 
 
 @lru_cache(maxsize=65536)
-def _next_change(osm: str, minute: datetime) -> datetime | None:
-    return hours(osm).next_change(minute)
+def _state(osm: str, minute: datetime) -> tuple[bool, datetime | None, str | None]:
+    """Whether ``osm`` hours are open at ``minute``, when that changes next, as ISO text."""
+    change = hours(osm).next_change(minute)
+    return _is_open(osm, minute), change, None if change is None else change.isoformat()
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs ~1 µs a field, ten hits a query
 class Hit:
     """One nearest station with its distance and state at the asked time."""
 
-    station: Station
+    snapshot: list[Station] = field(repr=False)  # StationIndex.stations
+    position: int  # in the snapshot's arrays (.stations, .nearest.lon, ...)
+    lon: float  # WGS-84, the station's
+    lat: float
     distance_m: float
     bearing_deg: float
     open_now: bool
     next_change: datetime | None
+    next_change_text: str | None  # ISO 8601
+
+    @property
+    def station(self) -> Station:
+        # Looked up when asked for: across China the Station objects lie all over memory,
+        # and merely holding one (a reference count write) costs a cache miss.
+        return self.snapshot[self.position]
 
 
 def _columns(stations: Sequence[Station], threshold_m: float) -> dict[str, npt.NDArray[Any]]:
@@ -111,7 +124,7 @@ class StationIndex:
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
         # Derived forms of stations that readers may keep for this snapshot (e.g. the API's
         # serialised records): dropped with it, so they can never outlive a change.
-        self.memo: dict[str, dict[Any, Any]] = {}
+        self.memo: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.stations)
@@ -278,22 +291,27 @@ class StationIndex:
         assert found.bearing_deg is not None
         hits = []
         # Hours change on whole minutes, so the state at the minute is the state at ``at``;
-        # evaluated once per distinct hours string among the hits.
-        states: dict[str, tuple[bool, datetime | None]] = {}
-        for pos, dist, bearing in zip(
-            found.index.tolist(), found.distance_m.tolist(), found.bearing_deg.tolist(), strict=True
+        # evaluated once per distinct hours string among the hits. Read from the arrays,
+        # not the Station objects: across China those lie all over memory.
+        states: dict[int, tuple[bool, datetime | None, str | None]] = {}
+        stations, hours_list, at_index = self.stations, self.hours_list, found.index
+        for pos, lon_, lat_, dist, bearing, active, hours_id in zip(
+            at_index.tolist(),
+            self.nearest.lon[at_index].tolist(),
+            self.nearest.lat[at_index].tolist(),
+            found.distance_m.tolist(),
+            found.bearing_deg.tolist(),
+            (self.status[at_index] == _ACTIVE).tolist(),
+            self.hours_id[at_index].tolist(),
+            strict=True,
         ):
-            station = self.stations[pos]
-            if station.status is Status.ACTIVE:
-                state = states.get(station.hours)
+            if active:
+                state = states.get(hours_id)
                 if state is None:
-                    state = states[station.hours] = (
-                        _is_open(station.hours, minute),
-                        _next_change(station.hours, minute),
-                    )
-                hits.append(Hit(station, dist, bearing, *state))
+                    state = states[hours_id] = _state(hours_list[hours_id], minute)
+                hits.append(Hit(stations, pos, lon_, lat_, dist, bearing, *state))
             else:
-                hits.append(Hit(station, dist, bearing, False, None))
+                hits.append(Hit(stations, pos, lon_, lat_, dist, bearing, False, None, None))
         return hits
 
 
