@@ -31,9 +31,17 @@ from pykdtree.kdtree import KDTree
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
-from geodata.distance import _geod, distance_bearing
 from geodata.hours import TZ
-from geodata.nearest import FAR_M, NearestIndex, _arc, _Frame, bearings_deg, ecef
+from geodata.nearest import (
+    FAR_M,
+    NEAR_M,
+    NearestIndex,
+    _arc,
+    _arcs_mid,
+    _Frame,
+    bearings_deg,
+    ecef,
+)
 from stations.model import Status
 from stations.readindex import StationIndex
 
@@ -118,6 +126,11 @@ def print_steps(title: str, steps: list[tuple[str, float]], whole: float) -> Non
     print(f"  {'whole':56} {whole:7.1f}")
 
 
+def regime(distance_m: float) -> str:
+    """Which path of NearestIndex.query a k-th distance takes."""
+    return "near" if distance_m <= NEAR_M else "mid" if distance_m <= FAR_M else "far"
+
+
 def far_steps(
     index: NearestIndex,
     pts: list[Point],
@@ -126,7 +139,8 @@ def far_steps(
     mask: np.ndarray,
     repeat: int,
 ) -> None:
-    """Steps of a filtered query whose 10th station lies beyond FAR_M (the Geod re-rank)."""
+    """A filtered query by the path its 10th station takes: near (one curvature), mid
+    (re-ranked by _arcs_mid) and far (re-ranked by Geod); and the mid path's steps."""
     key = ("bench", share)
     members, sub = index._subset(key, mask)
     assert sub is not None
@@ -134,47 +148,40 @@ def far_steps(
     def ours(x: float, y: float) -> object:
         return index.query(x, y, k=K, mask=mask, mask_key=key)
 
-    far = [p for p in pts if index.query(*p, k=K, mask=mask, mask_key=key).distance_m[-1] > FAR_M]
-    far_set = set(far)
-    near = [p for p in pts if p not in far_set]
-    m = 2 * K + 8  # the first candidate count in NearestIndex._far
-    cand = {p: members[sub.query(frames[p].xyz, k=m)[1].reshape(-1).astype(np.intp)] for p in far}
-    lons = {p: index.lon[c] for p, c in cand.items()}
-    lats = {p: index.lat[c] for p, c in cand.items()}
-    geod = _geod()
-
-    def geod_alone(x: float, y: float) -> object:
-        return geod.inv(np.full(m, x), np.full(m, y), lons[x, y], lats[x, y])
-
-    def wrapped(x: float, y: float) -> object:
-        return distance_bearing(x, y, lons[x, y], lats[x, y])
-
-    geod_us = per_query_us(far, geod_alone, repeat)
+    by: dict[str, list[Point]] = {"near": [], "mid": [], "far": []}
+    for p in pts:
+        by[regime(float(ours(*p).distance_m[-1]))].append(p)  # type: ignore[attr-defined]
+    print(
+        f"\nquery with a {share:.0%} filter, by where its 10th station is, µs/query: "
+        + ", ".join(
+            f"{name} {per_query_us(q, ours, repeat):.1f} ({len(q)} queries)"
+            for name, q in by.items()
+            if q
+        )
+    )
+    mid = by["mid"]
+    if not mid:
+        return
+    m = K + 1
+    cand = {p: members[sub.query(frames[p].xyz, k=m)[1].reshape(-1)] for p in mid}
+    chords = {p: sub.query(frames[p].xyz, k=m)[0].reshape(-1).tolist() for p in mid}
+    ends = {p: index._zsn[c].tolist() for p, c in cand.items()}
     print_steps(
-        f"query with a {share:.0%} filter whose 10th station is beyond FAR_M (Geod re-rank; "
-        f"{len(far)} of {len(pts)} queries; the other {len(near)} cost "
-        f"{per_query_us(near, ours, repeat):.1f} µs)",
+        f"the mid path ({len(mid)} queries)",
         [
-            ("_Frame", per_query_us(far, _Frame, repeat)),
+            ("_Frame", per_query_us(mid, _Frame, repeat)),
             (
-                f"pykdtree query k={K} (the chord pass, then discarded)",
-                per_query_us(far, lambda x, y: sub.query(frames[x, y].xyz, k=K), repeat),
+                f"pykdtree query k={m}",
+                per_query_us(mid, lambda x, y: sub.query(frames[x, y].xyz, k=m), repeat),
             ),
             (
-                f"pykdtree query k={m} (the candidates)",
+                f"_arcs_mid on {m} points (plain floats)",
                 per_query_us(
-                    far,
-                    lambda x, y: sub.query(frames[x, y].xyz, k=m, distance_upper_bound=np.inf),
-                    repeat,
+                    mid, lambda x, y: _arcs_mid(frames[x, y], chords[x, y], ends[x, y]), repeat
                 ),
             ),
-            (f"distance_bearing on {m} points: Geod.inv itself", geod_us),
-            (
-                f"distance_bearing on {m} points: its array wrapping",
-                per_query_us(far, wrapped, repeat) - geod_us,
-            ),
         ],
-        per_query_us(far, ours, repeat),
+        per_query_us(mid, ours, repeat),
     )
 
 
@@ -190,11 +197,11 @@ def where_the_time_goes(
     tree = index._tree
     assert tree is not None
     frames = {p: _Frame(*p) for p in pts}
-    near = [p for p in pts if index.query(*p, k=K).distance_m[-1] <= FAR_M]
+    near = [p for p in pts if index.query(*p, k=K).distance_m[-1] <= NEAR_M]
     raw = {p: tree.query(frames[p].xyz, k=K) for p in near}
     chords = {p: c.reshape(-1) for p, (c, _) in raw.items()}
     print_steps(
-        f"NearestIndex.query, k={K}, no filter, 10th station within FAR_M ({len(near)} queries)",
+        f"NearestIndex.query, k={K}, no filter, 10th station within NEAR_M ({len(near)} queries)",
         [
             ("_Frame(lon, lat): math + np.array", per_query_us(near, _Frame, repeat)),
             (
@@ -202,7 +209,7 @@ def where_the_time_goes(
                 per_query_us(near, lambda x, y: tree.query(frames[x, y].xyz, k=K), repeat),
             ),
             (
-                "_arc(frame, chord): 4 numpy ufuncs on 10 values",
+                "_arc(frame, chord): 3 numpy ufuncs on 10 values",
                 per_query_us(near, lambda x, y: _arc(frames[x, y], chords[x, y]), repeat),
             ),
         ],
@@ -215,13 +222,8 @@ def where_the_time_goes(
         f"with_bearings after query, k={K} ({len(pts)} queries)",
         [
             (
-                "ecef(lon, lat) on one scalar point (vectorised path)",
-                per_query_us(pts, ecef, repeat),
-            ),
-            (
-                "bearings_deg without that ecef: axes, matmul, arctan2",
-                per_query_us(pts, lambda x, y: bearings_deg(x, y, xyz_found[x, y]), repeat)
-                - per_query_us(pts, ecef, repeat),
+                "bearings_deg on the 10 points (plain floats)",
+                per_query_us(pts, lambda x, y: bearings_deg(x, y, xyz_found[x, y]), repeat),
             ),
         ],
         per_query_us(pts, lambda x, y: index.with_bearings(x, y, found[x, y]), repeat),
@@ -464,17 +466,18 @@ def main() -> None:
         f"  ({len(brute_pts)} queries)"
     )
 
-    far = {
-        "no filter": sum(index.query(x, y, k=K).distance_m[-1] > FAR_M for x, y in pts),
-        "1 %": sum(
-            index.query(x, y, k=K, mask=masks[0.01], mask_key=("bench", 0.01)).distance_m[-1]
-            > FAR_M
-            for x, y in pts
-        ),
-    }
+    counts = {name: {"near": 0, "mid": 0, "far": 0} for name in ("no filter", "1 %")}
+    for x, y in pts:
+        counts["no filter"][regime(index.query(x, y, k=K).distance_m[-1])] += 1
+        found = index.query(x, y, k=K, mask=masks[0.01], mask_key=("bench", 0.01))
+        counts["1 %"][regime(found.distance_m[-1])] += 1
     print(
-        f"queries whose 10th station is beyond FAR_M={FAR_M / 1e3:.0f} km (re-ranked with "
-        f"Geod): no filter {far['no filter']}/{n}, filter 1 % {far['1 %']}/{n}"
+        f"where the 10th station is (near <= {NEAR_M / 1e3:.0f} km: one curvature; mid <= "
+        f"{FAR_M / 1e3:.0f} km: re-ranked by both ends' curvature; far: by Geod): "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{r} {c}" for r, c in regimes.items())
+            for name, regimes in counts.items()
+        )
     )
     print(
         "first query with a new filter (builds its tree): "

@@ -16,7 +16,7 @@ def wrap_degrees(angle: Any) -> Any:
 
 
 @cache
-def _geod() -> Geod:
+def wgs84_geod() -> Geod:
     return Geod(ellps="WGS84")
 
 
@@ -30,7 +30,7 @@ def distance_bearing(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> tuple[Any, A
     scalar = all(np.ndim(v) == 0 for v in (lon1, lat1, lon2, lat2))
     a = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (lon1, lat1, lon2, lat2)))
     shape = a[0].shape
-    az, _, dist = _geod().inv(a[0].ravel(), a[1].ravel(), a[2].ravel(), a[3].ravel())
+    az, _, dist = wgs84_geod().inv(a[0].ravel(), a[1].ravel(), a[2].ravel(), a[3].ravel())
     bearing = wrap_degrees(np.asarray(az, dtype=np.float64))
     dist = np.asarray(dist, dtype=np.float64)
     if scalar:
@@ -52,5 +52,5 @@ def destination(
     lon: float, lat: float, *, azimuth_deg: float, distance_m: float
 ) -> tuple[float, float]:
     """The WGS-84 point ``distance_m`` metres from ``lon``/``lat`` along ``azimuth_deg``."""
-    x, y, _ = _geod().fwd(lon, lat, azimuth_deg, distance_m)
+    x, y, _ = wgs84_geod().fwd(lon, lat, azimuth_deg, distance_m)
     return float(x), float(y)

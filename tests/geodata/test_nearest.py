@@ -37,3 +37,48 @@ def test_bearings_match_geod_azimuths(points, n):
     near = dist < 100_000
     assert got[near] == pytest.approx(np.mod(az[near], 360), abs=1e-3)
     assert ((got >= 0) & (got < 360)).all()
+
+
+def test_middle_distances_are_geodesic_to_half_a_millimetre():
+    # 50-350 km: the mean of both ends' normal-section curvature (see geodata.nearest),
+    # at random places, directions and lengths over China's latitudes, against Karney.
+    from geodata.nearest import _arcs_mid, _Frame, _inv_n
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        qlon, qlat = rng.uniform(73, 135), rng.uniform(15, 54)
+        az, length = rng.uniform(0, 360, 200), rng.uniform(50_000, 350_000, 200)
+        lon, lat, _ = GEOD.fwd(np.full(200, qlon), np.full(200, qlat), az, length)
+        frame = _Frame(qlon, qlat)
+        xyz = ecef(lon, lat).reshape(-1, 3)
+        chords = np.linalg.norm(xyz - frame.xyz, axis=1)
+        sin_lat = np.sin(np.radians(lat))
+        ends = [[z, s, _inv_n(s)] for z, s in zip(xyz[:, 2], sin_lat, strict=True)]
+        got = _arcs_mid(frame, chords.tolist(), ends)
+        assert np.abs(np.array(got) - length).max() < 5e-4
+
+
+def test_sparse_filters_stay_exact_at_every_distance():
+    # Filters keeping few points over a country-sized area send the k-th neighbour to
+    # every regime: under 50 km, 50-350 km (re-ranked by curvature) and beyond (Geod).
+    rng = np.random.default_rng(9)
+    city = rng.normal((106.5, 29.5), 0.5, (10_000, 2))  # and the rest over the country
+    lon = np.concatenate([city[:, 0], rng.uniform(75, 134, 10_000)])
+    lat = np.concatenate([city[:, 1], rng.uniform(18, 53, 10_000)])
+    index = NearestIndex(lon, lat)
+    regimes = set()
+    for share in (0.002, 0.02, 0.3):
+        mask = rng.random(20_000) < share
+        kept = np.flatnonzero(mask)
+        queries = np.concatenate([city[:20], np.c_[lon[-20:], lat[-20:]] + 0.1])
+        for qlon, qlat in queries:
+            found = index.query(qlon, qlat, k=10, mask=mask, mask_key=("t", share))
+            _, _, dist = GEOD.inv(
+                np.full(len(kept), qlon), np.full(len(kept), qlat), lon[kept], lat[kept]
+            )
+            order = np.argsort(dist)[:10]
+            assert found.distance_m == pytest.approx(dist[order], abs=1e-3)
+            assert set(found.index) == set(kept[order])
+            kth = found.distance_m[-1]
+            regimes.add("near" if kth <= 50_000 else "mid" if kth <= 350_000 else "far")
+    assert regimes == {"near", "mid", "far"}
