@@ -103,57 +103,36 @@ def stations_csv(stations: Iterable[Station]) -> str:
     return out.getvalue()
 
 
-def _provider_positions(index: StationIndex) -> tuple[list[float], ...]:
-    """Every station's GCJ-02 and BD-09 lon/lat (for navigation links), once per snapshot.
-
-    The forward conversions are cheap in bulk (~0.1 s for 200,000 stations) and costly
-    one at a time (~40 µs each), and at national scale nearly every station is asked for.
-    """
-    memo = index.memo.setdefault("provider_positions", {})
-    found = memo.get("all")
-    if found is None:
-        lon, lat = index.nearest.lon, index.nearest.lat
-        glon, glat = from_wgs84(lon, lat, crs=CoordinateSystem.GCJ02)
-        blon, blat = from_wgs84(lon, lat, crs=CoordinateSystem.BD09)
-        found = memo["all"] = (glon.tolist(), glat.tolist(), blon.tolist(), blat.tolist())
-    return found
-
-
-class _FixedParts:
-    """Per snapshot, the serialised query-independent part of each station's nearest
-    result, by position in the snapshot (a list: no hashing, no Station object read)."""
-
-    __slots__ = ("filled", "parts")
-
-    def __init__(self, size: int) -> None:
-        self.parts: list[bytes | None] = [None] * size
-        self.filled = 0
-
-
 def _nearest_fixed_parts(
     index: StationIndex, positions: Sequence[int], *, limit: int = NEAREST_MEMO_LIMIT
 ) -> list[bytes]:
     """The serialised fields of nearest results that do not depend on the query.
 
     Each is returned without its opening brace, to be appended to the query-dependent
-    part. Kept in the snapshot's memo (bounded): with the navigation links, each costs
-    about 8 µs to make, as much as the nearest search for ten stations.
+    part. Kept per station in the snapshot (carried over to the next for the stations
+    that did not change), at most ``limit`` of them: with the navigation links, each
+    costs about 8 µs to make, as much as the nearest search for ten stations.
     """
-    memo: _FixedParts | None = index.memo.get("nearest")
-    if memo is None:
-        memo = index.memo["nearest"] = _FixedParts(len(index))
-    parts = [memo.parts[p] for p in positions]
-    if None not in parts:
-        return parts  # type: ignore[return-value]
-    missing = [i for i, part in enumerate(parts) if part is None]
-    if memo.filled + len(missing) > limit:
-        memo.parts = [None] * len(index)
-        memo.filled = 0
-    glon, glat, blon, blat = _provider_positions(index)
+    parts: list[bytes | None] | None = index.per_station.get("nearest")
+    if parts is None:
+        parts = index.per_station["nearest"] = [None] * len(index)
+    found = [parts[p] for p in positions]
+    if None not in found:
+        return found  # type: ignore[return-value]
+    missing = [i for i, part in enumerate(found) if part is None]
+    filled = index.memo.get("nearest_filled")
+    if filled is None:  # a new snapshot: count what was carried over
+        filled = len(parts) - parts.count(None)
+    if filled + len(missing) > limit:
+        parts[:] = [None] * len(parts)
+        filled = 0
+    (glon, glat), (blon, blat) = index.gcj02, index.bd09
     for i in missing:
         p = positions[i]
         station = index.stations[p]
-        links = links_at(station.name, glon[p], glat[p], blon[p], blat[p])
+        links = links_at(
+            station.name, float(glon[p]), float(glat[p]), float(blon[p]), float(blat[p])
+        )
         part = orjson.dumps(
             {
                 "id": station.id,
@@ -172,9 +151,9 @@ def _nearest_fixed_parts(
                 "navigation": links,
             }
         )[1:]
-        memo.parts[p] = parts[i] = part
-        memo.filled += 1
-    return parts  # type: ignore[return-value]
+        parts[p] = found[i] = part
+    index.memo["nearest_filled"] = filled + len(missing)
+    return found  # type: ignore[return-value]
 
 
 def nearest_results(

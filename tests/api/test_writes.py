@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 from datetime import datetime
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -339,14 +340,18 @@ def test_commit_then_revert_puts_back_exactly_what_was_there(client, store, yuzh
     assert report["counts"] == {"create": 1, "update": 1, "close": 0, "unchanged": 0, "rejected": 0}
     changed = next(r for r in report["rows"] if r["action"] == "update")
     assert changed["changed"] == ["name"]
+    where = {"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1]}
+    (old,) = client.get("/v1/stations/nearest", params=where).json()["results"]
+    assert old["name"] == "原名"  # and the server now keeps its serialised record
     r = client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong)
     assert r.status_code == 200, r.text
     assert store.get(kept.id).name == "新名"
     assert store.count() == 2
-    near = client.get(
-        "/v1/stations/nearest", params={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1]}
-    ).json()
+    near = client.get("/v1/stations/nearest", params=where).json()
     assert {x["name"] for x in near["results"]} == {"新名", "驿站K2"}
+    renamed = next(x for x in near["results"] if x["id"] == kept.id)
+    assert quote("新名") in renamed["navigation"]["amap"]
+    assert quote("原名") not in renamed["navigation"]["baidu"]
     assert_problem(
         client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong), 409, "upload_state"
     )

@@ -47,6 +47,8 @@ def assert_same_index(a: StationIndex, b: StationIndex) -> None:
     assert np.array_equal(a.hours_id, b.hours_id)
     assert np.array_equal(a.nearest.lon, b.nearest.lon)
     assert np.array_equal(a.nearest.lat, b.nearest.lat)
+    for x, y in zip(a.gcj02 + a.bd09, b.gcj02 + b.bd09, strict=True):
+        assert np.array_equal(x, y)
 
 
 def test_an_updated_index_equals_one_built_afresh(store, districts):
@@ -81,6 +83,30 @@ def test_an_updated_index_equals_one_built_afresh(store, districts):
     index = index.updated(store)
     assert index.get(back.id) is not None
     assert_same_index(index, StationIndex.build(store))
+
+
+def test_per_station_values_carry_over_only_for_unchanged_stations(store, districts):
+    rng = random.Random(8)
+    store.apply([Create(_station(districts, rng, f"S{i}")) for i in range(10)], actor="t")
+    index = StationIndex.build(store)
+    index.per_station["label"] = [f"derived {s.id}" for s in index.stations]
+    renamed, dropped = index.stations[3], index.stations[6]
+    store.apply(
+        [
+            Update(renamed.with_changes(name="改名驿站"), renamed.version),
+            Delete(dropped.id, dropped.version),
+            Create(_station(districts, rng, "NEW")),
+        ],
+        actor="t",
+    )
+    after = index.updated(store)
+    labels = dict(zip([s.id for s in after.stations], after.per_station["label"], strict=True))
+    new_id = next(s.id for s in after.stations if s.external_id == "NEW")
+    assert labels.pop(renamed.id) is None  # changed: derived again when asked
+    assert labels.pop(new_id) is None
+    assert dropped.id not in labels
+    assert labels == {k: f"derived {k}" for k in labels}  # the rest carried over as they were
+    assert len(labels) == 8
 
 
 def test_an_unchanged_store_gives_the_same_index(store, districts):
