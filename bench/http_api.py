@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +198,78 @@ def write_script(workdir: Path, name: str, path: str, params: str, bbox: tuple, 
     return script
 
 
+# -- a union writing while riders read ------------------------------------------------------
+
+
+class Writer:
+    """A union changing one station every ``every_s`` seconds through the API (PATCH with
+    If-Match, as a client would) while wrk loads the server: each write makes a new read
+    snapshot, which every worker picks up on its next request."""
+
+    def __init__(self, base: str, token: str, ids: list[int], every_s: float) -> None:
+        self.base, self.token, self.ids, self.every_s = base, token, ids, every_s
+        self.done = threading.Event()
+        self.writes = 0
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Writer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        import json
+        import random
+        import urllib.error
+        import urllib.request
+
+        rng = random.Random(1)
+        while not self.done.wait(self.every_s):
+            station_id = rng.choice(self.ids)
+            status, body = get_json(f"{self.base}/v1/stations/{station_id}")
+            if status != 200:
+                self.errors.append(f"GET {station_id}: {status}")
+                continue
+            patch = {"contact_phone": f"023-6{rng.randrange(1_000_000):06d}"}
+            request = urllib.request.Request(
+                f"{self.base}/v1/stations/{station_id}",
+                data=json.dumps(patch).encode(),
+                method="PATCH",
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                    "If-Match": f'"{body["version"]}"',
+                },
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as r:
+                    r.read()
+                self.writes += 1
+            except urllib.error.HTTPError as exc:
+                self.errors.append(f"PATCH {station_id}: {exc.code} {exc.read()[:200]!r}")
+
+
+def bench_token(db: Path) -> str:
+    """A new admin token in the registry (only its hash is stored), for the writer."""
+    from datetime import datetime
+
+    from geodata.hours import TZ
+    from stations.auth import new_token
+    from stations.sqlite import SQLiteStore
+
+    text, record = new_token("admin", name="bench writer", code=None, now=datetime.now(TZ))
+    store = SQLiteStore(db)
+    try:
+        store.save_token(record)
+    finally:
+        store.close()
+    return text
+
+
 # -- checks and in-process profile --------------------------------------------------------
 
 
@@ -344,6 +417,13 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="also time and profile the routes in-process"
     )
+    parser.add_argument(
+        "--write-every",
+        type=float,
+        default=1.0,
+        help="then load ours again while a union changes a station this often, in seconds "
+        "(default 1; 0: skip)",
+    )
     # A server's own process: --serve reference|reference_async --points FILE --port N.
     parser.add_argument("--serve", choices=("reference", "reference_async"), help=argparse.SUPPRESS)
     parser.add_argument("--points", type=Path, help=argparse.SUPPRESS)
@@ -377,6 +457,7 @@ def main() -> None:
 
 def bench(args: argparse.Namespace, workdir: Path) -> None:
     db = build_registry(workdir, n=args.n, seed=args.seed)
+    token = bench_token(db) if args.write_every > 0 else ""
     points, districts_file = workdir / "points.npz", workdir / "china.geojson"
     env = {
         **os.environ,
@@ -447,6 +528,18 @@ def bench(args: argparse.Namespace, workdir: Path) -> None:
                         f"p99 {res.p99_ms:6.1f} ms, {res.requests} requests, "
                         f"non-2xx {res.non_2xx}, socket errors {res.socket_errors}"
                     )
+            if args.write_every > 0:
+                with Writer(ours.base, token, list(range(1, args.n + 1)), args.write_every) as w:
+                    res = load(ours, args.seconds)
+                if w.errors or not w.writes:
+                    msg = f"the writer failed ({w.writes} writes): {w.errors[:3]}"
+                    raise RuntimeError(msg)
+                results.setdefault((region, "ours_writes"), []).append(res)
+                print(
+                    f"  {region:9} ours while a station changes every {args.write_every:g} s "
+                    f"({w.writes} writes): {res.requests_per_s:7.0f} req/s, "
+                    f"p50 {res.p50_ms:6.1f} ms, p99 {res.p99_ms:6.1f} ms, non-2xx {res.non_2xx}"
+                )
     print("servers stopped")
     report(results, args.regions)
     if args.profile:
@@ -460,13 +553,17 @@ def report(results: dict[tuple[str, str], list[WrkResult]], regions: list[str]) 
     )
     for region in regions:
         ours_rps = max(r.requests_per_s for r in results[region, "ours"])
-        for name in ("ours", "reference", "reference_async"):
+        for name in ("ours", "reference", "reference_async", "ours_writes"):
+            if (region, name) not in results:
+                continue
             runs = results[region, name]
             rps = max(r.requests_per_s for r in runs)
             p99 = max(r.p99_ms for r in runs)  # the worse round: the goal is a ceiling
             bad = sum(r.non_2xx + r.socket_errors for r in runs)
             if name == "ours":
                 ratio, ratio_goal, p99_goal = "", "", ("ok" if p99 < 50 else ">=50")
+            elif name == "ours_writes":
+                ratio, ratio_goal, p99_goal = "", "", "(info)"
             else:
                 ratio = f"{ours_rps / rps:9.2f}"
                 ratio_goal = "ok" if ours_rps / rps >= 0.90 else "<0.90"
@@ -479,7 +576,8 @@ def report(results: dict[tuple[str, str], list[WrkResult]], regions: list[str]) 
     print(
         "req/s: best round; p99: worst round; non-2xx: non-2xx/3xx answers + socket errors; "
         "goals: ours >= 0.90 x the reference's req/s (the plain def route), ours p99 < 50 ms; "
-        "reference_async is the same reference as an async def route, printed for information"
+        "reference_async is the same reference as an async def route, printed for information; "
+        "ours_writes: ours again while a union changes a station through the API"
     )
 
 

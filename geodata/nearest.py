@@ -188,24 +188,34 @@ def _within(found: Neighbours, radius_m: float | None) -> Neighbours:
     return Neighbours(found.index[keep], found.distance_m[keep], bearing)
 
 
+def point_frames(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """What NearestIndex keeps per point: ECEF x, y, z, and (ECEF z, sine of latitude,
+    1/N), the point's end of :func:`_arcs_mid`'s curvature; (n, 3) arrays each."""
+    xyz = ecef(lon, lat).reshape(-1, 3)
+    sin_lat = np.sin(np.radians(lat))
+    zsn = np.stack([xyz[:, 2], sin_lat, np.sqrt(1 - _E2 * sin_lat * sin_lat) / _A], axis=1)
+    return xyz, zsn
+
+
 class NearestIndex:
     """A k-nearest index over fixed WGS-84 points; thread-safe for queries."""
 
     def __init__(
-        self, lon: npt.ArrayLike, lat: npt.ArrayLike, *, subset_cache_size: int = 64
+        self,
+        lon: npt.ArrayLike,
+        lat: npt.ArrayLike,
+        *,
+        subset_cache_size: int = 64,
+        frames: tuple[FloatArray, FloatArray] | None = None,
     ) -> None:
-        """Index points given as WGS-84 lon/lat arrays in degrees."""
+        """Index points given as WGS-84 lon/lat arrays in degrees. ``frames`` are their
+        :func:`point_frames` when already known (a snapshot carries them over)."""
         self.lon = np.ascontiguousarray(lon, dtype=np.float64)
         self.lat = np.ascontiguousarray(lat, dtype=np.float64)
         if self.lon.shape != self.lat.shape or self.lon.ndim != 1:
             msg = "lon and lat must be 1-D arrays of the same length"
             raise ValueError(msg)
-        self.xyz = ecef(self.lon, self.lat).reshape(-1, 3)
-        sin_lat = np.sin(np.radians(self.lat))
-        # Each point's ECEF z, sine of latitude and 1/N: its end of _arcs_mid's curvature.
-        self._zsn = np.stack(
-            [self.xyz[:, 2], sin_lat, np.sqrt(1 - _E2 * sin_lat * sin_lat) / _A], axis=1
-        )
+        self.xyz, self._zsn = frames if frames is not None else point_frames(self.lon, self.lat)
         self._tree = KDTree(self.xyz) if len(self.lon) else None
         self._subsets: OrderedDict[Hashable, tuple[IntArray, KDTree | None]] = OrderedDict()
         self._subset_cache_size = subset_cache_size

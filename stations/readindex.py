@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 import threading
@@ -17,7 +18,7 @@ import numpy.typing as npt
 
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.hours import TZ, hours
-from geodata.nearest import NearestIndex
+from geodata.nearest import NearestIndex, point_frames
 from stations.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
 from stations.model import AMENITIES, Owner, Station, Status
 from stations.store import DatabaseUnavailableError, Store, StoreError
@@ -79,10 +80,13 @@ def _columns(stations: Sequence[Station], threshold_m: float) -> dict[str, npt.N
     # one at a time.
     gcj_lon, gcj_lat = from_wgs84(lon, lat, crs=CoordinateSystem.GCJ02) if n else (lon, lat)
     bd_lon, bd_lat = from_wgs84(lon, lat, crs=CoordinateSystem.BD09) if n else (lon, lat)
+    xyz, zsn = point_frames(lon, lat)
     return {
         "ids": np.fromiter((s.id or 0 for s in stations), np.int64, n),
         "lon": lon,
         "lat": lat,
+        "xyz": xyz,
+        "zsn": zsn,
         "gcj_lon": np.asarray(gcj_lon, np.float64),
         "gcj_lat": np.asarray(gcj_lat, np.float64),
         "bd_lon": np.asarray(bd_lon, np.float64),
@@ -117,11 +121,8 @@ class StationIndex:
         self.stations = list(stations)
         self._columns = columns if columns is not None else _columns(self.stations, threshold_m)
         cols = self._columns
-        self.ids = cols["ids"]
-        self.position: dict[int, int] = dict(
-            zip(self.ids.tolist(), range(len(self.ids)), strict=True)
-        )
-        self.nearest = NearestIndex(cols["lon"], cols["lat"])
+        self.ids = cols["ids"]  # ascending
+        self.nearest = NearestIndex(cols["lon"], cols["lat"], frames=(cols["xyz"], cols["zsn"]))
         self.status = cols["status"]
         self.self_service = cols["self_service"]
         self.amenities = cols["amenities"]
@@ -171,6 +172,11 @@ class StationIndex:
 
     def _with(self, changes: dict[int, Station | None], version: int) -> StationIndex:
         """This snapshot with ``changes`` (by id: the station now, None if deleted)."""
+        if not changes:  # a batch that changed no station: the same read model, a new name
+            same = copy.copy(self)
+            same.version, same.memo = version, {}
+            same.per_station = dict(self.per_station)
+            return same
         gone = np.fromiter(changes, np.int64, len(changes))
         keep = np.flatnonzero(~np.isin(self.ids, gone))
         new = [s for s in changes.values() if s is not None]
@@ -197,8 +203,8 @@ class StationIndex:
 
     def get(self, station_id: int) -> Station | None:
         """The station with this id in the snapshot, or None."""
-        pos = self.position.get(station_id)
-        return None if pos is None else self.stations[pos]
+        pos = int(np.searchsorted(self.ids, station_id))
+        return self.stations[pos] if pos < len(self.ids) and self.ids[pos] == station_id else None
 
     def select(
         self,

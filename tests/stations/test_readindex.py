@@ -40,7 +40,7 @@ def _station(districts, rng: random.Random, external_id: str):
 def assert_same_index(a: StationIndex, b: StationIndex) -> None:
     assert a.version == b.version
     assert a.stations == b.stations
-    assert a.position == b.position
+    assert [a.get(i) for i in a.ids.tolist()] == b.stations
     assert a.hours_list == b.hours_list
     for name in ("ids", "status", "self_service", "amenities", "district", "owner", "mapped"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
