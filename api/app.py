@@ -54,7 +54,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app on ``store`` (default: the one ``settings`` names)."""
     settings = settings or Settings()
-    store = store or open_store(settings.database_url)
+    store = store or open_store(settings.database_url, timeouts=settings.timeouts)
     districts = districts or load_districts(settings.districts_source)
     services = Services(
         settings=settings,

@@ -9,8 +9,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stations.open import redact
+from stations.store import Timeouts
 
 DEFAULT_DATABASE_URL = "sqlite:///data/yizhan.sqlite3"
+_DEFAULT_TIMEOUTS = Timeouts()
 
 
 class Settings(BaseSettings):
@@ -78,6 +80,46 @@ class Settings(BaseSettings):
             "not answered for 4 times this (at least 1 s), requests get 503"
         ),
     )
+
+    statement_timeout_s: float = Field(
+        default=_DEFAULT_TIMEOUTS.read_s,
+        ge=0,
+        le=3600,
+        description=(
+            "PostgreSQL: the longest one query made for a request may run before the database "
+            "cancels it and the client gets 504 /problems/database_timeout (0 = no limit). "
+            "Below the reverse proxy's own timeout (nginx: 60 s), so the client hears why"
+        ),
+    )
+    lock_timeout_s: float = Field(
+        default=_DEFAULT_TIMEOUTS.lock_s,
+        ge=0,
+        le=3600,
+        description=(
+            "PostgreSQL: the longest a request's query waits for a lock (a migration, an "
+            "operator's LOCK TABLE or VACUUM FULL) before it is cancelled (0 = no limit)"
+        ),
+    )
+    write_timeout_s: float = Field(
+        default=_DEFAULT_TIMEOUTS.write_s,
+        ge=0,
+        le=86400,
+        description=(
+            "PostgreSQL: the longest one statement of a write or a schema migration may run, "
+            "and a writer may wait for its turn behind others (a 100,000-row upload's commit "
+            "holds the turn for about 45 s here); also the limit of bulk reads (the read "
+            "index loading or catching up) and of every command-line query (0 = no limit)"
+        ),
+    )
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The database's time limits for the server; ``.for_batch_jobs()`` for the CLI."""
+        return Timeouts(
+            read_s=self.statement_timeout_s,
+            lock_s=self.lock_timeout_s,
+            write_s=self.write_timeout_s,
+        )
 
     @property
     def index_check_interval_s(self) -> float:

@@ -73,6 +73,12 @@ class SQLStore(Store):
     def _conn(self) -> Any:
         """This thread's connection (execute/executemany with ? placeholders)."""
 
+    def _bulk_conn(self) -> Any:
+        """A connection for reads of the whole registry or of a whole batch (the read index
+        loading or catching up, a commit reading its upload, exports): these run under a
+        write's time limit, not a request's."""
+        return self._conn()
+
     @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
         """A write transaction: commits on success, rolls back on any error."""
@@ -152,7 +158,7 @@ class SQLStore(Store):
         return Page([self._station(r) for r in rows], total)
 
     def iter_all(self) -> Iterator[Station]:
-        for row in self._conn().execute("SELECT * FROM stations ORDER BY id"):
+        for row in self._bulk_conn().execute("SELECT * FROM stations ORDER BY id"):
             yield self._station(row)
 
     def count(self) -> int:
@@ -165,7 +171,7 @@ class SQLStore(Store):
     def changes_since(self, version: int) -> dict[int, Station | None]:
         # In audit-id order, which is batch order (writers queue); said as (batch_id, id) so
         # that the batch index serves it, not a scan of the whole trail.
-        rows = self._conn().execute(
+        rows = self._bulk_conn().execute(
             "SELECT station_id, after FROM audit WHERE batch_id > ? ORDER BY batch_id, id",
             (version,),
         )
@@ -565,8 +571,10 @@ class SQLStore(Store):
         if actions:
             where += f" AND action IN ({','.join('?' * len(actions))})"
             params.extend(actions)
-        # A fresh connection per stream: the caller may write (apply) while reading.
-        rows = self._conn().execute(
+        # A fresh connection per stream: the caller may write (apply) while reading. All of
+        # an upload's rows is what a commit reads: a bulk read.
+        conn = self._conn() if limit is not None else self._bulk_conn()
+        rows = conn.execute(
             f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
             [*params, self._NO_LIMIT if limit is None else limit, offset],
         )
@@ -806,7 +814,9 @@ class SQLStore(Store):
         """Every row of one of :data:`TABLES`, in :data:`COLUMNS` order, by key."""
         columns = COLUMNS[table]
         order = ", ".join(KEYS[table])
-        rows = self._conn().execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
+        rows = self._bulk_conn().execute(
+            f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"
+        )
         return [tuple(r[c] for c in columns) for r in rows]
 
     def is_empty(self) -> bool:
