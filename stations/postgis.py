@@ -163,8 +163,17 @@ CREATE INDEX feedback_client ON feedback (client_hash, created_at);
 CREATE INDEX feedback_owner ON feedback (owner, created_at)
 """
 
+# Failed authentications, so that the limit holds across every worker of every machine: a
+# keyed hash of the client's address and the database's time, kept for one window. Not
+# UNLOGGED: a read replica's workers must be able to read it.
+_SCHEMA_V5 = """
+CREATE TABLE auth_failures (client_hash TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+CREATE INDEX auth_failures_client ON auth_failures (client_hash, at);
+CREATE INDEX auth_failures_at ON auth_failures (at)
+"""
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.
 _OTHER_TABLES = """
@@ -234,6 +243,8 @@ class PostGISStore(SQLStore):
     _BBOX_CLAUSE = "lon >= ? AND lon <= ? AND lat >= ? AND lat <= ?"
     _NEW_ID = "coalesce(?::bigint, nextval('stations_id_seq'))"
     _NO_LIMIT = None
+    _NOW_S = "extract(epoch FROM clock_timestamp())::double precision"
+    networked = True
 
     def __init__(
         self,
@@ -295,6 +306,12 @@ class PostGISStore(SQLStore):
                     yield _Connection(conn)
             finally:
                 self._pool.putconn(conn)  # a broken one is replaced, not kept
+        except pg_errors.ReadOnlySqlTransaction:
+            msg = (
+                "this database takes no writes (a read replica): send writes to the workers "
+                "on the primary"
+            )
+            raise ReadOnlyError(msg) from None
         except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
             # Before OperationalError, their base: the database is there, but a statement
             # took too long or waited too long on a lock (statement_timeout, lock_timeout).
@@ -329,22 +346,16 @@ class PostGISStore(SQLStore):
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
-        try:
-            with self._borrow() as c, c.raw.transaction():
-                # A write's statements (a 20 MB upload's commit among them) and its wait for
-                # its turn behind other writers get the long limit, set before that wait.
-                self._long_limits(c, self.timeouts.write_s)
-                # Writers queue, as SQLite's BEGIN IMMEDIATE makes them: batch ids are then
-                # taken in commit order, so data_version (the last batch id) never skips a
-                # batch that commits late.
-                c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
-                yield c
-        except pg_errors.ReadOnlySqlTransaction:
-            msg = (
-                "this database takes no writes (a read replica): send writes to the workers "
-                "on the primary"
-            )
-            raise ReadOnlyError(msg) from None
+        # (On a read replica the first write statement raises ReadOnlyError; see _borrow.)
+        with self._borrow() as c, c.raw.transaction():
+            # A write's statements (a 20 MB upload's commit among them) and its wait for
+            # its turn behind other writers get the long limit, set before that wait.
+            self._long_limits(c, self.timeouts.write_s)
+            # Writers queue, as SQLite's BEGIN IMMEDIATE makes them: batch ids are then
+            # taken in commit order, so data_version (the last batch id) never skips a
+            # batch that commits late.
+            c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+            yield c
 
     def close(self) -> None:
         self._pool.close()

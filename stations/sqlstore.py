@@ -68,6 +68,7 @@ class SQLStore(Store):
     _BBOX_CLAUSE = ""  # four ?: minlon, maxlon, minlat, maxlat
     _NEW_ID = "?"  # one ?: the id, or NULL for a new one
     _NO_LIMIT: int | None = -1  # the LIMIT value that means none
+    _NOW_S = ""  # the database's clock, in seconds since 1970 (a float)
 
     @abstractmethod
     def _conn(self) -> Any:
@@ -808,6 +809,26 @@ class SQLStore(Store):
             out.setdefault(r["station_id"], {})[r["kind"]] = r["n"]
         return out
 
+    # -- failed authentications ------------------------------------------------------------
+
+    def auth_failure_ages(self, client_hash: str, *, window_s: float) -> list[float]:
+        rows = self._conn().execute(
+            f"SELECT {self._NOW_S} - at FROM auth_failures WHERE client_hash = ? "
+            f"AND at > {self._NOW_S} - ? ORDER BY at",
+            (client_hash, window_s),
+        )
+        return [float(r[0]) for r in rows]
+
+    def add_auth_failure(self, client_hash: str, *, keep_s: float) -> None:
+        # Not a write batch (no turn to wait for, no registry version): a note kept for one
+        # rate-limit window, each statement its own transaction.
+        c = self._conn()
+        c.execute(
+            f"INSERT INTO auth_failures (client_hash, at) VALUES (?, {self._NOW_S})",
+            (client_hash,),
+        )
+        c.execute(f"DELETE FROM auth_failures WHERE at < {self._NOW_S} - ?", (keep_s,))
+
     # -- moving a registry between engines (yizhan migrate) -------------------------------
 
     def export_table(self, table: str) -> list[tuple[Any, ...]]:
@@ -851,6 +872,7 @@ class SQLStore(Store):
 
 
 # Tables in an order that satisfies their references, and the columns both engines share.
+# (Not auth_failures: a minute's notes for a rate limit, not part of the registry.)
 TABLES = (
     "uploads",
     "batches",

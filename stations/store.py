@@ -186,6 +186,10 @@ class Page:
 class Store(ABC):
     """A station registry. ``get`` raises, ``find`` may return None; writes are batches."""
 
+    # A database server that the workers of several machines share: whatever a worker
+    # keeps in memory (a rate limit's counts) is then only its own part of the picture.
+    networked = False
+
     @abstractmethod
     def find(self, station_id: int) -> Station | None: ...
 
@@ -353,6 +357,19 @@ class Store(ABC):
         self, station_ids: Sequence[int], *, since: datetime
     ) -> dict[int, dict[str, int]]:
         """Per station (only those with any), unresolved reports since ``since`` by kind."""
+
+    # -- failed authentications (schema v5) --------------------------------------------
+
+    @abstractmethod
+    def auth_failure_ages(self, client_hash: str, *, window_s: float) -> list[float]:
+        """Seconds since each failed authentication of ``client_hash`` in the last
+        ``window_s`` seconds, oldest first, by the database's clock (one clock for every
+        machine)."""
+
+    @abstractmethod
+    def add_auth_failure(self, client_hash: str, *, keep_s: float) -> None:
+        """Record a failed authentication of ``client_hash`` now (a keyed hash of its
+        address: never a token, never the address); forget all older than ``keep_s``."""
 
     # -- conveniences ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import numpy as np
+import psycopg
 import pytest
 
 from geodata.hours import TZ
@@ -21,8 +22,9 @@ from stations.readindex import StationIndex
 from stations.store import Create, DatabaseTimeoutError, StationQuery, Timeouts
 from stations.uploads import commit_upload, plan_upload
 from tests.builders import JIEFANGBEI, make_station
-from tests.live import get_json, serve
+from tests.live import call, get_json, serve
 from tests.stations.test_reliability import TEN, rows_for, union
+from tests.stores import stored_text
 
 pytestmark = pytest.mark.slow
 
@@ -448,3 +450,42 @@ def test_a_request_stuck_on_a_lock_gets_504_problem_and_the_log_says_why(pg_url,
     assert "database timeout on GET /v1/demand" in server.output
     assert "lock timeout" in server.output
     assert secret not in server.output
+
+
+# -- the failed-authentication limit across workers -------------------------------------------
+
+
+def test_two_servers_together_allow_only_the_limit_of_failures_from_one_address(pg_url):
+    good = {"Authorization": f"Bearer {admin_token(pg_url)}"}
+    bad = {"Authorization": "Bearer yz_000000000000_not-the-secret"}
+    limit = {"YIZHAN_AUTH_FAILURES_PER_MINUTE": "4"}
+    with serve(pg_url, env=limit) as a, serve(pg_url, "--workers", "2", env=limit) as b:
+        servers = [a.base, b.base, b.base, a.base, b.base, a.base]
+
+        def create(base: str, headers: dict, ext: str, source: str) -> int:
+            answer = call(
+                base + "/v1/stations",
+                method="POST",
+                body=station_body(ext),
+                headers=headers,
+                source=source,
+            )
+            return answer.status
+
+        # Spread over two servers and three worker processes, 127.0.0.2 gets 4 tries.
+        tries = [create(base, bad, "X", "127.0.0.2") for base in servers]
+        assert tries == [401, 401, 401, 401, 429, 429]
+        refused = call(a.base + "/v1/stations", method="POST", headers=bad, source="127.0.0.2")
+        assert refused.body["type"] == "/problems/too_many_requests"
+        assert 50 <= int(refused.headers["retry-after"]) <= 60
+        # Even its right token waits; everyone else's works, on every worker.
+        assert create(b.base, good, "G0", "127.0.0.2") == 429
+        for i, base in enumerate(servers):
+            assert create(base, good, f"G{i + 1}", "127.0.0.3") == 201
+        assert create(a.base, bad, "X", "127.0.0.3") == 401
+    with psycopg.connect(pg_url) as conn:
+        kept = conn.execute("SELECT * FROM auth_failures").fetchall()
+    assert len(kept) == 5  # four from .2, one from .3: a hash and a time each, no token
+    assert all(len(row) == 2 and "127.0.0" not in row[0] for row in kept)
+    with PostGISStore(pg_url) as store:
+        assert "not-the-secret" not in stored_text(store)
