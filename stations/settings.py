@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stations.open import redact
@@ -26,6 +27,19 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="address the HTTP server binds to")
     port: int = Field(default=8000, ge=1, le=65535)
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        # uvicorn's own name too, which deployments set before yizhan had this setting.
+        validation_alias=AliasChoices(
+            "YIZHAN_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS", "forwarded_allow_ips"
+        ),
+        description=(
+            "the reverse proxies (addresses or networks, comma separated; * for any) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed: a request through one counts "
+            "as the client's address it names (rate limits, logs). Any other client's headers "
+            "are ignored, so it cannot pose as another address. Empty: believe none"
+        ),
+    )
     districts_source: Path | None = Field(
         default=None, description="a boundary file to use instead of Chongqing's 38 districts"
     )
@@ -137,6 +151,30 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        # Normalised as uvicorn needs them: it takes "*" only alone, and a network only
+        # without host bits (anything it cannot read it compares as text, never matching).
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if "*" in items:
+            return "*"
+        out = []
+        for item in items:
+            try:
+                if "/" in item:
+                    out.append(str(ipaddress.ip_network(item, strict=False)))
+                else:
+                    out.append(str(ipaddress.ip_address(item)))
+            except ValueError:
+                msg = (
+                    f"YIZHAN_FORWARDED_ALLOW_IPS: {item!r} is not an address or a network; write "
+                    "e.g. 10.0.0.5 or 10.0.0.5,10.0.1.0/24 (commas between), * for any, or "
+                    "nothing to believe no proxy"
+                )
+                raise ValueError(msg) from None
+        return ",".join(out)
 
     @field_validator("tile_url")
     @classmethod
