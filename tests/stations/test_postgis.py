@@ -105,6 +105,11 @@ def test_a_server_on_a_read_replica_sees_writes_and_refuses_its_own(pg_cluster, 
                 post(replica.base + "/v1/stations", station_body("R2"), token)
             assert err.value.code == 503
             assert json.loads(err.value.read())["type"] == "/problems/read_only"
+            # A bad token there is refused as anywhere (its failure counted by the worker:
+            # a replica cannot record it in the database).
+            bad = {"Authorization": "Bearer yz_000000000000_wrong"}
+            for _ in range(3):
+                assert call(replica.base + "/v1/feedback", headers=bad).status == 401
     with PostGISStore(primary_url) as store:
         assert [s.external_id for s in store.iter_all()] == ["R1"]
 
