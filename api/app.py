@@ -27,7 +27,7 @@ from . import (
     routes_stations,
     routes_writes,
 )
-from .auth import FailureLimiter
+from .auth import failure_limiter
 from .deps import Services, ServicesDep
 from .limits import BodySizeLimit
 
@@ -54,7 +54,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app on ``store`` (default: the one ``settings`` names)."""
     settings = settings or Settings()
-    store = store or open_store(settings.database_url)
+    store = store or open_store(settings.database_url, timeouts=settings.timeouts)
     districts = districts or load_districts(settings.districts_source)
     services = Services(
         settings=settings,
@@ -88,7 +88,7 @@ def create_app(
         ],
     )
     app.state.services = services
-    app.state.auth_limiter = FailureLimiter(limit=settings.auth_failures_per_minute)
+    app.state.auth_limiter = failure_limiter(store, limit=settings.auth_failures_per_minute)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)

@@ -24,13 +24,28 @@ __all__ = ["main"]
     help="worker processes; each keeps its own read index in step with the store",
 )
 @click.option(
+    "--forwarded-allow-ips",
+    metavar="IPS",
+    default=None,
+    help=(
+        "reverse proxies whose X-Forwarded-For/-Proto are believed (addresses or networks, "
+        "commas between; * for any; '' for none); default: $YIZHAN_FORWARDED_ALLOW_IPS, "
+        "$FORWARDED_ALLOW_IPS or 127.0.0.1"
+    ),
+)
+@click.option(
     "--access-log/--no-access-log",
     default=False,
     show_default=True,
     help="log every request (costs about a fifth of the throughput)",
 )
 def serve(
-    database: str | None, host: str | None, port: int | None, workers: int, access_log: bool
+    database: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    forwarded_allow_ips: str | None,
+    access_log: bool,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on the registry."""
     import uvicorn
@@ -41,7 +56,11 @@ def serve(
     if database:
         os.environ["YIZHAN_DATABASE_URL"] = database  # the workers read settings from it
         get_settings.cache_clear()
+    if forwarded_allow_ips is not None:
+        os.environ["YIZHAN_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips  # checked with the rest
+        get_settings.cache_clear()
     settings = cli_settings()
+    proxies = settings.forwarded_allow_ips
     # Idle BLAS and OpenMP threads spin and steal the CPU from the request threads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -51,6 +70,8 @@ def serve(
         f"yizhan serving {redact(settings.database_url)} on http://{bind_host}:{bind_port}/docs",
         err=True,
     )
+    believed = f"from {proxies}" if proxies else "from no one: clients' own addresses count"
+    click.echo(f"X-Forwarded-For believed {believed}", err=True)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -58,6 +79,10 @@ def serve(
         port=bind_port,
         workers=workers,
         access_log=access_log,
+        # uvicorn's: the client address of a request from one of ``proxies`` is the last
+        # X-Forwarded-For entry not itself a trusted proxy; from anyone else, the peer's.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or "127.0.0.1",
         log_level="info",
     )
 

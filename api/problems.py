@@ -42,6 +42,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "A valid bearer token is needed"),
     "forbidden": (403, "This union may not do that"),
     "database_unavailable": (503, "The database is unavailable; try again shortly"),
+    # 504, not 503: a proxy that retries 503s on the next worker (nginx's
+    # proxy_next_upstream http_503) would only make the client wait out the same timeout
+    # again, against the same lock or the same slow query.
+    "database_timeout": (504, "The database did not answer in time; try again shortly"),
     "too_many_requests": (429, "Too many failed attempts; wait and try again"),
     "upload_not_found": (404, "No such upload"),
     "upload_state": (409, "The upload cannot do that now"),
@@ -140,6 +144,15 @@ def install(app: FastAPI) -> None:
             )
             # The cause (host, port, driver message) is for the operator's log only.
             detail = "the registry's database cannot be reached just now; try again shortly"
+            headers = {"Retry-After": "5"}
+        if code == "database_timeout":
+            log.warning("database timeout on %s %s: %s", request.method, request.url.path, detail)
+            # Which statement and which lock is for the operator's log (and the database's
+            # own, which names the statement); the client hears what it can do.
+            detail = (
+                "the registry's database did not answer in time; a change this request was "
+                "making was not saved. Try again shortly"
+            )
             headers = {"Retry-After": "5"}
         if isinstance(exc, TooManyReportsError):
             headers = {"Retry-After": str(exc.retry_after_s)}

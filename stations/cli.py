@@ -40,7 +40,7 @@ def cli_settings() -> Settings:
 def _store(database: str | None) -> Store:
     url = database or cli_settings().database_url
     try:
-        return open_store(url)
+        return open_store(url, timeouts=cli_settings().timeouts.for_batch_jobs())
     except (ValueError, NotImplementedError) as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:
@@ -437,7 +437,9 @@ def migrate(source_url: str, target_url: str) -> None:
     from stations.sqlstore import SQLStore
     from stations.sqlstore import migrate as copy
 
-    source, target = open_store(source_url), open_store(target_url)
+    timeouts = cli_settings().timeouts.for_batch_jobs()
+    source = open_store(source_url, timeouts=timeouts)
+    target = open_store(target_url, timeouts=timeouts)
     try:
         if not isinstance(source, SQLStore) or not isinstance(target, SQLStore):
             raise click.ClickException("both registries must be SQLite or PostGIS")

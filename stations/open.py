@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stations.store import Store
+from stations.store import Store, Timeouts
 
 # user:password@ in a URL; password=… in a libpq conninfo string or a URL's query.
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]*@", re.IGNORECASE)
@@ -31,8 +31,9 @@ def sqlite_path(url: str) -> Path:
     return Path(rest)
 
 
-def open_store(url: str) -> Store:
-    """Open (creating or upgrading if needed) the registry at ``url``."""
+def open_store(url: str, *, timeouts: Timeouts | None = None) -> Store:
+    """Open (creating or upgrading if needed) the registry at ``url``; ``timeouts`` bound
+    the database's work (PostgreSQL; SQLite needs none: its readers never wait)."""
     if url.startswith("sqlite://"):
         from stations.sqlite import SQLiteStore
 
@@ -40,6 +41,6 @@ def open_store(url: str) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from stations.postgis import PostGISStore
 
-        return PostGISStore(url)
+        return PostGISStore(url, timeouts=timeouts)
     msg = f"unknown database URL {redact(url)!r}"
     raise ValueError(msg)

@@ -4,7 +4,10 @@ Every statement is shared with the SQLite store (stations/sqlstore.py); this mod
 the connections (a psycopg pool; ``?`` placeholders translated), the schema (versioned
 migrations run under an advisory lock, so workers starting together migrate once), and
 the spatial index: a generated ``geography(Point, 4326)`` column with a GiST index, used
-for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``).
+for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``); and server-side
+time limits (``statement_timeout``, ``lock_timeout``), so that no query holds a worker's
+thread for ever: short ones for a request's queries, long ones for writes, migrations and
+bulk reads (see :class:`~stations.store.Timeouts`).
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ from psycopg_pool import ConnectionPool
 
 from stations.open import redact
 from stations.sqlstore import SQLStore
-from stations.store import DatabaseUnavailableError, ReadOnlyError, SchemaError
+from stations.store import (
+    DatabaseTimeoutError,
+    DatabaseUnavailableError,
+    ReadOnlyError,
+    SchemaError,
+    Timeouts,
+)
 
-__all__ = ["DatabaseUnavailableError", "PostGISStore"]
+__all__ = ["DatabaseTimeoutError", "DatabaseUnavailableError", "PostGISStore"]
 
 _SCHEMA_V1 = """
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -154,8 +163,17 @@ CREATE INDEX feedback_client ON feedback (client_hash, created_at);
 CREATE INDEX feedback_owner ON feedback (owner, created_at)
 """
 
+# Failed authentications, so that the limit holds across every worker of every machine: a
+# keyed hash of the client's address and the database's time, kept for one window. Not
+# UNLOGGED: a read replica's workers must be able to read it.
+_SCHEMA_V5 = """
+CREATE TABLE auth_failures (client_hash TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+CREATE INDEX auth_failures_client ON auth_failures (client_hash, at);
+CREATE INDEX auth_failures_at ON auth_failures (at)
+"""
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.
 _OTHER_TABLES = """
@@ -225,15 +243,26 @@ class PostGISStore(SQLStore):
     _BBOX_CLAUSE = "lon >= ? AND lon <= ? AND lat >= ? AND lat <= ?"
     _NEW_ID = "coalesce(?::bigint, nextval('stations_id_seq'))"
     _NO_LIMIT = None
+    _NOW_S = "extract(epoch FROM clock_timestamp())::double precision"
+    networked = True
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self.url = url
+        self.timeouts = timeouts or Timeouts()
         self._local = threading.local()
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             kwargs={"autocommit": True, "row_factory": _row_factory},
+            configure=self._configure,
             open=False,
             reconnect_timeout=5,
         )
@@ -247,6 +276,27 @@ class PostGISStore(SQLStore):
             self._pool.close()
             raise
 
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """A new connection's limits: a request's (reads); a write raises its own."""
+        t = self.timeouts
+        # A transaction left open (a stalled thread holding the write lock) is ended by the
+        # server too, as long after its last statement as a write's statement may run.
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false), "
+            "set_config('lock_timeout', %s, false), "
+            "set_config('idle_in_transaction_session_timeout', %s, false)",
+            (_ms(t.read_s), _ms(t.lock_s), _ms(t.write_s)),
+        )
+
+    @staticmethod
+    def _long_limits(c: _Connection, timeout_s: float) -> None:
+        """Give the rest of the current transaction ``timeout_s`` per statement and lock."""
+        c.raw.execute(
+            "SELECT set_config('statement_timeout', %s, true), "
+            "set_config('lock_timeout', %s, true)",
+            (_ms(timeout_s), _ms(timeout_s)),
+        )
+
     @contextmanager
     def _borrow(self) -> Iterator[_Connection]:
         try:
@@ -256,6 +306,20 @@ class PostGISStore(SQLStore):
                     yield _Connection(conn)
             finally:
                 self._pool.putconn(conn)  # a broken one is replaced, not kept
+        except pg_errors.ReadOnlySqlTransaction:
+            msg = (
+                "this database takes no writes (a read replica): send writes to the workers "
+                "on the primary"
+            )
+            raise ReadOnlyError(msg) from None
+        except (pg_errors.QueryCanceled, pg_errors.LockNotAvailable) as exc:
+            # Before OperationalError, their base: the database is there, but a statement
+            # took too long or waited too long on a lock (statement_timeout, lock_timeout).
+            # The transaction was rolled back; the connection stays usable.
+            lock = isinstance(exc, pg_errors.LockNotAvailable)
+            what = "waiting for a lock" if lock else "running a statement"
+            msg = f"the database gave up {what} (timeouts {self.timeouts}): {_safe(exc)}"
+            raise DatabaseTimeoutError(msg, lock=lock) from None
         except (psycopg.OperationalError, pg_errors.AdminShutdown) as exc:
             raise DatabaseUnavailableError(f"the database is unavailable: {_safe(exc)}") from None
 
@@ -277,21 +341,21 @@ class PostGISStore(SQLStore):
     def _conn(self) -> Any:
         return _Reader(self)
 
+    def _bulk_conn(self) -> Any:
+        return _Reader(self, timeout_s=self.timeouts.write_s)
+
     @contextmanager
     def _write(self) -> Iterator[Any]:
-        try:
-            with self._borrow() as c, c.raw.transaction():
-                # Writers queue, as SQLite's BEGIN IMMEDIATE makes them: batch ids are then
-                # taken in commit order, so data_version (the last batch id) never skips a
-                # batch that commits late.
-                c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
-                yield c
-        except pg_errors.ReadOnlySqlTransaction:
-            msg = (
-                "this database takes no writes (a read replica): send writes to the workers "
-                "on the primary"
-            )
-            raise ReadOnlyError(msg) from None
+        # (On a read replica the first write statement raises ReadOnlyError; see _borrow.)
+        with self._borrow() as c, c.raw.transaction():
+            # A write's statements (a 20 MB upload's commit among them) and its wait for
+            # its turn behind other writers get the long limit, set before that wait.
+            self._long_limits(c, self.timeouts.write_s)
+            # Writers queue, as SQLite's BEGIN IMMEDIATE makes them: batch ids are then
+            # taken in commit order, so data_version (the last batch id) never skips a
+            # batch that commits late.
+            c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+            yield c
 
     def close(self) -> None:
         self._pool.close()
@@ -374,16 +438,24 @@ class PostGISStore(SQLStore):
 
 
 class _Reader:
-    """Autocommit reads, each on a connection borrowed from the pool for that statement."""
+    """Autocommit reads, each on a connection borrowed from the pool for that statement;
+    with ``timeout_s``, each in a transaction of its own limited to that instead."""
 
-    def __init__(self, store: PostGISStore) -> None:
+    def __init__(self, store: PostGISStore, *, timeout_s: float | None = None) -> None:
         self._store = store
+        self._timeout_s = timeout_s
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self._store._borrow() as c:
-            cur = c.execute(sql, params)
-            rows = cur.fetchall() if cur.description else []
-            return _Result(rows, cur.rowcount)
+            if self._timeout_s is None:
+                cur = c.execute(sql, params)
+                rows = cur.fetchall() if cur.description else []
+                return _Result(rows, cur.rowcount)
+            with c.raw.transaction():
+                self._store._long_limits(c, self._timeout_s)
+                cur = c.execute(sql, params)
+                rows = cur.fetchall() if cur.description else []
+                return _Result(rows, cur.rowcount)
 
 
 class _Result:
@@ -418,6 +490,11 @@ def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     except psycopg.Error:
         return True
     return False
+
+
+def _ms(seconds: float) -> str:
+    """A PostgreSQL time setting in milliseconds; 0 (no limit) only for 0."""
+    return str(max(1, round(seconds * 1000)) if seconds > 0 else 0)
 
 
 def _safe(exc: BaseException) -> str:

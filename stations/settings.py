@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stations.open import redact
+from stations.store import Timeouts
 
 DEFAULT_DATABASE_URL = "sqlite:///data/yizhan.sqlite3"
+_DEFAULT_TIMEOUTS = Timeouts()
 
 
 class Settings(BaseSettings):
@@ -24,6 +27,19 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="address the HTTP server binds to")
     port: int = Field(default=8000, ge=1, le=65535)
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        # uvicorn's own name too, which deployments set before yizhan had this setting.
+        validation_alias=AliasChoices(
+            "YIZHAN_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS", "forwarded_allow_ips"
+        ),
+        description=(
+            "the reverse proxies (addresses or networks, comma separated; * for any) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed: a request through one counts "
+            "as the client's address it names (rate limits, logs). Any other client's headers "
+            "are ignored, so it cannot pose as another address. Empty: believe none"
+        ),
+    )
     districts_source: Path | None = Field(
         default=None, description="a boundary file to use instead of Chongqing's 38 districts"
     )
@@ -79,6 +95,46 @@ class Settings(BaseSettings):
         ),
     )
 
+    statement_timeout_s: float = Field(
+        default=_DEFAULT_TIMEOUTS.read_s,
+        ge=0,
+        le=3600,
+        description=(
+            "PostgreSQL: the longest one query made for a request may run before the database "
+            "cancels it and the client gets 504 /problems/database_timeout (0 = no limit). "
+            "Below the reverse proxy's own timeout (nginx: 60 s), so the client hears why"
+        ),
+    )
+    lock_timeout_s: float = Field(
+        default=_DEFAULT_TIMEOUTS.lock_s,
+        ge=0,
+        le=3600,
+        description=(
+            "PostgreSQL: the longest a request's query waits for a lock (a migration, an "
+            "operator's LOCK TABLE or VACUUM FULL) before it is cancelled (0 = no limit)"
+        ),
+    )
+    write_timeout_s: float = Field(
+        default=_DEFAULT_TIMEOUTS.write_s,
+        ge=0,
+        le=86400,
+        description=(
+            "PostgreSQL: the longest one statement of a write or a schema migration may run, "
+            "and a writer may wait for its turn behind others (a 100,000-row upload's commit "
+            "holds the turn for about 45 s here); also the limit of bulk reads (the read "
+            "index loading or catching up) and of every command-line query (0 = no limit)"
+        ),
+    )
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The database's time limits for the server; ``.for_batch_jobs()`` for the CLI."""
+        return Timeouts(
+            read_s=self.statement_timeout_s,
+            lock_s=self.lock_timeout_s,
+            write_s=self.write_timeout_s,
+        )
+
     @property
     def index_check_interval_s(self) -> float:
         if self.index_check_s is not None:
@@ -95,6 +151,30 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        # Normalised as uvicorn needs them: it takes "*" only alone, and a network only
+        # without host bits (anything it cannot read it compares as text, never matching).
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        if "*" in items:
+            return "*"
+        out = []
+        for item in items:
+            try:
+                if "/" in item:
+                    out.append(str(ipaddress.ip_network(item, strict=False)))
+                else:
+                    out.append(str(ipaddress.ip_address(item)))
+            except ValueError:
+                msg = (
+                    f"YIZHAN_FORWARDED_ALLOW_IPS: {item!r} is not an address or a network; write "
+                    "e.g. 10.0.0.5 or 10.0.0.5,10.0.1.0/24 (commas between), * for any, or "
+                    "nothing to believe no proxy"
+                )
+                raise ValueError(msg) from None
+        return ",".join(out)
 
     @field_validator("tile_url")
     @classmethod

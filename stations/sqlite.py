@@ -170,12 +170,27 @@ def _migrate_to_v4(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V4)
 
 
+# Failed authentications, for a rate limit that every process shares (used with
+# PostgreSQL, where workers run on several machines; here for the same schema): a keyed
+# hash of the client's address and a time in seconds since 1970, kept for one window.
+_SCHEMA_V5 = """
+CREATE TABLE auth_failures (client_hash TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX auth_failures_client ON auth_failures (client_hash, at);
+CREATE INDEX auth_failures_at ON auth_failures (at)
+"""
+
+
+def _migrate_to_v5(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V5)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v1,
     _migrate_to_v2,
     _migrate_to_v3,
     _migrate_to_v4,
+    _migrate_to_v5,
 ]
 
 
@@ -194,6 +209,7 @@ class SQLiteStore(SQLStore):
         "id IN (SELECT id FROM station_rtree WHERE min_lon >= ? AND max_lon <= ? "
         "AND min_lat >= ? AND max_lat <= ?)"
     )
+    _NOW_S = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)

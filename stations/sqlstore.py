@@ -68,10 +68,17 @@ class SQLStore(Store):
     _BBOX_CLAUSE = ""  # four ?: minlon, maxlon, minlat, maxlat
     _NEW_ID = "?"  # one ?: the id, or NULL for a new one
     _NO_LIMIT: int | None = -1  # the LIMIT value that means none
+    _NOW_S = ""  # the database's clock, in seconds since 1970 (a float)
 
     @abstractmethod
     def _conn(self) -> Any:
         """This thread's connection (execute/executemany with ? placeholders)."""
+
+    def _bulk_conn(self) -> Any:
+        """A connection for reads of the whole registry or of a whole batch (the read index
+        loading or catching up, a commit reading its upload, exports): these run under a
+        write's time limit, not a request's."""
+        return self._conn()
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
@@ -152,7 +159,7 @@ class SQLStore(Store):
         return Page([self._station(r) for r in rows], total)
 
     def iter_all(self) -> Iterator[Station]:
-        for row in self._conn().execute("SELECT * FROM stations ORDER BY id"):
+        for row in self._bulk_conn().execute("SELECT * FROM stations ORDER BY id"):
             yield self._station(row)
 
     def count(self) -> int:
@@ -165,7 +172,7 @@ class SQLStore(Store):
     def changes_since(self, version: int) -> dict[int, Station | None]:
         # In audit-id order, which is batch order (writers queue); said as (batch_id, id) so
         # that the batch index serves it, not a scan of the whole trail.
-        rows = self._conn().execute(
+        rows = self._bulk_conn().execute(
             "SELECT station_id, after FROM audit WHERE batch_id > ? ORDER BY batch_id, id",
             (version,),
         )
@@ -565,8 +572,10 @@ class SQLStore(Store):
         if actions:
             where += f" AND action IN ({','.join('?' * len(actions))})"
             params.extend(actions)
-        # A fresh connection per stream: the caller may write (apply) while reading.
-        rows = self._conn().execute(
+        # A fresh connection per stream: the caller may write (apply) while reading. All of
+        # an upload's rows is what a commit reads: a bulk read.
+        conn = self._conn() if limit is not None else self._bulk_conn()
+        rows = conn.execute(
             f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
             [*params, self._NO_LIMIT if limit is None else limit, offset],
         )
@@ -800,13 +809,35 @@ class SQLStore(Store):
             out.setdefault(r["station_id"], {})[r["kind"]] = r["n"]
         return out
 
+    # -- failed authentications ------------------------------------------------------------
+
+    def auth_failure_ages(self, client_hash: str, *, window_s: float) -> list[float]:
+        rows = self._conn().execute(
+            f"SELECT {self._NOW_S} - at FROM auth_failures WHERE client_hash = ? "
+            f"AND at > {self._NOW_S} - ? ORDER BY at",
+            (client_hash, window_s),
+        )
+        return [float(r[0]) for r in rows]
+
+    def add_auth_failure(self, client_hash: str, *, keep_s: float) -> None:
+        # Not a write batch (no turn to wait for, no registry version): a note kept for one
+        # rate-limit window, each statement its own transaction.
+        c = self._conn()
+        c.execute(
+            f"INSERT INTO auth_failures (client_hash, at) VALUES (?, {self._NOW_S})",
+            (client_hash,),
+        )
+        c.execute(f"DELETE FROM auth_failures WHERE at < {self._NOW_S} - ?", (keep_s,))
+
     # -- moving a registry between engines (yizhan migrate) -------------------------------
 
     def export_table(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of one of :data:`TABLES`, in :data:`COLUMNS` order, by key."""
         columns = COLUMNS[table]
         order = ", ".join(KEYS[table])
-        rows = self._conn().execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
+        rows = self._bulk_conn().execute(
+            f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"
+        )
         return [tuple(r[c] for c in columns) for r in rows]
 
     def is_empty(self) -> bool:
@@ -841,6 +872,7 @@ class SQLStore(Store):
 
 
 # Tables in an order that satisfies their references, and the columns both engines share.
+# (Not auth_failures: a minute's notes for a rate limit, not part of the registry.)
 TABLES = (
     "uploads",
     "batches",

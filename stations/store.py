@@ -74,6 +74,36 @@ class DatabaseUnavailableError(StoreError):
     code = "database_unavailable"
 
 
+class DatabaseTimeoutError(StoreError):
+    """The database did not finish in time (a statement or lock timeout): nothing was
+    changed, and trying again later may succeed."""
+
+    code = "database_timeout"
+
+    def __init__(self, message: str, *, lock: bool) -> None:
+        self.lock = lock  # waited on a lock (lock_timeout), or ran too long (statement_timeout)
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long the database may work on one statement before it cancels it (0 = no limit).
+
+    ``read_s`` bounds a query made for a request, ``lock_s`` how long such a query waits
+    for a lock; ``write_s`` bounds each statement of a write transaction (a writer's wait
+    for its turn included) and of a schema migration, and bulk reads: the read index
+    loading the registry or catching up after a big write.
+    """
+
+    read_s: float = 30.0
+    lock_s: float = 10.0
+    write_s: float = 600.0
+
+    def for_batch_jobs(self) -> Timeouts:
+        """The command line's: every statement may take as long as a write."""
+        return Timeouts(read_s=self.write_s, lock_s=self.write_s, write_s=self.write_s)
+
+
 class ReadOnlyError(StoreError):
     """The database takes no writes (a read replica): writes go to the primary."""
 
@@ -155,6 +185,10 @@ class Page:
 
 class Store(ABC):
     """A station registry. ``get`` raises, ``find`` may return None; writes are batches."""
+
+    # A database server that the workers of several machines share: whatever a worker
+    # keeps in memory (a rate limit's counts) is then only its own part of the picture.
+    networked = False
 
     @abstractmethod
     def find(self, station_id: int) -> Station | None: ...
@@ -323,6 +357,19 @@ class Store(ABC):
         self, station_ids: Sequence[int], *, since: datetime
     ) -> dict[int, dict[str, int]]:
         """Per station (only those with any), unresolved reports since ``since`` by kind."""
+
+    # -- failed authentications (schema v5) --------------------------------------------
+
+    @abstractmethod
+    def auth_failure_ages(self, client_hash: str, *, window_s: float) -> list[float]:
+        """Seconds since each failed authentication of ``client_hash`` in the last
+        ``window_s`` seconds, oldest first, by the database's clock (one clock for every
+        machine)."""
+
+    @abstractmethod
+    def add_auth_failure(self, client_hash: str, *, keep_s: float) -> None:
+        """Record a failed authentication of ``client_hash`` now (a keyed hash of its
+        address: never a token, never the address); forget all older than ``keep_s``."""
 
     # -- conveniences ----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,41 @@ def get_json(url: str) -> dict:
 def _pythonpath() -> str:
     existing = os.environ.get("PYTHONPATH")
     return os.pathsep.join([str(ROOT), existing]) if existing else str(ROOT)
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: dict
+
+
+def call(
+    url: str,
+    *,
+    method: str = "GET",
+    body: dict | None = None,
+    headers: dict[str, str] | None = None,
+    source: str | None = None,
+) -> Answer:
+    """One HTTP request from the loopback address ``source`` (127.0.0.2, …: another client
+    than 127.0.0.1, as far as the server can tell); any status, JSON body."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1",
+        parts.port,
+        timeout=10,
+        source_address=(source, 0) if source else None,
+    )
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        sent = {"Content-Type": "application/json"} if data is not None else {}
+        conn.request(method, parts.path or "/", body=data, headers={**sent, **(headers or {})})
+        r = conn.getresponse()
+        raw = r.read()
+        return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(raw or b"{}"))
+    finally:
+        conn.close()
 
 
 @dataclass

@@ -7,20 +7,24 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import numpy as np
+import psycopg
 import pytest
 
 from geodata.hours import TZ
 from stations.auth import new_token
 from stations.postgis import PostGISStore
 from stations.readindex import StationIndex
-from stations.store import Create
+from stations.store import Create, DatabaseTimeoutError, StationQuery, Timeouts
 from stations.uploads import commit_upload, plan_upload
 from tests.builders import JIEFANGBEI, make_station
-from tests.live import get_json, serve
+from tests.live import call, get_json, serve
 from tests.stations.test_reliability import TEN, rows_for, union
+from tests.stores import stored_text
 
 pytestmark = pytest.mark.slow
 
@@ -101,6 +105,11 @@ def test_a_server_on_a_read_replica_sees_writes_and_refuses_its_own(pg_cluster, 
                 post(replica.base + "/v1/stations", station_body("R2"), token)
             assert err.value.code == 503
             assert json.loads(err.value.read())["type"] == "/problems/read_only"
+            # A bad token there is refused as anywhere (its failure counted by the worker:
+            # a replica cannot record it in the database).
+            bad = {"Authorization": "Bearer yz_000000000000_wrong"}
+            for _ in range(3):
+                assert call(replica.base + "/v1/feedback", headers=bad).status == 401
     with PostGISStore(primary_url) as store:
         assert [s.external_id for s in store.iter_all()] == ["R1"]
 
@@ -320,3 +329,168 @@ def test_someone_elses_database_or_a_newer_registry_is_refused_untouched(pg_clus
         conn.execute("UPDATE yizhan_schema SET version = 99")
     with pytest.raises(SchemaError, match="newer yizhan"):
         PostGISStore(pg_url)
+
+
+# -- time limits -----------------------------------------------------------------------------
+
+
+@contextmanager
+def locked(url: str, table: str, *, release_after_s: float | None = None) -> Iterator[None]:
+    """Another session holds ``table`` in ACCESS EXCLUSIVE mode (as a migration's ALTER
+    TABLE or an operator's VACUUM FULL does) until the block ends, or ``release_after_s``."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        timer = threading.Timer(release_after_s or 0, conn.rollback)
+        if release_after_s is not None:
+            timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            if release_after_s is not None:
+                timer.join()
+
+
+def test_each_connection_gets_the_configured_limits(pg_url):
+    limits = Timeouts(read_s=2.5, lock_s=1.5, write_s=90)
+    with PostGISStore(pg_url, timeouts=limits) as store:
+        c = store._conn()
+        shown = [c.execute(f"SHOW {name}").fetchone()[0] for name in TIMEOUT_SETTINGS]
+        assert shown == ["2500ms", "1500ms", "90s"]
+    with PostGISStore(pg_url) as store:  # the defaults
+        c = store._conn()
+        shown = [c.execute(f"SHOW {name}").fetchone()[0] for name in TIMEOUT_SETTINGS]
+        assert shown == ["30s", "10s", "10min"]
+
+
+TIMEOUT_SETTINGS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+
+
+def test_a_slow_query_is_cancelled_and_the_connection_stays_usable(pg_url):
+    with PostGISStore(pg_url, timeouts=Timeouts(read_s=0.3), max_size=1) as store:
+        started = time.monotonic()
+        with pytest.raises(DatabaseTimeoutError, match="statement timeout") as err:
+            store._conn().execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 2
+        assert not err.value.lock
+        assert store.count() == 0  # the one pooled connection still works
+
+
+def test_reads_wait_for_a_lock_only_so_long_while_writes_and_bulk_reads_wait_longer(
+    pg_url, districts
+):
+    limits = Timeouts(read_s=5, lock_s=0.3, write_s=20)
+    with PostGISStore(pg_url, timeouts=limits) as store:
+        store.create(make_station(districts, external_id="A"), actor="t")
+        with locked(pg_url, "stations"):
+            started = time.monotonic()
+            with pytest.raises(DatabaseTimeoutError, match="lock timeout") as err:
+                store.query(StationQuery())
+            assert err.value.lock
+            assert time.monotonic() - started < 2
+        # A write queues behind the lock (as behind a long commit) with the write limit.
+        with locked(pg_url, "stations", release_after_s=1.5):
+            started = time.monotonic()
+            store.create(make_station(districts, external_id="B"), actor="t")
+            assert time.monotonic() - started > 1.2
+        # So does a bulk read: the read index loading the registry.
+        with locked(pg_url, "stations", release_after_s=1.5):
+            assert [s.external_id for s in store.iter_all()] == ["A", "B"]
+
+
+def test_a_writer_waits_its_turn_behind_a_long_write_but_not_for_ever(pg_url, districts):
+    import psycopg
+
+    from stations.postgis import _WRITE_LOCK
+
+    def hold_the_write_lock(seconds: float) -> threading.Thread:
+        """Another worker's write transaction, as long as a big upload's commit."""
+        held = threading.Event()
+
+        def run() -> None:
+            with psycopg.connect(pg_url) as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                held.set()
+                time.sleep(seconds)
+
+        t = threading.Thread(target=run)
+        t.start()
+        held.wait(10)
+        return t
+
+    patient = Timeouts(read_s=0.3, lock_s=0.3, write_s=10)
+    with PostGISStore(pg_url, timeouts=patient) as store:
+        other = hold_the_write_lock(1.5)
+        store.create(make_station(districts, external_id="A"), actor="t")
+        other.join()
+    impatient = Timeouts(read_s=0.3, lock_s=0.3, write_s=0.5)
+    with PostGISStore(pg_url, timeouts=impatient) as store:
+        other = hold_the_write_lock(3)
+        with pytest.raises(DatabaseTimeoutError):
+            store.create(make_station(districts, external_id="B"), actor="t")
+        other.join()
+        assert [s.external_id for s in store.iter_all()] == ["A"]  # B was not half-written
+
+
+def test_a_request_stuck_on_a_lock_gets_504_problem_and_the_log_says_why(pg_url, districts):
+    secret = "s3cret-Pa55"
+    url = pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    limits = {"YIZHAN_STATEMENT_TIMEOUT_S": "3", "YIZHAN_LOCK_TIMEOUT_S": "0.5"}
+    with serve(url, env=limits) as server:
+        assert get_json(server.base + "/v1/demand") == {"layers": []}
+        with locked(pg_url, "demand_layers"):
+            started = time.monotonic()
+            with pytest.raises(urllib.error.HTTPError) as err:
+                get_json(server.base + "/v1/demand")
+            assert time.monotonic() - started < 3
+        assert err.value.code == 504
+        assert err.value.headers["Content-Type"] == "application/problem+json"
+        assert err.value.headers["Retry-After"] == "5"
+        body = err.value.read().decode()
+        assert json.loads(body)["type"] == "/problems/database_timeout"
+        assert secret not in body and "127.0.0.1" not in body and "lock" not in body
+        assert get_json(server.base + "/v1/demand") == {"layers": []}  # the lock is gone
+    assert "database timeout on GET /v1/demand" in server.output
+    assert "lock timeout" in server.output
+    assert secret not in server.output
+
+
+# -- the failed-authentication limit across workers -------------------------------------------
+
+
+def test_two_servers_together_allow_only_the_limit_of_failures_from_one_address(pg_url):
+    good = {"Authorization": f"Bearer {admin_token(pg_url)}"}
+    bad = {"Authorization": "Bearer yz_000000000000_not-the-secret"}
+    limit = {"YIZHAN_AUTH_FAILURES_PER_MINUTE": "4"}
+    with serve(pg_url, env=limit) as a, serve(pg_url, "--workers", "2", env=limit) as b:
+        servers = [a.base, b.base, b.base, a.base, b.base, a.base]
+
+        def create(base: str, headers: dict, ext: str, source: str) -> int:
+            answer = call(
+                base + "/v1/stations",
+                method="POST",
+                body=station_body(ext),
+                headers=headers,
+                source=source,
+            )
+            return answer.status
+
+        # Spread over two servers and three worker processes, 127.0.0.2 gets 4 tries.
+        tries = [create(base, bad, "X", "127.0.0.2") for base in servers]
+        assert tries == [401, 401, 401, 401, 429, 429]
+        refused = call(a.base + "/v1/stations", method="POST", headers=bad, source="127.0.0.2")
+        assert refused.body["type"] == "/problems/too_many_requests"
+        assert 50 <= int(refused.headers["retry-after"]) <= 60
+        # Even its right token waits; everyone else's works, on every worker.
+        assert create(b.base, good, "G0", "127.0.0.2") == 429
+        for i, base in enumerate(servers):
+            assert create(base, good, f"G{i + 1}", "127.0.0.3") == 201
+        assert create(a.base, bad, "X", "127.0.0.3") == 401
+    with psycopg.connect(pg_url) as conn:
+        kept = conn.execute("SELECT * FROM auth_failures").fetchall()
+    assert len(kept) == 5  # four from .2, one from .3: a hash and a time each, no token
+    assert all(len(row) == 2 and "127.0.0" not in row[0] for row in kept)
+    with PostGISStore(pg_url) as store:
+        assert "not-the-secret" not in stored_text(store)

@@ -305,3 +305,31 @@ def test_a_version_1_registry_is_upgraded_to_the_current_schema(db_path, distric
     s.create(make_station(districts, external_id="NEW"), actor="a")  # and writes work
     s.close()
     assert db_path.with_name(db_path.name + ".v1.bak").exists()
+
+
+def test_failed_authentications_are_kept_per_client_for_one_window_only(store):
+    import time
+
+    assert store.auth_failure_ages("a" * 32, window_s=60) == []
+    store.add_auth_failure("a" * 32, keep_s=60)
+    time.sleep(0.05)
+    store.add_auth_failure("a" * 32, keep_s=60)
+    store.add_auth_failure("b" * 32, keep_s=60)
+    ages = store.auth_failure_ages("a" * 32, window_s=60)
+    assert len(ages) == 2
+    assert ages[0] > ages[1] >= 0  # oldest first, in seconds
+    assert ages[0] - ages[1] == pytest.approx(0.05, abs=0.04)
+    assert len(store.auth_failure_ages("b" * 32, window_s=60)) == 1
+    time.sleep(0.3)
+    assert store.auth_failure_ages("a" * 32, window_s=0.2) == []  # outside the window
+    # Recording one forgets everyone's older than it keeps: nothing piles up.
+    store.add_auth_failure("c" * 32, keep_s=0.2)
+    assert store.auth_failure_ages("a" * 32, window_s=60) == []
+    assert store.auth_failure_ages("b" * 32, window_s=60) == []
+    assert len(store.auth_failure_ages("c" * 32, window_s=60)) == 1
+
+
+def test_sqlite_and_postgis_are_at_the_same_schema_version():
+    from stations import postgis
+
+    assert sqlite_module.schema_version() == postgis.schema_version() == 5
