@@ -21,6 +21,7 @@ query costs a few microseconds instead of a ``Geod`` call per query.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections import OrderedDict
@@ -224,6 +225,14 @@ class NearestIndex:
 
     def __len__(self) -> int:
         return len(self.lon)
+
+    def without_filtered_trees(self) -> NearestIndex:
+        """The same points and tree, with no filtered tree kept (filters now keep others)."""
+        twin = copy.copy(self)
+        twin._subsets = OrderedDict()
+        twin._recent = None
+        twin._lock = Lock()
+        return twin
 
     def _subset(self, key: Hashable, mask: MaskArg) -> tuple[IntArray, KDTree | None]:
         hit = self._subsets.get(key)  # atomic; recency is only updated when it changes

@@ -113,16 +113,22 @@ class StationIndex:
         *,
         threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
         columns: dict[str, npt.NDArray[Any]] | None = None,
+        nearest: NearestIndex | None = None,
+        hours: tuple[list[str], npt.NDArray[np.int32]] | None = None,
     ) -> None:
-        """Index ``stations`` (ordered by id); ``columns`` are their per-station arrays
-        when already known (see :meth:`updated`)."""
+        """Index ``stations`` (ordered by id); ``columns`` are their per-station arrays,
+        ``nearest`` their nearest index and ``hours`` their distinct hours strings and
+        each one's code, when already known (see :meth:`updated`)."""
         self.version = version
         self.threshold_m = threshold_m
         self.stations = list(stations)
         self._columns = columns if columns is not None else _columns(self.stations, threshold_m)
         cols = self._columns
         self.ids = cols["ids"]  # ascending
-        self.nearest = NearestIndex(cols["lon"], cols["lat"], frames=(cols["xyz"], cols["zsn"]))
+        if nearest is None:
+            frames = (cols["xyz"], cols["zsn"])
+            nearest = NearestIndex(cols["lon"], cols["lat"], frames=frames)
+        self.nearest = nearest
         self.status = cols["status"]
         self.self_service = cols["self_service"]
         self.amenities = cols["amenities"]
@@ -131,10 +137,15 @@ class StationIndex:
         self.mapped = cols["mapped"]
         self.gcj02 = (cols["gcj_lon"], cols["gcj_lat"])  # each station's position in GCJ-02
         self.bd09 = (cols["bd_lon"], cols["bd_lat"])  # and in BD-09
-        hours_all = cols["hours"].tolist()
-        self.hours_list = sorted(set(hours_all))
-        lookup = {h: i for i, h in enumerate(self.hours_list)}
-        self.hours_id = np.fromiter(map(lookup.__getitem__, hours_all), np.int32, len(hours_all))
+        if hours is None:
+            hours_all = cols["hours"].tolist()
+            hours_list = sorted(set(hours_all))
+            lookup = {h: i for i, h in enumerate(hours_list)}
+            hours = (
+                hours_list,
+                np.fromiter(map(lookup.__getitem__, hours_all), np.int32, len(cols["hours"])),
+            )
+        self.hours_list, self.hours_id = hours
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
         # Derived forms of stations that readers may keep for this snapshot (e.g. the API's
         # serialised records): dropped with it, so they can never outlive a change.
@@ -178,6 +189,9 @@ class StationIndex:
             same.per_station = dict(self.per_station)
             return same
         gone = np.fromiter(changes, np.int64, len(changes))
+        at = np.minimum(np.searchsorted(self.ids, gone), len(self) - 1)
+        if len(self) and (self.ids[at] == gone).all() and None not in changes.values():
+            return self._edited(at, list(changes.values()), version)  # type: ignore[arg-type]
         keep = np.flatnonzero(~np.isin(self.ids, gone))
         new = [s for s in changes.values() if s is not None]
         fresh = _columns(new, self.threshold_m)
@@ -199,6 +213,44 @@ class StationIndex:
         old = len(self)
         for name, values in self.per_station.items():
             index.per_station[name] = [values[i] if i < old else None for i in order]
+        return index
+
+    def _edited(self, at: npt.NDArray[np.intp], new: list[Station], version: int) -> StationIndex:
+        """This snapshot with the stations at positions ``at`` replaced by ``new`` (the
+        same ids): an edit, the common write. Every array is copied with those entries
+        changed; the nearest index (tree, filtered trees) is kept when no edited station
+        moved, its filtered trees too when none changed in what filters read (~0.1 s of
+        tree building at 200,000 stations, on the next request after the write)."""
+        fresh = _columns(new, self.threshold_m)
+
+        def same(name: str) -> bool:
+            return bool(np.array_equal(self._columns[name][at], fresh[name]))
+
+        columns = {}
+        for name, column in self._columns.items():
+            changed = column.copy()
+            changed[at] = fresh[name]
+            columns[name] = changed
+        nearest = None
+        if same("lon") and same("lat"):
+            filtered = all(same(name) for name in ("status", "self_service", "amenities", "hours"))
+            nearest = self.nearest if filtered else self.nearest.without_filtered_trees()
+        stations = list(self.stations)
+        for position, station in zip(at.tolist(), new, strict=True):
+            stations[position] = station
+        index = StationIndex(
+            stations,
+            version,
+            threshold_m=self.threshold_m,
+            columns=columns,
+            nearest=nearest,
+            hours=(self.hours_list, self.hours_id) if same("hours") else None,
+        )
+        for name, values in self.per_station.items():
+            carried = list(values)
+            for position in at.tolist():
+                carried[position] = None
+            index.per_station[name] = carried
         return index
 
     def get(self, station_id: int) -> Station | None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from geodata.hours import TZ
+from stations.model import Status
 from stations.readindex import IndexHolder, StationIndex
 from stations.sqlite import SQLiteStore
 from stations.store import Create, DatabaseUnavailableError, Delete, Update
@@ -83,6 +86,37 @@ def test_an_updated_index_equals_one_built_afresh(store, districts):
     index = index.updated(store)
     assert index.get(back.id) is not None
     assert_same_index(index, StationIndex.build(store))
+
+
+def test_edits_keep_the_trees_only_while_they_still_hold(store, districts):
+    # Edits (no station added or removed) take the quick path: arrays copied with the
+    # edited entries, the trees kept unless a station moved or changed what filters read.
+    rng = random.Random(3)
+    store.apply([Create(_station(districts, rng, f"S{i}")) for i in range(30)], actor="t")
+    index = StationIndex.build(store)
+    at = datetime(2025, 10, 9, 10, 0, tzinfo=TZ)
+
+    def nearest_ids(ix: StationIndex, **kw) -> list[int]:
+        return [h.station.id for h in ix.search(*JIEFANGBEI, k=30, at=at, **kw)]
+
+    nearest_ids(index)  # the active stations' filtered tree is built and kept
+    edits = [
+        lambda s: s.with_changes(contact_phone="023-1234567"),  # trees kept as they are
+        lambda s: s.with_changes(status=Status.TEMPORARILY_CLOSED),  # filtered trees renewed
+        lambda s: s.with_changes(lon=s.lon + 0.02),  # the tree renewed
+        lambda s: s.with_changes(hours="Mo-Fr 09:00-12:00"),
+    ]
+    for edit in edits:
+        live = list(store.iter_all())
+        changed = rng.sample(live, 3)
+        store.apply([Update(edit(s), s.version) for s in changed], actor="t")
+        before = index
+        index = index.updated(store)
+        assert_same_index(index, StationIndex.build(store))
+        fresh = StationIndex.build(store)
+        for kw in ({}, {"open_now": True}, {"statuses": list(Status)}):
+            assert nearest_ids(index, **kw) == nearest_ids(fresh, **kw), kw
+        assert (index.nearest is before.nearest) == (edit is edits[0])
 
 
 def test_per_station_values_carry_over_only_for_unchanged_stations(store, districts):
