@@ -132,8 +132,8 @@ def coverage(
     ``area`` is a WGS-84 lon/lat (Multi)Polygon; stations are WGS-84 lon/lat arrays in
     degrees. The geometry is exact in the area's :func:`local_projection`: each station's
     disc is a 64-gon with the circle's area (boundary within ±0.08 % of ``radius_m``), the
-    discs are unioned (``min_stations=1``) or their arrangement is noded and each face kept
-    where at least ``min_stations`` discs hold it, and the result is clipped to the area.
+    discs are unioned (``min_stations=1``) or the part inside at least ``min_stations`` of
+    them is built by merging halves' depth layers, and the result is clipped to the area.
 
     Every station counts, including two at the same position: a duplicate is a second
     station for cross coverage (``min_stations=2``), as two stations in one building are.
@@ -160,13 +160,19 @@ def coverage(
     buffer_m = radius_m * _EQUAL_AREA
     points = points[shapely.dwithin(area_m, points, buffer_m)]
     discs = shapely.buffer(points, buffer_m, quad_segs=QUAD_SEGS)
+    n_discs = len(discs)
+    # Only the part of a disc over the area's bounding box can count: a wide disc over a
+    # small district is mostly elsewhere, and clipped discs that cover the box are equal.
+    clipped = shapely.clip_by_rect(discs, *area_m.bounds)
 
-    if len(discs) < min_stations:
+    if n_discs < min_stations:
         covered_m = Polygon()
     elif min_stations == 1:
-        covered_m = shapely.intersection(area_m, shapely.union_all(discs))
+        covered_m = shapely.intersection(area_m, shapely.union_all(clipped))
     else:
-        covered_m = shapely.intersection(area_m, _depth_at_least(discs, min_stations))
+        centres = shapely.get_coordinates(points)
+        deep = _depth_at_least(clipped, centres, buffer_m, min_stations)
+        covered_m = shapely.intersection(area_m, deep)
     uncovered_m = shapely.difference(area_m, covered_m)
     covered_m2 = float(covered_m.area)
     share = min(1.0, covered_m2 / total_m2) if total_m2 > 0 else 0.0
@@ -179,7 +185,7 @@ def coverage(
         uncovered=shapely.transform(uncovered_m, back, interleaved=False),
         radius_m=float(radius_m),
         min_stations=min_stations,
-        n_stations=len(discs),
+        n_stations=n_discs,
     )
 
 
@@ -403,28 +409,58 @@ def _near_bbox(
     return (x >= minx - dlon) & (x <= maxx + dlon) & (y >= miny - dlat) & (y <= maxy + dlat)
 
 
-def _depth_at_least(discs: npt.NDArray[np.object_], k: int) -> shapely.Geometry:
-    """The union of the faces of the discs' arrangement lying inside at least k discs."""
-    # Noding all boundaries together cuts the plane into faces, each inside a fixed set
-    # of discs; a point inside each face tells how many. Identical discs give one face
-    # that both hold, so a duplicate station counts twice.
-    tree = shapely.STRtree(discs)
-    # Only discs meeting at least k-1 others can reach depth k.
-    left, _right = tree.query(discs, predicate="intersects")
-    degree = np.bincount(left, minlength=len(discs))
-    discs = discs[degree >= k]  # degree counts the disc itself
-    if len(discs) < k:
+def _depth_at_least(
+    discs: npt.NDArray[np.object_], centres: FloatArray, radius_m: float, k: int
+) -> shapely.Geometry:
+    """The part of the plane inside at least k (>= 2) of the discs of ``radius_m`` around
+    ``centres`` (x, y metres); ``discs`` may be clipped to a box."""
+    # Only discs meeting at least k-1 others can reach depth k. Counted from the centres'
+    # distances, not by intersecting polygons (which costs seconds when thousands overlap).
+    degree = cKDTree(centres).query_ball_point(centres, 2 * radius_m, return_length=True)
+    keep = degree >= k  # degree counts the disc itself
+    if keep.sum() < k:
         return Polygon()
-    lines = shapely.union_all(shapely.boundary(discs))
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
-    if len(faces) == 0:
-        return Polygon()
-    inside = shapely.point_on_surface(faces)
-    tree = shapely.STRtree(discs)
-    hit_point, _hit_disc = tree.query(inside, predicate="within")
-    depth = np.bincount(hit_point, minlength=len(faces))
-    # Faces of one arrangement share their edges exactly: a coverage, dissolved fast.
-    return shapely.coverage_union_all(faces[depth >= k])
+    deepest = _depth_layers(discs[keep], centres[keep], k)[k - 1]
+    return Polygon() if deepest is None else deepest
+
+
+def _depth_layers(
+    discs: npt.NDArray[np.object_], centres: FloatArray, k: int
+) -> list[shapely.Geometry | None]:
+    """``[L1, ..., Lk]``: Lm is the part of the plane inside at least m discs (None if empty).
+
+    Divide and conquer: split the discs in two halves across their wider extent, and merge
+    the halves' layers, a point being in at least m discs of both when it is in a of one
+    half and m - a of the other: Lm = Am | Bm | U (Aa & B(m-a)). This keeps only the k
+    levels' boundaries (a few arcs per disc) instead of noding the whole arrangement of
+    the discs, whose faces grow with the square of the overlapping pairs: 373 discs of
+    10 km over 渝中区 took 20 s and 1 GB that way, and take 0.05 s this way. Duplicates
+    count twice (a disc meets its copy in all of it).
+    """
+    if len(discs) == 1:
+        return [discs[0], *([None] * (k - 1))]
+    axis = int(np.ptp(centres[:, 0]) < np.ptp(centres[:, 1]))
+    order = np.argsort(centres[:, axis], kind="stable")
+    low, high = order[: len(order) // 2], order[len(order) // 2 :]
+    a = _depth_layers(discs[low], centres[low], k)
+    b = _depth_layers(discs[high], centres[high], k)
+    merged: list[shapely.Geometry | None] = []
+    for m in range(1, k + 1):
+        parts = [a[m - 1], b[m - 1]]
+        for i in range(1, m):
+            if a[i - 1] is not None and b[m - i - 1] is not None:
+                parts.append(_polygonal(shapely.intersection(a[i - 1], b[m - i - 1])))
+        found = [p for p in parts if p is not None and not p.is_empty]
+        merged.append(shapely.union_all(found) if found else None)
+    return merged
+
+
+def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
+    """Only the areas: two discs that touch meet in a point, which covers nothing."""
+    if isinstance(geometry, Polygon | MultiPolygon):
+        return geometry
+    parts = shapely.get_parts(geometry)
+    return shapely.union_all(parts[np.isin(shapely.get_type_id(parts), (3, 6))])
 
 
 def _gaussian_radius_m(lat_deg: FloatArray) -> FloatArray:

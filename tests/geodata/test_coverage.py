@@ -170,6 +170,23 @@ def test_cross_coverage_matches_a_point_count():
     assert cross.share == pytest.approx(sampled, abs=0.015)
 
 
+@pytest.mark.parametrize("min_stations", [4, 6, 8])
+def test_deep_coverage_of_many_wide_overlapping_discs_matches_a_point_count(min_stations):
+    # 70 discs of 2 km around a 6 km square: each meets a dozen others or more, the case
+    # where noding the whole arrangement once took minutes and gigabytes.
+    area = square(6.0)
+    lon, lat = scattered(70, seed=5, side_km=12.0)
+    deep = coverage(area, lon, lat, radius_m=2000.0, min_stations=min_stations)
+    rng = np.random.default_rng(1)
+    minx, miny, maxx, maxy = area.bounds
+    px, py = rng.uniform(minx, maxx, 20_000), rng.uniform(miny, maxy, 20_000)
+    sampled = demand_coverage(
+        px, py, np.ones(px.size), lon, lat, radius_m=2000.0, min_stations=min_stations
+    )
+    assert 0.02 < deep.share < 0.98
+    assert deep.share == pytest.approx(sampled, abs=0.01)
+
+
 settings.register_profile("coverage", deadline=None, max_examples=40)
 positions = st.lists(
     st.tuples(st.floats(-3500, 3500), st.floats(-3500, 3500)), min_size=0, max_size=12
