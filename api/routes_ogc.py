@@ -235,7 +235,9 @@ def item(
     _check(collection_id)
     base = f"{_base(request)}/collections/{collection_id}"
     if collection_id == "stations":
-        station = index.get(int(feature_id)) if feature_id.isdigit() else None
+        # ASCII digits only: str.isdigit also takes '²' and '٣', which int() refuses or reads.
+        is_id = feature_id.isascii() and feature_id.isdigit() and len(feature_id) <= 19
+        station = index.get(int(feature_id)) if is_id else None
         if station is None:
             raise Problem("station_not_found", f"no station with id {feature_id}")
         doc = feature(

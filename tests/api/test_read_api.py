@@ -251,6 +251,14 @@ def test_get_one_station_and_404(client, store, districts):
     assert r.status_code == 404 and r.json()["type"] == "/problems/station_not_found"
 
 
+@pytest.mark.parametrize("feature_id", ["²", "١", "9" * 5000, "-1", "abc"])
+def test_ogc_item_id_in_other_digits_is_not_found(client, store, districts, feature_id):
+    add(store, districts)
+    r = client.get(f"/collections/stations/items/{feature_id}")
+    assert r.status_code == 404
+    assert r.json()["type"] == "/problems/station_not_found"
+
+
 def test_default_time_is_now_in_shanghai(client, store, districts):
     add(store, districts)
     at = client.get(
