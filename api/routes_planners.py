@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
-from geodata.coverage import candidate_grid, gap_pairs_estimate, greedy_gaps
+from geodata.coverage import AreaTooLargeError, candidate_grid, gap_pairs_estimate, greedy_gaps
 from geodata.hours import TZ
 from stations.auth import Role
 from stations.coverage_figures import CoverageOptions, coverage_figures, coverage_figures_work
@@ -58,9 +58,12 @@ def _targets(services: ServicesDep, docs: dict[str, dict[str, Any]]) -> list[dic
 def _add_coverage(docs: dict[str, dict[str, Any]], services: Services, index: StationIndex) -> None:
     """Each district's coverage and cross coverage at the defaults; None for all of them
     when the registry is too large to measure them in one request (GET /v1/coverage with
-    a district then tells the figures one district at a time)."""
+    a district then tells the figures one district at a time), or a district too large
+    to measure in one piece."""
     try:
         cover = _coverage(services, index, CoverageOptions(), at=None, demand=None)
+    except AreaTooLargeError:
+        cover = {}
     except Problem as exc:
         if exc.code != "too_much_work":
             raise

@@ -21,6 +21,7 @@ from geodata.nearest import ecef
 __all__ = [
     "MAX_EXTENT_M",
     "QUAD_SEGS",
+    "AreaTooLargeError",
     "CoverageResult",
     "Gap",
     "candidate_grid",
@@ -50,6 +51,10 @@ _M_PER_DEG_LON_EQ = 111_320.0
 # area of the circle; its boundary then lies within ±0.08 % of r (±0.8 m at 1 km) of it.
 _N_GON = 4 * QUAD_SEGS
 _EQUAL_AREA = math.sqrt(2 * math.pi / (_N_GON * math.sin(2 * math.pi / _N_GON)))
+
+
+class AreaTooLargeError(ValueError):
+    """The area is too large to measure in one piece; the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +310,7 @@ def candidate_grid(
     count = ((x1 - x0) / spacing_m + 1) * ((y1 - y0) / spacing_m + 1)
     if count > 10_000_000:
         msg = f"a {spacing_m} m grid over this area has {count:.0f} points; use a wider spacing"
-        raise ValueError(msg)
+        raise AreaTooLargeError(msg)
     grid_x, grid_y = np.meshgrid(
         np.arange(x0 + spacing_m / 2, x1, spacing_m), np.arange(y0 + spacing_m / 2, y1, spacing_m)
     )
@@ -395,7 +400,7 @@ def _check_extent(area_m: shapely.Geometry) -> None:
             f"the area reaches {reach / 1000:.0f} km from its centre; local coverage geometry "
             f"stays within 0.1 % only to {MAX_EXTENT_M / 1000:.0f} km: split it (e.g. by district)"
         )
-        raise ValueError(msg)
+        raise AreaTooLargeError(msg)
 
 
 def _near_bbox(

@@ -252,6 +252,55 @@ def test_districts_leave_coverage_out_rather_than_fail_when_it_is_too_much(
     assert client.get(f"/v1/districts/{WANZHOU_ADCODE}").json()["coverage"] is None
 
 
+def test_a_district_too_large_to_measure_in_one_piece_is_refused_not_a_crash(tmp_path):
+    # A user's boundary file with one area over all of China: coverage in one local
+    # projection would be off by more than 0.1 %, and the map and figures used to fail
+    # with a 500.
+    import json
+
+    from geodata.districts import load_districts
+    from stations.sqlite import SQLiteStore
+
+    ring = [[73.0, 17.0], [136.0, 17.0], [136.0, 54.0], [73.0, 54.0], [73.0, 17.0]]
+    path = tmp_path / "china.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"adcode": "000000", "name": "全国"},
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                ],
+            }
+        )
+    )
+    country = load_districts(path)
+    store = SQLiteStore(tmp_path / "r.sqlite3")
+    store.create(
+        make_station(country, owner="industry:transport", lon=WANZHOU[0], lat=WANZHOU[1]),
+        actor="t",
+    )
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}"),
+        store=store,
+        districts=country,
+    )
+    with TestClient(app) as c:
+        for url in ("/v1/coverage", "/maps/coverage"):
+            r = c.get(url)
+            assert r.status_code == 422, url
+            assert r.json()["type"].endswith("/too_much_work")
+            assert "split it" in r.json()["detail"]
+        r = c.get("/v1/districts")
+        assert r.status_code == 200
+        assert r.json()["city"]["stations_active"] == 1
+        assert r.json()["city"]["coverage"] is None
+    store.close()
+
+
 def test_gap_pair_estimate_is_close_to_the_pairs_found(districts):
     from geodata.coverage import _reach_matrix, candidate_grid, gap_pairs_estimate
 
