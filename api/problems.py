@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from geodata.coverage import AreaTooLargeError
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
 from stations.feedback import InvalidFeedbackError, TooManyReportsError
@@ -124,6 +125,8 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         return "hours_unparseable", exc.reason, {}
     if isinstance(exc, UnknownDistrictError):
         return "unknown_district", str(exc), {}
+    if isinstance(exc, AreaTooLargeError):
+        return "too_much_work", str(exc), {}
     if isinstance(exc, StoreError):
         code = exc.code if exc.code in PROBLEMS else "store_error"
         return code, str(exc), {}
@@ -187,6 +190,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HoursError, domain)
     app.add_exception_handler(InvalidFeedbackError, domain)
     app.add_exception_handler(UnknownDistrictError, domain)
+    app.add_exception_handler(AreaTooLargeError, domain)
     app.add_exception_handler(StoreError, domain)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)

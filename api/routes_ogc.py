@@ -16,7 +16,7 @@ from geodata.hours import TZ
 from . import schema_docs as doc
 from .deps import IndexDep, ServicesDep, parse_bbox
 from .problems import Problem
-from .representation import feature, station_json
+from .representation import feature, station_json, stations_json
 from .rider_page import page_response, prefers_html
 
 router = APIRouter(tags=["OGC API – Features"])
@@ -186,10 +186,8 @@ def items(
         positions = index.select(bbox=box)
         page = [index.stations[p] for p in positions[offset : offset + limit]]
         threshold = services.settings.precise_threshold_m
-        features = [
-            feature(station_json(s, districts=services.districts, threshold_m=threshold), s)
-            for s in page
-        ]
+        docs = stations_json(page, districts=services.districts, threshold_m=threshold)
+        features = [feature(d, s) for d, s in zip(docs, page, strict=True)]
         matched = len(positions)
     else:
         all_features = _district_features(services, index)
@@ -235,7 +233,9 @@ def item(
     _check(collection_id)
     base = f"{_base(request)}/collections/{collection_id}"
     if collection_id == "stations":
-        station = index.get(int(feature_id)) if feature_id.isdigit() else None
+        # ASCII digits only: str.isdigit also takes '²' and '٣', which int() refuses or reads.
+        is_id = feature_id.isascii() and feature_id.isdigit() and len(feature_id) <= 19
+        station = index.get(int(feature_id)) if is_id else None
         if station is None:
             raise Problem("station_not_found", f"no station with id {feature_id}")
         doc = feature(

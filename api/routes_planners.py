@@ -12,10 +12,10 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
-from geodata.coverage import candidate_grid, gap_pairs_estimate, greedy_gaps
+from geodata.coverage import AreaTooLargeError, candidate_grid, gap_pairs_estimate, greedy_gaps
 from geodata.hours import TZ
 from stations.auth import Role
-from stations.coverage_figures import CoverageOptions, coverage_figures
+from stations.coverage_figures import CoverageOptions, coverage_figures, coverage_figures_work
 from stations.demand import DemandFileError, DemandLayer, check_layer_name, read_demand
 from stations.figures import CITY, figures, load_targets, mapped_history, progress
 from stations.model import Status
@@ -55,6 +55,25 @@ def _targets(services: ServicesDep, docs: dict[str, dict[str, Any]]) -> list[dic
     return progress(targets, docs, today=datetime.now(TZ).date())
 
 
+def _add_coverage(docs: dict[str, dict[str, Any]], services: Services, index: StationIndex) -> None:
+    """Each district's coverage and cross coverage at the defaults; None for all of them
+    when the registry is too large to measure them in one request (GET /v1/coverage with
+    a district then tells the figures one district at a time), or a district too large
+    to measure in one piece."""
+    try:
+        cover = _coverage(services, index, CoverageOptions(), at=None, demand=None)
+    except AreaTooLargeError:
+        cover = {}
+    except Problem as exc:
+        if exc.code != "too_much_work":
+            raise
+        cover = {}
+    for key, figs in docs.items():
+        c = cover.get(key)
+        figs["coverage"] = c["share"] if c else None
+        figs["cross_coverage"] = c["cross_share"] if c else None
+
+
 @router.get("/districts", summary="Per-district figures for planners, with targets")
 def districts(index: IndexDep, services: ServicesDep) -> Response:
     """For each district and the city: stations by status; 上图 rates (listed with the
@@ -62,10 +81,7 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
     of active stations; 24-hour self-service sites; signage rate; and progress against the
     targets file (YIZHAN_TARGETS_FILE), with what is overdue."""
     docs = _figures(index, services)
-    cover = _coverage(services, index, CoverageOptions(), at=None, demand=None)
-    for key, c in cover.items():
-        docs[key]["coverage"] = c["share"]
-        docs[key]["cross_coverage"] = c["cross_share"]
+    _add_coverage(docs, services, index)
     targets = _targets(services, docs)
     for d in docs.values():
         d["targets"] = [t for t in targets if t["key"] == d["key"]]
@@ -83,10 +99,7 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     if adcode != CITY and adcode not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {adcode!r}")
     docs = _figures(index, services)
-    cover = _coverage(services, index, CoverageOptions(), at=None, demand=None)
-    for key, c in cover.items():
-        docs[key]["coverage"] = c["share"]
-        docs[key]["cross_coverage"] = c["cross_share"]
+    _add_coverage(docs, services, index)
     found = docs[adcode]
     found["targets"] = [t for t in _targets(services, docs) if t["key"] == adcode]
     return _json(found)
@@ -131,17 +144,46 @@ def _coverage(
     memo = index.memo.setdefault("coverage", {})
     found = memo.get(key)
     if found is None:
+        lon, lat = index.nearest.lon[positions], index.nearest.lat[positions]
+        _check_coverage_work(services, lon, lat, options, only=only)
         if len(memo) >= 64:
             memo.clear()
         found = memo[key] = coverage_figures(
-            services.districts,
-            index.nearest.lon[positions],
-            index.nearest.lat[positions],
-            options=options,
-            demand=demand,
-            only=only,
+            services.districts, lon, lat, options=options, demand=demand, only=only
         )
     return found
+
+
+# One coverage request may weigh at most this much work (see coverage_work_estimate; a unit
+# is 50-250 µs here: mostly under 10 s; memory stays near the discs' size). Measured over
+# the whole city (area and cross coverage of all 38 districts):
+#                                       5,500 sample stations    20,000 in Chongqing
+#   radius 1 km, min_stations 2 (the default)   ~30,000  1.2 s       ~107,000  6.3 s
+#   radius 10 km, min_stations 2                ~53,000  4.6 s       ~191,000 13 s
+#   radius 10 km, min_stations 10              ~194,000 18 s         ~700,000 79 s
+# One district at 10 km and min_stations 10 over 20,000 stations weighs at most ~58,000 (5 s);
+# the limit, 150,000, lets the whole city at the default go to ~25,000 stations.
+MAX_COVERAGE_WORK = 150_000
+
+
+def _check_coverage_work(
+    services: Services,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    options: CoverageOptions,
+    *,
+    only: str | None,
+) -> None:
+    work = coverage_figures_work(services.districts, lon, lat, options=options, only=only)
+    if work > MAX_COVERAGE_WORK:
+        where = f"district {only}" if only else "every district"
+        raise Problem(
+            "too_much_work",
+            f"coverage of {where} at radius_m={options.radius_m:g} with "
+            f"min_stations={options.min_stations} over {len(lon):,} stations would weigh about "
+            f"{work:,.0f} units; one request may weigh {MAX_COVERAGE_WORK:,}: choose a "
+            "district, a smaller radius_m or a smaller min_stations",
+        )
 
 
 def find_demand_layer(services: Services, name: str | None) -> DemandLayer | None:

@@ -33,6 +33,7 @@ from .representation import (
     nearest_results,
     station_json,
     stations_csv,
+    stations_json,
 )
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -297,12 +298,9 @@ def list_stations(
         )
     system = parse_crs_param(crs)
     settings = services.settings
-    docs = [
-        station_json(
-            s, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
-        )
-        for s in page
-    ]
+    docs = stations_json(
+        page, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
+    )
     if fmt == "geojson":
         return _json(
             {

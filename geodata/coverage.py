@@ -21,11 +21,13 @@ from geodata.nearest import ecef
 __all__ = [
     "MAX_EXTENT_M",
     "QUAD_SEGS",
+    "AreaTooLargeError",
     "CoverageResult",
     "Gap",
     "candidate_grid",
     "coverage",
     "coverage_by_area",
+    "coverage_work_estimate",
     "demand_coverage",
     "greedy_gaps",
     "local_projection",
@@ -49,6 +51,10 @@ _M_PER_DEG_LON_EQ = 111_320.0
 # area of the circle; its boundary then lies within ±0.08 % of r (±0.8 m at 1 km) of it.
 _N_GON = 4 * QUAD_SEGS
 _EQUAL_AREA = math.sqrt(2 * math.pi / (_N_GON * math.sin(2 * math.pi / _N_GON)))
+
+
+class AreaTooLargeError(ValueError):
+    """The area is too large to measure in one piece; the message says what to change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +138,8 @@ def coverage(
     ``area`` is a WGS-84 lon/lat (Multi)Polygon; stations are WGS-84 lon/lat arrays in
     degrees. The geometry is exact in the area's :func:`local_projection`: each station's
     disc is a 64-gon with the circle's area (boundary within ±0.08 % of ``radius_m``), the
-    discs are unioned (``min_stations=1``) or their arrangement is noded and each face kept
-    where at least ``min_stations`` discs hold it, and the result is clipped to the area.
+    discs are unioned (``min_stations=1``) or the part inside at least ``min_stations`` of
+    them is built by merging halves' depth layers, and the result is clipped to the area.
 
     Every station counts, including two at the same position: a duplicate is a second
     station for cross coverage (``min_stations=2``), as two stations in one building are.
@@ -160,13 +166,19 @@ def coverage(
     buffer_m = radius_m * _EQUAL_AREA
     points = points[shapely.dwithin(area_m, points, buffer_m)]
     discs = shapely.buffer(points, buffer_m, quad_segs=QUAD_SEGS)
+    n_discs = len(discs)
+    # Only the part of a disc over the area's bounding box can count: a wide disc over a
+    # small district is mostly elsewhere, and clipped discs that cover the box are equal.
+    clipped = shapely.clip_by_rect(discs, *area_m.bounds)
 
-    if len(discs) < min_stations:
+    if n_discs < min_stations:
         covered_m = Polygon()
     elif min_stations == 1:
-        covered_m = shapely.intersection(area_m, shapely.union_all(discs))
+        covered_m = shapely.intersection(area_m, shapely.union_all(clipped))
     else:
-        covered_m = shapely.intersection(area_m, _depth_at_least(discs, min_stations))
+        centres = shapely.get_coordinates(points)
+        deep = _depth_at_least(clipped, centres, buffer_m, min_stations)
+        covered_m = shapely.intersection(area_m, deep)
     uncovered_m = shapely.difference(area_m, covered_m)
     covered_m2 = float(covered_m.area)
     share = min(1.0, covered_m2 / total_m2) if total_m2 > 0 else 0.0
@@ -179,7 +191,7 @@ def coverage(
         uncovered=shapely.transform(uncovered_m, back, interleaved=False),
         radius_m=float(radius_m),
         min_stations=min_stations,
-        n_stations=len(discs),
+        n_stations=n_discs,
     )
 
 
@@ -298,7 +310,7 @@ def candidate_grid(
     count = ((x1 - x0) / spacing_m + 1) * ((y1 - y0) / spacing_m + 1)
     if count > 10_000_000:
         msg = f"a {spacing_m} m grid over this area has {count:.0f} points; use a wider spacing"
-        raise ValueError(msg)
+        raise AreaTooLargeError(msg)
     grid_x, grid_y = np.meshgrid(
         np.arange(x0 + spacing_m / 2, x1, spacing_m), np.arange(y0 + spacing_m / 2, y1, spacing_m)
     )
@@ -388,7 +400,7 @@ def _check_extent(area_m: shapely.Geometry) -> None:
             f"the area reaches {reach / 1000:.0f} km from its centre; local coverage geometry "
             f"stays within 0.1 % only to {MAX_EXTENT_M / 1000:.0f} km: split it (e.g. by district)"
         )
-        raise ValueError(msg)
+        raise AreaTooLargeError(msg)
 
 
 def _near_bbox(
@@ -403,28 +415,58 @@ def _near_bbox(
     return (x >= minx - dlon) & (x <= maxx + dlon) & (y >= miny - dlat) & (y <= maxy + dlat)
 
 
-def _depth_at_least(discs: npt.NDArray[np.object_], k: int) -> shapely.Geometry:
-    """The union of the faces of the discs' arrangement lying inside at least k discs."""
-    # Noding all boundaries together cuts the plane into faces, each inside a fixed set
-    # of discs; a point inside each face tells how many. Identical discs give one face
-    # that both hold, so a duplicate station counts twice.
-    tree = shapely.STRtree(discs)
-    # Only discs meeting at least k-1 others can reach depth k.
-    left, _right = tree.query(discs, predicate="intersects")
-    degree = np.bincount(left, minlength=len(discs))
-    discs = discs[degree >= k]  # degree counts the disc itself
-    if len(discs) < k:
+def _depth_at_least(
+    discs: npt.NDArray[np.object_], centres: FloatArray, radius_m: float, k: int
+) -> shapely.Geometry:
+    """The part of the plane inside at least k (>= 2) of the discs of ``radius_m`` around
+    ``centres`` (x, y metres); ``discs`` may be clipped to a box."""
+    # Only discs meeting at least k-1 others can reach depth k. Counted from the centres'
+    # distances, not by intersecting polygons (which costs seconds when thousands overlap).
+    degree = cKDTree(centres).query_ball_point(centres, 2 * radius_m, return_length=True)
+    keep = degree >= k  # degree counts the disc itself
+    if keep.sum() < k:
         return Polygon()
-    lines = shapely.union_all(shapely.boundary(discs))
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
-    if len(faces) == 0:
-        return Polygon()
-    inside = shapely.point_on_surface(faces)
-    tree = shapely.STRtree(discs)
-    hit_point, _hit_disc = tree.query(inside, predicate="within")
-    depth = np.bincount(hit_point, minlength=len(faces))
-    # Faces of one arrangement share their edges exactly: a coverage, dissolved fast.
-    return shapely.coverage_union_all(faces[depth >= k])
+    deepest = _depth_layers(discs[keep], centres[keep], k)[k - 1]
+    return Polygon() if deepest is None else deepest
+
+
+def _depth_layers(
+    discs: npt.NDArray[np.object_], centres: FloatArray, k: int
+) -> list[shapely.Geometry | None]:
+    """``[L1, ..., Lk]``: Lm is the part of the plane inside at least m discs (None if empty).
+
+    Divide and conquer: split the discs in two halves across their wider extent, and merge
+    the halves' layers, a point being in at least m discs of both when it is in a of one
+    half and m - a of the other: Lm = Am | Bm | U (Aa & B(m-a)). This keeps only the k
+    levels' boundaries (a few arcs per disc) instead of noding the whole arrangement of
+    the discs, whose faces grow with the square of the overlapping pairs: 373 discs of
+    10 km over 渝中区 took 20 s and 1 GB that way, and take 0.05 s this way. Duplicates
+    count twice (a disc meets its copy in all of it).
+    """
+    if len(discs) == 1:
+        return [discs[0], *([None] * (k - 1))]
+    axis = int(np.ptp(centres[:, 0]) < np.ptp(centres[:, 1]))
+    order = np.argsort(centres[:, axis], kind="stable")
+    low, high = order[: len(order) // 2], order[len(order) // 2 :]
+    a = _depth_layers(discs[low], centres[low], k)
+    b = _depth_layers(discs[high], centres[high], k)
+    merged: list[shapely.Geometry | None] = []
+    for m in range(1, k + 1):
+        parts = [a[m - 1], b[m - 1]]
+        for i in range(1, m):
+            if a[i - 1] is not None and b[m - i - 1] is not None:
+                parts.append(_polygonal(shapely.intersection(a[i - 1], b[m - i - 1])))
+        found = [p for p in parts if p is not None and not p.is_empty]
+        merged.append(shapely.union_all(found) if found else None)
+    return merged
+
+
+def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
+    """Only the areas: two discs that touch meet in a point, which covers nothing."""
+    if isinstance(geometry, Polygon | MultiPolygon):
+        return geometry
+    parts = shapely.get_parts(geometry)
+    return shapely.union_all(parts[np.isin(shapely.get_type_id(parts), (3, 6))])
 
 
 def _gaussian_radius_m(lat_deg: FloatArray) -> FloatArray:
@@ -508,3 +550,32 @@ def gap_pairs_estimate(candidates: int, demand: int, *, spacing_m: float, radius
     :func:`greedy_gaps` over a ``spacing_m`` candidate grid weighs: its work and memory
     (~8 bytes a pair). Each demand point has about π r² / spacing² candidates around it."""
     return demand * min(candidates, math.pi * radius_m**2 / spacing_m**2)
+
+
+def coverage_work_estimate(
+    area: Polygon | MultiPolygon,
+    lon: npt.ArrayLike,
+    lat: npt.ArrayLike,
+    *,
+    radius_m: float,
+    min_stations: int,
+) -> float:
+    """About how much work a :func:`coverage` of ``area`` (WGS-84) takes, from how many
+    stations (WGS-84 lon/lat degrees) lie near it: a unit is ~50-250 µs on these machines.
+
+    Plain coverage is a union: one unit a disc. Cross coverage (``min_stations`` = k >= 2)
+    merges k depth layers; measured, its time grows about as k a disc, but no disc lies
+    deeper than the discs it meets, so a disc weighs min(k, 1 + the discs a disc meets on
+    average near the area). Cheap: a bounding-box count.
+    """
+    x, y = _points(lon, lat)
+    bounds = area.bounds
+    n = int(_near_bbox(x, y, bounds, radius_m).sum())
+    if min_stations <= 1:
+        return float(n)
+    minx, miny, maxx, maxy = bounds
+    coslat = math.cos(math.radians((miny + maxy) / 2))
+    width_m = (maxx - minx) * _M_PER_DEG_LON_EQ * coslat + 2 * radius_m
+    height_m = (maxy - miny) * _M_PER_DEG_LAT + 2 * radius_m
+    degree = n * math.pi * (2 * radius_m) ** 2 / (width_m * height_m)
+    return n * min(min_stations, 1 + degree)

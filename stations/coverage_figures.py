@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geodata.coverage import coverage, demand_coverage
+from geodata.coverage import coverage, coverage_work_estimate, demand_coverage
 from geodata.districts import Districts
 from stations.demand import DemandLayer
 from stations.figures import CITY
@@ -27,6 +27,25 @@ class CoverageOptions:
 
 def _share(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole > 0 else None
+
+
+def coverage_figures_work(
+    districts: Districts,
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    *,
+    options: CoverageOptions = CoverageOptions(),
+    only: str | None = None,
+) -> float:
+    """About how much work :func:`coverage_figures` takes (see
+    :func:`geodata.coverage.coverage_work_estimate`): its area coverage and cross coverage
+    of each district. Demand coverage is cheap beside them."""
+    return sum(
+        coverage_work_estimate(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
+        for d in districts
+        if only is None or d.adcode == only
+        for k in (1, options.min_stations)
+    )
 
 
 def coverage_figures(

@@ -205,6 +205,102 @@ def test_gaps_refuse_a_search_too_big_for_one_request(client):
     assert r.status_code == 200
 
 
+def test_coverage_refuses_work_too_big_for_one_request(client, store, districts, monkeypatch):
+    # Cross coverage by 10 stations at 10 km over the whole city took 18 s on the sample
+    # registry (and 80 s with 20,000 stations); the limit is scaled here to this registry.
+    import numpy as np
+
+    from api import routes_planners
+    from stations.coverage_figures import CoverageOptions, coverage_figures_work
+
+    for i, azimuth in enumerate((0, 120, 240)):
+        add(store, districts, f"S{i}", *destination(*WANZHOU, azimuth_deg=azimuth, distance_m=400))
+    everyone = list(store.iter_all())
+    lon, lat = np.array([s.lon for s in everyone]), np.array([s.lat for s in everyone])
+    heavy = CoverageOptions(radius_m=10_000, min_stations=10)
+    city = coverage_figures_work(districts, lon, lat, options=heavy)
+    one = coverage_figures_work(districts, lon, lat, options=heavy, only=WANZHOU_ADCODE)
+    default = coverage_figures_work(districts, lon, lat)
+    assert one < default < city
+    monkeypatch.setattr(routes_planners, "MAX_COVERAGE_WORK", (default + city) / 2)
+
+    r = client.get("/v1/coverage", params={"radius_m": 10_000, "min_stations": 10})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("/too_much_work")
+    assert "choose a district, a smaller radius_m or a smaller min_stations" in r.json()["detail"]
+    # The same for one district, and the whole city at the defaults, are answered.
+    r = client.get(
+        "/v1/coverage", params={"radius_m": 10_000, "min_stations": 3, "district": WANZHOU_ADCODE}
+    )
+    assert r.status_code == 200
+    assert wanzhou(r.json())["cross_share"] > 0
+    assert client.get("/v1/coverage").status_code == 200
+
+
+def test_districts_leave_coverage_out_rather_than_fail_when_it_is_too_much(
+    client, store, districts, monkeypatch
+):
+    from api import routes_planners
+
+    add(store, districts, "A", *WANZHOU)
+    monkeypatch.setattr(routes_planners, "MAX_COVERAGE_WORK", 0)
+    r = client.get("/v1/districts")
+    assert r.status_code == 200
+    assert r.json()["city"]["coverage"] is None
+    assert r.json()["city"]["stations_active"] == 1
+    assert client.get(f"/v1/districts/{WANZHOU_ADCODE}").json()["coverage"] is None
+
+
+def test_a_district_too_large_to_measure_in_one_piece_is_refused_not_a_crash(tmp_path):
+    # A user's boundary file with one area over all of China: coverage in one local
+    # projection would be off by more than 0.1 %, and the map and figures used to fail
+    # with a 500.
+    import json
+
+    from geodata.districts import load_districts
+    from stations.sqlite import SQLiteStore
+
+    ring = [[73.0, 17.0], [136.0, 17.0], [136.0, 54.0], [73.0, 54.0], [73.0, 17.0]]
+    path = tmp_path / "china.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"adcode": "000000", "name": "全国"},
+                        "geometry": {"type": "Polygon", "coordinates": [ring]},
+                    }
+                ],
+            }
+        )
+    )
+    country = load_districts(path)
+    store = SQLiteStore(tmp_path / "r.sqlite3")
+    store.create(
+        make_station(country, owner="industry:transport", lon=WANZHOU[0], lat=WANZHOU[1]),
+        actor="t",
+    )
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}"),
+        store=store,
+        districts=country,
+    )
+    with TestClient(app) as c:
+        for url in ("/v1/coverage", "/maps/coverage"):
+            r = c.get(url)
+            assert r.status_code == 422, url
+            assert r.json()["type"].endswith("/too_much_work")
+            assert "split it" in r.json()["detail"]
+        r = c.get("/v1/districts")
+        assert r.status_code == 200
+        assert r.json()["city"]["stations_active"] == 1
+        assert r.json()["city"]["coverage"] is None
+    store.close()
+
+
 def test_gap_pair_estimate_is_close_to_the_pairs_found(districts):
     from geodata.coverage import _reach_matrix, candidate_grid, gap_pairs_estimate
 

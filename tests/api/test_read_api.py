@@ -251,6 +251,44 @@ def test_get_one_station_and_404(client, store, districts):
     assert r.status_code == 404 and r.json()["type"] == "/problems/station_not_found"
 
 
+@pytest.mark.parametrize("feature_id", ["²", "١", "9" * 5000, "-1", "abc"])
+def test_ogc_item_id_in_other_digits_is_not_found(client, store, districts, feature_id):
+    add(store, districts)
+    r = client.get(f"/collections/stations/items/{feature_id}")
+    assert r.status_code == 404
+    assert r.json()["type"] == "/problems/station_not_found"
+
+
+def test_a_page_of_stations_has_the_listing_figures_of_each_station_alone(client, store, districts):
+    # A page's listing offsets are converted in bulk (one at a time, a page of 10,000 took
+    # 5 s); each must still be its own station's, as check_listing measures it.
+    from itertools import islice
+
+    from stations.demo import sample_rows
+    from stations.listings import check_listing, mapped_state
+    from stations.store import Create
+    from stations.validation import build_station
+
+    rows = islice(sample_rows(districts, seed=7), 60)
+    store.apply([Create(build_station(r, districts=districts)) for r in rows], actor="t")
+    items = client.get("/v1/stations", params={"limit": 100, "crs": "gcj02"}).json()["items"]
+    assert len(items) == 60
+    states = set()
+    for item in items:
+        station = store.get(item["id"])
+        assert (item["lon"], item["lat"]) == pytest.approx(
+            from_wgs84(station.lon, station.lat, crs="gcj02"), abs=1e-9
+        )
+        for doc, listing in zip(item["listings"], station.listings, strict=True):
+            check = check_listing(station, listing, threshold_m=50.0)
+            want = None if check.offset_m is None else round(check.offset_m, 2)
+            assert doc["offset_m"] == pytest.approx(want, abs=0.011)
+            assert doc["precise"] == check.precise
+        assert item["mapped_state"] == mapped_state(station, threshold_m=50.0).value
+        states.add(item["mapped_state"])
+    assert states == {"full", "partial", "none"}
+
+
 def test_default_time_is_now_in_shanghai(client, store, districts):
     add(store, districts)
     at = client.get(

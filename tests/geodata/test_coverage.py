@@ -18,6 +18,7 @@ from geodata.coverage import (
     candidate_grid,
     coverage,
     coverage_by_area,
+    coverage_work_estimate,
     demand_coverage,
     greedy_gaps,
     local_projection,
@@ -168,6 +169,40 @@ def test_cross_coverage_matches_a_point_count():
     px, py = rng.uniform(minx, maxx, 20_000), rng.uniform(miny, maxy, 20_000)
     sampled = demand_coverage(px, py, np.ones(px.size), lon, lat, min_stations=2)
     assert cross.share == pytest.approx(sampled, abs=0.015)
+
+
+@pytest.mark.parametrize("min_stations", [4, 6, 8])
+def test_deep_coverage_of_many_wide_overlapping_discs_matches_a_point_count(min_stations):
+    # 70 discs of 2 km around a 6 km square: each meets a dozen others or more, the case
+    # where noding the whole arrangement once took minutes and gigabytes.
+    area = square(6.0)
+    lon, lat = scattered(70, seed=5, side_km=12.0)
+    deep = coverage(area, lon, lat, radius_m=2000.0, min_stations=min_stations)
+    rng = np.random.default_rng(1)
+    minx, miny, maxx, maxy = area.bounds
+    px, py = rng.uniform(minx, maxx, 20_000), rng.uniform(miny, maxy, 20_000)
+    sampled = demand_coverage(
+        px, py, np.ones(px.size), lon, lat, radius_m=2000.0, min_stations=min_stations
+    )
+    assert 0.02 < deep.share < 0.98
+    assert deep.share == pytest.approx(sampled, abs=0.01)
+
+
+def test_coverage_work_grows_with_radius_depth_and_stations_and_is_capped_by_overlaps():
+    area = square(6.0)
+    lon, lat = scattered(200, seed=2, side_km=6.0)
+
+    def work(n=200, radius_m=1000.0, k=2):
+        return coverage_work_estimate(area, lon[:n], lat[:n], radius_m=radius_m, min_stations=k)
+
+    assert work(k=1) == 200  # a union: one unit a disc
+    assert work(k=1) < work(k=2) < work(k=10)
+    assert work(n=50) < work(n=200)
+    far = scattered(200, seed=2, side_km=200.0)
+    assert coverage_work_estimate(area, *far, radius_m=1000.0, min_stations=2) < work()
+    # Five stations that barely meet cannot make depth 10 cost ten times depth 2.
+    few = coverage_work_estimate(area, lon[:5], lat[:5], radius_m=300.0, min_stations=10)
+    assert few < 5 * 2
 
 
 settings.register_profile("coverage", deadline=None, max_examples=40)
