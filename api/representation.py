@@ -14,7 +14,7 @@ import orjson
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from stations.io import write_csv
-from stations.listings import MappedState, listing_offsets
+from stations.listings import listing_offsets, mapped_state_of
 from stations.model import Provider, Station
 from stations.readindex import Hit, StationIndex
 from stations.records import station_to_dict
@@ -97,7 +97,7 @@ def stations_json(
         doc["crs"] = crs.value
         district = districts.find(station.district_adcode)
         doc["district_name"] = district.name if district else None
-        good = set()
+        good: set[Provider] = set()
         for listing_doc, listing in zip(doc["listings"], station.listings, strict=True):
             offset = float(offsets[listing.provider][i])
             known = listing.listed and listing.has_position and offset == offset  # not NaN
@@ -106,11 +106,8 @@ def stations_json(
             listing_doc["precise"] = precise
             if listing.listed and listing.keyword_linked and precise:
                 good.add(listing.provider)
-        if not any(li.listed for li in station.listings):
-            state = MappedState.NONE
-        else:
-            state = MappedState.FULL if good == set(Provider) else MappedState.PARTIAL
-        doc["mapped_state"] = state.value
+        listed = any(li.listed for li in station.listings)
+        doc["mapped_state"] = mapped_state_of(listed=listed, good=good).value
         doc["navigation"] = navigation_links(station)
         docs.append(doc)
     return docs

@@ -58,9 +58,15 @@ def mapped_state(
     """Return FULL, PARTIAL or NONE for ``station``'s 上图 state across amap, baidu, tencent."""
     checks = [check_listing(station, li, threshold_m=threshold_m) for li in station.listings]
     listed = [c for c in checks if c.listed]
+    good = {c.provider for c in listed if c.keyword_linked and c.precise}
+    return mapped_state_of(listed=bool(listed), good=good)
+
+
+def mapped_state_of(*, listed: bool, good: set[Provider]) -> MappedState:
+    """The 上图 state of a station listed somewhere (or not), ``good`` the providers where
+    it is listed under the keyword at a precise position."""
     if not listed:
         return MappedState.NONE
-    good = {c.provider for c in listed if c.keyword_linked and c.precise}
     return MappedState.FULL if good == set(Provider) else MappedState.PARTIAL
 
 
