@@ -38,7 +38,7 @@ import numpy.typing as npt
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pykdtree.kdtree import KDTree
 
-from geodata.distance import distance_bearing, wgs84_geod, wrap_degrees
+from geodata.distance import wgs84_geod, wrap_degrees
 
 _A = 6378137.0
 _F = 1 / 298.257223563
@@ -321,6 +321,7 @@ class NearestIndex:
         no point further on can come before it."""
         size = len(members) if members is not None else len(self.lon)
         m = min(size, want + 1)
+        need = 0.0  # beyond FAR_M: at least the exact k-th geodesic found so far
         while True:
             pos = members[idx] if members is not None else idx.astype(np.intp)
             chords = chord.tolist()
@@ -331,12 +332,13 @@ class NearestIndex:
             if kth > FAR_M:
                 # Karney's algorithm over the candidates that can be in the top k: the
                 # estimate is within a millionth of it there, the margin a thousandth.
-                limit = kth * 1.001 + 1.0
+                limit = max(kth * 1.001 + 1.0, need)
                 if complete or chords[-1] >= limit:
-                    found = self._exact(frame, pos[chord <= limit], want, limit, complete)
-                    if found is not None:
+                    found = self._exact(frame, pos[chord <= limit], want)
+                    if complete or (len(found) == want and found.distance_m[-1] <= limit):
                         return _within(found, radius_m)
-                    return self._far(frame, tree, members, want, radius_m)
+                    # The estimate fell short: cover Geod's own k-th (or the k-th chord).
+                    need = float(found.distance_m[-1] if len(found) == want else chords[want - 1])
             elif complete or chords[-1] >= kth:
                 if order == list(range(len(order))):  # mostly: the chord order held
                     found = Neighbours(pos[: len(order)], np.array(dist[: len(order)]))
@@ -346,49 +348,12 @@ class NearestIndex:
             m = min(size, 2 * m + 8)
             chord, idx = _candidates(tree, frame, m, radius_m)
 
-    def _exact(
-        self, frame: _Frame, pos: IntArray, want: int, limit: float, complete: bool
-    ) -> Neighbours | None:
-        """The ``want`` nearest of ``pos`` by ``Geod``, or None unless they are the nearest
-        of all (the k-th within ``limit``, which every point left out is beyond)."""
+    def _exact(self, frame: _Frame, pos: IntArray, want: int) -> Neighbours:
+        """The ``want`` nearest of ``pos`` by ``Geod``, nearest first, with bearings."""
         n = len(pos)
         az, _, dist = wgs84_geod().inv(
             np.full(n, frame.lon), np.full(n, frame.lat), self.lon[pos], self.lat[pos]
         )
         dist = np.asarray(dist, dtype=np.float64)
         order = np.argsort(dist, kind="stable")[:want]
-        if not complete and (len(order) < want or dist[order[-1]] > limit):
-            return None
         return Neighbours(pos[order], dist[order], wrap_degrees(np.asarray(az)[order]))
-
-    def _far(
-        self,
-        frame: _Frame,
-        tree: KDTree,
-        members: IntArray | None,
-        want: int,
-        radius_m: float | None,
-    ) -> Neighbours:
-        """Long distances: rank by pyproj Geod over enough candidates to be exact."""
-        size = len(members) if members is not None else len(self.lon)
-        m = want
-        while True:
-            m = min(size, 2 * m + 8)
-            bound = np.inf if radius_m is None else radius_m * (1 + 1e-9) + 1e-6
-            chord, idx = tree.query(frame.xyz, k=m, distance_upper_bound=bound)
-            chord, idx = chord.reshape(-1), idx.reshape(-1).astype(np.intp)
-            found = chord <= bound
-            chord, idx = chord[found], idx[found]
-            pos = members[idx] if members is not None else idx
-            dist, bearing = distance_bearing(frame.lon, frame.lat, self.lon[pos], self.lat[pos])
-            order = np.argsort(dist, kind="stable")[:want]
-            kth = dist[order[-1]] if len(order) else 0.0
-            # A geodesic is never shorter than its chord, so points beyond the last candidate
-            # are at least chord[-1] away: done once that reaches the k-th geodesic found.
-            if len(idx) < m or m >= size or chord[-1] >= kth:
-                break
-        pos, dist, bearing = pos[order], dist[order], bearing[order]
-        if radius_m is not None:
-            keep = dist <= radius_m
-            pos, dist, bearing = pos[keep], dist[keep], bearing[keep]
-        return Neighbours(pos, dist, bearing)
