@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geodata.distance import destination
-from geodata.hours import TZ
-from stations.auth import new_token
 from stations.settings import Settings
+from tests.api.clients import bearer
 from tests.builders import WANZHOU, make_station
 
 WANZHOU_ADCODE = "500101"
@@ -23,21 +21,6 @@ R = 1000.0
 def store(any_store):
     """Every backend: SQLite, and PostGIS (slow) when it is installed."""
     return any_store
-
-
-@pytest.fixture
-def client(store, districts, db_path):
-    app = create_app(
-        Settings(database_url=f"sqlite:///{db_path}"), store=store, districts=districts
-    )
-    with TestClient(app) as c:
-        yield c
-
-
-def bearer(store, role, code=None):
-    text, record = new_token(role, name=f"{role} {code}", code=code, now=datetime.now(TZ))
-    store.save_token(record)
-    return {"Authorization": f"Bearer {text}"}
 
 
 def add(store, districts, external_id, lon, lat, **kw):

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
-from geodata.hours import TZ
-from stations.auth import new_token
 from stations.feedback import NOTE_MAX_CHARS
-from stations.settings import Settings
+from tests.api.clients import api_client, bearer
 from tests.builders import GUANYINQIAO, make_station
 from tests.stores import stored_text
 
@@ -25,8 +19,7 @@ def store(any_store):
 
 
 def make_client(store, districts, db_path, *, client=("198.51.100.7", 50000), **settings):
-    cfg = Settings(database_url=f"sqlite:///{db_path}", **settings)
-    return TestClient(create_app(cfg, store=store, districts=districts), client=client)
+    return api_client(store, districts, db_path, client=client, **settings)
 
 
 @pytest.fixture
@@ -35,10 +28,7 @@ def client(store, districts, db_path):
         yield c
 
 
-def token(store, role, code=None):
-    text, record = new_token(role, name=f"{role} {code}", code=code, now=datetime.now(TZ))
-    store.save_token(record)
-    return {"Authorization": f"Bearer {text}"}
+token = bearer
 
 
 @pytest.fixture

@@ -7,12 +7,9 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geodata.crs import from_wgs84
 from stations.cli import main
-from stations.settings import Settings
 from stations.sqlite import SQLiteStore
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 
@@ -24,15 +21,6 @@ NIGHT = "2026-11-25T02:00:00+08:00"  # a Wednesday
 def store(db_path):
     with SQLiteStore(db_path) as s:
         yield s
-
-
-@pytest.fixture
-def client(store, districts, db_path):
-    app = create_app(
-        Settings(database_url=f"sqlite:///{db_path}"), store=store, districts=districts
-    )
-    with TestClient(app) as c:
-        yield c
 
 
 def add(store, districts, external_id, position, **kw):

@@ -8,13 +8,10 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from geodata.crs import from_wgs84, to_wgs84
 from geodata.distance import distance_m
 from geodata.hours import TZ
-from stations.settings import Settings
 from stations.sqlite import SQLiteStore
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
 
@@ -24,15 +21,6 @@ def store(db_path):
     s = SQLiteStore(db_path)
     yield s
     s.close()
-
-
-@pytest.fixture
-def client(store, districts, db_path):
-    app = create_app(
-        Settings(database_url=f"sqlite:///{db_path}"), store=store, districts=districts
-    )
-    with TestClient(app) as c:
-        yield c
 
 
 def add(store, districts, **kw):

@@ -7,12 +7,11 @@ import re
 
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.rider_page import leaflet_version, page_bytes
 from stations.settings import Settings
 from stations.sqlite import SQLiteStore
+from tests.api.clients import api_client
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 PAGE_BUDGET_BYTES = 300 * 1024
@@ -23,17 +22,6 @@ def store(db_path):
     s = SQLiteStore(db_path)
     yield s
     s.close()
-
-
-def make_client(store, districts, db_path, **settings):
-    cfg = Settings(database_url=f"sqlite:///{db_path}", **settings)
-    return TestClient(create_app(cfg, store=store, districts=districts))
-
-
-@pytest.fixture
-def client(store, districts, db_path):
-    with make_client(store, districts, db_path) as c:
-        yield c
 
 
 def is_landing_json(r) -> bool:
@@ -154,7 +142,7 @@ def test_district_centres_lie_inside_their_districts(client, districts):
 
 
 def test_settings_reach_the_page_escaped(store, districts, db_path):
-    with make_client(
+    with api_client(
         store,
         districts,
         db_path,

@@ -12,11 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from api.app import create_app
 from geodata.crs import from_wgs84
 from geodata.hours import TZ
-from stations.auth import new_token
-from stations.settings import Settings
+from tests.api.clients import make_app, new_bearer
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
 from tests.stores import stored_text
 
@@ -29,21 +27,7 @@ def store(any_store):
     return any_store
 
 
-def make_app(store, districts, db_path, **settings):
-    cfg = Settings(database_url=f"sqlite:///{db_path}", **settings)
-    return create_app(cfg, store=store, districts=districts)
-
-
-@pytest.fixture
-def client(store, districts, db_path):
-    with TestClient(make_app(store, districts, db_path)) as c:
-        yield c
-
-
-def token(store, role, code=None, name=None):
-    text, record = new_token(role, name=name or f"{role} {code}", code=code, now=datetime.now(TZ))
-    store.save_token(record)
-    return {"Authorization": f"Bearer {text}"}, record
+token = new_bearer
 
 
 @pytest.fixture
