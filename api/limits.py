@@ -29,10 +29,13 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         limit_text = f"{self.max_bytes / 1024 / 1024:.0f} MB"
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        # At most 18 digits are read as a number (Python refuses int() of over 4,300).
+        size = int(declared) if declared and declared.isdigit() and len(declared) <= 18 else None
+        if declared is not None and declared.isdigit() and (size is None or size > self.max_bytes):
             response = problem_response(
                 "payload_too_large",
-                f"the request is {int(declared):,} bytes; the limit is {limit_text} "
+                f"the request is {f'{size:,}' if size is not None else 'over 10¹⁸'} bytes; "
+                f"the limit is {limit_text} "
                 "(split the file, or ask the city union to raise YIZHAN_MAX_UPLOAD_BYTES)",
                 instance=scope.get("path"),
             )
