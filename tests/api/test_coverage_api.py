@@ -165,9 +165,13 @@ def test_gaps_pick_the_heaviest_uncovered_demand_first(client, store, districts)
 def test_gaps_by_area_without_demand(client, store, districts):
     body = client.get("/v1/gaps", params={"n": 2, "district": "500103", "spacing_m": 500}).json()
     assert body["unit"] == "km²"
-    gains = [s["gain"] for s in body["sites"]]
-    assert gains == sorted(gains, reverse=True)
-    assert all(s["district_adcode"] == "500103" for s in body["sites"])
+    sites = body["sites"]
+    assert len(sites) == 2  # an empty 渝中区 has room for two new sites
+    gains = [s["gain"] for s in sites]
+    assert gains == sorted(gains, reverse=True) and gains[-1] > 0
+    assert all(s["district_adcode"] == "500103" for s in sites)
+    assert 0 < sites[0]["share_after"] < sites[1]["share_after"] <= 1
+    assert len({(s["lon"], s["lat"]) for s in sites}) == 2
 
 
 def test_coverage_refuses_bad_options(client):

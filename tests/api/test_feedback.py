@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime, timedelta
+
 import pytest
 
+from geodata.hours import TZ
 from stations.feedback import NOTE_MAX_CHARS
+from stations.sqlite import SQLiteStore
 from tests.api.clients import api_client, bearer
 from tests.builders import GUANYINQIAO, make_station
 from tests.stores import stored_text
@@ -230,6 +235,33 @@ def test_summary_counts_unresolved_reports_by_kind_without_notes(client, store, 
         assert_problem(r, 422, "invalid_parameter")
     many = ",".join(str(i) for i in range(1, 102))
     assert_problem(client.get(f"/v1/feedback/summary?station_id={many}"), 422, "out_of_range")
+
+
+def backdate_feedback(store, feedback_id: int, *, days: float) -> None:
+    """Make report ``feedback_id`` look ``days`` old, in the store's own stamp form."""
+    stamp = (datetime.now(TZ) - timedelta(days=days)).isoformat(timespec="microseconds")
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.path) as conn:
+            conn.execute("UPDATE feedback SET created_at = ? WHERE id = ?", (stamp, feedback_id))
+        return
+    import psycopg
+
+    with psycopg.connect(store.url) as conn:
+        conn.execute("UPDATE feedback SET created_at = %s WHERE id = %s", (stamp, feedback_id))
+
+
+@pytest.mark.parametrize(("age_days", "warned"), [(6.9, True), (7.1, False), (30, False)])
+def test_only_reports_from_the_warning_window_warn_riders(
+    client, store, stations, age_days, warned
+):
+    yz, _ = stations
+    report = send(client, yz.id).json()["id"]
+    backdate_feedback(store, report, days=age_days)
+    body = client.get(f"/v1/feedback/summary?station_id={yz.id}").json()
+    assert body["days"] == 7
+    assert body["stations"] == (
+        [{"station_id": yz.id, "unresolved": 1, "kinds": {"locked": 1}}] if warned else []
+    )
 
 
 def test_new_problem_types_are_documented(client):

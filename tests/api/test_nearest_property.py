@@ -8,7 +8,7 @@ same order; ids may differ only among stations at exactly the same distance (tie
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from api.app import create_app
-from geodata.hours import TZ, hours
+from geodata.hours import TZ
 from stations.model import Station, Status
 from stations.settings import Settings
 from stations.sqlite import SQLiteStore
@@ -29,6 +29,31 @@ pytestmark = pytest.mark.slow
 
 GEOD = Geod(ellps="WGS84")
 HOURS = ["24/7", "Mo-Fr 08:00-20:00; PH off", "Mo-Su 09:00-17:00", "Mo-Sa 07:30-22:00"]
+# The State Council's 2026 arrangement (国办发明电〔2025〕7号), written out here so that
+# open-now is checked against the notice, not against geodata's own calendar: National
+# Day 10月1日至7日放假调休, 9月20日（周日）、10月10日（周六）上班.
+HOLIDAYS_2026 = frozenset(date(2026, 10, d) for d in range(1, 8))
+MAKEUP_WORKDAYS_2026 = frozenset({date(2026, 9, 20), date(2026, 10, 10)})
+
+
+def reference_open(text: str, at: datetime) -> bool:
+    """Open at ``at`` by :data:`HOURS` read by hand: an expression with ``PH`` follows the
+    official calendar (holidays off, make-up Saturdays worked); one without is literal."""
+    day, minute = at.date(), at.hour * 60 + at.minute
+    weekday = day.weekday() < 5
+    if text == "24/7":
+        return True
+    if text == "Mo-Fr 08:00-20:00; PH off":
+        workday = (weekday and day not in HOLIDAYS_2026) or day in MAKEUP_WORKDAYS_2026
+        return workday and 8 * 60 <= minute < 20 * 60
+    if text in ("Mo-Su 09:00-17:00", "09:00-17:00"):  # stored in its normal form
+        return 9 * 60 <= minute < 17 * 60
+    if text == "Mo-Sa 07:30-22:00":
+        return day.weekday() < 6 and 7 * 60 + 30 <= minute < 22 * 60
+    msg = f"no reference reading for {text!r}"
+    raise AssertionError(msg)
+
+
 # Chongqing's bounding box (stations must fall in a district) and China's extremes (queries).
 CQ = (105.3, 28.2, 110.1, 32.2)
 CHINA_EDGES = [(73.6, 39.4), (134.7, 48.3), (124.3, 40.1), (108.3, 18.3), (97.5, 28.3)]
@@ -115,7 +140,7 @@ def brute_force(world: World, lon, lat, *, statuses, amenities, self_service, op
         if self_service is not None and s.self_service_24h != self_service:
             continue
         if open_at is not None and not (
-            s.status is Status.ACTIVE and hours(s.hours).is_open(open_at)
+            s.status is Status.ACTIVE and reference_open(s.hours, open_at)
         ):
             continue
         if radius is not None and d > radius:
@@ -146,8 +171,19 @@ def queries(draw):
         "amenities": draw(st.sampled_from([[], [], ["microwave"], ["aed"], ["aed", "hot_water"]])),
         "self_service": draw(st.sampled_from([None, None, True, False])),
         "open_now": draw(st.booleans()),
-        "at": datetime(2026, 10, 1, 0, 0, tzinfo=TZ)
-        + timedelta(minutes=draw(st.integers(0, 60 * 24 * 14))),
+        # Half the queries on the days the calendar decides: the break's first and last
+        # days, the days after it, and both make-up working days.
+        "at": datetime.combine(
+            draw(
+                st.sampled_from(
+                    sorted(MAKEUP_WORKDAYS_2026 | {date(2026, 10, d) for d in (1, 7, 8)})
+                )
+                | st.dates(date(2026, 9, 18), date(2026, 10, 15))
+            ),
+            datetime.min.time(),
+            tzinfo=TZ,
+        )
+        + timedelta(minutes=draw(st.integers(6 * 60, 23 * 60))),
     }
 
 

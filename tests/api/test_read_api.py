@@ -312,3 +312,33 @@ def test_an_offset_beyond_any_registry_is_a_bad_request_not_a_crash(client):
     r = client.get("/v1/stations", params={"offset": 2**64})
     assert r.status_code == 422
     assert r.json()["type"] == "/problems/out_of_range"
+
+
+@pytest.mark.parametrize(("threshold_m", "precise"), [(50.0, False), (120.0, True)])
+def test_every_station_view_honours_the_precise_threshold_setting(
+    store, districts, db_path, threshold_m, precise
+):
+    # An Amap listing 80 m east of our position (given in GCJ-02, as Amap shows it):
+    # precise or not only by YIZHAN_PRECISE_THRESHOLD_M, in the list, one station and OGC.
+    from geodata.distance import destination
+    from tests.api.clients import api_client
+
+    glon, glat = from_wgs84(*destination(*JIEFANGBEI, azimuth_deg=90, distance_m=80), crs="gcj02")
+    station = add(
+        store,
+        districts,
+        amap_listed="是",
+        amap_lon=glon,
+        amap_lat=glat,
+        amap_keyword_linked="是",
+    )
+    with api_client(store, districts, db_path, precise_threshold_m=threshold_m) as client:
+        docs = [
+            client.get("/v1/stations").json()["items"][0],
+            client.get(f"/v1/stations/{station.id}").json(),
+            client.get("/collections/stations/items").json()["features"][0]["properties"],
+        ]
+    for doc in docs:
+        (amap,) = (li for li in doc["listings"] if li["provider"] == "amap")
+        assert amap["offset_m"] == pytest.approx(80, abs=0.05)
+        assert amap["precise"] is precise

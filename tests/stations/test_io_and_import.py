@@ -192,3 +192,22 @@ def test_export_neutralises_formulas(tmp_path, store, districts):
     values = [c.value for c in sheet[2]]
     assert values[header.index("name")] == "'=1+2"
     assert neutralise(12.5) == 12.5 and neutralise("正常") == "正常"
+
+
+@pytest.mark.parametrize("text", ["+SUM(A1)", "-2+3", "=1+2", "@cmd"])
+def test_every_formula_prefix_is_neutralised_in_both_spreadsheet_formats(
+    tmp_path, store, districts, text
+):
+    # A cell a spreadsheet would evaluate: + is as dangerous as = (found unguarded once).
+    store.create(make_station(districts, host=text), actor="a")
+    export_stations(store.iter_all(), tmp_path / "e.csv")
+    export_stations(store.iter_all(), tmp_path / "e.xlsx")
+    with (tmp_path / "e.csv").open(encoding="utf-8-sig", newline="") as fh:
+        assert next(csv.DictReader(fh))["host"] == "'" + text
+    sheet = load_workbook(tmp_path / "e.xlsx").worksheets[0]
+    header = [c.value for c in sheet[1]]
+    assert [c.value for c in sheet[2]][header.index("host")] == "'" + text
+
+
+def test_cells_starting_with_a_tab_or_return_are_neutralised():
+    assert neutralise("\t=1+2") == "'\t=1+2" and neutralise("\r+1") == "'\r+1"
