@@ -367,8 +367,8 @@ def coverage_map(
     for k, url in enumerate(provider.urls):
         folium.TileLayer(
             url,
-            # The credit once, with the base layer; the layers over it (labels) go with it.
-            attr=_attribution(provider, credit) if k == 0 else "",
+            # Leaflet shows a credit that layers share once.
+            attr=_attribution(provider, credit),
             name=provider.label,
             subdomains=provider.subdomains or "abc",
             max_zoom=provider.max_zoom,
@@ -439,8 +439,19 @@ _FIT_JS = Template(
   L.control.scale({metric: true, imperial: false, maxWidth: 150}).addTo(map);
   var legend = document.getElementById("yz-legend");
   var bounds = {{ this.bounds }};
-  // Narrow screens start with the legend folded: it would cover half the map.
-  if (legend && map.getSize().x < 700) { legend.open = false; }
+  // Narrow screens start with the legend and the layer lists folded: they would cover
+  // the map. A tap on a list's icon unfolds it (Leaflet's own handler), one on the map
+  // folds it again.
+  if (map.getSize().x < 700) {
+    if (legend) { legend.open = false; }
+    var lists = Array.prototype.slice.call(
+      map.getContainer().querySelectorAll(".leaflet-control-layers-expanded"));
+    function fold() {
+      lists.forEach(function (c) { c.classList.remove("leaflet-control-layers-expanded"); });
+    }
+    fold();
+    map.on("click", fold);
+  }
   function fit() {
     if (!bounds) { return; }
     // Pad the view by what lies over the map: the legend on the left, the layer controls
@@ -645,10 +656,12 @@ class _Metrics(MacroElement):
 
 
 _STYLE = """<style>
-.yz-legend{position:fixed;bottom:36px;left:10px;z-index:1000;background:#fff;padding:6px 10px;
+.yz-legend{position:fixed;bottom:36px;left:10px;z-index:1100;background:#fff;padding:6px 10px;
 border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.5 sans-serif;max-width:240px;
 max-height:calc(100vh - 60px);overflow:auto}
 .yz-legend summary{cursor:pointer;font-weight:600;min-height:24px}
+@media (max-width:699px){.yz-legend{bottom:auto;top:96px;max-height:calc(100vh - 140px)}
+.leaflet-control-attribution{max-width:calc(100vw - 120px);font-size:11px}}
 .yz-legend[open] summary{margin-bottom:2px}
 .yz-legend i{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:6px;
 vertical-align:-1px}
