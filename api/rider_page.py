@@ -159,13 +159,16 @@ def page_asset(tiles: tuple[TileProvider, ...]) -> Asset:
     return Asset.of(text.encode(), "text/html; charset=utf-8")
 
 
-def content_security_policy(tiles: tuple[TileProvider, ...]) -> str:
-    """Only our own scripts run; images may also come from exactly the tiles' hosts."""
+def content_security_policy(
+    tiles: tuple[TileProvider, ...], *, inline_scripts: bool = False
+) -> str:
+    """Only our own scripts run (``inline_scripts``: those in the page too, as a folium
+    map's); images may also come from exactly the tiles' hosts, nothing else from outside."""
     hosts = [h for t in tiles for h in t.hosts() if h != "'self'"]
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            "script-src 'self' 'unsafe-inline'" if inline_scripts else "script-src 'self'",
             # Leaflet positions tiles and markers with inline styles.
             "style-src 'self' 'unsafe-inline'",
             " ".join(["img-src 'self' data: blob:", *dict.fromkeys(hosts)]),

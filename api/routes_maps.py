@@ -13,7 +13,7 @@ from stations.mapping import METRICS, station_map
 from . import schema_docs as doc
 from .deps import IndexDep, ServicesDep, parse_time
 from .problems import Problem
-from .rider_page import REVALIDATE, Asset
+from .rider_page import REVALIDATE, Asset, content_security_policy
 from .routes_planners import MAX_RADIUS_M, find_demand_layer
 
 router = APIRouter(tags=["planners"])
@@ -110,4 +110,8 @@ def coverage_map(
         # less), with an ETag: the same map is not sent again while the registry is unchanged.
         html = drawn.get_root().render().encode()
         page = memo[key] = Asset.of(html, "text/html; charset=utf-8", compresslevel=6)
-    return page.response(request, cache_control=REVALIDATE)
+    # folium's scripts are inline; no script, style or data from elsewhere, only the tiles.
+    policy = content_security_policy((provider,), inline_scripts=True)
+    return page.response(
+        request, cache_control=REVALIDATE, headers={"Content-Security-Policy": policy}
+    )

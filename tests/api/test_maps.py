@@ -92,6 +92,23 @@ def test_tianditu_tiles_with_a_key_draw_wgs84_with_their_labels_and_credit(
     assert data["lon"] == [pytest.approx(WANZHOU[0], abs=1e-6)]
 
 
+@pytest.mark.parametrize(
+    ("tiles", "hosts"),
+    [
+        ("osm", ["https://tile.openstreetmap.org"]),
+        ("amap", [f"https://webrd0{i}.is.autonavi.com" for i in range(1, 5)]),
+    ],
+)
+def test_the_pages_policy_allows_images_from_exactly_its_tile_hosts(client, tiles, hosts):
+    r = client.get("/maps/coverage", params={"tiles": tiles})
+    policy = dict(
+        (d.split()[0], d.split()[1:]) for d in r.headers["content-security-policy"].split(";")
+    )
+    assert policy["img-src"] == ["'self'", "data:", "blob:", *hosts]
+    assert policy["script-src"] == ["'self'", "'unsafe-inline'"]  # folium's inline scripts
+    assert policy["connect-src"] == ["'self'"]
+
+
 def test_tianditu_tiles_without_a_key_are_a_problem_saying_which_tiles_work(client):
     r = client.get("/maps/coverage", params={"tiles": "tianditu"})
     assert r.status_code == 422

@@ -85,14 +85,16 @@ def open_map(
 
     page.on("dialog", dialog)
     page.goto(url)
-    page.wait_for_function("window.yizhanReady === true", timeout=20_000)
+    # Functions, not expressions: Playwright evaluates an expression with eval, which the
+    # page's Content-Security-Policy rightly refuses.
+    page.wait_for_function("() => window.yizhanReady === true", timeout=20_000)
     return page, log, dialogs
 
 
 def click_at(page: Any, lon: float, lat: float, *, zoom: int = 16) -> None:
     """Centre the map on lon/lat (as drawn) and click there, with no popup open before."""
     page.evaluate("() => { window.yizhanMap.closePopup(); }")
-    page.wait_for_function("document.querySelectorAll('.leaflet-popup').length === 0")
+    page.wait_for_function("() => document.querySelectorAll('.leaflet-popup').length === 0")
     page.evaluate(
         f"() => {{ window.yizhanMap.setView([{lat}, {lon}], {zoom}, {{animate: false}}); }}"
     )
