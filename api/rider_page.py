@@ -10,7 +10,6 @@ import importlib.metadata
 import importlib.resources
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from starlette.responses import Response
 
 from geodata.districts import Districts
 from geodata.maps import leaflet_file
+from geodata.tiles import TileProvider
 from stations.feedback import FEEDBACK_KIND_LABELS, NOTE_MAX_CHARS
 from stations.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
 
@@ -125,22 +125,18 @@ def _labels_json() -> str:
         "feedback": FEEDBACK_KIND_LABELS,
         "noteMax": NOTE_MAX_CHARS,
     }
+    return _json_for_script(labels)
+
+
+def _json_for_script(value: object) -> str:
     # Safe inside <script type="application/json">: no "</script>" can be formed.
-    return orjson.dumps(labels).decode().replace("<", "\\u003c")
-
-
-def _tile_source(tile_url: str) -> str:
-    """The CSP source of the tile server: '{s}'-style subdomain templates become '*'."""
-    if tile_url.startswith("/"):
-        return "'self'"
-    split = urlsplit(tile_url)
-    host = re.sub(r"^[^.]*\{[^}]*\}[^.]*\.", "*.", split.netloc)
-    return f"{split.scheme}://{host}"
+    return orjson.dumps(value).decode().replace("<", "\\u003c")
 
 
 @functools.lru_cache(maxsize=8)
-def page_asset(tile_url: str, tile_attribution: str) -> Asset:
-    """The page's HTML, pointing at versioned script and style URLs."""
+def page_asset(tiles: tuple[TileProvider, ...]) -> Asset:
+    """The page's HTML, pointing at versioned script and style URLs, with ``tiles`` (the
+    first shown first) for its map."""
     leaflet = f"/static/leaflet/{leaflet_version()}"
     js, css = app_asset("app.js"), app_asset("app.css")
     assert js is not None
@@ -150,13 +146,12 @@ def page_asset(tile_url: str, tile_attribution: str) -> Asset:
         "leaflet_js": f"{leaflet}/leaflet.js",
         "app_css": f"/app/app.css?v={css.version}",
         "app_js": f"/app/app.js?v={js.version}",
-        "tile_url": tile_url,
-        "tile_attribution": tile_attribution,
     }
     text = _page_file("index.html").decode()
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
     text = text.replace("{{labels_json}}", _labels_json())
+    text = text.replace("{{tiles_json}}", _json_for_script([t.as_json() for t in tiles]))
     leftover = re.search(r"\{\{\w+\}\}", text)
     if leftover:  # pragma: no cover - a template edit without a value
         msg = f"index.html has an unfilled {leftover.group(0)}"
@@ -164,15 +159,19 @@ def page_asset(tile_url: str, tile_attribution: str) -> Asset:
     return Asset.of(text.encode(), "text/html; charset=utf-8")
 
 
-def content_security_policy(tile_url: str) -> str:
-    """Only our own scripts run; images may also come from the tile server."""
+def content_security_policy(
+    tiles: tuple[TileProvider, ...], *, inline_scripts: bool = False
+) -> str:
+    """Only our own scripts run (``inline_scripts``: those in the page too, as a folium
+    map's); images may also come from exactly the tiles' hosts, nothing else from outside."""
+    hosts = [h for t in tiles for h in t.hosts() if h != "'self'"]
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            "script-src 'self' 'unsafe-inline'" if inline_scripts else "script-src 'self'",
             # Leaflet positions tiles and markers with inline styles.
             "style-src 'self' 'unsafe-inline'",
-            f"img-src 'self' data: blob: {_tile_source(tile_url)}",
+            " ".join(["img-src 'self' data: blob:", *dict.fromkeys(hosts)]),
             "connect-src 'self'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -181,13 +180,13 @@ def content_security_policy(tile_url: str) -> str:
     )
 
 
-def page_response(request: Request, *, tile_url: str, tile_attribution: str) -> Response:
+def page_response(request: Request, *, tiles: tuple[TileProvider, ...]) -> Response:
     """The rider page for ``request`` (304 when the browser's copy is current)."""
-    return page_asset(tile_url, tile_attribution).response(
+    return page_asset(tiles).response(
         request,
         cache_control=REVALIDATE,
         headers={
-            "Content-Security-Policy": content_security_policy(tile_url),
+            "Content-Security-Policy": content_security_policy(tiles),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Permissions-Policy": "geolocation=(self)",

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from geodata.maps import TILES
+from geodata.tiles import TILE_PROVIDERS
 from stations.mapping import METRICS, station_map
 
 from . import schema_docs as doc
 from .deps import IndexDep, ServicesDep, parse_time
 from .problems import Problem
-from .rider_page import REVALIDATE, Asset
+from .rider_page import REVALIDATE, Asset, content_security_policy
 from .routes_planners import MAX_RADIUS_M, find_demand_layer
 
 router = APIRouter(tags=["planners"])
@@ -32,8 +32,11 @@ def coverage_map(
     tiles: Annotated[
         str,
         Query(
-            description="osm (WGS-84) or amap (GCJ-02: every point and area is shifted)",
-            json_schema_extra=doc.enum(*TILES),
+            description=(
+                "the map tiles: osm (OpenStreetMap), amap (高德, GCJ-02: every point and area "
+                "is shifted to it) or tianditu (天地图; only where YIZHAN_TIANDITU_KEY is set)"
+            ),
+            json_schema_extra=doc.enum(*TILE_PROVIDERS),
         ),
     ] = "osm",
     district: Annotated[str | None, Query(description="one district's adcode")] = None,
@@ -66,8 +69,10 @@ def coverage_map(
     needs no public CDN: Leaflet is inlined; only the map tiles come from the tile server.
     Sent gzipped when the client accepts it, with an ETag (304 while the registry is
     unchanged)."""
-    if tiles not in TILES:
-        raise Problem("invalid_parameter", f"tiles={tiles!r}: use {' or '.join(TILES)}")
+    provider = services.settings.tile_providers.get(tiles)
+    if provider is None:
+        usable = services.settings.tile_providers
+        raise Problem("invalid_parameter", f"tiles={tiles!r}: use {' or '.join(usable)}")
     if metric not in METRICS:
         raise Problem("invalid_parameter", f"metric={metric!r}: use one of {', '.join(METRICS)}")
     if not 0 < radius_m <= MAX_RADIUS_M:
@@ -94,7 +99,7 @@ def coverage_map(
         drawn = station_map(
             index,
             services.districts,
-            tiles=tiles,
+            tiles=provider,
             district=district,
             at=when,
             radius_m=radius_m,
@@ -105,4 +110,8 @@ def coverage_map(
         # less), with an ETag: the same map is not sent again while the registry is unchanged.
         html = drawn.get_root().render().encode()
         page = memo[key] = Asset.of(html, "text/html; charset=utf-8", compresslevel=6)
-    return page.response(request, cache_control=REVALIDATE)
+    # folium's scripts are inline; no script, style or data from elsewhere, only the tiles.
+    policy = content_security_policy((provider,), inline_scripts=True)
+    return page.response(
+        request, cache_control=REVALIDATE, headers={"Content-Security-Policy": policy}
+    )

@@ -67,10 +67,7 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
 )
 def landing(request: Request, services: ServicesDep) -> Response:
     if prefers_html(request):
-        settings = services.settings
-        return page_response(
-            request, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution
-        )
+        return page_response(request, tiles=services.settings.rider_tile_providers)
     base = _base(request)
     response = _json(
         {

@@ -30,10 +30,7 @@ router = APIRouter(tags=["rider"])
     responses={200: {"content": {"text/html": {}}}},
 )
 def app_page(request: Request, services: ServicesDep) -> Response:
-    settings = services.settings
-    return page_response(
-        request, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution
-    )
+    return page_response(request, tiles=services.settings.rider_tile_providers)
 
 
 @router.get("/app/districts.json", summary="Districts and their centres, for the page's picker")

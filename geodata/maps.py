@@ -5,9 +5,9 @@ Leaflet's JS and CSS (from the ``django-js-lib-leaflet`` package, Leaflet 1.9.4)
 inlined, its control images as data URIs. Points are drawn by one script as canvas
 circle markers (not one DOM marker each), from compact arrays: 200,000 points stay
 usable. Popups are built on click with ``textContent``, and the user text that Leaflet
-or folium insert as HTML (district and layer names) is escaped first. With
-``tiles="amap"`` every drawn point and polygon is shifted to GCJ-02, the system of Amap's
-tiles.
+or folium insert as HTML (district and layer names) is escaped first. The tiles are one of
+:mod:`geodata.tiles`' providers; on Amap's (GCJ-02) every drawn point and polygon is
+shifted to GCJ-02.
 """
 
 from __future__ import annotations
@@ -30,15 +30,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from geodata.crs import CoordinateSystem, from_wgs84
-
-OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-OSM_CREDIT = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
-AMAP_TILES = (
-    "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
-    "&x={x}&y={y}&z={z}"
-)
-AMAP_CREDIT = "&copy; 高德地图 AutoNavi (GCJ-02)"
-TILES = ("osm", "amap")
+from geodata.tiles import TILE_PROVIDERS, TileProvider, drawn_in
 
 # Point categories: colour and label (上图 state), in legend order.
 CATEGORIES: tuple[tuple[str, str, str], ...] = (
@@ -332,7 +324,7 @@ def coverage_map(
     covered: shapely.Geometry | None = None,
     uncovered: shapely.Geometry | None = None,
     radius_m: float = 1000.0,
-    tiles: str = "osm",
+    tiles: TileProvider | str = "osm",
     title: str = "工会驿站覆盖图",
     credit: str = "",
     note: str = "",
@@ -342,21 +334,21 @@ def coverage_map(
     ``districts`` are (key, name, WGS-84 geometry); ``choropleths`` are district metrics,
     one shown at a time (chosen in a control of their own, the legend following it),
     ``metric`` naming the one shown first (None: none). ``covered`` and ``uncovered`` are
-    WGS-84 areas within / beyond ``radius_m`` metres of a station. ``tiles`` is ``"osm"``
-    (WGS-84) or ``"amap"`` (GCJ-02: every point and area is shifted to it). ``credit``
-    (plain text, e.g. the boundaries' source) is added to the attribution.
+    WGS-84 areas within / beyond ``radius_m`` metres of a station. ``tiles`` is a
+    :class:`~geodata.tiles.TileProvider` (its key filled in) or the name of one that needs
+    no key; every point and area is drawn in the tiles' system (shifted to GCJ-02 on
+    Amap's). ``credit`` (plain text, e.g. the boundaries' source) is added to the
+    attribution.
 
     The page sets ``window.yizhanReady`` once every layer is drawn, and exposes
     ``yizhanMap``, ``yizhanLayers`` (the stations' layers by name), ``yizhanCounts`` and
     ``yizhanMetrics`` (the district colourings by name) for scripts and tests.
     """
-    if tiles not in TILES:
-        msg = f"tiles must be one of {', '.join(TILES)}, not {tiles!r}"
-        raise ValueError(msg)
+    provider = _provider(tiles)
     if metric is not None and metric not in {c.name for c in choropleths}:
         msg = f"metric {metric!r} is not one of the choropleths given"
         raise ValueError(msg)
-    crs = CoordinateSystem.GCJ02 if tiles == "amap" else CoordinateSystem.WGS84
+    crs = drawn_in(provider)
     lon, lat = points.lon, points.lat
     if crs is not CoordinateSystem.WGS84 and len(lon):
         lon, lat = (np.asarray(v, np.float64) for v in from_wgs84(lon, lat, crs=crs))
@@ -364,20 +356,25 @@ def coverage_map(
     geoms = [(k, n, shift_geometry(g, crs)) for k, n, g in districts]
     bounds = shapely.total_bounds([g for _, _, g in geoms]) if geoms else None
 
-    m = folium.Map(tiles=None, prefer_canvas=True, control_scale=True)
+    # Fractional zoom: the whole city fills the space the legend and controls leave.
+    m = folium.Map(tiles=None, prefer_canvas=True, zoom_snap=0.25, zoom_delta=0.5)
     m.default_js = []
     m.default_css = []
     root: Any = m.get_root()  # a branca Figure
     root.header.add_child(_Raw(_leaflet_html), name="leaflet")
     root.header.add_child(Element(_STYLE), name="yizhan_css")
     root.title = title
-    if tiles == "amap":
+    for k, url in enumerate(provider.urls):
         folium.TileLayer(
-            AMAP_TILES, attr=_attribution(AMAP_CREDIT, credit), name="高德地图", subdomains="1234"
-        ).add_to(m)
-    else:
-        folium.TileLayer(
-            OSM_TILES, attr=_attribution(OSM_CREDIT, credit), name="OpenStreetMap", max_zoom=19
+            url,
+            # Leaflet shows a credit that layers share once.
+            attr=_attribution(provider, credit),
+            name=provider.label,
+            subdomains=provider.subdomains or "abc",
+            max_zoom=provider.max_zoom,
+            max_native_zoom=provider.max_zoom,
+            overlay=k > 0,
+            control=k == 0,
         ).add_to(m)
 
     # Added in drawing order, bottom first: all share the map's one canvas.
@@ -415,10 +412,85 @@ def coverage_map(
     control.add_to(m)
     _Points(drawn, control).add_to(m)
     _Metrics(shades, areas).add_to(m)
-    if bounds is not None:
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    _Fit(bounds).add_to(m)
     root.html.add_child(Element(_legend(title, note)))
     return m
+
+
+def _provider(tiles: TileProvider | str) -> TileProvider:
+    if isinstance(tiles, TileProvider):
+        return tiles
+    provider = TILE_PROVIDERS.get(tiles)
+    if provider is None:
+        msg = f"tiles must be one of {', '.join(TILE_PROVIDERS)}, not {tiles!r}"
+        raise ValueError(msg)
+    if provider.needs_key:
+        msg = f"tiles={tiles!r} needs a key ({provider.key_setting}): pass the provider with it"
+        raise ValueError(msg)
+    return provider
+
+
+_FIT_JS = Template(
+    """
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  // A metric scale only (Leaflet's default adds miles).
+  L.control.scale({metric: true, imperial: false, maxWidth: 150}).addTo(map);
+  var legend = document.getElementById("yz-legend");
+  var bounds = {{ this.bounds }};
+  // Narrow screens start with the legend and the layer lists folded: they would cover
+  // the map. A tap on a list's icon unfolds it (Leaflet's own handler), one on the map
+  // folds it again.
+  if (map.getSize().x < 700) {
+    if (legend) { legend.open = false; }
+    var lists = Array.prototype.slice.call(
+      map.getContainer().querySelectorAll(".leaflet-control-layers-expanded"));
+    function fold() {
+      lists.forEach(function (c) { c.classList.remove("leaflet-control-layers-expanded"); });
+    }
+    fold();
+    map.on("click", fold);
+  }
+  function fit() {
+    if (!bounds) { return; }
+    // Pad the view by what lies over the map: the legend on the left, the layer controls
+    // on the right, so that no district is drawn beneath them.
+    var box = map.getContainer().getBoundingClientRect();
+    var left = 10, right = 10, top = 10, bottom = 10;
+    if (legend && legend.open) {
+      left = Math.max(left, legend.getBoundingClientRect().right - box.left + 10);
+    }
+    var controls = map.getContainer().querySelectorAll(
+      ".leaflet-top.leaflet-right .leaflet-control");
+    Array.prototype.forEach.call(controls, function (c) {
+      var r = c.getBoundingClientRect();
+      if (r.width) { right = Math.max(right, box.right - r.left + 10); }
+    });
+    if (left + right > box.width * 0.7) { left = right = 10; }
+    map.fitBounds(bounds, {paddingTopLeft: [left, top], paddingBottomRight: [right, bottom],
+                           animate: false});
+  }
+  fit();
+  window.yizhanFit = fit;
+})();
+{% endmacro %}
+"""
+)
+
+
+class _Fit(MacroElement):
+    """The scale bar (metres) and the first view: every district, clear of the legend and
+    the controls (added last, once they are all on the map)."""
+
+    def __init__(self, bounds: Any) -> None:
+        super().__init__()
+        self._template = _FIT_JS
+        self.bounds = _json_for_script(
+            None
+            if bounds is None
+            else [[float(bounds[1]), float(bounds[0])], [float(bounds[3]), float(bounds[2])]]
+        )
 
 
 def _boundaries(geoms: Sequence[tuple[str, str, shapely.Geometry]]) -> folium.GeoJson:
@@ -440,8 +512,11 @@ def _boundaries(geoms: Sequence[tuple[str, str, shapely.Geometry]]) -> folium.Ge
     )
 
 
-def _attribution(base: str, credit: str) -> str:
-    return base + (f" | {_escape(credit)}" if credit else "")
+def _attribution(provider: TileProvider, credit: str) -> str:
+    text = _escape(provider.attribution)
+    if provider.attribution_url:
+        text = f'<a href="{_escape(provider.attribution_url)}">{text}</a>'
+    return text + (f" | {_escape(credit)}" if credit else "")
 
 
 def _escape(text: str) -> str:
@@ -581,8 +656,13 @@ class _Metrics(MacroElement):
 
 
 _STYLE = """<style>
-.yz-legend{position:fixed;bottom:48px;left:10px;z-index:1000;background:#fff;padding:8px 10px;
-border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.5 sans-serif;max-width:260px}
+.yz-legend{position:fixed;bottom:36px;left:10px;z-index:1100;background:#fff;padding:6px 10px;
+border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.5 sans-serif;max-width:240px;
+max-height:calc(100vh - 60px);overflow:auto}
+.yz-legend summary{cursor:pointer;font-weight:600;min-height:24px}
+@media (max-width:699px){.yz-legend{bottom:auto;top:96px;max-height:calc(100vh - 140px)}
+.leaflet-control-attribution{max-width:calc(100vw - 120px);font-size:11px}}
+.yz-legend[open] summary{margin-bottom:2px}
 .yz-legend i{display:inline-block;width:12px;height:12px;border-radius:50%;margin-right:6px;
 vertical-align:-1px}
 .yz-legend i.sq{border-radius:2px;border:1px solid #888;width:10px;height:10px}
@@ -604,4 +684,9 @@ def _legend(title: str, note: str) -> str:
     if note:
         rows.append(f"<div>{_escape(note)}</div>")
     rows.append('<div id="yz-legend-metric"></div>')
-    return '<div class="yz-legend" id="yz-legend">' + "".join(rows) + "</div>"
+    # A <details>: one tap folds it away (it starts folded on narrow screens).
+    return (
+        '<details class="yz-legend" id="yz-legend" open><summary>图例</summary>'
+        + "".join(rows)
+        + "</details>"
+    )

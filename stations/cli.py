@@ -17,6 +17,7 @@ import click
 from geodata.crs import parse_crs
 from geodata.districts import Districts, load_districts
 from geodata.hours import TZ
+from geodata.tiles import TILE_PROVIDERS
 from stations.auth import Principal, Role, new_token
 from stations.demo import DEFAULT_TOTAL, sample_rows
 from stations.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
@@ -357,7 +358,14 @@ def token_revoke(token_id: str, database: str | None) -> None:
     required=True,
     help="the HTML file to write",
 )
-@click.option("--tiles", type=click.Choice(["osm", "amap"]), default="osm", show_default=True)
+@click.option(
+    "--tiles",
+    type=click.Choice(list(TILE_PROVIDERS)),
+    default="osm",
+    show_default=True,
+    help="the map tiles (amap: GCJ-02, everything shifted to it; tianditu: needs "
+    "YIZHAN_TIANDITU_KEY)",
+)
 @click.option("--district", help="one district's adcode")
 @click.option("--at", "at_text", help="only stations open at this time (ISO 8601, Asia/Shanghai)")
 @click.option("--radius-m", type=click.FloatRange(1, 10_000), default=1000.0, show_default=True)
@@ -400,13 +408,17 @@ def map_(
         if layer is None:
             raise click.ClickException(f"no demand layer {demand_name!r}")
     settings = cli_settings()
+    provider = settings.tile_providers.get(tiles)
+    if provider is None:
+        key = TILE_PROVIDERS[tiles].key_setting
+        raise click.BadParameter(f"{tiles} needs a key: set {key}", param_hint="--tiles")
     click.echo("reading the registry", err=True)
     index = StationIndex.build(store, threshold_m=settings.precise_threshold_m)
     try:
         page = station_map(
             index,
             districts,
-            tiles=tiles,
+            tiles=provider,
             district=district,
             at=at,
             radius_m=radius_m,

@@ -12,6 +12,7 @@ import shapely
 from geodata.coverage import coverage
 from geodata.districts import BOUNDARY_CREDIT, Districts
 from geodata.maps import Choropleth, MapPoints, coverage_map
+from geodata.tiles import TileProvider
 from stations.demand import DemandLayer
 from stations.figures import figures
 from stations.listings import listing_offsets
@@ -69,7 +70,7 @@ def station_map(
     index: StationIndex,
     districts: Districts,
     *,
-    tiles: str = "osm",
+    tiles: TileProvider | str = "osm",
     district: str | None = None,
     at: datetime | None = None,
     radius_m: float = 1000.0,

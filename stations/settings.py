@@ -6,9 +6,16 @@ import ipaddress
 from functools import cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geodata.tiles import (
+    KEY_PATTERN,
+    TILE_PROVIDERS,
+    TileProvider,
+    custom_provider,
+    usable_providers,
+)
 from stations.open import redact
 from stations.store import Timeouts
 
@@ -63,12 +70,27 @@ class Settings(BaseSettings):
     feedback_warning_days: int = Field(
         default=7, ge=1, le=365, description="unresolved reports this recent warn riders"
     )
-    tile_url: str = Field(
-        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-        description="the rider page's map tiles (WGS-84 / Web Mercator, like OpenStreetMap)",
+    rider_tiles: str = Field(
+        default="",
+        description=(
+            "the rider page's map tiles, comma separated, the first shown first (the others "
+            "in its layer switch): amap, tianditu, osm, custom. Default amap,tianditu,osm "
+            "(tianditu only with a key; custom first when YIZHAN_TILE_URL is set)"
+        ),
+    )
+    tianditu_key: str | None = Field(
+        default=None,
+        description=(
+            "a Tianditu (天地图) browser key (free, from console.tianditu.gov.cn): without "
+            "one its tiles are not offered"
+        ),
+    )
+    tile_url: str | None = Field(
+        default=None,
+        description="a deployment's own WGS-84 tiles (OpenStreetMap-like), offered as custom",
     )
     tile_attribution: str = Field(
-        default="地图数据 © OpenStreetMap 贡献者", description="credit shown under the map"
+        default="地图数据 © OpenStreetMap 贡献者", description="credit for YIZHAN_TILE_URL's tiles"
     )
     targets_file: Path | None = Field(
         default=None, description="TOML file of per-district 上图 and coverage targets"
@@ -176,9 +198,72 @@ class Settings(BaseSettings):
                 raise ValueError(msg) from None
         return ",".join(out)
 
+    @property
+    def tile_providers(self) -> dict[str, TileProvider]:
+        """Every tile provider usable here by name, keys filled in (planners' maps)."""
+        extra = (
+            ()
+            if self.tile_url is None
+            else (custom_provider(self.tile_url, self.tile_attribution),)
+        )
+        return usable_providers({"YIZHAN_TIANDITU_KEY": self.tianditu_key}, extra)
+
+    @property
+    def rider_tile_providers(self) -> tuple[TileProvider, ...]:
+        """The rider page's tiles, the one shown first first."""
+        usable = self.tile_providers
+        return tuple(usable[name] for name in self._rider_tile_names() if name in usable)
+
+    def _rider_tile_names(self) -> list[str]:
+        if self.rider_tiles.strip():
+            return [n.strip() for n in self.rider_tiles.split(",") if n.strip()]
+        # Amap first: OpenStreetMap's servers are slow or unreachable on many networks in
+        # China, Amap's are near every rider, need no key, and look like the app the page
+        # navigates with. Tianditu (official, needs a key) next; OpenStreetMap last.
+        return (["custom"] if self.tile_url else []) + ["amap", "tianditu", "osm"]
+
+    @model_validator(mode="after")
+    def _rider_tiles_known(self) -> Settings:
+        usable = self.tile_providers
+        if not self.rider_tiles.strip():
+            return self  # the default names only what is usable
+        for name in self._rider_tile_names():
+            if name in usable:
+                continue
+            if name in TILE_PROVIDERS:
+                provider = TILE_PROVIDERS[name]
+                msg = (
+                    f"YIZHAN_RIDER_TILES names {name}, whose tiles need a key: set "
+                    f"{provider.key_setting} (free from the provider) or leave {name} out"
+                )
+            elif name == "custom":
+                msg = "YIZHAN_RIDER_TILES names custom: set YIZHAN_TILE_URL to your tiles"
+            else:
+                msg = (
+                    f"YIZHAN_RIDER_TILES: {name!r} is not a tile provider; use some of "
+                    f"{', '.join([*TILE_PROVIDERS, 'custom'])}, comma separated"
+                )
+            raise ValueError(msg)
+        return self
+
+    @field_validator("tianditu_key")
+    @classmethod
+    def _tianditu_key(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() == "":
+            return None
+        if value is not None and not KEY_PATTERN.match(value.strip()):
+            msg = (
+                "YIZHAN_TIANDITU_KEY is not a Tianditu key: copy the 32 letters and digits of "
+                "a browser key from console.tianditu.gov.cn"
+            )
+            raise ValueError(msg)
+        return value.strip() if value is not None else None
+
     @field_validator("tile_url")
     @classmethod
-    def _tile_template(cls, value: str) -> str:
+    def _tile_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("https://", "http://", "/")) or "{z}" not in value:
             msg = (
                 f"YIZHAN_TILE_URL {value!r} is not a tile URL template: write e.g. "

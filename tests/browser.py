@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from geodata.tiles import TILE_PROVIDERS
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -28,20 +32,65 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LOCAL = {"127.0.0.1", "localhost", ""}
 
 
+# Every tile host a page of ours may ask, and a stub tile's colour for each provider, so
+# that a screenshot shows which tiles a page drew (the real servers are never asked).
+TILE_COLOURS = {"osm": (214, 236, 214), "amap": (246, 238, 214), "tianditu": (214, 226, 246)}
+
+
+def tile_provider_of(url: str) -> str | None:
+    """The name of the provider whose tile server ``url`` is on, or None."""
+    host = urlparse(url).hostname or ""
+    for p in TILE_PROVIDERS.values():
+        if any(urlparse(h).hostname == host for h in p.hosts()):
+            return p.name
+    return None
+
+
+def stub_tile(rgb: tuple[int, int, int], size: int = 256) -> bytes:
+    """A PNG tile of one colour with a darker edge (the tile grid shows in screenshots)."""
+    edge = bytes(max(0, c - 40) for c in rgb)
+    fill = bytes(rgb)
+    row = b"\x00" + edge + fill * (size - 1)
+    raw = b"\x00" + edge * size + row * (size - 1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+STUB_TILES = {name: stub_tile(rgb) for name, rgb in TILE_COLOURS.items()}
+
+
 @dataclass
 class PageLog:
     """What a page did that a test checks: console errors and the requests we blocked."""
 
     errors: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
+    tiles: list[str] = field(default_factory=list)  # tile requests, answered with stubs
 
 
 def block_external(page: Any, log: PageLog) -> None:
+    """Requests off this machine fail (recorded in ``log.blocked``), except map tiles: a
+    known provider's tile is answered with a stub tile (recorded in ``log.tiles``)."""
+
     def route(r: Any) -> None:
         url = r.request.url
         parsed = urlparse(url)
+        provider = tile_provider_of(url)
         if parsed.scheme in ("data", "blob", "about", "file") or parsed.hostname in LOCAL:
             r.continue_()
+        elif provider is not None:
+            log.tiles.append(url)
+            r.fulfill(status=200, content_type="image/png", body=STUB_TILES[provider])
         else:
             log.blocked.append(url)
             r.abort()

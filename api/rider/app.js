@@ -9,10 +9,19 @@
   var APP_FALLBACK_MS = 1600;
   var DEFAULT_VIEW = { lon: 106.55, lat: 29.56, zoom: 11 };
   var HERE_STYLE = { radius: 8, color: "#1d5fd1", weight: 3, fillOpacity: 0.5 };
+  var PIN_HALF_PX = 22; // the pin's 44 px tap target, centred on the station
+  var DOT_HALF_PX = 15; // the numbered dot (26 px) and its shadow
+  var PIN_GAP_PX = 28; // numbered dots at least this far apart, centre to centre
+  var HERE_GAP_PX = 24; // and this far from the rider's own dot
+  var TILES_KEY = "yizhan.tiles";
 
   var body = document.body;
   var labels = JSON.parse(document.getElementById("labels").textContent);
-  var state = { point: null, results: [], seq: 0, map: null, layer: null, here: null, markers: {} };
+  var tileChoices = JSON.parse(document.getElementById("tiles-data").textContent);
+  var state = {
+    point: null, results: [], seq: 0, map: null, layer: null, leaders: null, here: null,
+    markers: {}, order: [], tiles: tileChoices[0] || null, tileLayers: [],
+  };
 
   function $(id) { return document.getElementById(id); }
 
@@ -50,6 +59,68 @@
   function closeDialog(d) { if (d.close) d.close(); else d.removeAttribute("open"); }
 
   function setStatus(text) { $("status").textContent = text; }
+
+  // -- coordinates: the map draws in its tiles' system ------------------------------------
+  // The API is asked and answers in WGS-84, as the phone's location comes. Amap's tiles are
+  // GCJ-02, so every point drawn on them is shifted: a port of geodata/crs.py's formula
+  // (and its iterated inverse for taps), checked against it in tests/api/test_rider_browser.py.
+
+  var GCJ_A = 6378245.0;
+  var GCJ_EE = 0.00669342162296594323;
+
+  function outsideShiftArea(lon, lat) {
+    return lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271;
+  }
+
+  function gcjDelta(x, y) {
+    if (outsideShiftArea(x, y)) return [0, 0];
+    var PI = Math.PI, sin = Math.sin, dx = x - 105.0, dy = y - 35.0;
+    var tLat = -100.0 + 2.0 * dx + 3.0 * dy + 0.2 * dy * dy + 0.1 * dx * dy + 0.2 * Math.sqrt(Math.abs(dx)) +
+      (20.0 * sin(6.0 * dx * PI) + 20.0 * sin(2.0 * dx * PI)) * 2.0 / 3.0 +
+      (20.0 * sin(dy * PI) + 40.0 * sin(dy / 3.0 * PI)) * 2.0 / 3.0 +
+      (160.0 * sin(dy / 12.0 * PI) + 320 * sin(dy * PI / 30.0)) * 2.0 / 3.0;
+    var tLon = 300.0 + dx + 2.0 * dy + 0.1 * dx * dx + 0.1 * dx * dy + 0.1 * Math.sqrt(Math.abs(dx)) +
+      (20.0 * sin(6.0 * dx * PI) + 20.0 * sin(2.0 * dx * PI)) * 2.0 / 3.0 +
+      (20.0 * sin(dx * PI) + 40.0 * sin(dx / 3.0 * PI)) * 2.0 / 3.0 +
+      (150.0 * sin(dx / 12.0 * PI) + 300.0 * sin(dx / 30.0 * PI)) * 2.0 / 3.0;
+    var rad = y / 180.0 * PI;
+    var magic = 1 - GCJ_EE * Math.pow(sin(rad), 2);
+    var sqrtMagic = Math.sqrt(magic);
+    return [
+      (tLon * 180.0) / (GCJ_A / sqrtMagic * Math.cos(rad) * PI),
+      (tLat * 180.0) / ((GCJ_A * (1 - GCJ_EE)) / (magic * sqrtMagic) * PI),
+    ];
+  }
+
+  function wgs84ToGcj02(lon, lat) {
+    var d = gcjDelta(lon, lat);
+    return [lon + d[0], lat + d[1]];
+  }
+
+  function gcj02ToWgs84(lon, lat) {
+    var d = gcjDelta(lon, lat), x = lon - d[0], y = lat - d[1];
+    for (var i = 0; i < 30; i++) {
+      var f = wgs84ToGcj02(x, y), ex = f[0] - lon, ey = f[1] - lat;
+      x -= ex;
+      y -= ey;
+      if (Math.abs(ex) < 1e-10 && Math.abs(ey) < 1e-10) break;
+    }
+    return [x, y];
+  }
+
+  function shifted() { return state.tiles && state.tiles.crs === "gcj02"; }
+
+  // WGS-84 lon/lat → where the current tiles draw it (a Leaflet [lat, lng]).
+  function toMap(lon, lat) {
+    var p = shifted() ? wgs84ToGcj02(lon, lat) : [lon, lat];
+    return [p[1], p[0]];
+  }
+
+  // A point on the current tiles → WGS-84 {lon, lat}.
+  function fromMap(latlng) {
+    var p = shifted() ? gcj02ToWgs84(latlng.lng, latlng.lat) : [latlng.lng, latlng.lat];
+    return { lon: p[0], lat: p[1] };
+  }
 
   // -- fetching, with a timeout and messages a rider understands --------------------------
 
@@ -222,9 +293,9 @@
     state.point = { lon: lon, lat: lat };
     setStatus(label);
     if (state.map) {
-      if (state.here) state.here.setLatLng([lat, lon]);
-      else state.here = window.L.circleMarker([lat, lon], { radius: 8, color: "#1d5fd1", weight: 3, fillOpacity: 0.5 }).addTo(state.map);
-      state.map.setView([lat, lon], zoom || Math.max(state.map.getZoom(), 14), { animate: false });
+      if (state.here) state.here.setLatLng(toMap(lon, lat));
+      else state.here = window.L.circleMarker(toMap(lon, lat), HERE_STYLE).addTo(state.map);
+      state.map.setView(toMap(lon, lat), zoom || Math.max(state.map.getZoom(), 14), { animate: false });
     }
     load();
   }
@@ -255,7 +326,7 @@
       });
       select.disabled = false;
       if (!state.point && state.map && data.districts && data.districts.length) {
-        state.map.fitBounds(data.districts.map(function (d) { return [d.lat, d.lon]; }), { padding: [16, 16] });
+        state.map.fitBounds(data.districts.map(function (d) { return toMap(d.lon, d.lat); }), fitOptions());
       }
     }, function () {
       select.options[0].textContent = "区县列表加载失败";
@@ -268,22 +339,81 @@
 
   // -- the map (optional: the page works without Leaflet or tiles) -------------------------------
 
+  // Riders pinch to zoom: on a touch screen the +/- buttons would only cover pins.
+  function touchScreen() {
+    return !!(window.matchMedia && window.matchMedia("(pointer: coarse)").matches) || !!(window.L && window.L.Browser.mobile);
+  }
+
   function initMap() {
     var L = window.L;
     if (!L || state.map) return;
-    var map = L.map("map", { attributionControl: false }).setView([DEFAULT_VIEW.lat, DEFAULT_VIEW.lon], DEFAULT_VIEW.zoom);
-    L.tileLayer(body.dataset.tileUrl, { maxZoom: 19, subdomains: "abc" }).addTo(map);
-    $("map-credit").textContent = body.dataset.tileAttribution;
-    state.layer = L.layerGroup().addTo(map);
-    map.on("click", function (e) {
-      setPoint(e.latlng.lng, e.latlng.lat, "已按地图上选的位置查找");
-    });
+    var map = L.map("map", { attributionControl: false, zoomControl: !touchScreen() })
+      .setView([DEFAULT_VIEW.lat, DEFAULT_VIEW.lon], DEFAULT_VIEW.zoom);
     state.map = map;
+    state.leaders = L.layerGroup().addTo(map);
+    state.layer = L.layerGroup().addTo(map);
+    buildTileSwitch();
+    setTiles(rememberedTiles() || state.tiles);
+    map.on("click", function (e) {
+      var p = fromMap(e.latlng);
+      setPoint(p.lon, p.lat, "已按地图上选的位置查找");
+    });
+    map.on("zoomend moveend resize", layoutPins);
     if (state.point) {
-      state.here = L.circleMarker([state.point.lat, state.point.lon], HERE_STYLE).addTo(map);
-      map.setView([state.point.lat, state.point.lon], 14, { animate: false });
+      state.here = L.circleMarker(toMap(state.point.lon, state.point.lat), HERE_STYLE).addTo(map);
+      map.setView(toMap(state.point.lon, state.point.lat), 14, { animate: false });
       drawMarkers(state.results);
     }
+  }
+
+  // -- the tiles: a switch between the providers the server offers -------------------------------
+
+  function rememberedTiles() {
+    try {
+      var name = window.localStorage.getItem(TILES_KEY);
+      return tileChoices.filter(function (t) { return t.name === name; })[0] || null;
+    } catch (e) {
+      return null; // storage refused (private mode, some WebViews)
+    }
+  }
+
+  function buildTileSwitch() {
+    var select = $("tiles");
+    select.textContent = "";
+    if (tileChoices.length < 2) return;
+    tileChoices.forEach(function (t) { select.appendChild(el("option", { value: t.name }, t.label)); });
+    select.addEventListener("change", function () {
+      var t = tileChoices.filter(function (c) { return c.name === select.value; })[0];
+      if (!t) return;
+      setTiles(t);
+      try { window.localStorage.setItem(TILES_KEY, t.name); } catch (e) { /* not kept */ }
+    });
+    $("tiles-field").hidden = false;
+  }
+
+  function setTiles(tiles) {
+    var L = window.L, map = state.map;
+    if (!tiles || !map) return;
+    var centre = fromMap(map.getCenter()); // in the old tiles' system
+    state.tileLayers.forEach(function (layer) { map.removeLayer(layer); });
+    state.tiles = tiles;
+    state.tileLayers = tiles.urls.map(function (url) {
+      return L.tileLayer(url, { maxZoom: tiles.max_zoom, maxNativeZoom: tiles.max_zoom, subdomains: tiles.subdomains || "abc" }).addTo(map);
+    });
+    map.setMaxZoom(tiles.max_zoom);
+    var credit = $("map-credit");
+    credit.textContent = "地图 " + tiles.attribution;
+    if (tiles.attribution_url) credit.href = tiles.attribution_url;
+    else credit.removeAttribute("href");
+    $("tiles").value = tiles.name;
+    // The same place in the new system: everything drawn moves with it.
+    map.setView(toMap(centre.lon, centre.lat), Math.min(map.getZoom(), tiles.max_zoom), { animate: false });
+    if (state.here && state.point) state.here.setLatLng(toMap(state.point.lon, state.point.lat));
+    state.results.forEach(function (r) {
+      var m = state.markers[r.id];
+      if (m) m.setLatLng(toMap(r.lon, r.lat));
+    });
+    layoutPins();
   }
 
   // Leaflet loads on its own (preloaded by the page): the list never waits for the map
@@ -298,7 +428,7 @@
     script.addEventListener("load", initMap);
     script.addEventListener("error", function () {
       $("map").hidden = true;
-      $("map-credit").hidden = true;
+      $("map-foot").hidden = true;
     });
     script.src = body.dataset.leafletJs;
     document.head.appendChild(script);
@@ -309,11 +439,14 @@
     var L = window.L;
     state.layer.clearLayers();
     state.markers = {};
+    state.order = [];
     results.forEach(function (r, i) {
-      var marker = L.marker([r.lat, r.lon], {
+      var marker = L.marker(toMap(r.lon, r.lat), {
         // A 44 px tap target around a 26 px numbered dot; the number is no user text.
         icon: L.divIcon({ className: "pin", html: '<span class="pin-num">' + (i + 1) + "</span>", iconSize: [44, 44] }),
         keyboard: false,
+        // The list's order on top: pin 1 over pin 2 where they meet.
+        zIndexOffset: (results.length - i) * 1000,
       });
       marker.on("click", function () {
         var item = $("station-" + r.id);
@@ -321,13 +454,119 @@
       });
       marker.addTo(state.layer);
       state.markers[r.id] = marker;
+      state.order.push(r.id);
     });
     // Show where the rider is with the stations in walking reach (at least the nearest one).
     var reach = results.filter(function (r, i) { return i === 0 || r.distance_m <= 2000; });
-    var points = reach.map(function (r) { return [r.lat, r.lon]; });
-    if (state.point) points.push([state.point.lat, state.point.lon]);
-    if (points.length > 1) state.map.fitBounds(points, { padding: [24, 24], maxZoom: 16, animate: false });
+    var points = reach.map(function (r) { return toMap(r.lon, r.lat); });
+    if (state.point) points.push(toMap(state.point.lon, state.point.lat));
+    if (points.length > 1) {
+      var options = fitOptions();
+      options.maxZoom = Math.min(16, state.tiles ? state.tiles.max_zoom : 16);
+      state.map.fitBounds(points, options);
+    }
+    layoutPins();
   }
+
+  // The map's own controls (zoom buttons on a desktop), as rectangles in the map's pixels.
+  function controlRects() {
+    var box = state.map.getContainer().getBoundingClientRect();
+    var out = [];
+    state.map.getContainer().querySelectorAll(".leaflet-control").forEach(function (c) {
+      var r = c.getBoundingClientRect();
+      if (r.width && r.height) out.push({ left: r.left - box.left, top: r.top - box.top, right: r.right - box.left, bottom: r.bottom - box.top });
+    });
+    return out;
+  }
+
+  // Fitting padding: a pin's half width all round, plus whatever control lies in a corner.
+  function fitOptions() {
+    var size = state.map.getSize(), pad = PIN_HALF_PX + 4;
+    var tl = [pad, pad], br = [pad, pad];
+    controlRects().forEach(function (r) {
+      if (r.left < size.x / 2) tl[0] = Math.max(tl[0], r.right + DOT_HALF_PX + 4);
+      else br[0] = Math.max(br[0], size.x - r.left + DOT_HALF_PX + 4);
+    });
+    return { paddingTopLeft: tl, paddingBottomRight: br, animate: false };
+  }
+
+  // Where each numbered dot is drawn: on its station, but kept inside the map and off its
+  // controls (a station beyond the edge is drawn hollow at the edge, towards it), and
+  // pushed apart from the others and from the rider's own dot so every number can be read
+  // (a thin line then leads to the station).
+  function layoutPins() {
+    var map = state.map;
+    if (!map || !state.order.length) { if (state.leaders) state.leaders.clearLayers(); return; }
+    var L = window.L, size = map.getSize(), e = DOT_HALF_PX;
+    var blocked = controlRects();
+    var here = state.here && state.point ? map.latLngToContainerPoint(state.here.getLatLng()) : null;
+    var items = state.order.map(function (id) {
+      var m = state.markers[id], p = map.latLngToContainerPoint(m.getLatLng());
+      return { marker: m, p: p, x: p.x, y: p.y };
+    });
+    function keepInside(it) {
+      it.x = Math.min(Math.max(it.x, e), size.x - e);
+      it.y = Math.min(Math.max(it.y, e), size.y - e);
+      blocked.forEach(function (r) {
+        if (it.x > r.left - e && it.x < r.right + e && it.y > r.top - e && it.y < r.bottom + e) {
+          // Out by the shorter way that stays on the map.
+          var below = r.bottom + e, right = r.right + e, left = r.left - e;
+          if (below <= size.y - e && below - it.y <= Math.min(right - it.x, it.x - left)) it.y = below;
+          else if (left >= e && it.x - left < right - it.x) it.x = left;
+          else it.x = right;
+        }
+      });
+    }
+    items.forEach(function (it) {
+      keepInside(it);
+      it.away = Math.abs(it.x - it.p.x) > 0.5 || Math.abs(it.y - it.p.y) > 0.5;
+    });
+    for (var round = 0; round < 40; round++) {
+      var moved = false;
+      for (var i = 0; i < items.length; i++) {
+        var a = items[i];
+        if (here) moved = apart(a, here, HERE_GAP_PX, 1) || moved;
+        for (var j = i + 1; j < items.length; j++) moved = apart(a, items[j], PIN_GAP_PX, 0.5) || moved;
+      }
+      items.forEach(keepInside);
+      if (!moved) break;
+    }
+    state.leaders.clearLayers();
+    items.forEach(function (it) {
+      var node = it.marker.getElement();
+      if (!node) return;
+      var dx = it.x - it.p.x, dy = it.y - it.p.y;
+      node.style.marginLeft = (dx - PIN_HALF_PX) + "px";
+      node.style.marginTop = (dy - PIN_HALF_PX) + "px";
+      node.classList.toggle("pin-away", it.away);
+      if (!it.away && dx * dx + dy * dy > 16) {
+        L.polyline([it.marker.getLatLng(), map.containerPointToLatLng([it.x, it.y])],
+          { color: "#b0102a", weight: 2, opacity: 0.9, interactive: false }).addTo(state.leaders);
+      }
+    });
+  }
+
+  // Push dot ``a`` (and, with share 0.5, dot ``b`` equally) until they are ``gap`` apart.
+  function apart(a, b, gap, share) {
+    var dx = a.x - b.x, dy = a.y - b.y, d = Math.sqrt(dx * dx + dy * dy);
+    if (d >= gap - 0.01) return false;
+    if (d < 0.01) { dx = 0; dy = -1; d = 1; } // the same spot: one above the other
+    var push = gap - d, ux = dx / d, uy = dy / d;
+    a.x += ux * push * share;
+    a.y += uy * push * share;
+    if (share < 1) { b.x -= ux * push * (1 - share); b.y -= uy * push * (1 - share); }
+    return true;
+  }
+
+  // For scripts and tests: the map and the conversions it draws with.
+  window.yizhanRider = {
+    map: function () { return state.map; },
+    tiles: function () { return state.tiles && state.tiles.name; },
+    markers: function () { return state.order.map(function (id) { return state.markers[id]; }); },
+    here: function () { return state.here; },
+    wgs84ToGcj02: wgs84ToGcj02,
+    gcj02ToWgs84: gcj02ToWgs84,
+  };
 
   // -- navigation: the app first, the web page if the app is not there ---------------------------
 

@@ -11,9 +11,11 @@ from click.testing import CliRunner
 from geodata.crs import from_wgs84
 from stations.cli import main
 from stations.sqlite import SQLiteStore
+from tests.api.clients import api_client
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 
 WANZHOU_ADCODE = "500101"
+TIANDITU_KEY = "0123456789abcdef0123456789abcdef"
 NIGHT = "2026-11-25T02:00:00+08:00"  # a Wednesday
 
 
@@ -74,6 +76,53 @@ def test_amap_tiles_draw_gcj02(client, store, districts):
     assert data["lon"] == [round(float(glon), 6)] and data["lat"] == [round(float(glat), 6)]
 
 
+def test_tianditu_tiles_with_a_key_draw_wgs84_with_their_labels_and_credit(
+    store, districts, db_path
+):
+    add(store, districts, "W", WANZHOU)
+    with api_client(store, districts, db_path, tianditu_key=TIANDITU_KEY) as c:
+        r = c.get("/maps/coverage", params={"tiles": "tianditu", "district": WANZHOU_ADCODE})
+    assert r.status_code == 200
+    tiles = re.findall(r'L\.tileLayer\(\s*"([^"]+)"', r.text)
+    assert [re.search(r"LAYER=(\w+)", t).group(1) for t in tiles] == ["vec", "cva"]
+    assert all(f"tk={TIANDITU_KEY}" in t and "t{s}.tianditu.gov.cn" in t for t in tiles)
+    credits = {json.loads(a) for a in re.findall(r'"attribution": ("(?:[^"\\]|\\.)*")', r.text)}
+    assert len(credits) == 1 and "© 天地图 国家地理信息公共服务平台" in credits.pop()
+    data = drawn(r.text)  # CGCS2000 tiles: positions as stored
+    assert data["lon"] == [pytest.approx(WANZHOU[0], abs=1e-6)]
+
+
+@pytest.mark.parametrize(
+    ("tiles", "hosts"),
+    [
+        ("osm", ["https://tile.openstreetmap.org"]),
+        ("amap", [f"https://webrd0{i}.is.autonavi.com" for i in range(1, 5)]),
+    ],
+)
+def test_the_pages_policy_allows_images_from_exactly_its_tile_hosts(client, tiles, hosts):
+    r = client.get("/maps/coverage", params={"tiles": tiles})
+    policy = dict(
+        (d.split()[0], d.split()[1:]) for d in r.headers["content-security-policy"].split(";")
+    )
+    assert policy["img-src"] == ["'self'", "data:", "blob:", *hosts]
+    assert policy["script-src"] == ["'self'", "'unsafe-inline'"]  # folium's inline scripts
+    assert policy["connect-src"] == ["'self'"]
+
+
+def test_tianditu_tiles_without_a_key_are_a_problem_saying_which_tiles_work(client):
+    r = client.get("/maps/coverage", params={"tiles": "tianditu"})
+    assert r.status_code == 422
+    assert "osm or amap" in r.json()["detail"]
+
+
+def test_the_map_has_a_metric_scale_and_a_legend_that_folds(client, store, districts):
+    add(store, districts, "A", JIEFANGBEI)
+    text = client.get("/maps/coverage").text
+    assert "L.control.scale({metric: true, imperial: false" in text
+    assert "control_scale" not in text and text.count("L.control.scale(") == 1
+    assert '<details class="yz-legend" id="yz-legend" open><summary>图例</summary>' in text
+
+
 def test_the_page_follows_the_registry(client, store, districts):
     add(store, districts, "A", JIEFANGBEI)
     assert len(drawn(client.get("/maps/coverage").text)["lon"]) == 1
@@ -132,6 +181,15 @@ def test_yizhan_map_writes_a_page_and_reports_progress(tmp_path, store, district
     assert len(drawn(html)["lon"]) == 1
     assert "coverage 1/1" in result.stderr  # progress goes to stderr, not into the output
     assert "coverage" not in result.stdout
+
+
+def test_yizhan_map_with_tianditu_needs_its_key(tmp_path, db_path, monkeypatch):
+    out = tmp_path / "map.html"
+    monkeypatch.delenv("YIZHAN_TIANDITU_KEY", raising=False)
+    result = CliRunner().invoke(main, [*map_args(db_path, out), "--tiles", "tianditu"])
+    assert result.exit_code != 0
+    assert "YIZHAN_TIANDITU_KEY" in result.output
+    assert not out.exists()
 
 
 def test_yizhan_map_refuses_an_unknown_district(tmp_path, db_path):

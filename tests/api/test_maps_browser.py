@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from geodata.crs import from_wgs84
 from stations.sqlite import SQLiteStore
-from tests.browser import PageLog, block_external, screenshot
+from tests.browser import PageLog, block_external, screenshot, tile_provider_of
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 from tests.live import Server, serve
 
@@ -69,9 +70,11 @@ def server(tmp_path_factory, districts) -> Iterator[Server]:
         yield s
 
 
-def open_map(browser: Any, url: str) -> tuple[Any, PageLog, list[str]]:
+def open_map(
+    browser: Any, url: str, viewport: tuple[int, int] = (1200, 800)
+) -> tuple[Any, PageLog, list[str]]:
     """The page once its layers are drawn, what it did, and any dialogs it opened."""
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     log = PageLog()
     block_external(page, log)
     dialogs: list[str] = []
@@ -82,14 +85,16 @@ def open_map(browser: Any, url: str) -> tuple[Any, PageLog, list[str]]:
 
     page.on("dialog", dialog)
     page.goto(url)
-    page.wait_for_function("window.yizhanReady === true", timeout=20_000)
+    # Functions, not expressions: Playwright evaluates an expression with eval, which the
+    # page's Content-Security-Policy rightly refuses.
+    page.wait_for_function("() => window.yizhanReady === true", timeout=20_000)
     return page, log, dialogs
 
 
 def click_at(page: Any, lon: float, lat: float, *, zoom: int = 16) -> None:
     """Centre the map on lon/lat (as drawn) and click there, with no popup open before."""
     page.evaluate("() => { window.yizhanMap.closePopup(); }")
-    page.wait_for_function("document.querySelectorAll('.leaflet-popup').length === 0")
+    page.wait_for_function("() => document.querySelectorAll('.leaflet-popup').length === 0")
     page.evaluate(
         f"() => {{ window.yizhanMap.setView([{lat}, {lon}], {zoom}, {{animate: false}}); }}"
     )
@@ -120,9 +125,9 @@ def test_map_loads_offline_with_every_station_and_no_errors(server, browser):
     assert page.evaluate(DRAWN) == 5
     assert page.evaluate(SHOWN) == 5
     assert log.errors == [] and dialogs == []
-    # Only map tiles were asked of the outside world (and blocked here); no CDN assets.
-    assert log.blocked, "the tiles should have been requested"
-    assert all("tile.openstreetmap.org" in u for u in log.blocked), log.blocked
+    # Only map tiles were asked of the outside world (stubs here); no CDN assets.
+    assert log.blocked == []
+    assert {tile_provider_of(u) for u in log.tiles} == {"osm"}
     screenshot(page, "coverage-map")
     page.close()
 
@@ -210,9 +215,95 @@ def test_amap_tiles_draw_the_stations_in_gcj02(server, browser):
         ".map(m => [m.getLatLng().lng, m.getLatLng().lat])"
     )
     assert [round(glon, 6), round(glat, 6)] in [[round(x, 6), round(y, 6)] for x, y in drawn]
-    assert log.blocked and all("autonavi.com" in u for u in log.blocked), log.blocked
+    assert log.blocked == []
+    assert {tile_provider_of(u) for u in log.tiles} == {"amap"}
     click_at(page, glon, glat)
     assert page.locator(".leaflet-popup-content b").inner_text() == EVIL
     screenshot(page, "coverage-map-amap")
+    assert log.errors == []
+    page.close()
+
+
+# Page rectangles of the legend, of each control over the map, and of each district as drawn.
+LAYOUT_JS = """
+() => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+  const map = window.yizhanMap, origin = map.getContainer().getBoundingClientRect();
+  const districts = [];
+  map.eachLayer((l) => {
+    if (l.feature && l.feature.properties && l.feature.properties.name && l.getBounds
+        && l.options.fill === false) {
+      const b = l.getBounds();
+      const sw = map.latLngToContainerPoint(b.getSouthWest());
+      const ne = map.latLngToContainerPoint(b.getNorthEast());
+      districts.push({name: l.feature.properties.name, left: origin.left + sw.x,
+                      right: origin.left + ne.x, top: origin.top + ne.y,
+                      bottom: origin.top + sw.y});
+    }
+  });
+  const legend = document.getElementById("yz-legend");
+  return {
+    legend: box(legend), legendOpen: legend.open,
+    controls: Array.from(document.querySelectorAll(
+      ".leaflet-top .leaflet-control, .leaflet-left .leaflet-control"))
+      .filter((c) => c.getBoundingClientRect().width > 0).map(box),
+    districts: districts,
+    view: box(map.getContainer()),
+    scale: Array.from(document.querySelectorAll(".leaflet-control-scale-line"))
+      .map((e) => e.textContent),
+  };
+}
+"""
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["right"] <= b["left"]
+        or b["right"] <= a["left"]
+        or a["bottom"] <= b["top"]
+        or b["bottom"] <= a["top"]
+    )
+
+
+def test_on_a_laptop_no_district_lies_under_the_legend_or_a_control_and_the_scale_is_metric(
+    server, browser
+):
+    page, log, _ = open_map(browser, f"{server.base}/maps/coverage", viewport=(1366, 768))
+    layout = page.evaluate(LAYOUT_JS)
+    assert len(layout["districts"]) == 38
+    assert layout["legendOpen"] is True
+    for d in layout["districts"]:
+        assert not overlap(layout["legend"], d), f"the legend covers {d['name']}"
+        for c in layout["controls"]:
+            assert not overlap(c, d), f"a control covers {d['name']}"
+        assert d["left"] >= layout["view"]["left"] and d["right"] <= layout["view"]["right"]
+        assert d["top"] >= layout["view"]["top"] and d["bottom"] <= layout["view"]["bottom"]
+    # One scale bar, in metres or kilometres only (Leaflet's default adds miles and feet).
+    assert len(layout["scale"]) == 1
+    assert re.fullmatch(r"\d+ (m|km)", layout["scale"][0]), layout["scale"]
+    screenshot(page, "coverage-map-1366x768")
+    assert log.errors == []
+    page.close()
+
+
+def test_on_a_phone_the_legend_starts_folded_and_opens_with_a_tap(server, browser):
+    page, log, _ = open_map(browser, f"{server.base}/maps/coverage", viewport=(360, 740))
+    legend = page.locator("#yz-legend")
+    assert page.evaluate("document.getElementById('yz-legend').open") is False
+    screenshot(page, "coverage-map-360")
+    # The layer lists are folded too, and unfold with a tap on their icon.
+    expanded = page.locator(".leaflet-control-layers-expanded")
+    assert expanded.count() == 0
+    layout = page.evaluate(LAYOUT_JS)
+    for d in layout["districts"]:
+        for c in [layout["legend"], *layout["controls"]]:
+            assert not overlap(c, d), f"the legend or a control covers {d['name']}"
+    page.locator(".leaflet-control-layers-toggle").first.click()
+    assert expanded.count() == 1
+    legend.locator("summary").click()
+    assert page.evaluate("document.getElementById('yz-legend').open") is True
+    assert "三家均精准上图" in legend.inner_text()
+    screenshot(page, "coverage-map-360-unfolded")
     assert log.errors == []
     page.close()

@@ -1,13 +1,15 @@
 """The rider page in Debian's Chromium on a 360 px phone, against a real `yizhan serve`.
 
-Every request off this machine is blocked and recorded: map tiles get a blank image (the
-page must work without them), anything else fails the test, since the page must not need
-a public CDN. Console errors fail the test too.
+Every request off this machine is blocked and recorded: map tiles get a stub tile (one
+colour per provider: the screenshots in test-artifacts/ show which tiles were drawn),
+anything else fails the test, since the page must not need a public CDN. Console errors
+(a Content-Security-Policy refusal among them) fail the test too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,18 +21,26 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from geodata.crs import from_wgs84
+from geodata.crs import from_wgs84, to_wgs84
 from geodata.hours import TZ
 from stations.auth import new_token
 from stations.model import Station
 from stations.sqlite import SQLiteStore
+from tests.browser import STUB_TILES, tile_provider_of
 from tests.builders import JIEFANGBEI, WANZHOU, make_station
 from tests.live import serve
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
+# Playwright is imported when a test runs, not at collection: a module-level importorskip
+# would skip the whole module where it is missing, which YIZHAN_REQUIRE_ALL cannot see;
+# the browser fixture skips (a failure in CI) instead.
 pytestmark = [pytest.mark.slow, pytest.mark.needs_binary("chromium")]
+
+
+def expect(*args: Any, **kwargs: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(*args, **kwargs)
+
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -45,12 +55,7 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 360, "height": 740}
 LOCAL = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")
-TILE_HOST = "tile.openstreetmap.org"
-# A 1×1 transparent PNG standing in for every map tile.
-BLANK_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
+TIANDITU_KEY = "0123456789abcdef0123456789abcdef"  # the server offers all three providers
 XSS_NAME = '<img src=x onerror="window.__xss=1">夜班驿站'
 
 
@@ -88,6 +93,8 @@ def registry(tmp_path_factory, districts) -> Iterator[Registry]:
             at=near(150, 0), hours="24/7", amenities="hot_water,microwave,toilet", owner=yuzhong
         ),
         "乙站": dict(at=near(0, 300), hours=open_now, amenities="hot_water", owner=yuzhong),
+        # 25 m from 乙站: their pins meet unless the page parts them.
+        "己站": dict(at=near(20, 315), hours="24/7", amenities="seating", owner=yuzhong),
         "丙站": dict(
             at=near(-450, 0),
             hours="24/7",
@@ -117,7 +124,7 @@ def registry(tmp_path_factory, districts) -> Iterator[Registry]:
             text, record = new_token(role, name=code, code=code, now=datetime.now(TZ))
             store.save_token(record)
             tokens[code] = text
-    with serve(f"sqlite:///{db}") as server:
+    with serve(f"sqlite:///{db}", env={"YIZHAN_TIANDITU_KEY": TIANDITU_KEY}) as server:
         yield Registry(server.base, stored, tokens, closes_at)
 
 
@@ -126,14 +133,17 @@ class Watch:
     """What a page did that a test must check: blocked requests, console errors, API calls."""
 
     blocked: list[tuple[str, str]] = field(default_factory=list)
+    tiles: list[str] = field(default_factory=list)  # tile requests, answered with stubs
     errors: list[str] = field(default_factory=list)
     api: list[str] = field(default_factory=list)
     opened: list[tuple[float, str]] = field(default_factory=list)  # map providers' web pages
 
     def assert_clean(self) -> None:
         assert self.errors == [], self.errors
-        needed = [(kind, url) for kind, url in self.blocked if TILE_HOST not in url]
-        assert needed == [], f"the page needed outside resources: {needed}"
+        assert self.blocked == [], f"the page needed outside resources: {self.blocked}"
+
+    def tile_providers(self) -> set[str | None]:
+        return {tile_provider_of(u) for u in self.tiles}
 
 
 def new_phone(browser: Any, *, located: bool) -> Any:
@@ -183,11 +193,13 @@ def open_page(context, base: str, path: str = "/app") -> tuple[Any, Watch]:
             watch.opened.append((time.monotonic(), url))
             r.fulfill(status=200, content_type="text/html", body="<title>map</title>")
             return
+        provider = tile_provider_of(url)
+        if provider is not None:
+            watch.tiles.append(url)
+            r.fulfill(status=200, content_type="image/png", body=STUB_TILES[provider])
+            return
         watch.blocked.append((r.request.resource_type, url))
-        if TILE_HOST in url:
-            r.fulfill(status=200, content_type="image/png", body=BLANK_PNG)
-        else:
-            r.abort()
+        r.abort()
 
     context.route("**/*", route)
     page = context.new_page()
@@ -214,7 +226,7 @@ def fetch_json(url: str, token: str | None = None) -> dict[str, Any]:
         return json.loads(r.read())
 
 
-EXPECTED_ORDER = ["甲站", "乙站", "丙站", XSS_NAME, "万州站"]
+EXPECTED_ORDER = ["甲站", "乙站", "己站", "丙站", XSS_NAME, "万州站"]
 
 # Tap targets, labels and contrast, checked on what is visible now.
 A11Y_JS = """
@@ -294,7 +306,7 @@ def test_the_list_shows_open_stations_nearest_first_with_how_to_get_in(registry,
     )
     assert [r["name"] for r in api["results"]] == EXPECTED_ORDER
 
-    first, second, third = (page.locator(".card").nth(i) for i in range(3))
+    first, second, third = (page.locator(".card").nth(i) for i in (0, 1, 3))
     d = api["results"][0]["distance_m"]
     expect(first.locator(".meta")).to_have_text(
         f"{round(d)} 米 · 步行约 {max(1, round(d / 80))} 分钟 · 全天开放"
@@ -313,7 +325,7 @@ def test_the_list_shows_open_stations_nearest_first_with_how_to_get_in(registry,
     assert_accessible(page)
     shot(page, "list")
     watch.assert_clean()
-    assert watch.blocked, "the map asked for no tiles: is the map there?"
+    assert watch.tile_providers() == {"amap"}, "the map drew no Amap tiles: is it there?"
 
 
 def test_filter_chips_change_the_list(registry, phone):
@@ -465,3 +477,230 @@ def test_the_list_works_without_leaflet(registry, phone):
     expect(page.locator("#map")).to_be_hidden()
     watch.errors = [e for e in watch.errors if "ERR_FAILED" not in e]
     watch.assert_clean()
+
+
+# -- the map on a phone: pins in view, apart, off the controls; tiles and their systems ---------
+
+# Where everything the map draws lies, in page pixels.
+MAP_LAYOUT_JS = """
+() => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+  const map = document.getElementById("map");
+  const here = window.yizhanRider.here();
+  const hp = here && here._map ? here._map.latLngToContainerPoint(here.getLatLng()) : null;
+  const m = box(map);
+  return {
+    map: m,
+    pins: Array.from(map.querySelectorAll(".leaflet-marker-icon .pin-num")).map((e) => ({
+      n: e.textContent, away: e.parentElement.classList.contains("pin-away"), ...box(e)})),
+    controls: Array.from(map.querySelectorAll(".leaflet-control")).map(box),
+    zoomControls: map.querySelectorAll(".leaflet-control-zoom").length,
+    here: hp ? {x: m.left + 1 + hp.x, y: m.top + 1 + hp.y} : null,
+  };
+}
+"""
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["right"] <= b["left"]
+        or b["right"] <= a["left"]
+        or a["bottom"] <= b["top"]
+        or b["bottom"] <= a["top"]
+    )
+
+
+def inside(a: dict, b: dict) -> bool:
+    return (
+        a["left"] >= b["left"]
+        and a["right"] <= b["right"]
+        and a["top"] >= b["top"]
+        and a["bottom"] <= b["bottom"]
+    )
+
+
+def assert_pins_legible(page: Any, expected: int) -> dict:
+    layout = page.evaluate(MAP_LAYOUT_JS)
+    pins = layout["pins"]
+    assert sorted(int(p["n"]) for p in pins) == list(range(1, expected + 1))
+    for p in pins:
+        assert inside(p, layout["map"]), f"pin {p['n']} is (partly) outside the map: {p}"
+        for c in layout["controls"]:
+            assert not overlap(p, c), f"pin {p['n']} lies under a map control"
+    # The numbered dots are round: apart when their centres are a diameter apart.
+    for i, a in enumerate(pins):
+        for b in pins[i + 1 :]:
+            gap = math.dist(centre(a), centre(b))
+            assert gap >= a["right"] - a["left"] - 0.5, f"pins {a['n']} and {b['n']} overlap"
+    here = layout["here"]
+    assert here is not None, "no dot for the rider's own position"
+    m = layout["map"]
+    assert m["left"] < here["x"] < m["right"] and m["top"] < here["y"] < m["bottom"]
+    for c in layout["controls"]:
+        assert not (c["left"] <= here["x"] <= c["right"] and c["top"] <= here["y"] <= c["bottom"])
+    for p in pins:
+        covered = p["left"] <= here["x"] <= p["right"] and p["top"] <= here["y"] <= p["bottom"]
+        assert not covered, f"pin {p['n']} covers the rider's own dot"
+    return layout
+
+
+def centre(box: dict) -> tuple[float, float]:
+    return (box["left"] + box["right"]) / 2, (box["top"] + box["bottom"]) / 2
+
+
+def metres_apart(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Lon/lat degrees to metres, locally (enough for distances of metres)."""
+    dx = (a[0] - b[0]) * 111_320 * math.cos(math.radians(a[1]))
+    return math.hypot(dx, (a[1] - b[1]) * 110_574)
+
+
+DRAWN_JS = """
+() => ({
+  tiles: window.yizhanRider.tiles(),
+  markers: window.yizhanRider.markers().map((m) => [m.getLatLng().lng, m.getLatLng().lat]),
+  here: [window.yizhanRider.here().getLatLng().lng, window.yizhanRider.here().getLatLng().lat],
+})
+"""
+
+
+def test_on_a_phone_every_pin_and_the_riders_dot_are_in_view_apart_and_uncovered(registry, phone):
+    page, watch = open_page(phone, registry.base)
+    expect(page.locator(".card")).to_have_count(len(EXPECTED_ORDER))
+    expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+    page.wait_for_timeout(300)  # tiles drawn, for the screenshot
+    layout = assert_pins_legible(page, len(EXPECTED_ORDER))
+    # Riders pinch: no zoom buttons over the pins on a phone.
+    assert layout["zoomControls"] == 0
+    # 万州站, 230 km away, is drawn hollow at the map's edge, towards it; the rest in place.
+    away = {p["n"] for p in layout["pins"] if p["away"]}
+    assert away == {str(EXPECTED_ORDER.index("万州站") + 1)}
+    page.locator("#map").screenshot(path=str(ARTIFACTS / "rider-map-360-amap.png"))
+    shot(page, "map-360", full_page=False)
+    # After a pinch (zoomed in two levels), still legible.
+    page.evaluate("() => window.yizhanRider.map().zoomIn(2, {animate: false})")
+    page.wait_for_timeout(200)
+    assert_pins_legible(page, len(EXPECTED_ORDER))
+    page.locator("#map").screenshot(path=str(ARTIFACTS / "rider-map-360-zoomed.png"))
+    assert_accessible(page)
+    watch.assert_clean()
+
+
+def test_on_amap_tiles_every_marker_and_the_riders_dot_are_at_gcj02(registry, phone):
+    page, watch = open_page(phone, registry.base)
+    expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+    drawn = page.evaluate(DRAWN_JS)
+    assert drawn["tiles"] == "amap"  # the default: see Settings._rider_tile_names
+    for name, at in zip(EXPECTED_ORDER, drawn["markers"], strict=True):
+        station = registry.stations[name]
+        gcj = from_wgs84(station.lon, station.lat, crs="gcj02")
+        assert metres_apart(at, gcj) < 0.5, name
+        assert metres_apart(at, (station.lon, station.lat)) > 100  # really shifted
+    assert metres_apart(drawn["here"], from_wgs84(*JIEFANGBEI, crs="gcj02")) < 0.5
+    assert watch.tile_providers() == {"amap"}
+    expect(page.locator("#map-credit")).to_contain_text("高德")
+
+    # A tap on Amap's map is a GCJ-02 point: the page asks for the WGS-84 point beneath it.
+    page.evaluate(
+        "() => window.yizhanRider.map().once('click',"
+        " (e) => { window.__tapped = [e.latlng.lng, e.latlng.lat]; })"
+    )
+    page.locator("#map").click(position={"x": 60, "y": 60})
+    expect(page.locator("#status")).to_have_text("已按地图上选的位置查找")
+    tapped = page.evaluate("window.__tapped")
+    asked = parse_qs(urlparse([u for u in watch.api if "/nearest" in u][-1]).query)
+    assert asked["crs"] == ["wgs84"]
+    wgs = to_wgs84(*tapped, crs="gcj02")
+    assert metres_apart((float(asked["lon"][0]), float(asked["lat"][0])), wgs) < 0.5
+    watch.assert_clean()
+
+
+def test_the_pages_gcj02_formula_is_ours(registry, phone):
+    """The page's port of geodata/crs.py agrees with it to a millimetre, both ways."""
+    import numpy as np
+
+    page, watch = open_page(phone, registry.base)
+    page.wait_for_function("() => window.yizhanRider && window.yizhanRider.map()")
+    rng = np.random.default_rng(13)
+    # Chongqing, inland China (where every rule of where the shift applies agrees), and
+    # places outside China: Tokyo, Moscow, London (no shift).
+    lon = np.concatenate([rng.uniform(105.2, 110.3, 200), rng.uniform(102, 116, 100)])
+    lat = np.concatenate([rng.uniform(28.1, 32.3, 200), rng.uniform(26, 38, 100)])
+    lon = np.append(lon, [139.69, 37.62, -0.13])
+    lat = np.append(lat, [35.69, 55.76, 51.51])
+    points = np.column_stack([lon, lat]).tolist()
+    js = page.evaluate(
+        "(pts) => pts.map((p) => [window.yizhanRider.wgs84ToGcj02(p[0], p[1]),"
+        " window.yizhanRider.gcj02ToWgs84(p[0], p[1])])",
+        points,
+    )
+    glon, glat = from_wgs84(lon, lat, crs="gcj02")
+    wlon, wlat = to_wgs84(lon, lat, crs="gcj02")
+    worst_m = 0.0
+    for k, ((fx, fy), (ix, iy)) in enumerate(js):
+        worst_m = max(
+            worst_m,
+            metres_apart((fx, fy), (glon[k], glat[k])),
+            metres_apart((ix, iy), (wlon[k], wlat[k])),
+        )
+    assert worst_m < 1e-3, worst_m
+    assert js[-1] == [points[-1], points[-1]]  # London: no shift either way
+    watch.assert_clean()
+
+
+def test_the_rider_switches_tiles_and_everything_moves_with_them(registry, phone):
+    page, watch = open_page(phone, registry.base)
+    expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+    switch = page.get_by_label("底图")
+    expect(switch.locator("option")).to_have_text(["高德地图", "天地图", "OpenStreetMap"])
+    expect(switch).to_have_value("amap")
+
+    for label, name, credit in (
+        ("OpenStreetMap", "osm", "OpenStreetMap"),
+        ("天地图", "tianditu", "天地图"),
+    ):
+        watch.tiles.clear()
+        switch.select_option(label=label)
+        expect(switch).to_have_value(name)
+        expect(page.locator("#map-credit")).to_contain_text(credit)
+        drawn = page.evaluate(DRAWN_JS)
+        assert drawn["tiles"] == name
+        # WGS-84 tiles (CGCS2000 is within centimetres of it): positions as stored.
+        for station_name, at in zip(EXPECTED_ORDER, drawn["markers"], strict=True):
+            station = registry.stations[station_name]
+            assert metres_apart(at, (station.lon, station.lat)) < 0.5, station_name
+        assert metres_apart(drawn["here"], JIEFANGBEI) < 0.5
+        page.wait_for_timeout(300)
+        assert watch.tile_providers() == {name}, watch.tiles[:3]
+        assert_pins_legible(page, len(EXPECTED_ORDER))
+        page.locator("#map").screenshot(path=str(ARTIFACTS / f"rider-map-360-{name}.png"))
+    assert all(f"tk={TIANDITU_KEY}" in u for u in watch.tiles)
+    assert {"vec", "cva"} == {parse_qs(urlparse(u).query)["LAYER"][0] for u in watch.tiles}
+
+    # The choice is kept for the next visit.
+    page.reload()
+    expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+    assert page.evaluate(DRAWN_JS)["tiles"] == "tianditu"
+    expect(page.get_by_label("底图")).to_have_value("tianditu")
+    assert_accessible(page)
+    watch.assert_clean()
+
+
+def test_on_a_desktop_the_zoom_buttons_stay_clear_of_the_pins(registry, browser):
+    context = browser.new_context(
+        viewport={"width": 1024, "height": 768},
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        geolocation={"longitude": JIEFANGBEI[0], "latitude": JIEFANGBEI[1]},
+        permissions=["geolocation"],
+    )
+    try:
+        page, watch = open_page(context, registry.base)
+        expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+        layout = assert_pins_legible(page, len(EXPECTED_ORDER))
+        assert layout["zoomControls"] == 1  # a mouse has no pinch
+        page.wait_for_timeout(300)
+        page.locator("#map").screenshot(path=str(ARTIFACTS / "rider-map-desktop.png"))
+        watch.assert_clean()
+    finally:
+        context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import json
 import re
 
 import pytest
@@ -77,10 +78,9 @@ def test_the_page_loads_nothing_from_elsewhere_and_says_so_in_its_policy(client)
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     for url in re.findall(r'(?:src|href)="([^"#]+)"', r.text):
-        assert url.startswith("/") or url.startswith("https://www.openstreetmap.org/copyright"), url
+        assert url.startswith("/"), url
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "connect-src 'self'" in csp
-    assert "img-src 'self' data: blob: https://tile.openstreetmap.org" in csp
     for path in re.findall(r'(?:src|href)="(/[^"]+)"', r.text):
         assert client.get(path).status_code == 200, path
 
@@ -141,7 +141,69 @@ def test_district_centres_lie_inside_their_districts(client, districts):
         assert d["name"] == districts.get(d["adcode"]).name
 
 
-def test_settings_reach_the_page_escaped(store, districts, db_path):
+def directives(csp: str) -> dict[str, list[str]]:
+    parts = [d.split() for d in csp.split(";") if d.strip()]
+    return {d[0]: d[1:] for d in parts}
+
+
+def page_tiles(text: str) -> list[dict]:
+    found = re.search(r'<script type="application/json" id="tiles-data">(.*?)</script>', text)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+AMAP_HOSTS = [f"https://webrd0{i}.is.autonavi.com" for i in range(1, 5)]
+TIANDITU_HOSTS = [f"https://t{i}.tianditu.gov.cn" for i in range(8)]
+TIANDITU_KEY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("settings", "names", "hosts"),
+    [
+        ({}, ["amap", "osm"], [*AMAP_HOSTS, "https://tile.openstreetmap.org"]),
+        (
+            {"tianditu_key": TIANDITU_KEY},
+            ["amap", "tianditu", "osm"],
+            [*AMAP_HOSTS, *TIANDITU_HOSTS, "https://tile.openstreetmap.org"],
+        ),
+        ({"rider_tiles": "osm"}, ["osm"], ["https://tile.openstreetmap.org"]),
+        (
+            {"rider_tiles": "tianditu,amap", "tianditu_key": TIANDITU_KEY},
+            ["tianditu", "amap"],
+            [*TIANDITU_HOSTS, *AMAP_HOSTS],
+        ),
+    ],
+    ids=["default", "with-tianditu-key", "osm-only", "tianditu-first"],
+)
+def test_the_page_offers_the_chosen_tiles_and_its_policy_allows_exactly_their_hosts(
+    store, districts, db_path, settings, names, hosts
+):
+    with api_client(store, districts, db_path, **settings) as c:
+        r = c.get("/app")
+    offered = page_tiles(r.text)
+    assert [t["name"] for t in offered] == names
+    policy = directives(r.headers["content-security-policy"])
+    assert policy["img-src"] == ["'self'", "data:", "blob:", *hosts]
+    # Nothing else may come from outside: every other directive names only this site.
+    for name, sources in policy.items():
+        if name != "img-src":
+            assert all(not s.startswith("http") for s in sources), (name, sources)
+    by_name = {t["name"]: t for t in offered}
+    if "amap" in by_name:
+        assert by_name["amap"]["crs"] == "gcj02"
+        assert "高德" in by_name["amap"]["attribution"]
+    if "tianditu" in by_name:
+        # Its map and its labels, with the key; credited to 天地图.
+        assert len(by_name["tianditu"]["urls"]) == 2
+        assert all(f"tk={TIANDITU_KEY}" in u for u in by_name["tianditu"]["urls"])
+        assert "天地图" in by_name["tianditu"]["attribution"]
+    if "osm" in by_name:
+        assert "OpenStreetMap" in by_name["osm"]["attribution"]
+
+
+def test_a_custom_tile_server_is_offered_first_escaped_with_its_exact_hosts(
+    store, districts, db_path
+):
     with api_client(
         store,
         districts,
@@ -151,8 +213,29 @@ def test_settings_reach_the_page_escaped(store, districts, db_path):
     ) as c:
         r = c.get("/app")
     assert "<img src=x" not in r.text
-    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in r.text
-    assert "https://*.tiles.example.org" in r.headers["content-security-policy"]
+    custom = page_tiles(r.text)[0]
+    assert custom["name"] == "custom" and custom["attribution"] == '<img src=x onerror="alert(1)">'
+    img = directives(r.headers["content-security-policy"])["img-src"]
+    assert [h for h in img if "example.org" in h] == [
+        "https://a.tiles.example.org",
+        "https://b.tiles.example.org",
+        "https://c.tiles.example.org",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"rider_tiles": "tianditu"}, "YIZHAN_TIANDITU_KEY"),
+        ({"rider_tiles": "google,osm"}, "not a tile provider"),
+        ({"rider_tiles": "custom"}, "YIZHAN_TILE_URL"),
+        ({"tianditu_key": "my key!"}, "not a Tianditu key"),
+    ],
+    ids=["tianditu-without-key", "unknown", "custom-without-url", "bad-key"],
+)
+def test_tile_settings_that_cannot_work_are_refused_saying_what_to_set(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Settings(**settings)
 
 
 def test_the_labels_come_from_the_model(client):

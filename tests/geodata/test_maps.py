@@ -19,6 +19,7 @@ from geodata.maps import (
     coverage_map,
     shift_geometry,
 )
+from geodata.tiles import usable_providers
 
 EVIL = '</script><script>alert("x")</script>'
 EVIL_TAG = "<img src=x onerror=alert(1)>"
@@ -203,3 +204,14 @@ def test_bad_tiles_and_unknown_metric_are_refused():
         coverage_map(points(), districts=[], tiles="google")
     with pytest.raises(ValueError, match="metric"):
         coverage_map(points(), districts=[], metric="coverage")
+
+
+def test_tiles_come_from_the_registry_and_a_key_is_needed_where_the_provider_needs_one():
+    with pytest.raises(ValueError, match="YIZHAN_TIANDITU_KEY"):
+        coverage_map(points(), districts=[], tiles="tianditu")
+    keyed = usable_providers({"YIZHAN_TIANDITU_KEY": "0123456789abcdef0123456789abcdef"})
+    html = render(tiles=keyed["tianditu"])
+    assert html.count("https://t{s}.tianditu.gov.cn/") == 2  # the map and its labels
+    data = payload(html)
+    assert data["lon"][0] == 106.5772  # CGCS2000 tiles: no shift
+    assert "L.control.scale({metric: true, imperial: false" in html
