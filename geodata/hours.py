@@ -24,8 +24,11 @@ judged day by day with China's official calendar (:mod:`geodata.workdays`):
   at P's wall time and shifted back to D. An expression without ``PH`` is a literal weekday
   schedule and is evaluated as written.
 - Any other day is evaluated as written.
-- The part of an overnight span (``22:00-06:00``) after midnight belongs to the day it
-  falls in: after a holiday it follows the next day's kind, not the holiday's.
+- The part of an overnight span (``22:00-06:00``) after midnight belongs to the day the
+  span starts, as in OSM: ``Mo-Fr 22:00-06:00; PH off`` is open at 03:00 on a holiday
+  that follows an ordinary evening and closed at 03:00 after a holiday's evening. (Only
+  where two days' plans differ; a span from 00:00 in such an expression is then taken for
+  the day before's, which the library's merged intervals cannot tell apart.)
 
 :meth:`Hours.next_change` walks these days (at most 31 days ahead) and returns the first
 instant whose open/closed state differs from the state at the start; ``unknown`` counts as
@@ -94,7 +97,11 @@ class Hours:
     def is_open(self, at: datetime) -> bool:
         """Return whether the station is open at ``at`` (naive means Asia/Shanghai)."""
         local = _local(at)
-        plan = _plan(self.osm, local.date())
+        day = local.date()
+        morning = _morning(self.osm, day)
+        if morning is not None and local < morning.end:
+            return morning.is_open(local)
+        plan = _plan(self.osm, day)
         return plan.oh.is_open(local + plan.shift)
 
     def next_change(self, at: datetime) -> datetime | None:
@@ -110,6 +117,13 @@ class Hours:
         state = self.is_open(start)
         lo = start
         while lo < horizon:
+            morning = _morning(self.osm, lo.date())
+            if morning is not None and lo < morning.end:
+                change = morning.change_after(lo, state)
+                if change is not None and change < horizon:
+                    return change
+                lo = morning.end
+                continue
             # One library call per run of days that share an evaluation plan.
             plan = _plan(self.osm, lo.date())
             hi = _next_midnight(lo)
@@ -166,6 +180,74 @@ def _plan(osm: str, day: date) -> _Plan:
         shift = _ordinary_workday_near(day) - day
         return _Plan(osm, shift, _compiled(osm))
     return _Plan(osm, timedelta(), _compiled(osm))
+
+
+@dataclass(frozen=True)
+class _Morning:
+    """The hours after midnight of a day whose plan differs from the day before's.
+
+    ``open`` are the open intervals in [midnight, ``end``): the overnight spans begun the day
+    before under that day's plan, and the spans of this day's plan that start after midnight.
+    """
+
+    end: datetime
+    open: tuple[tuple[datetime, datetime], ...]
+
+    def is_open(self, at: datetime) -> bool:
+        return any(begin <= at < end for begin, end in self.open)
+
+    def change_after(self, at: datetime, state: bool) -> datetime | None:
+        """The first instant in [at, end) whose state differs from ``state``, if any."""
+        points = sorted({at, *(t for span in self.open for t in span if at < t < self.end)})
+        return next((p for p in points if self.is_open(p) != state), None)
+
+
+@lru_cache(maxsize=4096)
+def _morning(osm: str, day: date) -> _Morning | None:
+    # The library gives the part of an overnight span after midnight to the rule of the day
+    # it falls in (a rule for Thursday drops Wednesday's 22:00-06:00 shift at 00:00 and one
+    # for Friday resumes Thursday's), which is right while every day has the same plan.
+    # Where two days' plans differ (a holiday, a make-up day), OSM's reading is applied: the
+    # part after midnight belongs to the day the span starts.
+    wrap_min = _wrap_end_min(osm)
+    if not wrap_min:
+        return None
+    before, plan = _plan(osm, day - _ONE_DAY), _plan(osm, day)
+    if before == plan:
+        return None
+    midnight = datetime.combine(day, time(), tzinfo=TZ)
+    end = midnight + timedelta(minutes=wrap_min)
+    spans: list[tuple[datetime, datetime]] = []
+    # Spill: the open interval running through midnight, if it began during the day before
+    # (one that began earlier is a whole-day opening, not an overnight span).
+    lo, shift = midnight - _ONE_DAY, before.shift
+    for begin, stop, st, _comment in before.oh.intervals(lo + shift, end + shift):
+        if st is State.OPEN and lo + shift < begin < midnight + shift < stop:
+            spans.append((midnight, min(stop - shift, end)))
+    # Own spans: what this day's plan opens after midnight (an interval from midnight
+    # itself is the library's spill of the day before under this day's plan).
+    shift = plan.shift
+    for begin, stop, st, _comment in plan.oh.intervals(midnight + shift, end + shift):
+        if st is State.OPEN and begin > midnight + shift:
+            spans.append((begin - shift, min(stop - shift, end)))
+    return _Morning(end, tuple(spans))
+
+
+_RANGE: Final = re.compile(r"\b(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})\b")
+
+
+@cache
+def _wrap_end_min(osm: str) -> int:
+    """The latest minute after midnight at which a span of ``osm`` begun the day before ends."""
+    code = "".join(p for i, p in enumerate(_COMMENT.split(osm)) if not i % 2)
+    latest = 0
+    for m in _RANGE.finditer(code):
+        start, stop = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
+        if stop < start:
+            latest = max(latest, stop)
+        elif stop > 24 * 60:
+            latest = max(latest, stop - 24 * 60)
+    return latest
 
 
 @lru_cache(maxsize=1024)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -365,3 +365,43 @@ def test_state_holds_until_next_change_and_flips_there(osm, start, fractions):
         assert h.is_open(inside) == state
     if change is not None:
         assert h.is_open(change) != state
+
+
+# ------------------------------------------------- 2026, from the State Council's own notice
+# 国务院办公厅关于2026年部分节假日安排的通知 (2025-11-04), typed here by hand so that these
+# tests do not share geodata's calendar: 中秋节 9月25日（周五）至27日（周日）放假；国庆节
+# 10月1日（周四）至7日（周三）放假调休，共7天；9月20日（周日）、10月10日（周六）上班.
+DAYS_OFF_2026 = {date(2026, 9, d) for d in (25, 26, 27)} | {date(2026, 10, d) for d in range(1, 8)}
+MAKEUP_2026 = {date(2026, 9, 20), date(2026, 10, 10)}
+AUTUMN_2026 = [date(2026, 9, 14) + timedelta(days=i) for i in range(35)]  # Sep 14 – Oct 18
+
+
+def works_2026(day: date) -> bool:
+    """Whether ``day`` is a working day by the notice (weekdays, make-up days, not days off)."""
+    return day in MAKEUP_2026 or (day.weekday() < 5 and day not in DAYS_OFF_2026)
+
+
+def test_independent_2026_table_matches_the_notice_it_copies():
+    assert len(DAYS_OFF_2026) == 10
+    assert [d.weekday() for d in sorted(MAKEUP_2026)] == [6, 5]  # a Sunday and a Saturday
+    assert date(2026, 10, 8).weekday() == 3 and works_2026(date(2026, 10, 8))
+
+
+@pytest.mark.parametrize("day", AUTUMN_2026, ids=str)
+def test_overnight_shift_belongs_to_the_evening_it_starts(day):
+    h = hours("Mo-Fr 22:00-06:00; PH off")
+    # The evening shift runs on working days; its morning part follows the evening before.
+    assert h.is_open(datetime.combine(day, time(23))) == works_2026(day)
+    assert h.is_open(datetime.combine(day, time(3))) == works_2026(day - timedelta(days=1))
+    assert not h.is_open(datetime.combine(day, time(12)))
+
+
+def test_overnight_shift_around_national_day_2026():
+    h = hours(parse_hours("周一至周五 22:00-次日6:00，节假日休息"))
+    assert h.is_open(at("2026-10-01 03:00"))  # began on Wednesday Sep 30, an ordinary evening
+    assert not h.is_open(at("2026-10-01 23:00"))
+    assert not h.is_open(at("2026-10-08 03:00"))  # would have begun on Oct 7, a holiday
+    assert h.is_open(at("2026-10-08 23:00"))
+    assert h.next_change(at("2026-10-01 03:00")) == datetime(2026, 10, 1, 6, tzinfo=TZ)
+    assert h.next_change(at("2026-10-01 07:00")) == datetime(2026, 10, 8, 22, tzinfo=TZ)
+    assert h.is_open(at("2026-10-11 03:00"))  # after the make-up Saturday's night shift
