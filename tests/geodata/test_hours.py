@@ -415,6 +415,9 @@ PROPERTY_EXPRESSIONS = [
     "Mo-Fr 08:00-20:00; PH 10:00-12:00",
     "Mo-Fr 22:00-06:00; PH off",
     "24/7; PH off",
+    "Mo-Fr 09:00-18:00; PH,Sa,Su 10:00-16:00",
+    "Mo-Sa 20:00-02:00; PH off",
+    "Mo-Fr 18:00-08:00; PH 10:00-12:00",
 ]
 
 
