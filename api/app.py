@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from geodata import workdays
 from geodata.districts import Districts, load_districts
+from geodata.hours import TZ
 from stations.open import open_store
 from stations.readindex import IndexHolder
 from stations.settings import Settings
@@ -99,10 +102,14 @@ def create_app(
     app.include_router(routes_ogc.router)
     app.include_router(routes_rider.router)
 
-    @app.get("/healthz", tags=["service"], summary="Liveness and registry version")
+    @app.get("/healthz", tags=["service"], summary="Liveness, registry version, holiday calendar")
     def healthz(services: ServicesDep) -> Response:
+        """``holiday_calendar``: the last year of published holidays and 调休 days, and a
+        ``warning`` when this year or the next must be computed by rule (README: updating
+        the holiday calendar)."""
         index = services.index.current()
         body: dict[str, Any] = {"status": "ok", "stations": len(index), "version": index.version}
+        body["holiday_calendar"] = workdays.calendar_status(datetime.now(TZ).date())
         return Response(orjson.dumps(body), media_type="application/json")
 
     @app.get("/problems/{code}", tags=["service"], summary="What a problem type means")

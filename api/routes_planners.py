@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
+from geodata import workdays
 from geodata.coverage import AreaTooLargeError, candidate_grid, gap_pairs_estimate, greedy_gaps
 from geodata.hours import TZ
 from stations.auth import Role
@@ -79,7 +80,8 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
     """For each district and the city: stations by status; 上图 rates (listed with the
     keyword 工会驿站 on each provider, on all three, and precisely on all three) as shares
     of active stations; 24-hour self-service sites; signage rate; and progress against the
-    targets file (YIZHAN_TARGETS_FILE), with what is overdue."""
+    targets file (YIZHAN_TARGETS_FILE), with what is overdue. ``holiday_calendar`` says
+    until which year "open" follows published holidays, with a warning where it does not."""
     docs = _figures(index, services)
     _add_coverage(docs, services, index)
     targets = _targets(services, docs)
@@ -90,6 +92,7 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
             "city": docs[CITY],
             "districts": [docs[d.adcode] for d in services.districts],
             "precise_threshold_m": services.settings.precise_threshold_m,
+            "holiday_calendar": workdays.calendar_status(datetime.now(TZ).date()),
         }
     )
 

@@ -26,7 +26,7 @@ from functools import cache
 import chinese_calendar
 import holidays
 
-__all__ = ["DayKind", "calendar_source", "day_kind"]
+__all__ = ["DayKind", "calendar_source", "calendar_status", "covered_until", "day_kind"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ SOURCE_RULE = "holidays_rule"
 _ONE_DAY = timedelta(days=1)
 # The en_US names of the ``holidays`` package; its default language follows the locale.
 _SUBSTITUTED_FROM = re.compile(r"substituted from (\d{2})/(\d{2})/(\d{4})")
+# The State Council publishes next year's arrangement in November (2025-11-04, 2024-11-12).
+_NOTICE_MONTH = 11
 # ``holidays.China`` starts with the People's Republic.
 _FIRST_RULE_YEAR = 1950
 
@@ -72,6 +74,33 @@ def calendar_source(year: int) -> str:
     computed by rule, with make-up working days only where a notice has been published.
     """
     return _year(year).source
+
+
+@cache
+def covered_until() -> int:
+    """Return the last year whose State Council notice the installed ``chinese_calendar`` has."""
+    return max(d.year for d in chinese_calendar.constants.holidays)
+
+
+def calendar_status(today: date) -> dict[str, object]:
+    """Return what an operator or planner should know of the holiday calendar on ``today``.
+
+    ``covered_until``: the last year from a published notice; ``source``: where this year's
+    calendar comes from; ``warning`` (Chinese, or ``None``): set when this year is computed
+    by rule, or from November of the last covered year on (the notice for the next year is
+    published around then: 2025-11-04 for 2026), since a year computed by rule may put a
+    holiday a day off and lacks make-up working days (调休上班).
+    """
+    last = covered_until()
+    warning = None
+    if today.year > last or (today.year == last and today.month >= _NOTICE_MONTH):
+        first = max(last + 1, today.year)
+        warning = (
+            f"节假日日历只收录到 {last} 年：{first} 年起的节假日按规则推算，可能与国务院通知不符，"
+            "调休上班日也不全。国务院公布次年安排后，请升级 chinese-calendar 包"
+            "（pip install -U chinese-calendar）并重启服务"
+        )
+    return {"covered_until": last, "source": calendar_source(today.year), "warning": warning}
 
 
 @cache

@@ -36,7 +36,7 @@ from stations.store import (
     Update,
     WriteResult,
 )
-from stations.validation import Problem, ValidationError, build_station
+from stations.validation import Problem, ValidationError, build_station, hours_warnings
 
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
 DUPLICATE_RADIUS_M = 30.0
@@ -328,7 +328,7 @@ def _plan_row(
         )
         return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, columns),))
     seen[key] = number
-    warnings = tuple(finder.check(station, number))
+    warnings = (*finder.check(station, number), *hours_warnings(station))
     existing = store.find_by_external_id(station.owner, station.external_id)
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)

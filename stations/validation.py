@@ -15,7 +15,7 @@ from typing import Any
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
-from geodata.hours import TZ, HoursError, hours, parse_hours
+from geodata.hours import TZ, HoursError, hours, parse_hours, read_hours
 from stations.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -246,6 +246,21 @@ def _listings(col: _Collector, raw: Mapping[str, Any]) -> tuple[Listing, ...]:
             checked_at=_datetime(col, f"{f}_checked_at", entry.get("checked_at")),
         )
     return tuple(result[p] for p in Provider if p in result)
+
+
+def hours_warnings(station: Station) -> list[dict[str, Any]]:
+    """The row report's word on how a station's hours were read, where the union's text said
+    nothing of holidays: which reading was taken and how to say otherwise (Chinese)."""
+    if not station.hours_text:
+        return []
+    try:
+        note = read_hours(station.hours_text).note
+    except HoursError:  # a stored station from before a parser change: nothing to report
+        return []
+    if note is None:
+        return []
+    message = f"开放时间“{station.hours_text}”{note}（记为 {station.hours}）"
+    return [{"code": "hours_holiday_reading", "field": "hours", "message": message}]
 
 
 def build_station(

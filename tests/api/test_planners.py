@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from geodata import workdays
 from stations.settings import Settings
 from stations.sqlite import SQLiteStore
 from tests.builders import make_station
@@ -56,3 +57,19 @@ def test_one_district_and_unknown(client):
 def test_history(client):
     (day,) = client.get("/v1/history/mapped").json()
     assert day["active"] == 1
+
+
+@pytest.mark.parametrize(("last_year", "warned"), [(2020, True), (9998, False)])
+def test_holiday_calendar_coverage_is_shown_on_healthz_and_district_figures(
+    client, monkeypatch, last_year, warned
+):
+    # As if the installed chinese-calendar stopped at last_year (independent of today's date).
+    monkeypatch.setattr(workdays, "covered_until", lambda: last_year)
+    for doc in (client.get("/healthz").json(), client.get("/v1/districts").json()):
+        calendar = doc["holiday_calendar"]
+        assert calendar["covered_until"] == last_year
+        if warned:
+            assert "chinese-calendar" in calendar["warning"]
+            assert f"{last_year} 年" in calendar["warning"]
+        else:
+            assert calendar["warning"] is None

@@ -314,6 +314,27 @@ def test_upload_flags_likely_duplicates_without_rejecting(client, store, distric
     assert "possible_duplicate_name" in warnings["N2"]
 
 
+def test_upload_report_says_how_unsaid_holidays_were_read(client, yuzhong):
+    far = from_wgs84(JIEFANGBEI[0] - 0.004, JIEFANGBEI[1] + 0.004, crs="gcj02")
+    data = csv_bytes(
+        [
+            row("H1", hours="周一至周五 9:00-18:00"),
+            row("H2", hours="周一至周五 9:00-18:00，节假日照常", lon=far[0], lat=far[1]),
+        ]
+    )
+    report = upload(client, yuzhong, data).json()
+    assert report["counts"]["create"] == 2
+    notes = {
+        r["external_id"]: [w for w in r["warnings"] if w["code"] == "hours_holiday_reading"]
+        for r in report["rows"]
+    }
+    (note,) = notes["H1"]
+    assert "按工作日理解" in note["message"]
+    assert "节假日照常" in note["message"]  # how to say otherwise
+    assert "Mo-Fr 09:00-18:00; PH off" in note["message"]
+    assert notes["H2"] == []
+
+
 def test_commit_then_revert_puts_back_exactly_what_was_there(client, store, yuzhong):
     first = upload(client, yuzhong, csv_bytes([row("K1", name="原名")]), dry_run=False).json()
     assert first["status"] == "committed"

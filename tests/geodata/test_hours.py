@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import pickle
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geodata.hours import TZ, Hours, HoursError, hours, parse_hours
+from geodata.hours import TZ, Hours, HoursError, HoursReading, hours, parse_hours, read_hours
 from geodata.workdays import calendar_source
 
 # An ordinary week: 2025-09-15 is a Monday; no holiday or make-up day until the 28th.
@@ -63,12 +63,29 @@ ACCEPTED = [
          open_at=["Tu 02:00", "Tu 23:00"], closed_at=["Tu 12:00"]),
     form("overnight-ciri", "22:00-次日6:00", "22:00-06:00"),
     # Days.
-    form("zhou-zhi", "周一至周五 9:00-18:00", "Mo-Fr 09:00-18:00",
-         open_at=["Fr 17:59"], closed_at=["Sa 10:00"]),
-    form("zhou-dao-no-space", "周一到周五9:00-18:00", "Mo-Fr 09:00-18:00"),
-    form("xingqi", "星期一至星期五 9:00-17:00", "Mo-Fr 09:00-17:00"),
-    form("days-after-times", "8:00-20:00 周一至周五", "Mo-Fr 08:00-20:00",
+    # Monday to Friday and nothing said of holidays: an office's working days.
+    form("zhou-zhi", "周一至周五 9:00-18:00", "Mo-Fr 09:00-18:00; PH off",
+         open_at=["Fr 17:59"], closed_at=["Sa 10:00", NATIONAL_DAY]),
+    form("zhou-dao-no-space", "周一到周五9:00-18:00", "Mo-Fr 09:00-18:00; PH off"),
+    form("xingqi", "星期一至星期五 9:00-17:00", "Mo-Fr 09:00-17:00; PH off"),
+    form("days-after-times", "8:00-20:00 周一至周五", "Mo-Fr 08:00-20:00; PH off",
          closed_at=["Su 10:00"]),
+    form("zhi-between-times", "周一至周五 9:00至18:00", "Mo-Fr 09:00-18:00; PH off"),
+    form("dao-between-times", "每天 9:00到18:00", "09:00-18:00"),
+    form("full-width-weekdays", "周一至周五 ９：００～１８：００", "Mo-Fr 09:00-18:00; PH off"),
+    form("dunhao-bare-days", "周一、三、五 9:00-17:00", "Mo,We,Fr 09:00-17:00; PH off",
+         open_at=["We 16:00"], closed_at=["Tu 10:00", "Sa 10:00", NATIONAL_DAY]),
+    form("dunhao-bare-digits", "周1、3、5 9:00-17:00", "Mo,We,Fr 09:00-17:00; PH off"),
+    form("dunhao-bare-range", "周一、三至五 9:00-17:00", "Mo,We-Fr 09:00-17:00; PH off"),
+    # 午休: a break inside the hours, written before or after its times.
+    form("wuxiu-in-brackets", "9:00-18:00（12:00-13:30午休）", "09:00-12:00,13:30-18:00",
+         open_at=["Su 11:59", "Su 13:30"], closed_at=["Su 12:00", "Su 13:29"]),
+    form("wuxiu-before-times", "周一至周五 9:00-18:00 午休12:00-13:30",
+         "Mo-Fr 09:00-12:00,13:30-18:00; PH off", closed_at=["Mo 12:30"]),
+    form("zhongwu-xiuxi", "8:30-17:30，中午12:00-13:30休息", "08:30-12:00,13:30-17:30",
+         closed_at=["Mo 13:00"]),
+    form("wuxiu-divides", "9:00-12:00 午休 14:00-18:00", "09:00-12:00,14:00-18:00"),
+    form("shangwu-xiawu-24h-clock", "上午9:00-12:00 下午14:00-18:00", "09:00-12:00,14:00-18:00"),
     form("mon-sat-times", "周一至周六 8:00-18:00", "Mo-Sa 08:00-18:00",
          open_at=["Sa 10:00"], closed_at=["Su 10:00"]),
     form("mon-sat-no-times-unknown", "周一至周六", "Mo-Sa unknown",
@@ -83,22 +100,32 @@ ACCEPTED = [
     form("meitian", "每天 8:00-20:00", "08:00-20:00", open_at=["Su 08:00", NATIONAL_DAY]),
     form("quannian-wuxiu", "全年无休 8:00-22:00", "08:00-22:00",
          open_at=[NATIONAL_DAY, "Su 21:00"]),
-    # 工作日: Monday to Friday, not on public holidays.
+    form("24h-quannian-wuxiu", "24小时全年无休", "24/7", open_at=[NATIONAL_DAY]),
+    form("every-day-with-holidays", "周一至周日（含节假日）8:00—20:00", "08:00-20:00",
+         open_at=["Su 08:00", NATIONAL_DAY], closed_at=["Su 20:00"]),
+    form("jiejiari-buxiu", "节假日不休 9:00-18:00", "09:00-18:00", open_at=[NATIONAL_DAY]),
+    # 工作日: Monday to Friday, not on public holidays; weekend hours beside it are the
+    # rest days' hours, holidays included.
     form("gongzuori-zhoumo", "工作日 9:00-17:00 周末 10:00-16:00",
-         "Mo-Fr 09:00-17:00; Sa-Su 10:00-16:00; PH off",
-         open_at=["Mo 16:30", "Sa 15:30"], closed_at=["Sa 16:30", NATIONAL_DAY]),
+         "Mo-Fr 09:00-17:00; PH,Sa,Su 10:00-16:00",
+         open_at=["Mo 16:30", "Sa 15:30", "2025-10-01 15:30"],
+         closed_at=["Sa 16:30", "2025-10-01 16:30"]),
+    form("weekdays-weekend", "周一至周五 9:00-18:00 周六、周日 10:00-16:00",
+         "Mo-Fr 09:00-18:00; PH,Sa,Su 10:00-16:00", open_at=["2025-10-01 15:30"]),
     form("gongzuori-two-spans", "工作日9:00-12:00,14:00-17:30",
          "Mo-Fr 09:00-12:00,14:00-17:30; PH off",
          open_at=["Mo 09:00", "Mo 15:00"], closed_at=["Mo 13:00", NATIONAL_DAY]),
     # All day.
     form("quantian", "全天", "24/7", open_at=["Su 03:00", NATIONAL_DAY]),
     form("24-xiaoshi", "24小时", "24/7"),
+    form("quantian-24-xiaoshi", "全天24小时", "24/7", open_at=["Su 03:00", NATIONAL_DAY]),
+    form("full-width-7x24", "７×２４小时", "24/7"),
     form("24-xiaoshi-kaifang", "24小时开放", "24/7"),
     form("24-xiaoshi-zizhu", "24小时自助开放", "24/7"),
     form("7x24-xiaoshi", "7×24小时", "24/7"),
     form("7-star-24", "7*24", "24/7"),
     form("7-tian-24-xiaoshi", "7天24小时", "24/7"),
-    form("weekdays-quantian", "周一至周五全天", "Mo-Fr",
+    form("weekdays-quantian", "周一至周五全天", "Mo-Fr; PH off",
          open_at=["Mo 00:00", "Fr 23:59"], closed_at=["Sa 10:00"]),
     # Public holidays.
     form("jiejiari-xiuxi", "周一至周五 9:00-18:00，节假日休息", "Mo-Fr 09:00-18:00; PH off",
@@ -169,6 +196,11 @@ def test_accepted_form_evaluates_as_written(text, osm, open_at, closed_at):
         pytest.param("Mo-Fr 09:00-17:00; PH +1 day off", id="osm-ph-offset"),
         pytest.param("sunrise-sunset", id="osm-solar"),
         pytest.param("SH 10:00-12:00", id="osm-school-holidays"),
+        pytest.param("不定时开放", id="no-fixed-hours"),
+        pytest.param("以实际为准", id="as-it-turns-out"),
+        pytest.param("周一至周五 9:00-18:00（以实际为准）", id="hours-then-as-it-turns-out"),
+        pytest.param("9:00-12:00（14:00-15:00午休）", id="lunch-break-outside-hours"),
+        pytest.param("三、五 9:00-17:00", id="bare-days-without-zhou"),
     ],
 )
 def test_what_is_not_understood_is_refused_quoting_the_text(text):
@@ -178,6 +210,46 @@ def test_what_is_not_understood_is_refused_quoting_the_text(text):
     assert f"“{text}”" in exc.value.reason
     assert exc.value.code == "hours_unparseable"
     assert isinstance(exc.value, ValueError)
+
+
+@pytest.mark.parametrize("text", ["不定时开放", "以实际为准", "视情况而定"])
+def test_no_fixed_hours_is_refused_saying_what_to_write(text):
+    with pytest.raises(HoursError) as exc:
+        parse_hours(text)
+    assert "没有写固定的开放时刻" in exc.value.reason
+    assert "“周一至周五 9:00-18:00”" in exc.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        pytest.param("周一至周五 9:00-18:00", ["按工作日理解", "节假日照常"], id="workdays"),
+        pytest.param("周一、三、五 9:00-17:00", ["按工作日理解", "节假日照常"], id="some-weekdays"),
+        pytest.param(
+            "工作日9:00-18:00 周末10:00-16:00", ["按周末的时间", "节假日休息"], id="rest-days"
+        ),
+        pytest.param("周一至周六 9:00-18:00", ["按当天是星期几", "节假日休息"], id="mon-sat"),
+    ],
+)
+def test_reading_of_unsaid_holidays_is_told_with_how_to_say_otherwise(text, words):
+    note = read_hours(text).note
+    assert note is not None
+    for word in words:
+        assert word in note
+
+
+@pytest.mark.parametrize(
+    ("text", "osm"),
+    [
+        ("周一至周五 9:00-18:00，节假日照常", "Mo-Fr 09:00-18:00"),
+        ("周一至周五 9:00-18:00，节假日休息", "Mo-Fr 09:00-18:00; PH off"),
+        ("每天 8:00-20:00", "08:00-20:00"),
+        ("24小时", "24/7"),
+        ("Mo-Fr 09:00-18:00", "Mo-Fr 09:00-18:00"),  # OSM syntax says what it means
+    ],
+)
+def test_nothing_is_told_where_nothing_was_assumed(text, osm):
+    assert read_hours(text) == HoursReading(osm, None)
 
 
 def test_hours_error_survives_pickling():
@@ -343,6 +415,9 @@ PROPERTY_EXPRESSIONS = [
     "Mo-Fr 08:00-20:00; PH 10:00-12:00",
     "Mo-Fr 22:00-06:00; PH off",
     "24/7; PH off",
+    "Mo-Fr 09:00-18:00; PH,Sa,Su 10:00-16:00",
+    "Mo-Sa 20:00-02:00; PH off",
+    "Mo-Fr 18:00-08:00; PH 10:00-12:00",
 ]
 
 
@@ -365,3 +440,72 @@ def test_state_holds_until_next_change_and_flips_there(osm, start, fractions):
         assert h.is_open(inside) == state
     if change is not None:
         assert h.is_open(change) != state
+
+
+# ------------------------------------------------- 2026, from the State Council's own notice
+# 国务院办公厅关于2026年部分节假日安排的通知 (2025-11-04), typed here by hand so that these
+# tests do not share geodata's calendar: 中秋节 9月25日（周五）至27日（周日）放假；国庆节
+# 10月1日（周四）至7日（周三）放假调休，共7天；9月20日（周日）、10月10日（周六）上班.
+DAYS_OFF_2026 = {date(2026, 9, d) for d in (25, 26, 27)} | {date(2026, 10, d) for d in range(1, 8)}
+MAKEUP_2026 = {date(2026, 9, 20), date(2026, 10, 10)}
+AUTUMN_2026 = [date(2026, 9, 14) + timedelta(days=i) for i in range(35)]  # Sep 14 – Oct 18
+
+
+def works_2026(day: date) -> bool:
+    """Whether ``day`` is a working day by the notice (weekdays, make-up days, not days off)."""
+    return day in MAKEUP_2026 or (day.weekday() < 5 and day not in DAYS_OFF_2026)
+
+
+def test_independent_2026_table_matches_the_notice_it_copies():
+    assert len(DAYS_OFF_2026) == 10
+    assert [d.weekday() for d in sorted(MAKEUP_2026)] == [6, 5]  # a Sunday and a Saturday
+    assert date(2026, 10, 8).weekday() == 3 and works_2026(date(2026, 10, 8))
+
+
+@pytest.mark.parametrize("day", AUTUMN_2026, ids=str)
+def test_overnight_shift_belongs_to_the_evening_it_starts(day):
+    h = hours("Mo-Fr 22:00-06:00; PH off")
+    # The evening shift runs on working days; its morning part follows the evening before.
+    assert h.is_open(datetime.combine(day, time(23))) == works_2026(day)
+    assert h.is_open(datetime.combine(day, time(3))) == works_2026(day - timedelta(days=1))
+    assert not h.is_open(datetime.combine(day, time(12)))
+
+
+def test_overnight_shift_around_national_day_2026():
+    h = hours(parse_hours("周一至周五 22:00-次日6:00，节假日休息"))
+    assert h.is_open(at("2026-10-01 03:00"))  # began on Wednesday Sep 30, an ordinary evening
+    assert not h.is_open(at("2026-10-01 23:00"))
+    assert not h.is_open(at("2026-10-08 03:00"))  # would have begun on Oct 7, a holiday
+    assert h.is_open(at("2026-10-08 23:00"))
+    assert h.next_change(at("2026-10-01 03:00")) == datetime(2026, 10, 1, 6, tzinfo=TZ)
+    assert h.next_change(at("2026-10-01 07:00")) == datetime(2026, 10, 8, 22, tzinfo=TZ)
+    assert h.is_open(at("2026-10-11 03:00"))  # after the make-up Saturday's night shift
+
+
+@pytest.mark.parametrize("day", AUTUMN_2026, ids=str)
+def test_office_hours_follow_the_2026_working_days(day):
+    h = hours(parse_hours("周一至周五 9:00-18:00"))
+    assert h.is_open(datetime.combine(day, time(10))) == works_2026(day)
+    assert not h.is_open(datetime.combine(day, time(18, 30)))
+
+
+@pytest.mark.parametrize("day", AUTUMN_2026, ids=str)
+def test_weekend_hours_are_the_rest_days_hours_in_2026(day):
+    h = hours(parse_hours("工作日9:00-18:00 周末10:00-16:00"))
+    working = works_2026(day)
+    assert h.is_open(datetime.combine(day, time(9, 30))) == working
+    assert h.is_open(datetime.combine(day, time(15)))
+    assert h.is_open(datetime.combine(day, time(17))) == working
+
+
+@pytest.mark.parametrize("day", AUTUMN_2026, ids=str)
+def test_holidays_as_usual_is_the_literal_week_in_2026(day):
+    h = hours(parse_hours("周一至周五 9:00-18:00，节假日照常"))
+    assert h.is_open(datetime.combine(day, time(10))) == (day.weekday() < 5)
+
+
+def test_next_opening_of_office_hours_across_national_day_2026():
+    h = hours(parse_hours("周一至周五 9:00-18:00"))
+    assert h.next_change(at("2026-09-30 18:00")) == datetime(2026, 10, 8, 9, tzinfo=TZ)
+    assert h.next_change(at("2026-09-19 12:00")) == datetime(2026, 9, 20, 9, tzinfo=TZ)
+    assert h.next_change(at("2026-10-09 18:30")) == datetime(2026, 10, 10, 9, tzinfo=TZ)

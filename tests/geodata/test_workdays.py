@@ -12,7 +12,7 @@ import chinese_calendar
 import pytest
 
 from geodata import workdays
-from geodata.workdays import DayKind, calendar_source, day_kind
+from geodata.workdays import DayKind, calendar_source, calendar_status, covered_until, day_kind
 
 
 def days(first: date, last: date) -> list[date]:
@@ -109,3 +109,55 @@ def test_importing_computes_no_calendar():
     code = "import geodata.workdays as w; print(w._year.cache_info().currsize)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+# 国务院办公厅关于2026年部分节假日安排的通知 (2025-11-04), typed by hand from the notice.
+NOTICE_2026_OFF = [
+    (date(2026, 1, 1), date(2026, 1, 3)),  # 元旦
+    (date(2026, 2, 15), date(2026, 2, 23)),  # 春节
+    (date(2026, 4, 4), date(2026, 4, 6)),  # 清明节
+    (date(2026, 5, 1), date(2026, 5, 5)),  # 劳动节
+    (date(2026, 6, 19), date(2026, 6, 21)),  # 端午节
+    (date(2026, 9, 25), date(2026, 9, 27)),  # 中秋节
+    (date(2026, 10, 1), date(2026, 10, 7)),  # 国庆节
+]
+NOTICE_2026_WORKED = [
+    date(2026, 1, 4),
+    date(2026, 2, 14),
+    date(2026, 2, 28),
+    date(2026, 5, 9),
+    date(2026, 9, 20),
+    date(2026, 10, 10),
+]
+
+
+def test_2026_calendar_is_the_state_councils_notice_day_by_day():
+    off = {d for first, last in NOTICE_2026_OFF for d in days(first, last)}
+    assert len(off) == 3 + 9 + 3 + 5 + 3 + 3 + 7
+    for day in days(date(2026, 1, 1), date(2026, 12, 31)):
+        expected = (
+            DayKind.HOLIDAY
+            if day in off
+            else DayKind.MAKEUP_WORKDAY
+            if day in NOTICE_2026_WORKED
+            else DayKind.ORDINARY
+        )
+        assert day_kind(day) is expected, day
+
+
+@pytest.mark.parametrize(
+    ("today", "warned"),
+    [
+        pytest.param(date(2026, 6, 1), False, id="mid-2026"),
+        pytest.param(date(2026, 11, 1), True, id="november-2026-next-year-due"),
+        pytest.param(date(2027, 3, 1), True, id="2027-by-rule"),
+    ],
+)
+def test_calendar_status_warns_where_the_calendar_runs_out(today, warned):
+    status = calendar_status(today)
+    assert status["covered_until"] == 2026 == covered_until()
+    assert (status["warning"] is not None) is warned
+    if warned:
+        assert "2027" in status["warning"]
+        assert "pip install -U chinese-calendar" in status["warning"]
+    assert status["source"] == calendar_source(today.year)

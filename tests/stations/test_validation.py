@@ -19,7 +19,7 @@ def codes(exc: pytest.ExceptionInfo[ValidationError]) -> set[str]:
 def test_valid_row_becomes_a_station(districts):
     s = build_station(station_row(), districts=districts)
     assert s.district_adcode == "500103"
-    assert s.hours == "Mo-Fr 09:00-18:00"
+    assert s.hours == "Mo-Fr 09:00-18:00; PH off"  # an office's working days
     assert s.hours_text == "周一至周五 9:00-18:00"
     assert s.owner == Owner(OwnerKind.DISTRICT, "500103")
     assert s.status is Status.ACTIVE
