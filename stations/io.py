@@ -196,12 +196,13 @@ class FileLimits:
     """What an uploaded file may hold, checked before a spreadsheet library reads it.
 
     A spreadsheet is a zip of XML: 817 KB on disk once unpacked to one 800 MB cell, and
-    982 KB to 2,000 rows of 16,384 columns. Real registries are far smaller: the export of
-    100,000 stations (45 columns) unpacks to about 150 MB.
+    982 KB to 2,000 rows of 16,384 columns. Real files are smaller: our export of 20,000
+    stations (44 columns) is 5.4 MB and unpacks to 50 MB (bench/upload_bombs.py), so a
+    file within the 20 MB upload limit unpacks to about 200 MB.
     """
 
-    max_unpacked_bytes: int = 256 * 1024 * 1024
-    max_columns: int = 256  # our template and exports have 45; Excel 2003 stopped at 256
+    max_unpacked_bytes: int = 512 * 1024 * 1024
+    max_columns: int = 256  # our template has 30 columns, exports 44; Excel 2003 stopped at 256
     max_cell_chars: int = 32_767  # Excel's own limit for one cell
 
 
@@ -294,7 +295,7 @@ def _scan_xlsx_xml(
                 where = f"（单元格 {ref}）" if ref else ""
                 msg = (
                     f"{name}: 工作表的一行有 {column:,} 列以上{where}，超过上限 "
-                    f"{limits.max_columns} 列；请只保留驿站登记表的列（模板有 45 列）"
+                    f"{limits.max_columns} 列；请只保留驿站登记表的列（上传模板有 30 列）"
                 )
                 raise FileRefusedError("too_many_columns", msg)
 

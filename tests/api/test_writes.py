@@ -463,14 +463,16 @@ def test_a_district_union_cannot_upload_rows_of_another_union(client, store, yuz
 
 
 def test_spreadsheet_bombs_are_refused_in_chinese_and_leave_no_upload(
-    client, store, yuzhong, tmp_path
+    store, districts, db_path, yuzhong, tmp_path
 ):
     from tests.builders import xlsx_one_huge_cell, xlsx_wide
 
-    huge = xlsx_one_huge_cell(tmp_path / "huge.xlsx", cell_bytes=300 << 20).read_bytes()
+    app = make_app(store, districts, db_path, upload_max_unpacked_bytes=64 << 20)
+    client = TestClient(app)
+    huge = xlsx_one_huge_cell(tmp_path / "huge.xlsx", cell_bytes=100 * 10**6).read_bytes()
     r = upload(client, yuzhong, huge, name="huge.xlsx")
     assert_problem(r, 413, "spreadsheet_too_large")
-    assert "解压后超过" in r.json()["detail"]
+    assert "解压后超过 64 MiB" in r.json()["detail"]
     cell = xlsx_one_huge_cell(tmp_path / "cell.xlsx", cell_bytes=1 << 20).read_bytes()
     assert_problem(upload(client, yuzhong, cell, name="cell.xlsx"), 422, "cell_too_long")
     wide = xlsx_wide(tmp_path / "wide.xlsx", rows=100, columns=16_384).read_bytes()

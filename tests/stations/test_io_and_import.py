@@ -274,15 +274,18 @@ def test_xlsx_positions_read_back_within_a_millimetre_are_unchanged(tmp_path, st
 def test_a_spreadsheet_unpacking_to_hundreds_of_megabytes_is_refused_unread(tmp_path):
     import tracemalloc
 
-    path = xlsx_one_huge_cell(tmp_path / "bomb.xlsx", cell_bytes=300 << 20)
+    from stations.io import FileLimits
+
+    # The bomb of the bench (800 MB) against the default 512 MiB, scaled down to 1/8.
+    path = xlsx_one_huge_cell(tmp_path / "bomb.xlsx", cell_bytes=100 * 10**6)
     assert path.stat().st_size < 1 << 20  # under a megabyte on disk
     tracemalloc.start()
     with pytest.raises(FileRefusedError) as refused:
-        read_rows(path)
+        read_rows(path, limits=FileLimits(max_unpacked_bytes=64 << 20))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert refused.value.code == "spreadsheet_too_large"
-    assert "解压后超过 256 MiB" in str(refused.value)
+    assert "解压后超过 64 MiB" in str(refused.value)
     assert peak < 5 << 20
 
 
@@ -306,8 +309,8 @@ def test_a_sheet_of_16384_columns_is_refused_before_openpyxl(tmp_path):
         read_rows(path)
     assert refused.value.code == "too_many_columns"
     assert "256 列" in str(refused.value)
-    # A normal sheet (the limit is far above our 45 columns) still reads.
-    narrow = read_rows(xlsx_wide(tmp_path / "ok.xlsx", rows=3, columns=45))
+    # A normal sheet (the limit is far above our 44 columns) still reads.
+    narrow = read_rows(xlsx_wide(tmp_path / "ok.xlsx", rows=3, columns=44))
     assert len(list(narrow.rows)) == 2
 
 
