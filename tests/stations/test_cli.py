@@ -125,6 +125,42 @@ def test_geojson_and_files_naming_their_crs_import_without_the_option(run, tmp_p
         assert {s.external_id for s in store.iter_all()} == {"G1", "2"}
 
 
+def test_a_header_only_full_list_commits_only_with_the_closures_confirmed(run, tmp_path, db_path):
+    path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2")])
+    assert run("import", str(path), "--crs", "wgs84", "--union", "district:500103", "--commit")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("编号,名称,经度,纬度,开放时间\n", encoding="utf-8")
+    args = ("import", str(empty), "--crs", "wgs84", "--union", "district:500103")
+    result = run(*args, "--full-list", "--commit")
+    assert result.exit_code == 1
+    assert "关闭本工会 2 个驿站" in result.output and "--confirm-closures 2" in result.output
+    with SQLiteStore(db_path) as store:
+        assert all(s.status.value == "active" for s in store.iter_all())
+    result = run(*args, "--full-list", "--commit", "--confirm-closures", "2")
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db_path) as store:
+        assert all(s.status.value == "closed" for s in store.iter_all())
+
+
+@pytest.mark.parametrize("suffix", ["geojson", "csv", "xlsx"])
+def test_export_then_import_commit_changes_nothing(run, db_path, tmp_path, districts, suffix):
+    from tests.builders import varied_stations
+
+    with SQLiteStore(db_path) as store:
+        for station in varied_stations(districts):
+            store.create(station, actor="t")
+        before = {s.external_id: s for s in store.iter_all()}
+    out = tmp_path / f"x.{suffix}"
+    assert run("export", "--out", str(out)).exit_code == 0
+    result = run("import", str(out), "--commit")  # the export names its own crs
+    assert result.exit_code == 0, result.output
+    assert "新增 0，修改 0，关闭 0" in result.output
+    with SQLiteStore(db_path) as store:
+        after = {s.external_id: s for s in store.iter_all()}
+    assert after == before
+    assert sum(1 for s in after.values() if s.listings) == 2
+
+
 def test_demo_loads_a_deterministic_marked_sample(tmp_path):
     runner = CliRunner()
     a, b = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
