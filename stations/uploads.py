@@ -48,8 +48,8 @@ DRY_RUN_RETENTION_H = 7 * 24.0
 # explicitly (YIZHAN_FULL_LIST_MAX_CLOSE_SHARE): a real yearly list closes a few percent.
 MAX_CLOSE_SHARE = 0.2
 # Two positions this close are the same place: a spreadsheet keeps 15 significant digits
-# (1e-12°), and 1e-8° is at most 1.1 mm of latitude.
-SAME_POSITION_DEG = 1e-8
+# (1e-12°), and 9e-9° is at most 1.0 mm (of latitude; less of longitude).
+SAME_POSITION_DEG = 9e-9
 
 CRS_HELP = (
     "请说明文件中经纬度的坐标系：从高德地图或腾讯地图复制的位置是 gcj02，从百度地图复制的是 "
