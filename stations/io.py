@@ -279,16 +279,16 @@ def _scan_xlsx_xml(
 
     parser = expat.ParserCreate()
     parser.buffer_text = False
-    text = 0
+    text = 0  # characters since the cell (c) or shared string (si) began, runs included
     column = 0
 
     def start(tag: str, attrs: dict[str, str]) -> None:
         nonlocal text, column
-        text = 0
         local = tag.rpartition(":")[2]
-        if local == "row":
-            column = 0
+        if local == "si":
+            text = 0
         elif local == "c":
+            text = 0
             ref = attrs.get("r")
             column = _column_number(ref) if ref else column + 1
             if column > limits.max_columns:
@@ -298,6 +298,8 @@ def _scan_xlsx_xml(
                     f"{limits.max_columns} 列；请只保留驿站登记表的列（上传模板有 30 列）"
                 )
                 raise FileRefusedError("too_many_columns", msg)
+        elif local == "row":
+            column = 0
 
     def chars(data: str) -> None:
         nonlocal text
@@ -309,15 +311,10 @@ def _scan_xlsx_xml(
             )
             raise FileRefusedError("cell_too_long", msg)
 
-    def end(tag: str) -> None:
-        nonlocal text
-        text = 0
-
     def doctype(*_: Any) -> None:  # xlsx never has one; entity tricks need one
         raise FileRefusedError("bad_file", f"{name}: 文件含有 DTD，不是 Excel 保存的 .xlsx")
 
     parser.StartElementHandler = start
-    parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
     parser.StartDoctypeDeclHandler = doctype
     try:

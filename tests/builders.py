@@ -72,21 +72,28 @@ def _xlsx_replacing(path: Any, member: str, chunks: Any) -> Any:
     return path
 
 
-def xlsx_one_huge_cell(path: Any, *, cell_bytes: int) -> Any:
-    """An XLSX whose first header cell is one shared string of ``cell_bytes`` letters."""
+def xlsx_one_huge_cell(path: Any, *, cell_bytes: int, run_bytes: int | None = None) -> Any:
+    """An XLSX whose first header cell is one shared string of ``cell_bytes`` letters;
+    with ``run_bytes``, written as rich-text runs of that many letters each."""
 
     def chunks() -> Any:
         yield (
             b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-            b'count="3" uniqueCount="3"><si><t>'
+            b'count="3" uniqueCount="3"><si>'
         )
-        block = b"A" * (1 << 20)
-        left = cell_bytes
-        while left > 0:
-            yield block[: min(left, len(block))]
-            left -= len(block)
-        yield "</t></si><si><t>A1</t></si><si><t>驿站</t></si></sst>".encode()
+        if run_bytes:
+            run = b"<r><t>" + b"A" * run_bytes + b"</t></r>"
+            yield run * (cell_bytes // run_bytes)
+        else:
+            yield b"<t>"
+            block = b"A" * (1 << 20)
+            left = cell_bytes
+            while left > 0:
+                yield block[: min(left, len(block))]
+                left -= len(block)
+            yield b"</t>"
+        yield "</si><si><t>A1</t></si><si><t>驿站</t></si></sst>".encode()
 
     return _xlsx_replacing(path, "xl/sharedStrings.xml", chunks())
 

@@ -289,10 +289,11 @@ def test_a_spreadsheet_unpacking_to_hundreds_of_megabytes_is_refused_unread(tmp_
     assert peak < 5 << 20
 
 
-def test_a_cell_longer_than_excel_allows_is_refused_before_openpyxl(tmp_path):
+@pytest.mark.parametrize("run_bytes", [None, 30_000], ids=["one_text", "rich_text_runs"])
+def test_a_cell_longer_than_excel_allows_is_refused_before_openpyxl(tmp_path, run_bytes):
     import tracemalloc
 
-    path = xlsx_one_huge_cell(tmp_path / "cell.xlsx", cell_bytes=8 << 20)
+    path = xlsx_one_huge_cell(tmp_path / "cell.xlsx", cell_bytes=8 << 20, run_bytes=run_bytes)
     tracemalloc.start()
     with pytest.raises(FileRefusedError) as refused:
         read_rows(path)
