@@ -11,13 +11,21 @@ import orjson
 from fastapi import APIRouter, Body, File, Form, Header, Query, Request, UploadFile
 from starlette.responses import Response
 
-from geodata.crs import CoordinateSystem
 from stations.auth import Principal
-from stations.io import detect_format, read_rows
+from stations.io import FileRefusedError, detect_format, read_rows
 from stations.model import Station
 from stations.records import station_input
 from stations.store import Delete
-from stations.uploads import Upload, commit_upload, plan_upload, revert_upload
+from stations.uploads import (
+    ClosuresUnconfirmedError,
+    CrsRequiredError,
+    Upload,
+    closure_check,
+    commit_upload,
+    plan_upload,
+    revert_upload,
+    upload_crs,
+)
 from stations.validation import build_station
 
 from .auth import PrincipalDep
@@ -182,12 +190,16 @@ def _upload_doc(
                 "warnings": list(r.warnings),
             }
         )
+    check = closure_check(
+        services.store, upload, max_share=services.settings.full_list_max_close_share
+    )
     return {
         "id": upload.id,
         "status": upload.status.value,
         "filename": upload.filename,
         "crs": upload.crs,
         "full_list": upload.full_list,
+        "closures": check.as_dict() if check is not None else None,
         "owner": upload.owner,
         "actor": upload.actor,
         "created_at": upload.created_at.isoformat(),
@@ -221,35 +233,84 @@ def upload_template() -> Response:
     )
 
 
+def _file_problem(name: str, exc: Exception) -> Problem:
+    if isinstance(exc, FileRefusedError):
+        return Problem(exc.code, str(exc))
+    return Problem("bad_file", f"{name}: the file could not be read: {exc}")
+
+
+def _commit(services: ServicesDep, upload_id: str, by: Principal, confirm: int | None) -> Any:
+    try:
+        return commit_upload(
+            services.store,
+            upload_id,
+            by=by,
+            confirm_closures=confirm,
+            max_close_share=services.settings.full_list_max_close_share,
+        )
+    except ClosuresUnconfirmedError as exc:
+        raise Problem(
+            "closures_unconfirmed",
+            str(exc),
+            headers={"Location": f"/v1/uploads/{upload_id}"},
+            upload_id=upload_id,
+            **exc.check.as_dict(),
+        ) from None
+
+
+_CONFIRM_HELP = (
+    "a full list closing more than YIZHAN_FULL_LIST_MAX_CLOSE_SHARE of the union's open "
+    "stations (or any, with no valid row) commits only when this is the number it closes"
+)
+
+
 @router.post("/uploads", status_code=201, summary="Upload a union's stations (dry run first)")
 def create_upload(
     request: Request,
     by: PrincipalDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or GeoJSON")],
-    crs: Annotated[str, Form(description="wgs84 | gcj02 | bd09 | cgcs2000 of the positions")],
+    crs: Annotated[
+        str | None,
+        Form(
+            description="wgs84 | gcj02 | bd09 | cgcs2000 of the positions: gcj02 if copied "
+            "from Amap (高德) or Tencent (腾讯), bd09 from Baidu (百度), wgs84 from GPS or "
+            "Tianditu (天地图). Required, unless the file says it: a GeoJSON file is WGS-84 "
+            "(RFC 7946), a file with a crs (坐标系) column names it row by row"
+        ),
+    ] = None,
     dry_run: Annotated[bool, Form(description="only report (default)")] = True,
     full_list: Annotated[
         bool, Form(description="the file is the union's full list: close stations missing")
     ] = False,
+    confirm_closures: Annotated[int | None, Form(ge=0, description=_CONFIRM_HELP)] = None,
 ) -> Response:
     """Checks every row and answers with the report: rows to add, change, close, unchanged
     and rejected (row, column, value, why, in Chinese, with a stable code), and likely
     duplicates. Nothing changes until `POST /v1/uploads/{id}/commit` (or `dry_run=false`,
     which commits when no row is rejected)."""
-    system: CoordinateSystem = parse_crs_param(crs)
+    given = parse_crs_param(crs) if crs is not None and crs.strip() else None
     name = Path(file.filename or "upload.csv").name
     try:
         fmt = detect_format(Path(name))
     except ValueError as exc:
         raise Problem("unsupported_file", str(exc)) from None
+    settings = services.settings
     with tempfile.TemporaryDirectory(prefix="yizhan-upload-") as tmp:
         path = Path(tmp) / f"upload.{fmt}"
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
         try:
-            source = read_rows(path, format=fmt)
+            source = read_rows(path, format=fmt, limits=settings.file_limits)
+            system = upload_crs(
+                given, format=fmt, columns=source.columns, default_crs=source.default_crs
+            )
+        except CrsRequiredError as exc:
+            raise Problem("crs_required", str(exc)) from None
+        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            raise _file_problem(name, exc) from None
+        try:
             upload = plan_upload(
                 source.rows,
                 store=services.store,
@@ -260,11 +321,12 @@ def create_upload(
                 full_list=full_list,
                 unknown_columns=source.unknown_columns,
                 columns=source.columns,
+                retention_h=settings.dry_run_retention_hours,
             )
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            raise Problem("bad_file", f"{name}: the file could not be read: {exc}") from None
+            raise _file_problem(name, exc) from None
     if not dry_run and not upload.counts.get("rejected"):
-        commit_upload(services.store, upload.id, by=by)
+        _commit(services, upload.id, by, confirm_closures)
         upload = services.store.get_upload(upload.id)
     doc = _upload_doc(
         services, upload, actions=["create", "update", "close", "rejected"], limit=1000, offset=0
@@ -288,11 +350,17 @@ def get_upload(
 
 
 @router.post("/uploads/{upload_id}/commit", summary="Apply a reviewed upload, all or nothing")
-def commit(upload_id: str, by: PrincipalDep, services: ServicesDep) -> Response:
-    """Refused (409) if it has rejected rows, was committed already, or a station it
-    changes was changed by someone else since the dry run."""
+def commit(
+    upload_id: str,
+    by: PrincipalDep,
+    services: ServicesDep,
+    confirm_closures: Annotated[int | None, Query(ge=0, description=_CONFIRM_HELP)] = None,
+) -> Response:
+    """Refused (409) if it has rejected rows, was committed already, a station it
+    changes was changed by someone else since the dry run, or it is a full list closing
+    many stations without `confirm_closures`."""
     _upload_for(services, upload_id, by)
-    result = commit_upload(services.store, upload_id, by=by)
+    result = _commit(services, upload_id, by, confirm_closures)
     upload = services.store.get_upload(upload_id)
     return _json(
         {

@@ -26,7 +26,16 @@ from stations.model import Owner, OwnerKind, Status
 from stations.open import open_store, redact
 from stations.settings import Settings, get_settings
 from stations.store import Store, StoreError
-from stations.uploads import Upload, commit_upload, plan_upload, revert_upload
+from stations.uploads import (
+    ClosuresUnconfirmedError,
+    CrsRequiredError,
+    Upload,
+    closure_check,
+    commit_upload,
+    plan_upload,
+    revert_upload,
+    upload_crs,
+)
 
 
 def cli_settings() -> Settings:
@@ -160,6 +169,9 @@ def _print_report(store: Store, upload: Upload, limit: int) -> None:
     )
     if upload.unknown_columns:
         click.echo(f"未识别的列（已忽略）：{'、'.join(upload.unknown_columns)}")
+    check = closure_check(store, upload, max_share=cli_settings().full_list_max_close_share)
+    if check is not None and check.needs_confirmation:
+        click.echo(f"注意：{check.message()}")
     shown = 0
     for row in store.iter_upload_rows(upload.id, actions=("rejected",)):
         for p in row.problems:
@@ -181,9 +193,12 @@ def _print_report(store: Store, upload: Upload, limit: int) -> None:
 @database_option
 @click.option(
     "--crs",
-    default="wgs84",
-    show_default=True,
-    help="coordinate system of the file's positions: wgs84, gcj02, bd09, cgcs2000",
+    default=None,
+    help=(
+        "coordinate system of the file's positions: gcj02 (copied from Amap/高德 or "
+        "Tencent/腾讯), bd09 (Baidu/百度), wgs84 (GPS, Tianditu/天地图), cgcs2000. Required "
+        "unless the file says it: GeoJSON is WGS-84, or a crs (坐标系) column names it per row"
+    ),
 )
 @click.option(
     "--union",
@@ -203,37 +218,56 @@ def _print_report(store: Store, upload: Upload, limit: int) -> None:
     help="report only, or commit when no row is rejected",
 )
 @click.option("--max-problems", default=200, show_default=True, help="problems to list")
+@click.option(
+    "--confirm-closures",
+    type=click.IntRange(0),
+    default=None,
+    metavar="N",
+    help="with --full-list --commit: confirm that closing N stations is meant (needed when "
+    "it closes more than YIZHAN_FULL_LIST_MAX_CLOSE_SHARE of them, or the file has no valid row)",
+)
 def import_(
     file: Path,
     database: str | None,
-    crs: str,
+    crs: str | None,
     union: str | None,
     full_list: bool,
     actor: str,
     dry_run: bool,
     max_problems: int,
+    confirm_closures: int | None,
 ) -> None:
     """Check a CSV, XLSX or GeoJSON FILE row by row; with --commit, apply all rows or none."""
     by = _cli_principal(union, actor)
+    settings = cli_settings()
     try:
-        crs_value = parse_crs(crs)
-        source = read_rows(file)
+        given = parse_crs(crs) if crs else None
+        source = read_rows(file, limits=settings.file_limits)
+        crs_value = upload_crs(
+            given, format=source.format, columns=source.columns, default_crs=source.default_crs
+        )
+    except CrsRequiredError as exc:
+        raise click.UsageError(str(exc)) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     store = _store(database)
     progress = _Progress(f"检查 {file.name}")
-    upload = plan_upload(
-        source.rows,
-        store=store,
-        districts=_districts(),
-        by=by,
-        filename=file.name,
-        crs=crs_value,
-        full_list=full_list,
-        unknown_columns=source.unknown_columns,
-        columns=source.columns,
-        on_row=progress,
-    )
+    try:
+        upload = plan_upload(
+            source.rows,
+            store=store,
+            districts=_districts(),
+            by=by,
+            filename=file.name,
+            crs=crs_value,
+            full_list=full_list,
+            unknown_columns=source.unknown_columns,
+            columns=source.columns,
+            on_row=progress,
+            retention_h=settings.dry_run_retention_hours,
+        )
+    except ValueError as exc:
+        raise click.ClickException(f"{exc} (nothing was changed)") from exc
     progress.done()
     _print_report(store, upload, max_problems)
     if upload.counts.get("rejected"):
@@ -241,12 +275,23 @@ def import_(
     if dry_run:
         click.echo(f"dry run: nothing was changed; commit with: yizhan upload commit {upload.id}")
         return
-    _commit(store, upload.id, by)
+    _commit(store, upload.id, by, confirm_closures)
 
 
-def _commit(store: Store, upload_id: str, by: Principal) -> None:
+def _commit(store: Store, upload_id: str, by: Principal, confirm: int | None = None) -> None:
     try:
-        result = commit_upload(store, upload_id, by=by)
+        result = commit_upload(
+            store,
+            upload_id,
+            by=by,
+            confirm_closures=confirm,
+            max_close_share=cli_settings().full_list_max_close_share,
+        )
+    except ClosuresUnconfirmedError as exc:
+        raise click.ClickException(
+            f"{exc}；登记册未作任何修改 (nothing was changed). After checking: "
+            f"yizhan upload commit {upload_id} --confirm-closures {exc.check.would_close}"
+        ) from exc
     except StoreError as exc:
         raise click.ClickException(f"{exc} (nothing was changed)") from exc
     click.echo(
@@ -282,9 +327,22 @@ def upload_show(upload_id: str, database: str | None, max_problems: int) -> None
 @database_option
 @click.option("--union", metavar="OWNER", help="act as this union")
 @click.option("--actor", default="cli", show_default=True)
-def upload_commit(upload_id: str, database: str | None, union: str | None, actor: str) -> None:
+@click.option(
+    "--confirm-closures",
+    type=click.IntRange(0),
+    default=None,
+    metavar="N",
+    help="confirm that the full list's closing N stations is meant",
+)
+def upload_commit(
+    upload_id: str,
+    database: str | None,
+    union: str | None,
+    actor: str,
+    confirm_closures: int | None,
+) -> None:
     """Apply a dry run: all of its changes, or none."""
-    _commit(_store(database), upload_id, _cli_principal(union, actor))
+    _commit(_store(database), upload_id, _cli_principal(union, actor), confirm_closures)
 
 
 @upload.command(name="revert")

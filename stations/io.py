@@ -46,6 +46,8 @@ _FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "signage_unified": ("signage_unified", "统一标识", "是否统一标识"),
     "brand": ("brand", "品牌"),
     "sample": ("sample", "示例", "示例数据"),
+    # Our GeoJSON export nests the 上图 listings as a list (CSV/XLSX flatten them).
+    "listings": ("listings",),
 }
 _PROVIDER_NAMES = {Provider.AMAP: "高德", Provider.BAIDU: "百度", Provider.TENCENT: "腾讯"}
 _LISTING_FIELDS = {
@@ -77,20 +79,42 @@ _ALIAS_TO_FIELD = {
 }
 
 
+# What of a file's unrecognised headers is kept for the report: a header is a name, not a
+# document (an 800 MB "header" cell was once stored whole and sent back as 838 MB of JSON).
+MAX_UNKNOWN_COLUMNS = 50
+MAX_HEADER_CHARS = 64
+
+
+def _short_header(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_HEADER_CHARS else text[: MAX_HEADER_CHARS - 1] + "…"
+
+
 def map_headers(headers: Iterable[Any]) -> tuple[list[str | None], list[str]]:
-    """Map a file's column headers to record fields; return the mapping and unknown headers."""
+    """Map a file's column headers to record fields; return the mapping and unknown headers.
+
+    The unknown headers are reported, not stored whole: at most ``MAX_UNKNOWN_COLUMNS`` of
+    them, each cut to ``MAX_HEADER_CHARS`` characters, and a last entry saying how many more.
+    """
     mapped: list[str | None] = []
     unknown: list[str] = []
+    more = 0
     seen: set[str] = set()
     for header in headers:
-        name = _ALIAS_TO_FIELD.get(_normal_header(header)) if header is not None else None
-        if name is None or name in seen:
+        text = "" if header is None else str(header)
+        name = _ALIAS_TO_FIELD.get(_normal_header(text)) if len(text) <= 200 else None
+        if header is None or name is None or name in seen:
             mapped.append(None)
-            if header is not None and str(header).strip():
-                unknown.append(str(header))
+            if text.strip():
+                if len(unknown) < MAX_UNKNOWN_COLUMNS:
+                    unknown.append(_short_header(text))
+                else:
+                    more += 1
         else:
             mapped.append(name)
             seen.add(name)
+    if more:
+        unknown.append(f"……另有 {more} 列")
     return mapped, unknown
 
 
@@ -107,6 +131,9 @@ class RowSource:
     unknown_columns: list[str] = field(default_factory=list)
     rows: Iterator[tuple[int, dict[str, Any]]] = field(default_factory=lambda: iter(()))
     columns: dict[str, str] = field(default_factory=dict)  # record field -> header in the file
+    delimiter: str | None = None  # a CSV's separator, as detected
+    # The system the format itself fixes (GeoJSON: WGS-84, RFC 7946); None: the uploader says.
+    default_crs: str | None = None
 
 
 def detect_format(path: Path) -> str:
@@ -156,22 +183,201 @@ def _cells(mapping: list[str | None], values: Iterable[Any]) -> dict[str, Any]:
     return {k: _restore(v) for k, v in zip(mapping, values, strict=False) if k is not None}
 
 
-def _csv_rows(path: Path, encoding: str, mapping: list[str | None]) -> Iterator[tuple[int, dict]]:
+class FileRefusedError(ValueError):
+    """A file refused as a whole before its rows are read; ``code`` names the problem."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    """What an uploaded file may hold, checked before a spreadsheet library reads it.
+
+    A spreadsheet is a zip of XML: 817 KB on disk once unpacked to one 800 MB cell, and
+    982 KB to 2,000 rows of 16,384 columns. Real files are smaller: our export of 20,000
+    stations (44 columns) is 5.4 MB and unpacks to 50 MB (bench/upload_bombs.py), so a
+    file within the 20 MB upload limit unpacks to about 200 MB.
+    """
+
+    max_unpacked_bytes: int = 512 * 1024 * 1024
+    max_columns: int = 256  # our template has 30 columns, exports 44; Excel 2003 stopped at 256
+    max_cell_chars: int = 32_767  # Excel's own limit for one cell
+
+
+# Delimiters a spreadsheet program may save a "CSV" with (semicolons where the decimal
+# separator is a comma, tabs from "Unicode text").
+_CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _csv_header(path: Path, encoding: str) -> tuple[str, list[str]]:
+    """The delimiter under which the first line maps the most known headers, and the header."""
     with path.open(encoding=encoding, newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        for number, values in enumerate(reader, start=2):
-            if not any(v.strip() for v in values):
-                continue
-            yield number, _cells(mapping, values)
+        try:
+            first = fh.readline(1 << 20)
+        except UnicodeDecodeError:
+            first = ""
+    best: tuple[int, str, list[str]] = (-1, ",", [])
+    for delimiter in _CSV_DELIMITERS:
+        try:
+            header = next(csv.reader([first], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        known = sum(f is not None for f in map_headers(header)[0])
+        if known > best[0]:
+            best = (known, delimiter, header)
+    return best[1], best[2]
 
 
-def _xlsx_rows(path: Path) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]]]:
+def _csv_refusal(path: Path, line: int, exc: csv.Error) -> FileRefusedError:
+    if "field larger than field limit" in str(exc):
+        limit_kib = csv.field_size_limit() // 1024
+        return FileRefusedError(
+            "cell_too_long",
+            f"{path.name}: 第 {line} 行附近有一格超过 {limit_kib} KiB，不是驿站登记的内容；"
+            "请检查这一格（多为漏写引号或粘贴了整个文件）",
+        )
+    return FileRefusedError("bad_file", f"{path.name}: 第 {line} 行无法按 CSV 读取：{exc}")
+
+
+def _csv_rows(
+    path: Path, encoding: str, delimiter: str, mapping: list[str | None]
+) -> Iterator[tuple[int, dict]]:
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            next(reader, None)
+            for number, values in enumerate(reader, start=2):
+                if not any(v.strip() for v in values):
+                    continue
+                yield number, _cells(mapping, values)
+        except csv.Error as exc:
+            raise _csv_refusal(path, reader.line_num, exc) from None
+
+
+def _column_number(ref: str) -> int:
+    """1 for A1, 16,384 for XFD7: the column of a cell reference."""
+    n = 0
+    for ch in ref:
+        if "A" <= ch <= "Z":
+            n = n * 26 + ord(ch) - 64
+        else:
+            break
+    return n
+
+
+def _scan_xlsx_xml(
+    name: str, stream: IO[bytes], limits: FileLimits, budget: list[int], *, chunk: int = 1 << 16
+) -> None:
+    """Stream one sheet or the shared strings through expat: count columns and cell lengths.
+
+    Nothing is kept but counters, so a bomb is refused at its first oversized cell or
+    column, in bounded memory, before openpyxl (which loads all shared strings at once).
+    """
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+    parser.buffer_text = False
+    text = 0  # characters since the cell (c) or shared string (si) began, runs included
+    column = 0
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal text, column
+        local = tag.rpartition(":")[2]
+        if local == "si":
+            text = 0
+        elif local == "c":
+            text = 0
+            ref = attrs.get("r")
+            column = _column_number(ref) if ref else column + 1
+            if column > limits.max_columns:
+                where = f"（单元格 {ref}）" if ref else ""
+                msg = (
+                    f"{name}: 工作表的一行有 {column:,} 列以上{where}，超过上限 "
+                    f"{limits.max_columns} 列；请只保留驿站登记表的列（上传模板有 30 列）"
+                )
+                raise FileRefusedError("too_many_columns", msg)
+        elif local == "row":
+            column = 0
+
+    def chars(data: str) -> None:
+        nonlocal text
+        text += len(data)
+        if text > limits.max_cell_chars:
+            msg = (
+                f"{name}: 有一格超过 {limits.max_cell_chars:,} 个字符（Excel 单元格的上限），"
+                "不是驿站登记的内容；请检查文件"
+            )
+            raise FileRefusedError("cell_too_long", msg)
+
+    def doctype(*_: Any) -> None:  # xlsx never has one; entity tricks need one
+        raise FileRefusedError("bad_file", f"{name}: 文件含有 DTD，不是 Excel 保存的 .xlsx")
+
+    parser.StartElementHandler = start
+    parser.CharacterDataHandler = chars
+    parser.StartDoctypeDeclHandler = doctype
+    try:
+        while data := stream.read(chunk):
+            budget[0] -= len(data)
+            if budget[0] < 0:
+                raise _unpacked_too_large(name, limits)
+            parser.Parse(data, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        msg = f"{name}: 不是可读取的 Excel 文件（.xlsx）：XML 有误（{exc}）"
+        raise FileRefusedError("bad_file", msg) from None
+
+
+def _unpacked_too_large(name: str, limits: FileLimits) -> FileRefusedError:
+    mib = limits.max_unpacked_bytes / (1 << 20)
+    return FileRefusedError(
+        "spreadsheet_too_large",
+        f"{name}: 解压后超过 {mib:,.0f} MiB，远大于任何驿站登记表；"
+        "请删去无关的工作表、图片和空白行列后再上传，或另存为 CSV",
+    )
+
+
+_XLSX_SCANNED = re.compile(r"xl/(worksheets/[^/]+|sharedStrings)\.xml", re.IGNORECASE)
+
+
+def check_xlsx(path: Path, limits: FileLimits = FileLimits()) -> None:
+    """Refuse a spreadsheet too large unpacked, too wide or with an oversized cell.
+
+    The members' declared sizes are checked first (zipfile never inflates a member past
+    its declared size), then the sheets and shared strings are streamed and counted.
+    """
+    from zipfile import BadZipFile, ZipFile
+
+    try:
+        book = ZipFile(path)
+    except (BadZipFile, OSError) as exc:
+        msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
+        raise FileRefusedError("bad_file", msg) from None
+    with book:
+        members = book.infolist()
+        if sum(m.file_size for m in members) > limits.max_unpacked_bytes:
+            raise _unpacked_too_large(path.name, limits)
+        budget = [limits.max_unpacked_bytes]
+        for member in members:
+            if _XLSX_SCANNED.fullmatch(member.filename):
+                try:
+                    with book.open(member) as stream:
+                        _scan_xlsx_xml(path.name, stream, limits, budget)
+                except (BadZipFile, OSError, EOFError) as exc:  # bad CRC, truncated, …
+                    msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
+                    raise FileRefusedError("bad_file", msg) from None
+
+
+def _xlsx_rows(
+    path: Path, limits: FileLimits
+) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]]]:
     from zipfile import BadZipFile
 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    check_xlsx(path, limits)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (BadZipFile, InvalidFileException, OSError, KeyError) as exc:
@@ -182,6 +388,9 @@ def _xlsx_rows(path: Path) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ..
         if candidate.title in ("驿站", "stations", "工会驿站"):
             sheet = candidate
             break
+    # The sheet's own <dimension> can claim 16,384 columns; rows are padded to it unless reset.
+    if hasattr(sheet, "reset_dimensions"):
+        sheet.reset_dimensions()
     rows = sheet.iter_rows(values_only=True)
     header = list(next(rows, ()))
 
@@ -196,17 +405,72 @@ def _xlsx_rows(path: Path) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ..
     return header, body()
 
 
-def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    with path.open(encoding="utf-8-sig") as fh:
-        doc = json.load(fh)
+def _json_type(value: Any) -> str:
+    names = {dict: "对象", list: "列表", str: "文字", bool: "真假值", type(None): "null"}
+    return names.get(type(value), "数字")
+
+
+def _geojson_default_crs(doc: dict[str, Any]) -> str | None:
+    """RFC 7946: positions are WGS-84. A file with the old (2008) ``crs`` member says its own."""
+    named = doc.get("crs")
+    if named is None:
+        return "wgs84"
+    text = json.dumps(named).upper()
+    if "CRS84" in text or "4326" in text:
+        return "wgs84"
+    if "4490" in text:
+        return "cgcs2000"
+    return None  # something else: the uploader must say
+
+
+def _check_features(name: str, features: list[Any]) -> None:
+    """Refuse a FeatureCollection that breaks RFC 7946's shapes, naming the feature."""
+    for i, feature in enumerate(features, start=1):
+        where = f"{name}: 第 {i} 个要素（features[{i - 1}]）"
+        if not isinstance(feature, dict):
+            msg = f"{where}应是对象（Feature），而不是{_json_type(feature)}"
+            raise FileRefusedError("bad_file", msg)
+        props = feature.get("properties")
+        if props is not None and not isinstance(props, dict):
+            msg = f"{where}的 properties 应是对象或 null，而不是{_json_type(props)}"
+            raise FileRefusedError("bad_file", msg)
+        geometry = feature.get("geometry")
+        if geometry is not None and not isinstance(geometry, dict):
+            msg = f"{where}的 geometry 应是对象或 null，而不是{_json_type(geometry)}"
+            raise FileRefusedError("bad_file", msg)
+        if isinstance(geometry, dict) and geometry.get("type") == "Point":
+            coords = geometry.get("coordinates")
+            if not isinstance(coords, list):
+                msg = f"{where}的点坐标应是 [经度, 纬度] 列表，而不是{_json_type(coords)}"
+                raise FileRefusedError("bad_file", msg)
+
+
+def _geojson_rows(
+    path: Path,
+) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]], str | None]:
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            doc = json.load(fh)
+    except RecursionError:
+        msg = f"{path.name}: JSON 嵌套过深，不是驿站的 GeoJSON 文件"
+        raise FileRefusedError("bad_file", msg) from None
+    except UnicodeDecodeError:
+        msg = f"{path.name}: GeoJSON 须为 UTF-8 编码（RFC 7946）"
+        raise FileRefusedError("bad_file", msg) from None
+    except json.JSONDecodeError as exc:
+        msg = f"{path.name}: 不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列 {exc.msg}"
+        raise FileRefusedError("bad_file", msg) from None
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
         msg = f"{path.name}: not a GeoJSON FeatureCollection"
         raise ValueError(msg)
+    _check_features(path.name, features)
     headers: list[str] = []
+    seen: set[str] = set()
     for feature in features:
         for key in feature.get("properties") or {}:
-            if key not in headers:
+            if key not in seen:
+                seen.add(key)
                 headers.append(key)
     mapping, _ = map_headers(headers)
     by_key = dict(zip(headers, mapping, strict=True))
@@ -221,38 +485,56 @@ def _geojson_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, 
                     row[name] = v
             geometry = feature.get("geometry") or {}
             if geometry.get("type") == "Point":
-                coords = geometry.get("coordinates") or []
+                coords = geometry["coordinates"]
                 if len(coords) >= 2:
                     row["lon"], row["lat"] = coords[0], coords[1]
             elif geometry:
                 row["lon"] = row["lat"] = None
-                row["_geometry_problem"] = geometry.get("type")
+                row["_geometry_problem"] = str(geometry.get("type"))[:40]
             yield number, row
 
-    return headers, body()
+    return headers, body(), _geojson_default_crs(doc)
 
 
-def read_rows(path: str | Path, *, format: str | None = None) -> RowSource:
-    """Open a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX or GeoJSON file of stations."""
+def read_rows(
+    path: str | Path, *, format: str | None = None, limits: FileLimits = FileLimits()
+) -> RowSource:
+    """Open a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030; comma, semicolon or tab separated),
+    XLSX or GeoJSON file of stations.
+
+    A file that cannot be read, or breaks ``limits``, raises ValueError (FileRefusedError
+    names the problem) before any row is returned.
+    """
     path = Path(path)
     fmt = format or detect_format(path)
     if fmt == "csv":
         encoding = detect_encoding(path)
-        with path.open(encoding=encoding, newline="") as fh:
-            header = next(csv.reader(fh), [])
+        delimiter, header = _csv_header(path, encoding)
         mapping, unknown = map_headers(header)
         return RowSource(
-            "csv", encoding, unknown, _csv_rows(path, encoding, mapping), _columns(header, mapping)
+            "csv",
+            encoding,
+            unknown,
+            _csv_rows(path, encoding, delimiter, mapping),
+            _columns(header, mapping),
+            delimiter=delimiter,
         )
     if fmt == "xlsx":
-        header, body = _xlsx_rows(path)
+        header, body = _xlsx_rows(path, limits)
         mapping, unknown = map_headers(header)
         cells = ((n, _cells(mapping, values)) for n, values in body)
         return RowSource("xlsx", None, unknown, cells, _columns(header, mapping))
     if fmt == "geojson":
-        headers, features = _geojson_rows(path)
+        headers, features, default_crs = _geojson_rows(path)
         mapping, unknown = map_headers(headers)
-        return RowSource("geojson", "utf-8", unknown, features, _columns(headers, mapping))
+        return RowSource(
+            "geojson",
+            "utf-8",
+            unknown,
+            features,
+            _columns(headers, mapping),
+            default_crs=default_crs,
+        )
     msg = f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"
     raise ValueError(msg)
 
@@ -270,6 +552,7 @@ EXPORT_COLUMNS = (
     "district_adcode",
     "lon",
     "lat",
+    "crs",  # the file says its own system, so importing it back needs no --crs
     "hours",
     "hours_text",
     "self_service_24h",

@@ -16,8 +16,10 @@ from geodata.tiles import (
     custom_provider,
     usable_providers,
 )
+from stations.io import FileLimits
 from stations.open import redact
 from stations.store import Timeouts
+from stations.uploads import DRY_RUN_RETENTION_H, MAX_CLOSE_SHARE
 
 DEFAULT_DATABASE_URL = "sqlite:///data/yizhan.sqlite3"
 _DEFAULT_TIMEOUTS = Timeouts()
@@ -59,6 +61,34 @@ class Settings(BaseSettings):
     demo_seed: int = 20241
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
+    )
+    upload_max_unpacked_bytes: int = Field(
+        default=FileLimits().max_unpacked_bytes,
+        gt=0,
+        description=(
+            "a spreadsheet (a zip) larger than this once unpacked is refused before it is read; "
+            "the export of 20,000 stations (5.4 MB) unpacks to 50 MB"
+        ),
+    )
+    upload_max_columns: int = Field(
+        default=FileLimits().max_columns,
+        ge=44,
+        le=16384,
+        description="a spreadsheet with more columns is refused before it is read",
+    )
+    dry_run_retention_hours: float = Field(
+        default=DRY_RUN_RETENTION_H,
+        gt=0,
+        description="an upload's dry run not committed within this is removed (with its rows)",
+    )
+    full_list_max_close_share: float = Field(
+        default=MAX_CLOSE_SHARE,
+        ge=0,
+        le=1,
+        description=(
+            "a full-list upload closing more than this share of the union's open stations "
+            "(or any, with no valid row) commits only with confirm_closures=<how many>"
+        ),
     )
     auth_failures_per_minute: int = Field(default=10, ge=1)
     feedback_per_client_per_hour: int = Field(
@@ -155,6 +185,14 @@ class Settings(BaseSettings):
             read_s=self.statement_timeout_s,
             lock_s=self.lock_timeout_s,
             write_s=self.write_timeout_s,
+        )
+
+    @property
+    def file_limits(self) -> FileLimits:
+        """What an uploaded file may hold (checked before it is read)."""
+        return FileLimits(
+            max_unpacked_bytes=self.upload_max_unpacked_bytes,
+            max_columns=self.upload_max_columns,
         )
 
     @property

@@ -557,6 +557,37 @@ class SQLStore(Store):
             revert_batch_id=batches.get("revert"),
         )
 
+    _UNCOMMITTED = "NOT EXISTS (SELECT 1 FROM batches b WHERE b.upload_id = uploads.id)"
+
+    def delete_upload(self, upload_id: str) -> bool:
+        with self._write() as c:
+            found = c.execute(
+                f"SELECT id FROM uploads WHERE id = ? AND {self._UNCOMMITTED}", (upload_id,)
+            ).fetchone()
+            if found is None:
+                return False
+            c.execute("DELETE FROM upload_rows WHERE upload_id = ?", (upload_id,))
+            c.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            return True
+
+    def purge_uploads(self, *, created_before: datetime) -> int:
+        # created_at is stored as ISO text in Asia/Shanghai, so text order is time order.
+        cutoff = created_before.astimezone(TZ).isoformat()
+        with self._write() as c:
+            ids = [
+                r["id"]
+                for r in c.execute(
+                    f"SELECT id FROM uploads WHERE created_at < ? AND {self._UNCOMMITTED}",
+                    (cutoff,),
+                ).fetchall()
+            ]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"DELETE FROM upload_rows WHERE upload_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM uploads WHERE id IN ({marks})", chunk)
+            return len(ids)
+
     def iter_upload_rows(
         self,
         upload_id: str,

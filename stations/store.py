@@ -282,6 +282,18 @@ class Store(ABC):
     @abstractmethod
     def find_upload(self, upload_id: str) -> Upload | None: ...
 
+    @abstractmethod
+    def delete_upload(self, upload_id: str) -> bool:
+        """Remove an upload that never committed (a plan that failed) and its rows.
+
+        False, and nothing removed, if there is no such upload or a batch refers to it."""
+
+    @abstractmethod
+    def purge_uploads(self, *, created_before: datetime) -> int:
+        """Remove every upload never committed (dry runs, abandoned plans) made before
+        ``created_before``, with its rows; return how many. Committed ones stay: their
+        batches refer to them."""
+
     def get_upload(self, upload_id: str) -> Upload:
         from stations.uploads import UploadNotFoundError
 

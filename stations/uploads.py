@@ -12,18 +12,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
 
-from geodata.crs import CoordinateSystem
+from geodata.crs import CoordinateSystem, parse_crs
 from geodata.districts import Districts
 from geodata.hours import TZ
 from geodata.nearest import NearestIndex
 from stations.auth import Principal
-from stations.model import Owner, Station, Status
+from stations.model import Listing, Owner, Station, Status
 from stations.records import station_from_dict
 from stations.store import (
     Change,
@@ -41,6 +41,21 @@ from stations.validation import Problem, ValidationError, build_station, hours_w
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
 DUPLICATE_RADIUS_M = 30.0
 CHUNK_ROWS = 1000
+# A dry run not committed within this is removed (YIZHAN_DRY_RUN_RETENTION_HOURS): a week
+# covers a clerk's review over a weekend or the National Day holiday.
+DRY_RUN_RETENTION_H = 7 * 24.0
+# A full list closing more than this share of the union's open stations is confirmed
+# explicitly (YIZHAN_FULL_LIST_MAX_CLOSE_SHARE): a real yearly list closes a few percent.
+MAX_CLOSE_SHARE = 0.2
+# Two positions this close are the same place: a spreadsheet keeps 15 significant digits
+# (1e-12°), and 9e-9° is at most 1.0 mm (of latitude; less of longitude).
+SAME_POSITION_DEG = 9e-9
+
+CRS_HELP = (
+    "请说明文件中经纬度的坐标系：从高德地图或腾讯地图复制的位置是 gcj02，从百度地图复制的是 "
+    "bd09，GPS 设备、天地图或 OpenStreetMap 的是 wgs84（国家 2000 坐标 cgcs2000 亦可）。"
+    "命令行写 --crs gcj02，网页或接口上传时填 crs=gcj02；也可以在文件中加一列“坐标系”逐行注明"
+)
 
 
 class UploadStatus(StrEnum):
@@ -54,6 +69,22 @@ class UploadStateError(StoreError):
     """The upload cannot do that in its present state (commit twice, revert uncommitted…)."""
 
     code = "upload_state"
+
+
+class CrsRequiredError(ValueError):
+    """The upload does not say which coordinate system its positions are in."""
+
+    code = "crs_required"
+
+
+class ClosuresUnconfirmedError(StoreError):
+    """A full list would close many of the union's stations and that was not confirmed."""
+
+    code = "closures_unconfirmed"
+
+    def __init__(self, check: ClosureCheck) -> None:
+        self.check = check
+        super().__init__(check.message())
 
 
 class UploadNotFoundError(StoreError, LookupError):
@@ -106,11 +137,129 @@ _BOOKKEEPING = ("id", "version", "updated_at")
 _PROVENANCE = ("source_lon", "source_lat", "source_crs", "hours_text")
 
 
+def _near(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= SAME_POSITION_DEG
+
+
+def _same_listings(old: tuple[Listing, ...], new: tuple[Listing, ...]) -> bool:
+    if len(old) != len(new):
+        return False
+    for a, b in zip(old, new, strict=True):
+        if not (_near(a.listed_lon, b.listed_lon) and _near(a.listed_lat, b.listed_lat)):
+            return False
+        if replace(a, listed_lon=None, listed_lat=None) != replace(
+            b, listed_lon=None, listed_lat=None
+        ):
+            return False
+    return True
+
+
 def changed_fields(old: Station, new: Station) -> tuple[str, ...]:
-    """The record fields that differ between two versions of a station."""
+    """The record fields that differ between two versions of a station.
+
+    Positions (the station's and its listings') within ``SAME_POSITION_DEG`` are the same:
+    a file written and read back must plan no change.
+    """
     skip = _BOOKKEEPING + _PROVENANCE
     names = [f for f in old.__dataclass_fields__ if f not in skip]
-    return tuple(n for n in names if getattr(old, n) != getattr(new, n))
+    out = []
+    for n in names:
+        a, b = getattr(old, n), getattr(new, n)
+        if n in ("lon", "lat"):
+            same = _near(a, b)
+        elif n == "listings":
+            same = _same_listings(a, b)
+        else:
+            same = a == b
+        if not same:
+            out.append(n)
+    return tuple(out)
+
+
+def upload_crs(
+    given: str | CoordinateSystem | None,
+    *,
+    format: str,
+    columns: dict[str, str],
+    default_crs: str | None = None,
+) -> CoordinateSystem | None:
+    """The coordinate system an upload's positions are in, or None when every row names its own.
+
+    Nothing is assumed: the uploader names it, or the file does (a "坐标系"/crs column, or
+    the format itself: GeoJSON is WGS-84 by RFC 7946 unless its old-style ``crs`` member
+    says otherwise). Otherwise CrsRequiredError, saying how to tell.
+    """
+    if given is not None and str(given).strip():
+        return parse_crs(given)
+    if format == "geojson" and default_crs:
+        return parse_crs(default_crs)
+    if "crs" in columns:
+        return None
+    raise CrsRequiredError(CRS_HELP)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureCheck:
+    """What a full list would close, and whether that must be confirmed first."""
+
+    would_close: int
+    of_stations: int  # the union's stations not closed
+    accepted_rows: int
+    max_share: float
+
+    @property
+    def share(self) -> float:
+        return self.would_close / self.of_stations if self.of_stations else 0.0
+
+    @property
+    def needs_confirmation(self) -> bool:
+        if not self.would_close:
+            return False
+        return self.accepted_rows == 0 or self.share > self.max_share
+
+    def message(self) -> str:
+        why = (
+            "文件中没有一行有效的驿站"
+            if self.accepted_rows == 0
+            else f"超过 {self.max_share:.0%} 的上限"
+        )
+        return (
+            f"这份完整名单将关闭本工会 {self.would_close} 个驿站"
+            f"（共 {self.of_stations} 个开放中的，占 {self.share:.0%}），{why}。"
+            "请先核对文件（是否选错了文件、分隔符或工作表）；"
+            f"确认要关闭，请提交时注明 confirm_closures={self.would_close}"
+            f"（命令行：--confirm-closures {self.would_close}）"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "would_close": self.would_close,
+            "of_stations": self.of_stations,
+            "share": round(self.share, 4),
+            "max_share": self.max_share,
+            "needs_confirmation": self.needs_confirmation,
+            "message": self.message() if self.needs_confirmation else None,
+        }
+
+
+def closure_check(
+    store: Store, upload: Upload, *, max_share: float = MAX_CLOSE_SHARE
+) -> ClosureCheck | None:
+    """For a full list: how many of the union's open stations it closes (None otherwise)."""
+    if not upload.full_list or upload.owner is None:
+        return None
+    c = upload.counts
+    open_now = sum(
+        1 for s in _owned(store, Owner.parse(upload.owner)) if s.status is not Status.CLOSED
+    )
+    return ClosureCheck(
+        would_close=c.get("close", 0),
+        of_stations=max(open_now, c.get("close", 0)),
+        accepted_rows=c.get("create", 0) + c.get("update", 0) + c.get("unchanged", 0),
+        max_share=max_share,
+    )
 
 
 def new_upload_id() -> str:
@@ -211,27 +360,33 @@ def plan_upload(
     districts: Districts,
     by: Principal,
     filename: str,
-    crs: CoordinateSystem | str = CoordinateSystem.WGS84,
+    crs: CoordinateSystem | str | None,
     full_list: bool = False,
     unknown_columns: Iterable[str] = (),
     columns: dict[str, str] | None = None,
     on_row: Callable[[int], None] | None = None,
+    retention_h: float = DRY_RUN_RETENTION_H,
 ) -> Upload:
     """Check every row against the registry and store the plan (a dry run); change nothing.
 
     A district union's rows must lie in its district; a union may only touch its own
     stations. With ``full_list``, the union's stations missing from the file are closed.
+    ``crs`` None: each row names its own system (a row that does not is rejected). Dry runs
+    older than ``retention_h`` hours are removed first. If reading the rows fails, the
+    half-made plan is removed and the error raised: no upload is left "planning".
     """
-    crs = CoordinateSystem(crs) if isinstance(crs, str) else crs
+    crs = parse_crs(crs) if crs is not None else None
     columns = columns or {}
+    now = datetime.now(TZ)
+    store.purge_uploads(created_before=now - timedelta(hours=retention_h))
     upload = Upload(
         id=new_upload_id(),
         actor=by.actor,
         owner=str(by.owner) if by.owner else None,
         filename=filename,
-        crs=crs.value,
+        crs=crs.value if crs is not None else "file",
         full_list=full_list,
-        created_at=datetime.now(TZ),
+        created_at=now,
         base_version=store.data_version(),
         unknown_columns=tuple(unknown_columns),
         columns=columns,
@@ -268,12 +423,16 @@ def plan_upload(
                         ("status",),
                     )
 
-    for chunk in _chunks(planned()):
-        store.add_upload_rows(upload.id, chunk)
-    nearby = finder.within_file()
-    if nearby:
-        store.add_upload_warnings(upload.id, nearby)
-    store.finish_upload(upload.id, counts)
+    try:
+        for chunk in _chunks(planned()):
+            store.add_upload_rows(upload.id, chunk)
+        nearby = finder.within_file()
+        if nearby:
+            store.add_upload_warnings(upload.id, nearby)
+        store.finish_upload(upload.id, counts)
+    except BaseException:
+        store.delete_upload(upload.id)
+        raise
     return store.get_upload(upload.id)
 
 
@@ -288,7 +447,7 @@ def _plan_row(
     store: Store,
     districts: Districts,
     by: Principal,
-    crs: CoordinateSystem,
+    crs: CoordinateSystem | None,
     seen: dict[tuple[str, str], int],
     finder: _DuplicateFinder,
     columns: dict[str, str],
@@ -305,7 +464,13 @@ def _plan_row(
                     )
                 ]
             )
-        station = build_station(raw, districts=districts, crs=crs, owner=by.owner)
+        if crs is None and not str(raw.get("crs") or "").strip():
+            raise ValidationError(
+                [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]
+            )
+        station = build_station(
+            raw, districts=districts, crs=crs or CoordinateSystem.WGS84, owner=by.owner
+        )
     except ValidationError as exc:
         return UploadRow(
             seq, number, "rejected", ext, problems=tuple(_problem(p, columns) for p in exc.problems)
@@ -351,8 +516,20 @@ def _changes(store: Store, upload_id: str) -> Iterator[Change]:
             yield Update(row.station, row.expected_version)
 
 
-def commit_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult:
-    """Apply a dry run's changes in one batch; all land or none (409 on conflicts)."""
+def commit_upload(
+    store: Store,
+    upload_id: str,
+    *,
+    by: Principal,
+    confirm_closures: int | None = None,
+    max_close_share: float = MAX_CLOSE_SHARE,
+) -> WriteResult:
+    """Apply a dry run's changes in one batch; all land or none (409 on conflicts).
+
+    A full list that closes more than ``max_close_share`` of the union's open stations, or
+    closes any while accepting no row, is refused (ClosuresUnconfirmedError) unless
+    ``confirm_closures`` is exactly the number it closes.
+    """
     upload = store.get_upload(upload_id)
     _check_access(upload, by)
     if upload.status is not UploadStatus.DRY_RUN:
@@ -361,6 +538,9 @@ def commit_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult
     if upload.counts.get("rejected"):
         msg = f"upload {upload_id} has {upload.counts['rejected']} rejected rows; fix the file"
         raise UploadStateError(msg)
+    check = closure_check(store, upload, max_share=max_close_share)
+    if check is not None and check.needs_confirmation and confirm_closures != check.would_close:
+        raise ClosuresUnconfirmedError(check)
     return store.apply(
         _changes(store, upload_id),
         actor=by.actor,

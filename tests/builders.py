@@ -37,3 +37,137 @@ def make_station(districts: Districts, **overrides: Any) -> Station:
     """A validated Station built from :func:`station_row` with ``overrides``."""
     crs = overrides.pop("crs", "wgs84")
     return build_station(station_row(**overrides), districts=districts, crs=crs)
+
+
+# -- spreadsheet bombs: small on disk, huge unpacked -----------------------------------------
+
+_SHEET_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+)
+
+
+def _xlsx_replacing(path: Any, member: str, chunks: Any) -> Any:
+    """A real workbook (openpyxl's) with ``member`` rewritten from ``chunks``, streamed."""
+    import io
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["编号", "名称"])
+    book.active.append(["A1", "驿站"])
+    template = io.BytesIO()
+    book.save(template)
+    with (
+        zipfile.ZipFile(template) as src,
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as out,
+    ):
+        for info in src.infolist():
+            if info.filename != member:
+                out.writestr(info, src.read(info), compress_type=zipfile.ZIP_DEFLATED)
+        with out.open(member, "w", force_zip64=True) as w:
+            for chunk in chunks:
+                w.write(chunk)
+    return path
+
+
+def xlsx_one_huge_cell(path: Any, *, cell_bytes: int, run_bytes: int | None = None) -> Any:
+    """An XLSX whose first header cell is one shared string of ``cell_bytes`` letters;
+    with ``run_bytes``, written as rich-text runs of that many letters each."""
+
+    def chunks() -> Any:
+        yield (
+            b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            b'count="3" uniqueCount="3"><si>'
+        )
+        if run_bytes:
+            run = b"<r><t>" + b"A" * run_bytes + b"</t></r>"
+            yield run * (cell_bytes // run_bytes)
+        else:
+            yield b"<t>"
+            block = b"A" * (1 << 20)
+            left = cell_bytes
+            while left > 0:
+                yield block[: min(left, len(block))]
+                left -= len(block)
+            yield b"</t>"
+        yield "</si><si><t>A1</t></si><si><t>驿站</t></si></sst>".encode()
+
+    return _xlsx_replacing(path, "xl/sharedStrings.xml", chunks())
+
+
+def xlsx_wide(path: Any, *, rows: int, columns: int) -> Any:
+    """An XLSX of ``rows`` rows × ``columns`` numeric cells (cells without references)."""
+    from openpyxl.utils import get_column_letter
+
+    def chunks() -> Any:
+        last = f"{get_column_letter(columns)}{rows}".encode()
+        yield _SHEET_HEAD + b'<dimension ref="A1:' + last + b'"/><sheetData>'
+        row = b"<row>" + b"<c><v>1</v></c>" * columns + b"</row>"
+        for _ in range(rows):
+            yield row
+        yield b"</sheetData></worksheet>"
+
+    return _xlsx_replacing(path, "xl/worksheets/sheet1.xml", chunks())
+
+
+def listings_at(lon: float, lat: float, **overrides: Any) -> list[dict[str, Any]]:
+    """上图 listings of a WGS-84 point on Amap (GCJ-02) and Baidu (BD-09), full precision."""
+    from geodata.crs import from_wgs84
+
+    amap = from_wgs84(lon, lat, crs="gcj02")
+    baidu = from_wgs84(lon + 0.0003, lat, crs="bd09")
+    rows = [
+        {"provider": "amap", "listed": True, "poi_id": "B0FF1234", "listed_lon": amap[0]},
+        {"provider": "baidu", "listed": True, "listed_name": "工会驿站（百度）"},
+    ]
+    rows[0].update(listed_lat=amap[1], keyword_linked=True, checked_at="2026-03-01T10:00+08:00")
+    rows[1].update(listed_lon=baidu[0], listed_lat=baidu[1], keyword_linked=False)
+    for r in rows:
+        r.update(overrides)
+    return rows
+
+
+def varied_stations(districts: Districts) -> list[Station]:
+    """Stations using every kind of field: listings, hours, amenities, 24 h, GCJ-02 input."""
+    from geodata.crs import from_wgs84
+
+    g = from_wgs84(GUANYINQIAO[0] + 0.00123456789, GUANYINQIAO[1] + 0.0009876543, crs="gcj02")
+    return [
+        make_station(districts, external_id="V1", listings=listings_at(*JIEFANGBEI)),
+        make_station(
+            districts,
+            external_id="V2",
+            owner="district:500105",
+            lon=g[0],
+            lat=g[1],
+            crs="gcj02",
+            hours="24小时",
+            self_service_24h="是",
+            entry_methods="扫码、刷脸",
+            amenities="热水、微波炉、厕所、phone_charging",
+            registration_required="是",
+            signage_unified="是",
+            brand="渝工港湾",
+            listings=listings_at(*GUANYINQIAO),
+        ),
+        make_station(
+            districts,
+            external_id="V3",
+            name='=HYPERLINK("http://x")',
+            hours="周一至周五 9:00-18:00；周六 10:00-16:00",
+            status="temporarily_closed",
+            address="-1 号",
+            contact_phone="+86 23 6300 0000",
+        ),
+        make_station(
+            districts,
+            external_id="V4",
+            owner="industry:transport",
+            lon=WANZHOU[0] + 0.000111111111,
+            lat=WANZHOU[1],
+            hours="Mo-Fr 08:00-20:00; PH off",
+        ),
+    ]

@@ -17,3 +17,9 @@ def stored_text(store) -> str:
             for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         ]
         return "\n".join(str(row) for t in tables for row in conn.execute(f"SELECT * FROM {t}"))
+
+
+def upload_states(store) -> dict[str, str]:
+    """Every upload the store holds, committed or not: id -> status."""
+    rows = store._conn().execute("SELECT id FROM uploads").fetchall()
+    return {r["id"]: store.get_upload(r["id"]).status.value for r in rows}

@@ -16,7 +16,7 @@ from geodata.crs import from_wgs84
 from geodata.hours import TZ
 from tests.api.clients import make_app, new_bearer
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
-from tests.stores import stored_text
+from tests.stores import stored_text, upload_states
 
 YUZHONG, JIANGBEI = "500103", "500105"
 
@@ -391,7 +391,14 @@ def test_full_list_closes_the_unions_missing_stations_only(client, store, distri
     assert closed[0]["external_id"] == "M1"
     partial = upload(client, yuzhong, csv_bytes([row("M3")])).json()
     assert partial["counts"]["close"] == 0
-    client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong)
+    # Closing the union's only station is more than the 20 % a full list closes unasked.
+    assert report["closures"]["needs_confirmation"] is True
+    url = f"/v1/uploads/{report['id']}/commit"
+    refused = client.post(url, headers=yuzhong)
+    assert_problem(refused, 409, "closures_unconfirmed")
+    assert refused.json()["would_close"] == 1
+    assert store.get(mine.id).status.value == "active"
+    assert client.post(url + "?confirm_closures=1", headers=yuzhong).status_code == 200
     assert store.get(mine.id).status.value == "closed"
     assert store.get(theirs.id).status.value == "active"
 
@@ -402,9 +409,13 @@ def test_upload_with_dry_run_false_commits_at_once(client, store, yuzhong):
     assert store.count() == 1
 
 
-def test_upload_needs_a_crs_and_a_known_file_type(client, yuzhong):
-    r = client.post("/v1/uploads", headers=yuzhong, files={"file": ("s.csv", b"x")})
-    assert_problem(r, 422, "invalid_parameter")
+def test_upload_needs_a_crs_and_a_known_file_type(client, store, yuzhong):
+    r = client.post("/v1/uploads", headers=yuzhong, files={"file": ("s.csv", csv_bytes([]))})
+    assert_problem(r, 422, "crs_required")
+    for hint in ("高德", "腾讯", "gcj02", "百度", "bd09", "天地图", "wgs84", "crs="):
+        assert hint in r.json()["detail"]
+    assert upload_states(store) == {}
+    assert_problem(upload(client, yuzhong, csv_bytes([]), crs="utm"), 422, "bad_crs")
     assert_problem(upload(client, yuzhong, b"x", name="s.pdf"), 415, "unsupported_file")
     assert_problem(upload(client, yuzhong, b"PK\x03\x04broken", name="s.xlsx"), 422, "bad_file")
 
@@ -467,3 +478,113 @@ def test_a_district_union_cannot_upload_rows_of_another_union(client, store, yuz
     assert bad["problems"][0]["code"] == "not_your_station"
     assert bad["problems"][0]["column"] == "所属工会"
     assert store.count() == 0
+
+
+# -- files refused as a whole leave no upload behind -----------------------------------------
+
+
+def test_spreadsheet_bombs_are_refused_in_chinese_and_leave_no_upload(
+    store, districts, db_path, yuzhong, tmp_path
+):
+    from tests.builders import xlsx_one_huge_cell, xlsx_wide
+
+    app = make_app(store, districts, db_path, upload_max_unpacked_bytes=64 << 20)
+    client = TestClient(app)
+    huge = xlsx_one_huge_cell(tmp_path / "huge.xlsx", cell_bytes=100 * 10**6).read_bytes()
+    r = upload(client, yuzhong, huge, name="huge.xlsx")
+    assert_problem(r, 413, "spreadsheet_too_large")
+    assert "解压后超过 64 MiB" in r.json()["detail"]
+    cell = xlsx_one_huge_cell(tmp_path / "cell.xlsx", cell_bytes=1 << 20).read_bytes()
+    assert_problem(upload(client, yuzhong, cell, name="cell.xlsx"), 422, "cell_too_long")
+    wide = xlsx_wide(tmp_path / "wide.xlsx", rows=100, columns=16_384).read_bytes()
+    r = upload(client, yuzhong, wide, name="wide.xlsx")
+    assert_problem(r, 422, "too_many_columns")
+    assert "列" in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
+def _feature(geometry, properties):
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+
+_PT = {"type": "Point", "coordinates": list(JIEFANGBEI)}
+MALFORMED_GEOJSON = {
+    "features_hold_numbers": [1, 2],
+    "properties_a_list": [_feature(_PT, ["编号", "名称"])],
+    "geometry_a_string": [_feature("POINT (106.5 29.5)", {"编号": "A"})],
+    "coordinates_a_number": [_feature({"type": "Point", "coordinates": 106.5}, {"编号": "A"})],
+}
+
+
+@pytest.mark.parametrize("features", MALFORMED_GEOJSON.values(), ids=list(MALFORMED_GEOJSON.keys()))
+def test_malformed_geojson_is_a_422_and_leaves_no_upload(client, store, yuzhong, features):
+    import json
+
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    r = upload(client, yuzhong, data, name="s.geojson")
+    assert_problem(r, 422, "bad_file")
+    assert "第 1 个要素" in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
+def test_geojson_nested_100000_deep_is_a_422(client, store, yuzhong):
+    data = b'{"type": "FeatureCollection", "features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    r = upload(client, yuzhong, data, name="deep.geojson")
+    assert_problem(r, 422, "bad_file")
+    assert "嵌套过深" in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
+def test_a_csv_field_over_128_kib_is_a_422_and_leaves_no_upload(client, store, yuzhong):
+    data = csv_bytes([row("C1"), row("C2", name="站" * 140_000)], encoding="utf-8")
+    r = upload(client, yuzhong, data)
+    assert_problem(r, 422, "cell_too_long")
+    assert "第 3 行" in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
+def test_geojson_needs_no_crs_it_is_wgs84(client, store, yuzhong):
+    import json
+
+    data = json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [_feature(_PT, {"编号": "G1", "名称": "驿站", "开放时间": "全天"})],
+        }
+    ).encode()
+    r = client.post("/v1/uploads", headers=yuzhong, files={"file": ("s.geojson", data)})
+    assert r.status_code == 201, r.text
+    assert r.json()["crs"] == "wgs84" and r.json()["counts"]["create"] == 1
+
+
+# -- full lists that would close many stations -----------------------------------------------
+
+
+def test_a_header_only_full_list_is_refused_unless_confirmed(client, store, districts, yuzhong):
+    for i in range(5):
+        store.create(make_station(districts, external_id=f"H{i}"), actor="t")
+    r = upload(client, yuzhong, csv_bytes([]), full_list=True, dry_run=False)
+    assert_problem(r, 409, "closures_unconfirmed")
+    assert r.json()["would_close"] == 5 and r.json()["of_stations"] == 5
+    assert "关闭本工会 5 个驿站" in r.json()["detail"]
+    assert all(s.status.value == "active" for s in store.iter_all())
+    report = client.get(r.headers["Location"], headers=yuzhong).json()
+    assert report["status"] == "dry_run" and report["closures"]["would_close"] == 5
+    confirmed = upload(
+        client, yuzhong, csv_bytes([]), full_list=True, dry_run=False, confirm_closures=5
+    )
+    assert confirmed.status_code == 201 and confirmed.json()["status"] == "committed"
+    assert all(s.status.value == "closed" for s in store.iter_all())
+
+
+def test_a_semicolon_separated_full_list_is_read_as_columns(client, store, districts, yuzhong):
+    for i in range(5):
+        store.create(make_station(districts, external_id=f"H{i}"), actor="t")
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=";")
+    w.writerow(HEADER)
+    w.writerows([row(f"H{i}") for i in range(5)])
+    report = upload(client, yuzhong, out.getvalue().encode("gbk"), full_list=True).json()
+    assert report["counts"]["rejected"] == 0, report["rows"]
+    assert report["counts"]["close"] == 0 and report["unknown_columns"] == []
+    assert report["closures"]["needs_confirmation"] is False

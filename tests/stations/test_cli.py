@@ -49,7 +49,7 @@ def good_row(ext: str, **kw) -> dict:
 
 def test_import_commits_all_rows_and_reports(run, tmp_path, db_path):
     path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2")])
-    result = run("import", str(path), "--union", "district:500103", "--commit")
+    result = run("import", str(path), "--crs", "wgs84", "--union", "district:500103", "--commit")
     assert result.exit_code == 0, result.output
     assert "新增 2" in result.output
     assert "committed upload" in result.output
@@ -60,7 +60,7 @@ def test_import_commits_all_rows_and_reports(run, tmp_path, db_path):
 
 def test_import_with_a_bad_row_changes_nothing_and_says_which_row(run, tmp_path, db_path):
     path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2", 经度="abc")])
-    result = run("import", str(path))
+    result = run("import", str(path), "--crs", "wgs84")
     assert result.exit_code == 1
     assert "第 3 行 [invalid_number] 经度: 不是数字：abc" in result.output
     assert "nothing was changed" in result.output
@@ -70,7 +70,7 @@ def test_import_with_a_bad_row_changes_nothing_and_says_which_row(run, tmp_path,
 
 def test_dry_run_changes_nothing(run, tmp_path, db_path):
     path = write_rows(tmp_path / "s.csv", [good_row("1")])
-    result = run("import", str(path))
+    result = run("import", str(path), "--crs", "wgs84")
     assert result.exit_code == 0
     assert "dry run" in result.output
     with SQLiteStore(db_path) as store:
@@ -79,7 +79,11 @@ def test_dry_run_changes_nothing(run, tmp_path, db_path):
 
 def test_export_formats(run, tmp_path):
     run(
-        "import", str(write_rows(tmp_path / "s.csv", [good_row("1", 名称="=cmd|calc")])), "--commit"
+        "import",
+        str(write_rows(tmp_path / "s.csv", [good_row("1", 名称="=cmd|calc")])),
+        "--crs",
+        "wgs84",
+        "--commit",
     )
     result = run("export", "--out", str(tmp_path / "o.geojson"))
     assert result.exit_code == 0, result.output
@@ -92,6 +96,69 @@ def test_export_formats(run, tmp_path):
 def test_unknown_crs_is_a_clear_error(run, tmp_path):
     result = run("import", str(write_rows(tmp_path / "s.csv", [good_row("1")])), "--crs", "utm")
     assert result.exit_code == 1 and "wgs84" in result.output
+
+
+def test_import_without_crs_is_refused_saying_how_to_tell(run, tmp_path, db_path):
+    result = run("import", str(write_rows(tmp_path / "s.csv", [good_row("1")])), "--commit")
+    assert result.exit_code == 2
+    assert "--crs" in result.output
+    for hint in ("高德", "gcj02", "百度", "bd09", "天地图", "wgs84"):
+        assert hint in result.output
+    with SQLiteStore(db_path) as store:
+        assert store.count() == 0
+        assert store.find_upload("x") is None
+
+
+def test_geojson_and_files_naming_their_crs_import_without_the_option(run, tmp_path, db_path):
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": list(JIEFANGBEI)},
+        "properties": {"编号": "G1", "名称": "驿站", "开放时间": "全天"},
+    }
+    path = tmp_path / "s.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    assert run("import", str(path), "--commit").exit_code == 0
+    named = write_rows(tmp_path / "s.csv", [good_row("2", 坐标系="wgs84")])
+    result = run("import", str(named), "--commit")
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db_path) as store:
+        assert {s.external_id for s in store.iter_all()} == {"G1", "2"}
+
+
+def test_a_header_only_full_list_commits_only_with_the_closures_confirmed(run, tmp_path, db_path):
+    path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2")])
+    assert run("import", str(path), "--crs", "wgs84", "--union", "district:500103", "--commit")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("编号,名称,经度,纬度,开放时间\n", encoding="utf-8")
+    args = ("import", str(empty), "--crs", "wgs84", "--union", "district:500103")
+    result = run(*args, "--full-list", "--commit")
+    assert result.exit_code == 1
+    assert "关闭本工会 2 个驿站" in result.output and "--confirm-closures 2" in result.output
+    with SQLiteStore(db_path) as store:
+        assert all(s.status.value == "active" for s in store.iter_all())
+    result = run(*args, "--full-list", "--commit", "--confirm-closures", "2")
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db_path) as store:
+        assert all(s.status.value == "closed" for s in store.iter_all())
+
+
+@pytest.mark.parametrize("suffix", ["geojson", "csv", "xlsx"])
+def test_export_then_import_commit_changes_nothing(run, db_path, tmp_path, districts, suffix):
+    from tests.builders import varied_stations
+
+    with SQLiteStore(db_path) as store:
+        for station in varied_stations(districts):
+            store.create(station, actor="t")
+        before = {s.external_id: s for s in store.iter_all()}
+    out = tmp_path / f"x.{suffix}"
+    assert run("export", "--out", str(out)).exit_code == 0
+    result = run("import", str(out), "--commit")  # the export names its own crs
+    assert result.exit_code == 0, result.output
+    assert "新增 0，修改 0，关闭 0" in result.output
+    with SQLiteStore(db_path) as store:
+        after = {s.external_id: s for s in store.iter_all()}
+    assert after == before
+    assert sum(1 for s in after.values() if s.listings) == 2
 
 
 def test_demo_loads_a_deterministic_marked_sample(tmp_path):
@@ -112,7 +179,9 @@ def test_demo_loads_a_deterministic_marked_sample(tmp_path):
 
 
 def test_demo_refuses_a_registry_with_real_stations(run, tmp_path):
-    run("import", str(write_rows(tmp_path / "s.csv", [good_row("1")])), "--commit")
+    run(
+        "import", str(write_rows(tmp_path / "s.csv", [good_row("1")])), "--crs", "wgs84", "--commit"
+    )
     result = run("demo", "--total", "50")
     assert result.exit_code == 1 and "real stations" in result.output
 
@@ -150,7 +219,7 @@ def test_token_create_prints_once_and_stores_only_a_hash(run, db_path):
 
 def test_import_as_a_union_then_revert(run, tmp_path, db_path):
     path = write_rows(tmp_path / "s.csv", [good_row("1"), good_row("2")])
-    result = run("import", str(path), "--union", "district:500103", "--commit")
+    result = run("import", str(path), "--crs", "wgs84", "--union", "district:500103", "--commit")
     upload_id = result.output.split("upload ")[1].split(":")[0]
     shown = run("upload", "show", upload_id)
     assert "committed" in shown.output

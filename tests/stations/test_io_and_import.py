@@ -12,9 +12,22 @@ from openpyxl import Workbook, load_workbook
 from geodata.crs import from_wgs84
 from geodata.distance import distance_m
 from stations.auth import Principal, Role
-from stations.io import export_stations, map_headers, neutralise, read_rows
-from stations.uploads import UploadStateError, commit_upload, plan_upload
-from tests.builders import JIEFANGBEI, make_station
+from stations.io import FileRefusedError, export_stations, map_headers, neutralise, read_rows
+from stations.uploads import (
+    ClosuresUnconfirmedError,
+    UploadStateError,
+    commit_upload,
+    plan_upload,
+    upload_crs,
+)
+from tests.builders import (
+    JIEFANGBEI,
+    make_station,
+    varied_stations,
+    xlsx_one_huge_cell,
+    xlsx_wide,
+)
+from tests.stores import upload_states
 
 CN_HEADER = [
     "编号",
@@ -50,16 +63,18 @@ def cn_rows():
 ADMIN = Principal("t", "test", Role.ADMIN, None)
 
 
-def plan(path, store, districts, crs="wgs84"):
+def plan(path, store, districts, crs="wgs84", *, by=ADMIN, **kw):
     source = read_rows(path)
     return plan_upload(
         source.rows,
         store=store,
         districts=districts,
-        by=ADMIN,
+        by=by,
         filename=path.name,
         crs=crs,
         columns=source.columns,
+        unknown_columns=source.unknown_columns,
+        **kw,
     )
 
 
@@ -168,16 +183,328 @@ def test_reimport_finds_changes_and_unchanged_rows(tmp_path, store, districts):
     assert row.changed == ("name",)
 
 
+NOTHING = {"create": 0, "update": 0, "close": 0}
+
+
 @pytest.mark.parametrize("suffix", ["csv", "xlsx", "geojson"])
 def test_export_then_import_round_trips_unchanged(tmp_path, store, districts, suffix):
-    store.create(make_station(districts, external_id="E1", hours="工作日 9:00-17:00"), actor="a")
-    store.create(
-        make_station(districts, external_id="E2", name='=HYPERLINK("http://x")'), actor="a"
-    )
+    for station in varied_stations(districts):
+        store.create(station, actor="a")
+    before = {s.external_id: s for s in store.iter_all()}
     out = tmp_path / f"export.{suffix}"
-    assert export_stations(store.iter_all(), out) == 2
-    upload = plan(out, store, districts)
-    assert upload.counts == {"create": 0, "update": 0, "close": 0, "unchanged": 2, "rejected": 0}
+    assert export_stations(store.iter_all(), out) == len(before)
+    source = read_rows(out)
+    # The export says its own coordinate system: importing it back needs no --crs.
+    crs = upload_crs(
+        None, format=source.format, columns=source.columns, default_crs=source.default_crs
+    )
+    upload = plan(out, store, districts, crs)
+    assert {k: upload.counts[k] for k in NOTHING} == NOTHING, list(
+        store.iter_upload_rows(upload.id, actions=("update", "create"))
+    )
+    assert upload.counts["unchanged"] == len(before)
+    assert upload.counts["rejected"] == 0
+    # As a full list of each union too: nothing closes.
+    for owner in ("district:500103", "district:500105", "industry:transport"):
+        union = Principal(
+            "t", owner, Role.DISTRICT if "district" in owner else Role.INDUSTRY, owner.split(":")[1]
+        )
+        mine = [s for s in before.values() if str(s.owner) == owner]
+        rows = [(n, r) for n, r in read_rows(out).rows if r.get("owner") == owner]
+        upload = plan_upload(
+            rows,
+            store=store,
+            districts=districts,
+            by=union,
+            filename=out.name,
+            crs=crs,
+            full_list=True,
+            columns=source.columns,
+        )
+        assert upload.counts["close"] == 0 and upload.counts["unchanged"] == len(mine)
+
+
+def test_geojson_round_trip_keeps_every_listing_after_commit(tmp_path, store, districts):
+    for station in varied_stations(districts):
+        store.create(station, actor="a")
+    listed_before = {s.external_id: s.listings for s in store.iter_all()}
+    assert sum(1 for v in listed_before.values() if v) == 2
+    export_stations(store.iter_all(), tmp_path / "x.geojson")
+    upload = plan(tmp_path / "x.geojson", store, districts, "wgs84")
+    assert "listings" not in upload.unknown_columns
+    commit_upload(store, upload.id, by=ADMIN)
+    assert {s.external_id: s.listings for s in store.iter_all()} == listed_before
+
+
+def test_xlsx_positions_read_back_within_a_millimetre_are_unchanged(tmp_path, store, districts):
+    station = store.create(varied_stations(districts)[1], actor="a")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["编号", "所属工会", "名称", "经度", "纬度", "开放时间"])
+    # 12 significant digits: what a spreadsheet saved by hand keeps; 0.1 mm off at most.
+    sheet.append(
+        [
+            "V2",
+            str(station.owner),
+            station.name,
+            float(f"{station.lon:.12g}"),
+            float(f"{station.lat:.12g}"),
+            "24小时",
+        ]
+    )
+    book.save(tmp_path / "x.xlsx")
+    upload = plan(tmp_path / "x.xlsx", store, districts, "wgs84")
+    changed = [r.changed for r in store.iter_upload_rows(upload.id, actions=("update",))]
+    assert "lon" not in sum(changed, ()) and "lat" not in sum(changed, ())
+    sheet.append([])
+    moved = Workbook()
+    moved.active.append(["编号", "所属工会", "名称", "经度", "纬度", "开放时间"])
+    moved.active.append(
+        ["V2", str(station.owner), station.name, station.lon + 1e-7, station.lat, "24小时"]
+    )  # 1 cm: a real change
+    moved.save(tmp_path / "y.xlsx")
+    upload = plan(tmp_path / "y.xlsx", store, districts, "wgs84")
+    (row,) = store.iter_upload_rows(upload.id, actions=("update",))
+    assert "lon" in row.changed
+
+
+# -- files refused before they are read ------------------------------------------------------
+
+
+def test_a_spreadsheet_unpacking_to_hundreds_of_megabytes_is_refused_unread(tmp_path):
+    import tracemalloc
+
+    from stations.io import FileLimits
+
+    # The bomb of the bench (800 MB) against the default 512 MiB, scaled down to 1/8.
+    path = xlsx_one_huge_cell(tmp_path / "bomb.xlsx", cell_bytes=100 * 10**6)
+    assert path.stat().st_size < 1 << 20  # under a megabyte on disk
+    tracemalloc.start()
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(path, limits=FileLimits(max_unpacked_bytes=64 << 20))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert refused.value.code == "spreadsheet_too_large"
+    assert "解压后超过 64 MiB" in str(refused.value)
+    assert peak < 5 << 20
+
+
+@pytest.mark.parametrize("run_bytes", [None, 30_000], ids=["one_text", "rich_text_runs"])
+def test_a_cell_longer_than_excel_allows_is_refused_before_openpyxl(tmp_path, run_bytes):
+    import tracemalloc
+
+    path = xlsx_one_huge_cell(tmp_path / "cell.xlsx", cell_bytes=8 << 20, run_bytes=run_bytes)
+    tracemalloc.start()
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert refused.value.code == "cell_too_long"
+    assert "32,767" in str(refused.value)
+    assert peak < 5 << 20  # the 8 MB cell was never held
+
+
+def test_a_sheet_of_16384_columns_is_refused_before_openpyxl(tmp_path):
+    path = xlsx_wide(tmp_path / "wide.xlsx", rows=200, columns=16_384)
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(path)
+    assert refused.value.code == "too_many_columns"
+    assert "256 列" in str(refused.value)
+    # A normal sheet (the limit is far above our 44 columns) still reads.
+    narrow = read_rows(xlsx_wide(tmp_path / "ok.xlsx", rows=3, columns=44))
+    assert len(list(narrow.rows)) == 2
+
+
+def test_a_bad_header_is_stored_bounded(tmp_path, store, districts):
+    header = [*CN_HEADER, "备注" * 30_000, *(f"列{i}" for i in range(300))]
+    path = tmp_path / "wide.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, cn_rows()[0]])
+    upload = plan(path, store, districts, crs="gcj02")
+    stored = store.get_upload(upload.id).unknown_columns
+    assert len(stored) == 51 and stored[-1] == "……另有 251 列"
+    assert max(len(c) for c in stored) <= 64 and stored[0].startswith("备注备注")
+    assert upload.counts["create"] == 1
+
+
+# -- bad files leave nothing behind ----------------------------------------------------------
+
+
+def _geojson(features) -> str:
+    return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+POINT = {"type": "Point", "coordinates": list(JIEFANGBEI)}
+BAD_GEOJSON = {
+    "feature_not_an_object": _geojson([1, "x"]),
+    "properties_a_list": _geojson([{"type": "Feature", "geometry": POINT, "properties": [1]}]),
+    "geometry_a_string": _geojson(
+        [{"type": "Feature", "geometry": "POINT(1 2)", "properties": {}}]
+    ),
+    "coordinates_a_number": _geojson(
+        [{"type": "Feature", "geometry": {"type": "Point", "coordinates": 5}, "properties": {}}]
+    ),
+    "nested_100000_deep": '{"type": "FeatureCollection", "features": '
+    + "[" * 100_000
+    + "]" * 100_000
+    + "}",
+}
+
+
+@pytest.mark.parametrize("text", BAD_GEOJSON.values(), ids=BAD_GEOJSON.keys())
+def test_malformed_geojson_is_refused_saying_where(tmp_path, text):
+    path = tmp_path / "bad.geojson"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FileRefusedError) as refused:
+        list(read_rows(path).rows)
+    assert refused.value.code == "bad_file"
+    assert "第 1 个要素" in str(refused.value) or "嵌套过深" in str(refused.value)
+
+
+def test_a_csv_field_over_128_kib_is_refused_and_leaves_no_upload(tmp_path, store, districts):
+    rows = cn_rows()
+    rows[1][2] = "路" * 200_000
+    path = write_csv(tmp_path / "big.csv", rows, "utf-8")
+    with pytest.raises(FileRefusedError) as refused:
+        plan(path, store, districts, crs="gcj02")
+    assert refused.value.code == "cell_too_long" and "第 3 行" in str(refused.value)
+    assert upload_states(store) == {}
+
+
+def test_a_plan_that_fails_midway_leaves_no_upload(store, districts):
+    def rows():
+        yield (
+            2,
+            {
+                "external_id": "A",
+                "name": "x",
+                "lon": JIEFANGBEI[0],
+                "lat": JIEFANGBEI[1],
+                "hours": "全天",
+            },
+        )
+        raise ValueError("the file broke here")
+
+    with pytest.raises(ValueError, match="broke"):
+        plan_upload(rows(), store=store, districts=districts, by=ADMIN, filename="f", crs=None)
+    assert upload_states(store) == {}
+
+
+def test_dry_runs_past_their_retention_are_purged_committed_uploads_kept(
+    tmp_path, store, districts
+):
+    first = plan(write_csv(tmp_path / "a.csv", cn_rows(), "utf-8"), store, districts, "gcj02")
+    commit_upload(store, first.id, by=ADMIN)
+    rows = cn_rows()
+    rows[0][1] = "新名字"
+    dry = plan(write_csv(tmp_path / "b.csv", rows, "utf-8"), store, districts, "gcj02")
+    assert set(upload_states(store)) == {first.id, dry.id}
+    # Within the retention nothing goes; past it (here: a retention ending in the future
+    # for every upload made so far) the dry run goes with its rows, the committed one stays.
+    kept = plan(write_csv(tmp_path / "c.csv", rows, "utf-8"), store, districts, "gcj02")
+    assert set(upload_states(store)) == {first.id, dry.id, kept.id}
+    last = plan(
+        write_csv(tmp_path / "d.csv", rows, "utf-8"), store, districts, "gcj02", retention_h=-1
+    )
+    assert upload_states(store) == {first.id: "committed", last.id: "dry_run"}
+    assert list(store.iter_upload_rows(dry.id)) == []
+    assert len(list(store.iter_upload_rows(first.id))) == 2
+
+
+# -- separators and coordinate systems --------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"], ids=["semicolon", "tab", "bar"])
+def test_semicolon_and_tab_separated_files_parse(tmp_path, store, districts, delimiter):
+    path = tmp_path / "x.csv"
+    with path.open("w", encoding="gbk", newline="") as fh:
+        w = csv.writer(fh, delimiter=delimiter)
+        w.writerow(CN_HEADER)
+        w.writerows(cn_rows())
+    source = read_rows(path)
+    assert source.delimiter == delimiter and source.unknown_columns == []
+    upload = plan(path, store, districts, crs="gcj02")
+    assert upload.counts["create"] == 2 and upload.counts["rejected"] == 0
+
+
+def test_a_file_without_a_crs_needs_one_named_and_says_how_to_tell(tmp_path):
+    from stations.uploads import CrsRequiredError
+
+    source = read_rows(write_csv(tmp_path / "x.csv", cn_rows(), "utf-8"))
+    with pytest.raises(CrsRequiredError) as missing:
+        upload_crs(None, format=source.format, columns=source.columns)
+    for hint in ("高德", "腾讯", "gcj02", "百度", "bd09", "天地图", "wgs84"):
+        assert hint in str(missing.value)
+    assert upload_crs("gcj02", format="csv", columns={}).value == "gcj02"
+    assert upload_crs(None, format="geojson", columns={}, default_crs="wgs84").value == "wgs84"
+    with pytest.raises(CrsRequiredError):  # an old GeoJSON naming another system
+        upload_crs(None, format="geojson", columns={}, default_crs=None)
+
+
+def test_rows_of_a_file_naming_crs_per_row_without_one_are_rejected(tmp_path, store, districts):
+    header = [*CN_HEADER, "坐标系"]
+    rows = [[*cn_rows()[0], "gcj02"], [*cn_rows()[1], ""]]
+    path = tmp_path / "x.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    upload = plan(path, store, districts, crs=None)
+    (bad,) = rejected(store, upload)
+    assert bad.row == 3 and bad.problems[0]["code"] == "crs_missing"
+    assert "高德" in bad.problems[0]["message"]
+
+
+# -- full lists that would close many stations -------------------------------------------------
+
+YUZHONG_UNION = Principal("t", "渝中区总工会", Role.DISTRICT, "500103")
+
+
+@pytest.fixture
+def ten_stations(store, districts):
+    for i in range(10):
+        lon = JIEFANGBEI[0] + i * 0.0005
+        store.create(make_station(districts, external_id=f"S{i}", lon=lon), actor="a")
+
+
+def _full_list(tmp_path, store, districts, rows):
+    header = ["编号", "名称", "经度", "纬度", "开放时间"]
+    path = tmp_path / "full.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    return plan(path, store, districts, by=YUZHONG_UNION, full_list=True)
+
+
+def test_a_header_only_full_list_closes_nothing_unless_confirmed(
+    tmp_path, store, districts, ten_stations
+):
+    upload = _full_list(tmp_path, store, districts, [])
+    assert upload.counts["close"] == 10
+    with pytest.raises(ClosuresUnconfirmedError) as refused:
+        commit_upload(store, upload.id, by=YUZHONG_UNION)
+    assert refused.value.check.would_close == 10 and refused.value.check.of_stations == 10
+    assert "关闭本工会 10 个驿站" in str(refused.value)
+    assert "confirm_closures=10" in str(refused.value)
+    with pytest.raises(ClosuresUnconfirmedError):  # a wrong count is no confirmation
+        commit_upload(store, upload.id, by=YUZHONG_UNION, confirm_closures=9)
+    assert all(s.status.value == "active" for s in store.iter_all())
+    commit_upload(store, upload.id, by=YUZHONG_UNION, confirm_closures=10)
+    assert all(s.status.value == "closed" for s in store.iter_all())
+
+
+def test_a_full_list_closing_a_few_commits_and_many_needs_confirming(
+    tmp_path, store, districts, ten_stations
+):
+    def rows(n):
+        return [
+            [f"S{i}", "驿站", JIEFANGBEI[0] + i * 0.0005, JIEFANGBEI[1], "全天"] for i in range(n)
+        ]
+
+    many = _full_list(tmp_path, store, districts, rows(7))  # closes 3 of 10: 30 % > 20 %
+    assert many.counts["close"] == 3
+    with pytest.raises(ClosuresUnconfirmedError):
+        commit_upload(store, many.id, by=YUZHONG_UNION)
+    few = _full_list(tmp_path, store, districts, rows(8))  # closes 2 of 10: 20 %
+    commit_upload(store, few.id, by=YUZHONG_UNION)
+    assert sum(s.status.value == "closed" for s in store.iter_all()) == 2
 
 
 def test_export_neutralises_formulas(tmp_path, store, districts):

@@ -222,6 +222,7 @@ def test_ten_unions_upload_while_riders_query(pg_url, districts):
                 districts=districts,
                 by=by,
                 filename=f"{adcode}.csv",
+                crs="wgs84",
             )
             commit_upload(store, up.id, by=by)
         except BaseException as exc:
@@ -277,6 +278,7 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
             districts=districts,
             by=by,
             filename="a.csv",
+            crs="wgs84",
         )
         commit_upload(store, up.id, by=by)
         one = next(store.iter_all())

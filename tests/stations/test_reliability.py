@@ -85,6 +85,7 @@ def test_a_commit_killed_midway_leaves_before_or_after(db_path: Path, districts)
             districts=districts,
             by=by,
             filename="old.csv",
+            crs="wgs84",
         ).id,
         by=by,
     )
@@ -94,6 +95,7 @@ def test_a_commit_killed_midway_leaves_before_or_after(db_path: Path, districts)
         districts=districts,
         by=by,
         filename="big.csv",
+        crs="wgs84",
     )
     before = snapshot(store)
     store.close()
@@ -157,6 +159,7 @@ def test_ten_unions_uploading_at_once_lose_nothing(db_path: Path, districts):
                 districts=districts,
                 by=by,
                 filename=f"{adcode}.csv",
+                crs="wgs84",
             )
             assert up.counts["create"] == 150, up.counts
             commit_upload(store, up.id, by=by)
@@ -185,8 +188,12 @@ def test_two_dry_runs_creating_the_same_code_second_commit_refused(db_path, dist
     with SQLiteStore(db_path) as store:
         by = union("500103")
         rows = list(rows_for(districts.get("500103"), 5, 3))
-        a = plan_upload(iter(rows), store=store, districts=districts, by=by, filename="a")
-        b = plan_upload(iter(rows), store=store, districts=districts, by=by, filename="b")
+        a = plan_upload(
+            iter(rows), store=store, districts=districts, by=by, filename="a", crs="wgs84"
+        )
+        b = plan_upload(
+            iter(rows), store=store, districts=districts, by=by, filename="b", crs="wgs84"
+        )
         commit_upload(store, a.id, by=by)
         before = snapshot(store)
         with pytest.raises(DuplicateStationError):
@@ -203,11 +210,15 @@ def test_commit_refused_when_a_station_changed_since_the_dry_run(db_path, distri
         rows = list(rows_for(districts.get("500103"), 3, 4))
         commit_upload(
             store,
-            plan_upload(iter(rows), store=store, districts=districts, by=by, filename="a").id,
+            plan_upload(
+                iter(rows), store=store, districts=districts, by=by, filename="a", crs="wgs84"
+            ).id,
             by=by,
         )
         changed = [(n, {**r, "name": r["name"] + "改"}) for n, r in rows]
-        plan = plan_upload(iter(changed), store=store, districts=districts, by=by, filename="b")
+        plan = plan_upload(
+            iter(changed), store=store, districts=districts, by=by, filename="b", crs="wgs84"
+        )
         first = next(store.iter_all())
         store.update(
             first.with_changes(brand="别人改的"), expected_version=first.version, actor="someone"
