@@ -34,6 +34,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "out_of_range": (422, "A parameter is out of range"),
     "too_much_work": (422, "The request asks for more work than one request may do"),
     "bad_time": (422, "The time could not be read"),
+    "time_out_of_range": (422, "The time is outside the years this service answers for"),
     "bad_bbox": (422, "The bounding box is not valid"),
     "bad_crs": (422, "Unknown coordinate system"),
     "bad_format": (422, "Unknown output format"),

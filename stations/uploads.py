@@ -36,7 +36,7 @@ from stations.store import (
     Update,
     WriteResult,
 )
-from stations.validation import Problem, ValidationError, build_station
+from stations.validation import Problem, ValidationError, build_station, visible
 
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
 DUPLICATE_RADIUS_M = 30.0
@@ -223,17 +223,18 @@ def plan_upload(
     stations. With ``full_list``, the union's stations missing from the file are closed.
     """
     crs = CoordinateSystem(crs) if isinstance(crs, str) else crs
-    columns = columns or {}
+    # A header may hold anything a file does; what is stored holds no control character.
+    columns = {k: visible(str(v)) for k, v in (columns or {}).items()}
     upload = Upload(
         id=new_upload_id(),
         actor=by.actor,
         owner=str(by.owner) if by.owner else None,
-        filename=filename,
+        filename=visible(filename),
         crs=crs.value,
         full_list=full_list,
         created_at=datetime.now(TZ),
         base_version=store.data_version(),
-        unknown_columns=tuple(unknown_columns),
+        unknown_columns=tuple(visible(str(c)) for c in unknown_columns),
         columns=columns,
     )
     store.create_upload(upload)
@@ -293,7 +294,7 @@ def _plan_row(
     finder: _DuplicateFinder,
     columns: dict[str, str],
 ) -> UploadRow:
-    ext = str(raw.get("external_id") or "").strip()
+    ext = visible(str(raw.get("external_id") or "").strip())
     try:
         if raw.get("_geometry_problem"):
             raise ValidationError(
