@@ -102,6 +102,10 @@ READ_ONLY_FIELDS = frozenset(
         "source_crs",
         "mapped_state",
         "navigation",
+        # a listing's, as GET answers it
+        "crs",
+        "offset_m",
+        "precise",
     }
 )
 
