@@ -241,6 +241,8 @@ def _upload_doc(
 
 
 def _upload_for(services: ServicesDep, upload_id: str, by: Principal) -> Upload:
+    if validation.text_problem(upload_id, line_breaks=False):  # PostgreSQL refuses a NUL
+        raise Problem("upload_not_found", f"no upload {validation.visible(upload_id)!r}")
     upload = services.store.get_upload(upload_id)
     if by.owner is not None and upload.owner != str(by.owner):
         raise Problem("forbidden", "this upload belongs to another union")

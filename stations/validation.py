@@ -124,8 +124,15 @@ class Problem:
         if value is None and self.value is not None:
             value = str(self.value)
         if isinstance(value, str):
-            value = visible(value)  # a refused NUL is reported, never stored
-        return {"field": self.field, "code": self.code, "message": self.message, "value": value}
+            value = visible(value)
+        # Messages quote what was written: a refused NUL is reported written out, never
+        # stored (PostgreSQL's text refuses it; SQLite would keep it).
+        return {
+            "field": visible(self.field),
+            "code": self.code,
+            "message": visible(self.message),
+            "value": value,
+        }
 
 
 class ValidationError(ValueError):

@@ -171,6 +171,7 @@ def test_an_upload_rejects_the_rows_with_bad_times_and_text_and_keeps_the_others
             upload_row("U4", name="驿站\u202e站驿"),
             upload_row("U5", phone="call me"),
             upload_row("U6", phone="13800138000、023-63888888"),
+            upload_row("U7", lon="106.5\x00"),
         ],
     )
     assert r.status_code == 201, r.text
@@ -181,6 +182,7 @@ def test_an_upload_rejects_the_rows_with_bad_times_and_text_and_keeps_the_others
         4: {"external_id": "control_character"},
         5: {"name": "control_character"},
         6: {"contact_phone": "invalid_phone"},
+        8: {"lon": "invalid_number"},
     }
     assert report["counts"]["create"] == 2
     # The refused NUL is reported written out, and never stored (PostgreSQL refuses it).
@@ -256,6 +258,12 @@ def test_a_demand_layer_name_with_a_nul_is_refused_alike_on_both_stores(client, 
     problem(client.get("/v1/demand/a%00b"), 422, "invalid_parameter")
     problem(client.get("/v1/coverage", params={"demand": "a\x00b"}), 422, "invalid_parameter")
     problem(client.delete("/v1/demand/a%00b", headers=admin), 422, "invalid_parameter")
+
+
+@pytest.mark.parametrize("path", ["", "/commit", "/revert"])
+def test_an_upload_id_with_a_nul_is_not_found_alike_on_both_stores(client, yuzhong, path):
+    method = client.get if not path else client.post
+    problem(method(f"/v1/uploads/a%00b{path}", headers=yuzhong), 404, "upload_not_found")
 
 
 # -- PATCH with a crs alone ------------------------------------------------------------------
