@@ -408,3 +408,15 @@ def test_several_file_parts_are_refused_naming_file(client, yuzhong):
         data={"crs": "wgs84"},
     )
     assert problem(r, 422, "invalid_parameter")["errors"][0]["field"] == "file"
+
+
+def test_several_file_parts_in_a_demand_layer_are_refused_naming_file(client, admin):
+    data = b"lon,lat,weight\n106.5772,29.557,1\n"
+    r = client.put(
+        "/v1/demand/riders",
+        headers=admin,
+        files=[("file", ("a.csv", data)), ("file", ("b.csv", data))],
+        data={"crs": "wgs84"},
+    )
+    assert problem(r, 422, "invalid_parameter")["errors"][0]["field"] == "file"
+    assert client.get("/v1/demand").json()["layers"] == []
