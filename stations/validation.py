@@ -366,6 +366,9 @@ _SYNONYMS = {
 def _number(col: _Collector, field_: str, value: Any) -> float | None:
     if _blank(value):
         return None
+    if isinstance(value, bool) or not _is_text_like(value):
+        col.add(field_, "invalid_number", f"不是数字：{value!r}"[:200])
+        return None
     try:
         number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
     except ValueError:
@@ -605,7 +608,17 @@ def build_station(
         except HoursError as exc:
             col.add("hours", exc.code, exc.reason, hours_text)
 
-    amenities, unknown = _vocabulary(get("amenities"), AMENITIES, AMENITY_LABELS)
+    lists: dict[str, Any] = {}
+    for key in ("amenities", "entry_methods"):
+        lists[key] = get(key)
+        if isinstance(lists[key], Mapping | bool):
+            col.add(
+                key,
+                "not_a_list",
+                f'应为列表（["hot_water", …]）或用“、”分开的文字，而不是{_type_name(lists[key])}',
+            )
+            lists[key] = None
+    amenities, unknown = _vocabulary(lists["amenities"], AMENITIES, AMENITY_LABELS)
     if unknown:
         allowed = "、".join(f"{AMENITY_LABELS[a]}({a})" for a in AMENITIES)
         col.add(
@@ -614,7 +627,7 @@ def build_station(
             f"未知的服务设施：{'、'.join(unknown)}；可选：{allowed}",
             "、".join(unknown),
         )
-    entry, unknown = _vocabulary(get("entry_methods"), ENTRY_METHODS, ENTRY_METHOD_LABELS)
+    entry, unknown = _vocabulary(lists["entry_methods"], ENTRY_METHODS, ENTRY_METHOD_LABELS)
     if unknown:
         allowed = "、".join(f"{ENTRY_METHOD_LABELS[e]}({e})" for e in ENTRY_METHODS)
         col.add(

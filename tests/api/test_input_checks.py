@@ -327,6 +327,20 @@ def test_text_given_as_an_object_list_or_boolean_is_refused(client, store, yuzho
     assert client.get("/v1/stations").json()["total"] == 0
 
 
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        pytest.param({"amenities": {"hot_water": True}}, {"amenities": "not_a_list"}, id="object"),
+        pytest.param({"entry_methods": True}, {"entry_methods": "not_a_list"}, id="bool"),
+        pytest.param({"lon": True}, {"lon": "invalid_number"}, id="bool-lon"),
+        pytest.param({"lat": [29.5]}, {"lat": "invalid_number"}, id="list-lat"),
+    ],
+)
+def test_lists_and_numbers_of_the_wrong_shape_are_refused(client, yuzhong, patch, expected):
+    r = client.post("/v1/stations", json=body(**patch), headers=yuzhong)
+    assert fields(r) == expected
+
+
 def test_a_numeric_code_is_still_taken_as_text(client, yuzhong):
     assert created(client, yuzhong, external_id=1001)["external_id"] == "1001"
 
