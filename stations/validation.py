@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -192,32 +193,40 @@ def check_text(field_: str, value: str, *, line_breaks: bool = False) -> str:
 
 # A Chinese telephone number as clerks write it: mobile 13800138000 (+86 optional),
 # landline 023-63888888 or (023)6388 8888, 400/800 numbers, short service numbers such as
-# the unions' 12351, each with an optional extension (转123, 分机123, ext 123, #123).
-# Several are separated by 、，,;/ or 或.
-_PHONE_SPLIT = re.compile(r"\s*(?:[、，,;；/\n]|或)\s*")
+# the unions' 12351, each with an optional extension (转123, 分机123, ext 123, #123, or
+# 023-63888888-8001). Several are separated by 、，,;/ or 或; full-width digits are read.
+_PHONE_SPLIT = re.compile(r"\s*(?:[、,;/\n]|或)\s*")
 _PHONE = re.compile(
-    r"(?:\+?86[\s-]?)?(?P<number>[\d\s()（）-]+?)"
+    r"(?:\+?86[\s-]?)?(?P<number>[\d\s()\-—–]+?)"
     r"\s*(?:(?:转|分机|ext\.?|x|#)\s*(?P<ext>\d{1,6}))?",
     re.IGNORECASE,
 )
+# What clerks write in the column when a station has no telephone: kept as none.
+NO_PHONE = frozenset({"无", "暂无", "没有", "-", "/", "—"})
+
+
+def _phone_digits_ok(digits: str) -> bool:
+    if digits.startswith("1") and len(digits) > 6:
+        return len(digits) == 11 and digits[1] in "3456789"  # a mobile number
+    return len(digits) in (5, 6, 7, 8, 10, 11, 12)
 
 
 def phone_problem(text: str) -> str | None:
     """Why ``text`` is not a telephone number (or several) as written in China, or None."""
-    for part in _PHONE_SPLIT.split(text.strip()):
+    for part in _PHONE_SPLIT.split(unicodedata.normalize("NFKC", text).strip()):
         match = _PHONE.fullmatch(part)
-        digits = re.sub(r"\D", "", match.group("number")) if match else ""
-        mobile_like = digits.startswith("1") and len(digits) > 6
-        ok = (
-            (len(digits) == 11 and digits[1] in "3456789")
-            if mobile_like
-            else len(digits) in (5, 6, 7, 8, 10, 11, 12)
-        )
+        number = match.group("number").strip(" -—–") if match else ""
+        ok = _phone_digits_ok(re.sub(r"\D", "", number))
+        if match and not ok and not match.group("ext"):
+            # 023-63888888-8001: the last group after a dash is an extension.
+            head, _, ext = number.rpartition("-")
+            ok = len(ext) <= 6 and ext.isdigit() and head.lstrip().startswith(("0", "(0"))
+            ok = ok and _phone_digits_ok(re.sub(r"\D", "", head))
         if not ok:
             return (
                 f"电话号码无法识别：{part or text}；请写手机号（13800138000）、"
                 "带区号的座机（023-63888888，分机写“转123”）或 400/12351 等服务号码，"
-                "多个号码用“、”分开"
+                "多个号码用“、”分开；没有电话可留空"
             )
     return None
 
@@ -529,6 +538,8 @@ def build_station(
         col.add("name", "missing_field", "缺少必填项：名称")
     if not external_id and not any(p.field == "external_id" for p in col.problems):
         col.add("external_id", "missing_field", "缺少必填项：编号（本单位的驿站编号）")
+    if text["contact_phone"] in NO_PHONE:
+        text["contact_phone"] = ""
     if text["contact_phone"]:
         reason = phone_problem(text["contact_phone"])
         if reason is not None:

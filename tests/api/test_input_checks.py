@@ -388,14 +388,31 @@ def test_an_external_id_has_a_length_limit(client, yuzhong):
         "12351",
         "63888888",
         "13800138000、023-63888888",
+        "023-63888888-8001",
+        "１３８００１３８０００",
+        "（023）63888888",
     ],
 )
 def test_chinese_telephone_numbers_as_clerks_write_them_are_accepted(client, yuzhong, phone):
     assert created(client, yuzhong, contact_phone=phone)["contact_phone"] == phone
 
 
+@pytest.mark.parametrize("none", ["无", "暂无", "-"])
+def test_a_clerks_no_telephone_is_kept_as_none(client, yuzhong, none):
+    assert created(client, yuzhong, contact_phone=none)["contact_phone"] == ""
+
+
 @pytest.mark.parametrize(
-    "phone", ["call me", "1380013800", "023-6388888a", "tel:13800138000", "++++", "138001380001"]
+    "phone",
+    [
+        "call me",
+        "1380013800",
+        "023-6388888a",
+        "tel:13800138000",
+        "++++",
+        "138001380001",
+        "13800138000-12",
+    ],
 )
 def test_garbage_telephone_numbers_are_refused(client, yuzhong, phone):
     r = client.post("/v1/stations", json=body(contact_phone=phone), headers=yuzhong)
