@@ -84,6 +84,9 @@ def serve(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or "127.0.0.1",
         log_level="info",
+        # A request its parser refuses (an over-long URL, raw UTF-8 in the query) gets a
+        # problem+json 400 like every other error, not uvicorn's text/plain one.
+        http="api.http_errors:ProblemHTTPProtocol",
     )
 
 

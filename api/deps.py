@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from geodata import when
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
 from geodata.hours import TZ
@@ -49,18 +50,26 @@ StationId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the station's i
 
 
 def parse_time(value: str | None) -> datetime:
-    """An ISO 8601 time; naive times are Asia/Shanghai. None means now."""
+    """An ISO 8601 time (see :func:`geodata.when.parse_time`); None means now."""
     if value is None or value == "":
         return datetime.now(TZ)
     try:
-        at = datetime.fromisoformat(value.strip().replace(" ", "T", 1).replace("Z", "+00:00"))
-    except ValueError:
+        return when.parse_time(value)
+    except when.TimeError as exc:
+        code = "time_out_of_range" if exc.code == "time_out_of_range" else "bad_time"
+        raise Problem(code, f"at: {exc}") from None
+
+
+async def one_file_part(request: Request) -> None:
+    """Refuse a multipart form with several ``file`` parts (only one would be read)."""
+    # The form is parsed once per request (Starlette keeps it); this reads it again.
+    parts = (await request.form()).getlist("file")
+    if len(parts) > 1:
         raise Problem(
-            "bad_time",
-            f"at={value!r} is not an ISO 8601 time; write e.g. 2025-10-01T14:30 (Asia/Shanghai) "
-            "or 2025-10-01T06:30Z",
-        ) from None
-    return at.replace(tzinfo=TZ) if at.tzinfo is None else at.astimezone(TZ)
+            "invalid_parameter",
+            f"file: {len(parts)} parts named file were sent; send one file per request",
+            errors=[{"field": "file", "code": "several_files", "message": "one file only"}],
+        )
 
 
 def parse_crs_param(value: str) -> CoordinateSystem:

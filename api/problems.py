@@ -34,10 +34,12 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "out_of_range": (422, "A parameter is out of range"),
     "too_much_work": (422, "The request asks for more work than one request may do"),
     "bad_time": (422, "The time could not be read"),
+    "time_out_of_range": (422, "The time is outside the years this service answers for"),
     "bad_bbox": (422, "The bounding box is not valid"),
     "bad_crs": (422, "Unknown coordinate system"),
     "bad_format": (422, "Unknown output format"),
     "invalid_parameter": (422, "A request parameter is not valid"),
+    "bad_request": (400, "The request could not be read"),
     "validation_failed": (422, "The station record is not valid"),
     "hours_unparseable": (422, "The opening hours could not be read"),
     "unauthorized": (401, "A valid bearer token is needed"),
@@ -183,9 +185,13 @@ def install(app: FastAPI) -> None:
 
     async def http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-            exc.status_code
-        )
+        # 400: FastAPI's answer to a body it cannot parse (a broken multipart form).
+        code = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }.get(exc.status_code)
         if code is None:
             return Response(str(exc.detail), status_code=exc.status_code)
         return problem_response(code, str(exc.detail), instance=request.url.path)

@@ -14,7 +14,7 @@ from geodata.districts import BOUNDARY_CREDIT
 from geodata.hours import TZ
 
 from . import schema_docs as doc
-from .deps import IndexDep, ServicesDep, parse_bbox
+from .deps import IndexDep, ServicesDep, get_services, parse_bbox
 from .problems import Problem
 from .representation import feature, station_json, stations_json
 from .rider_page import page_response, prefers_html
@@ -36,6 +36,9 @@ COLLECTIONS = {
     ),
 }
 MAX_LIMIT = 10_000
+# The names of CRS84 a client may send in crs= or bbox-crs= (OGC API – Features Part 2);
+# every position here is CRS84, so any other value is refused, not silently ignored.
+CRS84_NAMES = frozenset({CRS84, "[OGC:CRS84]", "OGC:CRS84"})
 CollectionId = Annotated[
     str,
     Path(description="stations or districts", json_schema_extra={"enum": list(COLLECTIONS)}),
@@ -47,7 +50,37 @@ def _json(body: Any, media_type: str = "application/json") -> Response:
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Where links point: YIZHAN_PUBLIC_URL, or the address the connection reached.
+
+    Never the Host header: it is the client's to write, and a link made from it would send
+    every client of a shared cache to the host one client named. The scheme is uvicorn's
+    (X-Forwarded-Proto believed only from YIZHAN_FORWARDED_ALLOW_IPS).
+    """
+    settings = get_services(request).settings
+    if settings.public_url:
+        return settings.public_url
+    server = request.scope.get("server")
+    host, port = server if server else (settings.host, settings.port)
+    scheme = request.url.scheme
+    default = {"http": 80, "https": 443}.get(scheme)
+    name = f"[{host}]" if ":" in str(host) else str(host)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return f"{scheme}://{name}{'' if port in (None, default) else f':{port}'}{root}"
+
+
+def _check_query(request: Request, formats: tuple[str, ...]) -> None:
+    """Refuse an ``f``, ``crs`` or ``bbox-crs`` this API does not offer (OGC: never ignore
+    a parameter value the server cannot honour)."""
+    query = request.query_params
+    f = query.get("f")
+    if f is not None and f not in formats:
+        raise Problem("bad_format", f"f={f!r} is not offered here; use f={' or f='.join(formats)}")
+    for name in ("crs", "bbox-crs"):
+        value = query.get(name)
+        if value is not None and value not in CRS84_NAMES:
+            raise Problem(
+                "bad_crs", f"{name}={value!r} is not offered: positions here are {CRS84} only"
+            )
 
 
 def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
@@ -66,6 +99,7 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
     ),
 )
 def landing(request: Request, services: ServicesDep) -> Response:
+    _check_query(request, ("json", "html"))
     if prefers_html(request):
         return page_response(request, tiles=services.settings.rider_tile_providers)
     base = _base(request)
@@ -93,7 +127,8 @@ def landing(request: Request, services: ServicesDep) -> Response:
 
 
 @router.get("/conformance", summary="OGC API conformance classes")
-def conformance() -> Response:
+def conformance(request: Request) -> Response:
+    _check_query(request, ("json",))
     return _json({"conformsTo": CONFORMANCE})
 
 
@@ -119,6 +154,7 @@ def _bbox(services: ServicesDep) -> list[float]:
 
 @router.get("/collections", summary="The feature collections")
 def collections(request: Request, services: ServicesDep) -> Response:
+    _check_query(request, ("json",))
     base = _base(request)
     bbox = _bbox(services)
     return _json(
@@ -139,6 +175,7 @@ def _check(cid: str) -> None:
 @router.get("/collections/{collection_id}", summary="One feature collection")
 def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
     _check(collection_id)
+    _check_query(request, ("json",))
     return _json(_collection(_base(request), collection_id, _bbox(services)))
 
 
@@ -174,8 +211,12 @@ def items(
         int, Query(description=f"1–{MAX_LIMIT}", json_schema_extra=doc.between(1, MAX_LIMIT))
     ] = 100,
     offset: Annotated[int, Query(description="0 or more", json_schema_extra={"minimum": 0})] = 0,
+    f: Annotated[str | None, Query(description="json or geojson (the same)")] = None,
+    crs: Annotated[str | None, Query(description=f"only {CRS84}")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description=f"only {CRS84}")] = None,
 ) -> Response:
     _check(collection_id)
+    _check_query(request, ("json", "geojson"))
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
     box = parse_bbox(bbox)
@@ -226,8 +267,11 @@ def item(
     request: Request,
     index: IndexDep,
     services: ServicesDep,
+    f: Annotated[str | None, Query(description="json or geojson (the same)")] = None,
+    crs: Annotated[str | None, Query(description=f"only {CRS84}")] = None,
 ) -> Response:
     _check(collection_id)
+    _check_query(request, ("json", "geojson"))
     base = f"{_base(request)}/collections/{collection_id}"
     if collection_id == "stations":
         # ASCII digits only: str.isdigit also takes '²' and '٣', which int() refuses or reads.

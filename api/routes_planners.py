@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from starlette.responses import Response
 
 from geodata import workdays
@@ -24,7 +24,7 @@ from stations.readindex import StationIndex
 
 from . import schema_docs as doc
 from .auth import PrincipalDep
-from .deps import IndexDep, Services, ServicesDep, parse_crs_param, parse_time
+from .deps import IndexDep, Services, ServicesDep, one_file_part, parse_crs_param, parse_time
 from .problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["planners"])
@@ -192,6 +192,10 @@ def _check_coverage_work(
 def find_demand_layer(services: Services, name: str | None) -> DemandLayer | None:
     if name is None:
         return None
+    try:
+        check_layer_name(name)  # a name no layer can have (PostgreSQL refuses a NUL in it)
+    except ValueError as exc:
+        raise Problem("invalid_parameter", f"demand: {exc}") from None
     layer = services.store.find_demand(name)
     if layer is None:
         known = [d["name"] for d in services.store.list_demand()]
@@ -416,7 +420,11 @@ def _may_write_demand(by: Any) -> None:
         raise Problem("forbidden", "demand layers are kept by the city and district unions")
 
 
-@router.put("/demand/{name}", summary="Upload a demand layer (replaces one of that name)")
+@router.put(
+    "/demand/{name}",
+    summary="Upload a demand layer (replaces one of that name)",
+    dependencies=[Depends(one_file_part)],
+)
 def put_demand(
     name: str,
     by: PrincipalDep,
@@ -470,6 +478,7 @@ def put_demand(
 def delete_demand(name: str, by: PrincipalDep, services: ServicesDep) -> Response:
     if by.role is not Role.ADMIN:
         raise Problem("forbidden", "only the city union removes demand layers")
+    find_demand_layer(services, name)  # a bad name is refused the same way on both stores
     if not services.store.delete_demand(name):
         raise Problem("not_found", f"no demand layer {name!r}")
     return Response(status_code=204)

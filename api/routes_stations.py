@@ -120,7 +120,12 @@ NEAREST = QuerySpec(
         schema={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
     ),
     Param("open_now", bool, "only stations open at `at`", False),
-    Param("at", str, "ISO 8601 time; naive means Asia/Shanghai; default now", schema=doc.TIME),
+    Param(
+        "at",
+        str,
+        "ISO 8601 time, 2000 to 2099; naive means Asia/Shanghai; default now",
+        schema=doc.TIME,
+    ),
     Param("self_service", bool, "true: only 24-hour self-service sites"),
     Param(
         "amenity",

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request, UploadFile
 from starlette.responses import Response
 
+from stations import validation
 from stations.auth import Principal
 from stations.io import FileRefusedError, detect_format, read_rows
 from stations.model import Station
@@ -29,7 +30,7 @@ from stations.uploads import (
 from stations.validation import build_station
 
 from .auth import PrincipalDep
-from .deps import ServicesDep, StationId, parse_crs_param
+from .deps import ServicesDep, StationId, one_file_part, parse_crs_param
 from .problems import Problem
 from .representation import station_json
 from .template import template_xlsx
@@ -83,10 +84,27 @@ def _expected_version(if_match: str | None, body_version: Any) -> int:
             "say which version you are changing: an If-Match header with the ETag from GET, "
             'or "version" in the body; this prevents overwriting someone else\'s change',
         )
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise Problem("invalid_parameter", f"version {raw!r} is not a number") from None
+    whole = (
+        raw
+        if isinstance(raw, int) and not isinstance(raw, bool)
+        else int(raw)
+        if isinstance(raw, str) and raw.isascii() and raw.isdigit()
+        else None
+    )
+    if whole is None or not 0 <= whole < 2**63:
+        field = "If-Match" if if_match else "version"
+        raise Problem(
+            "invalid_parameter",
+            f"{field} {raw!r} is not a version: a whole number, as in the ETag from GET",
+            errors=[{"field": field, "code": "not_a_version", "message": "a whole number"}],
+        )
+    return whole
+
+
+def _station_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The record fields of a request body; ``version`` (and ``id``, as GET answers it) are
+    the request's, not the record's."""
+    return {k: v for k, v in body.items() if k not in ("version", "id")}
 
 
 def _allowed(by: Principal, station: Station) -> None:
@@ -102,13 +120,16 @@ def create_station(
 ) -> Response:
     """Fields as in the record; `crs` says the system of `lon`/`lat`; `hours` as written.
     A district or industry union's station is owned by that union."""
-    raw = dict(body)
+    raw = _station_body(body)
     if by.owner is not None:
         if raw.get("owner") not in (None, "", str(by.owner)):
             raise Problem("forbidden", f"{by.name} may only create stations of {by.owner}")
         raw["owner"] = str(by.owner)
     station = build_station(
-        raw, districts=services.districts, crs=parse_crs_param(str(raw.get("crs") or "wgs84"))
+        raw,
+        districts=services.districts,
+        crs=parse_crs_param(str(raw.get("crs") or "wgs84")),
+        strict=True,
     )
     _allowed(by, station)
     stored = services.store.create(station, actor=by.actor)
@@ -128,7 +149,21 @@ def patch_station(
     current = services.store.get(station_id)
     _allowed(by, current)
     expected = _expected_version(if_match, body.get("version"))
-    patch = {k: v for k, v in body.items() if k not in ("version", "id")}
+    patch = _station_body(body)
+    if "crs" in patch and not ("lon" in patch and "lat" in patch):
+        # The stored position is WGS-84; read in the patch's system it would move the
+        # station (and refile it under another district) without anyone moving it.
+        raise validation.ValidationError(
+            [
+                validation.Problem(
+                    "crs",
+                    "crs_without_position",
+                    "坐标系（crs）说明同时提交的经纬度用的是哪个坐标系；只改 crs 不会移动驿站。"
+                    "要移动驿站，请同时提交 lon、lat 和 crs",
+                    str(patch["crs"]),
+                )
+            ]
+        )
     raw = {**station_input(current), **patch}
     if ("lon" in patch or "lat" in patch) and "crs" not in patch:
         raw["crs"] = "wgs84"
@@ -137,6 +172,7 @@ def patch_station(
         districts=services.districts,
         crs=parse_crs_param(str(raw.get("crs") or "wgs84")),
         existing=current,
+        strict=True,
     )
     if "lon" not in patch and "lat" not in patch:  # keep what was uploaded originally
         station = replace(
@@ -217,6 +253,8 @@ def _upload_doc(
 
 
 def _upload_for(services: ServicesDep, upload_id: str, by: Principal) -> Upload:
+    if validation.text_problem(upload_id, line_breaks=False):  # PostgreSQL refuses a NUL
+        raise Problem("upload_not_found", f"no upload {validation.visible(upload_id)!r}")
     upload = services.store.get_upload(upload_id)
     if by.owner is not None and upload.owner != str(by.owner):
         raise Problem("forbidden", "this upload belongs to another union")
@@ -264,7 +302,12 @@ _CONFIRM_HELP = (
 )
 
 
-@router.post("/uploads", status_code=201, summary="Upload a union's stations (dry run first)")
+@router.post(
+    "/uploads",
+    status_code=201,
+    summary="Upload a union's stations (dry run first)",
+    dependencies=[Depends(one_file_part)],
+)
 def create_upload(
     request: Request,
     by: PrincipalDep,
@@ -290,7 +333,7 @@ def create_upload(
     duplicates. Nothing changes until `POST /v1/uploads/{id}/commit` (or `dry_run=false`,
     which commits when no row is rejected)."""
     given = parse_crs_param(crs) if crs is not None and crs.strip() else None
-    name = Path(file.filename or "upload.csv").name
+    name = validation.check_text("file", Path(file.filename or "upload.csv").name)
     try:
         fmt = detect_format(Path(name))
     except ValueError as exc:

@@ -18,6 +18,7 @@ from geodata.crs import parse_crs
 from geodata.districts import Districts, load_districts
 from geodata.hours import TZ
 from geodata.tiles import TILE_PROVIDERS
+from geodata.when import TimeError, parse_time
 from stations.auth import Principal, Role, new_token
 from stations.demo import DEFAULT_TOTAL, sample_rows
 from stations.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
@@ -454,12 +455,9 @@ def map_(
     at = None
     if at_text:
         try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError:
-            raise click.BadParameter(
-                f"{at_text!r} is not an ISO 8601 time", param_hint="--at"
-            ) from None
-        at = at if at.tzinfo else at.replace(tzinfo=TZ)
+            at = parse_time(at_text)
+        except TimeError as exc:
+            raise click.BadParameter(str(exc), param_hint="--at") from None
     layer = None
     if demand_name:
         layer = store.find_demand(demand_name)

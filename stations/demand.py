@@ -19,7 +19,7 @@ import numpy as np
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
-from stations.validation import in_china_bounds
+from stations.validation import in_china_bounds, text_problem, visible
 
 MAX_POINTS = 500_000
 _LON = ("lon", "lng", "longitude", "x", "经度")
@@ -91,9 +91,19 @@ class DemandLayer:
 
 
 def check_layer_name(name: str) -> str:
+    """Return the layer name stripped, or raise ValueError saying what a name may be."""
     name = name.strip()
-    if not name or len(name) > 64 or any(c in name for c in "/\\?#%"):
-        msg = f"a demand layer name is 1 to 64 characters without / \\ ? # %: {name!r}"
+    bad = (
+        not name
+        or len(name) > 64
+        or any(c in name for c in "/\\?#%")
+        or text_problem(name, line_breaks=False) is not None
+    )
+    if bad:
+        msg = (
+            "a demand layer name is 1 to 64 characters without / \\ ? # % or control "
+            f"characters: {visible(name)!r}"
+        )
         raise ValueError(msg)
     return name
 
@@ -202,7 +212,7 @@ def read_demand(
         lons.append(lon)
         lats.append(lat)
         weights.append(weight)
-        labels.append("" if label is None else str(label)[:100])
+        labels.append("" if label is None else visible(str(label)[:100]))
     x, y = np.asarray(lons, np.float64), np.asarray(lats, np.float64)
     if len(x):
         x, y = (np.asarray(v, np.float64) for v in to_wgs84(x, y, crs=system))

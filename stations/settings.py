@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,15 @@ class Settings(BaseSettings):
             "X-Forwarded-For and X-Forwarded-Proto are believed: a request through one counts "
             "as the client's address it names (rate limits, logs). Any other client's headers "
             "are ignored, so it cannot pose as another address. Empty: believe none"
+        ),
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "the address clients use, e.g. https://yizhan.example.org (a path prefix too): "
+            "the OGC API's links are built on it. Unset, they are built on the address the "
+            "connection reached (the server's own host and port) and never on the client's "
+            "Host header"
         ),
     )
     districts_source: Path | None = Field(
@@ -296,6 +306,20 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return value.strip() if value is not None else None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = urlsplit(value.strip())
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+            msg = (
+                f"YIZHAN_PUBLIC_URL {value!r} is not a base address: write e.g. "
+                "https://yizhan.example.org or https://example.org/yizhan"
+            )
+            raise ValueError(msg)
+        return value.strip().rstrip("/")
 
     @field_validator("tile_url")
     @classmethod

@@ -36,7 +36,7 @@ from stations.store import (
     Update,
     WriteResult,
 )
-from stations.validation import Problem, ValidationError, build_station, hours_warnings
+from stations.validation import Problem, ValidationError, build_station, hours_warnings, visible
 
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
 DUPLICATE_RADIUS_M = 30.0
@@ -376,19 +376,20 @@ def plan_upload(
     half-made plan is removed and the error raised: no upload is left "planning".
     """
     crs = parse_crs(crs) if crs is not None else None
-    columns = columns or {}
+    # A header may hold anything a file does; what is stored holds no control character.
+    columns = {k: visible(str(v)) for k, v in (columns or {}).items()}
     now = datetime.now(TZ)
     store.purge_uploads(created_before=now - timedelta(hours=retention_h))
     upload = Upload(
         id=new_upload_id(),
         actor=by.actor,
         owner=str(by.owner) if by.owner else None,
-        filename=filename,
+        filename=visible(filename),
         crs=crs.value if crs is not None else "file",
         full_list=full_list,
         created_at=now,
         base_version=store.data_version(),
-        unknown_columns=tuple(unknown_columns),
+        unknown_columns=tuple(visible(str(c)) for c in unknown_columns),
         columns=columns,
     )
     store.create_upload(upload)
@@ -452,7 +453,7 @@ def _plan_row(
     finder: _DuplicateFinder,
     columns: dict[str, str],
 ) -> UploadRow:
-    ext = str(raw.get("external_id") or "").strip()
+    ext = visible(str(raw.get("external_id") or "").strip())
     try:
         if raw.get("_geometry_problem"):
             raise ValidationError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,8 @@ from typing import Any
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
-from geodata.hours import TZ, HoursError, hours, parse_hours, read_hours
+from geodata.hours import HoursError, hours, parse_hours, read_hours
+from geodata.when import TimeError, parse_time
 from stations.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -35,7 +37,78 @@ from stations.model import (
 CHINA_LON = (73.4, 135.1)
 CHINA_LAT = (3.8, 53.6)
 
-MAX_TEXT = {"name": 200, "address": 500, "host": 200, "contact_phone": 50, "brand": 100}
+MAX_TEXT = {
+    "external_id": 64,
+    "name": 200,
+    "address": 500,
+    "host": 200,
+    "contact_phone": 50,
+    "brand": 100,
+    "poi_id": 64,
+    "listed_name": 200,
+}
+
+# The fields a station input may hold (a JSON body, or a file row after its headers are
+# read); a listing's, nested under ``listings`` or flat as ``amap_listed`` and the like.
+STATION_FIELDS = frozenset(
+    {
+        "external_id",
+        "name",
+        "address",
+        "host",
+        "contact_phone",
+        "brand",
+        "owner",
+        "crs",
+        "lon",
+        "lat",
+        "hours",
+        "hours_text",
+        "amenities",
+        "entry_methods",
+        "self_service_24h",
+        "registration_required",
+        "signage_unified",
+        "sample",
+        "status",
+        "listings",
+    }
+)
+LISTING_FIELDS = frozenset(
+    {
+        "provider",
+        "listed",
+        "poi_id",
+        "listed_name",
+        "listed_lon",
+        "listed_lat",
+        "lon",
+        "lat",
+        "keyword_linked",
+        "keyword",
+        "checked_at",
+        "name",
+    }
+)
+# What a GET answers beside the input fields: derived or bookkeeping, never written.
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id",
+        "version",
+        "updated_at",
+        "district_adcode",
+        "district_name",
+        "source_lon",
+        "source_lat",
+        "source_crs",
+        "mapped_state",
+        "navigation",
+        # a listing's, as GET answers it
+        "crs",
+        "offset_m",
+        "precise",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +124,16 @@ class Problem:
         value = self.value if isinstance(self.value, str | int | float | bool) else None
         if value is None and self.value is not None:
             value = str(self.value)
-        return {"field": self.field, "code": self.code, "message": self.message, "value": value}
+        if isinstance(value, str):
+            value = visible(value)
+        # Messages quote what was written: a refused NUL is reported written out, never
+        # stored (PostgreSQL's text refuses it; SQLite would keep it).
+        return {
+            "field": visible(self.field),
+            "code": self.code,
+            "message": visible(self.message),
+            "value": value,
+        }
 
 
 class ValidationError(ValueError):
@@ -68,6 +150,85 @@ class _Collector:
 
     def add(self, field_: str, code: str, message: str, value: Any = None) -> None:
         self.problems.append(Problem(field_, code, message, value))
+
+
+# C0 and C1 control characters (NUL among them: PostgreSQL's text type refuses it where
+# SQLite stores it) and the bidirectional controls that make text display other than it
+# reads ("Trojan Source"). Tab and line breaks are what a spreadsheet cell holds after
+# Alt+Enter, so station text keeps them; names that are identifiers do not.
+_FORBIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+_BREAKS = re.compile("[\t\n\r\u2028\u2029]")
+
+
+def text_problem(text: str, *, line_breaks: bool = True) -> str | None:
+    """Why ``text`` may not be stored (in Chinese), or None if it may.
+
+    The one rule for user text (station fields, upload file names, demand layer names):
+    no control characters and no bidirectional overrides; line breaks only if
+    ``line_breaks``.
+    """
+    bad = _FORBIDDEN.search(text) or (None if line_breaks else _BREAKS.search(text))
+    if bad is None:
+        return None
+    return (
+        f"含有不允许的控制字符 U+{ord(bad.group()):04X}（第 {bad.start() + 1} 个字符），"
+        "常见于从网页或其他系统复制的文字；请删除后重新填写"
+    )
+
+
+def visible(text: str) -> str:
+    """``text`` with each forbidden character written as ``\\uXXXX``: safe to store and show."""
+    return _FORBIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def check_text(field_: str, value: str, *, line_breaks: bool = False) -> str:
+    """Return ``value`` stripped, or raise ValidationError naming ``field_``."""
+    reason = text_problem(value, line_breaks=line_breaks)
+    if reason is not None:
+        raise ValidationError([Problem(field_, "control_character", reason, visible(value))])
+    return value.strip()
+
+
+# A Chinese telephone number as clerks write it: mobile 13800138000 (+86 optional),
+# landline 023-63888888 or (023)6388 8888, 400/800 numbers, short service numbers such as
+# the unions' 12351, each with an optional extension (转123, 分机123, ext 123, #123, or
+# 023-63888888-8001). Several are separated by 、，,;/ or 或; full-width digits are read.
+_PHONE_SPLIT = re.compile(r"\s*(?:[、,;/\n]|或)\s*")
+_PHONE = re.compile(
+    r"(?:\+?86[\s-]?)?(?P<number>[\d\s()\-—–]+?)"
+    r"\s*(?:(?:转|分机|ext\.?|x|#)\s*(?P<ext>\d{1,6}))?",
+    re.IGNORECASE,
+)
+# What clerks write in the column when a station has no telephone: kept as none.
+NO_PHONE = frozenset({"无", "暂无", "没有", "-", "/", "—"})
+
+
+def _phone_digits_ok(digits: str) -> bool:
+    if digits.startswith("1") and len(digits) > 6:
+        return len(digits) == 11 and digits[1] in "3456789"  # a mobile number
+    return len(digits) in (5, 6, 7, 8, 10, 11, 12)
+
+
+def phone_problem(text: str) -> str | None:
+    """Why ``text`` is not a telephone number (or several) as written in China, or None."""
+    for part in _PHONE_SPLIT.split(unicodedata.normalize("NFKC", text).strip()):
+        match = _PHONE.fullmatch(part)
+        number = match.group("number").strip(" -—–") if match else ""
+        ok = _phone_digits_ok(re.sub(r"\D", "", number))
+        if match and not ok and not match.group("ext"):
+            # 023-63888888-8001: the last group after a dash is an extension.
+            head, _, ext = number.rpartition("-")
+            ok = len(ext) <= 6 and ext.isdigit() and head.lstrip().startswith(("0", "(0"))
+            ok = ok and _phone_digits_ok(re.sub(r"\D", "", head))
+        if not ok:
+            return (
+                f"电话号码无法识别：{part or text}；请写手机号（13800138000）、"
+                "带区号的座机（023-63888888，分机写“转123”）或 400/12351 等服务号码，"
+                "多个号码用“、”分开；没有电话可留空"
+            )
+    return None
 
 
 def in_china_bounds(lon: float, lat: float) -> bool:
@@ -89,6 +250,43 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # spreadsheets turn codes such as 1001 into 1001.0
     return str(value).strip()
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, Mapping):
+        return "对象 object"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "列表 list"
+    return type(value).__name__
+
+
+def _is_text_like(value: Any) -> bool:
+    # Spreadsheets give numbers (codes, phone numbers) and dates where text was meant.
+    return not isinstance(value, bool | Mapping | list | tuple | set | frozenset | bytes)
+
+
+def _string(
+    col: _Collector, field_: str, value: Any, *, limit: int | None = None, line_breaks: bool = True
+) -> str:
+    """A text field: refused if it is not text, holds control characters or is too long."""
+    if _blank(value):
+        return ""
+    if not _is_text_like(value):
+        col.add(field_, "not_text", f"应为文字，而不是{_type_name(value)}：{value!r}"[:200])
+        return ""
+    text = _text(value)
+    reason = text_problem(text, line_breaks=line_breaks)
+    if reason is not None:
+        col.add(field_, "control_character", reason, visible(text)[:40])
+        return ""
+    if limit is not None and len(text) > limit:
+        col.add(
+            field_, "too_long", f"内容过长（最多 {limit} 个字，这里有 {len(text)} 个）", text[:40]
+        )
+        return ""
+    return text
 
 
 _TRUE = {"1", "true", "t", "yes", "y", "是", "有", "√", "✓", "对", "x"}
@@ -177,6 +375,9 @@ _SYNONYMS = {
 def _number(col: _Collector, field_: str, value: Any) -> float | None:
     if _blank(value):
         return None
+    if isinstance(value, bool) or not _is_text_like(value):
+        col.add(field_, "invalid_number", f"不是数字：{value!r}"[:200])
+        return None
     try:
         number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
     except ValueError:
@@ -191,32 +392,77 @@ def _number(col: _Collector, field_: str, value: Any) -> float | None:
 def _datetime(col: _Collector, field_: str, value: Any) -> datetime | None:
     if _blank(value):
         return None
-    if isinstance(value, datetime):
-        dt = value
+    try:
+        return parse_time(value if isinstance(value, datetime) else str(value))
+    except TimeError as exc:
+        code = "time_out_of_range" if exc.code == "time_out_of_range" else "invalid_datetime"
+        col.add(field_, code, exc.zh, str(value))
+        return None
+
+
+def _position_problem(col: _Collector, field_: str, lon: float, lat: float) -> bool:
+    """Add the problem with a position outside China (or with swapped axes); True if any."""
+    if in_china_bounds(lon, lat):
+        return False
+    if in_china_bounds(lat, lon):
+        col.add(
+            field_,
+            "latlon_swapped",
+            f"经纬度可能填反了：经度 {lon}、纬度 {lat}；中国境内经度约 73–135，"
+            "纬度约 4–54，请对调两列",
+            f"{lon},{lat}",
+        )
     else:
-        try:
-            dt = datetime.fromisoformat(str(value).strip())
-        except ValueError:
+        col.add(
+            field_, "outside_china", f"位置不在中国境内：经度 {lon}、纬度 {lat}", f"{lon},{lat}"
+        )
+    return True
+
+
+def _unknown_fields(col: _Collector, keys: Iterable[Any], known: frozenset[str], at: str) -> None:
+    for key in keys:
+        if key in known:
+            continue
+        if key in READ_ONLY_FIELDS:
+            col.add(f"{at}{key}", "read_only_field", f"“{key}”由系统生成，不能填写；请去掉这一项")
+        else:
             col.add(
-                field_, "invalid_datetime", f"日期时间格式不对（例：2025-06-30 10:00）：{value}"
+                f"{at}{key}",
+                "unknown_field",
+                f"未知字段“{key}”（拼写错误？）；可填：{'、'.join(sorted(known))}",
+                str(key),
             )
-            return None
-    return dt.replace(tzinfo=TZ) if dt.tzinfo is None else dt.astimezone(TZ)
 
 
-def _listings(col: _Collector, raw: Mapping[str, Any]) -> tuple[Listing, ...]:
+def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple[Listing, ...]:
     """Listings come as ``listings: [{provider, ...}]`` or flat ``amap_listed``-style columns."""
-    entries: list[Mapping[str, Any]] = []
+    entries: list[tuple[str, Mapping[str, Any]]] = []
     nested = raw.get("listings")
-    if isinstance(nested, list):
-        entries.extend(e for e in nested if isinstance(e, Mapping))
+    if isinstance(nested, list | tuple):
+        for i, e in enumerate(nested):
+            if isinstance(e, Mapping):
+                entries.append((f"listings[{i}].", e))
+                if strict:
+                    _unknown_fields(col, e, LISTING_FIELDS, f"listings[{i}].")
+            else:
+                col.add(
+                    f"listings[{i}]",
+                    "not_an_object",
+                    f"每个上图记录应为对象（provider、listed…），而不是{_type_name(e)}",
+                )
+    elif not _blank(nested):
+        col.add(
+            "listings",
+            "not_a_list",
+            f'listings 应为列表（[{{"provider": "amap", …}}]），而不是{_type_name(nested)}',
+        )
     for provider in Provider:
         prefix = f"{provider.value}_"
         flat = {k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}
         if any(not _blank(v) for v in flat.values()):
-            entries.append({"provider": provider.value, **flat})
+            entries.append((prefix, {"provider": provider.value, **flat}))
     result: dict[Provider, Listing] = {}
-    for entry in entries:
+    for _, entry in entries:
         try:
             provider = Provider(str(entry.get("provider", "")).strip().lower())
         except ValueError:
@@ -234,12 +480,22 @@ def _listings(col: _Collector, raw: Mapping[str, Any]) -> tuple[Listing, ...]:
         if (lon is None) != (lat is None):
             col.add(f"{f}_lon", "incomplete_position", f"{f} 上图位置需同时填写经度和纬度")
             lon = lat = None
-        poi = _text(entry.get("poi_id"))
+        if lon is not None and lat is not None and _position_problem(col, f"{f}_lon", lon, lat):
+            lon = lat = None
+        poi = _string(
+            col, f"{f}_poi_id", entry.get("poi_id"), limit=MAX_TEXT["poi_id"], line_breaks=False
+        )
+        listed_name = _string(
+            col,
+            f"{f}_listed_name",
+            entry.get("listed_name", entry.get("name")),
+            limit=MAX_TEXT["listed_name"],
+        )
         result[provider] = Listing(
             provider=provider,
             listed=listed or bool(poi),
             poi_id=poi or None,
-            listed_name=_text(entry.get("listed_name", entry.get("name"))) or None,
+            listed_name=listed_name or None,
             listed_lon=lon,
             listed_lat=lat,
             keyword_linked=keyword,
@@ -271,37 +527,52 @@ def build_station(
     owner: Owner | None = None,
     existing: Station | None = None,
     allowed_district: Callable[[Owner, str], bool] | None = None,
+    strict: bool = False,
 ) -> Station:
     """Validate ``raw`` field values and return a Station, or raise ValidationError.
 
     ``raw`` uses the record's field names (``lon``/``lat`` in ``crs``, ``hours`` as written).
     ``owner`` applies when the row names none. ``existing`` keeps id and version of the
     stored station being changed. A district union's station must lie in its district.
+    ``strict`` (a JSON body) also refuses fields it does not know, where a file's unknown
+    columns are reported beside the rows instead.
     """
     col = _Collector()
     get = raw.get
 
-    name = _text(get("name"))
-    if not name:
+    if strict:
+        flat = {f"{p.value}_{k}" for p in Provider for k in LISTING_FIELDS - {"provider"}}
+        _unknown_fields(col, raw, STATION_FIELDS | flat, "")
+
+    text = {
+        key: _string(col, key, get(key), limit=MAX_TEXT[key], line_breaks=key != "external_id")
+        for key in ("external_id", "name", "address", "host", "contact_phone", "brand")
+    }
+    name, external_id = text["name"], text["external_id"]
+    if not name and not any(p.field == "name" for p in col.problems):
         col.add("name", "missing_field", "缺少必填项：名称")
-    external_id = _text(get("external_id"))
-    if not external_id:
+    if not external_id and not any(p.field == "external_id" for p in col.problems):
         col.add("external_id", "missing_field", "缺少必填项：编号（本单位的驿站编号）")
-    for key, limit in MAX_TEXT.items():
-        if len(_text(get(key))) > limit:
-            col.add(key, "too_long", f"内容过长（最多 {limit} 个字）", _text(get(key))[:40])
+    if text["contact_phone"] in NO_PHONE:
+        text["contact_phone"] = ""
+    if text["contact_phone"]:
+        reason = phone_problem(text["contact_phone"])
+        if reason is not None:
+            col.add("contact_phone", "invalid_phone", reason, text["contact_phone"])
 
     row_owner = owner
-    if not _blank(get("owner")):
+    owner_text = _string(col, "owner", get("owner"), line_breaks=False)
+    if owner_text:
         try:
-            row_owner = Owner.parse(_text(get("owner")))
+            row_owner = Owner.parse(owner_text)
         except ValueError as exc:
             col.add("owner", "invalid_owner", f"所属工会无法识别：{exc}", get("owner"))
 
     row_crs = parse_crs(crs)
-    if not _blank(get("crs")):
+    crs_text = _string(col, "crs", get("crs"), line_breaks=False)
+    if crs_text:
         try:
-            row_crs = parse_crs(_text(get("crs")))
+            row_crs = parse_crs(crs_text)
         except ValueError:
             col.add("crs", "invalid_crs", "坐标系只能是 wgs84、gcj02、bd09 或 cgcs2000", get("crs"))
 
@@ -313,58 +584,47 @@ def build_station(
         col.add("lon", "missing_field", "缺少必填项：经度")
     if src_lat is None and not any(p.field == "lat" for p in col.problems):
         col.add("lat", "missing_field", "缺少必填项：纬度")
-    if src_lon is not None and src_lat is not None:
-        if not in_china_bounds(src_lon, src_lat):
-            if in_china_bounds(src_lat, src_lon):
+    if (
+        src_lon is not None
+        and src_lat is not None
+        and not _position_problem(col, "lon", src_lon, src_lat)
+    ):
+        lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
+        adcode = str(districts.lookup(lon, lat))
+        if not adcode:
+            col.add(
+                "lon",
+                "outside_districts",
+                f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
+                f"{src_lon},{src_lat}",
+            )
+        elif row_owner is not None and row_owner.kind is OwnerKind.DISTRICT:
+            ok = (
+                allowed_district(row_owner, adcode)
+                if allowed_district
+                else adcode == row_owner.code
+            )
+            if not ok:
+                here = districts.find(adcode)
+                own = districts.find(row_owner.code)
                 col.add(
                     "lon",
-                    "latlon_swapped",
-                    f"经纬度可能填反了：经度 {src_lon}、纬度 {src_lat}；中国境内经度约 73–135，"
-                    "纬度约 4–54，请对调两列",
+                    "outside_own_district",
+                    f"位置在{here.name if here else adcode}，不在本工会所属的"
+                    f"{own.name if own else row_owner.code}",
                     f"{src_lon},{src_lat}",
                 )
-            else:
-                col.add(
-                    "lon",
-                    "outside_china",
-                    f"位置不在中国境内：经度 {src_lon}、纬度 {src_lat}",
-                    f"{src_lon},{src_lat}",
-                )
-        else:
-            lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
-            adcode = str(districts.lookup(lon, lat))
-            if not adcode:
-                col.add(
-                    "lon",
-                    "outside_districts",
-                    f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
-                    f"{src_lon},{src_lat}",
-                )
-            elif row_owner is not None and row_owner.kind is OwnerKind.DISTRICT:
-                ok = (
-                    allowed_district(row_owner, adcode)
-                    if allowed_district
-                    else adcode == row_owner.code
-                )
-                if not ok:
-                    here = districts.find(adcode)
-                    own = districts.find(row_owner.code)
-                    col.add(
-                        "lon",
-                        "outside_own_district",
-                        f"位置在{here.name if here else adcode}，不在本工会所属的"
-                        f"{own.name if own else row_owner.code}",
-                        f"{src_lon},{src_lat}",
-                    )
     if row_owner is None and adcode:
         row_owner = Owner(OwnerKind.DISTRICT, adcode)
     # Without a usable position the owner cannot be derived: that problem is said already.
     if row_owner is None and not any(p.field in ("owner", "lon", "lat") for p in col.problems):
         col.add("owner", "missing_field", "缺少所属工会")
 
-    hours_text = _text(get("hours_text")) or _text(get("hours"))
+    hours_text = _string(col, "hours_text", get("hours_text")) or _string(
+        col, "hours", get("hours")
+    )
     osm = ""
-    if not hours_text:
+    if not hours_text and not any(p.field in ("hours", "hours_text") for p in col.problems):
         col.add(
             "hours", "missing_field", "缺少必填项：开放时间（例：周一至周五 9:00-18:00、24小时）"
         )
@@ -374,7 +634,17 @@ def build_station(
         except HoursError as exc:
             col.add("hours", exc.code, exc.reason, hours_text)
 
-    amenities, unknown = _vocabulary(get("amenities"), AMENITIES, AMENITY_LABELS)
+    lists: dict[str, Any] = {}
+    for key in ("amenities", "entry_methods"):
+        lists[key] = get(key)
+        if isinstance(lists[key], Mapping | bool):
+            col.add(
+                key,
+                "not_a_list",
+                f'应为列表（["hot_water", …]）或用“、”分开的文字，而不是{_type_name(lists[key])}',
+            )
+            lists[key] = None
+    amenities, unknown = _vocabulary(lists["amenities"], AMENITIES, AMENITY_LABELS)
     if unknown:
         allowed = "、".join(f"{AMENITY_LABELS[a]}({a})" for a in AMENITIES)
         col.add(
@@ -383,7 +653,7 @@ def build_station(
             f"未知的服务设施：{'、'.join(unknown)}；可选：{allowed}",
             "、".join(unknown),
         )
-    entry, unknown = _vocabulary(get("entry_methods"), ENTRY_METHODS, ENTRY_METHOD_LABELS)
+    entry, unknown = _vocabulary(lists["entry_methods"], ENTRY_METHODS, ENTRY_METHOD_LABELS)
     if unknown:
         allowed = "、".join(f"{ENTRY_METHOD_LABELS[e]}({e})" for e in ENTRY_METHODS)
         col.add(
@@ -402,8 +672,8 @@ def build_station(
             flags[key] = False
 
     status = Status.ACTIVE
-    if not _blank(get("status")):
-        word = _text(get("status"))
+    word = _string(col, "status", get("status"), line_breaks=False)
+    if word:
         by_label = {v: k for k, v in STATUS_LABELS.items()}
         try:
             status = Status(by_label.get(word, word.lower()))
@@ -425,7 +695,7 @@ def build_station(
             "24小时自助驿站须填写进入方式（扫码、刷脸、指纹等）",
         )
 
-    listings = _listings(col, raw)
+    listings = _listings(col, raw, strict=strict)
 
     if col.problems:
         raise ValidationError(col.problems)
@@ -437,9 +707,9 @@ def build_station(
         external_id=external_id,
         owner=row_owner,
         name=name,
-        address=_text(get("address")),
-        host=_text(get("host")),
-        contact_phone=_text(get("contact_phone")),
+        address=text["address"],
+        host=text["host"],
+        contact_phone=text["contact_phone"],
         lon=float(lon),
         lat=float(lat),
         source_lon=src_lon,
@@ -454,7 +724,7 @@ def build_station(
         amenities=amenities,
         status=status,
         signage_unified=flags["signage_unified"],
-        brand=_text(get("brand")),
+        brand=text["brand"],
         listings=listings,
         sample=flags["sample"],
     )

@@ -263,3 +263,15 @@ def test_a_bad_database_setting_is_reported_without_its_password(monkeypatch, tm
     assert result.exit_code != 0
     assert "YIZHAN_DATABASE_URL" in result.output and "mysql://root:***@localhost" in result.output
     assert "S3cret" not in result.output
+
+
+@pytest.mark.parametrize(
+    "at", ["0001-01-01T00:00+14:00", "9999-12-31T23:59-12:00", "1900-01-01T12:00", "tomorrow"]
+)
+def test_map_at_a_time_outside_the_calendar_is_a_clear_error(run, tmp_path, at):
+    out = tmp_path / "map.html"
+    result = run("map", "--out", str(out), "--at", at)
+    assert result.exit_code == 2, result.output
+    assert "--at" in result.output and at in result.output
+    assert not isinstance(result.exception, OverflowError)
+    assert not out.exists()

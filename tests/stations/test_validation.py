@@ -166,3 +166,36 @@ def test_bulk_mapped_states_equal_one_by_one(districts):
         one = [mapped_state(s, threshold_m=threshold) for s in sample]
         assert mapped_states(sample, threshold_m=threshold) == one
     assert {m.value for m in mapped_states(sample)} == {"full", "partial", "none"}
+
+
+def test_a_file_row_gets_the_same_text_rules_but_its_extra_columns_are_no_error(districts):
+    # Rows from a spreadsheet: unknown columns are reported beside the upload, not here.
+    row = station_row(备注="其他列", contact_phone=13800138000.0, address="民族路1号\n2楼")
+    s = build_station(row, districts=districts)
+    assert (s.contact_phone, s.address) == ("13800138000", "民族路1号\n2楼")
+    with pytest.raises(ValidationError) as exc:
+        build_station(row, districts=districts, strict=True)
+    assert {(p.field, p.code) for p in exc.value.problems} == {("备注", "unknown_field")}
+    for bad in ({"name": "驿站\x00"}, {"host": "\u202e会工"}, {"external_id": "A\tB"}):
+        with pytest.raises(ValidationError) as exc:
+            build_station(station_row(**bad), districts=districts)
+        assert {(p.field, p.code) for p in exc.value.problems} == {
+            (next(iter(bad)), "control_character")
+        }
+
+
+def test_a_refused_control_character_is_reported_written_out(districts):
+    with pytest.raises(ValidationError) as exc:
+        build_station(station_row(name="驿站\x00"), districts=districts)
+    assert exc.value.problems[0].as_dict()["value"] == "驿站\\u0000"
+
+
+def test_an_excel_checked_at_cell_is_read_and_checked(districts):
+    from datetime import datetime
+
+    row = station_row(amap_listed="是", amap_checked_at=datetime(2025, 6, 30, 10, 0))
+    s = build_station(row, districts=districts)
+    assert s.listings[0].checked_at.isoformat() == "2025-06-30T10:00:00+08:00"
+    with pytest.raises(ValidationError) as exc:
+        build_station({**row, "amap_checked_at": datetime(1900, 1, 1)}, districts=districts)
+    assert codes(exc) == {"time_out_of_range"}
