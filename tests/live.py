@@ -83,15 +83,29 @@ class Server:
 
 
 @contextmanager
-def serve(database_url: str, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Start ``yizhan serve`` on ``database_url``; wait for /healthz; stop it with SIGINT."""
+def serve(
+    database_url: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    open_files: int | None = None,
+) -> Iterator[Server]:
+    """Start ``yizhan serve`` on ``database_url``; wait for /healthz; stop it with SIGINT.
+    ``open_files``: the server's hard limit of open file descriptors (``ulimit -Hn``)."""
     port = free_port()
     exe = Path(sys.executable).with_name("yizhan")
+
+    def limit_files() -> None:
+        import resource
+
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     proc = subprocess.Popen(
         [str(exe), "serve", "--database", database_url, "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})},
+        preexec_fn=limit_files if open_files is not None else None,
     )
     server = Server(f"http://127.0.0.1:{port}", proc)
     try:
