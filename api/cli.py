@@ -52,6 +52,7 @@ def serve(
 
     import uvicorn
 
+    from api.logs import log_config
     from api.server import ConnectionLimits, LimitedHttpToolsProtocol
     from stations.open import redact
     from stations.settings import get_settings
@@ -96,6 +97,7 @@ def serve(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or "127.0.0.1",
         log_level="info",
+        log_config=log_config(every_s=settings.log_repeat_s),
     )
 
 

@@ -161,6 +161,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    log_repeat_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description=(
+            "a log line of the same kind as one logged less than this ago is counted, not "
+            "written (the count comes with the next one written)"
+        ),
+    )
+
     @property
     def timeouts(self) -> Timeouts:
         """The database's time limits for the server; ``.for_batch_jobs()`` for the CLI."""

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -88,8 +89,10 @@ def serve(
     *args: str,
     env: dict[str, str] | None = None,
     open_files: int | None = None,
+    healthy: bool = True,
 ) -> Iterator[Server]:
-    """Start ``yizhan serve`` on ``database_url``; wait for /healthz; stop it with SIGINT.
+    """Start ``yizhan serve`` on ``database_url``; wait for /healthz (with ``healthy``
+    False, for any answer: a 503 too); stop it with SIGINT.
     ``open_files``: the server's hard limit of open file descriptors (``ulimit -Hn``)."""
     port = free_port()
     exe = Path(sys.executable).with_name("yizhan")
@@ -114,7 +117,9 @@ def serve(
             try:
                 get_json(f"{server.base}/healthz")
                 break
-            except OSError:
+            except OSError as exc:
+                if isinstance(exc, urllib.error.HTTPError) and not healthy:
+                    break
                 if proc.poll() is not None or time.monotonic() > deadline:
                     out = proc.communicate()[0].decode() if proc.poll() is not None else ""
                     pytest.fail(f"the server did not start:\n{out}")
