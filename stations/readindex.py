@@ -521,4 +521,5 @@ class IndexHolder:
         """Stop the watcher thread, if any (the store stays open)."""
         self._closed.set()
         if self._watcher is not None:
+            self.store.unwatch_writes(self._written)
             self._watcher.join(timeout=10)

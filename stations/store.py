@@ -198,6 +198,12 @@ class Store(ABC):
         write in it before the worker answers the request that made it."""
         self.__dict__.setdefault("_write_listeners", []).append(listener)
 
+    def unwatch_writes(self, listener: Callable[[int], None]) -> None:
+        """Stop calling ``listener`` (see :meth:`watch_writes`)."""
+        listeners = self.__dict__.get("_write_listeners", [])
+        if listener in listeners:
+            listeners.remove(listener)
+
     def _written(self, batch_id: int) -> None:
         for listener in self.__dict__.get("_write_listeners", ()):
             listener(batch_id)

@@ -230,3 +230,18 @@ def test_idle_and_dribbling_connections_are_closed_after_the_timeouts(tmp_path: 
         waited = _closed_by_server(kept, within_s=6)
         assert waited is not None and waited < 2.5
         kept.close()
+
+
+@pytest.mark.slow
+def test_a_stalled_request_body_is_dropped_after_its_timeout(tmp_path: Path):
+    env = {"YIZHAN_REQUEST_BODY_TIMEOUT_S": "1", "YIZHAN_KEEP_ALIVE_S": "30"}
+    with serve(f"sqlite:///{tmp_path / 'r.sqlite3'}", env=env) as server:
+        stalled = _connect(server.base, source="127.0.0.2")
+        stalled.sendall(
+            b"POST /v1/stations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"name": "'
+        )
+        waited = _closed_by_server(stalled, within_s=6)  # the other 990 bytes never come
+        stalled.close()
+        assert waited is not None and 0.8 < waited < 3.0
+        assert _healthz_s(server.base, source="127.0.0.2") < 1.0
