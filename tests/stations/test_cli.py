@@ -194,3 +194,18 @@ def test_a_bad_database_setting_is_reported_without_its_password(monkeypatch, tm
     assert result.exit_code != 0
     assert "YIZHAN_DATABASE_URL" in result.output and "mysql://root:***@localhost" in result.output
     assert "S3cret" not in result.output
+
+
+def test_an_unreachable_database_is_one_line_with_its_cause_and_no_password(tmp_path):
+    from tests.live import free_port
+
+    url = f"postgresql://yizhan:s3cret-Pa55@127.0.0.1:{free_port()}/yizhan"  # nothing listens
+    result = CliRunner().invoke(
+        main, ["export", "--out", str(tmp_path / "x.csv"), "--database", url]
+    )
+    assert result.exit_code == 1
+    said = result.output.strip().splitlines()
+    assert said[-1].startswith("Error: cannot reach the database: ")
+    assert "Connection refused" in said[-1]
+    assert "Traceback" not in result.output and "s3cret" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
