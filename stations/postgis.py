@@ -331,6 +331,8 @@ class PostGISStore(SQLStore):
             return  # the schema check's own statements
         outage = self._outage
         if not self._probing.acquire(blocking=False):  # another thread is finding out
+            if self._ready and (outage is None or not outage.confirmed):
+                return  # only suspected (a pool busy for long, a restart): carry on
             raise DatabaseUnavailableError(
                 outage.message if outage else "cannot reach the database yet: connecting"
             )
