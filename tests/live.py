@@ -68,7 +68,8 @@ def call(
     try:
         data = json.dumps(body).encode() if body is not None else None
         sent = {"Content-Type": "application/json"} if data is not None else {}
-        conn.request(method, parts.path or "/", body=data, headers={**sent, **(headers or {})})
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=data, headers={**sent, **(headers or {})})
         r = conn.getresponse()
         raw = r.read()
         return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(raw or b"{}"))
