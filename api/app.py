@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from geodata.hours import TZ
 from stations.open import open_store
 from stations.readindex import IndexHolder
 from stations.settings import Settings
-from stations.store import Store
+from stations.store import DatabaseUnavailableError, Store
 
 from . import (
     problems,
@@ -57,7 +58,10 @@ def create_app(
 ) -> FastAPI:
     """Build the app on ``store`` (default: the one ``settings`` names)."""
     settings = settings or Settings()
-    store = store or open_store(settings.database_url, timeouts=settings.timeouts)
+    # A server starts even while its database cannot be reached (answering 503 meanwhile).
+    store = store or open_store(
+        settings.database_url, timeouts=settings.timeouts, start_unavailable=True
+    )
     districts = districts or load_districts(settings.districts_source)
     services = Services(
         settings=settings,
@@ -91,7 +95,12 @@ def create_app(
         ],
     )
     app.state.services = services
-    app.state.auth_limiter = failure_limiter(store, limit=settings.auth_failures_per_minute)
+    try:
+        app.state.auth_limiter = failure_limiter(store, limit=settings.auth_failures_per_minute)
+    except DatabaseUnavailableError:  # made at its first use, once the database answers
+        app.state.auth_limiter = _Deferred(
+            lambda: failure_limiter(store, limit=settings.auth_failures_per_minute)
+        )
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)
@@ -102,7 +111,17 @@ def create_app(
     app.include_router(routes_ogc.router)
     app.include_router(routes_rider.router)
 
-    @app.get("/healthz", tags=["service"], summary="Liveness, registry version, holiday calendar")
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        summary="Liveness, registry version and holiday calendar, for load balancers",
+        description=(
+            "200 while this worker can answer from a current registry; 503 "
+            "/problems/database_unavailable while its database cannot be reached. "
+            "`holiday_calendar` says until which year China's official calendar is known "
+            "(a warning when the next year is not yet)"
+        ),
+    )
     def healthz(services: ServicesDep) -> Response:
         """``holiday_calendar``: the last year of published holidays and 调休 days, and a
         ``warning`` when this year or the next must be computed by rule (README: updating
@@ -110,6 +129,8 @@ def create_app(
         index = services.index.current()
         body: dict[str, Any] = {"status": "ok", "stations": len(index), "version": index.version}
         body["holiday_calendar"] = workdays.calendar_status(datetime.now(TZ).date())
+        if services.store.read_only:
+            body["read_only"] = True  # a read replica's: writes go to the primary
         return Response(orjson.dumps(body), media_type="application/json")
 
     @app.get("/problems/{code}", tags=["service"], summary="What a problem type means")
@@ -120,5 +141,26 @@ def create_app(
         body = {"type": f"/problems/{code}", "title": title, "status": status}
         return Response(orjson.dumps(body), media_type="application/json")
 
-    log.info("yizhan API ready: %d stations", len(services.index.current()))
+    try:
+        log.info("yizhan API ready: %d stations", len(services.index.current()))
+    except DatabaseUnavailableError:  # the store has said why
+        log.warning("yizhan API started without its database: 503 until it answers")
     return app
+
+
+class _Deferred:
+    """What ``make`` returns, made at the first use of an attribute (then kept)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        made = self._made
+        if made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+                made = self._made
+        return getattr(made, name)

@@ -48,8 +48,12 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on the registry."""
+    import functools
+
     import uvicorn
 
+    from api.logs import log_config
+    from api.server import ConnectionLimits, LimitedHttpToolsProtocol
     from stations.open import redact
     from stations.settings import get_settings
 
@@ -72,6 +76,13 @@ def serve(
     )
     believed = f"from {proxies}" if proxies else "from no one: clients' own addresses count"
     click.echo(f"X-Forwarded-For believed {believed}", err=True)
+    limits = ConnectionLimits(
+        head_timeout_s=settings.request_head_timeout_s,
+        body_timeout_s=settings.request_body_timeout_s,
+        max_connections=_descriptors_for(settings.max_connections),
+        max_per_client=settings.max_connections_per_client,
+        unlimited_clients=proxies,
+    )
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -79,15 +90,44 @@ def serve(
         port=bind_port,
         workers=workers,
         access_log=access_log,
+        # Besides the limits, a request its parser refuses (an over-long URL, raw UTF-8 in
+        # the query) gets a problem+json 400 like every other error, not uvicorn's text one.
+        http=functools.partial(LimitedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]  # a float works
         # uvicorn's: the client address of a request from one of ``proxies`` is the last
         # X-Forwarded-For entry not itself a trusted proxy; from anyone else, the peer's.
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or "127.0.0.1",
         log_level="info",
-        # A request its parser refuses (an over-long URL, raw UTF-8 in the query) gets a
-        # problem+json 400 like every other error, not uvicorn's text/plain one.
-        http="api.http_errors:ProblemHTTPProtocol",
+        log_config=log_config(every_s=settings.log_repeat_s),
     )
+
+
+# Descriptors a worker needs besides its clients': the database pool, the listening
+# socket, logs, the files an upload or a map reads.
+_SPARE_DESCRIPTORS = 128
+
+
+def _descriptors_for(max_connections: int) -> int:
+    """Raise this process's open-file limit (inherited by the workers) to what
+    ``max_connections`` needs, as far as the hard limit allows; the connections allowed."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + _SPARE_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        allowed = max(1, soft - _SPARE_DESCRIPTORS)
+        click.echo(
+            f"YIZHAN_MAX_CONNECTIONS={max_connections} needs {wanted} open files, but the "
+            f"limit is {soft} (ulimit -n): {allowed} connections at most",
+            err=True,
+        )
+        return allowed
+    return max_connections
 
 
 if __name__ == "__main__":  # pragma: no cover

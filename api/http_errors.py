@@ -8,11 +8,8 @@ answer the same 400 as ``/problems/bad_request``, like every other error of the 
 
 from __future__ import annotations
 
-import asyncio
-
-import h11
 import orjson
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .problems import PROBLEM_MEDIA_TYPE, PROBLEMS
 
@@ -38,48 +35,22 @@ def unreadable_request_body() -> bytes:
     )
 
 
-class ProblemH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with a problem+json 400."""
+class ProblemHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (its default, and ``yizhan serve``'s base: see
+    :mod:`api.server`), with a problem+json 400."""
 
     def send_400_response(self, msg: str) -> None:
         body = unreadable_request_body()
-        headers = [
-            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        event = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
-        self.transport.write(self.conn.send(event))
-        self.transport.write(self.conn.send(event=h11.Data(data=body)))
-        self.transport.write(self.conn.send(event=h11.EndOfMessage()))
+        content = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: " + PROBLEM_MEDIA_TYPE.encode() + b"\r\n",
+                b"content-length: " + str(len(body)).encode() + b"\r\n",
+                b"connection: close\r\n\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(content))
         self.transport.close()
-
-
-ProblemHTTPProtocol: type[asyncio.Protocol]
-try:
-    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-except ImportError:  # pragma: no cover - uvicorn without httptools uses h11
-    ProblemHTTPProtocol = ProblemH11Protocol
-else:
-
-    class ProblemHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol (its default when httptools is installed), with a
-        problem+json 400."""
-
-        def send_400_response(self, msg: str) -> None:
-            body = unreadable_request_body()
-            content = [STATUS_LINE[400]]
-            for name, value in self.server_state.default_headers:
-                content.extend([name, b": ", value, b"\r\n"])
-            content.extend(
-                [
-                    b"content-type: " + PROBLEM_MEDIA_TYPE.encode() + b"\r\n",
-                    b"content-length: " + str(len(body)).encode() + b"\r\n",
-                    b"connection: close\r\n\r\n",
-                    body,
-                ]
-            )
-            self.transport.write(b"".join(content))
-            self.transport.close()
-
-    ProblemHTTPProtocol = ProblemHttpToolsProtocol

@@ -54,10 +54,8 @@ def _store(database: str | None) -> Store:
         return open_store(url, timeouts=cli_settings().timeouts.for_batch_jobs())
     except (ValueError, NotImplementedError) as exc:
         raise click.ClickException(str(exc)) from exc
-    except Exception as exc:
-        if getattr(exc, "code", "") == "schema_incompatible":
-            raise click.ClickException(str(exc)) from exc
-        raise
+    except StoreError as exc:  # an unreachable or refusing database, a foreign schema
+        raise click.ClickException(str(exc)) from None
 
 
 def _districts() -> Districts:
@@ -501,13 +499,11 @@ def map_(
 def migrate(source_url: str, target_url: str) -> None:
     """Copy a whole registry between SQLite and PostGIS: stations, audit trail, uploads,
     tokens and demand layers, ids and versions unchanged; checked table by table."""
-    from stations.open import open_store
     from stations.sqlstore import SQLStore
     from stations.sqlstore import migrate as copy
 
-    timeouts = cli_settings().timeouts.for_batch_jobs()
-    source = open_store(source_url, timeouts=timeouts)
-    target = open_store(target_url, timeouts=timeouts)
+    source = _store(source_url)
+    target = _store(target_url)
     try:
         if not isinstance(source, SQLStore) or not isinstance(target, SQLStore):
             raise click.ClickException("both registries must be SQLite or PostGIS")

@@ -31,9 +31,13 @@ def sqlite_path(url: str) -> Path:
     return Path(rest)
 
 
-def open_store(url: str, *, timeouts: Timeouts | None = None) -> Store:
+def open_store(
+    url: str, *, timeouts: Timeouts | None = None, start_unavailable: bool = False
+) -> Store:
     """Open (creating or upgrading if needed) the registry at ``url``; ``timeouts`` bound
-    the database's work (PostgreSQL; SQLite needs none: its readers never wait)."""
+    the database's work (PostgreSQL; SQLite needs none: its readers never wait). With
+    ``start_unavailable`` (a server), a database server that cannot be reached yet is
+    opened anyway: each use raises DatabaseUnavailableError until it answers."""
     if url.startswith("sqlite://"):
         from stations.sqlite import SQLiteStore
 
@@ -41,6 +45,6 @@ def open_store(url: str, *, timeouts: Timeouts | None = None) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from stations.postgis import PostGISStore
 
-        return PostGISStore(url, timeouts=timeouts)
+        return PostGISStore(url, timeouts=timeouts, start_unavailable=start_unavailable)
     msg = f"unknown database URL {redact(url)!r}"
     raise ValueError(msg)

@@ -12,6 +12,7 @@ bulk reads (see :class:`~stations.store.Timeouts`).
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import select
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -36,6 +38,17 @@ from stations.store import (
 )
 
 __all__ = ["DatabaseTimeoutError", "DatabaseUnavailableError", "PostGISStore"]
+
+log = logging.getLogger("yizhan.store")
+
+# While the database cannot be reached, one connection attempt at a time finds out whether
+# it is back, the first at once, then after doubling waits up to these (the other callers
+# meanwhile fail at once): a server that is down or restarting is back within a second;
+# one that turned us away (a wrong or missing password, no such database) needs an
+# operator, and its log need not get a failed login every second from every worker.
+_RETRY_FIRST_S = 0.25
+_RETRY_MAX_S = 1.0
+_RETRY_MAX_REFUSED_S = 10.0
 
 _SCHEMA_V1 = """
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -253,10 +266,19 @@ class PostGISStore(SQLStore):
         min_size: int = 1,
         max_size: int = 8,
         timeouts: Timeouts | None = None,
+        start_unavailable: bool = False,
     ) -> None:
+        """Open the registry at ``url``, creating or migrating its schema. If the database
+        cannot be reached, raise DatabaseUnavailableError saying why in one line; or, with
+        ``start_unavailable`` (a server), open anyway: every use raises that error at once
+        until the database answers (tried again with backoff), and the schema is checked
+        then."""
         self.url = url
         self.timeouts = timeouts or Timeouts()
         self._local = threading.local()
+        self._ready = False  # the schema checked (and migrated) on a live connection
+        self._outage: _Outage | None = None  # known unreachable since, and why
+        self._probing = threading.Lock()  # one connection attempt at a time
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -267,11 +289,12 @@ class PostGISStore(SQLStore):
             reconnect_timeout=5,
         )
         try:
-            self._pool.open(wait=True, timeout=10)
-            self._upgrade()
-        except psycopg.OperationalError as exc:
-            self._pool.close()
-            raise DatabaseUnavailableError(f"cannot reach the database: {_safe(exc)}") from None
+            self._pool.open(wait=False)
+            self._reachable()
+        except DatabaseUnavailableError:
+            if not start_unavailable:
+                self._pool.close()
+                raise
         except BaseException:
             self._pool.close()
             raise
@@ -297,9 +320,78 @@ class PostGISStore(SQLStore):
             (_ms(timeout_s), _ms(timeout_s)),
         )
 
+    # -- whether the database can be reached ----------------------------------------------
+
+    def _reachable(self) -> None:
+        """Return if the database is (believed) reachable and the schema ready; else raise
+        DatabaseUnavailableError with the cause, at once while a retry is not due."""
+        if self._ready and self._outage is None:
+            return
+        if getattr(self._local, "upgrading", False):
+            return  # the schema check's own statements
+        outage = self._outage
+        if not self._probing.acquire(blocking=False):  # another thread is finding out
+            if self._ready and (outage is None or not outage.confirmed):
+                return  # only suspected (a pool busy for long, a restart): carry on
+            raise DatabaseUnavailableError(
+                outage.message if outage else "cannot reach the database yet: connecting"
+            )
+        try:
+            outage = self._outage
+            if outage is not None and time.monotonic() < outage.retry_at:
+                raise DatabaseUnavailableError(outage.message)
+            self._probe(outage)
+            if not self._ready:
+                self._local.upgrading = True
+                try:
+                    self._upgrade()
+                finally:
+                    self._local.upgrading = False
+                self._ready = True
+                self._opened()
+        finally:
+            self._probing.release()
+
+    def _probe(self, outage: _Outage | None) -> None:
+        """One connection outside the pool, which would say only that it timed out: the
+        database's own answer is the cause (a refused connection, a wrong password)."""
+        try:
+            psycopg.connect(self.url, connect_timeout=5, autocommit=True).close()
+        except psycopg.Error as exc:
+            cause = _one_line(exc)
+            refused = exc.sqlstate is not None or "password" in cause
+            limit_s = _RETRY_MAX_REFUSED_S if refused else _RETRY_MAX_S
+            wait_s = min(limit_s, max(_RETRY_FIRST_S, 2 * outage.wait_s if outage else 0.0))
+            message = f"cannot reach the database: {cause}"
+            if outage is None or outage.message != message:
+                log.warning("%s (trying again every %.0f s at most)", message, limit_s)
+            self._outage = _Outage(message, time.monotonic() + wait_s, wait_s, confirmed=True)
+            raise DatabaseUnavailableError(message) from None
+        if outage is not None:
+            self._outage = None
+            if outage.confirmed:
+                log.warning("the database can be reached again")
+
+    def _suspect(self) -> None:
+        """A connection failed: ask the database directly before the next use."""
+        if self._outage is None:
+            message = "cannot reach the database: a connection failed"
+            self._outage = _Outage(message, 0.0, 0.0, confirmed=False)
+
+    def _opened(self) -> None:
+        """Said once the registry is open: whether this is a read replica."""
+        row = self._conn().execute("SELECT pg_is_in_recovery()").fetchone()
+        self.read_only = bool(row[0])
+        if self.read_only:
+            log.warning(
+                "the database is a read-only replica (hot standby): this server answers "
+                "reads, and writes with 503 /problems/read_only (send them to the primary)"
+            )
+
     @contextmanager
     def _borrow(self) -> Iterator[_Connection]:
         try:
+            self._reachable()
             conn = self._lend(timeout_s=5)
             try:
                 with conn:
@@ -321,7 +413,9 @@ class PostGISStore(SQLStore):
             msg = f"the database gave up {what} (timeouts {self.timeouts}): {_safe(exc)}"
             raise DatabaseTimeoutError(msg, lock=lock) from None
         except (psycopg.OperationalError, pg_errors.AdminShutdown) as exc:
-            raise DatabaseUnavailableError(f"the database is unavailable: {_safe(exc)}") from None
+            self._suspect()
+            msg = f"the database is unavailable: {_one_line(exc)}"
+            raise DatabaseUnavailableError(msg) from None
 
     def _lend(self, *, timeout_s: float) -> psycopg.Connection[Any]:
         """A pooled connection the server has not closed.
@@ -337,6 +431,10 @@ class PostGISStore(SQLStore):
             if not _closed_by_server(conn):
                 return conn
             self._pool.putconn(conn)
+            # A restart, a failover, or the server is down: if down, say so now rather
+            # than wait for the pool to give up reconnecting.
+            self._suspect()
+            self._reachable()
 
     def _conn(self) -> Any:
         return _Reader(self)
@@ -490,6 +588,19 @@ def _closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     except psycopg.Error:
         return True
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Outage:
+    message: str  # what a caller is told (the cause, in one line)
+    retry_at: float  # time.monotonic() of the next connection attempt
+    wait_s: float  # the wait before it, doubled after each failure
+    confirmed: bool  # by a connection attempt (else only suspected: ask at the next use)
+
+
+def _one_line(exc: BaseException) -> str:
+    """``exc``'s message without credentials, on one line (libpq's run over several)."""
+    return " ".join(_safe(exc).split())
 
 
 def _ms(seconds: float) -> str:

@@ -412,7 +412,10 @@ class IndexHolder:
     snapshot and a clock. A write anywhere is then seen within the interval plus the
     update (~0.1 s at 200,000 stations). While the watcher cannot reach the database
     for ``stale_after_s``, :meth:`current` raises DatabaseUnavailableError at once: the
-    index may be missing writes, and the database is needed for anything else anyway.
+    index may be missing writes, and the database is needed for anything else anyway; so
+    it does until the first load, if the database could not be reached at the start (the
+    watcher keeps trying). A write made through this process is applied before the write
+    returns (:meth:`Store.watch_writes`): its worker answers with it at once.
     """
 
     def __init__(
@@ -425,18 +428,26 @@ class IndexHolder:
     ) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._index = StationIndex.build(store, threshold_m=threshold_m)
-        _freeze_heap()
+        self.threshold_m = threshold_m
+        self._failure: StoreError | None = None
+        self._index: StationIndex | None = None
+        try:
+            self._index = StationIndex.build(store, threshold_m=threshold_m)
+            _freeze_heap()
+        except DatabaseUnavailableError as exc:
+            if check_interval_s <= 0:
+                raise
+            self._failure = exc  # the watcher loads it when the database answers
         self._check_interval_s = check_interval_s
         self.stale_after_s = (
             max(1.0, 4 * check_interval_s) if stale_after_s is None else stale_after_s
         )
         self._confirmed = time.monotonic()  # when the index was last known current
         self._updating = False
-        self._failure: StoreError | None = None
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
         if check_interval_s > 0:
+            store.watch_writes(self._written)
             self._watcher = threading.Thread(
                 target=self._watch, name="yizhan-index-watcher", daemon=True
             )
@@ -447,6 +458,9 @@ class IndexHolder:
         if self._watcher is None:
             return self._refresh()
         index = self._index
+        if index is None:
+            why = f": {self._failure}" if self._failure is not None else ""
+            raise DatabaseUnavailableError(f"the registry is not loaded yet{why}")
         age_s = time.monotonic() - self._confirmed
         if age_s > self.stale_after_s and not self._updating:
             why = f": {self._failure}" if self._failure is not None else ""
@@ -456,18 +470,33 @@ class IndexHolder:
 
     def _refresh(self) -> StationIndex:
         index = self._index
-        if self.store.data_version() == index.version:
+        if index is not None and self.store.data_version() == index.version:
             return index
         with self._lock:
             self._updating = True
             try:
-                updated = self._index.updated(self.store)
+                if self._index is None:
+                    updated = StationIndex.build(self.store, threshold_m=self.threshold_m)
+                else:
+                    updated = self._index.updated(self.store)
                 if updated is not self._index:
                     _freeze_heap()
                 self._index = updated
             finally:
                 self._updating = False
             return updated
+
+    def _written(self, batch_id: int) -> None:
+        """A write through this process committed ``batch_id``: apply it now (the
+        watcher would only within its interval), so that the answer to the request that
+        made it, and every later one here, has it."""
+        index = self._index
+        if index is None or index.version >= batch_id:
+            return
+        try:
+            self._refresh()
+        except StoreError as exc:  # the write stands; the watcher catches up later
+            log.warning("could not apply a write to the read index at once: %s", exc)
 
     def _watch(self) -> None:
         while not self._closed.wait(self._check_interval_s):
@@ -492,4 +521,5 @@ class IndexHolder:
         """Stop the watcher thread, if any (the store stays open)."""
         self._closed.set()
         if self._watcher is not None:
+            self.store.unwatch_writes(self._written)
             self._watcher.join(timeout=10)

@@ -188,6 +188,51 @@ class Settings(BaseSettings):
         ),
     )
 
+    # The HTTP server's limits on slow and idle clients (api/server.py), per worker process.
+    request_head_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description=(
+            "a request's line and headers must arrive within this of the connection opening "
+            "or the previous answer, or the connection is closed (a slow-header client)"
+        ),
+    )
+    request_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a request body that sends nothing for this long is dropped",
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, le=3600, description="an idle connection is closed after this"
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="per worker: connections beyond this are closed as soon as they open",
+    )
+    max_connections_per_client: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "per worker, open connections from one address (the trusted proxies, "
+            "YIZHAN_FORWARDED_ALLOW_IPS, excepted: they carry everyone's)"
+        ),
+    )
+
+    log_repeat_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description=(
+            "a log line of the same kind as one logged less than this ago is counted, not "
+            "written (the count comes with the next one written)"
+        ),
+    )
+
     @property
     def timeouts(self) -> Timeouts:
         """The database's time limits for the server; ``.for_batch_jobs()`` for the CLI."""

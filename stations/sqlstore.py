@@ -208,6 +208,7 @@ class SQLStore(Store):
             for change in changes:
                 ids.append(self._apply_one(c, change, at, actor, batch_id))
             c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
+        self._written(batch_id)
         return WriteResult(Batch(batch_id, actor, at, kind, note, len(ids)), tuple(ids))
 
     @staticmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -189,6 +189,24 @@ class Store(ABC):
     # A database server that the workers of several machines share: whatever a worker
     # keeps in memory (a rate limit's counts) is then only its own part of the picture.
     networked = False
+    # A read replica's: it answers reads and refuses writes (ReadOnlyError).
+    read_only = False
+
+    def watch_writes(self, listener: Callable[[int], None]) -> None:
+        """Have ``listener(batch_id)`` called after each committed change of stations, in
+        the writing thread before the write returns: a worker's read index then has the
+        write in it before the worker answers the request that made it."""
+        self.__dict__.setdefault("_write_listeners", []).append(listener)
+
+    def unwatch_writes(self, listener: Callable[[int], None]) -> None:
+        """Stop calling ``listener`` (see :meth:`watch_writes`)."""
+        listeners = self.__dict__.get("_write_listeners", [])
+        if listener in listeners:
+            listeners.remove(listener)
+
+    def _written(self, batch_id: int) -> None:
+        for listener in self.__dict__.get("_write_listeners", ()):
+            listener(batch_id)
 
     @abstractmethod
     def find(self, station_id: int) -> Station | None: ...

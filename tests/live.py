@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -67,7 +68,8 @@ def call(
     try:
         data = json.dumps(body).encode() if body is not None else None
         sent = {"Content-Type": "application/json"} if data is not None else {}
-        conn.request(method, parts.path or "/", body=data, headers={**sent, **(headers or {})})
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=data, headers={**sent, **(headers or {})})
         r = conn.getresponse()
         raw = r.read()
         return Answer(r.status, {k.lower(): v for k, v in r.getheaders()}, json.loads(raw or b"{}"))
@@ -83,15 +85,31 @@ class Server:
 
 
 @contextmanager
-def serve(database_url: str, *args: str, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Start ``yizhan serve`` on ``database_url``; wait for /healthz; stop it with SIGINT."""
+def serve(
+    database_url: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    open_files: int | None = None,
+    healthy: bool = True,
+) -> Iterator[Server]:
+    """Start ``yizhan serve`` on ``database_url``; wait for /healthz (with ``healthy``
+    False, for any answer: a 503 too); stop it with SIGINT.
+    ``open_files``: the server's hard limit of open file descriptors (``ulimit -Hn``)."""
     port = free_port()
     exe = Path(sys.executable).with_name("yizhan")
+
+    def limit_files() -> None:
+        import resource
+
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     proc = subprocess.Popen(
         [str(exe), "serve", "--database", database_url, "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})},
+        preexec_fn=limit_files if open_files is not None else None,
     )
     server = Server(f"http://127.0.0.1:{port}", proc)
     try:
@@ -100,7 +118,9 @@ def serve(database_url: str, *args: str, env: dict[str, str] | None = None) -> I
             try:
                 get_json(f"{server.base}/healthz")
                 break
-            except OSError:
+            except OSError as exc:
+                if isinstance(exc, urllib.error.HTTPError) and not healthy:
+                    break
                 if proc.poll() is not None or time.monotonic() > deadline:
                     out = proc.communicate()[0].decode() if proc.poll() is not None else ""
                     pytest.fail(f"the server did not start:\n{out}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from pathlib import Path
 
@@ -130,3 +132,116 @@ def test_without_the_setting_only_a_proxy_on_this_machine_is_believed(registry_w
         ]
         assert spoofed == [401, 401, 429]
     assert "X-Forwarded-For believed from no one" in server.output
+
+
+# -- slow and idle clients (slowloris) ---------------------------------------------------------
+
+
+def _connect(base: str, *, source: str) -> socket.socket:
+    port = int(base.rsplit(":", 1)[1])
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    return s
+
+
+def _closed_by_server(s: socket.socket, *, within_s: float) -> float | None:
+    """Seconds until the server closes ``s`` (reads EOF or a reset), or None if it did not."""
+    started = time.monotonic()
+    s.settimeout(within_s)
+    try:
+        while s.recv(4096):
+            pass
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - started
+
+
+def _healthz_s(base: str, *, source: str) -> float:
+    started = time.monotonic()
+    answer = call(f"{base}/healthz", source=source)
+    assert answer.status == 200
+    return time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_hundreds_of_slow_header_clients_do_not_stop_a_normal_one(tmp_path: Path):
+    # The server may hold 256 files in all: 300 slowloris connections from one address
+    # would take every one of them and the normal client would get no answer.
+    env = {"YIZHAN_REQUEST_HEAD_TIMEOUT_S": "3", "YIZHAN_MAX_CONNECTIONS_PER_CLIENT": "50"}
+    with serve(f"sqlite:///{tmp_path / 'r.sqlite3'}", env=env, open_files=256) as server:
+        slow: list[socket.socket] = []
+        try:
+            for _ in range(300):
+                try:
+                    s = _connect(server.base, source="127.0.0.3")
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    slow.append(s)
+                except OSError:  # refused or reset: the server is shedding them
+                    pass
+            started = time.monotonic()
+            while time.monotonic() - started < 2:  # 2 s of dribbled header lines
+                for s in slow:
+                    with contextlib.suppress(OSError):
+                        s.send(b"X-a: b\r\n")
+                assert _healthz_s(server.base, source="127.0.0.2") < 1.0
+                time.sleep(0.2)
+            # Those the server kept are closed once their headers are late, bytes or not.
+            still_open = 0
+            for s in slow:
+                try:
+                    s.send(b"X-a: b\r\n")
+                except OSError:
+                    continue
+                if _closed_by_server(s, within_s=3) is None:
+                    still_open += 1
+            assert still_open == 0
+        finally:
+            for s in slow:
+                s.close()
+        assert _healthz_s(server.base, source="127.0.0.3") < 1.0  # and that client is served again
+    assert "refused a connection: too many open from 127.0.0.3" in server.output
+
+
+@pytest.mark.slow
+def test_idle_and_dribbling_connections_are_closed_after_the_timeouts(tmp_path: Path):
+    env = {"YIZHAN_REQUEST_HEAD_TIMEOUT_S": "1.5", "YIZHAN_KEEP_ALIVE_S": "1"}
+    with serve(f"sqlite:///{tmp_path / 'r.sqlite3'}", env=env) as server:
+        silent = _connect(server.base, source="127.0.0.2")  # connects and says nothing
+        waited = _closed_by_server(silent, within_s=6)
+        assert waited is not None and 1.0 < waited < 3.0
+        silent.close()
+        # A header that never ends, a byte every 0.3 s: the byte does not restart the clock.
+        dribbling = _connect(server.base, source="127.0.0.2")
+        started = time.monotonic()
+        try:
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 40:
+                dribbling.send(bytes([byte]))
+                time.sleep(0.3)
+            closed_after = None
+        except OSError:
+            closed_after = time.monotonic() - started
+        dribbling.close()
+        assert closed_after is not None and closed_after < 3.5
+        # After an answer, an idle keep-alive connection is closed after YIZHAN_KEEP_ALIVE_S.
+        kept = _connect(server.base, source="127.0.0.2")
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+        waited = _closed_by_server(kept, within_s=6)
+        assert waited is not None and waited < 2.5
+        kept.close()
+
+
+@pytest.mark.slow
+def test_a_stalled_request_body_is_dropped_after_its_timeout(tmp_path: Path):
+    env = {"YIZHAN_REQUEST_BODY_TIMEOUT_S": "1", "YIZHAN_KEEP_ALIVE_S": "30"}
+    with serve(f"sqlite:///{tmp_path / 'r.sqlite3'}", env=env) as server:
+        stalled = _connect(server.base, source="127.0.0.2")
+        stalled.sendall(
+            b"POST /v1/stations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"name": "'
+        )
+        waited = _closed_by_server(stalled, within_s=6)  # the other 990 bytes never come
+        stalled.close()
+        assert waited is not None and 0.8 < waited < 3.0
+        assert _healthz_s(server.base, source="127.0.0.2") < 1.0

@@ -275,3 +275,18 @@ def test_map_at_a_time_outside_the_calendar_is_a_clear_error(run, tmp_path, at):
     assert "--at" in result.output and at in result.output
     assert not isinstance(result.exception, OverflowError)
     assert not out.exists()
+
+
+def test_an_unreachable_database_is_one_line_with_its_cause_and_no_password(tmp_path):
+    from tests.live import free_port
+
+    url = f"postgresql://yizhan:s3cret-Pa55@127.0.0.1:{free_port()}/yizhan"  # nothing listens
+    result = CliRunner().invoke(
+        main, ["export", "--out", str(tmp_path / "x.csv"), "--database", url]
+    )
+    assert result.exit_code == 1
+    said = result.output.strip().splitlines()
+    assert said[-1].startswith("Error: cannot reach the database: ")
+    assert "Connection refused" in said[-1]
+    assert "Traceback" not in result.output and "s3cret" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)

@@ -99,6 +99,8 @@ def test_a_server_on_a_read_replica_sees_writes_and_refuses_its_own(pg_cluster, 
     with pg_cluster.replica() as standby:
         replica_url = standby.url(primary_url.rpartition("/")[2])
         with serve(primary_url) as primary, serve(replica_url) as replica:
+            assert get_json(replica.base + "/healthz")["read_only"] is True
+            assert "read_only" not in get_json(primary.base + "/healthz")
             post(primary.base + "/v1/stations", station_body("R1"), token)
             assert_seen_everywhere_within_a_second(replica.base, time.monotonic(), 1)
             with pytest.raises(urllib.error.HTTPError) as err:
@@ -110,6 +112,9 @@ def test_a_server_on_a_read_replica_sees_writes_and_refuses_its_own(pg_cluster, 
             bad = {"Authorization": "Bearer yz_000000000000_wrong"}
             for _ in range(3):
                 assert call(replica.base + "/v1/feedback", headers=bad).status == 401
+        # The operator is told at the start which kind of server this is.
+        assert "the database is a read-only replica" in replica.output
+        assert "read-only replica" not in primary.output
     with PostGISStore(primary_url) as store:
         assert [s.external_id for s in store.iter_all()] == ["R1"]
 

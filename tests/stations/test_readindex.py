@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -213,6 +214,49 @@ def test_a_watched_index_refuses_at_once_while_the_database_is_away(db_path, dis
                 elsewhere.create(make_station(districts, external_id="B"), actor="t")
             store.up.set()
             wait_for(lambda: not refused() and len(holder.current()) == 2, within_s=2.0)
+        finally:
+            store.up.set()
+            holder.close()
+
+
+def test_a_write_through_this_process_is_in_the_index_before_it_returns(db_path, districts):
+    with FlakyStore(db_path) as store:
+        holder = IndexHolder(store, check_interval_s=5)  # the watcher would take 5 s
+        try:
+            created = store.create(make_station(districts, external_id="A"), actor="t")
+            assert holder.current().get(created.id) == created
+            renamed = store.update(
+                dataclasses.replace(created, name="改了"),
+                expected_version=created.version,
+                actor="t",
+            )
+            assert holder.current().get(created.id).name == "改了" == renamed.name
+            store.apply([Delete(created.id, renamed.version)], actor="t")
+            assert holder.current().get(created.id) is None
+        finally:
+            holder.close()
+        # A closed holder is no longer told.
+        store.create(make_station(districts, external_id="B"), actor="t")
+        assert len(holder._index) == 0
+
+
+def test_a_watched_index_starts_without_the_database_and_loads_when_it_answers(db_path, districts):
+    with FlakyStore(db_path) as store:
+        store.create(make_station(districts), actor="t")
+        store.up.clear()
+        holder = IndexHolder(store, check_interval_s=0.05)
+        try:
+            with pytest.raises(DatabaseUnavailableError, match="not loaded yet"):
+                holder.current()
+            store.up.set()
+
+            def loaded() -> bool:
+                try:
+                    return len(holder.current()) == 1
+                except DatabaseUnavailableError:
+                    return False
+
+            wait_for(loaded, within_s=2.0)
         finally:
             store.up.set()
             holder.close()
