@@ -10,7 +10,6 @@ import shapely
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from geodata.districts import BOUNDARY_CREDIT
 from geodata.hours import TZ
 
 from . import schema_docs as doc
@@ -32,7 +31,7 @@ COLLECTIONS = {
     "stations": ("工会驿站 Union rest stations", "Rest stations run by trade unions, WGS-84."),
     "districts": (
         "区县 Districts",
-        f"District boundaries with per-district station counts. {BOUNDARY_CREDIT}",
+        "District boundaries with per-district station counts.",
     ),
 }
 MAX_LIMIT = 10_000
@@ -100,8 +99,11 @@ def conformance() -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
-def _collection(base: str, cid: str, bbox: list[float]) -> dict[str, Any]:
+def _collection(base: str, cid: str, services: ServicesDep) -> dict[str, Any]:
     title, description = COLLECTIONS[cid]
+    bbox = _bbox(services)
+    if cid == "districts":  # credit the layer in use
+        description += f" {services.districts.source}"
     return {
         "id": cid,
         "title": title,
@@ -123,11 +125,10 @@ def _bbox(services: ServicesDep) -> list[float]:
 @router.get("/collections", summary="The feature collections")
 def collections(request: Request, services: ServicesDep) -> Response:
     base = _base(request)
-    bbox = _bbox(services)
     return _json(
         {
             "links": [_link(f"{base}/collections", "self", "application/json")],
-            "collections": [_collection(base, cid, bbox) for cid in COLLECTIONS],
+            "collections": [_collection(base, cid, services) for cid in COLLECTIONS],
         }
     )
 
@@ -142,7 +143,7 @@ def _check(cid: str) -> None:
 @router.get("/collections/{collection_id}", summary="One feature collection")
 def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
     _check(collection_id)
-    return _json(_collection(_base(request), collection_id, _bbox(services)))
+    return _json(_collection(_base(request), collection_id, services))
 
 
 def _district_features(services: ServicesDep, index: IndexDep) -> list[dict[str, Any]]:

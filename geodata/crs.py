@@ -273,6 +273,15 @@ def _gcj_to_wgs(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
     return _invert(_wgs_to_gcj, x, y, x - d_lon, y - d_lat)
 
 
+def gcj02_geometries_to_wgs84(geometries: Any) -> Any:
+    """Shapely geometries from a Chinese provider's layer, GCJ-02 → WGS-84, exactly.
+
+    Every vertex is taken as shifted (the layer lies in China), and all vertices of all
+    geometries are converted in one vectorised pass (~1 µs a vertex).
+    """
+    return shapely.transform(geometries, _gcj_to_wgs_everywhere)
+
+
 def _gcj_to_wgs_everywhere(coordinates: FloatArray) -> FloatArray:
     """GCJ-02 → WGS-84 on an (n, 2) array, every point taken as shifted (for shapely.transform).
 

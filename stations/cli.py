@@ -232,6 +232,7 @@ def import_(
         unknown_columns=source.unknown_columns,
         columns=source.columns,
         on_row=progress,
+        border_tolerance_m=cli_settings().border_tolerance_m,
     )
     progress.done()
     _print_report(store, upload, max_problems)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from geodata.crs import CoordinateSystem
-from geodata.districts import Districts
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from geodata.hours import TZ
 from geodata.nearest import NearestIndex
 from stations.auth import Principal
@@ -216,10 +216,12 @@ def plan_upload(
     unknown_columns: Iterable[str] = (),
     columns: dict[str, str] | None = None,
     on_row: Callable[[int], None] | None = None,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
 ) -> Upload:
     """Check every row against the registry and store the plan (a dry run); change nothing.
 
-    A district union's rows must lie in its district; a union may only touch its own
+    A district union's rows must lie in its district, or within ``border_tolerance_m``
+    of it (filed as its own, with a row warning); a union may only touch its own
     stations. With ``full_list``, the union's stations missing from the file are closed.
     """
     crs = CoordinateSystem(crs) if isinstance(crs, str) else crs
@@ -248,7 +250,19 @@ def plan_upload(
             if on_row is not None:
                 on_row(count)
             seq += 1
-            result = _plan_row(seq, number, raw, store, districts, by, crs, seen, finder, columns)
+            result = _plan_row(
+                seq,
+                number,
+                raw,
+                store,
+                districts,
+                by,
+                crs,
+                seen,
+                finder,
+                columns,
+                border_tolerance_m,
+            )
             counts[result.action] += 1
             yield result
         if full_list and by.owner is not None:
@@ -292,6 +306,7 @@ def _plan_row(
     seen: dict[tuple[str, str], int],
     finder: _DuplicateFinder,
     columns: dict[str, str],
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
 ) -> UploadRow:
     ext = str(raw.get("external_id") or "").strip()
     try:
@@ -305,7 +320,15 @@ def _plan_row(
                     )
                 ]
             )
-        station = build_station(raw, districts=districts, crs=crs, owner=by.owner)
+        notes: list[Problem] = []
+        station = build_station(
+            raw,
+            districts=districts,
+            crs=crs,
+            owner=by.owner,
+            border_tolerance_m=border_tolerance_m,
+            warnings=notes,
+        )
     except ValidationError as exc:
         return UploadRow(
             seq, number, "rejected", ext, problems=tuple(_problem(p, columns) for p in exc.problems)
@@ -328,7 +351,7 @@ def _plan_row(
         )
         return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, columns),))
     seen[key] = number
-    warnings = tuple(finder.check(station, number))
+    warnings = (*(_problem(p, columns) for p in notes), *finder.check(station, number))
     existing = store.find_by_external_id(station.owner, station.external_id)
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
