@@ -11,6 +11,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from geodata.crs import load_shift_area
 from geodata.districts import Districts, load_districts
 from stations.open import open_store
 from stations.readindex import IndexHolder
@@ -56,6 +57,7 @@ def create_app(
     settings = settings or Settings()
     store = store or open_store(settings.database_url, timeouts=settings.timeouts)
     districts = districts or load_districts(settings.districts_source)
+    load_shift_area()  # where GCJ-02 applies: read once at start, not in the first request
     services = Services(
         settings=settings,
         store=store,
