@@ -296,3 +296,20 @@ def test_unknown_crs_lists_the_accepted_ones():
 
 def test_cgcs2000_moves_a_point_by_less_than_a_metre():
     assert distance_m(*JIEFANGBEI, *to_wgs84(*JIEFANGBEI, crs="cgcs2000")) < 1.0
+
+
+def test_conversions_from_many_threads_at_once_agree_with_one():
+    # The border test uses GEOS prepared geometries, which are not thread-safe: each
+    # thread must get its own copy (a shared one crashes the process).
+    from concurrent.futures import ThreadPoolExecutor
+
+    lon, lat = _border_points(2000, 3, within_m=3000)
+    expected = from_wgs84(lon, lat, crs="gcj02")
+
+    def convert(_: int):
+        return from_wgs84(lon, lat, crs="gcj02")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(convert, range(32)))
+    for x, y in results:
+        assert np.array_equal(x, expected[0]) and np.array_equal(y, expected[1])
