@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 
 from geodata import workdays
+from geodata.crs import load_shift_area
 from geodata.districts import Districts, load_districts
 from geodata.hours import TZ
 from stations.open import open_store
@@ -63,6 +64,7 @@ def create_app(
         settings.database_url, timeouts=settings.timeouts, start_unavailable=True
     )
     districts = districts or load_districts(settings.districts_source)
+    load_shift_area()  # where GCJ-02 applies: read once at start, not in the first request
     services = Services(
         settings=settings,
         store=store,

@@ -10,7 +10,6 @@ import shapely
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from geodata.districts import BOUNDARY_CREDIT
 from geodata.hours import TZ
 
 from . import schema_docs as doc
@@ -32,7 +31,7 @@ COLLECTIONS = {
     "stations": ("工会驿站 Union rest stations", "Rest stations run by trade unions, WGS-84."),
     "districts": (
         "区县 Districts",
-        f"District boundaries with per-district station counts. {BOUNDARY_CREDIT}",
+        "District boundaries with per-district station counts.",
     ),
 }
 MAX_LIMIT = 10_000
@@ -132,8 +131,11 @@ def conformance(request: Request) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
-def _collection(base: str, cid: str, bbox: list[float]) -> dict[str, Any]:
+def _collection(base: str, cid: str, services: ServicesDep) -> dict[str, Any]:
     title, description = COLLECTIONS[cid]
+    bbox = _bbox(services)
+    if cid == "districts":  # credit the layer in use
+        description += f" {services.districts.source}"
     return {
         "id": cid,
         "title": title,
@@ -156,11 +158,10 @@ def _bbox(services: ServicesDep) -> list[float]:
 def collections(request: Request, services: ServicesDep) -> Response:
     _check_query(request, ("json",))
     base = _base(request)
-    bbox = _bbox(services)
     return _json(
         {
             "links": [_link(f"{base}/collections", "self", "application/json")],
-            "collections": [_collection(base, cid, bbox) for cid in COLLECTIONS],
+            "collections": [_collection(base, cid, services) for cid in COLLECTIONS],
         }
     )
 
@@ -176,7 +177,7 @@ def _check(cid: str) -> None:
 def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
     _check(collection_id)
     _check_query(request, ("json",))
-    return _json(_collection(_base(request), collection_id, _bbox(services)))
+    return _json(_collection(_base(request), collection_id, services))
 
 
 def _district_features(services: ServicesDep, index: IndexDep) -> list[dict[str, Any]]:

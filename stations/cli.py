@@ -264,6 +264,7 @@ def import_(
             columns=source.columns,
             on_row=progress,
             retention_h=settings.dry_run_retention_hours,
+            border_tolerance_m=settings.border_tolerance_m,
         )
     except ValueError as exc:
         raise click.ClickException(f"{exc} (nothing was changed)") from exc

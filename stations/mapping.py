@@ -10,7 +10,7 @@ import numpy as np
 import shapely
 
 from geodata.coverage import coverage
-from geodata.districts import BOUNDARY_CREDIT, Districts
+from geodata.districts import LAYERS, Districts
 from geodata.maps import Choropleth, MapPoints, coverage_map
 from geodata.tiles import TileProvider
 from stations.demand import DemandLayer
@@ -162,7 +162,8 @@ def station_map(
         radius_m=radius_m,
         tiles=tiles,
         title="工会驿站覆盖图" + (f"·{names[district]}" if district else ""),
-        credit=BOUNDARY_CREDIT,
+        # A shipped layer's credit; a user's own file is the operator's to credit.
+        credit=districts.source if districts.source in LAYERS.values() else "",
         note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {radius_m:.0f} 米计",
     )
 

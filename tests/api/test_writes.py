@@ -14,8 +14,8 @@ from openpyxl import load_workbook
 
 from geodata.crs import from_wgs84
 from geodata.hours import TZ
-from tests.api.clients import make_app, new_bearer
-from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
+from tests.api.clients import api_client, make_app, new_bearer
+from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station, point_beyond_border
 from tests.stores import stored_text, upload_states
 
 YUZHONG, JIANGBEI = "500103", "500105"
@@ -588,3 +588,73 @@ def test_a_semicolon_separated_full_list_is_read_as_columns(client, store, distr
     assert report["counts"]["rejected"] == 0, report["rows"]
     assert report["counts"]["close"] == 0 and report["unknown_columns"] == []
     assert report["closures"]["needs_confirmation"] is False
+
+
+# --- stations near a district border -----------------------------------------------------
+
+
+def test_upload_row_just_across_the_border_is_the_union_s_own_with_a_warning(
+    client, store, yuzhong, districts
+):
+    lon, lat = point_beyond_border(districts, YUZHONG, JIANGBEI, 150)  # in 江北, 150 m out
+    glon, glat = from_wgs84(lon, lat, crs="gcj02")  # as the clerk copies it from Amap
+    data = csv_bytes([row("B1", lon=glon, lat=glat)])
+    report = upload(client, yuzhong, data).json()
+    assert report["counts"]["rejected"] == 0 and report["counts"]["create"] == 1
+    (only,) = report["rows"]
+    (warning,) = [w for w in only["warnings"] if w["code"] == "near_district_border"]
+    assert warning["message"].startswith("位置靠近区界")
+    assert "江北区" in warning["message"] and "渝中区" in warning["message"]
+    committed = upload(client, yuzhong, data, dry_run=False).json()
+    assert committed["status"] == "committed"
+    (stored,) = store.iter_all()
+    assert stored.district_adcode == YUZHONG and str(stored.owner) == f"district:{YUZHONG}"
+
+
+def test_upload_row_far_across_the_border_is_refused_naming_the_district(
+    client, yuzhong, districts
+):
+    lon, lat = point_beyond_border(districts, YUZHONG, JIANGBEI, 900)
+    glon, glat = from_wgs84(lon, lat, crs="gcj02")
+    report = upload(client, yuzhong, csv_bytes([row("B2", lon=glon, lat=glat)])).json()
+    (problem,) = problems_by_row(report)[2]
+    assert problem["code"] == "outside_own_district"
+    assert "江北区" in problem["message"]
+
+
+def test_post_and_patch_near_the_border_are_accepted_with_a_warning(
+    client, store, yuzhong, districts
+):
+    lon, lat = point_beyond_border(districts, YUZHONG, JIANGBEI, 150)
+    r = client.post("/v1/stations", json=body(lon=lon, lat=lat), headers=yuzhong)
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["district_adcode"] == YUZHONG
+    assert [w["code"] for w in doc["warnings"]] == ["near_district_border"]
+    assert doc["warnings"][0]["message"].startswith("位置靠近区界")
+    sid = doc["id"]
+    # A change that leaves the position alone warns of nothing.
+    r = client.patch(f"/v1/stations/{sid}", json={"name": "新名", "version": 1}, headers=yuzhong)
+    assert r.status_code == 200, r.text
+    assert "warnings" not in r.json()
+    # Moving it into its own district: no warning; back near the border: warned again.
+    r = client.patch(
+        f"/v1/stations/{sid}",
+        json={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1], "version": 2},
+        headers=yuzhong,
+    )
+    assert r.status_code == 200 and "warnings" not in r.json()
+    r = client.patch(
+        f"/v1/stations/{sid}", json={"lon": lon, "lat": lat, "version": 3}, headers=yuzhong
+    )
+    assert r.status_code == 200 and r.json()["warnings"][0]["code"] == "near_district_border"
+    assert store.get(sid).district_adcode == YUZHONG
+
+
+def test_border_tolerance_is_a_setting(store, districts, db_path):
+    lon, lat = point_beyond_border(districts, YUZHONG, JIANGBEI, 150)
+    with api_client(store, districts, db_path, border_tolerance_m=0) as strict:
+        headers = token(store, "district", YUZHONG, "渝中区总工会")[0]
+        r = strict.post("/v1/stations", json=body(lon=lon, lat=lat), headers=headers)
+    assert_problem(r, 422, "validation_failed")
+    assert r.json()["errors"][0]["code"] == "outside_own_district"

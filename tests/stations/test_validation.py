@@ -9,7 +9,7 @@ from geodata.distance import distance_m
 from stations.listings import MappedState, check_listing, mapped_state
 from stations.model import Owner, OwnerKind, Provider, Status
 from stations.validation import ValidationError, build_station, parse_bool
-from tests.builders import GUANYINQIAO, JIEFANGBEI, station_row
+from tests.builders import GUANYINQIAO, JIEFANGBEI, point_beyond_border, station_row
 
 
 def codes(exc: pytest.ExceptionInfo[ValidationError]) -> set[str]:
@@ -199,3 +199,88 @@ def test_an_excel_checked_at_cell_is_read_and_checked(districts):
     with pytest.raises(ValidationError) as exc:
         build_station({**row, "amap_checked_at": datetime(1900, 1, 1)}, districts=districts)
     assert codes(exc) == {"time_out_of_range"}
+
+
+# --- stations near a district border ------------------------------------------------------
+
+
+def _brute_force_distance_m(districts, adcode, lon, lat):
+    import numpy as np
+    import shapely
+    from pyproj import Geod
+
+    geometry = districts.get(adcode).geometry
+    dense = shapely.get_coordinates(shapely.segmentize(shapely.boundary(geometry), 1e-5))
+    n = len(dense)
+    _, _, each = Geod(ellps="WGS84").inv(np.full(n, lon), np.full(n, lat), dense[:, 0], dense[:, 1])
+    return float(np.min(each))
+
+
+def test_union_station_just_across_the_border_is_its_own_with_a_warning(districts):
+    lon, lat = point_beyond_border(districts, "500103", "500105", 150)  # in 江北, near 渝中
+    assert districts.lookup(lon, lat) == "500105"
+    notes = []
+    s = build_station(
+        station_row(lon=lon, lat=lat), districts=districts, border_tolerance_m=400, warnings=notes
+    )
+    assert s.district_adcode == "500103" and s.owner == Owner(OwnerKind.DISTRICT, "500103")
+    assert [n.code for n in notes] == ["near_district_border"]
+    message = notes[0].message
+    assert message.startswith("位置靠近区界")
+    assert "江北区" in message and "渝中区" in message
+    said_m = float(message.split("边界 ")[1].split(" 米")[0])
+    assert said_m == pytest.approx(_brute_force_distance_m(districts, "500103", lon, lat), abs=1)
+
+
+def test_union_station_copied_from_amap_near_the_border_is_accepted(districts):
+    lon, lat = point_beyond_border(districts, "500103", "500105", 250)
+    g = from_wgs84(lon, lat, crs="gcj02")
+    notes = []
+    s = build_station(
+        station_row(lon=g[0], lat=g[1]), districts=districts, crs="gcj02", warnings=notes
+    )
+    assert s.district_adcode == "500103"
+    assert distance_m(s.lon, s.lat, lon, lat) < 0.01
+    assert [n.code for n in notes] == ["near_district_border"]
+
+
+def test_beyond_the_tolerance_it_is_refused_naming_where_it_lies(districts):
+    lon, lat = point_beyond_border(districts, "500103", "500105", 800)
+    notes = []
+    with pytest.raises(ValidationError) as exc:
+        build_station(
+            station_row(lon=lon, lat=lat),
+            districts=districts,
+            border_tolerance_m=400,
+            warnings=notes,
+        )
+    assert codes(exc) == {"outside_own_district"}
+    message = exc.value.problems[0].message
+    assert "江北区" in message and "渝中区" in message and "400 米" in message
+
+
+def test_the_tolerance_is_a_setting(districts):
+    lon, lat = point_beyond_border(districts, "500103", "500105", 150)
+    with pytest.raises(ValidationError) as exc:
+        build_station(station_row(lon=lon, lat=lat), districts=districts, border_tolerance_m=0)
+    assert codes(exc) == {"outside_own_district"}
+    wide = build_station(
+        station_row(lon=lon, lat=lat), districts=districts, border_tolerance_m=1000
+    )
+    assert wide.district_adcode == "500103"
+
+
+def test_inside_its_own_district_no_warning_and_others_file_by_position(districts):
+    notes = []
+    assert (
+        build_station(station_row(), districts=districts, warnings=notes).district_adcode
+        == "500103"
+    )
+    assert notes == []
+    lon, lat = point_beyond_border(districts, "500103", "500105", 150)
+    city = build_station(
+        station_row(owner="industry:transport", lon=lon, lat=lat),
+        districts=districts,
+        warnings=notes,
+    )
+    assert city.district_adcode == "500105" and notes == []
