@@ -436,7 +436,8 @@ _TOKENS: Final = (
     ("allday", r"(?:全天候?|全日)?\s*24\s*(?:小时|h)|全天候?|全日"),
     (
         "span",
-        rf"{_clock('s')}\s*{_DASH}\s*(?P<nextday>次日|翌日)?\s*{_clock('e')}",
+        # One \s* on each side of 次日 (two in a row backtrack quadratically on a run of spaces).
+        rf"{_clock('s')}\s*{_DASH}\s*(?:(?P<nextday>次日|翌日)\s*)?{_clock('e')}",
     ),
     ("workday", r"工作日"),
     ("everyday_no_rest", r"全年无休|全年不休|365天"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 from datetime import UTC, date, datetime, time, timedelta
+from time import perf_counter
 
 import pytest
 from hypothesis import given, settings
@@ -509,3 +510,25 @@ def test_next_opening_of_office_hours_across_national_day_2026():
     assert h.next_change(at("2026-09-30 18:00")) == datetime(2026, 10, 8, 9, tzinfo=TZ)
     assert h.next_change(at("2026-09-19 12:00")) == datetime(2026, 9, 20, 9, tzinfo=TZ)
     assert h.next_change(at("2026-10-09 18:30")) == datetime(2026, 10, 10, 9, tzinfo=TZ)
+
+
+# ------------------------------------------------------------------- hostile hours cells
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("8:00-" + " " * 10_000 + "x", id="dash-then-spaces"),
+        pytest.param("8:00-次日" + " " * 10_000 + "x", id="next-day-then-spaces"),
+        pytest.param("8:00 " + "- " * 5_000 + "x", id="dashes-and-spaces"),
+        pytest.param("周一-" + " " * 10_000 + "x", id="day-range-then-spaces"),
+        pytest.param("7" + " " * 10_000 + "x", id="seven-then-spaces"),
+        pytest.param("全天" + " " * 10_000 + "x", id="all-day-then-spaces"),
+    ],
+)
+def test_a_hostile_10000_character_cell_is_refused_in_milliseconds(text):
+    started = perf_counter()
+    with pytest.raises(HoursError):
+        read_hours(text)
+    elapsed_s = perf_counter() - started
+    assert elapsed_s < 0.1, f"{elapsed_s:.2f} s to refuse a {len(text)}-character cell"
