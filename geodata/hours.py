@@ -54,7 +54,16 @@ from opening_hours import OpeningHours, State
 
 from geodata.workdays import DayKind, day_kind
 
-__all__ = ["TZ", "Hours", "HoursError", "HoursReading", "hours", "parse_hours", "read_hours"]
+__all__ = [
+    "MAX_HOURS_CHARS",
+    "TZ",
+    "Hours",
+    "HoursError",
+    "HoursReading",
+    "hours",
+    "parse_hours",
+    "read_hours",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +75,8 @@ _ParserError: type[Exception] = opening_hours.ParserError  # type: ignore[attr-d
 _WEEKDAYS: Final = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 _HORIZON: Final = timedelta(days=31)
 _ONE_DAY: Final = timedelta(days=1)
+# OSM's limit for a tag value; a longer cell is no opening hours (and is not parsed at all).
+MAX_HOURS_CHARS: Final = 255
 _HINT: Final = "请写成如“周一至周五 9:00-18:00”“每天 8:00-20:00，节假日休息”或“24小时”的形式"
 
 
@@ -357,6 +368,12 @@ def read_hours(text: str) -> HoursReading:
     ``country="CN"`` it opens ``PH off`` on 2026-10-07, inside the break), which is why
     the evaluator takes any ``PH`` as "follows China's official calendar, 调休 included".
     """
+    if len(text) > MAX_HOURS_CHARS:
+        reason = (
+            f"开放时间太长（{len(text)} 字，最多 {MAX_HOURS_CHARS} 字）：“{text[:20]}…”。"
+            f"请只写开放的日子和时刻，其他说明写在备注里。{_HINT}"
+        )
+        raise HoursError(text[:MAX_HOURS_CHARS], reason)
     cleaned = unicodedata.normalize("NFKC", text).strip()
     if not cleaned:
         raise HoursError(text, f"开放时间为空：“{text}”。{_HINT}")

@@ -532,3 +532,17 @@ def test_a_hostile_10000_character_cell_is_refused_in_milliseconds(text):
         read_hours(text)
     elapsed_s = perf_counter() - started
     assert elapsed_s < 0.1, f"{elapsed_s:.2f} s to refuse a {len(text)}-character cell"
+
+
+def test_a_cell_longer_than_osm_allows_is_refused_saying_the_limit():
+    text = "周一、" * 3_000 + "周五 9:00-18:00"  # read as "Mo unknown; PH off" before
+    with pytest.raises(HoursError) as err:
+        read_hours(text)
+    assert "最多 255 字" in err.value.reason
+    assert "备注" in err.value.reason
+    assert len(err.value.reason) < 300  # the message does not repeat the whole cell
+
+
+def test_a_cell_of_255_characters_is_still_read():
+    text = "周一至周五 9:00-18:00" + " " * (255 - len("周一至周五 9:00-18:00"))
+    assert parse_hours(text) == "Mo-Fr 09:00-18:00; PH off"
