@@ -718,7 +718,7 @@ class _ChineseHours:
                 if has_ph:
                     raise self.fail("写了节假日，但没写节假日是否开放、几点开放")
                 if has_times:
-                    raise self.fail(f"“{','.join(g.days)}”没有写开放时间")
+                    raise self.fail(f"“{_days_zh(g.days)}”没有写开放时间")
                 rules.append(f"{','.join(weekdays)} unknown")
                 rule_days.append(_weekday_set(weekdays))
             else:
@@ -799,6 +799,24 @@ def _weekday_set(selectors: list[str]) -> frozenset[int]:
         b = _WEEKDAYS.index(last) if last else a
         days.update((a + k) % 7 for k in range((b - a) % 7 + 1))
     return frozenset(days) if selectors and any(selectors) else _ALL_WEEK
+
+
+_DAYS_ZH: Final = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+def _days_zh(selectors: list[str]) -> str:
+    """Day selectors as the clerk reads them: ``["Mo-Fr", "PH"]`` -> ``周一至周五、节假日``."""
+    out = []
+    for selector in ",".join(selectors).split(","):
+        if selector == "PH":
+            out.append("节假日")
+        elif selector in ("Mo-Su", ""):
+            out.append("每天")
+        else:
+            first, _, last = selector.partition("-")
+            days = [_DAYS_ZH[_WEEKDAYS.index(d)] for d in (first, last) if d]
+            out.append("至".join(days))
+    return "、".join(out)
 
 
 def _inside_another(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:

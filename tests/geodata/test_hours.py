@@ -546,3 +546,10 @@ def test_a_cell_longer_than_osm_allows_is_refused_saying_the_limit():
 def test_a_cell_of_255_characters_is_still_read():
     text = "周一至周五 9:00-18:00" + " " * (255 - len("周一至周五 9:00-18:00"))
     assert parse_hours(text) == "Mo-Fr 09:00-18:00; PH off"
+
+
+def test_a_refusal_names_the_days_in_chinese_not_osm_codes():
+    with pytest.raises(HoursError) as err:
+        read_hours("8:00-20:00，周一至周五；10:00-16:00，周末")
+    assert "“周六、周日”没有写开放时间" in err.value.reason
+    assert "Sa" not in err.value.reason
