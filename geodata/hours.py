@@ -426,7 +426,7 @@ def _check_evaluable(text: str, osm: str) -> None:
 # at the current position wins, so longer phrases come before their prefixes.
 _DASH = r"(?:-|~|—|–|―|‐|‑|−|〜|至|到)+"
 _DAY_CHAR = r"[一二三四五六日天1-7]"
-_DAY_PREFIX = r"(?:周|星期|礼拜)"
+_DAY_PREFIX = r"(?:每?(?:周|星期|礼拜))"  # 每周一至周五: "每" says nothing more
 _BARE_DAY = r"[一二三四五六日1-7]"
 _ABBR = r"(?:Mo|Tu|We|Th|Fr|Sa|Su)"
 _PERIOD = r"上午|早上|早晨|早|中午|下午|晚上|晚"
@@ -459,7 +459,7 @@ _TOKENS: Final = (
     ("workday", r"工作日"),
     ("everyday_no_rest", r"全年无休|全年不休|365天"),
     ("everyday", r"每天|每日|天天|全周|全年"),
-    ("weekend", r"周末|双休日|周六日|星期六日"),
+    ("weekend", r"(?:每个?)?(?:周末|双休日)|每?(?:周六日|星期六日)"),
     ("include_holiday", r"(?:含|包括|包含)(?:法定)?(?:节假日|节日|假日|假期)"),
     ("holiday", r"(?:法定)?(?:节假日|节日|假日|假期)|PH"),
     ("exclude_holiday", r"除(?:法定)?节假日外?"),

@@ -143,6 +143,14 @@ ACCEPTED = [
          open_at=["Sa 11:00", "2025-10-01 11:00"], closed_at=["2025-10-01 15:00"]),
     form("weekdays-no-times-jiejiari-xiuxi", "周一至周五，节假日休息", "Mo-Fr unknown; PH off",
          closed_at=["Mo 10:00"]),
+    # 每周 before the days, as clerks often write it.
+    form("meizhou-weekdays", "每周一至周五 9:00-18:00", "Mo-Fr 09:00-18:00; PH off",
+         open_at=["Mo 10:00"], closed_at=["Sa 10:00", NATIONAL_DAY]),
+    form("meizhou-sat-sun", "每周六、日 10:00-16:00", "Sa-Su 10:00-16:00",
+         open_at=["Su 11:00"], closed_at=["Mo 11:00"]),
+    form("mei-xingqi", "每星期二至星期日 9:00-17:00", "Tu-Su 09:00-17:00",
+         closed_at=["Mo 10:00"]),
+    form("meizhoumo", "每周末 10:00-16:00", "Sa-Su 10:00-16:00", closed_at=["Fr 11:00"]),
 ]
 # fmt: on
 
