@@ -204,7 +204,9 @@ def page_response(request: Request, *, tiles: tuple[TileProvider, ...]) -> Respo
         headers={
             "Content-Security-Policy": content_security_policy(tiles),
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            # Only the origin goes out (strict-origin): map providers check a browser key
+            # (Tianditu's) against the site named in their console; no path or query.
+            "Referrer-Policy": "strict-origin",
             "Permissions-Policy": "geolocation=(self)",
             "Vary": "Accept",
         },
