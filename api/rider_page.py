@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
 import hashlib
@@ -159,16 +160,31 @@ def page_asset(tiles: tuple[TileProvider, ...]) -> Asset:
     return Asset.of(text.encode(), "text/html; charset=utf-8")
 
 
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\ssrc=)[^>]*>(.*?)</script>", re.DOTALL)
+
+
+def inline_script_hashes(page: bytes) -> tuple[str, ...]:
+    """The CSP hash sources (``'sha256-…'``) of every inline script of ``page``, in order."""
+    return tuple(
+        dict.fromkeys(
+            "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode() + "'"
+            for m in _INLINE_SCRIPT.finditer(page)
+        )
+    )
+
+
 def content_security_policy(
-    tiles: tuple[TileProvider, ...], *, inline_scripts: bool = False
+    tiles: tuple[TileProvider, ...], *, script_hashes: tuple[str, ...] = ()
 ) -> str:
-    """Only our own scripts run (``inline_scripts``: those in the page too, as a folium
-    map's); images may also come from exactly the tiles' hosts, nothing else from outside."""
+    """Only our own scripts run: those we serve and, by their hashes (``script_hashes``, as
+    :func:`inline_script_hashes` gives), those in the page itself, never one injected into
+    it (no ``'unsafe-inline'``); images may also come from exactly the tiles' hosts,
+    nothing else from outside."""
     hosts = [h for t in tiles for h in t.hosts() if h != "'self'"]
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self' 'unsafe-inline'" if inline_scripts else "script-src 'self'",
+            " ".join(["script-src 'self'", *script_hashes]),
             # Leaflet positions tiles and markers with inline styles.
             "style-src 'self' 'unsafe-inline'",
             " ".join(["img-src 'self' data: blob:", *dict.fromkeys(hosts)]),
@@ -188,7 +204,9 @@ def page_response(request: Request, *, tiles: tuple[TileProvider, ...]) -> Respo
         headers={
             "Content-Security-Policy": content_security_policy(tiles),
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            # Only the origin goes out (strict-origin): map providers check a browser key
+            # (Tianditu's) against the site named in their console; no path or query.
+            "Referrer-Policy": "strict-origin",
             "Permissions-Policy": "geolocation=(self)",
             "Vary": "Accept",
         },

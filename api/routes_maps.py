@@ -13,7 +13,7 @@ from stations.mapping import METRICS, station_map
 from . import schema_docs as doc
 from .deps import IndexDep, ServicesDep, parse_time
 from .problems import Problem
-from .rider_page import REVALIDATE, Asset, content_security_policy
+from .rider_page import REVALIDATE, Asset, content_security_policy, inline_script_hashes
 from .routes_planners import MAX_RADIUS_M, find_demand_layer
 
 router = APIRouter(tags=["planners"])
@@ -92,8 +92,8 @@ def coverage_map(
         (layer.name, layer.updated_at) if layer else None,
     )
     memo = index.memo.setdefault("maps", {})
-    page = memo.get(key)
-    if page is None:
+    cached = memo.get(key)
+    if cached is None:
         if len(memo) >= 8:
             memo.clear()
         drawn = station_map(
@@ -109,9 +109,11 @@ def coverage_map(
         # Gzipped once (a sixth of the size; level 6: level 9 takes 5 times as long for 1 %
         # less), with an ETag: the same map is not sent again while the registry is unchanged.
         html = drawn.get_root().render().encode()
-        page = memo[key] = Asset.of(html, "text/html; charset=utf-8", compresslevel=6)
-    # folium's scripts are inline; no script, style or data from elsewhere, only the tiles.
-    policy = content_security_policy((provider,), inline_scripts=True)
+        # folium's scripts are inline: those run, by their hashes, and no other; no script,
+        # style or data from elsewhere, only the tiles.
+        policy = content_security_policy((provider,), script_hashes=inline_script_hashes(html))
+        cached = memo[key] = (Asset.of(html, "text/html; charset=utf-8", compresslevel=6), policy)
+    page, policy = cached
     return page.response(
         request, cache_control=REVALIDATE, headers={"Content-Security-Policy": policy}
     )

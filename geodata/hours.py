@@ -54,7 +54,16 @@ from opening_hours import OpeningHours, State
 
 from geodata.workdays import DayKind, day_kind
 
-__all__ = ["TZ", "Hours", "HoursError", "HoursReading", "hours", "parse_hours", "read_hours"]
+__all__ = [
+    "MAX_HOURS_CHARS",
+    "TZ",
+    "Hours",
+    "HoursError",
+    "HoursReading",
+    "hours",
+    "parse_hours",
+    "read_hours",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +75,8 @@ _ParserError: type[Exception] = opening_hours.ParserError  # type: ignore[attr-d
 _WEEKDAYS: Final = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 _HORIZON: Final = timedelta(days=31)
 _ONE_DAY: Final = timedelta(days=1)
+# OSM's limit for a tag value; a longer cell is no opening hours (and is not parsed at all).
+MAX_HOURS_CHARS: Final = 255
 _HINT: Final = "请写成如“周一至周五 9:00-18:00”“每天 8:00-20:00，节假日休息”或“24小时”的形式"
 
 
@@ -357,6 +368,12 @@ def read_hours(text: str) -> HoursReading:
     ``country="CN"`` it opens ``PH off`` on 2026-10-07, inside the break), which is why
     the evaluator takes any ``PH`` as "follows China's official calendar, 调休 included".
     """
+    if len(text) > MAX_HOURS_CHARS:
+        reason = (
+            f"开放时间太长（{len(text)} 字，最多 {MAX_HOURS_CHARS} 字）：“{text[:20]}…”。"
+            f"请只写开放的日子和时刻，其他说明写在备注里。{_HINT}"
+        )
+        raise HoursError(text[:MAX_HOURS_CHARS], reason)
     cleaned = unicodedata.normalize("NFKC", text).strip()
     if not cleaned:
         raise HoursError(text, f"开放时间为空：“{text}”。{_HINT}")
@@ -409,7 +426,7 @@ def _check_evaluable(text: str, osm: str) -> None:
 # at the current position wins, so longer phrases come before their prefixes.
 _DASH = r"(?:-|~|—|–|―|‐|‑|−|〜|至|到)+"
 _DAY_CHAR = r"[一二三四五六日天1-7]"
-_DAY_PREFIX = r"(?:周|星期|礼拜)"
+_DAY_PREFIX = r"(?:每?(?:周|星期|礼拜))"  # 每周一至周五: "每" says nothing more
 _BARE_DAY = r"[一二三四五六日1-7]"
 _ABBR = r"(?:Mo|Tu|We|Th|Fr|Sa|Su)"
 _PERIOD = r"上午|早上|早晨|早|中午|下午|晚上|晚"
@@ -436,12 +453,13 @@ _TOKENS: Final = (
     ("allday", r"(?:全天候?|全日)?\s*24\s*(?:小时|h)|全天候?|全日"),
     (
         "span",
-        rf"{_clock('s')}\s*{_DASH}\s*(?P<nextday>次日|翌日)?\s*{_clock('e')}",
+        # One \s* on each side of 次日 (two in a row backtrack quadratically on a run of spaces).
+        rf"{_clock('s')}\s*{_DASH}\s*(?:(?P<nextday>次日|翌日)\s*)?{_clock('e')}",
     ),
     ("workday", r"工作日"),
     ("everyday_no_rest", r"全年无休|全年不休|365天"),
     ("everyday", r"每天|每日|天天|全周|全年"),
-    ("weekend", r"周末|双休日|周六日|星期六日"),
+    ("weekend", r"(?:每个?)?(?:周末|双休日)|每?(?:周六日|星期六日)"),
     ("include_holiday", r"(?:含|包括|包含)(?:法定)?(?:节假日|节日|假日|假期)"),
     ("holiday", r"(?:法定)?(?:节假日|节日|假日|假期)|PH"),
     ("exclude_holiday", r"除(?:法定)?节假日外?"),
@@ -700,7 +718,7 @@ class _ChineseHours:
                 if has_ph:
                     raise self.fail("写了节假日，但没写节假日是否开放、几点开放")
                 if has_times:
-                    raise self.fail(f"“{','.join(g.days)}”没有写开放时间")
+                    raise self.fail(f"“{_days_zh(g.days)}”没有写开放时间")
                 rules.append(f"{','.join(weekdays)} unknown")
                 rule_days.append(_weekday_set(weekdays))
             else:
@@ -781,6 +799,24 @@ def _weekday_set(selectors: list[str]) -> frozenset[int]:
         b = _WEEKDAYS.index(last) if last else a
         days.update((a + k) % 7 for k in range((b - a) % 7 + 1))
     return frozenset(days) if selectors and any(selectors) else _ALL_WEEK
+
+
+_DAYS_ZH: Final = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+def _days_zh(selectors: list[str]) -> str:
+    """Day selectors as the clerk reads them: ``["Mo-Fr", "PH"]`` -> ``周一至周五、节假日``."""
+    out = []
+    for selector in ",".join(selectors).split(","):
+        if selector == "PH":
+            out.append("节假日")
+        elif selector in ("Mo-Su", ""):
+            out.append("每天")
+        else:
+            first, _, last = selector.partition("-")
+            days = [_DAYS_ZH[_WEEKDAYS.index(d)] for d in (first, last) if d]
+            out.append("至".join(days))
+    return "、".join(out)
 
 
 def _inside_another(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:

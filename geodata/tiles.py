@@ -164,3 +164,27 @@ def drawn_in(provider: TileProvider) -> CoordinateSystem:
 
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9]{8,64}$")
+
+# A tile URL template a page can use and a Content-Security-Policy can list: nothing that
+# ends a source expression or a directive (space, ";", ","), quotes, tags, control
+# characters; a host of letters, digits, "-" and "{s}" labels (no "*", no user:password@).
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&()+=%{}]+")
+_HOST = re.compile(r"(?:[A-Za-z0-9-]+|\{s\})(?:\.(?:[A-Za-z0-9-]+|\{s\}))*(?::[0-9]{1,5})?")
+
+
+def template_problem(url: str) -> str | None:
+    """Why ``url`` is no tile URL template for our pages (English, for the operator), or
+    None: ``https://`` or ``http://`` and a plain host, or a path on this site (``/...``),
+    with ``{z}``, ``{x}`` and ``{y}``."""
+    if not _URL_CHARS.fullmatch(url):
+        return "it holds a space, quote, ';', ',', '<', '>' or another character a URL cannot"
+    if not all(part in url for part in ("{z}", "{x}", "{y}")):
+        return "it lacks {z}, {x} or {y}"
+    if url.startswith("/"):
+        return "a path on this site starts with a single '/'" if url.startswith("//") else None
+    split = urlsplit(url)
+    if split.scheme not in ("https", "http"):
+        return "it is neither https:// nor http:// nor a path on this site"
+    if not split.netloc or not _HOST.fullmatch(split.netloc):
+        return "its host is not a plain name (no '*', no user:password@)"
+    return None

@@ -16,6 +16,7 @@ from geodata.tiles import (
     TILE_PROVIDERS,
     TileProvider,
     custom_provider,
+    template_problem,
     usable_providers,
 )
 from stations.io import FileLimits
@@ -385,9 +386,10 @@ class Settings(BaseSettings):
     def _tile_template(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not value.startswith(("https://", "http://", "/")) or "{z}" not in value:
+        problem = template_problem(value)
+        if problem is not None:
             msg = (
-                f"YIZHAN_TILE_URL {value!r} is not a tile URL template: write e.g. "
+                f"YIZHAN_TILE_URL {value!r} is not a tile URL template ({problem}): write e.g. "
                 "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
             )
             raise ValueError(msg)

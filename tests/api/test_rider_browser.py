@@ -686,6 +686,23 @@ def test_the_rider_switches_tiles_and_everything_moves_with_them(registry, phone
     watch.assert_clean()
 
 
+def test_tile_requests_name_the_site_and_nothing_more(registry, phone):
+    """Tianditu (and Amap, Baidu) browser keys are limited to the sites named in their
+    console, checked against the Referer: tiles must say which site asks, only that."""
+    page, watch = open_page(phone, registry.base)
+    referers: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: referers.append(r.headers.get("referer")) if tile_provider_of(r.url) else None,
+    )
+    expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+    page.get_by_label("底图").select_option(label="天地图")
+    page.wait_for_timeout(300)
+    assert referers, "no tile was asked for"
+    assert set(referers) == {registry.base + "/"}, set(referers)
+    watch.assert_clean()
+
+
 def test_on_a_desktop_the_zoom_buttons_stay_clear_of_the_pins(registry, browser):
     context = browser.new_context(
         viewport={"width": 1024, "height": 768},

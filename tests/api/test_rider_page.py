@@ -9,7 +9,7 @@ import re
 import pytest
 import shapely
 
-from api.rider_page import leaflet_version, page_bytes
+from api.rider_page import content_security_policy, leaflet_version, page_bytes
 from stations.settings import Settings
 from stations.sqlite import SQLiteStore
 from tests.api.clients import api_client
@@ -247,3 +247,58 @@ def test_the_labels_come_from_the_model(client):
 def test_a_tile_url_that_is_no_template_is_refused():
     with pytest.raises(ValueError, match="YIZHAN_TILE_URL"):
         Settings(tile_url="tile.openstreetmap.org")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a.example;script-src * 'unsafe-eval'/{z}/{x}/{y}.png",
+        "https://a.example frame-src */{z}/{x}/{y}.png",
+        "https://*/{z}/{x}/{y}.png",
+        "https://*.example.org/{z}/{x}/{y}.png",
+        "https://user:pw@a.example/{z}/{x}/{y}.png",
+        "https:///{z}/{x}/{y}.png",
+        "//a.example/{z}/{x}/{y}.png",
+        "https://a.example/{z}/{x}/{y}.png\nX-Injected: 1",
+        "https://a.example/{z}/{x}/{y}.png\n",
+        "https://a.example/{z}/{x}/{y}.png?s='\"</script>",
+        "https://a.example/{z}/{y}.png",
+        "javascript:alert(1)//{z}/{x}/{y}",
+    ],
+    ids=[
+        "semicolon",
+        "space",
+        "wildcard-host",
+        "wildcard-label",
+        "userinfo",
+        "no-host",
+        "protocol-relative",
+        "newline",
+        "trailing-newline",
+        "quotes-and-tags",
+        "no-x",
+        "javascript",
+    ],
+)
+def test_a_tile_url_that_could_widen_the_policy_or_break_the_page_is_refused(url):
+    with pytest.raises(ValueError, match="YIZHAN_TILE_URL"):
+        Settings(tile_url=url, rider_tiles="custom")
+
+
+@pytest.mark.parametrize(
+    ("url", "hosts"),
+    [
+        (
+            "https://tiles.example.org:8443/{z}/{x}/{y}.png?key=a-b_c&v=2",
+            ["https://tiles.example.org:8443"],
+        ),
+        ("http://10.0.0.5/osm/{z}/{x}/{y}.png", ["http://10.0.0.5"]),
+        ("/tiles/{z}/{x}/{y}.png", []),
+    ],
+    ids=["port-and-query", "intranet-http", "same-site"],
+)
+def test_a_plain_tile_url_is_taken_with_exactly_its_host_in_the_policy(url, hosts):
+    settings = Settings(tile_url=url, rider_tiles="custom")
+    img = [h for h in content_security_policy(settings.rider_tile_providers).split("; ")[3].split()]
+    assert img[:4] == ["img-src", "'self'", "data:", "blob:"]
+    assert img[4:] == hosts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 from datetime import UTC, date, datetime, time, timedelta
+from time import perf_counter
 
 import pytest
 from hypothesis import given, settings
@@ -142,6 +143,14 @@ ACCEPTED = [
          open_at=["Sa 11:00", "2025-10-01 11:00"], closed_at=["2025-10-01 15:00"]),
     form("weekdays-no-times-jiejiari-xiuxi", "周一至周五，节假日休息", "Mo-Fr unknown; PH off",
          closed_at=["Mo 10:00"]),
+    # 每周 before the days, as clerks often write it.
+    form("meizhou-weekdays", "每周一至周五 9:00-18:00", "Mo-Fr 09:00-18:00; PH off",
+         open_at=["Mo 10:00"], closed_at=["Sa 10:00", NATIONAL_DAY]),
+    form("meizhou-sat-sun", "每周六、日 10:00-16:00", "Sa-Su 10:00-16:00",
+         open_at=["Su 11:00"], closed_at=["Mo 11:00"]),
+    form("mei-xingqi", "每星期二至星期日 9:00-17:00", "Tu-Su 09:00-17:00",
+         closed_at=["Mo 10:00"]),
+    form("meizhoumo", "每周末 10:00-16:00", "Sa-Su 10:00-16:00", closed_at=["Fr 11:00"]),
 ]
 # fmt: on
 
@@ -509,3 +518,46 @@ def test_next_opening_of_office_hours_across_national_day_2026():
     assert h.next_change(at("2026-09-30 18:00")) == datetime(2026, 10, 8, 9, tzinfo=TZ)
     assert h.next_change(at("2026-09-19 12:00")) == datetime(2026, 9, 20, 9, tzinfo=TZ)
     assert h.next_change(at("2026-10-09 18:30")) == datetime(2026, 10, 10, 9, tzinfo=TZ)
+
+
+# ------------------------------------------------------------------- hostile hours cells
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("8:00-" + " " * 10_000 + "x", id="dash-then-spaces"),
+        pytest.param("8:00-次日" + " " * 10_000 + "x", id="next-day-then-spaces"),
+        pytest.param("8:00 " + "- " * 5_000 + "x", id="dashes-and-spaces"),
+        pytest.param("周一-" + " " * 10_000 + "x", id="day-range-then-spaces"),
+        pytest.param("7" + " " * 10_000 + "x", id="seven-then-spaces"),
+        pytest.param("全天" + " " * 10_000 + "x", id="all-day-then-spaces"),
+    ],
+)
+def test_a_hostile_10000_character_cell_is_refused_in_milliseconds(text):
+    started = perf_counter()
+    with pytest.raises(HoursError):
+        read_hours(text)
+    elapsed_s = perf_counter() - started
+    assert elapsed_s < 0.1, f"{elapsed_s:.2f} s to refuse a {len(text)}-character cell"
+
+
+def test_a_cell_longer_than_osm_allows_is_refused_saying_the_limit():
+    text = "周一、" * 3_000 + "周五 9:00-18:00"  # read as "Mo unknown; PH off" before
+    with pytest.raises(HoursError) as err:
+        read_hours(text)
+    assert "最多 255 字" in err.value.reason
+    assert "备注" in err.value.reason
+    assert len(err.value.reason) < 300  # the message does not repeat the whole cell
+
+
+def test_a_cell_of_255_characters_is_still_read():
+    text = "周一至周五 9:00-18:00" + " " * (255 - len("周一至周五 9:00-18:00"))
+    assert parse_hours(text) == "Mo-Fr 09:00-18:00; PH off"
+
+
+def test_a_refusal_names_the_days_in_chinese_not_osm_codes():
+    with pytest.raises(HoursError) as err:
+        read_hours("8:00-20:00，周一至周五；10:00-16:00，周末")
+    assert "“周六、周日”没有写开放时间" in err.value.reason
+    assert "Sa" not in err.value.reason
