@@ -18,6 +18,7 @@ from stations.settings import Settings
 from stations.store import Store
 
 from . import (
+    docs_pages,
     problems,
     routes_feedback,
     routes_maps,
@@ -77,6 +78,8 @@ def create_app(
         title="yizhan 驿站",
         version="1.0.0",
         description=DESCRIPTION,
+        docs_url=None,  # docs_pages: the same pages, their scripts from a package, not a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "stations", "description": "Stations for riders and integrators"},
             {"name": "writes", "description": "For unions, with a bearer token"},
@@ -98,6 +101,7 @@ def create_app(
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_rider.router)
+    app.include_router(docs_pages.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and registry version")
     def healthz(services: ServicesDep) -> Response:
