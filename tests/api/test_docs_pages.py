@@ -25,7 +25,8 @@ def test_docs_pages_reference_no_other_host(client, path):
     r = client.get(path)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
-    hosts = {urlparse(m if m.startswith("http") else "http:" + m).hostname for m in URL.findall(r.text)}
+    found = URL.findall(r.text)
+    hosts = {urlparse(m if m.startswith("http") else "http:" + m).hostname for m in found}
     assert hosts == set(), f"{path} loads from {hosts}"
     scripts = re.findall(r"""<script[^>]*\bsrc=["']([^"']+)""", r.text)
     assert scripts, "the page loads its script from us"
