@@ -19,6 +19,7 @@ from stations.store import Store
 
 from . import (
     docs_pages,
+    problem_docs,
     problems,
     routes_feedback,
     routes_maps,
@@ -109,12 +110,23 @@ def create_app(
         body: dict[str, Any] = {"status": "ok", "stations": len(index), "version": index.version}
         return Response(orjson.dumps(body), media_type="application/json")
 
-    @app.get("/problems/{code}", tags=["service"], summary="What a problem type means")
+    @app.get(
+        "/problems/{code}",
+        tags=["service"],
+        summary="What a problem type means",
+        description=(
+            "The type's title and status, and `explanation`: what happened and how to fix it, "
+            "in Chinese (`zh`) and English (`en`)."
+        ),
+    )
     def problem_type(code: str) -> Response:
         if code not in problems.PROBLEMS:
             raise problems.Problem("not_found", f"no problem type {code!r}")
         status, title = problems.PROBLEMS[code]
-        body = {"type": f"/problems/{code}", "title": title, "status": status}
+        body: dict[str, Any] = {"type": f"/problems/{code}", "title": title, "status": status}
+        explained = problem_docs.EXPLANATIONS.get(code)
+        if explained is not None:
+            body["explanation"] = explained.as_dict()
         return Response(orjson.dumps(body), media_type="application/json")
 
     log.info("yizhan API ready: %d stations", len(services.index.current()))
