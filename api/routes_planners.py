@@ -12,7 +12,14 @@ import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from starlette.responses import Response
 
-from geodata.coverage import AreaTooLargeError, candidate_grid, gap_pairs_estimate, greedy_gaps
+from geodata.coverage import (
+    AreaTooLargeError,
+    Gap,
+    area_gaps,
+    candidate_grid,
+    gap_pairs_estimate,
+    greedy_gaps,
+)
 from geodata.hours import TZ
 from stations.auth import Role
 from stations.coverage_figures import CoverageOptions, coverage_figures, coverage_figures_work
@@ -305,7 +312,9 @@ def get_gaps(
 ) -> Response:
     """Greedy maximal covering: each suggested site (from a grid of candidates inside the
     districts) is the one covering the most demand (or area) not yet within `radius_m` of a
-    station or an earlier pick; `gain` is what it adds, `share` the coverage after it."""
+    station or an earlier pick; `gain` is what it adds (demand weight, or km² measured as
+    `/v1/coverage` measures area: at most π·radius_m²), `share_after` the coverage after it
+    (consecutive `share_after` differ by `gain` over the total demand or area)."""
     options = _options(radius_m, 2)
     if not 1 <= n <= 50:
         raise Problem("out_of_range", "n is 1 to 50")
@@ -315,38 +324,55 @@ def get_gaps(
         raise Problem("unknown_district", f"no district with adcode {district!r}")
     areas = [d for d in services.districts if district is None or d.adcode == district]
     layer = find_demand_layer(services, demand)
-    cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
+    positions, _ = _counted(index, None)
+    station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
     if layer is not None:
+        cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
         inside = np.isin(services.districts.lookup(layer.lon, layer.lat), [d.adcode for d in areas])
         dx, dy, w = layer.lon[inside], layer.lat[inside], layer.weight[inside]
         unit = "demand weight"
         _check_gap_work(len(cx), len(dx), spacing_m, options.radius_m)
+        candidates = len(cx)
+        gaps = greedy_gaps(
+            cx,
+            cy,
+            demand_lon=dx,
+            demand_lat=dy,
+            weight=w,
+            station_lon=station_lon,
+            station_lat=station_lat,
+            n=n,
+            radius_m=options.radius_m,
+        )
     else:
-        # Area: a grid four times finer than the candidates, each point standing for its cell.
-        _check_gap_work(len(cx), 4 * len(cx), spacing_m, options.radius_m)
-        fine = spacing_m / 2
-        dx, dy = _concat(candidate_grid(d.geometry, spacing_m=fine) for d in areas)
-        w = np.full(len(dx), fine * fine / 1e6)
+        # Area: measured exactly, as /v1/coverage measures it (from its figures, if kept).
         unit = "km²"
-    positions, _ = _counted(index, None)
-    gaps = greedy_gaps(
-        cx,
-        cy,
-        demand_lon=dx,
-        demand_lat=dy,
-        weight=w,
-        station_lon=index.nearest.lon[positions],
-        station_lat=index.nearest.lat[positions],
-        n=n,
-        radius_m=options.radius_m,
-    )
+        # The same budget as when area was sampled four points per candidate cell.
+        cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
+        _check_gap_work(cells, 4 * cells, spacing_m, options.radius_m)
+        cover = _coverage(services, index, options, at=None, demand=None, only=district)
+        covered_m2 = sum(cover[d.adcode]["covered_km2"] for d in areas) * 1e6
+        try:
+            found = area_gaps(
+                [d.geometry for d in areas],
+                station_lon=station_lon,
+                station_lat=station_lat,
+                n=n,
+                radius_m=options.radius_m,
+                spacing_m=spacing_m,
+                covered_m2=covered_m2,
+            )
+        except AreaTooLargeError as exc:
+            raise Problem("too_much_work", str(exc)) from None
+        gaps = [Gap(g.lon, g.lat, g.gain / 1e6, g.share) for g in found.sites]
+        candidates = found.candidates
     lookup = services.districts.lookup
     return _json(
         {
             "radius_m": options.radius_m,
             "unit": unit,
             "demand": layer.summary() if layer else None,
-            "candidates": len(cx),
+            "candidates": candidates,
             "sites": [
                 {
                     "rank": i,

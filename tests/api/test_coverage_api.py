@@ -170,6 +170,18 @@ def test_gaps_by_area_without_demand(client, store, districts):
     assert all(s["district_adcode"] == "500103" for s in body["sites"])
 
 
+def test_city_wide_gaps_gain_no_more_than_a_circle_and_share_steps_match(client):
+    # Once 4.0 km² for one 1 km site (a circle holds 3.14), where two districts' sample
+    # grids met; the share_after steps now add up to the gains over the city's area.
+    body = client.get("/v1/gaps", params={"n": 3}).json()
+    city_km2 = client.get("/v1/coverage").json()["city"]["area_km2"]
+    share = 0.0
+    for site in body["sites"]:
+        assert site["gain"] <= math.pi + 0.0005  # π km², as rounded to 3 decimals
+        assert (site["share_after"] - share) * city_km2 == pytest.approx(site["gain"], abs=0.01)
+        share = site["share_after"]
+
+
 def test_coverage_refuses_bad_options(client):
     assert client.get("/v1/coverage", params={"radius_m": 0}).status_code == 422
     assert client.get("/v1/coverage", params={"min_stations": 1}).status_code == 422
