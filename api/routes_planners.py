@@ -24,7 +24,14 @@ from geodata.hours import TZ
 from stations.auth import Role
 from stations.coverage_figures import CoverageOptions, coverage_figures, coverage_figures_work
 from stations.demand import DemandFileError, DemandLayer, check_layer_name, read_demand
-from stations.figures import CITY, figures, load_targets, mapped_history, progress
+from stations.figures import (
+    CITY,
+    definitions_markdown,
+    figures,
+    load_targets,
+    mapped_history,
+    progress,
+)
 from stations.model import Status
 from stations.readindex import StationIndex
 
@@ -81,12 +88,24 @@ def _add_coverage(docs: dict[str, dict[str, Any]], services: Services, index: St
         figs["cross_coverage"] = c["cross_share"] if c else None
 
 
-@router.get("/districts", summary="Per-district figures for planners, with targets")
+FIGURES_DOC = (
+    "The headline figures, the same in `yizhan summary`, here and (by day) in "
+    "`/v1/history/mapped`:\n\n" + definitions_markdown()
+)
+
+
+@router.get(
+    "/districts",
+    summary="Per-district figures for planners, with targets",
+    description=(
+        "For each district and the city: stations by status; 上图 counts and rates (listed "
+        "with the keyword 工会驿站 on each provider, on all three, and precisely on all three; "
+        "rates are shares of `stations_active`); 24-hour self-service sites; signage rate; "
+        "1 km coverage and cross coverage; and progress against the targets file "
+        "(YIZHAN_TARGETS_FILE), with what is overdue.\n\n" + FIGURES_DOC
+    ),
+)
 def districts(index: IndexDep, services: ServicesDep) -> Response:
-    """For each district and the city: stations by status; 上图 rates (listed with the
-    keyword 工会驿站 on each provider, on all three, and precisely on all three) as shares
-    of active stations; 24-hour self-service sites; signage rate; and progress against the
-    targets file (YIZHAN_TARGETS_FILE), with what is overdue."""
     docs = _figures(index, services)
     _add_coverage(docs, services, index)
     targets = _targets(services, docs)
@@ -101,7 +120,11 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
     )
 
 
-@router.get("/districts/{adcode}", summary="One district's figures")
+@router.get(
+    "/districts/{adcode}",
+    summary="One district's figures",
+    description="One district's (or, for `city`, the city's) figures.\n\n" + FIGURES_DOC,
+)
 def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     if adcode != CITY and adcode not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {adcode!r}")
@@ -112,10 +135,16 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     return _json(found)
 
 
-@router.get("/history/mapped", summary="上图 progress over time (from the audit trail)")
+@router.get(
+    "/history/mapped",
+    summary="上图 progress over time (from the audit trail)",
+    description=(
+        "Per day with changes: `active`, `listed_all` and `precise_all` as they stood at the "
+        "end of that day; the last day's are today's `/v1/districts` city figures.\n\n"
+        + definitions_markdown(("stations_active", "listed_all", "precise_all"))
+    ),
+)
 def history(services: ServicesDep) -> Response:
-    """Per day with changes: active stations, those listed with the keyword on all three
-    providers, and those listed precisely."""
     return _json(
         mapped_history(services.store.audit(), threshold_m=services.settings.precise_threshold_m)
     )
