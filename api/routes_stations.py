@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from stations.listings import MappedState
 from stations.model import Owner, Status
+from stations.readindex import StationIndex
 
 from . import schema_docs as doc
 from .deps import (
@@ -41,6 +45,7 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 MAX_K = 100
 MAX_RADIUS_M = 500_000.0
 MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 100
 MAX_OFFSET = 2**31 - 1  # echoed in the answer; a larger one could not even be serialised
 GEOJSON = "application/geo+json"
 
@@ -212,9 +217,15 @@ async def nearest(request: Request) -> Response:
 @router.get(
     "/stations",
     summary="List stations with filters and paging",
-    description="Every filter given must match. `total` counts all matches; `limit`/`offset` page.",
+    description=(
+        "Every filter given must match. `total` (and the `X-Total-Count` header) counts all "
+        "matches; `limit`/`offset` page, and a page's `Link` header (RFC 8288) gives the "
+        '`rel="next"` and `rel="prev"` pages. `f=csv` without `limit` is every match, '
+        "streamed; with `limit`, that page (its file name says which rows of how many)."
+    ),
 )
 def list_stations(
+    request: Request,
     index: IndexDep,
     services: ServicesDep,
     district: Annotated[
@@ -240,8 +251,15 @@ def list_stations(
         Query(description="repeatable; all must match", json_schema_extra=doc.AMENITIES),
     ] = None,
     limit: Annotated[
-        int, Query(description=f"1–{MAX_LIMIT}", json_schema_extra=doc.between(1, MAX_LIMIT))
-    ] = 100,
+        int | None,
+        Query(
+            description=(
+                f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} for json and geojson. For csv, "
+                "without a limit, every match (streamed); with one, that page"
+            ),
+            json_schema_extra=doc.between(1, MAX_LIMIT),
+        ),
+    ] = None,
     offset: Annotated[
         int,
         Query(
@@ -260,6 +278,8 @@ def list_stations(
     ] = "json",
 ) -> Response:
     fmt = _format(f)
+    everything = fmt == "csv" and limit is None
+    limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
         raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 to {MAX_OFFSET}")
     if district is not None and district not in services.districts:
@@ -286,15 +306,29 @@ def list_stations(
         self_service=self_service,
         amenities=parse_amenities(amenity),
     )
-    page = [index.stations[p] for p in positions[offset : offset + limit]]
-    if fmt == "csv":
-        return Response(
-            "\ufeff" + stations_csv(page),
+    total = len(positions)
+    if everything:
+        return StreamingResponse(
+            _csv_chunks(index, positions[offset:]),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": 'attachment; filename="stations.csv"',
-                "X-Total-Count": str(len(positions)),
+                "X-Total-Count": str(total),
             },
+        )
+    page = [index.stations[p] for p in positions[offset : offset + limit]]
+    paging = {"X-Total-Count": str(total)}
+    links = page_links(request, offset=offset, limit=limit, total=total)
+    if links:
+        paging["Link"] = links
+    if fmt == "csv":
+        # A page the user asked for says so: in its name, and in its Link and count headers.
+        last = offset + len(page)
+        name = f"stations-{offset + 1}-{last}-of-{total}.csv" if page else "stations.csv"
+        return Response(
+            "\ufeff" + stations_csv(page),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
         )
     system = parse_crs_param(crs)
     settings = services.settings
@@ -302,16 +336,42 @@ def list_stations(
         page, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
     )
     if fmt == "geojson":
-        return _json(
+        response = _json(
             {
                 "type": "FeatureCollection",
-                "numberMatched": len(positions),
+                "numberMatched": total,
                 "numberReturned": len(page),
                 "features": [feature(d, s) for d, s in zip(docs, page, strict=True)],
             },
             GEOJSON,
         )
-    return _json({"total": len(positions), "limit": limit, "offset": offset, "items": docs})
+    else:
+        response = _json({"total": total, "limit": limit, "offset": offset, "items": docs})
+    response.headers.update(paging)
+    return response
+
+
+CSV_CHUNK_STATIONS = 1000
+
+
+def _csv_chunks(index: StationIndex, positions: npt.NDArray[np.intp]) -> Iterator[str]:
+    """The CSV of every station at ``positions`` of this snapshot, a thousand rows at a
+    time: memory stays near one chunk's, whatever the registry's size."""
+    yield "\ufeff" + stations_csv([])  # the header row
+    for start in range(0, len(positions), CSV_CHUNK_STATIONS):
+        chunk = [index.stations[p] for p in positions[start : start + CSV_CHUNK_STATIONS]]
+        yield stations_csv(chunk).split("\n", 1)[1]  # without its header row
+
+
+def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
+    """RFC 8288 ``Link`` header value for the next and previous pages (empty: neither)."""
+    links = []
+    if offset + limit < total:
+        links.append((request.url.include_query_params(offset=offset + limit, limit=limit), "next"))
+    if offset > 0:
+        prev = max(0, offset - limit)
+        links.append((request.url.include_query_params(offset=prev, limit=limit), "prev"))
+    return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links)
 
 
 @router.get("/stations/{station_id}", summary="One station, with its 上图 listings")
