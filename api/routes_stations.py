@@ -48,6 +48,8 @@ MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
 MAX_OFFSET = 2**31 - 1  # echoed in the answer; a larger one could not even be serialised
 GEOJSON = "application/geo+json"
+# Beyond this, the nearest station is not "nearby" for a rider: the answer says so.
+FAR_M = 10_000.0
 
 _NEAREST_EXAMPLE = {
     "query": {
@@ -58,6 +60,9 @@ _NEAREST_EXAMPLE = {
         "k": 1,
         "radius_m": None,
         "open_now": True,
+        "self_service": None,
+        "amenity": [],
+        "status": ["active"],
     },
     "count": 1,
     "results": [
@@ -153,7 +158,10 @@ NEAREST = QuerySpec(
         "passing every filter. Positions in and out are in `crs` (Amap and Tencent use gcj02, "
         "Baidu bd09). `open_now` and `next_change` are evaluated at `at` (default now) in "
         "Asia/Shanghai, honouring China's public holidays and make-up working days. By default "
-        "only active stations are returned; `status=any` returns all."
+        "only active stations are returned; `status=any` returns all. `query` echoes every "
+        f"filter. When nothing is found, or the nearest is more than {FAR_M / 1000:.0f} km "
+        "away, `hint` says so in Chinese and `nearest_m` how far the nearest station passing "
+        "the filters is (null: none passes them)."
     ),
     responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
     openapi_extra=NEAREST.openapi(),
@@ -178,17 +186,15 @@ async def nearest(request: Request) -> Response:
     lon, lat = q["lon"], q["lat"]
     wlon, wlat = parse_point(lon, lat, system)
     when = parse_time(q["at"])
-    hits = index.search(
-        wlon,
-        wlat,
-        k=k,
-        radius_m=radius_m,
-        at=when,
-        open_now=q["open_now"],
-        statuses=parse_statuses(q["status"], default=(Status.ACTIVE,)),
-        self_service=q["self_service"],
-        amenities=parse_amenities(q["amenity"]),
-    )
+    statuses = parse_statuses(q["status"], default=(Status.ACTIVE,))
+    amenities = parse_amenities(q["amenity"])
+    filters: dict[str, Any] = {
+        "open_now": q["open_now"],
+        "statuses": statuses,
+        "self_service": q["self_service"],
+        "amenities": amenities,
+    }
+    hits = index.search(wlon, wlat, k=k, radius_m=radius_m, at=when, **filters)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     results = nearest_results(index, hits, system, memo_limit=memo_limit)
     query = {
@@ -199,19 +205,67 @@ async def nearest(request: Request) -> Response:
         "k": k,
         "radius_m": radius_m,
         "open_now": q["open_now"],
+        "self_service": q["self_service"],
+        "amenity": list(amenities),
+        "status": [s.value for s in statuses],
     }
+    body: dict[str, Any] = {"query": query}
+    if not hits or hits[0].distance_m > FAR_M:  # the rare path: say how far, or that none is
+        body.update(far_note(index, wlon, wlat, hits, radius_m=radius_m, at=when, **filters))
     if f == "geojson":
-        return _json(
-            {
-                "type": "FeatureCollection",
-                "query": query,
-                "features": [
-                    feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)
-                ],
-            },
-            GEOJSON,
-        )
-    return _json({"query": query, "count": len(results), "results": json_array(results)})
+        features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
+        return _json({"type": "FeatureCollection", **body, "features": features}, GEOJSON)
+    return _json({**body, "count": len(results), "results": json_array(results)})
+
+
+def _distance_text(distance_m: float) -> str:
+    if distance_m < 1000:
+        return f"{distance_m:.0f} 米"
+    km = distance_m / 1000
+    return f"{km:.1f} 公里" if km < 100 else f"{km:,.0f} 公里"
+
+
+def far_note(
+    index: StationIndex,
+    lon: float,
+    lat: float,
+    hits: list[Any],
+    *,
+    radius_m: float | None,
+    at: Any,
+    open_now: bool,
+    **filters: Any,
+) -> dict[str, Any]:
+    """``nearest_m`` and a Chinese ``hint`` when the nearest answer is empty or far away:
+    how far the nearest station passing the filters is, or that there is none."""
+    if hits:
+        d = hits[0].distance_m
+        return {
+            "nearest_m": round(d, 1),
+            "hint": f"附近没有驿站：最近的一个在 {_distance_text(d)}外。",
+        }
+    beyond = index.search(lon, lat, k=1, at=at, open_now=open_now, **filters)
+    if beyond and radius_m is not None:
+        d = beyond[0].distance_m
+        return {
+            "nearest_m": round(d, 1),
+            "hint": (
+                f"{_distance_text(radius_m)}内没有符合条件的驿站；最近的一个在 "
+                f"{_distance_text(d)}外（去掉 radius_m 可以看到它）。"
+            ),
+        }
+    if open_now:
+        closed = index.search(lon, lat, k=1, at=at, open_now=False, **filters)
+        if closed:
+            d = closed[0].distance_m
+            return {
+                "nearest_m": None,
+                "hint": (
+                    "现在没有开放的符合条件的驿站；最近的一个（现在不开放）在 "
+                    f"{_distance_text(d)}外。"
+                ),
+            }
+    return {"nearest_m": None, "hint": "没有符合这些条件的驿站：请放宽筛选条件。"}
 
 
 @router.get(
