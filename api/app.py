@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -71,7 +74,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.warm_start:
+            app.state.warmer = start_warming(app)
         yield
+        warmer: Warmer | None = getattr(app.state, "warmer", None)
+        if warmer is not None:  # it uses the store: done with it before the store closes
+            warmer.stop()
         services.index.close()  # the index watcher thread, if any
 
     app = FastAPI(
@@ -131,3 +139,78 @@ def create_app(
 
     log.info("yizhan API ready: %d stations", len(services.index.current()))
     return app
+
+
+# What a planner opens first, and what takes seconds on a cold snapshot (coverage of every
+# district, the map drawn): asked for once after start-up, as a client would, so that the
+# answers are kept in the snapshot's memo before anyone waits for them.
+WARM_PATHS = ("/v1/districts", "/maps/coverage")
+
+
+class Warmer:
+    """The warm-up thread: :meth:`stop` skips what it has not started and waits for it."""
+
+    def __init__(self, app: FastAPI, paths: Sequence[str]) -> None:
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(_warm(app, paths, self.stopping)),
+            name="yizhan-warm",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout_s)
+
+
+def start_warming(app: FastAPI, paths: Sequence[str] = WARM_PATHS) -> Warmer:
+    """Request ``paths`` from ``app`` itself in a background thread (its own event loop)."""
+    return Warmer(app, paths)
+
+
+async def _warm(app: FastAPI, paths: Sequence[str], stopping: threading.Event) -> None:
+    for path in paths:
+        if stopping.is_set():
+            return
+        started = time.perf_counter()
+        try:
+            status = await _get(app, path)
+        except Exception:  # a warm-up that fails leaves the first request to do the work
+            log.exception("warming %s failed", path)
+            continue
+        log.info("warmed %s (%d) in %.1f s", path, status, time.perf_counter() - started)
+
+
+async def _get(app: FastAPI, path: str) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"user-agent", b"yizhan-warm")],
+        "client": ("127.0.0.1", 0),
+        "server": ("localhost", 80),
+    }
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0] if status else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -182,11 +183,16 @@ def _coverage(
     if found is None:
         lon, lat = index.nearest.lon[positions], index.nearest.lat[positions]
         _check_coverage_work(services, lon, lat, options, only=only)
-        if len(memo) >= 64:
-            memo.clear()
-        found = memo[key] = coverage_figures(
-            services.districts, lon, lat, options=options, demand=demand, only=only
-        )
+        # One computation at a time per snapshot: a request that comes while the start-up
+        # warm-up (or another request) computes the same figures waits for them.
+        with index.memo.setdefault("coverage_lock", threading.Lock()):
+            found = memo.get(key)
+            if found is None:
+                if len(memo) >= 64:
+                    memo.clear()
+                found = memo[key] = coverage_figures(
+                    services.districts, lon, lat, options=options, demand=demand, only=only
+                )
     return found
 
 
