@@ -345,7 +345,7 @@ def area_gaps(
         return AreaGaps([], 0.0, 0.0, 0)
     x_deg, y_deg = _points(station_lon, station_lat)
     bounds = tuple(shapely.total_bounds(np.asarray(areas, dtype=object)))
-    forward = _local_transformer(bounds)  # type: ignore[arg-type]
+    forward = _local_transformer(bounds)
     to_m = _transform_fn(forward)
     areas_m = [shapely.make_valid(shapely.transform(a, to_m, interleaved=False)) for a in areas]
     for a in areas_m:
@@ -354,7 +354,7 @@ def area_gaps(
     area_tree = shapely.STRtree(areas_m)
     buffer_m = radius_m * _EQUAL_AREA
 
-    near = _near_bbox(x_deg, y_deg, bounds, radius_m)  # type: ignore[arg-type]
+    near = _near_bbox(x_deg, y_deg, bounds, radius_m)
     sx, sy = (np.asarray(v) for v in forward.transform(x_deg[near], y_deg[near]))
     station_tree = cKDTree(np.column_stack([sx, sy])) if len(sx) else None
     if covered_m2 is None:
