@@ -385,7 +385,10 @@ def get_gaps(
         # The same budget as when area was sampled four points per candidate cell.
         cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
         _check_gap_work(cells, 4 * cells, spacing_m, options.radius_m)
-        cover = _coverage(services, index, options, at=None, demand=None, only=district)
+        # The whole city's figures (kept since the warm-up) hold every district's.
+        city_kept = (options, b"all", None, None) in index.memo.get("coverage", {})
+        only = None if city_kept else district
+        cover = _coverage(services, index, options, at=None, demand=None, only=only)
         covered_m2 = sum(cover[d.adcode]["covered_km2"] for d in areas) * 1e6
         try:
             found = area_gaps(

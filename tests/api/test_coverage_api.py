@@ -182,6 +182,16 @@ def test_city_wide_gaps_gain_no_more_than_a_circle_and_share_steps_match(client)
         share = site["share_after"]
 
 
+def test_gaps_in_a_district_reuse_the_coverage_kept_for_the_city(client, store, districts):
+    add(store, districts, "A", *WANZHOU)
+    client.get("/v1/districts")  # what the warm-up asks for first
+    memo = client.app.state.services.index.current().memo
+    kept = set(memo["coverage"])
+    r = client.get("/v1/gaps", params={"n": 1, "district": WANZHOU_ADCODE})
+    assert r.status_code == 200 and r.json()["sites"]
+    assert set(memo["coverage"]) == kept  # nothing computed again
+
+
 def test_coverage_refuses_bad_options(client):
     assert client.get("/v1/coverage", params={"radius_m": 0}).status_code == 422
     assert client.get("/v1/coverage", params={"min_stations": 1}).status_code == 422
