@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,8 @@ from stations.settings import Settings
 from stations.store import DatabaseUnavailableError, Store
 
 from . import (
+    docs_pages,
+    problem_docs,
     problems,
     routes_feedback,
     routes_maps,
@@ -78,7 +82,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.warm_start:
+            app.state.warmer = start_warming(app)
         yield
+        warmer: Warmer | None = getattr(app.state, "warmer", None)
+        if warmer is not None:  # it uses the store: done with it before the store closes
+            warmer.stop()
         services.index.close()  # the index watcher thread, if any
 
     app = FastAPI(
@@ -86,6 +95,8 @@ def create_app(
         title="yizhan 驿站",
         version="1.0.0",
         description=DESCRIPTION,
+        docs_url=None,  # docs_pages: the same pages, their scripts from a package, not a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "stations", "description": "Stations for riders and integrators"},
             {"name": "writes", "description": "For unions, with a bearer token"},
@@ -112,6 +123,7 @@ def create_app(
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_rider.router)
+    app.include_router(docs_pages.router)
 
     @app.get(
         "/healthz",
@@ -135,12 +147,23 @@ def create_app(
             body["read_only"] = True  # a read replica's: writes go to the primary
         return Response(orjson.dumps(body), media_type="application/json")
 
-    @app.get("/problems/{code}", tags=["service"], summary="What a problem type means")
+    @app.get(
+        "/problems/{code}",
+        tags=["service"],
+        summary="What a problem type means",
+        description=(
+            "The type's title and status, and `explanation`: what happened and how to fix it, "
+            "in Chinese (`zh`) and English (`en`)."
+        ),
+    )
     def problem_type(code: str) -> Response:
         if code not in problems.PROBLEMS:
             raise problems.Problem("not_found", f"no problem type {code!r}")
         status, title = problems.PROBLEMS[code]
-        body = {"type": f"/problems/{code}", "title": title, "status": status}
+        body: dict[str, Any] = {"type": f"/problems/{code}", "title": title, "status": status}
+        explained = problem_docs.EXPLANATIONS.get(code)
+        if explained is not None:
+            body["explanation"] = explained.as_dict()
         return Response(orjson.dumps(body), media_type="application/json")
 
     try:
@@ -166,3 +189,78 @@ class _Deferred:
                     self._made = self._make()
                 made = self._made
         return getattr(made, name)
+
+
+# What a planner opens first, and what takes seconds on a cold snapshot (coverage of every
+# district, the map drawn): asked for once after start-up, as a client would, so that the
+# answers are kept in the snapshot's memo before anyone waits for them.
+WARM_PATHS = ("/v1/districts", "/maps/coverage")
+
+
+class Warmer:
+    """The warm-up thread: :meth:`stop` skips what it has not started and waits for it."""
+
+    def __init__(self, app: FastAPI, paths: Sequence[str]) -> None:
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(_warm(app, paths, self.stopping)),
+            name="yizhan-warm",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout_s)
+
+
+def start_warming(app: FastAPI, paths: Sequence[str] = WARM_PATHS) -> Warmer:
+    """Request ``paths`` from ``app`` itself in a background thread (its own event loop)."""
+    return Warmer(app, paths)
+
+
+async def _warm(app: FastAPI, paths: Sequence[str], stopping: threading.Event) -> None:
+    for path in paths:
+        if stopping.is_set():
+            return
+        started = time.perf_counter()
+        try:
+            status = await _get(app, path)
+        except Exception:  # a warm-up that fails leaves the first request to do the work
+            log.exception("warming %s failed", path)
+            continue
+        log.info("warmed %s (%d) in %.1f s", path, status, time.perf_counter() - started)
+
+
+async def _get(app: FastAPI, path: str) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"user-agent", b"yizhan-warm")],
+        "client": ("127.0.0.1", 0),
+        "server": ("localhost", 80),
+    }
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0] if status else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Annotated, Any
 
 import orjson
@@ -91,38 +92,62 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
 
 @router.get(
     "/",
-    summary="OGC API landing page (JSON); the rider page for browsers",
+    summary="OGC API landing page (JSON, or HTML with f=html); the rider page for browsers",
     description=(
-        "JSON unless the client prefers HTML: a browser (`Accept: text/html` ranked above "
-        "JSON) or `f=html` gets the rider's phone page; `f=json` always gets JSON."
+        "`f=json` gets the landing page as JSON and `f=html` as an HTML page of its links. "
+        "Without `f`: JSON, unless the client prefers HTML (a browser: `Accept: text/html` "
+        "ranked above JSON), which gets the rider's phone page (as `/app`)."
     ),
 )
 def landing(request: Request, services: ServicesDep) -> Response:
     _check_query(request, ("json", "html"))
-    if prefers_html(request):
+    f = request.query_params.get("f")
+    if f is None and prefers_html(request):
         return page_response(request, tiles=services.settings.rider_tile_providers)
-    base = _base(request)
-    response = _json(
-        {
-            "title": "yizhan 工会驿站",
-            "description": "The open registry of trade-union rest stations (工会驿站).",
-            "links": [
-                _link(f"{base}/", "self", "application/json", "this document"),
-                _link(
-                    f"{base}/openapi.json",
-                    "service-desc",
-                    "application/vnd.oai.openapi+json;version=3.0",
-                    "the API definition",
-                ),
-                _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
-                _link(f"{base}/conformance", "conformance", "application/json"),
-                _link(f"{base}/collections", "data", "application/json"),
-                _link(f"{base}/?f=html", "alternate", "text/html", "the rider's phone page"),
-            ],
-        }
-    )
+    body = _landing(_base(request))
+    response = _landing_html(body) if f == "html" else _json(body)
     response.headers["Vary"] = "Accept"
     return response
+
+
+def _landing(base: str) -> dict[str, Any]:
+    return {
+        "title": "yizhan 工会驿站",
+        "description": "The open registry of trade-union rest stations (工会驿站).",
+        "links": [
+            _link(f"{base}/", "self", "application/json", "this document"),
+            _link(f"{base}/?f=html", "alternate", "text/html", "this document as HTML"),
+            _link(
+                f"{base}/openapi.json",
+                "service-desc",
+                "application/vnd.oai.openapi+json;version=3.0",
+                "the API definition",
+            ),
+            _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
+            _link(f"{base}/conformance", "conformance", "application/json"),
+            _link(f"{base}/collections", "data", "application/json"),
+            _link(f"{base}/app", "related", "text/html", "the rider's phone page"),
+        ],
+    }
+
+
+def _landing_html(body: dict[str, Any]) -> Response:
+    """The landing page as a plain HTML page of its links (nothing loaded from elsewhere)."""
+    items = "".join(
+        f'<li><a href="{escape(link["href"])}">{escape(link.get("title") or link["rel"])}</a> '
+        f"<small>({escape(link['rel'])}, {escape(link['type'])})</small></li>"
+        for link in body["links"]
+    )
+    page = (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(body['title'])} – OGC API</title></head><body>"
+        f"<h1>{escape(body['title'])}</h1><p>{escape(body['description'])}</p>"
+        "<p>OGC API – Features：GIS 软件（QGIS、GDAL）可直接读取。"
+        "For GIS clients (QGIS, GDAL).</p>"
+        f"<ul>{items}</ul></body></html>"
+    )
+    return Response(page, media_type="text/html; charset=utf-8")
 
 
 @router.get("/conformance", summary="OGC API conformance classes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,12 +14,26 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from starlette.responses import Response
 
 from geodata import workdays
-from geodata.coverage import AreaTooLargeError, candidate_grid, gap_pairs_estimate, greedy_gaps
+from geodata.coverage import (
+    AreaTooLargeError,
+    Gap,
+    area_gaps,
+    candidate_grid,
+    gap_pairs_estimate,
+    greedy_gaps,
+)
 from geodata.hours import TZ
 from stations.auth import Role
 from stations.coverage_figures import CoverageOptions, coverage_figures, coverage_figures_work
 from stations.demand import DemandFileError, DemandLayer, check_layer_name, read_demand
-from stations.figures import CITY, figures, load_targets, mapped_history, progress
+from stations.figures import (
+    CITY,
+    definitions_markdown,
+    figures,
+    load_targets,
+    mapped_history,
+    progress,
+)
 from stations.model import Status
 from stations.readindex import StationIndex
 
@@ -75,13 +90,26 @@ def _add_coverage(docs: dict[str, dict[str, Any]], services: Services, index: St
         figs["cross_coverage"] = c["cross_share"] if c else None
 
 
-@router.get("/districts", summary="Per-district figures for planners, with targets")
+FIGURES_DOC = (
+    "The headline figures, the same in `yizhan summary`, here and (by day) in "
+    "`/v1/history/mapped`:\n\n" + definitions_markdown()
+)
+
+
+@router.get(
+    "/districts",
+    summary="Per-district figures for planners, with targets",
+    description=(
+        "For each district and the city: stations by status; 上图 counts and rates (listed "
+        "with the keyword 工会驿站 on each provider, on all three, and precisely on all three; "
+        "rates are shares of `stations_active`); 24-hour self-service sites; signage rate; "
+        "1 km coverage and cross coverage; and progress against the targets file "
+        "(YIZHAN_TARGETS_FILE), with what is overdue. `holiday_calendar` says until which "
+        'year "open" follows published holidays, with a warning where it does not.\n\n'
+        + FIGURES_DOC
+    ),
+)
 def districts(index: IndexDep, services: ServicesDep) -> Response:
-    """For each district and the city: stations by status; 上图 rates (listed with the
-    keyword 工会驿站 on each provider, on all three, and precisely on all three) as shares
-    of active stations; 24-hour self-service sites; signage rate; and progress against the
-    targets file (YIZHAN_TARGETS_FILE), with what is overdue. ``holiday_calendar`` says
-    until which year "open" follows published holidays, with a warning where it does not."""
     docs = _figures(index, services)
     _add_coverage(docs, services, index)
     targets = _targets(services, docs)
@@ -97,7 +125,11 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
     )
 
 
-@router.get("/districts/{adcode}", summary="One district's figures")
+@router.get(
+    "/districts/{adcode}",
+    summary="One district's figures",
+    description="One district's (or, for `city`, the city's) figures.\n\n" + FIGURES_DOC,
+)
 def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     if adcode != CITY and adcode not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {adcode!r}")
@@ -108,10 +140,16 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     return _json(found)
 
 
-@router.get("/history/mapped", summary="上图 progress over time (from the audit trail)")
+@router.get(
+    "/history/mapped",
+    summary="上图 progress over time (from the audit trail)",
+    description=(
+        "Per day with changes: `active`, `listed_all` and `precise_all` as they stood at the "
+        "end of that day; the last day's are today's `/v1/districts` city figures.\n\n"
+        + definitions_markdown(("stations_active", "listed_all", "precise_all"))
+    ),
+)
 def history(services: ServicesDep) -> Response:
-    """Per day with changes: active stations, those listed with the keyword on all three
-    providers, and those listed precisely."""
     return _json(
         mapped_history(services.store.audit(), threshold_m=services.settings.precise_threshold_m)
     )
@@ -149,11 +187,16 @@ def _coverage(
     if found is None:
         lon, lat = index.nearest.lon[positions], index.nearest.lat[positions]
         _check_coverage_work(services, lon, lat, options, only=only)
-        if len(memo) >= 64:
-            memo.clear()
-        found = memo[key] = coverage_figures(
-            services.districts, lon, lat, options=options, demand=demand, only=only
-        )
+        # One computation at a time per snapshot: a request that comes while the start-up
+        # warm-up (or another request) computes the same figures waits for them.
+        with index.memo.setdefault("coverage_lock", threading.Lock()):
+            found = memo.get(key)
+            if found is None:
+                if len(memo) >= 64:
+                    memo.clear()
+                found = memo[key] = coverage_figures(
+                    services.districts, lon, lat, options=options, demand=demand, only=only
+                )
     return found
 
 
@@ -312,7 +355,9 @@ def get_gaps(
 ) -> Response:
     """Greedy maximal covering: each suggested site (from a grid of candidates inside the
     districts) is the one covering the most demand (or area) not yet within `radius_m` of a
-    station or an earlier pick; `gain` is what it adds, `share` the coverage after it."""
+    station or an earlier pick; `gain` is what it adds (demand weight, or km² measured as
+    `/v1/coverage` measures area: at most π·radius_m²), `share_after` the coverage after it
+    (consecutive `share_after` differ by `gain` over the total demand or area)."""
     options = _options(radius_m, 2)
     if not 1 <= n <= 50:
         raise Problem("out_of_range", "n is 1 to 50")
@@ -322,38 +367,58 @@ def get_gaps(
         raise Problem("unknown_district", f"no district with adcode {district!r}")
     areas = [d for d in services.districts if district is None or d.adcode == district]
     layer = find_demand_layer(services, demand)
-    cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
+    positions, _ = _counted(index, None)
+    station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
     if layer is not None:
+        cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
         inside = np.isin(services.districts.lookup(layer.lon, layer.lat), [d.adcode for d in areas])
         dx, dy, w = layer.lon[inside], layer.lat[inside], layer.weight[inside]
         unit = "demand weight"
         _check_gap_work(len(cx), len(dx), spacing_m, options.radius_m)
+        candidates = len(cx)
+        gaps = greedy_gaps(
+            cx,
+            cy,
+            demand_lon=dx,
+            demand_lat=dy,
+            weight=w,
+            station_lon=station_lon,
+            station_lat=station_lat,
+            n=n,
+            radius_m=options.radius_m,
+        )
     else:
-        # Area: a grid four times finer than the candidates, each point standing for its cell.
-        _check_gap_work(len(cx), 4 * len(cx), spacing_m, options.radius_m)
-        fine = spacing_m / 2
-        dx, dy = _concat(candidate_grid(d.geometry, spacing_m=fine) for d in areas)
-        w = np.full(len(dx), fine * fine / 1e6)
+        # Area: measured exactly, as /v1/coverage measures it (from its figures, if kept).
         unit = "km²"
-    positions, _ = _counted(index, None)
-    gaps = greedy_gaps(
-        cx,
-        cy,
-        demand_lon=dx,
-        demand_lat=dy,
-        weight=w,
-        station_lon=index.nearest.lon[positions],
-        station_lat=index.nearest.lat[positions],
-        n=n,
-        radius_m=options.radius_m,
-    )
+        # The same budget as when area was sampled four points per candidate cell.
+        cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
+        _check_gap_work(cells, 4 * cells, spacing_m, options.radius_m)
+        # The whole city's figures (kept since the warm-up) hold every district's.
+        city_kept = (options, b"all", None, None) in index.memo.get("coverage", {})
+        only = None if city_kept else district
+        cover = _coverage(services, index, options, at=None, demand=None, only=only)
+        covered_m2 = sum(cover[d.adcode]["covered_km2"] for d in areas) * 1e6
+        try:
+            found = area_gaps(
+                [d.geometry for d in areas],
+                station_lon=station_lon,
+                station_lat=station_lat,
+                n=n,
+                radius_m=options.radius_m,
+                spacing_m=spacing_m,
+                covered_m2=covered_m2,
+            )
+        except AreaTooLargeError as exc:
+            raise Problem("too_much_work", str(exc)) from None
+        gaps = [Gap(g.lon, g.lat, g.gain / 1e6, g.share) for g in found.sites]
+        candidates = found.candidates
     lookup = services.districts.lookup
     return _json(
         {
             "radius_m": options.radius_m,
             "unit": unit,
             "demand": layer.summary() if layer else None,
-            "candidates": len(cx),
+            "candidates": candidates,
             "sites": [
                 {
                     "rank": i,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from stations.listings import MappedState
 from stations.model import Owner, Status
+from stations.readindex import StationIndex
 
 from . import schema_docs as doc
 from .deps import (
@@ -41,8 +45,11 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 MAX_K = 100
 MAX_RADIUS_M = 500_000.0
 MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 100
 MAX_OFFSET = 2**31 - 1  # echoed in the answer; a larger one could not even be serialised
 GEOJSON = "application/geo+json"
+# Beyond this, the nearest station is not "nearby" for a rider: the answer says so.
+FAR_M = 10_000.0
 
 _NEAREST_EXAMPLE = {
     "query": {
@@ -53,6 +60,9 @@ _NEAREST_EXAMPLE = {
         "k": 1,
         "radius_m": None,
         "open_now": True,
+        "self_service": None,
+        "amenity": [],
+        "status": ["active"],
     },
     "count": 1,
     "results": [
@@ -153,7 +163,10 @@ NEAREST = QuerySpec(
         "passing every filter. Positions in and out are in `crs` (Amap and Tencent use gcj02, "
         "Baidu bd09). `open_now` and `next_change` are evaluated at `at` (default now) in "
         "Asia/Shanghai, honouring China's public holidays and make-up working days. By default "
-        "only active stations are returned; `status=any` returns all."
+        "only active stations are returned; `status=any` returns all. `query` echoes every "
+        f"filter. When nothing is found, or the nearest is more than {FAR_M / 1000:.0f} km "
+        "away, `hint` says so in Chinese and `nearest_m` how far the nearest station passing "
+        "the filters is (null: none passes them)."
     ),
     responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
     openapi_extra=NEAREST.openapi(),
@@ -178,17 +191,15 @@ async def nearest(request: Request) -> Response:
     lon, lat = q["lon"], q["lat"]
     wlon, wlat = parse_point(lon, lat, system)
     when = parse_time(q["at"])
-    hits = index.search(
-        wlon,
-        wlat,
-        k=k,
-        radius_m=radius_m,
-        at=when,
-        open_now=q["open_now"],
-        statuses=parse_statuses(q["status"], default=(Status.ACTIVE,)),
-        self_service=q["self_service"],
-        amenities=parse_amenities(q["amenity"]),
-    )
+    statuses = parse_statuses(q["status"], default=(Status.ACTIVE,))
+    amenities = parse_amenities(q["amenity"])
+    filters: dict[str, Any] = {
+        "open_now": q["open_now"],
+        "statuses": statuses,
+        "self_service": q["self_service"],
+        "amenities": amenities,
+    }
+    hits = index.search(wlon, wlat, k=k, radius_m=radius_m, at=when, **filters)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     results = nearest_results(index, hits, system, memo_limit=memo_limit)
     query = {
@@ -199,27 +210,81 @@ async def nearest(request: Request) -> Response:
         "k": k,
         "radius_m": radius_m,
         "open_now": q["open_now"],
+        "self_service": q["self_service"],
+        "amenity": list(amenities),
+        "status": [s.value for s in statuses],
     }
+    body: dict[str, Any] = {"query": query}
+    if not hits or hits[0].distance_m > FAR_M:  # the rare path: say how far, or that none is
+        body.update(far_note(index, wlon, wlat, hits, radius_m=radius_m, at=when, **filters))
     if f == "geojson":
-        return _json(
-            {
-                "type": "FeatureCollection",
-                "query": query,
-                "features": [
-                    feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)
-                ],
-            },
-            GEOJSON,
-        )
-    return _json({"query": query, "count": len(results), "results": json_array(results)})
+        features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
+        return _json({"type": "FeatureCollection", **body, "features": features}, GEOJSON)
+    return _json({**body, "count": len(results), "results": json_array(results)})
+
+
+def _distance_text(distance_m: float) -> str:
+    if distance_m < 1000:
+        return f"{distance_m:.0f} 米"
+    km = distance_m / 1000
+    return f"{km:.1f} 公里" if km < 100 else f"{km:,.0f} 公里"
+
+
+def far_note(
+    index: StationIndex,
+    lon: float,
+    lat: float,
+    hits: list[Any],
+    *,
+    radius_m: float | None,
+    at: Any,
+    open_now: bool,
+    **filters: Any,
+) -> dict[str, Any]:
+    """``nearest_m`` and a Chinese ``hint`` when the nearest answer is empty or far away:
+    how far the nearest station passing the filters is, or that there is none."""
+    if hits:
+        d = hits[0].distance_m
+        return {
+            "nearest_m": round(d, 1),
+            "hint": f"附近没有驿站：最近的一个在 {_distance_text(d)}外。",
+        }
+    beyond = index.search(lon, lat, k=1, at=at, open_now=open_now, **filters)
+    if beyond and radius_m is not None:
+        d = beyond[0].distance_m
+        return {
+            "nearest_m": round(d, 1),
+            "hint": (
+                f"{_distance_text(radius_m)}内没有符合条件的驿站；最近的一个在 "
+                f"{_distance_text(d)}外（去掉 radius_m 可以看到它）。"
+            ),
+        }
+    if open_now:
+        closed = index.search(lon, lat, k=1, at=at, open_now=False, **filters)
+        if closed:
+            d = closed[0].distance_m
+            return {
+                "nearest_m": None,
+                "hint": (
+                    "现在没有开放的符合条件的驿站；最近的一个（现在不开放）在 "
+                    f"{_distance_text(d)}外。"
+                ),
+            }
+    return {"nearest_m": None, "hint": "没有符合这些条件的驿站：请放宽筛选条件。"}
 
 
 @router.get(
     "/stations",
     summary="List stations with filters and paging",
-    description="Every filter given must match. `total` counts all matches; `limit`/`offset` page.",
+    description=(
+        "Every filter given must match. `total` (and the `X-Total-Count` header) counts all "
+        "matches; `limit`/`offset` page, and a page's `Link` header (RFC 8288) gives the "
+        '`rel="next"` and `rel="prev"` pages. `f=csv` without `limit` is every match, '
+        "streamed; with `limit`, that page (its file name says which rows of how many)."
+    ),
 )
 def list_stations(
+    request: Request,
     index: IndexDep,
     services: ServicesDep,
     district: Annotated[
@@ -245,8 +310,15 @@ def list_stations(
         Query(description="repeatable; all must match", json_schema_extra=doc.AMENITIES),
     ] = None,
     limit: Annotated[
-        int, Query(description=f"1–{MAX_LIMIT}", json_schema_extra=doc.between(1, MAX_LIMIT))
-    ] = 100,
+        int | None,
+        Query(
+            description=(
+                f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} for json and geojson. For csv, "
+                "without a limit, every match (streamed); with one, that page"
+            ),
+            json_schema_extra=doc.between(1, MAX_LIMIT),
+        ),
+    ] = None,
     offset: Annotated[
         int,
         Query(
@@ -265,6 +337,8 @@ def list_stations(
     ] = "json",
 ) -> Response:
     fmt = _format(f)
+    everything = fmt == "csv" and limit is None
+    limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
         raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 to {MAX_OFFSET}")
     if district is not None and district not in services.districts:
@@ -291,15 +365,29 @@ def list_stations(
         self_service=self_service,
         amenities=parse_amenities(amenity),
     )
-    page = [index.stations[p] for p in positions[offset : offset + limit]]
-    if fmt == "csv":
-        return Response(
-            "\ufeff" + stations_csv(page),
+    total = len(positions)
+    if everything:
+        return StreamingResponse(
+            _csv_chunks(index, positions[offset:]),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": 'attachment; filename="stations.csv"',
-                "X-Total-Count": str(len(positions)),
+                "X-Total-Count": str(total),
             },
+        )
+    page = [index.stations[p] for p in positions[offset : offset + limit]]
+    paging = {"X-Total-Count": str(total)}
+    links = page_links(request, offset=offset, limit=limit, total=total)
+    if links:
+        paging["Link"] = links
+    if fmt == "csv":
+        # A page the user asked for says so: in its name, and in its Link and count headers.
+        last = offset + len(page)
+        name = f"stations-{offset + 1}-{last}-of-{total}.csv" if page else "stations.csv"
+        return Response(
+            "\ufeff" + stations_csv(page),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
         )
     system = parse_crs_param(crs)
     settings = services.settings
@@ -307,16 +395,42 @@ def list_stations(
         page, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
     )
     if fmt == "geojson":
-        return _json(
+        response = _json(
             {
                 "type": "FeatureCollection",
-                "numberMatched": len(positions),
+                "numberMatched": total,
                 "numberReturned": len(page),
                 "features": [feature(d, s) for d, s in zip(docs, page, strict=True)],
             },
             GEOJSON,
         )
-    return _json({"total": len(positions), "limit": limit, "offset": offset, "items": docs})
+    else:
+        response = _json({"total": total, "limit": limit, "offset": offset, "items": docs})
+    response.headers.update(paging)
+    return response
+
+
+CSV_CHUNK_STATIONS = 1000
+
+
+def _csv_chunks(index: StationIndex, positions: npt.NDArray[np.intp]) -> Iterator[str]:
+    """The CSV of every station at ``positions`` of this snapshot, a thousand rows at a
+    time: memory stays near one chunk's, whatever the registry's size."""
+    yield "\ufeff" + stations_csv([])  # the header row
+    for start in range(0, len(positions), CSV_CHUNK_STATIONS):
+        chunk = [index.stations[p] for p in positions[start : start + CSV_CHUNK_STATIONS]]
+        yield stations_csv(chunk).split("\n", 1)[1]  # without its header row
+
+
+def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
+    """RFC 8288 ``Link`` header value for the next and previous pages (empty: neither)."""
+    links = []
+    if offset + limit < total:
+        links.append((request.url.include_query_params(offset=offset + limit, limit=limit), "next"))
+    if offset > 0:
+        prev = max(0, offset - limit)
+        links.append((request.url.include_query_params(offset=prev, limit=limit), "prev"))
+    return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links)
 
 
 @router.get("/stations/{station_id}", summary="One station, with its 上图 listings")

@@ -3,6 +3,7 @@
 # Extra arguments go to pytest (e.g. scripts/test.sh -m "not slow" -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/_venv.sh dev
+. scripts/_venv.sh
+yizhan_venv dev
 export OPENBLAS_NUM_THREADS=1
 exec .venv/bin/python -m pytest "$@"

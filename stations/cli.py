@@ -21,8 +21,9 @@ from geodata.tiles import TILE_PROVIDERS
 from geodata.when import TimeError, parse_time
 from stations.auth import Principal, Role, new_token
 from stations.demo import DEFAULT_TOTAL, sample_rows
+from stations.figures import CITY, figures
 from stations.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
-from stations.listings import mapped_states
+from stations.listings import MappedState
 from stations.model import Owner, OwnerKind, Status
 from stations.open import open_store, redact
 from stations.settings import Settings, get_settings
@@ -595,16 +596,22 @@ def export(database: str | None, out: Path | None, fmt: str | None, district: st
 def _print_summary(store: Store, districts: Districts) -> None:
     stations = list(store.iter_all())
     threshold = cli_settings().precise_threshold_m
-    status = Counter(s.status.value for s in stations)
-    mapped = Counter(m.value for m in mapped_states(stations, threshold_m=threshold))
+    city = figures(stations, {d.adcode: d.name for d in districts}, threshold_m=threshold)[CITY]
     by_district = Counter(s.district_adcode for s in stations)
     click.echo(f"registry: {len(stations):,} stations in {len(by_district)} districts")
-    click.echo("  status: " + ", ".join(f"{s.value} {status.get(s.value, 0):,}" for s in Status))
-    click.echo(f"  24-hour self-service: {sum(s.self_service_24h for s in stations):,}")
     click.echo(
-        f"  上图 (all three providers, keyword, precise ≤ {threshold:.0f} m): "
-        f"full {mapped.get('full', 0):,}, partial {mapped.get('partial', 0):,}, "
-        f"none {mapped.get('none', 0):,}"
+        "  status: " + ", ".join(f"{s.value} {city.by_status.get(s.value, 0):,}" for s in Status)
+    )
+    # The figures of /v1/districts and /v1/history/mapped (stations.figures.DEFINITIONS).
+    click.echo(f"  of the {city.stations_active:,} active stations:")
+    click.echo(f"    24-hour self-service sites (self_service_24h): {city.self_service_24h:,}")
+    click.echo(
+        f"    上图: keyword on all three providers (listed_all) {city.listed_all:,}, "
+        f"of them each within {threshold:.0f} m (precise_all, 上图 full) {city.precise_all:,}"
+    )
+    click.echo(
+        "    上图 state (mapped_state): "
+        + ", ".join(f"{m.value} {city.mapped.get(m.value, 0):,}" for m in MappedState)
     )
     for adcode, n in by_district.most_common(5):
         d = districts.find(adcode)

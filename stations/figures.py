@@ -14,6 +14,7 @@ from stations.listings import (
     DEFAULT_PRECISE_THRESHOLD_M,
     MappedState,
     check_listing,
+    mapped_state_of,
     mapped_states,
 )
 from stations.model import Provider, Station, Status
@@ -34,6 +35,36 @@ METRICS = (
     "cross_coverage",
 )
 
+# The one definition of each headline figure: `yizhan summary`, /v1/districts and
+# /v1/history/mapped count by these (computed here, in figures() and mapped_history()),
+# and the API documentation quotes them.
+DEFINITIONS: dict[str, str] = {
+    "stations_total": "every station in the registry, whatever its status",
+    "stations_active": (
+        "stations whose status is `active`; every figure below counts active stations only "
+        "(planned, temporarily closed and closed ones serve no one)"
+    ),
+    "self_service_24h": "active stations that are 24-hour self-service sites",
+    "listed_all": (
+        "active stations listed under the keyword 工会驿站 on all three providers (Amap, "
+        "Baidu, Tencent), wherever the listed position is"
+    ),
+    "precise_all": (
+        "active stations fully on the map (上图 state `full`): listed under the keyword on "
+        "all three providers, each listed position within the precise threshold "
+        "(YIZHAN_PRECISE_THRESHOLD_M, 50 m by default) of ours"
+    ),
+    "mapped_state": (
+        "active stations by 上图 state: `full` (= precise_all), `partial` (listed somewhere, "
+        "but not under the keyword precisely on all three), `none` (listed nowhere)"
+    ),
+}
+
+
+def definitions_markdown(names: Iterable[str] = DEFINITIONS) -> str:
+    """The definitions of ``names`` as a Markdown list, for the API documentation."""
+    return "\n".join(f"* `{name}`: {DEFINITIONS[name]}." for name in names)
+
 
 @dataclass
 class Figures:
@@ -52,6 +83,7 @@ class Figures:
     precise_all: int = 0
     self_service_24h: int = 0
     signage_unified: int = 0
+    mapped: dict[str, int] = field(default_factory=dict)  # MappedState value -> active count
 
     def rate(self, count: int) -> float | None:
         return count / self.stations_active if self.stations_active else None
@@ -64,6 +96,9 @@ class Figures:
             "by_status": {s.value: self.by_status.get(s.value, 0) for s in Status},
             "stations_active": self.stations_active,
             "self_service_24h": self.self_service_24h,
+            "listed_all": self.listed_all,
+            "precise_all": self.precise_all,
+            "mapped_state": {m.value: self.mapped.get(m.value, 0) for m in MappedState},
         }
         for p in Provider:
             out[f"listed_rate_{p.value}"] = self.rate(self.listed.get(p.value, 0))
@@ -100,6 +135,7 @@ def figures(
                 f.listed[p] = f.listed.get(p, 0) + 1
             f.listed_all += len(keyworded) == len(Provider)
             f.precise_all += state is MappedState.FULL
+            f.mapped[state.value] = f.mapped.get(state.value, 0) + 1
             f.self_service_24h += station.self_service_24h
             f.signage_unified += station.signage_unified
     return out
@@ -174,8 +210,8 @@ def progress(
 def mapped_history(
     entries: Iterable[AuditEntry], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
 ) -> list[dict[str, Any]]:
-    """上图 progress over time: per day with changes, how many active stations were
-    listed (with keyword) on all three providers, and how many of those precisely.
+    """上图 progress over time: per day with changes, ``active``, ``listed_all`` and
+    ``precise_all`` as :data:`DEFINITIONS` defines them (the last day's are today's).
 
     Replays the audit trail in order, so it reflects what the registry said each day.
     """
@@ -194,7 +230,11 @@ def mapped_history(
             ]
             active = int(s.status is Status.ACTIVE)
             listed_all = int(active and {c.provider for c in good} == set(Provider))
-            precise = int(listed_all and all(c.precise for c in good))
+            state = mapped_state_of(
+                listed=any(li.listed for li in s.listings),
+                good={c.provider for c in good if c.precise},
+            )
+            precise = int(active and state is MappedState.FULL)
             new = (active, listed_all, precise)
             current[e.station_id] = new
         for k in range(3):

@@ -151,6 +151,14 @@ class Settings(BaseSettings):
         default=None, description="TOML file of per-district 上图 and coverage targets"
     )
 
+    warm_start: bool = Field(
+        default=True,
+        description=(
+            "after start-up, a background thread computes what planners open first "
+            "(/v1/districts with its coverage, the coverage map) so that their first request "
+            "does not wait seconds for it; requests are served meanwhile"
+        ),
+    )
     nearest_memo_stations: int = Field(
         default=250_000,
         ge=0,

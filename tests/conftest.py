@@ -12,6 +12,9 @@ import pytest
 from geodata.districts import Districts, chongqing_districts
 
 REQUIRE_ALL = os.environ.get("YIZHAN_REQUIRE_ALL") == "1"
+# No start-up warm-up thread in the apps and servers tests make (each would compute the
+# coverage of its own little registry): tests/api/test_warm_start.py asks for it.
+os.environ.setdefault("YIZHAN_WARM_START", "false")
 
 
 def require_binary(name: str) -> str:

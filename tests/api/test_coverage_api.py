@@ -174,6 +174,28 @@ def test_gaps_by_area_without_demand(client, store, districts):
     assert len({(s["lon"], s["lat"]) for s in sites}) == 2
 
 
+def test_city_wide_gaps_gain_no_more_than_a_circle_and_share_steps_match(client):
+    # Once 4.0 km² for one 1 km site (a circle holds 3.14), where two districts' sample
+    # grids met; the share_after steps now add up to the gains over the city's area.
+    body = client.get("/v1/gaps", params={"n": 3}).json()
+    city_km2 = client.get("/v1/coverage").json()["city"]["area_km2"]
+    share = 0.0
+    for site in body["sites"]:
+        assert site["gain"] <= math.pi + 0.0005  # π km², as rounded to 3 decimals
+        assert (site["share_after"] - share) * city_km2 == pytest.approx(site["gain"], abs=0.01)
+        share = site["share_after"]
+
+
+def test_gaps_in_a_district_reuse_the_coverage_kept_for_the_city(client, store, districts):
+    add(store, districts, "A", *WANZHOU)
+    client.get("/v1/districts")  # what the warm-up asks for first
+    memo = client.app.state.services.index.current().memo
+    kept = set(memo["coverage"])
+    r = client.get("/v1/gaps", params={"n": 1, "district": WANZHOU_ADCODE})
+    assert r.status_code == 200 and r.json()["sites"]
+    assert set(memo["coverage"]) == kept  # nothing computed again
+
+
 def test_coverage_refuses_bad_options(client):
     assert client.get("/v1/coverage", params={"radius_m": 0}).status_code == 422
     assert client.get("/v1/coverage", params={"min_stations": 1}).status_code == 422

@@ -40,7 +40,6 @@ def is_landing_json(r) -> bool:
         (BROWSER_ACCEPT, "", True),
         ("text/html", "", True),
         (BROWSER_ACCEPT, "?f=json", False),
-        ("application/json", "?f=html", True),
     ],
     ids=[
         "no-accept",
@@ -51,7 +50,6 @@ def is_landing_json(r) -> bool:
         "browser",
         "html-only",
         "browser-f-json",
-        "f-html",
     ],
 )
 def test_root_is_json_for_clients_and_the_page_for_browsers(client, accept, query, html):
@@ -64,6 +62,20 @@ def test_root_is_json_for_clients_and_the_page_for_browsers(client, accept, quer
         assert '<html lang="zh-CN">' in r.text
     else:
         assert is_landing_json(r)
+
+
+@pytest.mark.parametrize("accept", [None, BROWSER_ACCEPT, "application/json"])
+def test_f_html_is_the_ogc_landing_page_in_html(client, accept):
+    r = client.get("/?f=html", headers={"Accept": accept} if accept else {})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert "OGC API" in r.text
+    hrefs = re.findall(r'href="([^"]+)"', r.text)
+    landing = client.get("/?f=json").json()["links"]
+    assert hrefs == [link["href"] for link in landing]
+    assert any(h.endswith("/collections") for h in hrefs)
+    assert any(h.endswith("/app") for h in hrefs)  # the rider page is one link away
+    assert 'id="map"' not in r.text
 
 
 def test_the_landing_page_links_to_the_html_page(client):

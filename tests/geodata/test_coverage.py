@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from datetime import datetime
@@ -15,6 +16,7 @@ from pyproj import Geod
 from shapely.geometry import Polygon, box
 
 from geodata.coverage import (
+    area_gaps,
     candidate_grid,
     coverage,
     coverage_by_area,
@@ -437,3 +439,64 @@ def test_the_reach_matrix_in_small_blocks_is_every_pair_within_reach(monkeypatch
     )
     assert np.array_equal(reach, dist.reshape(len(qx), len(px)) <= 1000.0)
     assert np.array_equal(cov._counts_within(qx, qy, px, py, 1000.0), reach.sum(axis=1))
+
+
+# --------------------------------------------------------------------------- area gaps
+
+
+def geodesic_circle_m2(lon: float, lat: float, radius_m: float) -> float:
+    """The area of a geodesic circle on the ellipsoid, from a 720-gon of geodesic radii."""
+    az = np.linspace(0, 360, 720, endpoint=False)
+    lons, lats, _ = GEOD.fwd(np.full(720, lon), np.full(720, lat), az, np.full(720, radius_m))
+    return abs(GEOD.polygon_area_perimeter(lons, lats)[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    side_km=st.floats(1.5, 8.0),
+    radius_m=st.floats(200.0, 1500.0),
+    spacing_m=st.sampled_from([250.0, 400.0, 700.0, 1000.0]),
+    n=st.integers(1, 5),
+    stations=st.lists(st.tuples(st.floats(-5000, 5000), st.floats(-5000, 5000)), max_size=25),
+    second_area=st.booleans(),
+)
+def test_area_gaps_gain_at_most_a_circle_and_shares_step_by_the_gains(
+    side_km, radius_m, spacing_m, n, stations, second_area
+):
+    areas = [square(side_km)]
+    if second_area:  # a neighbour sharing an edge, as two districts do
+        east = offset(side_km * 1000, 0)
+        areas.append(square(side_km, centre=east))
+    slon = np.array([offset(e, north)[0] for e, north in stations])
+    slat = np.array([offset(e, north)[1] for e, north in stations])
+    found = area_gaps(
+        areas, station_lon=slon, station_lat=slat, n=n, radius_m=radius_m, spacing_m=spacing_m
+    )
+    circle = geodesic_circle_m2(CENTRE[0], CENTRE[1], radius_m)
+    share = found.covered_m2 / found.area_m2
+    for gap in found.sites:
+        assert 0 < gap.gain <= circle * 1.001  # the 64-gon has the circle's area
+        assert gap.share - share == pytest.approx(gap.gain / found.area_m2, rel=1e-9, abs=1e-12)
+        share = gap.share
+    gains = [g.gain for g in found.sites]
+    assert all(a >= b * (1 - 1e-9) for a, b in itertools.pairwise(gains))
+    # What the sites add is what coverage() then measures, independently.
+    after = sum(
+        coverage(
+            a,
+            np.append(slon, [g.lon for g in found.sites]),
+            np.append(slat, [g.lat for g in found.sites]),
+            radius_m=radius_m,
+        ).covered_area_m2
+        for a in areas
+    )
+    assert found.covered_m2 + sum(gains) == pytest.approx(after, rel=2e-4)
+
+
+def test_area_gaps_over_an_empty_area_gain_a_whole_circle_each():
+    found = area_gaps(
+        [square(20.0)], station_lon=[], station_lat=[], n=4, radius_m=1000.0, spacing_m=500.0
+    )
+    assert [round(g.gain / 1e6, 4) for g in found.sites] == [3.1416] * 4
+    assert found.covered_m2 == 0
+    assert found.sites[-1].share == pytest.approx(4 * math.pi * 1e6 / found.area_m2, rel=1e-6)

@@ -1,0 +1,299 @@
+"""What each problem type means and how to fix it, in Chinese and English, for /problems/<code>.
+
+Kept apart from the PROBLEMS table (api/problems.py) so that adding a code there and
+explaining it here are separate edits; a test holds that every code has its explanation.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["EXPLANATIONS", "Explanation"]
+
+
+class Explanation(NamedTuple):
+    """What happened and how to fix it, each in Chinese (``zh``) and English (``en``)."""
+
+    happened_zh: str
+    fix_zh: str
+    happened_en: str
+    fix_en: str
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        return {
+            "zh": {"what_happened": self.happened_zh, "how_to_fix": self.fix_zh},
+            "en": {"what_happened": self.happened_en, "how_to_fix": self.fix_en},
+        }
+
+
+E = Explanation
+
+EXPLANATIONS: dict[str, Explanation] = {
+    "station_not_found": E(
+        "没有这个编号的驿站：编号有误，或驿站已被删除。",
+        "核对编号；用 GET /v1/stations 按区县或名称查找驿站。",
+        "No station has this id: the id is wrong, or the station was deleted.",
+        "Check the id; find the station with GET /v1/stations (filter by district or owner).",
+    ),
+    "not_found": E(
+        "这个地址下没有内容。",
+        "核对地址；/docs 列出全部接口。",
+        "Nothing is at this address.",
+        "Check the URL; /docs lists every route.",
+    ),
+    "unknown_collection": E(
+        "OGC API 中没有这个数据集。",
+        "可用的数据集见 /collections（stations、districts）。",
+        "The OGC API has no collection by this name.",
+        "/collections lists the collections (stations, districts).",
+    ),
+    "unknown_district": E(
+        "没有这个行政区划代码的区县。",
+        "使用 6 位区县代码（如渝中区 500103）；GET /v1/districts 列出全部区县。",
+        "No district has this administrative code (adcode).",
+        "Use a 6-digit adcode (e.g. 500103 for 渝中区); GET /v1/districts lists them all.",
+    ),
+    "bad_coordinates": E(
+        "经纬度无法使用：不是数字、超出范围，或经度和纬度写反了。",
+        "按“经度,纬度”顺序填写十进制度数（重庆约为经度 105–110、纬度 28–32）"
+        "，并用 crs 说明坐标系。",
+        "The coordinates cannot be used: not numbers, out of range, or longitude and latitude "
+        "swapped.",
+        "Give decimal degrees in lon, lat order (Chongqing: lon 105–110, lat 28–32) and name "
+        "the coordinate system with crs.",
+    ),
+    "outside_china": E(
+        "这个位置在中国境外，本登记系统只收录中国境内的驿站。",
+        "检查经纬度是否写反、正负号是否正确，以及 crs 是否与坐标来源一致。",
+        "The position is outside China; the registry only holds stations in China.",
+        "Check that longitude and latitude are not swapped, their signs, and that crs matches "
+        "where the coordinates came from.",
+    ),
+    "unknown_amenity": E(
+        "设施名称不在固定词表中。",
+        "使用词表中的名称（如 hot_water、microwave、toilet、phone_charging）"
+        "；错误详情列出全部名称。",
+        "The amenity is not in the fixed vocabulary.",
+        "Use a name from the vocabulary (e.g. hot_water, microwave, toilet, phone_charging); "
+        "the detail lists them all.",
+    ),
+    "unknown_status": E(
+        "驿站状态不是 active、temporarily_closed、planned、closed 之一。",
+        "从这四个状态中选一个。",
+        "The status is not one of active, temporarily_closed, planned, closed.",
+        "Use one of those four.",
+    ),
+    "out_of_range": E(
+        "某个参数超出允许范围（例如 k、limit、offset、radius_m）。",
+        "按错误详情中给出的范围修改参数；分页请用 limit 和 offset 或响应中的 next 链接。",
+        "A parameter is outside its allowed range (for example k, limit, offset, radius_m).",
+        "Use a value within the range the detail gives; page with limit and offset, or follow "
+        "the next link.",
+    ),
+    "too_much_work": E(
+        "这个请求的计算量超过单次请求的上限（例如全市范围、很大的半径或很多站点的覆盖计算）。",
+        "缩小范围：指定 district、减小 radius_m、min_stations 或 n"
+        "；全市数据可用命令行 yizhan 计算。",
+        "The request asks for more computation than one request may do (coverage of the whole "
+        "city at a large radius, many gap sites, …).",
+        "Narrow it: give a district, a smaller radius_m, min_stations or n; or compute it with "
+        "the yizhan command line.",
+    ),
+    "bad_time": E(
+        "时间无法识别。",
+        "使用 ISO 8601 格式，如 2026-10-01T20:00:00+08:00；不带时区时按北京时间（Asia/Shanghai）。",
+        "The time could not be read.",
+        "Use ISO 8601, e.g. 2026-10-01T20:00:00+08:00; without an offset it is Asia/Shanghai.",
+    ),
+    "bad_bbox": E(
+        "范围框无效：应为四个数字，且最小值小于最大值。",
+        "写成 bbox=最小经度,最小纬度,最大经度,最大纬度（WGS-84）。",
+        "The bounding box is not valid: it needs four numbers, each minimum below its maximum.",
+        "Write bbox=minlon,minlat,maxlon,maxlat (WGS-84).",
+    ),
+    "bad_crs": E(
+        "不认识这个坐标系。",
+        "使用 wgs84（GPS、OSM）、gcj02（高德、腾讯）、bd09（百度）或 cgcs2000"
+        "；从高德复制的坐标是 gcj02。",
+        "The coordinate system is not known.",
+        "Use wgs84 (GPS, OSM), gcj02 (Amap, Tencent), bd09 (Baidu) or cgcs2000; a point "
+        "copied from Amap is gcj02.",
+    ),
+    "bad_format": E(
+        "不支持这种输出格式（f 参数）。",
+        "使用错误详情中列出的格式，如 f=json、f=geojson 或 f=csv。",
+        "This output format (the f parameter) is not offered here.",
+        "Use a format the detail lists, such as f=json, f=geojson or f=csv.",
+    ),
+    "invalid_parameter": E(
+        "请求参数无效：类型不对、缺少必填项或无法识别；errors 列出每个问题。",
+        "按 errors 逐项修改；每个参数的说明见 /docs。",
+        "A request parameter is not valid: wrong type, missing or unreadable; errors lists each.",
+        "Fix each item in errors; /docs describes every parameter.",
+    ),
+    "validation_failed": E(
+        "驿站记录有问题，errors 逐项列出（字段、原因、中文说明）。",
+        "按 errors 修改各字段后重新提交；上传表格时，报告中的每一行说明了如何修改。",
+        "The station record has problems; errors lists each (field, code, message in Chinese).",
+        "Correct each field in errors and send it again; in an upload, the report says how to "
+        "fix each row.",
+    ),
+    "hours_unparseable": E(
+        "开放时间无法识别。",
+        "写成“周一至周五 8:00-20:00”“每天 9:00-21:00”“24小时”，或 OSM 格式如 Mo-Fr 08:00-20:00。",
+        "The opening hours could not be read.",
+        "Write them like 周一至周五 8:00-20:00, 每天 9:00-21:00 or 24小时, or as OSM "
+        "opening_hours such as Mo-Fr 08:00-20:00.",
+    ),
+    "unauthorized": E(
+        "缺少有效的访问令牌：没有提供、令牌有误或已被撤销。",
+        "在请求头中加入 Authorization: Bearer <令牌>；令牌由市总工会用 yizhan token create 发放。",
+        "A valid bearer token is needed: none was sent, or it is wrong or revoked.",
+        "Send Authorization: Bearer <token>; the city union issues tokens with "
+        "yizhan token create.",
+    ),
+    "forbidden": E(
+        "这个工会的令牌无权进行此操作：区县工会只能修改本区县内自己的驿站，产业工会只能修改自己的驿站。",
+        "用驿站所属工会的令牌操作，或请市总工会处理。",
+        "This union's token may not do this: a district union writes only its own stations in "
+        "its district, an industry union only its own.",
+        "Use the token of the union that owns the station, or ask the city union.",
+    ),
+    "database_unavailable": E(
+        "暂时无法连接数据库（重启、维护或网络故障），为避免给出过时的答案，请求未被处理。",
+        "按 Retry-After 稍后重试；持续出现请联系管理员检查数据库。",
+        "The database cannot be reached (restarting, maintenance or the network), so the "
+        "request was not answered rather than answered from stale data.",
+        "Try again after Retry-After; if it lasts, ask the operator to check the database.",
+    ),
+    "database_timeout": E(
+        "数据库没有在时限内完成（查询过慢或在等待锁），什么都没有改变。",
+        "稍后重试；若反复出现，请缩小查询范围或联系管理员。",
+        "The database did not finish in time (a slow query or a wait for a lock); nothing "
+        "was changed.",
+        "Try again shortly; if it keeps happening, ask for less or tell the operator.",
+    ),
+    "too_many_requests": E(
+        "同一地址的身份验证失败次数过多，暂时被拒绝。",
+        "等待 Retry-After 所示秒数后，用正确的令牌重试。",
+        "Too many failed authentications from this address; it is refused for a while.",
+        "Wait the seconds in Retry-After, then try again with a valid token.",
+    ),
+    "upload_not_found": E(
+        "没有这个编号的上传。",
+        "核对上传编号（上传时返回的 id）。",
+        "No upload has this id.",
+        "Check the id the upload returned.",
+    ),
+    "upload_state": E(
+        "这个上传现在不能进行该操作（例如已提交的不能再提交，未提交的不能撤销）。",
+        "用 GET /v1/uploads/{id} 查看其状态；需要时重新上传文件。",
+        "The upload cannot do that in its state (a committed upload cannot be committed "
+        "again, an uncommitted one cannot be reverted).",
+        "See its state with GET /v1/uploads/{id}; upload the file again if needed.",
+    ),
+    "payload_too_large": E(
+        "文件或请求超过大小上限，未被读取。",
+        "把表格拆成几个文件分别上传，或请市总工会调高 YIZHAN_MAX_UPLOAD_BYTES。",
+        "The file or request is over the size limit and was not read.",
+        "Split the spreadsheet into several files, or ask the city union to raise "
+        "YIZHAN_MAX_UPLOAD_BYTES.",
+    ),
+    "length_required": E(
+        "请求没有说明长度（Content-Length）。",
+        "使用会发送 Content-Length 的客户端（浏览器、curl 都会）。",
+        "The request did not state its length (Content-Length).",
+        "Use a client that sends Content-Length (browsers and curl do).",
+    ),
+    "precondition_required": E(
+        "修改或删除驿站时必须说明基于哪个版本，以免覆盖别人的修改。",
+        "先 GET 该驿站，在请求头中加入 If-Match: <它的 ETag>。",
+        "Changing or deleting a station must say which version it changes, so that no one's "
+        "edit is overwritten.",
+        "GET the station first and send If-Match: <its ETag>.",
+    ),
+    "unsupported_file": E(
+        "不支持这种文件类型。",
+        "上传 CSV（UTF-8 或 GBK）、XLSX 或 GeoJSON；模板见 /v1/uploads/template.xlsx。",
+        "This file type is not supported.",
+        "Upload CSV (UTF-8 or GBK), XLSX or GeoJSON; the template is /v1/uploads/template.xlsx.",
+    ),
+    "bad_file": E(
+        "文件无法读取：损坏、编码无法识别或缺少必需的列。",
+        "用 Excel 另存为 XLSX 或 CSV 后重新上传；列名可参照 /v1/uploads/template.xlsx。",
+        "The file could not be read: damaged, in an unknown encoding, or missing a required "
+        "column.",
+        "Save it again from Excel as XLSX or CSV and upload it; the column names are in "
+        "/v1/uploads/template.xlsx.",
+    ),
+    "stale_write": E(
+        "在您读取之后，这个驿站已被别人修改，您的修改未被保存。",
+        "重新读取驿站（新的 ETag），确认别人的修改后再提交。",
+        "The station was changed by someone else after you read it; your change was not saved.",
+        "Read the station again (a new ETag), check their change, then send yours.",
+    ),
+    "duplicate_external_id": E(
+        "本工会已有一个相同编号的驿站。",
+        "要修改那个驿站请用它的 id；新驿站请换一个编号。",
+        "The union already has a station with this code (external_id).",
+        "To change that station use its id; give a new station another code.",
+    ),
+    "method_not_allowed": E(
+        "这个地址不接受这种请求方法。",
+        "/docs 列出每个地址可用的方法。",
+        "This address does not take this HTTP method.",
+        "/docs lists the methods of each route.",
+    ),
+    "feedback_not_found": E(
+        "没有这个编号的问题报告。",
+        "用 GET /v1/feedback 查看本工会驿站的报告。",
+        "No report has this id.",
+        "GET /v1/feedback lists the reports on your stations.",
+    ),
+    "feedback_resolved": E(
+        "这个报告已经处理过了。",
+        "无需再次处理；新问题请骑手重新报告。",
+        "The report was resolved already.",
+        "Nothing more to do; a new problem is a new report.",
+    ),
+    "invalid_feedback": E(
+        "问题报告无效：类型不在 closed_during_hours、locked、facility_broken、other "
+        "中，或说明过长。",
+        "选择一个问题类型，说明请简短。",
+        "The report is not valid: its kind is not closed_during_hours, locked, facility_broken "
+        "or other, or the note is too long.",
+        "Choose one kind and keep the note short.",
+    ),
+    "too_many_reports": E(
+        "这个地址或这个驿站在一小时内的报告已经太多。",
+        "等待 Retry-After 所示秒数后再报告。",
+        "Too many reports from this address, or about this station, in the last hour.",
+        "Wait the seconds in Retry-After before reporting again.",
+    ),
+    "schema_incompatible": E(
+        "这个数据库不能被本版本使用（版本更新，或里面有其他程序的表），数据库未被改动。",
+        "检查 YIZHAN_DATABASE_URL 是否指向 yizhan 的数据库，并使用与之匹配的 yizhan 版本。",
+        "This database cannot be used by this version of yizhan (a newer schema, or another "
+        "program's tables); it was left untouched.",
+        "Check that YIZHAN_DATABASE_URL names yizhan's database, and run a matching yizhan "
+        "version.",
+    ),
+    "read_only": E(
+        "这个服务器连接的是只读副本，不能写入。",
+        "把写请求发到连接主库的服务器。",
+        "This server reads from a read replica and takes no writes.",
+        "Send writes to a server on the primary database.",
+    ),
+    "store_error": E(
+        "登记库出错，请求未完成。",
+        "稍后重试；若反复出现，请把响应中的时间和地址告诉管理员。",
+        "The registry failed and the request was not completed.",
+        "Try again later; if it keeps happening, tell the operator the time and the URL.",
+    ),
+    "internal_error": E(
+        "服务器内部错误，这是我们的问题。",
+        "稍后重试；请把时间和地址告诉管理员，日志中有详细记录。",
+        "An internal error: our fault, not yours.",
+        "Try again later and tell the operator the time and the URL; the log has the details.",
+    ),
+}

@@ -1,0 +1,72 @@
+"""After start-up, what a planner opens first is computed in the background, not on them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import api.app
+from stations.sqlite import SQLiteStore
+from tests.api.clients import api_client
+from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
+
+
+@pytest.fixture
+def store(db_path, districts):
+    s = SQLiteStore(db_path)
+    for i, (lon, lat) in enumerate([JIEFANGBEI, GUANYINQIAO]):
+        s.create(
+            make_station(
+                districts, owner="industry:transport", external_id=f"S{i}", lon=lon, lat=lat
+            ),
+            actor="t",
+        )
+    yield s
+    s.close()
+
+
+def test_the_districts_figures_and_the_map_are_ready_before_anyone_asks(store, districts, db_path):
+    with api_client(store, districts, db_path, warm_start=True) as client:
+        app = client.app
+        app.state.warmer.join(timeout=120)
+        assert not app.state.warmer.is_alive()
+        memo = app.state.services.index.current().memo
+        assert memo.get("coverage"), "the coverage of /v1/districts is kept"
+        assert memo.get("maps"), "the default coverage map is kept"
+        (coverage_key,) = memo["coverage"]
+        kept = memo["coverage"][coverage_key]
+        body = client.get("/v1/districts").json()
+        assert body["city"]["coverage"] == kept["city"]["share"]
+        assert list(memo["coverage"]) == [coverage_key]  # answered from it: nothing new
+
+
+def test_requests_are_served_while_warming(store, districts, db_path, monkeypatch):
+    release = threading.Event()
+    started = threading.Event()
+
+    async def slow_warm(app, paths, stopping):
+        started.set()
+        while not (release.is_set() or stopping.is_set()):
+            time.sleep(0.01)
+
+    monkeypatch.setattr(api.app, "_warm", slow_warm)
+    with api_client(store, districts, db_path, warm_start=True) as client:
+        assert started.wait(timeout=10)
+        assert client.app.state.warmer.is_alive()
+        assert client.get("/healthz").status_code == 200
+        near = client.get(
+            "/v1/stations/nearest", params={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1]}
+        )
+        assert near.status_code == 200 and near.json()["count"] == 2
+        warmer = client.app.state.warmer
+    # Shutting down stops the warm-up before the store is closed under it.
+    assert not warmer.is_alive()
+    assert not release.is_set()
+
+
+def test_no_warm_up_when_switched_off(store, districts, db_path):
+    with api_client(store, districts, db_path, warm_start=False) as client:
+        assert not hasattr(client.app.state, "warmer")
+        assert "coverage" not in client.app.state.services.index.current().memo
