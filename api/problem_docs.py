@@ -296,4 +296,63 @@ EXPLANATIONS: dict[str, Explanation] = {
         "An internal error: our fault, not yours.",
         "Try again later and tell the operator the time and the URL; the log has the details.",
     ),
+    "bad_request": E(
+        "请求无法读取：网址或请求头格式不对、太长，或表单（multipart）损坏。",
+        "网址中的中文要做百分号编码（浏览器和常用 HTTP 库会自动处理），网址不要过长；"
+        "上传文件请用标准的 multipart/form-data 表单。",
+        "The request could not be read: its URL or headers are malformed or too long, or its "
+        "multipart form is broken.",
+        "Percent-encode non-ASCII text in the URL (browsers and HTTP libraries do), keep the "
+        "URL short, and send files as a well-formed multipart/form-data form.",
+    ),
+    "time_out_of_range": E(
+        "时间超出本服务支持的范围（2000—2099 年，北京时间）。",
+        "填写 2000 至 2099 年之间的 ISO 8601 时间，如 2026-10-01T09:00+08:00；"
+        "不带时区的时间按北京时间理解。",
+        "The time is outside the years this service answers for (2000–2099, Asia/Shanghai).",
+        "Give an ISO 8601 time between 2000 and 2099, e.g. 2026-10-01T09:00+08:00; a time "
+        "without an offset is read as Asia/Shanghai.",
+    ),
+    "spreadsheet_too_large": E(
+        "表格文件解压后过大，为保护服务器，未读取即拒绝。",
+        "删去多余的工作表、图片和格式，只保留驿站信息，或分成几个文件上传；"
+        "上限见 YIZHAN_UPLOAD_MAX_UNPACKED_BYTES。",
+        "The spreadsheet unpacks to more than the server allows; it was refused unread.",
+        "Remove extra sheets, pictures and formatting and keep only the stations, or split it "
+        "into several files; the limit is YIZHAN_UPLOAD_MAX_UNPACKED_BYTES.",
+    ),
+    "too_many_columns": E(
+        "表格的列数超过上限，可能含有大量空白或无关的列。",
+        "删去与驿站无关的列（可先下载 /v1/uploads/template.xlsx 模板对照），再上传；"
+        "上限见 YIZHAN_UPLOAD_MAX_COLUMNS。",
+        "The spreadsheet has more columns than allowed, likely many empty or unrelated ones.",
+        "Delete the columns that are not about stations (compare with the template at "
+        "/v1/uploads/template.xlsx) and upload again; the limit is YIZHAN_UPLOAD_MAX_COLUMNS.",
+    ),
+    "cell_too_long": E(
+        "文件中有单元格内容过长（Excel 单元格上限 32,767 个字符，CSV 字段上限 128 KiB）。",
+        "检查报告中指出的行和列，删去误粘贴的长文本后重新上传。",
+        "A cell of the file is too long (Excel's limit is 32,767 characters; a CSV field's "
+        "128 KiB).",
+        "Look at the row and column the report names, remove the pasted text, and upload again.",
+    ),
+    "crs_required": E(
+        "没有说明文件中的经纬度是哪种坐标系，不能猜测：选错会使驿站偏离 300—700 米。",
+        "从高德或腾讯地图复制的坐标选 gcj02，从百度地图复制的选 bd09，GPS 或天地图的选 wgs84；"
+        "上传时填写 crs（命令行 --crs），或在文件中加一列“坐标系”。",
+        "The file does not say which coordinate system its positions are in, and none is "
+        "guessed: the wrong one puts stations 300–700 m off.",
+        "Positions copied from Amap or Tencent are gcj02, from Baidu bd09, from GPS or Tianditu "
+        "wgs84: send crs (--crs on the command line), or add a crs column to the file.",
+    ),
+    "closures_unconfirmed": E(
+        "这份完整名单会关闭本工会较多的驿站（或文件中没有一行有效），为防误操作未提交。",
+        "先核对报告中的 closures：确实要关闭这些驿站，就在提交时填写 confirm_closures=关闭的数量"
+        "（命令行 --confirm-closures N）；否则检查文件的分隔符和表头后重新上传。",
+        "This full list would close many of the union's stations (or the file has no valid "
+        "row), so it was not committed.",
+        "Check `closures` in the report: if those stations really close, commit with "
+        "confirm_closures=<that number> (--confirm-closures N); otherwise check the file's "
+        "separator and header and upload again.",
+    ),
 }
