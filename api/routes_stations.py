@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
+from geodata.crs import CoordinateSystem, from_wgs84
 from stations.listings import MappedState
 from stations.model import Owner, Status
 from stations.readindex import StationIndex
@@ -122,6 +123,14 @@ NEAREST = QuerySpec(
         example=29.557,
     ),
     Param("crs", str, "wgs84 | gcj02 | bd09 (also cgcs2000)", "wgs84", schema=doc.CRS),
+    Param(
+        "out_crs",
+        str,
+        "the system of the positions given back (default: `crs`), e.g. a GPS position in "
+        "wgs84 drawn on Amap tiles in gcj02; `query` then echoes the point in it too "
+        "(`out_lon`, `out_lat`, `out_crs`)",
+        schema=doc.CRS,
+    ),
     Param("k", int, f"how many stations (1–{MAX_K})", 10, schema=doc.between(1, MAX_K)),
     Param(
         "radius_m",
@@ -161,12 +170,15 @@ NEAREST = QuerySpec(
     description=(
         "The true k nearest stations by geodesic distance on the WGS-84 ellipsoid among those "
         "passing every filter. Positions in and out are in `crs` (Amap and Tencent use gcj02, "
-        "Baidu bd09). `open_now` and `next_change` are evaluated at `at` (default now) in "
-        "Asia/Shanghai, honouring China's public holidays and make-up working days. By default "
-        "only active stations are returned; `status=any` returns all. `query` echoes every "
-        f"filter. When nothing is found, or the nearest is more than {FAR_M / 1000:.0f} km "
-        "away, `hint` says so in Chinese and `nearest_m` how far the nearest station passing "
-        "the filters is (null: none passes them)."
+        "Baidu bd09); `out_crs` gives them back in another system (a map on Amap tiles asks "
+        "with a GPS point, `crs=wgs84&out_crs=gcj02`, and draws what it gets). GCJ-02 and "
+        "BD-09 are shifted only inside Amap's own border (mainland China, Hong Kong, Macau), "
+        "elsewhere they equal WGS-84. `open_now` and `next_change` are evaluated at `at` "
+        "(default now) in Asia/Shanghai, honouring China's public holidays and make-up "
+        "working days. By default only active stations are returned; `status=any` returns "
+        "all. `query` echoes every filter. When nothing is found, or the nearest is more than "
+        f"{FAR_M / 1000:.0f} km away, `hint` says so in Chinese and `nearest_m` how far the "
+        "nearest station passing the filters is (null: none passes them)."
     ),
     responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
     openapi_extra=NEAREST.openapi(),
@@ -201,8 +213,10 @@ async def nearest(request: Request) -> Response:
     }
     hits = index.search(wlon, wlat, k=k, radius_m=radius_m, at=when, **filters)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
-    results = nearest_results(index, hits, system, memo_limit=memo_limit)
-    query = {
+    # Only converted when asked: the default answer and its cost are as without out_crs.
+    out = system if q["out_crs"] is None else parse_crs_param(q["out_crs"])
+    results = nearest_results(index, hits, out, memo_limit=memo_limit)
+    query: dict[str, Any] = {
         "lon": lon,
         "lat": lat,
         "crs": system.value,
@@ -214,6 +228,8 @@ async def nearest(request: Request) -> Response:
         "amenity": list(amenities),
         "status": [s.value for s in statuses],
     }
+    if q["out_crs"] is not None:
+        query.update(echo_in(lon, lat, wlon, wlat, given=system, out=out))
     body: dict[str, Any] = {"query": query}
     if not hits or hits[0].distance_m > FAR_M:  # the rare path: say how far, or that none is
         body.update(far_note(index, wlon, wlat, hits, radius_m=radius_m, at=when, **filters))
@@ -221,6 +237,26 @@ async def nearest(request: Request) -> Response:
         features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
         return _json({"type": "FeatureCollection", **body, "features": features}, GEOJSON)
     return _json({**body, "count": len(results), "results": json_array(results)})
+
+
+def echo_in(
+    lon: float,
+    lat: float,
+    wlon: float,
+    wlat: float,
+    *,
+    given: CoordinateSystem,
+    out: CoordinateSystem,
+) -> dict[str, Any]:
+    """The query point ``lon``/``lat`` (in ``given``; ``wlon``/``wlat`` in WGS-84) in
+    ``out``, for ``query``: as given when the systems agree, else from WGS-84."""
+    if out is given:
+        olon, olat = lon, lat
+    elif out is CoordinateSystem.WGS84:
+        olon, olat = wlon, wlat
+    else:
+        olon, olat = from_wgs84(wlon, wlat, crs=out)
+    return {"out_lon": olon, "out_lat": olat, "out_crs": out.value}
 
 
 def _distance_text(distance_m: float) -> str:

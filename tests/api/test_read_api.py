@@ -60,6 +60,100 @@ def test_nearest_in_gcj02_goes_both_ways(client, store, districts):
     assert (hit["lon"], hit["lat"]) == pytest.approx((glon, glat), abs=1e-8)
 
 
+def test_a_gps_point_comes_back_in_gcj02_for_amap_tiles(client, store, districts):
+    """A page on Amap tiles sends the phone's WGS-84 position and draws what it gets."""
+    station = add(store, districts, lon=near(150)[0], lat=near(150)[1])
+    r = client.get(
+        "/v1/stations/nearest",
+        params={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1], "crs": "wgs84", "out_crs": "gcj02"},
+    )
+    assert r.status_code == 200
+    body = r.json()
+    hit = body["results"][0]
+    assert hit["crs"] == "gcj02"
+    assert (hit["lon"], hit["lat"]) == pytest.approx(
+        from_wgs84(station.lon, station.lat, crs="gcj02"), abs=1e-8
+    )
+    assert hit["distance_m"] == pytest.approx(
+        distance_m(*JIEFANGBEI, station.lon, station.lat), abs=0.01
+    )
+    query = body["query"]
+    assert (query["lon"], query["lat"], query["crs"]) == (*JIEFANGBEI, "wgs84")
+    assert query["out_crs"] == "gcj02"
+    assert (query["out_lon"], query["out_lat"]) == pytest.approx(
+        from_wgs84(*JIEFANGBEI, crs="gcj02"), abs=1e-8
+    )
+
+
+def test_a_tap_on_amap_tiles_comes_back_in_wgs84(client, store, districts):
+    station = add(store, districts, lon=near(150)[0], lat=near(150)[1])
+    glon, glat = from_wgs84(*JIEFANGBEI, crs="gcj02")
+    r = client.get(
+        "/v1/stations/nearest",
+        params={"lon": glon, "lat": glat, "crs": "gcj02", "out_crs": "wgs84", "f": "geojson"},
+    )
+    body = r.json()
+    props = body["features"][0]["properties"]
+    assert (props["lon"], props["lat"], props["crs"]) == (station.lon, station.lat, "wgs84")
+    assert body["features"][0]["geometry"]["coordinates"] == [station.lon, station.lat]
+    assert body["query"]["out_crs"] == "wgs84"
+    back = (body["query"]["out_lon"], body["query"]["out_lat"])
+    assert distance_m(*JIEFANGBEI, *back) < 0.001  # the exact inverse, not the one-step formula
+
+
+def test_out_crs_follows_amaps_border_not_a_box(client, store, districts):
+    """Taipei is outside Amap's shifted area: its GCJ-02 position is its GPS position."""
+    add(store, districts)
+    taipei = (121.5654, 25.0330)
+    r = client.get(
+        "/v1/stations/nearest",
+        params={"lon": taipei[0], "lat": taipei[1], "out_crs": "gcj02"},
+    )
+    query = r.json()["query"]
+    assert (query["out_lon"], query["out_lat"]) == taipei
+    hit = r.json()["results"][0]  # in Chongqing: shifted
+    assert distance_m(hit["lon"], hit["lat"], *JIEFANGBEI) > 100
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "gcj02"])
+def test_without_out_crs_the_answer_is_as_before(client, store, districts, crs):
+    add(store, districts)
+    lon, lat = from_wgs84(*JIEFANGBEI, crs=crs)
+    params = {"lon": lon, "lat": lat, "crs": crs, "at": "2025-10-01T14:30:00+08:00"}
+    plain = client.get("/v1/stations/nearest", params=params)
+    same = client.get("/v1/stations/nearest", params={**params, "out_crs": crs})
+    assert not {"out_crs", "out_lon", "out_lat"} & set(plain.json()["query"])
+    assert plain.json()["results"] == same.json()["results"]
+    assert same.json()["query"] == {
+        **plain.json()["query"],
+        "out_crs": crs,
+        "out_lon": lon,
+        "out_lat": lat,
+    }
+
+
+def test_an_unknown_out_crs_is_explained(client, store, districts):
+    r = client.get(
+        "/v1/stations/nearest",
+        params={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1], "out_crs": "mars"},
+    )
+    bad_crs = client.get(
+        "/v1/stations/nearest",
+        params={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1], "crs": "mars"},
+    )
+    assert r.status_code == bad_crs.status_code == 422
+    assert r.json()["type"] == bad_crs.json()["type"]
+    assert "mars" in r.json()["detail"]
+
+
+def test_out_crs_is_documented(client):
+    spec = client.get("/openapi.json").json()
+    params = spec["paths"]["/v1/stations/nearest"]["get"]["parameters"]
+    out = next(p for p in params if p["name"] == "out_crs")
+    assert "gcj02" in out["schema"]["enum"]
+    assert "crs" in out["description"]
+
+
 def test_navigation_links_carry_each_providers_coordinates(client, store, districts):
     add(store, districts)
     hit = client.get(
