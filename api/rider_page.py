@@ -12,10 +12,12 @@ import importlib.resources
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from geodata.maps import leaflet_file
 from geodata.tiles import TileProvider
@@ -251,14 +253,31 @@ def prefers_html(request: Request) -> bool:
     return html_q > 0 and html_q > json_q
 
 
-def district_centres(districts: Districts) -> list[dict[str, object]]:
-    """Each district's name and a WGS-84 point inside it: its centroid, if that is inside."""
-    out: list[dict[str, object]] = []
+def district_centres(
+    districts: Districts, *, drawn_in: tuple[CoordinateSystem, ...] = ()
+) -> list[dict[str, object]]:
+    """Each district's name and a WGS-84 point inside it (its centroid, if that is inside),
+    with that point in each of the systems ``drawn_in`` under ``drawn`` (``{"gcj02":
+    {"lon", "lat"}}``), for a map on tiles in them: the page converts nothing itself."""
+    names, lons, lats = [], [], []
     for d in districts:
         point = d.geometry.centroid
         if not d.geometry.contains(point):
             point = d.geometry.representative_point()
-        out.append(
-            {"adcode": d.adcode, "name": d.name, "lon": round(point.x, 6), "lat": round(point.y, 6)}
-        )
-    return out
+        names.append((d.adcode, d.name))
+        lons.append(round(point.x, 6))
+        lats.append(round(point.y, 6))
+    drawn: dict[str, tuple[list[float], list[float]]] = {}
+    for system in dict.fromkeys(drawn_in):
+        x, y = from_wgs84(lons, lats, crs=system)
+        drawn[system.value] = (np.round(x, 7).tolist(), np.round(y, 7).tolist())
+    return [
+        {
+            "adcode": adcode,
+            "name": name,
+            "lon": lon,
+            "lat": lat,
+            "drawn": {s: {"lon": x[i], "lat": y[i]} for s, (x, y) in drawn.items()},
+        }
+        for i, ((adcode, name), lon, lat) in enumerate(zip(names, lons, lats, strict=True))
+    ]

@@ -6,6 +6,8 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from geodata.tiles import drawn_in
+
 from .deps import ServicesDep
 from .problems import Problem
 from .rider_page import (
@@ -33,13 +35,20 @@ def app_page(request: Request, services: ServicesDep) -> Response:
     return page_response(request, tiles=services.settings.rider_tile_providers)
 
 
-@router.get("/app/districts.json", summary="Districts and their centres, for the page's picker")
+@router.get(
+    "/app/districts.json",
+    summary="Districts and their centres, for the page's picker",
+    description=(
+        "`lon`/`lat` in WGS-84; `drawn` gives the same point in the system of each of the "
+        "page's tiles (gcj02 for Amap, converted here: the page converts nothing)."
+    ),
+)
 def districts(request: Request, services: ServicesDep) -> Response:
     cached: Asset | None = getattr(request.app.state, "district_centres", None)
     if cached is None:
-        cached = Asset.of(
-            orjson.dumps({"districts": district_centres(services.districts)}), "application/json"
-        )
+        systems = tuple(drawn_in(t) for t in services.settings.rider_tile_providers)
+        centres = district_centres(services.districts, drawn_in=systems)
+        cached = Asset.of(orjson.dumps({"districts": centres}), "application/json")
         request.app.state.district_centres = cached
     return cached.response(request, cache_control=REVALIDATE)
 

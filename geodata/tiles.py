@@ -69,6 +69,8 @@ class TileProvider:
             "urls": list(self.urls),
             "subdomains": self.subdomains,
             "crs": self.crs.value,
+            # The system to ask the server for positions in (the page never converts).
+            "drawn_in": drawn_in(self).value,
             "attribution": self.attribution,
             "attribution_url": self.attribution_url,
             "max_zoom": self.max_zoom,

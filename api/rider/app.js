@@ -19,7 +19,12 @@
   var labels = JSON.parse(document.getElementById("labels").textContent);
   var tileChoices = JSON.parse(document.getElementById("tiles-data").textContent);
   var state = {
-    point: null, results: [], seq: 0, map: null, layer: null, leaders: null, here: null,
+    // point: what the rider chose, {lon, lat, crs}, as the server is asked with it; asked:
+    // the system positions were last asked in; at (the point) and results (the stations):
+    // the last answer, in ``drawn`` (the system the server says they are in).
+    point: null, at: null, drawn: null, asked: null, zoom: null, recentre: false,
+    results: [], seq: 0,
+    map: null, layer: null, leaders: null, here: null,
     markers: {}, order: [], tiles: tileChoices[0] || null, tileLayers: [],
   };
 
@@ -61,66 +66,14 @@
   function setStatus(text) { $("status").textContent = text; }
 
   // -- coordinates: the map draws in its tiles' system ------------------------------------
-  // The API is asked and answers in WGS-84, as the phone's location comes. Amap's tiles are
-  // GCJ-02, so every point drawn on them is shifted: a port of geodata/crs.py's formula
-  // (and its iterated inverse for taps), checked against it in tests/api/test_rider_browser.py.
+  // The page converts nothing: it sends a point in the system it has it in (WGS-84 from the
+  // phone, its tiles' system for a tap) and asks the server (out_crs) for every position
+  // to draw in its tiles' system (GCJ-02 on Amap, shifted only inside Amap's border).
 
-  var GCJ_A = 6378245.0;
-  var GCJ_EE = 0.00669342162296594323;
+  function drawnIn() { return (state.tiles && state.tiles.drawn_in) || "wgs84"; }
 
-  function outsideShiftArea(lon, lat) {
-    return lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271;
-  }
-
-  function gcjDelta(x, y) {
-    if (outsideShiftArea(x, y)) return [0, 0];
-    var PI = Math.PI, sin = Math.sin, dx = x - 105.0, dy = y - 35.0;
-    var tLat = -100.0 + 2.0 * dx + 3.0 * dy + 0.2 * dy * dy + 0.1 * dx * dy + 0.2 * Math.sqrt(Math.abs(dx)) +
-      (20.0 * sin(6.0 * dx * PI) + 20.0 * sin(2.0 * dx * PI)) * 2.0 / 3.0 +
-      (20.0 * sin(dy * PI) + 40.0 * sin(dy / 3.0 * PI)) * 2.0 / 3.0 +
-      (160.0 * sin(dy / 12.0 * PI) + 320 * sin(dy * PI / 30.0)) * 2.0 / 3.0;
-    var tLon = 300.0 + dx + 2.0 * dy + 0.1 * dx * dx + 0.1 * dx * dy + 0.1 * Math.sqrt(Math.abs(dx)) +
-      (20.0 * sin(6.0 * dx * PI) + 20.0 * sin(2.0 * dx * PI)) * 2.0 / 3.0 +
-      (20.0 * sin(dx * PI) + 40.0 * sin(dx / 3.0 * PI)) * 2.0 / 3.0 +
-      (150.0 * sin(dx / 12.0 * PI) + 300.0 * sin(dx / 30.0 * PI)) * 2.0 / 3.0;
-    var rad = y / 180.0 * PI;
-    var magic = 1 - GCJ_EE * Math.pow(sin(rad), 2);
-    var sqrtMagic = Math.sqrt(magic);
-    return [
-      (tLon * 180.0) / (GCJ_A / sqrtMagic * Math.cos(rad) * PI),
-      (tLat * 180.0) / ((GCJ_A * (1 - GCJ_EE)) / (magic * sqrtMagic) * PI),
-    ];
-  }
-
-  function wgs84ToGcj02(lon, lat) {
-    var d = gcjDelta(lon, lat);
-    return [lon + d[0], lat + d[1]];
-  }
-
-  function gcj02ToWgs84(lon, lat) {
-    var d = gcjDelta(lon, lat), x = lon - d[0], y = lat - d[1];
-    for (var i = 0; i < 30; i++) {
-      var f = wgs84ToGcj02(x, y), ex = f[0] - lon, ey = f[1] - lat;
-      x -= ex;
-      y -= ey;
-      if (Math.abs(ex) < 1e-10 && Math.abs(ey) < 1e-10) break;
-    }
-    return [x, y];
-  }
-
-  function shifted() { return state.tiles && state.tiles.crs === "gcj02"; }
-
-  // WGS-84 lon/lat → where the current tiles draw it (a Leaflet [lat, lng]).
-  function toMap(lon, lat) {
-    var p = shifted() ? wgs84ToGcj02(lon, lat) : [lon, lat];
-    return [p[1], p[0]];
-  }
-
-  // A point on the current tiles → WGS-84 {lon, lat}.
-  function fromMap(latlng) {
-    var p = shifted() ? gcj02ToWgs84(latlng.lng, latlng.lat) : [latlng.lng, latlng.lat];
-    return { lon: p[0], lat: p[1] };
-  }
+  // A {lon, lat} in the current tiles' system → a Leaflet [lat, lng].
+  function latLng(p) { return [p.lat, p.lon]; }
 
   // -- fetching, with a timeout and messages a rider understands --------------------------
 
@@ -182,7 +135,8 @@
 
   function query() {
     var p = state.point;
-    var params = ["lon=" + p.lon.toFixed(6), "lat=" + p.lat.toFixed(6), "crs=wgs84", "k=10", "open_now=true"];
+    var params = ["lon=" + p.lon.toFixed(7), "lat=" + p.lat.toFixed(7), "crs=" + p.crs,
+      "out_crs=" + drawnIn(), "k=10", "open_now=true"];
     var chips = document.querySelectorAll(".chip[aria-pressed='true']");
     for (var i = 0; i < chips.length; i++) {
       params.push(encodeURIComponent(chips[i].dataset.param) + "=" + encodeURIComponent(chips[i].dataset.value));
@@ -197,11 +151,18 @@
     show($("empty"), false);
     show($("loading"), true);
     $("list").setAttribute("aria-busy", "true");
+    state.asked = drawnIn();
     fetchJSON(query()).then(function (data) {
       if (seq !== state.seq) return;
       show($("loading"), false);
       $("list").removeAttribute("aria-busy");
       state.results = data.results || [];
+      // Positions to draw, in the system the server says they are in: drawn only while
+      // that is the tiles' system (a tile switch asks again).
+      var q = data.query || {};
+      state.drawn = q.out_crs || null;
+      state.at = q.out_crs ? { lon: q.out_lon, lat: q.out_lat } : null;
+      placeHere();
       render(state.results);
       loadWarnings(state.results, seq);
     }, function (err) {
@@ -289,15 +250,25 @@
 
   // -- where the rider is ----------------------------------------------------------------------
 
-  function setPoint(lon, lat, label, zoom) {
-    state.point = { lon: lon, lat: lat };
+  // ``point`` is {lon, lat, crs}: the server gives it back in the tiles' system to draw.
+  function setPoint(point, label, zoom) {
+    state.point = point;
+    state.zoom = zoom || null;
+    state.recentre = true;
     setStatus(label);
-    if (state.map) {
-      if (state.here) state.here.setLatLng(toMap(lon, lat));
-      else state.here = window.L.circleMarker(toMap(lon, lat), HERE_STYLE).addTo(state.map);
-      state.map.setView(toMap(lon, lat), zoom || Math.max(state.map.getZoom(), 14), { animate: false });
-    }
     load();
+  }
+
+  // The rider's dot where the server says it is on the current tiles, and the map on it.
+  function placeHere() {
+    var map = state.map;
+    if (!map || !state.at || state.drawn !== drawnIn()) return;
+    var at = latLng(state.at);
+    if (state.here) state.here.setLatLng(at);
+    else state.here = window.L.circleMarker(at, HERE_STYLE).addTo(map);
+    // On a new point, or on new tiles; a change of filters leaves the view to the rider.
+    if (state.recentre) map.setView(at, state.zoom || Math.max(map.getZoom(), 14), { animate: false });
+    state.recentre = false;
   }
 
   function locate() {
@@ -308,7 +279,7 @@
     setStatus("正在获取您的位置…（也可以选择区县或在地图上点选）");
     navigator.geolocation.getCurrentPosition(function (pos) {
       var accuracy = Math.round(pos.coords.accuracy);
-      setPoint(pos.coords.longitude, pos.coords.latitude,
+      setPoint({ lon: pos.coords.longitude, lat: pos.coords.latitude, crs: "wgs84" },
         "已按您的位置查找" + (accuracy > 0 ? "（精度约 " + accuracy + " 米）" : ""));
     }, function (err) {
       var why = err.code === 1 ? "没有获得定位权限" : err.code === 3 ? "定位超时" : "暂时无法定位";
@@ -325,16 +296,25 @@
         select.appendChild(el("option", { value: d.adcode }, d.name));
       });
       select.disabled = false;
-      if (!state.point && state.map && data.districts && data.districts.length) {
-        state.map.fitBounds(data.districts.map(function (d) { return toMap(d.lon, d.lat); }), fitOptions());
-      }
+      fitDistricts();
     }, function () {
       select.options[0].textContent = "区县列表加载失败";
     });
     select.addEventListener("change", function () {
       var d = state.districts && state.districts[select.value];
-      if (d) setPoint(d.lon, d.lat, "已按" + d.name + "中心查找（可在地图上点选更准确的位置）", 13);
+      if (d) setPoint({ lon: d.lon, lat: d.lat, crs: "wgs84" }, "已按" + d.name + "中心查找（可在地图上点选更准确的位置）", 13);
     });
+  }
+
+  // Before the rider has a point: every district in view, where the server draws its centre.
+  function fitDistricts() {
+    if (state.point || !state.map || !state.districts) return;
+    var system = drawnIn(), points = [];
+    Object.keys(state.districts).forEach(function (code) {
+      var p = (state.districts[code].drawn || {})[system];
+      if (p) points.push(latLng(p));
+    });
+    if (points.length) state.map.fitBounds(points, fitOptions());
   }
 
   // -- the map (optional: the page works without Leaflet or tiles) -------------------------------
@@ -355,13 +335,13 @@
     buildTileSwitch();
     setTiles(rememberedTiles() || state.tiles);
     map.on("click", function (e) {
-      var p = fromMap(e.latlng);
-      setPoint(p.lon, p.lat, "已按地图上选的位置查找");
+      // A point on these tiles, in their system: the server resolves it.
+      setPoint({ lon: e.latlng.lng, lat: e.latlng.lat, crs: drawnIn() }, "已按地图上选的位置查找");
     });
     map.on("zoomend moveend resize", layoutPins);
-    if (state.point) {
-      state.here = L.circleMarker(toMap(state.point.lon, state.point.lat), HERE_STYLE).addTo(map);
-      map.setView(toMap(state.point.lon, state.point.lat), 14, { animate: false });
+    fitDistricts();
+    if (state.at) {
+      placeHere();
       drawMarkers(state.results);
     }
   }
@@ -394,7 +374,6 @@
   function setTiles(tiles) {
     var L = window.L, map = state.map;
     if (!tiles || !map) return;
-    var centre = fromMap(map.getCenter()); // in the old tiles' system
     state.tileLayers.forEach(function (layer) { map.removeLayer(layer); });
     state.tiles = tiles;
     state.tileLayers = tiles.urls.map(function (url) {
@@ -406,14 +385,16 @@
     if (tiles.attribution_url) credit.href = tiles.attribution_url;
     else credit.removeAttribute("href");
     $("tiles").value = tiles.name;
-    // The same place in the new system: everything drawn moves with it.
-    map.setView(toMap(centre.lon, centre.lat), Math.min(map.getZoom(), tiles.max_zoom), { animate: false });
-    if (state.here && state.point) state.here.setLatLng(toMap(state.point.lon, state.point.lat));
-    state.results.forEach(function (r) {
-      var m = state.markers[r.id];
-      if (m) m.setLatLng(toMap(r.lon, r.lat));
-    });
-    layoutPins();
+    if (map.getZoom() > tiles.max_zoom) map.setZoom(tiles.max_zoom, { animate: false });
+    if (state.point && state.asked !== drawnIn()) {
+      // Tiles in another system: nothing stays drawn in the old one; the server gives every
+      // position again in the new one (and the map follows them there).
+      clearDrawn();
+      state.recentre = true;
+      load();
+    } else {
+      layoutPins();
+    }
   }
 
   // Leaflet loads on its own (preloaded by the page): the list never waits for the map
@@ -434,14 +415,25 @@
     document.head.appendChild(script);
   }
 
+  function clearDrawn() {
+    state.layer.clearLayers();
+    state.leaders.clearLayers();
+    state.markers = {};
+    state.order = [];
+    if (state.here) state.map.removeLayer(state.here);
+    state.here = null;
+    state.at = null;
+    state.drawn = null;
+  }
+
   function drawMarkers(results) {
-    if (!state.map) return;
+    if (!state.map || state.drawn !== drawnIn()) return;
     var L = window.L;
     state.layer.clearLayers();
     state.markers = {};
     state.order = [];
     results.forEach(function (r, i) {
-      var marker = L.marker(toMap(r.lon, r.lat), {
+      var marker = L.marker(latLng(r), {
         // A 44 px tap target around a 26 px numbered dot; the number is no user text.
         icon: L.divIcon({ className: "pin", html: '<span class="pin-num">' + (i + 1) + "</span>", iconSize: [44, 44] }),
         keyboard: false,
@@ -458,8 +450,8 @@
     });
     // Show where the rider is with the stations in walking reach (at least the nearest one).
     var reach = results.filter(function (r, i) { return i === 0 || r.distance_m <= 2000; });
-    var points = reach.map(function (r) { return toMap(r.lon, r.lat); });
-    if (state.point) points.push(toMap(state.point.lon, state.point.lat));
+    var points = reach.map(latLng);
+    if (state.at) points.push(latLng(state.at));
     if (points.length > 1) {
       var options = fitOptions();
       options.maxZoom = Math.min(16, state.tiles ? state.tiles.max_zoom : 16);
@@ -558,14 +550,13 @@
     return true;
   }
 
-  // For scripts and tests: the map and the conversions it draws with.
+  // For scripts and tests: the map and what it draws.
   window.yizhanRider = {
     map: function () { return state.map; },
     tiles: function () { return state.tiles && state.tiles.name; },
+    drawn: function () { return state.map && state.here ? state.drawn : null; },
     markers: function () { return state.order.map(function (id) { return state.markers[id]; }); },
     here: function () { return state.here; },
-    wgs84ToGcj02: wgs84ToGcj02,
-    gcj02ToWgs84: gcj02ToWgs84,
   };
 
   // -- navigation: the app first, the web page if the app is not there ---------------------------

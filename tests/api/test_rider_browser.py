@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from geodata.crs import from_wgs84, to_wgs84
+from geodata.distance import distance_m
 from geodata.hours import TZ
 from stations.auth import new_token
 from stations.model import Station
@@ -586,66 +587,93 @@ def test_on_a_phone_every_pin_and_the_riders_dot_are_in_view_apart_and_uncovered
     watch.assert_clean()
 
 
+def nearest_asked(watch: Watch) -> dict[str, list[str]]:
+    """The query of the page's last request for the nearest stations."""
+    return parse_qs(urlparse([u for u in watch.api if "/nearest" in u][-1]).query)
+
+
+def assert_drawn_at_gcj02(drawn: dict, names: list[str], stations: dict[str, Station]) -> None:
+    """Every marker where geodata.crs puts its station on Amap's tiles."""
+    for name, at in zip(names, drawn["markers"], strict=True):
+        station = stations[name]
+        gcj = from_wgs84(station.lon, station.lat, crs="gcj02")
+        assert metres_apart(at, gcj) < 0.5, name
+        assert metres_apart(at, (station.lon, station.lat)) > 100, name  # really shifted
+
+
 def test_on_amap_tiles_every_marker_and_the_riders_dot_are_at_gcj02(registry, phone):
     page, watch = open_page(phone, registry.base)
     expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
     drawn = page.evaluate(DRAWN_JS)
     assert drawn["tiles"] == "amap"  # the default: see Settings._rider_tile_names
-    for name, at in zip(EXPECTED_ORDER, drawn["markers"], strict=True):
-        station = registry.stations[name]
-        gcj = from_wgs84(station.lon, station.lat, crs="gcj02")
-        assert metres_apart(at, gcj) < 0.5, name
-        assert metres_apart(at, (station.lon, station.lat)) > 100  # really shifted
+    assert_drawn_at_gcj02(drawn, EXPECTED_ORDER, registry.stations)
     assert metres_apart(drawn["here"], from_wgs84(*JIEFANGBEI, crs="gcj02")) < 0.5
+    # The phone's GPS position went out as it came; the server gave back what to draw.
+    asked = nearest_asked(watch)
+    assert (asked["crs"], asked["out_crs"]) == (["wgs84"], ["gcj02"])
+    assert metres_apart((float(asked["lon"][0]), float(asked["lat"][0])), JIEFANGBEI) < 0.05
     assert watch.tile_providers() == {"amap"}
     expect(page.locator("#map-credit")).to_contain_text("高德")
 
-    # A tap on Amap's map is a GCJ-02 point: the page asks for the WGS-84 point beneath it.
+    # A tap on Amap's map is a GCJ-02 point: the page sends it as such, and the server
+    # resolves it to the WGS-84 point beneath it.
     page.evaluate(
         "() => window.yizhanRider.map().once('click',"
         " (e) => { window.__tapped = [e.latlng.lng, e.latlng.lat]; })"
     )
-    page.locator("#map").click(position={"x": 60, "y": 60})
+    with page.expect_response(lambda r: "/v1/stations/nearest" in r.url) as answer:
+        page.locator("#map").click(position={"x": 60, "y": 60})
     expect(page.locator("#status")).to_have_text("已按地图上选的位置查找")
     tapped = page.evaluate("window.__tapped")
-    asked = parse_qs(urlparse([u for u in watch.api if "/nearest" in u][-1]).query)
-    assert asked["crs"] == ["wgs84"]
+    asked = nearest_asked(watch)
+    assert (asked["crs"], asked["out_crs"]) == (["gcj02"], ["gcj02"])
+    assert metres_apart((float(asked["lon"][0]), float(asked["lat"][0])), tapped) < 0.05
+    body = answer.value.json()
     wgs = to_wgs84(*tapped, crs="gcj02")
-    assert metres_apart((float(asked["lon"][0]), float(asked["lat"][0])), wgs) < 0.5
-    watch.assert_clean()
-
-
-def test_the_pages_gcj02_formula_is_ours(registry, phone):
-    """The page's port of geodata/crs.py agrees with it to a millimetre, both ways."""
-    import numpy as np
-
-    page, watch = open_page(phone, registry.base)
-    page.wait_for_function("() => window.yizhanRider && window.yizhanRider.map()")
-    rng = np.random.default_rng(13)
-    # Chongqing, inland China (where every rule of where the shift applies agrees), and
-    # places outside China: Tokyo, Moscow, London (no shift).
-    lon = np.concatenate([rng.uniform(105.2, 110.3, 200), rng.uniform(102, 116, 100)])
-    lat = np.concatenate([rng.uniform(28.1, 32.3, 200), rng.uniform(26, 38, 100)])
-    lon = np.append(lon, [139.69, 37.62, -0.13])
-    lat = np.append(lat, [35.69, 55.76, 51.51])
-    points = np.column_stack([lon, lat]).tolist()
-    js = page.evaluate(
-        "(pts) => pts.map((p) => [window.yizhanRider.wgs84ToGcj02(p[0], p[1]),"
-        " window.yizhanRider.gcj02ToWgs84(p[0], p[1])])",
-        points,
+    first = registry.stations[body["results"][0]["name"]]
+    assert body["results"][0]["distance_m"] == pytest.approx(
+        distance_m(*wgs, first.lon, first.lat), abs=0.5
     )
-    glon, glat = from_wgs84(lon, lat, crs="gcj02")
-    wlon, wlat = to_wgs84(lon, lat, crs="gcj02")
-    worst_m = 0.0
-    for k, ((fx, fy), (ix, iy)) in enumerate(js):
-        worst_m = max(
-            worst_m,
-            metres_apart((fx, fy), (glon[k], glat[k])),
-            metres_apart((ix, iy), (wlon[k], wlat[k])),
-        )
-    assert worst_m < 1e-3, worst_m
-    assert js[-1] == [points[-1], points[-1]]  # London: no shift either way
+    # The dot is where the rider tapped.
+    page.wait_for_function(
+        "(t) => { const h = window.yizhanRider.here();"
+        " return h && Math.abs(h.getLatLng().lng - t[0]) < 1e-6; }",
+        arg=tapped,
+    )
+    assert metres_apart(page.evaluate(DRAWN_JS)["here"], tapped) < 0.5
     watch.assert_clean()
+
+
+TAIPEI = (121.5654, 25.0330)  # outside Amap's shifted area: GCJ-02 there is WGS-84
+
+
+def test_in_taipei_the_riders_dot_is_drawn_unshifted_because_the_server_says_so(registry, browser):
+    """The page applies no rule of its own about where GCJ-02 is shifted: in Taipei the
+    server answers the GPS position unchanged (a box around China would shift it ~500 m)."""
+    context = browser.new_context(
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+        geolocation={"longitude": TAIPEI[0], "latitude": TAIPEI[1]},
+        permissions=["geolocation"],
+    )
+    try:
+        page, watch = open_page(context, registry.base)
+        expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+        drawn = page.evaluate(DRAWN_JS)
+        assert drawn["tiles"] == "amap"
+        assert metres_apart(drawn["here"], TAIPEI) < 0.5
+        assert metres_apart(drawn["here"], from_wgs84(*TAIPEI, crs="gcj02")) < 0.5
+        # The stations in Chongqing, on the same tiles, are shifted.
+        names = card_names(page)
+        assert_drawn_at_gcj02(drawn, names, registry.stations)
+        page.wait_for_timeout(300)
+        shot(page, "taipei-360", full_page=False)
+        watch.assert_clean()
+    finally:
+        context.close()
 
 
 def test_the_rider_switches_tiles_and_everything_moves_with_them(registry, phone):
@@ -663,6 +691,10 @@ def test_the_rider_switches_tiles_and_everything_moves_with_them(registry, phone
         switch.select_option(label=label)
         expect(switch).to_have_value(name)
         expect(page.locator("#map-credit")).to_contain_text(credit)
+        # Drawn again from the server's answer in the new tiles' system.
+        page.wait_for_function("() => window.yizhanRider.drawn() === 'wgs84'")
+        expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+        assert nearest_asked(watch)["out_crs"] == ["wgs84"]
         drawn = page.evaluate(DRAWN_JS)
         assert drawn["tiles"] == name
         # WGS-84 tiles (CGCS2000 is within centimetres of it): positions as stored.
@@ -683,6 +715,15 @@ def test_the_rider_switches_tiles_and_everything_moves_with_them(registry, phone
     assert page.evaluate(DRAWN_JS)["tiles"] == "tianditu"
     expect(page.get_by_label("底图")).to_have_value("tianditu")
     assert_accessible(page)
+
+    # And back on Amap, everything is at GCJ-02 again.
+    page.get_by_label("底图").select_option(label="高德地图")
+    page.wait_for_function("() => window.yizhanRider.drawn() === 'gcj02'")
+    expect(page.locator(".leaflet-marker-icon")).to_have_count(len(EXPECTED_ORDER))
+    drawn = page.evaluate(DRAWN_JS)
+    assert_drawn_at_gcj02(drawn, EXPECTED_ORDER, registry.stations)
+    assert metres_apart(drawn["here"], from_wgs84(*JIEFANGBEI, crs="gcj02")) < 0.5
+    assert_pins_legible(page, len(EXPECTED_ORDER))
     watch.assert_clean()
 
 

@@ -10,6 +10,7 @@ import pytest
 import shapely
 
 from api.rider_page import content_security_policy, leaflet_version, page_bytes
+from geodata.crs import from_wgs84
 from stations.settings import Settings
 from stations.sqlite import SQLiteStore
 from tests.api.clients import api_client
@@ -153,6 +154,34 @@ def test_district_centres_lie_inside_their_districts(client, districts):
         assert d["name"] == districts.get(d["adcode"]).name
 
 
+@pytest.mark.parametrize(
+    ("settings", "systems"),
+    [({}, {"gcj02", "wgs84"}), ({"rider_tiles": "osm"}, {"wgs84"})],
+    ids=["amap-and-osm", "osm-only"],
+)
+def test_district_centres_come_in_each_tile_systems_from_the_server(
+    store, districts, db_path, settings, systems
+):
+    with api_client(store, districts, db_path, **settings) as c:
+        body = c.get("/app/districts.json").json()["districts"]
+    for d in body:
+        assert set(d["drawn"]) == systems
+        for system, at in d["drawn"].items():
+            expected = from_wgs84(d["lon"], d["lat"], crs=system)
+            assert (at["lon"], at["lat"]) == pytest.approx(expected, abs=1e-7), d["name"]
+    if "gcj02" in systems:  # really shifted: Chongqing is inside Amap's border
+        assert all(abs(d["drawn"]["gcj02"]["lon"] - d["lon"]) > 1e-3 for d in body)
+
+
+def test_the_page_converts_no_coordinates_itself():
+    """Where and how GCJ-02 is shifted lives in geodata/crs.py only: the page asks the
+    server for positions in its tiles' system and sends taps in it."""
+    script = (importlib.resources.files("api") / "rider" / "app.js").read_text()
+    assert "6378245" not in script  # the GCJ-02 ellipsoid's semi-major axis
+    assert "Math.sin" not in script
+    assert "out_crs=" in script
+
+
 def directives(csp: str) -> dict[str, list[str]]:
     parts = [d.split() for d in csp.split(";") if d.strip()]
     return {d[0]: d[1:] for d in parts}
@@ -202,9 +231,10 @@ def test_the_page_offers_the_chosen_tiles_and_its_policy_allows_exactly_their_ho
             assert all(not s.startswith("http") for s in sources), (name, sources)
     by_name = {t["name"]: t for t in offered}
     if "amap" in by_name:
-        assert by_name["amap"]["crs"] == "gcj02"
+        assert by_name["amap"]["crs"] == by_name["amap"]["drawn_in"] == "gcj02"
         assert "高德" in by_name["amap"]["attribution"]
     if "tianditu" in by_name:
+        assert by_name["tianditu"]["drawn_in"] == "wgs84"  # CGCS2000: drawn as WGS-84
         # Its map and its labels, with the key; credited to 天地图.
         assert len(by_name["tianditu"]["urls"]) == 2
         assert all(f"tk={TIANDITU_KEY}" in u for u in by_name["tianditu"]["urls"])
