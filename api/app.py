@@ -88,7 +88,11 @@ def create_app(
         ],
     )
     app.state.services = services
-    app.state.auth_limiter = failure_limiter(store, limit=settings.auth_failures_per_minute)
+    app.state.auth_limiter = failure_limiter(
+        store,
+        limit=settings.auth_failures_per_minute,
+        max_clients=settings.auth_failure_clients_max,
+    )
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)

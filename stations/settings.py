@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
     )
     auth_failures_per_minute: int = Field(default=10, ge=1)
+    auth_failure_clients_max: int = Field(
+        default=50_000,
+        ge=100,
+        description=(
+            "clients whose failed authentications one worker remembers at most (about 250 "
+            "bytes each); beyond it the longest quiet is forgotten first"
+        ),
+    )
     feedback_per_client_per_hour: int = Field(
         default=10, ge=1, description="riders' reports taken from one address per hour"
     )
