@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -408,11 +409,6 @@ def get_demand(name: str, services: ServicesDep) -> Response:
     )
 
 
-def _may_write_demand(by: Any) -> None:
-    if by.role not in (Role.ADMIN, Role.DISTRICT):
-        raise Problem("forbidden", "demand layers are kept by the city and district unions")
-
-
 @router.put("/demand/{name}", summary="Upload a demand layer (replaces one of that name)")
 def put_demand(
     name: str,
@@ -426,8 +422,10 @@ def put_demand(
 ) -> Response:
     """All or nothing: a file with any bad row is refused with every problem listed by row
     (missing or non-numeric positions, negative weights, points outside the districts, or
-    for a district union outside its own district), and the stored layer is unchanged."""
-    _may_write_demand(by)
+    for a district union outside its own district), and the stored layer is unchanged.
+    A layer belongs to the union that made it: only it or the city union may replace it."""
+    if not by.may_create_demand:
+        raise Problem("forbidden", "demand layers are kept by the city and district unions")
     try:
         name = check_layer_name(name)
     except ValueError as exc:
@@ -457,7 +455,8 @@ def put_demand(
                 "forbidden",
                 f"{int(outside.sum())} point(s) lie outside your district {by.code}",
             )
-    services.store.save_demand(layer, actor=by.name)
+    layer = dataclasses.replace(layer, owner=by.demand_owner)
+    services.store.save_demand(layer, actor=by.name, may_replace=by.may_change_demand)
     saved = services.store.find_demand(name)
     assert saved is not None
     return _json(saved.summary())
@@ -465,8 +464,7 @@ def put_demand(
 
 @router.delete("/demand/{name}", status_code=204, summary="Remove a demand layer")
 def delete_demand(name: str, by: PrincipalDep, services: ServicesDep) -> Response:
-    if by.role is not Role.ADMIN:
-        raise Problem("forbidden", "only the city union removes demand layers")
-    if not services.store.delete_demand(name):
+    """Only the layer's owner or the city union may remove it."""
+    if not services.store.delete_demand(name, may_delete=by.may_change_demand):
         raise Problem("not_found", f"no demand layer {name!r}")
     return Response(status_code=204)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -304,8 +304,17 @@ class Store(ABC):
     # -- demand layers ---------------------------------------------------------------------
 
     @abstractmethod
-    def save_demand(self, layer: DemandLayer, *, actor: str) -> None:
-        """Store ``layer`` under its name, replacing a layer of that name, in one transaction."""
+    def save_demand(
+        self,
+        layer: DemandLayer,
+        *,
+        actor: str,
+        may_replace: Callable[[str], bool] | None = None,
+    ) -> None:
+        """Store ``layer`` under its name, replacing a layer of that name, in one transaction.
+
+        A replaced layer keeps its owner; with ``may_replace``, replacing a layer whose
+        owner it refuses raises ForbiddenError (checked inside the transaction)."""
 
     @abstractmethod
     def find_demand(self, name: str) -> DemandLayer | None: ...
@@ -315,8 +324,9 @@ class Store(ABC):
         """Each layer's summary (name, points, total_weight, sample, updated_at), by name."""
 
     @abstractmethod
-    def delete_demand(self, name: str) -> bool:
-        """Remove a layer; False if there is none of that name."""
+    def delete_demand(self, name: str, *, may_delete: Callable[[str], bool] | None = None) -> bool:
+        """Remove a layer; False if there is none of that name. With ``may_delete``, a
+        layer whose owner it refuses is kept and ForbiddenError raised."""
 
     # -- riders' reports (schema v3) ------------------------------------------------------
 
