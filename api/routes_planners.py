@@ -107,12 +107,16 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
 
 
 @router.get("/history/mapped", summary="上图 progress over time (from the audit trail)")
-def history(services: ServicesDep) -> Response:
+def history(index: IndexDep, services: ServicesDep) -> Response:
     """Per day with changes: active stations, those listed with the keyword on all three
     providers, and those listed precisely."""
-    return _json(
-        mapped_history(services.store.audit(), threshold_m=services.settings.precise_threshold_m)
-    )
+    memo = index.memo.setdefault("mapped_history", {})
+    threshold_m = services.settings.precise_threshold_m
+    found = memo.get(threshold_m)
+    if found is None:
+        days = services.store.mapped_history_days(threshold_m=threshold_m)
+        found = memo[threshold_m] = orjson.dumps(mapped_history(days))
+    return Response(found, media_type="application/json")
 
 
 # -- coverage ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -29,6 +30,7 @@ from stations.store import (
     DuplicateStationError,
     ForbiddenError,
     Page,
+    ReadOnlyError,
     SchemaError,
     StaleWriteError,
     StationNotFoundError,
@@ -42,6 +44,18 @@ if TYPE_CHECKING:
     from stations.demand import DemandLayer
     from stations.feedback import Feedback, FeedbackQuery, NewFeedback, RateLimit
     from stations.uploads import Upload, UploadRow
+
+
+# Each change of a write: the station before and after it (None: not there).
+_Touched = list[tuple[Station | None, Station | None]]
+
+
+def _minus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def _plus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
 
 
 def _now() -> datetime:
@@ -206,9 +220,12 @@ class SQLStore(Store):
                     (actor, stamp, kind, note, upload_id),
                 ).fetchone()[0]
             )
+            touched: list[tuple[Station | None, Station | None]] = []
             for change in changes:
-                ids.append(self._apply_one(c, change, at, actor, batch_id))
+                ids.append(self._apply_one(c, change, at, actor, batch_id, touched))
             c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
+            if touched:
+                self._keep_history(c, stamp[:10], touched)
         return WriteResult(Batch(batch_id, actor, at, kind, note, len(ids)), tuple(ids))
 
     @staticmethod
@@ -225,13 +242,19 @@ class SQLStore(Store):
             msg = f"upload {upload_id} is not committed, or was reverted already"
             raise UploadStateError(msg)
 
-    def _apply_one(self, c: Any, change: Change, at: datetime, actor: str, batch_id: int) -> int:
+    def _apply_one(
+        self, c: Any, change: Change, at: datetime, actor: str, batch_id: int, touched: _Touched
+    ) -> int:
         if isinstance(change, Create):
-            return self._insert(c, change.station, at, actor, batch_id)
+            return self._insert(c, change.station, at, actor, batch_id, touched)
         if isinstance(change, Update):
-            return self._replace(c, change.station, change.expected_version, at, actor, batch_id)
+            return self._replace(
+                c, change.station, change.expected_version, at, actor, batch_id, touched
+            )
         if isinstance(change, Delete):
-            self._remove(c, change.station_id, change.expected_version, at, actor, batch_id)
+            self._remove(
+                c, change.station_id, change.expected_version, at, actor, batch_id, touched
+            )
             return change.station_id
         msg = f"unknown change {change!r}"
         raise TypeError(msg)
@@ -246,7 +269,9 @@ class SQLStore(Store):
         action: str,
         before: Station | None,
         after: Station | None,
+        touched: _Touched,
     ) -> None:
+        touched.append((before, after))
         c.execute(
             "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -281,7 +306,9 @@ class SQLStore(Store):
             doc.pop(key)  # kept in their own columns, the one source of truth
         return json.dumps(doc, ensure_ascii=False, sort_keys=True)
 
-    def _insert(self, c: Any, station: Station, at: datetime, actor: str, batch_id: int) -> int:
+    def _insert(
+        self, c: Any, station: Station, at: datetime, actor: str, batch_id: int, touched: _Touched
+    ) -> int:
         stored = station.with_changes(version=1, updated_at=at)
         try:
             cur = c.execute(
@@ -303,7 +330,7 @@ class SQLStore(Store):
         station_id = int(cur.fetchone()[0])
         stored = stored.with_changes(id=station_id)
         self._index_point(c, station_id, station.lon, station.lat)
-        self._audit(c, station_id, batch_id, actor, at, "create", None, stored)
+        self._audit(c, station_id, batch_id, actor, at, "create", None, stored, touched)
         return station_id
 
     def _current(self, c: Any, station_id: int) -> Station | None:
@@ -318,6 +345,7 @@ class SQLStore(Store):
         at: datetime,
         actor: str,
         batch_id: int,
+        touched: _Touched,
     ) -> int:
         if station.id is None:
             msg = "an update needs the id of the station it changes"
@@ -347,7 +375,7 @@ class SQLStore(Store):
                 raise DuplicateStationError(station.owner, station.external_id) from None
             raise
         self._move_point(c, station.id, station.lon, station.lat)
-        self._audit(c, station.id, batch_id, actor, at, "update", before, stored)
+        self._audit(c, station.id, batch_id, actor, at, "update", before, stored, touched)
         return station.id
 
     def _remove(
@@ -358,6 +386,7 @@ class SQLStore(Store):
         at: datetime,
         actor: str,
         batch_id: int,
+        touched: _Touched,
     ) -> None:
         before = self._current(c, station_id)
         if before is None:
@@ -366,7 +395,7 @@ class SQLStore(Store):
             raise StaleWriteError(station_id, expected_version, before.version)
         c.execute("DELETE FROM stations WHERE id = ?", (station_id,))
         self._unindex_point(c, station_id)
-        self._audit(c, station_id, batch_id, actor, at, "delete", before, None)
+        self._audit(c, station_id, batch_id, actor, at, "delete", before, None, touched)
 
     # -- history -----------------------------------------------------------------------
 
@@ -409,6 +438,123 @@ class SQLStore(Store):
             )
             for r in rows
         ]
+
+    # -- the 上图 history (schema v6) -----------------------------------------------------
+
+    # Audit entries replayed at a time when a history is built: memory stays one page's.
+    _HISTORY_PAGE = 2000
+    # Per threshold, a replay this process keeps where it cannot store one (a replica):
+    # (days, what each station counts for, the last audit id replayed).
+    _replays_lock = threading.Lock()
+
+    @property
+    def _replays(self) -> dict[float, Any]:
+        found = self.__dict__.get("_history_replays")
+        if found is None:
+            found = self.__dict__["_history_replays"] = {}
+        return found
+
+    @staticmethod
+    def _add_history(c: Any, threshold_m: float, days: dict[str, tuple[int, int, int]]) -> None:
+        c.executemany(
+            "INSERT INTO mapped_history (threshold_m, day, active, listed_all, precise_all) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (threshold_m, day) DO UPDATE SET "
+            "active = mapped_history.active + excluded.active, "
+            "listed_all = mapped_history.listed_all + excluded.listed_all, "
+            "precise_all = mapped_history.precise_all + excluded.precise_all",
+            [(threshold_m, day, *change) for day, change in days.items()],
+        )
+
+    def _keep_history(self, c: Any, day: str, touched: _Touched) -> None:
+        """Add a write's net change to each history kept (one per precise threshold asked
+        for), in the write's transaction."""
+        from stations.figures import mapped_totals
+
+        kept = c.execute("SELECT threshold_m FROM mapped_history_thresholds").fetchall()
+        if not kept:
+            return
+        before = [b for b, _ in touched if b is not None]
+        after = [a for _, a in touched if a is not None]
+        for (threshold_m,) in kept:
+            t = float(threshold_m)
+            now, then = mapped_totals(after, threshold_m=t), mapped_totals(before, threshold_m=t)
+            self._add_history(c, t, {day: _minus(now, then)})
+
+    def _replay_history(
+        self,
+        conn: Any,
+        threshold_m: float,
+        *,
+        after_id: int,
+        days: dict[str, tuple[int, int, int]],
+        current: dict[int, tuple[int, int, int]],
+    ) -> int:
+        """Add to ``days`` each day's net change from the audit entries after ``after_id``,
+        a page at a time, ``current`` holding what each station counts for now; return the
+        last entry's id. Only the records after each change are read: the one before is
+        the station's previous entry's."""
+        from stations.figures import mapped_counts
+
+        last = after_id
+        while rows := conn.execute(
+            "SELECT id, station_id, at, after FROM audit WHERE id > ? ORDER BY id LIMIT ?",
+            (last, self._HISTORY_PAGE),
+        ).fetchall():
+            afters = [station_from_dict(json.loads(r["after"])) for r in rows if r["after"]]
+            counts = iter(mapped_counts(afters, threshold_m=threshold_m))
+            for r in rows:
+                old = current.pop(r["station_id"], (0, 0, 0))
+                new = (0, 0, 0)
+                if r["after"]:
+                    new = current[r["station_id"]] = next(counts)
+                day = r["at"][:10]
+                days[day] = _plus(days.get(day, (0, 0, 0)), _minus(new, old))
+            last = int(rows[-1]["id"])
+        return last
+
+    def _replayed_history(
+        self,
+        threshold_m: float,
+        replay: tuple[dict[str, tuple[int, int, int]], dict[int, tuple[int, int, int]], int],
+    ) -> list[tuple[str, int, int, int]]:
+        with self._replays_lock:
+            self._replays[threshold_m] = replay
+        days = replay[0]
+        return [(day, *days[day]) for day in sorted(days)]
+
+    def mapped_history_days(self, *, threshold_m: float) -> list[tuple[str, int, int, int]]:
+        conn = self._conn()
+        check = "SELECT 1 FROM mapped_history_thresholds WHERE threshold_m = ?"
+        if conn.execute(check, (threshold_m,)).fetchone() is None:
+            # Built once per threshold from the whole trail (outside the writers' queue),
+            # then, queued, from what was written meanwhile; every write keeps it after.
+            # Memory: a page of the trail, and three counts per station.
+            with self._replays_lock:
+                days, current, upto = self._replays.pop(threshold_m, ({}, {}, 0))
+            upto = self._replay_history(
+                self._bulk_conn(), threshold_m, after_id=upto, days=days, current=current
+            )
+            try:
+                with self._write() as c:
+                    if c.execute(check, (threshold_m,)).fetchone() is None:
+                        self._replay_history(
+                            c, threshold_m, after_id=upto, days=days, current=current
+                        )
+                        self._add_history(c, threshold_m, days)
+                        c.execute(
+                            "INSERT INTO mapped_history_thresholds (threshold_m) VALUES (?)",
+                            (threshold_m,),
+                        )
+            except ReadOnlyError:
+                # A read replica cannot keep it (the primary will, once asked there): this
+                # process keeps its own replay, and goes on from where it stopped.
+                return self._replayed_history(threshold_m, (days, current, upto))
+        rows = conn.execute(
+            "SELECT day, active, listed_all, precise_all FROM mapped_history "
+            "WHERE threshold_m = ? ORDER BY day",
+            (threshold_m,),
+        )
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     # -- tokens ------------------------------------------------------------------------
 
@@ -895,6 +1041,9 @@ class SQLStore(Store):
                     at = {name: i for i, name in enumerate(columns)}
                     for r in rows:
                         self._index_point(c, r[at["id"]], r[at["lon"]], r[at["lat"]])
+            # The 上图 history is rebuilt from the imported audit trail when next asked.
+            c.execute("DELETE FROM mapped_history")
+            c.execute("DELETE FROM mapped_history_thresholds")
             self._after_import(c)
 
     def _after_import(self, c: Any) -> None:

@@ -246,6 +246,15 @@ class Store(ABC):
     def batches(self, *, limit: int = 100) -> list[Batch]: ...
 
     @abstractmethod
+    def mapped_history_days(self, *, threshold_m: float) -> list[tuple[str, int, int, int]]:
+        """Per day with changes (Asia/Shanghai, ``YYYY-MM-DD``), in order, the net change
+        that day of (active stations, those listed with the keyword on all three providers,
+        those listed precisely within ``threshold_m``), as stations.figures counts them.
+
+        Kept in the database as each write lands (built once from the audit trail the
+        first time a threshold is asked for): reading it costs one row per day."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     # -- tokens --------------------------------------------------------------------------

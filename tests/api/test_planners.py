@@ -56,3 +56,27 @@ def test_one_district_and_unknown(client):
 def test_history(client):
     (day,) = client.get("/v1/history/mapped").json()
     assert day["active"] == 1
+
+
+def test_history_is_cached_per_registry_version_and_follows_writes(db_path, districts):
+    store = SQLiteStore(db_path)
+    store.create(make_station(districts, external_id="A"), actor="t")
+    app = create_app(
+        Settings(database_url=f"sqlite:///{db_path}"), store=store, districts=districts
+    )
+    reads = []
+    real = store.mapped_history_days
+
+    def counted(**kw):
+        reads.append(kw)
+        return real(**kw)
+
+    store.mapped_history_days = counted  # type: ignore[method-assign]
+    with TestClient(app) as c:
+        assert c.get("/v1/history/mapped").json()[0]["active"] == 1
+        assert c.get("/v1/history/mapped").json()[0]["active"] == 1
+        assert len(reads) == 1  # the second answer came from this version's cache
+        store.create(make_station(districts, external_id="B"), actor="t")
+        assert c.get("/v1/history/mapped").json()[0]["active"] == 2
+        assert len(reads) == 2
+    store.close()
