@@ -101,6 +101,11 @@ def keyworded_providers(station: Station) -> set[str]:
     return {li.provider.value for li in station.listings if li.listed and li.keyword_linked}
 
 
+# The version of what mapped_counts counts: bump it when that changes, and every history the
+# stores keep is rebuilt from the audit trail when next asked for.
+MAPPED_COUNTS_RULES = 1
+
+
 def mapped_counts(
     stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
 ) -> list[tuple[int, int, int]]:

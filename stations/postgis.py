@@ -174,10 +174,14 @@ CREATE INDEX auth_failures_at ON auth_failures (at)
 
 # Demand layers get an owner (the city union's, "city", for those made before); and the
 # 上图 history as one row per day with changes and precise-listing threshold (its net change
-# that day), kept up to date by every write once a threshold has been asked for.
+# that day), kept up to date by every write once a threshold has been asked for; ``rules``
+# is the version of what counts (stations.figures.MAPPED_COUNTS_RULES) it was built with.
 _SCHEMA_V6 = """
 ALTER TABLE demand_layers ADD COLUMN owner TEXT NOT NULL DEFAULT 'city';
-CREATE TABLE mapped_history_thresholds (threshold_m DOUBLE PRECISION PRIMARY KEY);
+CREATE TABLE mapped_history_thresholds (
+    threshold_m DOUBLE PRECISION PRIMARY KEY,
+    rules INTEGER NOT NULL
+);
 CREATE TABLE mapped_history (
     threshold_m DOUBLE PRECISION NOT NULL,
     day TEXT NOT NULL,

@@ -468,9 +468,12 @@ class SQLStore(Store):
     def _keep_history(self, c: Any, day: str, touched: _Touched) -> None:
         """Add a write's net change to each history kept (one per precise threshold asked
         for), in the write's transaction."""
-        from stations.figures import mapped_totals
+        from stations.figures import MAPPED_COUNTS_RULES, mapped_totals
 
-        kept = c.execute("SELECT threshold_m FROM mapped_history_thresholds").fetchall()
+        kept = c.execute(
+            "SELECT threshold_m FROM mapped_history_thresholds WHERE rules = ?",
+            (MAPPED_COUNTS_RULES,),
+        ).fetchall()
         if not kept:
             return
         before = [b for b, _ in touched if b is not None]
@@ -523,9 +526,12 @@ class SQLStore(Store):
         return [(day, *days[day]) for day in sorted(days)]
 
     def mapped_history_days(self, *, threshold_m: float) -> list[tuple[str, int, int, int]]:
+        from stations.figures import MAPPED_COUNTS_RULES
+
         conn = self._conn()
-        check = "SELECT 1 FROM mapped_history_thresholds WHERE threshold_m = ?"
-        if conn.execute(check, (threshold_m,)).fetchone() is None:
+        check = "SELECT rules FROM mapped_history_thresholds WHERE threshold_m = ?"
+        kept = conn.execute(check, (threshold_m,)).fetchone()
+        if kept is None or kept[0] != MAPPED_COUNTS_RULES:
             # Built once per threshold from the whole trail (outside the writers' queue),
             # then, queued, from what was written meanwhile; every write keeps it after.
             # Memory: a page of the trail, and three counts per station.
@@ -536,14 +542,18 @@ class SQLStore(Store):
             )
             try:
                 with self._write() as c:
-                    if c.execute(check, (threshold_m,)).fetchone() is None:
+                    kept = c.execute(check, (threshold_m,)).fetchone()
+                    if kept is None or kept[0] != MAPPED_COUNTS_RULES:
                         self._replay_history(
                             c, threshold_m, after_id=upto, days=days, current=current
                         )
+                        for table in ("mapped_history", "mapped_history_thresholds"):
+                            c.execute(f"DELETE FROM {table} WHERE threshold_m = ?", (threshold_m,))
                         self._add_history(c, threshold_m, days)
                         c.execute(
-                            "INSERT INTO mapped_history_thresholds (threshold_m) VALUES (?)",
-                            (threshold_m,),
+                            "INSERT INTO mapped_history_thresholds (threshold_m, rules) "
+                            "VALUES (?, ?)",
+                            (threshold_m, MAPPED_COUNTS_RULES),
                         )
             except ReadOnlyError:
                 # A read replica cannot keep it (the primary will, once asked there): this

@@ -173,3 +173,16 @@ def test_a_read_replica_replays_the_trail_itself_and_goes_on_from_there(
     assert history[-1]["active"] == 0
     # It went on from the first replay's last entry, not from the start of the trail.
     assert replayed[0] == store.audit()[0].id
+
+
+def test_a_history_kept_under_older_counting_rules_is_rebuilt(store, districts, monkeypatch):
+    from stations import figures
+
+    store.create(make_station(districts, external_id="A", listings=listings(JIEFANGBEI)), actor="t")
+    assert mapped_history(store.mapped_history_days(threshold_m=50.0))[0]["precise_all"] == 1
+    # What counts changes (here: nothing is precise any more) and its rules version with it.
+    monkeypatch.setattr(figures, "MAPPED_COUNTS_RULES", figures.MAPPED_COUNTS_RULES + 1)
+    monkeypatch.setattr(figures, "mapped_counts", lambda s, threshold_m: [(1, 1, 0) for _ in s])
+    store.create(make_station(districts, external_id="B", listings=listings(JIEFANGBEI)), actor="t")
+    (day,) = mapped_history(store.mapped_history_days(threshold_m=50.0))
+    assert (day["active"], day["precise_all"]) == (2, 0)
