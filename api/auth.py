@@ -29,7 +29,7 @@ class Limiter(Protocol):
 
 
 # Clients the in-process limiter remembers at most (Settings.auth_failure_clients_max).
-DEFAULT_MAX_CLIENTS = 50_000
+DEFAULT_MAX_CLIENTS = 20_000
 
 
 class FailureLimiter:
