@@ -17,6 +17,15 @@ SQLite and on PostGIS (a throwaway cluster, tests/pg.py). Measured in the same r
   size: it grows with the trail, about a millisecond a row here).
 
 Ratios are reference / kept.
+
+Measured here (December 2026, 2 shared cores at load 5-10; 10,000 stations, 100 days):
+
+                           SQLite                        PostGIS
+  reference, 30,000 rows   170 s, peak 302 MB            64 s, peak 439 MB
+  kept, 30,000 rows        0.18 ms, 6 kB                 1.14 ms, 5 kB
+  kept, 1,000,000 rows     0.52 ms, 42 kB                1.21 ms, 42 kB
+  a write of 10,000        4.0 s                         11.4 s   (history kept: ~6 % of it)
+  one-time build           550 µs a row, 18 MB           660 µs a row, 18 MB
 """
 
 from __future__ import annotations
