@@ -108,12 +108,18 @@ def create_app(
         ],
     )
     app.state.services = services
-    try:
-        app.state.auth_limiter = failure_limiter(store, limit=settings.auth_failures_per_minute)
-    except DatabaseUnavailableError:  # made at its first use, once the database answers
-        app.state.auth_limiter = _Deferred(
-            lambda: failure_limiter(store, limit=settings.auth_failures_per_minute)
+
+    def make_limiter() -> Any:
+        return failure_limiter(
+            store,
+            limit=settings.auth_failures_per_minute,
+            max_clients=settings.auth_failure_clients_max,
         )
+
+    try:
+        app.state.auth_limiter = make_limiter()
+    except DatabaseUnavailableError:  # made at its first use, once the database answers
+        app.state.auth_limiter = _Deferred(make_limiter)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)

@@ -7,13 +7,13 @@ import hmac
 import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
 from stations.auth import Principal, principal, split_token, verify
-from stations.feedback import client_hash
+from stations.feedback import client_hash, client_key
 from stations.store import ReadOnlyError, Store
 
 from .deps import get_services
@@ -28,49 +28,83 @@ class Limiter(Protocol):
     def fail(self, client: str) -> None: ...
 
 
-class FailureLimiter:
-    """At most ``limit`` failed authentications per client address in ``window_s`` seconds,
-    counted in this process (one process serves: SQLite)."""
+# Clients the in-process limiter remembers at most (Settings.auth_failure_clients_max).
+DEFAULT_MAX_CLIENTS = 20_000
 
-    def __init__(self, *, limit: int = 10, window_s: float = 60.0) -> None:
+
+class FailureLimiter:
+    """At most ``limit`` failed authentications per client in ``window_s`` seconds, counted
+    in this process (one process serves: SQLite).
+
+    Memory is bounded: a client is forgotten a window after its last failure, and beyond
+    ``max_clients`` the one whose last failure is oldest goes first (a spray of addresses
+    evicts itself). Each failure costs the same however many clients are remembered.
+    """
+
+    def __init__(
+        self, *, limit: int = 10, window_s: float = 60.0, max_clients: int = DEFAULT_MAX_CLIENTS
+    ) -> None:
         self.limit = limit
         self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
+        self.max_clients = max_clients
+        # client -> its last ``limit`` failure times, the least recently failing first.
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, client: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(client, deque())
-        while times and now - times[0] > self.window_s:
-            times.popleft()
-        return times
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def _expire(self, now: float) -> None:
+        failures = self._failures
+        while failures:
+            oldest = next(iter(failures.values()))
+            if now - oldest[-1] <= self.window_s:
+                return
+            failures.popitem(last=False)
 
     def retry_after_s(self, client: str) -> int:
         """Seconds until this client may try again; 0 if it may now."""
         now = time.monotonic()
         with self._lock:
-            times = self._recent(client, now)
-            if len(times) < self.limit:
+            self._expire(now)
+            times = self._failures.get(client)
+            if times is None or len(times) < self.limit:
                 return 0
-            return max(1, int(self.window_s - (now - times[0])) + 1)
+            # ``times`` holds the last ``limit`` failures: free when the first leaves.
+            age = now - times[0]
+            return 0 if age > self.window_s else max(1, int(self.window_s - age) + 1)
 
     def fail(self, client: str) -> None:
         now = time.monotonic()
         with self._lock:
-            self._recent(client, now).append(now)
-            if len(self._failures) > 100_000:  # bound memory under a spray of addresses
-                self._failures = {k: v for k, v in self._failures.items() if v}
+            times = self._failures.pop(client, None) or []
+            times.append(now)
+            if len(times) > self.limit:
+                del times[0]
+            self._failures[client] = times
+            self._expire(now)
+            while len(self._failures) > self.max_clients:
+                self._failures.popitem(last=False)
 
 
 class SharedFailureLimiter:
     """The same limit counted in the registry's database, so that it holds across every
     worker of every machine (PostgreSQL). A failure is kept for one window as a keyed hash
-    of the address and the database's time; never a token, never the address.
+    of the client and the database's time; never a token, never the address.
 
     Requests already past the check when the limit is reached may still fail and count (at
     most one per request in flight), as with the in-process limiter.
     """
 
-    def __init__(self, store: Store, *, key: bytes, limit: int = 10, window_s: float = 60.0):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        key: bytes,
+        limit: int = 10,
+        window_s: float = 60.0,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+    ):
         self.limit = limit
         self.window_s = window_s
         self._store = store
@@ -78,7 +112,7 @@ class SharedFailureLimiter:
         self._key = hmac.new(key, b"auth_failures", hashlib.sha256).digest()
         # A read replica's workers can read the failures but not record them: they count
         # their own here (and the primary's, through the table).
-        self._local = FailureLimiter(limit=limit, window_s=window_s)
+        self._local = FailureLimiter(limit=limit, window_s=window_s, max_clients=max_clients)
 
     def retry_after_s(self, client: str) -> int:
         ages = self._store.auth_failure_ages(client_hash(client, self._key), window_s=self.window_s)
@@ -95,45 +129,71 @@ class SharedFailureLimiter:
             self._local.fail(client)
 
 
-def failure_limiter(store: Store, *, limit: int, window_s: float = 60.0) -> Limiter:
+def failure_limiter(
+    store: Store, *, limit: int, window_s: float = 60.0, max_clients: int = DEFAULT_MAX_CLIENTS
+) -> Limiter:
     """The limiter for ``store``: shared through the database when workers on several
     machines share it, else in this process (fast, and nothing to write)."""
     if store.networked:
         return SharedFailureLimiter(
-            store, key=store.feedback_salt(), limit=limit, window_s=window_s
+            store,
+            key=store.feedback_salt(),
+            limit=limit,
+            window_s=window_s,
+            max_clients=max_clients,
         )
-    return FailureLimiter(limit=limit, window_s=window_s)
+    return FailureLimiter(limit=limit, window_s=window_s, max_clients=max_clients)
+
+
+def _too_many(wait: int) -> Problem:
+    return Problem(
+        "too_many_requests",
+        f"too many failed authentications from this address; try again in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def get_principal(request: Request) -> Principal:
-    """The union behind the request's ``Authorization: Bearer`` token (401/403/429 if not)."""
+    """The union behind the request's ``Authorization: Bearer`` token (401/403/429 if not).
+
+    Failures count against the client's address (an IPv6 client's /64) and, when the token
+    names a real token, against that token from that address. A valid token is refused
+    only when its own count from this address is full: one office behind a NAT address
+    keeps working after a colleague's typos. A locked address still gets 429 for every
+    token that is not valid (so it learns nothing), and guesses at a known token from it
+    fill that token's count, which then holds even the right secret back.
+    """
     services = get_services(request)
     limiter: Limiter = request.app.state.auth_limiter
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after_s(client)
-    if wait:
-        raise Problem(
-            "too_many_requests",
-            f"too many failed authentications from this address; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    address = client_key(request.client.host if request.client else "unknown")
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
+    parts = split_token(value) if header and scheme.lower() == "bearer" else None
+    record = services.store.find_token(parts[0]) if parts else None
+    token_key = f"{address} token {record.id}" if record is not None else None
+    if parts is not None and record is not None and verify(record, parts[1]):
+        assert token_key is not None
+        wait = limiter.retry_after_s(token_key)
+        if wait:
+            raise _too_many(wait)
+        return principal(record)
+    wait = limiter.retry_after_s(address)
+    if token_key is not None:
+        wait = max(wait, limiter.retry_after_s(token_key))
+        limiter.fail(token_key)
+    if wait:
+        raise _too_many(wait)
     if not header:
         raise Problem(
             "unauthorized", "send Authorization: Bearer <token> to write", headers=_CHALLENGE
         )
-    parts = split_token(value) if scheme.lower() == "bearer" else None
-    record = services.store.find_token(parts[0]) if parts else None
-    if parts is None or record is None or not verify(record, parts[1]):
-        limiter.fail(client)
-        # One message for unknown, wrong and revoked tokens: no hint which it was.
-        raise Problem(
-            "unauthorized",
-            "the token is not valid (unknown, wrong or revoked)",
-            headers=_CHALLENGE,
-        )
-    return principal(record)
+    limiter.fail(address)
+    # One message for unknown, wrong and revoked tokens: no hint which it was.
+    raise Problem(
+        "unauthorized",
+        "the token is not valid (unknown, wrong or revoked)",
+        headers=_CHALLENGE,
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

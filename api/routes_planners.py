@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 from datetime import datetime
@@ -149,10 +150,15 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
         + definitions_markdown(("stations_active", "listed_all", "precise_all"))
     ),
 )
-def history(services: ServicesDep) -> Response:
-    return _json(
-        mapped_history(services.store.audit(), threshold_m=services.settings.precise_threshold_m)
-    )
+def history(index: IndexDep, services: ServicesDep) -> Response:
+    # Kept per day in the store (updated by every write); the answer once per snapshot.
+    memo = index.memo.setdefault("mapped_history", {})
+    threshold_m = services.settings.precise_threshold_m
+    found = memo.get(threshold_m)
+    if found is None:
+        days = services.store.mapped_history_days(threshold_m=threshold_m)
+        found = memo[threshold_m] = orjson.dumps(mapped_history(days))
+    return Response(found, media_type="application/json")
 
 
 # -- coverage ------------------------------------------------------------------------------
@@ -480,11 +486,6 @@ def get_demand(name: str, services: ServicesDep) -> Response:
     )
 
 
-def _may_write_demand(by: Any) -> None:
-    if by.role not in (Role.ADMIN, Role.DISTRICT):
-        raise Problem("forbidden", "demand layers are kept by the city and district unions")
-
-
 @router.put(
     "/demand/{name}",
     summary="Upload a demand layer (replaces one of that name)",
@@ -502,8 +503,10 @@ def put_demand(
 ) -> Response:
     """All or nothing: a file with any bad row is refused with every problem listed by row
     (missing or non-numeric positions, negative weights, points outside the districts, or
-    for a district union outside its own district), and the stored layer is unchanged."""
-    _may_write_demand(by)
+    for a district union outside its own district), and the stored layer is unchanged.
+    A layer belongs to the union that made it: only it or the city union may replace it."""
+    if not by.may_create_demand:
+        raise Problem("forbidden", "demand layers are kept by the city and district unions")
     try:
         name = check_layer_name(name)
     except ValueError as exc:
@@ -533,7 +536,8 @@ def put_demand(
                 "forbidden",
                 f"{int(outside.sum())} point(s) lie outside your district {by.code}",
             )
-    services.store.save_demand(layer, actor=by.name)
+    layer = dataclasses.replace(layer, owner=by.demand_owner)
+    services.store.save_demand(layer, actor=by.name, may_replace=by.may_change_demand)
     saved = services.store.find_demand(name)
     assert saved is not None
     return _json(saved.summary())
@@ -541,9 +545,8 @@ def put_demand(
 
 @router.delete("/demand/{name}", status_code=204, summary="Remove a demand layer")
 def delete_demand(name: str, by: PrincipalDep, services: ServicesDep) -> Response:
-    if by.role is not Role.ADMIN:
-        raise Problem("forbidden", "only the city union removes demand layers")
+    """Only the layer's owner or the city union may remove it."""
     find_demand_layer(services, name)  # a bad name is refused the same way on both stores
-    if not services.store.delete_demand(name):
+    if not services.store.delete_demand(name, may_delete=by.may_change_demand):
         raise Problem("not_found", f"no demand layer {name!r}")
     return Response(status_code=204)

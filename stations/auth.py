@@ -12,6 +12,7 @@ from enum import StrEnum
 from stations.model import Owner, OwnerKind
 
 TOKEN_PREFIX = "yz"  # noqa: S105 - a fixed marker, not a secret
+CITY_UNION = "city"  # the owner of what the city union keeps (demand layers)
 
 
 class Role(StrEnum):
@@ -62,6 +63,24 @@ class Principal:
     def may_write(self, owner: Owner) -> bool:
         """Whether this principal may create, change or delete a station owned by ``owner``."""
         return self.role is Role.ADMIN or self.owner == owner
+
+    @property
+    def demand_owner(self) -> str:
+        """The owner of the demand layers this principal makes: ``city`` or its owner text."""
+        return CITY_UNION if self.owner is None else str(self.owner)
+
+    @property
+    def may_create_demand(self) -> bool:
+        """Whether this principal may make demand layers (the city and district unions;
+        a district union's only inside its district)."""
+        return self.role in (Role.ADMIN, Role.DISTRICT)
+
+    def may_change_demand(self, layer_owner: str) -> bool:
+        """Whether this principal may replace or delete a demand layer owned by
+        ``layer_owner``: its owner, or the city union."""
+        return self.role is Role.ADMIN or (
+            self.may_create_demand and layer_owner == self.demand_owner
+        )
 
 
 def _digest(secret: str) -> str:

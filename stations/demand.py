@@ -19,6 +19,7 @@ import numpy as np
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
+from stations.auth import CITY_UNION
 from stations.validation import in_china_bounds, text_problem, visible
 
 MAX_POINTS = 500_000
@@ -72,6 +73,7 @@ class DemandLayer:
     updated_at: datetime | None = None
     actor: str = ""
     source: dict[str, Any] = field(default_factory=dict)
+    owner: str = CITY_UNION  # who may replace or delete it (and the city union)
 
     def __len__(self) -> int:
         return len(self.lon)
@@ -87,6 +89,7 @@ class DemandLayer:
             "total_weight": round(self.total_weight, 3),
             "sample": self.sample,
             "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "owner": self.owner,
         }
 
 

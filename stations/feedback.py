@@ -169,22 +169,22 @@ def check_report(kind: object, note: object) -> tuple[FeedbackKind, str]:
     return checked_kind, cleaned
 
 
-def client_hash(address: str, salt: bytes) -> str:
-    """A keyed hash naming a client without keeping its address.
-
-    An IPv6 client is named by its /64, which one household or phone usually holds whole;
-    otherwise a new address per report would escape the per-client limit.
+def client_key(address: str) -> str:
+    """The name a per-address limit counts a client under: its address, or for IPv6 its
+    /64, which one household or phone usually holds whole (otherwise a new address per
+    request would escape the limit). An IPv4 address mapped into IPv6 is that IPv4 address.
     """
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        text = address
-    else:
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        text = (
-            str(ipaddress.ip_network(f"{ip}/64", strict=False))
-            if isinstance(ip, ipaddress.IPv6Address)
-            else str(ip)
-        )
-    return hmac.new(salt, text.encode(), hashlib.sha256).hexdigest()[:32]
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def client_hash(address: str, salt: bytes) -> str:
+    """A keyed hash naming a client (by :func:`client_key`) without keeping its address."""
+    return hmac.new(salt, client_key(address).encode(), hashlib.sha256).hexdigest()[:32]

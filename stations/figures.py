@@ -10,16 +10,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from stations.listings import (
-    DEFAULT_PRECISE_THRESHOLD_M,
-    MappedState,
-    check_listing,
-    mapped_state_of,
-    mapped_states,
-)
+from stations.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
 from stations.model import Provider, Station, Status
-from stations.records import station_from_dict
-from stations.store import AuditEntry
 
 CITY = "city"
 METRICS = (
@@ -126,9 +118,7 @@ def figures(
             f.by_status[station.status.value] = f.by_status.get(station.status.value, 0) + 1
         if station.status is not Status.ACTIVE:
             continue
-        keyworded = {
-            li.provider.value for li in station.listings if li.listed and li.keyword_linked
-        }
+        keyworded = keyworded_providers(station)
         for f in targets:
             f.stations_active += 1
             for p in keyworded:
@@ -139,6 +129,44 @@ def figures(
             f.self_service_24h += station.self_service_24h
             f.signage_unified += station.signage_unified
     return out
+
+
+def keyworded_providers(station: Station) -> set[str]:
+    """The providers on which ``station`` is listed with the keyword 工会驿站."""
+    return {li.provider.value for li in station.listings if li.listed and li.keyword_linked}
+
+
+# The version of what mapped_counts counts: bump it when that changes, and every history the
+# stores keep is rebuilt from the audit trail when next asked for.
+MAPPED_COUNTS_RULES = 1
+
+
+def mapped_counts(
+    stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+) -> list[tuple[int, int, int]]:
+    """Whether each of ``stations`` counts in the 上图 history, as :func:`figures` counts
+    it: (active, listed with the keyword on all three providers, and of those precisely)."""
+    states = mapped_states(stations, threshold_m=threshold_m)
+    out = []
+    for station, state in zip(stations, states, strict=True):
+        if station.status is not Status.ACTIVE:
+            out.append((0, 0, 0))
+            continue
+        listed_all = len(keyworded_providers(station)) == len(Provider)
+        out.append((1, int(listed_all), int(state is MappedState.FULL)))
+    return out
+
+
+def mapped_totals(
+    stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+) -> tuple[int, int, int]:
+    """The sums of :func:`mapped_counts` over ``stations``."""
+    counts = mapped_counts(stations, threshold_m=threshold_m)
+    return (
+        sum(c[0] for c in counts),
+        sum(c[1] for c in counts),
+        sum(c[2] for c in counts),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,39 +235,20 @@ def progress(
     return out
 
 
-def mapped_history(
-    entries: Iterable[AuditEntry], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
-) -> list[dict[str, Any]]:
+def mapped_history(days: Iterable[tuple[str, int, int, int]]) -> list[dict[str, Any]]:
     """上图 progress over time: per day with changes, ``active``, ``listed_all`` and
     ``precise_all`` as :data:`DEFINITIONS` defines them (the last day's are today's).
 
-    Replays the audit trail in order, so it reflects what the registry said each day.
+    ``days`` is each day's net change (day, active, listed_all, precise_all), in order of
+    day, as :meth:`Store.mapped_history_days` keeps it; the figures are their running sums,
+    what the registry said at the end of each day.
     """
-    current: dict[int, tuple[int, int, int]] = {}  # id -> (active, listed_all, precise)
     totals = [0, 0, 0]
-    days: dict[str, dict[str, int]] = {}
-    for e in entries:
-        old = current.pop(e.station_id, (0, 0, 0))
-        new = (0, 0, 0)
-        if e.after is not None:
-            s = station_from_dict(e.after)
-            good = [
-                c
-                for c in (check_listing(s, li, threshold_m=threshold_m) for li in s.listings)
-                if c.listed and c.keyword_linked
-            ]
-            active = int(s.status is Status.ACTIVE)
-            listed_all = int(active and {c.provider for c in good} == set(Provider))
-            state = mapped_state_of(
-                listed=any(li.listed for li in s.listings),
-                good={c.provider for c in good if c.precise},
-            )
-            precise = int(active and state is MappedState.FULL)
-            new = (active, listed_all, precise)
-            current[e.station_id] = new
+    out = []
+    for day, *change in days:
         for k in range(3):
-            totals[k] += new[k] - old[k]
-        days[e.at.date().isoformat()] = dict(
-            zip(("active", "listed_all", "precise_all"), totals, strict=True)
+            totals[k] += change[k]
+        out.append(
+            {"date": day, **dict(zip(("active", "listed_all", "precise_all"), totals, strict=True))}
         )
-    return [{"date": d, **c} for d, c in sorted(days.items())]
+    return out

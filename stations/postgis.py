@@ -185,8 +185,35 @@ CREATE INDEX auth_failures_client ON auth_failures (client_hash, at);
 CREATE INDEX auth_failures_at ON auth_failures (at)
 """
 
+# Demand layers get an owner (the city union's, "city", for those made before); and the
+# 上图 history as one row per day with changes and precise-listing threshold (its net change
+# that day), kept up to date by every write once a threshold has been asked for; ``rules``
+# is the version of what counts (stations.figures.MAPPED_COUNTS_RULES) it was built with.
+_SCHEMA_V6 = """
+ALTER TABLE demand_layers ADD COLUMN owner TEXT NOT NULL DEFAULT 'city';
+CREATE TABLE mapped_history_thresholds (
+    threshold_m DOUBLE PRECISION PRIMARY KEY,
+    rules INTEGER NOT NULL
+);
+CREATE TABLE mapped_history (
+    threshold_m DOUBLE PRECISION NOT NULL,
+    day TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    listed_all INTEGER NOT NULL,
+    precise_all INTEGER NOT NULL,
+    PRIMARY KEY (threshold_m, day)
+)
+"""
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
+MIGRATIONS: tuple[str, ...] = (
+    _SCHEMA_V1,
+    _SCHEMA_V2,
+    _SCHEMA_V3,
+    _SCHEMA_V4,
+    _SCHEMA_V5,
+    _SCHEMA_V6,
+)
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.
 _OTHER_TABLES = """

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
         ),
     )
     auth_failures_per_minute: int = Field(default=10, ge=1)
+    auth_failure_clients_max: int = Field(
+        default=20_000,
+        ge=100,
+        description=(
+            "clients whose failed authentications one worker remembers at most (0.25-1 kB "
+            "each); beyond it the longest quiet is forgotten first"
+        ),
+    )
     feedback_per_client_per_hour: int = Field(
         default=10, ge=1, description="riders' reports taken from one address per hour"
     )

@@ -184,6 +184,28 @@ def _migrate_to_v5(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V5)
 
 
+# Demand layers get an owner (the city union's, "city", for those made before); and the
+# 上图 history as one row per day with changes and precise-listing threshold (its net change
+# that day), kept up to date by every write once a threshold has been asked for; ``rules``
+# is the version of what counts (stations.figures.MAPPED_COUNTS_RULES) it was built with.
+_SCHEMA_V6 = """
+ALTER TABLE demand_layers ADD COLUMN owner TEXT NOT NULL DEFAULT 'city';
+CREATE TABLE mapped_history_thresholds (threshold_m REAL PRIMARY KEY, rules INTEGER NOT NULL);
+CREATE TABLE mapped_history (
+    threshold_m REAL NOT NULL,
+    day TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    listed_all INTEGER NOT NULL,
+    precise_all INTEGER NOT NULL,
+    PRIMARY KEY (threshold_m, day)
+)
+"""
+
+
+def _migrate_to_v6(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V6)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v1,
@@ -191,6 +213,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v3,
     _migrate_to_v4,
     _migrate_to_v5,
+    _migrate_to_v6,
 ]
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,9 @@ from stations.store import (
     Create,
     Delete,
     DuplicateStationError,
+    ForbiddenError,
     Page,
+    ReadOnlyError,
     SchemaError,
     StaleWriteError,
     StationNotFoundError,
@@ -41,6 +44,18 @@ if TYPE_CHECKING:
     from stations.demand import DemandLayer
     from stations.feedback import Feedback, FeedbackQuery, NewFeedback, RateLimit
     from stations.uploads import Upload, UploadRow
+
+
+# Each change of a write: the station before and after it (None: not there).
+_Touched = list[tuple[Station | None, Station | None]]
+
+
+def _minus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def _plus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
 
 
 def _now() -> datetime:
@@ -205,9 +220,12 @@ class SQLStore(Store):
                     (actor, stamp, kind, note, upload_id),
                 ).fetchone()[0]
             )
+            touched: list[tuple[Station | None, Station | None]] = []
             for change in changes:
-                ids.append(self._apply_one(c, change, at, actor, batch_id))
+                ids.append(self._apply_one(c, change, at, actor, batch_id, touched))
             c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
+            if touched:
+                self._keep_history(c, stamp[:10], touched)
         self._written(batch_id)
         return WriteResult(Batch(batch_id, actor, at, kind, note, len(ids)), tuple(ids))
 
@@ -225,13 +243,19 @@ class SQLStore(Store):
             msg = f"upload {upload_id} is not committed, or was reverted already"
             raise UploadStateError(msg)
 
-    def _apply_one(self, c: Any, change: Change, at: datetime, actor: str, batch_id: int) -> int:
+    def _apply_one(
+        self, c: Any, change: Change, at: datetime, actor: str, batch_id: int, touched: _Touched
+    ) -> int:
         if isinstance(change, Create):
-            return self._insert(c, change.station, at, actor, batch_id)
+            return self._insert(c, change.station, at, actor, batch_id, touched)
         if isinstance(change, Update):
-            return self._replace(c, change.station, change.expected_version, at, actor, batch_id)
+            return self._replace(
+                c, change.station, change.expected_version, at, actor, batch_id, touched
+            )
         if isinstance(change, Delete):
-            self._remove(c, change.station_id, change.expected_version, at, actor, batch_id)
+            self._remove(
+                c, change.station_id, change.expected_version, at, actor, batch_id, touched
+            )
             return change.station_id
         msg = f"unknown change {change!r}"
         raise TypeError(msg)
@@ -246,7 +270,9 @@ class SQLStore(Store):
         action: str,
         before: Station | None,
         after: Station | None,
+        touched: _Touched,
     ) -> None:
+        touched.append((before, after))
         c.execute(
             "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -281,7 +307,9 @@ class SQLStore(Store):
             doc.pop(key)  # kept in their own columns, the one source of truth
         return json.dumps(doc, ensure_ascii=False, sort_keys=True)
 
-    def _insert(self, c: Any, station: Station, at: datetime, actor: str, batch_id: int) -> int:
+    def _insert(
+        self, c: Any, station: Station, at: datetime, actor: str, batch_id: int, touched: _Touched
+    ) -> int:
         stored = station.with_changes(version=1, updated_at=at)
         try:
             cur = c.execute(
@@ -303,7 +331,7 @@ class SQLStore(Store):
         station_id = int(cur.fetchone()[0])
         stored = stored.with_changes(id=station_id)
         self._index_point(c, station_id, station.lon, station.lat)
-        self._audit(c, station_id, batch_id, actor, at, "create", None, stored)
+        self._audit(c, station_id, batch_id, actor, at, "create", None, stored, touched)
         return station_id
 
     def _current(self, c: Any, station_id: int) -> Station | None:
@@ -318,6 +346,7 @@ class SQLStore(Store):
         at: datetime,
         actor: str,
         batch_id: int,
+        touched: _Touched,
     ) -> int:
         if station.id is None:
             msg = "an update needs the id of the station it changes"
@@ -347,7 +376,7 @@ class SQLStore(Store):
                 raise DuplicateStationError(station.owner, station.external_id) from None
             raise
         self._move_point(c, station.id, station.lon, station.lat)
-        self._audit(c, station.id, batch_id, actor, at, "update", before, stored)
+        self._audit(c, station.id, batch_id, actor, at, "update", before, stored, touched)
         return station.id
 
     def _remove(
@@ -358,6 +387,7 @@ class SQLStore(Store):
         at: datetime,
         actor: str,
         batch_id: int,
+        touched: _Touched,
     ) -> None:
         before = self._current(c, station_id)
         if before is None:
@@ -366,7 +396,7 @@ class SQLStore(Store):
             raise StaleWriteError(station_id, expected_version, before.version)
         c.execute("DELETE FROM stations WHERE id = ?", (station_id,))
         self._unindex_point(c, station_id)
-        self._audit(c, station_id, batch_id, actor, at, "delete", before, None)
+        self._audit(c, station_id, batch_id, actor, at, "delete", before, None, touched)
 
     # -- history -----------------------------------------------------------------------
 
@@ -409,6 +439,133 @@ class SQLStore(Store):
             )
             for r in rows
         ]
+
+    # -- the 上图 history (schema v6) -----------------------------------------------------
+
+    # Audit entries replayed at a time when a history is built: memory stays one page's.
+    _HISTORY_PAGE = 2000
+    # Per threshold, a replay this process keeps where it cannot store one (a replica):
+    # (days, what each station counts for, the last audit id replayed).
+    _replays_lock = threading.Lock()
+
+    @property
+    def _replays(self) -> dict[float, Any]:
+        found = self.__dict__.get("_history_replays")
+        if found is None:
+            found = self.__dict__["_history_replays"] = {}
+        return found
+
+    @staticmethod
+    def _add_history(c: Any, threshold_m: float, days: dict[str, tuple[int, int, int]]) -> None:
+        c.executemany(
+            "INSERT INTO mapped_history (threshold_m, day, active, listed_all, precise_all) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (threshold_m, day) DO UPDATE SET "
+            "active = mapped_history.active + excluded.active, "
+            "listed_all = mapped_history.listed_all + excluded.listed_all, "
+            "precise_all = mapped_history.precise_all + excluded.precise_all",
+            [(threshold_m, day, *change) for day, change in days.items()],
+        )
+
+    def _keep_history(self, c: Any, day: str, touched: _Touched) -> None:
+        """Add a write's net change to each history kept (one per precise threshold asked
+        for), in the write's transaction."""
+        from stations.figures import MAPPED_COUNTS_RULES, mapped_totals
+
+        kept = c.execute(
+            "SELECT threshold_m FROM mapped_history_thresholds WHERE rules = ?",
+            (MAPPED_COUNTS_RULES,),
+        ).fetchall()
+        if not kept:
+            return
+        before = [b for b, _ in touched if b is not None]
+        after = [a for _, a in touched if a is not None]
+        for (threshold_m,) in kept:
+            t = float(threshold_m)
+            now, then = mapped_totals(after, threshold_m=t), mapped_totals(before, threshold_m=t)
+            self._add_history(c, t, {day: _minus(now, then)})
+
+    def _replay_history(
+        self,
+        conn: Any,
+        threshold_m: float,
+        *,
+        after_id: int,
+        days: dict[str, tuple[int, int, int]],
+        current: dict[int, tuple[int, int, int]],
+    ) -> int:
+        """Add to ``days`` each day's net change from the audit entries after ``after_id``,
+        a page at a time, ``current`` holding what each station counts for now; return the
+        last entry's id. Only the records after each change are read: the one before is
+        the station's previous entry's."""
+        from stations.figures import mapped_counts
+
+        last = after_id
+        while rows := conn.execute(
+            "SELECT id, station_id, at, after FROM audit WHERE id > ? ORDER BY id LIMIT ?",
+            (last, self._HISTORY_PAGE),
+        ).fetchall():
+            afters = [station_from_dict(json.loads(r["after"])) for r in rows if r["after"]]
+            counts = iter(mapped_counts(afters, threshold_m=threshold_m))
+            for r in rows:
+                old = current.pop(r["station_id"], (0, 0, 0))
+                new = (0, 0, 0)
+                if r["after"]:
+                    new = current[r["station_id"]] = next(counts)
+                day = r["at"][:10]
+                days[day] = _plus(days.get(day, (0, 0, 0)), _minus(new, old))
+            last = int(rows[-1]["id"])
+        return last
+
+    def _replayed_history(
+        self,
+        threshold_m: float,
+        replay: tuple[dict[str, tuple[int, int, int]], dict[int, tuple[int, int, int]], int],
+    ) -> list[tuple[str, int, int, int]]:
+        with self._replays_lock:
+            self._replays[threshold_m] = replay
+        days = replay[0]
+        return [(day, *days[day]) for day in sorted(days)]
+
+    def mapped_history_days(self, *, threshold_m: float) -> list[tuple[str, int, int, int]]:
+        from stations.figures import MAPPED_COUNTS_RULES
+
+        conn = self._conn()
+        check = "SELECT rules FROM mapped_history_thresholds WHERE threshold_m = ?"
+        kept = conn.execute(check, (threshold_m,)).fetchone()
+        if kept is None or kept[0] != MAPPED_COUNTS_RULES:
+            # Built once per threshold from the whole trail (outside the writers' queue),
+            # then, queued, from what was written meanwhile; every write keeps it after.
+            # Memory: a page of the trail, and three counts per station.
+            with self._replays_lock:
+                days, current, upto = self._replays.pop(threshold_m, ({}, {}, 0))
+            upto = self._replay_history(
+                self._bulk_conn(), threshold_m, after_id=upto, days=days, current=current
+            )
+            try:
+                with self._write() as c:
+                    kept = c.execute(check, (threshold_m,)).fetchone()
+                    if kept is None or kept[0] != MAPPED_COUNTS_RULES:
+                        self._replay_history(
+                            c, threshold_m, after_id=upto, days=days, current=current
+                        )
+                        for table in ("mapped_history", "mapped_history_thresholds"):
+                            c.execute(f"DELETE FROM {table} WHERE threshold_m = ?", (threshold_m,))
+                        self._add_history(c, threshold_m, days)
+                        c.execute(
+                            "INSERT INTO mapped_history_thresholds (threshold_m, rules) "
+                            "VALUES (?, ?)",
+                            (threshold_m, MAPPED_COUNTS_RULES),
+                        )
+            except ReadOnlyError:
+                # A read replica cannot keep it (the primary will, once asked there): this
+                # process keeps its own replay, and goes on from where it stopped.
+                return self._replayed_history(threshold_m, (days, current, upto))
+        rows = conn.execute(
+            "SELECT day, active, listed_all, precise_all FROM mapped_history "
+            "WHERE threshold_m = ? ORDER BY day",
+            (threshold_m,),
+        )
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     # -- tokens ------------------------------------------------------------------------
 
@@ -627,19 +784,45 @@ class SQLStore(Store):
 
     # -- demand layers ---------------------------------------------------------------------
 
-    def save_demand(self, layer: DemandLayer, *, actor: str) -> None:
+    @staticmethod
+    def _check_demand_owner(
+        c: Any, name: str, may_change: Callable[[str], bool] | None
+    ) -> str | None:
+        """The owner of layer ``name`` (None if there is none), refused (ForbiddenError)
+        unless ``may_change`` allows it: checked inside the write's transaction."""
+        row = c.execute("SELECT owner FROM demand_layers WHERE name = ?", (name,)).fetchone()
+        owner = None if row is None else str(row[0])
+        if owner is not None and may_change is not None and not may_change(owner):
+            msg = (
+                f"需求图层 {name!r} 属于 {owner}，只有它的所有者或市总工会可以替换或删除它"
+                f"（the demand layer {name!r} belongs to {owner}: only its owner or the city "
+                "union may replace or delete it; pick another name）"
+            )
+            raise ForbiddenError(msg)
+        return owner
+
+    def save_demand(
+        self,
+        layer: DemandLayer,
+        *,
+        actor: str,
+        may_replace: Callable[[str], bool] | None = None,
+    ) -> None:
         labels = layer.labels or ("",) * len(layer)
         with self._write() as c:
+            # A replaced layer keeps its owner (the city union may replace a district's).
+            owner = self._check_demand_owner(c, layer.name, may_replace) or layer.owner
             c.execute("DELETE FROM demand_layers WHERE name = ?", (layer.name,))
             c.execute(
-                "INSERT INTO demand_layers (name, sample, updated_at, actor, source)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO demand_layers (name, sample, updated_at, actor, source, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     layer.name,
                     int(layer.sample),
                     _now().isoformat(),
                     actor,
                     json.dumps(layer.source),
+                    owner,
                 ),
             )
             c.executemany(
@@ -682,14 +865,15 @@ class SQLStore(Store):
             updated_at=datetime.fromisoformat(head["updated_at"]),
             actor=head["actor"],
             source=json.loads(head["source"]),
+            owner=head["owner"],
         )
 
     def list_demand(self) -> list[dict[str, Any]]:
         rows = self._conn().execute(
-            "SELECT l.name, l.sample, l.updated_at, COUNT(p.seq) AS points,"
+            "SELECT l.name, l.sample, l.updated_at, l.owner, COUNT(p.seq) AS points,"
             " COALESCE(SUM(p.weight), 0) AS total_weight"
             " FROM demand_layers l LEFT JOIN demand_points p ON p.layer = l.name"
-            " GROUP BY l.name ORDER BY l.name"
+            " GROUP BY l.name, l.sample, l.updated_at, l.owner ORDER BY l.name"
         )
         return [
             {
@@ -698,12 +882,14 @@ class SQLStore(Store):
                 "total_weight": round(r["total_weight"], 3),
                 "sample": bool(r["sample"]),
                 "updated_at": r["updated_at"],
+                "owner": r["owner"],
             }
             for r in rows
         ]
 
-    def delete_demand(self, name: str) -> bool:
+    def delete_demand(self, name: str, *, may_delete: Callable[[str], bool] | None = None) -> bool:
         with self._write() as c:
+            self._check_demand_owner(c, name, may_delete)
             return c.execute("DELETE FROM demand_layers WHERE name = ?", (name,)).rowcount > 0
 
     # -- riders' reports -----------------------------------------------------------------
@@ -897,6 +1083,9 @@ class SQLStore(Store):
                     at = {name: i for i, name in enumerate(columns)}
                     for r in rows:
                         self._index_point(c, r[at["id"]], r[at["lon"]], r[at["lat"]])
+            # The 上图 history is rebuilt from the imported audit trail when next asked.
+            c.execute("DELETE FROM mapped_history")
+            c.execute("DELETE FROM mapped_history_thresholds")
             self._after_import(c)
 
     def _after_import(self, c: Any) -> None:
@@ -961,7 +1150,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "problems",
         "warnings",
     ),
-    "demand_layers": ("name", "sample", "updated_at", "actor", "source"),
+    "demand_layers": ("name", "sample", "updated_at", "actor", "source", "owner"),
     "demand_points": ("layer", "seq", "lon", "lat", "weight", "label"),
     "feedback": (
         "id",

@@ -264,6 +264,15 @@ class Store(ABC):
     def batches(self, *, limit: int = 100) -> list[Batch]: ...
 
     @abstractmethod
+    def mapped_history_days(self, *, threshold_m: float) -> list[tuple[str, int, int, int]]:
+        """Per day with changes (Asia/Shanghai, ``YYYY-MM-DD``), in order, the net change
+        that day of (active stations, those listed with the keyword on all three providers,
+        those listed precisely within ``threshold_m``), as stations.figures counts them.
+
+        Kept in the database as each write lands (built once from the audit trail the
+        first time a threshold is asked for): reading it costs one row per day."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     # -- tokens --------------------------------------------------------------------------
@@ -334,8 +343,17 @@ class Store(ABC):
     # -- demand layers ---------------------------------------------------------------------
 
     @abstractmethod
-    def save_demand(self, layer: DemandLayer, *, actor: str) -> None:
-        """Store ``layer`` under its name, replacing a layer of that name, in one transaction."""
+    def save_demand(
+        self,
+        layer: DemandLayer,
+        *,
+        actor: str,
+        may_replace: Callable[[str], bool] | None = None,
+    ) -> None:
+        """Store ``layer`` under its name, replacing a layer of that name, in one transaction.
+
+        A replaced layer keeps its owner; with ``may_replace``, replacing a layer whose
+        owner it refuses raises ForbiddenError (checked inside the transaction)."""
 
     @abstractmethod
     def find_demand(self, name: str) -> DemandLayer | None: ...
@@ -345,8 +363,9 @@ class Store(ABC):
         """Each layer's summary (name, points, total_weight, sample, updated_at), by name."""
 
     @abstractmethod
-    def delete_demand(self, name: str) -> bool:
-        """Remove a layer; False if there is none of that name."""
+    def delete_demand(self, name: str, *, may_delete: Callable[[str], bool] | None = None) -> bool:
+        """Remove a layer; False if there is none of that name. With ``may_delete``, a
+        layer whose owner it refuses is kept and ForbiddenError raised."""
 
     # -- riders' reports (schema v3) ------------------------------------------------------
 

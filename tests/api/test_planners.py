@@ -73,3 +73,27 @@ def test_holiday_calendar_coverage_is_shown_on_healthz_and_district_figures(
             assert f"{last_year} 年" in calendar["warning"]
         else:
             assert calendar["warning"] is None
+
+
+def test_history_is_cached_per_registry_version_and_follows_writes(db_path, districts):
+    store = SQLiteStore(db_path)
+    store.create(make_station(districts, external_id="A"), actor="t")
+    app = create_app(
+        Settings(database_url=f"sqlite:///{db_path}"), store=store, districts=districts
+    )
+    reads = []
+    real = store.mapped_history_days
+
+    def counted(**kw):
+        reads.append(kw)
+        return real(**kw)
+
+    store.mapped_history_days = counted  # type: ignore[method-assign]
+    with TestClient(app) as c:
+        assert c.get("/v1/history/mapped").json()[0]["active"] == 1
+        assert c.get("/v1/history/mapped").json()[0]["active"] == 1
+        assert len(reads) == 1  # the second answer came from this version's cache
+        store.create(make_station(districts, external_id="B"), actor="t")
+        assert c.get("/v1/history/mapped").json()[0]["active"] == 2
+        assert len(reads) == 2
+    store.close()

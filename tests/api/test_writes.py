@@ -99,9 +99,11 @@ def test_failed_authentications_are_rate_limited(store, districts, db_path):
                 ).status_code
                 == 401
             )
-        r = c.post("/v1/stations", json=body(), headers=good)
+        r = c.post("/v1/stations", json=body(), headers={"Authorization": "Bearer yz_a_b"})
         assert_problem(r, 429, "too_many_requests")
         assert int(r.headers["retry-after"]) > 0
+        # A valid token is not held back by others' failures from the address.
+        assert c.post("/v1/stations", json=body(), headers=good).status_code == 201
 
 
 def test_tokens_are_stored_hashed_and_never_logged(client, store, caplog, db_path):

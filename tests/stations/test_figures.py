@@ -97,6 +97,6 @@ def test_history_replays_the_audit_trail(sample, db_path):
         first = store.create(sample[2], actor="a")  # amap only
         store.create(sample[0], actor="a")  # all three, precise
         store.update(first.with_changes(listings=sample[0].listings), expected_version=1, actor="a")
-        history = mapped_history(store.audit())
+        history = mapped_history(store.mapped_history_days(threshold_m=50.0))
     (today,) = history
     assert today == {"date": today["date"], "active": 2, "listed_all": 2, "precise_all": 2}
