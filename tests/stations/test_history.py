@@ -117,7 +117,9 @@ def test_kept_history_equals_the_replay_through_uploads_edits_and_reverts(
                         owner="district:500105", listings=listings(GUANYINQIAO))),
         (4, station_row(external_id="U2", status="planned", listings=listings(JIEFANGBEI))),
     ]  # fmt: skip
-    upload = plan_upload(rows, store=store, districts=districts, by=ADMIN, filename="u.csv")
+    upload = plan_upload(
+        rows, store=store, districts=districts, by=ADMIN, filename="u.csv", crs="wgs84"
+    )
     commit_upload(store, upload.id, by=ADMIN)
     check()
 
