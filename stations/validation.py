@@ -562,10 +562,16 @@ def _own_district_or_problem(
             )
         return owner.code
     if not adcode:
+        far = (
+            f"，距本工会所属的{own.name}边界 {gap_m:,.0f} 米，超出区界容差 {tolerance_m:.0f} 米；"
+            "请核对经纬度及坐标系（高德、腾讯为 gcj02，百度为 bd09）"
+            if own is not None
+            else ""
+        )
         col.add(
             "lon",
             "outside_districts",
-            f"位置（{value}）不在本系统的区县范围内（{districts.source}）",
+            f"位置（{value}）不在本系统的区县范围内（{districts.source}）{far}",
             value,
         )
     elif own is None:
