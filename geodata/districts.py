@@ -194,7 +194,7 @@ class Districts:
         return f"<Districts: {len(self)} from {self._source}>"
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[District, ...], str]]:
-        # Per-thread prepared copies cannot be pickled; they are rebuilt on first lookup.
+        # The prepared copies and their lock cannot be pickled; rebuilt on first lookup.
         return (_unpickle_districts, (self._districts, self._source))
 
     def get(self, adcode: str) -> District:
