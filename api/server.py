@@ -6,11 +6,11 @@ client sending a header a byte at a time (slowloris), or nothing at all, keeps a
 descriptor for as long as it likes; and ``limit_concurrency`` only answers 503 to complete
 requests once too many connections are open (the slow ones among them), so it keeps the
 descriptors too and turns the normal clients away. Here a connection must deliver each
-request's line and headers within ``head_timeout_s`` of opening (or of the previous
-answer), and a body must not stall for more than ``body_timeout_s`` between two reads
-(nginx's ``client_header_timeout`` and ``client_body_timeout``); and a worker accepts at
-most ``max_connections`` at once, ``max_per_client`` from one address (nginx's
-``limit_conn``), closing any more as soon as they are made.
+request's line and headers within ``head_timeout_s`` of opening (or of its first byte,
+after the previous answer), and a body must not stall for more than ``body_timeout_s``
+between two reads (nginx's ``client_header_timeout`` and ``client_body_timeout``); and a
+worker accepts at most ``max_connections`` at once, ``max_per_client`` from one address
+(nginx's ``limit_conn``), closing any more as soon as they are made.
 """
 
 from __future__ import annotations
@@ -156,12 +156,13 @@ class LimitedHttpToolsProtocol(ProblemHttpToolsProtocol):
             self._body_timer = None
         super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        # uvicorn armed its keep-alive timer: the connection waits for its next request
-        # (none is queued), whose headers get the same time as the first one's.
-        if self.timeout_keep_alive_task is not None:
+    def data_received(self, data: bytes) -> None:
+        # Idle between requests, the keep-alive timer runs (YIZHAN_KEEP_ALIVE_S, which may
+        # be longer: a proxy's idle connections); the next request's first bytes stop it
+        # and start its head's clock, the same time as the first request's.
+        if self._head_timer is None and self.timeout_keep_alive_task is not None:
             self._arm_head_timer()
+        super().data_received(data)
 
     def timeout_keep_alive_handler(self) -> None:
         self._cancel_timers()

@@ -27,7 +27,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from stations.open import redact
+from stations.open import redact, remember_password
 from stations.sqlstore import SQLStore
 from stations.store import (
     DatabaseTimeoutError,
@@ -300,6 +300,7 @@ class PostGISStore(SQLStore):
         ``start_unavailable`` (a server), open anyway: every use raises that error at once
         until the database answers (tried again with backoff), and the schema is checked
         then."""
+        remember_password(url)  # before anything can quote it
         self.url = url
         self.timeouts = timeouts or Timeouts()
         self._local = threading.local()

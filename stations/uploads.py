@@ -36,7 +36,14 @@ from stations.store import (
     Update,
     WriteResult,
 )
-from stations.validation import Problem, ValidationError, build_station, hours_warnings, visible
+from stations.validation import (
+    SAME_POSITION_DEG,
+    Problem,
+    ValidationError,
+    build_station,
+    hours_warnings,
+    visible,
+)
 
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
 DUPLICATE_RADIUS_M = 30.0
@@ -47,9 +54,6 @@ DRY_RUN_RETENTION_H = 7 * 24.0
 # A full list closing more than this share of the union's open stations is confirmed
 # explicitly (YIZHAN_FULL_LIST_MAX_CLOSE_SHARE): a real yearly list closes a few percent.
 MAX_CLOSE_SHARE = 0.2
-# Two positions this close are the same place: a spreadsheet keeps 15 significant digits
-# (1e-12°), and 9e-9° is at most 1.0 mm (of latitude; less of longitude).
-SAME_POSITION_DEG = 9e-9
 
 CRS_HELP = (
     "请说明文件中经纬度的坐标系：从高德地图或腾讯地图复制的位置是 gcj02，从百度地图复制的是 "

@@ -36,6 +36,9 @@ from stations.model import (
 # swapped axes. The district layer decides the precise question "which district is this in".
 CHINA_LON = (73.4, 135.1)
 CHINA_LAT = (3.8, 53.6)
+# Two positions this close are the same place: a spreadsheet keeps 15 significant digits
+# (1e-12°), and 9e-9° is at most 1.0 mm (of latitude; less of longitude).
+SAME_POSITION_DEG = 9e-9
 
 MAX_TEXT = {
     "external_id": 64,
@@ -559,10 +562,16 @@ def _own_district_or_problem(
             )
         return owner.code
     if not adcode:
+        far = (
+            f"，距本工会所属的{own.name}边界 {gap_m:,.0f} 米，超出区界容差 {tolerance_m:.0f} 米；"
+            "请核对经纬度及坐标系（高德、腾讯为 gcj02，百度为 bd09）"
+            if own is not None
+            else ""
+        )
         col.add(
             "lon",
             "outside_districts",
-            f"位置（{value}）不在本系统的区县范围内（{districts.source}）",
+            f"位置（{value}）不在本系统的区县范围内（{districts.source}）{far}",
             value,
         )
     elif own is None:
@@ -596,9 +605,11 @@ def build_station(
 
     ``raw`` uses the record's field names (``lon``/``lat`` in ``crs``, ``hours`` as written).
     ``owner`` applies when the row names none. ``existing`` keeps id and version of the
-    stored station being changed. A district union's station must lie in its district,
-    or within ``border_tolerance_m`` (metres, on the ellipsoid) outside it: then it is
-    filed under the union's district and a warning is appended to ``warnings``.
+    stored station being changed, and its district while its owner and position stay
+    (within SAME_POSITION_DEG): a position accepted once is not judged again. A district
+    union's station must lie in its district, or within ``border_tolerance_m`` (metres,
+    on the ellipsoid) outside it: then it is filed under the union's district and a
+    warning is appended to ``warnings``.
     ``strict`` (a JSON body) also refuses fields it does not know, where a file's unknown
     columns are reported beside the rows instead.
     """
@@ -655,31 +666,42 @@ def build_station(
         and not _position_problem(col, "lon", src_lon, src_lat)
     ):
         lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
-        adcode = str(districts.lookup(lon, lat))
         if (
-            row_owner is not None
-            and row_owner.kind is OwnerKind.DISTRICT
-            and adcode != row_owner.code
+            existing is not None
+            and existing.district_adcode
+            and row_owner == existing.owner
+            and abs(lon - existing.lon) <= SAME_POSITION_DEG
+            and abs(lat - existing.lat) <= SAME_POSITION_DEG
         ):
-            adcode = _own_district_or_problem(
-                col,
-                adcode,
-                row_owner,
-                lon,
-                lat,
-                f"{src_lon},{src_lat}",
-                districts=districts,
-                tolerance_m=border_tolerance_m,
-                allowed_district=allowed_district,
-                warnings=warnings,
-            )
-        elif not adcode:
-            col.add(
-                "lon",
-                "outside_districts",
-                f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
-                f"{src_lon},{src_lat}",
-            )
+            # A position accepted before is not judged again when other fields change:
+            # the border tolerance or the boundary layer may have changed since.
+            adcode = existing.district_adcode
+        else:
+            adcode = str(districts.lookup(lon, lat))
+            if (
+                row_owner is not None
+                and row_owner.kind is OwnerKind.DISTRICT
+                and adcode != row_owner.code
+            ):
+                adcode = _own_district_or_problem(
+                    col,
+                    adcode,
+                    row_owner,
+                    lon,
+                    lat,
+                    f"{src_lon},{src_lat}",
+                    districts=districts,
+                    tolerance_m=border_tolerance_m,
+                    allowed_district=allowed_district,
+                    warnings=warnings,
+                )
+            elif not adcode:
+                col.add(
+                    "lon",
+                    "outside_districts",
+                    f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
+                    f"{src_lon},{src_lat}",
+                )
     if row_owner is None and adcode:
         row_owner = Owner(OwnerKind.DISTRICT, adcode)
     # Without a usable position the owner cannot be derived: that problem is said already.

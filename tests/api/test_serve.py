@@ -232,6 +232,56 @@ def test_idle_and_dribbling_connections_are_closed_after_the_timeouts(tmp_path: 
         kept.close()
 
 
+def _read_answer(s: socket.socket) -> bytes:
+    """One whole response (status line, headers and its Content-Length of body) from ``s``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = s.recv(4096)
+        assert chunk, f"closed after {data!r}"
+        body += chunk
+    return head
+
+
+@pytest.mark.slow
+def test_keep_alive_longer_than_the_head_timeout_is_kept(tmp_path: Path):
+    # Behind a proxy whose idle connections live 60 s, YIZHAN_KEEP_ALIVE_S is set above
+    # it: the head timeout (for a request that has begun) must not cut the idle time short.
+    env = {"YIZHAN_REQUEST_HEAD_TIMEOUT_S": "1", "YIZHAN_KEEP_ALIVE_S": "4"}
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with serve(f"sqlite:///{tmp_path / 'r.sqlite3'}", env=env) as server:
+        with _connect(server.base, source="127.0.0.2") as kept:
+            kept.sendall(request)
+            assert _read_answer(kept).startswith(b"HTTP/1.1 200")
+            time.sleep(2.5)  # idle: longer than the head timeout, within the keep-alive
+            kept.sendall(request)
+            assert _read_answer(kept).startswith(b"HTTP/1.1 200")
+            waited = _closed_by_server(kept, within_s=8)  # then closed after the keep-alive
+            assert waited is not None and 3.0 < waited < 6.0
+        # A next request that has begun gets the head timeout, not the keep-alive.
+        with _connect(server.base, source="127.0.0.2") as dribbling:
+            dribbling.sendall(request)
+            assert _read_answer(dribbling).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()
+            try:
+                for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 40:
+                    dribbling.send(bytes([byte]))
+                    time.sleep(0.2)
+                closed_after = None
+            except OSError:
+                closed_after = time.monotonic() - started
+        assert closed_after is not None and closed_after < 2.5
+
+
 @pytest.mark.slow
 def test_a_stalled_request_body_is_dropped_after_its_timeout(tmp_path: Path):
     env = {"YIZHAN_REQUEST_BODY_TIMEOUT_S": "1", "YIZHAN_KEEP_ALIVE_S": "30"}

@@ -660,3 +660,30 @@ def test_border_tolerance_is_a_setting(store, districts, db_path):
         r = strict.post("/v1/stations", json=body(lon=lon, lat=lat), headers=headers)
     assert_problem(r, 422, "validation_failed")
     assert r.json()["errors"][0]["code"] == "outside_own_district"
+
+
+def test_a_change_of_other_fields_keeps_a_position_accepted_before(store, districts, db_path):
+    # Taken within the tolerance (or filed by an earlier boundary layer); the tolerance is
+    # then narrowed. Renaming the station must not refuse a position nobody sent.
+    lon, lat = point_beyond_border(districts, YUZHONG, JIANGBEI, 300)
+    with api_client(store, districts, db_path, border_tolerance_m=400) as wide:
+        headers = token(store, "district", YUZHONG, "渝中区总工会")[0]
+        r = wide.post("/v1/stations", json=body(lon=lon, lat=lat), headers=headers)
+        assert r.status_code == 201, r.text
+        sid = r.json()["id"]
+    with api_client(store, districts, db_path, border_tolerance_m=100) as narrow:
+        r = narrow.patch(
+            f"/v1/stations/{sid}", json={"name": "新名", "version": 1}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["name"] == "新名" and r.json()["district_adcode"] == YUZHONG
+        # Moving it there again is a new position: judged by today's tolerance.
+        moved = point_beyond_border(districts, YUZHONG, JIANGBEI, 250)
+        r = narrow.patch(
+            f"/v1/stations/{sid}",
+            json={"lon": moved[0], "lat": moved[1], "version": 2},
+            headers=headers,
+        )
+    assert_problem(r, 422, "validation_failed")
+    assert r.json()["errors"][0]["code"] == "outside_own_district"
+    assert store.get(sid).name == "新名"

