@@ -105,8 +105,10 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_one_limited(registr
         ]
         assert spoofed == [401, 401, 429]
         # Nor can a rider behind the proxy, by sending its own X-Forwarded-For first: the
-        # proxy appends the address it saw, and that is the one believed.
-        assert _post(server.base, good, **proxy, forwarded_for="203.0.113.8, 203.0.113.7") == 429
+        # proxy appends the address it saw, and that is the one believed (a guess from the
+        # locked address is refused unread; a valid token there is not locked out by others'
+        # typos, so the guess is the test).
+        assert _post(server.base, BAD, **proxy, forwarded_for="203.0.113.8, 203.0.113.7") == 429
     assert "X-Forwarded-For believed from 127.0.0.2" in server.output
 
 
@@ -120,7 +122,7 @@ def test_without_the_setting_only_a_proxy_on_this_machine_is_believed(registry_w
             for i in range(3)
         ]
         assert spoofed == [401, 401, 429]
-        assert _post(server.base, good, source="127.0.0.2") == 429
+        assert _post(server.base, BAD, source="127.0.0.2") == 429
         # 127.0.0.1 (nginx on the same machine) is believed, as uvicorn does by default.
         assert _post(server.base, good, source="127.0.0.1", forwarded_for="203.0.113.9") == 201
         assert _post(server.base, BAD, source="127.0.0.1", forwarded_for="198.51.100.1") == 401
