@@ -202,6 +202,11 @@ class FileLimits:
     """
 
     max_unpacked_bytes: int = 512 * 1024 * 1024
+    # Any part but a sheet (styles, shared strings, the workbook…) openpyxl reads whole, even
+    # read-only: 420 MB of styles took 177 s and 7.3 GB. Excel's own maximum of 64,000 cell
+    # formats is about 10 MB of styles; our 20,000-station export has no part over 11 KB
+    # but its sheet.
+    max_part_bytes: int = 16 * 1024 * 1024
     max_columns: int = 256  # our template has 30 columns, exports 44; Excel 2003 stopped at 256
     max_cell_chars: int = 32_767  # Excel's own limit for one cell
 
@@ -268,27 +273,40 @@ def _column_number(ref: str) -> int:
 
 
 def _scan_xlsx_xml(
-    name: str, stream: IO[bytes], limits: FileLimits, budget: list[int], *, chunk: int = 1 << 16
+    name: str,
+    stream: IO[bytes],
+    limits: FileLimits,
+    budget: list[int],
+    *,
+    part: str = "",
+    first: bytes = b"",
+    may_be_large: bool = False,
+    overrides: dict[str, str] | None = None,
+    chunk: int = 1 << 16,
 ) -> None:
-    """Stream one sheet or the shared strings through expat: count columns and cell lengths.
+    """Stream one XML part through expat: count columns, cell lengths and its size.
 
     Nothing is kept but counters, so a bomb is refused at its first oversized cell or
     column, in bounded memory, before openpyxl (which loads all shared strings at once).
+    Unless ``may_be_large`` (a sheet, which openpyxl streams), the part is refused past
+    ``limits.max_part_bytes``. ``overrides`` collects [Content_Types].xml's part types.
     """
     from xml.parsers import expat
 
     parser = expat.ParserCreate()
     parser.buffer_text = False
     text = 0  # characters since the cell (c) or shared string (si) began, runs included
+    inside = False  # within a cell or a shared string: only their text is counted
     column = 0
+    size = 0
 
     def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal text, column
+        nonlocal text, column, inside
         local = tag.rpartition(":")[2]
-        if local == "si":
+        if local in ("si", "c"):
             text = 0
-        elif local == "c":
-            text = 0
+            inside = True
+        if local == "c":
             ref = attrs.get("r")
             column = _column_number(ref) if ref else column + 1
             if column > limits.max_columns:
@@ -300,9 +318,18 @@ def _scan_xlsx_xml(
                 raise FileRefusedError("too_many_columns", msg)
         elif local == "row":
             column = 0
+        elif local == "Override" and overrides is not None:
+            overrides[attrs.get("PartName", "").lstrip("/").lower()] = attrs.get("ContentType", "")
+
+    def end(tag: str) -> None:
+        nonlocal inside
+        if tag.rpartition(":")[2] in ("si", "c"):
+            inside = False
 
     def chars(data: str) -> None:
         nonlocal text
+        if not inside:
+            return
         text += len(data)
         if text > limits.max_cell_chars:
             msg = (
@@ -315,13 +342,18 @@ def _scan_xlsx_xml(
         raise FileRefusedError("bad_file", f"{name}: 文件含有 DTD，不是 Excel 保存的 .xlsx")
 
     parser.StartElementHandler = start
+    parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
     parser.StartDoctypeDeclHandler = doctype
     try:
-        while data := stream.read(chunk):
+        while data := first or stream.read(chunk):
+            first = b""
             budget[0] -= len(data)
+            size += len(data)
             if budget[0] < 0:
                 raise _unpacked_too_large(name, limits)
+            if size > limits.max_part_bytes and not may_be_large:
+                raise _part_too_large(name, part, limits)
             parser.Parse(data, False)
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
@@ -338,16 +370,53 @@ def _unpacked_too_large(name: str, limits: FileLimits) -> FileRefusedError:
     )
 
 
-_XLSX_SCANNED = re.compile(r"xl/(worksheets/[^/]+|sharedStrings)\.xml", re.IGNORECASE)
+_WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+# Parts openpyxl reads whole by their name, whatever [Content_Types].xml calls them.
+_READ_WHOLE = frozenset(
+    n.lower()
+    for n in (
+        "[Content_Types].xml",
+        "xl/workbook.xml",
+        "xl/styles.xml",
+        "xl/sharedStrings.xml",
+        "xl/theme/theme1.xml",
+        "docProps/core.xml",
+        "docProps/app.xml",
+        "docProps/custom.xml",
+    )
+)
+
+
+def _part_too_large(name: str, part: str, limits: FileLimits) -> FileRefusedError:
+    mib = limits.max_part_bytes / (1 << 20)
+    return FileRefusedError(
+        "spreadsheet_too_large",
+        f"{name}: 其中的 {part} 解压后超过 {mib:,.0f} MiB（工作表以外的部分，如样式、共享文字），"
+        "远大于任何驿站登记表；请把表格内容复制到新建的工作簿后再上传，或另存为 CSV",
+    )
+
+
+def _looks_like_xml(head: bytes, whole: bool) -> bool:
+    """Whether a part's first bytes start XML (after a BOM and blanks): only those are parsed.
+
+    ``whole``: ``head`` is the whole part. A part of blanks alone is nothing; one that goes
+    on past its first chunk of blanks is checked as XML (a sheet may follow them).
+    """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    return text[:1] == b"<" or (not text and not whole)
 
 
 def check_xlsx(path: Path, limits: FileLimits = FileLimits()) -> None:
     """Refuse a spreadsheet too large unpacked, too wide or with an oversized cell.
 
     The members' declared sizes are checked first (zipfile never inflates a member past
-    its declared size), then the sheets and shared strings are streamed and counted.
+    its declared size), then every XML part is streamed and counted.
     """
     from zipfile import BadZipFile, ZipFile
+
+    from stations.validation import visible
 
     try:
         book = ZipFile(path)
@@ -359,14 +428,37 @@ def check_xlsx(path: Path, limits: FileLimits = FileLimits()) -> None:
         if sum(m.file_size for m in members) > limits.max_unpacked_bytes:
             raise _unpacked_too_large(path.name, limits)
         budget = [limits.max_unpacked_bytes]
-        for member in members:
-            if _XLSX_SCANNED.fullmatch(member.filename):
-                try:
-                    with book.open(member) as stream:
-                        _scan_xlsx_xml(path.name, stream, limits, budget)
-                except (BadZipFile, OSError, EOFError) as exc:  # bad CRC, truncated, …
-                    msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
-                    raise FileRefusedError("bad_file", msg) from None
+        # Every XML part, whatever its name: openpyxl finds the sheets and shared strings
+        # by the workbook's relationships and content types, which may name any part. Only
+        # a part typed as a sheet, other than those openpyxl reads by name, may be large.
+        overrides: dict[str, str] = {}
+        first = sorted(members, key=lambda m: m.filename != "[Content_Types].xml")
+        for member in first:
+            if member.is_dir():
+                continue
+            key = member.filename.lower()
+            sheet = (
+                overrides.get(key) == _WORKSHEET_TYPE
+                and key not in _READ_WHOLE
+                and not key.endswith(".rels")
+            )
+            try:
+                with book.open(member) as stream:
+                    head = stream.read(1 << 16)
+                    if _looks_like_xml(head, len(head) < 1 << 16):
+                        _scan_xlsx_xml(
+                            path.name,
+                            stream,
+                            limits,
+                            budget,
+                            part=visible(member.filename)[:80],
+                            first=head,
+                            may_be_large=sheet,
+                            overrides=overrides if key == "[content_types].xml" else None,
+                        )
+            except (BadZipFile, OSError, EOFError, NotImplementedError) as exc:  # bad CRC, …
+                msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
+                raise FileRefusedError("bad_file", msg) from None
 
 
 def _xlsx_rows(

@@ -24,7 +24,9 @@ from tests.builders import (
     JIEFANGBEI,
     make_station,
     varied_stations,
+    xlsx_huge_styles,
     xlsx_one_huge_cell,
+    xlsx_sheet_elsewhere,
     xlsx_wide,
 )
 from tests.stores import upload_states
@@ -302,6 +304,47 @@ def test_a_cell_longer_than_excel_allows_is_refused_before_openpyxl(tmp_path, ru
     assert refused.value.code == "cell_too_long"
     assert "32,767" in str(refused.value)
     assert peak < 5 << 20  # the 8 MB cell was never held
+
+
+def test_a_sheet_stored_under_another_name_is_checked_too(tmp_path):
+    """openpyxl finds the sheet by the workbook's relationships, not by its name: a sheet at
+    xl/data/s.xml holding one 400 MB cell was read whole (8 s, 870 MB) past the checks."""
+    import tracemalloc
+
+    path = xlsx_sheet_elsewhere(tmp_path / "moved.xlsx", cell_bytes=8 << 20)
+    tracemalloc.start()
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert refused.value.code == "cell_too_long"
+    assert peak < 5 << 20
+
+
+def test_a_huge_styles_part_is_refused_unread(tmp_path):
+    """Styles are parsed whole even read-only: 1.2 MB on disk (420 MB of number formats)
+    took 177 s and 7.3 GB. A part other than a sheet over 16 MiB is refused, in bounded
+    memory; Excel's own maximum of 64,000 cell formats is about 10 MB of styles."""
+    import time
+    import tracemalloc
+
+    from stations.io import FileLimits
+
+    path = xlsx_huge_styles(tmp_path / "styles.xlsx", styles_bytes=40 << 20)
+    assert path.stat().st_size < 1 << 20
+    start = time.perf_counter()
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(path)
+    assert time.perf_counter() - start < 8  # 2.7 s at load 6 on 2 cores
+    assert refused.value.code == "spreadsheet_too_large"
+    assert "xl/styles.xml" in str(refused.value)
+    assert "16 MiB" in str(refused.value)
+    tracemalloc.start()  # (slows the parse tenfold: measured against a smaller limit)
+    with pytest.raises(FileRefusedError):
+        read_rows(path, limits=FileLimits(max_part_bytes=2 << 20))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5 << 20
 
 
 def test_a_sheet_of_16384_columns_is_refused_before_openpyxl(tmp_path):
