@@ -103,6 +103,11 @@ class Settings(BaseSettings):
             "reads whole, larger than this unpacked is refused before it is read"
         ),
     )
+    upload_max_rows: int = Field(
+        default=FileLimits().max_rows,
+        ge=1000,
+        description="a file with more rows of stations is refused before they are planned",
+    )
     upload_max_columns: int = Field(
         default=FileLimits().max_columns,
         ge=44,
@@ -271,6 +276,7 @@ class Settings(BaseSettings):
         return FileLimits(
             max_unpacked_bytes=self.upload_max_unpacked_bytes,
             max_part_bytes=self.upload_max_part_bytes,
+            max_rows=self.upload_max_rows,
             max_columns=self.upload_max_columns,
         )
 

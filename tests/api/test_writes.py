@@ -503,6 +503,43 @@ def test_spreadsheet_bombs_are_refused_in_chinese_and_leave_no_upload(
     assert upload_states(store) == {}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson"])
+def test_a_file_of_too_many_rows_is_refused_before_planning_and_leaves_no_upload(
+    store, districts, db_path, yuzhong, tmp_path, fmt
+):
+    """20 MB of CSV held 10 million rows of "x": planned at 0.25 ms and 600 bytes stored a
+    row, one upload held a worker for 40 minutes and wrote 6 GB. Now refused unplanned."""
+    import json
+    import time
+
+    from openpyxl import Workbook
+
+    app = make_app(store, districts, db_path, upload_max_rows=1000)
+    client = TestClient(app)
+    if fmt == "csv":
+        data = ("编号,名称,经度,纬度\n" + "x\n" * 50_000).encode()
+    elif fmt == "xlsx":
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("驿站")
+        sheet.append(["编号", "名称"])
+        for i in range(1500):
+            sheet.append([f"A{i}"])
+        book.save(tmp_path / "rows.xlsx")
+        data = (tmp_path / "rows.xlsx").read_bytes()
+    else:
+        feature = {"type": "Feature", "geometry": None, "properties": {}}
+        data = json.dumps({"type": "FeatureCollection", "features": [feature] * 1001}).encode()
+    start = time.perf_counter()
+    r = upload(client, yuzhong, data, name=f"rows.{fmt}")
+    assert time.perf_counter() - start < 2
+    assert_problem(r, 413, "too_many_rows")
+    assert "超过 1,000 行" in r.json()["detail"]
+    assert upload_states(store) == {}
+    # 1,000 rows are still planned (and rejected row by row).
+    ok = ("编号,名称,经度,纬度\n" + "x\n" * 1000).encode()
+    assert upload(client, yuzhong, ok, name="ok.csv").json()["counts"]["rejected"] == 1000
+
+
 def _feature(geometry, properties):
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
