@@ -174,7 +174,7 @@ def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
 
 def _restore(value: Any) -> Any:
     """Undo :func:`neutralise` on a cell read back from one of our exports."""
-    if isinstance(value, str) and value[:1] == "'" and value[1:2] and value[1] in "=+-@\t\r":
+    if isinstance(value, str) and value[:1] == "'" and _defused(value[1:]):
         return value[1:]
     return value
 
@@ -700,9 +700,16 @@ EXPORT_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _defused(text: str) -> bool:
+    """Whether :func:`neutralise` puts a quote before ``text``: a formula sign, after any
+    quotes (so that "'=1", quoted again, reads back as it was written)."""
+    return text.lstrip("'").startswith(_FORMULA_START)
+
+
 def neutralise(value: Any) -> Any:
-    """Defuse spreadsheet formula injection: text starting with = + - @ gets a leading '."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Defuse spreadsheet formula injection: text starting with = + - @ (after any
+    apostrophes) gets a leading '."""
+    if isinstance(value, str) and _defused(value):
         return "'" + value
     return value
 

@@ -226,6 +226,27 @@ def test_export_then_import_round_trips_unchanged(tmp_path, store, districts, su
         assert upload.counts["close"] == 0 and upload.counts["unchanged"] == len(mine)
 
 
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_text_starting_with_an_apostrophe_and_a_formula_sign_round_trips(
+    tmp_path, store, districts, suffix
+):
+    """The export's defusing quote was taken off on import whatever followed, so a code
+    "'+O3" came back "+O3" (a new station, and a full list closed the old one) and a name
+    "'=1+1" came back "=1+1"."""
+    odd = {"O1": "'=1+1", "'+O3": "'-北站", "O4": "''@x"}
+    for code, name in odd.items():
+        store.create(make_station(districts, external_id=code, name=name), actor="a")
+    out = tmp_path / f"export.{suffix}"
+    export_stations(store.iter_all(), out)
+    assert {r["external_id"]: r["name"] for _, r in read_rows(out).rows} == odd
+    upload = plan(out, store, districts, "wgs84", full_list=True)
+    assert upload.counts["unchanged"] == 3
+    assert {k: upload.counts[k] for k in NOTHING} == NOTHING
+    # Still defused for a spreadsheet: no cell begins with a formula sign.
+    assert neutralise("'=1+1") == "''=1+1" and neutralise("''@x") == "'''@x"
+    assert neutralise("'正常") == "'正常"
+
+
 def test_geojson_round_trip_keeps_every_listing_after_commit(tmp_path, store, districts):
     for station in varied_stations(districts):
         store.create(station, actor="a")
