@@ -150,7 +150,8 @@ def detect_format(path: Path) -> str:
 
 
 def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
-    """Return utf-8-sig, utf-8 or gb18030 (a superset of GBK) for a CSV file.
+    """Return utf-8-sig, utf-8, gb18030 (a superset of GBK) or, after its BOM, utf-16 for
+    a CSV file.
 
     The whole file is checked in chunks with an incremental decoder, so memory stays bounded
     and a GBK character far down the file is not missed.
@@ -158,7 +159,10 @@ def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
     with path.open("rb") as fh:
         head = fh.read(3)
     bom = head == codecs.BOM_UTF8
-    for encoding in ("utf-8", "gb18030"):
+    candidates: tuple[str, ...] = ("utf-8", "gb18030")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ("utf-16",)  # Excel's "Unicode 文本 (*.txt)": tab separated
+    for encoding in candidates:
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
             with path.open("rb") as fh:
@@ -168,7 +172,7 @@ def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
         except UnicodeDecodeError:
             continue
         return "utf-8-sig" if bom and encoding == "utf-8" else encoding
-    msg = f"{path.name}: 文件编码无法识别（请另存为 UTF-8 或 GBK 编码的 CSV）"
+    msg = f"{path.name}: 文件编码无法识别（请另存为 UTF-8 或 GBK 编码的 CSV，或 Unicode 文本）"
     raise ValueError(msg)
 
 

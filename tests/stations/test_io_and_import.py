@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from pathlib import Path
@@ -245,6 +246,27 @@ def test_text_starting_with_an_apostrophe_and_a_formula_sign_round_trips(
     # Still defused for a spreadsheet: no cell begins with a formula sign.
     assert neutralise("'=1+1") == "''=1+1" and neutralise("''@x") == "'''@x"
     assert neutralise("'正常") == "'正常"
+
+
+def test_excels_unicode_text_is_read(tmp_path, store, districts):
+    """Excel's "Unicode 文本 (*.txt)" (UTF-16 with a BOM, tab separated), the one text
+    format older Excel keeps Chinese in, was refused as an unknown encoding."""
+    text = "编号\t名称\t经度\t纬度\t开放时间\nA1\t民族路驿站\t106.5772\t29.557\t每天 8:00-20:00\n"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        bom = codecs.BOM_UTF16_LE if encoding.endswith("le") else codecs.BOM_UTF16_BE
+        path = tmp_path / f"unicode-{encoding}.txt"
+        path.write_bytes(bom + text.encode(encoding))
+        source = read_rows(path)
+        assert source.delimiter == "\t"
+        assert [r for _, r in source.rows] == [
+            {
+                "external_id": "A1",
+                "name": "民族路驿站",
+                "lon": "106.5772",
+                "lat": "29.557",
+                "hours": "每天 8:00-20:00",
+            }
+        ]
 
 
 def test_geojson_round_trip_keeps_every_listing_after_commit(tmp_path, store, districts):
