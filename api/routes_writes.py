@@ -359,7 +359,7 @@ def upload_template() -> Response:
 def _file_problem(name: str, exc: Exception) -> Problem:
     if isinstance(exc, FileRefusedError):
         return Problem(exc.code, str(exc))
-    return Problem("bad_file", f"{name}: the file could not be read: {exc}")
+    return Problem("bad_file", f"{name}: 文件无法读取：{exc}")
 
 
 def _commit(services: ServicesDep, upload_id: str, by: Principal, confirm: int | None) -> Any:

@@ -145,7 +145,10 @@ def detect_format(path: Path) -> str:
         return "xlsx"
     if suffix in (".geojson", ".json"):
         return "geojson"
-    msg = f"{path.name}: unknown file type {suffix!r}; use .csv, .xlsx or .geojson"
+    msg = (
+        f"{path.name}: 不支持的文件类型（{suffix or '无扩展名'}）；"
+        "请上传 .csv、.xlsx 或 .geojson 文件（Excel 的 .xls 请另存为 .xlsx）"
+    )
     raise ValueError(msg)
 
 
@@ -586,7 +589,8 @@ def _geojson_rows(
         raise FileRefusedError("bad_file", msg) from None
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
-        msg = f"{path.name}: not a GeoJSON FeatureCollection"
+        example = '{"type": "FeatureCollection", "features": [...]}'
+        msg = f"{path.name}: 不是 GeoJSON 要素集（应为 {example}）"
         raise ValueError(msg)
     if len(features) > limits.max_rows:
         raise _too_many_rows(path.name, limits)

@@ -540,6 +540,26 @@ def test_a_file_of_too_many_rows_is_refused_before_planning_and_leaves_no_upload
     assert upload(client, yuzhong, ok, name="ok.csv").json()["counts"]["rejected"] == 1000
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "status", "said"),
+    [
+        ("stations.xls", b"\xd0\xcf\x11\xe0", 415, "请上传 .csv、.xlsx 或 .geojson"),
+        ("stations.geojson", b'{"type": "Feature"}', 422, "不是 GeoJSON 要素集"),
+        ("stations.geojson", b"[1, 2]", 422, "不是 GeoJSON 要素集"),
+    ],
+)
+def test_a_file_refused_as_a_whole_is_said_in_chinese(
+    client, store, yuzhong, name, data, status, said
+):
+    """A clerk's upload of an .xls or of a GeoJSON that is not a FeatureCollection was
+    answered in English ("unknown file type", "not a GeoJSON FeatureCollection")."""
+    r = upload(client, yuzhong, data, name=name)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert said in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
 def _feature(geometry, properties):
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
