@@ -321,6 +321,8 @@ def _scan_xlsx_xml(
         if local == "c":
             ref = attrs.get("r")
             column = _column_number(ref) if ref else column + 1
+            if ref:
+                _check_row_number(name, ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ$"), ref)
             if column > limits.max_columns:
                 where = f"（单元格 {ref}）" if ref else ""
                 msg = (
@@ -331,6 +333,8 @@ def _scan_xlsx_xml(
         elif local == "row":
             column = 0
             valued = False
+            if "r" in attrs:
+                _check_row_number(name, attrs["r"], attrs["r"])
         elif local in ("v", "is") and not valued:
             valued = True
             rows += 1
@@ -377,6 +381,22 @@ def _scan_xlsx_xml(
     except expat.ExpatError as exc:
         msg = f"{name}: 不是可读取的 Excel 文件（.xlsx）：XML 有误（{exc}）"
         raise FileRefusedError("bad_file", msg) from None
+
+
+EXCEL_MAX_ROW = 1_048_576
+
+
+def _check_row_number(name: str, digits: str, ref: str) -> None:
+    """Refuse a row number Excel cannot have: openpyxl pads the rows up to it, so a 4 KB
+    file with a row 999999999999 kept a worker busy without end."""
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= EXCEL_MAX_ROW:
+        from stations.validation import visible
+
+        msg = (
+            f"{name}: 行号 {visible(ref[:40])} 不是 Excel 能有的行"
+            f"（1 至 {EXCEL_MAX_ROW:,}），不是 Excel 保存的 .xlsx"
+        )
+        raise FileRefusedError("bad_file", msg)
 
 
 def _too_many_rows(name: str, limits: FileLimits, part: str = "") -> FileRefusedError:
@@ -519,13 +539,30 @@ def _xlsx_rows(
     if hasattr(sheet, "reset_dimensions"):
         sheet.reset_dimensions()
     rows = sheet.iter_rows(values_only=True)
-    header = list(next(rows, ()))
+    number = 1
+
+    def unreadable(exc: Exception, row: int) -> FileRefusedError:
+        book.close()
+        why = f"{type(exc).__name__}: {exc}"[:200]
+        msg = f"{path.name}: 第 {row} 行无法读取（{why}），不是可读取的 Excel 文件"
+        return FileRefusedError("bad_file", msg)
+
+    # openpyxl's own errors on a malformed sheet (a shared string that is not there, a
+    # number that is not one) are the file's, not ours.
+    broken = (IndexError, KeyError, TypeError, ValueError, SyntaxError, AttributeError)
+    try:
+        header = list(next(rows, ()))
+    except broken as exc:
+        raise unreadable(exc, 1) from None
 
     def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
+        nonlocal number
         try:
             for number, values in enumerate(rows, start=2):
                 if any(v is not None and str(v).strip() for v in values):
                     yield number, values
+        except broken as exc:
+            raise unreadable(exc, number + 1) from None
         finally:
             book.close()
 

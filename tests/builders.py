@@ -146,6 +146,16 @@ def xlsx_huge_styles(path: Any, *, styles_bytes: int) -> Any:
     return _xlsx_replacing(path, "xl/styles.xml", chunks())
 
 
+def xlsx_sheet(path: Any, sheet_data: bytes) -> Any:
+    """An XLSX whose sheet's <sheetData> holds ``sheet_data`` (raw XML) under a header."""
+    head = '<row r="1"><c r="A1" t="inlineStr"><is><t>编号</t></is></c></row>'.encode()
+    return _xlsx_replacing(
+        path,
+        "xl/worksheets/sheet1.xml",
+        [_SHEET_HEAD + b"<sheetData>" + head + sheet_data + b"</sheetData></worksheet>"],
+    )
+
+
 def xlsx_wide(path: Any, *, rows: int, columns: int) -> Any:
     """An XLSX of ``rows`` rows × ``columns`` numeric cells (cells without references)."""
     from openpyxl.utils import get_column_letter

@@ -560,6 +560,40 @@ def test_a_file_refused_as_a_whole_is_said_in_chinese(
     assert upload_states(store) == {}
 
 
+MALFORMED_SHEETS = {
+    # openpyxl pads the rows up to a row number: this 4 KB file held a worker without end.
+    "row_999999999999": b'<row r="999999999999"><c r="A999999999999"><v>1</v></c></row>',
+    "row_not_a_number": b'<row r="x"><c><v>1</v></c></row>',
+    # A shared string that is not there: IndexError, a 500 from the upload.
+    "shared_string_999": b'<row r="2"><c r="A2" t="s"><v>999</v></c></row>',
+    "number_not_a_number": b'<row r="2"><c r="A2" t="n"><v>abc</v></c></row>',
+}
+
+
+@pytest.mark.parametrize("cells", MALFORMED_SHEETS.values(), ids=list(MALFORMED_SHEETS))
+def test_a_malformed_sheet_is_a_quick_422_and_leaves_no_upload(
+    client, store, yuzhong, tmp_path, cells
+):
+    import threading
+
+    from tests.builders import xlsx_sheet
+
+    data = xlsx_sheet(tmp_path / "bad.xlsx", cells).read_bytes()
+    answer: list = []
+    worker = threading.Thread(
+        target=lambda: answer.append(upload(client, yuzhong, data, name="bad.xlsx")),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=10)
+    assert answer, "the upload did not answer within 10 s"
+    r = answer[0]
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "/problems/bad_file"
+    assert "行" in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
 def _feature(geometry, properties):
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 
