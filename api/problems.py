@@ -58,6 +58,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "unsupported_file": (415, "The file type is not supported"),
     "bad_file": (422, "The file could not be read"),
     "spreadsheet_too_large": (413, "The spreadsheet is too large once unpacked"),
+    "too_many_rows": (413, "The file has too many rows"),
     "too_many_columns": (422, "The spreadsheet has too many columns"),
     "cell_too_long": (422, "A cell of the file is too long"),
     "crs_required": (422, "Say which coordinate system the file's positions are in"),

@@ -68,10 +68,23 @@ def _base(request: Request) -> str:
     return f"{scheme}://{name}{'' if port in (None, default) else f':{port}'}{root}"
 
 
+# Parameters that take one value: given twice, which one counts is a guess.
+_SINGLE = ("f", "crs", "bbox-crs", "bbox", "limit", "offset", "datetime")
+
+
 def _check_query(request: Request, formats: tuple[str, ...]) -> None:
     """Refuse an ``f``, ``crs`` or ``bbox-crs`` this API does not offer (OGC: never ignore
     a parameter value the server cannot honour)."""
     query = request.query_params
+    for name in _SINGLE:
+        values = query.getlist(name)
+        if len(values) > 1:  # the last would be taken, where a cache or proxy may read the first
+            raise Problem(
+                "invalid_parameter",
+                f"{name} is given {len(values)} times ({', '.join(map(repr, values[:5]))}); "
+                "give it once",
+                errors=[{"field": name, "code": "repeated", "message": "give it once"}],
+            )
     f = query.get("f")
     if f is not None and f not in formats:
         raise Problem("bad_format", f"f={f!r} is not offered here; use f={' or f='.join(formats)}")

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from stations import validation
 from stations.auth import Principal
 from stations.io import FileRefusedError, detect_format, read_rows
-from stations.model import Station
+from stations.model import Provider, Station
 from stations.records import station_input
 from stations.store import Delete
 from stations.uploads import (
@@ -147,6 +147,84 @@ def create_station(
     return _station_response(stored, services, 201, warnings)
 
 
+# Stored fields a PATCH that leaves them alone may keep though today's rules refuse them
+# (a telephone, text or hours saved before a rule was added), with a stand-in that passes
+# the rules while the rest is checked.
+_KEPT_AS_STORED: dict[str, tuple[tuple[str, ...], Any]] = {
+    "external_id": (("external_id",), "kept"),
+    "name": (("name",), "kept"),
+    "address": (("address",), ""),
+    "host": (("host",), ""),
+    "contact_phone": (("contact_phone",), ""),
+    "brand": (("brand",), ""),
+    "hours": (("hours", "hours_text"), "24/7"),
+    "listings": (("listings",), []),
+}
+
+
+def _problem_key(problem: ValidationProblem) -> str:
+    return "listings" if problem.field.startswith("listings") else problem.field
+
+
+def _build_patched(
+    services: ServicesDep,
+    current: Station,
+    patch: dict[str, Any],
+    raw: dict[str, Any],
+    warnings: list[ValidationProblem],
+) -> tuple[Station, list[ValidationProblem]]:
+    """The patched station, and warnings for stored fields kept as they were.
+
+    A stored field the patch does not touch is not held to rules added since it was saved:
+    a clerk can still change the hours of a station whose stored telephone is now refused.
+    It is kept as stored, with a warning saying to correct it."""
+    flat = tuple(f"{p.value}_" for p in Provider)
+    touched = {"listings" if k.startswith(flat) else k for k in patch}
+    if "hours_text" in touched:
+        touched.add("hours")
+
+    def build(fields: dict[str, Any]) -> Station:
+        return build_station(
+            fields,
+            districts=services.districts,
+            crs=parse_crs_param(str(fields.get("crs") or "wgs84")),
+            existing=current,
+            strict=True,
+            border_tolerance_m=services.settings.border_tolerance_m,
+            warnings=warnings,
+        )
+
+    try:
+        return build(raw), []
+    except validation.ValidationError as exc:
+        keys = {_problem_key(p) for p in exc.problems}
+        if not keys <= set(_KEPT_AS_STORED) or keys & touched:
+            # Only the patch's own problems are the clerk's to fix now.
+            own = [
+                p
+                for p in exc.problems
+                if _problem_key(p) in touched or _problem_key(p) not in _KEPT_AS_STORED
+            ]
+            raise validation.ValidationError(own or exc.problems) from None
+        old = exc.problems
+    stand_in = dict(raw)
+    for key in keys:
+        stand_in[key] = _KEPT_AS_STORED[key][1]
+    warnings.clear()
+    station = build(stand_in)
+    kept = {f: getattr(current, f) for key in keys for f in _KEPT_AS_STORED[key][0]}
+    notes = [
+        validation.Problem(
+            p.field,
+            p.code,
+            f"{p.message}（此项是以前保存的，本次没有修改，已保留原样；请尽快更正）",
+            p.value,
+        )
+        for p in old
+    ]
+    return replace(station, **kept), notes
+
+
 @router.patch("/stations/{station_id}", summary="Change a station (authenticated)")
 def patch_station(
     station_id: StationId,
@@ -179,15 +257,7 @@ def patch_station(
     if ("lon" in patch or "lat" in patch) and "crs" not in patch:
         raw["crs"] = "wgs84"
     warnings: list[ValidationProblem] = []
-    station = build_station(
-        raw,
-        districts=services.districts,
-        crs=parse_crs_param(str(raw.get("crs") or "wgs84")),
-        existing=current,
-        strict=True,
-        border_tolerance_m=services.settings.border_tolerance_m,
-        warnings=warnings,
-    )
+    station, kept = _build_patched(services, current, patch, raw, warnings)
     if "lon" not in patch and "lat" not in patch:  # keep what was uploaded originally
         warnings.clear()  # the position was taken before; only a new one is warned about
         station = replace(
@@ -200,7 +270,7 @@ def patch_station(
         )
     _allowed(by, station)
     stored = services.store.update(station, expected_version=expected, actor=by.actor)
-    return _station_response(stored, services, warnings=warnings)
+    return _station_response(stored, services, warnings=[*warnings, *kept])
 
 
 @router.delete("/stations/{station_id}", status_code=204, summary="Delete a station")
@@ -289,7 +359,7 @@ def upload_template() -> Response:
 def _file_problem(name: str, exc: Exception) -> Problem:
     if isinstance(exc, FileRefusedError):
         return Problem(exc.code, str(exc))
-    return Problem("bad_file", f"{name}: the file could not be read: {exc}")
+    return Problem("bad_file", f"{name}: 文件无法读取：{exc}")
 
 
 def _commit(services: ServicesDep, upload_id: str, by: Principal, confirm: int | None) -> Any:

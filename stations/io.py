@@ -145,12 +145,16 @@ def detect_format(path: Path) -> str:
         return "xlsx"
     if suffix in (".geojson", ".json"):
         return "geojson"
-    msg = f"{path.name}: unknown file type {suffix!r}; use .csv, .xlsx or .geojson"
+    msg = (
+        f"{path.name}: 不支持的文件类型（{suffix or '无扩展名'}）；"
+        "请上传 .csv、.xlsx 或 .geojson 文件（Excel 的 .xls 请另存为 .xlsx）"
+    )
     raise ValueError(msg)
 
 
 def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
-    """Return utf-8-sig, utf-8 or gb18030 (a superset of GBK) for a CSV file.
+    """Return utf-8-sig, utf-8, gb18030 (a superset of GBK) or, after its BOM, utf-16 for
+    a CSV file.
 
     The whole file is checked in chunks with an incremental decoder, so memory stays bounded
     and a GBK character far down the file is not missed.
@@ -158,7 +162,10 @@ def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
     with path.open("rb") as fh:
         head = fh.read(3)
     bom = head == codecs.BOM_UTF8
-    for encoding in ("utf-8", "gb18030"):
+    candidates: tuple[str, ...] = ("utf-8", "gb18030")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ("utf-16",)  # Excel's "Unicode 文本 (*.txt)": tab separated
+    for encoding in candidates:
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
             with path.open("rb") as fh:
@@ -168,13 +175,13 @@ def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
         except UnicodeDecodeError:
             continue
         return "utf-8-sig" if bom and encoding == "utf-8" else encoding
-    msg = f"{path.name}: 文件编码无法识别（请另存为 UTF-8 或 GBK 编码的 CSV）"
+    msg = f"{path.name}: 文件编码无法识别（请另存为 UTF-8 或 GBK 编码的 CSV，或 Unicode 文本）"
     raise ValueError(msg)
 
 
 def _restore(value: Any) -> Any:
     """Undo :func:`neutralise` on a cell read back from one of our exports."""
-    if isinstance(value, str) and value[:1] == "'" and value[1:2] and value[1] in "=+-@\t\r":
+    if isinstance(value, str) and value[:1] == "'" and _defused(value[1:]):
         return value[1:]
     return value
 
@@ -202,6 +209,14 @@ class FileLimits:
     """
 
     max_unpacked_bytes: int = 512 * 1024 * 1024
+    # Any part but a sheet (styles, shared strings, the workbook…) openpyxl reads whole, even
+    # read-only: 420 MB of styles took 177 s and 7.3 GB. Excel's own maximum of 64,000 cell
+    # formats is about 10 MB of styles; our 20,000-station export has no part over 11 KB
+    # but its sheet.
+    max_part_bytes: int = 16 * 1024 * 1024
+    # Rows of stations (after the header): five times the city's 20,000; each row planned
+    # costs about 0.25 ms and 600 bytes stored, and a 20 MB CSV holds 10 million rows of "x".
+    max_rows: int = 100_000
     max_columns: int = 256  # our template has 30 columns, exports 44; Excel 2003 stopped at 256
     max_cell_chars: int = 32_767  # Excel's own limit for one cell
 
@@ -268,29 +283,46 @@ def _column_number(ref: str) -> int:
 
 
 def _scan_xlsx_xml(
-    name: str, stream: IO[bytes], limits: FileLimits, budget: list[int], *, chunk: int = 1 << 16
+    name: str,
+    stream: IO[bytes],
+    limits: FileLimits,
+    budget: list[int],
+    *,
+    part: str = "",
+    first: bytes = b"",
+    may_be_large: bool = False,
+    overrides: dict[str, str] | None = None,
+    chunk: int = 1 << 16,
 ) -> None:
-    """Stream one sheet or the shared strings through expat: count columns and cell lengths.
+    """Stream one XML part through expat: count columns, cell lengths and its size.
 
     Nothing is kept but counters, so a bomb is refused at its first oversized cell or
     column, in bounded memory, before openpyxl (which loads all shared strings at once).
+    Unless ``may_be_large`` (a sheet, which openpyxl streams), the part is refused past
+    ``limits.max_part_bytes``. ``overrides`` collects [Content_Types].xml's part types.
     """
     from xml.parsers import expat
 
     parser = expat.ParserCreate()
     parser.buffer_text = False
     text = 0  # characters since the cell (c) or shared string (si) began, runs included
+    inside = False  # within a cell or a shared string: only their text is counted
     column = 0
+    size = 0
+    rows = 0  # rows with a value (a header counts)
+    valued = False
 
     def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal text, column
+        nonlocal text, column, inside, rows, valued
         local = tag.rpartition(":")[2]
-        if local == "si":
+        if local in ("si", "c"):
             text = 0
-        elif local == "c":
-            text = 0
+            inside = True
+        if local == "c":
             ref = attrs.get("r")
             column = _column_number(ref) if ref else column + 1
+            if ref:
+                _check_row_number(name, ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ$"), ref)
             if column > limits.max_columns:
                 where = f"（单元格 {ref}）" if ref else ""
                 msg = (
@@ -300,9 +332,26 @@ def _scan_xlsx_xml(
                 raise FileRefusedError("too_many_columns", msg)
         elif local == "row":
             column = 0
+            valued = False
+            if "r" in attrs:
+                _check_row_number(name, attrs["r"], attrs["r"])
+        elif local in ("v", "is") and not valued:
+            valued = True
+            rows += 1
+            if rows > limits.max_rows + 1:
+                raise _too_many_rows(name, limits, part)
+        elif local == "Override" and overrides is not None:
+            overrides[attrs.get("PartName", "").lstrip("/").lower()] = attrs.get("ContentType", "")
+
+    def end(tag: str) -> None:
+        nonlocal inside
+        if tag.rpartition(":")[2] in ("si", "c"):
+            inside = False
 
     def chars(data: str) -> None:
         nonlocal text
+        if not inside:
+            return
         text += len(data)
         if text > limits.max_cell_chars:
             msg = (
@@ -315,18 +364,56 @@ def _scan_xlsx_xml(
         raise FileRefusedError("bad_file", f"{name}: 文件含有 DTD，不是 Excel 保存的 .xlsx")
 
     parser.StartElementHandler = start
+    parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
     parser.StartDoctypeDeclHandler = doctype
     try:
-        while data := stream.read(chunk):
+        while data := first or stream.read(chunk):
+            first = b""
             budget[0] -= len(data)
+            size += len(data)
             if budget[0] < 0:
                 raise _unpacked_too_large(name, limits)
+            if size > limits.max_part_bytes and not may_be_large:
+                raise _part_too_large(name, part, limits)
             parser.Parse(data, False)
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
         msg = f"{name}: 不是可读取的 Excel 文件（.xlsx）：XML 有误（{exc}）"
         raise FileRefusedError("bad_file", msg) from None
+
+
+EXCEL_MAX_ROW = 1_048_576
+
+
+def _check_row_number(name: str, digits: str, ref: str) -> None:
+    """Refuse a row number Excel cannot have: openpyxl pads the rows up to it, so a 4 KB
+    file with a row 999999999999 kept a worker busy without end."""
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= EXCEL_MAX_ROW:
+        from stations.validation import visible
+
+        msg = (
+            f"{name}: 行号 {visible(ref[:40])} 不是 Excel 能有的行"
+            f"（1 至 {EXCEL_MAX_ROW:,}），不是 Excel 保存的 .xlsx"
+        )
+        raise FileRefusedError("bad_file", msg)
+
+
+def _too_many_rows(name: str, limits: FileLimits, part: str = "") -> FileRefusedError:
+    where = f"（{part}）" if part else ""
+    return FileRefusedError(
+        "too_many_rows",
+        f"{name}: 超过 {limits.max_rows:,} 行{where}，远多于全市的驿站；"
+        "请检查是否有大量空白或无关的行，或分成几个文件上传",
+    )
+
+
+def _limited(rows: Iterator[tuple[int, Any]], name: str, limits: FileLimits) -> Iterator[Any]:
+    """The rows, refusing the file at the first row past ``limits.max_rows``."""
+    for count, row in enumerate(rows, start=1):
+        if count > limits.max_rows:
+            raise _too_many_rows(name, limits)
+        yield row
 
 
 def _unpacked_too_large(name: str, limits: FileLimits) -> FileRefusedError:
@@ -338,16 +425,53 @@ def _unpacked_too_large(name: str, limits: FileLimits) -> FileRefusedError:
     )
 
 
-_XLSX_SCANNED = re.compile(r"xl/(worksheets/[^/]+|sharedStrings)\.xml", re.IGNORECASE)
+_WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+# Parts openpyxl reads whole by their name, whatever [Content_Types].xml calls them.
+_READ_WHOLE = frozenset(
+    n.lower()
+    for n in (
+        "[Content_Types].xml",
+        "xl/workbook.xml",
+        "xl/styles.xml",
+        "xl/sharedStrings.xml",
+        "xl/theme/theme1.xml",
+        "docProps/core.xml",
+        "docProps/app.xml",
+        "docProps/custom.xml",
+    )
+)
+
+
+def _part_too_large(name: str, part: str, limits: FileLimits) -> FileRefusedError:
+    mib = limits.max_part_bytes / (1 << 20)
+    return FileRefusedError(
+        "spreadsheet_too_large",
+        f"{name}: 其中的 {part} 解压后超过 {mib:,.0f} MiB（工作表以外的部分，如样式、共享文字），"
+        "远大于任何驿站登记表；请把表格内容复制到新建的工作簿后再上传，或另存为 CSV",
+    )
+
+
+def _looks_like_xml(head: bytes, whole: bool) -> bool:
+    """Whether a part's first bytes start XML (after a BOM and blanks): only those are parsed.
+
+    ``whole``: ``head`` is the whole part. A part of blanks alone is nothing; one that goes
+    on past its first chunk of blanks is checked as XML (a sheet may follow them).
+    """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    return text[:1] == b"<" or (not text and not whole)
 
 
 def check_xlsx(path: Path, limits: FileLimits = FileLimits()) -> None:
     """Refuse a spreadsheet too large unpacked, too wide or with an oversized cell.
 
     The members' declared sizes are checked first (zipfile never inflates a member past
-    its declared size), then the sheets and shared strings are streamed and counted.
+    its declared size), then every XML part is streamed and counted.
     """
     from zipfile import BadZipFile, ZipFile
+
+    from stations.validation import visible
 
     try:
         book = ZipFile(path)
@@ -359,14 +483,37 @@ def check_xlsx(path: Path, limits: FileLimits = FileLimits()) -> None:
         if sum(m.file_size for m in members) > limits.max_unpacked_bytes:
             raise _unpacked_too_large(path.name, limits)
         budget = [limits.max_unpacked_bytes]
-        for member in members:
-            if _XLSX_SCANNED.fullmatch(member.filename):
-                try:
-                    with book.open(member) as stream:
-                        _scan_xlsx_xml(path.name, stream, limits, budget)
-                except (BadZipFile, OSError, EOFError) as exc:  # bad CRC, truncated, …
-                    msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
-                    raise FileRefusedError("bad_file", msg) from None
+        # Every XML part, whatever its name: openpyxl finds the sheets and shared strings
+        # by the workbook's relationships and content types, which may name any part. Only
+        # a part typed as a sheet, other than those openpyxl reads by name, may be large.
+        overrides: dict[str, str] = {}
+        first = sorted(members, key=lambda m: m.filename != "[Content_Types].xml")
+        for member in first:
+            if member.is_dir():
+                continue
+            key = member.filename.lower()
+            sheet = (
+                overrides.get(key) == _WORKSHEET_TYPE
+                and key not in _READ_WHOLE
+                and not key.endswith(".rels")
+            )
+            try:
+                with book.open(member) as stream:
+                    head = stream.read(1 << 16)
+                    if _looks_like_xml(head, len(head) < 1 << 16):
+                        _scan_xlsx_xml(
+                            path.name,
+                            stream,
+                            limits,
+                            budget,
+                            part=visible(member.filename)[:80],
+                            first=head,
+                            may_be_large=sheet,
+                            overrides=overrides if key == "[content_types].xml" else None,
+                        )
+            except (BadZipFile, OSError, EOFError, NotImplementedError) as exc:  # bad CRC, …
+                msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
+                raise FileRefusedError("bad_file", msg) from None
 
 
 def _xlsx_rows(
@@ -392,13 +539,30 @@ def _xlsx_rows(
     if hasattr(sheet, "reset_dimensions"):
         sheet.reset_dimensions()
     rows = sheet.iter_rows(values_only=True)
-    header = list(next(rows, ()))
+    number = 1
+
+    def unreadable(exc: Exception, row: int) -> FileRefusedError:
+        book.close()
+        why = f"{type(exc).__name__}: {exc}"[:200]
+        msg = f"{path.name}: 第 {row} 行无法读取（{why}），不是可读取的 Excel 文件"
+        return FileRefusedError("bad_file", msg)
+
+    # openpyxl's own errors on a malformed sheet (a shared string that is not there, a
+    # number that is not one) are the file's, not ours.
+    broken = (IndexError, KeyError, TypeError, ValueError, SyntaxError, AttributeError)
+    try:
+        header = list(next(rows, ()))
+    except broken as exc:
+        raise unreadable(exc, 1) from None
 
     def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
+        nonlocal number
         try:
             for number, values in enumerate(rows, start=2):
                 if any(v is not None and str(v).strip() for v in values):
                     yield number, values
+        except broken as exc:
+            raise unreadable(exc, number + 1) from None
         finally:
             book.close()
 
@@ -446,7 +610,7 @@ def _check_features(name: str, features: list[Any]) -> None:
 
 
 def _geojson_rows(
-    path: Path,
+    path: Path, limits: FileLimits = FileLimits()
 ) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]], str | None]:
     try:
         with path.open(encoding="utf-8-sig") as fh:
@@ -462,8 +626,11 @@ def _geojson_rows(
         raise FileRefusedError("bad_file", msg) from None
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
-        msg = f"{path.name}: not a GeoJSON FeatureCollection"
+        example = '{"type": "FeatureCollection", "features": [...]}'
+        msg = f"{path.name}: 不是 GeoJSON 要素集（应为 {example}）"
         raise ValueError(msg)
+    if len(features) > limits.max_rows:
+        raise _too_many_rows(path.name, limits)
     _check_features(path.name, features)
     headers: list[str] = []
     seen: set[str] = set()
@@ -511,21 +678,24 @@ def read_rows(
         encoding = detect_encoding(path)
         delimiter, header = _csv_header(path, encoding)
         mapping, unknown = map_headers(header)
+        # Counted before any row is planned (fast: stops at the first row too many).
+        for _ in _limited(_csv_rows(path, encoding, delimiter, [None]), path.name, limits):
+            pass
         return RowSource(
             "csv",
             encoding,
             unknown,
-            _csv_rows(path, encoding, delimiter, mapping),
+            _limited(_csv_rows(path, encoding, delimiter, mapping), path.name, limits),
             _columns(header, mapping),
             delimiter=delimiter,
         )
     if fmt == "xlsx":
         header, body = _xlsx_rows(path, limits)
         mapping, unknown = map_headers(header)
-        cells = ((n, _cells(mapping, values)) for n, values in body)
+        cells = _limited(((n, _cells(mapping, values)) for n, values in body), path.name, limits)
         return RowSource("xlsx", None, unknown, cells, _columns(header, mapping))
     if fmt == "geojson":
-        headers, features, default_crs = _geojson_rows(path)
+        headers, features, default_crs = _geojson_rows(path, limits)
         mapping, unknown = map_headers(headers)
         return RowSource(
             "geojson",
@@ -575,9 +745,16 @@ EXPORT_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _defused(text: str) -> bool:
+    """Whether :func:`neutralise` puts a quote before ``text``: a formula sign, after any
+    quotes (so that "'=1", quoted again, reads back as it was written)."""
+    return text.lstrip("'").startswith(_FORMULA_START)
+
+
 def neutralise(value: Any) -> Any:
-    """Defuse spreadsheet formula injection: text starting with = + - @ gets a leading '."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """Defuse spreadsheet formula injection: text starting with = + - @ (after any
+    apostrophes) gets a leading '."""
+    if isinstance(value, str) and _defused(value):
         return "'" + value
     return value
 

@@ -95,6 +95,19 @@ class Settings(BaseSettings):
             "the export of 20,000 stations (5.4 MB) unpacks to 50 MB"
         ),
     )
+    upload_max_part_bytes: int = Field(
+        default=FileLimits().max_part_bytes,
+        gt=0,
+        description=(
+            "a spreadsheet part other than a sheet (styles, shared strings…), which openpyxl "
+            "reads whole, larger than this unpacked is refused before it is read"
+        ),
+    )
+    upload_max_rows: int = Field(
+        default=FileLimits().max_rows,
+        ge=1000,
+        description="a file with more rows of stations is refused before they are planned",
+    )
     upload_max_columns: int = Field(
         default=FileLimits().max_columns,
         ge=44,
@@ -278,6 +291,8 @@ class Settings(BaseSettings):
         """What an uploaded file may hold (checked before it is read)."""
         return FileLimits(
             max_unpacked_bytes=self.upload_max_unpacked_bytes,
+            max_part_bytes=self.upload_max_part_bytes,
+            max_rows=self.upload_max_rows,
             max_columns=self.upload_max_columns,
         )
 

@@ -451,3 +451,50 @@ def test_several_file_parts_in_a_demand_layer_are_refused_naming_file(client, ad
     )
     assert problem(r, 422, "invalid_parameter")["errors"][0]["field"] == "file"
     assert client.get("/v1/demand").json()["layers"] == []
+
+
+def test_a_station_stored_before_a_rule_can_still_be_patched(client, store, yuzhong):
+    """A telephone, a name and hours saved before today's rules: a PATCH of the amenities
+    was refused (422 on four fields the clerk did not touch). Untouched stored fields are
+    kept as they were, with a warning each; a field the patch sends is checked."""
+    from dataclasses import replace
+
+    from stations.store import Update
+
+    created = client.post("/v1/stations", json=body(), headers=yuzhong).json()
+    url = f"/v1/stations/{created['id']}"
+    stored = store.get(created["id"])
+    legacy = replace(
+        stored, contact_phone="张主任 6388", name="民族路\x07驿站", hours_text="不定时"
+    )
+    store.apply([Update(legacy, expected_version=stored.version)], actor="before the rules")
+    version = store.get(created["id"]).version
+
+    r = client.patch(url, json={"amenities": ["wifi"], "version": version}, headers=yuzhong)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["amenities"] == ["wifi"]
+    after = store.get(created["id"])
+    assert (after.contact_phone, after.name, after.hours_text, after.hours) == (
+        "张主任 6388",
+        "民族路\x07驿站",
+        "不定时",
+        stored.hours,
+    )
+    assert {w["field"]: w["code"] for w in doc["warnings"]} == {
+        "contact_phone": "invalid_phone",
+        "name": "control_character",
+        "hours": "hours_unparseable",
+    }
+    assert all("已保留原样" in w["message"] for w in doc["warnings"])
+
+    # The field a patch sends is held to the rules, and only its own problem is listed.
+    r = client.patch(url, json={"contact_phone": "abc", "version": after.version}, headers=yuzhong)
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["contact_phone"]
+    r = client.patch(
+        url, json={"contact_phone": "023-63888888", "version": after.version}, headers=yuzhong
+    )
+    assert r.status_code == 200, r.text
+    assert store.get(created["id"]).contact_phone == "023-63888888"
+    assert {w["field"] for w in r.json()["warnings"]} == {"name", "hours"}

@@ -55,6 +55,24 @@ def test_crs84_itself_is_accepted(client, value):
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "f=xml&f=json",
+        f"crs=foo&crs={CRS84}",
+        f"bbox-crs=foo&bbox-crs={CRS84}",
+        "bbox=0,0,1,1&bbox=106,29,107,30",
+        "limit=1&limit=10",
+    ],
+)
+def test_a_parameter_given_twice_is_refused_not_guessed(client, query):
+    """The last value was honoured and the first ignored: f=xml&f=json answered JSON, and
+    crs=foo passed the check when followed by CRS84."""
+    doc = problem(client.get(f"/collections/stations/items?{query}"), 422, "invalid_parameter")
+    name = query.split("=")[0]
+    assert doc["errors"] == [{"field": name, "code": "repeated", "message": "give it once"}]
+
+
 def test_the_formats_offered_are_still_served(client):
     assert client.get("/collections/stations/items", params={"f": "geojson"}).status_code == 200
     assert client.get("/collections", params={"f": "json"}).status_code == 200

@@ -505,6 +505,97 @@ def test_spreadsheet_bombs_are_refused_in_chinese_and_leave_no_upload(
     assert upload_states(store) == {}
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "geojson"])
+def test_a_file_of_too_many_rows_is_refused_before_planning_and_leaves_no_upload(
+    store, districts, db_path, yuzhong, tmp_path, fmt
+):
+    """20 MB of CSV held 10 million rows of "x": planned at 0.25 ms and 600 bytes stored a
+    row, one upload held a worker for 40 minutes and wrote 6 GB. Now refused unplanned."""
+    import json
+    import time
+
+    from openpyxl import Workbook
+
+    app = make_app(store, districts, db_path, upload_max_rows=1000)
+    client = TestClient(app)
+    if fmt == "csv":
+        data = ("编号,名称,经度,纬度\n" + "x\n" * 50_000).encode()
+    elif fmt == "xlsx":
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("驿站")
+        sheet.append(["编号", "名称"])
+        for i in range(1500):
+            sheet.append([f"A{i}"])
+        book.save(tmp_path / "rows.xlsx")
+        data = (tmp_path / "rows.xlsx").read_bytes()
+    else:
+        feature = {"type": "Feature", "geometry": None, "properties": {}}
+        data = json.dumps({"type": "FeatureCollection", "features": [feature] * 1001}).encode()
+    start = time.perf_counter()
+    r = upload(client, yuzhong, data, name=f"rows.{fmt}")
+    assert time.perf_counter() - start < 2
+    assert_problem(r, 413, "too_many_rows")
+    assert "超过 1,000 行" in r.json()["detail"]
+    assert upload_states(store) == {}
+    # 1,000 rows are still planned (and rejected row by row).
+    ok = ("编号,名称,经度,纬度\n" + "x\n" * 1000).encode()
+    assert upload(client, yuzhong, ok, name="ok.csv").json()["counts"]["rejected"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "said"),
+    [
+        ("stations.xls", b"\xd0\xcf\x11\xe0", 415, "请上传 .csv、.xlsx 或 .geojson"),
+        ("stations.geojson", b'{"type": "Feature"}', 422, "不是 GeoJSON 要素集"),
+        ("stations.geojson", b"[1, 2]", 422, "不是 GeoJSON 要素集"),
+    ],
+)
+def test_a_file_refused_as_a_whole_is_said_in_chinese(
+    client, store, yuzhong, name, data, status, said
+):
+    """A clerk's upload of an .xls or of a GeoJSON that is not a FeatureCollection was
+    answered in English ("unknown file type", "not a GeoJSON FeatureCollection")."""
+    r = upload(client, yuzhong, data, name=name)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert said in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
+MALFORMED_SHEETS = {
+    # openpyxl pads the rows up to a row number: this 4 KB file held a worker without end.
+    "row_999999999999": b'<row r="999999999999"><c r="A999999999999"><v>1</v></c></row>',
+    "row_not_a_number": b'<row r="x"><c><v>1</v></c></row>',
+    # A shared string that is not there: IndexError, a 500 from the upload.
+    "shared_string_999": b'<row r="2"><c r="A2" t="s"><v>999</v></c></row>',
+    "number_not_a_number": b'<row r="2"><c r="A2" t="n"><v>abc</v></c></row>',
+}
+
+
+@pytest.mark.parametrize("cells", MALFORMED_SHEETS.values(), ids=list(MALFORMED_SHEETS))
+def test_a_malformed_sheet_is_a_quick_422_and_leaves_no_upload(
+    client, store, yuzhong, tmp_path, cells
+):
+    import threading
+
+    from tests.builders import xlsx_sheet
+
+    data = xlsx_sheet(tmp_path / "bad.xlsx", cells).read_bytes()
+    answer: list = []
+    worker = threading.Thread(
+        target=lambda: answer.append(upload(client, yuzhong, data, name="bad.xlsx")),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=10)
+    assert answer, "the upload did not answer within 10 s"
+    r = answer[0]
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "/problems/bad_file"
+    assert "行" in r.json()["detail"]
+    assert upload_states(store) == {}
+
+
 def _feature(geometry, properties):
     return {"type": "Feature", "geometry": geometry, "properties": properties}
 

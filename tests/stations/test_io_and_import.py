@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from pathlib import Path
@@ -24,7 +25,9 @@ from tests.builders import (
     JIEFANGBEI,
     make_station,
     varied_stations,
+    xlsx_huge_styles,
     xlsx_one_huge_cell,
+    xlsx_sheet_elsewhere,
     xlsx_wide,
 )
 from tests.stores import upload_states
@@ -224,6 +227,48 @@ def test_export_then_import_round_trips_unchanged(tmp_path, store, districts, su
         assert upload.counts["close"] == 0 and upload.counts["unchanged"] == len(mine)
 
 
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_text_starting_with_an_apostrophe_and_a_formula_sign_round_trips(
+    tmp_path, store, districts, suffix
+):
+    """The export's defusing quote was taken off on import whatever followed, so a code
+    "'+O3" came back "+O3" (a new station, and a full list closed the old one) and a name
+    "'=1+1" came back "=1+1"."""
+    odd = {"O1": "'=1+1", "'+O3": "'-北站", "O4": "''@x"}
+    for code, name in odd.items():
+        store.create(make_station(districts, external_id=code, name=name), actor="a")
+    out = tmp_path / f"export.{suffix}"
+    export_stations(store.iter_all(), out)
+    assert {r["external_id"]: r["name"] for _, r in read_rows(out).rows} == odd
+    upload = plan(out, store, districts, "wgs84", full_list=True)
+    assert upload.counts["unchanged"] == 3
+    assert {k: upload.counts[k] for k in NOTHING} == NOTHING
+    # Still defused for a spreadsheet: no cell begins with a formula sign.
+    assert neutralise("'=1+1") == "''=1+1" and neutralise("''@x") == "'''@x"
+    assert neutralise("'正常") == "'正常"
+
+
+def test_excels_unicode_text_is_read(tmp_path, store, districts):
+    """Excel's "Unicode 文本 (*.txt)" (UTF-16 with a BOM, tab separated), the one text
+    format older Excel keeps Chinese in, was refused as an unknown encoding."""
+    text = "编号\t名称\t经度\t纬度\t开放时间\nA1\t民族路驿站\t106.5772\t29.557\t每天 8:00-20:00\n"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        bom = codecs.BOM_UTF16_LE if encoding.endswith("le") else codecs.BOM_UTF16_BE
+        path = tmp_path / f"unicode-{encoding}.txt"
+        path.write_bytes(bom + text.encode(encoding))
+        source = read_rows(path)
+        assert source.delimiter == "\t"
+        assert [r for _, r in source.rows] == [
+            {
+                "external_id": "A1",
+                "name": "民族路驿站",
+                "lon": "106.5772",
+                "lat": "29.557",
+                "hours": "每天 8:00-20:00",
+            }
+        ]
+
+
 def test_geojson_round_trip_keeps_every_listing_after_commit(tmp_path, store, districts):
     for station in varied_stations(districts):
         store.create(station, actor="a")
@@ -302,6 +347,47 @@ def test_a_cell_longer_than_excel_allows_is_refused_before_openpyxl(tmp_path, ru
     assert refused.value.code == "cell_too_long"
     assert "32,767" in str(refused.value)
     assert peak < 5 << 20  # the 8 MB cell was never held
+
+
+def test_a_sheet_stored_under_another_name_is_checked_too(tmp_path):
+    """openpyxl finds the sheet by the workbook's relationships, not by its name: a sheet at
+    xl/data/s.xml holding one 400 MB cell was read whole (8 s, 870 MB) past the checks."""
+    import tracemalloc
+
+    path = xlsx_sheet_elsewhere(tmp_path / "moved.xlsx", cell_bytes=8 << 20)
+    tracemalloc.start()
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert refused.value.code == "cell_too_long"
+    assert peak < 5 << 20
+
+
+def test_a_huge_styles_part_is_refused_unread(tmp_path):
+    """Styles are parsed whole even read-only: 1.2 MB on disk (420 MB of number formats)
+    took 177 s and 7.3 GB. A part other than a sheet over 16 MiB is refused, in bounded
+    memory; Excel's own maximum of 64,000 cell formats is about 10 MB of styles."""
+    import time
+    import tracemalloc
+
+    from stations.io import FileLimits
+
+    path = xlsx_huge_styles(tmp_path / "styles.xlsx", styles_bytes=40 << 20)
+    assert path.stat().st_size < 1 << 20
+    start = time.perf_counter()
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(path)
+    assert time.perf_counter() - start < 8  # 2.7 s at load 6 on 2 cores
+    assert refused.value.code == "spreadsheet_too_large"
+    assert "xl/styles.xml" in str(refused.value)
+    assert "16 MiB" in str(refused.value)
+    tracemalloc.start()  # (slows the parse tenfold: measured against a smaller limit)
+    with pytest.raises(FileRefusedError):
+        read_rows(path, limits=FileLimits(max_part_bytes=2 << 20))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5 << 20
 
 
 def test_a_sheet_of_16384_columns_is_refused_before_openpyxl(tmp_path):
