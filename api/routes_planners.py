@@ -35,6 +35,7 @@ from stations.figures import (
     mapped_history,
     progress,
 )
+from stations.io import FileRefusedError
 from stations.model import Status
 from stations.readindex import StationIndex
 
@@ -520,15 +521,23 @@ def put_demand(
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
         try:
-            layer = read_demand(path, name=name, crs=system, districts=services.districts)
+            layer = read_demand(
+                path,
+                name=name,
+                crs=system,
+                districts=services.districts,
+                limits=services.settings.file_limits,
+            )
         except DemandFileError as exc:
             raise Problem(
                 "validation_failed",
                 f"{filename}: {len(exc.problems)} row(s) have problems; nothing was stored",
                 errors=[p.as_dict() for p in exc.problems[:1000]],
             ) from None
+        except FileRefusedError as exc:
+            raise Problem(exc.code, str(exc)) from None
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            raise Problem("bad_file", f"{filename}: the file could not be read: {exc}") from None
+            raise Problem("bad_file", f"{filename}: 文件无法读取：{exc}") from None
     if by.role is Role.DISTRICT:
         outside = services.districts.lookup(layer.lon, layer.lat) != by.code
         if outside.any():

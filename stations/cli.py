@@ -539,7 +539,13 @@ def demand_import(file: Path, database: str | None, layer_name: str, crs: str, a
 
     store = _store(database)
     try:
-        layer = read_demand(file, name=layer_name, crs=crs, districts=_districts())
+        layer = read_demand(
+            file,
+            name=layer_name,
+            crs=crs,
+            districts=_districts(),
+            limits=cli_settings().file_limits,
+        )
     except DemandFileError as exc:
         for p in exc.problems[:50]:
             click.echo(f"row {p.row}\t{p.column}\t{p.code}\t{p.message}\t{p.value}", err=True)

@@ -20,7 +20,10 @@ import numpy as np
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
 from stations.auth import CITY_UNION
+from stations.io import FileLimits
 from stations.validation import in_china_bounds, text_problem, visible
+
+DEFAULT_FILE_LIMITS = FileLimits()
 
 MAX_POINTS = 500_000
 _LON = ("lon", "lng", "longitude", "x", "经度")
@@ -130,24 +133,44 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number as the user sees it, raw cells) from CSV/XLSX/GeoJSON."""
+def _rows(path: Path, limits: FileLimits) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number as the user sees it, raw cells) from CSV/XLSX/GeoJSON; a spreadsheet is
+    checked against ``limits`` before it is read, as a station upload is."""
     from stations.io import _xlsx_rows, detect_encoding, detect_format
 
     fmt = detect_format(path)
     if fmt == "geojson":
         import orjson
 
-        doc = orjson.loads(path.read_bytes())
-        for i, feat in enumerate(doc.get("features") or [], start=1):
-            props = dict(feat.get("properties") or {})
-            geom = feat.get("geometry") or {}
-            if geom.get("type") == "Point" and len(geom.get("coordinates") or []) >= 2:
-                props.setdefault("lon", geom["coordinates"][0])
-                props.setdefault("lat", geom["coordinates"][1])
+        try:
+            doc = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            msg = f"{path.name}: 不是有效的 GeoJSON：{exc}"
+            raise ValueError(msg) from None
+        features = doc.get("features") if isinstance(doc, dict) else None
+        if not isinstance(features, list):
+            msg = f"{path.name}: GeoJSON 须为含 features 列表的 FeatureCollection"
+            raise ValueError(msg)
+        for i, feat in enumerate(features, start=1):
+            props = feat.get("properties") if isinstance(feat, dict) else None
+            geom = feat.get("geometry") if isinstance(feat, dict) else None
+            if not (
+                isinstance(feat, dict)
+                and isinstance(props, dict | None)
+                and isinstance(geom, dict | None)
+            ):
+                msg = (
+                    f"{path.name}: 第 {i} 个要素不是 GeoJSON 要素（properties、geometry 须为对象）"
+                )
+                raise ValueError(msg)
+            props, geom = dict(props or {}), geom or {}
+            coords = geom.get("coordinates")
+            if geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2:
+                props.setdefault("lon", coords[0])
+                props.setdefault("lat", coords[1])
             yield i, props
     elif fmt == "xlsx":
-        header, body = _xlsx_rows(path)
+        header, body = _xlsx_rows(path, limits)
         for n, values in body:
             yield n, dict(zip([str(h) for h in header], values, strict=False))
     else:
@@ -164,8 +187,10 @@ def read_demand(
     name: str,
     crs: CoordinateSystem | str = CoordinateSystem.WGS84,
     districts: Districts | None = None,
+    limits: FileLimits = DEFAULT_FILE_LIMITS,
 ) -> DemandLayer:
-    """Read and check a demand file; raise DemandFileError listing every bad row.
+    """Read and check a demand file; raise DemandFileError listing every bad row, or
+    FileRefusedError for a spreadsheet past ``limits`` (checked before it is read).
 
     With ``districts``, points must also lie inside them (a point outside the city is
     almost always a swapped or mistyped coordinate).
@@ -178,7 +203,7 @@ def read_demand(
     weights: list[float] = []
     labels: list[str] = []
     rows: list[int] = []
-    for n, row in _rows(Path(path)):
+    for n, row in _rows(Path(path), limits):
         if not any(v not in (None, "") for v in row.values()):
             continue
         lon_col, lon_raw = _pick(row, _LON)

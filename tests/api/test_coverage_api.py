@@ -119,6 +119,44 @@ def test_demand_weighted_coverage_and_all_or_nothing_upload(client, store, distr
     assert client.get("/v1/demand").json()["layers"][0]["points"] == 2
 
 
+def test_a_demand_layer_from_excel_is_read_and_a_spreadsheet_bomb_refused(
+    client, store, districts, tmp_path
+):
+    # Demand files go through the same spreadsheet checks as station uploads (an XLSX
+    # layer was once a 500: the reader had lost its limits argument).
+    from openpyxl import Workbook
+
+    from tests.builders import xlsx_wide
+
+    admin = bearer(store, "admin")
+    book = Workbook()
+    book.active.append(["经度", "纬度", "权重"])
+    book.active.append([*WANZHOU, 2])
+    book.save(tmp_path / "riders.xlsx")
+    r = client.put(
+        "/v1/demand/riders",
+        headers=admin,
+        files={"file": ("riders.xlsx", (tmp_path / "riders.xlsx").read_bytes())},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["points"] == 1
+    xlsx_wide(tmp_path / "wide.xlsx", rows=3, columns=2000)
+    r = client.put(
+        "/v1/demand/riders",
+        headers=admin,
+        files={"file": ("wide.xlsx", (tmp_path / "wide.xlsx").read_bytes())},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("/too_many_columns")
+    for bad in ('{"type": "FeatureCollection", "features": [1]}', '{"features": 3}', "[1"):
+        r = client.put(
+            "/v1/demand/riders", headers=admin, files={"file": ("d.geojson", bad.encode())}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["type"].endswith("/bad_file")
+    assert client.get("/v1/demand").json()["layers"][0]["points"] == 1  # nothing changed
+
+
 def test_demand_layers_are_written_by_unions_within_their_district(client, store, districts):
     yuzhong = bearer(store, "district", "500103")
     r = client.put(
