@@ -355,4 +355,11 @@ EXPLANATIONS: dict[str, Explanation] = {
         "confirm_closures=<that number> (--confirm-closures N); otherwise check the file's "
         "separator and header and upload again.",
     ),
+    "too_many_rows": E(
+        "文件的行数超过一次上传的上限，未检查即拒绝。",
+        "分成几个文件上传（例如按区县或按月份）；上限见 YIZHAN_UPLOAD_MAX_ROWS。",
+        "The file has more rows than one upload may hold; it was refused before any row was "
+        "checked.",
+        "Split it into several files (by district, say); the limit is YIZHAN_UPLOAD_MAX_ROWS.",
+    ),
 }

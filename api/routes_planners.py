@@ -26,7 +26,13 @@ from geodata.coverage import (
 from geodata.hours import TZ
 from stations.auth import Role
 from stations.coverage_figures import CoverageOptions, coverage_figures, coverage_figures_work
-from stations.demand import DemandFileError, DemandLayer, check_layer_name, read_demand
+from stations.demand import (
+    DemandFileError,
+    DemandLayer,
+    check_layer_name,
+    demand_crs,
+    read_demand,
+)
 from stations.figures import (
     CITY,
     definitions_markdown,
@@ -38,6 +44,7 @@ from stations.figures import (
 from stations.io import FileRefusedError
 from stations.model import Status
 from stations.readindex import StationIndex
+from stations.uploads import CrsRequiredError
 
 from . import schema_docs as doc
 from .auth import PrincipalDep
@@ -500,7 +507,13 @@ def put_demand(
         UploadFile,
         File(description="CSV/XLSX with lon,lat[,weight][,label] (经度,纬度,权重) or GeoJSON"),
     ],
-    crs: Annotated[str, Form(description="wgs84 | gcj02 | bd09 | cgcs2000")] = "wgs84",
+    crs: Annotated[
+        str | None,
+        Form(
+            description="wgs84 | gcj02 (copied from Amap/Tencent) | bd09 (Baidu) | cgcs2000; "
+            "required unless the file is GeoJSON (WGS-84 by RFC 7946)"
+        ),
+    ] = None,
 ) -> Response:
     """All or nothing: a file with any bad row is refused with every problem listed by row
     (missing or non-numeric positions, negative weights, points outside the districts, or
@@ -512,9 +525,14 @@ def put_demand(
         name = check_layer_name(name)
     except ValueError as exc:
         raise Problem("invalid_parameter", str(exc)) from None
-    system = parse_crs_param(crs)
     filename = Path(file.filename or "demand.csv").name
     suffix = Path(filename).suffix.lower() or ".csv"
+    try:
+        system = demand_crs(parse_crs_param(crs) if crs else None, Path(filename))
+    except CrsRequiredError as exc:
+        raise Problem("crs_required", str(exc)) from None
+    except ValueError as exc:  # not a file type we read
+        raise Problem("unsupported_file", f"{filename}: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="yizhan-demand-") as tmp:
         path = Path(tmp) / f"demand{suffix}"
         with path.open("wb") as out:

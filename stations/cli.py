@@ -528,21 +528,34 @@ def demand() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @database_option
 @click.option("--name", "layer_name", required=True, help="the layer's name, e.g. 骑手聚集点")
-@click.option("--crs", default="wgs84", show_default=True, help="wgs84 | gcj02 | bd09 | cgcs2000")
+@click.option(
+    "--crs",
+    default=None,
+    help="gcj02 (copied from Amap/高德 or Tencent/腾讯), bd09 (Baidu/百度), wgs84 (GPS, "
+    "Tianditu/天地图), cgcs2000; required unless the file is GeoJSON (WGS-84)",
+)
 @click.option("--actor", default="cli", show_default=True)
-def demand_import(file: Path, database: str | None, layer_name: str, crs: str, actor: str) -> None:
+def demand_import(
+    file: Path, database: str | None, layer_name: str, crs: str | None, actor: str
+) -> None:
     """Store a CSV/XLSX/GeoJSON of points (lon, lat, weight); replaces a layer of that name.
 
     All or nothing: any bad row is listed and nothing is stored.
     """
-    from stations.demand import DemandFileError, read_demand
+    from stations.demand import DemandFileError, demand_crs, read_demand
 
+    try:
+        system = demand_crs(crs, file)
+    except CrsRequiredError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     store = _store(database)
     try:
         layer = read_demand(
             file,
             name=layer_name,
-            crs=crs,
+            crs=system,
             districts=_districts(),
             limits=cli_settings().file_limits,
         )

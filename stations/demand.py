@@ -20,7 +20,8 @@ import numpy as np
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
 from stations.auth import CITY_UNION
-from stations.io import FileLimits
+from stations.io import FileLimits, detect_format
+from stations.uploads import CrsRequiredError
 from stations.validation import in_china_bounds, text_problem, visible
 
 DEFAULT_FILE_LIMITS = FileLimits()
@@ -179,6 +180,23 @@ def _rows(path: Path, limits: FileLimits) -> Iterator[tuple[int, dict[str, Any]]
         with path.open(encoding=detect_encoding(path), newline="") as fh:
             for n, row in enumerate(csv.DictReader(fh), start=2):
                 yield n, row
+
+
+DEMAND_CRS_HELP = (
+    "请说明需求点经纬度的坐标系：从高德地图或腾讯地图复制的位置是 gcj02，从百度地图复制的是 "
+    "bd09，GPS 设备、天地图或 OpenStreetMap 的是 wgs84。命令行写 --crs gcj02，接口上传时填 "
+    "crs=gcj02（GeoJSON 文件按其标准为 wgs84）"
+)
+
+
+def demand_crs(given: str | CoordinateSystem | None, path: Path) -> CoordinateSystem:
+    """The coordinate system of a demand file's points: as named, or WGS-84 for GeoJSON
+    (RFC 7946); nothing else is assumed (CrsRequiredError, saying how to tell)."""
+    if given is not None and str(given).strip():
+        return parse_crs(given)
+    if detect_format(path) == "geojson":
+        return CoordinateSystem.WGS84
+    raise CrsRequiredError(DEMAND_CRS_HELP)
 
 
 def read_demand(

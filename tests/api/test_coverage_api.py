@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -98,6 +99,7 @@ def test_demand_weighted_coverage_and_all_or_nothing_upload(client, store, distr
     r = client.put(
         "/v1/demand/riders",
         headers=admin,
+        data={"crs": "wgs84"},
         files={"file": ("riders.csv", demand_csv([(*near, 3), (*far, 1)]), "text/csv")},
     )
     assert r.status_code == 200, r.text
@@ -107,7 +109,12 @@ def test_demand_weighted_coverage_and_all_or_nothing_upload(client, store, distr
     assert body["city"]["demand_share"] == pytest.approx(0.75)
 
     bad = "lon,lat,weight\n108.4,,1\n108.4,30.81,-2\n29.5,106.5,1\n"
-    r = client.put("/v1/demand/riders", headers=admin, files={"file": ("bad.csv", bad, "text/csv")})
+    r = client.put(
+        "/v1/demand/riders",
+        headers=admin,
+        data={"crs": "wgs84"},
+        files={"file": ("bad.csv", bad, "text/csv")},
+    )
     assert r.status_code == 422
     problems = r.json()["errors"]
     assert [(p["row"], p["code"]) for p in problems] == [
@@ -136,6 +143,7 @@ def test_a_demand_layer_from_excel_is_read_and_a_spreadsheet_bomb_refused(
     r = client.put(
         "/v1/demand/riders",
         headers=admin,
+        data={"crs": "wgs84"},
         files={"file": ("riders.xlsx", (tmp_path / "riders.xlsx").read_bytes())},
     )
     assert r.status_code == 200, r.text
@@ -144,6 +152,7 @@ def test_a_demand_layer_from_excel_is_read_and_a_spreadsheet_bomb_refused(
     r = client.put(
         "/v1/demand/riders",
         headers=admin,
+        data={"crs": "wgs84"},
         files={"file": ("wide.xlsx", (tmp_path / "wide.xlsx").read_bytes())},
     )
     assert r.status_code == 422, r.text
@@ -157,19 +166,48 @@ def test_a_demand_layer_from_excel_is_read_and_a_spreadsheet_bomb_refused(
     assert client.get("/v1/demand").json()["layers"][0]["points"] == 1  # nothing changed
 
 
+def test_a_demand_upload_names_its_coordinate_system_unless_geojson(client, store):
+    admin = bearer(store, "admin")
+    r = client.put(
+        "/v1/demand/riders",
+        headers=admin,
+        files={"file": ("r.csv", demand_csv([(*WANZHOU, 1)]), "text/csv")},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("/crs_required")
+    assert "gcj02" in r.json()["detail"] and "bd09" in r.json()["detail"]
+    assert client.get("/v1/demand").json()["layers"] == []
+    point = {"type": "Point", "coordinates": list(WANZHOU)}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {}, "geometry": point}],
+    }
+    r = client.put(
+        "/v1/demand/riders", headers=admin, files={"file": ("r.geojson", json.dumps(doc))}
+    )
+    assert r.status_code == 200, r.text
+
+
 def test_demand_layers_are_written_by_unions_within_their_district(client, store, districts):
     yuzhong = bearer(store, "district", "500103")
     r = client.put(
         "/v1/demand/x",
         headers=yuzhong,
+        data={"crs": "wgs84"},
         files={"file": ("x.csv", demand_csv([(*WANZHOU, 1)]), "text/csv")},
     )
     assert r.status_code == 403
-    assert client.put("/v1/demand/x", files={"file": ("x.csv", "", "text/csv")}).status_code == 401
+    assert (
+        client.put(
+            "/v1/demand/x", data={"crs": "wgs84"}, files={"file": ("x.csv", "", "text/csv")}
+        ).status_code
+        == 401
+    )
     industry = bearer(store, "industry", "transport")
     r = client.put(
         "/v1/demand/x",
         headers=industry,
+        data={"crs": "wgs84"},
         files={"file": ("x.csv", demand_csv([(*WANZHOU, 1)]), "text/csv")},
     )
     assert r.status_code == 403
@@ -182,7 +220,10 @@ def test_gaps_pick_the_heaviest_uncovered_demand_first(client, store, districts)
     light = destination(*WANZHOU, azimuth_deg=180, distance_m=3000)
     rows = [(*heavy, 5), (*heavy, 5), (*light, 1), (*WANZHOU, 100)]
     client.put(
-        "/v1/demand/riders", headers=admin, files={"file": ("r.csv", demand_csv(rows), "text/csv")}
+        "/v1/demand/riders",
+        headers=admin,
+        data={"crs": "wgs84"},
+        files={"file": ("r.csv", demand_csv(rows), "text/csv")},
     )
     add(store, districts, "A", *WANZHOU)  # the heaviest point is already covered
     body = client.get(

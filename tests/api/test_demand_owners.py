@@ -29,6 +29,7 @@ def _put(client, name, headers, *points):
     return client.put(
         f"/v1/demand/{name}",
         headers=headers,
+        data={"crs": "wgs84"},
         files={"file": (f"{name}.csv", _csv(*points), "text/csv")},
     )
 

@@ -311,3 +311,26 @@ def test_a_password_libpq_cannot_parse_is_not_quoted_in_the_error(tmp_path, pass
     assert said[-1].startswith("Error: cannot reach the database: "), result.output
     assert "percent-encoded" in said[-1]  # the cause is still said
     assert password not in result.output and "55word" not in result.output
+
+
+def test_demand_import_names_its_coordinate_system_unless_geojson(run, tmp_path, db_path):
+    from geodata.crs import from_wgs84
+
+    glon, glat = from_wgs84(*JIEFANGBEI, crs="gcj02")
+    (tmp_path / "d.csv").write_text(f"经度,纬度,权重\n{glon},{glat},2\n", encoding="utf-8")
+    result = run("demand", "import", str(tmp_path / "d.csv"), "--name", "骑手")
+    assert result.exit_code == 2, result.output
+    assert "gcj02" in result.output and "--crs" in result.output  # says how to tell
+    result = run("demand", "import", str(tmp_path / "d.csv"), "--name", "骑手", "--crs", "gcj02")
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db_path) as store:
+        layer = store.find_demand("骑手")
+        assert layer is not None
+        assert (float(layer.lon[0]), float(layer.lat[0])) == pytest.approx(JIEFANGBEI, abs=1e-7)
+    point = {"type": "Point", "coordinates": list(JIEFANGBEI)}
+    feature = {"type": "Feature", "properties": {"weight": 1}, "geometry": point}
+    (tmp_path / "d.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8"
+    )
+    result = run("demand", "import", str(tmp_path / "d.geojson"), "--name", "g")  # RFC 7946
+    assert result.exit_code == 0, result.output
