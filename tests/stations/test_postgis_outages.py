@@ -8,17 +8,14 @@ import http.client
 import json
 import subprocess
 import time
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from geodata.hours import TZ
-from stations.auth import new_token
-from stations.postgis import PostGISStore
 from tests.builders import JIEFANGBEI
 from tests.live import call, serve
+from tests.stations.test_postgis import admin_token, station_body
 
 pytestmark = pytest.mark.slow
 
@@ -38,24 +35,6 @@ def restartable(pg_cluster):
     # Whatever the test did, the other tests get a running server (start fails if it runs).
     with contextlib.suppress(subprocess.CalledProcessError):
         pg_cluster.start()
-
-
-def admin_token(url: str) -> str:
-    with PostGISStore(url) as store:
-        token, record = new_token("admin", name="city", code=None, now=datetime.now(TZ))
-        store.save_token(record)
-    return token
-
-
-def station_body(external_id: str) -> dict:
-    return {
-        "external_id": external_id,
-        "owner": "district:500103",
-        "name": f"读己之写 {external_id}",
-        "lon": JIEFANGBEI[0],
-        "lat": JIEFANGBEI[1],
-        "hours": "24小时",
-    }
 
 
 def wait_for(check, *, within_s: float, what: str) -> None:
