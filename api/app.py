@@ -15,30 +15,26 @@ import orjson
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from api import docs_pages, problem_docs, problems
+from api.auth import failure_limiter
+from api.deps import Services, ServicesDep
+from api.limits import BodySizeLimit
+from api.routes import feedback as routes_feedback
+from api.routes import maps as routes_maps
+from api.routes import ogc as routes_ogc
+from api.routes import planners as routes_planners
+from api.routes import rider as routes_rider
+from api.routes import stations as routes_stations
+from api.routes import writes as routes_writes
 from geodata import workdays
 from geodata.crs import load_shift_area
 from geodata.districts import Districts, load_districts
 from geodata.hours import TZ
-from stations.open import open_store
-from stations.readindex import IndexHolder
-from stations.settings import Settings
-from stations.store import DatabaseUnavailableError, Store
-
-from . import (
-    docs_pages,
-    problem_docs,
-    problems,
-    routes_feedback,
-    routes_maps,
-    routes_ogc,
-    routes_planners,
-    routes_rider,
-    routes_stations,
-    routes_writes,
-)
-from .auth import failure_limiter
-from .deps import Services, ServicesDep
-from .limits import BodySizeLimit
+from stations.config import Settings
+from stations.domain.errors import DatabaseUnavailableError
+from stations.readmodel.index import IndexHolder
+from stations.storage.open import open_store
+from stations.storage.store import Store
 
 log = logging.getLogger("yizhan.api")
 

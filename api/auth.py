@@ -12,12 +12,12 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
-from stations.auth import Principal, principal, split_token, verify
-from stations.feedback import client_hash, client_key
-from stations.store import ReadOnlyError, Store
-
-from .deps import get_services
-from .problems import Problem
+from api.deps import get_services
+from api.problems import Problem
+from stations.domain.auth import Principal, principal, split_token, verify
+from stations.domain.errors import ReadOnlyError
+from stations.domain.feedback import client_hash, client_key
+from stations.storage.store import Store
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="yizhan"'}
 

@@ -54,8 +54,8 @@ def serve(
 
     from api.logs import log_config
     from api.server import ConnectionLimits, LimitedHttpToolsProtocol
-    from stations.open import redact
-    from stations.settings import get_settings
+    from stations.config import get_settings
+    from stations.storage.open import redact
 
     if database:
         os.environ["YIZHAN_DATABASE_URL"] = database  # the workers read settings from it

@@ -8,17 +8,16 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from api.problems import Problem
 from geodata import when
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
 from geodata.hours import TZ
-from stations.model import AMENITIES, AMENITY_LABELS, Status
-from stations.readindex import IndexHolder, StationIndex
-from stations.settings import Settings
-from stations.store import Store
-from stations.validation import in_china_bounds
-
-from .problems import Problem
+from stations.config import Settings
+from stations.domain.model import AMENITIES, AMENITY_LABELS, Status
+from stations.domain.validation import in_china_bounds
+from stations.readmodel.index import IndexHolder, StationIndex
+from stations.storage.store import Store
 
 
 @dataclass

@@ -14,7 +14,7 @@ from fastapi.openapi.docs import (
 )
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from .problems import Problem
+from api.problems import Problem
 
 __all__ = ["ASSETS_PATH", "FAVICON", "router"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from .problems import PROBLEM_MEDIA_TYPE, PROBLEMS
+from api.problems import PROBLEM_MEDIA_TYPE, PROBLEMS
 
 _DETAIL = (
     "the HTTP request could not be read: its line or headers are malformed or too long. "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import problem_response
+from api.problems import problem_response
 
 
 class _TooLarge(HTTPException):

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from .problems import Problem
+from api.problems import Problem
 
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})

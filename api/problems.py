@@ -14,9 +14,9 @@ from starlette.responses import Response
 from geodata.coverage import AreaTooLargeError
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
-from stations.feedback import InvalidFeedbackError, TooManyReportsError
-from stations.store import StoreError
-from stations.validation import ValidationError
+from stations.domain.errors import StoreError
+from stations.domain.feedback import InvalidFeedbackError, TooManyReportsError
+from stations.domain.validation import ValidationError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("yizhan.api")

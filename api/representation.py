@@ -12,11 +12,11 @@ import orjson
 
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
-from stations.io import write_csv
-from stations.listings import listing_offsets, mapped_state_of
-from stations.model import Provider, Station
-from stations.readindex import Hit, StationIndex
-from stations.records import station_to_dict
+from stations.domain.listings import listing_offsets, mapped_state_of
+from stations.domain.model import Provider, Station
+from stations.domain.records import station_to_dict
+from stations.formats.io import write_csv
+from stations.readmodel.index import Hit, StationIndex
 
 # Per snapshot, at most this many stations keep their serialised nearest-result part
 # (~1.6 KB each with their links); beyond it the memo starts again, so memory stays

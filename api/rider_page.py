@@ -21,8 +21,8 @@ from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from geodata.maps import leaflet_file
 from geodata.tiles import TileProvider
-from stations.feedback import FEEDBACK_KIND_LABELS, NOTE_MAX_CHARS
-from stations.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
+from stations.domain.feedback import FEEDBACK_KIND_LABELS, NOTE_MAX_CHARS
+from stations.domain.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
 
 # Leaflet comes from a package as plain files (django-js-lib-leaflet ships Leaflet 1.9.4 and
 # needs no Django), like the planners' maps; never copied into this repository.

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from geodata.crs import CoordinateSystem
-from stations.model import AMENITIES as _AMENITIES
-from stations.model import Status
-from stations.validation import CHINA_LAT as _LAT
-from stations.validation import CHINA_LON as _LON
+from stations.domain.model import AMENITIES as _AMENITIES
+from stations.domain.model import Status
+from stations.domain.validation import CHINA_LAT as _LAT
+from stations.domain.validation import CHINA_LON as _LON
 
 
 def enum(*values: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path[:1]:
     sys.path.insert(0, str(ROOT))
 
-from stations.demo import AMENITY_SHARE  # noqa: E402  (the sample registry's shares)
+from stations.services.demo import AMENITY_SHARE  # noqa: E402  (the sample registry's shares)
 
 CHINA_BBOX = (73.5, 18.0, 135.0, 53.5)  # lon/lat degrees, WGS-84
 CHONGQING_BBOX = (105.3, 28.2, 110.2, 32.2)
@@ -68,7 +68,7 @@ _CITIES = (
     (110.35, 20.02, 0.6, 0.15),  # 海口
 )
 
-# Canonical OSM hours (as stations.validation stores them) and their share.
+# Canonical OSM hours (as stations.domain.validation stores them) and their share.
 HOURS = (
     ("Mo-Fr 09:00-18:00", 0.30),
     ("08:00-20:00", 0.24),
@@ -122,7 +122,7 @@ def make_stations(lon: Sequence[float], lat: Sequence[float], *, seed: int) -> l
 
     Ids are 1..n in order; every station is owned by ``industry:bench`` in district 000000.
     """
-    from stations.model import AMENITIES, ENTRY_METHODS, Owner, Station, Status
+    from stations.domain.model import AMENITIES, ENTRY_METHODS, Owner, Station, Status
 
     rng = np.random.default_rng(seed)
     n = len(lon)
@@ -186,8 +186,8 @@ def build_registry(workdir: Path, *, n: int, seed: int, log: Callable[[str], Non
 
     Also writes ``points.npz`` (ids, lon, lat, the same points) and ``china.geojson``.
     """
-    from stations.sqlite import SQLiteStore
-    from stations.store import Create
+    from stations.domain.changes import Create
+    from stations.storage.sqlite import SQLiteStore
 
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "registry.sqlite3"

@@ -6,7 +6,7 @@ each, until the audit trail holds ``--audit-rows`` entries (1 million by default
 SQLite and on PostGIS (a throwaway cluster, tests/pg.py). Measured in the same run:
 
 - the reference: the history as it was computed before it was kept, by replaying the whole
-  audit trail (``store.audit()``, the replay in tests/stations/test_history.py), at
+  audit trail (``store.audit()``, the replay in tests/stations/storage/test_history.py), at
   ``--reference-rows`` entries (at 1 million it takes minutes and gigabytes; pass
   ``--reference-rows`` equal to ``--audit-rows`` to see it);
 - the kept history, as the endpoint asks for it on a cache miss (the first request after a
@@ -54,12 +54,12 @@ from _common import best_of, china_points, make_stations  # noqa: E402
 
 from geodata.crs import from_wgs84  # noqa: E402
 from geodata.hours import TZ  # noqa: E402
-from stations import sqlstore  # noqa: E402
-from stations.figures import mapped_history  # noqa: E402
-from stations.model import Listing, Provider, Station, Status  # noqa: E402
-from stations.sqlstore import SQLStore  # noqa: E402
-from stations.store import Create, Update  # noqa: E402
-from tests.stations.test_history import reference  # noqa: E402
+from stations.domain.changes import Create, Update  # noqa: E402
+from stations.domain.figures import mapped_history  # noqa: E402
+from stations.domain.model import Listing, Provider, Station, Status  # noqa: E402
+from stations.storage import sqlstore  # noqa: E402
+from stations.storage.sqlstore import SQLStore  # noqa: E402
+from tests.stations.storage.test_history import reference  # noqa: E402
 
 THRESHOLD_M = 50.0
 
@@ -218,12 +218,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     if args.backend in ("sqlite", "both"):
-        from stations.sqlite import SQLiteStore
+        from stations.storage.sqlite import SQLiteStore
 
         with tempfile.TemporaryDirectory() as tmp, SQLiteStore(Path(tmp) / "h.sqlite3") as s:
             run_backend("SQLite", s, args)
     if args.backend in ("postgis", "both"):
-        from stations.postgis import PostGISStore
+        from stations.storage.postgis import PostGISStore
         from tests.pg import cluster
 
         with cluster() as pg, PostGISStore(pg.new_database()) as s:

@@ -258,8 +258,8 @@ def bench_token(db: Path) -> str:
     from datetime import datetime
 
     from geodata.hours import TZ
-    from stations.auth import new_token
-    from stations.sqlite import SQLiteStore
+    from stations.domain.auth import new_token
+    from stations.storage.sqlite import SQLiteStore
 
     text, record = new_token("admin", name="bench writer", code=None, now=datetime.now(TZ))
     store = SQLiteStore(db)
@@ -309,7 +309,7 @@ def profile_in_process(
 
     from api.app import create_app
     from geodata.districts import load_districts
-    from stations.settings import Settings
+    from stations.config import Settings
 
     settings = Settings(database_url=f"sqlite:///{db}", districts_source=districts_file)
     start = time.perf_counter()

@@ -31,8 +31,8 @@ from tests.browser import PageLog, block_external, chromium
 
 def ours(n: int, seed: int, out: Path) -> tuple[float, int]:
     from geodata.districts import chongqing_districts
-    from stations.mapping import station_map
-    from stations.readindex import StationIndex
+    from stations.readmodel.index import StationIndex
+    from stations.services.maps import station_map
 
     lon, lat = china_points(n, np.random.default_rng(seed))
     index = StationIndex(make_stations(lon, lat, seed=seed + 1), version=1)

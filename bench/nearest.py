@@ -41,8 +41,8 @@ from geodata.nearest import (
     bearings_deg,
     ecef,
 )
-from stations.model import Status
-from stations.readindex import StationIndex
+from stations.domain.model import Status
+from stations.readmodel.index import StationIndex
 
 AT = datetime(2025, 3, 12, 14, 0, tzinfo=TZ)  # a Wednesday, no holiday, 14:00
 EARTH_R_M = 6_371_008.8

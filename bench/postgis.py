@@ -42,8 +42,8 @@ from tests.pg import cluster  # noqa: E402
 
 def per_query(pg_url: str, n_queries: int, seed: int) -> None:
     from geodata.hours import TZ
-    from stations.postgis import PostGISStore
-    from stations.readindex import StationIndex
+    from stations.readmodel.index import StationIndex
+    from stations.storage.postgis import PostGISStore
 
     store = PostGISStore(pg_url)
     try:
@@ -81,9 +81,9 @@ def per_query(pg_url: str, n_queries: int, seed: int) -> None:
 
 
 def freshness(pg_url: str, writes: int, seed: int) -> None:
-    from stations.postgis import PostGISStore
-    from stations.readindex import IndexHolder
-    from stations.store import StationQuery
+    from stations.domain.changes import StationQuery
+    from stations.readmodel.index import IndexHolder
+    from stations.storage.postgis import PostGISStore
 
     store, writer = PostGISStore(pg_url), PostGISStore(pg_url)
     holder = IndexHolder(store, check_interval_s=0.25)
@@ -190,9 +190,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20250312)
     parser.add_argument("--workdir", type=Path, help="keep/reuse the SQLite registry here")
     args = parser.parse_args()
-    from stations.postgis import PostGISStore
-    from stations.sqlite import SQLiteStore
-    from stations.sqlstore import migrate
+    from stations.storage.postgis import PostGISStore
+    from stations.storage.sqlite import SQLiteStore
+    from stations.storage.sqlstore import migrate
 
     with tempfile.TemporaryDirectory(prefix="yizhan-bench-pg-") as tmp, cluster() as c:
         workdir = args.workdir or Path(tmp)

@@ -33,8 +33,8 @@ HEADER = [
 
 def make_file(path: Path, rows: int, seed: int) -> None:
     from geodata.districts import chongqing_districts
-    from stations.demo import sample_rows
-    from stations.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
+    from stations.domain.model import AMENITY_LABELS, ENTRY_METHOD_LABELS
+    from stations.services.demo import sample_rows
 
     with path.open("w", encoding="gbk", newline="") as fh:
         w = csv.writer(fh)
@@ -74,10 +74,10 @@ def phase(name: str, path: Path, db: Path) -> dict[str, float]:
                 n += 1
         return {"rows": n, "s": time.perf_counter() - start}
     from geodata.districts import chongqing_districts
-    from stations.auth import Principal, Role
-    from stations.io import read_rows
-    from stations.sqlite import SQLiteStore
-    from stations.uploads import commit_upload, plan_upload
+    from stations.domain.auth import Principal, Role
+    from stations.formats.io import read_rows
+    from stations.services.uploads import commit_upload, plan_upload
+    from stations.storage.sqlite import SQLiteStore
 
     admin = Principal("bench", "bench", Role.ADMIN, None)
     store = SQLiteStore(db)

@@ -27,9 +27,9 @@ if str(ROOT) not in sys.path[:1]:
 def real_xlsx(path: Path, rows: int, seed: int) -> Path:
     """An export of ``rows`` sample stations (44 columns), as a union would re-upload it."""
     from geodata.districts import chongqing_districts
-    from stations.demo import sample_rows
-    from stations.io import export_stations
-    from stations.validation import ValidationError, build_station
+    from stations.domain.validation import ValidationError, build_station
+    from stations.formats.io import export_stations
+    from stations.services.demo import sample_rows
 
     districts = chongqing_districts()
 
@@ -61,9 +61,9 @@ def upload_phase(path: Path, db: Path) -> dict[str, object]:
 
     from api.app import create_app
     from geodata.hours import TZ
-    from stations.auth import new_token
-    from stations.settings import Settings
-    from stations.sqlite import SQLiteStore
+    from stations.config import Settings
+    from stations.domain.auth import new_token
+    from stations.storage.sqlite import SQLiteStore
 
     store = SQLiteStore(db)
     text, record = new_token("admin", name="bench", code=None, now=datetime.now(TZ))
@@ -95,7 +95,7 @@ def guard_phase(path: Path) -> dict[str, object]:
     """The streamed check alone, then openpyxl reading every row, on a large real file."""
     import zipfile
 
-    from stations.io import check_xlsx, read_rows
+    from stations.formats.io import check_xlsx, read_rows
 
     with zipfile.ZipFile(path) as z:
         unpacked = sum(m.file_size for m in z.infolist())

@@ -19,25 +19,18 @@ from geodata.districts import Districts, load_districts
 from geodata.hours import TZ
 from geodata.tiles import TILE_PROVIDERS
 from geodata.when import TimeError, parse_time
-from stations.auth import Principal, Role, new_token
-from stations.demo import DEFAULT_TOTAL, sample_rows
-from stations.figures import CITY, figures
-from stations.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
-from stations.listings import MappedState
-from stations.model import Owner, OwnerKind, Status
-from stations.open import open_store, redact
-from stations.settings import Settings, get_settings
-from stations.store import Store, StoreError
-from stations.uploads import (
-    ClosuresUnconfirmedError,
-    CrsRequiredError,
-    Upload,
-    closure_check,
-    commit_upload,
-    plan_upload,
-    revert_upload,
-    upload_crs,
-)
+from stations.config import Settings, get_settings
+from stations.domain.auth import Principal, Role, new_token
+from stations.domain.errors import StoreError
+from stations.domain.figures import CITY, figures
+from stations.domain.listings import MappedState
+from stations.domain.model import Owner, OwnerKind, Status
+from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError, Upload, upload_crs
+from stations.formats.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
+from stations.services.demo import DEFAULT_TOTAL, sample_rows
+from stations.services.uploads import closure_check, commit_upload, plan_upload, revert_upload
+from stations.storage.open import open_store, redact
+from stations.storage.store import Store
 
 
 def cli_settings() -> Settings:
@@ -122,8 +115,8 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
             f"the registry holds {len(existing) - len(samples):,} real stations; the sample is "
             "only loaded into a registry of sample data. Use another --database."
         )
-    from stations.store import Create, Delete
-    from stations.validation import ValidationError, build_station
+    from stations.domain.changes import Create, Delete
+    from stations.domain.validation import ValidationError, build_station
 
     progress = _Progress("生成示例数据")
     seed = seed if seed is not None else cli_settings().demo_seed
@@ -141,7 +134,7 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
     removal = [Delete(s.id, s.version) for s in samples if s.id is not None]
     store.apply([*removal, *creates], actor="demo", kind="demo", note="示例数据")
     click.echo(f"loaded {len(creates):,} sample stations")
-    from stations.demand import sample_demand
+    from stations.services.demand import sample_demand
 
     layer = sample_demand(districts, seed=seed)
     store.save_demand(layer, actor="demo")
@@ -447,8 +440,8 @@ def map_(
     demand_name: str | None,
 ) -> None:
     """Write the planners' coverage map as one HTML file that needs no public CDN."""
-    from stations.mapping import station_map
-    from stations.readindex import StationIndex
+    from stations.readmodel.index import StationIndex
+    from stations.services.maps import station_map
 
     store = _store(database)
     districts = _districts()
@@ -501,8 +494,8 @@ def map_(
 def migrate(source_url: str, target_url: str) -> None:
     """Copy a whole registry between SQLite and PostGIS: stations, audit trail, uploads,
     tokens and demand layers, ids and versions unchanged; checked table by table."""
-    from stations.sqlstore import SQLStore
-    from stations.sqlstore import migrate as copy
+    from stations.storage.sqlstore import SQLStore
+    from stations.storage.sqlstore import migrate as copy
 
     source = _store(source_url)
     target = _store(target_url)
@@ -542,7 +535,8 @@ def demand_import(
 
     All or nothing: any bad row is listed and nothing is stored.
     """
-    from stations.demand import DemandFileError, demand_crs, read_demand
+    from stations.domain.demand import DemandFileError
+    from stations.services.demand import demand_crs, read_demand
 
     try:
         system = demand_crs(crs, file)
@@ -594,7 +588,7 @@ def demand_list(database: str | None) -> None:
 @click.option("--district", help="only this district (adcode)")
 def export(database: str | None, out: Path | None, fmt: str | None, district: str | None) -> None:
     """Export the registry as CSV, XLSX or GeoJSON (WGS-84)."""
-    from stations.store import StationQuery
+    from stations.domain.changes import StationQuery
 
     store = _store(database)
     stations = store.query(StationQuery(district=district)).items if district else store.iter_all()
@@ -621,7 +615,7 @@ def _print_summary(store: Store, districts: Districts) -> None:
     click.echo(
         "  status: " + ", ".join(f"{s.value} {city.by_status.get(s.value, 0):,}" for s in Status)
     )
-    # The figures of /v1/districts and /v1/history/mapped (stations.figures.DEFINITIONS).
+    # The figures of /v1/districts and /v1/history/mapped (stations.domain.figures.DEFINITIONS).
     click.echo(f"  of the {city.stations_active:,} active stations:")
     click.echo(f"    24-hour self-service sites (self_service_24h): {city.self_service_24h:,}")
     click.echo(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from geodata.districts import Districts
-from stations.model import Station
-from stations.validation import build_station
+from stations.domain.model import Station
+from stations.domain.validation import build_station
 
 # WGS-84 points well inside their districts.
 JIEFANGBEI = (106.5772, 29.5570)  # 渝中区 500103

@@ -92,7 +92,7 @@ def pg_cluster():
 
     import psycopg
 
-    from stations.postgis import PostGISStore
+    from stations.storage.postgis import PostGISStore
     from tests.pg import cluster, pg_bindir, postgis_installed
 
     if not os.environ.get("YIZHAN_TEST_POSTGRES_URL"):
@@ -121,7 +121,7 @@ def store_url(request, tmp_path: Path) -> str:
 
 @pytest.fixture
 def any_store(store_url: str):
-    from stations.open import open_store
+    from stations.storage.open import open_store
 
     s = open_store(store_url)
     yield s

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 
 
 def stored_text(store) -> str:

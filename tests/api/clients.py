@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from geodata.districts import Districts
 from geodata.hours import TZ
-from stations.auth import TokenRecord, new_token
-from stations.settings import Settings
-from stations.store import Store
+from stations.config import Settings
+from stations.domain.auth import TokenRecord, new_token
+from stations.storage.store import Store
 
 
 def make_app(store: Store, districts: Districts, db_path: Any, **settings: Any) -> FastAPI:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geodata.distance import destination
-from stations.settings import Settings
+from stations.config import Settings
 from tests.api.clients import bearer
 from tests.builders import WANZHOU, make_station
 
@@ -300,8 +300,8 @@ def test_coverage_refuses_work_too_big_for_one_request(client, store, districts,
     # registry (and 80 s with 20,000 stations); the limit is scaled here to this registry.
     import numpy as np
 
-    from api import routes_planners
-    from stations.coverage_figures import CoverageOptions, coverage_figures_work
+    from api.routes import planners as routes_planners
+    from stations.services.planning import CoverageOptions, coverage_figures_work
 
     for i, azimuth in enumerate((0, 120, 240)):
         add(store, districts, f"S{i}", *destination(*WANZHOU, azimuth_deg=azimuth, distance_m=400))
@@ -331,7 +331,7 @@ def test_coverage_refuses_work_too_big_for_one_request(client, store, districts,
 def test_districts_leave_coverage_out_rather_than_fail_when_it_is_too_much(
     client, store, districts, monkeypatch
 ):
-    from api import routes_planners
+    from api.routes import planners as routes_planners
 
     add(store, districts, "A", *WANZHOU)
     monkeypatch.setattr(routes_planners, "MAX_COVERAGE_WORK", 0)
@@ -349,7 +349,7 @@ def test_a_district_too_large_to_measure_in_one_piece_is_refused_not_a_crash(tmp
     import json
 
     from geodata.districts import load_districts
-    from stations.sqlite import SQLiteStore
+    from stations.storage.sqlite import SQLiteStore
 
     ring = [[73.0, 17.0], [136.0, 17.0], [136.0, 54.0], [73.0, 54.0], [73.0, 17.0]]
     path = tmp_path / "china.geojson"

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from stations import sqlite as sqlite_module
-from stations.sqlite import SQLiteStore
+from stations.storage import sqlite as sqlite_module
+from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import bearer
 from tests.builders import GUANYINQIAO, JIEFANGBEI
 

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 
 # Any absolute or protocol-relative URL in a page: src="https://…", href='//cdn…', url(http…).
 URL = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+""")

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from geodata.hours import TZ
-from stations.feedback import NOTE_MAX_CHARS
-from stations.sqlite import SQLiteStore
+from stations.domain.feedback import NOTE_MAX_CHARS
+from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client, bearer
 from tests.builders import GUANYINQIAO, make_station
 from tests.stores import stored_text

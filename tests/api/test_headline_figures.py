@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from stations.cli import main
-from stations.figures import DEFINITIONS
-from stations.sqlite import SQLiteStore
+from stations.domain.figures import DEFINITIONS
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
-from tests.stations.test_figures import listings
+from tests.stations.domain.test_figures import listings
 
 
 @pytest.fixture

@@ -459,7 +459,7 @@ def test_a_station_stored_before_a_rule_can_still_be_patched(client, store, yuzh
     kept as they were, with a warning each; a field the patch sends is checked."""
     from dataclasses import replace
 
-    from stations.store import Update
+    from stations.domain.changes import Update
 
     created = client.post("/v1/stations", json=body(), headers=yuzhong).json()
     url = f"/v1/stations/{created['id']}"

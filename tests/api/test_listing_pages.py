@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from stations.sqlite import SQLiteStore
-from stations.store import Create
+from stations.domain.changes import Create
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, make_station
 
 N = 250
@@ -49,9 +49,9 @@ def links(r) -> dict[str, str]:
 
 
 def test_csv_without_a_limit_is_every_station_streamed(client, registry, monkeypatch):
-    import api.routes_stations
+    import api.routes.stations
 
-    monkeypatch.setattr(api.routes_stations, "CSV_CHUNK_STATIONS", 7)  # many chunks
+    monkeypatch.setattr(api.routes.stations, "CSV_CHUNK_STATIONS", 7)  # many chunks
     r = client.get("/v1/stations", params={"f": "csv"})
     assert r.status_code == 200
     assert r.headers["x-total-count"] == str(N)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from geodata.crs import from_wgs84
 from stations.cli import main
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 

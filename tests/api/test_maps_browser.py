@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from geodata.crs import from_wgs84
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.browser import PageLog, block_external, screenshot, tile_provider_of
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 from tests.live import Server, serve

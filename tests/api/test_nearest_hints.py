@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from geodata.distance import distance_m
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, make_station
 
 BEIJING = (116.3975, 39.9087)  # 天安门, WGS-84

@@ -19,10 +19,10 @@ from pyproj import Geod
 
 from api.app import create_app
 from geodata.hours import TZ
-from stations.model import Station, Status
-from stations.settings import Settings
-from stations.sqlite import SQLiteStore
-from stations.store import Create
+from stations.config import Settings
+from stations.domain.changes import Create
+from stations.domain.model import Station, Status
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import make_station
 
 pytestmark = pytest.mark.slow

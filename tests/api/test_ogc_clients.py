@@ -15,7 +15,7 @@ import pyogrio
 import pytest
 import shapely
 
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, WANZHOU, make_station
 from tests.live import Server, serve
 

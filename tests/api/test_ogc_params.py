@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stations.settings import Settings
-from stations.sqlite import SQLiteStore
+from stations.config import Settings
+from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client, bearer
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"

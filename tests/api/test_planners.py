@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from geodata import workdays
-from stations.settings import Settings
-from stations.sqlite import SQLiteStore
+from stations.config import Settings
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import make_station
 
 

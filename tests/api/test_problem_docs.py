@@ -8,7 +8,7 @@ import pytest
 
 from api.problem_docs import EXPLANATIONS
 from api.problems import PROBLEMS
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -12,7 +12,7 @@ import pytest
 from geodata.crs import from_wgs84, to_wgs84
 from geodata.distance import distance_m
 from geodata.hours import TZ
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
 
 
@@ -346,10 +346,10 @@ def test_a_page_of_stations_has_the_listing_figures_of_each_station_alone(client
     # 5 s); each must still be its own station's, as check_listing measures it.
     from itertools import islice
 
-    from stations.demo import sample_rows
-    from stations.listings import check_listing, mapped_state
-    from stations.store import Create
-    from stations.validation import build_station
+    from stations.domain.changes import Create
+    from stations.domain.listings import check_listing, mapped_state
+    from stations.domain.validation import build_station
+    from stations.services.demo import sample_rows
 
     rows = islice(sample_rows(districts, seed=7), 60)
     store.apply([Create(build_station(r, districts=districts)) for r in rows], actor="t")

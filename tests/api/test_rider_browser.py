@@ -24,9 +24,9 @@ import pytest
 from geodata.crs import from_wgs84, to_wgs84
 from geodata.distance import distance_m
 from geodata.hours import TZ
-from stations.auth import new_token
-from stations.model import Station
-from stations.sqlite import SQLiteStore
+from stations.domain.auth import new_token
+from stations.domain.model import Station
+from stations.storage.sqlite import SQLiteStore
 from tests.browser import STUB_TILES, tile_provider_of
 from tests.builders import JIEFANGBEI, WANZHOU, make_station
 from tests.live import serve

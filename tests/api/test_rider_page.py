@@ -11,8 +11,8 @@ import shapely
 
 from api.rider_page import content_security_policy, leaflet_version, page_bytes
 from geodata.crs import from_wgs84
-from stations.settings import Settings
-from stations.sqlite import SQLiteStore
+from stations.config import Settings
+from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

@@ -19,9 +19,9 @@ from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
 from geodata.hours import TZ
-from stations.auth import new_token
-from stations.settings import Settings
-from stations.sqlite import SQLiteStore
+from stations.config import Settings
+from stations.domain.auth import new_token
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, make_station
 
 pytestmark = pytest.mark.slow

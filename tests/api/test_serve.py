@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, make_station
 from tests.live import call, get_json, serve
 
@@ -34,7 +34,7 @@ def test_serve_answers_and_sees_writes_from_another_process(tmp_path: Path, dist
 
 
 def test_trusted_proxies_setting_reads_uvicorns_name_too_and_refuses_nonsense(monkeypatch):
-    from stations.settings import Settings
+    from stations.config import Settings
 
     for name in ("YIZHAN_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS"):
         monkeypatch.delenv(name, raising=False)
@@ -74,7 +74,7 @@ def registry_with_token(tmp_path: Path) -> tuple[str, str]:
     from datetime import datetime
 
     from geodata.hours import TZ
-    from stations.auth import new_token
+    from stations.domain.auth import new_token
 
     db = tmp_path / "r.sqlite3"
     with SQLiteStore(db) as store:
@@ -304,7 +304,7 @@ def test_district_layer_is_chosen_by_name_or_file_and_tolerance_is_read(
 ):
     from api.app import create_app
     from geodata.districts import chongqing_districts
-    from stations.settings import Settings
+    from stations.config import Settings
 
     db = f"sqlite:///{tmp_path / 'r.sqlite3'}"
     monkeypatch.setenv("YIZHAN_DATABASE_URL", db)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import api.app
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
 

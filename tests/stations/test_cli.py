@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from stations.cli import main
-from stations.sqlite import SQLiteStore
+from stations.storage.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI
 
 
@@ -243,7 +243,7 @@ def test_import_as_a_union_then_revert(run, tmp_path, db_path):
     ],
 )
 def test_database_passwords_are_hidden_wherever_a_url_is_shown(text):
-    from stations.open import redact
+    from stations.storage.open import redact
 
     shown = redact(text)
     assert "S3cret" not in shown and "S3 cret" not in shown
@@ -252,7 +252,7 @@ def test_database_passwords_are_hidden_wherever_a_url_is_shown(text):
 
 
 def test_a_bad_database_setting_is_reported_without_its_password(monkeypatch, tmp_path):
-    from stations.settings import get_settings
+    from stations.config import get_settings
 
     monkeypatch.setenv("YIZHAN_DATABASE_URL", "mysql://root:S3cret@localhost/db")
     get_settings.cache_clear()

@@ -1,0 +1,230 @@
+"""Riders report problems at a station; the owning union reads and resolves the reports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Path, Query, Request
+from starlette.responses import Response
+
+from api.auth import PrincipalDep
+from api.deps import IndexDep, ServicesDep, StationId
+from api.problems import Problem
+from geodata.hours import TZ
+from stations.domain.auth import Principal
+from stations.domain.feedback import (
+    FEEDBACK_KIND_LABELS,
+    NOTE_MAX_CHARS,
+    Feedback,
+    FeedbackQuery,
+    InvalidFeedbackError,
+    NewFeedback,
+    RateLimit,
+    check_report,
+    clean_note,
+    client_hash,
+)
+from stations.domain.model import Owner
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+MAX_SUMMARY_IDS = 100
+MAX_LIMIT = 1000
+MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
+MAX_OFFSET = 2**31 - 1
+FeedbackId = Annotated[int, Path(ge=1, le=MAX_ID, description="the report's id")]
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _salt(request: Request, services: ServicesDep) -> bytes:
+    # Read once per app: it never changes for a registry.
+    salt: bytes | None = getattr(request.app.state, "feedback_salt", None)
+    if salt is None:
+        salt = services.store.feedback_salt()
+        request.app.state.feedback_salt = salt
+    return salt
+
+
+def _doc(fb: Feedback, index: IndexDep) -> dict[str, Any]:
+    station = index.get(fb.station_id)
+    return {
+        "id": fb.id,
+        "station_id": fb.station_id,
+        "station_name": station.name if station else None,
+        "owner": fb.owner,
+        "kind": fb.kind.value,
+        "kind_label": FEEDBACK_KIND_LABELS[fb.kind.value],
+        "note": fb.note,
+        "created_at": fb.created_at.isoformat(timespec="seconds"),
+        "resolved": fb.resolved,
+        "resolved_at": fb.resolved_at.isoformat(timespec="seconds") if fb.resolved_at else None,
+        "resolved_by": fb.resolved_by,
+        "resolution_note": fb.resolution_note,
+    }
+
+
+_REPORT_EXAMPLE = {"kind": "locked", "note": "晚上九点门锁着，扫码没反应"}
+
+
+@router.post(
+    "/stations/{station_id}/feedback",
+    status_code=201,
+    summary="Report a problem at a station (no login)",
+    description=(
+        "`kind`: closed_during_hours (开放时间内没开门), locked (门锁着进不去), facility_broken "
+        f"(设施坏了) or other (其他问题, with a note); `note`: up to {NOTE_MAX_CHARS} characters. "
+        "The owning union sees the report at `GET /v1/feedback`. Limited per client address "
+        "and per station (429 with Retry-After); the address is kept only as a keyed hash."
+    ),
+)
+def report(
+    station_id: StationId,
+    request: Request,
+    services: ServicesDep,
+    index: IndexDep,
+    body: Annotated[dict[str, Any], Body(examples=[_REPORT_EXAMPLE])],
+) -> Response:
+    station = index.get(station_id)
+    if station is None:
+        raise Problem("station_not_found", f"no station with id {station_id}")
+    kind, note = check_report(body.get("kind"), body.get("note"))
+    settings = services.settings
+    address = request.client.host if request.client else "unknown"
+    stored = services.store.add_feedback(
+        NewFeedback(
+            station_id=station_id,
+            owner=str(station.owner),
+            kind=kind,
+            note=note,
+            client_hash=client_hash(address, _salt(request, services)),
+            created_at=datetime.now(TZ),
+        ),
+        limits=(
+            RateLimit("client", settings.feedback_per_client_per_hour, 3600),
+            RateLimit("station", settings.feedback_per_station_per_hour, 3600),
+        ),
+    )
+    return _json(
+        {
+            "id": stored.id,
+            "station_id": stored.station_id,
+            "kind": stored.kind.value,
+            "kind_label": FEEDBACK_KIND_LABELS[stored.kind.value],
+            "created_at": stored.created_at.isoformat(timespec="seconds"),
+            "message": "已收到，谢谢！负责这个驿站的工会会尽快处理。",
+        },
+        201,
+        {"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/feedback/summary", summary="Unresolved recent reports per station (public)")
+def summary(
+    services: ServicesDep,
+    station_id: Annotated[
+        list[str],
+        Query(description=f"repeatable or comma-separated station ids, at most {MAX_SUMMARY_IDS}"),
+    ],
+) -> Response:
+    """Counts by kind of the reports not yet resolved from the last
+    `YIZHAN_FEEDBACK_WARNING_DAYS` days (default 7), for the stations that have any; the
+    notes stay with the unions."""
+    ids: list[int] = []
+    for raw in station_id:
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            if not (part.isascii() and part.isdigit() and 1 <= int(part) <= MAX_ID):
+                raise Problem("invalid_parameter", f"station_id {part!r} is not a station id")
+            ids.append(int(part))
+    if len(ids) > MAX_SUMMARY_IDS:
+        raise Problem("out_of_range", f"at most {MAX_SUMMARY_IDS} station ids at once")
+    days = services.settings.feedback_warning_days
+    since = datetime.now(TZ) - timedelta(days=days)
+    counts = services.store.unresolved_feedback_counts(ids, since=since)
+    return _json(
+        {
+            "days": days,
+            "since": since.isoformat(timespec="seconds"),
+            "stations": [
+                {"station_id": sid, "unresolved": sum(kinds.values()), "kinds": kinds}
+                for sid, kinds in sorted(counts.items())
+            ],
+        }
+    )
+
+
+def _owner_filter(by: Principal) -> str | None:
+    return None if by.owner is None else str(by.owner)
+
+
+@router.get("/feedback", summary="Riders' reports on the union's stations (authenticated)")
+def list_feedback(
+    by: PrincipalDep,
+    services: ServicesDep,
+    index: IndexDep,
+    unresolved: Annotated[
+        bool | None, Query(description="true: only unresolved; false: only resolved")
+    ] = None,
+    station_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Response:
+    """Newest first. A district or industry union sees the reports on its own stations;
+    the city union sees all."""
+    items, total = services.store.list_feedback(
+        FeedbackQuery(owner=_owner_filter(by), unresolved=unresolved, station_id=station_id),
+        limit=limit,
+        offset=offset,
+    )
+    return _json(
+        {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "items": [_doc(fb, index) for fb in items],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/feedback/{feedback_id}/resolve", summary="Mark a report resolved (owner only)")
+def resolve(
+    feedback_id: FeedbackId,
+    by: PrincipalDep,
+    services: ServicesDep,
+    index: IndexDep,
+    body: Annotated[dict[str, Any] | None, Body(examples=[{"note": "已修好门禁"}])] = None,
+) -> Response:
+    """Only the union owning the station (or the city union) may resolve it; `note` says
+    what was done (optional). A report resolved already gets 409."""
+    fb = services.store.get_feedback(feedback_id)
+    if not by.may_write(Owner.parse(fb.owner)):
+        raise Problem("forbidden", f"{by.name} may not resolve reports on stations of {fb.owner}")
+    raw_note = (body or {}).get("note")
+    if raw_note is not None and not isinstance(raw_note, str):
+        raise InvalidFeedbackError(
+            [{"field": "note", "code": "not_text", "message": "处理说明应是文字"}]
+        )
+    note = clean_note(raw_note)
+    if len(note) > NOTE_MAX_CHARS:
+        raise InvalidFeedbackError(
+            [
+                {
+                    "field": "note",
+                    "code": "too_long",
+                    "message": f"处理说明过长（最多 {NOTE_MAX_CHARS} 个字）",
+                }
+            ]
+        )
+    done = services.store.resolve_feedback(
+        feedback_id, actor=by.actor, note=note, at=datetime.now(TZ)
+    )
+    return _json(_doc(done, index))

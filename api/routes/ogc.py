@@ -1,0 +1,337 @@
+"""OGC API – Features (Part 1: Core) for the stations and districts collections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from typing import Annotated, Any
+
+import orjson
+import shapely
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from api import schema_docs as doc
+from api.deps import IndexDep, ServicesDep, get_services, parse_bbox
+from api.problems import Problem
+from api.representation import feature, station_json, stations_json
+from api.rider_page import page_response, prefers_html
+from geodata.hours import TZ
+
+router = APIRouter(tags=["OGC API – Features"])
+
+GEOJSON = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+COLLECTIONS = {
+    "stations": ("工会驿站 Union rest stations", "Rest stations run by trade unions, WGS-84."),
+    "districts": (
+        "区县 Districts",
+        "District boundaries with per-district station counts.",
+    ),
+}
+MAX_LIMIT = 10_000
+# The names of CRS84 a client may send in crs= or bbox-crs= (OGC API – Features Part 2);
+# every position here is CRS84, so any other value is refused, not silently ignored.
+CRS84_NAMES = frozenset({CRS84, "[OGC:CRS84]", "OGC:CRS84"})
+CollectionId = Annotated[
+    str,
+    Path(description="stations or districts", json_schema_extra={"enum": list(COLLECTIONS)}),
+]
+
+
+def _json(body: Any, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type=media_type)
+
+
+def _base(request: Request) -> str:
+    """Where links point: YIZHAN_PUBLIC_URL, or the address the connection reached.
+
+    Never the Host header: it is the client's to write, and a link made from it would send
+    every client of a shared cache to the host one client named. The scheme is uvicorn's
+    (X-Forwarded-Proto believed only from YIZHAN_FORWARDED_ALLOW_IPS).
+    """
+    settings = get_services(request).settings
+    if settings.public_url:
+        return settings.public_url
+    server = request.scope.get("server")
+    host, port = server if server else (settings.host, settings.port)
+    scheme = request.url.scheme
+    default = {"http": 80, "https": 443}.get(scheme)
+    name = f"[{host}]" if ":" in str(host) else str(host)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return f"{scheme}://{name}{'' if port in (None, default) else f':{port}'}{root}"
+
+
+# Parameters that take one value: given twice, which one counts is a guess.
+_SINGLE = ("f", "crs", "bbox-crs", "bbox", "limit", "offset", "datetime")
+
+
+def _check_query(request: Request, formats: tuple[str, ...]) -> None:
+    """Refuse an ``f``, ``crs`` or ``bbox-crs`` this API does not offer (OGC: never ignore
+    a parameter value the server cannot honour)."""
+    query = request.query_params
+    for name in _SINGLE:
+        values = query.getlist(name)
+        if len(values) > 1:  # the last would be taken, where a cache or proxy may read the first
+            raise Problem(
+                "invalid_parameter",
+                f"{name} is given {len(values)} times ({', '.join(map(repr, values[:5]))}); "
+                "give it once",
+                errors=[{"field": name, "code": "repeated", "message": "give it once"}],
+            )
+    f = query.get("f")
+    if f is not None and f not in formats:
+        raise Problem("bad_format", f"f={f!r} is not offered here; use f={' or f='.join(formats)}")
+    for name in ("crs", "bbox-crs"):
+        value = query.get(name)
+        if value is not None and value not in CRS84_NAMES:
+            raise Problem(
+                "bad_crs", f"{name}={value!r} is not offered: positions here are {CRS84} only"
+            )
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": href, "rel": rel, "type": type_}
+    if title:
+        link["title"] = title
+    return link
+
+
+@router.get(
+    "/",
+    summary="OGC API landing page (JSON, or HTML with f=html); the rider page for browsers",
+    description=(
+        "`f=json` gets the landing page as JSON and `f=html` as an HTML page of its links. "
+        "Without `f`: JSON, unless the client prefers HTML (a browser: `Accept: text/html` "
+        "ranked above JSON), which gets the rider's phone page (as `/app`)."
+    ),
+)
+def landing(request: Request, services: ServicesDep) -> Response:
+    _check_query(request, ("json", "html"))
+    f = request.query_params.get("f")
+    if f is None and prefers_html(request):
+        return page_response(request, tiles=services.settings.rider_tile_providers)
+    body = _landing(_base(request))
+    response = _landing_html(body) if f == "html" else _json(body)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _landing(base: str) -> dict[str, Any]:
+    return {
+        "title": "yizhan 工会驿站",
+        "description": "The open registry of trade-union rest stations (工会驿站).",
+        "links": [
+            _link(f"{base}/", "self", "application/json", "this document"),
+            _link(f"{base}/?f=html", "alternate", "text/html", "this document as HTML"),
+            _link(
+                f"{base}/openapi.json",
+                "service-desc",
+                "application/vnd.oai.openapi+json;version=3.0",
+                "the API definition",
+            ),
+            _link(f"{base}/docs", "service-doc", "text/html", "the API documentation"),
+            _link(f"{base}/conformance", "conformance", "application/json"),
+            _link(f"{base}/collections", "data", "application/json"),
+            _link(f"{base}/app", "related", "text/html", "the rider's phone page"),
+        ],
+    }
+
+
+def _landing_html(body: dict[str, Any]) -> Response:
+    """The landing page as a plain HTML page of its links (nothing loaded from elsewhere)."""
+    items = "".join(
+        f'<li><a href="{escape(link["href"])}">{escape(link.get("title") or link["rel"])}</a> '
+        f"<small>({escape(link['rel'])}, {escape(link['type'])})</small></li>"
+        for link in body["links"]
+    )
+    page = (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(body['title'])} – OGC API</title></head><body>"
+        f"<h1>{escape(body['title'])}</h1><p>{escape(body['description'])}</p>"
+        "<p>OGC API – Features：GIS 软件（QGIS、GDAL）可直接读取。"
+        "For GIS clients (QGIS, GDAL).</p>"
+        f"<ul>{items}</ul></body></html>"
+    )
+    return Response(page, media_type="text/html; charset=utf-8")
+
+
+@router.get("/conformance", summary="OGC API conformance classes")
+def conformance(request: Request) -> Response:
+    _check_query(request, ("json",))
+    return _json({"conformsTo": CONFORMANCE})
+
+
+def _collection(base: str, cid: str, services: ServicesDep) -> dict[str, Any]:
+    title, description = COLLECTIONS[cid]
+    bbox = _bbox(services)
+    if cid == "districts":  # credit the layer in use
+        description += f" {services.districts.source}"
+    return {
+        "id": cid,
+        "title": title,
+        "description": description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "links": [
+            _link(f"{base}/collections/{cid}", "self", "application/json"),
+            _link(f"{base}/collections/{cid}/items", "items", GEOJSON),
+        ],
+    }
+
+
+def _bbox(services: ServicesDep) -> list[float]:
+    return [float(v) for v in services.districts.bounds]
+
+
+@router.get("/collections", summary="The feature collections")
+def collections(request: Request, services: ServicesDep) -> Response:
+    _check_query(request, ("json",))
+    base = _base(request)
+    return _json(
+        {
+            "links": [_link(f"{base}/collections", "self", "application/json")],
+            "collections": [_collection(base, cid, services) for cid in COLLECTIONS],
+        }
+    )
+
+
+def _check(cid: str) -> None:
+    if cid not in COLLECTIONS:
+        raise Problem(
+            "unknown_collection", f"no collection {cid!r}; there are: {', '.join(COLLECTIONS)}"
+        )
+
+
+@router.get("/collections/{collection_id}", summary="One feature collection")
+def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
+    _check(collection_id)
+    _check_query(request, ("json",))
+    return _json(_collection(_base(request), collection_id, services))
+
+
+def _district_features(services: ServicesDep, index: IndexDep) -> list[dict[str, Any]]:
+    counts: dict[str, int] = {}
+    for s in index.stations:
+        counts[s.district_adcode] = counts.get(s.district_adcode, 0) + 1
+    return [
+        {
+            "type": "Feature",
+            "id": d.adcode,
+            "geometry": shapely.geometry.mapping(d.geometry),
+            "properties": {
+                "adcode": d.adcode,
+                "name": d.name,
+                "kind": d.kind,
+                "area_km2": round(d.area_m2 / 1e6, 3),
+                "stations": counts.get(d.adcode, 0),
+            },
+        }
+        for d in services.districts
+    ]
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a collection")
+def items(
+    collection_id: CollectionId,
+    request: Request,
+    index: IndexDep,
+    services: ServicesDep,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (CRS84)")] = None,
+    limit: Annotated[
+        int, Query(description=f"1–{MAX_LIMIT}", json_schema_extra=doc.between(1, MAX_LIMIT))
+    ] = 100,
+    offset: Annotated[int, Query(description="0 or more", json_schema_extra={"minimum": 0})] = 0,
+    f: Annotated[str | None, Query(description="json or geojson (the same)")] = None,
+    crs: Annotated[str | None, Query(description=f"only {CRS84}")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description=f"only {CRS84}")] = None,
+) -> Response:
+    _check(collection_id)
+    _check_query(request, ("json", "geojson"))
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
+    box = parse_bbox(bbox)
+    if collection_id == "stations":
+        positions = index.select(bbox=box)
+        page = [index.stations[p] for p in positions[offset : offset + limit]]
+        threshold = services.settings.precise_threshold_m
+        docs = stations_json(page, districts=services.districts, threshold_m=threshold)
+        features = [feature(d, s) for d, s in zip(docs, page, strict=True)]
+        matched = len(positions)
+    else:
+        all_features = _district_features(services, index)
+        if box is not None:
+            area = shapely.box(*box)
+            all_features = [
+                f
+                for f, d in zip(all_features, services.districts, strict=True)
+                if d.geometry.intersects(area)
+            ]
+        matched = len(all_features)
+        features = all_features[offset : offset + limit]
+    base = f"{_base(request)}/collections/{collection_id}/items"
+    extra = f"&bbox={bbox}" if bbox else ""
+    links = [_link(f"{base}?limit={limit}&offset={offset}{extra}", "self", GEOJSON)]
+    if offset + limit < matched:
+        links.append(_link(f"{base}?limit={limit}&offset={offset + limit}{extra}", "next", GEOJSON))
+    if offset > 0:
+        links.append(
+            _link(f"{base}?limit={limit}&offset={max(0, offset - limit)}{extra}", "prev", GEOJSON)
+        )
+    return _json(
+        {
+            "type": "FeatureCollection",
+            "timeStamp": datetime.now(TZ).isoformat(timespec="seconds"),
+            "numberMatched": matched,
+            "numberReturned": len(features),
+            "features": features,
+            "links": links,
+        },
+        GEOJSON,
+    )
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
+def item(
+    collection_id: CollectionId,
+    feature_id: str,
+    request: Request,
+    index: IndexDep,
+    services: ServicesDep,
+    f: Annotated[str | None, Query(description="json or geojson (the same)")] = None,
+    crs: Annotated[str | None, Query(description=f"only {CRS84}")] = None,
+) -> Response:
+    _check(collection_id)
+    _check_query(request, ("json", "geojson"))
+    base = f"{_base(request)}/collections/{collection_id}"
+    if collection_id == "stations":
+        # ASCII digits only: str.isdigit also takes '²' and '٣', which int() refuses or reads.
+        is_id = feature_id.isascii() and feature_id.isdigit() and len(feature_id) <= 19
+        station = index.get(int(feature_id)) if is_id else None
+        if station is None:
+            raise Problem("station_not_found", f"no station with id {feature_id}")
+        doc = feature(
+            station_json(
+                station,
+                districts=services.districts,
+                threshold_m=services.settings.precise_threshold_m,
+            ),
+            station,
+        )
+    else:
+        found = [f for f in _district_features(services, index) if f["id"] == feature_id]
+        if not found:
+            raise Problem("unknown_district", f"no district with adcode {feature_id!r}")
+        doc = found[0]
+    doc["links"] = [
+        _link(f"{base}/items/{feature_id}", "self", GEOJSON),
+        _link(base, "collection", "application/json"),
+    ]
+    return _json(doc, GEOJSON)

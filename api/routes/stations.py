@@ -1,0 +1,492 @@
+"""The public read API for riders and integrators: nearest stations, listings, one station."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from api import schema_docs as doc
+from api.deps import (
+    IndexDep,
+    ServicesDep,
+    StationId,
+    get_index,
+    parse_amenities,
+    parse_bbox,
+    parse_crs_param,
+    parse_point,
+    parse_statuses,
+    parse_time,
+)
+from api.params import Param, QuerySpec
+from api.problems import Problem
+from api.representation import (
+    feature,
+    json_array,
+    json_object,
+    nearest_results,
+    station_json,
+    stations_csv,
+    stations_json,
+)
+from geodata.crs import CoordinateSystem, from_wgs84
+from stations.domain.listings import MappedState
+from stations.domain.model import Owner, Status
+from stations.readmodel.index import StationIndex
+
+router = APIRouter(prefix="/v1", tags=["stations"])
+
+MAX_K = 100
+MAX_RADIUS_M = 500_000.0
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 100
+MAX_OFFSET = 2**31 - 1  # echoed in the answer; a larger one could not even be serialised
+GEOJSON = "application/geo+json"
+# Beyond this, the nearest station is not "nearby" for a rider: the answer says so.
+FAR_M = 10_000.0
+
+_NEAREST_EXAMPLE = {
+    "query": {
+        "lon": 106.5772,
+        "lat": 29.557,
+        "crs": "wgs84",
+        "at": "2025-10-01T14:30:00+08:00",
+        "k": 1,
+        "radius_m": None,
+        "open_now": True,
+        "self_service": None,
+        "amenity": [],
+        "status": ["active"],
+    },
+    "count": 1,
+    "results": [
+        {
+            "id": 42,
+            "name": "解放碑工会驿站",
+            "address": "重庆市渝中区民族路1号",
+            "distance_m": 183.4,
+            "bearing_deg": 71.2,
+            "lon": 106.5790,
+            "lat": 29.5576,
+            "crs": "wgs84",
+            "open_now": True,
+            "next_change": "2025-10-01T20:00:00+08:00",
+            "hours": "Mo-Su 08:00-20:00",
+            "hours_text": "每天 8:00-20:00",
+            "amenities": ["hot_water", "microwave", "phone_charging", "toilet"],
+            "self_service_24h": False,
+            "entry_methods": ["staffed"],
+            "registration_required": False,
+            "status": "active",
+            "district_adcode": "500103",
+            "navigation": {
+                "amap": "https://uri.amap.com/navigation?to=...",
+                "baidu": "https://api.map.baidu.com/direction?destination=...",
+            },
+        }
+    ],
+}
+
+
+def _json(body: Any, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type=media_type)
+
+
+def _format(f: str) -> str:
+    if f not in ("json", "geojson", "csv"):
+        raise Problem("bad_format", f"f={f!r}: use json, geojson or csv")
+    return f
+
+
+NEAREST = QuerySpec(
+    Param(
+        "lon",
+        float,
+        "longitude of the point, in `crs`; inside China",
+        required=True,
+        schema=doc.CHINA_LON,
+        example=106.5772,
+    ),
+    Param(
+        "lat",
+        float,
+        "latitude of the point, in `crs`; inside China",
+        required=True,
+        schema=doc.CHINA_LAT,
+        example=29.557,
+    ),
+    Param("crs", str, "wgs84 | gcj02 | bd09 (also cgcs2000)", "wgs84", schema=doc.CRS),
+    Param(
+        "out_crs",
+        str,
+        "the system of the positions given back (default: `crs`), e.g. a GPS position in "
+        "wgs84 drawn on Amap tiles in gcj02; `query` then echoes the point in it too "
+        "(`out_lon`, `out_lat`, `out_crs`)",
+        schema=doc.CRS,
+    ),
+    Param("k", int, f"how many stations (1–{MAX_K})", 10, schema=doc.between(1, MAX_K)),
+    Param(
+        "radius_m",
+        float,
+        "only stations within this many metres",
+        schema={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
+    ),
+    Param("open_now", bool, "only stations open at `at`", False),
+    Param(
+        "at",
+        str,
+        "ISO 8601 time, 2000 to 2099; naive means Asia/Shanghai; default now",
+        schema=doc.TIME,
+    ),
+    Param("self_service", bool, "true: only 24-hour self-service sites"),
+    Param(
+        "amenity",
+        str,
+        "repeatable (or comma-separated); every one must be offered",
+        repeat=True,
+        schema=doc.AMENITIES,
+    ),
+    Param(
+        "status",
+        str,
+        "repeatable: active (default), temporarily_closed, planned, closed, or any",
+        repeat=True,
+        schema=doc.STATUSES,
+    ),
+    Param("f", str, "json | geojson", "json", schema=doc.enum("json", "geojson")),
+)
+
+
+@router.get(
+    "/stations/nearest",
+    summary="The nearest stations to a point, nearest first",
+    description=(
+        "The true k nearest stations by geodesic distance on the WGS-84 ellipsoid among those "
+        "passing every filter. Positions in and out are in `crs` (Amap and Tencent use gcj02, "
+        "Baidu bd09); `out_crs` gives them back in another system (a map on Amap tiles asks "
+        "with a GPS point, `crs=wgs84&out_crs=gcj02`, and draws what it gets). GCJ-02 and "
+        "BD-09 are shifted only inside Amap's own border (mainland China, Hong Kong, Macau), "
+        "elsewhere they equal WGS-84. `open_now` and `next_change` are evaluated at `at` "
+        "(default now) in Asia/Shanghai, honouring China's public holidays and make-up "
+        "working days. By default only active stations are returned; `status=any` returns "
+        "all. `query` echoes every filter. When nothing is found, or the nearest is more than "
+        f"{FAR_M / 1000:.0f} km away, `hint` says so in Chinese and `nearest_m` how far the "
+        "nearest station passing the filters is (null: none passes them)."
+    ),
+    responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
+    openapi_extra=NEAREST.openapi(),
+)
+async def nearest(request: Request) -> Response:
+    # The hot path: parameters parsed by NEAREST (see api/params.py), and async so that a
+    # request costs no thread-pool hop. Everything it calls is CPU work of well under a
+    # millisecond, except a rebuild of the index after a write (see IndexHolder).
+    q = NEAREST.parse(request.query_params)
+    index = await get_index(request)
+    f, k, radius_m = q["f"], q["k"], q["radius_m"]
+    if f not in ("json", "geojson"):
+        raise Problem("bad_format", f"f={f!r}: use json or geojson")
+    if not 1 <= k <= MAX_K:
+        raise Problem("out_of_range", f"k={k} is out of range: 1 to {MAX_K}")
+    if radius_m is not None and not 0 < radius_m <= MAX_RADIUS_M:
+        raise Problem(
+            "out_of_range",
+            f"radius_m={radius_m} is out of range: more than 0, at most {MAX_RADIUS_M:.0f}",
+        )
+    system = parse_crs_param(q["crs"])
+    lon, lat = q["lon"], q["lat"]
+    wlon, wlat = parse_point(lon, lat, system)
+    when = parse_time(q["at"])
+    statuses = parse_statuses(q["status"], default=(Status.ACTIVE,))
+    amenities = parse_amenities(q["amenity"])
+    filters: dict[str, Any] = {
+        "open_now": q["open_now"],
+        "statuses": statuses,
+        "self_service": q["self_service"],
+        "amenities": amenities,
+    }
+    hits = index.search(wlon, wlat, k=k, radius_m=radius_m, at=when, **filters)
+    memo_limit = request.app.state.services.settings.nearest_memo_stations
+    # Only converted when asked: the default answer and its cost are as without out_crs.
+    out = system if q["out_crs"] is None else parse_crs_param(q["out_crs"])
+    results = nearest_results(index, hits, out, memo_limit=memo_limit)
+    query: dict[str, Any] = {
+        "lon": lon,
+        "lat": lat,
+        "crs": system.value,
+        "at": when.isoformat(),
+        "k": k,
+        "radius_m": radius_m,
+        "open_now": q["open_now"],
+        "self_service": q["self_service"],
+        "amenity": list(amenities),
+        "status": [s.value for s in statuses],
+    }
+    if q["out_crs"] is not None:
+        query.update(echo_in(lon, lat, wlon, wlat, given=system, out=out))
+    body: dict[str, Any] = {"query": query}
+    if not hits or hits[0].distance_m > FAR_M:  # the rare path: say how far, or that none is
+        body.update(far_note(index, wlon, wlat, hits, radius_m=radius_m, at=when, **filters))
+    if f == "geojson":
+        features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
+        return _json({"type": "FeatureCollection", **body, "features": features}, GEOJSON)
+    return _json({**body, "count": len(results), "results": json_array(results)})
+
+
+def echo_in(
+    lon: float,
+    lat: float,
+    wlon: float,
+    wlat: float,
+    *,
+    given: CoordinateSystem,
+    out: CoordinateSystem,
+) -> dict[str, Any]:
+    """The query point ``lon``/``lat`` (in ``given``; ``wlon``/``wlat`` in WGS-84) in
+    ``out``, for ``query``: as given when the systems agree, else from WGS-84."""
+    if out is given:
+        olon, olat = lon, lat
+    elif out is CoordinateSystem.WGS84:
+        olon, olat = wlon, wlat
+    else:
+        olon, olat = from_wgs84(wlon, wlat, crs=out)
+    return {"out_lon": olon, "out_lat": olat, "out_crs": out.value}
+
+
+def _distance_text(distance_m: float) -> str:
+    if distance_m < 1000:
+        return f"{distance_m:.0f} 米"
+    km = distance_m / 1000
+    return f"{km:.1f} 公里" if km < 100 else f"{km:,.0f} 公里"
+
+
+def far_note(
+    index: StationIndex,
+    lon: float,
+    lat: float,
+    hits: list[Any],
+    *,
+    radius_m: float | None,
+    at: Any,
+    open_now: bool,
+    **filters: Any,
+) -> dict[str, Any]:
+    """``nearest_m`` and a Chinese ``hint`` when the nearest answer is empty or far away:
+    how far the nearest station passing the filters is, or that there is none."""
+    if hits:
+        d = hits[0].distance_m
+        return {
+            "nearest_m": round(d, 1),
+            "hint": f"附近没有驿站：最近的一个在 {_distance_text(d)}外。",
+        }
+    beyond = index.search(lon, lat, k=1, at=at, open_now=open_now, **filters)
+    if beyond and radius_m is not None:
+        d = beyond[0].distance_m
+        return {
+            "nearest_m": round(d, 1),
+            "hint": (
+                f"{_distance_text(radius_m)}内没有符合条件的驿站；最近的一个在 "
+                f"{_distance_text(d)}外（去掉 radius_m 可以看到它）。"
+            ),
+        }
+    if open_now:
+        closed = index.search(lon, lat, k=1, at=at, open_now=False, **filters)
+        if closed:
+            d = closed[0].distance_m
+            return {
+                "nearest_m": None,
+                "hint": (
+                    "现在没有开放的符合条件的驿站；最近的一个（现在不开放）在 "
+                    f"{_distance_text(d)}外。"
+                ),
+            }
+    return {"nearest_m": None, "hint": "没有符合这些条件的驿站：请放宽筛选条件。"}
+
+
+@router.get(
+    "/stations",
+    summary="List stations with filters and paging",
+    description=(
+        "Every filter given must match. `total` (and the `X-Total-Count` header) counts all "
+        "matches; `limit`/`offset` page, and a page's `Link` header (RFC 8288) gives the "
+        '`rel="next"` and `rel="prev"` pages. `f=csv` without `limit` is every match, '
+        "streamed; with `limit`, that page (its file name says which rows of how many)."
+    ),
+)
+def list_stations(
+    request: Request,
+    index: IndexDep,
+    services: ServicesDep,
+    district: Annotated[
+        str | None,
+        Query(description="6-digit adcode, e.g. 500103", json_schema_extra={"pattern": r"^\d{6}$"}),
+    ] = None,
+    owner: Annotated[str | None, Query(description="district:<adcode> or industry:<code>")] = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
+    status: Annotated[
+        list[str] | None,
+        Query(description="repeatable; default all", json_schema_extra=doc.STATUSES),
+    ] = None,
+    mapped: Annotated[
+        str | None,
+        Query(
+            description="上图 state: full, partial, none; or true (listed anywhere) / false",
+            json_schema_extra=doc.enum("full", "partial", "none", "true", "false"),
+        ),
+    ] = None,
+    self_service: Annotated[bool | None, Query()] = None,
+    amenity: Annotated[
+        list[str] | None,
+        Query(description="repeatable; all must match", json_schema_extra=doc.AMENITIES),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            description=(
+                f"1–{MAX_LIMIT}; default {DEFAULT_LIMIT} for json and geojson. For csv, "
+                "without a limit, every match (streamed); with one, that page"
+            ),
+            json_schema_extra=doc.between(1, MAX_LIMIT),
+        ),
+    ] = None,
+    offset: Annotated[
+        int,
+        Query(
+            description=f"0 to {MAX_OFFSET}",
+            json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET},
+        ),
+    ] = 0,
+    crs: Annotated[
+        str, Query(description="positions in wgs84 | gcj02 | bd09", json_schema_extra=doc.CRS)
+    ] = "wgs84",
+    f: Annotated[
+        str,
+        Query(
+            description="json | geojson | csv", json_schema_extra=doc.enum("json", "geojson", "csv")
+        ),
+    ] = "json",
+) -> Response:
+    fmt = _format(f)
+    everything = fmt == "csv" and limit is None
+    limit = DEFAULT_LIMIT if limit is None else limit
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+        raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 to {MAX_OFFSET}")
+    if district is not None and district not in services.districts:
+        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    try:
+        owner_value = Owner.parse(owner) if owner else None
+    except ValueError as exc:
+        raise Problem("invalid_parameter", str(exc)) from None
+    mapped_states: tuple[MappedState, ...] = ()
+    if mapped is not None:
+        table = {"true": (MappedState.FULL, MappedState.PARTIAL), "false": (MappedState.NONE,)}
+        try:
+            mapped_states = table.get(mapped) or (MappedState(mapped),)
+        except ValueError:
+            raise Problem(
+                "invalid_parameter", f"mapped={mapped!r}: use full, partial, none, true or false"
+            ) from None
+    positions = index.select(
+        district=district,
+        owner=owner_value,
+        bbox=parse_bbox(bbox),
+        statuses=parse_statuses(status, default=()),
+        mapped=mapped_states,
+        self_service=self_service,
+        amenities=parse_amenities(amenity),
+    )
+    total = len(positions)
+    if everything:
+        return StreamingResponse(
+            _csv_chunks(index, positions[offset:]),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="stations.csv"',
+                "X-Total-Count": str(total),
+            },
+        )
+    page = [index.stations[p] for p in positions[offset : offset + limit]]
+    paging = {"X-Total-Count": str(total)}
+    links = page_links(request, offset=offset, limit=limit, total=total)
+    if links:
+        paging["Link"] = links
+    if fmt == "csv":
+        # A page the user asked for says so: in its name, and in its Link and count headers.
+        last = offset + len(page)
+        name = f"stations-{offset + 1}-{last}-of-{total}.csv" if page else "stations.csv"
+        return Response(
+            "\ufeff" + stations_csv(page),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
+        )
+    system = parse_crs_param(crs)
+    settings = services.settings
+    docs = stations_json(
+        page, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
+    )
+    if fmt == "geojson":
+        response = _json(
+            {
+                "type": "FeatureCollection",
+                "numberMatched": total,
+                "numberReturned": len(page),
+                "features": [feature(d, s) for d, s in zip(docs, page, strict=True)],
+            },
+            GEOJSON,
+        )
+    else:
+        response = _json({"total": total, "limit": limit, "offset": offset, "items": docs})
+    response.headers.update(paging)
+    return response
+
+
+CSV_CHUNK_STATIONS = 1000
+
+
+def _csv_chunks(index: StationIndex, positions: npt.NDArray[np.intp]) -> Iterator[str]:
+    """The CSV of every station at ``positions`` of this snapshot, a thousand rows at a
+    time: memory stays near one chunk's, whatever the registry's size."""
+    yield "\ufeff" + stations_csv([])  # the header row
+    for start in range(0, len(positions), CSV_CHUNK_STATIONS):
+        chunk = [index.stations[p] for p in positions[start : start + CSV_CHUNK_STATIONS]]
+        yield stations_csv(chunk).split("\n", 1)[1]  # without its header row
+
+
+def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
+    """RFC 8288 ``Link`` header value for the next and previous pages (empty: neither)."""
+    links = []
+    if offset + limit < total:
+        links.append((request.url.include_query_params(offset=offset + limit, limit=limit), "next"))
+    if offset > 0:
+        prev = max(0, offset - limit)
+        links.append((request.url.include_query_params(offset=prev, limit=limit), "prev"))
+    return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links)
+
+
+@router.get("/stations/{station_id}", summary="One station, with its 上图 listings")
+def get_station(
+    station_id: StationId,
+    index: IndexDep,
+    services: ServicesDep,
+    crs: Annotated[str, Query(description="position in wgs84 | gcj02 | bd09")] = "wgs84",
+    f: Annotated[str, Query(description="json | geojson")] = "json",
+) -> Response:
+    station = index.get(station_id)
+    if station is None:
+        raise Problem("station_not_found", f"no station with id {station_id}")
+    doc = station_json(
+        station,
+        districts=services.districts,
+        threshold_m=services.settings.precise_threshold_m,
+        crs=parse_crs_param(crs),
+    )
+    if f == "geojson":
+        return _json(feature(doc, station), GEOJSON)
+    if f != "json":
+        raise Problem("bad_format", f"f={f!r}: use json or geojson")
+    return _json(doc)

@@ -1,0 +1,190 @@
+"""Riders' reports of problems at a station, checked and rate-limited before they are kept."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from stations.domain.errors import StoreError
+
+NOTE_MAX_CHARS = 300
+
+
+class FeedbackKind(StrEnum):
+    """What a rider found wrong."""
+
+    CLOSED_DURING_HOURS = "closed_during_hours"
+    LOCKED = "locked"
+    FACILITY_BROKEN = "facility_broken"
+    OTHER = "other"
+
+
+FEEDBACK_KIND_LABELS: dict[str, str] = {
+    "closed_during_hours": "开放时间内没开门",
+    "locked": "门锁着进不去",
+    "facility_broken": "设施坏了",
+    "other": "其他问题",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NewFeedback:
+    """A report as received, before it is stored; ``client_hash`` never the address itself."""
+
+    station_id: int
+    owner: str  # the station's owner when reported, kept if the station is deleted later
+    kind: FeedbackKind
+    note: str
+    client_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A stored report and, once the owning union has dealt with it, its resolution."""
+
+    id: int
+    station_id: int
+    owner: str
+    kind: FeedbackKind
+    note: str
+    created_at: datetime
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str = ""
+
+    @property
+    def resolved(self) -> bool:
+        return self.resolved_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackQuery:
+    """Filters for listing reports; ``owner`` is matched against the station's owner now."""
+
+    owner: str | None = None
+    unresolved: bool | None = None
+    station_id: int | None = None
+    feedback_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``count`` reports per ``window_s`` seconds from one client, or about one station."""
+
+    scope: str  # "client" or "station"
+    count: int
+    window_s: float
+
+    def __post_init__(self) -> None:
+        if self.scope not in ("client", "station"):
+            msg = f"a rate limit's scope is client or station, not {self.scope!r}"
+            raise ValueError(msg)
+
+
+class FeedbackNotFoundError(StoreError, LookupError):
+    code = "feedback_not_found"
+
+    def __init__(self, feedback_id: int) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"no report with id {feedback_id}")
+
+
+class FeedbackResolvedError(StoreError):
+    code = "feedback_resolved"
+
+    def __init__(self, feedback_id: int) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"report {feedback_id} was resolved already")
+
+
+class TooManyReportsError(StoreError):
+    """A rate limit was reached; ``retry_after_s`` says when the next report is taken."""
+
+    code = "too_many_reports"
+
+    def __init__(self, scope: str, retry_after_s: int) -> None:
+        self.scope = scope
+        self.retry_after_s = retry_after_s
+        who = "from this address" if scope == "client" else "about this station"
+        super().__init__(
+            f"too many reports {who}; try again in {retry_after_s} s "
+            f"(提交太频繁，请 {max(1, round(retry_after_s / 60))} 分钟后再试)"
+        )
+
+
+class InvalidFeedbackError(ValueError):
+    """A report that cannot be taken; ``problems`` lists each field, code and message."""
+
+    code = "invalid_feedback"
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(p["message"] for p in problems))
+
+
+def clean_note(text: object) -> str:
+    """The note as it is kept: NFC, trimmed, control characters other than newlines removed."""
+    if text is None:
+        return ""
+    note = unicodedata.normalize("NFC", str(text)).replace("\r\n", "\n").replace("\r", "\n")
+    note = "".join(ch for ch in note if ch == "\n" or unicodedata.category(ch)[0] != "C")
+    return note.strip()
+
+
+def check_report(kind: object, note: object) -> tuple[FeedbackKind, str]:
+    """Validate a rider's report; raise InvalidFeedbackError with Chinese messages if wrong."""
+    problems: list[dict[str, str]] = []
+    try:
+        checked_kind = FeedbackKind(str(kind))
+    except ValueError:
+        allowed = "、".join(f"{k.value}（{FEEDBACK_KIND_LABELS[k.value]}）" for k in FeedbackKind)
+        problems.append(
+            {"field": "kind", "code": "unknown_kind", "message": f"问题类型只能是：{allowed}"}
+        )
+        checked_kind = FeedbackKind.OTHER
+    if note is not None and not isinstance(note, str):
+        problems.append({"field": "note", "code": "not_text", "message": "补充说明应是文字"})
+        note = ""
+    cleaned = clean_note(note)
+    if len(cleaned) > NOTE_MAX_CHARS:
+        problems.append(
+            {
+                "field": "note",
+                "code": "too_long",
+                "message": f"补充说明过长（最多 {NOTE_MAX_CHARS} 个字，现在 {len(cleaned)} 个）",
+            }
+        )
+    if checked_kind is FeedbackKind.OTHER and not cleaned and not problems:
+        problems.append(
+            {"field": "note", "code": "missing_note", "message": "选择“其他问题”时请写明是什么问题"}
+        )
+    if problems:
+        raise InvalidFeedbackError(problems)
+    return checked_kind, cleaned
+
+
+def client_key(address: str) -> str:
+    """The name a per-address limit counts a client under: its address, or for IPv6 its
+    /64, which one household or phone usually holds whole (otherwise a new address per
+    request would escape the limit). An IPv4 address mapped into IPv6 is that IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def client_hash(address: str, salt: bytes) -> str:
+    """A keyed hash naming a client (by :func:`client_key`) without keeping its address."""
+    return hmac.new(salt, client_key(address).encode(), hashlib.sha256).hexdigest()[:32]

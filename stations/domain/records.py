@@ -1,0 +1,133 @@
+"""Station <-> plain JSON-able dict, the one serialised form used by stores and audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geodata.crs import CoordinateSystem
+from stations.domain.model import Listing, Owner, Provider, Station, Status
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def listing_to_dict(listing: Listing) -> dict[str, Any]:
+    """Return a listing as a JSON-able dict (position in the provider's own system)."""
+    return {
+        "provider": listing.provider.value,
+        "listed": listing.listed,
+        "poi_id": listing.poi_id,
+        "listed_name": listing.listed_name,
+        "listed_lon": listing.listed_lon,
+        "listed_lat": listing.listed_lat,
+        "crs": listing.crs.value,
+        "keyword_linked": listing.keyword_linked,
+        "checked_at": _iso(listing.checked_at),
+    }
+
+
+def station_to_dict(station: Station) -> dict[str, Any]:
+    """Return every stored field of ``station`` as a JSON-able dict."""
+    return {
+        "id": station.id,
+        "external_id": station.external_id,
+        "owner": str(station.owner),
+        "name": station.name,
+        "address": station.address,
+        "host": station.host,
+        "contact_phone": station.contact_phone,
+        "district_adcode": station.district_adcode,
+        "lon": station.lon,
+        "lat": station.lat,
+        "source_lon": station.source_lon,
+        "source_lat": station.source_lat,
+        "source_crs": station.source_crs.value,
+        "hours": station.hours,
+        "hours_text": station.hours_text,
+        "self_service_24h": station.self_service_24h,
+        "entry_methods": list(station.entry_methods),
+        "registration_required": station.registration_required,
+        "amenities": list(station.amenities),
+        "status": station.status.value,
+        "signage_unified": station.signage_unified,
+        "brand": station.brand,
+        "listings": [listing_to_dict(li) for li in station.listings],
+        "sample": station.sample,
+        "version": station.version,
+        "updated_at": _iso(station.updated_at),
+    }
+
+
+def station_from_dict(data: dict[str, Any]) -> Station:
+    """Rebuild a Station from :func:`station_to_dict` output (trusted, already validated)."""
+    return Station(
+        id=data.get("id"),
+        external_id=data["external_id"],
+        owner=Owner.parse(data["owner"]),
+        name=data["name"],
+        address=data.get("address", ""),
+        host=data.get("host", ""),
+        contact_phone=data.get("contact_phone", ""),
+        district_adcode=data["district_adcode"],
+        lon=data["lon"],
+        lat=data["lat"],
+        source_lon=data.get("source_lon"),
+        source_lat=data.get("source_lat"),
+        source_crs=CoordinateSystem(data.get("source_crs", "wgs84")),
+        hours=data["hours"],
+        hours_text=data.get("hours_text", ""),
+        self_service_24h=data.get("self_service_24h", False),
+        entry_methods=tuple(data.get("entry_methods", ())),
+        registration_required=data.get("registration_required", False),
+        amenities=tuple(data.get("amenities", ())),
+        status=Status(data.get("status", "active")),
+        signage_unified=data.get("signage_unified", False),
+        brand=data.get("brand", ""),
+        listings=tuple(
+            Listing(
+                provider=Provider(li["provider"]),
+                listed=li.get("listed", False),
+                poi_id=li.get("poi_id"),
+                listed_name=li.get("listed_name"),
+                listed_lon=li.get("listed_lon"),
+                listed_lat=li.get("listed_lat"),
+                keyword_linked=li.get("keyword_linked", False),
+                checked_at=_dt(li.get("checked_at")),
+            )
+            for li in data.get("listings", ())
+        ),
+        sample=data.get("sample", False),
+        version=data.get("version", 0),
+        updated_at=_dt(data.get("updated_at")),
+    )
+
+
+def station_input(station: Station) -> dict[str, Any]:
+    """A stored station as raw input fields (what build_station reads), to merge a patch onto.
+
+    The position is given in WGS-84 and the hours as the union wrote them; derived and
+    bookkeeping fields are left out.
+    """
+    doc = station_to_dict(station)
+    for key in (
+        "id",
+        "version",
+        "updated_at",
+        "district_adcode",
+        "source_lon",
+        "source_lat",
+        "source_crs",
+        "hours_text",
+    ):
+        doc.pop(key)
+    doc["crs"] = "wgs84"
+    doc["hours"] = station.hours_text or station.hours
+    for listing in doc["listings"]:
+        listing.pop("crs")
+    return doc

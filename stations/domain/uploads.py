@@ -1,0 +1,220 @@
+"""The records of an upload (the file, its planned rows) and the rules that need no store."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from geodata.crs import CoordinateSystem, parse_crs
+from stations.domain.errors import StoreError
+from stations.domain.model import Listing, Station
+from stations.domain.validation import SAME_POSITION_DEG
+
+RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
+DUPLICATE_RADIUS_M = 30.0
+CHUNK_ROWS = 1000
+# A dry run not committed within this is removed (YIZHAN_DRY_RUN_RETENTION_HOURS): a week
+# covers a clerk's review over a weekend or the National Day holiday.
+DRY_RUN_RETENTION_H = 7 * 24.0
+# A full list closing more than this share of the union's open stations is confirmed
+# explicitly (YIZHAN_FULL_LIST_MAX_CLOSE_SHARE): a real yearly list closes a few percent.
+MAX_CLOSE_SHARE = 0.2
+
+CRS_HELP = (
+    "请说明文件中经纬度的坐标系：从高德地图或腾讯地图复制的位置是 gcj02，从百度地图复制的是 "
+    "bd09，GPS 设备、天地图或 OpenStreetMap 的是 wgs84（国家 2000 坐标 cgcs2000 亦可）。"
+    "命令行写 --crs gcj02，网页或接口上传时填 crs=gcj02；也可以在文件中加一列“坐标系”逐行注明"
+)
+
+
+class UploadStatus(StrEnum):
+    PLANNING = "planning"  # rows are being checked; not ready to commit
+    DRY_RUN = "dry_run"  # checked; nothing changed yet
+    COMMITTED = "committed"
+    REVERTED = "reverted"
+
+
+class UploadStateError(StoreError):
+    """The upload cannot do that in its present state (commit twice, revert uncommitted…)."""
+
+    code = "upload_state"
+
+
+class CrsRequiredError(ValueError):
+    """The upload does not say which coordinate system its positions are in."""
+
+    code = "crs_required"
+
+
+class ClosuresUnconfirmedError(StoreError):
+    """A full list would close many of the union's stations and that was not confirmed."""
+
+    code = "closures_unconfirmed"
+
+    def __init__(self, check: ClosureCheck) -> None:
+        self.check = check
+        super().__init__(check.message())
+
+
+class UploadNotFoundError(StoreError, LookupError):
+    code = "upload_not_found"
+
+    def __init__(self, upload_id: str) -> None:
+        self.upload_id = upload_id
+        super().__init__(f"no upload {upload_id!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One uploaded file and what became of it."""
+
+    id: str
+    actor: str
+    owner: str | None  # the uploading union; None for the city union
+    filename: str
+    crs: str
+    full_list: bool
+    created_at: datetime
+    base_version: int  # the registry's version when the plan was made
+    status: UploadStatus = UploadStatus.PLANNING
+    counts: dict[str, int] = field(default_factory=dict)
+    unknown_columns: tuple[str, ...] = ()
+    columns: dict[str, str] = field(default_factory=dict)  # field -> header in the file
+    batch_id: int | None = None
+    revert_batch_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    """What the upload does with one row of the file (or one station it closes)."""
+
+    seq: int
+    row: int | None  # the row number the clerk sees; None for a station closed as absent
+    action: RowAction
+    external_id: str
+    station_id: int | None = None
+    expected_version: int | None = None
+    station: Station | None = None
+    changed: tuple[str, ...] = ()
+    problems: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[dict[str, Any], ...] = ()
+
+
+_BOOKKEEPING = ("id", "version", "updated_at")
+# What was uploaded (raw coordinates and hours text) is provenance: the same station
+# re-uploaded from another export or in another system is not a change.
+_PROVENANCE = ("source_lon", "source_lat", "source_crs", "hours_text")
+
+
+def _near(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= SAME_POSITION_DEG
+
+
+def _same_listings(old: tuple[Listing, ...], new: tuple[Listing, ...]) -> bool:
+    if len(old) != len(new):
+        return False
+    for a, b in zip(old, new, strict=True):
+        if not (_near(a.listed_lon, b.listed_lon) and _near(a.listed_lat, b.listed_lat)):
+            return False
+        if replace(a, listed_lon=None, listed_lat=None) != replace(
+            b, listed_lon=None, listed_lat=None
+        ):
+            return False
+    return True
+
+
+def changed_fields(old: Station, new: Station) -> tuple[str, ...]:
+    """The record fields that differ between two versions of a station.
+
+    Positions (the station's and its listings') within ``SAME_POSITION_DEG`` are the same:
+    a file written and read back must plan no change.
+    """
+    skip = _BOOKKEEPING + _PROVENANCE
+    names = [f for f in old.__dataclass_fields__ if f not in skip]
+    out = []
+    for n in names:
+        a, b = getattr(old, n), getattr(new, n)
+        if n in ("lon", "lat"):
+            same = _near(a, b)
+        elif n == "listings":
+            same = _same_listings(a, b)
+        else:
+            same = a == b
+        if not same:
+            out.append(n)
+    return tuple(out)
+
+
+def upload_crs(
+    given: str | CoordinateSystem | None,
+    *,
+    format: str,
+    columns: dict[str, str],
+    default_crs: str | None = None,
+) -> CoordinateSystem | None:
+    """The coordinate system an upload's positions are in, or None when every row names its own.
+
+    Nothing is assumed: the uploader names it, or the file does (a "坐标系"/crs column, or
+    the format itself: GeoJSON is WGS-84 by RFC 7946 unless its old-style ``crs`` member
+    says otherwise). Otherwise CrsRequiredError, saying how to tell.
+    """
+    if given is not None and str(given).strip():
+        return parse_crs(given)
+    if format == "geojson" and default_crs:
+        return parse_crs(default_crs)
+    if "crs" in columns:
+        return None
+    raise CrsRequiredError(CRS_HELP)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureCheck:
+    """What a full list would close, and whether that must be confirmed first."""
+
+    would_close: int
+    of_stations: int  # the union's stations not closed
+    accepted_rows: int
+    max_share: float
+
+    @property
+    def share(self) -> float:
+        return self.would_close / self.of_stations if self.of_stations else 0.0
+
+    @property
+    def needs_confirmation(self) -> bool:
+        if not self.would_close:
+            return False
+        return self.accepted_rows == 0 or self.share > self.max_share
+
+    def message(self) -> str:
+        why = (
+            "文件中没有一行有效的驿站"
+            if self.accepted_rows == 0
+            else f"超过 {self.max_share:.0%} 的上限"
+        )
+        return (
+            f"这份完整名单将关闭本工会 {self.would_close} 个驿站"
+            f"（共 {self.of_stations} 个开放中的，占 {self.share:.0%}），{why}。"
+            "请先核对文件（是否选错了文件、分隔符或工作表）；"
+            f"确认要关闭，请提交时注明 confirm_closures={self.would_close}"
+            f"（命令行：--confirm-closures {self.would_close}）"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "would_close": self.would_close,
+            "of_stations": self.of_stations,
+            "share": round(self.share, 4),
+            "max_share": self.max_share,
+            "needs_confirmation": self.needs_confirmation,
+            "message": self.message() if self.needs_confirmation else None,
+        }
+
+
+def new_upload_id() -> str:
+    return secrets.token_hex(8)

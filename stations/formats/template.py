@@ -1,0 +1,138 @@
+"""The Excel upload template: Chinese headers, an example row, the allowed values."""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from stations.domain.model import (
+    AMENITY_LABELS,
+    ENTRY_METHOD_LABELS,
+    PROVIDER_LABELS,
+    STATUS_LABELS,
+)
+
+HEADERS = [
+    "编号",
+    "名称",
+    "地址",
+    "依托单位",
+    "联系电话",
+    "经度",
+    "纬度",
+    "开放时间",
+    "24小时自助",
+    "进入方式",
+    "需要登记",
+    "设施",
+    "状态",
+    "统一标识",
+    "品牌",
+    "高德已上图",
+    "高德POI",
+    "高德经度",
+    "高德纬度",
+    "高德关联关键词",
+    "百度已上图",
+    "百度POI",
+    "百度经度",
+    "百度纬度",
+    "百度关联关键词",
+    "腾讯已上图",
+    "腾讯POI",
+    "腾讯经度",
+    "腾讯纬度",
+    "腾讯关联关键词",
+]
+EXAMPLE = [
+    "YZ-0001",
+    "解放碑工会驿站（示例）",
+    "重庆市渝中区民族路1号",
+    "渝中区总工会",
+    "023-63000000",
+    106.583628,
+    29.554722,
+    "周一至周五 9:00-18:00，节假日休息",
+    "否",
+    "有人值守",
+    "否",
+    "热水、微波炉、手机充电、厕所",
+    "运营中",
+    "是",
+    "渝工港湾",
+    "是",
+    "B0FFXXXXXX",
+    106.583700,
+    29.554650,
+    "是",
+    "否",
+    "",
+    "",
+    "",
+    "",
+    "否",
+    "",
+    "",
+    "",
+    "",
+]
+
+
+@cache
+def template_xlsx() -> bytes:
+    """The template workbook as bytes (built once)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "驿站"
+    sheet.append(HEADERS)
+    sheet.append(EXAMPLE)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    yes_no = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
+    status = DataValidation(
+        type="list", formula1='"' + ",".join(STATUS_LABELS.values()) + '"', allow_blank=True
+    )
+    sheet.add_data_validation(yes_no)
+    sheet.add_data_validation(status)
+    for header in (
+        "24小时自助",
+        "需要登记",
+        "统一标识",
+        "高德已上图",
+        "百度已上图",
+        "腾讯已上图",
+        "高德关联关键词",
+        "百度关联关键词",
+        "腾讯关联关键词",
+    ):
+        col = sheet.cell(row=1, column=HEADERS.index(header) + 1).column_letter
+        yes_no.add(f"{col}2:{col}10000")
+    col = sheet.cell(row=1, column=HEADERS.index("状态") + 1).column_letter
+    status.add(f"{col}2:{col}10000")
+
+    notes = book.create_sheet("填写说明")
+    notes.append(["项目", "可选值或写法"])
+    notes.append(
+        ["坐标系", "上传时选择：wgs84（GPS）、gcj02（高德、腾讯）、bd09（百度）、cgcs2000"]
+    )
+    notes.append(
+        [
+            "开放时间",
+            "例：周一至周五 9:00-18:00；每天 8:00-20:00；24小时；工作日 9:00-17:00 "
+            "周末 10:00-16:00；可加“节假日休息”",
+        ]
+    )
+    notes.append(["24小时自助", "是/否；填“是”时开放时间须为 24小时，并填写进入方式"])
+    notes.append(["设施", "、".join(AMENITY_LABELS.values()) + "（用顿号或逗号分隔）"])
+    notes.append(["进入方式", "、".join(ENTRY_METHOD_LABELS.values())])
+    notes.append(["状态", "、".join(STATUS_LABELS.values())])
+    notes.append(["上图平台", "、".join(PROVIDER_LABELS.values()) + "：位置填该平台显示的坐标"])
+    notes.append(["编号", "本工会自己的驿站编号，同一工会内不可重复"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

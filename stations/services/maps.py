@@ -1,0 +1,172 @@
+"""The planners' coverage map of the registry (for ``GET /maps/coverage`` and ``yizhan map``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import folium
+import numpy as np
+import shapely
+
+from geodata.coverage import coverage
+from geodata.districts import LAYERS, Districts
+from geodata.maps import Choropleth, MapPoints, coverage_map
+from geodata.tiles import TileProvider
+from stations.domain.demand import DemandLayer
+from stations.domain.figures import figures
+from stations.domain.listings import listing_offsets
+from stations.domain.model import (
+    AMENITY_LABELS,
+    ENTRY_METHOD_LABELS,
+    PROVIDER_LABELS,
+    STATUS_LABELS,
+    Provider,
+    Station,
+    Status,
+)
+from stations.readmodel.index import StationIndex
+
+METRICS = ("coverage", "listed_all_rate", "per_100km2", "per_demand")
+POPUP_FIELDS = ("名称", "状态", "地址", "开放时间", "设施", "进入方式", "上图")
+
+
+def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]]:
+    """Each station's popup fields (see POPUP_FIELDS); listing offsets converted in bulk."""
+    offsets = listing_offsets(stations)
+    rows: list[tuple[str, ...]] = []
+    for i, station in enumerate(stations):
+        listed = []
+        for p in Provider:
+            listing = station.listing(p)
+            label = PROVIDER_LABELS[p.value]
+            if listing is None or not listing.listed:
+                listed.append(f"{label}✗")
+                continue
+            offset = float(offsets[p][i])
+            if offset != offset:  # NaN: listed without a position
+                listed.append(f"{label}✓(无坐标)")
+            else:
+                mark = "✓" if offset <= threshold_m and listing.keyword_linked else "≈"
+                listed.append(f"{label}{mark}({offset:.0f}米)")
+        entry = "、".join(ENTRY_METHOD_LABELS.get(e, e) for e in station.entry_methods)
+        if station.self_service_24h:
+            entry = "24小时自助：" + entry + ("（需注册）" if station.registration_required else "")
+        rows.append(
+            (
+                station.name,
+                "" if station.status is Status.ACTIVE else STATUS_LABELS[station.status.value],
+                station.address,
+                station.hours_text or station.hours,
+                "、".join(AMENITY_LABELS.get(a, a) for a in station.amenities),
+                entry,
+                " ".join(listed),
+            )
+        )
+    return rows
+
+
+def station_map(
+    index: StationIndex,
+    districts: Districts,
+    *,
+    tiles: TileProvider | str = "osm",
+    district: str | None = None,
+    at: datetime | None = None,
+    radius_m: float = 1000.0,
+    metric: str = "coverage",
+    demand: DemandLayer | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> folium.Map:
+    """The registry's stations (not closed; with ``at``, those open then), coverage within
+    ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
+    shown first. Planned and temporarily closed stations are drawn hollow and count for
+    no coverage; ``per_demand`` needs ``demand`` (there is no population layer)."""
+    say = progress or (lambda _: None)
+    if metric not in METRICS:
+        msg = f"metric must be one of {', '.join(METRICS)}, not {metric!r}"
+        raise ValueError(msg)
+    if district is not None and district not in districts:
+        msg = f"no district with adcode {district!r}"
+        raise ValueError(msg)
+    if at is not None:
+        keep, _ = index.open_mask(at)
+    else:
+        keep = index.status != list(Status).index(Status.CLOSED)
+    if district is not None:
+        keep = keep & (index.district == district)
+    positions = np.flatnonzero(keep)
+    stations = [index.stations[p] for p in positions.tolist()]
+    say(f"{len(stations):,} stations")
+    active = index.status[positions] == list(Status).index(Status.ACTIVE)
+    points = MapPoints(
+        lon=index.nearest.lon[positions],
+        lat=index.nearest.lat[positions],
+        category=index.mapped[positions].tolist(),
+        self_service=index.self_service[positions],
+        popup=_popups(stations, index.threshold_m),
+        popup_fields=POPUP_FIELDS,
+        in_service=active,
+    )
+    chosen = [d for d in districts if district is None or d.adcode == district]
+    slon, slat = points.lon[active], points.lat[active]
+    covered_parts, uncovered_parts, shares = [], [], {}
+    for i, d in enumerate(chosen, start=1):
+        result = coverage(d.geometry, slon, slat, radius_m=radius_m)
+        covered_parts.append(result.covered)
+        uncovered_parts.append(result.uncovered)
+        shares[d.adcode] = result.share
+        say(f"coverage {i}/{len(chosen)} {d.name}")
+    names = {d.adcode: d.name for d in districts}
+    figs = figures(stations, names, threshold_m=index.threshold_m)
+    counts = {k: f.stations_active for k, f in figs.items()}
+    choropleths = [
+        Choropleth("coverage", f"{radius_m:.0f} 米覆盖率", shares, fmt="{:.1%}"),
+        Choropleth(
+            "listed_all_rate",
+            "三家上图率",
+            {d.adcode: figs[d.adcode].rate(figs[d.adcode].listed_all) for d in chosen},
+        ),
+        Choropleth(
+            "per_100km2",
+            "每百平方公里驿站数",
+            {d.adcode: counts.get(d.adcode, 0) / (d.area_m2 / 1e8) for d in chosen},
+            fmt="{:.1f}",
+        ),
+    ]
+    if demand is not None:
+        where = districts.lookup(demand.lon, demand.lat)
+        per = {}
+        for d in chosen:
+            weight = float(demand.weight[where == d.adcode].sum())
+            per[d.adcode] = counts.get(d.adcode, 0) / weight * 1000 if weight else None
+        choropleths.append(
+            Choropleth("per_demand", f"每千需求权重驿站数（{demand.name}）", per, fmt="{:.1f}")
+        )
+    elif metric == "per_demand":
+        msg = "metric per_demand needs a demand layer"
+        raise ValueError(msg)
+    when = f"，{at:%Y-%m-%d %H:%M} 开放的驿站" if at is not None else ""
+    idle = len(stations) - int(active.sum())
+    resting = f"（其中 {idle:,} 个筹建中或暂停开放）" if idle else ""
+    say("drawing")
+    return coverage_map(
+        points,
+        districts=[(d.adcode, d.name, d.geometry) for d in chosen],
+        choropleths=choropleths,
+        metric=metric,
+        # Districts' areas are drawn side by side: no union (their shared borders, projected
+        # back and forth, would not meet exactly).
+        covered=_collection(covered_parts),
+        uncovered=_collection(uncovered_parts),
+        radius_m=radius_m,
+        tiles=tiles,
+        title="工会驿站覆盖图" + (f"·{names[district]}" if district else ""),
+        # A shipped layer's credit; a user's own file is the operator's to credit.
+        credit=districts.source if districts.source in LAYERS.values() else "",
+        note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {radius_m:.0f} 米计",
+    )
+
+
+def _collection(parts: list[shapely.Geometry]) -> shapely.Geometry:
+    return shapely.GeometryCollection([p for p in parts if not p.is_empty])

@@ -1,0 +1,412 @@
+"""Uploads by unions: plan row by row (a dry run), then commit atomically, or revert.
+
+An upload is planned into the store in chunks, so a 100,000-row file needs bounded memory
+and the report can be paged. Committing applies the planned changes in one batch; it is
+refused when a station the plan changes was changed by someone else since (its version
+moved on) or another upload took the same code. Reverting applies the inverse of the
+committed batch from the audit trail, again refused if anything was changed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from geodata.crs import CoordinateSystem, parse_crs
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
+from geodata.hours import TZ
+from geodata.nearest import NearestIndex
+from stations.domain.auth import Principal
+from stations.domain.changes import Change, Create, Delete, StationQuery, Update, WriteResult
+from stations.domain.errors import ForbiddenError
+from stations.domain.model import Owner, Station, Status
+from stations.domain.records import station_from_dict
+from stations.domain.uploads import (
+    CHUNK_ROWS,
+    CRS_HELP,
+    DRY_RUN_RETENTION_H,
+    DUPLICATE_RADIUS_M,
+    MAX_CLOSE_SHARE,
+    ClosureCheck,
+    ClosuresUnconfirmedError,
+    Upload,
+    UploadRow,
+    UploadStateError,
+    UploadStatus,
+    changed_fields,
+    new_upload_id,
+)
+from stations.domain.validation import (
+    Problem,
+    ValidationError,
+    build_station,
+    hours_warnings,
+    visible,
+)
+from stations.storage.store import Store
+
+
+def closure_check(
+    store: Store, upload: Upload, *, max_share: float = MAX_CLOSE_SHARE
+) -> ClosureCheck | None:
+    """For a full list: how many of the union's open stations it closes (None otherwise)."""
+    if not upload.full_list or upload.owner is None:
+        return None
+    c = upload.counts
+    open_now = sum(
+        1 for s in _owned(store, Owner.parse(upload.owner)) if s.status is not Status.CLOSED
+    )
+    return ClosureCheck(
+        would_close=c.get("close", 0),
+        of_stations=max(open_now, c.get("close", 0)),
+        accepted_rows=c.get("create", 0) + c.get("update", 0) + c.get("unchanged", 0),
+        max_share=max_share,
+    )
+
+
+def _problem(p: Problem, columns: dict[str, str]) -> dict[str, Any]:
+    out = p.as_dict()
+    out["column"] = columns.get(p.field, p.field)
+    return out
+
+
+class _DuplicateFinder:
+    """Flags likely duplicates: another station of the same name, or any within 30 m."""
+
+    def __init__(self, store_stations: Iterable[Station]) -> None:
+        existing = list(store_stations)
+        self.names: dict[str, list[tuple[str, int | None]]] = {}
+        for s in existing:
+            self.names.setdefault(s.name, []).append((f"{s.owner}/{s.external_id}", s.id))
+        self.ids = [s.id for s in existing]
+        self.keys = [f"{s.owner}/{s.external_id}" for s in existing]
+        self.index = NearestIndex(
+            np.array([s.lon for s in existing], np.float64),
+            np.array([s.lat for s in existing], np.float64),
+        )
+        self.file_points: list[tuple[float, float, str, int]] = []
+
+    def check(self, station: Station, row: int) -> list[dict[str, Any]]:
+        key = f"{station.owner}/{station.external_id}"
+        warnings: list[dict[str, Any]] = []
+        same_name = [k for k, _ in self.names.get(station.name, []) if k != key]
+        if same_name:
+            warnings.append(
+                {
+                    "code": "possible_duplicate_name",
+                    "field": "name",
+                    "message": f"已有同名驿站“{station.name}”（{same_name[0]}），"
+                    "请确认不是重复登记",
+                }
+            )
+        self.names.setdefault(station.name, []).append((key, None))
+        if len(self.index):
+            found = self.index.query(station.lon, station.lat, k=5, radius_m=DUPLICATE_RADIUS_M)
+            others = [
+                (self.keys[i], d)
+                for i, d in zip(found.index, found.distance_m, strict=True)
+                if self.keys[i] != key
+            ]
+            if others:
+                other, dist = others[0]
+                warnings.append(
+                    {
+                        "code": "possible_duplicate_nearby",
+                        "field": "lon",
+                        "message": f"{dist:.0f} 米内已有驿站（{other}），请确认不是重复登记",
+                    }
+                )
+        self.file_points.append((station.lon, station.lat, key, row))
+        return warnings
+
+    def within_file(self) -> dict[int, dict[str, Any]]:
+        """Rows lying within 30 m of another row of the same file."""
+        if len(self.file_points) < 2:
+            return {}
+        lon = np.array([p[0] for p in self.file_points])
+        lat = np.array([p[1] for p in self.file_points])
+        index = NearestIndex(lon, lat)
+        out: dict[int, dict[str, Any]] = {}
+        for j, (x, y, _key, row) in enumerate(self.file_points):
+            found = index.query(x, y, k=2, radius_m=DUPLICATE_RADIUS_M)
+            other = [i for i in found.index if i != j]
+            if other:
+                out[row] = {
+                    "code": "possible_duplicate_nearby",
+                    "field": "lon",
+                    "message": f"与文件第 {self.file_points[other[0]][3]} 行相距不到 "
+                    f"{DUPLICATE_RADIUS_M:.0f} 米，请确认不是重复登记",
+                }
+        return out
+
+
+def _chunks(rows: Iterable[UploadRow], size: int = CHUNK_ROWS) -> Iterator[list[UploadRow]]:
+    chunk: list[UploadRow] = []
+    for r in rows:
+        chunk.append(r)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def plan_upload(
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    *,
+    store: Store,
+    districts: Districts,
+    by: Principal,
+    filename: str,
+    crs: CoordinateSystem | str | None,
+    full_list: bool = False,
+    unknown_columns: Iterable[str] = (),
+    columns: dict[str, str] | None = None,
+    on_row: Callable[[int], None] | None = None,
+    retention_h: float = DRY_RUN_RETENTION_H,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+) -> Upload:
+    """Check every row against the registry and store the plan (a dry run); change nothing.
+
+    A district union's rows must lie in its district, or within ``border_tolerance_m``
+    of it (filed as its own, with a row warning); a union may only touch its own
+    stations. With ``full_list``, the union's stations missing from the file are closed.
+    ``crs`` None: each row names its own system (a row that does not is rejected). Dry runs
+    older than ``retention_h`` hours are removed first. If reading the rows fails, the
+    half-made plan is removed and the error raised: no upload is left "planning".
+    """
+    crs = parse_crs(crs) if crs is not None else None
+    # A header may hold anything a file does; what is stored holds no control character.
+    columns = {k: visible(str(v)) for k, v in (columns or {}).items()}
+    now = datetime.now(TZ)
+    store.purge_uploads(created_before=now - timedelta(hours=retention_h))
+    upload = Upload(
+        id=new_upload_id(),
+        actor=by.actor,
+        owner=str(by.owner) if by.owner else None,
+        filename=visible(filename),
+        crs=crs.value if crs is not None else "file",
+        full_list=full_list,
+        created_at=now,
+        base_version=store.data_version(),
+        unknown_columns=tuple(visible(str(c)) for c in unknown_columns),
+        columns=columns,
+    )
+    store.create_upload(upload)
+    finder = _DuplicateFinder(store.iter_all())
+    counts = {"create": 0, "update": 0, "close": 0, "unchanged": 0, "rejected": 0}
+    seen: dict[tuple[str, str], int] = {}
+    seq = 0
+
+    def planned() -> Iterator[UploadRow]:
+        nonlocal seq
+        for count, (number, raw) in enumerate(rows, start=1):
+            if on_row is not None:
+                on_row(count)
+            seq += 1
+            result = _plan_row(
+                seq,
+                number,
+                raw,
+                store,
+                districts,
+                by,
+                crs,
+                seen,
+                finder,
+                columns,
+                border_tolerance_m,
+            )
+            counts[result.action] += 1
+            yield result
+        if full_list and by.owner is not None:
+            listed = {ext for (owner, ext) in seen if owner == str(by.owner)}
+            for s in _owned(store, by.owner):
+                if s.external_id not in listed and s.status is not Status.CLOSED:
+                    seq += 1
+                    counts["close"] += 1
+                    yield UploadRow(
+                        seq,
+                        None,
+                        "close",
+                        s.external_id,
+                        s.id,
+                        s.version,
+                        s.with_changes(status=Status.CLOSED),
+                        ("status",),
+                    )
+
+    try:
+        for chunk in _chunks(planned()):
+            store.add_upload_rows(upload.id, chunk)
+        nearby = finder.within_file()
+        if nearby:
+            store.add_upload_warnings(upload.id, nearby)
+        store.finish_upload(upload.id, counts)
+    except BaseException:
+        store.delete_upload(upload.id)
+        raise
+    return store.get_upload(upload.id)
+
+
+def _owned(store: Store, owner: Owner) -> Iterator[Station]:
+    yield from store.query(StationQuery(owner=str(owner))).items
+
+
+def _plan_row(
+    seq: int,
+    number: int,
+    raw: dict[str, Any],
+    store: Store,
+    districts: Districts,
+    by: Principal,
+    crs: CoordinateSystem | None,
+    seen: dict[tuple[str, str], int],
+    finder: _DuplicateFinder,
+    columns: dict[str, str],
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+) -> UploadRow:
+    ext = visible(str(raw.get("external_id") or "").strip())
+    try:
+        if raw.get("_geometry_problem"):
+            raise ValidationError(
+                [
+                    Problem(
+                        "geometry",
+                        "not_a_point",
+                        f"几何类型须为点（Point），而不是 {raw['_geometry_problem']}",
+                    )
+                ]
+            )
+        if crs is None and not str(raw.get("crs") or "").strip():
+            raise ValidationError(
+                [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]
+            )
+        notes: list[Problem] = []
+        station = build_station(
+            raw,
+            districts=districts,
+            crs=crs or CoordinateSystem.WGS84,
+            owner=by.owner,
+            border_tolerance_m=border_tolerance_m,
+            warnings=notes,
+        )
+    except ValidationError as exc:
+        return UploadRow(
+            seq, number, "rejected", ext, problems=tuple(_problem(p, columns) for p in exc.problems)
+        )
+    if not by.may_write(station.owner):
+        problem = Problem(
+            "owner",
+            "not_your_station",
+            f"只能上传本工会（{by.owner}）的驿站，这一行属于 {station.owner}",
+            str(station.owner),
+        )
+        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, columns),))
+    key = (str(station.owner), station.external_id)
+    if key in seen:
+        problem = Problem(
+            "external_id",
+            "duplicate_in_file",
+            f"编号 {station.external_id} 在文件中重复（与第 {seen[key]} 行相同）",
+            station.external_id,
+        )
+        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, columns),))
+    seen[key] = number
+    warnings = (
+        *(_problem(p, columns) for p in notes),
+        *finder.check(station, number),
+        *hours_warnings(station),
+    )
+    existing = store.find_by_external_id(station.owner, station.external_id)
+    if existing is None:
+        return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
+    station = replace(station, id=existing.id, version=existing.version)
+    diff = changed_fields(existing, station)
+    if not diff:
+        return UploadRow(seq, number, "unchanged", ext, existing.id, existing.version)
+    return UploadRow(
+        seq, number, "update", ext, existing.id, existing.version, station, diff, warnings=warnings
+    )
+
+
+def _changes(store: Store, upload_id: str) -> Iterator[Change]:
+    for row in store.iter_upload_rows(upload_id, actions=("create", "update", "close")):
+        assert row.station is not None
+        if row.action == "create":
+            yield Create(row.station)
+        else:
+            assert row.expected_version is not None
+            yield Update(row.station, row.expected_version)
+
+
+def commit_upload(
+    store: Store,
+    upload_id: str,
+    *,
+    by: Principal,
+    confirm_closures: int | None = None,
+    max_close_share: float = MAX_CLOSE_SHARE,
+) -> WriteResult:
+    """Apply a dry run's changes in one batch; all land or none (409 on conflicts).
+
+    A full list that closes more than ``max_close_share`` of the union's open stations, or
+    closes any while accepting no row, is refused (ClosuresUnconfirmedError) unless
+    ``confirm_closures`` is exactly the number it closes.
+    """
+    upload = store.get_upload(upload_id)
+    _check_access(upload, by)
+    if upload.status is not UploadStatus.DRY_RUN:
+        msg = f"upload {upload_id} is {upload.status.value}; only a dry run can be committed"
+        raise UploadStateError(msg)
+    if upload.counts.get("rejected"):
+        msg = f"upload {upload_id} has {upload.counts['rejected']} rejected rows; fix the file"
+        raise UploadStateError(msg)
+    check = closure_check(store, upload, max_share=max_close_share)
+    if check is not None and check.needs_confirmation and confirm_closures != check.would_close:
+        raise ClosuresUnconfirmedError(check)
+    return store.apply(
+        _changes(store, upload_id),
+        actor=by.actor,
+        kind="upload",
+        note=f"upload {upload_id} {upload.filename}",
+        upload_id=upload_id,
+    )
+
+
+def revert_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult:
+    """Put back exactly what the committed upload changed; refused if changed since."""
+    upload = store.get_upload(upload_id)
+    _check_access(upload, by)
+    if upload.status is not UploadStatus.COMMITTED or upload.batch_id is None:
+        msg = f"upload {upload_id} is {upload.status.value}; only a committed upload reverts"
+        raise UploadStateError(msg)
+    inverse: list[Change] = []
+    for entry in store.audit(batch_id=upload.batch_id):
+        after_version = entry.after["version"] if entry.after else None
+        if entry.action == "create":
+            inverse.append(Delete(entry.station_id, after_version))
+        elif entry.action == "update":
+            assert entry.before is not None
+            assert after_version is not None
+            inverse.append(Update(station_from_dict(entry.before), after_version))
+        else:
+            assert entry.before is not None
+            inverse.append(Create(station_from_dict(entry.before)))
+    return store.apply(
+        inverse,
+        actor=by.actor,
+        kind="revert",
+        note=f"revert upload {upload_id}",
+        upload_id=upload_id,
+    )
+
+
+def _check_access(upload: Upload, by: Principal) -> None:
+    if by.owner is not None and upload.owner != str(by.owner):
+        msg = f"upload {upload.id} belongs to another union"
+        raise ForbiddenError(msg)

@@ -1,0 +1,341 @@
+"""The embedded SQLite store: WAL, an R*Tree spatial index, batches, versions, audit."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stations.domain.errors import SchemaError
+from stations.storage.sqlstore import SQLStore
+
+if TYPE_CHECKING:
+    pass
+
+APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE stations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    self_service_24h INTEGER NOT NULL,
+    lon REAL NOT NULL,
+    lat REAL NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (owner, external_id)
+);
+CREATE INDEX stations_district ON stations (district_adcode);
+CREATE VIRTUAL TABLE station_rtree USING rtree (id, min_lon, max_lon, min_lat, max_lat);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    changes INTEGER NOT NULL
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station_id INTEGER NOT NULL,
+    batch_id INTEGER NOT NULL REFERENCES batches (id),
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX audit_station ON audit (station_id);
+CREATE INDEX audit_batch ON audit (batch_id);
+"""
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript() would COMMIT the migration's transaction.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _migrate_to_v1(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V1)
+
+
+_SCHEMA_V2 = """
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'district', 'industry')),
+    code TEXT,
+    secret_sha256 TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    actor TEXT NOT NULL,
+    owner TEXT,
+    filename TEXT NOT NULL,
+    crs TEXT NOT NULL,
+    full_list INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    base_version INTEGER NOT NULL,
+    planned INTEGER NOT NULL DEFAULT 0,
+    counts TEXT NOT NULL DEFAULT '{}',
+    unknown_columns TEXT NOT NULL DEFAULT '[]',
+    columns TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE upload_rows (
+    upload_id TEXT NOT NULL REFERENCES uploads (id),
+    seq INTEGER NOT NULL,
+    row INTEGER,
+    action TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    station_id INTEGER,
+    expected_version INTEGER,
+    station TEXT,
+    changed TEXT NOT NULL DEFAULT '[]',
+    problems TEXT NOT NULL DEFAULT '[]',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (upload_id, seq)
+);
+CREATE INDEX upload_rows_row ON upload_rows (upload_id, row);
+ALTER TABLE batches ADD COLUMN upload_id TEXT REFERENCES uploads (id);
+CREATE INDEX batches_upload ON batches (upload_id, kind);
+"""
+
+
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V2)
+
+
+_SCHEMA_V3 = """
+CREATE TABLE demand_layers (
+    name TEXT PRIMARY KEY,
+    sample INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE demand_points (
+    layer TEXT NOT NULL REFERENCES demand_layers (name) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    lon REAL NOT NULL,
+    lat REAL NOT NULL,
+    weight REAL NOT NULL CHECK (weight >= 0),
+    label TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (layer, seq)
+);
+"""
+
+
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V3)
+
+
+# Riders' reports. `owner` is the station's owner when reported, used only once the
+# station is gone; `client_hash` is a keyed hash of the reporter's address (never the
+# address), for the rate limits; the salt is made here, once per registry.
+_SCHEMA_V4 = """
+CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    station_id INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('closed_during_hours', 'locked', 'facility_broken', 'other')),
+    note TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    client_hash TEXT NOT NULL,
+    resolved_at TEXT,
+    resolved_by TEXT,
+    resolution_note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX feedback_station ON feedback (station_id, created_at);
+CREATE INDEX feedback_client ON feedback (client_hash, created_at);
+CREATE INDEX feedback_owner ON feedback (owner, created_at);
+INSERT INTO meta (key, value) VALUES ('feedback_salt', lower(hex(randomblob(32))))
+"""
+
+
+def _migrate_to_v4(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V4)
+
+
+# Failed authentications, for a rate limit that every process shares (used with
+# PostgreSQL, where workers run on several machines; here for the same schema): a keyed
+# hash of the client's address and a time in seconds since 1970, kept for one window.
+_SCHEMA_V5 = """
+CREATE TABLE auth_failures (client_hash TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX auth_failures_client ON auth_failures (client_hash, at);
+CREATE INDEX auth_failures_at ON auth_failures (at)
+"""
+
+
+def _migrate_to_v5(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V5)
+
+
+# Demand layers get an owner (the city union's, "city", for those made before); and the
+# 上图 history as one row per day with changes and precise-listing threshold (its net change
+# that day), kept up to date by every write once a threshold has been asked for; ``rules``
+# is the version of what counts (stations.domain.figures.MAPPED_COUNTS_RULES) it was built with.
+_SCHEMA_V6 = """
+ALTER TABLE demand_layers ADD COLUMN owner TEXT NOT NULL DEFAULT 'city';
+CREATE TABLE mapped_history_thresholds (threshold_m REAL PRIMARY KEY, rules INTEGER NOT NULL);
+CREATE TABLE mapped_history (
+    threshold_m REAL NOT NULL,
+    day TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    listed_all INTEGER NOT NULL,
+    precise_all INTEGER NOT NULL,
+    PRIMARY KEY (threshold_m, day)
+)
+"""
+
+
+def _migrate_to_v6(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V6)
+
+
+# MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_to_v1,
+    _migrate_to_v2,
+    _migrate_to_v3,
+    _migrate_to_v4,
+    _migrate_to_v5,
+    _migrate_to_v6,
+]
+
+
+def schema_version() -> int:
+    """The schema version this code writes."""
+    return len(MIGRATIONS)
+
+
+class SQLiteStore(SQLStore):
+    """A registry in one SQLite file. Safe to share between threads (a connection each)."""
+
+    _AMENITY_CLAUSE = (
+        "EXISTS (SELECT 1 FROM json_each(stations.doc, '$.amenities') WHERE value = ?)"
+    )
+    _BBOX_CLAUSE = (
+        "id IN (SELECT id FROM station_rtree WHERE min_lon >= ? AND max_lon <= ? "
+        "AND min_lat >= ? AND max_lat <= ?)"
+    )
+    _NOW_S = "((julianday('now') - 2440587.5) * 86400.0)"
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._timeout_s = timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._upgrade()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections -------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode survives a killed process; only power loss may drop the last
+            # commits, never corrupt the file.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        # IMMEDIATE takes the write lock up front, so two writers queue instead of failing
+        # halfway with SQLITE_BUSY on upgrade from a read lock.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- schema ------------------------------------------------------------------------
+
+    def _upgrade(self) -> None:
+        current = self._conn().execute("PRAGMA user_version").fetchone()[0]
+        if 0 < current < schema_version() and str(self.path) != ":memory:":
+            # Keep the old file beside the new one until the user deletes it. (Outside the
+            # write transaction: sqlite's backup waits forever on its own connection's lock.)
+            backup = sqlite3.connect(self.path.with_name(f"{self.path.name}.v{current}.bak"))
+            with backup:
+                self._conn().backup(backup)
+            backup.close()
+        with self._write() as c:
+            app_id = c.execute("PRAGMA application_id").fetchone()[0]
+            current = c.execute("PRAGMA user_version").fetchone()[0]
+            tables = c.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+            ).fetchone()[0]
+            if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
+                msg = (
+                    f"{self.path} is not a yizhan registry (it holds other tables); "
+                    "nothing was changed. Point YIZHAN_DATABASE_URL at a new or yizhan file."
+                )
+                raise SchemaError(msg)
+            if current > schema_version():
+                msg = (
+                    f"{self.path} was written by a newer yizhan (schema {current}, this is "
+                    f"{schema_version()}); nothing was changed. Upgrade yizhan to open it."
+                )
+                raise SchemaError(msg)
+            for step in range(current, schema_version()):
+                MIGRATIONS[step](c)
+            if current != schema_version():
+                c.execute(f"PRAGMA user_version = {schema_version()}")
+                c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def _is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    def _index_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:
+        c.execute(
+            "INSERT INTO station_rtree VALUES (?, ?, ?, ?, ?)", (station_id, lon, lon, lat, lat)
+        )
+
+    def _move_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:
+        c.execute(
+            "UPDATE station_rtree SET min_lon = ?, max_lon = ?, min_lat = ?, max_lat = ? "
+            "WHERE id = ?",
+            (lon, lon, lat, lat, station_id),
+        )
+
+    def _unindex_point(self, c: Any, station_id: int) -> None:
+        c.execute("DELETE FROM station_rtree WHERE id = ?", (station_id,))

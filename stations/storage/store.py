@@ -1,0 +1,305 @@
+"""The storage interface every backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from stations.domain.auth import TokenRecord
+from stations.domain.changes import (
+    AuditEntry,
+    Batch,
+    Change,
+    Create,
+    Delete,
+    Page,
+    StationQuery,
+    Update,
+    WriteResult,
+)
+from stations.domain.demand import DemandLayer
+from stations.domain.errors import StationNotFoundError
+from stations.domain.feedback import (
+    Feedback,
+    FeedbackNotFoundError,
+    FeedbackQuery,
+    NewFeedback,
+    RateLimit,
+)
+from stations.domain.model import Owner, Station
+from stations.domain.uploads import Upload, UploadNotFoundError, UploadRow
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long the database may work on one statement before it cancels it (0 = no limit).
+
+    ``read_s`` bounds a query made for a request, ``lock_s`` how long such a query waits
+    for a lock; ``write_s`` bounds each statement of a write transaction (a writer's wait
+    for its turn included) and of a schema migration, and bulk reads: the read index
+    loading the registry or catching up after a big write.
+    """
+
+    read_s: float = 30.0
+    lock_s: float = 10.0
+    write_s: float = 600.0
+
+    def for_batch_jobs(self) -> Timeouts:
+        """The command line's: every statement may take as long as a write."""
+        return Timeouts(read_s=self.write_s, lock_s=self.write_s, write_s=self.write_s)
+
+
+class Store(ABC):
+    """A station registry. ``get`` raises, ``find`` may return None; writes are batches."""
+
+    # A database server that the workers of several machines share: whatever a worker
+    # keeps in memory (a rate limit's counts) is then only its own part of the picture.
+    networked = False
+    # A read replica's: it answers reads and refuses writes (ReadOnlyError).
+    read_only = False
+
+    def watch_writes(self, listener: Callable[[int], None]) -> None:
+        """Have ``listener(batch_id)`` called after each committed change of stations, in
+        the writing thread before the write returns: a worker's read index then has the
+        write in it before the worker answers the request that made it."""
+        self.__dict__.setdefault("_write_listeners", []).append(listener)
+
+    def unwatch_writes(self, listener: Callable[[int], None]) -> None:
+        """Stop calling ``listener`` (see :meth:`watch_writes`)."""
+        listeners = self.__dict__.get("_write_listeners", [])
+        if listener in listeners:
+            listeners.remove(listener)
+
+    def _written(self, batch_id: int) -> None:
+        for listener in self.__dict__.get("_write_listeners", ()):
+            listener(batch_id)
+
+    @abstractmethod
+    def find(self, station_id: int) -> Station | None: ...
+
+    def get(self, station_id: int) -> Station:
+        station = self.find(station_id)
+        if station is None:
+            raise StationNotFoundError(station_id)
+        return station
+
+    @abstractmethod
+    def find_by_external_id(self, owner: Owner, external_id: str) -> Station | None: ...
+
+    @abstractmethod
+    def query(self, q: StationQuery, *, limit: int | None = None, offset: int = 0) -> Page: ...
+
+    @abstractmethod
+    def iter_all(self) -> Iterator[Station]:
+        """Every station, ordered by id."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def data_version(self) -> int:
+        """The id of the last committed batch: grows with every write (0 when none)."""
+
+    @abstractmethod
+    def changes_since(self, version: int) -> dict[int, Station | None]:
+        """Each station changed by batches after ``version``: its state now, None if deleted."""
+
+    @abstractmethod
+    def apply(
+        self,
+        changes: Iterable[Change],
+        *,
+        actor: str,
+        kind: str = "api",
+        note: str = "",
+        upload_id: str | None = None,
+    ) -> WriteResult:
+        """Apply ``changes`` in one transaction: all of them land, or none does.
+
+        With ``upload_id``, a batch of kind ``upload`` is refused if that upload was
+        committed already, and one of kind ``revert`` unless it was committed and not
+        reverted (UploadStateError), checked inside the same transaction.
+        """
+
+    @abstractmethod
+    def audit(
+        self, *, station_id: int | None = None, batch_id: int | None = None
+    ) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    def batches(self, *, limit: int = 100) -> list[Batch]: ...
+
+    @abstractmethod
+    def mapped_history_days(self, *, threshold_m: float) -> list[tuple[str, int, int, int]]:
+        """Per day with changes (Asia/Shanghai, ``YYYY-MM-DD``), in order, the net change
+        that day of (active stations, those listed with the keyword on all three providers,
+        those listed precisely within ``threshold_m``), as stations.domain.figures counts them.
+
+        Kept in the database as each write lands (built once from the audit trail the
+        first time a threshold is asked for): reading it costs one row per day."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- tokens --------------------------------------------------------------------------
+
+    @abstractmethod
+    def save_token(self, record: TokenRecord) -> None: ...
+
+    @abstractmethod
+    def find_token(self, token_id: str) -> TokenRecord | None: ...
+
+    @abstractmethod
+    def list_tokens(self) -> list[TokenRecord]: ...
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, at: datetime) -> bool:
+        """Revoke a token; False if there is no such token."""
+
+    # -- uploads -------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_upload(self, upload: Upload) -> None: ...
+
+    @abstractmethod
+    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow]) -> None: ...
+
+    @abstractmethod
+    def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
+        """Append one warning to each listed row (by the row number the clerk sees)."""
+
+    @abstractmethod
+    def finish_upload(self, upload_id: str, counts: dict[str, int]) -> None:
+        """Mark the plan complete: from now on it can be committed."""
+
+    @abstractmethod
+    def find_upload(self, upload_id: str) -> Upload | None: ...
+
+    @abstractmethod
+    def delete_upload(self, upload_id: str) -> bool:
+        """Remove an upload that never committed (a plan that failed) and its rows.
+
+        False, and nothing removed, if there is no such upload or a batch refers to it."""
+
+    @abstractmethod
+    def purge_uploads(self, *, created_before: datetime) -> int:
+        """Remove every upload never committed (dry runs, abandoned plans) made before
+        ``created_before``, with its rows; return how many. Committed ones stay: their
+        batches refer to them."""
+
+    def get_upload(self, upload_id: str) -> Upload:
+
+        upload = self.find_upload(upload_id)
+        if upload is None:
+            raise UploadNotFoundError(upload_id)
+        return upload
+
+    @abstractmethod
+    def iter_upload_rows(
+        self,
+        upload_id: str,
+        *,
+        actions: Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[UploadRow]:
+        """The planned rows in file order, streamed."""
+
+    # -- demand layers ---------------------------------------------------------------------
+
+    @abstractmethod
+    def save_demand(
+        self,
+        layer: DemandLayer,
+        *,
+        actor: str,
+        may_replace: Callable[[str], bool] | None = None,
+    ) -> None:
+        """Store ``layer`` under its name, replacing a layer of that name, in one transaction.
+
+        A replaced layer keeps its owner; with ``may_replace``, replacing a layer whose
+        owner it refuses raises ForbiddenError (checked inside the transaction)."""
+
+    @abstractmethod
+    def find_demand(self, name: str) -> DemandLayer | None: ...
+
+    @abstractmethod
+    def list_demand(self) -> list[dict[str, Any]]:
+        """Each layer's summary (name, points, total_weight, sample, updated_at), by name."""
+
+    @abstractmethod
+    def delete_demand(self, name: str, *, may_delete: Callable[[str], bool] | None = None) -> bool:
+        """Remove a layer; False if there is none of that name. With ``may_delete``, a
+        layer whose owner it refuses is kept and ForbiddenError raised."""
+
+    # -- riders' reports (schema v3) ------------------------------------------------------
+
+    @abstractmethod
+    def feedback_salt(self) -> bytes:
+        """A random secret made once per registry: the key of clients' address hashes."""
+
+    @abstractmethod
+    def add_feedback(self, report: NewFeedback, *, limits: Sequence[RateLimit] = ()) -> Feedback:
+        """Store a report unless a limit is reached (TooManyReportsError), atomically:
+        concurrent reports from many workers cannot slip past a limit together."""
+
+    @abstractmethod
+    def find_feedback(self, feedback_id: int) -> Feedback | None: ...
+
+    def get_feedback(self, feedback_id: int) -> Feedback:
+
+        found = self.find_feedback(feedback_id)
+        if found is None:
+            raise FeedbackNotFoundError(feedback_id)
+        return found
+
+    @abstractmethod
+    def list_feedback(
+        self, q: FeedbackQuery, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[Feedback], int]:
+        """Reports passing ``q``, newest first, and how many pass in all."""
+
+    @abstractmethod
+    def resolve_feedback(
+        self, feedback_id: int, *, actor: str, note: str, at: datetime
+    ) -> Feedback:
+        """Mark a report resolved; FeedbackResolvedError if it was already."""
+
+    @abstractmethod
+    def unresolved_feedback_counts(
+        self, station_ids: Sequence[int], *, since: datetime
+    ) -> dict[int, dict[str, int]]:
+        """Per station (only those with any), unresolved reports since ``since`` by kind."""
+
+    # -- failed authentications (schema v5) --------------------------------------------
+
+    @abstractmethod
+    def auth_failure_ages(self, client_hash: str, *, window_s: float) -> list[float]:
+        """Seconds since each failed authentication of ``client_hash`` in the last
+        ``window_s`` seconds, oldest first, by the database's clock (one clock for every
+        machine)."""
+
+    @abstractmethod
+    def add_auth_failure(self, client_hash: str, *, keep_s: float) -> None:
+        """Record a failed authentication of ``client_hash`` now (a keyed hash of its
+        address: never a token, never the address); forget all older than ``keep_s``."""
+
+    # -- conveniences ----------------------------------------------------------------------
+
+    def create(self, station: Station, *, actor: str) -> Station:
+        return self.get(self.apply([Create(station)], actor=actor).ids[0])
+
+    def update(self, station: Station, *, expected_version: int, actor: str) -> Station:
+        return self.get(self.apply([Update(station, expected_version)], actor=actor).ids[0])
+
+    def delete(self, station_id: int, *, expected_version: int | None, actor: str) -> None:
+        self.apply([Delete(station_id, expected_version)], actor=actor)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

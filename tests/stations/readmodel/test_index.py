@@ -1,0 +1,263 @@
+"""The in-process read index: updated from the audit trail, and kept in step by a watcher."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geodata.hours import TZ
+from stations.domain.changes import Create, Delete, Update
+from stations.domain.errors import DatabaseUnavailableError
+from stations.domain.model import Status
+from stations.readmodel.index import IndexHolder, StationIndex
+from stations.storage.sqlite import SQLiteStore
+from tests.builders import JIEFANGBEI, make_station
+
+HOURS = ["24小时", "周一至周五 9:00-18:00", "8:00-20:00", "周一至周六 8:00-19:00"]
+AMENITIES = ["热水", "微波炉、手机充电", "厕所、座椅、无线网络", "热水、冰箱、急救药箱"]
+
+
+@pytest.fixture
+def store(any_store):
+    """Every backend: SQLite, and PostGIS (slow) when it is installed."""
+    return any_store
+
+
+def _station(districts, rng: random.Random, external_id: str):
+    return make_station(
+        districts,
+        external_id=external_id,
+        owner="industry:transport",
+        lon=JIEFANGBEI[0] + rng.uniform(-0.01, 0.01),
+        lat=JIEFANGBEI[1] + rng.uniform(-0.01, 0.01),
+        hours=rng.choice(HOURS),
+        amenities=rng.choice(AMENITIES),
+    )
+
+
+def assert_same_index(a: StationIndex, b: StationIndex) -> None:
+    assert a.version == b.version
+    assert a.stations == b.stations
+    assert [a.get(i) for i in a.ids.tolist()] == b.stations
+    assert a.hours_list == b.hours_list
+    for name in ("ids", "status", "self_service", "amenities", "district", "owner", "mapped"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert np.array_equal(a.hours_id, b.hours_id)
+    assert np.array_equal(a.nearest.lon, b.nearest.lon)
+    assert np.array_equal(a.nearest.lat, b.nearest.lat)
+    for x, y in zip(a.gcj02 + a.bd09, b.gcj02 + b.bd09, strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_an_updated_index_equals_one_built_afresh(store, districts):
+    rng = random.Random(5)
+    store.apply([Create(_station(districts, rng, f"S{i}")) for i in range(40)], actor="t")
+    index = StationIndex.build(store)
+    serial = 40
+    for _ in range(6):
+        live = list(store.iter_all())
+        changes = []
+        for s in rng.sample(live, 4):
+            changes.append(
+                Update(
+                    s.with_changes(hours=rng.choice(["24/7", "Mo-Fr 08:00-18:00"])),
+                    s.version,
+                )
+            )
+        for s in rng.sample([s for s in live if not any(c.station.id == s.id for c in changes)], 3):
+            changes.append(Delete(s.id, s.version))
+        for _ in range(5):
+            changes.append(Create(_station(districts, rng, f"S{serial}")))
+            serial += 1
+        store.apply(changes, actor="t")
+        index = index.updated(store)
+        assert_same_index(index, StationIndex.build(store))
+    # A deleted station put back under its old id, as a revert does.
+    back = next(iter(store.iter_all()))
+    store.delete(back.id, expected_version=back.version, actor="t")
+    index = index.updated(store)
+    assert index.get(back.id) is None
+    store.apply([Create(back)], actor="t", kind="revert")
+    index = index.updated(store)
+    assert index.get(back.id) is not None
+    assert_same_index(index, StationIndex.build(store))
+
+
+def test_edits_keep_the_trees_only_while_they_still_hold(store, districts):
+    # Edits (no station added or removed) take the quick path: arrays copied with the
+    # edited entries, the trees kept unless a station moved or changed what filters read.
+    rng = random.Random(3)
+    store.apply([Create(_station(districts, rng, f"S{i}")) for i in range(30)], actor="t")
+    index = StationIndex.build(store)
+    at = datetime(2025, 10, 9, 10, 0, tzinfo=TZ)
+
+    def nearest_ids(ix: StationIndex, **kw) -> list[int]:
+        return [h.station.id for h in ix.search(*JIEFANGBEI, k=30, at=at, **kw)]
+
+    nearest_ids(index)  # the active stations' filtered tree is built and kept
+    edits = [
+        lambda s: s.with_changes(contact_phone="023-1234567"),  # trees kept as they are
+        lambda s: s.with_changes(status=Status.TEMPORARILY_CLOSED),  # filtered trees renewed
+        lambda s: s.with_changes(lon=s.lon + 0.02),  # the tree renewed
+        lambda s: s.with_changes(hours="Mo-Fr 09:00-12:00"),
+    ]
+    for edit in edits:
+        live = list(store.iter_all())
+        changed = rng.sample(live, 3)
+        store.apply([Update(edit(s), s.version) for s in changed], actor="t")
+        before = index
+        index = index.updated(store)
+        assert_same_index(index, StationIndex.build(store))
+        fresh = StationIndex.build(store)
+        for kw in ({}, {"open_now": True}, {"statuses": list(Status)}):
+            assert nearest_ids(index, **kw) == nearest_ids(fresh, **kw), kw
+        assert (index.nearest is before.nearest) == (edit is edits[0])
+
+
+def test_per_station_values_carry_over_only_for_unchanged_stations(store, districts):
+    rng = random.Random(8)
+    store.apply([Create(_station(districts, rng, f"S{i}")) for i in range(10)], actor="t")
+    index = StationIndex.build(store)
+    index.per_station["label"] = [f"derived {s.id}" for s in index.stations]
+    renamed, dropped = index.stations[3], index.stations[6]
+    store.apply(
+        [
+            Update(renamed.with_changes(name="改名驿站"), renamed.version),
+            Delete(dropped.id, dropped.version),
+            Create(_station(districts, rng, "NEW")),
+        ],
+        actor="t",
+    )
+    after = index.updated(store)
+    labels = dict(zip([s.id for s in after.stations], after.per_station["label"], strict=True))
+    new_id = next(s.id for s in after.stations if s.external_id == "NEW")
+    assert labels.pop(renamed.id) is None  # changed: derived again when asked
+    assert labels.pop(new_id) is None
+    assert dropped.id not in labels
+    assert labels == {k: f"derived {k}" for k in labels}  # the rest carried over as they were
+    assert len(labels) == 8
+
+
+def test_an_unchanged_store_gives_the_same_index(store, districts):
+    store.create(make_station(districts), actor="t")
+    index = StationIndex.build(store)
+    assert index.updated(store) is index
+
+
+class FlakyStore(SQLiteStore):
+    """A SQLite store whose version check can hang like an unreachable server, and counts."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.up = threading.Event()
+        self.up.set()
+        self.checks = 0
+
+    def data_version(self) -> int:
+        self.checks += 1
+        if not self.up.is_set():
+            self.up.wait(3)  # as a connection attempt that waits for its timeout
+            raise DatabaseUnavailableError("the database is unavailable: connection refused")
+        return super().data_version()
+
+
+def wait_for(condition, *, within_s: float) -> float:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < within_s, f"not within {within_s} s"
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def test_a_watched_index_sees_a_write_soon_without_asking_per_request(db_path, districts):
+    with FlakyStore(db_path) as store:
+        store.create(make_station(districts, external_id="A"), actor="t")
+        holder = IndexHolder(store, check_interval_s=0.05)
+        try:
+            before = store.checks
+            for _ in range(10_000):
+                assert len(holder.current()) == 1
+            assert store.checks - before < 100  # the watcher's checks, not one a call
+            store.create(make_station(districts, external_id="B"), actor="t")
+            assert wait_for(lambda: len(holder.current()) == 2, within_s=1.0) < 1.0
+        finally:
+            holder.close()
+
+
+def test_a_watched_index_refuses_at_once_while_the_database_is_away(db_path, districts):
+    with FlakyStore(db_path) as store:
+        store.create(make_station(districts), actor="t")
+        holder = IndexHolder(store, check_interval_s=0.05, stale_after_s=0.5)
+        try:
+            store.up.clear()
+
+            def refused() -> bool:
+                try:
+                    holder.current()
+                except DatabaseUnavailableError:
+                    return True
+                return False
+
+            wait_for(refused, within_s=2.0)
+            start = time.monotonic()
+            with pytest.raises(DatabaseUnavailableError, match="has not answered"):
+                holder.current()
+            assert time.monotonic() - start < 0.05  # no wait for the database
+            # Back: it recovers by itself, with what was written meanwhile elsewhere.
+            with SQLiteStore(db_path) as elsewhere:
+                elsewhere.create(make_station(districts, external_id="B"), actor="t")
+            store.up.set()
+            wait_for(lambda: not refused() and len(holder.current()) == 2, within_s=2.0)
+        finally:
+            store.up.set()
+            holder.close()
+
+
+def test_a_write_through_this_process_is_in_the_index_before_it_returns(db_path, districts):
+    with FlakyStore(db_path) as store:
+        holder = IndexHolder(store, check_interval_s=5)  # the watcher would take 5 s
+        try:
+            created = store.create(make_station(districts, external_id="A"), actor="t")
+            assert holder.current().get(created.id) == created
+            renamed = store.update(
+                dataclasses.replace(created, name="改了"),
+                expected_version=created.version,
+                actor="t",
+            )
+            assert holder.current().get(created.id).name == "改了" == renamed.name
+            store.apply([Delete(created.id, renamed.version)], actor="t")
+            assert holder.current().get(created.id) is None
+        finally:
+            holder.close()
+        # A closed holder is no longer told.
+        store.create(make_station(districts, external_id="B"), actor="t")
+        assert len(holder._index) == 0
+
+
+def test_a_watched_index_starts_without_the_database_and_loads_when_it_answers(db_path, districts):
+    with FlakyStore(db_path) as store:
+        store.create(make_station(districts), actor="t")
+        store.up.clear()
+        holder = IndexHolder(store, check_interval_s=0.05)
+        try:
+            with pytest.raises(DatabaseUnavailableError, match="not loaded yet"):
+                holder.current()
+            store.up.set()
+
+            def loaded() -> bool:
+                try:
+                    return len(holder.current()) == 1
+                except DatabaseUnavailableError:
+                    return False
+
+            wait_for(loaded, within_s=2.0)
+        finally:
+            store.up.set()
+            holder.close()

@@ -1,0 +1,36 @@
+"""The sample registry looks like Chongqing's: dense downtown, ~7 % 24-hour, listings."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from stations.domain.listings import check_listing
+from stations.domain.validation import build_station
+from stations.services.demo import sample_rows
+
+
+@pytest.fixture(scope="module")
+def sample(districts):
+    return [
+        build_station(r, districts=districts) for r in sample_rows(districts, total=2000, seed=7)
+    ]
+
+
+def test_sample_covers_every_district_densest_downtown(sample, districts):
+    per = Counter(s.district_adcode for s in sample)
+    assert set(per) == {d.adcode for d in districts}
+    density = {k: n / districts.get(k).area_m2 for k, n in per.items()}
+    assert max(density, key=density.get) == "500103"  # 渝中区
+
+
+def test_sample_shares_look_real(sample):
+    share_24h = sum(s.self_service_24h for s in sample) / len(sample)
+    assert 0.04 < share_24h < 0.10
+    listed = [li for s in sample for li in s.listings if li.listed]
+    assert {li.crs.value for li in listed} == {"gcj02", "bd09"}
+    offsets = [check_listing(s, li).offset_m for s in sample for li in s.listings if li.listed]
+    imprecise = sum(o > 50 for o in offsets) / len(offsets)
+    assert 0.05 < imprecise < 0.30
+    assert all(s.sample and "示例" in s.name and "示例" in s.address for s in sample)
