@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import Response
 
 from api.auth import PrincipalDep
 from api.deps import IndexDep, ServicesDep, StationId
 from api.problems import Problem
+from api.responses import json_response
 from geodata.hours import TZ
 from stations.domain.auth import Principal
 from stations.domain.feedback import (
@@ -35,12 +35,6 @@ MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
 MAX_OFFSET = 2**31 - 1
 FeedbackId = Annotated[int, Path(ge=1, le=MAX_ID, description="the report's id")]
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
 
 
 def _salt(request: Request, services: ServicesDep) -> bytes:
@@ -111,7 +105,7 @@ def report(
             RateLimit("station", settings.feedback_per_station_per_hour, 3600),
         ),
     )
-    return _json(
+    return json_response(
         {
             "id": stored.id,
             "station_id": stored.station_id,
@@ -120,8 +114,8 @@ def report(
             "created_at": stored.created_at.isoformat(timespec="seconds"),
             "message": "已收到，谢谢！负责这个驿站的工会会尽快处理。",
         },
-        201,
-        {"Cache-Control": "no-store"},
+        status=201,
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -149,7 +143,7 @@ def summary(
     days = services.settings.feedback_warning_days
     since = datetime.now(TZ) - timedelta(days=days)
     counts = services.store.unresolved_feedback_counts(ids, since=since)
-    return _json(
+    return json_response(
         {
             "days": days,
             "since": since.isoformat(timespec="seconds"),
@@ -184,7 +178,7 @@ def list_feedback(
         limit=limit,
         offset=offset,
     )
-    return _json(
+    return json_response(
         {
             "total": total,
             "limit": limit,
@@ -227,4 +221,4 @@ def resolve(
     done = services.store.resolve_feedback(
         feedback_id, actor=by.actor, note=note, at=datetime.now(TZ)
     )
-    return _json(_doc(done, index))
+    return json_response(_doc(done, index))

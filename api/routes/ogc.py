@@ -6,7 +6,6 @@ from datetime import datetime
 from html import escape
 from typing import Annotated, Any
 
-import orjson
 import shapely
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -15,6 +14,7 @@ from api import schema_docs as doc
 from api.deps import IndexDep, ServicesDep, get_services, parse_bbox
 from api.problems import Problem
 from api.representation import feature, station_json, stations_json
+from api.responses import json_response
 from api.rider_page import page_response, prefers_html
 from geodata.hours import TZ
 
@@ -42,10 +42,6 @@ CollectionId = Annotated[
     str,
     Path(description="stations or districts", json_schema_extra={"enum": list(COLLECTIONS)}),
 ]
-
-
-def _json(body: Any, media_type: str = "application/json") -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type=media_type)
 
 
 def _base(request: Request) -> str:
@@ -117,7 +113,7 @@ def landing(request: Request, services: ServicesDep) -> Response:
     if f is None and prefers_html(request):
         return page_response(request, tiles=services.settings.rider_tile_providers)
     body = _landing(_base(request))
-    response = _landing_html(body) if f == "html" else _json(body)
+    response = _landing_html(body) if f == "html" else json_response(body)
     response.headers["Vary"] = "Accept"
     return response
 
@@ -165,7 +161,7 @@ def _landing_html(body: dict[str, Any]) -> Response:
 @router.get("/conformance", summary="OGC API conformance classes")
 def conformance(request: Request) -> Response:
     _check_query(request, ("json",))
-    return _json({"conformsTo": CONFORMANCE})
+    return json_response({"conformsTo": CONFORMANCE})
 
 
 def _collection(base: str, cid: str, services: ServicesDep) -> dict[str, Any]:
@@ -195,7 +191,7 @@ def _bbox(services: ServicesDep) -> list[float]:
 def collections(request: Request, services: ServicesDep) -> Response:
     _check_query(request, ("json",))
     base = _base(request)
-    return _json(
+    return json_response(
         {
             "links": [_link(f"{base}/collections", "self", "application/json")],
             "collections": [_collection(base, cid, services) for cid in COLLECTIONS],
@@ -214,7 +210,7 @@ def _check(cid: str) -> None:
 def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
     _check(collection_id)
     _check_query(request, ("json",))
-    return _json(_collection(_base(request), collection_id, services))
+    return json_response(_collection(_base(request), collection_id, services))
 
 
 def _district_features(services: ServicesDep, index: IndexDep) -> list[dict[str, Any]]:
@@ -285,7 +281,7 @@ def items(
         links.append(
             _link(f"{base}?limit={limit}&offset={max(0, offset - limit)}{extra}", "prev", GEOJSON)
         )
-    return _json(
+    return json_response(
         {
             "type": "FeatureCollection",
             "timeStamp": datetime.now(TZ).isoformat(timespec="seconds"),
@@ -294,7 +290,7 @@ def items(
             "features": features,
             "links": links,
         },
-        GEOJSON,
+        media_type=GEOJSON,
     )
 
 
@@ -334,4 +330,4 @@ def item(
         _link(f"{base}/items/{feature_id}", "self", GEOJSON),
         _link(base, "collection", "application/json"),
     ]
-    return _json(doc, GEOJSON)
+    return json_response(doc, media_type=GEOJSON)

@@ -18,6 +18,7 @@ from api import schema_docs as doc
 from api.auth import PrincipalDep
 from api.deps import IndexDep, Services, ServicesDep, one_file_part, parse_crs_param, parse_time
 from api.problems import Problem
+from api.responses import json_response
 from geodata import workdays
 from geodata.coverage import (
     AreaTooLargeError,
@@ -46,10 +47,6 @@ from stations.services.demand import demand_crs, read_demand
 from stations.services.planning import CoverageOptions, coverage_figures, coverage_figures_work
 
 router = APIRouter(prefix="/v1", tags=["planners"])
-
-
-def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _figures(index: IndexDep, services: ServicesDep) -> dict[str, dict[str, Any]]:
@@ -118,7 +115,7 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
     targets = _targets(services, docs)
     for d in docs.values():
         d["targets"] = [t for t in targets if t["key"] == d["key"]]
-    return _json(
+    return json_response(
         {
             "city": docs[CITY],
             "districts": [docs[d.adcode] for d in services.districts],
@@ -140,7 +137,7 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     _add_coverage(docs, services, index)
     found = docs[adcode]
     found["targets"] = [t for t in _targets(services, docs) if t["key"] == adcode]
-    return _json(found)
+    return json_response(found)
 
 
 @router.get(
@@ -309,7 +306,7 @@ def get_coverage(
     layer = find_demand_layer(services, demand)
     figures_ = _coverage(services, index, options, at=when, demand=layer, only=district)
     positions, _ = _counted(index, when)
-    return _json(
+    return json_response(
         {
             "radius_m": options.radius_m,
             "min_stations": options.min_stations,
@@ -421,7 +418,7 @@ def get_gaps(
         gaps = [Gap(g.lon, g.lat, g.gain / 1e6, g.share) for g in found.sites]
         candidates = found.candidates
     lookup = services.districts.lookup
-    return _json(
+    return json_response(
         {
             "radius_m": options.radius_m,
             "unit": unit,
@@ -454,7 +451,7 @@ def _concat(pairs: Any) -> tuple[np.ndarray, np.ndarray]:
 
 @router.get("/demand", summary="Demand layers (where outdoor workers are)")
 def list_demand(services: ServicesDep) -> Response:
-    return _json({"layers": services.store.list_demand()})
+    return json_response({"layers": services.store.list_demand()})
 
 
 @router.get("/demand/{name}", summary="One demand layer, as GeoJSON points")
@@ -561,7 +558,7 @@ def put_demand(
     services.store.save_demand(layer, actor=by.name, may_replace=by.may_change_demand)
     saved = services.store.find_demand(name)
     assert saved is not None
-    return _json(saved.summary())
+    return json_response(saved.summary())
 
 
 @router.delete("/demand/{name}", status_code=204, summary="Remove a demand layer")

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -35,6 +34,7 @@ from api.representation import (
     stations_csv,
     stations_json,
 )
+from api.responses import json_response
 from geodata.crs import CoordinateSystem, from_wgs84
 from stations.domain.listings import MappedState
 from stations.domain.model import Owner, Status
@@ -92,10 +92,6 @@ _NEAREST_EXAMPLE = {
         }
     ],
 }
-
-
-def _json(body: Any, media_type: str = "application/json") -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type=media_type)
 
 
 def _format(f: str) -> str:
@@ -234,8 +230,10 @@ async def nearest(request: Request) -> Response:
         body.update(far_note(index, wlon, wlat, hits, radius_m=radius_m, at=when, **filters))
     if f == "geojson":
         features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
-        return _json({"type": "FeatureCollection", **body, "features": features}, GEOJSON)
-    return _json({**body, "count": len(results), "results": json_array(results)})
+        return json_response(
+            {"type": "FeatureCollection", **body, "features": features}, media_type=GEOJSON
+        )
+    return json_response({**body, "count": len(results), "results": json_array(results)})
 
 
 def echo_in(
@@ -430,17 +428,17 @@ def list_stations(
         page, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
     )
     if fmt == "geojson":
-        response = _json(
+        response = json_response(
             {
                 "type": "FeatureCollection",
                 "numberMatched": total,
                 "numberReturned": len(page),
                 "features": [feature(d, s) for d, s in zip(docs, page, strict=True)],
             },
-            GEOJSON,
+            media_type=GEOJSON,
         )
     else:
-        response = _json({"total": total, "limit": limit, "offset": offset, "items": docs})
+        response = json_response({"total": total, "limit": limit, "offset": offset, "items": docs})
     response.headers.update(paging)
     return response
 
@@ -486,7 +484,7 @@ def get_station(
         crs=parse_crs_param(crs),
     )
     if f == "geojson":
-        return _json(feature(doc, station), GEOJSON)
+        return json_response(feature(doc, station), media_type=GEOJSON)
     if f != "json":
         raise Problem("bad_format", f"f={f!r}: use json or geojson")
-    return _json(doc)
+    return json_response(doc)

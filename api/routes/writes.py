@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request, UploadFile
 from starlette.responses import Response
 
@@ -15,6 +14,7 @@ from api.auth import PrincipalDep
 from api.deps import ServicesDep, StationId, one_file_part, parse_crs_param
 from api.problems import Problem
 from api.representation import station_json
+from api.responses import json_response
 from stations.domain import validation
 from stations.domain.auth import Principal
 from stations.domain.changes import Delete
@@ -53,12 +53,6 @@ _STATION_EXAMPLE = {
 }
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
-
-
 def _station_response(
     station: Station,
     services: ServicesDep,
@@ -70,8 +64,10 @@ def _station_response(
     )
     if warnings:  # accepted, but the writer should look again (位置靠近区界…)
         doc["warnings"] = [w.as_dict() for w in warnings]
-    return _json(
-        doc, status, {"ETag": f'"{station.version}"', "Location": f"/v1/stations/{station.id}"}
+    return json_response(
+        doc,
+        status=status,
+        headers={"ETag": f'"{station.version}"', "Location": f"/v1/stations/{station.id}"},
     )
 
 
@@ -451,7 +447,7 @@ def create_upload(
     doc = _upload_doc(
         services, upload, actions=["create", "update", "close", "rejected"], limit=1000, offset=0
     )
-    return _json(doc, 201, {"Location": f"/v1/uploads/{upload.id}"})
+    return json_response(doc, status=201, headers={"Location": f"/v1/uploads/{upload.id}"})
 
 
 @router.get("/uploads/{upload_id}", summary="An upload's row-by-row report")
@@ -466,7 +462,7 @@ def get_upload(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # SQLite takes no larger
 ) -> Response:
     upload = _upload_for(services, upload_id, by)
-    return _json(_upload_doc(services, upload, actions=action, limit=limit, offset=offset))
+    return json_response(_upload_doc(services, upload, actions=action, limit=limit, offset=offset))
 
 
 @router.post("/uploads/{upload_id}/commit", summary="Apply a reviewed upload, all or nothing")
@@ -482,7 +478,7 @@ def commit(
     _upload_for(services, upload_id, by)
     result = _commit(services, upload_id, by, confirm_closures)
     upload = services.store.get_upload(upload_id)
-    return _json(
+    return json_response(
         {
             "id": upload_id,
             "status": upload.status.value,
@@ -497,7 +493,7 @@ def revert(upload_id: str, by: PrincipalDep, services: ServicesDep) -> Response:
     """Refused (409) if a station the upload touched was changed since."""
     _upload_for(services, upload_id, by)
     result = revert_upload(services.store, upload_id, by=by)
-    return _json(
+    return json_response(
         {
             "id": upload_id,
             "status": "reverted",
