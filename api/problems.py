@@ -14,9 +14,11 @@ from starlette.responses import Response
 from geodata.coverage import AreaTooLargeError
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
-from stations.domain.errors import StoreError
+from stations.domain.errors import StoreError, UnknownCrsError
 from stations.domain.feedback import InvalidFeedbackError, TooManyReportsError
+from stations.domain.uploads import CrsRequiredError
 from stations.domain.validation import ValidationError
+from stations.formats.io import FileRefusedError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("yizhan.api")
@@ -129,6 +131,9 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         )
     if isinstance(exc, InvalidFeedbackError):
         return "invalid_feedback", "the report has problems; see errors", {"errors": exc.problems}
+    if isinstance(exc, FileRefusedError | CrsRequiredError | UnknownCrsError):
+        code = exc.code if exc.code in PROBLEMS else "bad_file"
+        return code, str(exc), {}
     if isinstance(exc, HoursError):
         return "hours_unparseable", exc.reason, {}
     if isinstance(exc, UnknownDistrictError):
@@ -200,6 +205,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Problem, domain)
     app.add_exception_handler(ValidationError, domain)
     app.add_exception_handler(HoursError, domain)
+    app.add_exception_handler(FileRefusedError, domain)
+    app.add_exception_handler(CrsRequiredError, domain)
+    app.add_exception_handler(UnknownCrsError, domain)
     app.add_exception_handler(InvalidFeedbackError, domain)
     app.add_exception_handler(UnknownDistrictError, domain)
     app.add_exception_handler(AreaTooLargeError, domain)

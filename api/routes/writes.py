@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,15 +16,13 @@ from api.representation import station_json
 from api.responses import json_response
 from stations.domain import validation
 from stations.domain.auth import Principal
-from stations.domain.changes import Delete
-from stations.domain.model import Provider, Station
-from stations.domain.records import station_input
-from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError, Upload, upload_crs
+from stations.domain.model import Station
+from stations.domain.uploads import ClosuresUnconfirmedError, UploadRow
 from stations.domain.validation import Problem as ValidationProblem
-from stations.domain.validation import build_station
-from stations.formats.io import FileRefusedError, detect_format, read_rows
+from stations.formats.io import detect_format
 from stations.formats.template import template_xlsx
-from stations.services.uploads import closure_check, commit_upload, plan_upload, revert_upload
+from stations.services import stations as station_service
+from stations.services import uploads as upload_service
 
 router = APIRouter(prefix="/v1", tags=["writes"])
 
@@ -102,11 +99,6 @@ def _station_body(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("version", "id")}
 
 
-def _allowed(by: Principal, station: Station) -> None:
-    if not by.may_write(station.owner):
-        raise Problem("forbidden", f"{by.name} may not change stations of {station.owner}")
-
-
 @router.post("/stations", status_code=201, summary="Create a station (authenticated)")
 def create_station(
     by: PrincipalDep,
@@ -115,101 +107,14 @@ def create_station(
 ) -> Response:
     """Fields as in the record; `crs` says the system of `lon`/`lat`; `hours` as written.
     A district or industry union's station is owned by that union."""
-    raw = _station_body(body)
-    if by.owner is not None:
-        if raw.get("owner") not in (None, "", str(by.owner)):
-            raise Problem("forbidden", f"{by.name} may only create stations of {by.owner}")
-        raw["owner"] = str(by.owner)
-    warnings: list[ValidationProblem] = []
-    station = build_station(
-        raw,
-        districts=services.districts,
-        crs=parse_crs_param(str(raw.get("crs") or "wgs84")),
-        strict=True,
+    written = station_service.create_station(
+        services.store,
+        services.districts,
+        by,
+        _station_body(body),
         border_tolerance_m=services.settings.border_tolerance_m,
-        warnings=warnings,
     )
-    _allowed(by, station)
-    stored = services.store.create(station, actor=by.actor)
-    return _station_response(stored, services, 201, warnings)
-
-
-# Stored fields a PATCH that leaves them alone may keep though today's rules refuse them
-# (a telephone, text or hours saved before a rule was added), with a stand-in that passes
-# the rules while the rest is checked.
-_KEPT_AS_STORED: dict[str, tuple[tuple[str, ...], Any]] = {
-    "external_id": (("external_id",), "kept"),
-    "name": (("name",), "kept"),
-    "address": (("address",), ""),
-    "host": (("host",), ""),
-    "contact_phone": (("contact_phone",), ""),
-    "brand": (("brand",), ""),
-    "hours": (("hours", "hours_text"), "24/7"),
-    "listings": (("listings",), []),
-}
-
-
-def _problem_key(problem: ValidationProblem) -> str:
-    return "listings" if problem.field.startswith("listings") else problem.field
-
-
-def _build_patched(
-    services: ServicesDep,
-    current: Station,
-    patch: dict[str, Any],
-    raw: dict[str, Any],
-    warnings: list[ValidationProblem],
-) -> tuple[Station, list[ValidationProblem]]:
-    """The patched station, and warnings for stored fields kept as they were.
-
-    A stored field the patch does not touch is not held to rules added since it was saved:
-    a clerk can still change the hours of a station whose stored telephone is now refused.
-    It is kept as stored, with a warning saying to correct it."""
-    flat = tuple(f"{p.value}_" for p in Provider)
-    touched = {"listings" if k.startswith(flat) else k for k in patch}
-    if "hours_text" in touched:
-        touched.add("hours")
-
-    def build(fields: dict[str, Any]) -> Station:
-        return build_station(
-            fields,
-            districts=services.districts,
-            crs=parse_crs_param(str(fields.get("crs") or "wgs84")),
-            existing=current,
-            strict=True,
-            border_tolerance_m=services.settings.border_tolerance_m,
-            warnings=warnings,
-        )
-
-    try:
-        return build(raw), []
-    except validation.ValidationError as exc:
-        keys = {_problem_key(p) for p in exc.problems}
-        if not keys <= set(_KEPT_AS_STORED) or keys & touched:
-            # Only the patch's own problems are the clerk's to fix now.
-            own = [
-                p
-                for p in exc.problems
-                if _problem_key(p) in touched or _problem_key(p) not in _KEPT_AS_STORED
-            ]
-            raise validation.ValidationError(own or exc.problems) from None
-        old = exc.problems
-    stand_in = dict(raw)
-    for key in keys:
-        stand_in[key] = _KEPT_AS_STORED[key][1]
-    warnings.clear()
-    station = build(stand_in)
-    kept = {f: getattr(current, f) for key in keys for f in _KEPT_AS_STORED[key][0]}
-    notes = [
-        validation.Problem(
-            p.field,
-            p.code,
-            f"{p.message}（此项是以前保存的，本次没有修改，已保留原样；请尽快更正）",
-            p.value,
-        )
-        for p in old
-    ]
-    return replace(station, **kept), notes
+    return _station_response(written.station, services, 201, written.warnings)
 
 
 @router.patch("/stations/{station_id}", summary="Change a station (authenticated)")
@@ -222,42 +127,17 @@ def patch_station(
 ) -> Response:
     """A JSON merge patch of record fields. Send the version you read (If-Match or
     `version`): a station changed since is refused with 409, not overwritten."""
-    current = services.store.get(station_id)
-    _allowed(by, current)
-    expected = _expected_version(if_match, body.get("version"))
-    patch = _station_body(body)
-    if "crs" in patch and not ("lon" in patch and "lat" in patch):
-        # The stored position is WGS-84; read in the patch's system it would move the
-        # station (and refile it under another district) without anyone moving it.
-        raise validation.ValidationError(
-            [
-                validation.Problem(
-                    "crs",
-                    "crs_without_position",
-                    "坐标系（crs）说明同时提交的经纬度用的是哪个坐标系；只改 crs 不会移动驿站。"
-                    "要移动驿站，请同时提交 lon、lat 和 crs",
-                    str(patch["crs"]),
-                )
-            ]
-        )
-    raw = {**station_input(current), **patch}
-    if ("lon" in patch or "lat" in patch) and "crs" not in patch:
-        raw["crs"] = "wgs84"
-    warnings: list[ValidationProblem] = []
-    station, kept = _build_patched(services, current, patch, raw, warnings)
-    if "lon" not in patch and "lat" not in patch:  # keep what was uploaded originally
-        warnings.clear()  # the position was taken before; only a new one is warned about
-        station = replace(
-            station,
-            lon=current.lon,
-            lat=current.lat,
-            source_lon=current.source_lon,
-            source_lat=current.source_lat,
-            source_crs=current.source_crs,
-        )
-    _allowed(by, station)
-    stored = services.store.update(station, expected_version=expected, actor=by.actor)
-    return _station_response(stored, services, warnings=[*warnings, *kept])
+    current = station_service.station_to_change(services.store, by, station_id)
+    written = station_service.patch_station(
+        services.store,
+        services.districts,
+        by,
+        current,
+        _station_body(body),
+        expected_version=_expected_version(if_match, body.get("version")),
+        border_tolerance_m=services.settings.border_tolerance_m,
+    )
+    return _station_response(written.station, services, warnings=written.warnings)
 
 
 @router.delete("/stations/{station_id}", status_code=204, summary="Delete a station")
@@ -270,37 +150,47 @@ def delete_station(
 ) -> Response:
     """Removes the station (the audit trail keeps it). To stop listing a station but keep
     it, PATCH its status to closed instead."""
-    current = services.store.get(station_id)
-    _allowed(by, current)
-    expected = _expected_version(if_match, version)
-    services.store.apply([Delete(station_id, expected)], actor=by.actor)
+    current = station_service.station_to_change(services.store, by, station_id)
+    station_service.delete_station(
+        services.store, by, current, expected_version=_expected_version(if_match, version)
+    )
     return Response(status_code=204)
 
 
 # -- uploads -----------------------------------------------------------------------------
 
 
+def _row_doc(r: UploadRow) -> dict[str, Any]:
+    return {
+        "row": r.row,
+        "action": r.action,
+        "external_id": r.external_id,
+        "station_id": r.station_id,
+        "changed": list(r.changed),
+        "problems": list(r.problems),
+        "warnings": list(r.warnings),
+    }
+
+
 def _upload_doc(
-    services: ServicesDep, upload: Upload, *, actions: list[str] | None, limit: int, offset: int
+    services: ServicesDep,
+    upload_id: str,
+    by: Principal,
+    *,
+    actions: list[str] | None,
+    limit: int,
+    offset: int,
 ) -> dict[str, Any]:
-    rows = []
-    for r in services.store.iter_upload_rows(
-        upload.id, actions=actions, limit=limit, offset=offset
-    ):
-        rows.append(
-            {
-                "row": r.row,
-                "action": r.action,
-                "external_id": r.external_id,
-                "station_id": r.station_id,
-                "changed": list(r.changed),
-                "problems": list(r.problems),
-                "warnings": list(r.warnings),
-            }
-        )
-    check = closure_check(
-        services.store, upload, max_share=services.settings.full_list_max_close_share
+    report = upload_service.upload_report(
+        services.store,
+        upload_id,
+        by=by,
+        actions=actions,
+        limit=limit,
+        offset=offset,
+        max_close_share=services.settings.full_list_max_close_share,
     )
+    upload, check = report.upload, report.closures
     return {
         "id": upload.id,
         "status": upload.status.value,
@@ -315,22 +205,13 @@ def _upload_doc(
         "unknown_columns": list(upload.unknown_columns),
         "batch_id": upload.batch_id,
         "revert_batch_id": upload.revert_batch_id,
-        "rows": rows,
+        "rows": [_row_doc(r) for r in report.rows],
         "links": {
             "self": f"/v1/uploads/{upload.id}",
             "commit": f"/v1/uploads/{upload.id}/commit",
             "revert": f"/v1/uploads/{upload.id}/revert",
         },
     }
-
-
-def _upload_for(services: ServicesDep, upload_id: str, by: Principal) -> Upload:
-    if validation.text_problem(upload_id, line_breaks=False):  # PostgreSQL refuses a NUL
-        raise Problem("upload_not_found", f"no upload {validation.visible(upload_id)!r}")
-    upload = services.store.get_upload(upload_id)
-    if by.owner is not None and upload.owner != str(by.owner):
-        raise Problem("forbidden", "this upload belongs to another union")
-    return upload
 
 
 @router.get("/uploads/template.xlsx", summary="The upload template (Excel)")
@@ -343,15 +224,9 @@ def upload_template() -> Response:
     )
 
 
-def _file_problem(name: str, exc: Exception) -> Problem:
-    if isinstance(exc, FileRefusedError):
-        return Problem(exc.code, str(exc))
-    return Problem("bad_file", f"{name}: 文件无法读取：{exc}")
-
-
 def _commit(services: ServicesDep, upload_id: str, by: Principal, confirm: int | None) -> Any:
     try:
-        return commit_upload(
+        return upload_service.commit_upload(
             services.store,
             upload_id,
             by=by,
@@ -416,36 +291,28 @@ def create_upload(
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
-        try:
-            source = read_rows(path, format=fmt, limits=settings.file_limits)
-            system = upload_crs(
-                given, format=fmt, columns=source.columns, default_crs=source.default_crs
-            )
-        except CrsRequiredError as exc:
-            raise Problem("crs_required", str(exc)) from None
-        except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            raise _file_problem(name, exc) from None
-        try:
-            upload = plan_upload(
-                source.rows,
-                store=services.store,
-                districts=services.districts,
-                by=by,
-                filename=name,
-                border_tolerance_m=services.settings.border_tolerance_m,
-                crs=system,
-                full_list=full_list,
-                unknown_columns=source.unknown_columns,
-                columns=source.columns,
-                retention_h=settings.dry_run_retention_hours,
-            )
-        except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            raise _file_problem(name, exc) from None
+        upload = upload_service.plan_upload_file(
+            path,
+            format=fmt,
+            filename=name,
+            crs=given,
+            store=services.store,
+            districts=services.districts,
+            by=by,
+            full_list=full_list,
+            limits=settings.file_limits,
+            retention_h=settings.dry_run_retention_hours,
+            border_tolerance_m=settings.border_tolerance_m,
+        )
     if not dry_run and not upload.counts.get("rejected"):
         _commit(services, upload.id, by, confirm_closures)
-        upload = services.store.get_upload(upload.id)
     doc = _upload_doc(
-        services, upload, actions=["create", "update", "close", "rejected"], limit=1000, offset=0
+        services,
+        upload.id,
+        by,
+        actions=["create", "update", "close", "rejected"],
+        limit=1000,
+        offset=0,
     )
     return json_response(doc, status=201, headers={"Location": f"/v1/uploads/{upload.id}"})
 
@@ -461,8 +328,9 @@ def get_upload(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # SQLite takes no larger
 ) -> Response:
-    upload = _upload_for(services, upload_id, by)
-    return json_response(_upload_doc(services, upload, actions=action, limit=limit, offset=offset))
+    return json_response(
+        _upload_doc(services, upload_id, by, actions=action, limit=limit, offset=offset)
+    )
 
 
 @router.post("/uploads/{upload_id}/commit", summary="Apply a reviewed upload, all or nothing")
@@ -475,9 +343,8 @@ def commit(
     """Refused (409) if it has rejected rows, was committed already, a station it
     changes was changed by someone else since the dry run, or it is a full list closing
     many stations without `confirm_closures`."""
-    _upload_for(services, upload_id, by)
     result = _commit(services, upload_id, by, confirm_closures)
-    upload = services.store.get_upload(upload_id)
+    upload = upload_service.get_upload(services.store, upload_id, by=by)
     return json_response(
         {
             "id": upload_id,
@@ -491,8 +358,7 @@ def commit(
 @router.post("/uploads/{upload_id}/revert", summary="Put back what an upload changed")
 def revert(upload_id: str, by: PrincipalDep, services: ServicesDep) -> Response:
     """Refused (409) if a station the upload touched was changed since."""
-    _upload_for(services, upload_id, by)
-    result = revert_upload(services.store, upload_id, by=by)
+    result = upload_service.revert_upload(services.store, upload_id, by=by)
     return json_response(
         {
             "id": upload_id,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from stations.domain.errors import ForbiddenError
 from stations.domain.model import Owner, OwnerKind
 
 TOKEN_PREFIX = "yz"  # noqa: S105 - a fixed marker, not a secret
@@ -60,9 +61,40 @@ class Principal:
         scope = f"{self.role.value}:{self.code}" if self.code else self.role.value
         return f"{scope} {self.name} (token {self.token_id})"
 
+    # -- stations -----------------------------------------------------------------------
+
     def may_write(self, owner: Owner) -> bool:
-        """Whether this principal may create, change or delete a station owned by ``owner``."""
+        """Whether this principal may create, change or delete a station owned by ``owner``:
+        the city union any, a district or industry union only its own."""
         return self.role is Role.ADMIN or self.owner == owner
+
+    # -- uploads ------------------------------------------------------------------------
+
+    def may_use_upload(self, upload_owner: str | None) -> bool:
+        """Whether this principal may see, commit or revert an upload made as
+        ``upload_owner`` (None: made by the city union): the city union any, a union its own."""
+        return self.owner is None or upload_owner == str(self.owner)
+
+    # -- feedback -----------------------------------------------------------------------
+
+    @property
+    def feedback_owner(self) -> str | None:
+        """Whose stations' reports this principal reads: its own (None: every station's)."""
+        return None if self.owner is None else str(self.owner)
+
+    def may_resolve_feedback(self, station_owner: str) -> bool:
+        """Whether this principal may resolve a report on a station of ``station_owner``:
+        the station's union, or the city union."""
+        return self.may_write(Owner.parse(station_owner))
+
+    # -- tokens -------------------------------------------------------------------------
+
+    @property
+    def may_manage_tokens(self) -> bool:
+        """Only the city union makes, lists and revokes tokens (the operator's CLI)."""
+        return self.role is Role.ADMIN
+
+    # -- demand layers ------------------------------------------------------------------
 
     @property
     def demand_owner(self) -> str:
@@ -72,8 +104,12 @@ class Principal:
     @property
     def may_create_demand(self) -> bool:
         """Whether this principal may make demand layers (the city and district unions;
-        a district union's only inside its district)."""
+        a district union's only inside its district: see :meth:`may_place_demand_in`)."""
         return self.role in (Role.ADMIN, Role.DISTRICT)
+
+    def may_place_demand_in(self, adcode: str) -> bool:
+        """Whether a demand point of this principal's may lie in district ``adcode``."""
+        return self.role is not Role.DISTRICT or adcode == self.code
 
     def may_change_demand(self, layer_owner: str) -> bool:
         """Whether this principal may replace or delete a demand layer owned by
@@ -81,6 +117,56 @@ class Principal:
         return self.role is Role.ADMIN or (
             self.may_create_demand and layer_owner == self.demand_owner
         )
+
+
+# The checks that refuse: each raises ForbiddenError (403 ``forbidden``, mapped once in
+# api/problems.py), for routes, services and the CLI alike.
+
+
+def owner_to_create(by: Principal, asked: object) -> str | None:
+    """The owner text a new station of ``by``'s gets: a district or industry union's own
+    (naming another is refused); the city union's is whatever it asked for."""
+    if by.owner is None:
+        return None if asked is None else str(asked)
+    if asked not in (None, "", str(by.owner)):
+        msg = f"{by.name} may only create stations of {by.owner}"
+        raise ForbiddenError(msg)
+    return str(by.owner)
+
+
+def check_station_write(by: Principal, owner: Owner) -> None:
+    """Refuse unless ``by`` may create, change or delete a station owned by ``owner``."""
+    if not by.may_write(owner):
+        msg = f"{by.name} may not change stations of {owner}"
+        raise ForbiddenError(msg)
+
+
+def check_upload_access(by: Principal, upload_owner: str | None) -> None:
+    """Refuse unless ``by`` may see, commit or revert an upload made as ``upload_owner``."""
+    if not by.may_use_upload(upload_owner):
+        msg = "this upload belongs to another union"
+        raise ForbiddenError(msg)
+
+
+def check_feedback_resolve(by: Principal, station_owner: str) -> None:
+    """Refuse unless ``by`` may resolve a report on a station of ``station_owner``."""
+    if not by.may_resolve_feedback(station_owner):
+        msg = f"{by.name} may not resolve reports on stations of {station_owner}"
+        raise ForbiddenError(msg)
+
+
+def check_token_admin(by: Principal) -> None:
+    """Refuse unless ``by`` may make, list and revoke tokens."""
+    if not by.may_manage_tokens:
+        msg = f"{by.name} may not manage tokens: only the city union does"
+        raise ForbiddenError(msg)
+
+
+def check_demand_create(by: Principal) -> None:
+    """Refuse unless ``by`` may make demand layers."""
+    if not by.may_create_demand:
+        msg = "demand layers are kept by the city and district unions"
+        raise ForbiddenError(msg)
 
 
 def _digest(secret: str) -> str:

@@ -77,3 +77,9 @@ class ReadOnlyError(StoreError):
     """The database takes no writes (a read replica): writes go to the primary."""
 
     code = "read_only"
+
+
+class UnknownCrsError(ValueError):
+    """A request names a coordinate system yizhan does not know (``bad_crs``)."""
+
+    code = "bad_crs"

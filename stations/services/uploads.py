@@ -10,8 +10,9 @@ committed batch from the audit trail, again refused if anything was changed sinc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,8 @@ from geodata.crs import CoordinateSystem, parse_crs
 from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from geodata.hours import TZ
 from geodata.nearest import NearestIndex
-from stations.domain.auth import Principal
+from stations.domain.auth import Principal, check_upload_access
 from stations.domain.changes import Change, Create, Delete, StationQuery, Update, WriteResult
-from stations.domain.errors import ForbiddenError
 from stations.domain.model import Owner, Station, Status
 from stations.domain.records import station_from_dict
 from stations.domain.uploads import (
@@ -34,19 +34,23 @@ from stations.domain.uploads import (
     ClosureCheck,
     ClosuresUnconfirmedError,
     Upload,
+    UploadNotFoundError,
     UploadRow,
     UploadStateError,
     UploadStatus,
     changed_fields,
     new_upload_id,
+    upload_crs,
 )
 from stations.domain.validation import (
     Problem,
     ValidationError,
     build_station,
     hours_warnings,
+    text_problem,
     visible,
 )
+from stations.formats.io import FileLimits, FileRefusedError, read_rows
 from stations.storage.store import Store
 
 
@@ -199,7 +203,8 @@ def plan_upload(
     store.create_upload(upload)
     finder = _DuplicateFinder(store.iter_all())
     counts = {"create": 0, "update": 0, "close": 0, "unchanged": 0, "rejected": 0}
-    seen: dict[tuple[str, str], int] = {}
+    ctx = _RowContext(store, districts, by, crs, finder, columns, border_tolerance_m)
+    seen = ctx.seen
     seq = 0
 
     def planned() -> Iterator[UploadRow]:
@@ -208,19 +213,7 @@ def plan_upload(
             if on_row is not None:
                 on_row(count)
             seq += 1
-            result = _plan_row(
-                seq,
-                number,
-                raw,
-                store,
-                districts,
-                by,
-                crs,
-                seen,
-                finder,
-                columns,
-                border_tolerance_m,
-            )
+            result = _plan_row(ctx, seq, number, raw)
             counts[result.action] += 1
             yield result
         if full_list and by.owner is not None:
@@ -257,19 +250,22 @@ def _owned(store: Store, owner: Owner) -> Iterator[Station]:
     yield from store.query(StationQuery(owner=str(owner))).items
 
 
-def _plan_row(
-    seq: int,
-    number: int,
-    raw: dict[str, Any],
-    store: Store,
-    districts: Districts,
-    by: Principal,
-    crs: CoordinateSystem | None,
-    seen: dict[tuple[str, str], int],
-    finder: _DuplicateFinder,
-    columns: dict[str, str],
-    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
-) -> UploadRow:
+@dataclass(slots=True)
+class _RowContext:
+    """What planning each row of one upload reads: the same for every row of the file."""
+
+    store: Store
+    districts: Districts
+    by: Principal
+    crs: CoordinateSystem | None  # None: each row names its own
+    finder: _DuplicateFinder
+    columns: dict[str, str]  # field -> the file's header, for the report
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (owner, code) -> row
+
+
+def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> UploadRow:
+    """What one row of the file does: create, update, unchanged or rejected (and why)."""
     ext = visible(str(raw.get("external_id") or "").strip())
     try:
         if raw.get("_geometry_problem"):
@@ -282,47 +278,51 @@ def _plan_row(
                     )
                 ]
             )
-        if crs is None and not str(raw.get("crs") or "").strip():
+        if ctx.crs is None and not str(raw.get("crs") or "").strip():
             raise ValidationError(
                 [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]
             )
         notes: list[Problem] = []
         station = build_station(
             raw,
-            districts=districts,
-            crs=crs or CoordinateSystem.WGS84,
-            owner=by.owner,
-            border_tolerance_m=border_tolerance_m,
+            districts=ctx.districts,
+            crs=ctx.crs or CoordinateSystem.WGS84,
+            owner=ctx.by.owner,
+            border_tolerance_m=ctx.border_tolerance_m,
             warnings=notes,
         )
     except ValidationError as exc:
         return UploadRow(
-            seq, number, "rejected", ext, problems=tuple(_problem(p, columns) for p in exc.problems)
+            seq,
+            number,
+            "rejected",
+            ext,
+            problems=tuple(_problem(p, ctx.columns) for p in exc.problems),
         )
-    if not by.may_write(station.owner):
+    if not ctx.by.may_write(station.owner):
         problem = Problem(
             "owner",
             "not_your_station",
-            f"只能上传本工会（{by.owner}）的驿站，这一行属于 {station.owner}",
+            f"只能上传本工会（{ctx.by.owner}）的驿站，这一行属于 {station.owner}",
             str(station.owner),
         )
-        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, columns),))
+        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, ctx.columns),))
     key = (str(station.owner), station.external_id)
-    if key in seen:
+    if key in ctx.seen:
         problem = Problem(
             "external_id",
             "duplicate_in_file",
-            f"编号 {station.external_id} 在文件中重复（与第 {seen[key]} 行相同）",
+            f"编号 {station.external_id} 在文件中重复（与第 {ctx.seen[key]} 行相同）",
             station.external_id,
         )
-        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, columns),))
-    seen[key] = number
+        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, ctx.columns),))
+    ctx.seen[key] = number
     warnings = (
-        *(_problem(p, columns) for p in notes),
-        *finder.check(station, number),
+        *(_problem(p, ctx.columns) for p in notes),
+        *ctx.finder.check(station, number),
         *hours_warnings(station),
     )
-    existing = store.find_by_external_id(station.owner, station.external_id)
+    existing = ctx.store.find_by_external_id(station.owner, station.external_id)
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
     station = replace(station, id=existing.id, version=existing.version)
@@ -358,8 +358,7 @@ def commit_upload(
     closes any while accepting no row, is refused (ClosuresUnconfirmedError) unless
     ``confirm_closures`` is exactly the number it closes.
     """
-    upload = store.get_upload(upload_id)
-    _check_access(upload, by)
+    upload = get_upload(store, upload_id, by=by)
     if upload.status is not UploadStatus.DRY_RUN:
         msg = f"upload {upload_id} is {upload.status.value}; only a dry run can be committed"
         raise UploadStateError(msg)
@@ -380,8 +379,7 @@ def commit_upload(
 
 def revert_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult:
     """Put back exactly what the committed upload changed; refused if changed since."""
-    upload = store.get_upload(upload_id)
-    _check_access(upload, by)
+    upload = get_upload(store, upload_id, by=by)
     if upload.status is not UploadStatus.COMMITTED or upload.batch_id is None:
         msg = f"upload {upload_id} is {upload.status.value}; only a committed upload reverts"
         raise UploadStateError(msg)
@@ -406,7 +404,86 @@ def revert_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult
     )
 
 
-def _check_access(upload: Upload, by: Principal) -> None:
-    if by.owner is not None and upload.owner != str(by.owner):
-        msg = f"upload {upload.id} belongs to another union"
-        raise ForbiddenError(msg)
+def get_upload(store: Store, upload_id: str, *, by: Principal) -> Upload:
+    """The upload ``upload_id``, if ``by`` may see it (UploadNotFoundError, ForbiddenError)."""
+    if text_problem(upload_id, line_breaks=False):  # PostgreSQL refuses a NUL
+        raise UploadNotFoundError(visible(upload_id))
+    upload = store.get_upload(upload_id)
+    check_upload_access(by, upload.owner)
+    return upload
+
+
+@dataclass(frozen=True, slots=True)
+class UploadReport:
+    """An upload with a page of its rows and, for a full list, what it closes."""
+
+    upload: Upload
+    rows: list[UploadRow]
+    closures: ClosureCheck | None
+
+
+def upload_report(
+    store: Store,
+    upload_id: str,
+    *,
+    by: Principal,
+    actions: Iterable[str] | None,
+    limit: int,
+    offset: int,
+    max_close_share: float = MAX_CLOSE_SHARE,
+) -> UploadReport:
+    """The row-by-row report of an upload ``by`` may see."""
+    upload = get_upload(store, upload_id, by=by)
+    rows = list(
+        store.iter_upload_rows(
+            upload.id,
+            actions=list(actions) if actions is not None else None,
+            limit=limit,
+            offset=offset,
+        )
+    )
+    return UploadReport(upload, rows, closure_check(store, upload, max_share=max_close_share))
+
+
+def plan_upload_file(
+    path: Path,
+    *,
+    format: str,
+    filename: str,
+    crs: CoordinateSystem | None,
+    store: Store,
+    districts: Districts,
+    by: Principal,
+    full_list: bool = False,
+    limits: FileLimits,
+    retention_h: float = DRY_RUN_RETENTION_H,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+) -> Upload:
+    """Read a union's file and plan it (:func:`plan_upload`); ``crs`` None: the file must say.
+
+    A file the readers cannot read raises FileRefusedError (``bad_file`` unless the reader
+    named another problem); CrsRequiredError when nothing says the coordinate system.
+    """
+    try:
+        source = read_rows(path, format=format, limits=limits)
+    except FileRefusedError:
+        raise
+    except ValueError as exc:  # the readers' word for a file they cannot read
+        msg = f"{filename}: 文件无法读取：{exc}"
+        raise FileRefusedError("bad_file", msg) from None
+    system = upload_crs(crs, format=format, columns=source.columns, default_crs=source.default_crs)
+    # Rows are read as they are planned: a reader refusing the file part-way raises
+    # FileRefusedError from inside plan_upload (which removes the half-made plan).
+    return plan_upload(
+        source.rows,
+        store=store,
+        districts=districts,
+        by=by,
+        filename=filename,
+        border_tolerance_m=border_tolerance_m,
+        crs=system,
+        full_list=full_list,
+        unknown_columns=source.unknown_columns,
+        columns=source.columns,
+        retention_h=retention_h,
+    )
