@@ -15,7 +15,7 @@ from geodata.districts import Districts
 from geodata.hours import TZ
 from stations.config import Settings
 from stations.domain.model import AMENITIES, AMENITY_LABELS, Status
-from stations.domain.validation import in_china_bounds
+from stations.domain.validation import PositionVerdict, on_earth, position_verdict
 from stations.readmodel.index import IndexHolder, StationIndex
 from stations.storage.store import Store
 
@@ -80,21 +80,22 @@ def parse_crs_param(value: str) -> CoordinateSystem:
 
 def parse_point(lon: float, lat: float, crs: CoordinateSystem) -> tuple[float, float]:
     """Check a query point and return it in WGS-84; explain swapped axes."""
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        hint = " (lat and lon look swapped)" if -90 <= lon <= 90 and -180 <= lat <= 180 else ""
+    verdict = position_verdict(lon, lat)
+    if not on_earth(lon, lat):
+        hint = " (lat and lon look swapped)" if on_earth(lat, lon) else ""
         raise Problem(
             "bad_coordinates",
             f"lon={lon}, lat={lat} is not a position: lon is -180..180, lat is -90..90{hint}",
             swapped=bool(hint),
         )
-    if not in_china_bounds(lon, lat):
-        if in_china_bounds(lat, lon):
-            raise Problem(
-                "bad_coordinates",
-                f"lon={lon}, lat={lat} is outside China, but lon={lat}, lat={lon} is inside: "
-                "lat and lon look swapped",
-                swapped=True,
-            )
+    if verdict is PositionVerdict.SWAPPED:
+        raise Problem(
+            "bad_coordinates",
+            f"lon={lon}, lat={lat} is outside China, but lon={lat}, lat={lon} is inside: "
+            "lat and lon look swapped",
+            swapped=True,
+        )
+    if verdict is PositionVerdict.OUTSIDE_CHINA:
         raise Problem(
             "outside_china",
             f"lon={lon}, lat={lat} is outside China; yizhan covers stations in China only",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -13,20 +13,12 @@ from api.deps import IndexDep, ServicesDep, StationId
 from api.problems import Problem
 from api.responses import json_response
 from geodata.hours import TZ
-from stations.domain.auth import Principal
 from stations.domain.feedback import (
     FEEDBACK_KIND_LABELS,
     NOTE_MAX_CHARS,
     Feedback,
-    FeedbackQuery,
-    InvalidFeedbackError,
-    NewFeedback,
-    RateLimit,
-    check_report,
-    clean_note,
-    client_hash,
 )
-from stations.domain.model import Owner
+from stations.services import feedback as feedback_service
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -85,25 +77,18 @@ def report(
     index: IndexDep,
     body: Annotated[dict[str, Any], Body(examples=[_REPORT_EXAMPLE])],
 ) -> Response:
-    station = index.get(station_id)
-    if station is None:
-        raise Problem("station_not_found", f"no station with id {station_id}")
-    kind, note = check_report(body.get("kind"), body.get("note"))
     settings = services.settings
-    address = request.client.host if request.client else "unknown"
-    stored = services.store.add_feedback(
-        NewFeedback(
-            station_id=station_id,
-            owner=str(station.owner),
-            kind=kind,
-            note=note,
-            client_hash=client_hash(address, _salt(request, services)),
-            created_at=datetime.now(TZ),
-        ),
-        limits=(
-            RateLimit("client", settings.feedback_per_client_per_hour, 3600),
-            RateLimit("station", settings.feedback_per_station_per_hour, 3600),
-        ),
+    stored = feedback_service.submit_report(
+        services.store,
+        index.get(station_id),
+        station_id,
+        kind=body.get("kind"),
+        note=body.get("note"),
+        client_address=request.client.host if request.client else "unknown",
+        salt=_salt(request, services),
+        per_client_per_hour=settings.feedback_per_client_per_hour,
+        per_station_per_hour=settings.feedback_per_station_per_hour,
+        at=datetime.now(TZ),
     )
     return json_response(
         {
@@ -141,8 +126,9 @@ def summary(
     if len(ids) > MAX_SUMMARY_IDS:
         raise Problem("out_of_range", f"at most {MAX_SUMMARY_IDS} station ids at once")
     days = services.settings.feedback_warning_days
-    since = datetime.now(TZ) - timedelta(days=days)
-    counts = services.store.unresolved_feedback_counts(ids, since=since)
+    since, counts = feedback_service.unresolved_summary(
+        services.store, ids, days=days, now=datetime.now(TZ)
+    )
     return json_response(
         {
             "days": days,
@@ -153,10 +139,6 @@ def summary(
             ],
         }
     )
-
-
-def _owner_filter(by: Principal) -> str | None:
-    return None if by.owner is None else str(by.owner)
 
 
 @router.get("/feedback", summary="Riders' reports on the union's stations (authenticated)")
@@ -173,8 +155,11 @@ def list_feedback(
 ) -> Response:
     """Newest first. A district or industry union sees the reports on its own stations;
     the city union sees all."""
-    items, total = services.store.list_feedback(
-        FeedbackQuery(owner=_owner_filter(by), unresolved=unresolved, station_id=station_id),
+    items, total = feedback_service.list_reports(
+        services.store,
+        by,
+        unresolved=unresolved,
+        station_id=station_id,
         limit=limit,
         offset=offset,
     )
@@ -199,26 +184,7 @@ def resolve(
 ) -> Response:
     """Only the union owning the station (or the city union) may resolve it; `note` says
     what was done (optional). A report resolved already gets 409."""
-    fb = services.store.get_feedback(feedback_id)
-    if not by.may_write(Owner.parse(fb.owner)):
-        raise Problem("forbidden", f"{by.name} may not resolve reports on stations of {fb.owner}")
-    raw_note = (body or {}).get("note")
-    if raw_note is not None and not isinstance(raw_note, str):
-        raise InvalidFeedbackError(
-            [{"field": "note", "code": "not_text", "message": "处理说明应是文字"}]
-        )
-    note = clean_note(raw_note)
-    if len(note) > NOTE_MAX_CHARS:
-        raise InvalidFeedbackError(
-            [
-                {
-                    "field": "note",
-                    "code": "too_long",
-                    "message": f"处理说明过长（最多 {NOTE_MAX_CHARS} 个字）",
-                }
-            ]
-        )
-    done = services.store.resolve_feedback(
-        feedback_id, actor=by.actor, note=note, at=datetime.now(TZ)
+    done = feedback_service.resolve_report(
+        services.store, by, feedback_id, note=(body or {}).get("note"), at=datetime.now(TZ)
     )
     return json_response(_doc(done, index))

@@ -169,6 +169,26 @@ def check_report(kind: object, note: object) -> tuple[FeedbackKind, str]:
     return checked_kind, cleaned
 
 
+def check_resolution_note(note: object) -> str:
+    """Validate what a union says it did about a report (optional); the note as kept."""
+    if note is not None and not isinstance(note, str):
+        raise InvalidFeedbackError(
+            [{"field": "note", "code": "not_text", "message": "处理说明应是文字"}]
+        )
+    cleaned = clean_note(note)
+    if len(cleaned) > NOTE_MAX_CHARS:
+        raise InvalidFeedbackError(
+            [
+                {
+                    "field": "note",
+                    "code": "too_long",
+                    "message": f"处理说明过长（最多 {NOTE_MAX_CHARS} 个字）",
+                }
+            ]
+        )
+    return cleaned
+
+
 def client_key(address: str) -> str:
     """The name a per-address limit counts a client under: its address, or for IPv6 its
     /64, which one household or phone usually holds whole (otherwise a new address per

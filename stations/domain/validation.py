@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
@@ -239,6 +240,32 @@ def in_china_bounds(lon: float, lat: float) -> bool:
     return CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
 
 
+def on_earth(lon: float, lat: float) -> bool:
+    """Return True if ``lon`` is -180..180 and ``lat`` -90..90 (degrees): a position at all."""
+    return -180 <= lon <= 180 and -90 <= lat <= 90
+
+
+class PositionVerdict(StrEnum):
+    """What a given lon/lat is, for a registry of stations in China (each caller words it)."""
+
+    IN_CHINA = "in_china"
+    SWAPPED = "swapped"  # outside China as given, inside with lon and lat exchanged
+    OUTSIDE_CHINA = "outside_china"  # a position, but not in China
+    NOT_A_POSITION = "not_a_position"  # lon outside -180..180 or lat outside -90..90
+
+
+def position_verdict(lon: float, lat: float) -> PositionVerdict:
+    """The one rule for positions yizhan takes: inside China's box, and a position that is
+    inside it read the other way round has its axes swapped (a common spreadsheet slip)."""
+    if in_china_bounds(lon, lat):
+        return PositionVerdict.IN_CHINA
+    if in_china_bounds(lat, lon):
+        return PositionVerdict.SWAPPED
+    if on_earth(lon, lat):
+        return PositionVerdict.OUTSIDE_CHINA
+    return PositionVerdict.NOT_A_POSITION
+
+
 def _blank(value: Any) -> bool:
     if value is None:
         return True
@@ -405,9 +432,10 @@ def _datetime(col: _Collector, field_: str, value: Any) -> datetime | None:
 
 def _position_problem(col: _Collector, field_: str, lon: float, lat: float) -> bool:
     """Add the problem with a position outside China (or with swapped axes); True if any."""
-    if in_china_bounds(lon, lat):
+    verdict = position_verdict(lon, lat)
+    if verdict is PositionVerdict.IN_CHINA:
         return False
-    if in_china_bounds(lat, lon):
+    if verdict is PositionVerdict.SWAPPED:
         col.add(
             field_,
             "latlon_swapped",
