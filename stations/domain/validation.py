@@ -617,45 +617,15 @@ def _own_district_or_problem(
     return adcode
 
 
-def build_station(
-    raw: Mapping[str, Any],
-    *,
-    districts: Districts,
-    crs: CoordinateSystem | str = CoordinateSystem.WGS84,
-    owner: Owner | None = None,
-    existing: Station | None = None,
-    allowed_district: Callable[[Owner, str], bool] | None = None,
-    strict: bool = False,
-    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
-    warnings: list[Problem] | None = None,
-) -> Station:
-    """Validate ``raw`` field values and return a Station, or raise ValidationError.
-
-    ``raw`` uses the record's field names (``lon``/``lat`` in ``crs``, ``hours`` as written).
-    ``owner`` applies when the row names none. ``existing`` keeps id and version of the
-    stored station being changed, and its district while its owner and position stay
-    (within SAME_POSITION_DEG): a position accepted once is not judged again. A district
-    union's station must lie in its district, or within ``border_tolerance_m`` (metres,
-    on the ellipsoid) outside it: then it is filed under the union's district and a
-    warning is appended to ``warnings``.
-    ``strict`` (a JSON body) also refuses fields it does not know, where a file's unknown
-    columns are reported beside the rows instead.
-    """
-    col = _Collector()
-    get = raw.get
-
-    if strict:
-        flat = {f"{p.value}_{k}" for p in Provider for k in LISTING_FIELDS - {"provider"}}
-        _unknown_fields(col, raw, STATION_FIELDS | flat, "")
-
+def _text_fields(col: _Collector, get: Callable[[str], Any]) -> dict[str, str]:
+    """The record's text: each checked, the name and code required, the telephone read."""
     text = {
         key: _string(col, key, get(key), limit=MAX_TEXT[key], line_breaks=key != "external_id")
         for key in ("external_id", "name", "address", "host", "contact_phone", "brand")
     }
-    name, external_id = text["name"], text["external_id"]
-    if not name and not any(p.field == "name" for p in col.problems):
+    if not text["name"] and not any(p.field == "name" for p in col.problems):
         col.add("name", "missing_field", "缺少必填项：名称")
-    if not external_id and not any(p.field == "external_id" for p in col.problems):
+    if not text["external_id"] and not any(p.field == "external_id" for p in col.problems):
         col.add("external_id", "missing_field", "缺少必填项：编号（本单位的驿站编号）")
     if text["contact_phone"] in NO_PHONE:
         text["contact_phone"] = ""
@@ -663,7 +633,16 @@ def build_station(
         reason = phone_problem(text["contact_phone"])
         if reason is not None:
             col.add("contact_phone", "invalid_phone", reason, text["contact_phone"])
+    return text
 
+
+def _owner_and_crs(
+    col: _Collector,
+    get: Callable[[str], Any],
+    owner: Owner | None,
+    crs: CoordinateSystem | str,
+) -> tuple[Owner | None, CoordinateSystem]:
+    """The union the row names (else ``owner``), and the system its positions are in."""
     row_owner = owner
     owner_text = _string(col, "owner", get("owner"), line_breaks=False)
     if owner_text:
@@ -671,7 +650,6 @@ def build_station(
             row_owner = Owner.parse(owner_text)
         except ValueError as exc:
             col.add("owner", "invalid_owner", f"所属工会无法识别：{exc}", get("owner"))
-
     row_crs = parse_crs(crs)
     crs_text = _string(col, "crs", get("crs"), line_breaks=False)
     if crs_text:
@@ -679,7 +657,31 @@ def build_station(
             row_crs = parse_crs(crs_text)
         except ValueError:
             col.add("crs", "invalid_crs", "坐标系只能是 wgs84、gcj02、bd09 或 cgcs2000", get("crs"))
+    return row_owner, row_crs
 
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    lon: float  # WGS-84; NaN when there is no usable position
+    lat: float
+    source_lon: float | None  # as written, in the row's system
+    source_lat: float | None
+    adcode: str  # the district it is filed under; "" for none
+
+
+def _position(
+    col: _Collector,
+    get: Callable[[str], Any],
+    row_crs: CoordinateSystem,
+    row_owner: Owner | None,
+    *,
+    districts: Districts,
+    existing: Station | None,
+    border_tolerance_m: float,
+    allowed_district: Callable[[Owner, str], bool] | None,
+    warnings: list[Problem] | None,
+) -> _Position:
+    """The position in WGS-84 and the district it is filed under (see build_station)."""
     lon = lat = math.nan
     adcode = ""
     src_lon = _number(col, "lon", get("lon"))
@@ -688,54 +690,60 @@ def build_station(
         col.add("lon", "missing_field", "缺少必填项：经度")
     if src_lat is None and not any(p.field == "lat" for p in col.problems):
         col.add("lat", "missing_field", "缺少必填项：纬度")
+    if src_lon is None or src_lat is None or _position_problem(col, "lon", src_lon, src_lat):
+        return _Position(lon, lat, src_lon, src_lat, adcode)
+    lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
     if (
-        src_lon is not None
-        and src_lat is not None
-        and not _position_problem(col, "lon", src_lon, src_lat)
+        existing is not None
+        and existing.district_adcode
+        and row_owner == existing.owner
+        and abs(lon - existing.lon) <= SAME_POSITION_DEG
+        and abs(lat - existing.lat) <= SAME_POSITION_DEG
     ):
-        lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
+        # A position accepted before is not judged again when other fields change:
+        # the border tolerance or the boundary layer may have changed since.
+        adcode = existing.district_adcode
+    else:
+        adcode = str(districts.lookup(lon, lat))
         if (
-            existing is not None
-            and existing.district_adcode
-            and row_owner == existing.owner
-            and abs(lon - existing.lon) <= SAME_POSITION_DEG
-            and abs(lat - existing.lat) <= SAME_POSITION_DEG
+            row_owner is not None
+            and row_owner.kind is OwnerKind.DISTRICT
+            and adcode != row_owner.code
         ):
-            # A position accepted before is not judged again when other fields change:
-            # the border tolerance or the boundary layer may have changed since.
-            adcode = existing.district_adcode
-        else:
-            adcode = str(districts.lookup(lon, lat))
-            if (
-                row_owner is not None
-                and row_owner.kind is OwnerKind.DISTRICT
-                and adcode != row_owner.code
-            ):
-                adcode = _own_district_or_problem(
-                    col,
-                    adcode,
-                    row_owner,
-                    lon,
-                    lat,
-                    f"{src_lon},{src_lat}",
-                    districts=districts,
-                    tolerance_m=border_tolerance_m,
-                    allowed_district=allowed_district,
-                    warnings=warnings,
-                )
-            elif not adcode:
-                col.add(
-                    "lon",
-                    "outside_districts",
-                    f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
-                    f"{src_lon},{src_lat}",
-                )
+            adcode = _own_district_or_problem(
+                col,
+                adcode,
+                row_owner,
+                lon,
+                lat,
+                f"{src_lon},{src_lat}",
+                districts=districts,
+                tolerance_m=border_tolerance_m,
+                allowed_district=allowed_district,
+                warnings=warnings,
+            )
+        elif not adcode:
+            col.add(
+                "lon",
+                "outside_districts",
+                f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
+                f"{src_lon},{src_lat}",
+            )
+    return _Position(lon, lat, src_lon, src_lat, adcode)
+
+
+def _derived_owner(col: _Collector, row_owner: Owner | None, adcode: str) -> Owner | None:
+    """A row naming no union belongs to the district union where it lies."""
     if row_owner is None and adcode:
         row_owner = Owner(OwnerKind.DISTRICT, adcode)
     # Without a usable position the owner cannot be derived: that problem is said already.
     if row_owner is None and not any(p.field in ("owner", "lon", "lat") for p in col.problems):
         col.add("owner", "missing_field", "缺少所属工会")
+    return row_owner
 
+
+def _opening_hours(col: _Collector, get: Callable[[str], Any]) -> tuple[str, str]:
+    """The hours as written, and read (OSM opening_hours); required."""
     hours_text = _string(col, "hours_text", get("hours_text")) or _string(
         col, "hours", get("hours")
     )
@@ -749,7 +757,13 @@ def build_station(
             osm = parse_hours(hours_text)
         except HoursError as exc:
             col.add("hours", exc.code, exc.reason, hours_text)
+    return hours_text, osm
 
+
+def _amenities_and_entry(
+    col: _Collector, get: Callable[[str], Any]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The amenities and entry methods, each a list or text of known words."""
     lists: dict[str, Any] = {}
     for key in ("amenities", "entry_methods"):
         lists[key] = get(key)
@@ -778,7 +792,10 @@ def build_station(
             f"未知的进入方式：{'、'.join(unknown)}；可选：{allowed}",
             "、".join(unknown),
         )
+    return amenities, entry
 
+
+def _flags(col: _Collector, get: Callable[[str], Any]) -> dict[str, bool]:
     flags: dict[str, bool] = {}
     for key in ("self_service_24h", "registration_required", "signage_unified", "sample"):
         try:
@@ -786,7 +803,10 @@ def build_station(
         except ValueError as exc:
             col.add(key, "invalid_boolean", str(exc), get(key))
             flags[key] = False
+    return flags
 
+
+def _status(col: _Collector, get: Callable[[str], Any]) -> Status:
     status = Status.ACTIVE
     word = _string(col, "status", get("status"), line_breaks=False)
     if word:
@@ -796,21 +816,80 @@ def build_station(
         except ValueError:
             options = "、".join(f"{STATUS_LABELS[s]}({s})" for s in Status)
             col.add("status", "invalid_status", f"未知状态：{word}；可选：{options}", word)
+    return status
 
-    if flags["self_service_24h"] and osm and not hours(osm).is_24_7:
+
+def _self_service_rules(
+    col: _Collector, *, self_service: bool, osm: str, hours_text: str, entry: tuple[str, ...]
+) -> None:
+    """A 24-hour self-service station is open 24/7 and says how one gets in."""
+    if self_service and osm and not hours(osm).is_24_7:
         col.add(
             "self_service_24h",
             "self_service_not_24_7",
             f"标为24小时自助驿站，但开放时间是“{hours_text}”；请把开放时间改为“24小时”或取消24小时标记",
             hours_text,
         )
-    if flags["self_service_24h"] and not entry:
+    if self_service and not entry:
         col.add(
             "entry_methods",
             "entry_methods_missing",
             "24小时自助驿站须填写进入方式（扫码、刷脸、指纹等）",
         )
 
+
+def build_station(
+    raw: Mapping[str, Any],
+    *,
+    districts: Districts,
+    crs: CoordinateSystem | str = CoordinateSystem.WGS84,
+    owner: Owner | None = None,
+    existing: Station | None = None,
+    allowed_district: Callable[[Owner, str], bool] | None = None,
+    strict: bool = False,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    warnings: list[Problem] | None = None,
+) -> Station:
+    """Validate ``raw`` field values and return a Station, or raise ValidationError.
+
+    ``raw`` uses the record's field names (``lon``/``lat`` in ``crs``, ``hours`` as written).
+    ``owner`` applies when the row names none. ``existing`` keeps id and version of the
+    stored station being changed, and its district while its owner and position stay
+    (within SAME_POSITION_DEG): a position accepted once is not judged again. A district
+    union's station must lie in its district, or within ``border_tolerance_m`` (metres,
+    on the ellipsoid) outside it: then it is filed under the union's district and a
+    warning is appended to ``warnings``.
+    ``strict`` (a JSON body) also refuses fields it does not know, where a file's unknown
+    columns are reported beside the rows instead.
+
+    The steps run in this order, and problems are reported in it.
+    """
+    col = _Collector()
+    get = raw.get
+    if strict:
+        flat = {f"{p.value}_{k}" for p in Provider for k in LISTING_FIELDS - {"provider"}}
+        _unknown_fields(col, raw, STATION_FIELDS | flat, "")
+    text = _text_fields(col, get)
+    row_owner, row_crs = _owner_and_crs(col, get, owner, crs)
+    where = _position(
+        col,
+        get,
+        row_crs,
+        row_owner,
+        districts=districts,
+        existing=existing,
+        border_tolerance_m=border_tolerance_m,
+        allowed_district=allowed_district,
+        warnings=warnings,
+    )
+    row_owner = _derived_owner(col, row_owner, where.adcode)
+    hours_text, osm = _opening_hours(col, get)
+    amenities, entry = _amenities_and_entry(col, get)
+    flags = _flags(col, get)
+    status = _status(col, get)
+    _self_service_rules(
+        col, self_service=flags["self_service_24h"], osm=osm, hours_text=hours_text, entry=entry
+    )
     listings = _listings(col, raw, strict=strict)
 
     if col.problems:
@@ -820,18 +899,18 @@ def build_station(
         id=existing.id if existing else None,
         version=existing.version if existing else 0,
         updated_at=existing.updated_at if existing else None,
-        external_id=external_id,
+        external_id=text["external_id"],
         owner=row_owner,
-        name=name,
+        name=text["name"],
         address=text["address"],
         host=text["host"],
         contact_phone=text["contact_phone"],
-        lon=float(lon),
-        lat=float(lat),
-        source_lon=src_lon,
-        source_lat=src_lat,
+        lon=float(where.lon),
+        lat=float(where.lat),
+        source_lon=where.source_lon,
+        source_lat=where.source_lat,
         source_crs=row_crs,
-        district_adcode=adcode,
+        district_adcode=where.adcode,
         hours=osm,
         hours_text=hours_text,
         self_service_24h=flags["self_service_24h"],
