@@ -16,7 +16,7 @@ from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
 from stations.domain.errors import StoreError, UnknownCrsError
 from stations.domain.feedback import InvalidFeedbackError, TooManyReportsError
-from stations.domain.uploads import CrsRequiredError
+from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError
 from stations.domain.validation import ValidationError
 from stations.formats.io import FileRefusedError
 
@@ -140,6 +140,8 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         return "unknown_district", str(exc), {}
     if isinstance(exc, AreaTooLargeError):
         return "too_much_work", str(exc), {}
+    if isinstance(exc, ClosuresUnconfirmedError):
+        return exc.code, str(exc), {"upload_id": exc.upload_id, **exc.check.as_dict()}
     if isinstance(exc, StoreError):
         code = exc.code if exc.code in PROBLEMS else "store_error"
         return code, str(exc), {}
@@ -172,6 +174,8 @@ def install(app: FastAPI) -> None:
             headers = {"Retry-After": "5"}
         if isinstance(exc, TooManyReportsError):
             headers = {"Retry-After": str(exc.retry_after_s)}
+        if isinstance(exc, ClosuresUnconfirmedError) and exc.upload_id is not None:
+            headers = {"Location": f"/v1/uploads/{exc.upload_id}"}
         return problem_response(code, detail, instance=request.url.path, headers=headers, **extra)
 
     async def validation(request: Request, exc: Exception) -> Response:

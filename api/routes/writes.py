@@ -17,7 +17,7 @@ from api.responses import json_response
 from stations.domain import validation
 from stations.domain.auth import Principal
 from stations.domain.model import Station
-from stations.domain.uploads import ClosuresUnconfirmedError, UploadRow
+from stations.domain.uploads import UploadRow
 from stations.domain.validation import Problem as ValidationProblem
 from stations.formats.io import detect_format
 from stations.formats.template import template_xlsx
@@ -225,22 +225,13 @@ def upload_template() -> Response:
 
 
 def _commit(services: ServicesDep, upload_id: str, by: Principal, confirm: int | None) -> Any:
-    try:
-        return upload_service.commit_upload(
-            services.store,
-            upload_id,
-            by=by,
-            confirm_closures=confirm,
-            max_close_share=services.settings.full_list_max_close_share,
-        )
-    except ClosuresUnconfirmedError as exc:
-        raise Problem(
-            "closures_unconfirmed",
-            str(exc),
-            headers={"Location": f"/v1/uploads/{upload_id}"},
-            upload_id=upload_id,
-            **exc.check.as_dict(),
-        ) from None
+    return upload_service.commit_upload(
+        services.store,
+        upload_id,
+        by=by,
+        confirm_closures=confirm,
+        max_close_share=services.settings.full_list_max_close_share,
+    )
 
 
 _CONFIRM_HELP = (

@@ -54,8 +54,9 @@ class ClosuresUnconfirmedError(StoreError):
 
     code = "closures_unconfirmed"
 
-    def __init__(self, check: ClosureCheck) -> None:
+    def __init__(self, check: ClosureCheck, upload_id: str | None = None) -> None:
         self.check = check
+        self.upload_id = upload_id
         super().__init__(check.message())
 
 

@@ -560,7 +560,6 @@ def _own_district_or_problem(
     *,
     districts: Districts,
     tolerance_m: float,
-    allowed_district: Callable[[Owner, str], bool] | None,
     warnings: list[Problem] | None,
 ) -> str:
     """The district a district union's station at WGS-84 lon/lat is filed under, when the
@@ -570,8 +569,6 @@ def _own_district_or_problem(
     disagree by that much: see geodata.districts.DEFAULT_BORDER_TOLERANCE_M), with a
     warning; further out it is a problem naming where it lies.
     """
-    if adcode and allowed_district is not None and allowed_district(owner, adcode):
-        return adcode
     own = districts.find(owner.code)
     here = districts.find(adcode) if adcode else None
     where = here.name if here else "本系统的区县范围以外"
@@ -678,7 +675,6 @@ def _position(
     districts: Districts,
     existing: Station | None,
     border_tolerance_m: float,
-    allowed_district: Callable[[Owner, str], bool] | None,
     warnings: list[Problem] | None,
 ) -> _Position:
     """The position in WGS-84 and the district it is filed under (see build_station)."""
@@ -719,7 +715,6 @@ def _position(
                 f"{src_lon},{src_lat}",
                 districts=districts,
                 tolerance_m=border_tolerance_m,
-                allowed_district=allowed_district,
                 warnings=warnings,
             )
         elif not adcode:
@@ -845,7 +840,6 @@ def build_station(
     crs: CoordinateSystem | str = CoordinateSystem.WGS84,
     owner: Owner | None = None,
     existing: Station | None = None,
-    allowed_district: Callable[[Owner, str], bool] | None = None,
     strict: bool = False,
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
     warnings: list[Problem] | None = None,
@@ -879,7 +873,6 @@ def build_station(
         districts=districts,
         existing=existing,
         border_tolerance_m=border_tolerance_m,
-        allowed_district=allowed_district,
         warnings=warnings,
     )
     row_owner = _derived_owner(col, row_owner, where.adcode)

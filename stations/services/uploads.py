@@ -367,7 +367,7 @@ def commit_upload(
         raise UploadStateError(msg)
     check = closure_check(store, upload, max_share=max_close_share)
     if check is not None and check.needs_confirmation and confirm_closures != check.would_close:
-        raise ClosuresUnconfirmedError(check)
+        raise ClosuresUnconfirmedError(check, upload_id)
     return store.apply(
         _changes(store, upload_id),
         actor=by.actor,
