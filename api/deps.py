@@ -45,7 +45,10 @@ async def get_index(request: Request) -> StationIndex:
 ServicesDep = Annotated[Services, Depends(get_services)]
 IndexDep = Annotated[StationIndex, Depends(get_index)]
 # Ids are SQLite/PostgreSQL 64-bit integers; a larger number is a bad request, not a crash.
-StationId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the station's id", examples=[1])]
+MAX_ID = 2**63 - 1
+# The largest offset a page may start at: SQLite takes no larger, and it is echoed back.
+MAX_OFFSET = 2**31 - 1
+StationId = Annotated[int, Path(ge=1, le=MAX_ID, description="the station's id", examples=[1])]
 
 
 def parse_time(value: str | None) -> datetime:

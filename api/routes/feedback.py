@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.responses import Response
 
 from api.auth import PrincipalDep
-from api.deps import IndexDep, ServicesDep, StationId
+from api.deps import MAX_ID, MAX_OFFSET, IndexDep, ServicesDep, StationId
 from api.problems import Problem
 from api.responses import json_response
 from geodata.hours import TZ
@@ -24,8 +24,6 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 
 MAX_SUMMARY_IDS = 100
 MAX_LIMIT = 1000
-MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer
-MAX_OFFSET = 2**31 - 1
 FeedbackId = Annotated[int, Path(ge=1, le=MAX_ID, description="the report's id")]
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from api import schema_docs as doc
 from api.deps import (
+    MAX_OFFSET,
     IndexDep,
     ServicesDep,
     StationId,
@@ -46,7 +47,6 @@ MAX_K = 100
 MAX_RADIUS_M = 500_000.0
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
-MAX_OFFSET = 2**31 - 1  # echoed in the answer; a larger one could not even be serialised
 GEOJSON = "application/geo+json"
 # Beyond this, the nearest station is not "nearby" for a rider: the answer says so.
 FAR_M = 10_000.0

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Body, Depends, File, Form, Header, Query, Request
 from starlette.responses import Response
 
 from api.auth import PrincipalDep
-from api.deps import ServicesDep, StationId, one_file_part, parse_crs_param
+from api.deps import (
+    MAX_ID,
+    MAX_OFFSET,
+    ServicesDep,
+    StationId,
+    one_file_part,
+    parse_crs_param,
+)
 from api.problems import Problem
 from api.representation import station_json
 from api.responses import json_response
@@ -83,7 +90,7 @@ def _expected_version(if_match: str | None, body_version: Any) -> int:
         if isinstance(raw, str) and raw.isascii() and raw.isdigit()
         else None
     )
-    if whole is None or not 0 <= whole < 2**63:
+    if whole is None or not 0 <= whole <= MAX_ID:
         field = "If-Match" if if_match else "version"
         raise Problem(
             "invalid_parameter",
@@ -317,7 +324,7 @@ def get_upload(
         list[str] | None, Query(description="create, update, close, unchanged, rejected")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # SQLite takes no larger
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     return json_response(
         _upload_doc(services, upload_id, by, actions=action, limit=limit, offset=offset)
