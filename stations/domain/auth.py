@@ -124,10 +124,10 @@ class Principal:
 
 
 def owner_to_create(by: Principal, asked: object) -> str | None:
-    """The owner text a new station of ``by``'s gets: a district or industry union's own
-    (naming another is refused); the city union's is whatever it asked for."""
+    """The owner a new station of ``by``'s must have: a district or industry union's own
+    (naming another is refused); None for the city union, which may name any."""
     if by.owner is None:
-        return None if asked is None else str(asked)
+        return None
     if asked not in (None, "", str(by.owner)):
         msg = f"{by.name} may only create stations of {by.owner}"
         raise ForbiddenError(msg)

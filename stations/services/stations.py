@@ -50,7 +50,7 @@ def create_station(
     ``lon``/``lat``). A district or industry union's station is owned by that union."""
     raw = dict(fields)
     owner = owner_to_create(by, raw.get("owner"))
-    if by.owner is not None:
+    if owner is not None:
         raw["owner"] = owner
     warnings: list[Problem] = []
     station = build_station(
