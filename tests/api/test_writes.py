@@ -422,6 +422,18 @@ def test_upload_needs_a_crs_and_a_known_file_type(client, store, yuzhong):
     assert_problem(upload(client, yuzhong, b"PK\x03\x04broken", name="s.xlsx"), 422, "bad_file")
 
 
+def test_a_defect_while_planning_is_not_reported_as_a_bad_file(client, store, yuzhong, monkeypatch):
+    # Only what the file readers raise is the file's fault (422 bad_file); a KeyError from
+    # our own code is a defect: logged and answered 500, never blamed on the union's file.
+    def broken(*args, **kwargs):
+        raise KeyError("a defect")
+
+    monkeypatch.setattr("stations.services.uploads.build_station", broken)
+    with pytest.raises(KeyError, match="a defect"):
+        upload(client, yuzhong, csv_bytes([row("K1")]))
+    assert upload_states(store) == {}
+
+
 def test_large_uploads_are_refused_before_parsing(store, districts, db_path):
     app = make_app(store, districts, db_path, max_upload_bytes=1000)
     headers, _ = token(store, "admin", name="city")
