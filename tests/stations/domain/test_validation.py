@@ -8,7 +8,13 @@ from geodata.crs import from_wgs84
 from geodata.distance import distance_m
 from stations.domain.listings import MappedState, check_listing, mapped_state
 from stations.domain.model import Owner, OwnerKind, Provider, Status
-from stations.domain.validation import ValidationError, build_station, parse_bool
+from stations.domain.validation import (
+    PositionVerdict,
+    ValidationError,
+    build_station,
+    parse_bool,
+    position_verdict,
+)
 from tests.builders import GUANYINQIAO, JIEFANGBEI, point_beyond_border, station_row
 
 
@@ -299,3 +305,19 @@ def test_a_district_union_s_station_outside_chongqing_says_how_far_and_the_crs_h
     assert problem.code == "outside_districts"
     assert "合川区" in problem.message and f"{gap_m:,.0f} 米" in problem.message
     assert "gcj02" in problem.message  # the usual cause: a position in another system
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "verdict"),
+    [
+        (106.58, 29.55, PositionVerdict.IN_CHINA),
+        (29.55, 106.58, PositionVerdict.SWAPPED),  # lat > 90: not a position, but swapped
+        (29.55, 80.0, PositionVerdict.SWAPPED),  # a position (the Arctic), read the wrong way
+        (2.35, 48.85, PositionVerdict.OUTSIDE_CHINA),
+        (200.0, 100.0, PositionVerdict.NOT_A_POSITION),
+    ],
+)
+def test_one_rule_says_where_a_position_is(lon, lat, verdict):
+    # The query points of the read API (api/deps.parse_point) and the records' positions
+    # are judged by this one function; each caller words the verdict for its user.
+    assert position_verdict(lon, lat) is verdict
