@@ -9,25 +9,30 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from geodata.crs import parse_crs
 from geodata.districts import Districts, load_districts
-from geodata.hours import TZ
 from geodata.tiles import TILE_PROVIDERS
 from geodata.when import TimeError, parse_time
 from stations.config import Settings, get_settings
-from stations.domain.auth import Principal, Role, new_token
+from stations.domain.auth import Principal, Role
+from stations.domain.changes import StationQuery
+from stations.domain.demand import DemandFileError
 from stations.domain.errors import StoreError
 from stations.domain.figures import CITY, figures
 from stations.domain.listings import MappedState
 from stations.domain.model import Owner, OwnerKind, Status
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError, Upload, upload_crs
 from stations.formats.io import export_stations, read_rows, stdout_text, write_csv, write_geojson
-from stations.services.demo import DEFAULT_TOTAL, sample_rows
+from stations.readmodel.index import StationIndex
+from stations.services.demand import demand_crs, read_demand
+from stations.services.demo import DEFAULT_TOTAL
+from stations.services.migration import copy_registry
+from stations.services.sample import RealStationsError, load_demo
+from stations.services.tokens import create_token, list_tokens, revoke_token
 from stations.services.uploads import closure_check, commit_upload, plan_upload, revert_upload
 from stations.storage.open import open_store, redact
 from stations.storage.store import Store
@@ -104,41 +109,27 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
     """Load the sample registry (示例数据) for Chongqing."""
     store = _store(database)
     districts = _districts()
-    existing = list(store.iter_all())
-    samples = [s for s in existing if s.sample]
-    if samples and not replace:
-        click.echo(f"the registry already holds {len(samples):,} sample stations; nothing loaded")
-        _print_summary(store, districts)
-        return
-    if len(existing) > len(samples):
-        raise click.ClickException(
-            f"the registry holds {len(existing) - len(samples):,} real stations; the sample is "
-            "only loaded into a registry of sample data. Use another --database."
-        )
-    from stations.domain.changes import Create, Delete
-    from stations.domain.validation import ValidationError, build_station
-
     progress = _Progress("生成示例数据")
-    seed = seed if seed is not None else cli_settings().demo_seed
-    creates: list[Create] = []
-    skipped = 0
-    for count, row in enumerate(sample_rows(districts, total=total, seed=seed), start=1):
-        progress(count)
-        try:
-            creates.append(Create(build_station(row, districts=districts)))
-        except ValidationError:  # a sample point a millimetre from a border may round across
-            skipped += 1
-    progress.done()
-    if skipped:
-        click.echo(f"skipped {skipped} sample rows that failed validation", err=True)
-    removal = [Delete(s.id, s.version) for s in samples if s.id is not None]
-    store.apply([*removal, *creates], actor="demo", kind="demo", note="示例数据")
-    click.echo(f"loaded {len(creates):,} sample stations")
-    from stations.services.demand import sample_demand
-
-    layer = sample_demand(districts, seed=seed)
-    store.save_demand(layer, actor="demo")
-    click.echo(f"loaded the sample demand layer {layer.name!r} ({len(layer):,} points)")
+    try:
+        done = load_demo(
+            store,
+            districts,
+            seed=seed if seed is not None else cli_settings().demo_seed,
+            total=total,
+            replace=replace,
+            on_row=progress,
+            on_rows_done=progress.done,
+        )
+    except RealStationsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if done.demand is None:
+        click.echo(f"the registry already holds {done.already:,} sample stations; nothing loaded")
+    else:
+        if done.skipped:
+            click.echo(f"skipped {done.skipped} sample rows that failed validation", err=True)
+        click.echo(f"loaded {done.stations:,} sample stations")
+        layer = done.demand
+        click.echo(f"loaded the sample demand layer {layer.name!r} ({len(layer):,} points)")
     _print_summary(store, districts)
 
 
@@ -368,13 +359,10 @@ def token() -> None:
 def token_create(database: str | None, role: str, code: str | None, name: str) -> None:
     """Create a token and print it once (only its hash is stored)."""
     store = _store(database)
-    if role == Role.DISTRICT and code and code not in _districts():
-        raise click.ClickException(f"unknown district adcode {code}")
     try:
-        text, record = new_token(role, name=name, code=code, now=datetime.now(TZ))
+        text, record = create_token(store, _districts(), role=role, name=name, code=code)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    store.save_token(record)
     click.echo(text)
     click.echo(
         f"token {record.id} for {record.name} ({record.role.value}"
@@ -387,7 +375,7 @@ def token_create(database: str | None, role: str, code: str | None, name: str) -
 @database_option
 def token_list(database: str | None) -> None:
     """List tokens (never their secrets)."""
-    for t in _store(database).list_tokens():
+    for t in list_tokens(_store(database)):
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
         click.echo(f"{t.id}\t{t.role.value}\t{t.code or '-'}\t{t.name}\t{state}")
 
@@ -397,7 +385,7 @@ def token_list(database: str | None) -> None:
 @database_option
 def token_revoke(token_id: str, database: str | None) -> None:
     """Revoke a token: it stops working at once."""
-    if not _store(database).revoke_token(token_id, datetime.now(TZ)):
+    if not revoke_token(_store(database), token_id):
         raise click.ClickException(f"no token {token_id}")
     click.echo(f"revoked {token_id}")
 
@@ -440,7 +428,10 @@ def map_(
     demand_name: str | None,
 ) -> None:
     """Write the planners' coverage map as one HTML file that needs no public CDN."""
-    from stations.readmodel.index import StationIndex
+    # services.maps loads folium and branca: 0.76-1.85 s here after the CLI's own imports
+    # (importlib timing on this 2-core machine), which `yizhan --help` (3.1-4.7 s) and every
+    # other command would otherwise pay.
+    # deferred: measured start-up cost (folium/branca), paid only by `yizhan map`
     from stations.services.maps import station_map
 
     store = _store(database)
@@ -494,16 +485,13 @@ def map_(
 def migrate(source_url: str, target_url: str) -> None:
     """Copy a whole registry between SQLite and PostGIS: stations, audit trail, uploads,
     tokens and demand layers, ids and versions unchanged; checked table by table."""
-    from stations.storage.sqlstore import SQLStore
-    from stations.storage.sqlstore import migrate as copy
-
     source = _store(source_url)
     target = _store(target_url)
     try:
-        if not isinstance(source, SQLStore) or not isinstance(target, SQLStore):
-            raise click.ClickException("both registries must be SQLite or PostGIS")
         try:
-            counts = copy(source, target, log=lambda text: click.echo(f"  {text}", err=True))
+            counts = copy_registry(
+                source, target, log=lambda text: click.echo(f"  {text}", err=True)
+            )
         except (ValueError, RuntimeError) as exc:
             raise click.ClickException(str(exc)) from None
     finally:
@@ -535,9 +523,6 @@ def demand_import(
 
     All or nothing: any bad row is listed and nothing is stored.
     """
-    from stations.domain.demand import DemandFileError
-    from stations.services.demand import demand_crs, read_demand
-
     try:
         system = demand_crs(crs, file)
     except CrsRequiredError as exc:
@@ -588,8 +573,6 @@ def demand_list(database: str | None) -> None:
 @click.option("--district", help="only this district (adcode)")
 def export(database: str | None, out: Path | None, fmt: str | None, district: str | None) -> None:
     """Export the registry as CSV, XLSX or GeoJSON (WGS-84)."""
-    from stations.domain.changes import StationQuery
-
     store = _store(database)
     stations = store.query(StationQuery(district=district)).items if district else store.iter_all()
     if out is None:
