@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from geodata.tiles import TILE_PROVIDERS
+from geodata.tiles import TILE_PROVIDERS, TileProvider
 from geodata.when import TimeError, parse_time
 from stations.cli.common import (
     cli_settings,
@@ -15,7 +16,10 @@ from stations.cli.common import (
     open_registry,
     registry_districts,
 )
+from stations.config import Settings
+from stations.domain.demand import DemandLayer
 from stations.readmodel.index import StationIndex
+from stations.storage.store import Store
 
 
 @main.command(name="map")
@@ -64,22 +68,10 @@ def map_(
 
     store = open_registry(database)
     districts = registry_districts()
-    at = None
-    if at_text:
-        try:
-            at = parse_time(at_text)
-        except TimeError as exc:
-            raise click.BadParameter(str(exc), param_hint="--at") from None
-    layer = None
-    if demand_name:
-        layer = store.find_demand(demand_name)
-        if layer is None:
-            raise click.ClickException(f"no demand layer {demand_name!r}")
+    at = _at(at_text)
+    layer = _demand_layer(store, demand_name)
     settings = cli_settings()
-    provider = settings.tile_providers.get(tiles)
-    if provider is None:
-        key = TILE_PROVIDERS[tiles].key_setting
-        raise click.BadParameter(f"{tiles} needs a key: set {key}", param_hint="--tiles")
+    provider = _tile_provider(settings, tiles)
     click.echo("reading the registry", err=True)
     index = StationIndex.build(store, threshold_m=settings.precise_threshold_m)
     try:
@@ -98,3 +90,30 @@ def map_(
         raise click.ClickException(str(exc)) from None
     page.save(str(out))
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def _at(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_time(text)
+    except TimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+def _demand_layer(store: Store, name: str | None) -> DemandLayer | None:
+    if not name:
+        return None
+    layer = store.find_demand(name)
+    if layer is None:
+        raise click.ClickException(f"no demand layer {name!r}")
+    return layer
+
+
+def _tile_provider(settings: Settings, name: str) -> TileProvider:
+    """The tiles named, with their key; a clear error when the key is not set."""
+    provider = settings.tile_providers.get(name)
+    if provider is None:
+        key = TILE_PROVIDERS[name].key_setting
+        raise click.BadParameter(f"{name} needs a key: set {key}", param_hint="--tiles")
+    return provider
