@@ -25,6 +25,8 @@ def cli_settings() -> Settings:
 
 
 def open_registry(database: str | None) -> Store:
+    """The registry --database names (default: the settings'), with the batch jobs' time
+    limits; a one-line error, without a password, when it cannot be opened."""
     url = database or cli_settings().database_url
     try:
         return open_store(url, timeouts=cli_settings().timeouts.for_batch_jobs())
@@ -35,6 +37,7 @@ def open_registry(database: str | None) -> Store:
 
 
 def registry_districts() -> Districts:
+    """The districts of the settings' boundary layer (YIZHAN_DISTRICTS_SOURCE)."""
     return load_districts(cli_settings().districts_source)
 
 
