@@ -52,12 +52,13 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on the registry."""
-    # deferred: uvicorn and api.server (its HTTP protocols): 0.23-0.58 s here after the
-    # CLI's own imports, paid only by `yizhan serve`, not by `yizhan --help` or the others.
-    import uvicorn
+    # uvicorn and api.server (its HTTP protocols) take 0.23-0.58 s here after the CLI's own
+    # imports (importlib timing, 2 loaded cores): paid by `yizhan serve` only, not by
+    # `yizhan --help` or the other commands.
+    import uvicorn  # deferred: measured start-up cost, see above
 
-    from api.logs import log_config
-    from api.server import ConnectionLimits, LimitedHttpToolsProtocol
+    from api.logs import log_config  # deferred: imports uvicorn
+    from api.server import ConnectionLimits, LimitedHttpToolsProtocol  # deferred: see above
 
     settings = _worker_settings(database=database, forwarded_allow_ips=forwarded_allow_ips)
     proxies = settings.forwarded_allow_ips
