@@ -114,13 +114,11 @@ def _worker_settings(*, database: str | None, forwarded_allow_ips: str | None) -
     the workers inherit. The options are written there under their setting's own name,
     so that they mean exactly what the variable means (and are checked the same way).
     """
-    overrides = {"YIZHAN_DATABASE_URL": database or None}
+    if database:
+        os.environ["YIZHAN_DATABASE_URL"] = database
     if forwarded_allow_ips is not None:  # '' is a value: believe no proxy
-        overrides["YIZHAN_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
-    for name, value in overrides.items():
-        if value is not None:
-            os.environ[name] = value
-    get_settings.cache_clear()
+        os.environ["YIZHAN_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
+    get_settings.cache_clear()  # read again, with them
     settings = cli_settings()
     # Idle BLAS and OpenMP threads spin and steal the CPU from the request threads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
