@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import resource
 import sys
 
 import click
 
 from stations.cli import cli_settings, database_option, main
+from stations.config import Settings, get_settings
+from stations.storage.open import redact
 
 __all__ = ["main"]
 
@@ -48,26 +52,16 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on the registry."""
-    import functools
+    # uvicorn and api.server (its HTTP protocols) take 0.23-0.58 s here after the CLI's own
+    # imports (importlib timing, 2 loaded cores): paid by `yizhan serve` only, not by
+    # `yizhan --help` or the other commands.
+    import uvicorn  # deferred: measured start-up cost, see above
 
-    import uvicorn
+    from api.logs import log_config  # deferred: imports uvicorn
+    from api.server import ConnectionLimits, LimitedHttpToolsProtocol  # deferred: see above
 
-    from api.logs import log_config
-    from api.server import ConnectionLimits, LimitedHttpToolsProtocol
-    from stations.config import get_settings
-    from stations.storage.open import redact
-
-    if database:
-        os.environ["YIZHAN_DATABASE_URL"] = database  # the workers read settings from it
-        get_settings.cache_clear()
-    if forwarded_allow_ips is not None:
-        os.environ["YIZHAN_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips  # checked with the rest
-        get_settings.cache_clear()
-    settings = cli_settings()
+    settings = _worker_settings(database=database, forwarded_allow_ips=forwarded_allow_ips)
     proxies = settings.forwarded_allow_ips
-    # Idle BLAS and OpenMP threads spin and steal the CPU from the request threads.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     bind_host = host or settings.host
     bind_port = port or settings.port
     click.echo(
@@ -89,6 +83,12 @@ def serve(
         host=bind_host,
         port=bind_port,
         workers=workers,
+        # A --workers process unpickles ``http`` (below) before it can answer uvicorn's
+        # health check, and that imports the app's modules: 4.3-4.7 s here (`python -c
+        # "import api.server"`, load 8 on 2 cores). uvicorn's default of 5 s then kills and
+        # restarts it, again and again (tests/api/test_serve.py, --workers 2). The cost:
+        # a worker that hangs later is also replaced only after this long.
+        timeout_worker_healthcheck=_WORKER_START_S,
         access_log=access_log,
         # Besides the limits, a request its parser refuses (an over-long URL, raw UTF-8 in
         # the query) gets a problem+json 400 like every other error, not uvicorn's text one.
@@ -103,6 +103,33 @@ def serve(
     )
 
 
+def _worker_settings(*, database: str | None, forwarded_allow_ips: str | None) -> Settings:
+    """The settings with ``serve``'s options applied, validated once (a bad one is a clear
+    error before anything starts), in this process and in every worker.
+
+    The one place that hands settings to the workers, and it does so through the
+    environment: uvicorn starts each worker as a fresh process that imports
+    ``api.app:create_app`` and calls it with no arguments (all it passes on is the import
+    string), so ``create_app`` reads ``Settings()`` from ``YIZHAN_*`` variables, which
+    the workers inherit. The options are written there under their setting's own name,
+    so that they mean exactly what the variable means (and are checked the same way).
+    """
+    if database:
+        os.environ["YIZHAN_DATABASE_URL"] = database
+    if forwarded_allow_ips is not None:  # '' is a value: believe no proxy
+        os.environ["YIZHAN_FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
+    get_settings.cache_clear()  # read again, with them
+    settings = cli_settings()
+    # Idle BLAS and OpenMP threads spin and steal the CPU from the request threads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return settings
+
+
+# How long a new worker may take to answer uvicorn's first health check (see serve).
+_WORKER_START_S = 60
+
+
 # Descriptors a worker needs besides its clients': the database pool, the listening
 # socket, logs, the files an upload or a map reads.
 _SPARE_DESCRIPTORS = 128
@@ -111,8 +138,6 @@ _SPARE_DESCRIPTORS = 128
 def _descriptors_for(max_connections: int) -> int:
     """Raise this process's open-file limit (inherited by the workers) to what
     ``max_connections`` needs, as far as the hard limit allows; the connections allowed."""
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = max_connections + _SPARE_DESCRIPTORS
     if soft != resource.RLIM_INFINITY and soft < wanted:

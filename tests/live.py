@@ -91,10 +91,12 @@ def serve(
     env: dict[str, str] | None = None,
     open_files: int | None = None,
     healthy: bool = True,
+    start_s: float = 30,
 ) -> Iterator[Server]:
     """Start ``yizhan serve`` on ``database_url``; wait for /healthz (with ``healthy``
     False, for any answer: a 503 too); stop it with SIGINT.
-    ``open_files``: the server's hard limit of open file descriptors (``ulimit -Hn``)."""
+    ``open_files``: the server's hard limit of open file descriptors (``ulimit -Hn``);
+    ``start_s``: how long it may take to answer."""
     port = free_port()
     exe = Path(sys.executable).with_name("yizhan")
 
@@ -113,7 +115,7 @@ def serve(
     )
     server = Server(f"http://127.0.0.1:{port}", proc)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_s
         while True:
             try:
                 get_json(f"{server.base}/healthz")

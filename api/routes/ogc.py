@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Annotated, Any
@@ -11,14 +13,18 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from api import schema_docs as doc
-from api.deps import IndexDep, ServicesDep, get_services, parse_bbox
+from api.deps import IndexDep, Services, ServicesDep, get_services, parse_bbox
 from api.problems import Problem
 from api.representation import feature, station_json, stations_json
 from api.responses import json_response
 from api.rider_page import page_response, prefers_html
 from geodata.hours import TZ
+from stations.domain.model import Station
+from stations.readmodel.index import StationIndex
 
 router = APIRouter(tags=["OGC API – Features"])
+
+Feature = dict[str, Any]
 
 GEOJSON = "application/geo+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -27,17 +33,124 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ]
-COLLECTIONS = {
-    "stations": ("工会驿站 Union rest stations", "Rest stations run by trade unions, WGS-84."),
-    "districts": (
-        "区县 Districts",
-        "District boundaries with per-district station counts.",
-    ),
-}
 MAX_LIMIT = 10_000
 # The names of CRS84 a client may send in crs= or bbox-crs= (OGC API – Features Part 2);
 # every position here is CRS84, so any other value is refused, not silently ignored.
 CRS84_NAMES = frozenset({CRS84, "[OGC:CRS84]", "OGC:CRS84"})
+# -- the collections: each is one entry of COLLECTIONS --------------------------------------
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A feature collection: what /collections says of it, and how its features are found.
+
+    ``items(services, index, bbox, offset, limit)`` -> (how many match, that page of
+    features); ``item(services, index, feature_id)`` -> the feature, or a Problem.
+    """
+
+    id: str
+    title: str
+    description: str
+    items: Callable[[Services, StationIndex, Box | None, int, int], tuple[int, list[Feature]]]
+    item: Callable[[Services, StationIndex, str], Feature]
+    credit: Callable[[Services], str] | None = None  # appended to the description
+
+    def describe(self, services: Services) -> str:
+        if self.credit is None:
+            return self.description
+        return f"{self.description} {self.credit(services)}"
+
+
+def _station_feature(services: Services, station: Station) -> Feature:
+    doc = station_json(
+        station, districts=services.districts, threshold_m=services.settings.precise_threshold_m
+    )
+    return feature(doc, station)
+
+
+def _station_items(
+    services: Services, index: StationIndex, box: Box | None, offset: int, limit: int
+) -> tuple[int, list[Feature]]:
+    positions = index.select(bbox=box)
+    page = [index.stations[p] for p in positions[offset : offset + limit]]
+    threshold = services.settings.precise_threshold_m
+    docs = stations_json(page, districts=services.districts, threshold_m=threshold)
+    return len(positions), [feature(d, s) for d, s in zip(docs, page, strict=True)]
+
+
+def _station_item(services: Services, index: StationIndex, feature_id: str) -> Feature:
+    # ASCII digits only: str.isdigit also takes '²' and '٣', which int() refuses or reads.
+    is_id = feature_id.isascii() and feature_id.isdigit() and len(feature_id) <= 19
+    station = index.get(int(feature_id)) if is_id else None
+    if station is None:
+        raise Problem("station_not_found", f"no station with id {feature_id}")
+    return _station_feature(services, station)
+
+
+def _district_features(services: Services, index: StationIndex) -> list[Feature]:
+    counts: dict[str, int] = {}
+    for s in index.stations:
+        counts[s.district_adcode] = counts.get(s.district_adcode, 0) + 1
+    return [
+        {
+            "type": "Feature",
+            "id": d.adcode,
+            "geometry": shapely.geometry.mapping(d.geometry),
+            "properties": {
+                "adcode": d.adcode,
+                "name": d.name,
+                "kind": d.kind,
+                "area_km2": round(d.area_m2 / 1e6, 3),
+                "stations": counts.get(d.adcode, 0),
+            },
+        }
+        for d in services.districts
+    ]
+
+
+def _district_items(
+    services: Services, index: StationIndex, box: Box | None, offset: int, limit: int
+) -> tuple[int, list[Feature]]:
+    features = _district_features(services, index)
+    if box is not None:
+        area = shapely.box(*box)
+        features = [
+            f
+            for f, d in zip(features, services.districts, strict=True)
+            if d.geometry.intersects(area)
+        ]
+    return len(features), features[offset : offset + limit]
+
+
+def _district_item(services: Services, index: StationIndex, feature_id: str) -> Feature:
+    found = [f for f in _district_features(services, index) if f["id"] == feature_id]
+    if not found:
+        raise Problem("unknown_district", f"no district with adcode {feature_id!r}")
+    return found[0]
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c
+    for c in (
+        Collection(
+            "stations",
+            "工会驿站 Union rest stations",
+            "Rest stations run by trade unions, WGS-84.",
+            items=_station_items,
+            item=_station_item,
+        ),
+        Collection(
+            "districts",
+            "区县 Districts",
+            "District boundaries with per-district station counts.",
+            items=_district_items,
+            item=_district_item,
+            credit=lambda services: str(services.districts.source),  # the layer in use
+        ),
+    )
+}
 CollectionId = Annotated[
     str,
     Path(description="stations or districts", json_schema_extra={"enum": list(COLLECTIONS)}),
@@ -164,26 +277,22 @@ def conformance(request: Request) -> Response:
     return json_response({"conformsTo": CONFORMANCE})
 
 
-def _collection(base: str, cid: str, services: ServicesDep) -> dict[str, Any]:
-    title, description = COLLECTIONS[cid]
-    bbox = _bbox(services)
-    if cid == "districts":  # credit the layer in use
-        description += f" {services.districts.source}"
+def _collection(base: str, kind: Collection, services: Services) -> dict[str, Any]:
     return {
-        "id": cid,
-        "title": title,
-        "description": description,
+        "id": kind.id,
+        "title": kind.title,
+        "description": kind.describe(services),
         "itemType": "feature",
         "crs": [CRS84],
-        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "extent": {"spatial": {"bbox": [_bbox(services)], "crs": CRS84}},
         "links": [
-            _link(f"{base}/collections/{cid}", "self", "application/json"),
-            _link(f"{base}/collections/{cid}/items", "items", GEOJSON),
+            _link(f"{base}/collections/{kind.id}", "self", "application/json"),
+            _link(f"{base}/collections/{kind.id}/items", "items", GEOJSON),
         ],
     }
 
 
-def _bbox(services: ServicesDep) -> list[float]:
+def _bbox(services: Services) -> list[float]:
     return [float(v) for v in services.districts.bounds]
 
 
@@ -194,44 +303,25 @@ def collections(request: Request, services: ServicesDep) -> Response:
     return json_response(
         {
             "links": [_link(f"{base}/collections", "self", "application/json")],
-            "collections": [_collection(base, cid, services) for cid in COLLECTIONS],
+            "collections": [_collection(base, kind, services) for kind in COLLECTIONS.values()],
         }
     )
 
 
-def _check(cid: str) -> None:
-    if cid not in COLLECTIONS:
+def _find(cid: str) -> Collection:
+    kind = COLLECTIONS.get(cid)
+    if kind is None:
         raise Problem(
             "unknown_collection", f"no collection {cid!r}; there are: {', '.join(COLLECTIONS)}"
         )
+    return kind
 
 
 @router.get("/collections/{collection_id}", summary="One feature collection")
 def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
-    _check(collection_id)
+    kind = _find(collection_id)
     _check_query(request, ("json",))
-    return json_response(_collection(_base(request), collection_id, services))
-
-
-def _district_features(services: ServicesDep, index: IndexDep) -> list[dict[str, Any]]:
-    counts: dict[str, int] = {}
-    for s in index.stations:
-        counts[s.district_adcode] = counts.get(s.district_adcode, 0) + 1
-    return [
-        {
-            "type": "Feature",
-            "id": d.adcode,
-            "geometry": shapely.geometry.mapping(d.geometry),
-            "properties": {
-                "adcode": d.adcode,
-                "name": d.name,
-                "kind": d.kind,
-                "area_km2": round(d.area_m2 / 1e6, 3),
-                "stations": counts.get(d.adcode, 0),
-            },
-        }
-        for d in services.districts
-    ]
+    return json_response(_collection(_base(request), kind, services))
 
 
 @router.get("/collections/{collection_id}/items", summary="Features of a collection")
@@ -249,29 +339,11 @@ def items(
     crs: Annotated[str | None, Query(description=f"only {CRS84}")] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description=f"only {CRS84}")] = None,
 ) -> Response:
-    _check(collection_id)
+    kind = _find(collection_id)
     _check_query(request, ("json", "geojson"))
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
-    box = parse_bbox(bbox)
-    if collection_id == "stations":
-        positions = index.select(bbox=box)
-        page = [index.stations[p] for p in positions[offset : offset + limit]]
-        threshold = services.settings.precise_threshold_m
-        docs = stations_json(page, districts=services.districts, threshold_m=threshold)
-        features = [feature(d, s) for d, s in zip(docs, page, strict=True)]
-        matched = len(positions)
-    else:
-        all_features = _district_features(services, index)
-        if box is not None:
-            area = shapely.box(*box)
-            all_features = [
-                f
-                for f, d in zip(all_features, services.districts, strict=True)
-                if d.geometry.intersects(area)
-            ]
-        matched = len(all_features)
-        features = all_features[offset : offset + limit]
+    matched, features = kind.items(services, index, parse_bbox(bbox), offset, limit)
     base = f"{_base(request)}/collections/{collection_id}/items"
     extra = f"&bbox={bbox}" if bbox else ""
     links = [_link(f"{base}?limit={limit}&offset={offset}{extra}", "self", GEOJSON)]
@@ -304,28 +376,10 @@ def item(
     f: Annotated[str | None, Query(description="json or geojson (the same)")] = None,
     crs: Annotated[str | None, Query(description=f"only {CRS84}")] = None,
 ) -> Response:
-    _check(collection_id)
+    kind = _find(collection_id)
     _check_query(request, ("json", "geojson"))
     base = f"{_base(request)}/collections/{collection_id}"
-    if collection_id == "stations":
-        # ASCII digits only: str.isdigit also takes '²' and '٣', which int() refuses or reads.
-        is_id = feature_id.isascii() and feature_id.isdigit() and len(feature_id) <= 19
-        station = index.get(int(feature_id)) if is_id else None
-        if station is None:
-            raise Problem("station_not_found", f"no station with id {feature_id}")
-        doc = feature(
-            station_json(
-                station,
-                districts=services.districts,
-                threshold_m=services.settings.precise_threshold_m,
-            ),
-            station,
-        )
-    else:
-        found = [f for f in _district_features(services, index) if f["id"] == feature_id]
-        if not found:
-            raise Problem("unknown_district", f"no district with adcode {feature_id!r}")
-        doc = found[0]
+    doc = kind.item(services, index, feature_id)
     doc["links"] = [
         _link(f"{base}/items/{feature_id}", "self", GEOJSON),
         _link(base, "collection", "application/json"),

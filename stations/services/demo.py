@@ -114,6 +114,16 @@ def _allocate(districts: Districts, total: int) -> dict[str, int]:
     counts = {k: max(5, round(total * w / s)) for k, w in weights.items()}
     biggest = max(counts, key=lambda k: counts[k])
     counts[biggest] += total - sum(counts.values())
+    if counts[biggest] >= 5:
+        return counts
+    # A total too small for 5 a district (`yizhan demo --total 100` crashed here): as many
+    # as there are to each, the rest by the largest remainders of their shares.
+    floor = min(5, total // len(weights))
+    shares = {k: (total - floor * len(weights)) * w / s for k, w in weights.items()}
+    counts = {k: floor + int(share) for k, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda k: shares[k] - int(shares[k]), reverse=True)
+    for k in by_remainder[: total - sum(counts.values())]:
+        counts[k] += 1
     return counts
 
 
@@ -176,6 +186,8 @@ def sample_rows(
     amen_p = np.array([AMENITY_SHARE[a] for a in amen])
     seq: dict[str, int] = {}
     for adcode, n in _allocate(districts, total).items():
+        if n == 0:  # a sample smaller than the districts leaves some without
+            continue
         district = districts.get(adcode)
         short = district.name.removesuffix("区").removesuffix("县")[:2]
         points = _points(district, n, rng)

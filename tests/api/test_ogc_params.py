@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api.routes import ogc
 from stations.config import Settings
 from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client, bearer
@@ -125,3 +126,23 @@ def test_a_broken_multipart_form_is_a_problem_json_400(client, store, content_ty
         content=content,
     )
     assert said in problem(r, 400, "bad_request")["detail"]
+
+
+def test_a_new_collection_is_one_entry_of_the_registry(client, monkeypatch):
+    points = [{"type": "Feature", "id": str(n), "geometry": None, "properties": {}} for n in "abc"]
+
+    def items(services, index, box, offset, limit):
+        return len(points), points[offset : offset + limit]
+
+    def item(services, index, feature_id):
+        return next(dict(p) for p in points if p["id"] == feature_id)
+
+    entry = ogc.Collection("points", "Points", "Three points.", items=items, item=item)
+    monkeypatch.setitem(ogc.COLLECTIONS, "points", entry)
+    listed = client.get("/collections").json()["collections"]
+    assert [c["id"] for c in listed] == ["stations", "districts", "points"]
+    assert client.get("/collections/points").json()["description"] == "Three points."
+    page = client.get("/collections/points/items", params={"limit": 2}).json()
+    assert page["numberMatched"] == 3 and [f["id"] for f in page["features"]] == ["a", "b"]
+    assert "offset=2" in next(link["href"] for link in page["links"] if link["rel"] == "next")
+    assert client.get("/collections/points/items/c").json()["id"] == "c"

@@ -30,6 +30,28 @@ def test_serve_answers_and_sees_writes_from_another_process(tmp_path: Path, dist
     assert "GET /v1/stations/nearest" not in server.output  # access log is off by default
 
 
+@pytest.mark.slow
+def test_every_worker_serves_the_database_given_on_the_command_line(tmp_path: Path, districts):
+    given, other = tmp_path / "given.sqlite3", tmp_path / "other.sqlite3"
+    with SQLiteStore(given) as store:
+        for n in range(3):
+            store.create(make_station(districts, external_id=f"S{n}", name=f"站{n}"), actor="t")
+    SQLiteStore(other).close()
+    # The environment names another registry: --database wins, in each worker process.
+    env = {"YIZHAN_DATABASE_URL": f"sqlite:///{other}", "YIZHAN_WARM_START": "false"}
+    # (uvicorn restarts a worker slow to answer its health check: on a loaded machine the
+    # second may take a minute.)
+    with serve(f"sqlite:///{given}", "--workers", "2", env=env, start_s=90) as server:
+        counts: set[int] = set()
+        until = time.monotonic() + 20  # the other worker starts meanwhile, answering too
+        while time.monotonic() < until:
+            counts |= {get_json(f"{server.base}/healthz")["stations"] for _ in range(5)}
+            time.sleep(0.5)
+    assert counts == {3}
+    assert server.output.count("yizhan API ready: 3 stations") >= 2  # both workers
+    assert "ready: 0 stations" not in server.output  # none opened the environment's registry
+
+
 # -- behind a reverse proxy --------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import api.app
+import api.warm
 from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
@@ -51,7 +51,7 @@ def test_requests_are_served_while_warming(store, districts, db_path, monkeypatc
         while not (release.is_set() or stopping.is_set()):
             time.sleep(0.01)
 
-    monkeypatch.setattr(api.app, "_warm", slow_warm)
+    monkeypatch.setattr(api.warm, "_warm", slow_warm)
     with api_client(store, districts, db_path, warm_start=True) as client:
         assert started.wait(timeout=10)
         assert client.app.state.warmer.is_alive()

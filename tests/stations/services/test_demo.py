@@ -9,6 +9,9 @@ import pytest
 from stations.domain.listings import check_listing
 from stations.domain.validation import build_station
 from stations.services.demo import sample_rows
+from stations.services.sample import RealStationsError, load_demo
+from stations.storage.sqlite import SQLiteStore
+from tests.builders import make_station
 
 
 @pytest.fixture(scope="module")
@@ -34,3 +37,29 @@ def test_sample_shares_look_real(sample):
     imprecise = sum(o > 50 for o in offsets) / len(offsets)
     assert 0.05 < imprecise < 0.30
     assert all(s.sample and "示例" in s.name and "示例" in s.address for s in sample)
+
+
+def test_loading_keeps_an_earlier_sample_unless_replaced_and_never_touches_real_ones(
+    tmp_path, districts
+):
+    with SQLiteStore(tmp_path / "s.sqlite3") as store:
+        first = load_demo(store, districts, seed=3, total=60)
+        assert first.loaded and first.stations + first.skipped == 60
+        assert store.find_demand(first.demand.name) is not None
+        ids = {s.id for s in store.iter_all()}
+        kept = load_demo(store, districts, seed=3, total=60)
+        assert not kept.loaded and kept.already == first.stations
+        assert {s.id for s in store.iter_all()} == ids
+        again = load_demo(store, districts, seed=4, total=40, replace=True)
+        assert again.loaded and store.count() == again.stations
+        assert not ids & {s.id for s in store.iter_all()}  # the earlier sample is gone
+    with SQLiteStore(tmp_path / "r.sqlite3") as store:
+        store.create(make_station(districts, external_id="R1"), actor="t")
+        with pytest.raises(RealStationsError, match="holds 1 real stations"):
+            load_demo(store, districts, seed=3, total=10, replace=True)
+        assert store.count() == 1
+
+
+@pytest.mark.parametrize("total", [1, 37, 100, 189, 190])
+def test_a_small_sample_has_exactly_its_total(districts, total):
+    assert sum(1 for _ in sample_rows(districts, total=total, seed=1)) == total

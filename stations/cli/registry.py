@@ -1,0 +1,151 @@
+"""The registry as a whole: the sample (demo), summary, export, migrate."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from geodata.districts import Districts
+from stations.cli.common import (
+    Progress,
+    cli_settings,
+    database_option,
+    main,
+    open_registry,
+    registry_districts,
+)
+from stations.domain.changes import StationQuery
+from stations.domain.figures import CITY, figures
+from stations.domain.listings import MappedState
+from stations.domain.model import Status
+from stations.formats.io import export_stations, stdout_text, write_csv, write_geojson
+from stations.services.demo import DEFAULT_TOTAL
+from stations.services.migration import copy_registry
+from stations.services.sample import RealStationsError, load_demo
+from stations.storage.store import Store
+
+
+@main.command()
+@database_option
+@click.option("--seed", type=int, default=None, help="sample seed (default: $YIZHAN_DEMO_SEED)")
+@click.option(
+    "--total", type=click.IntRange(1, 1_000_000), default=DEFAULT_TOTAL, show_default=True
+)
+@click.option("--replace", is_flag=True, help="remove an earlier sample before loading")
+def demo(database: str | None, seed: int | None, total: int, replace: bool) -> None:
+    """Load the sample registry (示例数据) for Chongqing."""
+    store = open_registry(database)
+    districts = registry_districts()
+    progress = Progress("生成示例数据")
+    try:
+        done = load_demo(
+            store,
+            districts,
+            seed=seed if seed is not None else cli_settings().demo_seed,
+            total=total,
+            replace=replace,
+            on_row=progress,
+            on_rows_done=progress.done,
+        )
+    except RealStationsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if done.demand is None:
+        click.echo(f"the registry already holds {done.already:,} sample stations; nothing loaded")
+    else:
+        if done.skipped:
+            click.echo(f"skipped {done.skipped} sample rows that failed validation", err=True)
+        click.echo(f"loaded {done.stations:,} sample stations")
+        layer = done.demand
+        click.echo(f"loaded the sample demand layer {layer.name!r} ({len(layer):,} points)")
+    print_summary(store, districts)
+
+
+@main.command()
+@database_option
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="file to write (.csv, .xlsx, .geojson); default: CSV on standard output",
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "geojson"]), default=None)
+@click.option("--district", help="only this district (adcode)")
+def export(database: str | None, out: Path | None, fmt: str | None, district: str | None) -> None:
+    """Export the registry as CSV, XLSX or GeoJSON (WGS-84)."""
+    store = open_registry(database)
+    stations = store.query(StationQuery(district=district)).items if district else store.iter_all()
+    if out is None:
+        if fmt == "xlsx":
+            raise click.ClickException("XLSX needs --out FILE.xlsx")
+        writer: Callable = write_geojson if fmt == "geojson" else write_csv
+        with stdout_text() as out_text:
+            n = writer(stations, out_text)
+    else:
+        try:
+            n = export_stations(stations, out, format=fmt)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"exported {n:,} stations", err=True)
+
+
+@main.command()
+@click.option(
+    "--from",
+    "source_url",
+    required=True,
+    help="the registry to copy, e.g. sqlite:///yizhan.sqlite3",
+)
+@click.option(
+    "--to", "target_url", required=True, help="a new, empty registry, e.g. postgresql://…"
+)
+def migrate(source_url: str, target_url: str) -> None:
+    """Copy a whole registry between SQLite and PostGIS: stations, audit trail, uploads,
+    tokens and demand layers, ids and versions unchanged; checked table by table."""
+    source = open_registry(source_url)
+    target = open_registry(target_url)
+    try:
+        try:
+            counts = copy_registry(
+                source, target, log=lambda text: click.echo(f"  {text}", err=True)
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
+    finally:
+        source.close()
+        target.close()
+    click.echo("copied " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+
+def print_summary(store: Store, districts: Districts) -> None:
+    stations = list(store.iter_all())
+    threshold = cli_settings().precise_threshold_m
+    city = figures(stations, {d.adcode: d.name for d in districts}, threshold_m=threshold)[CITY]
+    by_district = Counter(s.district_adcode for s in stations)
+    click.echo(f"registry: {len(stations):,} stations in {len(by_district)} districts")
+    click.echo(
+        "  status: " + ", ".join(f"{s.value} {city.by_status.get(s.value, 0):,}" for s in Status)
+    )
+    # The figures of /v1/districts and /v1/history/mapped (stations.domain.figures.DEFINITIONS).
+    click.echo(f"  of the {city.stations_active:,} active stations:")
+    click.echo(f"    24-hour self-service sites (self_service_24h): {city.self_service_24h:,}")
+    click.echo(
+        f"    上图: keyword on all three providers (listed_all) {city.listed_all:,}, "
+        f"of them each within {threshold:.0f} m (precise_all, 上图 full) {city.precise_all:,}"
+    )
+    click.echo(
+        "    上图 state (mapped_state): "
+        + ", ".join(f"{m.value} {city.mapped.get(m.value, 0):,}" for m in MappedState)
+    )
+    for adcode, n in by_district.most_common(5):
+        d = districts.find(adcode)
+        click.echo(f"  {adcode} {d.name if d else '?'}: {n:,}")
+
+
+@main.command()
+@database_option
+def summary(database: str | None) -> None:
+    """Print the registry summary."""
+    print_summary(open_registry(database), registry_districts())

@@ -1,0 +1,82 @@
+"""Loading the sample registry (示例数据): stations and a demand layer, into a store of
+sample data only. The rows and points themselves are made by services.demo and
+services.demand (which imports demo: this module sits above both, so no cycle)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from geodata.districts import Districts
+from stations.domain.changes import Create, Delete
+from stations.domain.demand import DemandLayer
+from stations.domain.validation import ValidationError, build_station
+from stations.services.demand import sample_demand
+from stations.services.demo import DEFAULT_TOTAL, sample_rows
+from stations.storage.store import Store
+
+
+class RealStationsError(ValueError):
+    """The registry holds real stations: the sample is loaded only beside other samples."""
+
+    def __init__(self, real: int) -> None:
+        self.real = real
+        super().__init__(
+            f"the registry holds {real:,} real stations; the sample is "
+            "only loaded into a registry of sample data. Use another --database."
+        )
+
+
+@dataclass(frozen=True)
+class DemoLoad:
+    """What :func:`load_demo` did: ``already`` sample stations found and kept (nothing
+    loaded), or ``stations`` loaded (``skipped`` rows failing validation) and ``demand``."""
+
+    already: int = 0
+    stations: int = 0
+    skipped: int = 0
+    demand: DemandLayer | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self.demand is not None
+
+
+def load_demo(
+    store: Store,
+    districts: Districts,
+    *,
+    seed: int,
+    total: int = DEFAULT_TOTAL,
+    replace: bool = False,
+    on_row: Callable[[int], None] | None = None,
+    on_rows_done: Callable[[], None] | None = None,
+) -> DemoLoad:
+    """Load ``total`` sample stations and the sample demand layer, made from ``seed``.
+
+    An earlier sample is kept (``DemoLoad.already``) unless ``replace``; a registry with
+    real stations raises :class:`RealStationsError` and is left untouched. ``on_row`` is
+    told each row generated, ``on_rows_done`` when the rows are made (before they are stored).
+    """
+    existing = list(store.iter_all())
+    samples = [s for s in existing if s.sample]
+    if samples and not replace:
+        return DemoLoad(already=len(samples))
+    if len(existing) > len(samples):
+        raise RealStationsError(len(existing) - len(samples))
+    creates: list[Create] = []
+    skipped = 0
+    for count, row in enumerate(sample_rows(districts, total=total, seed=seed), start=1):
+        if on_row is not None:
+            on_row(count)
+        try:
+            creates.append(Create(build_station(row, districts=districts)))
+        except ValidationError:  # a sample point a millimetre from a border may round across
+            skipped += 1
+    if on_rows_done is not None:
+        on_rows_done()
+    removal = [Delete(s.id, s.version) for s in samples if s.id is not None]
+    store.apply([*removal, *creates], actor="demo", kind="demo", note="示例数据")
+    layer = sample_demand(districts, seed=seed)
+    store.save_demand(layer, actor="demo")
+    return DemoLoad(stations=len(creates), skipped=skipped, demand=layer)
