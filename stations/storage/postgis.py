@@ -33,7 +33,7 @@ from stations.domain.errors import (
     ReadOnlyError,
     SchemaError,
 )
-from stations.storage.open import redact, remember_password
+from stations.storage.redaction import redact, remember_password
 from stations.storage.sqlstore import SQLStore
 from stations.storage.store import Timeouts
 
