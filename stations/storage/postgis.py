@@ -33,6 +33,7 @@ from stations.domain.errors import (
     ReadOnlyError,
     SchemaError,
 )
+from stations.storage import schema
 from stations.storage.redaction import redact, remember_password
 from stations.storage.sqlstore import SQLStore
 from stations.storage.store import Timeouts
@@ -205,7 +206,9 @@ CREATE TABLE mapped_history (
 )
 """
 
-# MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
+# MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
+# they upgrade older registries; a new one is created from stations.storage.schema (the
+# same schema, as tests/stations/storage/test_schema.py checks).
 MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V1,
     _SCHEMA_V2,
@@ -524,7 +527,11 @@ class PostGISStore(SQLStore):
                         "YIZHAN_DATABASE_URL at a new, empty database."
                     )
                     raise SchemaError(msg)
-            for step in range(current, schema_version()):
+            start = current
+            if current == 0:  # a new registry: made from the one definition
+                schema.create(c.execute, "postgis")
+                start = schema.VERSION
+            for step in range(start, schema_version()):
                 for statement in MIGRATIONS[step].split(";\n"):
                     if statement.strip():
                         c.raw.execute(statement)

@@ -55,7 +55,10 @@ from stations.domain.figures import MAPPED_COUNTS_RULES, mapped_counts, mapped_t
 from stations.domain.model import Owner, Station
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import Upload, UploadRow, UploadStateError, UploadStatus
+from stations.storage.schema import COLUMNS, KEYS, TABLES
 from stations.storage.store import Store
+
+__all__ = ["COLUMNS", "KEYS", "TABLES", "SQLStore", "migrate"]
 
 # Each change of a write: the station before and after it (None: not there).
 _Touched = list[tuple[Station | None, Station | None]]
@@ -1088,94 +1091,6 @@ class SQLStore(Store):
 
     def _after_import(self, c: Any) -> None:
         """Bring id generators past the imported ids, if the engine needs it."""
-
-
-# Tables in an order that satisfies their references, and the columns both engines share.
-# (Not auth_failures: a minute's notes for a rate limit, not part of the registry.)
-TABLES = (
-    "uploads",
-    "batches",
-    "stations",
-    "audit",
-    "tokens",
-    "upload_rows",
-    "demand_layers",
-    "demand_points",
-    "feedback",
-    "meta",
-)
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "uploads": (
-        "id",
-        "actor",
-        "owner",
-        "filename",
-        "crs",
-        "full_list",
-        "created_at",
-        "base_version",
-        "planned",
-        "counts",
-        "unknown_columns",
-        "columns",
-    ),
-    "batches": ("id", "actor", "at", "kind", "note", "changes", "upload_id"),
-    "stations": (
-        "id",
-        "owner",
-        "external_id",
-        "district_adcode",
-        "status",
-        "self_service_24h",
-        "lon",
-        "lat",
-        "version",
-        "updated_at",
-        "doc",
-    ),
-    "audit": ("id", "station_id", "batch_id", "actor", "at", "action", "before", "after"),
-    "tokens": ("id", "name", "role", "code", "secret_sha256", "created_at", "revoked_at"),
-    "upload_rows": (
-        "upload_id",
-        "seq",
-        "row",
-        "action",
-        "external_id",
-        "station_id",
-        "expected_version",
-        "station",
-        "changed",
-        "problems",
-        "warnings",
-    ),
-    "demand_layers": ("name", "sample", "updated_at", "actor", "source", "owner"),
-    "demand_points": ("layer", "seq", "lon", "lat", "weight", "label"),
-    "feedback": (
-        "id",
-        "station_id",
-        "owner",
-        "kind",
-        "note",
-        "created_at",
-        "client_hash",
-        "resolved_at",
-        "resolved_by",
-        "resolution_note",
-    ),
-    "meta": ("key", "value"),
-}
-KEYS: dict[str, tuple[str, ...]] = {
-    "uploads": ("id",),
-    "batches": ("id",),
-    "stations": ("id",),
-    "audit": ("id",),
-    "tokens": ("id",),
-    "upload_rows": ("upload_id", "seq"),
-    "demand_layers": ("name",),
-    "demand_points": ("layer", "seq"),
-    "feedback": ("id",),
-    "meta": ("key",),
-}
 
 
 def migrate(source: SQLStore, target: SQLStore, *, log: Any = None) -> dict[str, int]:
