@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 # The schema version this definition is: the number of historical migrations of each store.
@@ -88,20 +89,10 @@ def _id() -> Column:
     return Column("id", "id", key=True)
 
 
-def _text(name: str, **kw: object) -> Column:
-    return Column(name, "text", **kw)  # type: ignore[arg-type]
-
-
-def _int(name: str, **kw: object) -> Column:
-    return Column(name, "int", **kw)  # type: ignore[arg-type]
-
-
-def _ref(name: str, **kw: object) -> Column:
-    return Column(name, "ref", **kw)  # type: ignore[arg-type]
-
-
-def _real(name: str, **kw: object) -> Column:
-    return Column(name, "real", **kw)  # type: ignore[arg-type]
+_text = partial(Column, type="text")
+_int = partial(Column, type="int")
+_ref = partial(Column, type="ref")
+_real = partial(Column, type="real")
 
 
 # In an order that satisfies the references (creation, and import between engines); the
@@ -310,6 +301,7 @@ def _spatial_columns(dialect: Dialect) -> list[str]:
 
 
 def _spatial_statements(table: Table, dialect: Dialect) -> list[str]:
+    """The spatial index itself, made after the table."""
     if dialect == "postgis":
         return [f"CREATE INDEX {table.name}_geog ON {table.name} USING gist (geog)"]
     # An R*Tree kept beside the table (stations ids), by the store's _index_point hooks.
@@ -325,6 +317,7 @@ _PREAMBLE: dict[Dialect, list[str]] = {
 
 
 def table_sql(table: Table, dialect: Dialect) -> str:
+    """``CREATE TABLE`` for ``table`` in ``dialect``."""
     lines: list[str] = []
     for column in table.columns:
         lines.append(column.sql(dialect))
@@ -342,12 +335,10 @@ def create_sql(dialect: Dialect) -> list[str]:
     statements = list(_PREAMBLE[dialect])
     for table in SCHEMA:
         statements.append(table_sql(table, dialect))
-        if table.spatial and dialect == "sqlite":
-            statements.extend(_spatial_statements(table, dialect))
         statements.extend(
             f"CREATE INDEX {i.name} ON {table.name} ({', '.join(i.columns)})" for i in table.indexes
         )
-        if table.spatial and dialect == "postgis":
+        if table.spatial:
             statements.extend(_spatial_statements(table, dialect))
     return statements
 
