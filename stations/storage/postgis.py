@@ -1,13 +1,13 @@
 """The PostgreSQL + PostGIS store, for deployments with many workers on many machines.
 
-Every statement is shared with the SQLite store (stations/sqlstore.py); this module adds
-the connections (a psycopg pool; ``?`` placeholders translated), the schema (versioned
-migrations run under an advisory lock, so workers starting together migrate once), and
-the spatial index: a generated ``geography(Point, 4326)`` column with a GiST index, used
-for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``); and server-side
-time limits (``statement_timeout``, ``lock_timeout``), so that no query holds a worker's
-thread for ever: short ones for a request's queries, long ones for writes, migrations and
-bulk reads (see :class:`~stations.store.Timeouts`).
+Every statement is shared with the SQLite store (the repositories of sqlstore.py); this
+module adds the connections (a psycopg pool; ``?`` placeholders translated), the schema
+(created from schema.py, or migrated, under an advisory lock, so workers starting together
+do it once), and the spatial index: a generated ``geography(Point, 4326)`` column with a
+GiST index, used for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``);
+and server-side time limits (``statement_timeout``, ``lock_timeout``), so that no query
+holds a worker's thread for ever: short ones for a request's queries, long ones for writes,
+migrations and bulk reads (see :class:`~stations.storage.store.Timeouts`).
 """
 
 from __future__ import annotations
