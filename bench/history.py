@@ -57,7 +57,7 @@ from geodata.hours import TZ  # noqa: E402
 from stations.domain.changes import Create, Update  # noqa: E402
 from stations.domain.figures import mapped_history  # noqa: E402
 from stations.domain.model import Listing, Provider, Station, Status  # noqa: E402
-from stations.storage import sqlstore  # noqa: E402
+from stations.storage import stations_repo  # noqa: E402
 from stations.storage.sqlstore import SQLStore  # noqa: E402
 from tests.stations.storage.test_history import reference  # noqa: E402
 
@@ -106,12 +106,12 @@ def edited(s: Station) -> Station:
 def clock(start: datetime) -> Iterator[Callable[[], None]]:
     """The store's clock, moved on one day per call of the yielded function."""
     day = [start]
-    saved = sqlstore._now
-    sqlstore._now = lambda: day[0]
+    saved = stations_repo.now
+    stations_repo.now = lambda: day[0]
     try:
         yield lambda: day.__setitem__(0, day[0] + timedelta(days=1))
     finally:
-        sqlstore._now = saved
+        stations_repo.now = saved
 
 
 def measure(run: Callable[[], Any], repeat: int) -> tuple[float, int]:

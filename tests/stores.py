@@ -9,6 +9,7 @@ def stored_text(store) -> str:
     """Everything the store wrote, as text: the SQLite file, or every PostGIS table."""
     if isinstance(store, SQLiteStore):
         return store.path.read_bytes().decode("latin-1")
+    # deferred: psycopg is an optional dependency (a SQLite-only install has none)
     import psycopg
 
     with psycopg.connect(store.url) as conn:

@@ -1,13 +1,13 @@
 """The PostgreSQL + PostGIS store, for deployments with many workers on many machines.
 
-Every statement is shared with the SQLite store (stations/sqlstore.py); this module adds
-the connections (a psycopg pool; ``?`` placeholders translated), the schema (versioned
-migrations run under an advisory lock, so workers starting together migrate once), and
-the spatial index: a generated ``geography(Point, 4326)`` column with a GiST index, used
-for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``); and server-side
-time limits (``statement_timeout``, ``lock_timeout``), so that no query holds a worker's
-thread for ever: short ones for a request's queries, long ones for writes, migrations and
-bulk reads (see :class:`~stations.store.Timeouts`).
+Every statement is shared with the SQLite store (the repositories of sqlstore.py); this
+module adds the connections (a psycopg pool; ``?`` placeholders translated), the schema
+(created from schema.py, or migrated, under an advisory lock, so workers starting together
+do it once), and the spatial index: a generated ``geography(Point, 4326)`` column with a
+GiST index, used for bounding boxes and for PostGIS's own KNN (``ORDER BY geog <-> point``);
+and server-side time limits (``statement_timeout``, ``lock_timeout``), so that no query
+holds a worker's thread for ever: short ones for a request's queries, long ones for writes,
+migrations and bulk reads (see :class:`~stations.storage.store.Timeouts`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from stations.domain.errors import (
     ReadOnlyError,
     SchemaError,
 )
-from stations.storage.open import redact, remember_password
+from stations.storage import schema
+from stations.storage.redaction import redact, remember_password
 from stations.storage.sqlstore import SQLStore
 from stations.storage.store import Timeouts
 
@@ -205,7 +206,9 @@ CREATE TABLE mapped_history (
 )
 """
 
-# MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite).
+# MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
+# they upgrade older registries; a new one is created from stations.storage.schema (the
+# same schema, as tests/stations/storage/test_schema.py checks).
 MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V1,
     _SCHEMA_V2,
@@ -524,7 +527,11 @@ class PostGISStore(SQLStore):
                         "YIZHAN_DATABASE_URL at a new, empty database."
                     )
                     raise SchemaError(msg)
-            for step in range(current, schema_version()):
+            start = current
+            if current == 0:  # a new registry: made from the one definition
+                schema.create(c.execute, "postgis")
+                start = schema.VERSION
+            for step in range(start, schema_version()):
                 for statement in MIGRATIONS[step].split(";\n"):
                     if statement.strip():
                         c.raw.execute(statement)

@@ -8,13 +8,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stations.domain.errors import SchemaError
+from stations.storage import schema
 from stations.storage.sqlstore import SQLStore
-
-if TYPE_CHECKING:
-    pass
 
 APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
 
@@ -206,7 +204,9 @@ def _migrate_to_v6(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V6)
 
 
-# MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
+# MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction: they
+# upgrade older registries; a new one is created from stations.storage.schema (the same
+# schema, as tests/stations/storage/test_schema.py checks).
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v1,
     _migrate_to_v2,
@@ -316,7 +316,11 @@ class SQLiteStore(SQLStore):
                     f"{schema_version()}); nothing was changed. Upgrade yizhan to open it."
                 )
                 raise SchemaError(msg)
-            for step in range(current, schema_version()):
+            start = current
+            if current == 0:  # a new registry: made from the one definition
+                schema.create(c.execute, "sqlite")
+                start = schema.VERSION
+            for step in range(start, schema_version()):
                 MIGRATIONS[step](c)
             if current != schema_version():
                 c.execute(f"PRAGMA user_version = {schema_version()}")

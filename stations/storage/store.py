@@ -1,4 +1,4 @@
-"""The storage interface every backend implements."""
+"""The storage interface every backend implements: one per aggregate, Store their union."""
 
 from __future__ import annotations
 
@@ -52,14 +52,9 @@ class Timeouts:
         return Timeouts(read_s=self.write_s, lock_s=self.write_s, write_s=self.write_s)
 
 
-class Store(ABC):
-    """A station registry. ``get`` raises, ``find`` may return None; writes are batches."""
-
-    # A database server that the workers of several machines share: whatever a worker
-    # keeps in memory (a rate limit's counts) is then only its own part of the picture.
-    networked = False
-    # A read replica's: it answers reads and refuses writes (ReadOnlyError).
-    read_only = False
+class StationStore(ABC):
+    """The stations, written in batches with an audit trail: ``get`` raises, ``find`` may
+    return None."""
 
     def watch_writes(self, listener: Callable[[int], None]) -> None:
         """Have ``listener(batch_id)`` called after each committed change of stations, in
@@ -141,10 +136,20 @@ class Store(ABC):
         Kept in the database as each write lands (built once from the audit trail the
         first time a threshold is asked for): reading it costs one row per day."""
 
-    @abstractmethod
-    def close(self) -> None: ...
+    # -- conveniences ----------------------------------------------------------------------
 
-    # -- tokens --------------------------------------------------------------------------
+    def create(self, station: Station, *, actor: str) -> Station:
+        return self.get(self.apply([Create(station)], actor=actor).ids[0])
+
+    def update(self, station: Station, *, expected_version: int, actor: str) -> Station:
+        return self.get(self.apply([Update(station, expected_version)], actor=actor).ids[0])
+
+    def delete(self, station_id: int, *, expected_version: int | None, actor: str) -> None:
+        self.apply([Delete(station_id, expected_version)], actor=actor)
+
+
+class TokenStore(ABC):
+    """The API tokens (their hashes, never the secrets)."""
 
     @abstractmethod
     def save_token(self, record: TokenRecord) -> None: ...
@@ -159,7 +164,9 @@ class Store(ABC):
     def revoke_token(self, token_id: str, at: datetime) -> bool:
         """Revoke a token; False if there is no such token."""
 
-    # -- uploads -------------------------------------------------------------------------
+
+class UploadStore(ABC):
+    """Uploaded files' plans: a dry run's rows, kept until committed or purged."""
 
     @abstractmethod
     def create_upload(self, upload: Upload) -> None: ...
@@ -191,7 +198,6 @@ class Store(ABC):
         batches refer to them."""
 
     def get_upload(self, upload_id: str) -> Upload:
-
         upload = self.find_upload(upload_id)
         if upload is None:
             raise UploadNotFoundError(upload_id)
@@ -208,7 +214,9 @@ class Store(ABC):
     ) -> Iterator[UploadRow]:
         """The planned rows in file order, streamed."""
 
-    # -- demand layers ---------------------------------------------------------------------
+
+class DemandStore(ABC):
+    """The planners' demand layers (weighted points), each under its name."""
 
     @abstractmethod
     def save_demand(
@@ -235,7 +243,10 @@ class Store(ABC):
         """Remove a layer; False if there is none of that name. With ``may_delete``, a
         layer whose owner it refuses is kept and ForbiddenError raised."""
 
-    # -- riders' reports (schema v3) ------------------------------------------------------
+
+class FeedbackStore(ABC):
+    """Riders' reports (schema 4), and the failed authentications a rate limit counts
+    (schema 5): what the database keeps about clients, as keyed hashes only."""
 
     @abstractmethod
     def feedback_salt(self) -> bytes:
@@ -250,7 +261,6 @@ class Store(ABC):
     def find_feedback(self, feedback_id: int) -> Feedback | None: ...
 
     def get_feedback(self, feedback_id: int) -> Feedback:
-
         found = self.find_feedback(feedback_id)
         if found is None:
             raise FeedbackNotFoundError(feedback_id)
@@ -274,7 +284,7 @@ class Store(ABC):
     ) -> dict[int, dict[str, int]]:
         """Per station (only those with any), unresolved reports since ``since`` by kind."""
 
-    # -- failed authentications (schema v5) --------------------------------------------
+    # -- failed authentications ------------------------------------------------------------
 
     @abstractmethod
     def auth_failure_ages(self, client_hash: str, *, window_s: float) -> list[float]:
@@ -287,16 +297,19 @@ class Store(ABC):
         """Record a failed authentication of ``client_hash`` now (a keyed hash of its
         address: never a token, never the address); forget all older than ``keep_s``."""
 
-    # -- conveniences ----------------------------------------------------------------------
 
-    def create(self, station: Station, *, actor: str) -> Station:
-        return self.get(self.apply([Create(station)], actor=actor).ids[0])
+class Store(StationStore, TokenStore, UploadStore, DemandStore, FeedbackStore):
+    """A station registry: every aggregate's store in one (one database, one transaction
+    per write)."""
 
-    def update(self, station: Station, *, expected_version: int, actor: str) -> Station:
-        return self.get(self.apply([Update(station, expected_version)], actor=actor).ids[0])
+    # A database server that the workers of several machines share: whatever a worker
+    # keeps in memory (a rate limit's counts) is then only its own part of the picture.
+    networked = False
+    # A read replica's: it answers reads and refuses writes (ReadOnlyError).
+    read_only = False
 
-    def delete(self, station_id: int, *, expected_version: int | None, actor: str) -> None:
-        self.apply([Delete(station_id, expected_version)], actor=actor)
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> Store:
         return self

@@ -11,6 +11,7 @@ import pytest
 
 from geodata.crs import from_wgs84
 from geodata.hours import TZ
+from stations.domain import figures
 from stations.domain.auth import Principal, Role
 from stations.domain.changes import AuditEntry
 from stations.domain.figures import mapped_history
@@ -18,7 +19,7 @@ from stations.domain.listings import check_listing
 from stations.domain.model import Provider, Status
 from stations.domain.records import station_from_dict
 from stations.services.uploads import commit_upload, plan_upload, revert_upload
-from stations.storage import sqlstore
+from stations.storage import stations_repo
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station, station_row
 
 ADMIN = Principal("t", "test", Role.ADMIN, None)
@@ -78,7 +79,7 @@ def test_kept_history_equals_the_replay_through_uploads_edits_and_reverts(
     store, districts, monkeypatch
 ):
     day = [datetime(2026, 3, 1, 9, 0, tzinfo=TZ)]
-    monkeypatch.setattr(sqlstore, "_now", lambda: day[0])
+    monkeypatch.setattr(stations_repo, "now", lambda: day[0])
 
     def check(threshold_m: float = 50.0) -> list[dict[str, Any]]:
         got = mapped_history(store.mapped_history_days(threshold_m=threshold_m))
@@ -178,13 +179,10 @@ def test_a_read_replica_replays_the_trail_itself_and_goes_on_from_there(
 
 
 def test_a_history_kept_under_older_counting_rules_is_rebuilt(store, districts, monkeypatch):
-    from stations.domain import figures
-    from stations.storage import sqlstore
-
     store.create(make_station(districts, external_id="A", listings=listings(JIEFANGBEI)), actor="t")
     assert mapped_history(store.mapped_history_days(threshold_m=50.0))[0]["precise_all"] == 1
     # What counts changes (here: nothing is precise any more) and its rules version with it.
-    for module in (figures, sqlstore):  # the store keeps its own reference to each
+    for module in (figures, stations_repo):  # the store keeps its own reference to each
         monkeypatch.setattr(module, "MAPPED_COUNTS_RULES", figures.MAPPED_COUNTS_RULES + 1)
         monkeypatch.setattr(module, "mapped_counts", lambda s, threshold_m: [(1, 1, 0) for _ in s])
     store.create(make_station(districts, external_id="B", listings=listings(JIEFANGBEI)), actor="t")

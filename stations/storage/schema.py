@@ -1,0 +1,360 @@
+"""The registry's schema, defined once: the tables both stores hold, in portable types.
+
+A new database is created from this definition, in each engine's dialect (:func:`create_sql`);
+the tables ``yizhan migrate`` copies between engines (:data:`TABLES`, :data:`COLUMNS`,
+:data:`KEYS`) are read from it. The step-by-step migrations that bring an older database up
+to :data:`VERSION` stay in sqlite.py and postgis.py (they are history); a test checks that
+a database migrated from schema 1 has exactly the schema this definition creates.
+
+Times and JSON are TEXT in both engines (ISO 8601, sorted keys), so both hold the same values.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal
+
+# The schema version this definition is: the number of historical migrations of each store.
+VERSION = 6
+
+Dialect = Literal["sqlite", "postgis"]
+
+# Portable types -> each engine's. "id": a table's own key, assigned by the database;
+# "ref": a reference to such an id (or a registry version): 64-bit where it matters.
+_TYPES: dict[str, dict[Dialect, str]] = {
+    "id": {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "postgis": "BIGSERIAL PRIMARY KEY"},
+    "ref": {"sqlite": "INTEGER", "postgis": "BIGINT"},
+    "int": {"sqlite": "INTEGER", "postgis": "INTEGER"},
+    "real": {"sqlite": "REAL", "postgis": "DOUBLE PRECISION"},
+    "text": {"sqlite": "TEXT", "postgis": "TEXT"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # a key of _TYPES
+    null: bool = False
+    default: str | None = None  # an SQL literal
+    check: str | None = None
+    references: str | None = None  # "table (column)", with any ON DELETE
+    key: bool = False  # the table's one-column primary key
+
+    def sql(self, dialect: Dialect) -> str:
+        parts = [self.name, _TYPES[self.type][dialect]]
+        if self.key and self.type != "id":
+            parts.append("PRIMARY KEY")
+        if not self.null and not self.key:
+            parts.append("NOT NULL")
+        if self.default is not None:
+            parts.append(f"DEFAULT {self.default}")
+        if self.check is not None:
+            parts.append(f"CHECK ({self.check})")
+        if self.references is not None:
+            parts.append(f"REFERENCES {self.references}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()  # a key of several columns (one column: Column.key)
+    unique: tuple[tuple[str, ...], ...] = ()
+    indexes: tuple[Index, ...] = ()
+    # Part of the registry, copied between engines by ``yizhan migrate``.
+    copied: bool = True
+    # Whose (lon, lat) the engine's spatial index covers (see _spatial_* below).
+    spatial: bool = False
+    column_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.primary_key or tuple(c.name for c in self.columns if c.key or c.type == "id")
+
+
+def _id() -> Column:
+    return Column("id", "id", key=True)
+
+
+_text = partial(Column, type="text")
+_int = partial(Column, type="int")
+_ref = partial(Column, type="ref")
+_real = partial(Column, type="real")
+
+
+# In an order that satisfies the references (creation, and import between engines); the
+# columns of each in the order the migrations leave them (added columns last).
+SCHEMA: tuple[Table, ...] = (
+    Table(
+        "uploads",
+        (
+            _text("id", key=True),
+            _text("actor"),
+            _text("owner", null=True),
+            _text("filename"),
+            _text("crs"),
+            _int("full_list"),
+            _text("created_at"),
+            _ref("base_version"),
+            _int("planned", default="0"),
+            _text("counts", default="'{}'"),
+            _text("unknown_columns", default="'[]'"),
+            _text("columns", default="'{}'"),
+        ),
+    ),
+    Table(
+        "batches",
+        (
+            _id(),
+            _text("actor"),
+            _text("at"),
+            _text("kind"),
+            _text("note", default="''"),
+            _int("changes"),
+            _text("upload_id", null=True, references="uploads (id)"),
+        ),
+        indexes=(Index("batches_upload", ("upload_id", "kind")),),
+    ),
+    Table(
+        "stations",
+        (
+            _id(),
+            _text("owner"),
+            _text("external_id"),
+            _text("district_adcode"),
+            _text("status"),
+            _int("self_service_24h"),
+            _real("lon"),
+            _real("lat"),
+            _int("version"),
+            _text("updated_at"),
+            _text("doc"),
+        ),
+        unique=(("owner", "external_id"),),
+        indexes=(Index("stations_district", ("district_adcode",)),),
+        spatial=True,
+    ),
+    Table(
+        "audit",
+        (
+            _id(),
+            _ref("station_id"),
+            _ref("batch_id", references="batches (id)"),
+            _text("actor"),
+            _text("at"),
+            _text("action", check="action IN ('create', 'update', 'delete')"),
+            _text("before", null=True),
+            _text("after", null=True),
+        ),
+        indexes=(Index("audit_station", ("station_id",)), Index("audit_batch", ("batch_id",))),
+    ),
+    Table(
+        "tokens",
+        (
+            _text("id", key=True),
+            _text("name"),
+            _text("role", check="role IN ('admin', 'district', 'industry')"),
+            _text("code", null=True),
+            _text("secret_sha256"),
+            _text("created_at"),
+            _text("revoked_at", null=True),
+        ),
+    ),
+    Table(
+        "upload_rows",
+        (
+            _text("upload_id", references="uploads (id)"),
+            _int("seq"),
+            _int("row", null=True),
+            _text("action"),
+            _text("external_id"),
+            _ref("station_id", null=True),
+            _int("expected_version", null=True),
+            _text("station", null=True),
+            _text("changed", default="'[]'"),
+            _text("problems", default="'[]'"),
+            _text("warnings", default="'[]'"),
+        ),
+        primary_key=("upload_id", "seq"),
+        indexes=(Index("upload_rows_row", ("upload_id", "row")),),
+    ),
+    Table(
+        "demand_layers",
+        (
+            _text("name", key=True),
+            _int("sample", default="0"),
+            _text("updated_at"),
+            _text("actor"),
+            _text("source", default="'{}'"),
+            # The city union's for layers made before layers had owners (schema 6).
+            _text("owner", default="'city'"),
+        ),
+    ),
+    Table(
+        "demand_points",
+        (
+            _text("layer", references="demand_layers (name) ON DELETE CASCADE"),
+            _int("seq"),
+            _real("lon"),
+            _real("lat"),
+            _real("weight", check="weight >= 0"),
+            _text("label", default="''"),
+        ),
+        primary_key=("layer", "seq"),
+    ),
+    # Riders' reports. `owner` is the station's owner when reported, used only once the
+    # station is gone; `client_hash` a keyed hash of the reporter's address (never the
+    # address), for the rate limits.
+    Table(
+        "feedback",
+        (
+            _id(),
+            _ref("station_id"),
+            _text("owner"),
+            _text(
+                "kind",
+                check="kind IN ('closed_during_hours', 'locked', 'facility_broken', 'other')",
+            ),
+            _text("note", default="''"),
+            _text("created_at"),
+            _text("client_hash"),
+            _text("resolved_at", null=True),
+            _text("resolved_by", null=True),
+            _text("resolution_note", default="''"),
+        ),
+        indexes=(
+            Index("feedback_station", ("station_id", "created_at")),
+            Index("feedback_client", ("client_hash", "created_at")),
+            Index("feedback_owner", ("owner", "created_at")),
+        ),
+    ),
+    # The registry's settings: its feedback salt (see initial_rows).
+    Table("meta", (_text("key", key=True), _text("value"))),
+    # Failed authentications, for a rate limit every process of every machine shares: a
+    # keyed hash of the client's address and the database's time in seconds since 1970,
+    # kept for one window. (PostgreSQL: not UNLOGGED, a read replica's workers read it.)
+    Table(
+        "auth_failures",
+        (_text("client_hash"), _real("at")),
+        indexes=(
+            Index("auth_failures_client", ("client_hash", "at")),
+            Index("auth_failures_at", ("at",)),
+        ),
+        copied=False,
+    ),
+    # The 上图 history: one row per day with changes and precise-listing threshold (its net
+    # change that day), kept by every write once a threshold has been asked for; `rules` is
+    # the version of what counts (stations.domain.figures.MAPPED_COUNTS_RULES) it was built
+    # with. Rebuilt from the audit trail, so not copied.
+    Table(
+        "mapped_history_thresholds",
+        (_real("threshold_m", key=True), _int("rules")),
+        copied=False,
+    ),
+    Table(
+        "mapped_history",
+        (
+            _real("threshold_m"),
+            _text("day"),
+            _int("active"),
+            _int("listed_all"),
+            _int("precise_all"),
+        ),
+        primary_key=("threshold_m", "day"),
+        copied=False,
+    ),
+)
+BY_NAME: dict[str, Table] = {t.name: t for t in SCHEMA}
+
+# What `yizhan migrate` copies (not auth_failures: a minute's notes for a rate limit; not
+# the 上图 history: rebuilt from the audit trail), in an order that satisfies references.
+TABLES: tuple[str, ...] = tuple(t.name for t in SCHEMA if t.copied)
+COLUMNS: dict[str, tuple[str, ...]] = {t.name: t.column_names for t in SCHEMA if t.copied}
+KEYS: dict[str, tuple[str, ...]] = {t.name: t.key for t in SCHEMA if t.copied}
+
+
+# -- the spatial index, each engine's own -------------------------------------------------
+
+
+def _spatial_columns(dialect: Dialect) -> list[str]:
+    """Columns kept after ``lat`` for the spatial index."""
+    if dialect == "postgis":  # for bounding boxes and PostGIS's own KNN (geog <-> point)
+        return [
+            "geog geography(Point, 4326)\n"
+            "        GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography)"
+            " STORED"
+        ]
+    return []
+
+
+def _spatial_statements(table: Table, dialect: Dialect) -> list[str]:
+    """The spatial index itself, made after the table."""
+    if dialect == "postgis":
+        return [f"CREATE INDEX {table.name}_geog ON {table.name} USING gist (geog)"]
+    # An R*Tree kept beside the table (stations ids), by the store's _index_point hooks.
+    return [
+        "CREATE VIRTUAL TABLE station_rtree USING rtree (id, min_lon, max_lon, min_lat, max_lat)"
+    ]
+
+
+_PREAMBLE: dict[Dialect, list[str]] = {
+    "sqlite": [],
+    "postgis": ["CREATE EXTENSION IF NOT EXISTS postgis"],
+}
+
+
+def table_sql(table: Table, dialect: Dialect) -> str:
+    """``CREATE TABLE`` for ``table`` in ``dialect``."""
+    lines: list[str] = []
+    for column in table.columns:
+        lines.append(column.sql(dialect))
+        if table.spatial and column.name == "lat":
+            lines.extend(_spatial_columns(dialect))
+    if table.primary_key:
+        lines.append(f"PRIMARY KEY ({', '.join(table.primary_key)})")
+    lines.extend(f"UNIQUE ({', '.join(u)})" for u in table.unique)
+    body = ",\n    ".join(lines)
+    return f"CREATE TABLE {table.name} (\n    {body}\n)"
+
+
+def create_sql(dialect: Dialect) -> list[str]:
+    """The statements that create the schema of :data:`VERSION` in an empty database."""
+    statements = list(_PREAMBLE[dialect])
+    for table in SCHEMA:
+        statements.append(table_sql(table, dialect))
+        statements.extend(
+            f"CREATE INDEX {i.name} ON {table.name} ({', '.join(i.columns)})" for i in table.indexes
+        )
+        if table.spatial:
+            statements.extend(_spatial_statements(table, dialect))
+    return statements
+
+
+def initial_rows() -> list[tuple[str, tuple[str, ...]]]:
+    """The rows a new registry starts with, as (statement, parameters): its feedback salt,
+    a random secret made once per registry, the key of clients' address hashes."""
+    return [
+        ("INSERT INTO meta (key, value) VALUES (?, ?)", ("feedback_salt", secrets.token_hex(32)))
+    ]
+
+
+def create(execute: Callable[..., object], dialect: Dialect) -> None:
+    """Create the schema and its initial rows with ``execute(sql[, params])`` (? placeholders),
+    inside the caller's transaction."""
+    for statement in create_sql(dialect):
+        execute(statement)
+    for statement, params in initial_rows():
+        execute(statement, params)

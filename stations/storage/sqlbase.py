@@ -1,0 +1,77 @@
+"""What every SQL store shares: connections, write transactions and the dialect hooks.
+
+The SQLite and PostGIS stores differ in their connections, schema management and spatial
+index; every statement of the repositories (stations_repo.py, uploads_repo.py, ...) is
+written once, with ``?`` placeholders (the PostGIS store's connections translate them),
+``RETURNING`` for new ids, and TEXT for times (ISO 8601) and JSON, so both hold the same
+values.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from geodata.hours import TZ
+
+
+def now() -> datetime:
+    """The time of a write, as stored (Asia/Shanghai)."""
+    return datetime.now(TZ)
+
+
+def dump_doc(doc: dict[str, Any] | None) -> str | None:
+    """A record as stored: JSON with sorted keys, so equal records are equal text."""
+    return None if doc is None else json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+
+def dump_json(value: Any) -> str:
+    """Any other JSON value as stored."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def stamp(at: datetime) -> str:
+    # One fixed form (Asia/Shanghai, microseconds), so that stored times compare as text.
+    return at.astimezone(TZ).isoformat(timespec="microseconds")
+
+
+class SQLBase(ABC):
+    """The plumbing the repositories use; subclasses supply connections, schema and
+    spatial hooks."""
+
+    # SQL fragments that differ between engines (each takes the parameters shown).
+    _AMENITY_CLAUSE = ""  # one ?: the amenity code
+    _BBOX_CLAUSE = ""  # four ?: minlon, maxlon, minlat, maxlat
+    _NEW_ID = "?"  # one ?: the id, or NULL for a new one
+    _NO_LIMIT: int | None = -1  # the LIMIT value that means none
+    _NOW_S = ""  # the database's clock, in seconds since 1970 (a float)
+
+    @abstractmethod
+    def _conn(self) -> Any:
+        """This thread's connection (execute/executemany with ? placeholders)."""
+
+    def _bulk_conn(self) -> Any:
+        """A connection for reads of the whole registry or of a whole batch (the read index
+        loading or catching up, a commit reading its upload, exports): these run under a
+        write's time limit, not a request's."""
+        return self._conn()
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Any]:
+        """A write transaction: commits on success, rolls back on any error."""
+
+    @abstractmethod
+    def _is_unique_violation(self, exc: BaseException) -> bool: ...
+
+    # Optional hooks (so not abstract): PostGIS keeps its index in the stations table.
+    def _index_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:  # noqa: B027
+        """Add a station to the spatial index, if the engine keeps one apart."""
+
+    def _move_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:  # noqa: B027
+        """Move a station in the spatial index, if the engine keeps one apart."""
+
+    def _unindex_point(self, c: Any, station_id: int) -> None:  # noqa: B027
+        """Remove a station from the spatial index, if the engine keeps one apart."""

@@ -1,0 +1,500 @@
+"""The stations in SQL: the stations table and its spatial index, write batches, the audit
+trail, the registry version and what changed since one, and the 上图 history per day.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from stations.domain.changes import (
+    AuditEntry,
+    Batch,
+    Change,
+    Create,
+    Delete,
+    Page,
+    StationQuery,
+    Update,
+    WriteResult,
+)
+from stations.domain.errors import (
+    DuplicateStationError,
+    ReadOnlyError,
+    StaleWriteError,
+    StationNotFoundError,
+)
+from stations.domain.figures import MAPPED_COUNTS_RULES, mapped_counts, mapped_totals
+from stations.domain.model import Owner, Station
+from stations.domain.records import station_from_dict, station_to_dict
+from stations.domain.uploads import UploadStateError
+from stations.storage.sqlbase import SQLBase, dump_doc, now
+from stations.storage.store import StationStore
+
+# Each change of a write: the station before and after it (None: not there).
+_Touched = list[tuple[Station | None, Station | None]]
+
+
+def _minus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def _plus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+class SQLStations(SQLBase, StationStore):
+    """The StationStore interface in SQL tables (plumbing: sqlbase.py)."""
+
+    # -- reads -------------------------------------------------------------------------
+
+    @staticmethod
+    def _station(row: Any) -> Station:
+        doc = json.loads(row["doc"])
+        doc["id"] = row["id"]
+        doc["version"] = row["version"]
+        doc["updated_at"] = row["updated_at"]
+        return station_from_dict(doc)
+
+    def find(self, station_id: int) -> Station | None:
+        row = self._conn().execute("SELECT * FROM stations WHERE id = ?", (station_id,)).fetchone()
+        return None if row is None else self._station(row)
+
+    def find_by_external_id(self, owner: Owner, external_id: str) -> Station | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT * FROM stations WHERE owner = ? AND external_id = ?",
+                (str(owner), external_id),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._station(row)
+
+    def _where(self, q: StationQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if q.district:
+            clauses.append("district_adcode = ?")
+            params.append(q.district)
+        if q.owner:
+            clauses.append("owner = ?")
+            params.append(str(Owner.parse(q.owner)))
+        if q.status:
+            clauses.append(f"status IN ({','.join('?' * len(q.status))})")
+            params.extend(s.value for s in q.status)
+        if q.self_service is not None:
+            clauses.append("self_service_24h = ?")
+            params.append(int(q.self_service))
+        for amenity in q.amenities:
+            clauses.append(self._AMENITY_CLAUSE)
+            params.append(amenity)
+        if q.bbox is not None:
+            clauses.append(self._BBOX_CLAUSE)
+            minx, miny, maxx, maxy = q.bbox
+            params.extend([minx, maxx, miny, maxy])
+        if q.ids is not None:
+            clauses.append(f"id IN ({','.join('?' * len(q.ids))})")
+            params.extend(q.ids)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def query(self, q: StationQuery, *, limit: int | None = None, offset: int = 0) -> Page:
+        where, params = self._where(q)
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM stations{where}", params).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT * FROM stations{where} ORDER BY id LIMIT ? OFFSET ?",
+            [*params, self._NO_LIMIT if limit is None else limit, offset],
+        ).fetchall()
+        return Page([self._station(r) for r in rows], total)
+
+    def iter_all(self) -> Iterator[Station]:
+        for row in self._bulk_conn().execute("SELECT * FROM stations ORDER BY id"):
+            yield self._station(row)
+
+    def count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM stations").fetchone()[0])
+
+    def data_version(self) -> int:
+        row = self._conn().execute("SELECT max(id) FROM batches").fetchone()
+        return int(row[0] or 0)
+
+    def changes_since(self, version: int) -> dict[int, Station | None]:
+        # In audit-id order, which is batch order (writers queue); said as (batch_id, id) so
+        # that the batch index serves it, not a scan of the whole trail.
+        rows = self._bulk_conn().execute(
+            "SELECT station_id, after FROM audit WHERE batch_id > ? ORDER BY batch_id, id",
+            (version,),
+        )
+        return {
+            r["station_id"]: station_from_dict(json.loads(r["after"])) if r["after"] else None
+            for r in rows
+        }
+
+    # -- writes ------------------------------------------------------------------------
+
+    def apply(
+        self,
+        changes: Iterable[Change],
+        *,
+        actor: str,
+        kind: str = "api",
+        note: str = "",
+        upload_id: str | None = None,
+    ) -> WriteResult:
+        at = now()
+        stamp = at.isoformat()
+        ids: list[int] = []
+        with self._write() as c:
+            if upload_id is not None:
+                self._check_upload_state(c, upload_id, kind)
+            batch_id = int(
+                c.execute(
+                    "INSERT INTO batches (actor, at, kind, note, changes, upload_id) "
+                    "VALUES (?, ?, ?, ?, 0, ?) RETURNING id",
+                    (actor, stamp, kind, note, upload_id),
+                ).fetchone()[0]
+            )
+            touched: list[tuple[Station | None, Station | None]] = []
+            for change in changes:
+                ids.append(self._apply_one(c, change, at, actor, batch_id, touched))
+            c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
+            if touched:
+                self._keep_history(c, stamp[:10], touched)
+        self._written(batch_id)
+        return WriteResult(Batch(batch_id, actor, at, kind, note, len(ids)), tuple(ids))
+
+    @staticmethod
+    def _check_upload_state(c: Any, upload_id: str, kind: str) -> None:
+        kinds = {
+            r[0] for r in c.execute("SELECT kind FROM batches WHERE upload_id = ?", (upload_id,))
+        }
+        if kind == "upload" and "upload" in kinds:
+            msg = f"upload {upload_id} was committed already"
+            raise UploadStateError(msg)
+        if kind == "revert" and ("upload" not in kinds or "revert" in kinds):
+            msg = f"upload {upload_id} is not committed, or was reverted already"
+            raise UploadStateError(msg)
+
+    def _apply_one(
+        self, c: Any, change: Change, at: datetime, actor: str, batch_id: int, touched: _Touched
+    ) -> int:
+        if isinstance(change, Create):
+            return self._insert(c, change.station, at, actor, batch_id, touched)
+        if isinstance(change, Update):
+            return self._replace(
+                c, change.station, change.expected_version, at, actor, batch_id, touched
+            )
+        if isinstance(change, Delete):
+            self._remove(
+                c, change.station_id, change.expected_version, at, actor, batch_id, touched
+            )
+            return change.station_id
+        msg = f"unknown change {change!r}"
+        raise TypeError(msg)
+
+    def _audit(
+        self,
+        c: Any,
+        station_id: int,
+        batch_id: int,
+        actor: str,
+        at: datetime,
+        action: str,
+        before: Station | None,
+        after: Station | None,
+        touched: _Touched,
+    ) -> None:
+        touched.append((before, after))
+        c.execute(
+            "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                station_id,
+                batch_id,
+                actor,
+                at.isoformat(),
+                action,
+                dump_doc(station_to_dict(before) if before else None),
+                dump_doc(station_to_dict(after) if after else None),
+            ),
+        )
+
+    @staticmethod
+    def _columns(station: Station) -> tuple[Any, ...]:
+        """The columns kept beside the document, for queries: owner to lat, in table order."""
+        return (
+            str(station.owner),
+            station.external_id,
+            station.district_adcode,
+            station.status.value,
+            int(station.self_service_24h),
+            station.lon,
+            station.lat,
+        )
+
+    @staticmethod
+    def _doc(station: Station) -> str:
+        doc = station_to_dict(station)
+        for key in ("id", "version", "updated_at"):
+            doc.pop(key)  # kept in their own columns, the one source of truth
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+    def _insert(
+        self, c: Any, station: Station, at: datetime, actor: str, batch_id: int, touched: _Touched
+    ) -> int:
+        stored = station.with_changes(version=1, updated_at=at)
+        try:
+            cur = c.execute(
+                "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
+                "self_service_24h, lon, lat, version, updated_at, doc) "
+                f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    station.id,  # None assigns a new id; a revert puts a deleted one back
+                    *self._columns(station),
+                    1,
+                    at.isoformat(),
+                    self._doc(station),
+                ),
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise DuplicateStationError(station.owner, station.external_id) from None
+            raise
+        station_id = int(cur.fetchone()[0])
+        stored = stored.with_changes(id=station_id)
+        self._index_point(c, station_id, station.lon, station.lat)
+        self._audit(c, station_id, batch_id, actor, at, "create", None, stored, touched)
+        return station_id
+
+    def _current(self, c: Any, station_id: int) -> Station | None:
+        row = c.execute("SELECT * FROM stations WHERE id = ?", (station_id,)).fetchone()
+        return None if row is None else self._station(row)
+
+    def _replace(
+        self,
+        c: Any,
+        station: Station,
+        expected_version: int,
+        at: datetime,
+        actor: str,
+        batch_id: int,
+        touched: _Touched,
+    ) -> int:
+        if station.id is None:
+            msg = "an update needs the id of the station it changes"
+            raise ValueError(msg)
+        before = self._current(c, station.id)
+        if before is None:
+            raise StationNotFoundError(station.id)
+        if before.version != expected_version:
+            raise StaleWriteError(station.id, expected_version, before.version)
+        stored = station.with_changes(version=before.version + 1, updated_at=at)
+        try:
+            c.execute(
+                "UPDATE stations SET owner = ?, external_id = ?, district_adcode = ?, "
+                "status = ?, self_service_24h = ?, lon = ?, lat = ?, version = ?, "
+                "updated_at = ?, doc = ? WHERE id = ? AND version = ?",
+                (
+                    *self._columns(station),
+                    stored.version,
+                    at.isoformat(),
+                    self._doc(station),
+                    station.id,
+                    expected_version,
+                ),
+            )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise DuplicateStationError(station.owner, station.external_id) from None
+            raise
+        self._move_point(c, station.id, station.lon, station.lat)
+        self._audit(c, station.id, batch_id, actor, at, "update", before, stored, touched)
+        return station.id
+
+    def _remove(
+        self,
+        c: Any,
+        station_id: int,
+        expected_version: int | None,
+        at: datetime,
+        actor: str,
+        batch_id: int,
+        touched: _Touched,
+    ) -> None:
+        before = self._current(c, station_id)
+        if before is None:
+            raise StationNotFoundError(station_id)
+        if expected_version is not None and before.version != expected_version:
+            raise StaleWriteError(station_id, expected_version, before.version)
+        c.execute("DELETE FROM stations WHERE id = ?", (station_id,))
+        self._unindex_point(c, station_id)
+        self._audit(c, station_id, batch_id, actor, at, "delete", before, None, touched)
+
+    # -- history -----------------------------------------------------------------------
+
+    def audit(
+        self, *, station_id: int | None = None, batch_id: int | None = None
+    ) -> list[AuditEntry]:
+        clauses, params = [], []
+        if station_id is not None:
+            clauses.append("station_id = ?")
+            params.append(station_id)
+        if batch_id is not None:
+            clauses.append("batch_id = ?")
+            params.append(batch_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._conn().execute(f"SELECT * FROM audit{where} ORDER BY id", params)
+        return [
+            AuditEntry(
+                id=r["id"],
+                station_id=r["station_id"],
+                batch_id=r["batch_id"],
+                actor=r["actor"],
+                at=datetime.fromisoformat(r["at"]),
+                action=r["action"],
+                before=json.loads(r["before"]) if r["before"] else None,
+                after=json.loads(r["after"]) if r["after"] else None,
+            )
+            for r in rows
+        ]
+
+    def batches(self, *, limit: int = 100) -> list[Batch]:
+        rows = self._conn().execute("SELECT * FROM batches ORDER BY id DESC LIMIT ?", (limit,))
+        return [
+            Batch(
+                r["id"],
+                r["actor"],
+                datetime.fromisoformat(r["at"]),
+                r["kind"],
+                r["note"],
+                r["changes"],
+            )
+            for r in rows
+        ]
+
+    # -- the 上图 history (schema v6) -----------------------------------------------------
+
+    # Audit entries replayed at a time when a history is built: memory stays one page's.
+    _HISTORY_PAGE = 2000
+    # Per threshold, a replay this process keeps where it cannot store one (a replica):
+    # (days, what each station counts for, the last audit id replayed).
+    _replays_lock = threading.Lock()
+
+    @property
+    def _replays(self) -> dict[float, Any]:
+        found = self.__dict__.get("_history_replays")
+        if found is None:
+            found = self.__dict__["_history_replays"] = {}
+        return found
+
+    @staticmethod
+    def _add_history(c: Any, threshold_m: float, days: dict[str, tuple[int, int, int]]) -> None:
+        c.executemany(
+            "INSERT INTO mapped_history (threshold_m, day, active, listed_all, precise_all) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (threshold_m, day) DO UPDATE SET "
+            "active = mapped_history.active + excluded.active, "
+            "listed_all = mapped_history.listed_all + excluded.listed_all, "
+            "precise_all = mapped_history.precise_all + excluded.precise_all",
+            [(threshold_m, day, *change) for day, change in days.items()],
+        )
+
+    def _keep_history(self, c: Any, day: str, touched: _Touched) -> None:
+        """Add a write's net change to each history kept (one per precise threshold asked
+        for), in the write's transaction."""
+
+        kept = c.execute(
+            "SELECT threshold_m FROM mapped_history_thresholds WHERE rules = ?",
+            (MAPPED_COUNTS_RULES,),
+        ).fetchall()
+        if not kept:
+            return
+        before = [b for b, _ in touched if b is not None]
+        after = [a for _, a in touched if a is not None]
+        for (threshold_m,) in kept:
+            t = float(threshold_m)
+            now, then = mapped_totals(after, threshold_m=t), mapped_totals(before, threshold_m=t)
+            self._add_history(c, t, {day: _minus(now, then)})
+
+    def _replay_history(
+        self,
+        conn: Any,
+        threshold_m: float,
+        *,
+        after_id: int,
+        days: dict[str, tuple[int, int, int]],
+        current: dict[int, tuple[int, int, int]],
+    ) -> int:
+        """Add to ``days`` each day's net change from the audit entries after ``after_id``,
+        a page at a time, ``current`` holding what each station counts for now; return the
+        last entry's id. Only the records after each change are read: the one before is
+        the station's previous entry's."""
+
+        last = after_id
+        while rows := conn.execute(
+            "SELECT id, station_id, at, after FROM audit WHERE id > ? ORDER BY id LIMIT ?",
+            (last, self._HISTORY_PAGE),
+        ).fetchall():
+            afters = [station_from_dict(json.loads(r["after"])) for r in rows if r["after"]]
+            counts = iter(mapped_counts(afters, threshold_m=threshold_m))
+            for r in rows:
+                old = current.pop(r["station_id"], (0, 0, 0))
+                new = (0, 0, 0)
+                if r["after"]:
+                    new = current[r["station_id"]] = next(counts)
+                day = r["at"][:10]
+                days[day] = _plus(days.get(day, (0, 0, 0)), _minus(new, old))
+            last = int(rows[-1]["id"])
+        return last
+
+    def _replayed_history(
+        self,
+        threshold_m: float,
+        replay: tuple[dict[str, tuple[int, int, int]], dict[int, tuple[int, int, int]], int],
+    ) -> list[tuple[str, int, int, int]]:
+        with self._replays_lock:
+            self._replays[threshold_m] = replay
+        days = replay[0]
+        return [(day, *days[day]) for day in sorted(days)]
+
+    def mapped_history_days(self, *, threshold_m: float) -> list[tuple[str, int, int, int]]:
+        conn = self._conn()
+        check = "SELECT rules FROM mapped_history_thresholds WHERE threshold_m = ?"
+        kept = conn.execute(check, (threshold_m,)).fetchone()
+        if kept is None or kept[0] != MAPPED_COUNTS_RULES:
+            # Built once per threshold from the whole trail (outside the writers' queue),
+            # then, queued, from what was written meanwhile; every write keeps it after.
+            # Memory: a page of the trail, and three counts per station.
+            with self._replays_lock:
+                days, current, upto = self._replays.pop(threshold_m, ({}, {}, 0))
+            upto = self._replay_history(
+                self._bulk_conn(), threshold_m, after_id=upto, days=days, current=current
+            )
+            try:
+                with self._write() as c:
+                    kept = c.execute(check, (threshold_m,)).fetchone()
+                    if kept is None or kept[0] != MAPPED_COUNTS_RULES:
+                        self._replay_history(
+                            c, threshold_m, after_id=upto, days=days, current=current
+                        )
+                        for table in ("mapped_history", "mapped_history_thresholds"):
+                            c.execute(f"DELETE FROM {table} WHERE threshold_m = ?", (threshold_m,))
+                        self._add_history(c, threshold_m, days)
+                        c.execute(
+                            "INSERT INTO mapped_history_thresholds (threshold_m, rules) "
+                            "VALUES (?, ?)",
+                            (threshold_m, MAPPED_COUNTS_RULES),
+                        )
+            except ReadOnlyError:
+                # A read replica cannot keep it (the primary will, once asked there): this
+                # process keeps its own replay, and goes on from where it stopped.
+                return self._replayed_history(threshold_m, (days, current, upto))
+        rows = conn.execute(
+            "SELECT day, active, listed_all, precise_all FROM mapped_history "
+            "WHERE threshold_m = ? ORDER BY day",
+            (threshold_m,),
+        )
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]

@@ -1,0 +1,184 @@
+"""Uploads' plans in SQL: the upload and its planned rows; its state is read from the
+batches that name it (written by stations_repo's apply).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from geodata.hours import TZ
+from stations.domain.records import station_from_dict, station_to_dict
+from stations.domain.uploads import Upload, UploadRow, UploadStatus
+from stations.storage.sqlbase import SQLBase, dump_doc, dump_json
+from stations.storage.store import UploadStore
+
+
+class SQLUploads(SQLBase, UploadStore):
+    """The UploadStore interface in SQL tables (plumbing: sqlbase.py)."""
+
+    def create_upload(self, upload: Upload) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO uploads (id, actor, owner, filename, crs, full_list, created_at, "
+                "base_version, unknown_columns, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    upload.id,
+                    upload.actor,
+                    upload.owner,
+                    upload.filename,
+                    upload.crs,
+                    int(upload.full_list),
+                    upload.created_at.isoformat(),
+                    upload.base_version,
+                    dump_json(list(upload.unknown_columns)),
+                    dump_json(upload.columns),
+                ),
+            )
+
+    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow]) -> None:
+        with self._write() as c:
+            c.executemany(
+                "INSERT INTO upload_rows (upload_id, seq, row, action, external_id, station_id, "
+                "expected_version, station, changed, problems, warnings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        upload_id,
+                        r.seq,
+                        r.row,
+                        r.action,
+                        r.external_id,
+                        r.station_id,
+                        r.expected_version,
+                        dump_doc(station_to_dict(r.station)) if r.station else None,
+                        dump_json(list(r.changed)),
+                        dump_json(list(r.problems)),
+                        dump_json(list(r.warnings)),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
+        with self._write() as c:
+            for row, warning in by_row.items():
+                found = c.execute(
+                    "SELECT seq, warnings FROM upload_rows WHERE upload_id = ? AND row = ?",
+                    (upload_id, row),
+                ).fetchone()
+                if found is not None:
+                    warnings = [*json.loads(found["warnings"]), warning]
+                    c.execute(
+                        "UPDATE upload_rows SET warnings = ? WHERE upload_id = ? AND seq = ?",
+                        (dump_json(warnings), upload_id, found["seq"]),
+                    )
+
+    def finish_upload(self, upload_id: str, counts: dict[str, int]) -> None:
+        with self._write() as c:
+            c.execute(
+                "UPDATE uploads SET planned = 1, counts = ? WHERE id = ?",
+                (dump_json(counts), upload_id),
+            )
+
+    def find_upload(self, upload_id: str) -> Upload | None:
+        conn = self._conn()
+        r = conn.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        if r is None:
+            return None
+        batches = {
+            b["kind"]: b["id"]
+            for b in conn.execute(
+                "SELECT id, kind FROM batches WHERE upload_id = ? ORDER BY id", (upload_id,)
+            )
+        }
+        if "revert" in batches:
+            status = UploadStatus.REVERTED
+        elif "upload" in batches:
+            status = UploadStatus.COMMITTED
+        else:
+            status = UploadStatus.DRY_RUN if r["planned"] else UploadStatus.PLANNING
+        return Upload(
+            id=r["id"],
+            actor=r["actor"],
+            owner=r["owner"],
+            filename=r["filename"],
+            crs=r["crs"],
+            full_list=bool(r["full_list"]),
+            created_at=datetime.fromisoformat(r["created_at"]),
+            base_version=r["base_version"],
+            status=status,
+            counts=json.loads(r["counts"]),
+            unknown_columns=tuple(json.loads(r["unknown_columns"])),
+            columns=json.loads(r["columns"]),
+            batch_id=batches.get("upload"),
+            revert_batch_id=batches.get("revert"),
+        )
+
+    _UNCOMMITTED = "NOT EXISTS (SELECT 1 FROM batches b WHERE b.upload_id = uploads.id)"
+
+    def delete_upload(self, upload_id: str) -> bool:
+        with self._write() as c:
+            found = c.execute(
+                f"SELECT id FROM uploads WHERE id = ? AND {self._UNCOMMITTED}", (upload_id,)
+            ).fetchone()
+            if found is None:
+                return False
+            c.execute("DELETE FROM upload_rows WHERE upload_id = ?", (upload_id,))
+            c.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            return True
+
+    def purge_uploads(self, *, created_before: datetime) -> int:
+        # created_at is stored as ISO text in Asia/Shanghai, so text order is time order.
+        cutoff = created_before.astimezone(TZ).isoformat()
+        with self._write() as c:
+            ids = [
+                r["id"]
+                for r in c.execute(
+                    f"SELECT id FROM uploads WHERE created_at < ? AND {self._UNCOMMITTED}",
+                    (cutoff,),
+                ).fetchall()
+            ]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"DELETE FROM upload_rows WHERE upload_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM uploads WHERE id IN ({marks})", chunk)
+            return len(ids)
+
+    def iter_upload_rows(
+        self,
+        upload_id: str,
+        *,
+        actions: Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Iterator[UploadRow]:
+
+        where = "upload_id = ?"
+        params: list[Any] = [upload_id]
+        if actions:
+            where += f" AND action IN ({','.join('?' * len(actions))})"
+            params.extend(actions)
+        # A fresh connection per stream: the caller may write (apply) while reading. All of
+        # an upload's rows is what a commit reads: a bulk read.
+        conn = self._conn() if limit is not None else self._bulk_conn()
+        rows = conn.execute(
+            f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+            [*params, self._NO_LIMIT if limit is None else limit, offset],
+        )
+        for r in rows:
+            yield UploadRow(
+                seq=r["seq"],
+                row=r["row"],
+                action=r["action"],
+                external_id=r["external_id"],
+                station_id=r["station_id"],
+                expected_version=r["expected_version"],
+                station=station_from_dict(json.loads(r["station"])) if r["station"] else None,
+                changed=tuple(json.loads(r["changed"])),
+                problems=tuple(json.loads(r["problems"])),
+                warnings=tuple(json.loads(r["warnings"])),
+            )
