@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geodata.crs import CoordinateSystem, parse_crs
+from geodata.crs import parse_crs
 from stations.cli.common import (
     Progress,
     cli_principal,
@@ -18,9 +18,13 @@ from stations.cli.common import (
 )
 from stations.domain.auth import Principal
 from stations.domain.errors import StoreError
-from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError, Upload, upload_crs
-from stations.formats.io import FileLimits, RowSource, read_rows
-from stations.services.uploads import closure_check, commit_upload, plan_upload, revert_upload
+from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError, Upload
+from stations.services.uploads import (
+    closure_check,
+    commit_upload,
+    plan_upload_file,
+    revert_upload,
+)
 from stations.storage.store import Store
 
 
@@ -103,24 +107,28 @@ def import_(
     """Check a CSV, XLSX or GeoJSON FILE row by row; with --commit, apply all rows or none."""
     by = cli_principal(union, actor)
     settings = cli_settings()
-    source, crs_value = _read(file, crs, settings.file_limits)
+    try:
+        given = parse_crs(crs) if crs else None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     store = open_registry(database)
     progress = Progress(f"检查 {file.name}")
     try:
-        upload = plan_upload(
-            source.rows,
+        upload = plan_upload_file(
+            file,
+            filename=file.name,
+            crs=given,
             store=store,
             districts=registry_districts(),
             by=by,
-            filename=file.name,
-            crs=crs_value,
             full_list=full_list,
-            unknown_columns=source.unknown_columns,
-            columns=source.columns,
-            on_row=progress,
+            limits=settings.file_limits,
             retention_h=settings.dry_run_retention_hours,
             border_tolerance_m=settings.border_tolerance_m,
+            on_row=progress,
         )
+    except CrsRequiredError as exc:
+        raise click.UsageError(str(exc)) from None
     except ValueError as exc:
         raise click.ClickException(f"{exc} (nothing was changed)") from exc
     progress.done()
@@ -131,23 +139,6 @@ def import_(
         click.echo(f"dry run: nothing was changed; commit with: yizhan upload commit {upload.id}")
         return
     _commit(store, upload.id, by, confirm_closures)
-
-
-def _read(
-    file: Path, crs: str | None, limits: FileLimits
-) -> tuple[RowSource, CoordinateSystem | None]:
-    """The file's rows and the coordinate system of their positions (--crs or the file's)."""
-    try:
-        given = parse_crs(crs) if crs else None
-        source = read_rows(file, limits=limits)
-        system = upload_crs(
-            given, format=source.format, columns=source.columns, default_crs=source.default_crs
-        )
-    except CrsRequiredError as exc:
-        raise click.UsageError(str(exc)) from None
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return source, system
 
 
 def _commit(store: Store, upload_id: str, by: Principal, confirm: int | None = None) -> None:

@@ -448,7 +448,7 @@ def upload_report(
 def plan_upload_file(
     path: Path,
     *,
-    format: str,
+    format: str | None = None,
     filename: str,
     crs: CoordinateSystem | None,
     store: Store,
@@ -458,8 +458,10 @@ def plan_upload_file(
     limits: FileLimits,
     retention_h: float = DRY_RUN_RETENTION_H,
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    on_row: Callable[[int], None] | None = None,
 ) -> Upload:
-    """Read a union's file and plan it (:func:`plan_upload`); ``crs`` None: the file must say.
+    """Read a union's file and plan it (:func:`plan_upload`); ``crs`` None: the file must say;
+    ``format`` None: its name says. The API and the CLI both upload through here.
 
     A file the readers cannot read raises FileRefusedError (``bad_file`` unless the reader
     named another problem); CrsRequiredError when nothing says the coordinate system.
@@ -471,7 +473,9 @@ def plan_upload_file(
     except ValueError as exc:  # the readers' word for a file they cannot read
         msg = f"{filename}: 文件无法读取：{exc}"
         raise FileRefusedError("bad_file", msg) from None
-    system = upload_crs(crs, format=format, columns=source.columns, default_crs=source.default_crs)
+    system = upload_crs(
+        crs, format=source.format, columns=source.columns, default_crs=source.default_crs
+    )
     # Rows are read as they are planned: a reader refusing the file part-way raises
     # FileRefusedError from inside plan_upload (which removes the half-made plan).
     return plan_upload(
@@ -486,4 +490,5 @@ def plan_upload_file(
         unknown_columns=source.unknown_columns,
         columns=source.columns,
         retention_h=retention_h,
+        on_row=on_row,
     )
