@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from stations.domain.model import Station
 from stations.formats import csvfile, geojson, xlsx
@@ -22,19 +23,28 @@ from stations.formats.table import Table
 @dataclass(frozen=True, slots=True)
 class Format:
     """One file format: its name, the suffixes that mean it (the first is the one offered),
-    its media type, its reader and its export writer (None: not exported)."""
+    its media type, its reader, its export writer to a file (None: not exported) and, for
+    a text format, its writer to an open text stream (standard output, an HTTP body)."""
 
     name: str
     suffixes: tuple[str, ...]
     media_type: str
     read: Callable[[Path, FileLimits], Table]
     export: Callable[[Iterable[Station], Path], int] | None = None
+    stream: Callable[[Iterable[Station], IO[str]], int] | None = None
 
 
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("csv", (".csv", ".txt"), "text/csv", csvfile.read_csv, csvfile.export_csv),
+        Format(
+            "csv",
+            (".csv", ".txt"),
+            "text/csv",
+            csvfile.read_csv,
+            csvfile.export_csv,
+            csvfile.write_csv,
+        ),
         Format(
             "xlsx",
             (".xlsx", ".xlsm"),
@@ -48,6 +58,7 @@ FORMATS: dict[str, Format] = {
             "application/geo+json",
             geojson.read_geojson,
             geojson.export_geojson,
+            geojson.write_geojson,
         ),
     )
 }
