@@ -6,7 +6,7 @@ from typing import Any
 
 from stations.domain.model import Station
 from stations.domain.records import station_to_dict
-from stations.formats.fields import EXPORT_COLUMNS, FIELDS, Kind
+from stations.formats.fields import EXPORT_COLUMNS, FIELDS, LISTING_RECORD_KEYS, Kind
 
 _LIST_FIELDS = tuple(f.key for f in FIELDS if f.export and f.kind is Kind.LIST)
 
@@ -41,15 +41,10 @@ def export_row(station: Station) -> dict[str, Any]:
     for key in _LIST_FIELDS:
         row[key] = ",".join(doc[key])
     row["crs"] = "wgs84"
-    for listing in station.listings:
-        p = listing.provider.value
-        row[f"{p}_listed"] = listing.listed
-        row[f"{p}_poi_id"] = listing.poi_id
-        row[f"{p}_listed_name"] = listing.listed_name
-        row[f"{p}_lon"] = listing.listed_lon
-        row[f"{p}_lat"] = listing.listed_lat
-        row[f"{p}_keyword_linked"] = listing.keyword_linked
-        row[f"{p}_checked_at"] = listing.checked_at.isoformat() if listing.checked_at else None
+    for listing in doc["listings"]:
+        p = listing["provider"]
+        for suffix, key in LISTING_RECORD_KEYS.items():
+            row[f"{p}_{suffix}"] = listing[key]
     return row
 
 

@@ -68,6 +68,10 @@ _LISTING: tuple[tuple[str, str | None, Kind, tuple[str, ...]], ...] = (
     ("checked_at", None, Kind.DATETIME, ("核查时间",)),
 )
 LISTING_FIELDS = tuple(suffix for suffix, *_ in _LISTING)
+# The listing record's key of each (records.listing_to_dict), where it differs.
+LISTING_RECORD_KEYS = {
+    s: {"lon": "listed_lon", "lat": "listed_lat"}.get(s, s) for s in LISTING_FIELDS
+}
 
 
 def _listing_fields() -> list[Field]:

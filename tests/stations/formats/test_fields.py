@@ -20,6 +20,7 @@ from stations.formats.fields import (
     EXPORT_COLUMNS,
     FIELDS,
     LISTING_FIELDS,
+    LISTING_RECORD_KEYS,
     TEMPLATE_FIELDS,
     Kind,
     map_headers,
@@ -36,8 +37,6 @@ ADMIN = Principal("t", "test", Role.ADMIN, None)
 RECORD_ONLY = {"source_lon", "source_lat", "source_crs"}
 # The registry's own bookkeeping, made anew by an import.
 BOOKKEEPING = {"id", "version", "updated_at"}
-# A listing's position is listed_lon/listed_lat in the record, <provider>_lon/_lat in files.
-_LISTING_KEY = {"lon": "listed_lon", "lat": "listed_lat"}
 
 
 def test_every_field_is_in_the_record_and_every_record_key_is_a_field(districts):
@@ -49,7 +48,7 @@ def test_every_field_is_in_the_record_and_every_record_key_is_a_field(districts)
     for f in FIELDS:
         provider, _, suffix = f.key.partition("_")
         if provider in providers and suffix in LISTING_FIELDS:
-            assert _LISTING_KEY.get(suffix, suffix) in listing, f.key
+            assert LISTING_RECORD_KEYS[suffix] in listing, f.key
         elif f.key not in doc:
             not_in_record.add(f.key)
     # A file's positions say their system; the record holds WGS-84 (and source_crs).
