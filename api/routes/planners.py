@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import threading
 from datetime import datetime
@@ -29,8 +28,7 @@ from geodata.coverage import (
     greedy_gaps,
 )
 from geodata.hours import TZ
-from stations.domain.auth import Role
-from stations.domain.demand import DemandFileError, DemandLayer, check_layer_name
+from stations.domain.demand import DemandFileError, DemandLayer, LayerNameError, check_layer_name
 from stations.domain.figures import (
     CITY,
     definitions_markdown,
@@ -41,9 +39,9 @@ from stations.domain.figures import (
 )
 from stations.domain.model import Status
 from stations.domain.uploads import CrsRequiredError
-from stations.formats.io import FileRefusedError
+from stations.formats.io import FileRefusedError, UnsupportedFormatError
 from stations.readmodel.index import StationIndex
-from stations.services.demand import demand_crs, read_demand
+from stations.services.demand import save_demand_layer
 from stations.services.planning import CoverageOptions, coverage_figures, coverage_figures_work
 
 router = APIRouter(prefix="/v1", tags=["planners"])
@@ -510,33 +508,30 @@ def put_demand(
     (missing or non-numeric positions, negative weights, points outside the districts, or
     for a district union outside its own district), and the stored layer is unchanged.
     A layer belongs to the union that made it: only it or the city union may replace it."""
-    if not by.may_create_demand:
-        raise Problem("forbidden", "demand layers are kept by the city and district unions")
-    try:
-        name = check_layer_name(name)
-    except ValueError as exc:
-        raise Problem("invalid_parameter", str(exc)) from None
+    system = parse_crs_param(crs) if crs else None
     filename = Path(file.filename or "demand.csv").name
-    suffix = Path(filename).suffix.lower() or ".csv"
-    try:
-        system = demand_crs(parse_crs_param(crs) if crs else None, Path(filename))
-    except CrsRequiredError as exc:
-        raise Problem("crs_required", str(exc)) from None
-    except ValueError as exc:  # not a file type we read
-        raise Problem("unsupported_file", f"{filename}: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="yizhan-demand-") as tmp:
-        path = Path(tmp) / f"demand{suffix}"
+        path = Path(tmp) / f"demand{Path(filename).suffix.lower() or '.csv'}"
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 20):
                 out.write(chunk)
         try:
-            layer = read_demand(
+            saved = save_demand_layer(
+                services.store,
+                services.districts,
+                by,
+                name,
                 path,
-                name=name,
                 crs=system,
-                districts=services.districts,
                 limits=services.settings.file_limits,
+                filename=filename,
             )
+        except LayerNameError as exc:
+            raise Problem("invalid_parameter", str(exc)) from None
+        except CrsRequiredError as exc:
+            raise Problem("crs_required", str(exc)) from None
+        except UnsupportedFormatError as exc:
+            raise Problem("unsupported_file", f"{filename}: {exc}") from None
         except DemandFileError as exc:
             raise Problem(
                 "validation_failed",
@@ -547,17 +542,6 @@ def put_demand(
             raise Problem(exc.code, str(exc)) from None
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
             raise Problem("bad_file", f"{filename}: 文件无法读取：{exc}") from None
-    if by.role is Role.DISTRICT:
-        outside = services.districts.lookup(layer.lon, layer.lat) != by.code
-        if outside.any():
-            raise Problem(
-                "forbidden",
-                f"{int(outside.sum())} point(s) lie outside your district {by.code}",
-            )
-    layer = dataclasses.replace(layer, owner=by.demand_owner)
-    services.store.save_demand(layer, actor=by.name, may_replace=by.may_change_demand)
-    saved = services.store.find_demand(name)
-    assert saved is not None
     return json_response(saved.summary())
 
 

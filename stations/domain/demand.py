@@ -76,8 +76,12 @@ class DemandLayer:
         }
 
 
+class LayerNameError(ValueError):
+    """A demand layer name that cannot be one."""
+
+
 def check_layer_name(name: str) -> str:
-    """Return the layer name stripped, or raise ValueError saying what a name may be."""
+    """Return the layer name stripped, or raise LayerNameError saying what a name may be."""
     name = name.strip()
     bad = (
         not name
@@ -90,5 +94,5 @@ def check_layer_name(name: str) -> str:
             "a demand layer name is 1 to 64 characters without / \\ ? # % or control "
             f"characters: {visible(name)!r}"
         )
-        raise ValueError(msg)
+        raise LayerNameError(msg)
     return name

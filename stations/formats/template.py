@@ -15,71 +15,35 @@ from stations.domain.model import (
     PROVIDER_LABELS,
     STATUS_LABELS,
 )
+from stations.formats.fields import TEMPLATE_FIELDS, Kind
 
-HEADERS = [
-    "编号",
-    "名称",
-    "地址",
-    "依托单位",
-    "联系电话",
-    "经度",
-    "纬度",
-    "开放时间",
-    "24小时自助",
-    "进入方式",
-    "需要登记",
-    "设施",
-    "状态",
-    "统一标识",
-    "品牌",
-    "高德已上图",
-    "高德POI",
-    "高德经度",
-    "高德纬度",
-    "高德关联关键词",
-    "百度已上图",
-    "百度POI",
-    "百度经度",
-    "百度纬度",
-    "百度关联关键词",
-    "腾讯已上图",
-    "腾讯POI",
-    "腾讯经度",
-    "腾讯纬度",
-    "腾讯关联关键词",
-]
-EXAMPLE = [
-    "YZ-0001",
-    "解放碑工会驿站（示例）",
-    "重庆市渝中区民族路1号",
-    "渝中区总工会",
-    "023-63000000",
-    106.583628,
-    29.554722,
-    "周一至周五 9:00-18:00，节假日休息",
-    "否",
-    "有人值守",
-    "否",
-    "热水、微波炉、手机充电、厕所",
-    "运营中",
-    "是",
-    "渝工港湾",
-    "是",
-    "B0FFXXXXXX",
-    106.583700,
-    29.554650,
-    "是",
-    "否",
-    "",
-    "",
-    "",
-    "",
-    "否",
-    "",
-    "",
-    "",
-    "",
-]
+HEADERS = [f.header for f in TEMPLATE_FIELDS]
+# The example row, by record key (a field of the template not named here is left empty).
+_EXAMPLE: dict[str, object] = {
+    "external_id": "YZ-0001",
+    "name": "解放碑工会驿站（示例）",
+    "address": "重庆市渝中区民族路1号",
+    "host": "渝中区总工会",
+    "contact_phone": "023-63000000",
+    "lon": 106.583628,
+    "lat": 29.554722,
+    "hours": "周一至周五 9:00-18:00，节假日休息",
+    "self_service_24h": "否",
+    "entry_methods": "有人值守",
+    "registration_required": "否",
+    "amenities": "热水、微波炉、手机充电、厕所",
+    "status": "运营中",
+    "signage_unified": "是",
+    "brand": "渝工港湾",
+    "amap_listed": "是",
+    "amap_poi_id": "B0FFXXXXXX",
+    "amap_lon": 106.583700,
+    "amap_lat": 29.554650,
+    "amap_keyword_linked": "是",
+    "baidu_listed": "否",
+    "tencent_listed": "否",
+}
+EXAMPLE = [_EXAMPLE.get(f.key, "") for f in TEMPLATE_FIELDS]
 
 
 @cache
@@ -99,21 +63,12 @@ def template_xlsx() -> bytes:
     )
     sheet.add_data_validation(yes_no)
     sheet.add_data_validation(status)
-    for header in (
-        "24小时自助",
-        "需要登记",
-        "统一标识",
-        "高德已上图",
-        "百度已上图",
-        "腾讯已上图",
-        "高德关联关键词",
-        "百度关联关键词",
-        "腾讯关联关键词",
-    ):
-        col = sheet.cell(row=1, column=HEADERS.index(header) + 1).column_letter
-        yes_no.add(f"{col}2:{col}10000")
-    col = sheet.cell(row=1, column=HEADERS.index("状态") + 1).column_letter
-    status.add(f"{col}2:{col}10000")
+    for number, f in enumerate(TEMPLATE_FIELDS, start=1):
+        col = sheet.cell(row=1, column=number).column_letter
+        if f.kind is Kind.BOOL:
+            yes_no.add(f"{col}2:{col}10000")
+        elif f.kind is Kind.STATUS:
+            status.add(f"{col}2:{col}10000")
 
     notes = book.create_sheet("填写说明")
     notes.append(["项目", "可选值或写法"])

@@ -8,22 +8,26 @@ number and the layer is not stored.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
+from stations.domain.auth import Principal, Role
 from stations.domain.demand import DemandFileError, DemandLayer, RowProblem, check_layer_name
+from stations.domain.errors import ForbiddenError
 from stations.domain.uploads import CrsRequiredError
 from stations.domain.validation import in_china_bounds, visible
-from stations.formats.io import FileLimits, _xlsx_rows, detect_encoding, detect_format
+from stations.formats.limits import FileLimits
+from stations.formats.registry import format_for
+from stations.formats.table import MISSING
 from stations.services.demo import _CENTRAL, _points
+from stations.storage.store import Store
 
 DEFAULT_FILE_LIMITS = FileLimits()
 
@@ -54,46 +58,20 @@ def _number(value: Any) -> float | None:
 
 
 def _rows(path: Path, limits: FileLimits) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number as the user sees it, raw cells) from CSV/XLSX/GeoJSON; a spreadsheet is
-    checked against ``limits`` before it is read, as a station upload is."""
+    """(row number as the user sees it, cells by the file's own headers) from any format
+    of the registry, read under the same ``limits`` as a station upload but for the number
+    of rows, which for a layer is :data:`MAX_POINTS` (one more, so that row is reported).
 
-    fmt = detect_format(path)
-    if fmt == "geojson":
-        try:
-            doc = orjson.loads(path.read_bytes())
-        except orjson.JSONDecodeError as exc:
-            msg = f"{path.name}: 不是有效的 GeoJSON：{exc}"
-            raise ValueError(msg) from None
-        features = doc.get("features") if isinstance(doc, dict) else None
-        if not isinstance(features, list):
-            msg = f"{path.name}: GeoJSON 须为含 features 列表的 FeatureCollection"
-            raise ValueError(msg)
-        for i, feat in enumerate(features, start=1):
-            props = feat.get("properties") if isinstance(feat, dict) else None
-            geom = feat.get("geometry") if isinstance(feat, dict) else None
-            if not (
-                isinstance(feat, dict)
-                and isinstance(props, dict | None)
-                and isinstance(geom, dict | None)
-            ):
-                msg = (
-                    f"{path.name}: 第 {i} 个要素不是 GeoJSON 要素（properties、geometry 须为对象）"
-                )
-                raise ValueError(msg)
-            props, geom = dict(props or {}), geom or {}
-            coords = geom.get("coordinates")
-            if geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2:
-                props.setdefault("lon", coords[0])
-                props.setdefault("lat", coords[1])
-            yield i, props
-    elif fmt == "xlsx":
-        header, body = _xlsx_rows(path, limits)
-        for n, values in body:
-            yield n, dict(zip([str(h) for h in header], values, strict=False))
-    else:
-        with path.open(encoding=detect_encoding(path), newline="") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):
-                yield n, row
+    A GeoJSON point fills ``lon``/``lat`` unless the properties have them.
+    """
+    table = format_for(path).read(path, replace(limits, max_rows=MAX_POINTS + 1))
+    keys = [str(h) for h in table.header]
+    for number, values, point, problems in table.rows:
+        cells = {k: v for k, v in zip(keys, values, strict=False) if v is not MISSING}
+        if point is not None and not problems:
+            cells.setdefault("lon", point[0])
+            cells.setdefault("lat", point[1])
+        yield number, cells
 
 
 DEMAND_CRS_HELP = (
@@ -108,7 +86,7 @@ def demand_crs(given: str | CoordinateSystem | None, path: Path) -> CoordinateSy
     (RFC 7946); nothing else is assumed (CrsRequiredError, saying how to tell)."""
     if given is not None and str(given).strip():
         return parse_crs(given)
-    if detect_format(path) == "geojson":
+    if format_for(path).name == "geojson":
         return CoordinateSystem.WGS84
     raise CrsRequiredError(DEMAND_CRS_HELP)
 
@@ -202,6 +180,44 @@ def read_demand(
         tuple(labels),
         source={"file": Path(path).name, "crs": system.value},
     )
+
+
+def save_demand_layer(
+    store: Store,
+    districts: Districts,
+    by: Principal,
+    name: str,
+    path: Path,
+    *,
+    crs: CoordinateSystem | str | None,
+    limits: FileLimits = DEFAULT_FILE_LIMITS,
+    filename: str | None = None,
+) -> DemandLayer:
+    """Read a demand file and store it as layer ``name`` owned by ``by``; return it as stored.
+
+    In order: ``by`` must be a union that keeps demand layers (ForbiddenError), the name
+    one a layer may have (LayerNameError), the coordinate system named unless the file is
+    GeoJSON (CrsRequiredError; UnsupportedFormatError for a file type we do not read, told
+    from ``filename``, the name the uploader gave, else ``path``'s); then the file is read
+    all or nothing (DemandFileError, FileRefusedError), a district union's points must lie
+    in its district (ForbiddenError), and only the layer's owner or the city union may
+    replace it (the store's ForbiddenError).
+    """
+    if not by.may_create_demand:
+        raise ForbiddenError("demand layers are kept by the city and district unions")
+    name = check_layer_name(name)
+    system = demand_crs(crs, Path(filename or path.name))
+    layer = read_demand(path, name=name, crs=system, districts=districts, limits=limits)
+    if by.role is Role.DISTRICT:
+        outside = districts.lookup(layer.lon, layer.lat) != by.code
+        if outside.any():
+            msg = f"{int(outside.sum())} point(s) lie outside your district {by.code}"
+            raise ForbiddenError(msg)
+    layer = replace(layer, owner=by.demand_owner)
+    store.save_demand(layer, actor=by.name, may_replace=by.may_change_demand)
+    saved = store.find_demand(name)
+    assert saved is not None
+    return saved
 
 
 def sample_demand(districts: Districts, *, seed: int = 20241, points: int = 3_000) -> DemandLayer:

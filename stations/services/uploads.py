@@ -51,6 +51,7 @@ from stations.domain.validation import (
     visible,
 )
 from stations.formats.io import FileLimits, FileRefusedError, read_rows
+from stations.formats.table import Cells
 from stations.storage.store import Store
 
 
@@ -268,16 +269,8 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
     """What one row of the file does: create, update, unchanged or rejected (and why)."""
     ext = visible(str(raw.get("external_id") or "").strip())
     try:
-        if raw.get("_geometry_problem"):
-            raise ValidationError(
-                [
-                    Problem(
-                        "geometry",
-                        "not_a_point",
-                        f"几何类型须为点（Point），而不是 {raw['_geometry_problem']}",
-                    )
-                ]
-            )
+        if isinstance(raw, Cells) and raw.problems:  # found by the reader (not a point…)
+            raise ValidationError(raw.problems)
         if ctx.crs is None and not str(raw.get("crs") or "").strip():
             raise ValidationError(
                 [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]

@@ -1,0 +1,120 @@
+"""CSV: UTF-8 (with or without BOM), GBK/GB18030 or UTF-16 "Unicode text"; comma, semicolon,
+tab or bar separated. Read for uploads, written for exports."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from stations.domain.model import Station
+from stations.formats.export import export_cells
+from stations.formats.fields import EXPORT_COLUMNS, map_headers
+from stations.formats.limits import FileLimits, FileRefusedError, limited
+from stations.formats.table import Row, Table
+
+
+def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """Return utf-8-sig, utf-8, gb18030 (a superset of GBK) or, after its BOM, utf-16 for
+    a CSV file.
+
+    The whole file is checked in chunks with an incremental decoder, so memory stays bounded
+    and a GBK character far down the file is not missed.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(3)
+    bom = head == codecs.BOM_UTF8
+    candidates: tuple[str, ...] = ("utf-8", "gb18030")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ("utf-16",)  # Excel's "Unicode 文本 (*.txt)": tab separated
+    for encoding in candidates:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                while chunk := fh.read(chunk_bytes):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return "utf-8-sig" if bom and encoding == "utf-8" else encoding
+    msg = f"{path.name}: 文件编码无法识别（请另存为 UTF-8 或 GBK 编码的 CSV，或 Unicode 文本）"
+    raise ValueError(msg)
+
+
+# Delimiters a spreadsheet program may save a "CSV" with (semicolons where the decimal
+# separator is a comma, tabs from "Unicode text").
+_CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _csv_header(path: Path, encoding: str) -> tuple[str, list[str]]:
+    """The delimiter under which the first line maps the most known headers, and the header."""
+    with path.open(encoding=encoding, newline="") as fh:
+        try:
+            first = fh.readline(1 << 20)
+        except UnicodeDecodeError:
+            first = ""
+    best: tuple[int, str, list[str]] = (-1, ",", [])
+    for delimiter in _CSV_DELIMITERS:
+        try:
+            header = next(csv.reader([first], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        known = sum(f is not None for f in map_headers(header)[0])
+        if known > best[0]:
+            best = (known, delimiter, header)
+    return best[1], best[2]
+
+
+def _csv_refusal(path: Path, line: int, exc: csv.Error) -> FileRefusedError:
+    if "field larger than field limit" in str(exc):
+        limit_kib = csv.field_size_limit() // 1024
+        return FileRefusedError(
+            "cell_too_long",
+            f"{path.name}: 第 {line} 行附近有一格超过 {limit_kib} KiB，不是驿站登记的内容；"
+            "请检查这一格（多为漏写引号或粘贴了整个文件）",
+        )
+    return FileRefusedError("bad_file", f"{path.name}: 第 {line} 行无法按 CSV 读取：{exc}")
+
+
+def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[Row]:
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            next(reader, None)
+            for number, values in enumerate(reader, start=2):
+                if not any(v.strip() for v in values):
+                    continue
+                yield Row(number, values)
+        except csv.Error as exc:
+            raise _csv_refusal(path, reader.line_num, exc) from None
+
+
+def read_csv(path: Path, limits: FileLimits) -> Table:
+    """The file's header (the first line, under the delimiter that maps the most known
+    headers) and rows; refused before any row is returned if it has too many."""
+    encoding = detect_encoding(path)
+    delimiter, header = _csv_header(path, encoding)
+    # Counted before any row is planned (fast: stops at the first row too many).
+    for _ in limited(_csv_rows(path, encoding, delimiter), path.name, limits):
+        pass
+    rows = limited(_csv_rows(path, encoding, delimiter), path.name, limits)
+    return Table("csv", header, rows, encoding, delimiter, quoted=True)
+
+
+def write_csv(stations: Iterable[Station], out: IO[str]) -> int:
+    """Write CSV with a UTF-8 BOM-friendly layout (the caller opens with utf-8-sig)."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    n = 0
+    for station in stations:
+        writer.writerow(export_cells(station))
+        n += 1
+    return n
+
+
+def export_csv(stations: Iterable[Station], path: Path) -> int:
+    """Export to a CSV file that Excel opens as UTF-8 (with a BOM)."""
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        return write_csv(stations, fh)

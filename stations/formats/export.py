@@ -1,0 +1,61 @@
+"""Export rows: a station as the flat row of CSV/XLSX, made safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stations.domain.model import Station
+from stations.domain.records import station_to_dict
+from stations.formats.fields import EXPORT_COLUMNS, FIELDS, LISTING_RECORD_KEYS, Kind
+
+_LIST_FIELDS = tuple(f.key for f in FIELDS if f.export and f.kind is Kind.LIST)
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defused(text: str) -> bool:
+    """Whether :func:`neutralise` puts a quote before ``text``: a formula sign, after any
+    quotes (so that "'=1", quoted again, reads back as it was written)."""
+    return text.lstrip("'").startswith(_FORMULA_START)
+
+
+def neutralise(value: Any) -> Any:
+    """Defuse spreadsheet formula injection: text starting with = + - @ (after any
+    apostrophes) gets a leading '."""
+    if isinstance(value, str) and _defused(value):
+        return "'" + value
+    return value
+
+
+def restore(value: Any) -> Any:
+    """Undo :func:`neutralise` on a cell read back from one of our exports."""
+    if isinstance(value, str) and value[:1] == "'" and _defused(value[1:]):
+        return value[1:]
+    return value
+
+
+def export_row(station: Station) -> dict[str, Any]:
+    """A flat row for CSV/XLSX: lists joined with commas, listings as provider columns."""
+    doc = station_to_dict(station)
+    row: dict[str, Any] = {k: doc.get(k) for k in EXPORT_COLUMNS if k in doc}
+    for key in _LIST_FIELDS:
+        row[key] = ",".join(doc[key])
+    row["crs"] = "wgs84"
+    for listing in doc["listings"]:
+        p = listing["provider"]
+        for suffix, key in LISTING_RECORD_KEYS.items():
+            row[f"{p}_{suffix}"] = listing[key]
+    return row
+
+
+def export_cell(value: Any) -> Any:
+    """A value as a CSV/XLSX cell: true/false, empty for None, formulas defused."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else neutralise(value)
+
+
+def export_cells(station: Station) -> list[Any]:
+    """The cells of a station's export row, in :data:`EXPORT_COLUMNS` order."""
+    row = export_row(station)
+    return [export_cell(row.get(c)) for c in EXPORT_COLUMNS]

@@ -1,0 +1,176 @@
+"""The one list of a station's public fields: the record key, the Chinese header, the header
+aliases a file may use, the kind of value, and where the field appears.
+
+The upload template's columns, the header mapping of uploads, the export columns and the
+template's drop-down lists are all derived from :data:`FIELDS`; a field added here appears
+in each of them (tests/stations/formats/test_fields.py checks it against the record).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from stations.domain.model import PROVIDER_LABELS, Provider
+
+
+class Kind(StrEnum):
+    """What a field holds, as a file writes it."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    BOOL = "bool"  # 是/否, true/false
+    LIST = "list"  # written joined with commas (顿号 on input too)
+    STATUS = "status"  # one of STATUS_LABELS
+    DATETIME = "datetime"  # ISO 8601
+    INTEGER = "integer"
+    LISTINGS = "listings"  # GeoJSON's nested list of 上图 listings
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One public field of a station.
+
+    ``key`` is the row key build_station reads (and the export's column name); ``header`` the
+    Chinese header of the upload template (None: not in the template); ``aliases`` the other
+    headers an uploaded file may use (``key`` and ``header`` are always accepted);
+    ``read``: whether an upload reads it (False for what the registry derives or keeps, such
+    as ``id`` or ``version``); ``export``: whether CSV/XLSX exports have the column.
+    """
+
+    key: str
+    header: str | None
+    kind: Kind = Kind.TEXT
+    aliases: tuple[str, ...] = ()
+    read: bool = True
+    export: bool = True
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """Every header that names this field in an uploaded file."""
+        own = (self.key,) if self.header is None else (self.key, self.header)
+        return own + tuple(a for a in self.aliases if a not in own)
+
+
+# One 上图 listing per provider: suffix of the key, Chinese header after the provider's name
+# (None: not in the template), aliases (each taken with the provider's key and name before it).
+_LISTING: tuple[tuple[str, str | None, Kind, tuple[str, ...]], ...] = (
+    ("listed", "已上图", Kind.BOOL, ("上图",)),
+    ("poi_id", "POI", Kind.TEXT, ("poi", "poiid")),
+    ("listed_name", None, Kind.TEXT, ("上图名称", "名称")),
+    ("lon", "经度", Kind.NUMBER, ()),
+    ("lat", "纬度", Kind.NUMBER, ()),
+    ("keyword_linked", "关联关键词", Kind.BOOL, ("keyword", "关键词")),
+    ("checked_at", None, Kind.DATETIME, ("核查时间",)),
+)
+LISTING_FIELDS = tuple(suffix for suffix, *_ in _LISTING)
+# The listing record's key of each (records.listing_to_dict), where it differs.
+LISTING_RECORD_KEYS = {
+    s: {"lon": "listed_lon", "lat": "listed_lat"}.get(s, s) for s in LISTING_FIELDS
+}
+
+
+def _listing_fields() -> list[Field]:
+    fields: list[Field] = []
+    for provider in Provider:
+        p, cn = provider.value, PROVIDER_LABELS[provider.value]
+        for suffix, header, kind, aliases in _LISTING:
+            names = (suffix, *([header] if header else []), *aliases)
+            fields.append(
+                Field(
+                    f"{p}_{suffix}",
+                    f"{cn}{header}" if header else None,
+                    kind,
+                    tuple(f"{p}_{a}" for a in names) + tuple(f"{cn}{a}" for a in names),
+                )
+            )
+    return fields
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("id", None, Kind.INTEGER, read=False),
+    Field("external_id", "编号", aliases=("驿站编号", "本单位编号", "code", "站点编号")),
+    Field("owner", None, aliases=("所属工会", "管理工会", "建设工会")),
+    Field("name", "名称", aliases=("驿站名称", "站点名称")),
+    Field("address", "地址", aliases=("详细地址", "驿站地址")),
+    Field("host", "依托单位", aliases=("承建单位", "所在单位", "建设单位")),
+    Field("contact_phone", "联系电话", aliases=("phone", "电话", "联系方式")),
+    Field("district_adcode", None, read=False),
+    Field("lon", "经度", Kind.NUMBER, ("lng", "long", "longitude", "x")),
+    Field("lat", "纬度", Kind.NUMBER, ("latitude", "y")),
+    # The file says its own system, so importing an export back needs no --crs.
+    Field("crs", None, aliases=("坐标系",)),
+    Field("hours", "开放时间", aliases=("opening_hours", "服务时间", "营业时间")),
+    Field("hours_text", None, aliases=("开放时间原文",)),
+    Field("self_service_24h", "24小时自助", Kind.BOOL, ("24小时", "是否24小时", "24小时自助驿站")),
+    Field("entry_methods", "进入方式", Kind.LIST, ("开门方式",)),
+    Field("registration_required", "需要登记", Kind.BOOL, ("需注册", "是否需要注册")),
+    Field("amenities", "设施", Kind.LIST, ("服务设施", "配套设施")),
+    Field("status", "状态", Kind.STATUS, ("运营状态",)),
+    Field("signage_unified", "统一标识", Kind.BOOL, ("是否统一标识",)),
+    Field("brand", "品牌"),
+    *_listing_fields(),
+    Field("sample", None, Kind.BOOL, ("示例", "示例数据")),
+    Field("version", None, Kind.INTEGER, read=False),
+    Field("updated_at", None, Kind.DATETIME, read=False),
+    # Our GeoJSON export nests the 上图 listings as a list (CSV/XLSX flatten them).
+    Field("listings", None, Kind.LISTINGS, export=False),
+)
+FIELD_BY_KEY = {f.key: f for f in FIELDS}
+EXPORT_COLUMNS = tuple(f.key for f in FIELDS if f.export)
+TEMPLATE_FIELDS = tuple(f for f in FIELDS if f.header is not None)
+
+_NOTE = re.compile(r"[（(\[【].*?[)）\]】]")
+
+
+def normal_header(text: str) -> str:
+    """A header as compared: NFKC, lower case, no spaces, colons or bracketed notes."""
+    text = unicodedata.normalize("NFKC", str(text)).strip().lower()
+    text = _NOTE.sub("", text)  # "经度（GCJ-02）" -> "经度"
+    return re.sub(r"[\s*：:]+", "", text)
+
+
+_ALIAS_TO_FIELD = {normal_header(alias): f.key for f in FIELDS if f.read for alias in f.headers}
+
+
+# What of a file's unrecognised headers is kept for the report: a header is a name, not a
+# document (an 800 MB "header" cell was once stored whole and sent back as 838 MB of JSON).
+MAX_UNKNOWN_COLUMNS = 50
+MAX_HEADER_CHARS = 64
+
+
+def _short_header(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_HEADER_CHARS else text[: MAX_HEADER_CHARS - 1] + "…"
+
+
+def map_headers(headers: Iterable[Any]) -> tuple[list[str | None], list[str]]:
+    """Map a file's column headers to record fields; return the mapping and unknown headers.
+
+    The unknown headers are reported, not stored whole: at most ``MAX_UNKNOWN_COLUMNS`` of
+    them, each cut to ``MAX_HEADER_CHARS`` characters, and a last entry saying how many more.
+    """
+    mapped: list[str | None] = []
+    unknown: list[str] = []
+    more = 0
+    seen: set[str] = set()
+    for header in headers:
+        text = "" if header is None else str(header)
+        name = _ALIAS_TO_FIELD.get(normal_header(text)) if len(text) <= 200 else None
+        if header is None or name is None or name in seen:
+            mapped.append(None)
+            if text.strip():
+                if len(unknown) < MAX_UNKNOWN_COLUMNS:
+                    unknown.append(_short_header(text))
+                else:
+                    more += 1
+        else:
+            mapped.append(name)
+            seen.add(name)
+    if more:
+        unknown.append(f"……另有 {more} 列")
+    return mapped, unknown

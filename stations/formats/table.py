@@ -1,0 +1,60 @@
+"""What every format's reader returns: a header and numbered rows of cells."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from stations.domain.validation import Problem
+
+
+class _Missing:
+    """A cell a row does not have at all (a GeoJSON feature without that property), as
+    opposed to one it has empty."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class Row(NamedTuple):
+    """One row of a file: the number a clerk sees, the cells in the header's order
+    (``MISSING`` where the row has none), a point the format gives outside the cells
+    (a GeoJSON geometry), and what the reader found wrong with the row itself."""
+
+    number: int
+    values: Sequence[Any]
+    point: tuple[Any, Any] | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass
+class Table:
+    """A file read by its format: the header, the rows (read once, lazily, each format's
+    limits already applied), and what the format tells of the file."""
+
+    format: str
+    header: list[Any]
+    rows: Iterator[Row]
+    encoding: str | None = None
+    delimiter: str | None = None  # a CSV's separator, as detected
+    # The system the format itself fixes (GeoJSON: WGS-84, RFC 7946); None: the uploader says.
+    default_crs: str | None = None
+    # Whether text cells may carry our export's quote against formula injection.
+    quoted: bool = False
+
+
+class Cells(dict[str, Any]):
+    """A station row mapped to record fields, with the problems the reader found in the
+    row itself (``problems``: e.g. a GeoJSON geometry that is not a point)."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self, cells: dict[str, Any], problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(cells)
+        self.problems = problems
