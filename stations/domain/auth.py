@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -107,9 +109,15 @@ class Principal:
         a district union's only inside its district: see :meth:`may_place_demand_in`)."""
         return self.role in (Role.ADMIN, Role.DISTRICT)
 
-    def may_place_demand_in(self, adcode: str) -> bool:
+    @property
+    def places_demand_anywhere(self) -> bool:
+        """Whether this principal's demand points may lie in any district (all but a
+        district union's, which stay in its district)."""
+        return self.role is not Role.DISTRICT
+
+    def may_place_demand_in(self, adcode: str | None) -> bool:
         """Whether a demand point of this principal's may lie in district ``adcode``."""
-        return self.role is not Role.DISTRICT or adcode == self.code
+        return self.places_demand_anywhere or adcode == self.code
 
     def may_change_demand(self, layer_owner: str) -> bool:
         """Whether this principal may replace or delete a demand layer owned by
@@ -166,6 +174,19 @@ def check_demand_create(by: Principal) -> None:
     """Refuse unless ``by`` may make demand layers."""
     if not by.may_create_demand:
         msg = "demand layers are kept by the city and district unions"
+        raise ForbiddenError(msg)
+
+
+def check_demand_places(by: Principal, adcodes: Callable[[], Iterable[str | None]]) -> None:
+    """Refuse unless every demand point may lie where it does: ``adcodes()`` gives each
+    point's district (None: in none), each checked by :meth:`Principal.may_place_demand_in`;
+    it is not called for a principal who places demand anywhere (a lookup of every point)."""
+    if by.places_demand_anywhere:
+        return
+    counts = Counter(adcodes())
+    outside = sum(n for code, n in counts.items() if not by.may_place_demand_in(code))
+    if outside:
+        msg = f"{outside} point(s) lie outside your district {by.code}"
         raise ForbiddenError(msg)
 
 

@@ -18,9 +18,8 @@ import numpy as np
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
-from stations.domain.auth import Principal, Role
+from stations.domain.auth import Principal, check_demand_create, check_demand_places
 from stations.domain.demand import DemandFileError, DemandLayer, RowProblem, check_layer_name
-from stations.domain.errors import ForbiddenError
 from stations.domain.uploads import CrsRequiredError
 from stations.domain.validation import in_china_bounds, visible
 from stations.formats.limits import FileLimits
@@ -203,16 +202,11 @@ def save_demand_layer(
     in its district (ForbiddenError), and only the layer's owner or the city union may
     replace it (the store's ForbiddenError).
     """
-    if not by.may_create_demand:
-        raise ForbiddenError("demand layers are kept by the city and district unions")
+    check_demand_create(by)
     name = check_layer_name(name)
     system = demand_crs(crs, Path(filename or path.name))
     layer = read_demand(path, name=name, crs=system, districts=districts, limits=limits)
-    if by.role is Role.DISTRICT:
-        outside = districts.lookup(layer.lon, layer.lat) != by.code
-        if outside.any():
-            msg = f"{int(outside.sum())} point(s) lie outside your district {by.code}"
-            raise ForbiddenError(msg)
+    check_demand_places(by, lambda: districts.lookup(layer.lon, layer.lat).tolist())
     layer = replace(layer, owner=by.demand_owner)
     store.save_demand(layer, actor=by.name, may_replace=by.may_change_demand)
     saved = store.find_demand(name)
