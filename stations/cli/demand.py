@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from stations.cli.common import (
+    cli_principal,
     cli_settings,
     database_option,
     main,
@@ -15,7 +16,7 @@ from stations.cli.common import (
 )
 from stations.domain.demand import DemandFileError
 from stations.domain.uploads import CrsRequiredError
-from stations.services.demand import demand_crs, read_demand
+from stations.services.demand import save_demand_layer
 
 
 @main.group()
@@ -41,21 +42,19 @@ def demand_import(
 
     All or nothing: any bad row is listed and nothing is stored.
     """
-    try:
-        system = demand_crs(crs, file)
-    except CrsRequiredError as exc:
-        raise click.UsageError(str(exc)) from None
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
     store = open_registry(database)
     try:
-        layer = read_demand(
+        layer = save_demand_layer(
+            store,
+            registry_districts(),
+            cli_principal(None, actor),
+            layer_name,
             file,
-            name=layer_name,
-            crs=system,
-            districts=registry_districts(),
+            crs=crs,
             limits=cli_settings().file_limits,
         )
+    except CrsRequiredError as exc:
+        raise click.UsageError(str(exc)) from None
     except DemandFileError as exc:
         for p in exc.problems[:50]:
             click.echo(f"row {p.row}\t{p.column}\t{p.code}\t{p.message}\t{p.value}", err=True)
@@ -64,7 +63,6 @@ def demand_import(
         ) from None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    store.save_demand(layer, actor=actor)
     click.echo(
         f"stored {layer.name!r}: {len(layer):,} points, total weight {layer.total_weight:,.1f}"
     )
