@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -21,7 +20,8 @@ from stations.domain.changes import StationQuery
 from stations.domain.figures import CITY, figures
 from stations.domain.listings import MappedState
 from stations.domain.model import Status
-from stations.formats.io import export_stations, stdout_text, write_csv, write_geojson
+from stations.formats.io import export_stations, stdout_text
+from stations.formats.registry import FORMATS
 from stations.services.demo import DEFAULT_TOTAL
 from stations.services.migration import copy_registry
 from stations.services.sample import RealStationsError, load_demo
@@ -71,16 +71,21 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
     type=click.Path(dir_okay=False, path_type=Path),
     help="file to write (.csv, .xlsx, .geojson); default: CSV on standard output",
 )
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "geojson"]), default=None)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.name for f in FORMATS.values() if f.export]),
+    default=None,
+)
 @click.option("--district", help="only this district (adcode)")
 def export(database: str | None, out: Path | None, fmt: str | None, district: str | None) -> None:
     """Export the registry as CSV, XLSX or GeoJSON (WGS-84)."""
     store = open_registry(database)
     stations = store.query(StationQuery(district=district)).items if district else store.iter_all()
     if out is None:
-        if fmt == "xlsx":
-            raise click.ClickException("XLSX needs --out FILE.xlsx")
-        writer: Callable = write_geojson if fmt == "geojson" else write_csv
+        writer = FORMATS[fmt or "csv"].stream
+        if writer is None:  # a binary format (XLSX)
+            raise click.ClickException(f"{fmt.upper()} needs --out FILE.{fmt}")
         with stdout_text() as out_text:
             n = writer(stations, out_text)
     else:
