@@ -536,3 +536,25 @@ def test_a_deferred_comment_justifies_an_import() -> None:
     function = module.tree.body[0]
     assert isinstance(function, ast.FunctionDef)
     assert [_justified(module, node) for node in function.body] == [True, True, False]
+
+
+def test_the_readme_states_the_same_directions() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Architecture") :]
+    rows = re.findall(r"^\| `([\w.]+)` \|[^|\n]*\| ([^|\n]+) \|$", section, re.M)
+    stated: dict[str, set[str]] = {}
+    for layer, may in rows:
+        may = may.strip()
+        if may == "nothing of ours":
+            stated[layer] = set()
+        elif may == "everything":
+            stated[layer] = ALLOWED["api"]
+        else:
+            names = set(re.findall(r"`([\w.]+)`", may))
+            if may.startswith("all of `stations`"):
+                names = (names - {"stations"}) | _STATIONS_ALL
+            stated[layer] = {n if n == "geodata" or "." in n else f"stations.{n}" for n in names}
+    assert stated == {layer: may for layer, may in ALLOWED.items() if layer != "stations"}, (
+        "the README's Architecture table and ALLOWED in tests/test_architecture.py disagree: "
+        "change both together"
+    )
