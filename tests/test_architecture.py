@@ -87,8 +87,12 @@ class Module:
     name: str  # dotted, e.g. stations.storage.open
     path: Path
     tree: ast.Module
-    comments: dict[int, str]  # line -> the comment on it (stripped)
     lines: tuple[str, ...]
+
+    @property
+    def comments(self) -> dict[int, str]:
+        """Line -> the comment on it (stripped); tokenized only when asked (it is slow)."""
+        return _comments("\n".join(self.lines))
 
     @property
     def rel(self) -> str:
@@ -116,6 +120,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+@functools.cache
 def _comments(source: str) -> dict[int, str]:
     found: dict[int, str] = {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -135,7 +140,6 @@ def modules() -> dict[str, Module]:
                 name=name,
                 path=path,
                 tree=ast.parse(source, filename=str(path)),
-                comments=_comments(source),
                 lines=tuple(source.splitlines()),
             )
     return found
@@ -530,7 +534,6 @@ def test_a_deferred_comment_justifies_an_import() -> None:
         name="x",
         path=ROOT / "x.py",
         tree=ast.parse(source),
-        comments=_comments(source),
         lines=tuple(source.splitlines()),
     )
     function = module.tree.body[0]
