@@ -15,7 +15,7 @@ from geodata.maps import Choropleth, MapPoints, coverage_map
 from geodata.tiles import TileProvider
 from stations.domain.demand import DemandLayer
 from stations.domain.figures import figures
-from stations.domain.listings import listing_offsets
+from stations.domain.listings import is_precise, listing_offsets
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -47,7 +47,8 @@ def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]
             if offset != offset:  # NaN: listed without a position
                 listed.append(f"{label}✓(无坐标)")
             else:
-                mark = "✓" if offset <= threshold_m and listing.keyword_linked else "≈"
+                good = listing.keyword_linked and is_precise(offset, threshold_m=threshold_m)
+                mark = "✓" if good else "≈"
                 listed.append(f"{label}{mark}({offset:.0f}米)")
         entry = "、".join(ENTRY_METHOD_LABELS.get(e, e) for e in station.entry_methods)
         if station.self_service_24h:
