@@ -30,7 +30,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from geodata.crs import CoordinateSystem, from_wgs84
-from geodata.tiles import TILE_PROVIDERS, TileProvider, drawn_in
+from geodata.tiles import TILE_PROVIDERS, TileProvider
 
 CHOROPLETH_COLOURS = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
 NO_DATA_COLOUR = "#bbbbbb"
@@ -354,7 +354,7 @@ def coverage_map(
     if metric is not None and metric not in {c.name for c in choropleths}:
         msg = f"metric {metric!r} is not one of the choropleths given"
         raise ValueError(msg)
-    crs = drawn_in(provider)
+    crs = provider.drawn_in
     lon, lat = points.lon, points.lat
     if crs is not CoordinateSystem.WGS84 and len(lon):
         lon, lat = (np.asarray(v, np.float64) for v in from_wgs84(lon, lat, crs=crs))
