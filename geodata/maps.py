@@ -370,6 +370,30 @@ def coverage_map(
     root.header.add_child(_Raw(_leaflet_html), name="leaflet")
     root.header.add_child(Element(_STYLE), name="yizhan_css")
     root.title = title
+    _add_tiles(m, provider, credit)
+
+    # Added in drawing order, bottom first: all share the map's one canvas.
+    shades = [
+        _add_choropleth(m, geoms, choropleth, show=choropleth.name == metric)
+        for choropleth in choropleths
+    ]
+    areas = _coverage_layers(covered, uncovered, crs=crs, radius_m=radius_m)
+    if geoms:
+        areas.append(_boundaries(geoms))
+    for area in areas:
+        area.add_to(m)
+    # The control first: the stations' script adds its layers to it.
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(m)
+    _Points(drawn, control).add_to(m)
+    _Metrics(shades, areas).add_to(m)
+    _Fit(bounds).add_to(m)
+    root.html.add_child(Element(_legend(title, note, points.legend)))
+    return m
+
+
+def _add_tiles(m: folium.Map, provider: TileProvider, credit: str) -> None:
+    """The provider's base layer, and any drawn over it (Tianditu's labels)."""
     for k, url in enumerate(provider.urls):
         folium.TileLayer(
             url,
@@ -383,15 +407,19 @@ def coverage_map(
             control=k == 0,
         ).add_to(m)
 
-    # Added in drawing order, bottom first: all share the map's one canvas.
-    shades = [
-        _add_choropleth(m, geoms, choropleth, show=choropleth.name == metric)
-        for choropleth in choropleths
-    ]
+
+def _coverage_layers(
+    covered: shapely.Geometry | None,
+    uncovered: shapely.Geometry | None,
+    *,
+    crs: CoordinateSystem,
+    radius_m: float,
+) -> list[folium.GeoJson]:
+    """The areas within reach (shown) and beyond it (hidden at first), drawn in ``crs``."""
     style = {"fillOpacity": 0.35, "weight": 0}
-    areas = []
+    layers = []
     if covered is not None and not covered.is_empty:
-        areas.append(
+        layers.append(
             folium.GeoJson(
                 _compact(shift_geometry(covered, crs)),
                 name=f"{radius_m:.0f} 米内可达",
@@ -400,7 +428,7 @@ def coverage_map(
             )
         )
     if uncovered is not None and not uncovered.is_empty:
-        areas.append(
+        layers.append(
             folium.GeoJson(
                 _compact(shift_geometry(uncovered, crs)),
                 name=f"{radius_m:.0f} 米外（未覆盖）",
@@ -409,18 +437,7 @@ def coverage_map(
                 interactive=False,
             )
         )
-    if geoms:
-        areas.append(_boundaries(geoms))
-    for area in areas:
-        area.add_to(m)
-    # The control first: the stations' script adds its layers to it.
-    control = folium.LayerControl(collapsed=False)
-    control.add_to(m)
-    _Points(drawn, control).add_to(m)
-    _Metrics(shades, areas).add_to(m)
-    _Fit(bounds).add_to(m)
-    root.html.add_child(Element(_legend(title, note, points.legend)))
-    return m
+    return layers
 
 
 def _provider(tiles: TileProvider | str) -> TileProvider:

@@ -24,7 +24,7 @@ from stations.domain.demand import DemandFileError, DemandLayer, check_layer_nam
 from stations.domain.figures import CITY, definitions_markdown, mapped_history
 from stations.domain.uploads import CrsRequiredError
 from stations.formats.io import FileRefusedError
-from stations.readmodel.index import CacheName
+from stations.readmodel.index import CacheName, StationIndex
 from stations.services.demand import demand_crs, read_demand
 from stations.services.gaps import find_gaps
 from stations.services.planning import (
@@ -38,7 +38,7 @@ from stations.services.planning import (
 router = APIRouter(prefix="/v1", tags=["planners"])
 
 
-def _headline(index: IndexDep, services: ServicesDep) -> dict[str, dict[str, Any]]:
+def _headline(index: StationIndex, services: Services) -> dict[str, dict[str, Any]]:
     try:
         return headline_figures(
             index,
@@ -113,7 +113,6 @@ def history(index: IndexDep, services: ServicesDep) -> Response:
 
     found = index.cache(MAPPED_HISTORY).get_or_compute(index.threshold_m, answer)
     return Response(found, media_type="application/json")
-
 
 
 # -- coverage ------------------------------------------------------------------------------
