@@ -96,11 +96,12 @@ _STATE_BY_CODE: tuple[MappedState, ...] = tuple(
 
 
 def listing_offsets(
-    stations: Sequence[Station],
+    stations: Sequence[Station], *, keyword_only: bool = False
 ) -> dict[Provider, npt.NDArray[np.float64]]:
     """Per provider, each station's listing offset in metres, converting in bulk.
 
-    NaN where the station is not listed there or the listing has no position.
+    NaN where the station is not listed there (or, with ``keyword_only``, not linked to
+    the keyword) or the listing has no position.
     """
     n = len(stations)
     out: dict[Provider, npt.NDArray[np.float64]] = {}
@@ -110,6 +111,8 @@ def listing_offsets(
         for i, s in enumerate(stations):
             li = s.listing(provider)
             if li is None or not li.listed or not li.has_position:
+                continue
+            if keyword_only and not li.keyword_linked:
                 continue
             rows.append(i)
             lons.append(li.listed_lon)
@@ -132,16 +135,22 @@ def mapped_states(
     """:func:`mapped_state` for many stations at once, converting positions in bulk;
     ``offsets`` are their :func:`listing_offsets`, when already at hand."""
     if offsets is None:
-        offsets = listing_offsets(stations)
+        # Only keyword listings' positions count (the conversions are the costly part).
+        offsets = listing_offsets(stations, keyword_only=True)
+    # One pass over the listings: the listed bit, and a bit per provider listed under the
+    # keyword; a keyword bit stays only where that listing is also precise.
     n = len(stations)
-    listed_any = np.fromiter((any(li.listed for li in s.listings) for s in stations), np.bool_, n)
-    code = listed_any.astype(np.int64) * _LISTED_BIT
-    for bit, provider in enumerate(Provider):
-        keyword = np.fromiter((_keyword_linked(s.listing(provider)) for s in stations), np.bool_, n)
-        good = keyword & is_precise(offsets[provider], threshold_m=threshold_m)
-        code |= good.astype(np.int64) << bit
+    bit = {p: 1 << i for i, p in enumerate(Provider)}
+    code = np.fromiter((_listed_code(s.listings, bit) for s in stations), np.int64, n)
+    for provider, b in bit.items():
+        precise = is_precise(offsets[provider], threshold_m=threshold_m)
+        code &= ~np.where(precise, 0, b)
     return [_STATE_BY_CODE[c] for c in code.tolist()]
 
 
-def _keyword_linked(listing: Listing | None) -> bool:
-    return listing is not None and listing.listed and listing.keyword_linked
+def _listed_code(listings: Sequence[Listing], bit: Mapping[Provider, int]) -> int:
+    code = 0
+    for li in listings:
+        if li.listed:
+            code |= _LISTED_BIT | (bit[li.provider] if li.keyword_linked else 0)
+    return code
