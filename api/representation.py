@@ -147,7 +147,9 @@ NEAREST_PARTS = PerStationName[bytes]("nearest", limit=NEAREST_MEMO_LIMIT)
 def nearest_record(station: Station, links: dict[str, str]) -> dict[str, Any]:
     """The fields of a nearest result that do not depend on the query: the station's
     record without :data:`NEAREST_LEAVES_OUT`, and its navigation links."""
-    doc = {k: v for k, v in station_to_dict(station).items() if k not in NEAREST_LEAVES_OUT}
+    doc = station_to_dict(station)
+    for name in NEAREST_LEAVES_OUT:  # deleting: half the time of a filtered copy
+        del doc[name]
     doc["navigation"] = links
     return doc
 
