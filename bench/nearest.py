@@ -373,7 +373,7 @@ def main() -> None:
         return run
 
     open_mask, _ = sindex.open_mask(AT)
-    active = sindex.status == 0
+    active = sindex.status_mask(Status.ACTIVE)
     ebike = sindex.filter_mask(amenities=("ebike_charging",))
     aed = sindex.filter_mask(amenities=("aed",))
     assert ebike is not None

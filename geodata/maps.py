@@ -30,16 +30,8 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from geodata.crs import CoordinateSystem, from_wgs84
-from geodata.tiles import TILE_PROVIDERS, TileProvider, drawn_in
+from geodata.tiles import TILE_PROVIDERS, TileProvider
 
-# Point categories: colour and label (上图 state), in legend order.
-CATEGORIES: tuple[tuple[str, str, str], ...] = (
-    ("full", "#1a9850", "三家均精准上图"),
-    ("partial", "#fdae61", "部分上图或位置不准"),
-    ("none", "#d73027", "未上图"),
-)
-SELF_SERVICE_LABEL = "24小时自助驿站"
-NOT_SERVING_LABEL = "筹建中或暂停开放"
 CHOROPLETH_COLOURS = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
 NO_DATA_COLOUR = "#bbbbbb"
 
@@ -91,10 +83,21 @@ def _script(js: str) -> str:
 
 
 @dataclass(frozen=True)
+class PointLegend:
+    """What the points' symbols mean, in the legend and the layer control: ``categories``
+    are (key, colour, label) in legend order; ``marked`` labels the points drawn with a
+    ring (``MapPoints.self_service``), ``not_in_service`` the hollow ones."""
+
+    categories: tuple[tuple[str, str, str], ...]
+    marked: str
+    not_in_service: str
+
+
+@dataclass(frozen=True)
 class MapPoints:
     """Points to draw (WGS-84 degrees) with what their popups show.
 
-    ``category`` is one of :data:`CATEGORIES`' keys; ``popup`` holds one tuple of text
+    ``category`` is one of ``legend.categories``' keys; ``popup`` holds one tuple of text
     fields per point, named by ``popup_fields`` (shown in that order, empty ones left out).
     ``in_service`` is False for points not serving now (planned, temporarily closed):
     they are drawn hollow, in a layer of their own; None means every point serves.
@@ -106,6 +109,7 @@ class MapPoints:
     self_service: npt.NDArray[np.bool_]
     popup: Sequence[Sequence[str]]
     popup_fields: Sequence[str]
+    legend: PointLegend
     ids: Sequence[int] = field(default_factory=tuple)
     in_service: npt.NDArray[np.bool_] | None = None
 
@@ -218,7 +222,8 @@ class _Points(MacroElement):
     def __init__(self, points: MapPoints, control: folium.LayerControl | None) -> None:
         super().__init__()
         self._template = _POINTS_JS
-        cat_index = {c[0]: i for i, c in enumerate(CATEGORIES)}
+        legend = points.legend
+        cat_index = {c[0]: i for i, c in enumerate(legend.categories)}
         payload: dict[str, Any] = {
             "lon": np.round(points.lon, 6).tolist(),
             "lat": np.round(points.lat, 6).tolist(),
@@ -231,8 +236,8 @@ class _Points(MacroElement):
         self.data = _json_for_script(payload)
         self.fields = _json_for_script(list(points.popup_fields))
         # Layer names go into the layer control as HTML (Leaflet sets innerHTML).
-        self.categories = _json_for_script([[k, c, _escape(t)] for k, c, t in CATEGORIES])
-        self.labels = _json_for_script([_escape(SELF_SERVICE_LABEL), _escape(NOT_SERVING_LABEL)])
+        self.categories = _json_for_script([[k, c, _escape(t)] for k, c, t in legend.categories])
+        self.labels = _json_for_script([_escape(legend.marked), _escape(legend.not_in_service)])
         self.control = control.get_name() if control is not None else "null"
 
     def render(self, **kwargs: Any) -> str:
@@ -329,7 +334,8 @@ def coverage_map(
     credit: str = "",
     note: str = "",
 ) -> folium.Map:
-    """A planner's map: stations by 上图 state, 24-hour sites, coverage, a choropleth.
+    """A planner's map: points by category (``points.legend``: e.g. stations by 上图 state,
+    24-hour sites ringed), coverage, a choropleth.
 
     ``districts`` are (key, name, WGS-84 geometry); ``choropleths`` are district metrics,
     one shown at a time (chosen in a control of their own, the legend following it),
@@ -348,7 +354,7 @@ def coverage_map(
     if metric is not None and metric not in {c.name for c in choropleths}:
         msg = f"metric {metric!r} is not one of the choropleths given"
         raise ValueError(msg)
-    crs = drawn_in(provider)
+    crs = provider.drawn_in
     lon, lat = points.lon, points.lat
     if crs is not CoordinateSystem.WGS84 and len(lon):
         lon, lat = (np.asarray(v, np.float64) for v in from_wgs84(lon, lat, crs=crs))
@@ -364,6 +370,30 @@ def coverage_map(
     root.header.add_child(_Raw(_leaflet_html), name="leaflet")
     root.header.add_child(Element(_STYLE), name="yizhan_css")
     root.title = title
+    _add_tiles(m, provider, credit)
+
+    # Added in drawing order, bottom first: all share the map's one canvas.
+    shades = [
+        _add_choropleth(m, geoms, choropleth, show=choropleth.name == metric)
+        for choropleth in choropleths
+    ]
+    areas = _coverage_layers(covered, uncovered, crs=crs, radius_m=radius_m)
+    if geoms:
+        areas.append(_boundaries(geoms))
+    for area in areas:
+        area.add_to(m)
+    # The control first: the stations' script adds its layers to it.
+    control = folium.LayerControl(collapsed=False)
+    control.add_to(m)
+    _Points(drawn, control).add_to(m)
+    _Metrics(shades, areas).add_to(m)
+    _Fit(bounds).add_to(m)
+    root.html.add_child(Element(_legend(title, note, points.legend)))
+    return m
+
+
+def _add_tiles(m: folium.Map, provider: TileProvider, credit: str) -> None:
+    """The provider's base layer, and any drawn over it (Tianditu's labels)."""
     for k, url in enumerate(provider.urls):
         folium.TileLayer(
             url,
@@ -377,15 +407,19 @@ def coverage_map(
             control=k == 0,
         ).add_to(m)
 
-    # Added in drawing order, bottom first: all share the map's one canvas.
-    shades = [
-        _add_choropleth(m, geoms, choropleth, show=choropleth.name == metric)
-        for choropleth in choropleths
-    ]
+
+def _coverage_layers(
+    covered: shapely.Geometry | None,
+    uncovered: shapely.Geometry | None,
+    *,
+    crs: CoordinateSystem,
+    radius_m: float,
+) -> list[folium.GeoJson]:
+    """The areas within reach (shown) and beyond it (hidden at first), drawn in ``crs``."""
     style = {"fillOpacity": 0.35, "weight": 0}
-    areas = []
+    layers = []
     if covered is not None and not covered.is_empty:
-        areas.append(
+        layers.append(
             folium.GeoJson(
                 _compact(shift_geometry(covered, crs)),
                 name=f"{radius_m:.0f} 米内可达",
@@ -394,7 +428,7 @@ def coverage_map(
             )
         )
     if uncovered is not None and not uncovered.is_empty:
-        areas.append(
+        layers.append(
             folium.GeoJson(
                 _compact(shift_geometry(uncovered, crs)),
                 name=f"{radius_m:.0f} 米外（未覆盖）",
@@ -403,18 +437,7 @@ def coverage_map(
                 interactive=False,
             )
         )
-    if geoms:
-        areas.append(_boundaries(geoms))
-    for area in areas:
-        area.add_to(m)
-    # The control first: the stations' script adds its layers to it.
-    control = folium.LayerControl(collapsed=False)
-    control.add_to(m)
-    _Points(drawn, control).add_to(m)
-    _Metrics(shades, areas).add_to(m)
-    _Fit(bounds).add_to(m)
-    root.html.add_child(Element(_legend(title, note)))
-    return m
+    return layers
 
 
 def _provider(tiles: TileProvider | str) -> TileProvider:
@@ -674,13 +697,15 @@ vertical-align:-1px}
 </style>"""
 
 
-def _legend(title: str, note: str) -> str:
+def _legend(title: str, note: str, legend: PointLegend) -> str:
     rows = [f"<b>{_escape(title)}</b>"]
     rows += [
-        f'<div><i style="background:{c}"></i>{_escape(label)}</div>' for _, c, label in CATEGORIES
+        f'<div><i style="background:{c}"></i>{_escape(label)}</div>'
+        for _, c, label in legend.categories
     ]
-    rows.append(f'<div><i class="ss" style="background:#fff"></i>{SELF_SERVICE_LABEL}</div>')
-    rows.append(f'<div><i class="off" style="background:#fff"></i>{NOT_SERVING_LABEL}</div>')
+    rows.append(f'<div><i class="ss" style="background:#fff"></i>{_escape(legend.marked)}</div>')
+    off = _escape(legend.not_in_service)
+    rows.append(f'<div><i class="off" style="background:#fff"></i>{off}</div>')
     if note:
         rows.append(f"<div>{_escape(note)}</div>")
     rows.append('<div id="yz-legend-metric"></div>')

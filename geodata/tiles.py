@@ -16,6 +16,8 @@ from urllib.parse import quote, urlsplit
 from geodata.crs import CoordinateSystem
 
 _KEY = "{key}"
+# Systems whose tiles are drawn shifted from WGS-84: points are converted to them.
+_SHIFTED = (CoordinateSystem.GCJ02, CoordinateSystem.BD09)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,12 @@ class TileProvider:
     attribution_url: str
     max_zoom: int
     key_setting: str | None = None
+
+    @property
+    def drawn_in(self) -> CoordinateSystem:
+        """The system points must be in to land right on these tiles: the tiles' own when
+        shifted (GCJ-02, BD-09), else WGS-84 (CGCS2000 differs from it by centimetres)."""
+        return self.crs if self.crs in _SHIFTED else CoordinateSystem.WGS84
 
     @property
     def needs_key(self) -> bool:
@@ -70,7 +78,7 @@ class TileProvider:
             "subdomains": self.subdomains,
             "crs": self.crs.value,
             # The system to ask the server for positions in (the page never converts).
-            "drawn_in": drawn_in(self).value,
+            "drawn_in": self.drawn_in.value,
             "attribution": self.attribution,
             "attribution_url": self.attribution_url,
             "max_zoom": self.max_zoom,
@@ -159,10 +167,8 @@ def usable_providers(
 
 
 def drawn_in(provider: TileProvider) -> CoordinateSystem:
-    """The system points must be in to land right on ``provider``'s tiles: CGCS2000 is
-    drawn as WGS-84 (they differ by centimetres)."""
-    shifted = (CoordinateSystem.GCJ02, CoordinateSystem.BD09)
-    return provider.crs if provider.crs in shifted else CoordinateSystem.WGS84
+    """:attr:`TileProvider.drawn_in` of ``provider``."""
+    return provider.drawn_in
 
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9]{8,64}$")

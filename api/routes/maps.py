@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -13,9 +13,13 @@ from api.problems import Problem
 from api.rider_page import REVALIDATE, Asset, content_security_policy, inline_script_hashes
 from api.routes.planners import MAX_RADIUS_M, find_demand_layer
 from geodata.tiles import TILE_PROVIDERS
+from stations.readmodel.index import CacheName
 from stations.services.maps import METRICS, station_map
 
 router = APIRouter(tags=["planners"])
+
+# The rendered pages of a snapshot (with their Content-Security-Policy), by what was asked.
+MAPS = CacheName[tuple[Any, ...], tuple[Asset, str]]("maps", max_entries=8)
 
 
 @router.get(
@@ -90,11 +94,8 @@ def coverage_map(
         metric,
         (layer.name, layer.updated_at) if layer else None,
     )
-    memo = index.memo.setdefault("maps", {})
-    cached = memo.get(key)
-    if cached is None:
-        if len(memo) >= 8:
-            memo.clear()
+
+    def draw() -> tuple[Asset, str]:
         drawn = station_map(
             index,
             services.districts,
@@ -111,7 +112,9 @@ def coverage_map(
         # folium's scripts are inline: those run, by their hashes, and no other; no script,
         # style or data from elsewhere, only the tiles.
         policy = content_security_policy((provider,), script_hashes=inline_script_hashes(html))
-        cached = memo[key] = (Asset.of(html, "text/html; charset=utf-8", compresslevel=6), policy)
+        return Asset.of(html, "text/html; charset=utf-8", compresslevel=6), policy
+
+    cached = index.cache(MAPS).get_or_compute(key, draw)
     page, policy = cached
     return page.response(
         request, cache_control=REVALIDATE, headers={"Content-Security-Policy": policy}

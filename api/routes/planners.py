@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import tempfile
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from starlette.responses import Response
@@ -19,73 +17,35 @@ from api.deps import IndexDep, Services, ServicesDep, one_file_part, parse_crs_p
 from api.problems import Problem
 from api.responses import json_response
 from geodata import workdays
-from geodata.coverage import (
-    AreaTooLargeError,
-    Gap,
-    area_gaps,
-    candidate_grid,
-    gap_pairs_estimate,
-    greedy_gaps,
-)
 from geodata.hours import TZ
 from stations.domain.demand import DemandFileError, DemandLayer, LayerNameError, check_layer_name
-from stations.domain.figures import (
-    CITY,
-    definitions_markdown,
-    figures,
-    load_targets,
-    mapped_history,
-    progress,
-)
-from stations.domain.model import Status
+from stations.domain.figures import CITY, definitions_markdown, mapped_history
 from stations.domain.uploads import CrsRequiredError
 from stations.formats.io import FileRefusedError, UnsupportedFormatError
-from stations.readmodel.index import StationIndex
+from stations.readmodel.index import CacheName, StationIndex
 from stations.services.demand import save_demand_layer
-from stations.services.planning import CoverageOptions, coverage_figures, coverage_figures_work
+from stations.services.gaps import find_gaps
+from stations.services.planning import (
+    CoverageOptions,
+    TargetsFileError,
+    counted,
+    headline_figures,
+    index_coverage,
+)
 
 router = APIRouter(prefix="/v1", tags=["planners"])
 
 
-def _figures(index: IndexDep, services: ServicesDep) -> dict[str, dict[str, Any]]:
-    names = {d.adcode: d.name for d in services.districts}
-    out = figures(index.stations, names, threshold_m=services.settings.precise_threshold_m)
-    docs = {k: f.as_dict() for k, f in out.items()}
-    for d in services.districts:
-        docs[d.adcode]["area_km2"] = round(d.area_m2 / 1e6, 3)
-        active = docs[d.adcode]["stations_active"]
-        docs[d.adcode]["stations_per_100km2"] = round(active / (d.area_m2 / 1e8), 3)
-    return docs
-
-
-def _targets(services: ServicesDep, docs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    path = services.settings.targets_file
-    if path is None:
-        return []
+def _headline(index: StationIndex, services: Services) -> dict[str, dict[str, Any]]:
     try:
-        targets = load_targets(path)
-    except ValueError as exc:
+        return headline_figures(
+            index,
+            services.districts,
+            targets_file=services.settings.targets_file,
+            today=datetime.now(TZ).date(),
+        )
+    except TargetsFileError as exc:
         raise Problem("internal_error", f"the targets file is broken: {exc}") from None
-    return progress(targets, docs, today=datetime.now(TZ).date())
-
-
-def _add_coverage(docs: dict[str, dict[str, Any]], services: Services, index: StationIndex) -> None:
-    """Each district's coverage and cross coverage at the defaults; None for all of them
-    when the registry is too large to measure them in one request (GET /v1/coverage with
-    a district then tells the figures one district at a time), or a district too large
-    to measure in one piece."""
-    try:
-        cover = _coverage(services, index, CoverageOptions(), at=None, demand=None)
-    except AreaTooLargeError:
-        cover = {}
-    except Problem as exc:
-        if exc.code != "too_much_work":
-            raise
-        cover = {}
-    for key, figs in docs.items():
-        c = cover.get(key)
-        figs["coverage"] = c["share"] if c else None
-        figs["cross_coverage"] = c["cross_share"] if c else None
 
 
 FIGURES_DOC = (
@@ -108,16 +68,12 @@ FIGURES_DOC = (
     ),
 )
 def districts(index: IndexDep, services: ServicesDep) -> Response:
-    docs = _figures(index, services)
-    _add_coverage(docs, services, index)
-    targets = _targets(services, docs)
-    for d in docs.values():
-        d["targets"] = [t for t in targets if t["key"] == d["key"]]
+    docs = _headline(index, services)
     return json_response(
         {
             "city": docs[CITY],
             "districts": [docs[d.adcode] for d in services.districts],
-            "precise_threshold_m": services.settings.precise_threshold_m,
+            "precise_threshold_m": index.threshold_m,
             "holiday_calendar": workdays.calendar_status(datetime.now(TZ).date()),
         }
     )
@@ -131,11 +87,11 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
 def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     if adcode != CITY and adcode not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {adcode!r}")
-    docs = _figures(index, services)
-    _add_coverage(docs, services, index)
-    found = docs[adcode]
-    found["targets"] = [t for t in _targets(services, docs) if t["key"] == adcode]
-    return json_response(found)
+    return json_response(_headline(index, services)[adcode])
+
+
+# The serialised /v1/history/mapped answer of a snapshot, by precise threshold.
+MAPPED_HISTORY = CacheName[float, bytes]("mapped_history", max_entries=4)
 
 
 @router.get(
@@ -149,90 +105,17 @@ def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
 )
 def history(index: IndexDep, services: ServicesDep) -> Response:
     # Kept per day in the store (updated by every write); the answer once per snapshot.
-    memo = index.memo.setdefault("mapped_history", {})
-    threshold_m = services.settings.precise_threshold_m
-    found = memo.get(threshold_m)
-    if found is None:
-        days = services.store.mapped_history_days(threshold_m=threshold_m)
-        found = memo[threshold_m] = orjson.dumps(mapped_history(days))
+    def answer() -> bytes:
+        days = services.store.mapped_history_days(threshold_m=index.threshold_m)
+        return orjson.dumps(mapped_history(days))
+
+    found = index.cache(MAPPED_HISTORY).get_or_compute(index.threshold_m, answer)
     return Response(found, media_type="application/json")
 
 
 # -- coverage ------------------------------------------------------------------------------
 
 MAX_RADIUS_M = 10_000.0
-
-
-def _counted(index: StationIndex, at: datetime | None) -> tuple[np.ndarray, bytes]:
-    """Positions of the stations that count: active ones, or those open at ``at``."""
-    if at is None:
-        mask = index.status == list(Status).index(Status.ACTIVE)
-        return np.flatnonzero(mask), b"all"
-    mask, key = index.open_mask(at)
-    return np.flatnonzero(mask), key
-
-
-def _coverage(
-    services: Services,
-    index: StationIndex,
-    options: CoverageOptions,
-    *,
-    at: datetime | None,
-    demand: DemandLayer | None,
-    only: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Coverage figures, kept for this snapshot of the registry (they take seconds)."""
-    positions, open_key = _counted(index, at)
-    layer_key = (demand.name, demand.updated_at) if demand is not None else None
-    key = (options, open_key, layer_key, only)
-    memo = index.memo.setdefault("coverage", {})
-    found = memo.get(key)
-    if found is None:
-        lon, lat = index.nearest.lon[positions], index.nearest.lat[positions]
-        _check_coverage_work(services, lon, lat, options, only=only)
-        # One computation at a time per snapshot: a request that comes while the start-up
-        # warm-up (or another request) computes the same figures waits for them.
-        with index.memo.setdefault("coverage_lock", threading.Lock()):
-            found = memo.get(key)
-            if found is None:
-                if len(memo) >= 64:
-                    memo.clear()
-                found = memo[key] = coverage_figures(
-                    services.districts, lon, lat, options=options, demand=demand, only=only
-                )
-    return found
-
-
-# One coverage request may weigh at most this much work (see coverage_work_estimate; a unit
-# is 50-250 µs here: mostly under 10 s; memory stays near the discs' size). Measured over
-# the whole city (area and cross coverage of all 38 districts):
-#                                       5,500 sample stations    20,000 in Chongqing
-#   radius 1 km, min_stations 2 (the default)   ~30,000  1.2 s       ~107,000  6.3 s
-#   radius 10 km, min_stations 2                ~53,000  4.6 s       ~191,000 13 s
-#   radius 10 km, min_stations 10              ~194,000 18 s         ~700,000 79 s
-# One district at 10 km and min_stations 10 over 20,000 stations weighs at most ~58,000 (5 s);
-# the limit, 150,000, lets the whole city at the default go to ~25,000 stations.
-MAX_COVERAGE_WORK = 150_000
-
-
-def _check_coverage_work(
-    services: Services,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    options: CoverageOptions,
-    *,
-    only: str | None,
-) -> None:
-    work = coverage_figures_work(services.districts, lon, lat, options=options, only=only)
-    if work > MAX_COVERAGE_WORK:
-        where = f"district {only}" if only else "every district"
-        raise Problem(
-            "too_much_work",
-            f"coverage of {where} at radius_m={options.radius_m:g} with "
-            f"min_stations={options.min_stations} over {len(lon):,} stations would weigh about "
-            f"{work:,.0f} units; one request may weigh {MAX_COVERAGE_WORK:,}: choose a "
-            "district, a smaller radius_m or a smaller min_stations",
-        )
 
 
 def find_demand_layer(services: Services, name: str | None) -> DemandLayer | None:
@@ -302,8 +185,10 @@ def get_coverage(
         raise Problem("unknown_district", f"no district with adcode {district!r}")
     when = parse_time(at) if at else None
     layer = find_demand_layer(services, demand)
-    figures_ = _coverage(services, index, options, at=when, demand=layer, only=district)
-    positions, _ = _counted(index, when)
+    figures_ = index_coverage(
+        index, services.districts, options, at=when, demand=layer, only=district
+    )
+    positions, _ = counted(index, when)
     return json_response(
         {
             "radius_m": options.radius_m,
@@ -315,24 +200,6 @@ def get_coverage(
             "districts": [figures_[d.adcode] for d in services.districts if d.adcode in figures_],
         }
     )
-
-
-# One gaps request may weigh at most this many (candidate, demand point) pairs: ~8 bytes
-# and a few nanoseconds a greedy step each (20 million: ~160 MB, a few seconds). The whole
-# city at the default 1 km grid and radius is ~1 million; a large district at 250 m, ~11.
-MAX_GAP_PAIRS = 20_000_000
-
-
-def _check_gap_work(candidates: int, demand: int, spacing_m: float, radius_m: float) -> None:
-    pairs = gap_pairs_estimate(candidates, demand, spacing_m=spacing_m, radius_m=radius_m)
-    if pairs > MAX_GAP_PAIRS:
-        raise Problem(
-            "too_much_work",
-            f"this search would weigh about {pairs / 1e6:,.0f} million candidate-demand pairs "
-            f"({candidates:,} candidates, {demand:,} demand points, radius {radius_m:g} m); "
-            f"one request may weigh {MAX_GAP_PAIRS / 1e6:,.0f} million: choose a district, "
-            "a wider spacing_m or a smaller radius_m",
-        )
 
 
 @router.get("/gaps", summary="Where the next stations would cover the most")
@@ -368,60 +235,23 @@ def get_gaps(
         raise Problem("out_of_range", "spacing_m is 250 to 5000")
     if district is not None and district not in services.districts:
         raise Problem("unknown_district", f"no district with adcode {district!r}")
-    areas = [d for d in services.districts if district is None or d.adcode == district]
     layer = find_demand_layer(services, demand)
-    positions, _ = _counted(index, None)
-    station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
-    if layer is not None:
-        cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
-        inside = np.isin(services.districts.lookup(layer.lon, layer.lat), [d.adcode for d in areas])
-        dx, dy, w = layer.lon[inside], layer.lat[inside], layer.weight[inside]
-        unit = "demand weight"
-        _check_gap_work(len(cx), len(dx), spacing_m, options.radius_m)
-        candidates = len(cx)
-        gaps = greedy_gaps(
-            cx,
-            cy,
-            demand_lon=dx,
-            demand_lat=dy,
-            weight=w,
-            station_lon=station_lon,
-            station_lat=station_lat,
-            n=n,
-            radius_m=options.radius_m,
-        )
-    else:
-        # Area: measured exactly, as /v1/coverage measures it (from its figures, if kept).
-        unit = "km²"
-        # The same budget as when area was sampled four points per candidate cell.
-        cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
-        _check_gap_work(cells, 4 * cells, spacing_m, options.radius_m)
-        # The whole city's figures (kept since the warm-up) hold every district's.
-        city_kept = (options, b"all", None, None) in index.memo.get("coverage", {})
-        only = None if city_kept else district
-        cover = _coverage(services, index, options, at=None, demand=None, only=only)
-        covered_m2 = sum(cover[d.adcode]["covered_km2"] for d in areas) * 1e6
-        try:
-            found = area_gaps(
-                [d.geometry for d in areas],
-                station_lon=station_lon,
-                station_lat=station_lat,
-                n=n,
-                radius_m=options.radius_m,
-                spacing_m=spacing_m,
-                covered_m2=covered_m2,
-            )
-        except AreaTooLargeError as exc:
-            raise Problem("too_much_work", str(exc)) from None
-        gaps = [Gap(g.lon, g.lat, g.gain / 1e6, g.share) for g in found.sites]
-        candidates = found.candidates
+    found = find_gaps(
+        index,
+        services.districts,
+        n=n,
+        radius_m=options.radius_m,
+        spacing_m=spacing_m,
+        district=district,
+        demand=layer,
+    )
     lookup = services.districts.lookup
     return json_response(
         {
             "radius_m": options.radius_m,
-            "unit": unit,
+            "unit": found.unit,
             "demand": layer.summary() if layer else None,
-            "candidates": candidates,
+            "candidates": found.candidates,
             "sites": [
                 {
                     "rank": i,
@@ -431,17 +261,10 @@ def get_gaps(
                     "gain": round(g.gain, 3),
                     "share_after": round(g.share, 6),
                 }
-                for i, g in enumerate(gaps, start=1)
+                for i, g in enumerate(found.sites, start=1)
             ],
         }
     )
-
-
-def _concat(pairs: Any) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = zip(*pairs, strict=True) if pairs else ((), ())
-    if not xs:
-        return np.empty(0), np.empty(0)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 # -- demand layers -------------------------------------------------------------------------

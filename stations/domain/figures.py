@@ -131,6 +131,11 @@ def figures(
     return out
 
 
+def stations_per_100km2(stations: int, area_m2: float) -> float:
+    """Density: ``stations`` over an area of ``area_m2`` square metres, per 100 km²."""
+    return stations / (area_m2 / 1e8)
+
+
 def keyworded_providers(station: Station) -> set[str]:
     """The providers on which ``station`` is listed with the keyword 工会驿站."""
     return {li.provider.value for li in station.listings if li.listed and li.keyword_linked}

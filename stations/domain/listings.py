@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,7 +49,7 @@ def check_listing(
     if listing.listed and listing.has_position:
         lon, lat = to_wgs84(listing.listed_lon, listing.listed_lat, crs=listing.crs)
         offset = float(distance_m(station.lon, station.lat, lon, lat))
-        precise = offset <= threshold_m
+        precise = bool(is_precise(offset, threshold_m=threshold_m))
     return ListingCheck(listing.provider, listing.listed, listing.keyword_linked, offset, precise)
 
 
@@ -58,16 +59,40 @@ def mapped_state(
     """Return FULL, PARTIAL or NONE for ``station``'s 上图 state across amap, baidu, tencent."""
     checks = [check_listing(station, li, threshold_m=threshold_m) for li in station.listings]
     listed = [c for c in checks if c.listed]
-    good = {c.provider for c in listed if c.keyword_linked and c.precise}
+    good = {c.provider for c in listed if counts_as_good(c)}
     return mapped_state_of(listed=bool(listed), good=good)
 
 
-def mapped_state_of(*, listed: bool, good: set[Provider]) -> MappedState:
-    """The 上图 state of a station listed somewhere (or not), ``good`` the providers where
-    it is listed under the keyword at a precise position."""
+def is_precise(offset_m: Any, *, threshold_m: float) -> Any:
+    """Whether a listed position ``offset_m`` metres from ours is precise: within the
+    threshold. Works on a float or an array; NaN (no position) is not precise."""
+    return offset_m <= threshold_m
+
+
+def counts_as_good(check: ListingCheck) -> bool:
+    """Whether a listing counts towards FULL: listed under the keyword, precisely."""
+    return bool(check.listed and check.keyword_linked and check.precise)
+
+
+def mapped_state_of(*, listed: bool, good: Set[Provider]) -> MappedState:
+    """The 上图 rule: the state of a station listed somewhere (or not), ``good`` the
+    providers where it is listed under the keyword at a precise position."""
     if not listed:
         return MappedState.NONE
     return MappedState.FULL if good == set(Provider) else MappedState.PARTIAL
+
+
+# mapped_state_of for every (listed, good providers) combination, by code: bit i set where
+# good has list(Provider)[i], bit len(Provider) where listed. :func:`mapped_states` looks
+# states up here, so the bulk form follows the one rule by construction.
+_LISTED_BIT = 1 << len(Provider)
+_STATE_BY_CODE: tuple[MappedState, ...] = tuple(
+    mapped_state_of(
+        listed=bool(code & _LISTED_BIT),
+        good={p for i, p in enumerate(Provider) if code & (1 << i)},
+    )
+    for code in range(2 * _LISTED_BIT)
+)
 
 
 def listing_offsets(
@@ -102,15 +127,30 @@ def listing_offsets(
 
 
 def mapped_states(
-    stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+    stations: Sequence[Station],
+    *,
+    threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
+    offsets: Mapping[Provider, npt.NDArray[np.float64]] | None = None,
 ) -> list[MappedState]:
-    """:func:`mapped_state` for many stations at once, converting positions in bulk."""
-    listed_any = np.array([any(li.listed for li in s.listings) for s in stations], dtype=np.bool_)
-    offsets = listing_offsets(stations, keyword_only=True)
-    # NaN compares False: unlisted, unlinked or unpositioned is not precise.
-    good = {p: offsets[p] <= threshold_m for p in Provider}
-    full = good[Provider.AMAP] & good[Provider.BAIDU] & good[Provider.TENCENT]
-    return [
-        MappedState.FULL if f else MappedState.PARTIAL if a else MappedState.NONE
-        for f, a in zip(full, listed_any, strict=True)
-    ]
+    """:func:`mapped_state` for many stations at once, converting positions in bulk;
+    ``offsets`` are their :func:`listing_offsets`, when already at hand."""
+    if offsets is None:
+        # Only keyword listings' positions count (the conversions are the costly part).
+        offsets = listing_offsets(stations, keyword_only=True)
+    # One pass over the listings: the listed bit, and a bit per provider listed under the
+    # keyword; a keyword bit stays only where that listing is also precise.
+    n = len(stations)
+    bit = {p: 1 << i for i, p in enumerate(Provider)}
+    code = np.fromiter((_listed_code(s.listings, bit) for s in stations), np.int64, n)
+    for provider, b in bit.items():
+        precise = is_precise(offsets[provider], threshold_m=threshold_m)
+        code &= ~np.where(precise, 0, b)
+    return [_STATE_BY_CODE[c] for c in code.tolist()]
+
+
+def _listed_code(listings: Sequence[Listing], bit: Mapping[Provider, int]) -> int:
+    code = 0
+    for li in listings:
+        if li.listed:
+            code |= _LISTED_BIT | (bit[li.provider] if li.keyword_linked else 0)
+    return code

@@ -7,11 +7,11 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,103 @@ def _state(osm: str, minute: datetime) -> tuple[bool, datetime | None, str | Non
     """Whether ``osm`` hours are open at ``minute``, when that changes next, as ISO text."""
     change = hours(osm).next_change(minute)
     return _is_open(osm, minute), change, None if change is None else change.isoformat()
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)  # no slots: typing sets __orig_class__ on Name[K, V](...)
+class CacheName(Generic[K, V]):
+    """Names a cache of values readers derive from a snapshot (:meth:`StationIndex.cache`):
+    keys of type K, values of type V, at most ``max_entries`` of them (then it starts
+    again, so memory stays bounded)."""
+
+    name: str
+    max_entries: int
+
+
+class SnapshotCache(Mapping[K, V]):
+    """Values derived from one snapshot, by key: dropped with it, so they can never outlive
+    a change. Read like a mapping; filled by :meth:`get_or_compute`."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._values: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: K) -> V:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._values))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
+        """The value for ``key``, computed by ``compute`` if not kept yet. One computation
+        at a time per cache: a reader that asks while another computes waits for it (and
+        then finds the value if it was the same key) instead of computing alongside."""
+        found = self._values.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._values.get(key)
+            if found is None:
+                if len(self._values) >= self.max_entries:
+                    self._values.clear()
+                found = self._values[key] = compute()
+        return found
+
+
+@dataclass(frozen=True)  # no slots: typing sets __orig_class__ on Name[K, V](...)
+class PerStationName(Generic[V]):
+    """Names a per-station cache (:meth:`StationIndex.per_station`): a value of type V per
+    station, at most ``limit`` of them kept (then it starts again)."""
+
+    name: str
+    limit: int
+
+
+class PerStationCache(Generic[V]):
+    """A value readers derive per station, by position in the snapshot (None: not derived
+    yet), carried over to the next snapshot for every station that did not change."""
+
+    def __init__(self, size: int, limit: int, values: list[V | None] | None = None) -> None:
+        self.limit = limit
+        self._values: list[V | None] = [None] * size if values is None else values
+        self._filled = len(self._values) - self._values.count(None)
+
+    def get(self, positions: Sequence[int]) -> list[V | None]:
+        """The values at ``positions``, None where not derived yet."""
+        values = self._values
+        return [values[p] for p in positions]
+
+    def put(self, found: Mapping[int, V], *, limit: int | None = None) -> None:
+        """Keep ``found`` (by position); the cache starts again first if it would hold
+        more than its limit (``limit``, if given, instead of the name's)."""
+        if self._filled + len(found) > (self.limit if limit is None else limit):
+            self._values[:] = [None] * len(self._values)
+            self._filled = 0
+        for position, value in found.items():
+            self._values[position] = value
+        self._filled += len(found)
+
+    def carried(self, order: Sequence[int], old: int) -> PerStationCache[V]:
+        """For a snapshot whose positions come from ``order`` (this snapshot's positions,
+        then new stations' from ``old`` on): the values carried over."""
+        values = self._values
+        return PerStationCache(
+            len(order), self.limit, [values[i] if i < old else None for i in order]
+        )
+
+    def without(self, positions: Sequence[int]) -> PerStationCache[V]:
+        """For a snapshot with the stations at ``positions`` changed: the rest carried."""
+        values = list(self._values)
+        for position in positions:
+            values[position] = None
+        return PerStationCache(len(values), self.limit, values)
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs ~1 µs a field, ten hits a query
@@ -148,15 +245,51 @@ class StationIndex:
             )
         self.hours_list, self.hours_id = hours
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
-        # Derived forms of stations that readers may keep for this snapshot (e.g. the API's
-        # serialised records): dropped with it, so they can never outlive a change.
-        self.memo: dict[str, Any] = {}
-        # Values readers derive per station, by position (None: not derived yet), carried
-        # over to the next snapshot for every station that did not change (see _with).
-        self.per_station: dict[str, list[Any]] = {}
+        # What readers derive from this snapshot (see cache, per_station).
+        self._caches_lock = threading.Lock()
+        self._caches: dict[str, SnapshotCache[Any, Any]] = {}
+        self._per_station: dict[str, PerStationCache[Any]] = {}
 
     def __len__(self) -> int:
         return len(self.stations)
+
+    def cache(self, name: CacheName[K, V]) -> SnapshotCache[K, V]:
+        """The snapshot's cache ``name`` (made empty on first use): values derived from
+        this snapshot (e.g. coverage figures, a rendered map), dropped with it."""
+        found = self._caches.get(name.name)
+        if found is None:
+            with self._caches_lock:
+                found = self._caches.setdefault(name.name, SnapshotCache(name.max_entries))
+        return found
+
+    def cached(self, name: str) -> SnapshotCache[Any, Any] | None:
+        """The cache named ``name`` if one was used on this snapshot (for inspection)."""
+        return self._caches.get(name)
+
+    def per_station(self, name: PerStationName[V]) -> PerStationCache[V]:
+        """The snapshot's per-station cache ``name`` (empty on first use), carried over to
+        the next snapshot for the stations that did not change."""
+        found = self._per_station.get(name.name)
+        if found is None:
+            with self._caches_lock:
+                found = self._per_station.setdefault(
+                    name.name, PerStationCache(len(self), name.limit)
+                )
+        return found
+
+    def status_mask(self, *statuses: Status) -> npt.NDArray[np.bool_]:
+        """Which stations have one of ``statuses``."""
+        if len(statuses) == 1:
+            return self.status == _STATUS_CODES[statuses[0]]
+        return np.isin(self.status, [_STATUS_CODES[s] for s in statuses])
+
+    def mapped_mask(self, *states: MappedState) -> npt.NDArray[np.bool_]:
+        """Which stations are in one of the 上图 ``states`` (at this index's threshold)."""
+        return np.isin(self.mapped, [m.value for m in states])
+
+    def mapped_at(self, positions: npt.NDArray[np.intp]) -> list[MappedState]:
+        """The 上图 state of the stations at ``positions``."""
+        return [MappedState(v) for v in self.mapped[positions].tolist()]
 
     @classmethod
     def build(
@@ -186,8 +319,9 @@ class StationIndex:
         """This snapshot with ``changes`` (by id: the station now, None if deleted)."""
         if not changes:  # a batch that changed no station: the same read model, a new name
             same = copy.copy(self)
-            same.version, same.memo = version, {}
-            same.per_station = dict(self.per_station)
+            same.version = version
+            same._caches_lock, same._caches = threading.Lock(), {}
+            same._per_station = dict(self._per_station)  # the same stations, positions
             return same
         gone = np.fromiter(changes, np.int64, len(changes))
         at = np.minimum(np.searchsorted(self.ids, gone), len(self) - 1)
@@ -211,9 +345,8 @@ class StationIndex:
                 for name, column in self._columns.items()
             },
         )
-        old = len(self)
-        for name, values in self.per_station.items():
-            index.per_station[name] = [values[i] if i < old else None for i in order]
+        for name, cache in self._per_station.items():
+            index._per_station[name] = cache.carried(order, len(self))
         return index
 
     def _edited(self, at: npt.NDArray[np.intp], new: list[Station], version: int) -> StationIndex:
@@ -247,11 +380,8 @@ class StationIndex:
             nearest=nearest,
             hours=(self.hours_list, self.hours_id) if same("hours") else None,
         )
-        for name, values in self.per_station.items():
-            carried = list(values)
-            for position in at.tolist():
-                carried[position] = None
-            index.per_station[name] = carried
+        for name, cache in self._per_station.items():
+            index._per_station[name] = cache.without(at.tolist())
         return index
 
     def get(self, station_id: int) -> Station | None:
@@ -282,7 +412,7 @@ class StationIndex:
             lon, lat = self.nearest.lon, self.nearest.lat
             keep &= (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
         if mapped:
-            keep &= np.isin(self.mapped, [m.value for m in mapped])
+            keep &= self.mapped_mask(*mapped)
         return np.flatnonzero(keep)
 
     def open_mask(self, at: datetime) -> tuple[npt.NDArray[np.bool_], bytes]:
@@ -298,7 +428,7 @@ class StationIndex:
         by_hours = np.fromiter(
             (_is_open(h, minute) for h in self.hours_list), np.bool_, len(self.hours_list)
         )
-        mask = by_hours[self.hours_id] & (self.status == _STATUS_CODES[Status.ACTIVE])
+        mask = by_hours[self.hours_id] & self.status_mask(Status.ACTIVE)
         key = np.packbits(by_hours).tobytes()
         self._open_cache = (minute, key, mask)
         return mask, key
@@ -316,10 +446,8 @@ class StationIndex:
         def both(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
             return m if mask is None else mask & m
 
-        if len(statuses) == 1:
-            mask = both(self.status == _STATUS_CODES[statuses[0]])
-        elif statuses and set(statuses) != set(Status):
-            mask = both(np.isin(self.status, [_STATUS_CODES[s] for s in statuses]))
+        if statuses and set(statuses) != set(Status):
+            mask = both(self.status_mask(*statuses))
         if self_service is not None:
             mask = both(self.self_service == self_service)
         if amenities:

@@ -9,13 +9,12 @@ import folium
 import numpy as np
 import shapely
 
-from geodata.coverage import coverage
-from geodata.districts import LAYERS, Districts
-from geodata.maps import Choropleth, MapPoints, coverage_map
+from geodata.districts import LAYERS, District, Districts
+from geodata.maps import Choropleth, MapPoints, PointLegend, coverage_map
 from geodata.tiles import TileProvider
 from stations.domain.demand import DemandLayer
-from stations.domain.figures import figures
-from stations.domain.listings import listing_offsets
+from stations.domain.figures import figures, stations_per_100km2
+from stations.domain.listings import MappedState, is_precise, listing_offsets
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -26,8 +25,20 @@ from stations.domain.model import (
     Status,
 )
 from stations.readmodel.index import StationIndex
+from stations.services.planning import coverage_areas
 
 METRICS = ("coverage", "listed_all_rate", "per_100km2", "per_demand")
+# How the map shows each 上图 state (colour, label), in legend order.
+MAPPED_STATE_STYLE: dict[MappedState, tuple[str, str]] = {
+    MappedState.FULL: ("#1a9850", "三家均精准上图"),
+    MappedState.PARTIAL: ("#fdae61", "部分上图或位置不准"),
+    MappedState.NONE: ("#d73027", "未上图"),
+}
+LEGEND = PointLegend(
+    categories=tuple((m.value, *MAPPED_STATE_STYLE[m]) for m in MappedState),
+    marked="24小时自助驿站",
+    not_in_service="筹建中或暂停开放",
+)
 POPUP_FIELDS = ("名称", "状态", "地址", "开放时间", "设施", "进入方式", "上图")
 
 
@@ -47,7 +58,8 @@ def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]
             if offset != offset:  # NaN: listed without a position
                 listed.append(f"{label}✓(无坐标)")
             else:
-                mark = "✓" if offset <= threshold_m and listing.keyword_linked else "≈"
+                good = listing.keyword_linked and is_precise(offset, threshold_m=threshold_m)
+                mark = "✓" if good else "≈"
                 listed.append(f"{label}{mark}({offset:.0f}米)")
         entry = "、".join(ENTRY_METHOD_LABELS.get(e, e) for e in station.entry_methods)
         if station.self_service_24h:
@@ -81,7 +93,8 @@ def station_map(
     """The registry's stations (not closed; with ``at``, those open then), coverage within
     ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
     shown first. Planned and temporarily closed stations are drawn hollow and count for
-    no coverage; ``per_demand`` needs ``demand`` (there is no population layer)."""
+    no coverage; ``per_demand`` needs ``demand`` (there is no population layer). Coverage
+    over its work budget raises :class:`~stations.services.planning.TooMuchWorkError`."""
     say = progress or (lambda _: None)
     if metric not in METRICS:
         msg = f"metric must be one of {', '.join(METRICS)}, not {metric!r}"
@@ -89,36 +102,95 @@ def station_map(
     if district is not None and district not in districts:
         msg = f"no district with adcode {district!r}"
         raise ValueError(msg)
+    if metric == "per_demand" and demand is None:
+        msg = "metric per_demand needs a demand layer"
+        raise ValueError(msg)
+    positions = _shown(index, at=at, district=district)
+    stations = [index.stations[p] for p in positions.tolist()]
+    say(f"{len(stations):,} stations")
+    points = _points(index, positions, stations)
+    active = points.in_service
+    assert active is not None
+    chosen = [d for d in districts if district is None or d.adcode == district]
+    areas = coverage_areas(
+        districts,
+        points.lon[active],
+        points.lat[active],
+        radius_m=radius_m,
+        only=district,
+        progress=say,
+    )
+    names = {d.adcode: d.name for d in districts}
+    choropleths = _choropleths(
+        chosen,
+        stations,
+        names,
+        areas.shares,
+        radius_m=radius_m,
+        demand=demand,
+        threshold_m=index.threshold_m,
+        districts=districts,
+    )
+    when = f"，{at:%Y-%m-%d %H:%M} 开放的驿站" if at is not None else ""
+    idle = len(stations) - int(active.sum())
+    resting = f"（其中 {idle:,} 个筹建中或暂停开放）" if idle else ""
+    say("drawing")
+    return coverage_map(
+        points,
+        districts=[(d.adcode, d.name, d.geometry) for d in chosen],
+        choropleths=choropleths,
+        metric=metric,
+        # Districts' areas are drawn side by side: no union (their shared borders, projected
+        # back and forth, would not meet exactly).
+        covered=_collection(areas.covered),
+        uncovered=_collection(areas.uncovered),
+        radius_m=radius_m,
+        tiles=tiles,
+        title="工会驿站覆盖图" + (f"·{names[district]}" if district else ""),
+        # A shipped layer's credit; a user's own file is the operator's to credit.
+        credit=districts.source if districts.source in LAYERS.values() else "",
+        note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {radius_m:.0f} 米计",
+    )
+
+
+def _shown(index: StationIndex, *, at: datetime | None, district: str | None) -> np.ndarray:
+    """Positions of the stations on the map: not closed; with ``at``, open then."""
     if at is not None:
         keep, _ = index.open_mask(at)
     else:
-        keep = index.status != list(Status).index(Status.CLOSED)
+        keep = ~index.status_mask(Status.CLOSED)
     if district is not None:
         keep = keep & (index.district == district)
-    positions = np.flatnonzero(keep)
-    stations = [index.stations[p] for p in positions.tolist()]
-    say(f"{len(stations):,} stations")
-    active = index.status[positions] == list(Status).index(Status.ACTIVE)
-    points = MapPoints(
+    return np.flatnonzero(keep)
+
+
+def _points(index: StationIndex, positions: np.ndarray, stations: list[Station]) -> MapPoints:
+    """The stations at ``positions`` as map points, by 上图 state; only active ones serve."""
+    return MapPoints(
         lon=index.nearest.lon[positions],
         lat=index.nearest.lat[positions],
-        category=index.mapped[positions].tolist(),
+        category=[m.value for m in index.mapped_at(positions)],
         self_service=index.self_service[positions],
         popup=_popups(stations, index.threshold_m),
         popup_fields=POPUP_FIELDS,
-        in_service=active,
+        legend=LEGEND,
+        in_service=index.status_mask(Status.ACTIVE)[positions],
     )
-    chosen = [d for d in districts if district is None or d.adcode == district]
-    slon, slat = points.lon[active], points.lat[active]
-    covered_parts, uncovered_parts, shares = [], [], {}
-    for i, d in enumerate(chosen, start=1):
-        result = coverage(d.geometry, slon, slat, radius_m=radius_m)
-        covered_parts.append(result.covered)
-        uncovered_parts.append(result.uncovered)
-        shares[d.adcode] = result.share
-        say(f"coverage {i}/{len(chosen)} {d.name}")
-    names = {d.adcode: d.name for d in districts}
-    figs = figures(stations, names, threshold_m=index.threshold_m)
+
+
+def _choropleths(
+    chosen: list[District],
+    stations: list[Station],
+    names: dict[str, str],
+    shares: dict[str, float],
+    *,
+    radius_m: float,
+    demand: DemandLayer | None,
+    threshold_m: float,
+    districts: Districts,
+) -> list[Choropleth]:
+    """The district colourings of :data:`METRICS` (per_demand only with ``demand``)."""
+    figs = figures(stations, names, threshold_m=threshold_m)
     counts = {k: f.stations_active for k, f in figs.items()}
     choropleths = [
         Choropleth("coverage", f"{radius_m:.0f} 米覆盖率", shares, fmt="{:.1%}"),
@@ -130,7 +202,7 @@ def station_map(
         Choropleth(
             "per_100km2",
             "每百平方公里驿站数",
-            {d.adcode: counts.get(d.adcode, 0) / (d.area_m2 / 1e8) for d in chosen},
+            {d.adcode: stations_per_100km2(counts.get(d.adcode, 0), d.area_m2) for d in chosen},
             fmt="{:.1f}",
         ),
     ]
@@ -143,29 +215,7 @@ def station_map(
         choropleths.append(
             Choropleth("per_demand", f"每千需求权重驿站数（{demand.name}）", per, fmt="{:.1f}")
         )
-    elif metric == "per_demand":
-        msg = "metric per_demand needs a demand layer"
-        raise ValueError(msg)
-    when = f"，{at:%Y-%m-%d %H:%M} 开放的驿站" if at is not None else ""
-    idle = len(stations) - int(active.sum())
-    resting = f"（其中 {idle:,} 个筹建中或暂停开放）" if idle else ""
-    say("drawing")
-    return coverage_map(
-        points,
-        districts=[(d.adcode, d.name, d.geometry) for d in chosen],
-        choropleths=choropleths,
-        metric=metric,
-        # Districts' areas are drawn side by side: no union (their shared borders, projected
-        # back and forth, would not meet exactly).
-        covered=_collection(covered_parts),
-        uncovered=_collection(uncovered_parts),
-        radius_m=radius_m,
-        tiles=tiles,
-        title="工会驿站覆盖图" + (f"·{names[district]}" if district else ""),
-        # A shipped layer's credit; a user's own file is the operator's to credit.
-        credit=districts.source if districts.source in LAYERS.values() else "",
-        note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {radius_m:.0f} 米计",
-    )
+    return choropleths
 
 
 def _collection(parts: list[shapely.Geometry]) -> shapely.Geometry:

@@ -1,28 +1,58 @@
-"""Coverage figures per district and for the city: area (双15) and demand-weighted.
+"""Coverage figures per district and for the city: area (双15) and demand-weighted; the
+work budget of a coverage computation; the headline figures planners read.
 
 Built on :mod:`geodata.coverage` (exact geometry in each district's local projection).
 The stations counted are the ones a caller selects (e.g. active, or open at a time); the
-city figures sum the districts, which partition it.
+city figures sum the districts, which partition it. The API's routes, the map and the
+CLI come here for them: the budget is checked here, whoever asks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import shapely
 
-from geodata.coverage import coverage, coverage_work_estimate, demand_coverage
+from geodata.coverage import AreaTooLargeError, coverage, coverage_work_estimate, demand_coverage
 from geodata.districts import Districts
 from stations.domain.demand import DemandLayer
-from stations.domain.figures import CITY
+from stations.domain.figures import (
+    CITY,
+    figures,
+    load_targets,
+    progress,
+    stations_per_100km2,
+)
+from stations.domain.model import Status
+from stations.readmodel.index import CacheName, StationIndex
 
 
 @dataclass(frozen=True, slots=True)
 class CoverageOptions:
     radius_m: float = 1000.0
     min_stations: int = 2  # cross coverage: "more than one station where possible"
+
+
+class TooMuchWorkError(AreaTooLargeError):
+    """A computation over its work budget; the message says what to choose instead. (An
+    AreaTooLargeError: callers treat both alike, the API as ``too_much_work``.)"""
+
+
+# One coverage computation may weigh at most this much work (see coverage_work_estimate; a
+# unit is 50-250 µs here: mostly under 10 s; memory stays near the discs' size). Measured
+# over the whole city (area and cross coverage of all 38 districts):
+#                                       5,500 sample stations    20,000 in Chongqing
+#   radius 1 km, min_stations 2 (the default)   ~30,000  1.2 s       ~107,000  6.3 s
+#   radius 10 km, min_stations 2                ~53,000  4.6 s       ~191,000 13 s
+#   radius 10 km, min_stations 10              ~194,000 18 s         ~700,000 79 s
+# One district at 10 km and min_stations 10 over 20,000 stations weighs at most ~58,000 (5 s);
+# the limit, 150,000, lets the whole city at the default go to ~25,000 stations.
+MAX_COVERAGE_WORK = 150_000
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -36,16 +66,42 @@ def coverage_figures_work(
     *,
     options: CoverageOptions = CoverageOptions(),
     only: str | None = None,
+    levels: tuple[int, ...] | None = None,
 ) -> float:
     """About how much work :func:`coverage_figures` takes (see
     :func:`geodata.coverage.coverage_work_estimate`): its area coverage and cross coverage
-    of each district. Demand coverage is cheap beside them."""
+    of each district (or coverage by each of ``levels`` stations: the map's is (1,)).
+    Demand coverage is cheap beside them."""
+    levels = (1, options.min_stations) if levels is None else levels
     return sum(
         coverage_work_estimate(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
         for d in districts
         if only is None or d.adcode == only
-        for k in (1, options.min_stations)
+        for k in levels
     )
+
+
+def check_coverage_work(
+    districts: Districts,
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    *,
+    options: CoverageOptions,
+    only: str | None = None,
+    levels: tuple[int, ...] | None = None,
+) -> None:
+    """Raise TooMuchWorkError if :func:`coverage_figures_work` is over MAX_COVERAGE_WORK:
+    the one budget of coverage, for figures and maps alike."""
+    work = coverage_figures_work(districts, lon, lat, options=options, only=only, levels=levels)
+    if work > MAX_COVERAGE_WORK:
+        where = f"district {only}" if only else "every district"
+        cross = f" with min_stations={options.min_stations}" if levels is None else ""
+        smaller = " or a smaller min_stations" if levels is None else ""
+        raise TooMuchWorkError(
+            f"coverage of {where} at radius_m={options.radius_m:g}{cross} over "
+            f"{len(lon):,} stations would weigh about {work:,.0f} units; one request may "
+            f"weigh {MAX_COVERAGE_WORK:,}: choose a district, a smaller radius_m{smaller}"
+        )
 
 
 def coverage_figures(
@@ -132,3 +188,153 @@ def _demand_doc(
         "demand_share": round(single, 6),
         "demand_cross_share": round(cross, 6),
     }
+
+
+# -- over the read index -------------------------------------------------------------------
+
+# Coverage figures kept per snapshot of the registry (they take seconds), by
+# (options, open set, demand layer, district).
+COVERAGE = CacheName[tuple[Any, ...], dict[str, dict[str, Any]]]("coverage", max_entries=64)
+ALL_ACTIVE = b"all"  # the open-set key of "every active station, whatever its hours"
+
+
+def counted(index: StationIndex, at: datetime | None) -> tuple[npt.NDArray[np.intp], bytes]:
+    """Positions of the stations that count for coverage: active ones, or those open at
+    ``at``; and a key naming that set (see :meth:`StationIndex.open_mask`)."""
+    if at is None:
+        return np.flatnonzero(index.status_mask(Status.ACTIVE)), ALL_ACTIVE
+    mask, key = index.open_mask(at)
+    return np.flatnonzero(mask), key
+
+
+def index_coverage(
+    index: StationIndex,
+    districts: Districts,
+    options: CoverageOptions = CoverageOptions(),
+    *,
+    at: datetime | None = None,
+    demand: DemandLayer | None = None,
+    only: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """:func:`coverage_figures` of the stations that count (see :func:`counted`), kept for
+    this snapshot; over the budget, TooMuchWorkError. One computation at a time per
+    snapshot: a request that comes while the start-up warm-up (or another request)
+    computes the same figures waits for them."""
+    positions, open_key = counted(index, at)
+    layer_key = (demand.name, demand.updated_at) if demand is not None else None
+    key = (options, open_key, layer_key, only)
+    cache = index.cache(COVERAGE)
+    found = cache.get(key)
+    if found is not None:
+        return found
+    lon, lat = index.nearest.lon[positions], index.nearest.lat[positions]
+    check_coverage_work(districts, lon, lat, options=options, only=only)
+    return cache.get_or_compute(
+        key,
+        lambda: coverage_figures(districts, lon, lat, options=options, demand=demand, only=only),
+    )
+
+
+def city_coverage_kept(index: StationIndex, options: CoverageOptions) -> bool:
+    """Whether the whole city's figures at ``options`` (every active station, no demand)
+    are kept for this snapshot: they hold every district's."""
+    kept = index.cached(COVERAGE.name)
+    return kept is not None and (options, ALL_ACTIVE, None, None) in kept
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageAreas:
+    """Each district's area within ``radius_m`` of a station and beyond, and its share."""
+
+    covered: list[shapely.Geometry]
+    uncovered: list[shapely.Geometry]
+    shares: dict[str, float]
+
+
+def coverage_areas(
+    districts: Districts,
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    *,
+    radius_m: float,
+    only: str | None = None,
+    progress: Any = None,
+) -> CoverageAreas:
+    """The covered and uncovered areas of each district (or of ``only``), for a map;
+    over the budget, TooMuchWorkError. ``progress`` is told each district done."""
+    check_coverage_work(
+        districts, lon, lat, options=CoverageOptions(radius_m=radius_m), only=only, levels=(1,)
+    )
+    chosen = [d for d in districts if only is None or d.adcode == only]
+    out = CoverageAreas([], [], {})
+    for i, d in enumerate(chosen, start=1):
+        result = coverage(d.geometry, lon, lat, radius_m=radius_m)
+        out.covered.append(result.covered)
+        out.uncovered.append(result.uncovered)
+        out.shares[d.adcode] = result.share
+        if progress is not None:
+            progress(f"coverage {i}/{len(chosen)} {d.name}")
+    return out
+
+
+# -- headline figures ----------------------------------------------------------------------
+
+
+class TargetsFileError(ValueError):
+    """The targets file cannot be read or holds a bad target (the message says which)."""
+
+
+def headline_figures(
+    index: StationIndex,
+    districts: Districts,
+    *,
+    targets_file: str | Path | None,
+    today: date,
+) -> dict[str, dict[str, Any]]:
+    """The figures of each district and the city (keyed by adcode and CITY), as
+    ``/v1/districts`` shows them: stations, 上图, density, coverage and cross coverage at
+    the defaults (None where too much work for one request) and progress against the
+    targets in ``targets_file`` (``targets``; TargetsFileError if it is broken)."""
+    names = {d.adcode: d.name for d in districts}
+    docs = {
+        k: f.as_dict()
+        for k, f in figures(index.stations, names, threshold_m=index.threshold_m).items()
+    }
+    for d in districts:
+        docs[d.adcode]["area_km2"] = round(d.area_m2 / 1e6, 3)
+        per = stations_per_100km2(docs[d.adcode]["stations_active"], d.area_m2)
+        docs[d.adcode]["stations_per_100km2"] = round(per, 3)
+    _add_coverage(docs, index, districts)
+    targets = _progress(targets_file, docs, today=today)
+    for doc in docs.values():
+        doc["targets"] = [t for t in targets if t["key"] == doc["key"]]
+    return docs
+
+
+def _add_coverage(
+    docs: dict[str, dict[str, Any]], index: StationIndex, districts: Districts
+) -> None:
+    """Each district's coverage and cross coverage at the defaults; None for all of them
+    when the registry is too large to measure them in one request (GET /v1/coverage with
+    a district then tells the figures one district at a time), or a district too large
+    to measure in one piece."""
+    try:
+        cover = index_coverage(index, districts)
+    except AreaTooLargeError:  # TooMuchWorkError too
+        cover = {}
+    for key, figs in docs.items():
+        c = cover.get(key)
+        figs["coverage"] = c["share"] if c else None
+        figs["cross_coverage"] = c["cross_share"] if c else None
+
+
+def _progress(
+    path: str | Path | None, docs: dict[str, dict[str, Any]], *, today: date
+) -> list[dict[str, Any]]:
+    if path is None:
+        return []
+    try:
+        targets = load_targets(path)
+    except ValueError as exc:
+        raise TargetsFileError(str(exc)) from None
+    return progress(targets, docs, today=today)

@@ -270,11 +270,11 @@ def test_city_wide_gaps_gain_no_more_than_a_circle_and_share_steps_match(client)
 def test_gaps_in_a_district_reuse_the_coverage_kept_for_the_city(client, store, districts):
     add(store, districts, "A", *WANZHOU)
     client.get("/v1/districts")  # what the warm-up asks for first
-    memo = client.app.state.services.index.current().memo
-    kept = set(memo["coverage"])
+    coverage = client.app.state.services.index.current().cached("coverage")
+    kept = set(coverage)
     r = client.get("/v1/gaps", params={"n": 1, "district": WANZHOU_ADCODE})
     assert r.status_code == 200 and r.json()["sites"]
-    assert set(memo["coverage"]) == kept  # nothing computed again
+    assert set(coverage) == kept  # nothing computed again
 
 
 def test_coverage_refuses_bad_options(client):
@@ -300,7 +300,7 @@ def test_coverage_refuses_work_too_big_for_one_request(client, store, districts,
     # registry (and 80 s with 20,000 stations); the limit is scaled here to this registry.
     import numpy as np
 
-    from api.routes import planners as routes_planners
+    from stations.services import planning
     from stations.services.planning import CoverageOptions, coverage_figures_work
 
     for i, azimuth in enumerate((0, 120, 240)):
@@ -312,7 +312,7 @@ def test_coverage_refuses_work_too_big_for_one_request(client, store, districts,
     one = coverage_figures_work(districts, lon, lat, options=heavy, only=WANZHOU_ADCODE)
     default = coverage_figures_work(districts, lon, lat)
     assert one < default < city
-    monkeypatch.setattr(routes_planners, "MAX_COVERAGE_WORK", (default + city) / 2)
+    monkeypatch.setattr(planning, "MAX_COVERAGE_WORK", (default + city) / 2)
 
     r = client.get("/v1/coverage", params={"radius_m": 10_000, "min_stations": 10})
     assert r.status_code == 422
@@ -331,10 +331,10 @@ def test_coverage_refuses_work_too_big_for_one_request(client, store, districts,
 def test_districts_leave_coverage_out_rather_than_fail_when_it_is_too_much(
     client, store, districts, monkeypatch
 ):
-    from api.routes import planners as routes_planners
+    from stations.services import planning
 
     add(store, districts, "A", *WANZHOU)
-    monkeypatch.setattr(routes_planners, "MAX_COVERAGE_WORK", 0)
+    monkeypatch.setattr(planning, "MAX_COVERAGE_WORK", 0)
     r = client.get("/v1/districts")
     assert r.status_code == 200
     assert r.json()["city"]["coverage"] is None

@@ -436,3 +436,17 @@ def test_every_station_view_honours_the_precise_threshold_setting(
         (amap,) = (li for li in doc["listings"] if li["provider"] == "amap")
         assert amap["offset_m"] == pytest.approx(80, abs=0.05)
         assert amap["precise"] is precise
+
+
+def test_a_nearest_result_is_the_station_record_less_what_it_leaves_out(client, store, districts):
+    from api.representation import NEAREST_LEAVES_OUT
+    from stations.domain.records import station_to_dict
+
+    station = add(store, districts, external_id="S1")
+    r = client.get("/v1/stations/nearest", params={"lon": JIEFANGBEI[0], "lat": JIEFANGBEI[1]})
+    (result,) = r.json()["results"]
+    record = {k: v for k, v in station_to_dict(station).items() if k not in NEAREST_LEAVES_OUT}
+    # Every field of the record reaches /nearest unless it is left out on purpose.
+    assert {k: result[k] for k in record} == record
+    query_only = {"distance_m", "bearing_deg", "lon", "lat", "crs", "open_now", "next_change"}
+    assert set(result) == set(record) | query_only | {"navigation"}

@@ -32,14 +32,14 @@ def test_the_districts_figures_and_the_map_are_ready_before_anyone_asks(store, d
         app = client.app
         app.state.warmer.join(timeout=120)
         assert not app.state.warmer.is_alive()
-        memo = app.state.services.index.current().memo
-        assert memo.get("coverage"), "the coverage of /v1/districts is kept"
-        assert memo.get("maps"), "the default coverage map is kept"
-        (coverage_key,) = memo["coverage"]
-        kept = memo["coverage"][coverage_key]
+        cached = app.state.services.index.current().cached
+        assert cached("coverage"), "the coverage of /v1/districts is kept"
+        assert cached("maps"), "the default coverage map is kept"
+        (coverage_key,) = cached("coverage")
+        kept = cached("coverage")[coverage_key]
         body = client.get("/v1/districts").json()
         assert body["city"]["coverage"] == kept["city"]["share"]
-        assert list(memo["coverage"]) == [coverage_key]  # answered from it: nothing new
+        assert list(cached("coverage")) == [coverage_key]  # answered from it: nothing new
 
 
 def test_requests_are_served_while_warming(store, districts, db_path, monkeypatch):
@@ -69,4 +69,4 @@ def test_requests_are_served_while_warming(store, districts, db_path, monkeypatc
 def test_no_warm_up_when_switched_off(store, districts, db_path):
     with api_client(store, districts, db_path, warm_start=False) as client:
         assert not hasattr(client.app.state, "warmer")
-        assert "coverage" not in client.app.state.services.index.current().memo
+        assert client.app.state.services.index.current().cached("coverage") is None

@@ -11,10 +11,10 @@ import shapely
 
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.maps import (
-    CATEGORIES,
     NO_DATA_COLOUR,
     Choropleth,
     MapPoints,
+    PointLegend,
     _leaflet_assets,
     coverage_map,
     shift_geometry,
@@ -25,6 +25,12 @@ EVIL = '</script><script>alert("x")</script>'
 EVIL_TAG = "<img src=x onerror=alert(1)>"
 FIELDS = ("名称", "状态", "地址", "开放时间", "设施", "进入方式", "上图")
 BOX = shapely.box(106.5, 29.5, 106.6, 29.6)
+CATEGORIES = (
+    ("full", "#1a9850", "三家均精准上图"),
+    ("partial", "#fdae61", "部分上图或位置不准"),
+    ("none", "#d73027", "未上图"),
+)
+LEGEND = PointLegend(CATEGORIES, marked="24小时自助驿站", not_in_service="筹建中或暂停开放")
 
 
 def points(n: int = 3, **kw) -> MapPoints:
@@ -40,6 +46,7 @@ def points(n: int = 3, **kw) -> MapPoints:
             (EVIL if i == 0 else f"站{i}", "", f"路{i}号", "24/7", "热水", "", "") for i in range(n)
         ],
         popup_fields=FIELDS,
+        legend=LEGEND,
     )
     return MapPoints(**{**defaults, **kw})
 

@@ -15,8 +15,9 @@ import pytest
 from geodata.hours import TZ
 from stations.domain.changes import Create, Delete, Update
 from stations.domain.errors import DatabaseUnavailableError
+from stations.domain.listings import MappedState, mapped_states
 from stations.domain.model import Status
-from stations.readmodel.index import IndexHolder, StationIndex
+from stations.readmodel.index import CacheName, IndexHolder, PerStationName, StationIndex
 from stations.storage.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, make_station
 
@@ -125,7 +126,8 @@ def test_per_station_values_carry_over_only_for_unchanged_stations(store, distri
     rng = random.Random(8)
     store.apply([Create(_station(districts, rng, f"S{i}")) for i in range(10)], actor="t")
     index = StationIndex.build(store)
-    index.per_station["label"] = [f"derived {s.id}" for s in index.stations]
+    label = PerStationName[str]("label", limit=100)
+    index.per_station(label).put({p: f"derived {s.id}" for p, s in enumerate(index.stations)})
     renamed, dropped = index.stations[3], index.stations[6]
     store.apply(
         [
@@ -136,7 +138,8 @@ def test_per_station_values_carry_over_only_for_unchanged_stations(store, distri
         actor="t",
     )
     after = index.updated(store)
-    labels = dict(zip([s.id for s in after.stations], after.per_station["label"], strict=True))
+    carried = after.per_station(label).get(range(len(after)))
+    labels = dict(zip([s.id for s in after.stations], carried, strict=True))
     new_id = next(s.id for s in after.stations if s.external_id == "NEW")
     assert labels.pop(renamed.id) is None  # changed: derived again when asked
     assert labels.pop(new_id) is None
@@ -261,3 +264,35 @@ def test_a_watched_index_starts_without_the_database_and_loads_when_it_answers(d
         finally:
             store.up.set()
             holder.close()
+
+
+def test_typed_queries_and_caches(store, districts):
+    rng = random.Random(9)
+    store.apply([Create(_station(districts, rng, f"S{i}")) for i in range(6)], actor="t")
+    index = StationIndex.build(store)
+    statuses = [s.status for s in index.stations]
+    for status in Status:
+        expected = [st is status for st in statuses]
+        assert index.status_mask(status).tolist() == expected
+    both = index.status_mask(Status.ACTIVE, Status.PLANNED).tolist()
+    assert both == [st in (Status.ACTIVE, Status.PLANNED) for st in statuses]
+    states = mapped_states(index.stations, threshold_m=index.threshold_m)
+    assert index.mapped_at(np.arange(len(index))) == states
+    assert index.mapped_mask(MappedState.NONE).tolist() == [m is MappedState.NONE for m in states]
+
+    name = CacheName[str, int]("answers", max_entries=2)
+    cache = index.cache(name)
+    assert cache is index.cache(name) and index.cached("answers") is cache
+    assert cache.get_or_compute("a", lambda: 1) == 1
+    assert cache.get_or_compute("a", lambda: 2) == 1  # kept
+    cache.get_or_compute("b", lambda: 3)
+    cache.get_or_compute("c", lambda: 4)  # over the limit: starts again
+    assert dict(cache) == {"c": 4}
+    store.create(_station(districts, rng, "NEW"), actor="t")
+    assert index.updated(store).cached("answers") is None  # dropped with the snapshot
+
+    per = PerStationName[str]("label", limit=3)
+    cache_ = index.per_station(per)
+    cache_.put({0: "a", 1: "b"})
+    cache_.put({2: "c", 3: "d"})  # over the limit: starts again
+    assert cache_.get([0, 1, 2, 3]) == [None, None, "c", "d"]

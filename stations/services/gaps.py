@@ -1,0 +1,115 @@
+"""Where the next stations would cover the most: greedy maximal covering over a grid of
+candidate sites, with its work budget (for ``GET /v1/gaps``, and any other caller)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from geodata.coverage import Gap, area_gaps, candidate_grid, gap_pairs_estimate, greedy_gaps
+from geodata.districts import Districts
+from stations.domain.demand import DemandLayer
+from stations.readmodel.index import StationIndex
+from stations.services.planning import (
+    CoverageOptions,
+    TooMuchWorkError,
+    city_coverage_kept,
+    counted,
+    index_coverage,
+)
+
+# One gap search may weigh at most this many (candidate, demand point) pairs: ~8 bytes
+# and a few nanoseconds a greedy step each (20 million: ~160 MB, a few seconds). The whole
+# city at the default 1 km grid and radius is ~1 million; a large district at 250 m, ~11.
+MAX_GAP_PAIRS = 20_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Gaps:
+    """Suggested sites, best first; ``unit`` is what their gains count (demand weight, or
+    km² of area), ``candidates`` how many sites were weighed."""
+
+    unit: str
+    candidates: int
+    sites: list[Gap]
+
+
+def check_gap_work(candidates: int, demand: int, *, spacing_m: float, radius_m: float) -> None:
+    """Raise TooMuchWorkError if a search over ``candidates`` sites and ``demand`` points
+    weighs more than MAX_GAP_PAIRS pairs."""
+    pairs = gap_pairs_estimate(candidates, demand, spacing_m=spacing_m, radius_m=radius_m)
+    if pairs > MAX_GAP_PAIRS:
+        raise TooMuchWorkError(
+            f"this search would weigh about {pairs / 1e6:,.0f} million candidate-demand pairs "
+            f"({candidates:,} candidates, {demand:,} demand points, radius {radius_m:g} m); "
+            f"one request may weigh {MAX_GAP_PAIRS / 1e6:,.0f} million: choose a district, "
+            "a wider spacing_m or a smaller radius_m",
+        )
+
+
+def find_gaps(
+    index: StationIndex,
+    districts: Districts,
+    *,
+    n: int,
+    radius_m: float = 1000.0,
+    spacing_m: float = 1000.0,
+    district: str | None = None,
+    demand: DemandLayer | None = None,
+) -> Gaps:
+    """The ``n`` sites (from a grid of candidates ``spacing_m`` apart inside the districts,
+    or ``district``) that each cover the most demand (or area, without ``demand``) not yet
+    within ``radius_m`` of an active station or an earlier pick. Over the budget,
+    TooMuchWorkError (an AreaTooLargeError, as is a district too large to measure)."""
+    areas = [d for d in districts if district is None or d.adcode == district]
+    positions, _ = counted(index, None)
+    station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
+    if demand is not None:
+        cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
+        inside = np.isin(districts.lookup(demand.lon, demand.lat), [d.adcode for d in areas])
+        dx, dy, w = demand.lon[inside], demand.lat[inside], demand.weight[inside]
+        check_gap_work(len(cx), len(dx), spacing_m=spacing_m, radius_m=radius_m)
+        sites = greedy_gaps(
+            cx,
+            cy,
+            demand_lon=dx,
+            demand_lat=dy,
+            weight=w,
+            station_lon=station_lon,
+            station_lat=station_lat,
+            n=n,
+            radius_m=radius_m,
+        )
+        return Gaps("demand weight", len(cx), sites)
+    # Area: measured exactly, as the coverage figures measure it (from them, if kept).
+    # The same budget as when area was sampled four points per candidate cell.
+    cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
+    check_gap_work(cells, 4 * cells, spacing_m=spacing_m, radius_m=radius_m)
+    options = CoverageOptions(radius_m=radius_m)
+    # The whole city's figures (kept since the warm-up) hold every district's.
+    only = None if city_coverage_kept(index, options) else district
+    cover = index_coverage(index, districts, options, only=only)
+    found = area_gaps(
+        [d.geometry for d in areas],
+        station_lon=station_lon,
+        station_lat=station_lat,
+        n=n,
+        radius_m=radius_m,
+        spacing_m=spacing_m,
+        covered_m2=sum(cover[d.adcode]["covered_km2"] for d in areas) * 1e6,
+    )
+    sites = [Gap(g.lon, g.lat, g.gain / 1e6, g.share) for g in found.sites]
+    return Gaps("km²", found.candidates, sites)
+
+
+def _concat(
+    pairs: Iterable[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    listed = list(pairs)
+    if not listed:
+        return np.empty(0), np.empty(0)
+    xs, ys = zip(*listed, strict=True)
+    return np.concatenate(xs), np.concatenate(ys)
