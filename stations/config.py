@@ -271,7 +271,7 @@ class Settings(BaseSettings):
         default="",
         description=(
             "the rider page's map tiles, comma separated, the first shown first (the others "
-            "in its layer switch): amap, tianditu, osm, custom. Default amap,tianditu,osm "
+            f"in its layer switch): {', '.join(TILE_PROVIDERS)}, custom. Default amap,tianditu,osm "
             "(tianditu only with a key; custom first when YIZHAN_TILE_URL is set)"
         ),
     )
