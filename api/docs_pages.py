@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -33,20 +34,38 @@ _CACHE = {"Cache-Control": "public, max-age=86400"}
 router = APIRouter(include_in_schema=False)
 
 
-def _root(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """What both documentation pages are given: the OpenAPI document, the title, and the
+    prefix (the proxy's root_path) under which their assets and the favicon are served."""
+
+    openapi_url: str
+    title: str
+    root: str
+
+    @classmethod
+    def of(cls, request: Request) -> _Page:
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return cls(f"{root}{request.app.openapi_url}", f"{request.app.title} – API", root)
+
+    def asset(self, name: str) -> str:
+        return f"{self.root}{ASSETS_PATH}/{name}"
+
+    @property
+    def favicon_url(self) -> str:
+        return f"{self.root}/favicon.ico"
 
 
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
-    root = _root(request)
+    page = _Page.of(request)
     return get_swagger_ui_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
-        title=f"{request.app.title} – API",
-        oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT}",
-        swagger_js_url=f"{root}{ASSETS_PATH}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{ASSETS_PATH}/swagger-ui.css",
-        swagger_favicon_url=f"{root}/favicon.ico",
+        openapi_url=page.openapi_url,
+        title=page.title,
+        oauth2_redirect_url=f"{page.root}{OAUTH2_REDIRECT}",
+        swagger_js_url=page.asset("swagger-ui-bundle.js"),
+        swagger_css_url=page.asset("swagger-ui.css"),
+        swagger_favicon_url=page.favicon_url,
         # Swagger UI's validator badge is an image from validator.swagger.io: none.
         swagger_ui_parameters={"validatorUrl": None},
     )
@@ -59,12 +78,12 @@ def swagger_ui_redirect() -> HTMLResponse:
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
-    root = _root(request)
+    page = _Page.of(request)
     return get_redoc_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
-        title=f"{request.app.title} – API",
-        redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}/favicon.ico",
+        openapi_url=page.openapi_url,
+        title=page.title,
+        redoc_js_url=page.asset("redoc.standalone.js"),
+        redoc_favicon_url=page.favicon_url,
         with_google_fonts=False,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from api.auth import PrincipalDep
 from api.deps import IndexDep, Services, ServicesDep, one_file_part, parse_crs_param, parse_time
 from api.problems import Problem
 from api.responses import json_response
+from api.uploaded import uploaded_copy
 from geodata import workdays
 from geodata.hours import TZ
 from stations.domain.demand import DemandFileError, DemandLayer, LayerNameError, check_layer_name
@@ -333,11 +333,8 @@ def put_demand(
     A layer belongs to the union that made it: only it or the city union may replace it."""
     system = parse_crs_param(crs) if crs else None
     filename = Path(file.filename or "demand.csv").name
-    with tempfile.TemporaryDirectory(prefix="yizhan-demand-") as tmp:
-        path = Path(tmp) / f"demand{Path(filename).suffix.lower() or '.csv'}"
-        with path.open("wb") as out:
-            while chunk := file.file.read(1 << 20):
-                out.write(chunk)
+    stored_as = f"demand{Path(filename).suffix.lower() or '.csv'}"
+    with uploaded_copy(file, stored_as, prefix="yizhan-demand-") as path:
         try:
             saved = save_demand_layer(
                 services.store,

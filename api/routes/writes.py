@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from api.deps import (
 from api.problems import Problem
 from api.representation import station_json
 from api.responses import json_response
+from api.uploaded import uploaded_copy
 from stations.domain import validation
 from stations.domain.auth import Principal
 from stations.domain.model import Station
@@ -284,11 +284,7 @@ def create_upload(
     except ValueError as exc:
         raise Problem("unsupported_file", str(exc)) from None
     settings = services.settings
-    with tempfile.TemporaryDirectory(prefix="yizhan-upload-") as tmp:
-        path = Path(tmp) / f"upload.{fmt}"
-        with path.open("wb") as out:
-            while chunk := file.file.read(1 << 20):
-                out.write(chunk)
+    with uploaded_copy(file, f"upload.{fmt}", prefix="yizhan-upload-") as path:
         upload = upload_service.plan_upload_file(
             path,
             format=fmt,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -17,6 +19,7 @@ from stations.cli.common import (
     registry_districts,
 )
 from stations.domain.auth import Principal
+from stations.domain.changes import WriteResult
 from stations.domain.errors import StoreError
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError, Upload
 from stations.services.uploads import (
@@ -141,25 +144,37 @@ def import_(
     _commit(store, upload.id, by, confirm_closures)
 
 
-def _commit(store: Store, upload_id: str, by: Principal, confirm: int | None = None) -> None:
+@contextmanager
+def _unchanged_when_refused() -> Iterator[None]:
+    """The store's refusal of a commit or revert as the CLI's error: nothing was changed."""
     try:
-        result = commit_upload(
-            store,
-            upload_id,
-            by=by,
-            confirm_closures=confirm,
-            max_close_share=cli_settings().full_list_max_close_share,
-        )
-    except ClosuresUnconfirmedError as exc:
-        raise click.ClickException(
-            f"{exc}；登记册未作任何修改 (nothing was changed). After checking: "
-            f"yizhan upload commit {upload_id} --confirm-closures {exc.check.would_close}"
-        ) from exc
+        yield
     except StoreError as exc:
         raise click.ClickException(f"{exc} (nothing was changed)") from exc
+
+
+def _echo_batch(done: str, upload_id: str, result: WriteResult) -> None:
     click.echo(
-        f"committed upload {upload_id} as batch {result.batch.id}: {result.batch.changes} changes"
+        f"{done} upload {upload_id} as batch {result.batch.id}: {result.batch.changes} changes"
     )
+
+
+def _commit(store: Store, upload_id: str, by: Principal, confirm: int | None = None) -> None:
+    with _unchanged_when_refused():
+        try:
+            result = commit_upload(
+                store,
+                upload_id,
+                by=by,
+                confirm_closures=confirm,
+                max_close_share=cli_settings().full_list_max_close_share,
+            )
+        except ClosuresUnconfirmedError as exc:
+            raise click.ClickException(
+                f"{exc}；登记册未作任何修改 (nothing was changed). After checking: "
+                f"yizhan upload commit {upload_id} --confirm-closures {exc.check.would_close}"
+            ) from exc
+    _echo_batch("committed", upload_id, result)
 
 
 @main.group()
@@ -215,10 +230,6 @@ def upload_commit(
 @click.option("--actor", default="cli", show_default=True)
 def upload_revert(upload_id: str, database: str | None, union: str | None, actor: str) -> None:
     """Put back exactly what a committed upload changed."""
-    try:
+    with _unchanged_when_refused():
         result = revert_upload(open_registry(database), upload_id, by=cli_principal(union, actor))
-    except StoreError as exc:
-        raise click.ClickException(f"{exc} (nothing was changed)") from exc
-    click.echo(
-        f"reverted upload {upload_id} as batch {result.batch.id}: {result.batch.changes} changes"
-    )
+    _echo_batch("reverted", upload_id, result)

@@ -9,25 +9,8 @@ from typing import Any
 
 from geodata.crs import CoordinateSystem
 
-AMENITIES: tuple[str, ...] = (
-    "drinking_water",
-    "hot_water",
-    "microwave",
-    "fridge",
-    "phone_charging",
-    "ebike_charging",
-    "toilet",
-    "seating",
-    "heating",
-    "air_conditioning",
-    "first_aid",
-    "wifi",
-    "umbrella",
-    "repair_tools",
-    "aed",
-    "books",
-)
-
+# One table per vocabulary: the codes (in this order) and their Chinese labels. Adding an
+# amenity is one line here (and, for the rider page, an icon `i-<code>` in api/rider/index.html).
 AMENITY_LABELS: dict[str, str] = {
     "drinking_water": "饮用水",
     "hot_water": "热水",
@@ -46,15 +29,7 @@ AMENITY_LABELS: dict[str, str] = {
     "aed": "AED",
     "books": "图书",
 }
-
-ENTRY_METHODS: tuple[str, ...] = (
-    "qr",
-    "face",
-    "fingerprint",
-    "id_card",
-    "member_code",
-    "staffed",
-)
+AMENITIES: tuple[str, ...] = tuple(AMENITY_LABELS)
 
 ENTRY_METHOD_LABELS: dict[str, str] = {
     "qr": "扫码",
@@ -64,6 +39,7 @@ ENTRY_METHOD_LABELS: dict[str, str] = {
     "member_code": "会员码",
     "staffed": "有人值守",
 }
+ENTRY_METHODS: tuple[str, ...] = tuple(ENTRY_METHOD_LABELS)
 
 
 class Status(StrEnum):
@@ -75,11 +51,12 @@ class Status(StrEnum):
     CLOSED = "closed"
 
 
+# Keyed by the members' values: plain strings, as orjson takes no StrEnum as a dict key.
 STATUS_LABELS: dict[str, str] = {
-    "active": "运营中",
-    "temporarily_closed": "暂停开放",
-    "planned": "筹建中",
-    "closed": "已关闭",
+    Status.ACTIVE.value: "运营中",
+    Status.TEMPORARILY_CLOSED.value: "暂停开放",
+    Status.PLANNED.value: "筹建中",
+    Status.CLOSED.value: "已关闭",
 }
 
 
@@ -97,7 +74,11 @@ PROVIDER_CRS: dict[Provider, CoordinateSystem] = {
     Provider.TENCENT: CoordinateSystem.GCJ02,
 }
 
-PROVIDER_LABELS: dict[str, str] = {"amap": "高德", "baidu": "百度", "tencent": "腾讯"}
+PROVIDER_LABELS: dict[str, str] = {
+    Provider.AMAP.value: "高德",
+    Provider.BAIDU.value: "百度",
+    Provider.TENCENT.value: "腾讯",
+}
 
 KEYWORD = "工会驿站"
 

@@ -151,6 +151,27 @@ def changed_fields(old: Station, new: Station) -> tuple[str, ...]:
     return tuple(out)
 
 
+def file_crs(
+    given: str | CoordinateSystem | None,
+    *,
+    format: str,
+    geojson_crs: str | CoordinateSystem | None = CoordinateSystem.WGS84,
+    help: str = CRS_HELP,
+) -> CoordinateSystem:
+    """The coordinate system a file's positions are in: as the uploader names it, else as
+    the file does (GeoJSON is WGS-84 by RFC 7946 unless its old-style ``crs`` member says
+    otherwise: ``geojson_crs``, None when that names a system we do not know).
+
+    Nothing else is assumed: CrsRequiredError with ``help``, saying how to tell (an upload
+    and a demand layer word it differently).
+    """
+    if given is not None and str(given).strip():
+        return parse_crs(given)
+    if format == "geojson" and geojson_crs:
+        return parse_crs(geojson_crs)
+    raise CrsRequiredError(help)
+
+
 def upload_crs(
     given: str | CoordinateSystem | None,
     *,
@@ -160,17 +181,15 @@ def upload_crs(
 ) -> CoordinateSystem | None:
     """The coordinate system an upload's positions are in, or None when every row names its own.
 
-    Nothing is assumed: the uploader names it, or the file does (a "坐标系"/crs column, or
-    the format itself: GeoJSON is WGS-84 by RFC 7946 unless its old-style ``crs`` member
-    says otherwise). Otherwise CrsRequiredError, saying how to tell.
+    As :func:`file_crs` (``default_crs`` is what the file says: GeoJSON's), or else a
+    "坐标系"/crs column names it row by row. Otherwise CrsRequiredError, saying how to tell.
     """
-    if given is not None and str(given).strip():
-        return parse_crs(given)
-    if format == "geojson" and default_crs:
-        return parse_crs(default_crs)
-    if "crs" in columns:
-        return None
-    raise CrsRequiredError(CRS_HELP)
+    try:
+        return file_crs(given, format=format, geojson_crs=default_crs)
+    except CrsRequiredError:
+        if "crs" in columns:
+            return None
+        raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -755,6 +755,28 @@ def _opening_hours(col: _Collector, get: Callable[[str], Any]) -> tuple[str, str
     return hours_text, osm
 
 
+def _known_words(
+    col: _Collector,
+    key: str,
+    value: Any,
+    allowed: tuple[str, ...],
+    labels: Mapping[str, str],
+    code: str,
+    what: str,
+) -> tuple[str, ...]:
+    """The known codes of a list cell; the unknown words are one problem naming the choices."""
+    known, unknown = _vocabulary(value, allowed, labels)
+    if unknown:
+        choices = "、".join(f"{labels[a]}({a})" for a in allowed)
+        col.add(
+            key,
+            code,
+            f"未知的{what}：{'、'.join(unknown)}；可选：{choices}",
+            "、".join(unknown),
+        )
+    return known
+
+
 def _amenities_and_entry(
     col: _Collector, get: Callable[[str], Any]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -769,24 +791,24 @@ def _amenities_and_entry(
                 f'应为列表（["hot_water", …]）或用“、”分开的文字，而不是{_type_name(lists[key])}',
             )
             lists[key] = None
-    amenities, unknown = _vocabulary(lists["amenities"], AMENITIES, AMENITY_LABELS)
-    if unknown:
-        allowed = "、".join(f"{AMENITY_LABELS[a]}({a})" for a in AMENITIES)
-        col.add(
-            "amenities",
-            "unknown_amenity",
-            f"未知的服务设施：{'、'.join(unknown)}；可选：{allowed}",
-            "、".join(unknown),
-        )
-    entry, unknown = _vocabulary(lists["entry_methods"], ENTRY_METHODS, ENTRY_METHOD_LABELS)
-    if unknown:
-        allowed = "、".join(f"{ENTRY_METHOD_LABELS[e]}({e})" for e in ENTRY_METHODS)
-        col.add(
-            "entry_methods",
-            "unknown_entry_method",
-            f"未知的进入方式：{'、'.join(unknown)}；可选：{allowed}",
-            "、".join(unknown),
-        )
+    amenities = _known_words(
+        col,
+        "amenities",
+        lists["amenities"],
+        AMENITIES,
+        AMENITY_LABELS,
+        "unknown_amenity",
+        "服务设施",
+    )
+    entry = _known_words(
+        col,
+        "entry_methods",
+        lists["entry_methods"],
+        ENTRY_METHODS,
+        ENTRY_METHOD_LABELS,
+        "unknown_entry_method",
+        "进入方式",
+    )
     return amenities, entry
 
 

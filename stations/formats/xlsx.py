@@ -252,6 +252,9 @@ def _xlsx_rows(
     # deferred: importing openpyxl took 1.5 s here (python -X importtime, shared machine),
     # which CSV and GeoJSON uploads and the CLI's start-up need not pay.
     from openpyxl import load_workbook
+
+    # deferred: the same cost, as openpyxl.utils.exceptions imports the whole openpyxl
+    # package (0.29 s by `python -X importtime -c "import openpyxl.utils.exceptions"`).
     from openpyxl.utils.exceptions import InvalidFileException
 
     check_xlsx(path, limits)

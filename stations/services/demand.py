@@ -20,7 +20,7 @@ from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
 from stations.domain.auth import Principal, check_demand_create, check_demand_places
 from stations.domain.demand import DemandFileError, DemandLayer, RowProblem, check_layer_name
-from stations.domain.uploads import CrsRequiredError
+from stations.domain.uploads import file_crs
 from stations.domain.validation import in_china_bounds, visible
 from stations.formats.limits import FileLimits
 from stations.formats.registry import format_for
@@ -81,13 +81,10 @@ DEMAND_CRS_HELP = (
 
 
 def demand_crs(given: str | CoordinateSystem | None, path: Path) -> CoordinateSystem:
-    """The coordinate system of a demand file's points: as named, or WGS-84 for GeoJSON
-    (RFC 7946); nothing else is assumed (CrsRequiredError, saying how to tell)."""
-    if given is not None and str(given).strip():
-        return parse_crs(given)
-    if format_for(path).name == "geojson":
-        return CoordinateSystem.WGS84
-    raise CrsRequiredError(DEMAND_CRS_HELP)
+    """The coordinate system of a demand file's points: the rule of
+    :func:`~stations.domain.uploads.file_crs`, told before the file is read, so a GeoJSON
+    layer is WGS-84 (RFC 7946) whatever an old-style ``crs`` member says."""
+    return file_crs(given, format=format_for(path).name, help=DEMAND_CRS_HELP)
 
 
 def read_demand(
