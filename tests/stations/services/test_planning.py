@@ -12,7 +12,7 @@ from stations.domain.figures import CITY, stations_per_100km2
 from stations.readmodel.index import StationIndex
 from stations.services import gaps as gaps_service
 from stations.services import planning
-from stations.services.gaps import find_gaps
+from stations.services.gaps import GapOptions, find_gaps
 from stations.services.planning import (
     CoverageOptions,
     TooMuchWorkError,
@@ -43,8 +43,8 @@ def index(tmp_path, districts):
 def test_the_gap_budget_is_enforced_by_the_service(index, districts):
     # The whole city at a 250 m grid and a 10 km reach: refused before any work.
     with pytest.raises(TooMuchWorkError, match="a wider spacing_m or a smaller radius_m"):
-        find_gaps(index, districts, n=1, spacing_m=250, radius_m=10_000)
-    found = find_gaps(index, districts, n=2, spacing_m=1000, district=WANZHOU_ADCODE)
+        find_gaps(index, districts, GapOptions(n=1, spacing_m=250, radius_m=10_000))
+    found = find_gaps(index, districts, GapOptions(n=2, spacing_m=1000, district=WANZHOU_ADCODE))
     assert found.unit == "km²" and len(found.sites) == 2 and found.candidates > 0
     assert found.sites[0].gain >= found.sites[1].gain
 
@@ -52,7 +52,7 @@ def test_the_gap_budget_is_enforced_by_the_service(index, districts):
 def test_the_gap_budget_holds_for_one_district_too(index, districts, monkeypatch):
     monkeypatch.setattr(gaps_service, "MAX_GAP_PAIRS", 0)
     with pytest.raises(TooMuchWorkError):
-        find_gaps(index, districts, n=1, district=WANZHOU_ADCODE)
+        find_gaps(index, districts, GapOptions(n=1, district=WANZHOU_ADCODE))
 
 
 def test_coverage_budget_is_one_for_figures_and_maps(index, districts, monkeypatch):
