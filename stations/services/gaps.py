@@ -20,6 +20,7 @@ from stations.services.planning import (
     TooMuchWorkError,
     check_district,
     check_radius,
+    chosen_districts,
     city_coverage_kept,
     counted,
     index_coverage,
@@ -103,7 +104,7 @@ def find_gaps(
     TooMuchWorkError (an AreaTooLargeError, as is a district too large to measure)."""
     n, radius_m, spacing_m = options.n, options.radius_m, options.spacing_m
     district = options.district
-    areas = [d for d in districts if district is None or d.adcode == district]
+    areas = chosen_districts(districts, district)
     positions, _ = counted(index, None)
     station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
     if demand is not None:

@@ -24,7 +24,7 @@ from stations.domain.model import (
     Status,
 )
 from stations.readmodel.index import StationIndex
-from stations.services.planning import METRICS, MapOptions, coverage_areas
+from stations.services.planning import METRICS, MapOptions, chosen_districts, coverage_areas
 
 __all__ = ["METRICS", "MapOptions", "station_map"]
 # How the map shows each 上图 state (colour, label), in legend order.
@@ -101,7 +101,7 @@ def station_map(
     points = _points(index, positions, stations)
     active = points.in_service
     assert active is not None
-    chosen = [d for d in districts if district is None or d.adcode == district]
+    chosen = chosen_districts(districts, district)
     areas = coverage_areas(
         districts,
         points.lon[active],

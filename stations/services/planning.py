@@ -20,7 +20,7 @@ import numpy.typing as npt
 import shapely
 
 from geodata.coverage import AreaTooLargeError, coverage, coverage_work_estimate, demand_coverage
-from geodata.districts import Districts
+from geodata.districts import District, Districts
 from geodata.tiles import TILE_PROVIDERS, TileProvider
 from stations.domain.demand import DemandLayer, check_layer_name
 from stations.domain.errors import InvalidOptionError
@@ -106,6 +106,18 @@ class TooMuchWorkError(AreaTooLargeError):
 MAX_COVERAGE_WORK = 150_000
 
 
+def chosen_districts(districts: Districts, only: str | None) -> list[District]:
+    """The districts a computation covers: ``only``'s, or every one (the city)."""
+    return [d for d in districts if only is None or d.adcode == only]
+
+
+def coverage_levels(options: CoverageOptions) -> tuple[int, int]:
+    """The station counts :func:`coverage_figures` measures in each district: coverage by
+    one (``share``) and by ``min_stations`` (``cross_share``); its work estimate weighs
+    the same."""
+    return (1, options.min_stations)
+
+
 def _share(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole > 0 else None
 
@@ -123,11 +135,10 @@ def coverage_figures_work(
     :func:`geodata.coverage.coverage_work_estimate`): its area coverage and cross coverage
     of each district (or coverage by each of ``levels`` stations: the map's is (1,)).
     Demand coverage is cheap beside them."""
-    levels = (1, options.min_stations) if levels is None else levels
+    levels = coverage_levels(options) if levels is None else levels
     return sum(
         coverage_work_estimate(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
-        for d in districts
-        if only is None or d.adcode == only
+        for d in chosen_districts(districts, only)
         for k in levels
     )
 
@@ -178,12 +189,11 @@ def coverage_figures(
         if demand is not None and len(demand)
         else np.empty(0, dtype="<U6")
     )
-    chosen = [d for d in districts if only is None or d.adcode == only]
     totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
-    for d in chosen:
-        single = coverage(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=1)
-        cross = coverage(
-            d.geometry, lon, lat, radius_m=options.radius_m, min_stations=options.min_stations
+    for d in chosen_districts(districts, only):
+        single, cross = (
+            coverage(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
+            for k in coverage_levels(options)
         )
         doc: dict[str, Any] = {
             "key": d.adcode,
@@ -316,7 +326,7 @@ def coverage_areas(
     check_coverage_work(
         districts, lon, lat, options=CoverageOptions(radius_m=radius_m), only=only, levels=(1,)
     )
-    chosen = [d for d in districts if only is None or d.adcode == only]
+    chosen = chosen_districts(districts, only)
     out = CoverageAreas([], [], {})
     for i, d in enumerate(chosen, start=1):
         result = coverage(d.geometry, lon, lat, radius_m=radius_m)
