@@ -14,7 +14,7 @@ from starlette.responses import Response
 from geodata.coverage import AreaTooLargeError
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
-from stations.domain.errors import StoreError, UnknownCrsError
+from stations.domain.errors import InvalidOptionError, StoreError, UnknownCrsError
 from stations.domain.feedback import InvalidFeedbackError, TooManyReportsError
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError
 from stations.domain.validation import ValidationError
@@ -138,6 +138,8 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         return "hours_unparseable", exc.reason, {}
     if isinstance(exc, UnknownDistrictError):
         return "unknown_district", str(exc), {}
+    if isinstance(exc, InvalidOptionError):
+        return exc.code, str(exc), {}
     if isinstance(exc, AreaTooLargeError):
         return "too_much_work", str(exc), {}
     if isinstance(exc, ClosuresUnconfirmedError):
@@ -214,6 +216,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(UnknownCrsError, domain)
     app.add_exception_handler(InvalidFeedbackError, domain)
     app.add_exception_handler(UnknownDistrictError, domain)
+    app.add_exception_handler(InvalidOptionError, domain)
     app.add_exception_handler(AreaTooLargeError, domain)
     app.add_exception_handler(StoreError, domain)
     app.add_exception_handler(RequestValidationError, validation)

@@ -9,12 +9,11 @@ from starlette.responses import Response
 
 from api import schema_docs as doc
 from api.deps import IndexDep, ServicesDep, parse_time
-from api.problems import Problem
 from api.rider_page import REVALIDATE, Asset, content_security_policy, inline_script_hashes
-from api.routes.planners import MAX_RADIUS_M, find_demand_layer
 from geodata.tiles import TILE_PROVIDERS
 from stations.readmodel.index import CacheName
 from stations.services.maps import METRICS, station_map
+from stations.services.planning import map_options
 
 router = APIRouter(tags=["planners"])
 
@@ -54,7 +53,7 @@ def coverage_map(
         float,
         Query(
             description="coverage radius in metres",
-            json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
+            json_schema_extra=doc.RADIUS_M,
         ),
     ] = 1000.0,
     metric: Annotated[
@@ -72,40 +71,22 @@ def coverage_map(
     needs no public CDN: Leaflet is inlined; only the map tiles come from the tile server.
     Sent gzipped when the client accepts it, with an ETag (304 while the registry is
     unchanged)."""
-    provider = services.settings.tile_providers.get(tiles)
-    if provider is None:
-        usable = services.settings.tile_providers
-        raise Problem("invalid_parameter", f"tiles={tiles!r}: use {' or '.join(usable)}")
-    if metric not in METRICS:
-        raise Problem("invalid_parameter", f"metric={metric!r}: use one of {', '.join(METRICS)}")
-    if not 0 < radius_m <= MAX_RADIUS_M:
-        raise Problem("out_of_range", f"radius_m is more than 0 and at most {MAX_RADIUS_M:.0f}")
-    if district is not None and district not in services.districts:
-        raise Problem("unknown_district", f"no district with adcode {district!r}")
-    if metric == "per_demand" and demand is None:
-        raise Problem("invalid_parameter", "metric=per_demand needs demand=<layer>")
-    when = parse_time(at) if at else None
-    layer = find_demand_layer(services, demand)
-    key = (
-        tiles,
-        district,
-        when.replace(second=0, microsecond=0) if when else None,
-        radius_m,
-        metric,
-        (layer.name, layer.updated_at) if layer else None,
+    options = map_options(
+        tile_providers=services.settings.tile_providers,
+        districts=services.districts,
+        store=services.store,
+        tiles=tiles,
+        metric=metric,
+        radius_m=radius_m,
+        district=district,
+        at=parse_time(at) if at else None,
+        demand=demand,
     )
+    provider = options.tiles
+    assert not isinstance(provider, str)
 
     def draw() -> tuple[Asset, str]:
-        drawn = station_map(
-            index,
-            services.districts,
-            tiles=provider,
-            district=district,
-            at=when,
-            radius_m=radius_m,
-            metric=metric,
-            demand=layer,
-        )
+        drawn = station_map(index, services.districts, options)
         # Gzipped once (a sixth of the size; level 6: level 9 takes 5 times as long for 1 %
         # less), with an ETag: the same map is not sent again while the registry is unchanged.
         html = drawn.get_root().render().encode()
@@ -114,8 +95,7 @@ def coverage_map(
         policy = content_security_policy((provider,), script_hashes=inline_script_hashes(html))
         return Asset.of(html, "text/html; charset=utf-8", compresslevel=6), policy
 
-    cached = index.cache(MAPS).get_or_compute(key, draw)
-    page, policy = cached
+    page, policy = index.cache(MAPS).get_or_compute(options.key(), draw)
     return page.response(
         request, cache_control=REVALIDATE, headers={"Content-Security-Policy": policy}
     )

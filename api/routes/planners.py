@@ -18,17 +18,26 @@ from api.responses import json_response
 from api.uploaded import uploaded_copy
 from geodata import workdays
 from geodata.hours import TZ
-from stations.domain.demand import DemandFileError, DemandLayer, LayerNameError, check_layer_name
+from stations.domain.demand import DemandFileError, DemandLayer, LayerNameError
 from stations.domain.figures import CITY, definitions_markdown, mapped_history
 from stations.domain.uploads import CrsRequiredError
 from stations.formats.io import FileRefusedError, UnsupportedFormatError
 from stations.readmodel.index import CacheName, StationIndex
+from stations.services import planning
 from stations.services.demand import save_demand_layer
-from stations.services.gaps import find_gaps
+from stations.services.gaps import (
+    MAX_GAP_SITES,
+    MAX_SPACING_M,
+    MIN_SPACING_M,
+    find_gaps,
+    gap_options,
+    gaps_document,
+)
 from stations.services.planning import (
-    CoverageOptions,
     TargetsFileError,
+    check_district,
     counted,
+    coverage_options,
     headline_figures,
     index_coverage,
 )
@@ -115,38 +124,18 @@ def history(index: IndexDep, services: ServicesDep) -> Response:
 
 # -- coverage ------------------------------------------------------------------------------
 
-MAX_RADIUS_M = 10_000.0
-
 
 def find_demand_layer(services: Services, name: str | None) -> DemandLayer | None:
-    if name is None:
-        return None
-    try:
-        check_layer_name(name)  # a name no layer can have (PostgreSQL refuses a NUL in it)
-    except ValueError as exc:
-        raise Problem("invalid_parameter", f"demand: {exc}") from None
-    layer = services.store.find_demand(name)
-    if layer is None:
-        known = [d["name"] for d in services.store.list_demand()]
-        raise Problem("not_found", f"no demand layer {name!r}; layers: {known}")
-    return layer
+    return planning.find_demand_layer(services.store, name)
 
 
 RadiusParam = Annotated[
     float,
     Query(
         description="reach of a station in metres (1 km is a 15-minute walk)",
-        json_schema_extra={"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M},
+        json_schema_extra=doc.RADIUS_M,
     ),
 ]
-
-
-def _options(radius_m: float, min_stations: int) -> CoverageOptions:
-    if not 0 < radius_m <= MAX_RADIUS_M:
-        raise Problem("out_of_range", f"radius_m is more than 0 and at most {MAX_RADIUS_M:.0f}")
-    if not 2 <= min_stations <= 10:
-        raise Problem("out_of_range", "min_stations (cross coverage) is 2 to 10")
-    return CoverageOptions(radius_m=radius_m, min_stations=min_stations)
 
 
 @router.get("/coverage", summary="Service coverage (双15) per district and for the city")
@@ -158,7 +147,7 @@ def get_coverage(
         int,
         Query(
             description="cross coverage: within reach of at least this many stations",
-            json_schema_extra=doc.between(2, 10),
+            json_schema_extra=doc.between(planning.MIN_CROSS, planning.MAX_CROSS),
         ),
     ] = 2,
     at: Annotated[
@@ -180,9 +169,8 @@ def get_coverage(
     of at least `min_stations` (`cross_share`), measured exactly in a projection chosen for
     the district. With `at`, only stations open then count (at 02:00 on a weekday, only the
     24-hour sites). With `demand`, also the weighted share of demand points in reach."""
-    options = _options(radius_m, min_stations)
-    if district is not None and district not in services.districts:
-        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    options = coverage_options(radius_m, min_stations)
+    check_district(services.districts, district)
     when = parse_time(at) if at else None
     layer = find_demand_layer(services, demand)
     figures_ = index_coverage(
@@ -207,7 +195,8 @@ def get_gaps(
     index: IndexDep,
     services: ServicesDep,
     n: Annotated[
-        int, Query(description="how many sites (1–50)", json_schema_extra=doc.between(1, 50))
+        int,
+        Query(description="how many sites (1–50)", json_schema_extra=doc.between(1, MAX_GAP_SITES)),
     ] = 10,
     radius_m: RadiusParam = 1000.0,
     district: Annotated[str | None, Query(description="limit to one district")] = None,
@@ -219,7 +208,7 @@ def get_gaps(
         float,
         Query(
             description="candidate grid spacing in metres (250–5000)",
-            json_schema_extra=doc.between(250, 5000),
+            json_schema_extra=doc.between(MIN_SPACING_M, MAX_SPACING_M),
         ),
     ] = 1000.0,
 ) -> Response:
@@ -228,43 +217,12 @@ def get_gaps(
     station or an earlier pick; `gain` is what it adds (demand weight, or km² measured as
     `/v1/coverage` measures area: at most π·radius_m²), `share_after` the coverage after it
     (consecutive `share_after` differ by `gain` over the total demand or area)."""
-    options = _options(radius_m, 2)
-    if not 1 <= n <= 50:
-        raise Problem("out_of_range", "n is 1 to 50")
-    if not 250 <= spacing_m <= 5000:
-        raise Problem("out_of_range", "spacing_m is 250 to 5000")
-    if district is not None and district not in services.districts:
-        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    options = gap_options(
+        services.districts, n=n, radius_m=radius_m, spacing_m=spacing_m, district=district
+    )
     layer = find_demand_layer(services, demand)
-    found = find_gaps(
-        index,
-        services.districts,
-        n=n,
-        radius_m=options.radius_m,
-        spacing_m=spacing_m,
-        district=district,
-        demand=layer,
-    )
-    lookup = services.districts.lookup
-    return json_response(
-        {
-            "radius_m": options.radius_m,
-            "unit": found.unit,
-            "demand": layer.summary() if layer else None,
-            "candidates": found.candidates,
-            "sites": [
-                {
-                    "rank": i,
-                    "lon": round(g.lon, 6),
-                    "lat": round(g.lat, 6),
-                    "district_adcode": str(lookup(g.lon, g.lat)),
-                    "gain": round(g.gain, 3),
-                    "share_after": round(g.share, 6),
-                }
-                for i, g in enumerate(found.sites, start=1)
-            ],
-        }
-    )
+    found = find_gaps(index, services.districts, options, demand=layer)
+    return json_response(gaps_document(found, options, layer, services.districts))
 
 
 # -- demand layers -------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from geodata.tiles import TILE_PROVIDERS, TileProvider
+from geodata.coverage import AreaTooLargeError
+from geodata.tiles import TILE_PROVIDERS
 from geodata.when import TimeError, parse_time
 from stations.cli.common import (
     cli_settings,
@@ -16,10 +17,9 @@ from stations.cli.common import (
     open_registry,
     registry_districts,
 )
-from stations.config import Settings
-from stations.domain.demand import DemandLayer
+from stations.domain.errors import InvalidOptionError
 from stations.readmodel.index import StationIndex
-from stations.storage.store import Store
+from stations.services.planning import MAX_RADIUS_M, METRICS, map_options
 
 
 @main.command(name="map")
@@ -40,10 +40,12 @@ from stations.storage.store import Store
 )
 @click.option("--district", help="one district's adcode")
 @click.option("--at", "at_text", help="only stations open at this time (ISO 8601, Asia/Shanghai)")
-@click.option("--radius-m", type=click.FloatRange(1, 10_000), default=1000.0, show_default=True)
+@click.option(
+    "--radius-m", type=click.FloatRange(1, MAX_RADIUS_M), default=1000.0, show_default=True
+)
 @click.option(
     "--metric",
-    type=click.Choice(["coverage", "listed_all_rate", "per_100km2", "per_demand"]),
+    type=click.Choice(METRICS),
     default="coverage",
     show_default=True,
     help="the district colouring shown first",
@@ -67,26 +69,30 @@ def map_(
     from stations.services.maps import station_map
 
     store = open_registry(database)
-    districts = registry_districts()
-    at = _at(at_text)
-    layer = _demand_layer(store, demand_name)
     settings = cli_settings()
-    provider = _tile_provider(settings, tiles)
+    districts = registry_districts()
+    try:
+        options = map_options(
+            tile_providers=settings.tile_providers,
+            districts=districts,
+            store=store,
+            tiles=tiles,
+            metric=metric,
+            radius_m=radius_m,
+            district=district,
+            at=_at(at_text),
+            demand=demand_name,
+        )
+    except InvalidOptionError as exc:
+        hint = "--" + exc.option.replace("_", "-")
+        raise click.BadParameter(str(exc), param_hint=hint) from None
     click.echo("reading the registry", err=True)
     index = StationIndex.build(store, threshold_m=settings.precise_threshold_m)
     try:
         page = station_map(
-            index,
-            districts,
-            tiles=provider,
-            district=district,
-            at=at,
-            radius_m=radius_m,
-            metric=metric,
-            demand=layer,
-            progress=lambda text: click.echo(f"  {text}", err=True),
+            index, districts, options, progress=lambda text: click.echo(f"  {text}", err=True)
         )
-    except ValueError as exc:
+    except AreaTooLargeError as exc:  # TooMuchWorkError too
         raise click.ClickException(str(exc)) from None
     page.save(str(out))
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
@@ -99,21 +105,3 @@ def _at(text: str | None) -> datetime | None:
         return parse_time(text)
     except TimeError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
-
-
-def _demand_layer(store: Store, name: str | None) -> DemandLayer | None:
-    if not name:
-        return None
-    layer = store.find_demand(name)
-    if layer is None:
-        raise click.ClickException(f"no demand layer {name!r}")
-    return layer
-
-
-def _tile_provider(settings: Settings, name: str) -> TileProvider:
-    """The tiles named, with their key; a clear error when the key is not set."""
-    provider = settings.tile_providers.get(name)
-    if provider is None:
-        key = TILE_PROVIDERS[name].key_setting
-        raise click.BadParameter(f"{name} needs a key: set {key}", param_hint="--tiles")
-    return provider

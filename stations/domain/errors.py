@@ -83,3 +83,15 @@ class UnknownCrsError(ValueError):
     """A request names a coordinate system yizhan does not know (``bad_crs``)."""
 
     code = "bad_crs"
+
+
+class InvalidOptionError(ValueError):
+    """A use case's option outside its range or vocabulary, or naming nothing there is.
+    ``code`` is the problem code (``invalid_parameter``, ``out_of_range``,
+    ``unknown_district``, ``not_found``); ``option`` the option's name (``radius_m``), for
+    a caller to point at it (``--radius-m``)."""
+
+    def __init__(self, option: str, message: str, *, code: str = "invalid_parameter") -> None:
+        super().__init__(message)
+        self.option = option
+        self.code = code

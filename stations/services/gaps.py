@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,10 +13,14 @@ import numpy.typing as npt
 from geodata.coverage import Gap, area_gaps, candidate_grid, gap_pairs_estimate, greedy_gaps
 from geodata.districts import Districts
 from stations.domain.demand import DemandLayer
+from stations.domain.errors import InvalidOptionError
 from stations.readmodel.index import StationIndex
 from stations.services.planning import (
     CoverageOptions,
     TooMuchWorkError,
+    check_district,
+    check_radius,
+    chosen_districts,
     city_coverage_kept,
     counted,
     index_coverage,
@@ -25,6 +30,42 @@ from stations.services.planning import (
 # and a few nanoseconds a greedy step each (20 million: ~160 MB, a few seconds). The whole
 # city at the default 1 km grid and radius is ~1 million; a large district at 250 m, ~11.
 MAX_GAP_PAIRS = 20_000_000
+
+
+MAX_GAP_SITES = 50  # sites one search suggests at most
+# The candidate grid's spacing (ints: /openapi.json has said 250 and 5000, not 250.0).
+MIN_SPACING_M, MAX_SPACING_M = 250, 5000
+
+
+@dataclass(frozen=True, slots=True)
+class GapOptions:
+    """What a gap search looks for: ``n`` sites, from a grid of candidates ``spacing_m``
+    apart inside ``district`` (or every district), each reaching ``radius_m`` (see
+    :func:`gap_options`, which checks them)."""
+
+    n: int = 10
+    radius_m: float = 1000.0
+    spacing_m: float = 1000.0
+    district: str | None = None
+
+
+def gap_options(
+    districts: Districts,
+    *,
+    n: int = 10,
+    radius_m: float = 1000.0,
+    spacing_m: float = 1000.0,
+    district: str | None = None,
+) -> GapOptions:
+    """The options checked once: InvalidOptionError says which is out of range."""
+    check_radius(radius_m)
+    if not 1 <= n <= MAX_GAP_SITES:
+        raise InvalidOptionError("n", f"n is 1 to {MAX_GAP_SITES}", code="out_of_range")
+    if not MIN_SPACING_M <= spacing_m <= MAX_SPACING_M:
+        msg = f"spacing_m is {MIN_SPACING_M:.0f} to {MAX_SPACING_M:.0f}"
+        raise InvalidOptionError("spacing_m", msg, code="out_of_range")
+    check_district(districts, district)
+    return GapOptions(n, radius_m, spacing_m, district)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +94,17 @@ def check_gap_work(candidates: int, demand: int, *, spacing_m: float, radius_m: 
 def find_gaps(
     index: StationIndex,
     districts: Districts,
+    options: GapOptions = GapOptions(),
     *,
-    n: int,
-    radius_m: float = 1000.0,
-    spacing_m: float = 1000.0,
-    district: str | None = None,
     demand: DemandLayer | None = None,
 ) -> Gaps:
     """The ``n`` sites (from a grid of candidates ``spacing_m`` apart inside the districts,
     or ``district``) that each cover the most demand (or area, without ``demand``) not yet
     within ``radius_m`` of an active station or an earlier pick. Over the budget,
     TooMuchWorkError (an AreaTooLargeError, as is a district too large to measure)."""
-    areas = [d for d in districts if district is None or d.adcode == district]
+    n, radius_m, spacing_m = options.n, options.radius_m, options.spacing_m
+    district = options.district
+    areas = chosen_districts(districts, district)
     positions, _ = counted(index, None)
     station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
     if demand is not None:
@@ -88,10 +128,10 @@ def find_gaps(
     # The same budget as when area was sampled four points per candidate cell.
     cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
     check_gap_work(cells, 4 * cells, spacing_m=spacing_m, radius_m=radius_m)
-    options = CoverageOptions(radius_m=radius_m)
+    cover_options = CoverageOptions(radius_m=radius_m)
     # The whole city's figures (kept since the warm-up) hold every district's.
-    only = None if city_coverage_kept(index, options) else district
-    cover = index_coverage(index, districts, options, only=only)
+    only = None if city_coverage_kept(index, cover_options) else district
+    cover = index_coverage(index, districts, cover_options, only=only)
     found = area_gaps(
         [d.geometry for d in areas],
         station_lon=station_lon,
@@ -103,6 +143,30 @@ def find_gaps(
     )
     sites = [Gap(g.lon, g.lat, g.gain / 1e6, g.share) for g in found.sites]
     return Gaps("km²", found.candidates, sites)
+
+
+def gaps_document(
+    found: Gaps, options: GapOptions, demand: DemandLayer | None, districts: Districts
+) -> dict[str, Any]:
+    """The search's answer as ``GET /v1/gaps`` sends it: sites ranked from 1, rounded,
+    each with its district."""
+    return {
+        "radius_m": options.radius_m,
+        "unit": found.unit,
+        "demand": demand.summary() if demand else None,
+        "candidates": found.candidates,
+        "sites": [
+            {
+                "rank": i,
+                "lon": round(g.lon, 6),
+                "lat": round(g.lat, 6),
+                "district_adcode": str(districts.lookup(g.lon, g.lat)),
+                "gain": round(g.gain, 3),
+                "share_after": round(g.share, 6),
+            }
+            for i, g in enumerate(found.sites, start=1)
+        ],
+    }
 
 
 def _concat(

@@ -11,7 +11,6 @@ import shapely
 
 from geodata.districts import LAYERS, District, Districts
 from geodata.maps import Choropleth, MapPoints, PointLegend, coverage_map
-from geodata.tiles import TileProvider
 from stations.domain.demand import DemandLayer
 from stations.domain.figures import figures, stations_per_100km2
 from stations.domain.listings import MappedState, is_precise, listing_offsets
@@ -25,9 +24,9 @@ from stations.domain.model import (
     Status,
 )
 from stations.readmodel.index import StationIndex
-from stations.services.planning import coverage_areas
+from stations.services.planning import METRICS, MapOptions, chosen_districts, coverage_areas
 
-METRICS = ("coverage", "listed_all_rate", "per_100km2", "per_demand")
+__all__ = ["METRICS", "MapOptions", "station_map"]
 # How the map shows each 上图 state (colour, label), in legend order.
 MAPPED_STATE_STYLE: dict[MappedState, tuple[str, str]] = {
     MappedState.FULL: ("#1a9850", "三家均精准上图"),
@@ -81,37 +80,28 @@ def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]
 def station_map(
     index: StationIndex,
     districts: Districts,
+    options: MapOptions | None = None,
     *,
-    tiles: TileProvider | str = "osm",
-    district: str | None = None,
-    at: datetime | None = None,
-    radius_m: float = 1000.0,
-    metric: str = "coverage",
-    demand: DemandLayer | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> folium.Map:
     """The registry's stations (not closed; with ``at``, those open then), coverage within
     ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
-    shown first. Planned and temporarily closed stations are drawn hollow and count for
-    no coverage; ``per_demand`` needs ``demand`` (there is no population layer). Coverage
-    over its work budget raises :class:`~stations.services.planning.TooMuchWorkError`."""
+    shown first: see :class:`~stations.services.planning.MapOptions` (checked by
+    :func:`~stations.services.planning.map_options`). Planned and temporarily closed
+    stations are drawn hollow and count for no coverage; ``per_demand`` needs ``demand``
+    (there is no population layer). Coverage over its work budget raises
+    :class:`~stations.services.planning.TooMuchWorkError`."""
     say = progress or (lambda _: None)
-    if metric not in METRICS:
-        msg = f"metric must be one of {', '.join(METRICS)}, not {metric!r}"
-        raise ValueError(msg)
-    if district is not None and district not in districts:
-        msg = f"no district with adcode {district!r}"
-        raise ValueError(msg)
-    if metric == "per_demand" and demand is None:
-        msg = "metric per_demand needs a demand layer"
-        raise ValueError(msg)
+    options = options or MapOptions()
+    tiles, district, at, radius_m = options.tiles, options.district, options.at, options.radius_m
+    metric, demand = options.metric, options.demand
     positions = _shown(index, at=at, district=district)
     stations = [index.stations[p] for p in positions.tolist()]
     say(f"{len(stations):,} stations")
     points = _points(index, positions, stations)
     active = points.in_service
     assert active is not None
-    chosen = [d for d in districts if district is None or d.adcode == district]
+    chosen = chosen_districts(districts, district)
     areas = coverage_areas(
         districts,
         points.lon[active],

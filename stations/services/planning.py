@@ -9,6 +9,7 @@ CLI come here for them: the budget is checked here, whoever asks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -19,8 +20,10 @@ import numpy.typing as npt
 import shapely
 
 from geodata.coverage import AreaTooLargeError, coverage, coverage_work_estimate, demand_coverage
-from geodata.districts import Districts
-from stations.domain.demand import DemandLayer
+from geodata.districts import District, Districts
+from geodata.tiles import TILE_PROVIDERS, TileProvider
+from stations.domain.demand import DemandLayer, check_layer_name
+from stations.domain.errors import InvalidOptionError
 from stations.domain.figures import (
     CITY,
     figures,
@@ -30,12 +33,60 @@ from stations.domain.figures import (
 )
 from stations.domain.model import Status
 from stations.readmodel.index import CacheName, StationIndex
+from stations.storage.store import Store
+
+# The farthest reach of a station that coverage, gaps and the map take (metres).
+MAX_RADIUS_M = 10_000.0
+MIN_CROSS, MAX_CROSS = 2, 10  # cross coverage's min_stations
 
 
 @dataclass(frozen=True, slots=True)
 class CoverageOptions:
     radius_m: float = 1000.0
     min_stations: int = 2  # cross coverage: "more than one station where possible"
+
+
+def check_radius(radius_m: float) -> float:
+    """``radius_m`` if it is more than 0 and at most MAX_RADIUS_M, else InvalidOptionError."""
+    if not 0 < radius_m <= MAX_RADIUS_M:
+        msg = f"radius_m is more than 0 and at most {MAX_RADIUS_M:.0f}"
+        raise InvalidOptionError("radius_m", msg, code="out_of_range")
+    return radius_m
+
+
+def check_district(districts: Districts, district: str | None) -> str | None:
+    """``district`` if it is None or one of ``districts``' adcodes, else InvalidOptionError."""
+    if district is not None and district not in districts:
+        msg = f"no district with adcode {district!r}"
+        raise InvalidOptionError("district", msg, code="unknown_district")
+    return district
+
+
+def coverage_options(radius_m: float = 1000.0, min_stations: int = MIN_CROSS) -> CoverageOptions:
+    """The options checked: InvalidOptionError (``out_of_range``) if one is out of range."""
+    check_radius(radius_m)
+    if not MIN_CROSS <= min_stations <= MAX_CROSS:
+        msg = f"min_stations (cross coverage) is {MIN_CROSS} to {MAX_CROSS}"
+        raise InvalidOptionError("min_stations", msg, code="out_of_range")
+    return CoverageOptions(radius_m=radius_m, min_stations=min_stations)
+
+
+def find_demand_layer(store: Store, name: str | None) -> DemandLayer | None:
+    """The demand layer named (None for no name); InvalidOptionError for a name no layer
+    can have (``invalid_parameter``; PostgreSQL refuses a NUL in it) or none has
+    (``not_found``, with the layers there are)."""
+    if name is None:
+        return None
+    try:
+        check_layer_name(name)
+    except ValueError as exc:
+        raise InvalidOptionError("demand", f"demand: {exc}") from None
+    layer = store.find_demand(name)
+    if layer is None:
+        known = [d["name"] for d in store.list_demand()]
+        msg = f"no demand layer {name!r}; layers: {known}"
+        raise InvalidOptionError("demand", msg, code="not_found")
+    return layer
 
 
 class TooMuchWorkError(AreaTooLargeError):
@@ -55,6 +106,18 @@ class TooMuchWorkError(AreaTooLargeError):
 MAX_COVERAGE_WORK = 150_000
 
 
+def chosen_districts(districts: Districts, only: str | None) -> list[District]:
+    """The districts a computation covers: ``only``'s, or every one (the city)."""
+    return [d for d in districts if only is None or d.adcode == only]
+
+
+def coverage_levels(options: CoverageOptions) -> tuple[int, int]:
+    """The station counts :func:`coverage_figures` measures in each district: coverage by
+    one (``share``) and by ``min_stations`` (``cross_share``); its work estimate weighs
+    the same."""
+    return (1, options.min_stations)
+
+
 def _share(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole > 0 else None
 
@@ -72,11 +135,10 @@ def coverage_figures_work(
     :func:`geodata.coverage.coverage_work_estimate`): its area coverage and cross coverage
     of each district (or coverage by each of ``levels`` stations: the map's is (1,)).
     Demand coverage is cheap beside them."""
-    levels = (1, options.min_stations) if levels is None else levels
+    levels = coverage_levels(options) if levels is None else levels
     return sum(
         coverage_work_estimate(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
-        for d in districts
-        if only is None or d.adcode == only
+        for d in chosen_districts(districts, only)
         for k in levels
     )
 
@@ -127,12 +189,11 @@ def coverage_figures(
         if demand is not None and len(demand)
         else np.empty(0, dtype="<U6")
     )
-    chosen = [d for d in districts if only is None or d.adcode == only]
     totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
-    for d in chosen:
-        single = coverage(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=1)
-        cross = coverage(
-            d.geometry, lon, lat, radius_m=options.radius_m, min_stations=options.min_stations
+    for d in chosen_districts(districts, only):
+        single, cross = (
+            coverage(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
+            for k in coverage_levels(options)
         )
         doc: dict[str, Any] = {
             "key": d.adcode,
@@ -265,7 +326,7 @@ def coverage_areas(
     check_coverage_work(
         districts, lon, lat, options=CoverageOptions(radius_m=radius_m), only=only, levels=(1,)
     )
-    chosen = [d for d in districts if only is None or d.adcode == only]
+    chosen = chosen_districts(districts, only)
     out = CoverageAreas([], [], {})
     for i, d in enumerate(chosen, start=1):
         result = coverage(d.geometry, lon, lat, radius_m=radius_m)
@@ -275,6 +336,69 @@ def coverage_areas(
         if progress is not None:
             progress(f"coverage {i}/{len(chosen)} {d.name}")
     return out
+
+
+# -- the map's options --------------------------------------------------------------------
+
+# The district colourings of the map (see stations.services.maps), the first one shown.
+METRICS = ("coverage", "listed_all_rate", "per_100km2", "per_demand")
+
+
+@dataclass(frozen=True, slots=True)
+class MapOptions:
+    """What a coverage map shows (see :func:`map_options`, which checks them): the tiles,
+    one district or all, only the stations open ``at``, the reach, the colouring shown
+    first and the demand layer (needed for ``per_demand``)."""
+
+    tiles: TileProvider | str = "osm"
+    district: str | None = None
+    at: datetime | None = None
+    radius_m: float = 1000.0
+    metric: str = "coverage"
+    demand: DemandLayer | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        """What tells one map from another in a snapshot (``at`` to the minute)."""
+        tiles = self.tiles if isinstance(self.tiles, str) else self.tiles.name
+        return (
+            tiles,
+            self.district,
+            self.at.replace(second=0, microsecond=0) if self.at else None,
+            self.radius_m,
+            self.metric,
+            (self.demand.name, self.demand.updated_at) if self.demand else None,
+        )
+
+
+def map_options(
+    *,
+    tile_providers: Mapping[str, TileProvider],
+    districts: Districts,
+    store: Store,
+    tiles: str = "osm",
+    metric: str = "coverage",
+    radius_m: float = 1000.0,
+    district: str | None = None,
+    at: datetime | None = None,
+    demand: str | None = None,
+) -> MapOptions:
+    """The map's options checked once, for ``GET /maps/coverage`` and ``yizhan map``
+    alike: InvalidOptionError says which is wrong. ``tile_providers`` are those usable
+    here (Settings.tile_providers: a provider needing a key is there only with it)."""
+    provider = tile_providers.get(tiles)
+    if provider is None:
+        known = TILE_PROVIDERS.get(tiles)
+        needs = f" ({tiles} needs a key: set {known.key_setting})" if known else ""
+        msg = f"tiles={tiles!r}: use {' or '.join(tile_providers)}{needs}"
+        raise InvalidOptionError("tiles", msg)
+    if metric not in METRICS:
+        raise InvalidOptionError("metric", f"metric={metric!r}: use one of {', '.join(METRICS)}")
+    check_radius(radius_m)
+    check_district(districts, district)
+    if metric == "per_demand" and demand is None:
+        raise InvalidOptionError("demand", "metric=per_demand needs demand=<layer>")
+    layer = find_demand_layer(store, demand)
+    return MapOptions(provider, district, at, radius_m, metric, layer)
 
 
 # -- headline figures ----------------------------------------------------------------------

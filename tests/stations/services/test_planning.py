@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from geodata.coverage import AreaTooLargeError
+from geodata.tiles import TILE_PROVIDERS
+from stations.domain.errors import InvalidOptionError
 from stations.domain.figures import CITY, stations_per_100km2
 from stations.readmodel.index import StationIndex
 from stations.services import gaps as gaps_service
 from stations.services import planning
-from stations.services.gaps import find_gaps
+from stations.services.gaps import GapOptions, find_gaps
 from stations.services.planning import (
     CoverageOptions,
     TooMuchWorkError,
@@ -43,8 +45,8 @@ def index(tmp_path, districts):
 def test_the_gap_budget_is_enforced_by_the_service(index, districts):
     # The whole city at a 250 m grid and a 10 km reach: refused before any work.
     with pytest.raises(TooMuchWorkError, match="a wider spacing_m or a smaller radius_m"):
-        find_gaps(index, districts, n=1, spacing_m=250, radius_m=10_000)
-    found = find_gaps(index, districts, n=2, spacing_m=1000, district=WANZHOU_ADCODE)
+        find_gaps(index, districts, GapOptions(n=1, spacing_m=250, radius_m=10_000))
+    found = find_gaps(index, districts, GapOptions(n=2, spacing_m=1000, district=WANZHOU_ADCODE))
     assert found.unit == "km²" and len(found.sites) == 2 and found.candidates > 0
     assert found.sites[0].gain >= found.sites[1].gain
 
@@ -52,7 +54,7 @@ def test_the_gap_budget_is_enforced_by_the_service(index, districts):
 def test_the_gap_budget_holds_for_one_district_too(index, districts, monkeypatch):
     monkeypatch.setattr(gaps_service, "MAX_GAP_PAIRS", 0)
     with pytest.raises(TooMuchWorkError):
-        find_gaps(index, districts, n=1, district=WANZHOU_ADCODE)
+        find_gaps(index, districts, GapOptions(n=1, district=WANZHOU_ADCODE))
 
 
 def test_coverage_budget_is_one_for_figures_and_maps(index, districts, monkeypatch):
@@ -101,3 +103,27 @@ def test_headline_figures_with_density_and_targets(index, districts, tmp_path):
 def test_counted_stations(index):
     positions, key = planning.counted(index, None)
     assert key == planning.ALL_ACTIVE and np.array_equal(positions, np.arange(len(index)))
+
+
+@pytest.mark.parametrize(
+    ("asked", "option", "code"),
+    [
+        pytest.param({"tiles": "google"}, "tiles", "invalid_parameter", id="unknown-tiles"),
+        pytest.param({"metric": "colour"}, "metric", "invalid_parameter", id="unknown-metric"),
+        pytest.param({"radius_m": 0.0}, "radius_m", "out_of_range", id="zero-radius"),
+        pytest.param({"district": "999999"}, "district", "unknown_district", id="district"),
+        pytest.param({"metric": "per_demand"}, "demand", "invalid_parameter", id="no-layer"),
+        pytest.param({"demand": "nope"}, "demand", "not_found", id="unknown-layer"),
+    ],
+)
+def test_map_options_are_checked_once_for_the_api_and_the_cli(
+    tmp_path, districts, asked, option, code
+):
+    # GET /maps/coverage and `yizhan map` both call map_options: one refusal, which the
+    # API answers with the problem `code` and the CLI points at --<option>.
+    store = SQLiteStore(tmp_path / "registry.sqlite3")
+    usable = {p.name: p for p in TILE_PROVIDERS.values() if p.key_setting is None}
+    with pytest.raises(InvalidOptionError) as refused:
+        planning.map_options(tile_providers=usable, districts=districts, store=store, **asked)
+    store.close()
+    assert (refused.value.option, refused.value.code) == (option, code)
