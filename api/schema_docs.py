@@ -15,7 +15,7 @@ from stations.domain.model import AMENITIES as _AMENITIES
 from stations.domain.model import Status
 from stations.domain.validation import CHINA_LAT as _LAT
 from stations.domain.validation import CHINA_LON as _LON
-from stations.services.planning import MAX_RADIUS_M
+from stations.services.planning import MAX_RADIUS_M, MIN_RADIUS_M
 
 
 def enum(*values: str) -> dict[str, Any]:
@@ -37,4 +37,4 @@ TIME = {"format": "date-time"}
 AMENITIES = items(*_AMENITIES)
 STATUSES = items(*(s.value for s in Status), "any")
 # The reach of coverage, gaps and the map (checked by stations.services.planning.check_radius).
-RADIUS_M = {"exclusiveMinimum": 0, "maximum": MAX_RADIUS_M}
+RADIUS_M = {"minimum": MIN_RADIUS_M, "maximum": MAX_RADIUS_M}

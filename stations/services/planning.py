@@ -36,6 +36,9 @@ from stations.readmodel.index import CacheName, StationIndex
 from stations.storage.store import Store
 
 # The farthest reach of a station that coverage, gaps and the map take (metres).
+# A service radius under a metre means nothing, and a denormal one (5e-324, found by the
+# schema fuzzer) made GEOS buffer a disc of NaN coordinates: a 500 instead of a 422.
+MIN_RADIUS_M = 1.0
 MAX_RADIUS_M = 10_000.0
 MIN_CROSS, MAX_CROSS = 2, 10  # cross coverage's min_stations
 
@@ -47,9 +50,9 @@ class CoverageOptions:
 
 
 def check_radius(radius_m: float) -> float:
-    """``radius_m`` if it is more than 0 and at most MAX_RADIUS_M, else InvalidOptionError."""
-    if not 0 < radius_m <= MAX_RADIUS_M:
-        msg = f"radius_m is more than 0 and at most {MAX_RADIUS_M:.0f}"
+    """``radius_m`` if it is MIN_RADIUS_M to MAX_RADIUS_M, else InvalidOptionError."""
+    if not MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M:
+        msg = f"radius_m is at least {MIN_RADIUS_M:.0f} and at most {MAX_RADIUS_M:.0f}"
         raise InvalidOptionError("radius_m", msg, code="out_of_range")
     return radius_m
 
