@@ -51,9 +51,10 @@ MAX_ID = 2**63 - 1
 # The largest offset a page may start at: SQLite takes no larger, and it is echoed back.
 MAX_OFFSET = 2**31 - 1
 StationId = Annotated[int, Path(ge=1, le=MAX_ID, description="the station's id", examples=[1])]
-# A page of a listing (/v1/stations, the OGC items) holds at most this many stations: about
-# 10 MB of JSON. Feedback pages (api/routes/feedback.py) stop at 1000 on purpose: each item
-# carries free text and contact details, read by an admin one page at a time.
+# A page of a station listing (/v1/stations and the OGC items, both slices of the in-memory
+# index) holds at most this many stations. The feedback list (api/routes/feedback.py,
+# 1000) is another rule: an authenticated read of the store per request (SQL LIMIT), with
+# its own bound.
 MAX_LIMIT = 10_000
 # The nearest query's bounds (/v1/stations/nearest).
 MAX_K = 100
