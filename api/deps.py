@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
@@ -14,9 +14,11 @@ from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import Districts
 from geodata.hours import TZ
 from stations.config import Settings
-from stations.domain.model import AMENITIES, AMENITY_LABELS, Status
+from stations.domain.listings import mapped_filter
+from stations.domain.model import AMENITIES, AMENITY_LABELS, Owner, Status
 from stations.domain.validation import PositionVerdict, on_earth, position_verdict
 from stations.readmodel.index import IndexHolder, StationIndex
+from stations.services.nearest import NearestQuery
 from stations.storage.store import Store
 
 
@@ -49,6 +51,14 @@ MAX_ID = 2**63 - 1
 # The largest offset a page may start at: SQLite takes no larger, and it is echoed back.
 MAX_OFFSET = 2**31 - 1
 StationId = Annotated[int, Path(ge=1, le=MAX_ID, description="the station's id", examples=[1])]
+# A page of a station listing (/v1/stations and the OGC items, both slices of the in-memory
+# index) holds at most this many stations. The feedback list (api/routes/feedback.py,
+# 1000) is another rule: an authenticated read of the store per request (SQL LIMIT), with
+# its own bound.
+MAX_LIMIT = 10_000
+# The nearest query's bounds (/v1/stations/nearest).
+MAX_K = 100
+MAX_RADIUS_M = 500_000.0
 
 
 def parse_time(value: str | None) -> datetime:
@@ -158,3 +168,67 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
             f"bbox={value!r} must be minlon,minlat,maxlon,maxlat with min <= max (WGS-84)",
         )
     return parts[0], parts[1], parts[2], parts[3]
+
+
+def parse_nearest(q: dict[str, Any]) -> NearestQuery:
+    """The nearest query from its parameters as ``NEAREST.parse`` gives them, checked in
+    this order: format, k, radius, crs, point, time, statuses, amenities, out_crs."""
+    f, k, radius_m = q["f"], q["k"], q["radius_m"]
+    if f not in ("json", "geojson"):
+        raise Problem("bad_format", f"f={f!r}: use json or geojson")
+    if not 1 <= k <= MAX_K:
+        raise Problem("out_of_range", f"k={k} is out of range: 1 to {MAX_K}")
+    if radius_m is not None and not 0 < radius_m <= MAX_RADIUS_M:
+        raise Problem(
+            "out_of_range",
+            f"radius_m={radius_m} is out of range: more than 0, at most {MAX_RADIUS_M:.0f}",
+        )
+    system = parse_crs_param(q["crs"])
+    lon, lat = q["lon"], q["lat"]
+    wlon, wlat = parse_point(lon, lat, system)
+    return NearestQuery(
+        lon=lon,
+        lat=lat,
+        crs=system,
+        wlon=wlon,
+        wlat=wlat,
+        at=parse_time(q["at"]),
+        k=k,
+        radius_m=radius_m,
+        open_now=q["open_now"],
+        self_service=q["self_service"],
+        statuses=parse_statuses(q["status"], default=(Status.ACTIVE,)),
+        amenities=parse_amenities(q["amenity"]),
+        # Only converted when asked: the default answer and its cost are as without out_crs.
+        out_crs=None if q["out_crs"] is None else parse_crs_param(q["out_crs"]),
+    )
+
+
+def parse_listing_filters(
+    districts: Districts,
+    *,
+    district: str | None,
+    owner: str | None,
+    bbox: str | None,
+    status: list[str] | None,
+    mapped: str | None,
+    self_service: bool | None,
+    amenity: list[str] | None,
+) -> dict[str, Any]:
+    """The filters of a station listing, checked, as ``StationIndex.select`` takes them."""
+    if district is not None and district not in districts:
+        raise Problem("unknown_district", f"no district with adcode {district!r}")
+    try:
+        owner_value = Owner.parse(owner) if owner else None
+        mapped_states = () if mapped is None else mapped_filter(mapped)
+    except ValueError as exc:
+        raise Problem("invalid_parameter", str(exc)) from None
+    return {
+        "district": district,
+        "owner": owner_value,
+        "bbox": parse_bbox(bbox),
+        "statuses": parse_statuses(status, default=()),
+        "mapped": mapped_states,
+        "self_service": self_service,
+        "amenities": parse_amenities(amenity),
+    }

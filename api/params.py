@@ -6,7 +6,8 @@ search itself). A hot route declares its parameters here instead: the same names
 defaults, descriptions and JSON-schema bounds reach the OpenAPI document through
 ``openapi_extra``, and :meth:`QuerySpec.parse` reads them in a few microseconds, with
 errors in the same shape as FastAPI's (problem ``invalid_parameter`` with ``errors``).
-Ranges and vocabularies stay checked in the handlers, which explain them better.
+Ranges and vocabularies are checked after, with messages that explain them (for the
+nearest query: ``api.deps.parse_nearest``).
 """
 
 from __future__ import annotations

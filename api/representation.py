@@ -9,7 +9,9 @@ from urllib.parse import quote
 
 import numpy as np
 import orjson
+from starlette.responses import Response
 
+from api.responses import json_response
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from stations.domain.listings import is_precise, listing_offsets, mapped_states
@@ -17,6 +19,9 @@ from stations.domain.model import Station
 from stations.domain.records import station_to_dict
 from stations.formats.io import write_csv
 from stations.readmodel.index import Hit, PerStationName, StationIndex
+from stations.services.nearest import NearestQuery
+
+GEOJSON = "application/geo+json"
 
 # Per snapshot, at most this many stations keep their serialised nearest-result part
 # (~1.6 KB each with their links); beyond it the memo starts again, so memory stays
@@ -231,3 +236,106 @@ def json_array(results: Sequence[tuple[bytes, bytes]]) -> orjson.Fragment:
         pieces += (head, rest, b",")
     pieces[-1] = b"]"
     return orjson.Fragment(b"".join(pieces) if results else b"[]")
+
+
+def nearest_query_echo(q: NearestQuery) -> dict[str, Any]:
+    """``query`` of a nearest answer: every filter as understood, and with ``out_crs`` the
+    point in that system too (``out_lon``, ``out_lat``, ``out_crs``)."""
+    query: dict[str, Any] = {
+        "lon": q.lon,
+        "lat": q.lat,
+        "crs": q.crs.value,
+        "at": q.at.isoformat(),
+        "k": q.k,
+        "radius_m": q.radius_m,
+        "open_now": q.open_now,
+        "self_service": q.self_service,
+        "amenity": list(q.amenities),
+        "status": [s.value for s in q.statuses],
+    }
+    if q.out_crs is not None:
+        query.update(echo_in(q.lon, q.lat, q.wlon, q.wlat, given=q.crs, out=q.out_crs))
+    return query
+
+
+def echo_in(
+    lon: float,
+    lat: float,
+    wlon: float,
+    wlat: float,
+    *,
+    given: CoordinateSystem,
+    out: CoordinateSystem,
+) -> dict[str, Any]:
+    """The query point ``lon``/``lat`` (in ``given``; ``wlon``/``wlat`` in WGS-84) in
+    ``out``, for ``query``: as given when the systems agree, else from WGS-84."""
+    if out is given:
+        olon, olat = lon, lat
+    elif out is CoordinateSystem.WGS84:
+        olon, olat = wlon, wlat
+    else:
+        olon, olat = from_wgs84(wlon, wlat, crs=out)
+    return {"out_lon": olon, "out_lat": olat, "out_crs": out.value}
+
+
+def nearest_response(
+    q: NearestQuery,
+    f: str,
+    hits: Sequence[Hit],
+    results: Sequence[tuple[bytes, bytes]],
+    note: dict[str, Any] | None,
+) -> Response:
+    """The nearest answer in format ``f`` (json or geojson): ``query``, the far ``note``
+    when there is one, and the ``results`` (:func:`nearest_results`) of ``hits``."""
+    body: dict[str, Any] = {"query": nearest_query_echo(q)}
+    if note is not None:
+        body.update(note)
+    if f == "geojson":
+        features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
+        return json_response(
+            {"type": "FeatureCollection", **body, "features": features}, media_type=GEOJSON
+        )
+    return json_response({**body, "count": len(results), "results": json_array(results)})
+
+
+def stations_page(
+    page: Sequence[Station],
+    fmt: str,
+    *,
+    total: int,
+    limit: int,
+    offset: int,
+    links: str,
+    districts: Districts,
+    threshold_m: float,
+    crs: CoordinateSystem,
+) -> Response:
+    """One page of a station listing in ``fmt`` (json, geojson or csv), ``total`` matches
+    in all, with its ``X-Total-Count`` and (when ``links``) ``Link`` headers."""
+    paging = {"X-Total-Count": str(total)}
+    if links:
+        paging["Link"] = links
+    if fmt == "csv":
+        # A page the user asked for says so: in its name, and in its Link and count headers.
+        last = offset + len(page)
+        name = f"stations-{offset + 1}-{last}-of-{total}.csv" if page else "stations.csv"
+        return Response(
+            "\ufeff" + stations_csv(page),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
+        )
+    docs = stations_json(page, districts=districts, threshold_m=threshold_m, crs=crs)
+    if fmt == "geojson":
+        response = json_response(
+            {
+                "type": "FeatureCollection",
+                "numberMatched": total,
+                "numberReturned": len(page),
+                "features": [feature(d, s) for d, s in zip(docs, page, strict=True)],
+            },
+            media_type=GEOJSON,
+        )
+    else:
+        response = json_response({"total": total, "limit": limit, "offset": offset, "items": docs})
+    response.headers.update(paging)
+    return response

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from api import schema_docs as doc
-from api.deps import IndexDep, Services, ServicesDep, get_services, parse_bbox
+from api.deps import MAX_LIMIT, IndexDep, Services, ServicesDep, get_services, parse_bbox
 from api.problems import Problem
 from api.representation import feature, station_json, stations_json
 from api.responses import json_response
@@ -33,7 +33,6 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ]
-MAX_LIMIT = 10_000
 # The names of CRS84 a client may send in crs= or bbox-crs= (OGC API – Features Part 2);
 # every position here is CRS84, so any other value is refused, not silently ignored.
 CRS84_NAMES = frozenset({CRS84, "[OGC:CRS84]", "OGC:CRS84"})
@@ -63,10 +62,8 @@ class Collection:
         return f"{self.description} {self.credit(services)}"
 
 
-def _station_feature(services: Services, station: Station) -> Feature:
-    doc = station_json(
-        station, districts=services.districts, threshold_m=services.settings.precise_threshold_m
-    )
+def _station_feature(services: Services, index: StationIndex, station: Station) -> Feature:
+    doc = station_json(station, districts=services.districts, threshold_m=index.threshold_m)
     return feature(doc, station)
 
 
@@ -75,8 +72,7 @@ def _station_items(
 ) -> tuple[int, list[Feature]]:
     positions = index.select(bbox=box)
     page = [index.stations[p] for p in positions[offset : offset + limit]]
-    threshold = services.settings.precise_threshold_m
-    docs = stations_json(page, districts=services.districts, threshold_m=threshold)
+    docs = stations_json(page, districts=services.districts, threshold_m=index.threshold_m)
     return len(positions), [feature(d, s) for d, s in zip(docs, page, strict=True)]
 
 
@@ -86,7 +82,7 @@ def _station_item(services: Services, index: StationIndex, feature_id: str) -> F
     station = index.get(int(feature_id)) if is_id else None
     if station is None:
         raise Problem("station_not_found", f"no station with id {feature_id}")
-    return _station_feature(services, station)
+    return _station_feature(services, index, station)
 
 
 def _district_features(services: Services, index: StationIndex) -> list[Feature]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
@@ -12,44 +12,38 @@ from starlette.responses import Response, StreamingResponse
 
 from api import schema_docs as doc
 from api.deps import (
+    MAX_K,
+    MAX_LIMIT,
     MAX_OFFSET,
+    MAX_RADIUS_M,
     IndexDep,
     ServicesDep,
     StationId,
     get_index,
-    parse_amenities,
-    parse_bbox,
     parse_crs_param,
-    parse_point,
-    parse_statuses,
-    parse_time,
+    parse_listing_filters,
+    parse_nearest,
 )
 from api.params import Param, QuerySpec
 from api.problems import Problem
 from api.representation import (
+    GEOJSON,
     feature,
-    json_array,
-    json_object,
+    nearest_response,
     nearest_results,
     station_json,
     stations_csv,
-    stations_json,
+    stations_page,
 )
 from api.responses import json_response
-from geodata.crs import CoordinateSystem, from_wgs84
-from stations.domain.listings import MappedState
-from stations.domain.model import Owner, Status
+from geodata.crs import CoordinateSystem
+from stations.domain.listings import MAPPED_WORDS
 from stations.readmodel.index import StationIndex
+from stations.services.nearest import FAR_M, find_nearest
 
 router = APIRouter(prefix="/v1", tags=["stations"])
 
-MAX_K = 100
-MAX_RADIUS_M = 500_000.0
-MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 100
-GEOJSON = "application/geo+json"
-# Beyond this, the nearest station is not "nearby" for a rider: the answer says so.
-FAR_M = 10_000.0
 
 _NEAREST_EXAMPLE = {
     "query": {
@@ -184,126 +178,11 @@ async def nearest(request: Request) -> Response:
     # millisecond, except a rebuild of the index after a write (see IndexHolder).
     q = NEAREST.parse(request.query_params)
     index = await get_index(request)
-    f, k, radius_m = q["f"], q["k"], q["radius_m"]
-    if f not in ("json", "geojson"):
-        raise Problem("bad_format", f"f={f!r}: use json or geojson")
-    if not 1 <= k <= MAX_K:
-        raise Problem("out_of_range", f"k={k} is out of range: 1 to {MAX_K}")
-    if radius_m is not None and not 0 < radius_m <= MAX_RADIUS_M:
-        raise Problem(
-            "out_of_range",
-            f"radius_m={radius_m} is out of range: more than 0, at most {MAX_RADIUS_M:.0f}",
-        )
-    system = parse_crs_param(q["crs"])
-    lon, lat = q["lon"], q["lat"]
-    wlon, wlat = parse_point(lon, lat, system)
-    when = parse_time(q["at"])
-    statuses = parse_statuses(q["status"], default=(Status.ACTIVE,))
-    amenities = parse_amenities(q["amenity"])
-    filters: dict[str, Any] = {
-        "open_now": q["open_now"],
-        "statuses": statuses,
-        "self_service": q["self_service"],
-        "amenities": amenities,
-    }
-    hits = index.search(wlon, wlat, k=k, radius_m=radius_m, at=when, **filters)
+    query = parse_nearest(q)
+    hits, note = find_nearest(index, query)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
-    # Only converted when asked: the default answer and its cost are as without out_crs.
-    out = system if q["out_crs"] is None else parse_crs_param(q["out_crs"])
-    results = nearest_results(index, hits, out, memo_limit=memo_limit)
-    query: dict[str, Any] = {
-        "lon": lon,
-        "lat": lat,
-        "crs": system.value,
-        "at": when.isoformat(),
-        "k": k,
-        "radius_m": radius_m,
-        "open_now": q["open_now"],
-        "self_service": q["self_service"],
-        "amenity": list(amenities),
-        "status": [s.value for s in statuses],
-    }
-    if q["out_crs"] is not None:
-        query.update(echo_in(lon, lat, wlon, wlat, given=system, out=out))
-    body: dict[str, Any] = {"query": query}
-    if not hits or hits[0].distance_m > FAR_M:  # the rare path: say how far, or that none is
-        body.update(far_note(index, wlon, wlat, hits, radius_m=radius_m, at=when, **filters))
-    if f == "geojson":
-        features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
-        return json_response(
-            {"type": "FeatureCollection", **body, "features": features}, media_type=GEOJSON
-        )
-    return json_response({**body, "count": len(results), "results": json_array(results)})
-
-
-def echo_in(
-    lon: float,
-    lat: float,
-    wlon: float,
-    wlat: float,
-    *,
-    given: CoordinateSystem,
-    out: CoordinateSystem,
-) -> dict[str, Any]:
-    """The query point ``lon``/``lat`` (in ``given``; ``wlon``/``wlat`` in WGS-84) in
-    ``out``, for ``query``: as given when the systems agree, else from WGS-84."""
-    if out is given:
-        olon, olat = lon, lat
-    elif out is CoordinateSystem.WGS84:
-        olon, olat = wlon, wlat
-    else:
-        olon, olat = from_wgs84(wlon, wlat, crs=out)
-    return {"out_lon": olon, "out_lat": olat, "out_crs": out.value}
-
-
-def _distance_text(distance_m: float) -> str:
-    if distance_m < 1000:
-        return f"{distance_m:.0f} 米"
-    km = distance_m / 1000
-    return f"{km:.1f} 公里" if km < 100 else f"{km:,.0f} 公里"
-
-
-def far_note(
-    index: StationIndex,
-    lon: float,
-    lat: float,
-    hits: list[Any],
-    *,
-    radius_m: float | None,
-    at: Any,
-    open_now: bool,
-    **filters: Any,
-) -> dict[str, Any]:
-    """``nearest_m`` and a Chinese ``hint`` when the nearest answer is empty or far away:
-    how far the nearest station passing the filters is, or that there is none."""
-    if hits:
-        d = hits[0].distance_m
-        return {
-            "nearest_m": round(d, 1),
-            "hint": f"附近没有驿站：最近的一个在 {_distance_text(d)}外。",
-        }
-    beyond = index.search(lon, lat, k=1, at=at, open_now=open_now, **filters)
-    if beyond and radius_m is not None:
-        d = beyond[0].distance_m
-        return {
-            "nearest_m": round(d, 1),
-            "hint": (
-                f"{_distance_text(radius_m)}内没有符合条件的驿站；最近的一个在 "
-                f"{_distance_text(d)}外（去掉 radius_m 可以看到它）。"
-            ),
-        }
-    if open_now:
-        closed = index.search(lon, lat, k=1, at=at, open_now=False, **filters)
-        if closed:
-            d = closed[0].distance_m
-            return {
-                "nearest_m": None,
-                "hint": (
-                    "现在没有开放的符合条件的驿站；最近的一个（现在不开放）在 "
-                    f"{_distance_text(d)}外。"
-                ),
-            }
-    return {"nearest_m": None, "hint": "没有符合这些条件的驿站：请放宽筛选条件。"}
+    results = nearest_results(index, hits, query.out, memo_limit=memo_limit)
+    return nearest_response(query, q["f"], hits, results, note)
 
 
 @router.get(
@@ -334,7 +213,7 @@ def list_stations(
         str | None,
         Query(
             description="上图 state: full, partial, none; or true (listed anywhere) / false",
-            json_schema_extra=doc.enum("full", "partial", "none", "true", "false"),
+            json_schema_extra=doc.enum(*MAPPED_WORDS),
         ),
     ] = None,
     self_service: Annotated[bool | None, Query()] = None,
@@ -374,73 +253,44 @@ def list_stations(
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
         raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 to {MAX_OFFSET}")
-    if district is not None and district not in services.districts:
-        raise Problem("unknown_district", f"no district with adcode {district!r}")
-    try:
-        owner_value = Owner.parse(owner) if owner else None
-    except ValueError as exc:
-        raise Problem("invalid_parameter", str(exc)) from None
-    mapped_states: tuple[MappedState, ...] = ()
-    if mapped is not None:
-        table = {"true": (MappedState.FULL, MappedState.PARTIAL), "false": (MappedState.NONE,)}
-        try:
-            mapped_states = table.get(mapped) or (MappedState(mapped),)
-        except ValueError:
-            raise Problem(
-                "invalid_parameter", f"mapped={mapped!r}: use full, partial, none, true or false"
-            ) from None
-    positions = index.select(
+    filters = parse_listing_filters(
+        services.districts,
         district=district,
-        owner=owner_value,
-        bbox=parse_bbox(bbox),
-        statuses=parse_statuses(status, default=()),
-        mapped=mapped_states,
+        owner=owner,
+        bbox=bbox,
+        status=status,
+        mapped=mapped,
         self_service=self_service,
-        amenities=parse_amenities(amenity),
+        amenity=amenity,
     )
+    positions = index.select(**filters)
     total = len(positions)
     if everything:
-        return StreamingResponse(
-            _csv_chunks(index, positions[offset:]),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": 'attachment; filename="stations.csv"',
-                "X-Total-Count": str(total),
-            },
-        )
-    page = [index.stations[p] for p in positions[offset : offset + limit]]
-    paging = {"X-Total-Count": str(total)}
-    links = page_links(request, offset=offset, limit=limit, total=total)
-    if links:
-        paging["Link"] = links
-    if fmt == "csv":
-        # A page the user asked for says so: in its name, and in its Link and count headers.
-        last = offset + len(page)
-        name = f"stations-{offset + 1}-{last}-of-{total}.csv" if page else "stations.csv"
-        return Response(
-            "\ufeff" + stations_csv(page),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
-        )
-    system = parse_crs_param(crs)
-    settings = services.settings
-    docs = stations_json(
-        page, districts=services.districts, threshold_m=settings.precise_threshold_m, crs=system
+        return _csv_stream(index, positions[offset:], total=total)
+    return stations_page(
+        [index.stations[p] for p in positions[offset : offset + limit]],
+        fmt,
+        total=total,
+        limit=limit,
+        offset=offset,
+        links=page_links(request, offset=offset, limit=limit, total=total),
+        districts=services.districts,
+        threshold_m=index.threshold_m,
+        # csv has no positions to convert: its crs is not read (nor refused).
+        crs=CoordinateSystem.WGS84 if fmt == "csv" else parse_crs_param(crs),
     )
-    if fmt == "geojson":
-        response = json_response(
-            {
-                "type": "FeatureCollection",
-                "numberMatched": total,
-                "numberReturned": len(page),
-                "features": [feature(d, s) for d, s in zip(docs, page, strict=True)],
-            },
-            media_type=GEOJSON,
-        )
-    else:
-        response = json_response({"total": total, "limit": limit, "offset": offset, "items": docs})
-    response.headers.update(paging)
-    return response
+
+
+def _csv_stream(index: StationIndex, positions: npt.NDArray[np.intp], *, total: int) -> Response:
+    """Every match as CSV, streamed (see :func:`_csv_chunks`)."""
+    return StreamingResponse(
+        _csv_chunks(index, positions),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="stations.csv"',
+            "X-Total-Count": str(total),
+        },
+    )
 
 
 CSV_CHUNK_STATIONS = 1000
@@ -480,7 +330,7 @@ def get_station(
     doc = station_json(
         station,
         districts=services.districts,
-        threshold_m=services.settings.precise_threshold_m,
+        threshold_m=index.threshold_m,
         crs=parse_crs_param(crs),
     )
     if f == "geojson":

@@ -25,6 +25,21 @@ class MappedState(StrEnum):
     NONE = "none"  # not listed anywhere
 
 
+# The words a listing filter takes for the 上图 state: a state, or true (listed anywhere,
+# fully or partly) / false (not listed).
+MAPPED_WORDS = ("full", "partial", "none", "true", "false")
+_MAPPED_ALIASES = {"true": (MappedState.FULL, MappedState.PARTIAL), "false": (MappedState.NONE,)}
+
+
+def mapped_filter(word: str) -> tuple[MappedState, ...]:
+    """The 上图 states ``word`` (one of :data:`MAPPED_WORDS`) selects; ValueError if none."""
+    try:
+        return _MAPPED_ALIASES.get(word) or (MappedState(word),)
+    except ValueError:
+        msg = f"mapped={word!r}: use full, partial, none, true or false"
+        raise ValueError(msg) from None
+
+
 @dataclass(frozen=True, slots=True)
 class ListingCheck:
     """What a planner checks about one listing: listed, keyword, offset, precision."""
