@@ -206,6 +206,34 @@ CREATE TABLE mapped_history (
 )
 """
 
+# Console accounts and their sessions; each upload row keeps the file's own cells (schema 7).
+_SCHEMA_V7 = """
+ALTER TABLE upload_rows ADD COLUMN cells TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE accounts (
+    id BIGSERIAL PRIMARY KEY,
+    username TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'district', 'industry')),
+    code TEXT,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    password_changed_at TEXT NOT NULL,
+    disabled_at TEXT,
+    UNIQUE (username)
+);
+CREATE TABLE sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts (id),
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE INDEX sessions_account ON sessions (account_id)
+"""
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
 # they upgrade older registries; a new one is created from stations.storage.schema (the
 # same schema, as tests/stations/storage/test_schema.py checks).
@@ -216,6 +244,7 @@ MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V4,
     _SCHEMA_V5,
     _SCHEMA_V6,
+    _SCHEMA_V7,
 )
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Literal
 
 # The schema version this definition is: the number of historical migrations of each store.
-VERSION = 6
+VERSION = 7
 
 Dialect = Literal["sqlite", "postgis"]
 
@@ -187,6 +187,9 @@ SCHEMA: tuple[Table, ...] = (
             _text("changed", default="'[]'"),
             _text("problems", default="'[]'"),
             _text("warnings", default="'[]'"),
+            # The row as the file had it (its own header -> value), kept for a rejected row
+            # so that the rejected rows download with the problems beside them (schema 7).
+            _text("cells", default="'{}'"),
         ),
         primary_key=("upload_id", "seq"),
         indexes=(Index("upload_rows_row", ("upload_id", "row")),),
@@ -240,6 +243,40 @@ SCHEMA: tuple[Table, ...] = (
             Index("feedback_client", ("client_hash", "created_at")),
             Index("feedback_owner", ("owner", "created_at")),
         ),
+    ),
+    # People who sign in to the console (schema 7): each belongs to one union, like a token
+    # (role, code). Only an Argon2 hash of the password is kept, never the password.
+    Table(
+        "accounts",
+        (
+            _id(),
+            _text("username"),
+            _text("name"),
+            _text("role", check="role IN ('admin', 'district', 'industry')"),
+            _text("code", null=True),
+            _text("password_hash"),
+            _text("created_at"),
+            _text("password_changed_at"),
+            _text("disabled_at", null=True),
+        ),
+        unique=(("username",),),
+    ),
+    # Console sessions, so that any worker on any machine serves them: the SHA-256 of the
+    # cookie's secret (never the secret), its CSRF token, when it ends. Not copied by
+    # `yizhan migrate`: people sign in again.
+    Table(
+        "sessions",
+        (
+            _text("id_sha256", key=True),
+            _ref("account_id", references="accounts (id)"),
+            _text("csrf"),
+            _text("created_at"),
+            _text("expires_at"),
+            _text("last_seen_at"),
+            _text("ended_at", null=True),
+        ),
+        indexes=(Index("sessions_account", ("account_id",)),),
+        copied=False,
     ),
     # The registry's settings: its feedback salt (see initial_rows).
     Table("meta", (_text("key", key=True), _text("value"))),

@@ -204,6 +204,38 @@ def _migrate_to_v6(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V6)
 
 
+# Console accounts and their sessions; each upload row keeps the file's own cells (schema 7).
+_SCHEMA_V7 = """
+ALTER TABLE upload_rows ADD COLUMN cells TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'district', 'industry')),
+    code TEXT,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    password_changed_at TEXT NOT NULL,
+    disabled_at TEXT,
+    UNIQUE (username)
+);
+CREATE TABLE sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id),
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE INDEX sessions_account ON sessions (account_id)
+"""
+
+
+def _migrate_to_v7(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V7)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction: they
 # upgrade older registries; a new one is created from stations.storage.schema (the same
 # schema, as tests/stations/storage/test_schema.py checks).
@@ -214,6 +246,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v4,
     _migrate_to_v5,
     _migrate_to_v6,
+    _migrate_to_v7,
 ]
 
 

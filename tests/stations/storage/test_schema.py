@@ -32,6 +32,7 @@ def test_what_migrate_copies_is_read_from_the_definition():
         "demand_layers",
         "demand_points",
         "feedback",
+        "accounts",
         "meta",
     )
     assert COLUMNS["batches"] == ("id", "actor", "at", "kind", "note", "changes", "upload_id")
