@@ -209,6 +209,7 @@ CREATE TABLE mapped_history (
 # Console accounts and their sessions; each upload row keeps the file's own cells (schema 7).
 _SCHEMA_V7 = """
 ALTER TABLE upload_rows ADD COLUMN cells TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE uploads ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
 CREATE TABLE accounts (
     id BIGSERIAL PRIMARY KEY,
     username TEXT NOT NULL,

@@ -113,6 +113,9 @@ SCHEMA: tuple[Table, ...] = (
             _text("counts", default="'{}'"),
             _text("unknown_columns", default="'[]'"),
             _text("columns", default="'{}'"),
+            # How the file was read, for the report (header row found below a title, total
+            # rows left out, a one-column position read as lon,lat…): Chinese lines (schema 7).
+            _text("notes", default="'[]'"),
         ),
     ),
     Table(

@@ -207,6 +207,7 @@ def _migrate_to_v6(conn: sqlite3.Connection) -> None:
 # Console accounts and their sessions; each upload row keeps the file's own cells (schema 7).
 _SCHEMA_V7 = """
 ALTER TABLE upload_rows ADD COLUMN cells TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE uploads ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
 CREATE TABLE accounts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL,
