@@ -24,7 +24,7 @@ from stations.formats.io import export_stations, stdout_text
 from stations.formats.registry import FORMATS
 from stations.services.demo import DEFAULT_TOTAL
 from stations.services.migration import copy_registry
-from stations.services.sample import RealStationsError, load_demo
+from stations.services.sample import RealStationsError, load_demo, sample_accounts
 from stations.storage.store import Store
 
 
@@ -60,6 +60,14 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
         click.echo(f"loaded {done.stations:,} sample stations")
         layer = done.demand
         click.echo(f"loaded the sample demand layer {layer.name!r} ({len(layer):,} points)")
+    accounts = sample_accounts(store, districts)
+    if accounts:
+        click.echo(
+            "示例账号，登录 /console 工会工作台"
+            "（密码只显示这一次，可用 yizhan user reset-password 重设）："
+        )
+        for a in accounts:
+            click.echo(f"  {a.name}：用户名 {a.username}  密码 {a.password}")
     print_summary(store, districts)
 
 

@@ -4,6 +4,7 @@ services.demand (which imports demo: this module sits above both, so no cycle)."
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from geodata.districts import Districts
 from stations.domain.changes import Create, Delete
 from stations.domain.demand import DemandLayer
 from stations.domain.validation import ValidationError, build_station
+from stations.services.accounts import create_account
 from stations.services.demand import sample_demand
 from stations.services.demo import DEFAULT_TOTAL, sample_rows
 from stations.storage.store import Store
@@ -80,3 +82,34 @@ def load_demo(
     layer = sample_demand(districts, seed=seed)
     store.save_demand(layer, actor="demo")
     return DemoLoad(stations=len(creates), skipped=skipped, demand=layer)
+
+
+# The sample's console accounts: the city union and one district union (渝中区, whose sample
+# stations it then keeps), so that a new user can sign in to /console at once.
+SAMPLE_ACCOUNTS = (
+    ("city", "admin", None, "重庆市总工会（示例）"),
+    ("yz500103", "district", "500103", "渝中区总工会（示例）"),
+)
+
+
+@dataclass(frozen=True)
+class SampleAccount:
+    username: str
+    name: str
+    password: str  # shown once to whoever loaded the sample; only its hash is stored
+
+
+def sample_accounts(store: Store, districts: Districts) -> list[SampleAccount]:
+    """Make the sample's console accounts with random passwords, if the registry has no
+    account yet (a registry whose people have accounts gets none); return them with their
+    passwords, to show once."""
+    if store.list_accounts():
+        return []
+    made = []
+    for username, role, code, name in SAMPLE_ACCOUNTS:
+        password = secrets.token_urlsafe(12)
+        create_account(
+            store, districts, username=username, password=password, role=role, code=code, name=name
+        )
+        made.append(SampleAccount(username, name, password))
+    return made
