@@ -390,6 +390,7 @@ class Conflict:
     current: Station
     changes: list[FieldChange]
     by: list[AuditEntry] = field(default_factory=list)  # the writes since, oldest first
+    mine: list[FieldChange] = field(default_factory=list)  # what the clerk changed
 
 
 def _shown(key: str, value: Any) -> str:
@@ -455,7 +456,12 @@ def conflict(store: Store, loaded: Station, current: Station, mine: Mapping[str,
         if e.after is not None and int(e.after.get("version", 0)) > loaded.version
     ]
     since.sort(key=lambda e: e.id)
-    return Conflict(loaded.version, current, changes, since)
+    mine_changed = [
+        FieldChange(key, FIELD_LABELS[key], before[key], now[key], typed[key])
+        for key in FIELD_LABELS
+        if typed.get(key) != before.get(key)
+    ]
+    return Conflict(loaded.version, current, changes, since, mine_changed)
 
 
 # -- live checks of the form ------------------------------------------------------------
@@ -502,6 +508,8 @@ def hours_preview(text: str, *, now: datetime) -> dict[str, Any]:
         spans = _open_spans(h, day)
         label = f"{day.month}月{day.day}日 周{WEEKDAYS_ZH[day.weekday()]}"
         week.append({"day": label, "open": "、".join(spans) if spans else "不开放"})
+    days = {d["open"] for d in week}
+    summary = f"这 7 天每天 {days.pop()}" if len(days) == 1 else None
     state = "现在开放" if open_now else "现在不开放"
     if change is not None:
         state += f"，{change.month}月{change.day}日 {change:%H:%M} {'关门' if open_now else '开门'}"
@@ -513,6 +521,7 @@ def hours_preview(text: str, *, now: datetime) -> dict[str, Any]:
         "open_now": open_now,
         "description": state,
         "note": reading.note,
+        "summary": summary,
         "week": week,
     }
 

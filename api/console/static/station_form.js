@@ -35,6 +35,11 @@
       head.appendChild(b);
       head.appendChild(document.createTextNode("　记为 " + r.osm));
       preview.appendChild(head);
+      if (r.summary) {
+        var sum = document.createElement("div");
+        sum.textContent = r.summary;
+        preview.appendChild(sum);
+      }
       if (r.note) {
         var note = document.createElement("div");
         note.className = "small";

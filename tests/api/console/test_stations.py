@@ -222,6 +222,7 @@ def test_an_edit_conflict_is_refused_shown_and_then_applied_on_top(console, stor
     assert "别人在你之后修改了这个驿站" in text
     assert "重庆市渝中区新华路 2 号" in text and "user clerk2" in text
     assert 'value="每天 8:00-20:00"' in text  # the clerk's input kept
+    assert "你改动的项目：<b>开放时间</b>（每天 8:00-20:00）" in text
     assert store.get(station.id).hours_text == "周一至周五 9:00-18:00"  # nothing overwritten
     # Applying the clerk's change on top of the current version keeps both changes.
     applied = post(
