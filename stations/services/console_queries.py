@@ -437,7 +437,8 @@ def conflict(store: Store, loaded: Station, current: Station, mine: Mapping[str,
     and when, and which of those fields the clerk changed too."""
     before = _comparable(form_values(loaded))
     now = _comparable(form_values(current))
-    typed = _comparable(mine)
+    # A form without the owner field (a district or industry clerk's) leaves it as it was.
+    typed = _comparable({**mine, "owner": mine.get("owner") or form_values(loaded)["owner"]})
     changes = [
         FieldChange(
             key,

@@ -24,6 +24,11 @@
   var preview = $("hours-preview");
   function showHours() {
     var text = hoursIn.value;
+    if (!text.trim()) {
+      preview.classList.remove("bad");
+      preview.textContent = "填写后这里显示系统如何理解，例：周一至周五 9:00-18:00、每天 8:00-20:00、24小时";
+      return;
+    }
     getJSON("/console/api/hours?text=" + encodeURIComponent(text)).then(function (r) {
       if (hoursIn.value !== text) return; // typed on meanwhile
       preview.textContent = "";

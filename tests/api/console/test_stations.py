@@ -222,7 +222,7 @@ def test_an_edit_conflict_is_refused_shown_and_then_applied_on_top(console, stor
     assert "别人在你之后修改了这个驿站" in text
     assert "重庆市渝中区新华路 2 号" in text and "user clerk2" in text
     assert 'value="每天 8:00-20:00"' in text  # the clerk's input kept
-    assert "你改动的项目：<b>开放时间</b>（每天 8:00-20:00）" in text
+    assert "你改动的项目：<b>开放时间</b>（每天 8:00-20:00）</p>" in text
     assert store.get(station.id).hours_text == "周一至周五 9:00-18:00"  # nothing overwritten
     # Applying the clerk's change on top of the current version keeps both changes.
     applied = post(
@@ -293,3 +293,29 @@ def test_export_xlsx_uploads_back_with_no_change(console, store, districts, tmp_
     assert upload.counts.get("create", 0) == 0 and upload.counts.get("update", 0) == 0
     assert upload.counts.get("rejected", 0) == 0
     assert upload.counts["unchanged"] == len(rows)
+
+
+def test_the_table_pages_by_fifty_and_sorts_by_last_change(console, store, districts):
+    for i in range(55):
+        _yuzhong(store, districts, external_id=f"P-{i:02d}", name=f"驿站{i:02d}")
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    first = console.get("/console/stations").text.split('id="stations-data"')[0]
+    assert first.count('<tr data-id="') == 50 and "共 55 个" in first
+    assert "驿站00" in first and "驿站54" not in first and "下一页" in first
+    second = console.get("/console/stations?offset=50").text.split('id="stations-data"')[0]
+    assert second.count('<tr data-id="') == 5 and "驿站54" in second and "上一页" in second
+    newest = console.get("/console/stations?sort=updated").text.split('id="stations-data"')[0]
+    assert newest.index("驿站54") < newest.index("驿站53")
+
+
+def test_the_city_union_creates_a_station_for_the_district_it_lies_in(console, store, districts):
+    make_account(store, districts, role="admin", code=None)
+    csrf = login(console, "city")
+    answer = post(
+        console, "/console/stations", csrf, data=_new_station_form(), follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text[:2000]
+    (station,) = store.iter_all()
+    assert str(station.owner) == "district:500103"
+    assert "(user city)" in store.audit(station_id=station.id)[0].actor
