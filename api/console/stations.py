@@ -47,7 +47,7 @@ from stations.services.console_queries import (
     map_points,
     position_preview,
     read_form,
-    station_at_version,
+    station_as_loaded,
     stations_xlsx,
     union_stations,
 )
@@ -57,6 +57,8 @@ router = APIRouter(include_in_schema=False)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_FIELDS = ("amenities", "entry_methods")
+INVALID = "有几项填写有误，请看标红的说明，改正后再保存。"
+STALE = "保存被拒绝：你打开这个驿站之后，别人修改了它。你填写的内容还在下面，请对照后再保存。"
 
 
 async def posted_form(request: Request) -> dict[str, Any]:
@@ -229,7 +231,7 @@ def create(
             values=values,
             errors=form_errors(exc.problems),
             status_code=422,
-            error="有几项填写有误，请看标红的说明，改正后再保存。",
+            error=INVALID,
         )
     return RedirectResponse(f"/console/stations/{written.station.id}?saved=1", status_code=303)
 
@@ -255,9 +257,8 @@ def update(
     current = station_to_change(services.store, user.principal, station_id)
     values = read_form(posted)
     base = _version(posted, "base_version")
-    expected = _version(posted, "expected_version") or base
-    loaded = current if current.version == base else None
-    loaded = loaded or station_at_version(services.store, station_id, base) or current
+    loaded = station_as_loaded(services.store, current, base)
+    refused: dict[str, Any]
     try:
         patch_station(
             services.store,
@@ -265,35 +266,19 @@ def update(
             user.principal,
             current,
             edit_patch(loaded, values),
-            expected_version=expected,
+            expected_version=_version(posted, "expected_version") or base,
             border_tolerance_m=services.settings.border_tolerance_m,
         )
     except StaleWriteError:
         fresh = station_to_change(services.store, user.principal, station_id)
-        return form_page(
-            request,
-            services,
-            user,
-            station=fresh,
-            values=values,
-            base_version=base,
-            clash=conflict(services.store, loaded, fresh, values),
-            status_code=409,
-            error="保存被拒绝：你打开这个驿站之后，别人修改了它。你填写的内容还在下面，请对照后再保存。",
-        )
+        clash = conflict(services.store, loaded, fresh, values)
+        refused = {"station": fresh, "clash": clash, "status_code": 409, "error": STALE}
     except ValidationError as exc:
-        return form_page(
-            request,
-            services,
-            user,
-            station=current,
-            values=values,
-            base_version=base,
-            errors=form_errors(exc.problems),
-            status_code=422,
-            error="有几项填写有误，请看标红的说明，改正后再保存。",
-        )
-    return RedirectResponse(f"/console/stations/{station_id}?saved=1", status_code=303)
+        errors = form_errors(exc.problems)
+        refused = {"station": current, "errors": errors, "status_code": 422, "error": INVALID}
+    else:
+        return RedirectResponse(f"/console/stations/{station_id}?saved=1", status_code=303)
+    return form_page(request, services, user, values=values, base_version=base, **refused)
 
 
 @router.get("/console/api/hours")

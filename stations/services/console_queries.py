@@ -365,12 +365,15 @@ def edit_patch(loaded: Station, values: Mapping[str, Any]) -> dict[str, Any]:
     return changed_fields(form_record(form_values(loaded)), form_record(values))
 
 
-def station_at_version(store: Store, station_id: int, version: int) -> Station | None:
-    """The station as it was at ``version`` (the audit trail keeps every version)."""
-    for entry in store.audit(station_id=station_id):
+def station_as_loaded(store: Store, current: Station, version: int) -> Station:
+    """The station as the clerk loaded it, at ``version`` (the audit trail keeps every
+    version); ``current`` where that is the version, or none is found."""
+    if current.version == version or current.id is None:
+        return current
+    for entry in store.audit(station_id=current.id):
         if entry.after is not None and entry.after.get("version") == version:
             return station_from_dict(entry.after)
-    return None
+    return current
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,10 @@ def _new_station_form(**changes) -> dict:
 def test_create_via_the_form_stores_it_with_the_clerk_as_actor(console, store, districts):
     make_account(store, districts, code="500103", name="渝中区总工会")
     csrf = login(console, "yz500103")
+    blank = console.get("/console/stations/new")
+    assert blank.status_code == 200 and "新建驿站" in blank.text
+    for label in ("WGS-84", "GCJ-02", "BD-09", "高德坐标（GCJ-02）", "饮用水", "扫码", "腾讯"):
+        assert label in blank.text
     answer = post(
         console, "/console/stations", csrf, data=_new_station_form(), follow_redirects=False
     )
