@@ -291,8 +291,8 @@ def hours_check(user: UserDep, text: Annotated[str, Query(max_length=1000)] = ""
 def position_check(
     services: ServicesDep,
     user: UserDep,
-    lon: Annotated[float, Query(ge=-180, le=180)],
-    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: float,
+    lat: float,
     crs: Annotated[str, Query(max_length=20)] = "wgs84",
 ) -> Response:
     """A position in WGS-84, GCJ-02 and BD-09 and its district (the form converts nothing)."""

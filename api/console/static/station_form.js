@@ -11,8 +11,11 @@
   var map = null, marker = null, last = null, lastCrs = crsIn.value;
 
   function getJSON(url) {
+    // Any failure (a number out of range, signed out) reads as a refusal, in Chinese.
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json(); });
+      .then(function (r) { return r.json(); })
+      .then(function (doc) { return doc && typeof doc.ok === "boolean" ? doc : { ok: false, error: "无法检查，请检查填写的数字" }; })
+      .catch(function () { return { ok: false, error: "无法检查：请检查填写的数字，或刷新页面重新登录" }; });
   }
 
   function debounce(fn, ms) {
@@ -58,7 +61,7 @@
         list.appendChild(li);
       });
       preview.appendChild(list);
-    }).catch(function () { preview.textContent = "暂时无法检查开放时间"; });
+    });
   }
   hoursIn.addEventListener("input", debounce(showHours, 300));
   showHours();

@@ -323,3 +323,13 @@ def test_the_city_union_creates_a_station_for_the_district_it_lies_in(console, s
     (station,) = store.iter_all()
     assert str(station.owner) == "district:500103"
     assert "(user city)" in store.audit(station_id=station.id)[0].actor
+
+
+@pytest.mark.parametrize(("lon", "lat"), [(200, 29.5), ("nan", 29.5), (29.557, 106.5772)])
+def test_position_endpoint_explains_what_is_not_a_position(console, store, districts, lon, lat):
+    make_account(store, districts)
+    login(console, "yz500103")
+    answer = console.get("/console/api/position", params={"lon": lon, "lat": lat})
+    assert answer.status_code == 200
+    doc = answer.json()
+    assert not doc["ok"] and ("中国" in doc["error"] or "填反" in doc["error"])
