@@ -21,7 +21,7 @@ from api.console.templating import render
 from api.deps import Services, ServicesDep, StationId
 from api.responses import json_response
 from geodata.hours import TZ
-from stations.domain.errors import StaleWriteError
+from stations.domain.errors import DuplicateStationError, StaleWriteError
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -147,6 +147,14 @@ def form_errors(problems: Sequence[Problem]) -> dict[str, list[str]]:
     return out
 
 
+def refusal_errors(exc: ValidationError | DuplicateStationError) -> dict[str, list[str]]:
+    """What the form shows beside its fields for a refused save."""
+    if isinstance(exc, DuplicateStationError):
+        taken = f"本工会已有编号为“{exc.external_id}”的驿站，请换一个编号（或打开那个驿站修改）"
+        return {"external_id": [taken]}
+    return form_errors(exc.problems)
+
+
 def form_page(
     request: Request,
     services: ServicesDep,
@@ -222,14 +230,14 @@ def create(
             form_record(values),
             border_tolerance_m=services.settings.border_tolerance_m,
         )
-    except ValidationError as exc:
+    except (ValidationError, DuplicateStationError) as exc:
         return form_page(
             request,
             services,
             user,
             station=None,
             values=values,
-            errors=form_errors(exc.problems),
+            errors=refusal_errors(exc),
             status_code=422,
             error=INVALID,
         )
@@ -273,8 +281,8 @@ def update(
         fresh = station_to_change(services.store, user.principal, station_id)
         clash = conflict(services.store, loaded, fresh, values)
         refused = {"station": fresh, "clash": clash, "status_code": 409, "error": STALE}
-    except ValidationError as exc:
-        errors = form_errors(exc.problems)
+    except (ValidationError, DuplicateStationError) as exc:
+        errors = refusal_errors(exc)
         refused = {"station": current, "errors": errors, "status_code": 422, "error": INVALID}
     else:
         return RedirectResponse(f"/console/stations/{station_id}?saved=1", status_code=303)

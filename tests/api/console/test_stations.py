@@ -333,3 +333,13 @@ def test_position_endpoint_explains_what_is_not_a_position(console, store, distr
     assert answer.status_code == 200
     doc = answer.json()
     assert not doc["ok"] and ("中国" in doc["error"] or "填反" in doc["error"])
+
+
+def test_a_code_the_union_uses_already_is_refused_beside_the_field(console, store, districts):
+    _yuzhong(store, districts, external_id="YZ-NEW")
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    answer = post(console, "/console/stations", csrf, data=_new_station_form())
+    assert answer.status_code == 422
+    assert "本工会已有编号为“YZ-NEW”的驿站" in answer.text and "两路口工会驿站" in answer.text
+    assert store.count() == 1
