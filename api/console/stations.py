@@ -41,6 +41,7 @@ from stations.services.console_queries import (
     conflict,
     edit_patch,
     field_label,
+    filed_apart,
     form_record,
     form_values,
     hours_preview,
@@ -169,10 +170,11 @@ def form_page(
     **context: Any,
 ) -> Response:
     """The station form (``station`` None: a new one) holding ``values``."""
-    district = None
+    district = apart = None
     if station is not None:
         found = services.districts.find(station.district_adcode)
         district = found.name if found else station.district_adcode
+        apart = filed_apart(services.districts, station)
     return render(
         request,
         "station_form.html",
@@ -182,6 +184,7 @@ def form_page(
         values=values,
         base_version=base_version if base_version is not None else getattr(station, "version", 0),
         district=district,
+        filed_apart=apart,
         errors=errors or {},
         conflict=clash,
         owners=sorted({str(s.owner) for s in services.index.current().stations}),

@@ -555,6 +555,19 @@ def position_preview(
     return out
 
 
+def filed_apart(districts: Districts, station: Station) -> str | None:
+    """Where a station filed under one district lies in another (accepted near the border):
+    the Chinese line saying so, else None."""
+    there = districts.lookup(station.lon, station.lat)
+    if there == station.district_adcode:
+        return None
+    filed = districts.find(station.district_adcode)
+    found = districts.find(there) if there else None
+    where = found.name if found is not None else "任何区县之外"
+    name = filed.name if filed is not None else station.district_adcode
+    return f"位置在{where}，离边界很近，按所属工会归入{name}。请核对位置是否准确。"
+
+
 # -- rider reports ----------------------------------------------------------------------
 
 REPORT_STATES = {"open": "未处理", "done": "已处理", "all": "全部"}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from geodata.crs import from_wgs84
+from stations.domain.model import Owner
 from stations.domain.uploads import upload_crs
 from stations.formats.io import read_rows
 from stations.services.console_queries import blank_form, form_values
@@ -343,3 +345,16 @@ def test_a_code_the_union_uses_already_is_refused_beside_the_field(console, stor
     assert answer.status_code == 422
     assert "本工会已有编号为“YZ-NEW”的驿站" in answer.text and "两路口工会驿站" in answer.text
     assert store.count() == 1
+
+
+def test_a_station_filed_across_the_border_says_so_on_its_form(console, store, districts):
+    near = make_station(districts, lon=GUANYINQIAO[0], lat=GUANYINQIAO[1], owner="district:500105")
+    # As an upload near the border files it: under its union's district, though it lies in
+    # the next one.
+    station = store.create(
+        replace(near, owner=Owner.parse("500103"), district_adcode="500103"), actor="t"
+    )
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    page = console.get(f"/console/stations/{station.id}").text
+    assert "位置在江北区" in page and "归入渝中区" in page
