@@ -1,0 +1,158 @@
+// The station form's live checks: the hours as typed, read by the server; the position in
+// the chosen system, converted by the server (GCJ-02 shown for checking in Amap) and set by
+// typing or by dragging the marker. Nothing is converted here; text goes in as text.
+"use strict";
+(function () {
+  var data = JSON.parse(document.getElementById("form-data").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var lonIn = $("f-lon"), latIn = $("f-lat"), crsIn = $("f-crs"), hoursIn = $("f-hours");
+  var tiles = data.tiles[0];
+  var drawnIn = (tiles && tiles.drawn_in) || "wgs84";
+  var map = null, marker = null, last = null, lastCrs = crsIn.value;
+
+  function getJSON(url) {
+    // Any failure (a number out of range, signed out) reads as a refusal, in Chinese.
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (doc) { return doc && typeof doc.ok === "boolean" ? doc : { ok: false, error: "无法检查，请检查填写的数字" }; })
+      .catch(function () { return { ok: false, error: "无法检查：请检查填写的数字，或刷新页面重新登录" }; });
+  }
+
+  function debounce(fn, ms) {
+    var t = null;
+    return function () { clearTimeout(t); t = setTimeout(fn, ms); };
+  }
+
+  // -- hours ---------------------------------------------------------------------------
+  var preview = $("hours-preview");
+  function showHours() {
+    var text = hoursIn.value;
+    if (!text.trim()) {
+      preview.classList.remove("bad");
+      preview.textContent = "填写后这里显示系统如何理解，例：周一至周五 9:00-18:00、每天 8:00-20:00、24小时";
+      return;
+    }
+    getJSON("/console/api/hours?text=" + encodeURIComponent(text)).then(function (r) {
+      if (hoursIn.value !== text) return; // typed on meanwhile
+      preview.textContent = "";
+      preview.classList.toggle("bad", !r.ok);
+      if (!r.ok) { preview.textContent = r.error; return; }
+      var head = document.createElement("div");
+      var b = document.createElement("b");
+      b.textContent = r.description;
+      head.appendChild(b);
+      head.appendChild(document.createTextNode("　记为 " + r.osm));
+      preview.appendChild(head);
+      if (r.summary) {
+        var sum = document.createElement("div");
+        sum.textContent = r.summary;
+        preview.appendChild(sum);
+      }
+      if (r.note) {
+        var note = document.createElement("div");
+        note.className = "small";
+        note.textContent = "说明：" + r.note;
+        preview.appendChild(note);
+      }
+      var list = document.createElement("ul");
+      r.week.forEach(function (d) {
+        var li = document.createElement("li");
+        li.textContent = d.day + "：" + d.open;
+        list.appendChild(li);
+      });
+      preview.appendChild(list);
+    });
+  }
+  hoursIn.addEventListener("input", debounce(showHours, 300));
+  showHours();
+
+  // -- position ------------------------------------------------------------------------
+  var gcj = $("gcj-value"), note = $("position-note"), districtName = $("district-name");
+  function pinOptions() {
+    // Our own pin (CSS), not Leaflet's image files.
+    var icon = window.L.divIcon({ className: "pin", html: "<span></span>", iconSize: [22, 22], iconAnchor: [11, 22] });
+    return { draggable: true, title: "拖动设置位置", icon: icon, autoPan: true };
+  }
+  function fmt(v) { return v.toFixed(6); }
+
+  function show(r, moveMarker) {
+    last = r;
+    gcj.textContent = fmt(r.gcj02.lon) + ", " + fmt(r.gcj02.lat);
+    note.textContent = r.district ? "位于 " + r.district.name : "不在任何区县内";
+    if (districtName && r.district) districtName.textContent = r.district.name;
+    var at = r[drawnIn];
+    if (map && at) {
+      var ll = [at.lat, at.lon];
+      if (!marker) {
+        marker = window.L.marker(ll, pinOptions()).addTo(map);
+        marker.on("dragend", function () { moved(marker.getLatLng()); });
+        map.setView(ll, 16);
+      } else if (moveMarker) {
+        marker.setLatLng(ll);
+        map.panTo(ll);
+      }
+    }
+  }
+
+  function ask(lon, lat, crs) {
+    return getJSON("/console/api/position?lon=" + encodeURIComponent(lon) + "&lat=" + encodeURIComponent(lat) + "&crs=" + encodeURIComponent(crs));
+  }
+
+  function typed() {
+    var lon = parseFloat(lonIn.value), lat = parseFloat(latIn.value);
+    if (!isFinite(lon) || !isFinite(lat)) { gcj.textContent = "—"; note.textContent = ""; return; }
+    ask(lon, lat, crsIn.value).then(function (r) {
+      if (!r.ok) { gcj.textContent = "—"; note.textContent = r.error; return; }
+      show(r, true);
+    });
+  }
+
+  function fill(r) {
+    var here = r[crsIn.value];
+    lonIn.value = here.lon.toFixed(7).replace(/0+$/, "").replace(/\.$/, "");
+    latIn.value = here.lat.toFixed(7).replace(/0+$/, "").replace(/\.$/, "");
+  }
+
+  function moved(latlng) {
+    // A point on these tiles, in their system: the server gives it in every system.
+    ask(latlng.lng, latlng.lat, drawnIn).then(function (r) {
+      if (!r.ok) { note.textContent = r.error; return; }
+      fill(r);
+      show(r, false);
+    });
+  }
+
+  crsIn.addEventListener("change", function () {
+    // The same place, written in the newly chosen system.
+    var lon = parseFloat(lonIn.value), lat = parseFloat(latIn.value);
+    var from = lastCrs;
+    lastCrs = crsIn.value;
+    if (!isFinite(lon) || !isFinite(lat)) return;
+    ask(lon, lat, from).then(function (r) {
+      if (!r.ok) return;
+      fill(r);
+      show(r, false);
+    });
+  });
+  lonIn.addEventListener("change", typed);
+  latIn.addEventListener("change", typed);
+
+  if (window.L && $("map")) {
+    map = window.L.map("map", { attributionControl: false }).setView([29.56, 106.55], 11);
+    if (tiles) {
+      tiles.urls.forEach(function (url) {
+        window.L.tileLayer(url, { maxZoom: tiles.max_zoom, maxNativeZoom: tiles.max_zoom, subdomains: tiles.subdomains || "abc" }).addTo(map);
+      });
+    }
+    map.on("click", function (e) {
+      if (!marker) {
+        marker = window.L.marker(e.latlng, pinOptions()).addTo(map);
+        marker.on("dragend", function () { moved(marker.getLatLng()); });
+      } else {
+        marker.setLatLng(e.latlng);
+      }
+      moved(e.latlng);
+    });
+  }
+  typed();
+})();

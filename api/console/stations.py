@@ -1,0 +1,310 @@
+"""The clerk's stations: the union's table and map, the Excel download, the form to create
+or change one (with its 上图 listings), edit conflicts shown, never lost; and the form's
+live checks (hours as typed, a position in any system).
+
+Writes go through stations/services/stations.py with the signed-in person's Principal:
+the same rule as the JSON API's (another union's station is refused there, 403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import RedirectResponse, Response
+
+from api.console.session import ConsoleUser, FormUserDep, UserDep
+from api.console.templating import render
+from api.deps import Services, ServicesDep, StationId
+from api.responses import json_response
+from geodata.hours import TZ
+from stations.domain.errors import DuplicateStationError, StaleWriteError
+from stations.domain.model import (
+    AMENITY_LABELS,
+    ENTRY_METHOD_LABELS,
+    PROVIDER_LABELS,
+    STATUS_LABELS,
+    Station,
+)
+from stations.domain.validation import Problem, ValidationError
+from stations.services.console_queries import (
+    CRS_LABELS,
+    LISTING_CHOICES,
+    PAGE_SIZE,
+    SORTS,
+    Conflict,
+    StationFilters,
+    blank_form,
+    conflict,
+    edit_patch,
+    field_label,
+    filed_apart,
+    form_record,
+    form_values,
+    hours_preview,
+    map_points,
+    position_preview,
+    read_form,
+    station_as_loaded,
+    stations_xlsx,
+    union_stations,
+)
+from stations.services.stations import create_station, patch_station, station_to_change
+
+router = APIRouter(include_in_schema=False)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LIST_FIELDS = ("amenities", "entry_methods")
+INVALID = "有几项填写有误，请看标红的说明，改正后再保存。"
+STALE = "保存被拒绝：你打开这个驿站之后，别人修改了它。你填写的内容还在下面，请对照后再保存。"
+
+
+async def posted_form(request: Request) -> dict[str, Any]:
+    """The posted form's fields (lists for the checkbox groups)."""
+    form = await request.form()
+    out: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+    for key in LIST_FIELDS:
+        out[key] = [v for v in form.getlist(key) if isinstance(v, str)]
+    return out
+
+
+PostedDep = Annotated[dict[str, Any], Depends(posted_form)]
+
+
+def _tile_systems(services: Services) -> list[Any]:
+    return [p.drawn_in for p in services.settings.rider_tile_providers]
+
+
+def _district_names(services: Services) -> dict[str, str]:
+    return {d.adcode: d.name for d in services.districts}
+
+
+@router.get("/console/stations")
+def stations_page(
+    request: Request,
+    services: ServicesDep,
+    user: UserDep,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Response:
+    filters = StationFilters.of(request.query_params)
+    index = services.index.current()
+    table = union_stations(index, user.principal, filters, offset=offset)
+    asked = {k: v for k, v in request.query_params.items() if k != "offset" and v and len(v) < 200}
+    owners = sorted({str(s.owner) for s in index.stations}) if user.is_city else []
+    return render(
+        request,
+        "stations.html",
+        user=user,
+        table=table,
+        filters=filters,
+        points=map_points(table.stations, _tile_systems(services)),
+        district_names=_district_names(services),
+        owners=owners,
+        status_labels=STATUS_LABELS,
+        amenity_labels=AMENITY_LABELS,
+        listing_choices=LISTING_CHOICES,
+        sorts=SORTS,
+        query=urlencode(asked),
+        page_size=PAGE_SIZE,
+        tz=TZ,
+    )
+
+
+@router.get("/console/stations/export.xlsx")
+def export_xlsx(request: Request, services: ServicesDep, user: UserDep) -> Response:
+    """The union's stations (the table's filtered set, when filtered) as the upload
+    template's workbook: uploaded back, it changes nothing."""
+    filters = StationFilters.of(request.query_params)
+    table = union_stations(services.index.current(), user.principal, filters)
+    body = stations_xlsx(table.stations)
+    stamp = datetime.now(TZ).strftime("%Y%m%d")
+    which = "筛选" if filters.narrowed else "全部"
+    name = f"驿站-{user.code or 'city'}-{which}-{stamp}.xlsx"
+    ascii_name = f"stations-{user.code or 'city'}-{stamp}.xlsx"
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''" + quote(name, safe="")
+    return Response(
+        body,
+        media_type=XLSX,
+        headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
+    )
+
+
+def form_errors(problems: Sequence[Problem]) -> dict[str, list[str]]:
+    """Each problem beside its field in the form: position, hours, listings, or the field."""
+    out: dict[str, list[str]] = {}
+    for p in problems:
+        key = p.field
+        if key in ("lon", "lat", "crs"):
+            key = "position"
+        elif key in ("hours", "hours_text"):
+            key = "hours"
+        elif key.startswith("listings") or key.split("_")[0] in PROVIDER_LABELS:
+            key = "listings"
+        text = f"{field_label(p.field)}：{p.message}" if key == "listings" else p.message
+        out.setdefault(key, []).append(text)
+    return out
+
+
+def refusal_errors(exc: ValidationError | DuplicateStationError) -> dict[str, list[str]]:
+    """What the form shows beside its fields for a refused save."""
+    if isinstance(exc, DuplicateStationError):
+        taken = f"本工会已有编号为“{exc.external_id}”的驿站，请换一个编号（或打开那个驿站修改）"
+        return {"external_id": [taken]}
+    return form_errors(exc.problems)
+
+
+def form_page(
+    request: Request,
+    services: ServicesDep,
+    user: ConsoleUser,
+    *,
+    station: Station | None,
+    values: dict[str, Any],
+    base_version: int | None = None,
+    errors: dict[str, list[str]] | None = None,
+    clash: Conflict | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """The station form (``station`` None: a new one) holding ``values``."""
+    district = apart = None
+    if station is not None:
+        found = services.districts.find(station.district_adcode)
+        district = found.name if found else station.district_adcode
+        apart = filed_apart(services.districts, station)
+    return render(
+        request,
+        "station_form.html",
+        user=user,
+        status_code=status_code,
+        station=station,
+        values=values,
+        base_version=base_version if base_version is not None else getattr(station, "version", 0),
+        district=district,
+        filed_apart=apart,
+        errors=errors or {},
+        conflict=clash,
+        owners=sorted({str(s.owner) for s in services.index.current().stations}),
+        status_labels=STATUS_LABELS,
+        amenity_labels=AMENITY_LABELS,
+        entry_method_labels=ENTRY_METHOD_LABELS,
+        provider_labels=PROVIDER_LABELS,
+        crs_labels=CRS_LABELS,
+        tile_systems=[s.value for s in _tile_systems(services)],
+        tz=TZ,
+        **context,
+    )
+
+
+@router.get("/console/stations/new")
+def new_station(request: Request, services: ServicesDep, user: UserDep) -> Response:
+    return form_page(request, services, user, station=None, values=blank_form())
+
+
+@router.get("/console/stations/{station_id}")
+def station_form(
+    request: Request, services: ServicesDep, user: UserDep, station_id: StationId
+) -> Response:
+    station = station_to_change(services.store, user.principal, station_id)
+    saved = request.query_params.get("saved") == "1"
+    return form_page(
+        request,
+        services,
+        user,
+        station=station,
+        values=form_values(station),
+        notice="已保存" if saved else None,
+    )
+
+
+@router.post("/console/stations")
+def create(
+    request: Request, services: ServicesDep, user: FormUserDep, posted: PostedDep
+) -> Response:
+    values = read_form(posted)
+    try:
+        written = create_station(
+            services.store,
+            services.districts,
+            user.principal,
+            form_record(values),
+            border_tolerance_m=services.settings.border_tolerance_m,
+        )
+    except (ValidationError, DuplicateStationError) as exc:
+        return form_page(
+            request,
+            services,
+            user,
+            station=None,
+            values=values,
+            errors=refusal_errors(exc),
+            status_code=422,
+            error=INVALID,
+        )
+    return RedirectResponse(f"/console/stations/{written.station.id}?saved=1", status_code=303)
+
+
+def _version(posted: dict[str, Any], key: str) -> int:
+    try:
+        return max(0, int(str(posted.get(key, "0"))))
+    except ValueError:
+        return 0
+
+
+@router.post("/console/stations/{station_id}")
+def update(
+    request: Request,
+    services: ServicesDep,
+    user: FormUserDep,
+    posted: PostedDep,
+    station_id: StationId,
+) -> Response:
+    """Save the form: the clerk's changes to the version they loaded (``base_version``),
+    refused if the station is no longer at ``expected_version`` (both the same, except
+    when the clerk chose to apply their changes on top of someone else's)."""
+    current = station_to_change(services.store, user.principal, station_id)
+    values = read_form(posted)
+    base = _version(posted, "base_version")
+    loaded = station_as_loaded(services.store, current, base)
+    refused: dict[str, Any]
+    try:
+        patch_station(
+            services.store,
+            services.districts,
+            user.principal,
+            current,
+            edit_patch(loaded, values),
+            expected_version=_version(posted, "expected_version") or base,
+            border_tolerance_m=services.settings.border_tolerance_m,
+        )
+    except StaleWriteError:
+        fresh = station_to_change(services.store, user.principal, station_id)
+        clash = conflict(services.store, loaded, fresh, values)
+        refused = {"station": fresh, "clash": clash, "status_code": 409, "error": STALE}
+    except (ValidationError, DuplicateStationError) as exc:
+        errors = refusal_errors(exc)
+        refused = {"station": current, "errors": errors, "status_code": 422, "error": INVALID}
+    else:
+        return RedirectResponse(f"/console/stations/{station_id}?saved=1", status_code=303)
+    return form_page(request, services, user, values=values, base_version=base, **refused)
+
+
+@router.get("/console/api/hours")
+def hours_check(user: UserDep, text: Annotated[str, Query(max_length=1000)] = "") -> Response:
+    """How the hours typed read (for the form's live preview)."""
+    return json_response(hours_preview(text, now=datetime.now(TZ)))
+
+
+@router.get("/console/api/position")
+def position_check(
+    services: ServicesDep,
+    user: UserDep,
+    lon: float,
+    lat: float,
+    crs: Annotated[str, Query(max_length=20)] = "wgs84",
+) -> Response:
+    """A position in WGS-84, GCJ-02 and BD-09 and its district (the form converts nothing)."""
+    return json_response(position_preview(services.districts, lon, lat, crs))
