@@ -56,7 +56,7 @@ DISTRICT_COLUMNS: tuple[Column, ...] = (
     Column("signage_rate", "统一标识率", "rate", True, NO_ACTIVE),
     Column("coverage", "1公里覆盖率", "rate", True, TOO_MUCH_WORK),
     Column("cross_coverage", "交叉覆盖率", "rate", True, TOO_MUCH_WORK),
-    Column("night_coverage", "夜间覆盖率（02:00）", "rate", True, TOO_MUCH_WORK),
+    Column("night_coverage", "夜间覆盖率 02:00", "rate", True, TOO_MUCH_WORK),
     Column("targets_met", "目标达成", "text"),
     Column("targets_overdue", "逾期目标"),
 )

@@ -1,0 +1,115 @@
+"""The planners' charts: SVG drawn on the server by pygal, inlined in the page.
+
+Offline and CSP-safe: pygal's JavaScript (``js``, from a CDN by default) is left out, and
+the ``<script>`` holding its config and the comments naming its site are taken out of the
+tree, so the SVG has no script and no external URL, only its own ``<style>`` (allowed:
+style-src takes inline styles). Text uses the browser's fonts: the CJK ones first.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Any
+
+import pygal
+from pygal.style import Style
+
+FONTS = '"WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif'
+
+STYLE = Style(
+    font_family=FONTS,
+    background="white",
+    plot_background="white",
+    foreground="#333",
+    foreground_strong="#111",
+    foreground_subtle="#999",
+    colors=("#1f6fb2", "#d9822b", "#2e9e5b", "#b03a48"),
+    title_font_size=18,
+    label_font_size=13,
+    major_label_font_size=13,
+    legend_font_size=14,
+    value_font_size=12,
+    tooltip_font_size=13,
+)
+
+CONFIG: dict[str, Any] = {
+    "js": [],
+    "disable_xml_declaration": True,
+    "style": STYLE,
+    "width": 1300,  # drawn about the size shown at 1366×768, so its text is legible
+    "height": 400,
+    "legend_at_bottom": True,
+    "truncate_legend": -1,
+    "truncate_label": -1,
+}
+
+
+def _svg(chart: Any) -> str:
+    """The chart as SVG markup to inline: no ``<script>``, no comment."""
+    tree = chart.render_tree()
+    for parent in tree.iter():
+        for child in list(parent):
+            tag = child.tag
+            if tag is ET.Comment or (isinstance(tag, str) and tag.rpartition("}")[2] == "script"):
+                parent.remove(child)
+    tree.set("role", "img")
+    return ET.tostring(tree, encoding="unicode")
+
+
+def mapped_history_chart(history: Sequence[dict[str, Any]], *, title: str) -> str:
+    """上图 over time (one point per day with changes): active stations, those listed on all
+    three providers, and precisely."""
+    chart = pygal.Line(
+        **CONFIG,
+        title=title,
+        x_label_rotation=30,
+        show_minor_x_labels=False,
+        x_labels_major_count=12,
+        dots_size=2,
+        min_scale=4,
+    )
+    chart.x_labels = [h["date"] for h in history]
+    chart.add("运营中", [h["active"] for h in history])
+    chart.add("三家均上图", [h["listed_all"] for h in history])
+    chart.add("精准上图", [h["precise_all"] for h in history])
+    if not history:
+        chart.no_data_text = "暂无上图记录"
+    return _svg(chart)
+
+
+def district_rates_chart(rows: Sequence[dict[str, Any]], *, title: str) -> str:
+    """Each district's rate of listing on all three providers and precisely, in percent,
+    the laggards first (no active station: last)."""
+    rows = sorted(rows, key=lambda r: (r["listed_all_rate"] is None, r["listed_all_rate"] or 0))
+    chart = pygal.Bar(
+        **CONFIG,
+        title=title,
+        x_label_rotation=60,
+        range=(0, 100),
+        y_labels=[0, 20, 40, 60, 80, 100],
+        value_formatter=lambda v: f"{v:.1f}%",
+    )
+    chart.x_labels = [r["name"] for r in rows]
+
+    def percent(key: str) -> list[float | None]:
+        return [None if r[key] is None else round(r[key] * 100, 1) for r in rows]
+
+    chart.add("三家均上图率", percent("listed_all_rate"))
+    chart.add("精准上图率", percent("precise_rate"))
+    return _svg(chart)
+
+
+def rates_chart(rates: Sequence[tuple[str, float | None]], *, title: str) -> str:
+    """One district's rates side by side (label, share), in percent."""
+    chart = pygal.HorizontalBar(
+        **CONFIG,
+        title=title,
+        range=(0, 100),
+        show_legend=False,
+        value_formatter=lambda v: f"{v:.1f}%",
+        print_values=True,
+    )
+    chart.x_labels = [label for label, _ in rates]
+    chart.add("", [None if v is None else round(v * 100, 1) for _, v in rates])
+    return _svg(chart)

@@ -1,0 +1,198 @@
+"""The planners' pages: the dashboard, the gap suggestions, the printable report and the
+报表 workbook. Parse → stations.services.dashboard (and gaps) → represent; who sees which
+district is Principal.may_see_planning, checked in the service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api.console.charts import district_rates_chart, mapped_history_chart, rates_chart
+from api.console.messages import problem_text
+from api.console.session import User, UserDep
+from api.console.templating import render
+from api.deps import IndexDep, Services, ServicesDep
+from geodata.coverage import AreaTooLargeError
+from geodata.hours import TZ
+from stations.domain.errors import ForbiddenError, InvalidOptionError
+from stations.formats.report import BANDS, band, cell_text, kind_of, report_xlsx
+from stations.readmodel.index import StationIndex
+from stations.services.dashboard import (
+    DISTRICT_COLUMNS,
+    Dashboard,
+    dashboard,
+    planning_scope,
+    report_tables,
+    report_title,
+)
+from stations.services.gaps import find_gaps, gap_options, gaps_document
+from stations.services.planning import TargetsFileError
+
+router = APIRouter()
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CELLS = {"fmt": cell_text, "band": band, "kind_of": kind_of, "bands": BANDS}
+
+
+def _board(index: StationIndex, services: Services, user: User, district: str | None) -> Dashboard:
+    return dashboard(
+        index,
+        services.districts,
+        services.store,
+        user.principal,
+        district=district or None,
+        targets_file=services.settings.targets_file,
+        today=datetime.now(TZ).date(),
+    )
+
+
+def _query(scope: str | None) -> str:
+    return "?" + urlencode({"district": scope}) if scope else ""
+
+
+def _choices(user: User, services: Services) -> list[tuple[str, str]]:
+    """The districts ``user`` may choose among (none for a district union: its own only)."""
+    if user.principal.planning_scope is not None:
+        return []
+    return [(d.adcode, d.name) for d in services.districts]
+
+
+def _charts(board: Dashboard) -> list[str]:
+    if board.scope is None:
+        return [
+            mapped_history_chart(board.history, title="全市上图进度（按日）"),
+            district_rates_chart(board.rows, title="各区县上图率"),
+        ]
+    (row,) = board.rows
+    labels = {c.key: c.label for c in DISTRICT_COLUMNS if c.kind == "rate"}
+    return [rates_chart([(label, row[k]) for k, label in labels.items()], title=board.scope_name)]
+
+
+def _failed(request: Request, user: User, page: str, exc: Exception) -> Response:
+    """The page again with the reason in Chinese: 403 for another district's figures,
+    400 for an unknown district, 503 for a broken targets file or too much work."""
+    if isinstance(exc, ForbiddenError):
+        status, text = 403, "您只能查看本区县的规划数据。"
+    elif isinstance(exc, InvalidOptionError):
+        status, text = 400, problem_text(exc)
+    elif isinstance(exc, TargetsFileError):
+        status, text = 503, f"目标文件有误，请联系管理员：{exc}"
+    else:
+        status, text = 503, f"计算量过大，请选择一个区县后再试。（{exc}）"
+    blank: dict[str, Any] = {
+        "board": None,
+        "gaps": None,
+        "choices": [],
+        "title": "",
+        "scope_name": "",
+        "query": "",
+    }
+    response = render(request, page, user=user, error=text, **blank)
+    response.status_code = status
+    return response
+
+
+def _page(request: Request, user: User, services: Services, page: str, board: Dashboard) -> Any:
+    return render(
+        request,
+        page,
+        user=user,
+        board=board,
+        tables=report_tables(board),
+        charts=_charts(board),
+        title=report_title(board),
+        query=_query(board.scope),
+        choices=_choices(user, services),
+        **CELLS,
+    )
+
+
+@router.get("/console/dashboard")
+def dashboard_page(
+    request: Request,
+    user: UserDep,
+    index: IndexDep,
+    services: ServicesDep,
+    district: str | None = None,
+) -> Response:
+    try:
+        board = _board(index, services, user, district)
+    except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
+        return _failed(request, user, "dashboard.html", exc)
+    response: Response = _page(request, user, services, "dashboard.html", board)
+    return response
+
+
+@router.get("/console/report")
+def report_page(
+    request: Request,
+    user: UserDep,
+    index: IndexDep,
+    services: ServicesDep,
+    district: str | None = None,
+) -> Response:
+    try:
+        board = _board(index, services, user, district)
+    except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
+        return _failed(request, user, "report.html", exc)
+    response: Response = _page(request, user, services, "report.html", board)
+    return response
+
+
+@router.get("/console/report.xlsx", response_model=None)
+def report_workbook(
+    request: Request,
+    user: UserDep,
+    index: IndexDep,
+    services: ServicesDep,
+    district: str | None = None,
+) -> Response:
+    try:
+        board = _board(index, services, user, district)
+    except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
+        return _failed(request, user, "report.html", exc)
+    body = report_xlsx(report_tables(board), title=report_title(board))
+    name = f"yizhan-report-{board.scope or 'city'}-{board.today.isoformat()}.xlsx"
+    filename = quote(f"工会驿站报表-{board.scope_name}-{board.today.isoformat()}.xlsx")
+    return Response(
+        body,
+        media_type=XLSX,
+        headers={
+            "Content-Disposition": f"attachment; filename={name}; filename*=UTF-8''{filename}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/console/gaps")
+def gaps_page(
+    request: Request,
+    user: UserDep,
+    index: IndexDep,
+    services: ServicesDep,
+    district: str | None = None,
+) -> Response:
+    """The gap suggestions of ``GET /v1/gaps`` (area, the defaults) as a table."""
+    names = {d.adcode: d.name for d in services.districts}
+    try:
+        scope = planning_scope(services.districts, user.principal, district or None)
+        options = gap_options(services.districts, district=scope)
+        found = find_gaps(index, services.districts, options)
+    except (ForbiddenError, InvalidOptionError, AreaTooLargeError) as exc:
+        response = _failed(request, user, "gaps.html", exc)
+        return response
+    scope_name = names[scope] if scope else "全市"
+    return render(
+        request,
+        "gaps.html",
+        user=user,
+        gaps=gaps_document(found, options, None, services.districts),
+        scope_name=scope_name,
+        names=names,
+        query=_query(scope),
+        **CELLS,
+    )
