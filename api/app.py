@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from api import docs_pages, problems
 from api.auth import failure_limiter
+from api.console import errors as console_errors
+from api.console import home as console_home
 from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
@@ -101,7 +103,8 @@ def create_app(
     app.state.services = services
 
     app.state.auth_limiter = _auth_limiter(store, settings)
-    problems.install(app)
+    problems.install(app, page_for=console_errors.page_for_problem)
+    console_errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
@@ -111,6 +114,7 @@ def create_app(
     app.include_router(routes_ogc.router)
     app.include_router(routes_rider.router)
     app.include_router(docs_pages.router)
+    app.include_router(console_home.router)
 
     app.include_router(routes_service.router)
 

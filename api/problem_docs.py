@@ -159,6 +159,32 @@ EXPLANATIONS: dict[str, Explanation] = {
         "its district, an industry union only its own.",
         "Use the token of the union that owns the station, or ask the city union.",
     ),
+    "account_invalid": E(
+        "账号无法按要求创建或修改：用户名、密码、工会或区划代码不符合要求（原因见 detail）。",
+        "按提示修改后重试；用户名为 3–32 个小写字母或数字，密码至少 10 个字符。",
+        "The account cannot be made or changed so: its username, password, union or adcode is "
+        "not acceptable (detail says which).",
+        "Change what the detail names and try again.",
+    ),
+    "account_exists": E(
+        "这个用户名已被使用。",
+        "换一个用户名，或为已有账号重置密码。",
+        "The username is taken.",
+        "Choose another username, or reset the existing account's password.",
+    ),
+    "account_not_found": E(
+        "没有这个账号。",
+        "用 yizhan user list 查看已有账号。",
+        "No such account.",
+        "List the accounts with yizhan user list.",
+    ),
+    "csrf_failed": E(
+        "表单已过期，或请求来自其他网站（为防止跨站请求伪造，工作台只接受本站页面提交的表单）。",
+        "刷新页面后重新提交。",
+        "The form is stale or the request came from another site (the console accepts forms "
+        "only from its own pages, against cross-site request forgery).",
+        "Reload the page and submit again.",
+    ),
     "database_unavailable": E(
         "暂时无法连接数据库（重启、维护或网络故障），为避免给出过时的答案，请求未被处理。",
         "按 Retry-After 稍后重试；持续出现请联系管理员检查数据库。",

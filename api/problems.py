@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -74,6 +75,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "too_many_reports": (429, "Too many reports; wait and try again"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "read_only": (503, "This server reads from a replica; writes go to the primary"),
+    "account_invalid": (422, "The account cannot be made or changed so"),
+    "account_exists": (409, "The username is taken"),
+    "account_not_found": (404, "No such account"),
+    "csrf_failed": (403, "The form is stale or came from another site"),
     "store_error": (500, "The registry failed"),
     "internal_error": (500, "Internal error"),
 }
@@ -150,13 +155,21 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
     return "internal_error", "an unexpected error occurred; it has been logged", {}
 
 
-def install(app: FastAPI) -> None:
-    """Register handlers so every error leaves as problem+json."""
+# A page to answer with instead of problem+json (the console's, on its own paths): given the
+# request, the error, its code, status and detail; None for problem+json.
+PageFor = Callable[[Request, Exception, str, int, str], Response | None]
+
+
+def install(app: FastAPI, *, page_for: PageFor | None = None) -> None:
+    """Register handlers so every error leaves as problem+json (or ``page_for``'s page)."""
 
     async def domain(request: Request, exc: Exception) -> Response:
         code, detail, extra = _from_domain(exc)
         if code == "internal_error":
             log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        page = page_for(request, exc, code, PROBLEMS[code][0], detail) if page_for else None
+        if page is not None:
+            return page
         headers = exc.headers if isinstance(exc, Problem) else None
         if code == "database_unavailable":
             log.warning(
@@ -191,6 +204,9 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         names = ", ".join(e["field"] for e in errors)
+        page = page_for(request, exc, "invalid_parameter", 422, names) if page_for else None
+        if page is not None:
+            return page
         return problem_response(
             "invalid_parameter", f"not valid: {names}", instance=request.url.path, errors=errors
         )
@@ -206,6 +222,11 @@ def install(app: FastAPI) -> None:
         }.get(exc.status_code)
         if code is None:
             return Response(str(exc.detail), status_code=exc.status_code)
+        page = (
+            page_for(request, exc, code, PROBLEMS[code][0], str(exc.detail)) if page_for else None
+        )
+        if page is not None:
+            return page
         return problem_response(code, str(exc.detail), instance=request.url.path)
 
     app.add_exception_handler(Problem, domain)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -182,6 +183,21 @@ class Settings(BaseSettings):
             "Host header"
         ),
     )
+    console_session_idle_minutes: int = Field(
+        default=480,
+        ge=5,
+        le=7 * 24 * 60,
+        description=(
+            "a console session unused this long ends (signed out); each use extends it, up "
+            "to YIZHAN_CONSOLE_SESSION_MAX_HOURS after signing in"
+        ),
+    )
+    console_session_max_hours: int = Field(
+        default=7 * 24,
+        ge=1,
+        le=90 * 24,
+        description="no console session lasts longer than this after signing in",
+    )
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024, gt=0, description="larger uploads are refused unread"
     )
@@ -300,6 +316,14 @@ class Settings(BaseSettings):
             lock_s=self.lock_timeout_s,
             write_s=self.write_timeout_s,
         )
+
+    @property
+    def console_session(self) -> dict[str, timedelta]:
+        """How long a console session lasts (services.accounts.session_of's arguments)."""
+        return {
+            "idle": timedelta(minutes=self.console_session_idle_minutes),
+            "max_age": timedelta(hours=self.console_session_max_hours),
+        }
 
     @property
     def file_limits(self) -> FileLimits:

@@ -43,10 +43,11 @@ class TokenRecord:
 class Principal:
     """The authenticated union behind a request."""
 
-    token_id: str
+    token_id: str  # the token's id, or ``u<account id>`` for a person signed in
     name: str
     role: Role
     code: str | None
+    username: str | None = None  # a person signed in to the console (None: a token)
 
     @property
     def owner(self) -> Owner | None:
@@ -61,7 +62,14 @@ class Principal:
     def actor(self) -> str:
         """How this principal appears in the audit trail (no secret in it)."""
         scope = f"{self.role.value}:{self.code}" if self.code else self.role.value
+        if self.username is not None:
+            return f"{scope} {self.name} (user {self.username})"
         return f"{scope} {self.name} (token {self.token_id})"
+
+    @property
+    def is_city(self) -> bool:
+        """The city union (its every station, every union's accounts)."""
+        return self.role is Role.ADMIN
 
     # -- stations -----------------------------------------------------------------------
 
@@ -108,6 +116,13 @@ class Principal:
     @property
     def may_manage_tokens(self) -> bool:
         """Only the city union makes, lists and revokes tokens (the operator's CLI)."""
+        return self.role is Role.ADMIN
+
+    # -- accounts -----------------------------------------------------------------------
+
+    @property
+    def may_manage_accounts(self) -> bool:
+        """Only the city union creates, disables and resets the console's accounts."""
         return self.role is Role.ADMIN
 
     # -- demand layers ------------------------------------------------------------------
@@ -188,6 +203,13 @@ def check_token_admin(by: Principal) -> None:
     """Refuse unless ``by`` may make, list and revoke tokens."""
     if not by.may_manage_tokens:
         msg = f"{by.name} may not manage tokens: only the city union does"
+        raise ForbiddenError(msg)
+
+
+def check_account_admin(by: Principal) -> None:
+    """Refuse unless ``by`` may create, disable and reset accounts."""
+    if not by.may_manage_accounts:
+        msg = "只有市总工会可以管理账号"
         raise ForbiddenError(msg)
 
 

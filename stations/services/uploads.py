@@ -485,3 +485,12 @@ def plan_upload_file(
         retention_h=retention_h,
         on_row=on_row,
     )
+
+
+def list_uploads(
+    store: Store, *, by: Principal, limit: int = 50, offset: int = 0
+) -> tuple[list[Upload], int]:
+    """The uploads ``by`` may see (a union's own; the city union's every union's), newest
+    first, and how many there are."""
+    owner = None if by.owner is None else str(by.owner)
+    return store.list_uploads(owner=owner, every_owner=by.owner is None, limit=limit, offset=offset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stations.storage.accounts_repo import SQLAccounts
 from stations.storage.demand_repo import SQLDemand
 from stations.storage.feedback_repo import SQLFeedback
 from stations.storage.schema import COLUMNS, KEYS, TABLES
@@ -14,5 +15,7 @@ from stations.storage.uploads_repo import SQLUploads
 __all__ = ["COLUMNS", "KEYS", "TABLES", "SQLStore", "migrate"]
 
 
-class SQLStore(SQLStations, SQLTokens, SQLUploads, SQLDemand, SQLFeedback, SQLTransfer, Store):
+class SQLStore(
+    SQLStations, SQLTokens, SQLAccounts, SQLUploads, SQLDemand, SQLFeedback, SQLTransfer, Store
+):
     """A registry in SQL tables; subclasses supply connections, schema and spatial hooks."""

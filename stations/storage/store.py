@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from stations.domain.accounts import Account, Session
 from stations.domain.auth import TokenRecord
 from stations.domain.changes import (
     AuditEntry,
@@ -165,6 +166,42 @@ class TokenStore(ABC):
         """Revoke a token; False if there is no such token."""
 
 
+class AccountStore(ABC):
+    """The console's accounts (Argon2 hashes) and sessions (digests of their secrets)."""
+
+    @abstractmethod
+    def add_account(self, account: Account) -> Account:
+        """Store a new account (AccountExistsError for a username taken); return it stored."""
+
+    @abstractmethod
+    def get_account(self, account_id: int) -> Account: ...
+
+    @abstractmethod
+    def find_account(self, username: str) -> Account | None: ...
+
+    @abstractmethod
+    def list_accounts(self) -> list[Account]: ...
+
+    @abstractmethod
+    def save_account_state(self, account: Account, *, end_sessions_at: datetime | None) -> None:
+        """Store an account's password hash and disabled time (and end its sessions)."""
+
+    @abstractmethod
+    def add_session(self, session: Session, *, purge_before: datetime) -> None: ...
+
+    @abstractmethod
+    def find_session(self, id_sha256: str) -> tuple[Session, Account] | None: ...
+
+    @abstractmethod
+    def touch_session(self, id_sha256: str, *, seen_at: datetime, expires_at: datetime) -> None: ...
+
+    @abstractmethod
+    def end_session(self, id_sha256: str, at: datetime) -> None: ...
+
+    @abstractmethod
+    def list_sessions(self, account_id: int) -> list[Session]: ...
+
+
 class UploadStore(ABC):
     """Uploaded files' plans: a dry run's rows, kept until committed or purged."""
 
@@ -184,6 +221,13 @@ class UploadStore(ABC):
 
     @abstractmethod
     def find_upload(self, upload_id: str) -> Upload | None: ...
+
+    @abstractmethod
+    def list_uploads(
+        self, *, owner: str | None, every_owner: bool, limit: int, offset: int
+    ) -> tuple[list[Upload], int]:
+        """Uploads made as ``owner`` (None: the city union), or every union's with
+        ``every_owner``, newest first; and how many there are."""
 
     @abstractmethod
     def delete_upload(self, upload_id: str) -> bool:
@@ -298,7 +342,7 @@ class FeedbackStore(ABC):
         address: never a token, never the address); forget all older than ``keep_s``."""
 
 
-class Store(StationStore, TokenStore, UploadStore, DemandStore, FeedbackStore):
+class Store(StationStore, TokenStore, AccountStore, UploadStore, DemandStore, FeedbackStore):
     """A station registry: every aggregate's store in one (one database, one transaction
     per write)."""
 

@@ -182,3 +182,26 @@ class SQLUploads(SQLBase, UploadStore):
                 problems=tuple(json.loads(r["problems"])),
                 warnings=tuple(json.loads(r["warnings"])),
             )
+
+    def list_uploads(
+        self, *, owner: str | None, every_owner: bool, limit: int, offset: int
+    ) -> tuple[list[Upload], int]:
+        """Uploads made as ``owner`` (None: the city union's), or every union's with
+        ``every_owner``, newest first; and how many there are."""
+        where: str = ""
+        params: tuple[str, ...] = ()
+        if not every_owner:
+            where, params = (
+                ("WHERE owner IS NULL", ()) if owner is None else ("WHERE owner = ?", (owner,))
+            )
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM uploads {where}", params).fetchone()[0]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT id FROM uploads {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            )
+        ]
+        found = (self.find_upload(i) for i in ids)
+        return [u for u in found if u is not None], int(total)

@@ -20,6 +20,7 @@ from stations.domain.auth import new_token
 from stations.domain.changes import Create, StationQuery
 from stations.domain.errors import DatabaseTimeoutError
 from stations.readmodel.index import StationIndex
+from stations.services.accounts import create_account
 from stations.services.uploads import commit_upload, plan_upload
 from stations.storage.postgis import PostGISStore
 from stations.storage.store import Timeouts
@@ -292,6 +293,10 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
         store.update(one.with_changes(name="改过的名字"), expected_version=1, actor="t")
         store.delete(one.id + 1, expected_version=1, actor="t")
         store.save_token(new_token("admin", name="市总", code=None, now=datetime.now(TZ))[1])
+        create_account(
+            store, districts, username="city", password="市总-password-1", role="admin",
+            code=None, name="重庆市总工会",
+        )
         store.save_demand(sample_demand(districts, points=200), actor="t")
         store.add_feedback(
             NewFeedback(
