@@ -8,12 +8,19 @@ style-src takes inline styles). Text uses the browser's fonts: the CJK ones firs
 
 from __future__ import annotations
 
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
 import pygal
 from pygal.style import Style
+
+# pygal appends a finder to sys.meta_path (for its map plugins, pygal.maps.*, unused here)
+# that has only the old find_module: from then on every import that no other finder
+# resolves (an optional dependency tried and missing, like openpyxl's lxml) warns
+# ImportWarning, an error under our tests' -W error. Taken out again.
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
 FONTS = '"WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif'
 

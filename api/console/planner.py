@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.console.charts import district_rates_chart, mapped_history_chart, rates_chart
-from api.console.messages import problem_text
-from api.console.session import User, UserDep
+from api.console.errors import error_page
+from api.console.session import ConsoleUser, UserDep
 from api.console.templating import render
 from api.deps import IndexDep, Services, ServicesDep
 from geodata.coverage import AreaTooLargeError
@@ -35,10 +35,12 @@ from stations.services.planning import TargetsFileError
 router = APIRouter()
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CELLS = {"fmt": cell_text, "band": band, "kind_of": kind_of, "bands": BANDS}
+CELLS: dict[str, Any] = {"fmt": cell_text, "band": band, "kind_of": kind_of, "bands": BANDS}
 
 
-def _board(index: StationIndex, services: Services, user: User, district: str | None) -> Dashboard:
+def _board(
+    index: StationIndex, services: Services, user: ConsoleUser, district: str | None
+) -> Dashboard:
     return dashboard(
         index,
         services.districts,
@@ -54,7 +56,7 @@ def _query(scope: str | None) -> str:
     return "?" + urlencode({"district": scope}) if scope else ""
 
 
-def _choices(user: User, services: Services) -> list[tuple[str, str]]:
+def _choices(user: ConsoleUser, services: Services) -> list[tuple[str, str]]:
     """The districts ``user`` may choose among (none for a district union: its own only)."""
     if user.principal.planning_scope is not None:
         return []
@@ -72,31 +74,23 @@ def _charts(board: Dashboard) -> list[str]:
     return [rates_chart([(label, row[k]) for k, label in labels.items()], title=board.scope_name)]
 
 
-def _failed(request: Request, user: User, page: str, exc: Exception) -> Response:
-    """The page again with the reason in Chinese: 403 for another district's figures,
-    400 for an unknown district, 503 for a broken targets file or too much work."""
+def _failed(request: Request, district: str | None, exc: Exception) -> Response:
+    """The console's error page, in Chinese: 403 for another district's figures, 400 for
+    an unknown district, 503 for a broken targets file or too much work."""
     if isinstance(exc, ForbiddenError):
-        status, text = 403, "您只能查看本区县的规划数据。"
+        status, text = 403, "您只能查看本区县的规划数据（看板、报表、缺口建议）。"
     elif isinstance(exc, InvalidOptionError):
-        status, text = 400, problem_text(exc)
+        status, text = 400, f"没有区县代码为“{district}”的区县。"
     elif isinstance(exc, TargetsFileError):
-        status, text = 503, f"目标文件有误，请联系管理员：{exc}"
+        status, text = 503, f"目标文件有误，请联系市总工会管理员：{exc}"
     else:
-        status, text = 503, f"计算量过大，请选择一个区县后再试。（{exc}）"
-    blank: dict[str, Any] = {
-        "board": None,
-        "gaps": None,
-        "choices": [],
-        "title": "",
-        "scope_name": "",
-        "query": "",
-    }
-    response = render(request, page, user=user, error=text, **blank)
-    response.status_code = status
-    return response
+        status, text = 503, "计算量过大，请选择一个区县后再试。"
+    return error_page(request, status, text)
 
 
-def _page(request: Request, user: User, services: Services, page: str, board: Dashboard) -> Any:
+def _page(
+    request: Request, user: ConsoleUser, services: Services, page: str, board: Dashboard
+) -> Response:
     return render(
         request,
         page,
@@ -122,9 +116,8 @@ def dashboard_page(
     try:
         board = _board(index, services, user, district)
     except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
-        return _failed(request, user, "dashboard.html", exc)
-    response: Response = _page(request, user, services, "dashboard.html", board)
-    return response
+        return _failed(request, district, exc)
+    return _page(request, user, services, "dashboard.html", board)
 
 
 @router.get("/console/report")
@@ -138,9 +131,8 @@ def report_page(
     try:
         board = _board(index, services, user, district)
     except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
-        return _failed(request, user, "report.html", exc)
-    response: Response = _page(request, user, services, "report.html", board)
-    return response
+        return _failed(request, district, exc)
+    return _page(request, user, services, "report.html", board)
 
 
 @router.get("/console/report.xlsx", response_model=None)
@@ -154,7 +146,7 @@ def report_workbook(
     try:
         board = _board(index, services, user, district)
     except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
-        return _failed(request, user, "report.html", exc)
+        return _failed(request, district, exc)
     body = report_xlsx(report_tables(board), title=report_title(board))
     name = f"yizhan-report-{board.scope or 'city'}-{board.today.isoformat()}.xlsx"
     filename = quote(f"工会驿站报表-{board.scope_name}-{board.today.isoformat()}.xlsx")
@@ -183,8 +175,7 @@ def gaps_page(
         options = gap_options(services.districts, district=scope)
         found = find_gaps(index, services.districts, options)
     except (ForbiddenError, InvalidOptionError, AreaTooLargeError) as exc:
-        response = _failed(request, user, "gaps.html", exc)
-        return response
+        return _failed(request, district, exc)
     scope_name = names[scope] if scope else "全市"
     return render(
         request,
