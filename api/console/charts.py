@@ -40,6 +40,10 @@ STYLE = Style(
     tooltip_font_size=13,
 )
 
+# pygal sizes label space by character count as if Latin: a Chinese name is about twice as
+# wide, so bars labelled by name get this much more room on the left (px).
+CJK_MARGIN = 70
+
 CONFIG: dict[str, Any] = {
     "js": [],
     "disable_xml_declaration": True,
@@ -73,7 +77,7 @@ def mapped_history_chart(history: Sequence[dict[str, Any]], *, title: str) -> st
         x_label_rotation=30,
         show_minor_x_labels=False,
         x_labels_major_count=12,
-        dots_size=2,
+        dots_size=4,
         min_scale=4,
     )
     chart.x_labels = [h["date"] for h in history]
@@ -87,15 +91,16 @@ def mapped_history_chart(history: Sequence[dict[str, Any]], *, title: str) -> st
 
 def district_rates_chart(rows: Sequence[dict[str, Any]], *, title: str) -> str:
     """Each district's rate of listing on all three providers and precisely, in percent,
-    the laggards first (no active station: last)."""
-    rows = sorted(rows, key=lambda r: (r["listed_all_rate"] is None, r["listed_all_rate"] or 0))
-    chart = pygal.Bar(
-        **CONFIG,
+    one bar pair a line (the names read across), the laggards at the top."""
+    rows = sorted(
+        rows, key=lambda r: (r["listed_all_rate"] is not None, -(r["listed_all_rate"] or 0))
+    )
+    chart = pygal.HorizontalBar(
+        **{**CONFIG, "height": 120 + 24 * len(rows)},
         title=title,
-        x_label_rotation=60,
         range=(0, 100),
-        y_labels=[0, 20, 40, 60, 80, 100],
         value_formatter=lambda v: f"{v:.1f}%",
+        margin_left=CJK_MARGIN,
     )
     chart.x_labels = [r["name"] for r in rows]
 
@@ -116,6 +121,7 @@ def rates_chart(rates: Sequence[tuple[str, float | None]], *, title: str) -> str
         show_legend=False,
         value_formatter=lambda v: f"{v:.1f}%",
         print_values=True,
+        margin_left=CJK_MARGIN,
     )
     chart.x_labels = [label for label, _ in rates]
     chart.add("", [None if v is None else round(v * 100, 1) for _, v in rates])
