@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from api.console import charts
 from stations.formats.report import cell_text
+from stations.services import planning
 from stations.services.dashboard import DISTRICT_COLUMNS, TARGET_COLUMNS
 from stations.services.sample import load_demo
 from stations.storage.sqlite import SQLiteStore
@@ -189,3 +190,14 @@ def test_charts_render_offline_and_pygal_leaves_no_legacy_import_finder():
     assert "<script" not in svg and "&lt;b&gt;全市&lt;/b&gt;" in svg
     assert not re.findall(r"https?://(?!www\.w3\.org/)", svg)
     assert not [f for f in sys.meta_path if not hasattr(f, "find_spec")]
+
+
+def test_coverage_too_much_to_measure_shows_a_dash_with_the_reason(console, monkeypatch):
+    monkeypatch.setattr(planning, "MAX_COVERAGE_WORK", 0)
+    login(console, "city")
+    page = console.get("/console/dashboard")
+    assert page.status_code == 200
+    rows = tables_of(page.text)["各区县指标"]
+    cover = [c.key for c in DISTRICT_COLUMNS].index("coverage")
+    assert {r[cover] for r in rows[1:]} == {"—"}
+    assert 'title="登记的驿站太多，一次请求无法计算全市覆盖率' in page.text
