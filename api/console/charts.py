@@ -8,19 +8,16 @@ style-src takes inline styles). Text uses the browser's fonts: the CJK ones firs
 
 from __future__ import annotations
 
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-import pygal
-from pygal.style import Style
+import numpy as np
+import shapely
 
-# pygal appends a finder to sys.meta_path (for its map plugins, pygal.maps.*, unused here)
-# that has only the old find_module: from then on every import that no other finder
-# resolves (an optional dependency tried and missing, like openpyxl's lxml) warns
-# ImportWarning, an error under our tests' -W error. Taken out again.
-sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
+from api.console.pygal_offline import Style, pygal
+from geodata.districts import District
+from stations.formats.report import cell_text
 
 FONTS = '"WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif'
 
@@ -96,7 +93,7 @@ def district_rates_chart(rows: Sequence[dict[str, Any]], *, title: str) -> str:
         rows, key=lambda r: (r["listed_all_rate"] is not None, -(r["listed_all_rate"] or 0))
     )
     chart = pygal.HorizontalBar(
-        **{**CONFIG, "height": 120 + 24 * len(rows)},
+        **{**CONFIG, "width": 650, "height": 120 + 24 * len(rows)},  # half the page wide
         title=title,
         range=(0, 100),
         value_formatter=lambda v: f"{v:.1f}%",
@@ -126,3 +123,93 @@ def rates_chart(rates: Sequence[tuple[str, float | None]], *, title: str) -> str
     chart.x_labels = [label for label, _ in rates]
     chart.add("", [None if v is None else round(v * 100, 1) for _, v in rates])
     return _svg(chart)
+
+
+# The map's colours: five steps of 20 % from red to green (a map needs finer steps than the
+# tables' three bands to tell districts apart), grey for no value.
+STEPS: tuple[tuple[str, str], ...] = (
+    ("0–20%", "#d73027"),
+    ("20–40%", "#fc8d59"),
+    ("40–60%", "#fee08b"),
+    ("60–80%", "#91cf60"),
+    ("80–100%", "#1a9850"),
+)
+NONE = "#e5e5e5"
+
+
+def district_map(
+    districts: Sequence[District],
+    values: dict[str, float | None],
+    *,
+    title: str,
+    width: int = 650,
+) -> str:
+    """A static map of ``districts`` filled by the step of each one's value (a rate, by
+    adcode; grey without one, see :data:`STEPS`), each named in its tooltip: for the
+    printed report, where a tiled map cannot go. Lon/lat drawn equirectangular, x scaled
+    by cos(latitude)."""
+    shapes = [(d, shapely.simplify(d.geometry, 0.004)) for d in districts]
+    x0, y0, x1, y1 = shapely.total_bounds([g for _, g in shapes])
+    squeeze = float(np.cos(np.radians((y0 + y1) / 2)))
+    scale = width / ((x1 - x0) * squeeze)
+    height = round((y1 - y0) * scale) + 30 + 24  # the title above, the legend below
+    svg = ET.Element(
+        "svg",
+        {
+            "xmlns": "http://www.w3.org/2000/svg",
+            "viewBox": f"0 0 {width} {height}",
+            "role": "img",
+            "class": "district-map",
+        },
+    )
+    ET.SubElement(svg, "title").text = title
+    heading = ET.SubElement(
+        svg, "text", {"x": "8", "y": "20", "font-size": "16", "font-family": FONTS}
+    )
+    heading.text = title
+    for district, geometry in shapes:
+        path = []
+        polygons = getattr(geometry, "geoms", [geometry])
+        for polygon in polygons:
+            for ring in (polygon.exterior, *polygon.interiors):
+                xy = np.asarray(ring.coords)
+                px = (xy[:, 0] - x0) * squeeze * scale
+                py = (y1 - xy[:, 1]) * scale + 30
+                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True))
+                path.append(f"M{points}Z")
+        value = values.get(district.adcode)
+        fill = STEPS[min(int(value * len(STEPS)), len(STEPS) - 1)][1] if value is not None else NONE
+        shape = ET.SubElement(
+            svg,
+            "path",
+            {
+                "d": " ".join(path),
+                "fill": fill,
+                "stroke": "#666",
+                "stroke-width": "0.6",
+                "fill-rule": "evenodd",
+            },
+        )
+        ET.SubElement(shape, "title").text = f"{district.name}：{cell_text(value, 'rate')}"
+    for i, (label, colour) in enumerate([*STEPS, ("无数据", NONE)]):
+        x, y = 8 + 78 * i, height - 4
+        ET.SubElement(
+            svg,
+            "rect",
+            {
+                "x": str(x),
+                "y": str(y - 12),
+                "width": "14",
+                "height": "12",
+                "fill": colour,
+                "stroke": "#666",
+                "stroke-width": "0.5",
+            },
+        )
+        item = ET.SubElement(
+            svg,
+            "text",
+            {"x": str(x + 18), "y": str(y - 2), "font-size": "12", "font-family": FONTS},
+        )
+        item.text = label
+    return ET.tostring(svg, encoding="unicode")

@@ -11,7 +11,12 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.console.charts import district_rates_chart, mapped_history_chart, rates_chart
+from api.console.charts import (
+    district_map,
+    district_rates_chart,
+    mapped_history_chart,
+    rates_chart,
+)
 from api.console.errors import error_page
 from api.console.session import ConsoleUser, UserDep
 from api.console.templating import render
@@ -63,10 +68,12 @@ def _choices(user: ConsoleUser, services: Services) -> list[tuple[str, str]]:
     return [(d.adcode, d.name) for d in services.districts]
 
 
-def _charts(board: Dashboard) -> list[str]:
+def _charts(board: Dashboard, services: Services) -> list[str]:
     if board.scope is None:
+        rates = {r["key"]: r["listed_all_rate"] for r in board.rows}
         return [
             mapped_history_chart(board.history, title="全市上图进度（按日）"),
+            district_map(list(services.districts), rates, title="各区县三家均上图率"),
             district_rates_chart(board.rows, title="各区县上图率"),
         ]
     (row,) = board.rows
@@ -97,7 +104,7 @@ def _page(
         user=user,
         board=board,
         tables=report_tables(board),
-        charts=_charts(board),
+        charts=_charts(board, services),
         title=report_title(board),
         query=_query(board.scope),
         choices=_choices(user, services),

@@ -3,11 +3,14 @@ charts show, the tables sort, nothing is fetched from elsewhere and nothing is r
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stations.services.sample import load_demo
 from tests.api.console.browser import live_console, new_page, screenshot, sign_in
 from tests.api.console.helpers import make_account
+from tests.browser import ARTIFACTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_binary("chromium")]
 
@@ -57,7 +60,7 @@ def test_the_dashboard_and_the_report_in_chromium(browser, tmp_path, districts):
         chart.scroll_into_view_if_needed()
         box = chart.bounding_box()
         assert box is not None and box["width"] > 800 and box["height"] > 200
-        assert page.locator("figure.chart svg").count() == 2
+        assert page.locator("figure.chart svg").count() == 3
         page.evaluate("window.scrollTo(0, 0)")
         screenshot(page, "dashboard")
 
@@ -67,11 +70,20 @@ def test_the_dashboard_and_the_report_in_chromium(browser, tmp_path, districts):
 
         page.goto(f"{live.base}/console/report")
         assert page.locator("h1").inner_text().startswith("工会驿站规划报表（全市，")
-        assert page.locator("figure.chart svg").count() == 2
+        assert page.locator("figure.chart svg").count() == 3
+        assert page.locator("svg.district-map path").count() == 38
         screenshot(page, "report")
+        # Printed: A4 landscape (297 mm at 96 dpi is 1123 px), the console's header hidden.
+        page.set_viewport_size({"width": 1123, "height": 794})
         page.emulate_media(media="print")
         assert not page.locator("header.topbar").is_visible()
-        screenshot(page, "report-print")
+        table = page.locator("table[data-table='各区县指标']").bounding_box()
+        assert table is not None and table["x"] >= 0 and table["x"] + table["width"] <= 1123
+        page.screenshot(path=str(ARTIFACTS / "console-report-print.png"))
+        pdf = page.pdf(format="A4", landscape=True, print_background=True)
+        (ARTIFACTS / "console-report.pdf").write_bytes(pdf)
+        pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+        assert pdf.startswith(b"%PDF") and 1 <= pages <= 5, pages
         page.emulate_media(media="screen")
     assert log.errors == [] and log.blocked == []
 
