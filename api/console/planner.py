@@ -29,6 +29,7 @@ from stations.readmodel.index import StationIndex
 from stations.services.dashboard import (
     DISTRICT_COLUMNS,
     Dashboard,
+    check_sort,
     dashboard,
     planning_scope,
     report_tables,
@@ -44,8 +45,13 @@ CELLS: dict[str, Any] = {"fmt": cell_text, "band": band, "kind_of": kind_of, "ba
 
 
 def _board(
-    index: StationIndex, services: Services, user: ConsoleUser, district: str | None
+    index: StationIndex,
+    services: Services,
+    user: ConsoleUser,
+    district: str | None,
+    sort: str | None = None,
 ) -> Dashboard:
+    check_sort(sort)
     return dashboard(
         index,
         services.districts,
@@ -57,8 +63,9 @@ def _board(
     )
 
 
-def _query(scope: str | None) -> str:
-    return "?" + urlencode({"district": scope}) if scope else ""
+def _query(scope: str | None, sort: str | None = None) -> str:
+    asked = {k: v for k, v in (("district", scope), ("sort", sort)) if v}
+    return "?" + urlencode(asked) if asked else ""
 
 
 def _choices(user: ConsoleUser, services: Services) -> list[tuple[str, str]]:
@@ -86,6 +93,8 @@ def _failed(request: Request, district: str | None, exc: Exception) -> Response:
     an unknown district, 503 for a broken targets file or too much work."""
     if isinstance(exc, ForbiddenError):
         status, text = 403, "您只能查看本区县的规划数据（看板、报表、缺口建议）。"
+    elif isinstance(exc, InvalidOptionError) and exc.option == "sort":
+        status, text = 400, "无法按这一列排序：请从页面上的“排序”中选择。"
     elif isinstance(exc, InvalidOptionError):
         status, text = 400, f"没有区县代码为“{district}”的区县。"
     elif isinstance(exc, TargetsFileError):
@@ -96,17 +105,25 @@ def _failed(request: Request, district: str | None, exc: Exception) -> Response:
 
 
 def _page(
-    request: Request, user: ConsoleUser, services: Services, page: str, board: Dashboard
+    request: Request,
+    user: ConsoleUser,
+    services: Services,
+    page: str,
+    board: Dashboard,
+    sort: str | None,
 ) -> Response:
     return render(
         request,
         page,
         user=user,
         board=board,
-        tables=report_tables(board),
+        tables=report_tables(board, sort=sort),
+        sort=sort or "",
+        sort_columns=[(c.key, c.label) for c in DISTRICT_COLUMNS],
         charts=_charts(board, services),
         title=report_title(board),
         query=_query(board.scope),
+        sorted_query=_query(board.scope, sort),
         choices=_choices(user, services),
         **CELLS,
     )
@@ -119,12 +136,13 @@ def dashboard_page(
     index: IndexDep,
     services: ServicesDep,
     district: str | None = None,
+    sort: str | None = None,
 ) -> Response:
     try:
-        board = _board(index, services, user, district)
+        board = _board(index, services, user, district, sort or None)
     except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
         return _failed(request, district, exc)
-    return _page(request, user, services, "dashboard.html", board)
+    return _page(request, user, services, "dashboard.html", board, sort or None)
 
 
 @router.get("/console/report")
@@ -134,12 +152,13 @@ def report_page(
     index: IndexDep,
     services: ServicesDep,
     district: str | None = None,
+    sort: str | None = None,
 ) -> Response:
     try:
-        board = _board(index, services, user, district)
+        board = _board(index, services, user, district, sort or None)
     except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
         return _failed(request, district, exc)
-    return _page(request, user, services, "report.html", board)
+    return _page(request, user, services, "report.html", board, sort or None)
 
 
 @router.get("/console/report.xlsx", response_model=None)
@@ -149,12 +168,13 @@ def report_workbook(
     index: IndexDep,
     services: ServicesDep,
     district: str | None = None,
+    sort: str | None = None,
 ) -> Response:
     try:
-        board = _board(index, services, user, district)
+        board = _board(index, services, user, district, sort or None)
     except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
         return _failed(request, district, exc)
-    body = report_xlsx(report_tables(board), title=report_title(board))
+    body = report_xlsx(report_tables(board, sort=sort or None), title=report_title(board))
     name = f"yizhan-report-{board.scope or 'city'}-{board.today.isoformat()}.xlsx"
     filename = quote(f"工会驿站报表-{board.scope_name}-{board.today.isoformat()}.xlsx")
     return Response(

@@ -24,6 +24,7 @@ from geodata.coverage import AreaTooLargeError
 from geodata.districts import Districts
 from geodata.hours import TZ
 from stations.domain.auth import Principal, check_planning_view
+from stations.domain.errors import InvalidOptionError
 from stations.domain.figures import CITY, mapped_history
 from stations.domain.model import PROVIDER_LABELS, STATUS_LABELS, Provider, Status
 from stations.formats.report import Column, Table
@@ -225,15 +226,36 @@ def report_title(board: Dashboard) -> str:
     return f"工会驿站规划报表（{board.scope_name}，{board.today.isoformat()}）"
 
 
-def report_tables(board: Dashboard) -> list[Table]:
+def check_sort(by: str | None) -> str | None:
+    """``by`` if it is None or a key of DISTRICT_COLUMNS, else InvalidOptionError."""
+    if by is not None and by not in {c.key for c in DISTRICT_COLUMNS}:
+        msg = f"sort={by!r}: use one of {', '.join(c.key for c in DISTRICT_COLUMNS)}"
+        raise InvalidOptionError("sort", msg)
+    return by
+
+
+def sorted_rows(rows: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]:
+    """``rows`` by the column ``by`` (a key of DISTRICT_COLUMNS; None: as they are),
+    ascending so the laggards come first, the rows without a value last;
+    InvalidOptionError for another key."""
+    key = check_sort(by)
+    if key is None:
+        return rows
+    present = [r for r in rows if r.get(key) not in (None, "")]
+    missing = [r for r in rows if r.get(key) in (None, "")]
+    return sorted(present, key=lambda r: r[key]) + missing
+
+
+def report_tables(board: Dashboard, *, sort: str | None = None) -> list[Table]:
     """The tables of the page and of the workbook, in order: the districts' figures (with
-    the city's row), the targets, 上图 over time."""
+    the city's row; sorted by the column ``sort``, see :func:`sorted_rows`), the targets,
+    上图 over time."""
     night = f"夜间覆盖率只计 {board.night:%Y-%m-%d %H:%M} 开放的驿站（多为24小时自助驿站）。"
     tables = [
         Table(
             "各区县指标",
             DISTRICT_COLUMNS,
-            board.rows,
+            sorted_rows(board.rows, sort),
             board.city,
             note="上图率、精准上图率、统一标识率均以运营中驿站为基数；覆盖率为1公里范围（约步行15分钟）"
             "内的面积占比，交叉覆盖为至少两个驿站覆盖。" + night,

@@ -201,3 +201,19 @@ def test_coverage_too_much_to_measure_shows_a_dash_with_the_reason(console, monk
     cover = [c.key for c in DISTRICT_COLUMNS].index("coverage")
     assert {r[cover] for r in rows[1:]} == {"—"}
     assert 'title="登记的驿站太多，一次请求无法计算全市覆盖率' in page.text
+
+
+def test_the_report_sorts_by_a_column_page_and_workbook_alike(console):
+    login(console, "city")
+    page = console.get("/console/report", params={"sort": "listed_all_rate"})
+    shown = tables_of(page.text)["各区县指标"][1:-1]
+    column = [c.key for c in DISTRICT_COLUMNS].index("listed_all_rate")
+    rates = [float(r[column].rstrip("%")) for r in shown if r[column] != "—"]
+    assert rates == sorted(rates) and len(shown) == 38
+    assert 'href="/console/report.xlsx?sort=listed_all_rate"' in page.text
+    book = load_workbook(
+        io.BytesIO(console.get("/console/report.xlsx", params={"sort": "listed_all_rate"}).content)
+    )
+    assert [c.value for c in book["各区县指标"]["A"][2:40]] == [r[0] for r in shown]
+    refused = console.get("/console/report", params={"sort": "<script>"})
+    assert refused.status_code == 400 and "无法按这一列排序" in refused.text
