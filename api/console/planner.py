@@ -38,7 +38,7 @@ from stations.services.dashboard import (
 from stations.services.gaps import find_gaps, gap_options, gaps_document
 from stations.services.planning import TargetsFileError
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages, not API: as api/console/home.py
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CELLS: dict[str, Any] = {"fmt": cell_text, "band": band, "kind_of": kind_of, "bands": BANDS}
