@@ -54,6 +54,7 @@ class Table:
     rows: Sequence[Mapping[str, Any]]
     totals: Mapping[str, Any] | None = None
     note: str = ""
+    empty: str = "暂无数据。"  # what the page says of a table without rows
 
 
 def kind_of(row: Mapping[str, Any], column: Column) -> Kind:

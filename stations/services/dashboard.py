@@ -265,6 +265,7 @@ def report_tables(board: Dashboard, *, sort: str | None = None) -> list[Table]:
             TARGET_COLUMNS,
             board.targets,
             note="目标来自目标文件（YIZHAN_TARGETS_FILE）。",
+            empty="没有目标：未设置目标文件，或其中没有这一范围的目标。",
         ),
     ]
     if board.scope is None:

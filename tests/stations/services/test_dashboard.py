@@ -16,6 +16,7 @@ from stations.services.dashboard import (
     dashboard,
     night_time,
     report_tables,
+    sorted_rows,
 )
 from stations.services.sample import load_demo
 from stations.storage.sqlite import SQLiteStore
@@ -133,3 +134,15 @@ def test_a_district_is_measured_alone_when_the_city_is_too_much(registry, distri
     assert board.rows[0]["coverage"] == whole[YUZHONG]["share"]
     assert board.rows[0]["night_coverage"] is not None
     assert board.night == night_time(today) and board.night.hour == 2
+
+
+def test_rows_sort_by_a_column_laggards_first_and_no_value_last():
+    rows = [
+        {"key": "a", "name": "甲", "listed_all_rate": 0.5},
+        {"key": "b", "name": "乙", "listed_all_rate": None},
+        {"key": "c", "name": "丙", "listed_all_rate": 0.1},
+    ]
+    assert [r["key"] for r in sorted_rows(rows, "listed_all_rate")] == ["c", "a", "b"]
+    assert sorted_rows(rows, None) is rows
+    with pytest.raises(InvalidOptionError):
+        sorted_rows(rows, "nonsense")
