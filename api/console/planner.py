@@ -22,6 +22,7 @@ from api.console.session import ConsoleUser, UserDep
 from api.console.templating import render
 from api.deps import IndexDep, Services, ServicesDep
 from geodata.coverage import AreaTooLargeError
+from geodata.crs import wgs84_to_gcj02
 from geodata.hours import TZ
 from stations.domain.errors import ForbiddenError, InvalidOptionError
 from stations.formats.report import BANDS, band, cell_text, kind_of, report_xlsx
@@ -187,6 +188,16 @@ def report_workbook(
     )
 
 
+def _with_gcj02(doc: dict[str, Any]) -> dict[str, Any]:
+    """The gaps document with each site's position in GCJ-02 too (``gcj02``: "lon,lat"),
+    as a clerk types it into Amap or Tencent to look at the place."""
+    sites = []
+    for site in doc["sites"]:
+        lon, lat = wgs84_to_gcj02(site["lon"], site["lat"])
+        sites.append({**site, "gcj02": f"{lon:.6f},{lat:.6f}"})
+    return {**doc, "sites": sites}
+
+
 @router.get("/console/gaps")
 def gaps_page(
     request: Request,
@@ -208,7 +219,7 @@ def gaps_page(
         request,
         "gaps.html",
         user=user,
-        gaps=gaps_document(found, options, None, services.districts),
+        gaps=_with_gcj02(gaps_document(found, options, None, services.districts)),
         scope_name=scope_name,
         names=names,
         query=_query(scope),

@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from api.console import charts
+from geodata.crs import wgs84_to_gcj02
 from stations.formats.report import cell_text
 from stations.services import planning
 from stations.services.dashboard import DISTRICT_COLUMNS, TARGET_COLUMNS
@@ -172,6 +173,8 @@ def test_the_gap_suggestions_are_a_table_with_links_to_the_map(console):
     api = console.get("/v1/gaps", params={"district": YUZHONG}).json()
     for site in api["sites"]:
         assert f"{site['lon']:.6f}" in page.text and f"{site['lat']:.6f}" in page.text
+        lon, lat = wgs84_to_gcj02(site["lon"], site["lat"])
+        assert f"<code>{lon:.6f},{lat:.6f}</code>" in page.text
     assert page.text.count('href="/maps/coverage?district=500103"') >= len(api["sites"]) + 1
 
 
