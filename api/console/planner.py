@@ -25,7 +25,7 @@ from geodata.coverage import AreaTooLargeError
 from geodata.crs import wgs84_to_gcj02
 from geodata.hours import TZ
 from stations.domain.errors import ForbiddenError, InvalidOptionError
-from stations.formats.report import BANDS, band, cell_text, kind_of, report_xlsx
+from stations.formats.report import BANDS, band, cell_band, cell_text, kind_of, report_xlsx
 from stations.readmodel.index import StationIndex
 from stations.services.dashboard import (
     DISTRICT_COLUMNS,
@@ -42,7 +42,13 @@ from stations.services.planning import TargetsFileError
 router = APIRouter(include_in_schema=False)  # pages, not API: as api/console/home.py
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CELLS: dict[str, Any] = {"fmt": cell_text, "band": band, "kind_of": kind_of, "bands": BANDS}
+CELLS: dict[str, Any] = {
+    "fmt": cell_text,
+    "band": band,
+    "cell_band": cell_band,
+    "kind_of": kind_of,
+    "bands": BANDS,
+}
 
 
 def _board(

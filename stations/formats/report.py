@@ -35,13 +35,23 @@ NO_VALUE = "—"  # a figure that is not there (no active station, or too much w
 class Column:
     """One column: the row key it shows, its Chinese header, how its cells are written;
     ``banded`` rates are coloured by :data:`BANDS`; ``missing`` is the tooltip of a cell
-    with no value."""
+    with no value; a cell holding ``alarm`` is coloured as a laggard."""
 
     key: str
     label: str
     kind: Kind = "count"
     banded: bool = False
     missing: str = ""
+    alarm: str = ""  # a text shown as a laggard (``low``), e.g. 逾期
+
+
+def cell_band(row: Mapping[str, Any], column: Column) -> str | None:
+    """The band ``row``'s cell of ``column`` is coloured with (None: none): a banded rate's,
+    or ``low`` for the column's alarm text."""
+    value = row.get(column.key)
+    if column.alarm and value == column.alarm:
+        return "low"
+    return band(value) if column.banded else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +124,7 @@ def report_xlsx(tables: Sequence[Table], *, title: str) -> bytes:
             cells = sheet[sheet.max_row]
             for cell, column in zip(cells, table.columns, strict=True):
                 cell.number_format = NUMBER_FORMATS[kind_of(row, column)]
-                found = band(row.get(column.key)) if column.banded else None
+                found = cell_band(row, column)
                 if found is not None:
                     colour = BAND_FILLS[found]
                     cell.fill = PatternFill("solid", start_color=colour, end_color=colour)

@@ -76,7 +76,7 @@ TARGET_COLUMNS: tuple[Column, ...] = (
     Column("completion", "完成度", "rate", True, "当前值无法计算"),
     Column("deadline", "时间节点", "date"),
     Column("days_left", "剩余天数"),
-    Column("state", "状态", "text"),
+    Column("state", "状态", "text", alarm="逾期"),
     Column("note", "说明", "text"),
 )
 

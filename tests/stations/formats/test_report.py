@@ -13,6 +13,7 @@ COLUMNS = (
     Column("active", "运营中"),
     Column("rate", "三家均上图率", "rate", banded=True),
     Column("target", "目标值", "number"),
+    Column("state", "状态", "text", alarm="逾期"),
 )
 
 
@@ -22,7 +23,7 @@ def workbook(tables, title="工会驿站规划报表（全市，2026-12-01）"):
 
 def test_one_sheet_per_table_with_title_headers_and_numbers():
     rows = [
-        {"name": "渝中区", "active": 1234, "rate": 0.456, "target": 10},
+        {"name": "渝中区", "active": 1234, "rate": 0.456, "target": 10, "state": "逾期"},
         {
             "name": "<img src=x onerror=alert(1)>",
             "active": 0,
@@ -38,8 +39,9 @@ def test_one_sheet_per_table_with_title_headers_and_numbers():
     assert book.sheetnames == ["各区县指标", "空"]
     sheet = book["各区县指标"]
     assert sheet["A1"].value == "工会驿站规划报表（全市，2026-12-01）：各区县指标"
-    assert [c.value for c in sheet[2]] == ["区县", "运营中", "三家均上图率", "目标值"]
-    assert [c.value for c in sheet[3]] == ["渝中区", 1234, 0.456, 10]
+    assert [c.value for c in sheet[2]] == ["区县", "运营中", "三家均上图率", "目标值", "状态"]
+    assert [c.value for c in sheet[3]] == ["渝中区", 1234, 0.456, 10, "逾期"]
+    assert sheet["E3"].fill.start_color.rgb.endswith("F8D7DA")  # the alarm text: red
     assert sheet["C3"].number_format == "0.0%" and sheet["B3"].number_format == "#,##0"
     assert sheet["C3"].fill.start_color.rgb.endswith("F8D7DA")  # under 50 %: red
     assert sheet["C5"].fill.start_color.rgb.endswith("D4EDDA")  # 80 % and more: green
