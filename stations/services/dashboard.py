@@ -127,16 +127,11 @@ def planning_scope(districts: Districts, by: Principal, district: str | None) ->
 def _coverage(
     index: StationIndex, districts: Districts, *, at: datetime | None, only: str | None
 ) -> dict[str, dict[str, Any]]:
-    """Coverage at the defaults of the city (every district's), or of ``only`` when the
-    city's is too much work; {} when that is too much as well."""
-    try:
-        return index_coverage(index, districts, CoverageOptions(), at=at)
-    except AreaTooLargeError:  # TooMuchWorkError too
-        if only is None:
-            return {}
+    """Coverage at the defaults of ``only`` (None: the city and every district); {} when
+    that is too much work for one request."""
     try:
         return index_coverage(index, districts, CoverageOptions(), at=at, only=only)
-    except AreaTooLargeError:
+    except AreaTooLargeError:  # TooMuchWorkError too
         return {}
 
 
