@@ -68,6 +68,9 @@ METRIC_LABELS: dict[str, str] = {
     "stations_active": "运营中驿站数",
 }
 
+# How each metric's value is written: a share (the district columns' rates) or a count.
+METRIC_KINDS: dict[str, str] = {c.key: c.kind for c in DISTRICT_COLUMNS}
+
 TARGET_COLUMNS: tuple[Column, ...] = (
     Column("name", "区县", "text"),
     Column("metric_label", "指标", "text"),
@@ -148,7 +151,7 @@ def _row(doc: dict[str, Any], night: dict[str, Any] | None) -> dict[str, Any]:
 
 def _target_row(t: dict[str, Any], name: str) -> dict[str, Any]:
     current, target = t["current"], t["target"]
-    is_rate = t["metric"].endswith("_rate") or t["metric"].endswith("coverage")
+    is_rate = METRIC_KINDS.get(t["metric"]) == "rate"
     state = "已达成" if t["met"] else ("逾期" if t["overdue"] else "进行中")
     return {
         **t,

@@ -32,6 +32,8 @@ TARGETS = (
     '[[target]]\ndistrict = "500103"\nmetric = "stations_active"\nvalue = 1\n'
     "deadline = 2030-01-01\n"
     '[[target]]\nmetric = "coverage"\nvalue = 0.5\ndeadline = 2030-06-30\nnote = "双15"\n'
+    '[[target]]\ndistrict = "500101"\nmetric = "listed_rate_amap"\nvalue = 0.9\n'
+    "deadline = 2031-01-01\n"
 )
 
 
@@ -89,6 +91,9 @@ def test_targets_carry_deadlines_and_what_is_overdue(registry, districts):
     assert by_metric["stations_active"]["state"] == "已达成"
     assert by_metric["coverage"]["name"] == "全市" and by_metric["coverage"]["note"] == "双15"
     assert [t["metric"] for t in board.overdue] == ["listed_all_rate"]
+    assert by_metric["listed_rate_amap"]["_kinds"] == {"target": "rate", "current": "rate"}
+    assert by_metric["listed_rate_amap"]["metric_label"] == "高德上图率"
+    assert by_metric["stations_active"]["_kinds"] == {}
     yuzhong = next(r for r in board.rows if r["key"] == YUZHONG)
     assert yuzhong["targets_overdue"] == 1 and yuzhong["targets_met"] == "1/2"
 
