@@ -13,6 +13,7 @@ from api import docs_pages, problems
 from api.auth import failure_limiter
 from api.console import errors as console_errors
 from api.console import home as console_home
+from api.console import planner as console_planner
 from api.console import reports as console_reports
 from api.console import stations as console_stations
 from api.deferred import Deferred
@@ -119,6 +120,7 @@ def create_app(
     app.include_router(console_home.router)
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
+    app.include_router(console_planner.router)
 
     app.include_router(routes_service.router)
 

@@ -97,6 +97,20 @@ class Principal:
         the station's union, or the city union."""
         return self.may_write(Owner.parse(station_owner))
 
+    # -- planning figures ---------------------------------------------------------------
+
+    def may_see_planning(self, adcode: str | None) -> bool:
+        """Whether this principal may see the planning figures (dashboard, 报表) of district
+        ``adcode`` (None: the whole city): the city and industry unions any, a district
+        union only its own district's."""
+        return self.role is not Role.DISTRICT or adcode == self.code
+
+    @property
+    def planning_scope(self) -> str | None:
+        """The figures this principal sees unless it asks: a district union's district's,
+        the city's (None) for the others."""
+        return self.code if self.role is Role.DISTRICT else None
+
     # -- tokens -------------------------------------------------------------------------
 
     @property
@@ -175,6 +189,13 @@ def check_feedback_resolve(by: Principal, station_owner: str) -> None:
     """Refuse unless ``by`` may resolve a report on a station of ``station_owner``."""
     if not by.may_resolve_feedback(station_owner):
         msg = f"{by.name} may not resolve reports on stations of {station_owner}"
+        raise ForbiddenError(msg)
+
+
+def check_planning_view(by: Principal, adcode: str | None) -> None:
+    """Refuse unless ``by`` may see the planning figures of ``adcode`` (None: the city)."""
+    if not by.may_see_planning(adcode):
+        msg = f"{by.name} may see the planning figures of district {by.code} only"
         raise ForbiddenError(msg)
 
 
