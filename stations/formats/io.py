@@ -44,7 +44,7 @@ from stations.formats.registry import (
 )
 from stations.formats.sheet import above_header_note, row_list, summary_kind
 from stations.formats.table import MISSING, Cells, Row
-from stations.formats.xlsx import check_xlsx, export_xlsx
+from stations.formats.xlsx import check_xlsx, export_xlsx, rejected_workbook
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -66,6 +66,7 @@ __all__ = [
     "map_headers",
     "neutralise",
     "read_rows",
+    "rejected_workbook",
     "stdout_text",
     "write_csv",
     "write_geojson",
@@ -255,7 +256,13 @@ def _station_rows(
                 for k, v in zip(mapping, values, strict=False)
                 if k is not None and v is not MISSING
             }
-        source = {n: _plain(v) for n, v in zip(names, values, strict=False) if v is not MISSING}
+        # As uploaded (our export's formula quote undone: the workbook of rejected rows
+        # quotes again what needs it).
+        source = {
+            n: _plain(keep(v) if keep is not None else v)
+            for n, v in zip(names, values, strict=False)
+            if v is not MISSING
+        }
         if point is not None:
             cells["lon"], cells["lat"] = point
             source.setdefault("经度", _plain(point[0]))

@@ -54,7 +54,7 @@ from stations.domain.validation import (
     visible,
 )
 from stations.formats.fields import MAX_HEADER_CHARS, POSITION, field_label
-from stations.formats.io import FileLimits, FileRefusedError, read_rows
+from stations.formats.io import FileLimits, FileRefusedError, read_rows, rejected_workbook
 from stations.formats.table import Cells
 from stations.storage.store import Store
 
@@ -593,6 +593,23 @@ def get_upload(store: Store, upload_id: str, *, by: Principal) -> Upload:
     upload = store.get_upload(upload_id)
     check_upload_access(by, upload.owner)
     return upload
+
+
+def _problems_text(row: UploadRow) -> str:
+    said = [
+        f"{p.get('column')}：{p.get('message')}" if p.get("column") else str(p.get("message"))
+        for p in row.problems
+    ]
+    return f"第 {row.row} 行：" + "；".join(said)
+
+
+def rejected_rows_xlsx(store: Store, upload_id: str, *, by: Principal) -> bytes:
+    """The upload's rejected rows as a workbook to fix and upload again: the file's own
+    headers and values as uploaded, in file order, and a 问题 column (every problem of the
+    row, in Chinese, joined with "；"), which the reader passes over."""
+    upload = get_upload(store, upload_id, by=by)
+    rows = store.iter_upload_rows(upload.id, actions=["rejected"])
+    return rejected_workbook((r.cells, _problems_text(r)) for r in rows)
 
 
 @dataclass(frozen=True, slots=True)
