@@ -682,18 +682,23 @@ def plan_upload_file(
     _, said = crs_notes(crs, source.columns)
     # Rows are read as they are planned: a reader refusing the file part-way raises
     # FileRefusedError from inside plan_upload (which removes the half-made plan).
-    return plan_upload(
-        source.rows,
-        store=store,
-        districts=districts,
-        by=by,
-        filename=filename,
-        border_tolerance_m=border_tolerance_m,
-        crs=system,
-        full_list=full_list,
-        unknown_columns=source.unknown_columns,
-        columns=source.columns,
-        retention_h=retention_h,
-        on_row=on_row,
-        notes=lambda: [*source.notes(), *said],
-    )
+    try:
+        return plan_upload(
+            source.rows,
+            store=store,
+            districts=districts,
+            by=by,
+            filename=filename,
+            border_tolerance_m=border_tolerance_m,
+            crs=system,
+            full_list=full_list,
+            unknown_columns=source.unknown_columns,
+            columns=source.columns,
+            retention_h=retention_h,
+            on_row=on_row,
+            notes=lambda: [*source.notes(), *said],
+        )
+    finally:
+        close = getattr(source.rows, "close", None)
+        if close is not None:  # the reader's file, when planning stopped part-way
+            close()
