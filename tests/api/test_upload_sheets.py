@@ -113,9 +113,14 @@ def union_csv(rows, encoding="gbk") -> bytes:
     return out.getvalue().encode(encoding)
 
 
-def post(client, token, data, name, **params):
+def post(client, token, data, name, sheet=None, **form):
+    """Upload as the console does: the file and form fields, ``sheet`` in the query."""
     return client.post(
-        "/v1/uploads", headers=token, files={"file": (name, data)}, params=params or None
+        "/v1/uploads",
+        headers=token,
+        files={"file": (name, data)},
+        data=form or None,
+        params={"sheet": sheet} if sheet is not None else None,
     )
 
 
@@ -230,3 +235,170 @@ def test_a_union_sheet_is_read_its_good_rows_committed_and_its_bad_rows_fixed_in
         "unchanged": 43,
         "rejected": 0,
     }
+
+
+def one_column_csv(pairs, header="经纬度") -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["驿站名称", header, "开放时间"])
+    for i, pair in enumerate(pairs, start=1):
+        w.writerow([f"驿站{i}", pair, "每天 8:00-20:00"])
+    return out.getvalue().encode("gbk")
+
+
+def test_a_position_written_lat_first_is_read_by_range_and_said(client, store, yuzhong):
+    lon, lat = position(3)
+    data = one_column_csv([f"{lat}，{lon}", f"{lat} {lon}", "40,50"])
+    report = post(client, yuzhong, data, "s.csv", crs="gcj02").json()
+    assert report["counts"]["create"] == 2
+    assert "“经纬度”一列按“纬度,经度”读取" in report["notes"]
+    bad = rejected(report)
+    assert list(bad) == [4]
+    assert bad[4][0]["code"] == "invalid_position"
+    assert "无法判断哪个是经度" in bad[4][0]["message"]
+    assert (bad[4][0]["column"], bad[4][0]["value"]) == ("经纬度", "40,50")
+    assert report["proposed_crs"] is None
+    client.post(f"/v1/uploads/{report['id']}/commit?accepted_only=true", headers=yuzhong)
+    station = store.find_by_external_id(OWNER, "500103-0001")
+    assert abs(station.source_lon - lon) < 1e-9
+    assert abs(station.source_lat - lat) < 1e-9
+
+
+def dms(value: float) -> str:
+    d = int(value)
+    m = int((value - d) * 60)
+    s = (value - d - m / 60) * 3600
+    return f"{d}°{m}′{s:.2f}″"
+
+
+def test_degrees_minutes_seconds_are_read_in_one_column_and_in_two(client, store, yuzhong):
+    lon, lat = position(5)
+    data = one_column_csv([f"东经{dms(lon)} 北纬{dms(lat)}"], header="坐标（GPS）")
+    report = post(client, yuzhong, data, "one.csv").json()
+    assert report["counts"]["create"] == 1, report["rows"]
+    assert report["proposed_crs"] == "wgs84"
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["站点名称", "经度", "纬度", "服务时间"])
+    w.writerow(
+        [
+            "两列度分秒",
+            dms(lon).replace("°", "度").replace("′", "分").replace("″", "秒"),
+            dms(lat).replace("′", "'").replace("″", '"'),
+            "24小时",
+        ]
+    )
+    report = post(client, yuzhong, out.getvalue().encode("utf-8"), "two.csv", crs="wgs84").json()
+    assert report["counts"]["create"] == 1, report["rows"]
+    assert "“经度”一列有 1 行按度分秒读取" in report["notes"]
+    assert "“纬度”一列有 1 行按度分秒读取" in report["notes"]
+
+
+def test_a_workbook_with_two_station_sheets_asks_which_and_reads_the_one_chosen(
+    client, store, yuzhong, tmp_path
+):
+    second = [HEADER, good_row(1), good_row(2)]
+    data = union_xlsx(tmp_path / "two.xlsx", sheet_rows()[:5], extra_sheet=second)
+    r = post(client, yuzhong, data, "two.xlsx")
+    assert r.status_code == 422
+    problem = r.json()
+    assert problem["code"] == "choose_sheet"
+    assert problem["sheets"] == ["点位信息", "第二批"]
+    assert "请选择" in problem["detail"]
+    r = post(client, yuzhong, data, "two.xlsx", sheet="第二批")
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert report["counts"]["create"] == 2
+    assert "读取工作表“第二批”" in report["notes"]
+    assert post(client, yuzhong, data, "two.xlsx", sheet="没有").json()["code"] == "choose_sheet"
+    # One sheet of stations among others (a 说明 sheet): taken without asking.
+    one = union_xlsx(tmp_path / "one.xlsx", sheet_rows()[:5])
+    assert post(client, yuzhong, one, "one.xlsx").json()["counts"]["create"] == 5
+
+
+def test_a_sheet_without_codes_never_merges_a_likely_match_silently(client, store, yuzhong):
+    base = one_column_csv([",".join(map(str, position(0))), ",".join(map(str, position(1)))])
+    report = post(client, yuzhong, base, "a.csv", crs="gcj02").json()
+    client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong)
+    # 驿站1 moved 1 km (same name, far); 驿站2's place under a new name (near, other name).
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["驿站名称", "经纬度", "开放时间"])
+    w.writerow(["驿站1", ",".join(map(str, position(21))), "每天 8:00-20:00"])
+    w.writerow(["新名字驿站", ",".join(map(str, position(1))), "每天 8:00-20:00"])
+    report = post(client, yuzhong, out.getvalue().encode("gbk"), "b.csv", crs="gcj02").json()
+    rows = {r["row"]: r for r in report["rows"]}
+    assert report["counts"]["create"] == 2
+    assert rows[2]["external_id"] == "500103-0003"
+    assert rows[3]["external_id"] == "500103-0004"
+    codes = {w["code"] for r in rows.values() for w in r["warnings"]}
+    assert {"likely_match_name", "likely_match_position"} <= codes
+    said = " ".join(w["message"] for w in rows[2]["warnings"])
+    assert "“驿站1”（编号 500103-0001）" in said
+
+
+def test_a_full_list_does_not_close_the_stations_of_its_rejected_rows(client, store, yuzhong):
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["驿站编号", "驿站名称", "经纬度", "开放时间"])
+    for i in range(1, 6):
+        w.writerow([f"Y{i}", f"驿站{i}", ",".join(map(str, position(i))), "每天 8:00-20:00"])
+    report = post(client, yuzhong, out.getvalue().encode("gbk"), "all.csv", crs="gcj02").json()
+    assert client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong).status_code == 200
+    # This year's full list: Y1 wrong (hours), Y2's row wrong and without its code, Y5 gone.
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["驿站编号", "驿站名称", "经纬度", "开放时间"])
+    w.writerow(["Y1", "驿站1", ",".join(map(str, position(1))), "看情况"])
+    w.writerow(["", "驿站2", "不知道", "每天 8:00-20:00"])
+    for i in (3, 4):
+        w.writerow([f"Y{i}", f"驿站{i}", ",".join(map(str, position(i))), "每天 8:00-20:00"])
+    r = post(
+        client, yuzhong, out.getvalue().encode("gbk"), "list.csv", crs="gcj02", full_list="true"
+    )
+    report = r.json()
+    assert report["counts"]["rejected"] == 2
+    assert report["counts"]["close"] == 1
+    closed = [x["external_id"] for x in report["rows"] if x["action"] == "close"]
+    assert closed == ["Y5"]
+    assert any("完整名单不会关闭" in n for n in report["notes"])
+    r = client.post(
+        f"/v1/uploads/{report['id']}/commit", headers=yuzhong, params={"accepted_only": "true"}
+    )
+    assert r.status_code == 200, r.text
+    status = {s.external_id: s.status.value for s in store.iter_all()}
+    assert status == {
+        "Y1": "active",
+        "Y2": "active",
+        "Y3": "active",
+        "Y4": "active",
+        "Y5": "closed",
+    }
+
+
+def test_the_rejected_rows_of_a_geojson_upload_come_back_as_excel(client, store, yuzhong):
+    import json
+
+    lon, lat = position(2)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {"编号": "G1", "名称": '=HYPERLINK("x")', "开放时间": "看情况"},
+        }
+    ]
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    report = post(client, yuzhong, data, "s.geojson").json()
+    assert report["counts"]["rejected"] == 1
+    r = client.get(f"/v1/uploads/{report['id']}/rejected.xlsx", headers=yuzhong)
+    got = [list(x) for x in load_workbook(io.BytesIO(r.content)).worksheets[0].values]
+    assert got[0] == ["编号", "名称", "开放时间", "经度", "纬度", "问题"]
+    assert got[1][1] == '\'=HYPERLINK("x")'  # formula-neutralised, as exports are
+    assert got[1][3:5] == [lon, lat]
+    assert "开放时间" in got[1][5]
+    # Another union may not have them.
+    other = new_bearer(store, "district", "500105", "江北区总工会")[0]
+    assert client.get(f"/v1/uploads/{report['id']}/rejected.xlsx", headers=other).status_code in (
+        403,
+        404,
+    )
