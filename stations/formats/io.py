@@ -109,6 +109,7 @@ class SheetReading:
     """How a file was read, gathered while its rows are: what the report's notes say."""
 
     header_row: int = 1
+    header_span: int = 1
     sheet: str | None = None
     sheets_with_header: int = 0
     position_header: str | None = None
@@ -122,7 +123,7 @@ class SheetReading:
         out: list[str] = []
         if self.sheet is not None:
             out.append(f"读取工作表“{visible(self.sheet[:40])}”")
-        above = above_header_note(self.header_row)
+        above = above_header_note(self.header_row, self.header_span)
         if above:
             out.append(above)
         for header, why in self.ignored:
@@ -299,7 +300,9 @@ def read_rows(
     table = format_named(format or None, path).read(path, limits, sheet)
     mapping, unknown = map_headers(table.header)
     columns = _columns(table.header, mapping)
-    reading = SheetReading(header_row=table.header_row, sheet=table.sheet)
+    reading = SheetReading(
+        header_row=table.header_row, header_span=table.header_span, sheet=table.sheet
+    )
     reading.position_header = columns.get(POSITION)
     reading.ignored = [
         (str(h).strip(), why)

@@ -8,7 +8,7 @@ from geodata.crs import CoordinateSystem
 from stations.domain.uploads import crs_notes, header_crs
 from stations.formats.io import read_rows
 from stations.formats.positions import parse_degrees, split_pair
-from stations.formats.sheet import find_header, row_list, summary_kind
+from stations.formats.sheet import find_header, row_list, summary_kind, two_row_header
 
 
 @pytest.mark.parametrize(
@@ -120,3 +120,29 @@ def test_a_gbk_csv_with_title_rows_finds_its_header(tmp_path, delimiter):
     assert "第 1–2 行是标题和填报说明，第 3 行是表头" in notes
     assert "第 5 行是说明行，已忽略" in notes
     assert "第 6 行是合计行，已忽略" in notes
+
+
+def test_a_header_merged_over_two_rows_is_read_as_one(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["渝中区工会驿站点位信息统计表"])
+    sheet.append(["序号", "驿站名称", "经纬度（高德）", None, "开放时间"])
+    sheet.append([None, None, "经度", "纬度", None])
+    sheet.merge_cells("C2:D2")
+    sheet.merge_cells("A2:A3")
+    sheet.append([1, "甲驿站", 106.57, 29.55, "每天 8:00-20:00"])
+    book.save(tmp_path / "s.xlsx")
+    source = read_rows(tmp_path / "s.xlsx")
+    assert source.columns == {
+        "name": "驿站名称",
+        "lon": "经度（高德）",
+        "lat": "纬度（高德）",
+        "hours": "开放时间",
+    }
+    assert [(n, r["lon"], r["lat"]) for n, r in source.rows] == [(4, 106.57, 29.55)]
+    assert "第 1 行是标题或填报说明，第 2–3 行是表头" in source.notes()
+    # A first data row is not a second header row.
+    assert two_row_header(["名称", "经纬度"], ["甲驿站", "106.5,29.5"]) is None
+    assert two_row_header(["名称", "经度", "纬度"], ["1", "106.5", "29.5"]) is None
