@@ -6,6 +6,7 @@ import pytest
 
 from geodata.crs import CoordinateSystem
 from stations.domain.uploads import crs_notes, header_crs
+from stations.formats.fields import ignored_header, map_headers
 from stations.formats.io import read_rows
 from stations.formats.positions import parse_degrees, split_pair
 from stations.formats.sheet import find_header, row_list, summary_kind, two_row_header
@@ -146,3 +147,38 @@ def test_a_header_merged_over_two_rows_is_read_as_one(tmp_path):
     # A first data row is not a second header row.
     assert two_row_header(["名称", "经纬度"], ["甲驿站", "106.5,29.5"]) is None
     assert two_row_header(["名称", "经度", "纬度"], ["1", "106.5", "29.5"]) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("驿站名称", "name"),
+        ("站点名称", "name"),
+        ("名称", "name"),
+        ("详细地址", "address"),
+        ("地址", "address"),
+        ("所在位置", "address"),
+        ("服务设施", "amenities"),
+        ("设施配置", "amenities"),
+        ("配套设施", "amenities"),
+        ("是否24小时", "self_service_24h"),
+        ("联系电话", "contact_phone"),
+        ("电话", "contact_phone"),
+        ("联系方式", "contact_phone"),
+        ("开放时间", "hours"),
+        ("服务时间", "hours"),
+        ("开放时段", "hours"),
+        ("经纬度（高德）", "position"),
+        ("坐标", "position"),
+        ("位置坐标", "position"),
+    ],
+)
+def test_the_column_names_clerks_use_map_to_fields(header, field):
+    assert map_headers([header])[0] == [field]
+
+
+@pytest.mark.parametrize("header", ["序号", "编号序号", "联系人", "所属街道", "街道", "所属区县"])
+def test_known_headers_naming_no_field_are_read_past_not_unknown(header):
+    mapped, unknown = map_headers([header])
+    assert mapped == [None] and unknown == []
+    assert ignored_header(header)
