@@ -182,3 +182,16 @@ def test_known_headers_naming_no_field_are_read_past_not_unknown(header):
     mapped, unknown = map_headers([header])
     assert mapped == [None] and unknown == []
     assert ignored_header(header)
+
+
+def test_a_telephone_cell_naming_the_person_keeps_the_number(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "驿站名称,联系方式\n甲,张三 13800138000\n乙,李女士：023-63000000\n"
+        "丙,023-63000001\n丁,随时\n",
+        encoding="utf-8",
+    )
+    source = read_rows(path)
+    phones = [r["contact_phone"] for _, r in source.rows]
+    assert phones == ["13800138000", "023-63000000", "023-63000001", "随时"]  # 随时: refused later
+    assert "“联系方式”一列有 2 行写了联系人姓名和电话，只登记电话" in source.notes()
