@@ -195,3 +195,15 @@ def test_a_telephone_cell_naming_the_person_keeps_the_number(tmp_path):
     phones = [r["contact_phone"] for _, r in source.rows]
     assert phones == ["13800138000", "023-63000000", "023-63000001", "随时"]  # 随时: refused later
     assert "“联系方式”一列有 2 行写了联系人姓名和电话，只登记电话" in source.notes()
+
+
+def test_split_columns_with_hemispheres_or_dms_are_read(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "名称,经度,纬度\n甲,E106.57,N29.55\n乙,东经106°34′12″,北纬29°33′\n丙,106.57,29.55\n",
+        encoding="utf-8",
+    )
+    got = [(r["lon"], r["lat"]) for _, r in read_rows(path).rows]
+    assert got[0] == (106.57, 29.55)
+    assert got[1] == (pytest.approx(106.57), pytest.approx(29.55))
+    assert got[2] == ("106.57", "29.55")  # plain numbers are left to the validation
