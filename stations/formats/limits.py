@@ -17,6 +17,15 @@ class FileRefusedError(ValueError):
         self.code = code
 
 
+class SheetChoiceError(FileRefusedError):
+    """A workbook with several sheets of stations, none chosen (or one chosen it lacks):
+    ``sheets`` are the names to choose among."""
+
+    def __init__(self, message: str, sheets: list[str]) -> None:
+        super().__init__("choose_sheet", message)
+        self.sheets = sheets
+
+
 @dataclass(frozen=True, slots=True)
 class FileLimits:
     """What an uploaded file may hold, checked before a spreadsheet library reads it.
@@ -53,8 +62,14 @@ def too_many_rows(name: str, limits: FileLimits, part: str = "") -> FileRefusedE
 
 
 def limited(rows: Iterator[T], name: str, limits: FileLimits) -> Iterator[T]:
-    """The rows, refusing the file at the first row past ``limits.max_rows``."""
-    for count, row in enumerate(rows, start=1):
-        if count > limits.max_rows:
-            raise too_many_rows(name, limits)
-        yield row
+    """The rows, refusing the file at the first row past ``limits.max_rows``; closed, it
+    closes ``rows`` (a reader's open file is not left to the garbage collector)."""
+    try:
+        for count, row in enumerate(rows, start=1):
+            if count > limits.max_rows:
+                raise too_many_rows(name, limits)
+            yield row
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()

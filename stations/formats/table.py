@@ -47,14 +47,58 @@ class Table:
     default_crs: str | None = None
     # Whether text cells may carry our export's quote against formula injection.
     quoted: bool = False
+    # The row the header was found in (title and note rows above it passed), 1-based.
+    header_row: int = 1
+    header_span: int = 1  # 2: the header's cells merged over two rows (经纬度 over 经度|纬度)
+    # A workbook's sheet that was read (None: the format has no sheets).
+    sheet: str | None = None
 
 
 class Cells(dict[str, Any]):
     """A station row mapped to record fields, with the problems the reader found in the
-    row itself (``problems``: e.g. a GeoJSON geometry that is not a point)."""
+    row itself (``problems``: e.g. a GeoJSON geometry that is not a point), the warnings it
+    found (``warnings``: words of a free-text amenities cell it does not know) and the
+    row's own cells under the file's headers (``source``: what the rejected-rows workbook
+    gives back; made only when asked, from ``raw``: the headers, the values as uploaded
+    and a point given apart).
+    """
 
-    __slots__ = ("problems",)
+    __slots__ = ("_raw", "_source", "problems", "warnings")
 
-    def __init__(self, cells: dict[str, Any], problems: tuple[Problem, ...] = ()) -> None:
+    def __init__(
+        self,
+        cells: dict[str, Any],
+        problems: tuple[Problem, ...] = (),
+        *,
+        source: dict[str, Any] | None = None,
+        warnings: tuple[Problem, ...] = (),
+        raw: tuple[Sequence[str], Sequence[Any], tuple[Any, Any] | None] | None = None,
+    ) -> None:
         super().__init__(cells)
         self.problems = problems
+        self.warnings = warnings
+        self._source = source
+        self._raw = raw
+
+    @property
+    def source(self) -> dict[str, Any]:
+        if self._source is None:
+            self._source = _source_cells(*self._raw) if self._raw is not None else {}
+        return self._source
+
+
+def plain_cell(value: Any) -> Any:
+    """A cell as JSON keeps it: text, a number, a truth value or nothing."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _source_cells(
+    names: Sequence[str], values: Sequence[Any], point: tuple[Any, Any] | None
+) -> dict[str, Any]:
+    source = {n: plain_cell(v) for n, v in zip(names, values, strict=False) if v is not MISSING}
+    if point is not None:
+        source.setdefault("经度", plain_cell(point[0]))
+        source.setdefault("纬度", plain_cell(point[1]))
+    return source
