@@ -34,6 +34,8 @@ PASSWORD_MIN_CHARS = 10
 PASSWORD_MAX_CHARS = 256  # Argon2 takes any length; a bound keeps a request's cost bounded
 NAME_MAX_CHARS = 64
 SESSION_SECRET_BYTES = 32
+# What each role is called, wherever a person reads it (console, CLI).
+ROLE_LABELS = {Role.ADMIN: "市总工会", Role.DISTRICT: "区县工会", Role.INDUSTRY: "产业工会"}
 
 
 class AccountError(StoreError, ValueError):

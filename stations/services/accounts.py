@@ -72,6 +72,13 @@ def list_accounts(store: Store, *, by: Principal | None = None) -> list[Account]
     return store.list_accounts()
 
 
+def last_sign_in(store: Store, account: Account) -> datetime | None:
+    """When the account last signed in, as far as the kept sessions tell (ended or expired
+    ones are purged a week after; None: not since then)."""
+    assert account.id is not None
+    return max((s.created_at for s in store.list_sessions(account.id)), default=None)
+
+
 def find_account(store: Store, username: str) -> Account:
     account = store.find_account(normal_username(username))
     if account is None:
