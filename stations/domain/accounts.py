@@ -153,6 +153,16 @@ def check_union(role: Role | str, code: str | None, name: str) -> tuple[Role, st
     return role, code, name
 
 
+# Letters and digits a person reads out or copies without mistaking one for another.
+_UNAMBIGUOUS = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def random_password() -> str:
+    """A new random password to hand out once (four groups of four: about 79 bits)."""
+    groups = ("".join(secrets.choice(_UNAMBIGUOUS) for _ in range(4)) for _ in range(4))
+    return "-".join(groups)
+
+
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 

@@ -79,6 +79,13 @@ def last_sign_in(store: Store, account: Account) -> datetime | None:
     return max((s.created_at for s in store.list_sessions(account.id)), default=None)
 
 
+def accounts_overview(
+    store: Store, *, by: Principal | None = None
+) -> list[tuple[Account, datetime | None]]:
+    """Every account with its last sign-in (the city union's accounts page)."""
+    return [(a, last_sign_in(store, a)) for a in list_accounts(store, by=by)]
+
+
 def find_account(store: Store, username: str) -> Account:
     account = store.find_account(normal_username(username))
     if account is None:
