@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -39,8 +39,8 @@ class ConsoleUser:
     role: Role
     code: str | None
     principal: Principal
-    csrf: str
-    session_digest: str
+    csrf: str = field(repr=False)  # never in a log line or a traceback
+    session_digest: str = field(repr=False)
 
     @property
     def is_city(self) -> bool:

@@ -9,6 +9,7 @@ cookie's secret, so a copy of the database opens no session.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -25,9 +26,15 @@ from stations.domain.errors import StoreError
 # Argon2id with argon2-cffi's defaults (RFC 9106's second recommended option: t=3, 64 MiB,
 # p=4): 0.2 s a sign-in on this 2-core machine under load, what each guess costs too.
 _HASHER = PasswordHash((Argon2Hasher(),))
-# What a sign-in for an unknown username verifies against, so that it costs the same as a
-# wrong password for a real one (no timing answer to "does this username exist").
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What a sign-in for an unknown username verifies against, so that it costs the same as
+    a wrong password for a real one (no timing answer to "does this username exist"). Made
+    at first use, not at import: hashing costs 0.2-0.6 s that every command would pay."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{2,31}")
 PASSWORD_MIN_CHARS = 10
@@ -170,7 +177,7 @@ def hash_password(password: str) -> str:
 def verify_password(account: Account | None, password: str) -> bool:
     """Whether ``password`` is ``account``'s; as slow for no account as for a wrong password."""
     if account is None or len(password) > PASSWORD_MAX_CHARS:
-        _HASHER.verify(password[:PASSWORD_MAX_CHARS], _DUMMY_HASH)
+        _HASHER.verify(password[:PASSWORD_MAX_CHARS], _dummy_hash())
         return False
     return _HASHER.verify(password, account.password_hash)
 
