@@ -182,6 +182,14 @@ def verify_password(account: Account | None, password: str) -> bool:
     return _HASHER.verify(password, account.password_hash)
 
 
+def rehashed(account: Account, password: str) -> Account | None:
+    """``account`` with its hash made again with today's Argon2 parameters, when it was made
+    with others (older, weaker); None when it needs nothing. Only after a right password."""
+    if not _HASHER.current_hasher.check_needs_rehash(account.password_hash):
+        return None
+    return replace(account, password_hash=hash_password(password))
+
+
 def new_account(
     *, username: str, password: str, role: Role | str, code: str | None, name: str, now: datetime
 ) -> Account:

@@ -20,6 +20,7 @@ from stations.domain.accounts import (
     new_account,
     new_session,
     normal_username,
+    rehashed,
     session_digest,
     verify_password,
     with_password,
@@ -160,6 +161,10 @@ def sign_in(
     ok = verify_password(account, password)
     if account is None or not ok or not account.active:
         return None
+    updated = rehashed(account, password)
+    if updated is not None:  # Argon2's parameters were raised since: this hash follows
+        store.save_account_state(updated, end_sessions_at=None)
+        account = updated
     assert account.id is not None
     at = _now(now)
     secret, session = new_session(account.id, now=at, lifetime=idle)

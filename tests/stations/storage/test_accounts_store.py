@@ -136,3 +136,17 @@ def test_migrate_copies_accounts_but_not_sessions(tmp_path, store_url):
         assert new.id is not None and new.id > max(a.id for a in accounts if a.id is not None)
     finally:
         target.close()
+
+
+def test_a_hash_made_with_weaker_parameters_is_made_again_at_sign_in(any_store):
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    weak = Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    account = any_store.add_account(replace(_account(), password_hash=weak))
+    assert sign_in(any_store, "yz500103", "wrong-password-x") is None
+    assert any_store.get_account(account.id).password_hash == weak  # only with the right one
+    assert sign_in(any_store, "yz500103", PASSWORD) is not None
+    stronger = any_store.get_account(account.id).password_hash
+    assert stronger != weak and stronger.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert sign_in(any_store, "yz500103", PASSWORD) is not None  # still the same password
+    assert any_store.get_account(account.id).password_hash == stronger  # not made again
