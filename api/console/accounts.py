@@ -136,14 +136,13 @@ def reset(
     password: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
     """A new password: the one typed, or (left empty) a random one shown once."""
-    if find_account(services.store, username).username == user.username:
-        error = "自己的密码请在“改密码”页修改（需要当前密码）。"
-        return _page(request, services, user, status_code=422, error=error)
     new = password or random_password()
     try:
-        account = reset_password(
-            services.store, find_account(services.store, username), new, by=user.principal
-        )
+        account = find_account(services.store, username)
+        if account.username == user.username:
+            msg = "自己的密码请在“改密码”页修改（需要当前密码）。"
+            raise AccountError(msg)
+        account = reset_password(services.store, account, new, by=user.principal)
     except AccountError as exc:
         return _page(request, services, user, status_code=422, error=str(exc))
     notice = f"已重置 {account.username} 的密码：其登录已全部退出。"

@@ -125,9 +125,17 @@ def reset_password(
     by: Principal | None = None,
     now: datetime | None = None,
 ) -> Account:
-    """Set a new password; every session of the account ends (the old holder is out)."""
-    if by is not None and by.username != account.username:
+    """Set a new password (the city union, or the operator: ``by`` None); every session of
+    the account ends (the old holder is out). A person changing their own password gives
+    the current one: :func:`change_own_password`."""
+    if by is not None:
         check_account_admin(by)
+    return _set_password(store, account, password, now=now)
+
+
+def _set_password(
+    store: Store, account: Account, password: str, *, now: datetime | None
+) -> Account:
     at = _now(now)
     changed = with_password(account, password, now=at)
     store.save_account_state(changed, end_sessions_at=at)
@@ -221,5 +229,5 @@ def change_own_password(
     account = find_account(store, by.username)
     if not verify_password(account, current):
         return None
-    reset_password(store, account, new, by=by, now=now)
+    _set_password(store, account, new, now=now)
     return sign_in(store, account.username, new, idle=idle, now=now)

@@ -531,3 +531,12 @@ def test_the_error_pages_back_link_stays_on_this_site(console, store, districts,
     page = console.get("/console/accounts", headers={"Referer": referer})
     assert page.status_code == 403
     assert 'href="/console">返回' in page.text and "evil" not in page.text
+
+
+def test_a_clerk_cannot_reset_even_their_own_password_without_the_current_one(store, districts):
+    from stations.domain.errors import ForbiddenError
+
+    account = make_account(store, districts)
+    with pytest.raises(ForbiddenError):
+        reset_password(store, account, "不用旧密码的新密码-1", by=account.principal())
+    assert sign_in(store, "yz500103", PASSWORD) is not None
