@@ -540,3 +540,45 @@ def test_a_clerk_cannot_reset_even_their_own_password_without_the_current_one(st
     with pytest.raises(ForbiddenError):
         reset_password(store, account, "不用旧密码的新密码-1", by=account.principal())
     assert sign_in(store, "yz500103", PASSWORD) is not None
+
+
+@pytest.mark.parametrize(
+    ("target", "goes"),
+    [
+        ("/console/accounts?x=1", "/console/accounts?x=1"),
+        ("/console/../v1/stations", "/console"),
+        ("/console-elsewhere", "/console"),
+        ("/console/\\evil.example", "/console"),
+        ("/console/a\r\nSet-Cookie: x=1", "/console"),
+        ("https://evil.example/console", "/console"),
+    ],
+)
+def test_after_sign_in_only_a_console_page(target, goes):
+    from api.console.session import safe_next
+
+    assert safe_next(target) == goes
+
+
+def test_a_form_sent_after_the_session_ended_comes_back_to_its_page(console, store, districts):
+    make_account(store, districts, role="admin", code=None, username="city")
+    make_account(store, districts)
+    csrf = login(console, "city")
+    disable_account(store, find_account(store, "city"))  # (or: it expired)
+    answer = post(
+        console,
+        "/console/accounts/yz500103/disable",
+        csrf,
+        headers={"Referer": "http://testserver/console/accounts?page=2"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console?next=%2Fconsole%2Faccounts%3Fpage%3D2"
+    assert find_account(store, "yz500103").active
+    foreign = post(
+        console,
+        "/console/accounts/yz500103/disable",
+        csrf,
+        headers={"Referer": "https://evil.example/console/x"},
+        follow_redirects=False,
+    )
+    assert foreign.headers["location"] == "/console?next=%2Fconsole"
