@@ -83,4 +83,17 @@ def test_the_city_hands_out_an_account_and_takes_it_back(browser, tmp_path, dist
         sign_in(clerk, live.base, "yz500103", password)
         assert clerk.get_by_role("alert").inner_text().startswith("用户名或密码不正确")
         assert clerk_log.errors == [UNAUTHORIZED]
+
+        # Enabled again with a new random password (the clerk had forgotten the old one).
+        row.get_by_role("button", name="启用").click()
+        city.wait_for_load_state("load")
+        row = city.locator('tr[data-username="yz500103"]')
+        row.locator("summary", has_text="重置密码").click()
+        screenshot(city, "accounts-reset")
+        row.get_by_role("button", name="重置").click()
+        city.wait_for_load_state("load")
+        new = city.locator("#shown-password").inner_text()
+        assert new != password
+        sign_in(clerk, live.base, "yz500103", new)
+        assert clerk.locator(".union").inner_text() == "渝中区总工会"
     assert city_log.errors == [] and city_log.blocked == [] and clerk_log.blocked == []
