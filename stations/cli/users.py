@@ -92,7 +92,8 @@ def user_create(
 @user.command(name="list")
 @database_option
 def user_list(database: str | None) -> None:
-    """List accounts: username, union, role, code, created, state, last sign-in."""
+    """List accounts: username, union, role, code, created, state, last sign-in (of the
+    sessions kept: they are deleted a week after they end; - for none)."""
     store = open_registry(database)
     try:
         click.echo("用户名\t工会\t角色\t代码\t创建时间\t状态\t最近登录")
