@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api import docs_pages, problems
 from api.auth import failure_limiter
+from api.console import accounts as console_accounts
 from api.console import errors as console_errors
 from api.console import home as console_home
 from api.console import planner as console_planner
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
     app.include_router(console_planner.router)
+    app.include_router(console_accounts.router)
 
     app.include_router(routes_service.router)
 

@@ -33,8 +33,9 @@ def is_console(request: Request) -> bool:
 
 def error_page(request: Request, status: int, message: str) -> Response:
     heading = HEADINGS.get(status, "出错了")
-    back = request.headers.get("referer") or "/console"
-    if not back.startswith(str(request.base_url)) and not back.startswith("/"):
+    # Back to the page the person came from, if it is one of ours (a Referer is absolute).
+    back = request.headers.get("referer") or ""
+    if not back.startswith(str(request.base_url)):
         back = "/console"
     return render(
         request,

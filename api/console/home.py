@@ -28,7 +28,7 @@ from api.console.templating import render, static_asset
 from api.deps import ServicesDep
 from api.problems import Problem
 from api.rider_page import IMMUTABLE, REVALIDATE
-from stations.domain.accounts import AccountError
+from stations.domain.accounts import AccountError, normal_username
 from stations.services.accounts import change_own_password, sign_in, sign_out
 from stations.services.home import union_summary
 
@@ -42,6 +42,7 @@ def _login_page(
     status_code: int = 200,
     error: str | None = None,
     username: str = "",
+    headers: dict[str, str] | None = None,
 ) -> Response:
     token = new_login_csrf()
     response = render(
@@ -49,6 +50,7 @@ def _login_page(
         "login.html",
         user=None,
         status_code=status_code,
+        headers=headers,
         login_csrf=token,
         next_url=safe_next(next_url),
         username=username,
@@ -56,6 +58,18 @@ def _login_page(
     )
     set_cookie(response, request, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
+
+
+def _user_key(username: str) -> str:
+    return f"console user {normal_username(username[:256])}"
+
+
+def _locked_out(request: Request, wait: int) -> str:
+    limit = request.app.state.services.settings.auth_failures_per_minute
+    return (
+        f"登录失败次数过多，已暂停登录，请 {wait} 秒后再试。"
+        f"（同一用户名或同一网络地址每分钟最多输错 {limit} 次；忘记密码请联系市总工会重置。）"
+    )
 
 
 @router.get("/console")
@@ -81,7 +95,8 @@ def login(
     limiter = request.app.state.auth_limiter
     # Counted per address (an IPv6 client's /64) and per username: guessing one person's
     # password from many addresses, or many people's from one, both stop.
-    keys = (f"{client_address(request)} console", f"console user {username.strip().lower()}")
+    # The username as accounts are looked up (NFKC, lower case): ＹＺ500103 is yz500103.
+    keys = (f"{client_address(request)} console", _user_key(username))
     wait = max(limiter.retry_after_s(k) for k in keys)
     if wait:
         return _login_page(
@@ -89,7 +104,8 @@ def login(
             next_url=next,
             status_code=429,
             username=username,
-            error=f"登录失败次数过多，请 {wait} 秒后再试。",
+            error=_locked_out(request, wait),
+            headers={"Retry-After": str(wait)},
         )
     settings = services.settings
     result = sign_in(services.store, username, password, idle=settings.console_session["idle"])
@@ -150,6 +166,12 @@ def change_password(
         return render(
             request, "password.html", user=user, status_code=422, error="两次输入的新密码不一致。"
         )
+    # Guessing the current password from a session is limited as signing in is.
+    limiter, key = request.app.state.auth_limiter, _user_key(user.username)
+    wait = limiter.retry_after_s(key)
+    if wait:
+        error = _locked_out(request, wait)
+        return render(request, "password.html", user=user, status_code=429, error=error)
     try:
         result = change_own_password(
             services.store,
@@ -161,6 +183,7 @@ def change_password(
     except AccountError as exc:
         return render(request, "password.html", user=user, status_code=422, error=str(exc))
     if result is None:
+        limiter.fail(key)
         return render(
             request, "password.html", user=user, status_code=422, error="当前密码不正确。"
         )

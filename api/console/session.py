@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -39,8 +39,8 @@ class ConsoleUser:
     role: Role
     code: str | None
     principal: Principal
-    csrf: str
-    session_digest: str
+    csrf: str = field(repr=False)  # never in a log line or a traceback
+    session_digest: str = field(repr=False)
 
     @property
     def is_city(self) -> bool:
@@ -115,20 +115,32 @@ def signed_in(request: Request) -> ConsoleUser | None:
 
 
 def safe_next(url: str | None) -> str:
-    """Where to go after signing in: a console path of ours, never another site."""
+    """Where to go after signing in: a console path of ours, never another site (nor, by
+    ``..``, another part of this one)."""
     if not url:
         return "/console"
     parts = urlsplit(url)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/console") or "\\" in url:
+    ours = parts.path == "/console" or parts.path.startswith("/console/")
+    odd = "\\" in url or ".." in parts.path.split("/") or any(ord(c) < 32 for c in url)
+    if parts.scheme or parts.netloc or not ours or odd:
         return "/console"
     return url
+
+
+def _return_to(request: Request) -> str:
+    """The page to come back to after signing in: this one, or for a form sent when the
+    session had ended (a POST, which a redirect cannot repeat) the page it was sent from."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = request.headers.get("referer", "")
+    base = str(request.base_url)
+    return safe_next("/" + referer[len(base) :] if referer.startswith(base) else None)
 
 
 def console_user(request: Request) -> ConsoleUser:
     user = signed_in(request)
     if user is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequiredError("/console?next=" + quote(target, safe=""))
+        raise LoginRequiredError("/console?next=" + quote(_return_to(request), safe=""))
     return user
 
 

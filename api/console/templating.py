@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, Response
 
 from api.rider_page import Asset, content_security_policy, leaflet_version
 from geodata.tiles import TileProvider
-from stations.domain.auth import Role
+from stations.domain.accounts import ROLE_LABELS
 
 if TYPE_CHECKING:
     from api.console.session import ConsoleUser
@@ -59,7 +59,6 @@ UPLOAD_STATUS_LABELS = {
     "committed": "已提交",
     "reverted": "已撤销",
 }
-ROLE_LABELS = {Role.ADMIN: "市总工会", Role.DISTRICT: "区县工会", Role.INDUSTRY: "产业工会"}
 
 
 @functools.cache

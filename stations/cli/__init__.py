@@ -1,5 +1,5 @@
 """The ``yizhan`` registry commands: demo, import, upload, token, map, migrate, demand,
-export, summary; one module per group, each command parsing, calling a service, printing.
+export, summary, user; one module per group, each command parsing, calling a service, printing.
 
 ``serve`` is added by api.cli, so that this package never imports the API.
 """
@@ -7,7 +7,7 @@ export, summary; one module per group, each command parsing, calling a service, 
 from __future__ import annotations
 
 # Each module adds its commands to ``main`` when imported.
-from stations.cli import demand, maps, registry, tokens, uploads
+from stations.cli import demand, maps, registry, tokens, uploads, users
 from stations.cli.common import cli_settings, database_option, main
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "registry",
     "tokens",
     "uploads",
+    "users",
 ]

@@ -9,6 +9,7 @@ cookie's secret, so a copy of the database opens no session.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -25,15 +26,23 @@ from stations.domain.errors import StoreError
 # Argon2id with argon2-cffi's defaults (RFC 9106's second recommended option: t=3, 64 MiB,
 # p=4): 0.2 s a sign-in on this 2-core machine under load, what each guess costs too.
 _HASHER = PasswordHash((Argon2Hasher(),))
-# What a sign-in for an unknown username verifies against, so that it costs the same as a
-# wrong password for a real one (no timing answer to "does this username exist").
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What a sign-in for an unknown username verifies against, so that it costs the same as
+    a wrong password for a real one (no timing answer to "does this username exist"). Made
+    at first use, not at import: hashing costs 0.2-0.6 s that every command would pay."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{2,31}")
 PASSWORD_MIN_CHARS = 10
 PASSWORD_MAX_CHARS = 256  # Argon2 takes any length; a bound keeps a request's cost bounded
 NAME_MAX_CHARS = 64
 SESSION_SECRET_BYTES = 32
+# What each role is called, wherever a person reads it (console, CLI).
+ROLE_LABELS = {Role.ADMIN: "市总工会", Role.DISTRICT: "区县工会", Role.INDUSTRY: "产业工会"}
 
 
 class AccountError(StoreError, ValueError):
@@ -151,6 +160,16 @@ def check_union(role: Role | str, code: str | None, name: str) -> tuple[Role, st
     return role, code, name
 
 
+# Letters and digits a person reads out or copies without mistaking one for another.
+_UNAMBIGUOUS = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def random_password() -> str:
+    """A new random password to hand out once (four groups of four: about 79 bits)."""
+    groups = ("".join(secrets.choice(_UNAMBIGUOUS) for _ in range(4)) for _ in range(4))
+    return "-".join(groups)
+
+
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
@@ -158,9 +177,17 @@ def hash_password(password: str) -> str:
 def verify_password(account: Account | None, password: str) -> bool:
     """Whether ``password`` is ``account``'s; as slow for no account as for a wrong password."""
     if account is None or len(password) > PASSWORD_MAX_CHARS:
-        _HASHER.verify(password[:PASSWORD_MAX_CHARS], _DUMMY_HASH)
+        _HASHER.verify(password[:PASSWORD_MAX_CHARS], _dummy_hash())
         return False
     return _HASHER.verify(password, account.password_hash)
+
+
+def rehashed(account: Account, password: str) -> Account | None:
+    """``account`` with its hash made again with today's Argon2 parameters, when it was made
+    with others (older, weaker); None when it needs nothing. Only after a right password."""
+    if not _HASHER.current_hasher.check_needs_rehash(account.password_hash):
+        return None
+    return replace(account, password_hash=hash_password(password))
 
 
 def new_account(

@@ -20,6 +20,7 @@ from stations.domain.accounts import (
     new_account,
     new_session,
     normal_username,
+    rehashed,
     session_digest,
     verify_password,
     with_password,
@@ -72,6 +73,20 @@ def list_accounts(store: Store, *, by: Principal | None = None) -> list[Account]
     return store.list_accounts()
 
 
+def last_sign_in(store: Store, account: Account) -> datetime | None:
+    """When the account last signed in, as far as the kept sessions tell (ended or expired
+    ones are purged a week after; None: not since then)."""
+    assert account.id is not None
+    return max((s.created_at for s in store.list_sessions(account.id)), default=None)
+
+
+def accounts_overview(
+    store: Store, *, by: Principal | None = None
+) -> list[tuple[Account, datetime | None]]:
+    """Every account with its last sign-in (the city union's accounts page)."""
+    return [(a, last_sign_in(store, a)) for a in list_accounts(store, by=by)]
+
+
 def find_account(store: Store, username: str) -> Account:
     account = store.find_account(normal_username(username))
     if account is None:
@@ -110,9 +125,17 @@ def reset_password(
     by: Principal | None = None,
     now: datetime | None = None,
 ) -> Account:
-    """Set a new password; every session of the account ends (the old holder is out)."""
-    if by is not None and by.username != account.username:
+    """Set a new password (the city union, or the operator: ``by`` None); every session of
+    the account ends (the old holder is out). A person changing their own password gives
+    the current one: :func:`change_own_password`."""
+    if by is not None:
         check_account_admin(by)
+    return _set_password(store, account, password, now=now)
+
+
+def _set_password(
+    store: Store, account: Account, password: str, *, now: datetime | None
+) -> Account:
     at = _now(now)
     changed = with_password(account, password, now=at)
     store.save_account_state(changed, end_sessions_at=at)
@@ -146,6 +169,10 @@ def sign_in(
     ok = verify_password(account, password)
     if account is None or not ok or not account.active:
         return None
+    updated = rehashed(account, password)
+    if updated is not None:  # Argon2's parameters were raised since: this hash follows
+        store.save_account_state(updated, end_sessions_at=None)
+        account = updated
     assert account.id is not None
     at = _now(now)
     secret, session = new_session(account.id, now=at, lifetime=idle)
@@ -202,5 +229,5 @@ def change_own_password(
     account = find_account(store, by.username)
     if not verify_password(account, current):
         return None
-    reset_password(store, account, new, by=by, now=now)
+    _set_password(store, account, new, now=now)
     return sign_in(store, account.username, new, idle=idle, now=now)

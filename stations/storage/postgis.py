@@ -576,7 +576,9 @@ class PostGISStore(SQLStore):
                 c.execute("UPDATE yizhan_schema SET version = ?", (schema_version(),))
 
     def _after_import(self, c: Any) -> None:
-        for table in ("stations", "batches", "audit", "feedback"):
+        # Every copied table with a serial id (accounts too): new rows follow the copied.
+        serial = [t.name for t in schema.SCHEMA if t.copied and t.columns[0].type == "id"]
+        for table in serial:
             c.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"

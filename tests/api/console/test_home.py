@@ -45,7 +45,7 @@ def test_the_session_cookie_is_httponly_samesite_and_path_limited(console, store
         v for k, v in answer.headers.multi_items() if k == "set-cookie" and "yz_session=" in v
     )
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
-    assert "Secure" not in cookie  # plain http here; over TLS it is Secure (test_accounts)
+    assert "Secure" not in cookie  # plain http here; over TLS it is Secure (test_security)
 
 
 def test_a_wrong_password_says_so_in_chinese_and_opens_nothing(console, store, districts):
