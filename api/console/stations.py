@@ -276,7 +276,7 @@ def update(
             services.districts,
             user.principal,
             current,
-            edit_patch(loaded, values),
+            edit_patch(loaded, values, current),
             expected_version=_version(posted, "expected_version") or base,
             border_tolerance_m=services.settings.border_tolerance_m,
         )

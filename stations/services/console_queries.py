@@ -205,6 +205,7 @@ def stations_xlsx(stations: Sequence[Station]) -> bytes:
 
 # -- the form ---------------------------------------------------------------------------
 
+LIST_FIELDS = ("amenities", "entry_methods")
 TEXT_FIELDS = ("external_id", "name", "address", "host", "contact_phone", "brand")
 FLAG_FIELDS = ("self_service_24h", "registration_required", "signage_unified")
 LISTING_KEYS = ("listed", "poi_id", "listed_name", "lon", "lat", "keyword_linked", "checked_at")
@@ -360,9 +361,43 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
     return patch
 
 
-def edit_patch(loaded: Station, values: Mapping[str, Any]) -> dict[str, Any]:
-    """What the clerk changed in the form of ``loaded``: the patch for patch_station."""
-    return changed_fields(form_record(form_values(loaded)), form_record(values))
+def _by_provider(listings: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {str(li["provider"]): li for li in listings}
+
+
+def _merged(before: Sequence[Any], mine: Sequence[Any], now: Sequence[Any]) -> list[Any]:
+    """A checkbox group three ways: what the clerk ticked and unticked since ``before``,
+    applied to ``now`` (someone else's ticks kept), in ``now``'s order then the clerk's."""
+    added = [v for v in mine if v not in before]
+    removed = {v for v in before if v not in mine}
+    return [v for v in dict.fromkeys([*now, *added]) if v not in removed]
+
+
+def edit_patch(
+    loaded: Station, values: Mapping[str, Any], current: Station | None = None
+) -> dict[str, Any]:
+    """What the clerk changed in the form of ``loaded``: the patch for patch_station.
+
+    Applied on top of ``current`` (someone else saved since ``loaded``), the groups that
+    are one field in the record but several in the form keep the other person's part the
+    clerk did not touch: each provider's 上图 listing, each amenity and entry method."""
+    before = form_record(form_values(loaded))
+    mine = form_record(values)
+    patch = changed_fields(before, mine)
+    if current is None or current.version == loaded.version:
+        return patch
+    now = form_record(form_values(current))
+    if "listings" in patch:
+        was, typed, there = (_by_provider(r["listings"]) for r in (before, mine, now))
+        chosen = [
+            typed.get(p.value) if typed.get(p.value) != was.get(p.value) else there.get(p.value)
+            for p in Provider
+        ]
+        patch["listings"] = [li for li in chosen if li is not None]
+    for key in LIST_FIELDS:
+        if key in patch:
+            patch[key] = _merged(before[key], mine[key], now[key])
+    return patch
 
 
 def station_as_loaded(store: Store, current: Station, version: int) -> Station:
