@@ -21,7 +21,7 @@ from api.console.templating import render
 from api.deps import Services, ServicesDep, StationId
 from api.responses import json_response
 from geodata.hours import TZ
-from stations.domain.errors import DuplicateStationError, StaleWriteError
+from stations.domain.errors import DuplicateStationError, StaleWriteError, StationNotFoundError
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -59,6 +59,10 @@ router = APIRouter(include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_FIELDS = ("amenities", "entry_methods")
 INVALID = "有几项填写有误，请看标红的说明，改正后再保存。"
+GONE = (
+    "保存被拒绝：这个驿站在你编辑期间已被删除。你填写的内容还在下面；"
+    "如需恢复它，核对后按“保存”，会作为新驿站建立。"
+)
 STALE = "保存被拒绝：你打开这个驿站之后，别人修改了它。你填写的内容还在下面，请对照后再保存。"
 
 
@@ -265,12 +269,12 @@ def update(
     """Save the form: the clerk's changes to the version they loaded (``base_version``),
     refused if the station is no longer at ``expected_version`` (both the same, except
     when the clerk chose to apply their changes on top of someone else's)."""
-    current = station_to_change(services.store, user.principal, station_id)
     values = read_form(posted)
     base = _version(posted, "base_version")
-    loaded = station_as_loaded(services.store, current, base)
     refused: dict[str, Any]
     try:
+        current = station_to_change(services.store, user.principal, station_id)
+        loaded = station_as_loaded(services.store, current, base)
         patch_station(
             services.store,
             services.districts,
@@ -287,6 +291,9 @@ def update(
     except (ValidationError, DuplicateStationError) as exc:
         errors = refusal_errors(exc)
         refused = {"station": current, "errors": errors, "status_code": 422, "error": INVALID}
+    except StationNotFoundError:
+        # Deleted while the clerk edited it: their input kept, in a form that creates it anew.
+        refused = {"station": None, "status_code": 409, "error": GONE}
     else:
         return RedirectResponse(f"/console/stations/{station_id}?saved=1", status_code=303)
     return form_page(request, services, user, values=values, base_version=base, **refused)

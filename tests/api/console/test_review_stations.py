@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from stations.domain.changes import Delete
 from stations.services.console_queries import form_values
 from tests.api.console.helpers import login, make_account, post
 from tests.api.console.test_stations import _form, _yuzhong
@@ -71,3 +72,21 @@ def test_two_clerks_ticking_different_amenities_keep_both(console, store, distri
     assert applied.status_code == 303, applied.text[:1500]
     assert set(store.get(station.id).amenities) == {"phone_charging", "toilet", "wifi"}
     other.close()
+
+
+def test_a_station_deleted_while_edited_keeps_the_clerks_input(console, store, districts):
+    """Someone deletes the station while the clerk edits it: saving shows the form again
+    with what the clerk typed (to create it anew), not a bare 404 page."""
+    station = _yuzhong(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    assert console.get(f"/console/stations/{station.id}").status_code == 200
+    store.apply([Delete(station.id, 1)], actor="someone")
+    form = _form(form_values(station), name="我刚改的名字", base_version="1")
+    answer = post(console, f"/console/stations/{station.id}", csrf, data=form)
+    assert answer.status_code == 409
+    assert "已被删除" in answer.text and 'value="我刚改的名字"' in answer.text
+    assert 'action="/console/stations"' in answer.text  # saving creates it again
+    again = post(console, "/console/stations", csrf, data=form, follow_redirects=False)
+    assert again.status_code == 303, again.text[:1500]
+    assert store.count() == 1
