@@ -3,12 +3,20 @@ escaping, CSRF, lost work in concurrent edits, the clerk's messages."""
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import io
 
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+
+from stations.domain.auth import Principal, Role
 from stations.domain.changes import Delete
 from stations.services.console_queries import form_values
+from stations.services.feedback import list_reports
 from tests.api.console.helpers import login, make_account, post
-from tests.api.console.test_stations import _form, _yuzhong
+from tests.api.console.test_reports import report
+from tests.api.console.test_stations import _form, _jiangbei, _new_station_form, _yuzhong
+from tests.builders import JIEFANGBEI, make_station
 
 
 def _two_clerks(console, store, districts):
@@ -90,3 +98,90 @@ def test_a_station_deleted_while_edited_keeps_the_clerks_input(console, store, d
     again = post(console, "/console/stations", csrf, data=form, follow_redirects=False)
     assert again.status_code == 303, again.text[:1500]
     assert store.count() == 1
+
+
+def _names_in_xlsx(body: bytes) -> set[str]:
+    sheet = load_workbook(io.BytesIO(body)).active
+    assert sheet is not None
+    return {str(c.value) for row in sheet.iter_rows() for c in row if c.value}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "owner=district:500105", "owner=industry:transport", "district=500105", "q=观音桥"],
+)
+def test_a_district_union_sees_no_other_unions_station_whatever_it_asks(
+    console, store, districts, query
+):
+    """Table, map data and Excel: the owner and district filters of the city union,
+    forged by a district clerk, show nothing of another union's (district or industry)."""
+    _yuzhong(store, districts)
+    _jiangbei(store, districts)
+    near = (JIEFANGBEI[0] + 0.001, JIEFANGBEI[1])  # in 渝中区 too, but an industry union's
+    industry = make_station(
+        districts,
+        external_id="IND-1",
+        owner="industry:transport",
+        name="交通产业驿站",
+        lon=near[0],
+        lat=near[1],
+    )
+    store.create(industry, actor="test")
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    page = console.get(f"/console/stations?{query}").text
+    names = _names_in_xlsx(console.get(f"/console/stations/export.xlsx?{query}").content)
+    for other in ("观音桥工会驿站", "交通产业驿站"):
+        assert other not in page and other not in names
+
+
+def test_an_industry_union_sees_and_writes_only_its_own(console, store, districts):
+    mine = store.create(
+        make_station(
+            districts, external_id="IND-1", owner="industry:transport", name="交通产业驿站"
+        ),
+        actor="test",
+    )
+    district_one = _yuzhong(store, districts, external_id="YZ-9", name="渝中区的驿站")
+    make_account(store, districts, role="industry", code="transport", username="ind")
+    csrf = login(console, "ind")
+    page = console.get("/console/stations").text
+    assert mine.name in page and district_one.name not in page
+    assert console.get(f"/console/stations/{district_one.id}").status_code == 403
+    form = _form(form_values(district_one), name="改掉", base_version="1")
+    assert post(console, f"/console/stations/{district_one.id}", csrf, data=form).status_code == 403
+    # Nor may it file its own station under a district union by posting an owner field.
+    form = _form(form_values(mine), owner="district:500103", base_version="1")
+    post(console, f"/console/stations/{mine.id}", csrf, data=form)
+    assert str(store.get(mine.id).owner) == "industry:transport"
+    assert store.get(district_one.id).name == "渝中区的驿站"
+
+
+def _posts(store, districts, station):
+    fb = report(store, station)
+    form = _form(form_values(station), name="改掉", base_version="1")
+    return [
+        ("/console/stations", _new_station_form()),
+        (f"/console/stations/{station.id}", form),
+        (f"/console/reports/{fb.id}/resolve", {"note": "已处理"}),
+    ]
+
+
+def test_every_post_refuses_no_token_and_another_sessions_token(console, store, districts):
+    station = _yuzhong(store, districts)
+    make_account(store, districts, code="500103", username="clerk1")
+    make_account(store, districts, code="500103", username="clerk2")
+    login(console, "clerk1")
+    other = TestClient(console.app)
+    theirs = login(other, "clerk2")
+    for url, data in _posts(store, districts, station):
+        assert console.post(url, data=data).status_code == 403, url
+        assert console.post(url, data={**data, "csrf": theirs}).status_code == 403, url
+        assert console.post(url, data=data, headers={"X-CSRF-Token": theirs}).status_code == 403
+    assert store.count() == 1 and store.get(station.id).version == 1
+    city = Principal("t", "市总工会", Role.ADMIN, None)
+    _, still_open = list_reports(store, city, unresolved=True, station_id=None, limit=9, offset=0)
+    assert still_open == 1  # not resolved
+    # A GET changes nothing either.
+    assert console.get(_posts(store, districts, station)[2][0]).status_code == 405
+    other.close()
