@@ -185,3 +185,48 @@ def test_every_post_refuses_no_token_and_another_sessions_token(console, store, 
     # A GET changes nothing either.
     assert console.get(_posts(store, districts, station)[2][0]).status_code == 405
     other.close()
+
+
+MARKUP = '"><img src=x onerror=alert(1)></script><script>z</script>'
+
+
+def test_every_clerks_text_shows_as_text_on_every_page(console, store, districts):
+    """Station fields, listing names and POI ids, a union's name, rider and resolution
+    notes, the search box: through table, map data, form, conflict page and inbox."""
+    union = "渝中<img src=x onerror=alert(3)>"
+    make_account(store, districts, code="500103", name=union)
+    make_account(store, districts, code="500103", username="clerk2", name=union)
+    csrf = login(console, "yz500103")
+    texts = {k: k[0] + MARKUP for k in ("name", "address", "host", "brand")}
+    form = _new_station_form(
+        **texts, amap_poi_id="P" + MARKUP, amap_listed_name="名" + MARKUP, baidu_listed=True
+    )
+    created = post(console, "/console/stations", csrf, data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text[:1500]
+    station = store.get(int(created.headers["location"].split("/")[-1].split("?")[0]))
+    report(store, station, note="注" + MARKUP)
+    other = TestClient(console.app)
+    loaded = form_values(station)
+    theirs = _form(loaded, address="新" + MARKUP, base_version="1")
+    assert post(other, f"/console/stations/{station.id}", login(other, "clerk2"), data=theirs)
+    pages = [
+        post(console, f"/console/stations/{station.id}", csrf, data=_form(loaded, base_version="1"))
+    ]
+    assert pages[0].status_code == 409
+    for url in ("/console/stations", f"/console/stations/{station.id}", "/console/reports"):
+        pages.append(console.get(url))
+    pages.append(console.get("/console/stations", params={"q": MARKUP}))
+    (feedback,) = list_reports(
+        store,
+        Principal("t", "市总工会", Role.ADMIN, None),
+        unresolved=None,
+        station_id=None,
+        limit=9,
+        offset=0,
+    )[0]
+    post(console, f"/console/reports/{feedback.id}/resolve", csrf, data={"note": "解" + MARKUP})
+    pages.append(console.get("/console/reports?state=all"))
+    for page in pages:
+        assert "<img" not in page.text and "<script>z" not in page.text, page.url
+        assert "&lt;img" in page.text or "\\u003cimg" in page.text, page.url
+    other.close()
