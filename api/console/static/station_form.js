@@ -8,7 +8,7 @@
   var lonIn = $("f-lon"), latIn = $("f-lat"), crsIn = $("f-crs"), hoursIn = $("f-hours");
   var tiles = data.tiles[0];
   var drawnIn = (tiles && tiles.drawn_in) || "wgs84";
-  var map = null, marker = null, last = null, lastCrs = crsIn.value;
+  var map = null, marker = null, last = null;
 
   function getJSON(url) {
     // Any failure (a number out of range, signed out) reads as a refusal, in Chinese.
@@ -123,15 +123,16 @@
   }
 
   crsIn.addEventListener("change", function () {
-    // The same place, written in the newly chosen system.
+    // 坐标系 says which system the numbers above are in: the same numbers, read in the
+    // newly chosen one (a clerk who picked BD-09 for Amap's numbers corrects it here; the
+    // numbers are never rewritten behind their back). The marker moves to where they are.
     var lon = parseFloat(lonIn.value), lat = parseFloat(latIn.value);
-    var from = lastCrs;
-    lastCrs = crsIn.value;
     if (!isFinite(lon) || !isFinite(lat)) return;
-    ask(lon, lat, from).then(function (r) {
-      if (!r.ok) return;
-      fill(r);
-      show(r, false);
+    ask(lon, lat, crsIn.value).then(function (r) {
+      if (!r.ok) { gcj.textContent = "—"; note.textContent = r.error; return; }
+      show(r, true);
+      note.textContent += "。已按“" + crsIn.options[crsIn.selectedIndex].text +
+        "”理解上面的经纬度（数字未改），请核对标记和高德坐标";
     });
   });
   lonIn.addEventListener("change", typed);
