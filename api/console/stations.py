@@ -8,6 +8,7 @@ the same rule as the JSON API's (another union's station is refused there, 403).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -127,7 +128,9 @@ def export_xlsx(request: Request, services: ServicesDep, user: UserDep) -> Respo
     stamp = datetime.now(TZ).strftime("%Y%m%d")
     which = "筛选" if filters.narrowed else "全部"
     name = f"驿站-{user.code or 'city'}-{which}-{stamp}.xlsx"
-    ascii_name = f"stations-{user.code or 'city'}-{stamp}.xlsx"
+    # An industry code is free text (交通运输, quotes…): the fallback keeps its plain letters.
+    plain = re.sub(r"[^A-Za-z0-9_-]+", "", user.code or "city") or "union"
+    ascii_name = f"stations-{plain}-{stamp}.xlsx"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''" + quote(name, safe="")
     return Response(
         body,

@@ -4,6 +4,8 @@ escaping, CSRF, lost work in concurrent edits, the clerk's messages."""
 from __future__ import annotations
 
 import io
+import re
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -230,3 +232,19 @@ def test_every_clerks_text_shows_as_text_on_every_page(console, store, districts
         assert "<img" not in page.text and "<script>z" not in page.text, page.url
         assert "&lt;img" in page.text or "\\u003cimg" in page.text, page.url
     other.close()
+
+
+@pytest.mark.parametrize("code", ["交通运输", 'a"b; filename=x.exe', "tr ans\\port"])
+def test_excel_download_for_an_industry_code_of_any_letters(console, store, districts, code):
+    """An industry union's code is free text (交通运输 is allowed): the download's file
+    name must stay one well-formed header, the ASCII fallback plain, the name in UTF-8."""
+    make_account(store, districts, role="industry", code=code, username="ind")
+    login(console, "ind")
+    answer = console.get("/console/stations/export.xlsx")
+    assert answer.status_code == 200
+    disposition = answer.headers["content-disposition"]
+    fallback = re.fullmatch(
+        r'attachment; filename="([A-Za-z0-9._-]+)"; filename\*=(\S+)', disposition
+    )
+    assert fallback is not None, disposition
+    assert unquote(fallback.group(2).removeprefix("UTF-8''")).startswith(f"驿站-{code}-")
