@@ -248,3 +248,16 @@ def test_excel_download_for_an_industry_code_of_any_letters(console, store, dist
     )
     assert fallback is not None, disposition
     assert unquote(fallback.group(2).removeprefix("UTF-8''")).startswith(f"驿站-{code}-")
+
+
+def test_another_unions_station_is_refused_in_chinese(console, store, districts):
+    """FAILS until api/console/messages.py is fixed (foundation, not R1's to edit):
+    problem_text returns a domain error's own text when it holds any Chinese character, so
+    the English ``渝中区总工会 may not change stations of district:500105`` (the union's
+    name is Chinese) is what the clerk reads on the 403 page."""
+    theirs = _jiangbei(store, districts)
+    make_account(store, districts, code="500103", name="渝中区总工会")
+    login(console, "yz500103")
+    page = console.get(f"/console/stations/{theirs.id}")
+    assert page.status_code == 403
+    assert "may not" not in page.text and "无权" in page.text
