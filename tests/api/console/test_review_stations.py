@@ -261,3 +261,25 @@ def test_another_unions_station_is_refused_in_chinese(console, store, districts)
     page = console.get(f"/console/stations/{theirs.id}")
     assert page.status_code == 403
     assert "may not" not in page.text and "无权" in page.text
+
+
+def test_a_position_moved_by_someone_else_stays_when_i_apply_my_hours(console, store, districts):
+    station = _yuzhong(store, districts)
+    csrf, other, other_csrf = _two_clerks(console, store, districts)
+    loaded = form_values(station)
+    moved = _form(loaded, lon="106.5702", lat="29.5521", crs="wgs84", base_version="1")
+    assert post(other, f"/console/stations/{station.id}", other_csrf, data=moved).status_code == 200
+    mine = _form(loaded, hours="每天 8:00-20:00", base_version="1")
+    refused = post(console, f"/console/stations/{station.id}", csrf, data=mine)
+    assert refused.status_code == 409 and "位置" in refused.text
+    applied = post(
+        console,
+        f"/console/stations/{station.id}",
+        csrf,
+        data={**mine, "expected_version": "2"},
+        follow_redirects=False,
+    )
+    assert applied.status_code == 303, applied.text[:1500]
+    now = store.get(station.id)
+    assert (now.lon, now.lat) == (106.5702, 29.5521) and now.hours_text == "每天 8:00-20:00"
+    other.close()
