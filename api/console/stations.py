@@ -59,6 +59,11 @@ router = APIRouter(include_in_schema=False)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_FIELDS = ("amenities", "entry_methods")
+POSITION_NAMES = {"lon": "经度", "lat": "纬度"}
+WRITE_DEGREES = (
+    "请填写小数形式的度数，如经度 106.5772、纬度 29.557（度分秒请先换算成小数）；"
+    "从高德坐标拾取器复制的“106.5772,29.557”请分开填入经度、纬度两栏"
+)
 INVALID = "有几项填写有误，请看标红的说明，改正后再保存。"
 GONE = (
     "保存被拒绝：这个驿站在你编辑期间已被删除。你填写的内容还在下面；"
@@ -151,6 +156,8 @@ def form_errors(problems: Sequence[Problem]) -> dict[str, list[str]]:
         elif key.startswith("listings") or key.split("_")[0] in PROVIDER_LABELS:
             key = "listings"
         text = f"{field_label(p.field)}：{p.message}" if key == "listings" else p.message
+        if p.field in ("lon", "lat") and p.code == "invalid_number":
+            text = f"{POSITION_NAMES[p.field]}{p.message}。{WRITE_DEGREES}"
         out.setdefault(key, []).append(text)
     return out
 

@@ -3,6 +3,7 @@ escaping, CSRF, lost work in concurrent edits, the clerk's messages."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from urllib.parse import unquote
@@ -283,3 +284,20 @@ def test_a_position_moved_by_someone_else_stays_when_i_apply_my_hours(console, s
     now = store.get(station.id)
     assert (now.lon, now.lat) == (106.5702, 29.5521) and now.hours_text == "每天 8:00-20:00"
     other.close()
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat"),
+    [("106°34′12.5″", "29°33′25″"), ("106.5772,29.5570", ""), ("106,5772", "29.557")],
+)
+def test_a_position_not_in_decimal_degrees_says_what_to_write(console, store, districts, lon, lat):
+    """What clerks paste (degrees-minutes-seconds, Amap's picker's "lon,lat" in one box, a
+    decimal comma): beside 位置, a line saying how to write it, not a bare 不是数字."""
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    form = _new_station_form(lon=lon, lat=lat, crs="gcj02")
+    answer = post(console, "/console/stations", csrf, data=form)
+    assert answer.status_code == 422 and store.count() == 0
+    errors = re.findall(r'class="field-error" role="alert">([^<]*)', answer.text)
+    assert any("经度" in e and "106.5772" in e and "分开填入" in e for e in errors), errors
+    assert f'value="{html.escape(lon)}"' in answer.text  # the clerk's input kept
