@@ -310,7 +310,7 @@ def update(
 
 
 @router.get("/console/api/hours")
-def hours_check(user: UserDep, text: Annotated[str, Query(max_length=1000)] = "") -> Response:
+def hours_check(user: UserDep, text: Annotated[str, Query(max_length=20_000)] = "") -> Response:
     """How the hours typed read (for the form's live preview)."""
     return json_response(hours_preview(text, now=datetime.now(TZ)))
 

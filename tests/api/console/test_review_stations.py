@@ -301,3 +301,16 @@ def test_a_position_not_in_decimal_degrees_says_what_to_write(console, store, di
     errors = re.findall(r'class="field-error" role="alert">([^<]*)', answer.text)
     assert any("经度" in e and "106.5772" in e and "分开填入" in e for e in errors), errors
     assert f'value="{html.escape(lon)}"' in answer.text  # the clerk's input kept
+
+
+def test_hours_too_long_for_the_preview_is_a_chinese_answer_in_json(console, store, districts):
+    """The form's script reads JSON: a long paste got an HTML 422 page, which the script
+    could only report as 请检查填写的数字."""
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    answer = console.get("/console/api/hours", params={"text": "每天 8:00-20:00；" * 150})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+        "application/json"
+    )
+    doc = answer.json()
+    assert not doc["ok"] and "太长" in doc["error"]
