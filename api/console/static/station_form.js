@@ -135,8 +135,17 @@
         "”理解上面的经纬度（数字未改），请核对标记和高德坐标";
     });
   });
-  lonIn.addEventListener("change", typed);
-  latIn.addEventListener("change", typed);
+  // A pair pasted into one box, as the map pickers copy it ("106.5772,29.557"): split
+  // into the two boxes in the order pasted (a reversed pair is refused, saying so). Only
+  // when the box is left, both numbers with decimals: "106,5" is not split while typing.
+  var PAIR = /^\s*(-?\d+\.\d+)\s*[,，、\s]\s*(-?\d+\.\d+)\s*$/;
+  function leave() {
+    var m = PAIR.exec(this.value);
+    if (m) { lonIn.value = m[1]; latIn.value = m[2]; }
+    typed();
+  }
+  lonIn.addEventListener("change", leave);
+  latIn.addEventListener("change", leave);
 
   if (window.L && $("map")) {
     map = window.L.map("map", { attributionControl: false }).setView([29.56, 106.55], 11);

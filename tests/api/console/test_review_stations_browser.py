@@ -41,3 +41,20 @@ def test_correcting_the_coordinate_system_keeps_the_numbers_typed(browser, tmp_p
         expect(page.locator("#position-note")).to_contain_text("数字未改")
         screenshot(page, "review-crs")
     assert log.errors == [] and log.blocked == []
+
+
+def test_a_pair_pasted_into_the_longitude_box_fills_both(browser, tmp_path, districts):
+    """Amap's coordinate picker copies "106.580888,29.554112": pasted into 经度, it is split
+    into 经度 and 纬度 and read (GCJ-02 shown), not refused as 不是数字 on saving."""
+    gx, gy = (round(float(v), 6) for v in from_wgs84(*JIEFANGBEI, crs="gcj02"))
+    with (
+        live_console(tmp_path / "r.sqlite3", districts, setup=_setup) as live,
+        new_page(browser) as (page, log),
+    ):
+        sign_in(page, live.base, "clerk1")
+        page.goto(f"{live.base}/console/stations/new")
+        page.fill("#f-lon", f"{gx},{gy}")
+        page.locator("#f-lon").dispatch_event("change")
+        assert page.input_value("#f-lon") == str(gx) and page.input_value("#f-lat") == str(gy)
+        expect(page.locator("#gcj-value")).to_have_text(f"{gx:.6f}, {gy:.6f}")
+    assert log.errors == [] and log.blocked == []
