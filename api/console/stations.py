@@ -178,6 +178,7 @@ def form_page(
     station: Station | None,
     values: dict[str, Any],
     base_version: int | None = None,
+    expected_version: int | None = None,
     errors: dict[str, list[str]] | None = None,
     clash: Conflict | None = None,
     status_code: int = 200,
@@ -197,6 +198,7 @@ def form_page(
         station=station,
         values=values,
         base_version=base_version if base_version is not None else getattr(station, "version", 0),
+        expected_version=expected_version,
         district=district,
         filed_apart=apart,
         errors=errors or {},
@@ -281,6 +283,7 @@ def update(
     when the clerk chose to apply their changes on top of someone else's)."""
     values = read_form(posted)
     base = _version(posted, "base_version")
+    expected = _version(posted, "expected_version") or base
     refused: dict[str, Any]
     try:
         current = station_to_change(services.store, user.principal, station_id)
@@ -291,7 +294,7 @@ def update(
             user.principal,
             current,
             edit_patch(loaded, values, current),
-            expected_version=_version(posted, "expected_version") or base,
+            expected_version=expected,
             border_tolerance_m=services.settings.border_tolerance_m,
         )
     except StaleWriteError:
@@ -301,6 +304,7 @@ def update(
     except (ValidationError, DuplicateStationError) as exc:
         errors = refusal_errors(exc)
         refused = {"station": current, "errors": errors, "status_code": 422, "error": INVALID}
+        refused["expected_version"] = expected  # after a conflict: still on top of theirs
     except StationNotFoundError:
         # Deleted while the clerk edited it: their input kept, in a form that creates it anew.
         refused = {"station": None, "status_code": 409, "error": GONE}

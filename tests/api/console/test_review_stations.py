@@ -314,3 +314,29 @@ def test_hours_too_long_for_the_preview_is_a_chinese_answer_in_json(console, sto
     )
     doc = answer.json()
     assert not doc["ok"] and "太长" in doc["error"]
+
+
+def test_a_refused_apply_on_top_keeps_applying_on_top(console, store, districts):
+    """After a conflict the clerk applies their change on top but a field is refused
+    (422): the form shown again must still save on top of the current version, not send
+    the clerk back round the conflict page."""
+    station = _yuzhong(store, districts)
+    csrf, other, other_csrf = _two_clerks(console, store, districts)
+    loaded = form_values(station)
+    theirs = _form(loaded, address="重庆市渝中区新华路 2 号", base_version="1")
+    assert post(other, f"/console/stations/{station.id}", other_csrf, data=theirs)
+    mine = _form(loaded, hours="每天 8:00-20:00", base_version="1")
+    url = f"/console/stations/{station.id}"
+    assert post(console, url, csrf, data={**mine, "expected_version": "1"}).status_code == 409
+    mine["contact_phone"] = "12"  # typed on the conflict page, then applied on top
+    refused = post(console, url, csrf, data={**mine, "expected_version": "2"})
+    assert refused.status_code == 422
+    button = re.search(
+        r'<button[^>]*name="expected_version" value="(\d+)"[^>]*id="save"', refused.text
+    )
+    assert button is not None and button.group(1) == "2"
+    fixed = {**mine, "contact_phone": "023-63891234", "expected_version": button.group(1)}
+    assert post(console, url, csrf, data=fixed, follow_redirects=False).status_code == 303
+    now = store.get(station.id)
+    assert now.address == "重庆市渝中区新华路 2 号" and now.hours_text == "每天 8:00-20:00"
+    other.close()
