@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from api.console.session import ConsoleUser, FormUserDep, UserDep
@@ -31,6 +32,7 @@ from stations.domain.model import (
     Station,
 )
 from stations.domain.validation import Problem, ValidationError
+from stations.formats.io import FileRefusedError
 from stations.services.console_queries import (
     CRS_LABELS,
     LISTING_CHOICES,
@@ -59,6 +61,10 @@ router = APIRouter(include_in_schema=False)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_FIELDS = ("amenities", "entry_methods")
+FORM_TOO_LARGE = (
+    "表单内容太多（超过 1,000 项，或某一项超过 1 MB），没有保存任何内容。"
+    "请返回重新打开表单填写；驿站的每一项通常只有几十个字。"
+)
 POSITION_NAMES = {"lon": "经度", "lat": "纬度"}
 WRITE_DEGREES = (
     "请填写小数形式的度数，如经度 106.5772、纬度 29.557（度分秒请先换算成小数）；"
@@ -73,8 +79,12 @@ STALE = "保存被拒绝：你打开这个驿站之后，别人修改了它。�
 
 
 async def posted_form(request: Request) -> dict[str, Any]:
-    """The posted form's fields (lists for the checkbox groups)."""
-    form = await request.form()
+    """The posted form's fields (lists for the checkbox groups); a form over the parser's
+    limits (1,000 fields, 1 MB a field) refused as a whole, in Chinese, nothing saved."""
+    try:
+        form = await request.form()
+    except StarletteHTTPException:
+        raise FileRefusedError("payload_too_large", FORM_TOO_LARGE) from None
     out: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
     for key in LIST_FIELDS:
         out[key] = [v for v in form.getlist(key) if isinstance(v, str)]
@@ -238,8 +248,10 @@ def station_form(
 
 @router.post("/console/stations")
 def create(
-    request: Request, services: ServicesDep, user: FormUserDep, posted: PostedDep
+    request: Request, services: ServicesDep, posted: PostedDep, user: FormUserDep
 ) -> Response:
+    # ``posted`` before ``user``: an oversized form is refused by posted_form (in
+    # Chinese) before the CSRF check's own parse could answer it as a broken request.
     values = read_form(posted)
     try:
         written = create_station(
@@ -274,8 +286,8 @@ def _version(posted: dict[str, Any], key: str) -> int:
 def update(
     request: Request,
     services: ServicesDep,
+    posted: PostedDep,  # before user: see create
     user: FormUserDep,
-    posted: PostedDep,
     station_id: StationId,
 ) -> Response:
     """Save the form: the clerk's changes to the version they loaded (``base_version``),

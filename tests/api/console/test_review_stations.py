@@ -340,3 +340,21 @@ def test_a_refused_apply_on_top_keeps_applying_on_top(console, store, districts)
     now = store.get(station.id)
     assert now.address == "重庆市渝中区新华路 2 号" and now.hours_text == "每天 8:00-20:00"
     other.close()
+
+
+@pytest.mark.parametrize("shape", ["10,000 fields", "a 2 MB name"])
+def test_a_huge_form_is_refused_in_chinese_and_nothing_is_written(console, store, districts, shape):
+    station = _yuzhong(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    form = _form(form_values(station), base_version="1")
+    if shape == "10,000 fields":
+        form |= {f"f{i}": "x" for i in range(10_000)}
+    else:
+        form["name"] = "名" * (2 * 1024 * 1024 // 3)
+    for url in (f"/console/stations/{station.id}", "/console/stations"):
+        answer = post(console, url, csrf, data=form)
+        assert answer.status_code == 413, answer.text[:500]
+        assert "表单内容太多" in answer.text and "multipart" not in answer.text
+        assert "script-src 'self'" in answer.headers["content-security-policy"]
+    assert store.count() == 1 and store.get(station.id).version == 1
