@@ -11,6 +11,7 @@ are (the index's mapped column, stations.domain.listings).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -506,6 +507,11 @@ def conflict(store: Store, loaded: Station, current: Station, mine: Mapping[str,
 # -- live checks of the form ------------------------------------------------------------
 
 WEEKDAYS_ZH = "一二三四五六日"
+UNKNOWN_TIMES = re.compile(r"\bunknown\b")  # OSM's word for days given without times
+NO_TIMES = (
+    "只写了哪几天开放，没有写几点开门、几点关门（骑手看到的是“时间不详”）。"
+    "请写上时刻，如“周一至周五 9:00-18:00”"
+)
 
 
 def _open_spans(h: Any, day_start: datetime) -> list[str]:
@@ -537,6 +543,18 @@ def hours_preview(text: str, *, now: datetime) -> dict[str, Any]:
         h = hours(reading.osm)
     except HoursError as exc:
         return {"ok": False, "error": exc.reason}
+    if UNKNOWN_TIMES.search(reading.osm):
+        # Days without times ("周一至周五"): stored as open at unknown times, which an
+        # evaluation reads as closed; say what is missing instead of a week of 不开放.
+        return {
+            "ok": True,
+            "osm": reading.osm,
+            "open_now": None,
+            "description": NO_TIMES,
+            "note": reading.note,
+            "summary": None,
+            "week": [],
+        }
     local = now.astimezone(TZ)
     open_now = h.is_open(local)
     change = h.next_change(local)

@@ -358,3 +358,16 @@ def test_a_huge_form_is_refused_in_chinese_and_nothing_is_written(console, store
         assert "表单内容太多" in answer.text and "multipart" not in answer.text
         assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert store.count() == 1 and store.get(station.id).version == 1
+
+
+@pytest.mark.parametrize("text", ["周一至周五", "工作日"])
+def test_days_without_times_are_not_previewed_as_closed_all_week(console, store, districts, text):
+    """“周一至周五” is saved as open on weekdays at unknown times; the preview said
+    现在不开放 and 这 7 天每天 不开放. It must say the times are missing and how to write them."""
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    doc = console.get("/console/api/hours", params={"text": text}).json()
+    assert doc["ok"] and "unknown" in doc["osm"]
+    assert "没有写几点开门" in doc["description"] and "9:00-18:00" in doc["description"]
+    assert not any(day["open"] == "不开放" for day in doc["week"])
+    assert doc["summary"] is None or "不开放" not in doc["summary"]
