@@ -371,3 +371,34 @@ def test_days_without_times_are_not_previewed_as_closed_all_week(console, store,
     assert "没有写几点开门" in doc["description"] and "9:00-18:00" in doc["description"]
     assert not any(day["open"] == "不开放" for day in doc["week"])
     assert doc["summary"] is None or "不开放" not in doc["summary"]
+
+
+def test_every_page_and_error_page_of_the_stations_and_inbox_has_the_csp(console, store, districts):
+    theirs = _jiangbei(store, districts)
+    mine = _yuzhong(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    answers = [
+        console.get(url)
+        for url in (
+            "/console/stations",
+            "/console/stations?offset=-1",  # 422
+            f"/console/stations/{mine.id}",
+            f"/console/stations/{theirs.id}",  # 403
+            "/console/stations/99999",  # 404
+            "/console/stations/new",
+            "/console/reports",
+            "/console/reports/1/resolve",  # 405
+            "/console/api/position?lon=x&lat=1",  # 422
+        )
+    ]
+    answers.append(post(console, f"/console/stations/{mine.id}", csrf, data={"name": "x"}))
+    answers.append(console.post("/console/reports/1/resolve", data={}))  # no token: 403
+    for answer in answers:
+        policy = answer.headers.get("content-security-policy", "")
+        assert (
+            "script-src 'self'" in policy and "unsafe-inline' " not in policy.split("style-src")[0]
+        )
+        assert "frame-ancestors 'none'" in policy, answer.url
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "<script>" not in answer.text  # scripts are files; JSON blocks are typed
