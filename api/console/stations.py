@@ -49,6 +49,7 @@ from stations.services.console_queries import (
     form_values,
     hours_preview,
     map_points,
+    merged_form,
     position_preview,
     read_form,
     station_as_loaded,
@@ -312,6 +313,9 @@ def update(
     except StaleWriteError:
         fresh = station_to_change(services.store, user.principal, station_id)
         clash = conflict(services.store, loaded, fresh, values)
+        # The form shows what "apply mine" saves: the current version, the clerk's on top.
+        values = merged_form(form_values(loaded), values, form_values(fresh))
+        base = fresh.version
         refused = {"station": fresh, "clash": clash, "status_code": 409, "error": STALE}
     except (ValidationError, DuplicateStationError) as exc:
         errors = refusal_errors(exc)

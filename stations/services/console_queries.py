@@ -362,10 +362,6 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
     return patch
 
 
-def _by_provider(listings: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    return {str(li["provider"]): li for li in listings}
-
-
 def _merged(before: Sequence[Any], mine: Sequence[Any], now: Sequence[Any]) -> list[Any]:
     """A checkbox group three ways: what the clerk ticked and unticked since ``before``,
     applied to ``now`` (someone else's ticks kept), in ``now``'s order then the clerk's."""
@@ -374,31 +370,46 @@ def _merged(before: Sequence[Any], mine: Sequence[Any], now: Sequence[Any]) -> l
     return [v for v in dict.fromkeys([*now, *added]) if v not in removed]
 
 
+# Form fields that change together: a position, each provider's 上图 listing.
+FORM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("lon", "lat", "crs"),
+    *(tuple(f"{p.value}_{k}" for k in LISTING_KEYS) for p in Provider),
+)
+
+
+def merged_form(
+    loaded: Mapping[str, Any], mine: Mapping[str, Any], now: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Form values ``now`` (the current version's) with what the clerk changed since
+    ``loaded`` on top: each field, each position or provider's listing as one, each
+    amenity and entry method tick. The other person's part the clerk left alone stays."""
+    out = dict(now)
+    grouped = {k for group in FORM_GROUPS for k in group}
+    for key, value in mine.items():
+        if key in grouped or key not in loaded or (key == "owner" and not value):
+            continue  # a district or industry form has no owner field
+        if key in LIST_FIELDS:
+            out[key] = _merged(loaded[key], value, now[key])
+        elif value != loaded[key]:
+            out[key] = value
+    for group in FORM_GROUPS:
+        if any(mine.get(k) != loaded.get(k) for k in group):
+            out |= {k: mine.get(k) for k in group}
+    return out
+
+
 def edit_patch(
     loaded: Station, values: Mapping[str, Any], current: Station | None = None
 ) -> dict[str, Any]:
     """What the clerk changed in the form of ``loaded``: the patch for patch_station.
 
-    Applied on top of ``current`` (someone else saved since ``loaded``), the groups that
-    are one field in the record but several in the form keep the other person's part the
-    clerk did not touch: each provider's 上图 listing, each amenity and entry method."""
-    before = form_record(form_values(loaded))
-    mine = form_record(values)
-    patch = changed_fields(before, mine)
+    When someone else saved ``current`` since, the clerk's changes go on top of it (see
+    :func:`merged_form`): the patch is what differs between ``current`` and that."""
     if current is None or current.version == loaded.version:
-        return patch
-    now = form_record(form_values(current))
-    if "listings" in patch:
-        was, typed, there = (_by_provider(r["listings"]) for r in (before, mine, now))
-        chosen = [
-            typed.get(p.value) if typed.get(p.value) != was.get(p.value) else there.get(p.value)
-            for p in Provider
-        ]
-        patch["listings"] = [li for li in chosen if li is not None]
-    for key in LIST_FIELDS:
-        if key in patch:
-            patch[key] = _merged(before[key], mine[key], now[key])
-    return patch
+        return changed_fields(form_record(form_values(loaded)), form_record(values))
+    now = form_values(current)
+    merged = merged_form(form_values(loaded), values, now)
+    return changed_fields(form_record(now), form_record(merged))
 
 
 def station_as_loaded(store: Store, current: Station, version: int) -> Station:

@@ -402,3 +402,22 @@ def test_every_page_and_error_page_of_the_stations_and_inbox_has_the_csp(console
         assert "frame-ancestors 'none'" in policy, answer.url
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert "<script>" not in answer.text  # scripts are files; JSON blocks are typed
+
+
+def test_the_conflict_form_shows_what_applying_saves(console, store, districts):
+    """On the conflict page the form holds the current version with the clerk's changes
+    on top (the other person's address, the clerk's hours), based on the current version:
+    what the clerk sees is what 把我的修改应用到当前版本并保存 saves."""
+    station = _yuzhong(store, districts)
+    csrf, other, other_csrf = _two_clerks(console, store, districts)
+    loaded = form_values(station)
+    theirs = _form(loaded, address="重庆市渝中区新华路 2 号", base_version="1")
+    assert post(other, f"/console/stations/{station.id}", other_csrf, data=theirs)
+    mine = _form(loaded, hours="每天 8:00-20:00", base_version="1")
+    refused = post(console, f"/console/stations/{station.id}", csrf, data=mine)
+    assert refused.status_code == 409
+    text = refused.text
+    assert 'name="address" value="重庆市渝中区新华路 2 号"' in text
+    assert 'name="hours" value="每天 8:00-20:00"' in text
+    assert 'name="base_version" value="2"' in text
+    other.close()
