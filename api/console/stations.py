@@ -23,7 +23,12 @@ from api.console.templating import render
 from api.deps import Services, ServicesDep, StationId
 from api.responses import json_response
 from geodata.hours import TZ
-from stations.domain.errors import DuplicateStationError, StaleWriteError, StationNotFoundError
+from stations.domain.errors import (
+    DuplicateStationError,
+    ForbiddenError,
+    StaleWriteError,
+    StationNotFoundError,
+)
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -54,6 +59,7 @@ from stations.services.console_queries import (
     read_form,
     station_as_loaded,
     stations_xlsx,
+    typed_fields,
     union_stations,
 )
 from stations.services.stations import create_station, patch_station, station_to_change
@@ -321,6 +327,10 @@ def update(
         errors = refusal_errors(exc)
         refused = {"station": current, "errors": errors, "status_code": 422, "error": INVALID}
         refused["expected_version"] = expected  # after a conflict: still on top of theirs
+    except ForbiddenError:
+        # Not (or no longer: handed to another union) the clerk's: what they typed is shown.
+        typed = typed_fields(values)
+        return render(request, "stations_refused.html", user=user, status_code=403, typed=typed)
     except StationNotFoundError:
         # Deleted while the clerk edited it: their input kept, in a form that creates it anew.
         refused = {"station": None, "status_code": 409, "error": GONE}

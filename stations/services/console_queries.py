@@ -482,6 +482,13 @@ def _comparable(values: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def typed_fields(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What the clerk typed in the form, labelled (for a save refused as a whole: the
+    clerk can copy it from there)."""
+    shown = _comparable({**values, "owner": values.get("owner") or ""})
+    return [(FIELD_LABELS[k], shown[k]) for k in FIELD_LABELS if k != "owner" or values.get(k)]
+
+
 def conflict(store: Store, loaded: Station, current: Station, mine: Mapping[str, Any]) -> Conflict:
     """What changed between ``loaded`` (the clerk's base) and ``current``, who changed it
     and when, and which of those fields the clerk changed too."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from dataclasses import replace
 from urllib.parse import unquote
 
 import pytest
@@ -14,6 +15,7 @@ from openpyxl import load_workbook
 
 from stations.domain.auth import Principal, Role
 from stations.domain.changes import Delete
+from stations.domain.model import Owner
 from stations.services.console_queries import form_values
 from stations.services.feedback import list_reports
 from tests.api.console.helpers import login, make_account, post
@@ -421,3 +423,22 @@ def test_the_conflict_form_shows_what_applying_saves(console, store, districts):
     assert 'name="hours" value="每天 8:00-20:00"' in text
     assert 'name="base_version" value="2"' in text
     other.close()
+
+
+def test_a_station_handed_to_another_union_while_edited_shows_what_was_typed(
+    console, store, districts
+):
+    """The city union hands the station to another union while the clerk edits it: the
+    save is refused (403, in Chinese) and the page lists what the clerk typed."""
+    station = _yuzhong(store, districts)
+    make_account(store, districts, code="500103", name="渝中区总工会")
+    csrf = login(console, "yz500103")
+    store.update(
+        replace(station, owner=Owner.parse("industry:transport")), expected_version=1, actor="city"
+    )
+    form = _form(form_values(station), name="我刚改的名字" + MARKUP, base_version="1")
+    answer = post(console, f"/console/stations/{station.id}", csrf, data=form)
+    assert answer.status_code == 403
+    assert "不归渝中区总工会管理" in answer.text and "may not" not in answer.text
+    assert "我刚改的名字" in answer.text and "<img" not in answer.text
+    assert store.get(station.id).name == station.name
