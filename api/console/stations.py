@@ -66,6 +66,8 @@ from stations.services.stations import create_station, patch_station, station_to
 
 router = APIRouter(include_in_schema=False)
 
+# The live checks echo what the clerk typed: never sniffed as markup, never cached.
+JSON_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_FIELDS = ("amenities", "entry_methods")
 FORM_TOO_LARGE = (
@@ -342,7 +344,7 @@ def update(
 @router.get("/console/api/hours")
 def hours_check(user: UserDep, text: Annotated[str, Query(max_length=20_000)] = "") -> Response:
     """How the hours typed read (for the form's live preview)."""
-    return json_response(hours_preview(text, now=datetime.now(TZ)))
+    return json_response(hours_preview(text, now=datetime.now(TZ)), headers=JSON_HEADERS)
 
 
 @router.get("/console/api/position")
@@ -354,4 +356,4 @@ def position_check(
     crs: Annotated[str, Query(max_length=20)] = "wgs84",
 ) -> Response:
     """A position in WGS-84, GCJ-02 and BD-09 and its district (the form converts nothing)."""
-    return json_response(position_preview(services.districts, lon, lat, crs))
+    return json_response(position_preview(services.districts, lon, lat, crs), headers=JSON_HEADERS)

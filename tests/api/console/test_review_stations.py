@@ -442,3 +442,16 @@ def test_a_station_handed_to_another_union_while_edited_shows_what_was_typed(
     assert "不归渝中区总工会管理" in answer.text and "may not" not in answer.text
     assert "我刚改的名字" in answer.text and "<img" not in answer.text
     assert store.get(station.id).name == station.name
+
+
+def test_the_live_checks_answer_json_never_sniffed_nor_cached(console, store, districts):
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    for url in (
+        "/console/api/hours?text=<img src=x onerror=alert(1)>",
+        "/console/api/position?lon=106.5&lat=29.5&crs=<script>",
+    ):
+        answer = console.get(url)
+        assert answer.headers["content-type"].startswith("application/json")
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["cache-control"] == "no-store"
