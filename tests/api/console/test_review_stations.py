@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 
 from stations.domain.auth import Principal, Role
 from stations.domain.changes import Delete
+from stations.domain.feedback import NOTE_MAX_CHARS
 from stations.domain.model import Owner
 from stations.services.console_queries import form_values
 from stations.services.feedback import list_reports
@@ -455,3 +456,38 @@ def test_the_live_checks_answer_json_never_sniffed_nor_cached(console, store, di
         assert answer.headers["content-type"].startswith("application/json")
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["cache-control"] == "no-store"
+
+
+def test_an_over_long_resolution_note_is_refused_with_the_rules_chinese_line(
+    console, store, districts
+):
+    """A pasted note over the limit got FastAPI's 422 page (errors 列出每个问题…见 /docs);
+    the inbox must say, as the feedback rule does, how long a note may be."""
+    station = _yuzhong(store, districts)
+    fb = report(store, station)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    answer = post(console, f"/console/reports/{fb.id}/resolve", csrf, data={"note": "已" * 5000})
+    assert answer.status_code == 422
+    assert "处理说明过长" in answer.text and "/docs" not in answer.text
+    assert (
+        list_reports(
+            store,
+            Principal("t", "市总工会", Role.ADMIN, None),
+            unresolved=True,
+            station_id=None,
+            limit=9,
+            offset=0,
+        )[1]
+        == 1
+    )
+
+
+def test_the_resolution_note_box_allows_what_the_rule_allows(console, store, districts):
+    """The box took 500 characters where the rule keeps 300: 301–500 typed were refused."""
+    report(store, _yuzhong(store, districts))
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    page = console.get("/console/reports").text
+    box = re.search(r'<input type="text" name="note"[^>]*>', page)
+    assert box is not None and f'maxlength="{NOTE_MAX_CHARS}"' in box.group(0)
