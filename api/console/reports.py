@@ -20,6 +20,7 @@ from api.deps import MAX_ID, Services, ServicesDep
 from geodata.hours import TZ
 from stations.domain.feedback import (
     FEEDBACK_KIND_LABELS,
+    NOTE_MAX_CHARS,
     FeedbackResolvedError,
     InvalidFeedbackError,
 )
@@ -57,6 +58,7 @@ def inbox_page(
         page_size=PAGE_SIZE,
         stations={r.station_id: index.get(r.station_id) for r in reports},
         kind_labels=FEEDBACK_KIND_LABELS,
+        note_max=NOTE_MAX_CHARS,
         tz=TZ,
         **context,
     )
@@ -81,7 +83,7 @@ def resolve(
     services: ServicesDep,
     user: FormUserDep,
     feedback_id: FeedbackId,
-    note: Annotated[str, Form(max_length=4000)] = "",
+    note: Annotated[str, Form()] = "",  # its length is the domain rule's (check_resolution_note)
     state: Annotated[str, Form(max_length=10)] = "open",
 ) -> Response:
     """Mark one report resolved; back to the inbox (a refusal says why, in Chinese)."""

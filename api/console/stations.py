@@ -8,12 +8,14 @@ the same rule as the JSON API's (another union's station is refused there, 403).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from api.console.session import ConsoleUser, FormUserDep, UserDep
@@ -21,7 +23,12 @@ from api.console.templating import render
 from api.deps import Services, ServicesDep, StationId
 from api.responses import json_response
 from geodata.hours import TZ
-from stations.domain.errors import DuplicateStationError, StaleWriteError
+from stations.domain.errors import (
+    DuplicateStationError,
+    ForbiddenError,
+    StaleWriteError,
+    StationNotFoundError,
+)
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -30,6 +37,7 @@ from stations.domain.model import (
     Station,
 )
 from stations.domain.validation import Problem, ValidationError
+from stations.formats.io import FileRefusedError
 from stations.services.console_queries import (
     CRS_LABELS,
     LISTING_CHOICES,
@@ -46,25 +54,46 @@ from stations.services.console_queries import (
     form_values,
     hours_preview,
     map_points,
+    merged_form,
     position_preview,
     read_form,
     station_as_loaded,
     stations_xlsx,
+    typed_fields,
     union_stations,
 )
 from stations.services.stations import create_station, patch_station, station_to_change
 
 router = APIRouter(include_in_schema=False)
 
+# The live checks echo what the clerk typed: never sniffed as markup, never cached.
+JSON_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_FIELDS = ("amenities", "entry_methods")
+FORM_TOO_LARGE = (
+    "表单内容太多（超过 1,000 项，或某一项超过 1 MB），没有保存任何内容。"
+    "请返回重新打开表单填写；驿站的每一项通常只有几十个字。"
+)
+POSITION_NAMES = {"lon": "经度", "lat": "纬度"}
+WRITE_DEGREES = (
+    "请填写小数形式的度数，如经度 106.5772、纬度 29.557（度分秒请先换算成小数）；"
+    "从高德坐标拾取器复制的“106.5772,29.557”请分开填入经度、纬度两栏"
+)
 INVALID = "有几项填写有误，请看标红的说明，改正后再保存。"
+GONE = (
+    "保存被拒绝：这个驿站在你编辑期间已被删除。你填写的内容还在下面；"
+    "如需恢复它，核对后按“保存”，会作为新驿站建立。"
+)
 STALE = "保存被拒绝：你打开这个驿站之后，别人修改了它。你填写的内容还在下面，请对照后再保存。"
 
 
 async def posted_form(request: Request) -> dict[str, Any]:
-    """The posted form's fields (lists for the checkbox groups)."""
-    form = await request.form()
+    """The posted form's fields (lists for the checkbox groups); a form over the parser's
+    limits (1,000 fields, 1 MB a field) refused as a whole, in Chinese, nothing saved."""
+    try:
+        form = await request.form()
+    except StarletteHTTPException:
+        raise FileRefusedError("payload_too_large", FORM_TOO_LARGE) from None
     out: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
     for key in LIST_FIELDS:
         out[key] = [v for v in form.getlist(key) if isinstance(v, str)]
@@ -123,7 +152,9 @@ def export_xlsx(request: Request, services: ServicesDep, user: UserDep) -> Respo
     stamp = datetime.now(TZ).strftime("%Y%m%d")
     which = "筛选" if filters.narrowed else "全部"
     name = f"驿站-{user.code or 'city'}-{which}-{stamp}.xlsx"
-    ascii_name = f"stations-{user.code or 'city'}-{stamp}.xlsx"
+    # An industry code is free text (交通运输, quotes…): the fallback keeps its plain letters.
+    plain = re.sub(r"[^A-Za-z0-9_-]+", "", user.code or "city") or "union"
+    ascii_name = f"stations-{plain}-{stamp}.xlsx"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''" + quote(name, safe="")
     return Response(
         body,
@@ -144,6 +175,8 @@ def form_errors(problems: Sequence[Problem]) -> dict[str, list[str]]:
         elif key.startswith("listings") or key.split("_")[0] in PROVIDER_LABELS:
             key = "listings"
         text = f"{field_label(p.field)}：{p.message}" if key == "listings" else p.message
+        if p.field in ("lon", "lat") and p.code == "invalid_number":
+            text = f"{POSITION_NAMES[p.field]}{p.message}。{WRITE_DEGREES}"
         out.setdefault(key, []).append(text)
     return out
 
@@ -164,6 +197,7 @@ def form_page(
     station: Station | None,
     values: dict[str, Any],
     base_version: int | None = None,
+    expected_version: int | None = None,
     errors: dict[str, list[str]] | None = None,
     clash: Conflict | None = None,
     status_code: int = 200,
@@ -183,6 +217,7 @@ def form_page(
         station=station,
         values=values,
         base_version=base_version if base_version is not None else getattr(station, "version", 0),
+        expected_version=expected_version,
         district=district,
         filed_apart=apart,
         errors=errors or {},
@@ -222,8 +257,10 @@ def station_form(
 
 @router.post("/console/stations")
 def create(
-    request: Request, services: ServicesDep, user: FormUserDep, posted: PostedDep
+    request: Request, services: ServicesDep, posted: PostedDep, user: FormUserDep
 ) -> Response:
+    # ``posted`` before ``user``: an oversized form is refused by posted_form (in
+    # Chinese) before the CSRF check's own parse could answer it as a broken request.
     values = read_form(posted)
     try:
         written = create_station(
@@ -258,44 +295,56 @@ def _version(posted: dict[str, Any], key: str) -> int:
 def update(
     request: Request,
     services: ServicesDep,
+    posted: PostedDep,  # before user: see create
     user: FormUserDep,
-    posted: PostedDep,
     station_id: StationId,
 ) -> Response:
     """Save the form: the clerk's changes to the version they loaded (``base_version``),
     refused if the station is no longer at ``expected_version`` (both the same, except
     when the clerk chose to apply their changes on top of someone else's)."""
-    current = station_to_change(services.store, user.principal, station_id)
     values = read_form(posted)
     base = _version(posted, "base_version")
-    loaded = station_as_loaded(services.store, current, base)
+    expected = _version(posted, "expected_version") or base
     refused: dict[str, Any]
     try:
+        current = station_to_change(services.store, user.principal, station_id)
+        loaded = station_as_loaded(services.store, current, base)
         patch_station(
             services.store,
             services.districts,
             user.principal,
             current,
-            edit_patch(loaded, values),
-            expected_version=_version(posted, "expected_version") or base,
+            edit_patch(loaded, values, current),
+            expected_version=expected,
             border_tolerance_m=services.settings.border_tolerance_m,
         )
     except StaleWriteError:
         fresh = station_to_change(services.store, user.principal, station_id)
         clash = conflict(services.store, loaded, fresh, values)
+        # The form shows what "apply mine" saves: the current version, the clerk's on top.
+        values = merged_form(form_values(loaded), values, form_values(fresh))
+        base = fresh.version
         refused = {"station": fresh, "clash": clash, "status_code": 409, "error": STALE}
     except (ValidationError, DuplicateStationError) as exc:
         errors = refusal_errors(exc)
         refused = {"station": current, "errors": errors, "status_code": 422, "error": INVALID}
+        refused["expected_version"] = expected  # after a conflict: still on top of theirs
+    except ForbiddenError:
+        # Not (or no longer: handed to another union) the clerk's: what they typed is shown.
+        typed = typed_fields(values)
+        return render(request, "stations_refused.html", user=user, status_code=403, typed=typed)
+    except StationNotFoundError:
+        # Deleted while the clerk edited it: their input kept, in a form that creates it anew.
+        refused = {"station": None, "status_code": 409, "error": GONE}
     else:
         return RedirectResponse(f"/console/stations/{station_id}?saved=1", status_code=303)
     return form_page(request, services, user, values=values, base_version=base, **refused)
 
 
 @router.get("/console/api/hours")
-def hours_check(user: UserDep, text: Annotated[str, Query(max_length=1000)] = "") -> Response:
+def hours_check(user: UserDep, text: Annotated[str, Query(max_length=20_000)] = "") -> Response:
     """How the hours typed read (for the form's live preview)."""
-    return json_response(hours_preview(text, now=datetime.now(TZ)))
+    return json_response(hours_preview(text, now=datetime.now(TZ)), headers=JSON_HEADERS)
 
 
 @router.get("/console/api/position")
@@ -307,4 +356,4 @@ def position_check(
     crs: Annotated[str, Query(max_length=20)] = "wgs84",
 ) -> Response:
     """A position in WGS-84, GCJ-02 and BD-09 and its district (the form converts nothing)."""
-    return json_response(position_preview(services.districts, lon, lat, crs))
+    return json_response(position_preview(services.districts, lon, lat, crs), headers=JSON_HEADERS)

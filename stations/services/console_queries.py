@@ -11,6 +11,7 @@ are (the index's mapped column, stations.domain.listings).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -205,6 +206,7 @@ def stations_xlsx(stations: Sequence[Station]) -> bytes:
 
 # -- the form ---------------------------------------------------------------------------
 
+LIST_FIELDS = ("amenities", "entry_methods")
 TEXT_FIELDS = ("external_id", "name", "address", "host", "contact_phone", "brand")
 FLAG_FIELDS = ("self_service_24h", "registration_required", "signage_unified")
 LISTING_KEYS = ("listed", "poi_id", "listed_name", "lon", "lat", "keyword_linked", "checked_at")
@@ -360,9 +362,54 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
     return patch
 
 
-def edit_patch(loaded: Station, values: Mapping[str, Any]) -> dict[str, Any]:
-    """What the clerk changed in the form of ``loaded``: the patch for patch_station."""
-    return changed_fields(form_record(form_values(loaded)), form_record(values))
+def _merged(before: Sequence[Any], mine: Sequence[Any], now: Sequence[Any]) -> list[Any]:
+    """A checkbox group three ways: what the clerk ticked and unticked since ``before``,
+    applied to ``now`` (someone else's ticks kept), in ``now``'s order then the clerk's."""
+    added = [v for v in mine if v not in before]
+    removed = {v for v in before if v not in mine}
+    return [v for v in dict.fromkeys([*now, *added]) if v not in removed]
+
+
+# Form fields that change together: a position, each provider's 上图 listing.
+FORM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("lon", "lat", "crs"),
+    *(tuple(f"{p.value}_{k}" for k in LISTING_KEYS) for p in Provider),
+)
+
+
+def merged_form(
+    loaded: Mapping[str, Any], mine: Mapping[str, Any], now: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Form values ``now`` (the current version's) with what the clerk changed since
+    ``loaded`` on top: each field, each position or provider's listing as one, each
+    amenity and entry method tick. The other person's part the clerk left alone stays."""
+    out = dict(now)
+    grouped = {k for group in FORM_GROUPS for k in group}
+    for key, value in mine.items():
+        if key in grouped or key not in loaded or (key == "owner" and not value):
+            continue  # a district or industry form has no owner field
+        if key in LIST_FIELDS:
+            out[key] = _merged(loaded[key], value, now[key])
+        elif value != loaded[key]:
+            out[key] = value
+    for group in FORM_GROUPS:
+        if any(mine.get(k) != loaded.get(k) for k in group):
+            out |= {k: mine.get(k) for k in group}
+    return out
+
+
+def edit_patch(
+    loaded: Station, values: Mapping[str, Any], current: Station | None = None
+) -> dict[str, Any]:
+    """What the clerk changed in the form of ``loaded``: the patch for patch_station.
+
+    When someone else saved ``current`` since, the clerk's changes go on top of it (see
+    :func:`merged_form`): the patch is what differs between ``current`` and that."""
+    if current is None or current.version == loaded.version:
+        return changed_fields(form_record(form_values(loaded)), form_record(values))
+    now = form_values(current)
+    merged = merged_form(form_values(loaded), values, now)
+    return changed_fields(form_record(now), form_record(merged))
 
 
 def station_as_loaded(store: Store, current: Station, version: int) -> Station:
@@ -435,6 +482,13 @@ def _comparable(values: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def typed_fields(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What the clerk typed in the form, labelled (for a save refused as a whole: the
+    clerk can copy it from there)."""
+    shown = _comparable({**values, "owner": values.get("owner") or ""})
+    return [(FIELD_LABELS[k], shown[k]) for k in FIELD_LABELS if k != "owner" or values.get(k)]
+
+
 def conflict(store: Store, loaded: Station, current: Station, mine: Mapping[str, Any]) -> Conflict:
     """What changed between ``loaded`` (the clerk's base) and ``current``, who changed it
     and when, and which of those fields the clerk changed too."""
@@ -471,6 +525,11 @@ def conflict(store: Store, loaded: Station, current: Station, mine: Mapping[str,
 # -- live checks of the form ------------------------------------------------------------
 
 WEEKDAYS_ZH = "一二三四五六日"
+UNKNOWN_TIMES = re.compile(r"\bunknown\b")  # OSM's word for days given without times
+NO_TIMES = (
+    "只写了哪几天开放，没有写几点开门、几点关门（骑手看到的是“时间不详”）。"
+    "请写上时刻，如“周一至周五 9:00-18:00”"
+)
 
 
 def _open_spans(h: Any, day_start: datetime) -> list[str]:
@@ -502,6 +561,18 @@ def hours_preview(text: str, *, now: datetime) -> dict[str, Any]:
         h = hours(reading.osm)
     except HoursError as exc:
         return {"ok": False, "error": exc.reason}
+    if UNKNOWN_TIMES.search(reading.osm):
+        # Days without times ("周一至周五"): stored as open at unknown times, which an
+        # evaluation reads as closed; say what is missing instead of a week of 不开放.
+        return {
+            "ok": True,
+            "osm": reading.osm,
+            "open_now": None,
+            "description": NO_TIMES,
+            "note": reading.note,
+            "summary": None,
+            "week": [],
+        }
     local = now.astimezone(TZ)
     open_now = h.is_open(local)
     change = h.next_change(local)

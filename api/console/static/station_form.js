@@ -8,7 +8,7 @@
   var lonIn = $("f-lon"), latIn = $("f-lat"), crsIn = $("f-crs"), hoursIn = $("f-hours");
   var tiles = data.tiles[0];
   var drawnIn = (tiles && tiles.drawn_in) || "wgs84";
-  var map = null, marker = null, last = null, lastCrs = crsIn.value;
+  var map = null, marker = null, last = null;
 
   function getJSON(url) {
     // Any failure (a number out of range, signed out) reads as a refusal, in Chinese.
@@ -123,19 +123,29 @@
   }
 
   crsIn.addEventListener("change", function () {
-    // The same place, written in the newly chosen system.
+    // 坐标系 says which system the numbers above are in: the same numbers, read in the
+    // newly chosen one (a clerk who picked BD-09 for Amap's numbers corrects it here; the
+    // numbers are never rewritten behind their back). The marker moves to where they are.
     var lon = parseFloat(lonIn.value), lat = parseFloat(latIn.value);
-    var from = lastCrs;
-    lastCrs = crsIn.value;
     if (!isFinite(lon) || !isFinite(lat)) return;
-    ask(lon, lat, from).then(function (r) {
-      if (!r.ok) return;
-      fill(r);
-      show(r, false);
+    ask(lon, lat, crsIn.value).then(function (r) {
+      if (!r.ok) { gcj.textContent = "—"; note.textContent = r.error; return; }
+      show(r, true);
+      note.textContent += "。已按“" + crsIn.options[crsIn.selectedIndex].text +
+        "”理解上面的经纬度（数字未改），请核对标记和高德坐标";
     });
   });
-  lonIn.addEventListener("change", typed);
-  latIn.addEventListener("change", typed);
+  // A pair pasted into one box, as the map pickers copy it ("106.5772,29.557"): split
+  // into the two boxes in the order pasted (a reversed pair is refused, saying so). Only
+  // when the box is left, both numbers with decimals: "106,5" is not split while typing.
+  var PAIR = /^\s*(-?\d+\.\d+)\s*[,，、\s]\s*(-?\d+\.\d+)\s*$/;
+  function leave() {
+    var m = PAIR.exec(this.value);
+    if (m) { lonIn.value = m[1]; latIn.value = m[2]; }
+    typed();
+  }
+  lonIn.addEventListener("change", leave);
+  latIn.addEventListener("change", leave);
 
   if (window.L && $("map")) {
     map = window.L.map("map", { attributionControl: false }).setView([29.56, 106.55], 11);
