@@ -109,7 +109,11 @@ def create_app(
     app.state.auth_limiter = _auth_limiter(store, settings)
     problems.install(app, page_for=console_errors.page_for_problem)
     console_errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes,
+        page_for=console_errors.page_for_too_large,
+    )
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem_response
+
+# A page to answer a refused body with instead of problem+json (the console's on its own
+# paths): given the request and the Chinese line; None for problem+json.
+TooLargePage = Callable[[Request, str], Response | None]
 
 
 class _TooLarge(HTTPException):
@@ -18,9 +26,12 @@ class BodySizeLimit:
     """Pure ASGI middleware: a declared length over the limit gets 413 at once; a body
     that turns out longer than the limit while streaming is cut off with 413 too."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, page_for: TooLargePage | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.page_for = page_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -32,7 +43,11 @@ class BodySizeLimit:
         # At most 18 digits are read as a number (Python refuses int() of over 4,300).
         size = int(declared) if declared and declared.isdigit() and len(declared) <= 18 else None
         if declared is not None and declared.isdigit() and (size is None or size > self.max_bytes):
-            response = problem_response(
+            page = None
+            if self.page_for is not None:
+                line = f"提交的内容超过 {limit_text} 的上限，未保存任何内容。请拆分文件后分批上传。"
+                page = self.page_for(Request(scope), line)
+            response = page or problem_response(
                 "payload_too_large",
                 f"the request is {f'{size:,}' if size is not None else 'over 10¹⁸'} bytes; "
                 f"the limit is {limit_text} "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 
-from api.console.messages import problem_text
+from api.console.messages import console_text
 from api.console.session import CsrfError, LoginRequiredError, signed_in
 from api.console.templating import render
 
@@ -57,7 +57,12 @@ def page_for_problem(
         return None
     if status >= 500 and code == "internal_error":
         return error_page(request, status, "系统出错了，已记录。请稍后再试，或联系市总工会。")
-    return error_page(request, status, problem_text(exc, code) if exc is not None else detail)
+    return error_page(request, status, console_text(exc, code))
+
+
+def page_for_too_large(request: Request, line: str) -> Response | None:
+    """The console's 413 page for a body over the limit (api/limits.py), on its paths."""
+    return error_page(request, 413, line) if is_console(request) else None
 
 
 def install(app: FastAPI) -> None:
