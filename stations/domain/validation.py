@@ -24,6 +24,7 @@ from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
     ENTRY_METHODS,
+    PROVIDER_LABELS,
     STATUS_LABELS,
     Listing,
     Owner,
@@ -524,7 +525,11 @@ def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple
         lon = _number(col, f"{f}_lon", entry.get("listed_lon", entry.get("lon")))
         lat = _number(col, f"{f}_lat", entry.get("listed_lat", entry.get("lat")))
         if (lon is None) != (lat is None):
-            col.add(f"{f}_lon", "incomplete_position", f"{f} 上图位置需同时填写经度和纬度")
+            col.add(
+                f"{f}_lon",
+                "incomplete_position",
+                f"{PROVIDER_LABELS[f]}上图位置需同时填写经度和纬度",
+            )
             lon = lat = None
         if lon is not None and lat is not None and _position_problem(col, f"{f}_lon", lon, lat):
             lon = lat = None
