@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -86,6 +88,17 @@ class Upload:
     columns: dict[str, str] = field(default_factory=dict)  # field -> header in the file
     batch_id: int | None = None
     revert_batch_id: int | None = None
+    # How the file was read, in Chinese (header row, rows passed, position order…), and
+    # what became of it (committed without its rejected rows…): uploads.notes.
+    notes: tuple[str, ...] = ()
+
+    @property
+    def proposed_crs(self) -> str | None:
+        """The system the file's position headers name ("经纬度（高德）" -> gcj02), or None:
+        derived from ``columns``, so it needs no column of its own. The uploader's explicit
+        choice (``crs``) stays final; the notes say when the two differ."""
+        found = header_crs(self.columns.values())
+        return found[0].value if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +115,9 @@ class UploadRow:
     changed: tuple[str, ...] = ()
     problems: tuple[dict[str, Any], ...] = ()
     warnings: tuple[dict[str, Any], ...] = ()
+    # The row's own cells under the file's headers, as uploaded: kept for rejected rows
+    # (upload_rows.cells), which the rejected-rows workbook gives back to be fixed.
+    cells: dict[str, Any] = field(default_factory=dict)
 
 
 _BOOKKEEPING = ("id", "version", "updated_at")
@@ -172,6 +188,65 @@ def file_crs(
     raise CrsRequiredError(help)
 
 
+# Words of a position header that name its system: "经纬度（高德）", "经度(GCJ-02)".
+_HEADER_SYSTEMS: tuple[tuple[tuple[str, ...], CoordinateSystem, str], ...] = (
+    (("高德",), CoordinateSystem.GCJ02, "高德坐标（GCJ-02）"),
+    (("腾讯",), CoordinateSystem.GCJ02, "腾讯坐标（GCJ-02）"),
+    (("GCJ02", "GCJ-02", "火星"), CoordinateSystem.GCJ02, "GCJ-02 坐标"),
+    (("百度",), CoordinateSystem.BD09, "百度坐标（BD-09）"),
+    (("BD09", "BD-09"), CoordinateSystem.BD09, "BD-09 坐标"),
+    (("天地图",), CoordinateSystem.WGS84, "天地图坐标（WGS-84）"),
+    (("CGCS2000", "国家2000", "2000国家"), CoordinateSystem.CGCS2000, "CGCS2000 坐标"),
+    (("WGS84", "WGS-84", "WGS 84", "GPS", "北斗"), CoordinateSystem.WGS84, "GPS 坐标（WGS-84）"),
+)
+_POSITION_FIELDS = ("lon", "lat", "position")
+
+
+def header_crs(headers: Iterable[str]) -> tuple[CoordinateSystem, str] | None:
+    """The system the headers of a file's position columns name, and how to say it; None
+    if they name none, or name two different ones."""
+    found: dict[CoordinateSystem, str] = {}
+    for header in headers:
+        text = unicodedata.normalize("NFKC", str(header)).upper()
+        for words, system, said in _HEADER_SYSTEMS:
+            if any(w.upper() in text for w in words):
+                found.setdefault(system, said)
+                break
+    return next(iter(found.items())) if len(found) == 1 else None
+
+
+def position_headers(columns: Mapping[str, str]) -> list[str]:
+    """The file's headers of its position columns (lon, lat or both in one)."""
+    return [columns[k] for k in _POSITION_FIELDS if k in columns]
+
+
+_CRS_NAMES = {
+    CoordinateSystem.WGS84: "WGS-84",
+    CoordinateSystem.GCJ02: "GCJ-02",
+    CoordinateSystem.BD09: "BD-09",
+    CoordinateSystem.CGCS2000: "CGCS2000",
+}
+
+
+def crs_notes(
+    given: CoordinateSystem | None, columns: Mapping[str, str]
+) -> tuple[CoordinateSystem | None, list[str]]:
+    """What the headers propose, and the report's lines on it: the uploader's explicit
+    choice is final (a warning when it differs); with none, the header's system is taken."""
+    named = header_crs(position_headers(columns))
+    if named is None:
+        return None, []
+    system, said = named
+    if given is None:
+        return system, [f"表头注明{said}，未选择坐标系，按 {_CRS_NAMES[system]} 读取"]
+    if given is system or {given, system} <= {CoordinateSystem.WGS84, CoordinateSystem.CGCS2000}:
+        return system, [f"表头注明{said}"]
+    return system, [
+        f"注意：表头注明{said}，但上传时选择的是 {_CRS_NAMES[given]}；已按所选的 "
+        f"{_CRS_NAMES[given]} 读取，如选错请重新上传"
+    ]
+
+
 def upload_crs(
     given: str | CoordinateSystem | None,
     *,
@@ -181,12 +256,16 @@ def upload_crs(
 ) -> CoordinateSystem | None:
     """The coordinate system an upload's positions are in, or None when every row names its own.
 
-    As :func:`file_crs` (``default_crs`` is what the file says: GeoJSON's), or else a
-    "坐标系"/crs column names it row by row. Otherwise CrsRequiredError, saying how to tell.
+    As :func:`file_crs` (``default_crs`` is what the file says: GeoJSON's), else the system
+    the position headers name ("经纬度（高德）": :func:`header_crs`), or else a "坐标系"/crs
+    column names it row by row. Otherwise CrsRequiredError, saying how to tell.
     """
     try:
         return file_crs(given, format=format, geojson_crs=default_crs)
     except CrsRequiredError:
+        named = header_crs(position_headers(columns))
+        if named is not None:
+            return named[0]
         if "crs" in columns:
             return None
         raise

@@ -390,6 +390,15 @@ _SYNONYMS = {
     "药箱": "first_aid",
     "wi-fi": "wifi",
     "无线网": "wifi",
+    "免费wifi": "wifi",
+    "微波": "microwave",
+    "热水器": "hot_water",
+    "饮用热水": "hot_water",
+    "直饮水": "drinking_water",
+    "应急药箱": "first_aid",
+    "书报": "books",
+    "书籍": "books",
+    "爱心雨伞": "umbrella",
     "二维码": "qr",
     "扫码": "qr",
     "人脸": "face",
@@ -400,6 +409,12 @@ _SYNONYMS = {
     "人工": "staffed",
     "值守": "staffed",
 }
+
+
+def amenity_words(value: Any) -> tuple[tuple[str, ...], list[str]]:
+    """A clerk's amenities text ("饮水、微波炉、充电、厕所") as known codes and unknown words
+    (the one word table: labels and :data:`_SYNONYMS`)."""
+    return _vocabulary(value, AMENITIES, AMENITY_LABELS)
 
 
 def _number(col: _Collector, field_: str, value: Any) -> float | None:

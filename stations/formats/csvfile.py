@@ -11,8 +11,9 @@ from typing import IO
 
 from stations.domain.model import Station
 from stations.formats.export import export_cells
-from stations.formats.fields import EXPORT_COLUMNS, map_headers
+from stations.formats.fields import EXPORT_COLUMNS
 from stations.formats.limits import FileLimits, FileRefusedError, limited
+from stations.formats.sheet import HEADER_SCAN_ROWS, find_header, header_score
 from stations.formats.table import Row, Table
 
 
@@ -48,23 +49,48 @@ def detect_encoding(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
 _CSV_DELIMITERS = (",", ";", "\t", "|")
 
 
-def _csv_header(path: Path, encoding: str) -> tuple[str, list[str]]:
-    """The delimiter under which the first line maps the most known headers, and the header."""
+def _first_records(path: Path, encoding: str, delimiter: str) -> list[list[str]]:
+    """The first records of the file under ``delimiter`` (at most 1 MiB of text read)."""
     with path.open(encoding=encoding, newline="") as fh:
         try:
-            first = fh.readline(1 << 20)
+            head = fh.read(1 << 20)
         except UnicodeDecodeError:
-            first = ""
-    best: tuple[int, str, list[str]] = (-1, ",", [])
+            head = ""
+    lines = head.splitlines(keepends=True)[: HEADER_SCAN_ROWS * 4]
+    if len(head) >= 1 << 20 and lines:
+        lines = lines[:-1] or lines  # the last line may be cut
+    records: list[list[str]] = []
+    try:
+        for record in csv.reader(lines, delimiter=delimiter):
+            records.append(record)
+            if len(records) >= HEADER_SCAN_ROWS:
+                break
+    except csv.Error:
+        pass
+    return records
+
+
+def _csv_header(path: Path, encoding: str) -> tuple[str, list[str], int]:
+    """The delimiter, the header and its index among the records: the first record (of the
+    first 20) naming two known fields, under the delimiter whose header names the most;
+    failing that, the first line under the delimiter that maps the most known headers."""
+    best: tuple[int, str, list[str], int] = (-1, ",", [], 0)
+    fallback: tuple[int, str, list[str]] = (-1, ",", [])
     for delimiter in _CSV_DELIMITERS:
-        try:
-            header = next(csv.reader([first], delimiter=delimiter), [])
-        except csv.Error:
+        records = _first_records(path, encoding, delimiter)
+        if not records:
             continue
-        known = sum(f is not None for f in map_headers(header)[0])
-        if known > best[0]:
-            best = (known, delimiter, header)
-    return best[1], best[2]
+        first_known = header_score(records[0])
+        if first_known > fallback[0]:
+            fallback = (first_known, delimiter, records[0])
+        found = find_header(records)
+        if found is not None:
+            known = header_score(records[found])
+            if known > best[0]:
+                best = (known, delimiter, records[found], found)
+    if best[0] >= 0:
+        return best[1], best[2], best[3]
+    return fallback[1], fallback[2], 0
 
 
 def _csv_refusal(path: Path, line: int, exc: csv.Error) -> FileRefusedError:
@@ -78,12 +104,13 @@ def _csv_refusal(path: Path, line: int, exc: csv.Error) -> FileRefusedError:
     return FileRefusedError("bad_file", f"{path.name}: 第 {line} 行无法按 CSV 读取：{exc}")
 
 
-def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[Row]:
+def _csv_rows(path: Path, encoding: str, delimiter: str, skip: int = 0) -> Iterator[Row]:
     with path.open(encoding=encoding, newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         try:
-            next(reader, None)
-            for number, values in enumerate(reader, start=2):
+            for _ in range(skip + 1):
+                next(reader, None)
+            for number, values in enumerate(reader, start=skip + 2):
                 if not any(v.strip() for v in values):
                     continue
                 yield Row(number, values)
@@ -91,16 +118,18 @@ def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[Row]:
             raise _csv_refusal(path, reader.line_num, exc) from None
 
 
-def read_csv(path: Path, limits: FileLimits) -> Table:
-    """The file's header (the first line, under the delimiter that maps the most known
-    headers) and rows; refused before any row is returned if it has too many."""
+def read_csv(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:
+    """The file's header (the first of its first 20 lines naming two known fields, under
+    the delimiter that maps the most; title lines above it are passed) and rows; refused
+    before any row is returned if it has too many. ``sheet``: a CSV has one, ignored."""
+    del sheet
     encoding = detect_encoding(path)
-    delimiter, header = _csv_header(path, encoding)
+    delimiter, header, skip = _csv_header(path, encoding)
     # Counted before any row is planned (fast: stops at the first row too many).
-    for _ in limited(_csv_rows(path, encoding, delimiter), path.name, limits):
+    for _ in limited(_csv_rows(path, encoding, delimiter, skip), path.name, limits):
         pass
-    rows = limited(_csv_rows(path, encoding, delimiter), path.name, limits)
-    return Table("csv", header, rows, encoding, delimiter, quoted=True)
+    rows = limited(_csv_rows(path, encoding, delimiter, skip), path.name, limits)
+    return Table("csv", header, rows, encoding, delimiter, quoted=True, header_row=skip + 1)
 
 
 def write_csv(stations: Iterable[Station], out: IO[str]) -> int:

@@ -95,21 +95,23 @@ FIELDS: tuple[Field, ...] = (
     Field("id", None, Kind.INTEGER, read=False),
     Field("external_id", "编号", aliases=("驿站编号", "本单位编号", "code", "站点编号")),
     Field("owner", None, aliases=("所属工会", "管理工会", "建设工会")),
-    Field("name", "名称", aliases=("驿站名称", "站点名称")),
-    Field("address", "地址", aliases=("详细地址", "驿站地址")),
+    Field("name", "名称", aliases=("驿站名称", "站点名称", "驿站点位名称", "点位名称")),
+    Field("address", "地址", aliases=("详细地址", "驿站地址", "所在位置", "具体地址")),
     Field("host", "依托单位", aliases=("承建单位", "所在单位", "建设单位")),
-    Field("contact_phone", "联系电话", aliases=("phone", "电话", "联系方式")),
+    Field(
+        "contact_phone", "联系电话", aliases=("phone", "电话", "联系方式", "联系人电话", "联系手机")
+    ),
     Field("district_adcode", None, read=False),
     Field("lon", "经度", Kind.NUMBER, ("lng", "long", "longitude", "x")),
     Field("lat", "纬度", Kind.NUMBER, ("latitude", "y")),
     # The file says its own system, so importing an export back needs no --crs.
     Field("crs", None, aliases=("坐标系",)),
-    Field("hours", "开放时间", aliases=("opening_hours", "服务时间", "营业时间")),
+    Field("hours", "开放时间", aliases=("opening_hours", "服务时间", "营业时间", "开放时段")),
     Field("hours_text", None, aliases=("开放时间原文",)),
     Field("self_service_24h", "24小时自助", Kind.BOOL, ("24小时", "是否24小时", "24小时自助驿站")),
     Field("entry_methods", "进入方式", Kind.LIST, ("开门方式",)),
     Field("registration_required", "需要登记", Kind.BOOL, ("需注册", "是否需要注册")),
-    Field("amenities", "设施", Kind.LIST, ("服务设施", "配套设施")),
+    Field("amenities", "设施", Kind.LIST, ("服务设施", "配套设施", "设施配置", "服务功能")),
     Field("status", "状态", Kind.STATUS, ("运营状态",)),
     Field("signage_unified", "统一标识", Kind.BOOL, ("是否统一标识",)),
     Field("brand", "品牌"),
@@ -136,6 +138,65 @@ def normal_header(text: str) -> str:
 
 _ALIAS_TO_FIELD = {normal_header(alias): f.key for f in FIELDS if f.read for alias in f.headers}
 
+# The amenities column under a clerk's own name holds free text ("饮水、微波炉、充电、厕所"):
+# its unknown words are warnings. The template's 设施 column offers a list: refused there.
+FREE_TEXT_AMENITY_HEADERS = frozenset(
+    normal_header(h) for h in ("服务设施", "配套设施", "设施配置", "服务功能")
+)
+
+# The position in one column ("106.57,29.55", either order, or in degrees-minutes-seconds):
+# the pseudo-field ``position``, which the reader splits into lon and lat.
+POSITION = "position"
+POSITION_HEADERS = ("经纬度", "坐标", "位置坐标", "经纬度坐标", "坐标位置", "gps坐标", "定位")
+_ALIAS_TO_FIELD.update({normal_header(h): POSITION for h in POSITION_HEADERS})
+
+# Headers clerks use that name no field of the record: read past, each with the reason the
+# report gives (not "unknown columns": the clerk did nothing wrong).
+_NOT_A_CODE = "是表格的行序号，不作驿站编号，已忽略"
+_NO_FIELD = "登记表暂无此项，未读取"
+IGNORED_HEADERS: dict[str, str] = {
+    "序号": _NOT_A_CODE,
+    "编号序号": _NOT_A_CODE,
+    "排序": _NOT_A_CODE,
+    "问题": "是退回表的问题说明，已忽略",
+    **{
+        h: _NO_FIELD
+        for h in (
+            "联系人",
+            "负责人",
+            "管理员",
+            "所属街道",
+            "街道",
+            "街道（镇）",
+            "所属镇街",
+            "镇街",
+            "所属区县",
+            "区县",
+            "所在区县",
+            "备注",
+            "面积",
+            "建设时间",
+            "建成时间",
+        )
+    },
+}
+_IGNORED = {normal_header(h): why for h, why in IGNORED_HEADERS.items()}
+
+
+def ignored_header(text: Any) -> str | None:
+    """Why a header naming no field is read past (序号, 联系人…), or None if it is not one."""
+    if text is None or len(str(text)) > 200:
+        return None
+    return _IGNORED.get(normal_header(str(text)))
+
+
+def field_label(key: str) -> str:
+    """The Chinese name of a field (or of the one-column position) for the report."""
+    if key == POSITION:
+        return "经纬度"
+    found = FIELD_BY_KEY.get(key)
+    return (found.header or found.key) if found is not None else key
+
 
 # What of a file's unrecognised headers is kept for the report: a header is a name, not a
 # document (an 800 MB "header" cell was once stored whole and sent back as 838 MB of JSON).
@@ -151,6 +212,9 @@ def _short_header(text: str) -> str:
 def map_headers(headers: Iterable[Any]) -> tuple[list[str | None], list[str]]:
     """Map a file's column headers to record fields; return the mapping and unknown headers.
 
+    A position in one column maps to :data:`POSITION`; the headers of
+    :data:`IGNORED_HEADERS` (序号, 联系人…) map to nothing and are not unknown either.
+
     The unknown headers are reported, not stored whole: at most ``MAX_UNKNOWN_COLUMNS`` of
     them, each cut to ``MAX_HEADER_CHARS`` characters, and a last entry saying how many more.
     """
@@ -163,7 +227,7 @@ def map_headers(headers: Iterable[Any]) -> tuple[list[str | None], list[str]]:
         name = _ALIAS_TO_FIELD.get(normal_header(text)) if len(text) <= 200 else None
         if header is None or name is None or name in seen:
             mapped.append(None)
-            if text.strip():
+            if text.strip() and (name is not None or ignored_header(text) is None):
                 if len(unknown) < MAX_UNKNOWN_COLUMNS:
                     unknown.append(_short_header(text))
                 else:

@@ -59,10 +59,12 @@ def _not_a_point(geometry_type: Any) -> Problem:
     return Problem("geometry", "not_a_point", f"几何类型须为点（Point），而不是 {kind}")
 
 
-def read_geojson(path: Path, limits: FileLimits) -> Table:
+def read_geojson(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:
     """The features' property names (in order of appearance) as the header, and a row per
     feature: its properties, its point apart, and a geometry that is not a point as the
-    row's problem. Refused as a whole if not a FeatureCollection of RFC 7946's shapes."""
+    row's problem. Refused as a whole if not a FeatureCollection of RFC 7946's shapes.
+    ``sheet``: a GeoJSON file has none, ignored."""
+    del sheet
     try:
         with path.open(encoding="utf-8-sig") as fh:
             doc = json.load(fh)

@@ -14,23 +14,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from stations.domain.model import Station
+from stations.domain.model import AMENITY_LABELS, Station
+from stations.domain.validation import Problem, amenity_words, visible
 from stations.formats.csvfile import detect_encoding, write_csv
 from stations.formats.export import export_row, neutralise, restore
 from stations.formats.fields import (
     EXPORT_COLUMNS,
+    FREE_TEXT_AMENITY_HEADERS,
     MAX_HEADER_CHARS,
     MAX_UNKNOWN_COLUMNS,
+    POSITION,
+    ignored_header,
     map_headers,
+    normal_header,
 )
 from stations.formats.geojson import write_geojson
-from stations.formats.limits import DEFAULT_LIMITS, FileLimits, FileRefusedError
+from stations.formats.limits import (
+    DEFAULT_LIMITS,
+    FileLimits,
+    FileRefusedError,
+    SheetChoiceError,
+)
+from stations.formats.positions import ORDER_WORDS, is_degrees_text, parse_degrees, split_pair
 from stations.formats.registry import (
     FORMATS,
     UnsupportedFormatError,
     format_for,
     format_named,
 )
+from stations.formats.sheet import above_header_note, row_list, summary_kind
 from stations.formats.table import MISSING, Cells, Row
 from stations.formats.xlsx import check_xlsx, export_xlsx
 
@@ -43,6 +55,8 @@ __all__ = [
     "FileLimits",
     "FileRefusedError",
     "RowSource",
+    "SheetChoiceError",
+    "SheetReading",
     "UnsupportedFormatError",
     "check_xlsx",
     "detect_encoding",
@@ -65,6 +79,68 @@ def _columns(headers: Iterable[Any], mapping: list[str | None]) -> dict[str, str
     return {f: str(h).strip() for h, f in zip(headers, mapping, strict=False) if f is not None}
 
 
+def _source_headers(headers: Sequence[Any]) -> list[str]:
+    """The file's headers as the keys of a row's own cells: blank ones named by their
+    column, a repeated one numbered."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, h in enumerate(headers, start=1):
+        text = str(h).strip() if h is not None else ""
+        name = text[:MAX_HEADER_CHARS] or f"第{i}列"
+        n = 2
+        while name in seen:
+            name = f"{text or f'第{i}列'}_{n}"
+            n += 1
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON keeps it: text, a number, a truth value or nothing."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+@dataclass
+class SheetReading:
+    """How a file was read, gathered while its rows are: what the report's notes say."""
+
+    header_row: int = 1
+    sheet: str | None = None
+    sheets_with_header: int = 0
+    position_header: str | None = None
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (header, why)
+    orders: dict[str, int] = field(default_factory=dict)  # "lonlat"/"latlon" -> rows
+    degrees: dict[str, int] = field(default_factory=dict)  # header -> rows read as DMS
+    skipped: dict[str, list[int]] = field(default_factory=dict)  # "合计"/"说明" -> rows
+
+    def notes(self) -> list[str]:
+        """The report's lines, in Chinese, each bounded."""
+        out: list[str] = []
+        if self.sheet is not None:
+            out.append(f"读取工作表“{visible(self.sheet[:40])}”")
+        above = above_header_note(self.header_row)
+        if above:
+            out.append(above)
+        for header, why in self.ignored:
+            out.append(f"“{visible(header[:MAX_HEADER_CHARS])}”一列{why}")
+        if self.position_header is not None and self.orders:
+            name = visible(self.position_header[:MAX_HEADER_CHARS])
+            ways = sorted(self.orders.items(), key=lambda kv: -kv[1])
+            if len(ways) == 1:
+                out.append(f"“{name}”一列按{ORDER_WORDS[ways[0][0]]}读取")  # type: ignore[index]
+            else:
+                said = "，".join(f"{n} 行按{ORDER_WORDS[o]}读取" for o, n in ways)  # type: ignore[index]
+                out.append(f"“{name}”一列{said}（按数值范围判断）")
+        for header, n in self.degrees.items():
+            out.append(f"“{visible(header[:MAX_HEADER_CHARS])}”一列有 {n} 行按度分秒读取")
+        for kind, numbers in self.skipped.items():
+            out.append(f"{row_list(numbers)}是{kind}行，已忽略")
+        return out
+
+
 @dataclass
 class RowSource:
     """Rows of a file, mapped to record fields, with the row numbers a clerk sees."""
@@ -77,6 +153,12 @@ class RowSource:
     delimiter: str | None = None  # a CSV's separator, as detected
     # The system the format itself fixes (GeoJSON: WGS-84, RFC 7946); None: the uploader says.
     default_crs: str | None = None
+    reading: SheetReading = field(default_factory=lambda: SheetReading())
+
+    def notes(self) -> list[str]:
+        """How the file was read (header row, rows passed, position order…), in Chinese;
+        complete once the rows have been read."""
+        return self.reading.notes()
 
 
 def detect_format(path: Path) -> str:
@@ -84,14 +166,87 @@ def detect_format(path: Path) -> str:
     return format_for(path).name
 
 
+_NO_POSITION = ("lon", "lat", POSITION)
+
+
+def _read_positions(
+    cells: dict[str, Any], headers: dict[str, str], reading: SheetReading
+) -> list[Problem]:
+    """Split a one-column position into lon/lat and read degrees-minutes-seconds text."""
+    problems: list[Problem] = []
+    if POSITION in cells:
+        value = cells.pop(POSITION)
+        if not (value is None or str(value).strip()) or value is MISSING:
+            return problems
+        if not (str(cells.get("lon") or "").strip() or str(cells.get("lat") or "").strip()):
+            pair = split_pair(value)
+            if isinstance(pair, str):
+                problems.append(Problem("lon", "invalid_position", pair, _plain(value)))
+            else:
+                cells["lon"], cells["lat"], order = pair
+                reading.orders[order] = reading.orders.get(order, 0) + 1
+    for key in ("lon", "lat"):
+        value = cells.get(key)
+        if is_degrees_text(value):
+            number = parse_degrees(value)
+            if number is not None:
+                cells[key] = number
+                header = headers.get(key, key)
+                reading.degrees[header] = reading.degrees.get(header, 0) + 1
+    return problems
+
+
+def _free_amenities(cells: dict[str, Any]) -> list[Problem]:
+    """A clerk's free-text amenities cell ("饮水、微波炉、充电、厕所"): the words known
+    kept, each unknown one a warning, not a rejection."""
+    value = cells.get("amenities")
+    if value is None or value is MISSING:
+        return []
+    known, unknown = amenity_words(value)
+    cells["amenities"] = list(known)
+    return [
+        Problem(
+            "amenities",
+            "unknown_amenity_word",
+            f"“{visible(word[:40])}”不是登记表的服务设施项目，未登记"
+            f"（可登记：{'、'.join(AMENITY_LABELS.values())}）",
+            word[:40],
+        )
+        for word in unknown
+    ]
+
+
 def _station_rows(
-    rows: Iterator[Row], mapping: Sequence[str | None], quoted: bool
+    rows: Iterator[Row],
+    mapping: Sequence[str | None],
+    quoted: bool,
+    *,
+    headers: Sequence[Any] = (),
+    columns: dict[str, str] | None = None,
+    reading: SheetReading | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows as record fields: a cell the row lacks is left out, our export's formula quote
     undone where the format may carry it, a point the format gives apart written as
-    lon/lat, and a row with problems of its own given as :class:`Cells`."""
+    lon/lat, a one-column or degrees-minutes-seconds position read, a total or note row
+    (合计, 备注…, with no position) passed, and each row given as :class:`Cells` with its
+    own cells under the file's headers."""
     keep = restore if quoted else None
+    reading = reading if reading is not None else SheetReading()
+    columns = columns or {}
+    names = _source_headers(headers)
+    positioned = [i for i, k in enumerate(mapping) if k in _NO_POSITION]
+    free_text = (
+        columns.get("amenities") is not None
+        and normal_header(columns["amenities"]) in FREE_TEXT_AMENITY_HEADERS
+    )
     for number, values, point, problems in rows:
+        if point is None and not any(
+            i < len(values) and values[i] is not None and str(values[i]).strip() for i in positioned
+        ):
+            kind = summary_kind(values)
+            if kind is not None:
+                reading.skipped.setdefault(kind, []).append(number)
+                continue
         if keep is not None:
             cells = {k: keep(v) for k, v in zip(mapping, values, strict=False) if k is not None}
         else:
@@ -100,32 +255,60 @@ def _station_rows(
                 for k, v in zip(mapping, values, strict=False)
                 if k is not None and v is not MISSING
             }
+        source = {n: _plain(v) for n, v in zip(names, values, strict=False) if v is not MISSING}
         if point is not None:
             cells["lon"], cells["lat"] = point
-        yield number, (Cells(cells, problems) if problems else cells)
+            source.setdefault("经度", _plain(point[0]))
+            source.setdefault("纬度", _plain(point[1]))
+        found = (*problems, *_read_positions(cells, columns, reading))
+        warnings = tuple(_free_amenities(cells)) if free_text else ()
+        yield number, Cells(cells, found, source=source, warnings=warnings)
 
 
 def read_rows(
-    path: str | Path, *, format: str | None = None, limits: FileLimits = DEFAULT_LIMITS
+    path: str | Path,
+    *,
+    format: str | None = None,
+    limits: FileLimits = DEFAULT_LIMITS,
+    sheet: str | None = None,
 ) -> RowSource:
     """Open a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030; comma, semicolon or tab separated),
     XLSX or GeoJSON file of stations.
 
-    A file that cannot be read, or breaks ``limits``, raises ValueError (FileRefusedError
-    names the problem) before any row is returned. A row the reader found wrong in itself
-    (a GeoJSON geometry that is not a point) is a :class:`Cells` with ``problems``.
+    The header is found below title and note rows; in a workbook, in the one sheet that
+    has it (``sheet`` chooses; several and none chosen: SheetChoiceError). A file that
+    cannot be read, or breaks ``limits``, raises ValueError (FileRefusedError names the
+    problem) before any row is returned. A row the reader found wrong in itself (a GeoJSON
+    geometry that is not a point, a position it cannot split) is a :class:`Cells` with
+    ``problems``. ``notes()`` of the result says how the file was read, once its rows are.
     """
     path = Path(path)
-    table = format_named(format or None, path).read(path, limits)
+    table = format_named(format or None, path).read(path, limits, sheet)
     mapping, unknown = map_headers(table.header)
+    columns = _columns(table.header, mapping)
+    reading = SheetReading(header_row=table.header_row, sheet=table.sheet)
+    reading.position_header = columns.get(POSITION)
+    reading.ignored = [
+        (str(h).strip(), why)
+        for h, m in zip(table.header, mapping, strict=False)
+        if m is None and (why := ignored_header(h)) is not None
+    ]
     return RowSource(
         table.format,
         table.encoding,
         unknown,
-        _station_rows(table.rows, mapping, table.quoted),
-        _columns(table.header, mapping),
+        _station_rows(
+            table.rows,
+            mapping,
+            table.quoted,
+            headers=table.header,
+            columns=columns,
+            reading=reading,
+        ),
+        columns,
         delimiter=table.delimiter,
         default_crs=table.default_crs,
+        reading=reading,
     )
 
 

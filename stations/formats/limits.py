@@ -17,6 +17,15 @@ class FileRefusedError(ValueError):
         self.code = code
 
 
+class SheetChoiceError(FileRefusedError):
+    """A workbook with several sheets of stations, none chosen (or one chosen it lacks):
+    ``sheets`` are the names to choose among."""
+
+    def __init__(self, message: str, sheets: list[str]) -> None:
+        super().__init__("choose_sheet", message)
+        self.sheets = sheets
+
+
 @dataclass(frozen=True, slots=True)
 class FileLimits:
     """What an uploaded file may hold, checked before a spreadsheet library reads it.

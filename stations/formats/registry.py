@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from stations.domain.model import Station
 from stations.formats import csvfile, geojson, xlsx
 from stations.formats.limits import FileLimits
 from stations.formats.table import Table
+
+
+class Reader(Protocol):
+    """A format's reader: the file, its limits and, for a workbook, the sheet chosen."""
+
+    def __call__(self, path: Path, limits: FileLimits, sheet: str | None = None) -> Table: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +35,7 @@ class Format:
     name: str
     suffixes: tuple[str, ...]
     media_type: str
-    read: Callable[[Path, FileLimits], Table]
+    read: Reader
     export: Callable[[Iterable[Station], Path], int] | None = None
     stream: Callable[[Iterable[Station], IO[str]], int] | None = None
 

@@ -47,14 +47,30 @@ class Table:
     default_crs: str | None = None
     # Whether text cells may carry our export's quote against formula injection.
     quoted: bool = False
+    # The row the header was found in (title and note rows above it passed), 1-based.
+    header_row: int = 1
+    # A workbook's sheet that was read (None: the format has no sheets).
+    sheet: str | None = None
 
 
 class Cells(dict[str, Any]):
     """A station row mapped to record fields, with the problems the reader found in the
-    row itself (``problems``: e.g. a GeoJSON geometry that is not a point)."""
+    row itself (``problems``: e.g. a GeoJSON geometry that is not a point), the warnings it
+    found (``warnings``: words of a free-text amenities cell it does not know) and the
+    row's own cells under the file's headers (``source``: what the rejected-rows workbook
+    gives back)."""
 
-    __slots__ = ("problems",)
+    __slots__ = ("problems", "source", "warnings")
 
-    def __init__(self, cells: dict[str, Any], problems: tuple[Problem, ...] = ()) -> None:
+    def __init__(
+        self,
+        cells: dict[str, Any],
+        problems: tuple[Problem, ...] = (),
+        *,
+        source: dict[str, Any] | None = None,
+        warnings: tuple[Problem, ...] = (),
+    ) -> None:
         super().__init__(cells)
         self.problems = problems
+        self.source = source if source is not None else {}
+        self.warnings = warnings

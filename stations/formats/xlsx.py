@@ -18,9 +18,11 @@ from stations.formats.limits import (
     DEFAULT_LIMITS,
     FileLimits,
     FileRefusedError,
+    SheetChoiceError,
     limited,
     too_many_rows,
 )
+from stations.formats.sheet import HEADER_SCAN_ROWS, find_header
 from stations.formats.table import Row, Table
 
 
@@ -246,9 +248,53 @@ def check_xlsx(path: Path, limits: FileLimits = DEFAULT_LIMITS) -> None:
                 raise FileRefusedError("bad_file", msg) from None
 
 
+_NAMED_SHEETS = ("驿站", "stations", "工会驿站")
+
+
+def _choose_sheet(path: Path, book: Any, sheet: str | None) -> tuple[Any, list[Any], int]:
+    """The sheet holding stations, its first rows (read) and the index of its header row.
+
+    ``sheet`` named: that one. Otherwise the one sheet whose header is found in its first
+    rows (title and note rows above it passed); several: SheetChoiceError naming them;
+    none: the sheet named 驿站/stations/工会驿站, else the first, its first row the header.
+    """
+    found: list[tuple[Any, list[Any], int]] = []
+    for candidate in book.worksheets:
+        if sheet is not None and candidate.title != sheet:
+            continue
+        # The sheet's own <dimension> can claim 16,384 columns; rows are padded to it.
+        if hasattr(candidate, "reset_dimensions"):
+            candidate.reset_dimensions()
+        head = list(candidate.iter_rows(max_row=HEADER_SCAN_ROWS, values_only=True))
+        at = find_header(head)
+        if at is not None or sheet is not None:
+            found.append((candidate, head, at or 0))
+    if sheet is not None and not found:
+        names = [ws.title for ws in book.worksheets]
+        msg = f"{path.name}: 没有名为“{visible(sheet[:40])}”的工作表；工作表有：{'、'.join(names)}"
+        raise SheetChoiceError(msg, names)
+    if len(found) > 1:
+        names = [ws.title for ws, _, _ in found]
+        msg = (
+            f"{path.name}: 有 {len(names)} 个工作表像驿站登记表（{'、'.join(names)}），"
+            "请选择要上传的工作表"
+        )
+        raise SheetChoiceError(msg, names)
+    if found:
+        return found[0]
+    chosen = book.worksheets[0]
+    for candidate in book.worksheets:
+        if candidate.title in _NAMED_SHEETS:
+            chosen = candidate
+            break
+    if hasattr(chosen, "reset_dimensions"):
+        chosen.reset_dimensions()
+    return chosen, list(chosen.iter_rows(max_row=1, values_only=True)), 0
+
+
 def _xlsx_rows(
-    path: Path, limits: FileLimits
-) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]]]:
+    path: Path, limits: FileLimits, sheet: str | None = None
+) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]], int, str]:
     # deferred: importing openpyxl took 1.5 s here (python -X importtime, shared machine),
     # which CSV and GeoJSON uploads and the CLI's start-up need not pay.
     from openpyxl import load_workbook
@@ -263,15 +309,6 @@ def _xlsx_rows(
     except (BadZipFile, InvalidFileException, OSError, KeyError) as exc:
         msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
         raise ValueError(msg) from None
-    sheet = book.worksheets[0]
-    for candidate in book.worksheets:
-        if candidate.title in ("驿站", "stations", "工会驿站"):
-            sheet = candidate
-            break
-    # The sheet's own <dimension> can claim 16,384 columns; rows are padded to it unless reset.
-    if hasattr(sheet, "reset_dimensions"):
-        sheet.reset_dimensions()
-    rows = sheet.iter_rows(values_only=True)
     number = 1
 
     def unreadable(exc: Exception, row: int) -> FileRefusedError:
@@ -284,14 +321,19 @@ def _xlsx_rows(
     # number that is not one) are the file's, not ours.
     broken = (IndexError, KeyError, TypeError, ValueError, SyntaxError, AttributeError)
     try:
-        header = list(next(rows, ()))
+        chosen, head, at = _choose_sheet(path, book, sheet)
+    except SheetChoiceError:
+        book.close()
+        raise
     except broken as exc:
         raise unreadable(exc, 1) from None
+    header = list(head[at]) if len(head) > at else []
+    rows = chosen.iter_rows(min_row=at + 2, values_only=True)
 
     def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
         nonlocal number
         try:
-            for number, values in enumerate(rows, start=2):
+            for number, values in enumerate(rows, start=at + 2):
                 if any(v is not None and str(v).strip() for v in values):
                     yield number, values
         except broken as exc:
@@ -299,15 +341,16 @@ def _xlsx_rows(
         finally:
             book.close()
 
-    return header, body()
+    return header, body(), at + 1, chosen.title
 
 
-def read_xlsx(path: Path, limits: FileLimits) -> Table:
-    """The first sheet named 驿站/stations/工会驿站 (else the first sheet): its header and
-    rows, the file checked by :func:`check_xlsx` before openpyxl opens it."""
-    header, body = _xlsx_rows(path, limits)
+def read_xlsx(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:
+    """The sheet holding stations (see :func:`_choose_sheet`; ``sheet`` names one): its
+    header, found below any title rows, and rows, the file checked by :func:`check_xlsx`
+    before openpyxl opens it."""
+    header, body, header_row, title = _xlsx_rows(path, limits, sheet)
     rows = limited((Row(n, values) for n, values in body), path.name, limits)
-    return Table("xlsx", header, rows, quoted=True)
+    return Table("xlsx", header, rows, quoted=True, header_row=header_row, sheet=title)
 
 
 def export_xlsx(stations: Iterable[Station], path: Path) -> int:

@@ -9,6 +9,8 @@ committed batch from the audit trail, again refused if anything was changed sinc
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -39,6 +41,7 @@ from stations.domain.uploads import (
     UploadStateError,
     UploadStatus,
     changed_fields,
+    crs_notes,
     new_upload_id,
     upload_crs,
 )
@@ -50,6 +53,7 @@ from stations.domain.validation import (
     text_problem,
     visible,
 )
+from stations.formats.fields import MAX_HEADER_CHARS, POSITION, field_label
 from stations.formats.io import FileLimits, FileRefusedError, read_rows
 from stations.formats.table import Cells
 from stations.storage.store import Store
@@ -73,9 +77,21 @@ def closure_check(
     )
 
 
-def _problem(p: Problem, columns: dict[str, str]) -> dict[str, Any]:
+def _problem(
+    p: Problem, columns: dict[str, str], source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A row's problem for the report: the file's own header of its field (the one-column
+    position's for lon/lat; the field's Chinese name when the file has no such column)
+    and, when the problem names none, the cell's value as uploaded."""
     out = p.as_dict()
-    out["column"] = columns.get(p.field, p.field)
+    column = columns.get(p.field)
+    if column is None and p.field in ("lon", "lat"):
+        column = columns.get(POSITION)
+    out["column"] = column if column is not None else field_label(p.field)
+    if out.get("value") is None and source and column is not None:
+        value = source.get(column[:MAX_HEADER_CHARS])
+        if value is not None and str(value).strip():
+            out["value"] = value
     return out
 
 
@@ -149,6 +165,95 @@ class _DuplicateFinder:
         return out
 
 
+MATCH_RADIUS_M = 100.0  # a row without a code is its union's station of that name within this
+
+
+def _normal_name(name: str) -> str:
+    return re.sub(r"[\s·•・()（）]+", "", unicodedata.normalize("NFKC", name)).lower()
+
+
+@dataclass(slots=True)
+class _OwnStations:
+    """One union's stations, for matching the rows of a sheet without its codes."""
+
+    by_name: dict[str, list[Station]]
+    stations: list[Station]
+    index: NearestIndex
+    codes: set[str]
+    next_number: int = 1
+
+    @classmethod
+    def of(cls, store: Store, owner: Owner) -> _OwnStations:
+        stations = list(_owned(store, owner))
+        by_name: dict[str, list[Station]] = {}
+        for s in stations:
+            by_name.setdefault(_normal_name(s.name), []).append(s)
+        index = NearestIndex(
+            np.array([s.lon for s in stations], np.float64),
+            np.array([s.lat for s in stations], np.float64),
+        )
+        return cls(by_name, stations, index, {s.external_id for s in stations})
+
+    def new_code(self, owner: Owner) -> str:
+        """The next free code ``<union code>-0001`` (deterministic: the same sheet gets the
+        same codes in the same order)."""
+        while True:
+            code = f"{owner.code}-{self.next_number:04d}"
+            self.next_number += 1
+            if code not in self.codes:
+                self.codes.add(code)
+                return code
+
+
+def _name(station: Station) -> str:
+    return f"“{station.name}”（编号 {station.external_id}）"
+
+
+def _match(
+    own: _OwnStations, station: Station, taken: set[str]
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """The code of the union's station this row (without a code) is, and likely matches.
+
+    Same name within MATCH_RADIUS_M: that station. Same name farther, or another name
+    within it: a likely match, said in a warning; never merged silently."""
+    same = [
+        s for s in own.by_name.get(_normal_name(station.name), []) if s.external_id not in taken
+    ]
+    near: list[tuple[Station, float]] = []
+    if len(own.index):
+        found = own.index.query(station.lon, station.lat, k=5, radius_m=MATCH_RADIUS_M)
+        near = [
+            (own.stations[i], float(d))
+            for i, d in zip(found.index, found.distance_m, strict=True)
+            if own.stations[i].external_id not in taken
+        ]
+    for s, _d in near:
+        if _normal_name(s.name) == _normal_name(station.name):
+            return s.external_id, []
+    warnings: list[dict[str, Any]] = []
+    if same:
+        warnings.append(
+            {
+                "code": "likely_match_name",
+                "field": "name",
+                "message": f"本工会已有同名驿站{_name(same[0])}，但位置相距超过 "
+                f"{MATCH_RADIUS_M:.0f} 米；已作为新驿站（新编号），"
+                "如是同一驿站请在文件中填写其编号",
+            }
+        )
+    elif near:
+        other, dist = near[0]
+        warnings.append(
+            {
+                "code": "likely_match_position",
+                "field": "name",
+                "message": f"{dist:.0f} 米内已有本工会驿站{_name(other)}，名称不同；"
+                "已作为新驿站（新编号），如是同一驿站请在文件中填写其编号",
+            }
+        )
+    return None, warnings
+
+
 def _chunks(rows: Iterable[UploadRow], size: int = CHUNK_ROWS) -> Iterator[list[UploadRow]]:
     chunk: list[UploadRow] = []
     for r in rows:
@@ -174,8 +279,13 @@ def plan_upload(
     on_row: Callable[[int], None] | None = None,
     retention_h: float = DRY_RUN_RETENTION_H,
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    notes: Callable[[], Iterable[str]] | None = None,
 ) -> Upload:
     """Check every row against the registry and store the plan (a dry run); change nothing.
+
+    A row without a code is matched to its union's station by name and position (see
+    :func:`_match`), else given a new code. ``notes``: how the file was read, asked once
+    every row is (the reader gathers them as it goes), stored with the upload.
 
     A district union's rows must lie in its district, or within ``border_tolerance_m``
     of it (filed as its own, with a row warning); a union may only touch its own
@@ -219,8 +329,10 @@ def plan_upload(
             yield result
         if full_list and by.owner is not None:
             listed = {ext for (owner, ext) in seen if owner == str(by.owner)}
+            # A rejected row's station is in the file, only wrong: not closed as missing.
+            kept = listed | ctx.protected
             for s in _owned(store, by.owner):
-                if s.external_id not in listed and s.status is not Status.CLOSED:
+                if s.external_id not in kept and s.status is not Status.CLOSED:
                     seq += 1
                     counts["close"] += 1
                     yield UploadRow(
@@ -240,7 +352,13 @@ def plan_upload(
         nearby = finder.within_file()
         if nearby:
             store.add_upload_warnings(upload.id, nearby)
-        store.finish_upload(upload.id, counts)
+        lines = [visible(str(n)) for n in notes()] if notes is not None else None
+        if ctx.protected and full_list:
+            lines = [
+                *(lines or []),
+                f"有 {len(ctx.protected)} 个本工会驿站出现在被退回的行中，完整名单不会关闭它们",
+            ]
+        store.finish_upload(upload.id, counts, lines)
     except BaseException:
         store.delete_upload(upload.id)
         raise
@@ -263,6 +381,45 @@ class _RowContext:
     columns: dict[str, str]  # field -> the file's header, for the report
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M
     seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (owner, code) -> row
+    own: dict[str, _OwnStations] = field(default_factory=dict)  # owner -> its stations
+    # Codes of the uploader's stations named in rejected rows: a full list keeps them.
+    protected: set[str] = field(default_factory=set)
+
+    def stations_of(self, owner: Owner) -> _OwnStations:
+        key = str(owner)
+        if key not in self.own:
+            self.own[key] = _OwnStations.of(self.store, owner)
+        return self.own[key]
+
+    def protect(self, ext: str, raw: dict[str, Any]) -> None:
+        """Keep the uploader's station a rejected row names (by code, else by name)."""
+        if self.by.owner is None:
+            return
+        if ext:
+            self.protected.add(ext)
+            return
+        name = raw.get("name")
+        if isinstance(name, str) and name.strip():
+            own = self.stations_of(self.by.owner)
+            self.protected.update(s.external_id for s in own.by_name.get(_normal_name(name), []))
+
+
+_PENDING = "（待编号）"  # the code of a row that has none, until it is matched or given one
+
+
+def _rejected(
+    ctx: _RowContext, seq: int, number: int, ext: str, raw: dict[str, Any], problems: Any
+) -> UploadRow:
+    source = raw.source if isinstance(raw, Cells) else {}
+    ctx.protect(ext, raw)
+    return UploadRow(
+        seq,
+        number,
+        "rejected",
+        ext,
+        problems=tuple(_problem(p, ctx.columns, source) for p in problems),
+        cells=source,
+    )
 
 
 def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> UploadRow:
@@ -277,7 +434,7 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
             )
         notes: list[Problem] = []
         station = build_station(
-            raw,
+            raw if ext else {**raw, "external_id": _PENDING},
             districts=ctx.districts,
             crs=ctx.crs or CoordinateSystem.WGS84,
             owner=ctx.by.owner,
@@ -285,13 +442,7 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
             warnings=notes,
         )
     except ValidationError as exc:
-        return UploadRow(
-            seq,
-            number,
-            "rejected",
-            ext,
-            problems=tuple(_problem(p, ctx.columns) for p in exc.problems),
-        )
+        return _rejected(ctx, seq, number, ext, raw, exc.problems)
     if not ctx.by.may_write(station.owner):
         problem = Problem(
             "owner",
@@ -299,7 +450,23 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
             f"只能上传本工会（{ctx.by.owner}）的驿站，这一行属于 {station.owner}",
             str(station.owner),
         )
-        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, ctx.columns),))
+        return _rejected(ctx, seq, number, ext, raw, [problem])
+    matched: list[dict[str, Any]] = []
+    if not ext:
+        own = ctx.stations_of(station.owner)
+        taken = {code for (owner, code) in ctx.seen if owner == str(station.owner)}
+        code, matched = _match(own, station, taken)
+        station = replace(station, external_id=code or own.new_code(station.owner))
+        matched.append(
+            {
+                "code": "code_matched" if code else "code_given",
+                "field": "external_id",
+                "message": f"文件未填编号：按名称和位置对应本工会已有驿站，编号 {code}"
+                if code
+                else f"文件未填编号：作为新驿站，编号 {station.external_id}"
+                "（以后上传同一表格会按名称和位置对应）",
+            }
+        )
     key = (str(station.owner), station.external_id)
     if key in ctx.seen:
         problem = Problem(
@@ -308,10 +475,13 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
             f"编号 {station.external_id} 在文件中重复（与第 {ctx.seen[key]} 行相同）",
             station.external_id,
         )
-        return UploadRow(seq, number, "rejected", ext, problems=(_problem(problem, ctx.columns),))
+        return _rejected(ctx, seq, number, ext, raw, [problem])
     ctx.seen[key] = number
+    ext = station.external_id
     warnings = (
+        *matched,
         *(_problem(p, ctx.columns) for p in notes),
+        *(_problem(p, ctx.columns) for p in (raw.warnings if isinstance(raw, Cells) else ())),
         *ctx.finder.check(station, number),
         *hours_warnings(station),
     )
@@ -344,30 +514,49 @@ def commit_upload(
     by: Principal,
     confirm_closures: int | None = None,
     max_close_share: float = MAX_CLOSE_SHARE,
+    accepted_only: bool = False,
 ) -> WriteResult:
     """Apply a dry run's changes in one batch; all land or none (409 on conflicts).
 
-    A full list that closes more than ``max_close_share`` of the union's open stations, or
-    closes any while accepting no row, is refused (ClosuresUnconfirmedError) unless
-    ``confirm_closures`` is exactly the number it closes.
+    An upload with rejected rows is refused, unless ``accepted_only``: then its accepted
+    rows are committed (all of them or none, one batch) and its notes say how many rows
+    were left out. A full list that closes more than ``max_close_share`` of the union's
+    open stations, or closes any while accepting no row, is refused
+    (ClosuresUnconfirmedError) unless ``confirm_closures`` is exactly the number it closes.
     """
     upload = get_upload(store, upload_id, by=by)
     if upload.status is not UploadStatus.DRY_RUN:
         msg = f"upload {upload_id} is {upload.status.value}; only a dry run can be committed"
         raise UploadStateError(msg)
-    if upload.counts.get("rejected"):
-        msg = f"upload {upload_id} has {upload.counts['rejected']} rejected rows; fix the file"
+    rejected = upload.counts.get("rejected", 0)
+    if rejected and not accepted_only:
+        msg = (
+            f"upload {upload_id} has {rejected} rejected rows; fix the file, or commit only "
+            "the accepted rows (accepted_only)"
+        )
         raise UploadStateError(msg)
     check = closure_check(store, upload, max_share=max_close_share)
     if check is not None and check.needs_confirmation and confirm_closures != check.would_close:
         raise ClosuresUnconfirmedError(check, upload_id)
-    return store.apply(
+    without = f" without {rejected} rejected rows" if rejected else ""
+    result = store.apply(
         _changes(store, upload_id),
         actor=by.actor,
         kind="upload",
-        note=f"upload {upload_id} {upload.filename}",
+        note=f"upload {upload_id} {upload.filename}{without}",
         upload_id=upload_id,
     )
+    if rejected:
+        store.add_upload_note(
+            upload_id,
+            f"已提交无误的 {_accepted(upload)} 行，未提交被退回的 {rejected} 行",
+        )
+    return result
+
+
+def _accepted(upload: Upload) -> int:
+    c = upload.counts
+    return c.get("create", 0) + c.get("update", 0) + c.get("unchanged", 0)
 
 
 def revert_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult:
@@ -452,15 +641,19 @@ def plan_upload_file(
     retention_h: float = DRY_RUN_RETENTION_H,
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
     on_row: Callable[[int], None] | None = None,
+    sheet: str | None = None,
 ) -> Upload:
-    """Read a union's file and plan it (:func:`plan_upload`); ``crs`` None: the file must say;
-    ``format`` None: its name says. The API and the CLI both upload through here.
+    """Read a union's file and plan it (:func:`plan_upload`); ``crs`` None: the file must say
+    (a header such as 经纬度（高德） does: the upload's ``proposed_crs``); ``format`` None: its
+    name says; ``sheet``: the workbook's sheet to read. The API and the CLI both upload
+    through here.
 
     A file the readers cannot read raises FileRefusedError (``bad_file`` unless the reader
-    named another problem); CrsRequiredError when nothing says the coordinate system.
+    named another problem); a workbook with several sheets of stations and no ``sheet``,
+    SheetChoiceError (its ``sheets``); CrsRequiredError when nothing says the system.
     """
     try:
-        source = read_rows(path, format=format, limits=limits)
+        source = read_rows(path, format=format, limits=limits, sheet=sheet)
     except FileRefusedError:
         raise
     except ValueError as exc:  # the readers' word for a file they cannot read
@@ -469,6 +662,7 @@ def plan_upload_file(
     system = upload_crs(
         crs, format=source.format, columns=source.columns, default_crs=source.default_crs
     )
+    _, said = crs_notes(crs, source.columns)
     # Rows are read as they are planned: a reader refusing the file part-way raises
     # FileRefusedError from inside plan_upload (which removes the half-made plan).
     return plan_upload(
@@ -484,6 +678,7 @@ def plan_upload_file(
         columns=source.columns,
         retention_h=retention_h,
         on_row=on_row,
+        notes=lambda: [*source.notes(), *said],
     )
 
 

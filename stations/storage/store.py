@@ -216,8 +216,15 @@ class UploadStore(ABC):
         """Append one warning to each listed row (by the row number the clerk sees)."""
 
     @abstractmethod
-    def finish_upload(self, upload_id: str, counts: dict[str, int]) -> None:
-        """Mark the plan complete: from now on it can be committed."""
+    def finish_upload(
+        self, upload_id: str, counts: dict[str, int], notes: Sequence[str] | None = None
+    ) -> None:
+        """Mark the plan complete: from now on it can be committed. ``notes``: how the file
+        was read, replacing those the upload was created with (None: kept)."""
+
+    @abstractmethod
+    def add_upload_note(self, upload_id: str, note: str) -> None:
+        """Append one line to an upload's notes (what became of it: committed without…)."""
 
     @abstractmethod
     def find_upload(self, upload_id: str) -> Upload | None: ...

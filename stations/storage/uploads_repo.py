@@ -23,7 +23,8 @@ class SQLUploads(SQLBase, UploadStore):
         with self._write() as c:
             c.execute(
                 "INSERT INTO uploads (id, actor, owner, filename, crs, full_list, created_at, "
-                "base_version, unknown_columns, columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "base_version, unknown_columns, columns, notes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     upload.id,
                     upload.actor,
@@ -35,6 +36,7 @@ class SQLUploads(SQLBase, UploadStore):
                     upload.base_version,
                     dump_json(list(upload.unknown_columns)),
                     dump_json(upload.columns),
+                    dump_json(list(upload.notes)),
                 ),
             )
 
@@ -42,8 +44,8 @@ class SQLUploads(SQLBase, UploadStore):
         with self._write() as c:
             c.executemany(
                 "INSERT INTO upload_rows (upload_id, seq, row, action, external_id, station_id, "
-                "expected_version, station, changed, problems, warnings) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "expected_version, station, changed, problems, warnings, cells) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         upload_id,
@@ -57,6 +59,7 @@ class SQLUploads(SQLBase, UploadStore):
                         dump_json(list(r.changed)),
                         dump_json(list(r.problems)),
                         dump_json(list(r.warnings)),
+                        dump_json(r.cells) if r.cells else "{}",
                     )
                     for r in rows
                 ],
@@ -76,12 +79,29 @@ class SQLUploads(SQLBase, UploadStore):
                         (dump_json(warnings), upload_id, found["seq"]),
                     )
 
-    def finish_upload(self, upload_id: str, counts: dict[str, int]) -> None:
+    def finish_upload(
+        self, upload_id: str, counts: dict[str, int], notes: Sequence[str] | None = None
+    ) -> None:
         with self._write() as c:
-            c.execute(
-                "UPDATE uploads SET planned = 1, counts = ? WHERE id = ?",
-                (dump_json(counts), upload_id),
-            )
+            if notes is None:
+                c.execute(
+                    "UPDATE uploads SET planned = 1, counts = ? WHERE id = ?",
+                    (dump_json(counts), upload_id),
+                )
+            else:
+                c.execute(
+                    "UPDATE uploads SET planned = 1, counts = ?, notes = ? WHERE id = ?",
+                    (dump_json(counts), dump_json(list(notes)), upload_id),
+                )
+
+    def add_upload_note(self, upload_id: str, note: str) -> None:
+        with self._write() as c:
+            found = c.execute("SELECT notes FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+            if found is not None:
+                notes = [*json.loads(found["notes"]), note]
+                c.execute(
+                    "UPDATE uploads SET notes = ? WHERE id = ?", (dump_json(notes), upload_id)
+                )
 
     def find_upload(self, upload_id: str) -> Upload | None:
         conn = self._conn()
@@ -113,6 +133,7 @@ class SQLUploads(SQLBase, UploadStore):
             counts=json.loads(r["counts"]),
             unknown_columns=tuple(json.loads(r["unknown_columns"])),
             columns=json.loads(r["columns"]),
+            notes=tuple(json.loads(r["notes"] or "[]")),
             batch_id=batches.get("upload"),
             revert_batch_id=batches.get("revert"),
         )
@@ -181,6 +202,7 @@ class SQLUploads(SQLBase, UploadStore):
                 changed=tuple(json.loads(r["changed"])),
                 problems=tuple(json.loads(r["problems"])),
                 warnings=tuple(json.loads(r["warnings"])),
+                cells=json.loads(r["cells"] or "{}"),
             )
 
     def list_uploads(

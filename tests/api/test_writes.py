@@ -266,7 +266,7 @@ def test_upload_dry_run_reports_every_rejection_reason_in_chinese(client, store,
             row("A3", lon=gj[0], lat=gj[1]),  # 4: in 江北, not 渝中
             row("A4", hours="看情况"),  # 5
             row("A5", amen="热水、按摩椅"),  # 6
-            row("", name="无编号"),  # 7: missing code
+            row("", name="无编号"),  # 7: no code: given one (500103-0001)
             row("A7"),  # 8
             row("A7", name="重复"),  # 9: duplicate code in the file
         ]
@@ -275,8 +275,11 @@ def test_upload_dry_run_reports_every_rejection_reason_in_chinese(client, store,
     assert r.status_code == 201, r.text
     report = r.json()
     assert report["status"] == "dry_run"
-    assert report["counts"]["rejected"] == 7
-    assert report["counts"]["create"] == 1
+    assert report["counts"]["rejected"] == 6
+    assert report["counts"]["create"] == 2
+    given = next(r for r in report["rows"] if r["row"] == 7)
+    assert (given["action"], given["external_id"]) == ("create", "500103-0001")
+    assert "编号 500103-0001" in given["warnings"][0]["message"]
     got = problems_by_row(report)
     code = {n: {p["code"] for p in ps} for n, ps in got.items()}
     assert code == {
@@ -285,7 +288,6 @@ def test_upload_dry_run_reports_every_rejection_reason_in_chinese(client, store,
         4: {"outside_own_district"},
         5: {"hours_unparseable"},
         6: {"unknown_amenity"},
-        7: {"missing_field"},
         9: {"duplicate_in_file"},
     }
     assert "江北区" in got[4][0]["message"]
@@ -295,7 +297,6 @@ def test_upload_dry_run_reports_every_rejection_reason_in_chinese(client, store,
     assert "按摩椅" in got[6][0]["message"]
     assert "微波炉(microwave)" in got[6][0]["message"]
     assert "填反" in got[3][0]["message"]
-    assert got[7][0]["column"] == "编号"
     assert store.count() == 0  # a dry run changes nothing
     assert_problem(
         client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong), 409, "upload_state"

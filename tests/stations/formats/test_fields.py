@@ -160,7 +160,9 @@ def test_a_geojson_row_that_is_no_point_carries_its_problem_typed(tmp_path):
     path.write_text(json.dumps(doc), encoding="utf-8")
     (_, good), (_, bad) = read_rows(path).rows
     assert good == {"external_id": "A", "lon": 106.5, "lat": 29.5}
-    assert not isinstance(good, Cells)
+    # Every row carries its own cells (for the rejected-rows workbook); only a bad one problems.
+    assert isinstance(good, Cells) and not good.problems
+    assert good.source == {"编号": "A", "经度": 106.5, "纬度": 29.5}
     assert isinstance(bad, Cells)
     assert bad == {"external_id": "B", "lon": None, "lat": None}
     assert [(p.field, p.code) for p in bad.problems] == [("geometry", "not_a_point")]

@@ -105,7 +105,8 @@ def test_chinese_and_english_headers_map_to_fields():
         ["名称", "Longitude", "纬度(WGS84)", "备注", "amap_poi_id", "高德POI"]
     )
     assert mapped[:3] == ["name", "lon", "lat"]
-    assert unknown == ["备注", "高德POI"]  # the second amap POI column is a duplicate
+    assert unknown == ["高德POI"]  # the second amap POI column is a duplicate
+    assert mapped[3] is None  # 备注 names no field: read past, not unknown (see the notes)
     assert mapped[4] == "amap_poi_id"
 
 
@@ -518,8 +519,11 @@ def test_a_file_without_a_crs_needs_one_named_and_says_how_to_tell(tmp_path):
     from stations.domain.uploads import CrsRequiredError
 
     source = read_rows(write_csv(tmp_path / "x.csv", cn_rows(), "utf-8"))
+    # 经度（GCJ-02） names the system: proposed, and taken when the uploader names none.
+    assert upload_crs(None, format=source.format, columns=source.columns).value == "gcj02"
+    plain = {**source.columns, "lon": "经度"}
     with pytest.raises(CrsRequiredError) as missing:
-        upload_crs(None, format=source.format, columns=source.columns)
+        upload_crs(None, format=source.format, columns=plain)
     for hint in ("高德", "腾讯", "gcj02", "百度", "bd09", "天地图", "wgs84"):
         assert hint in str(missing.value)
     assert upload_crs("gcj02", format="csv", columns={}).value == "gcj02"
