@@ -13,6 +13,7 @@ from api import docs_pages, problems
 from api.auth import failure_limiter
 from api.console import errors as console_errors
 from api.console import home as console_home
+from api.console import uploads as console_uploads
 from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
@@ -115,6 +116,7 @@ def create_app(
     app.include_router(routes_rider.router)
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)
+    app.include_router(console_uploads.router)
 
     app.include_router(routes_service.router)
 

@@ -1,0 +1,26 @@
+// The upload pages: while a file is checked, say so and keep the button from a second
+// submit (a large sheet takes a while); put the button back if the page is shown again
+// from the browser's history.
+"use strict";
+(() => {
+  const form = document.getElementById("upload-form");
+  if (!form) {
+    return;
+  }
+  const button = document.getElementById("upload-submit");
+  const busy = document.getElementById("upload-busy");
+  const label = button.textContent;
+  form.addEventListener("submit", () => {
+    // Disabled after this event, so the form is still sent.
+    window.setTimeout(() => {
+      button.disabled = true;
+      button.textContent = "正在检查…";
+      busy.hidden = false;
+    }, 0);
+  });
+  window.addEventListener("pageshow", () => {
+    button.disabled = false;
+    button.textContent = label;
+    busy.hidden = true;
+  });
+})();
