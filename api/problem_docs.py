@@ -252,6 +252,12 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Save it again from Excel as XLSX or CSV and upload it; the column names are in "
         "/v1/uploads/template.xlsx.",
     ),
+    "choose_sheet": E(
+        "工作簿中有几个工作表都像驿站登记表，不知道该读取哪一个。",
+        "在 sheets 列出的工作表中选一个，上传时注明 sheet=<工作表名>（命令行：--sheet）。",
+        "Several sheets of the workbook hold stations; which one to read is not said.",
+        "Choose one of those listed in `sheets` and upload again with sheet=<name> (CLI: --sheet).",
+    ),
     "stale_write": E(
         "在您读取之后，这个驿站已被别人修改，您的修改未被保存。",
         "重新读取驿站（新的 ETag），确认别人的修改后再提交。",

@@ -19,7 +19,7 @@ from stations.domain.errors import InvalidOptionError, StoreError, UnknownCrsErr
 from stations.domain.feedback import InvalidFeedbackError, TooManyReportsError
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError
 from stations.domain.validation import ValidationError
-from stations.formats.io import FileRefusedError
+from stations.formats.io import FileRefusedError, SheetChoiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("yizhan.api")
@@ -64,6 +64,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "too_many_rows": (413, "The file has too many rows"),
     "too_many_columns": (422, "The spreadsheet has too many columns"),
     "cell_too_long": (422, "A cell of the file is too long"),
+    "choose_sheet": (422, "Choose the workbook's sheet to read"),
     "crs_required": (422, "Say which coordinate system the file's positions are in"),
     "closures_unconfirmed": (409, "The full list would close many stations: confirm it"),
     "stale_write": (409, "The station was changed by someone else"),
@@ -136,6 +137,8 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         )
     if isinstance(exc, InvalidFeedbackError):
         return "invalid_feedback", "the report has problems; see errors", {"errors": exc.problems}
+    if isinstance(exc, SheetChoiceError):
+        return exc.code, str(exc), {"sheets": exc.sheets}
     if isinstance(exc, FileRefusedError | CrsRequiredError | UnknownCrsError):
         code = exc.code if exc.code in PROBLEMS else "bad_file"
         return code, str(exc), {}

@@ -26,6 +26,7 @@ from stations.domain.auth import Principal
 from stations.domain.model import Station
 from stations.domain.uploads import UploadRow
 from stations.domain.validation import Problem as ValidationProblem
+from stations.formats.fields import field_label
 from stations.formats.io import detect_format
 from stations.formats.template import template_xlsx
 from stations.services import stations as station_service
@@ -209,6 +210,12 @@ def _upload_doc(
         "actor": upload.actor,
         "created_at": upload.created_at.isoformat(),
         "counts": upload.counts,
+        "notes": list(upload.notes),
+        "proposed_crs": upload.proposed_crs,
+        "columns": [
+            {"header": header, "field": key, "label": field_label(key)}
+            for key, header in upload.columns.items()
+        ],
         "unknown_columns": list(upload.unknown_columns),
         "batch_id": upload.batch_id,
         "revert_batch_id": upload.revert_batch_id,
@@ -217,6 +224,7 @@ def _upload_doc(
             "self": f"/v1/uploads/{upload.id}",
             "commit": f"/v1/uploads/{upload.id}/commit",
             "revert": f"/v1/uploads/{upload.id}/revert",
+            "rejected": f"/v1/uploads/{upload.id}/rejected.xlsx",
         },
     }
 
@@ -231,16 +239,27 @@ def upload_template() -> Response:
     )
 
 
-def _commit(services: ServicesDep, upload_id: str, by: Principal, confirm: int | None) -> Any:
+def _commit(
+    services: ServicesDep,
+    upload_id: str,
+    by: Principal,
+    confirm: int | None,
+    accepted_only: bool = False,
+) -> Any:
     return upload_service.commit_upload(
         services.store,
         upload_id,
         by=by,
         confirm_closures=confirm,
         max_close_share=services.settings.full_list_max_close_share,
+        accepted_only=accepted_only,
     )
 
 
+_SHEET_HELP = (
+    "the workbook's sheet to read; needed (422 choose_sheet, with the names in `sheets`) "
+    "when several sheets hold stations"
+)
 _CONFIRM_HELP = (
     "a full list closing more than YIZHAN_FULL_LIST_MAX_CLOSE_SHARE of the union's open "
     "stations (or any, with no valid row) commits only when this is the number it closes"
@@ -272,11 +291,14 @@ def create_upload(
         bool, Form(description="the file is the union's full list: close stations missing")
     ] = False,
     confirm_closures: Annotated[int | None, Form(ge=0, description=_CONFIRM_HELP)] = None,
+    sheet: Annotated[str | None, Query(max_length=200, description=_SHEET_HELP)] = None,
 ) -> Response:
     """Checks every row and answers with the report: rows to add, change, close, unchanged
-    and rejected (row, column, value, why, in Chinese, with a stable code), and likely
-    duplicates. Nothing changes until `POST /v1/uploads/{id}/commit` (or `dry_run=false`,
-    which commits when no row is rejected)."""
+    and rejected (row, column, value, why, in Chinese, with a stable code), likely
+    duplicates, and `notes` on how the file was read (header row, rows passed, position
+    order; `proposed_crs`: the system its headers name, used when `crs` is not given).
+    Nothing changes until `POST /v1/uploads/{id}/commit` (or `dry_run=false`, which
+    commits when no row is rejected)."""
     given = parse_crs_param(crs) if crs is not None and crs.strip() else None
     name = validation.check_text("file", Path(file.filename or "upload.csv").name)
     try:
@@ -297,6 +319,7 @@ def create_upload(
             limits=settings.file_limits,
             retention_h=settings.dry_run_retention_hours,
             border_tolerance_m=settings.border_tolerance_m,
+            sheet=sheet,
         )
     if not dry_run and not upload.counts.get("rejected"):
         _commit(services, upload.id, by, confirm_closures)
@@ -333,11 +356,15 @@ def commit(
     by: PrincipalDep,
     services: ServicesDep,
     confirm_closures: Annotated[int | None, Query(ge=0, description=_CONFIRM_HELP)] = None,
+    accepted_only: Annotated[
+        bool, Query(description="commit the accepted rows, leaving the rejected ones out")
+    ] = False,
 ) -> Response:
-    """Refused (409) if it has rejected rows, was committed already, a station it
-    changes was changed by someone else since the dry run, or it is a full list closing
-    many stations without `confirm_closures`."""
-    result = _commit(services, upload_id, by, confirm_closures)
+    """Refused (409) if it has rejected rows (unless `accepted_only`: then its accepted
+    rows are committed, all or none), was committed already, a station it changes was
+    changed by someone else since the dry run, or it is a full list closing many stations
+    without `confirm_closures`."""
+    result = _commit(services, upload_id, by, confirm_closures, accepted_only)
     upload = upload_service.get_upload(services.store, upload_id, by=by)
     return json_response(
         {
@@ -346,6 +373,20 @@ def commit(
             "batch_id": result.batch.id,
             "changes": result.batch.changes,
         }
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}/rejected.xlsx", summary="An upload's rejected rows, to fix (Excel)"
+)
+def rejected_rows(upload_id: str, by: PrincipalDep, services: ServicesDep) -> Response:
+    """The rejected rows with the file's own columns and values and a 问题 column; fix
+    them and upload the workbook again (the 问题 column is passed over)."""
+    data = upload_service.rejected_rows_xlsx(services.store, upload_id, by=by)
+    return Response(
+        data,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="rejected-{upload_id}.xlsx"'},
     )
 
 

@@ -22,10 +22,12 @@ from stations.domain.auth import Principal
 from stations.domain.changes import WriteResult
 from stations.domain.errors import StoreError
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError, Upload
+from stations.formats.io import SheetChoiceError
 from stations.services.uploads import (
     closure_check,
     commit_upload,
     plan_upload_file,
+    rejected_rows_xlsx,
     revert_upload,
 )
 from stations.storage.store import Store
@@ -37,6 +39,8 @@ def _print_report(store: Store, upload: Upload, limit: int) -> None:
         f"upload {upload.id}: 新增 {c.get('create', 0)}，修改 {c.get('update', 0)}，"
         f"关闭 {c.get('close', 0)}，未变 {c.get('unchanged', 0)}，有误 {c.get('rejected', 0)}"
     )
+    for note in upload.notes:
+        click.echo(note)
     if upload.unknown_columns:
         click.echo(f"未识别的列（已忽略）：{'、'.join(upload.unknown_columns)}")
     check = closure_check(store, upload, max_share=cli_settings().full_list_max_close_share)
@@ -89,6 +93,9 @@ def _print_report(store: Store, upload: Upload, limit: int) -> None:
 )
 @click.option("--max-problems", default=200, show_default=True, help="problems to list")
 @click.option(
+    "--sheet", default=None, help="the workbook's sheet to read (when several hold stations)"
+)
+@click.option(
     "--confirm-closures",
     type=click.IntRange(0),
     default=None,
@@ -105,6 +112,7 @@ def import_(
     actor: str,
     dry_run: bool,
     max_problems: int,
+    sheet: str | None,
     confirm_closures: int | None,
 ) -> None:
     """Check a CSV, XLSX or GeoJSON FILE row by row; with --commit, apply all rows or none."""
@@ -129,15 +137,22 @@ def import_(
             retention_h=settings.dry_run_retention_hours,
             border_tolerance_m=settings.border_tolerance_m,
             on_row=progress,
+            sheet=sheet,
         )
     except CrsRequiredError as exc:
         raise click.UsageError(str(exc)) from None
+    except SheetChoiceError as exc:
+        raise click.UsageError(f"{exc}（命令行：--sheet 工作表名）") from None
     except ValueError as exc:
         raise click.ClickException(f"{exc} (nothing was changed)") from exc
     progress.done()
     _print_report(store, upload, max_problems)
     if upload.counts.get("rejected"):
-        raise click.ClickException("有误的行须先改正；登记册未作任何修改 (nothing was changed)")
+        raise click.ClickException(
+            "有误的行须先改正；登记册未作任何修改 (nothing was changed). To commit the "
+            f"accepted rows only: yizhan upload commit {upload.id} --accepted-only; the "
+            f"rejected rows to fix: yizhan upload rejected {upload.id} -o rejected.xlsx"
+        )
     if dry_run:
         click.echo(f"dry run: nothing was changed; commit with: yizhan upload commit {upload.id}")
         return
@@ -159,7 +174,14 @@ def _echo_batch(done: str, upload_id: str, result: WriteResult) -> None:
     )
 
 
-def _commit(store: Store, upload_id: str, by: Principal, confirm: int | None = None) -> None:
+def _commit(
+    store: Store,
+    upload_id: str,
+    by: Principal,
+    confirm: int | None = None,
+    *,
+    accepted_only: bool = False,
+) -> None:
     with _unchanged_when_refused():
         try:
             result = commit_upload(
@@ -168,6 +190,7 @@ def _commit(store: Store, upload_id: str, by: Principal, confirm: int | None = N
                 by=by,
                 confirm_closures=confirm,
                 max_close_share=cli_settings().full_list_max_close_share,
+                accepted_only=accepted_only,
             )
         except ClosuresUnconfirmedError as exc:
             raise click.ClickException(
@@ -212,15 +235,48 @@ def upload_show(upload_id: str, database: str | None, max_problems: int) -> None
     metavar="N",
     help="confirm that the full list's closing N stations is meant",
 )
+@click.option(
+    "--accepted-only",
+    is_flag=True,
+    help="commit the accepted rows of an upload with rejected rows (all of them or none)",
+)
 def upload_commit(
     upload_id: str,
     database: str | None,
     union: str | None,
     actor: str,
     confirm_closures: int | None,
+    accepted_only: bool,
 ) -> None:
     """Apply a dry run: all of its changes, or none."""
-    _commit(open_registry(database), upload_id, cli_principal(union, actor), confirm_closures)
+    _commit(
+        open_registry(database),
+        upload_id,
+        cli_principal(union, actor),
+        confirm_closures,
+        accepted_only=accepted_only,
+    )
+
+
+@upload.command(name="rejected")
+@click.argument("upload_id")
+@database_option
+@click.option("--union", metavar="OWNER", help="act as this union")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="the .xlsx file to write",
+)
+def upload_rejected(upload_id: str, database: str | None, union: str | None, output: Path) -> None:
+    """Write an upload's rejected rows, with a 问题 column, to fix and upload again."""
+    with _unchanged_when_refused():
+        data = rejected_rows_xlsx(
+            open_registry(database), upload_id, by=cli_principal(union, "cli")
+        )
+    output.write_bytes(data)
+    click.echo(f"wrote the rejected rows of upload {upload_id} to {output}")
 
 
 @upload.command(name="revert")

@@ -158,7 +158,7 @@ IGNORED_HEADERS: dict[str, str] = {
     "序号": _NOT_A_CODE,
     "编号序号": _NOT_A_CODE,
     "排序": _NOT_A_CODE,
-    "问题": "是退回表的问题说明，已忽略",
+    "问题": "是退回的行的问题说明，已忽略",
     **{
         h: _NO_FIELD
         for h in (

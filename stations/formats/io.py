@@ -44,7 +44,7 @@ from stations.formats.registry import (
 )
 from stations.formats.sheet import above_header_note, row_list, summary_kind
 from stations.formats.table import MISSING, Cells, Row
-from stations.formats.xlsx import check_xlsx, export_xlsx
+from stations.formats.xlsx import check_xlsx, export_xlsx, rejected_workbook
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -66,6 +66,7 @@ __all__ = [
     "map_headers",
     "neutralise",
     "read_rows",
+    "rejected_workbook",
     "stdout_text",
     "write_csv",
     "write_geojson",
@@ -239,30 +240,42 @@ def _station_rows(
         columns.get("amenities") is not None
         and normal_header(columns["amenities"]) in FREE_TEXT_AMENITY_HEADERS
     )
-    for number, values, point, problems in rows:
-        if point is None and not any(
-            i < len(values) and values[i] is not None and str(values[i]).strip() for i in positioned
-        ):
-            kind = summary_kind(values)
-            if kind is not None:
-                reading.skipped.setdefault(kind, []).append(number)
-                continue
-        if keep is not None:
-            cells = {k: keep(v) for k, v in zip(mapping, values, strict=False) if k is not None}
-        else:
-            cells = {
-                k: v
-                for k, v in zip(mapping, values, strict=False)
-                if k is not None and v is not MISSING
+    try:
+        for number, values, point, problems in rows:
+            if point is None and not any(
+                i < len(values) and values[i] is not None and str(values[i]).strip()
+                for i in positioned
+            ):
+                kind = summary_kind(values)
+                if kind is not None:
+                    reading.skipped.setdefault(kind, []).append(number)
+                    continue
+            if keep is not None:
+                cells = {k: keep(v) for k, v in zip(mapping, values, strict=False) if k is not None}
+            else:
+                cells = {
+                    k: v
+                    for k, v in zip(mapping, values, strict=False)
+                    if k is not None and v is not MISSING
+                }
+            # As uploaded (our export's formula quote undone: the workbook of rejected rows
+            # quotes again what needs it).
+            source = {
+                n: _plain(keep(v) if keep is not None else v)
+                for n, v in zip(names, values, strict=False)
+                if v is not MISSING
             }
-        source = {n: _plain(v) for n, v in zip(names, values, strict=False) if v is not MISSING}
-        if point is not None:
-            cells["lon"], cells["lat"] = point
-            source.setdefault("经度", _plain(point[0]))
-            source.setdefault("纬度", _plain(point[1]))
-        found = (*problems, *_read_positions(cells, columns, reading))
-        warnings = tuple(_free_amenities(cells)) if free_text else ()
-        yield number, Cells(cells, found, source=source, warnings=warnings)
+            if point is not None:
+                cells["lon"], cells["lat"] = point
+                source.setdefault("经度", _plain(point[0]))
+                source.setdefault("纬度", _plain(point[1]))
+            found = (*problems, *_read_positions(cells, columns, reading))
+            warnings = tuple(_free_amenities(cells)) if free_text else ()
+            yield number, Cells(cells, found, source=source, warnings=warnings)
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
 
 
 def read_rows(

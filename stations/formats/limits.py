@@ -62,8 +62,14 @@ def too_many_rows(name: str, limits: FileLimits, part: str = "") -> FileRefusedE
 
 
 def limited(rows: Iterator[T], name: str, limits: FileLimits) -> Iterator[T]:
-    """The rows, refusing the file at the first row past ``limits.max_rows``."""
-    for count, row in enumerate(rows, start=1):
-        if count > limits.max_rows:
-            raise too_many_rows(name, limits)
-        yield row
+    """The rows, refusing the file at the first row past ``limits.max_rows``; closed, it
+    closes ``rows`` (a reader's open file is not left to the garbage collector)."""
+    try:
+        for count, row in enumerate(rows, start=1):
+            if count > limits.max_rows:
+                raise too_many_rows(name, limits)
+            yield row
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()

@@ -4,6 +4,7 @@ streamed export workbook."""
 from __future__ import annotations
 
 import codecs
+import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -12,7 +13,7 @@ from zipfile import BadZipFile, ZipFile
 
 from stations.domain.model import AMENITY_LABELS, ENTRY_METHOD_LABELS, Station
 from stations.domain.validation import visible
-from stations.formats.export import export_cells
+from stations.formats.export import export_cells, neutralise
 from stations.formats.fields import EXPORT_COLUMNS
 from stations.formats.limits import (
     DEFAULT_LIMITS,
@@ -351,6 +352,34 @@ def read_xlsx(path: Path, limits: FileLimits, sheet: str | None = None) -> Table
     header, body, header_row, title = _xlsx_rows(path, limits, sheet)
     rows = limited((Row(n, values) for n, values in body), path.name, limits)
     return Table("xlsx", header, rows, quoted=True, header_row=header_row, sheet=title)
+
+
+PROBLEM_HEADER = "问题"
+
+
+def rejected_workbook(rows: Iterable[tuple[dict[str, Any], str]]) -> bytes:
+    """A workbook of rejected rows to fix and upload again: the file's own headers and
+    values (each row's ``cells``), in order, and a last column 问题 (which the reader passes
+    over); formulas defused as in exports."""
+    # deferred: openpyxl's import cost, as in _xlsx_rows.
+    from openpyxl import Workbook
+
+    kept = list(rows)
+    headers: list[str] = []
+    seen: set[str] = set()
+    for cells, _ in kept:
+        for name in cells:
+            if name not in seen and name != PROBLEM_HEADER:
+                seen.add(name)
+                headers.append(name)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("退回的行")
+    sheet.append([neutralise(h) for h in headers] + [PROBLEM_HEADER])
+    for cells, problems in kept:
+        sheet.append([neutralise(cells.get(h)) for h in headers] + [neutralise(problems)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def export_xlsx(stations: Iterable[Station], path: Path) -> int:

@@ -54,7 +54,7 @@ from stations.domain.validation import (
     visible,
 )
 from stations.formats.fields import MAX_HEADER_CHARS, POSITION, field_label
-from stations.formats.io import FileLimits, FileRefusedError, read_rows
+from stations.formats.io import FileLimits, FileRefusedError, read_rows, rejected_workbook
 from stations.formats.table import Cells
 from stations.storage.store import Store
 
@@ -595,6 +595,23 @@ def get_upload(store: Store, upload_id: str, *, by: Principal) -> Upload:
     return upload
 
 
+def _problems_text(row: UploadRow) -> str:
+    said = [
+        f"{p.get('column')}：{p.get('message')}" if p.get("column") else str(p.get("message"))
+        for p in row.problems
+    ]
+    return f"第 {row.row} 行：" + "；".join(said)
+
+
+def rejected_rows_xlsx(store: Store, upload_id: str, *, by: Principal) -> bytes:
+    """The upload's rejected rows as a workbook to fix and upload again: the file's own
+    headers and values as uploaded, in file order, and a 问题 column (every problem of the
+    row, in Chinese, joined with "；"), which the reader passes over."""
+    upload = get_upload(store, upload_id, by=by)
+    rows = store.iter_upload_rows(upload.id, actions=["rejected"])
+    return rejected_workbook((r.cells, _problems_text(r)) for r in rows)
+
+
 @dataclass(frozen=True, slots=True)
 class UploadReport:
     """An upload with a page of its rows and, for a full list, what it closes."""
@@ -665,21 +682,26 @@ def plan_upload_file(
     _, said = crs_notes(crs, source.columns)
     # Rows are read as they are planned: a reader refusing the file part-way raises
     # FileRefusedError from inside plan_upload (which removes the half-made plan).
-    return plan_upload(
-        source.rows,
-        store=store,
-        districts=districts,
-        by=by,
-        filename=filename,
-        border_tolerance_m=border_tolerance_m,
-        crs=system,
-        full_list=full_list,
-        unknown_columns=source.unknown_columns,
-        columns=source.columns,
-        retention_h=retention_h,
-        on_row=on_row,
-        notes=lambda: [*source.notes(), *said],
-    )
+    try:
+        return plan_upload(
+            source.rows,
+            store=store,
+            districts=districts,
+            by=by,
+            filename=filename,
+            border_tolerance_m=border_tolerance_m,
+            crs=system,
+            full_list=full_list,
+            unknown_columns=source.unknown_columns,
+            columns=source.columns,
+            retention_h=retention_h,
+            on_row=on_row,
+            notes=lambda: [*source.notes(), *said],
+        )
+    finally:
+        close = getattr(source.rows, "close", None)
+        if close is not None:  # the reader's file, when planning stopped part-way
+            close()
 
 
 def list_uploads(

@@ -334,3 +334,42 @@ def test_demand_import_names_its_coordinate_system_unless_geojson(run, tmp_path,
     )
     result = run("demand", "import", str(tmp_path / "d.geojson"), "--name", "g")  # RFC 7946
     assert result.exit_code == 0, result.output
+
+
+def test_a_union_sheet_commits_its_accepted_rows_and_writes_the_rejected_ones(
+    run, tmp_path, db_path
+):
+    from openpyxl import Workbook, load_workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["渝中区工会驿站点位信息统计表"])
+    sheet.append(["填报单位：渝中区总工会"])
+    sheet.append(["序号", "驿站名称", "经纬度（高德）", "开放时间"])
+    sheet.append([1, "甲驿站", f"{JIEFANGBEI[0]},{JIEFANGBEI[1]}", "每天 8:00-20:00"])
+    sheet.append([2, "乙驿站", f"{JIEFANGBEI[0] + 0.002},{JIEFANGBEI[1]}", "看情况"])
+    sheet.append(["合计", "2 个"])
+    book.create_sheet("第二批").append(["驿站名称", "经纬度", "开放时间"])
+    path = tmp_path / "union.xlsx"
+    book.save(path)
+    result = run("import", str(path), "--union", "district:500103")
+    assert result.exit_code != 0
+    assert "choose_sheet" in result.output or "请选择" in result.output
+    result = run("import", str(path), "--union", "district:500103", "--sheet", "Sheet")
+    assert result.exit_code != 0  # a rejected row: not committed, and says what to do
+    assert "第 1–2 行是标题和填报说明，第 3 行是表头" in result.output
+    assert "第 6 行是合计行，已忽略" in result.output
+    assert "--accepted-only" in result.output
+    upload_id = result.output.split("upload ")[1].split(":")[0]
+    result = run("upload", "commit", upload_id, "--union", "district:500103")
+    assert result.exit_code != 0
+    result = run("upload", "commit", upload_id, "--union", "district:500103", "--accepted-only")
+    assert result.exit_code == 0, result.output
+    with SQLiteStore(db_path) as store:
+        assert [s.name for s in store.iter_all()] == ["甲驿站"]
+    out = tmp_path / "rejected.xlsx"
+    result = run("upload", "rejected", upload_id, "--union", "district:500103", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(load_workbook(out).worksheets[0].values)
+    assert rows[0] == ("序号", "驿站名称", "经纬度（高德）", "开放时间", "问题")
+    assert rows[1][:4] == (2, "乙驿站", f"{JIEFANGBEI[0] + 0.002},{JIEFANGBEI[1]}", "看情况")
