@@ -190,7 +190,7 @@ def _report_page(
         field_label=field_label,
         code_note=code_note,
         page_link=page_link,
-        rejected_xlsx=False,
+        rejected_xlsx=upload.counts.get("rejected", 0) > 0,
         **context,
     )
 
@@ -428,7 +428,28 @@ def revert_upload(
     return RedirectResponse(f"/console/uploads/{upload.id}?done=revert", status_code=303)
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 def attachment(filename: str) -> str:
     """A Content-Disposition naming a Chinese file: an ASCII fallback and RFC 5987's
     ``filename*`` (UTF-8, percent-encoded), which every current browser uses."""
     return f"attachment; filename=\"rejected-rows.xlsx\"; filename*=UTF-8''{quote(filename)}"
+
+
+@router.get("/console/uploads/{upload_id}/rejected.xlsx")
+def rejected_rows(upload_id: str, services: ServicesDep, user: UserDep) -> Response:
+    """The rejected rows as Excel (the file's own columns and a 问题 column), to fix and
+    upload again."""
+    upload = upload_service.get_upload(services.store, upload_id, by=user.principal)
+    data = upload_service.rejected_rows_xlsx(services.store, upload.id, by=user.principal)
+    name = f"{Path(upload.filename).stem}-有误的行.xlsx"
+    return Response(
+        data,
+        media_type=XLSX,
+        headers={
+            "Content-Disposition": attachment(name),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

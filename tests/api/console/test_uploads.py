@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from urllib.parse import quote
+
+from openpyxl import load_workbook
 
 from geodata.crs import from_wgs84
 from stations.domain.model import Owner
@@ -163,6 +166,8 @@ def test_another_unions_upload_is_out_of_sight_and_reach(console, store, distric
     assert console.get(url).status_code == 403
     assert "渝中.csv" not in console.get("/console/uploads").text
     assert post(console, f"{url}/commit", other).status_code == 403
+    assert post(console, f"{url}/revert", other).status_code == 403
+    assert console.get(f"{url}/rejected.xlsx").status_code == 403
     assert store.find_by_external_id(YUZHONG, "Y1") is None
 
 
@@ -226,3 +231,21 @@ def test_a_border_or_duplicate_warning_is_apart_from_rejections(console, store, 
     warnings = html.split('id="warnings"')[1].split('id="changes"')[0]
     assert '<tr class="warned">' in warnings and "重复登记" in warnings
     assert '<tr class="rejected">' not in html
+
+
+def test_the_rejected_rows_download_as_excel_with_a_problem_column(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    url = report_url(upload(console, csrf, bad_sheet(), name="渝中区驿站.csv"))
+    assert f'href="{url}/rejected.xlsx">下载有误的行（Excel）' in console.get(url).text
+    answer = console.get(f"{url}/rejected.xlsx")
+    assert answer.status_code == 200
+    disposition = answer.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert f"filename*=UTF-8''{quote('渝中区驿站-有误的行.xlsx')}" in disposition
+    sheet = load_workbook(io.BytesIO(answer.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0][: len(HEADER)]) == HEADER and "问题" in rows[0]
+    assert [r[0] for r in rows[1:]] == ["K2", "K4"]
+    problems = [r[list(rows[0]).index("问题")] for r in rows[1:]]
+    assert all(re.search(r"[\u4e00-\u9fff]", p) for p in problems)
