@@ -8,7 +8,7 @@ import io
 import re
 from urllib.parse import quote
 
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 
 from geodata.crs import from_wgs84
 from stations.domain.model import Owner
@@ -249,3 +249,49 @@ def test_the_rejected_rows_download_as_excel_with_a_problem_column(console, stor
     assert [r[0] for r in rows[1:]] == ["K2", "K4"]
     problems = [r[list(rows[0]).index("问题")] for r in rows[1:]]
     assert all(re.search(r"[\u4e00-\u9fff]", p) for p in problems)
+
+
+def two_sheet_workbook() -> bytes:
+    book = Workbook()
+    first = book.active
+    first.title = "渝中一"
+    second = book.create_sheet("渝中二")
+    for sheet, code in ((first, "S1"), (second, "S2")):
+        sheet.append(HEADER)
+        sheet.append(station_row(code))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_a_workbook_with_two_station_sheets_asks_which_one(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    answer = upload(console, csrf, two_sheet_workbook(), name="两张表.xlsx")
+    assert answer.status_code == 422
+    html = answer.text
+    assert "请在下面选择要上传的工作表" in html and "重新选择文件" in html
+    assert '<select id="upload-sheet" name="sheet"' in html
+    assert '<option value="渝中一"' in html and '<option value="渝中二"' in html
+    chosen = upload(console, csrf, two_sheet_workbook(), name="两张表.xlsx", sheet="渝中二")
+    report = console.get(report_url(chosen)).text
+    assert "S2" in report and "S1" not in report.split('id="changes"')[1]
+
+
+def test_a_full_list_closing_many_stations_needs_the_number_confirmed(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    first = report_url(
+        upload(console, csrf, csv_bytes([station_row(f"F{i}", i=i) for i in range(4)]))
+    )
+    post(console, f"{first}/commit", csrf)
+    url = report_url(upload(console, csrf, csv_bytes([station_row("F0")]), full_list="true"))
+    html = console.get(url).text
+    assert "将关闭本工会 <b>3</b> 个驿站" in html and 'name="confirm_closures"' in html
+    assert "提交（新增 0、更新 0、关闭 3）" in html
+    wrong = post(console, f"{url}/commit", csrf, data={"confirm_closures": "2"})
+    assert wrong.status_code == 409 and "请在“确认关闭的数量”中填写 3" in wrong.text
+    assert store.find_by_external_id(YUZHONG, "F1").status.value != "closed"
+    done = post(console, f"{url}/commit", csrf, data={"confirm_closures": "3"})
+    assert "已提交：新增 0 个、更新 0 个、关闭 3 个驿站" in done.text
+    assert store.find_by_external_id(YUZHONG, "F1").status.value == "closed"
