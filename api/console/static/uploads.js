@@ -10,9 +10,12 @@
   const button = document.getElementById("upload-submit");
   const busy = document.getElementById("upload-busy");
   const label = button.textContent;
-  form.addEventListener("submit", () => {
-    // Disabled after this event, so the form is still sent.
+  form.addEventListener("submit", (event) => {
+    // Disabled after this event, so the form is still sent (and only if it is).
     window.setTimeout(() => {
+      if (event.defaultPrevented) {
+        return;
+      }
       button.disabled = true;
       button.textContent = "正在检查…";
       busy.hidden = false;
