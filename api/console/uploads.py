@@ -125,11 +125,38 @@ def _warned_rows(services: ServicesDep, user: ConsoleUser, upload: Upload) -> It
         offset += SCAN_ROWS
 
 
+@dataclass(frozen=True, slots=True)
+class Warned:
+    """One warning of the report, and the rows it is given for: the same words for many
+    rows (a sheet's common opening hours) are one line, not forty."""
+
+    message: str
+    rows: list[UploadRow]
+
+    @property
+    def row_numbers(self) -> str:
+        """The rows, runs written "4–43": "4–43、45"."""
+        numbers = sorted(r.row for r in self.rows if r.row is not None)
+        runs: list[list[int]] = []
+        for n in numbers:
+            if runs and n == runs[-1][-1] + 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        return "、".join(f"{r[0]}–{r[-1]}" if len(r) > 2 else "、".join(map(str, r)) for r in runs)
+
+
 def _warnings(services: ServicesDep, user: ConsoleUser, upload: Upload, page: int) -> Section:
-    found = list(_warned_rows(services, user, upload))
-    page = min(max(page, 1), _pages(len(found)))
+    grouped: dict[str, Warned] = {}
+    for row, warning in _warned_rows(services, user, upload):
+        message = str(warning.get("message", ""))
+        found = grouped.setdefault(message, Warned(message, []))
+        if not found.rows or found.rows[-1] is not row:
+            found.rows.append(row)
+    items = list(grouped.values())
+    page = min(max(page, 1), _pages(len(items)))
     start = (page - 1) * PAGE_ROWS
-    return Section(found[start : start + PAGE_ROWS], page, _pages(len(found)), len(found))
+    return Section(items[start : start + PAGE_ROWS], page, _pages(len(items)), len(items))
 
 
 def code_note(row: UploadRow) -> str | None:
@@ -163,14 +190,8 @@ def _report_page(
         )
 
     upload = upload_service.get_upload(services.store, upload_id, by=user.principal)
-    report = upload_service.upload_report(
-        services.store,
-        upload.id,
-        by=user.principal,
-        actions=[],
-        limit=1,
-        offset=0,
-        max_close_share=services.settings.full_list_max_close_share,
+    closures = upload_service.closure_check(
+        services.store, upload, max_share=services.settings.full_list_max_close_share
     )
     return render(
         request,
@@ -178,7 +199,7 @@ def _report_page(
         user=user,
         status_code=status_code,
         upload=upload,
-        closures=report.closures,
+        closures=closures,
         rejected=_section(services, user, upload, ["rejected"], pages.get("rejected", 1)),
         warnings=_warnings(services, user, upload, pages.get("warnings", 1)),
         changes=_section(
@@ -221,6 +242,7 @@ def _list_page(
         crs_choices=CRS_CHOICES,
         form=form,
         page_link=lambda n: f"?page={n}",
+        max_bytes=services.settings.max_upload_bytes,
         **context,
     )
 

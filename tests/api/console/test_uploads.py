@@ -13,6 +13,7 @@ from openpyxl import Workbook, load_workbook
 from geodata.crs import from_wgs84
 from stations.domain.model import Owner
 from tests.api.console.helpers import login, make_account, post
+from tests.api.test_upload_sheets import sheet_rows, union_xlsx
 from tests.builders import JIEFANGBEI
 
 HEADER = ["编号", "名称", "地址", "经度", "纬度", "开放时间", "设施", "24小时"]
@@ -295,3 +296,33 @@ def test_a_full_list_closing_many_stations_needs_the_number_confirmed(console, s
     done = post(console, f"{url}/commit", csrf, data={"confirm_closures": "3"})
     assert "已提交：新增 0 个、更新 0 个、关闭 3 个驿站" in done.text
     assert store.find_by_external_id(YUZHONG, "F1").status.value == "closed"
+
+
+def test_a_sheet_as_union_offices_keep_it_reports_how_it_was_read(
+    console, store, districts, tmp_path
+):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    data = union_xlsx(tmp_path / "点位.xlsx", sheet_rows())
+    url = report_url(upload(console, csrf, data, name="渝中区点位.xlsx", crs="file"))
+    html = console.get(url).text
+    # The system the header names is the one used, and said.
+    assert "GCJ-02（高德 / 腾讯）" in html and "与表头注明的一致" in html
+    notes = html.split('class="notes"')[1].split("</ul>")[0]
+    assert "第 3 行是表头" in notes and "合计" in notes
+    mapping = html.split('class="mapping"')[1].split("</details>")[0]
+    assert "<td>经纬度（高德）</td><td>经纬度</td>" in mapping
+    assert "<td>驿站名称</td><td>名称</td>" in mapping
+    assert "提交无误的 40 行" in html and html.count('<tr class="rejected">') >= 3
+
+
+def test_the_same_warning_for_many_rows_is_one_line(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    data = csv_bytes([station_row(f"H{i}", i=i) for i in range(5)])  # rows 2-6, same hours
+    html = console.get(report_url(upload(console, csrf, data))).text
+    warnings = html.split('id="warnings"')[1].split('id="changes"')[0]
+    hours = [
+        r for r in re.findall(r'<tr class="warned">(.*?)</tr>', warnings, re.S) if "节假日" in r
+    ]
+    assert len(hours) == 1 and ">2–6<" in hours[0] and "共 5 行" in hours[0]

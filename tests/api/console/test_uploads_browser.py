@@ -10,6 +10,7 @@ from stations.domain.model import Owner
 from tests.api.console.browser import live_console, new_page, screenshot, sign_in
 from tests.api.console.helpers import make_account
 from tests.api.console.test_uploads import HEADER, csv_bytes, station_row
+from tests.api.test_upload_sheets import sheet_rows, union_xlsx
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_binary("chromium")]
 
@@ -106,4 +107,39 @@ def test_a_clerk_uploads_a_gbk_sheet_commits_the_good_rows_and_undoes_it(
             assert not any(store.find_by_external_id(YUZHONG, c) for c in GOOD)
         finally:
             store.close()
+    assert log.errors == [] and log.blocked == []
+
+
+def test_a_union_sheet_is_read_as_the_office_keeps_it_and_a_too_large_file_is_stopped(
+    browser, tmp_path, districts
+):
+    sheet = tmp_path / "渝中区工会驿站点位信息统计表.xlsx"
+    union_xlsx(sheet, sheet_rows())
+    huge = tmp_path / "太大.csv"
+    huge.write_bytes(b"x" * 1_100_000)
+    with (
+        live_console(
+            tmp_path / "r.sqlite3",
+            districts,
+            setup=_accounts,
+            env={"YIZHAN_MAX_UPLOAD_BYTES": str(1024 * 1024)},
+        ) as live,
+        new_page(browser) as (page, log),
+    ):
+        sign_in(page, live.base, "yz500103")
+        page.goto(f"{live.base}/console/uploads")
+        # Over the limit: said at once, nothing sent.
+        page.set_input_files("#upload-file", str(huge))
+        assert page.get_by_role("alert").inner_text().startswith("文件超过 1 MB")
+        page.get_by_role("button", name="上传并检查").click()
+        assert page.url == f"{live.base}/console/uploads"
+        # The office's own sheet, its 坐标系 left to what the header says.
+        page.set_input_files("#upload-file", str(sheet))
+        assert page.get_by_role("alert").is_hidden()
+        page.get_by_role("button", name="上传并检查").click()
+        page.wait_for_url("**/console/uploads/*")
+        assert "第 3 行是表头" in page.locator("ul.notes").inner_text()
+        assert page.locator("tr.rejected").count() >= 3
+        assert page.get_by_role("button", name="提交无误的 40 行").is_visible()
+        screenshot(page, "upload-report-union")
     assert log.errors == [] and log.blocked == []
