@@ -70,6 +70,14 @@ ACTION_LABELS = {
 # Row notes that say which code a row without one got: shown with the row's code in the
 # changes, not among the warnings a clerk must look at.
 CODE_NOTES = ("code_given", "code_matched")
+# What a warning is about, in the warnings table (others: the field it is on).
+WARNING_KINDS = {
+    "possible_duplicate_name": "可能重复",
+    "possible_duplicate_nearby": "可能重复",
+    "likely_match_name": "可能是已有驿站",
+    "likely_match_position": "可能是已有驿站",
+    "near_district_border": "靠近区界",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,7 @@ class Warned:
     rows (a sheet's common opening hours) are one line, not forty."""
 
     message: str
+    kind: str
     rows: list[UploadRow]
 
     @property
@@ -150,7 +159,9 @@ def _warnings(services: ServicesDep, user: ConsoleUser, upload: Upload, page: in
     grouped: dict[str, Warned] = {}
     for row, warning in _warned_rows(services, user, upload):
         message = str(warning.get("message", ""))
-        found = grouped.setdefault(message, Warned(message, []))
+        code = str(warning.get("code", ""))
+        kind = WARNING_KINDS.get(code) or field_label(str(warning.get("field", "")))
+        found = grouped.setdefault(message, Warned(message, kind, []))
         if not found.rows or found.rows[-1] is not row:
             found.rows.append(row)
     items = list(grouped.values())

@@ -14,7 +14,7 @@ from geodata.crs import from_wgs84
 from stations.domain.model import Owner
 from tests.api.console.helpers import login, make_account, post
 from tests.api.test_upload_sheets import sheet_rows, union_xlsx
-from tests.builders import JIEFANGBEI
+from tests.builders import JIEFANGBEI, point_beyond_border
 
 HEADER = ["编号", "名称", "地址", "经度", "纬度", "开放时间", "设施", "24小时"]
 YUZHONG = Owner.parse("district:500103")
@@ -227,10 +227,20 @@ def test_a_border_or_duplicate_warning_is_apart_from_rejections(console, store, 
     make_account(store, districts)
     csrf = login(console, "yz500103")
     glon, glat = from_wgs84(*JIEFANGBEI, crs="gcj02")
-    data = csv_bytes([station_row("W1"), station_row("W2", lon=glon + 0.0001, lat=glat)])
+    out = point_beyond_border(districts, "500103", "500105", 150)  # in 江北, 150 m out
+    blon, blat = from_wgs84(*out, crs="gcj02")
+    data = csv_bytes(
+        [
+            station_row("W1"),
+            station_row("W2", lon=glon + 0.0001, lat=glat),
+            station_row("W3", lon=blon, lat=blat),
+        ]
+    )
     html = console.get(report_url(upload(console, csrf, data))).text
     warnings = html.split('id="warnings"')[1].split('id="changes"')[0]
     assert '<tr class="warned">' in warnings and "重复登记" in warnings
+    assert '<td class="nowrap">可能重复</td>' in warnings
+    assert '<td class="nowrap">靠近区界</td>' in warnings and "位置靠近区界" in warnings
     assert '<tr class="rejected">' not in html
 
 
