@@ -283,7 +283,9 @@ def create_upload(
             description="wgs84 | gcj02 | bd09 | cgcs2000 of the positions: gcj02 if copied "
             "from Amap (高德) or Tencent (腾讯), bd09 from Baidu (百度), wgs84 from GPS or "
             "Tianditu (天地图). Required, unless the file says it: a GeoJSON file is WGS-84 "
-            "(RFC 7946), a file with a crs (坐标系) column names it row by row"
+            "(RFC 7946), a position header naming a system (经纬度（高德）) proposes it "
+            "(`proposed_crs`; this field, when given, stays final), a file with a crs "
+            "(坐标系) column names it row by row"
         ),
     ] = None,
     dry_run: Annotated[bool, Form(description="only report (default)")] = True,

@@ -13,7 +13,7 @@ from stations.domain.model import Station
 from stations.formats.export import export_cells
 from stations.formats.fields import EXPORT_COLUMNS
 from stations.formats.limits import FileLimits, FileRefusedError, limited
-from stations.formats.sheet import HEADER_SCAN_ROWS, find_header, header_score
+from stations.formats.sheet import HEADER_SCAN_ROWS, find_header, header_score, two_row_header
 from stations.formats.table import Row, Table
 
 
@@ -70,11 +70,12 @@ def _first_records(path: Path, encoding: str, delimiter: str) -> list[list[str]]
     return records
 
 
-def _csv_header(path: Path, encoding: str) -> tuple[str, list[str], int]:
+def _csv_header(path: Path, encoding: str) -> tuple[str, list[str], int, int]:
     """The delimiter, the header and its index among the records: the first record (of the
     first 20) naming two known fields, under the delimiter whose header names the most;
-    failing that, the first line under the delimiter that maps the most known headers."""
-    best: tuple[int, str, list[str], int] = (-1, ",", [], 0)
+    failing that, the first line under the delimiter that maps the most known headers.
+    Last, how many records the header takes (2: merged over two rows)."""
+    best: tuple[int, str, list[str], int, int] = (-1, ",", [], 0, 1)
     fallback: tuple[int, str, list[str]] = (-1, ",", [])
     for delimiter in _CSV_DELIMITERS:
         records = _first_records(path, encoding, delimiter)
@@ -87,10 +88,15 @@ def _csv_header(path: Path, encoding: str) -> tuple[str, list[str], int]:
         if found is not None:
             known = header_score(records[found])
             if known > best[0]:
-                best = (known, delimiter, records[found], found)
+                below = records[found + 1] if found + 1 < len(records) else []
+                merged = two_row_header(records[found], below)
+                if merged is not None:
+                    best = (known, delimiter, merged, found, 2)
+                else:
+                    best = (known, delimiter, records[found], found, 1)
     if best[0] >= 0:
-        return best[1], best[2], best[3]
-    return fallback[1], fallback[2], 0
+        return best[1], best[2], best[3], best[4]
+    return fallback[1], fallback[2], 0, 1
 
 
 def _csv_refusal(path: Path, line: int, exc: csv.Error) -> FileRefusedError:
@@ -124,12 +130,22 @@ def read_csv(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:
     before any row is returned if it has too many. ``sheet``: a CSV has one, ignored."""
     del sheet
     encoding = detect_encoding(path)
-    delimiter, header, skip = _csv_header(path, encoding)
+    delimiter, header, at, span = _csv_header(path, encoding)
+    skip = at + span - 1
     # Counted before any row is planned (fast: stops at the first row too many).
     for _ in limited(_csv_rows(path, encoding, delimiter, skip), path.name, limits):
         pass
     rows = limited(_csv_rows(path, encoding, delimiter, skip), path.name, limits)
-    return Table("csv", header, rows, encoding, delimiter, quoted=True, header_row=skip + 1)
+    return Table(
+        "csv",
+        header,
+        rows,
+        encoding,
+        delimiter,
+        quoted=True,
+        header_row=at + 1,
+        header_span=span,
+    )
 
 
 def write_csv(stations: Iterable[Station], out: IO[str]) -> int:

@@ -108,7 +108,12 @@ FIELDS: tuple[Field, ...] = (
     Field("crs", None, aliases=("坐标系",)),
     Field("hours", "开放时间", aliases=("opening_hours", "服务时间", "营业时间", "开放时段")),
     Field("hours_text", None, aliases=("开放时间原文",)),
-    Field("self_service_24h", "24小时自助", Kind.BOOL, ("24小时", "是否24小时", "24小时自助驿站")),
+    Field(
+        "self_service_24h",
+        "24小时自助",
+        Kind.BOOL,
+        ("24小时", "是否24小时", "24小时自助驿站", "是否24小时开放", "24小时开放"),
+    ),
     Field("entry_methods", "进入方式", Kind.LIST, ("开门方式",)),
     Field("registration_required", "需要登记", Kind.BOOL, ("需注册", "是否需要注册")),
     Field("amenities", "设施", Kind.LIST, ("服务设施", "配套设施", "设施配置", "服务功能")),

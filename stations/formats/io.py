@@ -7,6 +7,7 @@ fields in fields. This module keeps the names the rest of the code imports.
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stations.domain.model import AMENITY_LABELS, Station
-from stations.domain.validation import Problem, amenity_words, visible
+from stations.domain.validation import Problem, amenity_words, phone_problem, visible
 from stations.formats.csvfile import detect_encoding, write_csv
 from stations.formats.export import export_row, neutralise, restore
 from stations.formats.fields import (
@@ -109,12 +110,15 @@ class SheetReading:
     """How a file was read, gathered while its rows are: what the report's notes say."""
 
     header_row: int = 1
+    header_span: int = 1
     sheet: str | None = None
     sheets_with_header: int = 0
     position_header: str | None = None
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (header, why)
     orders: dict[str, int] = field(default_factory=dict)  # "lonlat"/"latlon" -> rows
     degrees: dict[str, int] = field(default_factory=dict)  # header -> rows read as DMS
+    named_phones: int = 0  # rows whose telephone cell also names the person ("张三 138…")
+    phone_header: str | None = None
     skipped: dict[str, list[int]] = field(default_factory=dict)  # "合计"/"说明" -> rows
 
     def notes(self) -> list[str]:
@@ -122,7 +126,7 @@ class SheetReading:
         out: list[str] = []
         if self.sheet is not None:
             out.append(f"读取工作表“{visible(self.sheet[:40])}”")
-        above = above_header_note(self.header_row)
+        above = above_header_note(self.header_row, self.header_span)
         if above:
             out.append(above)
         for header, why in self.ignored:
@@ -137,6 +141,9 @@ class SheetReading:
                 out.append(f"“{name}”一列{said}（按数值范围判断）")
         for header, n in self.degrees.items():
             out.append(f"“{visible(header[:MAX_HEADER_CHARS])}”一列有 {n} 行按度分秒读取")
+        if self.named_phones:
+            name = visible((self.phone_header or "联系电话")[:MAX_HEADER_CHARS])
+            out.append(f"“{name}”一列有 {self.named_phones} 行写了联系人姓名和电话，只登记电话")
         for kind, numbers in self.skipped.items():
             out.append(f"{row_list(numbers)}是{kind}行，已忽略")
         return out
@@ -195,6 +202,22 @@ def _read_positions(
                 header = headers.get(key, key)
                 reading.degrees[header] = reading.degrees.get(header, 0) + 1
     return problems
+
+
+# "张三 13800138000", "李女士：023-63000000": a person's name before the number.
+_NAMED_PHONE = re.compile(r"^\s*([\u4e00-\u9fff·]{1,6})\s*[:：,，/\s]\s*([\d(（+].*)$")
+
+
+def _phone_without_name(cells: dict[str, Any]) -> bool:
+    """Keep only the number of a telephone cell that also names the person; True if so."""
+    value = cells.get("contact_phone")
+    if not isinstance(value, str) or phone_problem(value) is None:
+        return False
+    found = _NAMED_PHONE.match(value)
+    if found is None or phone_problem(found.group(2)) is not None:
+        return False
+    cells["contact_phone"] = found.group(2).strip()
+    return True
 
 
 def _free_amenities(cells: dict[str, Any]) -> list[Problem]:
@@ -271,6 +294,8 @@ def _station_rows(
                 source.setdefault("纬度", _plain(point[1]))
             found = (*problems, *_read_positions(cells, columns, reading))
             warnings = tuple(_free_amenities(cells)) if free_text else ()
+            if _phone_without_name(cells):
+                reading.named_phones += 1
             yield number, Cells(cells, found, source=source, warnings=warnings)
     finally:
         close = getattr(rows, "close", None)
@@ -299,8 +324,11 @@ def read_rows(
     table = format_named(format or None, path).read(path, limits, sheet)
     mapping, unknown = map_headers(table.header)
     columns = _columns(table.header, mapping)
-    reading = SheetReading(header_row=table.header_row, sheet=table.sheet)
+    reading = SheetReading(
+        header_row=table.header_row, header_span=table.header_span, sheet=table.sheet
+    )
     reading.position_header = columns.get(POSITION)
+    reading.phone_header = columns.get("contact_phone")
     reading.ignored = [
         (str(h).strip(), why)
         for h, m in zip(table.header, mapping, strict=False)

@@ -60,8 +60,9 @@ def parse_degrees(value: Any) -> float | None:
 
 
 def is_degrees_text(value: Any) -> bool:
-    """Whether a cell is degrees-minutes-seconds text (not a plain number)."""
-    return isinstance(value, str) and bool(re.search(r"[°度º˚′″'\"分秒]|[东北]", value))
+    """Whether a cell is degrees-minutes-seconds text, or a number with its hemisphere
+    (E106.5, 北纬29.5): not a plain number."""
+    return isinstance(value, str) and bool(re.search(r"[°度º˚′″'\"分秒东北西南NSEWnsew]", value))
 
 
 def _in(value: float, bounds: tuple[float, float]) -> bool:

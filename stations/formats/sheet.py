@@ -33,6 +33,43 @@ def find_header(rows: Sequence[Sequence[Any]]) -> int | None:
     return None
 
 
+_BRACKETED = re.compile(r"[（(\[【].*?[)）\]】]")
+
+
+def two_row_header(header: Sequence[Any], below: Sequence[Any]) -> list[Any] | None:
+    """A header whose cells are merged over two rows ("经纬度（高德）" over "经度 | 纬度"):
+    the one header made of both, or None if ``below`` is not its second row.
+
+    ``below`` is one when it holds no number and its known names sit only under empty
+    (merged) cells or under a one-column position; each takes the parent's bracketed note
+    (the system it names), so "经度" under "经纬度（高德）" is "经度（高德）".
+    """
+    if not any(v is not None and str(v).strip() for v in below):
+        return None
+    if any(isinstance(v, int | float) and not isinstance(v, bool) for v in below):
+        return None
+    mapped_below = map_headers(below)[0]
+    if not any(mapped_below):
+        return None
+    mapped_above = map_headers(header)[0]
+    combined: list[Any] = list(header) + [None] * max(0, len(below) - len(header))
+    parent = ""
+    for i, key in enumerate(mapped_below):
+        above = combined[i] if i < len(combined) else None
+        if above is not None and str(above).strip():
+            parent = str(above)
+        if key is None:
+            if below[i] is not None and str(below[i]).strip():
+                return None  # a value, not a header
+            continue
+        parent_key = mapped_above[i] if i < len(mapped_above) else None
+        if above is not None and str(above).strip() and parent_key != "position":
+            return None
+        note = _BRACKETED.search(parent)
+        combined[i] = str(below[i]).strip() + (note.group(0) if note else "")
+    return combined
+
+
 _TOTAL = re.compile(r"^(合计|小计|总计|共计|总数|累计)")
 _NOTE = re.compile(
     r"^(备注|说明|注|附注|填表说明|填报说明|制表|审核|填报人|填表人|负责人)[:：\s]|^(备注|说明|注)$"
@@ -71,10 +108,12 @@ def row_list(numbers: Sequence[int], *, at_most: int = 10) -> str:
     return f"第 {shown} 行"
 
 
-def above_header_note(header_row: int) -> str | None:
-    """The report's line for rows above the header (1-based row numbers)."""
+def above_header_note(header_row: int, span: int = 1) -> str | None:
+    """The report's line for rows above the header (1-based row numbers); ``span``: the
+    rows the header takes (2: merged over two rows)."""
+    rows = f"第 {header_row} 行" if span == 1 else f"第 {header_row}–{header_row + span - 1} 行"
     if header_row <= 1:
-        return None
+        return None if span == 1 else f"{rows}是表头（合并单元格）"
     if header_row == 2:
-        return "第 1 行是标题或填报说明，第 2 行是表头"
-    return f"第 1–{header_row - 1} 行是标题和填报说明，第 {header_row} 行是表头"
+        return f"第 1 行是标题或填报说明，{rows}是表头"
+    return f"第 1–{header_row - 1} 行是标题和填报说明，{rows}是表头"

@@ -49,6 +49,7 @@ class Table:
     quoted: bool = False
     # The row the header was found in (title and note rows above it passed), 1-based.
     header_row: int = 1
+    header_span: int = 1  # 2: the header's cells merged over two rows (经纬度 over 经度|纬度)
     # A workbook's sheet that was read (None: the format has no sheets).
     sheet: str | None = None
 

@@ -23,7 +23,7 @@ from stations.formats.limits import (
     limited,
     too_many_rows,
 )
-from stations.formats.sheet import HEADER_SCAN_ROWS, find_header
+from stations.formats.sheet import HEADER_SCAN_ROWS, find_header, two_row_header
 from stations.formats.table import Row, Table
 
 
@@ -295,7 +295,7 @@ def _choose_sheet(path: Path, book: Any, sheet: str | None) -> tuple[Any, list[A
 
 def _xlsx_rows(
     path: Path, limits: FileLimits, sheet: str | None = None
-) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]], int, str]:
+) -> tuple[list[Any], Iterator[tuple[int, tuple[Any, ...]]], int, int, str]:
     # deferred: importing openpyxl took 1.5 s here (python -X importtime, shared machine),
     # which CSV and GeoJSON uploads and the CLI's start-up need not pay.
     from openpyxl import load_workbook
@@ -329,12 +329,15 @@ def _xlsx_rows(
     except broken as exc:
         raise unreadable(exc, 1) from None
     header = list(head[at]) if len(head) > at else []
-    rows = chosen.iter_rows(min_row=at + 2, values_only=True)
+    merged = two_row_header(header, head[at + 1]) if len(head) > at + 1 else None
+    span = 1 if merged is None else 2
+    header = header if merged is None else merged
+    rows = chosen.iter_rows(min_row=at + 1 + span, values_only=True)
 
     def body() -> Iterator[tuple[int, tuple[Any, ...]]]:
         nonlocal number
         try:
-            for number, values in enumerate(rows, start=at + 2):
+            for number, values in enumerate(rows, start=at + 1 + span):
                 if any(v is not None and str(v).strip() for v in values):
                     yield number, values
         except broken as exc:
@@ -342,16 +345,24 @@ def _xlsx_rows(
         finally:
             book.close()
 
-    return header, body(), at + 1, chosen.title
+    return header, body(), at + 1, span, chosen.title
 
 
 def read_xlsx(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:
     """The sheet holding stations (see :func:`_choose_sheet`; ``sheet`` names one): its
     header, found below any title rows, and rows, the file checked by :func:`check_xlsx`
     before openpyxl opens it."""
-    header, body, header_row, title = _xlsx_rows(path, limits, sheet)
+    header, body, header_row, span, title = _xlsx_rows(path, limits, sheet)
     rows = limited((Row(n, values) for n, values in body), path.name, limits)
-    return Table("xlsx", header, rows, quoted=True, header_row=header_row, sheet=title)
+    return Table(
+        "xlsx",
+        header,
+        rows,
+        quoted=True,
+        header_row=header_row,
+        header_span=span,
+        sheet=title,
+    )
 
 
 PROBLEM_HEADER = "问题"

@@ -6,9 +6,10 @@ import pytest
 
 from geodata.crs import CoordinateSystem
 from stations.domain.uploads import crs_notes, header_crs
+from stations.formats.fields import ignored_header, map_headers
 from stations.formats.io import read_rows
 from stations.formats.positions import parse_degrees, split_pair
-from stations.formats.sheet import find_header, row_list, summary_kind
+from stations.formats.sheet import find_header, row_list, summary_kind, two_row_header
 
 
 @pytest.mark.parametrize(
@@ -120,3 +121,89 @@ def test_a_gbk_csv_with_title_rows_finds_its_header(tmp_path, delimiter):
     assert "第 1–2 行是标题和填报说明，第 3 行是表头" in notes
     assert "第 5 行是说明行，已忽略" in notes
     assert "第 6 行是合计行，已忽略" in notes
+
+
+def test_a_header_merged_over_two_rows_is_read_as_one(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["渝中区工会驿站点位信息统计表"])
+    sheet.append(["序号", "驿站名称", "经纬度（高德）", None, "开放时间"])
+    sheet.append([None, None, "经度", "纬度", None])
+    sheet.merge_cells("C2:D2")
+    sheet.merge_cells("A2:A3")
+    sheet.append([1, "甲驿站", 106.57, 29.55, "每天 8:00-20:00"])
+    book.save(tmp_path / "s.xlsx")
+    source = read_rows(tmp_path / "s.xlsx")
+    assert source.columns == {
+        "name": "驿站名称",
+        "lon": "经度（高德）",
+        "lat": "纬度（高德）",
+        "hours": "开放时间",
+    }
+    assert [(n, r["lon"], r["lat"]) for n, r in source.rows] == [(4, 106.57, 29.55)]
+    assert "第 1 行是标题或填报说明，第 2–3 行是表头" in source.notes()
+    # A first data row is not a second header row.
+    assert two_row_header(["名称", "经纬度"], ["甲驿站", "106.5,29.5"]) is None
+    assert two_row_header(["名称", "经度", "纬度"], ["1", "106.5", "29.5"]) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("驿站名称", "name"),
+        ("站点名称", "name"),
+        ("名称", "name"),
+        ("详细地址", "address"),
+        ("地址", "address"),
+        ("所在位置", "address"),
+        ("服务设施", "amenities"),
+        ("设施配置", "amenities"),
+        ("配套设施", "amenities"),
+        ("是否24小时", "self_service_24h"),
+        ("联系电话", "contact_phone"),
+        ("电话", "contact_phone"),
+        ("联系方式", "contact_phone"),
+        ("开放时间", "hours"),
+        ("服务时间", "hours"),
+        ("开放时段", "hours"),
+        ("经纬度（高德）", "position"),
+        ("坐标", "position"),
+        ("位置坐标", "position"),
+    ],
+)
+def test_the_column_names_clerks_use_map_to_fields(header, field):
+    assert map_headers([header])[0] == [field]
+
+
+@pytest.mark.parametrize("header", ["序号", "编号序号", "联系人", "所属街道", "街道", "所属区县"])
+def test_known_headers_naming_no_field_are_read_past_not_unknown(header):
+    mapped, unknown = map_headers([header])
+    assert mapped == [None] and unknown == []
+    assert ignored_header(header)
+
+
+def test_a_telephone_cell_naming_the_person_keeps_the_number(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "驿站名称,联系方式\n甲,张三 13800138000\n乙,李女士：023-63000000\n"
+        "丙,023-63000001\n丁,随时\n",
+        encoding="utf-8",
+    )
+    source = read_rows(path)
+    phones = [r["contact_phone"] for _, r in source.rows]
+    assert phones == ["13800138000", "023-63000000", "023-63000001", "随时"]  # 随时: refused later
+    assert "“联系方式”一列有 2 行写了联系人姓名和电话，只登记电话" in source.notes()
+
+
+def test_split_columns_with_hemispheres_or_dms_are_read(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "名称,经度,纬度\n甲,E106.57,N29.55\n乙,东经106°34′12″,北纬29°33′\n丙,106.57,29.55\n",
+        encoding="utf-8",
+    )
+    got = [(r["lon"], r["lat"]) for _, r in read_rows(path).rows]
+    assert got[0] == (106.57, 29.55)
+    assert got[1] == (pytest.approx(106.57), pytest.approx(29.55))
+    assert got[2] == ("106.57", "29.55")  # plain numbers are left to the validation
