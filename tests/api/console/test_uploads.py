@@ -336,3 +336,23 @@ def test_the_same_warning_for_many_rows_is_one_line(console, store, districts):
         r for r in re.findall(r'<tr class="warned">(.*?)</tr>', warnings, re.S) if "节假日" in r
     ]
     assert len(hours) == 1 and ">2–6<" in hours[0] and "共 5 行" in hours[0]
+
+
+def test_no_such_upload_is_a_chinese_404_page(console, store, districts):
+    make_account(store, districts)
+    login(console, "yz500103")
+    answer = console.get("/console/uploads/0123456789abcdef")
+    assert answer.status_code == 404
+    assert "text/html" in answer.headers["content-type"]
+    assert re.search(r"[\u4e00-\u9fff]", answer.text) and "Traceback" not in answer.text
+
+
+def test_the_list_of_uploads_pages(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    for i in range(21):
+        report_url(upload(console, csrf, csv_bytes([station_row(f"L{i}")]), name=f"第{i}批.csv"))
+    first = console.get("/console/uploads").text
+    assert "第 1 / 2 页" in first and "第20批.csv" in first and "第0批.csv" not in first
+    second = console.get("/console/uploads?page=2").text
+    assert "第 2 / 2 页" in second and "第0批.csv" in second
