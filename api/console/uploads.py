@@ -113,14 +113,15 @@ def _section(
 
 def _warned_rows(services: ServicesDep, user: ConsoleUser, upload: Upload) -> Iterator[Any]:
     """(row, warning) of every accepted row's warnings, in file order (read a chunk at a
-    time: the report's warnings are not a section the store pages)."""
+    time: the report's warnings are not a section the store pages). Unchanged rows carry
+    none: only creates and updates are read."""
     offset = 0
     while True:
         chunk = upload_service.upload_report(
             services.store,
             upload.id,
             by=user.principal,
-            actions=["create", "update", "unchanged"],
+            actions=["create", "update"],
             limit=SCAN_ROWS,
             offset=offset,
         ).rows

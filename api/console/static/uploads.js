@@ -1,18 +1,43 @@
-// The upload pages: while a file is checked, say so and keep the button from a second
-// submit (a large sheet takes a while); put the button back if the page is shown again
-// from the browser's history.
+// The upload pages. While a file is checked (or an upload committed or undone) the page
+// says so and its button cannot be pressed twice; the button comes back if the page is
+// shown again from the browser's history. A file over the upload limit is stopped here.
 "use strict";
 (() => {
-  const form = document.getElementById("upload-form");
-  if (!form) {
+  const busyForms = document.querySelectorAll("form[data-busy]");
+  for (const form of busyForms) {
+    const button = form.querySelector("button[type=submit]");
+    const label = button.textContent;
+    form.addEventListener("submit", (event) => {
+      // After this event (and console.js's confirm) so the form is sent, if it is.
+      window.setTimeout(() => {
+        if (event.defaultPrevented) {
+          return;
+        }
+        button.disabled = true;
+        button.textContent = form.dataset.busy;
+        const note = form.querySelector("[data-busy-note]");
+        if (note) {
+          note.hidden = false;
+        }
+      }, 0);
+    });
+    window.addEventListener("pageshow", () => {
+      button.disabled = false;
+      button.textContent = label;
+      const note = form.querySelector("[data-busy-note]");
+      if (note) {
+        note.hidden = true;
+      }
+    });
+  }
+
+  const upload = document.getElementById("upload-form");
+  if (!upload) {
     return;
   }
-  const button = document.getElementById("upload-submit");
-  const busy = document.getElementById("upload-busy");
-  const label = button.textContent;
   const input = document.getElementById("upload-file");
   const tooLarge = document.getElementById("upload-too-large");
-  const maxBytes = Number(form.dataset.maxBytes);
+  const maxBytes = Number(upload.dataset.maxBytes);
   const oversize = () => {
     const file = input.files && input.files[0];
     return Boolean(file && maxBytes && file.size > maxBytes);
@@ -20,26 +45,11 @@
   input.addEventListener("change", () => {
     tooLarge.hidden = !oversize();
   });
-  form.addEventListener("submit", (event) => {
+  upload.addEventListener("submit", (event) => {
     // The server refuses a body over the limit too; saying so here spares the wait.
     if (oversize()) {
       event.preventDefault();
       tooLarge.hidden = false;
-      return;
     }
-    // Disabled after this event, so the form is still sent (and only if it is).
-    window.setTimeout(() => {
-      if (event.defaultPrevented) {
-        return;
-      }
-      button.disabled = true;
-      button.textContent = "正在检查…";
-      busy.hidden = false;
-    }, 0);
-  });
-  window.addEventListener("pageshow", () => {
-    button.disabled = false;
-    button.textContent = label;
-    busy.hidden = true;
   });
 })();

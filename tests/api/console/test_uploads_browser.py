@@ -59,6 +59,10 @@ def test_a_clerk_uploads_a_gbk_sheet_commits_the_good_rows_and_undoes_it(
             })"""
         )
         assert state == [True, "正在检查…", False]
+        for _ in range(50):  # the held POST reaches its handler while Playwright waits
+            if held:
+                break
+            page.wait_for_timeout(100)
         assert len(held) == 1
         held[0].continue_()
         page.unroute(f"{live.base}/console/uploads")
