@@ -356,3 +356,28 @@ def test_the_list_of_uploads_pages(console, store, districts):
     assert "第 1 / 2 页" in first and "第20批.csv" in first and "第0批.csv" not in first
     second = console.get("/console/uploads?page=2").text
     assert "第 2 / 2 页" in second and "第0批.csv" in second
+
+
+def test_the_clerks_choice_of_system_is_final_and_the_header_s_is_shown(
+    console, store, districts, tmp_path
+):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    data = union_xlsx(tmp_path / "点位.xlsx", sheet_rows())
+    html = console.get(report_url(upload(console, csrf, data, name="点位.xlsx", crs="wgs84"))).text
+    assert "WGS-84（GPS / 天地图 / 北斗）" in html
+    assert "（表头注明 GCJ-02（高德 / 腾讯））" in html
+    assert "但上传时选择的是 WGS-84" in html.split('class="notes"')[1]
+
+
+def test_the_city_union_sees_every_unions_uploads_with_the_union(console, store, districts):
+    make_account(store, districts, code="500103")
+    make_account(store, districts, role="admin", code=None)
+    csrf = login(console, "yz500103")
+    url = report_url(upload(console, csrf, csv_bytes([station_row("Z1")]), name="渝中.csv"))
+    console.cookies.clear()
+    login(console, "city")
+    listing = console.get("/console/uploads").text
+    assert "各工会的上传" in listing and "<th>工会</th>" in listing
+    assert "渝中.csv" in listing and "district:500103" in listing
+    assert console.get(url).status_code == 200
