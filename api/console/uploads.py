@@ -400,8 +400,10 @@ def _commit_refusal(exc: Exception, upload: Upload) -> str:
             f"这次上传有 {upload.counts['rejected']} 行有误，不能全部提交："
             "请只提交无误的行，或下载有误的行改正后重新上传。"
         )
-    label = {"committed": "已经提交过", "reverted": "已经撤销"}.get(upload.status.value, "")
-    return f"这次上传{label or '现在'}不能提交。"
+    return {
+        "committed": "这次上传已经提交过，不能再次提交。",
+        "reverted": "这次上传已经撤销，不能再提交：请重新上传表格。",
+    }.get(upload.status.value, "这次上传还在检查中，现在不能提交，请稍后刷新页面。")
 
 
 @router.post("/console/uploads/{upload_id}/commit")

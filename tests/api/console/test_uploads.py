@@ -129,6 +129,8 @@ def test_commit_of_an_upload_with_bad_rows_needs_accepted_only(console, store, d
     assert "已提交" in answer.text and "撤销本次上传" in answer.text
     found = {c for c in ("K1", "K2", "K3", "K4", "K5") if store.find_by_external_id(YUZHONG, c)}
     assert found == {"K1", "K3", "K5"}
+    again = post(console, f"{url}/commit", csrf, data={"accepted_only": "true"})
+    assert again.status_code == 409 and "这次上传已经提交过，不能再次提交" in again.text
     # The list says who uploaded what, and what it changed.
     listing = console.get("/console/uploads").text
     assert "驿站.csv" in listing and "已提交" in listing and "yz500103" in listing
