@@ -44,7 +44,7 @@ from stations.formats.registry import (
     format_named,
 )
 from stations.formats.sheet import above_header_note, row_list, summary_kind
-from stations.formats.table import MISSING, Cells, Row
+from stations.formats.table import MISSING, Cells, Row, plain_cell
 from stations.formats.xlsx import check_xlsx, export_xlsx, rejected_workbook
 
 __all__ = [
@@ -96,13 +96,6 @@ def _source_headers(headers: Sequence[Any]) -> list[str]:
         seen.add(name)
         out.append(name)
     return out
-
-
-def _plain(value: Any) -> Any:
-    """A cell as JSON keeps it: text, a number, a truth value or nothing."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 @dataclass
@@ -189,7 +182,7 @@ def _read_positions(
         if not (str(cells.get("lon") or "").strip() or str(cells.get("lat") or "").strip()):
             pair = split_pair(value)
             if isinstance(pair, str):
-                problems.append(Problem("lon", "invalid_position", pair, _plain(value)))
+                problems.append(Problem("lon", "invalid_position", pair, plain_cell(value)))
             else:
                 cells["lon"], cells["lat"], order = pair
                 reading.orders[order] = reading.orders.get(order, 0) + 1
@@ -273,30 +266,24 @@ def _station_rows(
                 if kind is not None:
                     reading.skipped.setdefault(kind, []).append(number)
                     continue
+            # As uploaded (our export's formula quote undone: the workbook of rejected rows
+            # quotes again what needs it).
             if keep is not None:
-                cells = {k: keep(v) for k, v in zip(mapping, values, strict=False) if k is not None}
+                values = [keep(v) for v in values]
+                cells = {k: v for k, v in zip(mapping, values, strict=False) if k is not None}
             else:
                 cells = {
                     k: v
                     for k, v in zip(mapping, values, strict=False)
                     if k is not None and v is not MISSING
                 }
-            # As uploaded (our export's formula quote undone: the workbook of rejected rows
-            # quotes again what needs it).
-            source = {
-                n: _plain(keep(v) if keep is not None else v)
-                for n, v in zip(names, values, strict=False)
-                if v is not MISSING
-            }
             if point is not None:
                 cells["lon"], cells["lat"] = point
-                source.setdefault("经度", _plain(point[0]))
-                source.setdefault("纬度", _plain(point[1]))
             found = (*problems, *_read_positions(cells, columns, reading))
             warnings = tuple(_free_amenities(cells)) if free_text else ()
             if _phone_without_name(cells):
                 reading.named_phones += 1
-            yield number, Cells(cells, found, source=source, warnings=warnings)
+            yield number, Cells(cells, found, warnings=warnings, raw=(names, values, point))
     finally:
         close = getattr(rows, "close", None)
         if close is not None:

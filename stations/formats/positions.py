@@ -62,7 +62,11 @@ def parse_degrees(value: Any) -> float | None:
 def is_degrees_text(value: Any) -> bool:
     """Whether a cell is degrees-minutes-seconds text, or a number with its hemisphere
     (E106.5, 北纬29.5): not a plain number."""
-    return isinstance(value, str) and bool(re.search(r"[°度º˚′″'\"分秒东北西南NSEWnsew]", value))
+    if not isinstance(value, str):
+        return False
+    if value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        return False  # a plain number: the common case, told without a regex
+    return bool(re.search(r"[°度º˚′″'\"分秒东北西南NSEWnsew]", value))
 
 
 def _in(value: float, bounds: tuple[float, float]) -> bool:

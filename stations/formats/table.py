@@ -59,9 +59,11 @@ class Cells(dict[str, Any]):
     row itself (``problems``: e.g. a GeoJSON geometry that is not a point), the warnings it
     found (``warnings``: words of a free-text amenities cell it does not know) and the
     row's own cells under the file's headers (``source``: what the rejected-rows workbook
-    gives back)."""
+    gives back; made only when asked, from ``raw``: the headers, the values as uploaded
+    and a point given apart).
+    """
 
-    __slots__ = ("problems", "source", "warnings")
+    __slots__ = ("_raw", "_source", "problems", "warnings")
 
     def __init__(
         self,
@@ -70,8 +72,33 @@ class Cells(dict[str, Any]):
         *,
         source: dict[str, Any] | None = None,
         warnings: tuple[Problem, ...] = (),
+        raw: tuple[Sequence[str], Sequence[Any], tuple[Any, Any] | None] | None = None,
     ) -> None:
         super().__init__(cells)
         self.problems = problems
-        self.source = source if source is not None else {}
         self.warnings = warnings
+        self._source = source
+        self._raw = raw
+
+    @property
+    def source(self) -> dict[str, Any]:
+        if self._source is None:
+            self._source = _source_cells(*self._raw) if self._raw is not None else {}
+        return self._source
+
+
+def plain_cell(value: Any) -> Any:
+    """A cell as JSON keeps it: text, a number, a truth value or nothing."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _source_cells(
+    names: Sequence[str], values: Sequence[Any], point: tuple[Any, Any] | None
+) -> dict[str, Any]:
+    source = {n: plain_cell(v) for n, v in zip(names, values, strict=False) if v is not MISSING}
+    if point is not None:
+        source.setdefault("经度", plain_cell(point[0]))
+        source.setdefault("纬度", plain_cell(point[1]))
+    return source

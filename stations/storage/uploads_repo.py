@@ -202,7 +202,8 @@ class SQLUploads(SQLBase, UploadStore):
                 changed=tuple(json.loads(r["changed"])),
                 problems=tuple(json.loads(r["problems"])),
                 warnings=tuple(json.loads(r["warnings"])),
-                cells=json.loads(r["cells"] or "{}"),
+                # Only rejected rows keep their cells: most rows read none.
+                cells=json.loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
             )
 
     def list_uploads(
