@@ -264,10 +264,10 @@ def test_the_rejected_rows_download_as_excel_with_a_problem_column(console, stor
     assert all(re.search(r"[\u4e00-\u9fff]", p) for p in problems)
 
 
-def two_sheet_workbook() -> bytes:
+def two_sheet_workbook(first_name: str = "渝中一") -> bytes:
     book = Workbook()
     first = book.active
-    first.title = "渝中一"
+    first.title = first_name
     second = book.create_sheet("渝中二")
     for sheet, code in ((first, "S1"), (second, "S2")):
         sheet.append(HEADER)
@@ -289,6 +289,8 @@ def test_a_workbook_with_two_station_sheets_asks_which_one(console, store, distr
     chosen = upload(console, csrf, two_sheet_workbook(), name="两张表.xlsx", sheet="渝中二")
     report = console.get(report_url(chosen)).text
     assert "S2" in report and "S1" not in report.split('id="changes"')[1]
+    evil = upload(console, csrf, two_sheet_workbook("<b>x<b>"), name="a.xlsx").text
+    assert "<b>x<b>" not in evil and '<option value="&lt;b&gt;x&lt;b&gt;"' in evil
 
 
 def test_a_full_list_closing_many_stations_needs_the_number_confirmed(console, store, districts):
