@@ -36,7 +36,13 @@ from stations.formats.limits import (
     FileRefusedError,
     SheetChoiceError,
 )
-from stations.formats.positions import ORDER_WORDS, is_degrees_text, parse_degrees, split_pair
+from stations.formats.positions import (
+    ORDER_WORDS,
+    Order,
+    is_degrees_text,
+    parse_degrees,
+    split_pair,
+)
 from stations.formats.registry import (
     FORMATS,
     UnsupportedFormatError,
@@ -105,10 +111,9 @@ class SheetReading:
     header_row: int = 1
     header_span: int = 1
     sheet: str | None = None
-    sheets_with_header: int = 0
     position_header: str | None = None
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (header, why)
-    orders: dict[str, int] = field(default_factory=dict)  # "lonlat"/"latlon" -> rows
+    orders: dict[Order, int] = field(default_factory=dict)  # "lonlat"/"latlon" -> rows
     degrees: dict[str, int] = field(default_factory=dict)  # header -> rows read as DMS
     named_phones: int = 0  # rows whose telephone cell also names the person ("张三 138…")
     phone_header: str | None = None
@@ -128,9 +133,9 @@ class SheetReading:
             name = visible(self.position_header[:MAX_HEADER_CHARS])
             ways = sorted(self.orders.items(), key=lambda kv: -kv[1])
             if len(ways) == 1:
-                out.append(f"“{name}”一列按{ORDER_WORDS[ways[0][0]]}读取")  # type: ignore[index]
+                out.append(f"“{name}”一列按{ORDER_WORDS[ways[0][0]]}读取")
             else:
-                said = "，".join(f"{n} 行按{ORDER_WORDS[o]}读取" for o, n in ways)  # type: ignore[index]
+                said = "，".join(f"{n} 行按{ORDER_WORDS[o]}读取" for o, n in ways)
                 out.append(f"“{name}”一列{said}（按数值范围判断）")
         for header, n in self.degrees.items():
             out.append(f"“{visible(header[:MAX_HEADER_CHARS])}”一列有 {n} 行按度分秒读取")

@@ -277,6 +277,11 @@ def test_degrees_minutes_seconds_are_read_in_one_column_and_in_two(client, store
     report = post(client, yuzhong, data, "one.csv").json()
     assert report["counts"]["create"] == 1, report["rows"]
     assert report["proposed_crs"] == "wgs84"
+    # The clerk's choice is final; a header saying otherwise is a warning in the notes.
+    chosen = post(client, yuzhong, data, "one.csv", crs="bd09").json()
+    assert chosen["crs"] == "bd09"
+    assert chosen["proposed_crs"] == "wgs84"
+    assert any(n.startswith("注意：表头注明GPS 坐标（WGS-84）") for n in chosen["notes"])
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["站点名称", "经度", "纬度", "服务时间"])
