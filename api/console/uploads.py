@@ -179,11 +179,6 @@ def code_note(row: UploadRow) -> str | None:
     return None
 
 
-def accepted(upload: Upload) -> int:
-    c = upload.counts
-    return c.get("create", 0) + c.get("update", 0) + c.get("unchanged", 0)
-
-
 def _report_page(
     request: Request,
     services: ServicesDep,
@@ -217,7 +212,7 @@ def _report_page(
         changes=_section(
             services, user, upload, ["create", "update", "close"], pages.get("changes", 1)
         ),
-        accepted=accepted(upload),
+        accepted=upload.accepted,
         crs_names=CRS_NAMES,
         action_labels=ACTION_LABELS,
         field_label=field_label,

@@ -88,6 +88,7 @@ class Upload:
     columns: dict[str, str] = field(default_factory=dict)  # field -> header in the file
     batch_id: int | None = None
     revert_batch_id: int | None = None
+
     # How the file was read, in Chinese (header row, rows passed, position order…), and
     # what became of it (committed without its rejected rows…): uploads.notes.
     notes: tuple[str, ...] = ()
@@ -99,6 +100,12 @@ class Upload:
         choice (``crs``) stays final; the notes say when the two differ."""
         found = header_crs(self.columns.values())
         return found[0].value if found is not None else None
+
+    @property
+    def accepted(self) -> int:
+        """The rows the checks accepted: what they create, update or leave unchanged."""
+        c = self.counts
+        return c.get("create", 0) + c.get("update", 0) + c.get("unchanged", 0)
 
 
 @dataclass(frozen=True, slots=True)

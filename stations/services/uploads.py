@@ -72,7 +72,7 @@ def closure_check(
     return ClosureCheck(
         would_close=c.get("close", 0),
         of_stations=max(open_now, c.get("close", 0)),
-        accepted_rows=c.get("create", 0) + c.get("update", 0) + c.get("unchanged", 0),
+        accepted_rows=upload.accepted,
         max_share=max_share,
     )
 
@@ -549,14 +549,9 @@ def commit_upload(
     if rejected:
         store.add_upload_note(
             upload_id,
-            f"已提交无误的 {_accepted(upload)} 行，未提交被退回的 {rejected} 行",
+            f"已提交无误的 {upload.accepted} 行，未提交被退回的 {rejected} 行",
         )
     return result
-
-
-def _accepted(upload: Upload) -> int:
-    c = upload.counts
-    return c.get("create", 0) + c.get("update", 0) + c.get("unchanged", 0)
 
 
 def revert_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult:
