@@ -72,7 +72,9 @@ def hours_around_now() -> tuple[str, str, str]:
     def span(a: int, b: int) -> str:
         return f"Mo-Su {a % 24:02d}:00-{(b % 24) or 24:02d}:00"
 
-    return span(h - 1, h + 2), span(h + 3, h + 4), f"{(h + 2) % 24:02d}:00"
+    # After 22:00 the closing time is tomorrow's, and the page says so ("营业至 明天 01:00").
+    closes = f"{'明天 ' if h + 2 >= 24 else ''}{(h + 2) % 24:02d}:00"
+    return span(h - 1, h + 2), span(h + 3, h + 4), closes
 
 
 @dataclass
