@@ -136,6 +136,23 @@ def _page(
     )
 
 
+def _board_page(
+    request: Request,
+    user: ConsoleUser,
+    index: StationIndex,
+    services: Services,
+    district: str | None,
+    sort: str | None,
+    template: str,
+) -> Response:
+    """The dashboard or its printable report: the same figures, another layout."""
+    try:
+        board = _board(index, services, user, district, sort or None)
+    except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
+        return _failed(request, district, exc)
+    return _page(request, user, services, template, board, sort or None)
+
+
 @router.get("/console/dashboard")
 def dashboard_page(
     request: Request,
@@ -145,11 +162,7 @@ def dashboard_page(
     district: str | None = None,
     sort: str | None = None,
 ) -> Response:
-    try:
-        board = _board(index, services, user, district, sort or None)
-    except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
-        return _failed(request, district, exc)
-    return _page(request, user, services, "dashboard.html", board, sort or None)
+    return _board_page(request, user, index, services, district, sort, "dashboard.html")
 
 
 @router.get("/console/report")
@@ -161,11 +174,7 @@ def report_page(
     district: str | None = None,
     sort: str | None = None,
 ) -> Response:
-    try:
-        board = _board(index, services, user, district, sort or None)
-    except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
-        return _failed(request, district, exc)
-    return _page(request, user, services, "report.html", board, sort or None)
+    return _board_page(request, user, index, services, district, sort, "report.html")
 
 
 @router.get("/console/report.xlsx", response_model=None)
