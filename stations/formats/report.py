@@ -18,6 +18,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from stations.formats.export import neutralise
+
 Kind = Literal["text", "count", "rate", "number", "date"]
 
 # How a rate is banded so laggards stand out (the page's classes, the workbook's fills):
@@ -112,7 +114,7 @@ def report_xlsx(tables: Sequence[Table], *, title: str) -> bytes:
     bold = Font(bold=True)
     for table in tables:
         sheet = book.create_sheet(table.name[:31])
-        sheet.append([f"{title}：{table.name}"])
+        sheet.append([neutralise(f"{title}：{table.name}")])
         sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
         sheet.append([c.label for c in table.columns])
         for cell in sheet[2]:
@@ -148,4 +150,5 @@ def _xlsx_value(value: Any, kind: Kind) -> Any:
         return NO_VALUE
     if kind in ("rate", "count", "number") and isinstance(value, int | float):
         return value
-    return str(value)
+    # A text cell (a target's 说明, a name) starting with = + - @ would be a formula.
+    return neutralise(str(value))

@@ -1,0 +1,47 @@
+"""Review (R2) of the planners' pages: what a targets file or the registry puts in the 报表
+workbook must not become a formula, and what the page and the workbook show agree."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import load_workbook
+
+from stations.storage.sqlite import SQLiteStore
+from tests.api.clients import api_client
+from tests.api.console.helpers import login, make_account
+
+FORMULA = '=HYPERLINK("http://evil.example/x","点此查看")'
+
+
+def test_a_target_note_that_looks_like_a_formula_is_text_in_the_workbook(tmp_path, districts):
+    targets = tmp_path / "targets.toml"
+    targets.write_text(
+        '[[target]]\ndistrict = "500103"\nmetric = "stations_active"\nvalue = 10\n'
+        f"deadline = 2099-12-31\nnote = '{FORMULA}'\n"
+        '[[target]]\nmetric = "stations_active"\nvalue = 5\ndeadline = 2099-12-31\n'
+        "note = '+1-2'\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "registry.sqlite3"
+    store = SQLiteStore(path)
+    make_account(store, districts, role="admin", code=None)
+    with api_client(store, districts, path, warm_start=False, targets_file=targets) as c:
+        login(c, "city")
+        answer = c.get("/console/report.xlsx")
+        assert answer.status_code == 200
+        book = load_workbook(io.BytesIO(answer.content))
+        cells = [
+            cell
+            for sheet in book.worksheets
+            for row in sheet.iter_rows()
+            for cell in row
+            if isinstance(cell.value, str) and ("HYPERLINK" in cell.value or "+1-2" in cell.value)
+        ]
+        assert len(cells) == 2
+        for cell in cells:
+            assert cell.data_type == "s", (cell.coordinate, cell.value)
+            assert cell.value.lstrip("'") in (FORMULA, "+1-2")
+        page = c.get("/console/report")
+        assert "HYPERLINK" in page.text and '<a href="http://evil' not in page.text
+    store.close()
