@@ -425,7 +425,9 @@ def _number(col: _Collector, field_: str, value: Any) -> float | None:
         col.add(field_, "invalid_number", f"不是数字：{value!r}"[:200])
         return None
     try:
-        number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+        # NFKC: a Chinese input method's full-width １０６．５８ (float takes the digits, not ．).
+        text = unicodedata.normalize("NFKC", str(value)).strip()
+        number = float(text) if not isinstance(value, int | float) else float(value)
     except ValueError:
         col.add(field_, "invalid_number", f"不是数字：{value}", value)
         return None

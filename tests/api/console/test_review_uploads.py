@@ -1,0 +1,81 @@
+"""Review (R2) of the console's uploads as a clerk really does them."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import Workbook
+
+from tests.api.console.helpers import login, make_account, post
+from tests.api.console.test_uploads import (
+    HEADER,
+    YUZHONG,
+    csv_bytes,
+    report_url,
+    station_row,
+    upload,
+)
+from tests.builders import JIEFANGBEI
+
+
+def xlsx_bytes(rows, header=HEADER) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for r in rows:
+        sheet.append(r)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def committed(console, csrf, data, name, **form):
+    url = report_url(upload(console, csrf, data, name=name, **form))
+    answer = post(console, f"{url}/commit", csrf, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:1500]
+    return url
+
+
+def test_codes_excel_stored_as_numbers_match_the_same_codes_as_text(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    rows = [station_row(float(i), name=f"驿站{i}", i=i) for i in (1, 2)]
+    committed(console, csrf, xlsx_bytes(rows), "驿站.xlsx")
+    codes = sorted(s.external_id for s in list(store.iter_all()))
+    assert codes == ["1", "2"], codes
+    # The same stations, the codes now text in a CSV: updates, not new stations.
+    again = [station_row(str(i), name=f"驿站{i}改", i=i) for i in (1, 2)]
+    committed(console, csrf, csv_bytes(again), "驿站.csv")
+    assert sorted(s.name for s in list(store.iter_all())) == ["驿站1改", "驿站2改"]
+
+
+def test_accepted_only_then_the_whole_original_again_does_not_duplicate(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    rows = [station_row("K1", i=0), station_row("K2", lon="abc", i=1), station_row("K3", i=2)]
+    data = csv_bytes(rows)
+    url = report_url(upload(console, csrf, data))
+    answer = post(
+        console, f"{url}/commit", csrf, data={"accepted_only": "true"}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text[:1500]
+    assert len(list(store.iter_all())) == 2
+    rows[1] = station_row("K2", i=1)
+    committed(console, csrf, csv_bytes(rows), "驿站.csv")
+    assert sorted(s.external_id for s in list(store.iter_all())) == ["K1", "K2", "K3"]
+
+
+def test_full_width_digits_in_a_position_are_read_as_a_clerks_input_method_types_them(
+    console, store, districts
+):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    row = station_row("F1")
+    trans = str.maketrans("0123456789.", "０１２３４５６７８９．")
+    row[3], row[4] = f"{row[3]:.6f}".translate(trans), f"{row[4]:.6f}".translate(trans)
+    url = report_url(upload(console, csrf, csv_bytes([row])))
+    page = console.get(url)
+    assert "不是数字" not in page.text and "有误的行（" not in page.text
+    post(console, f"{url}/commit", csrf, follow_redirects=False)
+    station = store.find_by_external_id(YUZHONG, "F1")
+    assert station is not None and abs(station.lon - JIEFANGBEI[0]) < 1e-4
