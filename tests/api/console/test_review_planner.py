@@ -45,3 +45,24 @@ def test_a_target_note_that_looks_like_a_formula_is_text_in_the_workbook(tmp_pat
         page = c.get("/console/report")
         assert "HYPERLINK" in page.text and '<a href="http://evil' not in page.text
     store.close()
+
+
+def test_a_district_clerk_sees_only_its_district_whatever_the_query(console, store, districts):
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    for url in ("/console/dashboard", "/console/report", "/console/gaps"):
+        answer = console.get(url, params={"district": "500105"})
+        assert answer.status_code in (200, 403, 404), (url, answer.status_code)
+        if answer.status_code == 200:
+            assert "江北区" not in answer.text.replace("渝中区", ""), url
+    book = console.get("/console/report.xlsx", params={"district": "500105"})
+    if book.status_code == 200:
+        cells = [
+            str(c.value)
+            for s in load_workbook(io.BytesIO(book.content)).worksheets
+            for row in s.iter_rows()
+            for c in row
+        ]
+        assert not any("江北区" in c for c in cells)
+    for url in ("/console/accounts", "/console/accounts/new"):
+        assert console.get(url).status_code in (403, 404), url
