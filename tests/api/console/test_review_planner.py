@@ -66,3 +66,17 @@ def test_a_district_clerk_sees_only_its_district_whatever_the_query(console, sto
         assert not any("江北区" in c for c in cells)
     for url in ("/console/accounts", "/console/accounts/new"):
         assert console.get(url).status_code in (403, 404), url
+
+
+def test_an_empty_registry_gives_every_planner_page_and_the_workbook(console, store, districts):
+    make_account(store, districts, role="admin", code=None)
+    make_account(store, districts, code="500103")
+    for who in ("city", "yz500103"):
+        login(console, who)
+        for url in ("/console/dashboard", "/console/report", "/console/gaps"):
+            answer = console.get(url)
+            assert answer.status_code == 200, (who, url, answer.text[:800])
+        book = console.get("/console/report.xlsx")
+        assert book.status_code == 200
+        load_workbook(io.BytesIO(book.content))
+        console.cookies.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from tests.api.console.helpers import login, make_account, post
 from tests.api.console.test_uploads import (
@@ -79,3 +79,68 @@ def test_full_width_digits_in_a_position_are_read_as_a_clerks_input_method_types
     post(console, f"{url}/commit", csrf, follow_redirects=False)
     station = store.find_by_external_id(YUZHONG, "F1")
     assert station is not None and abs(station.lon - JIEFANGBEI[0]) < 1e-4
+
+
+def test_the_rejected_rows_fixed_in_their_excel_upload_again_as_they_were_meant(
+    console, store, districts
+):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    good = station_row("R1", i=0)
+    rows = [
+        station_row("R1", i=0),
+        station_row("R2", name="-驿站二（民族路）", lon="abc", i=1),
+        station_row("R3", name="=驿站三", lat="二十九", i=2),
+    ]
+    url = committed_accepted_only(console, csrf, csv_bytes(rows))
+    book = load_workbook(io.BytesIO(console.get(f"{url}/rejected.xlsx").content))
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        row[header.index("经度")].value = good[3] + 0.001
+        row[header.index("纬度")].value = good[4]
+    out = io.BytesIO()
+    book.save(out)
+    again = report_url(upload(console, csrf, out.getvalue(), name="驿站-有误的行.xlsx"))
+    page = console.get(again)
+    assert "有误的行（" not in page.text, page.text
+    assert post(console, f"{again}/commit", csrf, follow_redirects=False).status_code == 303
+    names = {s.external_id: s.name for s in store.iter_all()}
+    assert names == {"R1": "驿站R1", "R2": "-驿站二（民族路）", "R3": "=驿站三"}
+
+
+def committed_accepted_only(console, csrf, data):
+    url = report_url(upload(console, csrf, data))
+    answer = post(
+        console, f"{url}/commit", csrf, data={"accepted_only": "true"}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text[:1500]
+    return url
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_sheet_names_and_a_file_name_with_markup_show_as_text(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    book = Workbook()
+    first = book.active
+    first.title = "<img src=x onerror=1>"
+    second = book.create_sheet("<b>渝中二")
+    for sheet, code in ((first, "S1"), (second, "S2")):
+        sheet.append(HEADER)
+        sheet.append(station_row(code))
+    out = io.BytesIO()
+    book.save(out)
+    answer = upload(console, csrf, out.getvalue(), name=f"{XSS}.xlsx")
+    assert "<img src=x" not in answer.text and "<b>渝中二" not in answer.text, answer.text[:2000]
+    assert "&lt;b&gt;渝中二" in answer.text or "&lt;b&gt;" in answer.text
+    url = report_url(upload(console, csrf, csv_bytes([station_row("X1")]), name=f"{XSS}.csv"))
+    for page in (console.get(url), console.get("/console/uploads")):
+        assert XSS not in page.text and "&lt;img" in page.text
+    bad = report_url(
+        upload(console, csrf, csv_bytes([station_row("X2", lon="abc")]), name=f'a"b{XSS}.csv')
+    )
+    disposition = console.get(f"{bad}/rejected.xlsx").headers["content-disposition"]
+    assert "<" not in disposition and '"' not in disposition.split(";", 2)[2]
