@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from openpyxl import Workbook, load_workbook
 
@@ -144,3 +145,51 @@ def test_sheet_names_and_a_file_name_with_markup_show_as_text(console, store, di
     )
     disposition = console.get(f"{bad}/rejected.xlsx").headers["content-disposition"]
     assert "<" not in disposition and '"' not in disposition.split(";", 2)[2]
+
+
+def test_a_phone_excel_stored_as_a_number_is_the_number_as_written(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    rows = [[*station_row("P1"), 13800138000.0], [*station_row("P2", i=1), 13800138001]]
+    committed(console, csrf, xlsx_bytes(rows, header=[*HEADER, "联系电话"]), "驿站.xlsx")
+    phones = sorted(s.contact_phone for s in store.iter_all())
+    assert phones == ["13800138000", "13800138001"], phones
+
+
+OLE2 = bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 504  # what an .xls file starts with
+
+
+def refusal_text(answer) -> str:
+    return re.sub(r"<[^>]+>", " ", answer.text)
+
+
+def test_files_a_clerk_sends_by_mistake_are_refused_in_chinese_saying_what_to_do(
+    console, store, districts
+):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    header_only = xlsx_bytes([])
+    empty = Workbook()
+    out = io.BytesIO()
+    empty.save(out)
+    for data, name in (
+        (OLE2, "驿站.xlsx"),
+        (OLE2, "驿站.xls"),
+        (header_only, "驿站.xlsx"),
+        (out.getvalue(), "空表.xlsx"),
+        (b"", "驿站.csv"),
+        (csv_bytes([]), "驿站.csv"),
+    ):
+        answer = upload(console, csrf, data, name=name)
+        assert answer.status_code in (303, 400, 413, 422), (name, answer.status_code)
+        if answer.status_code == 303:
+            page = console.get(answer.headers["location"]).text
+            assert "没有读到任何驿站行" in page and "改正后重新上传" not in page, name
+            continue
+        text = refusal_text(answer)
+        assert re.search(r"[\u4e00-\u9fff]{4}", text), (name, text[:500])
+        assert not re.search(r"[A-Za-z]{3,} [a-z]{3,} [a-z]{3,}", text.split("</header>")[-1]), (
+            name,
+            text[-1500:],
+        )
+    assert list(store.iter_all()) == []
