@@ -7,9 +7,13 @@ import io
 
 from openpyxl import load_workbook
 
+from stations.formats.report import cell_text
+from stations.services.dashboard import DISTRICT_COLUMNS
+from stations.services.sample import load_demo
 from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
 from tests.api.console.helpers import login, make_account
+from tests.api.console.test_dashboard import tables_of
 
 FORMULA = '=HYPERLINK("http://evil.example/x","点此查看")'
 
@@ -80,3 +84,27 @@ def test_an_empty_registry_gives_every_planner_page_and_the_workbook(console, st
         assert book.status_code == 200
         load_workbook(io.BytesIO(book.content))
         console.cookies.clear()
+
+
+def test_each_districts_row_equals_the_api_for_the_same_registry(console, store, districts):
+    load_demo(store, districts, seed=5, total=60)
+    make_account(store, districts, role="admin", code=None)
+    login(console, "city")
+    rows = tables_of(console.get("/console/dashboard").text)["各区县指标"]
+    header = rows[0]
+    doc = console.get("/v1/districts").json()
+    by_name = {d["name"]: d for d in doc["districts"]}
+    checked = 0
+    for row in rows[1:-1]:
+        found = by_name[row[0]]
+        for column in DISTRICT_COLUMNS:
+            if column.key == "status_active":
+                value = found["by_status"].get("active", 0)
+            elif column.key in found and column.kind in ("rate", "count"):
+                value = found[column.key]
+            else:
+                continue
+            shown = row[header.index(column.label)]
+            assert shown == cell_text(value, column.kind), (row[0], column.label)
+            checked += 1
+    assert checked > 38 * 5
