@@ -193,3 +193,20 @@ def test_files_a_clerk_sends_by_mistake_are_refused_in_chinese_saying_what_to_do
             text[-1500:],
         )
     assert list(store.iter_all()) == []
+
+
+def test_commit_from_a_second_tab_after_the_first_says_it_is_done_and_saves_once(
+    console, store, districts
+):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    url = committed(console, csrf, csv_bytes([station_row("T1")]), "驿站.csv")
+    again = post(console, f"{url}/commit", csrf, follow_redirects=False)
+    assert again.status_code == 409 and "已经提交过" in again.text
+    undo = post(console, f"{url}/revert", csrf, follow_redirects=False)
+    assert undo.status_code == 303
+    twice = post(console, f"{url}/revert", csrf, follow_redirects=False)
+    assert twice.status_code == 409 and "已经撤销过" in twice.text
+    late = post(console, f"{url}/commit", csrf, follow_redirects=False)
+    assert late.status_code == 409 and "已经撤销" in late.text
+    assert [s.status.value for s in store.iter_all()] in ([], ["closed"])
