@@ -4,6 +4,7 @@ workbook must not become a formula, and what the page and the workbook show agre
 from __future__ import annotations
 
 import io
+import re
 
 from openpyxl import load_workbook
 
@@ -108,3 +109,16 @@ def test_each_districts_row_equals_the_api_for_the_same_registry(console, store,
             assert shown == cell_text(value, column.kind), (row[0], column.label)
             checked += 1
     assert checked > 38 * 5
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_a_district_query_with_markup_is_a_chinese_refusal_shown_as_text(console, store, districts):
+    make_account(store, districts, role="industry", code="transport")
+    login(console, "yztransport")
+    for url in ("/console/dashboard", "/console/report", "/console/report.xlsx", "/console/gaps"):
+        answer = console.get(url, params={"district": XSS, "sort": XSS})
+        assert answer.status_code in (400, 403, 404, 422), (url, answer.status_code)
+        assert XSS not in answer.text, url
+        assert re.search(r"[\u4e00-\u9fff]{4}", answer.text), url
