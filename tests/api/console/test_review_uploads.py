@@ -210,3 +210,15 @@ def test_commit_from_a_second_tab_after_the_first_says_it_is_done_and_saves_once
     late = post(console, f"{url}/commit", csrf, follow_redirects=False)
     assert late.status_code == 409 and "已经撤销" in late.text
     assert [s.status.value for s in store.iter_all()] in ([], ["closed"])
+
+
+def test_a_swapped_or_dms_position_says_what_to_do(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    swapped = station_row("W1")
+    swapped[3], swapped[4] = swapped[4], swapped[3]
+    dms = station_row("W2", lon="106°34′51″", lat="29°33′15″", i=1)
+    url = report_url(upload(console, csrf, csv_bytes([swapped, dms])))
+    page = console.get(url).text
+    assert "经纬度可能填反了" in page and "请对调两列" in page
+    assert "按度分秒读取" in page and "有误的行（1 行）" in page
