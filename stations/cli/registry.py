@@ -91,9 +91,10 @@ def export(database: str | None, out: Path | None, fmt: str | None, district: st
     store = open_registry(database)
     stations = store.query(StationQuery(district=district)).items if district else store.iter_all()
     if out is None:
-        writer = FORMATS[fmt or "csv"].stream
+        name = fmt or "csv"
+        writer = FORMATS[name].stream
         if writer is None:  # a binary format (XLSX)
-            raise click.ClickException(f"{fmt.upper()} needs --out FILE.{fmt}")
+            raise click.ClickException(f"{name.upper()} needs --out FILE.{name}")
         with stdout_text() as out_text:
             n = writer(stations, out_text)
     else:

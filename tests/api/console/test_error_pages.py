@@ -40,7 +40,7 @@ def test_a_bad_link_gets_a_chinese_page(clerk, url, status, line):
 
 
 def test_a_body_over_the_limit_is_refused_in_chinese_before_it_is_read(clerk):
-    console, csrf = clerk
+    console, _ = clerk
     big = console.post(
         "/console/stations",
         content=b"x",
