@@ -294,8 +294,13 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
         store.delete(one.id + 1, expected_version=1, actor="t")
         store.save_token(new_token("admin", name="市总", code=None, now=datetime.now(TZ))[1])
         create_account(
-            store, districts, username="city", password="市总-password-1", role="admin",
-            code=None, name="重庆市总工会",
+            store,
+            districts,
+            username="city",
+            password="市总-password-1",
+            role="admin",
+            code=None,
+            name="重庆市总工会",
         )
         store.save_demand(sample_demand(districts, points=200), actor="t")
         store.add_feedback(
