@@ -299,7 +299,10 @@ def _plan(
     try:
         fmt = detect_format(Path(name))
     except ValueError:
-        msg = "不支持这种文件类型：请上传 Excel（.xlsx）、CSV（UTF-8 或 GBK）或 GeoJSON。"
+        msg = (
+            "不支持这种文件类型：请上传 Excel（.xlsx）、CSV（UTF-8 或 GBK）或 GeoJSON。"
+            "旧版 Excel 的 .xls 文件请先在 Excel 或 WPS 中“另存为” .xlsx。"
+        )
         raise FileRefusedError("unsupported_file", msg) from None
     settings = services.settings
     with uploaded_copy(file, f"upload.{fmt}", prefix="yizhan-console-") as path:

@@ -199,6 +199,29 @@ def _looks_like_xml(head: bytes, whole: bool) -> bool:
     return text[:1] == b"<" or (not text and not whole)
 
 
+# The first bytes of an OLE2 compound file: an Excel 97–2003 workbook (.xls), often renamed
+# .xlsx by a clerk who was told to send an .xlsx.
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _not_a_workbook(path: Path) -> str:
+    """Why a file named .xlsx is not one, in words a clerk can act on."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_OLE2))
+    except OSError:
+        head = b""
+    if head == _OLE2:
+        return (
+            f"{path.name}：这是旧版 Excel 文件（.xls，Excel 97–2003），只是扩展名改成了 .xlsx。"
+            "请在 Excel 或 WPS 中打开，选“另存为”→“Excel 工作簿（*.xlsx）”后再上传。"
+        )
+    return (
+        f"{path.name}：不是可读取的 Excel 文件（.xlsx）：文件已损坏，或并不是 Excel 工作簿。"
+        "请在 Excel 或 WPS 中打开它，另存为 .xlsx 后再上传。"
+    )
+
+
 def check_xlsx(path: Path, limits: FileLimits = DEFAULT_LIMITS) -> None:
     """Refuse a spreadsheet too large unpacked, too wide or with an oversized cell.
 
@@ -208,9 +231,8 @@ def check_xlsx(path: Path, limits: FileLimits = DEFAULT_LIMITS) -> None:
 
     try:
         book = ZipFile(path)
-    except (BadZipFile, OSError) as exc:
-        msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
-        raise FileRefusedError("bad_file", msg) from None
+    except (BadZipFile, OSError):
+        raise FileRefusedError("bad_file", _not_a_workbook(path)) from None
     with book:
         members = book.infolist()
         if sum(m.file_size for m in members) > limits.max_unpacked_bytes:

@@ -222,3 +222,15 @@ def test_a_swapped_or_dms_position_says_what_to_do(console, store, districts):
     page = console.get(url).text
     assert "经纬度可能填反了" in page and "请对调两列" in page
     assert "按度分秒读取" in page and "有误的行（1 行）" in page
+
+
+def test_an_old_xls_renamed_xlsx_says_to_save_it_as_xlsx(console, store, districts):
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    renamed = refusal_text(upload(console, csrf, OLE2, name="驿站.xlsx"))
+    assert "旧版 Excel 文件（.xls" in renamed and "另存为" in renamed
+    assert "驿站.xlsx" in renamed and "upload.xlsx" not in renamed  # the clerk's own name
+    broken = refusal_text(upload(console, csrf, b"PK\x03\x04 broken", name="坏.xlsx"))
+    assert "不是可读取的 Excel 文件" in broken and "zip" not in broken.lower()
+    xls = refusal_text(upload(console, csrf, OLE2, name="驿站.xls"))
+    assert "另存为" in xls
