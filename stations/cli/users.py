@@ -9,11 +9,12 @@ is in no shell history and no process list.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
 from stations.cli.common import database_option, main, open_registry, registry_districts
-from stations.domain.accounts import ROLE_LABELS, AccountError
+from stations.domain.accounts import ROLE_LABELS, Account, AccountError
 from stations.domain.auth import Role
 from stations.services.accounts import (
     create_account,
@@ -24,6 +25,7 @@ from stations.services.accounts import (
     list_accounts,
     reset_password,
 )
+from stations.storage.store import Store
 
 password_stdin_option = click.option(
     "--password-stdin",
@@ -109,18 +111,25 @@ def user_list(database: str | None) -> None:
         store.close()
 
 
+def _change_account(
+    database: str | None, username: str, change: Callable[[Store, Account], Account]
+) -> Account:
+    """Apply ``change`` to the account ``username`` (its errors as Chinese CLI errors)."""
+    store = open_registry(database)
+    try:
+        return change(store, find_account(store, username))
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
 @user.command(name="disable")
 @click.argument("username")
 @database_option
 def user_disable(username: str, database: str | None) -> None:
     """Disable an account: its sessions end at once and it cannot sign in."""
-    store = open_registry(database)
-    try:
-        account = disable_account(store, find_account(store, username))
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
+    account = _change_account(database, username, disable_account)
     click.echo(f"已停用 {account.username}，其登录已全部退出")
 
 
@@ -129,13 +138,7 @@ def user_disable(username: str, database: str | None) -> None:
 @database_option
 def user_enable(username: str, database: str | None) -> None:
     """Enable a disabled account again (with its password as it was)."""
-    store = open_registry(database)
-    try:
-        account = enable_account(store, find_account(store, username))
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
+    account = _change_account(database, username, enable_account)
     click.echo(f"已启用 {account.username}")
 
 
