@@ -302,6 +302,20 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Too many reports from this address, or about this station, in the last hour.",
         "Wait the seconds in Retry-After before reporting again.",
     ),
+    "too_many_check_ins": E(
+        "这个地址在一小时内的签到已经太多，或这个驿站一小时内的签到超过了上限。",
+        "等待 Retry-After 所示秒数后再签到。同一驿站两小时内重复签到只算一次，不会报这个错。",
+        "Too many check-ins from this address in the last hour, or at this station.",
+        "Wait the seconds in Retry-After. Checking in again at the same station within the "
+        "de-duplication window is not an error: it is counted once.",
+    ),
+    "too_many_ratings": E(
+        "这个地址或这个驿站在一小时内的评价已经太多。",
+        "等待 Retry-After 所示秒数后再评价。同一地址对同一驿站再次评价会替换上一次的评价。",
+        "Too many ratings from this address, or of this station, in the last hour.",
+        "Wait the seconds in Retry-After. Rating a station again from the same address "
+        "replaces the earlier rating.",
+    ),
     "schema_incompatible": E(
         "这个数据库不能被本版本使用（版本更新，或里面有其他程序的表），数据库未被改动。",
         "检查 YIZHAN_DATABASE_URL 是否指向 yizhan 的数据库，并使用与之匹配的 yizhan 版本。",

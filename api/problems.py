@@ -16,7 +16,7 @@ from geodata.coverage import AreaTooLargeError
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
 from stations.domain.errors import InvalidOptionError, StoreError, UnknownCrsError
-from stations.domain.feedback import InvalidFeedbackError, TooManyReportsError
+from stations.domain.feedback import InvalidFeedbackError, TooManyRequestsError
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError
 from stations.domain.validation import ValidationError
 from stations.formats.io import FileRefusedError, SheetChoiceError
@@ -74,6 +74,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "feedback_resolved": (409, "The report was resolved already"),
     "invalid_feedback": (422, "The report is not valid"),
     "too_many_reports": (429, "Too many reports; wait and try again"),
+    "too_many_check_ins": (429, "Too many check-ins; wait and try again"),
+    "too_many_ratings": (429, "Too many ratings; wait and try again"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "read_only": (503, "This server reads from a replica; writes go to the primary"),
     "account_invalid": (422, "The account cannot be made or changed so"),
@@ -190,7 +192,7 @@ def install(app: FastAPI, *, page_for: PageFor | None = None) -> None:
                 "making was not saved. Try again shortly"
             )
             headers = {"Retry-After": "5"}
-        if isinstance(exc, TooManyReportsError):
+        if isinstance(exc, TooManyRequestsError):
             headers = {"Retry-After": str(exc.retry_after_s)}
         if isinstance(exc, ClosuresUnconfirmedError) and exc.upload_id is not None:
             headers = {"Location": f"/v1/uploads/{exc.upload_id}"}

@@ -57,6 +57,11 @@ def links_at(name: str, glon: float, glat: float, blon: float, blat: float) -> d
 _NATIONWIDE = quote("全国", safe="")
 
 
+def page_url(station: Station) -> str | None:
+    """The station's own phone page, the one its poster's QR code opens (relative)."""
+    return f"/s/{station.code}" if station.code else None
+
+
 def station_json(
     station: Station,
     *,
@@ -99,6 +104,7 @@ def stations_json(
             known = listing.listed and listing.has_position and offset == offset  # not NaN
             listing_doc["offset_m"] = round(offset, 2) if known else None
             listing_doc["precise"] = is_precise(offset, threshold_m=threshold_m) if known else None
+        doc["page_url"] = page_url(station)
         doc["mapped_state"] = states[i].value
         doc["navigation"] = links_at(
             station.name, float(glon[i]), float(glat[i]), float(blon[i]), float(blat[i])
@@ -156,6 +162,7 @@ def nearest_record(station: Station, links: dict[str, str]) -> dict[str, Any]:
     for name in NEAREST_LEAVES_OUT:  # deleting: half the time of a filtered copy
         del doc[name]
     doc["navigation"] = links
+    doc["page_url"] = page_url(station)
     return doc
 
 

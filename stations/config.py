@@ -264,6 +264,94 @@ class Settings(BaseSettings):
     feedback_warning_days: int = Field(
         default=7, ge=1, le=365, description="unresolved reports this recent warn riders"
     )
+
+    # -- Station operations: check-ins, ratings, cases, spot checks, stars, posters
+
+    visit_dedupe_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=24 * 60,
+        description="a second check-in from one address at one station this soon is not counted",
+    )
+    visits_per_client_per_hour: int = Field(
+        default=12, ge=1, description="check-ins counted from one address per hour, all stations"
+    )
+    visits_per_station_per_hour: int = Field(
+        default=600, ge=1, description="check-ins counted at one station per hour, all addresses"
+    )
+    visit_keep_hours: int = Field(
+        default=48,
+        ge=1,
+        le=24 * 30,
+        description=(
+            "how long a check-in's address hash is kept (for the limits); after it only the "
+            "hourly counts remain"
+        ),
+    )
+    ratings_per_client_per_hour: int = Field(
+        default=10, ge=1, description="ratings taken from one address per hour"
+    )
+    ratings_per_station_per_hour: int = Field(
+        default=60, ge=1, description="ratings taken of one station per hour"
+    )
+    rating_dedupe_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description=(
+            "a second rating from one address of one station this soon replaces the first; "
+            "after it the address hash is cleared"
+        ),
+    )
+    case_deadline_hours: dict[str, float] = Field(
+        default_factory=lambda: {
+            "closed_during_hours": 24.0,
+            "locked": 24.0,
+            "facility_broken": 72.0,
+            "other": 120.0,
+            "low_rating": 72.0,
+        },
+        description=(
+            "hours the owning union has to resolve a case, by kind (a report's kind, or "
+            "low_rating); JSON, e.g. {\"locked\": 12}"
+        ),
+    )
+    case_confirm_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="a resolved case the reporter neither confirms nor reopens is confirmed after",
+    )
+    checklist_file: Path | None = Field(
+        default=None,
+        description="the spot-check checklist (TOML) replacing the one shipped",
+    )
+    stars_file: Path | None = Field(
+        default=None,
+        description="the star-rating rule (TOML) replacing the one shipped",
+    )
+    poster_font: Path = Field(
+        default=Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+        description="the CJK TrueType font posters are set in (Debian: fonts-wqy-microhei)",
+    )
+    photo_max_bytes: int = Field(
+        default=15 * 1024 * 1024, ge=1024, description="the largest spot-check photo taken"
+    )
+    photo_max_pixels: int = Field(
+        default=50_000_000, ge=1_000_000, description="the most pixels a photo may decode to"
+    )
+    photos_per_inspection: int = Field(
+        default=12, ge=0, le=50, description="photos one spot check may carry"
+    )
+    ops_refresh_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "how often ratings, stars and last-confirmed shown with each station are re-read "
+            "(check-ins never change the registry's version)"
+        ),
+    )
     warm_start: bool = Field(
         default=True,
         description=(

@@ -77,13 +77,13 @@ class FeedbackQuery:
 class RateLimit:
     """At most ``count`` reports per ``window_s`` seconds from one client, or about one station."""
 
-    scope: str  # "client" or "station"
+    scope: str  # "client", "station" or "client_station" (one client at one station)
     count: int
     window_s: float
 
     def __post_init__(self) -> None:
-        if self.scope not in ("client", "station"):
-            msg = f"a rate limit's scope is client or station, not {self.scope!r}"
+        if self.scope not in ("client", "station", "client_station"):
+            msg = f"a rate limit's scope is client, station or client_station, not {self.scope!r}"
             raise ValueError(msg)
 
 
@@ -103,19 +103,44 @@ class FeedbackResolvedError(StoreError):
         super().__init__(f"report {feedback_id} was resolved already")
 
 
-class TooManyReportsError(StoreError):
-    """A rate limit was reached; ``retry_after_s`` says when the next report is taken."""
+class TooManyRequestsError(StoreError):
+    """A rate limit on anonymous writes was reached; ``retry_after_s`` says when the next
+    one is taken. Each kind of write names itself (``what``) and has its own problem code."""
 
-    code = "too_many_reports"
+    code = "too_many_requests"
+    what = "requests"
+    what_zh = "提交"
 
     def __init__(self, scope: str, retry_after_s: int) -> None:
         self.scope = scope
         self.retry_after_s = retry_after_s
-        who = "from this address" if scope == "client" else "about this station"
+        who = {
+            "client": "from this address",
+            "station": "about this station",
+            "client_station": "from this address about this station",
+        }.get(scope, "")
         super().__init__(
-            f"too many reports {who}; try again in {retry_after_s} s "
-            f"(提交太频繁，请 {max(1, round(retry_after_s / 60))} 分钟后再试)"
+            f"too many {self.what} {who}; try again in {retry_after_s} s "
+            f"({self.what_zh}太频繁，请 {max(1, round(retry_after_s / 60))} 分钟后再试)"
         )
+
+
+class TooManyReportsError(TooManyRequestsError):
+    code = "too_many_reports"
+    what = "reports"
+    what_zh = "提交"
+
+
+class TooManyCheckInsError(TooManyRequestsError):
+    code = "too_many_check_ins"
+    what = "check-ins"
+    what_zh = "签到"
+
+
+class TooManyRatingsError(TooManyRequestsError):
+    code = "too_many_ratings"
+    what = "ratings"
+    what_zh = "评价"
 
 
 class InvalidFeedbackError(ValueError):

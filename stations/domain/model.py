@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -178,6 +178,9 @@ class Station:
     id: int | None = None
     version: int = 0
     updated_at: datetime | None = None
+    # The public code (stations.domain.codes), given by the store like the id: not an input,
+    # and not part of what makes two versions of a station the same record.
+    code: str | None = field(default=None, compare=False)
 
     def listing(self, provider: Provider | str) -> Listing | None:
         """Return this station's listing on ``provider``, or None if nothing is recorded."""

@@ -61,6 +61,7 @@ def station_to_dict(station: Station) -> dict[str, Any]:
         "sample": station.sample,
         "version": station.version,
         "updated_at": _iso(station.updated_at),
+        "code": station.code,
     }
 
 
@@ -68,6 +69,7 @@ def station_from_dict(data: dict[str, Any]) -> Station:
     """Rebuild a Station from :func:`station_to_dict` output (trusted, already validated)."""
     return Station(
         id=data.get("id"),
+        code=data.get("code"),
         external_id=data["external_id"],
         owner=Owner.parse(data["owner"]),
         name=data["name"],
@@ -119,6 +121,7 @@ def station_input(station: Station) -> dict[str, Any]:
         "id",
         "version",
         "updated_at",
+        "code",
         "district_adcode",
         "source_lon",
         "source_lat",

@@ -127,7 +127,7 @@ class UploadRow:
     cells: dict[str, Any] = field(default_factory=dict)
 
 
-_BOOKKEEPING = ("id", "version", "updated_at")
+_BOOKKEEPING = ("id", "version", "updated_at", "code")
 # What was uploaded (raw coordinates and hours text) is provenance: the same station
 # re-uploaded from another export or in another system is not a change.
 _PROVENANCE = ("source_lon", "source_lat", "source_crs", "hours_text")

@@ -99,6 +99,8 @@ LISTING_FIELDS = frozenset(
 READ_ONLY_FIELDS = frozenset(
     {
         "id",
+        "code",
+        "page_url",
         "version",
         "updated_at",
         "district_adcode",

@@ -4,9 +4,8 @@ a shared rate limit counts.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from stations.domain.errors import (
@@ -22,6 +21,7 @@ from stations.domain.feedback import (
     RateLimit,
     TooManyReportsError,
 )
+from stations.storage.limits import check_limits
 from stations.storage.sqlbase import SQLBase, stamp
 from stations.storage.store import FeedbackStore
 
@@ -53,23 +53,16 @@ class SQLFeedback(SQLBase, FeedbackStore):
     def add_feedback(self, report: NewFeedback, *, limits: Sequence[RateLimit] = ()) -> Feedback:
         now = report.created_at
         with self._write() as c:
-            for limit in limits:
-                column, value = (
-                    ("client_hash", report.client_hash)
-                    if limit.scope == "client"
-                    else ("station_id", report.station_id)
-                )
-                start = now - timedelta(seconds=limit.window_s)
-                rows = c.execute(
-                    f"SELECT created_at FROM feedback WHERE {column} = ? AND created_at > ? "
-                    "ORDER BY created_at",
-                    (value, stamp(start)),
-                ).fetchall()
-                if len(rows) >= limit.count:
-                    # Free again when the oldest report that counts leaves the window.
-                    oldest = datetime.fromisoformat(rows[len(rows) - limit.count][0])
-                    wait = (oldest + timedelta(seconds=limit.window_s) - now).total_seconds()
-                    raise TooManyReportsError(limit.scope, max(1, math.ceil(wait)))
+            check_limits(
+                c,
+                table="feedback",
+                time_column="created_at",
+                limits=limits,
+                client_hash=report.client_hash,
+                station_id=report.station_id,
+                now=now,
+                error=TooManyReportsError,
+            )
             feedback_id = int(
                 c.execute(
                     "INSERT INTO feedback (station_id, owner, kind, note, created_at, client_hash)"

@@ -35,6 +35,7 @@ from stations.domain.errors import (
 )
 from stations.storage import schema
 from stations.storage.redaction import redact, remember_password
+from stations.storage.codes_repo import backfill_schema_8
 from stations.storage.sqlstore import SQLStore
 from stations.storage.store import Timeouts
 
@@ -234,6 +235,151 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_account ON sessions (account_id)
 """
 
+# Station operations: public codes, check-ins, ratings, cases, spot checks, stars (schema 8).
+_SCHEMA_V8 = """
+ALTER TABLE stations ADD COLUMN code TEXT;
+CREATE TABLE station_codes (
+    code TEXT PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (station_id)
+);
+CREATE TABLE visits (
+    id BIGSERIAL PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    client_hash TEXT NOT NULL,
+    occupation TEXT NOT NULL CHECK (occupation IN ('delivery', 'courier', 'ride_hailing', 'truck', 'sanitation', 'other')),
+    at TEXT NOT NULL,
+    via_poster INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX visits_station_client ON visits (station_id, client_hash, at);
+CREATE INDEX visits_client ON visits (client_hash, at);
+CREATE INDEX visits_station ON visits (station_id, at);
+CREATE INDEX visits_at ON visits (at);
+CREATE TABLE visit_counts (
+    station_id BIGINT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    day TEXT NOT NULL,
+    hour INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 23),
+    n INTEGER NOT NULL DEFAULT 0,
+    n_delivery INTEGER NOT NULL DEFAULT 0,
+    n_courier INTEGER NOT NULL DEFAULT 0,
+    n_ride_hailing INTEGER NOT NULL DEFAULT 0,
+    n_truck INTEGER NOT NULL DEFAULT 0,
+    n_sanitation INTEGER NOT NULL DEFAULT 0,
+    n_other INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (station_id, day, hour)
+);
+CREATE INDEX visit_counts_district ON visit_counts (district_adcode, day);
+CREATE INDEX visit_counts_day ON visit_counts (day);
+CREATE TABLE ratings (
+    id BIGSERIAL PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+    comment TEXT NOT NULL DEFAULT '',
+    client_hash TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    case_id BIGINT,
+    UNIQUE (station_id, client_hash)
+);
+CREATE INDEX ratings_station ON ratings (station_id, created_at);
+CREATE INDEX ratings_client ON ratings (client_hash, created_at);
+CREATE TABLE cases (
+    id BIGSERIAL PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('report', 'rating')),
+    kind TEXT NOT NULL,
+    feedback_id BIGINT REFERENCES feedback (id),
+    rating_id BIGINT REFERENCES ratings (id),
+    state TEXT NOT NULL CHECK (state IN ('open', 'in_progress', 'resolved', 'confirmed')),
+    opened_at TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    state_at TEXT NOT NULL,
+    resolved_at TEXT,
+    confirmed_at TEXT,
+    reply TEXT NOT NULL DEFAULT '',
+    replied_at TEXT,
+    replied_by TEXT,
+    reopened INTEGER NOT NULL DEFAULT 0,
+    receipt_sha256 TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (feedback_id),
+    UNIQUE (rating_id),
+    UNIQUE (receipt_sha256)
+);
+CREATE INDEX cases_owner ON cases (owner, state, due_at);
+CREATE INDEX cases_district ON cases (district_adcode, state, due_at);
+CREATE INDEX cases_station ON cases (station_id, opened_at);
+CREATE TABLE case_events (
+    id BIGSERIAL PRIMARY KEY,
+    case_id BIGINT NOT NULL REFERENCES cases (id),
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX case_events_case ON case_events (case_id, at);
+CREATE TABLE inspections (
+    id BIGSERIAL PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    inspected_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    announced INTEGER NOT NULL,
+    results TEXT NOT NULL,
+    checklist_version TEXT NOT NULL,
+    station_version INTEGER NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX inspections_station ON inspections (station_id, inspected_at);
+CREATE INDEX inspections_district ON inspections (district_adcode, inspected_at);
+CREATE TABLE inspection_photos (
+    inspection_id BIGINT NOT NULL REFERENCES inspections (id),
+    seq INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    data BYTEA NOT NULL,
+    thumb BYTEA NOT NULL,
+    PRIMARY KEY (inspection_id, seq)
+);
+CREATE TABLE rectifications (
+    id BIGSERIAL PRIMARY KEY,
+    station_id BIGINT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    inspection_id BIGINT NOT NULL REFERENCES inspections (id),
+    item_code TEXT NOT NULL,
+    item_label TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    closed_at TEXT,
+    closed_by BIGINT REFERENCES inspections (id),
+    failed_again INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX rectifications_open ON rectifications (station_id, item_code) WHERE closed_at IS NULL;
+CREATE INDEX rectifications_station ON rectifications (station_id, opened_at);
+CREATE INDEX rectifications_due ON rectifications (district_adcode, closed_at, due_at);
+CREATE TABLE star_ratings (
+    station_id BIGINT NOT NULL,
+    computed_at TEXT NOT NULL,
+    district_adcode TEXT NOT NULL,
+    stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),
+    score DOUBLE PRECISION NOT NULL,
+    reasons TEXT NOT NULL DEFAULT '[]',
+    rules_version TEXT NOT NULL,
+    PRIMARY KEY (station_id, computed_at)
+);
+CREATE INDEX star_ratings_at ON star_ratings (computed_at)
+"""
+
 
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
 # they upgrade older registries; a new one is created from stations.storage.schema (the
@@ -246,6 +392,7 @@ MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V5,
     _SCHEMA_V6,
     _SCHEMA_V7,
+    _SCHEMA_V8,
 )
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.
@@ -570,6 +717,8 @@ class PostGISStore(SQLStore):
                         "INSERT INTO meta (key, value) VALUES ('feedback_salt', ?)",
                         (secrets.token_hex(32),),
                     )
+                if step == 7:
+                    backfill_schema_8(c.execute)
             if row is None:
                 c.execute("INSERT INTO yizhan_schema (version) VALUES (?)", (schema_version(),))
             elif current != schema_version():

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
+from stations.domain.visits import OCCUPATION_COLUMNS, OCCUPATIONS
+
 # The schema version this definition is: the number of historical migrations of each store.
-VERSION = 7
+VERSION = 8
 
 Dialect = Literal["sqlite", "postgis"]
 
@@ -30,6 +32,7 @@ _TYPES: dict[str, dict[Dialect, str]] = {
     "int": {"sqlite": "INTEGER", "postgis": "INTEGER"},
     "real": {"sqlite": "REAL", "postgis": "DOUBLE PRECISION"},
     "text": {"sqlite": "TEXT", "postgis": "TEXT"},
+    "blob": {"sqlite": "BLOB", "postgis": "BYTEA"},
 }
 
 
@@ -62,6 +65,13 @@ class Column:
 class Index:
     name: str
     columns: tuple[str, ...]
+    unique: bool = False
+    where: str | None = None  # a partial index: both engines take CREATE INDEX … WHERE
+
+    def sql(self, table: str) -> str:
+        kind = "UNIQUE INDEX" if self.unique else "INDEX"
+        where = f" WHERE {self.where}" if self.where else ""
+        return f"CREATE {kind} {self.name} ON {table} ({', '.join(self.columns)}){where}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,8 @@ _text = partial(Column, type="text")
 _int = partial(Column, type="int")
 _ref = partial(Column, type="ref")
 _real = partial(Column, type="real")
+_blob = partial(Column, type="blob")
+_OCCUPATION_LIST = ", ".join(f"'{o}'" for o in OCCUPATIONS)
 
 
 # In an order that satisfies the references (creation, and import between engines); the
@@ -145,6 +157,8 @@ SCHEMA: tuple[Table, ...] = (
             _int("version"),
             _text("updated_at"),
             _text("doc"),
+            # The public code (stations.domain.codes), from station_codes (schema 8).
+            _text("code", null=True),
         ),
         unique=(("owner", "external_id"),),
         indexes=(Index("stations_district", ("district_adcode",)),),
@@ -281,6 +295,201 @@ SCHEMA: tuple[Table, ...] = (
         indexes=(Index("sessions_account", ("account_id",)),),
         copied=False,
     ),
+    # -- Station operations (schema 8): codes, check-ins, ratings, cases, spot checks, stars
+    #
+    # Every code ever given, kept when its station is deleted so that it is never reused
+    # (and /s/{code} of a deleted station can say so).
+    Table(
+        "station_codes",
+        (_text("code", key=True), _ref("station_id"), _text("created_at")),
+        unique=(("station_id",),),
+    ),
+    # Raw check-ins, kept for `visit_keep_hours` only (de-duplication and rate limits); the
+    # figures read visit_counts. `client_hash` a keyed hash of the address, never the address.
+    Table(
+        "visits",
+        (
+            _id(),
+            _ref("station_id"),
+            _text("client_hash"),
+            _text("occupation", check=f"occupation IN ({_OCCUPATION_LIST})"),
+            _text("at"),
+            _int("via_poster", default="0"),
+        ),
+        indexes=(
+            Index("visits_station_client", ("station_id", "client_hash", "at")),
+            Index("visits_client", ("client_hash", "at")),
+            Index("visits_station", ("station_id", "at")),
+            Index("visits_at", ("at",)),
+        ),
+        copied=False,
+    ),
+    # Check-ins per station and Shanghai hour, with the district the station was in then.
+    Table(
+        "visit_counts",
+        (
+            _ref("station_id"),
+            _text("district_adcode"),
+            _text("day"),  # YYYY-MM-DD, Asia/Shanghai
+            _int("hour", check="hour BETWEEN 0 AND 23"),
+            _int("n", default="0"),
+            *(_int(column, default="0") for column in OCCUPATION_COLUMNS.values()),
+        ),
+        primary_key=("station_id", "day", "hour"),
+        indexes=(
+            Index("visit_counts_district", ("district_adcode", "day")),
+            Index("visit_counts_day", ("day",)),
+        ),
+    ),
+    # Riders' ratings: one per station and client (a second replaces the first); the
+    # client's hash is cleared once the de-duplication window has passed.
+    Table(
+        "ratings",
+        (
+            _id(),
+            _ref("station_id"),
+            _text("owner"),
+            _int("stars", check="stars BETWEEN 1 AND 5"),
+            _text("comment", default="''"),
+            _text("client_hash", null=True),
+            _text("created_at"),
+            _text("updated_at"),
+            _ref("case_id", null=True),
+        ),
+        unique=(("station_id", "client_hash"),),  # NULLs are distinct in both engines
+        indexes=(
+            Index("ratings_station", ("station_id", "created_at")),
+            Index("ratings_client", ("client_hash", "created_at")),
+        ),
+    ),
+    # Cases of the owning union: a rider's report, or a low rating with a comment; the
+    # reporter follows one by its receipt (only the receipt's SHA-256 is kept).
+    Table(
+        "cases",
+        (
+            _id(),
+            _ref("station_id"),
+            _text("owner"),
+            _text("district_adcode"),
+            _text("source", check="source IN ('report', 'rating')"),
+            _text("kind"),
+            _ref("feedback_id", null=True, references="feedback (id)"),
+            _ref("rating_id", null=True, references="ratings (id)"),
+            _text("state", check="state IN ('open', 'in_progress', 'resolved', 'confirmed')"),
+            _text("opened_at"),
+            _text("due_at"),
+            _text("state_at"),
+            _text("resolved_at", null=True),
+            _text("confirmed_at", null=True),
+            _text("reply", default="''"),
+            _text("replied_at", null=True),
+            _text("replied_by", null=True),
+            _int("reopened", default="0"),
+            _text("receipt_sha256", null=True),
+            _int("version", default="1"),
+        ),
+        unique=(("feedback_id",), ("rating_id",), ("receipt_sha256",)),
+        indexes=(
+            Index("cases_owner", ("owner", "state", "due_at")),
+            Index("cases_district", ("district_adcode", "state", "due_at")),
+            Index("cases_station", ("station_id", "opened_at")),
+        ),
+    ),
+    Table(
+        "case_events",
+        (
+            _id(),
+            _ref("case_id", references="cases (id)"),
+            _text("at"),
+            _text("actor"),  # "reporter", "system" or the union's actor
+            _text("from_state", null=True),
+            _text("to_state"),
+            _text("note", default="''"),
+        ),
+        indexes=(Index("case_events_case", ("case_id", "at")),),
+    ),
+    # Spot checks (抽查暗访): the checklist's results as JSON (item code -> passed).
+    Table(
+        "inspections",
+        (
+            _id(),
+            _ref("station_id"),
+            _text("owner"),
+            _text("district_adcode"),
+            _text("inspected_at"),
+            _text("recorded_at"),
+            _text("actor"),
+            _int("announced"),
+            _text("results"),
+            _text("checklist_version"),
+            _int("station_version"),
+            _text("note", default="''"),
+        ),
+        indexes=(
+            Index("inspections_station", ("station_id", "inspected_at")),
+            Index("inspections_district", ("district_adcode", "inspected_at")),
+        ),
+    ),
+    # Its photos, re-encoded without metadata, in the database so that every worker serves
+    # them; a thumbnail each for lists.
+    Table(
+        "inspection_photos",
+        (
+            _ref("inspection_id", references="inspections (id)"),
+            _int("seq"),
+            _text("content_type"),
+            _int("width"),
+            _int("height"),
+            _text("sha256"),
+            _blob("data"),
+            _blob("thumb"),
+        ),
+        primary_key=("inspection_id", "seq"),
+    ),
+    # Each failed item of a check, open until a later check passes it; at most one open per
+    # station and item.
+    Table(
+        "rectifications",
+        (
+            _id(),
+            _ref("station_id"),
+            _text("district_adcode"),
+            _ref("inspection_id", references="inspections (id)"),
+            _text("item_code"),
+            _text("item_label"),
+            _text("opened_at"),
+            _text("due_at"),
+            _text("closed_at", null=True),
+            _ref("closed_by", null=True, references="inspections (id)"),
+            _int("failed_again", default="0"),
+        ),
+        indexes=(
+            Index(
+                "rectifications_open",
+                ("station_id", "item_code"),
+                unique=True,
+                where="closed_at IS NULL",
+            ),
+            Index("rectifications_station", ("station_id", "opened_at")),
+            Index("rectifications_due", ("district_adcode", "closed_at", "due_at")),
+        ),
+    ),
+    # Star ratings as computed (stations.domain.stars): each computation's stars, score and
+    # Chinese reasons (JSON), kept so that a union sees how its stars changed.
+    Table(
+        "star_ratings",
+        (
+            _ref("station_id"),
+            _text("computed_at"),
+            _text("district_adcode"),
+            _int("stars", check="stars BETWEEN 1 AND 5"),
+            _real("score"),
+            _text("reasons", default="'[]'"),
+            _text("rules_version"),
+        ),
+        primary_key=("station_id", "computed_at"),
+        indexes=(Index("star_ratings_at", ("computed_at",)),),
+    ),
     # The registry's settings: its feedback salt (see initial_rows).
     Table("meta", (_text("key", key=True), _text("value"))),
     # Failed authentications, for a rate limit every process of every machine shares: a
@@ -375,9 +584,7 @@ def create_sql(dialect: Dialect) -> list[str]:
     statements = list(_PREAMBLE[dialect])
     for table in SCHEMA:
         statements.append(table_sql(table, dialect))
-        statements.extend(
-            f"CREATE INDEX {i.name} ON {table.name} ({', '.join(i.columns)})" for i in table.indexes
-        )
+        statements.extend(i.sql(table.name) for i in table.indexes)
         if table.spatial:
             statements.extend(_spatial_statements(table, dialect))
     return statements

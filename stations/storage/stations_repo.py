@@ -31,6 +31,7 @@ from stations.domain.figures import MAPPED_COUNTS_RULES, mapped_counts, mapped_t
 from stations.domain.model import Owner, Station
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import UploadStateError
+from stations.storage.codes_repo import assign_code
 from stations.storage.sqlbase import SQLBase, dump_doc, now
 from stations.storage.store import StationStore
 
@@ -57,6 +58,7 @@ class SQLStations(SQLBase, StationStore):
         doc["id"] = row["id"]
         doc["version"] = row["version"]
         doc["updated_at"] = row["updated_at"]
+        doc["code"] = row["code"]
         return station_from_dict(doc)
 
     def find(self, station_id: int) -> Station | None:
@@ -239,7 +241,7 @@ class SQLStations(SQLBase, StationStore):
     @staticmethod
     def _doc(station: Station) -> str:
         doc = station_to_dict(station)
-        for key in ("id", "version", "updated_at"):
+        for key in ("id", "version", "updated_at", "code"):
             doc.pop(key)  # kept in their own columns, the one source of truth
         return json.dumps(doc, ensure_ascii=False, sort_keys=True)
 
@@ -265,7 +267,9 @@ class SQLStations(SQLBase, StationStore):
                 raise DuplicateStationError(station.owner, station.external_id) from None
             raise
         station_id = int(cur.fetchone()[0])
-        stored = stored.with_changes(id=station_id)
+        code = assign_code(c.execute, station_id, at.isoformat())
+        c.execute("UPDATE stations SET code = ? WHERE id = ?", (code, station_id))
+        stored = stored.with_changes(id=station_id, code=code)
         self._index_point(c, station_id, station.lon, station.lat)
         self._audit(c, station_id, batch_id, actor, at, "create", None, stored, touched)
         return station_id

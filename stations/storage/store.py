@@ -349,7 +349,53 @@ class FeedbackStore(ABC):
         address: never a token, never the address); forget all older than ``keep_s``."""
 
 
-class Store(StationStore, TokenStore, AccountStore, UploadStore, DemandStore, FeedbackStore):
+class CodeStore(ABC):
+    """Stations' public codes: every code ever given, a deleted station's too."""
+
+    @abstractmethod
+    def station_for_code(self, code: str) -> int | None:
+        """The id of the station ``code`` (canonical) was given to, deleted or not; None if
+        no station ever had it."""
+
+
+# -- Station operations (schema 8). Each aggregate's interface, implemented by its
+# repository (visits_repo, ratings_repo, cases_repo, inspections_repo, stars_repo).
+
+
+class VisitStore(ABC):
+    """Workers' check-ins: the raw rows kept briefly, the hourly rollup every figure reads."""
+
+
+class RatingStore(ABC):
+    """Riders' ratings: one per station and client, the comments for the owning union."""
+
+
+class CaseStore(ABC):
+    """Cases of the owning union (reports, low ratings): states, replies, receipts."""
+
+
+class InspectionStore(ABC):
+    """Spot checks with their photos, and the rectifications their failed items open."""
+
+
+class StarStore(ABC):
+    """Star ratings as computed, with their reasons."""
+
+
+class Store(
+    StationStore,
+    TokenStore,
+    AccountStore,
+    UploadStore,
+    DemandStore,
+    FeedbackStore,
+    CodeStore,
+    VisitStore,
+    RatingStore,
+    CaseStore,
+    InspectionStore,
+    StarStore,
+):
     """A station registry: every aggregate's store in one (one database, one transaction
     per write)."""
 

@@ -268,6 +268,54 @@ def test_ten_unions_upload_while_riders_query(pg_url, districts):
         assert len([b for b in store.batches() if b.kind == "upload"]) == 10
 
 
+def _one_of_each_operation(store, station_id):
+    """A row in each schema-8 table, photos' bytes included (NUL and high bytes)."""
+    at = datetime.now(TZ).isoformat()
+    with store._write() as c:
+        c.execute(
+            "INSERT INTO visit_counts (station_id, district_adcode, day, hour, n, n_delivery) "
+            "VALUES (?, '500103', '2026-12-01', 12, 3, 3)",
+            (station_id,),
+        )
+        rating = c.execute(
+            "INSERT INTO ratings (station_id, owner, stars, comment, client_hash, created_at, "
+            "updated_at) VALUES (?, 'district:500103', 2, '太脏', 'h', ?, ?) RETURNING id",
+            (station_id, at, at),
+        ).fetchone()[0]
+        case = c.execute(
+            "INSERT INTO cases (station_id, owner, district_adcode, source, kind, rating_id, "
+            "state, opened_at, due_at, state_at, receipt_sha256) VALUES (?, 'district:500103', "
+            "'500103', 'rating', 'low_rating', ?, 'open', ?, ?, ?, 'ab') RETURNING id",
+            (station_id, rating, at, at, at),
+        ).fetchone()[0]
+        c.execute(
+            "INSERT INTO case_events (case_id, at, actor, to_state) VALUES (?, ?, 'reporter', "
+            "'open')",
+            (case, at),
+        )
+        inspection = c.execute(
+            "INSERT INTO inspections (station_id, owner, district_adcode, inspected_at, "
+            "recorded_at, actor, announced, results, checklist_version, station_version) "
+            "VALUES (?, 'district:500103', '500103', ?, ?, 't', 0, '{}', 'v', 2) RETURNING id",
+            (station_id, at, at),
+        ).fetchone()[0]
+        c.execute(
+            "INSERT INTO inspection_photos (inspection_id, seq, content_type, width, height, "
+            "sha256, data, thumb) VALUES (?, 1, 'image/jpeg', 2, 1, 'x', ?, ?)",
+            (inspection, bytes(range(256)), b"\x00\xff\x00"),
+        )
+        c.execute(
+            "INSERT INTO rectifications (station_id, district_adcode, inspection_id, item_code, "
+            "item_label, opened_at, due_at) VALUES (?, '500103', ?, 'hygiene', '卫生', ?, ?)",
+            (station_id, inspection, at, at),
+        )
+        c.execute(
+            "INSERT INTO star_ratings (station_id, computed_at, district_adcode, stars, score, "
+            "rules_version) VALUES (?, ?, '500103', 4, 81.5, 'v1')",
+            (station_id, at),
+        )
+
+
 def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, districts):
     from click.testing import CliRunner
 
@@ -308,6 +356,7 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
                 one.id, "district:500103", FeedbackKind.LOCKED, "锁门", "h" * 32, datetime.now(TZ)
             )
         )
+        _one_of_each_operation(store, one.id)
         before = {t: store.export_table(t) for t in TABLES}
     assert all(before[t] for t in TABLES)  # every kind of record is exercised
 

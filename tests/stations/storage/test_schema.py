@@ -33,6 +33,15 @@ def test_what_migrate_copies_is_read_from_the_definition():
         "demand_points",
         "feedback",
         "accounts",
+        "station_codes",
+        "visit_counts",
+        "ratings",
+        "cases",
+        "case_events",
+        "inspections",
+        "inspection_photos",
+        "rectifications",
+        "star_ratings",
         "meta",
     )
     assert COLUMNS["batches"] == ("id", "actor", "at", "kind", "note", "changes", "upload_id")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from geodata.districts import Districts
+from stations.domain.codes import is_valid
 from stations.domain.changes import Create, Delete, StationQuery, Update
 from stations.domain.errors import (
     DuplicateStationError,
@@ -297,6 +298,8 @@ def test_a_version_1_registry_is_upgraded_to_the_current_schema(db_path, distric
     upgraded = s.get(7)
     assert upgraded.version == 3
     assert upgraded.with_changes(id=None, version=0, updated_at=None) == station
+    assert upgraded.code is not None and is_valid(upgraded.code)  # schema 8 gave it a code
+    assert s.station_for_code(upgraded.code) == 7
     assert s.list_tokens() == []  # the tables schema 2 added are there
     assert s.data_version() == 1
     s.create(make_station(districts, external_id="NEW"), actor="a")  # and writes work
@@ -329,4 +332,4 @@ def test_failed_authentications_are_kept_per_client_for_one_window_only(store):
 def test_sqlite_and_postgis_are_at_the_same_schema_version():
     from stations.storage import postgis
 
-    assert sqlite_module.schema_version() == postgis.schema_version() == 7
+    assert sqlite_module.schema_version() == postgis.schema_version() == 8

@@ -1,0 +1,43 @@
+"""Each station's public code, on both stores: given at creation (by the API and by an
+upload), kept through edits and owner changes, never given to another station."""
+
+from __future__ import annotations
+
+import pytest
+
+from stations.domain.codes import is_valid
+from stations.domain.model import Owner
+from tests.builders import make_station
+
+
+@pytest.fixture
+def store(any_store):
+    return any_store
+
+
+def test_a_new_station_gets_a_valid_code_that_edits_keep(store, districts):
+    made = store.create(make_station(districts, external_id="A"), actor="t")
+    assert made.code is not None and is_valid(made.code)
+    assert store.get(made.id).code == made.code
+    assert store.station_for_code(made.code) == made.id
+    edited = store.update(made.with_changes(name="新名字"), expected_version=1, actor="t")
+    assert store.get(made.id).code == made.code == edited.code
+    moved = store.update(
+        store.get(made.id).with_changes(owner=Owner.parse("industry:jiaotong")),
+        expected_version=2,
+        actor="t",
+    )
+    assert store.get(moved.id).code == made.code
+    assert next(s for s in store.iter_all() if s.id == made.id).code == made.code
+
+
+def test_codes_are_distinct_and_a_deleted_stations_code_is_not_reused(store, districts):
+    made = [store.create(make_station(districts, external_id=f"S{i}"), actor="t") for i in range(30)]
+    codes = {s.code for s in made}
+    assert len(codes) == 30
+    store.delete(made[0].id, expected_version=1, actor="t")
+    # The code still names the deleted station (so its page can say it was withdrawn).
+    assert store.station_for_code(made[0].code) == made[0].id
+    again = store.create(make_station(districts, external_id="S0"), actor="t")
+    assert again.code not in codes
+    assert store.station_for_code("23456789") is None
