@@ -313,7 +313,7 @@ class Settings(BaseSettings):
         },
         description=(
             "hours the owning union has to resolve a case, by kind (a report's kind, or "
-            "low_rating); JSON, e.g. {\"locked\": 12}"
+            'low_rating); JSON, e.g. {"locked": 12}'
         ),
     )
     case_confirm_days: int = Field(

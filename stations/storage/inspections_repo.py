@@ -1,4 +1,5 @@
-"""Spot checks in SQL: each with its photos and the rectifications it opens or closes, in one transaction."""
+"""Spot checks in SQL: each with its photos and the rectifications it opens or closes,
+in one transaction."""
 
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ from stations.domain.errors import (
     SchemaError,
 )
 from stations.storage import schema
-from stations.storage.redaction import redact, remember_password
 from stations.storage.codes_repo import backfill_schema_8
+from stations.storage.redaction import redact, remember_password
 from stations.storage.sqlstore import SQLStore
 from stations.storage.store import Timeouts
 
@@ -248,7 +248,9 @@ CREATE TABLE visits (
     id BIGSERIAL PRIMARY KEY,
     station_id BIGINT NOT NULL,
     client_hash TEXT NOT NULL,
-    occupation TEXT NOT NULL CHECK (occupation IN ('delivery', 'courier', 'ride_hailing', 'truck', 'sanitation', 'other')),
+    occupation TEXT NOT NULL
+        CHECK (occupation IN ('delivery', 'courier', 'ride_hailing', 'truck', 'sanitation',
+        'other')),
     at TEXT NOT NULL,
     via_poster INTEGER NOT NULL DEFAULT 0
 );
@@ -364,7 +366,8 @@ CREATE TABLE rectifications (
     closed_by BIGINT REFERENCES inspections (id),
     failed_again INTEGER NOT NULL DEFAULT 0
 );
-CREATE UNIQUE INDEX rectifications_open ON rectifications (station_id, item_code) WHERE closed_at IS NULL;
+CREATE UNIQUE INDEX rectifications_open ON rectifications (station_id, item_code)
+    WHERE closed_at IS NULL;
 CREATE INDEX rectifications_station ON rectifications (station_id, opened_at);
 CREATE INDEX rectifications_due ON rectifications (district_adcode, closed_at, due_at);
 CREATE TABLE star_ratings (

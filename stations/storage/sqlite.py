@@ -251,7 +251,9 @@ CREATE TABLE visits (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     station_id INTEGER NOT NULL,
     client_hash TEXT NOT NULL,
-    occupation TEXT NOT NULL CHECK (occupation IN ('delivery', 'courier', 'ride_hailing', 'truck', 'sanitation', 'other')),
+    occupation TEXT NOT NULL
+        CHECK (occupation IN ('delivery', 'courier', 'ride_hailing', 'truck', 'sanitation',
+        'other')),
     at TEXT NOT NULL,
     via_poster INTEGER NOT NULL DEFAULT 0
 );
@@ -367,7 +369,8 @@ CREATE TABLE rectifications (
     closed_by INTEGER REFERENCES inspections (id),
     failed_again INTEGER NOT NULL DEFAULT 0
 );
-CREATE UNIQUE INDEX rectifications_open ON rectifications (station_id, item_code) WHERE closed_at IS NULL;
+CREATE UNIQUE INDEX rectifications_open ON rectifications (station_id, item_code)
+    WHERE closed_at IS NULL;
 CREATE INDEX rectifications_station ON rectifications (station_id, opened_at);
 CREATE INDEX rectifications_due ON rectifications (district_adcode, closed_at, due_at);
 CREATE TABLE star_ratings (

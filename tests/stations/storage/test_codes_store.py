@@ -32,7 +32,9 @@ def test_a_new_station_gets_a_valid_code_that_edits_keep(store, districts):
 
 
 def test_codes_are_distinct_and_a_deleted_stations_code_is_not_reused(store, districts):
-    made = [store.create(make_station(districts, external_id=f"S{i}"), actor="t") for i in range(30)]
+    made = [
+        store.create(make_station(districts, external_id=f"S{i}"), actor="t") for i in range(30)
+    ]
     codes = {s.code for s in made}
     assert len(codes) == 30
     store.delete(made[0].id, expected_version=1, actor="t")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from geodata.districts import Districts
-from stations.domain.codes import is_valid
 from stations.domain.changes import Create, Delete, StationQuery, Update
+from stations.domain.codes import is_valid
 from stations.domain.errors import (
     DuplicateStationError,
     SchemaError,
