@@ -116,8 +116,10 @@ def export(database: str | None, out: Path | None, fmt: str | None, district: st
     "--to", "target_url", required=True, help="a new, empty registry, e.g. postgresql://…"
 )
 def migrate(source_url: str, target_url: str) -> None:
-    """Copy a whole registry between SQLite and PostGIS: stations, audit trail, uploads,
-    tokens and demand layers, ids and versions unchanged; checked table by table."""
+    """Copy a whole registry between SQLite and PostGIS: stations and their codes, audit
+    trail, uploads, tokens, accounts, demand layers, check-in counts, ratings, cases, spot
+    checks with their photos, stars; ids and versions unchanged; checked table by table.
+    (Raw check-ins, sessions and failed sign-ins are not copied: they are kept for hours.)"""
     source = open_registry(source_url)
     target = open_registry(target_url)
     try:

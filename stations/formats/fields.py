@@ -124,8 +124,9 @@ FIELDS: tuple[Field, ...] = (
     Field("sample", None, Kind.BOOL, ("示例", "示例数据")),
     Field("version", None, Kind.INTEGER, read=False),
     Field("updated_at", None, Kind.DATETIME, read=False),
-    # The public code on the station's poster (/s/{code}); given by the registry.
-    Field("code", "驿站编号", read=False),
+    # The public code on the station's poster (/s/{code}); given by the registry, so not
+    # in the template and not read back (another registry gives its own).
+    Field("code", None, read=False),
     # Our GeoJSON export nests the 上图 listings as a list (CSV/XLSX flatten them).
     Field("listings", None, Kind.LISTINGS, export=False),
 )

@@ -449,4 +449,4 @@ def test_a_nearest_result_is_the_station_record_less_what_it_leaves_out(client, 
     # Every field of the record reaches /nearest unless it is left out on purpose.
     assert {k: result[k] for k in record} == record
     query_only = {"distance_m", "bearing_deg", "lon", "lat", "crs", "open_now", "next_change"}
-    assert set(result) == set(record) | query_only | {"navigation"}
+    assert set(result) == set(record) | query_only | {"navigation", "page_url"}

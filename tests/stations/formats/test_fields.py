@@ -36,7 +36,7 @@ ADMIN = Principal("t", "test", Role.ADMIN, None)
 # Kept in the record only: where the union's own coordinates were, and in which system.
 RECORD_ONLY = {"source_lon", "source_lat", "source_crs"}
 # The registry's own bookkeeping, made anew by an import.
-BOOKKEEPING = {"id", "version", "updated_at"}
+BOOKKEEPING = {"id", "version", "updated_at", "code"}
 
 
 def test_every_field_is_in_the_record_and_every_record_key_is_a_field(districts):
