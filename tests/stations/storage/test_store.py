@@ -333,3 +333,86 @@ def test_sqlite_and_postgis_are_at_the_same_schema_version():
     from stations.storage import postgis
 
     assert sqlite_module.schema_version() == postgis.schema_version() == 8
+
+
+def test_a_version_7_registrys_reports_become_cases_and_its_stations_get_codes(db_path, districts):
+    """Schema 8's backfill: every station a code; each report a case of the owning union,
+    open (due 72 h after it came) or resolved with its resolution note as the reply."""
+    station = make_station(districts)
+    doc = station_to_dict(station)
+    for key in ("id", "version", "updated_at", "code"):
+        doc.pop(key)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("BEGIN")
+    for step in range(7):
+        sqlite_module.MIGRATIONS[step](conn)
+    conn.execute("PRAGMA user_version = 7")
+    conn.execute(f"PRAGMA application_id = {sqlite_module.APPLICATION_ID}")
+    conn.execute(
+        "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
+        "self_service_24h, lon, lat, version, updated_at, doc) "
+        "VALUES (7, ?, ?, ?, 'active', 0, ?, ?, 1, '2026-01-01T00:00:00+08:00', ?)",
+        (
+            str(station.owner),
+            station.external_id,
+            station.district_adcode,
+            station.lon,
+            station.lat,
+            json.dumps(doc, ensure_ascii=False),
+        ),
+    )
+    conn.execute("INSERT INTO station_rtree VALUES (7, 1, 1, 1, 1)")
+    conn.execute(
+        "INSERT INTO feedback (station_id, owner, kind, note, created_at, client_hash) "
+        "VALUES (7, ?, 'locked', '锁门', '2026-11-01T20:00:00+08:00', 'h')",
+        (str(station.owner),),
+    )
+    conn.execute(
+        "INSERT INTO feedback (station_id, owner, kind, note, created_at, client_hash, "
+        "resolved_at, resolved_by, resolution_note) VALUES (99, 'district:500103', "
+        "'facility_broken', '', '2026-10-01T09:00:00+08:00', 'h', "
+        "'2026-10-02T09:00:00+08:00', 'district:500103 渝中区总工会', '已修好')"
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+    s = SQLiteStore(db_path)
+    code = s.get(7).code
+    assert code is not None and is_valid(code) and s.station_for_code(code) == 7
+    cases = (
+        s._conn()
+        .execute(
+            "SELECT station_id, owner, district_adcode, source, kind, feedback_id, state, "
+            "opened_at, due_at, reply FROM cases ORDER BY id"
+        )
+        .fetchall()
+    )
+    assert [tuple(c) for c in cases] == [
+        (
+            7,
+            str(station.owner),
+            station.district_adcode,
+            "report",
+            "locked",
+            1,
+            "open",
+            "2026-11-01T20:00:00+08:00",
+            "2026-11-04T20:00:00+08:00",
+            "",
+        ),
+        (
+            99,
+            "district:500103",
+            "",  # the station is gone: its district is not known
+            "report",
+            "facility_broken",
+            2,
+            "resolved",
+            "2026-10-01T09:00:00+08:00",
+            "2026-10-04T09:00:00+08:00",
+            "已修好",
+        ),
+    ]
+    events = s._conn().execute("SELECT case_id, to_state FROM case_events ORDER BY id").fetchall()
+    assert [tuple(e) for e in events] == [(1, "open"), (2, "open"), (2, "resolved")]
+    s.close()
