@@ -27,6 +27,7 @@ def check_limits(
     the same client, about the same station, or both, after ``now - window``. The wait it
     names is exact: until the oldest row that counts leaves the window."""
     for limit in limits:
+        params: list[Any]
         if limit.scope == "client":
             where, params = "client_hash = ?", [client_hash]
         elif limit.scope == "station":
