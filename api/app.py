@@ -22,6 +22,7 @@ from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
 from api.routes import feedback as routes_feedback
+from api.routes import inspections as routes_inspections
 from api.routes import maps as routes_maps
 from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
@@ -33,6 +34,7 @@ from api.warm import Warmer, start_warming
 from geodata.crs import load_shift_area
 from geodata.districts import Districts, load_districts
 from stations.config import Settings
+from stations.domain.checklist import load_checklist
 from stations.domain.errors import DatabaseUnavailableError
 from stations.readmodel.index import IndexHolder
 from stations.storage.open import open_store
@@ -106,6 +108,7 @@ def create_app(
         ],
     )
     app.state.services = services
+    app.state.checklist = load_checklist(settings.checklist_file)  # a broken file stops here
 
     app.state.auth_limiter = _auth_limiter(store, settings)
     problems.install(app, page_for=console_errors.page_for_problem)
@@ -118,6 +121,7 @@ def create_app(
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)
+    app.include_router(routes_inspections.router)
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
