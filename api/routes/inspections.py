@@ -107,6 +107,13 @@ async def read_inspection_form(request: Request) -> InspectionForm:
     ):
         raise _invalid("body", "请以 multipart/form-data 表单提交抽查结果")
     form = await request.form(max_files=caps.per_inspection + 1, max_fields=len(FORM_FIELDS) * 4)
+    try:
+        return await _parsed(form, caps)
+    finally:
+        await form.close()  # the photos are read: their spooled files go now
+
+
+async def _parsed(form: FormData, caps: inspection_service.PhotoCaps) -> InspectionForm:
     raw_id = (_text(form, "station_id") or "").strip()
     if not (raw_id.isascii() and raw_id.isdigit() and 1 <= int(raw_id) <= MAX_ID):
         raise _invalid("station_id", "station_id 应为驿站编号（正整数）")
