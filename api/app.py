@@ -14,6 +14,7 @@ from api.auth import failure_limiter
 from api.console import accounts as console_accounts
 from api.console import errors as console_errors
 from api.console import home as console_home
+from api.console import inspections as console_inspections
 from api.console import planner as console_planner
 from api.console import reports as console_reports
 from api.console import stations as console_stations
@@ -130,6 +131,7 @@ def create_app(
     app.include_router(console_home.router)
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
+    app.include_router(console_inspections.router)
     app.include_router(console_planner.router)
     app.include_router(console_accounts.router)
     app.include_router(console_uploads.router)

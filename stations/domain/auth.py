@@ -107,6 +107,11 @@ class Principal:
             self.role is Role.DISTRICT and district_adcode == self.code
         )
 
+    @property
+    def inspects(self) -> bool:
+        """Whether this principal records spot checks at all (not an industry union)."""
+        return self.role is not Role.INDUSTRY
+
     def may_read_inspection(self, station_owner: str, district_adcode: str) -> bool:
         """Whether this principal may read the checks (and photos, rectifications) of a
         station of ``station_owner`` in ``district_adcode``: those who may check it, and

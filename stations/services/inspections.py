@@ -265,3 +265,49 @@ def list_rectifications(
         overdue_at=now if overdue else None,
         limit=limit,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckForm:
+    """What the console's check form shows: the station, its items by group, and whether
+    its hours say it is open now (the 按公示时间开放 item's suggestion)."""
+
+    station: Station
+    groups: list[tuple[str, list[ChecklistItem]]]
+    open_suggested: bool | None
+
+
+def check_form(
+    store: Store, by: Principal, checklist: Checklist, station_id: int, *, now: datetime
+) -> CheckForm:
+    """The form to check ``station_id`` (refused, as the check itself would be, for a
+    union that may not check it)."""
+    station, items = station_checklist(store, checklist, station_id)
+    assert station is not None
+    check_inspect(by, station.district_adcode)
+    groups: dict[str, list[ChecklistItem]] = {}
+    for item in items:
+        groups.setdefault(item.group, []).append(item)
+    return CheckForm(station, list(groups.items()), open_suggestion(station, now))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckDetail:
+    inspection: Inspection
+    labels: dict[str, str]  # each result's item label (the station's amenities included)
+    opened: list[Rectification]  # the rectifications this check opened
+
+
+def check_detail(
+    store: Store, by: Principal, checklist: Checklist, inspection_id: int
+) -> CheckDetail:
+    """One check for its page (refused to those who may not read it)."""
+    found = get_inspection(store, by, inspection_id)
+    station = store.find(found.station_id)
+    items = checklist_for(station, checklist) if station else checklist.items
+    rectifications = store.list_rectifications(station_id=found.station_id, open_only=False)
+    return CheckDetail(
+        found,
+        {i.code: i.label for i in items},
+        [r for r in rectifications if r.inspection_id == found.id],
+    )

@@ -64,7 +64,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded():
     assert len(bomb) < 2000
     tracemalloc.start()
     try:
-        with pytest.raises(PhotoRefusedError, match="炸弹|过大") as refused:
+        with pytest.raises(PhotoRefusedError, match="过大") as refused:
             reencode(bomb, name="bomb.png", **CAPS)
         _, peak = tracemalloc.get_traced_memory()
     finally:
