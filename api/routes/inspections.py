@@ -28,6 +28,23 @@ MAX_LIST = 1000
 PHOTO_MAX_AGE_S = 7 * 24 * 3600  # a kept photo never changes (its ETag is its SHA-256)
 InspectionId = Annotated[int, Path(ge=1, le=MAX_ID, description="the check's id")]
 District = Annotated[str | None, Query(pattern=r"^\d{6}$", description="a district's adcode")]
+# The form POST /v1/inspections reads (by hand: its photos are read up to the byte cap).
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["station_id", "results"],
+    "properties": {
+        "station_id": {"type": "integer", "minimum": 1},
+        "announced": {"type": "boolean", "description": "true: announced; false: 暗访"},
+        "results": {
+            "type": "string",
+            "description": "JSON object: item code → true (合格) / false (不合格)",
+            "examples": ['{"signage": true, "hygiene": false}'],
+        },
+        "note": {"type": "string"},
+        "inspected_at": {"type": "string", "format": "date-time"},
+        "photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    },
+}
 FORM_FIELDS = ("station_id", "announced", "results", "note", "inspected_at", "photos", "csrf")
 
 
@@ -220,6 +237,12 @@ def get_checklist(
     "/inspections",
     status_code=201,
     summary="Record a spot check (city union or the station's district union)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}},
+        }
+    },
 )
 def record(
     by: PrincipalDep,
