@@ -112,28 +112,24 @@ class SQLInspections(SQLBase, InspectionStore):
                         photo.thumb,
                     ),
                 )
-            open_rows = c.execute(
-                "SELECT id, item_code FROM rectifications WHERE station_id = ? "
-                "AND closed_at IS NULL",
-                (n.station_id,),
-            ).fetchall()
-            open_by_code = {r["item_code"]: r["id"] for r in open_rows}
-            for code, passed in n.results.items():
-                open_id = open_by_code.get(code)
-                if passed and open_id is not None:
-                    c.execute(
-                        "UPDATE rectifications SET closed_at = ?, closed_by = ? WHERE id = ?",
-                        (at, inspection_id, open_id),
-                    )
-                elif not passed and open_id is not None:
-                    c.execute(
-                        "UPDATE rectifications SET failed_again = failed_again + 1 WHERE id = ?",
-                        (open_id,),
-                    )
-                elif not passed:
+            passed = [code for code, ok in n.results.items() if ok]
+            if passed:
+                c.execute(
+                    # Not one opened after this check's time (a check recorded late).
+                    "UPDATE rectifications SET closed_at = ?, closed_by = ? "
+                    "WHERE station_id = ? AND closed_at IS NULL AND opened_at <= ? "
+                    f"AND item_code IN ({','.join('?' * len(passed))})",
+                    (at, inspection_id, n.station_id, at, *passed),
+                )
+            for code, ok in n.results.items():
+                if not ok:
+                    # One open per station and item (the partial unique index): a second
+                    # failure, even by a check committed meanwhile, counts on the open one.
                     c.execute(
                         "INSERT INTO rectifications (station_id, district_adcode, inspection_id,"
-                        " item_code, item_label, opened_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        " item_code, item_label, opened_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (station_id, item_code) WHERE closed_at IS NULL"
+                        " DO UPDATE SET failed_again = rectifications.failed_again + 1",
                         (
                             n.station_id,
                             n.district_adcode,

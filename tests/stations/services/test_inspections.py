@@ -212,3 +212,11 @@ def test_the_hours_suggest_whether_it_should_be_open(station):
     assert svc.open_suggestion(station, T0) is True  # Mon-Fri 9-18
     assert svc.open_suggestion(station, T0.replace(hour=20)) is False
     assert svc.open_suggestion(replace(station, hours="nonsense"), T0) is None
+
+
+def test_a_check_recorded_late_does_not_close_what_a_later_check_opened(store, station):
+    check(store, station, all_pass(station, hygiene=False), at=T0)
+    check(store, station, all_pass(station), at=T0 - timedelta(days=2))  # from paper notes
+    assert [r.item_code for r in svc.list_rectifications(store, CITY, now=T0)] == ["hygiene"]
+    latest = svc.list_inspections(store, CITY)[0]
+    assert [i.inspected_at for i in latest] == [T0, T0 - timedelta(days=2)]  # newest first
