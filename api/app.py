@@ -102,10 +102,7 @@ def create_app(
             {"name": "stations", "description": "Stations for riders and integrators"},
             {"name": "writes", "description": "For unions, with a bearer token"},
             {"name": "feedback", "description": "Riders report problems; unions resolve them"},
-            {
-                "name": "inspections",
-                "description": "Spot checks, their photos, rectifications",
-            },
+            {"name": "inspections", "description": "Spot checks, photos, rectifications"},
             {"name": "rider", "description": "The rider's phone page (HTML)"},
             {"name": "planners", "description": "Figures per district, targets, progress"},
             {"name": "OGC API – Features", "description": "For GIS clients (QGIS, GDAL)"},
