@@ -52,8 +52,8 @@ def jpeg(color=(10, 120, 30)) -> bytes:
     return out.getvalue()
 
 
-def all_pass(station, **failed: bool) -> dict[str, bool]:
-    results = {i.code: True for i in checklist_for(station, CHECKLIST)}
+def all_pass(station, **failed: object) -> dict[str, object]:
+    results: dict[str, object] = {i.code: True for i in checklist_for(station, CHECKLIST)}
     results.update(failed)
     return results
 
@@ -191,12 +191,13 @@ def test_a_check_is_all_or_nothing(store, station):
     with pytest.raises(PhotoRefusedError, match=r"c\.txt"):
         check(store, station, all_pass(station), photos=[("a.jpg", jpeg()), ("c.txt", b"hi")])
     good = Photo(b"\xff\xd8", b"\xff\xd8", 1, 1, "0" * 64)
-    broken = replace(good, data=object())  # type: ignore[arg-type] - no driver stores this
+    # No driver stores an object: the second photo's insert fails, inside the transaction.
+    broken = replace(good, data=object())  # type: ignore[arg-type]
     first = store.list_inspections(InspectionQuery())[0][0]
     new = NewInspection(
         station_id=station.id, owner=first.owner, district_adcode=first.district_adcode,
         inspected_at=T0 + timedelta(days=1), recorded_at=T0 + timedelta(days=1),
-        actor="x", announced=False, results=all_pass(station, fire_safety=False),
+        actor="x", announced=False, results={"signage": True, "fire_safety": False},
         labels={}, checklist_version="v", station_version=1,
     )  # fmt: skip
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
