@@ -236,6 +236,7 @@ def detail_page(
         station_name=_names(services, [found.station_id])[found.station_id],
         labels=detail.labels,
         opened=detail.opened,
+        may_check=user.principal.may_inspect(found.district_adcode),
         now=datetime.now(TZ),
         tz=TZ,
         notice={"saved": "抽查结果已保存。不合格的项目已列入整改。"}.get(notice or ""),
@@ -293,6 +294,7 @@ def rectifications_page(
         names=_names(services, [r.station_id for r in items]),
         districts=_districts(services),
         filters={"station_id": station_id or "", "district": district or "", "overdue": overdue},
+        may_check=user.principal.inspects,
         now=now,
         tz=TZ,
     )

@@ -83,6 +83,7 @@ def test_a_district_union_checks_a_station_and_sees_it_listed(console, store, di
     assert max(Image.open(io.BytesIO(image.content)).size) == 320
     due = console.get("/console/rectifications")
     assert "环境整洁卫生" in due.text and "hygiene" in due.text and "待整改" in due.text
+    assert f"/console/inspections/new?station_id={mine.id}" in due.text  # 复查
     assert console.get("/console/rectifications?overdue=true").text.count("hygiene") == 0
     # another district's station: refused, in Chinese
     refused = console.get(f"/console/inspections/new?station_id={theirs.id}")
