@@ -239,8 +239,14 @@ def detail_page(
         may_check=user.principal.may_inspect(found.district_adcode),
         now=datetime.now(TZ),
         tz=TZ,
-        notice={"saved": "抽查结果已保存。不合格的项目已列入整改。"}.get(notice or ""),
+        notice=_saved_notice(found.failed) if notice == "saved" else None,
     )
+
+
+def _saved_notice(failed: list[str]) -> str:
+    if not failed:
+        return "抽查结果已保存：全部合格。"
+    return f"抽查结果已保存：{len(failed)} 项不合格，已列入整改（见下方期限）。"
 
 
 @router.get("/console/inspections/{inspection_id}/photos/{seq}.jpg")

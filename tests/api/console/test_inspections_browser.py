@@ -56,6 +56,8 @@ def test_a_clerk_records_a_spot_check_with_two_photos(browser, tmp_path, distric
         page.wait_for_load_state("load")
         assert "抽查结果已保存" in page.get_by_role("status").inner_text()
         assert page.locator("#opened").get_by_text("急救药品在有效期内").is_visible()
+        assert page.locator(".photos img").count() == 2
+        screenshot(page, "inspection")
         page.get_by_role("link", name="抽查暗访").click()
         page.wait_for_load_state("load")
         thumbs = page.locator("#inspections img")
