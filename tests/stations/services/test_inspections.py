@@ -4,6 +4,7 @@ who may check and read; one transaction."""
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -221,3 +222,25 @@ def test_a_check_recorded_late_does_not_close_what_a_later_check_opened(store, s
     assert [r.item_code for r in svc.list_rectifications(store, CITY, now=T0)] == ["hygiene"]
     latest = svc.list_inspections(store, CITY)[0]
     assert [i.inspected_at for i in latest] == [T0, T0 - timedelta(days=2)]  # newest first
+
+
+def test_two_checks_at_once_failing_one_item_leave_one_open_rectification(store, station):
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def one(n: int) -> None:
+        try:
+            barrier.wait()
+            check(store, station, all_pass(station, hygiene=False), at=T0 + timedelta(minutes=n))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    (open_,) = svc.list_rectifications(store, CITY, now=T0)
+    assert open_.item_code == "hygiene" and open_.failed_again == 3
+    assert store.list_inspections(InspectionQuery())[1] == 4
