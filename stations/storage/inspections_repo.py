@@ -243,3 +243,30 @@ class SQLInspections(SQLBase, InspectionStore):
             ids,
         )
         return {r["station_id"]: datetime.fromisoformat(r["at"]) for r in rows}
+
+    def inspection_figures(self, *, since: datetime, now: datetime) -> dict[str, dict[str, int]]:
+        conn = self._conn()
+        out: dict[str, dict[str, int]] = {}
+        empty = {
+            "checks": 0,
+            "stations_checked": 0,
+            "rectifications_open": 0,
+            "rectifications_overdue": 0,
+        }
+        for r in conn.execute(
+            "SELECT district_adcode, count(*) AS n, count(DISTINCT station_id) AS s "
+            "FROM inspections WHERE inspected_at >= ? GROUP BY district_adcode",
+            (stamp(since),),
+        ):
+            row = out.setdefault(r["district_adcode"], dict(empty))
+            row["checks"], row["stations_checked"] = int(r["n"]), int(r["s"])
+        for r in conn.execute(
+            "SELECT district_adcode, count(*) AS n, "
+            "sum(CASE WHEN due_at < ? THEN 1 ELSE 0 END) AS late "
+            "FROM rectifications WHERE closed_at IS NULL GROUP BY district_adcode",
+            (stamp(now),),
+        ):
+            row = out.setdefault(r["district_adcode"], dict(empty))
+            row["rectifications_open"] = int(r["n"])
+            row["rectifications_overdue"] = int(r["late"] or 0)
+        return out

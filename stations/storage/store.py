@@ -426,6 +426,12 @@ class InspectionStore(ABC):
     def last_inspection_at(self, station_ids: Sequence[int]) -> dict[int, datetime]:
         """Each station's latest check, for those that had one."""
 
+    @abstractmethod
+    def inspection_figures(self, *, since: datetime, now: datetime) -> dict[str, dict[str, int]]:
+        """Per district (adcode): ``checks`` since ``since``, ``stations_checked`` (distinct),
+        ``rectifications_open`` and ``rectifications_overdue`` (open, due before ``now``);
+        districts with none of these are left out (for the planners' figures)."""
+
 
 class StarStore(ABC):  # noqa: B024 - its methods come with its package
     """Star ratings as computed, with their reasons."""

@@ -244,3 +244,23 @@ def test_two_checks_at_once_failing_one_item_leave_one_open_rectification(store,
     (open_,) = svc.list_rectifications(store, CITY, now=T0)
     assert open_.item_code == "hygiene" and open_.failed_again == 3
     assert store.list_inspections(InspectionQuery())[1] == 4
+
+
+def test_figures_per_district_for_the_planners(store, station):
+    check(store, station, all_pass(station, hygiene=False, fire_safety=False))
+    check(store, station, all_pass(station, hygiene=False), at=T0 + timedelta(days=1))
+    figures = store.inspection_figures(since=T0 - timedelta(days=1), now=T0 + timedelta(days=8))
+    assert figures == {
+        "500103": {
+            "checks": 2,
+            "stations_checked": 1,
+            "rectifications_open": 1,
+            "rectifications_overdue": 1,
+        }
+    }
+    assert store.inspection_figures(since=T0 + timedelta(days=2), now=T0)["500103"] == {
+        "checks": 0,
+        "stations_checked": 0,
+        "rectifications_open": 1,
+        "rectifications_overdue": 0,
+    }
