@@ -81,7 +81,6 @@ def list_page(
     return render(
         request,
         "inspections.html",
-        pick=request.query_params.get("pick") == "1",
         user=user,
         inspections=items,
         total=total,
@@ -132,11 +131,24 @@ def new_page(
     user: UserDep,
     checklist: ChecklistDep,
     station_id: StationQuery = None,
+    q: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
-    """The check form of one station (without one: the list, asking which)."""
-    if station_id is None:
-        return RedirectResponse("/console/inspections?pick=1", status_code=303)
-    return _form_page(request, services, user, checklist, station_id)
+    """The check form of one station; without one, the stations matching ``q`` (a name,
+    an address, an id or a poster's code) to choose from."""
+    if station_id is not None:
+        return _form_page(request, services, user, checklist, station_id)
+    found = inspection_service.stations_to_check(services.index.current(), user.principal, q)
+    if len(found) == 1 and q.strip():
+        return RedirectResponse(f"/console/inspections/new?station_id={found[0].id}", 303)
+    return render(
+        request,
+        "inspection_pick.html",
+        user=user,
+        q=q,
+        found=found,
+        districts=_districts(services),
+        limit=inspection_service.PICK_MAX,
+    )
 
 
 @dataclass(frozen=True, slots=True)

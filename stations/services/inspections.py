@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from geodata.hours import TZ, HoursError, hours
-from stations.domain.auth import Principal, check_inspect, check_inspection_read
+from stations.domain.auth import Principal, Role, check_inspect, check_inspection_read
 from stations.domain.checklist import Checklist, ChecklistItem, checklist_for
+from stations.domain.codes import InvalidCodeError, parse_code
 from stations.domain.errors import StationNotFoundError
 from stations.domain.inspections import (
     NOTE_MAX_CHARS,
@@ -28,6 +29,7 @@ from stations.domain.inspections import (
 )
 from stations.domain.model import Station, Status
 from stations.formats.photos import reencode
+from stations.readmodel.index import StationIndex
 from stations.storage.store import Store
 
 # A check's time may be given (recorded later from paper notes): not ahead of the server's
@@ -311,3 +313,34 @@ def check_detail(
         {i.code: i.label for i in items},
         [r for r in rectifications if r.inspection_id == found.id],
     )
+
+
+PICK_MAX = 20
+
+
+def stations_to_check(
+    index: StationIndex, by: Principal, query: str, *, limit: int = PICK_MAX
+) -> list[Station]:
+    """The stations ``by`` may check whose name or address contains ``query`` (or whose
+    id or public code it is), for the console's picker; at most ``limit``, by id."""
+    text = query.strip()
+    if not text or not by.inspects:
+        return []
+    district = by.code if by.role is Role.DISTRICT else None
+    try:
+        code: str | None = parse_code(text)
+    except InvalidCodeError:
+        code = None
+    found: list[Station] = []
+    for pos in index.select(district=district).tolist():
+        station = index.stations[pos]
+        if (
+            text in station.name
+            or text in station.address
+            or text == str(station.id)
+            or (code is not None and station.code == code)
+        ):
+            found.append(station)
+            if len(found) >= limit:
+                break
+    return found

@@ -133,3 +133,29 @@ def test_an_industry_union_reads_its_stations_checks_only(console, store, distri
     listed = console.get("/console/inspections")
     assert "邮政驿站" in listed.text and "新建抽查" not in listed.text
     assert console.get(f"/console/inspections/new?station_id={post_station.id}").status_code == 403
+
+
+def test_the_picker_finds_the_stations_the_union_may_check(console, store, districts):
+    mine, theirs = _stations(store, districts)
+    other = store.create(
+        make_station(districts, external_id="YZ-2", name="较场口工会驿站"), actor="t"
+    )
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    both = console.get("/console/inspections/new", params={"q": "民族路"})
+    assert both.status_code == 200
+    assert "较场口工会驿站" in both.text and "观音桥工会驿站" not in both.text  # 江北's
+    assert f"/console/inspections/new?station_id={other.id}" in both.text
+    assert f"/console/inspections/new?station_id={mine.id}" in both.text
+    one = console.get("/console/inspections/new", params={"q": "较场口"}, follow_redirects=False)
+    assert one.headers["location"] == f"/console/inspections/new?station_id={other.id}"
+    by_code = console.get(
+        "/console/inspections/new",
+        params={"q": f"{other.code[:4]}-{other.code[4:]}".lower()},
+        follow_redirects=False,
+    )
+    assert by_code.headers["location"].endswith(f"station_id={other.id}")
+    none = console.get("/console/inspections/new", params={"q": "观音桥"})
+    assert "没有找到你可以抽查的驿站" in none.text
+    assert XSS not in console.get("/console/inspections/new", params={"q": XSS}).text
+    assert f"station_id={theirs.id}" not in none.text

@@ -38,7 +38,7 @@ def test_a_clerk_records_a_spot_check_with_two_photos(browser, tmp_path, distric
         sign_in(page, live.base, "yz500103")
         page.get_by_role("link", name="抽查暗访").click()
         page.wait_for_load_state("load")
-        page.get_by_label("要抽查的驿站编号").fill("1")
+        page.get_by_label("要抽查的驿站").fill("解放碑")
         page.get_by_role("button", name="新建抽查").click()
         page.wait_for_load_state("load")
         assert page.locator("h1").inner_text() == "抽查：解放碑<b>工会驿站</b>"
