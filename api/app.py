@@ -14,6 +14,7 @@ from api.auth import failure_limiter
 from api.console import accounts as console_accounts
 from api.console import errors as console_errors
 from api.console import home as console_home
+from api.console import inspections as console_inspections
 from api.console import planner as console_planner
 from api.console import reports as console_reports
 from api.console import stations as console_stations
@@ -22,6 +23,7 @@ from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
 from api.routes import feedback as routes_feedback
+from api.routes import inspections as routes_inspections
 from api.routes import maps as routes_maps
 from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
@@ -33,6 +35,7 @@ from api.warm import Warmer, start_warming
 from geodata.crs import load_shift_area
 from geodata.districts import Districts, load_districts
 from stations.config import Settings
+from stations.domain.checklist import load_checklist
 from stations.domain.errors import DatabaseUnavailableError
 from stations.readmodel.index import IndexHolder
 from stations.storage.open import open_store
@@ -99,6 +102,7 @@ def create_app(
             {"name": "stations", "description": "Stations for riders and integrators"},
             {"name": "writes", "description": "For unions, with a bearer token"},
             {"name": "feedback", "description": "Riders report problems; unions resolve them"},
+            {"name": "inspections", "description": "Spot checks, photos, rectifications"},
             {"name": "rider", "description": "The rider's phone page (HTML)"},
             {"name": "planners", "description": "Figures per district, targets, progress"},
             {"name": "OGC API – Features", "description": "For GIS clients (QGIS, GDAL)"},
@@ -106,6 +110,7 @@ def create_app(
         ],
     )
     app.state.services = services
+    app.state.checklist = load_checklist(settings.checklist_file)  # a broken file stops here
 
     app.state.auth_limiter = _auth_limiter(store, settings)
     problems.install(app, page_for=console_errors.page_for_problem)
@@ -118,6 +123,7 @@ def create_app(
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)
+    app.include_router(routes_inspections.router)
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
@@ -126,6 +132,7 @@ def create_app(
     app.include_router(console_home.router)
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
+    app.include_router(console_inspections.router)
     app.include_router(console_planner.router)
     app.include_router(console_accounts.router)
     app.include_router(console_uploads.router)

@@ -316,6 +316,35 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Wait the seconds in Retry-After. Rating a station again from the same address "
         "replaces the earlier rating.",
     ),
+    "inspection_not_found": E(
+        "没有这条抽查记录，或这次抽查没有这张照片。",
+        "从抽查列表（GET /v1/inspections）中选择记录和照片。",
+        "There is no such spot check, or the check has no such photo.",
+        "Pick the check and its photo from the list (GET /v1/inspections).",
+    ),
+    "invalid_inspection": E(
+        "抽查结果与这个驿站的检查表不符：有未知的检查项、漏填的检查项，或字段格式有误。",
+        "按 GET /v1/inspections/checklist?station_id= 列出的每一项填写 true（合格）或 "
+        "false（不合格），errors 中列出了每个问题。",
+        "The check does not fit the station's checklist: unknown items, missing items, or a "
+        "field that cannot be read.",
+        "Give every item of GET /v1/inspections/checklist?station_id= as true (passed) or "
+        "false (failed); errors lists each problem.",
+    ),
+    "photo_refused": E(
+        "照片不能保存：不是 JPEG、PNG 或 WebP 图片（例如 HEIC），已损坏，尺寸过大，"
+        "或张数超过上限。",
+        "用手机相机的“兼容性最佳”（JPEG）格式重拍，或换一张照片。",
+        "A photo cannot be kept: not a JPEG, PNG or WebP image (HEIC, say), damaged, too many "
+        "pixels, or too many photos.",
+        "Take it again in the camera's Most Compatible (JPEG) format, or choose another.",
+    ),
+    "photo_too_large": E(
+        "照片文件超过大小上限。",
+        "压缩照片或降低相机分辨率后再上传。",
+        "A photo's file is over the size limit.",
+        "Compress the photo or lower the camera's resolution, then upload it again.",
+    ),
     "schema_incompatible": E(
         "这个数据库不能被本版本使用（版本更新，或里面有其他程序的表），数据库未被改动。",
         "检查 YIZHAN_DATABASE_URL 是否指向 yizhan 的数据库，并使用与之匹配的 yizhan 版本。",

@@ -17,6 +17,7 @@ from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
 from stations.domain.errors import InvalidOptionError, StoreError, UnknownCrsError
 from stations.domain.feedback import InvalidFeedbackError, TooManyRequestsError
+from stations.domain.inspections import InvalidInspectionError
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError
 from stations.domain.validation import ValidationError
 from stations.formats.io import FileRefusedError, SheetChoiceError
@@ -76,6 +77,10 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "too_many_reports": (429, "Too many reports; wait and try again"),
     "too_many_check_ins": (429, "Too many check-ins; wait and try again"),
     "too_many_ratings": (429, "Too many ratings; wait and try again"),
+    "inspection_not_found": (404, "No such spot check (or photo)"),
+    "invalid_inspection": (422, "The spot check is not valid"),
+    "photo_refused": (422, "A photo cannot be kept"),
+    "photo_too_large": (413, "A photo is too large"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "read_only": (503, "This server reads from a replica; writes go to the primary"),
     "account_invalid": (422, "The account cannot be made or changed so"),
@@ -139,6 +144,8 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         )
     if isinstance(exc, InvalidFeedbackError):
         return "invalid_feedback", "the report has problems; see errors", {"errors": exc.problems}
+    if isinstance(exc, InvalidInspectionError):
+        return exc.code, str(exc), {"errors": exc.problems}
     if isinstance(exc, SheetChoiceError):
         return exc.code, str(exc), {"sheets": exc.sheets}
     if isinstance(exc, FileRefusedError | CrsRequiredError | UnknownCrsError):

@@ -48,6 +48,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("上传", "/console/uploads"),
     NavItem("驿站", "/console/stations"),
     NavItem("骑手反馈", "/console/reports"),
+    NavItem("抽查暗访", "/console/inspections"),
+    NavItem("整改", "/console/rectifications"),
     NavItem("规划看板", "/console/dashboard"),
     NavItem("报表", "/console/report"),
     NavItem("账号", "/console/accounts", city_only=True),

@@ -97,6 +97,39 @@ class Principal:
         the station's union, or the city union."""
         return self.may_write(Owner.parse(station_owner))
 
+    # -- spot checks (抽查暗访) -------------------------------------------------------------
+
+    def may_inspect(self, district_adcode: str) -> bool:
+        """Whether this principal may record a spot check of a station in district
+        ``district_adcode``: the city union any, a district union those in its district
+        (an industry union's station there too); an industry union none."""
+        return self.role is Role.ADMIN or (
+            self.role is Role.DISTRICT and district_adcode == self.code
+        )
+
+    @property
+    def inspects(self) -> bool:
+        """Whether this principal records spot checks at all (not an industry union)."""
+        return self.role is not Role.INDUSTRY
+
+    def may_read_inspection(self, station_owner: str, district_adcode: str) -> bool:
+        """Whether this principal may read the checks (and photos, rectifications) of a
+        station of ``station_owner`` in ``district_adcode``: those who may check it, and
+        the union owning it (an industry union reads its own stations' checks)."""
+        return self.may_inspect(district_adcode) or (
+            self.owner is not None and str(self.owner) == station_owner
+        )
+
+    @property
+    def inspection_scope(self) -> tuple[str | None, str | None]:
+        """(district, owner) of the checks this principal reads in lists: the city union
+        every check, a district union its district's, an industry union its own stations'."""
+        if self.role is Role.DISTRICT:
+            return self.code, None
+        if self.role is Role.INDUSTRY:
+            return None, str(self.owner)
+        return None, None
+
     # -- planning figures ---------------------------------------------------------------
 
     def may_see_planning(self, adcode: str | None) -> bool:
@@ -189,6 +222,21 @@ def check_feedback_resolve(by: Principal, station_owner: str) -> None:
     """Refuse unless ``by`` may resolve a report on a station of ``station_owner``."""
     if not by.may_resolve_feedback(station_owner):
         msg = f"{by.name} may not resolve reports on stations of {station_owner}"
+        raise ForbiddenError(msg)
+
+
+def check_inspect(by: Principal, district_adcode: str) -> None:
+    """Refuse unless ``by`` may record a spot check of a station in ``district_adcode``."""
+    if not by.may_inspect(district_adcode):
+        msg = "只有市总工会和驿站所在区县的工会可以抽查这个驿站"
+        raise ForbiddenError(msg)
+
+
+def check_inspection_read(by: Principal, station_owner: str, district_adcode: str) -> None:
+    """Refuse unless ``by`` may read the checks of a station of ``station_owner`` in
+    ``district_adcode``."""
+    if not by.may_read_inspection(station_owner, district_adcode):
+        msg = "你的工会无权查看这个驿站的抽查记录"
         raise ForbiddenError(msg)
 
 

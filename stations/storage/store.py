@@ -30,6 +30,13 @@ from stations.domain.feedback import (
     NewFeedback,
     RateLimit,
 )
+from stations.domain.inspections import (
+    Inspection,
+    InspectionQuery,
+    NewInspection,
+    Photo,
+    Rectification,
+)
 from stations.domain.model import Owner, Station
 from stations.domain.uploads import Upload, UploadNotFoundError, UploadRow
 
@@ -374,8 +381,56 @@ class CaseStore(ABC):  # noqa: B024 - its methods come with its package
     """Cases of the owning union (reports, low ratings): states, replies, receipts."""
 
 
-class InspectionStore(ABC):  # noqa: B024 - its methods come with its package
+class InspectionStore(ABC):
     """Spot checks with their photos, and the rectifications their failed items open."""
+
+    @abstractmethod
+    def add_inspection(
+        self,
+        inspection: NewInspection,
+        photos: Sequence[Photo],
+        *,
+        rectification_due: dict[str, datetime],
+    ) -> Inspection:
+        """Keep a check, its photos (seq 1, 2, ...) and its rectifications in one
+        transaction: each failed item opens one with its due time from
+        ``rectification_due`` (or, open already, counts ``failed_again``); each passed item
+        closes the open one. Any failure keeps nothing."""
+
+    @abstractmethod
+    def find_inspection(self, inspection_id: int) -> Inspection | None: ...
+
+    @abstractmethod
+    def list_inspections(self, q: InspectionQuery) -> tuple[list[Inspection], int]:
+        """Newest first (by ``inspected_at``), with their photo counts; and how many match."""
+
+    @abstractmethod
+    def get_photo(self, inspection_id: int, seq: int, *, thumb: bool) -> tuple[bytes, str] | None:
+        """A photo's (or its thumbnail's) JPEG bytes and content type."""
+
+    @abstractmethod
+    def list_rectifications(
+        self,
+        *,
+        station_id: int | None = None,
+        district: str | None = None,
+        owner: str | None = None,
+        overdue_at: datetime | None = None,
+        open_only: bool = True,
+        limit: int = 1000,
+    ) -> list[Rectification]:
+        """Rectifications, soonest due first; ``overdue_at``: only those open and due
+        before it."""
+
+    @abstractmethod
+    def last_inspection_at(self, station_ids: Sequence[int]) -> dict[int, datetime]:
+        """Each station's latest check, for those that had one."""
+
+    @abstractmethod
+    def inspection_figures(self, *, since: datetime, now: datetime) -> dict[str, dict[str, int]]:
+        """Per district (adcode): ``checks`` since ``since``, ``stations_checked`` (distinct),
+        ``rectifications_open`` and ``rectifications_overdue`` (open, due before ``now``);
+        districts with none of these are left out (for the planners' figures)."""
 
 
 class StarStore(ABC):  # noqa: B024 - its methods come with its package
