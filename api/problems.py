@@ -76,6 +76,12 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "too_many_reports": (429, "Too many reports; wait and try again"),
     "too_many_check_ins": (429, "Too many check-ins; wait and try again"),
     "too_many_ratings": (429, "Too many ratings; wait and try again"),
+    "invalid_rating": (422, "The rating is not valid"),
+    "invalid_case_request": (422, "The case cannot be moved on so"),
+    "case_not_found": (404, "No such case"),
+    "receipt_not_found": (404, "No case has this receipt"),
+    "stale_case": (409, "The case was changed by someone else"),
+    "case_transition_refused": (409, "The case cannot go to that state now"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "read_only": (503, "This server reads from a replica; writes go to the primary"),
     "account_invalid": (422, "The account cannot be made or changed so"),
@@ -137,8 +143,9 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
             "the record has problems; see errors",
             {"errors": [p.as_dict() for p in exc.problems]},
         )
-    if isinstance(exc, InvalidFeedbackError):
-        return "invalid_feedback", "the report has problems; see errors", {"errors": exc.problems}
+    if isinstance(exc, InvalidFeedbackError):  # and its kin: ratings', cases' requests
+        code = exc.code if exc.code in PROBLEMS else "invalid_feedback"
+        return code, f"{exc} (see errors)", {"errors": exc.problems}
     if isinstance(exc, SheetChoiceError):
         return exc.code, str(exc), {"sheets": exc.sheets}
     if isinstance(exc, FileRefusedError | CrsRequiredError | UnknownCrsError):

@@ -97,6 +97,12 @@ class Principal:
         the station's union, or the city union."""
         return self.may_write(Owner.parse(station_owner))
 
+    def may_handle_case(self, case_owner: str) -> bool:
+        """Whether this principal may read and act on a case (a report or a low rating) on a
+        station of ``case_owner``, and read its ratings' comments: the same rule as
+        resolving a report (the station's union, or the city union)."""
+        return self.may_resolve_feedback(case_owner)
+
     # -- planning figures ---------------------------------------------------------------
 
     def may_see_planning(self, adcode: str | None) -> bool:
@@ -189,6 +195,13 @@ def check_feedback_resolve(by: Principal, station_owner: str) -> None:
     """Refuse unless ``by`` may resolve a report on a station of ``station_owner``."""
     if not by.may_resolve_feedback(station_owner):
         msg = f"{by.name} may not resolve reports on stations of {station_owner}"
+        raise ForbiddenError(msg)
+
+
+def check_case_handle(by: Principal, case_owner: str) -> None:
+    """Refuse unless ``by`` may act on a case (or read the comments) of ``case_owner``."""
+    if not by.may_handle_case(case_owner):
+        msg = f"{by.name} may not handle cases on stations of {case_owner}"
         raise ForbiddenError(msg)
 
 
