@@ -61,7 +61,7 @@ def open_report(
 
 
 def test_a_report_opens_its_case_in_the_same_transaction(store):
-    fb, case = open_report(store)
+    _, case = open_report(store)
     assert case.state is CaseState.OPEN and case.version == 1
     assert case.text == "门锁着" and case.source == "report"
     assert [e.to_state for e in case.events] == [CaseState.OPEN]

@@ -69,7 +69,7 @@ def test_after_the_window_a_new_rating_counts_and_the_old_hash_is_cleared(store)
     _, replaced = store.add_rating(rating(3, at=T0 + timedelta(days=31)), dedupe_s=WINDOW)
     assert not replaced
     assert store.rating_summary()[1] == (4.0, 2)
-    rows = store._conn().execute("SELECT client_hash FROM ratings ORDER BY id")  # noqa: SLF001
+    rows = store._conn().execute("SELECT client_hash FROM ratings ORDER BY id")
     hashes = [r[0] for r in rows]
     assert hashes == [None, "c1"]
 
@@ -77,7 +77,7 @@ def test_after_the_window_a_new_rating_counts_and_the_old_hash_is_cleared(store)
 def test_other_clients_hashes_past_the_window_are_cleared_by_any_write(store):
     store.add_rating(rating(5, client="old"), dedupe_s=WINDOW)
     store.add_rating(rating(4, client="new", at=T0 + timedelta(days=40)), dedupe_s=WINDOW)
-    rows = store._conn().execute("SELECT client_hash FROM ratings")  # noqa: SLF001
+    rows = store._conn().execute("SELECT client_hash FROM ratings")
     hashes = {r[0] for r in rows}
     assert hashes == {None, "new"}
 
