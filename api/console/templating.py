@@ -47,7 +47,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("首页", "/console"),
     NavItem("上传", "/console/uploads"),
     NavItem("驿站", "/console/stations"),
-    NavItem("骑手反馈", "/console/reports"),
+    NavItem("反馈与投诉", "/console/reports"),
     NavItem("规划看板", "/console/dashboard"),
     NavItem("报表", "/console/report"),
     NavItem("账号", "/console/accounts", city_only=True),

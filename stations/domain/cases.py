@@ -140,14 +140,14 @@ class CaseNotFoundError(StoreError, LookupError):
 
     def __init__(self, case_id: int) -> None:
         self.case_id = case_id
-        super().__init__(f"没有编号为 {case_id} 的工单 (no case {case_id})")
+        super().__init__(f"没有编号为 {case_id} 的工单")
 
 
 class ReceiptNotFoundError(StoreError, LookupError):
     code = "receipt_not_found"
 
     def __init__(self) -> None:
-        super().__init__("没有这个回执号，请核对后再试 (no case has this receipt)")
+        super().__init__("没有这个回执号，请核对后再试")
 
 
 class StaleCaseError(StoreError):
@@ -158,8 +158,8 @@ class StaleCaseError(StoreError):
         self.expected = expected
         self.actual = actual
         super().__init__(
-            f"工单已被别人处理过（版本 {actual}，您看到的是 {expected}），请刷新后再试 "
-            f"(case {case_id} is at version {actual}, not {expected})"
+            f"这个工单在您打开之后已被别人处理过（现在是第 {actual} 版，您看到的是第 "
+            f"{expected} 版），您的操作未保存。请刷新后查看最新状态再操作。"
         )
 
 
@@ -176,7 +176,7 @@ class CaseTransitionRefusedError(StoreError):
             f"工单现在是“{STATE_LABELS[state.value]}”，不能改为“{STATE_LABELS[to.value]}”；"
             f"可以改为：{allowed}"
         )
-        super().__init__(f"{why} (a case {state.value} cannot become {to.value})")
+        super().__init__(why)
 
 
 class InvalidCaseRequestError(InvalidFeedbackError):

@@ -54,7 +54,10 @@ def new_case(
 
 
 def confirm_due(store: Store, *, now: datetime, confirm_days: int) -> int:
-    """Confirm the resolutions nobody answered within ``confirm_days`` (a bounded batch)."""
+    """Confirm the resolutions nobody answered within ``confirm_days`` (a bounded batch;
+    not on a read replica, whose primary does it on its own reads)."""
+    if store.read_only:
+        return 0
     return store.auto_confirm(now, confirm_after=timedelta(days=confirm_days))
 
 
