@@ -25,8 +25,8 @@ from geodata.crs import CoordinateSystem, from_wgs84, parse_crs, to_wgs84
 from geodata.districts import Districts
 from geodata.hours import TZ, HoursError, hours, read_hours
 from stations.domain.auth import Principal
-from stations.domain.changes import AuditEntry
 from stations.domain.cases import Case, CaseState
+from stations.domain.changes import AuditEntry
 from stations.domain.listings import mapped_filter
 from stations.domain.model import (
     AMENITIES,
