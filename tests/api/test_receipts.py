@@ -3,8 +3,12 @@ reply, confirm or reopen (once); never the union's actor or another report."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
+from geodata.hours import TZ
+from stations.domain.cases import UNION, CaseState
 from tests.api.cases_helpers import (
     YUZHONG,
     assert_problem,
@@ -147,3 +151,16 @@ def test_one_receipt_never_shows_another_report(client, store, stations):
     b = client.get(f"/v1/feedback/receipts/{second}").json()
     assert a["receipt"] == first and b["receipt"] == second
     assert a["opened_at"] <= b["opened_at"]
+
+
+def test_a_resolution_nobody_answers_is_confirmed_when_read(client, store, stations):
+    yz, _ = stations
+    receipt = report(client, yz.id)["receipt"]
+    case_id = case_of(client, store, yz.id)["id"]
+    long_ago = datetime.now(TZ) - timedelta(days=8)
+    store.transition_case(
+        case_id, CaseState.RESOLVED, role=UNION, actor="t", reply="已处理", at=long_ago
+    )
+    doc = client.get(f"/v1/feedback/receipts/{receipt}").json()
+    assert doc["state"] == "confirmed" and not doc["can_reopen"]
+    assert doc["history"][-1]["state_label"] == "已确认"
