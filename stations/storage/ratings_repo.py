@@ -3,6 +3,7 @@ same transaction."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,18 @@ _COLUMNS = (
     "r.id, r.station_id, coalesce(s.owner, r.owner) AS owner, r.stars, r.comment, "
     "r.created_at, r.updated_at, r.case_id"
 )
+
+
+def _pace(limits: Sequence[RateLimit], last: datetime, now: datetime) -> None:
+    """A replacement counts too: one row holds a client's rating of a station, so after
+    the first correction its replacements are paced, one every ``window / count`` of a
+    per-client limit: a flood of them is refused, not just kept to one vote."""
+    for limit in limits:
+        if limit.scope in ("client", "client_station"):
+            gap = limit.window_s / limit.count
+            wait = gap - (now - last).total_seconds()
+            if wait > 0:
+                raise TooManyRatingsError(limit.scope, max(1, math.ceil(wait)))
 
 
 class SQLRatings(SQLBase, RatingStore):
@@ -68,10 +81,14 @@ class SQLRatings(SQLBase, RatingStore):
                 (rating.station_id, rating.client_hash, window_start),
             )
             earlier = c.execute(
-                "SELECT id, case_id FROM ratings WHERE station_id = ? AND client_hash = ?",
+                "SELECT id, case_id, created_at, updated_at FROM ratings "
+                "WHERE station_id = ? AND client_hash = ?",
                 (rating.station_id, rating.client_hash),
             ).fetchone()
             if earlier is not None:
+                if earlier["updated_at"] != earlier["created_at"]:
+                    # The first correction is free (a mistaken tap); later ones are paced.
+                    _pace(limits, datetime.fromisoformat(earlier["updated_at"]), now)
                 rating_id, case_id = int(earlier["id"]), earlier["case_id"]
                 c.execute(
                     "UPDATE ratings SET stars = ?, comment = ?, updated_at = ? WHERE id = ?",

@@ -140,3 +140,19 @@ def test_ratings_with_comments_for_the_owner(store, districts):
     assert total == 1 and items[0].comment == "很好"
     assert store.list_ratings(owner="district:500105") == ([], 0)
     assert store.list_ratings(owner=None, with_comments=False)[1] == 2
+
+
+def test_replacements_from_one_address_are_paced(store):
+    limits = [RateLimit("client", 10, 3600)]  # one every six minutes
+    store.add_rating(rating(5), dedupe_s=WINDOW, limits=limits)
+    # A mistaken tap is corrected at once; the next change waits its turn.
+    store.add_rating(rating(4, at=T0 + timedelta(seconds=5)), dedupe_s=WINDOW, limits=limits)
+    with pytest.raises(TooManyRatingsError) as caught:
+        store.add_rating(
+            rating(1, at=T0 + timedelta(minutes=1, seconds=5)), dedupe_s=WINDOW, limits=limits
+        )
+    assert caught.value.retry_after_s == 5 * 60
+    _, replaced = store.add_rating(
+        rating(1, at=T0 + timedelta(minutes=6, seconds=5)), dedupe_s=WINDOW, limits=limits
+    )
+    assert replaced and store.rating_summary()[1] == (1.0, 1)
