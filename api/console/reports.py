@@ -28,7 +28,7 @@ from stations.domain.cases import (
     is_overdue,
 )
 from stations.services.cases import handle
-from stations.services.console_queries import INBOX_TABS, inbox
+from stations.services.console_queries import INBOX_TABS, inbox, inbox_counts
 from stations.services.feedback import resolve_report
 
 router = APIRouter(include_in_schema=False)
@@ -70,6 +70,7 @@ def inbox_page(
         total=total,
         state=state,
         tabs=INBOX_TABS,
+        counts=inbox_counts(services.store, user.principal, now=now),
         offset=offset,
         page_size=PAGE_SIZE,
         stations={c.station_id: index.get(c.station_id) for c in cases},

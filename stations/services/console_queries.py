@@ -25,7 +25,7 @@ from geodata.crs import CoordinateSystem, from_wgs84, parse_crs, to_wgs84
 from geodata.districts import Districts
 from geodata.hours import TZ, HoursError, hours, read_hours
 from stations.domain.auth import Principal
-from stations.domain.cases import Case, CaseState
+from stations.domain.cases import Case, CaseQuery, CaseState
 from stations.domain.changes import AuditEntry
 from stations.domain.listings import mapped_filter
 from stations.domain.model import (
@@ -676,6 +676,20 @@ def inbox(
         limit=limit,
         offset=offset,
     )
+
+
+def inbox_counts(store: Store, by: Principal, *, now: datetime) -> dict[str, int]:
+    """How many cases ``by`` may handle are in each tab (after :func:`inbox` confirmed
+    what was due)."""
+    counts: dict[str, int] = {}
+    for tab in INBOX_TABS:
+        query = CaseQuery(
+            owner=by.feedback_owner,
+            state=None if tab in ("overdue", "all") else CaseState(tab),
+            overdue_at=now if tab == "overdue" else None,
+        )
+        counts[tab] = store.list_cases(query, limit=0)[1]
+    return counts
 
 
 def field_label(key: str) -> str:
