@@ -33,7 +33,7 @@ from stations.services import cases as cases_service
 router = APIRouter(prefix="/v1", tags=["cases"])
 MAX_LIMIT = 500
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="the case's id")]
-Receipt = Annotated[str, Path(max_length=64, description="the receipt, XXXX-XXXX-XXXX")]
+Receipt = Annotated[str, Path(description="the receipt, XXXX-XXXX-XXXX")]
 _NO_STORE = {"Cache-Control": "no-store"}
 
 

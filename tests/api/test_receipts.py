@@ -127,6 +127,7 @@ def test_wrong_and_malformed_receipts_are_the_same_404(client, stations):
         client.get("/v1/feedback/receipts/ABCD-EFGH-JKMN"), 404, "receipt_not_found"
     )
     bad = assert_problem(client.get("/v1/feedback/receipts/nonsense"), 404, "receipt_not_found")
+    assert_problem(client.get("/v1/feedback/receipts/" + "A" * 500), 404, "receipt_not_found")
     assert wrong.pop("instance") != bad.pop("instance")
     assert wrong == bad
     assert_problem(
