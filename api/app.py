@@ -22,11 +22,13 @@ from api.console import uploads as console_uploads
 from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
+from api.routes import cases as routes_cases
 from api.routes import feedback as routes_feedback
 from api.routes import inspections as routes_inspections
 from api.routes import maps as routes_maps
 from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
+from api.routes import ratings as routes_ratings
 from api.routes import rider as routes_rider
 from api.routes import service as routes_service
 from api.routes import stations as routes_stations
@@ -124,6 +126,8 @@ def create_app(
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)
     app.include_router(routes_inspections.router)
+    app.include_router(routes_ratings.router)
+    app.include_router(routes_cases.router)
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)

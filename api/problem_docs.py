@@ -309,6 +309,46 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Wait the seconds in Retry-After. Checking in again at the same station within the "
         "de-duplication window is not an error: it is counted once.",
     ),
+    "invalid_rating": E(
+        "评价无效：星级不是 1 到 5 的整数，或评价内容过长（最多 300 字）。",
+        "选 1 到 5 星，评价内容请简短。",
+        "The rating is not valid: stars are not a whole number from 1 to 5, or the comment is "
+        "longer than 300 characters.",
+        "Choose 1 to 5 stars and keep the comment short.",
+    ),
+    "invalid_case_request": E(
+        "工单操作无效：状态不是 open、in_progress、resolved、confirmed 之一，回复过长（最多 "
+        "500 字），或标记已解决时没有写回复。",
+        "标记已解决前写一段回复（会展示给反馈人）。",
+        "The step is not valid: an unknown state, a reply over 500 characters, or a resolve "
+        "without a reply.",
+        "Write a reply (the reporter reads it) before resolving.",
+    ),
+    "case_not_found": E(
+        "没有这个编号的工单。",
+        "用 GET /v1/cases 查看本工会的工单。",
+        "No case has this id.",
+        "GET /v1/cases lists your union's cases.",
+    ),
+    "receipt_not_found": E(
+        "没有这个回执号的反馈。",
+        "回执号形如 XXXX-XXXX-XXXX，请核对后再试（不区分大小写）。",
+        "No report or rating has this receipt.",
+        "Receipts look like XXXX-XXXX-XXXX (any case); check it and try again.",
+    ),
+    "stale_case": E(
+        "在您读取之后，这个工单已被别人处理过，您的操作未被保存。",
+        "刷新后查看工单的最新状态，再决定下一步。",
+        "The case was moved on by someone else after you read it; your step was not saved.",
+        "Read the case again (its new version) and decide again.",
+    ),
+    "case_transition_refused": E(
+        "工单现在的状态不能改为所请求的状态（例如已确认的工单不能再改，重新打开只能一次）。",
+        "按 待处理 → 处理中 → 已解决 → 已确认 的顺序处理；错误信息列出可以改为的状态。",
+        "The case cannot go from its state to the one asked (a confirmed case is final; a "
+        "case is reopened at most once).",
+        "Follow open → in progress → resolved → confirmed; the detail lists the states allowed.",
+    ),
     "too_many_ratings": E(
         "这个地址或这个驿站在一小时内的评价已经太多。",
         "等待 Retry-After 所示秒数后再评价。同一地址对同一驿站再次评价会替换上一次的评价。",

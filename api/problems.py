@@ -81,6 +81,12 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "invalid_inspection": (422, "The spot check is not valid"),
     "photo_refused": (422, "A photo cannot be kept"),
     "photo_too_large": (413, "A photo is too large"),
+    "invalid_rating": (422, "The rating is not valid"),
+    "invalid_case_request": (422, "The case cannot be moved on so"),
+    "case_not_found": (404, "No such case"),
+    "receipt_not_found": (404, "No case has this receipt"),
+    "stale_case": (409, "The case was changed by someone else"),
+    "case_transition_refused": (409, "The case cannot go to that state now"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "read_only": (503, "This server reads from a replica; writes go to the primary"),
     "account_invalid": (422, "The account cannot be made or changed so"),
@@ -142,10 +148,11 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
             "the record has problems; see errors",
             {"errors": [p.as_dict() for p in exc.problems]},
         )
-    if isinstance(exc, InvalidFeedbackError):
-        return "invalid_feedback", "the report has problems; see errors", {"errors": exc.problems}
     if isinstance(exc, InvalidInspectionError):
         return exc.code, str(exc), {"errors": exc.problems}
+    if isinstance(exc, InvalidFeedbackError):  # and its kin: ratings', cases' requests
+        code = exc.code if exc.code in PROBLEMS else "invalid_feedback"
+        return code, f"{exc} (see errors)", {"errors": exc.problems}
     if isinstance(exc, SheetChoiceError):
         return exc.code, str(exc), {"sheets": exc.sheets}
     if isinstance(exc, FileRefusedError | CrsRequiredError | UnknownCrsError):

@@ -13,6 +13,7 @@ from api.deps import MAX_ID, MAX_OFFSET, IndexDep, ServicesDep, StationId
 from api.problems import Problem
 from api.responses import json_response
 from geodata.hours import TZ
+from stations.domain.cases import display_receipt
 from stations.domain.feedback import (
     FEEDBACK_KIND_LABELS,
     NOTE_MAX_CHARS,
@@ -27,7 +28,12 @@ MAX_LIMIT = 1000
 FeedbackId = Annotated[int, Path(ge=1, le=MAX_ID, description="the report's id")]
 
 
-def _salt(request: Request, services: ServicesDep) -> bytes:
+def client_address(request: Request) -> str:
+    """The address a rider's anonymous write came from (for its keyed hash only)."""
+    return request.client.host if request.client else "unknown"
+
+
+def salt_of(request: Request, services: ServicesDep) -> bytes:
     # Read once per app: it never changes for a registry.
     salt: bytes | None = getattr(request.app.state, "feedback_salt", None)
     if salt is None:
@@ -82,11 +88,12 @@ def report(
         station_id,
         kind=body.get("kind"),
         note=body.get("note"),
-        client_address=request.client.host if request.client else "unknown",
-        salt=_salt(request, services),
+        client_address=client_address(request),
+        salt=salt_of(request, services),
         per_client_per_hour=settings.feedback_per_client_per_hour,
         per_station_per_hour=settings.feedback_per_station_per_hour,
         at=datetime.now(TZ),
+        deadlines=settings.case_deadline_hours,
     )
     return json_response(
         {
@@ -95,7 +102,10 @@ def report(
             "kind": stored.kind.value,
             "kind_label": FEEDBACK_KIND_LABELS[stored.kind.value],
             "created_at": stored.created_at.isoformat(timespec="seconds"),
-            "message": "已收到，谢谢！负责这个驿站的工会会尽快处理。",
+            "receipt": display_receipt(stored.receipt),
+            "message": (
+                "已收到，谢谢！负责这个驿站的工会会尽快处理。请记下回执号，凭它查看处理进度。"
+            ),
         },
         status=201,
         headers={"Cache-Control": "no-store"},

@@ -129,6 +129,11 @@ class Principal:
         if self.role is Role.INDUSTRY:
             return None, str(self.owner)
         return None, None
+    def may_handle_case(self, case_owner: str) -> bool:
+        """Whether this principal may read and act on a case (a report or a low rating) on a
+        station of ``case_owner``, and read its ratings' comments: the same rule as
+        resolving a report (the station's union, or the city union)."""
+        return self.may_resolve_feedback(case_owner)
 
     # -- planning figures ---------------------------------------------------------------
 
@@ -237,6 +242,13 @@ def check_inspection_read(by: Principal, station_owner: str, district_adcode: st
     ``district_adcode``."""
     if not by.may_read_inspection(station_owner, district_adcode):
         msg = "你的工会无权查看这个驿站的抽查记录"
+        raise ForbiddenError(msg)
+
+
+def check_case_handle(by: Principal, case_owner: str) -> None:
+    """Refuse unless ``by`` may act on a case (or read the comments) of ``case_owner``."""
+    if not by.may_handle_case(case_owner):
+        msg = f"{by.name} may not handle cases on stations of {case_owner}"
         raise ForbiddenError(msg)
 
 

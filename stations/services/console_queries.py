@@ -25,8 +25,8 @@ from geodata.crs import CoordinateSystem, from_wgs84, parse_crs, to_wgs84
 from geodata.districts import Districts
 from geodata.hours import TZ, HoursError, hours, read_hours
 from stations.domain.auth import Principal
+from stations.domain.cases import Case, CaseQuery, CaseState
 from stations.domain.changes import AuditEntry
-from stations.domain.feedback import Feedback
 from stations.domain.listings import mapped_filter
 from stations.domain.model import (
     AMENITIES,
@@ -45,7 +45,7 @@ from stations.domain.validation import PositionVerdict, position_verdict
 from stations.formats.fields import FIELD_BY_KEY
 from stations.formats.io import export_stations
 from stations.readmodel.index import StationIndex
-from stations.services.feedback import list_reports
+from stations.services.cases import list_cases
 from stations.storage.store import Store
 
 PAGE_SIZE = 50
@@ -641,31 +641,55 @@ def filed_apart(districts: Districts, station: Station) -> str | None:
 
 # -- rider reports ----------------------------------------------------------------------
 
-REPORT_STATES = {"open": "未处理", "done": "已处理", "all": "全部"}
+# The inbox's tabs: the cases' states, the overdue ones, all of them.
+INBOX_TABS: dict[str, str] = {
+    "open": "待处理",
+    "in_progress": "处理中",
+    "resolved": "已解决",
+    "confirmed": "已确认",
+    "overdue": "逾期",
+    "all": "全部",
+}
 
 
 def inbox(
-    store: Store, by: Principal, state: str, *, limit: int, offset: int
-) -> tuple[list[Feedback], int]:
-    """The reports ``by`` may read in ``state`` (open, done, all: the unresolved first,
-    each part newest first), a page of them, and how many there are."""
-    if state in ("open", "done"):
-        return list_reports(
-            store, by, unresolved=state == "open", station_id=None, limit=limit, offset=offset
-        )
-    first, open_total = list_reports(
-        store, by, unresolved=True, station_id=None, limit=limit, offset=offset
-    )
-    rest_offset = max(0, offset - open_total)
-    rest, done_total = list_reports(
+    store: Store,
+    by: Principal,
+    tab: str,
+    *,
+    now: datetime,
+    confirm_days: int,
+    limit: int,
+    offset: int,
+) -> tuple[list[Case], int]:
+    """The cases ``by`` may handle in ``tab`` (a state, overdue or all), soonest due
+    first, a page of them, and how many there are."""
+    state = None if tab in ("overdue", "all") else CaseState(tab)
+    return list_cases(
         store,
         by,
-        unresolved=False,
+        state=state,
+        overdue=tab == "overdue",
         station_id=None,
-        limit=max(0, limit - len(first)),
-        offset=rest_offset,
+        now=now,
+        confirm_days=confirm_days,
+        limit=limit,
+        offset=offset,
     )
-    return first + rest, open_total + done_total
+
+
+def inbox_counts(store: Store, by: Principal, *, now: datetime) -> dict[str, int]:
+    """How many cases ``by`` may handle are in each tab (after :func:`inbox` confirmed
+    what was due)."""
+    counts: dict[str, int] = {}
+    for tab in INBOX_TABS:
+        query = CaseQuery(
+            owner=by.feedback_owner,
+            state=None if tab in ("overdue", "all") else CaseState(tab),
+            overdue_at=now if tab == "overdue" else None,
+        )
+        counts[tab] = store.list_cases(query, limit=0)[1]
+    return counts
 
 
 def field_label(key: str) -> str:

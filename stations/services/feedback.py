@@ -6,8 +6,10 @@ who may resolve one, what a report and a resolution note must be.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from stations.domain.auth import Principal, check_feedback_resolve
 from stations.domain.errors import StationNotFoundError
@@ -21,9 +23,22 @@ from stations.domain.feedback import (
     client_hash,
 )
 from stations.domain.model import Station
+from stations.services.cases import new_case
 from stations.storage.store import Store
 
 HOUR_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """A report as stored, and its case's receipt."""
+
+    feedback: Feedback
+    receipt: str
+
+    # The report's fields, as callers read them before receipts came.
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.feedback, name)
 
 
 def submit_report(
@@ -38,13 +53,19 @@ def submit_report(
     per_client_per_hour: int,
     per_station_per_hour: int,
     at: datetime,
-) -> Feedback:
+    deadlines: Mapping[str, float] | None = None,
+) -> Reported:
     """Take a rider's report on ``station`` (None: there is no station ``station_id``),
-    limited per client address (kept only as a keyed hash) and per station."""
+    limited per client address (kept only as a keyed hash) and per station; it opens a
+    case of the owning union, due by ``deadlines`` (hours per kind over the defaults),
+    whose receipt is returned (the only time it exists in the clear)."""
     if station is None:
         raise StationNotFoundError(station_id)
     checked_kind, checked_note = check_report(kind, note)
-    return store.add_feedback(
+    case, receipt = new_case(
+        station, source="report", kind=checked_kind.value, at=at, deadlines=deadlines or {}
+    )
+    stored = store.add_feedback(
         NewFeedback(
             station_id=station_id,
             owner=str(station.owner),
@@ -57,7 +78,9 @@ def submit_report(
             RateLimit("client", per_client_per_hour, HOUR_S),
             RateLimit("station", per_station_per_hour, HOUR_S),
         ),
+        case=case,
     )
+    return Reported(stored, receipt)
 
 
 def list_reports(

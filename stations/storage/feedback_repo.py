@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from stations.domain.cases import CaseState, NewCase
 from stations.domain.errors import (
     SchemaError,
 )
@@ -21,6 +22,7 @@ from stations.domain.feedback import (
     RateLimit,
     TooManyReportsError,
 )
+from stations.storage.cases_repo import open_case, step_case
 from stations.storage.limits import check_limits
 from stations.storage.sqlbase import SQLBase, stamp
 from stations.storage.store import FeedbackStore
@@ -50,7 +52,13 @@ class SQLFeedback(SQLBase, FeedbackStore):
             resolution_note=r["resolution_note"],
         )
 
-    def add_feedback(self, report: NewFeedback, *, limits: Sequence[RateLimit] = ()) -> Feedback:
+    def add_feedback(
+        self,
+        report: NewFeedback,
+        *,
+        limits: Sequence[RateLimit] = (),
+        case: NewCase | None = None,
+    ) -> Feedback:
         now = report.created_at
         with self._write() as c:
             check_limits(
@@ -77,6 +85,8 @@ class SQLFeedback(SQLBase, FeedbackStore):
                     ),
                 ).fetchone()[0]
             )
+            if case is not None:
+                open_case(c, case, feedback_id=feedback_id, rating_id=None)
         return self.get_feedback(feedback_id)
 
     def find_feedback(self, feedback_id: int) -> Feedback | None:
@@ -124,6 +134,10 @@ class SQLFeedback(SQLBase, FeedbackStore):
                 raise FeedbackNotFoundError(feedback_id)
             if row["resolved_at"] is not None:
                 raise FeedbackResolvedError(feedback_id)
+            case = c.execute("SELECT * FROM cases WHERE feedback_id = ?", (feedback_id,)).fetchone()
+            if case is not None and case["state"] in ("open", "in_progress"):
+                # The case follows (and writes the report's resolution with it).
+                step_case(c, case, CaseState.RESOLVED, actor=actor, reply=note or "已处理", at=at)
             c.execute(
                 "UPDATE feedback SET resolved_at = ?, resolved_by = ?, resolution_note = ? "
                 "WHERE id = ?",

@@ -5,11 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stations.domain.accounts import Account, Session
 from stations.domain.auth import TokenRecord
+from stations.domain.cases import Case, CaseNotFoundError, CaseQuery, CaseState, NewCase
 from stations.domain.changes import (
     AuditEntry,
     Batch,
@@ -38,6 +39,7 @@ from stations.domain.inspections import (
     Rectification,
 )
 from stations.domain.model import Owner, Station
+from stations.domain.ratings import NewRating, Rating
 from stations.domain.uploads import Upload, UploadNotFoundError, UploadRow
 
 
@@ -311,9 +313,16 @@ class FeedbackStore(ABC):
         """A random secret made once per registry: the key of clients' address hashes."""
 
     @abstractmethod
-    def add_feedback(self, report: NewFeedback, *, limits: Sequence[RateLimit] = ()) -> Feedback:
+    def add_feedback(
+        self,
+        report: NewFeedback,
+        *,
+        limits: Sequence[RateLimit] = (),
+        case: NewCase | None = None,
+    ) -> Feedback:
         """Store a report unless a limit is reached (TooManyReportsError), atomically:
-        concurrent reports from many workers cannot slip past a limit together."""
+        concurrent reports from many workers cannot slip past a limit together. ``case``:
+        the report's case, opened in the same transaction."""
 
     @abstractmethod
     def find_feedback(self, feedback_id: int) -> Feedback | None: ...
@@ -373,12 +382,85 @@ class VisitStore(ABC):  # noqa: B024 - its methods come with its package
     """Workers' check-ins: the raw rows kept briefly, the hourly rollup every figure reads."""
 
 
-class RatingStore(ABC):  # noqa: B024 - its methods come with its package
+class RatingStore(ABC):
     """Riders' ratings: one per station and client, the comments for the owning union."""
 
+    @abstractmethod
+    def add_rating(
+        self, rating: NewRating, *, dedupe_s: float, limits: Sequence[RateLimit] = ()
+    ) -> tuple[Rating, bool]:
+        """Keep a rating, in one transaction: the same client's rating of the station within
+        ``dedupe_s`` is replaced (True: it was); ``limits`` checked (TooManyRatingsError);
+        a low rating with a comment opens (or keeps) its case with ``rating.receipt_sha256``.
+        Client hashes older than ``dedupe_s`` are cleared (a bounded batch)."""
 
-class CaseStore(ABC):  # noqa: B024 - its methods come with its package
+    @abstractmethod
+    def rating_summary(
+        self, station_ids: Sequence[int] | None = None
+    ) -> dict[int, tuple[float, int]]:
+        """Per station with any ratings: (average stars, number of ratings)."""
+
+    @abstractmethod
+    def list_ratings(
+        self,
+        *,
+        owner: str | None,
+        station_id: int | None = None,
+        with_comments: bool = True,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Rating], int]:
+        """Ratings of ``owner``'s stations (None: all), newest first; ``with_comments``:
+        only those with a comment."""
+
+
+class CaseStore(ABC):
     """Cases of the owning union (reports, low ratings): states, replies, receipts."""
+
+    @abstractmethod
+    def find_case(self, case_id: int) -> Case | None:
+        """The case with its history (oldest event first)."""
+
+    def get_case(self, case_id: int) -> Case:
+        found = self.find_case(case_id)
+        if found is None:
+            raise CaseNotFoundError(case_id)
+        return found
+
+    @abstractmethod
+    def find_case_by_receipt(self, receipt_sha256: str) -> Case | None: ...
+
+    @abstractmethod
+    def list_cases(
+        self, q: CaseQuery, *, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[Case], int]:
+        """A page of the cases ``q`` selects, soonest due first, and how many there are."""
+
+    @abstractmethod
+    def transition_case(
+        self,
+        case_id: int,
+        to: CaseState,
+        *,
+        role: str,
+        actor: str,
+        reply: str = "",
+        expected_version: int | None = None,
+        at: datetime,
+        due_at: datetime | None = None,
+    ) -> Case:
+        """One step of the state machine by ``role`` (stations.domain.cases.TRANSITIONS),
+        recorded as ``actor``; compare-and-set on the version (StaleCaseError); refused
+        steps raise CaseTransitionRefusedError. A resolve keeps ``reply``; a reopen may set
+        a new ``due_at``. The report's resolved flag follows the case."""
+
+    @abstractmethod
+    def auto_confirm(self, now: datetime, *, confirm_after: timedelta, batch: int = 200) -> int:
+        """Confirm (as the system) cases resolved before ``now - confirm_after``; how many."""
+
+    @abstractmethod
+    def overdue_counts(self, now: datetime) -> dict[str, int]:
+        """Per district adcode: cases open or in progress past their deadline at ``now``."""
 
 
 class InspectionStore(ABC):

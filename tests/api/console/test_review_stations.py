@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from stations.domain.auth import Principal, Role
+from stations.domain.cases import REPLY_MAX_CHARS
 from stations.domain.changes import Delete
-from stations.domain.feedback import NOTE_MAX_CHARS
 from stations.domain.model import Owner
 from stations.services.console_queries import form_values
 from stations.services.feedback import list_reports
@@ -489,5 +489,6 @@ def test_the_resolution_note_box_allows_what_the_rule_allows(console, store, dis
     make_account(store, districts, code="500103")
     login(console, "yz500103")
     page = console.get("/console/reports").text
-    box = re.search(r'<input type="text" name="note"[^>]*>', page)
-    assert box is not None and f'maxlength="{NOTE_MAX_CHARS}"' in box.group(0)
+    # The inbox's reply box (cases, schema 8): the reply rule's 500 characters.
+    box = re.search(r'<textarea[^>]*name="reply"[^>]*>', page)
+    assert box is not None and f'maxlength="{REPLY_MAX_CHARS}"' in box.group(0)

@@ -158,11 +158,11 @@ def test_station_table_map_form_conflict_and_inbox_in_chromium(browser, tmp_path
         # -- the reports inbox -----------------------------------------------------------
         page.goto(f"{base}/console/reports")
         assert "晚上七点门锁着" in page.locator("#reports").inner_text()
-        page.fill("input[name=note]", "已联系物业，改为 24 小时开门")
+        page.fill("textarea[name=reply]", "已联系物业，改为 24 小时开门")
         screenshot(page, "reports")
-        page.get_by_role("button", name="标记已处理").click()
+        page.get_by_role("button", name="回复并标记已解决").click()
         page.wait_for_load_state("load")
-        assert "已标记为已处理" in page.locator(".banner.notice").inner_text()
+        assert "已回复并标记为已解决" in page.locator(".banner.notice").inner_text()
         page.goto(f"{base}/console/reports?state=all")
         assert "已联系物业" in page.locator("#reports").inner_text()
     # The refused save is a 409 page, which Chromium logs; nothing else may be.
