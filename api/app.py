@@ -25,6 +25,7 @@ from api.routes import feedback as routes_feedback
 from api.routes import maps as routes_maps
 from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
+from api.routes import posters as routes_posters
 from api.routes import rider as routes_rider
 from api.routes import service as routes_service
 from api.routes import stations as routes_stations
@@ -116,6 +117,7 @@ def create_app(
         page_for=console_errors.page_for_too_large,
     )
     app.include_router(routes_stations.router)
+    app.include_router(routes_posters.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)
     app.include_router(routes_planners.router)
