@@ -101,10 +101,10 @@ def _font(path: Path) -> _Font:
             return found
         if not path.is_file():
             raise PosterFontMissingError(path, "文件不存在")
-        # deferred: font load 0.15–0.4 s (and reportlab's import, 60 ms), paid by the first
-        # poster, not by every start of the server
-        from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.ttfonts import TTFError, TTFont
+        # The font load (0.15–0.4 s) and reportlab's import (60 ms) are paid by the first
+        # poster, not by every start of the server.
+        from reportlab.pdfbase import pdfmetrics  # deferred: font load 0.15–0.4 s
+        from reportlab.pdfbase.ttfonts import TTFError, TTFont  # deferred: as above
 
         name = "yizhan-" + hashlib.sha256(str(path).encode()).hexdigest()[:8]
         try:
@@ -224,9 +224,8 @@ class _Setter:
 def render(data: PosterData, *, font_path: Path) -> Poster:
     """The poster of ``data`` as a one-page A4 PDF set in the font at ``font_path``."""
     font = _font(font_path)
-    # deferred: reportlab (60 ms at import), loaded with the font at the first poster
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-    from reportlab.pdfgen import canvas as pdfcanvas
+    from reportlab.pdfbase.pdfmetrics import stringWidth  # deferred: reportlab import 60 ms
+    from reportlab.pdfgen import canvas as pdfcanvas  # deferred: reportlab import 60 ms
 
     t = _Setter(font, stringWidth)
     f = font.name
