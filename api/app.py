@@ -28,6 +28,7 @@ from api.routes import planners as routes_planners
 from api.routes import posters as routes_posters
 from api.routes import rider as routes_rider
 from api.routes import service as routes_service
+from api.routes import station_page as routes_station_page
 from api.routes import stations as routes_stations
 from api.routes import writes as routes_writes
 from api.warm import Warmer, start_warming
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_rider.router)
+    app.include_router(routes_station_page.router)
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)
     app.include_router(console_stations.router)

@@ -3,11 +3,53 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from geodata.districts import Districts
-from stations.domain.model import AMENITY_LABELS, ENTRY_METHOD_LABELS, OwnerKind, Station
+from geodata.hours import TZ, hours
+from stations.domain.codes import parse_code
+from stations.domain.model import (
+    AMENITY_LABELS,
+    ENTRY_METHOD_LABELS,
+    OwnerKind,
+    Station,
+    Status,
+)
 from stations.formats.poster import LAYOUT_VERSION, Poster, PosterData, font_fingerprint, render
+from stations.readmodel.index import StationIndex
+from stations.storage.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLookup:
+    """What a station code (as typed or scanned) names: ``code`` in canonical form, and the
+    station, or None with ``deleted`` telling a removed station from a code never given."""
+
+    code: str
+    station: Station | None
+    deleted: bool
+
+
+def station_for_code(store: Store, index: StationIndex, text: str) -> CodeLookup:
+    """The station whose public code is ``text`` (any case, with or without the hyphen);
+    InvalidCodeError when ``text`` is no well-formed code (编号有误)."""
+    code = parse_code(text)
+    station_id = store.station_for_code(code)
+    station = index.get(station_id) if station_id is not None else None
+    return CodeLookup(code, station, deleted=station_id is not None and station is None)
+
+
+def open_state(station: Station, at: datetime) -> tuple[bool, datetime | None]:
+    """Whether ``station`` is open at ``at`` and when that changes next: the rule of the
+    nearest results (StationIndex.search), holidays and make-up days included: an active
+    station, by its hours at the minute."""
+    if station.status is not Status.ACTIVE:
+        return False, None
+    minute = at.astimezone(TZ).replace(second=0, microsecond=0)
+    rule = hours(station.hours)
+    return rule.is_open(minute), rule.next_change(minute)
 
 
 def union_name(station: Station, districts: Districts) -> str:
