@@ -19,8 +19,8 @@ import pytest
 from stations.domain.codes import display_code
 from stations.storage.sqlite import SQLiteStore
 from tests.api.console.browser import LiveConsole, live_console, new_page
-from tests.browser import ARTIFACTS
-from tests.builders import make_station
+from tests.browser import ARTIFACTS, PageLog, block_external
+from tests.builders import JIEFANGBEI, make_station
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_binary("chromium")]
 
@@ -68,7 +68,7 @@ def _paths(base: str) -> set[str]:
 
 
 def test_page_poster_link_and_problem_report(browser: Any, live: Any) -> None:
-    console, code, station_id = live
+    console, code, _ = live
     with new_page(browser, viewport=PHONE) as (page, log):
         page.goto(f"{console.base}/s/{display_code(code).lower()}")  # typed as on the poster
         assert page.url.endswith(f"/s/{code}")
@@ -95,7 +95,7 @@ def test_page_poster_link_and_problem_report(browser: Any, live: Any) -> None:
 
 
 def test_check_in_rate_and_follow_the_receipt(browser: Any, live: Any) -> None:
-    console, code, station_id = live
+    console, code, _ = live
     paths = _paths(console.base)
     for needed, package in (
         ("/v1/stations/{station_id}/visits", "B"),
@@ -126,3 +126,38 @@ def test_check_in_rate_and_follow_the_receipt(browser: Any, live: Any) -> None:
         shot(page, "receipt")
         assert log.errors == []
         assert log.blocked == []
+
+
+def test_rider_page_links_each_result_to_its_page_and_lists_my_receipts(
+    browser: Any, live: Any
+) -> None:
+    console, code, station_id = live
+    context = browser.new_context(
+        viewport=PHONE,
+        locale="zh-CN",
+        geolocation={"longitude": JIEFANGBEI[0], "latitude": JIEFANGBEI[1]},
+        permissions=["geolocation"],
+    )
+    kept = [{"receipt": "ABCD-EFGH-JKMN", "station_name": NAME, "what": "门锁着进不去"}]
+    context.add_init_script(
+        f"window.localStorage.setItem('yizhan.receipts', {json.dumps(json.dumps(kept))});"
+    )
+    page = context.new_page()
+    log = PageLog()
+    block_external(page, log)
+    try:
+        page.goto(f"{console.base}/app")
+        link = page.get_by_role("link", name="驿站主页 · 签到 · 评价")
+        expect(link).to_have_attribute("href", f"/s/{code}")
+        mine = page.locator("#receipts a")
+        expect(mine).to_have_attribute("href", "/s/receipt/ABCD-EFGH-JKMN")
+        page.locator("#station-" + str(station_id)).scroll_into_view_if_needed()
+        shot(page, "rider-list")
+        link.click()
+        page.wait_for_url(f"**/s/{code}")
+        expect(page.locator("h1")).to_have_text(NAME)
+        expect(page.locator("#receipts a")).to_have_text("回执 ABCD-EFGH-JKMN")
+        assert log.errors == []
+        assert log.blocked == []
+    finally:
+        context.close()
