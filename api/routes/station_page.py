@@ -59,9 +59,11 @@ def station_page(code: str, services: ServicesDep, index: IndexDep) -> Response:
     if found.code != code:
         return RedirectResponse(f"/s/{found.code}", status_code=301)
     if found.deleted:
-        return _not_found(
-            "这个驿站已撤销", "这个驿站已不再登记，附近的其他驿站可在下面查找。", status=410
-        )
+        lines = ["这个驿站已不再登记，附近的其他驿站可在下面查找。"]
+        if found.former is not None:
+            union = poster_service.union_name(found.former, services.districts)
+            lines.insert(0, f"“{found.former.name}”原由{union}管理，现已撤销。")
+        return _not_found("这个驿站已撤销", *lines, status=410)
     station = found.station
     if station is None:
         return _not_found("没有这个驿站", f"没有编号为 {display_code(found.code)} 的驿站。")

@@ -84,6 +84,11 @@ class Poster:
 class _Font:
     name: str  # as registered with reportlab
     glyphs: frozenset[int]  # the code points it has a glyph for
+    # reportlab's TTFont is shared by every document set in it and not thread-safe: its
+    # subsetter reads composite glyphs through the face's one seek position (seen: KeyError
+    # in makeSubset with 8 threads, 1 run in 6). A poster takes 20–30 ms of pure Python, so
+    # under the GIL holding this lock for the whole of it costs no parallelism.
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
 
 _fonts: dict[Path, _Font] = {}
@@ -227,6 +232,11 @@ def render(data: PosterData, *, font_path: Path) -> Poster:
     from reportlab.pdfbase.pdfmetrics import stringWidth  # deferred: reportlab import 60 ms
     from reportlab.pdfgen import canvas as pdfcanvas  # deferred: reportlab import 60 ms
 
+    with font.lock:
+        return _render(data, font, stringWidth, pdfcanvas)
+
+
+def _render(data: PosterData, font: _Font, stringWidth: Any, pdfcanvas: Any) -> Poster:  # noqa: N803
     t = _Setter(font, stringWidth)
     f = font.name
     buf = io.BytesIO()

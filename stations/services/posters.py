@@ -17,6 +17,7 @@ from stations.domain.model import (
     Station,
     Status,
 )
+from stations.domain.records import station_from_dict
 from stations.formats.poster import LAYOUT_VERSION, Poster, PosterData, font_fingerprint, render
 from stations.readmodel.index import StationIndex
 from stations.storage.store import Store
@@ -30,6 +31,7 @@ class CodeLookup:
     code: str
     station: Station | None
     deleted: bool
+    former: Station | None = None  # a deleted station as it last was (from the audit trail)
 
 
 def station_for_code(store: Store, index: StationIndex, text: str) -> CodeLookup:
@@ -37,8 +39,15 @@ def station_for_code(store: Store, index: StationIndex, text: str) -> CodeLookup
     InvalidCodeError when ``text`` is no well-formed code (编号有误)."""
     code = parse_code(text)
     station_id = store.station_for_code(code)
-    station = index.get(station_id) if station_id is not None else None
-    return CodeLookup(code, station, deleted=station_id is not None and station is None)
+    if station_id is None:
+        return CodeLookup(code, None, deleted=False)
+    station = index.get(station_id)
+    if station is not None:
+        return CodeLookup(code, station, deleted=False)
+    last = [e.before for e in store.audit(station_id=station_id) if e.before is not None]
+    return CodeLookup(
+        code, None, deleted=True, former=station_from_dict(last[-1]) if last else None
+    )
 
 
 def open_state(station: Station, at: datetime) -> tuple[bool, datetime | None]:

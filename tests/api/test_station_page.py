@@ -121,6 +121,7 @@ def test_a_deleted_stations_code_answers_410(client, store, station):
     r = client.get(f"/s/{station.code}")
     assert r.status_code == 410
     assert "这个驿站已撤销" in r.text
+    assert "“解放碑工会驿站”原由渝中区工会管理" in r.text
 
 
 def test_receipt_page_is_a_shell_for_its_receipt(client):
