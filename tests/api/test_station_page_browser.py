@@ -9,6 +9,7 @@ rating/receipt (package C) endpoints, and runs once they are in the tree.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,19 @@ def live(tmp_path: Path, districts: Any) -> Iterator[tuple[LiveConsole, str, int
         yield console, station.code, station.id
 
 
+@pytest.fixture
+def live_limited(tmp_path: Path, districts: Any) -> Iterator[tuple[LiveConsole, str]]:
+    """A server that takes one report per address an hour."""
+    made: dict[str, Any] = {}
+
+    def setup(store: SQLiteStore, districts: Any) -> None:
+        made["station"] = store.create(make_station(districts, name=NAME), actor="t")
+
+    env = {"YIZHAN_FEEDBACK_PER_CLIENT_PER_HOUR": "1"}
+    with live_console(tmp_path / "r.sqlite3", districts, setup=setup, env=env) as console:
+        yield console, made["station"].code
+
+
 def _paths(base: str) -> set[str]:
     with urllib.request.urlopen(f"{base}/openapi.json") as r:
         return set(json.load(r)["paths"])
@@ -91,6 +105,24 @@ def test_page_poster_link_and_problem_report(browser: Any, live: Any) -> None:
         expect(page.locator("#report-message")).to_contain_text("已收到")
         shot(page, "reported")
         assert log.errors == []
+        assert log.blocked == []
+
+
+def test_a_rate_limited_report_says_in_chinese_how_long_to_wait(
+    browser: Any, live_limited: Any
+) -> None:
+    console, code = live_limited
+    with new_page(browser, viewport=PHONE) as (page, log):
+        page.goto(f"{console.base}/s/{code}")
+        send = page.get_by_role("button", name="提交", exact=True)
+        send.click()
+        expect(page.locator("#report-message")).to_contain_text("已收到")
+        send.click()
+        expect(page.locator("#report-message")).to_contain_text(
+            re.compile(r"提交太频繁了，请 \d+ 分钟后再试。")
+        )
+        shot(page, "rate-limited")
+        assert [e for e in log.errors if "429" not in e] == []
         assert log.blocked == []
 
 
