@@ -29,8 +29,10 @@ from api.routes import maps as routes_maps
 from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
 from api.routes import ratings as routes_ratings
+from api.routes import posters as routes_posters
 from api.routes import rider as routes_rider
 from api.routes import service as routes_service
+from api.routes import station_page as routes_station_page
 from api.routes import stations as routes_stations
 from api.routes import writes as routes_writes
 from api.warm import Warmer, start_warming
@@ -123,6 +125,7 @@ def create_app(
         page_for=console_errors.page_for_too_large,
     )
     app.include_router(routes_stations.router)
+    app.include_router(routes_posters.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)
     app.include_router(routes_inspections.router)
@@ -132,6 +135,7 @@ def create_app(
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_rider.router)
+    app.include_router(routes_station_page.router)
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)
     app.include_router(console_stations.router)

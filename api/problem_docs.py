@@ -385,6 +385,14 @@ EXPLANATIONS: dict[str, Explanation] = {
         "A photo's file is over the size limit.",
         "Compress the photo or lower the camera's resolution, then upload it again.",
     ),
+    "poster_font_missing": E(
+        "服务器上没有海报用的中文字体，生成不了驿站海报。",
+        "安装 fonts-wqy-microhei（apt-get install fonts-wqy-microhei）或设置 YIZHAN_POSTER_FONT "
+        "为一个 TrueType 中文字体文件，然后重试。",
+        "The CJK font posters are set in is not installed on the server.",
+        "Install fonts-wqy-microhei (apt-get install fonts-wqy-microhei) or point "
+        "YIZHAN_POSTER_FONT at a CJK TrueType font, then try again.",
+    ),
     "schema_incompatible": E(
         "这个数据库不能被本版本使用（版本更新，或里面有其他程序的表），数据库未被改动。",
         "检查 YIZHAN_DATABASE_URL 是否指向 yizhan 的数据库，并使用与之匹配的 yizhan 版本。",

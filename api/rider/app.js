@@ -193,6 +193,9 @@
     reportButton.addEventListener("click", function () { openReport(result); });
 
     var actions = el("div", { className: "actions" }, navButton, reportButton);
+    var pageLink = result.page_url
+      ? el("a", { className: "btn page-link", href: result.page_url }, "驿站主页 · 签到 · 评价")
+      : null;
     var phone = (result.contact_phone || "").replace(/[^0-9+\-]/g, "");
     if (phone) {
       actions.appendChild(el("a", { className: "btn tel", href: "tel:" + phone, "aria-label": "打电话 " + phone }, "电话"));
@@ -205,13 +208,26 @@
         el("h3", { className: "name" }, result.name)),
       el("p", { className: "meta" }, el("strong", null, distanceText(result.distance_m)), " · ",
         el("span", { className: "open" }, openUntil(result))),
+      standing(result),
       result.address ? el("p", { className: "addr" }, result.address) : null,
       result.hours_text || result.hours ? el("p", { className: "hours" }, "开放时间：" + (result.hours_text || result.hours)) : null,
       entry.length ? el.apply(null, ["p", { className: "entry" }].concat(entry)) : null,
       amenities.childNodes.length ? amenities : null,
       el("p", { className: "warning", hidden: true }),
-      actions
+      actions,
+      pageLink
     );
+  }
+
+  // Stars and rating, when the record has them (nothing otherwise).
+  function standing(result) {
+    var parts = [];
+    if (result.stars) parts.push(el("span", { className: "stars-badge" }, "★".repeat(result.stars) + " " + result.stars + " 星驿站"));
+    var rating = result.rating;
+    if (rating && rating.count && rating.average !== null && rating.average !== undefined) {
+      parts.push(el("span", { className: "rating" }, "评分 " + Number(rating.average).toFixed(1) + "（" + rating.count + " 人评价）"));
+    }
+    return parts.length ? el.apply(null, ["p", { className: "standing" }].concat(parts)) : null;
   }
 
   function render(results) {
@@ -643,6 +659,10 @@
       body: JSON.stringify({ kind: kind, note: note }),
     }).then(function (data) {
       formMessage(data.message || "已收到，谢谢！", true);
+      if (data.receipt) {
+        keepReceipt({ receipt: data.receipt, station_id: station.id, station_name: station.name,
+          what: labels.feedback[kind] || kind, at: new Date().toISOString() });
+      }
       setTimeout(function () { closeDialog($("report-dialog")); }, 1200);
       loadWarnings(state.results, state.seq);
     }, function (err) {
@@ -657,6 +677,38 @@
       }
     });
   });
+
+  // -- 我的反馈: receipts of reports and ratings, kept on this phone only (shared with /s/) ----------
+
+  var RECEIPTS_KEY = "yizhan.receipts";
+
+  function loadReceipts() {
+    try {
+      var list = JSON.parse(window.localStorage.getItem(RECEIPTS_KEY) || "[]");
+      return Array.isArray(list) ? list.filter(function (r) { return r && typeof r.receipt === "string"; }) : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function keepReceipt(entry) {
+    var list = loadReceipts().filter(function (r) { return r.receipt !== entry.receipt; });
+    list.unshift(entry);
+    try { window.localStorage.setItem(RECEIPTS_KEY, JSON.stringify(list.slice(0, 20))); } catch (e) { /* not kept */ }
+    showReceipts();
+  }
+
+  function showReceipts() {
+    var box = $("receipts");
+    var list = loadReceipts();
+    box.textContent = "";
+    list.forEach(function (r) {
+      box.appendChild(el("li", null,
+        el("a", { href: "/s/receipt/" + encodeURIComponent(r.receipt) }, "回执 " + r.receipt), " ",
+        el("span", { className: "hint" }, [r.station_name, r.what].filter(Boolean).join(" · "))));
+    });
+    $("mine").hidden = !list.length;
+  }
 
   // -- wiring --------------------------------------------------------------------------------------
 
@@ -673,6 +725,7 @@
   $("locate").addEventListener("click", locate);
 
   buildKinds();
+  showReceipts();
   loadLeaflet();
   loadDistricts();
   locate();
