@@ -27,6 +27,7 @@ from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
 from api.routes import rider as routes_rider
 from api.routes import service as routes_service
+from api.routes import stars as routes_stars
 from api.routes import stations as routes_stations
 from api.routes import writes as routes_writes
 from api.warm import Warmer, start_warming
@@ -34,7 +35,9 @@ from geodata.crs import load_shift_area
 from geodata.districts import Districts, load_districts
 from stations.config import Settings
 from stations.domain.errors import DatabaseUnavailableError
+from stations.domain.stars import load_rule
 from stations.readmodel.index import IndexHolder
+from stations.readmodel.ops import OpsModel
 from stations.storage.open import open_store
 from stations.storage.store import Store
 
@@ -101,11 +104,19 @@ def create_app(
             {"name": "feedback", "description": "Riders report problems; unions resolve them"},
             {"name": "rider", "description": "The rider's phone page (HTML)"},
             {"name": "planners", "description": "Figures per district, targets, progress"},
+            {"name": "stars", "description": "Star ratings (星级评定) and 最美驿站 candidates"},
             {"name": "OGC API – Features", "description": "For GIS clients (QGIS, GDAL)"},
             {"name": "service", "description": "Health and problem types"},
         ],
     )
     app.state.services = services
+    # A broken star-rating rule stops the start here, saying what is wrong (StarRuleError).
+    app.state.stars_rule = load_rule(settings.stars_file)
+    app.state.ops = OpsModel(
+        store,
+        refresh_s=settings.ops_refresh_s,
+        check_in_day_min=app.state.stars_rule.check_in_day_min,
+    )
 
     app.state.auth_limiter = _auth_limiter(store, settings)
     problems.install(app, page_for=console_errors.page_for_problem)
@@ -121,6 +132,7 @@ def create_app(
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
+    app.include_router(routes_stars.router)
     app.include_router(routes_rider.router)
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)

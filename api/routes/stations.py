@@ -39,6 +39,7 @@ from api.responses import json_response
 from geodata.crs import CoordinateSystem
 from stations.domain.listings import MAPPED_WORDS
 from stations.readmodel.index import StationIndex
+from stations.readmodel.ops import OpsModel, OpsSnapshot
 from stations.services.nearest import FAR_M, find_nearest
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -86,6 +87,12 @@ _NEAREST_EXAMPLE = {
         }
     ],
 }
+
+
+def ops_of(request: Request) -> OpsSnapshot:
+    """The stations' rating, stars and last confirmation as last read (see OpsModel)."""
+    model: OpsModel = request.app.state.ops
+    return model.current()
 
 
 def _format(f: str) -> str:
@@ -181,7 +188,8 @@ async def nearest(request: Request) -> Response:
     query = parse_nearest(q)
     hits, note = find_nearest(index, query)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
-    results = nearest_results(index, hits, query.out, memo_limit=memo_limit)
+    ops = ops_of(request)
+    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=ops)
     return nearest_response(query, q["f"], hits, results, note)
 
 
@@ -278,6 +286,7 @@ def list_stations(
         threshold_m=index.threshold_m,
         # csv has no positions to convert: its crs is not read (nor refused).
         crs=CoordinateSystem.WGS84 if fmt == "csv" else parse_crs_param(crs),
+        ops=None if fmt == "csv" else ops_of(request),
     )
 
 
@@ -318,6 +327,7 @@ def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
 
 @router.get("/stations/{station_id}", summary="One station, with its 上图 listings")
 def get_station(
+    request: Request,
     station_id: StationId,
     index: IndexDep,
     services: ServicesDep,
@@ -332,6 +342,7 @@ def get_station(
         districts=services.districts,
         threshold_m=index.threshold_m,
         crs=parse_crs_param(crs),
+        ops=ops_of(request),
     )
     if f == "geojson":
         return json_response(feature(doc, station), media_type=GEOJSON)
