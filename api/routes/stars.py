@@ -110,7 +110,7 @@ def compute(request: Request, index: IndexDep, services: ServicesDep, by: Princi
     )
     model: OpsModel = request.app.state.ops
     model.invalidate()
-    by_stars = {n: sum(1 for r in rows if r.stars == n) for n in range(1, 6)}
+    by_stars = {str(n): sum(1 for r in rows if r.stars == n) for n in range(1, 6)}
     return json_response(
         {"computed": len(rows), "by_stars": by_stars, "rules_version": rule_of(request).version}
     )

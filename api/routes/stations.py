@@ -80,6 +80,13 @@ _NEAREST_EXAMPLE = {
             "registration_required": False,
             "status": "active",
             "district_adcode": "500103",
+            "rating": {"average": 4.6, "count": 23},
+            "stars": 4,
+            "last_confirmed": {
+                "at": "2025-09-28T10:15:00+08:00",
+                "how": "inspection",
+                "label": "抽查确认",
+            },
             "navigation": {
                 "amap": "https://uri.amap.com/navigation?to=...",
                 "baidu": "https://api.map.baidu.com/direction?destination=...",
@@ -325,7 +332,17 @@ def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
     return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links)
 
 
-@router.get("/stations/{station_id}", summary="One station, with its 上图 listings")
+@router.get(
+    "/stations/{station_id}",
+    summary="One station, with its 上图 listings",
+    description=(
+        "The station's record: its fields, 上图 listings, navigation links, its phone page "
+        "(`page_url`), and its operations: `rating` {average, count}, `stars`, "
+        "`last_confirmed` {at, how, label} (re-read every minute or so; rating comments "
+        "are never public)."
+    ),
+    responses=doc.record_schema("The station's record"),
+)
 def get_station(
     request: Request,
     station_id: StationId,
