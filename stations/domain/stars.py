@@ -139,6 +139,7 @@ class DistrictOps:
     rectifications_overdue: int = 0  # open past their deadline
     cases_overdue: int = 0  # open or in progress past their deadline
     rating_average: float | None = None
+    rating_count: int = 0
     visits: int = 0  # check-ins in the period
 
 

@@ -213,6 +213,12 @@ class SQLStars(SQLBase, StarStore):
                 (),
             ),
             (
+                "rating_count",
+                "SELECT s.district_adcode AS d, COUNT(*) AS v FROM ratings r "
+                "JOIN stations s ON s.id = r.station_id GROUP BY s.district_adcode",
+                (),
+            ),
+            (
                 "visits",
                 "SELECT district_adcode AS d, SUM(n) AS v FROM visit_counts "
                 "WHERE day >= ? AND day <= ? GROUP BY district_adcode",
