@@ -16,6 +16,7 @@ from api.console import errors as console_errors
 from api.console import home as console_home
 from api.console import planner as console_planner
 from api.console import reports as console_reports
+from api.console import stars as console_stars
 from api.console import stations as console_stations
 from api.console import uploads as console_uploads
 from api.deferred import Deferred
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(routes_rider.router)
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)
+    app.include_router(console_stars.router)
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
     app.include_router(console_planner.router)

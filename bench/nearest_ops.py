@@ -44,10 +44,7 @@ def main() -> int:
     qlon, qlat = china_points(args.queries, rng)
     points = list(zip(qlon.tolist(), qlat.tolist(), strict=True))
     ops = OpsSnapshot(
-        {
-            i: StationOps(4.2, 17, 4, AT, None, date(2025, 3, 10))
-            for i in range(1, args.n + 1, 2)
-        },
+        {i: StationOps(4.2, 17, 4, AT, None, date(2025, 3, 10)) for i in range(1, args.n + 1, 2)},
         0.0,
     )
 

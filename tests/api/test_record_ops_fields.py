@@ -132,7 +132,7 @@ def test_openapi_documents_the_fields(store, districts, db_path):
 def test_a_broken_rule_stops_the_app_at_start_up(tmp_path, store, districts, db_path):
     path = tmp_path / "stars.toml"
     path.write_text("version = 1\n", encoding="utf-8")
-    with pytest.raises(StarRuleError, match="stars.toml: missing key facilities.expected"):
+    with pytest.raises(StarRuleError, match=r"stars\.toml: missing key facilities\.expected"):
         api_client(store, districts, db_path, stars_file=path)
 
 

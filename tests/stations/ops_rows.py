@@ -50,7 +50,8 @@ def rectification(
     with store._write() as c:
         c.execute(
             "INSERT INTO rectifications (station_id, district_adcode, inspection_id, item_code, "
-            "item_label, opened_at, due_at, closed_at) VALUES (?, ?, ?, 'hygiene', '卫生', ?, ?, ?)",
+            "item_label, opened_at, due_at, closed_at) "
+            "VALUES (?, ?, ?, 'hygiene', '卫生', ?, ?, ?)",
             (
                 station_id,
                 district,
