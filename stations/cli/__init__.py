@@ -1,5 +1,6 @@
 """The ``yizhan`` registry commands: demo, import, upload, token, map, migrate, demand,
-export, summary, user, stars; one module per group, each command parsing, calling a service, printing.
+export, summary, user, stars; one module per group, each command parsing, calling a
+service, printing.
 
 ``serve`` is added by api.cli, so that this package never imports the API.
 """
