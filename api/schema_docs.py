@@ -75,7 +75,7 @@ OPS_FIELDS: dict[str, Any] = {
 }
 
 
-def record_schema(description: str) -> dict[str, Any]:
+def record_schema(description: str) -> dict[int | str, dict[str, Any]]:
     """The 200 response of a route giving station records, with the operations fields."""
     schema = {"type": "object", "properties": OPS_FIELDS, "additionalProperties": True}
     return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}

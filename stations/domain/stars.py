@@ -312,7 +312,7 @@ def parse_rule(text: str, *, where: str = "stars.toml") -> StarRule:
         hours_failed_step=_get(doc, "downgrades.hours_failed", int, where),
         overdue_step=_get(doc, "downgrades.overdue_unanswered", int, where),
         overdue_at=max(1, _get(doc, "downgrades.overdue_unanswered_at", int, where)),
-        thresholds=thresholds,  # type: ignore[arg-type]
+        thresholds=thresholds,
         check_in_day_min=max(1, _get(doc, "freshness.check_in_day_min", int, where)),
     )
 
