@@ -91,6 +91,7 @@ def create_app(
         if warmer is not None:  # it uses the store: done with it before the store closes
             warmer.stop()
         services.index.close()  # the index watcher thread, if any
+        app.state.ops.close()  # the operations figures' refresher thread, if any
 
     app = FastAPI(
         lifespan=lifespan,

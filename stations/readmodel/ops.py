@@ -12,10 +12,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from geodata.hours import TZ
 from stations.domain.errors import StoreError
 from stations.domain.freshness import last_confirmed
 from stations.domain.stars import StationOps
@@ -69,8 +72,11 @@ class OpsSnapshot:
 class OpsModel:
     """The current :class:`OpsSnapshot`, re-read when older than ``refresh_s``.
 
-    Thread-safe: one thread re-reads while the others go on with the previous snapshot
-    (the first reading, and every one with ``refresh_s`` 0, is waited for)."""
+    Thread-safe, and never in a reader's way: once there is a snapshot, a stale one is
+    served while one background thread re-reads (the first reading, and every one with
+    ``refresh_s`` 0, is waited for). Check-in days are read incrementally: after the first
+    reading, only the days from the previous reading's on (visit_counts grows by a row per
+    station and hour; a year of it is not re-read every minute)."""
 
     def __init__(
         self,
@@ -79,35 +85,87 @@ class OpsModel:
         refresh_s: float,
         check_in_day_min: int,
         clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], date] = lambda: datetime.now(TZ).date(),
     ) -> None:
         self._store = store
         self.refresh_s = refresh_s
         self._check_in_day_min = check_in_day_min
         self._clock = clock
-        self._lock = threading.Lock()
+        self._today = today
+        self._lock = threading.Lock()  # held by the one re-reading
         self._snapshot: OpsSnapshot | None = None
+        self._days: dict[int, date] = {}  # each station's last check-in day so far
+        self._days_from: date | None = None  # where the next reading of days starts
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
     def current(self) -> OpsSnapshot:
         snapshot = self._snapshot
         if snapshot is not None and self._clock() - snapshot.loaded_at < self.refresh_s:
             return snapshot
-        wait = snapshot is None or self.refresh_s <= 0
-        if not self._lock.acquire(blocking=wait):
-            return snapshot  # type: ignore[return-value]  # another thread is re-reading
-        try:
+        if snapshot is not None and self.refresh_s > 0:
+            self._refresh_in_background()
+            return snapshot
+        with self._lock:
             again = self._snapshot
             if again is not None and again is not snapshot and self.refresh_s > 0:
-                return again  # re-read while this thread waited
-            try:
-                found = self._store.ops_summary(check_in_day_min=self._check_in_day_min)
-            except StoreError as exc:  # the database is away: the stations are still served
-                log.warning("operations figures not re-read: %s", exc)
-                return snapshot or OpsSnapshot({}, self._clock() - self.refresh_s)
-            self._snapshot = OpsSnapshot(found, self._clock())
-            return self._snapshot
-        finally:
-            self._lock.release()
+                return again  # read while this thread waited
+            return self._read() or snapshot or OpsSnapshot({}, self._clock() - self.refresh_s)
+
+    def _read(self) -> OpsSnapshot | None:
+        """Read the figures (holding the lock); None while the database is away."""
+        since, today = self._days_from, self._today()
+        try:
+            found = self._store.ops_summary(
+                check_in_day_min=self._check_in_day_min, check_ins_since=since
+            )
+        except StoreError as exc:  # the database is away: the stations are still served
+            log.warning("operations figures not re-read: %s", exc)
+            return None
+        days = dict(self._days)
+        for station_id, ops in found.items():
+            day = ops.last_check_in_day
+            if day is not None and (station_id not in days or day > days[station_id]):
+                days[station_id] = day
+        by_station = {
+            station_id: replace(
+                found.get(station_id, NO_OPS), last_check_in_day=days.get(station_id)
+            )
+            for station_id in found.keys() | days.keys()
+        }
+        self._days, self._days_from = days, today - timedelta(days=1)
+        self._snapshot = OpsSnapshot(by_station, self._clock())
+        return self._snapshot
+
+    def _refresh_in_background(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._closed:
+                    self._thread = threading.Thread(
+                        target=self._refresher, name="yizhan-ops", daemon=True
+                    )
+                    self._thread.start()
+        self._wake.set()
+
+    def _refresher(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            with self._lock:
+                snapshot = self._snapshot
+                if snapshot is None or self._clock() - snapshot.loaded_at >= self.refresh_s:
+                    self._read()
 
     def invalidate(self) -> None:
         """Re-read on the next :meth:`current` (after stars were computed)."""
         self._snapshot = None
+
+    def close(self) -> None:
+        """Stop the background thread, if any (the store is closing)."""
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

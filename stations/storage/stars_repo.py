@@ -134,7 +134,9 @@ class SQLStars(SQLBase, StarStore):
             for r in rows
         }
 
-    def ops_summary(self, *, check_in_day_min: int) -> dict[int, StationOps]:
+    def ops_summary(
+        self, *, check_in_day_min: int, check_ins_since: date | None = None
+    ) -> dict[int, StationOps]:
         c = self._bulk_conn()
         found: dict[int, dict[str, Any]] = defaultdict(dict)
         for r in c.execute(
@@ -164,8 +166,8 @@ class SQLStars(SQLBase, StarStore):
             found[r["station_id"]]["union_edit_at"] = _time(r["at"])
         for r in c.execute(
             "SELECT station_id, MAX(day) AS day FROM (SELECT station_id, day FROM visit_counts "
-            "GROUP BY station_id, day HAVING SUM(n) >= ?) d GROUP BY station_id",
-            (check_in_day_min,),
+            "WHERE day >= ? GROUP BY station_id, day HAVING SUM(n) >= ?) d GROUP BY station_id",
+            ((check_ins_since or date.min).isoformat(), check_in_day_min),
         ).fetchall():
             found[r["station_id"]]["last_check_in_day"] = date.fromisoformat(r["day"])
         return {station_id: StationOps(**f) for station_id, f in found.items()}

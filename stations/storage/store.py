@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from stations.domain.accounts import Account, Session
@@ -401,10 +401,13 @@ class StarStore(ABC):
         """Each station's latest saved rating."""
 
     @abstractmethod
-    def ops_summary(self, *, check_in_day_min: int) -> dict[int, StationOps]:
+    def ops_summary(
+        self, *, check_in_day_min: int, check_ins_since: date | None = None
+    ) -> dict[int, StationOps]:
         """What the public record shows of each station's operations: its rating (all its
         ratings), latest stars, last check, last edit by a union, last day with at least
-        ``check_in_day_min`` check-ins. Stations with none of them are left out."""
+        ``check_in_day_min`` check-ins (only days from ``check_ins_since`` on, when given).
+        Stations with none of them are left out."""
 
     @abstractmethod
     def open_rectification_counts(self) -> dict[int, int]:
