@@ -140,6 +140,7 @@ def stations_page(
         sorts=SORTS,
         query=urlencode(asked),
         page_size=PAGE_SIZE,
+        ops=ops_of(request),  # each station's stars
         tz=TZ,
     )
 
