@@ -51,6 +51,15 @@ class OpsSnapshot:
         self.by_station = by_station
         self.loaded_at = loaded_at
         self._parts: dict[int, bytes] = {}
+        self._stars: tuple[dict[int, int], int] | None = None
+
+    def stars(self) -> tuple[dict[int, int], int]:
+        """Each rated station's stars, and a key that changes when any of them does (for
+        what is drawn once per set of stars: the planners' map)."""
+        if self._stars is None:
+            found = {i: ops.stars for i, ops in self.by_station.items() if ops.stars}
+            self._stars = (found, hash(tuple(sorted(found.items()))))
+        return self._stars
 
     def of(self, station_id: int | None) -> StationOps:
         return self.by_station.get(station_id or 0, NO_OPS)

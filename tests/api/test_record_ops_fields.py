@@ -10,9 +10,11 @@ import pytest
 
 from stations.domain.stars import StarRuleError, load_rule
 from stations.readmodel.index import StationIndex
+from stations.services.maps import POPUP_FIELDS
 from stations.services.stars import compute_stars
 from tests.api.clients import api_client, bearer
 from tests.builders import JIEFANGBEI, make_station
+from tests.geodata.test_maps import payload, popup_text
 from tests.stations import ops_rows
 from tests.stations.ops_rows import NOW
 
@@ -162,3 +164,14 @@ def test_stars_api_public_reasons_for_the_union_compute_for_the_city(
         r = client.get("/v1/districts/500103/candidates")
         assert r.status_code == 200
         assert r.json() == {"district_adcode": "500103", "count": 0, "items": []}
+
+
+def test_the_planners_map_shows_the_stars_in_its_popups(store, districts, db_path, station):
+    field = POPUP_FIELDS.index("星级")
+    with api_client(store, districts, db_path, ops_refresh_s=0) as client:
+        before = popup_text(payload(client.get("/maps/coverage").text), field, 0)
+        assert before == ""
+        compute_stars(store, StationIndex.build(store), load_rule(), NOW)
+        after = popup_text(payload(client.get("/maps/coverage").text), field, 0)
+        stars = client.get(f"/v1/stations/{station.id}").json()["stars"]
+        assert after == "★" * stars
