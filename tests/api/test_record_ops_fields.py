@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
 
+from api.cli import main
+from stations.config import get_settings
 from stations.domain.stars import StarRuleError, load_rule
 from stations.readmodel.index import StationIndex
 from stations.services.maps import POPUP_FIELDS
@@ -175,3 +178,17 @@ def test_the_planners_map_shows_the_stars_in_its_popups(store, districts, db_pat
         after = popup_text(payload(client.get("/maps/coverage").text), field, 0)
         stars = client.get(f"/v1/stations/{station.id}").json()["stars"]
         assert after == "★" * stars
+
+
+def test_serve_with_a_broken_rule_stops_in_one_line(tmp_path, monkeypatch, db_path):
+    path = tmp_path / "stars.toml"
+    path.write_text("version = '1'\n", encoding="utf-8")
+    monkeypatch.setenv("YIZHAN_STARS_FILE", str(path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["serve", "--database", f"sqlite:///{db_path}"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code != 0
+    assert f"{path}: missing key facilities.expected" in result.output
+    assert "Traceback" not in result.output
