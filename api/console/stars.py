@@ -41,9 +41,7 @@ def stars_page(
     ]
     names = {d.adcode: d.name for d in services.districts}
     scope = chosen if chosen else user.principal.planning_scope
-    found = stars_service.candidates(
-        services.store, index, rule_of(request), datetime.now(TZ), district=scope
-    )
+    found = stars_service.candidates(services.store, index, datetime.now(TZ), district=scope)
     return render(
         request,
         "stars.html",

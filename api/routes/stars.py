@@ -89,13 +89,9 @@ def _candidate(c: stars_service.Candidate) -> dict[str, Any]:
         f"passed in the last year; the {stars_service.CANDIDATES_TOP} best scores."
     ),
 )
-def district_candidates(
-    adcode: Adcode, request: Request, index: IndexDep, services: ServicesDep
-) -> Response:
+def district_candidates(adcode: Adcode, index: IndexDep, services: ServicesDep) -> Response:
     chosen = _district(services, adcode)
-    found = stars_service.candidates(
-        services.store, index, rule_of(request), datetime.now(TZ), district=chosen
-    )
+    found = stars_service.candidates(services.store, index, datetime.now(TZ), district=chosen)
     items = [_candidate(c) for c in found.get(adcode, [])]
     return json_response({"district_adcode": adcode, "count": len(items), "items": items})
 

@@ -134,7 +134,6 @@ class Candidate:
 def candidates(
     store: Store,
     index: StationIndex,
-    rule: StarRule,
     now: datetime,
     *,
     district: str | None,
@@ -144,14 +143,14 @@ def candidates(
     open rectification, an unannounced check passed in the year; the ``top`` best scores
     each."""
     latest = store.latest_star_ratings()
-    figures = store.ops_inputs(now - timedelta(days=YEAR_DAYS), now, hours_item=rule.hours_item)
+    unannounced = store.unannounced_passed_counts(now - timedelta(days=YEAR_DAYS), now)
     open_fixes = store.open_rectification_counts()
     out: dict[str, list[Candidate]] = {}
     for s in index.stations:
         if s.id is None or (district is not None and s.district_adcode != district):
             continue
-        rating, year = latest.get(s.id), figures.get(s.id)
-        if rating is None or rating.stars < 5 or year is None or not year.unannounced_passed:
+        rating = latest.get(s.id)
+        if rating is None or rating.stars < 5 or not unannounced.get(s.id, 0):
             continue
         if open_fixes.get(s.id, 0):
             continue

@@ -172,6 +172,23 @@ class SQLStars(SQLBase, StarStore):
             found[r["station_id"]]["last_check_in_day"] = date.fromisoformat(r["day"])
         return {station_id: StationOps(**f) for station_id, f in found.items()}
 
+    def unannounced_passed_counts(self, since: datetime, now: datetime) -> dict[int, int]:
+        rows = (
+            self._bulk_conn()
+            .execute(
+                "SELECT station_id, results FROM inspections WHERE announced = 0 "
+                "AND inspected_at >= ? AND inspected_at <= ?",
+                (stamp(since), stamp(now)),
+            )
+            .fetchall()
+        )
+        found: dict[int, int] = defaultdict(int)
+        for r in rows:
+            results = [v for v in json.loads(r["results"] or "{}").values() if v in (0, 1)]
+            if results and all(results):
+                found[r["station_id"]] += 1
+        return dict(found)
+
     def open_rectification_counts(self) -> dict[int, int]:
         rows = (
             self._bulk_conn()

@@ -410,6 +410,11 @@ class StarStore(ABC):
         Stations with none of them are left out."""
 
     @abstractmethod
+    def unannounced_passed_counts(self, since: datetime, now: datetime) -> dict[int, int]:
+        """Each station's unannounced spot checks between ``since`` and ``now`` that passed
+        every item (stations without one left out)."""
+
+    @abstractmethod
     def open_rectification_counts(self) -> dict[int, int]:
         """Each station's rectifications still open (stations without one left out)."""
 

@@ -160,12 +160,12 @@ def test_candidates_are_five_stars_without_open_rectifications_checked_unannounc
     rule = replace(RULE, thresholds=(70.0, 65.0, 50.0, 35.0))
     rows = {r.station_id: r for r in svc.compute_stars(store, index, rule, NOW)}
     assert all(rows[s.id].stars == 5 for s in (*made, jb)), [r.reasons for r in rows.values()]
-    found = svc.candidates(store, index, RULE, NOW, district="500103")
+    found = svc.candidates(store, index, NOW, district="500103")
     assert [c.station_id for c in found["500103"]] == [made[0].id, made[2].id]
-    everywhere = svc.candidates(store, index, RULE, NOW, district=None)
+    everywhere = svc.candidates(store, index, NOW, district=None)
     assert [c.station_id for c in everywhere["500105"]] == [jb.id]
     assert (
-        svc.candidates(store, index, RULE, NOW, district="500103", top=1)["500103"][0].station_id
+        svc.candidates(store, index, NOW, district="500103", top=1)["500103"][0].station_id
         == made[0].id
     )
 
@@ -188,3 +188,7 @@ def test_district_figures_for_the_dashboard(store, two):
     assert (f.checks, f.rectifications_overdue, f.cases_overdue, f.visits) == (1, 1, 1, 4)
     assert f.rating_average == pytest.approx(3.5)
     assert store.open_rectification_counts() == {a.id: 1}
+    ops_rows.inspection(store, b.id, {"hygiene": True, "x": False}, at=NOW - timedelta(days=2))
+    ops_rows.inspection(store, b.id, {"hygiene": True}, at=NOW - timedelta(days=1), announced=True)
+    since = NOW - timedelta(days=365)
+    assert store.unannounced_passed_counts(since, NOW) == {a.id: 1}
