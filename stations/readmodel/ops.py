@@ -169,8 +169,10 @@ class OpsModel:
                     self._read()
 
     def invalidate(self) -> None:
-        """Re-read on the next :meth:`current` (after stars were computed)."""
-        self._snapshot = None
+        """Re-read now, in the caller's thread (after stars were computed: the writer
+        waits, not the next reader)."""
+        with self._lock:
+            self._read()
 
     def close(self) -> None:
         """Stop the background thread, if any (the store is closing)."""
