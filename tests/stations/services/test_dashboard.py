@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -22,6 +22,8 @@ from stations.services.dashboard import (
 from stations.services.sample import load_demo
 from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
+from tests.builders import GUANYINQIAO, make_station
+from tests.stations import ops_rows
 
 YUZHONG = "500103"
 CITY = Principal("c", "重庆市总工会", Role.ADMIN, None)
@@ -157,11 +159,6 @@ def test_rows_sort_by_a_column_laggards_first_and_no_value_last():
 
 
 def test_the_operations_columns_per_district(any_store, districts):
-    from datetime import timedelta
-
-    from tests.builders import GUANYINQIAO, make_station
-    from tests.stations import ops_rows
-
     store = any_store
     a = store.create(make_station(districts, external_id="A"), actor="t")
     b = store.create(
