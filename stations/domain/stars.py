@@ -253,8 +253,12 @@ def rate(inputs: StationYear, rule: StarRule) -> StarResult:
     score = round(sum(r.points for r in points), 1)
     earned = stars_for_score(score, rule)
     downs = _downgrades(inputs, rule)
-    stars = max(MIN_STARS, min(MAX_STARS, earned + sum(r.stars for r in downs)))
-    head = Reason(f"得分 {score:g}，{earned} 星" + ("" if not downs else f"，降级后 {stars} 星"))
+    lowered = earned + sum(r.stars for r in downs)
+    stars = max(MIN_STARS, min(MAX_STARS, lowered))
+    after = (
+        "" if not downs else f"，降级后 {stars} 星" + ("（最低 1 星）" if lowered < stars else "")
+    )
+    head = Reason(f"得分 {score:g}，{earned} 星{after}")
     return StarResult(stars=stars, score=score, reasons=[head, *points, *downs])
 
 
