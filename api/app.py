@@ -17,6 +17,7 @@ from api.console import home as console_home
 from api.console import inspections as console_inspections
 from api.console import planner as console_planner
 from api.console import reports as console_reports
+from api.console import stars as console_stars
 from api.console import stations as console_stations
 from api.console import uploads as console_uploads
 from api.deferred import Deferred
@@ -28,10 +29,11 @@ from api.routes import inspections as routes_inspections
 from api.routes import maps as routes_maps
 from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
-from api.routes import ratings as routes_ratings
 from api.routes import posters as routes_posters
+from api.routes import ratings as routes_ratings
 from api.routes import rider as routes_rider
 from api.routes import service as routes_service
+from api.routes import stars as routes_stars
 from api.routes import station_page as routes_station_page
 from api.routes import stations as routes_stations
 from api.routes import writes as routes_writes
@@ -41,7 +43,9 @@ from geodata.districts import Districts, load_districts
 from stations.config import Settings
 from stations.domain.checklist import load_checklist
 from stations.domain.errors import DatabaseUnavailableError
+from stations.domain.stars import load_rule
 from stations.readmodel.index import IndexHolder
+from stations.readmodel.ops import OpsModel
 from stations.storage.open import open_store
 from stations.storage.store import Store
 
@@ -94,6 +98,7 @@ def create_app(
         if warmer is not None:  # it uses the store: done with it before the store closes
             warmer.stop()
         services.index.close()  # the index watcher thread, if any
+        app.state.ops.close()  # the operations figures' refresher thread, if any
 
     app = FastAPI(
         lifespan=lifespan,
@@ -109,12 +114,20 @@ def create_app(
             {"name": "inspections", "description": "Spot checks, photos, rectifications"},
             {"name": "rider", "description": "The rider's phone page (HTML)"},
             {"name": "planners", "description": "Figures per district, targets, progress"},
+            {"name": "stars", "description": "Star ratings (星级评定) and 最美驿站 candidates"},
             {"name": "OGC API – Features", "description": "For GIS clients (QGIS, GDAL)"},
             {"name": "service", "description": "Health and problem types"},
         ],
     )
     app.state.services = services
     app.state.checklist = load_checklist(settings.checklist_file)  # a broken file stops here
+    # A broken star-rating rule stops the start here, saying what is wrong (StarRuleError).
+    app.state.stars_rule = load_rule(settings.stars_file)
+    app.state.ops = OpsModel(
+        store,
+        refresh_s=settings.ops_refresh_s,
+        check_in_day_min=app.state.stars_rule.check_in_day_min,
+    )
 
     app.state.auth_limiter = _auth_limiter(store, settings)
     problems.install(app, page_for=console_errors.page_for_problem)
@@ -134,10 +147,12 @@ def create_app(
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
+    app.include_router(routes_stars.router)
     app.include_router(routes_rider.router)
     app.include_router(routes_station_page.router)
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)
+    app.include_router(console_stars.router)
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
     app.include_router(console_inspections.router)

@@ -19,6 +19,7 @@ from stations.domain.model import Station
 from stations.domain.records import station_to_dict
 from stations.formats.io import write_csv
 from stations.readmodel.index import Hit, PerStationName, StationIndex
+from stations.readmodel.ops import OpsSnapshot
 from stations.services.nearest import NearestQuery
 
 GEOJSON = "application/geo+json"
@@ -68,9 +69,13 @@ def station_json(
     districts: Districts,
     threshold_m: float,
     crs: CoordinateSystem = CoordinateSystem.WGS84,
+    ops: OpsSnapshot | None = None,
 ) -> dict[str, Any]:
-    """The full public record of a station, with derived 上图 figures and links."""
-    return stations_json([station], districts=districts, threshold_m=threshold_m, crs=crs)[0]
+    """The full public record of a station, with derived 上图 figures and links (and with
+    ``ops``, its rating, stars and last confirmation)."""
+    return stations_json([station], districts=districts, threshold_m=threshold_m, crs=crs, ops=ops)[
+        0
+    ]
 
 
 def stations_json(
@@ -79,6 +84,7 @@ def stations_json(
     districts: Districts,
     threshold_m: float,
     crs: CoordinateSystem = CoordinateSystem.WGS84,
+    ops: OpsSnapshot | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`station_json` of each station, converting the positions in bulk: one at a
     time, the listings' GCJ-02/BD-09 inverses cost ~0.5 ms a station (5 s for a page of
@@ -109,6 +115,8 @@ def stations_json(
         doc["navigation"] = links_at(
             station.name, float(glon[i]), float(glat[i]), float(blon[i]), float(blat[i])
         )
+        if ops is not None:
+            doc.update(ops.fields(station.id))
         docs.append(doc)
     return docs
 
@@ -201,9 +209,12 @@ def nearest_results(
     crs: CoordinateSystem,
     *,
     memo_limit: int = NEAREST_MEMO_LIMIT,
+    ops: OpsSnapshot | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """The results of a nearest query, serialised: each a JSON object in two pieces, the
-    fields that depend on the query and the memoised rest (see :func:`json_array`)."""
+    fields that depend on the query (and with ``ops``, the station's rating, stars and
+    last confirmation, serialised once per reading of them) and the memoised rest (see
+    :func:`json_array`)."""
     if not hits:
         return []
     if crs is CoordinateSystem.WGS84:
@@ -226,7 +237,10 @@ def nearest_results(
                 "next_change": hit.next_change_text,
             }
         )
-        out.append((varying[:-1] + b",", part))
+        head = varying[:-1] + b","
+        if ops is not None:
+            head += ops.part(hit.station.id) + b","
+        out.append((head, part))
     return out
 
 
@@ -316,6 +330,7 @@ def stations_page(
     districts: Districts,
     threshold_m: float,
     crs: CoordinateSystem,
+    ops: OpsSnapshot | None = None,
 ) -> Response:
     """One page of a station listing in ``fmt`` (json, geojson or csv), ``total`` matches
     in all, with its ``X-Total-Count`` and (when ``links``) ``Link`` headers."""
@@ -331,7 +346,7 @@ def stations_page(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
         )
-    docs = stations_json(page, districts=districts, threshold_m=threshold_m, crs=crs)
+    docs = stations_json(page, districts=districts, threshold_m=threshold_m, crs=crs, ops=ops)
     if fmt == "geojson":
         response = json_response(
             {

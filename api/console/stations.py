@@ -22,7 +22,9 @@ from api.console.session import ConsoleUser, FormUserDep, UserDep
 from api.console.templating import render
 from api.deps import Services, ServicesDep, StationId
 from api.responses import json_response
+from api.routes.stations import ops_of
 from geodata.hours import TZ
+from stations.domain.codes import display_code
 from stations.domain.errors import (
     DuplicateStationError,
     ForbiddenError,
@@ -138,6 +140,7 @@ def stations_page(
         sorts=SORTS,
         query=urlencode(asked),
         page_size=PAGE_SIZE,
+        ops=ops_of(request),  # each station's stars
         tz=TZ,
     )
 
@@ -204,11 +207,13 @@ def form_page(
     **context: Any,
 ) -> Response:
     """The station form (``station`` None: a new one) holding ``values``."""
-    district = apart = None
+    district = apart = ops = code = None
     if station is not None:
         found = services.districts.find(station.district_adcode)
         district = found.name if found else station.district_adcode
         apart = filed_apart(services.districts, station)
+        ops = ops_of(request).fields(station.id)  # rating, stars, last_confirmed
+        code = display_code(station.code) if station.code else None
     return render(
         request,
         "station_form.html",
@@ -220,6 +225,8 @@ def form_page(
         expected_version=expected_version,
         district=district,
         filed_apart=apart,
+        ops=ops,
+        station_code=code,
         errors=errors or {},
         conflict=clash,
         owners=sorted({str(s.owner) for s in services.index.current().stations}),

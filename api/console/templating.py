@@ -52,6 +52,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("反馈与投诉", "/console/reports"),
     NavItem("规划看板", "/console/dashboard"),
     NavItem("报表", "/console/report"),
+    NavItem("星级评定", "/console/stars"),
     NavItem("账号", "/console/accounts", city_only=True),
 )
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from api import schema_docs as doc
 from api.deps import IndexDep, ServicesDep, parse_time
 from api.rider_page import REVALIDATE, Asset, content_security_policy, inline_script_hashes
+from api.routes.stations import ops_of
 from geodata.tiles import TILE_PROVIDERS
 from stations.readmodel.index import CacheName
 from stations.services.maps import METRICS, station_map
@@ -85,8 +86,10 @@ def coverage_map(
     provider = options.tiles
     assert not isinstance(provider, str)
 
+    stars, stars_key = ops_of(request).stars()  # shown in the popups
+
     def draw() -> tuple[Asset, str]:
-        drawn = station_map(index, services.districts, options)
+        drawn = station_map(index, services.districts, options, stars=stars)
         # Gzipped once (a sixth of the size; level 6: level 9 takes 5 times as long for 1 %
         # less), with an ETag: the same map is not sent again while the registry is unchanged.
         html = drawn.get_root().render().encode()
@@ -95,7 +98,7 @@ def coverage_map(
         policy = content_security_policy((provider,), script_hashes=inline_script_hashes(html))
         return Asset.of(html, "text/html; charset=utf-8", compresslevel=6), policy
 
-    page, policy = index.cache(MAPS).get_or_compute(options.key(), draw)
+    page, policy = index.cache(MAPS).get_or_compute((*options.key(), stars_key), draw)
     return page.response(
         request, cache_control=REVALIDATE, headers={"Content-Security-Policy": policy}
     )

@@ -39,6 +39,7 @@ from api.responses import json_response
 from geodata.crs import CoordinateSystem
 from stations.domain.listings import MAPPED_WORDS
 from stations.readmodel.index import StationIndex
+from stations.readmodel.ops import OpsModel, OpsSnapshot
 from stations.services.nearest import FAR_M, find_nearest
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -79,6 +80,13 @@ _NEAREST_EXAMPLE = {
             "registration_required": False,
             "status": "active",
             "district_adcode": "500103",
+            "rating": {"average": 4.6, "count": 23},
+            "stars": 4,
+            "last_confirmed": {
+                "at": "2025-09-28T10:15:00+08:00",
+                "how": "inspection",
+                "label": "抽查确认",
+            },
             "navigation": {
                 "amap": "https://uri.amap.com/navigation?to=...",
                 "baidu": "https://api.map.baidu.com/direction?destination=...",
@@ -86,6 +94,12 @@ _NEAREST_EXAMPLE = {
         }
     ],
 }
+
+
+def ops_of(request: Request) -> OpsSnapshot:
+    """The stations' rating, stars and last confirmation as last read (see OpsModel)."""
+    model: OpsModel = request.app.state.ops
+    return model.current()
 
 
 def _format(f: str) -> str:
@@ -181,7 +195,8 @@ async def nearest(request: Request) -> Response:
     query = parse_nearest(q)
     hits, note = find_nearest(index, query)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
-    results = nearest_results(index, hits, query.out, memo_limit=memo_limit)
+    ops = ops_of(request)
+    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=ops)
     return nearest_response(query, q["f"], hits, results, note)
 
 
@@ -278,6 +293,7 @@ def list_stations(
         threshold_m=index.threshold_m,
         # csv has no positions to convert: its crs is not read (nor refused).
         crs=CoordinateSystem.WGS84 if fmt == "csv" else parse_crs_param(crs),
+        ops=None if fmt == "csv" else ops_of(request),
     )
 
 
@@ -316,8 +332,19 @@ def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
     return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links)
 
 
-@router.get("/stations/{station_id}", summary="One station, with its 上图 listings")
+@router.get(
+    "/stations/{station_id}",
+    summary="One station, with its 上图 listings",
+    description=(
+        "The station's record: its fields, 上图 listings, navigation links, its phone page "
+        "(`page_url`), and its operations: `rating` {average, count}, `stars`, "
+        "`last_confirmed` {at, how, label} (re-read every minute or so; rating comments "
+        "are never public)."
+    ),
+    responses=doc.record_schema("The station's record"),
+)
 def get_station(
+    request: Request,
     station_id: StationId,
     index: IndexDep,
     services: ServicesDep,
@@ -332,6 +359,7 @@ def get_station(
         districts=services.districts,
         threshold_m=index.threshold_m,
         crs=parse_crs_param(crs),
+        ops=ops_of(request),
     )
     if f == "geojson":
         return json_response(feature(doc, station), media_type=GEOJSON)

@@ -1,5 +1,6 @@
 """The ``yizhan`` registry commands: demo, import, upload, token, map, migrate, demand,
-export, summary, user; one module per group, each command parsing, calling a service, printing.
+export, summary, user, stars; one module per group, each command parsing, calling a
+service, printing.
 
 ``serve`` is added by api.cli, so that this package never imports the API.
 """
@@ -7,7 +8,7 @@ export, summary, user; one module per group, each command parsing, calling a ser
 from __future__ import annotations
 
 # Each module adds its commands to ``main`` when imported.
-from stations.cli import demand, maps, registry, tokens, uploads, users
+from stations.cli import demand, maps, registry, stars, tokens, uploads, users
 from stations.cli.common import cli_settings, database_option, main
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "main",
     "maps",
     "registry",
+    "stars",
     "tokens",
     "uploads",
     "users",

@@ -129,6 +129,7 @@ class Principal:
         if self.role is Role.INDUSTRY:
             return None, str(self.owner)
         return None, None
+
     def may_handle_case(self, case_owner: str) -> bool:
         """Whether this principal may read and act on a case (a report or a low rating) on a
         station of ``case_owner``, and read its ratings' comments: the same rule as
@@ -148,6 +149,18 @@ class Principal:
         """The figures this principal sees unless it asks: a district union's district's,
         the city's (None) for the others."""
         return self.code if self.role is Role.DISTRICT else None
+
+    # -- star ratings -------------------------------------------------------------------
+
+    def may_see_star_reasons(self, station_owner: str) -> bool:
+        """Whether this principal may read a station's score and reasons (the public sees
+        the stars only): the station's union, or the city union."""
+        return self.may_write(Owner.parse(station_owner))
+
+    @property
+    def may_compute_stars(self) -> bool:
+        """Only the city union has every station's stars computed again (重新评定)."""
+        return self.role is Role.ADMIN
 
     # -- tokens -------------------------------------------------------------------------
 
@@ -256,6 +269,20 @@ def check_planning_view(by: Principal, adcode: str | None) -> None:
     """Refuse unless ``by`` may see the planning figures of ``adcode`` (None: the city)."""
     if not by.may_see_planning(adcode):
         msg = f"{by.name} may see the planning figures of district {by.code} only"
+        raise ForbiddenError(msg)
+
+
+def check_star_reasons(by: Principal, station_owner: str) -> None:
+    """Refuse unless ``by`` may read the reasons of a station of ``station_owner``."""
+    if not by.may_see_star_reasons(station_owner):
+        msg = "只有驿站所属工会和市总工会可以查看评分明细"
+        raise ForbiddenError(msg)
+
+
+def check_stars_compute(by: Principal) -> None:
+    """Refuse unless ``by`` may have the stars computed again."""
+    if not by.may_compute_stars:
+        msg = "只有市总工会可以重新评定星级"
         raise ForbiddenError(msg)
 
 

@@ -16,7 +16,7 @@ The tables (:func:`report_tables`) are the one layout of the page and the workbo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from stations.domain.auth import Principal, check_planning_view
 from stations.domain.errors import InvalidOptionError
 from stations.domain.figures import CITY, mapped_history
 from stations.domain.model import PROVIDER_LABELS, STATUS_LABELS, Provider, Status
+from stations.domain.stars import DistrictOps
 from stations.formats.report import Column, Table
 from stations.readmodel.index import StationIndex
 from stations.services.planning import (
@@ -41,6 +42,17 @@ NIGHT = time(2, 0)  # "night": only the stations open at 02:00 (mostly 24-hour s
 
 TOO_MUCH_WORK = "登记的驿站太多，一次请求无法计算全市覆盖率：请选择一个区县查看"
 NO_ACTIVE = "该区县没有运营中的驿站"
+
+# The operations' figures of each district (the store's ops_figures_by_district): spot
+# checks in the last OPS_DAYS days, rectifications and cases past their deadline today,
+# the average of all ratings, check-ins in the last VISITS_DAYS days.
+OPS_COLUMNS: tuple[Column, ...] = (
+    Column("checks_365d", "抽查次数（365天）"),
+    Column("rectifications_overdue", "逾期整改"),
+    Column("cases_overdue", "逾期诉求"),
+    Column("rating_average", "平均评分", "number", missing="还没有评价"),
+    Column("visits_30d", "签到人次（30天）"),
+)
 
 DISTRICT_COLUMNS: tuple[Column, ...] = (
     Column("name", "区县", "text"),
@@ -60,7 +72,10 @@ DISTRICT_COLUMNS: tuple[Column, ...] = (
     Column("night_coverage", "夜间覆盖率 02:00", "rate", True, TOO_MUCH_WORK),
     Column("targets_met", "目标达成", "text"),
     Column("targets_overdue", "逾期目标"),
+    *OPS_COLUMNS,
 )
+
+OPS_DAYS, VISITS_DAYS = 365, 30
 
 # The targets file's metrics (stations.domain.figures.METRICS) in Chinese.
 METRIC_LABELS: dict[str, str] = {
@@ -149,6 +164,31 @@ def _row(doc: dict[str, Any], night: dict[str, Any] | None) -> dict[str, Any]:
     return row
 
 
+def _ops_cells(ops: DistrictOps) -> dict[str, Any]:
+    return {
+        "checks_365d": ops.checks,
+        "rectifications_overdue": ops.rectifications_overdue,
+        "cases_overdue": ops.cases_overdue,
+        "rating_average": ops.rating_average,
+        "visits_30d": ops.visits,
+    }
+
+
+def _city_ops(figures: dict[str, DistrictOps]) -> DistrictOps:
+    """The city's operations figures: the districts' summed, the rating averaged over all
+    ratings."""
+    rated = sum(f.rating_count for f in figures.values())
+    weighted = sum((f.rating_average or 0) * f.rating_count for f in figures.values())
+    return DistrictOps(
+        checks=sum(f.checks for f in figures.values()),
+        rectifications_overdue=sum(f.rectifications_overdue for f in figures.values()),
+        cases_overdue=sum(f.cases_overdue for f in figures.values()),
+        rating_average=round(weighted / rated, 2) if rated else None,
+        rating_count=rated,
+        visits=sum(f.visits for f in figures.values()),
+    )
+
+
 def _target_row(t: dict[str, Any], name: str) -> dict[str, Any]:
     current, target = t["current"], t["target"]
     is_rate = METRIC_KINDS.get(t["metric"]) == "rate"
@@ -181,9 +221,11 @@ def dashboard(
     district: str | None,
     targets_file: str | Path | None,
     today: date,
+    now: datetime | None = None,
 ) -> Dashboard:
     """The dashboard of ``district`` (None: ``by``'s own scope, see :func:`planning_scope`)
-    on ``today``. TargetsFileError if the targets file is broken."""
+    on ``today`` (the operations' figures up to ``now``, default the present).
+    TargetsFileError if the targets file is broken."""
     scope = planning_scope(districts, by, district)
     docs = headline_figures(index, districts, targets_file=targets_file, today=today)
     if scope is not None and docs[scope]["coverage"] is None:  # the city's was too much work
@@ -196,7 +238,11 @@ def dashboard(
     night = night_time(today)
     by_night = _coverage(index, districts, at=night, only=scope)
     chosen = [d.adcode for d in districts if scope is None or d.adcode == scope]
-    rows = [_row(docs[k], by_night.get(k)) for k in chosen]
+    at = now or datetime.now(TZ)
+    ops = store.ops_figures_by_district(
+        at - timedelta(days=OPS_DAYS), at, visits_since=at - timedelta(days=VISITS_DAYS)
+    )
+    rows = [_row(docs[k], by_night.get(k)) | _ops_cells(ops.get(k, DistrictOps())) for k in chosen]
     names = {d.adcode: d.name for d in districts} | {CITY: "全市"}
     targets = [
         _target_row(t, names.get(t["key"], t["key"]))
@@ -213,7 +259,9 @@ def dashboard(
         today=today,
         night=night,
         rows=rows,
-        city=_row(docs[CITY], by_night.get(CITY)) if scope is None else None,
+        city=_row(docs[CITY], by_night.get(CITY)) | _ops_cells(_city_ops(ops))
+        if scope is None
+        else None,
         targets=targets,
         history=history,
     )
@@ -256,7 +304,10 @@ def report_tables(board: Dashboard, *, sort: str | None = None) -> list[Table]:
             sorted_rows(board.rows, sort),
             board.city,
             note="上图率、精准上图率、统一标识率均以运营中驿站为基数；覆盖率为1公里范围（约步行15分钟）"
-            "内的面积占比，交叉覆盖为至少两个驿站覆盖。" + night,
+            "内的面积占比，交叉覆盖为至少两个驿站覆盖。"
+            + night
+            + "逾期整改、逾期诉求为截至今天已过期限仍未"
+            "完成的数量；平均评分为骑手全部评价的平均星数。",
         ),
         Table(
             "目标进度",

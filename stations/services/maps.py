@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import folium
@@ -38,10 +38,12 @@ LEGEND = PointLegend(
     marked="24小时自助驿站",
     not_in_service="筹建中或暂停开放",
 )
-POPUP_FIELDS = ("名称", "状态", "地址", "开放时间", "设施", "进入方式", "上图")
+POPUP_FIELDS = ("名称", "状态", "星级", "地址", "开放时间", "设施", "进入方式", "上图")
 
 
-def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]]:
+def _popups(
+    stations: list[Station], threshold_m: float, stars: Mapping[int, int]
+) -> list[tuple[str, ...]]:
     """Each station's popup fields (see POPUP_FIELDS); listing offsets converted in bulk."""
     offsets = listing_offsets(stations)
     rows: list[tuple[str, ...]] = []
@@ -67,6 +69,7 @@ def _popups(stations: list[Station], threshold_m: float) -> list[tuple[str, ...]
             (
                 station.name,
                 "" if station.status is Status.ACTIVE else STATUS_LABELS[station.status.value],
+                "★" * stars.get(station.id or 0, 0),
                 station.address,
                 station.hours_text or station.hours,
                 "、".join(AMENITY_LABELS.get(a, a) for a in station.amenities),
@@ -83,13 +86,15 @@ def station_map(
     options: MapOptions | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    stars: Mapping[int, int] | None = None,
 ) -> folium.Map:
     """The registry's stations (not closed; with ``at``, those open then), coverage within
     ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
     shown first: see :class:`~stations.services.planning.MapOptions` (checked by
     :func:`~stations.services.planning.map_options`). Planned and temporarily closed
     stations are drawn hollow and count for no coverage; ``per_demand`` needs ``demand``
-    (there is no population layer). Coverage over its work budget raises
+    (there is no population layer); ``stars`` (station id → 1–5) show in the popups.
+    Coverage over its work budget raises
     :class:`~stations.services.planning.TooMuchWorkError`."""
     say = progress or (lambda _: None)
     options = options or MapOptions()
@@ -98,7 +103,7 @@ def station_map(
     positions = _shown(index, at=at, district=district)
     stations = [index.stations[p] for p in positions.tolist()]
     say(f"{len(stations):,} stations")
-    points = _points(index, positions, stations)
+    points = _points(index, positions, stations, stars or {})
     active = points.in_service
     assert active is not None
     chosen = chosen_districts(districts, district)
@@ -154,14 +159,16 @@ def _shown(index: StationIndex, *, at: datetime | None, district: str | None) ->
     return np.flatnonzero(keep)
 
 
-def _points(index: StationIndex, positions: np.ndarray, stations: list[Station]) -> MapPoints:
+def _points(
+    index: StationIndex, positions: np.ndarray, stations: list[Station], stars: Mapping[int, int]
+) -> MapPoints:
     """The stations at ``positions`` as map points, by 上图 state; only active ones serve."""
     return MapPoints(
         lon=index.nearest.lon[positions],
         lat=index.nearest.lat[positions],
         category=[m.value for m in index.mapped_at(positions)],
         self_service=index.self_service[positions],
-        popup=_popups(stations, index.threshold_m),
+        popup=_popups(stations, index.threshold_m, stars),
         popup_fields=POPUP_FIELDS,
         legend=LEGEND,
         in_service=index.status_mask(Status.ACTIVE)[positions],

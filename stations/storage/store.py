@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from stations.domain.accounts import Account, Session
@@ -40,6 +40,7 @@ from stations.domain.inspections import (
 )
 from stations.domain.model import Owner, Station
 from stations.domain.ratings import NewRating, Rating
+from stations.domain.stars import DistrictOps, StarRating, StationOps, StationYear
 from stations.domain.uploads import Upload, UploadNotFoundError, UploadRow
 
 
@@ -515,8 +516,51 @@ class InspectionStore(ABC):
         districts with none of these are left out (for the planners' figures)."""
 
 
-class StarStore(ABC):  # noqa: B024 - its methods come with its package
-    """Star ratings as computed, with their reasons."""
+class StarStore(ABC):
+    """Star ratings as computed, with their reasons; and the aggregate figures (of the
+    other operations' tables) they, the public record and the dashboard read."""
+
+    @abstractmethod
+    def ops_inputs(
+        self, since: datetime, now: datetime, *, hours_item: str
+    ) -> dict[int, StationYear]:
+        """Each station's figures between ``since`` and ``now`` (spot checks, ``hours_item``
+        of their checklists, ratings, check-ins, cases), in a few aggregate queries;
+        amenities and 上图 are the index's (left at their defaults). Stations without any
+        figure are left out."""
+
+    @abstractmethod
+    def save_star_ratings(self, rows: Sequence[StarRating]) -> None:
+        """Keep one computation's ratings (one row per station)."""
+
+    @abstractmethod
+    def latest_star_ratings(self) -> dict[int, StarRating]:
+        """Each station's latest saved rating."""
+
+    @abstractmethod
+    def ops_summary(
+        self, *, check_in_day_min: int, check_ins_since: date | None = None
+    ) -> dict[int, StationOps]:
+        """What the public record shows of each station's operations: its rating (all its
+        ratings), latest stars, last check, last edit by a union, last day with at least
+        ``check_in_day_min`` check-ins (only days from ``check_ins_since`` on, when given).
+        Stations with none of them are left out."""
+
+    @abstractmethod
+    def unannounced_passed_counts(self, since: datetime, now: datetime) -> dict[int, int]:
+        """Each station's unannounced spot checks between ``since`` and ``now`` that passed
+        every item (stations without one left out)."""
+
+    @abstractmethod
+    def open_rectification_counts(self) -> dict[int, int]:
+        """Each station's rectifications still open (stations without one left out)."""
+
+    @abstractmethod
+    def ops_figures_by_district(
+        self, since: datetime, now: datetime, *, visits_since: datetime | None = None
+    ) -> dict[str, DistrictOps]:
+        """Per district: spot checks since ``since``, rectifications and cases overdue at
+        ``now``, the average rating, check-ins since ``visits_since`` (default ``since``)."""
 
 
 class Store(

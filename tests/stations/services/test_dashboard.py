@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -13,6 +13,7 @@ from stations.readmodel.index import StationIndex
 from stations.services import planning
 from stations.services.dashboard import (
     DISTRICT_COLUMNS,
+    OPS_COLUMNS,
     dashboard,
     night_time,
     report_tables,
@@ -21,6 +22,8 @@ from stations.services.dashboard import (
 from stations.services.sample import load_demo
 from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
+from tests.builders import GUANYINQIAO, make_station
+from tests.stations import ops_rows
 
 YUZHONG = "500103"
 CITY = Principal("c", "重庆市总工会", Role.ADMIN, None)
@@ -77,6 +80,8 @@ def test_the_figures_are_those_of_v1_districts_coverage_and_history(registry, di
                 assert row[key] == expected
             elif key.startswith("targets_"):
                 assert row["targets_overdue"] == sum(t["overdue"] for t in doc["targets"])
+            elif column in OPS_COLUMNS:
+                continue  # the operations' figures: test_the_operations_columns_per_district
             else:
                 assert row[key] == doc[key], key
     assert board.city["stations_active"] > 0 and board.city["coverage"] is not None
@@ -151,3 +156,51 @@ def test_rows_sort_by_a_column_laggards_first_and_no_value_last():
     assert sorted_rows(rows, None) is rows
     with pytest.raises(InvalidOptionError):
         sorted_rows(rows, "nonsense")
+
+
+def test_the_operations_columns_per_district(any_store, districts):
+    store = any_store
+    a = store.create(make_station(districts, external_id="A"), actor="t")
+    b = store.create(
+        make_station(
+            districts,
+            external_id="B",
+            owner="district:500105",
+            lon=GUANYINQIAO[0],
+            lat=GUANYINQIAO[1],
+        ),
+        actor="t",
+    )
+    now = datetime.now(TZ)
+    check = ops_rows.inspection(store, a.id, {"hygiene": False}, at=now - timedelta(days=3))
+    ops_rows.inspection(store, a.id, {"hygiene": True}, at=now - timedelta(days=400))
+    ops_rows.rectification(store, a.id, check, due=now - timedelta(days=1))
+    ops_rows.case(store, a.id, opened=now - timedelta(days=4), due=now - timedelta(days=2))
+    ops_rows.case(
+        store, b.id, opened=now - timedelta(hours=1), due=now + timedelta(days=1), district="500105"
+    )
+    ops_rows.rating(store, a.id, 5, client="x")
+    ops_rows.rating(store, a.id, 4, client="y")
+    ops_rows.rating(store, b.id, 1, client="z")
+    today = now.date()
+    ops_rows.visits(store, a.id, today.isoformat(), 6)
+    ops_rows.visits(store, b.id, (today - timedelta(days=40)).isoformat(), 9, district="500105")
+    board = dashboard(
+        StationIndex.build(store),
+        districts,
+        store,
+        CITY,
+        district=None,
+        targets_file=None,
+        today=today,
+    )
+    rows = {r["key"]: r for r in board.rows}
+    keys = [c.key for c in OPS_COLUMNS]
+    assert [rows["500103"][k] for k in keys] == [1, 1, 1, 4.5, 6]
+    assert [rows["500105"][k] for k in keys] == [0, 0, 0, 1.0, 0]
+    assert [board.city[k] for k in keys] == [1, 1, 1, pytest.approx(10 / 3, abs=0.01), 6]
+    assert rows["500101"]["rating_average"] is None
+    (table, *_) = report_tables(board)
+    assert {"抽查次数（365天）", "逾期整改", "逾期诉求", "平均评分", "签到人次（30天）"} <= {
+        c.label for c in table.columns
+    }
