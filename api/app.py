@@ -28,6 +28,7 @@ from api.routes import planners as routes_planners
 from api.routes import rider as routes_rider
 from api.routes import service as routes_service
 from api.routes import stations as routes_stations
+from api.routes import visits as routes_visits
 from api.routes import writes as routes_writes
 from api.warm import Warmer, start_warming
 from geodata.crs import load_shift_area
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(routes_stations.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)
+    app.include_router(routes_visits.router)
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)

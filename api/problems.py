@@ -76,6 +76,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "too_many_reports": (429, "Too many reports; wait and try again"),
     "too_many_check_ins": (429, "Too many check-ins; wait and try again"),
     "too_many_ratings": (429, "Too many ratings; wait and try again"),
+    "invalid_visit": (422, "The check-in is not valid"),
+    "invalid_range": (400, "The date range is not valid"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "read_only": (503, "This server reads from a replica; writes go to the primary"),
     "account_invalid": (422, "The account cannot be made or changed so"),
