@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -140,15 +140,16 @@ def test_raw_rows_are_purged_after_the_keep_time_and_the_counts_stay(store, stat
 
 def test_day_and_hour_are_shanghai_s(store, stations):
     yz, _ = stations
-    at = datetime(2026, 10, 9, 16, 30, tzinfo=timezone.utc)  # 00:30 on the 10th in Chongqing
+    at = datetime(2026, 10, 9, 16, 30, tzinfo=UTC)  # 00:30 on the 10th in Chongqing
     assert add(store, visit(yz.id, at=at))
     assert rollup(store) == {(yz.id, "2026-10-10", 0): 1}
     by_hour = store.usage(UsageQuery(by="hour", since=date(2026, 10, 10), until=date(2026, 10, 10)))
     assert len(by_hour) == 24
-    assert [b.n for b in by_hour][0] == 1
-    assert store.usage(UsageQuery(by="day", since=date(2026, 10, 9), until=date(2026, 10, 9)))[
-        0
-    ].n == 0
+    assert [b.n for b in by_hour] == [1] + [0] * 23
+    assert (
+        store.usage(UsageQuery(by="day", since=date(2026, 10, 9), until=date(2026, 10, 9)))[0].n
+        == 0
+    )
 
 
 def test_usage_filters_by_district_and_station(store, stations):
