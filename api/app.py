@@ -18,6 +18,7 @@ from api.console import planner as console_planner
 from api.console import reports as console_reports
 from api.console import stations as console_stations
 from api.console import uploads as console_uploads
+from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
@@ -131,6 +132,7 @@ def create_app(
     app.include_router(console_planner.router)
     app.include_router(console_accounts.router)
     app.include_router(console_uploads.router)
+    app.include_router(console_usage.router)
 
     app.include_router(routes_service.router)
 

@@ -50,6 +50,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("骑手反馈", "/console/reports"),
     NavItem("规划看板", "/console/dashboard"),
     NavItem("报表", "/console/report"),
+    NavItem("使用情况", "/console/usage"),
     NavItem("账号", "/console/accounts", city_only=True),
 )
 
