@@ -65,8 +65,9 @@ def occupation_chart(buckets: list[UsageBucket], *, title: str) -> str:
         margin_left=CJK_MARGIN,
         min_scale=4,
     )
-    chart.x_labels = [b.label for b in buckets]
-    chart.add("签到", [b.n for b in buckets])
+    # pygal draws the first bar at the bottom: reversed, the list reads top-down.
+    chart.x_labels = [b.label for b in reversed(buckets)]
+    chart.add("签到", [b.n for b in reversed(buckets)])
     return _svg(chart)
 
 
