@@ -61,6 +61,8 @@ class NewVisit:
     client_hash: str
     at: datetime  # aware
     via_poster: bool = False  # sent with the station code from its poster
+    # The station's district now, as the caller's read model has it; None: the store looks.
+    district_adcode: str | None = None
 
     def __post_init__(self) -> None:
         if self.occupation not in OCCUPATION_LABELS:

@@ -78,6 +78,7 @@ def check_in(
             client_hash=client_hash(client_address, salt),
             at=at,
             via_poster=via_poster,
+            district_adcode=station.district_adcode,
         ),
         dedupe_s=dedupe_minutes * 60,
         limits=(

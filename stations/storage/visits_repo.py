@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from stations.storage.store import VisitStore
 # Raw rows older than the keep time removed per check-in: bounded, so that no check-in
 # pays for a backlog; at one purge per write the backlog shrinks as fast as it grows.
 PURGE_BATCH = 100
+_ONE_AT_A_TIME = threading.Lock()
 
 
 class SQLVisits(SQLBase, VisitStore):
@@ -32,7 +34,10 @@ class SQLVisits(SQLBase, VisitStore):
         self, visit: NewVisit, *, dedupe_s: float, limits: Sequence[RateLimit], keep_s: float
     ) -> bool:
         at = visit.at
-        with self._write() as c:
+        # Check-ins queue here, within the process, rather than in SQLite's busy handler
+        # (which sleeps up to 100 ms between tries) or, holding a pooled PostgreSQL
+        # connection, on the write lock.
+        with _ONE_AT_A_TIME, self._write() as c:
             seen = c.execute(
                 "SELECT 1 FROM visits WHERE station_id = ? AND client_hash = ? AND at > ? LIMIT 1",
                 (visit.station_id, visit.client_hash, stamp(at - timedelta(seconds=dedupe_s))),
@@ -49,11 +54,14 @@ class SQLVisits(SQLBase, VisitStore):
                 now=at,
                 error=TooManyCheckInsError,
             )
-            row = c.execute(
-                "SELECT district_adcode FROM stations WHERE id = ?", (visit.station_id,)
-            ).fetchone()
-            if row is None:
-                raise StationNotFoundError(visit.station_id)
+            district = visit.district_adcode
+            if district is None:
+                row = c.execute(
+                    "SELECT district_adcode FROM stations WHERE id = ?", (visit.station_id,)
+                ).fetchone()
+                if row is None:
+                    raise StationNotFoundError(visit.station_id)
+                district = row[0]
             c.execute(
                 "INSERT INTO visits (station_id, client_hash, occupation, at, via_poster) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -71,7 +79,7 @@ class SQLVisits(SQLBase, VisitStore):
                 f"INSERT INTO visit_counts (station_id, district_adcode, day, hour, n, {column}) "
                 "VALUES (?, ?, ?, ?, 1, 1) ON CONFLICT (station_id, day, hour) DO UPDATE SET "
                 f"n = visit_counts.n + 1, {column} = visit_counts.{column} + 1",
-                (visit.station_id, row[0], day, hour),
+                (visit.station_id, district, day, hour),
             )
             c.execute(
                 "DELETE FROM visits WHERE id IN "
