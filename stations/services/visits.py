@@ -85,6 +85,7 @@ def check_in(
             RateLimit("client", per_client_per_hour, HOUR_S),
             RateLimit("station", per_station_per_hour, HOUR_S),
         ),
-        keep_s=keep_hours * HOUR_S,
+        # Never shorter than what the de-duplication and the limits look back over.
+        keep_s=max(keep_hours * HOUR_S, dedupe_minutes * 60, HOUR_S),
     )
     return CheckIn(station_id=station_id, occupation=checked, counted=counted)
