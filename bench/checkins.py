@@ -245,8 +245,9 @@ def bench_store(
                 server.base, script, seconds=seconds, connections=args.connections, threads=1
             )
 
-        load(ours, args.warmup)
-        load(ref, args.warmup)
+        if args.rounds > 0 and args.warmup > 0:
+            load(ours, args.warmup)
+            load(ref, args.warmup)
         for r in range(args.rounds):
             for server in (ref, ours) if r % 2 else (ours, ref):
                 res = load(server, args.seconds)
@@ -272,7 +273,7 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=1000, help="default 1000 (10 %%)")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="0: the usage figures only")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--usage-n", type=int, default=40, help="requests per by")
     parser.add_argument(
@@ -346,6 +347,8 @@ def report(results: dict) -> None:
         f"{'p99 ms':>8} {'non-2xx':>8}"
     )
     for name, (mine, theirs, _) in results.items():
+        if not mine:  # --rounds 0: the usage figures only
+            continue
         rps = max(r.requests_per_s for r in mine)
         ref = max(r.requests_per_s for r in theirs)
         bad = sum(r.non_2xx + r.socket_errors for r in mine)
