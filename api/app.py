@@ -20,6 +20,7 @@ from api.console import reports as console_reports
 from api.console import stars as console_stars
 from api.console import stations as console_stations
 from api.console import uploads as console_uploads
+from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
@@ -36,6 +37,7 @@ from api.routes import service as routes_service
 from api.routes import stars as routes_stars
 from api.routes import station_page as routes_station_page
 from api.routes import stations as routes_stations
+from api.routes import visits as routes_visits
 from api.routes import writes as routes_writes
 from api.warm import Warmer, start_warming
 from geodata.crs import load_shift_area
@@ -144,6 +146,7 @@ def create_app(
     app.include_router(routes_inspections.router)
     app.include_router(routes_ratings.router)
     app.include_router(routes_cases.router)
+    app.include_router(routes_visits.router)
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
     app.include_router(routes_ogc.router)
@@ -159,6 +162,7 @@ def create_app(
     app.include_router(console_planner.router)
     app.include_router(console_accounts.router)
     app.include_router(console_uploads.router)
+    app.include_router(console_usage.router)
 
     app.include_router(routes_service.router)
 

@@ -393,6 +393,20 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Install fonts-wqy-microhei (apt-get install fonts-wqy-microhei) or point "
         "YIZHAN_POSTER_FONT at a CJK TrueType font, then try again.",
     ),
+    "invalid_visit": E(
+        "签到无效：职业不在外卖配送员、快递员、网约车司机、货车司机、环卫工人、其他之中。",
+        "occupation 填写职业代码（delivery、courier、ride_hailing、truck、sanitation、other）"
+        "或其中文名称。",
+        "The check-in is not valid: its occupation is not one of the six.",
+        "Send occupation as a code (delivery, courier, ride_hailing, truck, sanitation, other) "
+        "or its Chinese label.",
+    ),
+    "invalid_range": E(
+        "日期范围无效：开始日期晚于结束日期，或范围超过 400 天。",
+        "since 不晚于 until（北京时间日期，如 2026-10-01），一次最多查询 400 天。",
+        "The date range is not valid: since is after until, or it spans more than 400 days.",
+        "Give since no later than until (Shanghai dates such as 2026-10-01), 400 days at most.",
+    ),
     "schema_incompatible": E(
         "这个数据库不能被本版本使用（版本更新，或里面有其他程序的表），数据库未被改动。",
         "检查 YIZHAN_DATABASE_URL 是否指向 yizhan 的数据库，并使用与之匹配的 yizhan 版本。",

@@ -88,6 +88,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "stale_case": (409, "The case was changed by someone else"),
     "case_transition_refused": (409, "The case cannot go to that state now"),
     "poster_font_missing": (503, "The poster font is not installed"),
+    "invalid_visit": (422, "The check-in is not valid"),
+    "invalid_range": (400, "The date range is not valid"),
     "schema_incompatible": (503, "The registry database cannot be used"),
     "read_only": (503, "This server reads from a replica; writes go to the primary"),
     "account_invalid": (422, "The account cannot be made or changed so"),

@@ -53,6 +53,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("规划看板", "/console/dashboard"),
     NavItem("报表", "/console/report"),
     NavItem("星级评定", "/console/stars"),
+    NavItem("使用情况", "/console/usage"),
     NavItem("账号", "/console/accounts", city_only=True),
 )
 

@@ -42,6 +42,7 @@ from stations.domain.model import Owner, Station
 from stations.domain.ratings import NewRating, Rating
 from stations.domain.stars import DistrictOps, StarRating, StationOps, StationYear
 from stations.domain.uploads import Upload, UploadNotFoundError, UploadRow
+from stations.domain.visits import NewVisit, UsageBucket, UsageQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,8 +380,28 @@ class CodeStore(ABC):
 # repository (visits_repo, ratings_repo, cases_repo, inspections_repo, stars_repo).
 
 
-class VisitStore(ABC):  # noqa: B024 - its methods come with its package
+class VisitStore(ABC):
     """Workers' check-ins: the raw rows kept briefly, the hourly rollup every figure reads."""
+
+    @abstractmethod
+    def add_visit(
+        self, visit: NewVisit, *, dedupe_s: float, limits: Sequence[RateLimit], keep_s: float
+    ) -> bool:
+        """Count ``visit`` in one transaction and say whether it was: not if the same client
+        checked in at the same station in the last ``dedupe_s`` seconds (nothing written, no
+        error); TooManyCheckInsError if one of ``limits`` is reached; else the raw row and
+        its hour's rollup, and raw rows older than ``keep_s`` purged (a bounded number)."""
+
+    @abstractmethod
+    def usage(self, q: UsageQuery) -> list[UsageBucket]:
+        """Check-ins passing ``q`` summed by ``q.by``: every bucket in order, zeros too."""
+
+    @abstractmethod
+    def visit_days(
+        self, station_ids: Sequence[int], *, since: date
+    ) -> dict[int, list[tuple[str, int]]]:
+        """Per station (only those with any), its check-ins per Shanghai day from ``since``
+        on: (day, n), oldest first."""
 
 
 class RatingStore(ABC):
