@@ -5,7 +5,7 @@ a shared rate limit counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stations.domain.cases import CaseState, NewCase
@@ -26,6 +26,9 @@ from stations.storage.cases_repo import open_case, step_case
 from stations.storage.limits import check_limits
 from stations.storage.sqlbase import SQLBase, stamp
 from stations.storage.store import FeedbackStore
+
+# Reports' address hashes cleared per report once no limit looks back to them (bounded work).
+_PURGE_BATCH = 200
 
 
 class SQLFeedback(SQLBase, FeedbackStore):
@@ -70,6 +73,15 @@ class SQLFeedback(SQLBase, FeedbackStore):
                 station_id=report.station_id,
                 now=now,
                 error=TooManyReportsError,
+            )
+            # The address hash serves the limits only (with the salt beside it, trying every
+            # IPv4 address reverses it): cleared, a bounded batch per report, once no limit
+            # looks back that far. '' (the column is NOT NULL) matches no client's hash.
+            keep_s = max((limit.window_s for limit in limits), default=0)
+            c.execute(
+                "UPDATE feedback SET client_hash = '' WHERE id IN (SELECT id FROM feedback "
+                "WHERE client_hash <> '' AND created_at < ? ORDER BY created_at LIMIT ?)",
+                (stamp(now - timedelta(seconds=keep_s)), _PURGE_BATCH),
             )
             feedback_id = int(
                 c.execute(

@@ -124,3 +124,29 @@ def test_check_report_cleans_the_note_and_explains_problems_in_chinese():
         check_report("nope", "x")
     assert caught.value.problems[0]["code"] == "unknown_kind"
     assert "问题类型" in str(caught.value)
+
+
+def _hashes(store):
+    rows = store._conn().execute("SELECT id, client_hash FROM feedback ORDER BY id").fetchall()
+    return [r[1] for r in rows]
+
+
+def test_a_report_s_address_hash_is_cleared_once_its_limits_no_longer_look_back(store):
+    """The hash is kept for the limits only: with the salt in the same database it can be
+    reversed by trying every IPv4 address, so it may not stay with the report for ever."""
+    limit = [RateLimit("client", 5, 3600), RateLimit("station", 50, 3600)]
+    store.add_feedback(report(at=T0, client="c1"), limits=limit)
+    store.add_feedback(report(at=T0 + timedelta(minutes=30), client="c2"), limits=limit)
+    assert _hashes(store) == ["c1", "c2"]
+    # 61 minutes on: c1's report is out of every window, c2's is still counted.
+    store.add_feedback(report(at=T0 + timedelta(minutes=61), client="c3"), limits=limit)
+    assert _hashes(store) == ["", "c2", "c3"]
+    # The limits still count what they must: c2 within the hour, and no one else.
+    for k in range(4):
+        store.add_feedback(report(at=T0 + timedelta(minutes=62 + k), client="c2"), limits=limit)
+    with pytest.raises(TooManyReportsError):
+        store.add_feedback(report(at=T0 + timedelta(minutes=70), client="c2"), limits=limit)
+    # A day on, every earlier report's hash is gone.
+    store.add_feedback(report(at=T0 + timedelta(days=1), client="c4"), limits=limit)
+    assert set(_hashes(store)[:-1]) == {""}
+    assert _hashes(store)[-1] == "c4"
