@@ -3,7 +3,6 @@ receipt page ``/s/receipt/{receipt}``, and their script and style files."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -14,13 +13,11 @@ from api.problems import Problem
 from api.representation import station_json
 from api.station_page import RECEIPTS_KEY, asset_response, page, station_context
 from geodata.hours import TZ
-from stations.domain.codes import ALPHABET, InvalidCodeError, display_code
+from stations.domain.cases import ReceiptNotFoundError, display_receipt, parse_receipt
+from stations.domain.codes import InvalidCodeError, display_code
 from stations.services import posters as poster_service
 
 router = APIRouter(include_in_schema=False)
-
-# A receipt: 12 to 16 symbols of the codes' alphabet, in groups of four; any case.
-_RECEIPT = re.compile(rf"^[{ALPHABET}]{{4}}(?:-[{ALPHABET}]{{4}}){{2,3}}$")
 
 
 def _not_found(title: str, *lines: str, status: int = 404) -> Response:
@@ -31,8 +28,9 @@ def _not_found(title: str, *lines: str, status: int = 404) -> Response:
 def receipt_page(receipt: str) -> Response:
     """The reporter's receipt: state, the union's reply, deadline, history; confirm or
     reopen (the page's script asks /v1/feedback/receipts/{receipt})."""
-    canonical = receipt.strip().upper()
-    if not _RECEIPT.match(canonical):
+    try:  # read as the API reads it: any case, full-width, hyphens and spaces optional
+        canonical = display_receipt(parse_receipt(receipt))
+    except ReceiptNotFoundError:
         return _not_found("回执号有误", "请核对回执号：形如 ABCD-EFGH-JKMN。")
     if canonical != receipt:
         return RedirectResponse(f"/s/receipt/{canonical}", status_code=301)

@@ -132,6 +132,12 @@ def test_receipt_page_is_a_shell_for_its_receipt(client):
     lower = client.get("/s/receipt/abcd-efgh-jkmn", follow_redirects=False)
     assert lower.status_code == 301
     assert lower.headers["location"] == "/s/receipt/ABCD-EFGH-JKMN"
+    # Typed as the API reads it (the one rule: parse_receipt): full-width, no hyphens.
+    for typed in ("ＡＢＣＤ-ＥＦＧＨ-ＪＫＭＮ", "abcdefghjkmn", "ABCD EFGH JKMN"):
+        moved = client.get(f"/s/receipt/{typed}", follow_redirects=False)
+        assert moved.status_code == 301, typed
+        assert moved.headers["location"] == "/s/receipt/ABCD-EFGH-JKMN"
+    assert client.get("/s/receipt/ABCD-EFGH-JKMN-PQRS").status_code == 404  # 16: none is
     bad = client.get(f"/s/receipt/{XSS}")
     assert bad.status_code == 404
     assert "回执号有误" in bad.text
