@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from stations.domain.feedback import InvalidFeedbackError, clean_note
+from stations.domain.feedback import InvalidFeedbackError, clean_or_refuse
 
 COMMENT_MAX_CHARS = 300
 LOW_STARS = 2  # a rating of at most this many stars with a comment opens a case
@@ -75,7 +75,7 @@ def check_rating(stars: object, comment: object) -> tuple[int, str]:
     if comment is not None and not isinstance(comment, str):
         problems.append({"field": "comment", "code": "not_text", "message": "评价内容应是文字"})
         comment = ""
-    cleaned = clean_note(comment)
+    cleaned = clean_or_refuse(comment)
     if len(cleaned) > COMMENT_MAX_CHARS:
         problems.append(
             {
