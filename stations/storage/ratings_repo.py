@@ -141,14 +141,9 @@ class SQLRatings(SQLBase, RatingStore):
                 rating_id=rating_id,
             )
             c.execute("UPDATE ratings SET case_id = ? WHERE id = ?", (new_id, rating_id))
-        else:
-            # The case stays (its text is the rating's comment, now the new one); the new
-            # receipt follows it when the union has not resolved it yet.
-            c.execute(
-                "UPDATE cases SET receipt_sha256 = ? "
-                "WHERE id = ? AND state IN ('open', 'in_progress')",
-                (rating.receipt_sha256, case_id),
-            )
+        # Otherwise the case stays (its text is the rating's comment, now the new one), with
+        # the receipt it was opened with: that one was shown and kept in 我的反馈 (and on a
+        # shared address may be someone else's); the replacement gets none.
 
     def rating_summary(
         self, station_ids: Sequence[int] | None = None

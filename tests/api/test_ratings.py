@@ -99,3 +99,17 @@ def test_comments_go_to_the_owning_union_only(client, store, stations):
     # The public record never shows a comment.
     record = client.get(f"/v1/stations/{yz.id}").text
     assert XSS not in record and "onerror" not in record
+
+
+def test_a_receipt_keeps_working_when_its_rating_is_replaced(client, stations):
+    """A second low rating from the same address (the rider correcting it, or another rider
+    on the station's Wi-Fi) replaces the rating; the receipt shown first, kept in 我的反馈,
+    still follows the case (it was a 404 once the replacement took the case)."""
+    yz, _ = stations
+    first = rate(client, yz.id, 1, "热水器坏了").json()["receipt"]
+    again = rate(client, yz.id, 2, "空调也坏了")
+    assert again.status_code == 200 and again.json()["replaced"] is True
+    assert again.json()["receipt"] is None  # it opened no case: the first one stays
+    seen = client.get(f"/v1/feedback/receipts/{first}")
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["state"] == "open"

@@ -111,15 +111,16 @@ def test_a_low_rating_with_a_comment_opens_a_case_in_the_same_transaction(store)
     assert case is not None and case.id == stored.case_id
     assert case.source == "rating" and case.kind == "low_rating" and case.stars == 1
     assert case.text == "厕所很脏" and case.state is CaseState.OPEN
-    # Replaced while open: the case stays, with the new comment and the new receipt.
+    # Replaced while open: the case stays, with the new comment and its first receipt (the
+    # one the rider was shown; the replacement's opens nothing).
     again, replaced = store.add_rating(
         rating(2, comment="还是很脏", receipt="NMKJHGFEDCBA", at=T0 + timedelta(hours=1)),
         dedupe_s=WINDOW,
     )
     assert replaced and again.case_id == case.id
-    kept = store.find_case_by_receipt(receipt_hash("NMKJHGFEDCBA"))
+    kept = store.find_case_by_receipt(receipt_hash("ABCDEFGHJKMN"))
     assert kept is not None and kept.id == case.id and kept.text == "还是很脏"
-    assert store.find_case_by_receipt(receipt_hash("ABCDEFGHJKMN")) is None
+    assert store.find_case_by_receipt(receipt_hash("NMKJHGFEDCBA")) is None
 
 
 def test_a_failing_case_leaves_no_rating(store, monkeypatch):
