@@ -80,7 +80,7 @@ class SQLFeedback(SQLBase, FeedbackStore):
             keep_s = max((limit.window_s for limit in limits), default=0)
             c.execute(
                 "UPDATE feedback SET client_hash = '' WHERE id IN (SELECT id FROM feedback "
-                "WHERE client_hash <> '' AND created_at < ? ORDER BY created_at LIMIT ?)",
+                "WHERE client_hash > '' AND created_at < ? ORDER BY created_at LIMIT ?)",
                 (stamp(now - timedelta(seconds=keep_s)), _PURGE_BATCH),
             )
             feedback_id = int(
