@@ -173,5 +173,31 @@ def test_the_client_address_is_not_in_the_database(store, districts, db_path, st
     text = stored_text(store)
     for needle in (ADDRESS, v6, "2001:db8:85a3", "2001:db8:85a3::/64"):
         assert needle not in text
+    for receipt in receipts:  # only their SHA-256
+        assert receipt not in text and receipt.replace("-", "") not in text
     hashes = [r[0] for r in store._conn().execute("SELECT client_hash FROM visits").fetchall()]
     assert len(hashes) == 4 and all(len(h) == 32 and int(h, 16) >= 0 for h in hashes)
+
+
+def test_no_anonymous_write_leaves_the_address_in_the_database(store, districts, db_path, stations):
+    """Check-ins, ratings, reports, receipts looked up (a wrong one too): a dump of every
+    table holds neither address nor its IPv6 /64, nor a receipt in the clear."""
+    yz, _ = stations
+    v6 = "2001:db8:85a3::8a2e:370:7334"
+    receipts: list[str] = []
+    for address in (ADDRESS, v6):
+        with make_client(store, districts, db_path, client=(address, 1)) as c:
+            assert check_in(c, yz.id).status_code == 201
+            rated = c.post(f"/v1/stations/{yz.id}/ratings", json={"stars": 1, "comment": "脏"})
+            assert rated.status_code == 201, rated.text
+            reported = c.post(f"/v1/stations/{yz.id}/feedback", json={"kind": "locked"})
+            assert reported.status_code == 201, reported.text
+            receipts += [rated.json()["receipt"], reported.json()["receipt"]]
+            for receipt in receipts[-2:]:
+                assert c.get(f"/v1/feedback/receipts/{receipt}").status_code == 200
+            assert c.get("/v1/feedback/receipts/ABCD-EFGH-JKMN").status_code == 404
+    text = stored_text(store)
+    for needle in (ADDRESS, v6, "2001:db8:85a3", "2001:db8:85a3::/64"):
+        assert needle not in text
+    for receipt in receipts:  # only their SHA-256
+        assert receipt not in text and receipt.replace("-", "") not in text
