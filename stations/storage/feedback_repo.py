@@ -5,7 +5,7 @@ a shared rate limit counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stations.domain.cases import CaseState, NewCase
@@ -26,6 +26,9 @@ from stations.storage.cases_repo import open_case, step_case
 from stations.storage.limits import check_limits
 from stations.storage.sqlbase import SQLBase, stamp
 from stations.storage.store import FeedbackStore
+
+HOUR_S = 3600
+HASH_CLEAR_BATCH = 100
 
 
 class SQLFeedback(SQLBase, FeedbackStore):
@@ -87,6 +90,14 @@ class SQLFeedback(SQLBase, FeedbackStore):
             )
             if case is not None:
                 open_case(c, case, feedback_id=feedback_id, rating_id=None)
+            # An address hash is needed only while a limit may count it: older ones are
+            # cleared (a bounded batch per report, so none waits for a backlog).
+            keep_s = max((limit.window_s for limit in limits), default=HOUR_S)
+            c.execute(
+                "UPDATE feedback SET client_hash = '' WHERE id IN (SELECT id FROM feedback "
+                f"WHERE client_hash <> '' AND created_at < ? LIMIT ?{self._SKIP_LOCKED})",
+                (stamp(now - timedelta(seconds=keep_s)), HASH_CLEAR_BATCH),
+            )
         return self.get_feedback(feedback_id)
 
     def find_feedback(self, feedback_id: int) -> Feedback | None:

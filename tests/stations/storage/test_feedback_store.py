@@ -124,3 +124,29 @@ def test_check_report_cleans_the_note_and_explains_problems_in_chinese():
         check_report("nope", "x")
     assert caught.value.problems[0]["code"] == "unknown_kind"
     assert "问题类型" in str(caught.value)
+
+
+def test_a_reports_address_hash_is_cleared_once_no_limit_counts_it(store, districts):
+    """Kept only while a rate limit may count it (the longest window), then cleared."""
+    from datetime import datetime, timedelta
+
+    from geodata.hours import TZ
+    from stations.domain.feedback import FeedbackKind, NewFeedback, RateLimit
+
+    station = store.create(make_station(districts), actor="t")
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=TZ)
+    limits = (RateLimit("client", 10, 3600), RateLimit("station", 30, 3600))
+    for minutes, client in ((0, "a" * 32), (30, "b" * 32), (90, "c" * 32)):
+        store.add_feedback(
+            NewFeedback(
+                station.id,
+                str(station.owner),
+                FeedbackKind.LOCKED,
+                "",
+                client,
+                start + timedelta(minutes=minutes),
+            ),
+            limits=limits,
+        )
+    kept = [r[0] for r in store._conn().execute("SELECT client_hash FROM feedback ORDER BY id")]
+    assert kept == ["", "b" * 32, "c" * 32]  # the first was over an hour old at the third
