@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from api.deps import IndexDep, ServicesDep
 from api.problems import Problem
 from api.representation import station_json
+from api.routes.stations import ops_of
 from api.station_page import RECEIPTS_KEY, asset_response, page, station_context
 from geodata.hours import TZ
 from stations.domain.cases import ReceiptNotFoundError, display_receipt, parse_receipt
@@ -47,7 +48,7 @@ def station_asset(name: str, request: Request) -> Response:
 
 
 @router.get("/s/{code}")
-def station_page(code: str, services: ServicesDep, index: IndexDep) -> Response:
+def station_page(code: str, request: Request, services: ServicesDep, index: IndexDep) -> Response:
     """The station's page: state now, hours, entry, amenities, navigation, and 签到 /
     评价 / 报告问题. Any case, with or without the hyphen (301 to the canonical form)."""
     try:
@@ -68,7 +69,10 @@ def station_page(code: str, services: ServicesDep, index: IndexDep) -> Response:
     now = datetime.now(TZ)
     open_now, next_change = poster_service.open_state(station, now)
     doc = station_json(
-        station, districts=services.districts, threshold_m=services.settings.precise_threshold_m
+        station,
+        districts=services.districts,
+        threshold_m=services.settings.precise_threshold_m,
+        ops=ops_of(request),  # its stars, rating and last confirmation
     )
     context = station_context(doc, open_now=open_now, next_change=next_change, now=now)
     return page("page.html", display_code=display_code(found.code), **context)

@@ -25,6 +25,7 @@ from stations.formats.registry import FORMATS
 from stations.services.demo import DEFAULT_TOTAL
 from stations.services.migration import copy_registry
 from stations.services.sample import RealStationsError, load_demo, sample_accounts
+from stations.services.sample_ops import load_sample_operations, operation_settings
 from stations.storage.store import Store
 
 
@@ -40,11 +41,12 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
     store = open_registry(database)
     districts = registry_districts()
     progress = Progress("生成示例数据")
+    done_seed = seed if seed is not None else cli_settings().demo_seed
     try:
         done = load_demo(
             store,
             districts,
-            seed=seed if seed is not None else cli_settings().demo_seed,
+            seed=done_seed,
             total=total,
             replace=replace,
             on_row=progress,
@@ -60,6 +62,13 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
         click.echo(f"loaded {done.stations:,} sample stations")
         layer = done.demand
         click.echo(f"loaded the sample demand layer {layer.name!r} ({len(layer):,} points)")
+        ops = load_sample_operations(
+            store, settings=operation_settings(store, cli_settings()), seed=done_seed
+        )
+        click.echo(
+            f"示例运营数据：签到 {ops.check_ins:,} 次，评价 {ops.ratings} 条，"
+            f"问题报告 {ops.reports} 条，抽查 {ops.inspections} 次，星级评定 {ops.stars:,} 个驿站"
+        )
     accounts = sample_accounts(store, districts)
     if accounts:
         click.echo(

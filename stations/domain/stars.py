@@ -32,6 +32,7 @@ class StarRule:
     """The weights and thresholds of stars.toml (every key documented there)."""
 
     version: str
+    min_checks: int
     check_points: float
     check_max: float
     passed_max: float
@@ -281,6 +282,13 @@ def _get(doc: dict[str, Any], path: str, kind: type, where: str) -> Any:
     return value
 
 
+def is_rated(year: StationYear, rule: StarRule) -> bool:
+    """Whether the year holds enough evidence to rate the station at all: at least the
+    rule's ``checks.min_checks`` spot checks (a station nobody checked gets no stars, not
+    one star)."""
+    return year.checks >= rule.min_checks
+
+
 def parse_rule(text: str, *, where: str = "stars.toml") -> StarRule:
     """The rule in ``text`` (TOML, see stars.toml); StarRuleError saying what is wrong."""
     try:
@@ -298,6 +306,7 @@ def parse_rule(text: str, *, where: str = "stars.toml") -> StarRule:
         raise StarRuleError(f"{where}: thresholds must not rise from five to two")
     return StarRule(
         version=_get(doc, "version", str, where),
+        min_checks=_get(doc, "checks.min_checks", int, where),
         check_points=_get(doc, "checks.points_per_check", float, where),
         check_max=_get(doc, "checks.max", float, where),
         passed_max=_get(doc, "passed.max", float, where),

@@ -12,7 +12,7 @@ import numpy as np
 
 from stations.domain.auth import Principal, check_star_reasons, check_stars_compute
 from stations.domain.errors import StationNotFoundError
-from stations.domain.stars import YEAR_DAYS, StarRating, StarRule, StationYear, rate
+from stations.domain.stars import YEAR_DAYS, StarRating, StarRule, StationYear, is_rated, rate
 from stations.readmodel.index import StationIndex
 from stations.storage.store import Store
 
@@ -42,6 +42,8 @@ def compute_stars(
     for station in index.stations:
         if station.id is None:  # pragma: no cover - stored stations have ids
             continue
+        if not is_rated(inputs[station.id], rule):
+            continue  # 未评定: no stars until it has been checked
         result = rate(inputs[station.id], rule)
         rows.append(
             StarRating(
@@ -54,7 +56,7 @@ def compute_stars(
                 rules_version=rule.version,
             )
         )
-    store.save_star_ratings(rows)
+    store.save_star_ratings(rows, computed_at=now)
     return rows
 
 

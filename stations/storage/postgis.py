@@ -406,6 +406,8 @@ WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
 """
 _WRITE_LOCK = 0x59495A48  # pg_advisory_xact_lock key ("YIZH"): writes and migrations
+# The two-key advisory locks' class of tallies' keys (a key space apart from _WRITE_LOCK's).
+_TALLY_LOCKS = 0x5954414C  # "YTAL"
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -466,6 +468,7 @@ class PostGISStore(SQLStore):
     _BBOX_CLAUSE = "lon >= ? AND lon <= ? AND lat >= ? AND lat <= ?"
     _NEW_ID = "coalesce(?::bigint, nextval('stations_id_seq'))"
     _NO_LIMIT = None
+    _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
     _NOW_S = "extract(epoch FROM clock_timestamp())::double precision"
     networked = True
 
@@ -664,6 +667,19 @@ class PostGISStore(SQLStore):
             # taken in commit order, so data_version (the last batch id) never skips a
             # batch that commits late.
             c.execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+            yield c
+
+    @contextmanager
+    def _keyed_write(self, keys: Sequence[str]) -> Iterator[Any]:
+        # Not the writers' lock: a tally makes no batch, so it need not take a batch id in
+        # commit order. Writes of the same keys still queue (a client's de-duplication and
+        # limits stay exact); the keys in one order, so two never wait for each other.
+        with self._borrow() as c, c.raw.transaction():
+            self._long_limits(c, self.timeouts.write_s)
+            for key in sorted(set(keys)):
+                c.execute(
+                    "SELECT pg_advisory_xact_lock(?::integer, hashtext(?))", (_TALLY_LOCKS, key)
+                )
             yield c
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,7 @@ class SQLBase(ABC):
     _NEW_ID = "?"  # one ?: the id, or NULL for a new one
     _NO_LIMIT: int | None = -1  # the LIMIT value that means none
     _NOW_S = ""  # the database's clock, in seconds since 1970 (a float)
+    _SKIP_LOCKED = ""  # after a subquery's LIMIT: rows another writer holds are left to it
 
     @abstractmethod
     def _conn(self) -> Any:
@@ -62,6 +64,12 @@ class SQLBase(ABC):
     @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
         """A write transaction: commits on success, rolls back on any error."""
+
+    def _keyed_write(self, keys: Sequence[str]) -> AbstractContextManager[Any]:
+        """A write transaction for tallies outside the registry's batches (check-ins): it
+        waits only for writes of the same ``keys`` (a client, a station), not for every
+        writer, where the engine can; by default, any write transaction."""
+        return self._write()
 
     @abstractmethod
     def _is_unique_violation(self, exc: BaseException) -> bool: ...

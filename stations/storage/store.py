@@ -551,8 +551,9 @@ class StarStore(ABC):
         figure are left out."""
 
     @abstractmethod
-    def save_star_ratings(self, rows: Sequence[StarRating]) -> None:
-        """Keep one computation's ratings (one row per station)."""
+    def save_star_ratings(self, rows: Sequence[StarRating], *, computed_at: datetime) -> None:
+        """Keep one computation's ratings (one row per station it rated); the stars shown
+        are the latest computation's, so a station it left unrated has none."""
 
     @abstractmethod
     def latest_star_ratings(self) -> dict[int, StarRating]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -24,7 +23,6 @@ from stations.storage.store import VisitStore
 # Raw rows older than the keep time removed per check-in: bounded, so that no check-in
 # pays for a backlog; at one purge per write the backlog shrinks as fast as it grows.
 PURGE_BATCH = 100
-_ONE_AT_A_TIME = threading.Lock()
 
 
 class SQLVisits(SQLBase, VisitStore):
@@ -34,10 +32,9 @@ class SQLVisits(SQLBase, VisitStore):
         self, visit: NewVisit, *, dedupe_s: float, limits: Sequence[RateLimit], keep_s: float
     ) -> bool:
         at = visit.at
-        # Check-ins queue here, within the process, rather than in SQLite's busy handler
-        # (which sleeps up to 100 ms between tries) or, holding a pooled PostgreSQL
-        # connection, on the write lock.
-        with _ONE_AT_A_TIME, self._write() as c:
+        # Only check-ins of the same client or station wait for each other (see
+        # _keyed_write): de-duplication and the limits stay exact, other writes go on.
+        with self._keyed_write((f"client:{visit.client_hash}", f"station:{visit.station_id}")) as c:
             seen = c.execute(
                 "SELECT 1 FROM visits WHERE station_id = ? AND client_hash = ? AND at > ? LIMIT 1",
                 (visit.station_id, visit.client_hash, stamp(at - timedelta(seconds=dedupe_s))),
@@ -83,7 +80,7 @@ class SQLVisits(SQLBase, VisitStore):
             )
             c.execute(
                 "DELETE FROM visits WHERE id IN "
-                "(SELECT id FROM visits WHERE at < ? ORDER BY at LIMIT ?)",
+                f"(SELECT id FROM visits WHERE at < ? ORDER BY at LIMIT ?{self._SKIP_LOCKED})",
                 (stamp(at - timedelta(seconds=keep_s)), PURGE_BATCH),
             )
         return True

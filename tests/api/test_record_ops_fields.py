@@ -144,6 +144,7 @@ def test_a_broken_rule_stops_the_app_at_start_up(tmp_path, store, districts, db_
 def test_stars_api_public_reasons_for_the_union_compute_for_the_city(
     store, districts, db_path, station
 ):
+    ops_rows.inspection(store, station.id, {"hygiene": True}, at=NOW - timedelta(days=20))
     with api_client(store, districts, db_path, ops_refresh_s=0) as client:
         city = bearer(store, "admin")
         mine = bearer(store, "district", "500103")
@@ -174,6 +175,7 @@ def test_the_planners_map_shows_the_stars_in_its_popups(store, districts, db_pat
     with api_client(store, districts, db_path, ops_refresh_s=0) as client:
         before = popup_text(payload(client.get("/maps/coverage").text), field, 0)
         assert before == ""
+        ops_rows.inspection(store, station.id, {"hygiene": True}, at=NOW - timedelta(days=20))
         compute_stars(store, StationIndex.build(store), load_rule(), NOW)
         after = popup_text(payload(client.get("/maps/coverage").text), field, 0)
         stars = client.get(f"/v1/stations/{station.id}").json()["stars"]

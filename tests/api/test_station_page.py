@@ -210,3 +210,24 @@ def test_open_text_says_until_when_and_when_it_opens():
         _doc(status="temporarily_closed"), open_now=False, next_change=None, now=now
     )
     assert ctx["open_text"] == "暂停开放"
+
+
+def test_the_page_shows_the_stations_own_rating_stars_and_last_check(store, districts, db_path):
+    """The record's ops fields reach the page itself (not only the API)."""
+    from stations.domain.stars import load_rule
+    from stations.readmodel.index import StationIndex
+    from stations.services.stars import compute_stars
+    from tests.api.clients import api_client
+    from tests.stations import ops_rows
+
+    station = store.create(make_station(districts, name="解放碑工会驿站"), actor="t")
+    now = datetime.now(TZ)
+    for i, stars in enumerate((5, 4, 4)):
+        ops_rows.rating(store, station.id, stars, client=f"c{i}", at=now - timedelta(days=1))
+    ops_rows.inspection(store, station.id, {"hygiene": True}, at=now - timedelta(days=2))
+    (rated,) = compute_stars(store, StationIndex.build(store), load_rule(), now)
+    with api_client(store, districts, db_path, ops_refresh_s=0) as client:
+        body = client.get(f"/s/{station.code}").text
+    assert f"{rated.stars} 星驿站" in body
+    assert "评分 4.3（3 人评价）" in body
+    assert "最近确认：2 天前 抽查确认" in body

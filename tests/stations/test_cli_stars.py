@@ -8,12 +8,14 @@ from stations.cli import main
 from stations.config import get_settings
 from stations.storage.sqlite import SQLiteStore
 from tests.builders import make_station
+from tests.stations import ops_rows
 
 
 def test_stars_compute_rates_every_station(db_path, districts, monkeypatch, tmp_path):
     with SQLiteStore(db_path) as store:
-        store.create(make_station(districts, external_id="A"), actor="t")
-        store.create(make_station(districts, external_id="B"), actor="t")
+        for external_id in ("A", "B"):
+            made = store.create(make_station(districts, external_id=external_id), actor="t")
+            ops_rows.inspection(store, made.id, {"hygiene": True})
     url = f"sqlite:///{db_path}"
     result = CliRunner().invoke(main, ["stars", "compute", "--database", url])
     assert result.exit_code == 0, result.output

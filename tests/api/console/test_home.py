@@ -95,3 +95,35 @@ def test_a_page_asked_for_signed_out_comes_back_after_sign_in(console, store, di
 def test_the_audit_trail_names_the_person_and_their_union(store, districts):
     account = make_account(store, districts, name="渝中区总工会")
     assert account.principal().actor == "district:500103 渝中区总工会 (user yz500103)"
+
+
+def test_the_home_tile_counts_the_unions_open_cases_and_the_overdue(console, store, districts):
+    from datetime import datetime, timedelta
+
+    from geodata.hours import TZ
+    from stations.services.feedback import submit_report
+    from tests.builders import make_station
+
+    station = store.create(make_station(districts), actor="t")
+    for kind, days_ago in (("locked", 3), ("facility_broken", 0)):  # 24 h: overdue; 72 h: not
+        submit_report(
+            store,
+            station,
+            station.id,
+            kind=kind,
+            note="",
+            client_address=f"198.51.100.{days_ago}",
+            salt=store.feedback_salt(),
+            per_client_per_hour=10,
+            per_station_per_hour=30,
+            at=datetime.now(TZ) - timedelta(days=days_ago),
+        )
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    home = console.get("/console").text
+    assert "<b>2</b><span>待处理的反馈与投诉</span>" in home
+    assert "其中 1 件已逾期" in home
+    make_account(store, districts, code="500105", username="yz500105")
+    other = console.__class__(console.app)
+    login(other, "yz500105")
+    assert "<b>0</b><span>待处理的反馈与投诉</span>" in other.get("/console").text

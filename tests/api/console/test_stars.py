@@ -30,9 +30,12 @@ def _stations(store, districts):
 
 
 def test_the_city_union_rates_again_and_each_union_sees_its_own(console, store, districts):
-    mine, _ = _stations(store, districts)
+    mine, theirs = _stations(store, districts)
     ops_rows.inspection(
         store, mine.id, {"open_as_posted": False}, at=datetime.now(TZ) - timedelta(days=2)
+    )
+    ops_rows.inspection(
+        store, theirs.id, {"hygiene": True}, at=datetime.now(TZ) - timedelta(days=9)
     )
     make_account(store, districts, role="admin", code=None)
     make_account(store, districts, code="500103")

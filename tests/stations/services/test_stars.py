@@ -79,8 +79,31 @@ def test_the_years_figures_come_from_each_table(store, two):
     assert b.id not in figures
 
 
+def test_a_station_nobody_checked_gets_no_stars_not_one_star(store, two):
+    """Stars need evidence: a station without a spot check in the year is 未评定 (none
+    shown), and a later run that no longer rates a station takes its stars away."""
+    a, _ = two
+    index = StationIndex.build(store)
+    assert svc.compute_stars(store, index, RULE, NOW) == []
+    assert store.latest_star_ratings() == {}
+    ops_rows.inspection(store, a.id, ALL_PASSED, at=NOW - timedelta(days=300))
+    (only,) = svc.compute_stars(store, index, RULE, NOW)
+    assert only.station_id == a.id and store.ops_summary(check_in_day_min=3)[a.id].stars
+    # Seventy days on, that check is over a year old: the station is unrated again.
+    assert svc.compute_stars(store, index, RULE, NOW + timedelta(days=70)) == []
+    assert store.latest_star_ratings() == {}
+    summary = store.ops_summary(check_in_day_min=3)
+    assert a.id not in summary or summary[a.id].stars is None
+
+
+def _checked(store, *stations):
+    for s in stations:
+        ops_rows.inspection(store, s.id, ALL_PASSED, at=NOW - timedelta(days=200))
+
+
 def test_compute_saves_every_stations_stars_with_reasons(store, two):
     a, b = two
+    _checked(store, a, b)
     index = StationIndex.build(store)
     rows = svc.compute_stars(store, index, RULE, NOW)
     assert {r.station_id for r in rows} == {a.id, b.id}
@@ -101,6 +124,7 @@ def test_compute_saves_every_stations_stars_with_reasons(store, two):
 
 def test_reasons_are_the_stations_union_and_the_city_unions(store, two, districts):
     a, _ = two
+    _checked(store, *two)
     index = StationIndex.build(store)
     svc.compute_stars(store, index, RULE, NOW)
     assert svc.station_stars(YUZHONG, store, index, a.id)["reasons"]
