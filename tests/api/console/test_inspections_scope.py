@@ -8,7 +8,7 @@ from tests.api.console.test_inspections import _all, _stations, jpeg
 
 
 def test_another_districts_check_is_refused_by_guessed_urls(console, store, districts):
-    mine, theirs = _stations(store, districts)
+    mine, _theirs = _stations(store, districts)
     make_account(store, districts, code="500103")
     csrf = login(console, "yz500103")
     results = _all(console.get(f"/console/inspections/new?station_id={mine.id}").text)
