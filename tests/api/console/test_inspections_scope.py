@@ -39,3 +39,23 @@ def test_another_districts_check_is_refused_by_guessed_urls(console, store, dist
     assert due.status_code == 200 and "有统一标识和名称" not in due.text
     refused = post(console, "/console/inspections", csrf, data=data, follow_redirects=False)
     assert refused.status_code == 403
+
+
+def test_the_form_says_the_photos_total_cap_and_a_check_over_it_says_what_to_do(
+    console, store, districts
+):
+    mine, _theirs = _stations(store, districts)
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    form = console.get(f"/console/inspections/new?station_id={mine.id}")
+    assert "合计不超过 20 MB" in form.text
+    big = console.post(
+        "/console/inspections",
+        content=b"x",
+        headers={
+            "content-length": str(30 * 1024 * 1024),
+            "content-type": "multipart/form-data; boundary=x",
+        },
+    )
+    assert big.status_code == 413 and big.headers["content-type"].startswith("text/html")
+    assert "少选几张照片" in big.text and "分批上传" not in big.text
