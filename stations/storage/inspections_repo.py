@@ -232,7 +232,8 @@ class SQLInspections(SQLBase, InspectionStore):
             clauses.append(f"{_OWNER} = ?")
             params.append(owner)
         if open_only or overdue_at is not None:
-            clauses.append("r.closed_at IS NULL")
+            # A deleted station's are nobody's work: no later check can close them.
+            clauses.append("r.closed_at IS NULL AND s.id IS NOT NULL")
         if overdue_at is not None:
             clauses.append("r.due_at < ?")
             params.append(stamp(overdue_at))
@@ -278,7 +279,7 @@ class SQLInspections(SQLBase, InspectionStore):
         for r in conn.execute(
             f"SELECT {_R_DISTRICT} AS district_adcode, count(*) AS n, "
             "sum(CASE WHEN r.due_at < ? THEN 1 ELSE 0 END) AS late "
-            f"FROM {_RECTIFICATIONS} WHERE r.closed_at IS NULL GROUP BY 1",
+            f"FROM {_RECTIFICATIONS} WHERE r.closed_at IS NULL AND s.id IS NOT NULL GROUP BY 1",
             (stamp(now),),
         ):
             row = out.setdefault(r["district_adcode"], dict(empty))

@@ -215,9 +215,10 @@ class SQLStars(SQLBase, StarStore):
             ),
             (
                 "rectifications_overdue",
-                # A station's open work counts where the station is now (it may have moved).
-                "SELECT coalesce(s.district_adcode, r.district_adcode) AS d, COUNT(*) AS v "
-                "FROM rectifications r LEFT JOIN stations s ON s.id = r.station_id "
+                # A station's open work counts where the station is now (it may have moved);
+                # a deleted station's, that no check can close any more, not at all.
+                "SELECT s.district_adcode AS d, COUNT(*) AS v "
+                "FROM rectifications r JOIN stations s ON s.id = r.station_id "
                 "WHERE r.closed_at IS NULL AND r.due_at < ? GROUP BY 1",
                 (end,),
             ),

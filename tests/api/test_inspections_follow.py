@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from geodata.hours import TZ
+from stations.domain.changes import Delete
 from tests.api.clients import api_client, bearer
 from tests.api.test_inspections import jpeg, post_check, results_for
 from tests.builders import GUANYINQIAO, make_station
@@ -80,3 +81,29 @@ def test_checks_and_rectifications_follow_a_station(store, districts, db_path):
         assert YUZHONG not in figures or figures[YUZHONG].rectifications_overdue == 0
         by_district = store.inspection_figures(since=now - timedelta(days=365), now=now)
         assert by_district[JIANGBEI]["rectifications_overdue"] == 1
+
+
+def test_a_deleted_stations_rectifications_are_no_longer_due(store, districts, db_path):
+    station = store.create(make_station(districts), actor="t")
+    with api_client(store, districts, db_path) as client:
+        city = bearer(store, "admin")
+        done = post_check(
+            client,
+            city,
+            station.id,
+            results_for(client, station.id, hygiene=False),
+            inspected_at=(datetime.now(TZ) - timedelta(days=60)).isoformat(),
+        )
+        assert done.status_code == 201, done.text
+        assert len(client.get("/v1/rectifications?overdue=true", headers=city).json()["items"]) == 1
+        store.apply([Delete(station.id, station.version)], actor="t")
+        # Nothing can check it again, so nothing would ever close them.
+        assert client.get("/v1/rectifications", headers=city).json()["items"] == []
+        assert client.get("/v1/rectifications?overdue=true", headers=city).json()["items"] == []
+        now = datetime.now(TZ)
+        figures = store.ops_figures_by_district(now - timedelta(days=365), now)
+        assert YUZHONG not in figures or figures[YUZHONG].rectifications_overdue == 0
+        by_district = store.inspection_figures(since=now - timedelta(days=365), now=now)
+        assert by_district[YUZHONG]["rectifications_overdue"] == 0
+        assert by_district[YUZHONG]["checks"] == 1  # the check itself was done
+        assert client.get(f"/v1/inspections/{done.json()['id']}", headers=city).status_code == 200
