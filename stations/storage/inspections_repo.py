@@ -136,6 +136,17 @@ class SQLInspections(SQLBase, InspectionStore):
                     f"AND item_code IN ({','.join('?' * len(passed))})",
                     (at, inspection_id, n.station_id, at, *passed),
                 )
+            if n.results:
+                # An item this check's list no longer has (an amenity taken off the record,
+                # an item taken out of the checklist file) no longer applies: its open
+                # rectification closes too, or no check could ever close it.
+                codes = list(n.results)
+                c.execute(
+                    "UPDATE rectifications SET closed_at = ?, closed_by = ? "
+                    "WHERE station_id = ? AND closed_at IS NULL AND opened_at <= ? "
+                    f"AND item_code NOT IN ({','.join('?' * len(codes))})",
+                    (at, inspection_id, n.station_id, at, *codes),
+                )
             for code, ok in n.results.items():
                 if not ok:
                     # One open per station and item (the partial unique index): a second

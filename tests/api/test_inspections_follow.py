@@ -107,3 +107,27 @@ def test_a_deleted_stations_rectifications_are_no_longer_due(store, districts, d
         assert by_district[YUZHONG]["rectifications_overdue"] == 0
         assert by_district[YUZHONG]["checks"] == 1  # the check itself was done
         assert client.get(f"/v1/inspections/{done.json()['id']}", headers=city).status_code == 200
+
+
+def test_an_item_that_no_longer_applies_has_its_rectification_closed(store, districts, db_path):
+    station = store.create(make_station(districts, amenities="热水、厕所"), actor="t")
+    with api_client(store, districts, db_path) as client:
+        city = bearer(store, "admin")
+        results = results_for(client, station.id, **{"amenity.hot_water": False})
+        first = post_check(client, city, station.id, results)
+        assert first.status_code == 201, first.text
+        due = client.get("/v1/rectifications", headers=city).json()["items"]
+        assert [r["item_code"] for r in due] == ["amenity.hot_water"]
+        # The union takes the broken water heater off the record: the item is gone from
+        # the station's list, so no later check can pass it.
+        without = make_station(districts, amenities="厕所")
+        store.update(
+            station.with_changes(amenities=without.amenities),
+            expected_version=station.version,
+            actor="t",
+        )
+        results = results_for(client, station.id)
+        assert "amenity.hot_water" not in results
+        again = post_check(client, city, station.id, results)
+        assert again.status_code == 201, again.text
+        assert client.get("/v1/rectifications", headers=city).json()["items"] == []
