@@ -11,6 +11,7 @@ import click
 
 from stations.cli import cli_settings, database_option, main
 from stations.config import Settings, get_settings
+from stations.domain.checklist import ChecklistError, load_checklist
 from stations.domain.stars import StarRuleError, load_rule
 from stations.storage.open import redact
 
@@ -64,7 +65,8 @@ def serve(
     settings = _worker_settings(database=database, forwarded_allow_ips=forwarded_allow_ips)
     try:  # here, in one line, rather than a traceback from every worker
         load_rule(settings.stars_file)
-    except StarRuleError as exc:
+        load_checklist(settings.checklist_file)
+    except (StarRuleError, ChecklistError) as exc:
         raise click.ClickException(str(exc)) from None
     proxies = settings.forwarded_allow_ips
     bind_host = host or settings.host

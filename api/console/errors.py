@@ -60,9 +60,17 @@ def page_for_problem(
     return error_page(request, status, console_text(exc, code))
 
 
+# A check cannot be sent in parts: what its form's clerk can do instead.
+_CHECK_TOO_LARGE = "照片合计太大，抽查结果未保存。请返回表单，少选几张照片或压缩后重新提交。"
+
+
 def page_for_too_large(request: Request, line: str) -> Response | None:
     """The console's 413 page for a body over the limit (api/limits.py), on its paths."""
-    return error_page(request, 413, line) if is_console(request) else None
+    if not is_console(request):
+        return None
+    if request.url.path == "/console/inspections":
+        line = f"{line.split('。', 1)[0]}。{_CHECK_TOO_LARGE}"
+    return error_page(request, 413, line)
 
 
 def install(app: FastAPI) -> None:

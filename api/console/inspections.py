@@ -120,6 +120,7 @@ def _form_page(
         chosen=chosen or {"unannounced": True, "results": {}, "note": ""},
         note_max=NOTE_MAX_CHARS,
         caps=photo_caps(services),
+        body_max_mb=services.settings.max_upload_bytes // 1048576,  # the whole form's cap
         error=error,
     )
 

@@ -18,8 +18,23 @@ from stations.domain.inspections import (
 from stations.storage.sqlbase import SQLBase, dump_json, stamp
 from stations.storage.store import InspectionStore
 
+# A check and its rectifications follow their station to its current owner and district
+# (as its reports and cases do): the check's own columns only for a station no longer kept.
+_OWNER = "coalesce(s.owner, i.owner)"
+_DISTRICT = "coalesce(s.district_adcode, i.district_adcode)"
+_R_DISTRICT = "coalesce(s.district_adcode, r.district_adcode)"
+_INSPECTIONS = "inspections i LEFT JOIN stations s ON s.id = i.station_id"
+_RECTIFICATIONS = (
+    "rectifications r JOIN inspections i ON i.id = r.inspection_id "
+    "LEFT JOIN stations s ON s.id = r.station_id"
+)
+_RECTIFICATION_COLUMNS = (
+    f"r.id, r.station_id, {_R_DISTRICT} AS district_adcode, r.inspection_id, r.item_code, "
+    "r.item_label, r.opened_at, r.due_at, r.closed_at, r.closed_by, r.failed_again"
+)
 _INSPECTION_COLUMNS = (
-    "i.id, i.station_id, i.owner, i.district_adcode, i.inspected_at, i.recorded_at, i.actor, "
+    f"i.id, i.station_id, {_OWNER} AS owner, {_DISTRICT} AS district_adcode, "
+    "i.inspected_at, i.recorded_at, i.actor, "
     "i.announced, i.results, i.checklist_version, i.station_version, i.note, "
     "(SELECT count(*) FROM inspection_photos p WHERE p.inspection_id = i.id) AS photo_count"
 )
@@ -121,6 +136,17 @@ class SQLInspections(SQLBase, InspectionStore):
                     f"AND item_code IN ({','.join('?' * len(passed))})",
                     (at, inspection_id, n.station_id, at, *passed),
                 )
+            if n.results:
+                # An item this check's list no longer has (an amenity taken off the record,
+                # an item taken out of the checklist file) no longer applies: its open
+                # rectification closes too, or no check could ever close it.
+                codes = list(n.results)
+                c.execute(
+                    "UPDATE rectifications SET closed_at = ?, closed_by = ? "
+                    "WHERE station_id = ? AND closed_at IS NULL AND opened_at <= ? "
+                    f"AND item_code NOT IN ({','.join('?' * len(codes))})",
+                    (at, inspection_id, n.station_id, at, *codes),
+                )
             for code, ok in n.results.items():
                 if not ok:
                     # One open per station and item (the partial unique index): a second
@@ -147,7 +173,7 @@ class SQLInspections(SQLBase, InspectionStore):
     def find_inspection(self, inspection_id: int) -> Inspection | None:
         conn = self._conn()
         row = conn.execute(
-            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE i.id = ?", (inspection_id,)
+            f"SELECT {_INSPECTION_COLUMNS} FROM {_INSPECTIONS} WHERE i.id = ?", (inspection_id,)
         ).fetchone()
         if row is None:
             return None
@@ -164,19 +190,19 @@ class SQLInspections(SQLBase, InspectionStore):
             clauses.append("i.station_id = ?")
             params.append(q.station_id)
         if q.district is not None:
-            clauses.append("i.district_adcode = ?")
+            clauses.append(f"{_DISTRICT} = ?")
             params.append(q.district)
         if q.owner is not None:
-            clauses.append("i.owner = ?")
+            clauses.append(f"{_OWNER} = ?")
             params.append(q.owner)
         if q.since is not None:
             clauses.append("i.inspected_at >= ?")
             params.append(stamp(q.since))
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         conn = self._conn()
-        total = conn.execute(f"SELECT count(*) FROM inspections i{where}", params).fetchone()[0]
+        total = conn.execute(f"SELECT count(*) FROM {_INSPECTIONS}{where}", params).fetchone()[0]
         rows = conn.execute(
-            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i{where} "
+            f"SELECT {_INSPECTION_COLUMNS} FROM {_INSPECTIONS}{where} "
             "ORDER BY i.inspected_at DESC, i.id DESC LIMIT ? OFFSET ?",
             [*params, q.limit, q.offset],
         ).fetchall()
@@ -211,13 +237,14 @@ class SQLInspections(SQLBase, InspectionStore):
             clauses.append("r.station_id = ?")
             params.append(station_id)
         if district is not None:
-            clauses.append("r.district_adcode = ?")
+            clauses.append(f"{_R_DISTRICT} = ?")
             params.append(district)
         if owner is not None:
-            clauses.append("i.owner = ?")
+            clauses.append(f"{_OWNER} = ?")
             params.append(owner)
         if open_only or overdue_at is not None:
-            clauses.append("r.closed_at IS NULL")
+            # A deleted station's are nobody's work: no later check can close them.
+            clauses.append("r.closed_at IS NULL AND s.id IS NOT NULL")
         if overdue_at is not None:
             clauses.append("r.due_at < ?")
             params.append(stamp(overdue_at))
@@ -225,7 +252,7 @@ class SQLInspections(SQLBase, InspectionStore):
         rows = (
             self._conn()
             .execute(
-                "SELECT r.* FROM rectifications r JOIN inspections i ON i.id = r.inspection_id"
+                f"SELECT {_RECTIFICATION_COLUMNS} FROM {_RECTIFICATIONS}"
                 f"{where} ORDER BY r.closed_at IS NOT NULL, r.due_at, r.id LIMIT ?",
                 [*params, limit],
             )
@@ -261,9 +288,9 @@ class SQLInspections(SQLBase, InspectionStore):
             row = out.setdefault(r["district_adcode"], dict(empty))
             row["checks"], row["stations_checked"] = int(r["n"]), int(r["s"])
         for r in conn.execute(
-            "SELECT district_adcode, count(*) AS n, "
-            "sum(CASE WHEN due_at < ? THEN 1 ELSE 0 END) AS late "
-            "FROM rectifications WHERE closed_at IS NULL GROUP BY district_adcode",
+            f"SELECT {_R_DISTRICT} AS district_adcode, count(*) AS n, "
+            "sum(CASE WHEN r.due_at < ? THEN 1 ELSE 0 END) AS late "
+            f"FROM {_RECTIFICATIONS} WHERE r.closed_at IS NULL AND s.id IS NOT NULL GROUP BY 1",
             (stamp(now),),
         ):
             row = out.setdefault(r["district_adcode"], dict(empty))

@@ -222,14 +222,18 @@ class SQLStars(SQLBase, StarStore):
             ),
             (
                 "rectifications_overdue",
-                "SELECT district_adcode AS d, COUNT(*) AS v FROM rectifications "
-                "WHERE closed_at IS NULL AND due_at < ? GROUP BY district_adcode",
+                # A station's open work counts where the station is now (it may have moved);
+                # a deleted station's, that no check can close any more, not at all.
+                "SELECT s.district_adcode AS d, COUNT(*) AS v "
+                "FROM rectifications r JOIN stations s ON s.id = r.station_id "
+                "WHERE r.closed_at IS NULL AND r.due_at < ? GROUP BY 1",
                 (end,),
             ),
             (
                 "cases_overdue",
-                "SELECT district_adcode AS d, COUNT(*) AS v FROM cases "
-                f"WHERE {_OPEN_CASE} AND due_at < ? GROUP BY district_adcode",
+                "SELECT coalesce(s.district_adcode, c.district_adcode) AS d, COUNT(*) AS v "
+                "FROM cases c LEFT JOIN stations s ON s.id = c.station_id "
+                f"WHERE c.{_OPEN_CASE} AND c.due_at < ? GROUP BY 1",
                 (end,),
             ),
             (

@@ -499,7 +499,8 @@ class InspectionStore(ABC):
         """Keep a check, its photos (seq 1, 2, ...) and its rectifications in one
         transaction: each failed item opens one with its due time from
         ``rectification_due`` (or, open already, counts ``failed_again``); each passed item
-        closes the open one. Any failure keeps nothing."""
+        closes the open one, and so does an item the results (the station's whole
+        checklist) no longer have. Any failure keeps nothing."""
 
     @abstractmethod
     def find_inspection(self, inspection_id: int) -> Inspection | None: ...
