@@ -38,6 +38,20 @@ class InvalidVisitError(InvalidOptionError):
         super().__init__(option, message, code="invalid_visit")
 
 
+# A station that is not serving takes no check-ins: they would count as use and as proof
+# that it works (last confirmed) where nobody can be let in.
+NOT_SERVING_MESSAGES = {
+    "planned": "这个驿站还在筹建，尚未开放，不能签到",
+    "closed": "这个驿站已关闭，不能签到",
+}
+
+
+def check_serving(status: str) -> None:
+    """Refuse a check-in at a planned or closed station (InvalidVisitError, in Chinese)."""
+    if status in NOT_SERVING_MESSAGES:
+        raise InvalidVisitError("station", NOT_SERVING_MESSAGES[status])
+
+
 def check_occupation(value: object) -> str:
     """The occupation's code for ``value``: its code or its Chinese label (NFKC-normalised,
     trimmed; a code in any case)."""

@@ -14,7 +14,13 @@ from stations.domain.codes import InvalidCodeError, parse_code
 from stations.domain.errors import StationNotFoundError
 from stations.domain.feedback import RateLimit, client_hash
 from stations.domain.model import Station
-from stations.domain.visits import OCCUPATION_LABELS, InvalidVisitError, NewVisit, check_occupation
+from stations.domain.visits import (
+    OCCUPATION_LABELS,
+    InvalidVisitError,
+    NewVisit,
+    check_occupation,
+    check_serving,
+)
 from stations.storage.store import Store
 
 HOUR_S = 3600
@@ -59,6 +65,7 @@ def check_in(
     station's (a poster of another station is refused, not counted here)."""
     if station is None:
         raise StationNotFoundError(station_id)
+    check_serving(station.status.value)
     checked = check_occupation(occupation)
     via_poster = False
     if code is not None and code != "":

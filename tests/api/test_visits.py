@@ -118,6 +118,20 @@ def test_a_cross_site_simple_form_post_is_refused_and_not_counted(client, statio
     assert counted(client) == 0
 
 
+@pytest.mark.parametrize(("status", "says"), [("planned", "尚未开放"), ("closed", "已关闭")])
+def test_a_station_that_is_not_serving_takes_no_check_in(client, store, districts, status, says):
+    """Nobody can be let in: a check-in there would count as use and as proof it works."""
+    shut = store.create(make_station(districts, external_id="X", status=status), actor="t")
+    r = check_in(client, shut.id)
+    assert_problem(r, 422, "invalid_visit")
+    assert says in r.json()["detail"]
+    assert counted(client, shut.id) == 0
+    paused = store.create(
+        make_station(districts, external_id="P", status="temporarily_closed"), actor="t"
+    )
+    assert check_in(client, paused.id).status_code == 201  # someone let them in: it counts
+
+
 def test_an_unknown_station_is_a_404(client, stations):
     assert_problem(check_in(client, 999), 404, "station_not_found")
 
