@@ -60,6 +60,7 @@ class StationYear:
     """A station's figures over the last 365 days (the store's aggregate queries)."""
 
     checks: int = 0  # spot checks done
+    checks_passed: int = 0  # of them, with every item passed
     items_checked: int = 0  # checklist items checked over those checks
     items_passed: int = 0
     unannounced_passed: int = 0  # unannounced checks with every item passed
@@ -150,8 +151,13 @@ def _share_points(share: float, top: float) -> float:
 
 def _points(inputs: StationYear, rule: StarRule) -> list[Reason]:
     y = inputs
+    # Points for checks passed in full, not for checks done: a check the station fails must
+    # never score more than no check at all (checks are the unions' work, not the station's).
     out = [
-        Reason(f"抽查 {y.checks} 次", round(min(y.checks * rule.check_points, rule.check_max), 1))
+        Reason(
+            f"抽查全部合格 {y.checks_passed} 次（共抽查 {y.checks} 次）",
+            round(min(y.checks_passed * rule.check_points, rule.check_max), 1),
+        )
     ]
     if y.items_checked:
         share = y.items_passed / y.items_checked

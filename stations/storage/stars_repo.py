@@ -53,6 +53,8 @@ class SQLStars(SQLBase, StarStore):
             results = {k: v for k, v in json.loads(r["results"] or "{}").items() if v in (0, 1)}
             passed = sum(1 for v in results.values() if v)
             f["checks"] = f.get("checks", 0) + 1
+            if results and passed == len(results):
+                f["checks_passed"] = f.get("checks_passed", 0) + 1
             f["items_checked"] = f.get("items_checked", 0) + len(results)
             f["items_passed"] = f.get("items_passed", 0) + passed
             if not r["announced"] and results and passed == len(results):

@@ -31,6 +31,7 @@ def years(draw: st.DrawFn) -> StationYear:
     hours_checked = draw(st.integers(0, checks))
     return StationYear(
         checks=checks,
+        checks_passed=draw(st.integers(0, checks)),
         items_checked=items_checked,
         items_passed=draw(st.integers(0, items_checked)),
         unannounced_passed=draw(st.integers(0, checks)),
@@ -61,6 +62,7 @@ def _one_more_passed_check(year: StationYear, items: int, announced: bool) -> St
     return replace(
         year,
         checks=year.checks + 1,
+        checks_passed=year.checks_passed + 1,
         items_checked=year.items_checked + items,
         items_passed=year.items_passed + items,
         unannounced_passed=year.unannounced_passed + (0 if announced else 1),
@@ -75,6 +77,28 @@ def test_one_more_passed_check_never_lowers_the_stars(year, items, announced):
     after = rate(_one_more_passed_check(year, items, announced), RULE)
     assert after.score >= before.score
     assert after.stars >= before.stars
+
+
+@given(years(), st.integers(1, 12), st.booleans())
+def test_one_more_check_that_fails_everything_never_raises_the_stars(year, items, announced):
+    failed = replace(
+        year,
+        checks=year.checks + 1,
+        items_checked=year.items_checked + items,
+        hours_checked=year.hours_checked + 1,
+    )
+    before, after = rate(year, RULE), rate(failed, RULE)
+    assert after.score <= before.score
+    assert after.stars <= before.stars
+
+
+def test_a_failed_item_in_a_second_check_lowers_the_score_not_raises_it():
+    """The reviewer's case: one check passed in full, then a second failing 1 item of 14."""
+    once = StationYear(
+        checks=1, checks_passed=1, items_checked=14, items_passed=14, hours_checked=1, hours_kept=1
+    )
+    twice = replace(once, checks=2, checks_passed=1, items_checked=28, items_passed=27)
+    assert rate(twice, RULE).score < rate(once, RULE).score
 
 
 @given(years(), st.floats(0, 4))

@@ -63,6 +63,7 @@ def test_the_years_figures_come_from_each_table(store, two):
     figures = store.ops_inputs(NOW - timedelta(days=365), NOW, hours_item="open_as_posted")
     assert figures[a.id] == StationYear(
         checks=2,
+        checks_passed=1,
         items_checked=6,
         items_passed=4,
         unannounced_passed=1,
