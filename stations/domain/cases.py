@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from stations.domain.codes import ALPHABET
 from stations.domain.errors import StoreError
-from stations.domain.feedback import FEEDBACK_KIND_LABELS, InvalidFeedbackError, clean_note
+from stations.domain.feedback import FEEDBACK_KIND_LABELS, InvalidFeedbackError, text_problems
 
 
 class CaseState(StrEnum):
@@ -223,21 +223,9 @@ def parse_state(text: object) -> CaseState:
 
 def check_reply(reply: object) -> str:
     """The union's reply as kept (shown to the reporter): text, at most 500 characters."""
-    if reply is not None and not isinstance(reply, str):
-        raise InvalidCaseRequestError(
-            [{"field": "reply", "code": "not_text", "message": "回复应是文字"}]
-        )
-    cleaned = clean_note(reply)
-    if len(cleaned) > REPLY_MAX_CHARS:
-        raise InvalidCaseRequestError(
-            [
-                {
-                    "field": "reply",
-                    "code": "too_long",
-                    "message": f"回复过长（最多 {REPLY_MAX_CHARS} 个字，现在 {len(cleaned)} 个）",
-                }
-            ]
-        )
+    cleaned, problems = text_problems(reply, field="reply", what="回复", max_chars=REPLY_MAX_CHARS)
+    if problems:
+        raise InvalidCaseRequestError(problems)
     return cleaned
 
 

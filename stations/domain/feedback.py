@@ -175,6 +175,21 @@ def clean_or_refuse(text: object) -> str:
     return clean_note(text)
 
 
+def text_problems(
+    value: object, *, field: str, what: str, max_chars: int
+) -> tuple[str, list[dict[str, str]]]:
+    """The free text as kept (see :func:`clean_note`) and what is wrong with it, in Chinese:
+    not text, or over ``max_chars`` characters. ``what`` names it (补充说明, 回复…). One
+    rule for every note, comment and reply a person writes."""
+    if value is not None and not isinstance(value, str):
+        return "", [{"field": field, "code": "not_text", "message": f"{what}应是文字"}]
+    cleaned = clean_or_refuse(value)
+    if len(cleaned) > max_chars:
+        message = f"{what}过长（最多 {max_chars} 个字，现在 {len(cleaned)} 个）"
+        return cleaned, [{"field": field, "code": "too_long", "message": message}]
+    return cleaned, []
+
+
 def check_report(kind: object, note: object) -> tuple[FeedbackKind, str]:
     """Validate a rider's report; raise InvalidFeedbackError with Chinese messages if wrong."""
     problems: list[dict[str, str]] = []
@@ -186,18 +201,8 @@ def check_report(kind: object, note: object) -> tuple[FeedbackKind, str]:
             {"field": "kind", "code": "unknown_kind", "message": f"问题类型只能是：{allowed}"}
         )
         checked_kind = FeedbackKind.OTHER
-    if note is not None and not isinstance(note, str):
-        problems.append({"field": "note", "code": "not_text", "message": "补充说明应是文字"})
-        note = ""
-    cleaned = clean_or_refuse(note)
-    if len(cleaned) > NOTE_MAX_CHARS:
-        problems.append(
-            {
-                "field": "note",
-                "code": "too_long",
-                "message": f"补充说明过长（最多 {NOTE_MAX_CHARS} 个字，现在 {len(cleaned)} 个）",
-            }
-        )
+    cleaned, wrong = text_problems(note, field="note", what="补充说明", max_chars=NOTE_MAX_CHARS)
+    problems.extend(wrong)
     if checked_kind is FeedbackKind.OTHER and not cleaned and not problems:
         problems.append(
             {"field": "note", "code": "missing_note", "message": "选择“其他问题”时请写明是什么问题"}
@@ -209,21 +214,9 @@ def check_report(kind: object, note: object) -> tuple[FeedbackKind, str]:
 
 def check_resolution_note(note: object) -> str:
     """Validate what a union says it did about a report (optional); the note as kept."""
-    if note is not None and not isinstance(note, str):
-        raise InvalidFeedbackError(
-            [{"field": "note", "code": "not_text", "message": "处理说明应是文字"}]
-        )
-    cleaned = clean_note(note)
-    if len(cleaned) > NOTE_MAX_CHARS:
-        raise InvalidFeedbackError(
-            [
-                {
-                    "field": "note",
-                    "code": "too_long",
-                    "message": f"处理说明过长（最多 {NOTE_MAX_CHARS} 个字）",
-                }
-            ]
-        )
+    cleaned, problems = text_problems(note, field="note", what="处理说明", max_chars=NOTE_MAX_CHARS)
+    if problems:
+        raise InvalidFeedbackError(problems)
     return cleaned
 
 

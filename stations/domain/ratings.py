@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from stations.domain.feedback import InvalidFeedbackError, clean_or_refuse
+from stations.domain.feedback import InvalidFeedbackError, text_problems
 
 COMMENT_MAX_CHARS = 300
 LOW_STARS = 2  # a rating of at most this many stars with a comment opens a case
@@ -72,18 +72,10 @@ def check_rating(stars: object, comment: object) -> tuple[int, str]:
         )
     else:
         checked = stars
-    if comment is not None and not isinstance(comment, str):
-        problems.append({"field": "comment", "code": "not_text", "message": "评价内容应是文字"})
-        comment = ""
-    cleaned = clean_or_refuse(comment)
-    if len(cleaned) > COMMENT_MAX_CHARS:
-        problems.append(
-            {
-                "field": "comment",
-                "code": "too_long",
-                "message": f"评价内容过长（最多 {COMMENT_MAX_CHARS} 个字，现在 {len(cleaned)} 个）",
-            }
-        )
+    cleaned, wrong = text_problems(
+        comment, field="comment", what="评价内容", max_chars=COMMENT_MAX_CHARS
+    )
+    problems.extend(wrong)
     if problems:
         raise InvalidRatingError(problems)
     return checked, cleaned
