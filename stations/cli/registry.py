@@ -16,16 +16,20 @@ from stations.cli.common import (
     open_registry,
     registry_districts,
 )
+from stations.config import Settings
 from stations.domain.changes import StationQuery
+from stations.domain.checklist import load_checklist
 from stations.domain.figures import CITY, figures
 from stations.domain.listings import MappedState
 from stations.domain.model import Status
+from stations.domain.stars import load_rule
 from stations.formats.io import export_stations, stdout_text
 from stations.formats.registry import FORMATS
 from stations.services.demo import DEFAULT_TOTAL
+from stations.services.inspections import PhotoCaps
 from stations.services.migration import copy_registry
 from stations.services.sample import RealStationsError, load_demo, sample_accounts
-from stations.services.sample_ops import load_sample_operations, operation_settings
+from stations.services.sample_ops import OperationSettings, load_sample_operations
 from stations.storage.store import Store
 
 
@@ -142,6 +146,19 @@ def migrate(source_url: str, target_url: str) -> None:
         source.close()
         target.close()
     click.echo("copied " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+
+
+def operation_settings(store: Store, settings: Settings) -> OperationSettings:
+    """The registry's own: its salt, deadlines, checklist, star rule and photo caps."""
+    return OperationSettings(
+        salt=store.feedback_salt(),
+        deadlines=settings.case_deadline_hours,
+        checklist=load_checklist(settings.checklist_file),
+        stars_rule=load_rule(settings.stars_file),
+        photo_caps=PhotoCaps(
+            settings.photo_max_bytes, settings.photo_max_pixels, settings.photos_per_inspection
+        ),
+    )
 
 
 def print_summary(store: Store, districts: Districts) -> None:

@@ -17,13 +17,12 @@ from datetime import datetime, timedelta
 from PIL import Image, ImageDraw
 
 from geodata.hours import TZ
-from stations.config import Settings
 from stations.domain.auth import Principal, Role
 from stations.domain.cases import CaseState, receipt_hash
-from stations.domain.checklist import Checklist, checklist_for, load_checklist
+from stations.domain.checklist import Checklist, checklist_for
 from stations.domain.feedback import FEEDBACK_KIND_LABELS
 from stations.domain.model import Station
-from stations.domain.stars import StarRule, load_rule
+from stations.domain.stars import StarRule
 from stations.domain.visits import OCCUPATIONS
 from stations.readmodel.index import StationIndex
 from stations.services.cases import handle
@@ -66,19 +65,6 @@ class OperationSettings:
     checklist: Checklist
     stars_rule: StarRule
     photo_caps: PhotoCaps
-
-
-def operation_settings(store: Store, settings: Settings) -> OperationSettings:
-    """The registry's own: its salt, deadlines, checklist, star rule and photo caps."""
-    return OperationSettings(
-        salt=store.feedback_salt(),
-        deadlines=settings.case_deadline_hours,
-        checklist=load_checklist(settings.checklist_file),
-        stars_rule=load_rule(settings.stars_file),
-        photo_caps=PhotoCaps(
-            settings.photo_max_bytes, settings.photo_max_pixels, settings.photos_per_inspection
-        ),
-    )
 
 
 class _Addresses:

@@ -64,7 +64,7 @@ def test_a_clerk_starts_replies_and_resolves_a_case(browser, tmp_path, districts
     ):
         base = live.base
         sign_in(page, base, "yz500103")
-        page.get_by_role("link", name="反馈与投诉").click()
+        page.get_by_role("link", name="反馈与投诉", exact=True).click()
         page.wait_for_load_state("load")
         table = page.locator("#reports")
         assert "晚上七点门锁着" in table.inner_text() and "差评 1★" in table.inner_text()

@@ -34,10 +34,12 @@ def _setup(store, districts):
         make_station(districts, external_id="YZ-2", name="较场口工会驿站", lon=106.5790),
         actor="t",
     )
-    store.create(
+    odd = store.create(
         make_station(districts, external_id="YZ-3", name="<img src=x onerror=alert(1)>驿站"),
         actor="t",
     )
+    # Checked once (a station nobody checked is 未评定, not listed with stars).
+    ops_rows.inspection(store, odd.id, {"hygiene": False}, at=now - timedelta(days=30))
     for days in (20, 90, 200):
         ops_rows.inspection(store, best.id, PASSED, at=now - timedelta(days=days))
     for i in range(12):

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from geodata.hours import TZ
+from stations.cli.registry import operation_settings
 from stations.config import Settings
 from stations.domain.cases import CaseState
 from stations.domain.visits import UsageQuery
 from stations.services.sample import load_demo
-from stations.services.sample_ops import load_sample_operations, operation_settings
+from stations.services.sample_ops import load_sample_operations
 from stations.storage.schema import COLUMNS
 from stations.storage.sqlite import SQLiteStore
 
