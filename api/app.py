@@ -47,6 +47,7 @@ from stations.domain.checklist import load_checklist
 from stations.domain.errors import DatabaseUnavailableError
 from stations.domain.stars import load_rule
 from stations.readmodel.index import IndexHolder
+from stations.readmodel.network import NetworkHolder
 from stations.readmodel.ops import OpsModel
 from stations.storage.open import open_store
 from stations.storage.store import Store
@@ -101,6 +102,7 @@ def create_app(
             warmer.stop()
         services.index.close()  # the index watcher thread, if any
         app.state.ops.close()  # the operations figures' refresher thread, if any
+        app.state.networks.close()  # the station lists' builder thread, if any
 
     app = FastAPI(
         lifespan=lifespan,
@@ -131,6 +133,8 @@ def create_app(
         check_in_day_min=app.state.stars_rule.check_in_day_min,
     )
 
+    # The street networks nearest and coverage route on (travel=walk|ebike), per worker.
+    app.state.networks = NetworkHolder(store, settings.routing())
     app.state.auth_limiter = _auth_limiter(store, settings)
     problems.install(app, page_for=console_errors.page_for_problem)
     console_errors.install(app)

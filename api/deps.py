@@ -18,6 +18,7 @@ from stations.domain.listings import mapped_filter
 from stations.domain.model import AMENITIES, AMENITY_LABELS, Owner, Status
 from stations.domain.validation import PositionVerdict, on_earth, position_verdict
 from stations.readmodel.index import IndexHolder, StationIndex
+from stations.readmodel.network import NetworkHolder
 from stations.services.nearest import NearestQuery
 from stations.storage.store import Store
 
@@ -59,6 +60,12 @@ MAX_LIMIT = 10_000
 # The nearest query's bounds (/v1/stations/nearest).
 MAX_K = 100
 MAX_RADIUS_M = 500_000.0
+
+
+def networks_of(request: Request) -> NetworkHolder:
+    """This worker's street networks (travel=walk|ebike; see NetworkHolder)."""
+    holder: NetworkHolder = request.app.state.networks
+    return holder
 
 
 def parse_time(value: str | None) -> datetime:

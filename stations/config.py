@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, LAYERS
@@ -20,6 +20,7 @@ from geodata.tiles import (
     template_problem,
     usable_providers,
 )
+from stations.domain.travel import RoutingSettings
 from stations.domain.uploads import DRY_RUN_RETENTION_H, MAX_CLOSE_SHARE
 from stations.formats.io import FileLimits
 from stations.storage.open import redact
@@ -369,6 +370,58 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- Street networks: nearest and coverage by travel (issue 17)
+
+    network_speed_kmh: dict[str, float] = Field(
+        default_factory=lambda: {"walk": 4.5, "ebike": 15.0},
+        description=(
+            "travel speed per profile on flat ways, km/h (JSON; a value given replaces the "
+            'defaults it names, e.g. {"walk": 4.0})'
+        ),
+    )
+    network_steps_factor: float = Field(
+        default=0.4,
+        gt=0,
+        le=1,
+        description="walking speed on steps (highway=steps) as a share of the flat speed",
+    )
+    network_snap_m: dict[str, float] = Field(
+        default_factory=lambda: {"walk": 200.0, "ebike": 100.0},
+        description=(
+            "per profile, the farthest a point or a station may lie from a way and still be "
+            "routed from it, metres (JSON, merged over the defaults)"
+        ),
+    )
+    network_list_size: int = Field(
+        default=48,
+        ge=4,
+        le=512,
+        description=(
+            "per network node, how many nearest stations are precomputed (the fast path of "
+            "nearest by network; a query needing more falls back to a search)"
+        ),
+    )
+    network_list_max_m: float = Field(
+        default=3000.0,
+        ge=100,
+        le=50_000,
+        description="the farthest route, metres, a node's precomputed station list reaches",
+    )
+    network_cell_m: float = Field(
+        default=50.0,
+        ge=10,
+        le=500,
+        description="the side of the cells coverage by travel time is counted on, metres",
+    )
+    network_max_mb: int = Field(
+        default=2048,
+        ge=1,
+        description=(
+            "the largest OpenStreetMap file `yizhan network import` reads, MB (a province's "
+            "extract is a few hundred)"
+        ),
+    )
+
     # -- Map tiles: the rider page's and the planners' maps
 
     rider_tiles: str = Field(
@@ -566,6 +619,35 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return path
+
+    def routing(self) -> RoutingSettings:
+        """What routing by travel needs of these settings."""
+        return RoutingSettings(
+            speed_kmh=self.network_speed_kmh,
+            steps_factor=self.network_steps_factor,
+            snap_m=self.network_snap_m,
+            list_size=self.network_list_size,
+            list_max_m=self.network_list_max_m,
+            check_interval_s=self.index_check_interval_s,
+        )
+
+    @field_validator("network_speed_kmh", "network_snap_m")
+    @classmethod
+    def _per_profile(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        # A value given names the profiles it changes; the others keep their defaults.
+        defaults = {
+            "network_speed_kmh": {"walk": 4.5, "ebike": 15.0},
+            "network_snap_m": {"walk": 200.0, "ebike": 100.0},
+        }[str(info.field_name)]
+        unknown = sorted(set(value) - set(defaults))
+        if unknown:
+            msg = f"unknown travel profiles {unknown}: use walk, ebike"
+            raise ValueError(msg)
+        bad = sorted(k for k, v in value.items() if not 0 < v < 1_000)
+        if bad:
+            msg = f"{bad}: a speed (km/h) or a distance (m) must be above 0 and below 1000"
+            raise ValueError(msg)
+        return {**defaults, **{k: float(v) for k, v in value.items()}}
 
 
 @cache

@@ -384,6 +384,36 @@ CREATE INDEX star_ratings_at ON star_ratings (computed_at)
 """
 
 
+# Schema 9 (issue 17): street networks for routing by travel, and their station lists.
+_SCHEMA_V9 = """
+CREATE TABLE networks (
+    profile TEXT PRIMARY KEY CHECK (profile IN ('walk', 'ebike')),
+    version BIGINT NOT NULL,
+    source_name TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL,
+    nodes INTEGER NOT NULL,
+    edges INTEGER NOT NULL,
+    ways INTEGER NOT NULL,
+    min_lon DOUBLE PRECISION NOT NULL,
+    min_lat DOUBLE PRECISION NOT NULL,
+    max_lon DOUBLE PRECISION NOT NULL,
+    max_lat DOUBLE PRECISION NOT NULL,
+    speeds TEXT NOT NULL DEFAULT '{}',
+    stats TEXT NOT NULL DEFAULT '{}',
+    format INTEGER NOT NULL,
+    arrays BYTEA NOT NULL
+);
+CREATE TABLE network_station_lists (
+    profile TEXT PRIMARY KEY,
+    network_version BIGINT NOT NULL,
+    stations_key TEXT NOT NULL,
+    built_at TEXT NOT NULL,
+    arrays BYTEA NOT NULL
+)
+"""
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
 # they upgrade older registries; a new one is created from stations.storage.schema (the
 # same schema, as tests/stations/storage/test_schema.py checks).
@@ -396,6 +426,7 @@ MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V6,
     _SCHEMA_V7,
     _SCHEMA_V8,
+    _SCHEMA_V9,
 )
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.

@@ -20,7 +20,7 @@ from typing import Literal
 from stations.domain.visits import OCCUPATION_COLUMNS, OCCUPATIONS
 
 # The schema version this definition is: the number of historical migrations of each store.
-VERSION = 8
+VERSION = 9
 
 Dialect = Literal["sqlite", "postgis"]
 
@@ -490,6 +490,33 @@ SCHEMA: tuple[Table, ...] = (
         primary_key=("station_id", "computed_at"),
         indexes=(Index("star_ratings_at", ("computed_at",)),),
     ),
+    # Street networks for routing by travel (issue 17, schema 9): one row per profile (walk,
+    # ebike), imported from an OpenStreetMap extract (stations.services.network); `arrays` is
+    # the network as one uncompressed npz (geodata.network.Network.to_npz), read whole by every
+    # worker; `version` changes on every import so that workers reload. Listings never select
+    # `arrays`.
+    Table(
+        "networks",
+        (
+            _text("profile", key=True, check="profile IN ('walk', 'ebike')"),
+            _ref("version"),
+            _text("source_name"),
+            _text("source_sha256"),
+            _text("imported_at"),
+            _text("imported_by"),
+            _int("nodes"),
+            _int("edges"),
+            _int("ways"),
+            _real("min_lon"),
+            _real("min_lat"),
+            _real("max_lon"),
+            _real("max_lat"),
+            _text("speeds", default="'{}'"),
+            _text("stats", default="'{}'"),
+            _int("format"),
+            _blob("arrays"),
+        ),
+    ),
     # The registry's settings: its feedback salt (see initial_rows).
     Table("meta", (_text("key", key=True), _text("value"))),
     # Failed authentications, for a rate limit every process of every machine shares: a
@@ -501,6 +528,20 @@ SCHEMA: tuple[Table, ...] = (
         indexes=(
             Index("auth_failures_client", ("client_hash", "at")),
             Index("auth_failures_at", ("at",)),
+        ),
+        copied=False,
+    ),
+    # The per-node nearest-station lists of a network (geodata.routing), a cache built for one
+    # network version and one set of station positions (`stations_key`, a hash of them): a
+    # worker starting loads them instead of building them; rebuilt, not copied.
+    Table(
+        "network_station_lists",
+        (
+            _text("profile", key=True),
+            _ref("network_version"),
+            _text("stations_key"),
+            _text("built_at"),
+            _blob("arrays"),
         ),
         copied=False,
     ),

@@ -392,6 +392,41 @@ def _migrate_to_v8(conn: sqlite3.Connection) -> None:
     backfill_schema_8(conn.execute)
 
 
+# Schema 9 (issue 17): street networks for routing by travel, and their station lists.
+_SCHEMA_V9 = """
+CREATE TABLE networks (
+    profile TEXT PRIMARY KEY CHECK (profile IN ('walk', 'ebike')),
+    version INTEGER NOT NULL,
+    source_name TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL,
+    nodes INTEGER NOT NULL,
+    edges INTEGER NOT NULL,
+    ways INTEGER NOT NULL,
+    min_lon REAL NOT NULL,
+    min_lat REAL NOT NULL,
+    max_lon REAL NOT NULL,
+    max_lat REAL NOT NULL,
+    speeds TEXT NOT NULL DEFAULT '{}',
+    stats TEXT NOT NULL DEFAULT '{}',
+    format INTEGER NOT NULL,
+    arrays BLOB NOT NULL
+);
+CREATE TABLE network_station_lists (
+    profile TEXT PRIMARY KEY,
+    network_version INTEGER NOT NULL,
+    stations_key TEXT NOT NULL,
+    built_at TEXT NOT NULL,
+    arrays BLOB NOT NULL
+)
+"""
+
+
+def _migrate_to_v9(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V9)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction: they
 # upgrade older registries; a new one is created from stations.storage.schema (the same
 # schema, as tests/stations/storage/test_schema.py checks).
@@ -404,6 +439,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v6,
     _migrate_to_v7,
     _migrate_to_v8,
+    _migrate_to_v9,
 ]
 
 

@@ -8,6 +8,7 @@ from stations.storage.codes_repo import SQLCodes
 from stations.storage.demand_repo import SQLDemand
 from stations.storage.feedback_repo import SQLFeedback
 from stations.storage.inspections_repo import SQLInspections
+from stations.storage.networks_repo import SQLNetworks
 from stations.storage.ratings_repo import SQLRatings
 from stations.storage.schema import COLUMNS, KEYS, TABLES
 from stations.storage.stars_repo import SQLStars
@@ -34,6 +35,7 @@ class SQLStore(
     SQLCases,
     SQLInspections,
     SQLStars,
+    SQLNetworks,
     SQLTransfer,
     Store,
 ):

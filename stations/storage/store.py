@@ -41,6 +41,7 @@ from stations.domain.inspections import (
 from stations.domain.model import Owner, Station
 from stations.domain.ratings import NewRating, Rating
 from stations.domain.stars import DistrictOps, StarRating, StationOps, StationYear
+from stations.domain.travel import NetworkInfo, Travel
 from stations.domain.uploads import Upload, UploadNotFoundError, UploadRow
 from stations.domain.visits import NewVisit, UsageBucket, UsageQuery
 
@@ -586,6 +587,53 @@ class StarStore(ABC):
         ``now``, the average rating, check-ins since ``visits_since`` (default ``since``)."""
 
 
+class NetworkStore(ABC):
+    """Street networks for routing by travel (schema 9): one per profile, its arrays as one
+    blob (geodata.network.Network.to_npz), and the cache of its per-node station lists."""
+
+    @abstractmethod
+    def put_network(
+        self,
+        info: NetworkInfo,
+        arrays: bytes,
+    ) -> NetworkInfo:
+        """Store ``arrays`` as the network of ``info.profile`` in one transaction, replacing
+        any earlier one (and dropping its station lists); ``info.version`` is ignored: the
+        stored row gets a new version, higher than any this registry has given, and is
+        returned."""
+
+    @abstractmethod
+    def networks(self) -> list[NetworkInfo]:
+        """Every stored network, without its arrays, by profile."""
+
+    @abstractmethod
+    def network_versions(self) -> dict[Travel, int]:
+        """Each stored network's version: what workers poll (one small query)."""
+
+    @abstractmethod
+    def network_arrays(self, profile: Travel) -> tuple[NetworkInfo, bytes] | None:
+        """The stored network of ``profile`` with its arrays, or None."""
+
+    @abstractmethod
+    def remove_network(self, profile: Travel) -> NetworkInfo | None:
+        """Remove the network of ``profile`` (and its station lists); what was removed, or
+        None when there was none."""
+
+    @abstractmethod
+    def put_station_lists(
+        self, profile: Travel, *, network_version: int, stations_key: str, arrays: bytes
+    ) -> None:
+        """Keep the station lists built for that network version and station positions
+        (replacing the profile's earlier lists); nothing when the network has changed since
+        (its version is no longer ``network_version``)."""
+
+    @abstractmethod
+    def station_lists(
+        self, profile: Travel, *, network_version: int, stations_key: str
+    ) -> bytes | None:
+        """The kept station lists for exactly that network version and station positions."""
+
+
 class Store(
     StationStore,
     TokenStore,
@@ -599,6 +647,7 @@ class Store(
     CaseStore,
     InspectionStore,
     StarStore,
+    NetworkStore,
 ):
     """A station registry: every aggregate's store in one (one database, one transaction
     per write)."""

@@ -42,6 +42,7 @@ def test_what_migrate_copies_is_read_from_the_definition():
         "inspection_photos",
         "rectifications",
         "star_ratings",
+        "networks",
         "meta",
     )
     assert COLUMNS["batches"] == ("id", "actor", "at", "kind", "note", "changes", "upload_id")
