@@ -190,7 +190,7 @@ def check_file(path: Path, *, max_bytes: int | None = None) -> int:
         raise NetworkFileError(f"文件 {name} 是空的")
     if max_bytes is not None and size > max_bytes:
         raise NetworkFileError(
-            f"文件 {name} 有 {size / 2**20:,.0f} MB，超过上限 {max_bytes / 2**20:,.0f} MB"
+            f"文件 {name} 有 {size / 2**20:,.1f} MB，超过上限 {max_bytes / 2**20:,.0f} MB"
             "（设置 network_max_mb）：请先裁剪出需要的区县"
         )
     return size

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import shapely
 
@@ -93,3 +94,25 @@ def list_networks(store: NetworkStore) -> list[NetworkInfo]:
 def remove_network(store: NetworkStore, travel: Travel) -> NetworkInfo | None:
     """Remove the ``travel`` network; what was removed, or None when there was none."""
     return store.remove_network(travel)
+
+
+def networks_document(store: NetworkStore, routing: RoutingSettings) -> dict[str, Any]:
+    """``GET /v1/networks``: the stored networks as the public sees them (no ``imported_by``),
+    with the speed routing uses now (the settings')."""
+    return {
+        "networks": [
+            {
+                "profile": info.profile.value,
+                "label": info.profile.label,
+                "version": info.version,
+                "source_name": info.source_name,
+                "imported_at": info.imported_at.isoformat(),
+                "nodes": info.nodes,
+                "edges": info.edges,
+                "ways": info.ways,
+                "bbox": list(info.bbox),
+                "speed_kmh": routing.speed(info.profile),
+            }
+            for info in store.networks()
+        ]
+    }

@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pyrosm
 import pytest
@@ -307,3 +308,65 @@ def test_progress_reported(city: Path) -> None:
     read_network(city, Travel.WALK, progress=lambda what, done: seen.append((what, done)))
     dones = [d for _, d in seen]
     assert dones == sorted(dones) and dones[0] == 0.0 and dones[-1] == 1.0
+
+
+# -- the river city's documented answers, by brute force -----------------------------------
+
+
+def _to_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    x0, y0 = osm_city.xy_to_lonlat(0, 0)
+    x1, y1 = osm_city.xy_to_lonlat(1000, 1000)
+    return np.stack([(lon - x0) / (x1 - x0) * 1000, (lat - y0) / (y1 - y0) * 1000], axis=1)
+
+
+def _snap(network: Network, xy: np.ndarray, point: tuple[float, float]) -> tuple[int, float, float]:
+    """The nearest undirected piece to ``point`` (local metres): piece, fraction, distance."""
+    a, b = xy[network.seg_u], xy[network.seg_v]
+    p = np.asarray(point)
+    d = b - a
+    t = np.clip(((p - a) * d).sum(axis=1) / (d * d).sum(axis=1), 0, 1)
+    dist = np.linalg.norm(a + t[:, None] * d - p, axis=1)
+    i = int(dist.argmin())
+    return i, float(t[i]), float(dist[i])
+
+
+def _routes(network: Network, origin: tuple[float, float], targets: dict[str, tuple]) -> dict:
+    """Shortest route_m from ``origin`` to each target (snap legs included), networkx
+    Dijkstra on the network with every point inserted by splitting its piece."""
+
+    xy = _to_xy(network.lon, network.lat)
+    graph = nx.DiGraph()
+    src = network.edge_sources()
+    for e in range(network.edges):
+        graph.add_edge(int(src[e]), int(network.indices[e]), w=float(network.length_m[e]))
+    legs = {}
+    for name, point in {"Q": origin, **targets}.items():
+        seg, t, snap = _snap(network, xy, point)
+        length = float(network.seg_length_m[seg])
+        u, v = int(network.seg_u[seg]), int(network.seg_v[seg])
+        if network.seg_fwd[seg] >= 0:
+            graph.add_edge(u, name, w=t * length)
+            graph.add_edge(name, v, w=(1 - t) * length)
+        if network.seg_back[seg] >= 0:
+            graph.add_edge(v, name, w=(1 - t) * length)
+            graph.add_edge(name, u, w=t * length)
+        legs[name] = snap
+    dist = nx.single_source_dijkstra_path_length(graph, "Q", weight="w")
+    return {n: legs["Q"] + dist[n] + legs[n] for n in targets} | {"snap": legs}
+
+
+@pytest.mark.parametrize(
+    ("travel", "expected"),
+    [(Travel.WALK, osm_city.WALK_ROUTE_M), (Travel.EBIKE, osm_city.EBIKE_ROUTE_M)],
+)
+def test_city_routes_as_documented(city: Path, travel: Travel, expected: dict) -> None:
+    network, _ = read_network(city, travel)
+    routes = _routes(network, osm_city.QUERY_XY, {"A": osm_city.A_XY, "B": osm_city.B_XY})
+    assert routes["A"] == pytest.approx(expected["A"], abs=2.0)
+    assert routes["B"] == pytest.approx(expected["B"], abs=2.0)
+    # straight line: A nearer; by the network: B
+    straight = {n: GEOD.inv(*osm_city.QUERY, *getattr(osm_city, n))[2] for n in ("A", "B", "C")}
+    assert straight["A"] == pytest.approx(340, abs=1) and straight["B"] == pytest.approx(484, abs=1)
+    assert straight["A"] < straight["B"] and routes["B"] < routes["A"]
+    _, _, c_snap = _snap(network, _to_xy(network.lon, network.lat), osm_city.C_XY)
+    assert c_snap == pytest.approx(400, abs=1)
