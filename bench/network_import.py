@@ -3,10 +3,11 @@
 Default file: the spike's 1 M-edge grid (/work/spikes/issue17/grid.osm.pbf: 272 k nodes,
 68,904 ways, 31 x 31 km). In the same run, the references:
 
-- ``osmium only``: plain pyosmium iteration of the same two passes (ways with a highway tag,
-  then the nodes by IdFilter), touching nothing: the floor of a pyosmium reader;
-- ``with_locations``: the one-pass alternative (osmium's node location index, every node of
-  the file kept in it, coordinates read per way ref in Python).
+- ``locations``: the reader's own pass (osmium's node location index, the ways with a
+  highway tag, every ref's id and location read in Python) doing nothing else: the floor
+  of a pyosmium reader;
+- ``osmium``: the two-pass alternative, plain (the ways' refs, then their nodes by
+  IdFilter), which the reader does not use: slower.
 
 Peak memory: run each under ``/usr/bin/time -v`` with ``--only``::
 
@@ -20,6 +21,7 @@ import os
 import resource
 import sys
 import time
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,9 @@ def osmium_only(path: Path) -> int:
 def with_locations(path: Path) -> int:
     """One pass with osmium's location index: the segments' coordinates per way."""
     profile = PROFILES[Travel.WALK]
-    lon: list[float] = []
+    refs: array[int] = array("q")
+    lon: array[float] = array("d")
+    lat: array[float] = array("d")
     processor = (
         osmium.FileProcessor(os.fspath(path))
         .with_locations()
@@ -68,12 +72,17 @@ def with_locations(path: Path) -> int:
     for way in processor:
         if not isinstance(way, osmium.osm.Way):
             continue
-        if isinstance(way_rule(profile, {t.k: t.v for t in way.tags}), str):
+        if isinstance(way_rule(profile, way.tags), str):
             continue
         for n in way.nodes:
             loc = n.location
+            refs.append(n.ref)
             if loc.valid():
                 lon.append(loc.lon)
+                lat.append(loc.lat)
+            else:
+                lon.append(float("nan"))
+                lat.append(float("nan"))
     return len(lon)
 
 
@@ -99,8 +108,8 @@ def main() -> None:
             network, stats = out
             print(
                 f"read_network walk: {network.nodes:,} nodes, {network.edges:,} edges, "
-                f"{network.way_ids.size:,} ways; ways {stats.ways_s:.2f} s, nodes "
-                f"{stats.nodes_s:.2f} s, build {stats.build_s:.2f} s"
+                f"{network.way_ids.size:,} ways; reading {stats.ways_s:.2f} s, "
+                f"build {stats.build_s:.2f} s"
             )
         print(f"{name:10s} {times[name]:7.2f} s")
     if "reader" in times:
