@@ -26,14 +26,18 @@ _PROFILE = click.option(
 
 
 class _Progress:
-    """The import's phases on stderr, one line each (at most every two seconds)."""
+    """The import's phases on stderr, one line each (the reader reports at most every two
+    seconds within a phase; the share is shown when it moves)."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
+        self.done = -1.0
 
     def __call__(self, what: str, done: float) -> None:
         elapsed = time.perf_counter() - self.start
-        click.echo(f"  {done:4.0%}  {what}（{elapsed:.1f} 秒）", err=True)
+        share = f"{done:4.0%}" if done != self.done else "    "
+        self.done = done
+        click.echo(f"  {share}  {what}（{elapsed:.1f} 秒）", err=True)
 
 
 @main.group()

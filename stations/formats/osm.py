@@ -300,7 +300,7 @@ def _read_ways(file: Path, profile: Profile, stats: ReadStats, show: Progress) -
                 lat.append(_NAN)
         if n % 4096 == 0 and (now := time.perf_counter()) - last >= 2.0:
             last = now
-            show(f"读取道路：已保留 {len(out.way_ids):,} 条", 0.45)
+            show(f"读取道路：已保留 {len(out.way_ids):,} 条", 0.0)
     return out
 
 

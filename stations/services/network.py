@@ -22,6 +22,10 @@ from stations.formats.osm import Progress, check_file, read_network
 from stations.storage.store import NetworkStore
 
 
+def _noop(what: str, done: float) -> None:
+    """No progress shown."""
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -63,8 +67,15 @@ def import_network(
     the profile may use; nothing is stored then."""
     file = Path(path)
     check_file(file, max_bytes=max_bytes)
-    network, stats = read_network(file, travel, max_bytes=max_bytes, progress=progress)
+    show = progress or _noop
+
+    def reading(what: str, done: float) -> None:
+        if done < 1.0:  # the reader's share of the import: to 80 %
+            show(what, 0.8 * done)
+
+    network, stats = read_network(file, travel, max_bytes=max_bytes, progress=reading)
     check_area(network.bbox, districts)
+    show("保存路网", 0.85)
     speeds: dict[str, float] = {}
     if routing is not None:
         speeds = {"speed_kmh": routing.speed(travel), "steps_factor": routing.steps_factor}
@@ -83,7 +94,9 @@ def import_network(
         stats=stats.as_dict(),
         speeds=speeds,
     )
-    return store.put_network(info, network.to_npz())
+    stored = store.put_network(info, network.to_npz())
+    show("完成", 1.0)
+    return stored
 
 
 def list_networks(store: NetworkStore) -> list[NetworkInfo]:
