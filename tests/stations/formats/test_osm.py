@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import os
 import re
 from pathlib import Path
@@ -13,6 +14,8 @@ import networkx as nx
 import numpy as np
 import pyrosm
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from geodata.network import Network
@@ -370,3 +373,109 @@ def test_city_routes_as_documented(city: Path, travel: Travel, expected: dict) -
     assert straight["A"] < straight["B"] and routes["B"] < routes["A"]
     _, _, c_snap = _snap(network, _to_xy(network.lon, network.lat), osm_city.C_XY)
     assert c_snap == pytest.approx(400, abs=1)
+
+
+# -- property: the network is exactly the kept ways' pieces --------------------------------
+
+_HIGHWAYS = ("residential", "footway", "steps", "motorway", "path", "primary", "cycleway")
+_TAG_VALUES = {
+    "oneway": ("yes", "-1", "no", "1"),
+    "foot": ("no", "yes"),
+    "bicycle": ("no", "yes", "designated"),
+    "access": ("private", "no"),
+    "junction": ("roundabout",),
+    "oneway:bicycle": ("no",),
+}
+
+
+@st.composite
+def _osm_files(draw: st.DrawFn) -> tuple[str, dict[int, tuple[float, float]], list]:
+    """A small OSM XML file: nodes on a jittered 6 x 6 grid near Yuzhong (ids 1..36, some
+    left out of the file as if cut at its edge), and ways of random refs and tags."""
+    absent = draw(st.sets(st.integers(1, 36), max_size=6))
+    nodes = {
+        i: (106.55 + (i - 1) % 6 * 0.001, 29.56 + (i - 1) // 6 * 0.001)
+        for i in range(1, 37)
+        if i not in absent
+    }
+    ways = []
+    for wid in range(1, draw(st.integers(1, 12)) + 1):
+        refs = draw(st.lists(st.integers(1, 36), min_size=1, max_size=7))
+        tags = {"highway": draw(st.sampled_from(_HIGHWAYS))}
+        for key, values in _TAG_VALUES.items():
+            if draw(st.booleans()) and draw(st.booleans()):
+                tags[key] = draw(st.sampled_from(values))
+        ways.append((wid, refs, tags))
+    lines = ['<?xml version="1.0"?>', '<osm version="0.6">']
+    lines += [
+        f'<node id="{i}" lat="{lat:.7f}" lon="{lon:.7f}"/>' for i, (lon, lat) in nodes.items()
+    ]
+    for wid, refs, tags in ways:
+        lines.append(f'<way id="{wid}">')
+        lines += [f'<nd ref="{r}"/>' for r in refs]
+        lines += [f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()]
+        lines.append("</way>")
+    lines.append("</osm>")
+    return "\n".join(lines), nodes, ways
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_osm_files(), travel=st.sampled_from(list(Travel)))
+def test_network_is_exactly_the_kept_pieces(tmp_path: Path, data, travel: Travel) -> None:
+    text, nodes, ways = data
+    path = tmp_path / "random.osm"
+    path.write_text(text, encoding="utf-8")
+    expected = []  # directed edges (from, to, way id, steps), by node coordinates
+    for wid, refs, tags in ways:
+        rule = way_rule(PROFILES[travel], tags)
+        if isinstance(rule, str) or len(refs) < 2:
+            continue
+        for a, b in itertools.pairwise(refs):
+            if a == b or a not in nodes or b not in nodes:
+                continue
+            steps = tags["highway"] == "steps"
+            if rule.forward:
+                expected.append((nodes[a], nodes[b], wid, steps))
+            if rule.backward:
+                expected.append((nodes[b], nodes[a], wid, steps))
+    if not expected:
+        with pytest.raises(NetworkFileError, match=r"没有.*可走的道路"):
+            read_network(path, travel)
+        return
+    network, stats = read_network(path, travel)
+    src = network.edge_sources()
+    got = [
+        (
+            (round(float(network.lon[u]), 7), round(float(network.lat[u]), 7)),
+            (round(float(network.lon[v]), 7), round(float(network.lat[v]), 7)),
+            int(network.way_ids[network.edge_way[e]]),
+            bool(network.steps[e]),
+        )
+        for e, (u, v) in enumerate(zip(src, network.indices, strict=True))
+    ]
+    rounded = [
+        ((round(a[0], 7), round(a[1], 7)), (round(b[0], 7), round(b[1], 7)), w, s)
+        for a, b, w, s in expected
+    ]
+    assert sorted(got) == sorted(rounded)
+    # every node is used, once; lengths are pyproj's geodesic
+    assert len({(x, y) for x, y in zip(network.lon, network.lat, strict=True)}) == network.nodes
+    _, _, ref = GEOD.inv(
+        network.lon[src],
+        network.lat[src],
+        network.lon[network.indices],
+        network.lat[network.indices],
+    )
+    assert np.allclose(network.length_m, ref, rtol=1e-6)
+    assert stats.missing_nodes == len(
+        {
+            r
+            for _, refs, t in ways
+            for r in refs
+            if r not in nodes
+            and not isinstance(way_rule(PROFILES[travel], t), str)
+            and len(refs) >= 2
+        }
+    )
