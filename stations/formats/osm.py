@@ -4,12 +4,10 @@ street network of one travel profile (walk or e-bike), with pyosmium.
 One pass, filtered in C++: osmium keeps every node's location and hands over the ways with
 a ``highway`` tag, located (their tags decide, in :data:`PROFILES`, whether and which way
 the profile may travel them). Two passes (ways, then only their nodes by
-``osmium.filter.IdFilter``) were measured twice as slow on the 1 M-edge grid
-(bench/network_import.py); osmium's location index holds every node of the file (about
-8-16 bytes a node: a few hundred MB for a province). Ways cut at the extract's edge refer to
-nodes absent from the file: they are split at the missing nodes and their pieces kept
-(counted as ``clipped_ways``). Nodes are renumbered 0..n-1 (only the nodes the kept ways
-use); the lengths are geodesic (geodata.network.Network.from_segments).
+``osmium.filter.IdFilter``) were measured slower on the 1 M-edge grid (bench/network_import.py,
+reading 6.3-7.2 s against 2.4-6.6 s on a shared 2-core machine) and need more code;
+osmium's location index holds every node of the file (about 8-16 bytes a node: a few
+hundred MB for a province).
 
 The profiles (one table, :data:`PROFILES`):
 
@@ -258,9 +256,7 @@ _NAN = float("nan")
 
 def _read_ways(file: Path, profile: Profile, stats: ReadStats, show: Progress) -> _Ways:
     """One pass: osmium keeps every node's location (in C++) and hands over only the ways
-    with a highway tag, their nodes located. Measured on the 1 M-edge grid against two
-    passes (ways, then their nodes by IdFilter): 3.3-3.9 s against 6.7 s for the reading
-    (bench/network_import.py)."""
+    with a highway tag, their nodes located (see the module docstring for why not two)."""
     out = _Ways()
     refs, lon, lat = out.refs, out.lon, out.lat
     show("读取道路", 0.0)
