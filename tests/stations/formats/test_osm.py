@@ -479,3 +479,21 @@ def test_network_is_exactly_the_kept_pieces(tmp_path: Path, data, travel: Travel
             and len(refs) >= 2
         }
     )
+
+
+def test_truncated_download_is_refused(city: Path, tmp_path: Path) -> None:
+    """An interrupted download: half an XML file, and half a PBF."""
+    text = city.read_bytes()
+    half = tmp_path / "half.osm"
+    half.write_bytes(text[: len(text) // 2])
+    with pytest.raises(
+        NetworkFileError, match=re.escape("half.osm 不是可读的 OpenStreetMap 文件（XML")
+    ):
+        read_network(half, Travel.WALK)
+    pbf = (DATA / "test.osm.pbf").read_bytes()
+    cut = tmp_path / "cut.osm.pbf"
+    cut.write_bytes(pbf[: len(pbf) // 2])
+    with pytest.raises(
+        NetworkFileError, match=re.escape("cut.osm.pbf 不是可读的 OpenStreetMap 文件（")
+    ):
+        read_network(cut, Travel.WALK)
