@@ -262,7 +262,7 @@ def _read_ways(file: Path, profile: Profile, stats: ReadStats, show: Progress) -
     show("读取道路", 0.0)
     last = time.perf_counter()
     processor = (
-        osmium.FileProcessor(os.fspath(file))
+        osmium.FileProcessor(os.fspath(file), osmium.osm.NODE | osmium.osm.WAY)
         .with_locations()
         .with_filter(osmium.filter.KeyFilter("highway"))
     )
