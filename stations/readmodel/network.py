@@ -17,9 +17,11 @@ How it behaves:
   imported or removed by another process is seen at the next poll; a removed one raises
   NoNetworkError from then on and its arrays are released.
 * Loading: the request that first needs a new network version loads it (blob, arrays, the
-  Snapper's tree: about a second per million edges) under that profile's lock; the other
-  profile is not held up, and a request whose Router is ready takes no lock at all. The old
-  version is dropped when the new one is in (memory), and the load is logged at INFO.
+  Snapper's tree: about a second per million edges) under that profile's lock; meanwhile
+  the other requests are answered on the version already loaded (a first load, or a new
+  station snapshot, waits for it), the other profile is not held up, and a request whose
+  Router is ready takes no lock at all. The old version is dropped when the new one is in
+  (memory), and the load is logged at INFO.
 * Routers: one per (network version, index version), built once (the profile's lock), the
   Snapper shared by every Router of a network version; the two newest index versions are
   kept per profile (a request may still hold the older snapshot).
@@ -163,14 +165,34 @@ class NetworkHolder:
             found = loaded.routers.get(index.version)
             if found is not None:
                 return found
-        with self._travel_locks[travel]:
-            loaded = self._loaded.get(travel)
-            if loaded is None or loaded.version < version:
-                loaded = self._load(travel)
-            found = loaded.routers.get(index.version)
-            if found is None:
-                found = self._new_router(travel, loaded, index)
-            return found
+        lock = self._travel_locks[travel]
+        if loaded is not None and index.version in loaded.routers:
+            # A newer network is stored: one request loads it, the others are answered on
+            # the one loaded until it is in.
+            if not lock.acquire(blocking=False):
+                return loaded.routers.get(index.version) or self._wait(lock, travel, index)
+        else:
+            lock.acquire()
+        try:
+            return self._router_locked(travel, index, version)
+        finally:
+            lock.release()
+
+    def _wait(self, lock: threading.Lock, travel: Travel, index: StationIndex) -> Router:
+        with lock:
+            version = self._current_versions().get(travel)
+            if version is None:
+                raise NoNetworkError(travel)
+            return self._router_locked(travel, index, version)
+
+    def _router_locked(self, travel: Travel, index: StationIndex, version: int) -> Router:
+        loaded = self._loaded.get(travel)
+        if loaded is None or loaded.version < version:
+            loaded = self._load(travel)
+        found = loaded.routers.get(index.version)
+        if found is None:
+            found = self._new_router(travel, loaded, index)
+        return found
 
     def _load(self, travel: Travel) -> _Loaded:
         started = self._clock()

@@ -318,3 +318,35 @@ def test_the_poll_per_request_is_cheap(db_path, index) -> None:
     assert per_call_us < 500
     h.close()
     store.close()
+
+
+def test_requests_are_answered_on_the_old_network_while_the_new_one_loads(store, index) -> None:
+    counts = Counts()
+    put_network(store)
+    loading, release = threading.Event(), threading.Event()
+
+    def snapper(network: Any) -> FakeSnapper:
+        if network.nodes == 36:  # the new import: slow to load
+            loading.set()
+            assert release.wait(10)
+        return FakeSnapper(network, counts)
+
+    h = NetworkHolder(
+        store,
+        settings(build_lists=False),
+        router_factory=lambda *a, **kw: FakeRouter(*a, **kw, counts=counts),
+        snapper_factory=snapper,
+    )
+    old = h.router(WALK, index)
+    put_network(store, n=6)
+    got: list[Any] = []
+    loader = threading.Thread(target=lambda: got.append(h.router(WALK, index)))
+    loader.start()
+    assert loading.wait(10)
+    started = time.monotonic()
+    assert h.router(WALK, index) is old  # not held up by the load
+    assert time.monotonic() - started < 1
+    release.set()
+    loader.join(10)
+    assert got[0].network.nodes == 36 and h.router(WALK, index) is got[0]
+    h.close()
