@@ -196,11 +196,11 @@ def test_an_index_change_reuses_the_snapper_and_the_lists_when_nothing_moved(
     h = holder(store, counts)
     r5 = h.router(WALK, index)
     assert h.wait_idle(10) and counts.builds == 1
-    # A new snapshot (a name edited): same positions, so the same lists.
+    # A new snapshot (a name edited): same positions, so the same Router and lists.
     same = StationIndex(stations(districts, POSITIONS), 6)
     r6 = h.router(WALK, same)
-    assert r6 is not r5 and r6.snapper is r5.snapper
-    assert r6.lists == r5.lists and h.wait_idle(10) and counts.builds == 1
+    assert r6 is r5 and counts.routers == 2  # the one served and the build's private one
+    assert h.wait_idle(10) and counts.builds == 1
     # A station moved: new lists, the same snapper.
     moved = StationIndex(stations(districts, [*POSITIONS[:2], (106.5731, 29.5530)]), 7)
     r7 = h.router(WALK, moved)
@@ -216,11 +216,12 @@ def test_a_newer_index_supersedes_a_running_build(store, districts, index) -> No
     h = holder(store, counts)
     old = h.router(WALK, index)
     assert counts.building.wait(10)
-    moved = StationIndex(stations(districts, [(106.5712, 29.5507), *POSITIONS[1:]]), 6)
+    assert h.router(WALK, StationIndex(stations(districts, POSITIONS), 6)) is old  # moved none
+    moved = StationIndex(stations(districts, [(106.5712, 29.5507), *POSITIONS[1:]]), 7)
     h.router(WALK, moved)
-    h.router(WALK, StationIndex(stations(districts, [(106.5713, 29.5508), *POSITIONS[1:]]), 7))
+    h.router(WALK, StationIndex(stations(districts, [(106.5713, 29.5508), *POSITIONS[1:]]), 8))
     newest = h.router(
-        WALK, StationIndex(stations(districts, [(106.5714, 29.5509), *POSITIONS[1:]]), 8)
+        WALK, StationIndex(stations(districts, [(106.5714, 29.5509), *POSITIONS[1:]]), 9)
     )
     counts.gate.set()
     assert h.wait_idle(10)
@@ -349,4 +350,18 @@ def test_requests_are_answered_on_the_old_network_while_the_new_one_loads(store,
     release.set()
     loader.join(10)
     assert got[0].network.nodes == 36 and h.router(WALK, index) is got[0]
+    h.close()
+
+
+def test_a_snapshot_that_moved_nothing_shares_the_build(store, districts, index) -> None:
+    counts = Counts()
+    counts.gate = threading.Event()
+    put_network(store)
+    h = holder(store, counts)
+    router = h.router(WALK, index)
+    assert counts.building.wait(10)
+    assert h.router(WALK, StationIndex(stations(districts, POSITIONS), 6)) is router
+    counts.gate.set()
+    assert h.wait_idle(10)
+    assert counts.builds == 1 and counts.loads == 1 and router.lists is not None
     h.close()
