@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from geodata.routing import Router
 from stations.domain.travel import NoNetworkError, RoutingSettings, Travel
 from stations.readmodel.index import StationIndex
 from stations.readmodel.network import NetworkHolder
@@ -365,3 +366,44 @@ def test_a_snapshot_that_moved_nothing_shares_the_build(store, districts, index)
     assert h.wait_idle(10)
     assert counts.builds == 1 and counts.loads == 1 and router.lists is not None
     h.close()
+
+
+def test_real_router_and_lists_shared_through_the_store(store_url, districts) -> None:
+    """geodata.routing's Router and Snapper (package 3) behind the holder: a nearest answer,
+    the lists built by one worker and loaded by the other."""
+    positions = [(106.5705, 29.5505), (106.5721, 29.5519), (106.5689, 29.5492)]
+    index = StationIndex(stations(districts, positions), 3)
+    s1, s2 = open_store(store_url), open_store(store_url)
+    h1 = NetworkHolder(s1, settings(list_size=4, list_max_m=2000.0))
+    h2 = NetworkHolder(s2, settings(list_size=4, list_max_m=2000.0))
+    try:
+        put_network(s1, "walk", n=8)
+        r1 = h1.router(WALK, index)
+        assert h1.wait_idle(60) and r1.lists_blob() is not None
+        key = r1.stations_key()
+        assert s1.station_lists(WALK, network_version=r1.network.meta["version"], stations_key=key)
+        r2 = h2.router(WALK, index)
+        assert h2.wait_idle(60) and h2.builds == 0 and r2.lists_blob() == r1.lists_blob()
+        # With the loaded lists, the same answers as a search without them.
+        plain = Router(
+            r2.network,
+            r2.snapper,
+            index.nearest.lon,
+            index.nearest.lat,
+            snap_max_m=200.0,
+            speed_kmh=4.5,
+            steps_factor=0.4,
+        )
+        for lon, lat in [(106.5700, 29.5500), (106.5731, 29.5544), (106.5768, 29.5561)]:
+            got, want = r2.nearest(lon, lat, k=2), plain.nearest(lon, lat, k=2)
+            assert got.index.tolist() == want.index.tolist()
+            np.testing.assert_allclose(got.route_m, want.route_m)
+            assert sorted(r2.nearest(lon, lat, k=3).index.tolist()) == [0, 1, 2]
+        s1.remove_network(WALK)
+        with pytest.raises(NoNetworkError):
+            h2.router(WALK, index)
+    finally:
+        for h in (h1, h2):
+            h.close()
+        s1.close()
+        s2.close()
