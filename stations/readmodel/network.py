@@ -30,8 +30,10 @@ How it behaves:
 * Lists: from another Router of this holder with the same ``stations_key`` (an index change
   that moved no station), else from the store, else (``settings.build_lists``) built by ONE
   background thread on a private Router, stored (not on a read replica) and loaded into
-  every served Router with that key. A build for positions no longer current is abandoned
-  (its progress callback stops it); :meth:`close` stops the thread the same way.
+  every served Router with that key. While it builds it looks in the store every 5 s: a
+  worker that started at the same time and finished first saves it the rest. A build for
+  positions no longer current is abandoned (its progress callback stops it); :meth:`close`
+  stops the thread the same way.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class NetworkHolder:
         self._builder: threading.Thread | None = None
         self._closed = False
         self.builds = 0  # lists built by this holder (tests count them)
+        self.store_check_s = 5.0  # while building: how often to look for another's lists
 
     # -- polling -------------------------------------------------------------------------
 
@@ -403,10 +406,18 @@ class NetworkHolder:
         if self._fill(travel, loaded, job.key):  # another Router's, or another worker's
             return
         started = self._clock()
+        checked = [time.monotonic()]
 
         def progress(what: str, share: float) -> None:
             with self._lock:
                 if not self._wanted(job):
+                    raise _SupersededError
+            # Another worker may finish the same lists first (they start together): take
+            # them and stop building (a build holds ~2 GB for a million edges).
+            if time.monotonic() - checked[0] >= self.store_check_s:
+                checked[0] = time.monotonic()
+                if self._fill(travel, loaded, job.key):
+                    log.info("the %s station lists came from another worker", travel.value)
                     raise _SupersededError
 
         private = self._make_router(travel, loaded, job.lon, job.lat)

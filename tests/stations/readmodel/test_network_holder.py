@@ -407,3 +407,20 @@ def test_real_router_and_lists_shared_through_the_store(store_url, districts) ->
             h.close()
         s1.close()
         s2.close()
+
+
+def test_a_build_stops_when_another_worker_stored_the_lists(store, index) -> None:
+    counts = Counts()
+    counts.gate = threading.Event()
+    info = put_network(store)
+    h = holder(store, counts)
+    h.store_check_s = 0.0
+    router = h.router(WALK, index)
+    assert counts.building.wait(10)
+    key = router.stations_key()
+    theirs = f"lists {key} 48 3000.0".encode()
+    store.put_station_lists(WALK, network_version=info.version, stations_key=key, arrays=theirs)
+    assert h.wait_idle(10)  # without the gate ever opening
+    assert counts.builds == 0 and router.lists == theirs
+    counts.gate.set()
+    h.close()
