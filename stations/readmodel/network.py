@@ -25,7 +25,7 @@ How it behaves:
 * Routers: one per (network version, index version), built once (the profile's lock), the
   Snapper shared by every Router of a network version; the two newest index versions are
   kept per profile (a request may still hold the older snapshot). A snapshot whose station
-  positions are those of a kept one (an edit that moved nothing: np.array_equal, ~0.2 ms
+  positions are those of a kept one (an edit that moved nothing: np.array_equal, 1.6 ms
   for 200,000 stations) gets that very Router, lists and all: nothing rebuilt or copied.
 * Lists: from another Router of this holder with the same ``stations_key`` (an index change
   that moved no station), else from the store, else (``settings.build_lists``) built by ONE
