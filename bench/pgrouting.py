@@ -9,11 +9,11 @@ geodata.network.Network.from_segments), 5,000 stations on random nodes. A throwa
 table (COPY), then, in the same run:
 
 1. 15-minute walking service areas from all 5,000 stations: ``pgr_drivingDistance(...,
-   equicost => true)`` against scipy's multi-source Dijkstra (the engine our
-   Router.service_times uses) on the CSR arrays;
+   equicost => true)`` (from the stations outward) against our Router.service_times
+   (towards the stations: scipy's multi-source Dijkstra on the reversed CSR);
 2. the 5 nearest stations by route from random nodes: ``pgr_dijkstraNear`` on the whole
    table and on a 3 km box around the query (how one would serve it from PostGIS), against
-   our Router.nearest when package 3's Router is there, else scipy's bounded Dijkstra.
+   our Router.nearest (snap included, without its per-node lists: the exact search).
 
     PYTHONPATH=. python bench/pgrouting.py [--queries 20]
 """
@@ -35,10 +35,9 @@ sys.path.insert(0, str(ROOT))  # this checkout's packages, before any installed 
 
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
-from scipy.sparse import csr_matrix  # noqa: E402
-from scipy.sparse.csgraph import dijkstra  # noqa: E402
 
 from geodata.network import Network  # noqa: E402
+from geodata.routing import Router, Snapper  # noqa: E402
 from tests.pg import cluster  # noqa: E402
 
 WALK_KMH = 4.5
@@ -118,11 +117,6 @@ def main() -> None:
     )
     stations = rng.choice(net.nodes, args.stations, replace=False)
     queries = rng.choice(net.nodes, args.queries, replace=False)
-    graph = csr_matrix(
-        (net.length_m.astype(np.float64), net.indices, net.indptr), shape=(net.nodes,) * 2
-    )
-    reverse = graph.T.tocsr()
-
     with cluster() as c:
         with psycopg.connect(c.admin_url, autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench")
@@ -131,6 +125,16 @@ def main() -> None:
             version = conn.execute("SELECT pgr_version()").fetchone()[0]
             print(f"pgRouting {version}")
 
+            started = time.perf_counter()
+            router = Router(
+                net,
+                Snapper(net),
+                net.lon[stations],
+                net.lat[stations],
+                snap_max_m=200,
+                speed_kmh=WALK_KMH,
+            )
+            print(f"our Router: built {time.perf_counter() - started:.1f} s (no lists)")
             # -- 1. service areas -----------------------------------------------------------
             started = time.perf_counter()
             rows = conn.execute(
@@ -140,33 +144,16 @@ def main() -> None:
             ).fetchone()[0]
             pgr_areas_s = time.perf_counter() - started
             started = time.perf_counter()
-            # towards the station: on the reversed graph, from the stations
-            d = dijkstra(reverse, indices=stations, limit=LIMIT_M, min_only=True)
+            d = router.service_times(None, limit_s=15 * 60).node_s
             ours_areas_s = time.perf_counter() - started
             covered = int(np.isfinite(d).sum())
             print(
                 f"15-min service areas from {args.stations:,} stations: pgr_drivingDistance "
-                f"{pgr_areas_s:.2f} s ({rows:,} nodes) | scipy {ours_areas_s:.2f} s "
+                f"{pgr_areas_s:.2f} s ({rows:,} nodes) | ours {ours_areas_s:.2f} s "
                 f"({covered:,} nodes) | ratio pgRouting/ours {pgr_areas_s / ours_areas_s:.0f}"
             )
 
             # -- 2. nearest by route --------------------------------------------------------
-            router = None
-            try:
-                from geodata.routing import Router, Snapper  # deferred: may be a stub
-
-                started = time.perf_counter()
-                router = Router(
-                    net,
-                    Snapper(net),
-                    net.lon[stations],
-                    net.lat[stations],
-                    snap_max_m=200,
-                    speed_kmh=WALK_KMH,
-                )
-                print(f"our Router: built {time.perf_counter() - started:.1f} s (no lists)")
-            except NotImplementedError:
-                print("our Router is a stub here: scipy's bounded Dijkstra stands in")
             timings: dict[str, list[float]] = {"whole": [], "box": [], "ours": []}
             for q in queries.tolist():
                 for name, sql in (
@@ -183,10 +170,7 @@ def main() -> None:
                     ).fetchall()
                     timings[name].append(time.perf_counter() - started)
                 started = time.perf_counter()
-                if router is not None:
-                    router.nearest(float(net.lon[q]), float(net.lat[q]), k=5)
-                else:
-                    dijkstra(graph, indices=q, limit=3000)
+                router.nearest(float(net.lon[q]), float(net.lat[q]), k=5)
                 timings["ours"].append(time.perf_counter() - started)
             med = {k: float(np.median(v)) * 1e3 for k, v in timings.items()}
             print(
