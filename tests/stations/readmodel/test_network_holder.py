@@ -8,8 +8,11 @@ test_real_router below when they are there.
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -443,3 +446,32 @@ def test_a_network_this_code_cannot_read_says_to_import_again(store, index) -> N
     put_network(store)  # imported again: routed
     assert h.router(WALK, index).network.nodes == 16 and reads == [WALK]
     h.close()
+
+
+def test_an_import_in_another_process_is_seen(db_path, index) -> None:
+    """The CLI imports (another process) while a worker serves: the next request routes on
+    it; a removal there is NoNetworkError here."""
+    root = Path(__file__).resolve().parents[3]
+    store = open_store(f"sqlite:///{db_path}")
+    counts = Counts()
+    h = holder(store, counts, build_lists=False)
+
+    def other(code: str) -> None:
+        script = (
+            "from stations.storage.open import open_store; from tests.stores import put_network; "
+            "from stations.domain.travel import Travel; "
+            f"s = open_store('sqlite:///{db_path}'); {code}; s.close()"
+        )
+        subprocess.run([sys.executable, "-c", script], check=True, cwd=root, timeout=60)
+
+    try:
+        with pytest.raises(NoNetworkError):
+            h.router(WALK, index)
+        other("put_network(s, 'walk', n=7)")
+        assert h.router(WALK, index).network.nodes == 49
+        other("s.remove_network(Travel.WALK)")
+        with pytest.raises(NoNetworkError):
+            h.router(WALK, index)
+    finally:
+        h.close()
+        store.close()
