@@ -122,8 +122,7 @@ def main() -> None:
             conn.execute("CREATE DATABASE bench")
         with psycopg.connect(c.url("bench"), autocommit=True) as conn:
             print(f"pgRouting: loaded {load(conn, net):.1f} s (COPY, geometry, GiST)")
-            version = conn.execute("SELECT pgr_version()").fetchone()[0]
-            print(f"pgRouting {version}")
+            print(f"pgRouting {conn.execute('SELECT pgr_version()').fetchall()[0][0]}")
 
             started = time.perf_counter()
             router = Router(
@@ -141,7 +140,7 @@ def main() -> None:
                 "SELECT count(*) FROM pgr_drivingDistance(%s, %s::bigint[], %s, "
                 "directed => true, equicost => true)",
                 (EDGES, stations.tolist(), LIMIT_M),
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             pgr_areas_s = time.perf_counter() - started
             started = time.perf_counter()
             d = router.service_times(None, limit_s=15 * 60).node_s
