@@ -20,6 +20,7 @@ from api.deps import (
     ServicesDep,
     StationId,
     get_index,
+    networks_of,
     parse_crs_param,
     parse_listing_filters,
     parse_nearest,
@@ -34,13 +35,14 @@ from api.representation import (
     station_json,
     stations_csv,
     stations_page,
+    travel_fields,
 )
 from api.responses import json_response
 from geodata.crs import CoordinateSystem
 from stations.domain.listings import MAPPED_WORDS
 from stations.readmodel.index import StationIndex
 from stations.readmodel.ops import OpsModel, OpsSnapshot
-from stations.services.nearest import FAR_M, find_nearest
+from stations.services.nearest import FAR_M, NearestQuery, find_nearest, find_nearest_by_route
 
 router = APIRouter(prefix="/v1", tags=["stations"])
 
@@ -164,6 +166,14 @@ NEAREST = QuerySpec(
         schema=doc.STATUSES,
     ),
     Param("f", str, "json | geojson", "json", schema=doc.enum("json", "geojson")),
+    Param(
+        "travel",
+        str,
+        "walk | ebike: nearest by route on that street network (`yizhan network import`), "
+        "each result with `route_m` and `duration_s`; straight (the default): by the "
+        "straight line",
+        schema=doc.enum("walk", "ebike", "straight"),
+    ),
 )
 
 
@@ -193,11 +203,26 @@ async def nearest(request: Request) -> Response:
     q = NEAREST.parse(request.query_params)
     index = await get_index(request)
     query = parse_nearest(q)
+    if query.travel is not None:
+        return _nearest_by_route(request, index, query, q["f"])
     hits, note = find_nearest(index, query)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     ops = ops_of(request)
     results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=ops)
     return nearest_response(query, q["f"], hits, results, note)
+
+
+def _nearest_by_route(
+    request: Request, index: StationIndex, query: NearestQuery, f: str
+) -> Response:
+    """``travel=walk|ebike``: the answer by route (apart, so the straight path stays as is)."""
+    route = find_nearest_by_route(index, query, networks_of(request))
+    memo_limit = request.app.state.services.settings.nearest_memo_stations
+    results = nearest_results(
+        index, route.hits, query.out, memo_limit=memo_limit, ops=ops_of(request), route=route
+    )
+    extra = travel_fields(index, route)
+    return nearest_response(query, f, route.hits, results, route.note, travel=extra)
 
 
 @router.get(
