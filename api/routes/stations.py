@@ -60,7 +60,13 @@ _NEAREST_EXAMPLE = {
         "self_service": None,
         "amenity": [],
         "status": ["active"],
+        "travel": "walk",
     },
+    # With travel=walk|ebike only (nearest by route): travel, travel_label, unreachable,
+    # and each result's route_m and duration_s.
+    "travel": "walk",
+    "travel_label": "步行",
+    "unreachable": [{"id": 57, "name": "朝天门码头驿站", "distance_m": 640.2, "snap_m": None}],
     "count": 1,
     "results": [
         {
@@ -68,6 +74,8 @@ _NEAREST_EXAMPLE = {
             "name": "解放碑工会驿站",
             "address": "重庆市渝中区民族路1号",
             "distance_m": 183.4,
+            "route_m": 246.8,
+            "duration_s": 197,
             "bearing_deg": 71.2,
             "lon": 106.5790,
             "lat": 29.5576,
@@ -191,7 +199,17 @@ NEAREST = QuerySpec(
         "working days. By default only active stations are returned; `status=any` returns "
         "all. `query` echoes every filter. When nothing is found, or the nearest is more than "
         f"{FAR_M / 1000:.0f} km away, `hint` says so in Chinese and `nearest_m` how far the "
-        "nearest station passing the filters is (null: none passes them)."
+        "nearest station passing the filters is (null: none passes them). "
+        "With `travel=walk` or `ebike` the stations are the k nearest by route on that street "
+        "network (imported with `yizhan network import FILE --profile walk`): the point and "
+        "the stations are snapped to the nearest way (at most the profile's snap distance); "
+        "each result gains `route_m` (along the streets, both snap legs included, never less "
+        "than `distance_m`, which stays the straight line) and `duration_s`, nearest by route "
+        "first, and `radius_m` bounds `route_m`. `unreachable` names the stations passing "
+        "every filter that are too far from any way to be routed to and nearer in a straight "
+        "line than the last route returned (or than `radius_m`), at most 10. No network for "
+        "the profile: 409 `network_not_loaded`; the point too far from any way: 422 "
+        "`point_off_network`. The example is an answer with `travel=walk`."
     ),
     responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
     openapi_extra=NEAREST.openapi(),
