@@ -169,6 +169,7 @@
     return networks.then(function () {
       if (!state.travel) return { data: null, note: "" };
       return fetchJSON(query(state.travel)).then(function (data) {
+        if (!(data.results || []).length) return { data: null, note: "步行路线到不了附近开放的驿站，按直线距离" };
         var off = (data.unreachable || []).length;
         return { data: data, note: off ? "另有 " + off + " 个驿站离道路太远，无法按步行路线计算。" : "" };
       }, function (err) {

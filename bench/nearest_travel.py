@@ -1,0 +1,138 @@
+"""Nearest by route over HTTP: GET /v1/stations/nearest?travel=walk against the straight line.
+
+One ``uvicorn`` worker (our app) on a SQLite registry with a walking network, asked over one
+keep-alive connection, one request at a time, at the same random points for both: k=10,
+``open_now=true`` (the rider page's question), with and without ``travel=walk``. Rounds
+alternate between the two; each figure is the best round's mean (and its median).
+
+``--network city``: the river city of the tests (tests/osm_city.py, ~1 km^2, a few hundred
+edges) with ``--stations`` stations at random points in it. ``--network synthetic``: the
+jittered grid of bench/network.py (package 3's, ~1 M edges), stations at random points in it;
+the first requests wait for the station lists (built once in the background).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import ROOT, Server, free_port, make_stations, python, running
+
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def city_registry(
+    workdir: Path, n: int, seed: int
+) -> tuple[Path, tuple[float, float, float, float]]:
+    """A registry of ``n`` stations in the river city with its walking network."""
+    from geodata.districts import chongqing_districts
+    from stations.domain.changes import Create
+    from stations.domain.travel import Travel
+    from stations.services.network import import_network
+    from stations.storage.sqlite import SQLiteStore
+    from tests.osm_city import write_city, xy_to_lonlat
+
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(-50, 1150, n), rng.uniform(-50, 1050, n)
+    lon, lat = zip(*(xy_to_lonlat(a, b) for a, b in zip(x, y, strict=True)), strict=True)
+    db = workdir / "registry.sqlite3"
+    with SQLiteStore(db) as store:
+        store.apply([Create(s) for s in make_stations(lon, lat, seed=seed)], actor="bench")
+        osm = write_city(workdir / "river_city.osm")
+        import_network(
+            store, osm, Travel.WALK, districts=chongqing_districts(), actor="bench", max_bytes=None
+        )
+    (minx, miny), (maxx, maxy) = xy_to_lonlat(0, 0), xy_to_lonlat(1100, 1000)
+    return db, (minx, miny, maxx, maxy)
+
+
+def measure(conn: http.client.HTTPConnection, paths: list[str]) -> list[float]:
+    """Milliseconds per request, one at a time over ``conn``."""
+    out = []
+    for path in paths:
+        start = time.perf_counter()
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read()
+        out.append((time.perf_counter() - start) * 1000)
+        if r.status not in (200, 422):
+            msg = f"{path}: {r.status} {body[:300]!r}"
+            raise RuntimeError(msg)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--network", choices=("city", "synthetic"), default="city")
+    parser.add_argument("--stations", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=1000, help="per round and mode")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20261201)
+    args = parser.parse_args()
+    if args.network != "city":
+        sys.exit("--network synthetic: see the report (needs bench/network.py's grid)")
+    with tempfile.TemporaryDirectory(prefix="yizhan-travel-") as tmp:
+        workdir = Path(tmp)
+        start = time.perf_counter()
+        db, (minx, miny, maxx, maxy) = city_registry(workdir, args.stations, args.seed)
+        print(f"registry + network: {time.perf_counter() - start:.1f} s")
+        env = {
+            **os.environ,
+            **THREAD_ENV,
+            "PYTHONPATH": str(ROOT),
+            "YIZHAN_DATABASE_URL": f"sqlite:///{db.resolve()}",
+        }
+        port = free_port()
+        argv = [python(), "-m", "uvicorn", "--factory", "api.app:create_app", "--workers", "1"]
+        argv += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
+        server = Server("ours", [*argv, "--port", str(port)], port=port, env=env)
+        with running([server]):
+            server.start(workdir / "server.log")
+            server.wait_ready("/healthz", timeout_s=120)
+            rng = np.random.default_rng(args.seed + 1)
+            lon = rng.uniform(minx, maxx, args.requests)
+            lat = rng.uniform(miny, maxy, args.requests)
+            base = [
+                f"/v1/stations/nearest?lon={a:.6f}&lat={b:.6f}&k=10&open_now=true"
+                for a, b in zip(lon, lat, strict=True)
+            ]
+            modes = {"straight": base, "walk": [p + "&travel=walk" for p in base]}
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for paths in modes.values():  # warm: index, network, Router, lists
+                measure(conn, paths[:50])
+            conn.request("GET", modes["walk"][0])
+            sample = json.loads(conn.getresponse().read())
+            best: dict[str, list[float]] = {}
+            for _ in range(args.rounds):
+                for mode, paths in modes.items():
+                    ms = measure(conn, paths)
+                    if mode not in best or statistics.mean(ms) < statistics.mean(best[mode]):
+                        best[mode] = ms
+            conn.close()
+        print(
+            f"{args.stations} stations, {args.requests} requests per round and mode, best of "
+            f"{args.rounds} rounds; one worker, one connection, k=10, open_now=true"
+        )
+        print(
+            f"sample answer by route: {[r.get('route_m') for r in sample.get('results', [])][:3]}"
+        )
+        print(f"{'mode':10} {'mean ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs straight':>12}")
+        ref = statistics.mean(best["straight"])
+        for mode, ms in best.items():
+            p99 = sorted(ms)[int(len(ms) * 0.99) - 1]
+            mean = statistics.mean(ms)
+            print(
+                f"{mode:10} {mean:8.3f} {statistics.median(ms):8.3f} {p99:8.3f} {mean / ref:12.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
