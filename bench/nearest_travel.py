@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +53,98 @@ def city_registry(
     return db, (minx, miny, maxx, maxy)
 
 
+def synthetic_registry(
+    workdir: Path, n: int, seed: int, side: int
+) -> tuple[Path, tuple[float, float, float, float]]:
+    """A registry of ``n`` stations on a jittered ``side`` x ``side`` grid 60 m apart (3 %
+    of pieces missing, 10 % one-way: the spike's graph.py), stored as the walking network
+    (walk ignores one-way; the pieces are kept both ways)."""
+    from datetime import datetime
+
+    from geodata.hours import TZ
+    from geodata.network import FORMAT, Network
+    from stations.domain.changes import Create
+    from stations.domain.travel import NetworkInfo, Travel
+    from stations.storage.sqlite import SQLiteStore
+
+    rng = np.random.default_rng(seed)
+    lon0, lat0 = 106.40, 29.40
+    m_lon, m_lat = 96_900.0, 110_850.0
+    ix, iy = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    x = ix.ravel() * 60.0 + rng.normal(0, 12, side * side)
+    y = iy.ravel() * 60.0 + rng.normal(0, 12, side * side)
+    lon, lat = lon0 + x / m_lon, lat0 + y / m_lat
+    node = np.arange(side * side).reshape(side, side)
+    u = np.concatenate([node[:-1, :].ravel(), node[:, :-1].ravel()])
+    v = np.concatenate([node[1:, :].ravel(), node[:, 1:].ravel()])
+    keep = rng.random(u.size) >= 0.03
+    u, v = u[keep], v[keep]
+    both = np.ones(u.size, bool)
+    start = time.perf_counter()
+    network = Network.from_segments("walk", lon, lat, u, v, forward=both, backward=both)
+    print(
+        f"synthetic network: {network.nodes:,} nodes, {network.edges:,} directed edges "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
+    slon = lon0 + rng.uniform(0, side * 60.0, n) / m_lon
+    slat = lat0 + rng.uniform(0, side * 60.0, n) / m_lat
+    db = workdir / "registry.sqlite3"
+    with SQLiteStore(db) as store:
+        store.apply([Create(s) for s in make_stations(slon, slat, seed=seed)], actor="bench")
+        info = NetworkInfo(
+            profile=Travel.WALK,
+            version=0,
+            source_name="synthetic-grid",
+            source_sha256="0" * 64,
+            imported_at=datetime.now(TZ),
+            imported_by="bench",
+            nodes=network.nodes,
+            edges=network.edges,
+            ways=int(network.way_ids.size),
+            bbox=network.bbox,
+            format=FORMAT,
+        )
+        store.put_network(info, network.to_npz())
+    return db, network.bbox
+
+
+def wait_for_lists(db: Path, timeout_s: float) -> None:
+    """Wait until the server has kept the station lists it builds in its background (asked
+    of the store by the key a Router of the same stations gives)."""
+    from geodata.network import Network
+    from geodata.routing import Router, Snapper
+    from stations.config import Settings
+    from stations.domain.travel import Travel
+    from stations.readmodel.index import StationIndex
+    from stations.storage.sqlite import SQLiteStore
+
+    routing = Settings().routing()
+    with SQLiteStore(db) as store:
+        found = store.network_arrays(Travel.WALK)
+        assert found is not None
+        info, blob = found
+        network = Network.from_npz(blob)
+        index = StationIndex.build(store)
+        router = Router(
+            network,
+            Snapper(network),
+            index.nearest.lon,
+            index.nearest.lat,
+            snap_max_m=routing.snap(Travel.WALK),
+            speed_kmh=routing.speed(Travel.WALK),
+            steps_factor=routing.steps_factor,
+        )
+        key = router.stations_key()
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout_s:
+            if store.station_lists(Travel.WALK, network_version=info.version, stations_key=key):
+                print(f"station lists kept after {time.perf_counter() - start:.0f} s more")
+                time.sleep(2)  # and loaded into the serving Router
+                return
+            time.sleep(1)
+    print(f"no station lists after {timeout_s:.0f} s: measuring without them")
+
+
 def measure(conn: http.client.HTTPConnection, paths: list[str]) -> list[float]:
     """Milliseconds per request, one at a time over ``conn``."""
     out = []
@@ -75,14 +166,18 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=200)
     parser.add_argument("--requests", type=int, default=1000, help="per round and mode")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--side", type=int, default=522, help="synthetic grid: nodes a side")
+    parser.add_argument("--lists-wait", type=float, default=600, help="seconds, synthetic")
     parser.add_argument("--seed", type=int, default=20261201)
     args = parser.parse_args()
-    if args.network != "city":
-        sys.exit("--network synthetic: see the report (needs bench/network.py's grid)")
     with tempfile.TemporaryDirectory(prefix="yizhan-travel-") as tmp:
         workdir = Path(tmp)
         start = time.perf_counter()
-        db, (minx, miny, maxx, maxy) = city_registry(workdir, args.stations, args.seed)
+        if args.network == "city":
+            db, (minx, miny, maxx, maxy) = city_registry(workdir, args.stations, args.seed)
+        else:
+            made = synthetic_registry(workdir, args.stations, args.seed, args.side)
+            db, (minx, miny, maxx, maxy) = made
         print(f"registry + network: {time.perf_counter() - start:.1f} s")
         env = {
             **os.environ,
@@ -106,8 +201,12 @@ def main() -> None:
             ]
             modes = {"straight": base, "walk": [p + "&travel=walk" for p in base]}
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            for paths in modes.values():  # warm: index, network, Router, lists
+            for paths in modes.values():  # warm: index, network, Router
                 measure(conn, paths[:50])
+            if args.network == "synthetic":
+                wait_for_lists(db, args.lists_wait)
+                conn.close()  # idle past the server's keep-alive: a new connection
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             conn.request("GET", modes["walk"][0])
             sample = json.loads(conn.getresponse().read())
             best: dict[str, list[float]] = {}
