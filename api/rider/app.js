@@ -509,7 +509,7 @@
       state.order.push(r.id);
     });
     // Show where the rider is with the stations in walking reach (at least the nearest one).
-    var reach = results.filter(function (r, i) { return i === 0 || r.distance_m <= 2000; });
+    var reach = results.filter(function (r, i) { return i === 0 || (r.route_m || r.distance_m) <= 2000; });
     var points = reach.map(latLng);
     if (state.at) points.push(latLng(state.at));
     if (points.length > 1) {
