@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import shapely
 
@@ -19,6 +20,10 @@ from geodata.network import FORMAT
 from stations.domain.travel import NetworkFileError, NetworkInfo, RoutingSettings, Travel
 from stations.formats.osm import Progress, check_file, read_network
 from stations.storage.store import NetworkStore
+
+
+def _noop(what: str, done: float) -> None:
+    """No progress shown."""
 
 
 def _sha256(path: Path) -> str:
@@ -62,8 +67,15 @@ def import_network(
     the profile may use; nothing is stored then."""
     file = Path(path)
     check_file(file, max_bytes=max_bytes)
-    network, stats = read_network(file, travel, max_bytes=max_bytes, progress=progress)
+    show = progress or _noop
+
+    def reading(what: str, done: float) -> None:
+        if done < 1.0:  # the reader's share of the import: to 80 %
+            show(what, 0.8 * done)
+
+    network, stats = read_network(file, travel, max_bytes=max_bytes, progress=reading)
     check_area(network.bbox, districts)
+    show("保存路网", 0.85)
     speeds: dict[str, float] = {}
     if routing is not None:
         speeds = {"speed_kmh": routing.speed(travel), "steps_factor": routing.steps_factor}
@@ -82,7 +94,9 @@ def import_network(
         stats=stats.as_dict(),
         speeds=speeds,
     )
-    return store.put_network(info, network.to_npz())
+    stored = store.put_network(info, network.to_npz())
+    show("完成", 1.0)
+    return stored
 
 
 def list_networks(store: NetworkStore) -> list[NetworkInfo]:
@@ -93,3 +107,25 @@ def list_networks(store: NetworkStore) -> list[NetworkInfo]:
 def remove_network(store: NetworkStore, travel: Travel) -> NetworkInfo | None:
     """Remove the ``travel`` network; what was removed, or None when there was none."""
     return store.remove_network(travel)
+
+
+def networks_document(store: NetworkStore, routing: RoutingSettings) -> dict[str, Any]:
+    """``GET /v1/networks``: the stored networks as the public sees them (no ``imported_by``),
+    with the speed routing uses now (the settings')."""
+    return {
+        "networks": [
+            {
+                "profile": info.profile.value,
+                "label": info.profile.label,
+                "version": info.version,
+                "source_name": info.source_name,
+                "imported_at": info.imported_at.isoformat(),
+                "nodes": info.nodes,
+                "edges": info.edges,
+                "ways": info.ways,
+                "bbox": list(info.bbox),
+                "speed_kmh": routing.speed(info.profile),
+            }
+            for info in store.networks()
+        ]
+    }

@@ -92,3 +92,19 @@ def test_remove(any_store, tmp_path: Path) -> None:
     removed = remove_network(any_store, Travel.EBIKE)
     assert removed is not None and removed.version == info.version
     assert list_networks(any_store) == []
+
+
+def test_progress_rises_to_done(any_store, tmp_path: Path, districts) -> None:
+    seen: list[tuple[str, float]] = []
+    import_network(
+        any_store,
+        write_city(tmp_path / "c.osm"),
+        Travel.WALK,
+        districts=districts,
+        actor="t",
+        max_bytes=None,
+        progress=lambda what, done: seen.append((what, done)),
+    )
+    dones = [d for _, d in seen]
+    assert dones == sorted(dones) and dones[0] == 0.0
+    assert seen[-2:] == [("保存路网", 0.85), ("完成", 1.0)]
