@@ -139,7 +139,7 @@ def wait_for_lists(db: Path, timeout_s: float) -> None:
         while time.perf_counter() - start < timeout_s:
             if store.station_lists(Travel.WALK, network_version=info.version, stations_key=key):
                 print(f"station lists kept after {time.perf_counter() - start:.0f} s more")
-                time.sleep(2)  # and loaded into the serving Router
+                time.sleep(10)  # and loaded into the serving Router
                 return
             time.sleep(1)
     print(f"no station lists after {timeout_s:.0f} s: measuring without them")

@@ -12,10 +12,10 @@ import numpy.typing as npt
 from geodata.crs import CoordinateSystem
 from geodata.distance import wgs84_geod
 from geodata.nearest import bearings_deg
-from geodata.routing import PointOffNetworkError, Router
+from geodata.routing import PointOffNetworkError, Router, Snaps
 from stations.domain.model import Status
 from stations.domain.travel import OffNetworkError, Travel
-from stations.readmodel.index import Hit, StationIndex
+from stations.readmodel.index import CacheName, Hit, StationIndex
 from stations.readmodel.network import NetworkHolder
 
 # Beyond this, the nearest station is not "nearby" for a rider: the answer says so.
@@ -217,15 +217,17 @@ def unreachable(
     """The stations passing ``mask`` farther than the snap distance from every way, nearest
     in a straight line first, within ``bound_m`` (None: any), at most
     :data:`UNREACHABLE_MAX`."""
-    reachable = router.reachable
     if bound_m is not None and bound_m <= 0:
+        return []
+    reachable, reach_key = _reachable(index, router)
+    if reach_key is None:
         return []
     # A filtered tree per (reachable set, filters), kept by the nearest index: across
     # China most stations are off a city's network, too many to measure every request.
     statuses = tuple(sorted({s.value for s in q.statuses}))
     key: tuple[object, ...] = (
         "unreachable",
-        np.packbits(reachable).tobytes(),
+        reach_key,
         statuses,
         q.self_service,
         tuple(sorted(set(q.amenities))),
@@ -245,6 +247,23 @@ def unreachable(
         snap = float(snap_m[pos])
         out.append(Unreachable(pos, dist, snap if np.isfinite(snap) else None))
     return out
+
+
+# Per snapshot, per Router's station snaps: which stations are reachable, and a key naming
+# that set (None: all are).
+_REACHABLE = CacheName[int, tuple[Snaps, npt.NDArray[np.bool_], bytes | None]]("reachable", 8)
+
+
+def _reachable(index: StationIndex, router: Router) -> tuple[npt.NDArray[np.bool_], bytes | None]:
+    snaps = router.station_snaps
+    cache = index.cache(_REACHABLE)
+    found = cache.get(id(snaps))
+    if found is None or found[0] is not snaps:  # a new Router may reuse a freed one's id
+        reachable = router.reachable
+        key = None if reachable.all() else np.packbits(reachable).tobytes()
+        found = (snaps, reachable, key)
+        cache.get_or_compute(id(snaps), lambda: found)
+    return found[1], found[2]
 
 
 def route_far_note(
