@@ -2,7 +2,8 @@
 
 One ``uvicorn`` worker (our app) on a SQLite registry with a walking network, asked over one
 keep-alive connection, one request at a time, at the same random points for both: k=10,
-``open_now=true`` (the rider page's question), with and without ``travel=walk``. Rounds
+``open_now=true`` (the rider page's question) at 14:00, with and without ``travel=walk``,
+and by route at 04:30 too (few stations open: the fast path's lists cannot prove the answer). Rounds
 alternate between the two; each figure is the best round's mean (and its median).
 
 ``--network city``: the river city of the tests (tests/osm_city.py, ~1 km^2, a few hundred
@@ -199,7 +200,14 @@ def main() -> None:
                 f"/v1/stations/nearest?lon={a:.6f}&lat={b:.6f}&k=10&open_now=true"
                 for a, b in zip(lon, lat, strict=True)
             ]
-            modes = {"straight": base, "walk": [p + "&travel=walk" for p in base]}
+            day, night = "&at=2026-03-03T14:00:00%2B08:00", "&at=2026-03-03T04:30:00%2B08:00"
+            # By day most stations are open (the lists answer); at 04:30 few are (24/7
+            # ones): the lists cannot prove k=10 and the search runs.
+            modes = {
+                "straight": [p + day for p in base],
+                "walk": [p + day + "&travel=walk" for p in base],
+                "walk_night": [p + night + "&travel=walk" for p in base],
+            }
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             for paths in modes.values():  # warm: index, network, Router
                 measure(conn, paths[:50])
