@@ -225,6 +225,7 @@ class ServiceTimes:
 class _Lists:
     station: npt.NDArray[np.int32]  # (nodes, size) station positions, -1 padding
     route_m: FloatArray  # (nodes, size) node to station, metres (station snap included)
+    route_s: npt.NDArray[np.float32]  # seconds along the same routes
     size: int
     max_m: float
 
@@ -234,40 +235,88 @@ class _Lists:
         return last if math.isfinite(last) else self.max_m
 
 
-def _merge(
-    kept: tuple[IntArray, npt.NDArray[np.int32], FloatArray],
-    pend: list[tuple[IntArray, npt.NDArray[np.int32], FloatArray]],
-    n: int,
-    size: int,
-) -> tuple[tuple[IntArray, npt.NDArray[np.int32], FloatArray], FloatArray]:
-    """The ``size`` nearest (node, station, metres) pairs per node of both, sorted by node,
-    metres, station; and each node's ``size``-th distance (inf while not full)."""
-    node = np.concatenate([kept[0], *(p[0] for p in pend)])
-    sid = np.concatenate([kept[1], *(p[1] for p in pend)])
-    dist = np.concatenate([kept[2], *(p[2] for p in pend)])
+_Pairs = tuple[IntArray, npt.NDArray[np.int32], FloatArray, FloatArray]
+
+
+def _merge(kept: _Pairs, pend: list[_Pairs], n: int, size: int) -> tuple[_Pairs, FloatArray]:
+    """The ``size`` nearest (node, station, metres, seconds) per node of both, sorted by
+    node, metres, station; and each node's ``size``-th distance (inf while not full)."""
+    node, sid, dist, secs = (np.concatenate([kept[j], *(p[j] for p in pend)]) for j in range(4))
     order = np.lexsort((sid, dist, node))
-    node, sid, dist = node[order], sid[order], dist[order]
+    node, sid, dist, secs = node[order], sid[order], dist[order], secs[order]
     start = np.searchsorted(node, np.arange(n))
     rank = np.arange(node.size) - start[node]
     keep = rank < size
-    node, sid, dist, rank = node[keep], sid[keep], dist[keep], rank[keep]
+    node, sid, dist, secs, rank = node[keep], sid[keep], dist[keep], secs[keep], rank[keep]
     thr = np.full(n, np.inf)
     full = rank == size - 1
     thr[node[full]] = dist[full]
-    return (node, sid, dist), thr
+    return (node, sid, dist, secs), thr
 
 
-def _csr(rows: IntArray, cols: IntArray, data: FloatArray, n: int) -> csr_matrix:
+def _csr(
+    rows: IntArray, cols: IntArray, data: FloatArray, n: int, then: FloatArray | None = None
+) -> tuple[csr_matrix, FloatArray | None]:
     """A CSR matrix of the edges, parallel ones reduced to the shortest (scipy would add
-    them up), zero weights kept as edges."""
-    order = np.lexsort((data, cols, rows))
+    them up; ``then`` breaks ties and is returned aligned with the kept edges), zero
+    weights kept as edges."""
+    keys = (data, cols, rows) if then is None else (then, data, cols, rows)
+    order = np.lexsort(keys)
     rows, cols, data = rows[order], cols[order], data[order]
     first = np.ones(rows.size, dtype=bool)
     first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
     rows, cols, data = rows[first], cols[first], data[first]
+    kept = None if then is None else then[order][first]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return csr_matrix((data, cols, indptr), shape=(n, n))
+    return csr_matrix((data, cols, indptr), shape=(n, n)), kept
+
+
+def _path_seconds(
+    dist: FloatArray,
+    pred: npt.NDArray[np.int32],
+    graph: csr_matrix,
+    seconds: FloatArray,
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """For each row's reached nodes: (row, node, metres, seconds along the row's shortest
+    path tree), by pointer jumping over the predecessors (log of the depth passes)."""
+    width = dist.shape[1]
+    r, c = np.nonzero(np.isfinite(dist))  # row-major: the flat keys come sorted
+    flat = r.astype(np.int64) * width + c
+    p = pred[r, c].astype(np.int64)
+    root = p < 0
+    p_safe = np.where(root, c, p)
+    ptr = np.searchsorted(flat, r.astype(np.int64) * width + p_safe)
+    # The seconds of edge p -> c of the (reduced) graph: its position in the CSR row of p.
+    lo = graph.indptr[p_safe]
+    hi = graph.indptr[p_safe + 1]
+    e = lo + _row_find(graph.indices, lo, hi, c)
+    # acc[i]: seconds from entry i up to entry ptr[i]; the roots point at themselves.
+    acc = np.where(root, 0.0, seconds[np.minimum(e, seconds.size - 1)])
+    while True:
+        nxt = ptr[ptr]
+        if (nxt == ptr).all():
+            return r, c, dist[r, c], acc
+        acc = acc + acc[ptr]
+        ptr = nxt
+
+
+def _row_find(
+    indices: npt.NDArray[np.int32], lo: IntArray, hi: IntArray, col: IntArray
+) -> IntArray:
+    """Offsets of ``col`` within each sorted CSR row ``indices[lo:hi]`` (a vectorised
+    binary search)."""
+    left = np.zeros(lo.size, dtype=np.int64)
+    right = hi - lo
+    while True:
+        active = left < right
+        if not active.any():
+            return left
+        mid = (left + right) // 2
+        val = indices[np.minimum(lo + mid, indices.size - 1)]
+        go = active & (val < col)
+        left = np.where(go, mid + 1, left)
+        right = np.where(active & ~go, mid, right)
 
 
 class Router:
@@ -307,7 +356,6 @@ class Router:
         self._seg_s = seg_s
         self._seg_m = net.seg_length_m.astype(np.float64)
         self._lists: _Lists | None = None
-        self._has_steps = bool(net.steps.any()) and steps_factor != 1.0
         self._py: tuple[list[int], list[int], list[float], list[float]] | None = None
         self._stations_on_nodes()
 
@@ -414,14 +462,24 @@ class Router:
     def _reversed_graph(self, *, seconds: bool) -> csr_matrix:
         """The network reversed, in seconds or metres, with each reachable station appended
         as node ``nodes + station`` with edges to the nodes it is reached from."""
+        return self._reversed(seconds=seconds)[0]
+
+    def _reversed(self, *, seconds: bool) -> tuple[csr_matrix, FloatArray]:
+        """:meth:`_reversed_graph` and, aligned with its edges, the other unit (seconds
+        when in metres: among parallel edges of one length the quickest is kept)."""
         net = self.network
         n, s = net.nodes, self.station_lon.size
         src = net.edge_sources().astype(np.int64)
-        w = self._edge_s if seconds else net.length_m.astype(np.float64)
         rows = np.concatenate([net.indices.astype(np.int64), n + self._att_station])
         cols = np.concatenate([src, self._att_node])
-        data = np.concatenate([w, self._att_s if seconds else self._att_m])
-        return _csr(rows, cols, data, n + s)
+        metres = np.concatenate([net.length_m.astype(np.float64), self._att_m])
+        secs = np.concatenate([self._edge_s, self._att_s])
+        if seconds:
+            graph, other = _csr(rows, cols, secs, n + s, then=metres)
+        else:
+            graph, other = _csr(rows, cols, metres, n + s, then=secs)
+        assert other is not None
+        return graph, other
 
     def _sources(self, mask: BoolArray | None) -> IntArray:
         ok = self.reachable if mask is None else (self.reachable & np.asarray(mask, dtype=bool))
@@ -542,30 +600,33 @@ class Router:
         used, of the end's offset plus what its list covers) is in a list with its exact
         distance, so the candidates below ``bound`` are exact and complete."""
         lists = self._lists
-        if lists is None or self._has_steps:
-            return None  # (no seconds in the lists: a network with steps is searched)
-        best: dict[int, float] = {}
+        if lists is None:
+            return None
+        best: dict[int, tuple[float, float]] = {}
+        never = (math.inf, math.inf)
         bound = math.inf
-        for off_m, _, node in self._seeds(q):
+        for off_m, off_s, node in self._seeds(q):
             bound = min(bound, off_m + lists.bound(node))
-            row_s = lists.station[node]
-            row_d = lists.route_m[node]
-            for a, d in zip(row_s.tolist(), row_d.tolist(), strict=True):
+            row_s = lists.station[node].tolist()
+            row_m = lists.route_m[node].tolist()
+            row_t = lists.route_s[node].tolist()
+            for a, dm, ds in zip(row_s, row_m, row_t, strict=True):
                 if a < 0:
                     break
-                v = off_m + d
-                if v < best.get(a, math.inf):
+                v = (off_m + dm, off_s + ds)
+                if v < best.get(a, never):
                     best[a] = v
-        _, st, cost = self._same_piece(q, None, seconds=False)
-        for a, d in zip(st.tolist(), cost.tolist(), strict=True):
-            if d < best.get(a, math.inf):
-                best[a] = d
-        okl = ok
-        ranked = sorted((d, a) for a, d in best.items() if d < bound and d <= limit and okl[a])
+        _, st, cost_m = self._same_piece(q, None, seconds=False)
+        _, _, cost_s = self._same_piece(q, None, seconds=True)
+        for a, dm, ds in zip(st.tolist(), cost_m.tolist(), cost_s.tolist(), strict=True):
+            if (dm, ds) < best.get(a, never):
+                best[a] = (dm, ds)
+        ranked = sorted(
+            (dm, a, ds) for a, (dm, ds) in best.items() if dm < bound and dm <= limit and ok[a]
+        )
         if len(ranked) < k and not limit < bound:
             return None
-        flat = self._flat_ms
-        return [(d, a, d / flat) for d, a in ranked[:k]]
+        return ranked[:k]
 
     # -- service times ----------------------------------------------------------------------
 
@@ -626,34 +687,37 @@ class Router:
         when they pile up, so memory stays near the lists' own size."""
         n, s = self.network.nodes, self.station_lon.size
         src = self._sources(None)
-        graph = self._reversed_graph(seconds=False)
+        graph, seconds = self._reversed(seconds=False)
         chunk = max(1, min(256, int(8e6 // max(1, n + s))))
         budget = max(1_000_000, n * size)
         thr = np.full(n, np.inf)
-        kept = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0))
-        pend: list[tuple[IntArray, npt.NDArray[np.int32], FloatArray]] = []
+        kept: _Pairs = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
+        pend: list[_Pairs] = []
         pending = 0
         for i in range(0, src.size, chunk):
             part = src[i : i + chunk]
-            d = dijkstra(graph, indices=n + part, limit=max_m)[:, :n]
-            r, c = np.nonzero(np.isfinite(d) & (d <= thr[None, :]))
-            pend.append((c.astype(np.int64), part[r].astype(np.int32), d[r, c]))
-            pending += r.size
-            del d
+            d, pred = dijkstra(graph, indices=n + part, limit=max_m, return_predecessors=True)
+            r, c, dm, ds = _path_seconds(d, pred, graph, seconds)
+            del d, pred
+            near = (c < n) & (dm <= thr[np.minimum(c, n - 1)])
+            pend.append((c[near], part[r[near]].astype(np.int32), dm[near], ds[near]))
+            pending += int(near.sum())
             if pending > budget:
                 kept, thr = _merge(kept, pend, n, size)
                 pend, pending = [], 0
             if progress is not None:
                 progress("lists", min(1.0, (i + part.size) / src.size))
         kept, thr = _merge(kept, pend, n, size)
-        node, sid, dist = kept
+        node, sid, dist, secs = kept
         start = np.searchsorted(node, np.arange(n))
         rank = np.arange(node.size) - start[node]
         station = np.full((n, size), -1, dtype=np.int32)
         route = np.full((n, size), np.inf)
+        route_s = np.full((n, size), np.inf, dtype=np.float32)
         station[node, rank] = sid
         route[node, rank] = dist
-        self._lists = _Lists(station, route, size, float(max_m))
+        route_s[node, rank] = secs
+        self._lists = _Lists(station, route, route_s, size, float(max_m))
         if progress is not None:
             progress("lists", 1.0)
 
@@ -671,6 +735,7 @@ class Router:
             key=np.frombuffer(self.stations_key().encode(), dtype=np.uint8),
             station=lists.station,
             route_m=lists.route_m,
+            route_s=lists.route_s,
         )
         return buf.getvalue()
 
@@ -679,7 +744,7 @@ class Router:
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                 header, max_m, key = z["header"], z["max_m"], z["key"]
-                station, route = z["station"], z["route_m"]
+                station, route, route_s = z["station"], z["route_m"], z["route_s"]
         except (OSError, KeyError, ValueError) as exc:
             msg = f"the stored station lists cannot be read: {exc}"
             raise ValueError(msg) from exc
@@ -689,10 +754,13 @@ class Router:
         if key.tobytes().decode() != self.stations_key():
             msg = "the station lists were built for other station positions"
             raise ValueError(msg)
-        if station.shape[0] != self.network.nodes or station.shape != route.shape:
+        if (
+            station.shape[0] != self.network.nodes
+            or not station.shape == route.shape == route_s.shape
+        ):
             msg = "the station lists were built for another network"
             raise ValueError(msg)
-        self._lists = _Lists(station, route, int(header[1]), float(max_m[0]))
+        self._lists = _Lists(station, route, route_s, int(header[1]), float(max_m[0]))
 
     def stations_key(self) -> str:
         """A hash of the station positions the lists depend on (the store keys them by it)."""

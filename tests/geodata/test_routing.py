@@ -478,10 +478,10 @@ def test_parallel_pieces_count_once_in_service_times() -> None:
 @PROPERTY
 @given(cities(), st.integers(1, 3), st.floats(100, 2500))
 def test_lists_give_the_same_answers_as_the_search(city: City, size: int, max_m: float) -> None:
-    plain = _router(city, 1.0)  # (lists carry no seconds yet: steps would be searched)
-    fast = _router(city, 1.0)
+    plain = _router(city)
+    fast = _router(city)
     fast.build_lists(size=size, max_m=max_m)
-    again = _router(city, 1.0)
+    again = _router(city)
     blob = fast.lists_blob()
     assert blob is not None
     again.load_lists(blob)
