@@ -78,14 +78,14 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(what: str, run):  # noqa: ANN001, ANN201  (a bench helper)
+def timed(what: str, run):
     start = time.perf_counter()
     out = run()
     print(f"{what:<44} {time.perf_counter() - start:8.2f} s   peak RSS {rss_mb():6.0f} MB")
     return out
 
 
-def per_query_ms(run, points) -> float:  # noqa: ANN001
+def per_query_ms(run, points) -> float:
     def all_points() -> None:
         for lon, lat in points:
             run(lon, lat)
@@ -135,7 +135,7 @@ def main() -> None:
     qlon, qlat = near_nodes(net, args.queries, rng)
     points = list(zip(qlon.tolist(), qlat.tolist(), strict=True))
     straight = NearestIndex(slon, slat)
-    snap_ms = per_query_ms(lambda x, y: snapper.snap([x], [y], max_m=SNAP_M), points)
+    snap_ms = per_query_ms(lambda x, y: snapper.snap_one(x, y, max_m=SNAP_M), points)
     print(f"\nsnap one point: {snap_ms:.3f} ms")
     print("\nnearest by route, per query (ms); ratio = lists / straight line")
     print(" k share  straight  lists  hit   search  lists/straight search/straight mismatches")
@@ -151,9 +151,9 @@ def main() -> None:
             )
             hits = 0
             for x, y in points:
-                q = snapper.snap([x], [y], max_m=SNAP_M)
+                p, t, _ = snapper.snap_one(x, y, max_m=SNAP_M)
                 ok = router.reachable & mask
-                hits += router._from_lists(q, k, ok, np.inf) is not None  # noqa: SLF001
+                hits += router._from_lists(p, t, k, ok, np.inf) is not None
             li_ms = per_query_ms(
                 lambda x, y, m=mask, kk=k: router.nearest(x, y, k=kk, mask=m), points
             )
@@ -203,18 +203,18 @@ def networkit_figures(net: Network, router: Router, limit_s: float) -> None:
     src = net.edge_sources()
     seconds = net.seconds(WALK_KMH, STEPS_FACTOR)
 
-    def build():  # noqa: ANN202
+    def build():
         g = nk.Graph(n + 1, weighted=True, directed=True)
         # Reversed (towards the stations), plus a super-source joined to the station ends.
         for u, v, w in zip(net.indices.tolist(), src.tolist(), seconds.tolist(), strict=True):
             g.addEdge(u, v, w)
-        for node, w in zip(router._att_node.tolist(), router._att_s.tolist(), strict=True):  # noqa: SLF001
+        for node, w in zip(router._att_node.tolist(), router._att_s.tolist(), strict=True):
             g.addEdge(n, node, w)
         return g
 
     g = timed("  graph build (Python addEdge loop)", build)
 
-    def areas():  # noqa: ANN202
+    def areas():
         dj = nk.distance.Dijkstra(g, n, storePaths=False)
         dj.run()
         return np.array(dj.getDistances())[:n]

@@ -176,10 +176,43 @@ class Snapper:
         snap_m[idx] = dist[keep]
         return Snaps(segment, t_out, snap_m)
 
+    def snap_one(self, lon: float, lat: float, *, max_m: float) -> tuple[int, float, float]:
+        """One point's (piece, t, snap_m) as :meth:`snap` gives them (piece -1: none within
+        ``max_m``), in plain floats: a query's snap costs a few tens of microseconds."""
+        if not (math.isfinite(lon) and math.isfinite(lat)) or not self._len2.size:
+            return -1, 0.0, math.inf
+        px, py = self._transformer().transform(lon, lat)
+        radius = None if math.isinf(max_m) else max_m * _SEARCH_SLACK + 1.0
+        found = self._tree.query_nearest(_point(px, py), max_distance=radius, all_matches=True)
+        if not found.size:
+            return -1, 0.0, math.inf
+        si = int(found.min())  # equidistant pieces: the lowest index wins
+        net = self.network
+        u = int(net.seg_u[si])
+        len2 = float(self._len2[si])
+        dot = (px - float(self._x[u])) * float(self._dx[si]) + (py - float(self._y[u])) * float(
+            self._dy[si]
+        )
+        t = min(max(dot / len2 if len2 > 0 else 0.0, 0.0), 1.0)
+        along = t * float(net.seg_length_m[si])
+        slon, slat, _ = _GEOD.fwd(float(net.lon[u]), float(net.lat[u]), float(self._az[si]), along)
+        _, _, dist = _GEOD.inv(lon, lat, slon, slat)
+        if not dist <= max_m:
+            return -1, 0.0, math.inf
+        return si, t, float(dist)
+
     def distance_m(self, lon: float, lat: float) -> float | None:
         """How far the nearest piece is from a point, whatever the distance (None: no piece)."""
         found = self.snap([lon], [lat], max_m=math.inf)
         return float(found.snap_m[0]) if found.segment[0] >= 0 else None
+
+
+def _point(x: float, y: float) -> shapely.Point:
+    """A shapely point, without the public constructor's checks (a third of a snap)."""
+    return shapely.lib.points(np.array((x, y)), _NAN_ALLOW)
+
+
+_NAN_ALLOW = np.intc(0)
 
 
 def _centre(network: Network) -> tuple[float, float]:
@@ -407,6 +440,12 @@ class Router:
         order = np.lexsort((st, seg))
         self._by_seg_station = st[order]
         self._by_seg_seg = seg[order]
+        on_piece: dict[int, list[tuple[int, float, float]]] = {}
+        for a, p, tt, leg in zip(
+            st.tolist(), seg.tolist(), t.tolist(), leg_m.tolist(), strict=True
+        ):
+            on_piece.setdefault(p, []).append((a, tt, leg))
+        self._on_piece = on_piece
 
     def _same_piece(
         self, points: Snaps, mask: BoolArray | None, *, seconds: bool
@@ -499,30 +538,30 @@ class Router:
         """The ``k`` stations passing ``mask`` (all when None) nearest by route from WGS-84
         ``lon``/``lat``, at most ``max_route_m`` away; fewer when fewer are reachable.
         PointOffNetworkError when the point is farther than ``snap_max_m`` from any way."""
-        q = self.snapper.snap([lon], [lat], max_m=self.snap_max_m)
-        if q.segment[0] < 0:
+        p, t, q_snap = self.snapper.snap_one(float(lon), float(lat), max_m=self.snap_max_m)
+        if p < 0:
             raise PointOffNetworkError(self.snapper.distance_m(lon, lat), self.snap_max_m)
-        q_snap = float(q.snap_m[0])
         ok = self.reachable if mask is None else self.reachable & np.asarray(mask, dtype=bool)
         limit = math.inf if max_route_m is None else max_route_m - q_snap
         found: list[tuple[float, int, float]] | None = None
         if k > 0 and limit >= 0:
             if self._lists is not None:
-                found = self._from_lists(q, k, ok, limit)
+                found = self._from_lists(p, t, k, ok, limit)
             if found is None:
-                found = self._search(q, k, ok, limit)
+                found = self._search(p, t, k, ok, limit)
         else:
             found = []
+        leg_s = q_snap / self._flat_ms
         return Routes(
             index=np.array([f[1] for f in found], dtype=np.int64),
             route_m=np.array([f[0] + q_snap for f in found], dtype=np.float64),
-            duration_s=np.array([f[2] + q_snap / self._flat_ms for f in found]),
+            duration_s=np.array([f[2] + leg_s for f in found], dtype=np.float64),
             snap_m=q_snap,
         )
 
-    def _seeds(self, q: Snaps) -> list[tuple[float, float, int]]:
+    def _seeds(self, p: int, t: float) -> list[tuple[float, float, int]]:
+        """(metres, seconds, node): the ends a point at ``t`` on piece ``p`` goes to."""
         net = self.network
-        p, t = int(q.segment[0]), float(q.t[0])
         m, s = float(self._seg_m[p]), float(self._seg_s[p])
         seeds = []
         # Towards an end the profile may go to; an end the point sits on, always.
@@ -531,6 +570,22 @@ class Router:
         if net.seg_back[p] >= 0 or t * m == 0:
             seeds.append((t * m, t * s, int(net.seg_u[p])))
         return seeds
+
+    def _direct(self, p: int, t: float) -> list[tuple[float, float, int]]:
+        """(metres, seconds, station): the stations on piece ``p`` a point at ``t`` reaches
+        along it (their snap legs included), as :meth:`_same_piece` for one point."""
+        on = self._on_piece.get(p)
+        if not on:
+            return []
+        net = self.network
+        m, s = float(self._seg_m[p]), float(self._seg_s[p])
+        fwd, back = net.seg_fwd[p] >= 0, net.seg_back[p] >= 0
+        flat = self._flat_ms
+        out = []
+        for a, ts, leg in on:
+            if (ts >= t and fwd) or (ts <= t and back) or abs(ts - t) * m == 0:
+                out.append((abs(ts - t) * m + leg, abs(ts - t) * s + leg / flat, a))
+        return out
 
     def _graph_lists(self) -> tuple[list[int], list[int], list[float], list[float]]:
         if self._py is None:
@@ -544,20 +599,15 @@ class Router:
         return self._py
 
     def _search(
-        self, q: Snaps, k: int, ok: BoolArray, limit: float
+        self, p: int, t: float, k: int, ok: BoolArray, limit: float
     ) -> list[tuple[float, int, float]]:
         """Heap Dijkstra from the snapped point: (metres, station, seconds), the point's snap
         leg not included, nearest first, ties by station position."""
         ip, ix, wm, ws = self._graph_lists()
         attach = self._attach
         okl = ok.tolist()
-        heap: list[tuple[float, float, int, int]] = []
-        for d, s, node in self._seeds(q):
-            heap.append((d, s, 1, node))
-        _, st, cost_m = self._same_piece(q, ok, seconds=False)
-        _, _, cost_s = self._same_piece(q, ok, seconds=True)
-        for a, dm, ds in zip(st.tolist(), cost_m.tolist(), cost_s.tolist(), strict=True):
-            heap.append((dm, ds, 0, a))
+        heap: list[tuple[float, float, int, int]] = [(d, s, 1, x) for d, s, x in self._seeds(p, t)]
+        heap += [(d, s, 0, a) for d, s, a in self._direct(p, t) if okl[a]]
         heapq.heapify(heap)
         pop, push = heapq.heappop, heapq.heappush
         best: dict[int, tuple[float, float]] = {}
@@ -592,7 +642,7 @@ class Router:
         return ranked[:k]
 
     def _from_lists(
-        self, q: Snaps, k: int, ok: BoolArray, limit: float
+        self, p: int, t: float, k: int, ok: BoolArray, limit: float
     ) -> list[tuple[float, int, float]] | None:
         """The answer from the lists, or None when they cannot prove it exact.
 
@@ -602,31 +652,31 @@ class Router:
         lists = self._lists
         if lists is None:
             return None
-        best: dict[int, tuple[float, float]] = {}
-        never = (math.inf, math.inf)
-        bound = math.inf
-        for off_m, off_s, node in self._seeds(q):
-            bound = min(bound, off_m + lists.bound(node))
-            row_s = lists.station[node].tolist()
-            row_m = lists.route_m[node].tolist()
-            row_t = lists.route_s[node].tolist()
-            for a, dm, ds in zip(row_s, row_m, row_t, strict=True):
-                if a < 0:
-                    break
-                v = (off_m + dm, off_s + ds)
-                if v < best.get(a, never):
-                    best[a] = v
-        _, st, cost_m = self._same_piece(q, None, seconds=False)
-        _, _, cost_s = self._same_piece(q, None, seconds=True)
-        for a, dm, ds in zip(st.tolist(), cost_m.tolist(), cost_s.tolist(), strict=True):
-            if (dm, ds) < best.get(a, never):
-                best[a] = (dm, ds)
-        ranked = sorted(
-            (dm, a, ds) for a, (dm, ds) in best.items() if dm < bound and dm <= limit and ok[a]
-        )
-        if len(ranked) < k and not limit < bound:
+        seeds = self._seeds(p, t)
+        bound = min((off + lists.bound(node) for off, _, node in seeds), default=math.inf)
+        nodes = [node for _, _, node in seeds]
+        sid = lists.station[nodes].ravel()
+        off_m = np.repeat([sd[0] for sd in seeds], lists.size)
+        off_s = np.repeat([sd[1] for sd in seeds], lists.size)
+        dm = lists.route_m[nodes].ravel() + off_m
+        ds = lists.route_s[nodes].ravel() + off_s
+        keep = (sid >= 0) & (dm < bound) & (dm <= limit)
+        keep[keep] = ok[sid[keep]]
+        sid, dm, ds = sid[keep], dm[keep], ds[keep]
+        direct = [d for d in self._direct(p, t) if ok[d[2]] and d[0] < bound and d[0] <= limit]
+        if direct:
+            sid = np.concatenate([sid, [d[2] for d in direct]]).astype(np.int64)
+            dm = np.concatenate([dm, [d[0] for d in direct]])
+            ds = np.concatenate([ds, [d[1] for d in direct]])
+        order = np.lexsort((ds, dm, sid))  # per station its shortest (then quickest) first
+        sid, dm, ds = sid[order], dm[order], ds[order]
+        first = np.ones(sid.size, dtype=bool)
+        first[1:] = sid[1:] != sid[:-1]
+        sid, dm, ds = sid[first], dm[first], ds[first]
+        if sid.size < k and not limit < bound:
             return None
-        return ranked[:k]
+        top = np.lexsort((sid, dm))[:k]  # nearest first, ties by station position
+        return list(zip(dm[top].tolist(), sid[top].tolist(), ds[top].tolist(), strict=True))
 
     # -- service times ----------------------------------------------------------------------
 

@@ -328,6 +328,9 @@ def test_snap_is_the_nearest_piece_on_the_ellipsoid(city: City) -> None:
         # Our spot is on a piece, so never nearer than the truth; sampling is 0.5 m apart.
         assert snaps.snap_m[i] <= brute + 1e-3
         assert snaps.snap_m[i] >= brute - 0.3
+    for i in range(lon.size):  # one point at a time (the query's path): the same numbers
+        one = city.snapper.snap_one(float(lon[i]), float(lat[i]), max_m=math.inf)
+        assert one == (int(snaps.segment[i]), float(snaps.t[i]), float(snaps.snap_m[i]))
     bounded = city.snapper.snap(lon, lat, max_m=SNAP)
     inside = snaps.snap_m <= SNAP
     assert bounded.snapped.tolist() == inside.tolist()
