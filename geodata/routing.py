@@ -50,6 +50,7 @@ import heapq
 import io
 import math
 import threading
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -795,7 +796,7 @@ class Router:
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                 header, max_m, key = z["header"], z["max_m"], z["key"]
                 station, route, route_s = z["station"], z["route_m"], z["route_s"]
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             msg = f"the stored station lists cannot be read: {exc}"
             raise ValueError(msg) from exc
         if int(header[0]) != LISTS_FORMAT:

@@ -532,3 +532,5 @@ def test_lists_of_other_stations_are_refused() -> None:
         other.load_lists(blob)
     with pytest.raises(ValueError, match="cannot be read"):
         other.load_lists(b"not an npz")
+    with pytest.raises(ValueError, match="cannot be read"):
+        router.load_lists(blob[: len(blob) // 2])
