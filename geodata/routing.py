@@ -70,6 +70,10 @@ Progress = Callable[[str, float], None]  # (what, share done 0..1)
 
 _GEOD = Geod(ellps="WGS84")
 LISTS_FORMAT = 1
+# The lists' build: distances held per Dijkstra chunk (sources x nodes; 12 bytes each), and
+# the pairs gathered before a merge (at least; or half the lists' size).
+_CHUNK_CELLS = 8e6
+_MERGE_PAIRS = 1_000_000
 # The planar search radius over the geodesic maximum: the frame's scale error is far below.
 _SEARCH_SLACK = 1.001
 
@@ -262,30 +266,71 @@ class _Lists:
     route_s: npt.NDArray[np.float32]  # seconds along the same routes
     size: int
     max_m: float
+    eps_m: float  # the build's sort resolution (a list is sure only below last - eps_m)
 
     def bound(self, node: int) -> float:
         """Up to which distance (exclusive) the node's list holds every station."""
         last = float(self.route_m[node, -1])
-        return last if math.isfinite(last) else self.max_m
+        return last - self.eps_m if math.isfinite(last) else self.max_m
 
 
-_Pairs = tuple[IntArray, npt.NDArray[np.int32], FloatArray, FloatArray]
+_Pairs = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], FloatArray, npt.NDArray[np.float32]]
 
 
-def _merge(kept: _Pairs, pend: list[_Pairs], n: int, size: int) -> tuple[_Pairs, FloatArray]:
+def _merge(
+    kept: _Pairs, kept_key: FloatArray, pend: list[_Pairs], n: int, size: int, scale: float
+) -> tuple[_Pairs, FloatArray, FloatArray]:
     """The ``size`` nearest (node, station, metres, seconds) per node of both, sorted by
-    node, metres, station; and each node's ``size``-th distance (inf while not full)."""
-    node, sid, dist, secs = (np.concatenate([kept[j], *(p[j] for p in pend)]) for j in range(4))
-    order = np.lexsort((sid, dist, node))
-    node, sid, dist, secs = node[order], sid[order], dist[order], secs[order]
-    start = np.searchsorted(node, np.arange(n))
-    rank = np.arange(node.size) - start[node]
+    node and metres; their sort keys; each node's ``size``-th distance (inf while not
+    full). ``kept`` is sorted already: only the new pairs are sorted, then slotted in.
+
+    The key ``node * scale + metres`` orders metres only to its float resolution (see
+    :func:`_key_eps`); the lists vouch for distances below their last minus that."""
+    if not pend:
+        return kept, kept_key, _thresholds(kept, n, size)
+    p_node = np.concatenate([x[0] for x in pend])
+    p_dist = np.concatenate([x[2] for x in pend])
+    p_key = p_node.astype(np.float64) * scale + p_dist
+    order = np.argsort(p_key, kind="stable")
+    p_key = p_key[order]
+    total = kept_key.size + p_key.size
+    at = np.searchsorted(kept_key, p_key, side="right") + np.arange(p_key.size)
+    is_new = np.zeros(total, dtype=bool)
+    is_new[at] = True
+
+    def slot(old: npt.NDArray, new: npt.NDArray) -> npt.NDArray:
+        out = np.empty(total, dtype=old.dtype)
+        out[at] = new[order]
+        out[~is_new] = old
+        return out
+
+    node = slot(kept[0], p_node)
+    start = np.searchsorted(node, np.arange(n, dtype=np.int32))
+    rank = np.arange(total) - start[node]
     keep = rank < size
-    node, sid, dist, secs, rank = node[keep], sid[keep], dist[keep], secs[keep], rank[keep]
+    merged: _Pairs = (
+        node[keep],
+        slot(kept[1], np.concatenate([x[1] for x in pend]))[keep],
+        slot(kept[2], p_dist)[keep],
+        slot(kept[3], np.concatenate([x[3] for x in pend]))[keep],
+    )
+    key = slot(kept_key, p_key[np.argsort(order)])[keep]
+    return merged, key, _thresholds(merged, n, size)
+
+
+def _thresholds(kept: _Pairs, n: int, size: int) -> FloatArray:
+    node, dist = kept[0], kept[2]
+    start = np.searchsorted(node, np.arange(n, dtype=np.int32))
+    rank = np.arange(node.size) - start[node]
     thr = np.full(n, np.inf)
     full = rank == size - 1
     thr[node[full]] = dist[full]
-    return (node, sid, dist, secs), thr
+    return thr
+
+
+def _key_eps(nodes: int, scale: float) -> float:
+    """How far apart two distances may be and still sort either way in the merge keys."""
+    return float(np.spacing(float(nodes) * scale + scale)) * 4
 
 
 def _csr(
@@ -309,11 +354,12 @@ def _csr(
 def _path_seconds(
     dist: FloatArray,
     pred: npt.NDArray[np.int32],
-    graph: csr_matrix,
+    edge_keys: IntArray,
     seconds: FloatArray,
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
     """For each row's reached nodes: (row, node, metres, seconds along the row's shortest
-    path tree), by pointer jumping over the predecessors (log of the depth passes)."""
+    path tree), by pointer jumping over the predecessors (log of the depth passes).
+    ``edge_keys`` are the graph's edges as ``row * width + col``, sorted."""
     width = dist.shape[1]
     r, c = np.nonzero(np.isfinite(dist))  # row-major: the flat keys come sorted
     flat = r.astype(np.int64) * width + c
@@ -321,10 +367,7 @@ def _path_seconds(
     root = p < 0
     p_safe = np.where(root, c, p)
     ptr = np.searchsorted(flat, r.astype(np.int64) * width + p_safe)
-    # The seconds of edge p -> c of the (reduced) graph: its position in the CSR row of p.
-    lo = graph.indptr[p_safe]
-    hi = graph.indptr[p_safe + 1]
-    e = lo + _row_find(graph.indices, lo, hi, c)
+    e = np.searchsorted(edge_keys, p_safe * width + c)  # the edge p -> c
     # acc[i]: seconds from entry i up to entry ptr[i]; the roots point at themselves.
     acc = np.where(root, 0.0, seconds[np.minimum(e, seconds.size - 1)])
     while True:
@@ -333,24 +376,6 @@ def _path_seconds(
             return r, c, dist[r, c], acc
         acc = acc + acc[ptr]
         ptr = nxt
-
-
-def _row_find(
-    indices: npt.NDArray[np.int32], lo: IntArray, hi: IntArray, col: IntArray
-) -> IntArray:
-    """Offsets of ``col`` within each sorted CSR row ``indices[lo:hi]`` (a vectorised
-    binary search)."""
-    left = np.zeros(lo.size, dtype=np.int64)
-    right = hi - lo
-    while True:
-        active = left < right
-        if not active.any():
-            return left
-        mid = (left + right) // 2
-        val = indices[np.minimum(lo + mid, indices.size - 1)]
-        go = active & (val < col)
-        left = np.where(go, mid + 1, left)
-        right = np.where(active & ~go, mid, right)
 
 
 class Router:
@@ -390,6 +415,7 @@ class Router:
         self._seg_s = seg_s
         self._seg_m = net.seg_length_m.astype(np.float64)
         self._lists: _Lists | None = None
+        self._graphs: dict[bool, tuple[csr_matrix, FloatArray]] = {}
         self._py: tuple[list[int], list[int], list[float], list[float]] | None = None
         self._stations_on_nodes()
 
@@ -506,7 +532,14 @@ class Router:
 
     def _reversed(self, *, seconds: bool) -> tuple[csr_matrix, FloatArray]:
         """:meth:`_reversed_graph` and, aligned with its edges, the other unit (seconds
-        when in metres: among parallel edges of one length the quickest is kept)."""
+        when in metres: among parallel edges of one length the quickest is kept). Built
+        once per router (a sort of the edges: ~0.3 s per million)."""
+        cached = self._graphs.get(seconds)
+        if cached is None:
+            cached = self._graphs[seconds] = self._build_reversed(seconds=seconds)
+        return cached
+
+    def _build_reversed(self, *, seconds: bool) -> tuple[csr_matrix, FloatArray]:
         net = self.network
         n, s = net.nodes, self.station_lon.size
         src = net.edge_sources().astype(np.int64)
@@ -739,26 +772,45 @@ class Router:
         n, s = self.network.nodes, self.station_lon.size
         src = self._sources(None)
         graph, seconds = self._reversed(seconds=False)
-        chunk = max(1, min(256, int(8e6 // max(1, n + s))))
-        budget = max(1_000_000, n * size)
+        width = n + s
+        rows = np.repeat(np.arange(width, dtype=np.int64), np.diff(graph.indptr))
+        edge_keys = rows * width + graph.indices  # sorted: rows, then columns within
+        del rows
+        chunk = max(1, min(256, int(_CHUNK_CELLS // max(1, width))))
+        budget = max(_MERGE_PAIRS, n * size // 2)
         thr = np.full(n, np.inf)
-        kept: _Pairs = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
+        kept: _Pairs = (
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int32),
+            np.zeros(0),
+            np.zeros(0, np.float32),
+        )
+        kept_key = np.zeros(0)
+        scale = float(2 ** math.ceil(math.log2(max_m + 2)))  # above every kept distance
         pend: list[_Pairs] = []
         pending = 0
         for i in range(0, src.size, chunk):
             part = src[i : i + chunk]
             d, pred = dijkstra(graph, indices=n + part, limit=max_m, return_predecessors=True)
-            r, c, dm, ds = _path_seconds(d, pred, graph, seconds)
+            r, c, dm, ds = _path_seconds(d, pred, edge_keys, seconds)
             del d, pred
             near = (c < n) & (dm <= thr[np.minimum(c, n - 1)])
-            pend.append((c[near], part[r[near]].astype(np.int32), dm[near], ds[near]))
+            pend.append(
+                (
+                    c[near].astype(np.int32),
+                    part[r[near]].astype(np.int32),
+                    dm[near],
+                    ds[near].astype(np.float32),
+                )
+            )
             pending += int(near.sum())
             if pending > budget:
-                kept, thr = _merge(kept, pend, n, size)
+                kept, kept_key, thr = _merge(kept, kept_key, pend, n, size, scale)
                 pend, pending = [], 0
             if progress is not None:
                 progress("lists", min(1.0, (i + part.size) / src.size))
-        kept, thr = _merge(kept, pend, n, size)
+        kept, _, _ = _merge(kept, kept_key, pend, n, size, scale)
+        del kept_key
         node, sid, dist, secs = kept
         start = np.searchsorted(node, np.arange(n))
         rank = np.arange(node.size) - start[node]
@@ -768,7 +820,7 @@ class Router:
         station[node, rank] = sid
         route[node, rank] = dist
         route_s[node, rank] = secs
-        self._lists = _Lists(station, route, route_s, size, float(max_m))
+        self._lists = _Lists(station, route, route_s, size, float(max_m), _key_eps(n, scale))
         if progress is not None:
             progress("lists", 1.0)
 
@@ -782,7 +834,7 @@ class Router:
         np.savez(
             buf,
             header=header,
-            max_m=np.array([lists.max_m]),
+            max_m=np.array([lists.max_m, lists.eps_m]),
             key=np.frombuffer(self.stations_key().encode(), dtype=np.uint8),
             station=lists.station,
             route_m=lists.route_m,
@@ -811,7 +863,9 @@ class Router:
         ):
             msg = "the station lists were built for another network"
             raise ValueError(msg)
-        self._lists = _Lists(station, route, route_s, int(header[1]), float(max_m[0]))
+        self._lists = _Lists(
+            station, route, route_s, int(header[1]), float(max_m[0]), float(max_m[1])
+        )
 
     def stations_key(self) -> str:
         """A hash of the station positions the lists depend on (the store keys them by it)."""
