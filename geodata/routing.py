@@ -71,7 +71,7 @@ Progress = Callable[[str, float], None]  # (what, share done 0..1)
 _GEOD = Geod(ellps="WGS84")
 LISTS_FORMAT = 1
 # The lists' build: distances held per Dijkstra chunk (sources x nodes; 12 bytes each), and
-# the pairs gathered before a merge (at least; or half the lists' size).
+# the pairs gathered before a merge (at least; or an eighth of the lists' size).
 _CHUNK_CELLS = 8e6
 _MERGE_PAIRS = 1_000_000
 # The planar search radius over the geodesic maximum: the frame's scale error is far below.
@@ -407,6 +407,8 @@ class Router:
         self.station_lon = np.ascontiguousarray(station_lon, dtype=np.float64).ravel()
         self.station_lat = np.ascontiguousarray(station_lat, dtype=np.float64).ravel()
         self.station_snaps = snapper.snap(self.station_lon, self.station_lat, max_m=snap_max_m)
+        self._reachable = self.station_snaps.snapped
+        self._reachable.setflags(write=False)
         self._flat_ms = speed_kmh / 3.6
         net = network
         self._edge_s = net.seconds(speed_kmh, steps_factor)
@@ -426,7 +428,7 @@ class Router:
     def reachable(self) -> BoolArray:
         """The stations within ``snap_max_m`` of a way (the others are never routed to;
         answers report them)."""
-        return self.station_snaps.snapped
+        return self._reachable
 
     # -- the stations on the graph -------------------------------------------------------------
 
@@ -688,12 +690,15 @@ class Router:
             return None
         seeds = self._seeds(p, t)
         bound = min((off + lists.bound(node) for off, _, node in seeds), default=math.inf)
-        nodes = [node for _, _, node in seeds]
-        sid = lists.station[nodes].ravel()
-        off_m = np.repeat([sd[0] for sd in seeds], lists.size)
-        off_s = np.repeat([sd[1] for sd in seeds], lists.size)
-        dm = lists.route_m[nodes].ravel() + off_m
-        ds = lists.route_s[nodes].ravel() + off_s
+        if len(seeds) == 1:
+            off_m, off_s, node = seeds[0]
+            sid = lists.station[node]
+            dm = lists.route_m[node] + off_m
+            ds = lists.route_s[node] + off_s
+        else:
+            sid = np.concatenate([lists.station[x] for _, _, x in seeds])
+            dm = np.concatenate([lists.route_m[x] + om for om, _, x in seeds])
+            ds = np.concatenate([lists.route_s[x] + os_ for _, os_, x in seeds])
         keep = (sid >= 0) & (dm < bound) & (dm <= limit)
         keep[keep] = ok[sid[keep]]
         sid, dm, ds = sid[keep], dm[keep], ds[keep]
@@ -777,7 +782,7 @@ class Router:
         edge_keys = rows * width + graph.indices  # sorted: rows, then columns within
         del rows
         chunk = max(1, min(256, int(_CHUNK_CELLS // max(1, width))))
-        budget = max(_MERGE_PAIRS, n * size // 2)
+        budget = max(_MERGE_PAIRS, n * size // 8)
         thr = np.full(n, np.inf)
         kept: _Pairs = (
             np.zeros(0, np.int32),
