@@ -14,7 +14,9 @@ from stations.cli.common import (
     open_registry,
     registry_districts,
 )
+from stations.domain.model import Status
 from stations.domain.travel import NetworkFileError, Travel
+from stations.readmodel.index import StationIndex
 from stations.services.network import bbox_text, import_network, list_networks, remove_network
 
 _PROFILE = click.option(
@@ -58,6 +60,8 @@ def network_import(file: Path, profile: str, database: str | None, actor: str) -
     travel = Travel(profile)
     start = time.perf_counter()
     try:
+        index = StationIndex.build(store, threshold_m=settings.precise_threshold_m)
+        active = index.status_mask(Status.ACTIVE)
         info = import_network(
             store,
             file,
@@ -66,6 +70,7 @@ def network_import(file: Path, profile: str, database: str | None, actor: str) -
             actor=actor,
             max_bytes=settings.network_max_mb * 2**20,
             routing=settings.routing(),
+            stations=(index.nearest.lon[active], index.nearest.lat[active]),
             progress=_Progress(),
         )
     except NetworkFileError as exc:
@@ -80,7 +85,11 @@ def network_import(file: Path, profile: str, database: str | None, actor: str) -
     )
     if stats.get("clipped_ways"):
         click.echo(f"在文件边缘被截断的道路 {stats['clipped_ways']:,} 条（保留了文件内的部分）")
-    # TODO(package 3 READY): stations farther than the snap distance from any way.
+    if stats.get("stations_checked"):
+        click.echo(
+            f"在用驿站 {stats['stations_checked']:,} 个，其中 {stats['stations_off_network']:,} 个"
+            f"离{travel.label}可走的道路超过 {stats['snap_m']:.0f} 米：按路线查询时列为无法到达"
+        )
 
 
 @network.command(name="list")

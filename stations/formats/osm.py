@@ -267,6 +267,9 @@ def _read_ways(file: Path, profile: Profile, stats: ReadStats, show: Progress) -
         .with_filter(osmium.filter.KeyFilter("highway"))
     )
     for n, way in enumerate(processor):
+        if n % 4096 == 0 and (now := time.perf_counter()) - last >= 2.0:
+            last = now
+            show(f"读取道路：已保留 {len(out.way_ids):,} 条", 0.0)
         if not isinstance(way, osmium.osm.Way):
             continue  # a highway node (crossing, traffic signals…)
         tags = way.tags
@@ -294,9 +297,6 @@ def _read_ways(file: Path, profile: Profile, stats: ReadStats, show: Progress) -
             else:  # cut at the extract's edge
                 lon.append(_NAN)
                 lat.append(_NAN)
-        if n % 4096 == 0 and (now := time.perf_counter()) - last >= 2.0:
-            last = now
-            show(f"读取道路：已保留 {len(out.way_ids):,} 条", 0.0)
     return out
 
 

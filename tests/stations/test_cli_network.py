@@ -10,6 +10,9 @@ from click.testing import CliRunner
 
 from stations.cli import main
 from stations.config import get_settings
+from stations.storage.open import open_store
+from tests import osm_city
+from tests.builders import make_station
 from tests.osm_city import write_city
 
 
@@ -99,3 +102,16 @@ def test_profile_is_required_and_checked(run, tmp_path: Path) -> None:
     city = write_city(tmp_path / "river_city.osm")
     assert run("network", "import", str(city)).exit_code == 2
     assert run("network", "import", str(city), "--profile", "car").exit_code == 2
+
+
+def test_import_counts_registry_stations_off_the_network(run, tmp_path: Path, db_path, districts):
+    store = open_store(f"sqlite:///{db_path}")
+    try:
+        for i, (lon, lat) in enumerate([osm_city.A, osm_city.B, osm_city.C]):
+            store.create(make_station(districts, external_id=f"S{i}", lon=lon, lat=lat), actor="t")
+    finally:
+        store.close()
+    city = write_city(tmp_path / "river_city.osm")
+    result = run("network", "import", str(city), "--profile", "walk")
+    assert result.exit_code == 0, result.output
+    assert "在用驿站 3 个，其中 1 个离步行可走的道路超过 200 米" in result.stdout
