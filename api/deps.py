@@ -16,6 +16,7 @@ from geodata.hours import TZ
 from stations.config import Settings
 from stations.domain.listings import mapped_filter
 from stations.domain.model import AMENITIES, AMENITY_LABELS, Owner, Status
+from stations.domain.travel import Travel, parse_travel
 from stations.domain.validation import PositionVerdict, on_earth, position_verdict
 from stations.readmodel.index import IndexHolder, StationIndex
 from stations.readmodel.network import NetworkHolder
@@ -179,7 +180,7 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 def parse_nearest(q: dict[str, Any]) -> NearestQuery:
     """The nearest query from its parameters as ``NEAREST.parse`` gives them, checked in
-    this order: format, k, radius, crs, point, time, statuses, amenities, out_crs."""
+    this order: format, k, radius, crs, point, time, statuses, amenities, out_crs, travel."""
     f, k, radius_m = q["f"], q["k"], q["radius_m"]
     if f not in ("json", "geojson"):
         raise Problem("bad_format", f"f={f!r}: use json or geojson")
@@ -208,7 +209,20 @@ def parse_nearest(q: dict[str, Any]) -> NearestQuery:
         amenities=parse_amenities(q["amenity"]),
         # Only converted when asked: the default answer and its cost are as without out_crs.
         out_crs=None if q["out_crs"] is None else parse_crs_param(q["out_crs"]),
+        travel=None if q["travel"] is None else parse_travel_param(q["travel"]),
     )
+
+
+def parse_travel_param(value: str) -> Travel | None:
+    """``travel``: walk or ebike (None: straight, the default); else a problem in Chinese."""
+    try:
+        return parse_travel(value)
+    except ValueError as exc:
+        raise Problem(
+            "invalid_parameter",
+            f"travel: {exc}",
+            errors=[{"field": "travel", "code": "invalid", "message": str(exc)}],
+        ) from None
 
 
 def parse_listing_filters(

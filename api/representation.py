@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,7 @@ from stations.domain.records import station_to_dict
 from stations.formats.io import write_csv
 from stations.readmodel.index import Hit, PerStationName, StationIndex
 from stations.readmodel.ops import OpsSnapshot
-from stations.services.nearest import NearestQuery
+from stations.services.nearest import NearestQuery, RouteAnswer
 
 GEOJSON = "application/geo+json"
 
@@ -210,11 +211,13 @@ def nearest_results(
     *,
     memo_limit: int = NEAREST_MEMO_LIMIT,
     ops: OpsSnapshot | None = None,
+    route: RouteAnswer | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """The results of a nearest query, serialised: each a JSON object in two pieces, the
     fields that depend on the query (and with ``ops``, the station's rating, stars and
-    last confirmation, serialised once per reading of them) and the memoised rest (see
-    :func:`json_array`)."""
+    last confirmation, serialised once per reading of them; with ``route``, the answer
+    by route of these ``hits``, each one's ``route_m`` and ``duration_s``) and the
+    memoised rest (see :func:`json_array`)."""
     if not hits:
         return []
     if crs is CoordinateSystem.WGS84:
@@ -241,7 +244,37 @@ def nearest_results(
         if ops is not None:
             head += ops.part(hit.station.id) + b","
         out.append((head, part))
+    if route is not None:
+        out = [
+            (head + _route_part(route_m, duration_s), part)
+            for (head, part), route_m, duration_s in zip(
+                out, route.route_m, route.duration_s, strict=True
+            )
+        ]
     return out
+
+
+def _route_part(route_m: float, duration_s: float) -> bytes:
+    # Rounded up to the decimetre: never shown shorter than the straight distance_m.
+    return (
+        orjson.dumps(
+            {"route_m": math.ceil(route_m * 10 - 1e-9) / 10, "duration_s": round(duration_s)}
+        )[1:-1]
+        + b","
+    )
+
+
+def unreachable_json(index: StationIndex, route: RouteAnswer) -> list[dict[str, Any]]:
+    """``unreachable`` of an answer by route: the stations too far from any way."""
+    return [
+        {
+            "id": int(index.ids[u.position]),
+            "name": index.stations[u.position].name,
+            "distance_m": round(u.distance_m, 2),
+            "snap_m": None if u.snap_m is None else round(u.snap_m, 1),
+        }
+        for u in route.unreachable
+    ]
 
 
 def json_object(result: tuple[bytes, bytes]) -> orjson.Fragment:
@@ -305,10 +338,16 @@ def nearest_response(
     hits: Sequence[Hit],
     results: Sequence[tuple[bytes, bytes]],
     note: dict[str, Any] | None,
+    *,
+    travel: dict[str, Any] | None = None,
 ) -> Response:
     """The nearest answer in format ``f`` (json or geojson): ``query``, the far ``note``
-    when there is one, and the ``results`` (:func:`nearest_results`) of ``hits``."""
+    when there is one, and the ``results`` (:func:`nearest_results`) of ``hits``; by
+    route, ``travel`` (:func:`travel_fields`) too."""
     body: dict[str, Any] = {"query": nearest_query_echo(q)}
+    if travel is not None:
+        body["query"]["travel"] = travel["travel"]
+        body.update(travel)
     if note is not None:
         body.update(note)
     if f == "geojson":
@@ -317,6 +356,15 @@ def nearest_response(
             {"type": "FeatureCollection", **body, "features": features}, media_type=GEOJSON
         )
     return json_response({**body, "count": len(results), "results": json_array(results)})
+
+
+def travel_fields(index: StationIndex, route: RouteAnswer) -> dict[str, Any]:
+    """The top-level fields of an answer by route."""
+    return {
+        "travel": route.travel.value,
+        "travel_label": route.travel.label,
+        "unreachable": unreachable_json(index, route),
+    }
 
 
 def stations_page(

@@ -24,6 +24,9 @@
     // the last answer, in ``drawn`` (the system the server says they are in).
     point: null, at: null, drawn: null, asked: null, zoom: null, recentre: false,
     results: [], seq: 0,
+    // travel: "walk" when the server has a walking network (GET /v1/networks): nearest by
+    // route, minutes on foot from the network; null: by the straight line.
+    travel: null,
     map: null, layer: null, leaders: null, here: null,
     markers: {}, order: [], tiles: tileChoices[0] || null, tileLayers: [],
   };
@@ -125,18 +128,34 @@
     return "营业至 " + when;
   }
 
+  function metres(m) { return m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(1) + " 公里"; }
+
   function distanceText(m) {
-    var d = m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(1) + " 公里";
+    var d = metres(m);
     var minutes = Math.max(1, Math.round(m / WALK_M_PER_MIN));
     return minutes <= 60 ? d + " · 步行约 " + minutes + " 分钟" : d;
   }
 
+  // By route (travel=walk): the network's own minutes and the route's length.
+  function resultDistance(result) {
+    if (result.duration_s === undefined || result.duration_s === null) return distanceText(result.distance_m);
+    var minutes = Math.max(1, Math.ceil(result.duration_s / 60));
+    return "步行 " + minutes + " 分钟 · " + metres(result.route_m);
+  }
+
+  // Whether the server routes on foot: asked once; without an answer, the straight line.
+  var networks = fetchJSON("/v1/networks").then(function (data) {
+    var list = (data && data.networks) || [];
+    state.travel = list.some(function (n) { return n.profile === "walk"; }) ? "walk" : null;
+  }, function () { state.travel = null; });
+
   // -- the list -------------------------------------------------------------------------------
 
-  function query() {
+  function query(travel) {
     var p = state.point;
     var params = ["lon=" + p.lon.toFixed(7), "lat=" + p.lat.toFixed(7), "crs=" + p.crs,
       "out_crs=" + drawnIn(), "k=10", "open_now=true"];
+    if (travel) params.push("travel=" + encodeURIComponent(travel));
     var chips = document.querySelectorAll(".chip[aria-pressed='true']");
     for (var i = 0; i < chips.length; i++) {
       params.push(encodeURIComponent(chips[i].dataset.param) + "=" + encodeURIComponent(chips[i].dataset.value));
@@ -144,16 +163,41 @@
     return "/v1/stations/nearest?" + params.join("&");
   }
 
+  // Nearest by route when the server routes on foot; outside its network (or with the
+  // network gone meanwhile) the straight line, with a short note.
+  function ask() {
+    return networks.then(function () {
+      if (!state.travel) return { data: null, note: "" };
+      return fetchJSON(query(state.travel)).then(function (data) {
+        if (!(data.results || []).length) return { data: null, note: "步行路线到不了附近开放的驿站，按直线距离" };
+        var off = (data.unreachable || []).length;
+        return { data: data, note: off ? "另有 " + off + " 个驿站离道路太远，无法按步行路线计算。" : "" };
+      }, function (err) {
+        var code = err.data && err.data.code;
+        if (code === "point_off_network") return { data: null, note: "不在路网范围内，按直线距离" };
+        if (code === "network_not_loaded") { state.travel = null; return { data: null, note: "" }; }
+        throw err;
+      });
+    }).then(function (got) {
+      if (got.data) return got;
+      return fetchJSON(query(null)).then(function (data) { return { data: data, note: got.note }; });
+    });
+  }
+
   function load() {
     if (!state.point) return;
     var seq = ++state.seq;
     show($("error"), false);
     show($("empty"), false);
+    show($("travel-note"), false);
     show($("loading"), true);
     $("list").setAttribute("aria-busy", "true");
     state.asked = drawnIn();
-    fetchJSON(query()).then(function (data) {
+    ask().then(function (got) {
       if (seq !== state.seq) return;
+      var data = got.data;
+      $("travel-note").textContent = got.note;
+      show($("travel-note"), !!got.note);
       show($("loading"), false);
       $("list").removeAttribute("aria-busy");
       state.results = data.results || [];
@@ -206,7 +250,7 @@
       { className: "card", id: "station-" + result.id, tabIndex: -1, dataset: { id: String(result.id) } },
       el("div", { className: "card-head" }, el("span", { className: "num", "aria-hidden": "true" }, String(i + 1)),
         el("h3", { className: "name" }, result.name)),
-      el("p", { className: "meta" }, el("strong", null, distanceText(result.distance_m)), " · ",
+      el("p", { className: "meta" }, el("strong", null, resultDistance(result)), " · ",
         el("span", { className: "open" }, openUntil(result))),
       standing(result),
       result.address ? el("p", { className: "addr" }, result.address) : null,
@@ -465,7 +509,7 @@
       state.order.push(r.id);
     });
     // Show where the rider is with the stations in walking reach (at least the nearest one).
-    var reach = results.filter(function (r, i) { return i === 0 || r.distance_m <= 2000; });
+    var reach = results.filter(function (r, i) { return i === 0 || (r.route_m || r.distance_m) <= 2000; });
     var points = reach.map(latLng);
     if (state.at) points.push(latLng(state.at));
     if (points.length > 1) {

@@ -20,6 +20,7 @@ from api.deps import (
     ServicesDep,
     StationId,
     get_index,
+    networks_of,
     parse_crs_param,
     parse_listing_filters,
     parse_nearest,
@@ -34,13 +35,14 @@ from api.representation import (
     station_json,
     stations_csv,
     stations_page,
+    travel_fields,
 )
 from api.responses import json_response
 from geodata.crs import CoordinateSystem
 from stations.domain.listings import MAPPED_WORDS
 from stations.readmodel.index import StationIndex
 from stations.readmodel.ops import OpsModel, OpsSnapshot
-from stations.services.nearest import FAR_M, find_nearest
+from stations.services.nearest import FAR_M, NearestQuery, find_nearest, find_nearest_by_route
 
 router = APIRouter(prefix="/v1", tags=["stations"])
 
@@ -58,7 +60,13 @@ _NEAREST_EXAMPLE = {
         "self_service": None,
         "amenity": [],
         "status": ["active"],
+        "travel": "walk",
     },
+    # With travel=walk|ebike only (nearest by route): travel, travel_label, unreachable,
+    # and each result's route_m and duration_s.
+    "travel": "walk",
+    "travel_label": "步行",
+    "unreachable": [{"id": 57, "name": "朝天门码头驿站", "distance_m": 640.2, "snap_m": None}],
     "count": 1,
     "results": [
         {
@@ -66,6 +74,8 @@ _NEAREST_EXAMPLE = {
             "name": "解放碑工会驿站",
             "address": "重庆市渝中区民族路1号",
             "distance_m": 183.4,
+            "route_m": 246.8,
+            "duration_s": 197,
             "bearing_deg": 71.2,
             "lon": 106.5790,
             "lat": 29.5576,
@@ -164,6 +174,14 @@ NEAREST = QuerySpec(
         schema=doc.STATUSES,
     ),
     Param("f", str, "json | geojson", "json", schema=doc.enum("json", "geojson")),
+    Param(
+        "travel",
+        str,
+        "walk | ebike: nearest by route on that street network (`yizhan network import`), "
+        "each result with `route_m` and `duration_s`; straight (the default): by the "
+        "straight line",
+        schema=doc.enum("walk", "ebike", "straight"),
+    ),
 )
 
 
@@ -181,7 +199,17 @@ NEAREST = QuerySpec(
         "working days. By default only active stations are returned; `status=any` returns "
         "all. `query` echoes every filter. When nothing is found, or the nearest is more than "
         f"{FAR_M / 1000:.0f} km away, `hint` says so in Chinese and `nearest_m` how far the "
-        "nearest station passing the filters is (null: none passes them)."
+        "nearest station passing the filters is (null: none passes them). "
+        "With `travel=walk` or `ebike` the stations are the k nearest by route on that street "
+        "network (imported with `yizhan network import FILE --profile walk`): the point and "
+        "the stations are snapped to the nearest way (at most the profile's snap distance); "
+        "each result gains `route_m` (along the streets, both snap legs included, never less "
+        "than `distance_m`, which stays the straight line) and `duration_s`, nearest by route "
+        "first, and `radius_m` bounds `route_m`. `unreachable` names the stations passing "
+        "every filter that are too far from any way to be routed to and nearer in a straight "
+        "line than the last route returned (or than `radius_m`), at most 10. No network for "
+        "the profile: 409 `network_not_loaded`; the point too far from any way: 422 "
+        "`point_off_network`. The example is an answer with `travel=walk`."
     ),
     responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
     openapi_extra=NEAREST.openapi(),
@@ -193,11 +221,26 @@ async def nearest(request: Request) -> Response:
     q = NEAREST.parse(request.query_params)
     index = await get_index(request)
     query = parse_nearest(q)
+    if query.travel is not None:
+        return _nearest_by_route(request, index, query, q["f"])
     hits, note = find_nearest(index, query)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     ops = ops_of(request)
     results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=ops)
     return nearest_response(query, q["f"], hits, results, note)
+
+
+def _nearest_by_route(
+    request: Request, index: StationIndex, query: NearestQuery, f: str
+) -> Response:
+    """``travel=walk|ebike``: the answer by route (apart, so the straight path stays as is)."""
+    route = find_nearest_by_route(index, query, networks_of(request))
+    memo_limit = request.app.state.services.settings.nearest_memo_stations
+    results = nearest_results(
+        index, route.hits, query.out, memo_limit=memo_limit, ops=ops_of(request), route=route
+    )
+    extra = travel_fields(index, route)
+    return nearest_response(query, f, route.hits, results, route.note, travel=extra)
 
 
 @router.get(

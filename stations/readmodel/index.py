@@ -472,11 +472,8 @@ class StationIndex:
         statuses = tuple(sorted(set(statuses), key=_STATUS_CODES.__getitem__))
         amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
         key: tuple[object, ...] = (statuses, self_service, amenities)
-        minute = at.astimezone(TZ).replace(second=0, microsecond=0)
-        open_mask: npt.NDArray[np.bool_] | None = None
         if open_now:
-            open_mask, open_key = self.open_mask(at)
-            key = (*key, open_key)
+            key = (*key, self.open_mask(at)[1])
         filtering = (
             open_now
             or self_service is not None
@@ -486,9 +483,13 @@ class StationIndex:
 
         def mask() -> npt.NDArray[np.bool_]:
             # Built only when the filtered tree for this key is not cached yet.
-            m = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
-            if open_mask is not None:
-                m = open_mask if m is None else m & open_mask
+            m = self.passing_mask(
+                at=at,
+                open_now=open_now,
+                statuses=statuses,
+                self_service=self_service,
+                amenities=amenities,
+            )
             assert m is not None
             return m
 
@@ -497,18 +498,47 @@ class StationIndex:
         )
         found = self.nearest.with_bearings(lon, lat, found)
         assert found.bearing_deg is not None
+        return self.hits(found.index, found.distance_m.tolist(), found.bearing_deg.tolist(), at)
+
+    def passing_mask(
+        self,
+        *,
+        at: datetime,
+        open_now: bool = False,
+        statuses: Sequence[Status] = (Status.ACTIVE,),
+        self_service: bool | None = None,
+        amenities: Sequence[str] = (),
+    ) -> npt.NDArray[np.bool_] | None:
+        """Which stations pass every filter of a nearest question (``open_now``: open at
+        ``at`` too), as :meth:`search` filters them; None when nothing filters."""
+        m = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
+        if open_now:
+            open_mask = self.open_mask(at)[0]
+            m = open_mask if m is None else m & open_mask
+        return m
+
+    def hits(
+        self,
+        positions: npt.NDArray[np.intp],
+        distance_m: Sequence[float],
+        bearing_deg: Sequence[float],
+        at: datetime,
+    ) -> list[Hit]:
+        """The stations at ``positions`` as hits, with their distance and bearing from the
+        point asked about and their open state at ``at``."""
+        minute = at.astimezone(TZ).replace(second=0, microsecond=0)
         hits = []
         # Hours change on whole minutes, so the state at the minute is the state at ``at``;
         # evaluated once per distinct hours string among the hits. Read from the arrays,
         # not the Station objects: across China those lie all over memory.
         states: dict[int, tuple[bool, datetime | None, str | None]] = {}
-        stations, hours_list, at_index = self.stations, self.hours_list, found.index
+        stations, hours_list, at_index = self.stations, self.hours_list, positions
         for pos, lon_, lat_, dist, bearing, active, hours_id in zip(
             at_index.tolist(),
             self.nearest.lon[at_index].tolist(),
             self.nearest.lat[at_index].tolist(),
-            found.distance_m.tolist(),
-            found.bearing_deg.tolist(),
+            distance_m,
+            bearing_deg,
             (self.status[at_index] == _ACTIVE).tolist(),
             self.hours_id[at_index].tolist(),
             strict=True,

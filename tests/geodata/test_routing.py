@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
+import geodata.routing as routing
 from geodata.network import Network
 from geodata.routing import PointOffNetworkError, Router, Routes, Snapper, Snaps
 
@@ -328,6 +329,9 @@ def test_snap_is_the_nearest_piece_on_the_ellipsoid(city: City) -> None:
         # Our spot is on a piece, so never nearer than the truth; sampling is 0.5 m apart.
         assert snaps.snap_m[i] <= brute + 1e-3
         assert snaps.snap_m[i] >= brute - 0.3
+    for i in range(lon.size):  # one point at a time (the query's path): the same numbers
+        one = city.snapper.snap_one(float(lon[i]), float(lat[i]), max_m=math.inf)
+        assert one == (int(snaps.segment[i]), float(snaps.t[i]), float(snaps.snap_m[i]))
     bounded = city.snapper.snap(lon, lat, max_m=SNAP)
     inside = snaps.snap_m <= SNAP
     assert bounded.snapped.tolist() == inside.tolist()
@@ -478,10 +482,10 @@ def test_parallel_pieces_count_once_in_service_times() -> None:
 @PROPERTY
 @given(cities(), st.integers(1, 3), st.floats(100, 2500))
 def test_lists_give_the_same_answers_as_the_search(city: City, size: int, max_m: float) -> None:
-    plain = _router(city, 1.0)  # (lists carry no seconds yet: steps would be searched)
-    fast = _router(city, 1.0)
+    plain = _router(city)
+    fast = _router(city)
     fast.build_lists(size=size, max_m=max_m)
-    again = _router(city, 1.0)
+    again = _router(city)
     blob = fast.lists_blob()
     assert blob is not None
     again.load_lists(blob)
@@ -497,6 +501,35 @@ def test_lists_give_the_same_answers_as_the_search(city: City, size: int, max_m:
         got = router.nearest(*city.query, k=city.k, mask=city.mask, max_route_m=city.max_route_m)
         _assert_same(_triples(got), _triples(want))
         assert got.duration_s.tolist() == pytest.approx(want.duration_s.tolist(), rel=1e-6)
+
+
+def test_lists_built_in_many_merges_equal_one_merge(monkeypatch) -> None:
+    # One station per Dijkstra chunk and a merge after every chunk: the same lists.
+    rng = np.random.default_rng(4)
+    lon = LON0 + DEG * rng.uniform(0, 1, 60)
+    lat = LAT0 + DEG * rng.uniform(0, 1, 60)
+    u = rng.integers(0, 60, 150)
+    v = (u + rng.integers(1, 60, 150)) % 60
+    net = Network.from_segments(
+        "walk", lon, lat, u, v, forward=np.ones(150, bool), backward=rng.random(150) < 0.8
+    )
+    snapper = Snapper(net)
+    slon, slat = lon[:25] + 1e-5, lat[:25]
+    one = Router(net, snapper, slon, slat, snap_max_m=SNAP, speed_kmh=SPEED)
+    one.build_lists(size=4, max_m=800)
+    monkeypatch.setattr(routing, "_CHUNK_CELLS", 1)
+    monkeypatch.setattr(routing, "_MERGE_PAIRS", 1)
+    many = Router(net, snapper, slon, slat, snap_max_m=SNAP, speed_kmh=SPEED)
+    many.build_lists(size=4, max_m=800)
+    a, b = one._lists, many._lists
+    assert a is not None and b is not None
+    assert np.array_equal(a.route_m, b.route_m)
+    fin = np.isfinite(a.route_m)
+    # Equal distances may list their stations in either order; the sets per node agree.
+    for node in range(net.nodes):
+        assert sorted(a.station[node][fin[node]]) == sorted(b.station[node][fin[node]])
+    for x, y in zip(lon[25:], lat[25:], strict=True):
+        _assert_same(_triples(many.nearest(x, y, k=3)), _triples(one.nearest(x, y, k=3)))
 
 
 def test_lists_answer_without_a_search_when_they_prove_it(monkeypatch) -> None:
@@ -529,3 +562,5 @@ def test_lists_of_other_stations_are_refused() -> None:
         other.load_lists(blob)
     with pytest.raises(ValueError, match="cannot be read"):
         other.load_lists(b"not an npz")
+    with pytest.raises(ValueError, match="cannot be read"):
+        router.load_lists(blob[: len(blob) // 2])
