@@ -27,6 +27,7 @@ from geodata.travel_coverage import (
     CellGrid,
     cell_grid,
     cell_seconds,
+    covered_area,
     cross_covered,
     point_seconds,
     reach_work_estimate,
@@ -370,6 +371,7 @@ class MapOptions:
     radius_m: float = 1000.0
     metric: str = "coverage"
     demand: DemandLayer | None = None
+    travel: TravelOptions | None = None  # service areas along the network instead of discs
 
     def key(self) -> tuple[Any, ...]:
         """What tells one map from another in a snapshot (``at`` to the minute)."""
@@ -381,7 +383,15 @@ class MapOptions:
             self.radius_m,
             self.metric,
             (self.demand.name, self.demand.updated_at) if self.demand else None,
+            self.travel,
         )
+
+    @property
+    def reach(self) -> str:
+        """The reach in words: "步行 15 分钟" or "1000 米"."""
+        if self.travel is not None:
+            return f"{self.travel.travel.label} {self.travel.minutes} 分钟"
+        return f"{self.radius_m:.0f} 米"
 
 
 def map_options(
@@ -391,14 +401,21 @@ def map_options(
     store: Store,
     tiles: str = "osm",
     metric: str = "coverage",
-    radius_m: float = 1000.0,
+    radius_m: float | None = None,
     district: str | None = None,
     at: datetime | None = None,
     demand: str | None = None,
+    travel: str | None = None,
+    minutes: int | None = None,
+    cell_m: float = 50.0,
 ) -> MapOptions:
     """The map's options checked once, for ``GET /maps/coverage`` and ``yizhan map``
     alike: InvalidOptionError says which is wrong. ``tile_providers`` are those usable
-    here (Settings.tile_providers: a provider needing a key is there only with it)."""
+    here (Settings.tile_providers: a provider needing a key is there only with it).
+    ``travel``/``minutes``: service areas along the network (see :func:`travel_options`;
+    not with ``radius_m``)."""
+    by_travel = travel_options(travel, minutes=minutes, radius_m=radius_m, cell_m=cell_m)
+    radius_m = 1000.0 if radius_m is None else radius_m
     provider = tile_providers.get(tiles)
     if provider is None:
         known = TILE_PROVIDERS.get(tiles)
@@ -412,7 +429,7 @@ def map_options(
     if metric == "per_demand" and demand is None:
         raise InvalidOptionError("demand", "metric=per_demand needs demand=<layer>")
     layer = find_demand_layer(store, demand)
-    return MapOptions(provider, district, at, radius_m, metric, layer)
+    return MapOptions(provider, district, at, radius_m, metric, layer, by_travel)
 
 
 # -- headline figures ----------------------------------------------------------------------
@@ -809,3 +826,37 @@ def travel_coverage_document(
         "city": figures_.get(CITY),
         "districts": [figures_[d.adcode] for d in districts if d.adcode in figures_],
     }
+
+
+def travel_areas(
+    index: StationIndex,
+    districts: Districts,
+    networks: NetworkHolder,
+    options: TravelOptions,
+    mask: npt.NDArray[np.bool_],
+    *,
+    only: str | None = None,
+) -> CoverageAreas:
+    """The service areas for a map: each district's (or ``only``'s) area within the time of
+    a station passing ``mask`` (over the index positions) along the network, the rest, and
+    the share (as :func:`travel_coverage_figures` measures it). NoNetworkError without a
+    network for the profile."""
+    router = networks.router(options.travel, index)
+    grid = cell_grid(
+        router.network,
+        router.snapper,
+        cell_m=options.cell_m,
+        walk_in_m=walk_in_m(networks, options.travel),
+    )
+    cover = travel_cover(router, grid, mask, options, cross=False)
+    drawn = covered_area(grid, np.flatnonzero(cover.covered))
+    shapely.prepare(drawn)
+    out = CoverageAreas([], [], {})
+    for d in chosen_districts(districts, only):
+        cells = grid.area_cells(d.adcode, d.geometry)
+        covered = float(cells.area_m2[cover.covered[cells.cells]].sum())
+        inside = grid.wgs84(shapely.intersection(drawn, grid.local(d.geometry)))
+        out.covered.append(inside)
+        out.uncovered.append(shapely.difference(d.geometry, inside))
+        out.shares[d.adcode] = min(1.0, covered / d.area_m2)
+    return out
