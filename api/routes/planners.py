@@ -38,6 +38,7 @@ from stations.services.gaps import (
     MAX_SPACING_M,
     MIN_SPACING_M,
     find_gaps,
+    find_travel_gaps,
     gap_options,
     gaps_document,
 )
@@ -245,13 +246,14 @@ def get_coverage(
 
 @router.get("/gaps", summary="Where the next stations would cover the most")
 def get_gaps(
+    request: Request,
     index: IndexDep,
     services: ServicesDep,
     n: Annotated[
         int,
         Query(description="how many sites (1–50)", json_schema_extra=doc.between(1, MAX_GAP_SITES)),
     ] = 10,
-    radius_m: RadiusParam = 1000.0,
+    radius_m: RadiusOrNone = None,
     district: Annotated[str | None, Query(description="limit to one district")] = None,
     demand: Annotated[
         str | None,
@@ -264,17 +266,34 @@ def get_gaps(
             json_schema_extra=doc.between(MIN_SPACING_M, MAX_SPACING_M),
         ),
     ] = 1000.0,
+    travel: TravelParam = None,
+    minutes: MinutesParam = None,
 ) -> Response:
     """Greedy maximal covering: each suggested site (from a grid of candidates inside the
     districts) is the one covering the most demand (or area) not yet within `radius_m` of a
     station or an earlier pick; `gain` is what it adds (demand weight, or km² measured as
     `/v1/coverage` measures area: at most π·radius_m²), `share_after` the coverage after it
-    (consecutive `share_after` differ by `gain` over the total demand or area)."""
+    (consecutive `share_after` differ by `gain` over the total demand or area).
+
+    With `travel=walk|ebike` and `minutes`: candidates are network cells about `spacing_m`
+    apart, and each pick covers the most area (or demand) not yet within that travel time
+    along the street network (one bounded search per candidate)."""
     options = gap_options(
-        services.districts, n=n, radius_m=radius_m, spacing_m=spacing_m, district=district
+        services.districts,
+        n=n,
+        radius_m=radius_m,
+        spacing_m=spacing_m,
+        district=district,
+        travel=travel,
+        minutes=minutes,
+        cell_m=services.settings.network_cell_m,
     )
     layer = find_demand_layer(services, demand)
-    found = find_gaps(index, services.districts, options, demand=layer)
+    if options.travel is not None:
+        networks = networks_of(request)
+        found = find_travel_gaps(index, services.districts, networks, options, demand=layer)
+    else:
+        found = find_gaps(index, services.districts, options, demand=layer)
     return json_response(gaps_document(found, options, layer, services.districts))
 
 
