@@ -24,3 +24,54 @@ def upload_states(store) -> dict[str, str]:
     """Every upload the store holds, committed or not: id -> status."""
     rows = store._conn().execute("SELECT id FROM uploads").fetchall()
     return {r["id"]: store.get_upload(r["id"]).status.value for r in rows}
+
+
+# -- street networks (issue 17) ------------------------------------------------------------
+
+
+def grid_network(profile: str = "walk", *, n: int = 4, spacing_deg: float = 0.001, seed: int = 0):
+    """A small n x n grid of two-way streets around 解放碑 as a Network (geodata.network)."""
+    # deferred: numpy and the network code are only needed by the network tests
+    import numpy as np
+
+    from geodata.network import Network
+
+    rng = np.random.default_rng(seed)
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    lon = 106.57 + jj.ravel() * spacing_deg + rng.normal(0, spacing_deg / 20, n * n)
+    lat = 29.55 + ii.ravel() * spacing_deg + rng.normal(0, spacing_deg / 20, n * n)
+    node = np.arange(n * n).reshape(n, n)
+    u = np.concatenate([node[:, :-1].ravel(), node[:-1, :].ravel()])
+    v = np.concatenate([node[:, 1:].ravel(), node[1:, :].ravel()])
+    both = np.ones(u.size, bool)
+    return Network.from_segments(profile, lon, lat, u, v, forward=both, backward=both)
+
+
+def network_info(network, *, name: str = "city.osm.pbf"):
+    """The NetworkInfo an import of ``network`` would store (the version is the store's)."""
+    # deferred: only the network tests need these
+    from datetime import UTC, datetime
+
+    from stations.domain.travel import NetworkInfo, Travel
+
+    return NetworkInfo(
+        profile=Travel(network.profile),
+        version=0,
+        source_name=name,
+        source_sha256="0" * 64,
+        imported_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+        imported_by="cli:test",
+        nodes=network.nodes,
+        edges=network.edges,
+        ways=int(network.way_ids.size),
+        bbox=network.bbox,
+        format=1,
+        stats={"kept_ways": int(network.way_ids.size)},
+        speeds={"footway": 1.25},
+    )
+
+
+def put_network(store, profile: str = "walk", **grid):
+    """Store a small grid network for ``profile``; its stored NetworkInfo."""
+    network = grid_network(profile, **grid)
+    return store.put_network(network_info(network), network.to_npz())

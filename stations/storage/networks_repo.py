@@ -59,8 +59,21 @@ def _info(row: Any) -> NetworkInfo:
 class SQLNetworks(SQLBase, NetworkStore):
     """The NetworkStore interface in SQL tables (plumbing: sqlbase.py)."""
 
+    # -- the engine's hooks for rows of tens of megabytes (PostGIS overrides them) --------
+
+    def _blob_conn(self) -> Any:
+        """A connection for reading a blob row (the bulk limits: a 50 MB row is no query a
+        request makes)."""
+        return self._bulk_conn()
+
+    def _before_blob_write(self, c: Any) -> None:
+        """Called first in a transaction that writes a blob (PostGIS: a fast compression)."""
+
+    # -- the interface --------------------------------------------------------------------
+
     def put_network(self, info: NetworkInfo, arrays: bytes) -> NetworkInfo:
         with self._write() as c:
+            self._before_blob_write(c)
             row = c.execute("SELECT value FROM meta WHERE key = ?", (_SEQ_KEY,)).fetchone()
             version = (int(row[0]) if row else 0) + 1
             if row is None:
@@ -112,7 +125,7 @@ class SQLNetworks(SQLBase, NetworkStore):
 
     def network_arrays(self, profile: Travel) -> tuple[NetworkInfo, bytes] | None:
         row = (
-            self._bulk_conn()
+            self._blob_conn()
             .execute(
                 f"SELECT {_INFO_COLUMNS}, arrays FROM networks WHERE profile = ?",
                 (profile.value,),
@@ -143,6 +156,7 @@ class SQLNetworks(SQLBase, NetworkStore):
             ).fetchone()
             if current is None or int(current[0]) != network_version:
                 return  # the network changed meanwhile: these lists are of no use
+            self._before_blob_write(c)
             c.execute("DELETE FROM network_station_lists WHERE profile = ?", (profile.value,))
             c.execute(
                 "INSERT INTO network_station_lists "
@@ -155,7 +169,7 @@ class SQLNetworks(SQLBase, NetworkStore):
         self, profile: Travel, *, network_version: int, stations_key: str
     ) -> bytes | None:
         row = (
-            self._bulk_conn()
+            self._blob_conn()
             .execute(
                 "SELECT arrays FROM network_station_lists "
                 "WHERE profile = ? AND network_version = ? AND stations_key = ?",

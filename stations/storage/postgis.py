@@ -484,8 +484,8 @@ class _Connection:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.raw.execute(_translate(sql), tuple(params))
+    def execute(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> Any:
+        return self.raw.execute(_translate(sql), tuple(params), binary=binary)
 
     def executemany(self, sql: str, rows: Any) -> None:
         with self.raw.cursor() as cur:
@@ -520,6 +520,7 @@ class PostGISStore(SQLStore):
         remember_password(url)  # before anything can quote it
         self.url = url
         self.timeouts = timeouts or Timeouts()
+        self._lz4: bool | None = None  # whether the server compresses TOAST with lz4
         self._local = threading.local()
         self._ready = False  # the schema checked (and migrated) on a live connection
         self._outage: _Outage | None = None  # known unreachable since, and why
@@ -687,6 +688,21 @@ class PostGISStore(SQLStore):
     def _bulk_conn(self) -> Any:
         return _Reader(self, timeout_s=self.timeouts.write_s)
 
+    # Street networks' blobs (networks_repo): one row of 25-50 MB per million edges.
+    def _blob_conn(self) -> Any:
+        return _Reader(self, timeout_s=self.timeouts.write_s, binary=True)
+
+    def _before_blob_write(self, c: Any) -> None:
+        # TOAST's default pglz spends ~3.5 s on a 37 MB network and saves ~nothing; lz4
+        # takes 0.4 s, keeps ~10 %, and decompresses faster than the bytes travel.
+        if self._lz4 is None:
+            row = c.execute(
+                "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
+            ).fetchone()
+            self._lz4 = row is not None and "lz4" in (row[0] or ())
+        if self._lz4:
+            c.execute("SET LOCAL default_toast_compression = 'lz4'")
+
     @contextmanager
     def _write(self) -> Iterator[Any]:
         # (On a read replica the first write statement raises ReadOnlyError; see _borrow.)
@@ -805,19 +821,22 @@ class _Reader:
     """Autocommit reads, each on a connection borrowed from the pool for that statement;
     with ``timeout_s``, each in a transaction of its own limited to that instead."""
 
-    def __init__(self, store: PostGISStore, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, store: PostGISStore, *, timeout_s: float | None = None, binary: bool = False
+    ) -> None:
         self._store = store
         self._timeout_s = timeout_s
+        self._binary = binary  # results in binary: a BYTEA without hex text (3x faster)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self._store._borrow() as c:
             if self._timeout_s is None:
-                cur = c.execute(sql, params)
+                cur = c.execute(sql, params, binary=self._binary)
                 rows = cur.fetchall() if cur.description else []
                 return _Result(rows, cur.rowcount)
             with c.raw.transaction():
                 self._store._long_limits(c, self._timeout_s)
-                cur = c.execute(sql, params)
+                cur = c.execute(sql, params, binary=self._binary)
                 rows = cur.fetchall() if cur.description else []
                 return _Result(rows, cur.rowcount)
 

@@ -11,6 +11,9 @@ from stations.storage.schema import COLUMNS, KEYS, TABLES
 from stations.storage.sqlbase import SQLBase
 
 BATCH_ROWS = 500
+# Tables whose rows can be large, and at most how many of them a batch holds: a street
+# network is one row of ~25-50 MB (its arrays), so one at a time.
+BATCH_CAP: dict[str, int] = {"networks": 1}
 
 
 class SQLTransfer(SQLBase):
@@ -18,7 +21,9 @@ class SQLTransfer(SQLBase):
 
     def iter_table(self, table: str, *, batch: int = BATCH_ROWS) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of one of :data:`TABLES` in :data:`COLUMNS` order, by key, ``batch``
-        rows at a time (keyset pages: each page one short query)."""
+        rows at a time (at most :data:`BATCH_CAP` of a table of large rows; keyset pages:
+        each page one short query)."""
+        batch = min(batch, BATCH_CAP.get(table, batch))
         columns, key = COLUMNS[table], KEYS[table]
         select = f"SELECT {', '.join(columns)} FROM {table}"
         order = f" ORDER BY {', '.join(key)} LIMIT ?"

@@ -27,7 +27,7 @@ from stations.storage.store import Timeouts
 from tests.builders import JIEFANGBEI, make_station
 from tests.live import call, get_json, serve
 from tests.stations.storage.test_reliability import TEN, rows_for, union
-from tests.stores import stored_text
+from tests.stores import put_network, stored_text
 
 pytestmark = pytest.mark.slow
 
@@ -357,6 +357,10 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
             )
         )
         _one_of_each_operation(store, one.id)
+        walk = put_network(store)  # issue 17: networks are copied, their lists are not
+        store.put_station_lists(
+            walk.profile, network_version=walk.version, stations_key="k", arrays=b"L"
+        )
         before = {t: store.export_table(t) for t in TABLES}
     assert all(before[t] for t in TABLES)  # every kind of record is exercised
 

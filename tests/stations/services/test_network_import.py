@@ -1,0 +1,94 @@
+"""The import service on both stores: the river city stored, listed, replaced, removed; a
+failed import changes nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pyrosm
+import pytest
+
+from geodata.districts import Districts
+from geodata.network import Network
+from stations.domain.travel import NetworkFileError, RoutingSettings, Travel
+from stations.services.network import import_network, list_networks, remove_network
+from tests.osm_city import import_city, write_city
+
+ROUTING = RoutingSettings(
+    speed_kmh={"walk": 4.5, "ebike": 15.0},
+    steps_factor=0.4,
+    snap_m={"walk": 200.0, "ebike": 100.0},
+    list_size=48,
+    list_max_m=3000.0,
+)
+
+
+def test_import_city_stores_the_network_both_profiles(any_store, tmp_path: Path) -> None:
+    walk = import_city(any_store, tmp_path, "walk")
+    ebike = import_city(any_store, tmp_path, "ebike")
+    assert walk.profile is Travel.WALK and ebike.profile is Travel.EBIKE
+    assert walk.source_name == "river_city.osm" and walk.imported_by == "tests"
+    assert len(walk.source_sha256) == 64
+    assert (walk.nodes, walk.edges, walk.ways) == (110, 378, 34)
+    assert (ebike.nodes, ebike.edges, ebike.ways) == (110, 358, 32)
+    assert ebike.version != walk.version
+    assert walk.stats["skipped"] == {"access=private": 1, "highway=motorway": 1}
+    lon0, lat0, lon1, lat1 = walk.bbox
+    assert 106.54 < lon0 < lon1 < 106.57 and 29.55 < lat0 < lat1 < 29.57
+    assert [n.profile for n in list_networks(any_store)] == [Travel.EBIKE, Travel.WALK]
+    stored = any_store.network_arrays(Travel.WALK)
+    assert stored is not None
+    network = Network.from_npz(stored[1])
+    assert (network.nodes, network.edges) == (walk.nodes, walk.edges)
+    assert network.profile == "walk"
+
+
+def test_import_again_replaces_and_bumps_version(any_store, tmp_path: Path, districts) -> None:
+    first = import_city(any_store, tmp_path, "walk")
+    path = write_city(tmp_path / "again.osm")
+    second = import_network(
+        any_store,
+        path,
+        Travel.WALK,
+        districts=districts,
+        actor="ops",
+        max_bytes=None,
+        routing=ROUTING,
+    )
+    assert second.version > first.version
+    assert second.source_name == "again.osm" and second.imported_by == "ops"
+    assert second.speeds == {"speed_kmh": 4.5, "steps_factor": 0.4}
+    assert [n.version for n in list_networks(any_store)] == [second.version]
+
+
+def test_failed_import_keeps_the_old_network(any_store, tmp_path: Path, districts) -> None:
+    before = import_city(any_store, tmp_path, "walk")
+    broken = tmp_path / "broken.osm.pbf"
+    broken.write_bytes(b"\x00\x00\x00\x0dnot a pbf at all" * 20)
+    with pytest.raises(
+        NetworkFileError, match=re.escape("broken.osm.pbf 不是可读的 OpenStreetMap 文件")
+    ):
+        import_network(
+            any_store, broken, Travel.WALK, districts=districts, actor="t", max_bytes=None
+        )
+    assert list_networks(any_store) == [before]
+
+
+def test_foreign_area_is_refused(any_store, districts: Districts) -> None:
+    helsinki = Path(os.path.dirname(pyrosm.__file__)) / "data" / "Helsinki.osm.pbf"
+    with pytest.raises(NetworkFileError, match=r"这个文件的范围（东经 24\.935–24\.953") as e:
+        import_network(
+            any_store, helsinki, Travel.WALK, districts=districts, actor="t", max_bytes=None
+        )
+    assert "不在本系统的区县内" in str(e.value)
+    assert list_networks(any_store) == []
+
+
+def test_remove(any_store, tmp_path: Path) -> None:
+    info = import_city(any_store, tmp_path, "ebike")
+    assert remove_network(any_store, Travel.WALK) is None
+    removed = remove_network(any_store, Travel.EBIKE)
+    assert removed is not None and removed.version == info.version
+    assert list_networks(any_store) == []
