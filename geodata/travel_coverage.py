@@ -38,10 +38,12 @@ __all__ = [
     "MAX_CELLS",
     "CellGrid",
     "DistrictCells",
+    "candidate_cells",
     "cell_grid",
     "cell_seconds",
     "covered_area",
     "cross_covered",
+    "greedy_travel_gaps",
     "point_seconds",
     "reach_work_estimate",
     "subset",
@@ -297,3 +299,48 @@ def reach_work_estimate(
     reach_m = speed_kmh / 3.6 * limit_s
     per_station = min(float(network.nodes), density * math.pi * reach_m**2)
     return stations * max(per_station, 1.0)
+
+
+def candidate_cells(grid: CellGrid, cells: IntArray, *, spacing_m: float) -> IntArray:
+    """Of ``cells`` (kept-cell indices), about one per ``spacing_m`` square: those whose
+    column and row fall in the middle of their square of the candidate grid."""
+    step = max(1, round(spacing_m / grid.cell_m))
+    mid = step // 2
+    pick = (grid.ix[cells] % step == mid) & (grid.iy[cells] % step == mid)
+    return cells[pick]
+
+
+def greedy_travel_gaps(
+    sites: Router,
+    targets: Snaps,
+    weight: FloatArray,
+    *,
+    n: int,
+    limit_s: float,
+) -> list[tuple[int, float]]:
+    """Greedy maximal covering by travel time: ``sites`` is a Router whose stations are the
+    candidate sites; each pick is the candidate reaching (within ``limit_s`` along the
+    network, the target's walk-in leg included) the most ``weight`` of the ``targets`` not
+    yet reached by an earlier pick. One bounded search per candidate (its reach is kept),
+    then ``n`` rounds over the kept reaches. (position of the candidate, gain) best first;
+    fewer when no candidate adds anything."""
+    candidates = int(sites.reachable.size)
+    reach: list[IntArray] = []
+    for j in range(candidates):
+        if not sites.reachable[j]:
+            reach.append(np.empty(0, np.int64))
+            continue
+        one = np.zeros(candidates, bool)
+        one[j] = True
+        seconds = point_seconds(sites, targets, one, limit_s=limit_s)
+        reach.append(np.flatnonzero(np.isfinite(seconds)))
+    done = np.zeros(len(targets), bool)
+    picks: list[tuple[int, float]] = []
+    for _ in range(n):
+        gains = np.array([float(weight[r[~done[r]]].sum()) for r in reach] + [0.0])
+        best = int(np.argmax(gains[:-1])) if candidates else -1
+        if best < 0 or gains[best] <= 0:
+            break
+        picks.append((best, float(gains[best])))
+        done[reach[best]] = True
+    return picks
