@@ -90,6 +90,26 @@ EXPLANATIONS: dict[str, Explanation] = {
         "Use a value within the range the detail gives; page with limit and offset, or follow "
         "the next link.",
     ),
+    "network_not_loaded": E(
+        "还没有导入这种出行方式（travel=walk 步行、ebike 电动车）的路网，"
+        "无法按路线计算最近的驿站。",
+        "管理员运行 yizhan network import FILE --profile walk（或 ebike）导入 OpenStreetMap 路网"
+        "（.osm.pbf 或 .osm 文件）；在此之前去掉 travel，按直线距离查询。",
+        "No street network is loaded for this way of travel (travel=walk or ebike), so the "
+        "nearest stations by route cannot be found.",
+        "An operator runs yizhan network import FILE --profile walk (or ebike) with an "
+        "OpenStreetMap extract (.osm.pbf or .osm); until then, leave travel out to ask by the "
+        "straight line.",
+    ),
+    "point_off_network": E(
+        "这个位置离路网中任何可走的道路都太远（超过 max_m 米），无法按路线计算"
+        "；snap_m 是到最近道路的距离。",
+        "把位置选在道路附近，或去掉 travel 按直线距离查询；路网只覆盖导入的区域。",
+        "The point is farther than max_m metres from every way of the street network, so no "
+        "route can start there; snap_m is how far the nearest way is.",
+        "Choose a point near a street, or leave travel out to ask by the straight line; the "
+        "network covers only the area imported.",
+    ),
     "too_much_work": E(
         "这个请求的计算量超过单次请求的上限（例如全市范围、很大的半径或很多站点的覆盖计算）。",
         "缩小范围：指定 district、减小 radius_m、min_stations 或 n"

@@ -18,6 +18,7 @@ from geodata.hours import HoursError
 from stations.domain.errors import InvalidOptionError, StoreError, UnknownCrsError
 from stations.domain.feedback import InvalidFeedbackError, TooManyRequestsError
 from stations.domain.inspections import InvalidInspectionError
+from stations.domain.travel import NetworkError, OffNetworkError
 from stations.domain.uploads import ClosuresUnconfirmedError, CrsRequiredError
 from stations.domain.validation import ValidationError
 from stations.formats.io import FileRefusedError, SheetChoiceError
@@ -37,6 +38,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "unknown_status": (422, "Unknown station status"),
     "out_of_range": (422, "A parameter is out of range"),
     "too_much_work": (422, "The request asks for more work than one request may do"),
+    "network_not_loaded": (409, "No street network is loaded for this way of travel"),
+    "point_off_network": (422, "The point is too far from every way of the street network"),
     "bad_time": (422, "The time could not be read"),
     "time_out_of_range": (422, "The time is outside the years this service answers for"),
     "bad_bbox": (422, "The bounding box is not valid"),
@@ -169,6 +172,15 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         return exc.code, str(exc), {}
     if isinstance(exc, AreaTooLargeError):
         return "too_much_work", str(exc), {}
+    if isinstance(exc, OffNetworkError):
+        snap_m = None if exc.snap_m is None else round(exc.snap_m, 1)
+        return (
+            exc.code,
+            str(exc),
+            {"travel": exc.travel.value, "snap_m": snap_m, "max_m": exc.max_m},
+        )
+    if isinstance(exc, NetworkError) and exc.code in PROBLEMS:
+        return exc.code, str(exc), {}
     if isinstance(exc, ClosuresUnconfirmedError):
         return exc.code, str(exc), {"upload_id": exc.upload_id, **exc.check.as_dict()}
     if isinstance(exc, StoreError):
@@ -261,6 +273,7 @@ def install(app: FastAPI, *, page_for: PageFor | None = None) -> None:
     app.add_exception_handler(UnknownDistrictError, domain)
     app.add_exception_handler(InvalidOptionError, domain)
     app.add_exception_handler(AreaTooLargeError, domain)
+    app.add_exception_handler(NetworkError, domain)
     app.add_exception_handler(StoreError, domain)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
