@@ -262,27 +262,48 @@ def cross_covered(
 
 
 def covered_area(grid: CellGrid, cells: IntArray) -> shapely.Geometry:
-    """The union of ``cells`` (kept-cell indices) in the grid's frame: each row's runs of
-    neighbouring cells as one box, then one coverage union (the boxes do not overlap)."""
+    """The union of ``cells`` (kept-cell indices) in the grid's frame, exactly (a valid
+    (Multi)Polygon of area ``len(cells) * cell_m²``).
+
+    Traced, not unioned: the unit edges between a covered and an uncovered cell are
+    polygonized (a binary raster's boundary is noded at every grid point) and the faces
+    whose inside is covered kept. GEOS's coverage union of the row runs fails on some
+    patterns ("found two shells"), and a plain union of the runs takes ~30 s on a noisy
+    600 x 600 pattern (this: ~8 s there; real service areas are blobs, far quicker).
+    """
     if cells.size == 0:
         return shapely.Polygon()
-    order = np.lexsort((grid.ix[cells], grid.iy[cells]))
-    ix, iy = grid.ix[cells][order], grid.iy[cells][order]
-    start = np.ones(ix.size, bool)
-    start[1:] = (iy[1:] != iy[:-1]) | (ix[1:] != ix[:-1] + 1)
-    first = np.flatnonzero(start)
-    last = np.append(first[1:], ix.size) - 1
-    # In cell units the corners are integers, exactly; with a vertex at every cell corner
-    # along the boxes' edges, boxes of neighbouring rows share their vertices, as a coverage
-    # union needs (else it returns an invalid polygon). Then back to metres, and the
-    # collinear vertices dropped.
-    boxes = shapely.segmentize(shapely.box(ix[first], iy[first], ix[last] + 1, iy[first] + 1), 1.0)
-    union = shapely.coverage_union_all(boxes)
-    x0, y0, side = grid.x0, grid.y0, grid.cell_m
-    metres = shapely.transform(
-        union, lambda xy: np.column_stack([x0 + xy[:, 0] * side, y0 + xy[:, 1] * side])
-    )
-    return shapely.simplify(metres, 0.0)
+    ix, iy = grid.ix[cells], grid.iy[cells]
+    c0, r0 = int(ix.min()), int(iy.min())
+    raster = np.zeros((int(iy.max()) - r0 + 3, int(ix.max()) - c0 + 3), bool)
+    raster[iy - r0 + 1, ix - c0 + 1] = True  # padded by one empty cell all round
+    # Horizontal edges on grid line r between rows r-1 and r; vertical ones on column c.
+    hr, hc = np.nonzero(raster[1:, :] != raster[:-1, :])
+    vr, vc = np.nonzero(raster[:, 1:] != raster[:, :-1])
+    hy, hx = hr + 1.0, hc.astype(np.float64)
+    vy, vx = vr.astype(np.float64), vc + 1.0
+    starts = np.concatenate([np.column_stack([hx, hy]), np.column_stack([vx, vy])])
+    ends = np.concatenate([np.column_stack([hx + 1, hy]), np.column_stack([vx, vy + 1])])
+    edges = shapely.linestrings(np.stack([starts, ends], axis=1))
+    faces = shapely.get_parts(shapely.polygonize(edges))
+    inside = shapely.point_on_surface(faces)
+    px = np.floor(shapely.get_x(inside)).astype(np.int64)
+    py = np.floor(shapely.get_y(inside)).astype(np.int64)
+    kept = faces[raster[py, px]]
+    union = shapely.multipolygons(kept) if kept.size > 1 else kept[0]
+    # The unit edges' collinear vertices dropped, in exact integer coordinates: the shape
+    # does not change, so the fast (not topology-preserving) simplification is safe; GEOS's
+    # topology-preserving one takes ~60x as long on many parts.
+    lean = shapely.simplify(union, 0.0, preserve_topology=False)
+    union = lean if lean.is_valid and lean.area == union.area else union
+    x0 = grid.x0 + (c0 - 1) * grid.cell_m
+    y0 = grid.y0 + (r0 - 1) * grid.cell_m
+    side = grid.cell_m
+
+    def metres(xy: FloatArray) -> FloatArray:
+        return np.column_stack([x0 + xy[:, 0] * side, y0 + xy[:, 1] * side])
+
+    return shapely.transform(union, metres)
 
 
 def reach_work_estimate(
