@@ -646,11 +646,23 @@ def travel_coverage_figures(
     chosen = chosen_districts(districts, only)
     areas = {d.adcode: grid.area_cells(d.adcode, d.geometry) for d in chosen}
     wanted = np.unique(np.concatenate([a.cells for a in areas.values()] + [np.empty(0, int)]))
-    cover = travel_cover(router, grid, mask, options, cells=wanted.astype(np.int64))
-    assert cover.cross is not None
+    # The stations that can cover a district: on the network and within the straight-line
+    # reach of it (no route is shorter than the straight line, no way faster than the
+    # profile's speed); with one district, only those are searched from.
+    reach_m = router.speed_kmh / 3.6 * options.limit_s
     on_network = np.flatnonzero(mask & router.reachable)
     sx, sy = grid.to_local().transform(stations[0][on_network], stations[1][on_network])
     points = shapely.points(np.asarray(sx), np.asarray(sy))
+    reaching: dict[str, npt.NDArray[np.bool_]] = {}
+    for d in chosen:
+        local = grid.local(d.geometry)
+        shapely.prepare(local)
+        reaching[d.adcode] = shapely.dwithin(local, points, reach_m)
+    if only is not None:
+        mask = np.zeros_like(mask)
+        mask[on_network[reaching[only]]] = True
+    cover = travel_cover(router, grid, mask, options, cells=wanted.astype(np.int64))
+    assert cover.cross is not None
     demand_doc = _travel_demand(router, grid, mask, options, demand, districts, chosen, only)
     out: dict[str, dict[str, Any]] = {}
     totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
@@ -658,9 +670,6 @@ def travel_coverage_figures(
         cells = areas[d.adcode]
         covered = float(cells.area_m2[cover.covered[cells.cells]].sum())
         crossed = float(cells.area_m2[cover.cross[cells.cells]].sum())
-        local = grid.local(d.geometry)
-        shapely.prepare(local)
-        reaching = int(shapely.dwithin(local, points, cover.reach_m).sum())
         out[d.adcode] = {
             "key": d.adcode,
             "name": d.name,
@@ -669,7 +678,7 @@ def travel_coverage_figures(
             "share": round(min(1.0, covered / d.area_m2), 6),
             "cross_covered_km2": round(crossed / 1e6, 3),
             "cross_share": round(min(1.0, crossed / d.area_m2), 6),
-            "stations_reaching": reaching,
+            "stations_reaching": int(reaching[d.adcode].sum()),
             **demand_doc.get(d.adcode, {}),
         }
         totals["area"] += d.area_m2

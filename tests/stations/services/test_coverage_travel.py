@@ -154,6 +154,9 @@ def test_the_whole_city_sums_its_districts(city, districts):
     assert 0 < figures[CITY]["share"] < figures[YUZHONG]["share"]
     # Kept for the snapshot and network version.
     assert index_travel_coverage(index, districts, holder, WALK) is figures
+    # One district alone (searching only from the stations within reach of it) is the same.
+    alone = index_travel_coverage(index, districts, holder, WALK, only=YUZHONG)
+    assert alone == {YUZHONG: figures[YUZHONG]}
 
 
 def test_at_counts_only_the_stations_open_then(city, districts):
