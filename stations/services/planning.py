@@ -502,11 +502,14 @@ DEFAULT_MINUTES = 15
 # How far a cell centre (or a demand point) may be from its nearest way to count: its walk-in
 # leg is counted in its time (at most the profile's snap distance).
 WALK_IN_M = 100.0
-# Cross coverage by travel time counts, for every counted station, the nodes within its reach
-# (geodata.travel_coverage.reach_work_estimate: ~1-2 µs a visit here). 20 million: under about
-# 30 s; the spike's whole central city (272 k nodes, 5,000 stations, 15 min on foot) weighs
-# ~5.6 million (7.4 s).
-MAX_REACH_WORK = 20_000_000
+# Cross coverage by travel time counts, for every station that can reach the area, the nodes
+# within its reach (geodata.travel_coverage.reach_work_estimate). Measured with package 3's
+# Router.reach_counts (bench/coverage.py street grid, 15 min on foot, machine shared, load
+# ~4 on 2 cores): 4.7 µs a visit (300 stations, 40 k nodes: 330,783 visits, 1.57 s); the
+# whole synthetic city (272 k nodes, 5,500 stations: ~6.2 million) took 193 s. 3 million is
+# ~15 s shared, ~7 s alone: a district at a time, or the city of a few thousand stations at
+# fewer minutes.
+MAX_REACH_WORK = 3_000_000
 
 
 @dataclass(frozen=True, slots=True)
