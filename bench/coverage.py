@@ -30,7 +30,16 @@ from geodata.travel_coverage import cell_grid, cell_seconds, covered_area, cross
 
 T = TypeVar("T")
 # 主城九区: where most stations are, as in the real registry.
-MAIN_URBAN = ("500103", "500104", "500105", "500106", "500107", "500108", "500109", "500112")
+MAIN_URBAN: tuple[str, ...] = (
+    "500103",
+    "500104",
+    "500105",
+    "500106",
+    "500107",
+    "500108",
+    "500109",
+    "500112",
+)
 MAIN_URBAN += ("500113",)
 
 

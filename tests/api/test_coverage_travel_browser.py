@@ -58,8 +58,9 @@ def pixel(path: Any, page: Any, xy: tuple[float, float]) -> tuple[int, int, int]
         " return [r.left + p.x, r.top + p.y]; })()"
     )
     with Image.open(path) as im:
-        r, g, b = im.convert("RGB").getpixel((round(x), round(y)))
-    return r, g, b
+        found = im.convert("RGB").getpixel((round(x), round(y)))
+    assert isinstance(found, tuple)
+    return int(found[0]), int(found[1]), int(found[2])
 
 
 def test_the_map_draws_the_walking_service_areas(server, browser):
