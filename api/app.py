@@ -28,6 +28,7 @@ from api.routes import cases as routes_cases
 from api.routes import feedback as routes_feedback
 from api.routes import inspections as routes_inspections
 from api.routes import maps as routes_maps
+from api.routes import networks as routes_networks
 from api.routes import ogc as routes_ogc
 from api.routes import planners as routes_planners
 from api.routes import posters as routes_posters
@@ -144,6 +145,7 @@ def create_app(
         page_for=console_errors.page_for_too_large,
     )
     app.include_router(routes_stations.router)
+    app.include_router(routes_networks.router)
     app.include_router(routes_posters.router)
     app.include_router(routes_writes.router)
     app.include_router(routes_feedback.router)

@@ -14,6 +14,7 @@ ours (the layers: geodata is at the bottom).
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,7 +206,7 @@ class Network:
                     raise NetworkFormatError(msg)
                 arrays = {name: z[name] for name in cls._ARRAYS}
                 profile = PROFILES[int(header[1])]
-        except (OSError, KeyError, ValueError, IndexError) as exc:
+        except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile) as exc:
             if isinstance(exc, NetworkFormatError):
                 raise
             msg = f"the stored network cannot be read: {exc}"

@@ -50,6 +50,7 @@ import heapq
 import io
 import math
 import threading
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -176,10 +177,43 @@ class Snapper:
         snap_m[idx] = dist[keep]
         return Snaps(segment, t_out, snap_m)
 
+    def snap_one(self, lon: float, lat: float, *, max_m: float) -> tuple[int, float, float]:
+        """One point's (piece, t, snap_m) as :meth:`snap` gives them (piece -1: none within
+        ``max_m``), in plain floats: a query's snap costs a few tens of microseconds."""
+        if not (math.isfinite(lon) and math.isfinite(lat)) or not self._len2.size:
+            return -1, 0.0, math.inf
+        px, py = self._transformer().transform(lon, lat)
+        radius = None if math.isinf(max_m) else max_m * _SEARCH_SLACK + 1.0
+        found = self._tree.query_nearest(_point(px, py), max_distance=radius, all_matches=True)
+        if not found.size:
+            return -1, 0.0, math.inf
+        si = int(found.min())  # equidistant pieces: the lowest index wins
+        net = self.network
+        u = int(net.seg_u[si])
+        len2 = float(self._len2[si])
+        dot = (px - float(self._x[u])) * float(self._dx[si]) + (py - float(self._y[u])) * float(
+            self._dy[si]
+        )
+        t = min(max(dot / len2 if len2 > 0 else 0.0, 0.0), 1.0)
+        along = t * float(net.seg_length_m[si])
+        slon, slat, _ = _GEOD.fwd(float(net.lon[u]), float(net.lat[u]), float(self._az[si]), along)
+        _, _, dist = _GEOD.inv(lon, lat, slon, slat)
+        if not dist <= max_m:
+            return -1, 0.0, math.inf
+        return si, t, float(dist)
+
     def distance_m(self, lon: float, lat: float) -> float | None:
         """How far the nearest piece is from a point, whatever the distance (None: no piece)."""
         found = self.snap([lon], [lat], max_m=math.inf)
         return float(found.snap_m[0]) if found.segment[0] >= 0 else None
+
+
+def _point(x: float, y: float) -> shapely.Point:
+    """A shapely point, without the public constructor's checks (a third of a snap)."""
+    return shapely.lib.points(np.array((x, y)), _NAN_ALLOW)
+
+
+_NAN_ALLOW = np.intc(0)
 
 
 def _centre(network: Network) -> tuple[float, float]:
@@ -225,6 +259,7 @@ class ServiceTimes:
 class _Lists:
     station: npt.NDArray[np.int32]  # (nodes, size) station positions, -1 padding
     route_m: FloatArray  # (nodes, size) node to station, metres (station snap included)
+    route_s: npt.NDArray[np.float32]  # seconds along the same routes
     size: int
     max_m: float
 
@@ -234,40 +269,88 @@ class _Lists:
         return last if math.isfinite(last) else self.max_m
 
 
-def _merge(
-    kept: tuple[IntArray, npt.NDArray[np.int32], FloatArray],
-    pend: list[tuple[IntArray, npt.NDArray[np.int32], FloatArray]],
-    n: int,
-    size: int,
-) -> tuple[tuple[IntArray, npt.NDArray[np.int32], FloatArray], FloatArray]:
-    """The ``size`` nearest (node, station, metres) pairs per node of both, sorted by node,
-    metres, station; and each node's ``size``-th distance (inf while not full)."""
-    node = np.concatenate([kept[0], *(p[0] for p in pend)])
-    sid = np.concatenate([kept[1], *(p[1] for p in pend)])
-    dist = np.concatenate([kept[2], *(p[2] for p in pend)])
+_Pairs = tuple[IntArray, npt.NDArray[np.int32], FloatArray, FloatArray]
+
+
+def _merge(kept: _Pairs, pend: list[_Pairs], n: int, size: int) -> tuple[_Pairs, FloatArray]:
+    """The ``size`` nearest (node, station, metres, seconds) per node of both, sorted by
+    node, metres, station; and each node's ``size``-th distance (inf while not full)."""
+    node, sid, dist, secs = (np.concatenate([kept[j], *(p[j] for p in pend)]) for j in range(4))
     order = np.lexsort((sid, dist, node))
-    node, sid, dist = node[order], sid[order], dist[order]
+    node, sid, dist, secs = node[order], sid[order], dist[order], secs[order]
     start = np.searchsorted(node, np.arange(n))
     rank = np.arange(node.size) - start[node]
     keep = rank < size
-    node, sid, dist, rank = node[keep], sid[keep], dist[keep], rank[keep]
+    node, sid, dist, secs, rank = node[keep], sid[keep], dist[keep], secs[keep], rank[keep]
     thr = np.full(n, np.inf)
     full = rank == size - 1
     thr[node[full]] = dist[full]
-    return (node, sid, dist), thr
+    return (node, sid, dist, secs), thr
 
 
-def _csr(rows: IntArray, cols: IntArray, data: FloatArray, n: int) -> csr_matrix:
+def _csr(
+    rows: IntArray, cols: IntArray, data: FloatArray, n: int, then: FloatArray | None = None
+) -> tuple[csr_matrix, FloatArray | None]:
     """A CSR matrix of the edges, parallel ones reduced to the shortest (scipy would add
-    them up), zero weights kept as edges."""
-    order = np.lexsort((data, cols, rows))
+    them up; ``then`` breaks ties and is returned aligned with the kept edges), zero
+    weights kept as edges."""
+    keys = (data, cols, rows) if then is None else (then, data, cols, rows)
+    order = np.lexsort(keys)
     rows, cols, data = rows[order], cols[order], data[order]
     first = np.ones(rows.size, dtype=bool)
     first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
     rows, cols, data = rows[first], cols[first], data[first]
+    kept = None if then is None else then[order][first]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return csr_matrix((data, cols, indptr), shape=(n, n))
+    return csr_matrix((data, cols, indptr), shape=(n, n)), kept
+
+
+def _path_seconds(
+    dist: FloatArray,
+    pred: npt.NDArray[np.int32],
+    graph: csr_matrix,
+    seconds: FloatArray,
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """For each row's reached nodes: (row, node, metres, seconds along the row's shortest
+    path tree), by pointer jumping over the predecessors (log of the depth passes)."""
+    width = dist.shape[1]
+    r, c = np.nonzero(np.isfinite(dist))  # row-major: the flat keys come sorted
+    flat = r.astype(np.int64) * width + c
+    p = pred[r, c].astype(np.int64)
+    root = p < 0
+    p_safe = np.where(root, c, p)
+    ptr = np.searchsorted(flat, r.astype(np.int64) * width + p_safe)
+    # The seconds of edge p -> c of the (reduced) graph: its position in the CSR row of p.
+    lo = graph.indptr[p_safe]
+    hi = graph.indptr[p_safe + 1]
+    e = lo + _row_find(graph.indices, lo, hi, c)
+    # acc[i]: seconds from entry i up to entry ptr[i]; the roots point at themselves.
+    acc = np.where(root, 0.0, seconds[np.minimum(e, seconds.size - 1)])
+    while True:
+        nxt = ptr[ptr]
+        if (nxt == ptr).all():
+            return r, c, dist[r, c], acc
+        acc = acc + acc[ptr]
+        ptr = nxt
+
+
+def _row_find(
+    indices: npt.NDArray[np.int32], lo: IntArray, hi: IntArray, col: IntArray
+) -> IntArray:
+    """Offsets of ``col`` within each sorted CSR row ``indices[lo:hi]`` (a vectorised
+    binary search)."""
+    left = np.zeros(lo.size, dtype=np.int64)
+    right = hi - lo
+    while True:
+        active = left < right
+        if not active.any():
+            return left
+        mid = (left + right) // 2
+        val = indices[np.minimum(lo + mid, indices.size - 1)]
+        go = active & (val < col)
+        left = np.where(go, mid + 1, left)
+        right = np.where(active & ~go, mid, right)
 
 
 class Router:
@@ -307,7 +390,6 @@ class Router:
         self._seg_s = seg_s
         self._seg_m = net.seg_length_m.astype(np.float64)
         self._lists: _Lists | None = None
-        self._has_steps = bool(net.steps.any()) and steps_factor != 1.0
         self._py: tuple[list[int], list[int], list[float], list[float]] | None = None
         self._stations_on_nodes()
 
@@ -359,6 +441,12 @@ class Router:
         order = np.lexsort((st, seg))
         self._by_seg_station = st[order]
         self._by_seg_seg = seg[order]
+        on_piece: dict[int, list[tuple[int, float, float]]] = {}
+        for a, p, tt, leg in zip(
+            st.tolist(), seg.tolist(), t.tolist(), leg_m.tolist(), strict=True
+        ):
+            on_piece.setdefault(p, []).append((a, tt, leg))
+        self._on_piece = on_piece
 
     def _same_piece(
         self, points: Snaps, mask: BoolArray | None, *, seconds: bool
@@ -414,14 +502,24 @@ class Router:
     def _reversed_graph(self, *, seconds: bool) -> csr_matrix:
         """The network reversed, in seconds or metres, with each reachable station appended
         as node ``nodes + station`` with edges to the nodes it is reached from."""
+        return self._reversed(seconds=seconds)[0]
+
+    def _reversed(self, *, seconds: bool) -> tuple[csr_matrix, FloatArray]:
+        """:meth:`_reversed_graph` and, aligned with its edges, the other unit (seconds
+        when in metres: among parallel edges of one length the quickest is kept)."""
         net = self.network
         n, s = net.nodes, self.station_lon.size
         src = net.edge_sources().astype(np.int64)
-        w = self._edge_s if seconds else net.length_m.astype(np.float64)
         rows = np.concatenate([net.indices.astype(np.int64), n + self._att_station])
         cols = np.concatenate([src, self._att_node])
-        data = np.concatenate([w, self._att_s if seconds else self._att_m])
-        return _csr(rows, cols, data, n + s)
+        metres = np.concatenate([net.length_m.astype(np.float64), self._att_m])
+        secs = np.concatenate([self._edge_s, self._att_s])
+        if seconds:
+            graph, other = _csr(rows, cols, secs, n + s, then=metres)
+        else:
+            graph, other = _csr(rows, cols, metres, n + s, then=secs)
+        assert other is not None
+        return graph, other
 
     def _sources(self, mask: BoolArray | None) -> IntArray:
         ok = self.reachable if mask is None else (self.reachable & np.asarray(mask, dtype=bool))
@@ -441,30 +539,30 @@ class Router:
         """The ``k`` stations passing ``mask`` (all when None) nearest by route from WGS-84
         ``lon``/``lat``, at most ``max_route_m`` away; fewer when fewer are reachable.
         PointOffNetworkError when the point is farther than ``snap_max_m`` from any way."""
-        q = self.snapper.snap([lon], [lat], max_m=self.snap_max_m)
-        if q.segment[0] < 0:
+        p, t, q_snap = self.snapper.snap_one(float(lon), float(lat), max_m=self.snap_max_m)
+        if p < 0:
             raise PointOffNetworkError(self.snapper.distance_m(lon, lat), self.snap_max_m)
-        q_snap = float(q.snap_m[0])
         ok = self.reachable if mask is None else self.reachable & np.asarray(mask, dtype=bool)
         limit = math.inf if max_route_m is None else max_route_m - q_snap
         found: list[tuple[float, int, float]] | None = None
         if k > 0 and limit >= 0:
             if self._lists is not None:
-                found = self._from_lists(q, k, ok, limit)
+                found = self._from_lists(p, t, k, ok, limit)
             if found is None:
-                found = self._search(q, k, ok, limit)
+                found = self._search(p, t, k, ok, limit)
         else:
             found = []
+        leg_s = q_snap / self._flat_ms
         return Routes(
             index=np.array([f[1] for f in found], dtype=np.int64),
             route_m=np.array([f[0] + q_snap for f in found], dtype=np.float64),
-            duration_s=np.array([f[2] + q_snap / self._flat_ms for f in found]),
+            duration_s=np.array([f[2] + leg_s for f in found], dtype=np.float64),
             snap_m=q_snap,
         )
 
-    def _seeds(self, q: Snaps) -> list[tuple[float, float, int]]:
+    def _seeds(self, p: int, t: float) -> list[tuple[float, float, int]]:
+        """(metres, seconds, node): the ends a point at ``t`` on piece ``p`` goes to."""
         net = self.network
-        p, t = int(q.segment[0]), float(q.t[0])
         m, s = float(self._seg_m[p]), float(self._seg_s[p])
         seeds = []
         # Towards an end the profile may go to; an end the point sits on, always.
@@ -473,6 +571,22 @@ class Router:
         if net.seg_back[p] >= 0 or t * m == 0:
             seeds.append((t * m, t * s, int(net.seg_u[p])))
         return seeds
+
+    def _direct(self, p: int, t: float) -> list[tuple[float, float, int]]:
+        """(metres, seconds, station): the stations on piece ``p`` a point at ``t`` reaches
+        along it (their snap legs included), as :meth:`_same_piece` for one point."""
+        on = self._on_piece.get(p)
+        if not on:
+            return []
+        net = self.network
+        m, s = float(self._seg_m[p]), float(self._seg_s[p])
+        fwd, back = net.seg_fwd[p] >= 0, net.seg_back[p] >= 0
+        flat = self._flat_ms
+        out = []
+        for a, ts, leg in on:
+            if (ts >= t and fwd) or (ts <= t and back) or abs(ts - t) * m == 0:
+                out.append((abs(ts - t) * m + leg, abs(ts - t) * s + leg / flat, a))
+        return out
 
     def _graph_lists(self) -> tuple[list[int], list[int], list[float], list[float]]:
         if self._py is None:
@@ -486,20 +600,15 @@ class Router:
         return self._py
 
     def _search(
-        self, q: Snaps, k: int, ok: BoolArray, limit: float
+        self, p: int, t: float, k: int, ok: BoolArray, limit: float
     ) -> list[tuple[float, int, float]]:
         """Heap Dijkstra from the snapped point: (metres, station, seconds), the point's snap
         leg not included, nearest first, ties by station position."""
         ip, ix, wm, ws = self._graph_lists()
         attach = self._attach
         okl = ok.tolist()
-        heap: list[tuple[float, float, int, int]] = []
-        for d, s, node in self._seeds(q):
-            heap.append((d, s, 1, node))
-        _, st, cost_m = self._same_piece(q, ok, seconds=False)
-        _, _, cost_s = self._same_piece(q, ok, seconds=True)
-        for a, dm, ds in zip(st.tolist(), cost_m.tolist(), cost_s.tolist(), strict=True):
-            heap.append((dm, ds, 0, a))
+        heap: list[tuple[float, float, int, int]] = [(d, s, 1, x) for d, s, x in self._seeds(p, t)]
+        heap += [(d, s, 0, a) for d, s, a in self._direct(p, t) if okl[a]]
         heapq.heapify(heap)
         pop, push = heapq.heappop, heapq.heappush
         best: dict[int, tuple[float, float]] = {}
@@ -534,7 +643,7 @@ class Router:
         return ranked[:k]
 
     def _from_lists(
-        self, q: Snaps, k: int, ok: BoolArray, limit: float
+        self, p: int, t: float, k: int, ok: BoolArray, limit: float
     ) -> list[tuple[float, int, float]] | None:
         """The answer from the lists, or None when they cannot prove it exact.
 
@@ -542,30 +651,33 @@ class Router:
         used, of the end's offset plus what its list covers) is in a list with its exact
         distance, so the candidates below ``bound`` are exact and complete."""
         lists = self._lists
-        if lists is None or self._has_steps:
-            return None  # (no seconds in the lists: a network with steps is searched)
-        best: dict[int, float] = {}
-        bound = math.inf
-        for off_m, _, node in self._seeds(q):
-            bound = min(bound, off_m + lists.bound(node))
-            row_s = lists.station[node]
-            row_d = lists.route_m[node]
-            for a, d in zip(row_s.tolist(), row_d.tolist(), strict=True):
-                if a < 0:
-                    break
-                v = off_m + d
-                if v < best.get(a, math.inf):
-                    best[a] = v
-        _, st, cost = self._same_piece(q, None, seconds=False)
-        for a, d in zip(st.tolist(), cost.tolist(), strict=True):
-            if d < best.get(a, math.inf):
-                best[a] = d
-        okl = ok
-        ranked = sorted((d, a) for a, d in best.items() if d < bound and d <= limit and okl[a])
-        if len(ranked) < k and not limit < bound:
+        if lists is None:
             return None
-        flat = self._flat_ms
-        return [(d, a, d / flat) for d, a in ranked[:k]]
+        seeds = self._seeds(p, t)
+        bound = min((off + lists.bound(node) for off, _, node in seeds), default=math.inf)
+        nodes = [node for _, _, node in seeds]
+        sid = lists.station[nodes].ravel()
+        off_m = np.repeat([sd[0] for sd in seeds], lists.size)
+        off_s = np.repeat([sd[1] for sd in seeds], lists.size)
+        dm = lists.route_m[nodes].ravel() + off_m
+        ds = lists.route_s[nodes].ravel() + off_s
+        keep = (sid >= 0) & (dm < bound) & (dm <= limit)
+        keep[keep] = ok[sid[keep]]
+        sid, dm, ds = sid[keep], dm[keep], ds[keep]
+        direct = [d for d in self._direct(p, t) if ok[d[2]] and d[0] < bound and d[0] <= limit]
+        if direct:
+            sid = np.concatenate([sid, [d[2] for d in direct]]).astype(np.int64)
+            dm = np.concatenate([dm, [d[0] for d in direct]])
+            ds = np.concatenate([ds, [d[1] for d in direct]])
+        order = np.lexsort((ds, dm, sid))  # per station its shortest (then quickest) first
+        sid, dm, ds = sid[order], dm[order], ds[order]
+        first = np.ones(sid.size, dtype=bool)
+        first[1:] = sid[1:] != sid[:-1]
+        sid, dm, ds = sid[first], dm[first], ds[first]
+        if sid.size < k and not limit < bound:
+            return None
+        top = np.lexsort((sid, dm))[:k]  # nearest first, ties by station position
+        return list(zip(dm[top].tolist(), sid[top].tolist(), ds[top].tolist(), strict=True))
 
     # -- service times ----------------------------------------------------------------------
 
@@ -626,34 +738,37 @@ class Router:
         when they pile up, so memory stays near the lists' own size."""
         n, s = self.network.nodes, self.station_lon.size
         src = self._sources(None)
-        graph = self._reversed_graph(seconds=False)
+        graph, seconds = self._reversed(seconds=False)
         chunk = max(1, min(256, int(8e6 // max(1, n + s))))
         budget = max(1_000_000, n * size)
         thr = np.full(n, np.inf)
-        kept = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0))
-        pend: list[tuple[IntArray, npt.NDArray[np.int32], FloatArray]] = []
+        kept: _Pairs = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
+        pend: list[_Pairs] = []
         pending = 0
         for i in range(0, src.size, chunk):
             part = src[i : i + chunk]
-            d = dijkstra(graph, indices=n + part, limit=max_m)[:, :n]
-            r, c = np.nonzero(np.isfinite(d) & (d <= thr[None, :]))
-            pend.append((c.astype(np.int64), part[r].astype(np.int32), d[r, c]))
-            pending += r.size
-            del d
+            d, pred = dijkstra(graph, indices=n + part, limit=max_m, return_predecessors=True)
+            r, c, dm, ds = _path_seconds(d, pred, graph, seconds)
+            del d, pred
+            near = (c < n) & (dm <= thr[np.minimum(c, n - 1)])
+            pend.append((c[near], part[r[near]].astype(np.int32), dm[near], ds[near]))
+            pending += int(near.sum())
             if pending > budget:
                 kept, thr = _merge(kept, pend, n, size)
                 pend, pending = [], 0
             if progress is not None:
                 progress("lists", min(1.0, (i + part.size) / src.size))
         kept, thr = _merge(kept, pend, n, size)
-        node, sid, dist = kept
+        node, sid, dist, secs = kept
         start = np.searchsorted(node, np.arange(n))
         rank = np.arange(node.size) - start[node]
         station = np.full((n, size), -1, dtype=np.int32)
         route = np.full((n, size), np.inf)
+        route_s = np.full((n, size), np.inf, dtype=np.float32)
         station[node, rank] = sid
         route[node, rank] = dist
-        self._lists = _Lists(station, route, size, float(max_m))
+        route_s[node, rank] = secs
+        self._lists = _Lists(station, route, route_s, size, float(max_m))
         if progress is not None:
             progress("lists", 1.0)
 
@@ -671,6 +786,7 @@ class Router:
             key=np.frombuffer(self.stations_key().encode(), dtype=np.uint8),
             station=lists.station,
             route_m=lists.route_m,
+            route_s=lists.route_s,
         )
         return buf.getvalue()
 
@@ -679,8 +795,8 @@ class Router:
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                 header, max_m, key = z["header"], z["max_m"], z["key"]
-                station, route = z["station"], z["route_m"]
-        except (OSError, KeyError, ValueError) as exc:
+                station, route, route_s = z["station"], z["route_m"], z["route_s"]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             msg = f"the stored station lists cannot be read: {exc}"
             raise ValueError(msg) from exc
         if int(header[0]) != LISTS_FORMAT:
@@ -689,10 +805,13 @@ class Router:
         if key.tobytes().decode() != self.stations_key():
             msg = "the station lists were built for other station positions"
             raise ValueError(msg)
-        if station.shape[0] != self.network.nodes or station.shape != route.shape:
+        if (
+            station.shape[0] != self.network.nodes
+            or not station.shape == route.shape == route_s.shape
+        ):
             msg = "the station lists were built for another network"
             raise ValueError(msg)
-        self._lists = _Lists(station, route, int(header[1]), float(max_m[0]))
+        self._lists = _Lists(station, route, route_s, int(header[1]), float(max_m[0]))
 
     def stations_key(self) -> str:
         """A hash of the station positions the lists depend on (the store keys them by it)."""

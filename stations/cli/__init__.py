@@ -8,7 +8,7 @@ service, printing.
 from __future__ import annotations
 
 # Each module adds its commands to ``main`` when imported.
-from stations.cli import demand, maps, registry, stars, tokens, uploads, users
+from stations.cli import demand, maps, network, registry, stars, tokens, uploads, users
 from stations.cli.common import cli_settings, database_option, main
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "demand",
     "main",
     "maps",
+    "network",
     "registry",
     "stars",
     "tokens",

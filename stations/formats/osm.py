@@ -1,13 +1,13 @@
 """Read an OpenStreetMap extract (``.osm.pbf``, ``.osm`` XML, ``.osm.bz2``/``.osm.gz``) into the
 street network of one travel profile (walk or e-bike), with pyosmium.
 
-Two passes, both filtered in C++: the ways with a ``highway`` tag (their tags decide, in
-:data:`PROFILES`, whether and which way the profile may travel them; their node refs are
-kept), then only the nodes those ways use (``osmium.filter.IdFilter``), so memory follows
-what the profile uses, not the file's buildings. Ways cut at the extract's edge refer to
-nodes absent from the file: they are split at the missing nodes and their pieces kept
-(counted as ``clipped_ways``). Nodes are renumbered 0..n-1 (only the nodes the kept ways
-use); the lengths are geodesic (geodata.network.Network.from_segments).
+One pass, filtered in C++: osmium keeps every node's location and hands over the ways with
+a ``highway`` tag, located (their tags decide, in :data:`PROFILES`, whether and which way
+the profile may travel them). Two passes (ways, then only their nodes by
+``osmium.filter.IdFilter``) were measured slower on the 1 M-edge grid (bench/network_import.py,
+reading 6.3-7.2 s against 2.4-6.6 s on a shared 2-core machine) and need more code;
+osmium's location index holds every node of the file (about 8-16 bytes a node: a few
+hundred MB for a province).
 
 The profiles (one table, :data:`PROFILES`):
 
@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import osmium
@@ -112,22 +112,30 @@ class WayRule:
     backward: bool
 
 
-def way_rule(profile: Profile, tags: Mapping[str, str]) -> WayRule | str:
+class Tags(Protocol):
+    """A way's tags: a dict, or pyosmium's TagList read in place (building a dict per way
+    tripled the ways pass on the 1 M-edge grid: 3.6 s against 1.0 s)."""
+
+    def get(self, key: str, default: str, /) -> str | None: ...
+
+
+def way_rule(profile: Profile, tags: Tags) -> WayRule | str:
     """The rule for a way with these tags, or why it is skipped (a short reason)."""
-    highway = tags.get("highway", "")
+    highway = tags.get("highway", "") or ""
     mode = tags.get(profile.mode, "")
     if mode == "no":
         return f"{profile.mode}=no"
     if highway not in profile.always and not (highway in profile.if_allowed and mode in _YES):
         return f"highway={highway}"
-    if tags.get("access") in _NO_ACCESS and mode not in _YES:
-        return f"access={tags['access']}"
-    if tags.get("area") == "yes":
+    access = tags.get("access", "")
+    if access in _NO_ACCESS and mode not in _YES:
+        return f"access={access}"
+    if tags.get("area", "") == "yes":
         return "area=yes"
     oneway = tags.get(f"oneway:{profile.mode}", "")
     if not oneway and profile.oneway:
         oneway = tags.get("oneway", "")
-        if not oneway and tags.get("junction") in ("roundabout", "circular"):
+        if not oneway and tags.get("junction", "") in ("roundabout", "circular"):
             oneway = "yes"
     if oneway in _ONEWAY:
         return WayRule(True, False)
@@ -148,7 +156,6 @@ class ReadStats:
     segments: int = 0
     read_s: float = 0.0
     ways_s: float = 0.0
-    nodes_s: float = 0.0
     build_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -161,7 +168,6 @@ class ReadStats:
             "segments": self.segments,
             "read_s": round(self.read_s, 3),
             "ways_s": round(self.ways_s, 3),
-            "nodes_s": round(self.nodes_s, 3),
             "build_s": round(self.build_s, 3),
         }
 
@@ -190,7 +196,7 @@ def check_file(path: Path, *, max_bytes: int | None = None) -> int:
         raise NetworkFileError(f"文件 {name} 是空的")
     if max_bytes is not None and size > max_bytes:
         raise NetworkFileError(
-            f"文件 {name} 有 {size / 2**20:,.0f} MB，超过上限 {max_bytes / 2**20:,.0f} MB"
+            f"文件 {name} 有 {size / 2**20:,.1f} MB，超过上限 {max_bytes / 2**20:,.0f} MB"
             "（设置 network_max_mb）：请先裁剪出需要的区县"
         )
     return size
@@ -209,52 +215,65 @@ def read_network(
     file = Path(path)
     check_file(file, max_bytes=max_bytes)
     show = progress or _noop
-    profile = PROFILES[travel]
     stats = ReadStats()
     t0 = time.perf_counter()
     try:
-        refs, starts, way_ids, fwd, back, steps = _read_ways(file, profile, stats, show)
-        stats.ways_s = time.perf_counter() - t0
-        if not way_ids:
-            raise NetworkFileError(f"文件 {file.name} 里没有{travel.label}可走的道路")
-        t1 = time.perf_counter()
-        need = np.unique(np.frombuffer(refs, dtype=np.int64))
-        show("读取节点", 0.35)
-        node_ids, lon, lat = _read_nodes(file, need, show)
-        stats.nodes_s = time.perf_counter() - t1
+        ways = _read_ways(file, PROFILES[travel], stats, show)
     except RuntimeError as exc:  # osmium: "PBF error: invalid BlobHeader size", XML errors
         detail = " ".join(str(exc).split())[:200]
         raise NetworkFileError(f"{file.name} 不是可读的 OpenStreetMap 文件（{detail}）") from None
-    t2 = time.perf_counter()
+    stats.ways_s = time.perf_counter() - t0
+    if not ways.way_ids:
+        raise NetworkFileError(f"文件 {file.name} 里没有{travel.label}可走的道路")
+    t1 = time.perf_counter()
     show("计算路段", 0.9)
-    network = _build(travel, refs, starts, way_ids, fwd, back, steps, node_ids, lon, lat, stats)
+    network = _build(travel, ways, stats)
     if network.edges == 0:
         raise NetworkFileError(f"文件 {file.name} 里没有{travel.label}可走的道路（节点缺失）")
-    stats.build_s = time.perf_counter() - t2
+    stats.build_s = time.perf_counter() - t1
     stats.read_s = time.perf_counter() - t0
     show("完成", 1.0)
     return network, stats
 
 
-def _read_ways(
-    file: Path, profile: Profile, stats: ReadStats, show: Progress
-) -> tuple[array[int], array[int], array[int], array[int], array[int], array[int]]:
-    refs: array[int] = array("q")
-    starts: array[int] = array("q")
-    way_ids: array[int] = array("q")
-    fwd: array[int] = array("b")
-    back: array[int] = array("b")
-    steps: array[int] = array("b")
+@dataclass
+class _Ways:
+    """The kept ways as flat arrays: each way's refs from ``starts[i]``, every ref's
+    location (NaN where the file lacks the node)."""
+
+    refs: array[int] = field(default_factory=lambda: array("q"))
+    lon: array[float] = field(default_factory=lambda: array("d"))
+    lat: array[float] = field(default_factory=lambda: array("d"))
+    starts: array[int] = field(default_factory=lambda: array("q"))
+    way_ids: array[int] = field(default_factory=lambda: array("q"))
+    fwd: array[int] = field(default_factory=lambda: array("b"))
+    back: array[int] = field(default_factory=lambda: array("b"))
+    steps: array[int] = field(default_factory=lambda: array("b"))
+
+
+_NAN = float("nan")
+
+
+def _read_ways(file: Path, profile: Profile, stats: ReadStats, show: Progress) -> _Ways:
+    """One pass: osmium keeps every node's location (in C++) and hands over only the ways
+    with a highway tag, their nodes located (see the module docstring for why not two)."""
+    out = _Ways()
+    refs, lon, lat = out.refs, out.lon, out.lat
     show("读取道路", 0.0)
     last = time.perf_counter()
-    processor = osmium.FileProcessor(os.fspath(file), osmium.osm.WAY).with_filter(
-        osmium.filter.KeyFilter("highway")
+    processor = (
+        osmium.FileProcessor(os.fspath(file), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.KeyFilter("highway"))
     )
     for n, way in enumerate(processor):
+        if n % 4096 == 0 and (now := time.perf_counter()) - last >= 2.0:
+            last = now
+            show(f"读取道路：已保留 {len(out.way_ids):,} 条", 0.0)
         if not isinstance(way, osmium.osm.Way):
-            continue
+            continue  # a highway node (crossing, traffic signals…)
         tags = way.tags
-        rule = way_rule(profile, {t.k: t.v for t in tags})
+        rule = way_rule(profile, tags)
         if isinstance(rule, str):
             stats.skipped[rule] += 1
             continue
@@ -264,95 +283,54 @@ def _read_ways(
             continue
         highway = tags.get("highway") or ""
         stats.ways_by_highway[highway] += 1
-        starts.append(len(refs))
-        refs.extend([nd.ref for nd in nodes])
-        way_ids.append(way.id)
-        fwd.append(rule.forward)
-        back.append(rule.backward)
-        steps.append(highway == "steps")
-        if n % 4096 == 0 and (now := time.perf_counter()) - last >= 2.0:
-            last = now
-            show(f"读取道路：已保留 {len(way_ids):,} 条", 0.15)
-    return refs, starts, way_ids, fwd, back, steps
+        out.starts.append(len(refs))
+        out.way_ids.append(way.id)
+        out.fwd.append(rule.forward)
+        out.back.append(rule.backward)
+        out.steps.append(highway == "steps")
+        for nd in nodes:
+            refs.append(nd.ref)
+            loc = nd.location
+            if loc.valid():
+                lon.append(loc.lon)
+                lat.append(loc.lat)
+            else:  # cut at the extract's edge
+                lon.append(_NAN)
+                lat.append(_NAN)
+    return out
 
 
-def _read_nodes(
-    file: Path, need: np.ndarray[Any, np.dtype[np.int64]], show: Progress
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    ids: array[int] = array("q")
-    lon: array[float] = array("d")
-    lat: array[float] = array("d")
-    last = time.perf_counter()
-    processor = osmium.FileProcessor(os.fspath(file), osmium.osm.NODE).with_filter(
-        osmium.filter.IdFilter(need.tolist())
-    )
-    for n, node in enumerate(processor):
-        if not isinstance(node, osmium.osm.Node):
-            continue
-        loc = node.location
-        if not loc.valid():
-            continue
-        ids.append(node.id)
-        lon.append(loc.lon)
-        lat.append(loc.lat)
-        if n % 16384 == 0 and (now := time.perf_counter()) - last >= 2.0:
-            last = now
-            show(f"读取节点：{len(ids):,} / {need.size:,}", 0.35 + 0.5 * len(ids) / need.size)
-    id_a = np.frombuffer(ids, dtype=np.int64)
-    order = np.argsort(id_a, kind="stable")
-    return id_a[order], np.frombuffer(lon)[order], np.frombuffer(lat)[order]
-
-
-def _build(
-    travel: Travel,
-    refs: array[int],
-    starts: array[int],
-    way_ids: array[int],
-    fwd: array[int],
-    back: array[int],
-    steps: array[int],
-    node_ids: np.ndarray[Any, Any],
-    lon: np.ndarray[Any, Any],
-    lat: np.ndarray[Any, Any],
-    stats: ReadStats,
-) -> Network:
-    r = np.frombuffer(refs, dtype=np.int64)
-    s = np.frombuffer(starts, dtype=np.int64)
-    lengths = np.diff(np.append(s, r.size))
-    way_of_ref = np.repeat(np.arange(s.size), lengths)
-    # Where each ref's node is among the nodes read; -1 when the file lacks it.
-    pos = np.searchsorted(node_ids, r)
-    pos[pos >= node_ids.size] = 0
-    found = node_ids[pos] == r if node_ids.size else np.zeros(r.size, bool)
-    pos[~found] = -1
+def _build(travel: Travel, ways: _Ways, stats: ReadStats) -> Network:
+    r = np.frombuffer(ways.refs, dtype=np.int64)
+    x = np.frombuffer(ways.lon)
+    y = np.frombuffer(ways.lat)
+    s = np.frombuffer(ways.starts, dtype=np.int64)
+    way_of_ref = np.repeat(np.arange(s.size), np.diff(np.append(s, r.size)))
+    found = np.isfinite(x) & np.isfinite(y)
     stats.missing_nodes = int(np.unique(r[~found]).size)
     clipped = np.unique(way_of_ref[~found])
     stats.clipped_ways = int(clipped.size)
     # Segments between consecutive refs of one way whose both nodes are present: a way cut
     # at the extract's edge keeps its pieces.
-    same_way = way_of_ref[:-1] == way_of_ref[1:]
-    a, b = pos[:-1], pos[1:]
-    keep = same_way & (a >= 0) & (b >= 0) & (a != b)
-    a, b, w = a[keep], b[keep], way_of_ref[:-1][keep]
-    # Only the nodes and ways used, renumbered.
-    used, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-    u, v = inverse[: a.size], inverse[a.size :]
+    keep = (way_of_ref[:-1] == way_of_ref[1:]) & found[:-1] & found[1:] & (r[:-1] != r[1:])
+    at = np.flatnonzero(keep)
+    ends = np.concatenate([at, at + 1])  # positions in the refs of each piece's two ends
+    w = way_of_ref[at]
+    # Only the nodes and ways used, renumbered 0..n-1.
+    _, first, inverse = np.unique(r[ends], return_index=True, return_inverse=True)
+    u, v = inverse[: at.size], inverse[at.size :]
     used_ways, way_index = np.unique(w, return_inverse=True)
     stats.clipped_dropped = int(np.setdiff1d(clipped, used_ways).size)
-    f = np.frombuffer(fwd, dtype=np.int8).astype(bool)[w]
-    bk = np.frombuffer(back, dtype=np.int8).astype(bool)[w]
-    st = np.frombuffer(steps, dtype=np.int8).astype(bool)[w]
-    stats.segments = int(a.size)
-    ids = np.frombuffer(way_ids, dtype=np.int64)[used_ways]
+    stats.segments = int(at.size)
     return Network.from_segments(
         travel.value,
-        lon[used],
-        lat[used],
+        x[ends[first]],
+        y[ends[first]],
         u,
         v,
-        forward=f,
-        backward=bk,
-        steps=st,
+        forward=np.frombuffer(ways.fwd, dtype=np.int8).astype(bool)[w],
+        backward=np.frombuffer(ways.back, dtype=np.int8).astype(bool)[w],
+        steps=np.frombuffer(ways.steps, dtype=np.int8).astype(bool)[w],
         way=way_index,
-        way_ids=ids,
+        way_ids=np.frombuffer(ways.way_ids, dtype=np.int64)[used_ways],
     )

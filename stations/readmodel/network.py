@@ -24,12 +24,16 @@ How it behaves:
   (memory), and the load is logged at INFO.
 * Routers: one per (network version, index version), built once (the profile's lock), the
   Snapper shared by every Router of a network version; the two newest index versions are
-  kept per profile (a request may still hold the older snapshot).
+  kept per profile (a request may still hold the older snapshot). A snapshot whose station
+  positions are those of a kept one (an edit that moved nothing: np.array_equal, 1.6 ms
+  for 200,000 stations) gets that very Router, lists and all: nothing rebuilt or copied.
 * Lists: from another Router of this holder with the same ``stations_key`` (an index change
   that moved no station), else from the store, else (``settings.build_lists``) built by ONE
   background thread on a private Router, stored (not on a read replica) and loaded into
-  every served Router with that key. A build for positions no longer current is abandoned
-  (its progress callback stops it); :meth:`close` stops the thread the same way.
+  every served Router with that key. While it builds it looks in the store every 5 s: a
+  worker that started at the same time and finished first saves it the rest. A build for
+  positions no longer current is abandoned (its progress callback stops it); :meth:`close`
+  stops the thread the same way.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ class _Loaded:
     routers: dict[int, Router] = field(default_factory=dict)
     keys: dict[int, str] = field(default_factory=dict)  # index version -> stations_key
     with_lists: set[int] = field(default_factory=set)  # index versions whose lists are in
+    positions: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = field(
+        default_factory=dict
+    )  # index version -> the stations' lon, lat
 
     @property
     def version(self) -> int:
@@ -116,6 +123,7 @@ class NetworkHolder:
         self._builder: threading.Thread | None = None
         self._closed = False
         self.builds = 0  # lists built by this holder (tests count them)
+        self.store_check_s = 5.0  # while building: how often to look for another's lists
 
     # -- polling -------------------------------------------------------------------------
 
@@ -227,20 +235,47 @@ class NetworkHolder:
 
     def _new_router(self, travel: Travel, loaded: _Loaded, index: StationIndex) -> Router:
         lon, lat = index.nearest.lon, index.nearest.lat
+        # A snapshot whose stations are where they were (a name, hours or status edited):
+        # the Router depends on the positions only, so the same one serves it.
+        with self._lock:
+            same = [
+                v
+                for v, (x, y) in loaded.positions.items()
+                if v in loaded.routers and np.array_equal(x, lon) and np.array_equal(y, lat)
+            ]
+        if same:
+            router, key = loaded.routers[same[-1]], loaded.keys[same[-1]]
+            self._keep(loaded, index.version, router, key, (lon, lat))
+            with self._lock:
+                if same[-1] in loaded.with_lists:
+                    loaded.with_lists.add(index.version)
+            return router
         router = self._make_router(travel, loaded, lon, lat)
         key = router.stations_key()
-        with self._lock:
-            loaded.routers[index.version] = router
-            loaded.keys[index.version] = key
-            for old in sorted(loaded.routers)[:-_ROUTERS_KEPT]:
-                del loaded.routers[old]
-                loaded.keys.pop(old, None)
-                loaded.with_lists.discard(old)
+        self._keep(loaded, index.version, router, key, (lon, lat))
         if self._fill(travel, loaded, key):
             return router
         if self.settings.build_lists:
             self._schedule(_Job(travel, loaded, key, lon, lat))
         return router
+
+    def _keep(
+        self,
+        loaded: _Loaded,
+        version: int,
+        router: Router,
+        key: str,
+        positions: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    ) -> None:
+        with self._lock:
+            loaded.routers[version] = router
+            loaded.keys[version] = key
+            loaded.positions[version] = positions
+            for old in sorted(loaded.routers)[:-_ROUTERS_KEPT]:
+                del loaded.routers[old]
+                loaded.keys.pop(old, None)
+                loaded.positions.pop(old, None)
+                loaded.with_lists.discard(old)
 
     def _make_router(
         self, travel: Travel, loaded: _Loaded, lon: npt.ArrayLike, lat: npt.ArrayLike
@@ -303,8 +338,11 @@ class NetworkHolder:
                 for v, k in loaded.keys.items()
                 if k == key and v not in loaded.with_lists and v in loaded.routers
             ]
+        done: set[int] = set()  # a Router serving several snapshots gets them once
         for v, router in targets:
-            router.load_lists(blob)
+            if id(router) not in done:
+                router.load_lists(blob)
+                done.add(id(router))
             with self._lock:
                 loaded.with_lists.add(v)
 
@@ -368,10 +406,18 @@ class NetworkHolder:
         if self._fill(travel, loaded, job.key):  # another Router's, or another worker's
             return
         started = self._clock()
+        checked = [time.monotonic()]
 
         def progress(what: str, share: float) -> None:
             with self._lock:
                 if not self._wanted(job):
+                    raise _SupersededError
+            # Another worker may finish the same lists first (they start together): take
+            # them and stop building (a build holds ~2 GB for a million edges).
+            if time.monotonic() - checked[0] >= self.store_check_s:
+                checked[0] = time.monotonic()
+                if self._fill(travel, loaded, job.key):
+                    log.info("the %s station lists came from another worker", travel.value)
                     raise _SupersededError
 
         private = self._make_router(travel, loaded, job.lon, job.lat)

@@ -10,15 +10,23 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import shapely
 
 from geodata.districts import Districts
 from geodata.hours import TZ
-from geodata.network import FORMAT
+from geodata.network import FORMAT, Network
+from geodata.routing import Snapper
 from stations.domain.travel import NetworkFileError, NetworkInfo, RoutingSettings, Travel
 from stations.formats.osm import Progress, check_file, read_network
 from stations.storage.store import NetworkStore
+
+
+def _noop(what: str, done: float) -> None:
+    """No progress shown."""
 
 
 def _sha256(path: Path) -> str:
@@ -53,20 +61,39 @@ def import_network(
     actor: str,
     max_bytes: int | None,
     routing: RoutingSettings | None = None,
+    stations: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> NetworkInfo:
     """Read ``path`` into the ``travel`` network and store it (replacing the profile's
     earlier one); the stored network's info. NetworkFileError (Chinese, one line) for a
     missing, unreadable, empty, broken, too large or foreign-area file, or one without a way
-    the profile may use; nothing is stored then."""
+    the profile may use; nothing is stored then.
+
+    With ``stations`` (lon, lat arrays, WGS-84) and ``routing``, the stats count how many of
+    them are farther than the profile's snap distance from every way
+    (``stations_off_network`` of ``stations_checked``): routes cannot reach them."""
     file = Path(path)
     check_file(file, max_bytes=max_bytes)
-    network, stats = read_network(file, travel, max_bytes=max_bytes, progress=progress)
+    show = progress or _noop
+
+    def reading(what: str, done: float) -> None:
+        if done < 1.0:  # the reader's share of the import: to 80 %
+            show(what, 0.8 * done)
+
+    network, stats = read_network(file, travel, max_bytes=max_bytes, progress=reading)
     check_area(network.bbox, districts)
+    counted = stats.as_dict()
     speeds: dict[str, float] = {}
     if routing is not None:
         speeds = {"speed_kmh": routing.speed(travel), "steps_factor": routing.steps_factor}
+        if stations is not None:
+            show("检查驿站到道路的距离", 0.82)
+            lon, lat = stations
+            counted["stations_checked"] = int(np.size(lon))
+            counted["stations_off_network"] = off_network(network, lon, lat, routing.snap(travel))
+            counted["snap_m"] = routing.snap(travel)
+    show("保存路网", 0.85)
     info = NetworkInfo(
         profile=travel,
         version=0,  # the store gives the version
@@ -79,10 +106,20 @@ def import_network(
         ways=int(network.way_ids.size),
         bbox=network.bbox,
         format=FORMAT,
-        stats=stats.as_dict(),
+        stats=counted,
         speeds=speeds,
     )
-    return store.put_network(info, network.to_npz())
+    stored = store.put_network(info, network.to_npz())
+    show("完成", 1.0)
+    return stored
+
+
+def off_network(network: Network, lon: npt.ArrayLike, lat: npt.ArrayLike, max_m: float) -> int:
+    """How many of the points are farther than ``max_m`` from every way of ``network``."""
+    if np.size(lon) == 0:
+        return 0
+    snaps = Snapper(network).snap(lon, lat, max_m=max_m)
+    return int((~snaps.snapped).sum())
 
 
 def list_networks(store: NetworkStore) -> list[NetworkInfo]:
@@ -93,3 +130,25 @@ def list_networks(store: NetworkStore) -> list[NetworkInfo]:
 def remove_network(store: NetworkStore, travel: Travel) -> NetworkInfo | None:
     """Remove the ``travel`` network; what was removed, or None when there was none."""
     return store.remove_network(travel)
+
+
+def networks_document(store: NetworkStore, routing: RoutingSettings) -> dict[str, Any]:
+    """``GET /v1/networks``: the stored networks as the public sees them (no ``imported_by``),
+    with the speed routing uses now (the settings')."""
+    return {
+        "networks": [
+            {
+                "profile": info.profile.value,
+                "label": info.profile.label,
+                "version": info.version,
+                "source_name": info.source_name,
+                "imported_at": info.imported_at.isoformat(),
+                "nodes": info.nodes,
+                "edges": info.edges,
+                "ways": info.ways,
+                "bbox": list(info.bbox),
+                "speed_kmh": routing.speed(info.profile),
+            }
+            for info in store.networks()
+        ]
+    }

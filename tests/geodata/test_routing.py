@@ -328,6 +328,9 @@ def test_snap_is_the_nearest_piece_on_the_ellipsoid(city: City) -> None:
         # Our spot is on a piece, so never nearer than the truth; sampling is 0.5 m apart.
         assert snaps.snap_m[i] <= brute + 1e-3
         assert snaps.snap_m[i] >= brute - 0.3
+    for i in range(lon.size):  # one point at a time (the query's path): the same numbers
+        one = city.snapper.snap_one(float(lon[i]), float(lat[i]), max_m=math.inf)
+        assert one == (int(snaps.segment[i]), float(snaps.t[i]), float(snaps.snap_m[i]))
     bounded = city.snapper.snap(lon, lat, max_m=SNAP)
     inside = snaps.snap_m <= SNAP
     assert bounded.snapped.tolist() == inside.tolist()
@@ -478,10 +481,10 @@ def test_parallel_pieces_count_once_in_service_times() -> None:
 @PROPERTY
 @given(cities(), st.integers(1, 3), st.floats(100, 2500))
 def test_lists_give_the_same_answers_as_the_search(city: City, size: int, max_m: float) -> None:
-    plain = _router(city, 1.0)  # (lists carry no seconds yet: steps would be searched)
-    fast = _router(city, 1.0)
+    plain = _router(city)
+    fast = _router(city)
     fast.build_lists(size=size, max_m=max_m)
-    again = _router(city, 1.0)
+    again = _router(city)
     blob = fast.lists_blob()
     assert blob is not None
     again.load_lists(blob)
@@ -529,3 +532,5 @@ def test_lists_of_other_stations_are_refused() -> None:
         other.load_lists(blob)
     with pytest.raises(ValueError, match="cannot be read"):
         other.load_lists(b"not an npz")
+    with pytest.raises(ValueError, match="cannot be read"):
+        router.load_lists(blob[: len(blob) // 2])

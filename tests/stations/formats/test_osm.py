@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import os
 import re
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pyrosm
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from geodata.network import Network
@@ -307,3 +311,189 @@ def test_progress_reported(city: Path) -> None:
     read_network(city, Travel.WALK, progress=lambda what, done: seen.append((what, done)))
     dones = [d for _, d in seen]
     assert dones == sorted(dones) and dones[0] == 0.0 and dones[-1] == 1.0
+
+
+# -- the river city's documented answers, by brute force -----------------------------------
+
+
+def _to_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    x0, y0 = osm_city.xy_to_lonlat(0, 0)
+    x1, y1 = osm_city.xy_to_lonlat(1000, 1000)
+    return np.stack([(lon - x0) / (x1 - x0) * 1000, (lat - y0) / (y1 - y0) * 1000], axis=1)
+
+
+def _snap(network: Network, xy: np.ndarray, point: tuple[float, float]) -> tuple[int, float, float]:
+    """The nearest undirected piece to ``point`` (local metres): piece, fraction, distance."""
+    a, b = xy[network.seg_u], xy[network.seg_v]
+    p = np.asarray(point)
+    d = b - a
+    t = np.clip(((p - a) * d).sum(axis=1) / (d * d).sum(axis=1), 0, 1)
+    dist = np.linalg.norm(a + t[:, None] * d - p, axis=1)
+    i = int(dist.argmin())
+    return i, float(t[i]), float(dist[i])
+
+
+def _routes(network: Network, origin: tuple[float, float], targets: dict[str, tuple]) -> dict:
+    """Shortest route_m from ``origin`` to each target (snap legs included), networkx
+    Dijkstra on the network with every point inserted by splitting its piece."""
+
+    xy = _to_xy(network.lon, network.lat)
+    graph = nx.DiGraph()
+    src = network.edge_sources()
+    for e in range(network.edges):
+        graph.add_edge(int(src[e]), int(network.indices[e]), w=float(network.length_m[e]))
+    legs = {}
+    for name, point in {"Q": origin, **targets}.items():
+        seg, t, snap = _snap(network, xy, point)
+        length = float(network.seg_length_m[seg])
+        u, v = int(network.seg_u[seg]), int(network.seg_v[seg])
+        if network.seg_fwd[seg] >= 0:
+            graph.add_edge(u, name, w=t * length)
+            graph.add_edge(name, v, w=(1 - t) * length)
+        if network.seg_back[seg] >= 0:
+            graph.add_edge(v, name, w=(1 - t) * length)
+            graph.add_edge(name, u, w=t * length)
+        legs[name] = snap
+    dist = nx.single_source_dijkstra_path_length(graph, "Q", weight="w")
+    return {n: legs["Q"] + dist[n] + legs[n] for n in targets} | {"snap": legs}
+
+
+@pytest.mark.parametrize(
+    ("travel", "expected"),
+    [(Travel.WALK, osm_city.WALK_ROUTE_M), (Travel.EBIKE, osm_city.EBIKE_ROUTE_M)],
+)
+def test_city_routes_as_documented(city: Path, travel: Travel, expected: dict) -> None:
+    network, _ = read_network(city, travel)
+    routes = _routes(network, osm_city.QUERY_XY, {"A": osm_city.A_XY, "B": osm_city.B_XY})
+    assert routes["A"] == pytest.approx(expected["A"], abs=2.0)
+    assert routes["B"] == pytest.approx(expected["B"], abs=2.0)
+    # straight line: A nearer; by the network: B
+    straight = {n: GEOD.inv(*osm_city.QUERY, *getattr(osm_city, n))[2] for n in ("A", "B", "C")}
+    assert straight["A"] == pytest.approx(340, abs=1) and straight["B"] == pytest.approx(484, abs=1)
+    assert straight["A"] < straight["B"] and routes["B"] < routes["A"]
+    _, _, c_snap = _snap(network, _to_xy(network.lon, network.lat), osm_city.C_XY)
+    assert c_snap == pytest.approx(400, abs=1)
+
+
+# -- property: the network is exactly the kept ways' pieces --------------------------------
+
+_HIGHWAYS = ("residential", "footway", "steps", "motorway", "path", "primary", "cycleway")
+_TAG_VALUES = {
+    "oneway": ("yes", "-1", "no", "1"),
+    "foot": ("no", "yes"),
+    "bicycle": ("no", "yes", "designated"),
+    "access": ("private", "no"),
+    "junction": ("roundabout",),
+    "oneway:bicycle": ("no",),
+}
+
+
+@st.composite
+def _osm_files(draw: st.DrawFn) -> tuple[str, dict[int, tuple[float, float]], list]:
+    """A small OSM XML file: nodes on a jittered 6 x 6 grid near Yuzhong (ids 1..36, some
+    left out of the file as if cut at its edge), and ways of random refs and tags."""
+    absent = draw(st.sets(st.integers(1, 36), max_size=6))
+    nodes = {
+        i: (106.55 + (i - 1) % 6 * 0.001, 29.56 + (i - 1) // 6 * 0.001)
+        for i in range(1, 37)
+        if i not in absent
+    }
+    ways = []
+    for wid in range(1, draw(st.integers(1, 12)) + 1):
+        refs = draw(st.lists(st.integers(1, 36), min_size=1, max_size=7))
+        tags = {"highway": draw(st.sampled_from(_HIGHWAYS))}
+        for key, values in _TAG_VALUES.items():
+            if draw(st.booleans()) and draw(st.booleans()):
+                tags[key] = draw(st.sampled_from(values))
+        ways.append((wid, refs, tags))
+    lines = ['<?xml version="1.0"?>', '<osm version="0.6">']
+    lines += [
+        f'<node id="{i}" lat="{lat:.7f}" lon="{lon:.7f}"/>' for i, (lon, lat) in nodes.items()
+    ]
+    for wid, refs, tags in ways:
+        lines.append(f'<way id="{wid}">')
+        lines += [f'<nd ref="{r}"/>' for r in refs]
+        lines += [f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()]
+        lines.append("</way>")
+    lines.append("</osm>")
+    return "\n".join(lines), nodes, ways
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_osm_files(), travel=st.sampled_from(list(Travel)))
+def test_network_is_exactly_the_kept_pieces(tmp_path: Path, data, travel: Travel) -> None:
+    text, nodes, ways = data
+    path = tmp_path / "random.osm"
+    path.write_text(text, encoding="utf-8")
+    expected = []  # directed edges (from, to, way id, steps), by node coordinates
+    for wid, refs, tags in ways:
+        rule = way_rule(PROFILES[travel], tags)
+        if isinstance(rule, str) or len(refs) < 2:
+            continue
+        for a, b in itertools.pairwise(refs):
+            if a == b or a not in nodes or b not in nodes:
+                continue
+            steps = tags["highway"] == "steps"
+            if rule.forward:
+                expected.append((nodes[a], nodes[b], wid, steps))
+            if rule.backward:
+                expected.append((nodes[b], nodes[a], wid, steps))
+    if not expected:
+        with pytest.raises(NetworkFileError, match=r"没有.*可走的道路"):
+            read_network(path, travel)
+        return
+    network, stats = read_network(path, travel)
+    src = network.edge_sources()
+    got = [
+        (
+            (round(float(network.lon[u]), 7), round(float(network.lat[u]), 7)),
+            (round(float(network.lon[v]), 7), round(float(network.lat[v]), 7)),
+            int(network.way_ids[network.edge_way[e]]),
+            bool(network.steps[e]),
+        )
+        for e, (u, v) in enumerate(zip(src, network.indices, strict=True))
+    ]
+    rounded = [
+        ((round(a[0], 7), round(a[1], 7)), (round(b[0], 7), round(b[1], 7)), w, s)
+        for a, b, w, s in expected
+    ]
+    assert sorted(got) == sorted(rounded)
+    # every node is used, once; lengths are pyproj's geodesic
+    assert len({(x, y) for x, y in zip(network.lon, network.lat, strict=True)}) == network.nodes
+    _, _, ref = GEOD.inv(
+        network.lon[src],
+        network.lat[src],
+        network.lon[network.indices],
+        network.lat[network.indices],
+    )
+    assert np.allclose(network.length_m, ref, rtol=1e-6)
+    assert stats.missing_nodes == len(
+        {
+            r
+            for _, refs, t in ways
+            for r in refs
+            if r not in nodes
+            and not isinstance(way_rule(PROFILES[travel], t), str)
+            and len(refs) >= 2
+        }
+    )
+
+
+def test_truncated_download_is_refused(city: Path, tmp_path: Path) -> None:
+    """An interrupted download: half an XML file, and half a PBF."""
+    text = city.read_bytes()
+    half = tmp_path / "half.osm"
+    half.write_bytes(text[: len(text) // 2])
+    with pytest.raises(
+        NetworkFileError, match=re.escape("half.osm 不是可读的 OpenStreetMap 文件（XML")
+    ):
+        read_network(half, Travel.WALK)
+    pbf = (DATA / "test.osm.pbf").read_bytes()
+    cut = tmp_path / "cut.osm.pbf"
+    cut.write_bytes(pbf[: len(pbf) // 2])
+    with pytest.raises(
+        NetworkFileError, match=re.escape("cut.osm.pbf 不是可读的 OpenStreetMap 文件（")
+    ):
+        read_network(cut, Travel.WALK)

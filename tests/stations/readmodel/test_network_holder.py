@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from geodata.routing import Router
 from stations.domain.travel import NoNetworkError, RoutingSettings, Travel
 from stations.readmodel.index import StationIndex
 from stations.readmodel.network import NetworkHolder
@@ -196,11 +197,11 @@ def test_an_index_change_reuses_the_snapper_and_the_lists_when_nothing_moved(
     h = holder(store, counts)
     r5 = h.router(WALK, index)
     assert h.wait_idle(10) and counts.builds == 1
-    # A new snapshot (a name edited): same positions, so the same lists.
+    # A new snapshot (a name edited): same positions, so the same Router and lists.
     same = StationIndex(stations(districts, POSITIONS), 6)
     r6 = h.router(WALK, same)
-    assert r6 is not r5 and r6.snapper is r5.snapper
-    assert r6.lists == r5.lists and h.wait_idle(10) and counts.builds == 1
+    assert r6 is r5 and counts.routers == 2  # the one served and the build's private one
+    assert h.wait_idle(10) and counts.builds == 1
     # A station moved: new lists, the same snapper.
     moved = StationIndex(stations(districts, [*POSITIONS[:2], (106.5731, 29.5530)]), 7)
     r7 = h.router(WALK, moved)
@@ -216,11 +217,12 @@ def test_a_newer_index_supersedes_a_running_build(store, districts, index) -> No
     h = holder(store, counts)
     old = h.router(WALK, index)
     assert counts.building.wait(10)
-    moved = StationIndex(stations(districts, [(106.5712, 29.5507), *POSITIONS[1:]]), 6)
+    assert h.router(WALK, StationIndex(stations(districts, POSITIONS), 6)) is old  # moved none
+    moved = StationIndex(stations(districts, [(106.5712, 29.5507), *POSITIONS[1:]]), 7)
     h.router(WALK, moved)
-    h.router(WALK, StationIndex(stations(districts, [(106.5713, 29.5508), *POSITIONS[1:]]), 7))
+    h.router(WALK, StationIndex(stations(districts, [(106.5713, 29.5508), *POSITIONS[1:]]), 8))
     newest = h.router(
-        WALK, StationIndex(stations(districts, [(106.5714, 29.5509), *POSITIONS[1:]]), 8)
+        WALK, StationIndex(stations(districts, [(106.5714, 29.5509), *POSITIONS[1:]]), 9)
     )
     counts.gate.set()
     assert h.wait_idle(10)
@@ -349,4 +351,76 @@ def test_requests_are_answered_on_the_old_network_while_the_new_one_loads(store,
     release.set()
     loader.join(10)
     assert got[0].network.nodes == 36 and h.router(WALK, index) is got[0]
+    h.close()
+
+
+def test_a_snapshot_that_moved_nothing_shares_the_build(store, districts, index) -> None:
+    counts = Counts()
+    counts.gate = threading.Event()
+    put_network(store)
+    h = holder(store, counts)
+    router = h.router(WALK, index)
+    assert counts.building.wait(10)
+    assert h.router(WALK, StationIndex(stations(districts, POSITIONS), 6)) is router
+    counts.gate.set()
+    assert h.wait_idle(10)
+    assert counts.builds == 1 and counts.loads == 1 and router.lists is not None
+    h.close()
+
+
+def test_real_router_and_lists_shared_through_the_store(store_url, districts) -> None:
+    """geodata.routing's Router and Snapper (package 3) behind the holder: a nearest answer,
+    the lists built by one worker and loaded by the other."""
+    positions = [(106.5705, 29.5505), (106.5721, 29.5519), (106.5689, 29.5492)]
+    index = StationIndex(stations(districts, positions), 3)
+    s1, s2 = open_store(store_url), open_store(store_url)
+    h1 = NetworkHolder(s1, settings(list_size=4, list_max_m=2000.0))
+    h2 = NetworkHolder(s2, settings(list_size=4, list_max_m=2000.0))
+    try:
+        put_network(s1, "walk", n=8)
+        r1 = h1.router(WALK, index)
+        assert h1.wait_idle(60) and r1.lists_blob() is not None
+        key = r1.stations_key()
+        assert s1.station_lists(WALK, network_version=r1.network.meta["version"], stations_key=key)
+        r2 = h2.router(WALK, index)
+        assert h2.wait_idle(60) and h2.builds == 0 and r2.lists_blob() == r1.lists_blob()
+        # With the loaded lists, the same answers as a search without them.
+        plain = Router(
+            r2.network,
+            r2.snapper,
+            index.nearest.lon,
+            index.nearest.lat,
+            snap_max_m=200.0,
+            speed_kmh=4.5,
+            steps_factor=0.4,
+        )
+        for lon, lat in [(106.5700, 29.5500), (106.5731, 29.5544), (106.5768, 29.5561)]:
+            got, want = r2.nearest(lon, lat, k=2), plain.nearest(lon, lat, k=2)
+            assert got.index.tolist() == want.index.tolist()
+            np.testing.assert_allclose(got.route_m, want.route_m)
+            assert sorted(r2.nearest(lon, lat, k=3).index.tolist()) == [0, 1, 2]
+        s1.remove_network(WALK)
+        with pytest.raises(NoNetworkError):
+            h2.router(WALK, index)
+    finally:
+        for h in (h1, h2):
+            h.close()
+        s1.close()
+        s2.close()
+
+
+def test_a_build_stops_when_another_worker_stored_the_lists(store, index) -> None:
+    counts = Counts()
+    counts.gate = threading.Event()
+    info = put_network(store)
+    h = holder(store, counts)
+    h.store_check_s = 0.0
+    router = h.router(WALK, index)
+    assert counts.building.wait(10)
+    key = router.stations_key()
+    theirs = f"lists {key} 48 3000.0".encode()
+    store.put_station_lists(WALK, network_version=info.version, stations_key=key, arrays=theirs)
+    assert h.wait_idle(10)  # without the gate ever opening
+    assert counts.builds == 0 and router.lists == theirs
+    counts.gate.set()
     h.close()

@@ -14,7 +14,8 @@ from geodata.districts import Districts
 from geodata.network import Network
 from stations.domain.travel import NetworkFileError, RoutingSettings, Travel
 from stations.services.network import import_network, list_networks, remove_network
-from tests.osm_city import import_city, write_city
+from tests import osm_city
+from tests.osm_city import import_city, write_city, xy_to_lonlat
 
 ROUTING = RoutingSettings(
     speed_kmh={"walk": 4.5, "ebike": 15.0},
@@ -92,3 +93,41 @@ def test_remove(any_store, tmp_path: Path) -> None:
     removed = remove_network(any_store, Travel.EBIKE)
     assert removed is not None and removed.version == info.version
     assert list_networks(any_store) == []
+
+
+def test_progress_rises_to_done(any_store, tmp_path: Path, districts) -> None:
+    seen: list[tuple[str, float]] = []
+    import_network(
+        any_store,
+        write_city(tmp_path / "c.osm"),
+        Travel.WALK,
+        districts=districts,
+        actor="t",
+        max_bytes=None,
+        progress=lambda what, done: seen.append((what, done)),
+    )
+    dones = [d for _, d in seen]
+    assert dones == sorted(dones) and dones[0] == 0.0
+    assert seen[-2:] == [("保存路网", 0.85), ("完成", 1.0)]
+
+
+@pytest.mark.parametrize(("travel", "off"), [(Travel.WALK, 1), (Travel.EBIKE, 2)])
+def test_stations_off_network_counted(
+    any_store, tmp_path: Path, districts, travel: Travel, off: int
+) -> None:
+    """C is 400 m from any way (off for both); D 150 m (within walk's 200, not e-bike's 100)."""
+    d = xy_to_lonlat(200, -150)
+    points = [osm_city.A, osm_city.B, osm_city.C, d]
+    info = import_network(
+        any_store,
+        write_city(tmp_path / "c.osm"),
+        travel,
+        districts=districts,
+        actor="t",
+        max_bytes=None,
+        routing=ROUTING,
+        stations=([p[0] for p in points], [p[1] for p in points]),
+    )
+    assert info.stats["stations_checked"] == 4
+    assert info.stats["stations_off_network"] == off
+    assert info.stats["snap_m"] == ROUTING.snap(travel)

@@ -117,8 +117,10 @@ def test_listing_never_reads_the_blob(store) -> None:
     started = time.perf_counter()
     read = store.network_arrays(WALK)
     read_s = time.perf_counter() - started
-    print(f"\nlisting {small_s * 1e3:.2f} ms, with a 30 MB blob {big_s * 1e3:.2f} ms; "
-          f"reading the blob {read_s:.3f} s")
+    print(
+        f"\nlisting {small_s * 1e3:.2f} ms, with a 30 MB blob {big_s * 1e3:.2f} ms; "
+        f"reading the blob {read_s:.3f} s"
+    )
     assert read is not None and read[1] == big
     assert all(not hasattr(n, "arrays") for n in store.networks())
     assert big_s < max(5 * small_s, 0.005)  # reading 30 MB takes far longer than that
@@ -209,3 +211,38 @@ def test_migrate_carries_the_networks_not_the_lists(tmp_path, pg_cluster, city) 
     finally:
         source.close()
         target.close()
+
+
+@pytest.mark.slow
+def test_a_50_mb_row_is_no_request_query_on_postgis(pg_cluster) -> None:
+    """PostGIS: a 50 MB network is written and read under the bulk limit, not the 0.05 s a
+    request's query may take here."""
+    from stations.domain.errors import DatabaseTimeoutError
+    from stations.storage.store import Timeouts
+    from tests.conftest import PG_TEMPLATE
+
+    store = open_store(
+        pg_cluster.new_database(template=PG_TEMPLATE),
+        timeouts=Timeouts(read_s=0.05, lock_s=5.0, write_s=60.0),
+    )
+    try:
+        blob = np.random.default_rng(3).random(6_250_000).tobytes()  # 50 MB, incompressible
+        info = network_info(grid_network())
+        started = time.perf_counter()
+        stored = store.put_network(info, blob)
+        put_s = time.perf_counter() - started
+        started = time.perf_counter()
+        read = store.network_arrays(WALK)
+        read_s = time.perf_counter() - started
+        print(f"\nPostGIS, 50 MB row: put {put_s:.2f} s, read {read_s:.2f} s")
+        assert read is not None and read[0] == stored and read[1] == blob
+        # Blob reads run under the bulk limit; a request's query is cancelled at 0.05 s.
+        store._blob_conn().execute("SELECT pg_sleep(0.1)")
+        with pytest.raises(DatabaseTimeoutError):
+            store._conn().execute("SELECT pg_sleep(0.1)")
+        store.put_station_lists(WALK, network_version=stored.version, stations_key="k", arrays=blob)
+        kept = store.station_lists(WALK, network_version=stored.version, stations_key="k")
+        assert kept == blob
+        assert store.network_versions() == {WALK: stored.version}  # the small ones: fine
+    finally:
+        store.close()
