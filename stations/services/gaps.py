@@ -164,9 +164,12 @@ def find_gaps(
     return Gaps("km²", found.candidates, sites)
 
 
-# One gap search by travel time may weigh at most this many (candidate, target) pairs: each
-# candidate's bounded search is read at every target not yet covered (~10-20 ns a pair here).
-MAX_TRAVEL_GAP_PAIRS = 300_000_000
+# One gap search by travel time may weigh at most this much: each candidate's bounded search
+# costs about 1.3 µs per network node (scipy's per-search arrays; measured with the merged
+# Router: 51 ms a search on a 40,000-node grid, shared machine) and ~50 ns per target read;
+# so a search weighs nodes + targets / 25 "node visits". 15 million: ~20 s shared. On the
+# spike's 272 k-node city that is ~50 candidates: choose a district and a wide spacing_m.
+MAX_TRAVEL_GAP_WORK = 15_000_000
 
 
 def find_travel_gaps(
@@ -212,13 +215,14 @@ def find_travel_gaps(
     covered = float(weight[reached].sum())
     open_ = np.flatnonzero(~reached & targets.snapped)
     candidates = candidate_cells(grid, inside, spacing_m=options.spacing_m)
-    pairs = candidates.size * open_.size
-    if pairs > MAX_TRAVEL_GAP_PAIRS:
+    work = candidates.size * (router.network.nodes + open_.size / 25)
+    if work > MAX_TRAVEL_GAP_WORK:
         raise TooMuchWorkError(
-            f"this search would weigh about {pairs / 1e6:,.0f} million candidate-target pairs "
-            f"({candidates.size:,} candidates, {open_.size:,} targets not covered within "
-            f"{chosen.minutes} min); one request may weigh {MAX_TRAVEL_GAP_PAIRS / 1e6:,.0f} "
-            "million: choose a district or a wider spacing_m"
+            f"this search would weigh about {work / 1e6:,.1f} million node visits "
+            f"({candidates.size:,} candidates, each a search over {router.network.nodes:,} "
+            f"network nodes and {open_.size:,} targets not covered within {chosen.minutes} "
+            f"min); one request may weigh {MAX_TRAVEL_GAP_WORK / 1e6:,.0f} million: choose a "
+            "district or a wider spacing_m"
         )
     sites = Router(
         router.network,

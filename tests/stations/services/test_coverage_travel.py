@@ -21,6 +21,7 @@ from stations.domain.figures import CITY
 from stations.domain.travel import NoNetworkError, RoutingSettings, Travel
 from stations.readmodel.index import StationIndex
 from stations.readmodel.network import NetworkHolder
+from stations.services import gaps as gaps_service
 from stations.services import planning
 from stations.services.gaps import find_travel_gaps, gap_options
 from stations.services.planning import (
@@ -229,3 +230,12 @@ def test_gaps_by_travel_time_pick_the_other_bank_first(city, districts):
     assert shares == sorted(shares)
     before = index_travel_coverage(index, districts, holder, WALK, only=YUZHONG)[YUZHONG]
     assert shares[0] == pytest.approx(before["share"] + first.gain / before["area_km2"], rel=1e-3)
+
+
+def test_the_travel_gap_search_is_budgeted(city, districts, monkeypatch):
+    store, holder = city
+    index = StationIndex.build(store)
+    options = gap_options(districts, n=3, spacing_m=250, district=YUZHONG, travel="walk")
+    monkeypatch.setattr(gaps_service, "MAX_TRAVEL_GAP_WORK", 1000)
+    with pytest.raises(TooMuchWorkError, match="choose a district or a wider spacing_m"):
+        find_travel_gaps(index, districts, holder, options)
