@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from geodata.network import Network
+from geodata.network import Network, NetworkFormatError
 from geodata.routing import Router, Snapper
 from stations.domain.errors import StoreError
 from stations.domain.travel import NetworkInfo, NoNetworkError, RoutingSettings, Travel
@@ -116,6 +116,7 @@ class NetworkHolder:
         self._polled_at = 0.0
         self._infos: tuple[dict[Travel, int], dict[Travel, NetworkInfo]] | None = None
         self._loaded: dict[Travel, _Loaded] = {}
+        self._unreadable: dict[Travel, int] = {}  # the version of a blob this code cannot read
         # The builder: one thread, one pending job per profile, one running job.
         self._jobs = threading.Condition(self._lock)
         self._pending: dict[Travel, _Job] = {}
@@ -194,6 +195,8 @@ class NetworkHolder:
             return self._router_locked(travel, index, version)
 
     def _router_locked(self, travel: Travel, index: StationIndex, version: int) -> Router:
+        if self._unreadable.get(travel) == version:
+            raise NoNetworkError(travel)
         loaded = self._loaded.get(travel)
         if loaded is None or loaded.version < version:
             loaded = self._load(travel)
@@ -211,7 +214,12 @@ class NetworkHolder:
             raise NoNetworkError(travel)
         info, blob = stored
         read_s = self._clock() - started
-        network = Network.from_npz(blob, meta={"version": info.version})
+        try:
+            network = Network.from_npz(blob, meta={"version": info.version})
+        except NetworkFormatError as exc:  # written by another version of yizhan: import again
+            log.error("the stored %s network cannot be read: %s", travel.value, exc)
+            self._unreadable[travel] = info.version  # not read again until a new import
+            raise NoNetworkError(travel) from exc
         decoded_s = self._clock() - started
         snapper = self._snapper_factory(network)
         loaded = _Loaded(info, network, snapper)

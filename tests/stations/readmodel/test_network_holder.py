@@ -21,7 +21,7 @@ from stations.readmodel.index import StationIndex
 from stations.readmodel.network import NetworkHolder
 from stations.storage.open import open_store
 from tests.builders import make_station
-from tests.stores import put_network
+from tests.stores import grid_network, network_info, put_network
 
 WALK, EBIKE = Travel.WALK, Travel.EBIKE
 
@@ -423,4 +423,23 @@ def test_a_build_stops_when_another_worker_stored_the_lists(store, index) -> Non
     assert h.wait_idle(10)  # without the gate ever opening
     assert counts.builds == 0 and router.lists == theirs
     counts.gate.set()
+    h.close()
+
+
+def test_a_network_this_code_cannot_read_says_to_import_again(store, index) -> None:
+    counts = Counts()
+    info = network_info(grid_network())
+    store.put_network(info, b"not an npz")
+    h = holder(store, counts)
+    with pytest.raises(NoNetworkError) as err:
+        h.router(WALK, index)
+    assert "yizhan network import" in str(err.value)
+    reads = []
+    arrays = store.network_arrays
+    store.network_arrays = lambda travel: reads.append(travel) or arrays(travel)
+    with pytest.raises(NoNetworkError):
+        h.router(WALK, index)
+    assert reads == []  # the broken blob is not read again on every request
+    put_network(store)  # imported again: routed
+    assert h.router(WALK, index).network.nodes == 16 and reads == [WALK]
     h.close()
