@@ -1,4 +1,6 @@
-"""Benchmark 1 km coverage of Chongqing's 38 districts by ~5,500 stations against geopandas.
+"""Benchmark 1 km coverage of Chongqing's 38 districts by ~5,500 stations against geopandas;
+with ``--travel``, 15-minute walking coverage of a synthetic central city on its street
+network (geodata.travel_coverage) against the 1 km disc coverage of the same area.
 
 The reference, measured in the same run on the same stations, is the naive geopandas way:
 project everything to UTM 48N (EPSG:32648), buffer every station by 1 km, dissolve all the
@@ -11,6 +13,7 @@ Chongqing's eastern edge, so its areas there are off by up to 0.6 %.
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,12 +22,24 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geodata.coverage import coverage_by_area
+from geodata.coverage import coverage, coverage_by_area
 from geodata.districts import chongqing_districts
+from geodata.network import Network
+from geodata.routing import Router, Snapper
+from geodata.travel_coverage import cell_grid, cell_seconds, covered_area, cross_covered
 
 T = TypeVar("T")
 # 主城九区: where most stations are, as in the real registry.
-MAIN_URBAN = ("500103", "500104", "500105", "500106", "500107", "500108", "500109", "500112")
+MAIN_URBAN: tuple[str, ...] = (
+    "500103",
+    "500104",
+    "500105",
+    "500106",
+    "500107",
+    "500108",
+    "500109",
+    "500112",
+)
 MAIN_URBAN += ("500113",)
 
 
@@ -81,7 +96,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--urban-share", type=float, default=0.6)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--travel",
+        action="store_true",
+        help="15-minute walking coverage on a synthetic street grid (see travel_main)",
+    )
+    parser.add_argument("--side", type=int, default=522, help="--travel: nodes per grid side")
+    parser.add_argument("--minutes", type=int, default=15)
+    parser.add_argument("--cross", action="store_true", help="--travel: also min_stations=2")
     args = parser.parse_args()
+    if args.travel:
+        travel_main(args)
+        return
 
     districts = chongqing_districts()
     frame = districts.to_geodataframe()
@@ -109,6 +135,81 @@ def main() -> None:
             f"  {k} {d.name}: {ours[k].share:.1%} (≥1), {cross[k].share:.1%} (≥2), "
             f"{ours[k].n_stations} stations"
         )
+
+
+def street_grid(side: int, seed: int, *, spacing_m: float = 60.0) -> Network:
+    """The spike's synthetic central city (graph.py): a ``side`` x ``side`` street grid 60 m
+    apart, jittered (sd 12 m), 3 % of pieces missing, 10 % one-way; 522 a side is ~1 M
+    directed edges over 31 x 31 km, central Chongqing's order of size."""
+    rng = np.random.default_rng(seed)
+    ij = np.arange(side * side).reshape(side, side)
+    x = (np.arange(side)[None, :] * spacing_m + rng.normal(0, 12, (side, side))).ravel()
+    y = (np.arange(side)[:, None] * spacing_m + rng.normal(0, 12, (side, side))).ravel()
+    a = np.concatenate([ij[:, :-1].ravel(), ij[:-1, :].ravel()])
+    b = np.concatenate([ij[:, 1:].ravel(), ij[1:, :].ravel()])
+    keep = rng.random(a.size) > 0.03
+    a, b = a[keep], b[keep]
+    one_way = rng.random(a.size) < 0.10
+    lat = 29.40 + y / 110_600.0
+    lon = 106.40 + x / (111_320.0 * np.cos(np.radians(29.55)))
+    return Network.from_segments(
+        "walk", lon, lat, a, b, forward=np.ones(a.size, bool), backward=~one_way
+    )
+
+
+def travel_main(args: argparse.Namespace) -> None:
+    """Whole-city coverage within ``--minutes`` on foot (4.5 km/h) from ``--stations``
+    stations on the synthetic grid, and the 1 km disc coverage of the grid's extent, in
+    the same run (best of ``--repeat``)."""
+    rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # noqa: E731
+    start = time.perf_counter()
+    net = street_grid(args.side, args.seed)
+    print(
+        f"network {net.nodes:,} nodes, {net.edges:,} directed edges, "
+        f"built in {time.perf_counter() - start:.1f} s"
+    )
+    rng = np.random.default_rng(args.seed)
+    at = rng.choice(net.nodes, args.stations, replace=False)
+    lon = net.lon[at] + rng.normal(0, 0.0002, at.size)
+    lat = net.lat[at] + rng.normal(0, 0.0002, at.size)
+    start = time.perf_counter()
+    snapper = Snapper(net)
+    router = Router(net, snapper, lon, lat, snap_max_m=200.0, speed_kmh=4.5, steps_factor=0.4)
+    print(f"snapper + router: {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    grid = cell_grid(net, snapper, cell_m=50.0, walk_in_m=100.0)
+    one_off = time.perf_counter() - start
+    print(
+        f"cells (one-off per network and worker): {len(grid):,} of {grid.nx * grid.ny:,} "
+        f"kept, {one_off:.1f} s ({one_off / (grid.nx * grid.ny) * 1e6:.1f} µs a cell)"
+    )
+    limit_s = args.minutes * 60.0
+    travel_s, seconds = best_of(
+        args.repeat, lambda: cell_seconds(router, grid, None, limit_s=limit_s)
+    )
+    covered = np.isfinite(seconds)
+    draw_s, drawn = best_of(args.repeat, lambda: covered_area(grid, np.flatnonzero(covered)))
+    extent = shapely.box(*net.bbox)
+    disc_s, disc = best_of(args.repeat, lambda: coverage(extent, lon, lat, radius_m=1000.0))
+    print(
+        f"{args.minutes}-min walk, whole city, {args.stations:,} stations: {travel_s:.3f} s "
+        f"({covered.mean():.1%} of kept cells covered)"
+    )
+    print(
+        f"  drawing the covered area: {draw_s:.3f} s, "
+        f"{shapely.get_num_coordinates(drawn):,} vertices"
+    )
+    print(f"1 km disc coverage of the extent, same stations: {disc_s:.3f} s ({disc.share:.1%})")
+    print(f"ratio (travel / disc): {travel_s / disc_s:.2f}x")
+    if args.cross:
+        cross_s, _ = best_of(
+            1,
+            lambda: cross_covered(
+                router, grid.snaps, covered, None, limit_s=limit_s, min_stations=2
+            ),
+        )
+        print(f"cross coverage (min_stations=2) by travel time: {cross_s:.1f} s")
+    print(f"peak RSS {rss():.0f} MB")
 
 
 if __name__ == "__main__":

@@ -331,6 +331,7 @@ def coverage_map(
     radius_m: float = 1000.0,
     tiles: TileProvider | str = "osm",
     title: str = "工会驿站覆盖图",
+    reach: str | None = None,
     credit: str = "",
     note: str = "",
 ) -> folium.Map:
@@ -344,7 +345,8 @@ def coverage_map(
     :class:`~geodata.tiles.TileProvider` (its key filled in) or the name of one that needs
     no key; every point and area is drawn in the tiles' system (shifted to GCJ-02 on
     Amap's). ``credit`` (plain text, e.g. the boundaries' source) is added to the
-    attribution.
+    attribution. ``reach`` names the reach in the layers (default ``"{radius_m} 米"``; e.g.
+    ``"步行 15 分钟"`` for service areas along a street network).
 
     The page sets ``window.yizhanReady`` once every layer is drawn, and exposes
     ``yizhanMap``, ``yizhanLayers`` (the stations' layers by name), ``yizhanCounts`` and
@@ -377,7 +379,8 @@ def coverage_map(
         _add_choropleth(m, geoms, choropleth, show=choropleth.name == metric)
         for choropleth in choropleths
     ]
-    areas = _coverage_layers(covered, uncovered, crs=crs, radius_m=radius_m)
+    reach = reach or f"{radius_m:.0f} 米"
+    areas = _coverage_layers(covered, uncovered, crs=crs, reach=reach)
     if geoms:
         areas.append(_boundaries(geoms))
     for area in areas:
@@ -413,7 +416,7 @@ def _coverage_layers(
     uncovered: shapely.Geometry | None,
     *,
     crs: CoordinateSystem,
-    radius_m: float,
+    reach: str,
 ) -> list[folium.GeoJson]:
     """The areas within reach (shown) and beyond it (hidden at first), drawn in ``crs``."""
     style = {"fillOpacity": 0.35, "weight": 0}
@@ -422,7 +425,7 @@ def _coverage_layers(
         layers.append(
             folium.GeoJson(
                 _compact(shift_geometry(covered, crs)),
-                name=f"{radius_m:.0f} 米内可达",
+                name=f"{reach}内可达",
                 style_function=lambda _: {**style, "fillColor": "#1a9850"},
                 interactive=False,  # hovering shows the district beneath
             )
@@ -431,7 +434,7 @@ def _coverage_layers(
         layers.append(
             folium.GeoJson(
                 _compact(shift_geometry(uncovered, crs)),
-                name=f"{radius_m:.0f} 米外（未覆盖）",
+                name=f"{reach}外（未覆盖）",
                 style_function=lambda _: {**style, "fillColor": "#d73027", "fillOpacity": 0.25},
                 show=False,
                 interactive=False,

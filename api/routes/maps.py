@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from api import schema_docs as doc
-from api.deps import IndexDep, ServicesDep, parse_time
+from api.deps import IndexDep, ServicesDep, networks_of, parse_time
 from api.rider_page import REVALIDATE, Asset, content_security_policy, inline_script_hashes
+from api.routes.planners import MinutesParam, TravelParam
 from api.routes.stations import ops_of
 from geodata.tiles import TILE_PROVIDERS
 from stations.readmodel.index import CacheName
+from stations.services import planning
 from stations.services.maps import METRICS, station_map
 from stations.services.planning import map_options
 
@@ -51,12 +53,12 @@ def coverage_map(
         ),
     ] = None,
     radius_m: Annotated[
-        float,
+        float | None,
         Query(
-            description="coverage radius in metres",
+            description="coverage radius in metres (default 1000); not with `travel`",
             json_schema_extra=doc.RADIUS_M,
         ),
-    ] = 1000.0,
+    ] = None,
     metric: Annotated[
         str,
         Query(
@@ -64,11 +66,15 @@ def coverage_map(
         ),
     ] = "coverage",
     demand: Annotated[str | None, Query(description="a demand layer (for per_demand)")] = None,
+    travel: TravelParam = None,
+    minutes: MinutesParam = None,
 ) -> Response:
     """Stations coloured by 上图 state (all three providers and precise / partly / not
     listed), 24-hour self-service sites with their own symbol and layer, popups with name,
     address, hours, amenities, entry methods and listings, the area within and beyond
-    `radius_m`, a district choropleth per metric, a legend and a layer control. The page
+    `radius_m` (with `travel=walk|ebike` and `minutes`: the service areas within that
+    travel time along the street network), a district choropleth per metric, a legend and
+    a layer control. The page
     needs no public CDN: Leaflet is inlined; only the map tiles come from the tile server.
     Sent gzipped when the client accepts it, with an ETag (304 while the registry is
     unchanged)."""
@@ -82,14 +88,21 @@ def coverage_map(
         district=district,
         at=parse_time(at) if at else None,
         demand=demand,
+        travel=travel,
+        minutes=minutes,
+        cell_m=services.settings.network_cell_m,
     )
     provider = options.tiles
+    networks = networks_of(request)
+    network: tuple[int, ...] = ()
+    if options.travel is not None:  # a new network version draws a new map
+        network = (planning.network_version(networks, options.travel.travel),)
     assert not isinstance(provider, str)
 
     stars, stars_key = ops_of(request).stars()  # shown in the popups
 
     def draw() -> tuple[Asset, str]:
-        drawn = station_map(index, services.districts, options, stars=stars)
+        drawn = station_map(index, services.districts, options, stars=stars, networks=networks)
         # Gzipped once (a sixth of the size; level 6: level 9 takes 5 times as long for 1 %
         # less), with an ETag: the same map is not sent again while the registry is unchanged.
         html = drawn.get_root().render().encode()
@@ -98,7 +111,7 @@ def coverage_map(
         policy = content_security_policy((provider,), script_hashes=inline_script_hashes(html))
         return Asset.of(html, "text/html; charset=utf-8", compresslevel=6), policy
 
-    page, policy = index.cache(MAPS).get_or_compute((*options.key(), stars_key), draw)
+    page, policy = index.cache(MAPS).get_or_compute((*options.key(), *network, stars_key), draw)
     return page.response(
         request, cache_control=REVALIDATE, headers={"Content-Security-Policy": policy}
     )

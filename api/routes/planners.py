@@ -7,12 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from starlette.responses import Response
 
 from api import schema_docs as doc
 from api.auth import PrincipalDep
-from api.deps import IndexDep, Services, ServicesDep, one_file_part, parse_crs_param, parse_time
+from api.deps import (
+    IndexDep,
+    Services,
+    ServicesDep,
+    networks_of,
+    one_file_part,
+    parse_crs_param,
+    parse_time,
+)
 from api.problems import Problem
 from api.responses import json_response
 from api.uploaded import uploaded_copy
@@ -30,6 +38,7 @@ from stations.services.gaps import (
     MAX_SPACING_M,
     MIN_SPACING_M,
     find_gaps,
+    find_travel_gaps,
     gap_options,
     gaps_document,
 )
@@ -138,11 +147,37 @@ RadiusParam = Annotated[
 ]
 
 
+RadiusOrNone = Annotated[
+    float | None,
+    Query(
+        description="reach of a station in metres along the straight line (default 1000: "
+        "1 km stands in for a 15-minute walk); not with `travel`",
+        json_schema_extra=doc.RADIUS_M,
+    ),
+]
+TravelParam = Annotated[
+    str | None,
+    Query(
+        description="walk | ebike: coverage by travel time along the street network "
+        "(`yizhan network import`); default: the straight line (`radius_m`)",
+        json_schema_extra=doc.enum("walk", "ebike", "straight"),
+    ),
+]
+MinutesParam = Annotated[
+    int | None,
+    Query(
+        description="with `travel`: the travel time, minutes (default 15)",
+        json_schema_extra=doc.between(planning.MIN_MINUTES, planning.MAX_MINUTES),
+    ),
+]
+
+
 @router.get("/coverage", summary="Service coverage (双15) per district and for the city")
 def get_coverage(
+    request: Request,
     index: IndexDep,
     services: ServicesDep,
-    radius_m: RadiusParam = 1000.0,
+    radius_m: RadiusOrNone = None,
     min_stations: Annotated[
         int,
         Query(
@@ -164,26 +199,45 @@ def get_coverage(
     demand: Annotated[
         str | None, Query(description="a demand layer's name (GET /v1/demand) to weigh by")
     ] = None,
+    travel: TravelParam = None,
+    minutes: MinutesParam = None,
 ) -> Response:
     """Share of each district's area within `radius_m` of at least one station (`share`) and
     of at least `min_stations` (`cross_share`), measured exactly in a projection chosen for
     the district. With `at`, only stations open then count (at 02:00 on a weekday, only the
-    24-hour sites). With `demand`, also the weighted share of demand points in reach."""
-    options = coverage_options(radius_m, min_stations)
+    24-hour sites). With `demand`, also the weighted share of demand points in reach.
+
+    With `travel=walk` (or `ebike`) and `minutes`: the share within that travel time along
+    the street network instead (cells of `cell_m` snapped to their nearest way within
+    `walk_in_m`, the walk-in counted in the time); 409 `network_not_loaded` without one."""
+    chosen = planning.travel_options(
+        travel,
+        minutes=minutes,
+        radius_m=radius_m,
+        min_stations=min_stations,
+        cell_m=services.settings.network_cell_m,
+    )
     check_district(services.districts, district)
     when = parse_time(at) if at else None
     layer = find_demand_layer(services, demand)
+    if chosen is not None:
+        networks = networks_of(request)
+        return json_response(
+            planning.travel_coverage_document(
+                index, services.districts, networks, chosen, at=when, demand=layer, only=district
+            )
+        )
+    options = coverage_options(1000.0 if radius_m is None else radius_m, min_stations)
     figures_ = index_coverage(
         index, services.districts, options, at=when, demand=layer, only=district
     )
-    positions, _ = counted(index, when)
     return json_response(
         {
             "radius_m": options.radius_m,
             "min_stations": options.min_stations,
             "at": when.isoformat() if when else None,
             "demand": layer.summary() if layer else None,
-            "stations_counted": len(positions),
+            "stations_counted": len(counted(index, when)[0]),
             "city": figures_.get(CITY),
             "districts": [figures_[d.adcode] for d in services.districts if d.adcode in figures_],
         }
@@ -192,13 +246,14 @@ def get_coverage(
 
 @router.get("/gaps", summary="Where the next stations would cover the most")
 def get_gaps(
+    request: Request,
     index: IndexDep,
     services: ServicesDep,
     n: Annotated[
         int,
         Query(description="how many sites (1–50)", json_schema_extra=doc.between(1, MAX_GAP_SITES)),
     ] = 10,
-    radius_m: RadiusParam = 1000.0,
+    radius_m: RadiusOrNone = None,
     district: Annotated[str | None, Query(description="limit to one district")] = None,
     demand: Annotated[
         str | None,
@@ -211,17 +266,34 @@ def get_gaps(
             json_schema_extra=doc.between(MIN_SPACING_M, MAX_SPACING_M),
         ),
     ] = 1000.0,
+    travel: TravelParam = None,
+    minutes: MinutesParam = None,
 ) -> Response:
     """Greedy maximal covering: each suggested site (from a grid of candidates inside the
     districts) is the one covering the most demand (or area) not yet within `radius_m` of a
     station or an earlier pick; `gain` is what it adds (demand weight, or km² measured as
     `/v1/coverage` measures area: at most π·radius_m²), `share_after` the coverage after it
-    (consecutive `share_after` differ by `gain` over the total demand or area)."""
+    (consecutive `share_after` differ by `gain` over the total demand or area).
+
+    With `travel=walk|ebike` and `minutes`: candidates are network cells about `spacing_m`
+    apart, and each pick covers the most area (or demand) not yet within that travel time
+    along the street network (one bounded search per candidate)."""
     options = gap_options(
-        services.districts, n=n, radius_m=radius_m, spacing_m=spacing_m, district=district
+        services.districts,
+        n=n,
+        radius_m=radius_m,
+        spacing_m=spacing_m,
+        district=district,
+        travel=travel,
+        minutes=minutes,
+        cell_m=services.settings.network_cell_m,
     )
     layer = find_demand_layer(services, demand)
-    found = find_gaps(index, services.districts, options, demand=layer)
+    if options.travel is not None:
+        networks = networks_of(request)
+        found = find_travel_gaps(index, services.districts, networks, options, demand=layer)
+    else:
+        found = find_gaps(index, services.districts, options, demand=layer)
     return json_response(gaps_document(found, options, layer, services.districts))
 
 

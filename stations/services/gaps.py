@@ -12,18 +12,30 @@ import numpy.typing as npt
 
 from geodata.coverage import Gap, area_gaps, candidate_grid, gap_pairs_estimate, greedy_gaps
 from geodata.districts import Districts
+from geodata.routing import Router
+from geodata.travel_coverage import (
+    candidate_cells,
+    cell_grid,
+    greedy_travel_gaps,
+    point_seconds,
+    subset,
+)
 from stations.domain.demand import DemandLayer
 from stations.domain.errors import InvalidOptionError
 from stations.readmodel.index import StationIndex
+from stations.readmodel.network import NetworkHolder
 from stations.services.planning import (
     CoverageOptions,
     TooMuchWorkError,
+    TravelOptions,
     check_district,
     check_radius,
     chosen_districts,
     city_coverage_kept,
     counted,
     index_coverage,
+    travel_options,
+    walk_in_m,
 )
 
 # One gap search may weigh at most this many (candidate, demand point) pairs: ~8 bytes
@@ -47,17 +59,24 @@ class GapOptions:
     radius_m: float = 1000.0
     spacing_m: float = 1000.0
     district: str | None = None
+    travel: TravelOptions | None = None  # by travel time along the network instead
 
 
 def gap_options(
     districts: Districts,
     *,
     n: int = 10,
-    radius_m: float = 1000.0,
+    radius_m: float | None = None,
     spacing_m: float = 1000.0,
     district: str | None = None,
+    travel: str | None = None,
+    minutes: int | None = None,
+    cell_m: float = 50.0,
 ) -> GapOptions:
-    """The options checked once: InvalidOptionError says which is out of range."""
+    """The options checked once: InvalidOptionError says which is out of range (and, in
+    Chinese, ``radius_m`` with ``travel``, see :func:`travel_options`)."""
+    by_travel = travel_options(travel, minutes=minutes, radius_m=radius_m, cell_m=cell_m)
+    radius_m = 1000.0 if radius_m is None else radius_m
     check_radius(radius_m)
     if not 1 <= n <= MAX_GAP_SITES:
         raise InvalidOptionError("n", f"n is 1 to {MAX_GAP_SITES}", code="out_of_range")
@@ -65,7 +84,7 @@ def gap_options(
         msg = f"spacing_m is {MIN_SPACING_M:.0f} to {MAX_SPACING_M:.0f}"
         raise InvalidOptionError("spacing_m", msg, code="out_of_range")
     check_district(districts, district)
-    return GapOptions(n, radius_m, spacing_m, district)
+    return GapOptions(n, radius_m, spacing_m, district, by_travel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +164,111 @@ def find_gaps(
     return Gaps("km²", found.candidates, sites)
 
 
+# One gap search by travel time may weigh at most this much: each candidate's bounded search
+# costs about 1.3 µs per network node (scipy's per-search arrays; measured with the merged
+# Router: 51 ms a search on a 40,000-node grid, shared machine) and ~50 ns per target read;
+# so a search weighs nodes + targets / 25 "node visits". 15 million: ~20 s shared. On the
+# spike's 272 k-node city that is ~50 candidates: choose a district and a wide spacing_m.
+MAX_TRAVEL_GAP_WORK = 15_000_000
+
+
+def find_travel_gaps(
+    index: StationIndex,
+    districts: Districts,
+    networks: NetworkHolder,
+    options: GapOptions,
+    *,
+    demand: DemandLayer | None = None,
+) -> Gaps:
+    """Gap picks by travel time: candidates are the network's cells about ``spacing_m``
+    apart inside the districts (or ``district``) with a way within the walk-in distance;
+    targets the cells (weighed by their area in the districts) or demand points not yet
+    within ``minutes`` of an active station; each pick the candidate whose own bounded
+    search reaches the most target weight not reached by an earlier pick (greedy maximal
+    covering, geodata.travel_coverage.greedy_travel_gaps). NoNetworkError without a
+    network; over the budget, TooMuchWorkError."""
+    chosen = options.travel
+    assert chosen is not None
+    router = networks.router(chosen.travel, index)
+    walk_in = walk_in_m(networks, chosen.travel)
+    grid = cell_grid(router.network, router.snapper, cell_m=chosen.cell_m, walk_in_m=walk_in)
+    areas = chosen_districts(districts, options.district)
+    cell_area = np.zeros(len(grid))
+    for d in areas:
+        cells = grid.area_cells(d.adcode, d.geometry)
+        np.add.at(cell_area, cells.cells, cells.area_m2)
+    inside = np.flatnonzero(cell_area > 0)
+    mask = np.zeros(len(index.nearest.lon), bool)
+    mask[counted(index, None)[0]] = True
+    if demand is None:
+        targets, weight = subset(grid.snaps, inside), cell_area[inside]
+        total = float(sum(d.area_m2 for d in areas))
+        unit, scale = "km²", 1e-6
+    else:
+        keys = [d.adcode for d in areas]
+        at = np.flatnonzero(np.isin(districts.lookup(demand.lon, demand.lat), keys))
+        targets = router.snapper.snap(demand.lon[at], demand.lat[at], max_m=walk_in)
+        weight = demand.weight[at].astype(np.float64)
+        total = float(weight.sum())
+        unit, scale = "demand weight", 1.0
+    reached = np.isfinite(point_seconds(router, targets, mask, limit_s=chosen.limit_s))
+    covered = float(weight[reached].sum())
+    open_ = np.flatnonzero(~reached & targets.snapped)
+    candidates = candidate_cells(grid, inside, spacing_m=options.spacing_m)
+    work = candidates.size * (router.network.nodes + open_.size / 25)
+    if work > MAX_TRAVEL_GAP_WORK:
+        raise TooMuchWorkError(
+            f"this search would weigh about {work / 1e6:,.1f} million node visits "
+            f"({candidates.size:,} candidates, each a search over {router.network.nodes:,} "
+            f"network nodes and {open_.size:,} targets not covered within {chosen.minutes} "
+            f"min); one request may weigh {MAX_TRAVEL_GAP_WORK / 1e6:,.0f} million: choose a "
+            "district or a wider spacing_m"
+        )
+    sites = Router(
+        router.network,
+        router.snapper,
+        grid.lon[candidates],
+        grid.lat[candidates],
+        snap_max_m=walk_in,
+        speed_kmh=router.speed_kmh,
+        steps_factor=networks.settings.steps_factor,
+    )
+    picks = greedy_travel_gaps(
+        sites, subset(targets, open_), weight[open_], n=options.n, limit_s=chosen.limit_s
+    )
+    found = []
+    for j, gain in picks:
+        covered += gain
+        share = covered / total if total > 0 else 0.0
+        found.append(
+            Gap(
+                float(grid.lon[candidates[j]]),
+                float(grid.lat[candidates[j]]),
+                gain * scale,
+                min(1.0, share),
+            )
+        )
+    return Gaps(unit, int(candidates.size), found)
+
+
 def gaps_document(
     found: Gaps, options: GapOptions, demand: DemandLayer | None, districts: Districts
 ) -> dict[str, Any]:
     """The search's answer as ``GET /v1/gaps`` sends it: sites ranked from 1, rounded,
     each with its district."""
+    by_travel = options.travel
     return {
-        "radius_m": options.radius_m,
+        "radius_m": None if by_travel else options.radius_m,
+        **(
+            {
+                "travel": by_travel.travel.value,
+                "travel_label": by_travel.travel.label,
+                "minutes": by_travel.minutes,
+                "cell_m": by_travel.cell_m,
+            }
+            if by_travel
+            else {}
+        ),
         "unit": found.unit,
         "demand": demand.summary() if demand else None,
         "candidates": found.candidates,

@@ -23,8 +23,16 @@ from stations.domain.model import (
     Station,
     Status,
 )
+from stations.domain.travel import NoNetworkError
 from stations.readmodel.index import StationIndex
-from stations.services.planning import METRICS, MapOptions, chosen_districts, coverage_areas
+from stations.readmodel.network import NetworkHolder
+from stations.services.planning import (
+    METRICS,
+    MapOptions,
+    chosen_districts,
+    coverage_areas,
+    travel_areas,
+)
 
 __all__ = ["METRICS", "MapOptions", "station_map"]
 # How the map shows each 上图 state (colour, label), in legend order.
@@ -87,6 +95,7 @@ def station_map(
     *,
     progress: Callable[[str], None] | None = None,
     stars: Mapping[int, int] | None = None,
+    networks: NetworkHolder | None = None,
 ) -> folium.Map:
     """The registry's stations (not closed; with ``at``, those open then), coverage within
     ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
@@ -95,7 +104,9 @@ def station_map(
     stations are drawn hollow and count for no coverage; ``per_demand`` needs ``demand``
     (there is no population layer); ``stars`` (station id → 1–5) show in the popups.
     Coverage over its work budget raises
-    :class:`~stations.services.planning.TooMuchWorkError`."""
+    :class:`~stations.services.planning.TooMuchWorkError`. With ``options.travel``, the
+    areas are the service areas along ``networks``' network for the profile (the cells
+    reached within the time), not discs; NoNetworkError without one."""
     say = progress or (lambda _: None)
     options = options or MapOptions()
     tiles, district, at, radius_m = options.tiles, options.district, options.at, options.radius_m
@@ -107,21 +118,29 @@ def station_map(
     active = points.in_service
     assert active is not None
     chosen = chosen_districts(districts, district)
-    areas = coverage_areas(
-        districts,
-        points.lon[active],
-        points.lat[active],
-        radius_m=radius_m,
-        only=district,
-        progress=say,
-    )
+    if options.travel is not None:
+        if networks is None:
+            raise NoNetworkError(options.travel.travel)
+        mask = np.zeros(len(index.nearest.lon), bool)
+        mask[positions[active]] = True
+        say(f"service areas: {options.reach}")
+        areas = travel_areas(index, districts, networks, options.travel, mask, only=district)
+    else:
+        areas = coverage_areas(
+            districts,
+            points.lon[active],
+            points.lat[active],
+            radius_m=radius_m,
+            only=district,
+            progress=say,
+        )
     names = {d.adcode: d.name for d in districts}
     choropleths = _choropleths(
         chosen,
         stations,
         names,
         areas.shares,
-        radius_m=radius_m,
+        reach=options.reach,
         demand=demand,
         threshold_m=index.threshold_m,
         districts=districts,
@@ -140,12 +159,20 @@ def station_map(
         covered=_collection(areas.covered),
         uncovered=_collection(areas.uncovered),
         radius_m=radius_m,
+        reach=options.reach,
         tiles=tiles,
         title="工会驿站覆盖图" + (f"·{names[district]}" if district else ""),
         # A shipped layer's credit; a user's own file is the operator's to credit.
         credit=districts.source if districts.source in LAYERS.values() else "",
-        note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {radius_m:.0f} 米计",
+        note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {_reach_note(options)}计",
     )
+
+
+def _reach_note(options: MapOptions) -> str:
+    """How coverage is counted, in the legend."""
+    if options.travel is None:
+        return f"{options.radius_m:.0f} 米"
+    return f"沿路网{options.reach}（{options.travel.cell_m:.0f} 米网格）"
 
 
 def _shown(index: StationIndex, *, at: datetime | None, district: str | None) -> np.ndarray:
@@ -181,7 +208,7 @@ def _choropleths(
     names: dict[str, str],
     shares: dict[str, float],
     *,
-    radius_m: float,
+    reach: str,
     demand: DemandLayer | None,
     threshold_m: float,
     districts: Districts,
@@ -190,7 +217,7 @@ def _choropleths(
     figs = figures(stations, names, threshold_m=threshold_m)
     counts = {k: f.stations_active for k, f in figs.items()}
     choropleths = [
-        Choropleth("coverage", f"{radius_m:.0f} 米覆盖率", shares, fmt="{:.1%}"),
+        Choropleth("coverage", f"{reach}覆盖率", shares, fmt="{:.1%}"),
         Choropleth(
             "listed_all_rate",
             "三家上图率",

@@ -21,7 +21,17 @@ import shapely
 
 from geodata.coverage import AreaTooLargeError, coverage, coverage_work_estimate, demand_coverage
 from geodata.districts import District, Districts
+from geodata.routing import Router
 from geodata.tiles import TILE_PROVIDERS, TileProvider
+from geodata.travel_coverage import (
+    CellGrid,
+    cell_grid,
+    cell_seconds,
+    covered_area,
+    cross_covered,
+    point_seconds,
+    reach_work_estimate,
+)
 from stations.domain.demand import DemandLayer, check_layer_name
 from stations.domain.errors import InvalidOptionError
 from stations.domain.figures import (
@@ -32,7 +42,9 @@ from stations.domain.figures import (
     stations_per_100km2,
 )
 from stations.domain.model import Status
+from stations.domain.travel import NoNetworkError, Travel, parse_travel
 from stations.readmodel.index import CacheName, StationIndex
+from stations.readmodel.network import NetworkHolder
 from stations.storage.store import Store
 
 # The farthest reach of a station that coverage, gaps and the map take (metres).
@@ -359,6 +371,7 @@ class MapOptions:
     radius_m: float = 1000.0
     metric: str = "coverage"
     demand: DemandLayer | None = None
+    travel: TravelOptions | None = None  # service areas along the network instead of discs
 
     def key(self) -> tuple[Any, ...]:
         """What tells one map from another in a snapshot (``at`` to the minute)."""
@@ -370,7 +383,15 @@ class MapOptions:
             self.radius_m,
             self.metric,
             (self.demand.name, self.demand.updated_at) if self.demand else None,
+            self.travel,
         )
+
+    @property
+    def reach(self) -> str:
+        """The reach in words: "步行 15 分钟" or "1000 米"."""
+        if self.travel is not None:
+            return f"{self.travel.travel.label} {self.travel.minutes} 分钟"
+        return f"{self.radius_m:.0f} 米"
 
 
 def map_options(
@@ -380,14 +401,21 @@ def map_options(
     store: Store,
     tiles: str = "osm",
     metric: str = "coverage",
-    radius_m: float = 1000.0,
+    radius_m: float | None = None,
     district: str | None = None,
     at: datetime | None = None,
     demand: str | None = None,
+    travel: str | None = None,
+    minutes: int | None = None,
+    cell_m: float = 50.0,
 ) -> MapOptions:
     """The map's options checked once, for ``GET /maps/coverage`` and ``yizhan map``
     alike: InvalidOptionError says which is wrong. ``tile_providers`` are those usable
-    here (Settings.tile_providers: a provider needing a key is there only with it)."""
+    here (Settings.tile_providers: a provider needing a key is there only with it).
+    ``travel``/``minutes``: service areas along the network (see :func:`travel_options`;
+    not with ``radius_m``)."""
+    by_travel = travel_options(travel, minutes=minutes, radius_m=radius_m, cell_m=cell_m)
+    radius_m = 1000.0 if radius_m is None else radius_m
     provider = tile_providers.get(tiles)
     if provider is None:
         known = TILE_PROVIDERS.get(tiles)
@@ -401,7 +429,7 @@ def map_options(
     if metric == "per_demand" and demand is None:
         raise InvalidOptionError("demand", "metric=per_demand needs demand=<layer>")
     layer = find_demand_layer(store, demand)
-    return MapOptions(provider, district, at, radius_m, metric, layer)
+    return MapOptions(provider, district, at, radius_m, metric, layer, by_travel)
 
 
 # -- headline figures ----------------------------------------------------------------------
@@ -465,3 +493,382 @@ def _progress(
     except ValueError as exc:
         raise TargetsFileError(str(exc)) from None
     return progress(targets, docs, today=today)
+
+
+# -- coverage by travel time on a street network (issue 17) ------------------------------
+
+MIN_MINUTES, MAX_MINUTES = 1, 60
+DEFAULT_MINUTES = 15
+# How far a cell centre (or a demand point) may be from its nearest way to count: its walk-in
+# leg is counted in its time (at most the profile's snap distance).
+WALK_IN_M = 100.0
+# Cross coverage by travel time counts, for every station that can reach the area, the nodes
+# within its reach (geodata.travel_coverage.reach_work_estimate). Measured with package 3's
+# Router.reach_counts (bench/coverage.py street grid, 15 min on foot, machine shared, load
+# ~4 on 2 cores): 4.7 µs a visit (300 stations, 40 k nodes: 330,783 visits, 1.57 s); the
+# whole synthetic city (272 k nodes, 5,500 stations: ~6.2 million) took 193 s. 3 million is
+# ~15 s shared, ~7 s alone: a district at a time, or the city of a few thousand stations at
+# fewer minutes.
+MAX_REACH_WORK = 3_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class TravelOptions:
+    """Coverage within ``minutes`` of ``travel`` along the network, on cells of ``cell_m``."""
+
+    travel: Travel
+    minutes: int = DEFAULT_MINUTES
+    min_stations: int = MIN_CROSS
+    cell_m: float = 50.0
+
+    @property
+    def limit_s(self) -> float:
+        return self.minutes * 60.0
+
+
+def travel_options(
+    travel: str | None,
+    *,
+    minutes: int | None = None,
+    radius_m: float | None = None,
+    min_stations: int = MIN_CROSS,
+    cell_m: float = 50.0,
+) -> TravelOptions | None:
+    """The travel-time options checked (None: by the straight line, ``radius_m``);
+    InvalidOptionError in Chinese for a profile that is none, ``minutes`` out of range or
+    without ``travel``, or ``radius_m`` with it."""
+    try:
+        chosen = parse_travel(travel)
+    except ValueError as exc:
+        raise InvalidOptionError("travel", str(exc)) from None
+    if chosen is None:
+        if minutes is not None:
+            msg = (
+                "minutes（出行分钟数）需要与 travel=walk 或 travel=ebike 一起使用；"
+                "直线覆盖用 radius_m"
+            )
+            raise InvalidOptionError("minutes", msg)
+        return None
+    if radius_m is not None:
+        msg = (
+            "travel 与 radius_m 不能同时使用：按路网覆盖时用 minutes（出行分钟数），"
+            "按直线覆盖时去掉 travel"
+        )
+        raise InvalidOptionError("radius_m", msg)
+    minutes = DEFAULT_MINUTES if minutes is None else minutes
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        msg = f"minutes（出行分钟数）须在 {MIN_MINUTES} 到 {MAX_MINUTES} 之间，不是 {minutes}"
+        raise InvalidOptionError("minutes", msg, code="out_of_range")
+    if not MIN_CROSS <= min_stations <= MAX_CROSS:
+        msg = f"min_stations (cross coverage) is {MIN_CROSS} to {MAX_CROSS}"
+        raise InvalidOptionError("min_stations", msg, code="out_of_range")
+    return TravelOptions(chosen, minutes, min_stations, float(cell_m))
+
+
+def check_travel_work(router: Router, stations: int, options: TravelOptions) -> None:
+    """Raise TooMuchWorkError if cross coverage by travel time over ``stations`` stations
+    weighs more than MAX_REACH_WORK node visits."""
+    work = reach_work_estimate(
+        router.network, stations, speed_kmh=router.speed_kmh, limit_s=options.limit_s
+    )
+    if work > MAX_REACH_WORK:
+        raise TooMuchWorkError(
+            f"cross coverage within {options.minutes} min ({options.travel.label}) over "
+            f"{stations:,} stations would visit about {work:,.0f} network nodes; one request "
+            f"may visit {MAX_REACH_WORK:,}: choose a district or fewer minutes"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TravelCover:
+    """One computation's covered cells (indices into ``grid``'s kept cells), by one station
+    and by ``min_stations``, for the figures and the map."""
+
+    grid: CellGrid
+    covered: npt.NDArray[np.bool_]
+    cross: npt.NDArray[np.bool_] | None
+    reach_m: float  # the farthest straight line a station can cover within the time
+
+
+def walk_in_m(networks: NetworkHolder, travel: Travel) -> float:
+    return min(WALK_IN_M, networks.settings.snap(travel))
+
+
+def travel_cover(
+    router: Router,
+    grid: CellGrid,
+    mask: npt.NDArray[np.bool_],
+    options: TravelOptions,
+    *,
+    cells: npt.NDArray[np.int64] | None = None,
+    cross: bool = True,
+) -> TravelCover:
+    """Which cells of ``grid`` (or only of ``cells``, for cross coverage) are within the time
+    of a station passing ``mask``; over the budget, TooMuchWorkError."""
+    limit_s = options.limit_s
+    seconds = cell_seconds(router, grid, mask, limit_s=limit_s)
+    covered = np.isfinite(seconds)
+    crossed = None
+    if cross:
+        stations = int((mask & router.reachable).sum())
+        check_travel_work(router, stations, options)
+        wanted = np.zeros(len(grid), bool)
+        wanted[np.arange(len(grid)) if cells is None else cells] = True
+        crossed = cross_covered(
+            router,
+            grid.snaps,
+            covered & wanted,
+            mask,
+            limit_s=limit_s,
+            min_stations=options.min_stations,
+        )
+    return TravelCover(grid, covered, crossed, router.speed_kmh / 3.6 * limit_s)
+
+
+def travel_coverage_figures(
+    districts: Districts,
+    router: Router,
+    grid: CellGrid,
+    stations: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    mask: npt.NDArray[np.bool_],
+    options: TravelOptions,
+    *,
+    demand: DemandLayer | None = None,
+    only: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Coverage within ``options.minutes`` along the network of each district (or of
+    ``only``) and the city, keyed by adcode and CITY, in :func:`coverage_figures`'s shape.
+
+    ``share`` is the share of the district's area whose cells reach a station passing
+    ``mask`` (over the router's stations, at ``stations`` lon/lat) in time, walk-in leg
+    included; ``cross_share`` that of ``min_stations`` stations; ``stations_reaching`` the
+    stations passing ``mask``, on the network, within the straight-line reach (speed x
+    minutes) of the district: the only ones that can cover it. With ``demand``, the same
+    for the demand points (each snapped as a cell is).
+    """
+    chosen = chosen_districts(districts, only)
+    areas = {d.adcode: grid.area_cells(d.adcode, d.geometry) for d in chosen}
+    wanted = np.unique(np.concatenate([a.cells for a in areas.values()] + [np.empty(0, int)]))
+    # The stations that can cover a district: on the network and within the straight-line
+    # reach of it (no route is shorter than the straight line, no way faster than the
+    # profile's speed); with one district, only those are searched from.
+    reach_m = router.speed_kmh / 3.6 * options.limit_s
+    on_network = np.flatnonzero(mask & router.reachable)
+    sx, sy = grid.to_local().transform(stations[0][on_network], stations[1][on_network])
+    points = shapely.points(np.asarray(sx), np.asarray(sy))
+    reaching: dict[str, npt.NDArray[np.bool_]] = {}
+    for d in chosen:
+        local = grid.local(d.geometry)
+        shapely.prepare(local)
+        reaching[d.adcode] = shapely.dwithin(local, points, reach_m)
+    if only is not None:
+        mask = np.zeros_like(mask)
+        mask[on_network[reaching[only]]] = True
+    cover = travel_cover(router, grid, mask, options, cells=wanted.astype(np.int64))
+    assert cover.cross is not None
+    demand_doc = _travel_demand(router, grid, mask, options, demand, districts, chosen, only)
+    out: dict[str, dict[str, Any]] = {}
+    totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
+    for d in chosen:
+        cells = areas[d.adcode]
+        covered = float(cells.area_m2[cover.covered[cells.cells]].sum())
+        crossed = float(cells.area_m2[cover.cross[cells.cells]].sum())
+        out[d.adcode] = {
+            "key": d.adcode,
+            "name": d.name,
+            "area_km2": round(d.area_m2 / 1e6, 3),
+            "covered_km2": round(covered / 1e6, 3),
+            "share": round(min(1.0, covered / d.area_m2), 6),
+            "cross_covered_km2": round(crossed / 1e6, 3),
+            "cross_share": round(min(1.0, crossed / d.area_m2), 6),
+            "stations_reaching": int(reaching[d.adcode].sum()),
+            **demand_doc.get(d.adcode, {}),
+        }
+        totals["area"] += d.area_m2
+        totals["covered"] += covered
+        totals["cross"] += crossed
+    if only is None:
+        out[CITY] = {
+            "key": CITY,
+            "name": "全市",
+            "area_km2": round(totals["area"] / 1e6, 3),
+            "covered_km2": round(totals["covered"] / 1e6, 3),
+            "share": _share(totals["covered"], totals["area"]),
+            "cross_covered_km2": round(totals["cross"] / 1e6, 3),
+            "cross_share": _share(totals["cross"], totals["area"]),
+            "stations_reaching": int(on_network.size),
+            **demand_doc.get(CITY, {}),
+        }
+    return out
+
+
+def _travel_demand(
+    router: Router,
+    grid: CellGrid,
+    mask: npt.NDArray[np.bool_],
+    options: TravelOptions,
+    demand: DemandLayer | None,
+    districts: Districts,
+    chosen: list[District],
+    only: str | None,
+) -> dict[str, dict[str, Any]]:
+    """Each district's (and the city's) demand figures by travel time: the weighted share
+    of the demand points within the time (snapped within the grid's walk-in distance;
+    farther ones are not covered)."""
+    if demand is None:
+        return {}
+    where = districts.lookup(demand.lon, demand.lat) if len(demand) else np.empty(0, "<U6")
+    inside = np.isin(where, [d.adcode for d in chosen])
+    at = np.flatnonzero(inside)
+    snaps = router.snapper.snap(demand.lon[at], demand.lat[at], max_m=grid.walk_in_m)
+    seconds = point_seconds(router, snaps, mask, limit_s=options.limit_s)
+    covered = np.isfinite(seconds)
+    crossed = cross_covered(
+        router,
+        snaps,
+        covered,
+        mask,
+        limit_s=options.limit_s,
+        min_stations=options.min_stations,
+    )
+    weight, where = demand.weight[at], where[at]
+    groups = {d.adcode: where == d.adcode for d in chosen}
+    if only is None:
+        groups[CITY] = np.ones(at.size, bool)
+    out: dict[str, dict[str, Any]] = {}
+    for key, sel in groups.items():
+        total = float(weight[sel].sum())
+        if total == 0:
+            out[key] = {"demand_weight": 0.0, "demand_share": None, "demand_cross_share": None}
+            continue
+        out[key] = {
+            "demand_weight": round(total, 3),
+            "demand_share": round(float(weight[sel & covered].sum()) / total, 6),
+            "demand_cross_share": round(float(weight[sel & crossed].sum()) / total, 6),
+        }
+    return out
+
+
+# Coverage figures by travel time kept per snapshot of the registry, by (network version,
+# options, open set, demand layer, district).
+TRAVEL_COVERAGE = CacheName[tuple[Any, ...], dict[str, dict[str, Any]]](
+    "travel_coverage", max_entries=64
+)
+
+
+def network_version(networks: NetworkHolder, travel: Travel) -> int:
+    """The version of ``travel``'s stored network; NoNetworkError when there is none."""
+    info = networks.loaded().get(travel)
+    if info is None:
+        raise NoNetworkError(travel)
+    return info.version
+
+
+def index_travel_coverage(
+    index: StationIndex,
+    districts: Districts,
+    networks: NetworkHolder,
+    options: TravelOptions,
+    *,
+    at: datetime | None = None,
+    demand: DemandLayer | None = None,
+    only: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """:func:`travel_coverage_figures` of the stations that count (see :func:`counted`),
+    kept for this snapshot and network version; NoNetworkError without a network for the
+    profile; over the budget, TooMuchWorkError."""
+    version = network_version(networks, options.travel)
+    router = networks.router(options.travel, index)
+    positions, open_key = counted(index, at)
+    layer_key = (demand.name, demand.updated_at) if demand is not None else None
+    key = (version, options, open_key, layer_key, only)
+    cache = index.cache(TRAVEL_COVERAGE)
+    found = cache.get(key)
+    if found is not None:
+        return found
+    mask = np.zeros(len(index.nearest.lon), bool)
+    mask[positions] = True
+    grid = cell_grid(
+        router.network,
+        router.snapper,
+        cell_m=options.cell_m,
+        walk_in_m=walk_in_m(networks, options.travel),
+    )
+    stations = (index.nearest.lon, index.nearest.lat)
+    return cache.get_or_compute(
+        key,
+        lambda: travel_coverage_figures(
+            districts, router, grid, stations, mask, options, demand=demand, only=only
+        ),
+    )
+
+
+def travel_coverage_document(
+    index: StationIndex,
+    districts: Districts,
+    networks: NetworkHolder,
+    options: TravelOptions,
+    *,
+    at: datetime | None = None,
+    demand: DemandLayer | None = None,
+    only: str | None = None,
+) -> dict[str, Any]:
+    """``GET /v1/coverage?travel=…``'s answer: today's coverage document (``radius_m``
+    None) with ``travel``, ``travel_label``, ``minutes``, ``cell_m``, ``walk_in_m``,
+    ``speed_kmh`` and ``network_version``, and each district's figures on the network."""
+    figures_ = index_travel_coverage(
+        index, districts, networks, options, at=at, demand=demand, only=only
+    )
+    positions, _ = counted(index, at)
+    router = networks.router(options.travel, index)
+    return {
+        "travel": options.travel.value,
+        "travel_label": options.travel.label,
+        "minutes": options.minutes,
+        "speed_kmh": router.speed_kmh,
+        "cell_m": options.cell_m,
+        "walk_in_m": walk_in_m(networks, options.travel),
+        "network_version": network_version(networks, options.travel),
+        "radius_m": None,
+        "min_stations": options.min_stations,
+        "at": at.isoformat() if at else None,
+        "demand": demand.summary() if demand else None,
+        "stations_counted": len(positions),
+        "stations_off_network": int((~router.reachable[positions]).sum()),
+        "city": figures_.get(CITY),
+        "districts": [figures_[d.adcode] for d in districts if d.adcode in figures_],
+    }
+
+
+def travel_areas(
+    index: StationIndex,
+    districts: Districts,
+    networks: NetworkHolder,
+    options: TravelOptions,
+    mask: npt.NDArray[np.bool_],
+    *,
+    only: str | None = None,
+) -> CoverageAreas:
+    """The service areas for a map: each district's (or ``only``'s) area within the time of
+    a station passing ``mask`` (over the index positions) along the network, the rest, and
+    the share (as :func:`travel_coverage_figures` measures it). NoNetworkError without a
+    network for the profile."""
+    router = networks.router(options.travel, index)
+    grid = cell_grid(
+        router.network,
+        router.snapper,
+        cell_m=options.cell_m,
+        walk_in_m=walk_in_m(networks, options.travel),
+    )
+    cover = travel_cover(router, grid, mask, options, cross=False)
+    drawn = covered_area(grid, np.flatnonzero(cover.covered))
+    shapely.prepare(drawn)
+    out = CoverageAreas([], [], {})
+    for d in chosen_districts(districts, only):
+        cells = grid.area_cells(d.adcode, d.geometry)
+        covered = float(cells.area_m2[cover.covered[cells.cells]].sum())
+        inside = grid.wgs84(shapely.intersection(drawn, grid.local(d.geometry)))
+        out.covered.append(inside)
+        out.uncovered.append(shapely.difference(d.geometry, inside))
+        out.shares[d.adcode] = min(1.0, covered / d.area_m2)
+    return out
