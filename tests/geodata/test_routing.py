@@ -229,6 +229,20 @@ def test_nearest_by_route_equals_networkx_on_split_graph(city: City) -> None:
     got = _triples(found)
     want = _brute_force(city, router, q)
     _assert_same(got, want)
+    # The long searches' path (scipy, bound doubled) gives the same.
+    ok = router.reachable & city.mask
+    limit = math.inf if city.max_route_m is None else city.max_route_m - float(q.snap_m[0])
+    if limit >= 0:
+        p, t = int(q.segment[0]), float(q.t[0])
+        long = router._search_scipy(p, t, city.k, ok, limit)
+        assert [a for _, a, _ in long] == [i for i, _, _ in want]
+        assert [m for m, _, _ in long] == pytest.approx(
+            [m - float(q.snap_m[0]) for _, m, _ in want], rel=1e-6, abs=1e-6
+        )
+        leg_s = float(q.snap_m[0]) / (SPEED / 3.6)
+        assert [s for _, _, s in long] == pytest.approx(
+            [s - leg_s for _, _, s in want], rel=1e-6, abs=1e-6
+        )
     # Seconds along the same path: the quickest of the shortest.
     assert [s for _, _, s in got] == pytest.approx([s for _, _, s in want], rel=1e-6, abs=1e-6)
     assert found.snap_m == pytest.approx(float(q.snap_m[0]))
