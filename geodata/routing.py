@@ -603,6 +603,9 @@ class Router:
         if k > 0 and limit >= 0:
             if self._lists is not None:
                 found = self._from_lists(p, t, k, ok, limit)
+                if found is None:  # the answer lies beyond the lists: far, scipy at once
+                    reach = max(2 * self._lists_reach(p, t), 1500.0)
+                    found = self._search_scipy(p, t, k, ok, limit, reach=reach)
             if found is None:
                 found = self._search(p, t, k, ok, limit, max_settled=_HEAP_SETTLED)
             if found is None:
@@ -709,8 +712,21 @@ class Router:
         ranked = sorted((d, a, s) for a, (d, s) in found.items())
         return ranked[:k]
 
+    def _lists_reach(self, p: int, t: float) -> float:
+        """How far from the point the lists vouch for every station."""
+        lists = self._lists
+        assert lists is not None
+        return min((off + lists.bound(x) for off, _, x in self._seeds(p, t)), default=0.0)
+
     def _search_scipy(
-        self, p: int, t: float, k: int, ok: BoolArray, limit: float
+        self,
+        p: int,
+        t: float,
+        k: int,
+        ok: BoolArray,
+        limit: float,
+        *,
+        reach: float = 1500.0,
     ) -> list[tuple[float, int, float]]:
         """The same answer as :meth:`_search` from scipy's bounded Dijkstra on the forward
         graph (stations as virtual nodes), from the point's piece ends, the bound doubled
@@ -720,8 +736,7 @@ class Router:
         width = graph.shape[0]
         seeds = self._seeds(p, t)
         direct = [d for d in self._direct(p, t) if ok[d[2]]]
-        reach = 1500.0
-        reached = -1
+        longest = float(graph.data.max(initial=0.0))
         while True:
             bound = min(reach, limit)
             d, pred = dijkstra(
@@ -740,12 +755,14 @@ class Router:
             for dm, ds, a in direct:
                 if dm <= bound and (dm, ds) < cand.get(a, (math.inf, math.inf)):
                     cand[a] = (dm, ds)
-            now = int(np.isfinite(d).sum())
-            if len(cand) >= k or bound >= limit or now == reached:  # (or: nothing more)
+            # Everything reachable is in when no edge out of the reached nodes can end
+            # within the bound.
+            settled = d[np.isfinite(d)]
+            whole = float(settled.max(initial=0.0)) + longest < bound
+            if len(cand) >= k or bound >= limit or whole:
                 ranked = sorted((dm, a, ds) for a, (dm, ds) in cand.items())
                 return ranked[:k]
             reach *= 2
-            reached = now
 
     def _forward(self) -> tuple[csr_matrix, FloatArray, IntArray]:
         """The network in metres with each reachable station appended as node

@@ -234,7 +234,7 @@ def test_nearest_by_route_equals_networkx_on_split_graph(city: City) -> None:
     limit = math.inf if city.max_route_m is None else city.max_route_m - float(q.snap_m[0])
     if limit >= 0:
         p, t = int(q.segment[0]), float(q.t[0])
-        long = router._search_scipy(p, t, city.k, ok, limit)
+        long = router._search_scipy(p, t, city.k, ok, limit, reach=50.0)  # doubled a few times
         assert [a for _, a, _ in long] == [i for i, _, _ in want]
         assert [m for m, _, _ in long] == pytest.approx(
             [m - float(q.snap_m[0]) for _, m, _ in want], rel=1e-6, abs=1e-6
@@ -557,6 +557,7 @@ def test_lists_answer_without_a_search_when_they_prove_it(monkeypatch) -> None:
         raise AssertionError("searched")
 
     monkeypatch.setattr(router, "_search", no_search)
+    monkeypatch.setattr(router, "_search_scipy", no_search)
     got = router.nearest(*_at(net, 1, 2, 0.2), k=2)
     assert got.index.tolist() == want.index.tolist() == [2, 0]
     assert got.route_m.tolist() == pytest.approx(want.route_m.tolist())
