@@ -37,6 +37,9 @@ How it is done (package 3):
   virtual nodes. A query merges its piece's two ends' lists (+ offsets) and same-piece
   stations; the answer is exact when its k-th route is shorter than what each list used
   covers (its last entry when full, else ``max_m``); otherwise the heap search answers.
+* Durations: the heap search takes the quickest of equally short routes; the lists and the
+  long searches (scipy) take the seconds along scipy's shortest-path tree, which on an exact
+  tie in metres (two equally long ways, one of them steps) may be the slower of the two.
 * Service times: one bounded multi-source ``dijkstra(min_only=True)`` in seconds on the
   reversed graph from the stations' virtual nodes.
 
