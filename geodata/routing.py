@@ -37,6 +37,9 @@ How it is done (package 3):
   virtual nodes. A query merges its piece's two ends' lists (+ offsets) and same-piece
   stations; the answer is exact when its k-th route is shorter than what each list used
   covers (its last entry when full, else ``max_m``); otherwise the heap search answers.
+* Durations: the heap search takes the quickest of equally short routes; the lists and the
+  long searches (scipy) take the seconds along scipy's shortest-path tree, which on an exact
+  tie in metres (two equally long ways, one of them steps) may be the slower of the two.
 * Service times: one bounded multi-source ``dijkstra(min_only=True)`` in seconds on the
   reversed graph from the stations' virtual nodes.
 
@@ -74,6 +77,9 @@ LISTS_FORMAT = 1
 # the pairs gathered before a merge (at least; or an eighth of the lists' size).
 _CHUNK_CELLS = 8e6
 _MERGE_PAIRS = 1_000_000
+# A query's heap search hands over to scipy past this many settled nodes (scipy's fixed
+# cost, ~0.3-1 ms a call, is about the heap's for that many).
+_HEAP_SETTLED = 800
 # The planar search radius over the geodesic maximum: the frame's scale error is far below.
 _SEARCH_SLACK = 1.001
 
@@ -378,6 +384,22 @@ def _path_seconds(
         ptr = nxt
 
 
+def _tree_seconds(
+    pred: npt.NDArray[np.int32], node: int, secs: FloatArray, keys: IntArray, width: int
+) -> float:
+    """Seconds along the predecessor chain from the tree's root to ``node``."""
+    chain = [node]
+    x = int(pred[node])
+    while x >= 0:
+        chain.append(x)
+        x = int(pred[x])
+    if len(chain) < 2:
+        return 0.0
+    c = np.array(chain, dtype=np.int64)
+    e = np.searchsorted(keys, c[1:] * width + c[:-1])  # edges pred -> node
+    return float(secs[e].sum())
+
+
 class Router:
     """Routes from points to the read index's stations on one network and profile.
 
@@ -418,6 +440,7 @@ class Router:
         self._seg_m = net.seg_length_m.astype(np.float64)
         self._lists: _Lists | None = None
         self._graphs: dict[bool, tuple[csr_matrix, FloatArray]] = {}
+        self._fwd: tuple[csr_matrix, FloatArray, IntArray] | None = None
         self._py: tuple[list[int], list[int], list[float], list[float]] | None = None
         self._stations_on_nodes()
 
@@ -583,8 +606,13 @@ class Router:
         if k > 0 and limit >= 0:
             if self._lists is not None:
                 found = self._from_lists(p, t, k, ok, limit)
+                if found is None:  # the answer lies beyond the lists: far, scipy at once
+                    reach = max(2 * self._lists_reach(p, t), 1500.0)
+                    found = self._search_scipy(p, t, k, ok, limit, reach=reach)
             if found is None:
-                found = self._search(p, t, k, ok, limit)
+                found = self._search(p, t, k, ok, limit, max_settled=_HEAP_SETTLED)
+            if found is None:
+                found = self._search_scipy(p, t, k, ok, limit)
         else:
             found = []
         leg_s = q_snap / self._flat_ms
@@ -635,10 +663,18 @@ class Router:
         return self._py
 
     def _search(
-        self, p: int, t: float, k: int, ok: BoolArray, limit: float
-    ) -> list[tuple[float, int, float]]:
+        self,
+        p: int,
+        t: float,
+        k: int,
+        ok: BoolArray,
+        limit: float,
+        *,
+        max_settled: float = math.inf,
+    ) -> list[tuple[float, int, float]] | None:
         """Heap Dijkstra from the snapped point: (metres, station, seconds), the point's snap
-        leg not included, nearest first, ties by station position."""
+        leg not included, nearest first, ties by station position. None when it would
+        settle more than ``max_settled`` nodes (scipy is then faster)."""
         ip, ix, wm, ws = self._graph_lists()
         attach = self._attach
         okl = ok.tolist()
@@ -664,6 +700,8 @@ class Router:
             if x in done:
                 continue
             done.add(x)
+            if len(done) > max_settled:
+                return None
             for a, om, os_ in attach.get(x, ()):
                 if okl[a] and a not in found:
                     push(heap, (d + om, s + os_, 0, a))
@@ -676,6 +714,76 @@ class Router:
                         push(heap, (to[0], to[1], 1, y))
         ranked = sorted((d, a, s) for a, (d, s) in found.items())
         return ranked[:k]
+
+    def _lists_reach(self, p: int, t: float) -> float:
+        """How far from the point the lists vouch for every station."""
+        lists = self._lists
+        assert lists is not None
+        return min((off + lists.bound(x) for off, _, x in self._seeds(p, t)), default=0.0)
+
+    def _search_scipy(
+        self,
+        p: int,
+        t: float,
+        k: int,
+        ok: BoolArray,
+        limit: float,
+        *,
+        reach: float = 1500.0,
+    ) -> list[tuple[float, int, float]]:
+        """The same answer as :meth:`_search` from scipy's bounded Dijkstra on the forward
+        graph (stations as virtual nodes), from the point's piece ends, the bound doubled
+        until k stations are within it; seconds summed along the predecessors."""
+        graph, secs, keys = self._forward()
+        n = self.network.nodes
+        width = graph.shape[0]
+        seeds = self._seeds(p, t)
+        direct = [d for d in self._direct(p, t) if ok[d[2]]]
+        longest = float(graph.data.max(initial=0.0))
+        while True:
+            bound = min(reach, limit)
+            d, pred = dijkstra(
+                graph, indices=[x for _, _, x in seeds], limit=bound, return_predecessors=True
+            )
+            via = d[:, n:] + np.array([om for om, _, _ in seeds])[:, None]
+            best_seed = np.argmin(via, axis=0)
+            route = via[best_seed, np.arange(via.shape[1])]
+            cand: dict[int, tuple[float, float]] = {}
+            for a in np.flatnonzero((route <= bound) & ok).tolist():
+                i = int(best_seed[a])
+                cand[a] = (
+                    float(route[a]),
+                    seeds[i][1] + _tree_seconds(pred[i], n + a, secs, keys, width),
+                )
+            for dm, ds, a in direct:
+                if dm <= bound and (dm, ds) < cand.get(a, (math.inf, math.inf)):
+                    cand[a] = (dm, ds)
+            # Everything reachable is in when no edge out of the reached nodes can end
+            # within the bound.
+            settled = d[np.isfinite(d)]
+            whole = float(settled.max(initial=0.0)) + longest < bound
+            if len(cand) >= k or bound >= limit or whole:
+                ranked = sorted((dm, a, ds) for a, (dm, ds) in cand.items())
+                return ranked[:k]
+            reach *= 2
+
+    def _forward(self) -> tuple[csr_matrix, FloatArray, IntArray]:
+        """The network in metres with each reachable station appended as node
+        ``nodes + station`` (edges from the nodes it is reached from), the seconds of its
+        edges, and their keys ``row * width + col`` (sorted); built once per router."""
+        cached = self._fwd
+        if cached is None:
+            net = self.network
+            n, s = net.nodes, self.station_lon.size
+            rows = np.concatenate([net.edge_sources().astype(np.int64), self._att_node])
+            cols = np.concatenate([net.indices.astype(np.int64), n + self._att_station])
+            metres = np.concatenate([net.length_m.astype(np.float64), self._att_m])
+            secs = np.concatenate([self._edge_s, self._att_s])
+            graph, other = _csr(rows, cols, metres, n + s, then=secs)
+            assert other is not None
+            r = np.repeat(np.arange(n + s, dtype=np.int64), np.diff(graph.indptr))
+            cached = self._fwd = (graph, other, r * (n + s) + graph.indices)
+        return cached
 
     def _from_lists(
         self, p: int, t: float, k: int, ok: BoolArray, limit: float
