@@ -139,6 +139,18 @@ class Snapper:
             self._az = np.zeros(0)
         coords = np.stack([np.c_[self._x[u], self._y[u]], np.c_[self._x[v], self._y[v]]], axis=1)
         self._tree = shapely.STRtree(shapely.linestrings(coords))
+        # What the Routers of this network build from the network alone (its graph sorted,
+        # in Python lists), once per speed: a Router per station snapshot, so per write.
+        self._shared: dict[tuple[object, ...], object] = {}
+        self._shared_lock = threading.Lock()
+
+    def shared(self, key: tuple[object, ...], build: Callable[[], object]) -> object:
+        """``build()``, once per ``key`` for this network (concurrent callers wait for it)."""
+        with self._shared_lock:
+            found = self._shared.get(key)
+            if found is None:
+                found = self._shared[key] = build()
+            return found
 
     def _transformer(self) -> Transformer:
         tr: Transformer | None = getattr(self._local, "tr", None)
@@ -339,22 +351,64 @@ def _key_eps(nodes: int, scale: float) -> float:
     return float(np.spacing(float(nodes) * scale + scale)) * 4
 
 
-def _csr(
-    rows: IntArray, cols: IntArray, data: FloatArray, n: int, then: FloatArray | None = None
-) -> tuple[csr_matrix, FloatArray | None]:
-    """A CSR matrix of the edges, parallel ones reduced to the shortest (scipy would add
-    them up; ``then`` breaks ties and is returned aligned with the kept edges), zero
-    weights kept as edges."""
-    keys = (data, cols, rows) if then is None else (then, data, cols, rows)
-    order = np.lexsort(keys)
-    rows, cols, data = rows[order], cols[order], data[order]
+def _edges(
+    rows: IntArray, cols: IntArray, data: FloatArray, then: FloatArray
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """The edges sorted by row then column, parallel ones reduced to the shortest (scipy
+    would add them up; ``then`` breaks ties and comes aligned with the kept edges)."""
+    order = np.lexsort((then, data, cols, rows))
+    rows, cols, data, then = rows[order], cols[order], data[order], then[order]
     first = np.ones(rows.size, dtype=bool)
     first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    rows, cols, data = rows[first], cols[first], data[first]
-    kept = None if then is None else then[order][first]
+    return rows[first], cols[first], data[first], then[first]
+
+
+_NetEdges = tuple[IntArray, IntArray, FloatArray, FloatArray]  # indptr, cols, data, other
+
+
+def _net_edges(
+    rows: IntArray, cols: IntArray, data: FloatArray, then: FloatArray, n: int
+) -> _NetEdges:
+    """The network's own edges as CSR arrays over its ``n`` nodes (see :func:`_edges`)."""
+    rows, cols, data, then = _edges(rows, cols, data, then)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return csr_matrix((data, cols, indptr), shape=(n, n)), kept
+    return indptr, cols, data, then
+
+
+def _with_stations(
+    net: _NetEdges,
+    n: int,
+    s: int,
+    att: tuple[IntArray, IntArray, FloatArray, FloatArray],
+    *,
+    from_nodes: bool,
+) -> tuple[csr_matrix, FloatArray]:
+    """The network's sorted edges (shared by every Router) and the stations' edges, as one
+    CSR matrix over ``n + s`` nodes, rows and columns sorted, with ``other`` aligned: the
+    station edges go from nodes to station nodes (``from_nodes``: columns above every
+    node, so each goes at its row's end) or from station nodes (rows after the nodes')."""
+    indptr, cols, data, other = net
+    a_rows, a_cols, a_data, a_other = _edges(*att)
+    width = n + s
+    if from_nodes:
+        at = indptr[a_rows + 1]  # each at the end of its row: the columns stay sorted
+        cols = np.insert(cols, at, a_cols)
+        data = np.insert(data, at, a_data)
+        other = np.insert(other, at, a_other)
+        count = np.bincount(a_rows, minlength=n)
+        full = np.empty(width + 1, dtype=np.int64)
+        full[: n + 1] = indptr
+        full[1 : n + 1] += np.cumsum(count)
+        full[n + 1 :] = full[n]
+    else:
+        cols = np.concatenate([cols, a_cols])
+        data = np.concatenate([data, a_data])
+        other = np.concatenate([other, a_other])
+        full = np.empty(width + 1, dtype=np.int64)
+        full[: n + 1] = indptr
+        full[n + 1 :] = indptr[n] + np.cumsum(np.bincount(a_rows - n, minlength=s))
+    return csr_matrix((data, cols, full), shape=(width, width)), other
 
 
 def _path_seconds(
@@ -442,6 +496,7 @@ class Router:
         self._graphs: dict[bool, tuple[csr_matrix, FloatArray]] = {}
         self._fwd: tuple[csr_matrix, FloatArray, IntArray] | None = None
         self._py: tuple[list[int], list[int], list[float], list[float]] | None = None
+        self._build_lock = threading.Lock()  # the lazy graphs above: built once, not per thread
         self._stations_on_nodes()
 
     # What the answers name about the stations themselves.
@@ -558,26 +613,49 @@ class Router:
     def _reversed(self, *, seconds: bool) -> tuple[csr_matrix, FloatArray]:
         """:meth:`_reversed_graph` and, aligned with its edges, the other unit (seconds
         when in metres: among parallel edges of one length the quickest is kept). Built
-        once per router (a sort of the edges: ~0.3 s per million)."""
+        once per router: the network's edges sorted once per network (~0.3 s per million),
+        the stations' slotted in)."""
         cached = self._graphs.get(seconds)
         if cached is None:
-            cached = self._graphs[seconds] = self._build_reversed(seconds=seconds)
+            with self._build_lock:
+                cached = self._graphs.get(seconds)
+                if cached is None:
+                    cached = self._graphs[seconds] = self._build_reversed(seconds=seconds)
         return cached
 
     def _build_reversed(self, *, seconds: bool) -> tuple[csr_matrix, FloatArray]:
         net = self.network
         n, s = net.nodes, self.station_lon.size
-        src = net.edge_sources().astype(np.int64)
-        rows = np.concatenate([net.indices.astype(np.int64), n + self._att_station])
-        cols = np.concatenate([src, self._att_node])
-        metres = np.concatenate([net.length_m.astype(np.float64), self._att_m])
-        secs = np.concatenate([self._edge_s, self._att_s])
+        rows = n + self._att_station
         if seconds:
-            graph, other = _csr(rows, cols, secs, n + s, then=metres)
+            att = (rows, self._att_node, self._att_s, self._att_m)
         else:
-            graph, other = _csr(rows, cols, metres, n + s, then=secs)
-        assert other is not None
-        return graph, other
+            att = (rows, self._att_node, self._att_m, self._att_s)
+        return _with_stations(
+            self._net_graph(reverse=True, seconds=seconds), n, s, att, from_nodes=False
+        )
+
+    def _net_graph(self, *, reverse: bool, seconds: bool) -> _NetEdges:
+        """The network's own edges sorted (shared by every Router of this network and
+        speed through the snapper)."""
+        net = self.network
+
+        def build() -> _NetEdges:
+            src = net.edge_sources().astype(np.int64)
+            dst = net.indices.astype(np.int64)
+            rows, cols = (dst, src) if reverse else (src, dst)
+            metres = net.length_m.astype(np.float64)
+            if seconds:
+                return _net_edges(rows, cols, self._edge_s, metres, net.nodes)
+            return _net_edges(rows, cols, metres, self._edge_s, net.nodes)
+
+        key = ("graph", reverse, seconds, self.speed_kmh, self.steps_factor)
+        return self._shared(key, build)  # type: ignore[return-value]
+
+    def _shared(self, key: tuple[object, ...], build: Callable[[], object]) -> object:
+        if self.snapper.network is not self.network:  # a snapper of another network
+            return build()
+        return self.snapper.shared(key, build)
 
     def _sources(self, mask: BoolArray | None) -> IntArray:
         ok = self.reachable if mask is None else (self.reachable & np.asarray(mask, dtype=bool))
@@ -654,12 +732,18 @@ class Router:
     def _graph_lists(self) -> tuple[list[int], list[int], list[float], list[float]]:
         if self._py is None:
             net = self.network
-            self._py = (
-                net.indptr.tolist(),
-                net.indices.tolist(),
-                net.length_m.astype(np.float64).tolist(),
-                self._edge_s.tolist(),
-            )
+
+            def build() -> object:
+                return (
+                    net.indptr.tolist(),
+                    net.indices.tolist(),
+                    net.length_m.astype(np.float64).tolist(),
+                    self._edge_s.tolist(),
+                )
+
+            key = ("lists", self.speed_kmh, self.steps_factor)
+            self._py = self._shared(key, build)  # type: ignore[assignment]
+        assert self._py is not None
         return self._py
 
     def _search(
@@ -772,15 +856,16 @@ class Router:
         ``nodes + station`` (edges from the nodes it is reached from), the seconds of its
         edges, and their keys ``row * width + col`` (sorted); built once per router."""
         cached = self._fwd
-        if cached is None:
+        if cached is not None:
+            return cached
+        with self._build_lock:
+            if self._fwd is not None:
+                return self._fwd
             net = self.network
             n, s = net.nodes, self.station_lon.size
-            rows = np.concatenate([net.edge_sources().astype(np.int64), self._att_node])
-            cols = np.concatenate([net.indices.astype(np.int64), n + self._att_station])
-            metres = np.concatenate([net.length_m.astype(np.float64), self._att_m])
-            secs = np.concatenate([self._edge_s, self._att_s])
-            graph, other = _csr(rows, cols, metres, n + s, then=secs)
-            assert other is not None
+            att = (self._att_node, n + self._att_station, self._att_m, self._att_s)
+            base = self._net_graph(reverse=False, seconds=False)
+            graph, other = _with_stations(base, n, s, att, from_nodes=True)
             r = np.repeat(np.arange(n + s, dtype=np.int64), np.diff(graph.indptr))
             cached = self._fwd = (graph, other, r * (n + s) + graph.indices)
         return cached

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from dataclasses import dataclass
 
 import networkx as nx
@@ -581,3 +582,72 @@ def test_lists_of_other_stations_are_refused() -> None:
         other.load_lists(b"not an npz")
     with pytest.raises(ValueError, match="cannot be read"):
         router.load_lists(blob[: len(blob) // 2])
+
+
+def _graphs_of(router: Router) -> list[tuple[np.ndarray, ...]]:
+    """Every graph the Router searches on, as comparable arrays."""
+    out = []
+    for graph, other in (router._reversed(seconds=True), router._reversed(seconds=False)):
+        out.append((graph.indptr, graph.indices, graph.data, other))
+    graph, secs, keys = router._forward()
+    out.append((graph.indptr, graph.indices, graph.data, secs, keys))
+    return out
+
+
+@PROPERTY
+@given(cities(), st.data())
+def test_a_router_on_a_shared_snapper_builds_the_same_graphs(city: City, data) -> None:
+    first = _router(city)
+    _graphs_of(first)  # fills the snapper's shared part
+    n = city.station_lon.size
+    moved = data.draw(st.lists(st.integers(0, n - 1), max_size=n))
+    lon, lat = city.station_lon.copy(), city.station_lat.copy()
+    lon[moved] = lon[moved[::-1]] if moved else lon[moved]
+    lat[moved] += 1e-4
+    kw = {"snap_max_m": SNAP, "speed_kmh": SPEED, "steps_factor": STEPS}
+    shared = Router(city.network, city.snapper, lon, lat, **kw)
+    alone = Router(city.network, Snapper(city.network), lon, lat, **kw)
+    for a, b in zip(_graphs_of(shared), _graphs_of(alone), strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y)
+    assert shared._graph_lists() is first._graph_lists()
+
+
+def test_a_new_station_snapshot_sorts_its_stations_edges_only(monkeypatch) -> None:
+    """A Router per station snapshot (a write): the network's edges are sorted once per
+    network, not per Router (on a million edges that was ~1 s on the first requests after
+    every write), and threads asking at once build a Router's graph once."""
+    net = _line()
+    snapper = Snapper(net)
+    kw = {"snap_max_m": 50.0, "speed_kmh": 15.0, "steps_factor": 0.5}
+    first = Router(net, snapper, [_at(net, 0, 1, 0.5)[0]], [_at(net, 0, 1, 0.5)[1]], **kw)
+    _graphs_of(first)
+    sorted_edges: list[int] = []
+    real = routing._edges
+
+    def counting(rows, *rest):
+        sorted_edges.append(int(rows.size))
+        return real(rows, *rest)
+
+    monkeypatch.setattr(routing, "_edges", counting)
+    stations = [_at(net, 1, 2, 0.3), _at(net, 2, 3, 0.6)]
+    second = Router(net, snapper, [s[0] for s in stations], [s[1] for s in stations], **kw)
+    built = []
+    real_with = routing._with_stations
+
+    def counting_with(*args, **kwargs):
+        built.append(1)
+        return real_with(*args, **kwargs)
+
+    monkeypatch.setattr(routing, "_with_stations", counting_with)
+    threads = [threading.Thread(target=second._forward) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    _graphs_of(second)
+    assert len(built) == 3  # forward once (8 threads), reversed in seconds and in metres
+    assert sorted_edges and max(sorted_edges) <= 2 * len(stations)  # never the network's
+    got = second.nearest(*_at(net, 0, 1, 0.1), k=2)
+    assert got.index.tolist() == [0, 1]
+    assert got.route_m.tolist() == pytest.approx([120.0, 250.0], abs=0.01)
