@@ -66,7 +66,7 @@ _NEAREST_EXAMPLE = {
     # and each result's route_m and duration_s.
     "travel": "walk",
     "travel_label": "步行",
-    "unreachable": [{"id": 57, "name": "朝天门码头驿站", "distance_m": 640.2, "snap_m": None}],
+    "unreachable": [{"id": 57, "name": "朝天门码头驿站", "distance_m": 640.2, "snap_m": 412.5}],
     "count": 1,
     "results": [
         {

@@ -129,7 +129,7 @@ class Unreachable:
 
     position: int  # in the snapshot's arrays
     distance_m: float  # straight line from the point asked about
-    snap_m: float | None  # to its nearest way; None: none within the search
+    snap_m: float | None  # to its nearest way, however far; None: the network has none
 
 
 @dataclass(slots=True)
@@ -241,11 +241,13 @@ def unreachable(
         mask=lambda: mask & ~reachable,
         mask_key=key,
     )
-    snap_m = router.station_snaps.snap_m
+    # Their own snaps stop at the snap distance (inf beyond): how far their nearest way
+    # is, measured for the few named (tens of microseconds each).
+    lon, lat = index.nearest.lon, index.nearest.lat
     out = []
     for pos, dist in zip(found.index.tolist(), found.distance_m.tolist(), strict=True):
-        snap = float(snap_m[pos])
-        out.append(Unreachable(pos, dist, snap if np.isfinite(snap) else None))
+        snap = router.snapper.distance_m(float(lon[pos]), float(lat[pos]))
+        out.append(Unreachable(pos, dist, snap))
     return out
 
 
