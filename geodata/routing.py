@@ -987,11 +987,20 @@ class Router:
         scale = float(2 ** math.ceil(math.log2(max_m + 2)))  # above every kept distance
         pend: list[_Pairs] = []
         pending = 0
+        # No steps (the e-bike's network) or steps at the flat speed: no path to follow.
+        flat = self.steps_factor == 1.0 or not bool(self.network.steps.any())
         for i in range(0, src.size, chunk):
             part = src[i : i + chunk]
-            d, pred = dijkstra(graph, indices=n + part, limit=max_m, return_predecessors=True)
-            r, c, dm, ds = _path_seconds(d, pred, edge_keys, seconds)
-            del d, pred
+            if flat:  # every edge at the flat speed: seconds are metres over it
+                d = dijkstra(graph, indices=n + part, limit=max_m)
+                r, c = np.nonzero(np.isfinite(d))
+                dm = d[r, c]
+                ds = dm / self._flat_ms
+            else:
+                d, pred = dijkstra(graph, indices=n + part, limit=max_m, return_predecessors=True)
+                r, c, dm, ds = _path_seconds(d, pred, edge_keys, seconds)
+                del pred
+            del d
             near = (c < n) & (dm <= thr[np.minimum(c, n - 1)])
             pend.append(
                 (

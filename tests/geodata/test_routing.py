@@ -651,3 +651,27 @@ def test_a_new_station_snapshot_sorts_its_stations_edges_only(monkeypatch) -> No
     got = second.nearest(*_at(net, 0, 1, 0.1), k=2)
     assert got.index.tolist() == [0, 1]
     assert got.route_m.tolist() == pytest.approx([120.0, 250.0], abs=0.01)
+
+
+def test_lists_without_steps_follow_no_paths_for_their_seconds(monkeypatch) -> None:
+    """The e-bike's network has no steps: seconds are metres at the flat speed, so the
+    build skips following each route's tree (a sixth of its CPU); with steps it must."""
+    stations = [_at(_line(), 0, 1, 0.5), _at(_line(), 2, 3, 0.5), _at(_line(), 1, 2, 0.8)]
+    flat_net = _line()
+
+    def no_paths(*args, **kwargs):
+        raise AssertionError("followed the paths")
+
+    monkeypatch.setattr(routing, "_path_seconds", no_paths)
+    router = _line_router(flat_net, stations)
+    router.build_lists(size=2, max_m=1000)
+    lists = router._lists
+    assert lists is not None
+    fin = np.isfinite(lists.route_m)
+    assert np.allclose(lists.route_s[fin], lists.route_m[fin] / (15.0 / 3.6), rtol=1e-6)
+    got = router.nearest(*_at(flat_net, 1, 2, 0.2), k=2)
+    assert got.index.tolist() == [2, 0]
+    assert got.duration_s.tolist() == pytest.approx((got.route_m / (15.0 / 3.6)).tolist())
+    stepped = _line_router(_line(steps=(False, True, False)), stations)
+    with pytest.raises(AssertionError, match="followed the paths"):
+        stepped.build_lists(size=2, max_m=1000)
