@@ -80,6 +80,9 @@ _MERGE_PAIRS = 1_000_000
 # A query's heap search hands over to scipy past this many settled nodes (scipy's fixed
 # cost, ~0.3-1 ms a call, is about the heap's for that many).
 _HEAP_SETTLED = 800
+# The long search's first bound (metres) at least; metres per degree of latitude (about).
+_SCIPY_REACH = 1500.0
+_M_PER_DEG = 111_195.0
 # The planar search radius over the geodesic maximum: the frame's scale error is far below.
 _SEARCH_SLACK = 1.001
 
@@ -685,12 +688,13 @@ class Router:
             if self._lists is not None:
                 found = self._from_lists(p, t, k, ok, limit)
                 if found is None:  # the answer lies beyond the lists: far, scipy at once
-                    reach = max(2 * self._lists_reach(p, t), 1500.0)
+                    reach = max(2 * self._lists_reach(p, t), self._straight_reach(lon, lat, k, ok))
                     found = self._search_scipy(p, t, k, ok, limit, reach=reach)
             if found is None:
                 found = self._search(p, t, k, ok, limit, max_settled=_HEAP_SETTLED)
             if found is None:
-                found = self._search_scipy(p, t, k, ok, limit)
+                reach = self._straight_reach(lon, lat, k, ok)
+                found = self._search_scipy(p, t, k, ok, limit, reach=reach)
         else:
             found = []
         leg_s = q_snap / self._flat_ms
@@ -700,6 +704,22 @@ class Router:
             duration_s=np.array([f[2] + leg_s for f in found], dtype=np.float64),
             snap_m=q_snap,
         )
+
+    def _straight_reach(self, lon: float, lat: float, k: int, ok: BoolArray) -> float:
+        """Where a long search starts: 1.3 times the k-th nearest passing station in a
+        straight line (a route is never shorter), at least 1.5 km. Only a first bound (the
+        search doubles it until k are in), so a flat approximation does: with few stations
+        passing (at night) the doublings from 1.5 km cost as much as the answer (1 M
+        edges, 50 of 5,000 open, k=10: 53-66 ms a query, 28-31 ms from this bound)."""
+        idx = np.flatnonzero(ok)
+        if idx.size < k or k <= 0:
+            return _SCIPY_REACH
+        cos = math.cos(math.radians(lat))
+        dx = (self.station_lon[idx] - lon) * cos
+        dy = self.station_lat[idx] - lat
+        d2 = dx * dx + dy * dy
+        kth = math.sqrt(float(np.partition(d2, k - 1)[k - 1])) * _M_PER_DEG
+        return max(_SCIPY_REACH, 1.3 * kth)
 
     def _seeds(self, p: int, t: float) -> list[tuple[float, float, int]]:
         """(metres, seconds, node): the ends a point at ``t`` on piece ``p`` goes to."""
