@@ -219,7 +219,9 @@ def read_network(
     t0 = time.perf_counter()
     try:
         ways = _read_ways(file, PROFILES[travel], stats, show)
-    except RuntimeError as exc:  # osmium: "PBF error: invalid BlobHeader size", XML errors
+    # osmium: RuntimeError ("PBF error: invalid BlobHeader size", XML errors),
+    # InvalidLocationError (XML lon="500"), ValueError ("OSM tag value is too long": > 1024)
+    except (RuntimeError, ValueError, osmium.InvalidLocationError) as exc:
         detail = " ".join(str(exc).split())[:200]
         raise NetworkFileError(f"{file.name} 不是可读的 OpenStreetMap 文件（{detail}）") from None
     stats.ways_s = time.perf_counter() - t0
