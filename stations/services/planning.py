@@ -668,30 +668,39 @@ def travel_coverage_figures(
     assert cover.cross is not None
     demand_doc = _travel_demand(router, grid, mask, options, demand, districts, chosen, only)
     out: dict[str, dict[str, Any]] = {}
-    totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
+    totals = {"area": 0.0, "covered": 0.0, "cross": 0.0, "network": 0.0}
     for d in chosen:
         cells = areas[d.adcode]
         covered = float(cells.area_m2[cover.covered[cells.cells]].sum())
         crossed = float(cells.area_m2[cover.cross[cells.cells]].sum())
+        # The part of the district the network's extent reaches: outside it nothing is
+        # known (a Yuzhong extract says nothing of Jiangbei), so a district wholly outside
+        # has no share (None), not 0, and the city's share is over the districts measured.
+        on_network_m2 = min(d.area_m2, _network_area_m2(grid, d))
+        measured = on_network_m2 > 0
         out[d.adcode] = {
             "key": d.adcode,
             "name": d.name,
             "area_km2": round(d.area_m2 / 1e6, 3),
+            "network_km2": round(on_network_m2 / 1e6, 3),
             "covered_km2": round(covered / 1e6, 3),
-            "share": round(min(1.0, covered / d.area_m2), 6),
+            "share": round(min(1.0, covered / d.area_m2), 6) if measured else None,
             "cross_covered_km2": round(crossed / 1e6, 3),
-            "cross_share": round(min(1.0, crossed / d.area_m2), 6),
+            "cross_share": round(min(1.0, crossed / d.area_m2), 6) if measured else None,
             "stations_reaching": int(reaching[d.adcode].sum()),
             **demand_doc.get(d.adcode, {}),
         }
-        totals["area"] += d.area_m2
-        totals["covered"] += covered
-        totals["cross"] += crossed
+        if measured:
+            totals["area"] += d.area_m2
+            totals["covered"] += covered
+            totals["cross"] += crossed
+            totals["network"] += on_network_m2
     if only is None:
         out[CITY] = {
             "key": CITY,
             "name": "全市",
             "area_km2": round(totals["area"] / 1e6, 3),
+            "network_km2": round(totals["network"] / 1e6, 3),
             "covered_km2": round(totals["covered"] / 1e6, 3),
             "share": _share(totals["covered"], totals["area"]),
             "cross_covered_km2": round(totals["cross"] / 1e6, 3),
@@ -700,6 +709,14 @@ def travel_coverage_figures(
             **demand_doc.get(CITY, {}),
         }
     return out
+
+
+def _network_area_m2(grid: CellGrid, district: District) -> float:
+    """The area of ``district`` inside the rectangle of ``grid`` (the network's extent plus
+    the walk-in distance), in the grid's frame."""
+    side = grid.cell_m
+    extent = shapely.box(grid.x0, grid.y0, grid.x0 + grid.nx * side, grid.y0 + grid.ny * side)
+    return float(shapely.intersection(grid.local(district.geometry), extent).area)
 
 
 def _travel_demand(

@@ -152,7 +152,8 @@ def test_the_whole_city_sums_its_districts(city, districts):
     assert set(figures) == {d.adcode for d in districts} | {CITY}
     covered = sum(figures[d.adcode]["covered_km2"] for d in districts)
     assert figures[CITY]["covered_km2"] == pytest.approx(covered, abs=0.01)
-    assert 0 < figures[CITY]["share"] < figures[YUZHONG]["share"]
+    # The city over the districts the network reaches (only Yuzhong here).
+    assert figures[CITY]["share"] == figures[YUZHONG]["share"] > 0
     # Kept for the snapshot and network version.
     assert index_travel_coverage(index, districts, holder, WALK) is figures
     # One district alone (searching only from the stations within reach of it) is the same.
@@ -239,3 +240,27 @@ def test_the_travel_gap_search_is_budgeted(city, districts, monkeypatch):
     monkeypatch.setattr(gaps_service, "MAX_TRAVEL_GAP_WORK", 1000)
     with pytest.raises(TooMuchWorkError, match="choose a district or a wider spacing_m"):
         find_travel_gaps(index, districts, holder, options)
+
+
+def test_a_district_the_network_does_not_reach_has_no_share_not_zero(city, districts):
+    """A walk network of a Yuzhong extract says nothing of a district 200 km away: its share
+    is unknown (None), not 0 %; the city's share is over the districts the network reaches."""
+    store, holder = city
+    far = "500243"  # 彭水, far south-east
+    add_station(store, districts, WEST, "W9")
+    index = StationIndex.build(store)
+    figures = index_travel_coverage(index, districts, holder, WALK)
+    assert figures[far]["network_km2"] == 0
+    assert figures[far]["share"] is None and figures[far]["cross_share"] is None
+    yz = figures[YUZHONG]
+    assert 0 < yz["network_km2"] < yz["area_km2"] and 0 < yz["share"] < 1
+    measured = [figures[d.adcode] for d in districts if figures[d.adcode]["share"] is not None]
+    area = sum(f["area_km2"] for f in measured)
+    assert area < 1000  # Chongqing is 82,000 km²: the city share is not over all of it
+    assert figures[CITY]["area_km2"] == pytest.approx(area, abs=0.01)
+    assert figures[CITY]["share"] == pytest.approx(
+        sum(f["covered_km2"] for f in measured) / area, rel=1e-3
+    )
+    assert figures[CITY]["network_km2"] == pytest.approx(
+        sum(f["network_km2"] for f in measured), abs=0.01
+    )
