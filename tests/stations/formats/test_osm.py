@@ -150,7 +150,8 @@ EXPECTED = {
     ("test.osm.pbf", Travel.WALK): (1397, 3064, 318, 48),
     ("test.osm.pbf", Travel.EBIKE): (1205, 2560, 277, 38),
     ("Helsinki.osm.pbf", Travel.WALK): (5445, 12890, 2246, 163),
-    ("Helsinki.osm.pbf", Travel.EBIKE): (2794, 4834, 1114, 85),
+    # 24 service roads tagged vehicle=no are not ridden (2794, 4834, 1114 before).
+    ("Helsinki.osm.pbf", Travel.EBIKE): (2767, 4801, 1090, 85),
 }
 
 
@@ -245,6 +246,22 @@ def test_compressed_xml_reads_the_same(city: Path, tmp_path: Path) -> None:
             WayRule(True, True),
         ),
         (Travel.EBIKE, {"highway": "service", "access": "private"}, "access=private"),
+        # Motor vehicles only (an elevated 快速路 tagged primary): neither walks nor rides.
+        (Travel.WALK, {"highway": "primary", "motorroad": "yes"}, "motorroad=yes"),
+        (Travel.EBIKE, {"highway": "primary", "motorroad": "yes"}, "motorroad=yes"),
+        (
+            Travel.WALK,
+            {"highway": "primary", "motorroad": "yes", "foot": "yes"},
+            WayRule(True, True),
+        ),
+        # No vehicles (a pedestrianised street): walk yes, e-bike no (unless bicycles may).
+        (Travel.WALK, {"highway": "residential", "vehicle": "no"}, WayRule(True, True)),
+        (Travel.EBIKE, {"highway": "residential", "vehicle": "no"}, "vehicle=no"),
+        (
+            Travel.EBIKE,
+            {"highway": "residential", "vehicle": "no", "bicycle": "yes"},
+            WayRule(True, True),
+        ),
     ],
 )
 def test_way_rules(travel: Travel, tags: dict[str, str], expected: WayRule | str) -> None:
