@@ -9,6 +9,7 @@ CLI come here for them: the budget is checked here, whoever asks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -643,16 +644,17 @@ def travel_coverage_figures(
     ``mask`` (over the router's stations, at ``stations`` lon/lat) in time, walk-in leg
     included; ``cross_share`` that of ``min_stations`` stations; ``stations_reaching`` the
     stations passing ``mask``, on the network, within the straight-line reach (speed x
-    minutes) of the district: the only ones that can cover it. With ``demand``, the same
-    for the demand points (each snapped as a cell is).
+    minutes, and half a cell's diagonal) of the district: the only ones that can cover it.
+    With ``demand``, the same for the demand points (each snapped as a cell is).
     """
     chosen = chosen_districts(districts, only)
     areas = {d.adcode: grid.area_cells(d.adcode, d.geometry) for d in chosen}
     wanted = np.unique(np.concatenate([a.cells for a in areas.values()] + [np.empty(0, int)]))
     # The stations that can cover a district: on the network and within the straight-line
     # reach of it (no route is shorter than the straight line, no way faster than the
-    # profile's speed); with one district, only those are searched from.
-    reach_m = router.speed_kmh / 3.6 * options.limit_s
+    # profile's speed); with one district, only those are searched from. A cell on the
+    # border counts by its centre, up to half a diagonal outside: that much more.
+    reach_m = router.speed_kmh / 3.6 * options.limit_s + grid.cell_m * math.sqrt(0.5)
     on_network = np.flatnonzero(mask & router.reachable)
     sx, sy = grid.to_local().transform(stations[0][on_network], stations[1][on_network])
     points = shapely.points(np.asarray(sx), np.asarray(sy))

@@ -13,7 +13,9 @@ import shapely
 from pyproj import Geod
 
 from geodata.coverage import coverage
+from geodata.districts import District, Districts
 from geodata.hours import TZ
+from geodata.routing import Router
 from geodata.travel_coverage import cell_grid
 from stations.domain.demand import DemandLayer
 from stations.domain.errors import InvalidOptionError
@@ -29,6 +31,7 @@ from stations.services.planning import (
     TravelOptions,
     index_travel_coverage,
     travel_cover,
+    travel_coverage_figures,
     travel_options,
 )
 from stations.storage.sqlite import SQLiteStore
@@ -264,3 +267,38 @@ def test_a_district_the_network_does_not_reach_has_no_share_not_zero(city, distr
     assert figures[CITY]["network_km2"] == pytest.approx(
         sum(f["network_km2"] for f in measured), abs=0.01
     )
+
+
+def test_one_district_alone_counts_the_stations_reaching_its_border_cells(city):
+    """A cell on a district's border counts by its centre, which may lie outside the
+    district: a station just beyond the straight-line reach of the district itself still
+    covers that cell. Before, ``district=`` dropped that station and said 0 where the whole
+    city's figures said 1 % (a 40 m cell over a 100 m x 40 m district's edge)."""
+    store, holder = city
+    index = StationIndex.build(store)
+    router = holder.router(Travel.WALK, index)
+    options = TravelOptions(Travel.WALK, 2, cell_m=40.0)
+    grid = cell_grid(router.network, router.snapper, cell_m=40.0, walk_in_m=100.0)
+    reach = router.speed_kmh / 3.6 * options.limit_s
+    fwd = grid.to_local()
+    cx = grid.x0 + (grid.ix + 0.5) * grid.cell_m
+    cy = grid.y0 + (grid.iy + 0.5) * grid.cell_m
+    # A cell whose centre is on a street, and a station on it reach - 5 m east of it: the
+    # cell is within the time; the district ends 19 m west of the centre (the cell overlaps
+    # it by 1 m), so the station is reach + 14 m from the district.
+    for c in np.flatnonzero(grid.snaps.snap_m < 1):
+        lon, lat = fwd.transform(cx[c] + reach - 5, cy[c], direction="INVERSE")
+        if router.snapper.snap(np.array([lon]), np.array([lat]), max_m=100).snap_m[0] < 1:
+            break
+    else:
+        pytest.fail("no cell centre on a street")
+    box = grid.wgs84(shapely.box(cx[c] - 119, cy[c] - 20, cx[c] - 19, cy[c] + 20))
+    edge = Districts([District("500199", "边区", "区", box, 4000.0)], source="test")
+    lons, lats = np.array([lon]), np.array([lat])
+    sites = Router(router.network, router.snapper, lons, lats, snap_max_m=200, speed_kmh=4.5)
+    mask = np.ones(1, bool)
+    whole = travel_coverage_figures(edge, sites, grid, (lons, lats), mask, options)
+    alone = travel_coverage_figures(edge, sites, grid, (lons, lats), mask, options, only="500199")
+    assert whole["500199"]["share"] == pytest.approx(0.01, abs=0.002)
+    assert alone == {"500199": whole["500199"]}
+    assert alone["500199"]["stations_reaching"] == 1
