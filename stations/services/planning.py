@@ -668,31 +668,36 @@ def travel_coverage_figures(
         mask[on_network[reaching[only]]] = True
     cover = travel_cover(router, grid, mask, options, cells=wanted.astype(np.int64))
     assert cover.cross is not None
-    demand_doc = _travel_demand(router, grid, mask, options, demand, districts, chosen, only)
+    # The part of each district the network's extent reaches: outside it nothing is known
+    # (a Yuzhong extract says nothing of Jiangbei), so a district wholly outside has no
+    # share (None), not 0, and the city's share (and demand share) is over the districts
+    # measured.
+    extent_m2 = {d.adcode: min(d.area_m2, _network_area_m2(grid, d)) for d in chosen}
+    measured = {d.adcode for d in chosen if extent_m2[d.adcode] > 0}
+    demand_doc = _travel_demand(
+        router, grid, mask, options, demand, districts, chosen, only, measured
+    )
     out: dict[str, dict[str, Any]] = {}
     totals = {"area": 0.0, "covered": 0.0, "cross": 0.0, "network": 0.0}
     for d in chosen:
         cells = areas[d.adcode]
         covered = float(cells.area_m2[cover.covered[cells.cells]].sum())
         crossed = float(cells.area_m2[cover.cross[cells.cells]].sum())
-        # The part of the district the network's extent reaches: outside it nothing is
-        # known (a Yuzhong extract says nothing of Jiangbei), so a district wholly outside
-        # has no share (None), not 0, and the city's share is over the districts measured.
-        on_network_m2 = min(d.area_m2, _network_area_m2(grid, d))
-        measured = on_network_m2 > 0
+        on_network_m2 = extent_m2[d.adcode]
+        known = on_network_m2 > 0
         out[d.adcode] = {
             "key": d.adcode,
             "name": d.name,
             "area_km2": round(d.area_m2 / 1e6, 3),
             "network_km2": round(on_network_m2 / 1e6, 3),
             "covered_km2": round(covered / 1e6, 3),
-            "share": round(min(1.0, covered / d.area_m2), 6) if measured else None,
+            "share": round(min(1.0, covered / d.area_m2), 6) if known else None,
             "cross_covered_km2": round(crossed / 1e6, 3),
-            "cross_share": round(min(1.0, crossed / d.area_m2), 6) if measured else None,
+            "cross_share": round(min(1.0, crossed / d.area_m2), 6) if known else None,
             "stations_reaching": int(reaching[d.adcode].sum()),
             **demand_doc.get(d.adcode, {}),
         }
-        if measured:
+        if known:
             totals["area"] += d.area_m2
             totals["covered"] += covered
             totals["cross"] += crossed
@@ -730,10 +735,12 @@ def _travel_demand(
     districts: Districts,
     chosen: list[District],
     only: str | None,
+    measured: set[str],
 ) -> dict[str, dict[str, Any]]:
     """Each district's (and the city's) demand figures by travel time: the weighted share
     of the demand points within the time (snapped within the grid's walk-in distance;
-    farther ones are not covered)."""
+    farther ones are not covered); no share for a district not ``measured`` (outside the
+    network's extent), and the city's over the measured ones."""
     if demand is None:
         return {}
     where = districts.lookup(demand.lon, demand.lat) if len(demand) else np.empty(0, "<U6")
@@ -753,10 +760,17 @@ def _travel_demand(
     weight, where = demand.weight[at], where[at]
     groups = {d.adcode: where == d.adcode for d in chosen}
     if only is None:
-        groups[CITY] = np.ones(at.size, bool)
+        groups[CITY] = np.isin(where, list(measured))
     out: dict[str, dict[str, Any]] = {}
     for key, sel in groups.items():
         total = float(weight[sel].sum())
+        if key != CITY and key not in measured:
+            out[key] = {
+                "demand_weight": round(total, 3),
+                "demand_share": None,
+                "demand_cross_share": None,
+            }
+            continue
         if total == 0:
             out[key] = {"demand_weight": 0.0, "demand_share": None, "demand_cross_share": None}
             continue

@@ -267,6 +267,16 @@ def test_a_district_the_network_does_not_reach_has_no_share_not_zero(city, distr
     assert figures[CITY]["network_km2"] == pytest.approx(
         sum(f["network_km2"] for f in measured), abs=0.01
     )
+    # Demand there is unknown too, and the city's demand share is over the measured part.
+    pengshui = districts.get(far).geometry.representative_point()
+    west = xy_to_lonlat(300.0, 300.0)
+    layer = DemandLayer(
+        "riders", np.array([west[0], pengshui.x]), np.array([west[1], pengshui.y]), np.ones(2)
+    )
+    doc = index_travel_coverage(index, districts, holder, WALK, demand=layer)
+    assert doc[far]["demand_weight"] == 1.0 and doc[far]["demand_share"] is None
+    assert doc[YUZHONG]["demand_share"] == 1.0
+    assert doc[CITY]["demand_weight"] == 1.0 and doc[CITY]["demand_share"] == 1.0
 
 
 def test_one_district_alone_counts_the_stations_reaching_its_border_cells(city):
