@@ -672,7 +672,7 @@ def travel_coverage_figures(
     # (a Yuzhong extract says nothing of Jiangbei), so a district wholly outside has no
     # share (None), not 0, and the city's share (and demand share) is over the districts
     # measured.
-    extent_m2 = {d.adcode: min(d.area_m2, _network_area_m2(grid, d)) for d in chosen}
+    extent_m2 = {d.adcode: min(d.area_m2, network_area_m2(grid, d)) for d in chosen}
     measured = {d.adcode for d in chosen if extent_m2[d.adcode] > 0}
     demand_doc = _travel_demand(
         router, grid, mask, options, demand, districts, chosen, only, measured
@@ -718,7 +718,7 @@ def travel_coverage_figures(
     return out
 
 
-def _network_area_m2(grid: CellGrid, district: District) -> float:
+def network_area_m2(grid: CellGrid, district: District) -> float:
     """The area of ``district`` inside the rectangle of ``grid`` (the network's extent plus
     the walk-in distance), in the grid's frame."""
     side = grid.cell_m

@@ -312,3 +312,16 @@ def test_one_district_alone_counts_the_stations_reaching_its_border_cells(city):
     assert whole["500199"]["share"] == pytest.approx(0.01, abs=0.002)
     assert alone == {"500199": whole["500199"]}
     assert alone["500199"]["stations_reaching"] == 1
+
+
+def test_gaps_over_the_whole_city_share_over_the_districts_the_network_reaches(city, districts):
+    """Without district=, the gap picks' shares are over the districts the network reaches
+    (as the coverage's city share), not over all 82,000 km² of Chongqing."""
+    store, holder = city
+    index = StationIndex.build(store)
+    options = gap_options(districts, n=1, spacing_m=250, travel="walk")
+    (first,) = find_travel_gaps(index, districts, holder, options).sites
+    city_doc = index_travel_coverage(index, districts, holder, WALK)[CITY]
+    assert first.share == pytest.approx(
+        city_doc["share"] + first.gain / city_doc["area_km2"], rel=1e-3
+    )
