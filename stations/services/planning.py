@@ -325,7 +325,7 @@ class CoverageAreas:
 
     covered: list[shapely.Geometry]
     uncovered: list[shapely.Geometry]
-    shares: dict[str, float]
+    shares: dict[str, float | None]  # None: not measured (outside the network's extent)
 
 
 def coverage_areas(
@@ -903,5 +903,6 @@ def travel_areas(
         inside = grid.wgs84(shapely.intersection(drawn, grid.local(d.geometry)))
         out.covered.append(inside)
         out.uncovered.append(shapely.difference(d.geometry, inside))
-        out.shares[d.adcode] = min(1.0, covered / d.area_m2)
+        known = network_area_m2(grid, d) > 0  # else unknown, as travel_coverage_figures says
+        out.shares[d.adcode] = min(1.0, covered / d.area_m2) if known else None
     return out

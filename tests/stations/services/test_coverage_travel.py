@@ -325,3 +325,18 @@ def test_gaps_over_the_whole_city_share_over_the_districts_the_network_reaches(c
     assert first.share == pytest.approx(
         city_doc["share"] + first.gain / city_doc["area_km2"], rel=1e-3
     )
+
+
+def test_the_map_has_no_share_for_a_district_the_network_does_not_reach(city, districts):
+    """The service-area map colours a district outside the network's extent 无数据 (no
+    share), not 0 %: the same figures as /v1/coverage?travel=."""
+    store, holder = city
+    index = StationIndex.build(store)
+    mask = np.ones(len(index.nearest.lon), bool)
+    areas = planning.travel_areas(index, districts, holder, WALK, mask)
+    figures = index_travel_coverage(index, districts, holder, WALK)
+    assert areas.shares["500243"] is None
+    assert areas.shares[YUZHONG] == pytest.approx(figures[YUZHONG]["share"], abs=1e-6)
+    assert {k for k, v in areas.shares.items() if v is None} == {
+        k for k, f in figures.items() if f["share"] is None
+    }
