@@ -44,6 +44,7 @@ __all__ = [
     "covered_area",
     "cross_covered",
     "greedy_travel_gaps",
+    "grid_shape",
     "point_seconds",
     "reach_work_estimate",
     "subset",
@@ -171,7 +172,11 @@ def cell_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: f
     return grid
 
 
-def _build_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: float) -> CellGrid:
+def grid_shape(
+    network: Network, *, cell_m: float, walk_in_m: float
+) -> tuple[str, float, float, int, int]:
+    """The grid :func:`cell_grid` would lay over ``network``: its PROJ pipeline, origin
+    ``x0``/``y0`` and ``nx`` x ``ny`` cells (``nx * ny`` over MAX_CELLS: too large)."""
     if not cell_m > 0 or not walk_in_m >= 0:
         raise ValueError("cell_m must be positive and walk_in_m not negative")
     min_lon, min_lat, max_lon, max_lat = network.bbox
@@ -186,6 +191,12 @@ def _build_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m:
     y0 = math.floor((float(np.min(y)) - walk_in_m) / cell_m) * cell_m
     nx = max(1, math.ceil((float(np.max(x)) + walk_in_m - x0) / cell_m))
     ny = max(1, math.ceil((float(np.max(y)) + walk_in_m - y0) / cell_m))
+    return pipeline, x0, y0, nx, ny
+
+
+def _build_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: float) -> CellGrid:
+    pipeline, x0, y0, nx, ny = grid_shape(network, cell_m=cell_m, walk_in_m=walk_in_m)
+    fwd = Transformer.from_pipeline(pipeline)
     if nx * ny > MAX_CELLS:
         msg = (
             f"the network's extent would need {nx * ny:,} cells of {cell_m:g} m "

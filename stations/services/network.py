@@ -20,8 +20,10 @@ from geodata.districts import Districts
 from geodata.hours import TZ
 from geodata.network import FORMAT, Network
 from geodata.routing import Snapper
+from geodata.travel_coverage import MAX_CELLS, grid_shape
 from stations.domain.travel import NetworkFileError, NetworkInfo, RoutingSettings, Travel
 from stations.formats.osm import Progress, check_file, read_network
+from stations.services.planning import settings_walk_in_m
 from stations.storage.store import NetworkStore
 
 
@@ -76,6 +78,7 @@ def import_network(
     stations: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
+    cell_m: float | None = None,
 ) -> NetworkInfo:
     """Read ``path`` into the ``travel`` network and store it (replacing the profile's
     earlier one); the stored network's info. NetworkFileError (Chinese, one line) for a
@@ -84,7 +87,9 @@ def import_network(
 
     With ``stations`` (lon, lat arrays, WGS-84) and ``routing``, the stats count how many of
     them are farther than the profile's snap distance from every way
-    (``stations_off_network`` of ``stations_checked``): routes cannot reach them."""
+    (``stations_off_network`` of ``stations_checked``): routes cannot reach them. With
+    ``cell_m`` too, ``grid_cells`` is the size of the coverage grid over the network's
+    extent (over ``max_grid_cells``, coverage, gaps and maps by travel will refuse it)."""
     file = Path(path)
     check_file(file, max_bytes=max_bytes)
     show = progress or _noop
@@ -105,6 +110,13 @@ def import_network(
             counted["stations_checked"] = int(np.size(lon))
             counted["stations_off_network"] = off_network(network, lon, lat, routing.snap(travel))
             counted["snap_m"] = routing.snap(travel)
+        if cell_m is not None:
+            *_, nx, ny = grid_shape(
+                network, cell_m=cell_m, walk_in_m=settings_walk_in_m(routing, travel)
+            )
+            counted["grid_cells"] = nx * ny
+            counted["max_grid_cells"] = MAX_CELLS
+            counted["cell_m"] = cell_m
     show("保存路网", 0.85)
     info = NetworkInfo(
         profile=travel,

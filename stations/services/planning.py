@@ -43,7 +43,7 @@ from stations.domain.figures import (
     stations_per_100km2,
 )
 from stations.domain.model import Status
-from stations.domain.travel import NoNetworkError, Travel, parse_travel
+from stations.domain.travel import NoNetworkError, RoutingSettings, Travel, parse_travel
 from stations.readmodel.index import CacheName, StationIndex
 from stations.readmodel.network import NetworkHolder
 from stations.storage.store import Store
@@ -592,7 +592,12 @@ class TravelCover:
 
 
 def walk_in_m(networks: NetworkHolder, travel: Travel) -> float:
-    return min(WALK_IN_M, networks.settings.snap(travel))
+    return settings_walk_in_m(networks.settings, travel)
+
+
+def settings_walk_in_m(routing: RoutingSettings, travel: Travel) -> float:
+    """How far a cell centre or demand point may be from its way (see WALK_IN_M)."""
+    return min(WALK_IN_M, routing.snap(travel))
 
 
 def travel_cover(
