@@ -14,6 +14,7 @@ from stations.cli.common import (
     open_registry,
     registry_districts,
 )
+from stations.domain.errors import StoreError
 from stations.domain.model import Status
 from stations.domain.travel import NetworkFileError, Travel
 from stations.readmodel.index import StationIndex
@@ -74,8 +75,8 @@ def network_import(file: Path, profile: str, database: str | None, actor: str) -
             progress=_Progress(),
             cell_m=settings.network_cell_m,
         )
-    except NetworkFileError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (NetworkFileError, StoreError) as exc:  # StoreError: a lock or statement timeout
+        raise click.ClickException(str(exc)) from None  # writing the blob, a read replica…
     finally:
         store.close()
     stats = info.stats
@@ -131,6 +132,8 @@ def network_remove(profile: str, database: str | None) -> None:
     store = open_registry(database)
     try:
         removed = remove_network(store, travel)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         store.close()
     if removed is None:

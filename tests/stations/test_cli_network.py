@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from stations.cli import main
 from stations.config import get_settings
+from stations.domain.errors import DatabaseTimeoutError
 from stations.storage.open import open_store
+from stations.storage.sqlite import SQLiteStore
 from tests import osm_city
 from tests.builders import make_station
 from tests.osm_city import write_city
@@ -135,3 +137,24 @@ def test_import_warns_when_the_extent_is_too_large_for_coverage(run, tmp_path: P
     assert "超过上限 4,000,000：按路网的覆盖率、缺口和覆盖地图将无法计算" in result.stderr
     plain = run("network", "import", str(tmp_path / "river_city.osm"), "--profile", "walk")
     assert plain.exit_code == 0 and "超过上限" not in plain.stderr
+
+
+@pytest.mark.parametrize("command", ["import", "remove"])
+def test_a_store_refusing_the_write_is_a_one_line_error(
+    run, tmp_path: Path, monkeypatch, command: str
+) -> None:
+    """A lock timeout while the 50 MB blob is written (another import holds the registry),
+    or a read replica: a one-line error, not a traceback."""
+    city = write_city(tmp_path / "river_city.osm")
+    assert run("network", "import", str(city), "--profile", "walk").exit_code == 0
+
+    def refuse(self, *args, **kwargs):
+        raise DatabaseTimeoutError("数据库锁等待超时：请稍后重试", lock=True)
+
+    monkeypatch.setattr(SQLiteStore, "put_network", refuse)
+    monkeypatch.setattr(SQLiteStore, "remove_network", refuse)
+    args = [str(city)] if command == "import" else []
+    result = run("network", command, *args, "--profile", "walk")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "Error: 数据库锁等待超时：请稍后重试" in result.output
