@@ -156,6 +156,12 @@ _GRIDS: weakref.WeakKeyDictionary[Network, dict[tuple[float, float], CellGrid]] 
     weakref.WeakKeyDictionary()
 )
 _GRIDS_LOCK = threading.Lock()
+# One lock per network and sizes while its grid is built: requests arriving meanwhile (the
+# warm-up and a first planner, two tabs) wait for that build instead of each snapping every
+# cell again (10-30 s per million edges, on a shared machine).
+_BUILDING: weakref.WeakKeyDictionary[Network, dict[tuple[float, float], threading.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def cell_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: float) -> CellGrid:
@@ -164,12 +170,18 @@ def cell_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: f
     key = (float(cell_m), float(walk_in_m))
     with _GRIDS_LOCK:
         found = _GRIDS.get(network, {}).get(key)
-    if found is not None:
-        return found
-    grid = _build_grid(network, snapper, cell_m=cell_m, walk_in_m=walk_in_m)
-    with _GRIDS_LOCK:
-        _GRIDS.setdefault(network, {})[key] = grid
-    return grid
+        if found is not None:
+            return found
+        building = _BUILDING.setdefault(network, {}).setdefault(key, threading.Lock())
+    with building:
+        with _GRIDS_LOCK:
+            found = _GRIDS.get(network, {}).get(key)
+        if found is not None:
+            return found
+        grid = _build_grid(network, snapper, cell_m=cell_m, walk_in_m=walk_in_m)
+        with _GRIDS_LOCK:
+            _GRIDS.setdefault(network, {})[key] = grid
+        return grid
 
 
 def grid_shape(
