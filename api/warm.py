@@ -16,8 +16,11 @@ log = logging.getLogger("yizhan.api")
 
 # What a planner opens first, and what takes seconds on a cold snapshot (coverage of every
 # district, the map drawn): asked for once after start-up, as a client would, so that the
-# answers are kept in the snapshot's memo before anyone waits for them.
-WARM_PATHS = ("/v1/districts", "/maps/coverage")
+# answers are kept in the snapshot's memo before anyone waits for them. The map by walking
+# time also builds the walk network's cell grid (snapping every 50 m cell: 10-30 s per
+# million edges), which every coverage, gaps and map request by travel needs; without a
+# walk network it is a quick 409.
+WARM_PATHS = ("/v1/districts", "/maps/coverage", "/maps/coverage?travel=walk")
 
 
 class Warmer:
@@ -61,7 +64,8 @@ async def _warm(app: FastAPI, paths: Sequence[str], stopping: threading.Event) -
         log.info("warmed %s (%d) in %.1f s", path, status, time.perf_counter() - started)
 
 
-async def _get(app: FastAPI, path: str) -> int:
+async def _get(app: FastAPI, target: str) -> int:
+    path, _, query = target.partition("?")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -70,7 +74,7 @@ async def _get(app: FastAPI, path: str) -> int:
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "root_path": "",
         "headers": [(b"host", b"localhost"), (b"user-agent", b"yizhan-warm")],
         "client": ("127.0.0.1", 0),

@@ -44,6 +44,7 @@ __all__ = [
     "covered_area",
     "cross_covered",
     "greedy_travel_gaps",
+    "grid_shape",
     "point_seconds",
     "reach_work_estimate",
     "subset",
@@ -155,6 +156,12 @@ _GRIDS: weakref.WeakKeyDictionary[Network, dict[tuple[float, float], CellGrid]] 
     weakref.WeakKeyDictionary()
 )
 _GRIDS_LOCK = threading.Lock()
+# One lock per network and sizes while its grid is built: requests arriving meanwhile (the
+# warm-up and a first planner, two tabs) wait for that build instead of each snapping every
+# cell again (10-30 s per million edges, on a shared machine).
+_BUILDING: weakref.WeakKeyDictionary[Network, dict[tuple[float, float], threading.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def cell_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: float) -> CellGrid:
@@ -163,15 +170,25 @@ def cell_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: f
     key = (float(cell_m), float(walk_in_m))
     with _GRIDS_LOCK:
         found = _GRIDS.get(network, {}).get(key)
-    if found is not None:
-        return found
-    grid = _build_grid(network, snapper, cell_m=cell_m, walk_in_m=walk_in_m)
-    with _GRIDS_LOCK:
-        _GRIDS.setdefault(network, {})[key] = grid
-    return grid
+        if found is not None:
+            return found
+        building = _BUILDING.setdefault(network, {}).setdefault(key, threading.Lock())
+    with building:
+        with _GRIDS_LOCK:
+            found = _GRIDS.get(network, {}).get(key)
+        if found is not None:
+            return found
+        grid = _build_grid(network, snapper, cell_m=cell_m, walk_in_m=walk_in_m)
+        with _GRIDS_LOCK:
+            _GRIDS.setdefault(network, {})[key] = grid
+        return grid
 
 
-def _build_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: float) -> CellGrid:
+def grid_shape(
+    network: Network, *, cell_m: float, walk_in_m: float
+) -> tuple[str, float, float, int, int]:
+    """The grid :func:`cell_grid` would lay over ``network``: its PROJ pipeline, origin
+    ``x0``/``y0`` and ``nx`` x ``ny`` cells (``nx * ny`` over MAX_CELLS: too large)."""
     if not cell_m > 0 or not walk_in_m >= 0:
         raise ValueError("cell_m must be positive and walk_in_m not negative")
     min_lon, min_lat, max_lon, max_lat = network.bbox
@@ -186,6 +203,12 @@ def _build_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m:
     y0 = math.floor((float(np.min(y)) - walk_in_m) / cell_m) * cell_m
     nx = max(1, math.ceil((float(np.max(x)) + walk_in_m - x0) / cell_m))
     ny = max(1, math.ceil((float(np.max(y)) + walk_in_m - y0) / cell_m))
+    return pipeline, x0, y0, nx, ny
+
+
+def _build_grid(network: Network, snapper: Snapper, *, cell_m: float, walk_in_m: float) -> CellGrid:
+    pipeline, x0, y0, nx, ny = grid_shape(network, cell_m=cell_m, walk_in_m=walk_in_m)
+    fwd = Transformer.from_pipeline(pipeline)
     if nx * ny > MAX_CELLS:
         msg = (
             f"the network's extent would need {nx * ny:,} cells of {cell_m:g} m "

@@ -209,7 +209,9 @@ def get_coverage(
 
     With `travel=walk` (or `ebike`) and `minutes`: the share within that travel time along
     the street network instead (cells of `cell_m` snapped to their nearest way within
-    `walk_in_m`, the walk-in counted in the time); 409 `network_not_loaded` without one."""
+    `walk_in_m`, the walk-in counted in the time); 409 `network_not_loaded` without one.
+    `network_km2` is the part of a district inside the network's extent: a district wholly
+    outside has `share` null (unknown, not 0), and the city's share is over the others."""
     chosen = planning.travel_options(
         travel,
         minutes=minutes,

@@ -14,6 +14,7 @@ from stations.cli.common import (
     open_registry,
     registry_districts,
 )
+from stations.domain.errors import StoreError
 from stations.domain.model import Status
 from stations.domain.travel import NetworkFileError, Travel
 from stations.readmodel.index import StationIndex
@@ -72,9 +73,10 @@ def network_import(file: Path, profile: str, database: str | None, actor: str) -
             routing=settings.routing(),
             stations=(index.nearest.lon[active], index.nearest.lat[active]),
             progress=_Progress(),
+            cell_m=settings.network_cell_m,
         )
-    except NetworkFileError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (NetworkFileError, StoreError) as exc:  # StoreError: a lock or statement timeout
+        raise click.ClickException(str(exc)) from None  # writing the blob, a read replica…
     finally:
         store.close()
     stats = info.stats
@@ -85,6 +87,14 @@ def network_import(file: Path, profile: str, database: str | None, actor: str) -
     )
     if stats.get("clipped_ways"):
         click.echo(f"在文件边缘被截断的道路 {stats['clipped_ways']:,} 条（保留了文件内的部分）")
+    if stats.get("grid_cells", 0) > stats.get("max_grid_cells", float("inf")):
+        click.echo(
+            f"注意：路网范围按 {stats['cell_m']:g} 米网格需 {stats['grid_cells']:,} 个网格，"
+            f"超过上限 {stats['max_grid_cells']:,}：按路网的覆盖率、缺口和覆盖地图将无法计算"
+            "（按路线找最近驿站不受影响）。请先裁剪出需要的区县（如 osmium extract --bbox …）"
+            "再导入，或加大 YIZHAN_NETWORK_CELL_M",
+            err=True,
+        )
     if stats.get("stations_checked"):
         click.echo(
             f"在用驿站 {stats['stations_checked']:,} 个，其中 {stats['stations_off_network']:,} 个"
@@ -122,6 +132,8 @@ def network_remove(profile: str, database: str | None) -> None:
     store = open_registry(database)
     try:
         removed = remove_network(store, travel)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         store.close()
     if removed is None:

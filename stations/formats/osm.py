@@ -15,14 +15,16 @@ The profiles (one table, :data:`PROFILES`):
   slower, ``network_steps_factor``), living_street, residential, service, unclassified,
   track, corridor, cycleway, tertiary/secondary/primary and their ``_link``; motorway and
   trunk (and ``_link``) only with ``foot=yes|designated|permissive``; ``foot=no`` never;
-  ``access=no|private`` only with ``foot=yes|designated|permissive``. Walking ignores
+  ``access=no|private`` only with ``foot=yes|designated|permissive``; ``motorroad=yes``
+  (motor vehicles only) likewise. Walking ignores
   ``oneway`` except ``oneway:foot=yes|-1``. Pedestrian areas (``area=yes``) are skipped: their
   outline is not a path across them.
 - **ebike** (e-bikes ride where bicycles do in Chongqing's rules: no motorways, no steps):
   residential, service, living_street, unclassified, track, cycleway,
   tertiary/secondary/primary and their ``_link``; path, footway and pedestrian only with
   ``bicycle=yes|designated|permissive``; never motorway, trunk or steps; ``bicycle=no``
-  never; ``access=no|private`` only with ``bicycle=yes|designated|permissive``. Obeys
+  never; ``access=no|private``, ``vehicle=no|private`` and ``motorroad=yes`` only with
+  ``bicycle=yes|designated|permissive``. Obeys
   ``oneway=yes|1|true`` (and ``-1``/``reverse``: against the nodes' order), and
   ``junction=roundabout|circular`` implies one-way; ``oneway:bicycle=no`` lifts it.
 """
@@ -65,6 +67,7 @@ class Profile:
     always: frozenset[str]
     if_allowed: frozenset[str]
     oneway: bool  # obeys oneway=* (else only oneway:<mode>)
+    vehicle: bool = False  # a vehicle: vehicle=no|private refuses it (unless the mode tag allows)
 
 
 PROFILES: Mapping[Travel, Profile] = {
@@ -97,6 +100,7 @@ PROFILES: Mapping[Travel, Profile] = {
         | _MAJOR,
         if_allowed=frozenset({"path", "footway", "pedestrian"}),
         oneway=True,
+        vehicle=True,
     ),
 }
 
@@ -130,6 +134,13 @@ def way_rule(profile: Profile, tags: Tags) -> WayRule | str:
     access = tags.get("access", "")
     if access in _NO_ACCESS and mode not in _YES:
         return f"access={access}"
+    # motorroad=yes: motor vehicles only (Chongqing's elevated 快速路 tagged primary), no
+    # walkers, no bicycles; vehicle=no: no vehicle, so no e-bike (a pedestrianised street).
+    if tags.get("motorroad", "") == "yes" and mode not in _YES:
+        return "motorroad=yes"
+    vehicle = tags.get("vehicle", "") if profile.vehicle else ""
+    if vehicle in _NO_ACCESS and mode not in _YES:
+        return f"vehicle={vehicle}"
     if tags.get("area", "") == "yes":
         return "area=yes"
     oneway = tags.get(f"oneway:{profile.mode}", "")
@@ -219,7 +230,9 @@ def read_network(
     t0 = time.perf_counter()
     try:
         ways = _read_ways(file, PROFILES[travel], stats, show)
-    except RuntimeError as exc:  # osmium: "PBF error: invalid BlobHeader size", XML errors
+    # osmium: RuntimeError ("PBF error: invalid BlobHeader size", XML errors),
+    # InvalidLocationError (XML lon="500"), ValueError ("OSM tag value is too long": > 1024)
+    except (RuntimeError, ValueError, osmium.InvalidLocationError) as exc:
         detail = " ".join(str(exc).split())[:200]
         raise NetworkFileError(f"{file.name} 不是可读的 OpenStreetMap 文件（{detail}）") from None
     stats.ways_s = time.perf_counter() - t0

@@ -34,6 +34,7 @@ from stations.services.planning import (
     city_coverage_kept,
     counted,
     index_coverage,
+    network_area_m2,
     travel_options,
     walk_in_m,
 )
@@ -192,7 +193,9 @@ def find_travel_gaps(
     router = networks.router(chosen.travel, index)
     walk_in = walk_in_m(networks, chosen.travel)
     grid = cell_grid(router.network, router.snapper, cell_m=chosen.cell_m, walk_in_m=walk_in)
-    areas = chosen_districts(districts, options.district)
+    # Only the districts the network's extent reaches (elsewhere nothing is known: the
+    # shares are over these, as /v1/coverage?travel='s city share is).
+    areas = [d for d in chosen_districts(districts, options.district) if network_area_m2(grid, d)]
     cell_area = np.zeros(len(grid))
     for d in areas:
         cells = grid.area_cells(d.adcode, d.geometry)

@@ -206,7 +206,7 @@ def _choropleths(
     chosen: list[District],
     stations: list[Station],
     names: dict[str, str],
-    shares: dict[str, float],
+    shares: dict[str, float | None],
     *,
     reach: str,
     demand: DemandLayer | None,

@@ -20,8 +20,10 @@ from geodata.districts import Districts
 from geodata.hours import TZ
 from geodata.network import FORMAT, Network
 from geodata.routing import Snapper
+from geodata.travel_coverage import MAX_CELLS, grid_shape
 from stations.domain.travel import NetworkFileError, NetworkInfo, RoutingSettings, Travel
 from stations.formats.osm import Progress, check_file, read_network
+from stations.services.planning import settings_walk_in_m
 from stations.storage.store import NetworkStore
 
 
@@ -43,13 +45,25 @@ def bbox_text(bbox: tuple[float, float, float, float]) -> str:
     return f"东经 {x0:.3f}–{x1:.3f}，北纬 {y0:.3f}–{y1:.3f}"
 
 
-def check_area(bbox: tuple[float, float, float, float], districts: Districts) -> None:
-    """NetworkFileError unless the nodes' bbox meets one of the districts."""
-    if not shapely.box(*bbox).intersects(districts.union):
-        raise NetworkFileError(
-            f"这个文件的范围（{bbox_text(bbox)}）不在本系统的区县内（{districts.source}）："
-            "请导入覆盖这些区县的 OpenStreetMap 文件"
-        )
+# Nodes tested against the districts at most (evenly spread): a province's millions would
+# cost seconds, and one node inside is all the check asks.
+_AREA_SAMPLE = 200_000
+
+
+def check_area(network: Network, districts: Districts) -> None:
+    """NetworkFileError unless some of the network's nodes lie in the districts (its bbox
+    meeting them is not enough: a Sichuan extract's bbox covers half of Chongqing)."""
+    bbox = network.bbox
+    if shapely.box(*bbox).intersects(districts.union):
+        step = max(1, network.nodes // _AREA_SAMPLE)
+        area = districts.union
+        shapely.prepare(area)
+        if shapely.contains_xy(area, network.lon[::step], network.lat[::step]).any():
+            return
+    raise NetworkFileError(
+        f"这个文件的范围（{bbox_text(bbox)}）不在本系统的区县内（{districts.source}）："
+        "请导入覆盖这些区县的 OpenStreetMap 文件"
+    )
 
 
 def import_network(
@@ -64,6 +78,7 @@ def import_network(
     stations: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     progress: Progress | None = None,
     now: datetime | None = None,
+    cell_m: float | None = None,
 ) -> NetworkInfo:
     """Read ``path`` into the ``travel`` network and store it (replacing the profile's
     earlier one); the stored network's info. NetworkFileError (Chinese, one line) for a
@@ -72,7 +87,9 @@ def import_network(
 
     With ``stations`` (lon, lat arrays, WGS-84) and ``routing``, the stats count how many of
     them are farther than the profile's snap distance from every way
-    (``stations_off_network`` of ``stations_checked``): routes cannot reach them."""
+    (``stations_off_network`` of ``stations_checked``): routes cannot reach them. With
+    ``cell_m`` too, ``grid_cells`` is the size of the coverage grid over the network's
+    extent (over ``max_grid_cells``, coverage, gaps and maps by travel will refuse it)."""
     file = Path(path)
     check_file(file, max_bytes=max_bytes)
     show = progress or _noop
@@ -82,7 +99,7 @@ def import_network(
             show(what, 0.8 * done)
 
     network, stats = read_network(file, travel, max_bytes=max_bytes, progress=reading)
-    check_area(network.bbox, districts)
+    check_area(network, districts)
     counted = stats.as_dict()
     speeds: dict[str, float] = {}
     if routing is not None:
@@ -93,6 +110,13 @@ def import_network(
             counted["stations_checked"] = int(np.size(lon))
             counted["stations_off_network"] = off_network(network, lon, lat, routing.snap(travel))
             counted["snap_m"] = routing.snap(travel)
+        if cell_m is not None:
+            *_, nx, ny = grid_shape(
+                network, cell_m=cell_m, walk_in_m=settings_walk_in_m(routing, travel)
+            )
+            counted["grid_cells"] = nx * ny
+            counted["max_grid_cells"] = MAX_CELLS
+            counted["cell_m"] = cell_m
     show("保存路网", 0.85)
     info = NetworkInfo(
         profile=travel,

@@ -9,6 +9,7 @@ CLI come here for them: the budget is checked here, whoever asks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,7 +43,7 @@ from stations.domain.figures import (
     stations_per_100km2,
 )
 from stations.domain.model import Status
-from stations.domain.travel import NoNetworkError, Travel, parse_travel
+from stations.domain.travel import NoNetworkError, RoutingSettings, Travel, parse_travel
 from stations.readmodel.index import CacheName, StationIndex
 from stations.readmodel.network import NetworkHolder
 from stations.storage.store import Store
@@ -324,7 +325,7 @@ class CoverageAreas:
 
     covered: list[shapely.Geometry]
     uncovered: list[shapely.Geometry]
-    shares: dict[str, float]
+    shares: dict[str, float | None]  # None: not measured (outside the network's extent)
 
 
 def coverage_areas(
@@ -591,7 +592,12 @@ class TravelCover:
 
 
 def walk_in_m(networks: NetworkHolder, travel: Travel) -> float:
-    return min(WALK_IN_M, networks.settings.snap(travel))
+    return settings_walk_in_m(networks.settings, travel)
+
+
+def settings_walk_in_m(routing: RoutingSettings, travel: Travel) -> float:
+    """How far a cell centre or demand point may be from its way (see WALK_IN_M)."""
+    return min(WALK_IN_M, routing.snap(travel))
 
 
 def travel_cover(
@@ -643,16 +649,17 @@ def travel_coverage_figures(
     ``mask`` (over the router's stations, at ``stations`` lon/lat) in time, walk-in leg
     included; ``cross_share`` that of ``min_stations`` stations; ``stations_reaching`` the
     stations passing ``mask``, on the network, within the straight-line reach (speed x
-    minutes) of the district: the only ones that can cover it. With ``demand``, the same
-    for the demand points (each snapped as a cell is).
+    minutes, and half a cell's diagonal) of the district: the only ones that can cover it.
+    With ``demand``, the same for the demand points (each snapped as a cell is).
     """
     chosen = chosen_districts(districts, only)
     areas = {d.adcode: grid.area_cells(d.adcode, d.geometry) for d in chosen}
     wanted = np.unique(np.concatenate([a.cells for a in areas.values()] + [np.empty(0, int)]))
     # The stations that can cover a district: on the network and within the straight-line
     # reach of it (no route is shorter than the straight line, no way faster than the
-    # profile's speed); with one district, only those are searched from.
-    reach_m = router.speed_kmh / 3.6 * options.limit_s
+    # profile's speed); with one district, only those are searched from. A cell on the
+    # border counts by its centre, up to half a diagonal outside: that much more.
+    reach_m = router.speed_kmh / 3.6 * options.limit_s + grid.cell_m * math.sqrt(0.5)
     on_network = np.flatnonzero(mask & router.reachable)
     sx, sy = grid.to_local().transform(stations[0][on_network], stations[1][on_network])
     points = shapely.points(np.asarray(sx), np.asarray(sy))
@@ -666,32 +673,46 @@ def travel_coverage_figures(
         mask[on_network[reaching[only]]] = True
     cover = travel_cover(router, grid, mask, options, cells=wanted.astype(np.int64))
     assert cover.cross is not None
-    demand_doc = _travel_demand(router, grid, mask, options, demand, districts, chosen, only)
+    # The part of each district the network's extent reaches: outside it nothing is known
+    # (a Yuzhong extract says nothing of Jiangbei), so a district wholly outside has no
+    # share (None), not 0, and the city's share (and demand share) is over the districts
+    # measured.
+    extent_m2 = {d.adcode: min(d.area_m2, network_area_m2(grid, d)) for d in chosen}
+    measured = {d.adcode for d in chosen if extent_m2[d.adcode] > 0}
+    demand_doc = _travel_demand(
+        router, grid, mask, options, demand, districts, chosen, only, measured
+    )
     out: dict[str, dict[str, Any]] = {}
-    totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
+    totals = {"area": 0.0, "covered": 0.0, "cross": 0.0, "network": 0.0}
     for d in chosen:
         cells = areas[d.adcode]
         covered = float(cells.area_m2[cover.covered[cells.cells]].sum())
         crossed = float(cells.area_m2[cover.cross[cells.cells]].sum())
+        on_network_m2 = extent_m2[d.adcode]
+        known = on_network_m2 > 0
         out[d.adcode] = {
             "key": d.adcode,
             "name": d.name,
             "area_km2": round(d.area_m2 / 1e6, 3),
+            "network_km2": round(on_network_m2 / 1e6, 3),
             "covered_km2": round(covered / 1e6, 3),
-            "share": round(min(1.0, covered / d.area_m2), 6),
+            "share": round(min(1.0, covered / d.area_m2), 6) if known else None,
             "cross_covered_km2": round(crossed / 1e6, 3),
-            "cross_share": round(min(1.0, crossed / d.area_m2), 6),
+            "cross_share": round(min(1.0, crossed / d.area_m2), 6) if known else None,
             "stations_reaching": int(reaching[d.adcode].sum()),
             **demand_doc.get(d.adcode, {}),
         }
-        totals["area"] += d.area_m2
-        totals["covered"] += covered
-        totals["cross"] += crossed
+        if known:
+            totals["area"] += d.area_m2
+            totals["covered"] += covered
+            totals["cross"] += crossed
+            totals["network"] += on_network_m2
     if only is None:
         out[CITY] = {
             "key": CITY,
             "name": "全市",
             "area_km2": round(totals["area"] / 1e6, 3),
+            "network_km2": round(totals["network"] / 1e6, 3),
             "covered_km2": round(totals["covered"] / 1e6, 3),
             "share": _share(totals["covered"], totals["area"]),
             "cross_covered_km2": round(totals["cross"] / 1e6, 3),
@@ -700,6 +721,14 @@ def travel_coverage_figures(
             **demand_doc.get(CITY, {}),
         }
     return out
+
+
+def network_area_m2(grid: CellGrid, district: District) -> float:
+    """The area of ``district`` inside the rectangle of ``grid`` (the network's extent plus
+    the walk-in distance), in the grid's frame."""
+    side = grid.cell_m
+    extent = shapely.box(grid.x0, grid.y0, grid.x0 + grid.nx * side, grid.y0 + grid.ny * side)
+    return float(shapely.intersection(grid.local(district.geometry), extent).area)
 
 
 def _travel_demand(
@@ -711,10 +740,12 @@ def _travel_demand(
     districts: Districts,
     chosen: list[District],
     only: str | None,
+    measured: set[str],
 ) -> dict[str, dict[str, Any]]:
     """Each district's (and the city's) demand figures by travel time: the weighted share
     of the demand points within the time (snapped within the grid's walk-in distance;
-    farther ones are not covered)."""
+    farther ones are not covered); no share for a district not ``measured`` (outside the
+    network's extent), and the city's over the measured ones."""
     if demand is None:
         return {}
     where = districts.lookup(demand.lon, demand.lat) if len(demand) else np.empty(0, "<U6")
@@ -734,10 +765,17 @@ def _travel_demand(
     weight, where = demand.weight[at], where[at]
     groups = {d.adcode: where == d.adcode for d in chosen}
     if only is None:
-        groups[CITY] = np.ones(at.size, bool)
+        groups[CITY] = np.isin(where, list(measured))
     out: dict[str, dict[str, Any]] = {}
     for key, sel in groups.items():
         total = float(weight[sel].sum())
+        if key != CITY and key not in measured:
+            out[key] = {
+                "demand_weight": round(total, 3),
+                "demand_share": None,
+                "demand_cross_share": None,
+            }
+            continue
         if total == 0:
             out[key] = {"demand_weight": 0.0, "demand_share": None, "demand_cross_share": None}
             continue
@@ -870,5 +908,6 @@ def travel_areas(
         inside = grid.wgs84(shapely.intersection(drawn, grid.local(d.geometry)))
         out.covered.append(inside)
         out.uncovered.append(shapely.difference(d.geometry, inside))
-        out.shares[d.adcode] = min(1.0, covered / d.area_m2)
+        known = network_area_m2(grid, d) > 0  # else unknown, as travel_coverage_figures says
+        out.shares[d.adcode] = min(1.0, covered / d.area_m2) if known else None
     return out

@@ -8,9 +8,12 @@ import time
 import pytest
 
 import api.warm
+from geodata import travel_coverage
+from stations.domain.travel import Travel
 from stations.storage.sqlite import SQLiteStore
 from tests.api.clients import api_client
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
+from tests.osm_city import import_city
 
 
 @pytest.fixture
@@ -70,3 +73,27 @@ def test_no_warm_up_when_switched_off(store, districts, db_path):
     with api_client(store, districts, db_path, warm_start=False) as client:
         assert not hasattr(client.app.state, "warmer")
         assert client.app.state.services.index.current().cached("coverage") is None
+
+
+def test_the_walk_cell_grid_is_built_by_the_warm_up(store, districts, db_path, tmp_path):
+    """With a walk network, the first coverage request by walking time does not snap every
+    cell of the grid itself: the warm-up has (the map by walking time is kept too)."""
+    import_city(store, tmp_path, "walk")
+    with api_client(store, districts, db_path, warm_start=True) as client:
+        app = client.app
+        app.state.warmer.join(timeout=120)
+        assert not app.state.warmer.is_alive()
+        index = app.state.services.index.current()
+        router = app.state.networks.router(Travel.WALK, index)
+        assert travel_coverage._GRIDS.get(router.network), "the cells are snapped"
+        assert len(index.cached("maps")) == 2, "the walking map is kept beside the disc one"
+        r = client.get("/maps/coverage", params={"travel": "walk"})
+        assert r.status_code == 200
+        assert len(index.cached("maps")) == 2, "answered from the memo"
+
+
+def test_warm_up_without_a_network_is_harmless(store, districts, db_path):
+    with api_client(store, districts, db_path, warm_start=True) as client:
+        client.app.state.warmer.join(timeout=120)
+        assert len(client.app.state.services.index.current().cached("maps")) == 1
+        assert client.get("/healthz").status_code == 200

@@ -5,6 +5,8 @@ or more stations never cover less, and the drawn area is the covered cells."""
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import networkx as nx
 import numpy as np
@@ -13,6 +15,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from geodata import travel_coverage
 from geodata.network import Network
 from geodata.routing import Router, Snapper
 from geodata.travel_coverage import (
@@ -273,3 +276,36 @@ def test_covered_area_is_exact_for_noisy_patterns(seed: int, density: float, siz
         y = -200.0 + (row + 0.5) * 50.0
         centres = shapely.points(100.0 + (np.arange(size) + 0.5) * 50.0, np.full(size, y))
         assert np.array_equal(shapely.contains(area, centres), covered[row])
+
+
+def test_requests_arriving_together_build_the_grid_once(monkeypatch) -> None:
+    """The warm-up and a first planner (or two tabs) asking for a network's grid at once:
+    one snaps the cells, the other waits for it and gets the same grid."""
+    net = grid_network(5, seed=7)
+    snapper = Snapper(net)
+    builds: list[int] = []
+    started = threading.Event()
+    real = travel_coverage._build_grid
+
+    def slow_build(*args, **kwargs):
+        builds.append(1)
+        started.set()
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(travel_coverage, "_build_grid", slow_build)
+    got: list[CellGrid] = []
+    threads = [
+        threading.Thread(
+            target=lambda: got.append(cell_grid(net, snapper, cell_m=40.0, walk_in_m=60.0))
+        )
+        for _ in range(3)
+    ]
+    threads[0].start()
+    assert started.wait(5)
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(builds) == 1
+    assert len(got) == 3 and got[0] is got[1] is got[2]

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from stations.cli import main
 from stations.config import get_settings
+from stations.domain.errors import DatabaseTimeoutError
 from stations.storage.open import open_store
+from stations.storage.sqlite import SQLiteStore
 from tests import osm_city
 from tests.builders import make_station
 from tests.osm_city import write_city
@@ -115,3 +117,44 @@ def test_import_counts_registry_stations_off_the_network(run, tmp_path: Path, db
     result = run("network", "import", str(city), "--profile", "walk")
     assert result.exit_code == 0, result.output
     assert "在用驿站 3 个，其中 1 个离步行可走的道路超过 200 米" in result.stdout
+
+
+def test_import_warns_when_the_extent_is_too_large_for_coverage(run, tmp_path: Path) -> None:
+    """The river city plus one street in Wanzhou, 230 km away: nearest by route works, but
+    the coverage grid over that extent (50 m cells) is far over its limit, so the import
+    says so now rather than every coverage request failing later."""
+    city = write_city(tmp_path / "river_city.osm").read_text(encoding="utf-8")
+    far = (
+        '<node id="900001" lat="30.800" lon="108.380"/><node id="900002" lat="30.801" '
+        'lon="108.380"/><way id="900001"><nd ref="900001"/><nd ref="900002"/>'
+        '<tag k="highway" v="residential"/></way></osm>'
+    )
+    wide = tmp_path / "wide.osm"
+    wide.write_text(city.replace("</osm>", far), encoding="utf-8")
+    result = run("network", "import", str(wide), "--profile", "walk")
+    assert result.exit_code == 0, result.output
+    assert "已导入步行路网 wide.osm" in result.stdout
+    assert "超过上限 4,000,000：按路网的覆盖率、缺口和覆盖地图将无法计算" in result.stderr
+    plain = run("network", "import", str(tmp_path / "river_city.osm"), "--profile", "walk")
+    assert plain.exit_code == 0 and "超过上限" not in plain.stderr
+
+
+@pytest.mark.parametrize("command", ["import", "remove"])
+def test_a_store_refusing_the_write_is_a_one_line_error(
+    run, tmp_path: Path, monkeypatch, command: str
+) -> None:
+    """A lock timeout while the 50 MB blob is written (another import holds the registry),
+    or a read replica: a one-line error, not a traceback."""
+    city = write_city(tmp_path / "river_city.osm")
+    assert run("network", "import", str(city), "--profile", "walk").exit_code == 0
+
+    def refuse(self, *args, **kwargs):
+        raise DatabaseTimeoutError("数据库锁等待超时：请稍后重试", lock=True)
+
+    monkeypatch.setattr(SQLiteStore, "put_network", refuse)
+    monkeypatch.setattr(SQLiteStore, "remove_network", refuse)
+    args = [str(city)] if command == "import" else []
+    result = run("network", command, *args, "--profile", "walk")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "Error: 数据库锁等待超时：请稍后重试" in result.output

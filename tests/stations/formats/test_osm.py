@@ -150,7 +150,8 @@ EXPECTED = {
     ("test.osm.pbf", Travel.WALK): (1397, 3064, 318, 48),
     ("test.osm.pbf", Travel.EBIKE): (1205, 2560, 277, 38),
     ("Helsinki.osm.pbf", Travel.WALK): (5445, 12890, 2246, 163),
-    ("Helsinki.osm.pbf", Travel.EBIKE): (2794, 4834, 1114, 85),
+    # 24 service roads tagged vehicle=no are not ridden (2794, 4834, 1114 before).
+    ("Helsinki.osm.pbf", Travel.EBIKE): (2767, 4801, 1090, 85),
 }
 
 
@@ -245,6 +246,22 @@ def test_compressed_xml_reads_the_same(city: Path, tmp_path: Path) -> None:
             WayRule(True, True),
         ),
         (Travel.EBIKE, {"highway": "service", "access": "private"}, "access=private"),
+        # Motor vehicles only (an elevated 快速路 tagged primary): neither walks nor rides.
+        (Travel.WALK, {"highway": "primary", "motorroad": "yes"}, "motorroad=yes"),
+        (Travel.EBIKE, {"highway": "primary", "motorroad": "yes"}, "motorroad=yes"),
+        (
+            Travel.WALK,
+            {"highway": "primary", "motorroad": "yes", "foot": "yes"},
+            WayRule(True, True),
+        ),
+        # No vehicles (a pedestrianised street): walk yes, e-bike no (unless bicycles may).
+        (Travel.WALK, {"highway": "residential", "vehicle": "no"}, WayRule(True, True)),
+        (Travel.EBIKE, {"highway": "residential", "vehicle": "no"}, "vehicle=no"),
+        (
+            Travel.EBIKE,
+            {"highway": "residential", "vehicle": "no", "bicycle": "yes"},
+            WayRule(True, True),
+        ),
     ],
 )
 def test_way_rules(travel: Travel, tags: dict[str, str], expected: WayRule | str) -> None:
@@ -497,3 +514,60 @@ def test_truncated_download_is_refused(city: Path, tmp_path: Path) -> None:
         NetworkFileError, match=re.escape("cut.osm.pbf 不是可读的 OpenStreetMap 文件（")
     ):
         read_network(cut, Travel.WALK)
+
+
+_CITY_WAY = (
+    '<?xml version="1.0"?><osm version="0.6">{nodes}'
+    '<way id="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/>{tag}</way></osm>'
+)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "tag", "detail"),
+    [
+        (
+            '<node id="1" lat="29.56" lon="500"/><node id="2" lat="29.561" lon="106.55"/>',
+            "",
+            "wrong format for coordinate",
+        ),
+        (
+            '<node id="1" lat="29.56" lon="106.55"/><node id="2" lat="29.561" lon="106.55"/>',
+            '<tag k="name" v="' + "长" * 2000 + '"/>',
+            "too long",
+        ),
+    ],
+    ids=["lon-500", "tag-2000-chars"],
+)
+def test_hostile_xml_values_are_a_file_error(
+    tmp_path: Path, nodes: str, tag: str, detail: str
+) -> None:
+    """A coordinate osmium cannot hold, or a tag longer than OSM allows: a Chinese one-line
+    error (before: osmium's InvalidLocationError / ValueError escaped as a traceback)."""
+    path = tmp_path / "odd.osm"
+    path.write_text(_CITY_WAY.format(nodes=nodes, tag=tag), encoding="utf-8")
+    with pytest.raises(
+        NetworkFileError, match=re.escape("odd.osm 不是可读的 OpenStreetMap 文件（")
+    ) as e:
+        read_network(path, Travel.WALK)
+    assert detail in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_xml_entities_are_refused(tmp_path: Path) -> None:
+    """Billion laughs and external entities: osmium's expat refuses any entity declaration."""
+    lol = "".join(f'<!ENTITY e{i} "{f"&e{i - 1};" * 10 if i else "ha"}">' for i in range(9))
+    for name, doctype in (
+        ("lol.osm", f"<!DOCTYPE osm [{lol}]>"),
+        ("xxe.osm", '<!DOCTYPE osm [<!ENTITY x SYSTEM "file:///etc/passwd">]>'),
+    ):
+        path = tmp_path / name
+        entity = "&e8;" if name == "lol.osm" else "&x;"
+        path.write_text(
+            f'<?xml version="1.0"?>{doctype}<osm version="0.6">'
+            '<node id="1" lat="29.56" lon="106.55"/><node id="2" lat="29.561" lon="106.55"/>'
+            f'<way id="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/>'
+            f'<tag k="name" v="{entity}"/></way></osm>',
+            encoding="utf-8",
+        )
+        with pytest.raises(NetworkFileError, match="XML entities are not supported"):
+            read_network(path, Travel.WALK)

@@ -13,7 +13,9 @@ import shapely
 from pyproj import Geod
 
 from geodata.coverage import coverage
+from geodata.districts import District, Districts
 from geodata.hours import TZ
+from geodata.routing import Router
 from geodata.travel_coverage import cell_grid
 from stations.domain.demand import DemandLayer
 from stations.domain.errors import InvalidOptionError
@@ -29,6 +31,7 @@ from stations.services.planning import (
     TravelOptions,
     index_travel_coverage,
     travel_cover,
+    travel_coverage_figures,
     travel_options,
 )
 from stations.storage.sqlite import SQLiteStore
@@ -152,7 +155,8 @@ def test_the_whole_city_sums_its_districts(city, districts):
     assert set(figures) == {d.adcode for d in districts} | {CITY}
     covered = sum(figures[d.adcode]["covered_km2"] for d in districts)
     assert figures[CITY]["covered_km2"] == pytest.approx(covered, abs=0.01)
-    assert 0 < figures[CITY]["share"] < figures[YUZHONG]["share"]
+    # The city over the districts the network reaches (only Yuzhong here).
+    assert figures[CITY]["share"] == figures[YUZHONG]["share"] > 0
     # Kept for the snapshot and network version.
     assert index_travel_coverage(index, districts, holder, WALK) is figures
     # One district alone (searching only from the stations within reach of it) is the same.
@@ -239,3 +243,100 @@ def test_the_travel_gap_search_is_budgeted(city, districts, monkeypatch):
     monkeypatch.setattr(gaps_service, "MAX_TRAVEL_GAP_WORK", 1000)
     with pytest.raises(TooMuchWorkError, match="choose a district or a wider spacing_m"):
         find_travel_gaps(index, districts, holder, options)
+
+
+def test_a_district_the_network_does_not_reach_has_no_share_not_zero(city, districts):
+    """A walk network of a Yuzhong extract says nothing of a district 200 km away: its share
+    is unknown (None), not 0 %; the city's share is over the districts the network reaches."""
+    store, holder = city
+    far = "500243"  # 彭水, far south-east
+    add_station(store, districts, WEST, "W9")
+    index = StationIndex.build(store)
+    figures = index_travel_coverage(index, districts, holder, WALK)
+    assert figures[far]["network_km2"] == 0
+    assert figures[far]["share"] is None and figures[far]["cross_share"] is None
+    yz = figures[YUZHONG]
+    assert 0 < yz["network_km2"] < yz["area_km2"] and 0 < yz["share"] < 1
+    measured = [figures[d.adcode] for d in districts if figures[d.adcode]["share"] is not None]
+    area = sum(f["area_km2"] for f in measured)
+    assert area < 1000  # Chongqing is 82,000 km²: the city share is not over all of it
+    assert figures[CITY]["area_km2"] == pytest.approx(area, abs=0.01)
+    assert figures[CITY]["share"] == pytest.approx(
+        sum(f["covered_km2"] for f in measured) / area, rel=1e-3
+    )
+    assert figures[CITY]["network_km2"] == pytest.approx(
+        sum(f["network_km2"] for f in measured), abs=0.01
+    )
+    # Demand there is unknown too, and the city's demand share is over the measured part.
+    pengshui = districts.get(far).geometry.representative_point()
+    west = xy_to_lonlat(300.0, 300.0)
+    layer = DemandLayer(
+        "riders", np.array([west[0], pengshui.x]), np.array([west[1], pengshui.y]), np.ones(2)
+    )
+    doc = index_travel_coverage(index, districts, holder, WALK, demand=layer)
+    assert doc[far]["demand_weight"] == 1.0 and doc[far]["demand_share"] is None
+    assert doc[YUZHONG]["demand_share"] == 1.0
+    assert doc[CITY]["demand_weight"] == 1.0 and doc[CITY]["demand_share"] == 1.0
+
+
+def test_one_district_alone_counts_the_stations_reaching_its_border_cells(city):
+    """A cell on a district's border counts by its centre, which may lie outside the
+    district: a station just beyond the straight-line reach of the district itself still
+    covers that cell. Before, ``district=`` dropped that station and said 0 where the whole
+    city's figures said 1 % (a 40 m cell over a 100 m x 40 m district's edge)."""
+    store, holder = city
+    index = StationIndex.build(store)
+    router = holder.router(Travel.WALK, index)
+    options = TravelOptions(Travel.WALK, 2, cell_m=40.0)
+    grid = cell_grid(router.network, router.snapper, cell_m=40.0, walk_in_m=100.0)
+    reach = router.speed_kmh / 3.6 * options.limit_s
+    fwd = grid.to_local()
+    cx = grid.x0 + (grid.ix + 0.5) * grid.cell_m
+    cy = grid.y0 + (grid.iy + 0.5) * grid.cell_m
+    # A cell whose centre is on a street, and a station on it reach - 5 m east of it: the
+    # cell is within the time; the district ends 19 m west of the centre (the cell overlaps
+    # it by 1 m), so the station is reach + 14 m from the district.
+    for c in np.flatnonzero(grid.snaps.snap_m < 1):
+        lon, lat = fwd.transform(cx[c] + reach - 5, cy[c], direction="INVERSE")
+        if router.snapper.snap(np.array([lon]), np.array([lat]), max_m=100).snap_m[0] < 1:
+            break
+    else:
+        pytest.fail("no cell centre on a street")
+    box = grid.wgs84(shapely.box(cx[c] - 119, cy[c] - 20, cx[c] - 19, cy[c] + 20))
+    edge = Districts([District("500199", "边区", "区", box, 4000.0)], source="test")
+    lons, lats = np.array([lon]), np.array([lat])
+    sites = Router(router.network, router.snapper, lons, lats, snap_max_m=200, speed_kmh=4.5)
+    mask = np.ones(1, bool)
+    whole = travel_coverage_figures(edge, sites, grid, (lons, lats), mask, options)
+    alone = travel_coverage_figures(edge, sites, grid, (lons, lats), mask, options, only="500199")
+    assert whole["500199"]["share"] == pytest.approx(0.01, abs=0.002)
+    assert alone == {"500199": whole["500199"]}
+    assert alone["500199"]["stations_reaching"] == 1
+
+
+def test_gaps_over_the_whole_city_share_over_the_districts_the_network_reaches(city, districts):
+    """Without district=, the gap picks' shares are over the districts the network reaches
+    (as the coverage's city share), not over all 82,000 km² of Chongqing."""
+    store, holder = city
+    index = StationIndex.build(store)
+    options = gap_options(districts, n=1, spacing_m=250, travel="walk")
+    (first,) = find_travel_gaps(index, districts, holder, options).sites
+    city_doc = index_travel_coverage(index, districts, holder, WALK)[CITY]
+    assert first.share == pytest.approx(
+        city_doc["share"] + first.gain / city_doc["area_km2"], rel=1e-3
+    )
+
+
+def test_the_map_has_no_share_for_a_district_the_network_does_not_reach(city, districts):
+    """The service-area map colours a district outside the network's extent 无数据 (no
+    share), not 0 %: the same figures as /v1/coverage?travel=."""
+    store, holder = city
+    index = StationIndex.build(store)
+    mask = np.ones(len(index.nearest.lon), bool)
+    areas = planning.travel_areas(index, districts, holder, WALK, mask)
+    figures = index_travel_coverage(index, districts, holder, WALK)
+    assert areas.shares["500243"] is None
+    assert areas.shares[YUZHONG] == pytest.approx(figures[YUZHONG]["share"], abs=1e-6)
+    assert {k for k, v in areas.shares.items() if v is None} == {
+        k for k, f in figures.items() if f["share"] is None
+    }

@@ -131,3 +131,23 @@ def test_stations_off_network_counted(
     assert info.stats["stations_checked"] == 4
     assert info.stats["stations_off_network"] == off
     assert info.stats["snap_m"] == ROUTING.snap(travel)
+
+
+def test_a_file_around_the_districts_but_not_in_them_is_refused(
+    any_store, tmp_path: Path, districts: Districts
+) -> None:
+    """Two streets, in Chengdu and in Zunyi: their bbox covers western Chongqing, but no way
+    is in a district (a neighbouring province's extract imported by mistake)."""
+    path = tmp_path / "neighbours.osm"
+    path.write_text(
+        '<?xml version="1.0"?><osm version="0.6">'
+        '<node id="1" lat="30.660" lon="104.060"/><node id="2" lat="30.661" lon="104.060"/>'
+        '<node id="3" lat="27.700" lon="106.920"/><node id="4" lat="27.701" lon="106.920"/>'
+        '<way id="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way>'
+        '<way id="2"><nd ref="3"/><nd ref="4"/><tag k="highway" v="residential"/></way></osm>',
+        encoding="utf-8",
+    )
+    before = import_city(any_store, tmp_path, "walk")
+    with pytest.raises(NetworkFileError, match="不在本系统的区县内"):
+        import_network(any_store, path, Travel.WALK, districts=districts, actor="t", max_bytes=None)
+    assert list_networks(any_store) == [before]

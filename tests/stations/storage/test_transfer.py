@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from stations.domain.travel import Travel
 from stations.storage.schema import TABLES
 from stations.storage.sqlite import SQLiteStore
 from stations.storage.transfer import migrate
 from tests.builders import make_station
+from tests.osm_city import import_city
 from tests.stations.storage.test_postgis import _one_of_each_operation
 
 
@@ -51,3 +53,30 @@ def test_a_copy_that_differs_is_reported(tmp_path, districts, monkeypatch):
         monkeypatch.setattr(SQLiteStore, "iter_table", lossy)
         with pytest.raises(RuntimeError, match="stations differs"):
             migrate(source, target)
+
+
+def test_the_street_networks_come_across_and_versions_keep_rising(tmp_path):
+    """``yizhan migrate`` carries each profile's network (its arrays byte for byte) and the
+    version sequence: the next import in the new registry gets a version no worker of the
+    old one has loaded (the station lists are a cache: not copied, rebuilt)."""
+    with SQLiteStore(tmp_path / "a.sqlite3") as source:
+        walk = import_city(source, tmp_path, "walk")
+        ebike = import_city(source, tmp_path, "ebike")
+        source.put_station_lists(
+            Travel.WALK, network_version=walk.version, stations_key="k", arrays=b"lists"
+        )
+        arrays = {t: source.network_arrays(t) for t in (Travel.WALK, Travel.EBIKE)}
+        with SQLiteStore(tmp_path / "b.sqlite3") as target:
+            migrate(source, target)
+            assert target.network_versions() == {
+                Travel.WALK: walk.version,
+                Travel.EBIKE: ebike.version,
+            }
+            for t, got in arrays.items():
+                assert target.network_arrays(t) == got
+            assert (
+                target.station_lists(Travel.WALK, network_version=walk.version, stations_key="k")
+                is None
+            )
+            again = import_city(target, tmp_path, "walk")
+            assert again.version > max(walk.version, ebike.version)
