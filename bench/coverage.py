@@ -24,9 +24,9 @@ import shapely
 
 from geodata.coverage import coverage, coverage_by_area
 from geodata.districts import chongqing_districts
-from geodata.network import Network
 from geodata.routing import Router, Snapper
 from geodata.travel_coverage import cell_grid, cell_seconds, covered_area, cross_covered
+from tests.networks import synthetic_city
 
 T = TypeVar("T")
 # 主城九区: where most stations are, as in the real registry.
@@ -137,33 +137,13 @@ def main() -> None:
         )
 
 
-def street_grid(side: int, seed: int, *, spacing_m: float = 60.0) -> Network:
-    """The spike's synthetic central city (graph.py): a ``side`` x ``side`` street grid 60 m
-    apart, jittered (sd 12 m), 3 % of pieces missing, 10 % one-way; 522 a side is ~1 M
-    directed edges over 31 x 31 km, central Chongqing's order of size."""
-    rng = np.random.default_rng(seed)
-    ij = np.arange(side * side).reshape(side, side)
-    x = (np.arange(side)[None, :] * spacing_m + rng.normal(0, 12, (side, side))).ravel()
-    y = (np.arange(side)[:, None] * spacing_m + rng.normal(0, 12, (side, side))).ravel()
-    a = np.concatenate([ij[:, :-1].ravel(), ij[:-1, :].ravel()])
-    b = np.concatenate([ij[:, 1:].ravel(), ij[1:, :].ravel()])
-    keep = rng.random(a.size) > 0.03
-    a, b = a[keep], b[keep]
-    one_way = rng.random(a.size) < 0.10
-    lat = 29.40 + y / 110_600.0
-    lon = 106.40 + x / (111_320.0 * np.cos(np.radians(29.55)))
-    return Network.from_segments(
-        "walk", lon, lat, a, b, forward=np.ones(a.size, bool), backward=~one_way
-    )
-
-
 def travel_main(args: argparse.Namespace) -> None:
     """Whole-city coverage within ``--minutes`` on foot (4.5 km/h) from ``--stations``
     stations on the synthetic grid, and the 1 km disc coverage of the grid's extent, in
     the same run (best of ``--repeat``)."""
     rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # noqa: E731
     start = time.perf_counter()
-    net = street_grid(args.side, args.seed)
+    net = synthetic_city(args.side, args.seed)
     print(
         f"network {net.nodes:,} nodes, {net.edges:,} directed edges, "
         f"built in {time.perf_counter() - start:.1f} s"

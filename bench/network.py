@@ -37,32 +37,13 @@ from _common import best_of
 from geodata.nearest import NearestIndex
 from geodata.network import Network
 from geodata.routing import Router, Snapper
+from tests.networks import synthetic_city
 
 WALK_KMH = 4.5
 STEPS_FACTOR = 0.4
 SNAP_M = 200.0
 LIST_SIZE = 48
 LIST_MAX_M = 3000.0
-
-
-def grid(side: int, seed: int) -> Network:
-    """The spike's perturbed street grid (graph.py) as lon/lat pieces around Chongqing."""
-    rng = np.random.default_rng(seed)
-    spacing = 60.0
-    ij = np.arange(side * side).reshape(side, side)
-    x = (np.arange(side)[None, :] * spacing + rng.normal(0, 12, (side, side))).ravel()
-    y = (np.arange(side)[:, None] * spacing + rng.normal(0, 12, (side, side))).ravel()
-    a = np.concatenate([ij[:, :-1].ravel(), ij[:-1, :].ravel()])
-    b = np.concatenate([ij[:, 1:].ravel(), ij[1:, :].ravel()])
-    keep = rng.random(a.size) > 0.03
-    a, b = a[keep], b[keep]
-    oneway = rng.random(a.size) < 0.10
-    steps = rng.random(a.size) < 0.02
-    lat = 29.4 + y / 111_000.0
-    lon = 106.4 + x / (111_000.0 * np.cos(np.radians(29.55)))
-    return Network.from_segments(
-        "walk", lon, lat, a, b, forward=np.ones(a.size, bool), backward=~oneway, steps=steps
-    )
 
 
 def near_nodes(net: Network, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +85,10 @@ def main() -> None:
 
     if args.import_file:
         import_time(args.import_file)
-    net = timed("network arrays (Network.from_segments)", lambda: grid(args.side, 1))
+    net = timed(
+        "network arrays (Network.from_segments)",
+        lambda: synthetic_city(args.side, 1, steps_share=0.02),
+    )
     print(f"  nodes {net.nodes:,}  directed edges {net.edges:,}  pieces {net.seg_u.size:,}")
     snapper = timed("snapper (STRtree over the pieces)", lambda: Snapper(net))
     slon, slat = near_nodes(net, args.stations, rng)

@@ -38,27 +38,11 @@ import psycopg  # noqa: E402
 
 from geodata.network import Network  # noqa: E402
 from geodata.routing import Router, Snapper  # noqa: E402
+from tests.networks import synthetic_city  # noqa: E402
 from tests.pg import cluster  # noqa: E402
 
 WALK_KMH = 4.5
 LIMIT_M = WALK_KMH * 1000 / 60 * 15  # 15 minutes on foot: 1,125 m
-
-
-def synthetic_city(side: int = 522, seed: int = 7) -> Network:
-    rng = np.random.default_rng(seed)
-    deg_lat = 60 / 111_320
-    deg_lon = deg_lat / np.cos(np.radians(29.56))
-    ii, jj = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
-    lon = 106.40 + jj.ravel() * deg_lon + rng.normal(0, deg_lon / 5, side * side)
-    lat = 29.40 + ii.ravel() * deg_lat + rng.normal(0, deg_lat / 5, side * side)
-    node = np.arange(side * side).reshape(side, side)
-    u = np.concatenate([node[:, :-1].ravel(), node[:-1, :].ravel()])
-    v = np.concatenate([node[:, 1:].ravel(), node[1:, :].ravel()])
-    keep = rng.random(u.size) > 0.03
-    u, v = u[keep], v[keep]
-    oneway = rng.random(u.size) < 0.10
-    both = np.ones(u.size, bool)
-    return Network.from_segments("walk", lon, lat, u, v, forward=both, backward=~oneway)
 
 
 def load(conn: psycopg.Connection, net: Network) -> float:

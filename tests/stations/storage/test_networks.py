@@ -16,6 +16,7 @@ from stations.storage.open import open_store
 from stations.storage.schema import TABLES
 from stations.storage.sqlite import SQLiteStore
 from stations.storage.transfer import migrate
+from tests.networks import synthetic_city
 from tests.stores import grid_network, network_info, put_network
 
 WALK, EBIKE = Travel.WALK, Travel.EBIKE
@@ -127,36 +128,9 @@ def test_listing_never_reads_the_blob(store) -> None:
     assert read_s > big_s
 
 
-def synthetic_city(side: int = 522, seed: int = 7) -> Network:
-    """About central Chongqing's size: a side x side grid 60 m apart, jittered, 3 % of the
-    pieces missing, 10 % one-way (/work/spikes/issue17/graph.py): ~1 M directed edges."""
-    rng = np.random.default_rng(seed)
-    deg_lat = 60 / 111_320
-    deg_lon = deg_lat / np.cos(np.radians(29.56))
-    ii, jj = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
-    lon = 106.40 + jj.ravel() * deg_lon + rng.normal(0, deg_lon / 5, side * side)
-    lat = 29.40 + ii.ravel() * deg_lat + rng.normal(0, deg_lat / 5, side * side)
-    node = np.arange(side * side).reshape(side, side)
-    u = np.concatenate([node[:, :-1].ravel(), node[:-1, :].ravel()])
-    v = np.concatenate([node[:, 1:].ravel(), node[1:, :].ravel()])
-    keep = rng.random(u.size) > 0.03
-    u, v = u[keep], v[keep]
-    oneway = rng.random(u.size) < 0.10
-    return Network.from_segments(
-        "walk",
-        lon,
-        lat,
-        u,
-        v,
-        forward=np.ones(u.size, bool),
-        backward=~oneway,
-        steps=rng.random(u.size) < 0.01,
-    )
-
-
 @pytest.fixture(scope="module")
 def city() -> Network:
-    return synthetic_city()
+    return synthetic_city(steps_share=0.01)
 
 
 @pytest.mark.slow
