@@ -109,10 +109,13 @@ class OffNetworkError(NetworkError):
         self.travel = travel
         self.snap_m = snap_m  # None: no way at all within reach
         self.max_m = max_m
-        far = "附近" if snap_m is None else f"{snap_m:.0f} 米内"
+        if snap_m is None:
+            where = f"附近没有{travel.label}可走的道路"
+        else:  # one decimal where whole metres would read as "200 m, at most 200 m"
+            metres = f"{snap_m:.0f}" if snap_m - max_m >= 1 else f"{snap_m:.1f}"
+            where = f"离最近的{travel.label}可走的道路 {metres} 米"
         super().__init__(
-            f"这个位置{far}没有{travel.label}可走的道路（最多 {max_m:.0f} 米）：无法按路线计算，"
-            "请去掉 travel 按直线距离查询"
+            f"这个位置{where}，超过了 {max_m:.0f} 米：无法按路线计算，请去掉 travel 按直线距离查询"
         )
 
 

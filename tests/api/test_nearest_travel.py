@@ -163,8 +163,11 @@ def test_a_point_off_the_network_is_a_clear_problem(client, stations, walk):
     problem = r.json()
     assert problem["code"] == "point_off_network"
     assert problem["max_m"] == 200
-    assert problem["snap_m"] is None or problem["snap_m"] > 200
-    assert "travel" in problem["detail"] and "步行" in problem["detail"]
+    assert problem["snap_m"] == pytest.approx(700, abs=15)
+    # Says how far the nearest way is, against the most it may be.
+    detail = problem["detail"]
+    assert f"离最近的步行可走的道路 {problem['snap_m']:.0f} 米，超过了 200 米" in detail
+    assert "去掉 travel" in detail
     # Without travel, the same point is answered by the straight line.
     assert names(nearest(client, off)) == ["C", "A", "B"]
 

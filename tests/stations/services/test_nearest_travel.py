@@ -192,3 +192,11 @@ def test_routes_are_never_shorter_than_the_straight_line(index, networks, walk, 
         assert route >= hit.distance_m  # raw metres, no rounding
         # No faster than walking pace (seconds are kept as float32 per edge: 1e-6 relative).
         assert seconds >= route / (4.5 / 3.6) * (1 - 1e-6)
+
+
+def test_the_off_network_message_reads_right_at_the_boundary():
+    just = OffNetworkError(Travel.WALK, 200.04, 200.0)
+    assert "离最近的步行可走的道路 200.0 米，超过了 200 米" in str(just)
+    far = OffNetworkError(Travel.EBIKE, 9707.5, 100.0)
+    assert "离最近的电动车可走的道路 9708 米，超过了 100 米" in str(far)
+    assert "附近没有步行可走的道路" in str(OffNetworkError(Travel.WALK, None, 200.0))
