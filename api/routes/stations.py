@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from api import schema_docs as doc
@@ -222,7 +223,10 @@ async def nearest(request: Request) -> Response:
     index = await get_index(request)
     query = parse_nearest(q)
     if query.travel is not None:
-        return _nearest_by_route(request, index, query, q["f"])
+        # In a worker thread: the first request after an import loads the network (seconds
+        # for a city), and a search when few stations pass takes milliseconds; the event
+        # loop keeps answering everyone else meanwhile.
+        return await run_in_threadpool(_nearest_by_route, request, index, query, q["f"])
     hits, note = find_nearest(index, query)
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     ops = ops_of(request)

@@ -7,6 +7,9 @@ straight and ~720 m along the streets; C is 400 m from any way (unreachable).
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -261,3 +264,25 @@ def test_every_route_is_at_least_the_straight_line_and_sorted(client, stations, 
     assert routes == sorted(routes)
     for res in results:
         assert res["route_m"] >= res["distance_m"]
+
+
+def test_a_slow_route_does_not_hold_up_other_requests(client, stations, walk):
+    # The first request after an import loads the network (seconds for a city): it must not
+    # stop the worker's event loop, which answers every other request.
+    holder = client.app.state.networks
+    real = holder.router
+
+    def slow_router(travel, index):
+        time.sleep(1.0)
+        return real(travel, index)
+
+    holder.router = slow_router
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        by_route = pool.submit(nearest, client, travel="walk")
+        time.sleep(0.2)  # the route request is in its wait now
+        started = time.perf_counter()
+        straight = nearest(client)
+        waited = time.perf_counter() - started
+        assert names(by_route.result()) == ["B", "A"]
+    assert names(straight) == ["A", "B", "C"]
+    assert waited < 0.5, f"a straight-line request waited {waited:.2f} s for a route"
