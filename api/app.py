@@ -24,6 +24,7 @@ from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
 from api.limits import BodySizeLimit
+from api.routes import along_route as routes_along_route
 from api.routes import cases as routes_cases
 from api.routes import feedback as routes_feedback
 from api.routes import inspections as routes_inspections
@@ -144,6 +145,7 @@ def create_app(
         max_bytes=settings.max_upload_bytes,
         page_for=console_errors.page_for_too_large,
     )
+    app.include_router(routes_along_route.router)  # before {station_id} takes its path
     app.include_router(routes_stations.router)
     app.include_router(routes_networks.router)
     app.include_router(routes_posters.router)

@@ -519,4 +519,33 @@ EXPLANATIONS: dict[str, Explanation] = {
         "checked.",
         "Split it into several files (by district, say); the limit is YIZHAN_UPLOAD_MAX_ROWS.",
     ),
+    "bad_route": E(
+        "沿途查询的路线无法使用：不是 WKT LINESTRING（GET 的 route）或 GeoJSON LineString"
+        "（POST 的 route），少于两个不同的点，或有不是经纬度的坐标。",
+        "GET 用 route=LINESTRING(经度 纬度, 经度 纬度, …)，点与点之间用逗号；"
+        '长路线用 POST，正文 {"route": {"type": "LineString", "coordinates": '
+        "[[经度, 纬度], …]}}，并用 crs 说明坐标系。",
+        "The along-route search cannot use the route: it is not a WKT LINESTRING (GET's "
+        "route) or a GeoJSON LineString (POST's route), has fewer than two distinct "
+        "positions, or a position that is not a longitude and latitude.",
+        "GET: route=LINESTRING(lon lat, lon lat, ...); long routes: POST with "
+        '{"route": {"type": "LineString", "coordinates": [[lon, lat], ...]}} and crs.',
+    ),
+    "route_too_long": E(
+        "路线超过一次沿途查询的上限：长 3000 公里以上，或超过 10000 个点。",
+        "把路线分成几段分别查询，或先简化路线（去掉多余的点）。",
+        "The route is over what one along-route search takes: longer than 3,000 km, or more "
+        "than 10,000 vertices.",
+        "Split the route into parts and ask for each, or simplify it (drop vertices).",
+    ),
+    "bad_page_token": E(
+        "next 翻页标记不属于这次查询：路线、距离、筛选条件、时间或速度与取得它的查询不同，"
+        "或标记已损坏。",
+        "翻页时除 next（和 limit、out_crs、f）外，其他参数与第一页完全相同；"
+        "要换路线或条件，去掉 next 从第一页重新查询。",
+        "The next token does not belong to this request: the route, distance, filters, time "
+        "or speed differ from the request that gave it, or the token is damaged.",
+        "Repeat the first page's request exactly, adding next (limit, out_crs and f may "
+        "change); for another route or filters, start again without next.",
+    ),
 }

@@ -99,6 +99,9 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "account_exists": (409, "The username is taken"),
     "account_not_found": (404, "No such account"),
     "csrf_failed": (403, "The form is stale or came from another site"),
+    "bad_route": (422, "The route is not a line that can be searched"),
+    "route_too_long": (422, "The route is longer than one search may be"),
+    "bad_page_token": (400, "The page token belongs to another request"),
     "store_error": (500, "The registry failed"),
     "internal_error": (500, "Internal error"),
 }

@@ -28,6 +28,7 @@ import math
 import threading
 import weakref
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -176,9 +177,7 @@ def densify(route: Route, step: float) -> _Samples:
     seg = np.repeat(np.arange(len(n)), n)
     j = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     sub = route.segment_m[seg] / n[seg]
-    lon, lat, _ = geod.fwd(
-        route.lon[seg], route.lat[seg], np.asarray(az)[seg], j * sub
-    )
+    lon, lat, _ = geod.fwd(route.lon[seg], route.lat[seg], np.asarray(az)[seg], j * sub)
     lon = np.asarray(lon, np.float64)
     lat = np.asarray(lat, np.float64)
     # Each segment's first sample is its vertex exactly (fwd by 0 m is the identity, but
@@ -197,8 +196,8 @@ class BallTree:
     """A scipy k-d tree over ECEF points (the nearest index's pykdtree has no ball query),
     built once per array of points and shared by every thread."""
 
-    _lock = threading.Lock()
-    _trees: dict[int, tuple[weakref.ref[FloatArray], cKDTree]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+    _trees: ClassVar[dict[int, tuple[weakref.ref[FloatArray], cKDTree]]] = {}
 
     @classmethod
     def of(cls, xyz: FloatArray) -> cKDTree:
@@ -213,7 +212,11 @@ class BallTree:
             if found is not None and found[0]() is xyz:
                 return found[1]
             tree = cKDTree(xyz, balanced_tree=False, compact_nodes=False)
-            cls._trees[key] = (weakref.ref(xyz, lambda _, key=key: cls._forget(key)), tree)
+
+            def forget(_: weakref.ref[FloatArray]) -> None:
+                cls._forget(key)
+
+            cls._trees[key] = (weakref.ref(xyz, forget), tree)
             return tree
 
     @classmethod

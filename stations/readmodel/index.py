@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from geodata.along_route import AlongRoute, BallTree, Route, along_route
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex, point_frames
@@ -499,6 +500,37 @@ class StationIndex:
         found = self.nearest.with_bearings(lon, lat, found)
         assert found.bearing_deg is not None
         return self.hits(found.index, found.distance_m.tolist(), found.bearing_deg.tolist(), at)
+
+    def along_route(
+        self,
+        route: Route,
+        *,
+        distance_m: float,
+        at: datetime,
+        open_now: bool = False,
+        statuses: Sequence[Status] = (Status.ACTIVE,),
+        self_service: bool | None = None,
+        amenities: Sequence[str] = (),
+    ) -> AlongRoute:
+        """Every station passing the filters of a nearest question (:meth:`passing_mask`)
+        within ``distance_m`` metres of ``route`` (WGS-84) on the ellipsoid, ordered by
+        metres along it, then id (see :func:`geodata.along_route.along_route`).
+
+        The ball tree over the stations is built on first use (~0.15 s at 186,000) and
+        kept as long as the nearest index keeps its points: an edit that moves no
+        station keeps it."""
+        mask = self.passing_mask(
+            at=at,
+            open_now=open_now,
+            statuses=statuses,
+            self_service=self_service,
+            amenities=amenities,
+        )
+        near = self.nearest
+        tree = BallTree.of(near.xyz) if len(near) else None
+        return along_route(
+            route, near.lon, near.lat, near.xyz, distance_m=distance_m, mask=mask, tree=tree
+        )
 
     def passing_mask(
         self,

@@ -73,13 +73,20 @@ def cases(draw):
     length = 10 ** draw(st.floats(0, 6))  # 1 m to 1,000 km in all
     parts = draw(st.integers(1, 5))
     if kind == "across_180":
-        lon0, lat0, az0 = 180 - draw(st.floats(0, 0.5)) * length / 100_000, draw(
-            st.floats(-60, 60)
-        ), draw(st.floats(45, 135))
+        lon0, lat0, az0 = (
+            180 - draw(st.floats(0, 0.5)) * length / 100_000,
+            draw(st.floats(-60, 60)),
+            draw(st.floats(45, 135)),
+        )
     elif kind == "lat_70":
-        lon0, lat0, az0 = draw(st.floats(-180, 180)), draw(st.floats(69, 71)), draw(st.floats(0, 360))
+        lon0, lat0, az0 = (
+            draw(st.floats(-180, 180)),
+            draw(st.floats(69, 71)),
+            draw(st.floats(0, 360)),
+        )
     else:
-        lon0, lat0, az0 = draw(st.floats(70, 135)), draw(st.floats(18, 53)), draw(st.floats(0, 360))
+        lon0, lat0 = draw(st.floats(70, 135)), draw(st.floats(18, 53))
+        az0 = draw(st.floats(0, 360))
     weights = [draw(st.floats(0.2, 1.0)) for _ in range(parts)]
     xs, ys, az = [lon0], [lat0], az0
     for i, w in enumerate(weights):
@@ -101,7 +108,9 @@ def cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     n = 50
     seg = rng.integers(0, len(xs) - 1, n)
-    az_s, _, len_s = G.inv(np.take(xs, seg), np.take(ys, seg), np.take(xs, seg + 1), np.take(ys, seg + 1))
+    az_s, _, len_s = G.inv(
+        np.take(xs, seg), np.take(ys, seg), np.take(xs, seg + 1), np.take(ys, seg + 1)
+    )
     fx, fy, _ = G.fwd(np.take(xs, seg), np.take(ys, seg), az_s, rng.uniform(0, 1, n) * len_s)
     px, py, _ = G.fwd(fx, fy, rng.uniform(0, 360, n), rng.uniform(0, 1.5, n) * distance_m)
     return kind, np.array(xs), np.array(ys), distance_m, np.asarray(px), np.asarray(py)
@@ -126,7 +135,15 @@ def test_along_route_is_the_brute_force(case):
         # Where two parts of the route are about as near (out and back, a loop), either
         # foot is right: the along value is one of the nearly best.
         candidates = alongs[i][offsets[i] <= best[i] + 0.01]
-        assert np.abs(candidates - along).min() <= 0.05, (kind, d, offset, list(rx), list(ry), px[i], py[i])
+        assert np.abs(candidates - along).min() <= 0.05, (
+            kind,
+            d,
+            offset,
+            list(rx),
+            list(ry),
+            px[i],
+            py[i],
+        )
     assert list(zip(found.along_m, found.index, strict=True)) == sorted(
         zip(found.along_m, found.index, strict=True)
     )
