@@ -38,6 +38,7 @@ from geodata.along_route import (
     MIN_DISTANCE_M,
     Route,
     RouteError,
+    TooMuchWorkError,
     check_distance,
     check_route,
 )
@@ -449,7 +450,11 @@ def _answer_body(request: Request, index: StationIndex, raw: bytes) -> Response:
 
 
 def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
-    page = stations_along_route(index, c.query)
+    try:
+        page = stations_along_route(index, c.query)
+    except TooMuchWorkError as exc:
+        detail = f"这条路线要查的驿站太多：请缩短路线或减小 distance_m 后分段查询（{exc}）"
+        raise Problem("too_much_work", detail) from None
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     results = nearest_results(index, page.hits, c.out, memo_limit=memo_limit, ops=ops_of(request))
     results = [(head + _along_part(page, i), part) for i, (head, part) in enumerate(results)]

@@ -286,3 +286,12 @@ def test_post_errors(client):
         "planned",
         "closed",
     ]
+
+
+def test_a_search_over_its_work_bound_is_refused(client, store, districts, monkeypatch):
+    add(store, districts, 1, 1000, 50)
+    monkeypatch.setattr("geodata.along_route.MAX_CANDIDATE_HITS", 0)
+    r = client.get(URL, params={"route": ROUTE})
+    assert r.status_code == 422
+    assert r.json()["type"] == "/problems/too_much_work"
+    assert "缩短路线" in r.json()["detail"]
