@@ -205,7 +205,9 @@ class BallTree:
     """A scipy k-d tree over ECEF points (the nearest index's pykdtree has no ball query),
     built once per array of points and shared by every thread."""
 
-    _lock: ClassVar[threading.Lock] = threading.Lock()
+    # Re-entrant: a garbage collection while a tree is built may drop an old snapshot's
+    # points, whose callback (_forget) takes the lock in the same thread.
+    _lock: ClassVar[threading.RLock] = threading.RLock()
     _trees: ClassVar[dict[int, tuple[weakref.ref[FloatArray], cKDTree]]] = {}
 
     @classmethod

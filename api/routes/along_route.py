@@ -50,6 +50,7 @@ from stations.services.along_route import (
     DEFAULT_SPEED_KMH,
     MAX_LIMIT,
     MAX_SPEED_KMH,
+    MIN_SPEED_KMH,
     AlongRoutePage,
     AlongRouteQuery,
     stations_along_route,
@@ -101,7 +102,7 @@ ALONG = QuerySpec(
         float,
         "the rider's speed along the route, for `arrival` = `at` + `along_m` / speed",
         DEFAULT_SPEED_KMH,
-        schema={"exclusiveMinimum": 0, "maximum": MAX_SPEED_KMH},
+        schema=doc.between(MIN_SPEED_KMH, MAX_SPEED_KMH),
     ),
     Param(
         "open_on_arrival",
@@ -345,9 +346,10 @@ def _check_ranges(q: dict[str, Any]) -> None:
             "out_of_range",
             f"distance_m={distance_m} 超出范围：{MIN_DISTANCE_M:.0f} 到 {MAX_DISTANCE_M:.0f} 米",
         ) from None
-    if not 0 < speed <= MAX_SPEED_KMH:
+    if not MIN_SPEED_KMH <= speed <= MAX_SPEED_KMH:
         raise Problem(
-            "out_of_range", f"speed_kmh={speed} 超出范围：大于 0，至多 {MAX_SPEED_KMH:.0f}"
+            "out_of_range",
+            f"speed_kmh={speed} 超出范围：{MIN_SPEED_KMH:.0f} 到 {MAX_SPEED_KMH:.0f} 公里每小时",
         )
 
 

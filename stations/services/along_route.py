@@ -13,6 +13,7 @@ from stations.domain.model import Status
 from stations.readmodel.index import Hit, StationIndex
 
 DEFAULT_SPEED_KMH = 15.0  # an e-bike in town; riders say their own
+MIN_SPEED_KMH = 1.0  # slower, 3,000 km would take years to ride
 MAX_SPEED_KMH = 120.0
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

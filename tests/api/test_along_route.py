@@ -242,7 +242,8 @@ def test_the_path_is_not_taken_for_a_station_id(client):
         ({"distance_m": 10_001}, 422, "out_of_range"),
         ({"distance_m": "nan"}, 422, "invalid_parameter"),
         ({"limit": 1001}, 422, "out_of_range"),
-        ({"speed_kmh": 0}, 422, "out_of_range"),
+        ({"speed_kmh": 0.5}, 422, "out_of_range"),
+        ({"speed_kmh": 121}, 422, "out_of_range"),
         ({"crs": "epsg:3857"}, 422, "bad_crs"),
         ({"out_crs": "mars"}, 422, "bad_crs"),
         ({"f": "csv"}, 422, "bad_format"),
@@ -295,3 +296,10 @@ def test_a_search_over_its_work_bound_is_refused(client, store, districts, monke
     assert r.status_code == 422
     assert r.json()["type"] == "/problems/too_much_work"
     assert "缩短路线" in r.json()["detail"]
+
+
+def test_arrival_past_the_last_year_still_answers(client, store, districts):
+    add(store, districts, 1, 10_000, 30, hours="24小时")
+    body = get(client, at="2099-12-31T23:00", speed_kmh=1)
+    assert body["stations"][0]["arrival"] == "2100-01-01T09:00:00+08:00"
+    assert isinstance(body["stations"][0]["open_on_arrival"], bool)
