@@ -13,21 +13,32 @@ Routes: a city route in Chongqing (25.8 km, 5 vertices) and an 840 km route east
 
 Checked: the same stations and offsets within 1 mm when the route is densified twice as
 finely. Run: ``PYTHONPATH=. python bench/along_route.py [--stations 186000]``.
+
+``--http``: one ``uvicorn`` worker on a SQLite registry of the same size (built once in
+``--workdir``), requests one after another on one connection: GET along-route (city,
+500 m, limit 100), POST along-route (840 km, 1 km, limit 100), against GET nearest
+(k=10) at the city route's midpoint in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
+import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlencode
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from _common import best_of, china_points, make_stations
+from _common import Server, best_of, build_registry, china_points, free_port, make_stations, running
 
 from geodata import along_route as core
 from geodata.along_route import BallTree, check_route, densify, step_m
@@ -52,7 +63,17 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=186_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--http", action="store_true", help="over HTTP, one uvicorn worker")
+    parser.add_argument("--requests", type=int, default=100, help="per case, with --http")
+    parser.add_argument("--workdir", type=Path, help="keep/reuse the registry here (--http)")
     args = parser.parse_args()
+    if args.http:
+        if args.workdir is not None:
+            over_http(args, args.workdir)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            over_http(args, Path(tmp))
+        return
     rng = np.random.default_rng(args.seed)
     lon, lat = china_points(args.stations, rng, clustered=0.7)
     # As in the spike: 8,000 more around Chongqing's centre, where the city route runs.
@@ -126,6 +147,71 @@ def _check_finer(index: StationIndex, route: core.Route, d: float, found: core.A
     if not same:
         print(f"MISMATCH with a finer step at d={d}", file=sys.stderr)
         sys.exit(1)
+
+
+def over_http(args: argparse.Namespace, workdir: Path) -> None:
+    db = build_registry(workdir, n=args.stations, seed=args.seed)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "YIZHAN_DATABASE_URL": f"sqlite:///{db.resolve()}",
+        "YIZHAN_DISTRICTS_SOURCE": str((workdir / "china.geojson").resolve()),
+        "YIZHAN_WARM_START": "false",
+    }
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--workers", "1"]
+    argv += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
+    server = Server("ours", [*argv, "--port", str(port)], port=port, env=env)
+    city = "LINESTRING(" + ", ".join(f"{x} {y}" for x, y in CITY) + ")"
+    mid = CITY[2]
+    body = json.dumps(
+        {
+            "route": {"type": "LineString", "coordinates": long_route()},
+            "distance_m": 1000,
+            "limit": 100,
+            "at": AT.isoformat(),
+        }
+    ).encode()
+    cases = [
+        (
+            "GET nearest k=10",
+            "GET",
+            "/v1/stations/nearest?"
+            + urlencode({"lon": mid[0], "lat": mid[1], "k": 10, "at": AT.isoformat()}),
+            None,
+        ),
+        (
+            "GET along city 500 m",
+            "GET",
+            "/v1/stations/along-route?"
+            + urlencode({"route": city, "distance_m": 500, "limit": 100, "at": AT.isoformat()}),
+            None,
+        ),
+        ("POST along 840 km 1 km", "POST", "/v1/stations/along-route", body),
+    ]
+    with running([server]):
+        server.start(workdir / "ours.log")
+        print(f"server ready after {server.wait_ready('/healthz', timeout_s=300):.1f} s")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        times: dict[str, list[float]] = {name: [] for name, *_ in cases}
+        for round_ in range(args.requests + 3):  # the first three warm up
+            for name, method, path, payload in cases:
+                headers = {"Content-Type": "application/json"} if payload else {}
+                start = time.perf_counter()
+                conn.request(method, path, body=payload, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                took = time.perf_counter() - start
+                if response.status != 200:
+                    sys.exit(f"{name}: {response.status} {data[:300]!r}")
+                if round_ >= 3:
+                    times[name].append(took)
+        reference = statistics.median(times[cases[0][0]])
+        for name, *_ in cases:
+            median = statistics.median(times[name])
+            print(f"{name:<24} median {median * 1e3:7.1f} ms  ×nearest {median / reference:6.1f}")
+    print("(one connection, requests one after another; the machine is shared)")
 
 
 if __name__ == "__main__":

@@ -222,7 +222,8 @@ class BallTree:
             found = cls._trees.get(key)
             if found is not None and found[0]() is xyz:
                 return found[1]
-            tree = cKDTree(xyz, balanced_tree=False, compact_nodes=False)
+            # A copy: the tree must not keep the array alive, or the entry never goes.
+            tree = cKDTree(xyz, balanced_tree=False, compact_nodes=False, copy_data=True)
 
             def forget(_: weakref.ref[FloatArray]) -> None:
                 cls._forget(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 import numpy as np
@@ -185,6 +186,11 @@ def test_the_ball_tree_is_built_once_per_array_of_points():
     xyz = ecef(np.array([106.5, 106.6]), np.array([29.5, 29.6]))
     assert BallTree.of(xyz) is BallTree.of(xyz)
     assert BallTree.of(xyz.copy()) is not BallTree.of(xyz)
+    key = id(xyz)
+    assert key in BallTree._trees
+    del xyz
+    gc.collect()
+    assert key not in BallTree._trees  # dropped with its points: no snapshot leaks
 
 
 @pytest.mark.parametrize(
