@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
 
@@ -303,3 +305,17 @@ def test_arrival_past_the_last_year_still_answers(client, store, districts):
     body = get(client, at="2099-12-31T23:00", speed_kmh=1)
     assert body["stations"][0]["arrival"] == "2100-01-01T09:00:00+08:00"
     assert isinstance(body["stations"][0]["open_on_arrival"], bool)
+
+
+def test_writes_between_pages_neither_repeat_nor_skip_what_follows(client, store, districts):
+    made = [add(store, districts, n, along_m=1000 * n + 100, offset_m=40) for n in range(6)]
+    first = get(client, limit=3, at="2025-09-30T10:00")
+    assert [s["name"] for s in first["stations"]] == ["驿站0", "驿站1", "驿站2"]
+    # Meanwhile: a station renamed, one closed for good, one new before the page's end.
+    renamed = made[4]
+    store.update(replace(renamed, name="改名驿站"), expected_version=renamed.version, actor="t")
+    store.delete(made[3].id, expected_version=made[3].version, actor="t")
+    add(store, districts, 9, along_m=500, offset_m=40)
+    rest = get(client, limit=10, next=first["next"])
+    assert [s["name"] for s in rest["stations"]] == ["改名驿站", "驿站5"]
+    assert rest["next"] is None
