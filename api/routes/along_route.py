@@ -119,8 +119,9 @@ _BODY_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "route": {
-            "description": "a GeoJSON LineString (or a Feature of one), positions in `crs`",
-            "type": "object",
+            "description": "a GeoJSON LineString (or a Feature of one, or WKT as in GET), "
+            "positions in `crs`",
+            "type": ["object", "string"],
             "example": {
                 "type": "LineString",
                 "coordinates": [[106.5516, 29.5630], [106.5772, 29.5570], [106.5860, 29.5640]],
@@ -204,7 +205,9 @@ def _wkt_positions(route: Any) -> Positions:
 
 
 def _geojson_positions(route: Any) -> Positions:
-    """lon and lat of a GeoJSON LineString geometry (or a Feature of one)."""
+    """lon and lat of a GeoJSON LineString geometry (or a Feature of one; or WKT text)."""
+    if isinstance(route, str):
+        return _wkt_positions(route)
     if isinstance(route, dict) and route.get("type") == "Feature":
         route = route.get("geometry")
     if not isinstance(route, dict) or route.get("type") != "LineString":

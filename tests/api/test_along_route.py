@@ -219,12 +219,16 @@ def test_post_with_a_geojson_route_is_the_get_answer(client, store, districts):
     r = client.post(URL, json={"route": feature, "distance_m": 300, "f": "geojson"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
     assert len(r.json()["features"]) == 4
+    as_wkt = client.post(URL, json={"route": ROUTE, **params})
+    assert as_wkt.status_code == 200 and as_wkt.json() == got
 
 
 def test_the_path_is_not_taken_for_a_station_id(client):
     r = client.get(URL, params={"route": ROUTE})
     assert r.status_code == 200, r.text
     assert r.json()["stations"] == []
+    across = client.get(URL, params={"route": "LINESTRING(179.99 -16.75, -179.99 -16.75)"})
+    assert across.status_code == 200 and across.json()["query"]["route"]["length_m"] < 2200
     r = client.get(URL)  # no route: a parameter problem, not "no station with this id"
     assert r.status_code == 422 and r.json()["type"] == "/problems/invalid_parameter"
     paths = client.get("/openapi.json").json()["paths"]
