@@ -50,8 +50,9 @@ MAX_STEP_M = 500.0
 _SLACK_M = 0.5  # steps whose chord is this close to the best one are refined exactly
 # Work bounds of one search (each pair costs ~0.2 µs to find, ~1 µs to refine): a route
 # of 3,000 km at 10 km through China's densest cities stays well within them.
-MAX_CANDIDATE_HITS = 4_000_000  # (ball, station) hits of the candidate query
-MAX_PAIRS = 2_000_000  # (station, route sample) pairs of the refinement
+MAX_CANDIDATE_HITS = 1_000_000  # (ball, station) hits of the candidate query (~36 MB)
+MAX_PAIRS = 2_000_000  # (station, route sample) pairs of the refinement, in all
+_CHUNK = 2000  # candidates refined together
 _TIE_M = 0.001  # local minima this much farther than the nearest tie: the first one wins
 
 
@@ -263,7 +264,23 @@ def along_route(
         cand = cand[mask[cand]]
     if len(cand) == 0:
         return _EMPTY
-    return _refine(samples, cand, lon, lat, xyz[cand], distance_m=distance_m, half=half)
+    # In chunks of candidates: the refinement's arrays take ~400 bytes a candidate-sample
+    # pair, so memory stays near a chunk's whatever the route; the pairs are budgeted.
+    stree = cKDTree(samples.xyz)
+    budget = [MAX_PAIRS]
+    parts = [
+        _refine(samples, stree, chunk, lon, lat, xyz[chunk], distance_m, half, budget)
+        for chunk in np.array_split(cand, -(-len(cand) // _CHUNK))
+    ]
+    index = np.concatenate([part.index for part in parts])
+    along = np.concatenate([part.along_m for part in parts])
+    order = np.lexsort((index, along))
+    return AlongRoute(
+        index[order],
+        along[order],
+        np.concatenate([part.offset_m for part in parts])[order],
+        np.concatenate([part.bearing_deg for part in parts])[order],
+    )
 
 
 def _candidates(tree: cKDTree, samples: _Samples, *, distance_m: float, half: float) -> IntArray:
@@ -293,17 +310,18 @@ def _candidates(tree: cKDTree, samples: _Samples, *, distance_m: float, half: fl
 
 def _refine(
     samples: _Samples,
+    stree: cKDTree,
     cand: IntArray,
     lon: FloatArray,
     lat: FloatArray,
     p: FloatArray,
-    *,
     distance_m: float,
     half: float,
+    budget: list[int],
 ) -> AlongRoute:
-    """Step 3 and 4 of the module for the candidates ``cand`` (ECEF ``p``)."""
+    """Steps 3 and 4 of the module for the candidates ``cand`` (ECEF ``p``), unordered;
+    ``stree`` is the samples' tree, ``budget`` the pairs left to refine (decremented)."""
     geod = wgs84_geod()
-    stree = cKDTree(samples.xyz)
     c1, _ = stree.query(p, k=1)
     keep = c1 <= distance_m + half + 1.0
     cand, p, c1 = cand[keep], p[keep], c1[keep]
@@ -311,11 +329,12 @@ def _refine(
         return _EMPTY
     reach = c1 * 1.0001 + half + 0.01
     count = stree.query_ball_point(p, reach, return_length=True)
-    if int(count.sum()) > MAX_PAIRS:
+    budget[0] -= int(count.sum())
+    if budget[0] < 0:
         msg = (
-            f"{len(cand):,} stations near the route lie near {int(count.sum()):,} of its "
-            f"positions (a route passing the same places many times); at most {MAX_PAIRS:,} "
-            "pairs are refined in one search"
+            f"the stations near the route lie near more than {MAX_PAIRS:,} of its positions "
+            "in all (a route passing the same places many times): more than one search "
+            "refines"
         )
         raise TooMuchWorkError(msg)
     near = stree.query_ball_point(p, reach, return_sorted=False)
@@ -362,13 +381,8 @@ def _refine(
     index, off, along = cand[ci[o]], off[o], along[o]
     bearing = bearing[o]
     within = off <= distance_m
-    index, along, off, bearing = index[within], along[within], off[within], bearing[within]
-    order = np.lexsort((index, along))
     return AlongRoute(
-        index[order].astype(np.intp),
-        along[order],
-        off[order],
-        wrap_degrees(bearing[order]),
+        index[within].astype(np.intp), along[within], off[within], wrap_degrees(bearing[within])
     )
 
 
