@@ -43,6 +43,7 @@ from geodata.along_route import (
     check_route,
 )
 from geodata.crs import CoordinateSystem, to_wgs84
+from geodata.hours import TZ
 from stations.domain.model import Status
 from stations.readmodel.index import StationIndex
 from stations.services.along_route import (
@@ -330,7 +331,7 @@ def _route_in_wgs84(lon: Any, lat: Any, crs: CoordinateSystem) -> Route:
 
 
 _ROUTE_ZH = {
-    "too_long": "路线超过一次查询的上限（3000 公里、10000 个点）：",
+    "too_long": f"路线超过一次查询的上限（{MAX_ROUTE_M / 1000:.0f} 公里、{MAX_VERTICES} 个点）：",
     "bad_route": "路线不能查询：",
 }
 
@@ -399,7 +400,7 @@ def _request_key(q: AlongRouteQuery) -> str:
         orjson.dumps(
             [
                 q.distance_m,
-                q.at.isoformat(),
+                q.at.astimezone(TZ).isoformat(),  # the instant, however it was written
                 q.speed_kmh,
                 q.open_now,
                 q.open_on_arrival,
@@ -413,7 +414,7 @@ def _request_key(q: AlongRouteQuery) -> str:
 
 
 def _make_token(key: str, last: tuple[float, int], at: datetime) -> str:
-    data = orjson.dumps([key, last[0], last[1], at.isoformat()])
+    data = orjson.dumps([key, last[0], last[1], at.astimezone(TZ).isoformat()])
     return _TOKEN_PREFIX + base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 

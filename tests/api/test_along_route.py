@@ -121,6 +121,9 @@ def test_a_token_for_another_request_is_refused(client, store, districts):
         r = client.get(URL, params=q)
         assert r.status_code == 400, (params, r.text)
         assert r.json()["type"] == "/problems/bad_page_token"
+    # The same instant written another way is the same request.
+    same_at = {"route": ROUTE, "distance_m": 500, "at": "2025-09-30T02:00:00Z", "next": token}
+    assert client.get(URL, params=same_at).status_code == 200
     # The same request with another page size and output system is the same request.
     r = client.get(URL, params={"route": ROUTE, "next": token, "limit": 2, "out_crs": "gcj02"})
     assert r.status_code == 200 and [s["name"] for s in r.json()["stations"]] == ["驿站1", "驿站2"]
