@@ -32,7 +32,7 @@ from stations.domain.model import Owner, Station
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import UploadStateError
 from stations.storage.codes_repo import assign_code
-from stations.storage.sqlbase import SQLBase, dump_doc, now
+from stations.storage.sqlbase import SQLBase, dump_doc
 from stations.storage.store import StationStore
 
 # Each change of a write: the station before and after it (None: not there).
@@ -147,10 +147,11 @@ class SQLStations(SQLBase, StationStore):
         note: str = "",
         upload_id: str | None = None,
     ) -> WriteResult:
-        at = now()
-        stamp = at.isoformat()
         ids: list[int] = []
         with self._write() as c:
+            # Taken holding the write lock: batches' times then follow their commit order.
+            at = self._batch_time(c)
+            stamp = at.isoformat()
             if upload_id is not None:
                 self._check_upload_state(c, upload_id, kind)
             batch_id = int(
