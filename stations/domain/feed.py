@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from stations.domain.errors import InvalidOptionError
+
 # The most audit rows one page reads, and the default.
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -27,13 +29,19 @@ _TOKEN = re.compile(r"v1\.([0-9a-f]{1,32})\.(0|[1-9][0-9]{0,18})\.([0-9a-f]{8}|0
 _MAX_ID = 2**63 - 1
 
 
-class CursorError(ValueError):
-    """The text is not a cursor this registry gives (400)."""
+class CursorError(InvalidOptionError):
+    """The text is not a cursor this registry gives (400 ``bad_cursor``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("since", message, code="bad_cursor")
 
 
-class CursorExpiredError(Exception):
+class CursorExpiredError(InvalidOptionError):
     """The cursor is of another registry or an older trail, or below what is kept: the
-    mirror must re-sync from the export (410)."""
+    mirror must re-sync from the export (410 ``cursor_expired``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("since", message, code="cursor_expired")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +63,13 @@ class FeedRow:
 @dataclass(frozen=True, slots=True)
 class FeedPage:
     """Audit rows after a cursor, in id order; ``next_id`` the last one's id (the cursor's
-    if none); ``head_id`` the last audit id of the snapshot read (0: an empty trail)."""
+    if none); ``head_id`` the last audit id seen (0: an empty trail), never below
+    ``next_id``."""
 
     rows: tuple[FeedRow, ...]
     next_id: int
     head_id: int
+    next_check: str | None = None  # the check of the last row read (None: none read)
 
 
 @dataclass(frozen=True, slots=True)

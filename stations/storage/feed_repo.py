@@ -39,7 +39,8 @@ class SQLFeed(SQLBase, FeedStore):
     def changes_page(self, since_id: int, limit: int) -> FeedPage:
         conn = self._conn()
         found = conn.execute(
-            "SELECT id, station_id, after FROM audit WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, station_id, after, batch_id, at FROM audit WHERE id > ? "
+            "ORDER BY id LIMIT ?",
             (since_id, limit),
         ).fetchall()
         # After the page: the head is at least its last row (they may be two snapshots).
@@ -48,8 +49,11 @@ class SQLFeed(SQLBase, FeedStore):
             FeedRow(int(r[0]), int(r[1]), json.loads(r[2]) if r[2] is not None else None)
             for r in found
         )
-        next_id = rows[-1].id if rows else since_id
-        return FeedPage(rows, next_id, max(int(head or 0), next_id))
+        if not rows:
+            return FeedPage((), since_id, int(head or 0))
+        last = found[-1]
+        check = row_check(int(last[0]), int(last[3]), last[4])
+        return FeedPage(rows, rows[-1].id, max(int(head or 0), rows[-1].id), check)
 
     def head_cursor(self) -> tuple[int, str]:
         return self._head(self._conn())
