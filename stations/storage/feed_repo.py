@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from stations.domain.feed import FeedMeta, FeedPage, FeedRow, row_check
 from stations.domain.model import Station
@@ -14,6 +15,15 @@ from stations.storage.store import FeedSnapshot, FeedStore
 
 # Stations read at a time by an export: memory holds one page, whatever the registry's size.
 EXPORT_PAGE = 1000
+
+
+def _with_code(after: str | None, code: str | None) -> dict[str, Any] | None:
+    if after is None:
+        return None
+    doc: dict[str, Any] = json.loads(after)
+    if doc.get("code") is None:
+        doc["code"] = code
+    return doc
 
 
 class SQLFeed(SQLBase, FeedStore):
@@ -38,17 +48,17 @@ class SQLFeed(SQLBase, FeedStore):
 
     def changes_page(self, since_id: int, limit: int) -> FeedPage:
         conn = self._conn()
+        # With the station's code: updates before schema 10 kept their record without it
+        # (a code never changes, so the one of station_codes is the record's).
         found = conn.execute(
-            "SELECT id, station_id, after, batch_id, at FROM audit WHERE id > ? "
-            "ORDER BY id LIMIT ?",
+            "SELECT a.id, a.station_id, a.after, a.batch_id, a.at, k.code FROM audit a "
+            "LEFT JOIN station_codes k ON k.station_id = a.station_id "
+            "WHERE a.id > ? ORDER BY a.id LIMIT ?",
             (since_id, limit),
         ).fetchall()
         # After the page: the head is at least its last row (they may be two snapshots).
         head = conn.execute("SELECT max(id) FROM audit").fetchone()[0]
-        rows = tuple(
-            FeedRow(int(r[0]), int(r[1]), json.loads(r[2]) if r[2] is not None else None)
-            for r in found
-        )
+        rows = tuple(FeedRow(int(r[0]), int(r[1]), _with_code(r[2], r[5])) for r in found)
         if not rows:
             return FeedPage((), since_id, int(head or 0))
         last = found[-1]

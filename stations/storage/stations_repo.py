@@ -297,7 +297,8 @@ class SQLStations(SQLBase, StationStore):
             raise StationNotFoundError(station.id)
         if before.version != expected_version:
             raise StaleWriteError(station.id, expected_version, before.version)
-        stored = station.with_changes(version=before.version + 1, updated_at=at)
+        # The code is kept for ever (the row's column is not updated): the record says it.
+        stored = station.with_changes(version=before.version + 1, updated_at=at, code=before.code)
         try:
             c.execute(
                 "UPDATE stations SET owner = ?, external_id = ?, district_adcode = ?, "

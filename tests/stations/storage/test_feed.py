@@ -4,6 +4,7 @@ feed's meta rows (schema 10), the export snapshot, and batch times in commit ord
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
 from datetime import datetime, timedelta
@@ -253,3 +254,22 @@ def test_an_update_in_the_feed_is_the_state_after_it(any_store, districts):
     rows = any_store.changes_page(0, 10).rows
     assert [r.after["version"] for r in rows] == [1, 2]
     assert datetime.fromisoformat(rows[1].after["updated_at"]) == any_store.get(sid).updated_at
+
+
+def test_an_updates_record_keeps_the_station_code(any_store, districts):
+    """The audit record after an update (what the feed and the read index's catch-up read)
+    says the station's code, which the update does not change; a trail written before this
+    was fixed (records without it) is read with the code too."""
+    [sid] = any_store.apply(_creates(districts, "K", 1), actor="t").ids
+    code = any_store.get(sid).code
+    any_store.update(
+        dataclasses.replace(any_store.get(sid), name="新"), expected_version=1, actor="t"
+    )
+    assert any_store.audit(station_id=sid)[-1].after["code"] == code
+    assert any_store.changes_since(0)[sid].code == code
+    with any_store._write() as c:  # raw SQL: a record as updates wrote it before
+        row = c.execute("SELECT id, after FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        doc = json.loads(row[1])
+        doc["code"] = None
+        c.execute("UPDATE audit SET after = ? WHERE id = ?", (json.dumps(doc), row[0]))
+    assert [r.after["code"] for r in any_store.changes_page(0, 10).rows] == [code, code]
