@@ -52,7 +52,7 @@ THRESHOLD_M = 50.0
 
 def build(store: Store, *, stations: int, audit_rows: int, seed: int) -> int:
     rng = np.random.default_rng(seed)
-    lon, lat = china_points(stations, rng)
+    lon, lat = (list(a) for a in china_points(stations, rng))
     base = [s.with_changes(id=None) for s in make_stations(lon, lat, seed=seed)]
     t0 = time.perf_counter()
     ids: list[int] = []  # in creation order
@@ -99,8 +99,12 @@ def run_backend(name: str, store: Store, args: argparse.Namespace) -> None:
         check = store.feed_row_check(since)
         cursor = f"v1.{epoch}.{since}.{check}"
         ref_s = best_of(args.repeat, reference(store, since))
-        page_s = best_of(args.repeat, lambda c=cursor: feed_service.changes(store, c, limit=PAGE))
-        answer = feed_service.changes(store, cursor, limit=PAGE)
+
+        def page(c: str = cursor) -> feed_service.Changes:
+            return feed_service.changes(store, c, limit=PAGE)
+
+        page_s = best_of(args.repeat, page)
+        answer = page()
 
         def body(a: Any = answer) -> bytes:
             return orjson.dumps(changes_body(a, districts=districts, threshold_m=THRESHOLD_M))

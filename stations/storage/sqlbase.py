@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -78,11 +78,14 @@ class SQLBase(ABC):
     # rather than this process's.
     _DATABASE_CLOCK = False
 
-    def _batch_time(self, c: Any) -> datetime:
+    def _batch_time(self, c: Any, clock: Callable[[], datetime] | None = None) -> datetime:
         """The time of a new batch, inside its write transaction after the write lock: never
         before the previous batch's, so that batches' times (and stations' ``updated_at``)
-        are in commit order even when a clock steps back or hosts' clocks differ."""
-        if self._DATABASE_CLOCK:
+        are in commit order even when a clock steps back or hosts' clocks differ. From
+        ``clock`` if given, else the engine's."""
+        if clock is not None:
+            at = clock()
+        elif self._DATABASE_CLOCK:
             at = datetime.fromtimestamp(float(c.execute(f"SELECT {self._NOW_S}").fetchone()[0]), TZ)
         else:
             at = now()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,10 @@ from stations.domain.uploads import UploadStateError
 from stations.storage.codes_repo import assign_code
 from stations.storage.sqlbase import SQLBase, dump_doc
 from stations.storage.store import StationStore
+
+# The clock of new batches: None, the engine's (PostGIS: the database's, see
+# SQLBase._batch_time); tests and benchmarks set a function to stage days.
+now: Callable[[], datetime] | None = None
 
 # Each change of a write: the station before and after it (None: not there).
 _Touched = list[tuple[Station | None, Station | None]]
@@ -150,7 +154,7 @@ class SQLStations(SQLBase, StationStore):
         ids: list[int] = []
         with self._write() as c:
             # Taken holding the write lock: batches' times then follow their commit order.
-            at = self._batch_time(c)
+            at = self._batch_time(c, now)
             stamp = at.isoformat()
             if upload_id is not None:
                 self._check_upload_state(c, upload_id, kind)

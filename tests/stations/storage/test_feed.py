@@ -15,7 +15,7 @@ import pytest
 from stations.domain.changes import Create, Delete, Update
 from stations.domain.errors import StaleWriteError
 from stations.domain.feed import row_check
-from stations.storage import sqlbase
+from stations.storage import stations_repo
 from stations.storage.open import open_store
 from stations.storage.sqlite import SQLiteStore
 from stations.storage.transfer import migrate
@@ -156,7 +156,7 @@ def test_a_clock_stepping_back_never_dates_a_batch_before_the_last(
     with SQLiteStore(db_path) as store:
         store.apply(_creates(districts, "A", 1), actor="t")
         last = store.batches(limit=1)[0].at
-        monkeypatch.setattr(sqlbase, "now", lambda: last - timedelta(seconds=30))
+        monkeypatch.setattr(stations_repo, "now", lambda: last - timedelta(seconds=30))
         store.apply(_creates(districts, "B", 1), actor="t")
         [newest, previous] = store.batches(limit=2)
         assert newest.at == previous.at == last
