@@ -251,9 +251,13 @@ def _nearest_by_route(
     return nearest_response(query, f, route.hits, results, route.note, travel=extra)
 
 
+_NOT_MODIFIED = {"description": "Not Modified: If-None-Match named the current ETag"}
+
+
 @router.get(
     "/stations",
     summary="List stations with filters and paging",
+    responses={304: _NOT_MODIFIED},
     description=(
         "Every filter given must match. `total` (and the `X-Total-Count` header) counts all "
         "matches; `limit`/`offset` page, and a page's `Link` header (RFC 8288) gives the "
@@ -419,7 +423,7 @@ def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
         "answers 304 while the record is unchanged, and If-Match on PATCH and DELETE takes it "
         "(its version)."
     ),
-    responses=doc.record_schema("The station's record"),
+    responses={**doc.record_schema("The station's record"), 304: _NOT_MODIFIED},
 )
 def get_station(
     request: Request,

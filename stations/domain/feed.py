@@ -94,8 +94,9 @@ def parse_cursor(text: str) -> Cursor:
     found = _TOKEN.fullmatch(text)
     if found is None or int(found.group(2)) > _MAX_ID:
         msg = (
-            f"since={text[:80]!r} is not a cursor of this feed: use the `next` of an earlier "
-            "answer, or leave since out to start from now"
+            f"since={text[:80]!r} 不是本变更流给出的游标：请使用上一次回答中的 next（或全量导出的 "
+            "X-Yizhan-Cursor），第一次调用时不带 since。It is not a cursor of this feed: use "
+            "the `next` of an earlier answer, or leave since out to start from now"
         )
         raise CursorError(msg)
     return Cursor(found.group(1), int(found.group(2)), found.group(3))

@@ -275,4 +275,7 @@ def test_the_openapi_documents_the_feed(client):
     assert "updated_since" in params
     changes = paths["/v1/stations/changes"]["get"]
     assert {"410", "400"} <= set(changes["responses"])
-    assert "410" in changes["description"] or "cursor_expired" in changes["description"]
+    assert "cursor_expired" in changes["description"]
+    assert "304" in paths["/v1/stations"]["get"]["responses"]
+    assert "304" in paths["/v1/stations/{station_id}"]["get"]["responses"]
+    assert "X-Yizhan-Cursor" in paths["/v1/stations/export"]["get"]["description"]
