@@ -301,6 +301,10 @@ def _check(store: Store, mirror: Mirror, tally: Tally) -> None:
     assert store.count() > 0
     assert differences(store, mirror) == 0
     assert set(mirror.stations) == {s.id for s in store.iter_all()}
+    # Batches' times follow their commit order (updated_since relies on it), across the
+    # workers and the restart.
+    times = [b.at for b in sorted(store.batches(limit=1_000_000), key=lambda b: b.id)]
+    assert len(times) > 50 and times == sorted(times)
 
 
 def test_a_mirror_of_a_sqlite_registry_ends_equal(tmp_path, districts):

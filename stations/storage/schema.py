@@ -640,7 +640,10 @@ def feed_rows() -> list[tuple[str, tuple[str, ...]]]:
     """The change feed's meta rows (schema 10), as (statement, parameters): ``feed_epoch``, a
     random name of this registry's audit ids (every cursor carries it; copied by ``yizhan
     migrate`` with the ids), and ``feed_floor``, the lowest audit id a cursor may be at (0:
-    the whole trail is kept). Rows already there are kept."""
+    the whole trail is kept). Rows already there are kept.
+
+    A migration that changes what a station's record looks like must write audit rows for it
+    or give the registry a new ``feed_epoch`` (mirrors then re-sync from the export)."""
     insert = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
     return [(insert, ("feed_epoch", secrets.token_hex(8))), (insert, ("feed_floor", "0"))]
 

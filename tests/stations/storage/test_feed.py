@@ -273,3 +273,14 @@ def test_an_updates_record_keeps_the_station_code(any_store, districts):
         doc["code"] = None
         c.execute("UPDATE audit SET after = ? WHERE id = ?", (json.dumps(doc), row[0]))
     assert [r.after["code"] for r in any_store.changes_page(0, 10).rows] == [code, code]
+
+
+def test_audit_rows_are_written_in_one_place_only():
+    """The feed's order rests on every audit row being written inside a batch's write
+    transaction (StationsRepo.apply, under the write lock): audit rows are inserted by the
+    stations' repository alone (the mirror test checks the rest)."""
+    storage = Path(stations_repo.__file__).parent
+    writers = {
+        p.name for p in storage.glob("*.py") if "INSERT INTO audit" in p.read_text(encoding="utf-8")
+    }
+    assert writers == {"stations_repo.py"}
