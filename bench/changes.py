@@ -136,13 +136,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--postgis", action="store_true", help="also on PostGIS (tests/pg.py)")
+    ap.add_argument("--no-sqlite", action="store_true", help="only on PostGIS")
     args = ap.parse_args()
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-changes-") as tmp,
-        open_store(f"sqlite:///{Path(tmp) / 'registry.sqlite3'}") as store,
-    ):
-        run_backend("SQLite", store, args)
-    if args.postgis:
+    if not args.no_sqlite:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-changes-") as tmp,
+            open_store(f"sqlite:///{Path(tmp) / 'registry.sqlite3'}") as store,
+        ):
+            run_backend("SQLite", store, args)
+    if args.postgis or args.no_sqlite:
         from tests.pg import cluster  # deferred: a PostgreSQL cluster only when asked
 
         with cluster() as c, open_store(c.new_database()) as store:
