@@ -38,6 +38,7 @@ from tests.stations.storage.test_reliability import rows_for
 pytestmark = pytest.mark.slow
 
 UPLOADER = "500112"  # 渝北区: the uploading union's district
+START_S = 120  # a server's start may wait for the machine's other work
 
 
 def request(
@@ -311,7 +312,10 @@ def test_a_mirror_of_a_sqlite_registry_ends_equal(tmp_path, districts):
     url = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
     store = open_store(url)
     try:
-        with serve(url, "--workers", "2") as writes, serve(url) as reads:
+        with (
+            serve(url, "--workers", "2", start_s=START_S) as writes,
+            serve(url, start_s=START_S) as reads,
+        ):
             mirror, tally, _ = run_mirror(
                 store, lambda: writes.base, reads.base, districts, seconds=12
             )
@@ -327,7 +331,7 @@ def _restartable(url: str, *args: str) -> Iterator[tuple[Callable[[], str], Call
     holder: dict[str, Any] = {}
 
     def start() -> None:
-        cm: AbstractContextManager[Any] = serve(url, *args)
+        cm: AbstractContextManager[Any] = serve(url, *args, start_s=START_S)
         holder["server"] = cm.__enter__()
         holder["cm"] = cm
 
@@ -354,7 +358,7 @@ def test_a_mirror_of_postgis_reading_a_replica_ends_equal(pg_cluster, districts)
             replica_url = standby.url(url.rpartition("/")[2])
             with (
                 _restartable(url, "--workers", "2") as (base, restart),
-                serve(replica_url) as reads,
+                serve(replica_url, start_s=START_S) as reads,
             ):
                 mirror, tally, _ = run_mirror(
                     store, base, reads.base, districts, seconds=16, midway=restart
@@ -389,7 +393,11 @@ def test_without_the_writers_lock_the_mirror_misses_a_change(pg_cluster, distric
 
     monkeypatch.setattr(stations_repo.SQLStations, "_audit", slow_audit)
     base = make_station(districts)
-    with open_store(url) as late, open_store(url) as early, serve(url) as server:
+    with (
+        open_store(url) as late,
+        open_store(url) as early,
+        serve(url, start_s=START_S) as server,
+    ):
         mirror = Mirror(server.base)
         late.late = True  # type: ignore[attr-defined]
         t = threading.Thread(

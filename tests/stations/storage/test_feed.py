@@ -284,3 +284,18 @@ def test_audit_rows_are_written_in_one_place_only():
         p.name for p in storage.glob("*.py") if "INSERT INTO audit" in p.read_text(encoding="utf-8")
     }
     assert writers == {"stations_repo.py"}
+
+
+def test_postgis_dates_batches_by_the_database_clock(any_store, districts, monkeypatch):
+    """Several hosts write to one PostgreSQL: their batches take its clock, not their own
+    (a host whose clock runs ahead would otherwise hold every later batch at its time)."""
+    from stations.storage import sqlbase
+
+    ahead = datetime(2099, 1, 1, tzinfo=sqlbase.TZ)
+    monkeypatch.setattr(sqlbase, "now", lambda: ahead)
+    any_store.apply(_creates(districts, "Z", 1), actor="t")
+    at = any_store.batches(limit=1)[0].at
+    if any_store.networked:
+        assert abs((at - datetime.now(sqlbase.TZ)).total_seconds()) < 60
+    else:
+        assert at == ahead
