@@ -167,6 +167,7 @@ def test_the_export_and_the_feed_after_it_rebuild_the_registry(client, store, di
     store.delete(ids[5], expected_version=1, actor="t")
     r = client.get("/v1/stations/export")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    assert "content-length" not in r.headers  # streamed, not built whole
     lines = r.content.decode().splitlines()
     assert len(lines) == 1199 == int(r.headers["x-total-count"])
     exported = [json.loads(line) for line in lines]
