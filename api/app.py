@@ -26,6 +26,7 @@ from api.deps import Services
 from api.limits import BodySizeLimit
 from api.routes import along_route as routes_along_route
 from api.routes import cases as routes_cases
+from api.routes import changes as routes_changes
 from api.routes import feedback as routes_feedback
 from api.routes import inspections as routes_inspections
 from api.routes import maps as routes_maps
@@ -145,7 +146,9 @@ def create_app(
         max_bytes=settings.max_upload_bytes,
         page_for=console_errors.page_for_too_large,
     )
-    app.include_router(routes_along_route.router)  # before {station_id} takes its path
+    # Fixed paths under /v1/stations/ before /v1/stations/{station_id} takes them.
+    app.include_router(routes_along_route.router)
+    app.include_router(routes_changes.router)
     app.include_router(routes_stations.router)
     app.include_router(routes_networks.router)
     app.include_router(routes_posters.router)

@@ -453,6 +453,26 @@ EXPLANATIONS: dict[str, Explanation] = {
         "An internal error: our fault, not yours.",
         "Try again later and tell the operator the time and the URL; the log has the details.",
     ),
+    "bad_cursor": E(
+        "since 不是本变更流给出的游标（游标形如 v1.<纪元>.<编号>.<校验>，不要自己拼写或改动）。",
+        "使用上一次回答中的 next，或全量导出响应头 X-Yizhan-Cursor 中的游标；"
+        "第一次调用时不带 since，得到当前的游标。",
+        "since is not a cursor this change feed gives (cursors look like "
+        "v1.<epoch>.<id>.<check>; do not build or edit them).",
+        "Send the `next` of the previous answer, or the export's X-Yizhan-Cursor; call "
+        "without since the first time to get the cursor of now.",
+    ),
+    "cursor_expired": E(
+        "游标已失效：它属于另一个注册库或旧的变更序列（数据库从备份恢复、迁移），"
+        "或它之前的变更记录已不再保留。从这个游标无法再保证得到全部变更。",
+        "重新同步：下载全量导出 GET /v1/stations/export，用它替换镜像中的全部驿站，"
+        "再从导出响应头 X-Yizhan-Cursor 中的游标继续跟随 GET /v1/stations/changes。",
+        "The cursor has expired: it belongs to another registry or an older sequence of "
+        "changes (a database restored from a backup, a migration), or the changes before it "
+        "are no longer kept. Following it could miss changes.",
+        "Re-sync: download GET /v1/stations/export, replace every station of the mirror with "
+        "it, then follow GET /v1/stations/changes from the cursor in its X-Yizhan-Cursor.",
+    ),
     "bad_request": E(
         "请求无法读取：网址或请求头格式不对、太长，或表单（multipart）损坏。",
         "网址中的中文要做百分号编码（浏览器和常用 HTTP 库会自动处理），网址不要过长；"

@@ -47,6 +47,8 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "bad_format": (422, "Unknown output format"),
     "invalid_parameter": (422, "A request parameter is not valid"),
     "bad_request": (400, "The request could not be read"),
+    "bad_cursor": (400, "The cursor is not one this change feed gives"),
+    "cursor_expired": (410, "The cursor has expired: re-sync from the export"),
     "validation_failed": (422, "The station record is not valid"),
     "hours_unparseable": (422, "The opening hours could not be read"),
     "unauthorized": (401, "A valid bearer token is needed"),

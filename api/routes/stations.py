@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 import numpy as np
@@ -26,6 +27,7 @@ from api.deps import (
     parse_listing_filters,
     parse_nearest,
 )
+from api.etags import tagged
 from api.params import Param, QuerySpec
 from api.problems import Problem
 from api.representation import (
@@ -39,10 +41,12 @@ from api.representation import (
     travel_fields,
 )
 from api.responses import json_response
+from geodata import when
 from geodata.crs import CoordinateSystem
 from stations.domain.listings import MAPPED_WORDS
 from stations.readmodel.index import StationIndex
 from stations.readmodel.ops import OpsModel, OpsSnapshot
+from stations.services import feed as feed_service
 from stations.services.nearest import FAR_M, NearestQuery, find_nearest, find_nearest_by_route
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -247,14 +251,21 @@ def _nearest_by_route(
     return nearest_response(query, f, route.hits, results, route.note, travel=extra)
 
 
+_NOT_MODIFIED = {"description": "Not Modified: If-None-Match named the current ETag"}
+
+
 @router.get(
     "/stations",
     summary="List stations with filters and paging",
+    responses={304: _NOT_MODIFIED},
     description=(
         "Every filter given must match. `total` (and the `X-Total-Count` header) counts all "
         "matches; `limit`/`offset` page, and a page's `Link` header (RFC 8288) gives the "
         '`rel="next"` and `rel="prev"` pages. `f=csv` without `limit` is every match, '
-        "streamed; with `limit`, that page (its file name says which rows of how many)."
+        "streamed; with `limit`, that page (its file name says which rows of how many). "
+        "A page has a strong `ETag` (a hash of its body): `If-None-Match` answers 304 while "
+        "it is unchanged. `updated_since` keeps the stations written at that time or later, "
+        "and never says which were deleted: mirrors follow /v1/stations/changes."
     ),
 )
 def list_stations(
@@ -309,6 +320,17 @@ def list_stations(
             description="json | geojson | csv", json_schema_extra=doc.enum("json", "geojson", "csv")
         ),
     ] = "json",
+    updated_since: Annotated[
+        str | None,
+        Query(
+            description=(
+                "ISO 8601 time (naive: Asia/Shanghai): only stations last written at it or "
+                "later (inclusive). Deletions are not reported: a mirror follows "
+                "/v1/stations/changes instead"
+            ),
+            json_schema_extra=doc.TIME,
+        ),
+    ] = None,
 ) -> Response:
     fmt = _format(f)
     everything = fmt == "csv" and limit is None
@@ -326,10 +348,12 @@ def list_stations(
         amenity=amenity,
     )
     positions = index.select(**filters)
+    if updated_since is not None:
+        positions = feed_service.updated_since(index, positions, _since(updated_since))
     total = len(positions)
     if everything:
         return _csv_stream(index, positions[offset:], total=total)
-    return stations_page(
+    page = stations_page(
         [index.stations[p] for p in positions[offset : offset + limit]],
         fmt,
         total=total,
@@ -342,6 +366,15 @@ def list_stations(
         crs=CoordinateSystem.WGS84 if fmt == "csv" else parse_crs_param(crs),
         ops=None if fmt == "csv" else ops_of(request),
     )
+    return tagged(request, page)
+
+
+def _since(value: str) -> datetime:
+    try:
+        return when.parse_time(value)
+    except when.TimeError as exc:
+        code = "time_out_of_range" if exc.code == "time_out_of_range" else "bad_time"
+        raise Problem(code, f"updated_since: {exc}") from None
 
 
 def _csv_stream(index: StationIndex, positions: npt.NDArray[np.intp], *, total: int) -> Response:
@@ -386,9 +419,11 @@ def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
         "The station's record: its fields, 上图 listings, navigation links, its phone page "
         "(`page_url`), and its operations: `rating` {average, count}, `stars`, "
         "`last_confirmed` {at, how, label} (re-read every minute or so; rating comments "
-        "are never public)."
+        'are never public). `ETag` is `"<version>.<hash>"`: `If-None-Match` with it '
+        "answers 304 while the record is unchanged, and If-Match on PATCH and DELETE takes it "
+        "(its version)."
     ),
-    responses=doc.record_schema("The station's record"),
+    responses={**doc.record_schema("The station's record"), 304: _NOT_MODIFIED},
 )
 def get_station(
     request: Request,
@@ -409,7 +444,10 @@ def get_station(
         ops=ops_of(request),
     )
     if f == "geojson":
-        return json_response(feature(doc, station), media_type=GEOJSON)
-    if f != "json":
+        response = json_response(feature(doc, station), media_type=GEOJSON)
+    elif f == "json":
+        response = json_response(doc)
+    else:
         raise Problem("bad_format", f"f={f!r}: use json or geojson")
-    return json_response(doc)
+    # "<version>.<body hash>": rating, stars and last_confirmed change outside versions.
+    return tagged(request, response, version=station.version)

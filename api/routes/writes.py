@@ -78,6 +78,9 @@ def _station_response(
 
 def _expected_version(if_match: str | None, body_version: Any) -> int:
     raw = if_match.strip().removeprefix("W/").strip('"') if if_match else body_version
+    if if_match and isinstance(raw, str):  # GET's tag "<version>.<hash>": its version
+        version, dot, digest = raw.partition(".")
+        raw = version if dot and len(digest) == 8 and digest.isalnum() else raw
     if raw is None or raw == "":
         raise Problem(
             "precondition_required",

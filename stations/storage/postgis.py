@@ -414,6 +414,12 @@ CREATE TABLE network_station_lists (
 )
 """
 
+# Schema 10 (issue 18): the change feed's epoch and floor (meta rows, added by _upgrade), and
+# an index for updated_since.
+_SCHEMA_V10 = """
+CREATE INDEX stations_updated ON stations (updated_at)
+"""
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
 # they upgrade older registries; a new one is created from stations.storage.schema (the
 # same schema, as tests/stations/storage/test_schema.py checks).
@@ -427,6 +433,7 @@ MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V7,
     _SCHEMA_V8,
     _SCHEMA_V9,
+    _SCHEMA_V10,
 )
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.
@@ -501,6 +508,7 @@ class PostGISStore(SQLStore):
     _NO_LIMIT = None
     _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
     _NOW_S = "extract(epoch FROM clock_timestamp())::double precision"
+    _DATABASE_CLOCK = True
     networked = True
 
     def __init__(
@@ -717,6 +725,15 @@ class PostGISStore(SQLStore):
             yield c
 
     @contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        # REPEATABLE READ: every statement sees the snapshot of the first (a hot standby
+        # gives it too); the long limits of bulk reads.
+        with self._borrow() as c, c.raw.transaction():
+            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            self._long_limits(c, self.timeouts.write_s)
+            yield c
+
+    @contextmanager
     def _keyed_write(self, keys: Sequence[str]) -> Iterator[Any]:
         # Not the writers' lock: a tally makes no batch, so it need not take a batch id in
         # commit order. Writes of the same keys still queue (a client's de-duplication and
@@ -785,6 +802,9 @@ class PostGISStore(SQLStore):
                     )
                 if step == 7:
                     backfill_schema_8(c.execute)
+                if step == 9:
+                    for statement, params in schema.feed_rows():
+                        c.execute(statement, params)
             if row is None:
                 c.execute("INSERT INTO yizhan_schema (version) VALUES (?)", (schema_version(),))
             elif current != schema_version():

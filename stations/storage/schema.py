@@ -20,7 +20,7 @@ from typing import Literal
 from stations.domain.visits import OCCUPATION_COLUMNS, OCCUPATIONS
 
 # The schema version this definition is: the number of historical migrations of each store.
-VERSION = 9
+VERSION = 10
 
 Dialect = Literal["sqlite", "postgis"]
 
@@ -161,7 +161,11 @@ SCHEMA: tuple[Table, ...] = (
             _text("code", null=True),
         ),
         unique=(("owner", "external_id"),),
-        indexes=(Index("stations_district", ("district_adcode",)),),
+        indexes=(
+            Index("stations_district", ("district_adcode",)),
+            # GET /v1/stations?updated_since= (schema 10).
+            Index("stations_updated", ("updated_at",)),
+        ),
         spatial=True,
     ),
     Table(
@@ -517,7 +521,8 @@ SCHEMA: tuple[Table, ...] = (
             _blob("arrays"),
         ),
     ),
-    # The registry's settings: its feedback salt (see initial_rows).
+    # The registry's settings: its feedback salt, and the change feed's epoch and floor
+    # (see initial_rows).
     Table("meta", (_text("key", key=True), _text("value"))),
     # Failed authentications, for a rate limit every process of every machine shares: a
     # keyed hash of the client's address and the database's time in seconds since 1970,
@@ -631,11 +636,25 @@ def create_sql(dialect: Dialect) -> list[str]:
     return statements
 
 
+def feed_rows() -> list[tuple[str, tuple[str, ...]]]:
+    """The change feed's meta rows (schema 10), as (statement, parameters): ``feed_epoch``, a
+    random name of this registry's audit ids (every cursor carries it; copied by ``yizhan
+    migrate`` with the ids), and ``feed_floor``, the lowest audit id a cursor may be at (0:
+    the whole trail is kept). Rows already there are kept.
+
+    A migration that changes what a station's record looks like must write audit rows for it
+    or give the registry a new ``feed_epoch`` (mirrors then re-sync from the export)."""
+    insert = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+    return [(insert, ("feed_epoch", secrets.token_hex(8))), (insert, ("feed_floor", "0"))]
+
+
 def initial_rows() -> list[tuple[str, tuple[str, ...]]]:
     """The rows a new registry starts with, as (statement, parameters): its feedback salt,
-    a random secret made once per registry, the key of clients' address hashes."""
+    a random secret made once per registry, the key of clients' address hashes; and the
+    change feed's meta rows (:func:`feed_rows`)."""
     return [
-        ("INSERT INTO meta (key, value) VALUES (?, ?)", ("feedback_salt", secrets.token_hex(32)))
+        ("INSERT INTO meta (key, value) VALUES (?, ?)", ("feedback_salt", secrets.token_hex(32))),
+        *feed_rows(),
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -73,6 +73,29 @@ class SQLBase(ABC):
 
     @abstractmethod
     def _is_unique_violation(self, exc: BaseException) -> bool: ...
+
+    # Whether a batch's time is the database's clock (several hosts write to one database)
+    # rather than this process's.
+    _DATABASE_CLOCK = False
+
+    def _batch_time(self, c: Any, clock: Callable[[], datetime] | None = None) -> datetime:
+        """The time of a new batch, inside its write transaction after the write lock: never
+        before the previous batch's, so that batches' times (and stations' ``updated_at``)
+        are in commit order even when a clock steps back or hosts' clocks differ. From
+        ``clock`` if given, else the engine's."""
+        if clock is not None:
+            at = clock()
+        elif self._DATABASE_CLOCK:
+            at = datetime.fromtimestamp(float(c.execute(f"SELECT {self._NOW_S}").fetchone()[0]), TZ)
+        else:
+            at = now()
+        last = c.execute("SELECT at FROM batches ORDER BY id DESC LIMIT 1").fetchone()
+        return at if last is None else max(at, datetime.fromisoformat(last[0]))
+
+    def _snapshot(self) -> AbstractContextManager[Any]:
+        """A connection for reads that all see one snapshot of the registry (a whole
+        export), on any thread, until the context ends."""
+        raise NotImplementedError
 
     # Optional hooks (so not abstract): PostGIS keeps its index in the stations table.
     def _index_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:  # noqa: B027

@@ -427,6 +427,18 @@ def _migrate_to_v9(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V9)
 
 
+# Schema 10 (issue 18): the change feed's epoch and floor (meta rows), and updated_since.
+_SCHEMA_V10 = """
+CREATE INDEX stations_updated ON stations (updated_at)
+"""
+
+
+def _migrate_to_v10(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V10)
+    for statement, params in schema.feed_rows():
+        conn.execute(statement, params)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction: they
 # upgrade older registries; a new one is created from stations.storage.schema (the same
 # schema, as tests/stations/storage/test_schema.py checks).
@@ -440,6 +452,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v7,
     _migrate_to_v8,
     _migrate_to_v9,
+    _migrate_to_v10,
 ]
 
 
@@ -506,6 +519,21 @@ class SQLiteStore(SQLStore):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        # A connection of its own (a streamed export is read on whichever thread runs each
+        # step): one read transaction, whose snapshot is taken at its first SELECT (WAL
+        # keeps it while writers go on).
+        conn = sqlite3.connect(
+            self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("BEGIN")
+            yield conn
+        finally:
+            conn.close()
 
     @contextmanager
     def _keyed_write(self, keys: Sequence[str]) -> Iterator[sqlite3.Connection]:

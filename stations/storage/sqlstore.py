@@ -6,6 +6,7 @@ from stations.storage.accounts_repo import SQLAccounts
 from stations.storage.cases_repo import SQLCases
 from stations.storage.codes_repo import SQLCodes
 from stations.storage.demand_repo import SQLDemand
+from stations.storage.feed_repo import SQLFeed
 from stations.storage.feedback_repo import SQLFeedback
 from stations.storage.inspections_repo import SQLInspections
 from stations.storage.networks_repo import SQLNetworks
@@ -36,6 +37,7 @@ class SQLStore(
     SQLInspections,
     SQLStars,
     SQLNetworks,
+    SQLFeed,
     SQLTransfer,
     Store,
 ):

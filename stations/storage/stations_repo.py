@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -32,8 +32,12 @@ from stations.domain.model import Owner, Station
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import UploadStateError
 from stations.storage.codes_repo import assign_code
-from stations.storage.sqlbase import SQLBase, dump_doc, now
+from stations.storage.sqlbase import SQLBase, dump_doc
 from stations.storage.store import StationStore
+
+# The clock of new batches: None, the engine's (PostGIS: the database's, see
+# SQLBase._batch_time); tests and benchmarks set a function to stage days.
+now: Callable[[], datetime] | None = None
 
 # Each change of a write: the station before and after it (None: not there).
 _Touched = list[tuple[Station | None, Station | None]]
@@ -147,10 +151,11 @@ class SQLStations(SQLBase, StationStore):
         note: str = "",
         upload_id: str | None = None,
     ) -> WriteResult:
-        at = now()
-        stamp = at.isoformat()
         ids: list[int] = []
         with self._write() as c:
+            # Taken holding the write lock: batches' times then follow their commit order.
+            at = self._batch_time(c, now)
+            stamp = at.isoformat()
             if upload_id is not None:
                 self._check_upload_state(c, upload_id, kind)
             batch_id = int(
@@ -296,7 +301,8 @@ class SQLStations(SQLBase, StationStore):
             raise StationNotFoundError(station.id)
         if before.version != expected_version:
             raise StaleWriteError(station.id, expected_version, before.version)
-        stored = station.with_changes(version=before.version + 1, updated_at=at)
+        # The code is kept for ever (the row's column is not updated): the record says it.
+        stored = station.with_changes(version=before.version + 1, updated_at=at, code=before.code)
         try:
             c.execute(
                 "UPDATE stations SET owner = ?, external_id = ?, district_adcode = ?, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from stations.domain.changes import (
 )
 from stations.domain.demand import DemandLayer
 from stations.domain.errors import StationNotFoundError
+from stations.domain.feed import FeedMeta, FeedPage
 from stations.domain.feedback import (
     Feedback,
     FeedbackNotFoundError,
@@ -159,6 +161,44 @@ class StationStore(ABC):
 
     def delete(self, station_id: int, *, expected_version: int | None, actor: str) -> None:
         self.apply([Delete(station_id, expected_version)], actor=actor)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSnapshot:
+    """The registry as one snapshot saw it: the feed's meta, the cursor of its last audit
+    row (id and check), how many stations, and every station by id (read as iterated)."""
+
+    meta: FeedMeta
+    head_id: int
+    head_check: str
+    count: int
+    stations: Iterator[Station]
+
+
+class FeedStore(ABC):
+    """The change feed for mirrors (stations.domain.feed): the audit trail read by id."""
+
+    @abstractmethod
+    def feed_meta(self) -> FeedMeta:
+        """The feed's epoch and floor (meta rows, schema 10)."""
+
+    @abstractmethod
+    def feed_row_check(self, audit_id: int) -> str | None:
+        """The check of audit row ``audit_id`` (stations.domain.feed.row_check); None when
+        there is no such row; the start of the trail's for 0."""
+
+    @abstractmethod
+    def changes_page(self, since_id: int, limit: int) -> FeedPage:
+        """At most ``limit`` audit rows after ``since_id``, by id, and the head seen."""
+
+    @abstractmethod
+    def head_cursor(self) -> tuple[int, str]:
+        """The last audit row's id and check ((0, "0") for an empty trail)."""
+
+    @abstractmethod
+    def export_snapshot(self) -> AbstractContextManager[FeedSnapshot]:
+        """Every station and the cursor of exactly that state, from one snapshot held until
+        the context ends (stations read a page at a time as they are iterated)."""
 
 
 class TokenStore(ABC):
@@ -648,6 +688,7 @@ class Store(
     InspectionStore,
     StarStore,
     NetworkStore,
+    FeedStore,
 ):
     """A station registry: every aggregate's store in one (one database, one transaction
     per write)."""
