@@ -23,6 +23,7 @@ from api.console import uploads as console_uploads
 from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
+from api.fast_nearest import FastNearest
 from api.limits import BodySizeLimit
 from api.routes import cases as routes_cases
 from api.routes import feedback as routes_feedback
@@ -144,6 +145,8 @@ def create_app(
         max_bytes=settings.max_upload_bytes,
         page_for=console_errors.page_for_too_large,
     )
+    # Added last, so outermost of ours: GET /v1/stations/nearest (straight) without the router.
+    app.add_middleware(FastNearest)
     app.include_router(routes_stations.router)
     app.include_router(routes_networks.router)
     app.include_router(routes_posters.router)

@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Query, Request
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -31,6 +32,7 @@ from api.problems import Problem
 from api.representation import (
     GEOJSON,
     feature,
+    nearest_body,
     nearest_response,
     nearest_results,
     station_json,
@@ -227,11 +229,20 @@ async def nearest(request: Request) -> Response:
         # for a city), and a search when few stations pass takes milliseconds; the event
         # loop keeps answering everyone else meanwhile.
         return await run_in_threadpool(_nearest_by_route, request, index, query, q["f"])
+    body, media_type = straight_answer(request.app, index, query, q["f"])
+    return Response(body, media_type=media_type)
+
+
+def straight_answer(
+    app: Starlette, index: StationIndex, query: NearestQuery, f: str
+) -> tuple[bytes, str]:
+    """The body and media type of a nearest answer by the straight line: the route's, and
+    the one api/fast_nearest.py serves ahead of the router."""
     hits, note = find_nearest(index, query)
-    memo_limit = request.app.state.services.settings.nearest_memo_stations
-    ops = ops_of(request)
-    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=ops)
-    return nearest_response(query, q["f"], hits, results, note)
+    memo_limit = app.state.services.settings.nearest_memo_stations
+    model: OpsModel = app.state.ops
+    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=model.current())
+    return nearest_body(query, f, hits, results, note)
 
 
 def _nearest_by_route(
