@@ -20,24 +20,25 @@ their codes, texts and headers. The answer's headers are the route's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import Services, parse_nearest
+from api.params import RawQuery
 from api.routes.stations import NEAREST, straight_answer
 
-try:  # FastAPI's native telemetry names the route of a request (http.route) this way
-    from fastapi.telemetry._api import _route_selected
-except ImportError:  # pragma: no cover - another FastAPI: the route goes unnamed
-
-    def _route_selected(*, scope: Any, path: str | None, mount: bool = False) -> None:
-        return None
-
+# FastAPI's native telemetry (0.16x; on when an OpenTelemetry provider is configured)
+# names the route of a request (http.route) this way, as its router would.
+_name_route: Callable[..., None] | None
+try:
+    from fastapi.telemetry._api import _route_selected as _name_route
+except ImportError:  # pragma: no cover - a FastAPI without it: nothing to name
+    _name_route = None
 
 PATH = "/v1/stations/nearest"
 
@@ -53,11 +54,11 @@ class FastNearest:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        if "fastapi.telemetry" in scope:
-            _route_selected(scope=scope, path=PATH)
+        if "fastapi.telemetry" in scope and _name_route is not None:
+            _name_route(scope=scope, path=PATH)
         app = scope["app"]
         try:
-            q = NEAREST.parse(QueryParams(scope["query_string"]))
+            q = NEAREST.parse(RawQuery(scope["query_string"]))
             services: Services = app.state.services
             index = services.index.current()
             query = parse_nearest(q)
