@@ -62,10 +62,9 @@ class FastNearest:
             services: Services = app.state.services
             index = services.index.current()
             query = parse_nearest(q)
-            if query.travel is not None:  # by route: the FastAPI route's (worker thread)
-                await self.app(scope, receive, send)
-                return
-            body, media_type = straight_answer(app, index, query, q["f"])
+            by_route = query.travel is not None
+            if not by_route:
+                body, media_type = straight_answer(app, index, query, q["f"])
         except Exception as exc:
             handler = _handler(app, exc)
             if handler is None:
@@ -76,6 +75,9 @@ class FastNearest:
             else:
                 response = await run_in_threadpool(handler, request, exc)
             await response(scope, receive, send)
+            return
+        if by_route:  # the FastAPI route's (in a worker thread), outside the try above
+            await self.app(scope, receive, send)
             return
         await send(
             {

@@ -26,6 +26,8 @@ from api.fast_nearest import FastNearest
 from api.params import RawQuery
 from stations.config import Settings
 from stations.domain.changes import Update
+from stations.domain.errors import DatabaseUnavailableError
+from stations.readmodel.index import IndexHolder
 from stations.storage.open import open_store
 from tests.api.clients import make_app
 from tests.builders import JIEFANGBEI, make_station
@@ -278,3 +280,18 @@ def test_raw_query_reads_as_query_params(raw):
     for name in {*theirs.keys(), "a", "b", "k", ""}:
         assert ours.get(name) == theirs.get(name)
         assert ours.getlist(name) == theirs.getlist(name)
+
+
+def test_a_database_outage_is_the_same_503(pair, monkeypatch):
+    served, _ = pair
+
+    def down(self):
+        raise DatabaseUnavailableError("connection refused (host db.example)")
+
+    monkeypatch.setattr(IndexHolder, "current", down)
+    query = "lon=106.5772&lat=29.557&at=" + quote(AT)
+    same_answer(pair, query)
+    r = served.get(f"/v1/stations/nearest?{query}")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+    assert "db.example" not in r.text  # the cause is for the operator's log only
