@@ -136,7 +136,7 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int, workers: l
         (asking, 1, {"YIZHAN_INDEX_CHECK_S": "0"}),
     ]
     rps = {}
-    for label, workers, extra_env in runs:
+    for label, count, extra_env in runs:
         port = free_port()
         env = {**os.environ, **THREAD_ENV, "PYTHONPATH": str(ROOT), **extra_env}
         proc = subprocess.Popen(
@@ -148,7 +148,7 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int, workers: l
                 "--port",
                 str(port),
                 "--workers",
-                str(workers),
+                str(count),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -167,7 +167,7 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int, workers: l
                     raise RuntimeError("the server did not start")
                 time.sleep(0.5)
             # Every worker must have its index: warm up until the load is steady.
-            run_wrk(base, script, seconds=3 + 2 * workers, connections=32, threads=1)
+            run_wrk(base, script, seconds=3 + 2 * count, connections=32, threads=1)
             res = run_wrk(base, script, seconds=seconds, connections=32, threads=1)
             rps[label] = res.requests_per_s
             print(
@@ -176,8 +176,12 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int, workers: l
                 f"{res.socket_errors}"
             )
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            proc.terminate()  # each worker closes its index watcher and pool: seconds
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
     one = rps["--workers 1"]
     cores = os.cpu_count()
     for w in sorted(set(workers) - {1}):
