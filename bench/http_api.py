@@ -371,12 +371,16 @@ def profile_in_process(
     import numpy as np
 
     from api.app import create_app
+    from api.fast_nearest import FastNearest
     from geodata.districts import load_districts
     from stations.config import Settings
 
     settings = Settings(database_url=f"sqlite:///{db}", districts_source=districts_file)
     start = time.perf_counter()
     app = create_app(settings, districts=load_districts(districts_file))
+    # The same app with the FastAPI route answering nearest (as before api/fast_nearest.py).
+    routed = create_app(settings, districts=load_districts(districts_file))
+    routed.user_middleware = [m for m in routed.user_middleware if m.cls is not FastNearest]
     print(f"\nin-process: create_app loaded the registry in {time.perf_counter() - start:.1f} s")
     rng = np.random.default_rng(7)
     minx, miny, maxx, maxy = CHONGQING_BBOX
@@ -384,6 +388,7 @@ def profile_in_process(
     ours_paths = [f"/v1/stations/nearest?lon={x:.6f}&lat={y:.6f}&k=10" for x, y in pts]
     ref_paths = [f"/nearest?lon={x:.6f}&lat={y:.6f}&k=10" for x, y in pts]
     asgi_us(app, ours_paths, 1)  # the index and the per-snapshot memo warm up
+    asgi_us(routed, ours_paths, 1)
     rows = [
         ("reference (def route)", asgi_us(reference_app(points), ref_paths, repeat)),
         (
@@ -391,6 +396,7 @@ def profile_in_process(
             asgi_us(reference_app(points, route="async"), ref_paths, repeat),
         ),
         ("raw ASGI (the floor)", asgi_us(raw_asgi_app(points), ref_paths, repeat)),
+        ("ours through the FastAPI route", asgi_us(routed, ours_paths, repeat)),
         ("ours", asgi_us(app, ours_paths, repeat)),
     ]
     print("whole ASGI app, one request at a time (no uvicorn, no socket), µs/request:")
