@@ -218,9 +218,11 @@ NEAREST = QuerySpec(
     openapi_extra=NEAREST.openapi(),
 )
 async def nearest(request: Request) -> Response:
-    # The hot path: parameters parsed by NEAREST (see api/params.py), and async so that a
-    # request costs no thread-pool hop. Everything it calls is CPU work of well under a
-    # millisecond, except a rebuild of the index after a write (see IndexHolder).
+    # A GET by the straight line is answered ahead of the router by api/fast_nearest.py,
+    # with the same parts (keep the two in step: tests/api/test_fast_nearest.py compares
+    # them); this route answers HEAD and travel=walk|ebike, and documents the operation.
+    # Parameters parsed by NEAREST (see api/params.py), and async so that a request costs
+    # no thread-pool hop.
     q = NEAREST.parse(request.query_params)
     index = await get_index(request)
     query = parse_nearest(q)
