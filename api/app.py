@@ -23,6 +23,7 @@ from api.console import uploads as console_uploads
 from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
+from api.fast_nearest import FastNearest
 from api.limits import BodySizeLimit
 from api.routes import along_route as routes_along_route
 from api.routes import cases as routes_cases
@@ -146,6 +147,8 @@ def create_app(
         max_bytes=settings.max_upload_bytes,
         page_for=console_errors.page_for_too_large,
     )
+    # Added last, so outermost of ours: GET /v1/stations/nearest (straight) without the router.
+    app.add_middleware(FastNearest)
     # Fixed paths under /v1/stations/ before /v1/stations/{station_id} takes them.
     app.include_router(routes_along_route.router)
     app.include_router(routes_changes.router)

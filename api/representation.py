@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 from starlette.responses import Response
 
-from api.responses import json_response
+from api.responses import JSON, json_response
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from stations.domain.listings import is_precise, listing_offsets, mapped_states
@@ -122,7 +122,7 @@ def stations_json(
     return docs
 
 
-def feature(properties: dict[str, Any] | orjson.Fragment, station: Station) -> dict[str, Any]:
+def feature(properties: dict[str, Any], station: Station) -> dict[str, Any]:
     """A GeoJSON Feature; the geometry is WGS-84 as RFC 7946 requires."""
     return {
         "type": "Feature",
@@ -180,7 +180,7 @@ def _nearest_fixed_parts(
 ) -> list[bytes]:
     """The serialised fields of nearest results that do not depend on the query.
 
-    Each is returned without its opening brace, to be appended to the query-dependent
+    Each is the object's members without its braces, to follow the query-dependent
     part. Kept per station in the snapshot (carried over to the next for the stations
     that did not change), at most ``limit`` of them: with the navigation links, each
     costs about 8 µs to make, as much as the nearest search for ten stations.
@@ -199,7 +199,7 @@ def _nearest_fixed_parts(
         links = links_at(
             station.name, float(glon[p]), float(glat[p]), float(blon[p]), float(blat[p])
         )
-        made[p] = found[i] = orjson.dumps(nearest_record(station, links))[1:]
+        made[p] = found[i] = orjson.dumps(nearest_record(station, links))[1:-1]
     cache.put(made, limit=limit)
     return found  # type: ignore[return-value]
 
@@ -212,12 +212,17 @@ def nearest_results(
     memo_limit: int = NEAREST_MEMO_LIMIT,
     ops: OpsSnapshot | None = None,
     route: RouteAnswer | None = None,
-) -> list[tuple[bytes, bytes]]:
-    """The results of a nearest query, serialised: each a JSON object in two pieces, the
-    fields that depend on the query (and with ``ops``, the station's rating, stars and
-    last confirmation, serialised once per reading of them; with ``route``, the answer
-    by route of these ``hits``, each one's ``route_m`` and ``duration_s``) and the
-    memoised rest (see :func:`json_array`)."""
+) -> list[dict[str, Any]]:
+    """The results of a nearest query, each a dict that ``orjson.dumps`` writes as the
+    result's JSON object, inside the one ``dumps`` of the whole answer.
+
+    The fields that depend on the query come first; the last of them, ``next_change``,
+    carries as its value (an ``orjson.Fragment``) its own JSON followed by the rest of
+    the object's members: with ``ops``, the station's rating, stars and last
+    confirmation (serialised once per reading of them); with ``route``, the answer by
+    route of these ``hits``, each one's ``route_m`` and ``duration_s``; and the memoised
+    fields that do not depend on the query (:func:`_nearest_fixed_parts`).
+    """
     if not hits:
         return []
     if crs is CoordinateSystem.WGS84:
@@ -226,10 +231,22 @@ def nearest_results(
         x, y = from_wgs84([h.lon for h in hits], [h.lat for h in hits], crs=crs)
         lons, lats = x.tolist(), y.tolist()
     fixed = _nearest_fixed_parts(index, [h.position for h in hits], limit=memo_limit)
+    routes = (
+        [_route_part(m, s) for m, s in zip(route.route_m, route.duration_s, strict=True)]
+        if route is not None
+        else None
+    )
     system = crs.value
     out = []
-    for hit, lon, lat, part in zip(hits, lons, lats, fixed, strict=True):
-        varying = orjson.dumps(
+    for i, (hit, lon, lat, part) in enumerate(zip(hits, lons, lats, fixed, strict=True)):
+        text = hit.next_change_text
+        # An ISO 8601 time (digits, "-", ":", "T", "+"): JSON as it is, between quotes.
+        tail = b"null," if text is None else b'"' + text.encode() + b'",'
+        if ops is not None:
+            tail += ops.part(hit.station.id) + b","
+        if routes is not None:
+            tail += routes[i]
+        out.append(
             {
                 "distance_m": round(hit.distance_m, 2),
                 "bearing_deg": round(hit.bearing_deg, 1),
@@ -237,20 +254,9 @@ def nearest_results(
                 "lat": lat,
                 "crs": system,
                 "open_now": hit.open_now,
-                "next_change": hit.next_change_text,
+                "next_change": orjson.Fragment(tail + part),
             }
         )
-        head = varying[:-1] + b","
-        if ops is not None:
-            head += ops.part(hit.station.id) + b","
-        out.append((head, part))
-    if route is not None:
-        out = [
-            (head + _route_part(route_m, duration_s), part)
-            for (head, part), route_m, duration_s in zip(
-                out, route.route_m, route.duration_s, strict=True
-            )
-        ]
     return out
 
 
@@ -275,21 +281,6 @@ def unreachable_json(index: StationIndex, route: RouteAnswer) -> list[dict[str, 
         }
         for u in route.unreachable
     ]
-
-
-def json_object(result: tuple[bytes, bytes]) -> orjson.Fragment:
-    """One of :func:`nearest_results` as a value for ``orjson.dumps``."""
-    return orjson.Fragment(result[0] + result[1])
-
-
-def json_array(results: Sequence[tuple[bytes, bytes]]) -> orjson.Fragment:
-    """:func:`nearest_results` as a JSON array for ``orjson.dumps``, each memoised piece
-    copied once (they are read from all over memory: at national scale, the costly part)."""
-    pieces = [b"["]
-    for head, rest in results:
-        pieces += (head, rest, b",")
-    pieces[-1] = b"]"
-    return orjson.Fragment(b"".join(pieces) if results else b"[]")
 
 
 def nearest_query_echo(q: NearestQuery) -> dict[str, Any]:
@@ -332,18 +323,20 @@ def echo_in(
     return {"out_lon": olon, "out_lat": olat, "out_crs": out.value}
 
 
-def nearest_response(
+def nearest_body(
     q: NearestQuery,
     f: str,
     hits: Sequence[Hit],
-    results: Sequence[tuple[bytes, bytes]],
+    results: Sequence[dict[str, Any]],
     note: dict[str, Any] | None,
     *,
     travel: dict[str, Any] | None = None,
-) -> Response:
-    """The nearest answer in format ``f`` (json or geojson): ``query``, the far ``note``
-    when there is one, and the ``results`` (:func:`nearest_results`) of ``hits``; by
-    route, ``travel`` (:func:`travel_fields`) too."""
+) -> tuple[bytes, str]:
+    """The nearest answer in format ``f`` (json or geojson), serialised in one
+    ``orjson.dumps``, and its media type: ``query``, the far ``note`` when there is one,
+    and the ``results`` (:func:`nearest_results`) of ``hits``; by route, ``travel``
+    (:func:`travel_fields`) too. Both ways of serving nearest answer with it (the route
+    in api/routes/stations.py and api/fast_nearest.py)."""
     body: dict[str, Any] = {"query": nearest_query_echo(q)}
     if travel is not None:
         body["query"]["travel"] = travel["travel"]
@@ -351,11 +344,25 @@ def nearest_response(
     if note is not None:
         body.update(note)
     if f == "geojson":
-        features = [feature(json_object(r), h.station) for r, h in zip(results, hits, strict=True)]
-        return json_response(
-            {"type": "FeatureCollection", **body, "features": features}, media_type=GEOJSON
-        )
-    return json_response({**body, "count": len(results), "results": json_array(results)})
+        features = [feature(r, h.station) for r, h in zip(results, hits, strict=True)]
+        doc: dict[str, Any] = {"type": "FeatureCollection", **body, "features": features}
+        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), GEOJSON
+    doc = {**body, "count": len(results), "results": results}
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+
+
+def nearest_response(
+    q: NearestQuery,
+    f: str,
+    hits: Sequence[Hit],
+    results: Sequence[dict[str, Any]],
+    note: dict[str, Any] | None,
+    *,
+    travel: dict[str, Any] | None = None,
+) -> Response:
+    """:func:`nearest_body` as a response."""
+    body, media_type = nearest_body(q, f, hits, results, note, travel=travel)
+    return Response(body, media_type=media_type)
 
 
 def travel_fields(index: StationIndex, route: RouteAnswer) -> dict[str, Any]:

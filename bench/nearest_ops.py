@@ -1,7 +1,7 @@
 """Benchmark the nearest query's answer with and without the stations' operations fields
 (rating, stars, last_confirmed: stations.readmodel.ops), over 200,000 stations.
 
-Each query is the search plus api.representation.nearest_results and json_array, as the
+Each query is the search plus api.representation.nearest_results, serialised, as the
 route runs them; the memoised record parts are warm (as in a serving worker). "with ops"
 reads a snapshot where half the stations have a rating, stars and a last confirmation;
 the first pass of each snapshot also serialises its parts (once per ``ops_refresh_s``).
@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 from _common import best_of, china_points, make_stations
 
-from api.representation import json_array, nearest_results
+from api.representation import nearest_results
 from geodata.crs import CoordinateSystem
 from geodata.hours import TZ
 from stations.domain.stars import StationOps
@@ -52,7 +52,7 @@ def main() -> int:
         for x, y in points:
             hits = index.search(x, y, k=10, at=AT)
             results = nearest_results(index, hits, CoordinateSystem.WGS84, ops=snapshot)
-            orjson.dumps({"results": json_array(results)})
+            orjson.dumps({"results": results})
 
     run(None)  # warm the memoised record parts
     run(ops)  # and the snapshot's parts

@@ -9,9 +9,11 @@ stations over China as bench/http_api.py (copied from its SQLite registry with
    re-ranked by ``ST_Distance`` on the spheroid, over loopback); ratio in-process / PostGIS;
 2. keeping the index current: what a request pays (the watcher's snapshot read against a
    version query per request), and how soon a worker sees a write made elsewhere;
-3. requests per second of ``yizhan serve --workers 1`` and ``--workers 2`` on the PostGIS
-   registry under the same bounded load (wrk, 1 thread, 32 connections); ratio 2 / 1; and
-   one worker asking the database on every request (``YIZHAN_INDEX_CHECK_S=0``).
+3. requests per second of ``yizhan serve --workers N`` for each N of ``--workers``
+   (default 1 2) on the PostGIS registry under the same bounded load (wrk, 1 thread, 32
+   connections); each ratio N / 1; and one worker asking the database on every request
+   (``YIZHAN_INDEX_CHECK_S=0``). ``--national`` is the national size (186,000 stations);
+   ``--only-throughput`` skips parts 1 and 2.
 
 The servers run this checkout's code (PYTHONPATH), whatever copy of yizhan is installed.
 """
@@ -125,16 +127,16 @@ def freshness(pg_url: str, writes: int, seed: int) -> None:
         writer.close()
 
 
-def throughput(pg_url: str, workdir: Path, seconds: float, seed: int) -> None:
+def throughput(pg_url: str, workdir: Path, seconds: float, seed: int, workers: list[int]) -> None:
     exe = Path(sys.executable).with_name("yizhan")
     script = write_script(workdir, "pg", "/v1/stations/nearest", "k=10", CHONGQING_BBOX, seed)
-    runs = (
-        ("--workers 1", 1, {}),
-        ("--workers 2", 2, {}),
-        ("--workers 1, a version query per request", 1, {"YIZHAN_INDEX_CHECK_S": "0"}),
-    )
+    asking = "--workers 1, a version query per request"
+    runs = [
+        *((f"--workers {w}", w, {}) for w in sorted({1, *workers})),
+        (asking, 1, {"YIZHAN_INDEX_CHECK_S": "0"}),
+    ]
     rps = {}
-    for label, workers, extra_env in runs:
+    for label, count, extra_env in runs:
         port = free_port()
         env = {**os.environ, **THREAD_ENV, "PYTHONPATH": str(ROOT), **extra_env}
         proc = subprocess.Popen(
@@ -146,7 +148,7 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int) -> None:
                 "--port",
                 str(port),
                 "--workers",
-                str(workers),
+                str(count),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -165,7 +167,7 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int) -> None:
                     raise RuntimeError("the server did not start")
                 time.sleep(0.5)
             # Every worker must have its index: warm up until the load is steady.
-            run_wrk(base, script, seconds=3, connections=32, threads=1)
+            run_wrk(base, script, seconds=3 + 2 * count, connections=32, threads=1)
             res = run_wrk(base, script, seconds=seconds, connections=32, threads=1)
             rps[label] = res.requests_per_s
             print(
@@ -174,11 +176,21 @@ def throughput(pg_url: str, workdir: Path, seconds: float, seed: int) -> None:
                 f"{res.socket_errors}"
             )
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    one, two, asking = (rps[label] for label, _, _ in runs)
-    print(f"ratio 2 workers / 1 worker: {two / one:.2f} (2 cores here, wrk on one of them)")
-    print(f"ratio a version query per request / watcher, 1 worker: {asking / one:.2f}")
+            proc.terminate()  # each worker closes its index watcher and pool: seconds
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+    one = rps["--workers 1"]
+    cores = os.cpu_count()
+    for w in sorted(set(workers) - {1}):
+        more = f"; {w} workers on {cores} cores" if w > (cores or 1) else ""
+        print(
+            f"ratio {w} workers / 1 worker: {rps[f'--workers {w}'] / one:.2f} "
+            f"({cores} cores here, wrk on one of them{more})"
+        )
+    print(f"ratio a version query per request / watcher, 1 worker: {rps[asking] / one:.2f}")
 
 
 def main() -> None:
@@ -189,7 +201,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--seed", type=int, default=20250312)
     parser.add_argument("--workdir", type=Path, help="keep/reuse the SQLite registry here")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)"
+    )
+    parser.add_argument(
+        "--national", action="store_true", help="186,000 stations (the national count)"
+    )
+    parser.add_argument("--only-throughput", action="store_true", help="skip parts 1 and 2")
     args = parser.parse_args()
+    if args.national:
+        args.n = 186_000
     from stations.storage.postgis import PostGISStore
     from stations.storage.sqlite import SQLiteStore
     from stations.storage.sqlstore import migrate
@@ -206,9 +227,10 @@ def main() -> None:
             source.close()
             target.close()
         print(f"copied {args.n:,} stations into PostGIS in {time.perf_counter() - start:.1f} s")
-        per_query(pg_url, args.queries, args.seed)
-        freshness(pg_url, args.writes, args.seed)
-        throughput(pg_url, Path(tmp), args.seconds, args.seed)
+        if not args.only_throughput:
+            per_query(pg_url, args.queries, args.seed)
+            freshness(pg_url, args.writes, args.seed)
+        throughput(pg_url, Path(tmp), args.seconds, args.seed, args.workers)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from api import schema_docs as doc
 from api.deps import get_index, parse_amenities, parse_crs_param, parse_statuses, parse_time
 from api.params import Param, QuerySpec
 from api.problems import Problem
-from api.representation import GEOJSON, feature, json_array, json_object, nearest_results
+from api.representation import GEOJSON, feature, nearest_results
 from api.responses import json_response
 from api.routes.stations import NEAREST, ops_of
 from geodata import when
@@ -463,7 +463,8 @@ def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
         raise Problem("too_much_work", detail) from None
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     results = nearest_results(index, page.hits, c.out, memo_limit=memo_limit, ops=ops_of(request))
-    results = [(head + _along_part(page, i), part) for i, (head, part) in enumerate(results)]
+    for i, r in enumerate(results):
+        r.update(_along_part(page, i))
     token = None if page.last is None else _make_token(c.key, page.last, c.query.at)
     body: dict[str, Any] = {"query": _echo(c), "count": len(results), "total": page.total}
     if page.total == 0:
@@ -473,25 +474,20 @@ def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
         )
     body["next"] = token
     if c.f == "geojson":
-        features = [
-            feature(json_object(r), h.station) for r, h in zip(results, page.hits, strict=True)
-        ]
+        features = [feature(r, h.station) for r, h in zip(results, page.hits, strict=True)]
         return json_response(
             {"type": "FeatureCollection", **body, "features": features}, media_type=GEOJSON
         )
-    return json_response({**body, "stations": json_array(results)})
+    return json_response({**body, "stations": results})
 
 
-def _along_part(page: AlongRoutePage, i: int) -> bytes:
-    part = orjson.dumps(
-        {
-            "along_m": round(page.along_m[i], 2),
-            "offset_m": round(page.offset_m[i], 2),
-            "arrival": page.arrival[i].isoformat(timespec="seconds"),
-            "open_on_arrival": page.open_on_arrival[i],
-        }
-    )
-    return part[1:-1] + b","
+def _along_part(page: AlongRoutePage, i: int) -> dict[str, Any]:
+    return {
+        "along_m": round(page.along_m[i], 2),
+        "offset_m": round(page.offset_m[i], 2),
+        "arrival": page.arrival[i].isoformat(timespec="seconds"),
+        "open_on_arrival": page.open_on_arrival[i],
+    }
 
 
 def _echo(c: _Checked) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Annotated
 import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Query, Request
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -33,6 +34,7 @@ from api.problems import Problem
 from api.representation import (
     GEOJSON,
     feature,
+    nearest_body,
     nearest_response,
     nearest_results,
     station_json,
@@ -220,9 +222,11 @@ NEAREST = QuerySpec(
     openapi_extra=NEAREST.openapi(),
 )
 async def nearest(request: Request) -> Response:
-    # The hot path: parameters parsed by NEAREST (see api/params.py), and async so that a
-    # request costs no thread-pool hop. Everything it calls is CPU work of well under a
-    # millisecond, except a rebuild of the index after a write (see IndexHolder).
+    # A GET by the straight line is answered ahead of the router by api/fast_nearest.py,
+    # with the same parts (keep the two in step: tests/api/test_fast_nearest.py compares
+    # them); this route answers HEAD and travel=walk|ebike, and documents the operation.
+    # Parameters parsed by NEAREST (see api/params.py), and async so that a request costs
+    # no thread-pool hop.
     q = NEAREST.parse(request.query_params)
     index = await get_index(request)
     query = parse_nearest(q)
@@ -231,11 +235,20 @@ async def nearest(request: Request) -> Response:
         # for a city), and a search when few stations pass takes milliseconds; the event
         # loop keeps answering everyone else meanwhile.
         return await run_in_threadpool(_nearest_by_route, request, index, query, q["f"])
+    body, media_type = straight_answer(request.app, index, query, q["f"])
+    return Response(body, media_type=media_type)
+
+
+def straight_answer(
+    app: Starlette, index: StationIndex, query: NearestQuery, f: str
+) -> tuple[bytes, str]:
+    """The body and media type of a nearest answer by the straight line: the route's, and
+    the one api/fast_nearest.py serves ahead of the router."""
     hits, note = find_nearest(index, query)
-    memo_limit = request.app.state.services.settings.nearest_memo_stations
-    ops = ops_of(request)
-    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=ops)
-    return nearest_response(query, q["f"], hits, results, note)
+    memo_limit = app.state.services.settings.nearest_memo_stations
+    model: OpsModel = app.state.ops
+    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=model.current())
+    return nearest_body(query, f, hits, results, note)
 
 
 def _nearest_by_route(
