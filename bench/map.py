@@ -180,7 +180,7 @@ def browse(browser: Any, server: Server, run: int) -> tuple[float, list[str]]:
         start = time.perf_counter()
         page.evaluate(
             "() => new Promise(res => { const map = window.yizhanMap;"
-            " window.yizhanTiles.once('load', res); setTimeout(res, 10000);"
+            " window.yizhanTiles.once('load', () => res()); setTimeout(() => res(), 10000);"
             f" {move}; }})"
         )
         moves.append(time.perf_counter() - start)
@@ -270,9 +270,10 @@ def national(args: argparse.Namespace) -> None:
         gen = time.perf_counter() - start
         packed = len(gzip.compress(out.read_bytes(), compresslevel=6, mtime=0))
         ref_load, _ = load_s(browser, out)
+        html_mb = out.stat().st_size / 1e6
     print(
         f"reference (inlined, {n:,}): generation {gen:.2f} s, HTML "
-        f"{out.stat().st_size / 1e6:.1f} MB ({packed / 1e6:.1f} MB gzipped), "
+        f"{html_mb:.1f} MB ({packed / 1e6:.1f} MB gzipped), "
         f"interactive in {ref_load:.2f} s"
     )
     best = min(loads)

@@ -27,7 +27,7 @@ import numpy.typing as npt
 TILE_PX = 256  # a tile's side in pixels: the positions in a body are pixels of it
 MAX_ZOOM = 22
 MAX_POINTS = 400  # a tile with more points than this is sent as clusters
-CELL_PX = 48  # a cluster cell's side in pixels
+CELL_PX = 64  # a cluster cell's side in pixels (a divisor of TILE_PX: no sliver cells)
 MAX_LAT = 85.0511287798  # Web Mercator's edge: arctan(sinh(π))
 
 

@@ -270,12 +270,14 @@ _TILES_JS = Template(
     // Coloured by the 上图 state most of its stations are in; the count written on it.
     var best = 0;
     for (var k = 1; k < cats.length; k++) { if (c[3 + k] > c[3 + best]) { best = k; } }
-    var r = radius(c[2]);
-    g.beginPath(); g.arc(c[0], c[1], r, 0, TWO_PI);
+    // Kept inside its tile (a canvas of its own: a bubble over the edge would be cut).
+    var r = radius(c[2]), x = Math.max(r + 1, Math.min(255 - r, c[0]));
+    var y = Math.max(r + 1, Math.min(255 - r, c[1]));
+    g.beginPath(); g.arc(x, y, r, 0, TWO_PI);
     g.globalAlpha = 0.85; g.fillStyle = cats[best][1]; g.fill(); g.globalAlpha = 1;
     g.lineWidth = 2; g.strokeStyle = "#fff"; g.stroke();
     g.fillStyle = best === 1 ? "#222" : "#fff";
-    g.fillText(c[2] >= 10000 ? Math.round(c[2] / 1000) + "k" : String(c[2]), c[0], c[1]);
+    g.fillText(c[2] >= 10000 ? Math.round(c[2] / 1000) + "k" : String(c[2]), x, y);
   }
   function draw(canvas, d) {
     var g = canvas.getContext("2d"), i;
@@ -341,7 +343,8 @@ _TILES_JS = Template(
     box.className = "yz-popup";
     box.setAttribute("data-station", id);
     row(box, "div", "加载中…");
-    L.popup({maxWidth: 320}).setLatLng(at).setContent(box).openOn(map);
+    var popup = L.popup({maxWidth: 320, minWidth: 180}).setLatLng(at).setContent(box)
+      .openOn(map);
     fetch(cfg.station_url.replace("{id}", id), {credentials: "same-origin"}).then(function (r) {
       if (!r.ok) { throw new Error(String(r.status)); }
       return r.json();
@@ -355,14 +358,19 @@ _TILES_JS = Template(
       if (s.address) { row(box, "div", "地址：" + s.address); }
       if (s.hours_text || s.hours) { row(box, "div", "开放时间：" + (s.hours_text || s.hours)); }
       if (s.self_service_24h) { row(box, "div", "24小时自助驿站"); }
-      if (typeof s.page_url === "string" && s.page_url.charAt(0) === "/") {
+      // Only a path of this site ("//host" would leave it).
+      var link = typeof s.page_url === "string" ? s.page_url : "";
+      if (link.charAt(0) === "/" && link.charAt(1) !== "/") {
         var a = row(box, "a", "驿站页面");
-        a.href = s.page_url;
+        a.href = link;
       }
-    }, function () { box.textContent = "未能加载该驿站，请稍后再试"; });
+      popup.update();  // sized again for its new content
+    }, function () { box.textContent = "未能加载该驿站，请稍后再试"; popup.update(); });
   }
   map.on("click", hit);
-  layer.addTo(map);
+  // Added once the page's scripts have set the first view (yizhanFit): not for the world
+  // view the map starts with, whose tiles would hold every station.
+  setTimeout(function () { layer.addTo(map); }, 0);
   var overlays = {};
   overlays[cfg.label] = layer;
   var control = {{ this.control }};
@@ -492,9 +500,10 @@ def _compact(
     return shapely.geometry.mapping(shapely.transform(simple, lambda c: np.round(c, decimals)))
 
 
-# A choropleth's fills, under the sharper boundary lines: within ~30 m, to ~10 m. Each
-# colouring carries every district: this halves the page's biggest part (at 38 districts,
-# 1.1 MB of GeoJSON per colouring, and the page waits for all of it to be parsed).
+# Areas and district lines as drawn: within ~30 m (3 px at zoom 14), to ~10 m. Each
+# colouring carries every district: this halves the page's biggest parts (at 38 districts,
+# 1.1 MB of GeoJSON per colouring, 1–1.7 MB per coverage layer, and the page is ready only
+# once all of it is parsed and drawn).
 FILL_TOLERANCE, FILL_DECIMALS = 3e-4, 4
 
 
@@ -648,7 +657,9 @@ def _coverage_layers(
     if covered is not None and not covered.is_empty:
         layers.append(
             folium.GeoJson(
-                _compact(shift_geometry(covered, crs)),
+                _compact(
+                    shift_geometry(covered, crs), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
+                ),
                 name=f"{reach}内可达",
                 style_function=lambda _: {**style, "fillColor": "#1a9850"},
                 interactive=False,  # hovering shows the district beneath
@@ -657,7 +668,9 @@ def _coverage_layers(
     if uncovered is not None and not uncovered.is_empty:
         layers.append(
             folium.GeoJson(
-                _compact(shift_geometry(uncovered, crs)),
+                _compact(
+                    shift_geometry(uncovered, crs), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
+                ),
                 name=f"{reach}外（未覆盖）",
                 style_function=lambda _: {**style, "fillColor": "#d73027", "fillOpacity": 0.25},
                 show=False,
@@ -751,7 +764,10 @@ def _boundaries(geoms: Sequence[tuple[str, str, shapely.Geometry]]) -> folium.Ge
                 {
                     "type": "Feature",
                     "properties": {"name": _escape(n)},  # folium's tooltip is HTML
-                    "geometry": _compact(shapely.boundary(g)),
+                    # As simplified as the fills: the two meet exactly.
+                    "geometry": _compact(
+                        shapely.boundary(g), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
+                    ),
                 }
                 for _, n, g in geoms
             ],
