@@ -59,7 +59,7 @@ def ours(n: int, seed: int, out: Path) -> tuple[float, int]:
     from stations.services.maps import station_map
 
     lon, lat = china_points(n, np.random.default_rng(seed))
-    index = StationIndex(make_stations(lon, lat, seed=seed + 1), version=1)
+    index = StationIndex(make_stations(lon.tolist(), lat.tolist(), seed=seed + 1), version=1)
     districts = chongqing_districts()
     start = time.perf_counter()
     html = station_map(index, districts).get_root().render()
@@ -260,7 +260,7 @@ def national(args: argparse.Namespace) -> None:
             loads.append(load)
             urls += tiles
     lon, lat = china_points(n, np.random.default_rng(args.seed))
-    index = StationIndex(make_stations(lon, lat, seed=args.seed + 1), version=1)
+    index = StationIndex(make_stations(lon.tolist(), lat.tolist(), seed=args.seed + 1), version=1)
     encode_times(index, urls)
     # The reference: today's page, every station inlined, the same stations, as a file.
     with tempfile.TemporaryDirectory(prefix="yizhan-bench-map-") as tmp, chromium() as browser:
