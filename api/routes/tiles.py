@@ -15,7 +15,7 @@ from geodata.cluster_tiles import CELL_PX, MAX_POINTS, MAX_ZOOM, check_tile
 from stations.domain.listings import MAPPED_WORDS, mapped_filter
 from stations.services.maps import TileFilters, station_tile, tile_etag
 
-router = APIRouter(tags=["maps"])
+router = APIRouter(tags=["planners"])
 
 # Cached a minute, then revalidated (304 while the registry is unchanged). The map's page
 # puts the registry's version in its tile URLs, so a new registry is never hidden by this.

@@ -6,8 +6,10 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from geodata.cluster_tiles import mercator
+from geodata.cluster_tiles import max_entries, mercator
 from geodata.crs import from_wgs84
 from stations.services import maps as map_service
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, listings_at, make_station
@@ -198,3 +200,29 @@ def test_no_station_is_in_the_tiled_page(client, store, districts, monkeypatch):
     monkeypatch.setattr(map_service, "TILED_ABOVE", 0)
     tiled = client.get("/maps/coverage", params={"radius_m": 999}).text  # not the cached page
     assert not any(f"驿站名{k:03d}" in tiled or f"地址{k:03d}" in tiled for k in range(20))
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    z=st.integers(-3, 40),
+    x=st.integers(-(2**70), 2**70) | st.integers(0, 8),
+    y=st.integers(-(2**70), 2**70) | st.integers(0, 8),
+    params=st.dictionaries(
+        st.sampled_from(["crs", "status", "at", "district", "mapped", "v"]),
+        st.text(max_size=12) | st.sampled_from(["gcj02", "any", "full", "true", "500101"]),
+        max_size=4,
+    ),
+)
+def test_no_tile_request_is_a_server_error(client, z, x, y, params):
+    r = client.get(f"/tiles/stations/{z}/{x}/{y}.json", params=params)
+    assert r.status_code < 500, r.text
+    if r.status_code == 200:
+        body = r.json()
+        assert len(body["p"]) + len(body["c"]) <= max_entries()
+    else:
+        assert r.headers["content-type"].startswith("application/problem+json")
