@@ -28,6 +28,7 @@ TILE_PX = 256  # a tile's side in pixels: the positions in a body are pixels of 
 MAX_ZOOM = 22
 MAX_POINTS = 400  # a tile with more points than this is sent as clusters
 CELL_PX = 64  # a cluster cell's side in pixels (a divisor of TILE_PX: no sliver cells)
+EDGE_PX = 8  # points this close outside a tile are sent with it, to be drawn whole
 MAX_LAT = 85.0511287798  # Web Mercator's edge: arctan(sinh(π))
 
 
@@ -97,6 +98,30 @@ class TilePoints:
         py = np.clip((sy[m] * n - ty) * TILE_PX, 0.0, TILE_PX - 1e-9)
         return at[m], px, py
 
+    def near_tile(
+        self,
+        z: int,
+        tx: int,
+        ty: int,
+        keep: npt.NDArray[np.bool_] | None = None,
+        *,
+        margin_px: float = EDGE_PX,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """As :meth:`in_tile`, the points *outside* the tile within ``margin_px`` of it
+        (pixels from its origin, so below 0 or from 256): a page draws them too, so that a
+        point on the edge is not cut in half by the tile's canvas."""
+        check_tile(z, tx, ty)
+        n = float(1 << z)
+        pad = margin_px / TILE_PX
+        a, b = np.searchsorted(self.x, [(tx - pad) / n, (tx + 1 + pad) / n], side="left")
+        sx, sy, at = self.x[a:b], self.y[a:b], self.at[a:b]
+        m = (sy >= (ty - pad) / n) & (sy < (ty + 1 + pad) / n)
+        inside = (sx >= tx / n) & (sx < (tx + 1) / n) & (sy >= ty / n) & (sy < (ty + 1) / n)
+        m &= ~inside
+        if keep is not None:
+            m &= keep[at]
+        return at[m], (sx[m] * n - tx) * TILE_PX, (sy[m] * n - ty) * TILE_PX
+
 
 def tile_body(
     points: TilePoints,
@@ -118,7 +143,8 @@ def tile_body(
     ``n_categories`` - 1, counted per cluster) are by original position, as ``keep``.
     The body: ``n`` points in the tile; ``p`` points ``[px, py, id, state]``; ``c``
     clusters ``[px, py, count, per category…]`` (pixels are integers 0–255 from the
-    tile's top left). ``sum(count) + len(p) == n``.
+    tile's top left). ``sum(count) + len(p) == n``. With points, also ``e``: the points
+    of the neighbours within EDGE_PX of the tile, ``[px, py, state]``, drawn, not counted.
     """
     at, px, py = points.in_tile(z, tx, ty, keep)
     n = len(at)
@@ -126,6 +152,9 @@ def tile_body(
     if n <= max_points:
         body["p"] = _points(at, px, py, ids, state)
         body["c"] = []
+        near, ex, ey = points.near_tile(z, tx, ty, keep)
+        edge = _points(near[:max_points], ex[:max_points], ey[:max_points], ids, state)
+        body["e"] = [[x, y, s] for x, y, _, s in edge]
         return body
     side = math.ceil(TILE_PX / cell_px)
     cells = side * side
@@ -155,5 +184,11 @@ def _points(
     state: npt.NDArray[np.integer[Any]],
 ) -> list[list[int]]:
     return np.column_stack(
-        [px.astype(np.int64), py.astype(np.int64), ids[at], state[at].astype(np.int64)]
+        # Floored: a neighbour's point at -0.5 px is at -1, outside the tile.
+        [
+            np.floor(px).astype(np.int64),
+            np.floor(py).astype(np.int64),
+            ids[at],
+            state[at].astype(np.int64),
+        ]
     ).tolist()

@@ -282,6 +282,8 @@ _TILES_JS = Template(
   function draw(canvas, d) {
     var g = canvas.getContext("2d"), i;
     g.font = "bold 11px sans-serif"; g.textAlign = "center"; g.textBaseline = "middle";
+    var edge = d.e || [];  // the neighbours' points by the edge: drawn whole on both tiles
+    for (i = 0; i < edge.length; i++) { dot(g, edge[i][0], edge[i][1], edge[i][2]); }
     for (i = 0; i < d.p.length; i++) { dot(g, d.p[i][0], d.p[i][1], d.p[i][3]); }
     for (i = 0; i < d.c.length; i++) { bubble(g, d.c[i]); }
   }

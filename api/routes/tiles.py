@@ -27,7 +27,9 @@ TILE_DOC = (
     "0–255 from the tile's top left; state: 上图 0 full, 1 partial, 2 none, +4 24-hour "
     "self-service, +8 not in service), else the stations are grouped in cells of "
     f"{CELL_PX} px: `c` lists `[px, py, count, full, partial, none]` (a cell's single "
-    "station stays in `p`). Positions in `crs`. ETag; 304 on If-None-Match."
+    "station stays in `p`). With points, `e` lists `[px, py, state]` of the neighbours' "
+    "stations within 8 px of the tile (drawn, not counted). Positions in `crs`. ETag; 304 "
+    "on If-None-Match."
 )
 
 

@@ -141,3 +141,18 @@ def test_keep_filters_by_original_position_and_points_carry_their_id_and_state()
 def test_a_tile_outside_the_scheme_is_refused(z, x, y):
     with pytest.raises(ValueError, match=r"zoom|x and y"):
         check_tile(z, x, y)
+
+
+def test_points_by_the_edge_are_sent_to_be_drawn_not_counted():
+    # Two points either side of the line between tiles 1/0/0 and 1/1/0 (lon 0), 2 px apart
+    # at zoom 8, and one far away.
+    lon = np.array([-0.004, 0.004, 90.0])
+    lat = np.array([10.0, 10.0, 10.0])
+    points = TilePoints.of(lon, lat)
+    x, y = mercator(-0.004, 10.0)
+    tx, ty = int(x * 256), int(y * 256)
+    b = body(points, 8, tx, ty, 3)
+    assert ids_in(b) == [1] and b["n"] == 1
+    assert len(b["e"]) == 1 and b["e"][0][0] >= 256  # the other one, just east of the tile
+    b = body(points, 8, tx + 1, ty, 3)
+    assert ids_in(b) == [2] and len(b["e"]) == 1 and b["e"][0][0] < 0
