@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
@@ -188,6 +190,14 @@ def test_a_large_registry_is_drawn_from_tiles_and_the_page_stays_small(
     assert "crs=gcj02" in config.group(1) and '"stations":4' in config.group(1)
     # The page's tiles come from our own origin: allowed by its policy.
     assert "connect-src 'self'" in tiled.headers["content-security-policy"]
+    # The map's own filters go with every tile, and the tiles then hold what the map shows.
+    monkeypatch.setattr(map_service, "TILED_ABOVE", -1)  # tiled even with none shown
+    page = client.get("/maps/coverage", params={"district": "500103", "at": NIGHT}).text
+    cfg = json.loads(re.search(r"var cfg = (\{.*?\});\n", page).group(1))
+    params = dict(parse_qsl(cfg["query"].lstrip("?")))
+    assert params["district"] == "500103" and params["crs"] == "wgs84"
+    assert params["at"] == "2026-11-25T02:00:00+08:00"
+    assert get_tile(client, 0, 0, 0, **params).json()["n"] == 0  # none open then
 
 
 def test_no_station_is_in_the_tiled_page(client, store, districts, monkeypatch):
