@@ -41,6 +41,7 @@ from api.routes import service as routes_service
 from api.routes import stars as routes_stars
 from api.routes import station_page as routes_station_page
 from api.routes import stations as routes_stations
+from api.routes import tiles as routes_tiles
 from api.routes import visits as routes_visits
 from api.routes import writes as routes_writes
 from api.warm import Warmer, start_warming
@@ -163,6 +164,7 @@ def create_app(
     app.include_router(routes_visits.router)
     app.include_router(routes_planners.router)
     app.include_router(routes_maps.router)
+    app.include_router(routes_tiles.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_stars.router)
     app.include_router(routes_rider.router)

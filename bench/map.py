@@ -9,6 +9,17 @@ same run, is plain folium: one ``Marker`` with a popup per station in a
 (this machine has no CDN), timed until the first frame with the cluster layer on the map.
 Ratios are ours / reference (lower is better). Coverage is computed over Chongqing's 38
 districts; the stations are spread over China as a national registry is.
+
+``--national``: the served map of a national registry (186,000 stations by default, in a
+SQLite registry kept in ``--workdir`` between runs), drawn from the station tiles
+(``/tiles/stations/{z}/{x}/{y}.json``) by a real ``uvicorn`` worker. Measured: the page's
+first drawing (server side) and weight (gzipped, as sent); in Chromium, time to
+``window.yizhanReady`` (goal < 3 s); each pan or zoom until the tiles it needs are drawn
+(the whole country at z5, pans, Chongqing at z8, z11, z14); long tasks (a
+PerformanceObserver's ``longtask``: count and longest; "no stalls" = none over 200 ms); the
+tiles' encode time per zoom (in-process, the same registry, the tiles the browser asked
+for). Reference of the same run: today's inlined page (``station_map`` without tiles) of
+the same stations, as a file.
 """
 
 from __future__ import annotations
@@ -17,14 +28,27 @@ import argparse
 import base64
 import gzip
 import json
+import os
 import re
+import statistics
 import tempfile
 import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import china_points, make_stations  # puts this checkout first on sys.path
+from _common import (  # puts this checkout first on sys.path
+    Server,
+    build_registry,
+    china_points,
+    free_port,
+    make_stations,
+    python,
+    running,
+)
 
 from tests.browser import PageLog, block_external, chromium
 
@@ -35,7 +59,7 @@ def ours(n: int, seed: int, out: Path) -> tuple[float, int]:
     from stations.services.maps import station_map
 
     lon, lat = china_points(n, np.random.default_rng(seed))
-    index = StationIndex(make_stations(lon, lat, seed=seed + 1), version=1)
+    index = StationIndex(make_stations(lon.tolist(), lat.tolist(), seed=seed + 1), version=1)
     districts = chongqing_districts()
     start = time.perf_counter()
     html = station_map(index, districts).get_root().render()
@@ -107,12 +131,176 @@ def load_s(browser: Any, page_file: Path, timeout_s: float = 120) -> tuple[float
     return took, log.errors
 
 
+# Moves after the page is ready: (what, JS on ``map``). Chongqing's centre for the zooms.
+MOVES = (
+    ("China z5", "map.setView([35, 105], 5, {animate: false})"),
+    ("pan east", "map.panBy([600, 0], {animate: false})"),
+    ("pan south", "map.panBy([0, 400], {animate: false})"),
+    ("Chongqing z8", "map.setView([29.56, 106.55], 8, {animate: false})"),
+    ("z11", "map.setView([29.56, 106.55], 11, {animate: false})"),
+    ("z14", "map.setView([29.56, 106.55], 14, {animate: false})"),
+    ("pan", "map.panBy([500, 300], {animate: false})"),
+)
+LONG_TASKS = """
+window.yzLongTasks = [];
+try {
+  new PerformanceObserver(function (l) {
+    l.getEntries().forEach(function (e) { window.yzLongTasks.push(e.duration); });
+  }).observe({entryTypes: ["longtask"]});
+} catch (e) {}
+"""
+STALL_MS = 200
+TILE_PATH = re.compile(r"/tiles/stations/(\d+)/(\d+)/(\d+)\.json")
+
+
+def served_page(server: Server) -> tuple[float, bytes]:
+    """The map page as a browser gets it (gzipped), and how long its first drawing took."""
+    start = time.perf_counter()
+    request = urllib.request.Request(
+        server.base + "/maps/coverage", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(request, timeout=600) as r:
+        sent = r.read()
+    return time.perf_counter() - start, sent
+
+
+def browse(browser: Any, server: Server, run: int) -> tuple[float, list[str]]:
+    """One planner's session: load, then MOVES; prints the figures; the load time and the
+    tile URLs asked for."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    log = PageLog()
+    block_external(page, log)
+    page.add_init_script(LONG_TASKS)
+    start = time.perf_counter()
+    page.goto(server.base + "/maps/coverage", timeout=120_000)
+    page.wait_for_function("() => window.yizhanReady === true", timeout=120_000)
+    load = time.perf_counter() - start
+    moves = []
+    for _, move in MOVES:
+        start = time.perf_counter()
+        page.evaluate(
+            "() => new Promise(res => { const map = window.yizhanMap;"
+            " window.yizhanTiles.once('load', () => res()); setTimeout(() => res(), 10000);"
+            f" {move}; }})"
+        )
+        moves.append(time.perf_counter() - start)
+    long_ms = page.evaluate("() => window.yzLongTasks")
+    tiles = page.evaluate(
+        "() => performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(u => u.includes('/tiles/stations/'))"
+    )
+    page.close()
+    stalls = sum(1 for t in long_ms if t > STALL_MS)
+    errors = f"  console errors: {log.errors[:3]}" if log.errors else ""
+    print(
+        f"run {run}: ready in {load:.2f} s; moves until drawn (s): "
+        + " ".join(f"{m:.2f}" for m in moves)
+        + f"; long tasks {len(long_ms)}, longest {max(long_ms, default=0):.0f} ms, "
+        f"over {STALL_MS} ms: {stalls}; {len(tiles)} tiles{errors}",
+        flush=True,
+    )
+    return load, tiles
+
+
+def encode_times(index: Any, urls: list[str]) -> None:
+    """Each tile's encode time (station_tile + JSON), in-process, by zoom."""
+    from geodata.crs import CoordinateSystem
+    from stations.services.maps import TileFilters, station_tile
+
+    by_zoom: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for url in dict.fromkeys(urls):
+        match = TILE_PATH.search(urllib.parse.urlsplit(url).path)
+        if match is None:
+            continue
+        z, x, y = (int(v) for v in match.groups())
+        start = time.perf_counter()
+        body = json.dumps(station_tile(index, z, x, y, TileFilters(), CoordinateSystem.WGS84))
+        by_zoom[z].append((time.perf_counter() - start, len(body)))
+    for z in sorted(by_zoom):
+        took = [t * 1e3 for t, _ in by_zoom[z]]
+        size = [b / 1e3 for _, b in by_zoom[z]]
+        print(
+            f"  z{z:<2} {len(took):4} tiles: encode median {statistics.median(took):6.2f} ms, "
+            f"max {max(took):6.2f} ms; body median {statistics.median(size):5.1f} kB, "
+            f"max {max(size):5.1f} kB"
+        )
+
+
+def national(args: argparse.Namespace) -> None:
+    """The served, tiled national map (see the module's docstring)."""
+    from geodata.districts import chongqing_districts
+    from stations.readmodel.index import StationIndex
+    from stations.services.maps import station_map
+
+    n, workdir = args.national_n, Path(args.workdir)
+    db = build_registry(workdir, n=n, seed=args.seed)
+    port = free_port()
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "YIZHAN_DATABASE_URL": f"sqlite:///{db.resolve()}",
+    }
+    argv = [python(), "-m", "uvicorn", "--factory", "api.app:create_app", "--workers", "1"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    server = Server("ours", argv, port=port, env=env)
+    loads: list[float] = []
+    urls: list[str] = []
+    with running([server]), chromium() as browser:
+        server.start(workdir / "server.log")
+        print(f"server ready after {server.wait_ready('/healthz', timeout_s=900):.1f} s")
+        first, sent = served_page(server)
+        html_kb = len(gzip.decompress(sent)) / 1e3 if sent[:2] == b"\x1f\x8b" else len(sent) / 1e3
+        print(
+            f"tiled page: {n:,} stations, first drawing {first:.2f} s (server side), "
+            f"{html_kb:,.0f} kB ({len(sent) / 1e3:,.0f} kB as sent, gzipped)"
+        )
+        for run in range(args.runs):
+            load, tiles = browse(browser, server, run)
+            loads.append(load)
+            urls += tiles
+    lon, lat = china_points(n, np.random.default_rng(args.seed))
+    index = StationIndex(make_stations(lon.tolist(), lat.tolist(), seed=args.seed + 1), version=1)
+    encode_times(index, urls)
+    # The reference: today's page, every station inlined, the same stations, as a file.
+    with tempfile.TemporaryDirectory(prefix="yizhan-bench-map-") as tmp, chromium() as browser:
+        out = Path(tmp) / "inlined.html"
+        start = time.perf_counter()
+        out.write_text(station_map(index, chongqing_districts()).get_root().render())
+        gen = time.perf_counter() - start
+        packed = len(gzip.compress(out.read_bytes(), compresslevel=6, mtime=0))
+        ref_load, _ = load_s(browser, out)
+        html_mb = out.stat().st_size / 1e6
+    print(
+        f"reference (inlined, {n:,}): generation {gen:.2f} s, HTML "
+        f"{html_mb:.1f} MB ({packed / 1e6:.1f} MB gzipped), "
+        f"interactive in {ref_load:.2f} s"
+    )
+    best = min(loads)
+    print(
+        f"\nready ours/reference: {best / ref_load:.2f} (best of {len(loads)}: {best:.2f} s "
+        f"vs {ref_load:.2f} s); gzipped page ours/reference: {len(sent) / packed:.3f}"
+    )
+    print(f"goal: the national map ready in < 3 s: {'ok' if best < 3 else 'NOT MET'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[5_000, 50_000, 200_000])
     parser.add_argument("--reference-sizes", type=int, nargs="+", default=[5_000, 50_000])
     parser.add_argument("--seed", type=int, default=20250312)
+    parser.add_argument("--national", action="store_true", help="the served, tiled map")
+    parser.add_argument("--national-n", type=int, default=186_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--workdir",
+        default=str(Path(tempfile.gettempdir()) / "yizhan-bench-map-national"),
+        help="where the national registry is kept between runs",
+    )
     args = parser.parse_args()
+    if args.national:
+        national(args)
+        return
     rows: dict[tuple[str, int], tuple[float, int, float]] = {}
     with tempfile.TemporaryDirectory(prefix="yizhan-bench-map-") as tmp, chromium() as browser:
         for n in sorted(set(args.sizes) | set(args.reference_sizes)):

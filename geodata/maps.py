@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 import folium
 import numpy as np
@@ -216,6 +217,218 @@ _POINTS_JS = Template(
 )
 
 
+@dataclass(frozen=True)
+class StationTiles:
+    """Where a page fetches the stations as tiles (see :mod:`geodata.cluster_tiles`) when
+    they are too many to put in it: ``url`` a template with ``{z}``, ``{x}``, ``{y}``
+    (same site), ``query`` the filters sent with each tile (the map adds ``crs``, its
+    tiles' system); ``station_url`` one station's record (``{id}``), fetched for its popup;
+    ``status_labels`` a status's name in the popup."""
+
+    url: str
+    query: Mapping[str, str]
+    station_url: str
+    status_labels: Mapping[str, str]
+
+
+_TILES_JS = Template(
+    """
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  var cfg = {{ this.config }};
+  var cats = cfg.categories;
+  var SS = 4, OFF = 8, TWO_PI = 2 * Math.PI;
+  // Above the areas (overlay pane), below popups; clicks pass through to the map (the
+  // districts keep their tooltips) and are matched to the tiles' points here.
+  var pane = map.createPane("yz-stations");
+  pane.style.zIndex = 450;
+  pane.style.pointerEvents = "none";
+  function tileUrl(c) {
+    return cfg.url.replace("{z}", c.z).replace("{x}", c.x).replace("{y}", c.y) + cfg.query;
+  }
+  function dot(g, x, y, state) {
+    var colour = cats[state & 3][1];
+    g.beginPath();
+    if (state & OFF) {
+      g.arc(x, y, 5, 0, TWO_PI);
+      g.fillStyle = "rgba(255,255,255,0.6)"; g.fill();
+      g.setLineDash([3, 2]); g.lineWidth = 2; g.strokeStyle = colour; g.stroke();
+      g.setLineDash([]);
+    } else if (state & SS) {
+      g.arc(x, y, 6, 0, TWO_PI);
+      g.fillStyle = colour; g.fill();
+      g.lineWidth = 3; g.strokeStyle = "#000"; g.stroke();
+    } else {
+      g.arc(x, y, 4, 0, TWO_PI);
+      g.fillStyle = colour; g.fill();
+      g.lineWidth = 0.5; g.strokeStyle = "#333"; g.stroke();
+    }
+  }
+  function radius(count) { return Math.min(22, 9 + 2.2 * Math.log2(count)); }
+  function bubble(g, c) {
+    // Coloured by the 上图 state most of its stations are in; the count written on it.
+    var best = 0;
+    for (var k = 1; k < cats.length; k++) { if (c[3 + k] > c[3 + best]) { best = k; } }
+    // Kept inside its tile (a canvas of its own: a bubble over the edge would be cut).
+    var r = radius(c[2]), x = Math.max(r + 1, Math.min(255 - r, c[0]));
+    var y = Math.max(r + 1, Math.min(255 - r, c[1]));
+    g.beginPath(); g.arc(x, y, r, 0, TWO_PI);
+    g.globalAlpha = 0.85; g.fillStyle = cats[best][1]; g.fill(); g.globalAlpha = 1;
+    g.lineWidth = 2; g.strokeStyle = "#fff"; g.stroke();
+    g.fillStyle = best === 1 ? "#222" : "#fff";
+    g.fillText(c[2] >= 10000 ? Math.round(c[2] / 1000) + "k" : String(c[2]), x, y);
+  }
+  function draw(canvas, d) {
+    var g = canvas.getContext("2d"), i;
+    g.font = "bold 11px sans-serif"; g.textAlign = "center"; g.textBaseline = "middle";
+    var edge = d.e || [];  // the neighbours' points by the edge: drawn whole on both tiles
+    for (i = 0; i < edge.length; i++) { dot(g, edge[i][0], edge[i][1], edge[i][2]); }
+    for (i = 0; i < d.p.length; i++) { dot(g, d.p[i][0], d.p[i][1], d.p[i][3]); }
+    for (i = 0; i < d.c.length; i++) { bubble(g, d.c[i]); }
+  }
+  var Stations = L.GridLayer.extend({
+    createTile: function (c, done) {
+      var canvas = L.DomUtil.create("canvas", "yz-tile");
+      canvas.width = canvas.height = 256;
+      fetch(tileUrl(c), {credentials: "same-origin"}).then(function (r) {
+        if (!r.ok) { throw new Error("tile " + r.status); }
+        return r.json();
+      }).then(function (d) { canvas.yz = d; draw(canvas, d); done(null, canvas); },
+              function (e) { done(e, canvas); });
+      return canvas;
+    }
+  });
+  var layer = new Stations({pane: "yz-stations", updateWhenZooming: false, keepBuffer: 2,
+                            maxZoom: cfg.max_zoom});
+  // A click: the nearest point or bubble of the tiles around it, within its radius.
+  function hit(e) {
+    var z = layer._tileZoom, scale = map.getZoomScale(map.getZoom(), z);
+    var p = map.project(e.latlng, z), tx = Math.floor(p.x / 256), ty = Math.floor(p.y / 256);
+    var best = null, slack = 4 / scale;
+    for (var dx = -1; dx <= 1; dx++) {
+      for (var dy = -1; dy <= 1; dy++) {
+        var t = layer._tiles[(tx + dx) + ":" + (ty + dy) + ":" + z];
+        var d = t && t.el.yz;
+        if (!d) { continue; }
+        var ox = (tx + dx) * 256, oy = (ty + dy) * 256;
+        d.p.forEach(function (q) {
+          var far = Math.hypot(ox + q[0] - p.x, oy + q[1] - p.y);
+          if (far <= 7 + slack && (!best || far < best.far)) {
+            best = {far: far, id: q[2], x: ox + q[0], y: oy + q[1]};
+          }
+        });
+        d.c.forEach(function (q) {
+          var far = Math.hypot(ox + q[0] - p.x, oy + q[1] - p.y);
+          if (far <= radius(q[2]) + slack && (!best || far < best.far)) {
+            best = {far: far, count: q[2], x: ox + q[0], y: oy + q[1]};
+          }
+        });
+      }
+    }
+    if (!best) { return; }
+    var at = map.unproject([best.x, best.y], z);
+    if (best.count) {
+      map.setView(at, Math.min(z + 2, cfg.max_zoom));
+    } else {
+      open(best.id, at);
+    }
+  }
+  function row(box, tag, text) {
+    var el = document.createElement(tag);
+    el.textContent = text;
+    box.appendChild(el);
+    return el;
+  }
+  function open(id, at) {
+    var box = document.createElement("div");
+    box.className = "yz-popup";
+    box.setAttribute("data-station", id);
+    row(box, "div", "加载中…");
+    var popup = L.popup({maxWidth: 320, minWidth: 180}).setLatLng(at).setContent(box)
+      .openOn(map);
+    fetch(cfg.station_url.replace("{id}", id), {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) { throw new Error(String(r.status)); }
+      return r.json();
+    }).then(function (s) {
+      box.textContent = "";
+      row(box, "b", s.name);
+      if (s.status !== "active") {
+        row(box, "div", "状态：" + (cfg.status_labels[s.status] || s.status));
+      }
+      if (s.district_name) { row(box, "div", "区县：" + s.district_name); }
+      if (s.address) { row(box, "div", "地址：" + s.address); }
+      if (s.hours_text || s.hours) { row(box, "div", "开放时间：" + (s.hours_text || s.hours)); }
+      if (s.self_service_24h) { row(box, "div", "24小时自助驿站"); }
+      // Only a path of this site ("//host" would leave it).
+      var link = typeof s.page_url === "string" ? s.page_url : "";
+      if (link.charAt(0) === "/" && link.charAt(1) !== "/") {
+        var a = row(box, "a", "驿站页面");
+        a.href = link;
+      }
+      popup.update();  // sized again for its new content
+    }, function () { box.textContent = "未能加载该驿站，请稍后再试"; popup.update(); });
+  }
+  map.on("click", hit);
+  // Added once the page's scripts have set the first view (yizhanFit): not for the world
+  // view the map starts with, whose tiles would hold every station.
+  setTimeout(function () { layer.addTo(map); }, 0);
+  var overlays = {};
+  overlays[cfg.label] = layer;
+  var control = {{ this.control }};
+  if (control) { control.addOverlay(layer, cfg.label); }
+  window.yizhanLayers = overlays;
+  window.yizhanTiles = layer;
+  window.yizhanMap = map;
+  window.yizhanCounts = cfg.counts;
+  // Ready once the tiles of the first view are drawn (and painted).
+  layer.once("load", function () {
+    L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+  });
+})();
+{% endmacro %}
+"""
+)
+
+
+class _Tiles(MacroElement):
+    """The stations, drawn from tiles of the server (``tiles``) in ``crs``."""
+
+    def __init__(
+        self,
+        points: MapPoints,
+        tiles: StationTiles,
+        crs: CoordinateSystem,
+        control: folium.LayerControl | None,
+        max_zoom: int,
+    ) -> None:
+        super().__init__()
+        self._template = _TILES_JS
+        legend = points.legend
+        query = {**tiles.query, "crs": crs.value}
+        in_service = (
+            np.ones(len(points), np.bool_) if points.in_service is None else points.in_service
+        )
+        ss = np.asarray(points.self_service, np.bool_)
+        config = {
+            "url": tiles.url,
+            "query": "?" + urlencode(query),
+            "station_url": tiles.station_url,
+            "status_labels": dict(tiles.status_labels),
+            "categories": [[k, c, t] for k, c, t in legend.categories],
+            # Layer names go into the layer control as HTML (Leaflet sets innerHTML).
+            "label": _escape("驿站（数字为该处驿站数，点击放大）"),
+            "max_zoom": max_zoom,
+            "counts": {
+                "stations": len(points),
+                "self_service": int((ss & in_service).sum()),
+                "not_in_service": int((~in_service).sum()),
+            },
+        }
+        self.config = _json_for_script(config)
+        self.control = control.get_name() if control is not None else "null"
+
+
 class _Points(MacroElement):
     """The stations, drawn by one script from compact arrays."""
 
@@ -279,11 +492,21 @@ def shift_geometry(geometry: shapely.Geometry, crs: CoordinateSystem) -> shapely
     return shapely.transform(geometry, fn)
 
 
-def _compact(geometry: shapely.Geometry) -> dict[str, Any]:
-    """GeoJSON of an area for drawing: simplified within ~10 m, coordinates to ~1 m."""
-    simple = shapely.simplify(geometry, tolerance=1e-4, preserve_topology=False)
+def _compact(
+    geometry: shapely.Geometry, *, tolerance: float = 1e-4, decimals: int = 5
+) -> dict[str, Any]:
+    """GeoJSON of an area for drawing: simplified within ``tolerance`` degrees (~10 m),
+    coordinates to ``decimals`` (~1 m)."""
+    simple = shapely.simplify(geometry, tolerance=tolerance, preserve_topology=False)
     # Rounded, not snapped with set_precision: drawing needs no valid topology.
-    return shapely.geometry.mapping(shapely.transform(simple, lambda c: np.round(c, 5)))
+    return shapely.geometry.mapping(shapely.transform(simple, lambda c: np.round(c, decimals)))
+
+
+# Areas and district lines as drawn: within ~30 m (3 px at zoom 14), to ~10 m. Each
+# colouring carries every district: this halves the page's biggest parts (at 38 districts,
+# 1.1 MB of GeoJSON per colouring, 1–1.7 MB per coverage layer, and the page is ready only
+# once all of it is parsed and drawn).
+FILL_TOLERANCE, FILL_DECIMALS = 3e-4, 4
 
 
 @dataclass(frozen=True)
@@ -334,6 +557,7 @@ def coverage_map(
     reach: str | None = None,
     credit: str = "",
     note: str = "",
+    station_tiles: StationTiles | None = None,
 ) -> folium.Map:
     """A planner's map: points by category (``points.legend``: e.g. stations by 上图 state,
     24-hour sites ringed), coverage, a choropleth.
@@ -351,6 +575,12 @@ def coverage_map(
     The page sets ``window.yizhanReady`` once every layer is drawn, and exposes
     ``yizhanMap``, ``yizhanLayers`` (the stations' layers by name), ``yizhanCounts`` and
     ``yizhanMetrics`` (the district colourings by name) for scripts and tests.
+
+    With ``station_tiles`` the points are not put in the page: they are drawn from those
+    tiles (clustered where dense; a click on a point fetches its record for the popup, one
+    on a bubble zooms in), positions asked for in the tiles' system; ``points`` then only
+    give the counts. ``yizhanReady`` waits for the first view's tiles, ``yizhanTiles`` is
+    their layer.
     """
     provider = _provider(tiles)
     if metric is not None and metric not in {c.name for c in choropleths}:
@@ -358,7 +588,7 @@ def coverage_map(
         raise ValueError(msg)
     crs = provider.drawn_in
     lon, lat = points.lon, points.lat
-    if crs is not CoordinateSystem.WGS84 and len(lon):
+    if crs is not CoordinateSystem.WGS84 and len(lon) and station_tiles is None:
         lon, lat = (np.asarray(v, np.float64) for v in from_wgs84(lon, lat, crs=crs))
     drawn = replace(points, lon=lon, lat=lat)
     geoms = [(k, n, shift_geometry(g, crs)) for k, n, g in districts]
@@ -388,9 +618,14 @@ def coverage_map(
     # The control first: the stations' script adds its layers to it.
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
-    _Points(drawn, control).add_to(m)
+    if station_tiles is None:
+        _Points(drawn, control).add_to(m)
+    else:
+        _Tiles(points, station_tiles, crs, control, provider.max_zoom).add_to(m)
     _Metrics(shades, areas).add_to(m)
     _Fit(bounds).add_to(m)
+    if station_tiles is not None:
+        note = (note + "；" if note else "") + "圆圈中的数字为该处驿站数，点击或放大可见各驿站"
     root.html.add_child(Element(_legend(title, note, points.legend)))
     return m
 
@@ -424,7 +659,9 @@ def _coverage_layers(
     if covered is not None and not covered.is_empty:
         layers.append(
             folium.GeoJson(
-                _compact(shift_geometry(covered, crs)),
+                _compact(
+                    shift_geometry(covered, crs), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
+                ),
                 name=f"{reach}内可达",
                 style_function=lambda _: {**style, "fillColor": "#1a9850"},
                 interactive=False,  # hovering shows the district beneath
@@ -433,7 +670,9 @@ def _coverage_layers(
     if uncovered is not None and not uncovered.is_empty:
         layers.append(
             folium.GeoJson(
-                _compact(shift_geometry(uncovered, crs)),
+                _compact(
+                    shift_geometry(uncovered, crs), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
+                ),
                 name=f"{reach}外（未覆盖）",
                 style_function=lambda _: {**style, "fillColor": "#d73027", "fillOpacity": 0.25},
                 show=False,
@@ -527,7 +766,10 @@ def _boundaries(geoms: Sequence[tuple[str, str, shapely.Geometry]]) -> folium.Ge
                 {
                     "type": "Feature",
                     "properties": {"name": _escape(n)},  # folium's tooltip is HTML
-                    "geometry": _compact(shapely.boundary(g)),
+                    # As simplified as the fills: the two meet exactly.
+                    "geometry": _compact(
+                        shapely.boundary(g), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
+                    ),
                 }
                 for _, n, g in geoms
             ],
@@ -583,7 +825,7 @@ def _add_choropleth(
                     "value": _escape(shown),
                     "fill": classes.colour(value),
                 },
-                "geometry": _compact(geometry),
+                "geometry": _compact(geometry, tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS),
             }
         )
     layer = folium.GeoJson(

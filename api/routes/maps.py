@@ -21,6 +21,8 @@ from stations.services.planning import map_options
 router = APIRouter(tags=["planners"])
 
 # The rendered pages of a snapshot (with their Content-Security-Policy), by what was asked.
+# Where a large registry's map fetches its stations (api/routes/tiles.py).
+TILES = "/tiles/stations"
 MAPS = CacheName[tuple[Any, ...], tuple[Asset, str]]("maps", max_entries=8)
 
 
@@ -102,7 +104,9 @@ def coverage_map(
     stars, stars_key = ops_of(request).stars()  # shown in the popups
 
     def draw() -> tuple[Asset, str]:
-        drawn = station_map(index, services.districts, options, stars=stars, networks=networks)
+        drawn = station_map(
+            index, services.districts, options, stars=stars, networks=networks, tiles_url=TILES
+        )
         # Gzipped once (a sixth of the size; level 6: level 9 takes 5 times as long for 1 %
         # less), with an ETag: the same map is not sent again while the registry is unchanged.
         html = drawn.get_root().render().encode()

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import folium
 import numpy as np
+import numpy.typing as npt
 import shapely
 
+from geodata.cluster_tiles import TilePoints, tile_body
+from geodata.crs import CoordinateSystem
 from geodata.districts import LAYERS, District, Districts
-from geodata.maps import Choropleth, MapPoints, PointLegend, coverage_map
+from geodata.maps import Choropleth, MapPoints, PointLegend, StationTiles, coverage_map
 from stations.domain.demand import DemandLayer
 from stations.domain.figures import figures, stations_per_100km2
 from stations.domain.listings import MappedState, is_precise, listing_offsets
@@ -24,7 +30,7 @@ from stations.domain.model import (
     Status,
 )
 from stations.domain.travel import NoNetworkError
-from stations.readmodel.index import StationIndex
+from stations.readmodel.index import CacheName, StationIndex
 from stations.readmodel.network import NetworkHolder
 from stations.services.planning import (
     METRICS,
@@ -34,7 +40,7 @@ from stations.services.planning import (
     travel_areas,
 )
 
-__all__ = ["METRICS", "MapOptions", "station_map"]
+__all__ = ["METRICS", "TILED_ABOVE", "MapOptions", "TileFilters", "station_map", "station_tile"]
 # How the map shows each 上图 state (colour, label), in legend order.
 MAPPED_STATE_STYLE: dict[MappedState, tuple[str, str]] = {
     MappedState.FULL: ("#1a9850", "三家均精准上图"),
@@ -46,6 +52,11 @@ LEGEND = PointLegend(
     marked="24小时自助驿站",
     not_in_service="筹建中或暂停开放",
 )
+# Above this many stations the served map draws them from tiles (see station_map): the
+# inlined page is about 130 bytes a station gzipped, and slow to start beyond this.
+TILED_ABOVE = 20_000
+
+
 POPUP_FIELDS = ("名称", "状态", "星级", "地址", "开放时间", "设施", "进入方式", "上图")
 
 
@@ -96,6 +107,8 @@ def station_map(
     progress: Callable[[str], None] | None = None,
     stars: Mapping[int, int] | None = None,
     networks: NetworkHolder | None = None,
+    tiles_url: str | None = None,
+    tiled_above: int | None = None,
 ) -> folium.Map:
     """The registry's stations (not closed; with ``at``, those open then), coverage within
     ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
@@ -106,7 +119,13 @@ def station_map(
     Coverage over its work budget raises
     :class:`~stations.services.planning.TooMuchWorkError`. With ``options.travel``, the
     areas are the service areas along ``networks``' network for the profile (the cells
-    reached within the time), not discs; NoNetworkError without one."""
+    reached within the time), not discs; NoNetworkError without one.
+
+    With ``tiles_url`` (where :func:`station_tile`'s tiles are served, e.g.
+    ``/tiles/stations``) and more than ``tiled_above`` stations shown, the page draws the
+    stations from those tiles (clustered, a popup fetched on click) instead of carrying
+    every one: its weight no longer grows with the registry. Without, every station is in
+    the page (a file that works offline)."""
     say = progress or (lambda _: None)
     options = options or MapOptions()
     tiles, district, at, radius_m = options.tiles, options.district, options.at, options.radius_m
@@ -114,7 +133,12 @@ def station_map(
     positions = _shown(index, at=at, district=district)
     stations = [index.stations[p] for p in positions.tolist()]
     say(f"{len(stations):,} stations")
-    points = _points(index, positions, stations, stars or {})
+    above = TILED_ABOVE if tiled_above is None else tiled_above
+    tiled = tiles_url is not None and len(stations) > above
+    points = _points(index, positions, stations, stars or {}, popups=not tiled)
+    station_tiles = None
+    if tiles_url is not None and tiled:
+        station_tiles = _station_tiles(index, tiles_url, TileFilters(district=district, at=at))
     active = points.in_service
     assert active is not None
     chosen = chosen_districts(districts, district)
@@ -165,6 +189,23 @@ def station_map(
         # A shipped layer's credit; a user's own file is the operator's to credit.
         credit=districts.source if districts.source in LAYERS.values() else "",
         note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {_reach_note(options)}计",
+        station_tiles=station_tiles,
+    )
+
+
+def _station_tiles(index: StationIndex, url: str, filters: TileFilters) -> StationTiles:
+    """Where the page fetches its station tiles (the snapshot's version in the query, so
+    that a browser's cached tiles of an older registry are never asked for again)."""
+    query: dict[str, str] = {"v": str(index.version)}
+    if filters.district is not None:
+        query["district"] = filters.district
+    if filters.at is not None:
+        query["at"] = filters.at.isoformat()
+    return StationTiles(
+        url=url.rstrip("/") + "/{z}/{x}/{y}.json",
+        query=query,
+        station_url="/v1/stations/{id}",
+        status_labels=dict(STATUS_LABELS),
     )
 
 
@@ -177,25 +218,129 @@ def _reach_note(options: MapOptions) -> str:
 
 def _shown(index: StationIndex, *, at: datetime | None, district: str | None) -> np.ndarray:
     """Positions of the stations on the map: not closed; with ``at``, open then."""
-    if at is not None:
-        keep, _ = index.open_mask(at)
+    return np.flatnonzero(_shown_mask(index, TileFilters(district=district, at=at)))
+
+
+def _shown_mask(index: StationIndex, filters: TileFilters) -> npt.NDArray[np.bool_]:
+    """Which stations the map (and its tiles) draw: those of ``filters.statuses`` (none
+    given: every one not closed); with ``at``, only those open then; in ``district``; in
+    one of the 上图 states ``mapped``."""
+    if filters.at is not None:
+        keep, _ = index.open_mask(filters.at)
+        if filters.statuses:
+            keep = keep & index.status_mask(*filters.statuses)
+    elif filters.statuses:
+        keep = index.status_mask(*filters.statuses)
     else:
         keep = ~index.status_mask(Status.CLOSED)
-    if district is not None:
-        keep = keep & (index.district == district)
-    return np.flatnonzero(keep)
+    if filters.district is not None:
+        keep = keep & (index.district == filters.district)
+    if filters.mapped:
+        keep = keep & index.mapped_mask(*filters.mapped)
+    return keep
+
+
+@dataclass(frozen=True)
+class TileFilters:
+    """Which stations a map's tiles draw (see :func:`_shown_mask`)."""
+
+    statuses: tuple[Status, ...] = ()
+    mapped: tuple[MappedState, ...] = ()
+    district: str | None = None
+    at: datetime | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        """What tells one set of filters from another (``at`` to the minute)."""
+        at = self.at.replace(second=0, microsecond=0).isoformat() if self.at else None
+        return (
+            tuple(sorted(s.value for s in self.statuses)),
+            tuple(sorted(m.value for m in self.mapped)),
+            self.district,
+            at,
+        )
+
+
+# A tile's points drawn hollow (not serving now) and ringed (24-hour self-service), on top
+# of their category (the 上图 state's position in LEGEND): the page draws by this code.
+STATE_SELF_SERVICE = 4
+STATE_NOT_IN_SERVICE = 8
+_CATEGORY_CODE = {m: k for k, m in enumerate(MappedState)}
+_TILE_POINTS = CacheName[CoordinateSystem, TilePoints]("tile_points", max_entries=3)
+_TILE_KEEP = CacheName[tuple[Any, ...], npt.NDArray[np.bool_]]("tile_keep", max_entries=16)
+_TILE_STATE = CacheName[str, tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]](
+    "tile_state", max_entries=1
+)
+
+
+def tile_etag(
+    index: StationIndex, z: int, x: int, y: int, filters: TileFilters, crs: CoordinateSystem
+) -> str:
+    """The tile's ETag: the snapshot's version, the tile, the filters and the system."""
+    key = repr((index.version, z, x, y, filters.key(), crs.value)).encode()
+    return '"t' + hashlib.sha256(key).hexdigest()[:24] + '"'
+
+
+def station_tile(
+    index: StationIndex, z: int, x: int, y: int, filters: TileFilters, crs: CoordinateSystem
+) -> dict[str, Any]:
+    """Tile ``z/x/y`` of the stations ``filters`` keep, positions in ``crs`` (the map tiles'
+    system: GCJ-02 for Amap's), as :func:`geodata.cluster_tiles.tile_body` gives it (point
+    states: the 上图 state's code, + STATE_SELF_SERVICE, + STATE_NOT_IN_SERVICE). Raises
+    ValueError for a tile outside the scheme. The sorted points (one per system), the
+    filters' masks and the states are computed once per snapshot."""
+    points = index.cache(_TILE_POINTS).get_or_compute(crs, lambda: _tile_points(index, crs))
+    keep = index.cache(_TILE_KEEP).get_or_compute(
+        filters.key(), lambda: _shown_mask(index, filters)
+    )
+    category, state = index.cache(_TILE_STATE).get_or_compute("", lambda: _tile_states(index))
+    return tile_body(
+        points,
+        z,
+        x,
+        y,
+        ids=index.ids,
+        state=state,
+        category=category,
+        n_categories=len(_CATEGORY_CODE),
+        keep=keep,
+    )
+
+
+def _tile_points(index: StationIndex, crs: CoordinateSystem) -> TilePoints:
+    lon, lat = {
+        CoordinateSystem.GCJ02: index.gcj02,
+        CoordinateSystem.BD09: index.bd09,
+    }.get(crs, (index.nearest.lon, index.nearest.lat))
+    return TilePoints.of(lon, lat)
+
+
+def _tile_states(index: StationIndex) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
+    """Each station's 上图 category code and its drawing state (see station_tile)."""
+    category = np.zeros(len(index), np.int8)
+    for mapped, code in _CATEGORY_CODE.items():
+        category[index.mapped == mapped.value] = code
+    state = category.copy()
+    state[index.self_service] += STATE_SELF_SERVICE
+    state[~index.status_mask(Status.ACTIVE)] += STATE_NOT_IN_SERVICE
+    return category, state
 
 
 def _points(
-    index: StationIndex, positions: np.ndarray, stations: list[Station], stars: Mapping[int, int]
+    index: StationIndex,
+    positions: np.ndarray,
+    stations: list[Station],
+    stars: Mapping[int, int],
+    *,
+    popups: bool = True,
 ) -> MapPoints:
-    """The stations at ``positions`` as map points, by 上图 state; only active ones serve."""
+    """The stations at ``positions`` as map points, by 上图 state; only active ones serve
+    (without ``popups``: no popup texts, the tiled page fetches them)."""
     return MapPoints(
         lon=index.nearest.lon[positions],
         lat=index.nearest.lat[positions],
-        category=[m.value for m in index.mapped_at(positions)],
+        category=index.mapped[positions].tolist(),
         self_service=index.self_service[positions],
-        popup=_popups(stations, index.threshold_m, stars),
+        popup=_popups(stations, index.threshold_m, stars) if popups else (),
         popup_fields=POPUP_FIELDS,
         legend=LEGEND,
         in_service=index.status_mask(Status.ACTIVE)[positions],

@@ -11,6 +11,7 @@ import shapely
 
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.maps import (
+    FILL_DECIMALS,
     NO_DATA_COLOUR,
     Choropleth,
     MapPoints,
@@ -157,8 +158,8 @@ def test_amap_tiles_shift_points_and_areas_to_gcj02():
     assert "autonavi.com" in html and "高德" in as_js_sees_it(html)
     shifted = shift_geometry(BOX, CoordinateSystem.GCJ02)
     assert shifted.bounds[0] == pytest.approx(float(from_wgs84(106.5, 29.5, crs="gcj02")[0]))
-    x = round(float(from_wgs84(106.5, 29.5, crs="gcj02")[0]), 5)
-    assert str(x) in html  # the district's corner, shifted
+    x = round(float(from_wgs84(106.5, 29.5, crs="gcj02")[0]), FILL_DECIMALS)
+    assert str(x) in html  # the district's corner, shifted (areas are drawn to ~10 m)
     assert "106.5, 29.5" not in html and "[106.5,29.5]" not in html
 
 

@@ -1,0 +1,115 @@
+"""Station tiles: the registry as small clustered JSON tiles, for the planners' map at any size."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from api import schema_docs as doc
+from api.deps import IndexDep, Services, ServicesDep, parse_crs_param, parse_statuses, parse_time
+from api.problems import Problem
+from geodata.cluster_tiles import CELL_PX, MAX_POINTS, MAX_ZOOM, check_tile
+from stations.domain.listings import MAPPED_WORDS, mapped_filter
+from stations.services.maps import TileFilters, station_tile, tile_etag
+
+router = APIRouter(tags=["planners"])
+
+# Cached a minute, then revalidated (304 while the registry is unchanged). The map's page
+# puts the registry's version in its tile URLs, so a new registry is never hidden by this.
+TILE_CACHE = "public, max-age=60"
+TILE_DOC = (
+    "The stations in tile `z/x/y` (Web Mercator XYZ, half-open edges: a station on a tile "
+    "border is in the tile east or south of it), filtered as the coverage map is. `n` is how "
+    f"many; with at most {MAX_POINTS}, `p` lists each one as `[px, py, id, state]` (pixels "
+    "0–255 from the tile's top left; state: 上图 0 full, 1 partial, 2 none, +4 24-hour "
+    "self-service, +8 not in service), else the stations are grouped in cells of "
+    f"{CELL_PX} px: `c` lists `[px, py, count, full, partial, none]` (a cell's single "
+    "station stays in `p`). With points, `e` lists `[px, py, state]` of the neighbours' "
+    "stations within 8 px of the tile (drawn, not counted). Positions in `crs`. ETag; 304 "
+    "on If-None-Match."
+)
+
+
+@router.get(
+    "/tiles/stations/{z}/{x}/{y}.json",
+    summary="A tile of stations, clustered (JSON)",
+    description=TILE_DOC,
+    responses={304: {"description": "Not modified (If-None-Match matched)"}},
+)
+def station_tile_json(
+    request: Request,
+    index: IndexDep,
+    services: ServicesDep,
+    z: Annotated[int, Path(description=f"zoom, 0 to {MAX_ZOOM}")],
+    x: Annotated[int, Path(description="tile column, 0 to 2^z - 1 (XYZ scheme)")],
+    y: Annotated[int, Path(description="tile row from the north, 0 to 2^z - 1")],
+    crs: Annotated[
+        str,
+        Query(
+            description="the system the map's tiles are drawn in: gcj02 for Amap's",
+            json_schema_extra=doc.CRS,
+        ),
+    ] = "wgs84",
+    status: Annotated[
+        list[str] | None,
+        Query(
+            description="repeatable; default every one but closed", json_schema_extra=doc.STATUSES
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        Query(
+            description="only the stations open at this time (ISO 8601, Asia/Shanghai)",
+            json_schema_extra=doc.TIME,
+        ),
+    ] = None,
+    district: Annotated[str | None, Query(description="one district's adcode")] = None,
+    mapped: Annotated[
+        str | None,
+        Query(
+            description="上图 state: full, partial, none; or true (listed anywhere) / false",
+            json_schema_extra=doc.enum(*MAPPED_WORDS),
+        ),
+    ] = None,
+) -> Response:
+    try:
+        check_tile(z, x, y)
+    except ValueError:
+        raise Problem(
+            "out_of_range",
+            f"瓦片 {z}/{x}/{y} 不存在：缩放级别为 0 到 {MAX_ZOOM}，x 与 y 为 0 到 2^z−1",
+        ) from None
+    filters = _filters(services, status=status, at=at, district=district, mapped=mapped)
+    system = parse_crs_param(crs)
+    etag = tile_etag(index, z, x, y, filters, system)
+    headers = {"ETag": etag, "Cache-Control": TILE_CACHE}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    body = orjson.dumps(station_tile(index, z, x, y, filters, system))
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _filters(
+    services: Services,
+    *,
+    status: list[str] | None,
+    at: str | None,
+    district: str | None,
+    mapped: str | None,
+) -> TileFilters:
+    """The map's filters from the query, checked."""
+    if district is not None and district not in services.districts:
+        raise Problem("unknown_district", f"没有行政区划代码为 {district!r} 的区县")
+    try:
+        states = () if mapped is None else mapped_filter(mapped)
+    except ValueError as exc:
+        raise Problem("invalid_parameter", f"mapped：{exc}") from None
+    return TileFilters(
+        statuses=parse_statuses(status, default=()),
+        mapped=states,
+        district=district,
+        at=parse_time(at) if at else None,
+    )
