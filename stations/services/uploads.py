@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -46,9 +46,11 @@ from stations.domain.uploads import (
     upload_crs,
 )
 from stations.domain.validation import (
+    Converted,
     Problem,
     ValidationError,
     build_station,
+    convert_positions,
     hours_warnings,
     text_problem,
     visible,
@@ -111,7 +113,18 @@ class _DuplicateFinder:
         )
         self.file_points: list[tuple[float, float, str, int]] = []
 
-    def check(self, station: Station, row: int) -> list[dict[str, Any]]:
+    def near_registry(self, stations: list[Station]) -> list[bool]:
+        """For a chunk of rows' stations: whether any registered station may lie within
+        DUPLICATE_RADIUS_M (one tree query; False proves none does)."""
+        if not len(self.index) or not stations:
+            return [False] * len(stations)
+        lon = np.array([s.lon for s in stations], np.float64)
+        lat = np.array([s.lat for s in stations], np.float64)
+        return (self.index.count_near(lon, lat, DUPLICATE_RADIUS_M, k=1) > 0).tolist()
+
+    def check(self, station: Station, row: int, *, near: bool = True) -> list[dict[str, Any]]:
+        """The row's duplicate warnings; ``near`` False: no registered station lies within
+        DUPLICATE_RADIUS_M (near_registry said so), none is looked for."""
         key = f"{station.owner}/{station.external_id}"
         warnings: list[dict[str, Any]] = []
         same_name = [k for k, _ in self.names.get(station.name, []) if k != key]
@@ -125,7 +138,7 @@ class _DuplicateFinder:
                 }
             )
         self.names.setdefault(station.name, []).append((key, None))
-        if len(self.index):
+        if near and len(self.index):
             found = self.index.query(station.lon, station.lat, k=5, radius_m=DUPLICATE_RADIUS_M)
             others = [
                 (self.keys[i], d)
@@ -152,7 +165,10 @@ class _DuplicateFinder:
         lat = np.array([p[1] for p in self.file_points])
         index = NearestIndex(lon, lat)
         out: dict[int, dict[str, Any]] = {}
-        for j, (x, y, _key, row) in enumerate(self.file_points):
+        # Each point finds itself: only those with a second point near are looked at.
+        maybe = np.flatnonzero(index.count_near(lon, lat, DUPLICATE_RADIUS_M, k=2) >= 2)
+        for j in maybe.tolist():
+            x, y, _key, row = self.file_points[j]
             found = index.query(x, y, k=2, radius_m=DUPLICATE_RADIUS_M)
             other = [i for i in found.index if i != j]
             if other:
@@ -254,8 +270,11 @@ def _match(
     return None, warnings
 
 
-def _chunks(rows: Iterable[UploadRow], size: int = CHUNK_ROWS) -> Iterator[list[UploadRow]]:
-    chunk: list[UploadRow] = []
+_T = TypeVar("_T")
+
+
+def _chunks(rows: Iterable[_T], size: int = CHUNK_ROWS) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
     for r in rows:
         chunk.append(r)
         if len(chunk) >= size:
@@ -319,14 +338,24 @@ def plan_upload(
     seq = 0
 
     def planned() -> Iterator[UploadRow]:
+        # A chunk at a time: its positions converted and looked up in one pass, then each
+        # row checked in file order, then the registry asked once for the chunk's codes.
         nonlocal seq
-        for count, (number, raw) in enumerate(rows, start=1):
-            if on_row is not None:
-                on_row(count)
-            seq += 1
-            result = _plan_row(ctx, seq, number, raw)
-            counts[result.action] += 1
-            yield result
+        count = 0
+        for chunk in _chunks(rows):
+            converted = convert_positions(
+                [raw for _, raw in chunk], crs=crs or CoordinateSystem.WGS84, districts=districts
+            )
+            checked: list[UploadRow | _Checked] = []
+            for number, raw in chunk:
+                count += 1
+                if on_row is not None:
+                    on_row(count)
+                seq += 1
+                checked.append(_check_row(ctx, seq, number, raw, converted))
+            for result in _finish_chunk(ctx, checked):
+                counts[result.action] += 1
+                yield result
         if full_list and by.owner is not None:
             listed = {ext for (owner, ext) in seen if owner == str(by.owner)}
             # A rejected row's station is in the file, only wrong: not closed as missing.
@@ -422,8 +451,36 @@ def _rejected(
     )
 
 
-def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> UploadRow:
-    """What one row of the file does: create, update, unchanged or rejected (and why)."""
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A row whose station is valid and whose code is its own in the file: what is left
+    to say of it needs the registry (the chunk's duplicates and stored stations)."""
+
+    seq: int
+    number: int
+    raw: dict[str, Any]
+    station: Station
+    matched: list[dict[str, Any]]
+    notes: list[Problem]
+
+
+def _finish_chunk(ctx: _RowContext, checked: list[UploadRow | _Checked]) -> Iterator[UploadRow]:
+    """The chunk's rows in file order, those still to finish finished: one query for the
+    stored stations of their codes, one tree query for the registry's near ones."""
+    valid = [c for c in checked if isinstance(c, _Checked)]
+    stored = ctx.store.find_by_external_ids(
+        (str(c.station.owner), c.station.external_id) for c in valid
+    )
+    near = iter(ctx.finder.near_registry([c.station for c in valid]))
+    for c in checked:
+        yield c if isinstance(c, UploadRow) else _finish_row(ctx, c, stored, next(near))
+
+
+def _check_row(
+    ctx: _RowContext, seq: int, number: int, raw: dict[str, Any], converted: Converted
+) -> UploadRow | _Checked:
+    """What one row of the file does, as far as the file says: rejected (and why), or its
+    station (see _finish_row)."""
     ext = visible(str(raw.get("external_id") or "").strip())
     try:
         if isinstance(raw, Cells) and raw.problems:  # found by the reader (not a point…)
@@ -440,6 +497,7 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
             owner=ctx.by.owner,
             border_tolerance_m=ctx.border_tolerance_m,
             warnings=notes,
+            converted=converted,
         )
     except ValidationError as exc:
         return _rejected(ctx, seq, number, ext, raw, exc.problems)
@@ -477,15 +535,23 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
         )
         return _rejected(ctx, seq, number, ext, raw, [problem])
     ctx.seen[key] = number
+    return _Checked(seq, number, raw, station, matched, notes)
+
+
+def _finish_row(
+    ctx: _RowContext, c: _Checked, stored: dict[tuple[str, str], Station], near: bool
+) -> UploadRow:
+    """What a checked row does: create, update or unchanged, with its warnings."""
+    seq, number, raw, station = c.seq, c.number, c.raw, c.station
     ext = station.external_id
     warnings = (
-        *matched,
-        *(_problem(p, ctx.columns) for p in notes),
+        *c.matched,
+        *(_problem(p, ctx.columns) for p in c.notes),
         *(_problem(p, ctx.columns) for p in (raw.warnings if isinstance(raw, Cells) else ())),
-        *ctx.finder.check(station, number),
+        *ctx.finder.check(station, number, near=near),
         *hours_warnings(station),
     )
-    existing = ctx.store.find_by_external_id(station.owner, station.external_id)
+    existing = stored.get((str(station.owner), station.external_id))
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
     station = replace(station, id=existing.id, version=existing.version)

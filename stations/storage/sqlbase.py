@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from geodata.hours import TZ
 
 
@@ -25,8 +27,11 @@ def now() -> datetime:
 
 
 def dump_doc(doc: dict[str, Any] | None) -> str | None:
-    """A record as stored: JSON with sorted keys, so equal records are equal text."""
-    return None if doc is None else json.dumps(doc, ensure_ascii=False, sort_keys=True)
+    """A record as stored: compact JSON with sorted keys, so equal records are equal text
+    (orjson: a tenth of the time of json.dumps, which wrote the records stored before
+    issue 18, with spaces after its separators; both read back the same). A record is
+    validated: its numbers are finite (orjson would write NaN as null)."""
+    return None if doc is None else orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def dump_json(value: Any) -> str:

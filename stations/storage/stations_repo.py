@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from stations.domain.changes import (
     AuditEntry,
     Batch,
@@ -54,7 +56,7 @@ class SQLStations(SQLBase, StationStore):
 
     @staticmethod
     def _station(row: Any) -> Station:
-        doc = json.loads(row["doc"])
+        doc = orjson.loads(row["doc"])
         doc["id"] = row["id"]
         doc["version"] = row["version"]
         doc["updated_at"] = row["updated_at"]
@@ -75,6 +77,28 @@ class SQLStations(SQLBase, StationStore):
             .fetchone()
         )
         return None if row is None else self._station(row)
+
+    _IN_PARAMS = 500  # values per IN (...): well under both engines' parameter limits
+
+    def find_by_external_ids(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Station]:
+        by_owner: dict[str, list[str]] = {}
+        for owner, external_id in dict.fromkeys(keys):
+            by_owner.setdefault(owner, []).append(external_id)
+        found: dict[tuple[str, str], Station] = {}
+        conn = self._conn()
+        for owner, codes in by_owner.items():
+            for start in range(0, len(codes), self._IN_PARAMS):
+                part = codes[start : start + self._IN_PARAMS]
+                rows = conn.execute(
+                    "SELECT * FROM stations WHERE owner = ? "
+                    f"AND external_id IN ({','.join('?' * len(part))})",
+                    [owner, *part],
+                )
+                for row in rows:
+                    found[(row["owner"], row["external_id"])] = self._station(row)
+        return found
 
     def _where(self, q: StationQuery) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -243,7 +267,7 @@ class SQLStations(SQLBase, StationStore):
         doc = station_to_dict(station)
         for key in ("id", "version", "updated_at", "code"):
             doc.pop(key)  # kept in their own columns, the one source of truth
-        return json.dumps(doc, ensure_ascii=False, sort_keys=True)
+        return str(dump_doc(doc))
 
     def _insert(
         self, c: Any, station: Station, at: datetime, actor: str, batch_id: int, touched: _Touched

@@ -9,11 +9,17 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from geodata.hours import TZ
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import Upload, UploadRow, UploadStatus
 from stations.storage.sqlbase import SQLBase, dump_doc, dump_json
 from stations.storage.store import UploadStore
+
+
+def _json_list(text: str) -> tuple[Any, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
 
 
 class SQLUploads(SQLBase, UploadStore):
@@ -56,9 +62,11 @@ class SQLUploads(SQLBase, UploadStore):
                         r.station_id,
                         r.expected_version,
                         dump_doc(station_to_dict(r.station)) if r.station else None,
-                        dump_json(list(r.changed)),
-                        dump_json(list(r.problems)),
-                        dump_json(list(r.warnings)),
+                        orjson.dumps(r.changed).decode(),  # field names
+                        # Problems, warnings and cells may hold what a file held (NaN…):
+                        # json as before, where there are any.
+                        dump_json(list(r.problems)) if r.problems else "[]",
+                        dump_json(list(r.warnings)) if r.warnings else "[]",
                         dump_json(r.cells) if r.cells else "{}",
                     )
                     for r in rows
@@ -186,11 +194,11 @@ class SQLUploads(SQLBase, UploadStore):
         # A fresh connection per stream: the caller may write (apply) while reading. All of
         # an upload's rows is what a commit reads: a bulk read.
         conn = self._conn() if limit is not None else self._bulk_conn()
-        rows = conn.execute(
+        cur = conn.execute(
             f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
             [*params, self._NO_LIMIT if limit is None else limit, offset],
         )
-        for r in rows:
+        for r in cur:  # sqlite3 steps through; the PostGIS reader has fetched
             yield UploadRow(
                 seq=r["seq"],
                 row=r["row"],
@@ -198,10 +206,10 @@ class SQLUploads(SQLBase, UploadStore):
                 external_id=r["external_id"],
                 station_id=r["station_id"],
                 expected_version=r["expected_version"],
-                station=station_from_dict(json.loads(r["station"])) if r["station"] else None,
-                changed=tuple(json.loads(r["changed"])),
-                problems=tuple(json.loads(r["problems"])),
-                warnings=tuple(json.loads(r["warnings"])),
+                station=station_from_dict(orjson.loads(r["station"])) if r["station"] else None,
+                changed=tuple(orjson.loads(r["changed"])),
+                problems=_json_list(r["problems"]),
+                warnings=_json_list(r["warnings"]),
                 # Only rejected rows keep their cells: most rows read none.
                 cells=json.loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
             )
