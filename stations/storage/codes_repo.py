@@ -36,6 +36,32 @@ def assign_code(execute: Callable[..., Any], station_id: int, at: str) -> str:
     raise RuntimeError(msg)  # pragma: no cover
 
 
+def new_codes(execute: Callable[..., Any], n: int) -> list[str]:
+    """``n`` new codes, distinct and free (none in station_codes), drawn as assign_code
+    draws each (codes.new_code) and checked against the table in one query per draw;
+    recorded by the caller, inside its transaction."""
+    codes: dict[str, None] = {}
+    for _ in range(_ATTEMPTS):
+        drawn = [
+            c for c in dict.fromkeys(new_code() for _ in range(n - len(codes))) if c not in codes
+        ]
+        taken: set[str] = set()
+        for start in range(0, len(drawn), 500):
+            part = drawn[start : start + 500]
+            taken.update(
+                str(r[0])
+                for r in execute(
+                    f"SELECT code FROM station_codes WHERE code IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+            )
+        codes.update((c, None) for c in drawn if c not in taken)
+        if len(codes) == n:
+            return list(codes)
+    msg = "could not find free station codes"  # pragma: no cover
+    raise RuntimeError(msg)  # pragma: no cover
+
+
 def backfill_schema_8(execute: Callable[..., Any]) -> None:
     """Schema 8's data: a code for every station, and a case for every report (open, or
     resolved with its resolution note as the reply)."""

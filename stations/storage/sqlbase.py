@@ -83,6 +83,11 @@ class SQLBase(ABC):
     def _index_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:  # noqa: B027
         """Add a station to the spatial index, if the engine keeps one apart."""
 
+    def _index_points(self, c: Any, points: Sequence[tuple[int, float, float]]) -> None:
+        """Add stations (id, lon, lat) to the spatial index, if the engine keeps one apart."""
+        for station_id, lon, lat in points:
+            self._index_point(c, station_id, lon, lat)
+
     def _move_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:  # noqa: B027
         """Move a station in the spatial index, if the engine keeps one apart."""
 

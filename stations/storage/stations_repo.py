@@ -33,7 +33,7 @@ from stations.domain.figures import MAPPED_COUNTS_RULES, mapped_counts, mapped_t
 from stations.domain.model import Owner, Station
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import UploadStateError
-from stations.storage.codes_repo import assign_code
+from stations.storage.codes_repo import assign_code, new_codes
 from stations.storage.sqlbase import SQLBase, dump_doc, now
 from stations.storage.store import StationStore
 
@@ -185,8 +185,7 @@ class SQLStations(SQLBase, StationStore):
                 ).fetchone()[0]
             )
             touched: list[tuple[Station | None, Station | None]] = []
-            for change in changes:
-                ids.append(self._apply_one(c, change, at, actor, batch_id, touched))
+            ids.extend(self._apply_all(c, changes, at, actor, batch_id, touched))
             c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
             if touched:
                 self._keep_history(c, stamp[:10], touched)
@@ -204,6 +203,129 @@ class SQLStations(SQLBase, StationStore):
         if kind == "revert" and ("upload" not in kinds or "revert" in kinds):
             msg = f"upload {upload_id} is not committed, or was reverted already"
             raise UploadStateError(msg)
+
+    # New stations inserted together (an upload's creates): one statement per table for
+    # this many, instead of seven each. 1 (or less): each on its own, as before issue 18.
+    _BULK_ROWS = 1000
+
+    def _apply_all(
+        self,
+        c: Any,
+        changes: Iterable[Change],
+        at: datetime,
+        actor: str,
+        batch_id: int,
+        touched: _Touched,
+    ) -> Iterator[int]:
+        """Apply the changes in order; runs of new stations go in bulk (_insert_many)."""
+        run: list[Station] = []
+        for change in changes:
+            if type(change) is Create and change.station.id is None and self._BULK_ROWS > 1:
+                run.append(change.station)
+                if len(run) >= self._BULK_ROWS:
+                    yield from self._insert_many(c, run, at, actor, batch_id, touched)
+                    run = []
+                continue
+            if run:
+                yield from self._insert_many(c, run, at, actor, batch_id, touched)
+                run = []
+            yield self._apply_one(c, change, at, actor, batch_id, touched)
+        if run:
+            yield from self._insert_many(c, run, at, actor, batch_id, touched)
+
+    def _taken_keys(self, c: Any, keys: list[tuple[str, str]]) -> bool:
+        """Whether any (owner, external id) of ``keys`` is stored already, or twice in it."""
+        if len(set(keys)) < len(keys):
+            return True
+        by_owner: dict[str, list[str]] = {}
+        for owner, external_id in keys:
+            by_owner.setdefault(owner, []).append(external_id)
+        for owner, codes in by_owner.items():
+            for start in range(0, len(codes), self._IN_PARAMS):
+                part = codes[start : start + self._IN_PARAMS]
+                found = c.execute(
+                    "SELECT 1 FROM stations WHERE owner = ? "
+                    f"AND external_id IN ({','.join('?' * len(part))}) LIMIT 1",
+                    [owner, *part],
+                ).fetchone()
+                if found is not None:
+                    return True
+        return False
+
+    def _ids_of(self, c: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        by_owner: dict[str, list[str]] = {}
+        for owner, external_id in keys:
+            by_owner.setdefault(owner, []).append(external_id)
+        found: dict[tuple[str, str], int] = {}
+        for owner, codes in by_owner.items():
+            for start in range(0, len(codes), self._IN_PARAMS):
+                part = codes[start : start + self._IN_PARAMS]
+                rows = c.execute(
+                    "SELECT id, external_id FROM stations WHERE owner = ? "
+                    f"AND external_id IN ({','.join('?' * len(part))})",
+                    [owner, *part],
+                ).fetchall()
+                found.update(((owner, str(r[1])), int(r[0])) for r in rows)
+        return found
+
+    def _insert_many(
+        self,
+        c: Any,
+        stations: list[Station],
+        at: datetime,
+        actor: str,
+        batch_id: int,
+        touched: _Touched,
+    ) -> list[int]:
+        """Insert new stations (no id yet) as _insert does one by one: the same rows, ids
+        in order, codes, spatial index and audit entries, a statement per table."""
+        keys = [(str(s.owner), s.external_id) for s in stations]
+        if self._taken_keys(c, keys):
+            # One of them cannot go in: one by one, so the first that cannot says so.
+            return [self._insert(c, s, at, actor, batch_id, touched) for s in stations]
+        stamp = at.isoformat()
+        codes = new_codes(c.execute, len(stations))
+        afters: list[dict[str, Any]] = []
+        docs: list[str] = []
+        for s in stations:
+            after = station_to_dict(s)
+            doc = dict(after)
+            for key in ("id", "version", "updated_at", "code"):
+                doc.pop(key)  # kept in their own columns, the one source of truth
+            docs.append(str(dump_doc(doc)))
+            afters.append(after)
+        c.executemany(
+            "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
+            "self_service_24h, lon, lat, version, updated_at, doc, code) "
+            f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (None, *self._columns(s), 1, stamp, doc, code)
+                for s, doc, code in zip(stations, docs, codes, strict=True)
+            ],
+        )
+        ids_of = self._ids_of(c, keys)  # by the unique (owner, external id)
+        ids = [ids_of[key] for key in keys]
+        c.executemany(
+            "INSERT INTO station_codes (code, station_id, created_at) VALUES (?, ?, ?)",
+            [(code, i, stamp) for code, i in zip(codes, ids, strict=True)],
+        )
+        self._index_points(c, [(i, s.lon, s.lat) for i, s in zip(ids, stations, strict=True)])
+        stored = [
+            s.with_changes(id=i, version=1, updated_at=at, code=code)
+            for s, i, code in zip(stations, ids, codes, strict=True)
+        ]
+        # The audit's record is station_to_dict of the stored station: the one made above
+        # with what storing gave it (as _insert's, to the text).
+        updated_at = stored[0].updated_at.isoformat() if stored[0].updated_at else None
+        for after, i, code in zip(afters, ids, codes, strict=True):
+            after.update(id=i, version=1, updated_at=updated_at, code=code)
+        c.executemany(
+            "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
+            "VALUES (?, ?, ?, ?, 'create', NULL, ?)",
+            [(i, batch_id, actor, stamp, dump_doc(a)) for i, a in zip(ids, afters, strict=True)],
+        )
+        touched.extend((None, s) for s in stored)
+        return ids
 
     def _apply_one(
         self, c: Any, change: Change, at: datetime, actor: str, batch_id: int, touched: _Touched

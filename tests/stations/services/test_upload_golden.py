@@ -21,6 +21,11 @@ from hypothesis import strategies as st
 from geodata.crs import from_wgs84
 from geodata.districts import Districts
 from stations.domain.auth import Principal, Role
+from stations.domain.changes import Create
+from stations.domain.codes import is_valid
+from stations.domain.errors import DuplicateStationError
+from stations.domain.records import station_to_dict
+from stations.domain.validation import build_station
 from stations.formats.io import read_rows
 from stations.services import uploads
 from stations.storage.open import open_store
@@ -251,3 +256,83 @@ def test_broken_sheets_plan_to_the_same_report(golden_store, districts, data):
     full_list = data.draw(st.booleans()) and by is YUZHONG
     rows = _as_rows(sheet)
     _both(golden_store, rows, districts=districts, by=by, crs=crs, full_list=full_list)
+
+
+# -- the bulk commit ------------------------------------------------------------------------
+
+
+def _registry(store: Store) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    """Every station and audit entry, without what a commit's clock and dice decide (the
+    time, the random public code: checked apart)."""
+
+    def plain(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if doc is None else {k: v for k, v in doc.items() if k not in _CLOCK_DICE}
+
+    stations, codes = [], {}
+    for s in store.iter_all():
+        assert s.code is not None and is_valid(s.code)
+        assert store.station_for_code(s.code) == s.id
+        stations.append(plain(station_to_dict(s)))
+        codes[s.id] = s.code
+    entries = store.audit()
+    audit = [
+        (e.id, e.station_id, e.batch_id, e.actor, e.action, plain(e.before), plain(e.after))
+        for e in entries
+    ]
+    for e in entries:  # the audit's record is the station as stored, its code included
+        if e.after is not None and e.action == "create" and e.station_id in codes:
+            assert e.after["code"] == codes[e.station_id]
+    return stations, audit
+
+
+_CLOCK_DICE = {"updated_at", "code"}
+
+
+def _commit_all(store: Store, districts: Districts, sheets: list[list[Any]]) -> None:
+    for rows in sheets:
+        up = uploads.plan_upload(
+            iter(rows), store=store, districts=districts, by=ADMIN, filename="f", crs="gcj02"
+        )
+        uploads.commit_upload(store, up.id, by=ADMIN, accepted_only=True)
+
+
+def test_a_bulk_commit_leaves_the_registry_and_audit_of_one_by_one(
+    any_store, tmp_path, districts, bench_file, monkeypatch
+):
+    rows, _ = _file_rows(bench_file)
+    moved = [(n, {**r, "lon": str(float(r["lon"]) + 0.0002)}) for n, r in rows[:700]]
+    sheets = [rows[:1100], moved + rows[1100:]]  # creates; then updates among creates
+    _commit_all(any_store, districts, sheets)
+    reference = open_store(f"sqlite:///{tmp_path / 'one_by_one.sqlite3'}")
+    try:
+        monkeypatch.setattr(type(reference), "_BULK_ROWS", 1)  # each on its own, as before
+        _commit_all(reference, districts, sheets)
+        assert _registry(any_store) == _registry(reference)
+        assert len(_registry(any_store)[0]) == 1500
+    finally:
+        reference.close()
+
+
+def test_a_commit_failing_part_way_changes_nothing(any_store, districts, bench_file):
+    rows, _ = _file_rows(bench_file)
+    _commit_all(any_store, districts, [rows[:10]])
+    before = _registry(any_store), any_store.data_version()
+    taken = any_store.iter_all().__next__()
+
+    def changes() -> Any:  # 1,200 new stations (a whole bulk run, then part of one)…
+        for _, r in rows[10:1210]:
+            st = build_station(r, districts=districts, crs="gcj02")
+            yield Create(st)
+        yield Create(taken.with_changes(id=None))  # …and one whose code is taken
+
+    with pytest.raises(DuplicateStationError):
+        any_store.apply(changes(), actor="t")
+    assert (_registry(any_store), any_store.data_version()) == before
+
+    def broken() -> Any:
+        yield from list(changes())[:1100]
+        raise RuntimeError("the reader failed")
+
+    with pytest.raises(RuntimeError):
+        any_store.apply(broken(), actor="t")
+    assert (_registry(any_store), any_store.data_version()) == before
