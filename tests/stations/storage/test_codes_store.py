@@ -9,8 +9,8 @@ import pytest
 
 from stations.domain import codes as domain_codes
 from stations.domain.codes import is_valid
-from stations.storage import codes_repo
 from stations.domain.model import Owner
+from stations.storage import codes_repo
 from tests.builders import make_station
 
 
