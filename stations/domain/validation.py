@@ -448,6 +448,18 @@ def _number(col: _Collector, field_: str, value: Any) -> float | None:
     return number
 
 
+def _plain_number(col: _Collector, value: Any) -> float | None:
+    """What _number reads of a cell, where it has no problem with it (None otherwise);
+    ASCII text without its Unicode normalisation, which leaves ASCII as it is."""
+    if type(value) is str and value.isascii():
+        try:
+            number = float(value)  # float, as _number, ignores surrounding whitespace
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return _number(col, "lon", value)
+
+
 def _datetime(col: _Collector, field_: str, value: Any) -> datetime | None:
     if _blank(value):
         return None
@@ -735,8 +747,8 @@ def convert_positions(
                 system = parse_crs(named)
             except ValueError:
                 continue
-        src_lon = _number(scratch, "lon", get("lon"))
-        src_lat = _number(scratch, "lat", get("lat"))
+        src_lon = _plain_number(scratch, get("lon"))
+        src_lat = _plain_number(scratch, get("lat"))
         if src_lon is None or src_lat is None or not in_china_bounds(src_lon, src_lat):
             continue
         by_system.setdefault(system, {})[(src_lon, src_lat)] = None
