@@ -31,7 +31,22 @@ def dump_doc(doc: dict[str, Any] | None) -> str | None:
     (orjson: a tenth of the time of json.dumps, which wrote the records stored before
     issue 18, with spaces after its separators; both read back the same). A record is
     validated: its numbers are finite (orjson would write NaN as null)."""
-    return None if doc is None else orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
+    if doc is None:
+        return None
+    return orjson.dumps(doc, option=_DOC_OPTIONS, default=_plain).decode()
+
+
+_DOC_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _plain(value: Any) -> Any:
+    """What json.dumps wrote of a value orjson does not take: a subclass of float, int or
+    str (json took those as their base type)."""
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return base(value)
+    msg = f"Type is not JSON serializable: {type(value).__name__}"
+    raise TypeError(msg)
 
 
 def dump_json(value: Any) -> str:
