@@ -37,8 +37,53 @@ from stations.storage.codes_repo import assign_code, new_codes
 from stations.storage.sqlbase import SQLBase, dump_doc, now
 from stations.storage.store import StationStore
 
-# Each change of a write: the station before and after it (None: not there).
-_Touched = list[tuple[Station | None, Station | None]]
+
+class _Touched:
+    """Each change of a write, the station before and after it (None: not there), as the
+    上图 history needs them: folded into the net totals of each threshold kept a page at a
+    time, so that a write of 100,000 stations holds a page of them, not all."""
+
+    _PAGE = 2000
+
+    def __init__(self, c: Any) -> None:
+        self._c = c
+        self._pending: list[tuple[Station | None, Station | None]] = []
+        self._net: dict[float, tuple[int, int, int]] | None = None  # threshold -> net
+        self.changes = 0
+
+    def append(self, change: tuple[Station | None, Station | None]) -> None:
+        self._pending.append(change)
+        self.changes += 1
+        if len(self._pending) >= self._PAGE:
+            self._fold()
+
+    def extend(self, changes: Iterable[tuple[Station | None, Station | None]]) -> None:
+        for change in changes:
+            self.append(change)
+
+    def _fold(self) -> None:
+        if self._net is None:  # the thresholds kept, read in the write's transaction
+            kept = self._c.execute(
+                "SELECT threshold_m FROM mapped_history_thresholds WHERE rules = ?",
+                (MAPPED_COUNTS_RULES,),
+            ).fetchall()
+            self._net = {float(r[0]): (0, 0, 0) for r in kept}
+        if self._net:
+            before = [b for b, _ in self._pending if b is not None]
+            after = [a for _, a in self._pending if a is not None]
+            for t, net in self._net.items():
+                now, then = (
+                    mapped_totals(after, threshold_m=t),
+                    mapped_totals(before, threshold_m=t),
+                )
+                self._net[t] = _plus(net, _minus(now, then))
+        self._pending.clear()
+
+    def net(self) -> dict[float, tuple[int, int, int]]:
+        """The write's net change of each kept threshold's totals (none kept: empty)."""
+        self._fold()
+        assert self._net is not None
+        return self._net
 
 
 def _minus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -184,10 +229,10 @@ class SQLStations(SQLBase, StationStore):
                     (actor, stamp, kind, note, upload_id),
                 ).fetchone()[0]
             )
-            touched: list[tuple[Station | None, Station | None]] = []
+            touched = _Touched(c)
             ids.extend(self._apply_all(c, changes, at, actor, batch_id, touched))
             c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
-            if touched:
+            if touched.changes:
                 self._keep_history(c, stamp[:10], touched)
         self._written(batch_id)
         return WriteResult(Batch(batch_id, actor, at, kind, note, len(ids)), tuple(ids))
@@ -556,18 +601,8 @@ class SQLStations(SQLBase, StationStore):
         """Add a write's net change to each history kept (one per precise threshold asked
         for), in the write's transaction."""
 
-        kept = c.execute(
-            "SELECT threshold_m FROM mapped_history_thresholds WHERE rules = ?",
-            (MAPPED_COUNTS_RULES,),
-        ).fetchall()
-        if not kept:
-            return
-        before = [b for b, _ in touched if b is not None]
-        after = [a for _, a in touched if a is not None]
-        for (threshold_m,) in kept:
-            t = float(threshold_m)
-            now, then = mapped_totals(after, threshold_m=t), mapped_totals(before, threshold_m=t)
-            self._add_history(c, t, {day: _minus(now, then)})
+        for t, net in touched.net().items():
+            self._add_history(c, t, {day: net})
 
     def _replay_history(
         self,

@@ -74,18 +74,31 @@ class SQLUploads(SQLBase, UploadStore):
             )
 
     def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
+        rows = list(by_row)
         with self._write() as c:
-            for row, warning in by_row.items():
+            for start in range(0, len(rows), 500):
+                part = rows[start : start + 500]
                 found = c.execute(
-                    "SELECT seq, warnings FROM upload_rows WHERE upload_id = ? AND row = ?",
-                    (upload_id, row),
-                ).fetchone()
-                if found is not None:
-                    warnings = [*json.loads(found["warnings"]), warning]
-                    c.execute(
-                        "UPDATE upload_rows SET warnings = ? WHERE upload_id = ? AND seq = ?",
-                        (dump_json(warnings), upload_id, found["seq"]),
-                    )
+                    "SELECT seq, row, warnings FROM upload_rows WHERE upload_id = ? "
+                    f"AND row IN ({','.join('?' * len(part))}) ORDER BY seq",
+                    [upload_id, *part],
+                ).fetchall()
+                first: dict[int, Any] = {}
+                for f in found:  # a row number is one row of the file: its first seq
+                    first.setdefault(int(f["row"]), f)
+                if not first:
+                    continue
+                c.executemany(
+                    "UPDATE upload_rows SET warnings = ? WHERE upload_id = ? AND seq = ?",
+                    [
+                        (
+                            dump_json([*json.loads(f["warnings"]), by_row[row]]),
+                            upload_id,
+                            f["seq"],
+                        )
+                        for row, f in first.items()
+                    ],
+                )
 
     def finish_upload(
         self, upload_id: str, counts: dict[str, int], notes: Sequence[str] | None = None

@@ -28,6 +28,7 @@ from stations.domain.records import station_to_dict
 from stations.domain.validation import build_station
 from stations.formats.io import read_rows
 from stations.services import uploads
+from stations.storage import stations_repo
 from stations.storage.open import open_store
 from stations.storage.store import Store
 from tests.builders import GUANYINQIAO, JIEFANGBEI, WANZHOU, point_beyond_border
@@ -289,6 +290,7 @@ _CLOCK_DICE = {"updated_at", "code"}
 
 
 def _commit_all(store: Store, districts: Districts, sheets: list[list[Any]]) -> None:
+    store.mapped_history_days(threshold_m=50.0)  # kept from now on, by every write
     for rows in sheets:
         up = uploads.plan_upload(
             iter(rows), store=store, districts=districts, by=ADMIN, filename="f", crs="gcj02"
@@ -302,12 +304,16 @@ def test_a_bulk_commit_leaves_the_registry_and_audit_of_one_by_one(
     rows, _ = _file_rows(bench_file)
     moved = [(n, {**r, "lon": str(float(r["lon"]) + 0.0002)}) for n, r in rows[:700]]
     sheets = [rows[:1100], moved + rows[1100:]]  # creates; then updates among creates
+    monkeypatch.setattr(stations_repo._Touched, "_PAGE", 64)  # the history folded by pages
     _commit_all(any_store, districts, sheets)
     reference = open_store(f"sqlite:///{tmp_path / 'one_by_one.sqlite3'}")
     try:
         monkeypatch.setattr(type(reference), "_BULK_ROWS", 1)  # each on its own, as before
         _commit_all(reference, districts, sheets)
         assert _registry(any_store) == _registry(reference)
+        history = any_store.mapped_history_days(threshold_m=50.0)
+        assert history == reference.mapped_history_days(threshold_m=50.0)
+        assert history[-1][1] == 1500
         assert len(_registry(any_store)[0]) == 1500
     finally:
         reference.close()
