@@ -221,9 +221,25 @@ def _phone_digits_ok(digits: str) -> bool:
     return len(digits) in (5, 6, 7, 8, 10, 11, 12)
 
 
-@lru_cache(maxsize=4096)  # an upload's rows repeat their unions' numbers
 def phone_problem(text: str) -> str | None:
     """Why ``text`` is not a telephone number (or several) as written in China, or None."""
+    # An upload's rows repeat their unions' numbers: those are read once; a long cell
+    # (a hostile file's, up to 128 KiB) is not kept.
+    return _phone_problem(text) if len(text) <= _CACHED_PHONE_CHARS else _read_phone(text)
+
+
+_CACHED_PHONE_CHARS = 64
+# Cells read once per distinct text (list cells, unions) when no longer than this: a
+# hostile file's long cells (up to 128 KiB each) are read each time, never kept.
+_CACHED_CELL_CHARS = 256
+
+
+@lru_cache(maxsize=4096)
+def _phone_problem(text: str) -> str | None:
+    return _read_phone(text)
+
+
+def _read_phone(text: str) -> str | None:
     for part in _PHONE_SPLIT.split(unicodedata.normalize("NFKC", text).strip()):
         match = _PHONE.fullmatch(part)
         number = match.group("number").strip(" -—–") if match else ""
@@ -693,7 +709,11 @@ def _owner_and_crs(
     row_owner = owner
     owner_text = _string(col, "owner", get("owner"), line_breaks=False)
     if owner_text:
-        parsed = _owner_of(owner_text)
+        parsed = (
+            _owner_of(owner_text)
+            if len(owner_text) <= _CACHED_CELL_CHARS
+            else _owner_of.__wrapped__(owner_text)
+        )
         if isinstance(parsed, Owner):
             row_owner = parsed
         else:
@@ -922,7 +942,8 @@ def _list_cell(col: _Collector, key: str, value: Any) -> tuple[str, ...]:
     """A list cell's known codes; text is read once per distinct cell (an upload's rows
     repeat the same few), anything else each time."""
     if isinstance(value, str):
-        known, problems = _list_text(key, value)
+        read = _list_text if len(value) <= _CACHED_CELL_CHARS else _list_text.__wrapped__
+        known, problems = read(key, value)
         col.problems.extend(problems)
         return known
     return _known_words(col, key, value, *_LIST_CELLS[key])

@@ -20,12 +20,13 @@ from hypothesis import strategies as st
 
 from geodata.crs import from_wgs84
 from geodata.districts import Districts
+from stations.domain import validation
 from stations.domain.auth import Principal, Role
 from stations.domain.changes import Create
 from stations.domain.codes import is_valid
 from stations.domain.errors import DuplicateStationError
 from stations.domain.records import station_to_dict
-from stations.domain.validation import build_station
+from stations.domain.validation import ValidationError, build_station
 from stations.formats.io import read_rows
 from stations.services import uploads
 from stations.storage import stations_repo
@@ -144,10 +145,28 @@ _HOURS = st.sampled_from(
     ]
 )
 _WORDS = st.sampled_from(
-    ["热水、微波炉", "hot_water,toilet", "飞机场", "", "卫生间;WiFi;充电", "qr", "刷脸、瞬移", "1"]
+    [
+        "热水、微波炉",
+        "hot_water,toilet",
+        "飞机场",
+        "",
+        "卫生间;WiFi;充电",
+        "qr",
+        "刷脸、瞬移",
+        "1",
+        "热水、飞机场" * 60,  # longer than what is read once per distinct text
+    ]
 )
 _OWNERS = st.sampled_from(
-    ["", "district:500103", "district:500105", "industry:transport", "nonsense", "district:999999"]
+    [
+        "",
+        "district:500103",
+        "district:500105",
+        "industry:transport",
+        "nonsense",
+        "district:999999",
+        "district:" + "5" * 300,
+    ]
 )
 _CRS = st.sampled_from(["", "gcj02", "bd09", "wgs84", "cgcs2000", "高德", "mars"])
 
@@ -342,3 +361,23 @@ def test_a_commit_failing_part_way_changes_nothing(any_store, districts, bench_f
     with pytest.raises(RuntimeError):
         any_store.apply(broken(), actor="t")
     assert (_registry(any_store), any_store.data_version()) == before
+
+
+def test_a_long_cell_is_read_each_time_never_kept(districts):
+    # A hostile file's 128 KiB cells would otherwise fill the per-text memos.
+    before = (validation._list_text.cache_info().currsize, validation._owner_of.cache_info())
+    row = {
+        "external_id": "L1",
+        "name": "驿站",
+        "lon": JIEFANGBEI[0],
+        "lat": JIEFANGBEI[1],
+        "hours": "24小时",
+        "owner": "x" * 100_000,
+        "amenities": "飞机场" * 40_000,
+        "contact_phone": "1" * 100_000,
+    }
+    with pytest.raises(ValidationError) as caught:
+        build_station(row, districts=districts, crs="wgs84")
+    assert {p.code for p in caught.value.problems} >= {"invalid_owner", "unknown_amenity"}
+    after = (validation._list_text.cache_info().currsize, validation._owner_of.cache_info())
+    assert after[0] == before[0] and after[1].currsize == before[1].currsize
