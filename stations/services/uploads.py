@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -101,17 +102,25 @@ class _DuplicateFinder:
     """Flags likely duplicates: another station of the same name, or any within 30 m."""
 
     def __init__(self, store_stations: Iterable[Station]) -> None:
-        existing = list(store_stations)
-        self.names: dict[str, list[tuple[str, int | None]]] = {}
-        for s in existing:
-            self.names.setdefault(s.name, []).append((f"{s.owner}/{s.external_id}", s.id))
-        self.ids = [s.id for s in existing]
-        self.keys = [f"{s.owner}/{s.external_id}" for s in existing]
-        self.index = NearestIndex(
-            np.array([s.lon for s in existing], np.float64),
-            np.array([s.lat for s in existing], np.float64),
-        )
-        self.file_points: list[tuple[float, float, str, int]] = []
+        # name -> the first two distinct keys (owner/code) of that name, registry then file:
+        # the first of them that is not a row's own is the one its warning names.
+        self.names: dict[str, list[str]] = {}
+        self.keys: list[str] = []
+        lon, lat = array("d"), array("d")
+        for s in store_stations:  # one at a time: the registry's records are not all kept
+            key = f"{s.owner}/{s.external_id}"
+            self._named(s.name, key)
+            self.keys.append(key)
+            lon.append(s.lon)
+            lat.append(s.lat)
+        self.index = NearestIndex(np.frombuffer(lon), np.frombuffer(lat))
+        # The file's accepted rows: position and row number, for within_file.
+        self.file_lon, self.file_lat, self.file_rows = array("d"), array("d"), array("q")
+
+    def _named(self, name: str, key: str) -> None:
+        keys = self.names.setdefault(name, [])
+        if len(keys) < 2 and key not in keys:
+            keys.append(key)
 
     def near_registry(self, stations: list[Station]) -> list[bool]:
         """For a chunk of rows' stations: whether any registered station may lie within
@@ -127,7 +136,7 @@ class _DuplicateFinder:
         DUPLICATE_RADIUS_M (near_registry said so), none is looked for."""
         key = f"{station.owner}/{station.external_id}"
         warnings: list[dict[str, Any]] = []
-        same_name = [k for k, _ in self.names.get(station.name, []) if k != key]
+        same_name = [k for k in self.names.get(station.name, ()) if k != key]
         if same_name:
             warnings.append(
                 {
@@ -137,7 +146,7 @@ class _DuplicateFinder:
                     "请确认不是重复登记",
                 }
             )
-        self.names.setdefault(station.name, []).append((key, None))
+        self._named(station.name, key)
         if near and len(self.index):
             found = self.index.query(station.lon, station.lat, k=5, radius_m=DUPLICATE_RADIUS_M)
             others = [
@@ -154,28 +163,29 @@ class _DuplicateFinder:
                         "message": f"{dist:.0f} 米内已有驿站（{other}），请确认不是重复登记",
                     }
                 )
-        self.file_points.append((station.lon, station.lat, key, row))
+        self.file_lon.append(station.lon)
+        self.file_lat.append(station.lat)
+        self.file_rows.append(row)
         return warnings
 
     def within_file(self) -> dict[int, dict[str, Any]]:
         """Rows lying within 30 m of another row of the same file."""
-        if len(self.file_points) < 2:
+        if len(self.file_rows) < 2:
             return {}
-        lon = np.array([p[0] for p in self.file_points])
-        lat = np.array([p[1] for p in self.file_points])
+        lon, lat = np.frombuffer(self.file_lon), np.frombuffer(self.file_lat)
         index = NearestIndex(lon, lat)
         out: dict[int, dict[str, Any]] = {}
         # Each point finds itself: only those with a second point near are looked at.
         maybe = np.flatnonzero(index.count_near(lon, lat, DUPLICATE_RADIUS_M, k=2) >= 2)
         for j in maybe.tolist():
-            x, y, _key, row = self.file_points[j]
+            x, y, row = self.file_lon[j], self.file_lat[j], self.file_rows[j]
             found = index.query(x, y, k=2, radius_m=DUPLICATE_RADIUS_M)
             other = [i for i in found.index if i != j]
             if other:
                 out[row] = {
                     "code": "possible_duplicate_nearby",
                     "field": "lon",
-                    "message": f"与文件第 {self.file_points[other[0]][3]} 行相距不到 "
+                    "message": f"与文件第 {self.file_rows[other[0]]} 行相距不到 "
                     f"{DUPLICATE_RADIUS_M:.0f} 米，请确认不是重复登记",
                 }
         return out
