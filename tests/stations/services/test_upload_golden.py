@@ -281,7 +281,7 @@ def test_broken_sheets_plan_to_the_same_report(golden_store, districts, data):
 # -- the bulk commit ------------------------------------------------------------------------
 
 
-def _registry(store: Store) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+def _registry(store: Store) -> tuple[list[Any], list[tuple[Any, ...]]]:
     """Every station and audit entry, without what a commit's clock and dice decide (the
     time, the random public code: checked apart)."""
 

@@ -429,7 +429,7 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
     ext = visible(str(raw.get("external_id") or "").strip())
     try:
         if isinstance(raw, Cells) and raw.problems:  # found by the reader (not a point…)
-            raise ValidationError(raw.problems)
+            raise ValidationError(raw.problems)  # type: ignore[arg-type]  # the reader's Problem
         if ctx.crs is None and not str(raw.get("crs") or "").strip():
             raise ValidationError(
                 [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]
@@ -483,7 +483,10 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
     warnings = (
         *matched,
         *(_problem(p, ctx.columns) for p in notes),
-        *(_problem(p, ctx.columns) for p in (raw.warnings if isinstance(raw, Cells) else ())),
+        *(
+            _problem(p, ctx.columns)  # type: ignore[arg-type]  # the reader's Problem
+            for p in (raw.warnings if isinstance(raw, Cells) else ())
+        ),
         *ctx.finder.check(station, number),
         *hours_warnings(station),
     )
