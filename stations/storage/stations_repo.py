@@ -61,14 +61,23 @@ class _Touched:
         for change in changes:
             self.append(change)
 
-    def _fold(self) -> None:
+    def keeps_history(self) -> bool:
+        """Whether any history is kept: else the records need not be made for it."""
         if self._net is None:  # the thresholds kept, read in the write's transaction
             kept = self._c.execute(
                 "SELECT threshold_m FROM mapped_history_thresholds WHERE rules = ?",
                 (MAPPED_COUNTS_RULES,),
             ).fetchall()
             self._net = {float(r[0]): (0, 0, 0) for r in kept}
-        if self._net:
+        return bool(self._net)
+
+    def count(self, n: int) -> None:
+        """``n`` changes whose records no history needs (keeps_history said so)."""
+        self.changes += n
+
+    def _fold(self) -> None:
+        if self.keeps_history():
+            assert self._net is not None
             before = [b for b, _ in self._pending if b is not None]
             after = [a for _, a in self._pending if a is not None]
             for t, net in self._net.items():
@@ -355,21 +364,22 @@ class SQLStations(SQLBase, StationStore):
             [(code, i, stamp) for code, i in zip(codes, ids, strict=True)],
         )
         self._index_points(c, [(i, s.lon, s.lat) for i, s in zip(ids, stations, strict=True)])
-        stored = [
-            s.with_changes(id=i, version=1, updated_at=at, code=code)
-            for s, i, code in zip(stations, ids, codes, strict=True)
-        ]
+        if touched.keeps_history():
+            touched.extend(
+                (None, s.with_changes(id=i, version=1, updated_at=at, code=code))
+                for s, i, code in zip(stations, ids, codes, strict=True)
+            )
+        else:
+            touched.count(len(stations))
         # The audit's record is station_to_dict of the stored station: the one made above
         # with what storing gave it (as _insert's, to the text).
-        updated_at = stored[0].updated_at.isoformat() if stored[0].updated_at else None
         for after, i, code in zip(afters, ids, codes, strict=True):
-            after.update(id=i, version=1, updated_at=updated_at, code=code)
+            after.update(id=i, version=1, updated_at=stamp, code=code)
         c.executemany(
             "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
             "VALUES (?, ?, ?, ?, 'create', NULL, ?)",
             [(i, batch_id, actor, stamp, dump_doc(a)) for i, a in zip(ids, afters, strict=True)],
         )
-        touched.extend((None, s) for s in stored)
         return ids
 
     def _apply_one(

@@ -308,8 +308,11 @@ def _registry(store: Store) -> tuple[list[Any], list[tuple[Any, ...]]]:
 _CLOCK_DICE = {"updated_at", "code"}
 
 
-def _commit_all(store: Store, districts: Districts, sheets: list[list[Any]]) -> None:
-    store.mapped_history_days(threshold_m=50.0)  # kept from now on, by every write
+def _commit_all(
+    store: Store, districts: Districts, sheets: list[list[Any]], *, history: bool = False
+) -> None:
+    if history:
+        store.mapped_history_days(threshold_m=50.0)  # kept from now on, by every write
     for rows in sheets:
         up = uploads.plan_upload(
             iter(rows), store=store, districts=districts, by=ADMIN, filename="f", crs="gcj02"
@@ -317,22 +320,23 @@ def _commit_all(store: Store, districts: Districts, sheets: list[list[Any]]) -> 
         uploads.commit_upload(store, up.id, by=ADMIN, accepted_only=True)
 
 
+@pytest.mark.parametrize("history", [True, False], ids=["history_kept", "no_history"])
 def test_a_bulk_commit_leaves_the_registry_and_audit_of_one_by_one(
-    any_store, tmp_path, districts, bench_file, monkeypatch
+    any_store, tmp_path, districts, bench_file, monkeypatch, history
 ):
     rows, _ = _file_rows(bench_file)
     moved = [(n, {**r, "lon": str(float(r["lon"]) + 0.0002)}) for n, r in rows[:700]]
     sheets = [rows[:1100], moved + rows[1100:]]  # creates; then updates among creates
     monkeypatch.setattr(stations_repo._Touched, "_PAGE", 64)  # the history folded by pages
-    _commit_all(any_store, districts, sheets)
+    _commit_all(any_store, districts, sheets, history=history)
     reference = open_store(f"sqlite:///{tmp_path / 'one_by_one.sqlite3'}")
     try:
         monkeypatch.setattr(type(reference), "_BULK_ROWS", 1)  # each on its own, as before
-        _commit_all(reference, districts, sheets)
+        _commit_all(reference, districts, sheets, history=history)
         assert _registry(any_store) == _registry(reference)
-        history = any_store.mapped_history_days(threshold_m=50.0)
-        assert history == reference.mapped_history_days(threshold_m=50.0)
-        assert history[-1][1] == 1500
+        days = any_store.mapped_history_days(threshold_m=50.0)
+        assert days == reference.mapped_history_days(threshold_m=50.0)
+        assert days[-1][1] == 1500
         assert len(_registry(any_store)[0]) == 1500
     finally:
         reference.close()
