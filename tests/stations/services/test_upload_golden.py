@@ -11,6 +11,7 @@ hypothesis sheets of broken rows.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +386,32 @@ def test_a_long_cell_is_read_each_time_never_kept(districts):
     assert {p.code for p in caught.value.problems} >= {"invalid_owner", "unknown_amenity"}
     after = (validation._list_text.cache_info().currsize, validation._owner_of.cache_info())
     assert after[0] == before[0] and after[1].currsize == before[1].currsize
+
+
+def test_two_bulk_commits_at_once_both_land_with_distinct_ids_and_codes(
+    any_store, districts, bench_file
+):
+    rows, _ = _file_rows(bench_file)
+    plans = [
+        uploads.plan_upload(
+            iter(part), store=any_store, districts=districts, by=ADMIN, filename="f", crs="gcj02"
+        )
+        for part in (rows[:1200], rows[1200:])
+    ]
+    errors: list[BaseException] = []
+
+    def commit(upload_id: str) -> None:
+        try:
+            uploads.commit_upload(any_store, upload_id, by=ADMIN)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit, args=(p.id,)) for p in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    stations, audit = _registry(any_store)  # codes valid, each its station's
+    assert len(stations) == len(rows) == len({s["id"] for s in stations})
+    assert sorted(e[1] for e in audit) == sorted(s["id"] for s in stations)
