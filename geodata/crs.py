@@ -301,17 +301,27 @@ def _gcj_to_wgs_everywhere(coordinates: FloatArray) -> FloatArray:
 def _invert(
     forward: Any, tx: FloatArray, ty: FloatArray, x: FloatArray, y: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """Solve forward(x, y) == (tx, ty) by fixed-point iteration from the guess (x, y)."""
-    x, y = x.copy(), y.copy()
+    """Solve forward(x, y) == (tx, ty) by fixed-point iteration from the guess (x, y).
+
+    Each point stops on the step its own error falls below the tolerance, so a point
+    converted in an array of any size gets exactly the floats it gets alone (an upload
+    converts a chunk at a time and must say what a single write says)."""
+    x, y = np.array(x, np.float64), np.array(y, np.float64)  # copies, C-contiguous
+    fx_, fy_ = x.reshape(-1), y.reshape(-1)  # views: updating them updates x and y
+    txf = np.broadcast_to(tx, x.shape).reshape(-1)
+    tyf = np.broadcast_to(ty, y.shape).reshape(-1)
+    todo = np.arange(fx_.size)
     for _ in range(_MAX_ITERATIONS):
-        fx, fy = forward(x, y)
-        ex, ey = fx - tx, fy - ty
-        x -= ex
-        y -= ey
+        if not todo.size:
+            break
+        px, py = fx_[todo], fy_[todo]
+        fx, fy = forward(px, py)
+        ex, ey = fx - txf[todo], fy - tyf[todo]
+        fx_[todo] = px - ex
+        fy_[todo] = py - ey
         with np.errstate(invalid="ignore"):
             done = (np.abs(ex) < _TOLERANCE_DEG) & (np.abs(ey) < _TOLERANCE_DEG)
-        if bool(np.all(done | np.isnan(ex) | np.isnan(ey))):
-            break
+        todo = todo[~(done | np.isnan(ex) | np.isnan(ey))]
     return x, y
 
 

@@ -298,6 +298,21 @@ class NearestIndex:
             pos, dist = pos[keep], dist[keep]
         return Neighbours(pos, dist)
 
+    def count_near(
+        self, lon: npt.ArrayLike, lat: npt.ArrayLike, radius_m: float, *, k: int
+    ) -> IntArray:
+        """For each of many points, how many indexed points (at most ``k``) may lie within
+        ``radius_m`` of it: one tree query for all, by chord, which a geodesic never beats,
+        with a margin, so 0 proves none does and :meth:`query` need not be asked."""
+        x = np.asarray(lon, dtype=np.float64).reshape(-1)
+        if self._tree is None or not len(x):
+            return np.zeros(len(x), np.intp)
+        k = min(k, len(self.lon))
+        bound = radius_m * (1 + 1e-6) + 1e-3
+        xyz = ecef(x, np.asarray(lat, dtype=np.float64).reshape(-1)).reshape(-1, 3)
+        chord, _ = self._tree.query(xyz, k=k, distance_upper_bound=bound)
+        return np.asarray((chord.reshape(len(x), k) <= bound).sum(axis=1), np.intp)
+
     def with_bearings(self, lon: float, lat: float, found: Neighbours) -> Neighbours:
         """Return ``found`` with the bearing from ``lon``/``lat`` to each point (degrees)."""
         if found.bearing_deg is not None and len(found.bearing_deg) == len(found):

@@ -9,11 +9,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
@@ -220,6 +223,23 @@ def _phone_digits_ok(digits: str) -> bool:
 
 def phone_problem(text: str) -> str | None:
     """Why ``text`` is not a telephone number (or several) as written in China, or None."""
+    # An upload's rows repeat their unions' numbers: those are read once; a long cell
+    # (a hostile file's, up to 128 KiB) is not kept.
+    return _phone_problem(text) if len(text) <= _CACHED_PHONE_CHARS else _read_phone(text)
+
+
+_CACHED_PHONE_CHARS = 64
+# Cells read once per distinct text (list cells, unions) when no longer than this: a
+# hostile file's long cells (up to 128 KiB each) are read each time, never kept.
+_CACHED_CELL_CHARS = 256
+
+
+@lru_cache(maxsize=4096)
+def _phone_problem(text: str) -> str | None:
+    return _read_phone(text)
+
+
+def _read_phone(text: str) -> str | None:
     for part in _PHONE_SPLIT.split(unicodedata.normalize("NFKC", text).strip()):
         match = _PHONE.fullmatch(part)
         number = match.group("number").strip(" -—–") if match else ""
@@ -304,12 +324,17 @@ def _string(
     col: _Collector, field_: str, value: Any, *, limit: int | None = None, line_breaks: bool = True
 ) -> str:
     """A text field: refused if it is not text, holds control characters or is too long."""
-    if _blank(value):
-        return ""
-    if not _is_text_like(value):
-        col.add(field_, "not_text", f"应为文字，而不是{_type_name(value)}：{value!r}"[:200])
-        return ""
-    text = _text(value)
+    if type(value) is str:  # most cells: what _blank and _text say of text, said directly
+        text = value.strip()
+        if not text:
+            return ""
+    else:
+        if _blank(value):
+            return ""
+        if not _is_text_like(value):
+            col.add(field_, "not_text", f"应为文字，而不是{_type_name(value)}：{value!r}"[:200])
+            return ""
+        text = _text(value)
     reason = text_problem(text, line_breaks=line_breaks)
     if reason is not None:
         col.add(field_, "control_character", reason, visible(text)[:40])
@@ -439,6 +464,18 @@ def _number(col: _Collector, field_: str, value: Any) -> float | None:
     return number
 
 
+def _plain_number(col: _Collector, value: Any) -> float | None:
+    """What _number reads of a cell, where it has no problem with it (None otherwise);
+    ASCII text without its Unicode normalisation, which leaves ASCII as it is."""
+    if type(value) is str and value.isascii():
+        try:
+            number = float(value)  # float, as _number, ignores surrounding whitespace
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return _number(col, "lon", value)
+
+
 def _datetime(col: _Collector, field_: str, value: Any) -> datetime | None:
     if _blank(value):
         return None
@@ -485,6 +522,9 @@ def _unknown_fields(col: _Collector, keys: Iterable[Any], known: frozenset[str],
             )
 
 
+_LISTING_PREFIXES = tuple(f"{p.value}_" for p in Provider)
+
+
 def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple[Listing, ...]:
     """Listings come as ``listings: [{provider, ...}]`` or flat ``amap_listed``-style columns."""
     entries: list[tuple[str, Mapping[str, Any]]] = []
@@ -507,9 +547,11 @@ def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple
             "not_a_list",
             f'listings 应为列表（[{{"provider": "amap", …}}]），而不是{_type_name(nested)}',
         )
-    for provider in Provider:
-        prefix = f"{provider.value}_"
-        flat = {k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}
+    flat_keys = [k for k in raw if isinstance(k, str) and k.startswith(_LISTING_PREFIXES)]
+    for provider, prefix in zip(Provider, _LISTING_PREFIXES, strict=True):
+        if not flat_keys:
+            break
+        flat = {k[len(prefix) :]: raw[k] for k in flat_keys if k.startswith(prefix)}
         if any(not _blank(v) for v in flat.values()):
             entries.append((prefix, {"provider": provider.value, **flat}))
     result: dict[Provider, Listing] = {}
@@ -667,10 +709,15 @@ def _owner_and_crs(
     row_owner = owner
     owner_text = _string(col, "owner", get("owner"), line_breaks=False)
     if owner_text:
-        try:
-            row_owner = Owner.parse(owner_text)
-        except ValueError as exc:
-            col.add("owner", "invalid_owner", f"所属工会无法识别：{exc}", get("owner"))
+        parsed = (
+            _owner_of(owner_text)
+            if len(owner_text) <= _CACHED_CELL_CHARS
+            else _owner_of.__wrapped__(owner_text)
+        )
+        if isinstance(parsed, Owner):
+            row_owner = parsed
+        else:
+            col.add("owner", "invalid_owner", f"所属工会无法识别：{parsed}", get("owner"))
     row_crs = parse_crs(crs)
     crs_text = _string(col, "crs", get("crs"), line_breaks=False)
     if crs_text:
@@ -679,6 +726,66 @@ def _owner_and_crs(
         except ValueError:
             col.add("crs", "invalid_crs", "坐标系只能是 wgs84、gcj02、bd09 或 cgcs2000", get("crs"))
     return row_owner, row_crs
+
+
+@lru_cache(maxsize=4096)  # a sheet names a handful of unions, row after row
+def _owner_of(text: str) -> Owner | str:
+    """The union ``text`` names, or why it names none."""
+    try:
+        return Owner.parse(text)
+    except ValueError as exc:
+        return str(exc)
+
+
+# A row's position as converted ahead, for a chunk of rows at once (convert_positions):
+# (lon, lat, system as written) -> (WGS-84 lon, lat, the district holding it, "" for none).
+Converted = Mapping[tuple[float, float, CoordinateSystem], tuple[float, float, str]]
+
+
+def convert_positions(
+    rows: Sequence[Mapping[str, Any]], *, crs: CoordinateSystem | str, districts: Districts
+) -> dict[tuple[float, float, CoordinateSystem], tuple[float, float, str]]:
+    """The WGS-84 position and district of every row's lon/lat inside China, converted in
+    one vectorised pass per coordinate system and one district lookup (``crs``: a row's
+    system unless it names its own): what :func:`build_station` would find one row at a
+    time, to the bit (the array conversions give each point the floats it gets alone).
+
+    A cell that is not a plain position (blank, not a number, outside China, an unknown
+    system) is left out: build_station then takes its own path and words its problem.
+    """
+    default = parse_crs(crs)
+    by_system: dict[CoordinateSystem, dict[tuple[float, float], None]] = {}
+    scratch = _Collector()
+    for raw in rows:
+        get = raw.get
+        system = default
+        named = get("crs")
+        if not _blank(named):
+            if not isinstance(named, str):
+                continue
+            try:
+                system = parse_crs(named)
+            except ValueError:
+                continue
+        src_lon = _plain_number(scratch, get("lon"))
+        src_lat = _plain_number(scratch, get("lat"))
+        if src_lon is None or src_lat is None or not in_china_bounds(src_lon, src_lat):
+            continue
+        by_system.setdefault(system, {})[(src_lon, src_lat)] = None
+    keys: list[tuple[float, float, CoordinateSystem]] = []
+    lons: list[np.ndarray] = []
+    lats: list[np.ndarray] = []
+    for system, points in by_system.items():
+        src = np.array(list(points), dtype=np.float64).reshape(-1, 2)
+        x, y = to_wgs84(src[:, 0], src[:, 1], crs=system)
+        keys.extend((px, py, system) for px, py in points)
+        lons.append(np.asarray(x, np.float64))
+        lats.append(np.asarray(y, np.float64))
+    if not keys:
+        return {}
+    lon, lat = np.concatenate(lons), np.concatenate(lats)
+    adcodes = districts.lookup(lon, lat).tolist()
+    return dict(zip(keys, zip(lon.tolist(), lat.tolist(), adcodes, strict=True), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -700,6 +807,7 @@ def _position(
     existing: Station | None,
     border_tolerance_m: float,
     warnings: list[Problem] | None,
+    converted: Converted | None = None,
 ) -> _Position:
     """The position in WGS-84 and the district it is filed under (see build_station)."""
     lon = lat = math.nan
@@ -712,7 +820,11 @@ def _position(
         col.add("lat", "missing_field", "缺少必填项：纬度")
     if src_lon is None or src_lat is None or _position_problem(col, "lon", src_lon, src_lat):
         return _Position(lon, lat, src_lon, src_lat, adcode)
-    lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
+    ahead = converted.get((src_lon, src_lat, row_crs)) if converted else None
+    if ahead is not None:
+        lon, lat, looked_up = ahead
+    else:
+        lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
     if (
         existing is not None
         and existing.district_adcode
@@ -724,7 +836,7 @@ def _position(
         # the border tolerance or the boundary layer may have changed since.
         adcode = existing.district_adcode
     else:
-        adcode = str(districts.lookup(lon, lat))
+        adcode = looked_up if ahead is not None else str(districts.lookup(lon, lat))
         if (
             row_owner is not None
             and row_owner.kind is OwnerKind.DISTRICT
@@ -815,25 +927,32 @@ def _amenities_and_entry(
                 f'应为列表（["hot_water", …]）或用“、”分开的文字，而不是{_type_name(lists[key])}',
             )
             lists[key] = None
-    amenities = _known_words(
-        col,
-        "amenities",
-        lists["amenities"],
-        AMENITIES,
-        AMENITY_LABELS,
-        "unknown_amenity",
-        "服务设施",
+    return _list_cell(col, "amenities", lists["amenities"]), _list_cell(
+        col, "entry_methods", lists["entry_methods"]
     )
-    entry = _known_words(
-        col,
-        "entry_methods",
-        lists["entry_methods"],
-        ENTRY_METHODS,
-        ENTRY_METHOD_LABELS,
-        "unknown_entry_method",
-        "进入方式",
-    )
-    return amenities, entry
+
+
+_LIST_CELLS: dict[str, tuple[tuple[str, ...], Mapping[str, str], str, str]] = {
+    "amenities": (AMENITIES, AMENITY_LABELS, "unknown_amenity", "服务设施"),
+    "entry_methods": (ENTRY_METHODS, ENTRY_METHOD_LABELS, "unknown_entry_method", "进入方式"),
+}
+
+
+def _list_cell(col: _Collector, key: str, value: Any) -> tuple[str, ...]:
+    """A list cell's known codes; text is read once per distinct cell (an upload's rows
+    repeat the same few), anything else each time."""
+    if isinstance(value, str):
+        read = _list_text if len(value) <= _CACHED_CELL_CHARS else _list_text.__wrapped__
+        known, problems = read(key, value)
+        col.problems.extend(problems)
+        return known
+    return _known_words(col, key, value, *_LIST_CELLS[key])
+
+
+@lru_cache(maxsize=4096)
+def _list_text(key: str, text: str) -> tuple[tuple[str, ...], tuple[Problem, ...]]:
+    col = _Collector()
+    return _known_words(col, key, text, *_LIST_CELLS[key]), tuple(col.problems)
 
 
 def _flags(col: _Collector, get: Callable[[str], Any]) -> dict[str, bool]:
@@ -889,6 +1008,7 @@ def build_station(
     strict: bool = False,
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
     warnings: list[Problem] | None = None,
+    converted: Converted | None = None,
 ) -> Station:
     """Validate ``raw`` field values and return a Station, or raise ValidationError.
 
@@ -900,7 +1020,8 @@ def build_station(
     on the ellipsoid) outside it: then it is filed under the union's district and a
     warning is appended to ``warnings``.
     ``strict`` (a JSON body) also refuses fields it does not know, where a file's unknown
-    columns are reported beside the rows instead.
+    columns are reported beside the rows instead. ``converted``: positions converted ahead
+    for a chunk of rows (:func:`convert_positions`); a position it lacks is converted here.
 
     The steps run in this order, and problems are reported in it.
     """
@@ -920,6 +1041,7 @@ def build_station(
         existing=existing,
         border_tolerance_m=border_tolerance_m,
         warnings=warnings,
+        converted=converted,
     )
     row_owner = _derived_owner(col, row_owner, where.adcode)
     hours_text, osm = _opening_hours(col, get)

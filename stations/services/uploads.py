@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -46,9 +47,11 @@ from stations.domain.uploads import (
     upload_crs,
 )
 from stations.domain.validation import (
+    Converted,
     Problem,
     ValidationError,
     build_station,
+    convert_positions,
     hours_warnings,
     text_problem,
     visible,
@@ -99,22 +102,41 @@ class _DuplicateFinder:
     """Flags likely duplicates: another station of the same name, or any within 30 m."""
 
     def __init__(self, store_stations: Iterable[Station]) -> None:
-        existing = list(store_stations)
-        self.names: dict[str, list[tuple[str, int | None]]] = {}
-        for s in existing:
-            self.names.setdefault(s.name, []).append((f"{s.owner}/{s.external_id}", s.id))
-        self.ids = [s.id for s in existing]
-        self.keys = [f"{s.owner}/{s.external_id}" for s in existing]
-        self.index = NearestIndex(
-            np.array([s.lon for s in existing], np.float64),
-            np.array([s.lat for s in existing], np.float64),
-        )
-        self.file_points: list[tuple[float, float, str, int]] = []
+        # name -> the first two distinct keys (owner/code) of that name, registry then file:
+        # the first of them that is not a row's own is the one its warning names.
+        self.names: dict[str, list[str]] = {}
+        self.keys: list[str] = []
+        lon, lat = array("d"), array("d")
+        for s in store_stations:  # one at a time: the registry's records are not all kept
+            key = f"{s.owner}/{s.external_id}"
+            self._named(s.name, key)
+            self.keys.append(key)
+            lon.append(s.lon)
+            lat.append(s.lat)
+        self.index = NearestIndex(np.frombuffer(lon), np.frombuffer(lat))
+        # The file's accepted rows: position and row number, for within_file.
+        self.file_lon, self.file_lat, self.file_rows = array("d"), array("d"), array("q")
 
-    def check(self, station: Station, row: int) -> list[dict[str, Any]]:
+    def _named(self, name: str, key: str) -> None:
+        keys = self.names.setdefault(name, [])
+        if len(keys) < 2 and key not in keys:
+            keys.append(key)
+
+    def near_registry(self, stations: list[Station]) -> list[bool]:
+        """For a chunk of rows' stations: whether any registered station may lie within
+        DUPLICATE_RADIUS_M (one tree query; False proves none does)."""
+        if not len(self.index) or not stations:
+            return [False] * len(stations)
+        lon = np.array([s.lon for s in stations], np.float64)
+        lat = np.array([s.lat for s in stations], np.float64)
+        return (self.index.count_near(lon, lat, DUPLICATE_RADIUS_M, k=1) > 0).tolist()
+
+    def check(self, station: Station, row: int, *, near: bool = True) -> list[dict[str, Any]]:
+        """The row's duplicate warnings; ``near`` False: no registered station lies within
+        DUPLICATE_RADIUS_M (near_registry said so), none is looked for."""
         key = f"{station.owner}/{station.external_id}"
         warnings: list[dict[str, Any]] = []
-        same_name = [k for k, _ in self.names.get(station.name, []) if k != key]
+        same_name = [k for k in self.names.get(station.name, ()) if k != key]
         if same_name:
             warnings.append(
                 {
@@ -124,8 +146,8 @@ class _DuplicateFinder:
                     "请确认不是重复登记",
                 }
             )
-        self.names.setdefault(station.name, []).append((key, None))
-        if len(self.index):
+        self._named(station.name, key)
+        if near and len(self.index):
             found = self.index.query(station.lon, station.lat, k=5, radius_m=DUPLICATE_RADIUS_M)
             others = [
                 (self.keys[i], d)
@@ -141,25 +163,29 @@ class _DuplicateFinder:
                         "message": f"{dist:.0f} 米内已有驿站（{other}），请确认不是重复登记",
                     }
                 )
-        self.file_points.append((station.lon, station.lat, key, row))
+        self.file_lon.append(station.lon)
+        self.file_lat.append(station.lat)
+        self.file_rows.append(row)
         return warnings
 
     def within_file(self) -> dict[int, dict[str, Any]]:
         """Rows lying within 30 m of another row of the same file."""
-        if len(self.file_points) < 2:
+        if len(self.file_rows) < 2:
             return {}
-        lon = np.array([p[0] for p in self.file_points])
-        lat = np.array([p[1] for p in self.file_points])
+        lon, lat = np.frombuffer(self.file_lon), np.frombuffer(self.file_lat)
         index = NearestIndex(lon, lat)
         out: dict[int, dict[str, Any]] = {}
-        for j, (x, y, _key, row) in enumerate(self.file_points):
+        # Each point finds itself: only those with a second point near are looked at.
+        maybe = np.flatnonzero(index.count_near(lon, lat, DUPLICATE_RADIUS_M, k=2) >= 2)
+        for j in maybe.tolist():
+            x, y, row = self.file_lon[j], self.file_lat[j], self.file_rows[j]
             found = index.query(x, y, k=2, radius_m=DUPLICATE_RADIUS_M)
             other = [i for i in found.index if i != j]
             if other:
                 out[row] = {
                     "code": "possible_duplicate_nearby",
                     "field": "lon",
-                    "message": f"与文件第 {self.file_points[other[0]][3]} 行相距不到 "
+                    "message": f"与文件第 {self.file_rows[other[0]]} 行相距不到 "
                     f"{DUPLICATE_RADIUS_M:.0f} 米，请确认不是重复登记",
                 }
         return out
@@ -254,8 +280,11 @@ def _match(
     return None, warnings
 
 
-def _chunks(rows: Iterable[UploadRow], size: int = CHUNK_ROWS) -> Iterator[list[UploadRow]]:
-    chunk: list[UploadRow] = []
+_T = TypeVar("_T")
+
+
+def _chunks(rows: Iterable[_T], size: int = CHUNK_ROWS) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
     for r in rows:
         chunk.append(r)
         if len(chunk) >= size:
@@ -319,14 +348,24 @@ def plan_upload(
     seq = 0
 
     def planned() -> Iterator[UploadRow]:
+        # A chunk at a time: its positions converted and looked up in one pass, then each
+        # row checked in file order, then the registry asked once for the chunk's codes.
         nonlocal seq
-        for count, (number, raw) in enumerate(rows, start=1):
-            if on_row is not None:
-                on_row(count)
-            seq += 1
-            result = _plan_row(ctx, seq, number, raw)
-            counts[result.action] += 1
-            yield result
+        count = 0
+        for chunk in _chunks(rows):
+            converted = convert_positions(
+                [raw for _, raw in chunk], crs=crs or CoordinateSystem.WGS84, districts=districts
+            )
+            checked: list[UploadRow | _Checked] = []
+            for number, raw in chunk:
+                count += 1
+                if on_row is not None:
+                    on_row(count)
+                seq += 1
+                checked.append(_check_row(ctx, seq, number, raw, converted))
+            for result in _finish_chunk(ctx, checked):
+                counts[result.action] += 1
+                yield result
         if full_list and by.owner is not None:
             listed = {ext for (owner, ext) in seen if owner == str(by.owner)}
             # A rejected row's station is in the file, only wrong: not closed as missing.
@@ -422,8 +461,36 @@ def _rejected(
     )
 
 
-def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> UploadRow:
-    """What one row of the file does: create, update, unchanged or rejected (and why)."""
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A row whose station is valid and whose code is its own in the file: what is left
+    to say of it needs the registry (the chunk's duplicates and stored stations)."""
+
+    seq: int
+    number: int
+    raw: dict[str, Any]
+    station: Station
+    matched: list[dict[str, Any]]
+    notes: list[Problem]
+
+
+def _finish_chunk(ctx: _RowContext, checked: list[UploadRow | _Checked]) -> Iterator[UploadRow]:
+    """The chunk's rows in file order, those still to finish finished: one query for the
+    stored stations of their codes, one tree query for the registry's near ones."""
+    valid = [c for c in checked if isinstance(c, _Checked)]
+    stored = ctx.store.find_by_external_ids(
+        (str(c.station.owner), c.station.external_id) for c in valid
+    )
+    near = iter(ctx.finder.near_registry([c.station for c in valid]))
+    for c in checked:
+        yield c if isinstance(c, UploadRow) else _finish_row(ctx, c, stored, next(near))
+
+
+def _check_row(
+    ctx: _RowContext, seq: int, number: int, raw: dict[str, Any], converted: Converted
+) -> UploadRow | _Checked:
+    """What one row of the file does, as far as the file says: rejected (and why), or its
+    station (see _finish_row)."""
     ext = visible(str(raw.get("external_id") or "").strip())
     try:
         if isinstance(raw, Cells) and raw.problems:  # found by the reader (not a point…)
@@ -440,6 +507,7 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
             owner=ctx.by.owner,
             border_tolerance_m=ctx.border_tolerance_m,
             warnings=notes,
+            converted=converted,
         )
     except ValidationError as exc:
         return _rejected(ctx, seq, number, ext, raw, exc.problems)
@@ -477,15 +545,23 @@ def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> U
         )
         return _rejected(ctx, seq, number, ext, raw, [problem])
     ctx.seen[key] = number
+    return _Checked(seq, number, raw, station, matched, notes)
+
+
+def _finish_row(
+    ctx: _RowContext, c: _Checked, stored: dict[tuple[str, str], Station], near: bool
+) -> UploadRow:
+    """What a checked row does: create, update or unchanged, with its warnings."""
+    seq, number, raw, station = c.seq, c.number, c.raw, c.station
     ext = station.external_id
     warnings = (
-        *matched,
-        *(_problem(p, ctx.columns) for p in notes),
+        *c.matched,
+        *(_problem(p, ctx.columns) for p in c.notes),
         *(_problem(p, ctx.columns) for p in (raw.warnings if isinstance(raw, Cells) else ())),
-        *ctx.finder.check(station, number),
+        *ctx.finder.check(station, number, near=near),
         *hours_warnings(station),
     )
-    existing = ctx.store.find_by_external_id(station.owner, station.external_id)
+    existing = stored.get((str(station.owner), station.external_id))
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
     station = replace(station, id=existing.id, version=existing.version)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stations.domain.codes import new_code
+from stations.domain.codes import new_codes as draw_codes
 from stations.storage.sqlbase import SQLBase
 from stations.storage.store import CodeStore
 
@@ -33,6 +34,30 @@ def assign_code(execute: Callable[..., Any], station_id: int, at: str) -> str:
             )
             return code
     msg = "could not find a free station code"  # pragma: no cover
+    raise RuntimeError(msg)  # pragma: no cover
+
+
+def new_codes(execute: Callable[..., Any], n: int) -> list[str]:
+    """``n`` new codes, distinct and free (none in station_codes), each drawn as assign_code
+    draws one (codes.new_codes) and checked against the table in one query per draw;
+    recorded by the caller, inside its transaction."""
+    codes: dict[str, None] = {}
+    for _ in range(_ATTEMPTS):
+        drawn = [c for c in dict.fromkeys(draw_codes(n - len(codes))) if c not in codes]
+        taken: set[str] = set()
+        for start in range(0, len(drawn), 500):
+            part = drawn[start : start + 500]
+            taken.update(
+                str(r[0])
+                for r in execute(
+                    f"SELECT code FROM station_codes WHERE code IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+            )
+        codes.update((c, None) for c in drawn if c not in taken)
+        if len(codes) == n:
+            return list(codes)
+    msg = "could not find free station codes"  # pragma: no cover
     raise RuntimeError(msg)  # pragma: no cover
 
 

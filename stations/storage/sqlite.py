@@ -597,6 +597,12 @@ class SQLiteStore(SQLStore):
             "INSERT INTO station_rtree VALUES (?, ?, ?, ?, ?)", (station_id, lon, lon, lat, lat)
         )
 
+    def _index_points(self, c: Any, points: Sequence[tuple[int, float, float]]) -> None:
+        c.executemany(
+            "INSERT INTO station_rtree VALUES (?, ?, ?, ?, ?)",
+            [(i, lon, lon, lat, lat) for i, lon, lat in points],
+        )
+
     def _move_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:
         c.execute(
             "UPDATE station_rtree SET min_lon = ?, max_lon = ?, min_lat = ?, max_lat = ? "

@@ -100,6 +100,13 @@ class StationStore(ABC):
     def find_by_external_id(self, owner: Owner, external_id: str) -> Station | None: ...
 
     @abstractmethod
+    def find_by_external_ids(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Station]:
+        """The stations of these (owner, external id) keys that exist (a chunk of an
+        upload's rows at once)."""
+
+    @abstractmethod
     def query(self, q: StationQuery, *, limit: int | None = None, offset: int = 0) -> Page: ...
 
     @abstractmethod

@@ -9,11 +9,17 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from geodata.hours import TZ
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import Upload, UploadRow, UploadStatus
 from stations.storage.sqlbase import SQLBase, dump_doc, dump_json
 from stations.storage.store import UploadStore
+
+
+def _json_list(text: str) -> tuple[Any, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
 
 
 class SQLUploads(SQLBase, UploadStore):
@@ -56,9 +62,11 @@ class SQLUploads(SQLBase, UploadStore):
                         r.station_id,
                         r.expected_version,
                         dump_doc(station_to_dict(r.station)) if r.station else None,
-                        dump_json(list(r.changed)),
-                        dump_json(list(r.problems)),
-                        dump_json(list(r.warnings)),
+                        orjson.dumps(r.changed).decode(),  # field names
+                        # Problems, warnings and cells may hold what a file held (NaN…):
+                        # json as before, where there are any.
+                        dump_json(list(r.problems)) if r.problems else "[]",
+                        dump_json(list(r.warnings)) if r.warnings else "[]",
                         dump_json(r.cells) if r.cells else "{}",
                     )
                     for r in rows
@@ -66,18 +74,31 @@ class SQLUploads(SQLBase, UploadStore):
             )
 
     def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
+        rows = list(by_row)
         with self._write() as c:
-            for row, warning in by_row.items():
+            for start in range(0, len(rows), 500):
+                part = rows[start : start + 500]
                 found = c.execute(
-                    "SELECT seq, warnings FROM upload_rows WHERE upload_id = ? AND row = ?",
-                    (upload_id, row),
-                ).fetchone()
-                if found is not None:
-                    warnings = [*json.loads(found["warnings"]), warning]
-                    c.execute(
-                        "UPDATE upload_rows SET warnings = ? WHERE upload_id = ? AND seq = ?",
-                        (dump_json(warnings), upload_id, found["seq"]),
-                    )
+                    "SELECT seq, row, warnings FROM upload_rows WHERE upload_id = ? "
+                    f"AND row IN ({','.join('?' * len(part))}) ORDER BY seq",
+                    [upload_id, *part],
+                ).fetchall()
+                first: dict[int, Any] = {}
+                for f in found:  # a row number is one row of the file: its first seq
+                    first.setdefault(int(f["row"]), f)
+                if not first:
+                    continue
+                c.executemany(
+                    "UPDATE upload_rows SET warnings = ? WHERE upload_id = ? AND seq = ?",
+                    [
+                        (
+                            dump_json([*json.loads(f["warnings"]), by_row[row]]),
+                            upload_id,
+                            f["seq"],
+                        )
+                        for row, f in first.items()
+                    ],
+                )
 
     def finish_upload(
         self, upload_id: str, counts: dict[str, int], notes: Sequence[str] | None = None
@@ -186,11 +207,11 @@ class SQLUploads(SQLBase, UploadStore):
         # A fresh connection per stream: the caller may write (apply) while reading. All of
         # an upload's rows is what a commit reads: a bulk read.
         conn = self._conn() if limit is not None else self._bulk_conn()
-        rows = conn.execute(
+        cur = conn.execute(
             f"SELECT * FROM upload_rows WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
             [*params, self._NO_LIMIT if limit is None else limit, offset],
         )
-        for r in rows:
+        for r in cur:  # sqlite3 steps through; the PostGIS reader has fetched
             yield UploadRow(
                 seq=r["seq"],
                 row=r["row"],
@@ -198,10 +219,10 @@ class SQLUploads(SQLBase, UploadStore):
                 external_id=r["external_id"],
                 station_id=r["station_id"],
                 expected_version=r["expected_version"],
-                station=station_from_dict(json.loads(r["station"])) if r["station"] else None,
-                changed=tuple(json.loads(r["changed"])),
-                problems=tuple(json.loads(r["problems"])),
-                warnings=tuple(json.loads(r["warnings"])),
+                station=station_from_dict(orjson.loads(r["station"])) if r["station"] else None,
+                changed=tuple(orjson.loads(r["changed"])),
+                problems=_json_list(r["problems"]),
+                warnings=_json_list(r["warnings"]),
                 # Only rejected rows keep their cells: most rows read none.
                 cells=json.loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
             )

@@ -349,3 +349,17 @@ def test_threads_converting_near_the_border_share_one_outline():
     for x, y in results:
         assert np.array_equal(x, expected[0]) and np.array_equal(y, expected[1])
     assert grown_mb < 20, f"{grown_mb:.0f} MB more for 20 threads"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(60.0, 150.0), st.floats(-10.0, 60.0)), min_size=1, max_size=200),
+    st.sampled_from(["gcj02", "bd09", "wgs84", "cgcs2000"]),
+)
+def test_a_point_converted_in_an_array_gets_exactly_its_floats_alone(points, crs):
+    # An upload converts a chunk of rows at once and must say what one write says.
+    lon = np.array([p[0] for p in points])
+    lat = np.array([p[1] for p in points])
+    x, y = to_wgs84(lon, lat, crs=crs)
+    for i, (px, py) in enumerate(points):
+        assert to_wgs84(px, py, crs=crs) == (x[i], y[i])

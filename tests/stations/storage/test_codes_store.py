@@ -3,10 +3,14 @@ upload), kept through edits and owner changes, never given to another station.""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
+from stations.domain import codes as domain_codes
 from stations.domain.codes import is_valid
 from stations.domain.model import Owner
+from stations.storage import codes_repo
 from tests.builders import make_station
 
 
@@ -43,3 +47,20 @@ def test_codes_are_distinct_and_a_deleted_stations_code_is_not_reused(store, dis
     again = store.create(make_station(districts, external_id="S0"), actor="t")
     assert again.code not in codes
     assert store.station_for_code("23456789") is None
+
+
+def test_codes_drawn_for_a_bulk_insert_are_valid_uniform_and_redrawn_when_taken(
+    store, districts, monkeypatch
+):
+    drawn = domain_codes.new_codes(31 * 400)
+    assert all(is_valid(c) for c in drawn)
+    for position in range(7):  # each random character uniform over the alphabet
+        counts = Counter(c[position] for c in drawn)
+        assert set(counts) == set(domain_codes.ALPHABET)
+        assert max(counts.values()) < 2 * min(counts.values())
+    made = store.create(make_station(districts, external_id="T"), actor="t")
+    fresh = domain_codes.new_codes(3)
+    draws = iter([[made.code, fresh[0], fresh[0]], [fresh[1], fresh[2]]])
+    monkeypatch.setattr(codes_repo, "draw_codes", lambda n: next(draws)[:n] if n else [])
+    with store._write() as c:  # the taken code and the repeat are drawn again
+        assert codes_repo.new_codes(c.execute, 3) == [fresh[0], fresh[1], fresh[2]]

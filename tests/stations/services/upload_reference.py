@@ -1,0 +1,713 @@
+"""FROZEN COPY (issue 18, before the columnar dry run) of stations/services/uploads.py
+(plan_upload, row by row), the reference of test_upload_golden.py: never edit it to follow
+the product code. Uploads by unions: plan row by row (a dry run), then commit atomically, or revert.
+
+An upload is planned into the store in chunks, so a 100,000-row file needs bounded memory
+and the report can be paged. Committing applies the planned changes in one batch; it is
+refused when a station the plan changes was changed by someone else since (its version
+moved on) or another upload took the same code. Reverting applies the inverse of the
+committed batch from the audit trail, again refused if anything was changed since.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geodata.crs import CoordinateSystem, parse_crs
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
+from geodata.hours import TZ
+from geodata.nearest import NearestIndex
+from stations.domain.auth import Principal, check_upload_access
+from stations.domain.changes import Change, Create, Delete, StationQuery, Update, WriteResult
+from stations.domain.model import Owner, Station, Status
+from stations.domain.records import station_from_dict
+from stations.domain.uploads import (
+    CHUNK_ROWS,
+    CRS_HELP,
+    DRY_RUN_RETENTION_H,
+    DUPLICATE_RADIUS_M,
+    MAX_CLOSE_SHARE,
+    ClosureCheck,
+    ClosuresUnconfirmedError,
+    Upload,
+    UploadNotFoundError,
+    UploadRow,
+    UploadStateError,
+    UploadStatus,
+    changed_fields,
+    crs_notes,
+    new_upload_id,
+    upload_crs,
+)
+from stations.formats.fields import MAX_HEADER_CHARS, POSITION, field_label
+from stations.formats.io import FileLimits, FileRefusedError, read_rows, rejected_workbook
+from stations.formats.table import Cells
+from stations.storage.store import Store
+from tests.stations.services.validation_reference import (
+    Problem,
+    ValidationError,
+    build_station,
+    hours_warnings,
+    text_problem,
+    visible,
+)
+
+
+def closure_check(
+    store: Store, upload: Upload, *, max_share: float = MAX_CLOSE_SHARE
+) -> ClosureCheck | None:
+    """For a full list: how many of the union's open stations it closes (None otherwise)."""
+    if not upload.full_list or upload.owner is None:
+        return None
+    c = upload.counts
+    open_now = sum(
+        1 for s in _owned(store, Owner.parse(upload.owner)) if s.status is not Status.CLOSED
+    )
+    return ClosureCheck(
+        would_close=c.get("close", 0),
+        of_stations=max(open_now, c.get("close", 0)),
+        accepted_rows=upload.accepted,
+        max_share=max_share,
+    )
+
+
+def _problem(
+    p: Problem, columns: dict[str, str], source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A row's problem for the report: the file's own header of its field (the one-column
+    position's for lon/lat; the field's Chinese name when the file has no such column)
+    and, when the problem names none, the cell's value as uploaded."""
+    out = p.as_dict()
+    column = columns.get(p.field)
+    if column is None and p.field in ("lon", "lat"):
+        column = columns.get(POSITION)
+    out["column"] = column if column is not None else field_label(p.field)
+    if out.get("value") is None and source and column is not None:
+        value = source.get(column[:MAX_HEADER_CHARS])
+        if value is not None and str(value).strip():
+            out["value"] = value
+    return out
+
+
+class _DuplicateFinder:
+    """Flags likely duplicates: another station of the same name, or any within 30 m."""
+
+    def __init__(self, store_stations: Iterable[Station]) -> None:
+        existing = list(store_stations)
+        self.names: dict[str, list[tuple[str, int | None]]] = {}
+        for s in existing:
+            self.names.setdefault(s.name, []).append((f"{s.owner}/{s.external_id}", s.id))
+        self.ids = [s.id for s in existing]
+        self.keys = [f"{s.owner}/{s.external_id}" for s in existing]
+        self.index = NearestIndex(
+            np.array([s.lon for s in existing], np.float64),
+            np.array([s.lat for s in existing], np.float64),
+        )
+        self.file_points: list[tuple[float, float, str, int]] = []
+
+    def check(self, station: Station, row: int) -> list[dict[str, Any]]:
+        key = f"{station.owner}/{station.external_id}"
+        warnings: list[dict[str, Any]] = []
+        same_name = [k for k, _ in self.names.get(station.name, []) if k != key]
+        if same_name:
+            warnings.append(
+                {
+                    "code": "possible_duplicate_name",
+                    "field": "name",
+                    "message": f"已有同名驿站“{station.name}”（{same_name[0]}），"
+                    "请确认不是重复登记",
+                }
+            )
+        self.names.setdefault(station.name, []).append((key, None))
+        if len(self.index):
+            found = self.index.query(station.lon, station.lat, k=5, radius_m=DUPLICATE_RADIUS_M)
+            others = [
+                (self.keys[i], d)
+                for i, d in zip(found.index, found.distance_m, strict=True)
+                if self.keys[i] != key
+            ]
+            if others:
+                other, dist = others[0]
+                warnings.append(
+                    {
+                        "code": "possible_duplicate_nearby",
+                        "field": "lon",
+                        "message": f"{dist:.0f} 米内已有驿站（{other}），请确认不是重复登记",
+                    }
+                )
+        self.file_points.append((station.lon, station.lat, key, row))
+        return warnings
+
+    def within_file(self) -> dict[int, dict[str, Any]]:
+        """Rows lying within 30 m of another row of the same file."""
+        if len(self.file_points) < 2:
+            return {}
+        lon = np.array([p[0] for p in self.file_points])
+        lat = np.array([p[1] for p in self.file_points])
+        index = NearestIndex(lon, lat)
+        out: dict[int, dict[str, Any]] = {}
+        for j, (x, y, _key, row) in enumerate(self.file_points):
+            found = index.query(x, y, k=2, radius_m=DUPLICATE_RADIUS_M)
+            other = [i for i in found.index if i != j]
+            if other:
+                out[row] = {
+                    "code": "possible_duplicate_nearby",
+                    "field": "lon",
+                    "message": f"与文件第 {self.file_points[other[0]][3]} 行相距不到 "
+                    f"{DUPLICATE_RADIUS_M:.0f} 米，请确认不是重复登记",
+                }
+        return out
+
+
+MATCH_RADIUS_M = 100.0  # a row without a code is its union's station of that name within this
+
+
+def _normal_name(name: str) -> str:
+    return re.sub(r"[\s·•・()（）]+", "", unicodedata.normalize("NFKC", name)).lower()
+
+
+@dataclass(slots=True)
+class _OwnStations:
+    """One union's stations, for matching the rows of a sheet without its codes."""
+
+    by_name: dict[str, list[Station]]
+    stations: list[Station]
+    index: NearestIndex
+    codes: set[str]
+    next_number: int = 1
+
+    @classmethod
+    def of(cls, store: Store, owner: Owner) -> _OwnStations:
+        stations = list(_owned(store, owner))
+        by_name: dict[str, list[Station]] = {}
+        for s in stations:
+            by_name.setdefault(_normal_name(s.name), []).append(s)
+        index = NearestIndex(
+            np.array([s.lon for s in stations], np.float64),
+            np.array([s.lat for s in stations], np.float64),
+        )
+        return cls(by_name, stations, index, {s.external_id for s in stations})
+
+    def new_code(self, owner: Owner) -> str:
+        """The next free code ``<union code>-0001`` (deterministic: the same sheet gets the
+        same codes in the same order)."""
+        while True:
+            code = f"{owner.code}-{self.next_number:04d}"
+            self.next_number += 1
+            if code not in self.codes:
+                self.codes.add(code)
+                return code
+
+
+def _name(station: Station) -> str:
+    return f"“{station.name}”（编号 {station.external_id}）"
+
+
+def _match(
+    own: _OwnStations, station: Station, taken: set[str]
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """The code of the union's station this row (without a code) is, and likely matches.
+
+    Same name within MATCH_RADIUS_M: that station. Same name farther, or another name
+    within it: a likely match, said in a warning; never merged silently."""
+    same = [
+        s for s in own.by_name.get(_normal_name(station.name), []) if s.external_id not in taken
+    ]
+    near: list[tuple[Station, float]] = []
+    if len(own.index):
+        found = own.index.query(station.lon, station.lat, k=5, radius_m=MATCH_RADIUS_M)
+        near = [
+            (own.stations[i], float(d))
+            for i, d in zip(found.index, found.distance_m, strict=True)
+            if own.stations[i].external_id not in taken
+        ]
+    for s, _d in near:
+        if _normal_name(s.name) == _normal_name(station.name):
+            return s.external_id, []
+    warnings: list[dict[str, Any]] = []
+    if same:
+        warnings.append(
+            {
+                "code": "likely_match_name",
+                "field": "name",
+                "message": f"本工会已有同名驿站{_name(same[0])}，但位置相距超过 "
+                f"{MATCH_RADIUS_M:.0f} 米；已作为新驿站（新编号），"
+                "如是同一驿站请在文件中填写其编号",
+            }
+        )
+    elif near:
+        other, dist = near[0]
+        warnings.append(
+            {
+                "code": "likely_match_position",
+                "field": "name",
+                "message": f"{dist:.0f} 米内已有本工会驿站{_name(other)}，名称不同；"
+                "已作为新驿站（新编号），如是同一驿站请在文件中填写其编号",
+            }
+        )
+    return None, warnings
+
+
+def _chunks(rows: Iterable[UploadRow], size: int = CHUNK_ROWS) -> Iterator[list[UploadRow]]:
+    chunk: list[UploadRow] = []
+    for r in rows:
+        chunk.append(r)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def plan_upload(
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    *,
+    store: Store,
+    districts: Districts,
+    by: Principal,
+    filename: str,
+    crs: CoordinateSystem | str | None,
+    full_list: bool = False,
+    unknown_columns: Iterable[str] = (),
+    columns: dict[str, str] | None = None,
+    on_row: Callable[[int], None] | None = None,
+    retention_h: float = DRY_RUN_RETENTION_H,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    notes: Callable[[], Iterable[str]] | None = None,
+) -> Upload:
+    """Check every row against the registry and store the plan (a dry run); change nothing.
+
+    A row without a code is matched to its union's station by name and position (see
+    :func:`_match`), else given a new code. ``notes``: how the file was read, asked once
+    every row is (the reader gathers them as it goes), stored with the upload.
+
+    A district union's rows must lie in its district, or within ``border_tolerance_m``
+    of it (filed as its own, with a row warning); a union may only touch its own
+    stations. With ``full_list``, the union's stations missing from the file are closed.
+    ``crs`` None: each row names its own system (a row that does not is rejected). Dry runs
+    older than ``retention_h`` hours are removed first. If reading the rows fails, the
+    half-made plan is removed and the error raised: no upload is left "planning".
+    """
+    crs = parse_crs(crs) if crs is not None else None
+    # A header may hold anything a file does; what is stored holds no control character.
+    columns = {k: visible(str(v)) for k, v in (columns or {}).items()}
+    now = datetime.now(TZ)
+    store.purge_uploads(created_before=now - timedelta(hours=retention_h))
+    upload = Upload(
+        id=new_upload_id(),
+        actor=by.actor,
+        owner=str(by.owner) if by.owner else None,
+        filename=visible(filename),
+        crs=crs.value if crs is not None else "file",
+        full_list=full_list,
+        created_at=now,
+        base_version=store.data_version(),
+        unknown_columns=tuple(visible(str(c)) for c in unknown_columns),
+        columns=columns,
+    )
+    store.create_upload(upload)
+    finder = _DuplicateFinder(store.iter_all())
+    counts = {"create": 0, "update": 0, "close": 0, "unchanged": 0, "rejected": 0}
+    ctx = _RowContext(store, districts, by, crs, finder, columns, border_tolerance_m)
+    seen = ctx.seen
+    seq = 0
+
+    def planned() -> Iterator[UploadRow]:
+        nonlocal seq
+        for count, (number, raw) in enumerate(rows, start=1):
+            if on_row is not None:
+                on_row(count)
+            seq += 1
+            result = _plan_row(ctx, seq, number, raw)
+            counts[result.action] += 1
+            yield result
+        if full_list and by.owner is not None:
+            listed = {ext for (owner, ext) in seen if owner == str(by.owner)}
+            # A rejected row's station is in the file, only wrong: not closed as missing.
+            kept = listed | ctx.protected
+            for s in _owned(store, by.owner):
+                if s.external_id not in kept and s.status is not Status.CLOSED:
+                    seq += 1
+                    counts["close"] += 1
+                    yield UploadRow(
+                        seq,
+                        None,
+                        "close",
+                        s.external_id,
+                        s.id,
+                        s.version,
+                        s.with_changes(status=Status.CLOSED),
+                        ("status",),
+                    )
+
+    try:
+        for chunk in _chunks(planned()):
+            store.add_upload_rows(upload.id, chunk)
+        nearby = finder.within_file()
+        if nearby:
+            store.add_upload_warnings(upload.id, nearby)
+        lines = [visible(str(n)) for n in notes()] if notes is not None else None
+        if ctx.protected and full_list:
+            lines = [
+                *(lines or []),
+                f"有 {len(ctx.protected)} 个本工会驿站出现在被退回的行中，完整名单不会关闭它们",
+            ]
+        store.finish_upload(upload.id, counts, lines)
+    except BaseException:
+        store.delete_upload(upload.id)
+        raise
+    return store.get_upload(upload.id)
+
+
+def _owned(store: Store, owner: Owner) -> Iterator[Station]:
+    yield from store.query(StationQuery(owner=str(owner))).items
+
+
+@dataclass(slots=True)
+class _RowContext:
+    """What planning each row of one upload reads: the same for every row of the file."""
+
+    store: Store
+    districts: Districts
+    by: Principal
+    crs: CoordinateSystem | None  # None: each row names its own
+    finder: _DuplicateFinder
+    columns: dict[str, str]  # field -> the file's header, for the report
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (owner, code) -> row
+    own: dict[str, _OwnStations] = field(default_factory=dict)  # owner -> its stations
+    # Codes of the uploader's stations named in rejected rows: a full list keeps them.
+    protected: set[str] = field(default_factory=set)
+
+    def stations_of(self, owner: Owner) -> _OwnStations:
+        key = str(owner)
+        if key not in self.own:
+            self.own[key] = _OwnStations.of(self.store, owner)
+        return self.own[key]
+
+    def protect(self, ext: str, raw: dict[str, Any]) -> None:
+        """Keep the uploader's station a rejected row names (by code, else by name)."""
+        if self.by.owner is None:
+            return
+        if ext:
+            self.protected.add(ext)
+            return
+        name = raw.get("name")
+        if isinstance(name, str) and name.strip():
+            own = self.stations_of(self.by.owner)
+            self.protected.update(s.external_id for s in own.by_name.get(_normal_name(name), []))
+
+
+_PENDING = "（待编号）"  # the code of a row that has none, until it is matched or given one
+
+
+def _rejected(
+    ctx: _RowContext, seq: int, number: int, ext: str, raw: dict[str, Any], problems: Any
+) -> UploadRow:
+    source = raw.source if isinstance(raw, Cells) else {}
+    ctx.protect(ext, raw)
+    return UploadRow(
+        seq,
+        number,
+        "rejected",
+        ext,
+        problems=tuple(_problem(p, ctx.columns, source) for p in problems),
+        cells=source,
+    )
+
+
+def _plan_row(ctx: _RowContext, seq: int, number: int, raw: dict[str, Any]) -> UploadRow:
+    """What one row of the file does: create, update, unchanged or rejected (and why)."""
+    ext = visible(str(raw.get("external_id") or "").strip())
+    try:
+        if isinstance(raw, Cells) and raw.problems:  # found by the reader (not a point…)
+            raise ValidationError(raw.problems)  # type: ignore[arg-type]  # the reader's Problem
+        if ctx.crs is None and not str(raw.get("crs") or "").strip():
+            raise ValidationError(
+                [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]
+            )
+        notes: list[Problem] = []
+        station = build_station(
+            raw if ext else {**raw, "external_id": _PENDING},
+            districts=ctx.districts,
+            crs=ctx.crs or CoordinateSystem.WGS84,
+            owner=ctx.by.owner,
+            border_tolerance_m=ctx.border_tolerance_m,
+            warnings=notes,
+        )
+    except ValidationError as exc:
+        return _rejected(ctx, seq, number, ext, raw, exc.problems)
+    if not ctx.by.may_write(station.owner):
+        problem = Problem(
+            "owner",
+            "not_your_station",
+            f"只能上传本工会（{ctx.by.owner}）的驿站，这一行属于 {station.owner}",
+            str(station.owner),
+        )
+        return _rejected(ctx, seq, number, ext, raw, [problem])
+    matched: list[dict[str, Any]] = []
+    if not ext:
+        own = ctx.stations_of(station.owner)
+        taken = {code for (owner, code) in ctx.seen if owner == str(station.owner)}
+        code, matched = _match(own, station, taken)
+        station = replace(station, external_id=code or own.new_code(station.owner))
+        matched.append(
+            {
+                "code": "code_matched" if code else "code_given",
+                "field": "external_id",
+                "message": f"文件未填编号：按名称和位置对应本工会已有驿站，编号 {code}"
+                if code
+                else f"文件未填编号：作为新驿站，编号 {station.external_id}"
+                "（以后上传同一表格会按名称和位置对应）",
+            }
+        )
+    key = (str(station.owner), station.external_id)
+    if key in ctx.seen:
+        problem = Problem(
+            "external_id",
+            "duplicate_in_file",
+            f"编号 {station.external_id} 在文件中重复（与第 {ctx.seen[key]} 行相同）",
+            station.external_id,
+        )
+        return _rejected(ctx, seq, number, ext, raw, [problem])
+    ctx.seen[key] = number
+    ext = station.external_id
+    warnings = (
+        *matched,
+        *(_problem(p, ctx.columns) for p in notes),
+        *(
+            _problem(p, ctx.columns)  # type: ignore[arg-type]  # the reader's Problem
+            for p in (raw.warnings if isinstance(raw, Cells) else ())
+        ),
+        *ctx.finder.check(station, number),
+        *hours_warnings(station),
+    )
+    existing = ctx.store.find_by_external_id(station.owner, station.external_id)
+    if existing is None:
+        return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
+    station = replace(station, id=existing.id, version=existing.version)
+    diff = changed_fields(existing, station)
+    if not diff:
+        return UploadRow(seq, number, "unchanged", ext, existing.id, existing.version)
+    return UploadRow(
+        seq, number, "update", ext, existing.id, existing.version, station, diff, warnings=warnings
+    )
+
+
+def _changes(store: Store, upload_id: str) -> Iterator[Change]:
+    for row in store.iter_upload_rows(upload_id, actions=("create", "update", "close")):
+        assert row.station is not None
+        if row.action == "create":
+            yield Create(row.station)
+        else:
+            assert row.expected_version is not None
+            yield Update(row.station, row.expected_version)
+
+
+def commit_upload(
+    store: Store,
+    upload_id: str,
+    *,
+    by: Principal,
+    confirm_closures: int | None = None,
+    max_close_share: float = MAX_CLOSE_SHARE,
+    accepted_only: bool = False,
+) -> WriteResult:
+    """Apply a dry run's changes in one batch; all land or none (409 on conflicts).
+
+    An upload with rejected rows is refused, unless ``accepted_only``: then its accepted
+    rows are committed (all of them or none, one batch) and its notes say how many rows
+    were left out. A full list that closes more than ``max_close_share`` of the union's
+    open stations, or closes any while accepting no row, is refused
+    (ClosuresUnconfirmedError) unless ``confirm_closures`` is exactly the number it closes.
+    """
+    upload = get_upload(store, upload_id, by=by)
+    if upload.status is not UploadStatus.DRY_RUN:
+        msg = f"upload {upload_id} is {upload.status.value}; only a dry run can be committed"
+        raise UploadStateError(msg)
+    rejected = upload.counts.get("rejected", 0)
+    if rejected and not accepted_only:
+        msg = (
+            f"upload {upload_id} has {rejected} rejected rows; fix the file, or commit only "
+            "the accepted rows (accepted_only)"
+        )
+        raise UploadStateError(msg)
+    check = closure_check(store, upload, max_share=max_close_share)
+    if check is not None and check.needs_confirmation and confirm_closures != check.would_close:
+        raise ClosuresUnconfirmedError(check, upload_id)
+    without = f" without {rejected} rejected rows" if rejected else ""
+    result = store.apply(
+        _changes(store, upload_id),
+        actor=by.actor,
+        kind="upload",
+        note=f"upload {upload_id} {upload.filename}{without}",
+        upload_id=upload_id,
+    )
+    if rejected:
+        store.add_upload_note(
+            upload_id,
+            f"已提交无误的 {upload.accepted} 行，未提交被退回的 {rejected} 行",
+        )
+    return result
+
+
+def revert_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult:
+    """Put back exactly what the committed upload changed; refused if changed since."""
+    upload = get_upload(store, upload_id, by=by)
+    if upload.status is not UploadStatus.COMMITTED or upload.batch_id is None:
+        msg = f"upload {upload_id} is {upload.status.value}; only a committed upload reverts"
+        raise UploadStateError(msg)
+    inverse: list[Change] = []
+    for entry in store.audit(batch_id=upload.batch_id):
+        after_version = entry.after["version"] if entry.after else None
+        if entry.action == "create":
+            inverse.append(Delete(entry.station_id, after_version))
+        elif entry.action == "update":
+            assert entry.before is not None
+            assert after_version is not None
+            inverse.append(Update(station_from_dict(entry.before), after_version))
+        else:
+            assert entry.before is not None
+            inverse.append(Create(station_from_dict(entry.before)))
+    return store.apply(
+        inverse,
+        actor=by.actor,
+        kind="revert",
+        note=f"revert upload {upload_id}",
+        upload_id=upload_id,
+    )
+
+
+def get_upload(store: Store, upload_id: str, *, by: Principal) -> Upload:
+    """The upload ``upload_id``, if ``by`` may see it (UploadNotFoundError, ForbiddenError)."""
+    if text_problem(upload_id, line_breaks=False):  # PostgreSQL refuses a NUL
+        raise UploadNotFoundError(visible(upload_id))
+    upload = store.get_upload(upload_id)
+    check_upload_access(by, upload.owner)
+    return upload
+
+
+def _problems_text(row: UploadRow) -> str:
+    said = [
+        f"{p.get('column')}：{p.get('message')}" if p.get("column") else str(p.get("message"))
+        for p in row.problems
+    ]
+    return f"第 {row.row} 行：" + "；".join(said)
+
+
+def rejected_rows_xlsx(store: Store, upload_id: str, *, by: Principal) -> bytes:
+    """The upload's rejected rows as a workbook to fix and upload again: the file's own
+    headers and values as uploaded, in file order, and a 问题 column (every problem of the
+    row, in Chinese, joined with "；"), which the reader passes over."""
+    upload = get_upload(store, upload_id, by=by)
+    rows = store.iter_upload_rows(upload.id, actions=["rejected"])
+    return rejected_workbook((r.cells, _problems_text(r)) for r in rows)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadReport:
+    """An upload with a page of its rows and, for a full list, what it closes."""
+
+    upload: Upload
+    rows: list[UploadRow]
+    closures: ClosureCheck | None
+
+
+def upload_report(
+    store: Store,
+    upload_id: str,
+    *,
+    by: Principal,
+    actions: Iterable[str] | None,
+    limit: int,
+    offset: int,
+    max_close_share: float = MAX_CLOSE_SHARE,
+) -> UploadReport:
+    """The row-by-row report of an upload ``by`` may see."""
+    upload = get_upload(store, upload_id, by=by)
+    rows = list(
+        store.iter_upload_rows(
+            upload.id,
+            actions=list(actions) if actions is not None else None,
+            limit=limit,
+            offset=offset,
+        )
+    )
+    return UploadReport(upload, rows, closure_check(store, upload, max_share=max_close_share))
+
+
+def plan_upload_file(
+    path: Path,
+    *,
+    format: str | None = None,
+    filename: str,
+    crs: CoordinateSystem | None,
+    store: Store,
+    districts: Districts,
+    by: Principal,
+    full_list: bool = False,
+    limits: FileLimits,
+    retention_h: float = DRY_RUN_RETENTION_H,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    on_row: Callable[[int], None] | None = None,
+    sheet: str | None = None,
+) -> Upload:
+    """Read a union's file and plan it (:func:`plan_upload`); ``crs`` None: the file must say
+    (a header such as 经纬度（高德） does: the upload's ``proposed_crs``); ``format`` None: its
+    name says; ``sheet``: the workbook's sheet to read. The API and the CLI both upload
+    through here.
+
+    A file the readers cannot read raises FileRefusedError (``bad_file`` unless the reader
+    named another problem); a workbook with several sheets of stations and no ``sheet``,
+    SheetChoiceError (its ``sheets``); CrsRequiredError when nothing says the system.
+    """
+    try:
+        source = read_rows(path, format=format, limits=limits, sheet=sheet)
+    except FileRefusedError:
+        raise
+    except ValueError as exc:  # the readers' word for a file they cannot read
+        msg = f"{filename}: 文件无法读取：{exc}"
+        raise FileRefusedError("bad_file", msg) from None
+    system = upload_crs(
+        crs, format=source.format, columns=source.columns, default_crs=source.default_crs
+    )
+    _, said = crs_notes(crs, source.columns)
+    # Rows are read as they are planned: a reader refusing the file part-way raises
+    # FileRefusedError from inside plan_upload (which removes the half-made plan).
+    try:
+        return plan_upload(
+            source.rows,
+            store=store,
+            districts=districts,
+            by=by,
+            filename=filename,
+            border_tolerance_m=border_tolerance_m,
+            crs=system,
+            full_list=full_list,
+            unknown_columns=source.unknown_columns,
+            columns=source.columns,
+            retention_h=retention_h,
+            on_row=on_row,
+            notes=lambda: [*source.notes(), *said],
+        )
+    finally:
+        close = getattr(source.rows, "close", None)
+        if close is not None:  # the reader's file, when planning stopped part-way
+            close()
+
+
+def list_uploads(
+    store: Store, *, by: Principal, limit: int = 50, offset: int = 0
+) -> tuple[list[Upload], int]:
+    """The uploads ``by`` may see (a union's own; the city union's every union's), newest
+    first, and how many there are."""
+    owner = None if by.owner is None else str(by.owner)
+    return store.list_uploads(owner=owner, every_owner=by.owner is None, limit=limit, offset=offset)

@@ -1,0 +1,966 @@
+"""FROZEN COPY (issue 18, before the columnar dry run) of stations/domain/validation.py,
+the reference of tests/stations/services/test_upload_golden.py: never edit it to follow the
+product code. Turn raw field values (from a file row or a JSON body) into a validated Station.
+
+Every problem is collected, not just the first, so that a clerk sees all that is wrong
+with a row at once. Messages are in Chinese with a stable machine code beside them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
+from geodata.hours import HoursError, hours, parse_hours, read_hours
+from geodata.when import TimeError, parse_time
+from stations.domain.model import (
+    AMENITIES,
+    AMENITY_LABELS,
+    ENTRY_METHOD_LABELS,
+    ENTRY_METHODS,
+    PROVIDER_LABELS,
+    STATUS_LABELS,
+    Listing,
+    Owner,
+    OwnerKind,
+    Provider,
+    Station,
+    Status,
+)
+
+# China's extent including the South China Sea islands; a coarse test that catches typos and
+# swapped axes. The district layer decides the precise question "which district is this in".
+CHINA_LON = (73.4, 135.1)
+CHINA_LAT = (3.8, 53.6)
+# Two positions this close are the same place: a spreadsheet keeps 15 significant digits
+# (1e-12°), and 9e-9° is at most 1.0 mm (of latitude; less of longitude).
+SAME_POSITION_DEG = 9e-9
+
+MAX_TEXT = {
+    "external_id": 64,
+    "name": 200,
+    "address": 500,
+    "host": 200,
+    "contact_phone": 50,
+    "brand": 100,
+    "poi_id": 64,
+    "listed_name": 200,
+}
+
+# The fields a station input may hold (a JSON body, or a file row after its headers are
+# read); a listing's, nested under ``listings`` or flat as ``amap_listed`` and the like.
+STATION_FIELDS = frozenset(
+    {
+        "external_id",
+        "name",
+        "address",
+        "host",
+        "contact_phone",
+        "brand",
+        "owner",
+        "crs",
+        "lon",
+        "lat",
+        "hours",
+        "hours_text",
+        "amenities",
+        "entry_methods",
+        "self_service_24h",
+        "registration_required",
+        "signage_unified",
+        "sample",
+        "status",
+        "listings",
+    }
+)
+LISTING_FIELDS = frozenset(
+    {
+        "provider",
+        "listed",
+        "poi_id",
+        "listed_name",
+        "listed_lon",
+        "listed_lat",
+        "lon",
+        "lat",
+        "keyword_linked",
+        "keyword",
+        "checked_at",
+        "name",
+    }
+)
+# What a GET answers beside the input fields: derived or bookkeeping, never written.
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id",
+        "code",
+        "page_url",
+        "version",
+        "updated_at",
+        "district_adcode",
+        "district_name",
+        "source_lon",
+        "source_lat",
+        "source_crs",
+        "mapped_state",
+        "navigation",
+        # a listing's, as GET answers it
+        "crs",
+        "offset_m",
+        "precise",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input: which field, a stable code, a message, the value."""
+
+    field: str
+    code: str
+    message: str
+    value: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        value = self.value if isinstance(self.value, str | int | float | bool) else None
+        if value is None and self.value is not None:
+            value = str(self.value)
+        if isinstance(value, str):
+            value = visible(value)
+        # Messages quote what was written: a refused NUL is reported written out, never
+        # stored (PostgreSQL's text refuses it; SQLite would keep it).
+        return {
+            "field": visible(self.field),
+            "code": self.code,
+            "message": visible(self.message),
+            "value": value,
+        }
+
+
+class ValidationError(ValueError):
+    """Raised when an input cannot become a Station; carries every problem found."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in self.problems))
+
+
+@dataclass
+class _Collector:
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, field_: str, code: str, message: str, value: Any = None) -> None:
+        self.problems.append(Problem(field_, code, message, value))
+
+
+# C0 and C1 control characters (NUL among them: PostgreSQL's text type refuses it where
+# SQLite stores it) and the bidirectional controls that make text display other than it
+# reads ("Trojan Source"). Tab and line breaks are what a spreadsheet cell holds after
+# Alt+Enter, so station text keeps them; names that are identifiers do not.
+_FORBIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+_BREAKS = re.compile("[\t\n\r\u2028\u2029]")
+
+
+def text_problem(text: str, *, line_breaks: bool = True) -> str | None:
+    """Why ``text`` may not be stored (in Chinese), or None if it may.
+
+    The one rule for user text (station fields, upload file names, demand layer names):
+    no control characters and no bidirectional overrides; line breaks only if
+    ``line_breaks``.
+    """
+    bad = _FORBIDDEN.search(text) or (None if line_breaks else _BREAKS.search(text))
+    if bad is None:
+        return None
+    return (
+        f"含有不允许的控制字符 U+{ord(bad.group()):04X}（第 {bad.start() + 1} 个字符），"
+        "常见于从网页或其他系统复制的文字；请删除后重新填写"
+    )
+
+
+def visible(text: str) -> str:
+    """``text`` with each forbidden character written as ``\\uXXXX``: safe to store and show."""
+    return _FORBIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def check_text(field_: str, value: str, *, line_breaks: bool = False) -> str:
+    """Return ``value`` stripped, or raise ValidationError naming ``field_``."""
+    reason = text_problem(value, line_breaks=line_breaks)
+    if reason is not None:
+        raise ValidationError([Problem(field_, "control_character", reason, visible(value))])
+    return value.strip()
+
+
+# A Chinese telephone number as clerks write it: mobile 13800138000 (+86 optional),
+# landline 023-63888888 or (023)6388 8888, 400/800 numbers, short service numbers such as
+# the unions' 12351, each with an optional extension (转123, 分机123, ext 123, #123, or
+# 023-63888888-8001). Several are separated by 、，,;/ or 或; full-width digits are read.
+_PHONE_SPLIT = re.compile(r"\s*(?:[、,;/\n]|或)\s*")
+_PHONE = re.compile(
+    r"(?:\+?86[\s-]?)?(?P<number>[\d\s()\-—–]+?)"
+    r"\s*(?:(?:转|分机|ext\.?|x|#)\s*(?P<ext>\d{1,6}))?",
+    re.IGNORECASE,
+)
+# What clerks write in the column when a station has no telephone: kept as none.
+NO_PHONE = frozenset({"无", "暂无", "没有", "-", "/", "—"})
+
+
+def _phone_digits_ok(digits: str) -> bool:
+    if digits.startswith("1") and len(digits) > 6:
+        return len(digits) == 11 and digits[1] in "3456789"  # a mobile number
+    return len(digits) in (5, 6, 7, 8, 10, 11, 12)
+
+
+def phone_problem(text: str) -> str | None:
+    """Why ``text`` is not a telephone number (or several) as written in China, or None."""
+    for part in _PHONE_SPLIT.split(unicodedata.normalize("NFKC", text).strip()):
+        match = _PHONE.fullmatch(part)
+        number = match.group("number").strip(" -—–") if match else ""
+        ok = _phone_digits_ok(re.sub(r"\D", "", number))
+        if match and not ok and not match.group("ext"):
+            # 023-63888888-8001: the last group after a dash is an extension.
+            head, _, ext = number.rpartition("-")
+            ok = len(ext) <= 6 and ext.isdigit() and head.lstrip().startswith(("0", "(0"))
+            ok = ok and _phone_digits_ok(re.sub(r"\D", "", head))
+        if not ok:
+            return (
+                f"电话号码无法识别：{part or text}；请写手机号（13800138000）、"
+                "带区号的座机（023-63888888，分机写“转123”）或 400/12351 等服务号码，"
+                "多个号码用“、”分开；没有电话可留空"
+            )
+    return None
+
+
+def in_china_bounds(lon: float, lat: float) -> bool:
+    """Return True if WGS-84 ``lon``/``lat`` (degrees) lie inside China's bounding box."""
+    return CHINA_LON[0] <= lon <= CHINA_LON[1] and CHINA_LAT[0] <= lat <= CHINA_LAT[1]
+
+
+def on_earth(lon: float, lat: float) -> bool:
+    """Return True if ``lon`` is -180..180 and ``lat`` -90..90 (degrees): a position at all."""
+    return -180 <= lon <= 180 and -90 <= lat <= 90
+
+
+class PositionVerdict(StrEnum):
+    """What a given lon/lat is, for a registry of stations in China (each caller words it)."""
+
+    IN_CHINA = "in_china"
+    SWAPPED = "swapped"  # outside China as given, inside with lon and lat exchanged
+    OUTSIDE_CHINA = "outside_china"  # a position, but not in China
+    NOT_A_POSITION = "not_a_position"  # lon outside -180..180 or lat outside -90..90
+
+
+def position_verdict(lon: float, lat: float) -> PositionVerdict:
+    """The one rule for positions yizhan takes: inside China's box, and a position that is
+    inside it read the other way round has its axes swapped (a common spreadsheet slip)."""
+    if in_china_bounds(lon, lat):
+        return PositionVerdict.IN_CHINA
+    if in_china_bounds(lat, lon):
+        return PositionVerdict.SWAPPED
+    if on_earth(lon, lat):
+        return PositionVerdict.OUTSIDE_CHINA
+    return PositionVerdict.NOT_A_POSITION
+
+
+def _blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _text(value: Any) -> str:
+    if _blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # spreadsheets turn codes such as 1001 into 1001.0
+    return str(value).strip()
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, Mapping):
+        return "对象 object"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "列表 list"
+    return type(value).__name__
+
+
+def _is_text_like(value: Any) -> bool:
+    # Spreadsheets give numbers (codes, phone numbers) and dates where text was meant.
+    return not isinstance(value, bool | Mapping | list | tuple | set | frozenset | bytes)
+
+
+def _string(
+    col: _Collector, field_: str, value: Any, *, limit: int | None = None, line_breaks: bool = True
+) -> str:
+    """A text field: refused if it is not text, holds control characters or is too long."""
+    if _blank(value):
+        return ""
+    if not _is_text_like(value):
+        col.add(field_, "not_text", f"应为文字，而不是{_type_name(value)}：{value!r}"[:200])
+        return ""
+    text = _text(value)
+    reason = text_problem(text, line_breaks=line_breaks)
+    if reason is not None:
+        col.add(field_, "control_character", reason, visible(text)[:40])
+        return ""
+    if limit is not None and len(text) > limit:
+        col.add(
+            field_, "too_long", f"内容过长（最多 {limit} 个字，这里有 {len(text)} 个）", text[:40]
+        )
+        return ""
+    return text
+
+
+_TRUE = {"1", "true", "t", "yes", "y", "是", "有", "√", "✓", "对", "x"}
+_FALSE = {"0", "false", "f", "no", "n", "否", "无", "没有", "×", "不", ""}
+
+
+def parse_bool(value: Any) -> bool:
+    """Read a yes/no cell the way unions write it (是/否, 有/无, 1/0, true/false)."""
+    if isinstance(value, bool):
+        return value
+    if _blank(value):
+        return False
+    if isinstance(value, int | float):
+        if value in (0, 1):
+            return bool(value)
+        msg = f"不是“是/否”：{value}"
+        raise ValueError(msg)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    msg = f"不是“是/否”：{value}"
+    raise ValueError(msg)
+
+
+_SPLIT = re.compile(r"[,，、;；/|\s]+")
+
+
+def _vocabulary(
+    value: Any, allowed: tuple[str, ...], labels: Mapping[str, str]
+) -> tuple[tuple[str, ...], list[str]]:
+    """Split a list cell into known codes (English or Chinese labels) and unknown words."""
+    if _blank(value):
+        return (), []
+    items = (
+        [str(v) for v in value]
+        if isinstance(value, list | tuple | set | frozenset)
+        else _SPLIT.split(str(value))
+    )
+    by_label = {label.lower(): code for code, label in labels.items()}
+    by_label.update(_SYNONYMS)
+    known: list[str] = []
+    unknown: list[str] = []
+    for raw in items:
+        word = raw.strip()
+        if not word:
+            continue
+        code = word.lower() if word.lower() in allowed else by_label.get(word.lower())
+        if code is None or code not in allowed:
+            unknown.append(word)
+        elif code not in known:
+            known.append(code)
+    return tuple(sorted(known, key=allowed.index)), unknown
+
+
+_SYNONYMS = {
+    "饮水": "drinking_water",
+    "饮水机": "drinking_water",
+    "开水": "hot_water",
+    "充电": "phone_charging",
+    "手机充电": "phone_charging",
+    "电瓶车充电": "ebike_charging",
+    "电动车充电": "ebike_charging",
+    "卫生间": "toilet",
+    "洗手间": "toilet",
+    "厕所": "toilet",
+    "休息座椅": "seating",
+    "桌椅": "seating",
+    "医药箱": "first_aid",
+    "药箱": "first_aid",
+    "wi-fi": "wifi",
+    "无线网": "wifi",
+    "免费wifi": "wifi",
+    "微波": "microwave",
+    "热水器": "hot_water",
+    "饮用热水": "hot_water",
+    "直饮水": "drinking_water",
+    "应急药箱": "first_aid",
+    "书报": "books",
+    "书籍": "books",
+    "爱心雨伞": "umbrella",
+    "二维码": "qr",
+    "扫码": "qr",
+    "人脸": "face",
+    "人脸识别": "face",
+    "刷脸": "face",
+    "指纹": "fingerprint",
+    "刷身份证": "id_card",
+    "人工": "staffed",
+    "值守": "staffed",
+}
+
+
+def amenity_words(value: Any) -> tuple[tuple[str, ...], list[str]]:
+    """A clerk's amenities text ("饮水、微波炉、充电、厕所") as known codes and unknown words
+    (the one word table: labels and :data:`_SYNONYMS`)."""
+    return _vocabulary(value, AMENITIES, AMENITY_LABELS)
+
+
+def _number(col: _Collector, field_: str, value: Any) -> float | None:
+    if _blank(value):
+        return None
+    if isinstance(value, bool) or not _is_text_like(value):
+        col.add(field_, "invalid_number", f"不是数字：{value!r}"[:200])
+        return None
+    try:
+        # NFKC: a Chinese input method's full-width １０６．５８ (float takes the digits, not ．).
+        text = unicodedata.normalize("NFKC", str(value)).strip()
+        number = float(text) if not isinstance(value, int | float) else float(value)
+    except ValueError:
+        col.add(field_, "invalid_number", f"不是数字：{value}", value)
+        return None
+    if not math.isfinite(number):
+        col.add(field_, "invalid_number", f"不是有效数字：{value}", value)
+        return None
+    return number
+
+
+def _datetime(col: _Collector, field_: str, value: Any) -> datetime | None:
+    if _blank(value):
+        return None
+    try:
+        return parse_time(value if isinstance(value, datetime) else str(value))
+    except TimeError as exc:
+        code = "time_out_of_range" if exc.code == "time_out_of_range" else "invalid_datetime"
+        col.add(field_, code, exc.zh, str(value))
+        return None
+
+
+def _position_problem(col: _Collector, field_: str, lon: float, lat: float) -> bool:
+    """Add the problem with a position outside China (or with swapped axes); True if any."""
+    verdict = position_verdict(lon, lat)
+    if verdict is PositionVerdict.IN_CHINA:
+        return False
+    if verdict is PositionVerdict.SWAPPED:
+        col.add(
+            field_,
+            "latlon_swapped",
+            f"经纬度可能填反了：经度 {lon}、纬度 {lat}；中国境内经度约 73–135，"
+            "纬度约 4–54，请对调两列",
+            f"{lon},{lat}",
+        )
+    else:
+        col.add(
+            field_, "outside_china", f"位置不在中国境内：经度 {lon}、纬度 {lat}", f"{lon},{lat}"
+        )
+    return True
+
+
+def _unknown_fields(col: _Collector, keys: Iterable[Any], known: frozenset[str], at: str) -> None:
+    for key in keys:
+        if key in known:
+            continue
+        if key in READ_ONLY_FIELDS:
+            col.add(f"{at}{key}", "read_only_field", f"“{key}”由系统生成，不能填写；请去掉这一项")
+        else:
+            col.add(
+                f"{at}{key}",
+                "unknown_field",
+                f"未知字段“{key}”（拼写错误？）；可填：{'、'.join(sorted(known))}",
+                str(key),
+            )
+
+
+def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple[Listing, ...]:
+    """Listings come as ``listings: [{provider, ...}]`` or flat ``amap_listed``-style columns."""
+    entries: list[tuple[str, Mapping[str, Any]]] = []
+    nested = raw.get("listings")
+    if isinstance(nested, list | tuple):
+        for i, e in enumerate(nested):
+            if isinstance(e, Mapping):
+                entries.append((f"listings[{i}].", e))
+                if strict:
+                    _unknown_fields(col, e, LISTING_FIELDS, f"listings[{i}].")
+            else:
+                col.add(
+                    f"listings[{i}]",
+                    "not_an_object",
+                    f"每个上图记录应为对象（provider、listed…），而不是{_type_name(e)}",
+                )
+    elif not _blank(nested):
+        col.add(
+            "listings",
+            "not_a_list",
+            f'listings 应为列表（[{{"provider": "amap", …}}]），而不是{_type_name(nested)}',
+        )
+    for provider in Provider:
+        prefix = f"{provider.value}_"
+        flat = {k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}
+        if any(not _blank(v) for v in flat.values()):
+            entries.append((prefix, {"provider": provider.value, **flat}))
+    result: dict[Provider, Listing] = {}
+    for _, entry in entries:
+        try:
+            provider = Provider(str(entry.get("provider", "")).strip().lower())
+        except ValueError:
+            col.add("listings", "unknown_provider", f"未知地图平台：{entry.get('provider')}")
+            continue
+        f = provider.value
+        try:
+            listed = parse_bool(entry.get("listed"))
+            keyword = parse_bool(entry.get("keyword_linked", entry.get("keyword")))
+        except ValueError as exc:
+            col.add(f"{f}_listed", "invalid_boolean", str(exc))
+            continue
+        lon = _number(col, f"{f}_lon", entry.get("listed_lon", entry.get("lon")))
+        lat = _number(col, f"{f}_lat", entry.get("listed_lat", entry.get("lat")))
+        if (lon is None) != (lat is None):
+            col.add(
+                f"{f}_lon",
+                "incomplete_position",
+                f"{PROVIDER_LABELS[f]}上图位置需同时填写经度和纬度",
+            )
+            lon = lat = None
+        if lon is not None and lat is not None and _position_problem(col, f"{f}_lon", lon, lat):
+            lon = lat = None
+        poi = _string(
+            col, f"{f}_poi_id", entry.get("poi_id"), limit=MAX_TEXT["poi_id"], line_breaks=False
+        )
+        listed_name = _string(
+            col,
+            f"{f}_listed_name",
+            entry.get("listed_name", entry.get("name")),
+            limit=MAX_TEXT["listed_name"],
+        )
+        result[provider] = Listing(
+            provider=provider,
+            listed=listed or bool(poi),
+            poi_id=poi or None,
+            listed_name=listed_name or None,
+            listed_lon=lon,
+            listed_lat=lat,
+            keyword_linked=keyword,
+            checked_at=_datetime(col, f"{f}_checked_at", entry.get("checked_at")),
+        )
+    return tuple(result[p] for p in Provider if p in result)
+
+
+def hours_warnings(station: Station) -> list[dict[str, Any]]:
+    """The row report's word on how a station's hours were read, where the union's text said
+    nothing of holidays: which reading was taken and how to say otherwise (Chinese)."""
+    if not station.hours_text:
+        return []
+    try:
+        note = read_hours(station.hours_text).note
+    except HoursError:  # a stored station from before a parser change: nothing to report
+        return []
+    if note is None:
+        return []
+    message = f"开放时间“{station.hours_text}”{note}（记为 {station.hours}）"
+    return [{"code": "hours_holiday_reading", "field": "hours", "message": message}]
+
+
+def _own_district_or_problem(
+    col: _Collector,
+    adcode: str,
+    owner: Owner,
+    lon: float,
+    lat: float,
+    value: str,
+    *,
+    districts: Districts,
+    tolerance_m: float,
+    warnings: list[Problem] | None,
+) -> str:
+    """The district a district union's station at WGS-84 lon/lat is filed under, when the
+    boundary layer puts it in ``adcode`` ("" for none), not in the union's own district.
+
+    Within ``tolerance_m`` of its own district it is the union's own (boundary layers
+    disagree by that much: see geodata.districts.DEFAULT_BORDER_TOLERANCE_M), with a
+    warning; further out it is a problem naming where it lies.
+    """
+    own = districts.find(owner.code)
+    here = districts.find(adcode) if adcode else None
+    where = here.name if here else "本系统的区县范围以外"
+    gap_m = districts.distance_m(owner.code, lon, lat) if own else math.inf
+    if own is not None and gap_m <= tolerance_m:
+        if warnings is not None:
+            warnings.append(
+                Problem(
+                    "lon",
+                    "near_district_border",
+                    f"位置靠近区界：按区县边界数据落在{where}，距{own.name}边界 {gap_m:.0f} 米"
+                    f"（容差 {tolerance_m:.0f} 米以内），已按本工会所属的{own.name}登记；"
+                    "请确认位置无误",
+                    value,
+                )
+            )
+        return owner.code
+    if not adcode:
+        far = (
+            f"，距本工会所属的{own.name}边界 {gap_m:,.0f} 米，超出区界容差 {tolerance_m:.0f} 米；"
+            "请核对经纬度及坐标系（高德、腾讯为 gcj02，百度为 bd09）"
+            if own is not None
+            else ""
+        )
+        col.add(
+            "lon",
+            "outside_districts",
+            f"位置（{value}）不在本系统的区县范围内（{districts.source}）{far}",
+            value,
+        )
+    elif own is None:
+        col.add(
+            "lon", "outside_own_district", f"位置在{where}，不在本工会所属的{owner.code}", value
+        )
+    else:
+        col.add(
+            "lon",
+            "outside_own_district",
+            f"位置在{where}，距本工会所属的{own.name}边界 {gap_m:,.0f} 米，超出区界容差"
+            f" {tolerance_m:.0f} 米；请核对经纬度及坐标系（高德、腾讯为 gcj02，百度为 bd09）",
+            value,
+        )
+    return adcode
+
+
+def _text_fields(col: _Collector, get: Callable[[str], Any]) -> dict[str, str]:
+    """The record's text: each checked, the name and code required, the telephone read."""
+    text = {
+        key: _string(col, key, get(key), limit=MAX_TEXT[key], line_breaks=key != "external_id")
+        for key in ("external_id", "name", "address", "host", "contact_phone", "brand")
+    }
+    if not text["name"] and not any(p.field == "name" for p in col.problems):
+        col.add("name", "missing_field", "缺少必填项：名称")
+    if not text["external_id"] and not any(p.field == "external_id" for p in col.problems):
+        col.add("external_id", "missing_field", "缺少必填项：编号（本单位的驿站编号）")
+    if text["contact_phone"] in NO_PHONE:
+        text["contact_phone"] = ""
+    if text["contact_phone"]:
+        reason = phone_problem(text["contact_phone"])
+        if reason is not None:
+            col.add("contact_phone", "invalid_phone", reason, text["contact_phone"])
+    return text
+
+
+def _owner_and_crs(
+    col: _Collector,
+    get: Callable[[str], Any],
+    owner: Owner | None,
+    crs: CoordinateSystem | str,
+) -> tuple[Owner | None, CoordinateSystem]:
+    """The union the row names (else ``owner``), and the system its positions are in."""
+    row_owner = owner
+    owner_text = _string(col, "owner", get("owner"), line_breaks=False)
+    if owner_text:
+        try:
+            row_owner = Owner.parse(owner_text)
+        except ValueError as exc:
+            col.add("owner", "invalid_owner", f"所属工会无法识别：{exc}", get("owner"))
+    row_crs = parse_crs(crs)
+    crs_text = _string(col, "crs", get("crs"), line_breaks=False)
+    if crs_text:
+        try:
+            row_crs = parse_crs(crs_text)
+        except ValueError:
+            col.add("crs", "invalid_crs", "坐标系只能是 wgs84、gcj02、bd09 或 cgcs2000", get("crs"))
+    return row_owner, row_crs
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    lon: float  # WGS-84; NaN when there is no usable position
+    lat: float
+    source_lon: float | None  # as written, in the row's system
+    source_lat: float | None
+    adcode: str  # the district it is filed under; "" for none
+
+
+def _position(
+    col: _Collector,
+    get: Callable[[str], Any],
+    row_crs: CoordinateSystem,
+    row_owner: Owner | None,
+    *,
+    districts: Districts,
+    existing: Station | None,
+    border_tolerance_m: float,
+    warnings: list[Problem] | None,
+) -> _Position:
+    """The position in WGS-84 and the district it is filed under (see build_station)."""
+    lon = lat = math.nan
+    adcode = ""
+    src_lon = _number(col, "lon", get("lon"))
+    src_lat = _number(col, "lat", get("lat"))
+    if src_lon is None and not any(p.field == "lon" for p in col.problems):
+        col.add("lon", "missing_field", "缺少必填项：经度")
+    if src_lat is None and not any(p.field == "lat" for p in col.problems):
+        col.add("lat", "missing_field", "缺少必填项：纬度")
+    if src_lon is None or src_lat is None or _position_problem(col, "lon", src_lon, src_lat):
+        return _Position(lon, lat, src_lon, src_lat, adcode)
+    lon, lat = to_wgs84(src_lon, src_lat, crs=row_crs)
+    if (
+        existing is not None
+        and existing.district_adcode
+        and row_owner == existing.owner
+        and abs(lon - existing.lon) <= SAME_POSITION_DEG
+        and abs(lat - existing.lat) <= SAME_POSITION_DEG
+    ):
+        # A position accepted before is not judged again when other fields change:
+        # the border tolerance or the boundary layer may have changed since.
+        adcode = existing.district_adcode
+    else:
+        adcode = str(districts.lookup(lon, lat))
+        if (
+            row_owner is not None
+            and row_owner.kind is OwnerKind.DISTRICT
+            and adcode != row_owner.code
+        ):
+            adcode = _own_district_or_problem(
+                col,
+                adcode,
+                row_owner,
+                lon,
+                lat,
+                f"{src_lon},{src_lat}",
+                districts=districts,
+                tolerance_m=border_tolerance_m,
+                warnings=warnings,
+            )
+        elif not adcode:
+            col.add(
+                "lon",
+                "outside_districts",
+                f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
+                f"{src_lon},{src_lat}",
+            )
+    return _Position(lon, lat, src_lon, src_lat, adcode)
+
+
+def _derived_owner(col: _Collector, row_owner: Owner | None, adcode: str) -> Owner | None:
+    """A row naming no union belongs to the district union where it lies."""
+    if row_owner is None and adcode:
+        row_owner = Owner(OwnerKind.DISTRICT, adcode)
+    # Without a usable position the owner cannot be derived: that problem is said already.
+    if row_owner is None and not any(p.field in ("owner", "lon", "lat") for p in col.problems):
+        col.add("owner", "missing_field", "缺少所属工会")
+    return row_owner
+
+
+def _opening_hours(col: _Collector, get: Callable[[str], Any]) -> tuple[str, str]:
+    """The hours as written, and read (OSM opening_hours); required."""
+    hours_text = _string(col, "hours_text", get("hours_text")) or _string(
+        col, "hours", get("hours")
+    )
+    osm = ""
+    if not hours_text and not any(p.field in ("hours", "hours_text") for p in col.problems):
+        col.add(
+            "hours", "missing_field", "缺少必填项：开放时间（例：周一至周五 9:00-18:00、24小时）"
+        )
+    else:
+        try:
+            osm = parse_hours(hours_text)
+        except HoursError as exc:
+            col.add("hours", exc.code, exc.reason, hours_text)
+    return hours_text, osm
+
+
+def _known_words(
+    col: _Collector,
+    key: str,
+    value: Any,
+    allowed: tuple[str, ...],
+    labels: Mapping[str, str],
+    code: str,
+    what: str,
+) -> tuple[str, ...]:
+    """The known codes of a list cell; the unknown words are one problem naming the choices."""
+    known, unknown = _vocabulary(value, allowed, labels)
+    if unknown:
+        choices = "、".join(f"{labels[a]}({a})" for a in allowed)
+        col.add(
+            key,
+            code,
+            f"未知的{what}：{'、'.join(unknown)}；可选：{choices}",
+            "、".join(unknown),
+        )
+    return known
+
+
+def _amenities_and_entry(
+    col: _Collector, get: Callable[[str], Any]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The amenities and entry methods, each a list or text of known words."""
+    lists: dict[str, Any] = {}
+    for key in ("amenities", "entry_methods"):
+        lists[key] = get(key)
+        if isinstance(lists[key], Mapping | bool):
+            col.add(
+                key,
+                "not_a_list",
+                f'应为列表（["hot_water", …]）或用“、”分开的文字，而不是{_type_name(lists[key])}',
+            )
+            lists[key] = None
+    amenities = _known_words(
+        col,
+        "amenities",
+        lists["amenities"],
+        AMENITIES,
+        AMENITY_LABELS,
+        "unknown_amenity",
+        "服务设施",
+    )
+    entry = _known_words(
+        col,
+        "entry_methods",
+        lists["entry_methods"],
+        ENTRY_METHODS,
+        ENTRY_METHOD_LABELS,
+        "unknown_entry_method",
+        "进入方式",
+    )
+    return amenities, entry
+
+
+def _flags(col: _Collector, get: Callable[[str], Any]) -> dict[str, bool]:
+    flags: dict[str, bool] = {}
+    for key in ("self_service_24h", "registration_required", "signage_unified", "sample"):
+        try:
+            flags[key] = parse_bool(get(key))
+        except ValueError as exc:
+            col.add(key, "invalid_boolean", str(exc), get(key))
+            flags[key] = False
+    return flags
+
+
+def _status(col: _Collector, get: Callable[[str], Any]) -> Status:
+    status = Status.ACTIVE
+    word = _string(col, "status", get("status"), line_breaks=False)
+    if word:
+        by_label = {v: k for k, v in STATUS_LABELS.items()}
+        try:
+            status = Status(by_label.get(word, word.lower()))
+        except ValueError:
+            options = "、".join(f"{STATUS_LABELS[s]}({s})" for s in Status)
+            col.add("status", "invalid_status", f"未知状态：{word}；可选：{options}", word)
+    return status
+
+
+def _self_service_rules(
+    col: _Collector, *, self_service: bool, osm: str, hours_text: str, entry: tuple[str, ...]
+) -> None:
+    """A 24-hour self-service station is open 24/7 and says how one gets in."""
+    if self_service and osm and not hours(osm).is_24_7:
+        col.add(
+            "self_service_24h",
+            "self_service_not_24_7",
+            f"标为24小时自助驿站，但开放时间是“{hours_text}”；请把开放时间改为“24小时”或取消24小时标记",
+            hours_text,
+        )
+    if self_service and not entry:
+        col.add(
+            "entry_methods",
+            "entry_methods_missing",
+            "24小时自助驿站须填写进入方式（扫码、刷脸、指纹等）",
+        )
+
+
+def build_station(
+    raw: Mapping[str, Any],
+    *,
+    districts: Districts,
+    crs: CoordinateSystem | str = CoordinateSystem.WGS84,
+    owner: Owner | None = None,
+    existing: Station | None = None,
+    strict: bool = False,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    warnings: list[Problem] | None = None,
+) -> Station:
+    """Validate ``raw`` field values and return a Station, or raise ValidationError.
+
+    ``raw`` uses the record's field names (``lon``/``lat`` in ``crs``, ``hours`` as written).
+    ``owner`` applies when the row names none. ``existing`` keeps id and version of the
+    stored station being changed, and its district while its owner and position stay
+    (within SAME_POSITION_DEG): a position accepted once is not judged again. A district
+    union's station must lie in its district, or within ``border_tolerance_m`` (metres,
+    on the ellipsoid) outside it: then it is filed under the union's district and a
+    warning is appended to ``warnings``.
+    ``strict`` (a JSON body) also refuses fields it does not know, where a file's unknown
+    columns are reported beside the rows instead.
+
+    The steps run in this order, and problems are reported in it.
+    """
+    col = _Collector()
+    get = raw.get
+    if strict:
+        flat = {f"{p.value}_{k}" for p in Provider for k in LISTING_FIELDS - {"provider"}}
+        _unknown_fields(col, raw, STATION_FIELDS | flat, "")
+    text = _text_fields(col, get)
+    row_owner, row_crs = _owner_and_crs(col, get, owner, crs)
+    where = _position(
+        col,
+        get,
+        row_crs,
+        row_owner,
+        districts=districts,
+        existing=existing,
+        border_tolerance_m=border_tolerance_m,
+        warnings=warnings,
+    )
+    row_owner = _derived_owner(col, row_owner, where.adcode)
+    hours_text, osm = _opening_hours(col, get)
+    amenities, entry = _amenities_and_entry(col, get)
+    flags = _flags(col, get)
+    status = _status(col, get)
+    _self_service_rules(
+        col, self_service=flags["self_service_24h"], osm=osm, hours_text=hours_text, entry=entry
+    )
+    listings = _listings(col, raw, strict=strict)
+
+    if col.problems:
+        raise ValidationError(col.problems)
+    assert row_owner is not None
+    return Station(
+        id=existing.id if existing else None,
+        version=existing.version if existing else 0,
+        updated_at=existing.updated_at if existing else None,
+        external_id=text["external_id"],
+        owner=row_owner,
+        name=text["name"],
+        address=text["address"],
+        host=text["host"],
+        contact_phone=text["contact_phone"],
+        lon=float(where.lon),
+        lat=float(where.lat),
+        source_lon=where.source_lon,
+        source_lat=where.source_lat,
+        source_crs=row_crs,
+        district_adcode=where.adcode,
+        hours=osm,
+        hours_text=hours_text,
+        self_service_24h=flags["self_service_24h"],
+        entry_methods=entry,
+        registration_required=flags["registration_required"],
+        amenities=amenities,
+        status=status,
+        signage_unified=flags["signage_unified"],
+        brand=text["brand"],
+        listings=listings,
+        sample=flags["sample"],
+    )
