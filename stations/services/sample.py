@@ -14,7 +14,7 @@ from stations.domain.demand import DemandLayer
 from stations.domain.validation import ValidationError, build_station
 from stations.services.accounts import create_account
 from stations.services.demand import sample_demand
-from stations.services.demo import DEFAULT_TOTAL, sample_rows
+from stations.services.demo import DEFAULT_TOTAL, national_rows, sample_rows
 from stations.storage.store import Store
 
 
@@ -51,14 +51,17 @@ def load_demo(
     seed: int,
     total: int = DEFAULT_TOTAL,
     replace: bool = False,
+    national: bool = False,
     on_row: Callable[[int], None] | None = None,
     on_rows_done: Callable[[], None] | None = None,
 ) -> DemoLoad:
     """Load ``total`` sample stations and the sample demand layer, made from ``seed``.
 
-    An earlier sample is kept (``DemoLoad.already``) unless ``replace``; a registry with
-    real stations raises :class:`RealStationsError` and is left untouched. ``on_row`` is
-    told each row generated, ``on_rows_done`` when the rows are made (before they are stored).
+    ``national``: the national sample (services.demo.national_rows) over ``districts``,
+    the counties of the whole country; else Chongqing's. An earlier sample is kept
+    (``DemoLoad.already``) unless ``replace``; a registry with real stations raises
+    :class:`RealStationsError` and is left untouched. ``on_row`` is told each row
+    generated, ``on_rows_done`` when the rows are made (before they are stored).
     """
     existing = list(store.iter_all())
     samples = [s for s in existing if s.sample]
@@ -68,7 +71,8 @@ def load_demo(
         raise RealStationsError(len(existing) - len(samples))
     creates: list[Create] = []
     skipped = 0
-    for count, row in enumerate(sample_rows(districts, total=total, seed=seed), start=1):
+    make = national_rows if national else sample_rows
+    for count, row in enumerate(make(districts, total=total, seed=seed), start=1):
         if on_row is not None:
             on_row(count)
         try:
