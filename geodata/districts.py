@@ -441,7 +441,9 @@ def _unpickle_districts(
     source: str,
     drawing: tuple[shapely.Geometry, ...] | None = None,
 ) -> Districts:
-    shapes = None if drawing is None else dict(zip((d.adcode for d in districts), drawing, strict=True))
+    shapes = (
+        None if drawing is None else dict(zip((d.adcode for d in districts), drawing, strict=True))
+    )
     return Districts(districts, source=source, drawing=shapes)
 
 
