@@ -71,6 +71,7 @@ def demo(
             national=national,
             on_row=progress,
             on_rows_done=lambda: stored(progress),
+            on_stored=lambda n: click.echo(f"\r已写入数据库：{n:,} 个示例驿站          ", err=True),
         )
     except RealStationsError as exc:
         raise click.ClickException(str(exc)) from None
@@ -109,7 +110,7 @@ def demo(
 
 def stored(progress: Progress) -> None:
     progress.done()
-    click.echo(f"写入数据库：{progress.count:,} 个示例驿站、示例需求点和运营数据…", err=True)
+    click.echo("写入数据库：其余示例驿站、示例需求点和运营数据…", err=True)
 
 
 def national_districts() -> Districts:

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
+import stations.services.sample as sample_module
 from geodata.districts import Districts, china_counties, provinces
 from stations.cli import main
 from stations.domain.validation import build_station
@@ -144,3 +145,20 @@ def test_the_full_national_sample_has_186000_in_every_county(counties):
     assert total == NATIONAL_TOTAL
     county_owners = {o.removeprefix("district:") for o in owners if o.startswith("district:")}
     assert county_owners == set(counties.adcodes)  # at least 5 a county, most its own
+
+
+def test_a_big_sample_is_stored_in_batches_replacing_the_earlier_one(
+    tmp_path, districts, monkeypatch
+):
+    monkeypatch.setattr(sample_module, "BATCH", 100)
+    with SQLiteStore(tmp_path / "b.sqlite3") as store:
+        load_demo(store, districts, seed=1, total=120)
+        before = {s.id for s in store.iter_all()}
+        seen: list[int] = []
+        done = load_demo(store, districts, seed=2, total=250, replace=True, on_stored=seen.append)
+        assert done.stations + done.skipped == 250
+        assert seen == [100, 200, done.stations]
+        stations = list(store.iter_all())
+        assert len(stations) == done.stations  # the earlier 120 are gone, in the first batch
+        assert not before & {s.id for s in stations}
+        assert [b.kind for b in store.batches(limit=10)][:3] == ["demo"] * 3
