@@ -76,7 +76,10 @@ def demo(
     except RealStationsError as exc:
         raise click.ClickException(str(exc)) from None
     if done.demand is None:
-        click.echo(f"the registry already holds {done.already:,} sample stations; nothing loaded")
+        click.echo(
+            f"the registry already holds {done.already:,} sample stations; nothing loaded "
+            "(--replace loads the sample again; another --database keeps both)"
+        )
     else:
         if done.skipped:
             click.echo(f"skipped {done.skipped} sample rows that failed validation", err=True)
