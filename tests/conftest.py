@@ -8,8 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from geodata.districts import Districts, chongqing_districts
+
+# Property tests check answers, not speed (benchmarks are in bench/): no per-example
+# deadline, so a loaded machine or a lazily loaded table (the GCJ-02 border: ~1 s on first
+# use) cannot fail one.
+hypothesis_settings.register_profile("yizhan", deadline=None)
+hypothesis_settings.load_profile("yizhan")
 
 REQUIRE_ALL = os.environ.get("YIZHAN_REQUIRE_ALL") == "1"
 # No start-up warm-up thread in the apps and servers tests make (each would compute the
