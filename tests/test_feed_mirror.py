@@ -142,7 +142,7 @@ class Mirror:
 
 def differences(store: Store, mirror: Mirror) -> int:
     """Stations whose record differs between the registry and the mirror (or only in one)."""
-    registry = {s.id: station_to_dict(s) for s in store.iter_all()}
+    registry = {s.id: station_to_dict(s) for s in store.iter_all() if s.id is not None}
     ids = set(registry) | set(mirror.stations)
     return sum(1 for i in ids if registry.get(i) != mirror.stations.get(i))
 
@@ -235,7 +235,7 @@ def uploader(
                 if status != 503:
                     t.errors.append(f"upload {status} {up}")
                 continue
-            auth = {"headers": {"Authorization": token}}
+            auth: dict[str, Any] = {"headers": {"Authorization": token}}
             status, _, body = request(base, "POST", f"/v1/uploads/{up['id']}/commit", **auth)
             if status != 200:
                 t.errors.append(f"commit {status} {body}") if status != 503 else None
@@ -383,15 +383,17 @@ def test_without_the_writers_lock_the_mirror_misses_a_change(pg_cluster, distric
     monkeypatch.setattr(postgis.PostGISStore, "_write", no_lock)
     url = pg_cluster.new_database(template=PG_TEMPLATE)
     drew, go = threading.Event(), threading.Event()
-    audit = stations_repo.SQLStations._audit
+    # New stations are stored in bulk (_insert_many, audit rows included) since issue 18's
+    # uploads: the late writer stalls there, its audit id drawn.
+    insert_many = stations_repo.SQLStations._insert_many
 
-    def slow_audit(self: Any, c: Any, *args: Any, **kwargs: Any) -> None:
-        audit(self, c, *args, **kwargs)
+    def slow_insert_many(self: Any, c: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
+        yield from insert_many(self, c, *args, **kwargs)
         if getattr(self, "late", False):
             drew.set()  # the audit id is drawn, not yet committed
             assert go.wait(30)
 
-    monkeypatch.setattr(stations_repo.SQLStations, "_audit", slow_audit)
+    monkeypatch.setattr(stations_repo.SQLStations, "_insert_many", slow_insert_many)
     base = make_station(districts)
     with (
         open_store(url) as late,

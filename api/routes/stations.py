@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
@@ -382,9 +383,17 @@ def list_stations(
     return tagged(request, page)
 
 
+# An offset "+08:00" written into a URL unencoded arrives as " 08:00" (a query string reads
+# '+' as a space): the updated_at a mirror pastes back is read as it was written.
+_OFFSET_AS_SPACE = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d(?::?\d\d)?)"
+)
+
+
 def _since(value: str) -> datetime:
+    plus = _OFFSET_AS_SPACE.fullmatch(value.strip())
     try:
-        return when.parse_time(value)
+        return when.parse_time(f"{plus[1]}+{plus[2]}" if plus else value)
     except when.TimeError as exc:
         code = "time_out_of_range" if exc.code == "time_out_of_range" else "bad_time"
         raise Problem(code, f"updated_since: {exc}") from None

@@ -219,6 +219,25 @@ def test_updated_since_is_inclusive(client, store, districts):
     assert_problem(client.get("/v1/stations", params={"updated_since": "昨天"}), 422, "bad_time")
 
 
+def test_updated_since_pasted_into_a_url_unencoded_is_read_as_written(client, store, districts):
+    """An updated_at pasted into a URL as it was given ("...+08:00", the README's example):
+    the query string reads its '+' as a space; the time is still the one meant."""
+    store.apply(_creates(districts, "P", 1), actor="t")
+    [b] = store.apply(_creates(districts, "Q", 1), actor="t").ids
+    at_b = store.get(b).updated_at
+    assert at_b is not None and "+08:00" in at_b.isoformat()
+    for text in (at_b.isoformat(), at_b.isoformat().replace("T", " ")):
+        r = client.get(f"/v1/stations?updated_since={text}")  # '+' left as it is
+        assert r.status_code == 200, r.text
+        assert [d["id"] for d in r.json()["items"]] == [b]
+    whole = at_b.replace(microsecond=0)
+    r = client.get(f"/v1/stations?updated_since={whole.isoformat()}")
+    assert r.status_code == 200 and {d["id"] for d in r.json()["items"]} >= {b}
+    r = client.get("/v1/stations?updated_since=2025-10-01T08:00:00+08:00")  # the README's
+    assert r.status_code == 200 and r.json()["total"] == 2
+    assert_problem(client.get("/v1/stations?updated_since=2025-10-01T08:00:00+0"), 422, "bad_time")
+
+
 def test_a_station_has_a_version_and_body_etag_and_304_while_unchanged(client, store, districts):
     [sid] = store.apply(_creates(districts, "G", 1), actor="t").ids
     r = client.get(f"/v1/stations/{sid}")
