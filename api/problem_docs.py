@@ -112,11 +112,12 @@ EXPLANATIONS: dict[str, Explanation] = {
     ),
     "too_much_work": E(
         "这个请求的计算量超过单次请求的上限（例如全市范围、很大的半径或很多站点的覆盖计算）。",
-        "缩小范围：指定 district、减小 radius_m、min_stations 或 n"
-        "；全市数据可用命令行 yizhan 计算。",
+        "缩小范围：指定 district（区县代码；全国数据也可用省份的两位代码，如 51）、"
+        "减小 radius_m、min_stations 或 n；全市数据可用命令行 yizhan 计算。",
         "The request asks for more computation than one request may do (coverage of the whole "
         "city at a large radius, many gap sites, …).",
-        "Narrow it: give a district, a smaller radius_m, min_stations or n; or compute it with "
+        "Narrow it: give a district (an adcode; in a national registry also a province's "
+        "2-digit code, e.g. 51), a smaller radius_m, min_stations or n; or compute it with "
         "the yizhan command line.",
     ),
     "bad_time": E(

