@@ -35,6 +35,7 @@ from stations.readmodel.network import NetworkHolder
 from stations.services.planning import (
     METRICS,
     MapOptions,
+    TooMuchWorkError,
     chosen_districts,
     coverage_areas,
     travel_areas,
@@ -55,6 +56,8 @@ LEGEND = PointLegend(
 # Above this many stations the served map draws them from tiles (see station_map): the
 # inlined page is about 130 bytes a station gzipped, and slow to start beyond this.
 TILED_ABOVE = 20_000
+# The legend's note when coverage is over its work budget (e.g. the whole country).
+NO_COVERAGE_NOTE = "覆盖范围计算量过大，未画出：请选择一个省（district=两位代码）或一个区县"
 
 
 POPUP_FIELDS = ("名称", "状态", "星级", "地址", "开放时间", "设施", "进入方式", "上图")
@@ -150,20 +153,25 @@ def station_map(
         say(f"service areas: {options.reach}")
         areas = travel_areas(index, districts, networks, options.travel, mask, only=district)
     else:
-        areas = coverage_areas(
-            districts,
-            points.lon[active],
-            points.lat[active],
-            radius_m=radius_m,
-            only=district,
-            progress=say,
-        )
+        try:
+            areas = coverage_areas(
+                districts,
+                points.lon[active],
+                points.lat[active],
+                radius_m=radius_m,
+                only=district,
+                progress=say,
+            )
+        except TooMuchWorkError:
+            # The whole country: the map is still drawn, without coverage (the legend says
+            # what to choose for it).
+            areas = None
     names = {d.adcode: d.name for d in districts}
     choropleths = _choropleths(
         chosen,
         stations,
         names,
-        areas.shares,
+        None if areas is None else areas.shares,
         reach=options.reach,
         demand=demand,
         threshold_m=index.threshold_m,
@@ -172,23 +180,30 @@ def station_map(
     when = f"，{at:%Y-%m-%d %H:%M} 开放的驿站" if at is not None else ""
     idle = len(stations) - int(active.sum())
     resting = f"（其中 {idle:,} 个筹建中或暂停开放）" if idle else ""
+    coverage_note = f"覆盖按 {_reach_note(options)}计"
+    if areas is None:
+        coverage_note = NO_COVERAGE_NOTE
+        if metric == "coverage":
+            metric = choropleths[0].name
     say("drawing")
+    # The districts' simplified outlines where the source has them (the national counties).
+    drawn = dict(zip(districts.adcodes, districts.drawing_geometries, strict=True))
     return coverage_map(
         points,
-        districts=[(d.adcode, d.name, d.geometry) for d in chosen],
+        districts=[(d.adcode, d.name, drawn[d.adcode]) for d in chosen],
         choropleths=choropleths,
         metric=metric,
         # Districts' areas are drawn side by side: no union (their shared borders, projected
         # back and forth, would not meet exactly).
-        covered=_collection(areas.covered),
-        uncovered=_collection(areas.uncovered),
+        covered=None if areas is None else _collection(areas.covered),
+        uncovered=None if areas is None else _collection(areas.uncovered),
         radius_m=radius_m,
         reach=options.reach,
         tiles=tiles,
         title="工会驿站覆盖图" + (f"·{names[district]}" if district else ""),
         # A shipped layer's credit; a user's own file is the operator's to credit.
         credit=districts.source if districts.source in LAYERS.values() else "",
-        note=f"{len(stations):,} 个驿站{when}{resting}；覆盖按 {_reach_note(options)}计",
+        note=f"{len(stations):,} 个驿站{when}{resting}；{coverage_note}",
         station_tiles=station_tiles,
     )
 
@@ -351,18 +366,21 @@ def _choropleths(
     chosen: list[District],
     stations: list[Station],
     names: dict[str, str],
-    shares: dict[str, float | None],
+    shares: dict[str, float | None] | None,
     *,
     reach: str,
     demand: DemandLayer | None,
     threshold_m: float,
     districts: Districts,
 ) -> list[Choropleth]:
-    """The district colourings of :data:`METRICS` (per_demand only with ``demand``)."""
+    """The district colourings of :data:`METRICS` (per_demand only with ``demand``;
+    coverage only with its ``shares``)."""
     figs = figures(stations, names, threshold_m=threshold_m)
     counts = {k: f.stations_active for k, f in figs.items()}
-    choropleths = [
-        Choropleth("coverage", f"{reach}覆盖率", shares, fmt="{:.1%}"),
+    choropleths = (
+        [] if shares is None else [Choropleth("coverage", f"{reach}覆盖率", shares, fmt="{:.1%}")]
+    )
+    choropleths += [
         Choropleth(
             "listed_all_rate",
             "三家上图率",
