@@ -505,10 +505,11 @@ def _compact(
 # Areas and district shapes as drawn: within ~30 m (3 px at zoom 14), to ~10 m, unless
 # that leaves more than DRAWN_VERTICES vertices (the page is ready once they are parsed
 # and drawn): then the next coarser tolerance of FILL_TOLERANCES that does not (the 2,848
-# counties of China: ~0.01°, ~1 km, a pixel at zoom 7), to a third of it.
+# counties of China: 0.871 M vertices -> 0.15 M at ~0.01°, ~1 km, a pixel at zoom 7), to a
+# third of it. Finer or coarser needs the areas as tiles.
 FILL_TOLERANCE, FILL_DECIMALS = 3e-4, 4
 FILL_TOLERANCES = (FILL_TOLERANCE, 1e-3, 3e-3, 1e-2, 3e-2)
-DRAWN_VERTICES = 120_000
+DRAWN_VERTICES = 160_000
 
 
 def _drawn_shapes(
@@ -518,9 +519,18 @@ def _drawn_shapes(
     (see above)."""
     if not geometries:
         return [], FILL_TOLERANCE, FILL_DECIMALS
-    array = np.asarray(geometries, dtype=object)
-    for tolerance in FILL_TOLERANCES:
-        simple = shapely.simplify(array, tolerance, preserve_topology=False)
+    simple = np.asarray(geometries, dtype=object)
+    # No step finer than a 20,000th of the extent (the first view is ~1,000 px across):
+    # the 2,848 counties are not simplified by 0.3 m and 1 m first, for nothing.
+    x0, y0, x1, y1 = shapely.total_bounds(simple)
+    span = max(x1 - x0, y1 - y0)
+    finest = max([t for t in FILL_TOLERANCES if t <= span / 20_000], default=FILL_TOLERANCE)
+    for tolerance in (t for t in FILL_TOLERANCES if t >= finest):
+        # Each step simplifies the last one's shapes (a fraction of the vertices): within
+        # the sum of the tolerances so far, at most 1.5 times this one. A shape that would
+        # vanish keeps the last step's.
+        coarser = shapely.simplify(simple, tolerance, preserve_topology=False)
+        simple = np.where(shapely.is_empty(coarser), simple, coarser)
         if int(np.sum(shapely.get_num_coordinates(simple))) <= DRAWN_VERTICES:
             break
     decimals = max(0, int(np.ceil(-np.log10(tolerance / 3))))

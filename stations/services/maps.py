@@ -18,7 +18,7 @@ from geodata.crs import CoordinateSystem
 from geodata.districts import LAYERS, District, Districts
 from geodata.maps import Choropleth, MapPoints, PointLegend, StationTiles, coverage_map
 from stations.domain.demand import DemandLayer
-from stations.domain.figures import figures, stations_per_100km2
+from stations.domain.figures import listed_on_all, stations_per_100km2
 from stations.domain.listings import MappedState, is_precise, listing_offsets
 from stations.domain.model import (
     AMENITY_LABELS,
@@ -170,11 +170,11 @@ def station_map(
     choropleths = _choropleths(
         chosen,
         stations,
-        names,
+        index.district[positions],
+        active,
         None if areas is None else areas.shares,
         reach=options.reach,
         demand=demand,
-        threshold_m=index.threshold_m,
         districts=districts,
     )
     when = f"，{at:%Y-%m-%d %H:%M} 开放的驿站" if at is not None else ""
@@ -365,18 +365,17 @@ def _points(
 def _choropleths(
     chosen: list[District],
     stations: list[Station],
-    names: dict[str, str],
+    district_codes: npt.NDArray[np.str_],
+    active: npt.NDArray[np.bool_],
     shares: dict[str, float | None] | None,
     *,
     reach: str,
     demand: DemandLayer | None,
-    threshold_m: float,
     districts: Districts,
 ) -> list[Choropleth]:
     """The district colourings of :data:`METRICS` (per_demand only with ``demand``;
     coverage only with its ``shares``)."""
-    figs = figures(stations, names, threshold_m=threshold_m)
-    counts = {k: f.stations_active for k, f in figs.items()}
+    counts, listed_all = _district_counts(district_codes, active, stations)
     choropleths = (
         [] if shares is None else [Choropleth("coverage", f"{reach}覆盖率", shares, fmt="{:.1%}")]
     )
@@ -384,7 +383,12 @@ def _choropleths(
         Choropleth(
             "listed_all_rate",
             "三家上图率",
-            {d.adcode: figs[d.adcode].rate(figs[d.adcode].listed_all) for d in chosen},
+            {
+                d.adcode: listed_all.get(d.adcode, 0) / counts[d.adcode]
+                if counts.get(d.adcode)
+                else None
+                for d in chosen
+            },
         ),
         Choropleth(
             "per_100km2",
@@ -403,6 +407,28 @@ def _choropleths(
             Choropleth("per_demand", f"每千需求权重驿站数（{demand.name}）", per, fmt="{:.1f}")
         )
     return choropleths
+
+
+def _district_counts(
+    district_codes: npt.NDArray[np.str_], active: npt.NDArray[np.bool_], stations: list[Station]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """By district: the active ``stations`` and those of them listed with the keyword on
+    every provider, as :func:`~stations.domain.figures.figures` counts them (``stations``
+    in ``district_codes``' districts, ``active`` theirs); counted in arrays, not in
+    Figures (10 s at 186,000 stations)."""
+    codes, where = np.unique(district_codes[active], return_inverse=True)
+    listed = np.fromiter(
+        (listed_on_all(s) for s, a in zip(stations, active.tolist(), strict=True) if a),
+        dtype=np.bool_,
+        count=int(active.sum()),
+    )
+    n_active = np.bincount(where, minlength=len(codes))
+    n_listed = np.bincount(where, weights=listed, minlength=len(codes))
+    keys = codes.tolist()
+    return (
+        dict(zip(keys, n_active.tolist(), strict=True)),
+        dict(zip(keys, n_listed.astype(int).tolist(), strict=True)),
+    )
 
 
 def _collection(parts: list[shapely.Geometry]) -> shapely.Geometry:
