@@ -209,8 +209,11 @@ _POINTS_JS = Template(
   window.yizhanLayers = overlays;
   window.yizhanMap = map;
   window.yizhanCounts = counts;
-  // Ready once the first frame with every layer has been drawn.
-  L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+  // Ready once the first frame with every layer (the districts all added) has been drawn.
+  function whenDistricts(f) { (window.yizhanAfterDistricts || function (g) { g(); })(f); }
+  whenDistricts(function () {
+    L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+  });
 })();
 {% endmacro %}
 """
@@ -381,9 +384,12 @@ _TILES_JS = Template(
   window.yizhanTiles = layer;
   window.yizhanMap = map;
   window.yizhanCounts = cfg.counts;
-  // Ready once the tiles of the first view are drawn (and painted).
+  // Ready once the tiles of the first view are drawn (and painted), the districts all in.
+  function whenDistricts(f) { (window.yizhanAfterDistricts || function (g) { g(); })(f); }
   layer.once("load", function () {
-    L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+    whenDistricts(function () {
+      L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+    });
   });
 })();
 {% endmacro %}
@@ -503,13 +509,15 @@ def _compact(
 
 
 # Areas and district shapes as drawn: within ~30 m (3 px at zoom 14), to ~10 m, unless
-# that leaves more than DRAWN_VERTICES vertices (the page is ready once they are parsed
-# and drawn): then the next coarser tolerance of FILL_TOLERANCES that does not (the 2,848
-# counties of China: 0.871 M vertices -> 0.15 M at ~0.01°, ~1 km, a pixel at zoom 7), to a
-# third of it. Finer or coarser needs the areas as tiles.
+# that leaves more than DRAWN_VERTICES vertices (each is objects for the browser to make,
+# project at every zoom and collect): then the next coarser tolerance of FILL_TOLERANCES
+# that does not (the 2,848 counties of China: 0.871 M vertices -> 54,000 at 0.03°, ~3 km, a
+# pixel at zoom 6), to a third of it. Finer at national scale needs the areas as tiles.
 FILL_TOLERANCE, FILL_DECIMALS = 3e-4, 4
 FILL_TOLERANCES = (FILL_TOLERANCE, 1e-3, 3e-3, 1e-2, 3e-2)
-DRAWN_VERTICES = 160_000
+DRAWN_VERTICES = 60_000
+# The page adds the districts' shapes about this many vertices at a time (a task each).
+SLICE_VERTICES = 8_000
 
 
 def _drawn_shapes(
@@ -848,14 +856,14 @@ _DISTRICTS_JS = Template(
     var k = f.properties.k;
     return {fillColor: palette[shown.fill[k]], fillOpacity: 0.55, color: "#444", weight: 0.5};
   }
-  var fills = L.geoJSON(shapes, {style: function () { return {}; }});
+  var fills = L.geoJSON(null, {style: function (f) { return shown ? fillStyle(f) : {}; }});
   fills.bindTooltip(function (l) {
     var k = l.feature.properties.k;
     // HTML: the name and the value are escaped in the page.
     return "<table><tr><th>区县</th><td>" + l.feature.properties.name + "</td></tr><tr><th>" +
       shown.label + "</th><td>" + shown.text[k] + "</td></tr></table>";
   }, {sticky: true});
-  var lines = L.geoJSON(shapes, {style: {color: "#555", weight: 1, fill: false}});
+  var lines = L.geoJSON(null, {style: {color: "#555", weight: 1, fill: false}});
   lines.bindTooltip(function (l) { return l.feature.properties.name; }, {sticky: true});
   if (shapes.features.length) {
     lines.addTo(map);
@@ -910,8 +918,27 @@ _DISTRICTS_JS = Template(
     });
     if (first) { show(first); }
   }
-  sink();
   map.on("overlayadd", sink);
+  // The shapes are added a slice at a time, each in a task of its own: thousands of
+  // counties at once would hold the page for seconds. The page is ready (yizhanReady) once
+  // they are all in (see yizhanAfterDistricts).
+  var waiting = [], done = false, next = 0, features = shapes.features;
+  window.yizhanAfterDistricts = function (f) { if (done) { f(); } else { waiting.push(f); } };
+  function slice() {
+    var budget = {{ this.slice_vertices }}, part = [];
+    while (next < features.length && budget > 0) {
+      part.push(features[next]);
+      budget -= features[next].properties.n;
+      next++;
+    }
+    fills.addData(part);
+    lines.addData(part);
+    if (next < features.length) { setTimeout(slice, 0); return; }
+    sink();
+    done = true;
+    waiting.forEach(function (f) { f(); });
+  }
+  slice();
   window.yizhanMetrics = base;
   window.yizhanDistricts = {fills: fills, lines: lines};
 })();
@@ -942,7 +969,11 @@ class _Districts(MacroElement):
                 {
                     "type": "Feature",
                     # The tooltips are HTML: the name escaped.
-                    "properties": {"k": k, "name": _escape(name)},
+                    "properties": {
+                        "k": k,
+                        "name": _escape(name),
+                        "n": int(shapely.get_num_coordinates(g)),
+                    },
                     "geometry": shapely.geometry.mapping(g),
                 }
                 for k, ((_, name, _), g) in enumerate(zip(geoms, simple, strict=True))
@@ -969,6 +1000,7 @@ class _Districts(MacroElement):
         self.control = control.get_name() if control is not None else "null"
         self.none_label = _json_for_script("不着色")
         self.lines_label = _json_for_script("区县边界")
+        self.slice_vertices = SLICE_VERTICES
 
     def render(self, **kwargs: Any) -> str:
         # The shapes (MB at national scale) go in as raw HTML, not compiled as a template.
