@@ -863,7 +863,13 @@ _DISTRICTS_JS = Template(
     return "<table><tr><th>区县</th><td>" + l.feature.properties.name + "</td></tr><tr><th>" +
       shown.label + "</th><td>" + shown.text[k] + "</td></tr></table>";
   }, {sticky: true});
-  var lines = L.geoJSON(null, {style: {color: "#555", weight: 1, fill: false}});
+  // Outlines: hovered on the line only (Leaflet's polygons answer inside too, and would
+  // hide the fills' tooltips beneath).
+  function onLine(p) { return L.Polyline.prototype._containsPoint.call(this, p, true); }
+  var lines = L.geoJSON(null, {
+    style: {color: "#555", weight: 1, fill: false},
+    onEachFeature: function (f, l) { l._containsPoint = onLine; }
+  });
   lines.bindTooltip(function (l) { return l.feature.properties.name; }, {sticky: true});
   if (shapes.features.length) {
     lines.addTo(map);
