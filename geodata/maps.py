@@ -209,8 +209,11 @@ _POINTS_JS = Template(
   window.yizhanLayers = overlays;
   window.yizhanMap = map;
   window.yizhanCounts = counts;
-  // Ready once the first frame with every layer has been drawn.
-  L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+  // Ready once the first frame with every layer (the districts all added) has been drawn.
+  function whenDistricts(f) { (window.yizhanAfterDistricts || function (g) { g(); })(f); }
+  whenDistricts(function () {
+    L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+  });
 })();
 {% endmacro %}
 """
@@ -381,9 +384,12 @@ _TILES_JS = Template(
   window.yizhanTiles = layer;
   window.yizhanMap = map;
   window.yizhanCounts = cfg.counts;
-  // Ready once the tiles of the first view are drawn (and painted).
+  // Ready once the tiles of the first view are drawn (and painted), the districts all in.
+  function whenDistricts(f) { (window.yizhanAfterDistricts || function (g) { g(); })(f); }
   layer.once("load", function () {
-    L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+    whenDistricts(function () {
+      L.Util.requestAnimFrame(function () { window.yizhanReady = true; });
+    });
   });
 })();
 {% endmacro %}
@@ -502,11 +508,42 @@ def _compact(
     return shapely.geometry.mapping(shapely.transform(simple, lambda c: np.round(c, decimals)))
 
 
-# Areas and district lines as drawn: within ~30 m (3 px at zoom 14), to ~10 m. Each
-# colouring carries every district: this halves the page's biggest parts (at 38 districts,
-# 1.1 MB of GeoJSON per colouring, 1–1.7 MB per coverage layer, and the page is ready only
-# once all of it is parsed and drawn).
+# Areas and district shapes as drawn: within ~30 m (3 px at zoom 14), to ~10 m, unless
+# that leaves more than DRAWN_VERTICES vertices (each is objects for the browser to make,
+# project at every zoom and collect): then the next coarser tolerance of FILL_TOLERANCES
+# that does not (the 2,848 counties of China: 0.871 M vertices -> 54,000 at 0.03°, ~3 km, a
+# pixel at zoom 6), to a third of it. Finer at national scale needs the areas as tiles.
 FILL_TOLERANCE, FILL_DECIMALS = 3e-4, 4
+FILL_TOLERANCES = (FILL_TOLERANCE, 1e-3, 3e-3, 1e-2, 3e-2)
+DRAWN_VERTICES = 60_000
+# The page adds the districts' shapes about this many vertices at a time (a task each).
+SLICE_VERTICES = 8_000
+
+
+def _drawn_shapes(
+    geometries: Sequence[shapely.Geometry],
+) -> tuple[list[shapely.Geometry], float, int]:
+    """The shapes as drawn, and the tolerance (degrees) and decimals they were drawn with
+    (see above)."""
+    if not geometries:
+        return [], FILL_TOLERANCE, FILL_DECIMALS
+    simple = np.asarray(geometries, dtype=object)
+    # No step finer than a 20,000th of the extent (the first view is ~1,000 px across):
+    # the 2,848 counties are not simplified by 0.3 m and 1 m first, for nothing.
+    x0, y0, x1, y1 = shapely.total_bounds(simple)
+    span = max(x1 - x0, y1 - y0)
+    finest = max([t for t in FILL_TOLERANCES if t <= span / 20_000], default=FILL_TOLERANCE)
+    for tolerance in (t for t in FILL_TOLERANCES if t >= finest):
+        # Each step simplifies the last one's shapes (a fraction of the vertices): within
+        # the sum of the tolerances so far, at most 1.5 times this one. A shape that would
+        # vanish keeps the last step's.
+        coarser = shapely.simplify(simple, tolerance, preserve_topology=False)
+        simple = np.where(shapely.is_empty(coarser), simple, coarser)
+        if int(np.sum(shapely.get_num_coordinates(simple))) <= DRAWN_VERTICES:
+            break
+    decimals = max(0, int(np.ceil(-np.log10(tolerance / 3))))
+    # Rounded, not snapped with set_precision: drawing needs no valid topology.
+    return list(shapely.transform(simple, lambda c: np.round(c, decimals))), tolerance, decimals
 
 
 @dataclass(frozen=True)
@@ -604,25 +641,27 @@ def coverage_map(
     root.title = title
     _add_tiles(m, provider, credit)
 
-    # Added in drawing order, bottom first: all share the map's one canvas.
+    # One geometry per district for every colouring and the boundaries, simplified for
+    # the first view's scale (see _drawing_tolerance); the coverage areas likewise.
+    shapes, tolerance, decimals = _drawn_shapes([g for _, _, g in geoms])
     shades = [
-        _add_choropleth(m, geoms, choropleth, show=choropleth.name == metric)
+        _shade([k for k, _, _ in geoms], choropleth, show=choropleth.name == metric)
         for choropleth in choropleths
     ]
     reach = reach or f"{radius_m:.0f} 米"
-    areas = _coverage_layers(covered, uncovered, crs=crs, reach=reach)
-    if geoms:
-        areas.append(_boundaries(geoms))
+    areas = _coverage_layers(
+        covered, uncovered, crs=crs, reach=reach, tolerance=tolerance, decimals=decimals
+    )
     for area in areas:
         area.add_to(m)
-    # The control first: the stations' script adds its layers to it.
+    # The control first: the districts' and the stations' scripts add their layers to it.
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
+    _Districts(geoms, shapes, shades, areas, control).add_to(m)
     if station_tiles is None:
         _Points(drawn, control).add_to(m)
     else:
         _Tiles(points, station_tiles, crs, control, provider.max_zoom).add_to(m)
-    _Metrics(shades, areas).add_to(m)
     _Fit(bounds).add_to(m)
     if station_tiles is not None:
         note = (note + "；" if note else "") + "圆圈中的数字为该处驿站数，点击或放大可见各驿站"
@@ -652,6 +691,8 @@ def _coverage_layers(
     *,
     crs: CoordinateSystem,
     reach: str,
+    tolerance: float = 3e-4,
+    decimals: int = 4,
 ) -> list[folium.GeoJson]:
     """The areas within reach (shown) and beyond it (hidden at first), drawn in ``crs``."""
     style = {"fillOpacity": 0.35, "weight": 0}
@@ -659,9 +700,7 @@ def _coverage_layers(
     if covered is not None and not covered.is_empty:
         layers.append(
             folium.GeoJson(
-                _compact(
-                    shift_geometry(covered, crs), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
-                ),
+                _compact(shift_geometry(covered, crs), tolerance=tolerance, decimals=decimals),
                 name=f"{reach}内可达",
                 style_function=lambda _: {**style, "fillColor": "#1a9850"},
                 interactive=False,  # hovering shows the district beneath
@@ -670,9 +709,7 @@ def _coverage_layers(
     if uncovered is not None and not uncovered.is_empty:
         layers.append(
             folium.GeoJson(
-                _compact(
-                    shift_geometry(uncovered, crs), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
-                ),
+                _compact(shift_geometry(uncovered, crs), tolerance=tolerance, decimals=decimals),
                 name=f"{reach}外（未覆盖）",
                 style_function=lambda _: {**style, "fillColor": "#d73027", "fillOpacity": 0.25},
                 show=False,
@@ -758,28 +795,6 @@ class _Fit(MacroElement):
         )
 
 
-def _boundaries(geoms: Sequence[tuple[str, str, shapely.Geometry]]) -> folium.GeoJson:
-    return folium.GeoJson(
-        {
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "properties": {"name": _escape(n)},  # folium's tooltip is HTML
-                    # As simplified as the fills: the two meet exactly.
-                    "geometry": _compact(
-                        shapely.boundary(g), tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS
-                    ),
-                }
-                for _, n, g in geoms
-            ],
-        },
-        name="区县边界",
-        style_function=lambda _: {"color": "#555", "weight": 1, "fill": False},
-        tooltip=folium.GeoJsonTooltip(["name"], labels=False),
-    )
-
-
 def _attribution(provider: TileProvider, credit: str) -> str:
     text = _escape(provider.attribution)
     if provider.attribution_url:
@@ -793,81 +808,94 @@ def _escape(text: str) -> str:
 
 @dataclass(frozen=True)
 class _Shade:
-    """A choropleth's layer and what the legend shows for it."""
+    """A colouring of the districts: for each district (in the map's order) its colour's
+    position in the palette and its value as written; what the legend shows for it."""
 
-    layer: folium.GeoJson
     name: str
     title: str
     rows: list[tuple[str, str]]
     shown: bool
+    fill: list[int]
+    text: list[str]
 
 
-def _add_choropleth(
-    m: folium.Map,
-    geoms: Sequence[tuple[str, str, shapely.Geometry]],
-    choropleth: Choropleth,
-    *,
-    show: bool,
-) -> _Shade:
-    keys = {k for k, _, _ in geoms}
-    values = [v for k, v in choropleth.values.items() if v is not None and k in keys]
+# The colourings' colours: a district's fill is a position in this list.
+_PALETTE = (*CHOROPLETH_COLOURS, NO_DATA_COLOUR)
+
+
+def _shade(keys: Sequence[str], choropleth: Choropleth, *, show: bool) -> _Shade:
+    wanted = set(keys)
+    values = [v for k, v in choropleth.values.items() if v is not None and k in wanted]
     classes = _Classes.of(values)
-    features = []
-    for key, name, geometry in geoms:
+    fill, text = [], []
+    for key in keys:
         value = choropleth.values.get(key)
-        shown = "无数据" if value is None else choropleth.fmt.format(value)
-        features.append(
-            {
-                "type": "Feature",
-                # folium's tooltip puts these in as HTML: escaped here.
-                "properties": {
-                    "name": _escape(name),
-                    "value": _escape(shown),
-                    "fill": classes.colour(value),
-                },
-                "geometry": _compact(geometry, tolerance=FILL_TOLERANCE, decimals=FILL_DECIMALS),
-            }
-        )
-    layer = folium.GeoJson(
-        {"type": "FeatureCollection", "features": features},
-        name=f"区县：{choropleth.title}",
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.55,
-            "color": "#444",
-            "weight": 0.5,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            ["name", "value"], aliases=["区县", _escape(choropleth.title)]
-        ),
-        control=False,  # in the metrics' own control (one shown at a time)
-        show=show,
-    )
-    layer.add_to(m)
+        fill.append(_PALETTE.index(classes.colour(value)))
+        # The tooltip is HTML: escaped here.
+        text.append(_escape("无数据" if value is None else choropleth.fmt.format(value)))
     rows = classes.legend(min(values), choropleth.fmt) if values else []
-    if len(values) < len(keys):
+    if len(values) < len(wanted):
         rows.append((NO_DATA_COLOUR, "无数据"))
-    return _Shade(layer, choropleth.name, choropleth.title, rows, show)
+    return _Shade(choropleth.name, choropleth.title, rows, show, fill, text)
 
 
-_METRICS_JS = Template(
+_DISTRICTS_JS = Template(
     """
 {% macro script(this, kwargs) %}
 (function () {
   var map = {{ this._parent.get_name() }};
+  // Each district's shape once: the colourings (one shown at a time) restyle the one
+  // layer of fills, the boundaries are the same shapes' outlines.
+  var shapes = {{ this.shapes }};
   var shades = {{ this.shades }};
-  var layers = [{{ this.layers }}];
+  var palette = {{ this.palette }};
   var areas = [{{ this.areas }}];
-  var none = L.layerGroup();
-  var base = {}, legend = {};
-  shades.forEach(function (s, k) { base[s.label] = layers[k]; legend[L.stamp(layers[k])] = s; });
+  var control = {{ this.control }};
+  var shown = null;
+  function fillStyle(f) {
+    var k = f.properties.k;
+    return {fillColor: palette[shown.fill[k]], fillOpacity: 0.55, color: "#444", weight: 0.5};
+  }
+  var fills = L.geoJSON(null, {style: function (f) { return shown ? fillStyle(f) : {}; }});
+  fills.bindTooltip(function (l) {
+    var k = l.feature.properties.k;
+    // HTML: the name and the value are escaped in the page.
+    return "<table><tr><th>区县</th><td>" + l.feature.properties.name + "</td></tr><tr><th>" +
+      shown.label + "</th><td>" + shown.text[k] + "</td></tr></table>";
+  }, {sticky: true});
+  // Outlines: hovered on the line only (Leaflet's polygons answer inside too, and would
+  // hide the fills' tooltips beneath).
+  function onLine(p) { return L.Polyline.prototype._containsPoint.call(this, p, true); }
+  var lines = L.geoJSON(null, {
+    style: {color: "#555", weight: 1, fill: false},
+    onEachFeature: function (f, l) { l._containsPoint = onLine; }
+  });
+  lines.bindTooltip(function (l) { return l.feature.properties.name; }, {sticky: true});
+  if (shapes.features.length) {
+    lines.addTo(map);
+    if (control) { control.addOverlay(lines, {{ this.lines_label }}); }
+  }
+  // Areas go under the stations whenever one is switched on (all share one canvas, and
+  // the last drawn would take the clicks): top to bottom, each sent to the back.
+  function sink() {
+    [lines].concat(areas, [fills]).forEach(function (l) {
+      if (map.hasLayer(l)) { l.bringToBack(); }
+    });
+  }
+  var none = L.layerGroup(), base = {}, legend = {};
+  shades.forEach(function (s) {
+    s.layer = L.layerGroup();  // stands for the colouring in the control
+    base[s.label] = s.layer;
+    legend[L.stamp(s.layer)] = s;
+  });
   base[{{ this.none_label }}] = none;
-  if (!shades.some(function (s) { return s.shown; })) { none.addTo(map); }
   var box = document.getElementById("yz-legend-metric");
-  function show(layer) {
-    var s = legend[L.stamp(layer)];
+  function show(s) {
+    shown = s;
     box.textContent = "";
-    if (!s) { return; }
+    if (!s) { map.removeLayer(fills); return; }
+    fills.setStyle(fillStyle);
+    fills.addTo(map);
     var head = document.createElement("b");
     head.textContent = "区县着色：" + s.title;
     box.appendChild(head);
@@ -880,47 +908,112 @@ _METRICS_JS = Template(
       box.appendChild(row);
     });
   }
-  // Areas go under the stations whenever one is switched on (all share one canvas, and
-  // the last drawn would take the clicks): top to bottom, each sent to the back.
-  function sink() {
-    areas.concat(layers).forEach(function (l) { if (map.hasLayer(l)) { l.bringToBack(); } });
-  }
+  var first = shades.filter(function (s) { return s.shown; })[0];
+  (first ? first.layer : none).addTo(map);
   if (shades.length) {
-    var control = L.control.layers(base, null, {collapsed: false}).addTo(map);
+    var metrics = L.control.layers(base, null, {collapsed: false}).addTo(map);
     var title = document.createElement("b");
     title.textContent = "区县着色";
-    var list = control.getContainer().querySelector(".leaflet-control-layers-list");
+    var list = metrics.getContainer().querySelector(".leaflet-control-layers-list");
     list.insertBefore(title, list.firstChild);
     map.on("baselayerchange", function (e) {
-      if (e.layer === none || legend[L.stamp(e.layer)]) { show(e.layer); sink(); }
+      if (e.layer === none || legend[L.stamp(e.layer)]) {
+        show(legend[L.stamp(e.layer)] || null);
+        sink();
+      }
     });
-    layers.forEach(function (l) { if (map.hasLayer(l)) { show(l); } });
+    if (first) { show(first); }
   }
   map.on("overlayadd", sink);
+  // The shapes are added a slice at a time, each in a task of its own: thousands of
+  // counties at once would hold the page for seconds. The page is ready (yizhanReady) once
+  // they are all in (see yizhanAfterDistricts).
+  var waiting = [], done = false, next = 0, features = shapes.features;
+  window.yizhanAfterDistricts = function (f) { if (done) { f(); } else { waiting.push(f); } };
+  function slice() {
+    var budget = {{ this.slice_vertices }}, part = [];
+    while (next < features.length && budget > 0) {
+      part.push(features[next]);
+      budget -= features[next].properties.n;
+      next++;
+    }
+    fills.addData(part);
+    lines.addData(part);
+    if (next < features.length) { setTimeout(slice, 0); return; }
+    sink();
+    done = true;
+    waiting.forEach(function (f) { f(); });
+  }
+  slice();
   window.yizhanMetrics = base;
+  window.yizhanDistricts = {fills: fills, lines: lines};
 })();
 {% endmacro %}
 """
 )
 
 
-class _Metrics(MacroElement):
-    """The district colourings, one at a time in a control of their own, with the legend
-    of the one shown; and the areas kept under the stations."""
+class _Districts(MacroElement):
+    """The districts drawn once (``geoms``' names, ``simple`` their shapes as drawn, in the
+    map's system): their outlines
+    (an overlay of ``control``), their fills restyled by the colouring chosen in a control
+    of its own (``shades``, the legend following it); the areas kept under the stations."""
 
-    def __init__(self, shades: Sequence[_Shade], areas: Sequence[folium.GeoJson]) -> None:
+    def __init__(
+        self,
+        geoms: Sequence[tuple[str, str, shapely.Geometry]],
+        simple: Sequence[shapely.Geometry],
+        shades: Sequence[_Shade],
+        areas: Sequence[folium.GeoJson],
+        control: folium.LayerControl | None,
+    ) -> None:
         super().__init__()
-        self._template = _METRICS_JS
+        self._template = _DISTRICTS_JS
+        shapes = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    # The tooltips are HTML: the name escaped.
+                    "properties": {
+                        "k": k,
+                        "name": _escape(name),
+                        "n": int(shapely.get_num_coordinates(g)),
+                    },
+                    "geometry": shapely.geometry.mapping(g),
+                }
+                for k, ((_, name, _), g) in enumerate(zip(geoms, simple, strict=True))
+            ],
+        }
+        self.shapes = _json_for_script(shapes)
         self.shades = _json_for_script(
             [
-                # label: HTML in the control; title and rows: text in the legend.
-                {"label": _escape(s.title), "title": s.title, "rows": s.rows, "shown": s.shown}
+                # label: HTML in the control and the tooltip; title and rows: text in the
+                # legend.
+                {
+                    "label": _escape(s.title),
+                    "title": s.title,
+                    "rows": s.rows,
+                    "shown": s.shown,
+                    "fill": s.fill,
+                    "text": s.text,
+                }
                 for s in shades
             ]
         )
-        self.layers = ", ".join(s.layer.get_name() for s in shades)
+        self.palette = _json_for_script(list(_PALETTE))
         self.areas = ", ".join(a.get_name() for a in reversed(areas))
+        self.control = control.get_name() if control is not None else "null"
         self.none_label = _json_for_script("不着色")
+        self.lines_label = _json_for_script("区县边界")
+        self.slice_vertices = SLICE_VERTICES
+
+    def render(self, **kwargs: Any) -> str:
+        # The shapes (MB at national scale) go in as raw HTML, not compiled as a template.
+        script = self._template.module.__dict__["script"](self, kwargs)
+        root: Any = self.get_root()
+        root.script.add_child(_Raw(lambda: str(script)), name=self.get_name())
+        return ""
 
 
 _STYLE = """<style>

@@ -123,7 +123,7 @@ def figures(
             f.stations_active += 1
             for p in keyworded:
                 f.listed[p] = f.listed.get(p, 0) + 1
-            f.listed_all += len(keyworded) == len(Provider)
+            f.listed_all += len(keyworded) == len(Provider)  # see listed_on_all
             f.precise_all += state is MappedState.FULL
             f.mapped[state.value] = f.mapped.get(state.value, 0) + 1
             f.self_service_24h += station.self_service_24h
@@ -134,6 +134,11 @@ def figures(
 def stations_per_100km2(stations: int, area_m2: float) -> float:
     """Density: ``stations`` over an area of ``area_m2`` square metres, per 100 km²."""
     return stations / (area_m2 / 1e8)
+
+
+def listed_on_all(station: Station) -> bool:
+    """Whether ``station`` is listed with the keyword on every provider (``listed_all``)."""
+    return len(keyworded_providers(station)) == len(Provider)
 
 
 def keyworded_providers(station: Station) -> set[str]:
@@ -157,7 +162,7 @@ def mapped_counts(
         if station.status is not Status.ACTIVE:
             out.append((0, 0, 0))
             continue
-        listed_all = len(keyworded_providers(station)) == len(Provider)
+        listed_all = listed_on_all(station)
         out.append((1, int(listed_all), int(state is MappedState.FULL)))
     return out
 

@@ -203,6 +203,8 @@ def test_district_tooltip_shows_between_the_stations(server, browser, districts)
     tooltip = page.locator(".leaflet-tooltip")
     tooltip.wait_for(timeout=5_000)
     assert "渝中区" in tooltip.inner_text()
+    # The colouring's tooltip, not the outline's: the district's value shows too.
+    assert "1000 米覆盖率" in tooltip.inner_text()
     assert log.errors == []
     page.close()
 

@@ -11,7 +11,9 @@ import shapely
 
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.maps import (
+    DRAWN_VERTICES,
     FILL_DECIMALS,
+    FILL_TOLERANCES,
     NO_DATA_COLOUR,
     Choropleth,
     MapPoints,
@@ -181,11 +183,12 @@ def test_choropleth_classes_are_quantiles_with_their_ranges_in_the_legend():
         choropleths=[Choropleth("coverage", "1000 米覆盖率", values)],
         metric="coverage",
     )
-    fills = re.findall(r'"fill": "(#[0-9a-f]{6})"', html)
+    shades = json.loads(re.search(r"var shades = (\[.*?\]);\n", html).group(1))
+    palette = json.loads(re.search(r"var palette = (\[.*?\]);\n", html).group(1))
+    fills = [palette[k] for k in shades[0]["fill"]]
     assert len(fills) == 6
     assert len(set(fills[:5])) == 5  # equal steps would colour the first four alike
     assert fills[5] == NO_DATA_COLOUR
-    shades = json.loads(re.search(r"var shades = (\[.*?\]);\n", html).group(1))
     assert shades[0]["title"] == "1000 米覆盖率" and shades[0]["shown"] is True
     labels = [row[1] for row in shades[0]["rows"]]
     assert labels[0] == "1%" and labels[-2] == "4% – 90%" and labels[-1] == "无数据"
@@ -223,3 +226,46 @@ def test_tiles_come_from_the_registry_and_a_key_is_needed_where_the_provider_nee
     data = payload(html)
     assert data["lon"][0] == 106.5772  # CGCS2000 tiles: no shift
     assert "L.control.scale({metric: true, imperial: false" in html
+
+
+def test_each_district_is_drawn_once_whatever_the_colourings():
+    keys = [f"5001{i:02d}" for i in range(3)]
+    districts = [
+        (k, f"区{i}", shapely.box(106 + i * 0.1, 29, 106.05 + i * 0.1, 29.05))
+        for i, k in enumerate(keys)
+    ]
+    values = dict(zip(keys, [0.1, 0.2, None], strict=True))
+    one, four = (
+        render(
+            districts=districts,
+            choropleths=[Choropleth(f"m{j}", f"指标{j}", values) for j in range(n)],
+            metric="m0",
+        )
+        for n in (1, 4)
+    )
+    shapes = json.loads(re.search(r"var shapes = (\{.*?\});\n", four).group(1))
+    assert [f["properties"]["name"] for f in shapes["features"]] == ["区0", "区1", "区2"]
+    # A corner of the first district: once in the page, with one colouring or four.
+    assert one.count("[106.05,29.05]") == four.count("[106.05,29.05]") == 1
+    shades = json.loads(re.search(r"var shades = (\[.*?\]);\n", four).group(1))
+    assert [s["text"] for s in shades] == [["10%", "20%", "无数据"]] * 4
+
+
+def test_many_districts_are_drawn_coarser_within_the_vertex_budget():
+    # 400 jagged districts of 2,000 vertices each: 800,000 at the finest tolerance.
+    rng = np.random.default_rng(1)
+    districts = []
+    for i in range(400):
+        angle = np.linspace(0, 2 * np.pi, 2000, endpoint=False)
+        r = 0.2 * (1 + 0.05 * rng.standard_normal(2000))
+        x0, y0 = 100 + (i % 20) * 0.5, 25 + (i // 20) * 0.5
+        ring = np.column_stack([x0 + r * np.cos(angle), y0 + r * np.sin(angle)])
+        districts.append((f"{500000 + i}", f"区{i}", shapely.Polygon(ring)))
+    html = render(districts=districts)
+    shapes = json.loads(re.search(r"var shapes = (\{.*?\});\n", html).group(1))
+    drawn = [shapely.geometry.shape(f["geometry"]) for f in shapes["features"]]
+    assert len(drawn) == 400 and all(not g.is_empty for g in drawn)
+    assert sum(shapely.get_num_coordinates(g) for g in drawn) <= DRAWN_VERTICES
+    # Still the same places: each drawn shape within its tolerance of the original.
+    for (_, _, exact), g in zip(districts, drawn, strict=True):
+        assert shapely.hausdorff_distance(exact, g) < max(FILL_TOLERANCES) * 2
