@@ -19,7 +19,16 @@ from stations.storage.store import UploadStore
 
 
 def _json_list(text: str) -> tuple[Any, ...]:
-    return () if text == "[]" else tuple(json.loads(text))
+    return () if text == "[]" else tuple(_loads(text))
+
+
+def _loads(text: str) -> Any:
+    """JSON that json.dumps wrote (dump_json), read with orjson, a third of the time; what
+    orjson does not read (NaN from a file's cells, integers past 64 bits) with json."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class SQLUploads(SQLBase, UploadStore):
@@ -224,7 +233,7 @@ class SQLUploads(SQLBase, UploadStore):
                 problems=_json_list(r["problems"]),
                 warnings=_json_list(r["warnings"]),
                 # Only rejected rows keep their cells: most rows read none.
-                cells=json.loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
+                cells=_loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
             )
 
     def list_uploads(
