@@ -17,7 +17,7 @@ _VALUES = st.recursive(
     | st.booleans()
     | st.integers()  # past 64 bits too
     | st.floats()  # NaN and infinities as json writes them
-    | st.text(st.characters(blacklist_categories=("Cs",))),
+    | st.text(st.characters(codec="utf-8")),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
