@@ -5,6 +5,7 @@ batches that name it (written by stations_repo's apply).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,11 +25,17 @@ def _json_list(text: str) -> tuple[Any, ...]:
 
 def _loads(text: str) -> Any:
     """JSON that json.dumps wrote (dump_json), read with orjson, a third of the time; what
-    orjson does not read (NaN from a file's cells, integers past 64 bits) with json."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    orjson reads otherwise or not at all with json: integers past 64 bits (orjson makes
+    floats of them; any run of 19 digits is taken for one) and NaN from a file's cells."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+_LONG_DIGITS = re.compile(r"\d{19}")
 
 
 class SQLUploads(SQLBase, UploadStore):

@@ -40,5 +40,6 @@ def test_what_json_wrote_reads_back_as_json_reads_it(value):
 
 
 def test_nan_and_huge_integers_in_a_cell_read_back():
-    got = _loads(dump_json({"经度": float("nan"), "编号": 2**70, "x": math.inf}))
+    got = _loads(dump_json({"经度": float("nan"), "编号": 2**70, "x": math.inf, "y": -(2**63) - 1}))
     assert math.isnan(got["经度"]) and got["编号"] == 2**70 and got["x"] == math.inf
+    assert got["y"] == -(2**63) - 1 and type(got["y"]) is int
