@@ -569,6 +569,8 @@ def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple
     flat_keys = [k for k in raw if isinstance(k, str) and k.startswith(_LISTING_PREFIXES)]
     if flat_keys and all(_blank(raw[k]) for k in flat_keys):
         flat_keys = []  # no provider has a cell: none gives an entry
+    if not flat_keys and not entries:
+        return ()  # most rows: no listing at all (and no pass over the providers)
     for provider, prefix in zip(Provider, _LISTING_PREFIXES, strict=True):
         if not flat_keys:
             break
