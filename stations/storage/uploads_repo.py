@@ -5,7 +5,6 @@ batches that name it (written by stations_repo's apply).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,22 +19,7 @@ from stations.storage.store import UploadStore
 
 
 def _json_list(text: str) -> tuple[Any, ...]:
-    return () if text == "[]" else tuple(_loads(text))
-
-
-def _loads(text: str) -> Any:
-    """JSON that json.dumps wrote (dump_json), read with orjson, a third of the time; what
-    orjson reads otherwise or not at all with json: integers past 64 bits (orjson makes
-    floats of them; any run of 19 digits is taken for one) and NaN from a file's cells."""
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
-
-
-_LONG_DIGITS = re.compile(r"\d{19}")
+    return () if text == "[]" else tuple(json.loads(text))
 
 
 class SQLUploads(SQLBase, UploadStore):
@@ -240,7 +224,7 @@ class SQLUploads(SQLBase, UploadStore):
                 problems=_json_list(r["problems"]),
                 warnings=_json_list(r["warnings"]),
                 # Only rejected rows keep their cells: most rows read none.
-                cells=_loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
+                cells=json.loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
             )
 
     def list_uploads(
