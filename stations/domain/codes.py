@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from functools import lru_cache
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 BASE = len(ALPHABET)  # 31, a prime
@@ -50,18 +51,37 @@ _BODIES = BASE ** (LENGTH - 1)
 
 def new_codes(n: int) -> list[str]:
     """``n`` fresh random codes for a bulk insert, each drawn as :func:`new_code` draws one
-    (uniformly among the 31**7 bodies: one draw below 31**7 is seven independent digits),
-    at a fifth of the cost."""
+    (uniformly among the 31**7 bodies: one draw below 31**7 is seven independent digits,
+    the least significant first), written three digits at a time from tables."""
+    chars, weights, sums = _triples()
     out = []
     for _ in range(n):
         value = secrets.randbelow(_BODIES)
-        body = []
-        for _ in range(LENGTH - 1):
-            value, digit = divmod(value, BASE)
-            body.append(ALPHABET[digit])
-        text = "".join(body)
-        out.append(text + _check_char(text))
+        low, rest = value % _TRIPLE, value // _TRIPLE
+        mid, top = rest % _TRIPLE, rest // _TRIPLE
+        body = chars[low] + chars[mid] + ALPHABET[top]
+        # _check_char's weighted sum: positions 1-3, 4-6 (each +3 on the first's) and 7.
+        weighted = weights[low] + weights[mid] + 3 * sums[mid] + 7 * top
+        out.append(body + ALPHABET[(-weighted * _INV_8) % BASE])
     return out
+
+
+_TRIPLE = BASE**3
+
+
+@lru_cache(maxsize=1)
+def _triples() -> tuple[list[str], list[int], list[int]]:
+    """Every three digits (least significant first) as text, their weighted sum in
+    positions 1-3 and their plain sum: built once, 29,791 of each."""
+    chars: list[str] = []
+    weights: list[int] = []
+    sums: list[int] = []
+    for x in range(_TRIPLE):
+        d = (x % BASE, x // BASE % BASE, x // BASE**2)
+        chars.append("".join(ALPHABET[i] for i in d))
+        weights.append(d[0] + 2 * d[1] + 3 * d[2])
+        sums.append(sum(d))
+    return chars, weights, sums
 
 
 def is_valid(code: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from geodata.crs import CoordinateSystem
@@ -65,13 +66,18 @@ def station_to_dict(station: Station) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)  # stored records name a few hundred unions; Owner is frozen
+def _owner(text: str) -> Owner:
+    return Owner.parse(text)
+
+
 def station_from_dict(data: dict[str, Any]) -> Station:
     """Rebuild a Station from :func:`station_to_dict` output (trusted, already validated)."""
     return Station(
         id=data.get("id"),
         code=data.get("code"),
         external_id=data["external_id"],
-        owner=Owner.parse(data["owner"]),
+        owner=_owner(data["owner"]),
         name=data["name"],
         address=data.get("address", ""),
         host=data.get("host", ""),

@@ -385,8 +385,7 @@ def _vocabulary(
         if isinstance(value, list | tuple | set | frozenset)
         else _SPLIT.split(str(value))
     )
-    by_label = {label.lower(): code for code, label in labels.items()}
-    by_label.update(_SYNONYMS)
+    by_label = _word_table(labels)
     known: list[str] = []
     unknown: list[str] = []
     for raw in items:
@@ -399,6 +398,16 @@ def _vocabulary(
         elif code not in known:
             known.append(code)
     return tuple(sorted(known, key=allowed.index)), unknown
+
+
+def _word_table(labels: Mapping[str, str]) -> Mapping[str, str]:
+    """Lower-cased labels and synonyms to codes: built once for the model's two tables."""
+    table = _WORD_TABLES.get(id(labels))
+    if table is not None and table[0] is labels:
+        return table[1]
+    by_label = {label.lower(): code for code, label in labels.items()}
+    by_label.update(_SYNONYMS)
+    return by_label
 
 
 _SYNONYMS = {
@@ -439,6 +448,11 @@ _SYNONYMS = {
 }
 
 
+_WORD_TABLES: dict[int, tuple[Mapping[str, str], Mapping[str, str]]] = {}
+for _labels in (AMENITY_LABELS, ENTRY_METHOD_LABELS):
+    _WORD_TABLES[id(_labels)] = (_labels, _word_table(_labels))
+
+
 def amenity_words(value: Any) -> tuple[tuple[str, ...], list[str]]:
     """A clerk's amenities text ("饮水、微波炉、充电、厕所") as known codes and unknown words
     (the one word table: labels and :data:`_SYNONYMS`)."""
@@ -453,7 +467,12 @@ def _number(col: _Collector, field_: str, value: Any) -> float | None:
         return None
     try:
         # NFKC: a Chinese input method's full-width １０６．５８ (float takes the digits, not ．).
-        text = unicodedata.normalize("NFKC", str(value)).strip()
+        # (ASCII text is its own NFKC form: most cells skip the normalisation.)
+        text = (
+            value.strip()
+            if type(value) is str and value.isascii()
+            else unicodedata.normalize("NFKC", str(value)).strip()
+        )
         number = float(text) if not isinstance(value, int | float) else float(value)
     except ValueError:
         col.add(field_, "invalid_number", f"不是数字：{value}", value)
@@ -548,6 +567,10 @@ def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple
             f'listings 应为列表（[{{"provider": "amap", …}}]），而不是{_type_name(nested)}',
         )
     flat_keys = [k for k in raw if isinstance(k, str) and k.startswith(_LISTING_PREFIXES)]
+    if flat_keys and all(_blank(raw[k]) for k in flat_keys):
+        flat_keys = []  # no provider has a cell: none gives an entry
+    if not flat_keys and not entries:
+        return ()  # most rows: no listing at all (and no pass over the providers)
     for provider, prefix in zip(Provider, _LISTING_PREFIXES, strict=True):
         if not flat_keys:
             break
@@ -958,21 +981,39 @@ def _list_text(key: str, text: str) -> tuple[tuple[str, ...], tuple[Problem, ...
 def _flags(col: _Collector, get: Callable[[str], Any]) -> dict[str, bool]:
     flags: dict[str, bool] = {}
     for key in ("self_service_24h", "registration_required", "signage_unified", "sample"):
-        try:
-            flags[key] = parse_bool(get(key))
-        except ValueError as exc:
-            col.add(key, "invalid_boolean", str(exc), get(key))
-            flags[key] = False
+        value = get(key)
+        if value is None:
+            flags[key] = False  # what parse_bool says of a blank
+            continue
+        read = _BOOL_TEXT.get(value) if type(value) is str else None
+        if read is None:
+            try:
+                read = parse_bool(value)
+            except ValueError as exc:
+                read = str(exc)
+            if type(value) is str and len(value) <= 64 and len(_BOOL_TEXT) < 4096:
+                _BOOL_TEXT[value] = read
+        if isinstance(read, str):
+            col.add(key, "invalid_boolean", read, value)
+            read = False
+        flags[key] = read
     return flags
+
+
+# A yes/no cell's text -> what parse_bool reads (or the reason it reads nothing): unions
+# write the same few words row after row; short cells only, and a bounded number of them.
+_BOOL_TEXT: dict[str, bool | str] = {}
+
+
+_STATUS_BY_LABEL = {v: k for k, v in STATUS_LABELS.items()}
 
 
 def _status(col: _Collector, get: Callable[[str], Any]) -> Status:
     status = Status.ACTIVE
     word = _string(col, "status", get("status"), line_breaks=False)
     if word:
-        by_label = {v: k for k, v in STATUS_LABELS.items()}
         try:
-            status = Status(by_label.get(word, word.lower()))
+            status = Status(_STATUS_BY_LABEL.get(word, word.lower()))
         except ValueError:
             options = "、".join(f"{STATUS_LABELS[s]}({s})" for s in Status)
             col.add("status", "invalid_status", f"未知状态：{word}；可选：{options}", word)

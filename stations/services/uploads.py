@@ -104,7 +104,8 @@ class _DuplicateFinder:
     def __init__(self, store_stations: Iterable[Station]) -> None:
         # name -> the first two distinct keys (owner/code) of that name, registry then file:
         # the first of them that is not a row's own is the one its warning names.
-        self.names: dict[str, list[str]] = {}
+        # (One key as itself, two as a tuple: no list per name.)
+        self.names: dict[str, str | tuple[str, str]] = {}
         self.keys: list[str] = []
         lon, lat = array("d"), array("d")
         for s in store_stations:  # one at a time: the registry's records are not all kept
@@ -118,9 +119,15 @@ class _DuplicateFinder:
         self.file_lon, self.file_lat, self.file_rows = array("d"), array("d"), array("q")
 
     def _named(self, name: str, key: str) -> None:
-        keys = self.names.setdefault(name, [])
-        if len(keys) < 2 and key not in keys:
-            keys.append(key)
+        keys = self.names.get(name)
+        if keys is None:
+            self.names[name] = key
+        elif isinstance(keys, str) and keys != key:
+            self.names[name] = (keys, key)
+
+    def _keys_named(self, name: str) -> tuple[str, ...]:
+        keys = self.names.get(name)
+        return () if keys is None else (keys,) if isinstance(keys, str) else keys
 
     def near_registry(self, stations: list[Station]) -> list[bool]:
         """For a chunk of rows' stations: whether any registered station may lie within
@@ -136,7 +143,7 @@ class _DuplicateFinder:
         DUPLICATE_RADIUS_M (near_registry said so), none is looked for."""
         key = f"{station.owner}/{station.external_id}"
         warnings: list[dict[str, Any]] = []
-        same_name = [k for k in self.names.get(station.name, ()) if k != key]
+        same_name = [k for k in self._keys_named(station.name) if k != key]
         if same_name:
             warnings.append(
                 {
@@ -367,7 +374,7 @@ def plan_upload(
                 counts[result.action] += 1
                 yield result
         if full_list and by.owner is not None:
-            listed = {ext for (owner, ext) in seen if owner == str(by.owner)}
+            listed = set(seen.get(str(by.owner), ()))
             # A rejected row's station is in the file, only wrong: not closed as missing.
             kept = listed | ctx.protected
             for s in _owned(store, by.owner):
@@ -419,7 +426,8 @@ class _RowContext:
     finder: _DuplicateFinder
     columns: dict[str, str]  # field -> the file's header, for the report
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M
-    seen: dict[tuple[str, str], int] = field(default_factory=dict)  # (owner, code) -> row
+    # owner -> code -> row: the owner's text is kept once, not with each row's code
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)
     own: dict[str, _OwnStations] = field(default_factory=dict)  # owner -> its stations
     # Codes of the uploader's stations named in rejected rows: a full list keeps them.
     protected: set[str] = field(default_factory=set)
@@ -522,7 +530,7 @@ def _check_row(
     matched: list[dict[str, Any]] = []
     if not ext:
         own = ctx.stations_of(station.owner)
-        taken = {code for (owner, code) in ctx.seen if owner == str(station.owner)}
+        taken = set(ctx.seen.get(str(station.owner), ()))
         code, matched = _match(own, station, taken)
         station = replace(station, external_id=code or own.new_code(station.owner))
         matched.append(
@@ -535,16 +543,16 @@ def _check_row(
                 "（以后上传同一表格会按名称和位置对应）",
             }
         )
-    key = (str(station.owner), station.external_id)
-    if key in ctx.seen:
+    codes = ctx.seen.setdefault(str(station.owner), {})
+    if station.external_id in codes:
         problem = Problem(
             "external_id",
             "duplicate_in_file",
-            f"编号 {station.external_id} 在文件中重复（与第 {ctx.seen[key]} 行相同）",
+            f"编号 {station.external_id} 在文件中重复（与第 {codes[station.external_id]} 行相同）",
             station.external_id,
         )
         return _rejected(ctx, seq, number, ext, raw, [problem])
-    ctx.seen[key] = number
+    codes[station.external_id] = number
     return _Checked(seq, number, raw, station, matched, notes)
 
 

@@ -194,6 +194,9 @@ def _positions(districts: Districts) -> st.SearchStrategy[tuple[Any, Any]]:
         (106, 29),
         (True, 29.5),
         ("106.5772 ", " 29.5570"),
+        ("\t106.5772", "29.557\n"),  # ASCII read without normalisation: the same floats
+        ("1.065772e2", "29.557"),
+        ("106.5772", "２９.557"),
     ]
     jitter = st.tuples(
         st.floats(106.3, 106.8, allow_nan=False), st.floats(29.4, 29.8, allow_nan=False)
@@ -214,6 +217,13 @@ def _sheet(districts: Districts) -> st.SearchStrategy[list[dict[str, Any]]]:
             "amenities": _WORDS,
             "entry_methods": _WORDS,
             "self_service_24h": st.sampled_from(["", "是", "否", "maybe", 1, 2]),
+            # yes/no cells are read once per distinct text: odd spellings and non-text too
+            "registration_required": st.sampled_from(
+                ["", " 是 ", "YES", "√", "无", 0, 1.0, 0.5, "是" * 100, " "]
+            ),
+            "signage_unified": st.sampled_from(["", "否", "Y", "maybe", " YES", 1]),
+            # a listing cell that is blank gives no listing; one that is not does
+            "tencent_listed": st.sampled_from(["", " ", "是", "不知道"]),
             "contact_phone": st.sampled_from(["", "13800138000", "12", "023-6388 8888转123"]),
             "amap_poi_id": st.sampled_from(["", "B0FFG", "x" * 80]),
             "status": st.sampled_from(["", "active", "筹建中", "gone"]),

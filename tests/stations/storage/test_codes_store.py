@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stations.domain import codes as domain_codes
 from stations.domain.codes import is_valid
@@ -64,3 +66,23 @@ def test_codes_drawn_for_a_bulk_insert_are_valid_uniform_and_redrawn_when_taken(
     monkeypatch.setattr(codes_repo, "draw_codes", lambda n: next(draws)[:n] if n else [])
     with store._write() as c:  # the taken code and the repeat are drawn again
         assert codes_repo.new_codes(c.execute, 3) == [fresh[0], fresh[1], fresh[2]]
+
+
+@given(st.lists(st.integers(0, 31**7 - 1), min_size=1, max_size=50))
+def test_a_bulk_code_is_the_draws_seven_digits_and_their_check(values):
+    """new_codes writes a draw three digits at a time from tables: the code it makes of a
+    draw is that draw's seven digits, least significant first, and their check character."""
+
+    def by_digit(value):
+        body = ""
+        for _ in range(7):
+            value, digit = divmod(value, 31)
+            body += domain_codes.ALPHABET[digit]
+        return body + domain_codes._check_char(body)
+
+    draws = iter(values)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(domain_codes.secrets, "randbelow", lambda n: next(draws))
+        made = domain_codes.new_codes(len(values))
+    assert made == [by_digit(v) for v in values]
+    assert all(is_valid(c) for c in made)
