@@ -559,8 +559,8 @@ class StationIndex:
             found.append(state)
         stations = self.stations
         return [
-            Hit(stations, pos, lon_, lat_, dist, bearing, *state)
-            for pos, lon_, lat_, dist, bearing, state in zip(
+            Hit(stations, pos, lon_, lat_, dist, bearing, is_open, change, text)
+            for pos, lon_, lat_, dist, bearing, (is_open, change, text) in zip(
                 positions.tolist(),
                 self.nearest.lon[positions].tolist(),
                 self.nearest.lat[positions].tolist(),
