@@ -230,34 +230,37 @@ def nearest_results(
     else:
         x, y = from_wgs84([h.lon for h in hits], [h.lat for h in hits], crs=crs)
         lons, lats = x.tolist(), y.tolist()
-    fixed = _nearest_fixed_parts(index, [h.position for h in hits], limit=memo_limit)
-    routes = (
-        [_route_part(m, s) for m, s in zip(route.route_m, route.duration_s, strict=True)]
-        if route is not None
-        else None
-    )
+    positions = [h.position for h in hits]
+    fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
+    # Each result's query-dependent tail: next_change's JSON (an ISO 8601 time is digits,
+    # "-", ":", "T", "+": JSON as it is, between quotes), then the operations fields.
+    tails = [
+        b"null," if h.next_change_text is None else b'"' + h.next_change_text.encode() + b'",'
+        for h in hits
+    ]
+    if ops is not None:  # by the ids' array: a Station object is a cache miss away
+        ops_part = ops.part
+        ids = index.ids[positions].tolist()
+        tails = [tail + ops_part(i) + b"," for tail, i in zip(tails, ids, strict=True)]
+    if route is not None:
+        tails = [
+            tail + _route_part(m, s)
+            for tail, m, s in zip(tails, route.route_m, route.duration_s, strict=True)
+        ]
     system = crs.value
-    out = []
-    for i, (hit, lon, lat, part) in enumerate(zip(hits, lons, lats, fixed, strict=True)):
-        text = hit.next_change_text
-        # An ISO 8601 time (digits, "-", ":", "T", "+"): JSON as it is, between quotes.
-        tail = b"null," if text is None else b'"' + text.encode() + b'",'
-        if ops is not None:
-            tail += ops.part(hit.station.id) + b","
-        if routes is not None:
-            tail += routes[i]
-        out.append(
-            {
-                "distance_m": round(hit.distance_m, 2),
-                "bearing_deg": round(hit.bearing_deg, 1),
-                "lon": lon,
-                "lat": lat,
-                "crs": system,
-                "open_now": hit.open_now,
-                "next_change": orjson.Fragment(tail + part),
-            }
-        )
-    return out
+    fragment = orjson.Fragment
+    return [
+        {
+            "distance_m": round(hit.distance_m, 2),
+            "bearing_deg": round(hit.bearing_deg, 1),
+            "lon": lon,
+            "lat": lat,
+            "crs": system,
+            "open_now": hit.open_now,
+            "next_change": fragment(tail + part),
+        }
+        for hit, lon, lat, tail, part in zip(hits, lons, lats, tails, fixed, strict=True)
+    ]
 
 
 def _route_part(route_m: float, duration_s: float) -> bytes:

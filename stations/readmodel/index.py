@@ -45,8 +45,13 @@ def _is_open(osm: str, minute: datetime) -> bool:
     return hours(osm).is_open(minute)
 
 
+# Open now, when that changes next, and that time as ISO text.
+_OpenState = tuple[bool, datetime | None, str | None]
+_CLOSED: _OpenState = (False, None, None)  # not active: closed, for good
+
+
 @lru_cache(maxsize=65536)
-def _state(osm: str, minute: datetime) -> tuple[bool, datetime | None, str | None]:
+def _state(osm: str, minute: datetime) -> _OpenState:
     """Whether ``osm`` hours are open at ``minute``, when that changes next, as ISO text."""
     change = hours(osm).next_change(minute)
     return _is_open(osm, minute), change, None if change is None else change.isoformat()
@@ -246,6 +251,8 @@ class StationIndex:
             )
         self.hours_list, self.hours_id = hours
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
+        # The open state of each hours string (by code) at one minute, as hits() finds them.
+        self._states: tuple[datetime | None, dict[int, _OpenState]] = (None, {})
         # What readers derive from this snapshot (see cache, per_station).
         self._caches_lock = threading.Lock()
         self._caches: dict[str, SnapshotCache[Any, Any]] = {}
@@ -495,9 +502,14 @@ class StationIndex:
             return m
 
         found = self.nearest.query(
-            lon, lat, k=k, radius_m=radius_m, mask=mask if filtering else None, mask_key=key
+            lon,
+            lat,
+            k=k,
+            radius_m=radius_m,
+            mask=mask if filtering else None,
+            mask_key=key,
+            bearings=True,
         )
-        found = self.nearest.with_bearings(lon, lat, found)
         assert found.bearing_deg is not None
         return self.hits(found.index, found.distance_m.tolist(), found.bearing_deg.tolist(), at)
 
@@ -559,30 +571,37 @@ class StationIndex:
         """The stations at ``positions`` as hits, with their distance and bearing from the
         point asked about and their open state at ``at``."""
         minute = at.astimezone(TZ).replace(second=0, microsecond=0)
-        hits = []
         # Hours change on whole minutes, so the state at the minute is the state at ``at``;
-        # evaluated once per distinct hours string among the hits. Read from the arrays,
-        # not the Station objects: across China those lie all over memory.
-        states: dict[int, tuple[bool, datetime | None, str | None]] = {}
-        stations, hours_list, at_index = self.stations, self.hours_list, positions
-        for pos, lon_, lat_, dist, bearing, active, hours_id in zip(
-            at_index.tolist(),
-            self.nearest.lon[at_index].tolist(),
-            self.nearest.lat[at_index].tolist(),
-            distance_m,
-            bearing_deg,
-            (self.status[at_index] == _ACTIVE).tolist(),
-            self.hours_id[at_index].tolist(),
-            strict=True,
-        ):
-            if active:
-                state = states.get(hours_id)
-                if state is None:
-                    state = states[hours_id] = _state(hours_list[hours_id], minute)
-                hits.append(Hit(stations, pos, lon_, lat_, dist, bearing, *state))
-            else:
-                hits.append(Hit(stations, pos, lon_, lat_, dist, bearing, False, None, None))
-        return hits
+        # evaluated once per distinct hours string and minute in this snapshot. Read from
+        # the arrays, not the Station objects: across China those lie all over memory.
+        kept = self._states
+        if kept[0] != minute:
+            kept = self._states = (minute, {})
+        states, hours_list = kept[1], self.hours_list
+        hours_ids = self.hours_id[positions].tolist()
+        active = (self.status[positions] == _ACTIVE).tolist()
+        found = []
+        for hours_id, is_active in zip(hours_ids, active, strict=True):
+            if not is_active:
+                found.append(_CLOSED)
+                continue
+            state = states.get(hours_id)
+            if state is None:
+                state = states[hours_id] = _state(hours_list[hours_id], minute)
+            found.append(state)
+        stations = self.stations
+        return [
+            Hit(stations, pos, lon_, lat_, dist, bearing, is_open, change, text)
+            for pos, lon_, lat_, dist, bearing, (is_open, change, text) in zip(
+                positions.tolist(),
+                self.nearest.lon[positions].tolist(),
+                self.nearest.lat[positions].tolist(),
+                distance_m,
+                bearing_deg,
+                found,
+                strict=True,
+            )
+        ]
 
 
 def _freeze_heap() -> None:

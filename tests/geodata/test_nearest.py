@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from geodata.nearest import NearestIndex, bearings_deg, ecef
@@ -107,3 +109,32 @@ def test_far_ranking_stays_exact_when_the_estimate_falls_short(monkeypatch):
         assert found.distance_m == pytest.approx(dist[order], abs=1e-3)
         far += found.distance_m[-1] > nearest.FAR_M
     assert far > 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lon=st.floats(70.0, 140.0),
+    lat=st.floats(0.0, 55.0),
+    k=st.integers(1, 40),
+    radius_m=st.none() | st.floats(1.0, 3_000_000.0),
+    sparse=st.booleans(),
+)
+def test_bearings_asked_of_the_query_are_with_bearings_exactly(lon, lat, k, radius_m, sparse):
+    # query(bearings=True) computes them with the point's frame: the same floats as
+    # with_bearings(query()), near (chord), middle (re-ranked) and far (Geod's azimuths).
+    rng = np.random.default_rng(9)
+    if sparse:  # a few hundred over China: the k-th is often hundreds of kilometres away
+        plon, plat = rng.uniform(74, 134, 300), rng.uniform(18, 53, 300)
+    else:
+        plon, plat = rng.uniform(105.5, 108.5, 3000), rng.uniform(28.5, 31.5, 3000)
+    index = _INDEXES.setdefault(sparse, NearestIndex(plon, plat))
+    found = index.query(lon, lat, k=k, radius_m=radius_m, bearings=True)
+    apart = index.with_bearings(lon, lat, index.query(lon, lat, k=k, radius_m=radius_m))
+    assert found.index.tolist() == apart.index.tolist()
+    assert found.distance_m.tolist() == apart.distance_m.tolist()
+    assert found.bearing_deg is not None and apart.bearing_deg is not None
+    assert found.bearing_deg.tolist() == apart.bearing_deg.tolist()
+    assert len(found.bearing_deg) == len(found)
+
+
+_INDEXES: dict[bool, NearestIndex] = {}

@@ -296,3 +296,26 @@ def test_typed_queries_and_caches(store, districts):
     cache_.put({0: "a", 1: "b"})
     cache_.put({2: "c", 3: "d"})  # over the limit: starts again
     assert cache_.get([0, 1, 2, 3]) == [None, None, "c", "d"]
+
+
+def test_hits_states_follow_the_minute_asked_on_one_snapshot(districts):
+    # The open states are kept per snapshot for one minute at a time: asking at another
+    # minute (either way, and back) must give that minute's, never the kept one's.
+    stations = [
+        dataclasses.replace(
+            make_station(districts, external_id=f"m-{i}", hours="8:00-20:00"), id=i + 1
+        )
+        for i in range(3)
+    ]
+    closed = dataclasses.replace(stations[2], status=Status.CLOSED)
+    index = StationIndex([*stations[:2], closed], version=1)
+    before = datetime(2026, 3, 2, 7, 59, 30, tzinfo=TZ)
+    at_eight = datetime(2026, 3, 2, 8, 0, 10, tzinfo=TZ)
+    every = (Status.ACTIVE, Status.CLOSED)
+    for at, open_now in [(before, False), (at_eight, True), (before, False), (at_eight, True)]:
+        hits = index.search(*JIEFANGBEI, k=3, at=at, statuses=every)
+        by_id = {h.station.id: h for h in hits}
+        assert [by_id[i].open_now for i in (1, 2)] == [open_now, open_now]
+        assert by_id[3].open_now is False and by_id[3].next_change is None  # closed for good
+        change = "2026-03-02T08:00:00+08:00" if not open_now else "2026-03-02T20:00:00+08:00"
+        assert by_id[1].next_change_text == change
