@@ -149,9 +149,16 @@ def chosen_districts(districts: Districts, only: str | None) -> list[District]:
     code: its districts, see :func:`check_area`), or every one (the city)."""
     if only is None:
         return list(districts)
-    if len(only) == 2:
-        return [d for d in districts if d.adcode.startswith(only)]
-    return [d for d in districts if d.adcode == only]
+    inside = in_area(np.array(districts.adcodes), only)
+    return [d for d, keep in zip(districts, inside, strict=True) if keep]
+
+
+def in_area(adcodes: npt.NDArray[np.str_], area: str) -> npt.NDArray[np.bool_]:
+    """Which of ``adcodes`` are in ``area``: a district's adcode, or a province's 2-digit
+    code (its districts' adcodes begin with it)."""
+    if len(area) == 2:
+        return np.char.startswith(adcodes, area)
+    return adcodes == area
 
 
 def _where(only: str | None, districts: Districts) -> str:
@@ -493,7 +500,7 @@ def map_options(
     if metric not in METRICS:
         raise InvalidOptionError("metric", f"metric={metric!r}: use one of {', '.join(METRICS)}")
     check_radius(radius_m)
-    check_district(districts, district)
+    check_area(districts, district)  # a province too: what the budget says to choose
     if metric == "per_demand" and demand is None:
         raise InvalidOptionError("demand", "metric=per_demand needs demand=<layer>")
     layer = find_demand_layer(store, demand)

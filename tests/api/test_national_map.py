@@ -1,0 +1,71 @@
+"""The planners' map of a national registry: a province (its 2-digit code) is what the
+budget tells a planner to choose for the whole country, so the map and its tiles take one."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qsl
+
+import pytest
+
+from geodata.districts import china_counties
+from stations.services import maps as map_service
+from stations.storage.sqlite import SQLiteStore
+from tests.api.clients import api_client
+from tests.builders import JIEFANGBEI, make_station
+
+YINCHUAN = (106.2309, 38.4872)  # 银川 兴庆区, Ningxia (64)
+
+
+@pytest.fixture(scope="module")
+def counties():
+    return china_counties()
+
+
+@pytest.fixture
+def national(tmp_path, counties):
+    path = tmp_path / "registry.sqlite3"
+    with SQLiteStore(path) as store:
+        made = {}
+        for key, position in (("CQ", JIEFANGBEI), ("NX", YINCHUAN)):
+            lon, lat = position
+            station = make_station(
+                counties,
+                external_id=key,
+                lon=lon,
+                lat=lat,
+                owner="industry:transport",
+                name=f"{key}驿站",
+                address=f"{key}路 1 号",
+            )
+            made[key] = store.create(station, actor="t")
+        with api_client(store, counties, path) as client:
+            yield client, made
+
+
+def test_the_whole_country_advises_a_province_and_the_map_takes_one(national, monkeypatch):
+    client, made = national
+    # The whole country is over the coverage budget whatever the stations: the advice is a
+    # province's 2-digit code...
+    advice = client.get("/v1/coverage").json()["detail"]
+    assert "district=51, 2 digits" in advice
+    # ...and the map of that province is drawn, titled by its name, with its stations only.
+    r = client.get("/maps/coverage", params={"district": "64"})
+    assert r.status_code == 200, r.text
+    assert "工会驿站覆盖图·宁夏回族自治区" in r.text
+    assert "NX路 1 号" in r.text and "CQ路 1 号" not in r.text
+    # Drawn from tiles, the page's tiles take the province too and hold its stations only.
+    monkeypatch.setattr(map_service, "TILED_ABOVE", 0)
+    page = client.get("/maps/coverage", params={"district": "64", "radius_m": 999}).text
+    cfg = json.loads(re.search(r"var cfg = (\{.*?\});\n", page).group(1))
+    params = dict(parse_qsl(cfg["query"].lstrip("?")))
+    assert params["district"] == "64"
+    tile = client.get("/tiles/stations/0/0/0.json", params=params)
+    assert tile.status_code == 200, tile.text
+    assert [p[2] for p in tile.json()["p"]] == [made["NX"].id]
+    # A code that is no province is still refused, in Chinese.
+    for bad in ("71", "9"):
+        r = client.get("/tiles/stations/0/0/0.json", params={"district": bad})
+        assert r.status_code == 404 and "区县" in r.json()["detail"], bad
+        assert client.get("/maps/coverage", params={"district": bad}).status_code == 404
