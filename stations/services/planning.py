@@ -198,16 +198,20 @@ def coverage_figures_work(
     options: CoverageOptions = CoverageOptions(),
     only: str | None = None,
     levels: tuple[int, ...] | None = None,
+    drawn: bool = False,
 ) -> float:
     """About how much work :func:`coverage_figures` takes (see
     :func:`geodata.coverage.coverage_work_estimate`): its area coverage and cross coverage
     of each district (or coverage by each of ``levels`` stations: the map's is (1,)).
-    Demand coverage is cheap beside them."""
+    Demand coverage is cheap beside them. ``drawn``: the areas are also drawn (a map)."""
     levels = coverage_levels(options) if levels is None else levels
     areas = [d.geometry for d in chosen_districts(districts, only)]
     # Each district's own polygon costs too, whatever the stations (projected and clipped
-    # once a level): ~2.5 µs a vertex, measured over Sichuan's counties.
-    outlines = WORK_PER_VERTEX * float(shapely.get_num_coordinates(areas).sum()) * len(levels)
+    # once a level): ~2.5 µs a vertex, measured over Sichuan's counties. A map draws its
+    # uncovered areas, every vertex of the outlines again: at least as much once more (the
+    # country's 2,848 counties with 4,000 stations: 36 s computed, 110 s drawn).
+    passes = len(levels) + (1 if drawn else 0)
+    outlines = WORK_PER_VERTEX * float(shapely.get_num_coordinates(areas).sum()) * passes
     if len(areas) == 1:
         return outlines + sum(
             coverage_work_estimate(areas[0], lon, lat, radius_m=options.radius_m, min_stations=k)
@@ -232,10 +236,13 @@ def check_coverage_work(
     options: CoverageOptions,
     only: str | None = None,
     levels: tuple[int, ...] | None = None,
+    drawn: bool = False,
 ) -> None:
     """Raise TooMuchWorkError if :func:`coverage_figures_work` is over MAX_COVERAGE_WORK:
     the one budget of coverage, for figures and maps alike."""
-    work = coverage_figures_work(districts, lon, lat, options=options, only=only, levels=levels)
+    work = coverage_figures_work(
+        districts, lon, lat, options=options, only=only, levels=levels, drawn=drawn
+    )
     if work > MAX_COVERAGE_WORK:
         where = _where(only, districts)
         cross = f" with min_stations={options.min_stations}" if levels is None else ""
@@ -414,7 +421,13 @@ def coverage_areas(
     """The covered and uncovered areas of each district (or of ``only``), for a map;
     over the budget, TooMuchWorkError. ``progress`` is told each district done."""
     check_coverage_work(
-        districts, lon, lat, options=CoverageOptions(radius_m=radius_m), only=only, levels=(1,)
+        districts,
+        lon,
+        lat,
+        options=CoverageOptions(radius_m=radius_m),
+        only=only,
+        levels=(1,),
+        drawn=True,
     )
     chosen = chosen_districts(districts, only)
     out = CoverageAreas([], [], {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import parse_qsl
 
 import pytest
@@ -40,7 +41,7 @@ def national(tmp_path, counties):
                 address=f"{key}路 1 号",
             )
             made[key] = store.create(station, actor="t")
-        with api_client(store, counties, path) as client:
+        with api_client(store, counties, path, warm_start=False) as client:
             yield client, made
 
 
@@ -69,3 +70,18 @@ def test_the_whole_country_advises_a_province_and_the_map_takes_one(national, mo
         r = client.get("/tiles/stations/0/0/0.json", params={"district": bad})
         assert r.status_code == 404 and "区县" in r.json()["detail"], bad
         assert client.get("/maps/coverage", params={"district": bad}).status_code == 404
+
+
+def test_the_whole_country_map_says_to_choose_a_province_at_once(national):
+    client, _ = national
+    # Drawing the coverage of 2,848 counties took minutes (a 180 MB page) with 2 stations:
+    # the map's budget weighs the drawing of the outlines too.
+    start = time.perf_counter()
+    r = client.get("/maps/coverage")
+    assert time.perf_counter() - start < 10
+    assert r.status_code == 422, r.text[:200]
+    problem = r.json()
+    assert problem["type"].endswith("/too_much_work")
+    assert "district=51, 2 digits" in problem["detail"] and "省份" in problem["detail"]
+    # A province's map still answers.
+    assert client.get("/maps/coverage", params={"district": "11"}).status_code == 200
