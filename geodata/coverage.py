@@ -526,6 +526,7 @@ def _check_extent(area_m: shapely.Geometry) -> None:
         msg = (
             f"the area reaches {reach / 1000:.0f} km from its centre; local coverage geometry "
             f"stays within 0.1 % only to {MAX_EXTENT_M / 1000:.0f} km: split it (e.g. by district)"
+            f"（范围超出中心 {MAX_EXTENT_M / 1000:.0f} 公里，请选择一个区县分开计算）"
         )
         raise AreaTooLargeError(msg)
 

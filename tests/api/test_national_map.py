@@ -89,3 +89,10 @@ def test_the_whole_country_map_says_to_choose_a_province_at_once(national):
         assert r.status_code == 200 and "请选择一个省" in r.text
     # A province's map still answers.
     assert client.get("/maps/coverage", params={"district": "11"}).status_code == 200
+
+
+def test_gaps_of_a_province_too_wide_to_measure_say_so_in_chinese(national):
+    client, _ = national
+    r = client.get("/v1/gaps", params={"district": "54", "spacing_m": 5000, "n": 1})  # 西藏
+    assert r.status_code == 422 and r.json()["type"].endswith("/too_much_work")
+    assert "请选择一个区县" in r.json()["detail"]
