@@ -280,6 +280,7 @@ def coverage_figures(
         else np.empty(0, dtype="<U6")
     )
     totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
+    reached = np.zeros(len(lon), np.bool_)  # the stations reaching any district, once
     for d in chosen_districts(districts, only):
         single, cross = (
             coverage(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
@@ -301,6 +302,7 @@ def coverage_figures(
         totals["area"] += single.area_m2
         totals["covered"] += single.covered_area_m2
         totals["cross"] += cross.covered_area_m2
+        reached[single.reaching] = True
     province = only is not None and len(only) == 2 and bool(out)
     if only is None or province:
         # The whole (the city, or the province asked for) sums its districts.
@@ -313,7 +315,7 @@ def coverage_figures(
             "share": _share(totals["covered"], totals["area"]),
             "cross_covered_km2": round(totals["cross"] / 1e6, 3),
             "cross_share": _share(totals["cross"], totals["area"]),
-            "stations_reaching": len(lon),
+            "stations_reaching": int(reached.sum()) if province else len(lon),
         }
         if demand is not None:
             everywhere = (

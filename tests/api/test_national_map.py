@@ -96,3 +96,13 @@ def test_gaps_of_a_province_too_wide_to_measure_say_so_in_chinese(national):
     r = client.get("/v1/gaps", params={"district": "54", "spacing_m": 5000, "n": 1})  # 西藏
     assert r.status_code == 422 and r.json()["type"].endswith("/too_much_work")
     assert "请选择一个区县" in r.json()["detail"]
+
+
+def test_a_province_counts_the_stations_reaching_it_not_the_countrys(national):
+    client, _ = national
+    # 北京 holds no station, and none is within 1 km of it: the country's two reach nothing.
+    beijing = client.get("/v1/coverage", params={"district": "11"}).json()["province"]
+    assert beijing["stations_reaching"] == 0 and beijing["share"] == 0
+    ningxia = client.get("/v1/coverage", params={"district": "64"}).json()
+    assert ningxia["province"]["stations_reaching"] == 1  # 银川's, once
+    assert sum(d["stations_reaching"] for d in ningxia["districts"]) >= 1
