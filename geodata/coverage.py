@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -68,7 +68,8 @@ class CoverageResult:
     ``share`` is covered / total area (0..1). Areas are square metres, measured in the
     area's :func:`local_projection` (within 0.01 % of geodesic for a district).
     ``covered`` and ``uncovered`` are WGS-84 lon/lat (Multi)Polygons for maps.
-    ``n_stations`` counts the stations whose disc reaches the area.
+    ``n_stations`` counts the stations whose disc reaches the area; ``reaching`` are
+    their positions in the arrays given (so that several areas' can be unioned).
     """
 
     share: float
@@ -79,6 +80,9 @@ class CoverageResult:
     radius_m: float
     min_stations: int
     n_stations: int
+    reaching: npt.NDArray[np.intp] = field(
+        default_factory=lambda: np.empty(0, np.intp), compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +183,9 @@ def coverage(
     points = shapely.points(np.asarray(px), np.asarray(py))
     shapely.prepare(area_m)
     buffer_m = radius_m * _EQUAL_AREA
-    points = points[shapely.dwithin(area_m, points, buffer_m)]
+    within = shapely.dwithin(area_m, points, buffer_m)
+    points = points[within]
+    reaching = np.flatnonzero(near)[within]
     discs = shapely.buffer(points, buffer_m, quad_segs=QUAD_SEGS)
     n_discs = len(discs)
     # Only the part of a disc over the area's bounding box can count: a wide disc over a
@@ -207,6 +213,7 @@ def coverage(
         radius_m=float(radius_m),
         min_stations=min_stations,
         n_stations=n_discs,
+        reaching=reaching,
     )
 
 
@@ -526,6 +533,7 @@ def _check_extent(area_m: shapely.Geometry) -> None:
         msg = (
             f"the area reaches {reach / 1000:.0f} km from its centre; local coverage geometry "
             f"stays within 0.1 % only to {MAX_EXTENT_M / 1000:.0f} km: split it (e.g. by district)"
+            f"（范围超出中心 {MAX_EXTENT_M / 1000:.0f} 公里，请选择一个区县分开计算）"
         )
         raise AreaTooLargeError(msg)
 

@@ -46,7 +46,9 @@ def coverage_map(
             json_schema_extra=doc.enum(*TILE_PROVIDERS),
         ),
     ] = "osm",
-    district: Annotated[str | None, Query(description="one district's adcode")] = None,
+    district: Annotated[
+        str | None, Query(description="one district's adcode, or a province's 2-digit code")
+    ] = None,
     at: Annotated[
         str | None,
         Query(

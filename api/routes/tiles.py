@@ -12,8 +12,10 @@ from api import schema_docs as doc
 from api.deps import IndexDep, Services, ServicesDep, parse_crs_param, parse_statuses, parse_time
 from api.problems import Problem
 from geodata.cluster_tiles import CELL_PX, MAX_POINTS, MAX_ZOOM, check_tile
+from stations.domain.errors import InvalidOptionError
 from stations.domain.listings import MAPPED_WORDS, mapped_filter
 from stations.services.maps import TileFilters, station_tile, tile_etag
+from stations.services.planning import check_area
 
 router = APIRouter(tags=["planners"])
 
@@ -66,7 +68,9 @@ def station_tile_json(
             json_schema_extra=doc.TIME,
         ),
     ] = None,
-    district: Annotated[str | None, Query(description="one district's adcode")] = None,
+    district: Annotated[
+        str | None, Query(description="one district's adcode, or a province's 2-digit code")
+    ] = None,
     mapped: Annotated[
         str | None,
         Query(
@@ -101,8 +105,10 @@ def _filters(
     mapped: str | None,
 ) -> TileFilters:
     """The map's filters from the query, checked."""
-    if district is not None and district not in services.districts:
-        raise Problem("unknown_district", f"没有行政区划代码为 {district!r} 的区县")
+    try:
+        check_area(services.districts, district)
+    except InvalidOptionError:
+        raise Problem("unknown_district", f"没有行政区划代码为 {district!r} 的区县或省份") from None
     try:
         states = () if mapped is None else mapped_filter(mapped)
     except ValueError as exc:

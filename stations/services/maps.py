@@ -15,7 +15,7 @@ import shapely
 
 from geodata.cluster_tiles import TilePoints, tile_body
 from geodata.crs import CoordinateSystem
-from geodata.districts import LAYERS, District, Districts
+from geodata.districts import LAYERS, District, Districts, provinces
 from geodata.maps import Choropleth, MapPoints, PointLegend, StationTiles, coverage_map
 from stations.domain.demand import DemandLayer
 from stations.domain.figures import listed_on_all, stations_per_100km2
@@ -38,6 +38,7 @@ from stations.services.planning import (
     TooMuchWorkError,
     chosen_districts,
     coverage_areas,
+    in_area,
     travel_areas,
 )
 
@@ -167,6 +168,7 @@ def station_map(
             # what to choose for it).
             areas = None
     names = {d.adcode: d.name for d in districts}
+    names.update((code, p.name) for code, p in provinces(districts).items())
     choropleths = _choropleths(
         chosen,
         stations,
@@ -249,7 +251,7 @@ def _shown_mask(index: StationIndex, filters: TileFilters) -> npt.NDArray[np.boo
     else:
         keep = ~index.status_mask(Status.CLOSED)
     if filters.district is not None:
-        keep = keep & (index.district == filters.district)
+        keep = keep & in_area(index.district, filters.district)
     if filters.mapped:
         keep = keep & index.mapped_mask(*filters.mapped)
     return keep

@@ -149,9 +149,16 @@ def chosen_districts(districts: Districts, only: str | None) -> list[District]:
     code: its districts, see :func:`check_area`), or every one (the city)."""
     if only is None:
         return list(districts)
-    if len(only) == 2:
-        return [d for d in districts if d.adcode.startswith(only)]
-    return [d for d in districts if d.adcode == only]
+    inside = in_area(np.array(districts.adcodes), only)
+    return [d for d, keep in zip(districts, inside, strict=True) if keep]
+
+
+def in_area(adcodes: npt.NDArray[np.str_], area: str) -> npt.NDArray[np.bool_]:
+    """Which of ``adcodes`` are in ``area``: a district's adcode, or a province's 2-digit
+    code (its districts' adcodes begin with it)."""
+    if len(area) == 2:
+        return np.char.startswith(adcodes, area)
+    return adcodes == area
 
 
 def _where(only: str | None, districts: Districts) -> str:
@@ -191,16 +198,20 @@ def coverage_figures_work(
     options: CoverageOptions = CoverageOptions(),
     only: str | None = None,
     levels: tuple[int, ...] | None = None,
+    drawn: bool = False,
 ) -> float:
     """About how much work :func:`coverage_figures` takes (see
     :func:`geodata.coverage.coverage_work_estimate`): its area coverage and cross coverage
     of each district (or coverage by each of ``levels`` stations: the map's is (1,)).
-    Demand coverage is cheap beside them."""
+    Demand coverage is cheap beside them. ``drawn``: the areas are also drawn (a map)."""
     levels = coverage_levels(options) if levels is None else levels
     areas = [d.geometry for d in chosen_districts(districts, only)]
     # Each district's own polygon costs too, whatever the stations (projected and clipped
-    # once a level): ~2.5 µs a vertex, measured over Sichuan's counties.
-    outlines = WORK_PER_VERTEX * float(shapely.get_num_coordinates(areas).sum()) * len(levels)
+    # once a level): ~2.5 µs a vertex, measured over Sichuan's counties. A map draws its
+    # uncovered areas, every vertex of the outlines again: at least as much once more (the
+    # country's 2,848 counties with 4,000 stations: 36 s computed, 110 s drawn).
+    passes = len(levels) + (1 if drawn else 0)
+    outlines = WORK_PER_VERTEX * float(shapely.get_num_coordinates(areas).sum()) * passes
     if len(areas) == 1:
         return outlines + sum(
             coverage_work_estimate(areas[0], lon, lat, radius_m=options.radius_m, min_stations=k)
@@ -225,10 +236,13 @@ def check_coverage_work(
     options: CoverageOptions,
     only: str | None = None,
     levels: tuple[int, ...] | None = None,
+    drawn: bool = False,
 ) -> None:
     """Raise TooMuchWorkError if :func:`coverage_figures_work` is over MAX_COVERAGE_WORK:
     the one budget of coverage, for figures and maps alike."""
-    work = coverage_figures_work(districts, lon, lat, options=options, only=only, levels=levels)
+    work = coverage_figures_work(
+        districts, lon, lat, options=options, only=only, levels=levels, drawn=drawn
+    )
     if work > MAX_COVERAGE_WORK:
         where = _where(only, districts)
         cross = f" with min_stations={options.min_stations}" if levels is None else ""
@@ -266,6 +280,7 @@ def coverage_figures(
         else np.empty(0, dtype="<U6")
     )
     totals = {"area": 0.0, "covered": 0.0, "cross": 0.0}
+    reached = np.zeros(len(lon), np.bool_)  # the stations reaching any district, once
     for d in chosen_districts(districts, only):
         single, cross = (
             coverage(d.geometry, lon, lat, radius_m=options.radius_m, min_stations=k)
@@ -287,6 +302,7 @@ def coverage_figures(
         totals["area"] += single.area_m2
         totals["covered"] += single.covered_area_m2
         totals["cross"] += cross.covered_area_m2
+        reached[single.reaching] = True
     province = only is not None and len(only) == 2 and bool(out)
     if only is None or province:
         # The whole (the city, or the province asked for) sums its districts.
@@ -299,7 +315,7 @@ def coverage_figures(
             "share": _share(totals["covered"], totals["area"]),
             "cross_covered_km2": round(totals["cross"] / 1e6, 3),
             "cross_share": _share(totals["cross"], totals["area"]),
-            "stations_reaching": len(lon),
+            "stations_reaching": int(reached.sum()) if province else len(lon),
         }
         if demand is not None:
             everywhere = (
@@ -407,7 +423,13 @@ def coverage_areas(
     """The covered and uncovered areas of each district (or of ``only``), for a map;
     over the budget, TooMuchWorkError. ``progress`` is told each district done."""
     check_coverage_work(
-        districts, lon, lat, options=CoverageOptions(radius_m=radius_m), only=only, levels=(1,)
+        districts,
+        lon,
+        lat,
+        options=CoverageOptions(radius_m=radius_m),
+        only=only,
+        levels=(1,),
+        drawn=True,
     )
     chosen = chosen_districts(districts, only)
     out = CoverageAreas([], [], {})
@@ -493,7 +515,7 @@ def map_options(
     if metric not in METRICS:
         raise InvalidOptionError("metric", f"metric={metric!r}: use one of {', '.join(METRICS)}")
     check_radius(radius_m)
-    check_district(districts, district)
+    check_area(districts, district)  # a province too: what the budget says to choose
     if metric == "per_demand" and demand is None:
         raise InvalidOptionError("demand", "metric=per_demand needs demand=<layer>")
     layer = find_demand_layer(store, demand)
