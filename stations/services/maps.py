@@ -58,7 +58,9 @@ LEGEND = PointLegend(
 # inlined page is about 130 bytes a station gzipped, and slow to start beyond this.
 TILED_ABOVE = 20_000
 # The legend's note when coverage is over its work budget (e.g. the whole country).
-NO_COVERAGE_NOTE = "覆盖范围计算量过大，未画出：请选择一个区县（district=区县代码）"
+NO_COVERAGE_NOTE = (
+    "覆盖范围计算量过大，未画出：请选择一个省份或区县（district=2 位省份代码或区县代码）"
+)
 
 
 POPUP_FIELDS = ("名称", "状态", "星级", "地址", "开放时间", "设施", "进入方式", "上图")
