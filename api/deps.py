@@ -238,7 +238,10 @@ def parse_listing_filters(
 ) -> dict[str, Any]:
     """The filters of a station listing, checked, as ``StationIndex.select`` takes them."""
     if district is not None and district not in districts:
-        raise Problem("unknown_district", f"no district with adcode {district!r}")
+        raise Problem(
+            "unknown_district",
+            f"没有行政区划代码为 {district!r} 的区县或省份（no district with adcode {district!r}）",
+        )
     try:
         owner_value = Owner.parse(owner) if owner else None
         mapped_states = () if mapped is None else mapped_filter(mapped)

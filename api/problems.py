@@ -125,6 +125,14 @@ class Problem(Exception):  # noqa: N818 - RFC 9457 calls it a problem
         self.extra = extra
 
 
+# The Chinese lead of every too_much_work refused by a work budget (coverage, gaps, maps):
+# the planner reads what to do first; the figures that decided it follow in the message.
+TOO_MUCH_WORK_LEAD = (
+    "计算量超过了单次请求的上限：请缩小范围（选择一个省份或区县，district=2 位省份代码或区县代码）"
+    "或放宽参数后重试。"
+)
+
+
 def problem_response(
     code: str,
     detail: str,
@@ -172,11 +180,11 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
     if isinstance(exc, HoursError):
         return "hours_unparseable", exc.reason, {}
     if isinstance(exc, UnknownDistrictError):
-        return "unknown_district", str(exc), {}
+        return "unknown_district", f"没有行政区划代码为 {exc.adcode!r} 的区县或省份：{exc}", {}
     if isinstance(exc, InvalidOptionError):
         return exc.code, str(exc), {}
     if isinstance(exc, AreaTooLargeError):
-        return "too_much_work", str(exc), {}
+        return "too_much_work", TOO_MUCH_WORK_LEAD + str(exc), {}
     if isinstance(exc, OffNetworkError):
         snap_m = None if exc.snap_m is None else round(exc.snap_m, 1)
         return (

@@ -123,7 +123,10 @@ def _district_items(
 def _district_item(services: Services, index: StationIndex, feature_id: str) -> Feature:
     found = [f for f in _district_features(services, index) if f["id"] == feature_id]
     if not found:
-        raise Problem("unknown_district", f"no district with adcode {feature_id!r}")
+        raise Problem(
+            "unknown_district",
+            f"没有行政区划代码为 {feature_id!r} 的区县（no district with adcode {feature_id!r}）",
+        )
     return found[0]
 
 

@@ -104,7 +104,10 @@ def districts(index: IndexDep, services: ServicesDep) -> Response:
 )
 def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     if adcode != CITY and adcode not in services.districts:
-        raise Problem("unknown_district", f"no district with adcode {adcode!r}")
+        raise Problem(
+            "unknown_district",
+            f"没有行政区划代码为 {adcode!r} 的区县或省份（no district with adcode {adcode!r}）",
+        )
     return json_response(_headline(index, services)[adcode])
 
 

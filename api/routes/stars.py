@@ -31,7 +31,10 @@ def rule_of(request: Request) -> StarRule:
 
 def _district(services: ServicesDep, district: str | None) -> str | None:
     if district is not None and services.districts.find(district) is None:
-        raise Problem("unknown_district", f"no district with adcode {district}")
+        raise Problem(
+            "unknown_district",
+            f"没有行政区划代码为 {district} 的区县（no district with adcode {district}）",
+        )
     return district
 
 

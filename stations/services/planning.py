@@ -83,7 +83,10 @@ def check_area(districts: Districts, area: str | None) -> str | None:
     if area is not None and len(area) == 2 and area.isdigit():
         if any(code.startswith(area) for code in districts.adcodes):
             return area
-        msg = f"no district in province {area!r} (a 2-digit code such as 50, or an adcode)"
+        msg = (
+            f"没有省份代码为 {area!r} 的区县（no district in province {area!r}: "
+            "a 2-digit code such as 50, or an adcode）"
+        )
         raise InvalidOptionError("district", msg, code="unknown_district")
     return check_district(districts, area)
 
@@ -91,7 +94,9 @@ def check_area(districts: Districts, area: str | None) -> str | None:
 def check_district(districts: Districts, district: str | None) -> str | None:
     """``district`` if it is None or one of ``districts``' adcodes, else InvalidOptionError."""
     if district is not None and district not in districts:
-        msg = f"no district with adcode {district!r}"
+        msg = (
+            f"没有行政区划代码为 {district!r} 的区县或省份（no district with adcode {district!r}）"
+        )
         raise InvalidOptionError("district", msg, code="unknown_district")
     return district
 

@@ -410,3 +410,15 @@ def test_gap_pair_estimate_is_close_to_the_pairs_found(districts):
     reach = _reach_matrix(cx, cy, dx, dy, 1500)
     estimate = gap_pairs_estimate(len(cx), len(dx), spacing_m=1000, radius_m=1500)
     assert 0.8 < reach.nnz / estimate < 1.1
+
+
+def test_refusals_tell_the_planner_in_chinese_what_to_do(client):
+    # A planner reads Chinese first: what to change, then the figures that decided it.
+    r = client.get("/v1/gaps", params={"n": 1, "spacing_m": 250, "radius_m": 10_000})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail.startswith("计算量超过了单次请求的上限") and "选择一个省份或区县" in detail
+    assert "candidate-demand pairs" in detail  # the figures still follow
+    r = client.get("/v1/coverage", params={"district": "999999"})
+    assert r.status_code == 404 and r.json()["type"].endswith("/unknown_district")
+    assert r.json()["detail"].startswith("没有行政区划代码为 '999999' 的区县")
