@@ -294,22 +294,7 @@ class SQLStations(SQLBase, StationStore):
 
     def _taken_keys(self, c: Any, keys: list[tuple[str, str]]) -> bool:
         """Whether any (owner, external id) of ``keys`` is stored already, or twice in it."""
-        if len(set(keys)) < len(keys):
-            return True
-        by_owner: dict[str, list[str]] = {}
-        for owner, external_id in keys:
-            by_owner.setdefault(owner, []).append(external_id)
-        for owner, codes in by_owner.items():
-            for start in range(0, len(codes), self._IN_PARAMS):
-                part = codes[start : start + self._IN_PARAMS]
-                found = c.execute(
-                    "SELECT 1 FROM stations WHERE owner = ? "
-                    f"AND external_id IN ({','.join('?' * len(part))}) LIMIT 1",
-                    [owner, *part],
-                ).fetchone()
-                if found is not None:
-                    return True
-        return False
+        return len(set(keys)) < len(keys) or bool(self._ids_of(c, keys))
 
     def _ids_of(self, c: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         by_owner: dict[str, list[str]] = {}
