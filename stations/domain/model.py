@@ -149,6 +149,21 @@ class Listing:
 
 
 @dataclass(frozen=True, slots=True)
+class Stop:
+    """One stop of a mobile station (流动驿站): where the vehicle stands, and when.
+
+    ``lon``/``lat`` are canonical WGS-84; ``hours`` the canonical OSM ``opening_hours`` of
+    the times it stands there (weekdays, dates and holidays as for a station's own hours),
+    ``hours_text`` as the union wrote them."""
+
+    name: str
+    lon: float
+    lat: float
+    hours: str
+    hours_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Station:
     """One rest station. Positions are canonical WGS-84 lon/lat in degrees."""
 
@@ -175,6 +190,11 @@ class Station:
     brand: str = ""
     listings: tuple[Listing, ...] = ()
     sample: bool = False
+    # A mobile station (流动驿站) is a vehicle serving a timetable of ``stops``; its own
+    # lon/lat is where it is based, and at any time it is found at its stop, or nowhere
+    # (stations.domain.mobile).
+    mobile: bool = False
+    stops: tuple[Stop, ...] = ()
     id: int | None = None
     version: int = 0
     updated_at: datetime | None = None

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from geodata.crs import CoordinateSystem
-from stations.domain.model import Listing, Owner, Provider, Station, Status
+from stations.domain.model import Listing, Owner, Provider, Station, Status, Stop
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -33,8 +33,41 @@ def listing_to_dict(listing: Listing) -> dict[str, Any]:
     }
 
 
+def stop_to_dict(stop: Stop) -> dict[str, Any]:
+    """Return one stop of a mobile station as a JSON-able dict (WGS-84)."""
+    return {
+        "name": stop.name,
+        "lon": stop.lon,
+        "lat": stop.lat,
+        "hours": stop.hours,
+        "hours_text": stop.hours_text,
+    }
+
+
+def stop_from_dict(data: dict[str, Any]) -> Stop:
+    """Rebuild a Stop from :func:`stop_to_dict` output (trusted, already validated)."""
+    return Stop(
+        name=data["name"],
+        lon=data["lon"],
+        lat=data["lat"],
+        hours=data["hours"],
+        hours_text=data.get("hours_text", ""),
+    )
+
+
 def station_to_dict(station: Station) -> dict[str, Any]:
-    """Return every stored field of ``station`` as a JSON-able dict."""
+    """Return every stored field of ``station`` as a JSON-able dict.
+
+    ``mobile`` and ``stops`` are written only for a mobile station, so that the stored form
+    (and the version hashes) of every fixed station stays what it was before they existed."""
+    doc = _fixed_to_dict(station)
+    if station.mobile:
+        doc["mobile"] = True
+        doc["stops"] = [stop_to_dict(s) for s in station.stops]
+    return doc
+
+
+def _fixed_to_dict(station: Station) -> dict[str, Any]:
     return {
         "id": station.id,
         "external_id": station.external_id,
@@ -111,6 +144,8 @@ def station_from_dict(data: dict[str, Any]) -> Station:
             for li in data.get("listings", ())
         ),
         sample=data.get("sample", False),
+        mobile=data.get("mobile", False),
+        stops=tuple(stop_from_dict(s) for s in data.get("stops", ())),
         version=data.get("version", 0),
         updated_at=_dt(data.get("updated_at")),
     )
@@ -139,4 +174,7 @@ def station_input(station: Station) -> dict[str, Any]:
     doc["hours"] = station.hours_text or station.hours
     for listing in doc["listings"]:
         listing.pop("crs")
+    for stop, given in zip(doc.get("stops", ()), station.stops, strict=True):
+        stop["hours"] = given.hours_text or given.hours
+        stop.pop("hours_text")
     return doc

@@ -22,6 +22,7 @@ from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex, point_frames
 from stations.domain.errors import DatabaseUnavailableError, StoreError
 from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
+from stations.domain.mobile import Placement, place
 from stations.domain.model import AMENITIES, Owner, Station, Status
 from stations.storage.store import Store
 
@@ -204,7 +205,22 @@ def _columns(stations: Sequence[Station], threshold_m: float) -> dict[str, npt.N
             [m.value for m in mapped_states(stations, threshold_m=threshold_m)], dtype="<U8"
         ),
         "hours": np.array([s.hours for s in stations], dtype=object),
+        "mobile": np.fromiter((s.mobile for s in stations), np.bool_, n),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class MobileAt:
+    """The mobile stations of a snapshot standing at a stop at one minute (the others are
+    between stops, or not active: left out), as arrays in the same order."""
+
+    positions: npt.NDArray[np.intp]  # in the snapshot (.stations, its arrays)
+    lon: npt.NDArray[np.float64]  # WGS-84, the stop's
+    lat: npt.NDArray[np.float64]
+    placements: tuple[Placement, ...]  # which stop, until when
+
+    def __len__(self) -> int:
+        return len(self.positions)
 
 
 class StationIndex:
@@ -239,6 +255,11 @@ class StationIndex:
         self.district = cols["district"]
         self.owner = cols["owner"]
         self.mapped = cols["mapped"]
+        # Mobile stations (流动驿站): their own lon/lat is a base, not where a rider finds
+        # them; mobile_at() places them at a time.
+        self.mobile = cols["mobile"]
+        self.mobile_positions = np.flatnonzero(self.mobile)
+        self._mobile_cache: tuple[datetime, MobileAt] | None = None
         self.gcj02 = (cols["gcj_lon"], cols["gcj_lat"])  # each station's position in GCJ-02
         self.bd09 = (cols["bd_lon"], cols["bd_lat"])  # and in BD-09
         if hours is None:
@@ -375,7 +396,9 @@ class StationIndex:
             columns[name] = changed
         nearest = None
         if same("lon") and same("lat"):
-            filtered = all(same(name) for name in ("status", "self_service", "amenities", "hours"))
+            filtered = all(
+                same(name) for name in ("status", "self_service", "amenities", "hours", "mobile")
+            )
             nearest = self.nearest if filtered else self.nearest.without_filtered_trees()
         stations = list(self.stations)
         for position, station in zip(at.tolist(), new, strict=True):
@@ -440,6 +463,30 @@ class StationIndex:
         key = np.packbits(by_hours).tobytes()
         self._open_cache = (minute, key, mask)
         return mask, key
+
+    def mobile_at(self, at: datetime) -> MobileAt:
+        """Where the mobile stations stand at ``at`` (stations.domain.mobile.place), for
+        every read path that shows stations at a time; kept for the last minute asked."""
+        minute = at.astimezone(TZ).replace(second=0, microsecond=0)
+        cached = self._mobile_cache
+        if cached is not None and cached[0] == minute:
+            return cached[1]
+        positions, lons, lats, placements = [], [], [], []
+        for pos in self.mobile_positions.tolist():
+            found = place(self.stations[pos], minute)
+            if found is not None:
+                positions.append(pos)
+                lons.append(found.stop.lon)
+                lats.append(found.stop.lat)
+                placements.append(found)
+        result = MobileAt(
+            np.asarray(positions, np.intp),
+            np.asarray(lons, np.float64),
+            np.asarray(lats, np.float64),
+            tuple(placements),
+        )
+        self._mobile_cache = (minute, result)
+        return result
 
     def filter_mask(
         self,

@@ -319,3 +319,24 @@ def test_hits_states_follow_the_minute_asked_on_one_snapshot(districts):
         assert by_id[3].open_now is False and by_id[3].next_change is None  # closed for good
         change = "2026-03-02T08:00:00+08:00" if not open_now else "2026-03-02T20:00:00+08:00"
         assert by_id[1].next_change_text == change
+
+
+def test_mobile_stations_are_placed_at_their_stop_for_the_minute(districts) -> None:
+    from dataclasses import replace
+    from datetime import datetime
+
+    from geodata.hours import TZ
+    from stations.domain.model import Stop
+    from stations.readmodel.index import StationIndex
+    from tests.builders import make_station
+
+    stop = Stop("南坪步行街", 106.57, 29.53, "Mo-Fr 10:00-14:00")
+    fixed = replace(make_station(districts), id=1)
+    bus = replace(make_station(districts, external_id="BUS"), id=2, mobile=True, stops=(stop,))
+    index = StationIndex([fixed, bus], 1)
+    assert index.mobile_positions.tolist() == [1]
+    here = index.mobile_at(datetime(2026, 12, 2, 11, 0, tzinfo=TZ))
+    assert here.positions.tolist() == [1]
+    assert (here.lon.tolist(), here.lat.tolist()) == ([106.57], [29.53])
+    assert here.placements[0].until == datetime(2026, 12, 2, 14, 0, tzinfo=TZ)
+    assert len(index.mobile_at(datetime(2026, 12, 2, 15, 0, tzinfo=TZ))) == 0
