@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache, lru_cache
@@ -125,16 +125,42 @@ class Hours:
         if self.is_24_7:
             return None
         start = _local(at)
-        horizon = start + _HORIZON
-        state = self.is_open(start)
+        return next(self._changes(start, start + _HORIZON, self.is_open(start)), None)
+
+    def open_spans(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The open intervals ``[begin, stop)`` within ``[start, end)``, in time order (aware,
+        Asia/Shanghai; cut at ``start`` and ``end``), as :meth:`is_open` judges each instant:
+        the library's intervals per run of days sharing a plan, not a sampling of minutes."""
+        lo, hi = _local(start), _local(end)
+        state = self.is_open(lo)
+        spans: list[tuple[datetime, datetime]] = []
+        opened = lo if state else None
+        for change in self._changes(lo, hi, state):
+            if opened is None:
+                opened = change
+            else:
+                spans.append((opened, change))
+                opened = None
+        if opened is not None and opened < hi:
+            spans.append((opened, hi))
+        return spans
+
+    def _changes(self, start: datetime, horizon: datetime, state: bool) -> Iterator[datetime]:
+        """Every instant in ``(start, horizon)`` at which the open state flips, from
+        ``state`` (the state at ``start``), in time order."""
         lo = start
         while lo < horizon:
             morning = _morning(self.osm, lo.date())
             if morning is not None and lo < morning.end:
-                change = morning.change_after(lo, state)
-                if change is not None and change < horizon:
-                    return change
-                lo = morning.end
+                while (change := morning.change_after(lo, state)) is not None:
+                    if change >= horizon:
+                        return
+                    yield change
+                    state = not state
+                    lo = change
+                    if lo >= morning.end:
+                        break
+                lo = max(lo, morning.end)
                 continue
             # One library call per run of days that share an evaluation plan.
             plan = _plan(self.osm, lo.date())
@@ -144,9 +170,9 @@ class Hours:
             hi = min(hi, horizon)
             for begin, _end, st, _comment in plan.oh.intervals(lo + plan.shift, hi + plan.shift):
                 if (st is State.OPEN) != state:
-                    return begin - plan.shift
+                    state = not state
+                    yield begin - plan.shift
             lo = hi
-        return None
 
     @property
     def is_24_7(self) -> bool:

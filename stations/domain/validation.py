@@ -22,6 +22,7 @@ from geodata.crs import CoordinateSystem, parse_crs, to_wgs84
 from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from geodata.hours import HoursError, hours, parse_hours, read_hours
 from geodata.when import TimeError, parse_time
+from stations.domain.mobile_validation import FIXED, StopChecks, Timetable, read_timetable
 from stations.domain.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -80,6 +81,8 @@ STATION_FIELDS = frozenset(
         "sample",
         "status",
         "listings",
+        "mobile",
+        "stops",
     }
 )
 LISTING_FIELDS = frozenset(
@@ -877,13 +880,112 @@ def _position(
                 warnings=warnings,
             )
         elif not adcode:
-            col.add(
-                "lon",
-                "outside_districts",
-                f"位置（{src_lon}, {src_lat}）不在本系统的区县范围内（{districts.source}）",
-                f"{src_lon},{src_lat}",
-            )
+            _outside_districts(col, src_lon, src_lat, districts)
     return _Position(lon, lat, src_lon, src_lat, adcode)
+
+
+def _outside_districts(col: _Collector, lon: float, lat: float, districts: Districts) -> None:
+    col.add(
+        "lon",
+        "outside_districts",
+        f"位置（{lon}, {lat}）不在本系统的区县范围内（{districts.source}）",
+        f"{lon},{lat}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _StopPlace:
+    """The station's position rules, applied to the stops of a mobile station (see
+    stations.domain.mobile_validation): the same reading of numbers, China's box, the exact
+    conversion from the request's system, the districts and a district union's own
+    district within the border tolerance. A stop where the stored station already had one
+    (within SAME_POSITION_DEG, same owner) is not judged again, as the station's own."""
+
+    col: _Collector
+    row_crs: CoordinateSystem
+    row_owner: Owner | None
+    districts: Districts
+    existing: Station | None
+    border_tolerance_m: float
+    warnings: list[Problem] | None
+
+    def __call__(self, field_: str, label: str, lon_value: Any, lat_value: Any) -> tuple[
+        float, float
+    ] | None:
+        sub = _Collector()
+        said: list[Problem] = []
+        lon, lat = _number(sub, "lon", lon_value), _number(sub, "lat", lat_value)
+        where = None
+        if lon is None or lat is None:
+            if not sub.problems:
+                sub.add("lon", "missing_field", "缺少经纬度（经度,纬度）")
+        elif not _position_problem(sub, "lon", lon, lat):
+            x, y = to_wgs84(lon, lat, crs=self.row_crs)
+            where = (float(x), float(y))
+            if not self._known(*where):
+                self._district(sub, lon, lat, where, said)
+        for p in sub.problems:
+            self.col.add(field_, p.code, f"{label}：{p.message}", p.value)
+        if self.warnings is not None:
+            self.warnings.extend(
+                Problem(field_, w.code, f"{label}：{w.message}", w.value) for w in said
+            )
+        return None if sub.problems else where
+
+    def _known(self, lon: float, lat: float) -> bool:
+        old = self.existing
+        return (
+            old is not None
+            and self.row_owner == old.owner
+            and any(
+                abs(lon - s.lon) <= SAME_POSITION_DEG and abs(lat - s.lat) <= SAME_POSITION_DEG
+                for s in old.stops
+            )
+        )
+
+    def _district(
+        self,
+        sub: _Collector,
+        lon: float,
+        lat: float,
+        where: tuple[float, float],
+        said: list[Problem],
+    ) -> None:
+        adcode = str(self.districts.lookup(*where))
+        owner = self.row_owner
+        if owner is not None and owner.kind is OwnerKind.DISTRICT and adcode != owner.code:
+            _own_district_or_problem(
+                sub,
+                adcode,
+                owner,
+                *where,
+                f"{lon},{lat}",
+                districts=self.districts,
+                tolerance_m=self.border_tolerance_m,
+                warnings=said,
+            )
+        elif not adcode:
+            _outside_districts(sub, lon, lat, self.districts)
+
+
+def _timetable(
+    col: _Collector,
+    get: Callable[[str], Any],
+    place: _StopPlace,
+    *,
+    strict: bool,
+) -> tuple[bool, Timetable]:
+    """Whether the station is mobile (流动驿站), and its stops, checked."""
+    mobile_value, stops_value = get("mobile"), get("stops")
+    if mobile_value is None and stops_value is None:
+        return False, FIXED  # most rows: no such column, no such field
+    mobile = _flag(col, "mobile", mobile_value)
+    checks = StopChecks(
+        add=col.add,
+        text=lambda field_, value: _string(col, field_, value, line_breaks=False),
+        position=place,
+    )
+    return mobile, read_timetable(stops_value, mobile=mobile, checks=checks, strict=strict)
 
 
 def _derived_owner(col: _Collector, row_owner: Owner | None, adcode: str) -> Owner | None:
@@ -979,25 +1081,28 @@ def _list_text(key: str, text: str) -> tuple[tuple[str, ...], tuple[Problem, ...
 
 
 def _flags(col: _Collector, get: Callable[[str], Any]) -> dict[str, bool]:
-    flags: dict[str, bool] = {}
-    for key in ("self_service_24h", "registration_required", "signage_unified", "sample"):
-        value = get(key)
-        if value is None:
-            flags[key] = False  # what parse_bool says of a blank
-            continue
-        read = _BOOL_TEXT.get(value) if type(value) is str else None
-        if read is None:
-            try:
-                read = parse_bool(value)
-            except ValueError as exc:
-                read = str(exc)
-            if type(value) is str and len(value) <= 64 and len(_BOOL_TEXT) < 4096:
-                _BOOL_TEXT[value] = read
-        if isinstance(read, str):
-            col.add(key, "invalid_boolean", read, value)
-            read = False
-        flags[key] = read
-    return flags
+    return {
+        key: _flag(col, key, get(key))
+        for key in ("self_service_24h", "registration_required", "signage_unified", "sample")
+    }
+
+
+def _flag(col: _Collector, key: str, value: Any) -> bool:
+    """A yes/no field (是/否 and the rest, see parse_bool); a problem if it is neither."""
+    if value is None:
+        return False  # what parse_bool says of a blank
+    read = _BOOL_TEXT.get(value) if type(value) is str else None
+    if read is None:
+        try:
+            read = parse_bool(value)
+        except ValueError as exc:
+            read = str(exc)
+        if type(value) is str and len(value) <= 64 and len(_BOOL_TEXT) < 4096:
+            _BOOL_TEXT[value] = read
+    if isinstance(read, str):
+        col.add(key, "invalid_boolean", read, value)
+        return False
+    return read
 
 
 # A yes/no cell's text -> what parse_bool reads (or the reason it reads nothing): unions
@@ -1073,6 +1178,13 @@ def build_station(
         _unknown_fields(col, raw, STATION_FIELDS | flat, "")
     text = _text_fields(col, get)
     row_owner, row_crs = _owner_and_crs(col, get, owner, crs)
+    place = _StopPlace(
+        col, row_crs, row_owner, districts, existing, border_tolerance_m, warnings
+    )
+    mobile, timetable = _timetable(col, get, place, strict=strict)
+    if mobile and timetable.first_position and _blank(get("lon")) and _blank(get("lat")):
+        # A mobile station that gives no base is based at its first stop.
+        get = {**raw, "lon": timetable.first_position[0], "lat": timetable.first_position[1]}.get
     where = _position(
         col,
         get,
@@ -1124,4 +1236,6 @@ def build_station(
         brand=text["brand"],
         listings=listings,
         sample=flags["sample"],
+        mobile=mobile,
+        stops=timetable.stops,
     )
