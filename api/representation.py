@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +17,7 @@ from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from stations.domain.listings import is_precise, listing_offsets, mapped_states
 from stations.domain.model import Station
-from stations.domain.records import station_to_dict
+from stations.domain.records import station_to_dict, stop_to_dict
 from stations.formats.io import write_csv
 from stations.readmodel.index import Hit, PerStationName, StationIndex
 from stations.readmodel.ops import OpsSnapshot
@@ -98,12 +98,15 @@ def stations_json(
         for system in (CoordinateSystem.GCJ02, CoordinateSystem.BD09)
     )
     states = mapped_states(stations, threshold_m=threshold_m, offsets=offsets)
+    stops = _stops_in(stations, crs)
     docs = []
     for i, station in enumerate(stations):
         doc = station_to_dict(station)
         if crs is not CoordinateSystem.WGS84:
             doc["lon"], doc["lat"] = float(out_lon[i]), float(out_lat[i])
         doc["crs"] = crs.value
+        doc["mobile"] = station.mobile
+        doc["stops"] = next(stops) if station.stops else []
         district = districts.find(station.district_adcode)
         doc["district_name"] = district.name if district else None
         for listing_doc, listing in zip(doc["listings"], station.listings, strict=True):
@@ -120,6 +123,26 @@ def stations_json(
             doc.update(ops.fields(station.id))
         docs.append(doc)
     return docs
+
+
+def _stops_in(stations: Sequence[Station], crs: CoordinateSystem) -> Iterator[list[dict[str, Any]]]:
+    """The stops of each mobile station among ``stations`` (in order), positions in ``crs``
+    (converted in one call for all of them)."""
+    every = [stop for s in stations for stop in s.stops]
+    if every and crs is not CoordinateSystem.WGS84:
+        x, y = from_wgs84([p.lon for p in every], [p.lat for p in every], crs=crs)
+        xs, ys = x.tolist(), y.tolist()
+    else:
+        xs, ys = [p.lon for p in every], [p.lat for p in every]
+    at = 0
+    for station in stations:
+        if not station.stops:
+            continue
+        docs = [stop_to_dict(stop) for stop in station.stops]
+        for k, doc in enumerate(docs):
+            doc["lon"], doc["lat"] = float(xs[at + k]), float(ys[at + k])
+        at += len(docs)
+        yield docs
 
 
 def feature(properties: dict[str, Any], station: Station) -> dict[str, Any]:

@@ -33,6 +33,33 @@ def station_row(**overrides: Any) -> dict[str, Any]:
     return row
 
 
+# A bus of 渝中区 with three stops (WGS-84), as a JSON body gives them.
+BUS_STOPS: list[dict[str, Any]] = [
+    {"name": "解放碑", "lon": 106.5772, "lat": 29.5570, "hours": "周一、三、五 10:00-14:00"},
+    {"name": "大坪", "lon": 106.5200, "lat": 29.5400, "hours": "周二、四 10:00-14:00"},
+    {"name": "较场口", "lon": 106.5700, "lat": 29.5500, "hours": "Sa 09:00-12:00"},
+]
+
+
+def bus_row(**overrides: Any) -> dict[str, Any]:
+    """A raw row for a mobile station (流动驿站) of 渝中区 serving :data:`BUS_STOPS`."""
+    row = station_row(
+        external_id="BUS-1",
+        name="渝中流动驿站一号车",
+        mobile=True,
+        stops=[dict(s) for s in BUS_STOPS],
+        hours="周一至周六 10:00-16:00",
+    )
+    row.update(overrides)
+    return row
+
+
+def make_bus(districts: Districts, **overrides: Any) -> Station:
+    """A validated mobile Station built from :func:`bus_row` with ``overrides``."""
+    crs = overrides.pop("crs", "wgs84")
+    return build_station(bus_row(**overrides), districts=districts, crs=crs)
+
+
 def make_station(districts: Districts, **overrides: Any) -> Station:
     """A validated Station built from :func:`station_row` with ``overrides``."""
     crs = overrides.pop("crs", "wgs84")
@@ -228,7 +255,33 @@ def varied_stations(districts: Districts) -> list[Station]:
             lat=WANZHOU[1],
             hours="Mo-Fr 08:00-20:00; PH off",
         ),
+        # A mobile station: stops given in GCJ-02, hours with holidays and an overnight stand.
+        make_bus(
+            districts,
+            external_id="V5",
+            crs="gcj02",
+            lon=g[0] - 0.05,
+            lat=g[1] - 0.03,
+            stops=[
+                {"name": s["name"], **_gcj02(s["lon"], s["lat"]), "hours": s["hours"]}
+                for s in BUS_STOPS[:2]
+            ]
+            + [
+                {
+                    "name": "较场口=夜间",
+                    **_gcj02(106.57000123456789, 29.55),
+                    "hours": "周日 22:00-次日06:00",
+                }
+            ],
+        ),
     ]
+
+
+def _gcj02(lon: float, lat: float) -> dict[str, float]:
+    from geodata.crs import from_wgs84
+
+    x, y = from_wgs84(lon, lat, crs="gcj02")
+    return {"lon": float(x), "lat": float(y)}
 
 
 def point_beyond_border(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stations.domain.model import Station
+from stations.domain.mobile_validation import stops_text
 from stations.domain.records import station_to_dict
 from stations.formats.fields import EXPORT_COLUMNS, FIELDS, LISTING_RECORD_KEYS, Kind
 
@@ -41,6 +42,8 @@ def export_row(station: Station) -> dict[str, Any]:
     for key in _LIST_FIELDS:
         row[key] = ",".join(doc[key])
     row["crs"] = "wgs84"
+    row["mobile"] = station.mobile
+    row["stops"] = stops_text(station.stops)
     for listing in doc["listings"]:
         p = listing["provider"]
         for suffix, key in LISTING_RECORD_KEYS.items():

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     DATETIME = "datetime"  # ISO 8601
     INTEGER = "integer"
     LISTINGS = "listings"  # GeoJSON's nested list of 上图 listings
+    STOPS = "stops"  # a mobile station's stops: one per line, 名称 | 经度,纬度 | 停靠时间
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,9 @@ FIELDS: tuple[Field, ...] = (
     Field("status", "状态", Kind.STATUS, ("运营状态",)),
     Field("signage_unified", "统一标识", Kind.BOOL, ("是否统一标识",)),
     Field("brand", "品牌"),
+    # A mobile station (流动驿站) and its timetable (stations.domain.mobile_validation).
+    Field("mobile", "流动驿站", Kind.BOOL, ("是否流动驿站", "流动站")),
+    Field("stops", "停靠点", Kind.STOPS, ("停靠点位", "停靠站点", "停靠时间表", "停靠安排")),
     *_listing_fields(),
     Field("sample", None, Kind.BOOL, ("示例", "示例数据")),
     Field("version", None, Kind.INTEGER, read=False),

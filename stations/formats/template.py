@@ -6,9 +6,10 @@ import io
 from functools import cache
 
 from openpyxl import Workbook
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from stations.domain.mobile_validation import MAX_STOPS, STOPS_FORM
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -42,8 +43,25 @@ _EXAMPLE: dict[str, object] = {
     "amap_keyword_linked": "是",
     "baidu_listed": "否",
     "tencent_listed": "否",
+    "mobile": "否",
+}
+# A second example: a bus serving a timetable of three stops (流动驿站), based at its first.
+_BUS: dict[str, object] = {
+    "external_id": "YZ-0002",
+    "name": "流动驿站一号车（示例）",
+    "host": "渝中区总工会",
+    "contact_phone": "023-63000000",
+    "hours": "周一至周六 10:00-16:00",
+    "entry_methods": "有人值守",
+    "amenities": "热水、手机充电",
+    "status": "运营中",
+    "mobile": "是",
+    "stops": "解放碑 | 106.577,29.557 | 周一、三、五 10:00-14:00\n"
+    "大坪 | 106.520,29.540 | 周二、四 10:00-14:00\n"
+    "较场口 | 106.570,29.550 | 周六 9:00-12:00",
 }
 EXAMPLE = [_EXAMPLE.get(f.key, "") for f in TEMPLATE_FIELDS]
+EXAMPLE_BUS = [_BUS.get(f.key, "") for f in TEMPLATE_FIELDS]
 
 
 @cache
@@ -55,6 +73,7 @@ def template_xlsx() -> bytes:
     sheet.title = "驿站"
     sheet.append(HEADERS)
     sheet.append(EXAMPLE)
+    sheet.append(EXAMPLE_BUS)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     yes_no = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
@@ -65,6 +84,9 @@ def template_xlsx() -> bytes:
     sheet.add_data_validation(status)
     for number, f in enumerate(TEMPLATE_FIELDS, start=1):
         col = sheet.cell(row=1, column=number).column_letter
+        if f.kind is Kind.STOPS:  # one stop per line: the lines shown, the column wide
+            sheet.column_dimensions[col].width = 48
+            sheet.cell(row=3, column=number).alignment = Alignment(wrap_text=True)
         if f.kind is Kind.BOOL:
             yes_no.add(f"{col}2:{col}10000")
         elif f.kind is Kind.STATUS:
@@ -88,6 +110,21 @@ def template_xlsx() -> bytes:
     notes.append(["状态", "、".join(STATUS_LABELS.values())])
     notes.append(["上图平台", "、".join(PROVIDER_LABELS.values()) + "：位置填该平台显示的坐标"])
     notes.append(["编号", "本工会自己的驿站编号，同一工会内不可重复"])
+    notes.append(
+        [
+            "流动驿站",
+            "是/否；流动驿站是按时间表在几个停靠点之间流动的车辆，须填写停靠点；"
+            "经度、纬度填车辆的驻地（不填则取第一个停靠点）",
+        ]
+    )
+    notes.append(
+        [
+            "停靠点",
+            f"{STOPS_FORM}。一格内换行用 Alt+Enter；坐标与经纬度列用同一坐标系；"
+            "停靠时间的写法同开放时间；过夜停靠写“22:00-次日06:00”；"
+            f"各停靠点的时间不能重叠；最多 {MAX_STOPS} 个停靠点。固定驿站留空",
+        ]
+    )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

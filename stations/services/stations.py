@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from geodata.crs import CoordinateSystem, parse_crs
+from geodata.crs import CoordinateSystem, from_wgs84, parse_crs
 from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from stations.domain.auth import Principal, check_station_write, owner_to_create
 from stations.domain.changes import Delete
@@ -151,6 +151,24 @@ def _build_patched(
     return replace(station, **kept), notes
 
 
+def _stored_positions_in(raw: dict[str, Any], current: Station, patch: Mapping[str, Any]) -> None:
+    """Write the stored WGS-84 positions a patch leaves alone in the system the patch's
+    ``crs`` names (its stops, or its base, are in it): checked as where they are, and put
+    back exactly as stored after (patch_station)."""
+    system = _crs(raw)
+    if system is CoordinateSystem.WGS84:
+        return
+    if "lon" not in patch and "lat" not in patch:
+        x, y = from_wgs84(current.lon, current.lat, crs=system)
+        raw["lon"], raw["lat"] = float(x), float(y)
+    if "stops" not in patch and current.stops:
+        xs, ys = from_wgs84([s.lon for s in current.stops], [s.lat for s in current.stops], crs=system)
+        raw["stops"] = [
+            {**stop, "lon": float(x), "lat": float(y)}
+            for stop, x, y in zip(raw["stops"], xs, ys, strict=True)
+        ]
+
+
 def patch_station(
     store: Store,
     districts: Districts,
@@ -165,7 +183,7 @@ def patch_station(
     :func:`station_to_change`), refused (StaleWriteError) unless it is still at
     ``expected_version``. A station not moved keeps its position as first uploaded."""
     check_station_write(by, current.owner)
-    if "crs" in patch and not ("lon" in patch and "lat" in patch):
+    if "crs" in patch and not ("lon" in patch and "lat" in patch) and "stops" not in patch:
         # The stored position is WGS-84; read in the patch's system it would move the
         # station (and refile it under another district) without anyone moving it.
         raise ValidationError(
@@ -173,17 +191,20 @@ def patch_station(
                 Problem(
                     "crs",
                     "crs_without_position",
-                    "坐标系（crs）说明同时提交的经纬度用的是哪个坐标系；只改 crs 不会移动驿站。"
-                    "要移动驿站，请同时提交 lon、lat 和 crs",
+                    "坐标系（crs）说明同时提交的经纬度（和停靠点 stops）用的是哪个坐标系；"
+                    "只改 crs 不会移动驿站。要移动驿站，请同时提交 lon、lat 和 crs",
                     str(patch["crs"]),
                 )
             ]
         )
     raw = {**station_input(current), **patch}
-    if ("lon" in patch or "lat" in patch) and "crs" not in patch:
+    if ("lon" in patch or "lat" in patch or "stops" in patch) and "crs" not in patch:
         raw["crs"] = "wgs84"
+    _stored_positions_in(raw, current, patch)
     warnings: list[Problem] = []
     station, kept = _build_patched(districts, current, patch, raw, warnings, border_tolerance_m)
+    if current.stops and "stops" not in patch:  # as stored, not read back from another system
+        station = replace(station, stops=current.stops)
     if "lon" not in patch and "lat" not in patch:  # keep what was uploaded originally
         warnings.clear()  # the position was taken before; only a new one is warned about
         station = replace(

@@ -90,7 +90,12 @@ def _problem(
     column = columns.get(p.field)
     if column is None and p.field in ("lon", "lat"):
         column = columns.get(POSITION)
-    out["column"] = column if column is not None else field_label(p.field)
+    stop = p.field.startswith("stops[")  # a stop's problem: the stops column's
+    if column is None and stop:
+        column = columns.get("stops")
+    out["column"] = (
+        column if column is not None else field_label("stops" if stop else p.field)
+    )
     if out.get("value") is None and source and column is not None:
         value = source.get(column[:MAX_HEADER_CHARS])
         if value is not None and str(value).strip():
