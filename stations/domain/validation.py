@@ -979,7 +979,10 @@ def _timetable(
     mobile_value, stops_value = get("mobile"), get("stops")
     if mobile_value is None and stops_value is None:
         return False, FIXED  # most rows: no such column, no such field
+    said = len(col.problems)
     mobile = _flag(col, "mobile", mobile_value)
+    if len(col.problems) > said:  # neither yes nor no: the stops are not judged by it
+        return False, FIXED
     checks = StopChecks(
         add=col.add,
         text=lambda field_, value: _string(col, field_, value, line_breaks=False),

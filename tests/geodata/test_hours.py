@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from itertools import pairwise
 from datetime import UTC, date, datetime, time, timedelta
 from time import perf_counter
 
@@ -561,3 +562,32 @@ def test_a_refusal_names_the_days_in_chinese_not_osm_codes():
         read_hours("8:00-20:00，周一至周五；10:00-16:00，周末")
     assert "“周六、周日”没有写开放时间" in err.value.reason
     assert "Sa" not in err.value.reason
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    expr=st.sampled_from(
+        [
+            "Mo,We,Fr 10:00-14:00; PH off",
+            "Mo-Fr 22:00-06:00; PH off",
+            "Mo-Fr 09:00-18:00; PH,Sa,Su 10:00-16:00",
+            "Sa 22:00-30:00",
+            "24/7",
+            "Mo-Su 10:00-12:00",
+        ]
+    ),
+    day=st.integers(0, 400),
+)
+def test_open_spans_are_the_instants_is_open_says_holidays_and_overnight_too(expr, day):
+    start = datetime(2026, 9, 20, 7, 30, tzinfo=TZ) + timedelta(days=day)
+    end = start + timedelta(days=12)
+    spans = hours(expr).open_spans(start, end)
+    assert all(a < b for a, b in spans) and all(b < c for (_, b), (c, _) in pairwise(spans))
+    assert all(start <= a and b <= end for a, b in spans)
+    t = start
+    while t < end:  # every quarter hour, and each span's edges exactly
+        assert any(a <= t < b for a, b in spans) == hours(expr).is_open(t), (expr, t)
+        t += timedelta(minutes=15)
+    for a, b in spans:
+        assert hours(expr).is_open(a) and hours(expr).is_open(b - timedelta(seconds=1))
+        assert b == end or not hours(expr).is_open(b)
