@@ -57,6 +57,26 @@ _STATION_EXAMPLE = {
     ],
 }
 
+# A mobile station (流动驿站): a bus serving three stops; positions in the body's crs, each
+# stop's hours written like a station's. Without lon/lat it is based at its first stop.
+_BUS_EXAMPLE = {
+    "external_id": "YZ-BUS-1",
+    "name": "渝中流动驿站一号车",
+    "host": "渝中区总工会",
+    "crs": "gcj02",
+    "lon": 106.5836,
+    "lat": 29.5547,
+    "hours": "周一至周六 10:00-16:00",
+    "amenities": ["hot_water", "phone_charging"],
+    "entry_methods": ["staffed"],
+    "mobile": True,
+    "stops": [
+        {"name": "解放碑", "lon": 106.5836, "lat": 29.5547, "hours": "周一、三、五 10:00-14:00"},
+        {"name": "大坪", "lon": 106.5262, "lat": 29.5372, "hours": "周二、四 10:00-14:00"},
+        {"name": "较场口", "lon": 106.5764, "lat": 29.5476, "hours": "Sa 09:00-12:00"},
+    ],
+}
+
 
 def _station_response(
     station: Station,
@@ -114,10 +134,16 @@ def _station_body(body: dict[str, Any]) -> dict[str, Any]:
 def create_station(
     by: PrincipalDep,
     services: ServicesDep,
-    body: Annotated[dict[str, Any], Body(examples=[_STATION_EXAMPLE])],
+    body: Annotated[dict[str, Any], Body(examples=[_STATION_EXAMPLE, _BUS_EXAMPLE])],
 ) -> Response:
-    """Fields as in the record; `crs` says the system of `lon`/`lat`; `hours` as written.
-    A district or industry union's station is owned by that union."""
+    """Fields as in the record; `crs` says the system of `lon`/`lat` (and of the stops');
+    `hours` as written. A district or industry union's station is owned by that union.
+
+    A mobile station (流动驿站, `"mobile": true`) gives its timetable as `stops`:
+    `[{"name", "lon", "lat", "hours"}]` (1 to 64), each stop's `hours` written like a
+    station's (`周一、三、五 10:00-14:00`, `Sa 09:00-12:00`; overnight only as
+    `22:00-次日06:00`); no two stops may stand at once. Its `lon`/`lat` are its base (the
+    first stop's if left out); a district union's stops lie in its district."""
     written = station_service.create_station(
         services.store,
         services.districts,
@@ -133,11 +159,22 @@ def patch_station(
     station_id: StationId,
     by: PrincipalDep,
     services: ServicesDep,
-    body: Annotated[dict[str, Any], Body(examples=[{"hours": "24小时", "version": 3}])],
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            examples=[
+                {"hours": "24小时", "version": 3},
+                {"stops": _BUS_EXAMPLE["stops"][:2], "crs": "gcj02", "version": 4},
+                {"mobile": False, "stops": [], "version": 5},
+            ]
+        ),
+    ],
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A JSON merge patch of record fields. Send the version you read (If-Match or
-    `version`): a station changed since is refused with 409, not overwritten."""
+    `version`): a station changed since is refused with 409, not overwritten. `stops` is
+    replaced as a whole (in the patch's `crs`); `{"mobile": false, "stops": []}` makes a
+    mobile station fixed."""
     current = station_service.station_to_change(services.store, by, station_id)
     written = station_service.patch_station(
         services.store,
