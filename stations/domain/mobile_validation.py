@@ -42,7 +42,10 @@ HORIZON = timedelta(days=366)
 STOP_FIELDS = frozenset({"name", "lon", "lat", "hours", "hours_text"})
 MAX_STOP_NAME = 200
 # What a clerk is told the cell looks like.
-STOPS_FORM = "每行一个停靠点（或用“；”分隔）：名称 | 经度,纬度 | 停靠时间，如“辛口镇政府 | 117.05,39.10 | 周一、三、五 10:00-14:00”"
+STOPS_FORM = (
+    "每行一个停靠点（或用“；”分隔）：名称 | 经度,纬度 | 停靠时间，"
+    "如“辛口镇政府 | 117.05,39.10 | 周一、三、五 10:00-14:00”"
+)
 
 _LINES = re.compile(r"\r\n|[\n\r\u2028\u2029]")
 # A ; or ； separates stops only when a new stop (a name and a "|") follows it: hours such as
@@ -218,9 +221,7 @@ def parse_stops_text(text: str, add: Add) -> list[Mapping[str, Any]] | None:
 def stops_text(stops: Sequence[Stop]) -> str:
     """The stops as a sheet cell (:func:`parse_stops_text` reads it back): WGS-84 positions
     written exactly, the hours as the union wrote them, one stop per line."""
-    return "\n".join(
-        f"{s.name} | {s.lon!r},{s.lat!r} | {s.hours_text or s.hours}" for s in stops
-    )
+    return "\n".join(f"{s.name} | {s.lon!r},{s.lat!r} | {s.hours_text or s.hours}" for s in stops)
 
 
 def _label(i: int, name: str) -> str:
@@ -297,9 +298,7 @@ def _when(t: datetime) -> str:
     return f"{t:%Y-%m-%d} 周{_WEEKDAY_ZH[t.weekday()]} {t:%H:%M}"
 
 
-def _overlaps(
-    numbered: Sequence[tuple[int, Stop]], add: Add, *, now: datetime | None
-) -> bool:
+def _overlaps(numbered: Sequence[tuple[int, Stop]], add: Add, *, now: datetime | None) -> bool:
     """Refuse stops that never stand within the horizon, and pairs that stand at once
     (``numbered``: each stop with its index); True if there is no such problem."""
     start = _horizon_start(now)
@@ -333,8 +332,8 @@ def _overlaps(
             add(
                 f"stops[{second}].hours",
                 "stops_overlap",
-                f"{_label(first, stops[first].name)}和{_label(second, stops[second].name)}的停靠时间"
-                f"重叠（{_when(a)}–{min(b, latest_end):%H:%M} 两处都在停靠）；"
+                f"{_label(first, stops[first].name)}和{_label(second, stops[second].name)}"
+                f"的停靠时间重叠（{_when(a)}–{min(b, latest_end):%H:%M} 两处都在停靠）；"
                 "一辆车同一时间只能停在一处，请改正其中一处的时间",
                 stops[second].hours_text or stops[second].hours,
             )

@@ -909,9 +909,9 @@ class _StopPlace:
     border_tolerance_m: float
     warnings: list[Problem] | None
 
-    def __call__(self, field_: str, label: str, lon_value: Any, lat_value: Any) -> tuple[
-        float, float
-    ] | None:
+    def __call__(
+        self, field_: str, label: str, lon_value: Any, lat_value: Any
+    ) -> tuple[float, float] | None:
         sub = _Collector()
         said: list[Problem] = []
         lon, lat = _number(sub, "lon", lon_value), _number(sub, "lat", lat_value)
@@ -1181,9 +1181,7 @@ def build_station(
         _unknown_fields(col, raw, STATION_FIELDS | flat, "")
     text = _text_fields(col, get)
     row_owner, row_crs = _owner_and_crs(col, get, owner, crs)
-    place = _StopPlace(
-        col, row_crs, row_owner, districts, existing, border_tolerance_m, warnings
-    )
+    place = _StopPlace(col, row_crs, row_owner, districts, existing, border_tolerance_m, warnings)
     mobile, timetable = _timetable(col, get, place, strict=strict)
     if mobile and timetable.first_position and _blank(get("lon")) and _blank(get("lat")):
         # A mobile station that gives no base is based at its first stop.

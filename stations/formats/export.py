@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stations.domain.model import Station
 from stations.domain.mobile_validation import stops_text
+from stations.domain.model import Station
 from stations.domain.records import station_to_dict
 from stations.formats.fields import EXPORT_COLUMNS, FIELDS, LISTING_RECORD_KEYS, Kind
 

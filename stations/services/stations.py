@@ -162,7 +162,9 @@ def _stored_positions_in(raw: dict[str, Any], current: Station, patch: Mapping[s
         x, y = from_wgs84(current.lon, current.lat, crs=system)
         raw["lon"], raw["lat"] = float(x), float(y)
     if "stops" not in patch and current.stops:
-        xs, ys = from_wgs84([s.lon for s in current.stops], [s.lat for s in current.stops], crs=system)
+        xs, ys = from_wgs84(
+            [s.lon for s in current.stops], [s.lat for s in current.stops], crs=system
+        )
         raw["stops"] = [
             {**stop, "lon": float(x), "lat": float(y)}
             for stop, x, y in zip(raw["stops"], xs, ys, strict=True)

@@ -93,9 +93,7 @@ def _problem(
     stop = p.field.startswith("stops[")  # a stop's problem: the stops column's
     if column is None and stop:
         column = columns.get("stops")
-    out["column"] = (
-        column if column is not None else field_label("stops" if stop else p.field)
-    )
+    out["column"] = column if column is not None else field_label("stops" if stop else p.field)
     if out.get("value") is None and source and column is not None:
         value = source.get(column[:MAX_HEADER_CHARS])
         if value is not None and str(value).strip():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import pickle
-from itertools import pairwise
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from time import perf_counter
 
 import pytest
