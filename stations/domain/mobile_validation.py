@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from geodata.hours import TZ, HoursError, hours, read_hours
@@ -298,16 +299,22 @@ def _when(t: datetime) -> str:
     return f"{t:%Y-%m-%d} 周{_WEEKDAY_ZH[t.weekday()]} {t:%H:%M}"
 
 
+@lru_cache(maxsize=1024)
+def _spans(osm: str, start: datetime) -> tuple[tuple[datetime, datetime], ...]:
+    """A year of a stop's stands from ``start``: a sheet's buses repeat the same hours, and
+    a year of the library's intervals costs ~20-50 µs each (bench/mobile_validation.py)."""
+    return tuple(hours(osm).open_spans(start, start + HORIZON))
+
+
 def _overlaps(numbered: Sequence[tuple[int, Stop]], add: Add, *, now: datetime | None) -> bool:
     """Refuse stops that never stand within the horizon, and pairs that stand at once
     (``numbered``: each stop with its index); True if there is no such problem."""
     start = _horizon_start(now)
-    end = start + HORIZON
     stops = dict(numbered)
     ok = True
     spans: list[tuple[datetime, datetime, int]] = []
     for i, stop in numbered:
-        own = hours(stop.hours).open_spans(start, end)
+        own = _spans(stop.hours, start)
         if not own:
             add(
                 f"stops[{i}].hours",
