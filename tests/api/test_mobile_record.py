@@ -13,21 +13,10 @@ from openpyxl import load_workbook
 
 from geodata.crs import from_wgs84, to_wgs84
 from stations.domain.records import station_to_dict
-from tests.api.clients import new_bearer
+from tests.api.test_writes import store, upload, yuzhong  # every store; 渝中区总工会's token
 from tests.builders import BUS_STOPS, GUANYINQIAO, JIEFANGBEI
 
-YUZHONG = "500103"
-
-
-@pytest.fixture
-def store(any_store):
-    """Every backend: SQLite, and PostGIS (slow) when it is installed."""
-    return any_store
-
-
-@pytest.fixture
-def yuzhong(store):
-    return new_bearer(store, "district", YUZHONG, "渝中区总工会")[0]
+__all__ = ["store", "yuzhong"]  # fixtures, used by name
 
 
 def _gcj(lon, lat):
@@ -185,14 +174,7 @@ def test_listings_the_feed_ogc_and_export_carry_mobile_and_stops(client, store, 
 # -- uploads -------------------------------------------------------------------------------
 
 
-def _upload(client, headers, data, name="buses.csv", **form):
-    form.setdefault("crs", "gcj02")
-    return client.post(
-        "/v1/uploads",
-        headers=headers,
-        files={"file": (name, data)},
-        data={k: str(v).lower() for k, v in form.items()},
-    )
+_upload = upload
 
 
 def _cell(stops):
