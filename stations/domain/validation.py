@@ -628,18 +628,26 @@ def _listings(col: _Collector, raw: Mapping[str, Any], *, strict: bool) -> tuple
 
 
 def hours_warnings(station: Station) -> list[dict[str, Any]]:
-    """The row report's word on how a station's hours were read, where the union's text said
-    nothing of holidays: which reading was taken and how to say otherwise (Chinese)."""
-    if not station.hours_text:
-        return []
-    try:
-        note = read_hours(station.hours_text).note
-    except HoursError:  # a stored station from before a parser change: nothing to report
-        return []
-    if note is None:
-        return []
-    message = f"开放时间“{station.hours_text}”{note}（记为 {station.hours}）"
-    return [{"code": "hours_holiday_reading", "field": "hours", "message": message}]
+    """The row report's word on how a station's hours (and its stops') were read, where the
+    union's text said nothing of holidays: which reading was taken and how to say otherwise
+    (Chinese)."""
+    said = [("hours", "开放时间", station.hours_text, station.hours)]
+    said += [
+        (f"stops[{i}].hours", f"第 {i + 1} 个停靠点“{s.name}”的停靠时间", s.hours_text, s.hours)
+        for i, s in enumerate(station.stops)
+    ]
+    out = []
+    for field_, what, text, osm in said:
+        if not text:
+            continue
+        try:
+            note = read_hours(text).note
+        except HoursError:  # a stored station from before a parser change: nothing to report
+            continue
+        if note is not None:
+            message = f"{what}“{text}”{note}（记为 {osm}）"
+            out.append({"code": "hours_holiday_reading", "field": field_, "message": message})
+    return out
 
 
 def _own_district_or_problem(

@@ -208,6 +208,11 @@ def test_a_sheet_with_a_good_bus_and_a_bad_one_reports_the_bad_stops_row_by_row(
     )
     assert two[("stops[2].lon", "invalid_number")]["message"].startswith("第 3 个停靠点“较场口”：")
     assert "stops_without_mobile" in [p["code"] for p in rejected[4]]
+    # How the good bus's stop hours were read on holidays, said as for a station's own.
+    (created,) = [r for r in report["rows"] if r["action"] == "create"]
+    reading = {w["field"]: w["message"] for w in created["warnings"]}
+    assert reading["stops[0].hours"].startswith("第 1 个停靠点“解放碑”的停靠时间“周一、三、五")
+    assert "法定节假日不开放" in reading["stops[0].hours"]
     r = client.post(f"/v1/uploads/{report['id']}/commit", headers=yuzhong)
     assert r.status_code == 409 and store.count() == 0  # all or nothing, unless asked
     url = f"/v1/uploads/{report['id']}/commit?accepted_only=true"
