@@ -223,6 +223,21 @@ class MobileAt:
         return len(self.positions)
 
 
+@dataclass(frozen=True, slots=True)
+class StopPoints:
+    """Every stop of every mobile station of a snapshot, one row each: its station's
+    position in the snapshot, its index in that station's ``stops``, and where it is."""
+
+    owner: npt.NDArray[np.intp]
+    stop: npt.NDArray[np.intp]
+    lon: npt.NDArray[np.float64]  # WGS-84
+    lat: npt.NDArray[np.float64]
+    xyz: npt.NDArray[np.float64]  # ECEF, for the route search
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+
 class StationIndex:
     """An immutable snapshot of the registry for fast reads; build a new one to change it."""
 
@@ -260,6 +275,7 @@ class StationIndex:
         self.mobile = cols["mobile"]
         self.mobile_positions = np.flatnonzero(self.mobile)
         self._mobile_cache: tuple[datetime, MobileAt] | None = None
+        self._stop_points: StopPoints | None = None
         self.gcj02 = (cols["gcj_lon"], cols["gcj_lat"])  # each station's position in GCJ-02
         self.bd09 = (cols["bd_lon"], cols["bd_lat"])  # and in BD-09
         if hours is None:
@@ -488,6 +504,28 @@ class StationIndex:
         self._mobile_cache = (minute, result)
         return result
 
+    @property
+    def stop_points(self) -> StopPoints:
+        """The stops of the snapshot's mobile stations as arrays (made on first use)."""
+        found = self._stop_points
+        if found is None:
+            owner, stop, lons, lats = [], [], [], []
+            for pos in self.mobile_positions.tolist():
+                for i, s in enumerate(self.stations[pos].stops):
+                    owner.append(pos)
+                    stop.append(i)
+                    lons.append(s.lon)
+                    lats.append(s.lat)
+            lon, lat = np.asarray(lons, np.float64), np.asarray(lats, np.float64)
+            found = self._stop_points = StopPoints(
+                np.asarray(owner, np.intp),
+                np.asarray(stop, np.intp),
+                lon,
+                lat,
+                point_frames(lon, lat)[0] if len(lon) else np.empty((0, 3)),
+            )
+        return found
+
     def filter_mask(
         self,
         *,
@@ -585,10 +623,34 @@ class StationIndex:
             self_service=self_service,
             amenities=amenities,
         )
+        if len(self.mobile_positions):  # a bus is never where its base is
+            mask = ~self.mobile if mask is None else mask & ~self.mobile
         near = self.nearest
         tree = BallTree.of(near.xyz) if len(near) else None
         return along_route(
             route, near.lon, near.lat, near.xyz, distance_m=distance_m, mask=mask, tree=tree
+        )
+
+    def stops_along_route(
+        self,
+        route: Route,
+        *,
+        distance_m: float,
+        statuses: Sequence[Status] = (Status.ACTIVE,),
+        self_service: bool | None = None,
+        amenities: Sequence[str] = (),
+    ) -> AlongRoute:
+        """The stops (rows of :attr:`stop_points`) within ``distance_m`` of ``route``
+        whose mobile station passes the static filters, ordered along the route; whether
+        the bus stands there when the rider comes is the caller's question (the arrival
+        time depends on the rider's speed)."""
+        points = self.stop_points
+        if not len(points):
+            return along_route(route, points.lon, points.lat, points.xyz, distance_m=distance_m)
+        m = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
+        mask = None if m is None else m[points.owner]
+        return along_route(
+            route, points.lon, points.lat, points.xyz, distance_m=distance_m, mask=mask
         )
 
     def passing_mask(
