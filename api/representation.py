@@ -17,7 +17,7 @@ from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
 from geodata.hours import TZ
 from stations.domain.listings import is_precise, listing_offsets, mapped_states
-from stations.domain.mobile import Placement
+from stations.domain.mobile import Placement, at_stop
 from stations.domain.model import Station
 from stations.domain.records import station_to_dict
 from stations.formats.io import write_csv
@@ -405,9 +405,14 @@ def stations_page(
     threshold_m: float,
     crs: CoordinateSystem,
     ops: OpsSnapshot | None = None,
+    placed: Sequence[Placement | None] | None = None,
 ) -> Response:
     """One page of a station listing in ``fmt`` (json, geojson or csv), ``total`` matches
-    in all, with its ``X-Total-Count`` and (when ``links``) ``Link`` headers."""
+    in all, with its ``X-Total-Count`` and (when ``links``) ``Link`` headers. ``placed``
+    (a listing at a time): each station's placement, its stop's position and fields for
+    a mobile station (:func:`placed_fields`)."""
+    if placed is not None:
+        page = [s if p is None else at_stop(s, p) for s, p in zip(page, placed, strict=True)]
     paging = {"X-Total-Count": str(total)}
     if links:
         paging["Link"] = links
@@ -421,6 +426,9 @@ def stations_page(
             headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
         )
     docs = stations_json(page, districts=districts, threshold_m=threshold_m, crs=crs, ops=ops)
+    if placed is not None:
+        for d, s, p in zip(docs, page, placed, strict=True):
+            d.update(placed_fields(s, p))
     if fmt == "geojson":
         response = json_response(
             {

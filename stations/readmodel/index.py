@@ -22,7 +22,7 @@ from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex, point_frames
 from stations.domain.errors import DatabaseUnavailableError, StoreError
 from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
-from stations.domain.mobile import Placement, place
+from stations.domain.mobile import Placement, at_stop, place
 from stations.domain.model import AMENITIES, Owner, Station, Status
 from stations.storage.store import Store
 
@@ -446,21 +446,49 @@ class StationIndex:
         mapped: Sequence[MappedState] = (),
         self_service: bool | None = None,
         amenities: Sequence[str] = (),
+        at: datetime | None = None,
     ) -> npt.NDArray[np.intp]:
-        """Positions (ordered by station id) of the stations passing every given filter."""
+        """Positions (ordered by station id) of the stations passing every given filter.
+
+        With ``at``, the mobile stations are where they stand then (:meth:`mobile_at`):
+        ``bbox`` reads their stop's position, and those between stops are left out."""
         mask = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
         keep = np.ones(len(self), np.bool_) if mask is None else mask.copy()
         if district is not None:
             keep &= self.district == district
         if owner is not None:
             keep &= self.owner == str(owner)
+        lon, lat = self.nearest.lon, self.nearest.lat
+        if at is not None and len(self.mobile_positions):
+            placed = self.mobile_at(at)
+            lon, lat = lon.copy(), lat.copy()
+            lon[placed.positions], lat[placed.positions] = placed.lon, placed.lat
+            standing = np.zeros(len(self), np.bool_)
+            standing[placed.positions] = True
+            keep &= ~self.mobile | standing
         if bbox is not None:
             minx, miny, maxx, maxy = bbox
-            lon, lat = self.nearest.lon, self.nearest.lat
             keep &= (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
         if mapped:
             keep &= self.mapped_mask(*mapped)
         return np.flatnonzero(keep)
+
+    def placed_station(self, position: int, at: datetime) -> Station:
+        """The station at ``position`` where it is at ``at``: a mobile one at its stop
+        (:func:`stations.domain.mobile.at_stop`), a fixed one as stored."""
+        placed = self.placement(position, at)
+        station = self.stations[position]
+        return station if placed is None else at_stop(station, placed)
+
+    def placement(self, position: int, at: datetime) -> Placement | None:
+        """Where the mobile station at ``position`` stands at ``at`` (None: a fixed
+        station, or between stops), from :meth:`mobile_at`."""
+        if not self.mobile[position]:
+            return None
+        placed = self.mobile_at(at)
+        i = int(np.searchsorted(placed.positions, position))
+        found = i < len(placed) and placed.positions[i] == position
+        return placed.placements[i] if found else None
 
     def open_mask(self, at: datetime) -> tuple[npt.NDArray[np.bool_], bytes]:
         """Which stations are open at ``at`` (Asia/Shanghai), by hours and status.
