@@ -61,7 +61,7 @@ def test_without_a_time_every_station_as_stored(client, made):
     assert set(items) == {fixed.name, bus.name}
     stored = items[bus.name]
     assert (stored["lon"], stored["lat"]) == (bus.lon, bus.lat)
-    assert [s["name"] for s in stored["stops"]] == ["大坪市场", "化龙桥广场"]
+    assert [s["name"] for s in stored["stops"]] == ["大坪市场", "两路口广场"]
     assert "stop_name" not in stored
 
 
