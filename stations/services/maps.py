@@ -16,7 +16,14 @@ import shapely
 from geodata.cluster_tiles import TilePoints, tile_body
 from geodata.crs import CoordinateSystem
 from geodata.districts import LAYERS, District, Districts, provinces
-from geodata.maps import Choropleth, MapPoints, PointLegend, StationTiles, coverage_map
+from geodata.maps import (
+    Choropleth,
+    MapPoints,
+    MapStops,
+    PointLegend,
+    StationTiles,
+    coverage_map,
+)
 from stations.domain.demand import DemandLayer
 from stations.domain.figures import listed_on_all, stations_per_100km2
 from stations.domain.listings import MappedState, is_precise, listing_offsets
@@ -148,6 +155,7 @@ def station_map(
     active = points.in_service
     assert active is not None
     chosen = chosen_districts(districts, district)
+    stops = _map_stops(index, at=at, district=district)
     if options.travel is not None:
         if networks is None:
             raise NoNetworkError(options.travel.travel)
@@ -157,10 +165,11 @@ def station_map(
         areas = travel_areas(index, districts, networks, options.travel, mask, only=district)
     else:
         try:
+            serving = stops.serving
             areas = coverage_areas(
                 districts,
-                points.lon[active],
-                points.lat[active],
+                np.concatenate([points.lon[active], stops.map.lon[serving]]),
+                np.concatenate([points.lat[active], stops.map.lat[serving]]),
                 radius_m=radius_m,
                 only=district,
                 progress=say,
@@ -185,6 +194,8 @@ def station_map(
     idle = len(stations) - int(active.sum())
     resting = f"（其中 {idle:,} 个筹建中或暂停开放）" if idle else ""
     coverage_note = f"覆盖按 {_reach_note(options)}计"
+    if len(stops.map):
+        coverage_note += stops.note(at)
     if areas is None:
         coverage_note = NO_COVERAGE_NOTE
         if metric == "coverage":
@@ -209,7 +220,61 @@ def station_map(
         credit=districts.source if districts.source in LAYERS.values() else "",
         note=f"{len(stations):,} 个驿站{when}{resting}；{coverage_note}",
         station_tiles=station_tiles,
+        stops=stops.map,
     )
+
+
+@dataclass(frozen=True)
+class _Stops:
+    """The map's mobile stops (:class:`~geodata.maps.MapStops`) and which of them count
+    for coverage (``serving``): at a time, where an active bus stands; without one, every
+    stop of an active bus (as a fixed station counts whatever its hours)."""
+
+    map: MapStops
+    serving: npt.NDArray[np.bool_]
+    vehicles: int
+
+    def note(self, at: datetime | None) -> str:
+        if at is None:
+            return f"；流动驿站 {self.vehicles} 个，各停靠点均计入覆盖"
+        return f"；流动驿站 {self.vehicles} 个，按此刻所在停靠点计入覆盖"
+
+
+def _map_stops(index: StationIndex, *, at: datetime | None, district: str | None) -> _Stops:
+    """The stops of the mobile stations the map shows (not closed; in ``district``): a
+    bus is never drawn at its base, only at its stops (see :class:`_Stops`)."""
+    points = index.stop_points
+    keep = ~index.status_mask(Status.CLOSED)[points.owner]
+    if district is not None:
+        keep &= in_area(index.district[points.owner], district)
+    rows = np.flatnonzero(keep)
+    owner, stop = points.owner[rows], points.stop[rows]
+    active = index.status_mask(Status.ACTIVE)[owner]
+    standing = np.zeros(len(rows), np.bool_)
+    until = [""] * len(rows)
+    if at is not None:
+        now = index.mobile_at(at)
+        placed = {
+            (p, pl.index): pl for p, pl in zip(now.positions.tolist(), now.placements, strict=True)
+        }
+        for k, (o, i) in enumerate(zip(owner.tolist(), stop.tolist(), strict=True)):
+            found = placed.get((o, i))
+            if found is not None:
+                standing[k] = True
+                until[k] = "" if found.until is None else f"{found.until:%m-%d %H:%M}"
+    stations = index.stations
+    stop_of = [stations[o].stops[i] for o, i in zip(owner.tolist(), stop.tolist(), strict=True)]
+    drawn = MapStops(
+        lon=points.lon[rows],
+        lat=points.lat[rows],
+        name=[x.name for x in stop_of],
+        hours_text=[x.hours_text or x.hours for x in stop_of],
+        vehicle=[stations[o].name for o in owner.tolist()],
+        standing=standing,
+        until=until,
+    )
+    serving = active & (standing if at is not None else np.ones(len(rows), np.bool_))
+    return _Stops(drawn, serving, len(np.unique(owner)))
 
 
 def _station_tiles(index: StationIndex, url: str, filters: TileFilters) -> StationTiles:
@@ -256,6 +321,8 @@ def _shown_mask(index: StationIndex, filters: TileFilters) -> npt.NDArray[np.boo
         keep = keep & in_area(index.district, filters.district)
     if filters.mapped:
         keep = keep & index.mapped_mask(*filters.mapped)
+    if len(index.mobile_positions):  # a bus is drawn at its stops (_map_stops), never its base
+        keep = keep & ~index.mobile
     return keep
 
 
