@@ -14,7 +14,7 @@ import numpy.typing as npt
 import shapely
 
 from geodata.cluster_tiles import TilePoints, tile_body
-from geodata.crs import CoordinateSystem
+from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import LAYERS, District, Districts, provinces
 from geodata.maps import (
     Choropleth,
@@ -240,14 +240,26 @@ class _Stops:
         return f"；流动驿站 {self.vehicles} 个，按此刻所在停靠点计入覆盖"
 
 
+def _stops_kept(
+    index: StationIndex, statuses: tuple[Status, ...], district: str | None
+) -> npt.NDArray[np.bool_]:
+    """Which rows of ``index.stop_points`` a map shows: its bus in ``statuses`` (none
+    given: not closed) and in ``district``, as :func:`_shown_mask` keeps stations."""
+    owner = index.stop_points.owner
+    if statuses:
+        keep = index.status_mask(*statuses)[owner]
+    else:
+        keep = ~index.status_mask(Status.CLOSED)[owner]
+    if district is not None:
+        keep &= in_area(index.district[owner], district)
+    return keep
+
+
 def _map_stops(index: StationIndex, *, at: datetime | None, district: str | None) -> _Stops:
     """The stops of the mobile stations the map shows (not closed; in ``district``): a
     bus is never drawn at its base, only at its stops (see :class:`_Stops`)."""
     points = index.stop_points
-    keep = ~index.status_mask(Status.CLOSED)[points.owner]
-    if district is not None:
-        keep &= in_area(index.district[points.owner], district)
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(_stops_kept(index, (), district))
     owner, stop = points.owner[rows], points.stop[rows]
     active = index.status_mask(Status.ACTIVE)[owner]
     standing = np.zeros(len(rows), np.bool_)
@@ -379,7 +391,7 @@ def station_tile(
         filters.key(), lambda: _shown_mask(index, filters)
     )
     category, state = index.cache(_TILE_STATE).get_or_compute("", lambda: _tile_states(index))
-    return tile_body(
+    body = tile_body(
         points,
         z,
         x,
@@ -390,6 +402,45 @@ def station_tile(
         n_categories=len(_CATEGORY_CODE),
         keep=keep,
     )
+    body["s"] = _tile_stops(index, z, x, y, filters, crs)
+    return body
+
+
+_TILE_STOP_POINTS = CacheName[CoordinateSystem, TilePoints]("tile_stop_points", max_entries=3)
+
+
+def _tile_stops(
+    index: StationIndex, z: int, x: int, y: int, filters: TileFilters, crs: CoordinateSystem
+) -> list[list[int]]:
+    """The mobile stations' stops in the tile, ``[px, py, id, stop, here]`` (``stop``: its
+    index in the station's ``stops``; ``here`` 1 where the bus stands at ``filters.at``),
+    of the buses ``filters`` keep by status and district."""
+    stops = index.stop_points
+    if not len(stops):
+        return []
+
+    def points() -> TilePoints:
+        if crs is CoordinateSystem.WGS84:
+            return TilePoints.of(stops.lon, stops.lat)
+        return TilePoints.of(*from_wgs84(stops.lon, stops.lat, crs=crs))
+
+    tiled = index.cache(_TILE_STOP_POINTS).get_or_compute(crs, points)
+    owner = stops.owner
+    rows, px, py = tiled.in_tile(z, x, y, _stops_kept(index, filters.statuses, filters.district))
+    here: set[tuple[int, int]] = set()
+    if filters.at is not None:
+        now = index.mobile_at(filters.at)
+        here = {(p, pl.index) for p, pl in zip(now.positions.tolist(), now.placements, strict=True)}
+    return [
+        [int(a), int(b), int(index.ids[o]), i, int((o, i) in here)]
+        for a, b, o, i in zip(
+            np.floor(px).tolist(),
+            np.floor(py).tolist(),
+            owner[rows].tolist(),
+            stops.stop[rows].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _tile_points(index: StationIndex, crs: CoordinateSystem) -> TilePoints:

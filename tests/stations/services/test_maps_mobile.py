@@ -83,3 +83,24 @@ def test_tiles_never_carry_a_bus_at_its_base(index):
     y = int((1 - np.log(np.tan(lat) + 1 / np.cos(lat)) / np.pi) / 2 * n)
     body = station_tile(index, z, x, y, TileFilters(), CoordinateSystem.WGS84)
     assert bus.id not in [p[2] for p in body.get("p", [])]
+
+
+def _tile_of(lon, lat, z):
+    n = 2**z
+    lat_r = np.radians(lat)
+    return int((lon + 180) / 360 * n), int((1 - np.log(np.tan(lat_r) + 1 / np.cos(lat_r)) / np.pi) / 2 * n)
+
+
+def test_a_tile_lists_the_stops_and_where_the_bus_stands(index):
+    z = 14
+    x, y = _tile_of(MARKET.lon, MARKET.lat, z)
+    bus = index.stations[1]
+    anytime = station_tile(index, z, x, y, TileFilters(), CoordinateSystem.WGS84)["s"]
+    assert [(s[2], s[3], s[4]) for s in anytime] == [(bus.id, 0, 0)]
+    now = station_tile(index, z, x, y, TileFilters(at=at(WEDNESDAY_11)), CoordinateSystem.WGS84)
+    assert [(s[2], s[3], s[4]) for s in now["s"]] == [(bus.id, 0, 1)]
+    # On Amap's tiles the stop is where its GCJ-02 position falls.
+    glon, glat = from_wgs84(MARKET.lon, MARKET.lat, crs="gcj02")
+    gx, gy = _tile_of(float(glon), float(glat), z)
+    gcj = station_tile(index, z, gx, gy, TileFilters(), CoordinateSystem.GCJ02)["s"]
+    assert [(s[2], s[3]) for s in gcj] == [(bus.id, 0)]
