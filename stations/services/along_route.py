@@ -237,9 +237,8 @@ def stations_along_route(index: StationIndex, q: AlongRouteQuery) -> AlongRouteP
     mobile = [i for i, p in enumerate(placed) if p is not None]
     if mobile:
         at = np.asarray(mobile, np.intp)
-        moved = _mobile_hits(
-            index, positions[at], offset[at], bearing[at], [placed[i] for i in mobile], q.at
-        )
+        stands = [p for p in placed if p is not None]  # in the order of ``mobile``
+        moved = _mobile_hits(index, positions[at], offset[at], bearing[at], stands, q.at)
         for i, hit in zip(mobile, moved, strict=True):
             hits[i] = hit
             on_arrival[i] = True  # it stands there when the rider comes

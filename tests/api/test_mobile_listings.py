@@ -48,7 +48,7 @@ def test_at_a_time_the_bus_is_at_its_stop_with_its_fields(client, made):
 
 
 def test_between_stops_and_on_a_holiday_it_is_left_out(client, made):
-    fixed, bus = made
+    fixed, _ = made
     assert set(_items(client, at=WEDNESDAY_15)) == {fixed.name}
     assert set(_items(client, at=NEW_YEAR_11)) == {fixed.name}
     r = client.get("/v1/stations", params={"at": WEDNESDAY_15})
@@ -65,10 +65,14 @@ def test_without_a_time_every_station_as_stored(client, made):
     assert "stop_name" not in stored
 
 
+def _around(lon, lat):
+    return f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+
+
 def test_bbox_reads_the_stop_when_placed(client, made):
-    fixed, bus = made
-    around_stop = f"{MARKET.lon - 0.001},{MARKET.lat - 0.001},{MARKET.lon + 0.001},{MARKET.lat + 0.001}"
-    around_base = f"{bus.lon - 0.001},{bus.lat - 0.001},{bus.lon + 0.001},{bus.lat + 0.001}"
+    _, bus = made
+    around_stop = _around(MARKET.lon, MARKET.lat)
+    around_base = _around(bus.lon, bus.lat)
     assert set(_items(client, at=WEDNESDAY_11, bbox=around_stop)) == {bus.name}
     assert bus.name not in _items(client, at=WEDNESDAY_11, bbox=around_base)
     assert bus.name in _items(client, bbox=around_base)  # as stored

@@ -42,9 +42,7 @@ def registries(draw):
     """Fixed stations and buses beside the route (stops within or clearly beyond the
     distance, standing for a while between 09:00 and 13:00), a start time and a speed."""
     n_fixed = draw(st.integers(0, 4))
-    fixed = [
-        (draw(st.floats(0, 10_000)), draw(st.floats(-600, 600))) for _ in range(n_fixed)
-    ]
+    fixed = [(draw(st.floats(0, 10_000)), draw(st.floats(-600, 600))) for _ in range(n_fixed)]
     buses = []
     for _ in range(draw(st.integers(1, 6))):
         stops, t = [], draw(st.integers(9 * 60, 11 * 60))

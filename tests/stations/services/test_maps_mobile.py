@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from geodata.crs import CoordinateSystem, from_wgs84
+from geodata.tiles import TILE_PROVIDERS
 from stations.readmodel.index import StationIndex
 from stations.services.maps import TileFilters, station_map, station_tile
-from geodata.tiles import TILE_PROVIDERS
 from stations.services.planning import MapOptions
 from tests.builders import make_station
 from tests.mobile_data import MARKET, SQUARE, WEDNESDAY_11, WEDNESDAY_15, at, make_bus
@@ -53,15 +52,19 @@ def test_the_stops_are_a_layer_and_the_base_is_not_drawn(index, districts):
 
 
 def test_at_a_time_the_bus_stands_at_its_stop(index, districts):
-    html = station_map(
-        index, districts, MapOptions(district="500103", at=at(WEDNESDAY_11))
-    ).get_root().render()
+    html = (
+        station_map(index, districts, MapOptions(district="500103", at=at(WEDNESDAY_11)))
+        .get_root()
+        .render()
+    )
     stops = _stops(html)
     assert stops["here"] == [True, False] and stops["until"][0] == "12-02 14:00"
     assert "流动驿站（此刻所在停靠点）" in html
-    later = station_map(
-        index, districts, MapOptions(district="500103", at=at(WEDNESDAY_15))
-    ).get_root().render()
+    later = (
+        station_map(index, districts, MapOptions(district="500103", at=at(WEDNESDAY_15)))
+        .get_root()
+        .render()
+    )
     assert _stops(later)["here"] == [False, False]
 
 
@@ -69,18 +72,13 @@ def test_on_amap_tiles_the_stops_are_in_gcj02(index, districts):
     options = MapOptions(tiles=TILE_PROVIDERS["amap"], district="500103")
     stops = _stops(station_map(index, districts, options).get_root().render())
     glon, glat = from_wgs84(MARKET.lon, MARKET.lat, crs="gcj02")
-    assert (stops["lon"][0], stops["lat"][0]) == pytest.approx(
-        (float(glon), float(glat)), abs=2e-6
-    )
+    assert (stops["lon"][0], stops["lat"][0]) == pytest.approx((float(glon), float(glat)), abs=2e-6)
 
 
 def test_tiles_never_carry_a_bus_at_its_base(index):
     bus = index.stations[1]
     z = 12
-    n = 2**z
-    x = int((bus.lon + 180) / 360 * n)
-    lat = np.radians(bus.lat)
-    y = int((1 - np.log(np.tan(lat) + 1 / np.cos(lat)) / np.pi) / 2 * n)
+    x, y = _tile_of(bus.lon, bus.lat, z)
     body = station_tile(index, z, x, y, TileFilters(), CoordinateSystem.WGS84)
     assert bus.id not in [p[2] for p in body.get("p", [])]
 
@@ -88,7 +86,8 @@ def test_tiles_never_carry_a_bus_at_its_base(index):
 def _tile_of(lon, lat, z):
     n = 2**z
     lat_r = np.radians(lat)
-    return int((lon + 180) / 360 * n), int((1 - np.log(np.tan(lat_r) + 1 / np.cos(lat_r)) / np.pi) / 2 * n)
+    y = (1 - np.log(np.tan(lat_r) + 1 / np.cos(lat_r)) / np.pi) / 2 * n
+    return int((lon + 180) / 360 * n), int(y)
 
 
 def test_a_tile_lists_the_stops_and_where_the_bus_stands(index):
