@@ -116,6 +116,9 @@ def _mobile_along(
         pos = int(points.owner[row])
         if pos in seen:
             continue
+        stop = stations[pos].stops[int(points.stop[row])]
+        if not hours(stop.hours).is_open(arrival):
+            continue  # not there then: place() would say so, at the cost of every stop
         placed = place(stations[pos], arrival)
         if placed is None or placed.index != points.stop[row]:
             continue
