@@ -15,7 +15,9 @@ from starlette.responses import Response
 from api.responses import JSON, json_response
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import Districts
+from geodata.hours import TZ
 from stations.domain.listings import is_precise, listing_offsets, mapped_states
+from stations.domain.mobile import Placement, at_stop
 from stations.domain.model import Station
 from stations.domain.records import station_to_dict, stop_to_dict
 from stations.formats.io import write_csv
@@ -145,14 +147,28 @@ def _stops_in(stations: Sequence[Station], crs: CoordinateSystem) -> Iterator[li
         yield docs
 
 
-def feature(properties: dict[str, Any], station: Station) -> dict[str, Any]:
-    """A GeoJSON Feature; the geometry is WGS-84 as RFC 7946 requires."""
+def feature(
+    properties: dict[str, Any], station: Station, *, at: Placement | None = None
+) -> dict[str, Any]:
+    """A GeoJSON Feature; the geometry is WGS-84 as RFC 7946 requires: the station's, or
+    with ``at`` the stop where the mobile station stands."""
+    lon, lat = (station.lon, station.lat) if at is None else (at.stop.lon, at.stop.lat)
     return {
         "type": "Feature",
         "id": station.id,
-        "geometry": {"type": "Point", "coordinates": [station.lon, station.lat]},
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
         "properties": properties,
     }
+
+
+def placed_fields(station: Station, at: Placement | None) -> dict[str, Any]:
+    """The fields of a result placed at a time: a fixed station's ``mobile: false``; a
+    mobile one's stop (``stop_name``, ``stop_until`` ISO 8601 Asia/Shanghai or null) and
+    ``mobile: true``. Its position is the stop's: the caller puts it in the asked crs."""
+    if at is None:
+        return {"mobile": station.mobile}
+    until = None if at.until is None else at.until.astimezone(TZ).isoformat()
+    return {"mobile": True, "stop_name": at.stop.name, "stop_until": until}
 
 
 def stations_csv(stations: Iterable[Station]) -> str:
@@ -412,9 +428,14 @@ def stations_page(
     threshold_m: float,
     crs: CoordinateSystem,
     ops: OpsSnapshot | None = None,
+    placed: Sequence[Placement | None] | None = None,
 ) -> Response:
     """One page of a station listing in ``fmt`` (json, geojson or csv), ``total`` matches
-    in all, with its ``X-Total-Count`` and (when ``links``) ``Link`` headers."""
+    in all, with its ``X-Total-Count`` and (when ``links``) ``Link`` headers. ``placed``
+    (a listing at a time): each station's placement, its stop's position and fields for
+    a mobile station (:func:`placed_fields`)."""
+    if placed is not None:
+        page = [s if p is None else at_stop(s, p) for s, p in zip(page, placed, strict=True)]
     paging = {"X-Total-Count": str(total)}
     if links:
         paging["Link"] = links
@@ -428,6 +449,9 @@ def stations_page(
             headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
         )
     docs = stations_json(page, districts=districts, threshold_m=threshold_m, crs=crs, ops=ops)
+    if placed is not None:
+        for d, s, p in zip(docs, page, placed, strict=True):
+            d.update(placed_fields(s, p))
     if fmt == "geojson":
         response = json_response(
             {

@@ -15,10 +15,19 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from api.representation import links_at
 from api.rider_page import Asset
+from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.hours import TZ
 from stations.domain.feedback import FEEDBACK_KIND_LABELS, NOTE_MAX_CHARS
-from stations.domain.model import AMENITY_LABELS, ENTRY_METHOD_LABELS, STATUS_LABELS
+from stations.domain.mobile import next_visits, place
+from stations.domain.model import (
+    AMENITY_LABELS,
+    ENTRY_METHOD_LABELS,
+    STATUS_LABELS,
+    Station,
+    Stop,
+)
 from stations.domain.visits import OCCUPATION_LABELS
 
 _HERE = importlib.resources.files("api") / "station_page"
@@ -138,6 +147,69 @@ def open_text(status: str, open_now: bool, next_change: datetime | None, now: da
     return "现在未开放" if next_change is None else f"现在未开放 · {_when(next_change, now)} 开门"
 
 
+WEEKDAYS = "一二三四五六日"
+
+
+def visit_text(start: datetime, end: datetime | None) -> str:
+    """A stand at a stop in Chinese: 周三 12月2日 10:00–14:00 (the end's day too when it
+    is another day; 起 when its end is beyond the timetable's reach)."""
+    a = start.astimezone(TZ)
+    head = f"周{WEEKDAYS[a.weekday()]} {a.month}月{a.day}日 {a:%H:%M}"
+    if end is None:
+        return f"{head} 起"
+    b = end.astimezone(TZ)
+    if b.date() == a.date() or (b - a).total_seconds() <= 0:
+        return f"{head}–{b:%H:%M}"
+    return f"{head}–{b.month}月{b.day}日 {b:%H:%M}"
+
+
+def mobile_context(station: Station, now: datetime) -> dict[str, Any] | None:
+    """What page.html shows of a mobile station (流动驿站): where it stands now and until
+    when, its timetable, its next stands (next_visits) with navigation to each stop; and
+    the stop the page's navigation buttons lead to (where it is, else where it goes next:
+    never its base). None for a fixed station."""
+    if not station.mobile:
+        return None
+    placed = place(station, now)
+    visits = next_visits(station, now, limit=5)
+    coming = [
+        {
+            "name": v.stop.name,
+            "when": visit_text(v.start, v.end),
+            "now": placed is not None and v.index == placed.index and v.start <= now,
+            "amap": _stop_links(v.stop)["amap"],
+        }
+        for v in visits
+    ]
+    target = placed.stop if placed is not None else (visits[0].stop if visits else None)
+    here = None
+    if placed is not None:
+        until = "" if placed.until is None else _when(placed.until, now)
+        here = {"name": placed.stop.name, "until": until}
+    if here is not None:
+        state = f"现在停靠 {here['name']}" + (f" · 至 {here['until']}" if here["until"] else "")
+    elif coming:
+        state = f"现在不在停靠点 · 下一站 {coming[0]['name']} {coming[0]['when']}"
+    else:
+        state = "近两周没有停靠安排"
+    return {
+        "here": here,
+        "state": state,
+        "timetable": [{"name": s.name, "hours": s.hours_text or s.hours} for s in station.stops],
+        "next": coming,
+        "navigation": None if target is None else _stop_links(target),
+        "target": None if target is None else target.name,
+    }
+
+
+def _stop_links(stop: Stop) -> dict[str, str]:
+    (glon, glat), (blon, blat) = (
+        from_wgs84(stop.lon, stop.lat, crs=system)
+        for system in (CoordinateSystem.GCJ02, CoordinateSystem.BD09)
+    )
+    return links_at(stop.name, float(glon), float(glat), float(blon), float(blat))
+
+
 def station_context(
     doc: dict[str, Any], *, open_now: bool, next_change: datetime | None, now: datetime
 ) -> dict[str, Any]:
@@ -170,6 +242,7 @@ def station_context(
             "commentMax": COMMENT_MAX_CHARS,
             "receiptsKey": RECEIPTS_KEY,
         },
+        "mobile": None,  # a mobile station's: mobile_context
         "occupations": OCCUPATION_LABELS,
         "feedback_kinds": FEEDBACK_KIND_LABELS,
         "note_max": NOTE_MAX_CHARS,

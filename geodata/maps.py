@@ -119,6 +119,81 @@ class MapPoints:
 
 
 @dataclass(frozen=True)
+class MapStops:
+    """The stops of mobile stations (流动驿站) to draw (WGS-84 degrees), one per stop: its
+    name, its hours as written, the vehicle's name; ``standing`` marks the stops where a
+    vehicle stands at the map's time (``until``: the text of when it leaves, or "")."""
+
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    name: Sequence[str]
+    hours_text: Sequence[str]
+    vehicle: Sequence[str]
+    standing: npt.NDArray[np.bool_]
+    until: Sequence[str]
+    label: str = "流动驿站停靠点"
+    standing_label: str = "流动驿站（此刻所在停靠点）"
+
+    def __len__(self) -> int:
+        return len(self.lon)
+
+
+STOP_COLOUR = "#762a83"  # purple: apart from the 上图 states' green, orange and red
+
+_STOPS_JS = Template(
+    """
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  var data = {{ this.data }};
+  var labels = {{ this.labels }};
+  var colour = {{ this.colour }};
+  var stops = L.featureGroup(), standing = L.featureGroup();
+  // Squares would need a DOM marker each; a thick purple ring on white reads apart from
+  // the stations' filled discs on the same canvas.
+  var styles = {
+    stop: {radius: 5, color: colour, weight: 3, fillColor: "#fff", fillOpacity: 1},
+    here: {radius: 8, color: "#fff", weight: 2, fillColor: colour, fillOpacity: 1}
+  };
+  function popup(i) {
+    var box = document.createElement("div");
+    box.className = "yz-popup";
+    var rows = [["", data.name[i]], ["流动驿站", data.vehicle[i]], ["停靠时间", data.hours[i]]];
+    if (data.here[i]) { rows.push(["此刻在此停靠", data.until[i] ? "至 " + data.until[i] : "是"]); }
+    rows.forEach(function (r, j) {
+      if (!r[1]) { return; }
+      var p = document.createElement(j === 0 ? "b" : "div");
+      p.textContent = j === 0 ? r[1] : r[0] + "：" + r[1];
+      box.appendChild(p);
+    });
+    return box;
+  }
+  for (var i = 0; i < data.lon.length; i++) {
+    var m = L.circleMarker([data.lat[i], data.lon[i]], data.here[i] ? styles.here : styles.stop);
+    m.yz = i;
+    (data.here[i] ? standing : stops).addLayer(m);
+  }
+  function open(e) {
+    L.DomEvent.stop(e);
+    L.popup({maxWidth: 320}).setLatLng(e.layer.getLatLng()).setContent(popup(e.layer.yz))
+      .openOn(map);
+  }
+  var control = {{ this.control }};
+  var layers = window.yizhanStopLayers = {};
+  layers[labels[0]] = stops;
+  if (data.here.some(function (h) { return h; })) { layers[labels[1]] = standing; }
+  Object.keys(layers).forEach(function (k) {
+    layers[k].on("click", open).addTo(map);
+    if (control) { control.addOverlay(layers[k], k); }
+  });
+  window.yizhanStops = {stops: data.lon.length, standing: standing.getLayers().length};
+})();
+{% endmacro %}
+"""
+)
+
+
+@dataclass(frozen=True)
 class Choropleth:
     """A district-level metric: values by key (adcode), the legend's title, and how a
     value is written (``fmt``)."""
@@ -435,7 +510,19 @@ class _Tiles(MacroElement):
         self.control = control.get_name() if control is not None else "null"
 
 
-class _Points(MacroElement):
+class _RawScript(MacroElement):
+    """A script element whose data goes into the page as it is, never read as a template."""
+
+    def render(self, **kwargs: Any) -> str:
+        # As MacroElement.render, but the script (tens of MB of data at national scale)
+        # goes in as raw HTML: wrapped in an Element, branca would compile it as a template.
+        script = self._template.module.__dict__["script"](self, kwargs)
+        root: Any = self.get_root()
+        root.script.add_child(_Raw(lambda: str(script)), name=self.get_name())
+        return ""
+
+
+class _Points(_RawScript):
     """The stations, drawn by one script from compact arrays."""
 
     def __init__(self, points: MapPoints, control: folium.LayerControl | None) -> None:
@@ -459,13 +546,27 @@ class _Points(MacroElement):
         self.labels = _json_for_script([_escape(legend.marked), _escape(legend.not_in_service)])
         self.control = control.get_name() if control is not None else "null"
 
-    def render(self, **kwargs: Any) -> str:
-        # As MacroElement.render, but the script (tens of MB of data at national scale)
-        # goes in as raw HTML: wrapped in an Element, branca would compile it as a template.
-        script = self._template.module.__dict__["script"](self, kwargs)
-        root: Any = self.get_root()
-        root.script.add_child(_Raw(lambda: str(script)), name=self.get_name())
-        return ""
+
+class _Stops(_RawScript):
+    """The mobile stations' stops, drawn by one script (a few hundred at most)."""
+
+    def __init__(self, stops: MapStops, control: folium.LayerControl | None) -> None:
+        super().__init__()
+        self._template = _STOPS_JS
+        self.data = _json_for_script(
+            {
+                "lon": np.round(stops.lon, 6).tolist(),
+                "lat": np.round(stops.lat, 6).tolist(),
+                "name": list(stops.name),
+                "hours": list(stops.hours_text),
+                "vehicle": list(stops.vehicle),
+                "here": np.asarray(stops.standing, np.bool_).tolist(),
+                "until": list(stops.until),
+            }
+        )
+        self.labels = _json_for_script([_escape(stops.label), _escape(stops.standing_label)])
+        self.colour = _json_for_script(STOP_COLOUR)
+        self.control = control.get_name() if control is not None else "null"
 
 
 def _text_columns(rows: Sequence[Sequence[str]], n_fields: int) -> list[Any]:
@@ -595,6 +696,7 @@ def coverage_map(
     credit: str = "",
     note: str = "",
     station_tiles: StationTiles | None = None,
+    stops: MapStops | None = None,
 ) -> folium.Map:
     """A planner's map: points by category (``points.legend``: e.g. stations by 上图 state,
     24-hour sites ringed), coverage, a choropleth.
@@ -618,6 +720,10 @@ def coverage_map(
     on a bubble zooms in), positions asked for in the tiles' system; ``points`` then only
     give the counts. ``yizhanReady`` waits for the first view's tiles, ``yizhanTiles`` is
     their layer.
+
+    ``stops`` (mobile stations' stops) are drawn as a layer of their own, purple rings,
+    those where a vehicle stands now filled (``yizhanStopLayers``, ``yizhanStops``), in the
+    page whether or not the stations come from tiles (there are few).
     """
     provider = _provider(tiles)
     if metric is not None and metric not in {c.name for c in choropleths}:
@@ -662,10 +768,16 @@ def coverage_map(
         _Points(drawn, control).add_to(m)
     else:
         _Tiles(points, station_tiles, crs, control, provider.max_zoom).add_to(m)
+    if stops is not None and len(stops):
+        slon, slat = stops.lon, stops.lat
+        if crs is not CoordinateSystem.WGS84:
+            slon, slat = (np.asarray(v, np.float64) for v in from_wgs84(slon, slat, crs=crs))
+        _Stops(replace(stops, lon=slon, lat=slat), control).add_to(m)
     _Fit(bounds).add_to(m)
     if station_tiles is not None:
         note = (note + "；" if note else "") + "圆圈中的数字为该处驿站数，点击或放大可见各驿站"
-    root.html.add_child(Element(_legend(title, note, points.legend)))
+    shown = stops if stops is not None and len(stops) else None
+    root.html.add_child(Element(_legend(title, note, points.legend, stops=shown)))
     return m
 
 
@@ -1029,13 +1141,15 @@ vertical-align:-1px}
 .yz-legend i.sq{border-radius:2px;border:1px solid #888;width:10px;height:10px}
 .yz-legend .ss{border:3px solid #000;width:10px;height:10px}
 .yz-legend .off{border:2px dashed #555;width:10px;height:10px}
+.yz-legend .stop{border:3px solid #762a83;background:#fff;width:8px;height:8px}
+.yz-legend .here{background:#762a83;border:2px solid #fff;box-shadow:0 0 0 1px #762a83}
 .yz-legend #yz-legend-metric:not(:empty){margin-top:4px;border-top:1px solid #ddd;padding-top:4px}
 .yz-popup{font:13px/1.5 sans-serif;max-width:300px}
 .leaflet-control-layers-list>b{display:block;margin-bottom:2px}
 </style>"""
 
 
-def _legend(title: str, note: str, legend: PointLegend) -> str:
+def _legend(title: str, note: str, legend: PointLegend, *, stops: MapStops | None = None) -> str:
     rows = [f"<b>{_escape(title)}</b>"]
     rows += [
         f'<div><i style="background:{c}"></i>{_escape(label)}</div>'
@@ -1044,6 +1158,10 @@ def _legend(title: str, note: str, legend: PointLegend) -> str:
     rows.append(f'<div><i class="ss" style="background:#fff"></i>{_escape(legend.marked)}</div>')
     off = _escape(legend.not_in_service)
     rows.append(f'<div><i class="off" style="background:#fff"></i>{off}</div>')
+    if stops is not None:
+        rows.append(f'<div><i class="stop"></i>{_escape(stops.label)}</div>')
+        if stops.standing.any():
+            rows.append(f'<div><i class="here"></i>{_escape(stops.standing_label)}</div>')
     if note:
         rows.append(f"<div>{_escape(note)}</div>")
     rows.append('<div id="yz-legend-metric"></div>')

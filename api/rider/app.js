@@ -118,14 +118,40 @@
     return Date.UTC(+parts[0], +parts[1] - 1, +parts[2]) / 86400000;
   }
 
-  function openUntil(result) {
-    if (!result.next_change) return "全天开放";
-    var change = new Date(result.next_change);
+  // A coming time as a rider reads it: 14:00, 明天 14:00, 12/3 14:00.
+  function laterTime(iso) {
+    var change = new Date(iso);
     var days = dayNumber(change) - dayNumber(new Date());
     var when = timeFmt.format(change);
     if (days === 1) when = "明天 " + when;
     else if (days > 1) when = dateFmt.format(change) + " " + when;
-    return "营业至 " + when;
+    return when;
+  }
+
+  function openUntil(result) {
+    if (result.mobile && result.stop_name) {
+      return result.stop_until ? "停靠至 " + laterTime(result.stop_until) : "停靠中";
+    }
+    if (!result.next_change) return "全天开放";
+    return "营业至 " + laterTime(result.next_change);
+  }
+
+  // A mobile station (流动驿站) placed at its stop: where it stands and until when, and
+  // the stop's own hours instead of the vehicle's.
+  function mobileLine(result) {
+    if (!result.mobile || !result.stop_name) return null;
+    var text = "停靠 " + result.stop_name + (result.stop_until ? " 至 " + laterTime(result.stop_until) : "");
+    return el("p", { className: "mobile" }, el("span", { className: "badge badge-mobile" }, "流动驿站"), text);
+  }
+
+  function hoursLine(result) {
+    if (result.mobile && result.stop_name) {
+      var stop = (result.stops || []).filter(function (s) { return s.name === result.stop_name; })[0];
+      var text = stop && (stop.hours_text || stop.hours);
+      return text ? el("p", { className: "hours" }, "本停靠点时间：" + text) : null;
+    }
+    var hours = result.hours_text || result.hours;
+    return hours ? el("p", { className: "hours" }, "开放时间：" + hours) : null;
   }
 
   function metres(m) { return m < 1000 ? Math.round(m) + " 米" : (m / 1000).toFixed(1) + " 公里"; }
@@ -252,9 +278,10 @@
         el("h3", { className: "name" }, result.name)),
       el("p", { className: "meta" }, el("strong", null, resultDistance(result)), " · ",
         el("span", { className: "open" }, openUntil(result))),
+      mobileLine(result),
       standing(result),
-      result.address ? el("p", { className: "addr" }, result.address) : null,
-      result.hours_text || result.hours ? el("p", { className: "hours" }, "开放时间：" + (result.hours_text || result.hours)) : null,
+      result.address && !(result.mobile && result.stop_name) ? el("p", { className: "addr" }, result.address) : null,
+      hoursLine(result),
       entry.length ? el.apply(null, ["p", { className: "entry" }].concat(entry)) : null,
       amenities.childNodes.length ? amenities : null,
       el("p", { className: "warning", hidden: true }),

@@ -7,15 +7,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import shapely
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from api import schema_docs as doc
-from api.deps import MAX_LIMIT, IndexDep, Services, ServicesDep, get_services, parse_bbox
+from api.deps import (
+    MAX_LIMIT,
+    IndexDep,
+    Services,
+    ServicesDep,
+    get_services,
+    parse_bbox,
+    parse_time,
+)
 from api.problems import Problem
-from api.representation import feature, station_json, stations_json
+from api.representation import feature, placed_fields, station_json, stations_json
 from api.responses import json_response
 from api.rider_page import page_response, prefers_html
 from geodata.hours import TZ
@@ -45,14 +54,18 @@ Box = tuple[float, float, float, float]
 class Collection:
     """A feature collection: what /collections says of it, and how its features are found.
 
-    ``items(services, index, bbox, offset, limit)`` -> (how many match, that page of
-    features); ``item(services, index, feature_id)`` -> the feature, or a Problem.
+    ``items(services, index, bbox, offset, limit, at)`` -> (how many match, that page of
+    features; ``at`` an instant of ``datetime``, or None); ``item(services, index,
+    feature_id)`` -> the feature, or a Problem.
     """
 
     id: str
     title: str
     description: str
-    items: Callable[[Services, StationIndex, Box | None, int, int], tuple[int, list[Feature]]]
+    items: Callable[
+        [Services, StationIndex, Box | None, int, int, datetime | None],
+        tuple[int, list[Feature]],
+    ]
     item: Callable[[Services, StationIndex, str], Feature]
     credit: Callable[[Services], str] | None = None  # appended to the description
 
@@ -68,11 +81,26 @@ def _station_feature(services: Services, index: StationIndex, station: Station) 
 
 
 def _station_items(
-    services: Services, index: StationIndex, box: Box | None, offset: int, limit: int
+    services: Services,
+    index: StationIndex,
+    box: Box | None,
+    offset: int,
+    limit: int,
+    at: datetime | None,
 ) -> tuple[int, list[Feature]]:
-    positions = index.select(bbox=box)
-    page = [index.stations[p] for p in positions[offset : offset + limit]]
+    """With ``at``, the stations present then: a mobile one at the stop where it stands
+    (with its ``stop_name``, ``stop_until``), left out between stops."""
+    positions = index.select(bbox=box, at=at)
+    shown = positions[offset : offset + limit]
+    if at is None:
+        page = [index.stations[p] for p in shown]
+        docs = stations_json(page, districts=services.districts, threshold_m=index.threshold_m)
+        return len(positions), [feature(d, s) for d, s in zip(docs, page, strict=True)]
+    placed = [index.placement(p, at) for p in shown]
+    page = [index.placed_station(p, at) for p in shown]
     docs = stations_json(page, districts=services.districts, threshold_m=index.threshold_m)
+    for d, s, p in zip(docs, page, placed, strict=True):
+        d.update(placed_fields(s, p))
     return len(positions), [feature(d, s) for d, s in zip(docs, page, strict=True)]
 
 
@@ -107,7 +135,12 @@ def _district_features(services: Services, index: StationIndex) -> list[Feature]
 
 
 def _district_items(
-    services: Services, index: StationIndex, box: Box | None, offset: int, limit: int
+    services: Services,
+    index: StationIndex,
+    box: Box | None,
+    offset: int,
+    limit: int,
+    at: datetime | None,  # districts are there at every instant
 ) -> tuple[int, list[Feature]]:
     features = _district_features(services, index)
     if box is not None:
@@ -176,7 +209,7 @@ def _base(request: Request) -> str:
 
 
 # Parameters that take one value: given twice, which one counts is a guess.
-_SINGLE = ("f", "crs", "bbox-crs", "bbox", "limit", "offset", "datetime")
+_SINGLE = ("f", "crs", "bbox-crs", "bbox", "limit", "offset", "datetime", "at")
 
 
 def _check_query(request: Request, formats: tuple[str, ...]) -> None:
@@ -323,6 +356,23 @@ def collection(collection_id: CollectionId, request: Request, services: Services
     return json_response(_collection(_base(request), kind, services))
 
 
+def _instant(datetime_: str | None, at: str | None) -> datetime | None:
+    """The instant of ``datetime`` (OGC's name) or ``at`` (ours); an interval is refused:
+    a mobile station is at no one place over one."""
+    if datetime_ is not None and at is not None and datetime_ != at:
+        raise Problem("invalid_parameter", "datetime and at name the same time: give one")
+    text = datetime_ if datetime_ is not None else at
+    if not text:
+        return None
+    if "/" in text:
+        raise Problem(
+            "invalid_parameter",
+            f"datetime={text!r}: 只接受一个时刻（不接受时间段）; an instant only, not an interval",
+            errors=[{"field": "datetime", "code": "interval", "message": "give one instant"}],
+        )
+    return parse_time(text)
+
+
 @router.get("/collections/{collection_id}/items", summary="Features of a collection")
 def items(
     collection_id: CollectionId,
@@ -337,14 +387,29 @@ def items(
     f: Annotated[str | None, Query(description="json or geojson (the same)")] = None,
     crs: Annotated[str | None, Query(description=f"only {CRS84}")] = None,
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description=f"only {CRS84}")] = None,
+    datetime_: Annotated[
+        str | None,
+        Query(
+            alias="datetime",
+            description=(
+                "an instant (ISO 8601; naive: Asia/Shanghai; no intervals): the features "
+                "present then. A mobile station (流动驿站) is at the stop where it stands, "
+                "with `stop_name` and `stop_until`, or left out between stops"
+            ),
+        ),
+    ] = None,
+    at: Annotated[str | None, Query(description="the same as datetime (this API's name)")] = None,
 ) -> Response:
     kind = _find(collection_id)
     _check_query(request, ("json", "geojson"))
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
-    matched, features = kind.items(services, index, parse_bbox(bbox), offset, limit)
+    instant = _instant(datetime_, at)
+    matched, features = kind.items(services, index, parse_bbox(bbox), offset, limit, instant)
     base = f"{_base(request)}/collections/{collection_id}/items"
     extra = f"&bbox={bbox}" if bbox else ""
+    if instant is not None:
+        extra += f"&datetime={quote(instant.isoformat(), safe='')}"
     links = [_link(f"{base}?limit={limit}&offset={offset}{extra}", "self", GEOJSON)]
     if offset + limit < matched:
         links.append(_link(f"{base}?limit={limit}&offset={offset + limit}{extra}", "next", GEOJSON))

@@ -45,7 +45,7 @@ from stations.services.gaps import (
 from stations.services.planning import (
     TargetsFileError,
     check_area,
-    counted,
+    counted_points,
     coverage_options,
     headline_figures,
     index_coverage,
@@ -246,7 +246,7 @@ def get_coverage(
             "min_stations": options.min_stations,
             "at": when.isoformat() if when else None,
             "demand": layer.summary() if layer else None,
-            "stations_counted": len(counted(index, when)[0]),
+            "stations_counted": counted_points(index, when).stations,
             "city": figures_.get(CITY),
             **({"province": figures_[district]} if district and len(district) == 2 else {}),
             "districts": [figures_[d.adcode] for d in services.districts if d.adcode in figures_],

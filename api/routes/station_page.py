@@ -12,7 +12,13 @@ from api.deps import IndexDep, ServicesDep
 from api.problems import Problem
 from api.representation import station_json
 from api.routes.stations import ops_of
-from api.station_page import RECEIPTS_KEY, asset_response, page, station_context
+from api.station_page import (
+    RECEIPTS_KEY,
+    asset_response,
+    mobile_context,
+    page,
+    station_context,
+)
 from geodata.hours import TZ
 from stations.domain.cases import ReceiptNotFoundError, display_receipt, parse_receipt
 from stations.domain.codes import InvalidCodeError, display_code
@@ -75,4 +81,5 @@ def station_page(code: str, request: Request, services: ServicesDep, index: Inde
         ops=ops_of(request),  # its stars, rating and last confirmation
     )
     context = station_context(doc, open_now=open_now, next_change=next_change, now=now)
+    context["mobile"] = mobile_context(station, now)
     return page("page.html", display_code=display_code(found.code), **context)

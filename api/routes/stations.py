@@ -28,6 +28,7 @@ from api.deps import (
     parse_crs_param,
     parse_listing_filters,
     parse_nearest,
+    parse_time,
 )
 from api.etags import tagged
 from api.params import Param, QuerySpec
@@ -345,6 +346,18 @@ def list_stations(
             json_schema_extra=doc.TIME,
         ),
     ] = None,
+    at: Annotated[
+        str | None,
+        Query(
+            description=(
+                "ISO 8601 time (naive: Asia/Shanghai): the stations where they are then. A "
+                "mobile station (流动驿站) is at the stop where it stands (its position, "
+                "`stop_name`, `stop_until`; `bbox` reads the stop) or left out between stops; "
+                "every result says `mobile`. Without `at`, every station as stored"
+            ),
+            json_schema_extra=doc.TIME,
+        ),
+    ] = None,
 ) -> Response:
     fmt = _format(f)
     everything = fmt == "csv" and limit is None
@@ -361,14 +374,16 @@ def list_stations(
         self_service=self_service,
         amenity=amenity,
     )
-    positions = index.select(**filters)
+    when_at = parse_time(at) if at else None
+    positions = index.select(**filters, at=when_at)
     if updated_since is not None:
         positions = feed_service.updated_since(index, positions, _since(updated_since))
     total = len(positions)
     if everything:
-        return _csv_stream(index, positions[offset:], total=total)
+        return _csv_stream(index, positions[offset:], total=total, at=when_at)
+    shown = positions[offset : offset + limit]
     page = stations_page(
-        [index.stations[p] for p in positions[offset : offset + limit]],
+        [index.stations[p] for p in shown],
         fmt,
         total=total,
         limit=limit,
@@ -379,6 +394,7 @@ def list_stations(
         # csv has no positions to convert: its crs is not read (nor refused).
         crs=CoordinateSystem.WGS84 if fmt == "csv" else parse_crs_param(crs),
         ops=None if fmt == "csv" else ops_of(request),
+        placed=None if when_at is None else [index.placement(p, when_at) for p in shown],
     )
     return tagged(request, page)
 
@@ -399,10 +415,17 @@ def _since(value: str) -> datetime:
         raise Problem(code, f"updated_since: {exc}") from None
 
 
-def _csv_stream(index: StationIndex, positions: npt.NDArray[np.intp], *, total: int) -> Response:
-    """Every match as CSV, streamed (see :func:`_csv_chunks`)."""
+def _csv_stream(
+    index: StationIndex,
+    positions: npt.NDArray[np.intp],
+    *,
+    total: int,
+    at: datetime | None = None,
+) -> Response:
+    """Every match as CSV, streamed (see :func:`_csv_chunks`); with ``at``, the mobile
+    stations at their stops."""
     return StreamingResponse(
-        _csv_chunks(index, positions),
+        _csv_chunks(index, positions, at=at),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="stations.csv"',
@@ -414,12 +437,17 @@ def _csv_stream(index: StationIndex, positions: npt.NDArray[np.intp], *, total: 
 CSV_CHUNK_STATIONS = 1000
 
 
-def _csv_chunks(index: StationIndex, positions: npt.NDArray[np.intp]) -> Iterator[str]:
+def _csv_chunks(
+    index: StationIndex, positions: npt.NDArray[np.intp], *, at: datetime | None = None
+) -> Iterator[str]:
     """The CSV of every station at ``positions`` of this snapshot, a thousand rows at a
     time: memory stays near one chunk's, whatever the registry's size."""
     yield "\ufeff" + stations_csv([])  # the header row
     for start in range(0, len(positions), CSV_CHUNK_STATIONS):
-        chunk = [index.stations[p] for p in positions[start : start + CSV_CHUNK_STATIONS]]
+        chunk = [
+            index.stations[p] if at is None else index.placed_station(p, at)
+            for p in positions[start : start + CSV_CHUNK_STATIONS]
+        ]
         yield stations_csv(chunk).split("\n", 1)[1]  # without its header row
 
 

@@ -30,8 +30,10 @@ TILE_DOC = (
     "self-service, +8 not in service), else the stations are grouped in cells of "
     f"{CELL_PX} px: `c` lists `[px, py, count, full, partial, none]` (a cell's single "
     "station stays in `p`). With points, `e` lists `[px, py, state]` of the neighbours' "
-    "stations within 8 px of the tile (drawn, not counted). Positions in `crs`. ETag; 304 "
-    "on If-None-Match."
+    "stations within 8 px of the tile (drawn, not counted). A mobile station (流动驿站) is "
+    "never in `p`, `c` or `n` (its base is not where it serves): `s` lists its stops in the "
+    "tile as `[px, py, id, stop, here]` (`stop` its index in the record's `stops`; `here` 1 "
+    "where the bus stands at `at`). Positions in `crs`. ETag; 304 on If-None-Match."
 )
 
 

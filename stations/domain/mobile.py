@@ -9,7 +9,7 @@ it out). Validation refuses timetables whose stops overlap, so "the first" is "t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from geodata.hours import TZ, hours
@@ -73,3 +73,9 @@ def next_visits(
             found.append(Visit(i, stop, start, t))
     found.sort(key=lambda v: (v.start, v.index))
     return found[:limit]
+
+
+def at_stop(station: Station, placement: Placement) -> Station:
+    """``station`` as it stands at ``placement``: its position the stop's (WGS-84), for
+    read paths that draw or list a station at a time (never stored)."""
+    return replace(station, lon=placement.stop.lon, lat=placement.stop.lat)

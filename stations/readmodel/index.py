@@ -22,7 +22,7 @@ from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex, point_frames
 from stations.domain.errors import DatabaseUnavailableError, StoreError
 from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
-from stations.domain.mobile import Placement, place
+from stations.domain.mobile import Placement, at_stop, place
 from stations.domain.model import AMENITIES, Owner, Station, Status
 from stations.storage.store import Store
 
@@ -223,6 +223,21 @@ class MobileAt:
         return len(self.positions)
 
 
+@dataclass(frozen=True, slots=True)
+class StopPoints:
+    """Every stop of every mobile station of a snapshot, one row each: its station's
+    position in the snapshot, its index in that station's ``stops``, and where it is."""
+
+    owner: npt.NDArray[np.intp]
+    stop: npt.NDArray[np.intp]
+    lon: npt.NDArray[np.float64]  # WGS-84
+    lat: npt.NDArray[np.float64]
+    xyz: npt.NDArray[np.float64]  # ECEF, for the route search
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+
 class StationIndex:
     """An immutable snapshot of the registry for fast reads; build a new one to change it."""
 
@@ -260,6 +275,7 @@ class StationIndex:
         self.mobile = cols["mobile"]
         self.mobile_positions = np.flatnonzero(self.mobile)
         self._mobile_cache: tuple[datetime, MobileAt] | None = None
+        self._stop_points: StopPoints | None = None
         self.gcj02 = (cols["gcj_lon"], cols["gcj_lat"])  # each station's position in GCJ-02
         self.bd09 = (cols["bd_lon"], cols["bd_lat"])  # and in BD-09
         if hours is None:
@@ -430,21 +446,49 @@ class StationIndex:
         mapped: Sequence[MappedState] = (),
         self_service: bool | None = None,
         amenities: Sequence[str] = (),
+        at: datetime | None = None,
     ) -> npt.NDArray[np.intp]:
-        """Positions (ordered by station id) of the stations passing every given filter."""
+        """Positions (ordered by station id) of the stations passing every given filter.
+
+        With ``at``, the mobile stations are where they stand then (:meth:`mobile_at`):
+        ``bbox`` reads their stop's position, and those between stops are left out."""
         mask = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
         keep = np.ones(len(self), np.bool_) if mask is None else mask.copy()
         if district is not None:
             keep &= self.district == district
         if owner is not None:
             keep &= self.owner == str(owner)
+        lon, lat = self.nearest.lon, self.nearest.lat
+        if at is not None and len(self.mobile_positions):
+            placed = self.mobile_at(at)
+            lon, lat = lon.copy(), lat.copy()
+            lon[placed.positions], lat[placed.positions] = placed.lon, placed.lat
+            standing = np.zeros(len(self), np.bool_)
+            standing[placed.positions] = True
+            keep &= ~self.mobile | standing
         if bbox is not None:
             minx, miny, maxx, maxy = bbox
-            lon, lat = self.nearest.lon, self.nearest.lat
             keep &= (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
         if mapped:
             keep &= self.mapped_mask(*mapped)
         return np.flatnonzero(keep)
+
+    def placed_station(self, position: int, at: datetime) -> Station:
+        """The station at ``position`` where it is at ``at``: a mobile one at its stop
+        (:func:`stations.domain.mobile.at_stop`), a fixed one as stored."""
+        placed = self.placement(position, at)
+        station = self.stations[position]
+        return station if placed is None else at_stop(station, placed)
+
+    def placement(self, position: int, at: datetime) -> Placement | None:
+        """Where the mobile station at ``position`` stands at ``at`` (None: a fixed
+        station, or between stops), from :meth:`mobile_at`."""
+        if not self.mobile[position]:
+            return None
+        placed = self.mobile_at(at)
+        i = int(np.searchsorted(placed.positions, position))
+        found = i < len(placed) and placed.positions[i] == position
+        return placed.placements[i] if found else None
 
     def open_mask(self, at: datetime) -> tuple[npt.NDArray[np.bool_], bytes]:
         """Which stations are open at ``at`` (Asia/Shanghai), by hours and status.
@@ -487,6 +531,28 @@ class StationIndex:
         )
         self._mobile_cache = (minute, result)
         return result
+
+    @property
+    def stop_points(self) -> StopPoints:
+        """The stops of the snapshot's mobile stations as arrays (made on first use)."""
+        found = self._stop_points
+        if found is None:
+            owner, stop, lons, lats = [], [], [], []
+            for pos in self.mobile_positions.tolist():
+                for i, s in enumerate(self.stations[pos].stops):
+                    owner.append(pos)
+                    stop.append(i)
+                    lons.append(s.lon)
+                    lats.append(s.lat)
+            lon, lat = np.asarray(lons, np.float64), np.asarray(lats, np.float64)
+            found = self._stop_points = StopPoints(
+                np.asarray(owner, np.intp),
+                np.asarray(stop, np.intp),
+                lon,
+                lat,
+                point_frames(lon, lat)[0] if len(lon) else np.empty((0, 3)),
+            )
+        return found
 
     def filter_mask(
         self,
@@ -585,10 +651,34 @@ class StationIndex:
             self_service=self_service,
             amenities=amenities,
         )
+        if len(self.mobile_positions):  # a bus is never where its base is
+            mask = ~self.mobile if mask is None else mask & ~self.mobile
         near = self.nearest
         tree = BallTree.of(near.xyz) if len(near) else None
         return along_route(
             route, near.lon, near.lat, near.xyz, distance_m=distance_m, mask=mask, tree=tree
+        )
+
+    def stops_along_route(
+        self,
+        route: Route,
+        *,
+        distance_m: float,
+        statuses: Sequence[Status] = (Status.ACTIVE,),
+        self_service: bool | None = None,
+        amenities: Sequence[str] = (),
+    ) -> AlongRoute:
+        """The stops (rows of :attr:`stop_points`) within ``distance_m`` of ``route``
+        whose mobile station passes the static filters, ordered along the route; whether
+        the bus stands there when the rider comes is the caller's question (the arrival
+        time depends on the rider's speed)."""
+        points = self.stop_points
+        if not len(points):
+            return along_route(route, points.lon, points.lat, points.xyz, distance_m=distance_m)
+        m = self.filter_mask(statuses=statuses, self_service=self_service, amenities=amenities)
+        mask = None if m is None else m[points.owner]
+        return along_route(
+            route, points.lon, points.lat, points.xyz, distance_m=distance_m, mask=mask
         )
 
     def passing_mask(

@@ -34,6 +34,7 @@ from stations.services.planning import (
     chosen_districts,
     city_coverage_kept,
     counted,
+    counted_points,
     index_coverage,
     network_area_m2,
     travel_options,
@@ -133,8 +134,8 @@ def find_gaps(
     n, radius_m, spacing_m = options.n, options.radius_m, options.spacing_m
     district = options.district
     areas = chosen_districts(districts, district)
-    positions, _ = counted(index, None)
-    station_lon, station_lat = index.nearest.lon[positions], index.nearest.lat[positions]
+    points = counted_points(index, None)
+    station_lon, station_lat = points.lon, points.lat
     # The grid's size from the areas first, under area's budget whatever is covered: a
     # country's grid (9.6 M cells at 1 km) is too big to make.
     cells = int(sum(d.area_m2 for d in areas) / spacing_m**2)

@@ -14,9 +14,16 @@ import numpy.typing as npt
 import shapely
 
 from geodata.cluster_tiles import TilePoints, tile_body
-from geodata.crs import CoordinateSystem
+from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import LAYERS, District, Districts, provinces
-from geodata.maps import Choropleth, MapPoints, PointLegend, StationTiles, coverage_map
+from geodata.maps import (
+    Choropleth,
+    MapPoints,
+    MapStops,
+    PointLegend,
+    StationTiles,
+    coverage_map,
+)
 from stations.domain.demand import DemandLayer
 from stations.domain.figures import listed_on_all, stations_per_100km2
 from stations.domain.listings import MappedState, is_precise, listing_offsets
@@ -148,6 +155,7 @@ def station_map(
     active = points.in_service
     assert active is not None
     chosen = chosen_districts(districts, district)
+    stops = _map_stops(index, at=at, district=district)
     if options.travel is not None:
         if networks is None:
             raise NoNetworkError(options.travel.travel)
@@ -157,10 +165,11 @@ def station_map(
         areas = travel_areas(index, districts, networks, options.travel, mask, only=district)
     else:
         try:
+            serving = stops.serving
             areas = coverage_areas(
                 districts,
-                points.lon[active],
-                points.lat[active],
+                np.concatenate([points.lon[active], stops.map.lon[serving]]),
+                np.concatenate([points.lat[active], stops.map.lat[serving]]),
                 radius_m=radius_m,
                 only=district,
                 progress=say,
@@ -185,6 +194,8 @@ def station_map(
     idle = len(stations) - int(active.sum())
     resting = f"（其中 {idle:,} 个筹建中或暂停开放）" if idle else ""
     coverage_note = f"覆盖按 {_reach_note(options)}计"
+    if len(stops.map):
+        coverage_note += stops.note(at)
     if areas is None:
         coverage_note = NO_COVERAGE_NOTE
         if metric == "coverage":
@@ -209,7 +220,73 @@ def station_map(
         credit=districts.source if districts.source in LAYERS.values() else "",
         note=f"{len(stations):,} 个驿站{when}{resting}；{coverage_note}",
         station_tiles=station_tiles,
+        stops=stops.map,
     )
+
+
+@dataclass(frozen=True)
+class _Stops:
+    """The map's mobile stops (:class:`~geodata.maps.MapStops`) and which of them count
+    for coverage (``serving``): at a time, where an active bus stands; without one, every
+    stop of an active bus (as a fixed station counts whatever its hours)."""
+
+    map: MapStops
+    serving: npt.NDArray[np.bool_]
+    vehicles: int
+
+    def note(self, at: datetime | None) -> str:
+        if at is None:
+            return f"；流动驿站 {self.vehicles} 个，各停靠点均计入覆盖"
+        return f"；流动驿站 {self.vehicles} 个，按此刻所在停靠点计入覆盖"
+
+
+def _stops_kept(
+    index: StationIndex, statuses: tuple[Status, ...], district: str | None
+) -> npt.NDArray[np.bool_]:
+    """Which rows of ``index.stop_points`` a map shows: its bus in ``statuses`` (none
+    given: not closed) and in ``district``, as :func:`_shown_mask` keeps stations."""
+    owner = index.stop_points.owner
+    if statuses:
+        keep = index.status_mask(*statuses)[owner]
+    else:
+        keep = ~index.status_mask(Status.CLOSED)[owner]
+    if district is not None:
+        keep &= in_area(index.district[owner], district)
+    return keep
+
+
+def _map_stops(index: StationIndex, *, at: datetime | None, district: str | None) -> _Stops:
+    """The stops of the mobile stations the map shows (not closed; in ``district``): a
+    bus is never drawn at its base, only at its stops (see :class:`_Stops`)."""
+    points = index.stop_points
+    rows = np.flatnonzero(_stops_kept(index, (), district))
+    owner, stop = points.owner[rows], points.stop[rows]
+    active = index.status_mask(Status.ACTIVE)[owner]
+    standing = np.zeros(len(rows), np.bool_)
+    until = [""] * len(rows)
+    if at is not None:
+        now = index.mobile_at(at)
+        placed = {
+            (p, pl.index): pl for p, pl in zip(now.positions.tolist(), now.placements, strict=True)
+        }
+        for k, (o, i) in enumerate(zip(owner.tolist(), stop.tolist(), strict=True)):
+            found = placed.get((o, i))
+            if found is not None:
+                standing[k] = True
+                until[k] = "" if found.until is None else f"{found.until:%m-%d %H:%M}"
+    stations = index.stations
+    stop_of = [stations[o].stops[i] for o, i in zip(owner.tolist(), stop.tolist(), strict=True)]
+    drawn = MapStops(
+        lon=points.lon[rows],
+        lat=points.lat[rows],
+        name=[x.name for x in stop_of],
+        hours_text=[x.hours_text or x.hours for x in stop_of],
+        vehicle=[stations[o].name for o in owner.tolist()],
+        standing=standing,
+        until=until,
+    )
+    serving = active & (standing if at is not None else np.ones(len(rows), np.bool_))
+    return _Stops(drawn, serving, len(np.unique(owner)))
 
 
 def _station_tiles(index: StationIndex, url: str, filters: TileFilters) -> StationTiles:
@@ -256,6 +333,8 @@ def _shown_mask(index: StationIndex, filters: TileFilters) -> npt.NDArray[np.boo
         keep = keep & in_area(index.district, filters.district)
     if filters.mapped:
         keep = keep & index.mapped_mask(*filters.mapped)
+    if len(index.mobile_positions):  # a bus is drawn at its stops (_map_stops), never its base
+        keep = keep & ~index.mobile
     return keep
 
 
@@ -312,7 +391,7 @@ def station_tile(
         filters.key(), lambda: _shown_mask(index, filters)
     )
     category, state = index.cache(_TILE_STATE).get_or_compute("", lambda: _tile_states(index))
-    return tile_body(
+    body = tile_body(
         points,
         z,
         x,
@@ -323,6 +402,45 @@ def station_tile(
         n_categories=len(_CATEGORY_CODE),
         keep=keep,
     )
+    body["s"] = _tile_stops(index, z, x, y, filters, crs)
+    return body
+
+
+_TILE_STOP_POINTS = CacheName[CoordinateSystem, TilePoints]("tile_stop_points", max_entries=3)
+
+
+def _tile_stops(
+    index: StationIndex, z: int, x: int, y: int, filters: TileFilters, crs: CoordinateSystem
+) -> list[list[int]]:
+    """The mobile stations' stops in the tile, ``[px, py, id, stop, here]`` (``stop``: its
+    index in the station's ``stops``; ``here`` 1 where the bus stands at ``filters.at``),
+    of the buses ``filters`` keep by status and district."""
+    stops = index.stop_points
+    if not len(stops):
+        return []
+
+    def points() -> TilePoints:
+        if crs is CoordinateSystem.WGS84:
+            return TilePoints.of(stops.lon, stops.lat)
+        return TilePoints.of(*from_wgs84(stops.lon, stops.lat, crs=crs))
+
+    tiled = index.cache(_TILE_STOP_POINTS).get_or_compute(crs, points)
+    owner = stops.owner
+    rows, px, py = tiled.in_tile(z, x, y, _stops_kept(index, filters.statuses, filters.district))
+    here: set[tuple[int, int]] = set()
+    if filters.at is not None:
+        now = index.mobile_at(filters.at)
+        here = {(p, pl.index) for p, pl in zip(now.positions.tolist(), now.placements, strict=True)}
+    return [
+        [int(a), int(b), int(index.ids[o]), i, int((o, i) in here)]
+        for a, b, o, i in zip(
+            np.floor(px).tolist(),
+            np.floor(py).tolist(),
+            owner[rows].tolist(),
+            stops.stop[rows].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _tile_points(index: StationIndex, crs: CoordinateSystem) -> TilePoints:

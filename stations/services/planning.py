@@ -364,12 +364,60 @@ ALL_ACTIVE = b"all"  # the open-set key of "every active station, whatever its h
 
 
 def counted(index: StationIndex, at: datetime | None) -> tuple[npt.NDArray[np.intp], bytes]:
-    """Positions of the stations that count for coverage: active ones, or those open at
-    ``at``; and a key naming that set (see :meth:`StationIndex.open_mask`)."""
+    """Positions of the fixed stations that count for coverage: active ones, or those open
+    at ``at``; and a key naming that set (see :meth:`StationIndex.open_mask`). Mobile
+    stations are never counted at their base: :func:`counted_points` places them."""
     if at is None:
-        return np.flatnonzero(index.status_mask(Status.ACTIVE)), ALL_ACTIVE
-    mask, key = index.open_mask(at)
+        mask, key = index.status_mask(Status.ACTIVE), ALL_ACTIVE
+    else:
+        mask, key = index.open_mask(at)
+    if len(index.mobile_positions):
+        mask = mask & ~index.mobile
     return np.flatnonzero(mask), key
+
+
+@dataclass(frozen=True, slots=True)
+class CountedPoints:
+    """The points that count for coverage (WGS-84): each fixed station's position, and
+    each mobile station's stop(s); ``positions`` the station of each point, ``key`` names
+    the set (to keep figures by)."""
+
+    positions: npt.NDArray[np.intp]
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    key: bytes
+
+    @property
+    def stations(self) -> int:
+        """How many stations count (a bus once, however many of its stops count)."""
+        return len(np.unique(self.positions))
+
+
+def counted_points(index: StationIndex, at: datetime | None) -> CountedPoints:
+    """Where the stations that count for coverage are (see :func:`counted`). A mobile
+    station (流动驿站) counts at its stops: at ``at``, at the stop where it stands then (not
+    at all between stops); without ``at``, at each of its stops, as a fixed station counts
+    whatever its hours."""
+    positions, key = counted(index, at)
+    lon, lat = index.nearest.lon[positions], index.nearest.lat[positions]
+    if not len(index.mobile_positions):
+        return CountedPoints(positions, lon, lat, key)
+    if at is None:
+        points = index.stop_points
+        active = index.status_mask(Status.ACTIVE)[points.owner]
+        extra, elon, elat = points.owner[active], points.lon[active], points.lat[active]
+        tag = b""
+    else:
+        placed = index.mobile_at(at)
+        extra, elon, elat = placed.positions, placed.lon, placed.lat
+        stops = np.fromiter((p.index for p in placed.placements), np.intp, len(placed))
+        tag = b"mobile:" + placed.positions.tobytes() + b":" + stops.tobytes()
+    return CountedPoints(
+        np.concatenate([positions, extra]),
+        np.concatenate([lon, elon]),
+        np.concatenate([lat, elat]),
+        key + tag,
+    )
 
 
 def index_coverage(
@@ -385,14 +433,14 @@ def index_coverage(
     this snapshot; over the budget, TooMuchWorkError. One computation at a time per
     snapshot: a request that comes while the start-up warm-up (or another request)
     computes the same figures waits for them."""
-    positions, open_key = counted(index, at)
+    points = counted_points(index, at)
     layer_key = (demand.name, demand.updated_at) if demand is not None else None
-    key = (options, open_key, layer_key, only)
+    key = (options, points.key, layer_key, only)
     cache = index.cache(COVERAGE)
     found = cache.get(key)
     if found is not None:
         return found
-    lon, lat = index.nearest.lon[positions], index.nearest.lat[positions]
+    lon, lat = points.lon, points.lat
     check_coverage_work(districts, lon, lat, options=options, only=only)
     return cache.get_or_compute(
         key,

@@ -71,7 +71,7 @@ def test_stations_come_in_order_along_the_route_with_their_metres(client, store,
     near = client.get(
         "/v1/stations/nearest", params={"lon": made[2].lon, "lat": made[2].lat, "k": 1}
     ).json()["results"][0]
-    extra = {"along_m", "offset_m", "arrival", "open_on_arrival"}
+    extra = {"along_m", "offset_m", "arrival", "open_on_arrival", "mobile"}  # mobile: false
     assert set(body["stations"][0]) == set(near) | extra
     assert body["query"]["route"] == {"vertices": 4, "length_m": pytest.approx(12000, abs=0.1)}
 
@@ -326,3 +326,37 @@ def test_writes_between_pages_neither_repeat_nor_skip_what_follows(client, store
     rest = get(client, limit=10, next=first["next"])
     assert [s["name"] for s in rest["stations"]] == ["改名驿站", "驿站5"]
     assert rest["next"] is None
+
+
+def test_a_bus_is_listed_at_its_stop_when_the_rider_gets_there(client, store, districts):
+    from stations.domain.model import Stop
+
+    fixed = add(store, districts, 1, 2000, 50, hours="24小时")
+    # Based far off the route; stands 4 km along it on Wednesdays 10:00-14:00.
+    base = make_station(
+        districts, owner="industry:transport", external_id="BUS", name="流动驿站一号"
+    )
+    stop = Stop("精武镇市场", *beside(4000, 80), "We 10:00-14:00", "周三 10:00-14:00")
+    bus = store.create(replace(base, mobile=True, stops=(stop,)), actor="t")
+    # 4 km at 16 km/h: 15 minutes after setting off.
+    body = get(client, at="2026-12-02T09:50", speed_kmh=16, distance_m=200)
+    names = [s["name"] for s in body["stations"]]
+    assert names == [fixed.name, bus.name]
+    found, placed = body["stations"]
+    assert found["mobile"] is False and "stop_name" not in found
+    assert placed["mobile"] is True and placed["stop_name"] == "精武镇市场"
+    assert placed["stop_until"] == "2026-12-02T14:00:00+08:00"
+    assert (placed["lon"], placed["lat"]) == pytest.approx((stop.lon, stop.lat), abs=1e-9)
+    assert placed["open_on_arrival"] is True and placed["open_now"] is False
+    assert placed["offset_m"] == pytest.approx(80, abs=0.5)
+    # Setting off at 13:50 it has left when the rider comes; a Thursday it is not there.
+    assert [s["name"] for s in get(client, at="2026-12-02T13:50", speed_kmh=16)["stations"]] == [
+        fixed.name
+    ]
+    assert bus.name not in str(get(client, at="2026-12-03T09:50", speed_kmh=16))
+    # In GCJ-02 out, and as GeoJSON, at the stop.
+    gcj = get(client, at="2026-12-02T09:50", speed_kmh=16, out_crs="gcj02")["stations"][1]
+    glon, glat = from_wgs84(stop.lon, stop.lat, crs="gcj02")
+    assert (gcj["lon"], gcj["lat"]) == pytest.approx((glon, glat), abs=1e-9)
+    geo = get(client, at="2026-12-02T09:50", speed_kmh=16, f="geojson")["features"][1]
+    assert geo["geometry"]["coordinates"] == pytest.approx([stop.lon, stop.lat], abs=1e-9)

@@ -131,7 +131,7 @@ def test_a_broken_multipart_form_is_a_problem_json_400(client, store, content_ty
 def test_a_new_collection_is_one_entry_of_the_registry(client, monkeypatch):
     points = [{"type": "Feature", "id": str(n), "geometry": None, "properties": {}} for n in "abc"]
 
-    def items(services, index, box, offset, limit):
+    def items(services, index, box, offset, limit, at):
         return len(points), points[offset : offset + limit]
 
     def item(services, index, feature_id):
