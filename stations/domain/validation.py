@@ -1127,31 +1127,9 @@ def build_station(
     )
 
 
-# The fields a plain row may hold for plain_station: text cells only, no listing, no
-# timetable (a mobile station's stops), nothing a JSON body alone sends.
-_PLAIN_FIELDS = frozenset(
-    {
-        "external_id",
-        "name",
-        "address",
-        "host",
-        "contact_phone",
-        "brand",
-        "owner",
-        "crs",
-        "lon",
-        "lat",
-        "hours",
-        "hours_text",
-        "amenities",
-        "entry_methods",
-        "self_service_24h",
-        "registration_required",
-        "signage_unified",
-        "sample",
-        "status",
-    }
-)
+# The fields a plain row may hold for plain_station: a station's own fields, without a
+# listing or a timetable (a mobile station's, read by build_station alone).
+_PLAIN_FIELDS = STATION_FIELDS - {"listings", "mobile", "stops"}
 _TEXT_FIELDS = ("external_id", "name", "address", "host", "contact_phone", "brand")
 
 
