@@ -11,7 +11,12 @@ from stations.domain.model import Station, Status
 
 @dataclass(frozen=True, slots=True)
 class Create:
+    """Add a new station. ``record``: its record as station_to_dict gives it, when the caller
+    holds it already (an upload's planned row, read back as planned): the store writes that
+    instead of making it again from ``station``; it must be the same record."""
+
     station: Station
+    record: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

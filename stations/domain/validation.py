@@ -1248,3 +1248,177 @@ def build_station(
         mobile=mobile,
         stops=timetable.stops,
     )
+
+
+# The fields a plain row may hold for plain_station: a station's own fields, without a
+# listing or a timetable (a mobile station's, read by build_station alone).
+_PLAIN_FIELDS = STATION_FIELDS - {"listings", "mobile", "stops"}
+_TEXT_FIELDS = ("external_id", "name", "address", "host", "contact_phone", "brand")
+
+
+def plain_station(
+    raw: Mapping[str, Any],
+    *,
+    districts: Districts,
+    crs: CoordinateSystem | str,
+    owner: Owner | None,
+    converted: Converted,
+) -> Station | None:
+    """The Station build_station makes of ``raw``, for a plain valid row of a file: only text
+    cells of :data:`_PLAIN_FIELDS`, its position converted ahead (``converted``) and inside
+    its union's district, nothing wrong; None for any other row, which build_station then
+    reads (and words its problems and warnings). No ``existing``, not ``strict``.
+
+    The same rules, read once per distinct shared cells (an upload's rows repeat their
+    union, hours, lists and flags) and without a problem list per row; proven equal to
+    build_station by the golden upload tests and a hypothesis test on random rows.
+    """
+    for key, value in raw.items():
+        if type(value) is not str or key not in _PLAIN_FIELDS:
+            return None
+    get = raw.get
+    # Each group of cells an upload's rows repeat, read once per distinct cells.
+    union = _read_once(
+        "owner", (crs, owner, get("owner"), get("crs")), _owner_crs, (get, owner, crs)
+    )
+    hours_read = _read_once("hours", (get("hours_text"), get("hours")), _hours_cells, get)
+    amenities = _read_once("amenities", get("amenities"), _list_cells, ("amenities", get))
+    entry = _read_once("entry_methods", get("entry_methods"), _list_cells, ("entry_methods", get))
+    flags = _read_once("flags", tuple(get(k) for k in _FLAGS), _flag_cells, get)
+    status = _read_once("status", get("status"), _status_cell, get)
+    if (
+        union is None
+        or hours_read is None
+        or amenities is None
+        or entry is None
+        or flags is None
+        or status is None
+    ):
+        return None
+    row_owner, row_crs = union
+    hours_text, osm = hours_read
+    if flags["self_service_24h"]:
+        col = _Collector()
+        _self_service_rules(col, self_service=True, osm=osm, hours_text=hours_text, entry=entry)
+        if col.problems:
+            return None
+    text: dict[str, str] = {}
+    for k in _TEXT_FIELDS:
+        value = get(k)
+        value = value.strip() if value is not None else ""
+        if value and (
+            len(value) > MAX_TEXT[k]
+            or text_problem(value, line_breaks=k != "external_id") is not None
+        ):
+            return None
+        text[k] = value
+    if not text["name"] or not text["external_id"]:
+        return None
+    phone = text["contact_phone"]
+    if phone in NO_PHONE:
+        text["contact_phone"] = ""
+    elif phone and phone_problem(phone) is not None:
+        return None
+    try:  # what _number reads of an ASCII cell; other cells build_station reads
+        lon_text, lat_text = get("lon"), get("lat")
+        if not (lon_text and lat_text and lon_text.isascii() and lat_text.isascii()):
+            return None
+        src_lon, src_lat = float(lon_text.strip()), float(lat_text.strip())
+    except ValueError:
+        return None
+    if not in_china_bounds(src_lon, src_lat):
+        return None  # also not finite
+    ahead = converted.get((src_lon, src_lat, row_crs))
+    if ahead is None:
+        return None
+    lon, lat, adcode = ahead
+    if not adcode or (
+        row_owner is not None and row_owner.kind is OwnerKind.DISTRICT and adcode != row_owner.code
+    ):
+        return None  # outside the districts, or the union's own: build_station words it
+    if row_owner is None:
+        row_owner = _district_owner(adcode)
+    return Station(
+        external_id=text["external_id"],
+        owner=row_owner,
+        name=text["name"],
+        address=text["address"],
+        host=text["host"],
+        contact_phone=text["contact_phone"],
+        lon=float(lon),
+        lat=float(lat),
+        source_lon=src_lon,
+        source_lat=src_lat,
+        source_crs=row_crs,
+        district_adcode=adcode,
+        hours=osm,
+        hours_text=hours_text,
+        self_service_24h=flags["self_service_24h"],
+        entry_methods=entry,
+        registration_required=flags["registration_required"],
+        amenities=amenities,
+        status=status,
+        signage_unified=flags["signage_unified"],
+        brand=text["brand"],
+        sample=flags["sample"],
+    )
+
+
+_UNREAD = object()
+_FLAGS = ("self_service_24h", "registration_required", "signage_unified", "sample")
+_READ_KEPT = 4096  # distinct cells kept per group (a sheet has a few hundred at most)
+_READ: dict[str, dict[Any, Any]] = {}
+
+
+def _read_once(group: str, key: Any, read: Callable[[Any], Any], arg: Any) -> Any:
+    """``read(arg)``, kept under ``key`` in ``group`` when its cells are short (a hostile
+    file's long cells are read each time, never kept); None: build_station finds a problem."""
+    kept = _READ.setdefault(group, {})
+    found = kept.get(key, _UNREAD)
+    if found is not _UNREAD:
+        return found
+    found = read(arg)
+    cells = key if isinstance(key, tuple) else (key,)
+    if all(not isinstance(c, str) or len(c) <= _CACHED_CELL_CHARS for c in cells):
+        if len(kept) >= _READ_KEPT:
+            kept.clear()
+        kept[key] = found
+    return found
+
+
+def _owner_crs(
+    arg: tuple[Callable[[str], Any], Owner | None, CoordinateSystem | str],
+) -> tuple[Owner | None, CoordinateSystem] | None:
+    col = _Collector()
+    read = _owner_and_crs(col, *arg)
+    return None if col.problems else read
+
+
+def _hours_cells(get: Callable[[str], Any]) -> tuple[str, str] | None:
+    col = _Collector()
+    read = _opening_hours(col, get)
+    return None if col.problems else read
+
+
+def _list_cells(arg: tuple[str, Callable[[str], Any]]) -> tuple[str, ...] | None:
+    key, get = arg
+    col = _Collector()
+    read = _list_cell(col, key, get(key))
+    return None if col.problems else read
+
+
+def _flag_cells(get: Callable[[str], Any]) -> dict[str, bool] | None:
+    col = _Collector()
+    read = _flags(col, get)
+    return None if col.problems else read
+
+
+def _status_cell(get: Callable[[str], Any]) -> Status | None:
+    col = _Collector()
+    read = _status(col, get)
+    return None if col.problems else read
+
+
+@lru_cache(maxsize=4096)
+def _district_owner(adcode: str) -> Owner:
+    return Owner(OwnerKind.DISTRICT, adcode)

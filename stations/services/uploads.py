@@ -53,6 +53,7 @@ from stations.domain.validation import (
     build_station,
     convert_positions,
     hours_warnings,
+    plain_station,
     text_problem,
     visible,
 )
@@ -511,8 +512,17 @@ def _check_row(
                 [Problem("crs", "crs_missing", "这一行没有填写坐标系。" + CRS_HELP)]
             )
         notes: list[Problem] = []
-        station = build_station(
-            raw if ext else {**raw, "external_id": _PENDING},
+        fields = raw if ext else {**raw, "external_id": _PENDING}
+        # Most rows of a file are plain and valid: read without a problem list; the others
+        # (and every problem and warning) by build_station.
+        station = plain_station(
+            fields,
+            districts=ctx.districts,
+            crs=ctx.crs or CoordinateSystem.WGS84,
+            owner=ctx.by.owner,
+            converted=converted,
+        ) or build_station(
+            fields,
             districts=ctx.districts,
             crs=ctx.crs or CoordinateSystem.WGS84,
             owner=ctx.by.owner,
@@ -585,13 +595,13 @@ def _finish_row(
 
 
 def _changes(store: Store, upload_id: str) -> Iterator[Change]:
-    for row in store.iter_upload_rows(upload_id, actions=("create", "update", "close")):
-        assert row.station is not None
-        if row.action == "create":
-            yield Create(row.station)
+    for action, expected_version, record in store.iter_planned_changes(upload_id):
+        station = station_from_dict(record)
+        if action == "create":
+            yield Create(station, record=record)  # the record as planned: not made again
         else:
-            assert row.expected_version is not None
-            yield Update(row.station, row.expected_version)
+            assert expected_version is not None
+            yield Update(station, expected_version)
 
 
 def commit_upload(

@@ -277,10 +277,10 @@ class SQLStations(SQLBase, StationStore):
         touched: _Touched,
     ) -> Iterator[int]:
         """Apply the changes in order; runs of new stations go in bulk (_insert_many)."""
-        run: list[Station] = []
+        run: list[Create] = []
         for change in changes:
             if type(change) is Create and change.station.id is None and self._BULK_ROWS > 1:
-                run.append(change.station)
+                run.append(change)
                 if len(run) >= self._BULK_ROWS:
                     yield from self._insert_many(c, run, at, actor, batch_id, touched)
                     run = []
@@ -315,7 +315,7 @@ class SQLStations(SQLBase, StationStore):
     def _insert_many(
         self,
         c: Any,
-        stations: list[Station],
+        creates: list[Create],
         at: datetime,
         actor: str,
         batch_id: int,
@@ -323,6 +323,7 @@ class SQLStations(SQLBase, StationStore):
     ) -> list[int]:
         """Insert new stations (no id yet) as _insert does one by one: the same rows, ids
         in order, codes, spatial index and audit entries, a statement per table."""
+        stations = [change.station for change in creates]
         keys = [(str(s.owner), s.external_id) for s in stations]
         if self._taken_keys(c, keys):
             # One of them cannot go in: one by one, so the first that cannot says so.
@@ -331,8 +332,9 @@ class SQLStations(SQLBase, StationStore):
         codes = new_codes(c.execute, len(stations))
         afters: list[dict[str, Any]] = []
         docs: list[str] = []
-        for s in stations:
-            after = station_to_dict(s)
+        for change in creates:
+            record = change.record
+            after = station_to_dict(change.station) if record is None else dict(record)
             doc = dict(after)
             for key in ("id", "version", "updated_at", "code"):
                 doc.pop(key)  # kept in their own columns, the one source of truth

@@ -324,6 +324,14 @@ class UploadStore(ABC):
     ) -> Iterator[UploadRow]:
         """The planned rows in file order, streamed."""
 
+    @abstractmethod
+    def iter_planned_changes(
+        self, upload_id: str
+    ) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
+        """What a commit reads of the planned rows that change the registry (create, update,
+        close), in file order, streamed: the action, the expected version and the planned
+        station's record (station_to_dict's form); not the rows' reports."""
+
 
 class DemandStore(ABC):
     """The planners' demand layers (weighted points), each under its name."""

@@ -227,6 +227,17 @@ class SQLUploads(SQLBase, UploadStore):
                 cells=json.loads(r["cells"]) if r["cells"] not in (None, "", "{}") else {},
             )
 
+    def iter_planned_changes(
+        self, upload_id: str
+    ) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
+        cur = self._bulk_conn().execute(
+            "SELECT action, expected_version, station FROM upload_rows WHERE upload_id = ? "
+            "AND action IN ('create', 'update', 'close') ORDER BY seq",
+            (upload_id,),
+        )
+        for r in cur:
+            yield r["action"], r["expected_version"], orjson.loads(r["station"])
+
     def list_uploads(
         self, *, owner: str | None, every_owner: bool, limit: int, offset: int
     ) -> tuple[list[Upload], int]:
