@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import importlib.metadata
 import importlib.resources
 import logging
@@ -247,6 +248,16 @@ class Districts:
         """(min lon, min lat, max lon, max lat) in WGS-84 degrees over all districts."""
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(self._geometries))
         return minx, miny, maxx, maxy
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A short hash of every district's adcode, name and exact polygon: equal in any
+        process that loaded the same layer (for ETags of what is drawn from it)."""
+        digest = hashlib.sha256()
+        for d, wkb in zip(self._districts, self._wkb.tolist(), strict=True):
+            digest.update(f"{d.adcode}\t{d.name}\t{d.province}\n".encode())
+            digest.update(wkb)
+        return digest.hexdigest()[:20]
 
     @functools.cached_property
     def union(self) -> shapely.Geometry:
