@@ -679,6 +679,20 @@ def _read_counties(path: Path) -> Districts:
     return Districts(districts, source=CHINA_CREDIT, drawing=drawing)
 
 
+WHOLE_CITY = "全市"
+WHOLE_COUNTRY = "全国"
+
+
+def whole_name(districts: Districts) -> str:
+    """What every district together is called on maps, figures and pages: 全国 for the
+    whole country's counties (``YIZHAN_DISTRICTS_SOURCE=china``) or any districts in more
+    than one province (the first two digits of their adcodes), else 全市 (a city's 区县,
+    such as Chongqing's 38)."""
+    if districts.source == CHINA_CREDIT or len({c[:2] for c in districts.adcodes}) > 1:
+        return WHOLE_COUNTRY
+    return WHOLE_CITY
+
+
 @dataclass(frozen=True, slots=True)
 class Province:
     """A province (省级): the 2-digit prefix of its counties' adcodes, its name, its counties."""

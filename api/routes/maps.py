@@ -23,7 +23,8 @@ router = APIRouter(tags=["planners"])
 # The rendered pages of a snapshot (with their Content-Security-Policy), by what was asked.
 # Where a large registry's map fetches its stations (api/routes/tiles.py).
 TILES = "/tiles/stations"
-AREAS = "/tiles/districts"
+# Where a large registry's map draws its stations and districts from.
+TILED = {"tiles_url": TILES, "areas_url": "/tiles/districts"}
 MAPS = CacheName[tuple[Any, ...], tuple[Asset, str]]("maps", max_entries=8)
 
 
@@ -108,13 +109,7 @@ def coverage_map(
 
     def draw() -> tuple[Asset, str]:
         drawn = station_map(
-            index,
-            services.districts,
-            options,
-            stars=stars,
-            networks=networks,
-            tiles_url=TILES,
-            areas_url=AREAS,
+            index, services.districts, options, stars=stars, networks=networks, **TILED
         )
         # Gzipped once (a sixth of the size; level 6: level 9 takes 5 times as long for 1 %
         # less), with an ETag: the same map is not sent again while the registry is unchanged.

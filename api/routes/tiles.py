@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import gzip
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
