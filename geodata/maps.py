@@ -657,10 +657,11 @@ def coverage_map(
 
     # One geometry per district for every colouring and the boundaries, simplified for
     # the first view's scale (see _drawing_tolerance); the coverage areas likewise.
+    # Tiled, the districts' shapes are not in the page (drawn from area tiles).
     tiled = station_tiles is not None and area_tiles is not None
-    if tiled:
-        shapes, tolerance, decimals = [], FILL_TOLERANCE, FILL_DECIMALS
-    else:
+    shapes: list[shapely.Geometry] = []
+    tolerance, decimals = FILL_TOLERANCE, FILL_DECIMALS
+    if not tiled:
         shapes, tolerance, decimals = _drawn_shapes([g for _, _, g in geoms])
     shades = [
         _shade([k for k, _, _ in geoms], choropleth, show=choropleth.name == metric)
@@ -1101,7 +1102,14 @@ _DISTRICTS_JS = Template(
     });
     // Added once the first view is set (yizhanFit), as the stations' tiles.
     setTimeout(function () { layer.addTo(map); }, 0);
-    window.yizhanDistricts = {tiles: layer, lines: lines};
+    window.yizhanDistricts = {
+      tiles: layer,
+      lines: lines,
+      // The colour a district is filled with now (null: not coloured), for scripts.
+      colourOf: function (key) {
+        return shown && at[key] !== undefined ? palette[shown.fill[at[key]]] : null;
+      }
+    };
   }
 })();
 {% endmacro %}

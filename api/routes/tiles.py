@@ -26,6 +26,20 @@ from stations.services.maps import (
 from stations.services.planning import check_area
 
 router = APIRouter(tags=["planners"])
+# The parameters both kinds of tile take.
+TileZ = Annotated[int, Path(description=f"zoom, 0 to {MAX_ZOOM}")]
+TileX = Annotated[int, Path(description="tile column, 0 to 2^z - 1 (XYZ scheme)")]
+TileY = Annotated[int, Path(description="tile row from the north, 0 to 2^z - 1")]
+TileCrs = Annotated[
+    str,
+    Query(
+        description="the system the map's tiles are drawn in: gcj02 for Amap's",
+        json_schema_extra=doc.CRS,
+    ),
+]
+TileDistrict = Annotated[
+    str | None, Query(description="one district's adcode, or a province's 2-digit code")
+]
 
 # Cached a minute, then revalidated (304 while the registry is unchanged). The map's page
 # puts the registry's version in its tile URLs, so a new registry is never hidden by this.
@@ -53,16 +67,10 @@ def station_tile_json(
     request: Request,
     index: IndexDep,
     services: ServicesDep,
-    z: Annotated[int, Path(description=f"zoom, 0 to {MAX_ZOOM}")],
-    x: Annotated[int, Path(description="tile column, 0 to 2^z - 1 (XYZ scheme)")],
-    y: Annotated[int, Path(description="tile row from the north, 0 to 2^z - 1")],
-    crs: Annotated[
-        str,
-        Query(
-            description="the system the map's tiles are drawn in: gcj02 for Amap's",
-            json_schema_extra=doc.CRS,
-        ),
-    ] = "wgs84",
+    z: TileZ,
+    x: TileX,
+    y: TileY,
+    crs: TileCrs = "wgs84",
     status: Annotated[
         list[str] | None,
         Query(
@@ -76,9 +84,7 @@ def station_tile_json(
             json_schema_extra=doc.TIME,
         ),
     ] = None,
-    district: Annotated[
-        str | None, Query(description="one district's adcode, or a province's 2-digit code")
-    ] = None,
+    district: TileDistrict = None,
     mapped: Annotated[
         str | None,
         Query(
@@ -118,19 +124,11 @@ AREA_TILE_DOC = (
 def district_tile_json(
     request: Request,
     services: ServicesDep,
-    z: Annotated[int, Path(description=f"zoom, 0 to {MAX_ZOOM}")],
-    x: Annotated[int, Path(description="tile column, 0 to 2^z - 1 (XYZ scheme)")],
-    y: Annotated[int, Path(description="tile row from the north, 0 to 2^z - 1")],
-    crs: Annotated[
-        str,
-        Query(
-            description="the system the map's tiles are drawn in: gcj02 for Amap's",
-            json_schema_extra=doc.CRS,
-        ),
-    ] = "wgs84",
-    district: Annotated[
-        str | None, Query(description="one district's adcode, or a province's 2-digit code")
-    ] = None,
+    z: TileZ,
+    x: TileX,
+    y: TileY,
+    crs: TileCrs = "wgs84",
+    district: TileDistrict = None,
 ) -> Response:
     _check_tile(z, x, y)
     _check_area(services, district)
