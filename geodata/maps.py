@@ -1093,7 +1093,7 @@ _DISTRICTS_JS = Template(
       if (!pending) { L.Util.requestAnimFrame(hover); }
       pending = e;
     });
-    map.on("mouseout", function () { map.closeTooltip(tip); });
+    map.on("mouseout movestart zoomstart", function () { map.closeTooltip(tip); });
     var waiting = [], done = false;
     window.yizhanAfterDistricts = function (f) { if (done) { f(); } else { waiting.push(f); } };
     layer.once("load", function () {
