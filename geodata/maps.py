@@ -1178,8 +1178,8 @@ class _Districts(MacroElement):
                     "rows": s.rows,
                     "shown": s.shown,
                     "fill": s.fill,
-                    "text": s.text,
-                    **({"plain": s.plain} if tiles is not None else {}),
+                    # The tiled page's tooltip is text, the other's HTML (escaped).
+                    **({"text": s.text} if tiles is None else {"plain": s.plain}),
                 }
                 for s in shades
             ]
