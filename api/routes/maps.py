@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -23,8 +23,15 @@ router = APIRouter(tags=["planners"])
 # The rendered pages of a snapshot (with their Content-Security-Policy), by what was asked.
 # Where a large registry's map fetches its stations (api/routes/tiles.py).
 TILES = "/tiles/stations"
+
+
+class _Tiled(TypedDict):
+    tiles_url: str
+    areas_url: str
+
+
 # Where a large registry's map draws its stations and districts from.
-TILED = {"tiles_url": TILES, "areas_url": "/tiles/districts"}
+TILED = _Tiled(tiles_url=TILES, areas_url="/tiles/districts")
 MAPS = CacheName[tuple[Any, ...], tuple[Asset, str]]("maps", max_entries=8)
 
 
