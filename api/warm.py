@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from geodata.area_tiles import EXACT_FROM, LEVELS
+
 log = logging.getLogger("yizhan.api")
 
 # What a planner opens first, and what takes seconds on a cold snapshot (coverage of every
@@ -20,7 +22,15 @@ log = logging.getLogger("yizhan.api")
 # time also builds the walk network's cell grid (snapping every 50 m cell: 10-30 s per
 # million edges), which every coverage, gaps and map request by travel needs; without a
 # walk network it is a quick 409.
-WARM_PATHS = ("/v1/districts", "/maps/coverage", "/maps/coverage?travel=walk")
+# A district tile of each zoom the area tiles keep a simplified copy for makes that copy
+# (0.5-4 s each for China's 2,848 counties, 10 s for the first, which also puts them in
+# Web Mercator and dissolves the provinces).
+WARM_PATHS = (
+    "/v1/districts",
+    "/maps/coverage",
+    *(f"/tiles/districts/{z}/0/0.json" for z in (*LEVELS, EXACT_FROM)),
+    "/maps/coverage?travel=walk",
+)
 
 
 class Warmer:

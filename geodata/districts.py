@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import importlib.metadata
 import importlib.resources
 import logging
@@ -247,6 +248,16 @@ class Districts:
         """(min lon, min lat, max lon, max lat) in WGS-84 degrees over all districts."""
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(self._geometries))
         return minx, miny, maxx, maxy
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A short hash of every district's adcode, name and exact polygon: equal in any
+        process that loaded the same layer (for ETags of what is drawn from it)."""
+        digest = hashlib.sha256()
+        for d, wkb in zip(self._districts, self._wkb.tolist(), strict=True):
+            digest.update(f"{d.adcode}\t{d.name}\t{d.province}\n".encode())
+            digest.update(wkb)
+        return digest.hexdigest()[:20]
 
     @functools.cached_property
     def union(self) -> shapely.Geometry:
@@ -666,6 +677,20 @@ def _read_counties(path: Path) -> Districts:
     ]
     drawing = {d.adcode: g for d, g in zip(districts, drawn, strict=True)}
     return Districts(districts, source=CHINA_CREDIT, drawing=drawing)
+
+
+WHOLE_CITY = "全市"
+WHOLE_COUNTRY = "全国"
+
+
+def whole_name(districts: Districts) -> str:
+    """What every district together is called on maps, figures and pages: 全国 for the
+    whole country's counties (``YIZHAN_DISTRICTS_SOURCE=china``) or any districts in more
+    than one province (the first two digits of their adcodes), else 全市 (a city's 区县,
+    such as Chongqing's 38)."""
+    if districts.source == CHINA_CREDIT or len({c[:2] for c in districts.adcodes}) > 1:
+        return WHOLE_COUNTRY
+    return WHOLE_CITY
 
 
 @dataclass(frozen=True, slots=True)

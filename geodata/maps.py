@@ -309,6 +309,18 @@ class StationTiles:
     status_labels: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class AreaTiles:
+    """Where a page fetches the districts as tiles (see :mod:`geodata.area_tiles`) when
+    they are too many to put in it: ``url`` a template with ``{z}``, ``{x}``, ``{y}`` (same
+    site), ``query`` sent with each tile (the map adds ``crs``); district outlines are
+    drawn from zoom ``lines_from``, below it the provinces' only."""
+
+    url: str
+    query: Mapping[str, str]
+    lines_from: int = 6
+
+
 _TILES_JS = Template(
     """
 {% macro script(this, kwargs) %}
@@ -697,6 +709,7 @@ def coverage_map(
     note: str = "",
     station_tiles: StationTiles | None = None,
     stops: MapStops | None = None,
+    area_tiles: AreaTiles | None = None,
 ) -> folium.Map:
     """A planner's map: points by category (``points.legend``: e.g. stations by 上图 state,
     24-hour sites ringed), coverage, a choropleth.
@@ -719,7 +732,8 @@ def coverage_map(
     tiles (clustered where dense; a click on a point fetches its record for the popup, one
     on a bubble zooms in), positions asked for in the tiles' system; ``points`` then only
     give the counts. ``yizhanReady`` waits for the first view's tiles, ``yizhanTiles`` is
-    their layer.
+    their layer. With ``area_tiles`` too, the districts are drawn from those tiles
+    (``districts``' geometries then only give the first view).
 
     ``stops`` (mobile stations' stops) are drawn as a layer of their own, purple rings,
     those where a vehicle stands now filled (``yizhanStopLayers``, ``yizhanStops``), in the
@@ -749,7 +763,12 @@ def coverage_map(
 
     # One geometry per district for every colouring and the boundaries, simplified for
     # the first view's scale (see _drawing_tolerance); the coverage areas likewise.
-    shapes, tolerance, decimals = _drawn_shapes([g for _, _, g in geoms])
+    # Tiled, the districts' shapes are not in the page (drawn from area tiles).
+    tiled = station_tiles is not None and area_tiles is not None
+    shapes: list[shapely.Geometry] = []
+    tolerance, decimals = FILL_TOLERANCE, FILL_DECIMALS
+    if not tiled:
+        shapes, tolerance, decimals = _drawn_shapes([g for _, _, g in geoms])
     shades = [
         _shade([k for k, _, _ in geoms], choropleth, show=choropleth.name == metric)
         for choropleth in choropleths
@@ -763,7 +782,16 @@ def coverage_map(
     # The control first: the districts' and the stations' scripts add their layers to it.
     control = folium.LayerControl(collapsed=False)
     control.add_to(m)
-    _Districts(geoms, shapes, shades, areas, control).add_to(m)
+    _Districts(
+        geoms,
+        shapes,
+        shades,
+        areas,
+        control,
+        tiles=area_tiles if tiled else None,
+        crs=crs,
+        max_zoom=provider.max_zoom,
+    ).add_to(m)
     if station_tiles is None:
         _Points(drawn, control).add_to(m)
     else:
@@ -929,6 +957,7 @@ class _Shade:
     shown: bool
     fill: list[int]
     text: list[str]
+    plain: list[str] = field(default_factory=list)
 
 
 # The colourings' colours: a district's fill is a position in this list.
@@ -939,16 +968,17 @@ def _shade(keys: Sequence[str], choropleth: Choropleth, *, show: bool) -> _Shade
     wanted = set(keys)
     values = [v for k, v in choropleth.values.items() if v is not None and k in wanted]
     classes = _Classes.of(values)
-    fill, text = [], []
+    fill, text, plain = [], [], []
     for key in keys:
         value = choropleth.values.get(key)
         fill.append(_PALETTE.index(classes.colour(value)))
-        # The tooltip is HTML: escaped here.
-        text.append(_escape("无数据" if value is None else choropleth.fmt.format(value)))
+        plain.append("无数据" if value is None else choropleth.fmt.format(value))
+        # The tooltip is HTML: escaped here (the tiled page's is text: plain).
+        text.append(_escape(plain[-1]))
     rows = classes.legend(min(values), choropleth.fmt) if values else []
     if len(values) < len(wanted):
         rows.append((NO_DATA_COLOUR, "无数据"))
-    return _Shade(choropleth.name, choropleth.title, rows, show, fill, text)
+    return _Shade(choropleth.name, choropleth.title, rows, show, fill, text, plain)
 
 
 _DISTRICTS_JS = Template(
@@ -963,11 +993,13 @@ _DISTRICTS_JS = Template(
   var palette = {{ this.palette }};
   var areas = [{{ this.areas }}];
   var control = {{ this.control }};
+  var tiled = {{ this.tiled }};
   var shown = null;
   function fillStyle(f) {
     var k = f.properties.k;
     return {fillColor: palette[shown.fill[k]], fillOpacity: 0.55, color: "#444", weight: 0.5};
   }
+  if (tiled) { tiledAreas(); return; }
   var fills = L.geoJSON(null, {style: function (f) { return shown ? fillStyle(f) : {}; }});
   fills.bindTooltip(function (l) {
     var k = l.feature.properties.k;
@@ -994,49 +1026,57 @@ _DISTRICTS_JS = Template(
       if (map.hasLayer(l)) { l.bringToBack(); }
     });
   }
-  var none = L.layerGroup(), base = {}, legend = {};
-  shades.forEach(function (s) {
-    s.layer = L.layerGroup();  // stands for the colouring in the control
-    base[s.label] = s.layer;
-    legend[L.stamp(s.layer)] = s;
-  });
-  base[{{ this.none_label }}] = none;
-  var box = document.getElementById("yz-legend-metric");
-  function show(s) {
-    shown = s;
-    box.textContent = "";
+  // The colourings' control and the legend following it; show(s) draws colouring s
+  // (null: none), sink() puts the areas back under the stations.
+  function colourings(show, sink) {
+    var none = L.layerGroup(), base = {}, legend = {};
+    shades.forEach(function (s) {
+      s.layer = L.layerGroup();  // stands for the colouring in the control
+      base[s.label] = s.layer;
+      legend[L.stamp(s.layer)] = s;
+    });
+    base[{{ this.none_label }}] = none;
+    var box = document.getElementById("yz-legend-metric");
+    function legendOf(s) {
+      box.textContent = "";
+      if (!s) { return; }
+      var head = document.createElement("b");
+      head.textContent = "区县着色：" + s.title;
+      box.appendChild(head);
+      s.rows.forEach(function (r) {
+        var row = document.createElement("div"), swatch = document.createElement("i");
+        swatch.className = "sq";
+        swatch.style.background = r[0];
+        row.appendChild(swatch);
+        row.appendChild(document.createTextNode(r[1]));
+        box.appendChild(row);
+      });
+    }
+    function choose(s) { shown = s; legendOf(s); show(s); }
+    var first = shades.filter(function (s) { return s.shown; })[0];
+    (first ? first.layer : none).addTo(map);
+    if (shades.length) {
+      var metrics = L.control.layers(base, null, {collapsed: false}).addTo(map);
+      var title = document.createElement("b");
+      title.textContent = "区县着色";
+      var list = metrics.getContainer().querySelector(".leaflet-control-layers-list");
+      list.insertBefore(title, list.firstChild);
+      map.on("baselayerchange", function (e) {
+        if (e.layer === none || legend[L.stamp(e.layer)]) {
+          choose(legend[L.stamp(e.layer)] || null);
+          sink();
+        }
+      });
+      if (first) { choose(first); }
+    }
+    map.on("overlayadd", sink);
+    window.yizhanMetrics = base;
+  }
+  colourings(function (s) {
     if (!s) { map.removeLayer(fills); return; }
     fills.setStyle(fillStyle);
     fills.addTo(map);
-    var head = document.createElement("b");
-    head.textContent = "区县着色：" + s.title;
-    box.appendChild(head);
-    s.rows.forEach(function (r) {
-      var row = document.createElement("div"), swatch = document.createElement("i");
-      swatch.className = "sq";
-      swatch.style.background = r[0];
-      row.appendChild(swatch);
-      row.appendChild(document.createTextNode(r[1]));
-      box.appendChild(row);
-    });
-  }
-  var first = shades.filter(function (s) { return s.shown; })[0];
-  (first ? first.layer : none).addTo(map);
-  if (shades.length) {
-    var metrics = L.control.layers(base, null, {collapsed: false}).addTo(map);
-    var title = document.createElement("b");
-    title.textContent = "区县着色";
-    var list = metrics.getContainer().querySelector(".leaflet-control-layers-list");
-    list.insertBefore(title, list.firstChild);
-    map.on("baselayerchange", function (e) {
-      if (e.layer === none || legend[L.stamp(e.layer)]) {
-        show(legend[L.stamp(e.layer)] || null);
-        sink();
-      }
-    });
-    if (first) { show(first); }
-  }
-  map.on("overlayadd", sink);
+  }, sink);
   // The shapes are added a slice at a time, each in a task of its own: thousands of
   // counties at once would hold the page for seconds. The page is ready (yizhanReady) once
   // they are all in (see yizhanAfterDistricts).
@@ -1057,8 +1097,132 @@ _DISTRICTS_JS = Template(
     waiting.forEach(function (f) { f(); });
   }
   slice();
-  window.yizhanMetrics = base;
   window.yizhanDistricts = {fills: fills, lines: lines};
+
+  // The districts as tiles of the server (geodata.area_tiles): each tile's shapes clipped
+  // to it and simplified for its zoom, drawn on a canvas of its own; the colouring shown
+  // fills them, the outlines (the provinces' always, the districts' closer in) over them.
+  function tiledAreas() {
+    var pane = map.createPane("yz-areas");
+    pane.style.zIndex = 350;  // under the coverage areas (overlay pane) and the stations
+    pane.style.pointerEvents = "none";
+    var at = {};
+    tiled.keys.forEach(function (key, k) { at[key] = k; });
+    var outlines = true;
+    function path(rings) {
+      var p = new Path2D();
+      rings.forEach(function (r) {
+        p.moveTo(r[0], r[1]);
+        for (var i = 2; i < r.length; i += 2) { p.lineTo(r[i], r[i + 1]); }
+        p.closePath();
+      });
+      return p;
+    }
+    function paint(canvas) {
+      var d = canvas.yz;
+      if (!d) { return; }
+      var g = canvas.getContext("2d");
+      if (!canvas.yzd) {
+        canvas.yzd = d.d.map(function (f) { return path(f[2]); });
+        canvas.yzb = d.b.map(function (f) { return path(f[2]); });
+      }
+      g.clearRect(0, 0, 256, 256);
+      if (shown) {
+        g.lineWidth = 0.5;  // the fill's own colour over its edge: no seam between two
+        canvas.yzd.forEach(function (p, i) {
+          var k = at[d.d[i][0]];
+          if (k === undefined) { return; }
+          g.globalAlpha = 0.55;
+          g.fillStyle = g.strokeStyle = palette[shown.fill[k]];
+          g.fill(p, "evenodd");
+          g.stroke(p);
+        });
+        g.globalAlpha = 1;
+      }
+      if (!outlines) { return; }
+      if (d.z >= tiled.lines_from || !canvas.yzb.length) {
+        g.strokeStyle = "#555"; g.lineWidth = 1;
+        canvas.yzd.forEach(function (p) { g.stroke(p); });
+      }
+      g.strokeStyle = "#333"; g.lineWidth = d.z >= tiled.lines_from ? 2 : 1.2;
+      canvas.yzb.forEach(function (p) { g.stroke(p); });
+    }
+    var Areas = L.GridLayer.extend({
+      createTile: function (c, done) {
+        var canvas = L.DomUtil.create("canvas", "yz-area-tile");
+        canvas.width = canvas.height = 256;
+        var url = tiled.url.replace("{z}", c.z).replace("{x}", c.x).replace("{y}", c.y);
+        fetch(url + tiled.query, {credentials: "same-origin"}).then(function (r) {
+          if (!r.ok) { throw new Error("tile " + r.status); }
+          return r.json();
+        }).then(function (d) { canvas.yz = d; paint(canvas); done(null, canvas); },
+                function (e) { done(e, canvas); });
+        return canvas;
+      }
+    });
+    var layer = new Areas({pane: "yz-areas", updateWhenZooming: false, keepBuffer: 2,
+                           maxZoom: tiled.max_zoom});
+    function repaint() {
+      var tiles = layer._tiles || {};  // none before the layer is on the map
+      Object.keys(tiles).forEach(function (k) { paint(tiles[k].el); });
+    }
+    // The outlines' entry in the layer control: a switch repainting the tiles.
+    var lines = L.layerGroup();
+    lines.on("add", function () { outlines = true; repaint(); });
+    lines.on("remove", function () { outlines = false; repaint(); });
+    lines.addTo(map);
+    if (control) { control.addOverlay(lines, {{ this.lines_label }}); }
+    colourings(repaint, function () {});
+    // Hovering: the district under the pointer, its name and the colouring's value.
+    var tip = L.tooltip({sticky: true, direction: "top", offset: [0, -8]});
+    var pending = null;
+    function hover() {
+      var e = pending, z = layer._tileZoom;
+      pending = null;
+      if (z === undefined) { return; }
+      var p = map.project(e.latlng, z), tx = Math.floor(p.x / 256), ty = Math.floor(p.y / 256);
+      var t = layer._tiles[tx + ":" + ty + ":" + z], el = t && t.el, found = -1;
+      if (el && el.yzd) {
+        var g = el.getContext("2d"), x = p.x - tx * 256, y = p.y - ty * 256;
+        for (var i = 0; i < el.yzd.length && found < 0; i++) {
+          if (g.isPointInPath(el.yzd[i], x, y, "evenodd")) { found = i; }
+        }
+      }
+      if (found < 0) { map.closeTooltip(tip); return; }
+      var f = el.yz.d[found], k = at[f[0]], box = document.createElement("div");
+      var name = document.createElement("b");
+      name.textContent = f[1];
+      box.appendChild(name);
+      if (shown && k !== undefined) {
+        var value = document.createElement("div");
+        value.textContent = shown.title + "：" + shown.plain[k];
+        box.appendChild(value);
+      }
+      tip.setLatLng(e.latlng).setContent(box);
+      if (!map.hasLayer(tip)) { map.openTooltip(tip); }
+    }
+    map.on("mousemove", function (e) {
+      if (!pending) { L.Util.requestAnimFrame(hover); }
+      pending = e;
+    });
+    map.on("mouseout movestart zoomstart", function () { map.closeTooltip(tip); });
+    var waiting = [], done = false;
+    window.yizhanAfterDistricts = function (f) { if (done) { f(); } else { waiting.push(f); } };
+    layer.once("load", function () {
+      done = true;
+      waiting.forEach(function (f) { f(); });
+    });
+    // Added once the first view is set (yizhanFit), as the stations' tiles.
+    setTimeout(function () { layer.addTo(map); }, 0);
+    window.yizhanDistricts = {
+      tiles: layer,
+      lines: lines,
+      // The colour a district is filled with now (null: not coloured), for scripts.
+      colourOf: function (key) {
+        return shown && at[key] !== undefined ? palette[shown.fill[at[key]]] : null;
+      }
+    };
+  }
 })();
 {% endmacro %}
 """
@@ -1069,7 +1233,9 @@ class _Districts(MacroElement):
     """The districts drawn once (``geoms``' names, ``simple`` their shapes as drawn, in the
     map's system): their outlines
     (an overlay of ``control``), their fills restyled by the colouring chosen in a control
-    of its own (``shades``, the legend following it); the areas kept under the stations."""
+    of its own (``shades``, the legend following it); the areas kept under the stations.
+    With ``tiles`` (and no ``simple`` shapes) they are drawn from the server's area tiles
+    in ``crs``, on a canvas per tile, instead."""
 
     def __init__(
         self,
@@ -1078,9 +1244,24 @@ class _Districts(MacroElement):
         shades: Sequence[_Shade],
         areas: Sequence[folium.GeoJson],
         control: folium.LayerControl | None,
+        *,
+        tiles: AreaTiles | None = None,
+        crs: CoordinateSystem = CoordinateSystem.WGS84,
+        max_zoom: int = 18,
     ) -> None:
         super().__init__()
         self._template = _DISTRICTS_JS
+        self.tiled = _json_for_script(
+            None
+            if tiles is None
+            else {
+                "url": tiles.url,
+                "query": "?" + urlencode({**tiles.query, "crs": crs.value}),
+                "keys": [k for k, _, _ in geoms],
+                "lines_from": tiles.lines_from,
+                "max_zoom": max_zoom,
+            }
+        )
         shapes = {
             "type": "FeatureCollection",
             "features": [
@@ -1094,7 +1275,8 @@ class _Districts(MacroElement):
                     },
                     "geometry": shapely.geometry.mapping(g),
                 }
-                for k, ((_, name, _), g) in enumerate(zip(geoms, simple, strict=True))
+                # Tiled: no shape in the page.
+                for k, ((_, name, _), g) in enumerate(zip(geoms, simple, strict=tiles is None))
             ],
         }
         self.shapes = _json_for_script(shapes)
@@ -1108,7 +1290,8 @@ class _Districts(MacroElement):
                     "rows": s.rows,
                     "shown": s.shown,
                     "fill": s.fill,
-                    "text": s.text,
+                    # The tiled page's tooltip is text, the other's HTML (escaped).
+                    **({"text": s.text} if tiles is None else {"plain": s.plain}),
                 }
                 for s in shades
             ]

@@ -23,6 +23,7 @@ from api.console.templating import render
 from api.deps import IndexDep, Services, ServicesDep
 from geodata.coverage import AreaTooLargeError
 from geodata.crs import wgs84_to_gcj02
+from geodata.districts import whole_name
 from geodata.hours import TZ
 from stations.domain.errors import ForbiddenError, InvalidOptionError
 from stations.formats.report import BANDS, band, cell_band, cell_text, kind_of, report_xlsx
@@ -86,7 +87,7 @@ def _charts(board: Dashboard, services: Services) -> list[str]:
     if board.scope is None:
         rates = {r["key"]: r["listed_all_rate"] for r in board.rows}
         return [
-            mapped_history_chart(board.history, title="全市上图进度（按日）"),
+            mapped_history_chart(board.history, title=f"{board.whole}上图进度（按日）"),
             district_map(list(services.districts), rates, title="各区县三家均上图率"),
             district_rates_chart(board.rows, title="各区县上图率"),
         ]
@@ -132,6 +133,7 @@ def _page(
         query=_query(board.scope),
         sorted_query=_query(board.scope, sort),
         choices=_choices(user, services),
+        whole=whole_name(services.districts),
         **CELLS,
     )
 
@@ -229,7 +231,7 @@ def gaps_page(
         found = find_gaps(index, services.districts, options)
     except (ForbiddenError, InvalidOptionError, AreaTooLargeError) as exc:
         return _failed(request, district, exc)
-    scope_name = names[scope] if scope else "全市"
+    scope_name = names[scope] if scope else whole_name(services.districts)
     return render(
         request,
         "gaps.html",

@@ -18,6 +18,7 @@ from api.console.pygal_offline import pygal
 from api.console.session import ConsoleUser, UserDep
 from api.console.templating import render
 from api.deps import MAX_ID, Services, ServicesDep
+from geodata.districts import whole_name
 from geodata.hours import TZ
 from stations.domain.errors import InvalidOptionError
 from stations.domain.visits import UsageBucket
@@ -92,7 +93,8 @@ def _page(
     scope = usage_scope(user.principal, district)
     positions = index.select(district=scope).tolist() if scope else []
     names = {d.adcode: d.name for d in services.districts}
-    scope_name = names.get(scope or "", "全市") if scope else "全市"
+    whole = whole_name(services.districts)
+    scope_name = names.get(scope or "", whole) if scope else whole
     charts = []
     if report is not None:
         charts = [
@@ -111,6 +113,7 @@ def _page(
         scope=scope,
         scope_name=scope_name,
         district_choices=[] if user.principal.planning_scope else sorted(names.items()),
+        whole=whole,
         station_choices=[(index.stations[p].id, index.stations[p].name) for p in positions],
         station=index.get(station_id) if station_id else None,
         station_id=station_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -23,6 +23,15 @@ router = APIRouter(tags=["planners"])
 # The rendered pages of a snapshot (with their Content-Security-Policy), by what was asked.
 # Where a large registry's map fetches its stations (api/routes/tiles.py).
 TILES = "/tiles/stations"
+
+
+class _Tiled(TypedDict):
+    tiles_url: str
+    areas_url: str
+
+
+# Where a large registry's map draws its stations and districts from.
+TILED = _Tiled(tiles_url=TILES, areas_url="/tiles/districts")
 MAPS = CacheName[tuple[Any, ...], tuple[Asset, str]]("maps", max_entries=8)
 
 
@@ -107,7 +116,7 @@ def coverage_map(
 
     def draw() -> tuple[Asset, str]:
         drawn = station_map(
-            index, services.districts, options, stars=stars, networks=networks, tiles_url=TILES
+            index, services.districts, options, stars=stars, networks=networks, **TILED
         )
         # Gzipped once (a sixth of the size; level 6: level 9 takes 5 times as long for 1 %
         # less), with an ETag: the same map is not sent again while the registry is unchanged.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from typing import Annotated
 
 import orjson
@@ -11,13 +12,34 @@ from starlette.responses import Response
 from api import schema_docs as doc
 from api.deps import IndexDep, Services, ServicesDep, parse_crs_param, parse_statuses, parse_time
 from api.problems import Problem
+from api.rider_page import Asset
 from geodata.cluster_tiles import CELL_PX, MAX_POINTS, MAX_ZOOM, check_tile
 from stations.domain.errors import InvalidOptionError
 from stations.domain.listings import MAPPED_WORDS, mapped_filter
-from stations.services.maps import TileFilters, station_tile, tile_etag
+from stations.services.maps import (
+    TileFilters,
+    area_tile,
+    area_tile_etag,
+    station_tile,
+    tile_etag,
+)
 from stations.services.planning import check_area
 
 router = APIRouter(tags=["planners"])
+# The parameters both kinds of tile take.
+TileZ = Annotated[int, Path(description=f"zoom, 0 to {MAX_ZOOM}")]
+TileX = Annotated[int, Path(description="tile column, 0 to 2^z - 1 (XYZ scheme)")]
+TileY = Annotated[int, Path(description="tile row from the north, 0 to 2^z - 1")]
+TileCrs = Annotated[
+    str,
+    Query(
+        description="the system the map's tiles are drawn in: gcj02 for Amap's",
+        json_schema_extra=doc.CRS,
+    ),
+]
+TileDistrict = Annotated[
+    str | None, Query(description="one district's adcode, or a province's 2-digit code")
+]
 
 # Cached a minute, then revalidated (304 while the registry is unchanged). The map's page
 # puts the registry's version in its tile URLs, so a new registry is never hidden by this.
@@ -47,16 +69,10 @@ def station_tile_json(
     request: Request,
     index: IndexDep,
     services: ServicesDep,
-    z: Annotated[int, Path(description=f"zoom, 0 to {MAX_ZOOM}")],
-    x: Annotated[int, Path(description="tile column, 0 to 2^z - 1 (XYZ scheme)")],
-    y: Annotated[int, Path(description="tile row from the north, 0 to 2^z - 1")],
-    crs: Annotated[
-        str,
-        Query(
-            description="the system the map's tiles are drawn in: gcj02 for Amap's",
-            json_schema_extra=doc.CRS,
-        ),
-    ] = "wgs84",
+    z: TileZ,
+    x: TileX,
+    y: TileY,
+    crs: TileCrs = "wgs84",
     status: Annotated[
         list[str] | None,
         Query(
@@ -70,9 +86,7 @@ def station_tile_json(
             json_schema_extra=doc.TIME,
         ),
     ] = None,
-    district: Annotated[
-        str | None, Query(description="one district's adcode, or a province's 2-digit code")
-    ] = None,
+    district: TileDistrict = None,
     mapped: Annotated[
         str | None,
         Query(
@@ -81,13 +95,7 @@ def station_tile_json(
         ),
     ] = None,
 ) -> Response:
-    try:
-        check_tile(z, x, y)
-    except ValueError:
-        raise Problem(
-            "out_of_range",
-            f"瓦片 {z}/{x}/{y} 不存在：缩放级别为 0 到 {MAX_ZOOM}，x 与 y 为 0 到 2^z−1",
-        ) from None
+    _check_tile(z, x, y)
     filters = _filters(services, status=status, at=at, district=district, mapped=mapped)
     system = parse_crs_param(crs)
     etag = tile_etag(index, z, x, y, filters, system)
@@ -96,6 +104,62 @@ def station_tile_json(
         return Response(status_code=304, headers=headers)
     body = orjson.dumps(station_tile(index, z, x, y, filters, system))
     return Response(body, media_type="application/json", headers=headers)
+
+
+AREA_TILE_DOC = (
+    "The districts in tile `z/x/y` (Web Mercator XYZ), clipped to it (with a margin of "
+    "4 px) and simplified within half a pixel of its zoom (exact from zoom 12): `d` lists "
+    "`[adcode, name, rings]`, `b` the provinces `[code, name, rings]` (their outlines; "
+    "none when the districts are one province's); a ring is a flat list `[x0, y0, x1, y1, "
+    "…]` of pixels from the tile's top left, outer rings and holes alike (fill by the "
+    "even-odd rule). Positions in `crs`. Gzipped when accepted; ETag (the districts' layer, "
+    "the tile, `crs`, `district`), 304 on If-None-Match."
+)
+
+
+@router.get(
+    "/tiles/districts/{z}/{x}/{y}.json",
+    summary="A tile of district areas (JSON)",
+    description=AREA_TILE_DOC,
+    responses={304: {"description": "Not modified (If-None-Match matched)"}},
+)
+def district_tile_json(
+    request: Request,
+    services: ServicesDep,
+    z: TileZ,
+    x: TileX,
+    y: TileY,
+    crs: TileCrs = "wgs84",
+    district: TileDistrict = None,
+) -> Response:
+    _check_tile(z, x, y)
+    _check_area(services, district)
+    system = parse_crs_param(crs)
+    districts = services.districts
+    etag = area_tile_etag(districts, z, x, y, system, district)
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": TILE_CACHE})
+    body = orjson.dumps(area_tile(districts, z, x, y, system, district))
+    packed = gzip.compress(body, compresslevel=6, mtime=0)
+    asset = Asset(body, "application/json", etag, packed if len(packed) < len(body) else None)
+    return asset.response(request, cache_control=TILE_CACHE)
+
+
+def _check_tile(z: int, x: int, y: int) -> None:
+    try:
+        check_tile(z, x, y)
+    except ValueError:
+        raise Problem(
+            "out_of_range",
+            f"瓦片 {z}/{x}/{y} 不存在：缩放级别为 0 到 {MAX_ZOOM}，x 与 y 为 0 到 2^z−1",
+        ) from None
+
+
+def _check_area(services: Services, district: str | None) -> None:
+    try:
+        check_area(services.districts, district)
+    except InvalidOptionError:
+        raise Problem("unknown_district", f"没有行政区划代码为 {district!r} 的区县或省份") from None
 
 
 def _filters(
@@ -107,10 +171,7 @@ def _filters(
     mapped: str | None,
 ) -> TileFilters:
     """The map's filters from the query, checked."""
-    try:
-        check_area(services.districts, district)
-    except InvalidOptionError:
-        raise Problem("unknown_district", f"没有行政区划代码为 {district!r} 的区县或省份") from None
+    _check_area(services, district)
     try:
         states = () if mapped is None else mapped_filter(mapped)
     except ValueError as exc:

@@ -105,10 +105,12 @@ def figures(
     names: Mapping[str, str],
     *,
     threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M,
+    whole: str = "全市",
 ) -> dict[str, Figures]:
-    """Figures per district adcode (every key of ``names``) and for the city (``city``)."""
+    """Figures per district adcode (every key of ``names``) and for the whole registry
+    (``city``, named ``whole``: see :func:`geodata.districts.whole_name`)."""
     out = {k: Figures(k, n) for k, n in names.items()}
-    out[CITY] = Figures(CITY, "全市")
+    out[CITY] = Figures(CITY, whole)
     states = mapped_states(stations, threshold_m=threshold_m)
     for station, state in zip(stations, states, strict=True):
         targets = [out[CITY]]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from geodata.coverage import AreaTooLargeError
-from geodata.districts import Districts
+from geodata.districts import Districts, whole_name
 from geodata.hours import TZ
 from stations.domain.auth import Principal, check_planning_view
 from stations.domain.errors import InvalidOptionError
@@ -122,6 +122,7 @@ class Dashboard:
     city: dict[str, Any] | None
     targets: list[dict[str, Any]]
     history: list[dict[str, Any]]
+    whole: str = "全市"  # what the whole registry is called (全国 at national scale)
 
     @property
     def overdue(self) -> list[dict[str, Any]]:
@@ -243,7 +244,8 @@ def dashboard(
         at - timedelta(days=OPS_DAYS), at, visits_since=at - timedelta(days=VISITS_DAYS)
     )
     rows = [_row(docs[k], by_night.get(k)) | _ops_cells(ops.get(k, DistrictOps())) for k in chosen]
-    names = {d.adcode: d.name for d in districts} | {CITY: "全市"}
+    whole = whole_name(districts)
+    names = {d.adcode: d.name for d in districts} | {CITY: whole}
     targets = [
         _target_row(t, names.get(t["key"], t["key"]))
         for k in [*chosen, *([CITY] if scope is None else [])]
@@ -255,7 +257,7 @@ def dashboard(
         history = [_history_row(d) for d in mapped_history(days)]
     return Dashboard(
         scope=scope,
-        scope_name=names[scope] if scope else "全市",
+        scope_name=names[scope] if scope else whole,
         today=today,
         night=night,
         rows=rows,
@@ -264,6 +266,7 @@ def dashboard(
         else None,
         targets=targets,
         history=history,
+        whole=whole,
     )
 
 
@@ -319,6 +322,11 @@ def report_tables(board: Dashboard, *, sort: str | None = None) -> list[Table]:
     ]
     if board.scope is None:
         tables.append(
-            Table("上图进度", HISTORY_COLUMNS, board.history, note="全市，每个有变更的日期一行。")
+            Table(
+                "上图进度",
+                HISTORY_COLUMNS,
+                board.history,
+                note=f"{board.whole}，每个有变更的日期一行。",
+            )
         )
     return tables

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,16 +16,19 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from geodata.area_tiles import AreaLayer, groups_of, to_unit_square
 from geodata.cluster_tiles import TilePoints, tile_body
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.districts import LAYERS, District, Districts, provinces
 from geodata.maps import (
+    AreaTiles,
     Choropleth,
     MapPoints,
     MapStops,
     PointLegend,
     StationTiles,
     coverage_map,
+    shift_geometry,
 )
 from stations.domain.demand import DemandLayer
 from stations.domain.figures import listed_on_all, stations_per_100km2
@@ -49,7 +55,16 @@ from stations.services.planning import (
     travel_areas,
 )
 
-__all__ = ["METRICS", "TILED_ABOVE", "MapOptions", "TileFilters", "station_map", "station_tile"]
+__all__ = [
+    "METRICS",
+    "TILED_ABOVE",
+    "MapOptions",
+    "TileFilters",
+    "area_tile",
+    "area_tile_etag",
+    "station_map",
+    "station_tile",
+]
 # How the map shows each 上图 state (colour, label), in legend order.
 MAPPED_STATE_STYLE: dict[MappedState, tuple[str, str]] = {
     MappedState.FULL: ("#1a9850", "三家均精准上图"),
@@ -122,6 +137,7 @@ def station_map(
     networks: NetworkHolder | None = None,
     tiles_url: str | None = None,
     tiled_above: int | None = None,
+    areas_url: str | None = None,
 ) -> folium.Map:
     """The registry's stations (not closed; with ``at``, those open then), coverage within
     ``radius_m`` metres, and district choropleths, ``metric`` (one of :data:`METRICS`)
@@ -138,7 +154,9 @@ def station_map(
     ``/tiles/stations``) and more than ``tiled_above`` stations shown, the page draws the
     stations from those tiles (clustered, a popup fetched on click) instead of carrying
     every one: its weight no longer grows with the registry. Without, every station is in
-    the page (a file that works offline)."""
+    the page (a file that works offline). With ``areas_url`` too (where
+    :func:`area_tile`'s tiles are served, e.g. ``/tiles/districts``), such a page draws
+    the districts from those tiles as well (none of their shapes in it)."""
     say = progress or (lambda _: None)
     options = options or MapOptions()
     tiles, district, at, radius_m = options.tiles, options.district, options.at, options.radius_m
@@ -149,9 +167,12 @@ def station_map(
     above = TILED_ABOVE if tiled_above is None else tiled_above
     tiled = tiles_url is not None and len(stations) > above
     points = _points(index, positions, stations, stars or {}, popups=not tiled)
-    station_tiles = None
+    station_tiles = area_tiles = None
     if tiles_url is not None and tiled:
         station_tiles = _station_tiles(index, tiles_url, TileFilters(district=district, at=at))
+        if areas_url is not None:
+            query = {"v": str(index.version)} | ({} if district is None else {"district": district})
+            area_tiles = AreaTiles(url=areas_url.rstrip("/") + "/{z}/{x}/{y}.json", query=query)
     active = points.in_service
     assert active is not None
     chosen = chosen_districts(districts, district)
@@ -221,6 +242,7 @@ def station_map(
         note=f"{len(stations):,} 个驿站{when}{resting}；{coverage_note}",
         station_tiles=station_tiles,
         stops=stops.map,
+        area_tiles=area_tiles,
     )
 
 
@@ -555,3 +577,78 @@ def _district_counts(
 
 def _collection(parts: list[shapely.Geometry]) -> shapely.Geometry:
     return shapely.GeometryCollection([p for p in parts if not p.is_empty])
+
+
+# Area tiles (GET /tiles/districts/…): the districts and their provinces cut into tiles,
+# per layer of districts and system, made once per process (the districts do not change
+# with the registry), the last AREA_TILES_KEPT tiles' bodies kept.
+AREA_TILES_FORMAT = 1
+AREA_TILES_KEPT = 4096
+
+
+class _AreaTiles:
+    """A layer of districts cut into tiles in one system: counties and provinces."""
+
+    def __init__(self, districts: Districts, crs: CoordinateSystem) -> None:
+        shapes = to_unit_square([shift_geometry(d.geometry, crs) for d in districts])
+        self.adcodes = np.array(districts.adcodes)
+        self.counties = AreaLayer(shapes, districts.adcodes, [d.name for d in districts])
+        named = provinces(districts)
+        self.provinces: AreaLayer | None = None
+        if len(named) > 1:  # one province's outline is its districts' outer edge
+            codes, merged = groups_of(shapes, [code[:2] for code in districts.adcodes])
+            self.provinces = AreaLayer(merged, codes, [named[c].name for c in codes])
+        self.bodies: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+_AREA_LAYERS: weakref.WeakKeyDictionary[Districts, dict[CoordinateSystem, _AreaTiles]] = (
+    weakref.WeakKeyDictionary()
+)
+_AREA_LOCK = threading.Lock()
+
+
+def _area_tiles(districts: Districts, crs: CoordinateSystem) -> _AreaTiles:
+    with _AREA_LOCK:
+        by_crs = _AREA_LAYERS.setdefault(districts, {})
+        found = by_crs.get(crs)
+        if found is None:
+            found = by_crs[crs] = _AreaTiles(districts, crs)
+        return found
+
+
+def area_tile_etag(
+    districts: Districts, z: int, x: int, y: int, crs: CoordinateSystem, district: str | None
+) -> str:
+    """The area tile's ETag: the districts' layer, the tile, the system, the area chosen."""
+    key = repr((AREA_TILES_FORMAT, districts.fingerprint, z, x, y, crs.value, district))
+    return '"a' + hashlib.sha256(key.encode()).hexdigest()[:24] + '"'
+
+
+def area_tile(
+    districts: Districts, z: int, x: int, y: int, crs: CoordinateSystem, district: str | None
+) -> dict[str, Any]:
+    """Tile ``z/x/y`` of the districts (``district``: only that one, or a province's, by
+    its 2-digit code), in ``crs`` (the map tiles' system), as
+    :meth:`geodata.area_tiles.AreaLayer.tile` cuts them: ``d`` the districts
+    ``[adcode, name, rings]``, ``b`` the provinces ``[code, name, rings]`` whose outlines
+    are drawn over them (none when the districts are all one province's). Raises
+    ValueError for a tile outside the scheme."""
+    layer = _area_tiles(districts, crs)
+    key = (z, x, y, district)
+    with layer.lock:
+        body = layer.bodies.get(key)
+        if body is not None:
+            layer.bodies.move_to_end(key)
+            return body
+    keep = None if district is None else in_area(layer.adcodes, district)
+    body = {"z": z, "x": x, "y": y, "d": layer.counties.tile(z, x, y, keep), "b": []}
+    if layer.provinces is not None:
+        codes = np.array(layer.provinces.keys)
+        chosen = None if district is None else codes == district[:2]
+        body["b"] = layer.provinces.tile(z, x, y, chosen)
+    with layer.lock:
+        layer.bodies[key] = body
+        while len(layer.bodies) > AREA_TILES_KEPT:
+            layer.bodies.popitem(last=False)
+    return body

@@ -27,7 +27,7 @@ from geodata.coverage import (
     coverage_work_estimates,
     demand_coverage,
 )
-from geodata.districts import District, Districts
+from geodata.districts import District, Districts, whole_name
 from geodata.routing import Router
 from geodata.tiles import TILE_PROVIDERS, TileProvider
 from geodata.travel_coverage import (
@@ -314,7 +314,7 @@ def coverage_figures(
         first = chosen_districts(districts, only)[0]
         city: dict[str, Any] = {
             "key": only if province else CITY,
-            "name": (first.province or only) if province else "全市",
+            "name": (first.province or only) if province else whole_name(districts),
             "area_km2": round(totals["area"] / 1e6, 3),
             "covered_km2": round(totals["covered"] / 1e6, 3),
             "share": _share(totals["covered"], totals["area"]),
@@ -613,7 +613,9 @@ def _figures_docs(index: StationIndex, districts: Districts) -> dict[str, dict[s
     names = {d.adcode: d.name for d in districts}
     docs = {
         k: f.as_dict()
-        for k, f in figures(index.stations, names, threshold_m=index.threshold_m).items()
+        for k, f in figures(
+            index.stations, names, threshold_m=index.threshold_m, whole=whole_name(districts)
+        ).items()
     }
     for d in districts:
         docs[d.adcode]["area_km2"] = round(d.area_m2 / 1e6, 3)
@@ -866,7 +868,7 @@ def travel_coverage_figures(
     if only is None:
         out[CITY] = {
             "key": CITY,
-            "name": "全市",
+            "name": whole_name(districts),
             "area_km2": round(totals["area"] / 1e6, 3),
             "network_km2": round(totals["network"] / 1e6, 3),
             "covered_km2": round(totals["covered"] / 1e6, 3),

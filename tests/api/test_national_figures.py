@@ -79,6 +79,7 @@ def test_district_figures_for_2848_counties_without_coverage(national, counties)
     assert sum(d["stations_total"] for d in body["districts"]) == body["city"]["stations_total"]
     # Coverage of the whole country is over the budget: left out, not waited for.
     assert body["city"]["coverage"] is None
+    assert body["city"]["name"] == "全国"  # not 全市: the districts are the country's
     start = time.perf_counter()
     assert national.get("/v1/districts/110101").json()["name"] == "东城区"
     assert time.perf_counter() - start < max(first, 0.5)  # kept for the snapshot
@@ -111,3 +112,20 @@ def test_province_coverage_on_either_store(any_store, counties, tmp_path):
             sum(d["demand_weight"] for d in body["districts"]), rel=1e-6
         )
         assert client.get("/v1/coverage").status_code == 422
+
+
+def test_area_tiles_of_the_country_carry_counties_and_province_outlines(national, counties):
+    # Zoom 4, the tile over Sichuan and Chongqing: hundreds of counties, a few vertices each.
+    r = national.get("/tiles/districts/4/12/6.json")
+    assert r.status_code == 200
+    body = r.json()
+    codes = {code for code, _, _ in body["d"]}
+    assert {"500101", "510104"} <= codes
+    assert {"50", "51"} <= {code for code, _, _ in body["b"]}
+    names = dict(zip(counties.adcodes, [d.name for d in counties], strict=True))
+    assert all(names[code] == name for code, name, _ in body["d"])
+    vertices = sum(len(ring) // 2 for _, _, rings in body["d"] for ring in rings)
+    assert vertices < 40 * len(body["d"])  # simplified for the zoom
+    chosen = national.get("/tiles/districts/4/12/6.json", params={"district": "50"}).json()
+    assert {code[:2] for code, _, _ in chosen["d"]} == {"50"}
+    assert [code for code, _, _ in chosen["b"]] == ["50"]

@@ -236,3 +236,41 @@ def test_no_tile_request_is_a_server_error(client, z, x, y, params):
         assert len(body["p"]) + len(body["c"]) <= max_entries()
     else:
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def get_area_tile(client, z, x, y, **params):
+    r = client.get(f"/tiles/districts/{z}/{x}/{y}.json", params=params)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_district_tiles_hold_the_districts_clipped_to_the_tile_with_etag_and_gzip(
+    client, store, districts
+):
+    add(store, districts, "A", JIEFANGBEI)  # a registry on either store
+    x, y = tile_of(*WANZHOU, 9)
+    r = get_area_tile(client, 9, x, y)
+    body = r.json()
+    assert body["b"] == []  # one province's districts: no province outlines
+    found = {code: name for code, name, _ in body["d"]}
+    assert found[WANZHOU_ADCODE] == districts.get(WANZHOU_ADCODE).name
+    for _, _, rings in body["d"]:
+        xy = np.concatenate([np.asarray(ring).reshape(-1, 2) for ring in rings])
+        assert xy.min() >= -4 and xy.max() <= 260  # clipped to the tile and its margin
+    # Coarser tiles carry fewer vertices for the same district than finer ones sum up to.
+    whole = get_area_tile(client, 5, *tile_of(*WANZHOU, 5)).json()
+    (rings5,) = [rings for code, _, rings in whole["d"] if code == WANZHOU_ADCODE]
+    (rings9,) = [rings for code, _, rings in body["d"] if code == WANZHOU_ADCODE]
+    assert sum(map(len, rings5)) < sum(map(len, rings9))
+    # Revalidated: 304 while the districts are the same; gzipped when asked.
+    etag = r.headers["etag"]
+    assert client.get(r.url, headers={"If-None-Match": etag}).status_code == 304
+    packed = client.get(r.url, headers={"Accept-Encoding": "gzip"})
+    assert packed.headers.get("content-encoding") == "gzip" and packed.json() == body
+    assert get_area_tile(client, 9, x, y, crs="gcj02").headers["etag"] != etag
+    # One district chosen: only it; a tile outside the scheme or an unknown code is refused.
+    only = get_area_tile(client, 9, x, y, district=WANZHOU_ADCODE).json()
+    assert [code for code, _, _ in only["d"]] == [WANZHOU_ADCODE]
+    assert client.get("/tiles/districts/3/8/0.json").status_code == 422
+    r = client.get(f"/tiles/districts/9/{x}/{y}.json", params={"district": "999999"})
+    assert r.status_code in (400, 404, 422) and "999999" in r.json()["detail"]

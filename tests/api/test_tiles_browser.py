@@ -7,6 +7,7 @@ outside world but map tiles, and a click on a point opens that station.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import urllib.request
@@ -165,5 +166,65 @@ def test_a_click_on_a_point_opens_that_station_and_one_on_a_bubble_zooms_in(serv
     page.mouse.click(x, y)
     page.wait_for_function(f"() => window.yizhanMap.getZoom() > {zoom}", timeout=5_000)
     assert page.evaluate("() => window.yizhanMap.getZoom()") == pytest.approx(zoom + 2, abs=0.5)
+    assert log.errors == [] and dialogs == []
+    page.close()
+
+
+def server_codes(server: Server) -> set[str]:
+    with urllib.request.urlopen(f"{server.base}/v1/districts", timeout=60) as r:
+        return {d["key"] for d in json.load(r)["districts"]}
+
+
+def when_all_drawn(page: Any, move: str) -> None:
+    """As when_drawn, until the district tiles are drawn too."""
+    page.evaluate(
+        "move => new Promise(res => { const map = window.yizhanMap;"
+        " const layers = [window.yizhanTiles, window.yizhanDistricts.tiles]; let left = 2;"
+        " const one = () => { if (--left <= 0) res(); }; setTimeout(res, 8000); eval(move);"
+        " layers.forEach(l => l.isLoading() ? l.once('load', one) : one()); })",
+        move,
+    )
+
+
+def test_the_districts_come_as_tiles_coloured_under_the_stations_and_named_on_hover(
+    server, browser
+):
+    page, log, dialogs = open_map(browser, f"{server.base}/maps/coverage")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    # No district's shape is in the page: they are drawn from /tiles/districts/….
+    assert '"features":[]' in page.content()
+    when_all_drawn(page, f"map.setView([{TARGET[1]}, {TARGET[0]}], 10, {{animate: false}})")
+    # Under the target station: the district the area tile there holds it in, filled
+    # with that district's colour (the colouring shown).
+    found = page.evaluate(
+        f"""() => {{
+        const map = window.yizhanMap, layer = window.yizhanDistricts.tiles;
+        const z = layer._tileZoom, p = map.project([{TARGET[1]}, {TARGET[0]}], z);
+        const tx = Math.floor(p.x / 256), ty = Math.floor(p.y / 256);
+        const el = layer._tiles[tx + ':' + ty + ':' + z].el, g = el.getContext('2d');
+        const x = p.x - tx * 256, y = p.y - ty * 256;
+        const k = el.yzd.findIndex(path => g.isPointInPath(path, x, y, 'evenodd'));
+        const f = el.yz.d[k];
+        return [f[0], f[1], Array.from(g.getImageData(x, y, 1, 1).data),
+                window.yizhanDistricts.colourOf(f[0])];
+        }}"""
+    )
+    code, name, (r, g, b, a), colour = found
+    assert code in server_codes(server) and colour is not None and a > 100
+    want = [int(colour[k : k + 2], 16) for k in (1, 3, 5)]
+    assert max(abs(u - v) for u, v in zip([r, g, b], want, strict=True)) <= 4
+    # Hovering there names the district and its value.
+    point = page.evaluate(
+        f"() => {{ const p = window.yizhanMap.latLngToContainerPoint([{TARGET[1]}, "
+        f"{TARGET[0]}]); const r = window.yizhanMap.getContainer()"
+        ".getBoundingClientRect(); return [r.left + p.x + 12, r.top + p.y]; }"
+    )
+    page.mouse.move(*point)
+    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    tip = page.inner_text(".leaflet-tooltip")
+    assert name in tip and "覆盖率" in tip
+    screenshot(page, "tiles-districts-z10-1366")
+    when_all_drawn(page, "map.setView([30.2, 107.5], 8, {animate: false})")
+    screenshot(page, "tiles-districts-chongqing-z8-1366")
     assert log.errors == [] and dialogs == []
     page.close()
