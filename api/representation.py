@@ -132,6 +132,17 @@ def feature(properties: dict[str, Any], station: Station) -> dict[str, Any]:
     }
 
 
+def hit_feature(properties: dict[str, Any], hit: Hit) -> dict[str, Any]:
+    """A GeoJSON Feature of a result found at a position (WGS-84): a mobile station's is
+    its stop's."""
+    return {
+        "type": "Feature",
+        "id": hit.station.id,
+        "geometry": {"type": "Point", "coordinates": [hit.lon, hit.lat]},
+        "properties": properties,
+    }
+
+
 def stations_csv(stations: Iterable[Station]) -> str:
     """CSV text of stations (formula-neutralised, WGS-84) for spreadsheet users."""
     out = io.StringIO()
@@ -166,13 +177,41 @@ NEAREST_PARTS = PerStationName[bytes]("nearest", limit=NEAREST_MEMO_LIMIT)
 
 def nearest_record(station: Station, links: dict[str, str]) -> dict[str, Any]:
     """The fields of a nearest result that do not depend on the query: the station's
-    record without :data:`NEAREST_LEAVES_OUT`, and its navigation links."""
+    record without :data:`NEAREST_LEAVES_OUT`, and its navigation links. (A mobile
+    station's ``mobile`` and ``stops`` are left out too: the result says where it stands,
+    :func:`_mobile_part`.)"""
     doc = station_to_dict(station)
     for name in NEAREST_LEAVES_OUT:  # deleting: half the time of a filtered copy
         del doc[name]
+    if station.mobile:
+        del doc["mobile"], doc["stops"]
     doc["navigation"] = links
     doc["page_url"] = page_url(station)
     return doc
+
+
+def _placed_part(index: StationIndex, hit: Hit) -> bytes:
+    """:func:`_nearest_fixed_parts` of a mobile station placed at a stop: navigation
+    links to the stop (made per answer: a stop is not a station's own position)."""
+    (glon, glat), (blon, blat) = (
+        from_wgs84(hit.lon, hit.lat, crs=system)
+        for system in (CoordinateSystem.GCJ02, CoordinateSystem.BD09)
+    )
+    station = index.stations[hit.position]
+    links = links_at(station.name, float(glon), float(glat), float(blon), float(blat))
+    return orjson.dumps(nearest_record(station, links))[1:-1]
+
+
+_FIXED_PART = b'"mobile":false,'
+
+
+def _mobile_part(hit: Hit) -> bytes:
+    """``mobile`` (and, placed at a stop, ``stop_name`` and ``stop_until``) of a result."""
+    placement = hit.placement
+    if placement is None:
+        return _FIXED_PART
+    doc = {"mobile": True, "stop_name": placement.stop.name, "stop_until": hit.next_change_text}
+    return orjson.dumps(doc)[1:-1] + b","
 
 
 def _nearest_fixed_parts(
@@ -233,11 +272,16 @@ def nearest_results(
     positions = [h.position for h in hits]
     fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
     # Each result's query-dependent tail: next_change's JSON (an ISO 8601 time is digits,
-    # "-", ":", "T", "+": JSON as it is, between quotes), then the operations fields.
+    # "-", ":", "T", "+": JSON as it is, between quotes), ``mobile`` (and a placed mobile
+    # station's stop), then the operations fields.
     tails = [
-        b"null," if h.next_change_text is None else b'"' + h.next_change_text.encode() + b'",'
+        (b"null," if h.next_change_text is None else b'"' + h.next_change_text.encode() + b'",')
+        + _mobile_part(h)
         for h in hits
     ]
+    for i, h in enumerate(hits):
+        if h.placement is not None:
+            fixed[i] = _placed_part(index, h)
     if ops is not None:  # by the ids' array: a Station object is a cache miss away
         ops_part = ops.part
         ids = index.ids[positions].tolist()
@@ -347,7 +391,7 @@ def nearest_body(
     if note is not None:
         body.update(note)
     if f == "geojson":
-        features = [feature(r, h.station) for r, h in zip(results, hits, strict=True)]
+        features = [hit_feature(r, h) for r, h in zip(results, hits, strict=True)]
         doc: dict[str, Any] = {"type": "FeatureCollection", **body, "features": features}
         return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), GEOJSON
     doc = {**body, "count": len(results), "results": results}

@@ -19,7 +19,8 @@ import numpy.typing as npt
 from geodata.along_route import AlongRoute, BallTree, Route, along_route
 from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.hours import TZ, hours
-from geodata.nearest import NearestIndex, point_frames
+from geodata.distance import wgs84_geod, wrap_degrees
+from geodata.nearest import NearestIndex, ecef, point_frames
 from stations.domain.errors import DatabaseUnavailableError, StoreError
 from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
 from stations.domain.mobile import Placement, place
@@ -168,6 +169,9 @@ class Hit:
     open_now: bool
     next_change: datetime | None
     next_change_text: str | None  # ISO 8601
+    # A mobile station (流动驿站) placed at a stop at the asked time (lon/lat are the
+    # stop's, open while it stands there, next_change when it leaves); None: a fixed one.
+    placement: Placement | None = None
 
     @property
     def station(self) -> Station:
@@ -260,6 +264,7 @@ class StationIndex:
         self.mobile = cols["mobile"]
         self.mobile_positions = np.flatnonzero(self.mobile)
         self._mobile_cache: tuple[datetime, MobileAt] | None = None
+        self._mobile_xyz: tuple[MobileAt, npt.NDArray[np.float64]] | None = None
         self.gcj02 = (cols["gcj_lon"], cols["gcj_lat"])  # each station's position in GCJ-02
         self.bd09 = (cols["bd_lon"], cols["bd_lat"])  # and in BD-09
         if hours is None:
@@ -523,14 +528,22 @@ class StationIndex:
         self_service: bool | None = None,
         amenities: Sequence[str] = (),
     ) -> list[Hit]:
-        """The ``k`` nearest stations to WGS-84 ``lon``/``lat`` that pass every filter."""
+        """The ``k`` nearest stations to WGS-84 ``lon``/``lat`` that pass every filter, at
+        ``at``: a mobile station only where it stands then (:meth:`mobile_at`), never at
+        its base; on the same distance a fixed station first."""
         statuses = tuple(sorted(set(statuses), key=_STATUS_CODES.__getitem__))
         amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
         key: tuple[object, ...] = (statuses, self_service, amenities)
         if open_now:
             key = (*key, self.open_mask(at)[1])
+        # Mobile stations are kept out of the tree (their base is not where they are) by
+        # a filtered tree without them: only when the registry has any.
+        mobile = len(self.mobile_positions) > 0
+        if mobile:
+            key = (*key, "fixed")
         filtering = (
-            open_now
+            mobile
+            or open_now
             or self_service is not None
             or amenities
             or (statuses and len(statuses) != len(_STATUS_CODES))
@@ -545,6 +558,8 @@ class StationIndex:
                 self_service=self_service,
                 amenities=amenities,
             )
+            if mobile:
+                m = ~self.mobile if m is None else m & ~self.mobile
             assert m is not None
             return m
 
@@ -558,7 +573,88 @@ class StationIndex:
             bearings=True,
         )
         assert found.bearing_deg is not None
-        return self.hits(found.index, found.distance_m.tolist(), found.bearing_deg.tolist(), at)
+        hits = self.hits(found.index, found.distance_m.tolist(), found.bearing_deg.tolist(), at)
+        if mobile and Status.ACTIVE in statuses:  # a placed station is active, open
+            placed = self._placed_near(
+                lon,
+                lat,
+                at=at,
+                bound_m=hits[-1].distance_m if len(hits) == k else radius_m,
+                self_service=self_service,
+                amenities=amenities,
+            )
+            if placed:
+                hits.extend(placed)
+                hits.sort(key=_by_distance)  # stable: fixed first on the same distance
+                del hits[k:]
+        return hits
+
+    def _placed_near(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        at: datetime,
+        bound_m: float | None,
+        self_service: bool | None,
+        amenities: Sequence[str],
+    ) -> list[Hit]:
+        """The mobile stations standing at a stop at ``at`` within ``bound_m`` (None: any
+        distance) of ``lon``/``lat`` and passing the static filters, as hits at their stop
+        (distance and bearing by ``Geod``), nearest first."""
+        here = self.mobile_at(at)
+        if not len(here):
+            return []
+        keep = np.ones(len(here), np.bool_)
+        pos = here.positions
+        if self_service is not None:
+            keep &= self.self_service[pos] == self_service
+        if amenities:
+            bits = amenity_bits(amenities)
+            keep &= (self.amenities[pos] & bits) == bits
+        if bound_m is not None:
+            # A geodesic is never shorter than its chord: the chord bounds who can be near.
+            chord = np.sqrt(((self._stops_xyz(here) - ecef(lon, lat)) ** 2).sum(axis=1))
+            keep &= chord <= bound_m * (1 + 1e-9) + 1e-6
+        which = np.flatnonzero(keep)
+        if not len(which):
+            return []
+        n = len(which)
+        az, _, dist = wgs84_geod().inv(
+            np.full(n, lon), np.full(n, lat), here.lon[which], here.lat[which]
+        )
+        bearing = wrap_degrees(np.asarray(az, np.float64)).tolist()
+        found = []
+        stations = self.stations
+        for j, d, b in zip(which.tolist(), np.asarray(dist).tolist(), bearing, strict=True):
+            if bound_m is not None and d > bound_m:
+                continue
+            placement = here.placements[j]
+            until = placement.until
+            text = None if until is None else until.isoformat()
+            found.append(
+                Hit(
+                    stations,
+                    int(pos[j]),
+                    float(here.lon[j]),
+                    float(here.lat[j]),
+                    float(d),
+                    float(b),
+                    True,
+                    until,
+                    text,
+                    placement,
+                )
+            )
+        found.sort(key=_by_distance)
+        return found
+
+    def _stops_xyz(self, here: MobileAt) -> npt.NDArray[np.float64]:
+        """ECEF positions of the stops in ``here`` (kept for the last one asked)."""
+        kept = self._mobile_xyz
+        if kept is None or kept[0] is not here:
+            kept = self._mobile_xyz = (here, ecef(here.lon, here.lat).reshape(-1, 3))
+        return kept[1]
 
     def along_route(
         self,
@@ -649,6 +745,10 @@ class StationIndex:
                 strict=True,
             )
         ]
+
+
+def _by_distance(hit: Hit) -> float:
+    return hit.distance_m
 
 
 def _freeze_heap() -> None:
