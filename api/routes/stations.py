@@ -36,8 +36,8 @@ from api.representation import (
     GEOJSON,
     feature,
     nearest_body,
+    nearest_json,
     nearest_response,
-    nearest_results,
     station_json,
     stations_csv,
     stations_page,
@@ -248,7 +248,7 @@ def straight_answer(
     hits, note = find_nearest(index, query)
     memo_limit = app.state.services.settings.nearest_memo_stations
     model: OpsModel = app.state.ops
-    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=model.current())
+    results = nearest_json(index, hits, query.out, memo_limit=memo_limit, ops=model.current())
     return nearest_body(query, f, hits, results, note)
 
 
@@ -258,7 +258,7 @@ def _nearest_by_route(
     """``travel=walk|ebike``: the answer by route (apart, so the straight path stays as is)."""
     route = find_nearest_by_route(index, query, networks_of(request))
     memo_limit = request.app.state.services.settings.nearest_memo_stations
-    results = nearest_results(
+    results = nearest_json(
         index, route.hits, query.out, memo_limit=memo_limit, ops=ops_of(request), route=route
     )
     extra = travel_fields(index, route)

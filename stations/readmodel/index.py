@@ -276,6 +276,8 @@ class StationIndex:
                 np.fromiter(map(lookup.__getitem__, hours_all), np.int32, len(cols["hours"])),
             )
         self.hours_list, self.hours_id = hours
+        # Per station: the code of its hours, or -1 when it is not active (closed for good).
+        self._hours_state = np.where(self.status == _ACTIVE, self.hours_id, -1).astype(np.int32)
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
         # The open state of each hours string (by code) at one minute, as hits() finds them.
         self._states: tuple[datetime | None, dict[int, _OpenState]] = (None, {})
@@ -563,18 +565,11 @@ class StationIndex:
             assert m is not None
             return m
 
-        found = self.nearest.query(
-            lon,
-            lat,
-            k=k,
-            radius_m=radius_m,
-            mask=mask if filtering else None,
-            mask_key=key,
-            bearings=True,
+        found = self.nearest.near_lists(
+            lon, lat, k=k, radius_m=radius_m, mask=mask if filtering else None, mask_key=key
         )
-        assert found.bearing_deg is not None
-        hits = self.hits(found.index, found.distance_m.tolist(), found.bearing_deg.tolist(), at)
-        if mobile and Status.ACTIVE in statuses:  # a placed station is active, open
+        hits = self._hits(found.index, found.lon, found.lat, found.distance_m, found.bearing_deg, at)
+        if mobile and (not statuses or Status.ACTIVE in statuses):  # placed: active, open
             placed = self._placed_near(
                 lon,
                 lat,
@@ -713,6 +708,25 @@ class StationIndex:
     ) -> list[Hit]:
         """The stations at ``positions`` as hits, with their distance and bearing from the
         point asked about and their open state at ``at``."""
+        return self._hits(
+            positions.tolist(),
+            self.nearest.lon[positions].tolist(),
+            self.nearest.lat[positions].tolist(),
+            distance_m,
+            bearing_deg,
+            at,
+        )
+
+    def _hits(
+        self,
+        positions: list[int],
+        lon: Sequence[float],
+        lat: Sequence[float],
+        distance_m: Sequence[float],
+        bearing_deg: Sequence[float],
+        at: datetime,
+    ) -> list[Hit]:
+        """:meth:`hits` of stations at ``positions`` whose lon/lat are known."""
         minute = at.astimezone(TZ).replace(second=0, microsecond=0)
         # Hours change on whole minutes, so the state at the minute is the state at ``at``;
         # evaluated once per distinct hours string and minute in this snapshot. Read from
@@ -721,30 +735,26 @@ class StationIndex:
         if kept[0] != minute:
             kept = self._states = (minute, {})
         states, hours_list = kept[1], self.hours_list
-        hours_ids = self.hours_id[positions].tolist()
-        active = (self.status[positions] == _ACTIVE).tolist()
-        found = []
-        for hours_id, is_active in zip(hours_ids, active, strict=True):
-            if not is_active:
-                found.append(_CLOSED)
-                continue
-            state = states.get(hours_id)
-            if state is None:
-                state = states[hours_id] = _state(hours_list[hours_id], minute)
-            found.append(state)
         stations = self.stations
-        return [
-            Hit(stations, pos, lon_, lat_, dist, bearing, is_open, change, text)
-            for pos, lon_, lat_, dist, bearing, (is_open, change, text) in zip(
-                positions.tolist(),
-                self.nearest.lon[positions].tolist(),
-                self.nearest.lat[positions].tolist(),
-                distance_m,
-                bearing_deg,
-                found,
-                strict=True,
-            )
-        ]
+        found = []
+        # -1: not active, closed for good; else the code of the station's hours.
+        for pos, hours_id, x, y, dist, bearing in zip(
+            positions,
+            self._hours_state[positions].tolist(),
+            lon,
+            lat,
+            distance_m,
+            bearing_deg,
+            strict=True,
+        ):
+            if hours_id < 0:
+                state = _CLOSED
+            else:
+                state = states.get(hours_id)
+                if state is None:
+                    state = states[hours_id] = _state(hours_list[hours_id], minute)
+            found.append(Hit(stations, pos, x, y, dist, bearing, *state))
+        return found
 
 
 def _by_distance(hit: Hit) -> float:
