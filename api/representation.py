@@ -282,13 +282,32 @@ def nearest_json(
     numbers: list[float] = []
     for hit, lon, lat in zip(hits, lons, lats, strict=True):
         numbers += (round(hit.distance_m, 2), round(hit.bearing_deg, 1), lon, lat)
-    text = orjson.dumps(numbers, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
-    head = b'{"distance_m":%b,"bearing_deg":%b,"lon":%b,"lat":%b,"crs":"' + crs.value.encode()
-    head += b'","open_now":%b,"next_change":%b%b}'
-    return [
-        head % (*text[4 * i : 4 * i + 4], b"true" if hit.open_now else b"false", tail, part)
-        for i, (hit, tail, part) in enumerate(zip(hits, tails, fixed, strict=True))
-    ]
+    text = orjson.dumps(numbers)[1:-1].split(b",")
+    crs_part = b',"crs":"' + crs.value.encode()
+    is_open = crs_part + b'","open_now":true,"next_change":'
+    is_closed = crs_part + b'","open_now":false,"next_change":'
+    out = []
+    for i, (hit, tail, part) in enumerate(zip(hits, tails, fixed, strict=True)):
+        j = 4 * i
+        out.append(
+            b"".join(
+                (
+                    b'{"distance_m":',
+                    text[j],
+                    b',"bearing_deg":',
+                    text[j + 1],
+                    b',"lon":',
+                    text[j + 2],
+                    b',"lat":',
+                    text[j + 3],
+                    is_open if hit.open_now else is_closed,
+                    tail,
+                    part,
+                    b"}",
+                )
+            )
+        )
+    return out
 
 
 def _result_parts(
@@ -312,25 +331,22 @@ def _result_parts(
         lons, lats = x.tolist(), y.tolist()
     positions = [h.position for h in hits]
     fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
-    # next_change's JSON: an ISO 8601 time is digits, "-", ":", "T", "+": JSON as it is,
-    # between quotes.
-    tails = [
-        b"null," if h.next_change_text is None else b'"' + h.next_change_text.encode() + b'",'
-        for h in hits
-    ]
-    tails = [tail + extra for tail, extra in zip(tails, extra_fields(index, hits), strict=True)]
+    extras = extra_fields(index, hits)
+    # By the ids' array: a Station object is a cache miss away.
+    ids = index.ids[positions].tolist() if ops is not None else None
+    tails = []
     for i, h in enumerate(hits):
+        # next_change's JSON: an ISO 8601 time is digits, "-", ":", "T", "+": JSON as it
+        # is, between quotes.
+        text = h.next_change_text
+        tail = (b"null," if text is None else b'"' + text.encode() + b'",') + extras[i]
+        if ids is not None:
+            tail += ops.part(ids[i]) + b","  # type: ignore[union-attr]
+        if route is not None:
+            tail += _route_part(route.route_m[i], route.duration_s[i])
         if h.placement is not None:
             fixed[i] = _placed_part(index, h)
-    if ops is not None:  # by the ids' array: a Station object is a cache miss away
-        ops_part = ops.part
-        ids = index.ids[positions].tolist()
-        tails = [tail + ops_part(i) + b"," for tail, i in zip(tails, ids, strict=True)]
-    if route is not None:
-        tails = [
-            tail + _route_part(m, s)
-            for tail, m, s in zip(tails, route.route_m, route.duration_s, strict=True)
-        ]
+        tails.append(tail)
     return lons, lats, tails, fixed
 
 
@@ -339,7 +355,7 @@ def extra_fields(index: StationIndex, hits: Sequence[Hit]) -> list[bytes]:
     along-route) adds, each ``"name":value,``: ``mobile``, and a placed mobile station's
     ``stop_name`` and ``stop_until``. THE place for more such fields, one call per result
     list (e.g. a station's current and next event)."""
-    return [_mobile_part(h) for h in hits]
+    return [_FIXED_PART if h.placement is None else _mobile_part(h) for h in hits]
 
 
 def _route_part(route_m: float, duration_s: float) -> bytes:

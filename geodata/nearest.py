@@ -195,6 +195,7 @@ class NearLists:
     bearing_deg: list[float]
     lon: list[float]
     lat: list[float]
+    positions: IntArray  # ``index`` as an array, to gather more of the points' data
 
 
 def _candidates(
@@ -352,6 +353,7 @@ class NearestIndex:
                 found.bearing_deg.tolist(),
                 self.lon[at].tolist(),
                 self.lat[at].tolist(),
+                at,
             )
 
         tree = self._tree
@@ -383,9 +385,9 @@ class NearestIndex:
         dist = [two_r * asin(c * inv) for c in chords]  # as _arc, in plain floats
         if radius_m is not None and dist and dist[-1] > radius_m:
             n = sum(1 for d in dist if d <= radius_m)  # increasing: a prefix
-            index, dist, rows = index[:n], dist[:n], rows[:n]
+            index, dist, rows, pos = index[:n], dist[:n], rows[:n], pos[:n]
         bearing = _bearings_of_rows(lon, lat, rows, frame.point)
-        return NearLists(index, dist, bearing, [r[3] for r in rows], [r[4] for r in rows])
+        return NearLists(index, dist, bearing, [r[3] for r in rows], [r[4] for r in rows], pos)
 
     def _query(
         self,

@@ -533,9 +533,12 @@ class StationIndex:
         """The ``k`` nearest stations to WGS-84 ``lon``/``lat`` that pass every filter, at
         ``at``: a mobile station only where it stands then (:meth:`mobile_at`), never at
         its base; on the same distance a fixed station first."""
-        statuses = tuple(sorted(set(statuses), key=_STATUS_CODES.__getitem__))
-        amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
-        key: tuple[object, ...] = (statuses, self_service, amenities)
+        if len(statuses) > 1:  # one (the default: active) is in order already
+            statuses = tuple(sorted(set(statuses), key=_STATUS_CODES.__getitem__))
+        statuses = tuple(statuses)
+        if amenities:
+            amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
+        key: tuple[object, ...] = (statuses, self_service, tuple(amenities))
         if open_now:
             key = (*key, self.open_mask(at)[1])
         # Mobile stations are kept out of the tree (their base is not where they are) by
@@ -568,7 +571,15 @@ class StationIndex:
         found = self.nearest.near_lists(
             lon, lat, k=k, radius_m=radius_m, mask=mask if filtering else None, mask_key=key
         )
-        hits = self._hits(found.index, found.lon, found.lat, found.distance_m, found.bearing_deg, at)
+        hits = self._hits(
+            found.index,
+            self._hours_state[found.positions].tolist(),
+            found.lon,
+            found.lat,
+            found.distance_m,
+            found.bearing_deg,
+            at,
+        )
         if mobile and (not statuses or Status.ACTIVE in statuses):  # placed: active, open
             placed = self._placed_near(
                 lon,
@@ -710,6 +721,7 @@ class StationIndex:
         point asked about and their open state at ``at``."""
         return self._hits(
             positions.tolist(),
+            self._hours_state[positions].tolist(),
             self.nearest.lon[positions].tolist(),
             self.nearest.lat[positions].tolist(),
             distance_m,
@@ -720,13 +732,15 @@ class StationIndex:
     def _hits(
         self,
         positions: list[int],
+        hours_state: list[int],
         lon: Sequence[float],
         lat: Sequence[float],
         distance_m: Sequence[float],
         bearing_deg: Sequence[float],
         at: datetime,
     ) -> list[Hit]:
-        """:meth:`hits` of stations at ``positions`` whose lon/lat are known."""
+        """:meth:`hits` of stations at ``positions`` whose lon/lat and ``hours_state``
+        (:attr:`_hours_state`) are known."""
         minute = at.astimezone(TZ).replace(second=0, microsecond=0)
         # Hours change on whole minutes, so the state at the minute is the state at ``at``;
         # evaluated once per distinct hours string and minute in this snapshot. Read from
@@ -740,7 +754,7 @@ class StationIndex:
         # -1: not active, closed for good; else the code of the station's hours.
         for pos, hours_id, x, y, dist, bearing in zip(
             positions,
-            self._hours_state[positions].tolist(),
+            hours_state,
             lon,
             lat,
             distance_m,
