@@ -445,8 +445,8 @@ def nearest_body(
         head = orjson.dumps({"type": "FeatureCollection", **body}, option=_NUMPY)
         points = orjson.dumps([x for h in hits for x in (h.lon, h.lat)])[1:-1].split(b",")
         features = [
-            b'{"type":"Feature","id":%d,"geometry":{"type":"Point","coordinates":[%b,%b]},'
-            b'"properties":%b}' % (h.station.id, points[2 * i], points[2 * i + 1], r)
+            b'{"type":"Feature","id":%b,"geometry":{"type":"Point","coordinates":[%b,%b]},'
+            b'"properties":%b}' % (orjson.dumps(h.station.id), points[2 * i], points[2 * i + 1], r)
             for i, (h, r) in enumerate(zip(hits, results, strict=True))
         ]
         return head[:-1] + b',"features":[' + b",".join(features) + b"]}", GEOJSON

@@ -341,6 +341,7 @@ class NearestIndex:
         it is answered in plain floats over one gather of the points' rows, the same
         arithmetic as :meth:`query` (``math.asin`` for numpy's); farther, by
         :meth:`query` itself."""
+
         def general() -> NearLists:
             found = self.query(
                 lon, lat, k=k, radius_m=radius_m, mask=mask, mask_key=mask_key, bearings=True

@@ -18,8 +18,8 @@ import numpy.typing as npt
 
 from geodata.along_route import AlongRoute, BallTree, Route, along_route
 from geodata.crs import CoordinateSystem, from_wgs84
-from geodata.hours import TZ, hours
 from geodata.distance import wgs84_geod, wrap_degrees
+from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex, ecef, point_frames
 from stations.domain.errors import DatabaseUnavailableError, StoreError
 from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
@@ -761,12 +761,9 @@ class StationIndex:
             bearing_deg,
             strict=True,
         ):
-            if hours_id < 0:
-                state = _CLOSED
-            else:
-                state = states.get(hours_id)
-                if state is None:
-                    state = states[hours_id] = _state(hours_list[hours_id], minute)
+            state: _OpenState | None = _CLOSED if hours_id < 0 else states.get(hours_id)
+            if state is None:
+                state = states[hours_id] = _state(hours_list[hours_id], minute)
             found.append(Hit(stations, pos, x, y, dist, bearing, *state))
         return found
 

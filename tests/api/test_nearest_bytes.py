@@ -63,7 +63,8 @@ def test_the_bytes_are_the_json_of_the_dicts(index, crs, f, k):
         assert doc["results"] == orjson.loads(orjson.dumps(dicts))
         assert doc["count"] == len(hits)
     else:
-        for feature, hit, d in zip(doc["features"], hits, orjson.loads(orjson.dumps(dicts))):
+        want = orjson.loads(orjson.dumps(dicts))
+        for feature, hit, d in zip(doc["features"], hits, want, strict=True):
             assert feature == {
                 "type": "Feature",
                 "id": hit.station.id,

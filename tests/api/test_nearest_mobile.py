@@ -76,8 +76,9 @@ def test_the_stop_is_given_in_the_asked_crs_and_navigation_leads_to_it(client, c
     slon, slat = from_wgs84(STOP.lon, STOP.lat, crs=system)
     assert (bus["lon"], bus["lat"]) == pytest.approx((float(slon), float(slat)), abs=1e-9)
     glon, glat = from_wgs84(STOP.lon, STOP.lat, crs=CoordinateSystem.GCJ02)
-    assert f"to={float(glon):.6f}%2C{float(glat):.6f}%2C{quote('流动驿站一号', safe='')}" in (
-        bus["navigation"]["amap"]
+    assert (
+        f"to={float(glon):.6f}%2C{float(glat):.6f}%2C{quote('流动驿站一号', safe='')}"
+        in (bus["navigation"]["amap"])
     )
 
 

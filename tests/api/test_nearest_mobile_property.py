@@ -31,6 +31,7 @@ from stations.domain.changes import Create
 from stations.domain.mobile import place
 from stations.domain.model import Station, Status, Stop
 from stations.storage.sqlite import SQLiteStore
+from tests.api.test_nearest_property import nearest_params
 from tests.builders import JIEFANGBEI, make_station
 
 pytestmark = pytest.mark.slow
@@ -210,20 +211,7 @@ def test_nearest_at_a_time_with_mobile_stations_matches_brute_force(worlds, q):
         lon, lat = CENTRE[0] + q["dx"], CENTRE[1] + q["dy"]
     statuses = [s.value for s in Status] if q["statuses"] == ["any"] else q["statuses"]
     want = brute_force(world, lon, lat, {**q, "statuses": statuses})
-    params = {
-        "lon": lon,
-        "lat": lat,
-        "k": q["k"],
-        "status": q["statuses"],
-        "amenity": q["amenities"],
-        "at": q["at"].isoformat(),
-        "open_now": str(q["open_now"]).lower(),
-        "f": q["f"],
-    }
-    if q["radius_m"] is not None:
-        params["radius_m"] = q["radius_m"]
-    if q["self_service"] is not None:
-        params["self_service"] = str(q["self_service"]).lower()
+    params = {**nearest_params(lon, lat, q), "f": q["f"]}
     bodies = []
     for client in world.clients:
         r = client.get("/v1/stations/nearest", params=params)
