@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -240,6 +241,7 @@ def nearest_results(
     memo_limit: int = NEAREST_MEMO_LIMIT,
     ops: OpsSnapshot | None = None,
     route: RouteAnswer | None = None,
+    at: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The results of a nearest query as dicts (for answers that add fields to each, like
     along-route's), each one that ``orjson.dumps`` writes as :func:`nearest_json` does:
@@ -247,7 +249,7 @@ def nearest_results(
     the rest of the object's members (:func:`_result_parts`)."""
     if not hits:
         return []
-    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route)
+    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at)
     system = crs.value
     fragment = orjson.Fragment
     return [
@@ -272,13 +274,14 @@ def nearest_json(
     memo_limit: int = NEAREST_MEMO_LIMIT,
     ops: OpsSnapshot | None = None,
     route: RouteAnswer | None = None,
+    at: datetime | None = None,
 ) -> list[bytes]:
     """The results of a nearest query, each its JSON object: the bytes ``orjson.dumps``
     writes for :func:`nearest_results`' dict, put together without building the dicts
     (the rider's hot path: each result's numbers written in one ``dumps`` of them all)."""
     if not hits:
         return []
-    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route)
+    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at)
     numbers: list[float] = []
     for hit, lon, lat in zip(hits, lons, lats, strict=True):
         numbers += (round(hit.distance_m, 2), round(hit.bearing_deg, 1), lon, lat)
@@ -317,6 +320,7 @@ def _result_parts(
     memo_limit: int,
     ops: OpsSnapshot | None,
     route: RouteAnswer | None,
+    at: datetime | None,
 ) -> tuple[list[float], list[float], list[bytes], list[bytes]]:
     """Of each hit: its position in ``crs``; the JSON of ``next_change`` followed by the
     members that depend on the query, each with its comma (``mobile`` and a placed mobile
@@ -331,7 +335,7 @@ def _result_parts(
         lons, lats = x.tolist(), y.tolist()
     positions = [h.position for h in hits]
     fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
-    extras = extra_fields(index, hits)
+    extras = extra_fields(index, hits, at)
     # By the ids' array: a Station object is a cache miss away.
     ids = index.ids[positions].tolist() if ops is not None else None
     tails = []
@@ -350,11 +354,12 @@ def _result_parts(
     return lons, lats, tails, fixed
 
 
-def extra_fields(index: StationIndex, hits: Sequence[Hit]) -> list[bytes]:
+def extra_fields(index: StationIndex, hits: Sequence[Hit], at: datetime | None) -> list[bytes]:
     """Per result, the query-dependent members every nearest answer (fast path, route,
     along-route) adds, each ``"name":value,``: ``mobile``, and a placed mobile station's
     ``stop_name`` and ``stop_until``. THE place for more such fields, one call per result
-    list (e.g. a station's current and next event)."""
+    list (e.g. a station's current and next event at ``at``, the time asked about; None
+    where the caller did not give it)."""
     return [_FIXED_PART if h.placement is None else _mobile_part(h) for h in hits]
 
 

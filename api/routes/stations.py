@@ -248,7 +248,8 @@ def straight_answer(
     hits, note = find_nearest(index, query)
     memo_limit = app.state.services.settings.nearest_memo_stations
     model: OpsModel = app.state.ops
-    results = nearest_json(index, hits, query.out, memo_limit=memo_limit, ops=model.current())
+    ops = model.current()
+    results = nearest_json(index, hits, query.out, memo_limit=memo_limit, ops=ops, at=query.at)
     return nearest_body(query, f, hits, results, note)
 
 
@@ -259,7 +260,13 @@ def _nearest_by_route(
     route = find_nearest_by_route(index, query, networks_of(request))
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     results = nearest_json(
-        index, route.hits, query.out, memo_limit=memo_limit, ops=ops_of(request), route=route
+        index,
+        route.hits,
+        query.out,
+        memo_limit=memo_limit,
+        ops=ops_of(request),
+        route=route,
+        at=query.at,
     )
     extra = travel_fields(index, route)
     return nearest_response(query, f, route.hits, results, route.note, travel=extra)
