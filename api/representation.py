@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -205,13 +206,41 @@ NEAREST_PARTS = PerStationName[bytes]("nearest", limit=NEAREST_MEMO_LIMIT)
 
 def nearest_record(station: Station, links: dict[str, str]) -> dict[str, Any]:
     """The fields of a nearest result that do not depend on the query: the station's
-    record without :data:`NEAREST_LEAVES_OUT`, and its navigation links."""
+    record without :data:`NEAREST_LEAVES_OUT`, and its navigation links. (A mobile
+    station's ``mobile`` and ``stops`` are left out too: the result says where it stands,
+    :func:`_mobile_part`.)"""
     doc = station_to_dict(station)
     for name in NEAREST_LEAVES_OUT:  # deleting: half the time of a filtered copy
         del doc[name]
+    if station.mobile:
+        del doc["mobile"], doc["stops"]
     doc["navigation"] = links
     doc["page_url"] = page_url(station)
     return doc
+
+
+def _placed_part(index: StationIndex, hit: Hit) -> bytes:
+    """:func:`_nearest_fixed_parts` of a mobile station placed at a stop: navigation
+    links to the stop (made per answer: a stop is not a station's own position)."""
+    (glon, glat), (blon, blat) = (
+        from_wgs84(hit.lon, hit.lat, crs=system)
+        for system in (CoordinateSystem.GCJ02, CoordinateSystem.BD09)
+    )
+    station = index.stations[hit.position]
+    links = links_at(station.name, float(glon), float(glat), float(blon), float(blat))
+    return orjson.dumps(nearest_record(station, links))[1:-1]
+
+
+_FIXED_PART = b'"mobile":false,'
+
+
+def _mobile_part(hit: Hit) -> bytes:
+    """``mobile`` (and, placed at a stop, ``stop_name`` and ``stop_until``) of a result."""
+    placement = hit.placement
+    if placement is None:
+        return _FIXED_PART
+    doc = {"mobile": True, "stop_name": placement.stop.name, "stop_until": hit.next_change_text}
+    return orjson.dumps(doc)[1:-1] + b","
 
 
 def _nearest_fixed_parts(
@@ -251,41 +280,15 @@ def nearest_results(
     memo_limit: int = NEAREST_MEMO_LIMIT,
     ops: OpsSnapshot | None = None,
     route: RouteAnswer | None = None,
+    at: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The results of a nearest query, each a dict that ``orjson.dumps`` writes as the
-    result's JSON object, inside the one ``dumps`` of the whole answer.
-
-    The fields that depend on the query come first; the last of them, ``next_change``,
-    carries as its value (an ``orjson.Fragment``) its own JSON followed by the rest of
-    the object's members: with ``ops``, the station's rating, stars and last
-    confirmation (serialised once per reading of them); with ``route``, the answer by
-    route of these ``hits``, each one's ``route_m`` and ``duration_s``; and the memoised
-    fields that do not depend on the query (:func:`_nearest_fixed_parts`).
-    """
+    """The results of a nearest query as dicts (for answers that add fields to each, like
+    along-route's), each one that ``orjson.dumps`` writes as :func:`nearest_json` does:
+    ``next_change`` carries as its value (an ``orjson.Fragment``) its own JSON followed by
+    the rest of the object's members (:func:`_result_parts`)."""
     if not hits:
         return []
-    if crs is CoordinateSystem.WGS84:
-        lons, lats = [h.lon for h in hits], [h.lat for h in hits]
-    else:
-        x, y = from_wgs84([h.lon for h in hits], [h.lat for h in hits], crs=crs)
-        lons, lats = x.tolist(), y.tolist()
-    positions = [h.position for h in hits]
-    fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
-    # Each result's query-dependent tail: next_change's JSON (an ISO 8601 time is digits,
-    # "-", ":", "T", "+": JSON as it is, between quotes), then the operations fields.
-    tails = [
-        b"null," if h.next_change_text is None else b'"' + h.next_change_text.encode() + b'",'
-        for h in hits
-    ]
-    if ops is not None:  # by the ids' array: a Station object is a cache miss away
-        ops_part = ops.part
-        ids = index.ids[positions].tolist()
-        tails = [tail + ops_part(i) + b"," for tail, i in zip(tails, ids, strict=True)]
-    if route is not None:
-        tails = [
-            tail + _route_part(m, s)
-            for tail, m, s in zip(tails, route.route_m, route.duration_s, strict=True)
-        ]
+    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at)
     system = crs.value
     fragment = orjson.Fragment
     return [
@@ -300,6 +303,103 @@ def nearest_results(
         }
         for hit, lon, lat, tail, part in zip(hits, lons, lats, tails, fixed, strict=True)
     ]
+
+
+def nearest_json(
+    index: StationIndex,
+    hits: Sequence[Hit],
+    crs: CoordinateSystem,
+    *,
+    memo_limit: int = NEAREST_MEMO_LIMIT,
+    ops: OpsSnapshot | None = None,
+    route: RouteAnswer | None = None,
+    at: datetime | None = None,
+) -> list[bytes]:
+    """The results of a nearest query, each its JSON object: the bytes ``orjson.dumps``
+    writes for :func:`nearest_results`' dict, put together without building the dicts
+    (the rider's hot path: each result's numbers written in one ``dumps`` of them all)."""
+    if not hits:
+        return []
+    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at)
+    numbers: list[float] = []
+    for hit, lon, lat in zip(hits, lons, lats, strict=True):
+        numbers += (round(hit.distance_m, 2), round(hit.bearing_deg, 1), lon, lat)
+    text = orjson.dumps(numbers)[1:-1].split(b",")
+    crs_part = b',"crs":"' + crs.value.encode()
+    is_open = crs_part + b'","open_now":true,"next_change":'
+    is_closed = crs_part + b'","open_now":false,"next_change":'
+    out = []
+    for i, (hit, tail, part) in enumerate(zip(hits, tails, fixed, strict=True)):
+        j = 4 * i
+        out.append(
+            b"".join(
+                (
+                    b'{"distance_m":',
+                    text[j],
+                    b',"bearing_deg":',
+                    text[j + 1],
+                    b',"lon":',
+                    text[j + 2],
+                    b',"lat":',
+                    text[j + 3],
+                    is_open if hit.open_now else is_closed,
+                    tail,
+                    part,
+                    b"}",
+                )
+            )
+        )
+    return out
+
+
+def _result_parts(
+    index: StationIndex,
+    hits: Sequence[Hit],
+    crs: CoordinateSystem,
+    memo_limit: int,
+    ops: OpsSnapshot | None,
+    route: RouteAnswer | None,
+    at: datetime | None,
+) -> tuple[list[float], list[float], list[bytes], list[bytes]]:
+    """Of each hit: its position in ``crs``; the JSON of ``next_change`` followed by the
+    members that depend on the query, each with its comma (``mobile`` and a placed mobile
+    station's stop; :func:`extra_fields`; with ``ops``, the station's rating, stars and
+    last confirmation, serialised once per reading of them; with ``route``, its
+    ``route_m`` and ``duration_s``); and the memoised members that do not
+    (:func:`_nearest_fixed_parts`, or at a mobile station's stop :func:`_placed_part`)."""
+    if crs is CoordinateSystem.WGS84:
+        lons, lats = [h.lon for h in hits], [h.lat for h in hits]
+    else:
+        x, y = from_wgs84([h.lon for h in hits], [h.lat for h in hits], crs=crs)
+        lons, lats = x.tolist(), y.tolist()
+    positions = [h.position for h in hits]
+    fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
+    extras = extra_fields(index, hits, at)
+    # By the ids' array: a Station object is a cache miss away.
+    ids = index.ids[positions].tolist() if ops is not None else None
+    tails = []
+    for i, h in enumerate(hits):
+        # next_change's JSON: an ISO 8601 time is digits, "-", ":", "T", "+": JSON as it
+        # is, between quotes.
+        text = h.next_change_text
+        tail = (b"null," if text is None else b'"' + text.encode() + b'",') + extras[i]
+        if ids is not None:
+            tail += ops.part(ids[i]) + b","  # type: ignore[union-attr]
+        if route is not None:
+            tail += _route_part(route.route_m[i], route.duration_s[i])
+        if h.placement is not None:
+            fixed[i] = _placed_part(index, h)
+        tails.append(tail)
+    return lons, lats, tails, fixed
+
+
+def extra_fields(index: StationIndex, hits: Sequence[Hit], at: datetime | None) -> list[bytes]:
+    """Per result, the query-dependent members every nearest answer (fast path, route,
+    along-route) adds, each ``"name":value,``: ``mobile``, and a placed mobile station's
+    ``stop_name`` and ``stop_until``. THE place for more such fields, one call per result
+    list (e.g. a station's current and next event at ``at``, the time asked about; None
+    where the caller did not give it)."""
+    return [_FIXED_PART if h.placement is None else _mobile_part(h) for h in hits]
 
 
 def _route_part(route_m: float, duration_s: float) -> bytes:
@@ -369,16 +469,16 @@ def nearest_body(
     q: NearestQuery,
     f: str,
     hits: Sequence[Hit],
-    results: Sequence[dict[str, Any]],
+    results: Sequence[bytes],
     note: dict[str, Any] | None,
     *,
     travel: dict[str, Any] | None = None,
 ) -> tuple[bytes, str]:
-    """The nearest answer in format ``f`` (json or geojson), serialised in one
-    ``orjson.dumps``, and its media type: ``query``, the far ``note`` when there is one,
-    and the ``results`` (:func:`nearest_results`) of ``hits``; by route, ``travel``
-    (:func:`travel_fields`) too. Both ways of serving nearest answer with it (the route
-    in api/routes/stations.py and api/fast_nearest.py)."""
+    """The nearest answer in format ``f`` (json or geojson) and its media type: ``query``,
+    the far ``note`` when there is one, and the ``results`` (:func:`nearest_json`) of
+    ``hits`` (GeoJSON: as the properties of features at the hits' WGS-84 positions); by
+    route, ``travel`` (:func:`travel_fields`) too. Both ways of serving nearest answer
+    with it (the route in api/routes/stations.py and api/fast_nearest.py)."""
     body: dict[str, Any] = {"query": nearest_query_echo(q)}
     if travel is not None:
         body["query"]["travel"] = travel["travel"]
@@ -386,18 +486,26 @@ def nearest_body(
     if note is not None:
         body.update(note)
     if f == "geojson":
-        features = [feature(r, h.station) for r, h in zip(results, hits, strict=True)]
-        doc: dict[str, Any] = {"type": "FeatureCollection", **body, "features": features}
-        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), GEOJSON
-    doc = {**body, "count": len(results), "results": results}
-    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+        head = orjson.dumps({"type": "FeatureCollection", **body}, option=_NUMPY)
+        points = orjson.dumps([x for h in hits for x in (h.lon, h.lat)])[1:-1].split(b",")
+        features = [
+            b'{"type":"Feature","id":%b,"geometry":{"type":"Point","coordinates":[%b,%b]},'
+            b'"properties":%b}' % (orjson.dumps(h.station.id), points[2 * i], points[2 * i + 1], r)
+            for i, (h, r) in enumerate(zip(hits, results, strict=True))
+        ]
+        return head[:-1] + b',"features":[' + b",".join(features) + b"]}", GEOJSON
+    head = orjson.dumps({**body, "count": len(results)}, option=_NUMPY)
+    return head[:-1] + b',"results":[' + b",".join(results) + b"]}", JSON
+
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 def nearest_response(
     q: NearestQuery,
     f: str,
     hits: Sequence[Hit],
-    results: Sequence[dict[str, Any]],
+    results: Sequence[bytes],
     note: dict[str, Any] | None,
     *,
     travel: dict[str, Any] | None = None,

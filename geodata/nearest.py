@@ -153,28 +153,49 @@ def _bearings(
     lon: float, lat: float, xyz: FloatArray, point: tuple[float, float, float]
 ) -> FloatArray:
     """:func:`bearings_deg`, the query point's ECEF ``point`` known."""
-    lam, phi = math.radians(lon), math.radians(lat)
-    sl, cl, sp, cp = math.sin(lam), math.cos(lam), math.sin(phi), math.cos(phi)
     if len(xyz) <= _FEW:
         # A handful (a query's k results): plain floats beat ~10 numpy calls on tiny arrays
         # (measured: 17 µs against 33 for ten points, and numpy's arctan2 is not math's).
-        qx, qy, qz = point
-        # The products of the sines and cosines once, in the order the sums below had
-        # them (the same floats); math's functions as locals: ~2 µs less for ten points.
-        nsl, nspcl, spsl = -sl, -sp * cl, sp * sl
-        atan2, degrees = math.atan2, math.degrees
-        out = []
-        for x, y, z in xyz.tolist():
-            dx, dy, dz = x - qx, y - qy, z - qz
-            bearing = degrees(atan2(nsl * dx + cl * dy, nspcl * dx - spsl * dy + cp * dz)) % 360.0
-            out.append(0.0 if bearing >= 360.0 else bearing)  # -1e-15 % 360 is 360.0
-        return np.array(out)
+        return np.array(_bearings_of_rows(lon, lat, xyz.tolist(), point))
+    lam, phi = math.radians(lon), math.radians(lat)
+    sl, cl, sp, cp = math.sin(lam), math.cos(lam), math.sin(phi), math.cos(phi)
     axes = np.array([[-sl, -sp * cl], [cl, -sp * sl], [0.0, cp]])
     en = (xyz - np.array(point)) @ axes
     return wrap_degrees(np.degrees(np.arctan2(en[:, 0], en[:, 1])))
 
 
 _FEW = 32
+
+
+def _bearings_of_rows(
+    lon: float, lat: float, rows: list[list[float]], point: tuple[float, float, float]
+) -> list[float]:
+    """:func:`_bearings` of a few points given as rows starting with ECEF x, y, z."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    sl, cl, sp, cp = math.sin(lam), math.cos(lam), math.sin(phi), math.cos(phi)
+    qx, qy, qz = point
+    # The products of the sines and cosines once, in the order the sums below had
+    # them (the same floats); math's functions as locals: ~2 µs less for ten points.
+    nsl, nspcl, spsl = -sl, -sp * cl, sp * sl
+    atan2, degrees = math.atan2, math.degrees
+    out = []
+    for row in rows:
+        dx, dy, dz = row[0] - qx, row[1] - qy, row[2] - qz
+        bearing = degrees(atan2(nsl * dx + cl * dy, nspcl * dx - spsl * dy + cp * dz)) % 360.0
+        out.append(0.0 if bearing >= 360.0 else bearing)  # -1e-15 % 360 is 360.0
+    return out
+
+
+@dataclass(slots=True)
+class NearLists:
+    """A query's answer as plain lists, nearest first (see :meth:`NearestIndex.near_lists`)."""
+
+    index: list[int]
+    distance_m: list[float]
+    bearing_deg: list[float]
+    lon: list[float]
+    lat: list[float]
+    positions: IntArray  # ``index`` as an array, to gather more of the points' data
 
 
 def _candidates(
@@ -228,6 +249,9 @@ class NearestIndex:
             msg = "lon and lat must be 1-D arrays of the same length"
             raise ValueError(msg)
         self.xyz, self._zsn = frames if frames is not None else point_frames(self.lon, self.lat)
+        # Each point's x, y, z, lon, lat in one row: what a query's few results read, in
+        # one gather (each numpy call on a handful of points costs about a microsecond).
+        self._rows = np.column_stack([self.xyz, self.lon, self.lat])
         self._tree = KDTree(self.xyz) if len(self.lon) else None
         self._subsets: OrderedDict[Hashable, tuple[IntArray, KDTree | None]] = OrderedDict()
         self._subset_cache_size = subset_cache_size
@@ -301,6 +325,70 @@ class NearestIndex:
             bearing = _bearings(lon, lat, self.xyz[found.index], frame.point)
             return Neighbours(found.index, found.distance_m, bearing)
         return found
+
+    def near_lists(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        k: int = 10,
+        radius_m: float | None = None,
+        mask: MaskArg | None = None,
+        mask_key: Hashable | None = None,
+    ) -> NearLists:
+        """:meth:`query` with bearings, as plain lists with each point's lon and lat: the
+        hot path's form. When the k-th chord is within ``NEAR_M`` (a city: nearly always)
+        it is answered in plain floats over one gather of the points' rows, the same
+        arithmetic as :meth:`query` (``math.asin`` for numpy's); farther, by
+        :meth:`query` itself."""
+
+        def general() -> NearLists:
+            found = self.query(
+                lon, lat, k=k, radius_m=radius_m, mask=mask, mask_key=mask_key, bearings=True
+            )
+            assert found.bearing_deg is not None
+            at = found.index
+            return NearLists(
+                at.tolist(),
+                found.distance_m.tolist(),
+                found.bearing_deg.tolist(),
+                self.lon[at].tolist(),
+                self.lat[at].tolist(),
+                at,
+            )
+
+        tree = self._tree
+        members: IntArray | None = None
+        if mask is not None:
+            if mask_key is None:
+                return general()
+            members, tree = self._subset(mask_key, mask)
+        if tree is None or k < 1:
+            return general()
+        frame = _Frame(lon, lat)
+        want = min(k, len(members) if members is not None else len(self.lon))
+        if radius_m is None:
+            chord_a, idx_a = tree.query(frame.xyz, k=want)
+            chords = chord_a.reshape(-1).tolist()
+        else:
+            # A geodesic is never shorter than its chord: chord <= radius finds everything.
+            bound = radius_m * (1 + 1e-9) + 1e-6
+            chord_a, idx_a = tree.query(frame.xyz, k=want, distance_upper_bound=bound)
+            chords = [c for c in chord_a.reshape(-1).tolist() if c <= bound]
+        if chords and chords[-1] > NEAR_M:
+            return general()  # far: re-ranked on the ellipsoid
+        idx = idx_a.reshape(-1)[: len(chords)]
+        pos = members[idx] if members is not None else idx
+        rows = self._rows[pos].tolist()
+        index = pos.tolist()
+        two_r = 2.0 * frame.radius
+        inv, asin = 1.0 / two_r, math.asin
+        dist = [two_r * asin(c * inv) for c in chords]  # as _arc, in plain floats
+        if radius_m is not None and dist and dist[-1] > radius_m:
+            n = sum(1 for d in dist if d <= radius_m)  # increasing: a prefix
+            index, dist, rows, pos = index[:n], dist[:n], rows[:n], pos[:n]
+        bearing = _bearings_of_rows(lon, lat, rows, frame.point)
+        return NearLists(index, dist, bearing, [r[3] for r in rows], [r[4] for r in rows], pos)
 
     def _query(
         self,

@@ -37,8 +37,8 @@ from api.representation import (
     GEOJSON,
     feature,
     nearest_body,
+    nearest_json,
     nearest_response,
-    nearest_results,
     station_json,
     stations_csv,
     stations_page,
@@ -249,7 +249,8 @@ def straight_answer(
     hits, note = find_nearest(index, query)
     memo_limit = app.state.services.settings.nearest_memo_stations
     model: OpsModel = app.state.ops
-    results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=model.current())
+    ops = model.current()
+    results = nearest_json(index, hits, query.out, memo_limit=memo_limit, ops=ops, at=query.at)
     return nearest_body(query, f, hits, results, note)
 
 
@@ -259,8 +260,14 @@ def _nearest_by_route(
     """``travel=walk|ebike``: the answer by route (apart, so the straight path stays as is)."""
     route = find_nearest_by_route(index, query, networks_of(request))
     memo_limit = request.app.state.services.settings.nearest_memo_stations
-    results = nearest_results(
-        index, route.hits, query.out, memo_limit=memo_limit, ops=ops_of(request), route=route
+    results = nearest_json(
+        index,
+        route.hits,
+        query.out,
+        memo_limit=memo_limit,
+        ops=ops_of(request),
+        route=route,
+        at=query.at,
     )
     extra = travel_fields(index, route)
     return nearest_response(query, f, route.hits, results, route.note, travel=extra)

@@ -18,8 +18,9 @@ import numpy.typing as npt
 
 from geodata.along_route import AlongRoute, BallTree, Route, along_route
 from geodata.crs import CoordinateSystem, from_wgs84
+from geodata.distance import wgs84_geod, wrap_degrees
 from geodata.hours import TZ, hours
-from geodata.nearest import NearestIndex, point_frames
+from geodata.nearest import NearestIndex, ecef, point_frames
 from stations.domain.errors import DatabaseUnavailableError, StoreError
 from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
 from stations.domain.mobile import Placement, at_stop, place
@@ -168,6 +169,9 @@ class Hit:
     open_now: bool
     next_change: datetime | None
     next_change_text: str | None  # ISO 8601
+    # A mobile station (流动驿站) placed at a stop at the asked time (lon/lat are the
+    # stop's, open while it stands there, next_change when it leaves); None: a fixed one.
+    placement: Placement | None = None
 
     @property
     def station(self) -> Station:
@@ -276,6 +280,7 @@ class StationIndex:
         self.mobile_positions = np.flatnonzero(self.mobile)
         self._mobile_cache: tuple[datetime, MobileAt] | None = None
         self._stop_points: StopPoints | None = None
+        self._mobile_xyz: tuple[MobileAt, npt.NDArray[np.float64]] | None = None
         self.gcj02 = (cols["gcj_lon"], cols["gcj_lat"])  # each station's position in GCJ-02
         self.bd09 = (cols["bd_lon"], cols["bd_lat"])  # and in BD-09
         if hours is None:
@@ -287,6 +292,8 @@ class StationIndex:
                 np.fromiter(map(lookup.__getitem__, hours_all), np.int32, len(cols["hours"])),
             )
         self.hours_list, self.hours_id = hours
+        # Per station: the code of its hours, or -1 when it is not active (closed for good).
+        self._hours_state = np.where(self.status == _ACTIVE, self.hours_id, -1).astype(np.int32)
         self._open_cache: tuple[datetime, bytes, npt.NDArray[np.bool_]] | None = None
         # The open state of each hours string (by code) at one minute, as hits() finds them.
         self._states: tuple[datetime | None, dict[int, _OpenState]] = (None, {})
@@ -589,14 +596,25 @@ class StationIndex:
         self_service: bool | None = None,
         amenities: Sequence[str] = (),
     ) -> list[Hit]:
-        """The ``k`` nearest stations to WGS-84 ``lon``/``lat`` that pass every filter."""
-        statuses = tuple(sorted(set(statuses), key=_STATUS_CODES.__getitem__))
-        amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
-        key: tuple[object, ...] = (statuses, self_service, amenities)
+        """The ``k`` nearest stations to WGS-84 ``lon``/``lat`` that pass every filter, at
+        ``at``: a mobile station only where it stands then (:meth:`mobile_at`), never at
+        its base; on the same distance a fixed station first."""
+        if len(statuses) > 1:  # one (the default: active) is in order already
+            statuses = tuple(sorted(set(statuses), key=_STATUS_CODES.__getitem__))
+        statuses = tuple(statuses)
+        if amenities:
+            amenities = tuple(sorted(set(amenities), key=AMENITIES.index))
+        key: tuple[object, ...] = (statuses, self_service, tuple(amenities))
         if open_now:
             key = (*key, self.open_mask(at)[1])
+        # Mobile stations are kept out of the tree (their base is not where they are) by
+        # a filtered tree without them: only when the registry has any.
+        mobile = len(self.mobile_positions) > 0
+        if mobile:
+            key = (*key, "fixed")
         filtering = (
-            open_now
+            mobile
+            or open_now
             or self_service is not None
             or amenities
             or (statuses and len(statuses) != len(_STATUS_CODES))
@@ -611,20 +629,104 @@ class StationIndex:
                 self_service=self_service,
                 amenities=amenities,
             )
+            if mobile:
+                m = ~self.mobile if m is None else m & ~self.mobile
             assert m is not None
             return m
 
-        found = self.nearest.query(
-            lon,
-            lat,
-            k=k,
-            radius_m=radius_m,
-            mask=mask if filtering else None,
-            mask_key=key,
-            bearings=True,
+        found = self.nearest.near_lists(
+            lon, lat, k=k, radius_m=radius_m, mask=mask if filtering else None, mask_key=key
         )
-        assert found.bearing_deg is not None
-        return self.hits(found.index, found.distance_m.tolist(), found.bearing_deg.tolist(), at)
+        hits = self._hits(
+            found.index,
+            self._hours_state[found.positions].tolist(),
+            found.lon,
+            found.lat,
+            found.distance_m,
+            found.bearing_deg,
+            at,
+        )
+        if mobile and (not statuses or Status.ACTIVE in statuses):  # placed: active, open
+            placed = self._placed_near(
+                lon,
+                lat,
+                at=at,
+                bound_m=hits[-1].distance_m if len(hits) == k else radius_m,
+                self_service=self_service,
+                amenities=amenities,
+            )
+            if placed:
+                hits.extend(placed)
+                hits.sort(key=_by_distance)  # stable: fixed first on the same distance
+                del hits[k:]
+        return hits
+
+    def _placed_near(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        at: datetime,
+        bound_m: float | None,
+        self_service: bool | None,
+        amenities: Sequence[str],
+    ) -> list[Hit]:
+        """The mobile stations standing at a stop at ``at`` within ``bound_m`` (None: any
+        distance) of ``lon``/``lat`` and passing the static filters, as hits at their stop
+        (distance and bearing by ``Geod``), nearest first."""
+        here = self.mobile_at(at)
+        if not len(here):
+            return []
+        keep = np.ones(len(here), np.bool_)
+        pos = here.positions
+        if self_service is not None:
+            keep &= self.self_service[pos] == self_service
+        if amenities:
+            bits = amenity_bits(amenities)
+            keep &= (self.amenities[pos] & bits) == bits
+        if bound_m is not None:
+            # A geodesic is never shorter than its chord: the chord bounds who can be near.
+            chord = np.sqrt(((self._stops_xyz(here) - ecef(lon, lat)) ** 2).sum(axis=1))
+            keep &= chord <= bound_m * (1 + 1e-9) + 1e-6
+        which = np.flatnonzero(keep)
+        if not len(which):
+            return []
+        n = len(which)
+        az, _, dist = wgs84_geod().inv(
+            np.full(n, lon), np.full(n, lat), here.lon[which], here.lat[which]
+        )
+        bearing = wrap_degrees(np.asarray(az, np.float64)).tolist()
+        found = []
+        stations = self.stations
+        for j, d, b in zip(which.tolist(), np.asarray(dist).tolist(), bearing, strict=True):
+            if bound_m is not None and d > bound_m:
+                continue
+            placement = here.placements[j]
+            until = placement.until
+            text = None if until is None else until.isoformat()
+            found.append(
+                Hit(
+                    stations,
+                    int(pos[j]),
+                    float(here.lon[j]),
+                    float(here.lat[j]),
+                    float(d),
+                    float(b),
+                    True,
+                    until,
+                    text,
+                    placement,
+                )
+            )
+        found.sort(key=_by_distance)
+        return found
+
+    def _stops_xyz(self, here: MobileAt) -> npt.NDArray[np.float64]:
+        """ECEF positions of the stops in ``here`` (kept for the last one asked)."""
+        kept = self._mobile_xyz
+        if kept is None or kept[0] is not here:
+            kept = self._mobile_xyz = (here, ecef(here.lon, here.lat).reshape(-1, 3))
+        return kept[1]
 
     def along_route(
         self,
@@ -707,6 +809,28 @@ class StationIndex:
     ) -> list[Hit]:
         """The stations at ``positions`` as hits, with their distance and bearing from the
         point asked about and their open state at ``at``."""
+        return self._hits(
+            positions.tolist(),
+            self._hours_state[positions].tolist(),
+            self.nearest.lon[positions].tolist(),
+            self.nearest.lat[positions].tolist(),
+            distance_m,
+            bearing_deg,
+            at,
+        )
+
+    def _hits(
+        self,
+        positions: list[int],
+        hours_state: list[int],
+        lon: Sequence[float],
+        lat: Sequence[float],
+        distance_m: Sequence[float],
+        bearing_deg: Sequence[float],
+        at: datetime,
+    ) -> list[Hit]:
+        """:meth:`hits` of stations at ``positions`` whose lon/lat and ``hours_state``
+        (:attr:`_hours_state`) are known."""
         minute = at.astimezone(TZ).replace(second=0, microsecond=0)
         # Hours change on whole minutes, so the state at the minute is the state at ``at``;
         # evaluated once per distinct hours string and minute in this snapshot. Read from
@@ -715,30 +839,27 @@ class StationIndex:
         if kept[0] != minute:
             kept = self._states = (minute, {})
         states, hours_list = kept[1], self.hours_list
-        hours_ids = self.hours_id[positions].tolist()
-        active = (self.status[positions] == _ACTIVE).tolist()
+        stations = self.stations
         found = []
-        for hours_id, is_active in zip(hours_ids, active, strict=True):
-            if not is_active:
-                found.append(_CLOSED)
-                continue
-            state = states.get(hours_id)
+        # -1: not active, closed for good; else the code of the station's hours.
+        for pos, hours_id, x, y, dist, bearing in zip(
+            positions,
+            hours_state,
+            lon,
+            lat,
+            distance_m,
+            bearing_deg,
+            strict=True,
+        ):
+            state: _OpenState | None = _CLOSED if hours_id < 0 else states.get(hours_id)
             if state is None:
                 state = states[hours_id] = _state(hours_list[hours_id], minute)
-            found.append(state)
-        stations = self.stations
-        return [
-            Hit(stations, pos, lon_, lat_, dist, bearing, is_open, change, text)
-            for pos, lon_, lat_, dist, bearing, (is_open, change, text) in zip(
-                positions.tolist(),
-                self.nearest.lon[positions].tolist(),
-                self.nearest.lat[positions].tolist(),
-                distance_m,
-                bearing_deg,
-                found,
-                strict=True,
-            )
-        ]
+            found.append(Hit(stations, pos, x, y, dist, bearing, *state))
+        return found
+
+
+def _by_distance(hit: Hit) -> float:
+    return hit.distance_m
 
 
 def _freeze_heap() -> None:

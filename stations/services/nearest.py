@@ -154,7 +154,10 @@ def _passing(index: StationIndex, q: NearestQuery, *, open_now: bool) -> npt.NDA
         self_service=q.self_service,
         amenities=q.amenities,
     )
-    return np.ones(len(index), np.bool_) if mask is None else mask
+    mask = np.ones(len(index), np.bool_) if mask is None else mask
+    # By route, a mobile station (流动驿站) is left out: the network snaps stations at
+    # their base, which is not where the vehicle stands.
+    return mask & ~index.mobile if len(index.mobile_positions) else mask
 
 
 def _route(

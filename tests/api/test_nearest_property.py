@@ -187,17 +187,8 @@ def queries(draw):
     }
 
 
-@given(q=queries())
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-def test_nearest_matches_brute_force(worlds, q):
-    world = worlds[q["world"]]
-    if q["where"] is None:  # exactly at a station, ties included
-        s = world.stations[q["lat"] % len(world.stations)]
-        lon, lat = s.lon, s.lat
-    else:
-        lon, lat = q["where"], q["lat"]
+def nearest_params(lon: float, lat: float, q: dict) -> dict:
+    """The query string of a drawn query: every filter it sets, at the point."""
     params = {
         "lon": lon,
         "lat": lat,
@@ -211,6 +202,21 @@ def test_nearest_matches_brute_force(worlds, q):
         params["radius_m"] = q["radius_m"]
     if q["self_service"] is not None:
         params["self_service"] = str(q["self_service"]).lower()
+    return params
+
+
+@given(q=queries())
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_nearest_matches_brute_force(worlds, q):
+    world = worlds[q["world"]]
+    if q["where"] is None:  # exactly at a station, ties included
+        s = world.stations[q["lat"] % len(world.stations)]
+        lon, lat = s.lon, s.lat
+    else:
+        lon, lat = q["where"], q["lat"]
+    params = nearest_params(lon, lat, q)
     r = world.client.get("/v1/stations/nearest", params=params)
     assert r.status_code == 200, r.text
     got = [(x["distance_m"], x["id"]) for x in r.json()["results"]]

@@ -138,3 +138,25 @@ def test_bearings_asked_of_the_query_are_with_bearings_exactly(lon, lat, k, radi
 
 
 _INDEXES: dict[bool, NearestIndex] = {}
+
+
+@given(
+    lon=st.floats(100.0, 112.0),
+    lat=st.floats(25.0, 34.0),
+    k=st.integers(1, 40),
+    radius_m=st.sampled_from([None, 800.0, 5_000.0, 60_000.0, 400_000.0]),
+    masked=st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_near_lists_answer_as_query_does(points, lon, lat, k, radius_m, masked):
+    """The hot path's plain-float lists are query's answer with bearings, point for point."""
+    index = NearestIndex(*points)
+    mask = (np.arange(len(points[0])) % 3 != 0) if masked else None
+    key = "every third out" if masked else None
+    want = index.query(lon, lat, k=k, radius_m=radius_m, mask=mask, mask_key=key, bearings=True)
+    got = index.near_lists(lon, lat, k=k, radius_m=radius_m, mask=mask, mask_key=key)
+    assert got.index == want.index.tolist()
+    assert got.distance_m == pytest.approx(want.distance_m.tolist(), abs=1e-6)
+    assert got.bearing_deg == pytest.approx(want.bearing_deg.tolist(), abs=1e-9)
+    assert got.lon == points[0][want.index].tolist()
+    assert got.lat == points[1][want.index].tolist()
