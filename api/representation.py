@@ -239,8 +239,7 @@ def _mobile_part(hit: Hit) -> bytes:
     placement = hit.placement
     if placement is None:
         return _FIXED_PART
-    doc = {"mobile": True, "stop_name": placement.stop.name, "stop_until": hit.next_change_text}
-    return orjson.dumps(doc)[1:-1] + b","
+    return orjson.dumps(placed_fields(hit.station, placement))[1:-1] + b","
 
 
 def _nearest_fixed_parts(

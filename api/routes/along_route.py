@@ -27,7 +27,7 @@ from api import schema_docs as doc
 from api.deps import get_index, parse_amenities, parse_crs_param, parse_statuses, parse_time
 from api.params import Param, QuerySpec
 from api.problems import Problem
-from api.representation import GEOJSON, feature, nearest_results, placed_fields
+from api.representation import GEOJSON, feature, nearest_results
 from api.responses import json_response
 from api.routes.stations import NEAREST, ops_of
 from geodata import when
@@ -463,12 +463,8 @@ def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
         raise Problem("too_much_work", detail) from None
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     results = nearest_results(index, page.hits, c.out, memo_limit=memo_limit, ops=ops_of(request))
-    for i, (r, hit) in enumerate(zip(results, page.hits, strict=True)):
+    for i, r in enumerate(results):
         r.update(_along_part(page, i))
-        placed = placed_fields(hit.station, page.placements[i])
-        if hit.station.mobile:  # the record's part of the result says mobile already
-            del placed["mobile"]
-        r.update(placed)
     token = None if page.last is None else _make_token(c.key, page.last, c.query.at)
     body: dict[str, Any] = {"query": _echo(c), "count": len(results), "total": page.total}
     if page.total == 0:

@@ -167,6 +167,7 @@ def _mobile_hits(
                 h.is_open(minute),
                 change,
                 None if change is None else change.isoformat(),
+                placed,
             )
         )
     return out
