@@ -50,6 +50,7 @@ from stations.domain.listings import MAPPED_WORDS
 from stations.readmodel.index import StationIndex
 from stations.readmodel.ops import OpsModel, OpsSnapshot
 from stations.services import feed as feed_service
+from stations.services.events import add_nearest_events
 from stations.services.nearest import FAR_M, NearestQuery, find_nearest, find_nearest_by_route
 
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -249,6 +250,7 @@ def straight_answer(
     memo_limit = app.state.services.settings.nearest_memo_stations
     model: OpsModel = app.state.ops
     results = nearest_results(index, hits, query.out, memo_limit=memo_limit, ops=model.current())
+    add_nearest_events(results, index, hits, app.state.events, query.at)
     return nearest_body(query, f, hits, results, note)
 
 
@@ -261,6 +263,7 @@ def _nearest_by_route(
     results = nearest_results(
         index, route.hits, query.out, memo_limit=memo_limit, ops=ops_of(request), route=route
     )
+    add_nearest_events(results, index, route.hits, request.app.state.events, query.at)
     extra = travel_fields(index, route)
     return nearest_response(query, f, route.hits, results, route.note, travel=extra)
 

@@ -406,7 +406,8 @@ def check_event(body: Mapping[str, Any]) -> EventSpec:
         _problem(problems, "end", "too_long_to_repeat", "重复的活动每次应短于一天")
     if problems:
         raise InvalidEventError(problems)
-    assert start is not None and end is not None
+    assert start is not None
+    assert end is not None
     return EventSpec(
         title=title,
         kind=kind,
@@ -504,5 +505,6 @@ def current_and_next(
     return current, coming
 
 
-def kind_label(kind: EventKind) -> str:
-    return KIND_LABELS[kind]
+def parse_kind(text: str) -> EventKind | None:
+    """A kind by its code (``free_meal``) or Chinese name (免费餐); None if neither."""
+    return _KIND_NAMES.get(text.strip())

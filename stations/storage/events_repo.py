@@ -190,7 +190,8 @@ class SQLEvents(SQLBase, EventStore):
 
     def event_history(self, event_id: int) -> list[dict[str, Any]]:
         rows = self._conn().execute(
-            "SELECT action, actor, at, before, after FROM event_audit WHERE event_id = ? ORDER BY id",
+            "SELECT action, actor, at, before, after FROM event_audit WHERE event_id = ? "
+            "ORDER BY id",
             (event_id,),
         )
         return [

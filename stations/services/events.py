@@ -1,0 +1,521 @@
+"""Events at the stations: the use cases behind /v1/events, the console's 活动 page, and the
+current and next event that nearest results and the station page carry.
+
+Writes check the stations (they exist, and the writer may change each: the station write
+rule of stations.domain.auth) and keep one owner per event, the stations' union. Reads go
+through an :class:`EventsCalendar`, each station's occurrences around now, built once per
+events version (the store's :meth:`events_version`, which every write changes, so every
+worker sees every write within ``check_s``; the writing worker at once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from geodata.distance import distance_m
+from geodata.hours import TZ
+from stations.domain.auth import Principal, check_station_write
+from stations.domain.errors import ForbiddenError, InvalidOptionError
+from stations.domain.events import (
+    KIND_LABELS,
+    Event,
+    EventKind,
+    EventSpec,
+    InvalidEventError,
+    Occurrence,
+    check_event,
+    current_and_next,
+    merged,
+    occurrences,
+    parse_kind,
+)
+from stations.domain.model import Station
+from stations.readmodel.index import Hit, StationIndex
+from stations.storage.store import Store
+
+# How far ahead "the next event" of a station looks.
+NEXT_WITHIN = timedelta(days=31)
+# A calendar holds each station's occurrences from BEFORE to AFTER its build time: enough for
+# any ``at`` in VALID around it (a current occurrence is at most 31 days long, the next one
+# within NEXT_WITHIN); outside that a lookup computes (the rare ``at`` far from now).
+_BEFORE = timedelta(days=33)
+_AFTER = timedelta(days=65)
+_VALID_BEFORE = timedelta(days=1)
+_VALID_AFTER = timedelta(days=33)
+MAX_DAYS = 62
+
+
+def _local(at: datetime) -> datetime:
+    return at.astimezone(TZ) if at.tzinfo else at.replace(tzinfo=TZ)
+
+
+@dataclass(frozen=True, slots=True)
+class StationEvents:
+    """One station's occurrences in a calendar's window, by start."""
+
+    starts: list[datetime]
+    items: list[Occurrence]
+
+
+@dataclass
+class EventsCalendar:
+    """Every event and each station's occurrences around ``built_at`` (one events version)."""
+
+    version: int
+    built_at: datetime
+    events: list[Event]
+    by_station: dict[int, StationEvents] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, events: Iterable[Event], *, version: int, at: datetime) -> EventsCalendar:
+        at = _local(at)
+        kept = list(events)
+        lists: dict[int, list[Occurrence]] = {}
+        for event in kept:
+            for occ in occurrences(event, at - _BEFORE, at + _AFTER):
+                for sid in event.station_ids:
+                    lists.setdefault(sid, []).append(occ)
+        by_station = {}
+        for sid, items in lists.items():
+            items.sort(key=lambda o: (o.start, o.event.id))
+            by_station[sid] = StationEvents([o.start for o in items], items)
+        return cls(version, at, kept, by_station)
+
+    def covers(self, at: datetime) -> bool:
+        return self.built_at - _VALID_BEFORE <= at <= self.built_at + _VALID_AFTER
+
+    def station_events(
+        self, station_id: int, at: datetime
+    ) -> tuple[Occurrence | None, Occurrence | None]:
+        """The station's occurrence on at ``at`` (the earliest started) and the next one to
+        start within :data:`NEXT_WITHIN`."""
+        at = _local(at)
+        if not self.covers(at):
+            return self._computed(station_id, at)
+        found = self.by_station.get(station_id)
+        if found is None:
+            return None, None
+        i = bisect_right(found.starts, at)
+        current = next((o for o in found.items[:i] if o.end > at), None)
+        coming = found.items[i] if i < len(found.items) else None
+        if coming is not None and coming.start > at + NEXT_WITHIN:
+            coming = None
+        return current, coming
+
+    def _computed(
+        self, station_id: int, at: datetime
+    ) -> tuple[Occurrence | None, Occurrence | None]:
+        current: Occurrence | None = None
+        coming: Occurrence | None = None
+        for event in self.events:
+            if station_id not in event.station_ids:
+                continue
+            now, nxt = current_and_next(event, at, within=NEXT_WITHIN)
+            if now is not None and (current is None or now.start < current.start):
+                current = now
+            if nxt is not None and (coming is None or nxt.start < coming.start):
+                coming = nxt
+        return current, coming
+
+
+class EventsHolder:
+    """This worker's :class:`EventsCalendar`, rebuilt when the store's events version has
+    changed (asked at most every ``check_s``) or the day has moved on."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        check_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(TZ),
+    ) -> None:
+        self.store = store
+        self.check_s = check_s
+        self._clock = clock
+        self._now = now
+        self._calendar: EventsCalendar | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    def current(self) -> EventsCalendar:
+        calendar = self._calendar
+        if calendar is not None and self._clock() - self._checked < self.check_s:
+            return calendar
+        with self._lock:
+            calendar = self._calendar
+            if calendar is not None and self._clock() - self._checked < self.check_s:
+                return calendar
+            version = self.store.events_version()
+            now = self._now()
+            if (
+                calendar is None
+                or calendar.version != version
+                or now - calendar.built_at > timedelta(hours=12)
+            ):
+                from_day = (now - _BEFORE).date()
+                calendar = EventsCalendar.build(
+                    self.store.list_events(from_day=from_day), version=version, at=now
+                )
+                self._calendar = calendar
+            self._checked = self._clock()
+            return calendar
+
+    def invalidate(self) -> None:
+        """After this worker's own write: the next read checks the version."""
+        self._checked = float("-inf")
+
+
+# -- the fields nearest results and the station page carry -----------------------------
+
+
+def event_brief(occ: Occurrence | None) -> dict[str, Any] | None:
+    """``{id, title, kind, start, end}`` of an occurrence (None: none)."""
+    if occ is None:
+        return None
+    return {
+        "id": occ.event.id,
+        "title": occ.event.title,
+        "kind": occ.event.kind.value,
+        "kind_label": KIND_LABELS[occ.event.kind],
+        "start": occ.start.isoformat(),
+        "end": occ.end.isoformat(),
+    }
+
+
+_NONE: dict[str, Any] = {"event": None, "next_event": None}
+
+
+def station_event_fields(calendar: EventsCalendar, station_id: int, at: datetime) -> dict[str, Any]:
+    """``event`` (on at ``at``) and ``next_event`` of one station."""
+    if not calendar.by_station and calendar.covers(_local(at)):
+        return dict(_NONE)
+    current, coming = calendar.station_events(station_id, at)
+    return {"event": event_brief(current), "next_event": event_brief(coming)}
+
+
+def add_event_fields(
+    results: Sequence[dict[str, Any]],
+    station_ids: Sequence[int],
+    calendar: EventsCalendar,
+    at: datetime,
+) -> None:
+    """Add ``event`` and ``next_event`` to each result (in place), its station's at ``at``:
+    a dict look-up per result for the many stations without events."""
+    at = _local(at)
+    if calendar.covers(at):
+        by_station = calendar.by_station
+        for result, sid in zip(results, station_ids, strict=True):
+            if sid in by_station:
+                result.update(station_event_fields(calendar, sid, at))
+            else:
+                result["event"] = None
+                result["next_event"] = None
+        return
+    for result, sid in zip(results, station_ids, strict=True):
+        result.update(station_event_fields(calendar, sid, at))
+
+
+def add_nearest_events(
+    results: Sequence[dict[str, Any]],
+    index: StationIndex,
+    hits: Sequence[Hit],
+    holder: EventsHolder,
+    at: datetime,
+) -> None:
+    """:func:`add_event_fields` for nearest results (``hits`` of ``index``): the one call
+    the nearest paths make."""
+    if hits:
+        ids = index.ids[[h.position for h in hits]].tolist()
+        add_event_fields(results, ids, holder.current(), at)
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+def _checked_stations(
+    by: Principal, spec: EventSpec, stations: Callable[[int], Station | None]
+) -> str:
+    """The owner of the event: its stations' one union; refuses unknown stations (422),
+    another union's (403) and a mix of unions (422)."""
+    found: list[Station] = []
+    missing = []
+    for sid in spec.station_ids:
+        station = stations(sid)
+        if station is None:
+            missing.append(str(sid))
+        else:
+            found.append(station)
+    if missing:
+        raise InvalidEventError(
+            [
+                {
+                    "field": "station_ids",
+                    "code": "unknown_station",
+                    "message": f"没有编号为 {'、'.join(missing)} 的驿站",
+                }
+            ]
+        )
+    for station in found:
+        check_station_write(by, station.owner)
+    owners = {str(s.owner) for s in found}
+    if len(owners) > 1:
+        raise InvalidEventError(
+            [
+                {
+                    "field": "station_ids",
+                    "code": "mixed_owners",
+                    "message": "一个活动的驿站应属于同一个工会，请分别创建",
+                }
+            ]
+        )
+    return owners.pop()
+
+
+def create_event(
+    store: Store,
+    by: Principal,
+    body: Mapping[str, Any],
+    *,
+    stations: Callable[[int], Station | None],
+    at: datetime,
+    holder: EventsHolder | None = None,
+) -> Event:
+    """Create an event at stations of ``by``'s union (``stations``: id -> Station)."""
+    spec = check_event(body)
+    owner = _checked_stations(by, spec, stations)
+    event = store.add_event(spec, owner=owner, actor=by.actor, at=at)
+    if holder is not None:
+        holder.invalidate()
+    return event
+
+
+def _check_event_write(by: Principal, event: Event) -> None:
+    if not by.is_city and str(by.owner) != event.owner:
+        msg = f"{by.name} may not change events of {event.owner}"
+        raise ForbiddenError(msg)
+
+
+def update_event(
+    store: Store,
+    by: Principal,
+    event_id: int,
+    changes: Mapping[str, Any],
+    *,
+    stations: Callable[[int], Station | None],
+    at: datetime,
+    expected_version: int | None = None,
+    holder: EventsHolder | None = None,
+) -> Event:
+    """Change an event of ``by``'s union: ``changes`` merged onto it, validated whole."""
+    event = store.get_event(event_id)
+    _check_event_write(by, event)
+    spec = merged(event, changes)
+    owner = _checked_stations(by, spec, stations)
+    if owner != event.owner:
+        raise ForbiddenError(f"{by.name} may not move an event to another union's stations")
+    changed = store.update_event(
+        event_id, spec, actor=by.actor, at=at, expected_version=expected_version
+    )
+    if holder is not None:
+        holder.invalidate()
+    return changed
+
+
+def delete_event(
+    store: Store, by: Principal, event_id: int, *, at: datetime, holder: EventsHolder | None = None
+) -> Event:
+    event = store.get_event(event_id)
+    _check_event_write(by, event)
+    deleted = store.delete_event(event_id, actor=by.actor, at=at)
+    if holder is not None:
+        holder.invalidate()
+    return deleted
+
+
+def union_events(store: Store, by: Principal) -> list[Event]:
+    """The events of ``by``'s union (the city union: all), by first start."""
+    return store.list_events(owner=None if by.is_city else str(by.owner))
+
+
+# -- what is on or coming ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventStation:
+    station: Station
+    distance_m: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """An event in a listing: its first occurrence in the window, where."""
+
+    occurrence: Occurrence
+    stations: list[EventStation]
+    on_now: bool
+    occurrences_in_window: int
+
+    @property
+    def distance_m(self) -> float | None:
+        known = [s.distance_m for s in self.stations if s.distance_m is not None]
+        return min(known) if known else None
+
+
+@dataclass(frozen=True, slots=True)
+class EventsQuery:
+    at: datetime
+    until: datetime
+    near: tuple[float, float] | None = None  # WGS-84
+    radius_m: float | None = None
+    kinds: tuple[EventKind, ...] = ()
+    owner: str | None = None
+    station_id: int | None = None
+
+
+def parse_kinds(values: Sequence[str]) -> tuple[EventKind, ...]:
+    """``kind=`` values (codes or Chinese names) as kinds; InvalidOptionError if unknown."""
+    kinds = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            body_kind = parse_kind(part)
+            if body_kind is None:
+                names = "、".join(f"{k.value}（{label}）" for k, label in KIND_LABELS.items())
+                raise InvalidOptionError(
+                    "kind", f"活动类别应是其中之一：{names}（unknown kind {part!r}）"
+                ) from None
+            kinds.append(body_kind)
+    return tuple(dict.fromkeys(kinds))
+
+
+def window(at: datetime, *, days: int | None, until: datetime | None) -> datetime:
+    """The end of a listing's window: ``until``, or ``days`` after ``at`` (default 7)."""
+    if until is not None:
+        if until <= at:
+            raise InvalidOptionError("until", "until 应晚于 at（the window ends before it starts）")
+        if until - at > timedelta(days=MAX_DAYS):
+            raise InvalidOptionError(
+                "until",
+                f"一次最多查 {MAX_DAYS} 天（the window is at most {MAX_DAYS} days）",
+                code="out_of_range",
+            )
+        return until
+    return at + timedelta(days=7 if days is None else days)
+
+
+def on_or_coming(
+    calendar: EventsCalendar,
+    q: EventsQuery,
+    stations: Callable[[int], Station | None],
+) -> list[Listed]:
+    """The events on at ``q.at`` or starting before ``q.until``: nearest first with
+    ``near`` (each station's ellipsoidal distance, those beyond ``radius_m`` left out),
+    else by start."""
+    at, until = _local(q.at), _local(q.until)
+    listed: list[Listed] = []
+    for event in calendar.events:
+        if q.kinds and event.kind not in q.kinds:
+            continue
+        if q.owner is not None and event.owner != q.owner:
+            continue
+        if q.station_id is not None and q.station_id not in event.station_ids:
+            continue
+        found = [s for s in (stations(i) for i in event.station_ids) if s is not None]
+        if not found:
+            continue
+        dists: list[float | None] = [None] * len(found)
+        if q.near is not None:
+            d = distance_m(
+                q.near[0],
+                q.near[1],
+                np.array([s.lon for s in found]),
+                np.array([s.lat for s in found]),
+            )
+            dists = [float(x) for x in np.atleast_1d(d)]
+            keep = [
+                i
+                for i, x in enumerate(dists)
+                if q.radius_m is None or (x is not None and x <= q.radius_m)
+            ]
+            if not keep:
+                continue
+            found = [found[i] for i in keep]
+            dists = [dists[i] for i in keep]
+        occs = occurrences(event, at, until)
+        if not occs:
+            continue
+        first = occs[0]
+        here = sorted(
+            (EventStation(s, x) for s, x in zip(found, dists, strict=True)),
+            key=lambda e: (e.distance_m if e.distance_m is not None else 0.0, e.station.id),
+        )
+        listed.append(Listed(first, here, first.on_at(at), len(occs)))
+    if q.near is not None:
+        listed.sort(
+            key=lambda item: (
+                item.distance_m or 0.0,
+                item.occurrence.start,
+                item.occurrence.event.id,
+            )
+        )
+    else:
+        listed.sort(key=lambda item: (item.occurrence.start, item.occurrence.event.id))
+    return listed
+
+
+# -- planners ------------------------------------------------------------------------------
+
+
+def district_counts(
+    events: Iterable[Event],
+    stations: Callable[[int], Station | None],
+    *,
+    start: date,
+    end: date,
+    by: str,
+) -> list[dict[str, Any]]:
+    """Occurrences per district, period (``month``: 2026-01, ``week``: its Monday) and kind,
+    from ``start`` to ``end`` (dates, end exclusive); an occurrence at several stations
+    counts once per district it is in."""
+    lo = datetime.combine(start, datetime.min.time(), tzinfo=TZ)
+    hi = datetime.combine(end, datetime.min.time(), tzinfo=TZ)
+    counts: dict[tuple[str, str, str], int] = {}
+    for event in events:
+        districts = {
+            s.district_adcode for s in (stations(i) for i in event.station_ids) if s is not None
+        }
+        if not districts:
+            continue
+        for occ in occurrences(event, lo, hi):
+            if occ.start < lo:
+                continue
+            day = occ.start.date()
+            period = (
+                f"{day:%Y-%m}"
+                if by == "month"
+                else (day - timedelta(days=day.weekday())).isoformat()
+            )
+            for d in districts:
+                key = (d, period, event.kind.value)
+                counts[key] = counts.get(key, 0) + 1
+    return [
+        {
+            "district_adcode": d,
+            "period": p,
+            "kind": k,
+            "kind_label": KIND_LABELS[EventKind(k)],
+            "occurrences": n,
+        }
+        for (d, p, k), n in sorted(counts.items())
+    ]
