@@ -202,6 +202,45 @@ def station_event_fields(calendar: EventsCalendar, station_id: int, at: datetime
     return {"event": event_brief(current), "next_event": event_brief(coming)}
 
 
+_WEEKDAY_ZH = "一二三四五六日"
+
+
+def when_text(occ: Occurrence, now: datetime) -> str:
+    """An occurrence's time as a rider reads it: 今天 11:30–13:00, 明天 …, 10月9日 周五 …"""
+    start, end = occ.start.astimezone(TZ), occ.end.astimezone(TZ)
+    days = (start.date() - _local(now).date()).days
+    day = {0: "今天", 1: "明天", 2: "后天"}.get(
+        days, f"{start.month}月{start.day}日 周{_WEEKDAY_ZH[start.weekday()]}"
+    )
+    if end.date() == start.date() or end - start <= timedelta(hours=12):
+        return f"{day} {start:%H:%M}–{end:%H:%M}"
+    return f"{day} {start:%H:%M} 至 {end.month}月{end.day}日 {end:%H:%M}"
+
+
+def station_page_events(
+    calendar: EventsCalendar, station_id: int, at: datetime
+) -> list[dict[str, Any]]:
+    """The station page's 活动: the event on now and the next one, each with its time as a
+    rider reads it, what is given, to whom, and whether while supplies last."""
+    current, coming = calendar.station_events(station_id, at)
+    shown = []
+    for occ, on_now in ((current, True), (coming, False)):
+        if occ is None:
+            continue
+        e = occ.event
+        shown.append(
+            {
+                **(event_brief(occ) or {}),
+                "on_now": on_now,
+                "when": when_text(occ, at),
+                "offer": e.offer,
+                "audience": e.audience,
+                "while_supplies_last": e.while_supplies_last,
+            }
+        )
+    return shown
+
+
 def add_event_fields(
     results: Sequence[dict[str, Any]],
     station_ids: Sequence[int],

@@ -239,3 +239,26 @@ def test_a_weekly_lunch_is_not_on_during_the_national_day_holiday(client, store,
             "occurrences": 8,
         },
     ]
+
+
+def test_the_station_page_shows_the_event_on_now_and_the_next(client, store, stations):
+    yz, jb = stations
+    auth = bearer(store, "district", YUZHONG)
+    start, end = soon(-1)
+    client.post(
+        "/v1/events",
+        json=body(yz.id, title="<b>姜茶</b>", start=start, end=end, offer="暖宝宝"),
+        headers=auth,
+    )
+    later, later_end = soon(26)
+    client.post(
+        "/v1/events",
+        json=body(yz.id, title="理发日", kind="haircut", start=later, end=later_end),
+        headers=auth,
+    )
+    page = client.get(f"/s/{yz.code}").text
+    section = page[page.index('id="events"') : page.index('id="checkin"')]
+    assert "&lt;b&gt;姜茶&lt;/b&gt;" in section and "<b>姜茶" not in section
+    assert "进行中" in section and "暖宝宝（送完即止）" in section
+    assert "下一场：" in section and "理发日" in section and "理发" in section
+    assert 'id="events"' not in client.get(f"/s/{jb.code}").text
