@@ -17,6 +17,7 @@ from api.console import home as console_home
 from api.console import inspections as console_inspections
 from api.console import planner as console_planner
 from api.console import reports as console_reports
+from api.console import events as console_events
 from api.console import stars as console_stars
 from api.console import stations as console_stations
 from api.console import uploads as console_uploads
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)
     app.include_router(console_stars.router)
+    app.include_router(console_events.router)
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
     app.include_router(console_inspections.router)
