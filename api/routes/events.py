@@ -11,6 +11,7 @@ from starlette.responses import Response
 from api.auth import PrincipalDep
 from api.deps import MAX_ID, IndexDep, ServicesDep, parse_crs_param, parse_point, parse_time
 from api.problems import Problem
+from api.representation import links_at
 from api.responses import json_response
 from geodata.crs import from_wgs84
 from geodata.hours import TZ
@@ -186,6 +187,8 @@ def _listed_json(item: Listed, system: Any) -> dict[str, Any]:
     lons = [s.station.lon for s in item.stations]
     lats = [s.station.lat for s in item.stations]
     x, y = from_wgs84(lons, lats, crs=system)
+    gx, gy = from_wgs84(lons, lats, crs="gcj02")
+    bx, by = from_wgs84(lons, lats, crs="bd09")
     return {
         "id": event.id,
         "title": event.title,
@@ -209,8 +212,11 @@ def _listed_json(item: Listed, system: Any) -> dict[str, Any]:
                 "lat": float(lat),
                 "crs": system.value,
                 "distance_m": None if s.distance_m is None else round(s.distance_m, 1),
+                "navigation": links_at(s.station.name, float(g0), float(g1), float(b0), float(b1)),
             }
-            for s, lon, lat in zip(item.stations, list(x), list(y), strict=True)
+            for s, lon, lat, g0, g1, b0, b1 in zip(
+                item.stations, list(x), list(y), list(gx), list(gy), list(bx), list(by), strict=True
+            )
         ],
     }
 
