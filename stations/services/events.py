@@ -22,7 +22,7 @@ import numpy as np
 
 from geodata.distance import distance_m
 from geodata.hours import TZ
-from stations.domain.auth import Principal, check_station_write
+from stations.domain.auth import Principal, Role, check_station_write
 from stations.domain.errors import ForbiddenError, InvalidOptionError
 from stations.domain.events import (
     KIND_LABELS,
@@ -558,3 +558,114 @@ def district_counts(
         }
         for (d, p, k), n in sorted(counts.items())
     ]
+
+
+# -- sample data ---------------------------------------------------------------------------
+
+SAMPLE_MARK = "（示例）"
+_SAMPLE_PRINCIPAL = Principal(
+    token_id="demo",  # noqa: S106 - an id in the audit trail, not a secret
+    name="示例数据",
+    role=Role.ADMIN,
+    code=None,
+)
+# (title, kind, offer, audience, while supplies last, days from today, start hour, hours,
+# recurrence as a function of the first day)
+_SAMPLES: tuple[tuple[str, str, str, str, bool, int, int, float, Any], ...] = (
+    ("冬日送温暖", "warmth", "暖宝宝、姜茶、护手霜", "户外劳动者", True, 0, 9, 10, None),
+    (
+        "每周免费午餐",
+        "free_meal",
+        "盒饭，每次 100 份",
+        "外卖骑手、快递员",
+        True,
+        0,
+        11,
+        2,
+        lambda d: {
+            "kind": "weekly",
+            "weekdays": ["Mo", "We", "Fr"],
+            "until": (d + timedelta(days=90)).isoformat(),
+        },
+    ),
+    (
+        "工会驿站 普法守护",
+        "legal_aid",
+        "劳动合同、工伤维权咨询",
+        "新就业形态劳动者",
+        False,
+        2,
+        14,
+        3,
+        None,
+    ),
+    (
+        "义诊：量血压、测血糖",
+        "health",
+        "免费体检、用药咨询",
+        "户外劳动者",
+        False,
+        1,
+        9,
+        3,
+        lambda d: {
+            "kind": "dates",
+            "dates": [(d + timedelta(days=14)).isoformat(), (d + timedelta(days=28)).isoformat()],
+        },
+    ),
+    ("爱心理发", "haircut", "免费理发", "环卫工人、骑手", False, 3, 10, 4, None),
+    (
+        "电动车免费检修",
+        "repair",
+        "刹车、灯光、电池检查",
+        "外卖骑手",
+        False,
+        5,
+        13,
+        4,
+        lambda d: {
+            "kind": "weekly",
+            "weekdays": ["Sa"],
+            "until": (d + timedelta(days=60)).isoformat(),
+        },
+    ),
+    ("防暑降温物资发放", "supplies", "矿泉水、藿香正气水", "户外劳动者", True, 6, 10, 6, None),
+)
+
+
+def load_sample_events(
+    store: Store, stations: Sequence[Station], *, seed: int, at: datetime
+) -> list[Event]:
+    """The sample's events (marked 示例), made through :func:`create_event` at sample
+    stations chosen by ``seed`` among the central districts', from ``at``'s day on; the
+    earlier sample events are deleted first. Deterministic for a seed and a day."""
+    for event in store.list_events():
+        if event.title.endswith(SAMPLE_MARK) and event.created_by == _SAMPLE_PRINCIPAL.actor:
+            store.delete_event(event.id, actor=_SAMPLE_PRINCIPAL.actor, at=at)
+    pool = sorted(
+        (s for s in stations if s.sample and s.district_adcode in ("500103", "500105", "500106")),
+        key=lambda s: s.id or 0,
+    )
+    if not pool:
+        return []
+    rng = np.random.default_rng(seed)
+    by_id = {s.id: s for s in pool}
+    today = _local(at).date()
+    made = []
+    for title, kind, offer, audience, supplies, days, hour, length_h, repeat in _SAMPLES:
+        first = today + timedelta(days=days)
+        start = datetime.combine(first, datetime.min.time(), tzinfo=TZ) + timedelta(hours=hour)
+        station = pool[int(rng.integers(len(pool)))]
+        body = {
+            "title": title + SAMPLE_MARK,
+            "kind": kind,
+            "station_ids": [station.id],
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=length_h)).isoformat(),
+            "offer": offer,
+            "audience": audience,
+            "while_supplies_last": supplies,
+            "recurrence": repeat(first) if repeat else None,
+        }
+        made.append(create_event(store, _SAMPLE_PRINCIPAL, body, stations=by_id.get, at=at))
+    return made
