@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 
 from geodata.distance import distance_m
 from geodata.hours import TZ
@@ -43,6 +44,7 @@ from stations.storage.store import Store
 
 # How far ahead "the next event" of a station looks.
 NEXT_WITHIN = timedelta(days=31)
+_NEXT_WITHIN_S = NEXT_WITHIN.total_seconds()
 # A calendar holds each station's occurrences from BEFORE to AFTER its build time: enough for
 # any ``at`` in VALID around it (a current occurrence is at most 31 days long, the next one
 # within NEXT_WITHIN); outside that a lookup computes (the rare ``at`` far from now).
@@ -59,10 +61,20 @@ def _local(at: datetime) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class StationEvents:
-    """One station's occurrences in a calendar's window, by start."""
+    """One station's occurrences in a calendar's window, by start, each also as the JSON
+    of its :func:`event_brief` (made once per calendar, not per answer)."""
 
-    starts: list[datetime]
+    starts_s: list[float]  # POSIX seconds: compared by the float, not the datetime
+    ends_s: list[float]
+    longest_s: float  # the longest occurrence's duration: how far back one may still be on
     items: list[Occurrence]
+    briefs: list[orjson.Fragment]
+
+
+# An event's occurrences in a window, kept across calendars: (event id, version, first day)
+# -> occurrences. A write then recomputes only the event it changed (a weekly rule is
+# judged day by day: ~30 µs a day, seconds for thousands of events).
+OccurrenceCache = dict[tuple[int, int, date], list[Occurrence]]
 
 
 @dataclass
@@ -75,19 +87,62 @@ class EventsCalendar:
     by_station: dict[int, StationEvents] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, events: Iterable[Event], *, version: int, at: datetime) -> EventsCalendar:
+    def build(
+        cls,
+        events: Iterable[Event],
+        *,
+        version: int,
+        at: datetime,
+        cache: OccurrenceCache | None = None,
+    ) -> EventsCalendar:
         at = _local(at)
+        day = at.date()
+        lo = datetime.combine(day, datetime.min.time(), tzinfo=TZ) - _BEFORE
+        hi = lo + _BEFORE + _AFTER
         kept = list(events)
+        fresh: OccurrenceCache = {}
         lists: dict[int, list[Occurrence]] = {}
         for event in kept:
-            for occ in occurrences(event, at - _BEFORE, at + _AFTER):
+            key = (event.id, event.version, day)
+            found = cache.get(key) if cache is not None else None
+            if found is None:
+                found = occurrences(event, lo, hi)
+            fresh[key] = found
+            for occ in found:
                 for sid in event.station_ids:
                     lists.setdefault(sid, []).append(occ)
+        if cache is not None:
+            cache.clear()
+            cache.update(fresh)
         by_station = {}
+        briefs: dict[int, orjson.Fragment] = {}
         for sid, items in lists.items():
             items.sort(key=lambda o: (o.start, o.event.id))
-            by_station[sid] = StationEvents([o.start for o in items], items)
+            shown = []
+            for o in items:
+                if id(o) not in briefs:
+                    briefs[id(o)] = orjson.Fragment(orjson.dumps(event_brief(o)))
+                shown.append(briefs[id(o)])
+            starts = [o.start.timestamp() for o in items]
+            ends = [o.end.timestamp() for o in items]
+            longest = max(e - b for b, e in zip(starts, ends, strict=True))
+            by_station[sid] = StationEvents(starts, ends, longest, items, shown)
         return cls(version, at, kept, by_station)
+
+    @staticmethod
+    def _positions(found: StationEvents, at_s: float) -> tuple[int | None, int | None]:
+        """Indices in ``found`` of the occurrence on at ``at_s`` and of the next one."""
+        starts, ends = found.starts_s, found.ends_s
+        i = bisect_right(starts, at_s)
+        current = None
+        earliest = at_s - found.longest_s
+        j = i - 1
+        while j >= 0 and starts[j] >= earliest:
+            if ends[j] > at_s:
+                current = j  # keep going: the earliest started of those on
+            j -= 1
+        coming = i if i < len(starts) and starts[i] <= at_s + _NEXT_WITHIN_S else None
+        return current, coming
 
     def covers(self, at: datetime) -> bool:
         return self.built_at - _VALID_BEFORE <= at <= self.built_at + _VALID_AFTER
@@ -103,12 +158,23 @@ class EventsCalendar:
         found = self.by_station.get(station_id)
         if found is None:
             return None, None
-        i = bisect_right(found.starts, at)
-        current = next((o for o in found.items[:i] if o.end > at), None)
-        coming = found.items[i] if i < len(found.items) else None
-        if coming is not None and coming.start > at + NEXT_WITHIN:
-            coming = None
-        return current, coming
+        now, nxt = self._positions(found, at.timestamp())
+        return (
+            None if now is None else found.items[now],
+            None if nxt is None else found.items[nxt],
+        )
+
+    def briefs(self, station_id: int, at_s: float) -> tuple[Any, Any]:
+        """:meth:`station_events` at POSIX time ``at_s`` as the JSON of their briefs (None:
+        none), for answers serialised by orjson; ``at_s`` within :meth:`covers`."""
+        found = self.by_station.get(station_id)
+        if found is None:
+            return None, None
+        now, nxt = self._positions(found, at_s)
+        return (
+            None if now is None else found.briefs[now],
+            None if nxt is None else found.briefs[nxt],
+        )
 
     def _computed(
         self, station_id: int, at: datetime
@@ -145,6 +211,7 @@ class EventsHolder:
         self._calendar: EventsCalendar | None = None
         self._checked = float("-inf")
         self._lock = threading.Lock()
+        self._cache: OccurrenceCache = {}
 
     def current(self) -> EventsCalendar:
         calendar = self._calendar
@@ -163,7 +230,10 @@ class EventsHolder:
             ):
                 from_day = (now - _BEFORE).date()
                 calendar = EventsCalendar.build(
-                    self.store.list_events(from_day=from_day), version=version, at=now
+                    self.store.list_events(from_day=from_day),
+                    version=version,
+                    at=now,
+                    cache=self._cache,
                 )
                 self._calendar = calendar
             self._checked = self._clock()
@@ -251,10 +321,10 @@ def add_event_fields(
     a dict look-up per result for the many stations without events."""
     at = _local(at)
     if calendar.covers(at):
-        by_station = calendar.by_station
+        by_station, at_s = calendar.by_station, at.timestamp()
         for result, sid in zip(results, station_ids, strict=True):
             if sid in by_station:
-                result.update(station_event_fields(calendar, sid, at))
+                result["event"], result["next_event"] = calendar.briefs(sid, at_s)
             else:
                 result["event"] = None
                 result["next_event"] = None
