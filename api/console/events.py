@@ -36,6 +36,7 @@ WEEKDAY_LABELS = dict(
 MAX_LISTED_STATIONS = 1500
 INVALID = "没有保存：请按红字提示修改下面标出的项目，填写的内容都还在。"
 FORM_TOO_LARGE = "表单太大，没有保存。"
+STALE = "没有保存：你打开这个活动之后，别人修改了它。你填写的内容还在下面，核对后再保存。"
 
 
 async def posted(request: Request) -> dict[str, Any]:
@@ -213,76 +214,65 @@ def edit(event_id: int, request: Request, services: ServicesDep, user: UserDep) 
     return events_page(request, services, user, event=event, values=values_of(event))
 
 
+def _save(
+    request: Request,
+    services: Services,
+    user: ConsoleUser,
+    form: dict[str, Any],
+    event_id: int | None,
+) -> Response:
+    """Create (``event_id`` None) or change an event from the form; a refusal is the page
+    again with everything as typed."""
+    values = read_form(form)
+    event = None if event_id is None else services.store.get_event(event_id)
+    common: dict[str, Any] = {
+        "stations": services.index.current().get,
+        "at": datetime.now(TZ),
+        "holder": holder_of(request),
+    }
+    try:
+        if event_id is None:
+            events_service.create_event(services.store, user.principal, body_of(values), **common)
+        else:
+            version = int(values["version"]) if values["version"].isdigit() else None
+            events_service.update_event(
+                services.store,
+                user.principal,
+                event_id,
+                body_of(values),
+                expected_version=version,
+                **common,
+            )
+    except InvalidEventError as exc:
+        errors, status, message = errors_of(exc), 422, INVALID
+    except StaleEventError:
+        assert event_id is not None
+        values["version"] = str(services.store.get_event(event_id).version)
+        errors, status, message = {}, 409, STALE
+    else:
+        return RedirectResponse("/console/events?saved=1", status_code=303)
+    return events_page(
+        request,
+        services,
+        user,
+        event=event,
+        values=values,
+        errors=errors,
+        status_code=status,
+        error=message,
+    )
+
+
 @router.post("/console/events")
 def create(request: Request, services: ServicesDep, form: PostedDep, user: FormUserDep) -> Response:
-    values = read_form(form)
-    try:
-        events_service.create_event(
-            services.store,
-            user.principal,
-            body_of(values),
-            stations=services.index.current().get,
-            at=datetime.now(TZ),
-            holder=holder_of(request),
-        )
-    except InvalidEventError as exc:
-        return events_page(
-            request,
-            services,
-            user,
-            values=values,
-            errors=errors_of(exc),
-            status_code=422,
-            error=INVALID,
-        )
-    return RedirectResponse("/console/events?saved=1", status_code=303)
+    return _save(request, services, user, form, None)
 
 
 @router.post("/console/events/{event_id}")
 def update(
-    event_id: int,
-    request: Request,
-    services: ServicesDep,
-    form: PostedDep,
-    user: FormUserDep,
+    event_id: int, request: Request, services: ServicesDep, form: PostedDep, user: FormUserDep
 ) -> Response:
-    values = read_form(form)
-    event = services.store.get_event(event_id)
-    version = int(values["version"]) if values["version"].isdigit() else None
-    try:
-        events_service.update_event(
-            services.store,
-            user.principal,
-            event_id,
-            body_of(values),
-            stations=services.index.current().get,
-            at=datetime.now(TZ),
-            expected_version=version,
-            holder=holder_of(request),
-        )
-    except InvalidEventError as exc:
-        return events_page(
-            request,
-            services,
-            user,
-            event=event,
-            values=values,
-            errors=errors_of(exc),
-            status_code=422,
-            error=INVALID,
-        )
-    except StaleEventError:
-        values["version"] = str(services.store.get_event(event_id).version)
-        return events_page(
-            request,
-            services,
-            user,
-            event=event,
-            values=values,
-            status_code=409,
-            error="没有保存：你打开这个活动之后，别人修改了它。你填写的内容还在下面，核对后再保存。",
-        )
-    return RedirectResponse("/console/events?saved=1", status_code=303)
+    return _save(request, services, user, form, event_id)
 
 
 @router.post("/console/events/{event_id}/delete")

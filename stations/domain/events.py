@@ -172,6 +172,24 @@ class Event(EventSpec):
     updated_at: datetime
     updated_by: str
 
+    @classmethod
+    def stored(
+        cls, spec: EventSpec, *, id: int, owner: str, actor: str, at: datetime, version: int = 1
+    ) -> Event:
+        """``spec`` as a store keeps it (a new event's fields: made and changed by ``actor``
+        at ``at``)."""
+        fields = {name: getattr(spec, name) for name in EventSpec.__dataclass_fields__}
+        return cls(
+            **fields,
+            id=id,
+            owner=owner,
+            version=version,
+            created_at=at,
+            created_by=actor,
+            updated_at=at,
+            updated_by=actor,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Occurrence:

@@ -39,40 +39,16 @@ def served(tmp_path_factory, districts) -> Iterator[str]:
     db = tmp_path_factory.mktemp("rider-events") / "registry.sqlite3"
     now = datetime.now(TZ).replace(second=0, microsecond=0)
     with SQLiteStore(db) as store:
-        close = store.create(
-            make_station(
-                districts,
-                external_id="E1",
-                name="近处驿站",
-                lon=near(100, 0)[0],
-                lat=near(100, 0)[1],
-                hours="24/7",
-            ),
-            actor="t",
-        )
-        far = store.create(
-            make_station(
-                districts,
-                external_id="E2",
-                name="远一点的驿站",
-                lon=near(0, 1500)[0],
-                lat=near(0, 1500)[1],
-                hours="24/7",
-            ),
-            actor="t",
-        )
-        wanzhou = store.create(
-            make_station(
-                districts,
-                external_id="W1",
-                name="万州驿站",
-                owner="district:500101",
-                lon=WANZHOU[0],
-                lat=WANZHOU[1],
-                hours="24/7",
-            ),
-            actor="t",
-        )
+
+        def station(code: str, name: str, at: tuple[float, float], **extra: Any) -> Any:
+            row = make_station(
+                districts, external_id=code, name=name, lon=at[0], lat=at[1], hours="24/7", **extra
+            )
+            return store.create(row, actor="t")
+
+        close = station("E1", "近处驿站", near(100, 0))
+        far = station("E2", "远一点的驿站", near(0, 1500))
+        wanzhou = station("W1", "万州驿站", WANZHOU, owner="district:500101")
         _event(
             store,
             far,

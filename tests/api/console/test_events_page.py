@@ -42,7 +42,7 @@ FORM = {
 
 
 def test_a_clerk_creates_an_event_at_the_unions_station(console, store, stations):
-    yz, jb = stations
+    yz, _ = stations
     csrf = login(console, "yz500103")
     page = console.get("/console/events").text
     assert "解放碑驿站" in page and "观音桥驿站" not in page  # only the union's own stations

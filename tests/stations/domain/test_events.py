@@ -31,18 +31,8 @@ def event(**changes) -> Event:
     }
     body.update(changes)
     spec = check_event(body)
-    fields = {name: getattr(spec, name) for name in spec.__dataclass_fields__}
     at = datetime(2026, 9, 1, tzinfo=TZ)
-    return Event(
-        **fields,
-        id=1,
-        owner="district:500103",
-        version=1,
-        created_at=at,
-        created_by="t",
-        updated_at=at,
-        updated_by="t",
-    )
+    return Event.stored(spec, id=1, owner="district:500103", actor="t", at=at)
 
 
 def starts(e: Event, first: str, last: str) -> list[str]:
