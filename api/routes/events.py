@@ -15,6 +15,7 @@ from api.representation import links_at
 from api.responses import json_response
 from geodata.crs import from_wgs84
 from geodata.hours import TZ
+from geodata.when import EARLIEST, LATEST
 from stations.domain.events import KIND_LABELS, Event, Occurrence, current_and_next
 from stations.services import events as events_service
 from stations.services.events import EventsHolder, EventsQuery, Listed
@@ -239,6 +240,12 @@ def district_events(
 ) -> Response:
     start = from_ or datetime.now(TZ).date().replace(day=1)
     end = to or start + timedelta(days=366)
+    for name, day in (("from", start), ("to", end)):
+        if not EARLIEST.date() <= day <= LATEST.date():
+            raise Problem(
+                "time_out_of_range",
+                f"{name}: 日期应在 {EARLIEST:%Y-%m-%d} 至 {LATEST:%Y-%m-%d} 之间（{day}）",
+            )
     if end <= start or end - start > timedelta(days=3 * 366):
         raise Problem("out_of_range", "to 应晚于 from，最多三年（to must follow from, ≤ 3 years）")
     rows = events_service.district_counts(

@@ -262,3 +262,10 @@ def test_the_station_page_shows_the_event_on_now_and_the_next(client, store, sta
     assert "进行中" in section and "暖宝宝（送完即止）" in section
     assert "下一场：" in section and "理发日" in section and "理发" in section
     assert 'id="events"' not in client.get(f"/s/{jb.code}").text
+
+
+def test_district_counts_refuse_dates_outside_the_calendar(client):
+    r = client.get("/v1/districts/events", params={"from": "0001-01-01", "to": "0002-01-01"})
+    assert_problem(r, 422, "time_out_of_range")
+    r = client.get("/v1/districts/events", params={"from": "2026-05-01", "to": "2026-04-01"})
+    assert_problem(r, 422, "out_of_range")
