@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from starlette.responses import Response
 
@@ -14,6 +15,7 @@ from api.problems import Problem
 from api.representation import links_at
 from api.responses import json_response
 from geodata.crs import from_wgs84
+from geodata.distance import distance_m
 from geodata.hours import TZ
 from geodata.when import EARLIEST, LATEST
 from stations.domain.events import KIND_LABELS, Event, Occurrence, current_and_next
@@ -150,14 +152,7 @@ def list_events(
     end = events_service.window(when, days=days, until=parse_time(until) if until else None)
     point = None
     if near is not None:
-        parts = near.replace("，", ",").split(",")
-        try:
-            lon, lat = (float(p) for p in parts)
-        except ValueError:
-            raise Problem(
-                "invalid_parameter", f"near 应是 经度,纬度（near={near!r} is not lon,lat）"
-            ) from None
-        point = parse_point(lon, lat, system)
+        point = _near_point(near, system)
     elif radius_m is not None:
         raise Problem("invalid_parameter", "radius_m 需要 near（radius_m needs near=lon,lat）")
     q = EventsQuery(
@@ -181,6 +176,18 @@ def list_events(
             "items": items,
         }
     )
+
+
+def _near_point(near: str, system: Any) -> tuple[float, float]:
+    """``near=lon,lat`` in ``system``, checked, in WGS-84."""
+    parts = near.replace("，", ",").split(",")
+    try:
+        lon, lat = (float(p) for p in parts)
+    except ValueError:
+        raise Problem(
+            "invalid_parameter", f"near 应是 经度,纬度（near={near!r} is not lon,lat）"
+        ) from None
+    return parse_point(lon, lat, system)
 
 
 def _listed_json(item: Listed, system: Any) -> dict[str, Any]:
@@ -254,6 +261,63 @@ def district_events(
     return json_response(
         {"from": start.isoformat(), "to": end.isoformat(), "by": by, "items": rows}
     )
+
+
+@router.get(
+    "/events/mobile",
+    summary="流动驿站 near a point, with their next stops (for the rider's 活动 tab)",
+    description=(
+        "Mobile stations with a coming stop within `radius_m` (default 5000) of `near` "
+        "(lon,lat in `crs`), nearest stop first; each with its next stands (`stops`: name, "
+        "position in `crs`, `start`, `end`, `distance_m`, `navigation`), one in progress "
+        "first."
+    ),
+)
+def mobile_stations(
+    index: IndexDep,
+    near: Annotated[str, Query(description="lon,lat in `crs`")],
+    radius_m: Annotated[float, Query(gt=0, le=50_000)] = 5000,
+    at: Annotated[str | None, Query(description="ISO 8601; default now")] = None,
+    crs: Annotated[str, Query(description="wgs84|gcj02|bd09")] = "wgs84",
+) -> Response:
+    system = parse_crs_param(crs)
+    when = parse_time(at)
+    point = _near_point(near, system)
+    items = []
+    for m in events_service.mobile_near(index, point, radius_m=radius_m, at=when):
+        lons = [v.stop.lon for v in m.visits]
+        lats = [v.stop.lat for v in m.visits]
+        x, y = from_wgs84(lons, lats, crs=system)
+        gx, gy = from_wgs84(lons, lats, crs="gcj02")
+        bx, by = from_wgs84(lons, lats, crs="bd09")
+        dists = distance_m(point[0], point[1], np.array(lons), np.array(lats))
+        stops = []
+        for i, v in enumerate(m.visits):
+            name = f"{m.station.name}（{v.stop.name}）"
+            stops.append(
+                {
+                    "name": v.stop.name,
+                    "lon": float(x[i]),
+                    "lat": float(y[i]),
+                    "crs": system.value,
+                    "start": v.start.isoformat(),
+                    "end": None if v.end is None else v.end.isoformat(),
+                    "on_now": v.start <= when,
+                    "distance_m": round(float(dists[i]), 1),
+                    "navigation": links_at(
+                        name, float(gx[i]), float(gy[i]), float(bx[i]), float(by[i])
+                    ),
+                }
+            )
+        items.append(
+            {
+                "id": m.station.id,
+                "name": m.station.name,
+                "distance_m": round(m.distance_m, 1),
+                "stops": stops,
+            }
+        )
+    return json_response({"at": when.isoformat(), "crs": system.value, "items": items})
 
 
 @router.get("/events/{event_id}", summary="One event, with its current and next occurrence")

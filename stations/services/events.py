@@ -38,6 +38,7 @@ from stations.domain.events import (
     occurrences,
     parse_kind,
 )
+from stations.domain.mobile import Visit, next_visits
 from stations.domain.model import Station
 from stations.readmodel.index import Hit, StationIndex
 from stations.storage.store import Store
@@ -581,6 +582,49 @@ def on_or_coming(
     else:
         listed.sort(key=lambda item: (item.occurrence.start, item.occurrence.event.id))
     return listed
+
+
+# -- 流动驿站 near the rider ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MobileNear:
+    """A mobile station with a stop near the rider: its coming stands (one in progress
+    first), and how far its nearest stop is."""
+
+    station: Station
+    visits: list[Visit]
+    distance_m: float  # to its nearest stop among ``visits``
+
+
+def mobile_near(
+    index: StationIndex,
+    point: tuple[float, float],
+    *,
+    radius_m: float,
+    at: datetime,
+    visits: int = 3,
+    limit: int = 10,
+) -> list[MobileNear]:
+    """The mobile stations with a coming stop within ``radius_m`` of ``point`` (WGS-84),
+    nearest stop first, each with its next ``visits`` stands (stations.domain.mobile)."""
+    found = []
+    for pos in index.mobile_positions.tolist():
+        station = index.stations[pos]
+        coming = next_visits(station, at, limit=visits)
+        if not coming:
+            continue
+        d = distance_m(
+            point[0],
+            point[1],
+            np.array([v.stop.lon for v in coming]),
+            np.array([v.stop.lat for v in coming]),
+        )
+        nearest = float(np.min(d))
+        if nearest <= radius_m:
+            found.append(MobileNear(station, coming, nearest))
+    found.sort(key=lambda m: (m.distance_m, m.station.id or 0))
+    return found[:limit]
 
 
 # -- planners ------------------------------------------------------------------------------

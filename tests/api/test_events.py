@@ -269,3 +269,41 @@ def test_district_counts_refuse_dates_outside_the_calendar(client):
     assert_problem(r, 422, "time_out_of_range")
     r = client.get("/v1/districts/events", params={"from": "2026-05-01", "to": "2026-04-01"})
     assert_problem(r, 422, "out_of_range")
+
+
+def test_mobile_stations_near_me_with_their_next_stops(client, store, districts):
+    from dataclasses import replace
+
+    from stations.domain.model import Stop
+
+    near_stop = Stop("较场口", JIEFANGBEI[0] + 0.003, JIEFANGBEI[1], "Mo,We 10:00-14:00; PH off")
+    far_stop = Stop("万州", 108.40, 30.81, "Tu 09:00-12:00")
+    bus = store.create(
+        replace(
+            make_station(districts, external_id="BUS1", name="流动驿站一号"),
+            mobile=True,
+            stops=(near_stop, far_stop),
+        ),
+        actor="t",
+    )
+    store.create(make_station(districts, external_id="FIX1", name="固定驿站"), actor="t")
+    at = "2026-12-02T11:00"  # a Wednesday: at 较场口 until 14:00
+    r = client.get(
+        "/v1/events/mobile", params={"near": f"{JIEFANGBEI[0]},{JIEFANGBEI[1]}", "at": at}
+    )
+    assert r.status_code == 200, r.text
+    [item] = r.json()["items"]
+    assert item["id"] == bus.id and item["name"] == "流动驿站一号"
+    first = item["stops"][0]
+    assert first["name"] == "较场口" and first["on_now"] is True
+    assert first["end"] == "2026-12-02T14:00:00+08:00"
+    geod = Geod(ellps="WGS84")
+    d = geod.inv(JIEFANGBEI[0], JIEFANGBEI[1], near_stop.lon, near_stop.lat)[2]
+    assert item["distance_m"] == pytest.approx(d, abs=0.1)
+    # Now, then Monday 7 December, then Tuesday 8th.
+    assert [s["name"] for s in item["stops"]] == ["较场口", "较场口", "万州"]
+    assert "uri.amap.com" in first["navigation"]["amap"]
+    far = client.get(
+        "/v1/events/mobile", params={"near": "108.40,30.81", "radius_m": 1000, "at": at}
+    )
+    assert [i["id"] for i in far.json()["items"]] == [bus.id]
