@@ -819,6 +819,7 @@
       "&radius_m=" + EVENTS_RADIUS_M + "&days=7&limit=100";
     show($("events-loading"), true);
     show($("events-error"), false);
+    loadMobile();
     fetchJSON(url).then(function (data) {
       if (seq !== eventsSeq) return;
       show($("events-loading"), false);
@@ -838,6 +839,34 @@
       $("events-error").textContent = "加载失败：" + err.message;
       show($("events-error"), true);
     });
+  }
+
+  // 流动驿站 near the rider and their next stops (GET /v1/events/mobile): shown when any.
+  function mobileCard(item) {
+    var stops = el("ul", { className: "stops" });
+    item.stops.forEach(function (stop) {
+      var go = el("button", { type: "button", className: "btn nav" }, "导航");
+      go.addEventListener("click", function () {
+        openNavigation({ name: item.name + "（" + stop.name + "）", navigation: stop.navigation });
+      });
+      var when = stop.end ? eventTime({ start: stop.start, end: stop.end }) : eventTime({ start: stop.start, end: stop.start });
+      stops.appendChild(el("li", { className: "stop" + (stop.on_now ? " on-now" : "") },
+        stop.on_now ? el("span", { className: "badge badge-ok" }, "在这里") : null,
+        el("span", { className: "stop-name" }, stop.name + " · " + metres(stop.distance_m)),
+        el("span", { className: "stop-when" }, when), go));
+    });
+    return el("li", { className: "card event-card mobile-card" }, el("h3", { className: "name" }, item.name), stops);
+  }
+
+  function loadMobile() {
+    var p = state.point;
+    var url = "/v1/events/mobile?near=" + p.lon.toFixed(7) + "," + p.lat.toFixed(7) + "&crs=" + p.crs;
+    fetchJSON(url).then(function (data) {
+      var list = $("mobile-list");
+      list.textContent = "";
+      (data.items || []).forEach(function (item) { list.appendChild(mobileCard(item)); });
+      show($("mobile-section"), !!list.childNodes.length);
+    }, function () { show($("mobile-section"), false); /* extra: the events stand without it */ });
   }
 
   function showTab(name) {

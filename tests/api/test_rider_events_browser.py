@@ -5,6 +5,7 @@ district's event 50 km away is not listed. Nothing from outside, no console erro
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from geodata.hours import TZ
 from stations.domain.events import check_event
+from stations.domain.model import Stop
 from stations.storage.sqlite import SQLiteStore
 from tests.api.test_rider_browser import near, new_phone, open_page, shot
 from tests.builders import WANZHOU, make_station
@@ -49,6 +51,15 @@ def served(tmp_path_factory, districts) -> Iterator[str]:
         close = station("E1", "近处驿站", near(100, 0))
         far = station("E2", "远一点的驿站", near(0, 1500))
         wanzhou = station("W1", "万州驿站", WANZHOU, owner="district:500101")
+        stop = Stop("较场口", *near(-300, 0), "Mo-Su 00:00-23:59")
+        store.create(
+            replace(
+                make_station(districts, external_id="BUS", name="流动驿站一号"),
+                mobile=True,
+                stops=(stop,),
+            ),
+            actor="t",
+        )
         _event(
             store,
             far,
@@ -85,6 +96,11 @@ def test_the_events_tab_lists_what_is_on_near_me_today_and_this_week(browser, se
         assert week.locator(".name").all_text_contents() == ["免费理发"]
         assert "万州免费餐" not in page.locator("#panel-events").inner_text()
         assert not page.locator("#map").is_visible()
+        bus = page.locator("#mobile-list .mobile-card")
+        bus.first.wait_for()
+        assert bus.count() == 1
+        assert "流动驿站一号" in bus.inner_text() and "较场口" in bus.inner_text()
+        assert "在这里" in bus.locator(".stop").first.inner_text()
         shot(page, "events-tab")
         today.nth(1).get_by_role("button", name="导航").click()
         dialog = page.locator("#nav-dialog")
