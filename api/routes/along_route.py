@@ -56,6 +56,7 @@ from stations.services.along_route import (
     AlongRouteQuery,
     stations_along_route,
 )
+from stations.services.events import add_nearest_events
 
 router = APIRouter(prefix="/v1", tags=["stations"])
 
@@ -463,6 +464,7 @@ def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
         raise Problem("too_much_work", detail) from None
     memo_limit = request.app.state.services.settings.nearest_memo_stations
     results = nearest_results(index, page.hits, c.out, memo_limit=memo_limit, ops=ops_of(request))
+    add_nearest_events(results, index, page.hits, request.app.state.events, c.query.at)
     for i, r in enumerate(results):
         r.update(_along_part(page, i))
     token = None if page.last is None else _make_token(c.key, page.last, c.query.at)
