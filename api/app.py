@@ -13,6 +13,7 @@ from api import docs_pages, problems
 from api.auth import failure_limiter
 from api.console import accounts as console_accounts
 from api.console import errors as console_errors
+from api.console import events as console_events
 from api.console import home as console_home
 from api.console import inspections as console_inspections
 from api.console import planner as console_planner
@@ -28,6 +29,7 @@ from api.limits import BodySizeLimit
 from api.routes import along_route as routes_along_route
 from api.routes import cases as routes_cases
 from api.routes import changes as routes_changes
+from api.routes import events as routes_events
 from api.routes import feedback as routes_feedback
 from api.routes import inspections as routes_inspections
 from api.routes import maps as routes_maps
@@ -54,6 +56,7 @@ from stations.domain.stars import load_rule
 from stations.readmodel.index import IndexHolder
 from stations.readmodel.network import NetworkHolder
 from stations.readmodel.ops import OpsModel
+from stations.services.events import EventsHolder
 from stations.storage.open import open_store
 from stations.storage.store import Store
 
@@ -140,6 +143,8 @@ def create_app(
 
     # The street networks nearest and coverage route on (travel=walk|ebike), per worker.
     app.state.networks = NetworkHolder(store, settings.routing())
+    # Events at the stations: each worker's calendar, rebuilt when the events version changes.
+    app.state.events = EventsHolder(store)
     app.state.auth_limiter = _auth_limiter(store, settings)
     problems.install(app, page_for=console_errors.page_for_problem)
     console_errors.install(app)
@@ -157,6 +162,7 @@ def create_app(
     app.include_router(routes_networks.router)
     app.include_router(routes_posters.router)
     app.include_router(routes_writes.router)
+    app.include_router(routes_events.router)  # before planners': /districts/events
     app.include_router(routes_feedback.router)
     app.include_router(routes_inspections.router)
     app.include_router(routes_ratings.router)
@@ -172,6 +178,7 @@ def create_app(
     app.include_router(docs_pages.router)
     app.include_router(console_home.router)
     app.include_router(console_stars.router)
+    app.include_router(console_events.router)
     app.include_router(console_stations.router)
     app.include_router(console_reports.router)
     app.include_router(console_inspections.router)

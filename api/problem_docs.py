@@ -337,6 +337,25 @@ EXPLANATIONS: dict[str, Explanation] = {
         "longer than 300 characters.",
         "Choose 1 to 5 stars and keep the comment short.",
     ),
+    "invalid_event": E(
+        "活动信息有误：errors 逐项列出哪个字段有什么问题（如缺少名称、类别不认识、结束早于开始、"
+        "每周重复没有选星期或截止日期、驿站编号不存在）。",
+        "按 errors 中每一项的提示改正后重新提交；类别可写代码（free_meal）或中文（免费餐）。",
+        "The event is not valid: errors lists each field and what is wrong with it.",
+        "Fix each field named in errors and send it again; kind takes a code or its Chinese name.",
+    ),
+    "event_not_found": E(
+        "没有这个编号的活动：编号有误，或活动已被删除。",
+        "用 GET /v1/events（或控制台的“活动”页）查找活动。",
+        "No event has this id: the id is wrong, or the event was deleted.",
+        "Find the event with GET /v1/events or on the console's 活动 page.",
+    ),
+    "stale_event": E(
+        "您打开活动之后，别人已经修改了它；您的修改没有保存。",
+        "重新打开活动（GET /v1/events/{id}，ETag 是它的版本），在新版本上再改一次。",
+        "Someone changed the event after you read it; your change was not saved.",
+        "Read the event again (its ETag is its version) and apply your change to it.",
+    ),
     "invalid_case_request": E(
         "工单操作无效：状态不是 open、in_progress、resolved、confirmed 之一，回复过长（最多 "
         "500 字），或标记已解决时没有写回复。",

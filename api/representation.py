@@ -24,6 +24,7 @@ from stations.domain.records import station_to_dict, stop_to_dict
 from stations.formats.io import write_csv
 from stations.readmodel.index import Hit, PerStationName, StationIndex
 from stations.readmodel.ops import OpsSnapshot
+from stations.services.events import EventsCalendar, event_parts
 from stations.services.nearest import NearestQuery, RouteAnswer
 
 GEOJSON = "application/geo+json"
@@ -280,6 +281,7 @@ def nearest_results(
     ops: OpsSnapshot | None = None,
     route: RouteAnswer | None = None,
     at: datetime | None = None,
+    events: EventsCalendar | None = None,
 ) -> list[dict[str, Any]]:
     """The results of a nearest query as dicts (for answers that add fields to each, like
     along-route's), each one that ``orjson.dumps`` writes as :func:`nearest_json` does:
@@ -287,7 +289,7 @@ def nearest_results(
     the rest of the object's members (:func:`_result_parts`)."""
     if not hits:
         return []
-    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at)
+    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at, events)
     system = crs.value
     fragment = orjson.Fragment
     return [
@@ -313,13 +315,14 @@ def nearest_json(
     ops: OpsSnapshot | None = None,
     route: RouteAnswer | None = None,
     at: datetime | None = None,
+    events: EventsCalendar | None = None,
 ) -> list[bytes]:
     """The results of a nearest query, each its JSON object: the bytes ``orjson.dumps``
     writes for :func:`nearest_results`' dict, put together without building the dicts
     (the rider's hot path: each result's numbers written in one ``dumps`` of them all)."""
     if not hits:
         return []
-    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at)
+    lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at, events)
     numbers: list[float] = []
     for hit, lon, lat in zip(hits, lons, lats, strict=True):
         numbers += (round(hit.distance_m, 2), round(hit.bearing_deg, 1), lon, lat)
@@ -359,6 +362,7 @@ def _result_parts(
     ops: OpsSnapshot | None,
     route: RouteAnswer | None,
     at: datetime | None,
+    events: EventsCalendar | None,
 ) -> tuple[list[float], list[float], list[bytes], list[bytes]]:
     """Of each hit: its position in ``crs``; the JSON of ``next_change`` followed by the
     members that depend on the query, each with its comma (``mobile`` and a placed mobile
@@ -373,7 +377,7 @@ def _result_parts(
         lons, lats = x.tolist(), y.tolist()
     positions = [h.position for h in hits]
     fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
-    extras = extra_fields(index, hits, at)
+    extras = extra_fields(index, hits, at, events)
     # By the ids' array: a Station object is a cache miss away.
     ids = index.ids[positions].tolist() if ops is not None else None
     tails = []
@@ -392,13 +396,22 @@ def _result_parts(
     return lons, lats, tails, fixed
 
 
-def extra_fields(index: StationIndex, hits: Sequence[Hit], at: datetime | None) -> list[bytes]:
+def extra_fields(
+    index: StationIndex,
+    hits: Sequence[Hit],
+    at: datetime | None,
+    events: EventsCalendar | None = None,
+) -> list[bytes]:
     """Per result, the query-dependent members every nearest answer (fast path, route,
     along-route) adds, each ``"name":value,``: ``mobile``, and a placed mobile station's
-    ``stop_name`` and ``stop_until``. THE place for more such fields, one call per result
-    list (e.g. a station's current and next event at ``at``, the time asked about; None
-    where the caller did not give it)."""
-    return [_FIXED_PART if h.placement is None else _mobile_part(h) for h in hits]
+    ``stop_name`` and ``stop_until``; with ``events`` (and ``at``, the time asked about),
+    the station's ``event`` and ``next_event`` then. THE place for more such fields, one
+    call per result list."""
+    parts = [_FIXED_PART if h.placement is None else _mobile_part(h) for h in hits]
+    if events is not None and at is not None and hits:
+        ids = index.ids[[h.position for h in hits]].tolist()
+        parts = [a + b for a, b in zip(parts, event_parts(events, ids, at), strict=True)]
+    return parts
 
 
 def _route_part(route_m: float, duration_s: float) -> bytes:

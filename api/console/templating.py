@@ -47,6 +47,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("首页", "/console"),
     NavItem("上传", "/console/uploads"),
     NavItem("驿站", "/console/stations"),
+    NavItem("活动", "/console/events"),
     NavItem("抽查暗访", "/console/inspections"),
     NavItem("整改", "/console/rectifications"),
     NavItem("反馈与投诉", "/console/reports"),

@@ -344,6 +344,7 @@
     state.recentre = true;
     setStatus(label);
     load();
+    if (eventsShown()) loadEvents();
   }
 
   // The rider's dot where the server says it is on the current tiles, and the map on it.
@@ -792,6 +793,121 @@
       load();
     });
   });
+  // -- 活动: what is on near the rider today and this week (GET /v1/events) -------------------
+
+  var EVENTS_RADIUS_M = 5000;
+  var eventsSeq = 0;
+
+  function eventsShown() { return !$("panel-events").hidden; }
+
+  function shanghai(iso) {
+    // Wall-clock parts of an ISO time in Asia/Shanghai (the API gives +08:00 offsets).
+    var d = new Date(iso);
+    var parts = {};
+    new Intl.DateTimeFormat("zh-CN", { timeZone: TZ, year: "numeric", month: "numeric", day: "numeric",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23", weekday: "short" })
+      .formatToParts(d).forEach(function (p) { parts[p.type] = p.value; });
+    return parts;
+  }
+
+  function eventTime(item) {
+    var s = shanghai(item.start), e = shanghai(item.end);
+    var day = dayNumber(new Date(item.start)) - dayNumber(new Date());
+    var label = day === 0 ? "今天" : day === 1 ? "明天" : day === 2 ? "后天"
+      : s.month + "月" + s.day + "日 " + s.weekday;
+    var sameDay = s.year === e.year && s.month === e.month && s.day === e.day;
+    return label + " " + s.hour + ":" + s.minute + "–" + (sameDay ? "" : e.month + "月" + e.day + "日 ") + e.hour + ":" + e.minute;
+  }
+
+  function eventCard(item) {
+    var station = item.stations[0];
+    var navButton = el("button", { type: "button", className: "btn btn-primary nav" }, "导航");
+    navButton.addEventListener("click", function () { openNavigation(station); });
+    var more = item.stations.length > 1 ? "等 " + item.stations.length + " 个驿站" : "";
+    return el(
+      "li",
+      { className: "card event-card" + (item.on_now ? " on-now" : ""), dataset: { id: String(item.id) } },
+      el("p", { className: "event-head" }, el("span", { className: "event-kind" }, item.kind_label),
+        item.on_now ? el("span", { className: "badge badge-ok" }, "进行中") : null),
+      el("h3", { className: "name" }, item.title),
+      el("p", { className: "meta" }, el("strong", null, eventTime(item))),
+      el("p", { className: "addr" }, station.name + more + " · " + metres(station.distance_m)),
+      item.offer ? el("p", { className: "offer" }, "提供：" + item.offer + (item.while_supplies_last ? "（送完即止）" : "")) : null,
+      item.audience ? el("p", { className: "audience" }, "面向：" + item.audience) : null,
+      el("div", { className: "actions" }, navButton)
+    );
+  }
+
+  function loadEvents() {
+    if (!state.point) return;
+    var seq = ++eventsSeq;
+    var p = state.point;
+    var url = "/v1/events?near=" + p.lon.toFixed(7) + "," + p.lat.toFixed(7) + "&crs=" + p.crs +
+      "&radius_m=" + EVENTS_RADIUS_M + "&days=7&limit=100";
+    show($("events-loading"), true);
+    show($("events-error"), false);
+    loadMobile();
+    fetchJSON(url).then(function (data) {
+      if (seq !== eventsSeq) return;
+      show($("events-loading"), false);
+      var today = dayNumber(new Date());
+      var lists = { today: $("events-today"), week: $("events-week") };
+      lists.today.textContent = "";
+      lists.week.textContent = "";
+      (data.items || []).forEach(function (item) {
+        var todays = item.on_now || dayNumber(new Date(item.start)) === today;
+        (todays ? lists.today : lists.week).appendChild(eventCard(item));
+      });
+      show($("events-today-empty"), !lists.today.childNodes.length);
+      show($("events-week-empty"), !lists.week.childNodes.length);
+    }, function (err) {
+      if (seq !== eventsSeq) return;
+      show($("events-loading"), false);
+      $("events-error").textContent = "加载失败：" + err.message;
+      show($("events-error"), true);
+    });
+  }
+
+  // 流动驿站 near the rider and their next stops (GET /v1/events/mobile): shown when any.
+  function mobileCard(item) {
+    var stops = el("ul", { className: "stops" });
+    item.stops.forEach(function (stop) {
+      var go = el("button", { type: "button", className: "btn nav" }, "导航");
+      go.addEventListener("click", function () {
+        openNavigation({ name: item.name + "（" + stop.name + "）", navigation: stop.navigation });
+      });
+      var when = stop.end ? eventTime({ start: stop.start, end: stop.end }) : eventTime({ start: stop.start, end: stop.start });
+      stops.appendChild(el("li", { className: "stop" + (stop.on_now ? " on-now" : "") },
+        stop.on_now ? el("span", { className: "badge badge-ok" }, "在这里") : null,
+        el("span", { className: "stop-name" }, stop.name + " · " + metres(stop.distance_m)),
+        el("span", { className: "stop-when" }, when), go));
+    });
+    return el("li", { className: "card event-card mobile-card" }, el("h3", { className: "name" }, item.name), stops);
+  }
+
+  function loadMobile() {
+    var p = state.point;
+    var url = "/v1/events/mobile?near=" + p.lon.toFixed(7) + "," + p.lat.toFixed(7) + "&crs=" + p.crs;
+    fetchJSON(url).then(function (data) {
+      var list = $("mobile-list");
+      list.textContent = "";
+      (data.items || []).forEach(function (item) { list.appendChild(mobileCard(item)); });
+      show($("mobile-section"), !!list.childNodes.length);
+    }, function () { show($("mobile-section"), false); /* extra: the events stand without it */ });
+  }
+
+  function showTab(name) {
+    var events = name === "events";
+    $("tab-stations").setAttribute("aria-selected", events ? "false" : "true");
+    $("tab-events").setAttribute("aria-selected", events ? "true" : "false");
+    show($("panel-stations"), !events);
+    show($("panel-events"), events);
+    if (events) loadEvents();
+    else if (state.map) state.map.invalidateSize();
+  }
+
+  $("tab-stations").addEventListener("click", function () { showTab("stations"); });
+  $("tab-events").addEventListener("click", function () { showTab("events"); });
   $("retry").addEventListener("click", load);
   $("locate").addEventListener("click", locate);
 

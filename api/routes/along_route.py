@@ -462,7 +462,15 @@ def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
         detail = f"这条路线要查的驿站太多：请缩短路线或减小 distance_m 后分段查询（{exc}）"
         raise Problem("too_much_work", detail) from None
     memo_limit = request.app.state.services.settings.nearest_memo_stations
-    results = nearest_results(index, page.hits, c.out, memo_limit=memo_limit, ops=ops_of(request))
+    results = nearest_results(
+        index,
+        page.hits,
+        c.out,
+        memo_limit=memo_limit,
+        ops=ops_of(request),
+        at=c.query.at,
+        events=request.app.state.events.current(),
+    )
     for i, r in enumerate(results):
         r.update(_along_part(page, i))
     token = None if page.last is None else _make_token(c.key, page.last, c.query.at)

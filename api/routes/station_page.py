@@ -23,6 +23,7 @@ from geodata.hours import TZ
 from stations.domain.cases import ReceiptNotFoundError, display_receipt, parse_receipt
 from stations.domain.codes import InvalidCodeError, display_code
 from stations.services import posters as poster_service
+from stations.services.events import station_page_events
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,4 +83,5 @@ def station_page(code: str, request: Request, services: ServicesDep, index: Inde
     )
     context = station_context(doc, open_now=open_now, next_change=next_change, now=now)
     context["mobile"] = mobile_context(station, now)
-    return page("page.html", display_code=display_code(found.code), **context)
+    events = station_page_events(request.app.state.events.current(), station.id, now)
+    return page("page.html", display_code=display_code(found.code), events=events, **context)

@@ -250,7 +250,10 @@ def straight_answer(
     memo_limit = app.state.services.settings.nearest_memo_stations
     model: OpsModel = app.state.ops
     ops = model.current()
-    results = nearest_json(index, hits, query.out, memo_limit=memo_limit, ops=ops, at=query.at)
+    events = app.state.events.current()
+    results = nearest_json(
+        index, hits, query.out, memo_limit=memo_limit, ops=ops, at=query.at, events=events
+    )
     return nearest_body(query, f, hits, results, note)
 
 
@@ -268,6 +271,7 @@ def _nearest_by_route(
         ops=ops_of(request),
         route=route,
         at=query.at,
+        events=request.app.state.events.current(),
     )
     extra = travel_fields(index, route)
     return nearest_response(query, f, route.hits, results, route.note, travel=extra)

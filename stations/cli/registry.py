@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from geodata.districts import NATIONAL, Districts, china_counties
+from geodata.hours import TZ
 from stations.cli.common import (
     Progress,
     cli_settings,
@@ -26,6 +28,7 @@ from stations.domain.stars import load_rule
 from stations.formats.io import export_stations, stdout_text
 from stations.formats.registry import FORMATS
 from stations.services.demo import DEFAULT_TOTAL, NATIONAL_TOTAL
+from stations.services.events import load_sample_events
 from stations.services.inspections import PhotoCaps
 from stations.services.migration import copy_registry
 from stations.services.sample import RealStationsError, load_demo, sample_accounts
@@ -93,6 +96,10 @@ def demo(
             f"示例运营数据：签到 {ops.check_ins:,} 次，评价 {ops.ratings} 条，"
             f"问题报告 {ops.reports} 条，抽查 {ops.inspections} 次，星级评定 {ops.stars:,} 个驿站"
         )
+        events = load_sample_events(
+            store, list(store.iter_all()), seed=done_seed, at=datetime.now(TZ)
+        )
+        click.echo(f"示例活动：{len(events)} 个")
     accounts = sample_accounts(store, districts)
     if accounts:
         click.echo(

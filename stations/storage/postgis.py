@@ -420,6 +420,41 @@ _SCHEMA_V10 = """
 CREATE INDEX stations_updated ON stations (updated_at)
 """
 
+# Schema 11 (issue 19): events at the stations and their audit trail.
+_SCHEMA_V11 = """
+CREATE TABLE events (
+    id BIGSERIAL PRIMARY KEY,
+    owner TEXT NOT NULL,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    station_ids TEXT NOT NULL DEFAULT '[]',
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    recurrence TEXT NOT NULL DEFAULT '{}',
+    offer TEXT NOT NULL DEFAULT '',
+    audience TEXT NOT NULL DEFAULT '',
+    while_supplies_last INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE INDEX events_owner ON events (owner, starts_at);
+CREATE INDEX events_last_day ON events (last_day);
+CREATE TABLE event_audit (
+    id BIGSERIAL PRIMARY KEY,
+    event_id BIGINT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX event_audit_event ON event_audit (event_id, id)
+"""
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
 # they upgrade older registries; a new one is created from stations.storage.schema (the
 # same schema, as tests/stations/storage/test_schema.py checks).
@@ -434,6 +469,7 @@ MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V8,
     _SCHEMA_V9,
     _SCHEMA_V10,
+    _SCHEMA_V11,
 )
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.

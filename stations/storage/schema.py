@@ -20,7 +20,7 @@ from typing import Literal
 from stations.domain.visits import OCCUPATION_COLUMNS, OCCUPATIONS
 
 # The schema version this definition is: the number of historical migrations of each store.
-VERSION = 10
+VERSION = 11
 
 Dialect = Literal["sqlite", "postgis"]
 
@@ -520,6 +520,51 @@ SCHEMA: tuple[Table, ...] = (
             _int("format"),
             _blob("arrays"),
         ),
+    ),
+    # Events at the stations (issue 19, schema 11; stations.domain.events): one row per event
+    # of a union, its stations as a JSON list of ids and its recurrence as JSON; `last_day` the
+    # date its last occurrence starts, so that a listing skips the events that are over.
+    Table(
+        "events",
+        (
+            _id(),
+            _text("owner"),
+            _text("title"),
+            _text("kind"),
+            _text("station_ids", default="'[]'"),
+            _text("starts_at"),
+            _text("ends_at"),
+            _text("last_day"),
+            _text("recurrence", default="'{}'"),
+            _text("offer", default="''"),
+            _text("audience", default="''"),
+            _int("while_supplies_last", default="0"),
+            _int("version", default="1"),
+            _text("created_at"),
+            _text("created_by"),
+            _text("updated_at"),
+            _text("updated_by"),
+        ),
+        indexes=(
+            Index("events_owner", ("owner", "starts_at")),
+            Index("events_last_day", ("last_day",)),
+        ),
+    ),
+    # Every change of an event: who, when, what it was before and after (JSON; null for a
+    # create's before and a delete's after). Its largest id is the events' version, which
+    # every worker compares to know when its in-memory calendar is stale.
+    Table(
+        "event_audit",
+        (
+            _id(),
+            _ref("event_id"),
+            _text("action", check="action IN ('create', 'update', 'delete')"),
+            _text("actor"),
+            _text("at"),
+            _text("before", null=True),
+            _text("after", null=True),
+        ),
+        indexes=(Index("event_audit_event", ("event_id", "id")),),
     ),
     # The registry's settings: its feedback salt, and the change feed's epoch and floor
     # (see initial_rows).

@@ -439,6 +439,46 @@ def _migrate_to_v10(conn: sqlite3.Connection) -> None:
         conn.execute(statement, params)
 
 
+# Schema 11 (issue 19): events at the stations and their audit trail.
+_SCHEMA_V11 = """
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    station_ids TEXT NOT NULL DEFAULT '[]',
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    recurrence TEXT NOT NULL DEFAULT '{}',
+    offer TEXT NOT NULL DEFAULT '',
+    audience TEXT NOT NULL DEFAULT '',
+    while_supplies_last INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+CREATE INDEX events_owner ON events (owner, starts_at);
+CREATE INDEX events_last_day ON events (last_day);
+CREATE TABLE event_audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX event_audit_event ON event_audit (event_id, id)
+"""
+
+
+def _migrate_to_v11(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V11)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction: they
 # upgrade older registries; a new one is created from stations.storage.schema (the same
 # schema, as tests/stations/storage/test_schema.py checks).
@@ -453,6 +493,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v8,
     _migrate_to_v9,
     _migrate_to_v10,
+    _migrate_to_v11,
 ]
 
 

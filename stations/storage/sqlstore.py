@@ -6,6 +6,7 @@ from stations.storage.accounts_repo import SQLAccounts
 from stations.storage.cases_repo import SQLCases
 from stations.storage.codes_repo import SQLCodes
 from stations.storage.demand_repo import SQLDemand
+from stations.storage.events_repo import SQLEvents
 from stations.storage.feed_repo import SQLFeed
 from stations.storage.feedback_repo import SQLFeedback
 from stations.storage.inspections_repo import SQLInspections
@@ -39,6 +40,7 @@ class SQLStore(
     SQLNetworks,
     SQLFeed,
     SQLTransfer,
+    SQLEvents,
     Store,
 ):
     """A registry in SQL tables; subclasses supply connections, schema and spatial hooks."""

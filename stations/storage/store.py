@@ -25,6 +25,7 @@ from stations.domain.changes import (
 )
 from stations.domain.demand import DemandLayer
 from stations.domain.errors import StationNotFoundError
+from stations.domain.events import Event, EventNotFoundError, EventSpec
 from stations.domain.feed import FeedMeta, FeedPage
 from stations.domain.feedback import (
     Feedback,
@@ -689,6 +690,54 @@ class NetworkStore(ABC):
         """The kept station lists for exactly that network version and station positions."""
 
 
+class EventStore(ABC):
+    """Events at the stations (stations.domain.events), every change audited."""
+
+    @abstractmethod
+    def add_event(self, spec: EventSpec, *, owner: str, actor: str, at: datetime) -> Event:
+        """Keep a new event of ``owner`` (one transaction, with its audit row)."""
+
+    @abstractmethod
+    def update_event(
+        self,
+        event_id: int,
+        spec: EventSpec,
+        *,
+        actor: str,
+        at: datetime,
+        expected_version: int | None = None,
+    ) -> Event:
+        """Replace an event's spec; EventNotFoundError, or StaleEventError when
+        ``expected_version`` is given and the event is no longer at it."""
+
+    @abstractmethod
+    def delete_event(self, event_id: int, *, actor: str, at: datetime) -> Event:
+        """Delete an event (its audit row keeps what it was); EventNotFoundError."""
+
+    @abstractmethod
+    def find_event(self, event_id: int) -> Event | None: ...
+
+    def get_event(self, event_id: int) -> Event:
+        """The event, or EventNotFoundError."""
+        found = self.find_event(event_id)
+        if found is None:
+            raise EventNotFoundError(event_id)
+        return found
+
+    @abstractmethod
+    def list_events(self, *, owner: str | None = None, from_day: date | None = None) -> list[Event]:
+        """Events of ``owner`` (None: all) whose last occurrence starts on ``from_day`` or
+        later (None: all), by first start."""
+
+    @abstractmethod
+    def events_version(self) -> int:
+        """A number every write of events changes (0: none ever written)."""
+
+    @abstractmethod
+    def event_history(self, event_id: int) -> list[dict[str, Any]]:
+        """The event's audit trail, oldest first: action, actor, at, before, after."""
+
+
 class Store(
     StationStore,
     TokenStore,
@@ -704,6 +753,7 @@ class Store(
     StarStore,
     NetworkStore,
     FeedStore,
+    EventStore,
 ):
     """A station registry: every aggregate's store in one (one database, one transaction
     per write)."""

@@ -451,4 +451,8 @@ def test_a_nearest_result_is_the_station_record_less_what_it_leaves_out(client, 
     query_only = {"distance_m", "bearing_deg", "lon", "lat", "crs", "open_now", "next_change"}
     query_only.add("mobile")  # false: a fixed station (a mobile one adds its stop's fields)
     ops_fields = {"rating", "stars", "last_confirmed"}  # api/representation.py, the ops model
-    assert set(result) == set(record) | query_only | ops_fields | {"navigation", "page_url"}
+    events = {"event", "next_event"}  # stations.services.events.add_nearest_events
+    assert set(result) == set(record) | query_only | ops_fields | events | {
+        "navigation",
+        "page_url",
+    }

@@ -11,7 +11,9 @@ from stations.domain.model import Status, Stop
 from stations.domain.records import station_from_dict, station_input, station_to_dict
 from tests.builders import make_station
 
-TOWN_A = Stop("辛口镇政府", 117.05, 39.10, "Mo,We,Fr 10:00-14:00; PH off", "周一、三、五 10:00-14:00")
+TOWN_A = Stop(
+    "辛口镇政府", 117.05, 39.10, "Mo,We,Fr 10:00-14:00; PH off", "周一、三、五 10:00-14:00"
+)
 TOWN_B = Stop("精武镇市场", 117.10, 39.05, "Sa 09:00-12:00", "Sa 09:00-12:00")
 
 

@@ -43,6 +43,8 @@ def test_what_migrate_copies_is_read_from_the_definition():
         "rectifications",
         "star_ratings",
         "networks",
+        "events",
+        "event_audit",
         "meta",
     )
     assert COLUMNS["batches"] == ("id", "actor", "at", "kind", "note", "changes", "upload_id")

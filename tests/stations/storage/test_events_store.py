@@ -1,0 +1,101 @@
+"""Events in the store (both backends): kept whole, changed with a version check, deleted,
+every change audited, and a version every write changes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from geodata.hours import TZ
+from stations.domain.events import (
+    EventKind,
+    EventNotFoundError,
+    Repeat,
+    StaleEventError,
+    check_event,
+    merged,
+)
+
+T0 = datetime(2026, 6, 1, 9, 0, tzinfo=TZ)
+OWNER = "district:500103"
+
+
+@pytest.fixture
+def store(any_store):
+    """Every backend: SQLite, and PostGIS (slow) when it is installed."""
+    return any_store
+
+
+def spec(**changes):
+    body = {
+        "title": "每周免费午餐",
+        "kind": "免费餐",
+        "station_ids": [3, 5],
+        "start": "2026-06-01 11:30",
+        "end": "2026-06-01 13:00",
+        "offer": "盒饭 100 份",
+        "audience": "外卖骑手",
+        "while_supplies_last": True,
+        "recurrence": {"kind": "weekly", "weekdays": ["周一", "周三"], "until": "2026-08-31"},
+    }
+    body.update(changes)
+    return check_event(body)
+
+
+def test_an_event_is_kept_whole_and_read_back_equal(store):
+    made = store.add_event(spec(), owner=OWNER, actor="clerk", at=T0)
+    got = store.get_event(made.id)
+    assert got == made
+    assert got.kind is EventKind.FREE_MEAL
+    assert got.station_ids == (3, 5)
+    assert got.recurrence.repeat is Repeat.WEEKLY
+    assert got.recurrence.weekdays == (0, 2)
+    assert got.recurrence.until == date(2026, 8, 31)
+    assert got.start == datetime(2026, 6, 1, 11, 30, tzinfo=TZ)
+    assert (got.owner, got.version, got.created_by) == (OWNER, 1, "clerk")
+
+
+def test_a_change_bumps_the_version_and_a_stale_one_changes_nothing(store):
+    made = store.add_event(spec(), owner=OWNER, actor="clerk", at=T0)
+    v0 = store.events_version()
+    changed = store.update_event(
+        made.id, merged(made, {"title": "改期的午餐"}), actor="clerk2", at=T0, expected_version=1
+    )
+    assert (changed.title, changed.version, changed.updated_by) == ("改期的午餐", 2, "clerk2")
+    assert store.events_version() > v0
+    with pytest.raises(StaleEventError):
+        store.update_event(made.id, spec(title="x"), actor="c", at=T0, expected_version=1)
+    assert store.get_event(made.id).title == "改期的午餐"
+
+
+def test_a_deleted_event_is_gone_and_its_history_says_what_it_was(store):
+    made = store.add_event(spec(), owner=OWNER, actor="clerk", at=T0)
+    store.update_event(made.id, spec(title="第二版"), actor="clerk", at=T0)
+    store.delete_event(made.id, actor="boss", at=T0)
+    assert store.find_event(made.id) is None
+    with pytest.raises(EventNotFoundError):
+        store.get_event(made.id)
+    with pytest.raises(EventNotFoundError):
+        store.delete_event(made.id, actor="boss", at=T0)
+    history = store.event_history(made.id)
+    assert [h["action"] for h in history] == ["create", "update", "delete"]
+    assert history[-1]["actor"] == "boss"
+    assert history[-1]["before"]["title"] == "第二版"
+    assert history[-1]["after"] is None
+
+
+def test_listing_by_owner_and_leaving_out_what_is_over(store):
+    assert store.events_version() == 0
+    old = store.add_event(
+        spec(start="2026-01-05 10:00", end="2026-01-05 12:00", recurrence=None),
+        owner=OWNER,
+        actor="c",
+        at=T0,
+    )
+    weekly = store.add_event(spec(), owner=OWNER, actor="c", at=T0)
+    other = store.add_event(spec(), owner="industry:jt", actor="c", at=T0)
+    assert [e.id for e in store.list_events()] == [old.id, weekly.id, other.id]
+    assert [e.id for e in store.list_events(owner=OWNER)] == [old.id, weekly.id]
+    # The weekly one runs until 31 August: still listed in July, the January one not.
+    assert [e.id for e in store.list_events(from_day=date(2026, 7, 1))] == [weekly.id, other.id]
