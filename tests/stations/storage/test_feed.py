@@ -17,6 +17,7 @@ from stations.domain.errors import StaleWriteError
 from stations.domain.feed import row_check
 from stations.storage import stations_repo
 from stations.storage.open import open_store
+from stations.storage.schema import VERSION
 from stations.storage.sqlite import SQLiteStore
 from stations.storage.transfer import migrate
 from tests.builders import make_station
@@ -166,6 +167,8 @@ def test_a_clock_stepping_back_never_dates_a_batch_before_the_last(
 
 def _downgrade_sqlite_to_9(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE event_audit")  # schema 11's
+    conn.execute("DROP TABLE events")
     conn.execute("DROP INDEX stations_updated")
     conn.execute("DELETE FROM meta WHERE key IN ('feed_epoch', 'feed_floor')")
     conn.execute("PRAGMA user_version = 9")
@@ -183,7 +186,7 @@ def test_a_schema_9_sqlite_registry_upgrades_in_place(db_path: Path, districts):
         assert [r.station_id for r in store.changes_page(0, 10).rows] == list(ids)
         assert store.feedback_salt() == salt
     conn = sqlite3.connect(db_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 10
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == VERSION
     plan = conn.execute(
         "EXPLAIN QUERY PLAN SELECT id FROM stations WHERE updated_at >= ?", ("2025",)
     ).fetchall()
@@ -202,6 +205,8 @@ def test_a_schema_9_postgis_registry_upgrades_in_place(pg_cluster, districts):
     with open_store(url) as store:
         ids = store.apply(_creates(districts, "U", 3), actor="t").ids
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE event_audit")  # schema 11's
+        conn.execute("DROP TABLE events")
         conn.execute("DROP INDEX stations_updated")
         conn.execute("DELETE FROM meta WHERE key IN ('feed_epoch', 'feed_floor')")
         conn.execute("UPDATE yizhan_schema SET version = 9")
@@ -210,7 +215,7 @@ def test_a_schema_9_postgis_registry_upgrades_in_place(pg_cluster, districts):
         assert len(meta.epoch) == 16 and meta.floor == 0
         assert [r.station_id for r in store.changes_page(0, 10).rows] == list(ids)
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT version FROM yizhan_schema").fetchone()[0] == 10
+        assert conn.execute("SELECT version FROM yizhan_schema").fetchone()[0] == VERSION
         index = conn.execute(
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'stations_updated'"
         ).fetchone()

@@ -361,6 +361,7 @@ def test_migrate_sqlite_to_postgis_and_back_loses_nothing(tmp_path, pg_url, dist
         store.put_station_lists(
             walk.profile, network_version=walk.version, stations_key="k", arrays=b"L"
         )
+        _an_event(store, one.id)  # schema 11: events and their audit
         before = {t: store.export_table(t) for t in TABLES}
     assert all(before[t] for t in TABLES)  # every kind of record is exercised
 
@@ -567,3 +568,19 @@ def test_two_servers_together_allow_only_the_limit_of_failures_from_one_address(
     assert all(len(row) == 2 and "127.0.0" not in row[0] for row in kept)
     with PostGISStore(pg_url) as store:
         assert "not-the-secret" not in stored_text(store)
+
+
+def _an_event(store, station_id: int) -> None:
+    from stations.domain.events import check_event
+
+    spec = check_event(
+        {
+            "title": "送温暖",
+            "kind": "送温暖",
+            "station_ids": [station_id],
+            "start": "2026-12-20 10:00",
+            "end": "2026-12-20 12:00",
+        }
+    )
+    made = store.add_event(spec, owner="district:500103", actor="t", at=datetime.now(TZ))
+    assert made.id is not None
