@@ -1252,7 +1252,24 @@ def build_station(
 
 # The fields a plain row may hold for plain_station: a station's own fields, without a
 # listing or a timetable (a mobile station's, read by build_station alone).
-_PLAIN_FIELDS = STATION_FIELDS - {"listings", "mobile", "stops"}
+_MOBILE_FIELDS = frozenset({"mobile", "stops"})
+_PLAIN_FIELDS = STATION_FIELDS - {"listings"} - _MOBILE_FIELDS
+
+
+def _says_fixed(raw: Mapping[str, Any]) -> bool:
+    """Whether a row's mobile cells say a fixed station: no stops, and mobile blank or no
+    (as build_station reads them: the template gives every sheet those two columns)."""
+    stops, mobile = raw.get("stops"), raw.get("mobile")
+    if stops is not None and (type(stops) is not str or stops.strip()):
+        return False
+    if mobile is None:
+        return True
+    if type(mobile) is not str:
+        return False
+    col = _Collector()
+    return _flag(col, "mobile", mobile) is False and not col.problems
+
+
 _TEXT_FIELDS = ("external_id", "name", "address", "host", "contact_phone", "brand")
 
 
@@ -1275,6 +1292,8 @@ def plain_station(
     """
     for key, value in raw.items():
         if type(value) is not str or key not in _PLAIN_FIELDS:
+            if key in _MOBILE_FIELDS and _says_fixed(raw):
+                continue  # the template's 流动驿站/停靠点 columns, left blank or 否
             return None
     get = raw.get
     # Each group of cells an upload's rows repeat, read once per distinct cells.

@@ -97,7 +97,17 @@ def _row(districts: Districts) -> st.SearchStrategy[dict[str, Any]]:
             "status": _STATUS,
             # what plain_station leaves to build_station: a listing, a timetable, non-text
             "extra": _mostly(
-                [{}], [{"amap_poi_id": "B0FFG"}, {"mobile": "是"}, {"stops": "x"}, {"sample": 1}]
+                [{}],
+                [
+                    {"amap_poi_id": "B0FFG"},
+                    {"mobile": "是"},
+                    {"stops": "x"},
+                    {"sample": 1},
+                    {"mobile": "否", "stops": " "},  # the template's columns, a fixed station
+                    {"mobile": "", "stops": ""},
+                    {"mobile": "否", "stops": "站 | 106.5,29.5 | 周一 10:00-12:00"},
+                    {"mobile": "maybe"},
+                ],
             ),
         }
     )
@@ -106,7 +116,7 @@ def _row(districts: Districts) -> st.SearchStrategy[dict[str, Any]]:
         raw = {k: v for k, v in r.items() if k not in ("position", "extra")}
         raw["lon"], raw["lat"] = r["position"]
         raw.update(r["extra"])
-        return {k: v for k, v in raw.items() if v != ""}
+        return {k: v for k, v in raw.items() if v != "" or k in ("mobile", "stops")}
 
     return cells.map(as_raw)
 
@@ -204,3 +214,13 @@ def test_a_row_with_anything_to_say_is_left_to_build_station(districts, cell):
         plain_station(rows[1], districts=districts, crs="wgs84", owner=None, converted=converted)
         is None
     )
+
+
+@pytest.mark.parametrize("cells", [{"mobile": "", "stops": ""}, {"mobile": "否"}, {"stops": " "}])
+def test_a_template_row_for_a_fixed_station_takes_the_fast_reading(districts, cells):
+    """Sheets from the template carry 流动驿站 and 停靠点: blank or 否, the row is plain."""
+    raw = {**_VALID, **cells}
+    converted = convert_positions([raw], crs="wgs84", districts=districts)
+    fast = plain_station(raw, districts=districts, crs="wgs84", owner=None, converted=converted)
+    assert fast is not None and not fast.mobile
+    assert fast == build_station(raw, districts=districts, crs="wgs84", converted=converted)
