@@ -166,11 +166,18 @@ def feature(
 def placed_fields(station: Station, at: Placement | None) -> dict[str, Any]:
     """The fields of a result placed at a time: a fixed station's ``mobile: false``; a
     mobile one's stop (``stop_name``, ``stop_until`` ISO 8601 Asia/Shanghai or null) and
-    ``mobile: true``. Its position is the stop's: the caller puts it in the asked crs."""
+    ``mobile: true``, and the stop's hours as the union wrote them (``stop_hours``). Its
+    position is the stop's: the caller puts it in the asked crs."""
     if at is None:
         return {"mobile": station.mobile}
     until = None if at.until is None else at.until.astimezone(TZ).isoformat()
-    return {"mobile": True, "stop_name": at.stop.name, "stop_until": until}
+    stop = at.stop
+    return {
+        "mobile": True,
+        "stop_name": stop.name,
+        "stop_until": until,
+        "stop_hours": stop.hours_text or stop.hours,
+    }
 
 
 def stations_csv(stations: Iterable[Station]) -> str:

@@ -146,8 +146,7 @@
 
   function hoursLine(result) {
     if (result.mobile && result.stop_name) {
-      var stop = (result.stops || []).filter(function (s) { return s.name === result.stop_name; })[0];
-      var text = stop && (stop.hours_text || stop.hours);
+      var text = result.stop_hours;
       return text ? el("p", { className: "hours" }, "本停靠点时间：" + text) : null;
     }
     var hours = result.hours_text || result.hours;

@@ -56,6 +56,7 @@ def test_a_bus_is_found_at_its_stop_with_its_stop_and_until_when(client):
     assert bus["stop_until"] == bus["next_change"] == "2026-12-02T14:00:00+08:00"
     assert bus["open_now"] is True
     assert "stops" not in bus
+    assert bus["stop_hours"] == "周一至周五 10:00-14:00"  # as the union wrote it
     assert fixed["mobile"] is False and "stop_name" not in fixed
 
 
