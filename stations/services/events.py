@@ -430,8 +430,7 @@ def update_event(
     holder: EventsHolder | None = None,
 ) -> Event:
     """Change an event of ``by``'s union: ``changes`` merged onto it, validated whole."""
-    event = store.get_event(event_id)
-    check_event_write(by, event.owner)
+    event = event_to_change(store, by, event_id)
     spec = merged(event, changes)
     owner = _checked_stations(by, spec, stations)
     if owner != event.owner:
@@ -450,8 +449,7 @@ def update_event(
 def delete_event(
     store: Store, by: Principal, event_id: int, *, at: datetime, holder: EventsHolder | None = None
 ) -> Event:
-    event = store.get_event(event_id)
-    check_event_write(by, event.owner)
+    event_to_change(store, by, event_id)
     deleted = store.delete_event(event_id, actor=by.actor, at=at)
     if holder is not None:
         holder.invalidate()
