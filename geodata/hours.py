@@ -127,10 +127,13 @@ class Hours:
         start = _local(at)
         return next(self._changes(start, start + _HORIZON, self.is_open(start)), None)
 
-    def open_spans(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    def open_spans(
+        self, start: datetime, end: datetime, *, limit: int | None = None
+    ) -> list[tuple[datetime, datetime]]:
         """The open intervals ``[begin, stop)`` within ``[start, end)``, in time order (aware,
         Asia/Shanghai; cut at ``start`` and ``end``), as :meth:`is_open` judges each instant:
-        the library's intervals per run of days sharing a plan, not a sampling of minutes."""
+        the library's intervals per run of days sharing a plan, not a sampling of minutes.
+        With ``limit``, at most that many (the first): the work stops there."""
         lo, hi = _local(start), _local(end)
         state = self.is_open(lo)
         spans: list[tuple[datetime, datetime]] = []
@@ -141,6 +144,8 @@ class Hours:
             else:
                 spans.append((opened, change))
                 opened = None
+                if limit is not None and len(spans) >= limit:
+                    return spans
         if opened is not None and opened < hi:
             spans.append((opened, hi))
         return spans

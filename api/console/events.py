@@ -16,7 +16,6 @@ from api.console.templating import render
 from api.deps import Services, ServicesDep
 from api.routes.events import holder_of
 from geodata.hours import TZ
-from stations.domain.errors import ForbiddenError
 from stations.domain.events import (
     KIND_LABELS,
     WEEKDAYS,
@@ -208,9 +207,7 @@ def events(
 
 @router.get("/console/events/{event_id}")
 def edit(event_id: int, request: Request, services: ServicesDep, user: UserDep) -> Response:
-    event = services.store.get_event(event_id)
-    if not user.principal.is_city and str(user.principal.owner) != event.owner:
-        raise ForbiddenError(f"{user.name} may not change events of {event.owner}")
+    event = events_service.event_to_change(services.store, user.principal, event_id)
     return events_page(request, services, user, event=event, values=values_of(event))
 
 

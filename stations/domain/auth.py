@@ -229,6 +229,17 @@ def check_station_write(by: Principal, owner: Owner) -> None:
         raise ForbiddenError(msg)
 
 
+def check_event_write(by: Principal, event_owner: str) -> None:
+    """Refuse unless ``by`` may change or delete an event of ``event_owner`` (the union of
+    its stations): the city union any, a union only its own."""
+    if not by.is_city and str(by.owner) != event_owner:
+        msg = (
+            f"只有举办活动的工会可以修改或删除它"
+            f"（{by.name} may not change events of {event_owner}）"
+        )
+        raise ForbiddenError(msg)
+
+
 def check_upload_access(by: Principal, upload_owner: str | None) -> None:
     """Refuse unless ``by`` may see, commit or revert an upload made as ``upload_owner``."""
     if not by.may_use_upload(upload_owner):

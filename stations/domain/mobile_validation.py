@@ -40,6 +40,10 @@ MAX_STOPS = 64
 # A stops cell past this is refused before it is split: 64 stops of ~300 characters.
 MAX_STOPS_TEXT_CHARS = MAX_STOPS * 300
 HORIZON = timedelta(days=366)
+# All of a vehicle's stands over the horizon: 16 a day. A year of 20 one-minute stands a
+# day fits in 255 characters of hours, and 64 such stops cost ~3 s of CPU to judge; the
+# budget keeps a timetable's check to ~0.05 s (7,320 stands measured at 0.05 s).
+MAX_STANDS = 366 * 16
 STOP_FIELDS = frozenset({"name", "lon", "lat", "hours", "hours_text"})
 MAX_STOP_NAME = 200
 # What a clerk is told the cell looks like.
@@ -300,10 +304,11 @@ def _when(t: datetime) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _spans(osm: str, start: datetime) -> tuple[tuple[datetime, datetime], ...]:
-    """A year of a stop's stands from ``start``: a sheet's buses repeat the same hours, and
-    a year of the library's intervals costs ~20-50 µs each (bench/mobile_validation.py)."""
-    return tuple(hours(osm).open_spans(start, start + HORIZON))
+def _spans(osm: str, start: datetime, limit: int) -> tuple[tuple[datetime, datetime], ...]:
+    """A year of a stop's stands from ``start`` (at most ``limit``): a sheet's buses repeat
+    the same hours, and a year of the library's intervals costs ~20-50 µs each
+    (bench/mobile_validation.py)."""
+    return tuple(hours(osm).open_spans(start, start + HORIZON, limit=limit))
 
 
 def _overlaps(numbered: Sequence[tuple[int, Stop]], add: Add, *, now: datetime | None) -> bool:
@@ -314,7 +319,16 @@ def _overlaps(numbered: Sequence[tuple[int, Stop]], add: Add, *, now: datetime |
     ok = True
     spans: list[tuple[datetime, datetime, int]] = []
     for i, stop in numbered:
-        own = _spans(stop.hours, start)
+        own = _spans(stop.hours, start, MAX_STANDS + 1)  # a fixed limit: cached across rows
+        if len(spans) + len(own) > MAX_STANDS:
+            add(
+                f"stops[{i}].hours",
+                "too_many_stands",
+                f"停靠次数太多（一年超过 {MAX_STANDS:,} 次，即每天 {MAX_STANDS // 366} 次以上）；"
+                f"{_label(i, stop.name)}起请只写车实际停靠的时段",
+                stop.hours_text or stop.hours,
+            )
+            return False
         if not own:
             add(
                 f"stops[{i}].hours",

@@ -23,7 +23,7 @@ import orjson
 
 from geodata.distance import distance_m
 from geodata.hours import TZ
-from stations.domain.auth import Principal, Role, check_station_write
+from stations.domain.auth import Principal, Role, check_event_write, check_station_write
 from stations.domain.errors import ForbiddenError, InvalidOptionError
 from stations.domain.events import (
     KIND_LABELS,
@@ -411,10 +411,11 @@ def create_event(
     return event
 
 
-def _check_event_write(by: Principal, event: Event) -> None:
-    if not by.is_city and str(by.owner) != event.owner:
-        msg = f"{by.name} may not change events of {event.owner}"
-        raise ForbiddenError(msg)
+def event_to_change(store: Store, by: Principal, event_id: int) -> Event:
+    """The event ``event_id`` if ``by`` may change it (its form in the console); 403 if not."""
+    event = store.get_event(event_id)
+    check_event_write(by, event.owner)
+    return event
 
 
 def update_event(
@@ -429,12 +430,14 @@ def update_event(
     holder: EventsHolder | None = None,
 ) -> Event:
     """Change an event of ``by``'s union: ``changes`` merged onto it, validated whole."""
-    event = store.get_event(event_id)
-    _check_event_write(by, event)
+    event = event_to_change(store, by, event_id)
     spec = merged(event, changes)
     owner = _checked_stations(by, spec, stations)
     if owner != event.owner:
-        raise ForbiddenError(f"{by.name} may not move an event to another union's stations")
+        raise ForbiddenError(
+            "活动不能改到别的工会的驿站"
+            f"（{by.name} may not move an event to another union's stations）"
+        )
     changed = store.update_event(
         event_id, spec, actor=by.actor, at=at, expected_version=expected_version
     )
@@ -446,8 +449,7 @@ def update_event(
 def delete_event(
     store: Store, by: Principal, event_id: int, *, at: datetime, holder: EventsHolder | None = None
 ) -> Event:
-    event = store.get_event(event_id)
-    _check_event_write(by, event)
+    event_to_change(store, by, event_id)
     deleted = store.delete_event(event_id, actor=by.actor, at=at)
     if holder is not None:
         holder.invalidate()

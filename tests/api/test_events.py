@@ -97,6 +97,20 @@ def test_writing_needs_a_token_and_a_union_only_at_its_own_stations(client, stor
     assert client.post("/v1/events", json=body(jb.id), headers=admin).status_code == 201
 
 
+def test_refusing_another_unions_event_says_why_in_chinese_first(client, store, stations):
+    yz, _ = stations
+    made = client.post("/v1/events", json=body(yz.id), headers=bearer(store, "district", YUZHONG))
+    event_id = made.json()["id"]
+    jiangbei = bearer(store, "district", JIANGBEI)
+    for r in (
+        client.patch(f"/v1/events/{event_id}", json={"title": "抢"}, headers=jiangbei),
+        client.delete(f"/v1/events/{event_id}", headers=jiangbei),
+    ):
+        detail = assert_problem(r, 403, "forbidden")["detail"]
+        assert "\u4e00" <= detail[0] <= "\u9fff", detail  # a clerk reads Chinese first
+        assert "工会" in detail
+
+
 def test_a_bad_event_says_what_is_wrong_field_by_field_in_chinese(client, store, stations):
     yz, _ = stations
     auth = bearer(store, "district", YUZHONG)

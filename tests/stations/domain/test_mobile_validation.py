@@ -166,6 +166,27 @@ def test_too_many_stops_are_refused_before_any_is_read(districts):
     assert time.perf_counter() - started < 0.5  # refused by its length, not stop by stop
 
 
+def test_a_timetable_of_countless_stands_is_refused_cheaply(districts):
+    # 50 stops, each one minute twenty times a day, every day (within the hours' length
+    # limit, and never two at once): a year of 7,320 stands each.
+    def dense(minute, times=20):
+        return "Mo-Su " + ",".join(
+            f"{h:02d}:{minute:02d}-{h:02d}:{minute + 1:02d}" for h in range(times)
+        )
+
+    stops = [
+        {**BUS_STOPS[i % len(BUS_STOPS)], "name": f"站{i}", "hours": dense(i)} for i in range(50)
+    ]
+    started = time.perf_counter()
+    problems = _problems(districts, stops=stops)
+    took_s = time.perf_counter() - started
+    assert [p.code for p in problems] == ["too_many_stands"], problems
+    assert "停靠次数太多" in problems[0].message
+    assert took_s < 0.5, took_s  # not a year of every stop's stands
+    # A bus standing at five stops three times a day, every day, is an ordinary timetable.
+    make_bus(districts, stops=[dict(s, hours=dense(i, 3)) for i, s in enumerate(stops[:5])])
+
+
 def test_a_stop_s_unknown_field_is_refused_in_a_json_body(districts):
     stops = [{**BUS_STOPS[0], "arrive": "10:00"}]
     (p,) = _problems(districts, stops=stops)
