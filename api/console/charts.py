@@ -17,6 +17,7 @@ import shapely
 
 from api.console.pygal_offline import Style, pygal
 from geodata.districts import District
+from stations.domain.events import KIND_LABELS, EventKind
 from stations.formats.report import cell_text
 
 FONTS = '"WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif'
@@ -122,6 +123,52 @@ def rates_chart(rates: Sequence[tuple[str, float | None]], *, title: str) -> str
     )
     chart.x_labels = [label for label, _ in rates]
     chart.add("", [None if v is None else round(v * 100, 1) for _, v in rates])
+    return _svg(chart)
+
+
+# One colour per event kind (eight: the style's four would repeat).
+KIND_COLOURS = (
+    "#d9822b",
+    "#1f6fb2",
+    "#2e9e5b",
+    "#8e5ea2",
+    "#b03a48",
+    "#e0b400",
+    "#3bb3c3",
+    "#888888",
+)
+
+
+def events_chart(
+    counts: Sequence[dict[str, Any]],
+    categories: Sequence[tuple[str, str]],
+    *,
+    of: str,
+    title: str,
+) -> str:
+    """Occurrences of events (rows of stations.services.events.district_counts) stacked by
+    kind, one bar per category (key, label), ``of`` naming the rows' key for it
+    (``district_adcode``: a bar per district, read across; ``period``: a bar per month)."""
+    totals: dict[tuple[str, str], int] = {}
+    for row in counts:
+        key = (row[of], row["kind"])
+        totals[key] = totals.get(key, 0) + row["occurrences"]
+    style = Style(**{**STYLE.to_dict(), "colors": KIND_COLOURS})
+    if of == "district_adcode":
+        chart = pygal.HorizontalStackedBar(
+            **{**CONFIG, "style": style, "width": 650, "height": 160 + 24 * len(categories)},
+            title=title,
+            margin_left=CJK_MARGIN,
+        )
+    else:
+        chart = pygal.StackedBar(**{**CONFIG, "style": style}, title=title)
+    chart.x_labels = [label for _, label in categories]
+    for kind in EventKind:
+        values = [totals.get((key, kind.value)) for key, _ in categories]
+        if any(values):
+            chart.add(KIND_LABELS[kind], values)
+    if not totals:
+        chart.no_data_text = "这段时间没有活动"
     return _svg(chart)
 
 
