@@ -8,6 +8,7 @@ style-src takes inline styles). Text uses the browser's fonts: the CJK ones firs
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
@@ -153,15 +154,26 @@ def events_chart(
     for row in counts:
         key = (row[of], row["kind"])
         totals[key] = totals.get(key, 0) + row["occurrences"]
-    style = Style(**{**STYLE.to_dict(), "colors": KIND_COLOURS})
+    stacked: dict[str, int] = {}
+    for (category, _), n in totals.items():
+        stacked[category] = stacked.get(category, 0) + n
+    # Whole occurrences on the axis: about five steps up to the tallest bar.
+    step = max(1, math.ceil(max(stacked.values(), default=1) / 5))
+    top = max(stacked.values(), default=1)
+    options: dict[str, Any] = {
+        **CONFIG,
+        "style": Style(**{**STYLE.to_dict(), "colors": KIND_COLOURS}),
+        "width": 650,  # half the page wide, as the districts' rates
+        "title": title,
+    }
+    if totals:  # pygal cannot place labels on an empty chart
+        options["y_labels"] = list(range(0, top + step, step))
     if of == "district_adcode":
-        chart = pygal.HorizontalStackedBar(
-            **{**CONFIG, "style": style, "width": 650, "height": 160 + 24 * len(categories)},
-            title=title,
-            margin_left=CJK_MARGIN,
-        )
+        options["height"] = 160 + 24 * len(categories)
+        chart = pygal.HorizontalStackedBar(**options, margin_left=CJK_MARGIN)
+        categories = categories[::-1]  # pygal draws the first at the bottom: as the table reads
     else:
-        chart = pygal.StackedBar(**{**CONFIG, "style": style}, title=title)
+        chart = pygal.StackedBar(**options)
     chart.x_labels = [label for _, label in categories]
     for kind in EventKind:
         values = [totals.get((key, kind.value)) for key, _ in categories]
