@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.responses import GEOJSON
 from geodata.crs import CoordinateSystem
+from stations.domain.events import EventKind
 from stations.domain.model import AMENITIES as _AMENITIES
 from stations.domain.model import Status
 from stations.domain.validation import CHINA_LAT as _LAT
@@ -77,5 +79,106 @@ OPS_FIELDS: dict[str, Any] = {
 
 def record_schema(description: str) -> dict[int | str, dict[str, Any]]:
     """The 200 response of a route giving station records, with the operations fields."""
-    schema = {"type": "object", "properties": OPS_FIELDS, "additionalProperties": True}
+    schema = {
+        "type": "object",
+        "properties": {**OPS_FIELDS, **RECORD_MOBILE_FIELDS},
+        "additionalProperties": True,
+    }
     return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+# A result placed at a time (nearest, along-route, listings with `at`): a mobile station (流动驿站)
+# at its stop; between stops it is left out (stations.domain.mobile.place is the rule).
+PLACED_FIELDS: dict[str, Any] = {
+    "mobile": {
+        "type": "boolean",
+        "description": (
+            "true: a mobile station (流动驿站, e.g. a bus) standing at one of its stops at `at`; "
+            "its position is the stop's, in `crs`. false: a fixed station"
+        ),
+    },
+    "stop_name": {
+        "type": "string",
+        "description": "the stop where the mobile station stands at `at` (mobile only)",
+    },
+    "stop_until": {
+        "type": ["string", "null"],
+        "format": "date-time",
+        "description": (
+            "when it leaves that stop, ISO 8601 Asia/Shanghai; null: it stays (mobile only)"
+        ),
+    },
+}
+
+_EVENT: dict[str, Any] = {
+    "type": ["object", "null"],
+    "properties": {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "kind": enum(*(k.value for k in EventKind)),
+        "kind_label": {"type": "string", "description": "the kind in Chinese, e.g. 免费餐"},
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+    },
+    "required": ["id", "title", "kind", "kind_label", "start", "end"],
+}
+# The station's events (活动, GET /v1/events) in each nearest and along-route result.
+EVENT_FIELDS: dict[str, Any] = {
+    "event": {**_EVENT, "description": "the occurrence on at the station at `at`; null: none"},
+    "next_event": {
+        **_EVENT,
+        "description": "the station's next occurrence starting after `at`; null: none",
+    },
+}
+
+# The mobile fields of a station record (GET /v1/stations/{id}, listings, export, writes).
+RECORD_MOBILE_FIELDS: dict[str, Any] = {
+    "mobile": {
+        "type": "boolean",
+        "description": "a mobile station (流动驿站): it stands at its `stops` by their hours",
+    },
+    "stops": {
+        "type": "array",
+        "description": (
+            "a mobile station's stops (停靠点), positions in `crs`; [] for a fixed station. "
+            "`hours` is canonical OSM opening_hours (as written in `hours_text`); when two "
+            "stops' hours overlap, the first listed wins"
+        ),
+        "items": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "lon": {"type": "number"},
+                "lat": {"type": "number"},
+                "hours": {"type": "string", "examples": ["Mo,We,Fr 09:00-12:00"]},
+                "hours_text": {"type": "string", "examples": ["周一、三、五 9:00-12:00"]},
+            },
+            "required": ["name", "lon", "lat", "hours", "hours_text"],
+        },
+    },
+}
+
+
+def result_schema(description: str, example: dict[str, Any] | None = None) -> dict[int | str, Any]:
+    """The 200 response of a route answering placed results (nearest, along-route): each of
+    ``results`` with the operations, placement and event fields."""
+    item = {
+        "type": "object",
+        "properties": {**OPS_FIELDS, **PLACED_FIELDS, **EVENT_FIELDS},
+        "required": ["mobile", "event", "next_event"],
+        "additionalProperties": True,
+    }
+    schema = {
+        "type": "object",
+        "properties": {"results": {"type": "array", "items": item}},
+        "additionalProperties": True,
+    }
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {
+        200: {
+            "description": description,
+            "content": {"application/json": content, GEOJSON: {}},
+        }
+    }

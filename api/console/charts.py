@@ -8,6 +8,7 @@ style-src takes inline styles). Text uses the browser's fonts: the CJK ones firs
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ import shapely
 
 from api.console.pygal_offline import Style, pygal
 from geodata.districts import District
+from stations.domain.events import KIND_LABELS, EventKind
 from stations.formats.report import cell_text
 
 FONTS = '"WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif'
@@ -122,6 +124,63 @@ def rates_chart(rates: Sequence[tuple[str, float | None]], *, title: str) -> str
     )
     chart.x_labels = [label for label, _ in rates]
     chart.add("", [None if v is None else round(v * 100, 1) for _, v in rates])
+    return _svg(chart)
+
+
+# One colour per event kind (eight: the style's four would repeat).
+KIND_COLOURS = (
+    "#d9822b",
+    "#1f6fb2",
+    "#2e9e5b",
+    "#8e5ea2",
+    "#b03a48",
+    "#e0b400",
+    "#3bb3c3",
+    "#888888",
+)
+
+
+def events_chart(
+    counts: Sequence[dict[str, Any]],
+    categories: Sequence[tuple[str, str]],
+    *,
+    of: str,
+    title: str,
+) -> str:
+    """Occurrences of events (rows of stations.services.events.district_counts) stacked by
+    kind, one bar per category (key, label), ``of`` naming the rows' key for it
+    (``district_adcode``: a bar per district, read across; ``period``: a bar per month)."""
+    totals: dict[tuple[str, str], int] = {}
+    for row in counts:
+        key = (row[of], row["kind"])
+        totals[key] = totals.get(key, 0) + row["occurrences"]
+    stacked: dict[str, int] = {}
+    for (category, _), n in totals.items():
+        stacked[category] = stacked.get(category, 0) + n
+    # Whole occurrences on the axis: about five steps up to the tallest bar.
+    step = max(1, math.ceil(max(stacked.values(), default=1) / 5))
+    top = max(stacked.values(), default=1)
+    options: dict[str, Any] = {
+        **CONFIG,
+        "style": Style(**{**STYLE.to_dict(), "colors": KIND_COLOURS}),
+        "width": 650,  # half the page wide, as the districts' rates
+        "title": title,
+    }
+    if totals:  # pygal cannot place labels on an empty chart
+        options["y_labels"] = list(range(0, top + step, step))
+    if of == "district_adcode":
+        options["height"] = 160 + 24 * len(categories)
+        chart = pygal.HorizontalStackedBar(**options, margin_left=CJK_MARGIN)
+        categories = categories[::-1]  # pygal draws the first at the bottom: as the table reads
+    else:
+        chart = pygal.StackedBar(**options)
+    chart.x_labels = [label for _, label in categories]
+    for kind in EventKind:
+        values = [totals.get((key, kind.value)) for key, _ in categories]
+        if any(values):
+            chart.add(KIND_LABELS[kind], values)
+    if not totals:
+        chart.no_data_text = "这段时间没有活动"
     return _svg(chart)
 
 

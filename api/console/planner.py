@@ -4,7 +4,7 @@ district is Principal.may_see_planning, checked in the service."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -14,6 +14,7 @@ from starlette.responses import Response
 from api.console.charts import (
     district_map,
     district_rates_chart,
+    events_chart,
     mapped_history_chart,
     rates_chart,
 )
@@ -37,6 +38,7 @@ from stations.services.dashboard import (
     report_tables,
     report_title,
 )
+from stations.services.events import events_by_district, planner_window
 from stations.services.gaps import find_gaps, gap_options, gaps_document
 from stations.services.planning import TargetsFileError
 
@@ -83,17 +85,39 @@ def _choices(user: ConsoleUser, services: Services) -> list[tuple[str, str]]:
     return [(d.adcode, d.name) for d in services.districts]
 
 
-def _charts(board: Dashboard, services: Services) -> list[str]:
+def _events_chart(board: Dashboard, services: Services, index: StationIndex) -> str:
+    """活动（按区县）: occurrences by kind over the last three months, this one and the next
+    three; per district for the city, per month for one district."""
+    start, end = planner_window(board.today)
+    counts = events_by_district(services.store, index.get, start=start, end=end)
+    last = end - timedelta(days=1)
+    span = f"{start.year}年{start.month}月—{last.year}年{last.month}月"
+    if board.scope is None:
+        categories = [(d.adcode, d.name) for d in services.districts]
+        return events_chart(counts, categories, of="district_adcode", title=f"活动（按区县）{span}")
+    counts = [c for c in counts if c["district_adcode"] == board.scope]
+    months, day = [], start
+    while day < end:
+        months.append((f"{day:%Y-%m}", f"{day.month}月"))
+        day = (day + timedelta(days=32)).replace(day=1)
+    title = f"活动（按区县）{board.scope_name}，{span}"
+    return events_chart(counts, months, of="period", title=title)
+
+
+def _charts(board: Dashboard, services: Services, index: StationIndex) -> list[str]:
+    events = _events_chart(board, services, index)
     if board.scope is None:
         rates = {r["key"]: r["listed_all_rate"] for r in board.rows}
         return [
             mapped_history_chart(board.history, title=f"{board.whole}上图进度（按日）"),
             district_map(list(services.districts), rates, title="各区县三家均上图率"),
             district_rates_chart(board.rows, title="各区县上图率"),
+            events,
         ]
     (row,) = board.rows
     labels = {c.key: c.label for c in DISTRICT_COLUMNS if c.kind == "rate"}
-    return [rates_chart([(label, row[k]) for k, label in labels.items()], title=board.scope_name)]
+    own = rates_chart([(label, row[k]) for k, label in labels.items()], title=board.scope_name)
+    return [own, events]
 
 
 def _failed(request: Request, district: str | None, exc: Exception) -> Response:
@@ -115,6 +139,7 @@ def _failed(request: Request, district: str | None, exc: Exception) -> Response:
 def _page(
     request: Request,
     user: ConsoleUser,
+    index: StationIndex,
     services: Services,
     page: str,
     board: Dashboard,
@@ -128,7 +153,7 @@ def _page(
         tables=report_tables(board, sort=sort),
         sort=sort or "",
         sort_columns=[(c.key, c.label) for c in DISTRICT_COLUMNS],
-        charts=_charts(board, services),
+        charts=_charts(board, services, index),
         title=report_title(board),
         query=_query(board.scope),
         sorted_query=_query(board.scope, sort),
@@ -152,7 +177,7 @@ def _board_page(
         board = _board(index, services, user, district, sort or None)
     except (ForbiddenError, InvalidOptionError, TargetsFileError) as exc:
         return _failed(request, district, exc)
-    return _page(request, user, services, template, board, sort or None)
+    return _page(request, user, index, services, template, board, sort or None)
 
 
 @router.get("/console/dashboard")

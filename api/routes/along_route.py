@@ -146,7 +146,11 @@ _DESCRIPTION = (
     "model) and `open_on_arrival` (by its hours then, in Asia/Shanghai with China's "
     "holidays and make-up working days, as `open_now`). Positions in and out are in `crs` "
     "(`out_crs` to give them back in another). `next` is a token for the following page "
-    "(null on the last), valid for the same request. "
+    "(null on the last), valid for the same request. A mobile station (流动驿站, a bus) is "
+    "along the route at a stop near it where it stands on the rider's `arrival` there "
+    "(`mobile: true`, the stop's position, `stop_name`, `stop_until`); fixed stations carry "
+    "`mobile: false`. Every result carries `event` and `next_event` (the station's 活动 at "
+    "`at` and the next one; null: none). "
 )
 
 
@@ -154,7 +158,7 @@ _DESCRIPTION = (
     "/stations/along-route",
     summary="The stations along a route, in order along it",
     description=_DESCRIPTION + "Routes too long for a URL: POST the same as JSON.",
-    responses={200: {"content": {"application/json": {}, GEOJSON: {}}}},
+    responses=doc.result_schema("The stations along the route, in order along it"),
     openapi_extra=ALONG.openapi(),
 )
 async def along_route_get(request: Request) -> Response:
@@ -172,7 +176,7 @@ async def along_route_get(request: Request) -> Response:
     + "The body holds `route` (a GeoJSON LineString) and every parameter of the GET form "
     f"by the same name (`crs`, `distance_m`, `amenity`, ...); the query string is not read. "
     f"At most {MAX_BODY_BYTES // 1024 // 1024} MB.",
-    responses={200: {"content": {"application/json": {}, GEOJSON: {}}}},
+    responses=doc.result_schema("The stations along the route, in order along it"),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -255,9 +255,7 @@ def district_events(
             )
     if end <= start or end - start > timedelta(days=3 * 366):
         raise Problem("out_of_range", "to 应晚于 from，最多三年（to must follow from, ≤ 3 years）")
-    rows = events_service.district_counts(
-        services.store.list_events(from_day=start), index.get, start=start, end=end, by=by
-    )
+    rows = events_service.events_by_district(services.store, index.get, start=start, end=end, by=by)
     return json_response(
         {"from": start.isoformat(), "to": end.isoformat(), "by": by, "items": rows}
     )

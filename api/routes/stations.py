@@ -63,7 +63,7 @@ _NEAREST_EXAMPLE = {
         "lat": 29.557,
         "crs": "wgs84",
         "at": "2025-10-01T14:30:00+08:00",
-        "k": 1,
+        "k": 2,
         "radius_m": None,
         "open_now": True,
         "self_service": None,
@@ -76,12 +76,16 @@ _NEAREST_EXAMPLE = {
     "travel": "walk",
     "travel_label": "步行",
     "unreachable": [{"id": 57, "name": "朝天门码头驿站", "distance_m": 640.2, "snap_m": 412.5}],
-    "count": 1,
+    "count": 2,
     "results": [
         {
             "id": 42,
             "name": "解放碑工会驿站",
             "address": "重庆市渝中区民族路1号",
+            "host": "中国工商银行重庆解放碑支行",
+            "contact_phone": "023-63000000",
+            "code": "K7QX2M9P",
+            "page_url": "/s/K7QX2M9P",
             "distance_m": 183.4,
             "route_m": 246.8,
             "duration_s": 197,
@@ -106,11 +110,86 @@ _NEAREST_EXAMPLE = {
                 "how": "inspection",
                 "label": "抽查确认",
             },
+            "mobile": False,
+            "event": {
+                "id": 7,
+                "title": "每周免费午餐",
+                "kind": "free_meal",
+                "kind_label": "免费餐",
+                "start": "2025-10-01T11:00:00+08:00",
+                "end": "2025-10-01T15:00:00+08:00",
+            },
+            "next_event": {
+                "id": 7,
+                "title": "每周免费午餐",
+                "kind": "free_meal",
+                "kind_label": "免费餐",
+                "start": "2025-10-03T11:00:00+08:00",
+                "end": "2025-10-03T15:00:00+08:00",
+            },
             "navigation": {
                 "amap": "https://uri.amap.com/navigation?to=...",
                 "baidu": "https://api.map.baidu.com/direction?destination=...",
             },
-        }
+        },
+        {
+            # A mobile station (流动驿站) placed at its stop at `at`: the stop's position.
+            "id": 88,
+            "name": "渝中区流动驿站（爱心巴士）",
+            "address": "重庆市渝中区",
+            "host": "渝中区总工会",
+            "contact_phone": "023-63001111",
+            "code": "B5HN8RWD",
+            "page_url": "/s/B5HN8RWD",
+            "distance_m": 402.7,
+            "route_m": 455.1,
+            "duration_s": 364,
+            "bearing_deg": 208.5,
+            "lon": 106.5751,
+            "lat": 29.5538,
+            "crs": "wgs84",
+            "open_now": True,
+            "next_change": "2025-10-01T17:00:00+08:00",
+            "hours": "Mo-Su 09:00-17:00",
+            "hours_text": "每天 9:00-17:00",
+            "amenities": ["hot_water", "phone_charging", "first_aid"],
+            "self_service_24h": False,
+            "entry_methods": ["staffed"],
+            "registration_required": False,
+            "status": "active",
+            "district_adcode": "500103",
+            "rating": {"average": 4.8, "count": 5},
+            "stars": 3,
+            "last_confirmed": {
+                "at": "2025-09-30T16:40:00+08:00",
+                "how": "union_edit",
+                "label": "工会更新",
+            },
+            "mobile": True,
+            "stop_name": "较场口",
+            "stop_until": "2025-10-01T17:00:00+08:00",
+            # null when none (the document drops nulls from examples: this bus has both).
+            "event": {
+                "id": 12,
+                "title": "冬日送温暖",
+                "kind": "warmth",
+                "kind_label": "送温暖",
+                "start": "2025-10-01T09:00:00+08:00",
+                "end": "2025-10-01T17:00:00+08:00",
+            },
+            "next_event": {
+                "id": 15,
+                "title": "爱心理发",
+                "kind": "haircut",
+                "kind_label": "理发",
+                "start": "2025-10-04T10:00:00+08:00",
+                "end": "2025-10-04T14:00:00+08:00",
+            },
+            "navigation": {
+                "amap": "https://uri.amap.com/navigation?to=...",
+                "baidu": "https://api.map.baidu.com/direction?destination=...",
+            },
+        },
     ],
 }
 
@@ -218,9 +297,14 @@ NEAREST = QuerySpec(
         "every filter that are too far from any way to be routed to and nearer in a straight "
         "line than the last route returned (or than `radius_m`), at most 10. No network for "
         "the profile: 409 `network_not_loaded`; the point too far from any way: 422 "
-        "`point_off_network`. The example is an answer with `travel=walk`."
+        "`point_off_network`. Each result carries `mobile`: a mobile station (流动驿站, a bus) "
+        "is placed at the stop where it stands at `at` (its position is the stop's, with "
+        "`stop_name` and `stop_until`) and left out between stops; and `event` (the "
+        "station's 活动 on at `at`) and `next_event` (the next one), null when none. The "
+        "example is an answer with `travel=walk`: a fixed station with an event on, and a bus "
+        "at its stop."
     ),
-    responses={200: {"content": {"application/json": {"example": _NEAREST_EXAMPLE}, GEOJSON: {}}}},
+    responses=doc.result_schema("The nearest stations, nearest first", _NEAREST_EXAMPLE),
     openapi_extra=NEAREST.openapi(),
 )
 async def nearest(request: Request) -> Response:

@@ -679,6 +679,30 @@ def district_counts(
     ]
 
 
+def events_by_district(
+    store: Store,
+    stations: Callable[[int], Station | None],
+    *,
+    start: date,
+    end: date,
+    by: str = "month",
+) -> list[dict[str, Any]]:
+    """:func:`district_counts` of the stored events that may occur from ``start`` on."""
+    events = store.list_events(from_day=start)
+    return district_counts(events, stations, start=start, end=end, by=by)
+
+
+def planner_window(
+    today: date, *, months_back: int = 3, months_ahead: int = 3
+) -> tuple[date, date]:
+    """(first day, day after the last) of the months a planner sees events over: the
+    ``months_back`` months before ``today``'s, its own, and ``months_ahead`` after."""
+    first = today.replace(day=1)
+    index = first.year * 12 + first.month - 1
+    lo, hi = index - months_back, index + months_ahead + 1
+    return date(lo // 12, lo % 12 + 1, 1), date(hi // 12, hi % 12 + 1, 1)
+
+
 # -- sample data ---------------------------------------------------------------------------
 
 SAMPLE_MARK = "（示例）"

@@ -100,7 +100,8 @@ def test_the_city_sees_every_district_the_city_row_and_the_chart(console, distri
     assert rows[-1][active] == f"{api['city']['by_status']['active']:,}"
     for link in ("/maps/coverage", "/console/gaps", "/console/report", "/console/report.xlsx"):
         assert f'href="{link}"' in page.text
-    assert page.text.count("<svg") == 3 and "全市上图进度" in page.text
+    assert page.text.count("<svg") == 4 and "全市上图进度" in page.text
+    assert "活动（按区县）" in page.text and "这段时间没有活动" in page.text  # no event yet
     svg = page.text[page.text.index("<svg") : page.text.rindex("</svg>")]
     assert "<script" not in svg and not re.findall(r"https?://(?!www\.w3\.org/)", svg)
     assert "WenQuanYi Micro Hei" in svg

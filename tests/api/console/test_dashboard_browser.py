@@ -4,9 +4,12 @@ charts show, the tables sort, nothing is fetched from elsewhere and nothing is r
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 
+from geodata.hours import TZ
+from stations.services.events import load_sample_events
 from stations.services.sample import load_demo
 from tests.api.console.browser import live_console, new_page, screenshot, sign_in
 from tests.api.console.helpers import make_account
@@ -23,6 +26,7 @@ TARGETS = (
 
 def _setup(store, districts):
     load_demo(store, districts, seed=5, total=600)
+    load_sample_events(store, list(store.iter_all()), seed=5, at=datetime.now(TZ))
     make_account(store, districts, role="admin", code=None, name="重庆市总工会")
     make_account(store, districts, code="500103", name="渝中区总工会")
 
@@ -60,9 +64,14 @@ def test_the_dashboard_and_the_report_in_chromium(browser, tmp_path, districts):
         chart.scroll_into_view_if_needed()
         box = chart.bounding_box()
         assert box is not None and box["width"] > 800 and box["height"] > 200
-        assert page.locator("figure.chart svg").count() == 3
+        assert page.locator("figure.chart svg").count() == 4
         page.evaluate("window.scrollTo(0, 0)")
         screenshot(page, "dashboard")
+        events = page.locator("figure.chart", has_text="活动（按区县）")
+        events.scroll_into_view_if_needed()
+        box = events.bounding_box()
+        assert box is not None and box["height"] > 600  # a bar per district, names legible
+        screenshot(page, "dashboard-events")
 
         page.goto(f"{live.base}/console/gaps?district=500103")
         assert page.locator("table.gaps-table tbody tr").count() == 10
@@ -70,7 +79,7 @@ def test_the_dashboard_and_the_report_in_chromium(browser, tmp_path, districts):
 
         page.goto(f"{live.base}/console/report")
         assert page.locator("h1").inner_text().startswith("工会驿站规划报表（全市，")
-        assert page.locator("figure.chart svg").count() == 3
+        assert page.locator("figure.chart svg").count() == 4
         assert page.locator("svg.district-map path").count() == 38
         screenshot(page, "report")
         # Printed: A4 landscape (297 mm at 96 dpi is 1123 px), the console's header hidden.
@@ -97,7 +106,8 @@ def test_a_district_union_sees_its_own_district_in_chromium(browser, tmp_path, d
         page.goto(f"{live.base}/console/dashboard")
         rows = page.locator("table[data-table='各区县指标'] tbody tr")
         assert rows.count() == 1 and rows.first.locator("td").first.inner_text() == "渝中区"
-        assert page.locator("figure.chart svg").count() == 1
+        assert page.locator("figure.chart svg").count() == 2
+        page.locator("figure.chart", has_text="活动（按区县）").scroll_into_view_if_needed()
         screenshot(page, "dashboard-district")
         answer = page.goto(f"{live.base}/console/dashboard?district=500101")
         assert answer is not None and answer.status == 403
