@@ -108,6 +108,11 @@ PLACED_FIELDS: dict[str, Any] = {
             "when it leaves that stop, ISO 8601 Asia/Shanghai; null: it stays (mobile only)"
         ),
     },
+    "stop_hours": {
+        "type": "string",
+        "description": "that stop's hours as the union wrote them, e.g. 周一、三、五 10:00-14:00 "
+        "(mobile only)",
+    },
 }
 
 _EVENT: dict[str, Any] = {

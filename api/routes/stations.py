@@ -168,6 +168,7 @@ _NEAREST_EXAMPLE = {
             "mobile": True,
             "stop_name": "较场口",
             "stop_until": "2025-10-01T17:00:00+08:00",
+            "stop_hours": "每天 10:00-17:00",
             # null when none (the document drops nulls from examples: this bus has both).
             "event": {
                 "id": 12,
@@ -299,7 +300,7 @@ NEAREST = QuerySpec(
         "the profile: 409 `network_not_loaded`; the point too far from any way: 422 "
         "`point_off_network`. Each result carries `mobile`: a mobile station (流动驿站, a bus) "
         "is placed at the stop where it stands at `at` (its position is the stop's, with "
-        "`stop_name` and `stop_until`) and left out between stops; and `event` (the "
+        "`stop_name`, `stop_until` and `stop_hours`) and left out between stops; and `event` (the "
         "station's 活动 on at `at`) and `next_event` (the next one), null when none. The "
         "example is an answer with `travel=walk`: a fixed station with an event on, and a bus "
         "at its stop."
