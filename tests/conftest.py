@@ -119,11 +119,15 @@ def pg_cluster():
 
 
 @pytest.fixture(params=BACKENDS)
-def store_url(request, tmp_path: Path) -> str:
-    """A new, empty registry in each backend."""
+def store_url(request, tmp_path: Path) -> Iterator[str]:
+    """A new, empty registry in each backend (a PostGIS one dropped after the test)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry.sqlite3'}"
-    return request.getfixturevalue("pg_cluster").new_database(template=PG_TEMPLATE)
+        yield f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.new_database(template=PG_TEMPLATE)
+    yield url
+    cluster.drop_database(url)
 
 
 @pytest.fixture

@@ -52,6 +52,13 @@ class Cluster:
             conn.execute(f"CREATE DATABASE {name}{extra}")
         return self.url(name)
 
+    def drop_database(self, url: str) -> None:
+        """Drop a database new_database made (its sessions ended first), so that a long run
+        does not leave hundreds behind: a replica's base backup copies them all."""
+        name = url.rpartition("/")[2]
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
     def _ctl(self, *args: str) -> None:
         assert self.datadir is not None
         _as_postgres(self._bin("pg_ctl"), "-D", str(self.datadir), "-w", "-t", "30", *args)

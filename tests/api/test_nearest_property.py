@@ -31,8 +31,9 @@ GEOD = Geod(ellps="WGS84")
 HOURS = ["24/7", "Mo-Fr 08:00-20:00; PH off", "Mo-Su 09:00-17:00", "Mo-Sa 07:30-22:00"]
 # The State Council's 2026 arrangement (国办发明电〔2025〕7号), written out here so that
 # open-now is checked against the notice, not against geodata's own calendar: National
-# Day 10月1日至7日放假调休, 9月20日（周日）、10月10日（周六）上班.
-HOLIDAYS_2026 = frozenset(date(2026, 10, d) for d in range(1, 8))
+# Day 10月1日至7日放假调休, 9月20日（周日）、10月10日（周六）上班; 中秋节 9月25日（周五）至27日
+# 放假 (the Friday is the one weekday: a case hypothesis found, missing here before).
+HOLIDAYS_2026 = frozenset(date(2026, 10, d) for d in range(1, 8)) | {date(2026, 9, 25)}
 MAKEUP_WORKDAYS_2026 = frozenset({date(2026, 9, 20), date(2026, 10, 10)})
 
 

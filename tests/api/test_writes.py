@@ -430,6 +430,7 @@ def test_a_defect_while_planning_is_not_reported_as_a_bad_file(client, store, yu
         raise KeyError("a defect")
 
     monkeypatch.setattr("stations.services.uploads.build_station", broken)
+    monkeypatch.setattr("stations.services.uploads.plain_station", broken)  # the fast reading
     with pytest.raises(KeyError, match="a defect"):
         upload(client, yuzhong, csv_bytes([row("K1")]))
     assert upload_states(store) == {}
