@@ -321,13 +321,65 @@ class AreaTiles:
     lines_from: int = 6
 
 
+# The tiled layers' work, shared by the stations' and the districts' tiles (each script
+# defines it if the other has not): a tile's fetch is started, and its drawing done, a
+# frame at a time, each frame running queued jobs until FRAME_MS have gone (at least one),
+# so that however many tiles a move asks for no task holds the page long; a tile removed
+# (panned away) before its turn is neither fetched nor drawn, its request aborted.
+_FRAMES_JS = """
+  var frames = window.yizhanFrames = window.yizhanFrames || (function () {
+    var FRAME_MS = 6, jobs = [], head = 0, asked = false;
+    function run() {
+      asked = false;
+      var end = performance.now() + FRAME_MS;
+      do {
+        var job = jobs[head];
+        jobs[head++] = null;
+        job();
+      } while (head < jobs.length && performance.now() < end);
+      if (head >= jobs.length) { jobs = []; head = 0; } else { ask(); }
+    }
+    function ask() { if (!asked) { asked = true; L.Util.requestAnimFrame(run); } }
+    function later(job) { jobs.push(job); ask(); }
+    // A tile's body (JSON) from url, then draw(body) in a frame of its own, then done.
+    function tile(el, url, draw, done) {
+      later(function () {
+        if (el.yzGone) { return; }
+        var abort = window.AbortController ? new AbortController() : null;
+        el.yzAbort = abort;
+        fetch(url, {credentials: "same-origin", signal: abort && abort.signal})
+          .then(function (r) {
+            if (!r.ok) { throw new Error("tile " + r.status); }
+            return r.json();
+          }).then(function (d) {
+            later(function () {
+              if (el.yzGone) { return; }
+              draw(d);
+              done(null, el);
+            });
+          }, function (e) { if (!el.yzGone) { done(e, el); } });
+      });
+    }
+    // A layer's tiles taken off the map stop: not fetched, not drawn.
+    function watch(layer) {
+      layer.on("tileunload", function (e) {
+        e.tile.yzGone = true;
+        if (e.tile.yzAbort) { e.tile.yzAbort.abort(); }
+      });
+      return layer;
+    }
+    return {later: later, tile: tile, watch: watch};
+  })();
+"""
+
+
 _TILES_JS = Template(
     """
 {% macro script(this, kwargs) %}
 (function () {
   var map = {{ this._parent.get_name() }};
   var cfg = {{ this.config }};
-  var cats = cfg.categories;
+  var cats = cfg.categories;@FRAMES@
   var SS = 4, OFF = 8, TWO_PI = 2 * Math.PI;
   // Above the areas (overlay pane), below popups; clicks pass through to the map (the
   // districts keep their tooltips) and are matched to the tiles' points here.
@@ -381,16 +433,12 @@ _TILES_JS = Template(
     createTile: function (c, done) {
       var canvas = L.DomUtil.create("canvas", "yz-tile");
       canvas.width = canvas.height = 256;
-      fetch(tileUrl(c), {credentials: "same-origin"}).then(function (r) {
-        if (!r.ok) { throw new Error("tile " + r.status); }
-        return r.json();
-      }).then(function (d) { canvas.yz = d; draw(canvas, d); done(null, canvas); },
-              function (e) { done(e, canvas); });
+      frames.tile(canvas, tileUrl(c), function (d) { canvas.yz = d; draw(canvas, d); }, done);
       return canvas;
     }
   });
-  var layer = new Stations({pane: "yz-stations", updateWhenZooming: false, keepBuffer: 2,
-                            maxZoom: cfg.max_zoom});
+  var layer = frames.watch(new Stations({pane: "yz-stations", updateWhenZooming: false,
+                                         keepBuffer: 2, maxZoom: cfg.max_zoom}));
   // A click: the nearest point or bubble of the tiles around it, within its radius.
   function hit(e) {
     var z = layer._tileZoom, scale = map.getZoomScale(map.getZoom(), z);
@@ -480,7 +528,7 @@ _TILES_JS = Template(
   });
 })();
 {% endmacro %}
-"""
+""".replace("@FRAMES@", _FRAMES_JS)
 )
 
 
@@ -752,7 +800,10 @@ def coverage_map(
     bounds = shapely.total_bounds([g for _, _, g in geoms]) if geoms else None
 
     # Fractional zoom: the whole city fills the space the legend and controls leave.
-    m = folium.Map(tiles=None, prefer_canvas=True, zoom_snap=0.25, zoom_delta=0.5)
+    # Tiled, no tile fades in: each fade is a dozen frames composited (in software on a
+    # machine without a GPU) while the next tiles are being drawn.
+    fade = {} if station_tiles is None else {"fade_animation": False}
+    m = folium.Map(tiles=None, prefer_canvas=True, zoom_snap=0.25, zoom_delta=0.5, **fade)
     m.default_js = []
     m.default_css = []
     root: Any = m.get_root()  # a branca Figure
@@ -994,7 +1045,7 @@ _DISTRICTS_JS = Template(
   var areas = [{{ this.areas }}];
   var control = {{ this.control }};
   var tiled = {{ this.tiled }};
-  var shown = null;
+  var shown = null;@FRAMES@
   function fillStyle(f) {
     var k = f.properties.k;
     return {fillColor: palette[shown.fill[k]], fillOpacity: 0.55, color: "#444", weight: 0.5};
@@ -1152,19 +1203,31 @@ _DISTRICTS_JS = Template(
         var canvas = L.DomUtil.create("canvas", "yz-area-tile");
         canvas.width = canvas.height = 256;
         var url = tiled.url.replace("{z}", c.z).replace("{x}", c.x).replace("{y}", c.y);
-        fetch(url + tiled.query, {credentials: "same-origin"}).then(function (r) {
-          if (!r.ok) { throw new Error("tile " + r.status); }
-          return r.json();
-        }).then(function (d) { canvas.yz = d; paint(canvas); done(null, canvas); },
-                function (e) { done(e, canvas); });
+        frames.tile(canvas, url + tiled.query, function (d) { canvas.yz = d; paint(canvas); },
+                    done);
         return canvas;
       }
     });
-    var layer = new Areas({pane: "yz-areas", updateWhenZooming: false, keepBuffer: 2,
-                           maxZoom: tiled.max_zoom});
+    var layer = frames.watch(new Areas({pane: "yz-areas", updateWhenZooming: false,
+                                        keepBuffer: 2, maxZoom: tiled.max_zoom}));
+    // Repainted a tile a frame's share at a time (the tiles in view first), once however
+    // often asked before its turn.
     function repaint() {
       var tiles = layer._tiles || {};  // none before the layer is on the map
-      Object.keys(tiles).forEach(function (k) { paint(tiles[k].el); });
+      var z = layer._tileZoom, centre = z === undefined ? null
+        : map.project(map.getCenter(), z).divideBy(256);
+      Object.keys(tiles).map(function (k) { return tiles[k]; }).sort(function (a, b) {
+        return far(a.coords) - far(b.coords);
+      }).forEach(function (t) {
+        var el = t.el;
+        if (el.yzDirty || !el.yz) { return; }
+        el.yzDirty = true;
+        frames.later(function () { el.yzDirty = false; if (!el.yzGone) { paint(el); } });
+      });
+      function far(c) {
+        if (c.z !== z || !centre) { return Infinity; }
+        return Math.abs(c.x + 0.5 - centre.x) + Math.abs(c.y + 0.5 - centre.y);
+      }
     }
     // The outlines' entry in the layer control: a switch repainting the tiles.
     var lines = L.layerGroup();
@@ -1225,7 +1288,7 @@ _DISTRICTS_JS = Template(
   }
 })();
 {% endmacro %}
-"""
+""".replace("@FRAMES@", _FRAMES_JS)
 )
 
 
