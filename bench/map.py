@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 from _common import (  # puts this checkout first on sys.path
+    ROOT,
     Server,
     build_registry,
     china_points,
@@ -317,6 +318,8 @@ def national(args: argparse.Namespace) -> None:
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "YIZHAN_DATABASE_URL": f"sqlite:///{db.resolve()}",
+        # This checkout's code in the server too (the venv's editable install may be another's).
+        "PYTHONPATH": str(ROOT),
     }
     if args.counties:
         env["YIZHAN_DISTRICTS_SOURCE"] = "china"
