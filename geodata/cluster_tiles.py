@@ -7,9 +7,14 @@ a point on the line between two tiles belongs to the one on its right (below), s
 four children of a tile share out its points exactly, none lost or counted twice.
 
 A tile holding at most ``max_points`` points sends each one (its pixel in the tile, its
-id and a small state code); a fuller one sends grid cells of ``cell_px`` pixels: the
-centroid, the count and how many of each category (the legend's), single points still
-as points. So a body has at most ``max(max_points, cells²)`` entries (:func:`max_entries`).
+id and a small state code); the points of fuller tiles are clustered on a grid that does
+not depend on the tile asked for: cells of ``cell_px`` pixels of the zoom's global pixel
+grid, a cell merged into its heaviest neighbour within MERGE_PX (when that one merges into
+no other), each cluster sent by the tile its weighted centre lies in (the centroid, the
+count and how many of each category, the legend's; a cluster of one as its point). So a
+dense city on a tile edge is one bubble, and the bodies of the tiles over an area count
+each of its points once. A tile's clusters depend on the points within four cells of it
+(the tile and its 8 neighbours are sliced). At most :func:`max_entries` entries.
 
 Positions are given in the system the map's tiles are drawn in (GCJ-02 for Amap's):
 convert them before building :class:`TilePoints`, once per system.
@@ -57,8 +62,11 @@ def check_tile(z: int, x: int, y: int) -> None:
 
 
 def max_entries(max_points: int = MAX_POINTS, cell_px: int = CELL_PX) -> int:
-    """The most points plus clusters a body holds."""
-    return max(max_points, math.ceil(TILE_PX / cell_px) ** 2)
+    """The most points plus clusters a body holds: a cluster's root cell is in the tile or
+    the ring of cells around it, so a tile of points also holds its neighbours' clusters
+    centred in it (at most the ring's)."""
+    side = math.ceil(TILE_PX / cell_px)
+    return max(max_points + (side + 2) ** 2 - side**2, (side + 2) ** 2)
 
 
 @dataclass(frozen=True)
@@ -147,33 +155,111 @@ def tile_body(
     of the neighbours within EDGE_PX of the tile, ``[px, py, state]``, drawn, not counted.
     """
     at, px, py = points.in_tile(z, tx, ty, keep)
-    n = len(at)
-    body: dict[str, Any] = {"z": z, "x": tx, "y": ty, "n": n}
-    if n <= max_points:
+    body: dict[str, Any] = {"z": z, "x": tx, "y": ty, "n": 0, "p": [], "c": []}
+    if len(at) <= max_points:
         body["p"] = _points(at, px, py, ids, state)
-        body["c"] = []
+    single, sx, sy, clusters = _owned(
+        points, z, tx, ty, keep, category, n_categories, max_points, cell_px
+    )
+    body["p"] += _points(single, sx, sy, ids, state)
+    body["c"] = clusters.tolist()
+    body["n"] = len(body["p"]) + int(clusters[:, 2].sum())
+    if len(at) <= max_points:
         near, ex, ey = points.near_tile(z, tx, ty, keep)
         edge = _points(near[:max_points], ex[:max_points], ey[:max_points], ids, state)
         body["e"] = [[x, y, s] for x, y, _, s in edge]
-        return body
-    side = math.ceil(TILE_PX / cell_px)
-    cells = side * side
-    # Cells by bincount (a few dozen of them): no sort, one pass per sum.
-    cell = (py // cell_px).astype(np.intp) * side + (px // cell_px).astype(np.intp)
-    counts = np.bincount(cell, minlength=cells)
-    single = counts[cell] == 1
-    body["p"] = _points(at[single], px[single], py[single], ids, state)
-    group = np.flatnonzero(counts > 1)
-    n_group = counts[group]
-    cx = np.bincount(cell, px, cells)[group] / n_group
-    cy = np.bincount(cell, py, cells)[group] / n_group
-    key = cell * n_categories + category[at].astype(np.intp)
-    by_category = np.bincount(key, minlength=cells * n_categories).reshape(cells, n_categories)
-    columns = np.column_stack(
-        [cx.astype(np.int64), cy.astype(np.int64), n_group, by_category[group]]
-    )
-    body["c"] = columns.tolist()
     return body
+
+
+MERGE_PX = 48  # two neighbouring cells' centroids this close make one bubble (< a cell)
+
+
+def _owned(
+    points: TilePoints,
+    z: int,
+    tx: int,
+    ty: int,
+    keep: npt.NDArray[np.bool_] | None,
+    category: npt.NDArray[np.integer[Any]],
+    n_categories: int,
+    max_points: int,
+    cell_px: int,
+) -> tuple[
+    npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]
+]:
+    """The clustered stations owned by tile ``z/tx/ty``: those of the tiles holding more
+    than ``max_points`` (of the tile and its 8 neighbours: a cluster's members lie within
+    four cells of its centre), in cells of ``cell_px`` of the zoom's global pixel grid, a
+    cell merged into its heaviest neighbour within MERGE_PX when that one merges into no
+    other; each cluster in the tile its weighted centre lies in. Returns the clusters of one
+    station (original positions, pixels in the tile) and the others as rows ``[px, py,
+    count, per category…]``."""
+    n = 1 << z
+    empty = (
+        np.empty(0, np.intp),
+        np.empty(0),
+        np.empty(0),
+        np.empty((0, 3 + n_categories), np.int64),
+    )
+    a, b = np.searchsorted(points.x, [(tx - 1) / n, (tx + 2) / n], side="left")
+    sx, sy, at = points.x[a:b], points.y[a:b], points.at[a:b]
+    m = (sy >= (ty - 1) / n) & (sy < (ty + 2) / n)
+    if keep is not None:
+        m &= keep[at]
+    gx, gy, at = sx[m] * n * TILE_PX, sy[m] * n * TILE_PX, at[m]
+    # The tiles of the block holding more than max_points: only theirs are clustered.
+    tile = (np.floor(gx / TILE_PX).astype(np.int64) - tx + 1) * 3 + (
+        np.floor(gy / TILE_PX).astype(np.int64) - ty + 1
+    )
+    full = np.bincount(tile, minlength=9) > max_points
+    m = full[tile]
+    gx, gy, at = gx[m], gy[m], at[m]
+    if not len(at):
+        return empty
+    ix, iy = np.floor(gx / cell_px).astype(np.int64), np.floor(gy / cell_px).astype(np.int64)
+    keys, cell = np.unique(ix * (1 << 32) + iy, return_inverse=True)
+    count = np.bincount(cell).astype(np.float64)
+    cx, cy = np.bincount(cell, gx) / count, np.bincount(cell, gy) / count
+    kx, ky = keys >> 32, keys & ((1 << 32) - 1)
+    # Each cell's target: the heaviest of its 3×3 within MERGE_PX (ties: the lower key).
+    target = np.arange(len(keys))
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            if dx == dy == 0:
+                continue
+            want = (kx + dx) * (1 << 32) + (ky + dy)
+            j = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+            t = target
+            ok = (keys[j] == want) & (np.hypot(cx[j] - cx, cy[j] - cy) < MERGE_PX)
+            better = ok & ((count[j] > count[t]) | ((count[j] == count[t]) & (keys[j] < keys[t])))
+            target = np.where(better, j, t)
+    root = target == np.arange(len(keys))
+    final = np.where(root[target], target, np.arange(len(keys)))[cell]
+    size = np.bincount(final, minlength=len(keys))
+    wx = np.bincount(final, gx, len(keys))
+    wy = np.bincount(final, gy, len(keys))
+    hit = np.flatnonzero(size)
+    ox, oy = wx[hit] / size[hit], wy[hit] / size[hit]
+    mine = (np.floor(ox / TILE_PX) == tx) & (np.floor(oy / TILE_PX) == ty)
+    hit, ox, oy = hit[mine], ox[mine] - tx * TILE_PX, oy[mine] - ty * TILE_PX
+    ox, oy = np.clip(ox, 0, TILE_PX - 1e-9), np.clip(oy, 0, TILE_PX - 1e-9)
+    one = size[hit] == 1
+    # A cluster of one is its station (its pixel in the tile).
+    lone = np.zeros(len(keys), np.intp)
+    lone[final] = np.arange(len(final))
+    single = at[lone[hit[one]]]
+    group = hit[~one]
+    key = final * n_categories + category[at].astype(np.intp)
+    per = np.bincount(key, minlength=len(keys) * n_categories).reshape(-1, n_categories)
+    rows = np.column_stack(
+        [
+            np.floor(ox[~one]).astype(np.int64),
+            np.floor(oy[~one]).astype(np.int64),
+            size[group].astype(np.int64),
+            per[group].astype(np.int64),
+        ]
+    ).astype(np.int64)
+    return single, ox[one], oy[one], rows
 
 
 def _points(
