@@ -126,6 +126,8 @@ def test_the_national_map_is_ready_fast_offline_and_carries_no_station(server, b
     )
     assert drawn > N * 0.9  # the whole country is in view: nearly every station counted
     screenshot(page, "tiles-china-1366")
+    when_drawn(page, "map.setView([29.56, 106.55], 11, {animate: false})")
+    screenshot(page, "tiles-chongqing-z11-1366")
     when_drawn(page, "map.setView([29.56, 106.55], 12, {animate: false})")
     screenshot(page, "tiles-yuzhong-z12-1366")
     assert log.errors == []
