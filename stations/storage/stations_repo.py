@@ -129,7 +129,9 @@ def record_columns(record: dict[str, Any]) -> tuple[Any, ...]:
 def record_doc(record: dict[str, Any]) -> str:
     """The stored document: the record without what its own columns keep (the one source
     of truth of those)."""
-    doc = {k: v for k, v in record.items() if k not in _BOOKKEEPING}
+    doc = dict(record)
+    for key in _BOOKKEEPING:
+        doc.pop(key, None)
     return str(dump_doc(doc))
 
 
