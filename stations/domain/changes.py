@@ -20,6 +20,15 @@ class Create:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateRecord:
+    """Add a new station given by its record, as station_to_dict gives it with no id (an
+    upload's planned row, read back as planned): stored exactly as ``Create`` of the
+    station it is, without making the Station (a commit of 100,000 rows need not)."""
+
+    record: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Update:
     """Replace a stored station; refused unless it is still at ``expected_version``."""
 
@@ -33,7 +42,7 @@ class Delete:
     expected_version: int | None = None
 
 
-Change = Create | Update | Delete
+Change = Create | CreateRecord | Update | Delete
 
 
 @dataclass(frozen=True, slots=True)

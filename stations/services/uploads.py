@@ -25,7 +25,15 @@ from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from geodata.hours import TZ
 from geodata.nearest import NearestIndex
 from stations.domain.auth import Principal, check_upload_access
-from stations.domain.changes import Change, Create, Delete, StationQuery, Update, WriteResult
+from stations.domain.changes import (
+    Change,
+    Create,
+    CreateRecord,
+    Delete,
+    StationQuery,
+    Update,
+    WriteResult,
+)
 from stations.domain.model import Owner, Station, Status
 from stations.domain.records import station_from_dict
 from stations.domain.uploads import (
@@ -596,12 +604,11 @@ def _finish_row(
 
 def _changes(store: Store, upload_id: str) -> Iterator[Change]:
     for action, expected_version, record in store.iter_planned_changes(upload_id):
-        station = station_from_dict(record)
         if action == "create":
-            yield Create(station, record=record)  # the record as planned: not made again
+            yield CreateRecord(record)  # the record as planned: no Station made again
         else:
             assert expected_version is not None
-            yield Update(station, expected_version)
+            yield Update(station_from_dict(record), expected_version)
 
 
 def commit_upload(

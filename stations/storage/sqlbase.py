@@ -117,6 +117,11 @@ class SQLBase(ABC):
         export), on any thread, until the context ends."""
         raise NotImplementedError
 
+    def _new_ids(self, c: Any, n: int) -> list[int]:
+        """``n`` new station ids, in increasing order, inside the write transaction (which
+        holds the writers' lock): as ``_NEW_ID`` would give them one by one."""
+        raise NotImplementedError
+
     # Optional hooks (so not abstract): PostGIS keeps its index in the stations table.
     def _index_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:  # noqa: B027
         """Add a station to the spatial index, if the engine keeps one apart."""

@@ -633,6 +633,16 @@ class SQLiteStore(SQLStore):
     def _is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
 
+    def _new_ids(self, c: Any, n: int) -> list[int]:
+        # AUTOINCREMENT's next ids: the table's sequence is never below an id stored (an
+        # explicit one included), and is moved on by the rows inserted with these.
+        row = c.execute(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'stations'), 0), "
+            "coalesce((SELECT max(id) FROM stations), 0))"
+        ).fetchone()
+        start = int(row[0])
+        return list(range(start + 1, start + n + 1))
+
     def _index_point(self, c: Any, station_id: int, lon: float, lat: float) -> None:
         c.execute(
             "INSERT INTO station_rtree VALUES (?, ?, ?, ?, ?)", (station_id, lon, lon, lat, lat)

@@ -17,6 +17,7 @@ from stations.domain.changes import (
     Batch,
     Change,
     Create,
+    CreateRecord,
     Delete,
     Page,
     StationQuery,
@@ -105,6 +106,33 @@ def _minus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, 
 
 def _plus(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, int, int]:
     return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+# What a stored station's row holds beside its id, version, time and code: one home,
+# its record (station_to_dict's), whether the write holds a Station or only the record.
+_BOOKKEEPING = ("id", "version", "updated_at", "code")  # kept in their own columns
+
+
+def record_columns(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The columns kept beside the document, for queries: owner to lat, in table order."""
+    return (
+        record["owner"],
+        record["external_id"],
+        record["district_adcode"],
+        record["status"],
+        int(record["self_service_24h"]),
+        record["lon"],
+        record["lat"],
+    )
+
+
+def record_doc(record: dict[str, Any]) -> str:
+    """The stored document: the record without what its own columns keep (the one source
+    of truth of those)."""
+    doc = dict(record)
+    for key in _BOOKKEEPING:
+        doc.pop(key, None)
+    return str(dump_doc(doc))
 
 
 class SQLStations(SQLBase, StationStore):
@@ -277,10 +305,14 @@ class SQLStations(SQLBase, StationStore):
         touched: _Touched,
     ) -> Iterator[int]:
         """Apply the changes in order; runs of new stations go in bulk (_insert_many)."""
-        run: list[Create] = []
+        run: list[dict[str, Any]] = []  # the run's records
+        bulk = self._BULK_ROWS > 1
         for change in changes:
-            if type(change) is Create and change.station.id is None and self._BULK_ROWS > 1:
-                run.append(change)
+            kind = type(change)
+            if bulk and (kind is CreateRecord or (kind is Create and change.station.id is None)):
+                run.append(
+                    change.record if kind is CreateRecord else station_to_dict(change.station)
+                )
                 if len(run) >= self._BULK_ROWS:
                     yield from self._insert_many(c, run, at, actor, batch_id, touched)
                     run = []
@@ -315,58 +347,49 @@ class SQLStations(SQLBase, StationStore):
     def _insert_many(
         self,
         c: Any,
-        creates: list[Create],
+        records: list[dict[str, Any]],
         at: datetime,
         actor: str,
         batch_id: int,
         touched: _Touched,
     ) -> list[int]:
-        """Insert new stations (no id yet) as _insert does one by one: the same rows, ids
-        in order, codes, spatial index and audit entries, a statement per table."""
-        stations = [change.station for change in creates]
-        keys = [(str(s.owner), s.external_id) for s in stations]
+        """Insert new stations given by their records (station_to_dict's, no id) as _insert
+        does one by one: the same rows (from the same record_columns and record_doc), ids
+        in order, codes, spatial index and audit entries, a statement per table. No Station
+        is made unless a history is kept (it counts Stations)."""
+        keys = [(r["owner"], r["external_id"]) for r in records]
         if self._taken_keys(c, keys):
             # One of them cannot go in: one by one, so the first that cannot says so.
-            return [self._insert(c, s, at, actor, batch_id, touched) for s in stations]
+            return [
+                self._insert(c, station_from_dict(r), at, actor, batch_id, touched) for r in records
+            ]
         stamp = at.isoformat()
-        codes = new_codes(c.execute, len(stations))
-        afters: list[dict[str, Any]] = []
-        docs: list[str] = []
-        for change in creates:
-            record = change.record
-            after = station_to_dict(change.station) if record is None else dict(record)
-            doc = dict(after)
-            for key in ("id", "version", "updated_at", "code"):
-                doc.pop(key)  # kept in their own columns, the one source of truth
-            docs.append(str(dump_doc(doc)))
-            afters.append(after)
+        codes = new_codes(c.execute, len(records))
+        ids = self._new_ids(c, len(records))
         c.executemany(
             "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
             "self_service_24h, lon, lat, version, updated_at, doc, code) "
             f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (None, *self._columns(s), 1, stamp, doc, code)
-                for s, doc, code in zip(stations, docs, codes, strict=True)
+                (i, *record_columns(r), 1, stamp, record_doc(r), code)
+                for i, r, code in zip(ids, records, codes, strict=True)
             ],
         )
-        ids_of = self._ids_of(c, keys)  # by the unique (owner, external id)
-        ids = [ids_of[key] for key in keys]
         c.executemany(
             "INSERT INTO station_codes (code, station_id, created_at) VALUES (?, ?, ?)",
             [(code, i, stamp) for code, i in zip(codes, ids, strict=True)],
         )
-        self._index_points(c, [(i, s.lon, s.lat) for i, s in zip(ids, stations, strict=True)])
-        if touched.keeps_history():
-            touched.extend(
-                (None, s.with_changes(id=i, version=1, updated_at=at, code=code))
-                for s, i, code in zip(stations, ids, codes, strict=True)
-            )
-        else:
-            touched.count(len(stations))
-        # The audit's record is station_to_dict of the stored station: the one made above
+        self._index_points(c, [(i, r["lon"], r["lat"]) for i, r in zip(ids, records, strict=True)])
+        # The audit's record is station_to_dict of the stored station: the planned record
         # with what storing gave it (as _insert's, to the text).
-        for after, i, code in zip(afters, ids, codes, strict=True):
-            after.update(id=i, version=1, updated_at=stamp, code=code)
+        afters = [
+            {**r, "id": i, "version": 1, "updated_at": stamp, "code": code}
+            for r, i, code in zip(records, ids, codes, strict=True)
+        ]
+        if touched.keeps_history():
+            touched.extend((None, station_from_dict(a)) for a in afters)
+        else:
+            touched.count(len(records))
         c.executemany(
             "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
             "VALUES (?, ?, ?, ?, 'create', NULL, ?)",
@@ -379,6 +402,9 @@ class SQLStations(SQLBase, StationStore):
     ) -> int:
         if isinstance(change, Create):
             return self._insert(c, change.station, at, actor, batch_id, touched)
+        if isinstance(change, CreateRecord):
+            station = station_from_dict(change.record)
+            return self._insert(c, station, at, actor, batch_id, touched)
         if isinstance(change, Update):
             return self._replace(
                 c, change.station, change.expected_version, at, actor, batch_id, touched
@@ -418,30 +444,11 @@ class SQLStations(SQLBase, StationStore):
             ),
         )
 
-    @staticmethod
-    def _columns(station: Station) -> tuple[Any, ...]:
-        """The columns kept beside the document, for queries: owner to lat, in table order."""
-        return (
-            str(station.owner),
-            station.external_id,
-            station.district_adcode,
-            station.status.value,
-            int(station.self_service_24h),
-            station.lon,
-            station.lat,
-        )
-
-    @staticmethod
-    def _doc(station: Station) -> str:
-        doc = station_to_dict(station)
-        for key in ("id", "version", "updated_at", "code"):
-            doc.pop(key)  # kept in their own columns, the one source of truth
-        return str(dump_doc(doc))
-
     def _insert(
         self, c: Any, station: Station, at: datetime, actor: str, batch_id: int, touched: _Touched
     ) -> int:
         stored = station.with_changes(version=1, updated_at=at)
+        record = station_to_dict(station)
         try:
             cur = c.execute(
                 "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
@@ -449,10 +456,10 @@ class SQLStations(SQLBase, StationStore):
                 f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     station.id,  # None assigns a new id; a revert puts a deleted one back
-                    *self._columns(station),
+                    *record_columns(record),
                     1,
                     at.isoformat(),
-                    self._doc(station),
+                    record_doc(record),
                 ),
             )
         except Exception as exc:
@@ -491,16 +498,17 @@ class SQLStations(SQLBase, StationStore):
             raise StaleWriteError(station.id, expected_version, before.version)
         # The code is kept for ever (the row's column is not updated): the record says it.
         stored = station.with_changes(version=before.version + 1, updated_at=at, code=before.code)
+        record = station_to_dict(station)
         try:
             c.execute(
                 "UPDATE stations SET owner = ?, external_id = ?, district_adcode = ?, "
                 "status = ?, self_service_24h = ?, lon = ?, lat = ?, version = ?, "
                 "updated_at = ?, doc = ? WHERE id = ? AND version = ?",
                 (
-                    *self._columns(station),
+                    *record_columns(record),
                     stored.version,
                     at.isoformat(),
-                    self._doc(station),
+                    record_doc(record),
                     station.id,
                     expected_version,
                 ),
