@@ -62,9 +62,9 @@ __all__ = [
     "FileLimits",
     "FileRefusedError",
     "RowSource",
-    "StationRows",
     "SheetChoiceError",
     "SheetReading",
+    "StationRows",
     "UnsupportedFormatError",
     "check_xlsx",
     "detect_encoding",
@@ -362,9 +362,7 @@ def _station_rows(
     reading: SheetReading | None = None,
 ) -> StationRows:
     """The rows of a file as record fields (see :class:`StationRows`)."""
-    return StationRows(
-        rows, mapping, quoted, headers=headers, columns=columns, reading=reading
-    )
+    return StationRows(rows, mapping, quoted, headers=headers, columns=columns, reading=reading)
 
 
 def read_rows(
