@@ -275,6 +275,8 @@ class StationRows:
             and normal_header(self.columns["amenities"]) in FREE_TEXT_AMENITY_HEADERS
         )
         self._iter: Iterator[tuple[int, dict[str, Any]]] | None = None
+        # Whether every cell is text (a CSV's): what a planner reading columns of text needs.
+        self.text_cells = False
 
     def cells(self, row: Row) -> tuple[int, Cells] | None:
         """One row as record fields (None: a total or note row, passed and noted)."""
@@ -396,18 +398,15 @@ def read_rows(
         for h, m in zip(table.header, mapping, strict=False)
         if m is None and (why := ignored_header(h)) is not None
     ]
+    rows = _station_rows(
+        table.rows, mapping, table.quoted, headers=table.header, columns=columns, reading=reading
+    )
+    rows.text_cells = table.format == "csv"
     return RowSource(
         table.format,
         table.encoding,
         unknown,
-        _station_rows(
-            table.rows,
-            mapping,
-            table.quoted,
-            headers=table.header,
-            columns=columns,
-            reading=reading,
-        ),
+        rows,
         columns,
         delimiter=table.delimiter,
         default_crs=table.default_crs,
