@@ -24,7 +24,8 @@ def _json_list(text: str) -> tuple[Any, ...]:
 
 def _stored_row(upload_id: str, r: UploadRow | PlannedCreate) -> tuple[Any, ...]:
     if type(r) is PlannedCreate:  # a plain row's record: stored as an UploadRow's station
-        warnings = dump_json(list(r.warnings)) if r.warnings else "[]"
+        # The planner's own warnings (text only): compact JSON, read back the same.
+        warnings = orjson.dumps(r.warnings).decode() if r.warnings else "[]"
         record = dump_doc(r.record)
         return (
             upload_id,
