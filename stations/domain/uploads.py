@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from geodata.crs import CoordinateSystem, parse_crs
 from stations.domain.errors import StoreError
@@ -125,6 +125,22 @@ class UploadRow:
     # The row's own cells under the file's headers, as uploaded: kept for rejected rows
     # (upload_rows.cells), which the rejected-rows workbook gives back to be fixed.
     cells: dict[str, Any] = field(default_factory=dict)
+
+
+class PlannedCreate(NamedTuple):
+    """A plain row planned a chunk at a time: it creates the station ``record`` (in
+    station_to_dict's form, made without a Station). Stored as, and read back as, the
+    UploadRow of action "create" whose station is that record."""
+
+    seq: int
+    row: int
+    external_id: str
+    record: dict[str, Any]
+    warnings: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def action(self) -> RowAction:
+        return "create"
 
 
 _BOOKKEEPING = ("id", "version", "updated_at", "code")

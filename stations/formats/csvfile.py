@@ -124,6 +124,17 @@ def _csv_rows(path: Path, encoding: str, delimiter: str, skip: int = 0) -> Itera
             raise _csv_refusal(path, reader.line_num, exc) from None
 
 
+def _most_records(path: Path, *, chunk_bytes: int = 1 << 20) -> int:
+    """At most how many records the file holds: one more than its line feeds and carriage
+    returns (in every encoding read here, a line break holds one of those bytes, and no
+    other character does but UTF-16's, which only makes the bound larger)."""
+    n = 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(chunk_bytes):
+            n += chunk.count(b"\n") + chunk.count(b"\r")
+    return n
+
+
 def read_csv(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:
     """The file's header (the first of its first 20 lines naming two known fields, under
     the delimiter that maps the most; title lines above it are passed) and rows; refused
@@ -132,9 +143,11 @@ def read_csv(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:
     encoding = detect_encoding(path)
     delimiter, header, at, span = _csv_header(path, encoding)
     skip = at + span - 1
-    # Counted before any row is planned (fast: stops at the first row too many).
-    for _ in limited(_csv_rows(path, encoding, delimiter, skip), path.name, limits):
-        pass
+    # Counted before any row is planned (fast: stops at the first row too many), unless
+    # the file has too few line breaks to hold too many records.
+    if _most_records(path) - skip - 1 > limits.max_rows:
+        for _ in limited(_csv_rows(path, encoding, delimiter, skip), path.name, limits):
+            pass
     rows = limited(_csv_rows(path, encoding, delimiter, skip), path.name, limits)
     return Table(
         "csv",

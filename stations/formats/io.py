@@ -64,6 +64,7 @@ __all__ = [
     "RowSource",
     "SheetChoiceError",
     "SheetReading",
+    "StationRows",
     "UnsupportedFormatError",
     "check_xlsx",
     "detect_encoding",
@@ -238,6 +239,121 @@ def _free_amenities(cells: dict[str, Any]) -> list[Problem]:
     ]
 
 
+class StationRows:
+    """Rows as record fields: a cell the row lacks is left out, our export's formula quote
+    undone where the format may carry it, a point the format gives apart written as
+    lon/lat, a one-column or degrees-minutes-seconds position read, a total or note row
+    (合计, 备注…, with no position) passed, and each row given as :class:`Cells` with its
+    own cells under the file's headers.
+
+    Iterated: ``(number, Cells)`` a row at a time. A planner that reads plain rows a chunk
+    at a time takes :meth:`raw_chunks` instead (the rows as the format read them, with
+    ``mapping`` naming each column's field) and asks :meth:`cells` for each row it does
+    not read itself: the same Cells, the same notes on how the file was read.
+    """
+
+    def __init__(
+        self,
+        rows: Iterator[Row],
+        mapping: Sequence[str | None],
+        quoted: bool,
+        *,
+        headers: Sequence[Any] = (),
+        columns: dict[str, str] | None = None,
+        reading: SheetReading | None = None,
+    ) -> None:
+        self._rows = rows
+        self.mapping = list(mapping)
+        self.quoted = quoted
+        self._keep = restore if quoted else None
+        self.reading = reading if reading is not None else SheetReading()
+        self.columns = columns or {}
+        self._names = _source_headers(headers)
+        self._positioned = [i for i, k in enumerate(mapping) if k in _NO_POSITION]
+        self.free_text = (
+            self.columns.get("amenities") is not None
+            and normal_header(self.columns["amenities"]) in FREE_TEXT_AMENITY_HEADERS
+        )
+        self._iter: Iterator[tuple[int, dict[str, Any]]] | None = None
+        # Whether every cell is text (a CSV's): what a planner reading columns of text needs.
+        self.text_cells = False
+
+    def cells(self, row: Row) -> tuple[int, Cells] | None:
+        """One row as record fields (None: a total or note row, passed and noted)."""
+        number, values, point, problems = row
+        reading = self.reading
+        if point is None and not any(
+            i < len(values) and values[i] is not None and str(values[i]).strip()
+            for i in self._positioned
+        ):
+            kind = summary_kind(values)
+            if kind is not None:
+                reading.skipped.setdefault(kind, []).append(number)
+                return None
+        mapping, keep = self.mapping, self._keep
+        # As uploaded (our export's formula quote undone: the workbook of rejected rows
+        # quotes again what needs it).
+        if keep is not None:
+            values = [keep(v) for v in values]
+            cells = {k: v for k, v in zip(mapping, values, strict=False) if k is not None}
+        else:
+            cells = {
+                k: v
+                for k, v in zip(mapping, values, strict=False)
+                if k is not None and v is not MISSING
+            }
+        if point is not None:
+            cells["lon"], cells["lat"] = point
+        found = (*problems, *_read_positions(cells, self.columns, reading))
+        warnings = tuple(_free_amenities(cells)) if self.free_text else ()
+        if _phone_without_name(cells):
+            reading.named_phones += 1
+        return number, Cells(cells, found, warnings=warnings, raw=(self._names, values, point))
+
+    def raw_chunks(self, size: int) -> Iterator[list[Row]]:
+        """The rows as the format read them, ``size`` at a time (each row the planner does
+        not read itself goes through :meth:`cells`); closed at the end."""
+        chunk: list[Row] = []
+        try:
+            for row in self._rows:
+                chunk.append(row)
+                if len(chunk) >= size:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
+        finally:
+            self._close_rows()
+
+    def _each(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        try:
+            for row in self._rows:
+                read = self.cells(row)
+                if read is not None:
+                    yield read
+        finally:
+            self._close_rows()
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        return self
+
+    def __next__(self) -> tuple[int, dict[str, Any]]:
+        if self._iter is None:
+            self._iter = self._each()
+        return next(self._iter)
+
+    def _close_rows(self) -> None:
+        close = getattr(self._rows, "close", None)
+        if close is not None:
+            close()
+
+    def close(self) -> None:
+        """Close the reader's file (when planning stopped part-way)."""
+        if self._iter is not None:
+            self._iter.close()
+        self._close_rows()
+
+
 def _station_rows(
     rows: Iterator[Row],
     mapping: Sequence[str | None],
@@ -246,53 +362,9 @@ def _station_rows(
     headers: Sequence[Any] = (),
     columns: dict[str, str] | None = None,
     reading: SheetReading | None = None,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows as record fields: a cell the row lacks is left out, our export's formula quote
-    undone where the format may carry it, a point the format gives apart written as
-    lon/lat, a one-column or degrees-minutes-seconds position read, a total or note row
-    (合计, 备注…, with no position) passed, and each row given as :class:`Cells` with its
-    own cells under the file's headers."""
-    keep = restore if quoted else None
-    reading = reading if reading is not None else SheetReading()
-    columns = columns or {}
-    names = _source_headers(headers)
-    positioned = [i for i, k in enumerate(mapping) if k in _NO_POSITION]
-    free_text = (
-        columns.get("amenities") is not None
-        and normal_header(columns["amenities"]) in FREE_TEXT_AMENITY_HEADERS
-    )
-    try:
-        for number, values, point, problems in rows:
-            if point is None and not any(
-                i < len(values) and values[i] is not None and str(values[i]).strip()
-                for i in positioned
-            ):
-                kind = summary_kind(values)
-                if kind is not None:
-                    reading.skipped.setdefault(kind, []).append(number)
-                    continue
-            # As uploaded (our export's formula quote undone: the workbook of rejected rows
-            # quotes again what needs it).
-            if keep is not None:
-                values = [keep(v) for v in values]
-                cells = {k: v for k, v in zip(mapping, values, strict=False) if k is not None}
-            else:
-                cells = {
-                    k: v
-                    for k, v in zip(mapping, values, strict=False)
-                    if k is not None and v is not MISSING
-                }
-            if point is not None:
-                cells["lon"], cells["lat"] = point
-            found = (*problems, *_read_positions(cells, columns, reading))
-            warnings = tuple(_free_amenities(cells)) if free_text else ()
-            if _phone_without_name(cells):
-                reading.named_phones += 1
-            yield number, Cells(cells, found, warnings=warnings, raw=(names, values, point))
-    finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
+) -> StationRows:
+    """The rows of a file as record fields (see :class:`StationRows`)."""
+    return StationRows(rows, mapping, quoted, headers=headers, columns=columns, reading=reading)
 
 
 def read_rows(
@@ -326,18 +398,15 @@ def read_rows(
         for h, m in zip(table.header, mapping, strict=False)
         if m is None and (why := ignored_header(h)) is not None
     ]
+    rows = _station_rows(
+        table.rows, mapping, table.quoted, headers=table.header, columns=columns, reading=reading
+    )
+    rows.text_cells = table.format == "csv"
     return RowSource(
         table.format,
         table.encoding,
         unknown,
-        _station_rows(
-            table.rows,
-            mapping,
-            table.quoted,
-            headers=table.header,
-            columns=columns,
-            reading=reading,
-        ),
+        rows,
         columns,
         delimiter=table.delimiter,
         default_crs=table.default_crs,

@@ -44,6 +44,7 @@ from stations.domain.uploads import (
     MAX_CLOSE_SHARE,
     ClosureCheck,
     ClosuresUnconfirmedError,
+    PlannedCreate,
     Upload,
     UploadNotFoundError,
     UploadRow,
@@ -61,13 +62,21 @@ from stations.domain.validation import (
     build_station,
     convert_positions,
     hours_warnings,
+    plain_hours_warnings,
+    plain_records,
     plain_station,
     text_problem,
     visible,
 )
 from stations.formats.fields import MAX_HEADER_CHARS, POSITION, field_label
-from stations.formats.io import FileLimits, FileRefusedError, read_rows, rejected_workbook
-from stations.formats.table import Cells
+from stations.formats.io import (
+    FileLimits,
+    FileRefusedError,
+    StationRows,
+    read_rows,
+    rejected_workbook,
+)
+from stations.formats.table import Cells, Row
 from stations.storage.store import Store
 
 
@@ -141,33 +150,47 @@ class _DuplicateFinder:
         keys = self.names.get(name)
         return () if keys is None else (keys,) if isinstance(keys, str) else keys
 
-    def near_registry(self, stations: list[Station]) -> list[bool]:
-        """For a chunk of rows' stations: whether any registered station may lie within
+    def near_registry(self, lon: list[float], lat: list[float]) -> list[bool]:
+        """For a chunk of rows' positions: whether any registered station may lie within
         DUPLICATE_RADIUS_M (one tree query; False proves none does)."""
-        if not len(self.index) or not stations:
-            return [False] * len(stations)
-        lon = np.array([s.lon for s in stations], np.float64)
-        lat = np.array([s.lat for s in stations], np.float64)
-        return (self.index.count_near(lon, lat, DUPLICATE_RADIUS_M, k=1) > 0).tolist()
+        if not len(self.index) or not lon:
+            return [False] * len(lon)
+        x, y = np.array(lon, np.float64), np.array(lat, np.float64)
+        return (self.index.count_near(x, y, DUPLICATE_RADIUS_M, k=1) > 0).tolist()
 
     def check(self, station: Station, row: int, *, near: bool = True) -> list[dict[str, Any]]:
         """The row's duplicate warnings; ``near`` False: no registered station lies within
         DUPLICATE_RADIUS_M (near_registry said so), none is looked for."""
-        key = f"{station.owner}/{station.external_id}"
+        return self.check_at(
+            f"{station.owner}/{station.external_id}",
+            station.name,
+            station.lon,
+            station.lat,
+            row,
+            near=near,
+        )
+
+    def check_at(
+        self, key: str, name: str, lon: float, lat: float, row: int, *, near: bool = True
+    ) -> list[dict[str, Any]]:
+        """check() of the station ``key`` (owner/code) named ``name`` at ``lon``/``lat``."""
         warnings: list[dict[str, Any]] = []
-        same_name = [k for k in self._keys_named(station.name) if k != key]
-        if same_name:
-            warnings.append(
-                {
-                    "code": "possible_duplicate_name",
-                    "field": "name",
-                    "message": f"已有同名驿站“{station.name}”（{same_name[0]}），"
-                    "请确认不是重复登记",
-                }
-            )
-        self._named(station.name, key)
+        keys = self.names.get(name)
+        if keys is not None:
+            same_name = [k for k in ((keys,) if isinstance(keys, str) else keys) if k != key]
+            if same_name:
+                warnings.append(
+                    {
+                        "code": "possible_duplicate_name",
+                        "field": "name",
+                        "message": f"已有同名驿站“{name}”（{same_name[0]}），请确认不是重复登记",
+                    }
+                )
+            self._named(name, key)
+        else:
+            self.names[name] = key
         if near and len(self.index):
-            found = self.index.query(station.lon, station.lat, k=5, radius_m=DUPLICATE_RADIUS_M)
+            found = self.index.query(lon, lat, k=5, radius_m=DUPLICATE_RADIUS_M)
             others = [
                 (self.keys[i], d)
                 for i, d in zip(found.index, found.distance_m, strict=True)
@@ -182,8 +205,8 @@ class _DuplicateFinder:
                         "message": f"{dist:.0f} 米内已有驿站（{other}），请确认不是重复登记",
                     }
                 )
-        self.file_lon.append(station.lon)
-        self.file_lat.append(station.lat)
+        self.file_lon.append(lon)
+        self.file_lat.append(lat)
         self.file_rows.append(row)
         return warnings
 
@@ -366,12 +389,19 @@ def plan_upload(
     seen = ctx.seen
     seq = 0
 
-    def planned() -> Iterator[UploadRow]:
+    def planned() -> Iterator[UploadRow | PlannedCreate]:
         # A chunk at a time: its positions converted and looked up in one pass, then each
         # row checked in file order, then the registry asked once for the chunk's codes.
         nonlocal seq
         count = 0
-        for chunk in _chunks(rows):
+        plain = _PlainLane.of(rows, ctx)
+        if plain is not None:
+            for raw_chunk in _raw_chunks(plain.rows):
+                for result in plain.chunk(raw_chunk, seq, count, on_row):
+                    counts[result.action] += 1
+                    yield result
+                seq, count = plain.seq, plain.count
+        for chunk in _chunks(rows if plain is None else ()):
             converted = convert_positions(
                 [raw for _, raw in chunk], crs=crs or CoordinateSystem.WGS84, districts=districts
             )
@@ -421,6 +451,165 @@ def plan_upload(
         store.delete_upload(upload.id)
         raise
     return store.get_upload(upload.id)
+
+
+def _raw_chunks(rows: StationRows, size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
+    return rows.raw_chunks(size)
+
+
+@dataclass(slots=True)
+class _PlainLane:
+    """A CSV's rows planned a chunk at a time: the plain valid rows read a column at a time
+    (plain_records) and planned without a Station, every other row (and any plain row the
+    registry holds, or whose code the file repeats) by the row-by-row checks, in file
+    order, so each message and warning is theirs."""
+
+    rows: StationRows
+    ctx: _RowContext
+    width: int
+    fields: dict[str, int]  # field -> its column (the last, as a row's cells keep it)
+    seq: int = 0
+    count: int = 0
+    hours: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    writable: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterable[Any], ctx: _RowContext) -> _PlainLane | None:
+        """The lane for ``rows``, when they are a CSV's (a one-column position, free-text
+        amenities or rows naming their own system each: row by row)."""
+        if (
+            not isinstance(rows, StationRows)
+            or not rows.text_cells
+            or ctx.crs is None
+            or rows.free_text
+        ):
+            return None
+        fields = {k: i for i, k in enumerate(rows.mapping) if k is not None}
+        if POSITION in fields:
+            return None
+        return cls(rows, ctx, len(rows.mapping), fields)
+
+    def _records(self, chunk: list[Row]) -> list[dict[str, Any] | None]:
+        width, quoted = self.width, self.rows.quoted
+        at = [
+            i
+            for i, r in enumerate(chunk)
+            if r.point is None and not r.problems and len(r.values) == width
+        ]
+        out: list[dict[str, Any] | None] = [None] * len(chunk)
+        if not at:
+            return out
+        columns = list(zip(*(chunk[i].values for i in at), strict=True))
+        cells = {k: columns[i] for k, i in self.fields.items()}
+        ok = [True] * len(at)
+        if quoted:  # a cell our export quoted (a leading '): the reader's own path
+            for column in cells.values():
+                joined = "\x00".join(column)
+                if joined.startswith("'") or "\x00'" in joined:
+                    for j, c in enumerate(column):
+                        if c[:1] == "'":
+                            ok[j] = False
+        ctx = self.ctx
+        assert ctx.crs is not None
+        records = plain_records(
+            cells, len(at), districts=ctx.districts, crs=ctx.crs, owner=ctx.by.owner
+        )
+        for j, i in enumerate(at):
+            if ok[j]:
+                out[i] = records[j]
+        return out
+
+    def _may_write(self, owner: str) -> bool:
+        found = self.writable.get(owner)
+        if found is None:
+            found = self.writable[owner] = self.ctx.by.may_write(Owner.parse(owner))
+        return found
+
+    def chunk(
+        self, chunk: list[Row], seq: int, count: int, on_row: Callable[[int], None] | None
+    ) -> Iterator[UploadRow | PlannedCreate]:
+        ctx = self.ctx
+        records = self._records(chunk)
+        # The other rows as the reader gives them (a total or note row passed), in order.
+        cells: list[tuple[int, dict[str, Any]] | None] = [
+            None if r is not None else self.rows.cells(row)
+            for row, r in zip(chunk, records, strict=True)
+        ]
+        converted = convert_positions(
+            [c[1] for c in cells if c is not None],
+            crs=ctx.crs or CoordinateSystem.WGS84,
+            districts=ctx.districts,
+        )
+        checked: list[UploadRow | _Checked | tuple[int, int, dict[str, Any]]] = []
+        seen = ctx.seen
+        for row, record, read in zip(chunk, records, cells, strict=True):
+            if record is not None:
+                owner, ext = record["owner"], record["external_id"]
+                codes = seen.get(owner)
+                if self._may_write(owner) and (codes is None or ext not in codes):
+                    count += 1
+                    if on_row is not None:
+                        on_row(count)
+                    seq += 1
+                    seen.setdefault(owner, {})[ext] = row.number
+                    checked.append((seq, row.number, record))
+                    continue
+                read = self.rows.cells(row)  # rejected: the row-by-row checks word it
+            if read is None:
+                continue
+            count += 1
+            if on_row is not None:
+                on_row(count)
+            seq += 1
+            checked.append(_check_row(ctx, seq, read[0], read[1], converted))
+        self.seq, self.count = seq, count
+        yield from self._finish(checked)
+
+    def _finish(
+        self, checked: list[UploadRow | _Checked | tuple[int, int, dict[str, Any]]]
+    ) -> Iterator[UploadRow | PlannedCreate]:
+        """_finish_chunk, the plain rows the registry does not hold planned as creates."""
+        ctx = self.ctx
+        keys: list[tuple[str, str]] = []
+        lon: list[float] = []
+        lat: list[float] = []
+        for c in checked:
+            if isinstance(c, tuple):
+                r = c[2]
+                keys.append((r["owner"], r["external_id"]))
+                lon.append(r["lon"])
+                lat.append(r["lat"])
+            elif isinstance(c, _Checked):
+                keys.append((str(c.station.owner), c.station.external_id))
+                lon.append(c.station.lon)
+                lat.append(c.station.lat)
+        stored = ctx.store.find_by_external_ids(keys)
+        near = iter(ctx.finder.near_registry(lon, lat))
+        finder, hours = ctx.finder, self.hours
+        for c in checked:
+            if isinstance(c, UploadRow):
+                yield c
+            elif isinstance(c, _Checked):
+                yield _finish_row(ctx, c, stored, next(near))
+            else:
+                seq, number, r = c
+                owner, ext = r["owner"], r["external_id"]
+                if (owner, ext) in stored:
+                    station = station_from_dict(r)
+                    yield _finish_row(
+                        ctx, _Checked(seq, number, {}, station, [], []), stored, next(near)
+                    )
+                    continue
+                said = (r["hours_text"], r["hours"])
+                on_hours = hours.get(said)
+                if on_hours is None:
+                    if len(hours) >= 4096:
+                        hours.clear()
+                    on_hours = hours[said] = plain_hours_warnings(*said)
+                warnings = finder.check_at(
+                    f"{owner}/{ext}", r["name"], r["lon"], r["lat"], number, near=next(near)
+                )
+                yield PlannedCreate(seq, number, ext, r, (*warnings, *on_hours))
 
 
 def _owned(store: Store, owner: Owner) -> Iterator[Station]:
@@ -501,7 +690,9 @@ def _finish_chunk(ctx: _RowContext, checked: list[UploadRow | _Checked]) -> Iter
     stored = ctx.store.find_by_external_ids(
         (str(c.station.owner), c.station.external_id) for c in valid
     )
-    near = iter(ctx.finder.near_registry([c.station for c in valid]))
+    near = iter(
+        ctx.finder.near_registry([c.station.lon for c in valid], [c.station.lat for c in valid])
+    )
     for c in checked:
         yield c if isinstance(c, UploadRow) else _finish_row(ctx, c, stored, next(near))
 

@@ -45,7 +45,7 @@ from stations.domain.model import Owner, Station
 from stations.domain.ratings import NewRating, Rating
 from stations.domain.stars import DistrictOps, StarRating, StationOps, StationYear
 from stations.domain.travel import NetworkInfo, Travel
-from stations.domain.uploads import Upload, UploadNotFoundError, UploadRow
+from stations.domain.uploads import PlannedCreate, Upload, UploadNotFoundError, UploadRow
 from stations.domain.visits import NewVisit, UsageBucket, UsageQuery
 
 
@@ -269,7 +269,8 @@ class UploadStore(ABC):
     def create_upload(self, upload: Upload) -> None: ...
 
     @abstractmethod
-    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow]) -> None: ...
+    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow | PlannedCreate]) -> None:
+        """Store planned rows (a PlannedCreate as the UploadRow creating its record)."""
 
     @abstractmethod
     def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:

@@ -13,13 +13,51 @@ import orjson
 
 from geodata.hours import TZ
 from stations.domain.records import station_from_dict, station_to_dict
-from stations.domain.uploads import Upload, UploadRow, UploadStatus
+from stations.domain.uploads import PlannedCreate, Upload, UploadRow, UploadStatus
 from stations.storage.sqlbase import SQLBase, dump_doc, dump_json
 from stations.storage.store import UploadStore
 
 
 def _json_list(text: str) -> tuple[Any, ...]:
     return () if text == "[]" else tuple(json.loads(text))
+
+
+def _stored_row(upload_id: str, r: UploadRow | PlannedCreate) -> tuple[Any, ...]:
+    if type(r) is PlannedCreate:  # a plain row's record: stored as an UploadRow's station
+        # The planner's own warnings (text only): compact JSON, read back the same.
+        warnings = orjson.dumps(r.warnings).decode() if r.warnings else "[]"
+        record = dump_doc(r.record)
+        return (
+            upload_id,
+            r.seq,
+            r.row,
+            "create",
+            r.external_id,
+            None,
+            None,
+            record,
+            "[]",
+            "[]",
+            warnings,
+            "{}",
+        )
+    assert isinstance(r, UploadRow)
+    return (
+        upload_id,
+        r.seq,
+        r.row,
+        r.action,
+        r.external_id,
+        r.station_id,
+        r.expected_version,
+        dump_doc(station_to_dict(r.station)) if r.station else None,
+        orjson.dumps(r.changed).decode(),  # field names
+        # Problems, warnings and cells may hold what a file held (NaN…): json as before,
+        # where there are any.
+        dump_json(list(r.problems)) if r.problems else "[]",
+        dump_json(list(r.warnings)) if r.warnings else "[]",
+        dump_json(r.cells) if r.cells else "{}",
+    )
 
 
 class SQLUploads(SQLBase, UploadStore):
@@ -46,31 +84,13 @@ class SQLUploads(SQLBase, UploadStore):
                 ),
             )
 
-    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow]) -> None:
+    def add_upload_rows(self, upload_id: str, rows: Sequence[UploadRow | PlannedCreate]) -> None:
         with self._write() as c:
             c.executemany(
                 "INSERT INTO upload_rows (upload_id, seq, row, action, external_id, station_id, "
                 "expected_version, station, changed, problems, warnings, cells) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        upload_id,
-                        r.seq,
-                        r.row,
-                        r.action,
-                        r.external_id,
-                        r.station_id,
-                        r.expected_version,
-                        dump_doc(station_to_dict(r.station)) if r.station else None,
-                        orjson.dumps(r.changed).decode(),  # field names
-                        # Problems, warnings and cells may hold what a file held (NaN…):
-                        # json as before, where there are any.
-                        dump_json(list(r.problems)) if r.problems else "[]",
-                        dump_json(list(r.warnings)) if r.warnings else "[]",
-                        dump_json(r.cells) if r.cells else "{}",
-                    )
-                    for r in rows
-                ],
+                [_stored_row(upload_id, r) for r in rows],
             )
 
     def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:

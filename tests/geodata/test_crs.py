@@ -363,3 +363,22 @@ def test_a_point_converted_in_an_array_gets_exactly_its_floats_alone(points, crs
     x, y = to_wgs84(lon, lat, crs=crs)
     for i, (px, py) in enumerate(points):
         assert to_wgs84(px, py, crs=crs) == (x[i], y[i])
+
+
+def test_the_box_told_without_the_outline_lies_wholly_inside_it():
+    # Points inside SURELY_SHIFTED are called shifted without reading Amap's outline:
+    # the box must lie inside it, and every point get the outline's own answer.
+    from geodata.crs import SURELY_SHIFTED, _shift_area, _shifted
+
+    outline = shapely.from_wkb(_shift_area().wkb)
+    assert shapely.contains(outline, shapely.box(*SURELY_SHIFTED))
+    rng = np.random.default_rng(18)
+    w, s, e, n = SURELY_SHIFTED
+    x = np.concatenate([rng.uniform(w - 30, e + 20, 20_000), [w, e, 106.5, np.nan]])
+    y = np.concatenate([rng.uniform(s - 10, n + 15, 20_000), [30.0, 30.0, s, 30.0]])
+    got = _shifted(x, y)
+    assert got.shape == x.shape
+    assert (got == _shift_area().contains(x, y)).all()
+    assert got[:-4].any() and not got[:-4].all()
+    inner = (x > w) & (x < e) & (y > s) & (y < n)
+    assert inner.sum() > 1000 and got[inner].all()

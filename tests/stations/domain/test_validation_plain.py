@@ -224,3 +224,46 @@ def test_a_template_row_for_a_fixed_station_takes_the_fast_reading(districts, ce
     fast = plain_station(raw, districts=districts, crs="wgs84", owner=None, converted=converted)
     assert fast is not None and not fast.mobile
     assert fast == build_station(raw, districts=districts, crs="wgs84", converted=converted)
+
+
+def _columns(rows: list[dict[str, Any]]) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    """Rows of text cells as a CSV's chunk gives them: every row has every column."""
+    keys = sorted({k for r in rows for k in r})
+    full = [{k: r.get(k, "") for k in keys} for r in rows]
+    return {k: [r[k] for r in full] for k in keys}, full
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_chunk_of_plain_rows_reads_as_plain_station_reads_each(districts, data):
+    from stations.domain.records import station_to_dict
+    from stations.domain.validation import plain_records
+
+    rows = data.draw(st.lists(_row(districts), min_size=1, max_size=8))
+    rows = [r for r in rows if all(type(v) is str for v in r.values())]
+    if not rows:
+        return
+    crs = data.draw(st.sampled_from(["gcj02", "wgs84", "bd09"]))
+    owner = data.draw(st.sampled_from([None, Owner.parse("district:500103")]))
+    cells, full = _columns(rows)
+    records = plain_records(cells, len(full), districts=districts, crs=crs, owner=owner)
+    converted = convert_positions(full, crs=crs, districts=districts)
+    for raw, record in zip(full, records, strict=True):
+        fast = plain_station(raw, districts=districts, crs=crs, owner=owner, converted=converted)
+        if record is not None:
+            assert fast is not None, raw
+            assert record == station_to_dict(fast)
+            assert list(record) == sorted(record)  # as stored: keys sorted
+
+
+def test_a_clean_sheet_reads_a_chunk_at_a_time_as_row_by_row(districts, bench_rows):
+    from stations.domain.records import station_to_dict
+    from stations.domain.validation import plain_records
+
+    cells, full = _columns([dict(r) for r in bench_rows])
+    records = plain_records(cells, len(full), districts=districts, crs="gcj02", owner=None)
+    converted = convert_positions(full, crs="gcj02", districts=districts)
+    for raw, record in zip(full, records, strict=True):
+        fast = plain_station(raw, districts=districts, crs="gcj02", owner=None, converted=converted)
+        assert record is not None and fast is not None, raw
+        assert record == station_to_dict(fast)

@@ -425,3 +425,83 @@ def test_two_bulk_commits_at_once_both_land_with_distinct_ids_and_codes(
     stations, audit = _registry(any_store)  # codes valid, each its station's
     assert len(stations) == len(rows) == len({s["id"] for s in stations})
     assert sorted(e[1] for e in audit) == sorted(s["id"] for s in stations)
+
+
+def _both_files(store: Store, path: Path, **kw: Any) -> None:
+    """Plan the file read twice: the reference a row at a time, the product (a CSV's plain
+    rows a chunk at a time); the reports are equal."""
+    old = upload_reference.plan_upload(
+        read_rows(path).rows, store=store, filename="f.csv", columns=read_rows(path).columns, **kw
+    )
+    source = read_rows(path)
+    new = uploads.plan_upload(
+        source.rows, store=store, filename="f.csv", columns=source.columns, **kw
+    )
+    want, got = _report(store, old.id), _report(store, new.id)
+    assert got[:5] == want[:5]
+    assert len(got[5]) == len(want[5])
+    for a, b in zip(got[5], want[5], strict=True):
+        assert a == b, (a, b)
+
+
+def test_a_csv_of_plain_and_broken_rows_read_in_chunks_plans_to_the_same_report(
+    any_store, districts, bench_file, tmp_path
+):
+    import csv
+
+    with bench_file.open(encoding="gb18030", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    seed = tmp_path / "seed.csv"
+    with seed.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows[:300]])
+    _both_files(any_store, bench_file, districts=districts, by=ADMIN, crs="gcj02")
+    first = uploads.plan_upload_file(
+        seed,
+        filename="seed.csv",
+        crs=from_crs("gcj02"),
+        store=any_store,
+        districts=districts,
+        by=ADMIN,
+        limits=upload_reference_limits(),
+    )
+    uploads.commit_upload(any_store, first.id, by=ADMIN)
+    mixed = []
+    for i, r in enumerate(rows[:700]):
+        r = list(r)
+        if i % 13 == 0:
+            r[4] = str(float(r[4]) + 0.0002)  # an update of a registered station
+        if i % 17 == 0:
+            r[0] = rows[0][0]  # a code the file repeats
+        if i % 19 == 0:
+            r[4] = "abc"
+        if i % 23 == 0:
+            r[6] = "瞎写"
+        if i % 29 == 0:
+            r[0] = ""  # no code: matched by name and position
+        if i % 31 == 0:
+            r[2] = "'=" + r[2]  # our export's formula quote
+        if i % 37 == 0:
+            r = r[:5]  # a short row
+        if i % 41 == 0:
+            r[1] = "district:500105"  # maybe not where it lies
+        if i % 43 == 0:
+            r[2] = " " + r[2] + "\x00"
+        mixed.append(r)
+    mixed.append(["合计", "", "", "", "", ""])
+    path = tmp_path / "mixed.csv"
+    with path.open("w", encoding="gb18030", newline="") as fh:
+        csv.writer(fh).writerows([header, *mixed])
+    _both_files(any_store, path, districts=districts, by=ADMIN, crs="gcj02")
+    _both_files(any_store, path, districts=districts, by=YUZHONG, crs="gcj02", full_list=True)
+
+
+def from_crs(text: str) -> Any:
+    from geodata.crs import parse_crs
+
+    return parse_crs(text)
+
+
+def upload_reference_limits() -> Any:
+    from stations.formats.limits import DEFAULT_LIMITS
+
+    return DEFAULT_LIMITS
