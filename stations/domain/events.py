@@ -549,6 +549,20 @@ def current_and_next(
     return current, coming
 
 
+def parts_by_owner(event: Event, owners: Mapping[int, str]) -> list[tuple[str, tuple[int, ...]]]:
+    """Where ``event`` goes when some of its stations have passed to another union
+    (``owners``: each station's union now; a station not in it, deleted, stays with the
+    event's): one part per union, each ``(owner, its station ids)`` in the event's order.
+    An event is its stations' union's, so it passes with them: the first part keeps the
+    event (the one still of the event's union, if any stays; else the first station's),
+    and each other part is a copy of it at that union's stations."""
+    groups: dict[str, list[int]] = {}
+    for sid in event.station_ids:
+        groups.setdefault(owners.get(sid, event.owner), []).append(sid)
+    keep = event.owner if event.owner in groups else next(iter(groups))
+    return [(keep, tuple(groups.pop(keep))), *((o, tuple(ids)) for o, ids in groups.items())]
+
+
 def parse_kind(text: str) -> EventKind | None:
     """A kind by its code (``free_meal``) or Chinese name (免费餐); None if neither."""
     return _KIND_NAMES.get(text.strip())

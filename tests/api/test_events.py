@@ -206,6 +206,35 @@ def test_nearest_results_and_the_window_carry_the_current_and_next_event(client,
     assert [i["id"] for i in two_h["items"]] == [on.json()["id"]]
 
 
+def test_a_station_passed_to_another_union_takes_its_events_with_it(client, store, stations):
+    """The city union hands 渝中一站 to the transport union: its event is then the transport
+    union's to change or delete (not 渝中's any more), still shown on the station at once."""
+    yz, _ = stations
+    yuzhong = bearer(store, "district", YUZHONG)
+    made = client.post("/v1/events", json=body(yz.id), headers=yuzhong).json()
+    station = client.get(f"/v1/stations/{yz.id}").json()
+    r = client.patch(
+        f"/v1/stations/{yz.id}",
+        json={"owner": "industry:transport", "version": station["version"]},
+        headers=bearer(store, "admin"),
+    )
+    assert r.status_code == 200, r.text
+    got = client.get(f"/v1/events/{made['id']}").json()
+    assert got["owner"] == "industry:transport" and got["station_ids"] == [yz.id]
+    assert_problem(
+        client.patch(f"/v1/events/{made['id']}", json={"title": "旧工会改"}, headers=yuzhong),
+        403,
+        "forbidden",
+    )
+    assert_problem(client.delete(f"/v1/events/{made['id']}", headers=yuzhong), 403, "forbidden")
+    transport = bearer(store, "industry", "transport")
+    r = client.patch(f"/v1/events/{made['id']}", json={"title": "新工会的姜茶"}, headers=transport)
+    assert r.status_code == 200, r.text
+    near = client.get("/v1/stations/nearest", params={"lon": yz.lon, "lat": yz.lat, "k": 1})
+    assert near.json()["results"][0]["event"]["title"] == "新工会的姜茶"
+    assert client.delete(f"/v1/events/{made['id']}", headers=transport).status_code == 204
+
+
 def test_a_weekly_lunch_is_not_on_during_the_national_day_holiday(client, store, stations):
     yz, _ = stations
     auth = bearer(store, "district", YUZHONG)

@@ -68,9 +68,7 @@ def weekly_events(draw: st.DrawFn) -> Event:
     length_days=st.integers(1, 120),
 )
 def test_weekly_occurrences_are_the_rule_judged_day_by_day(spec, offset_days, hour, length_days):
-    lo = datetime.combine(
-        spec.start.date() + timedelta(days=offset_days), time(hour), tzinfo=TZ
-    )
+    lo = datetime.combine(spec.start.date() + timedelta(days=offset_days), time(hour), tzinfo=TZ)
     hi = lo + timedelta(days=length_days)
     got = [(o.start, o.end) for o in occurrences(spec, lo, hi)]
     assert got == _day_by_day(spec, lo, hi)
