@@ -350,3 +350,55 @@ def test_mobile_stations_near_me_with_their_next_stops(client, store, districts)
         "/v1/events/mobile", params={"near": "108.40,30.81", "radius_m": 1000, "at": at}
     )
     assert [i["id"] for i in far.json()["items"]] == [bus.id]
+
+
+def test_a_station_record_and_listing_carry_its_event_and_next_event(client, store, stations):
+    """The record (json and geojson) and every listing item say what is on now and next,
+    as nearest results do; the record's ETag changes with them (a 304 would hide them)."""
+    yz, jb = stations
+    before = client.get(f"/v1/stations/{yz.id}")
+    assert before.json()["event"] is None and before.json()["next_event"] is None
+    auth = bearer(store, "district", YUZHONG)
+    later_start, later_end = soon(30)
+    on = client.post("/v1/events", json=body(yz.id), headers=auth).json()
+    nxt = client.post(
+        "/v1/events",
+        json=body(yz.id, title="义诊", kind="health", start=later_start, end=later_end),
+        headers=auth,
+    ).json()
+    after = client.get(f"/v1/stations/{yz.id}", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200  # not 304: the record changed though its version did not
+    assert after.headers["etag"] != before.headers["etag"]
+    assert after.headers["etag"].startswith(f'"{yz.version}.')
+    record = after.json()
+    assert record["event"]["id"] == on["id"] and record["event"]["kind_label"] == "送温暖"
+    assert record["next_event"]["id"] == nxt["id"] and record["next_event"]["title"] == "义诊"
+    feature = client.get(f"/v1/stations/{yz.id}", params={"f": "geojson"}).json()
+    assert feature["properties"]["event"] == record["event"]
+    listed = {i["id"]: i for i in client.get("/v1/stations").json()["items"]}
+    assert listed[yz.id]["event"] == record["event"]
+    assert listed[yz.id]["next_event"] == record["next_event"]
+    assert listed[jb.id]["event"] is None and listed[jb.id]["next_event"] is None
+    geo = client.get("/v1/stations", params={"f": "geojson"}).json()["features"]
+    by_id = {f["id"]: f["properties"] for f in geo}
+    assert by_id[yz.id]["next_event"]["id"] == nxt["id"]
+    # A listing at a time: what is on then (the health check, in 31 hours).
+    then = client.get("/v1/stations", params={"at": soon(31)[0]}).json()["items"]
+    assert {i["id"]: i for i in then}[yz.id]["event"]["id"] == nxt["id"]
+    assert "event" not in client.get("/v1/stations", params={"f": "csv"}).text.splitlines()[0]
+
+
+def test_the_openapi_documents_the_event_fields_of_records_and_listings(client, store, stations):
+    yz, _ = stations
+    client.post("/v1/events", json=body(yz.id), headers=bearer(store, "district", YUZHONG))
+    real = client.get(f"/v1/stations/{yz.id}").json()["event"]
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/v1/stations/{station_id}"]["get"]["responses"]["200"]["content"]
+    record = ok["application/json"]["schema"]
+    listing = spec["paths"]["/v1/stations"]["get"]["responses"]["200"]["content"]
+    item = listing["application/json"]["schema"]["properties"]["items"]["items"]
+    feature = listing["application/geo+json"]["schema"]["properties"]["features"]["items"]
+    for schema in (record, item, feature["properties"]["properties"]):
+        assert {"event", "next_event"} <= set(schema["required"])
+        assert set(schema["properties"]["event"]["required"]) == set(real)
+        assert "null" in schema["properties"]["next_event"]["type"]
