@@ -111,6 +111,7 @@ def create_app(
         services.index.close()  # the index watcher thread, if any
         app.state.ops.close()  # the operations figures' refresher thread, if any
         app.state.networks.close()  # the station lists' builder thread, if any
+        app.state.events.close()  # the events calendar's builder thread, if any
 
     app = FastAPI(
         lifespan=lifespan,

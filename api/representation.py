@@ -24,7 +24,7 @@ from stations.domain.records import station_to_dict, stop_to_dict
 from stations.formats.io import write_csv
 from stations.readmodel.index import Hit, PerStationName, StationIndex
 from stations.readmodel.ops import OpsSnapshot
-from stations.services.events import EventsCalendar, event_parts
+from stations.services.events import EventsCalendar, add_event_fields, event_parts
 from stations.services.nearest import NearestQuery, RouteAnswer
 
 GEOJSON = "application/geo+json"
@@ -75,12 +75,21 @@ def station_json(
     threshold_m: float,
     crs: CoordinateSystem = CoordinateSystem.WGS84,
     ops: OpsSnapshot | None = None,
+    events: EventsCalendar | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """The full public record of a station, with derived 上图 figures and links (and with
-    ``ops``, its rating, stars and last confirmation)."""
-    return stations_json([station], districts=districts, threshold_m=threshold_m, crs=crs, ops=ops)[
-        0
-    ]
+    ``ops``, its rating, stars and last confirmation; with ``events``, its ``event`` and
+    ``next_event`` at ``at``, default now)."""
+    return stations_json(
+        [station],
+        districts=districts,
+        threshold_m=threshold_m,
+        crs=crs,
+        ops=ops,
+        events=events,
+        at=at,
+    )[0]
 
 
 def stations_json(
@@ -90,10 +99,14 @@ def stations_json(
     threshold_m: float,
     crs: CoordinateSystem = CoordinateSystem.WGS84,
     ops: OpsSnapshot | None = None,
+    events: EventsCalendar | None = None,
+    at: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`station_json` of each station, converting the positions in bulk: one at a
     time, the listings' GCJ-02/BD-09 inverses cost ~0.5 ms a station (5 s for a page of
-    10,000), and the navigation links' forward ones ~40 µs."""
+    10,000), and the navigation links' forward ones ~40 µs. With ``events``, each one's
+    ``event`` and ``next_event`` at ``at`` (default now), as every nearest result has them
+    (stations.services.events.add_event_fields, under :func:`extra_fields`' event_parts)."""
     offsets = listing_offsets(stations)
     lon, lat = np.array([s.lon for s in stations]), np.array([s.lat for s in stations])
     out_lon, out_lat = from_wgs84(lon, lat, crs=crs) if stations else (lon, lat)
@@ -126,6 +139,9 @@ def stations_json(
         if ops is not None:
             doc.update(ops.fields(station.id))
         docs.append(doc)
+    if events is not None:
+        when = datetime.now(TZ) if at is None else at
+        add_event_fields(docs, [s.id or 0 for s in stations], events, when)
     return docs
 
 
@@ -556,11 +572,14 @@ def stations_page(
     crs: CoordinateSystem,
     ops: OpsSnapshot | None = None,
     placed: Sequence[Placement | None] | None = None,
+    events: EventsCalendar | None = None,
+    at: datetime | None = None,
 ) -> Response:
     """One page of a station listing in ``fmt`` (json, geojson or csv), ``total`` matches
     in all, with its ``X-Total-Count`` and (when ``links``) ``Link`` headers. ``placed``
     (a listing at a time): each station's placement, its stop's position and fields for
-    a mobile station (:func:`placed_fields`)."""
+    a mobile station (:func:`placed_fields`). ``events``: each station's ``event`` and
+    ``next_event`` at ``at`` (default now; not in csv)."""
     if placed is not None:
         page = [s if p is None else at_stop(s, p) for s, p in zip(page, placed, strict=True)]
     paging = {"X-Total-Count": str(total)}
@@ -575,7 +594,15 @@ def stations_page(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"', **paging},
         )
-    docs = stations_json(page, districts=districts, threshold_m=threshold_m, crs=crs, ops=ops)
+    docs = stations_json(
+        page,
+        districts=districts,
+        threshold_m=threshold_m,
+        crs=crs,
+        ops=ops,
+        events=events,
+        at=at,
+    )
     if placed is not None:
         for d, s, p in zip(docs, page, placed, strict=True):
             d.update(placed_fields(s, p))

@@ -77,14 +77,48 @@ OPS_FIELDS: dict[str, Any] = {
 }
 
 
-def record_schema(description: str) -> dict[int | str, dict[str, Any]]:
-    """The 200 response of a route giving station records, with the operations fields."""
-    schema = {
+def _record() -> dict[str, Any]:
+    return {
         "type": "object",
-        "properties": {**OPS_FIELDS, **RECORD_MOBILE_FIELDS},
+        "properties": {**OPS_FIELDS, **RECORD_MOBILE_FIELDS, **RECORD_EVENT_FIELDS},
+        "required": ["event", "next_event"],
         "additionalProperties": True,
     }
-    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def record_schema(description: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 response of a route giving station records, with the operations and event
+    fields."""
+    return {
+        200: {"description": description, "content": {"application/json": {"schema": _record()}}}
+    }
+
+
+def listing_schema(description: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 response of the station listing: ``items`` (json) or the features'
+    ``properties`` (geojson) are records, with the operations and event fields."""
+    page = {
+        "type": "object",
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "items": {"type": "array", "items": _record()},
+        },
+        "additionalProperties": True,
+    }
+    features = {
+        "type": "object",
+        "properties": {
+            "features": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"properties": _record()}},
+            }
+        },
+        "additionalProperties": True,
+    }
+    content = {"application/json": {"schema": page}, GEOJSON: {"schema": features}}
+    return {200: {"description": description, "content": content}}
 
 
 # A result placed at a time (nearest, along-route, listings with `at`): a mobile station (流动驿站)
@@ -133,6 +167,21 @@ EVENT_FIELDS: dict[str, Any] = {
     "next_event": {
         **_EVENT,
         "description": "the station's next occurrence starting after `at`; null: none",
+    },
+}
+
+# The same in a station's record (GET /v1/stations/{id}) and the listing's (GET /v1/stations).
+RECORD_EVENT_FIELDS: dict[str, Any] = {
+    "event": {
+        **_EVENT,
+        "description": "the station's 活动 on now (a listing with `at`: then); null: none",
+    },
+    "next_event": {
+        **_EVENT,
+        "description": (
+            "the station's next occurrence starting within 31 days after now (a listing with "
+            "`at`: after then); null: none"
+        ),
     },
 }
 

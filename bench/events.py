@@ -4,15 +4,19 @@
 Each query is the search plus api.representation.nearest_results, serialised, as the route
 runs them (memoised record parts warm). "sparse": 5,000 events (a third weekly) at random
 stations; "dense": an event at every other station. The calendar is built once per events
-version, as a serving worker does; its build time is printed apart.
+version, as a serving worker does; its build time is printed apart, and a rebuild's
+processor time against a same-run reference (the same events without recurrence).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -25,7 +29,7 @@ from _common import best_of, china_points, make_stations
 from api.representation import nearest_results
 from geodata.crs import CoordinateSystem
 from geodata.hours import TZ
-from stations.domain.events import Event, check_event
+from stations.domain.events import Event, Repeat, check_event
 from stations.readmodel.index import StationIndex
 from stations.services.events import EventsCalendar, add_event_fields
 
@@ -52,14 +56,49 @@ def _events(
     return made
 
 
+def _cpu_s(run: Callable[[], object]) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.process_time()
+        run()
+        return time.process_time() - start
+    finally:
+        gc.enable()
+
+
+def build_times(station_ids: list[int], seed: int, builds: int) -> None:
+    """A worker's rebuild (a fresh one: no occurrences kept from before) of 5,000 events,
+    a third of them weekly, against the same-run reference of the same events each on
+    once (no recurrence): processor time, the median of ``builds`` builds each."""
+    weekly = _events(station_ids, np.random.default_rng(seed), weekly_share=1 / 3)
+    once = _events(station_ids, np.random.default_rng(seed), weekly_share=0.0)
+    took = {"weekly": [], "once": []}
+    for _ in range(builds):
+        for name, events in (("weekly", weekly), ("once", once)):
+            took[name].append(_cpu_s(lambda e=events: EventsCalendar.build(e, version=1, at=AT)))
+    w, o = statistics.median(took["weekly"]), statistics.median(took["once"])
+    n = sum(e.recurrence.repeat is Repeat.WEEKLY for e in weekly)
+    print(
+        f"  calendar build, {len(weekly)} events ({n} weekly): {w * 1e3:8.1f} ms CPU; "
+        f"reference, the same each on once: {o * 1e3:8.1f} ms; ratio {w / o:.2f} "
+        f"(median of {builds})"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200_000, help="stations (default 200000)")
     parser.add_argument("--queries", type=int, default=2000, help="query points (default 2000)")
     parser.add_argument("--repeat", type=int, default=7, help="passes; the best is kept")
     parser.add_argument("--seed", type=int, default=20260311)
+    parser.add_argument("--builds", type=int, default=3, help="calendar builds timed (median)")
+    parser.add_argument("--build-only", action="store_true", help="only the calendar build times")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    if args.build_only:
+        build_times(list(range(1, 5001)), args.seed, args.builds)
+        return 0
     lon, lat = china_points(args.n, rng)
     index = StationIndex(make_stations(lon, lat, seed=args.seed), 1)
     qlon, qlat = china_points(args.queries, rng)
@@ -74,6 +113,7 @@ def main() -> int:
         events = _events(chosen, rng, weekly_share=weekly)
         calendars[name] = EventsCalendar.build(events, version=1, at=AT)
         print(f"  {name}: {len(events)} events, calendar built in {time.perf_counter() - t0:.2f} s")
+    build_times(rng.choice(ids, 5000, replace=False).tolist(), args.seed, args.builds)
 
     def run(calendar: EventsCalendar | None) -> None:
         for x, y in points:

@@ -62,6 +62,7 @@ __all__ = [
     "HoursReading",
     "hours",
     "parse_hours",
+    "ph_weekday",
     "read_hours",
 ]
 
@@ -357,6 +358,21 @@ def _warn_ph_unsupported(osm: str) -> None:
         "holidays are judged as ordinary days",
         osm,
     )
+
+
+def ph_weekday(day: date) -> int | None:
+    """The weekday (0 = Monday) whose hours an expression that mentions ``PH`` keeps on
+    ``day``, as :meth:`Hours.is_open` judges it: None on a statutory holiday (the ``PH``
+    rule applies: ``…; PH off`` is closed), on a make-up working day (调休上班) the weekday
+    of the nearest ordinary Monday–Friday, on any other day its own. So a weekly
+    ``Mo,We 11:30-13:00; PH off`` is on at 11:30 on exactly the days whose ph_weekday is
+    Monday or Wednesday, which stations.domain.events reads without evaluating each day."""
+    kind = day_kind(day)
+    if kind is DayKind.HOLIDAY:
+        return None
+    if kind is DayKind.MAKEUP_WORKDAY:
+        return _ordinary_workday_near(day).weekday()
+    return day.weekday()
 
 
 @lru_cache(maxsize=256)

@@ -26,7 +26,14 @@ from functools import cache
 import chinese_calendar
 import holidays
 
-__all__ = ["DayKind", "calendar_source", "calendar_status", "covered_until", "day_kind"]
+__all__ = [
+    "DayKind",
+    "calendar_source",
+    "calendar_status",
+    "covered_until",
+    "day_kind",
+    "special_days",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,19 @@ def day_kind(day: date) -> DayKind:
     if day in year.makeup_workdays:
         return DayKind.MAKEUP_WORKDAY
     return DayKind.ORDINARY
+
+
+def special_days(first: date, last: date) -> list[tuple[date, DayKind]]:
+    """The days from ``first`` to ``last`` (inclusive) that are not ordinary, each with its
+    kind (:func:`day_kind`), in date order: a few dozen a year, so a rule that treats
+    ordinary days by their weekday alone need look at no other day."""
+    found: list[tuple[date, DayKind]] = []
+    for year in range(first.year, last.year + 1):
+        y = _year(year)
+        found += [(d, DayKind.HOLIDAY) for d in y.days_off if first <= d <= last]
+        found += [(d, DayKind.MAKEUP_WORKDAY) for d in y.makeup_workdays if first <= d <= last]
+    found.sort()
+    return found
 
 
 def calendar_source(year: int) -> str:

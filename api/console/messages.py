@@ -3,6 +3,8 @@ reports as problem+json; its Chinese explanation lives in api/problem_docs.py)."
 
 from __future__ import annotations
 
+import re
+
 from api.problem_docs import EXPLANATIONS
 from stations.domain.validation import ValidationError
 
@@ -16,6 +18,21 @@ def is_chinese(text: str) -> bool:
     return cjk > 0 and cjk * 3 >= latin
 
 
+# A message's English gloss: last, in brackets, with English words ("只有……（渝中区总工会
+# may not change …）"); a bracketed code (district:500103) or Chinese aside stays.
+_LAST_BRACKETS = re.compile(r"\s*[（(]([^（()）]*)[）)]\s*$")
+_ENGLISH_WORDS = re.compile(r"[A-Za-z]+ [A-Za-z]+")
+
+
+def chinese_part(text: str) -> str:
+    """A Chinese-first message (中文（English）) without its English gloss: what a person in
+    the console reads (the JSON API keeps both)."""
+    last = _LAST_BRACKETS.search(text)
+    if last is None or not _ENGLISH_WORDS.search(last[1]) or last.start() == 0:
+        return text
+    return text[: last.start()]
+
+
 def problem_text(exc: Exception, code: str | None = None) -> str:
     """What went wrong, in Chinese, for a person: the error's own message where it is
     Chinese, else the Chinese explanation of its problem code."""
@@ -23,7 +40,7 @@ def problem_text(exc: Exception, code: str | None = None) -> str:
         return "；".join(p.message for p in exc.problems) or "填写的内容有误"
     text = str(exc)
     if is_chinese(text):
-        return text
+        return chinese_part(text)
     explained = EXPLANATIONS.get(str(code or getattr(exc, "code", "")))
     if explained is not None:
         return f"{explained.happened_zh}{explained.fix_zh}"
@@ -56,7 +73,7 @@ def console_text(exc: Exception | None, code: str) -> str:
     if exc is not None and not isinstance(exc, ValidationError):
         text = str(exc)
         if is_chinese(text):
-            return text
+            return chinese_part(text)
     if code in CONSOLE_LINES:
         return CONSOLE_LINES[code]
     return problem_text(exc, code) if exc is not None else "操作未能完成"

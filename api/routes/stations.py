@@ -368,7 +368,7 @@ _NOT_MODIFIED = {"description": "Not Modified: If-None-Match named the current E
 @router.get(
     "/stations",
     summary="List stations with filters and paging",
-    responses={304: _NOT_MODIFIED},
+    responses={**doc.listing_schema("A page of station records"), 304: _NOT_MODIFIED},
     description=(
         "Every filter given must match. `total` (and the `X-Total-Count` header) counts all "
         "matches; `limit`/`offset` page, and a page's `Link` header (RFC 8288) gives the "
@@ -376,7 +376,9 @@ _NOT_MODIFIED = {"description": "Not Modified: If-None-Match named the current E
         "streamed; with `limit`, that page (its file name says which rows of how many). "
         "A page has a strong `ETag` (a hash of its body): `If-None-Match` answers 304 while "
         "it is unchanged. `updated_since` keeps the stations written at that time or later, "
-        "and never says which were deleted: mirrors follow /v1/stations/changes."
+        "and never says which were deleted: mirrors follow /v1/stations/changes. Each json "
+        "and geojson record carries `event` (the station's 活动 on now, or at `at`) and "
+        "`next_event` (the next one), null when none, as nearest results do."
     ),
 )
 def list_stations(
@@ -491,6 +493,8 @@ def list_stations(
         crs=CoordinateSystem.WGS84 if fmt == "csv" else parse_crs_param(crs),
         ops=None if fmt == "csv" else ops_of(request),
         placed=None if when_at is None else [index.placement(p, when_at) for p in shown],
+        events=None if fmt == "csv" else request.app.state.events.current(),
+        at=when_at,
     )
     return tagged(request, page)
 
@@ -565,9 +569,10 @@ def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
         "The station's record: its fields, 上图 listings, navigation links, its phone page "
         "(`page_url`), and its operations: `rating` {average, count}, `stars`, "
         "`last_confirmed` {at, how, label} (re-read every minute or so; rating comments "
-        'are never public). `ETag` is `"<version>.<hash>"`: `If-None-Match` with it '
-        "answers 304 while the record is unchanged, and If-Match on PATCH and DELETE takes it "
-        "(its version)."
+        "are never public); `event` (its 活动 on now) and `next_event` (the next one), null "
+        'when none. `ETag` is `"<version>.<hash>"`: `If-None-Match` with it '
+        "answers 304 while the record is unchanged (an event starting, ending or changed "
+        "changes it too), and If-Match on PATCH and DELETE takes it (its version)."
     ),
     responses={**doc.record_schema("The station's record"), 304: _NOT_MODIFIED},
 )
@@ -588,6 +593,7 @@ def get_station(
         threshold_m=index.threshold_m,
         crs=parse_crs_param(crs),
         ops=ops_of(request),
+        events=request.app.state.events.current(),
     )
     if f == "geojson":
         response = json_response(feature(doc, station), media_type=GEOJSON)
@@ -595,5 +601,6 @@ def get_station(
         response = json_response(doc)
     else:
         raise Problem("bad_format", f"f={f!r}: use json or geojson")
-    # "<version>.<body hash>": rating, stars and last_confirmed change outside versions.
+    # "<version>.<body hash>": rating, stars, last_confirmed and the event fields change
+    # outside versions.
     return tagged(request, response, version=station.version)

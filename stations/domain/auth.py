@@ -217,7 +217,10 @@ def owner_to_create(by: Principal, asked: object) -> str | None:
     if by.owner is None:
         return None
     if asked not in (None, "", str(by.owner)):
-        msg = f"{by.name} may only create stations of {by.owner}"
+        msg = (
+            f"只能创建本工会（{by.owner}）的驿站"
+            f"（{by.name} may only create stations of {by.owner}）"
+        )
         raise ForbiddenError(msg)
     return str(by.owner)
 
@@ -225,7 +228,10 @@ def owner_to_create(by: Principal, asked: object) -> str | None:
 def check_station_write(by: Principal, owner: Owner) -> None:
     """Refuse unless ``by`` may create, change or delete a station owned by ``owner``."""
     if not by.may_write(owner):
-        msg = f"{by.name} may not change stations of {owner}"
+        msg = (
+            f"你的工会无权修改这个驿站：它属于 {owner}"
+            f"（{by.name} may not change stations of {owner}）"
+        )
         raise ForbiddenError(msg)
 
 
@@ -243,14 +249,17 @@ def check_event_write(by: Principal, event_owner: str) -> None:
 def check_upload_access(by: Principal, upload_owner: str | None) -> None:
     """Refuse unless ``by`` may see, commit or revert an upload made as ``upload_owner``."""
     if not by.may_use_upload(upload_owner):
-        msg = "this upload belongs to another union"
+        msg = "这次上传属于别的工会（this upload belongs to another union）"
         raise ForbiddenError(msg)
 
 
 def check_feedback_resolve(by: Principal, station_owner: str) -> None:
     """Refuse unless ``by`` may resolve a report on a station of ``station_owner``."""
     if not by.may_resolve_feedback(station_owner):
-        msg = f"{by.name} may not resolve reports on stations of {station_owner}"
+        msg = (
+            "只有驿站所属工会和市总工会可以处理这条反馈"
+            f"（{by.name} may not resolve reports on stations of {station_owner}）"
+        )
         raise ForbiddenError(msg)
 
 
@@ -272,14 +281,20 @@ def check_inspection_read(by: Principal, station_owner: str, district_adcode: st
 def check_case_handle(by: Principal, case_owner: str) -> None:
     """Refuse unless ``by`` may act on a case (or read the comments) of ``case_owner``."""
     if not by.may_handle_case(case_owner):
-        msg = f"{by.name} may not handle cases on stations of {case_owner}"
+        msg = (
+            "只有驿站所属工会和市总工会可以处理这个工单"
+            f"（{by.name} may not handle cases on stations of {case_owner}）"
+        )
         raise ForbiddenError(msg)
 
 
 def check_planning_view(by: Principal, adcode: str | None) -> None:
     """Refuse unless ``by`` may see the planning figures of ``adcode`` (None: the city)."""
     if not by.may_see_planning(adcode):
-        msg = f"{by.name} may see the planning figures of district {by.code} only"
+        msg = (
+            f"你的工会只能查看本区县（{by.code}）的规划数据"
+            f"（{by.name} may see the planning figures of district {by.code} only）"
+        )
         raise ForbiddenError(msg)
 
 
@@ -300,7 +315,10 @@ def check_stars_compute(by: Principal) -> None:
 def check_token_admin(by: Principal) -> None:
     """Refuse unless ``by`` may make, list and revoke tokens."""
     if not by.may_manage_tokens:
-        msg = f"{by.name} may not manage tokens: only the city union does"
+        msg = (
+            "只有市总工会可以管理令牌"
+            f"（{by.name} may not manage tokens: only the city union does）"
+        )
         raise ForbiddenError(msg)
 
 
@@ -314,7 +332,10 @@ def check_account_admin(by: Principal) -> None:
 def check_demand_create(by: Principal) -> None:
     """Refuse unless ``by`` may make demand layers."""
     if not by.may_create_demand:
-        msg = "demand layers are kept by the city and district unions"
+        msg = (
+            "需求图层由市总工会和区县工会维护"
+            "（demand layers are kept by the city and district unions）"
+        )
         raise ForbiddenError(msg)
 
 
@@ -327,7 +348,10 @@ def check_demand_places(by: Principal, adcodes: Callable[[], Iterable[str | None
     counts = Counter(adcodes())
     outside = sum(n for code, n in counts.items() if not by.may_place_demand_in(code))
     if outside:
-        msg = f"{outside} point(s) lie outside your district {by.code}"
+        msg = (
+            f"有 {outside} 个需求点不在本区县（{by.code}）内"
+            f"（{outside} point(s) lie outside your district {by.code}）"
+        )
         raise ForbiddenError(msg)
 
 

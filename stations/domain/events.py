@@ -6,8 +6,9 @@ An event is at one or more stations of the union that creates it. Its ``start``/
 - ``none``: the one occurrence;
 - ``weekly``: on the given weekdays from the start's date to ``until`` (a date, at most a
   year on). The rule is an OSM ``opening_hours`` string (``Mo,We 11:30-13:00; PH off``)
-  judged day by day by :mod:`geodata.hours`, so China's holidays and 调休 count exactly as
-  in opening hours: with ``skip_holidays`` (the default) a weekly free lunch is not on
+  as :mod:`geodata.hours` judges it at each day's start (read from the weekday pattern
+  and the holiday calendar, not evaluated day by day), so China's holidays and 调休 count
+  exactly as in opening hours: with ``skip_holidays`` (the default) a weekly free lunch is not on
   during 国庆, and on a make-up working Saturday it is on when that Saturday works as the
   weekday the lunch is on (hours.py: the nearest ordinary Monday–Friday);
 - ``dates``: the start's date and each listed date, at the same time of day.
@@ -26,8 +27,9 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from geodata.hours import TZ, hours
+from geodata.hours import TZ, ph_weekday
 from geodata.when import TimeError, parse_time
+from geodata.workdays import DayKind, special_days
 from stations.domain.errors import StoreError
 from stations.domain.feedback import InvalidFeedbackError
 
@@ -479,15 +481,39 @@ def _starts(spec: EventSpec, first_day: date, last_day: date) -> Iterator[dateti
                 yield _on(day, clock)
         return
     until = spec.recurrence.until or origin.date()
-    rule = hours(weekly_rule(spec))
-    day = max(first_day, origin.date())
-    while day <= min(last_day, until):
-        at = _on(day, clock)
-        # The rule judged at the start instant, with holidays and 调休 as in opening hours
-        # (a 00:00 start on the day itself, so an overnight span counts for its own day).
-        if rule.is_open(at):
-            yield at
-        day += timedelta(days=1)
+    lo, hi = max(first_day, origin.date()), min(last_day, until)
+    if lo > hi:
+        return
+    for day in _weekly_days(spec.recurrence, lo, hi):
+        yield _on(day, clock)
+
+
+def _weekly_days(r: Recurrence, lo: date, hi: date) -> list[date]:
+    """The dates from ``lo`` to ``hi`` a weekly rule is on, in order: what its
+    :func:`weekly_rule` judged by geodata.hours at each day's start says (holidays and 调休
+    as in opening hours), read from the weekday pattern and the year's few special days
+    rather than judged day by day. Without skip_holidays the rule names no ``PH``: every
+    day is its own weekday. With it, a holiday is off and a make-up working day works as
+    the weekday :func:`geodata.hours.ph_weekday` says."""
+    weekdays = set(r.weekdays)
+    special = dict(special_days(lo, hi)) if r.skip_holidays else {}
+    found = set()
+    for weekday in weekdays:
+        day = lo + timedelta(days=(weekday - lo.weekday()) % 7)
+        while day <= hi:
+            found.add(day)
+            day += _WEEK
+    for day, kind in special.items():
+        if kind is DayKind.HOLIDAY:
+            found.discard(day)
+        elif ph_weekday(day) in weekdays:
+            found.add(day)
+        else:
+            found.discard(day)
+    return sorted(found)
+
+
+_WEEK: Final = timedelta(days=7)
 
 
 def occurrences(spec: Event, start: datetime, end: datetime) -> list[Occurrence]:
@@ -521,6 +547,20 @@ def current_and_next(
     current = next((o for o in found if o.on_at(at)), None)
     coming = next((o for o in found if o.start > at), None)
     return current, coming
+
+
+def parts_by_owner(event: Event, owners: Mapping[int, str]) -> list[tuple[str, tuple[int, ...]]]:
+    """Where ``event`` goes when some of its stations have passed to another union
+    (``owners``: each station's union now; a station not in it, deleted, stays with the
+    event's): one part per union, each ``(owner, its station ids)`` in the event's order.
+    An event is its stations' union's, so it passes with them: the first part keeps the
+    event (the one still of the event's union, if any stays; else the first station's),
+    and each other part is a copy of it at that union's stations."""
+    groups: dict[str, list[int]] = {}
+    for sid in event.station_ids:
+        groups.setdefault(owners.get(sid, event.owner), []).append(sid)
+    keep = event.owner if event.owner in groups else next(iter(groups))
+    return [(keep, tuple(groups.pop(keep))), *((o, tuple(ids)) for o, ids in groups.items())]
 
 
 def parse_kind(text: str) -> EventKind | None:

@@ -10,6 +10,7 @@ worker sees every write within ``check_s``; the writing worker at once).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from bisect import bisect_right
@@ -24,7 +25,7 @@ import orjson
 from geodata.distance import distance_m
 from geodata.hours import TZ
 from stations.domain.auth import Principal, Role, check_event_write, check_station_write
-from stations.domain.errors import ForbiddenError, InvalidOptionError
+from stations.domain.errors import ForbiddenError, InvalidOptionError, StoreError
 from stations.domain.events import (
     KIND_LABELS,
     Event,
@@ -42,6 +43,8 @@ from stations.domain.mobile import Visit, next_visits
 from stations.domain.model import Station
 from stations.readmodel.index import StationIndex
 from stations.storage.store import Store
+
+log = logging.getLogger("yizhan.events")
 
 # How far ahead "the next event" of a station looks.
 NEXT_WITHIN = timedelta(days=31)
@@ -195,7 +198,16 @@ class EventsCalendar:
 
 class EventsHolder:
     """This worker's :class:`EventsCalendar`, rebuilt when the store's events version has
-    changed (asked at most every ``check_s``) or the day has moved on."""
+    changed (asked at most every ``check_s``) or the day has moved on.
+
+    Never in a reader's way once there is a calendar: :meth:`current` returns the one it
+    has and, every ``check_s``, wakes one background thread that asks the store for its
+    events version and builds the next calendar while the previous one is served (the
+    first build, and every one with ``check_s`` 0, is waited for). A write through this
+    process is built in before the write returns, in the writer's thread (:meth:`written`,
+    and the store's :meth:`~stations.storage.store.StationStore.watch_writes` for station
+    writes, which may carry a station's events to its new union): the request that made it,
+    and every later one here, sees it; other workers within ``check_s`` and a build."""
 
     def __init__(
         self,
@@ -211,38 +223,97 @@ class EventsHolder:
         self._now = now
         self._calendar: EventsCalendar | None = None
         self._checked = float("-inf")
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by the one building
         self._cache: OccurrenceCache = {}
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        store.watch_writes(self._stations_written)
 
     def current(self) -> EventsCalendar:
         calendar = self._calendar
-        if calendar is not None and self._clock() - self._checked < self.check_s:
+        if calendar is not None and self.check_s > 0:
+            if self._clock() - self._checked >= self.check_s:
+                self._checked = self._clock()  # one wake per period, whoever reads
+                self._refresh_in_background()
             return calendar
         with self._lock:
             calendar = self._calendar
-            if calendar is not None and self._clock() - self._checked < self.check_s:
-                return calendar
-            version = self.store.events_version()
-            now = self._now()
-            if (
-                calendar is None
-                or calendar.version != version
-                or now - calendar.built_at > timedelta(hours=12)
-            ):
-                from_day = (now - _BEFORE).date()
-                calendar = EventsCalendar.build(
-                    self.store.list_events(from_day=from_day),
-                    version=version,
-                    at=now,
-                    cache=self._cache,
-                )
-                self._calendar = calendar
-            self._checked = self._clock()
-            return calendar
+            if calendar is not None and self.check_s > 0:
+                return calendar  # built while this thread waited
+            return self._refresh()
 
-    def invalidate(self) -> None:
-        """After this worker's own write: the next read checks the version."""
-        self._checked = float("-inf")
+    def _refresh(self) -> EventsCalendar:
+        """The calendar of the store's events version now (holding the lock): the one
+        there is if still current, else a new one."""
+        version = self.store.events_version()
+        now = self._now()
+        calendar = self._calendar
+        if (
+            calendar is None
+            or calendar.version != version
+            or now - calendar.built_at > timedelta(hours=12)
+        ):
+            from_day = (now - _BEFORE).date()
+            calendar = EventsCalendar.build(
+                self.store.list_events(from_day=from_day),
+                version=version,
+                at=now,
+                cache=self._cache,
+            )
+            self._calendar = calendar
+        self._checked = self._clock()
+        return calendar
+
+    def _refresh_in_background(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._closed:
+                    self._thread = threading.Thread(
+                        target=self._refresher, name="yizhan-events", daemon=True
+                    )
+                    self._thread.start()
+        self._wake.set()
+
+    def _refresher(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                with self._lock:
+                    self._refresh()
+            except StoreError as exc:  # the database is away: the calendar there is stays
+                log.warning("events calendar not rebuilt: %s", exc)
+
+    def written(self) -> None:
+        """After this process's own event write: build it in now, in the writer's thread
+        (the writer waits, not the next reader)."""
+        with self._lock:
+            self._refresh()
+
+    invalidate = written
+
+    def _stations_written(self, batch_id: int) -> None:
+        """A station write through this process (it may have passed events to another
+        union, stations.storage.events_repo): build its events in if they changed."""
+        calendar = self._calendar
+        if calendar is None:
+            return
+        try:
+            if self.store.events_version() != calendar.version:
+                self.written()
+        except StoreError as exc:  # the write stands; the background catches up later
+            log.warning("could not build a station write's events in at once: %s", exc)
+
+    def close(self) -> None:
+        """Stop the background thread, if any (the store is closing)."""
+        self._closed = True
+        self.store.unwatch_writes(self._stations_written)
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 # -- the fields nearest results and the station page carry -----------------------------
@@ -407,7 +478,7 @@ def create_event(
     owner = _checked_stations(by, spec, stations)
     event = store.add_event(spec, owner=owner, actor=by.actor, at=at)
     if holder is not None:
-        holder.invalidate()
+        holder.written()
     return event
 
 
@@ -442,7 +513,7 @@ def update_event(
         event_id, spec, actor=by.actor, at=at, expected_version=expected_version
     )
     if holder is not None:
-        holder.invalidate()
+        holder.written()
     return changed
 
 
@@ -452,7 +523,7 @@ def delete_event(
     event_to_change(store, by, event_id)
     deleted = store.delete_event(event_id, actor=by.actor, at=at)
     if holder is not None:
-        holder.invalidate()
+        holder.written()
     return deleted
 
 

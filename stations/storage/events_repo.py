@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from stations.domain.events import (
     Repeat,
     StaleEventError,
     last_day,
+    parts_by_owner,
 )
 from stations.storage.sqlbase import SQLBase, dump_json, stamp
 from stations.storage.store import EventStore
@@ -61,6 +63,10 @@ def _event(r: Any) -> Event:
         updated_at=datetime.fromisoformat(r["updated_at"]),
         updated_by=r["updated_by"],
     )
+
+
+def _spec(event: Event) -> EventSpec:
+    return EventSpec(**{name: getattr(event, name) for name in EventSpec.__dataclass_fields__})
 
 
 def _values(spec: EventSpec) -> tuple[Any, ...]:
@@ -115,21 +121,61 @@ class SQLEvents(SQLBase, EventStore):
         row = c.execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
         return None if row is None else _event(row)
 
+    def _insert_event(
+        self, c: Any, spec: EventSpec, *, owner: str, actor: str, at: datetime
+    ) -> Event:
+        event_id = int(
+            c.execute(
+                "INSERT INTO events (title, kind, station_ids, starts_at, ends_at, last_day, "
+                "recurrence, offer, audience, while_supplies_last, owner, version, "
+                "created_at, created_by, updated_at, updated_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
+                (*_values(spec), owner, stamp(at), actor, stamp(at), actor),
+            ).fetchone()[0]
+        )
+        event = self._read_event(c, event_id)
+        assert event is not None
+        self._audit_event(c, event_id, "create", actor, at, None, event)
+        return event
+
     def add_event(self, spec: EventSpec, *, owner: str, actor: str, at: datetime) -> Event:
         with self._write() as c:
-            event_id = int(
+            return self._insert_event(c, spec, owner=owner, actor=actor, at=at)
+
+    def _stations_passed(
+        self, c: Any, moved: dict[int, tuple[str, str]], actor: str, at: datetime
+    ) -> None:
+        """The events at stations that passed to another union pass with them
+        (stations.domain.events.parts_by_owner), each change audited: an event all of
+        whose stations passed is the new union's (an ``update`` of its owner); one at
+        stations of both keeps those still of its union and a copy of it is made at the
+        others (an ``update`` and a ``create``)."""
+        for old in sorted({o for o, _ in moved.values()}):
+            rows = c.execute(f"SELECT {_COLUMNS} FROM events WHERE owner = ?", (old,))
+            for before in [_event(r) for r in rows.fetchall()]:
+                if not moved.keys() & set(before.station_ids):
+                    continue
+                owners = self._owners_of(c, before.station_ids)
+                parts = parts_by_owner(before, owners)
+                (owner, kept), others = parts[0], parts[1:]
+                if owner == before.owner and not others:
+                    continue
                 c.execute(
-                    "INSERT INTO events (title, kind, station_ids, starts_at, ends_at, last_day, "
-                    "recurrence, offer, audience, while_supplies_last, owner, version, "
-                    "created_at, created_by, updated_at, updated_by) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
-                    (*_values(spec), owner, stamp(at), actor, stamp(at), actor),
-                ).fetchone()[0]
-            )
-            event = self._read_event(c, event_id)
-            assert event is not None
-            self._audit_event(c, event_id, "create", actor, at, None, event)
-            return event
+                    "UPDATE events SET owner = ?, station_ids = ?, version = version + 1, "
+                    "updated_at = ?, updated_by = ? WHERE id = ?",
+                    (owner, json.dumps(list(kept)), stamp(at), actor, before.id),
+                )
+                after = self._read_event(c, before.id)
+                self._audit_event(c, before.id, "update", actor, at, before, after)
+                for other, ids in others:
+                    copy = replace(_spec(before), station_ids=ids)
+                    self._insert_event(c, copy, owner=other, actor=actor, at=at)
+
+    @staticmethod
+    def _owners_of(c: Any, station_ids: tuple[int, ...]) -> dict[int, str]:
+        marks = ", ".join("?" * len(station_ids))
+        rows = c.execute(f"SELECT id, owner FROM stations WHERE id IN ({marks})", station_ids)
+        return {int(r[0]): str(r[1]) for r in rows.fetchall()}
 
     def update_event(
         self,

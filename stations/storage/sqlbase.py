@@ -136,3 +136,9 @@ class SQLBase(ABC):
 
     def _unindex_point(self, c: Any, station_id: int) -> None:  # noqa: B027
         """Remove a station from the spatial index, if the engine keeps one apart."""
+
+    def _stations_passed(  # noqa: B027
+        self, c: Any, moved: dict[int, tuple[str, str]], actor: str, at: datetime
+    ) -> None:
+        """In a station write's transaction: stations that passed to another union
+        (id -> (old owner, new owner)); what follows them (their events) follows here."""

@@ -55,6 +55,7 @@ class _Touched:
         self._pending: list[tuple[Station | None, Station | None]] = []
         self._net: dict[float, tuple[int, int, int]] | None = None  # threshold -> net
         self.changes = 0
+        self.passed: dict[int, tuple[str, str]] = {}  # station id -> (old owner, new owner)
 
     def append(self, change: tuple[Station | None, Station | None]) -> None:
         self._pending.append(change)
@@ -274,6 +275,8 @@ class SQLStations(SQLBase, StationStore):
             touched = _Touched(c)
             ids.extend(self._apply_all(c, changes, at, actor, batch_id, touched))
             c.execute("UPDATE batches SET changes = ? WHERE id = ?", (len(ids), batch_id))
+            if touched.passed:  # the stations' events pass with them, in this transaction
+                self._stations_passed(c, touched.passed, actor, at)
             if touched.changes:
                 self._keep_history(c, stamp[:10], touched)
         self._written(batch_id)
@@ -519,6 +522,9 @@ class SQLStations(SQLBase, StationStore):
             raise
         self._move_point(c, station.id, station.lon, station.lat)
         self._audit(c, station.id, batch_id, actor, at, "update", before, stored, touched)
+        if str(before.owner) != str(station.owner):
+            old = touched.passed.get(station.id, (str(before.owner), ""))[0]
+            touched.passed[station.id] = (old, str(station.owner))
         return station.id
 
     def _remove(

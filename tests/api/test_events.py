@@ -206,6 +206,35 @@ def test_nearest_results_and_the_window_carry_the_current_and_next_event(client,
     assert [i["id"] for i in two_h["items"]] == [on.json()["id"]]
 
 
+def test_a_station_passed_to_another_union_takes_its_events_with_it(client, store, stations):
+    """The city union hands 渝中一站 to the transport union: its event is then the transport
+    union's to change or delete (not 渝中's any more), still shown on the station at once."""
+    yz, _ = stations
+    yuzhong = bearer(store, "district", YUZHONG)
+    made = client.post("/v1/events", json=body(yz.id), headers=yuzhong).json()
+    station = client.get(f"/v1/stations/{yz.id}").json()
+    r = client.patch(
+        f"/v1/stations/{yz.id}",
+        json={"owner": "industry:transport", "version": station["version"]},
+        headers=bearer(store, "admin"),
+    )
+    assert r.status_code == 200, r.text
+    got = client.get(f"/v1/events/{made['id']}").json()
+    assert got["owner"] == "industry:transport" and got["station_ids"] == [yz.id]
+    assert_problem(
+        client.patch(f"/v1/events/{made['id']}", json={"title": "旧工会改"}, headers=yuzhong),
+        403,
+        "forbidden",
+    )
+    assert_problem(client.delete(f"/v1/events/{made['id']}", headers=yuzhong), 403, "forbidden")
+    transport = bearer(store, "industry", "transport")
+    r = client.patch(f"/v1/events/{made['id']}", json={"title": "新工会的姜茶"}, headers=transport)
+    assert r.status_code == 200, r.text
+    near = client.get("/v1/stations/nearest", params={"lon": yz.lon, "lat": yz.lat, "k": 1})
+    assert near.json()["results"][0]["event"]["title"] == "新工会的姜茶"
+    assert client.delete(f"/v1/events/{made['id']}", headers=transport).status_code == 204
+
+
 def test_a_weekly_lunch_is_not_on_during_the_national_day_holiday(client, store, stations):
     yz, _ = stations
     auth = bearer(store, "district", YUZHONG)
@@ -321,3 +350,55 @@ def test_mobile_stations_near_me_with_their_next_stops(client, store, districts)
         "/v1/events/mobile", params={"near": "108.40,30.81", "radius_m": 1000, "at": at}
     )
     assert [i["id"] for i in far.json()["items"]] == [bus.id]
+
+
+def test_a_station_record_and_listing_carry_its_event_and_next_event(client, store, stations):
+    """The record (json and geojson) and every listing item say what is on now and next,
+    as nearest results do; the record's ETag changes with them (a 304 would hide them)."""
+    yz, jb = stations
+    before = client.get(f"/v1/stations/{yz.id}")
+    assert before.json()["event"] is None and before.json()["next_event"] is None
+    auth = bearer(store, "district", YUZHONG)
+    later_start, later_end = soon(30)
+    on = client.post("/v1/events", json=body(yz.id), headers=auth).json()
+    nxt = client.post(
+        "/v1/events",
+        json=body(yz.id, title="义诊", kind="health", start=later_start, end=later_end),
+        headers=auth,
+    ).json()
+    after = client.get(f"/v1/stations/{yz.id}", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200  # not 304: the record changed though its version did not
+    assert after.headers["etag"] != before.headers["etag"]
+    assert after.headers["etag"].startswith(f'"{yz.version}.')
+    record = after.json()
+    assert record["event"]["id"] == on["id"] and record["event"]["kind_label"] == "送温暖"
+    assert record["next_event"]["id"] == nxt["id"] and record["next_event"]["title"] == "义诊"
+    feature = client.get(f"/v1/stations/{yz.id}", params={"f": "geojson"}).json()
+    assert feature["properties"]["event"] == record["event"]
+    listed = {i["id"]: i for i in client.get("/v1/stations").json()["items"]}
+    assert listed[yz.id]["event"] == record["event"]
+    assert listed[yz.id]["next_event"] == record["next_event"]
+    assert listed[jb.id]["event"] is None and listed[jb.id]["next_event"] is None
+    geo = client.get("/v1/stations", params={"f": "geojson"}).json()["features"]
+    by_id = {f["id"]: f["properties"] for f in geo}
+    assert by_id[yz.id]["next_event"]["id"] == nxt["id"]
+    # A listing at a time: what is on then (the health check, in 31 hours).
+    then = client.get("/v1/stations", params={"at": soon(31)[0]}).json()["items"]
+    assert {i["id"]: i for i in then}[yz.id]["event"]["id"] == nxt["id"]
+    assert "event" not in client.get("/v1/stations", params={"f": "csv"}).text.splitlines()[0]
+
+
+def test_the_openapi_documents_the_event_fields_of_records_and_listings(client, store, stations):
+    yz, _ = stations
+    client.post("/v1/events", json=body(yz.id), headers=bearer(store, "district", YUZHONG))
+    real = client.get(f"/v1/stations/{yz.id}").json()["event"]
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/v1/stations/{station_id}"]["get"]["responses"]["200"]["content"]
+    record = ok["application/json"]["schema"]
+    listing = spec["paths"]["/v1/stations"]["get"]["responses"]["200"]["content"]
+    item = listing["application/json"]["schema"]["properties"]["items"]["items"]
+    feature = listing["application/geo+json"]["schema"]["properties"]["features"]["items"]
+    for schema in (record, item, feature["properties"]["properties"]):
+        assert {"event", "next_event"} <= set(schema["required"])
+        assert set(schema["properties"]["event"]["required"]) == set(real)
+        assert "null" in schema["properties"]["next_event"]["type"]

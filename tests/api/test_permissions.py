@@ -50,6 +50,9 @@ def _check(r, status: int) -> None:
     if status == 403:
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "forbidden"
+        # Chinese first, the English after it in brackets (中文（English）).
+        detail = r.json()["detail"]
+        assert "\u4e00" <= detail[0] <= "\u9fff" and "（" in detail, detail
 
 
 @pytest.mark.parametrize("role", ROLES)

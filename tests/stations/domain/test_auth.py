@@ -7,7 +7,12 @@ import pytest
 from stations.domain.auth import (
     Principal,
     Role,
+    check_case_handle,
+    check_demand_create,
+    check_demand_places,
+    check_event_write,
     check_feedback_resolve,
+    check_planning_view,
     check_station_write,
     check_token_admin,
     check_upload_access,
@@ -94,3 +99,28 @@ def test_demand_layers(by, create, change_city, change_yuzhong, in_yuzhong, in_j
     assert by.may_change_demand(YZ) is change_yuzhong
     assert by.may_place_demand_in("500103") is in_yuzhong
     assert by.may_place_demand_in("500105") is in_jiangbei
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        lambda: check_station_write(YUZHONG, Owner.parse("district:500105")),
+        lambda: owner_to_create(YUZHONG, "district:500105"),
+        lambda: check_event_write(YUZHONG, "district:500105"),
+        lambda: check_upload_access(YUZHONG, "district:500105"),
+        lambda: check_feedback_resolve(YUZHONG, "district:500105"),
+        lambda: check_case_handle(YUZHONG, "district:500105"),
+        lambda: check_planning_view(YUZHONG, "500105"),
+        lambda: check_token_admin(YUZHONG),
+        lambda: check_demand_create(TRANSPORT),
+        lambda: check_demand_places(YUZHONG, lambda: ["500105"]),
+    ],
+)
+def test_a_refusal_says_it_in_chinese_first(refused):
+    """中文（English）: a clerk reads the Chinese; the English follows in brackets."""
+    with pytest.raises(ForbiddenError) as caught:
+        refused()
+    text = str(caught.value)
+    assert "\u4e00" <= text[0] <= "\u9fff", text
+    chinese, _, english = text.rpartition("（")
+    assert chinese and english.endswith("）"), text

@@ -99,3 +99,78 @@ def test_listing_by_owner_and_leaving_out_what_is_over(store):
     assert [e.id for e in store.list_events(owner=OWNER)] == [old.id, weekly.id]
     # The weekly one runs until 31 August: still listed in July, the January one not.
     assert [e.id for e in store.list_events(from_day=date(2026, 7, 1))] == [weekly.id, other.id]
+
+
+# -- a station passes to another union: its events pass with it ------------------------------
+
+NEW_OWNER = "industry:transport"
+
+
+def _stations(store, districts, n=2):
+    from tests.builders import make_station
+
+    return [
+        store.create(make_station(districts, external_id=f"E{i}", name=f"驿站{i}"), actor="t")
+        for i in range(n)
+    ]
+
+
+def _passed(station, owner=NEW_OWNER):
+    from stations.domain.changes import Update
+    from stations.domain.model import Owner
+
+    return Update(station.with_changes(owner=Owner.parse(owner)), station.version)
+
+
+def test_an_event_passes_with_its_station_to_the_new_union_audited(store, districts):
+    (a, _b) = _stations(store, districts)
+    made = store.add_event(spec(station_ids=[a.id]), owner=OWNER, actor="clerk", at=T0)
+    v0 = store.events_version()
+    store.apply([_passed(a)], actor="city-clerk")
+    got = store.get_event(made.id)
+    assert (got.owner, got.station_ids, got.version) == (NEW_OWNER, (a.id,), 2)
+    assert got.updated_by == "city-clerk" and got.title == made.title
+    assert store.events_version() > v0  # every worker's calendar sees it
+    last = store.event_history(made.id)[-1]
+    assert last["action"] == "update" and last["actor"] == "city-clerk"
+    assert (last["before"]["owner"], last["after"]["owner"]) == (OWNER, NEW_OWNER)
+    assert [e.id for e in store.list_events(owner=OWNER)] == []
+
+
+def test_an_event_at_two_unions_stations_is_split_and_both_parts_are_audited(store, districts):
+    a, b = _stations(store, districts)
+    made = store.add_event(spec(station_ids=[a.id, b.id]), owner=OWNER, actor="clerk", at=T0)
+    store.apply([_passed(a)], actor="city-clerk")
+    kept = store.get_event(made.id)
+    assert (kept.owner, kept.station_ids) == (OWNER, (b.id,))
+    (copy,) = store.list_events(owner=NEW_OWNER)
+    assert copy.station_ids == (a.id,) and copy.id != made.id
+    assert (copy.title, copy.start, copy.recurrence) == (made.title, made.start, made.recurrence)
+    assert (copy.created_by, copy.version) == ("city-clerk", 1)
+    assert [h["action"] for h in store.event_history(copy.id)] == ["create"]
+    assert store.event_history(made.id)[-1]["after"]["station_ids"] == [b.id]
+
+
+def test_stations_passing_in_one_batch_keep_their_event_whole(store, districts):
+    a, b = _stations(store, districts)
+    made = store.add_event(spec(station_ids=[a.id, b.id]), owner=OWNER, actor="clerk", at=T0)
+    other = store.add_event(spec(station_ids=[3]), owner=OWNER, actor="clerk", at=T0)
+    store.apply([_passed(a), _passed(b)], actor="city-clerk")
+    assert [(e.id, e.station_ids) for e in store.list_events(owner=NEW_OWNER)] == [
+        (made.id, (a.id, b.id))
+    ]
+    assert store.get_event(other.id) == other  # at none of them: untouched
+
+
+def test_a_station_write_that_fails_passes_no_event(store, districts):
+    from stations.domain.changes import Update
+    from stations.domain.errors import StaleWriteError
+    from stations.domain.model import Owner
+
+    (a, _b) = _stations(store, districts)
+    made = store.add_event(spec(station_ids=[a.id]), owner=OWNER, actor="clerk", at=T0)
+    stale = Update(a.with_changes(owner=Owner.parse(NEW_OWNER)), a.version + 5)
+    with pytest.raises(StaleWriteError):
+        store.apply([_passed(a), stale], actor="city-clerk")
+    assert store.get_event(made.id) == made
+    assert store.get(a.id).owner == a.owner
