@@ -156,3 +156,16 @@ def test_pyogrio_reads_the_served_tile(server):
     ex, ey = web_mercator_m(*position(0))
     assert first.geometry.x == pytest.approx(ex, abs=unit_m(z) / 2)
     assert first.geometry.y == pytest.approx(ey, abs=unit_m(z) / 2)
+
+
+def test_ogrinfo_opens_an_empty_tile(server):
+    # The Atlantic: no station, still a tile GDAL opens (an empty 204 body it could not).
+    listing = subprocess.run(
+        ["ogrinfo", "-ro", "-so", "-al", f"/vsicurl/{server.base}/tiles/stations/3/0/0.mvt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"GDAL_HTTP_TIMEOUT": "20"},
+    ).stdout
+    assert "Layer name: stations" in listing and "Feature Count: 0" in listing
