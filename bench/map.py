@@ -22,6 +22,9 @@ for). Reference of the same run: today's inlined page (``station_map`` without t
 the same stations, as a file. ``--counties``: the 2,848 counties of China as the districts
 (coverage of the whole country is over its budget: the map draws the counties and their
 colourings without it); ``--database``: serve that registry (``yizhan demo --national``).
+The same tiles are then timed as Mapbox Vector Tiles (``.mvt``) against JSON in the same
+run (ratio MVT / JSON, processor time). ``--tiles``: only that, in-process, without a
+browser or a server, on the tiles of 40 stations per zoom from 2 to 16.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import base64
 import gzip
 import json
+import math
 import os
 import re
 import statistics
@@ -303,6 +307,102 @@ def encode_times(index: Any, urls: list[str]) -> None:
     print_by_zoom(by_zoom, "", "encode", "body")
 
 
+def vector_tile_times(index: Any, tiles: list[tuple[int, int, int]], *, runs: int) -> None:
+    """The same tiles as JSON (``station_tile`` + orjson, as the route sends it) and as
+    MVT (``station_vector_tile``, which builds the same body first): processor time per
+    tile, by zoom, each tile the best of 3 in a run; the ratio MVT / JSON of the zoom's
+    total, median of ``runs`` runs; the bodies' size (gzipped as the routes send them)."""
+    import orjson
+
+    from geodata.crs import CoordinateSystem
+    from stations.services.maps import TileFilters, station_tile
+    from stations.services.vector_tiles import station_vector_tile
+
+    wgs84, every = CoordinateSystem.WGS84, TileFilters()
+
+    def as_json(z: int, x: int, y: int) -> bytes:
+        return orjson.dumps(station_tile(index, z, x, y, every, wgs84))
+
+    def as_mvt(z: int, x: int, y: int) -> bytes:
+        return station_vector_tile(index, z, x, y, every, wgs84)
+
+    as_json(0, 0, 0), as_mvt(0, 0, 0)  # the snapshot's sorted points and masks, made once
+    by_zoom: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for tile in dict.fromkeys(tiles):
+        by_zoom[tile[0]].append(tile)
+    ratios: dict[int, list[float]] = defaultdict(list)
+    totals: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    slowest: dict[int, list[float]] = defaultdict(list)
+    for _ in range(runs):
+        for z, chosen in sorted(by_zoom.items()):
+            spent = {}
+            for name, encode in (("json", as_json), ("mvt", as_mvt)):
+                total = 0.0
+                for tile in chosen:
+                    best = math.inf
+                    for _ in range(3):
+                        start = time.process_time()
+                        encode(*tile)
+                        best = min(best, time.process_time() - start)
+                    total += best
+                    if name == "mvt":
+                        slowest[z].append(best)
+                spent[name] = total
+            ratios[z].append(spent["mvt"] / spent["json"])
+            totals[z].append((spent["json"] / len(chosen), spent["mvt"] / len(chosen)))
+    print(f"station tiles, .mvt vs .json encode (processor time), median of {runs} runs:")
+    for z, chosen in sorted(by_zoom.items()):
+        json_ms = statistics.median(t[0] for t in totals[z]) * 1e3
+        mvt_ms = statistics.median(t[1] for t in totals[z]) * 1e3
+        sizes = [
+            (
+                len(gzip.compress(as_json(*t), 6, mtime=0)),
+                len(gzip.compress(as_mvt(*t), 6, mtime=0)),
+            )
+            for t in chosen
+        ]
+        features = statistics.median(
+            len(b["p"]) + len(b["c"]) + len(b.get("e", []))
+            for b in (station_tile(index, *t, every, wgs84) for t in chosen)
+        )
+        print(
+            f"  z{z:<2} {len(chosen):3} tiles (median {features:5.0f} points + clusters): json "
+            f"{json_ms:6.2f} ms, mvt {mvt_ms:6.2f} ms a tile (slowest {max(slowest[z]) * 1e3:5.1f}"
+            f" ms); mvt/json "
+            f"{statistics.median(ratios[z]):5.2f} (runs: "
+            + " ".join(f"{r:.2f}" for r in ratios[z])
+            + f"); gzipped median json {statistics.median(a for a, _ in sizes) / 1e3:5.1f} kB, "
+            f"mvt {statistics.median(b for _, b in sizes) / 1e3:5.1f} kB"
+        )
+
+
+def _tile_matches(urls: list[str]) -> list[re.Match[str]]:
+    found = (TILE_PATH.search(urllib.parse.urlsplit(u).path) for u in dict.fromkeys(urls))
+    return [m for m in found if m is not None]
+
+
+def tiles_of(lon: Any, lat: Any, zooms: tuple[int, ...], per_zoom: int) -> list[tuple[int, ...]]:
+    """The tiles holding the first ``per_zoom`` points, at each of ``zooms`` (the points are
+    in random order: dense tiles as often as the stations are in them)."""
+    from geodata.cluster_tiles import mercator
+
+    u, v = mercator(lon[:per_zoom], lat[:per_zoom])
+    return [(z, int(a * 2**z), int(b * 2**z)) for z in zooms for a, b in zip(u, v, strict=True)]
+
+
+def tiles_only(args: argparse.Namespace) -> None:
+    """``--tiles``: the station tiles' encode times, JSON vs MVT, in-process."""
+    from stations.readmodel.index import StationIndex
+
+    n = args.national_n
+    lon, lat = china_points(n, np.random.default_rng(args.seed))
+    start = time.perf_counter()
+    index = StationIndex(make_stations(lon.tolist(), lat.tolist(), seed=args.seed + 1), version=1)
+    print(f"{n:,} stations over China, indexed in {time.perf_counter() - start:.1f} s")
+    tiles = tiles_of(lon, lat, (2, 4, 6, 8, 10, 12, 14, 16), per_zoom=40)
+    vector_tile_times(index, tiles, runs=args.runs)
+
+
 def national(args: argparse.Namespace) -> None:
     """The served, tiled national map (see the module's docstring)."""
     from geodata.districts import china_counties, chongqing_districts
@@ -344,6 +444,9 @@ def national(args: argparse.Namespace) -> None:
     lon, lat = china_points(n, np.random.default_rng(args.seed))
     index = StationIndex(make_stations(lon.tolist(), lat.tolist(), seed=args.seed + 1), version=1)
     encode_times(index, urls)
+    vector_tile_times(
+        index, [tuple(int(v) for v in m.groups()) for m in _tile_matches(urls)], runs=1
+    )
     # The reference: today's page, every station inlined, the same stations, as a file.
     with tempfile.TemporaryDirectory(prefix="yizhan-bench-map-") as tmp, chromium() as browser:
         out = Path(tmp) / "inlined.html"
@@ -405,7 +508,16 @@ def main() -> None:
         default=str(Path(tempfile.gettempdir()) / "yizhan-bench-map-national"),
         help="where the national registry is kept between runs",
     )
+    parser.add_argument(
+        "--tiles",
+        action="store_true",
+        help="only the station tiles' encode time by zoom, .mvt vs .json, in-process (no "
+        "browser): --national-n stations over China, the tiles of 40 of them per zoom",
+    )
     args = parser.parse_args()
+    if args.tiles:
+        tiles_only(args)
+        return
     if args.national:
         national(args)
         return

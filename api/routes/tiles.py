@@ -1,4 +1,5 @@
-"""Station tiles: the registry as small clustered JSON tiles, for the planners' map at any size."""
+"""Station tiles: the registry as small clustered tiles (JSON for the planners' map at any size,
+Mapbox Vector Tiles for other maps and GIS)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from stations.services.maps import (
     tile_etag,
 )
 from stations.services.planning import check_area
+from stations.services.vector_tiles import station_vector_tile, vector_tile_etag
 
 router = APIRouter(tags=["planners"])
 # The parameters both kinds of tile take.
@@ -39,6 +41,25 @@ TileCrs = Annotated[
 ]
 TileDistrict = Annotated[
     str | None, Query(description="one district's adcode, or a province's 2-digit code")
+]
+# The station tiles' filters (JSON and vector tiles alike).
+TileStatus = Annotated[
+    list[str] | None,
+    Query(description="repeatable; default every one but closed", json_schema_extra=doc.STATUSES),
+]
+TileAt = Annotated[
+    str | None,
+    Query(
+        description="only the stations open at this time (ISO 8601, Asia/Shanghai)",
+        json_schema_extra=doc.TIME,
+    ),
+]
+TileMapped = Annotated[
+    str | None,
+    Query(
+        description="上图 state: full, partial, none; or true (listed anywhere) / false",
+        json_schema_extra=doc.enum(*MAPPED_WORDS),
+    ),
 ]
 
 # Cached a minute, then revalidated (304 while the registry is unchanged). The map's page
@@ -77,27 +98,10 @@ def station_tile_json(
     x: TileX,
     y: TileY,
     crs: TileCrs = "wgs84",
-    status: Annotated[
-        list[str] | None,
-        Query(
-            description="repeatable; default every one but closed", json_schema_extra=doc.STATUSES
-        ),
-    ] = None,
-    at: Annotated[
-        str | None,
-        Query(
-            description="only the stations open at this time (ISO 8601, Asia/Shanghai)",
-            json_schema_extra=doc.TIME,
-        ),
-    ] = None,
+    status: TileStatus = None,
+    at: TileAt = None,
     district: TileDistrict = None,
-    mapped: Annotated[
-        str | None,
-        Query(
-            description="上图 state: full, partial, none; or true (listed anywhere) / false",
-            json_schema_extra=doc.enum(*MAPPED_WORDS),
-        ),
-    ] = None,
+    mapped: TileMapped = None,
 ) -> Response:
     _check_tile(z, x, y)
     filters = _filters(services, status=status, at=at, district=district, mapped=mapped)
@@ -108,6 +112,61 @@ def station_tile_json(
         return Response(status_code=304, headers=headers)
     body = orjson.dumps(station_tile(index, z, x, y, filters, system))
     return Response(body, media_type="application/json", headers=headers)
+
+
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+MVT_DOC = (
+    "The same tile as `/tiles/stations/{z}/{x}/{y}.json` (the same filters, stations and "
+    "clusters) as a Mapbox Vector Tile (MVT 2.1, extent 4096), for MapLibre, Mapbox, QGIS, "
+    "GDAL. Layer `stations`: a point per station (feature id and `id` the station's, `name`, "
+    "`count` 1, `state` as the JSON tile's and in words: `mapped` full/partial/none, "
+    "`self_service`, `in_service`) at its position (within half a unit of the grid), and "
+    f"above {MAX_POINTS} stations a point per cluster of {CELL_PX} px (`count` ≥ 2, `full`, "
+    "`partial`, `none`) at the JSON tile's pixel; the counts add up to the JSON tile's `n`. "
+    "Layer `edge` (with points): the neighbours' stations within 8 px of the tile (`state`, "
+    "`mapped`, `self_service`, `in_service`), drawn, not counted. Layer `stops`: the mobile "
+    "stations' stops (`id` the station's, `stop`, `name`, `here`). A tile with no station is "
+    "a valid tile whose `stations` layer is empty (200, not 204). The tiles are Web "
+    "Mercator's (EPSG:3857) over positions in `crs`: WGS-84 by default, for WGS-84 base maps "
+    "(OpenStreetMap, Tianditu); over a GCJ-02 base map (Amap, Tencent) ask `crs=gcj02`, or "
+    "every station is drawn 300–700 m off. Gzipped when accepted; ETag, 304 on "
+    "If-None-Match; `Cache-Control` as the JSON tiles'."
+)
+
+
+@router.get(
+    "/tiles/stations/{z}/{x}/{y}.mvt",
+    summary="A tile of stations, clustered (Mapbox Vector Tile)",
+    description=MVT_DOC,
+    response_class=Response,
+    responses={
+        200: {"content": {MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+        304: {"description": "Not modified (If-None-Match matched)"},
+    },
+)
+def station_tile_mvt(
+    request: Request,
+    index: IndexDep,
+    services: ServicesDep,
+    z: TileZ,
+    x: TileX,
+    y: TileY,
+    crs: TileCrs = "wgs84",
+    status: TileStatus = None,
+    at: TileAt = None,
+    district: TileDistrict = None,
+    mapped: TileMapped = None,
+) -> Response:
+    _check_tile(z, x, y)
+    filters = _filters(services, status=status, at=at, district=district, mapped=mapped)
+    system = parse_crs_param(crs)
+    etag = vector_tile_etag(index, z, x, y, filters, system)
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": TILE_CACHE})
+    body = station_vector_tile(index, z, x, y, filters, system)
+    packed = gzip.compress(body, compresslevel=6, mtime=0)
+    asset = Asset(body, MVT_MEDIA_TYPE, etag, packed if len(packed) < len(body) else None)
+    return asset.response(request, cache_control=TILE_CACHE)
 
 
 AREA_TILE_DOC = (

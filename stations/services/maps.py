@@ -64,6 +64,7 @@ __all__ = [
     "area_tile_etag",
     "station_map",
     "station_tile",
+    "tile_positions",
 ]
 # How the map shows each 上图 state (colour, label), in legend order.
 MAPPED_STATE_STYLE: dict[MappedState, tuple[str, str]] = {
@@ -466,11 +467,18 @@ def _tile_stops(
 
 
 def _tile_points(index: StationIndex, crs: CoordinateSystem) -> TilePoints:
-    lon, lat = {
+    return TilePoints.of(*tile_positions(index, crs))
+
+
+def tile_positions(
+    index: StationIndex, crs: CoordinateSystem
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each station's position (lon, lat, degrees) on tiles drawn in ``crs``: where
+    :func:`station_tile` puts it (CGCS2000 as WGS-84)."""
+    return {
         CoordinateSystem.GCJ02: index.gcj02,
         CoordinateSystem.BD09: index.bd09,
     }.get(crs, (index.nearest.lon, index.nearest.lat))
-    return TilePoints.of(lon, lat)
 
 
 def _tile_states(index: StationIndex) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
