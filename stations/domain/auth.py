@@ -316,8 +316,7 @@ def check_token_admin(by: Principal) -> None:
     """Refuse unless ``by`` may make, list and revoke tokens."""
     if not by.may_manage_tokens:
         msg = (
-            "只有市总工会可以管理令牌"
-            f"（{by.name} may not manage tokens: only the city union does）"
+            f"只有市总工会可以管理令牌（{by.name} may not manage tokens: only the city union does）"
         )
         raise ForbiddenError(msg)
 
