@@ -431,6 +431,7 @@ def test_a_defect_while_planning_is_not_reported_as_a_bad_file(client, store, yu
 
     monkeypatch.setattr("stations.services.uploads.build_station", broken)
     monkeypatch.setattr("stations.services.uploads.plain_station", broken)  # the fast reading
+    monkeypatch.setattr("stations.services.uploads.plain_records", broken)  # a chunk of plain rows
     with pytest.raises(KeyError, match="a defect"):
         upload(client, yuzhong, csv_bytes([row("K1")]))
     assert upload_states(store) == {}
