@@ -22,6 +22,7 @@ from geodata.hours import TZ
 from stations.domain.errors import StoreError
 from stations.domain.freshness import last_confirmed
 from stations.domain.stars import StationOps
+from stations.readmodel.refresh import BackgroundRefresh
 from stations.storage.store import Store
 
 log = logging.getLogger("yizhan.ops")
@@ -105,16 +106,14 @@ class OpsModel:
         self._snapshot: OpsSnapshot | None = None
         self._days: dict[int, date] = {}  # each station's last check-in day so far
         self._days_from: date | None = None  # where the next reading of days starts
-        self._wake = threading.Event()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundRefresh("yizhan-ops", self._lock, self._read_if_old)
 
     def current(self) -> OpsSnapshot:
         snapshot = self._snapshot
         if snapshot is not None and self._clock() - snapshot.loaded_at < self.refresh_s:
             return snapshot
         if snapshot is not None and self.refresh_s > 0:
-            self._refresh_in_background()
+            self._background.wake()
             return snapshot
         with self._lock:
             again = self._snapshot
@@ -147,26 +146,10 @@ class OpsModel:
         self._snapshot = OpsSnapshot(by_station, self._clock())
         return self._snapshot
 
-    def _refresh_in_background(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None and not self._closed:
-                    self._thread = threading.Thread(
-                        target=self._refresher, name="yizhan-ops", daemon=True
-                    )
-                    self._thread.start()
-        self._wake.set()
-
-    def _refresher(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._closed:
-                return
-            with self._lock:
-                snapshot = self._snapshot
-                if snapshot is None or self._clock() - snapshot.loaded_at >= self.refresh_s:
-                    self._read()
+    def _read_if_old(self) -> None:
+        snapshot = self._snapshot
+        if snapshot is None or self._clock() - snapshot.loaded_at >= self.refresh_s:
+            self._read()
 
     def invalidate(self) -> None:
         """Re-read now, in the caller's thread (after stars were computed: the writer
@@ -176,7 +159,4 @@ class OpsModel:
 
     def close(self) -> None:
         """Stop the background thread, if any (the store is closing)."""
-        self._closed = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._background.close(timeout=5)

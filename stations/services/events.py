@@ -42,6 +42,7 @@ from stations.domain.events import (
 from stations.domain.mobile import Visit, next_visits
 from stations.domain.model import Station
 from stations.readmodel.index import StationIndex
+from stations.readmodel.refresh import BackgroundRefresh
 from stations.storage.store import Store
 
 log = logging.getLogger("yizhan.events")
@@ -225,9 +226,7 @@ class EventsHolder:
         self._checked = float("-inf")
         self._lock = threading.Lock()  # held by the one building
         self._cache: OccurrenceCache = {}
-        self._wake = threading.Event()
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundRefresh("yizhan-events", self._lock, self._rebuild)
         store.watch_writes(self._stations_written)
 
     def current(self) -> EventsCalendar:
@@ -235,7 +234,7 @@ class EventsHolder:
         if calendar is not None and self.check_s > 0:
             if self._clock() - self._checked >= self.check_s:
                 self._checked = self._clock()  # one wake per period, whoever reads
-                self._refresh_in_background()
+                self._background.wake()
             return calendar
         with self._lock:
             calendar = self._calendar
@@ -265,27 +264,12 @@ class EventsHolder:
         self._checked = self._clock()
         return calendar
 
-    def _refresh_in_background(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None and not self._closed:
-                    self._thread = threading.Thread(
-                        target=self._refresher, name="yizhan-events", daemon=True
-                    )
-                    self._thread.start()
-        self._wake.set()
-
-    def _refresher(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._closed:
-                return
-            try:
-                with self._lock:
-                    self._refresh()
-            except StoreError as exc:  # the database is away: the calendar there is stays
-                log.warning("events calendar not rebuilt: %s", exc)
+    def _rebuild(self) -> None:
+        """The background's work (holding the lock)."""
+        try:
+            self._refresh()
+        except StoreError as exc:  # the database is away: the calendar there is stays
+            log.warning("events calendar not rebuilt: %s", exc)
 
     def written(self) -> None:
         """After this process's own event write: build it in now, in the writer's thread
@@ -309,11 +293,8 @@ class EventsHolder:
 
     def close(self) -> None:
         """Stop the background thread, if any (the store is closing)."""
-        self._closed = True
         self.store.unwatch_writes(self._stations_written)
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._background.close(timeout=10)
 
 
 # -- the fields nearest results and the station page carry -----------------------------
