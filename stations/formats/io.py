@@ -354,19 +354,6 @@ class StationRows:
         self._close_rows()
 
 
-def _station_rows(
-    rows: Iterator[Row],
-    mapping: Sequence[str | None],
-    quoted: bool,
-    *,
-    headers: Sequence[Any] = (),
-    columns: dict[str, str] | None = None,
-    reading: SheetReading | None = None,
-) -> StationRows:
-    """The rows of a file as record fields (see :class:`StationRows`)."""
-    return StationRows(rows, mapping, quoted, headers=headers, columns=columns, reading=reading)
-
-
 def read_rows(
     path: str | Path,
     *,
@@ -398,7 +385,7 @@ def read_rows(
         for h, m in zip(table.header, mapping, strict=False)
         if m is None and (why := ignored_header(h)) is not None
     ]
-    rows = _station_rows(
+    rows = StationRows(
         table.rows, mapping, table.quoted, headers=table.header, columns=columns, reading=reading
     )
     rows.text_cells = table.format == "csv"
