@@ -76,7 +76,7 @@ class Asset:
         self, request: Request, *, cache_control: str, headers: dict[str, str] | None = None
     ) -> Response:
         common = {"ETag": self.etag, "Cache-Control": cache_control, **(headers or {})}
-        if self.gzipped is not None:
+        if self.gzipped is not None and "Accept-Encoding" not in common.get("Vary", ""):
             common["Vary"] = ", ".join(
                 v for v in (common.get("Vary"), "Accept-Encoding") if v is not None
             )

@@ -4,7 +4,8 @@ Mapbox Vector Tiles for other maps and GIS)."""
 from __future__ import annotations
 
 import gzip
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
@@ -28,6 +29,19 @@ from stations.services.planning import check_area
 from stations.services.vector_tiles import station_vector_tile, vector_tile_etag
 
 router = APIRouter(tags=["planners"])
+
+
+def _tile_route(path: str, **kwargs: Any) -> Callable[[Callable[..., Response]], Any]:
+    """GET ``path`` as documented, and HEAD (the same headers, no body: what a map cache or
+    ``curl -I`` asks), which HTTP defines and the API description does not list again."""
+
+    def register(endpoint: Callable[..., Response]) -> Any:
+        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+        return router.get(path, **kwargs)(endpoint)
+
+    return register
+
+
 # The parameters both kinds of tile take.
 TileZ = Annotated[int, Path(description=f"zoom, 0 to {MAX_ZOOM}")]
 TileX = Annotated[int, Path(description="tile column, 0 to 2^z - 1 (XYZ scheme)")]
@@ -65,6 +79,9 @@ TileMapped = Annotated[
 # Cached a minute, then revalidated (304 while the registry is unchanged). The map's page
 # puts the registry's version in its tile URLs, so a new registry is never hidden by this.
 TILE_CACHE = "public, max-age=60"
+# Every tile may come gzipped (whenever that makes it smaller), so caches key it by
+# Accept-Encoding: its 200s and 304s alike say so.
+_TILE_VARY = {"Vary": "Accept-Encoding"}
 TILE_DOC = (
     "The stations in tile `z/x/y` (Web Mercator XYZ, half-open edges: a station on a tile "
     "border is in the tile east or south of it), filtered as the coverage map is. `n` is how "
@@ -84,7 +101,7 @@ TILE_DOC = (
 )
 
 
-@router.get(
+@_tile_route(
     "/tiles/stations/{z}/{x}/{y}.json",
     summary="A tile of stations, clustered (JSON)",
     description=TILE_DOC,
@@ -107,11 +124,12 @@ def station_tile_json(
     filters = _filters(services, status=status, at=at, district=district, mapped=mapped)
     system = parse_crs_param(crs)
     etag = tile_etag(index, z, x, y, filters, system)
-    headers = {"ETag": etag, "Cache-Control": TILE_CACHE}
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    body = orjson.dumps(station_tile(index, z, x, y, filters, system))
-    return Response(body, media_type="application/json", headers=headers)
+    return _tile_response(
+        request,
+        etag,
+        "application/json",
+        lambda: orjson.dumps(station_tile(index, z, x, y, filters, system)),
+    )
 
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -134,7 +152,7 @@ MVT_DOC = (
 )
 
 
-@router.get(
+@_tile_route(
     "/tiles/stations/{z}/{x}/{y}.mvt",
     summary="A tile of stations, clustered (Mapbox Vector Tile)",
     description=MVT_DOC,
@@ -161,12 +179,12 @@ def station_tile_mvt(
     filters = _filters(services, status=status, at=at, district=district, mapped=mapped)
     system = parse_crs_param(crs)
     etag = vector_tile_etag(index, z, x, y, filters, system)
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": TILE_CACHE})
-    body = station_vector_tile(index, z, x, y, filters, system)
-    packed = gzip.compress(body, compresslevel=6, mtime=0)
-    asset = Asset(body, MVT_MEDIA_TYPE, etag, packed if len(packed) < len(body) else None)
-    return asset.response(request, cache_control=TILE_CACHE)
+    return _tile_response(
+        request,
+        etag,
+        MVT_MEDIA_TYPE,
+        lambda: station_vector_tile(index, z, x, y, filters, system),
+    )
 
 
 AREA_TILE_DOC = (
@@ -180,7 +198,7 @@ AREA_TILE_DOC = (
 )
 
 
-@router.get(
+@_tile_route(
     "/tiles/districts/{z}/{x}/{y}.json",
     summary="A tile of district areas (JSON)",
     description=AREA_TILE_DOC,
@@ -200,12 +218,27 @@ def district_tile_json(
     system = parse_crs_param(crs)
     districts = services.districts
     etag = area_tile_etag(districts, z, x, y, system, district)
+    return _tile_response(
+        request,
+        etag,
+        "application/json",
+        lambda: orjson.dumps(area_tile(districts, z, x, y, system, district)),
+    )
+
+
+def _tile_response(
+    request: Request, etag: str, media_type: str, render: Callable[[], bytes]
+) -> Response:
+    """A tile's answer: 304 on If-None-Match without drawing it (with the headers a 200
+    carries, ``Vary`` included, as RFC 9110 asks), else the tile drawn, gzipped when the
+    client accepts it and that makes it smaller."""
     if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": TILE_CACHE})
-    body = orjson.dumps(area_tile(districts, z, x, y, system, district))
+        headers = {"ETag": etag, "Cache-Control": TILE_CACHE, **_TILE_VARY}
+        return Response(status_code=304, headers=headers)
+    body = render()
     packed = gzip.compress(body, compresslevel=6, mtime=0)
-    asset = Asset(body, "application/json", etag, packed if len(packed) < len(body) else None)
-    return asset.response(request, cache_control=TILE_CACHE)
+    asset = Asset(body, media_type, etag, packed if len(packed) < len(body) else None)
+    return asset.response(request, cache_control=TILE_CACHE, headers=_TILE_VARY)
 
 
 def _check_tile(z: int, x: int, y: int) -> None:

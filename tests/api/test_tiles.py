@@ -274,3 +274,45 @@ def test_district_tiles_hold_the_districts_clipped_to_the_tile_with_etag_and_gzi
     assert client.get("/tiles/districts/3/8/0.json").status_code == 422
     r = client.get(f"/tiles/districts/9/{x}/{y}.json", params={"district": "999999"})
     assert r.status_code in (400, 404, 422) and "999999" in r.json()["detail"]
+
+
+TILE_KINDS = ("stations/{z}/{x}/{y}.json", "stations/{z}/{x}/{y}.mvt", "districts/{z}/{x}/{y}.json")
+
+
+@pytest.mark.parametrize("kind", TILE_KINDS)
+def test_a_tile_is_gzipped_when_accepted_and_revalidated_with_the_same_headers(
+    client, store, districts, kind
+):
+    for k in range(60):  # enough stations that the tile is worth compressing
+        add(store, districts, f"G{k}", (JIEFANGBEI[0] + k * 1e-4, JIEFANGBEI[1]))
+    url = "/tiles/" + kind.format(z=0, x=0, y=0)
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    # httpx undoes the gzip: the body a browser reads is the plain one, byte for byte.
+    assert packed.content == plain.content
+    assert int(packed.headers["content-length"]) < len(plain.content)
+    for r in (plain, packed):  # caches must key every tile by Accept-Encoding
+        assert r.headers["vary"] == "Accept-Encoding"
+        assert r.headers["etag"] == plain.headers["etag"]
+    again = client.get(url, headers={"If-None-Match": plain.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    for name in ("etag", "cache-control", "vary"):  # a 304 repeats them (RFC 9110 15.4.5)
+        assert again.headers[name] == plain.headers[name]
+
+
+@pytest.mark.parametrize("kind", TILE_KINDS)
+def test_head_on_a_tile_gives_the_headers_of_its_get_and_no_body(client, store, districts, kind):
+    add(store, districts, "A", JIEFANGBEI)
+    url = "/tiles/" + kind.format(z=3, x=6, y=3)
+    for encoding in ("identity", "gzip"):
+        got = client.get(url, headers={"Accept-Encoding": encoding})
+        head = client.head(url, headers={"Accept-Encoding": encoding})
+        assert head.status_code == got.status_code == 200
+        assert head.content == b""
+        assert dict(head.headers) == dict(got.headers)
+    # HEAD is HTTP's, not a separate operation: the API description lists only GET.
+    paths = client.get("/openapi.json").json()["paths"]
+    assert list(paths["/tiles/" + kind]) == ["get"]
