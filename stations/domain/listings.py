@@ -119,24 +119,25 @@ def listing_offsets(
     the keyword) or the listing has no position.
     """
     n = len(stations)
+    # One pass over the stations (not one per provider): each station's first listing on
+    # a provider is the one that counts, as in Station.listing.
+    found: dict[Provider, list[tuple[int, float, float, float, float]]] = {p: [] for p in Provider}
+    for i, s in enumerate(stations):
+        seen: list[Provider] = []
+        for li in s.listings:
+            if li.provider in seen:
+                continue
+            seen.append(li.provider)
+            if not li.listed or not li.has_position or (keyword_only and not li.keyword_linked):
+                continue
+            found[li.provider].append((i, li.listed_lon, li.listed_lat, s.lon, s.lat))  # type: ignore[arg-type]
     out: dict[Provider, npt.NDArray[np.float64]] = {}
-    for provider in Provider:
+    for provider, listed in found.items():
         offset_m = np.full(n, np.nan)
-        rows, lons, lats, own_lon, own_lat = [], [], [], [], []
-        for i, s in enumerate(stations):
-            li = s.listing(provider)
-            if li is None or not li.listed or not li.has_position:
-                continue
-            if keyword_only and not li.keyword_linked:
-                continue
-            rows.append(i)
-            lons.append(li.listed_lon)
-            lats.append(li.listed_lat)
-            own_lon.append(s.lon)
-            own_lat.append(s.lat)
-        if rows:
-            lon, lat = to_wgs84(np.array(lons), np.array(lats), crs=PROVIDER_CRS[provider])
-            offset_m[np.array(rows)] = distance_m(np.array(own_lon), np.array(own_lat), lon, lat)
+        if listed:
+            at, lons, lats, own_lon, own_lat = np.array(listed, np.float64).T.copy()  # rows
+            lon, lat = to_wgs84(lons, lats, crs=PROVIDER_CRS[provider])
+            offset_m[at.astype(np.intp)] = distance_m(own_lon, own_lat, lon, lat)
         out[provider] = offset_m
     return out
 
