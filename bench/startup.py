@@ -6,8 +6,8 @@ Each measurement runs in a fresh process (so peak memory is its own, and nothing
 on a shared machine disturbs less than wall time, and wall time), with its peak RSS:
 
 * ``reference``: every row of ``stations`` read and its document decoded with orjson
-  (``SELECT * ... ORDER BY id``, what the store's ``iter_all`` reads), the documents kept:
-  the floor of loading the registry;
+  (``SELECT * ... ORDER BY id``, what the store's ``iter_all`` reads), the documents kept,
+  the garbage collector off: the floor of loading the registry;
 * ``build``: ``StationIndex.build`` on the store (the stations, their arrays, the nearest
   tree), and the ratio reference / build;
 * ``app`` (unless ``--no-app``): ``create_app`` (``YIZHAN_DISTRICTS_SOURCE=china``, no
@@ -25,6 +25,7 @@ ratios (of CPU times), not the seconds.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -51,6 +52,7 @@ def _reference(database: Path) -> dict[str, float]:
 
     import orjson
 
+    gc.disable()  # the floor: no collections walking the documents as they pile up
     start, cpu = time.perf_counter(), time.process_time()
     conn = sqlite3.connect(database)
     conn.row_factory = sqlite3.Row
