@@ -43,6 +43,12 @@ def amenity_bits(amenities: Sequence[str]) -> int:
     return bits
 
 
+# Stations share their amenity sets and owners (stations.domain.records): each one's mask
+# and text made once, and shared.
+_amenity_bits_of = lru_cache(maxsize=4096)(amenity_bits)
+_owner_text = lru_cache(maxsize=4096)(str)
+
+
 @lru_cache(maxsize=4096)
 def _is_open(osm: str, minute: datetime) -> bool:
     return hours(osm).is_open(minute)
@@ -203,9 +209,11 @@ def _columns(stations: Sequence[Station], threshold_m: float) -> dict[str, npt.N
         "bd_lat": np.asarray(bd_lat, np.float64),
         "status": np.fromiter((_STATUS_CODES[s.status] for s in stations), np.int8, n),
         "self_service": np.fromiter((s.self_service_24h for s in stations), np.bool_, n),
-        "amenities": np.fromiter((amenity_bits(s.amenities) for s in stations), np.int64, n),
+        "amenities": np.fromiter(
+            (_amenity_bits_of(tuple(s.amenities)) for s in stations), np.int64, n
+        ),
         "district": np.array([s.district_adcode for s in stations], dtype="<U12"),
-        "owner": np.array([str(s.owner) for s in stations], dtype=object),
+        "owner": np.array([_owner_text(s.owner) for s in stations], dtype=object),
         "mapped": np.array(
             [m.value for m in mapped_states(stations, threshold_m=threshold_m)], dtype="<U8"
         ),
