@@ -926,8 +926,12 @@ class IndexHolder:
         self._failure: StoreError | None = None
         self._index: StationIndex | None = None
         try:
+            # The first load: the collection before it, while the heap is small, and the
+            # freeze after it without one (which would walk every station: ~1 s for the
+            # national registry). Reading the registry makes no garbage to collect.
+            gc.collect()
             self._index = StationIndex.build(store, threshold_m=threshold_m)
-            _freeze_heap()
+            gc.freeze()
         except DatabaseUnavailableError as exc:
             if check_interval_s <= 0:
                 raise
