@@ -150,6 +150,28 @@ def mapped_states(
 ) -> list[MappedState]:
     """:func:`mapped_state` for many stations at once, converting positions in bulk;
     ``offsets`` are their :func:`listing_offsets`, when already at hand."""
+    code = _mapped_codes(stations, threshold_m=threshold_m, offsets=offsets)
+    return [_STATE_BY_CODE[c] for c in code.tolist()]
+
+
+# The states' values by code, for :func:`mapped_values`.
+_VALUE_BY_CODE = np.array([m.value for m in _STATE_BY_CODE], dtype="<U8")
+
+
+def mapped_values(
+    stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+) -> npt.NDArray[np.str_]:
+    """The values of :func:`mapped_states`, as an array (one lookup, no list of states)."""
+    return _VALUE_BY_CODE[_mapped_codes(stations, threshold_m=threshold_m)]
+
+
+def _mapped_codes(
+    stations: Sequence[Station],
+    *,
+    threshold_m: float,
+    offsets: Mapping[Provider, npt.NDArray[np.float64]] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Each station's code in :data:`_STATE_BY_CODE`."""
     if offsets is None:
         # Only keyword listings' positions count (the conversions are the costly part).
         offsets = listing_offsets(stations, keyword_only=True)
@@ -161,7 +183,7 @@ def mapped_states(
     for provider, b in bit.items():
         precise = is_precise(offsets[provider], threshold_m=threshold_m)
         code &= ~np.where(precise, 0, b)
-    return [_STATE_BY_CODE[c] for c in code.tolist()]
+    return code
 
 
 def _listed_code(listings: Sequence[Listing], bit: Mapping[Provider, int]) -> int:

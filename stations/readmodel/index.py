@@ -23,7 +23,7 @@ from geodata.distance import wgs84_geod, wrap_degrees
 from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex, ecef, point_frames
 from stations.domain.errors import DatabaseUnavailableError, StoreError
-from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_states
+from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_values
 from stations.domain.mobile import Placement, at_stop, place
 from stations.domain.model import AMENITIES, Owner, Station, Status
 from stations.storage.store import Store
@@ -214,9 +214,7 @@ def _columns(stations: Sequence[Station], threshold_m: float) -> dict[str, npt.N
         ),
         "district": np.array([s.district_adcode for s in stations], dtype="<U12"),
         "owner": np.array([_owner_text(s.owner) for s in stations], dtype=object),
-        "mapped": np.array(
-            [m.value for m in mapped_states(stations, threshold_m=threshold_m)], dtype="<U8"
-        ),
+        "mapped": mapped_values(stations, threshold_m=threshold_m),
         "hours": np.array([s.hours for s in stations], dtype=object),
         "mobile": np.fromiter((s.mobile for s in stations), np.bool_, n),
     }
