@@ -6,6 +6,7 @@ import sys
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, TypeVar
 
 from geodata.crs import CoordinateSystem
@@ -111,7 +112,8 @@ def _owner(text: str) -> Owner:
 # Reading the whole registry (the read index, 186,000 stations nationally) rebuilds every
 # station from its stored form; these keep that cheap and the stations small. Values many
 # stations share (hours, amenity sets, batch times, enum members, an unlisted provider) are
-# looked up, not made again, and the stations share one immutable object for each.
+# looked up, not made again, and the stations share one immutable object for each; so do
+# a station and its listings their name, when the same.
 def _members(enum: type[_E]) -> dict[str, _E]:
     return {m.value: m for m in enum}
 
@@ -142,15 +144,17 @@ _UNLISTED = {p: Listing(provider=p) for p in Provider}
 _UNLISTED_DOCS = {p: listing_to_dict(li) for p, li in _UNLISTED.items()}
 
 
-def _listing(data: dict[str, Any]) -> Listing:
+def _listing(data: dict[str, Any], name: str) -> Listing:
+    """The listing stored as ``data`` of the station called ``name``."""
     provider = _member(_PROVIDER, Provider, data["provider"])
     if data == _UNLISTED_DOCS[provider]:
         return _UNLISTED[provider]
+    listed_name = data.get("listed_name")
     return Listing(
         provider=provider,
         listed=data.get("listed", False),
         poi_id=data.get("poi_id"),
-        listed_name=data.get("listed_name"),
+        listed_name=name if listed_name == name else listed_name,  # mostly: one string
         listed_lon=data.get("listed_lon"),
         listed_lat=data.get("listed_lat"),
         keyword_linked=data.get("keyword_linked", False),
@@ -160,13 +164,13 @@ def _listing(data: dict[str, Any]) -> Listing:
 
 def station_from_dict(data: dict[str, Any]) -> Station:
     """Rebuild a Station from :func:`station_to_dict` output (trusted, already validated)."""
-    stops = data.get("stops")
+    stops, name = data.get("stops"), data["name"]
     return Station(
         id=data.get("id"),
         code=data.get("code"),
         external_id=data["external_id"],
         owner=_owner(data["owner"]),
-        name=data["name"],
+        name=name,
         address=data.get("address", ""),
         host=data.get("host", ""),
         contact_phone=data.get("contact_phone", ""),
@@ -185,7 +189,7 @@ def station_from_dict(data: dict[str, Any]) -> Station:
         status=_member(_STATUS, Status, data.get("status", "active")),
         signage_unified=data.get("signage_unified", False),
         brand=data.get("brand", ""),
-        listings=tuple(map(_listing, data.get("listings", ()))),
+        listings=tuple(map(_listing, data.get("listings", ()), repeat(name))),
         sample=data.get("sample", False),
         mobile=data.get("mobile", False),
         stops=tuple(map(stop_from_dict, stops)) if stops else (),

@@ -22,7 +22,14 @@ BASE = Station(
     amenities=("hot_water", "toilet"),
     entry_methods=("qr",),
     listings=(
-        Listing(Provider.AMAP, listed=True, poi_id="B0", listed_lon=106.58, listed_lat=29.55),
+        Listing(
+            Provider.AMAP,
+            listed=True,
+            poi_id="B0",
+            listed_name="解放碑驿站",
+            listed_lon=106.58,
+            listed_lat=29.55,
+        ),
         Listing(Provider.BAIDU),
         Listing(Provider.TENCENT, checked_at=datetime(2026, 1, 5, tzinfo=TZ)),
     ),
@@ -60,6 +67,7 @@ def test_stations_read_share_the_values_they_have_in_common() -> None:
     assert a.listings[1] is b.listings[1]  # not listed, nothing known: one shared listing
     assert a.listings[2] == BASE.listings[2]  # a check date: its own listing
     assert a.listings[0] == BASE.listings[0]
+    assert a.listings[0].listed_name is a.name  # listed under its own name: one string
 
 
 def test_an_unknown_stored_value_is_still_refused() -> None:
