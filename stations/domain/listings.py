@@ -119,24 +119,25 @@ def listing_offsets(
     the keyword) or the listing has no position.
     """
     n = len(stations)
+    # One pass over the stations (not one per provider): each station's first listing on
+    # a provider is the one that counts, as in Station.listing.
+    found: dict[Provider, list[tuple[int, float, float, float, float]]] = {p: [] for p in Provider}
+    for i, s in enumerate(stations):
+        seen: list[Provider] = []
+        for li in s.listings:
+            if li.provider in seen:
+                continue
+            seen.append(li.provider)
+            if not li.listed or not li.has_position or (keyword_only and not li.keyword_linked):
+                continue
+            found[li.provider].append((i, li.listed_lon, li.listed_lat, s.lon, s.lat))  # type: ignore[arg-type]
     out: dict[Provider, npt.NDArray[np.float64]] = {}
-    for provider in Provider:
+    for provider, listed in found.items():
         offset_m = np.full(n, np.nan)
-        rows, lons, lats, own_lon, own_lat = [], [], [], [], []
-        for i, s in enumerate(stations):
-            li = s.listing(provider)
-            if li is None or not li.listed or not li.has_position:
-                continue
-            if keyword_only and not li.keyword_linked:
-                continue
-            rows.append(i)
-            lons.append(li.listed_lon)
-            lats.append(li.listed_lat)
-            own_lon.append(s.lon)
-            own_lat.append(s.lat)
-        if rows:
-            lon, lat = to_wgs84(np.array(lons), np.array(lats), crs=PROVIDER_CRS[provider])
-            offset_m[np.array(rows)] = distance_m(np.array(own_lon), np.array(own_lat), lon, lat)
+        if listed:
+            at, lons, lats, own_lon, own_lat = np.array(listed, np.float64).T.copy()  # rows
+            lon, lat = to_wgs84(lons, lats, crs=PROVIDER_CRS[provider])
+            offset_m[at.astype(np.intp)] = distance_m(own_lon, own_lat, lon, lat)
         out[provider] = offset_m
     return out
 
@@ -149,6 +150,28 @@ def mapped_states(
 ) -> list[MappedState]:
     """:func:`mapped_state` for many stations at once, converting positions in bulk;
     ``offsets`` are their :func:`listing_offsets`, when already at hand."""
+    code = _mapped_codes(stations, threshold_m=threshold_m, offsets=offsets)
+    return [_STATE_BY_CODE[c] for c in code.tolist()]
+
+
+# The states' values by code, for :func:`mapped_values`.
+_VALUE_BY_CODE = np.array([m.value for m in _STATE_BY_CODE], dtype="<U8")
+
+
+def mapped_values(
+    stations: Sequence[Station], *, threshold_m: float = DEFAULT_PRECISE_THRESHOLD_M
+) -> npt.NDArray[np.str_]:
+    """The values of :func:`mapped_states`, as an array (one lookup, no list of states)."""
+    return _VALUE_BY_CODE[_mapped_codes(stations, threshold_m=threshold_m)]
+
+
+def _mapped_codes(
+    stations: Sequence[Station],
+    *,
+    threshold_m: float,
+    offsets: Mapping[Provider, npt.NDArray[np.float64]] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Each station's code in :data:`_STATE_BY_CODE`."""
     if offsets is None:
         # Only keyword listings' positions count (the conversions are the costly part).
         offsets = listing_offsets(stations, keyword_only=True)
@@ -160,7 +183,7 @@ def mapped_states(
     for provider, b in bit.items():
         precise = is_precise(offsets[provider], threshold_m=threshold_m)
         code &= ~np.where(precise, 0, b)
-    return [_STATE_BY_CODE[c] for c in code.tolist()]
+    return code
 
 
 def _listed_code(listings: Sequence[Listing], bit: Mapping[Provider, int]) -> int:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
+from enum import Enum
 from functools import lru_cache
-from typing import Any
+from itertools import repeat
+from typing import Any, TypeVar
 
 from geodata.crs import CoordinateSystem
 from stations.domain.model import Listing, Owner, Provider, Station, Status, Stop
+
+_E = TypeVar("_E", bound=Enum)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -104,50 +109,92 @@ def _owner(text: str) -> Owner:
     return Owner.parse(text)
 
 
+# Reading the whole registry (the read index, 186,000 stations nationally) rebuilds every
+# station from its stored form; these keep that cheap and the stations small. Values many
+# stations share (hours, amenity sets, batch times, enum members, an unlisted provider) are
+# looked up, not made again, and the stations share one immutable object for each; so do
+# a station and its listings their name, when the same.
+def _members(enum: type[_E]) -> dict[str, _E]:
+    return {m.value: m for m in enum}
+
+
+_CRS = _members(CoordinateSystem)
+_STATUS = _members(Status)
+_PROVIDER = _members(Provider)
+
+
+def _member(members: dict[str, _E], enum: type[_E], value: str) -> _E:
+    """``enum(value)``: a lookup for a stored value (the call, raising, for any other)."""
+    found = members.get(value)
+    return enum(value) if found is None else found
+
+
+@lru_cache(maxsize=4096)  # a few thousand amenity sets; a handful of entry methods
+def _shared(values: tuple[str, ...]) -> tuple[str, ...]:
+    return values
+
+
+@lru_cache(maxsize=4096)  # a batch's time, shared by its stations; listings' check dates
+def _shared_dt(value: str | None) -> datetime | None:
+    return _dt(value)
+
+
+# Not listed on a provider, nothing more known: the stored form of most such listings.
+_UNLISTED = {p: Listing(provider=p) for p in Provider}
+_UNLISTED_DOCS = {p: listing_to_dict(li) for p, li in _UNLISTED.items()}
+
+
+def _listing(data: dict[str, Any], name: str) -> Listing:
+    """The listing stored as ``data`` of the station called ``name``."""
+    provider = _member(_PROVIDER, Provider, data["provider"])
+    if data == _UNLISTED_DOCS[provider]:
+        return _UNLISTED[provider]
+    listed_name = data.get("listed_name")
+    return Listing(
+        provider=provider,
+        listed=data.get("listed", False),
+        poi_id=data.get("poi_id"),
+        listed_name=name if listed_name == name else listed_name,  # mostly: one string
+        listed_lon=data.get("listed_lon"),
+        listed_lat=data.get("listed_lat"),
+        keyword_linked=data.get("keyword_linked", False),
+        checked_at=_shared_dt(data.get("checked_at")),
+    )
+
+
 def station_from_dict(data: dict[str, Any]) -> Station:
     """Rebuild a Station from :func:`station_to_dict` output (trusted, already validated)."""
+    stops, name = data.get("stops"), data["name"]
     return Station(
         id=data.get("id"),
         code=data.get("code"),
         external_id=data["external_id"],
         owner=_owner(data["owner"]),
-        name=data["name"],
+        name=name,
         address=data.get("address", ""),
         host=data.get("host", ""),
         contact_phone=data.get("contact_phone", ""),
-        district_adcode=data["district_adcode"],
+        district_adcode=sys.intern(data["district_adcode"]),
         lon=data["lon"],
         lat=data["lat"],
         source_lon=data.get("source_lon"),
         source_lat=data.get("source_lat"),
-        source_crs=CoordinateSystem(data.get("source_crs", "wgs84")),
-        hours=data["hours"],
-        hours_text=data.get("hours_text", ""),
+        source_crs=_member(_CRS, CoordinateSystem, data.get("source_crs", "wgs84")),
+        hours=sys.intern(data["hours"]),
+        hours_text=sys.intern(data.get("hours_text", "")),
         self_service_24h=data.get("self_service_24h", False),
-        entry_methods=tuple(data.get("entry_methods", ())),
+        entry_methods=_shared(tuple(data.get("entry_methods", ()))),
         registration_required=data.get("registration_required", False),
-        amenities=tuple(data.get("amenities", ())),
-        status=Status(data.get("status", "active")),
+        amenities=_shared(tuple(data.get("amenities", ()))),
+        status=_member(_STATUS, Status, data.get("status", "active")),
         signage_unified=data.get("signage_unified", False),
         brand=data.get("brand", ""),
-        listings=tuple(
-            Listing(
-                provider=Provider(li["provider"]),
-                listed=li.get("listed", False),
-                poi_id=li.get("poi_id"),
-                listed_name=li.get("listed_name"),
-                listed_lon=li.get("listed_lon"),
-                listed_lat=li.get("listed_lat"),
-                keyword_linked=li.get("keyword_linked", False),
-                checked_at=_dt(li.get("checked_at")),
-            )
-            for li in data.get("listings", ())
-        ),
+        listings=tuple(map(_listing, data.get("listings", ()), repeat(name))),
         sample=data.get("sample", False),
         mobile=data.get("mobile", False),
-        stops=tuple(stop_from_dict(s) for s in data.get("stops", ())),
+        stops=tuple(map(stop_from_dict, stops)) if stops else (),
         version=data.get("version", 0),
-        updated_at=_dt(data.get("updated_at")),
+        updated_at=_shared_dt(data.get("updated_at")),
     )
 
 

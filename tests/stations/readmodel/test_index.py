@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import random
 import threading
 import time
@@ -17,7 +18,13 @@ from stations.domain.changes import Create, Delete, Update
 from stations.domain.errors import DatabaseUnavailableError
 from stations.domain.listings import MappedState, mapped_states
 from stations.domain.model import Status
-from stations.readmodel.index import CacheName, IndexHolder, PerStationName, StationIndex
+from stations.readmodel.index import (
+    CacheName,
+    IndexHolder,
+    PerStationName,
+    StationIndex,
+    gc_paused,
+)
 from stations.storage.sqlite import SQLiteStore
 from tests.builders import JIEFANGBEI, make_station
 
@@ -340,3 +347,20 @@ def test_mobile_stations_are_placed_at_their_stop_for_the_minute(districts) -> N
     assert (here.lon.tolist(), here.lat.tolist()) == ([106.57], [29.53])
     assert here.placements[0].until == datetime(2026, 12, 2, 14, 0, tzinfo=TZ)
     assert len(index.mobile_at(datetime(2026, 12, 2, 15, 0, tzinfo=TZ))) == 0
+
+
+def test_gc_paused_restores_the_collector_as_it_was() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left off: whoever turned it off turns it on
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError
+    assert gc.isenabled()
