@@ -1,5 +1,6 @@
-"""The warm-up after start-up (``YIZHAN_WARM_START``): the app asks itself, as a client
-would, for what takes seconds on a cold snapshot, in a background thread."""
+"""The warm-up after start-up (``YIZHAN_WARM_START``), in a background thread: every
+station's serialised nearest result made, then the app asks itself, as a client would,
+for what takes seconds on a cold snapshot."""
 
 from __future__ import annotations
 
