@@ -340,3 +340,17 @@ def test_mobile_stations_are_placed_at_their_stop_for_the_minute(districts) -> N
     assert (here.lon.tolist(), here.lat.tolist()) == ([106.57], [29.53])
     assert here.placements[0].until == datetime(2026, 12, 2, 14, 0, tzinfo=TZ)
     assert len(index.mobile_at(datetime(2026, 12, 2, 15, 0, tzinfo=TZ))) == 0
+
+
+def test_a_per_station_value_made_twice_counts_once_towards_the_limit():
+    """A request and the warm-up may both make a station's value: the memo holds it once
+    and does not start again for it."""
+    from stations.readmodel.index import PerStationCache
+
+    cache: PerStationCache[bytes] = PerStationCache(3, limit=3)
+    cache.put({0: b"a", 1: b"b"})
+    cache.put({1: b"b"})  # made again meanwhile
+    cache.put({2: b"c"})
+    assert cache.get([0, 1, 2]) == [b"a", b"b", b"c"]
+    cache.put({0: b"x", 1: b"y"})  # over the limit: starts again
+    assert cache.get([0, 1, 2]) == [b"x", b"y", None]
