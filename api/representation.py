@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -295,6 +295,28 @@ def _nearest_fixed_parts(
     return found  # type: ignore[return-value]
 
 
+def fill_nearest_parts(
+    index: StationIndex,
+    *,
+    limit: int = NEAREST_MEMO_LIMIT,
+    chunk: int = 1000,
+    stopping: Callable[[], bool] = lambda: False,
+) -> int:
+    """Make every station's :func:`_nearest_fixed_parts` ahead of the answers that need
+    them (the warm-up after start-up does, api/warm.py): a cold part costs a nearest
+    answer ~25 µs a result, most of its time across China. Nothing when the registry is
+    larger than ``limit`` (the memo would start again); ``chunk`` stations at a time
+    until ``stopping()``. How many stations have theirs."""
+    n = len(index)
+    if n > limit:
+        return 0
+    for start in range(0, n, chunk):
+        if stopping():
+            return start
+        _nearest_fixed_parts(index, range(start, min(n, start + chunk)), limit=limit)
+    return n
+
+
 def nearest_results(
     index: StationIndex,
     hits: Sequence[Hit],
@@ -400,17 +422,17 @@ def _result_parts(
         lons, lats = x.tolist(), y.tolist()
     positions = [h.position for h in hits]
     fixed = _nearest_fixed_parts(index, positions, limit=memo_limit)
-    extras = extra_fields(index, hits, at, events)
-    # By the ids' array: a Station object is a cache miss away.
-    ids = index.ids[positions].tolist() if ops is not None else None
+    # By the ids' array (a Station object is a cache miss away), once for both.
+    ids = index.ids[positions].tolist() if ops is not None or events is not None else None
+    extras = extra_fields(index, hits, at, events, ids=ids)
     tails = []
     for i, h in enumerate(hits):
         # next_change's JSON: an ISO 8601 time is digits, "-", ":", "T", "+": JSON as it
         # is, between quotes.
         text = h.next_change_text
         tail = (b"null," if text is None else b'"' + text.encode() + b'",') + extras[i]
-        if ids is not None:
-            tail += ops.part(ids[i]) + b","  # type: ignore[union-attr]
+        if ops is not None:
+            tail += ops.part(ids[i]) + b","  # type: ignore[index]
         if route is not None:
             tail += _route_part(route.route_m[i], route.duration_s[i])
         if h.placement is not None:
@@ -424,15 +446,18 @@ def extra_fields(
     hits: Sequence[Hit],
     at: datetime | None,
     events: EventsCalendar | None = None,
+    *,
+    ids: list[int] | None = None,
 ) -> list[bytes]:
     """Per result, the query-dependent members every nearest answer (fast path, route,
     along-route) adds, each ``"name":value,``: ``mobile``, and a placed mobile station's
     ``stop_name`` and ``stop_until``; with ``events`` (and ``at``, the time asked about),
     the station's ``event`` and ``next_event`` then. THE place for more such fields, one
-    call per result list."""
+    call per result list. ``ids``: the hits' station ids, when known."""
     parts = [_FIXED_PART if h.placement is None else _mobile_part(h) for h in hits]
     if events is not None and at is not None and hits:
-        ids = index.ids[[h.position for h in hits]].tolist()
+        if ids is None:
+            ids = index.ids[[h.position for h in hits]].tolist()
         parts = [a + b for a, b in zip(parts, event_parts(events, ids, at), strict=True)]
     return parts
 

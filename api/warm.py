@@ -1,5 +1,6 @@
-"""The warm-up after start-up (``YIZHAN_WARM_START``): the app asks itself, as a client
-would, for what takes seconds on a cold snapshot, in a background thread."""
+"""The warm-up after start-up (``YIZHAN_WARM_START``), in a background thread: every
+station's serialised nearest result made, then the app asks itself, as a client would,
+for what takes seconds on a cold snapshot."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.representation import fill_nearest_parts
 from geodata.area_tiles import EXACT_FROM, LEVELS
 
 log = logging.getLogger("yizhan.api")
@@ -62,6 +64,7 @@ def start_warming(app: FastAPI, paths: Sequence[str] = WARM_PATHS) -> Warmer:
 
 
 async def _warm(app: FastAPI, paths: Sequence[str], stopping: threading.Event) -> None:
+    _warm_nearest(app, stopping)
     for path in paths:
         if stopping.is_set():
             return
@@ -72,6 +75,27 @@ async def _warm(app: FastAPI, paths: Sequence[str], stopping: threading.Event) -
             log.exception("warming %s failed", path)
             continue
         log.info("warmed %s (%d) in %.1f s", path, status, time.perf_counter() - started)
+
+
+def _warm_nearest(app: FastAPI, stopping: threading.Event) -> None:
+    """Every station's serialised nearest result, first (the riders' answers: without it
+    the first answers near each station pay for it, most of an answer's time across
+    China); again for a snapshot that a write replaced meanwhile (its other stations'
+    are carried over)."""
+    started = time.perf_counter()
+    limit = app.state.services.settings.nearest_memo_stations
+    warmed = None
+    try:
+        for _ in range(3):
+            index = app.state.services.index.current()
+            if index is warmed:
+                break
+            made = fill_nearest_parts(index, limit=limit, stopping=stopping.is_set)
+            warmed = index
+    except Exception:  # as a warm-up path's failure: the answers make them as before
+        log.exception("warming the nearest results failed")
+        return
+    log.info("warmed %d nearest results in %.1f s", made, time.perf_counter() - started)
 
 
 async def _get(app: FastAPI, target: str) -> int:

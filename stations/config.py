@@ -358,9 +358,10 @@ class Settings(BaseSettings):
     warm_start: bool = Field(
         default=True,
         description=(
-            "after start-up, a background thread computes what planners open first "
-            "(/v1/districts with its coverage, the coverage map) so that their first request "
-            "does not wait seconds for it; requests are served meanwhile"
+            "after start-up, a background thread serialises every station's nearest result "
+            "(when the registry fits in nearest_memo_stations) and computes what planners "
+            "open first (/v1/districts with its coverage, the coverage map) so that their "
+            "first request does not wait seconds for it; requests are served meanwhile"
         ),
     )
     nearest_memo_stations: int = Field(

@@ -143,9 +143,12 @@ class PerStationCache(Generic[V]):
         if self._filled + len(found) > (self.limit if limit is None else limit):
             self._values[:] = [None] * len(self._values)
             self._filled = 0
+        values = self._values
         for position, value in found.items():
-            self._values[position] = value
-        self._filled += len(found)
+            # Counted once: two threads (a request and the warm-up) may make the same one.
+            if values[position] is None:
+                self._filled += 1
+            values[position] = value
 
     def carried(self, order: Sequence[int], old: int) -> PerStationCache[V]:
         """For a snapshot whose positions come from ``order`` (this snapshot's positions,

@@ -393,6 +393,10 @@ def event_parts(calendar: EventsCalendar, station_ids: Sequence[int], at: dateti
     """Per station, ``event`` and ``next_event`` at ``at`` as JSON members, each with its
     comma (``"event":…,"next_event":…,``): what every nearest answer (straight, by route,
     along-route) adds to each result, through api.representation's extra fields."""
+    if calendar.covers(_local(at)):
+        by_station = calendar.by_station
+        if not any(sid in by_station for sid in station_ids):  # most answers: no events
+            return [_NO_EVENT_PART] * len(station_ids)
     results: list[dict[str, Any]] = [{} for _ in station_ids]
     add_event_fields(results, station_ids, calendar, at)
     return [

@@ -97,3 +97,34 @@ def test_warm_up_without_a_network_is_harmless(store, districts, db_path):
         client.app.state.warmer.join(timeout=120)
         assert len(client.app.state.services.index.current().cached("maps")) == 1
         assert client.get("/healthz").status_code == 200
+
+
+def test_every_station_s_nearest_result_is_made_by_the_warm_up(store, districts, db_path):
+    """The riders' first answers do not serialise their stations: the warm-up has, and an
+    answer from those parts is the one a cold app gives, to the byte."""
+    from api.representation import NEAREST_PARTS
+
+    near = "/v1/stations/nearest?lon=106.5772&lat=29.557&at=2026-10-01T14:30:00%2B08:00"
+    with api_client(store, districts, db_path, warm_start=True) as client:
+        client.app.state.warmer.join(timeout=120)
+        index = client.app.state.services.index.current()
+        assert None not in index.per_station(NEAREST_PARTS).get(range(len(index)))
+        warm = client.get(near)
+    with api_client(store, districts, db_path, warm_start=False) as client:
+        index = client.app.state.services.index.current()
+        assert index.per_station(NEAREST_PARTS).get(range(len(index))) == [None, None]
+        cold = client.get(near)
+    assert (warm.status_code, warm.headers, warm.content) == (
+        cold.status_code,
+        cold.headers,
+        cold.content,
+    )
+
+
+def test_no_nearest_warm_up_beyond_the_memo_limit(store, districts, db_path):
+    from api.representation import NEAREST_PARTS
+
+    with api_client(store, districts, db_path, warm_start=True, nearest_memo_stations=1) as client:
+        client.app.state.warmer.join(timeout=120)
+        index = client.app.state.services.index.current()
+        assert index.per_station(NEAREST_PARTS).get(range(len(index))) == [None, None]

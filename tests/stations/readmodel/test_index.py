@@ -364,3 +364,17 @@ def test_gc_paused_restores_the_collector_as_it_was() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError
     assert gc.isenabled()
+
+
+def test_a_per_station_value_made_twice_counts_once_towards_the_limit():
+    """A request and the warm-up may both make a station's value: the memo holds it once
+    and does not start again for it."""
+    from stations.readmodel.index import PerStationCache
+
+    cache: PerStationCache[bytes] = PerStationCache(3, limit=3)
+    cache.put({0: b"a", 1: b"b"})
+    cache.put({1: b"b"})  # made again meanwhile
+    cache.put({2: b"c"})
+    assert cache.get([0, 1, 2]) == [b"a", b"b", b"c"]
+    cache.put({0: b"x", 1: b"y"})  # over the limit: starts again
+    assert cache.get([0, 1, 2]) == [b"x", b"y", None]
