@@ -1652,6 +1652,9 @@ def plain_records(
             continue
         by_system.setdefault(unions[i][1], []).append(i)
     out: list[dict[str, Any] | None] = [None] * n
+    # A list cell's record list, by identity of its read codes (one object per distinct
+    # cell): looked up without hashing the codes again.
+    lists: dict[int, list[str]] = {}
     name, address, host = texts["name"], texts["address"], texts["host"]
     phone_text, brand, ext = texts["contact_phone"], texts["brand"], texts["external_id"]
     for system, rows in by_system.items():
@@ -1674,15 +1677,21 @@ def plain_records(
             hours_text, osm = hours_read[i]
             f = flags[i]
             p = phone_text[i]
+            a, e = amenities[i], entry[i]
+            a_list, e_list = lists.get(id(a)), lists.get(id(e))
+            if a_list is None:
+                a_list = lists[id(a)] = _record_list(a)
+            if e_list is None:
+                e_list = lists[id(e)] = _record_list(e)
             # station_to_dict's record, its keys in sorted order (as stored).
             out[i] = {
                 "address": address[i],
-                "amenities": _record_list(amenities[i]),
+                "amenities": a_list,
                 "brand": brand[i],
                 "code": None,
                 "contact_phone": phones[p] if p else p,
                 "district_adcode": adcode,
-                "entry_methods": _record_list(entry[i]),
+                "entry_methods": e_list,
                 "external_id": ext[i],
                 "host": host[i],
                 "hours": osm,

@@ -176,19 +176,22 @@ class _DuplicateFinder:
         """check() of the station ``key`` (owner/code) named ``name`` at ``lon``/``lat``."""
         warnings: list[dict[str, Any]] = []
         keys = self.names.get(name)
-        if keys is not None:
-            same_name = [k for k in ((keys,) if isinstance(keys, str) else keys) if k != key]
-            if same_name:
+        if keys is None:
+            self.names[name] = key
+        else:
+            if isinstance(keys, str):
+                same_name = None if keys == key else keys
+            else:
+                same_name = keys[0] if keys[0] != key else keys[1] if keys[1] != key else None
+            if same_name is not None:
                 warnings.append(
                     {
                         "code": "possible_duplicate_name",
                         "field": "name",
-                        "message": f"已有同名驿站“{name}”（{same_name[0]}），请确认不是重复登记",
+                        "message": f"已有同名驿站“{name}”（{same_name}），请确认不是重复登记",
                     }
                 )
-            self._named(name, key)
-        else:
-            self.names[name] = key
+                self._named(name, key)
         if near and len(self.index):
             found = self.index.query(lon, lat, k=5, radius_m=DUPLICATE_RADIUS_M)
             others = [
