@@ -1509,6 +1509,11 @@ def _texts(key: str, cells: Sequence[str]) -> list[str | None]:
     ]
 
 
+def _nones(column: Sequence[Any]) -> list[int]:
+    """Where ``column`` holds None."""
+    return [i for i, v in enumerate(column) if v is None]
+
+
 def _column(cells: Mapping[str, Sequence[str]], key: str, n: int) -> Sequence[str | None]:
     found = cells.get(key)
     return found if found is not None else [None] * n
@@ -1609,6 +1614,8 @@ def plain_records(
     # Keyed by identity of the read values: each is one object per distinct cell.
     rules: dict[tuple[int, int, int], bool] = {}
     texts = {k: _texts(k, cells[k]) if k in cells else [""] * n for k in _TEXT_FIELDS}
+    # The rows with a text cell plain_station refuses (few: found a column at a time).
+    refused = {i for column in texts.values() if None in column for i in _nones(column)}
     phones: dict[str, str | None] = {}
     for i in range(n):
         if not ok[i]:
@@ -1624,7 +1631,7 @@ def plain_records(
         if not rule or not texts["name"][i] or not texts["external_id"][i]:
             ok[i] = False
             continue
-        if any(texts[k][i] is None for k in _TEXT_FIELDS):
+        if i in refused:
             ok[i] = False
             continue
         phone = texts["contact_phone"][i]
@@ -1652,9 +1659,18 @@ def plain_records(
             continue
         by_system.setdefault(unions[i][1], []).append(i)
     out: list[dict[str, Any] | None] = [None] * n
-    # A list cell's record list, by identity of its read codes (one object per distinct
-    # cell): looked up without hashing the codes again.
-    lists: dict[int, list[str]] = {}
+    # What a record holds of a read value (a list cell's codes, a status), made once per
+    # value: keyed by its identity (one object per distinct cell, kept alive by the
+    # columns above), so the value is not hashed again; a district's union, by adcode.
+    made: dict[int, Any] = {}
+    district_text: dict[str, str] = {}
+
+    def once(value: Any, make: Callable[[Any], Any]) -> Any:
+        found = made.get(id(value), _UNREAD)
+        if found is _UNREAD:
+            found = made[id(value)] = make(value)
+        return found
+
     name, address, host = texts["name"], texts["address"], texts["host"]
     phone_text, brand, ext = texts["contact_phone"], texts["brand"], texts["external_id"]
     for system, rows in by_system.items():
@@ -1673,25 +1689,23 @@ def plain_records(
             ):
                 continue
             if row_owner is None:
-                row_owner = _district_owner(adcode)
+                owner_text = district_text.get(adcode)
+                if owner_text is None:
+                    owner_text = district_text[adcode] = _owner_text(_district_owner(adcode))
+            else:
+                owner_text = once(row_owner, _owner_text)
             hours_text, osm = hours_read[i]
             f = flags[i]
             p = phone_text[i]
-            a, e = amenities[i], entry[i]
-            a_list, e_list = lists.get(id(a)), lists.get(id(e))
-            if a_list is None:
-                a_list = lists[id(a)] = _record_list(a)
-            if e_list is None:
-                e_list = lists[id(e)] = _record_list(e)
             # station_to_dict's record, its keys in sorted order (as stored).
             out[i] = {
                 "address": address[i],
-                "amenities": a_list,
+                "amenities": once(amenities[i], _record_list),
                 "brand": brand[i],
                 "code": None,
                 "contact_phone": phones[p] if p else p,
                 "district_adcode": adcode,
-                "entry_methods": e_list,
+                "entry_methods": once(entry[i], _record_list),
                 "external_id": ext[i],
                 "host": host[i],
                 "hours": osm,
@@ -1701,7 +1715,7 @@ def plain_records(
                 "listings": [],
                 "lon": wx,
                 "name": name[i],
-                "owner": _owner_text(row_owner),
+                "owner": owner_text,
                 "registration_required": f["registration_required"],
                 "sample": f["sample"],
                 "self_service_24h": f["self_service_24h"],
@@ -1709,7 +1723,7 @@ def plain_records(
                 "source_crs": crs_value,
                 "source_lat": src_lat[i],
                 "source_lon": src_lon[i],
-                "status": status[i].value,
+                "status": once(status[i], _status_value),
                 "updated_at": None,
                 "version": 0,
             }
@@ -1725,6 +1739,10 @@ def _record_list(codes: tuple[str, ...]) -> list[str]:
             _RECORD_LISTS.clear()
         found = _RECORD_LISTS[codes] = list(codes)
     return found
+
+
+def _status_value(status: Status) -> str:
+    return status.value
 
 
 @lru_cache(maxsize=4096)
