@@ -544,17 +544,22 @@ class _PlainLane:
             districts=ctx.districts,
         )
         checked: list[UploadRow | _Checked | tuple[int, int, dict[str, Any]]] = []
-        seen = ctx.seen
+        seen, writable = ctx.seen, self.writable
         for row, record, read in zip(chunk, records, cells, strict=True):
             if record is not None:
                 owner, ext = record["owner"], record["external_id"]
                 codes = seen.get(owner)
-                if self._may_write(owner) and (codes is None or ext not in codes):
+                may = writable.get(owner)
+                if may is None:
+                    may = self._may_write(owner)
+                if may and (codes is None or ext not in codes):
                     count += 1
                     if on_row is not None:
                         on_row(count)
                     seq += 1
-                    seen.setdefault(owner, {})[ext] = row.number
+                    if codes is None:
+                        codes = seen[owner] = {}
+                    codes[ext] = row.number
                     checked.append((seq, row.number, record))
                     continue
                 read = self.rows.cells(row)  # rejected: the row-by-row checks word it
@@ -577,7 +582,7 @@ class _PlainLane:
         lon: list[float] = []
         lat: list[float] = []
         for c in checked:
-            if isinstance(c, tuple):
+            if type(c) is tuple:  # a plain row's (seq, row, record)
                 r = c[2]
                 keys.append((r["owner"], r["external_id"]))
                 lon.append(r["lon"])
@@ -590,10 +595,8 @@ class _PlainLane:
         near = iter(ctx.finder.near_registry(lon, lat))
         finder, hours = ctx.finder, self.hours
         for c in checked:
-            if isinstance(c, UploadRow):
-                yield c
-            elif isinstance(c, _Checked):
-                yield _finish_row(ctx, c, stored, next(near))
+            if type(c) is not tuple:
+                yield c if isinstance(c, UploadRow) else _finish_row(ctx, c, stored, next(near))
             else:
                 seq, number, r = c
                 owner, ext = r["owner"], r["external_id"]
