@@ -396,13 +396,62 @@ def _vocabulary(
         word = raw.strip()
         if not word:
             continue
-        low = word.lower()
-        code = low if low in rank else by_label.get(low)
-        if code is None or code not in rank:
+        code = _word_code(word, rank, by_label)
+        if code is None:
             unknown.append(word)
         elif code not in known:
             known.append(code)
     return tuple(sorted(known, key=rank.__getitem__)), unknown
+
+
+def _word_code(word: str, rank: Mapping[str, int], by_label: Mapping[str, str]) -> str | None:
+    """The code a list cell's word (stripped, not blank) names: its own or its label's;
+    None: no allowed code."""
+    low = word.lower()
+    code = low if low in rank else by_label.get(low)
+    return code if code is not None and code in rank else None
+
+
+_WORDS_KEPT = 4096  # distinct words kept per list field (the labels and a few misspellings)
+_WORD_CODES: dict[str, dict[str, str | None]] = {}
+
+
+def _amenity_list(value: str | None) -> tuple[str, ...] | None:
+    return _plain_list("amenities", value)
+
+
+def _entry_list(value: str | None) -> tuple[str, ...] | None:
+    return _plain_list("entry_methods", value)
+
+
+def _plain_list(key: str, value: str | None) -> tuple[str, ...] | None:
+    """What _list_cells reads of a text cell (None: an unknown word, a problem), read word
+    by word with each word's code kept: a file's list cells are thousands of different
+    combinations (more than _read_once keeps), of a few dozen words."""
+    if _blank(value):
+        return ()
+    assert value is not None
+    allowed, labels = _LIST_CELLS[key][:2]
+    rank = _ranks(allowed)
+    by_label = _word_table(labels)
+    kept = _WORD_CODES.setdefault(key, {})
+    known: list[str] = []
+    for raw in _SPLIT.split(value):
+        word = raw.strip()
+        if not word:
+            continue
+        code = kept.get(word, _UNREAD)
+        if code is _UNREAD:
+            code = _word_code(word, rank, by_label)
+            if len(word) <= _CACHED_CELL_CHARS:  # a hostile file's long words: not kept
+                if len(kept) >= _WORDS_KEPT:
+                    kept.clear()
+                kept[word] = code
+        if code is None:
+            return None
+        if code not in known:
+            known.append(code)
+    return tuple(sorted(known, key=rank.__getitem__))
 
 
 _RANKS: dict[tuple[str, ...], dict[str, int]] = {}
@@ -1581,13 +1630,10 @@ def plain_records(
         zip(_column(cells, "hours_text", n), _column(cells, "hours", n), strict=True),
     )
     amenities = _distinct(
-        lambda v: _read_once("amenities", v, _list_cells, ("amenities", {"amenities": v}.get)),
-        _column(cells, "amenities", n),
+        lambda v: _read_once("amenities", v, _amenity_list, v), _column(cells, "amenities", n)
     )
     entry = _distinct(
-        lambda v: _read_once(
-            "entry_methods", v, _list_cells, ("entry_methods", {"entry_methods": v}.get)
-        ),
+        lambda v: _read_once("entry_methods", v, _entry_list, v),
         _column(cells, "entry_methods", n),
     )
     flags = _distinct(
