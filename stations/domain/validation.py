@@ -396,13 +396,62 @@ def _vocabulary(
         word = raw.strip()
         if not word:
             continue
-        low = word.lower()
-        code = low if low in rank else by_label.get(low)
-        if code is None or code not in rank:
+        code = _word_code(word, rank, by_label)
+        if code is None:
             unknown.append(word)
         elif code not in known:
             known.append(code)
     return tuple(sorted(known, key=rank.__getitem__)), unknown
+
+
+def _word_code(word: str, rank: Mapping[str, int], by_label: Mapping[str, str]) -> str | None:
+    """The code a list cell's word (stripped, not blank) names: its own or its label's;
+    None: no allowed code."""
+    low = word.lower()
+    code = low if low in rank else by_label.get(low)
+    return code if code is not None and code in rank else None
+
+
+_WORDS_KEPT = 4096  # distinct words kept per list field (the labels and a few misspellings)
+_WORD_CODES: dict[str, dict[str, str | None]] = {}
+
+
+def _amenity_list(value: str | None) -> tuple[str, ...] | None:
+    return _plain_list("amenities", value)
+
+
+def _entry_list(value: str | None) -> tuple[str, ...] | None:
+    return _plain_list("entry_methods", value)
+
+
+def _plain_list(key: str, value: str | None) -> tuple[str, ...] | None:
+    """What _list_cells reads of a text cell (None: an unknown word, a problem), read word
+    by word with each word's code kept: a file's list cells are thousands of different
+    combinations (more than _read_once keeps), of a few dozen words."""
+    if _blank(value):
+        return ()
+    assert value is not None
+    allowed, labels = _LIST_CELLS[key][:2]
+    rank = _ranks(allowed)
+    by_label = _word_table(labels)
+    kept = _WORD_CODES.setdefault(key, {})
+    known: list[str] = []
+    for raw in _SPLIT.split(value):
+        word = raw.strip()
+        if not word:
+            continue
+        code = kept.get(word, _UNREAD)
+        if code is _UNREAD:
+            code = _word_code(word, rank, by_label)
+            if len(word) <= _CACHED_CELL_CHARS:  # a hostile file's long words: not kept
+                if len(kept) >= _WORDS_KEPT:
+                    kept.clear()
+                kept[word] = code
+        if code is None:
+            return None
+        if code not in known:
+            known.append(code)
+    return tuple(sorted(known, key=rank.__getitem__))
 
 
 _RANKS: dict[tuple[str, ...], dict[str, int]] = {}
@@ -1509,6 +1558,11 @@ def _texts(key: str, cells: Sequence[str]) -> list[str | None]:
     ]
 
 
+def _nones(column: Sequence[Any]) -> list[int]:
+    """Where ``column`` holds None."""
+    return [i for i, v in enumerate(column) if v is None]
+
+
 def _column(cells: Mapping[str, Sequence[str]], key: str, n: int) -> Sequence[str | None]:
     found = cells.get(key)
     return found if found is not None else [None] * n
@@ -1576,13 +1630,10 @@ def plain_records(
         zip(_column(cells, "hours_text", n), _column(cells, "hours", n), strict=True),
     )
     amenities = _distinct(
-        lambda v: _read_once("amenities", v, _list_cells, ("amenities", {"amenities": v}.get)),
-        _column(cells, "amenities", n),
+        lambda v: _read_once("amenities", v, _amenity_list, v), _column(cells, "amenities", n)
     )
     entry = _distinct(
-        lambda v: _read_once(
-            "entry_methods", v, _list_cells, ("entry_methods", {"entry_methods": v}.get)
-        ),
+        lambda v: _read_once("entry_methods", v, _entry_list, v),
         _column(cells, "entry_methods", n),
     )
     flags = _distinct(
@@ -1609,6 +1660,8 @@ def plain_records(
     # Keyed by identity of the read values: each is one object per distinct cell.
     rules: dict[tuple[int, int, int], bool] = {}
     texts = {k: _texts(k, cells[k]) if k in cells else [""] * n for k in _TEXT_FIELDS}
+    # The rows with a text cell plain_station refuses (few: found a column at a time).
+    refused = {i for column in texts.values() if None in column for i in _nones(column)}
     phones: dict[str, str | None] = {}
     for i in range(n):
         if not ok[i]:
@@ -1624,7 +1677,7 @@ def plain_records(
         if not rule or not texts["name"][i] or not texts["external_id"][i]:
             ok[i] = False
             continue
-        if any(texts[k][i] is None for k in _TEXT_FIELDS):
+        if i in refused:
             ok[i] = False
             continue
         phone = texts["contact_phone"][i]
@@ -1652,6 +1705,18 @@ def plain_records(
             continue
         by_system.setdefault(unions[i][1], []).append(i)
     out: list[dict[str, Any] | None] = [None] * n
+    # What a record holds of a read value (a list cell's codes, a status), made once per
+    # value: keyed by its identity (one object per distinct cell, kept alive by the
+    # columns above), so the value is not hashed again; a district's union, by adcode.
+    made: dict[int, Any] = {}
+    district_text: dict[str, str] = {}
+
+    def once(value: Any, make: Callable[[Any], Any]) -> Any:
+        found = made.get(id(value), _UNREAD)
+        if found is _UNREAD:
+            found = made[id(value)] = make(value)
+        return found
+
     name, address, host = texts["name"], texts["address"], texts["host"]
     phone_text, brand, ext = texts["contact_phone"], texts["brand"], texts["external_id"]
     for system, rows in by_system.items():
@@ -1670,19 +1735,23 @@ def plain_records(
             ):
                 continue
             if row_owner is None:
-                row_owner = _district_owner(adcode)
+                owner_text = district_text.get(adcode)
+                if owner_text is None:
+                    owner_text = district_text[adcode] = _owner_text(_district_owner(adcode))
+            else:
+                owner_text = once(row_owner, _owner_text)
             hours_text, osm = hours_read[i]
             f = flags[i]
             p = phone_text[i]
             # station_to_dict's record, its keys in sorted order (as stored).
             out[i] = {
                 "address": address[i],
-                "amenities": _record_list(amenities[i]),
+                "amenities": once(amenities[i], _record_list),
                 "brand": brand[i],
                 "code": None,
                 "contact_phone": phones[p] if p else p,
                 "district_adcode": adcode,
-                "entry_methods": _record_list(entry[i]),
+                "entry_methods": once(entry[i], _record_list),
                 "external_id": ext[i],
                 "host": host[i],
                 "hours": osm,
@@ -1692,7 +1761,7 @@ def plain_records(
                 "listings": [],
                 "lon": wx,
                 "name": name[i],
-                "owner": _owner_text(row_owner),
+                "owner": owner_text,
                 "registration_required": f["registration_required"],
                 "sample": f["sample"],
                 "self_service_24h": f["self_service_24h"],
@@ -1700,7 +1769,7 @@ def plain_records(
                 "source_crs": crs_value,
                 "source_lat": src_lat[i],
                 "source_lon": src_lon[i],
-                "status": status[i].value,
+                "status": once(status[i], _status_value),
                 "updated_at": None,
                 "version": 0,
             }
@@ -1716,6 +1785,10 @@ def _record_list(codes: tuple[str, ...]) -> list[str]:
             _RECORD_LISTS.clear()
         found = _RECORD_LISTS[codes] = list(codes)
     return found
+
+
+def _status_value(status: Status) -> str:
+    return status.value
 
 
 @lru_cache(maxsize=4096)

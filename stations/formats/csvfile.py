@@ -117,7 +117,7 @@ def _csv_rows(path: Path, encoding: str, delimiter: str, skip: int = 0) -> Itera
             for _ in range(skip + 1):
                 next(reader, None)
             for number, values in enumerate(reader, start=skip + 2):
-                if not any(v.strip() for v in values):
+                if not "".join(values).strip():  # every cell blank (one join, not a scan)
                     continue
                 yield Row(number, values)
         except csv.Error as exc:
@@ -126,13 +126,20 @@ def _csv_rows(path: Path, encoding: str, delimiter: str, skip: int = 0) -> Itera
 
 def _most_records(path: Path, *, chunk_bytes: int = 1 << 20) -> int:
     """At most how many records the file holds: one more than its line feeds and carriage
-    returns (in every encoding read here, a line break holds one of those bytes, and no
-    other character does but UTF-16's, which only makes the bound larger)."""
+    returns, a carriage return and line feed together counted once, and not one more when
+    the file ends with a line break (in every encoding read here, a line break holds one of
+    those bytes, and no other character does but UTF-16's, which only makes the bound
+    larger; a UTF-16 line break's bytes are never the two of one such pair). So a file of
+    CRLF lines (Excel's, the csv module's) within the limit is not read twice."""
     n = 1
+    last = b""  # the file's last byte so far
     with path.open("rb") as fh:
         while chunk := fh.read(chunk_bytes):
-            n += chunk.count(b"\n") + chunk.count(b"\r")
-    return n
+            n += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+            if last == b"\r" and chunk[:1] == b"\n":
+                n -= 1
+            last = chunk[-1:]
+    return n - 1 if last in (b"\n", b"\r") else n
 
 
 def read_csv(path: Path, limits: FileLimits, sheet: str | None = None) -> Table:

@@ -176,19 +176,22 @@ class _DuplicateFinder:
         """check() of the station ``key`` (owner/code) named ``name`` at ``lon``/``lat``."""
         warnings: list[dict[str, Any]] = []
         keys = self.names.get(name)
-        if keys is not None:
-            same_name = [k for k in ((keys,) if isinstance(keys, str) else keys) if k != key]
-            if same_name:
+        if keys is None:
+            self.names[name] = key
+        else:
+            if isinstance(keys, str):
+                same_name = None if keys == key else keys
+            else:
+                same_name = keys[0] if keys[0] != key else keys[1] if keys[1] != key else None
+            if same_name is not None:
                 warnings.append(
                     {
                         "code": "possible_duplicate_name",
                         "field": "name",
-                        "message": f"已有同名驿站“{name}”（{same_name[0]}），请确认不是重复登记",
+                        "message": f"已有同名驿站“{name}”（{same_name}），请确认不是重复登记",
                     }
                 )
-            self._named(name, key)
-        else:
-            self.names[name] = key
+                self._named(name, key)
         if near and len(self.index):
             found = self.index.query(lon, lat, k=5, radius_m=DUPLICATE_RADIUS_M)
             others = [
@@ -541,17 +544,22 @@ class _PlainLane:
             districts=ctx.districts,
         )
         checked: list[UploadRow | _Checked | tuple[int, int, dict[str, Any]]] = []
-        seen = ctx.seen
+        seen, writable = ctx.seen, self.writable
         for row, record, read in zip(chunk, records, cells, strict=True):
             if record is not None:
                 owner, ext = record["owner"], record["external_id"]
                 codes = seen.get(owner)
-                if self._may_write(owner) and (codes is None or ext not in codes):
+                may = writable.get(owner)
+                if may is None:
+                    may = self._may_write(owner)
+                if may and (codes is None or ext not in codes):
                     count += 1
                     if on_row is not None:
                         on_row(count)
                     seq += 1
-                    seen.setdefault(owner, {})[ext] = row.number
+                    if codes is None:
+                        codes = seen[owner] = {}
+                    codes[ext] = row.number
                     checked.append((seq, row.number, record))
                     continue
                 read = self.rows.cells(row)  # rejected: the row-by-row checks word it
@@ -574,7 +582,7 @@ class _PlainLane:
         lon: list[float] = []
         lat: list[float] = []
         for c in checked:
-            if isinstance(c, tuple):
+            if type(c) is tuple:  # a plain row's (seq, row, record)
                 r = c[2]
                 keys.append((r["owner"], r["external_id"]))
                 lon.append(r["lon"])
@@ -587,10 +595,8 @@ class _PlainLane:
         near = iter(ctx.finder.near_registry(lon, lat))
         finder, hours = ctx.finder, self.hours
         for c in checked:
-            if isinstance(c, UploadRow):
-                yield c
-            elif isinstance(c, _Checked):
-                yield _finish_row(ctx, c, stored, next(near))
+            if type(c) is not tuple:
+                yield c if isinstance(c, UploadRow) else _finish_row(ctx, c, stored, next(near))
             else:
                 seq, number, r = c
                 owner, ext = r["owner"], r["external_id"]

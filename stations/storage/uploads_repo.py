@@ -98,11 +98,16 @@ class SQLUploads(SQLBase, UploadStore):
         with self._write() as c:
             for start in range(0, len(rows), 500):
                 part = rows[start : start + 500]
-                found = c.execute(
-                    "SELECT seq, row, warnings FROM upload_rows WHERE upload_id = ? "
-                    f"AND row IN ({','.join('?' * len(part))}) ORDER BY seq",
-                    [upload_id, *part],
-                ).fetchall()
+                # Sorted here, not by the statement: ORDER BY seq had SQLite walk the whole
+                # upload in seq order for each part rather than look up its rows by row.
+                found = sorted(
+                    c.execute(
+                        "SELECT seq, row, warnings FROM upload_rows WHERE upload_id = ? "
+                        f"AND row IN ({','.join('?' * len(part))})",
+                        [upload_id, *part],
+                    ).fetchall(),
+                    key=lambda f: int(f["seq"]),
+                )
                 first: dict[int, Any] = {}
                 for f in found:  # a row number is one row of the file: its first seq
                     first.setdefault(int(f["row"]), f)
