@@ -24,7 +24,7 @@ from api.console import uploads as console_uploads
 from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
-from api.fast_nearest import FastNearest
+from api.fast_nearest import FastNearest, NearestFirstAPI
 from api.limits import BodySizeLimit
 from api.routes import along_route as routes_along_route
 from api.routes import cases as routes_cases
@@ -113,7 +113,7 @@ def create_app(
         app.state.networks.close()  # the station lists' builder thread, if any
         app.state.events.close()  # the events calendar's builder thread, if any
 
-    app = FastAPI(
+    app = NearestFirstAPI(  # a FastAPI, answering plain nearest requests first
         lifespan=lifespan,
         title="yizhan 驿站",
         version="1.0.0",

@@ -16,6 +16,13 @@ as the router would). An error the app has a handler for (:func:`api.problems.in
 ``Problem``, ``StoreError``, ...) is answered by that same handler, so errors keep
 their codes, texts and headers. The answer's headers are the route's
 (``content-length``, ``content-type``); the server adds its own.
+
+The app itself is a :class:`NearestFirstAPI`, which answers that request in the same way
+before its middleware stack (FastAPI's telemetry check, ServerErrorMiddleware and the
+rest cost a server's request about as much as the parsing does: issue 18, "The rider's
+hot path"), as long as nothing in the stack would act on it: without an error, and with
+the telemetry off. Anything else goes down the stack to :class:`FastNearest` and on.
+tests/api/test_fast_nearest.py compares the three ways byte for byte.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,6 +51,61 @@ except ImportError:  # pragma: no cover - a FastAPI without it: nothing to name
 PATH = "/v1/stations/nearest"
 
 
+class NearestFirstAPI(FastAPI):
+    """The app: a FastAPI that answers a plain nearest request (``GET`` :data:`PATH` by the
+    straight line, with no error) before its middleware stack, and hands it everything
+    else (see the module).
+
+    The stack adds nothing to such an answer: ServerErrorMiddleware and FastAPI's
+    exception telemetry act only on an error, its body limit only on a body (and there is
+    none: ``max_body_size``), and the app's own middleware (api/app.py) answers this path
+    with :class:`FastNearest` before the others see it. So this lane answers only while
+    that holds: FastNearest is in the stack (tests and bench/http_api.py take it out to
+    compare with the FastAPI route), FastAPI has no body limit and no ``root_path``, and
+    its native telemetry is off (when on, it records each request around the stack: the
+    request goes through it; a FastAPI without it: the lane is off). An error found here
+    is not answered here: the request goes down the stack with it, and
+    :class:`FastNearest` raises it where it would have met it (each of its handlers, the
+    500 and its log as before), without asking the database a second time.
+    """
+
+    nearest_first = True  # False (before the first request): every request down the stack
+    # FastAPI's native telemetry, asked whether it is on (None: the lane is off); set with
+    # the stack.
+    _telemetry: Any = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        telemetry = getattr(self, "_native_telemetry", None)  # FastAPI 0.16x's
+        lane = (
+            self.nearest_first
+            and getattr(self, "max_body_size", None) is None
+            and any(m.cls is FastNearest for m in self.user_middleware)
+        )
+        self._telemetry = telemetry if lane and hasattr(telemetry, "enabled") else None
+        return super().build_middleware_stack()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == PATH
+            and scope["method"] == "GET"
+            and (telemetry := self._telemetry) is not None
+            and not self.root_path
+            and "fastapi.telemetry" not in scope
+            and not telemetry.enabled()
+        ):
+            scope["app"] = self  # as Starlette sets it, for the stack if it goes on there
+            try:
+                answer = _answer(self, scope)
+            except Exception as exc:
+                scope[_FOUND] = exc
+            else:
+                if answer is not None:
+                    await _send_answer(send, *answer)
+                    return
+        await super().__call__(scope, receive, send)
+
+
 class FastNearest:
     """Pure ASGI middleware answering ``GET`` :data:`PATH` by the straight line (see the
     module); ``app`` gets every other request."""
@@ -57,14 +120,11 @@ class FastNearest:
         if "fastapi.telemetry" in scope and _name_route is not None:
             _name_route(scope=scope, path=PATH)
         app = scope["app"]
+        found = scope.pop(_FOUND, None)
         try:
-            q = NEAREST.parse(RawQuery(scope["query_string"]))
-            services: Services = app.state.services
-            index = services.index.current()
-            query = parse_nearest(q)
-            by_route = query.travel is not None
-            if not by_route:
-                body, media_type = straight_answer(app, index, query, q["f"])
+            if found is not None:  # by NearestFirstAPI, ahead of the stack
+                raise found
+            answer = _answer(app, scope)
         except Exception as exc:
             handler = _handler(app, exc)
             if handler is None:
@@ -76,20 +136,40 @@ class FastNearest:
                 response = await run_in_threadpool(handler, request, exc)
             await response(scope, receive, send)
             return
-        if by_route:  # the FastAPI route's (in a worker thread), outside the try above
+        if answer is None:  # by route: the FastAPI route's (in a worker thread)
             await self.app(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", media_type.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_answer(send, *answer)
+
+
+# The error NearestFirstAPI met in a request, for FastNearest to raise (a scope key).
+_FOUND = "yizhan.nearest_error"
+
+
+def _answer(app: Any, scope: Scope) -> tuple[bytes, str] | None:
+    """The body and media type of the answer to a ``GET`` :data:`PATH` by the straight
+    line; None for one by route (``travel=walk|ebike``: the FastAPI route's)."""
+    q = NEAREST.parse(RawQuery(scope["query_string"]))
+    services: Services = app.state.services
+    index = services.index.current()
+    query = parse_nearest(q)
+    if query.travel is not None:
+        return None
+    return straight_answer(app, index, query, q["f"])
+
+
+async def _send_answer(send: Send, body: bytes, media_type: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", media_type.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _handler(app: Any, exc: Exception) -> Any:
