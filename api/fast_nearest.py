@@ -22,7 +22,7 @@ before its middleware stack (FastAPI's telemetry check, ServerErrorMiddleware an
 rest cost a server's request about as much as the parsing does: issue 18, "The rider's
 hot path"), as long as nothing in the stack would act on it: without an error, and with
 the telemetry off. Anything else goes down the stack to :class:`FastNearest` and on.
-tests/api/test_fast_nearest.py compares the three ways byte for byte.
+tests/api/test_nearest_first.py compares the three ways byte for byte.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class NearestFirstAPI(FastAPI):
     nearest_first = True  # False (before the first request): every request down the stack
     # FastAPI's native telemetry, asked whether it is on (None: the lane is off); set with
     # the stack.
-    _telemetry: Any = None
+    _lane_telemetry: Any = None
 
     def build_middleware_stack(self) -> ASGIApp:
         telemetry = getattr(self, "_native_telemetry", None)  # FastAPI 0.16x's
@@ -81,7 +81,7 @@ class NearestFirstAPI(FastAPI):
             and getattr(self, "max_body_size", None) is None
             and any(m.cls is FastNearest for m in self.user_middleware)
         )
-        self._telemetry = telemetry if lane and hasattr(telemetry, "enabled") else None
+        self._lane_telemetry = telemetry if lane and hasattr(telemetry, "enabled") else None
         return super().build_middleware_stack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,7 +89,7 @@ class NearestFirstAPI(FastAPI):
             scope["type"] == "http"
             and scope["path"] == PATH
             and scope["method"] == "GET"
-            and (telemetry := self._telemetry) is not None
+            and (telemetry := self._lane_telemetry) is not None
             and not self.root_path
             and "fastapi.telemetry" not in scope
             and not telemetry.enabled()

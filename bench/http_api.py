@@ -393,6 +393,10 @@ def profile_in_process(
     # The same app with the FastAPI route answering nearest (as before api/fast_nearest.py).
     routed = create_app(settings, districts=load_districts(districts_file))
     routed.user_middleware = [m for m in routed.user_middleware if m.cls is not FastNearest]
+    # And with every request down the middleware stack (FastNearest in it), as before
+    # NearestFirstAPI answered ahead of it.
+    stacked = create_app(settings, districts=load_districts(districts_file))
+    stacked.nearest_first = False
     print(f"\nin-process: create_app loaded the registry in {time.perf_counter() - start:.1f} s")
     rng = np.random.default_rng(7)
     minx, miny, maxx, maxy = CHONGQING_BBOX
@@ -401,6 +405,7 @@ def profile_in_process(
     ref_paths = [f"/nearest?lon={x:.6f}&lat={y:.6f}&k=10" for x, y in pts]
     asgi_us(app, ours_paths, 1)  # the index and the per-snapshot memo warm up
     asgi_us(routed, ours_paths, 1)
+    asgi_us(stacked, ours_paths, 1)
     rows = [
         ("reference (def route)", asgi_us(reference_app(points), ref_paths, repeat)),
         (
@@ -409,6 +414,7 @@ def profile_in_process(
         ),
         ("raw ASGI (the floor)", asgi_us(raw_asgi_app(points), ref_paths, repeat)),
         ("ours through the FastAPI route", asgi_us(routed, ours_paths, repeat)),
+        ("ours down the middleware stack", asgi_us(stacked, ours_paths, repeat)),
         ("ours", asgi_us(app, ours_paths, repeat)),
     ]
     print("whole ASGI app, one request at a time (no uvicorn, no socket), µs/request:")

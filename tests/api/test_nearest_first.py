@@ -10,6 +10,7 @@ through a real uvicorn server, the headers it adds and its access log lines too.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.client
 import logging
@@ -264,3 +265,40 @@ def test_through_uvicorn_the_answers_and_access_lines_are_the_same(apps):
     assert len(lines) == 3 * len(TARGETS) * len(HEADERS)
     assert lines[0::3] == lines[1::3] == lines[2::3]
     assert lines[0] == f'127.0.0.1:PORT - "GET /v1/stations/nearest?{PLAIN} HTTP/1.1" 200'
+
+
+def test_the_lane_answers_a_bare_asgi_call_without_the_lifespan(apps):
+    """As bench/http_api.py calls it in-process: the first request builds the stack."""
+    served, stack, _ = apps
+
+    async def call(app: FastAPI) -> list[dict]:
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/v1/stations/nearest",
+            "raw_path": b"/v1/stations/nearest",
+            "query_string": PLAIN.encode(),
+            "root_path": "",
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 40000),
+            "server": ("testserver", 80),
+        }
+        for _ in range(2):  # the first builds the stack, the second takes the lane
+            sent.clear()
+            await app(scope, receive, send)
+        return sent
+
+    a, b = asyncio.run(call(served)), asyncio.run(call(stack))
+    assert a == b
+    assert a[0]["status"] == 200
