@@ -66,7 +66,8 @@ class NearestFirstAPI(FastAPI):
     request goes through it; a FastAPI without it: the lane is off). An error found here
     is not answered here: the request goes down the stack with it, and
     :class:`FastNearest` raises it where it would have met it (each of its handlers, the
-    500 and its log as before), without asking the database a second time.
+    500 and its log as before), without asking the database a second time; one by route
+    goes to the FastAPI route, as from FastNearest.
     """
 
     nearest_first = True  # False (before the first request): every request down the stack
@@ -103,6 +104,7 @@ class NearestFirstAPI(FastAPI):
                 if answer is not None:
                     await _send_answer(send, *answer)
                     return
+                scope[_FOUND] = _BY_ROUTE
         await super().__call__(scope, receive, send)
 
 
@@ -120,11 +122,11 @@ class FastNearest:
         if "fastapi.telemetry" in scope and _name_route is not None:
             _name_route(scope=scope, path=PATH)
         app = scope["app"]
-        found = scope.pop(_FOUND, None)
+        found = scope.pop(_FOUND, None)  # by NearestFirstAPI, ahead of the stack
         try:
-            if found is not None:  # by NearestFirstAPI, ahead of the stack
+            if isinstance(found, Exception):
                 raise found
-            answer = _answer(app, scope)
+            answer = None if found is _BY_ROUTE else _answer(app, scope)
         except Exception as exc:
             handler = _handler(app, exc)
             if handler is None:
@@ -142,8 +144,10 @@ class FastNearest:
         await _send_answer(send, *answer)
 
 
-# The error NearestFirstAPI met in a request, for FastNearest to raise (a scope key).
-_FOUND = "yizhan.nearest_error"
+# What NearestFirstAPI found a request to be, for FastNearest (a scope key): the error to
+# raise, or _BY_ROUTE.
+_FOUND = "yizhan.nearest_found"
+_BY_ROUTE = object()
 
 
 def _answer(app: Any, scope: Scope) -> tuple[bytes, str] | None:

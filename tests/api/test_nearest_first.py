@@ -10,7 +10,6 @@ through a real uvicorn server, the headers it adds and its access log lines too.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import http.client
 import logging
@@ -135,6 +134,17 @@ def test_a_plain_request_skips_the_stack_and_an_error_goes_down_it_once(apps, cl
     assert seen == [f"{PLAIN}&k=0", f"{PLAIN}&travel=walk"]
 
     asked: list[int] = []
+    current = IndexHolder.current
+
+    def counted(self):
+        asked.append(1)
+        return current(self)
+
+    monkeypatch.setattr(IndexHolder, "current", counted)
+    for client in clients[:2]:  # by route: the index asked as often with the lane as without
+        assert client.get(f"/v1/stations/nearest?{PLAIN}&travel=walk").status_code == 409
+    assert len(asked) == 4
+    asked.clear()
 
     def down(self):
         asked.append(1)
@@ -267,38 +277,14 @@ def test_through_uvicorn_the_answers_and_access_lines_are_the_same(apps):
     assert lines[0] == f'127.0.0.1:PORT - "GET /v1/stations/nearest?{PLAIN} HTTP/1.1" 200'
 
 
-def test_the_lane_answers_a_bare_asgi_call_without_the_lifespan(apps):
-    """As bench/http_api.py calls it in-process: the first request builds the stack."""
-    served, stack, _ = apps
-
-    async def call(app: FastAPI) -> list[dict]:
-        sent: list[dict] = []
-
-        async def receive() -> dict:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/v1/stations/nearest",
-            "raw_path": b"/v1/stations/nearest",
-            "query_string": PLAIN.encode(),
-            "root_path": "",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 40000),
-            "server": ("testserver", 80),
-        }
-        for _ in range(2):  # the first builds the stack, the second takes the lane
-            sent.clear()
-            await app(scope, receive, send)
-        return sent
-
-    a, b = asyncio.run(call(served)), asyncio.run(call(stack))
-    assert a == b
-    assert a[0]["status"] == 200
+def test_the_lane_answers_without_the_lifespan(apps):
+    """As bench/http_api.py and api/warm.py call the app in-process: no lifespan ran, the
+    first request builds the stack, the second takes the lane."""
+    got = []
+    for app in apps[:2]:
+        client = TestClient(app)  # outside ``with``: no lifespan
+        for _ in range(2):
+            r = client.get(f"/v1/stations/nearest?{PLAIN}")
+            got.append((r.status_code, r.headers.multi_items(), r.content))
+    assert got[0] == got[1] == got[2] == got[3]
+    assert got[0][0] == 200
