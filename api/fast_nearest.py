@@ -18,11 +18,12 @@ their codes, texts and headers. The answer's headers are the route's
 (``content-length``, ``content-type``); the server adds its own.
 
 The app itself is a :class:`NearestFirstAPI`, which answers that request in the same way
-before its middleware stack (FastAPI's telemetry check, ServerErrorMiddleware and the
-rest cost a server's request about as much as the parsing does: issue 18, "The rider's
-hot path"), as long as nothing in the stack would act on it: without an error, and with
-the telemetry off. Anything else goes down the stack to :class:`FastNearest` and on.
-tests/api/test_nearest_first.py compares the three ways byte for byte.
+before its middleware stack (Starlette's entry, ServerErrorMiddleware, FastAPI's exception
+telemetry and body limit, this dispatch: 7-18 µs of a request's 150-210 µs of CPU in
+process, measured for issue 18, "The rider's hot path"), as long as nothing in the stack
+would act on it: without an error, and with the telemetry off. Anything else goes down
+the stack to :class:`FastNearest` and on. tests/api/test_nearest_first.py compares the
+three ways byte for byte.
 """
 
 from __future__ import annotations
