@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 BASE = len(ALPHABET)  # 31, a prime
@@ -46,42 +48,41 @@ def new_code() -> str:
     return body + _check_char(body)
 
 
-_BODIES = BASE ** (LENGTH - 1)
+_BODIES = BASE ** (LENGTH - 1)  # 31**7, just below 2**35
+_WORD_BITS = (1 << 35) - 1
+_ASCII = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
+_WEIGHTS = np.arange(1, LENGTH, dtype=np.int64)  # _check_char's weights of the body
 
 
 def new_codes(n: int) -> list[str]:
     """``n`` fresh random codes for a bulk insert, each drawn as :func:`new_code` draws one
-    (uniformly among the 31**7 bodies: one draw below 31**7 is seven independent digits,
-    the least significant first), written three digits at a time from tables."""
-    chars, weights, sums = _triples()
-    out = []
-    for _ in range(n):
-        value = secrets.randbelow(_BODIES)
-        low, rest = value % _TRIPLE, value // _TRIPLE
-        mid, top = rest % _TRIPLE, rest // _TRIPLE
-        body = chars[low] + chars[mid] + ALPHABET[top]
-        # _check_char's weighted sum: positions 1-3, 4-6 (each +3 on the first's) and 7.
-        weighted = weights[low] + weights[mid] + 3 * sums[mid] + 7 * top
-        out.append(body + ALPHABET[(-weighted * _INV_8) % BASE])
-    return out
+    (uniformly among the 31**7 bodies), made a whole array at a time: a bulk insert of
+    100,000 stations drew them one by one in a third of a second."""
+    return spell_codes(_draw_bodies(n))
 
 
-_TRIPLE = BASE**3
+def _draw_bodies(n: int) -> npt.NDArray[np.int64]:
+    """``n`` draws uniform below 31**7 from the system's random source (as ``secrets``):
+    the low 35 bits of random 64-bit words, those below 31**7 kept (four in five)."""
+    kept = np.empty(0, dtype=np.int64)
+    while len(kept) < n:
+        need = n - len(kept)
+        words = np.frombuffer(secrets.token_bytes(8 * (need + need // 4 + 16)), dtype="<u8")
+        words = (words & _WORD_BITS).astype(np.int64)
+        kept = np.concatenate([kept, words[words < _BODIES]])
+    return kept[:n]
 
 
-@lru_cache(maxsize=1)
-def _triples() -> tuple[list[str], list[int], list[int]]:
-    """Every three digits (least significant first) as text, their weighted sum in
-    positions 1-3 and their plain sum: built once, 29,791 of each."""
-    chars: list[str] = []
-    weights: list[int] = []
-    sums: list[int] = []
-    for x in range(_TRIPLE):
-        d = (x % BASE, x // BASE % BASE, x // BASE**2)
-        chars.append("".join(ALPHABET[i] for i in d))
-        weights.append(d[0] + 2 * d[1] + 3 * d[2])
-        sums.append(sum(d))
-    return chars, weights, sums
+def spell_codes(values: npt.NDArray[np.int64]) -> list[str]:
+    """The code of each draw below 31**7: its seven digits base 31, the least significant
+    first, and their check character (_check_char's, for every draw at once)."""
+    digits = np.empty((len(values), LENGTH), dtype=np.int64)
+    rest = np.asarray(values, dtype=np.int64)
+    for i in range(LENGTH - 1):
+        rest, digits[:, i] = np.divmod(rest, BASE)
+    digits[:, LENGTH - 1] = (-(digits[:, : LENGTH - 1] @ _WEIGHTS) * _INV_8) % BASE
+    text = _ASCII[digits].tobytes().decode("ascii")
+    return [text[i : i + LENGTH] for i in range(0, len(text), LENGTH)]
 
 
 def is_valid(code: str) -> bool:

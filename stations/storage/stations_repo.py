@@ -374,34 +374,38 @@ class SQLStations(SQLBase, StationStore):
         stamp = at.isoformat()
         codes = new_codes(c.execute, len(records))
         ids = self._new_ids(c, len(records))
+        # Each statement's rows are made as it binds them (generators), not held as lists:
+        # a chunk's documents then never live all at once (holding 1,000 freshly made
+        # documents costs more than making them).
         c.executemany(
             "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
             "self_service_24h, lon, lat, version, updated_at, doc, code) "
             f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+            (
                 (i, *record_columns(r), 1, stamp, record_doc(r), code)
                 for i, r, code in zip(ids, records, codes, strict=True)
-            ],
+            ),
         )
         c.executemany(
             "INSERT INTO station_codes (code, station_id, created_at) VALUES (?, ?, ?)",
-            [(code, i, stamp) for code, i in zip(codes, ids, strict=True)],
+            ((code, i, stamp) for code, i in zip(codes, ids, strict=True)),
         )
         self._index_points(c, [(i, r["lon"], r["lat"]) for i, r in zip(ids, records, strict=True)])
+
         # The audit's record is station_to_dict of the stored station: the planned record
         # with what storing gave it (as _insert's, to the text).
-        afters = [
-            {**r, "id": i, "version": 1, "updated_at": stamp, "code": code}
-            for r, i, code in zip(records, ids, codes, strict=True)
-        ]
+        def afters() -> Iterator[dict[str, Any]]:
+            for r, i, code in zip(records, ids, codes, strict=True):
+                yield {**r, "id": i, "version": 1, "updated_at": stamp, "code": code}
+
         if touched.keeps_history():
-            touched.extend((None, station_from_dict(a)) for a in afters)
+            touched.extend((None, station_from_dict(a)) for a in afters())
         else:
             touched.count(len(records))
         c.executemany(
             "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
             "VALUES (?, ?, ?, ?, 'create', NULL, ?)",
-            [(i, batch_id, actor, stamp, dump_doc(a)) for i, a in zip(ids, afters, strict=True)],
+            ((i, batch_id, actor, stamp, dump_doc(a)) for i, a in zip(ids, afters(), strict=True)),
         )
         return ids
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -70,8 +71,8 @@ def test_codes_drawn_for_a_bulk_insert_are_valid_uniform_and_redrawn_when_taken(
 
 @given(st.lists(st.integers(0, 31**7 - 1), min_size=1, max_size=50))
 def test_a_bulk_code_is_the_draws_seven_digits_and_their_check(values):
-    """new_codes writes a draw three digits at a time from tables: the code it makes of a
-    draw is that draw's seven digits, least significant first, and their check character."""
+    """new_codes spells a whole array of draws at once: the code it makes of a draw is
+    that draw's seven digits, least significant first, and their check character."""
 
     def by_digit(value):
         body = ""
@@ -80,9 +81,19 @@ def test_a_bulk_code_is_the_draws_seven_digits_and_their_check(values):
             body += domain_codes.ALPHABET[digit]
         return body + domain_codes._check_char(body)
 
-    draws = iter(values)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(domain_codes.secrets, "randbelow", lambda n: next(draws))
+        mp.setattr(domain_codes, "_draw_bodies", lambda n: np.array(values[:n], dtype=np.int64))
         made = domain_codes.new_codes(len(values))
     assert made == [by_digit(v) for v in values]
     assert all(is_valid(c) for c in made)
+
+
+def test_bulk_draws_are_below_the_bodies_and_as_many_as_asked(monkeypatch):
+    """The draws are the low 35 bits of random words, those at or above 31**7 left out
+    (and made up for by more words)."""
+    high = (31**7).to_bytes(8, "little")  # the first value not a body: left out
+    words = iter([high * 3 + (5).to_bytes(8, "little") + bytes(8 * 100), bytes(8 * 100)])
+    monkeypatch.setattr(domain_codes.secrets, "token_bytes", lambda n: next(words)[:n])
+    drawn = domain_codes._draw_bodies(20)
+    assert drawn.tolist() == [5] + [0] * 19
+    assert domain_codes._draw_bodies(0).tolist() == []
