@@ -541,6 +541,7 @@ class PostGISStore(SQLStore):
     _AMENITY_CLAUSE = "(stations.doc::jsonb -> 'amenities') @> jsonb_build_array(?::text)"
     _BBOX_CLAUSE = "lon >= ? AND lon <= ? AND lat >= ? AND lat <= ?"
     _NEW_ID = "coalesce(?::bigint, nextval('stations_id_seq'))"
+    _UTF8_TEXT = "convert_from(?::bytea, 'UTF8')"
     _NO_LIMIT = None
     _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
     _NOW_S = "extract(epoch FROM clock_timestamp())::double precision"

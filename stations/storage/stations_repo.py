@@ -35,7 +35,7 @@ from stations.domain.model import Owner, Station
 from stations.domain.records import station_from_dict, station_to_dict
 from stations.domain.uploads import UploadStateError
 from stations.storage.codes_repo import assign_code, new_codes
-from stations.storage.sqlbase import SQLBase, dump_doc
+from stations.storage.sqlbase import SQLBase, dump_doc, dump_doc_utf8
 from stations.storage.store import StationStore
 
 # The clock of new batches: None, the engine's (PostGIS: the database's, see
@@ -130,10 +130,15 @@ def record_columns(record: dict[str, Any]) -> tuple[Any, ...]:
 def record_doc(record: dict[str, Any]) -> str:
     """The stored document: the record without what its own columns keep (the one source
     of truth of those)."""
+    return record_doc_utf8(record).decode()
+
+
+def record_doc_utf8(record: dict[str, Any]) -> bytes:
+    """record_doc's text as UTF-8 bytes (sqlbase.dump_doc_utf8)."""
     doc = dict(record)
     for key in _BOOKKEEPING:
         doc.pop(key, None)
-    return str(dump_doc(doc))
+    return dump_doc_utf8(doc)
 
 
 class SQLStations(SQLBase, StationStore):
@@ -371,6 +376,7 @@ class SQLStations(SQLBase, StationStore):
             return [
                 self._insert(c, station_from_dict(r), at, actor, batch_id, touched) for r in records
             ]
+        self._before_bulk_insert(c)
         stamp = at.isoformat()
         codes = new_codes(c.execute, len(records))
         ids = self._new_ids(c, len(records))
@@ -380,9 +386,9 @@ class SQLStations(SQLBase, StationStore):
         c.executemany(
             "INSERT INTO stations (id, owner, external_id, district_adcode, status, "
             "self_service_24h, lon, lat, version, updated_at, doc, code) "
-            f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES ({self._NEW_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, {self._UTF8_TEXT}, ?)",
             (
-                (i, *record_columns(r), 1, stamp, record_doc(r), code)
+                (i, *record_columns(r), 1, stamp, record_doc_utf8(r), code)
                 for i, r, code in zip(ids, records, codes, strict=True)
             ),
         )
@@ -404,8 +410,11 @@ class SQLStations(SQLBase, StationStore):
             touched.count(len(records))
         c.executemany(
             "INSERT INTO audit (station_id, batch_id, actor, at, action, before, after) "
-            "VALUES (?, ?, ?, ?, 'create', NULL, ?)",
-            ((i, batch_id, actor, stamp, dump_doc(a)) for i, a in zip(ids, afters(), strict=True)),
+            f"VALUES (?, ?, ?, ?, 'create', NULL, {self._UTF8_TEXT})",
+            (
+                (i, batch_id, actor, stamp, dump_doc_utf8(a))
+                for i, a in zip(ids, afters(), strict=True)
+            ),
         )
         return ids
 
