@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from stations.domain.errors import DuplicateStationError
 from stations.domain.records import station_to_dict
 from stations.storage import stations_repo
 from stations.storage.open import open_store
+from stations.storage.sqlbase import dump_doc
 from tests.builders import make_bus, make_station
 
 _CLOCK_DICE = {"updated_at", "code"}  # the write's time and a random code
@@ -24,6 +26,14 @@ def _stored(store: Any) -> tuple[list[Any], list[Any]]:
     stations = [plain(station_to_dict(s)) for s in store.iter_all()]
     audit = [(e.id, e.station_id, e.action, plain(e.before), plain(e.after)) for e in store.audit()]
     return stations, audit
+
+
+def _texts(store: Any) -> tuple[list[Any], list[Any]]:
+    """The stored text of each station's document and each audit entry's record."""
+    c = store._conn()
+    docs = [r[0] for r in c.execute("SELECT doc FROM stations ORDER BY id").fetchall()]
+    afters = [r[0] for r in c.execute("SELECT after FROM audit ORDER BY id").fetchall()]
+    return docs, afters
 
 
 def _found_by_their_columns(store: Any) -> None:
@@ -60,6 +70,10 @@ def test_records_bulk_and_one_by_one_are_stored_as_their_stations(
         monkeypatch.setattr(stations_repo.SQLStations, "_BULK_ROWS", 1)
         one_by_one.apply([CreateRecord(station_to_dict(s)) for s in stations], actor="t")
         assert _stored(any_store) == _stored(reference) == _stored(one_by_one)
+        # As text too (the bulk path binds UTF-8 bytes): dump_doc's, the same documents.
+        docs, afters = _texts(any_store)
+        assert docs == _texts(one_by_one)[0] == _texts(reference)[0]
+        assert all(isinstance(t, str) and t == dump_doc(json.loads(t)) for t in docs + afters)
         for store in (any_store, one_by_one):
             _found_by_their_columns(store)
         got = {s.external_id: s for s in any_store.iter_all()}
