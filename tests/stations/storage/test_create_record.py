@@ -91,3 +91,27 @@ def test_a_record_whose_code_is_taken_is_refused_and_nothing_lands(any_store, di
     with pytest.raises(DuplicateStationError):  # from the one-by-one retry
         any_store.apply([CreateRecord(station_to_dict(s)) for s in stations], actor="t")
     assert (_stored(any_store), any_store.data_version()) == before
+
+
+def test_a_bulk_inserts_larger_page_cache_is_its_transactions_only(tmp_path, districts):
+    """SQLite: the bulk insert's cache is set for its write and put back after it (also
+    when the write fails), so that a connection keeps SQLite's default."""
+    store = open_store(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    try:
+        c = store._conn()
+        before = c.execute("PRAGMA cache_size").fetchone()[0]
+        stations = _stations(districts)
+        store.apply([CreateRecord(station_to_dict(s)) for s in stations], actor="t")
+        assert c.execute("PRAGMA cache_size").fetchone()[0] == before
+
+        def failing_write() -> None:
+            with store._write() as w:
+                store._before_bulk_insert(w)
+                assert w.execute("PRAGMA cache_size").fetchone()[0] == -store._BULK_CACHE_KIB
+                raise RuntimeError
+
+        with pytest.raises(RuntimeError):
+            failing_write()
+        assert c.execute("PRAGMA cache_size").fetchone()[0] == before
+    finally:
+        store.close()
