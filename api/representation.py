@@ -317,6 +317,24 @@ def fill_nearest_parts(
     return n
 
 
+def rounded(x: float, ndigits: int) -> float:
+    """``round(x, ndigits)`` (the float nearest the decimal, half to even), in a third of
+    its time for the rider's answer's twenty numbers: ``round(x * 10**ndigits)`` over
+    ``10**ndigits`` is that float whenever the product lies clear of a half (its rounding
+    error is below 2.4e-7 under 2**31; the division is correctly rounded); near a half,
+    at zero (its sign) and for anything else, ``round`` decides. tests/api/test_nearest_bytes.py."""
+    scale = _SCALES[ndigits]
+    t = x * scale
+    if -2147483648.0 < t < 2147483648.0:
+        n = round(t)
+        if n and -0.499999 < t - n < 0.499999:
+            return n / scale
+    return round(x, ndigits)
+
+
+_SCALES = (1.0, 10.0, 100.0)
+
+
 def nearest_results(
     index: StationIndex,
     hits: Sequence[Hit],
@@ -339,8 +357,8 @@ def nearest_results(
     fragment = orjson.Fragment
     return [
         {
-            "distance_m": round(hit.distance_m, 2),
-            "bearing_deg": round(hit.bearing_deg, 1),
+            "distance_m": rounded(hit.distance_m, 2),
+            "bearing_deg": rounded(hit.bearing_deg, 1),
             "lon": lon,
             "lat": lat,
             "crs": system,
@@ -370,7 +388,7 @@ def nearest_json(
     lons, lats, tails, fixed = _result_parts(index, hits, crs, memo_limit, ops, route, at, events)
     numbers: list[float] = []
     for hit, lon, lat in zip(hits, lons, lats, strict=True):
-        numbers += (round(hit.distance_m, 2), round(hit.bearing_deg, 1), lon, lat)
+        numbers += (rounded(hit.distance_m, 2), rounded(hit.bearing_deg, 1), lon, lat)
     text = orjson.dumps(numbers)[1:-1].split(b",")
     crs_part = b',"crs":"' + crs.value.encode()
     is_open = crs_part + b'","open_now":true,"next_change":'
@@ -486,19 +504,22 @@ def unreachable_json(index: StationIndex, route: RouteAnswer) -> list[dict[str, 
 
 
 def nearest_query_echo(q: NearestQuery) -> dict[str, Any]:
-    """``query`` of a nearest answer: every filter as understood, and with ``out_crs`` the
-    point in that system too (``out_lon``, ``out_lat``, ``out_crs``)."""
+    """``query`` of a nearest answer, for ``orjson.dumps``: every filter as understood, and
+    with ``out_crs`` the point in that system too (``out_lon``, ``out_lat``, ``out_crs``)."""
+    # For orjson, which writes an enum as its value, a tuple as a list and an aware time
+    # as isoformat() does (Asia/Shanghai, 2000-2099: tests/api/test_nearest_bytes.py):
+    # ~2 µs of the rider's answer less than asking for them here.
     query: dict[str, Any] = {
         "lon": q.lon,
         "lat": q.lat,
-        "crs": q.crs.value,
-        "at": q.at.isoformat(),
+        "crs": q.crs,
+        "at": q.at,
         "k": q.k,
         "radius_m": q.radius_m,
         "open_now": q.open_now,
         "self_service": q.self_service,
-        "amenity": list(q.amenities),
-        "status": [s.value for s in q.statuses],
+        "amenity": q.amenities,
+        "status": q.statuses,
     }
     if q.out_crs is not None:
         query.update(echo_in(q.lon, q.lat, q.wlon, q.wlat, given=q.crs, out=q.out_crs))
@@ -555,7 +576,8 @@ def nearest_body(
         ]
         return head[:-1] + b',"features":[' + b",".join(features) + b"]}", GEOJSON
     head = orjson.dumps({**body, "count": len(results)}, option=_NUMPY)
-    return head[:-1] + b',"results":[' + b",".join(results) + b"]}", JSON
+    # One join: each ``+`` would copy the results (16 kB for ten) again.
+    return b"".join((head[:-1], b',"results":[', b",".join(results), b"]}")), JSON
 
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
