@@ -127,7 +127,8 @@ class NearestFirstAPI(FastAPI):
             and any(m.cls is FastNearest for m in self.user_middleware)
         )
         self._lane_telemetry = None
-        if lane and hasattr(telemetry, "enabled"):  # asked by name: a test may patch it
+        if lane and telemetry is not None and hasattr(telemetry, "enabled"):
+            # Asked by name at each call: a test may patch it.
             self._lane_telemetry = PerTurn(lambda: bool(telemetry.enabled()))
         self.lane_index = PerTurn(lambda: self.state.services.index.current())
         return super().build_middleware_stack()
