@@ -10,6 +10,7 @@ through a real uvicorn server, the headers it adds and its access log lines too.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.client
 import logging
@@ -23,11 +24,12 @@ from urllib.parse import quote
 
 import pytest
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from api.fast_nearest import FastNearest, NearestFirstAPI
+from api.fast_nearest import FastNearest, NearestFirstAPI, PerTurn
 from api.server import ConnectionLimits, LimitedHttpToolsProtocol
 from stations.domain.errors import DatabaseUnavailableError
 from stations.readmodel.index import IndexHolder
@@ -288,3 +290,36 @@ def test_the_lane_answers_without_the_lifespan(apps):
             got.append((r.status_code, r.headers.multi_items(), r.content))
     assert got[0] == got[1] == got[2] == got[3]
     assert got[0][0] == 200
+
+
+# -- asked once per turn of the event loop ---------------------------------------------------
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_value_per_turn_is_computed_again_for_a_request_queued_after_it(loop):
+    """PerTurn keeps its value for what the loop had queued when it was computed, never
+    for a request queued later (read from its socket after the value was made)."""
+    made: list[int] = []
+    memo = PerTurn(lambda: made.append(1) or len(made))
+    assert (memo.get(), memo.get()) == (1, 2)  # no running loop: every time
+
+    async def main() -> list[int]:
+        seen: list[int] = []
+        later: list[asyncio.Task[None]] = []
+
+        async def late() -> None:
+            seen.append(memo.get())
+
+        async def early() -> None:
+            seen.append(memo.get())
+            later.append(asyncio.get_running_loop().create_task(late()))
+
+        async def other() -> None:
+            seen.append(memo.get())
+
+        await asyncio.gather(early(), other())
+        await asyncio.gather(*later)
+        return seen
+
+    runner = uvloop.run if loop == "uvloop" else asyncio.run
+    assert runner(main()) == [3, 3, 4]
