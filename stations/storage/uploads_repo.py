@@ -5,6 +5,7 @@ batches that name it (written by stations_repo's apply).
 from __future__ import annotations
 
 import json
+import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -23,7 +24,7 @@ def _json_list(text: str) -> tuple[Any, ...]:
     return () if text == "[]" else tuple(json.loads(text))
 
 
-# A chunk's rows (upload_rows.packed, schema 12): one orjson array of rows, each the list
+# A chunk's rows (upload_rows.packed, schema 12): one orjson array of rows (zlib), each the list
 # [seq, row, action, external_id, station_id, expected_version, station, changed, problems,
 # warnings, cells]; station the record (station_to_dict's form, sorted keys as dump_doc
 # writes it) or null. Problems, warnings and cells may hold what a file held (NaN, which
@@ -55,7 +56,13 @@ def _packed_row(r: UploadRow | PlannedCreate) -> list[Any]:
 
 
 def _pack(rows: list[list[Any]]) -> bytes:
-    return orjson.dumps(rows, option=_DOC_OPTIONS, default=_plain)
+    # zlib at level 1: ~3 ms for a chunk's 0.8 MB of JSON, a ninth of it kept, which the
+    # database writes (and rewrites, adding warnings) several times faster.
+    return zlib.compress(orjson.dumps(rows, option=_DOC_OPTIONS, default=_plain), 1)
+
+
+def _unpack(packed: bytes) -> list[list[Any]]:
+    return orjson.loads(zlib.decompress(packed))
 
 
 def _listed(value: str | list[Any]) -> tuple[Any, ...]:
@@ -188,7 +195,7 @@ class SQLUploads(SQLBase, UploadStore):
         ).fetchone()
         if found is None:
             return []
-        packed = orjson.loads(found[0])
+        packed = _unpack(found[0])
         if warnings and found[1] != "{}":
             added = {int(row): said for row, said in json.loads(found[1]).items()}
             for p in packed:
