@@ -38,7 +38,7 @@ from stations.storage.codes_repo import backfill_schema_8
 from stations.storage.redaction import redact, remember_password
 from stations.storage.sqlstore import SQLStore
 from stations.storage.store import Timeouts
-from stations.storage.uploads_repo import backfill_schema_12
+from stations.storage.uploads_repo import backfill_schema_12, schema_12_table
 
 __all__ = ["DatabaseTimeoutError", "DatabaseUnavailableError", "PostGISStore"]
 
@@ -465,21 +465,7 @@ ALTER TABLE upload_rows RENAME TO upload_rows_v11;
 ALTER INDEX upload_rows_pkey RENAME TO upload_rows_v11_pkey;
 ALTER TABLE upload_rows_v11 RENAME CONSTRAINT upload_rows_upload_id_fkey
     TO upload_rows_v11_upload_id_fkey;
-CREATE TABLE upload_rows (
-    upload_id TEXT NOT NULL REFERENCES uploads (id),
-    seq INTEGER NOT NULL,
-    first_row INTEGER,
-    last_row INTEGER,
-    n_create INTEGER NOT NULL DEFAULT 0,
-    n_update INTEGER NOT NULL DEFAULT 0,
-    n_close INTEGER NOT NULL DEFAULT 0,
-    n_unchanged INTEGER NOT NULL DEFAULT 0,
-    n_rejected INTEGER NOT NULL DEFAULT 0,
-    packed BYTEA NOT NULL,
-    added_warnings TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (upload_id, seq)
-)
-"""
+""" + schema_12_table("BYTEA")
 
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
 # they upgrade older registries; a new one is created from stations.storage.schema (the

@@ -91,6 +91,7 @@ class SQLBase(ABC):
 
     def _before_blob_write(self, c: Any) -> None:
         """Called first in a transaction that writes a blob (PostGIS: a fast compression)."""
+        return  # SQLite: nothing to set
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:

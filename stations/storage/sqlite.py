@@ -14,7 +14,7 @@ from stations.domain.errors import SchemaError
 from stations.storage import schema
 from stations.storage.codes_repo import backfill_schema_8
 from stations.storage.sqlstore import SQLStore
-from stations.storage.uploads_repo import backfill_schema_12
+from stations.storage.uploads_repo import backfill_schema_12, schema_12_table
 
 APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
 
@@ -485,21 +485,7 @@ def _migrate_to_v11(conn: sqlite3.Connection) -> None:
 _SCHEMA_V12 = """
 DROP INDEX upload_rows_row;
 ALTER TABLE upload_rows RENAME TO upload_rows_v11;
-CREATE TABLE upload_rows (
-    upload_id TEXT NOT NULL REFERENCES uploads (id),
-    seq INTEGER NOT NULL,
-    first_row INTEGER,
-    last_row INTEGER,
-    n_create INTEGER NOT NULL DEFAULT 0,
-    n_update INTEGER NOT NULL DEFAULT 0,
-    n_close INTEGER NOT NULL DEFAULT 0,
-    n_unchanged INTEGER NOT NULL DEFAULT 0,
-    n_rejected INTEGER NOT NULL DEFAULT 0,
-    packed BLOB NOT NULL,
-    added_warnings TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (upload_id, seq)
-)
-"""
+""" + schema_12_table("BLOB")
 
 
 def _migrate_to_v12(conn: sqlite3.Connection) -> None:

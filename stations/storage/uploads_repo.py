@@ -110,6 +110,25 @@ _INSERT_CHUNK = (
 )
 
 
+def schema_12_table(blob: str) -> str:
+    """Schema 12's upload_rows (a chunk per row), as that migration creates it in each
+    engine (``blob``: its binary type); once made, the migrations are history."""
+    return f"""CREATE TABLE upload_rows (
+    upload_id TEXT NOT NULL REFERENCES uploads (id),
+    seq INTEGER NOT NULL,
+    first_row INTEGER,
+    last_row INTEGER,
+    n_create INTEGER NOT NULL DEFAULT 0,
+    n_update INTEGER NOT NULL DEFAULT 0,
+    n_close INTEGER NOT NULL DEFAULT 0,
+    n_unchanged INTEGER NOT NULL DEFAULT 0,
+    n_rejected INTEGER NOT NULL DEFAULT 0,
+    packed {blob} NOT NULL,
+    added_warnings TEXT NOT NULL DEFAULT '{{}}',
+    PRIMARY KEY (upload_id, seq)
+)"""
+
+
 def backfill_schema_12(execute: Callable[..., Any]) -> None:
     """Schema 12's data: the per-row upload rows (left in upload_rows_v11 by the migration)
     packed into chunks of CHUNK_ROWS, an upload at a time, then that table dropped."""
