@@ -176,3 +176,34 @@ def test_many_threads_starting_and_ending_plans_leave_the_threshold_as_it_was():
         assert uploads._planning_gc["plans"] == 0
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_commit_racing_a_removal_of_its_dry_run_commits_it_whole(any_store, districts, file_rows):
+    """Removing the plan while a commit reads it (a purge from another request) waits for the
+    commit, which sees every chunk (checked: it holds in both stores)."""
+    rows, columns = file_rows
+    up = _plan(any_store, iter(rows[:2200]), columns, districts)
+    real = any_store.iter_planned_changes
+    removed: list[bool] = []
+
+    def racing(upload_id: str):
+        for i, change in enumerate(real(upload_id)):
+            if i == 10:
+                other = threading.Thread(
+                    target=lambda: removed.append(any_store.delete_upload(upload_id))
+                )
+                other.start()
+                other.join(timeout=2)  # blocked behind the commit's transaction
+            yield change
+
+    any_store.iter_planned_changes = racing
+    try:
+        result = uploads.commit_upload(any_store, up.id, by=ADMIN, accepted_only=True)
+    finally:
+        del any_store.iter_planned_changes
+    assert len(result.ids) == sum(up.counts[a] for a in ("create", "update", "close"))
+    for _ in range(100):
+        if removed:
+            break
+        threading.Event().wait(0.1)
+    assert removed == [False]  # committed: no longer removable
