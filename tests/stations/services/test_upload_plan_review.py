@@ -82,7 +82,7 @@ def test_two_plans_at_once_store_what_each_planned_alone(any_store, districts, f
     def plan() -> None:
         try:
             done.append(_plan(any_store, iter(rows), columns, districts, retention_h=1e6))
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=plan) for _ in range(2)]
