@@ -1569,15 +1569,22 @@ def _column(cells: Mapping[str, Sequence[str]], key: str, n: int) -> Sequence[st
 
 
 def _distinct(read: Callable[[Any], Any], keys: Iterable[Any]) -> list[Any]:
-    """``read(key)`` of each key, read once per distinct key."""
-    seen: dict[Any, Any] = {}
-    out = []
-    for k in keys:
-        found = seen.get(k, _UNREAD)
-        if found is _UNREAD:
-            found = seen[k] = read(k)
-        out.append(found)
-    return out
+    """``read(key)`` of each key, read once per distinct key (in the order first seen)."""
+    keys = keys if isinstance(keys, list) else list(keys)
+    seen = dict.fromkeys(keys)
+    for k in seen:
+        seen[k] = read(k)
+    return [seen[k] for k in keys]
+
+
+def _made(column: Sequence[Any], make: Callable[[Any], Any]) -> list[Any]:
+    """``make(value)`` of each value of a column of read values (None: none made), made
+    once per value: keyed by its identity (one object per distinct cell, kept alive by the
+    column), so the value is not hashed again."""
+    made = {id(v): v for v in column if v is not None}
+    for i, v in made.items():
+        made[i] = make(v)
+    return [None if v is None else made[id(v)] for v in column]
 
 
 _RECORD_LISTS: dict[tuple[str, ...], list[str]] = {}
@@ -1705,17 +1712,13 @@ def plain_records(
             continue
         by_system.setdefault(unions[i][1], []).append(i)
     out: list[dict[str, Any] | None] = [None] * n
-    # What a record holds of a read value (a list cell's codes, a status), made once per
-    # value: keyed by its identity (one object per distinct cell, kept alive by the
-    # columns above), so the value is not hashed again; a district's union, by adcode.
-    made: dict[int, Any] = {}
+    # What a record holds of a read value (a list cell's codes, a status, a union's text);
+    # a district's union, by adcode.
+    amenity_codes = _made(amenities, _record_list)
+    entry_codes = _made(entry, _record_list)
+    status_text = _made(status, _status_value)
+    owner_texts = _made([u[0] if u is not None else None for u in unions], _owner_text)
     district_text: dict[str, str] = {}
-
-    def once(value: Any, make: Callable[[Any], Any]) -> Any:
-        found = made.get(id(value), _UNREAD)
-        if found is _UNREAD:
-            found = made[id(value)] = make(value)
-        return found
 
     name, address, host = texts["name"], texts["address"], texts["host"]
     phone_text, brand, ext = texts["contact_phone"], texts["brand"], texts["external_id"]
@@ -1734,24 +1737,23 @@ def plain_records(
                 and adcode != row_owner.code
             ):
                 continue
-            if row_owner is None:
+            owner_text = owner_texts[i]
+            if owner_text is None:
                 owner_text = district_text.get(adcode)
                 if owner_text is None:
                     owner_text = district_text[adcode] = _owner_text(_district_owner(adcode))
-            else:
-                owner_text = once(row_owner, _owner_text)
             hours_text, osm = hours_read[i]
             f = flags[i]
             p = phone_text[i]
             # station_to_dict's record, its keys in sorted order (as stored).
             out[i] = {
                 "address": address[i],
-                "amenities": once(amenities[i], _record_list),
+                "amenities": amenity_codes[i],
                 "brand": brand[i],
                 "code": None,
                 "contact_phone": phones[p] if p else p,
                 "district_adcode": adcode,
-                "entry_methods": once(entry[i], _record_list),
+                "entry_methods": entry_codes[i],
                 "external_id": ext[i],
                 "host": host[i],
                 "hours": osm,
@@ -1769,7 +1771,7 @@ def plain_records(
                 "source_crs": crs_value,
                 "source_lat": src_lat[i],
                 "source_lon": src_lon[i],
-                "status": once(status[i], _status_value),
+                "status": status_text[i],
                 "updated_at": None,
                 "version": 0,
             }

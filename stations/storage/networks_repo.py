@@ -59,16 +59,6 @@ def _info(row: Any) -> NetworkInfo:
 class SQLNetworks(SQLBase, NetworkStore):
     """The NetworkStore interface in SQL tables (plumbing: sqlbase.py)."""
 
-    # -- the engine's hooks for rows of tens of megabytes (PostGIS overrides them) --------
-
-    def _blob_conn(self) -> Any:
-        """A connection for reading a blob row (the bulk limits: a 50 MB row is no query a
-        request makes)."""
-        return self._bulk_conn()
-
-    def _before_blob_write(self, c: Any) -> None:
-        """Called first in a transaction that writes a blob (PostGIS: a fast compression)."""
-
     # -- the interface --------------------------------------------------------------------
 
     def put_network(self, info: NetworkInfo, arrays: bytes) -> NetworkInfo:

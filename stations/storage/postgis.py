@@ -38,6 +38,7 @@ from stations.storage.codes_repo import backfill_schema_8
 from stations.storage.redaction import redact, remember_password
 from stations.storage.sqlstore import SQLStore
 from stations.storage.store import Timeouts
+from stations.storage.uploads_repo import backfill_schema_12, schema_12_table
 
 __all__ = ["DatabaseTimeoutError", "DatabaseUnavailableError", "PostGISStore"]
 
@@ -455,6 +456,17 @@ CREATE TABLE event_audit (
 CREATE INDEX event_audit_event ON event_audit (event_id, id)
 """
 
+# Schema 12 (issue 18): a plan's rows stored a chunk per row (see sqlite.py); the per-row
+# table (and its key and reference, named after it) renamed, packed by backfill_schema_12,
+# dropped.
+_SCHEMA_V12 = """
+DROP INDEX upload_rows_row;
+ALTER TABLE upload_rows RENAME TO upload_rows_v11;
+ALTER INDEX upload_rows_pkey RENAME TO upload_rows_v11_pkey;
+ALTER TABLE upload_rows_v11 RENAME CONSTRAINT upload_rows_upload_id_fkey
+    TO upload_rows_v11_upload_id_fkey;
+""" + schema_12_table("BYTEA")
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1 (the same versions as SQLite):
 # they upgrade older registries; a new one is created from stations.storage.schema (the
 # same schema, as tests/stations/storage/test_schema.py checks).
@@ -470,6 +482,7 @@ MIGRATIONS: tuple[str, ...] = (
     _SCHEMA_V9,
     _SCHEMA_V10,
     _SCHEMA_V11,
+    _SCHEMA_V12,
 )
 # Tables in the current schema that are neither ours nor an extension's (PostGIS keeps
 # spatial_ref_sys there): a database holding any is someone else's.
@@ -849,6 +862,8 @@ class PostGISStore(SQLStore):
                 if step == 9:
                     for statement, params in schema.feed_rows():
                         c.execute(statement, params)
+                if step == 11:
+                    backfill_schema_12(c.execute)
             if row is None:
                 c.execute("INSERT INTO yizhan_schema (version) VALUES (?)", (schema_version(),))
             elif current != schema_version():

@@ -20,7 +20,7 @@ from typing import Literal
 from stations.domain.visits import OCCUPATION_COLUMNS, OCCUPATIONS
 
 # The schema version this definition is: the number of historical migrations of each store.
-VERSION = 11
+VERSION = 12
 
 Dialect = Literal["sqlite", "postgis"]
 
@@ -194,26 +194,29 @@ SCHEMA: tuple[Table, ...] = (
             _text("revoked_at", null=True),
         ),
     ),
+    # A plan's rows, a chunk of them (CHUNK_ROWS, as planned) per row (schema 12; one row per
+    # upload row before): `seq` is its first row's, `first_row`/`last_row` the range of the
+    # file's row numbers it holds, `n_<action>` how many rows of each action, `packed` the
+    # rows themselves (orjson: stations.storage.uploads_repo), `added_warnings` the warnings
+    # found once every row was planned (row number -> its warnings), kept apart so that
+    # adding them rewrites no chunk. A report's page reads one or two chunks; a 100,000-row
+    # plan is stored in a hundred writes, not 100,000.
     Table(
         "upload_rows",
         (
             _text("upload_id", references="uploads (id)"),
             _int("seq"),
-            _int("row", null=True),
-            _text("action"),
-            _text("external_id"),
-            _ref("station_id", null=True),
-            _int("expected_version", null=True),
-            _text("station", null=True),
-            _text("changed", default="'[]'"),
-            _text("problems", default="'[]'"),
-            _text("warnings", default="'[]'"),
-            # The row as the file had it (its own header -> value), kept for a rejected row
-            # so that the rejected rows download with the problems beside them (schema 7).
-            _text("cells", default="'{}'"),
+            _int("first_row", null=True),
+            _int("last_row", null=True),
+            _int("n_create", default="0"),
+            _int("n_update", default="0"),
+            _int("n_close", default="0"),
+            _int("n_unchanged", default="0"),
+            _int("n_rejected", default="0"),
+            _blob("packed"),
+            _text("added_warnings", default="'{}'"),
         ),
         primary_key=("upload_id", "seq"),
-        indexes=(Index("upload_rows_row", ("upload_id", "row")),),
     ),
     Table(
         "demand_layers",

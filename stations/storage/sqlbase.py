@@ -89,6 +89,18 @@ class SQLBase(ABC):
         write's time limit, not a request's."""
         return self._conn()
 
+    # -- the engine's hooks for large rows (PostGIS overrides them): a network's arrays,
+    # -- a plan's chunk of rows
+
+    def _blob_conn(self) -> Any:
+        """A connection for reading a blob row (the bulk limits: a 50 MB row is no query a
+        request makes)."""
+        return self._bulk_conn()
+
+    def _before_blob_write(self, c: Any) -> None:
+        """Called first in a transaction that writes a blob (PostGIS: a fast compression)."""
+        return  # SQLite: nothing to set
+
     @abstractmethod
     def _write(self) -> AbstractContextManager[Any]:
         """A write transaction: commits on success, rolls back on any error."""

@@ -14,6 +14,7 @@ from stations.domain.errors import SchemaError
 from stations.storage import schema
 from stations.storage.codes_repo import backfill_schema_8
 from stations.storage.sqlstore import SQLStore
+from stations.storage.uploads_repo import backfill_schema_12, schema_12_table
 
 APPLICATION_ID = 0x59495A48  # "YIZH": marks a file as a yizhan registry
 
@@ -479,6 +480,19 @@ def _migrate_to_v11(conn: sqlite3.Connection) -> None:
     _run_script(conn, _SCHEMA_V11)
 
 
+# Schema 12 (issue 18): a plan's rows stored a chunk per row (the rows of one chunk packed),
+# the per-row table's rows packed into it (backfill_schema_12), then that table dropped.
+_SCHEMA_V12 = """
+DROP INDEX upload_rows_row;
+ALTER TABLE upload_rows RENAME TO upload_rows_v11;
+""" + schema_12_table("BLOB")
+
+
+def _migrate_to_v12(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V12)
+    backfill_schema_12(conn.execute)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction: they
 # upgrade older registries; a new one is created from stations.storage.schema (the same
 # schema, as tests/stations/storage/test_schema.py checks).
@@ -494,6 +508,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_to_v9,
     _migrate_to_v10,
     _migrate_to_v11,
+    _migrate_to_v12,
 ]
 
 

@@ -165,8 +165,23 @@ def test_a_clock_stepping_back_never_dates_a_batch_before_the_last(
         assert station is not None and station.updated_at == last
 
 
+# Schema 12's undone: the plan's rows one per row again, as schema 11 held them.
+_UNDO_SCHEMA_12 = (
+    "DROP TABLE upload_rows",
+    "CREATE TABLE upload_rows (upload_id TEXT NOT NULL REFERENCES uploads (id), "
+    "seq INTEGER NOT NULL, row INTEGER, action TEXT NOT NULL, external_id TEXT NOT NULL, "
+    "station_id BIGINT, expected_version INTEGER, station TEXT, "
+    "changed TEXT NOT NULL DEFAULT '[]', problems TEXT NOT NULL DEFAULT '[]', "
+    "warnings TEXT NOT NULL DEFAULT '[]', cells TEXT NOT NULL DEFAULT '{}', "
+    "PRIMARY KEY (upload_id, seq))",
+    "CREATE INDEX upload_rows_row ON upload_rows (upload_id, row)",
+)
+
+
 def _downgrade_sqlite_to_9(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _UNDO_SCHEMA_12:
+        conn.execute(statement)
     conn.execute("DROP TABLE event_audit")  # schema 11's
     conn.execute("DROP TABLE events")
     conn.execute("DROP INDEX stations_updated")
@@ -205,6 +220,8 @@ def test_a_schema_9_postgis_registry_upgrades_in_place(pg_cluster, districts):
     with open_store(url) as store:
         ids = store.apply(_creates(districts, "U", 3), actor="t").ids
     with psycopg.connect(url, autocommit=True) as conn:
+        for statement in _UNDO_SCHEMA_12:
+            conn.execute(statement)
         conn.execute("DROP TABLE event_audit")  # schema 11's
         conn.execute("DROP TABLE events")
         conn.execute("DROP INDEX stations_updated")

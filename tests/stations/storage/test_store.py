@@ -332,7 +332,7 @@ def test_failed_authentications_are_kept_per_client_for_one_window_only(store):
 def test_sqlite_and_postgis_are_at_the_same_schema_version():
     from stations.storage import postgis
 
-    assert sqlite_module.schema_version() == postgis.schema_version() == 11
+    assert sqlite_module.schema_version() == postgis.schema_version() == 12
 
 
 def test_a_version_7_registrys_reports_become_cases_and_its_stations_get_codes(db_path, districts):
