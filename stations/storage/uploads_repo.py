@@ -15,7 +15,14 @@ import orjson
 
 from geodata.hours import TZ
 from stations.domain.records import station_from_dict, station_to_dict
-from stations.domain.uploads import CHUNK_ROWS, PlannedCreate, Upload, UploadRow, UploadStatus
+from stations.domain.uploads import (
+    CHUNK_ROWS,
+    PlannedCreate,
+    Upload,
+    UploadNotFoundError,
+    UploadRow,
+    UploadStatus,
+)
 from stations.storage.sqlbase import _DOC_OPTIONS, SQLBase, _plain, dump_json
 from stations.storage.store import UploadStore
 
@@ -73,6 +80,13 @@ def _pack(rows: list[list[Any]]) -> bytes:
 def _unpack(packed: bytes) -> list[bytes]:
     """A chunk's rows, each its JSON (parsed by the reader, as it goes)."""
     return zlib.decompress(packed).split(_ROWS_APART)
+
+
+def _row_number(line: bytes) -> int | None:
+    """The file row number of a packed row's JSON, without parsing the rest: the row's
+    list begins ``[seq,row,`` (two integers, or null for a row of no file line)."""
+    value = line[1:48].split(b",", 2)[1]
+    return None if value == b"null" else int(value)
 
 
 def _listed(value: str | list[Any]) -> tuple[Any, ...]:
@@ -198,6 +212,8 @@ class SQLUploads(SQLBase, UploadStore):
         if not rows:
             return
         packed = [_packed_row(r) for r in rows]
+        if any(a[_SEQ] > b[_SEQ] for a, b in zip(packed, packed[1:])):
+            packed.sort(key=lambda p: p[_SEQ])  # a chunk's rows are read in seq order
         with self._write() as c:
             self._before_blob_write(c)  # PostGIS: a chunk is a blob of ~0.7 MB (not pglz)
             c.execute(_INSERT_CHUNK, _chunk_values(upload_id, packed))
@@ -213,21 +229,28 @@ class SQLUploads(SQLBase, UploadStore):
 
     @staticmethod
     def _chunk_rows(
-        conn: Any, upload_id: str, seq: int, *, warnings: bool = True
+        conn: Any, upload_id: str, seq: int, *, warnings: bool = True, skip: int = 0
     ) -> Iterator[list[Any]]:
-        """A chunk's rows, packed, parsed one at a time; with ``warnings``, each row's
-        added warnings appended to its own (the first row of that number's)."""
+        """A chunk's rows, packed, parsed one at a time, past the first ``skip`` of them
+        (passed over unparsed); with ``warnings``, each row's added warnings appended to
+        its own (the first row of that number's). A chunk removed since its upload's
+        chunks were listed (the plan deleted or purged meanwhile) raises
+        UploadNotFoundError: a read is whole or fails, never cut short in silence."""
         found = conn.execute(
             f"SELECT packed{', added_warnings' if warnings else ''} FROM upload_rows "
             "WHERE upload_id = ? AND seq = ?",
             (upload_id, seq),
         ).fetchone()
         if found is None:
-            return
+            raise UploadNotFoundError(upload_id)
         lines = _unpack(found[0])
         added: dict[int, list[Any]] = {}
         if warnings and found[1] != "{}":
             added = {int(row): said for row, said in json.loads(found[1]).items()}
+        if skip:
+            for line in lines[:skip] if added else ():
+                added.pop(_row_number(line), None)  # a passed row's own: not a later one's
+            lines = lines[skip:]
         loads = orjson.loads
         for line in lines:
             p = loads(line)
@@ -245,22 +268,32 @@ class SQLUploads(SQLBase, UploadStore):
         offset: int = 0,
         *,
         warnings: bool = True,
+        every_action: bool = False,
     ) -> Iterator[tuple[int, Iterator[list[Any]]]]:
         """The chunks holding rows of ``actions``, past the first ``offset`` such rows
         (chunks wholly before them are not read): how many of those rows of the first
-        chunk to pass over, and each chunk's rows, one chunk read at a time."""
+        chunk to pass over, and each chunk's rows, one chunk read at a time. With
+        ``every_action`` (``actions`` are all of them), the first chunk's rows before the
+        offset are passed over unparsed, and the count given is 0."""
         for head in self._chunk_heads(conn, upload_id):
             n = sum(int(head[f"n_{a}"]) for a in actions if a in _ACTIONS)
             if n <= offset:
                 offset -= n
                 continue
-            yield offset, self._chunk_rows(conn, upload_id, head["seq"], warnings=warnings)
+            if every_action:
+                yield 0, self._chunk_rows(
+                    conn, upload_id, head["seq"], warnings=warnings, skip=offset
+                )
+            else:
+                yield offset, self._chunk_rows(conn, upload_id, head["seq"], warnings=warnings)
             offset = 0
 
     def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
-        # A row number is one row of the file: the first chunk whose range of row numbers
-        # holds it is the one its row is in (rows are planned in file order). Its warning is
-        # added to the chunk's added_warnings: the chunk's rows are not read or rewritten.
+        # A row number's warning goes to the first row of that number, as the per-row table
+        # gave it: to the chunk of that row, in its added_warnings (the chunk's rows are not
+        # rewritten). A number in the range [first_row, last_row] of one chunk only is that
+        # chunk's if any row has it (rows are planned in file order: the usual case); one in
+        # several chunks' ranges is looked for in their rows, in seq order.
         numbers = sorted(by_row)
         with self._write() as c:
             heads = c.execute(
@@ -268,21 +301,33 @@ class SQLUploads(SQLBase, UploadStore):
                 "WHERE upload_id = ? ORDER BY seq",
                 (upload_id,),
             ).fetchall()
-            placed: set[int] = set()
-            for head in heads:
+            candidates: dict[int, list[int]] = {}  # number -> the chunks (by position)
+            for at, head in enumerate(heads):
                 first, last = head["first_row"], head["last_row"]
                 if first is None:
                     continue
-                at = [
-                    n
-                    for n in numbers[bisect_left(numbers, first) : bisect_right(numbers, last)]
-                    if n not in placed
-                ]
-                if not at:
-                    continue
-                placed.update(at)
+                for n in numbers[bisect_left(numbers, first) : bisect_right(numbers, last)]:
+                    candidates.setdefault(n, []).append(at)
+            held: dict[int, set[int | None]] = {}  # a chunk's row numbers, read when needed
+
+            def holds(at: int, n: int) -> bool:
+                if at not in held:
+                    packed = c.execute(
+                        "SELECT packed FROM upload_rows WHERE upload_id = ? AND seq = ?",
+                        (upload_id, heads[at]["seq"]),
+                    ).fetchone()[0]
+                    held[at] = {_row_number(line) for line in _unpack(packed)}
+                return n in held[at]
+
+            placed: dict[int, list[int]] = {}  # chunk position -> its numbers
+            for n, chunks in candidates.items():
+                if len(chunks) > 1:
+                    chunks = [next((at for at in chunks if holds(at, n)), chunks[0])]
+                placed.setdefault(chunks[0], []).append(n)
+            for at, found in placed.items():
+                head = heads[at]
                 added = json.loads(head["added_warnings"])
-                for n in at:
+                for n in found:
                     added.setdefault(str(n), []).append(by_row[n])
                 c.execute(
                     "UPDATE upload_rows SET added_warnings = ? WHERE upload_id = ? AND seq = ?",
@@ -395,7 +440,11 @@ class SQLUploads(SQLBase, UploadStore):
         if left is not None and left <= 0:
             return
         for skip, packed in self._chunks_with(
-            conn, upload_id, list(wanted) if wanted else _ACTIONS, max(offset, 0)
+            conn,
+            upload_id,
+            list(wanted) if wanted else _ACTIONS,
+            max(offset, 0),
+            every_action=wanted is None,
         ):
             for p in packed:
                 if wanted is not None and p[_ACTION] not in wanted:

@@ -186,13 +186,6 @@ def test_text_with_the_packings_own_separator_and_line_breaks_reads_back(any_sto
     assert got[2].external_id == tricky and got[2].warnings == ({"code": "w", "message": tricky},)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review s14: add_upload_warnings files a row number under the first chunk whose "
-    "[first_row, last_row] range holds it, not the chunk holding that row: with row numbers "
-    "not increasing across chunks the warning is stored where no row reads it "
-    "(uploads_repo.add_upload_warnings)",
-)
 def test_added_warnings_reach_only_the_rows_that_have_that_number(any_store, districts):
     # Row numbers with gaps (a chunk's range [first_row, last_row] holds numbers no row
     # has) and a row number repeated across a chunk boundary (the first row gets it).
@@ -213,12 +206,6 @@ def test_added_warnings_reach_only_the_rows_that_have_that_number(any_store, dis
     assert got == {1: (), 2: (near,), 3: (), 4: (near,)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review s14: iter_upload_rows reads a chunk per statement; a chunk removed after "
-    "the read began is skipped silently (_chunk_rows returns on None): the read ends early "
-    "with no error; schema 11 read the whole answer from one statement",
-)
 def test_a_reader_started_before_a_removal_reads_every_row_or_fails(any_store, districts):
     """Schema 11 answered a started read from one statement (SQLite: its snapshot; PostGIS:
     fetched): a plan removed meanwhile (purge of old dry runs, delete) did not cut it."""
@@ -407,11 +394,6 @@ def test_an_interrupted_postgis_migration_leaves_schema_11_whole(
         pg_cluster.drop_database(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review s14 (latent: the planner writes rows in seq order): a chunk keeps its rows "
-    "in the order given and is keyed by its first row's seq; schema 11 read rows ORDER BY seq",
-)
 def test_rows_given_out_of_seq_order_read_back_in_seq_order(any_store):
     any_store.create_upload(_upload("u-order"))
     any_store.add_upload_rows(
@@ -421,13 +403,6 @@ def test_rows_given_out_of_seq_order_read_back_in_seq_order(any_store):
     assert [r.seq for r in any_store.iter_upload_rows("u-order")] == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review s14 (speed): an unfiltered page parses every row of its chunk before the "
-    "offset (iter_upload_rows skips rows after _chunk_rows parsed them): a 10-row page at "
-    "offset 990 parses 1,000 rows; a 10-row report page cost 3.5-8 ms against 0.2-0.4 ms "
-    "on schema 11 (SQLite, same run)",
-)
 def test_an_unfiltered_page_parses_only_the_rows_it_shows(any_store, districts, monkeypatch):
     station = make_station(districts, external_id="A1")
     any_store.create_upload(_upload("u-parse"))
