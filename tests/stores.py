@@ -20,6 +20,32 @@ def stored_text(store) -> str:
         return "\n".join(str(row) for t in tables for row in conn.execute(f"SELECT * FROM {t}"))
 
 
+def sqlite_schema(conn, version: int) -> None:
+    """Make an empty SQLite registry of schema ``version`` in ``conn`` (inside its open
+    transaction), as those releases migrated: a registry of before an upgrade."""
+    from stations.storage import sqlite as sqlite_module
+
+    for step in range(version):
+        sqlite_module.MIGRATIONS[step](conn)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute(f"PRAGMA application_id = {sqlite_module.APPLICATION_ID}")
+
+
+def postgis_schema(conn, version: int) -> None:
+    """Make an empty PostGIS registry of schema ``version`` over the (autocommit) psycopg
+    connection ``conn``, as those releases migrated."""
+    from stations.storage import postgis
+
+    for step in range(version):
+        for statement in postgis.MIGRATIONS[step].split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute(
+        "CREATE TABLE yizhan_schema (version INTEGER NOT NULL, app TEXT NOT NULL DEFAULT 'yizhan')"
+    )
+    conn.execute("INSERT INTO yizhan_schema (version) VALUES (%s)", (version,))
+
+
 def upload_states(store) -> dict[str, str]:
     """Every upload the store holds, committed or not: id -> status."""
     rows = store._conn().execute("SELECT id FROM uploads").fetchall()

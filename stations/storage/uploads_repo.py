@@ -9,6 +9,7 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -72,7 +73,7 @@ def _pack(rows: list[list[Any]]) -> bytes:
     # row), written in one call with the rows apart by a raw line break ("r1,\n,r2": one
     # orjson call per row cost ten times as much). zlib at level 1: ~3 ms for a chunk, a
     # ninth of the bytes kept, which the database writes several times faster.
-    between = [_BETWEEN_ROWS] * (2 * len(rows) - 1)
+    between: list[Any] = [_BETWEEN_ROWS] * (2 * len(rows) - 1)
     between[::2] = rows
     return zlib.compress(orjson.dumps(between, default=_plain, option=_DOC_OPTIONS)[1:-1], 1)
 
@@ -212,7 +213,7 @@ class SQLUploads(SQLBase, UploadStore):
         if not rows:
             return
         packed = [_packed_row(r) for r in rows]
-        if any(a[_SEQ] > b[_SEQ] for a, b in zip(packed, packed[1:])):
+        if any(a[_SEQ] > b[_SEQ] for a, b in pairwise(packed)):
             packed.sort(key=lambda p: p[_SEQ])  # a chunk's rows are read in seq order
         with self._write() as c:
             self._before_blob_write(c)  # PostGIS: a chunk is a blob of ~0.7 MB (not pglz)
@@ -249,7 +250,7 @@ class SQLUploads(SQLBase, UploadStore):
             added = {int(row): said for row, said in json.loads(found[1]).items()}
         if skip:
             for line in lines[:skip] if added else ():
-                added.pop(_row_number(line), None)  # a passed row's own: not a later one's
+                added.pop(_row_number(line), None)  # type: ignore[arg-type]  # passed: not a later row's
             lines = lines[skip:]
         loads = orjson.loads
         for line in lines:
@@ -281,8 +282,9 @@ class SQLUploads(SQLBase, UploadStore):
                 offset -= n
                 continue
             if every_action:
-                yield 0, self._chunk_rows(
-                    conn, upload_id, head["seq"], warnings=warnings, skip=offset
+                yield (
+                    0,
+                    self._chunk_rows(conn, upload_id, head["seq"], warnings=warnings, skip=offset),
                 )
             else:
                 yield offset, self._chunk_rows(conn, upload_id, head["seq"], warnings=warnings)

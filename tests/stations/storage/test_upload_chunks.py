@@ -18,9 +18,9 @@ import pytest
 from geodata.hours import TZ
 from stations.domain.records import station_to_dict
 from stations.domain.uploads import PlannedCreate, Upload, UploadRow
-from stations.storage import sqlite as sqlite_module
 from stations.storage.sqlite import SQLiteStore
 from tests.builders import make_station
+from tests.stores import postgis_schema, sqlite_schema
 
 UPLOAD = "u-chunks"
 
@@ -239,10 +239,7 @@ def test_a_sqlite_registry_of_schema_11_has_its_upload_rows_packed(tmp_path: Pat
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
-    for step in range(11):  # schema 1 to 11, as those releases migrated
-        sqlite_module.MIGRATIONS[step](conn)
-    conn.execute("PRAGMA user_version = 11")
-    conn.execute(f"PRAGMA application_id = {sqlite_module.APPLICATION_ID}")
+    sqlite_schema(conn, 11)  # schema 1 to 11, as those releases migrated
     conn.execute(_OLD_UPLOAD, (UPLOAD, _upload().created_at.isoformat()))
     conn.executemany(_OLD_INSERT, _old_rows(districts))
     conn.execute("COMMIT")
@@ -268,15 +265,7 @@ def test_a_postgis_registry_of_schema_11_has_its_upload_rows_packed(pg_cluster, 
 
     url = pg_cluster.new_database()
     with psycopg.connect(url, autocommit=True) as conn:
-        for step in range(11):
-            for statement in postgis.MIGRATIONS[step].split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
-        conn.execute(
-            "CREATE TABLE yizhan_schema (version INTEGER NOT NULL, "
-            "app TEXT NOT NULL DEFAULT 'yizhan')"
-        )
-        conn.execute("INSERT INTO yizhan_schema (version) VALUES (11)")
+        postgis_schema(conn, 11)
         conn.execute(_OLD_UPLOAD.replace("?", "%s"), (UPLOAD, _upload().created_at.isoformat()))
         with conn.cursor() as cur:
             cur.executemany(_OLD_INSERT.replace("?", "%s"), _old_rows(districts))

@@ -24,6 +24,7 @@ from stations.storage import sqlite as sqlite_module
 from stations.storage import uploads_repo
 from stations.storage.sqlite import SQLiteStore
 from tests.builders import make_station
+from tests.stores import postgis_schema, sqlite_schema
 
 ACTIONS = ("create", "update", "close", "unchanged", "rejected")
 
@@ -280,10 +281,7 @@ def _sqlite_11(path: Path, districts: Any) -> None:
     doc = _old_doc(districts)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
-    for step in range(11):
-        sqlite_module.MIGRATIONS[step](conn)
-    conn.execute("PRAGMA user_version = 11")
-    conn.execute(f"PRAGMA application_id = {sqlite_module.APPLICATION_ID}")
+    sqlite_schema(conn, 11)  # schema 1 to 11, as those releases migrated
     created = _upload("x").created_at.isoformat()
     for u, planned in (("u-dry", 1), ("u-planning", 0)):
         conn.execute(_OLD_UPLOAD, (u, created, planned))
@@ -358,15 +356,7 @@ def test_an_interrupted_postgis_migration_leaves_schema_11_whole(
     url = pg_cluster.new_database()
     doc = _old_doc(districts)
     with psycopg.connect(url, autocommit=True) as conn:
-        for step in range(11):
-            for statement in postgis.MIGRATIONS[step].split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
-        conn.execute(
-            "CREATE TABLE yizhan_schema (version INTEGER NOT NULL, "
-            "app TEXT NOT NULL DEFAULT 'yizhan')"
-        )
-        conn.execute("INSERT INTO yizhan_schema (version) VALUES (11)")
+        postgis_schema(conn, 11)
         created = _upload("x").created_at.isoformat()
         with conn.cursor() as cur:
             for u, planned in (("u-dry", 1), ("u-planning", 0)):
