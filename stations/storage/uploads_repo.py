@@ -85,9 +85,18 @@ def _unpack(packed: bytes) -> list[bytes]:
 
 def _row_number(line: bytes) -> int | None:
     """The file row number of a packed row's JSON, without parsing the rest: the row's
-    list begins ``[seq,row,`` (two integers, or null for a row of no file line)."""
+    list begins ``[seq,row,"action",`` (two integers, or null for a row of no file line,
+    then one of _ACTIONS)."""
     value = line[1:48].split(b",", 2)[1]
     return None if value == b"null" else int(value)
+
+
+def _action(line: bytes) -> bytes:
+    """The action of a packed row's JSON, as its bytes between quotes, without parsing it."""
+    return line[1:64].split(b",", 3)[2]
+
+
+_QUOTED = {a: f'"{a}"'.encode() for a in _ACTIONS}
 
 
 def _listed(value: str | list[Any]) -> tuple[Any, ...]:
@@ -230,13 +239,20 @@ class SQLUploads(SQLBase, UploadStore):
 
     @staticmethod
     def _chunk_rows(
-        conn: Any, upload_id: str, seq: int, *, warnings: bool = True, skip: int = 0
+        conn: Any,
+        upload_id: str,
+        seq: int,
+        actions: Sequence[str],
+        skip: int = 0,
+        *,
+        warnings: bool = True,
     ) -> Iterator[list[Any]]:
-        """A chunk's rows, packed, parsed one at a time, past the first ``skip`` of them
-        (passed over unparsed); with ``warnings``, each row's added warnings appended to
-        its own (the first row of that number's). A chunk removed since its upload's
-        chunks were listed (the plan deleted or purged meanwhile) raises
-        UploadNotFoundError: a read is whole or fails, never cut short in silence."""
+        """A chunk's rows of ``actions``, packed, parsed one at a time, past the first
+        ``skip`` of them (the rows passed over, of other actions or before those, are not
+        parsed); with ``warnings``, each row's added warnings appended to its own (the
+        first row of that number's). A chunk removed since its upload's chunks were listed
+        (the plan deleted or purged meanwhile) raises UploadNotFoundError: a read is whole
+        or fails, never cut short in silence."""
         found = conn.execute(
             f"SELECT packed{', added_warnings' if warnings else ''} FROM upload_rows "
             "WHERE upload_id = ? AND seq = ?",
@@ -245,15 +261,21 @@ class SQLUploads(SQLBase, UploadStore):
         if found is None:
             raise UploadNotFoundError(upload_id)
         lines = _unpack(found[0])
-        added: dict[int, list[Any]] = {}
+        added: dict[int | None, list[Any]] = {}
         if warnings and found[1] != "{}":
             added = {int(row): said for row, said in json.loads(found[1]).items()}
-        if skip:
-            for line in lines[:skip] if added else ():
-                added.pop(_row_number(line), None)  # type: ignore[arg-type]  # passed: not a later row's
-            lines = lines[skip:]
+        every = all(a in actions for a in _ACTIONS)
+        wanted = {_QUOTED[a] for a in actions if a in _QUOTED}
         loads = orjson.loads
         for line in lines:
+            passed = not every and _action(line) not in wanted
+            if not passed and skip:
+                skip -= 1
+                passed = True
+            if passed:
+                if added:
+                    added.pop(_row_number(line), None)  # a passed row's: not a later row's
+                continue
             p = loads(line)
             if added:
                 said = added.pop(p[_ROW], None)
@@ -269,25 +291,15 @@ class SQLUploads(SQLBase, UploadStore):
         offset: int = 0,
         *,
         warnings: bool = True,
-        every_action: bool = False,
-    ) -> Iterator[tuple[int, Iterator[list[Any]]]]:
-        """The chunks holding rows of ``actions``, past the first ``offset`` such rows
-        (chunks wholly before them are not read): how many of those rows of the first
-        chunk to pass over, and each chunk's rows, one chunk read at a time. With
-        ``every_action`` (``actions`` are all of them), the first chunk's rows before the
-        offset are passed over unparsed, and the count given is 0."""
+    ) -> Iterator[Iterator[list[Any]]]:
+        """The rows of ``actions`` past the first ``offset`` such rows, a chunk at a time
+        (chunks wholly before them are not read, rows before them are not parsed)."""
         for head in self._chunk_heads(conn, upload_id):
             n = sum(int(head[f"n_{a}"]) for a in actions if a in _ACTIONS)
             if n <= offset:
                 offset -= n
                 continue
-            if every_action:
-                yield (
-                    0,
-                    self._chunk_rows(conn, upload_id, head["seq"], warnings=warnings, skip=offset),
-                )
-            else:
-                yield offset, self._chunk_rows(conn, upload_id, head["seq"], warnings=warnings)
+            yield self._chunk_rows(conn, upload_id, head["seq"], actions, offset, warnings=warnings)
             offset = 0
 
     def add_upload_warnings(self, upload_id: str, by_row: dict[int, dict[str, Any]]) -> None:
@@ -441,19 +453,11 @@ class SQLUploads(SQLBase, UploadStore):
         left = limit
         if left is not None and left <= 0:
             return
-        for skip, packed in self._chunks_with(
-            conn,
-            upload_id,
-            list(wanted) if wanted else _ACTIONS,
-            max(offset, 0),
-            every_action=wanted is None,
-        ):
+        chunks = self._chunks_with(
+            conn, upload_id, list(wanted) if wanted else _ACTIONS, max(offset, 0)
+        )
+        for packed in chunks:
             for p in packed:
-                if wanted is not None and p[_ACTION] not in wanted:
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
                 yield _unpacked(p)
                 if left is not None:
                     left -= 1
@@ -465,10 +469,9 @@ class SQLUploads(SQLBase, UploadStore):
     ) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
         changes = ("create", "update", "close")
         chunks = self._chunks_with(self._blob_conn(), upload_id, changes, warnings=False)
-        for _, packed in chunks:
+        for packed in chunks:
             for p in packed:
-                if p[_ACTION] in changes:
-                    yield p[_ACTION], p[5], p[_STATION]
+                yield p[_ACTION], p[5], p[_STATION]
 
     def list_uploads(
         self, *, owner: str | None, every_owner: bool, limit: int, offset: int

@@ -414,3 +414,36 @@ def test_an_unfiltered_page_parses_only_the_rows_it_shows(any_store, districts, 
     page = list(any_store.iter_upload_rows("u-parse", limit=10, offset=990))
     assert [r.seq for r in page] == list(range(991, 1001))
     assert len(parsed) <= 10
+
+
+def test_a_filtered_page_parses_only_the_rows_it_shows(any_store, districts, monkeypatch):
+    """Rows of other actions, and those of its action before the offset, are passed over
+    unparsed; the added warning of a row passed over is not given to a later row."""
+    station = make_station(districts, external_id="A1")
+    any_store.create_upload(_upload("u-filter"))
+    kinds = ("update", "rejected", "unchanged", "update", "close")
+    rows = [_row(s, kinds[s % len(kinds)], station) for s in range(1, 1001)]
+    any_store.add_upload_rows("u-filter", rows)
+    near = {"code": "possible_duplicate_nearby", "message": "近"}
+    any_store.add_upload_warnings("u-filter", {r.row: near for r in rows if r.row is not None})
+    want = [r for r in rows if r.action in ("update", "close")][300:310]
+    parsed: list[int] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(orjson, name)
+
+        @staticmethod
+        def loads(text: Any) -> Any:
+            parsed.append(1)
+            return orjson.loads(text)
+
+    monkeypatch.setattr(uploads_repo, "orjson", Counting())
+    page = list(
+        any_store.iter_upload_rows("u-filter", actions=["update", "close"], limit=10, offset=300)
+    )
+    assert [r.seq for r in page] == [r.seq for r in want]
+    assert len(parsed) <= 10
+    # Each shown row with a file row number has its own added warning, once.
+    assert all(r.warnings[-1:] == (near,) for r in page if r.row is not None)
+    assert all(r.warnings.count(near) == (r.row is not None) for r in page)
