@@ -37,6 +37,7 @@ from stations.domain.changes import (
     Update,
     WriteResult,
 )
+from stations.domain.errors import StaleWriteError, StationNotFoundError
 from stations.domain.model import Owner, Station, Status
 from stations.domain.records import station_from_dict
 from stations.domain.uploads import (
@@ -907,13 +908,28 @@ def revert_upload(store: Store, upload_id: str, *, by: Principal) -> WriteResult
         else:
             assert entry.before is not None
             inverse.append(Create(station_from_dict(entry.before)))
-    return store.apply(
-        inverse,
-        actor=by.actor,
-        kind="revert",
-        note=f"revert upload {upload_id}",
-        upload_id=upload_id,
-    )
+    try:
+        return store.apply(
+            inverse,
+            actor=by.actor,
+            kind="revert",
+            note=f"revert upload {upload_id}",
+            upload_id=upload_id,
+        )
+    except StationNotFoundError as exc:
+        # A station the upload made or changed was deleted since: changed since, as a newer
+        # version is (the revert is refused whole), not a station the request named.
+        raise StaleWriteError(exc.station_id, _expected(inverse, exc.station_id), None) from exc
+
+
+def _expected(changes: list[Change], station_id: int) -> int:
+    """The version the change of ``station_id`` among ``changes`` expected (0: none)."""
+    for c in changes:
+        if isinstance(c, Delete) and c.station_id == station_id:
+            return c.expected_version or 0
+        if isinstance(c, Update) and c.station.id == station_id:
+            return c.expected_version
+    return 0
 
 
 def get_upload(store: Store, upload_id: str, *, by: Principal) -> Upload:

@@ -377,6 +377,27 @@ def test_commit_then_revert_puts_back_exactly_what_was_there(client, store, yuzh
     assert "渝中区总工会" in audit.actor
 
 
+def test_a_revert_after_one_of_its_stations_was_deleted_is_refused_as_changed_since(
+    client, store, yuzhong
+):
+    """A station the upload made, deleted by someone since: the revert is refused whole as
+    a change since (409 stale_write), as a newer version is; not 404, nothing put back."""
+    far = from_wgs84(JIEFANGBEI[0] - 0.004, JIEFANGBEI[1] + 0.004, crs="gcj02")
+    data = csv_bytes([row("D1"), row("D2", lon=far[0], lat=far[1])])
+    report = upload(client, yuzhong, data, dry_run=False).json()
+    assert report["status"] == "committed"
+    gone, kept = sorted(store.iter_all(), key=lambda s: s.external_id)
+    r = client.delete(f"/v1/stations/{gone.id}", headers={**yuzhong, "If-Match": '"1"'})
+    assert r.status_code == 204, r.text
+    r = client.post(f"/v1/uploads/{report['id']}/revert", headers=yuzhong)
+    assert_problem(r, 409, "stale_write")
+    assert "deleted" in r.json()["detail"]
+    assert [s.id for s in store.iter_all()] == [kept.id]  # the revert changed nothing
+    assert client.get(f"/v1/uploads/{report['id']}", headers=yuzhong).json()["status"] == (
+        "committed"
+    )
+
+
 def test_other_unions_cannot_see_commit_or_revert_an_upload(client, yuzhong, jiangbei):
     report = upload(client, yuzhong, csv_bytes([row("Q1")])).json()
     for method, path in [("get", ""), ("post", "/commit"), ("post", "/revert")]:
