@@ -10,36 +10,22 @@ import math
 import random
 import sqlite3
 import threading
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from geodata.hours import TZ
 from stations.domain.records import station_to_dict
-from stations.domain.uploads import PlannedCreate, Upload, UploadRow
+from stations.domain.uploads import PlannedCreate, UploadRow
 from stations.storage import sqlite as sqlite_module
 from stations.storage import uploads_repo
 from stations.storage.sqlite import SQLiteStore
 from tests.builders import make_station
+from tests.stations.storage.test_upload_chunks import _upload
 from tests.stores import postgis_schema, sqlite_schema
 
 ACTIONS = ("create", "update", "close", "unchanged", "rejected")
-
-
-def _upload(upload_id: str) -> Upload:
-    return Upload(
-        id=upload_id,
-        actor="t",
-        owner=None,
-        filename="f.csv",
-        crs="wgs84",
-        full_list=False,
-        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=TZ),
-        base_version=0,
-    )
 
 
 def _row(seq: int, action: str, station: Any) -> UploadRow:
@@ -393,10 +379,8 @@ def test_rows_given_out_of_seq_order_read_back_in_seq_order(any_store):
     assert [r.seq for r in any_store.iter_upload_rows("u-order")] == [1, 2]
 
 
-def test_an_unfiltered_page_parses_only_the_rows_it_shows(any_store, districts, monkeypatch):
-    station = make_station(districts, external_id="A1")
-    any_store.create_upload(_upload("u-parse"))
-    any_store.add_upload_rows("u-parse", [_row(s, "update", station) for s in range(1, 1001)])
+def _count_parses(monkeypatch: Any) -> list[int]:
+    """A list that grows by one for each row uploads_repo parses (its orjson.loads)."""
     parsed: list[int] = []
 
     class Counting:
@@ -411,6 +395,14 @@ def test_an_unfiltered_page_parses_only_the_rows_it_shows(any_store, districts, 
             return orjson.loads(text)
 
     monkeypatch.setattr(uploads_repo, "orjson", Counting())
+    return parsed
+
+
+def test_an_unfiltered_page_parses_only_the_rows_it_shows(any_store, districts, monkeypatch):
+    station = make_station(districts, external_id="A1")
+    any_store.create_upload(_upload("u-parse"))
+    any_store.add_upload_rows("u-parse", [_row(s, "update", station) for s in range(1, 1001)])
+    parsed = _count_parses(monkeypatch)
     page = list(any_store.iter_upload_rows("u-parse", limit=10, offset=990))
     assert [r.seq for r in page] == list(range(991, 1001))
     assert len(parsed) <= 10
@@ -427,18 +419,7 @@ def test_a_filtered_page_parses_only_the_rows_it_shows(any_store, districts, mon
     near = {"code": "possible_duplicate_nearby", "message": "近"}
     any_store.add_upload_warnings("u-filter", {r.row: near for r in rows if r.row is not None})
     want = [r for r in rows if r.action in ("update", "close")][300:310]
-    parsed: list[int] = []
-
-    class Counting:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(orjson, name)
-
-        @staticmethod
-        def loads(text: Any) -> Any:
-            parsed.append(1)
-            return orjson.loads(text)
-
-    monkeypatch.setattr(uploads_repo, "orjson", Counting())
+    parsed = _count_parses(monkeypatch)
     page = list(
         any_store.iter_upload_rows("u-filter", actions=["update", "close"], limit=10, offset=300)
     )
