@@ -28,6 +28,7 @@ from stations.domain.auth import Principal, Role, check_event_write, check_stati
 from stations.domain.errors import ForbiddenError, InvalidOptionError, StoreError
 from stations.domain.events import (
     KIND_LABELS,
+    MAX_SPAN,
     Event,
     EventKind,
     EventSpec,
@@ -90,6 +91,20 @@ class EventsCalendar:
     built_at: datetime
     events: list[Event]
     by_station: dict[int, StationEvents] = field(default_factory=dict)
+    # ``events`` are those whose last occurrence starts on ``from_day`` or later (None:
+    # every event); ``older`` lists the store's from an earlier day, for an ``at`` before it.
+    from_day: date | None = None
+    older: Callable[[date], list[Event]] | None = None
+
+    def events_at(self, at: datetime) -> list[Event]:
+        """Every event that may be on at ``at`` or after it: the calendar's own, or for an
+        ``at`` older than they reach (a listing of last month), the store's from then on."""
+        need = _local(at).date() - MAX_SPAN - timedelta(days=1)
+        if self.from_day is None or need >= self.from_day:
+            return self.events
+        if self.older is None:
+            raise ValueError("a calendar of some events only needs older= for an earlier at")
+        return self.older(need)
 
     @classmethod
     def build(
@@ -99,6 +114,8 @@ class EventsCalendar:
         version: int,
         at: datetime,
         cache: OccurrenceCache | None = None,
+        from_day: date | None = None,
+        older: Callable[[date], list[Event]] | None = None,
     ) -> EventsCalendar:
         at = _local(at)
         day = at.date()
@@ -132,7 +149,7 @@ class EventsCalendar:
             ends = [o.end.timestamp() for o in items]
             longest = max(e - b for b, e in zip(starts, ends, strict=True))
             by_station[sid] = StationEvents(starts, ends, longest, items, shown)
-        return cls(version, at, kept, by_station)
+        return cls(version, at, kept, by_station, from_day, older)
 
     @staticmethod
     def _positions(found: StationEvents, at_s: float) -> tuple[int | None, int | None]:
@@ -186,7 +203,7 @@ class EventsCalendar:
     ) -> tuple[Occurrence | None, Occurrence | None]:
         current: Occurrence | None = None
         coming: Occurrence | None = None
-        for event in self.events:
+        for event in self.events_at(at):
             if station_id not in event.station_ids:
                 continue
             now, nxt = current_and_next(event, at, within=NEXT_WITHIN)
@@ -259,10 +276,15 @@ class EventsHolder:
                 version=version,
                 at=now,
                 cache=self._cache,
+                from_day=from_day,
+                older=self._older,
             )
             self._calendar = calendar
         self._checked = self._clock()
         return calendar
+
+    def _older(self, from_day: date) -> list[Event]:
+        return self.store.list_events(from_day=from_day)
 
     def _rebuild(self) -> None:
         """The background's work (holding the lock)."""
@@ -595,7 +617,7 @@ def on_or_coming(
     else by start."""
     at, until = _local(q.at), _local(q.until)
     listed: list[Listed] = []
-    for event in calendar.events:
+    for event in calendar.events_at(at):
         if q.kinds and event.kind not in q.kinds:
             continue
         if q.owner is not None and event.owner != q.owner:

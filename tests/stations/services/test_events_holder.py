@@ -14,7 +14,7 @@ from stations.domain.auth import Principal, Role
 from stations.domain.changes import Update
 from stations.domain.events import check_event
 from stations.domain.model import Owner
-from stations.services.events import EventsHolder, create_event
+from stations.services.events import EventsHolder, EventsQuery, create_event, on_or_coming
 from tests.builders import make_station
 
 OWNER = "district:500103"
@@ -102,5 +102,28 @@ def test_a_station_passed_by_this_worker_shows_its_event_with_the_new_union_at_o
         store.apply([Update(passed, station.version)], actor="city")
         on, _ = holder.current().station_events(station.id, datetime.now(TZ))
         assert on is not None and on.event.owner == "industry:transport"
+    finally:
+        holder.close()
+
+
+def test_an_event_long_over_is_still_found_at_its_own_time(store, districts):
+    """The calendar holds the events of the last month or so; an ``at`` of long ago (a
+    listing of last September, asked in December) reads the store's older events, both for
+    a station's event then and for the listing (CI found it on 4 December: an event that
+    ended 31 October was missing from a listing at 28 September)."""
+    station = store.create(make_station(districts, external_id="H1"), actor="t")
+    event = store.add_event(check_event(body(station.id)), owner=OWNER, actor="c", at=NOW)
+    later = NOW + timedelta(days=120)
+    holder = EventsHolder(store, check_s=3600.0, clock=Clock(), now=lambda: later)
+    try:
+        calendar = holder.current()
+        assert calendar.events == []  # over before the calendar's reach
+        on, _ = calendar.station_events(station.id, NOW)
+        assert on is not None and on.event.id == event.id
+        q = EventsQuery(at=NOW, until=NOW + timedelta(days=1))
+        listed = on_or_coming(calendar, q, store.find)
+        assert [item.occurrence.event.id for item in listed] == [event.id]
+        # Nor is the store asked for what the calendar holds: a time near now uses its own.
+        assert calendar.events_at(later) is calendar.events
     finally:
         holder.close()
