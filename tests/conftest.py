@@ -35,6 +35,29 @@ def require_binary(name: str) -> str:
     return path
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--serial",
+        choices=("all", "skip", "only"),
+        default="all",
+        help="tests marked serial (timed against a goal): run them too (all), leave them out "
+        "(skip: the parallel pass of scripts/test.sh), or run only them (only: its second pass)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    choice = config.getoption("--serial")
+    if choice == "all":
+        return
+    keep, drop = [], []
+    for item in items:
+        timed = item.get_closest_marker("serial") is not None
+        (keep if timed == (choice == "only") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers("needs_binary"):
         for name in marker.args:

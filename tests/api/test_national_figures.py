@@ -30,6 +30,7 @@ def national(tmp_path_factory, counties):
             yield client
 
 
+@pytest.mark.serial  # timed: alone, not beside another worker
 def test_the_whole_country_is_too_much_for_one_coverage_request_and_says_so_at_once(national):
     start = time.perf_counter()
     r = national.get("/v1/coverage")
@@ -69,6 +70,7 @@ def test_one_county_still_answers_and_unknown_codes_are_refused(national):
         assert r.status_code == 404 and r.json()["type"].endswith("/unknown_district"), bad
 
 
+@pytest.mark.serial  # timed: alone, not beside another worker
 def test_district_figures_for_2848_counties_without_coverage(national, counties):
     start = time.perf_counter()
     r = national.get("/v1/districts")
@@ -85,6 +87,7 @@ def test_district_figures_for_2848_counties_without_coverage(national, counties)
     assert time.perf_counter() - start < max(first, 0.5)  # kept for the snapshot
 
 
+@pytest.mark.serial  # timed: alone, not beside another worker
 def test_gaps_over_the_country_are_refused_at_once_a_province_answers(national):
     start = time.perf_counter()
     r = national.get("/v1/gaps")

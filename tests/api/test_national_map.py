@@ -72,6 +72,7 @@ def test_the_whole_country_advises_a_province_and_the_map_takes_one(national, mo
         assert client.get("/maps/coverage", params={"district": bad}).status_code == 404
 
 
+@pytest.mark.serial  # timed: alone, not beside another worker
 def test_the_whole_country_map_says_to_choose_a_province_at_once(national):
     client, _ = national
     # Drawing the coverage of 2,848 counties took minutes (a 180 MB page) with 2 stations:

@@ -98,6 +98,7 @@ def when_drawn(page: Any, move: str) -> None:
     )
 
 
+@pytest.mark.serial  # timed: alone, not beside another worker
 def test_the_national_map_is_ready_fast_offline_and_carries_no_station(server, browser):
     took = []
     for _ in range(2):  # the better of two: the machine is shared
