@@ -36,8 +36,10 @@ def clone(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(clone: Path, script: str, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
-    env = {**os.environ, "CALLS": str(clone / "calls.log")}
+def run(
+    clone: Path, script: str, *args: str, **env_vars: str
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    env = {**os.environ, "CALLS": str(clone / "calls.log"), **env_vars}
     done = subprocess.run(
         ["bash", str(clone / "scripts" / script), *args],
         env=env,
@@ -66,9 +68,40 @@ def test_run_sh_loads_the_sample_into_the_database_it_serves(clone: Path) -> Non
 
 
 def test_test_sh_passes_its_arguments_to_pytest(clone: Path) -> None:
-    done, calls = run(clone, "test.sh", "-m", "not slow", "-x")
+    done, calls = run(clone, "test.sh", "-m", "not slow", "-x", YIZHAN_TEST_WORKERS="1")
     assert done.returncode == 0, done.stderr
     assert calls == ["python -m pytest -m not slow -x"]
+
+
+def test_test_sh_runs_on_the_cores_then_the_timed_tests_alone(clone: Path) -> None:
+    done, calls = run(clone, "test.sh", "-m", "not slow", "-x", YIZHAN_TEST_WORKERS="2")
+    assert done.returncode == 0, done.stderr
+    assert calls == [
+        "python -m pytest -n 2 --serial=skip -m not slow -x",
+        "python -m pytest --serial=only -m not slow -x",
+    ]
+    # Never more than 4 workers; -n given by the user: one pass, as given.
+    _, calls = run(clone, "test.sh", YIZHAN_TEST_WORKERS="16")
+    assert calls[-2].startswith("python -m pytest -n 4 ")
+    _, calls = run(clone, "test.sh", "-n", "0", "-q", YIZHAN_TEST_WORKERS="2")
+    assert calls[-1] == "python -m pytest -n 0 -q"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [(0, 5, 0), (5, 0, 0), (5, 5, 5), (1, 0, 1), (0, 1, 1), (2, 1, 2)],
+)
+def test_test_sh_fails_when_a_pass_fails_not_when_one_has_nothing_to_run(
+    clone: Path, first: int, second: int, expected: int
+) -> None:
+    stub = clone / ".venv" / "bin" / "python"
+    stub.write_text(
+        STUB
+        + f'case "$*" in *--serial=skip*) exit {first} ;; *--serial=only*) exit {second} ;; esac\n'
+    )
+    done, calls = run(clone, "test.sh", YIZHAN_TEST_WORKERS="2")
+    assert len(calls) == 2  # the second pass runs even after the first failed
+    assert done.returncode == expected, done.stderr
 
 
 def test_venv_sh_run_directly_installs_the_extras_it_is_given(clone: Path) -> None:
