@@ -28,6 +28,7 @@ from geodata import workdays
 from geodata.hours import TZ
 from stations.domain.demand import DemandFileError, DemandLayer, LayerNameError
 from stations.domain.figures import CITY, definitions_markdown, mapped_history
+from stations.domain.jsonbytes import kept_json
 from stations.domain.uploads import CrsRequiredError
 from stations.formats.io import FileRefusedError, UnsupportedFormatError
 from stations.readmodel.index import CacheName, StationIndex
@@ -128,7 +129,7 @@ def history(index: IndexDep, services: ServicesDep) -> Response:
     # Kept per day in the store (updated by every write); the answer once per snapshot.
     def answer() -> bytes:
         days = services.store.mapped_history_days(threshold_m=index.threshold_m)
-        return orjson.dumps(mapped_history(days))
+        return kept_json(mapped_history(days))
 
     found = index.cache(MAPPED_HISTORY).get_or_compute(index.threshold_m, answer)
     return Response(found, media_type="application/json")

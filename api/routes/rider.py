@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -19,6 +18,7 @@ from api.rider_page import (
     page_response,
 )
 from geodata.tiles import drawn_in
+from stations.domain.jsonbytes import kept_json
 
 router = APIRouter(tags=["rider"])
 
@@ -47,7 +47,7 @@ def districts(request: Request, services: ServicesDep) -> Response:
     if cached is None:
         systems = tuple(drawn_in(t) for t in services.settings.rider_tile_providers)
         centres = district_centres(services.districts, drawn_in=systems)
-        cached = Asset.of(orjson.dumps({"districts": centres}), "application/json")
+        cached = Asset.of(kept_json({"districts": centres}), "application/json")
         request.app.state.district_centres = cached
     return cached.response(request, cache_control=REVALIDATE)
 

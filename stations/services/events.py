@@ -40,6 +40,7 @@ from stations.domain.events import (
     occurrences,
     parse_kind,
 )
+from stations.domain.jsonbytes import kept_json
 from stations.domain.mobile import Visit, next_visits
 from stations.domain.model import Station
 from stations.readmodel.index import StationIndex
@@ -143,7 +144,7 @@ class EventsCalendar:
             shown = []
             for o in items:
                 if id(o) not in briefs:
-                    briefs[id(o)] = orjson.Fragment(orjson.dumps(event_brief(o)))
+                    briefs[id(o)] = orjson.Fragment(kept_json(event_brief(o)))
                 shown.append(briefs[id(o)])
             starts = [o.start.timestamp() for o in items]
             ends = [o.end.timestamp() for o in items]
