@@ -60,6 +60,7 @@ _AFTER = timedelta(days=65)
 _VALID_BEFORE = timedelta(days=1)
 _VALID_AFTER = timedelta(days=33)
 MAX_DAYS = 62
+_OLDER_DAYS_KEPT = 16
 
 
 def _local(at: datetime) -> datetime:
@@ -96,6 +97,9 @@ class EventsCalendar:
     # every event); ``older`` lists the store's from an earlier day, for an ``at`` before it.
     from_day: date | None = None
     older: Callable[[date], list[Event]] | None = None
+    # The store's older events by the day asked from (a few days kept: an answer at a past
+    # time asks for each of its stations; the next calendar starts again).
+    _older_kept: dict[date, list[Event]] = field(default_factory=dict, init=False, repr=False)
 
     def events_at(self, at: datetime) -> list[Event]:
         """Every event that may be on at ``at`` or after it: the calendar's own, or for an
@@ -105,7 +109,14 @@ class EventsCalendar:
             return self.events
         if self.older is None:
             raise ValueError("a calendar of some events only needs older= for an earlier at")
-        return self.older(need)
+        kept = self._older_kept
+        found = kept.get(need)
+        if found is None:
+            found = self.older(need)
+            if len(kept) >= _OLDER_DAYS_KEPT:
+                kept.clear()
+            kept[need] = found
+        return found
 
     @classmethod
     def build(

@@ -125,5 +125,18 @@ def test_an_event_long_over_is_still_found_at_its_own_time(store, districts):
         assert [item.occurrence.event.id for item in listed] == [event.id]
         # Nor is the store asked for what the calendar holds: a time near now uses its own.
         assert calendar.events_at(later) is calendar.events
+        # An answer at a past time asks for each of its stations: the store once per day.
+        asked = []
+        listed_before = store.list_events
+
+        def counted(**kw):
+            asked.append(kw)
+            return listed_before(**kw)
+
+        store.list_events = counted
+        for _ in range(10):
+            on, _ = calendar.station_events(station.id, NOW + timedelta(minutes=5))
+            assert on is not None and on.event.id == event.id
+        assert len(asked) <= 1
     finally:
         holder.close()
