@@ -14,6 +14,12 @@ export OPENBLAS_NUM_THREADS=1
 py=.venv/bin/python
 
 workers="${YIZHAN_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}"
+case "$workers" in
+    '' | *[!0-9]*)
+        echo "scripts/test.sh: YIZHAN_TEST_WORKERS is a number of workers (1: one process), not '$workers'" >&2
+        exit 2
+        ;;
+esac
 [ "$workers" -gt 4 ] && workers=4
 for arg in "$@"; do
     case "$arg" in

@@ -87,6 +87,12 @@ def test_test_sh_runs_on_the_cores_then_the_timed_tests_alone(clone: Path) -> No
     assert calls[-1] == "python -m pytest -n 0 -q"
 
 
+def test_test_sh_refuses_a_number_of_workers_that_is_not_one(clone: Path) -> None:
+    done, calls = run(clone, "test.sh", YIZHAN_TEST_WORKERS="two")
+    assert done.returncode == 2 and calls == []
+    assert "YIZHAN_TEST_WORKERS" in done.stderr and "'two'" in done.stderr
+
+
 @pytest.mark.parametrize(
     ("first", "second", "expected"),
     [(0, 5, 0), (5, 0, 0), (5, 5, 5), (1, 0, 1), (0, 1, 1), (2, 1, 2)],
