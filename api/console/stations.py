@@ -31,6 +31,7 @@ from stations.domain.errors import (
     StaleWriteError,
     StationNotFoundError,
 )
+from stations.domain.mobile_validation import STOPS_FORM
 from stations.domain.model import (
     AMENITY_LABELS,
     ENTRY_METHOD_LABELS,
@@ -175,6 +176,8 @@ def form_errors(problems: Sequence[Problem]) -> dict[str, list[str]]:
             key = "position"
         elif key in ("hours", "hours_text"):
             key = "hours"
+        elif key == "mobile" or key.startswith("stops"):
+            key = "stops"
         elif key.startswith("listings") or key.split("_")[0] in PROVIDER_LABELS:
             key = "listings"
         text = f"{field_label(p.field)}：{p.message}" if key == "listings" else p.message
@@ -235,6 +238,7 @@ def form_page(
         entry_method_labels=ENTRY_METHOD_LABELS,
         provider_labels=PROVIDER_LABELS,
         crs_labels=CRS_LABELS,
+        stops_form=STOPS_FORM,
         tile_systems=[s.value for s in _tile_systems(services)],
         tz=TZ,
         **context,

@@ -223,10 +223,15 @@ def parse_stops_text(text: str, add: Add) -> list[Mapping[str, Any]] | None:
     return entries if ok else None
 
 
-def stops_text(stops: Sequence[Stop]) -> str:
+def stops_text(stops: Sequence[Stop], positions: Sequence[tuple[str, str]] | None = None) -> str:
     """The stops as a sheet cell (:func:`parse_stops_text` reads it back): WGS-84 positions
-    written exactly, the hours as the union wrote them, one stop per line."""
-    return "\n".join(f"{s.name} | {s.lon!r},{s.lat!r} | {s.hours_text or s.hours}" for s in stops)
+    written exactly, or ``positions`` (each stop's lon and lat as text, in another system:
+    the console form's), the hours as the union wrote them, one stop per line."""
+    at = positions if positions is not None else [(repr(s.lon), repr(s.lat)) for s in stops]
+    return "\n".join(
+        f"{s.name} | {x},{y} | {s.hours_text or s.hours}"
+        for s, (x, y) in zip(stops, at, strict=True)
+    )
 
 
 def _label(i: int, name: str) -> str:

@@ -28,6 +28,7 @@ from stations.domain.auth import Principal
 from stations.domain.cases import Case, CaseQuery, CaseState
 from stations.domain.changes import AuditEntry
 from stations.domain.listings import mapped_filter
+from stations.domain.mobile_validation import stops_text
 from stations.domain.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -232,6 +233,8 @@ FIELD_LABELS: dict[str, str] = {
     "amenities": "设施",
     "entry_methods": "进入方式",
     "status": "状态",
+    "mobile": "流动驿站",
+    "stops": "停靠点",
     **{f"listing_{p.value}": f"{PROVIDER_LABELS[p.value]}上图" for p in Provider},
 }
 
@@ -240,9 +243,19 @@ def _num(value: float | None, digits: int = 7) -> str:
     return "" if value is None else f"{value:.{digits}f}".rstrip("0").rstrip(".")
 
 
+def _stops_in(station: Station, crs: CoordinateSystem) -> str:
+    """A mobile station's stops as the form's text (a sheet cell's form), positions in
+    ``crs`` as the form writes its own."""
+    if not station.stops:
+        return ""
+    xs, ys = from_wgs84([s.lon for s in station.stops], [s.lat for s in station.stops], crs=crs)
+    at = [(_num(float(x)), _num(float(y))) for x, y in zip(xs, ys, strict=True)]
+    return stops_text(station.stops, at)
+
+
 def form_values(station: Station) -> dict[str, Any]:
-    """A stored station as the form's fields (strings, lists and flags), its position in
-    the system it was given in."""
+    """A stored station as the form's fields (strings, lists and flags), its position (and
+    a mobile station's stops) in the system it was given in."""
     crs = station.source_crs if station.source_crs in FORM_CRS else CoordinateSystem.WGS84
     lon, lat = from_wgs84(station.lon, station.lat, crs=crs)
     values: dict[str, Any] = {k: getattr(station, k) for k in TEXT_FIELDS}
@@ -256,6 +269,8 @@ def form_values(station: Station) -> dict[str, Any]:
         "status": station.status.value,
         "amenities": list(station.amenities),
         "entry_methods": list(station.entry_methods),
+        "mobile": station.mobile,
+        "stops": _stops_in(station, crs),
     }
     for p in Provider:
         li = station.listing(p)
@@ -284,6 +299,8 @@ def blank_form() -> dict[str, Any]:
         "status": "active",
         "amenities": [],
         "entry_methods": [],
+        "mobile": False,
+        "stops": "",
     }
     for p in Provider:
         values |= {f"{p.value}_{k}": "" for k in LISTING_KEYS}
@@ -301,8 +318,10 @@ def read_form(form: Mapping[str, Any]) -> dict[str, Any]:
     values = blank_form()
     for key in (*TEXT_FIELDS, "owner", "lon", "lat", "hours", "status", "crs"):
         values[key] = str(form.get(key) or "").strip()
-    for key in FLAG_FIELDS:
+    for key in (*FLAG_FIELDS, "mobile"):
         values[key] = key in form
+    # The timetable's lines as typed (each stop's own line; only the ends trimmed).
+    values["stops"] = str(form.get("stops") or "").strip()
     values["amenities"] = _words(form.get("amenities"), AMENITIES)
     values["entry_methods"] = _words(form.get("entry_methods"), ENTRY_METHODS)
     for p in Provider:
@@ -327,6 +346,8 @@ def form_record(values: Mapping[str, Any]) -> dict[str, Any]:
         "lon": values["lon"],
         "lat": values["lat"],
         "crs": values["crs"] or "wgs84",
+        "mobile": values["mobile"],
+        "stops": values["stops"],  # the text, positions in crs (read as a sheet's cell)
     }
     if values.get("owner"):
         record["owner"] = values["owner"]
@@ -355,10 +376,13 @@ POSITION_KEYS = ("lon", "lat", "crs")
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
     """The record fields of ``after`` that differ from ``before`` (a position as one:
-    lon, lat and crs together; a field ``after`` lacks is left alone)."""
+    lon, lat and crs together; changed stops with the crs they are written in; a field
+    ``after`` lacks is left alone)."""
     patch = {k: v for k, v in after.items() if k not in POSITION_KEYS and before.get(k) != v}
     if any(before.get(k) != after.get(k) for k in POSITION_KEYS):
         patch |= {k: after[k] for k in POSITION_KEYS}
+    elif "stops" in patch:
+        patch["crs"] = after["crs"]
     return patch
 
 
@@ -370,9 +394,10 @@ def _merged(before: Sequence[Any], mine: Sequence[Any], now: Sequence[Any]) -> l
     return [v for v in dict.fromkeys([*now, *added]) if v not in removed]
 
 
-# Form fields that change together: a position, each provider's 上图 listing.
+# Form fields that change together: a position with the stops (written in the same
+# system), each provider's 上图 listing.
 FORM_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("lon", "lat", "crs"),
+    ("lon", "lat", "crs", "stops"),
     *(tuple(f"{p.value}_{k}" for k in LISTING_KEYS) for p in Provider),
 )
 
@@ -452,6 +477,8 @@ def _shown(key: str, value: Any) -> str:
         return "、".join(ENTRY_METHOD_LABELS.get(v, v) for v in value) or "无"
     if key == "status":
         return STATUS_LABELS.get(str(value), str(value))
+    if key == "stops":  # one stop a line in the form; on one line here
+        return "；".join(line.strip() for line in str(value).splitlines() if line.strip()) or "无"
     return str(value) if value not in (None, "") else "（空）"
 
 

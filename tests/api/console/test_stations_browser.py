@@ -171,3 +171,55 @@ def test_station_table_map_form_conflict_and_inbox_in_chromium(browser, tmp_path
     ]
     assert other_log.errors == []
     assert log.blocked == [] and other_log.blocked == []
+
+
+def _setup_bus(store, districts):
+    from dataclasses import replace
+
+    from geodata.crs import CoordinateSystem
+    from tests.mobile_data import make_bus
+
+    make_account(store, districts, code="500103", username="clerk1", name="渝中区总工会")
+    bus = replace(make_bus(districts), source_crs=CoordinateSystem.GCJ02)
+    store.create(bus, actor="test")
+
+
+def test_a_clerk_edits_a_buss_timetable_in_chromium(browser, tmp_path, districts):
+    with (
+        live_console(tmp_path / "r.sqlite3", districts, setup=_setup_bus) as live,
+        new_page(browser) as (page, log),
+    ):
+        base = live.base
+        sign_in(page, base, "clerk1")
+        sid = _station_id(live, "流动驿站一号车")
+        page.goto(f"{base}/console/stations/{sid}")
+        page.wait_for_selector(".pin")
+        assert page.is_checked("input[name=mobile]")
+        stops = page.input_value("#f-stops")
+        assert stops.splitlines()[0].startswith("大坪市场 | ") and "周三 10:00-14:00" in stops
+        box = page.locator("#f-stops").bounding_box()
+        assert box is not None and box["width"] >= 250  # a line of a stop fits, at 1366 px
+        # An overlapping stand is refused beside the box, the text kept.
+        page.fill("#f-stops", stops.replace("周六 9:00-12:00", "周三 11:00-15:00"))
+        page.get_by_role("button", name="保存").click()
+        page.wait_for_load_state("load")
+        error = page.locator("#mobile-stops .field-error")
+        expect(error.first).to_be_visible()
+        assert "重叠" in error.first.inner_text() or "同时" in error.first.inner_text()
+        assert "周三 11:00-15:00" in page.input_value("#f-stops")
+        screenshot(page, "station-form-bus-refused")
+        page.fill("#f-stops", stops.replace("周六 9:00-12:00", "周六、日 9:00-12:00"))
+        page.get_by_role("button", name="保存").click()
+        page.wait_for_load_state("load")
+        assert "已保存" in page.locator(".banner.notice").inner_text()
+        assert "周六、日 9:00-12:00" in page.input_value("#f-stops")
+        page.locator("#mobile-stops").scroll_into_view_if_needed()
+        screenshot(page, "station-form-bus")
+        store = live.store()
+        try:
+            saved = store.get(sid)
+        finally:
+            store.close()
+        assert saved.mobile and saved.stops[1].hours == "Sa-Su 09:00-12:00"
+    assert [e for e in log.errors if "422" not in e] == []
+    assert log.blocked == []

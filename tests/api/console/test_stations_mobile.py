@@ -1,0 +1,212 @@
+"""A mobile station (流动驿站) in the clerk's form: its timetable typed, read in the form's
+coordinate system, refused beside the field when impossible, and left exactly as stored
+by an edit that does not touch it."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+
+from fastapi.testclient import TestClient
+
+from geodata.crs import CoordinateSystem, from_wgs84, to_wgs84
+from stations.domain.model import Stop
+from stations.services.console_queries import blank_form, form_values
+from tests.api.console.helpers import login, make_account, post
+from tests.builders import JIEFANGBEI
+from tests.mobile_data import MARKET, SQUARE, make_bus
+
+
+def _form(values: dict, **changes) -> dict:
+    """Form fields as a browser posts them (unticked checkboxes absent)."""
+    out: dict = {}
+    for key, value in {**values, **changes}.items():
+        if value is True:
+            out[key] = "1"
+        elif value is not False:
+            out[key] = value
+    return out
+
+
+def _gcj(lon: float, lat: float) -> str:
+    x, y = from_wgs84(lon, lat, crs="gcj02")
+    return f"{float(x):.7f},{float(y):.7f}"
+
+
+def _bus_form(**changes) -> dict:
+    values = blank_form()
+    gx, gy = _gcj(*JIEFANGBEI).split(",")
+    values.update(
+        name="渝中流动驿站一号车",
+        external_id="BUS-9",
+        address="重庆市渝中区解放碑",
+        hours="每天 9:00-17:00",
+        lon=gx,
+        lat=gy,
+        crs="gcj02",
+        amenities=["hot_water"],
+        entry_methods=["staffed"],
+        mobile=True,
+        stops=(
+            f"大坪市场 | {_gcj(MARKET.lon, MARKET.lat)} | 周三 10:00-14:00\n"
+            f"两路口广场 | {_gcj(SQUARE.lon, SQUARE.lat)} | 周六 9:00-12:00"
+        ),
+    )
+    values.update(changes)
+    return _form(values)
+
+
+def _stored_bus(store, districts, *stops: Stop):
+    """A bus as a union gave it in GCJ-02 (its form is then in GCJ-02)."""
+    bus = make_bus(districts, *stops)
+    return store.create(replace(bus, source_crs=CoordinateSystem.GCJ02), actor="test")
+
+
+def test_a_clerk_creates_a_bus_with_its_timetable_in_gcj02(console, store, districts):
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    blank = console.get("/console/stations/new")
+    assert "流动驿站" in blank.text and 'name="stops"' in blank.text
+    assert "名称 | 经度,纬度 | 停靠时间" in blank.text  # how to write it, on the form
+    answer = post(console, "/console/stations", csrf, data=_bus_form(), follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:2000]
+    station_id = int(answer.headers["location"].split("/")[-1].split("?")[0])
+    stored = store.get(station_id)
+    assert stored.mobile is True
+    assert [s.name for s in stored.stops] == ["大坪市场", "两路口广场"]
+    assert [s.hours_text for s in stored.stops] == ["周三 10:00-14:00", "周六 9:00-12:00"]
+    # The positions typed in GCJ-02 are stored in WGS-84: where the stops really are.
+    for got, want in zip(stored.stops, (MARKET, SQUARE), strict=True):
+        assert abs(got.lon - want.lon) < 1e-6 and abs(got.lat - want.lat) < 1e-6
+    # The form shows them again as the clerk typed them, in GCJ-02.
+    page = html.unescape(console.get(answer.headers["location"]).text)
+    assert f"大坪市场 | {_gcj(MARKET.lon, MARKET.lat)} | 周三 10:00-14:00" in page
+    assert 'name="mobile" value="1" checked' in page
+
+
+def test_an_edit_of_another_field_leaves_the_stops_exactly_as_stored(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    page = console.get(f"/console/stations/{bus.id}")
+    assert "大坪市场 | " in html.unescape(page.text)
+    posted = _form(form_values(bus), name="一号车（改名）", base_version=str(bus.version))
+    answer = post(console, f"/console/stations/{bus.id}", csrf, data=posted, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:2000]
+    now = store.get(bus.id)
+    assert now.name == "一号车（改名）" and now.version == bus.version + 1
+    assert now.mobile is True and now.stops == bus.stops  # to the last bit, not re-read
+
+
+def test_a_changed_stop_is_read_in_the_forms_system_and_the_rest_kept(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    assert values["crs"] == "gcj02"
+    lines = values["stops"].splitlines()
+    lines[1] = lines[1].replace("周六 9:00-12:00", "周六、日 9:00-12:00")
+    posted = _form(values, stops="\n".join(lines), base_version=str(bus.version))
+    answer = post(console, f"/console/stations/{bus.id}", csrf, data=posted, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:2000]
+    now = store.get(bus.id)
+    assert (
+        now.stops[1].hours_text == "周六、日 9:00-12:00"
+        and now.stops[1].hours == "Sa-Su 09:00-12:00"
+    )
+    # Read back from the GCJ-02 text (7 decimals): within a centimetre of where they were.
+    for got, was in zip(now.stops, bus.stops, strict=True):
+        assert got.name == was.name
+        assert abs(got.lon - was.lon) < 2e-7 and abs(got.lat - was.lat) < 2e-7
+    # Not moved by ~500 m, as a GCJ-02 text read as WGS-84 would be.
+    wx, wy = to_wgs84(
+        *map(float, values["stops"].splitlines()[0].split(" | ")[1].split(",")), crs="gcj02"
+    )
+    assert abs(now.stops[0].lon - float(wx)) < 2e-7
+
+
+def test_an_impossible_timetable_is_refused_beside_it_and_nothing_saved(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    overlapping = values["stops"].replace("周六 9:00-12:00", "周三 11:00-15:00")
+    posted = _form(values, stops=overlapping, base_version=str(bus.version))
+    answer = post(console, f"/console/stations/{bus.id}", csrf, data=posted)
+    assert answer.status_code == 422
+    text = html.unescape(answer.text)
+    assert "周三 11:00-15:00" in text  # what the clerk typed, kept in the box
+    block = text.split('id="mobile-stops"')[1].split("</fieldset>")[0]
+    assert 'class="field-error"' in block and "停靠点" in block  # beside the timetable
+    assert store.get(bus.id) == bus  # nothing saved
+    # A line that is not a stop says how to write one.
+    posted = _form(values, stops="大坪市场 周三上午", base_version=str(bus.version))
+    text = html.unescape(post(console, f"/console/stations/{bus.id}", csrf, data=posted).text)
+    assert "名称 | 经度,纬度 | 停靠时间" in text.split('id="mobile-stops"')[1]
+
+
+def test_a_bus_becomes_a_fixed_station_only_with_its_stops_cleared(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    url = f"/console/stations/{bus.id}"
+    kept = post(console, url, csrf, data=_form(values, mobile=False, base_version="1"))
+    assert kept.status_code == 422 and "没有标为流动驿站" in html.unescape(kept.text)
+    assert store.get(bus.id).mobile is True
+    done = post(
+        console,
+        url,
+        csrf,
+        data=_form(values, mobile=False, stops="", base_version="1"),
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text[:2000]
+    now = store.get(bus.id)
+    assert now.mobile is False and now.stops == ()
+
+
+def test_a_conflict_over_the_timetable_shows_both_sides(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103", username="clerk1")
+    make_account(store, districts, code="500103", username="clerk2")
+    csrf = login(console, "clerk1")
+    loaded = form_values(bus)
+    other = TestClient(console.app)
+    other_csrf = login(other, "clerk2")
+    theirs = loaded["stops"].replace("周六 9:00-12:00", "周五 9:00-12:00")
+    answer = post(
+        other,
+        f"/console/stations/{bus.id}",
+        other_csrf,
+        data=_form(loaded, stops=theirs, base_version="1"),
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text[:1500]
+    mine = _form(loaded, name="一号车", base_version="1", expected_version="1")
+    refused = post(console, f"/console/stations/{bus.id}", csrf, data=mine)
+    assert refused.status_code == 409
+    table = html.unescape(refused.text).split('id="conflict"')[1].split("</table>")[0]
+    assert "停靠点" in table and "周五 9:00-12:00" in table and "周六 9:00-12:00" in table
+    # Applied on top: the other clerk's timetable stays, the name is the first clerk's.
+    applied = post(
+        console,
+        f"/console/stations/{bus.id}",
+        csrf,
+        data={**mine, "expected_version": "2"},
+        follow_redirects=False,
+    )
+    assert applied.status_code == 303, applied.text[:1500]
+    now = store.get(bus.id)
+    assert now.name == "一号车" and now.stops[1].hours_text == "周五 9:00-12:00"
+    other.close()
+
+
+def test_a_stop_named_as_markup_shows_as_text(console, store, districts):
+    stop = replace(MARKET, name="<b>大坪</b>")
+    bus = _stored_bus(store, districts, stop, SQUARE)
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    page = console.get(f"/console/stations/{bus.id}").text
+    assert "<b>大坪</b>" not in page and "&lt;b&gt;大坪&lt;/b&gt;" in page
+    assert isinstance(bus.stops[0], Stop)
