@@ -122,7 +122,7 @@ def test_a_changed_stop_is_read_in_the_forms_system_and_the_rest_kept(console, s
     wx, wy = to_wgs84(
         *map(float, values["stops"].splitlines()[0].split(" | ")[1].split(",")), crs="gcj02"
     )
-    assert abs(now.stops[0].lon - float(wx)) < 2e-7
+    assert abs(now.stops[0].lon - float(wx)) < 2e-7 and abs(now.stops[0].lat - float(wy)) < 2e-7
 
 
 def test_an_impossible_timetable_is_refused_beside_it_and_nothing_saved(console, store, districts):
