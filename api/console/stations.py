@@ -62,6 +62,7 @@ from stations.services.console_queries import (
     read_form,
     station_as_loaded,
     stations_xlsx,
+    stops_preview,
     typed_fields,
     union_stations,
 )
@@ -356,6 +357,26 @@ def update(
 def hours_check(user: UserDep, text: Annotated[str, Query(max_length=20_000)] = "") -> Response:
     """How the hours typed read (for the form's live preview)."""
     return json_response(hours_preview(text, now=datetime.now(TZ)), headers=JSON_HEADERS)
+
+
+@router.post("/console/api/stops")
+def stops_check(
+    services: ServicesDep,
+    posted: PostedDep,  # before user: an oversized form refused as a whole (see create)
+    user: FormUserDep,
+) -> Response:
+    """A timetable as typed (the form's live check and map of the stops): each stop read,
+    or the Chinese problems. A POST (with the form's CSRF token) only because a timetable
+    may be longer than a URL holds; nothing is written."""
+    body = stops_preview(
+        services.districts,
+        str(posted.get("stops") or ""),
+        str(posted.get("crs") or "wgs84"),
+        owner=user.principal.owner,
+        border_tolerance_m=services.settings.border_tolerance_m,
+        now=datetime.now(TZ),
+    )
+    return json_response(body, headers=JSON_HEADERS)
 
 
 @router.get("/console/api/position")

@@ -36,6 +36,7 @@ from stations.domain.model import (
     Provider,
     Station,
     Status,
+    Stop,
 )
 
 # China's extent including the South China Sea islands; a coarse test that catches typos and
@@ -1070,12 +1071,47 @@ def _timetable(
     mobile = _flag(col, "mobile", mobile_value)
     if len(col.problems) > said:  # neither yes nor no: the stops are not judged by it
         return False, FIXED
-    checks = StopChecks(
+    return mobile, read_timetable(
+        stops_value, mobile=mobile, checks=_stop_checks(col, place), strict=strict
+    )
+
+
+def _stop_checks(col: _Collector, place: _StopPlace) -> StopChecks:
+    return StopChecks(
         add=col.add,
         text=lambda field_, value: _string(col, field_, value, line_breaks=False),
         position=place,
     )
-    return mobile, read_timetable(stops_value, mobile=mobile, checks=checks, strict=strict)
+
+
+@dataclass(frozen=True, slots=True)
+class StopsRead:
+    """A timetable checked alone: its stops (none unless every stop is right), the
+    problems and the warnings (a stop near the district's border)."""
+
+    stops: tuple[Stop, ...]
+    problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+
+
+def check_stops(
+    value: Any,
+    *,
+    crs: CoordinateSystem,
+    owner: Owner | None,
+    districts: Districts,
+    border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M,
+    now: datetime | None = None,
+) -> StopsRead:
+    """A mobile station's stops (a sheet cell's text or a list, positions in ``crs``) by
+    the rules build_station applies to them, for ``owner``'s station (a district union's
+    stops in its own district), with no station around them: the console form's live
+    check. ``now`` starts the overlap horizon (today)."""
+    col = _Collector()
+    warnings: list[Problem] = []
+    place = _StopPlace(col, crs, owner, districts, None, border_tolerance_m, warnings)
+    read = read_timetable(value, mobile=True, checks=_stop_checks(col, place), now=now)
+    return StopsRead(read.stops, tuple(col.problems), tuple(warnings))
 
 
 def _derived_owner(col: _Collector, row_owner: Owner | None, adcode: str) -> Owner | None:

@@ -42,7 +42,7 @@ from stations.domain.model import (
     Status,
 )
 from stations.domain.records import station_from_dict
-from stations.domain.validation import PositionVerdict, position_verdict
+from stations.domain.validation import PositionVerdict, check_stops, position_verdict
 from stations.formats.fields import FIELD_BY_KEY
 from stations.formats.io import export_stations
 from stations.readmodel.index import StationIndex
@@ -651,6 +651,51 @@ def position_preview(
     district = districts.find(adcode) if adcode else None
     out["district"] = {"adcode": adcode, "name": district.name} if district is not None else None
     return out
+
+
+def stops_preview(
+    districts: Districts,
+    text: str,
+    crs: str | CoordinateSystem,
+    *,
+    owner: Owner | None,
+    border_tolerance_m: float,
+    now: datetime,
+) -> dict[str, Any]:
+    """A timetable as the clerk types it (the 停靠点 box, positions in ``crs``), checked by
+    the rules a save applies (a district union's stops in its own district): each stop
+    read (its hours as stored, its position in every system and its district, for the
+    form's map), or the Chinese problems, each naming its stop."""
+    try:
+        system = parse_crs(crs)
+    except ValueError:
+        return {"ok": False, "problems": [f"未知的坐标系：{crs}"], "stops": [], "warnings": []}
+    if not text.strip():
+        return {"ok": True, "problems": [], "stops": [], "warnings": []}
+    read = check_stops(
+        text,
+        crs=system,
+        owner=owner,
+        districts=districts,
+        border_tolerance_m=border_tolerance_m,
+        now=now,
+    )
+    stops = []
+    for stop in read.stops:
+        where: dict[str, Any] = {"name": stop.name, "hours": stop.hours_text, "osm": stop.hours}
+        for s in FORM_CRS:
+            x, y = from_wgs84(stop.lon, stop.lat, crs=s)
+            where[s.value] = {"lon": round(float(x), 7), "lat": round(float(y), 7)}
+        adcode = districts.lookup(stop.lon, stop.lat)
+        district = districts.find(adcode) if adcode else None
+        where["district"] = district.name if district is not None else None
+        stops.append(where)
+    return {
+        "ok": not read.problems,
+        "problems": [p.message for p in read.problems],
+        "warnings": [p.message for p in read.warnings],
+        "stops": stops,
+    }
 
 
 def filed_apart(districts: Districts, station: Station) -> str | None:

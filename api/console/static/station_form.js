@@ -87,6 +87,7 @@
         marker = window.L.marker(ll, pinOptions()).addTo(map);
         marker.on("dragend", function () { moved(marker.getLatLng()); });
         map.setView(ll, 16);
+        fitStops();
       } else if (moveMarker) {
         marker.setLatLng(ll);
         map.panTo(ll);
@@ -165,4 +166,98 @@
     });
   }
   typed();
+
+  // -- a mobile station's stops (流动驿站) ------------------------------------------------
+  // The box's text is read by the server with the rules a save applies; its stops are
+  // drawn on the map as numbered dots (names as text), its problems shown under the box.
+  var stopsIn = $("f-stops"), stopsOut = $("stops-preview"), mobileIn = document.querySelector("input[name=mobile]");
+  var csrfIn = document.querySelector("#station-form input[name=csrf]");
+  var stopLayer = (map && window.L) ? window.L.layerGroup().addTo(map) : null;
+  var fitted = false, stopPoints = [];
+
+  function fitStops() {
+    // Once: the base and its stops in view, when both are known (a form without a
+    // position has only the stops).
+    if (fitted || !map || !stopPoints.length || (!marker && lonIn.value.trim())) return;
+    fitted = true;
+    var points = stopPoints.slice();
+    if (marker) points.push(marker.getLatLng());
+    map.fitBounds(window.L.latLngBounds(points), { padding: [30, 30], maxZoom: 16 });
+  }
+
+  function postForm(url, fields) {
+    var body = new URLSearchParams();
+    Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
+    return fetch(url, { method: "POST", credentials: "same-origin", body: body, headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json(); })
+      .then(function (doc) { return doc && typeof doc.ok === "boolean" ? doc : { ok: false, problems: ["无法检查停靠点，请刷新页面重新登录"], stops: [] }; })
+      .catch(function () { return { ok: false, problems: ["无法检查停靠点：请刷新页面重新登录"], stops: [] }; });
+  }
+
+  function drawStops(stops) {
+    if (!stopLayer) return;
+    stopLayer.clearLayers();
+    var points = [];
+    stops.forEach(function (s, i) {
+      var at = s[drawnIn];
+      if (!at) return;
+      var ll = [at.lat, at.lon];
+      points.push(ll);
+      var label = document.createElement("span");
+      label.className = "stop-dot-label";
+      label.textContent = (i + 1) + " " + s.name;
+      window.L.circleMarker(ll, { radius: 7, color: "#1d4ed8", weight: 2, fillColor: "#60a5fa", fillOpacity: 0.9 })
+        .bindTooltip(label, { permanent: true, direction: "right", offset: [8, 0] })
+        .addTo(stopLayer);
+    });
+    stopPoints = points;
+    fitStops();
+  }
+
+  function checkStops() {
+    if (!stopsIn || !stopsOut) return;
+    var text = stopsIn.value, crs = crsIn.value;
+    if (!text.trim()) {
+      stopsOut.textContent = "";
+      stopsOut.classList.remove("bad");
+      drawStops([]);
+      return;
+    }
+    postForm("/console/api/stops", { stops: text, crs: crs, csrf: csrfIn ? csrfIn.value : "" }).then(function (r) {
+      if (stopsIn.value !== text || crsIn.value !== crs) return; // typed on meanwhile
+      stopsOut.textContent = "";
+      stopsOut.classList.toggle("bad", !r.ok);
+      if (!r.ok) {
+        (r.problems || []).forEach(function (m) {
+          var line = document.createElement("div");
+          line.textContent = m;
+          stopsOut.appendChild(line);
+        });
+      } else {
+        var head = document.createElement("div");
+        head.textContent = r.stops.length + " 个停靠点，时间互不重叠" + (mobileIn && !mobileIn.checked ? "（请勾选“流动驿站”）" : "");
+        stopsOut.appendChild(head);
+        var list = document.createElement("ol");
+        r.stops.forEach(function (s) {
+          var li = document.createElement("li");
+          li.textContent = s.name + " · " + s.hours + "（记为 " + s.osm + "）" + (s.district ? " · " + s.district : "");
+          list.appendChild(li);
+        });
+        stopsOut.appendChild(list);
+        (r.warnings || []).forEach(function (m) {
+          var w = document.createElement("div");
+          w.className = "small muted";
+          w.textContent = m;
+          stopsOut.appendChild(w);
+        });
+      }
+      drawStops(r.stops || []);
+    });
+  }
+  if (stopsIn) {
+    stopsIn.addEventListener("input", debounce(checkStops, 500));
+    crsIn.addEventListener("change", checkStops);
+    if (mobileIn) mobileIn.addEventListener("change", checkStops);
+    checkStops();
+  }
 })();

@@ -199,6 +199,20 @@ def test_a_clerk_edits_a_buss_timetable_in_chromium(browser, tmp_path, districts
         assert stops.splitlines()[0].startswith("大坪市场 | ") and "周三 10:00-14:00" in stops
         box = page.locator("#f-stops").bounding_box()
         assert box is not None and box["width"] >= 250  # a line of a stop fits, at 1366 px
+        # The live check: each stop read under the box and drawn on the map, names as text.
+        preview = page.locator("#stops-preview")
+        expect(preview).to_contain_text("2 个停靠点")
+        assert "大坪市场 · 周三 10:00-14:00" in preview.inner_text()
+        expect(page.locator(".stop-dot-label")).to_have_count(2)
+        assert page.locator(".stop-dot-label").first.inner_text() == "1 大坪市场"
+        # Typed on: an overlap is said before saving.
+        page.fill("#f-stops", stops.replace("周六 9:00-12:00", "周三 12:00-13:00"))
+        expect(preview).to_have_class(re.compile(r"\bbad\b"))
+        assert "重叠" in preview.inner_text()
+        expect(page.locator(".stop-dot-label")).to_have_count(0)
+        page.fill("#f-stops", stops)
+        expect(page.locator(".stop-dot-label")).to_have_count(2)
+        screenshot(page, "station-form-bus-live")
         # An overlapping stand is refused beside the box, the text kept.
         page.fill("#f-stops", stops.replace("周六 9:00-12:00", "周三 11:00-15:00"))
         page.get_by_role("button", name="保存").click()

@@ -210,3 +210,64 @@ def test_a_stop_named_as_markup_shows_as_text(console, store, districts):
     page = console.get(f"/console/stations/{bus.id}").text
     assert "<b>大坪</b>" not in page and "&lt;b&gt;大坪&lt;/b&gt;" in page
     assert isinstance(bus.stops[0], Stop)
+
+
+# -- the live check of the 停靠点 box (POST /console/api/stops) ---------------------------
+
+
+def _check(console, csrf, text, crs="gcj02"):
+    answer = post(console, "/console/api/stops", csrf, data={"stops": text, "crs": crs})
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.headers["cache-control"] == "no-store"
+    return answer.json()
+
+
+def test_the_live_check_reads_each_stop_in_the_forms_system(console, store, districts):
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    text = _bus_form()["stops"]
+    r = _check(console, csrf, text)
+    assert r["ok"] is True and r["problems"] == []
+    assert [s["name"] for s in r["stops"]] == ["大坪市场", "两路口广场"]
+    assert [s["osm"] for s in r["stops"]] == ["We 10:00-14:00; PH off", "Sa 09:00-12:00"]
+    for got, want in zip(r["stops"], (MARKET, SQUARE), strict=True):
+        assert abs(got["wgs84"]["lon"] - want.lon) < 1e-6
+        assert abs(got["wgs84"]["lat"] - want.lat) < 1e-6
+        assert got["gcj02"] == {
+            "lon": round(float(from_wgs84(want.lon, want.lat, crs="gcj02")[0]), 7),
+            "lat": round(float(from_wgs84(want.lon, want.lat, crs="gcj02")[1]), 7),
+        }
+        assert got["district"] == "渝中区"
+    # The same numbers read as WGS-84 are other places: the system is the form's.
+    as_wgs = _check(console, csrf, text, crs="wgs84")
+    assert abs(as_wgs["stops"][0]["wgs84"]["lon"] - MARKET.lon) > 1e-3
+    assert _check(console, csrf, "") == {"ok": True, "problems": [], "stops": [], "warnings": []}
+
+
+def test_the_live_check_says_what_a_save_would_refuse(console, store, districts):
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    text = _bus_form()["stops"]
+    overlap = _check(console, csrf, text.replace("周六 9:00-12:00", "周三 11:00-15:00"))
+    assert overlap["ok"] is False and overlap["stops"] == []
+    assert any("重叠" in m and "大坪市场" in m for m in overlap["problems"])
+    backwards = _check(console, csrf, text.replace("周三 10:00-14:00", "周三 14:00-10:00"))
+    assert backwards["ok"] is False and any("第 1 个停靠点" in m for m in backwards["problems"])
+    # A 渝中区 clerk's stop in 江北区 (观音桥, far from the border) is not theirs to place.
+    away = _check(console, csrf, "观音桥 | 106.5320,29.5800 | 周一 10:00-12:00", crs="wgs84")
+    assert away["ok"] is False and any("渝中" in m or "区县" in m for m in away["problems"])
+    bad = _check(console, csrf, "大坪市场 周三上午")
+    assert bad["ok"] is False and any("名称 | 经度,纬度 | 停靠时间" in m for m in bad["problems"])
+    unknown = _check(console, csrf, text, crs="mars")
+    assert unknown["ok"] is False and "未知的坐标系" in unknown["problems"][0]
+
+
+def test_the_live_check_needs_a_session_and_the_forms_token(console, store, districts):
+    answer = console.post(
+        "/console/api/stops", data={"stops": "x", "crs": "wgs84"}, follow_redirects=False
+    )
+    assert answer.status_code == 303 and "/console" in answer.headers["location"]
+    make_account(store, districts, code="500103")
+    login(console, "yz500103")
+    refused = console.post("/console/api/stops", data={"stops": "x", "crs": "wgs84"})
+    assert refused.status_code == 403
