@@ -256,14 +256,10 @@ def station_form(
     request: Request, services: ServicesDep, user: UserDep, station_id: StationId
 ) -> Response:
     station = station_to_change(services.store, user.principal, station_id)
-    saved = request.query_params.get("saved") == "1"
+    saved = request.query_params.get("saved")
+    notice = {"1": "已保存", "0": "没有改动，未保存新版本"}.get(saved or "")
     return form_page(
-        request,
-        services,
-        user,
-        station=station,
-        values=form_values(station),
-        notice="已保存" if saved else None,
+        request, services, user, station=station, values=form_values(station), notice=notice
     )
 
 
@@ -321,12 +317,16 @@ def update(
     try:
         current = station_to_change(services.store, user.principal, station_id)
         loaded = station_as_loaded(services.store, current, base)
+        patch = edit_patch(loaded, values, current)
+        if not patch and current.version == expected:  # no new version, no audit entry
+            # (A stale form changed nothing either, but is shown what changed meanwhile.)
+            return RedirectResponse(f"/console/stations/{station_id}?saved=0", status_code=303)
         patch_station(
             services.store,
             services.districts,
             user.principal,
             current,
-            edit_patch(loaded, values, current),
+            patch,
             expected_version=expected,
             border_tolerance_m=services.settings.border_tolerance_m,
         )

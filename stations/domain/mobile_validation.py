@@ -118,8 +118,8 @@ def read_timetable(
         checks.add(
             "stops",
             "stops_without_mobile",
-            "填写了停靠点，但没有标为流动驿站：流动驿站请把“流动驿站”填为“是”（mobile: true），"
-            "固定驿站请清空停靠点",
+            "填写了停靠点，但没有标为流动驿站：流动驿站请把“流动驿站”填为“是”或勾选"
+            "（mobile: true），固定驿站请清空停靠点",
             None,
         )
         return FIXED
@@ -221,6 +221,13 @@ def parse_stops_text(text: str, add: Add) -> list[Mapping[str, Any]] | None:
             continue
         entries.append({"name": parts[0], "lon": pair[0], "lat": pair[1], "hours": parts[2]})
     return entries if ok else None
+
+
+def normal_stops_text(text: str) -> str:
+    """A stops cell or box as compared: any line break as one line feed (a browser posts
+    CRLF), each line trimmed, blank lines dropped; what :func:`parse_stops_text` reads
+    of it is unchanged."""
+    return "\n".join(line.strip() for line in _LINES.split(text) if line.strip())
 
 
 def stops_text(stops: Sequence[Stop], positions: Sequence[tuple[str, str]] | None = None) -> str:

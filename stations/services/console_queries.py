@@ -28,7 +28,7 @@ from stations.domain.auth import Principal
 from stations.domain.cases import Case, CaseQuery, CaseState
 from stations.domain.changes import AuditEntry
 from stations.domain.listings import mapped_filter
-from stations.domain.mobile_validation import stops_text
+from stations.domain.mobile_validation import normal_stops_text, parse_stops_text, stops_text
 from stations.domain.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -320,8 +320,9 @@ def read_form(form: Mapping[str, Any]) -> dict[str, Any]:
         values[key] = str(form.get(key) or "").strip()
     for key in (*FLAG_FIELDS, "mobile"):
         values[key] = key in form
-    # The timetable's lines as typed (each stop's own line; only the ends trimmed).
-    values["stops"] = str(form.get("stops") or "").strip()
+    # The timetable's lines as typed, line breaks as the form writes them (a browser posts
+    # CRLF): an untouched box is then the text the form held, not a change.
+    values["stops"] = normal_stops_text(str(form.get("stops") or ""))
     values["amenities"] = _words(form.get("amenities"), AMENITIES)
     values["entry_methods"] = _words(form.get("entry_methods"), ENTRY_METHODS)
     for p in Provider:
@@ -394,10 +395,11 @@ def _merged(before: Sequence[Any], mine: Sequence[Any], now: Sequence[Any]) -> l
     return [v for v in dict.fromkeys([*now, *added]) if v not in removed]
 
 
-# Form fields that change together: a position with the stops (written in the same
-# system), each provider's 上图 listing.
+# Form fields that change together: a position, each provider's 上图 listing. (The stops
+# merge as one field: their lines the clerk left alone are the stored stops, see
+# _stops_patch, so they mean the same in any system.)
 FORM_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("lon", "lat", "crs", "stops"),
+    ("lon", "lat", "crs"),
     *(tuple(f"{p.value}_{k}" for k in LISTING_KEYS) for p in Provider),
 )
 
@@ -420,6 +422,10 @@ def merged_form(
     for group in FORM_GROUPS:
         if any(mine.get(k) != loaded.get(k) for k in group):
             out |= {k: mine.get(k) for k in group}
+    if mine.get("stops") != loaded.get("stops") and out["crs"] != mine.get("crs"):
+        # The clerk's new lines are in the system their form showed: the position with them
+        # (else those lines would be read in the other person's system).
+        out |= {k: mine.get(k) for k in FORM_GROUPS[0]}
     return out
 
 
@@ -430,11 +436,44 @@ def edit_patch(
 
     When someone else saved ``current`` since, the clerk's changes go on top of it (see
     :func:`merged_form`): the patch is what differs between ``current`` and that."""
+    base = form_values(loaded)
     if current is None or current.version == loaded.version:
-        return changed_fields(form_record(form_values(loaded)), form_record(values))
-    now = form_values(current)
-    merged = merged_form(form_values(loaded), values, now)
-    return changed_fields(form_record(now), form_record(merged))
+        patch = changed_fields(form_record(base), form_record(values))
+    else:
+        now = form_values(current)
+        merged = merged_form(base, values, now)
+        patch = changed_fields(form_record(now), form_record(merged))
+    if "stops" in patch:  # the clerk's (a merge takes the stops only from the clerk's form)
+        patch["stops"] = _stops_patch(patch["stops"], patch["crs"], loaded, base["stops"])
+    return patch
+
+
+def _stops_patch(text: str, crs: str, loaded: Station, loaded_text: str) -> Any:
+    """The patch's stops for the box's ``text`` (positions in ``crs``): each stop whose line
+    is the one the form showed for ``loaded`` (``loaded_text``) is that stored stop, its
+    position converted from the stored WGS-84 at full precision (not read back from the
+    7-decimal text, nor in another system had the 坐标系 select changed); the other lines as
+    typed. ``text`` itself when it does not read as stops (validation then says why)."""
+
+    def ignore(*_: Any) -> None:
+        return None
+
+    entries = parse_stops_text(text, ignore)
+    shown = parse_stops_text(loaded_text, ignore) or []
+    if entries is None or len(shown) != len(loaded.stops):
+        return text
+    system = parse_crs(crs)
+    as_stored = {}
+    for entry, stop in zip(shown, loaded.stops, strict=True):
+        x, y = from_wgs84(stop.lon, stop.lat, crs=system)
+        key = tuple(entry.values())
+        as_stored[key] = {
+            "name": stop.name,
+            "lon": float(x),
+            "lat": float(y),
+            "hours": stop.hours_text or stop.hours,
+        }
+    return [as_stored.get(tuple(e.values()), dict(e)) for e in entries]
 
 
 def station_as_loaded(store: Store, current: Station, version: int) -> Station:

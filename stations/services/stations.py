@@ -73,22 +73,28 @@ def station_to_change(store: Store, by: Principal, station_id: int) -> Station:
 
 
 # Stored fields a PATCH that leaves them alone may keep though today's rules refuse them
-# (a telephone, text or hours saved before a rule was added), with a stand-in that passes
-# the rules while the rest is checked.
-_KEPT_AS_STORED: dict[str, tuple[tuple[str, ...], Any]] = {
-    "external_id": (("external_id",), "kept"),
-    "name": (("name",), "kept"),
-    "address": (("address",), ""),
-    "host": (("host",), ""),
-    "contact_phone": (("contact_phone",), ""),
-    "brand": (("brand",), ""),
-    "hours": (("hours", "hours_text"), "24/7"),
-    "listings": (("listings",), []),
+# (a telephone, text or hours saved before a rule was added; a bus's timetable whose dated
+# stands are past), with stand-in fields that pass the rules while the rest is checked.
+_KEPT_AS_STORED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "external_id": (("external_id",), {"external_id": "kept"}),
+    "name": (("name",), {"name": "kept"}),
+    "address": (("address",), {"address": ""}),
+    "host": (("host",), {"host": ""}),
+    "contact_phone": (("contact_phone",), {"contact_phone": ""}),
+    "brand": (("brand",), {"brand": ""}),
+    "hours": (("hours", "hours_text"), {"hours": "24/7"}),
+    "listings": (("listings",), {"listings": []}),
+    "stops": (("mobile", "stops"), {"mobile": False, "stops": []}),
 }
 
 
 def _problem_key(problem: Problem) -> str:
-    return "listings" if problem.field.startswith("listings") else problem.field
+    name = problem.field
+    if name.startswith("listings"):
+        return "listings"
+    if name == "mobile" or name.startswith("stops"):
+        return "stops"
+    return name
 
 
 def _build_patched(
@@ -108,6 +114,8 @@ def _build_patched(
     touched = {"listings" if k.startswith(flat) else k for k in patch}
     if "hours_text" in touched:
         touched.add("hours")
+    if "mobile" in touched:
+        touched.add("stops")
 
     def build(fields: dict[str, Any]) -> Station:
         return build_station(
@@ -135,7 +143,7 @@ def _build_patched(
         old = exc.problems
     stand_in = dict(raw)
     for key in keys:
-        stand_in[key] = _KEPT_AS_STORED[key][1]
+        stand_in |= _KEPT_AS_STORED[key][1]
     warnings.clear()
     station = build(stand_in)
     kept = {f: getattr(current, f) for key in keys for f in _KEPT_AS_STORED[key][0]}

@@ -271,3 +271,135 @@ def test_the_live_check_needs_a_session_and_the_forms_token(console, store, dist
     login(console, "yz500103")
     refused = console.post("/console/api/stops", data={"stops": "x", "crs": "wgs84"})
     assert refused.status_code == 403
+
+
+# -- found by review: what a real browser posts, conflicts, a changed 坐标系 -------------
+
+
+def test_a_browsers_crlf_box_is_no_change_and_the_stops_stay_to_the_bit(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    crlf = values["stops"].replace("\n", "\r\n") + "\r\n"  # as Chromium posts a textarea
+    url = f"/console/stations/{bus.id}"
+    same = post(console, url, csrf, data=_form(values, stops=crlf, base_version="1"))
+    assert same.status_code == 200 and "没有改动，未保存新版本" in same.text
+    assert store.get(bus.id).version == 1 and len(store.audit(station_id=bus.id)) == 1
+    renamed = post(
+        console,
+        url,
+        csrf,
+        data=_form(values, stops=crlf, name="一号车", base_version="1"),
+        follow_redirects=False,
+    )
+    assert renamed.status_code == 303
+    now = store.get(bus.id)
+    assert now.name == "一号车" and now.stops == bus.stops
+    (last, *_) = sorted(store.audit(station_id=bus.id), key=lambda e: -e.after["version"])
+    assert last.before["stops"] == last.after["stops"]
+
+
+def test_a_changed_select_leaves_the_untouched_stops_where_they_are(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    lines = values["stops"].splitlines()
+    # The select set to WGS-84 (the numbers above as they were), one stop retyped in it.
+    lines[1] = f"两路口广场 | {SQUARE.lon!r},{SQUARE.lat + 0.001!r} | 周六 9:00-12:00"
+    posted = _form(values, crs="wgs84", stops="\n".join(lines), base_version="1")
+    answer = post(console, f"/console/stations/{bus.id}", csrf, data=posted, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:2000]
+    now = store.get(bus.id)
+    first, second = now.stops
+    assert abs(first.lon - MARKET.lon) < 1e-9 and abs(first.lat - MARKET.lat) < 1e-9
+    assert abs(second.lon - SQUARE.lon) < 1e-9 and abs(second.lat - (SQUARE.lat + 0.001)) < 1e-9
+
+
+def _two_clerks(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103", username="clerk1")
+    make_account(store, districts, code="500103", username="clerk2")
+    csrf = login(console, "clerk1")
+    other = TestClient(console.app)
+    return bus, csrf, other, login(other, "clerk2")
+
+
+def _moved(values: dict) -> dict:
+    lon = f"{float(values['lon']) + 0.002:.7f}"
+    return {"lon": lon}
+
+
+def test_a_conflict_keeps_one_clerks_timetable_and_the_others_move(console, store, districts):
+    bus, csrf, other, other_csrf = _two_clerks(console, store, districts)
+    loaded = form_values(bus)
+    url = f"/console/stations/{bus.id}"
+    theirs = loaded["stops"].replace("周六 9:00-12:00", "周五 9:00-12:00")
+    done = post(other, url, other_csrf, data=_form(loaded, stops=theirs, base_version="1"))
+    assert done.status_code == 200 and store.get(bus.id).version == 2
+    mine = _form(loaded, **_moved(loaded), base_version="1", expected_version="1")
+    assert post(console, url, csrf, data=mine).status_code == 409
+    applied = post(
+        console, url, csrf, data={**mine, "expected_version": "2"}, follow_redirects=False
+    )
+    assert applied.status_code == 303, applied.text[:1500]
+    now = store.get(bus.id)
+    assert now.stops[1].hours_text == "周五 9:00-12:00"  # theirs, kept
+    assert now.lon > bus.lon + 0.0015  # mine, kept
+    # The other way round: they move the base, I change a stop.
+    loaded = form_values(now)
+    moved = _form(loaded, **_moved(loaded), base_version="3")
+    assert post(other, url, other_csrf, data=moved).status_code == 200
+    mine_stops = loaded["stops"].replace("周三 10:00-14:00", "周三 9:00-13:00")
+    mine = _form(loaded, stops=mine_stops, base_version="3", expected_version="3")
+    assert post(console, url, csrf, data=mine).status_code == 409
+    applied = post(
+        console, url, csrf, data={**mine, "expected_version": "4"}, follow_redirects=False
+    )
+    assert applied.status_code == 303, applied.text[:1500]
+    last = store.get(bus.id)
+    assert last.stops[0].hours_text == "周三 9:00-13:00" and last.lon > now.lon + 0.0015
+    assert abs(last.stops[1].lon - now.stops[1].lon) < 1e-9  # the stop left alone, in place
+    other.close()
+
+
+def test_a_stored_stand_now_past_does_not_lock_the_bus_from_edits(console, store, districts):
+    past = Stop(
+        "旧集市", MARKET.lon, MARKET.lat, "2025 Jan 08 10:00-14:00", "2025年1月8日 10:00-14:00"
+    )
+    bus = _stored_bus(store, districts, past, SQUARE)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    url = f"/console/stations/{bus.id}"
+    renamed = post(
+        console,
+        url,
+        csrf,
+        data=_form(values, name="一号车", base_version="1"),
+        follow_redirects=False,
+    )
+    assert renamed.status_code == 303, renamed.text[:2000]
+    now = store.get(bus.id)
+    assert now.name == "一号车" and now.stops == bus.stops and now.mobile
+    # Changing the timetable holds it to today's rules: the past stand must go.
+    touched = values["stops"].replace("周六 9:00-12:00", "周日 9:00-12:00")
+    refused = post(console, url, csrf, data=_form(values, stops=touched, base_version="2"))
+    assert refused.status_code == 422 and store.get(bus.id).version == 2
+
+
+def test_an_unchanged_save_of_a_fixed_station_makes_no_new_version(console, store, districts):
+    from tests.builders import make_station
+
+    station = store.create(make_station(districts), actor="test")
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    answer = post(
+        console,
+        f"/console/stations/{station.id}",
+        csrf,
+        data=_form(form_values(station), base_version="1"),
+    )
+    assert answer.status_code == 200 and "没有改动" in answer.text
+    assert store.get(station.id).version == 1
