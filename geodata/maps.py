@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 import folium
@@ -741,6 +741,12 @@ class _Classes:
         return rows
 
 
+class _MapOptions(TypedDict, total=False):
+    """Leaflet options coverage_map gives folium.Map only sometimes (its ``**kwargs``)."""
+
+    fade_animation: bool
+
+
 def coverage_map(
     points: MapPoints,
     *,
@@ -802,7 +808,7 @@ def coverage_map(
     # Fractional zoom: the whole city fills the space the legend and controls leave.
     # Tiled, no tile fades in: each fade is a dozen frames composited (in software on a
     # machine without a GPU) while the next tiles are being drawn.
-    fade = {} if station_tiles is None else {"fade_animation": False}
+    fade: _MapOptions = {} if station_tiles is None else {"fade_animation": False}
     m = folium.Map(tiles=None, prefer_canvas=True, zoom_snap=0.25, zoom_delta=0.5, **fade)
     m.default_js = []
     m.default_css = []

@@ -168,6 +168,7 @@ def events_page(
     for e in events_service.union_events(services.store, user.principal):
         current, coming = current_and_next(e, now)
         names = [s.name for s in (index.get(i) for i in e.station_ids) if s is not None]
+        shown = current or coming
         rows.append(
             {
                 "event": e,
@@ -175,9 +176,7 @@ def events_page(
                 "stations": names,
                 "current": current,
                 "next": coming,
-                "when": events_service.when_text(current or coming, now)
-                if (current or coming)
-                else "已结束",
+                "when": events_service.when_text(shown, now) if shown else "已结束",
             }
         )
     stations = _union_stations(services, user)

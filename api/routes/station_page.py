@@ -83,5 +83,6 @@ def station_page(code: str, request: Request, services: ServicesDep, index: Inde
     )
     context = station_context(doc, open_now=open_now, next_change=next_change, now=now)
     context["mobile"] = mobile_context(station, now)
+    assert station.id is not None  # a stored station (from the index)
     events = station_page_events(request.app.state.events.current(), station.id, now)
     return page("page.html", display_code=display_code(found.code), events=events, **context)

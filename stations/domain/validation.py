@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -1498,7 +1498,14 @@ def plain_station(
     )
 
 
-_UNREAD = object()
+class _Unread(Enum):
+    """The mark of a cell not read yet (a cache's miss): an enum member, so that ``is``
+    tells it from every value a cache holds (None included) and the type checker knows."""
+
+    UNREAD = 0
+
+
+_UNREAD: Final = _Unread.UNREAD
 _FLAGS = ("self_service_24h", "registration_required", "signage_unified", "sample")
 _READ_KEPT = 4096  # distinct cells kept per group (a sheet has a few hundred at most)
 _READ: dict[str, dict[Any, Any]] = {}
@@ -1759,9 +1766,9 @@ def plain_records(
     name, address, host = texts["name"], texts["address"], texts["host"]
     phone_text, brand, ext = texts["contact_phone"], texts["brand"], texts["external_id"]
     for system, rows in by_system.items():
-        x = np.array([src_lon[i] for i in rows], np.float64)
-        y = np.array([src_lat[i] for i in rows], np.float64)
-        lon, lat = to_wgs84(x, y, crs=system)
+        xs = np.array([src_lon[i] for i in rows], np.float64)
+        ys = np.array([src_lat[i] for i in rows], np.float64)
+        lon, lat = to_wgs84(xs, ys, crs=system)
         lon, lat = np.asarray(lon, np.float64), np.asarray(lat, np.float64)
         adcodes = districts.lookup(lon, lat).tolist()
         crs_value = system.value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,7 +274,7 @@ class StationRows:
             self.columns.get("amenities") is not None
             and normal_header(self.columns["amenities"]) in FREE_TEXT_AMENITY_HEADERS
         )
-        self._iter: Iterator[tuple[int, dict[str, Any]]] | None = None
+        self._iter: Generator[tuple[int, dict[str, Any]], None, None] | None = None
         # Whether every cell is text (a CSV's): what a planner reading columns of text needs.
         self.text_cells = False
 
@@ -325,7 +325,7 @@ class StationRows:
         finally:
             self._close_rows()
 
-    def _each(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _each(self) -> Generator[tuple[int, dict[str, Any]], None, None]:
         try:
             for row in self._rows:
                 read = self.cells(row)

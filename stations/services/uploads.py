@@ -630,7 +630,9 @@ class _PlainLane:
         near = iter(ctx.finder.near_registry(lon, lat))
         finder, hours = ctx.finder, self.hours
         for c in checked:
-            if type(c) is not tuple:
+            # isinstance, not type() is: one check either way, and it narrows ``c`` (no
+            # row in ``checked`` is of a subclass of tuple: UploadRow and _Checked are not).
+            if not isinstance(c, tuple):
                 yield c if isinstance(c, UploadRow) else _finish_row(ctx, c, stored, next(near))
             else:
                 seq, number, r = c

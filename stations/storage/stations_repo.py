@@ -321,19 +321,22 @@ class SQLStations(SQLBase, StationStore):
         run: list[dict[str, Any]] = []  # the run's records
         bulk = self._BULK_ROWS > 1
         for change in changes:
-            kind = type(change)
-            if bulk and (kind is CreateRecord or (kind is Create and change.station.id is None)):
-                run.append(
-                    change.record if kind is CreateRecord else station_to_dict(change.station)
-                )
-                if len(run) >= self._BULK_ROWS:
+            # type() is, not isinstance: exactly these two kinds go in bulk (and the
+            # checks narrow ``change`` for the type checker).
+            if bulk and type(change) is CreateRecord:
+                record = change.record
+            elif bulk and type(change) is Create and change.station.id is None:
+                record = station_to_dict(change.station)
+            else:
+                if run:
                     yield from self._insert_many(c, run, at, actor, batch_id, touched)
                     run = []
+                yield self._apply_one(c, change, at, actor, batch_id, touched)
                 continue
-            if run:
+            run.append(record)
+            if len(run) >= self._BULK_ROWS:
                 yield from self._insert_many(c, run, at, actor, batch_id, touched)
                 run = []
-            yield self._apply_one(c, change, at, actor, batch_id, touched)
         if run:
             yield from self._insert_many(c, run, at, actor, batch_id, touched)
 
