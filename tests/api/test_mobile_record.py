@@ -295,3 +295,23 @@ def test_the_openapi_body_shows_a_bus_with_three_stops(client):
     examples = post["requestBody"]["content"]["application/json"]
     found = json.dumps(examples, ensure_ascii=False)
     assert '"mobile": true' in found and found.count('"hours": "周') >= 3
+
+
+def test_a_stored_timetable_todays_rules_refuse_is_kept_by_a_patch_that_leaves_it(
+    client, store, yuzhong, districts
+):
+    from stations.domain.model import Stop
+    from tests.mobile_data import SQUARE, make_bus
+
+    past = Stop("旧集市", 106.52, 29.54, "2025 Jan 08 10:00-14:00", "2025年1月8日 10:00-14:00")
+    bus = store.create(make_bus(districts, past, SQUARE), actor="t")  # stored before today
+    url = f"/v1/stations/{bus.id}"
+    r = client.patch(url, json={"name": "一号车", "version": 1}, headers=yuzhong)
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "一号车"
+    assert "保留原样" in r.text  # said, for the union to correct
+    assert store.get(bus.id).stops == bus.stops
+    # A patch of the stops themselves is held to today's rules.
+    stops = [{"name": "旧集市", "lon": 106.52, "lat": 29.54, "hours": "2025年1月8日 10:00-14:00"}]
+    r = client.patch(url, json={"stops": stops, "version": 2}, headers=yuzhong)
+    assert r.status_code == 422 and store.get(bus.id).version == 2
