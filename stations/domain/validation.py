@@ -981,6 +981,9 @@ def _outside_districts(col: _Collector, lon: float, lat: float, districts: Distr
     )
 
 
+_AXES = {"lon": "经度", "lat": "纬度"}
+
+
 @dataclass(frozen=True, slots=True)
 class _StopPlace:
     """The station's position rules, applied to the stops of a mobile station (see
@@ -1013,7 +1016,9 @@ class _StopPlace:
             if not self._known(*where):
                 self._district(sub, lon, lat, where, said)
         for p in sub.problems:
-            self.col.add(field_, p.code, f"{label}：{p.message}", p.value)
+            # "经度不是数字：abc": which of the pair, where the number is what is wrong.
+            axis = _AXES.get(p.field, "") if p.code == "invalid_number" else ""
+            self.col.add(field_, p.code, f"{label}：{axis}{p.message}", p.value)
         if self.warnings is not None:
             self.warnings.extend(
                 Problem(field_, w.code, f"{label}：{w.message}", w.value) for w in said

@@ -259,3 +259,25 @@ def _checks(said):
         text=lambda _f, v: "" if v is None else str(v).strip(),
         position=lambda _f, _l, lon, lat: (float(lon), float(lat)),
     )
+
+
+def test_a_stop_position_that_is_not_numbers_says_which_of_the_pair(districts):
+    stops = [{"name": "大坪", "lon": "abc", "lat": "xyz", "hours": "周三 10:00-14:00"}]
+    messages = [p.message for p in _problems(districts, stops=stops) if p.field.startswith("stops")]
+    assert any("经度不是数字：abc" in m for m in messages)
+    assert any("纬度不是数字：xyz" in m for m in messages)
+
+
+def test_check_stops_applies_the_saves_rules_to_a_timetable_alone(districts):
+    from geodata.crs import CoordinateSystem
+    from stations.domain.model import Owner
+    from stations.domain.validation import check_stops
+
+    owner = Owner.parse("district:500103")
+    good = "大坪 | 106.52,29.54 | 周三 10:00-14:00\n两路口 | 106.545,29.56 | 周六 9:00-12:00"
+    read = check_stops(good, crs=CoordinateSystem.WGS84, owner=owner, districts=districts)
+    assert [s.name for s in read.stops] == ["大坪", "两路口"] and read.problems == ()
+    # In 江北区, far from 渝中区: not this district union's to place; nothing read.
+    away = f"观音桥 | {GUANYINQIAO[0]},{GUANYINQIAO[1]} | 周一 10:00-12:00"
+    read = check_stops(away, crs=CoordinateSystem.WGS84, owner=owner, districts=districts)
+    assert read.stops == () and read.problems and read.problems[0].field == "stops[0].lon"
