@@ -60,3 +60,15 @@ def post(client: TestClient, url: str, csrf: str, **kw: Any) -> Any:
     data = dict(kw.pop("data", None) or {})
     data["csrf"] = csrf
     return client.post(url, data=data, **kw)
+
+
+def as_posted(values: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Form values (with ``changes``) as a browser posts them: ticked boxes as "1",
+    unticked ones absent."""
+    out: dict[str, Any] = {}
+    for key, value in {**values, **changes}.items():
+        if value is True:
+            out[key] = "1"
+        elif value is not False:
+            out[key] = value
+    return out

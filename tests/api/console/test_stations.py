@@ -15,24 +15,11 @@ from stations.domain.uploads import upload_crs
 from stations.formats.io import read_rows
 from stations.services.console_queries import blank_form, form_values
 from stations.services.uploads import plan_upload
+from tests.api.console.helpers import as_posted as _form
 from tests.api.console.helpers import login, make_account, post
 from tests.builders import GUANYINQIAO, JIEFANGBEI, make_station
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def _form(values: dict, **changes) -> dict:
-    """Form fields as a browser posts them (unticked checkboxes absent)."""
-    values = {**values, **changes}
-    out: dict = {}
-    for key, value in values.items():
-        if value is True:
-            out[key] = "1"
-        elif value is False:
-            continue
-        else:
-            out[key] = value
-    return out
 
 
 def _yuzhong(store, districts, **kw):

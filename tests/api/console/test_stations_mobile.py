@@ -12,20 +12,10 @@ from fastapi.testclient import TestClient
 from geodata.crs import CoordinateSystem, from_wgs84, to_wgs84
 from stations.domain.model import Stop
 from stations.services.console_queries import blank_form, form_values
+from tests.api.console.helpers import as_posted as _form
 from tests.api.console.helpers import login, make_account, post
 from tests.builders import JIEFANGBEI
 from tests.mobile_data import MARKET, SQUARE, make_bus
-
-
-def _form(values: dict, **changes) -> dict:
-    """Form fields as a browser posts them (unticked checkboxes absent)."""
-    out: dict = {}
-    for key, value in {**values, **changes}.items():
-        if value is True:
-            out[key] = "1"
-        elif value is not False:
-            out[key] = value
-    return out
 
 
 def _gcj(lon: float, lat: float) -> str:
