@@ -37,6 +37,7 @@ from stations.domain.model import (
     ENTRY_METHOD_LABELS,
     PROVIDER_LABELS,
     STATUS_LABELS,
+    Owner,
     Station,
 )
 from stations.domain.validation import Problem, ValidationError
@@ -53,6 +54,7 @@ from stations.services.console_queries import (
     edit_patch,
     field_label,
     filed_apart,
+    form_crs,
     form_record,
     form_values,
     hours_preview,
@@ -334,7 +336,7 @@ def update(
         fresh = station_to_change(services.store, user.principal, station_id)
         clash = conflict(services.store, loaded, fresh, values)
         # The form shows what "apply mine" saves: the current version, the clerk's on top.
-        values = merged_form(form_values(loaded), values, form_values(fresh))
+        values = merged_form(form_values(loaded), values, form_values(fresh, form_crs(loaded)))
         base = fresh.version
         refused = {"station": fresh, "clash": clash, "status_code": 409, "error": STALE}
     except (ValidationError, DuplicateStationError) as exc:
@@ -367,16 +369,30 @@ def stops_check(
 ) -> Response:
     """A timetable as typed (the form's live check and map of the stops): each stop read,
     or the Chinese problems. A POST (with the form's CSRF token) only because a timetable
-    may be longer than a URL holds; nothing is written."""
+    may be longer than a URL holds; nothing is written. ``station_id``: the station whose
+    form it is (the clerk's own), so that the lines left alone are its stored stops;
+    ``owner``: the city union's owner field (whose district the stops must lie in)."""
+    station = None
+    sid = str(posted.get("station_id") or "")
+    if sid.isdigit():
+        station = station_to_change(services.store, user.principal, int(sid))
     body = stops_preview(
         services.districts,
         str(posted.get("stops") or ""),
         str(posted.get("crs") or "wgs84"),
-        owner=user.principal.owner,
+        owner=user.principal.owner or _typed_owner(posted) or (station.owner if station else None),
         border_tolerance_m=services.settings.border_tolerance_m,
         now=datetime.now(TZ),
+        station=station,
     )
     return json_response(body, headers=JSON_HEADERS)
+
+
+def _typed_owner(posted: dict[str, Any]) -> Owner | None:
+    try:
+        return Owner.parse(str(posted.get("owner") or "")) if posted.get("owner") else None
+    except ValueError:
+        return None  # the save says what is wrong with it
 
 
 @router.get("/console/api/position")

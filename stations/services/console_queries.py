@@ -253,10 +253,17 @@ def _stops_in(station: Station, crs: CoordinateSystem) -> str:
     return stops_text(station.stops, at)
 
 
-def form_values(station: Station) -> dict[str, Any]:
+def form_crs(station: Station) -> CoordinateSystem:
+    """The system a station's form writes its position (and stops) in: the one it was
+    given in."""
+    return station.source_crs if station.source_crs in FORM_CRS else CoordinateSystem.WGS84
+
+
+def form_values(station: Station, crs: CoordinateSystem | None = None) -> dict[str, Any]:
     """A stored station as the form's fields (strings, lists and flags), its position (and
-    a mobile station's stops) in the system it was given in."""
-    crs = station.source_crs if station.source_crs in FORM_CRS else CoordinateSystem.WGS84
+    a mobile station's stops) in the system it was given in, or in ``crs`` (another version
+    shown beside the form the clerk loaded: in that form's system)."""
+    crs = crs or form_crs(station)
     lon, lat = from_wgs84(station.lon, station.lat, crs=crs)
     values: dict[str, Any] = {k: getattr(station, k) for k in TEXT_FIELDS}
     values |= {k: getattr(station, k) for k in FLAG_FIELDS}
@@ -440,29 +447,37 @@ def edit_patch(
     if current is None or current.version == loaded.version:
         patch = changed_fields(form_record(base), form_record(values))
     else:
-        now = form_values(current)
+        # The current version in the system of the form the clerk loaded: what they left
+        # alone (the position, the stops) reads the same there.
+        now = form_values(current, form_crs(loaded))
         merged = merged_form(base, values, now)
         patch = changed_fields(form_record(now), form_record(merged))
     if "stops" in patch:  # the clerk's (a merge takes the stops only from the clerk's form)
-        patch["stops"] = _stops_patch(patch["stops"], patch["crs"], loaded, base["stops"])
+        patch["stops"] = resolve_stops(patch["stops"], patch["crs"], loaded)
     return patch
 
 
-def _stops_patch(text: str, crs: str, loaded: Station, loaded_text: str) -> Any:
-    """The patch's stops for the box's ``text`` (positions in ``crs``): each stop whose line
-    is the one the form showed for ``loaded`` (``loaded_text``) is that stored stop, its
-    position converted from the stored WGS-84 at full precision (not read back from the
-    7-decimal text, nor in another system had the 坐标系 select changed); the other lines as
-    typed. ``text`` itself when it does not read as stops (validation then says why)."""
+def resolve_stops(text: str, crs: str, loaded: Station | None) -> Any:
+    """The stops the box's ``text`` means (positions in ``crs``), as a save reads them and
+    the live check shows them: each stop whose line is the one the form showed for
+    ``loaded`` is that stored stop, its position converted from the stored WGS-84 at full
+    precision (not read back from the 7-decimal text, nor in another system had the 坐标系
+    select changed); the other lines as typed. ``text`` itself when it does not read as
+    stops, or ``crs`` is no system (validation then says why)."""
 
     def ignore(*_: Any) -> None:
         return None
 
+    if loaded is None or not loaded.stops:
+        return text
     entries = parse_stops_text(text, ignore)
-    shown = parse_stops_text(loaded_text, ignore) or []
+    shown = parse_stops_text(form_values(loaded)["stops"], ignore) or []
     if entries is None or len(shown) != len(loaded.stops):
         return text
-    system = parse_crs(crs)
+    try:
+        system = parse_crs(crs)
+    except ValueError:
+        return text
     as_stored = {}
     for entry, stop in zip(shown, loaded.stops, strict=True):
         x, y = from_wgs84(stop.lon, stop.lat, crs=system)
@@ -559,7 +574,7 @@ def conflict(store: Store, loaded: Station, current: Station, mine: Mapping[str,
     """What changed between ``loaded`` (the clerk's base) and ``current``, who changed it
     and when, and which of those fields the clerk changed too."""
     before = _comparable(form_values(loaded))
-    now = _comparable(form_values(current))
+    now = _comparable(form_values(current, form_crs(loaded)))
     # A form without the owner field (a district or industry clerk's) leaves it as it was.
     typed = _comparable({**mine, "owner": mine.get("owner") or form_values(loaded)["owner"]})
     changes = [
@@ -700,11 +715,14 @@ def stops_preview(
     owner: Owner | None,
     border_tolerance_m: float,
     now: datetime,
+    station: Station | None = None,
 ) -> dict[str, Any]:
-    """A timetable as the clerk types it (the 停靠点 box, positions in ``crs``), checked by
-    the rules a save applies (a district union's stops in its own district): each stop
-    read (its hours as stored, its position in every system and its district, for the
-    form's map), or the Chinese problems, each naming its stop."""
+    """A timetable as the clerk types it (the 停靠点 box, positions in ``crs``) in the form
+    of ``station`` (None: a new one), checked by the rules a save applies for ``owner``
+    (a district union's stops in its own district): each stop as the save would read it
+    (the lines left alone are the stored stops, :func:`resolve_stops`; its hours as stored,
+    its position in every system and its district, for the form's map), or the Chinese
+    problems, each naming its stop."""
     try:
         system = parse_crs(crs)
     except ValueError:
@@ -712,7 +730,7 @@ def stops_preview(
     if not text.strip():
         return {"ok": True, "problems": [], "stops": [], "warnings": []}
     read = check_stops(
-        text,
+        resolve_stops(text, system.value, station),
         crs=system,
         owner=owner,
         districts=districts,

@@ -114,8 +114,8 @@ def _build_patched(
     touched = {"listings" if k.startswith(flat) else k for k in patch}
     if "hours_text" in touched:
         touched.add("hours")
-    if "mobile" in touched:
-        touched.add("stops")
+    if touched & {"mobile", "owner"}:
+        touched.add("stops")  # a new owner holds the stops to its own district
 
     def build(fields: dict[str, Any]) -> Station:
         return build_station(

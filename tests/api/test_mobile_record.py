@@ -315,3 +315,23 @@ def test_a_stored_timetable_todays_rules_refuse_is_kept_by_a_patch_that_leaves_i
     stops = [{"name": "旧集市", "lon": 106.52, "lat": 29.54, "hours": "2025年1月8日 10:00-14:00"}]
     r = client.patch(url, json={"stops": stops, "version": 2}, headers=yuzhong)
     assert r.status_code == 422 and store.get(bus.id).version == 2
+
+
+def test_a_bus_given_to_another_district_must_have_its_stops_there(client, store, districts):
+    from stations.domain.auth import Principal, Role
+    from stations.domain.validation import ValidationError
+    from stations.services.stations import patch_station
+    from tests.mobile_data import make_bus
+
+    bus = store.create(make_bus(districts), actor="t")  # 渝中区's, its stops in 渝中区
+    admin = Principal("city", "city", Role.ADMIN, None)
+    patch = {
+        "owner": "district:500105",
+        "lon": GUANYINQIAO[0],
+        "lat": GUANYINQIAO[1],
+        "crs": "wgs84",
+    }
+    with pytest.raises(ValidationError) as info:
+        patch_station(store, districts, admin, bus, patch, expected_version=1)
+    assert any(p.field.startswith("stops") for p in info.value.problems)
+    assert store.get(bus.id).owner == bus.owner

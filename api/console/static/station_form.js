@@ -171,7 +171,7 @@
   // The box's text is read by the server with the rules a save applies; its stops are
   // drawn on the map as numbered dots (names as text), its problems shown under the box.
   var stopsIn = $("f-stops"), stopsOut = $("stops-preview"), mobileIn = document.querySelector("input[name=mobile]");
-  var csrfIn = document.querySelector("#station-form input[name=csrf]");
+  var csrfIn = document.querySelector("#station-form input[name=csrf]"), ownerIn = $("f-owner");
   var stopLayer = (map && window.L) ? window.L.layerGroup().addTo(map) : null;
   var fitted = false, stopPoints = [];
 
@@ -223,7 +223,9 @@
       drawStops([]);
       return;
     }
-    postForm("/console/api/stops", { stops: text, crs: crs, csrf: csrfIn ? csrfIn.value : "" }).then(function (r) {
+    var fields = { stops: text, crs: crs, csrf: csrfIn ? csrfIn.value : "", station_id: data.station_id || "" };
+    if (ownerIn) fields.owner = ownerIn.value;
+    postForm("/console/api/stops", fields).then(function (r) {
       if (stopsIn.value !== text || crsIn.value !== crs) return; // typed on meanwhile
       stopsOut.textContent = "";
       stopsOut.classList.toggle("bad", !r.ok);

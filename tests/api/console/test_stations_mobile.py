@@ -393,3 +393,77 @@ def test_an_unchanged_save_of_a_fixed_station_makes_no_new_version(console, stor
     )
     assert answer.status_code == 200 and "没有改动" in answer.text
     assert store.get(station.id).version == 1
+
+
+# -- found by the second review -----------------------------------------------------------
+
+
+def test_an_unknown_system_with_changed_stops_is_a_422_not_a_crash(console, store, districts):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    stops = values["stops"].replace("周六 9:00-12:00", "周日 9:00-12:00")
+    answer = post(
+        console,
+        f"/console/stations/{bus.id}",
+        csrf,
+        data=_form(values, crs="mars", stops=stops, base_version="1"),
+    )
+    assert answer.status_code == 422 and store.get(bus.id) == bus
+
+
+def test_their_move_in_another_system_and_my_stop_are_both_kept(console, store, districts):
+    bus, csrf, other, other_csrf = _two_clerks(console, store, districts)
+    loaded = form_values(bus)  # GCJ-02
+    url = f"/console/stations/{bus.id}"
+    east = (bus.lon + 0.002, bus.lat)
+    theirs = _form(
+        loaded, lon=f"{east[0]:.7f}", lat=f"{east[1]:.7f}", crs="wgs84", base_version="1"
+    )
+    assert post(other, url, other_csrf, data=theirs).status_code == 200
+    assert store.get(bus.id).source_crs == CoordinateSystem.WGS84
+    mine_stops = loaded["stops"].replace("周六 9:00-12:00", "周日 9:00-12:00")
+    mine = _form(loaded, stops=mine_stops, base_version="1", expected_version="1")
+    refused = post(console, url, csrf, data=mine)
+    assert refused.status_code == 409
+    # The form shown holds their position in my form's system, the box in the same one.
+    assert 'value="gcj02" selected' in refused.text
+    applied = post(
+        console, url, csrf, data={**mine, "expected_version": "2"}, follow_redirects=False
+    )
+    assert applied.status_code == 303, applied.text[:1500]
+    now = store.get(bus.id)
+    assert abs(now.lon - east[0]) < 1e-6  # their move kept
+    assert now.stops[1].hours_text == "周日 9:00-12:00"  # my stop
+    assert abs(now.stops[0].lon - MARKET.lon) < 1e-9  # left alone: the stored stop
+    assert abs(now.stops[1].lon - SQUARE.lon) < 1e-6  # retyped: read from its 7 decimals
+    other.close()
+
+
+def test_the_live_check_of_a_stations_form_reads_the_untouched_lines_as_a_save(
+    console, store, districts
+):
+    bus = _stored_bus(store, districts)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    text = form_values(bus)["stops"]  # GCJ-02 numbers; the select set to BD-09
+    data = {"stops": text, "crs": "bd09", "station_id": str(bus.id)}
+    r = post(console, "/console/api/stops", csrf, data=data).json()
+    assert r["ok"] is True
+    for got, want in zip(r["stops"], (MARKET, SQUARE), strict=True):
+        assert abs(got["wgs84"]["lon"] - want.lon) < 1e-9  # where the save keeps them
+    # Without the station, the same numbers are read as typed, in BD-09: elsewhere.
+    r = post(console, "/console/api/stops", csrf, data={"stops": text, "crs": "bd09"}).json()
+    assert abs(r["stops"][0]["wgs84"]["lon"] - MARKET.lon) > 1e-3
+
+
+def test_the_city_unions_live_check_holds_stops_to_the_owner_typed(console, store, districts):
+    make_account(store, districts, role="admin", code=None)
+    csrf = login(console, "city")
+    away = "观音桥 | 106.5320,29.5800 | 周一 10:00-12:00"  # 江北区
+    data = {"stops": away, "crs": "wgs84", "owner": "district:500103"}
+    r = post(console, "/console/api/stops", csrf, data=data).json()
+    assert r["ok"] is False
+    r = post(console, "/console/api/stops", csrf, data={**data, "owner": "district:500105"}).json()
+    assert r["ok"] is True
