@@ -68,7 +68,12 @@ from stations.services.console_queries import (
     typed_fields,
     union_stations,
 )
-from stations.services.stations import create_station, patch_station, station_to_change
+from stations.services.stations import (
+    Written,
+    create_station,
+    patch_station,
+    station_to_change,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -210,6 +215,7 @@ def form_page(
     errors: dict[str, list[str]] | None = None,
     clash: Conflict | None = None,
     status_code: int = 200,
+    saved_warnings: Sequence[str] = (),
     **context: Any,
 ) -> Response:
     """The station form (``station`` None: a new one) holding ``values``."""
@@ -234,6 +240,7 @@ def form_page(
         ops=ops,
         station_code=code,
         errors=errors or {},
+        saved_warnings=saved_warnings,
         conflict=clash,
         owners=sorted({str(s.owner) for s in services.index.current().stations}),
         status_labels=STATUS_LABELS,
@@ -291,7 +298,7 @@ def create(
             status_code=422,
             error=INVALID,
         )
-    return RedirectResponse(f"/console/stations/{written.station.id}?saved=1", status_code=303)
+    return _saved(request, services, user, written)
 
 
 def _version(posted: dict[str, Any], key: str) -> int:
@@ -323,7 +330,7 @@ def update(
         if not patch and current.version == expected:  # no new version, no audit entry
             # (A stale form changed nothing either, but is shown what changed meanwhile.)
             return RedirectResponse(f"/console/stations/{station_id}?saved=0", status_code=303)
-        patch_station(
+        written = patch_station(
             services.store,
             services.districts,
             user.principal,
@@ -351,8 +358,27 @@ def update(
         # Deleted while the clerk edited it: their input kept, in a form that creates it anew.
         refused = {"station": None, "status_code": 409, "error": GONE}
     else:
-        return RedirectResponse(f"/console/stations/{station_id}?saved=1", status_code=303)
+        return _saved(request, services, user, written)
     return form_page(request, services, user, values=values, base_version=base, **refused)
+
+
+def _saved(request: Request, services: Services, user: ConsoleUser, written: Written) -> Response:
+    """After a save: the form again (a redirect), or, when the save was accepted with
+    warnings (a position near the district's border, a stored field kept as it was), the
+    saved form with them, so the clerk reads them (a repeated post saves nothing more:
+    it changes nothing)."""
+    station = written.station
+    if not written.warnings:
+        return RedirectResponse(f"/console/stations/{station.id}?saved=1", status_code=303)
+    return form_page(
+        request,
+        services,
+        user,
+        station=station,
+        values=form_values(station),
+        notice="已保存",
+        saved_warnings=[p.message for p in written.warnings],
+    )
 
 
 @router.get("/console/api/hours")

@@ -370,7 +370,7 @@ def test_a_stored_stand_now_past_does_not_lock_the_bus_from_edits(console, store
         data=_form(values, name="一号车", base_version="1"),
         follow_redirects=False,
     )
-    assert renamed.status_code == 303, renamed.text[:2000]
+    assert renamed.status_code == 200 and "已保留原样" in html.unescape(renamed.text)
     now = store.get(bus.id)
     assert now.name == "一号车" and now.stops == bus.stops and now.mobile
     # Changing the timetable holds it to today's rules: the past stand must go.
@@ -467,3 +467,23 @@ def test_the_city_unions_live_check_holds_stops_to_the_owner_typed(console, stor
     assert r["ok"] is False
     r = post(console, "/console/api/stops", csrf, data={**data, "owner": "district:500105"}).json()
     assert r["ok"] is True
+
+
+def test_a_save_accepted_with_a_note_shows_the_note(console, store, districts):
+    past = Stop(
+        "旧集市", MARKET.lon, MARKET.lat, "2025 Jan 08 10:00-14:00", "2025年1月8日 10:00-14:00"
+    )
+    bus = _stored_bus(store, districts, past, SQUARE)
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(bus)
+    answer = post(
+        console,
+        f"/console/stations/{bus.id}",
+        csrf,
+        data=_form(values, name="一号车", base_version="1"),
+    )
+    assert answer.status_code == 200 and "已保存" in answer.text
+    notes = html.unescape(answer.text).split('id="saved-warnings"')[1].split("</div>")[0]
+    assert "旧集市" in notes and "已保留原样" in notes
+    assert store.get(bus.id).name == "一号车"
