@@ -134,6 +134,10 @@ class Network:
         u, v, fwd, back, st, w = u[keep], v[keep], fwd[keep], back[keep], st[keep], w[keep]
         _, _, seg_len = _GEOD.inv(lon_a[u], lat_a[u], lon_a[v], lat_a[v])
         seg_len = np.asarray(seg_len, dtype=np.float64)
+        # A piece between two nodes on one spot goes both ways, whatever its tags: the two
+        # are one place (a point on it is at both ends at once).
+        same = seg_len == 0
+        fwd, back = fwd | same, back | same
         seg = np.arange(u.size)
         # Directed edges: the forward ones, then the backward ones, then sorted by source.
         src = np.concatenate([u[fwd], v[back]])

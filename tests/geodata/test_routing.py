@@ -708,3 +708,26 @@ def test_a_far_answer_is_searched_from_the_straight_line_bound(monkeypatch) -> N
     calls.clear()
     assert router.nearest(lon[0], lat[0], k=1).index.tolist() == [0]
     assert calls == []
+
+
+def test_a_one_way_piece_between_two_nodes_on_one_spot_goes_both_ways() -> None:
+    # Found by the property test above: nodes 1 and 2 on one spot, the piece between them
+    # one-way (2 -> 1). A point on 0-1 reaches the station on 2-3: nothing lies between 1
+    # and 2, so no one-way rule can stand between them.
+    lon = np.array([LON0, LON0 + DEG, LON0 + DEG, LON0 + 2 * DEG])
+    lat = np.array([LAT0, LAT0, LAT0, LAT0])
+    net = Network.from_segments(
+        "walk",
+        lon,
+        lat,
+        [0, 1, 2],
+        [1, 2, 3],
+        forward=[True, False, True],
+        backward=[True, True, True],
+    )
+    assert net.seg_length_m[1] == 0
+    station = (np.array([LON0 + 1.5 * DEG]), np.array([LAT0]))
+    router = Router(net, Snapper(net), *station, snap_max_m=SNAP, speed_kmh=SPEED)
+    times = router.service_times(None, limit_s=math.inf)
+    point = router.snapper.snap([LON0 + DEG * 0.5], [LAT0], max_m=SNAP)
+    assert np.isfinite(times.at(point)).all()
