@@ -404,7 +404,7 @@ def _merged(before: Sequence[Any], mine: Sequence[Any], now: Sequence[Any]) -> l
 
 # Form fields that change together: a position, each provider's 上图 listing. (The stops
 # merge as one field: their lines the clerk left alone are the stored stops, see
-# _stops_patch, so they mean the same in any system.)
+# resolve_stops, so they mean the same in any system.)
 FORM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("lon", "lat", "crs"),
     *(tuple(f"{p.value}_{k}" for k in LISTING_KEYS) for p in Provider),
@@ -682,6 +682,15 @@ def hours_preview(text: str, *, now: datetime) -> dict[str, Any]:
     }
 
 
+def _in_every_system(lon: float, lat: float) -> dict[str, dict[str, float]]:
+    """A WGS-84 position in each system of the form, to 7 decimals (as the form writes)."""
+    out = {}
+    for s in FORM_CRS:
+        x, y = from_wgs84(lon, lat, crs=s)
+        out[s.value] = {"lon": round(float(x), 7), "lat": round(float(y), 7)}
+    return out
+
+
 def position_preview(
     districts: Districts, lon: float, lat: float, crs: str | CoordinateSystem
 ) -> dict[str, Any]:
@@ -697,10 +706,7 @@ def position_preview(
     if verdict is not PositionVerdict.IN_CHINA:
         return {"ok": False, "error": f"位置不在中国境内：经度 {lon}、纬度 {lat}"}
     wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs=system))
-    out: dict[str, Any] = {"ok": True}
-    for s in FORM_CRS:
-        x, y = from_wgs84(wlon, wlat, crs=s)
-        out[s.value] = {"lon": round(float(x), 7), "lat": round(float(y), 7)}
+    out: dict[str, Any] = {"ok": True, **_in_every_system(wlon, wlat)}
     adcode = districts.lookup(wlon, wlat)
     district = districts.find(adcode) if adcode else None
     out["district"] = {"adcode": adcode, "name": district.name} if district is not None else None
@@ -726,7 +732,8 @@ def stops_preview(
     try:
         system = parse_crs(crs)
     except ValueError:
-        return {"ok": False, "problems": [f"未知的坐标系：{crs}"], "stops": [], "warnings": []}
+        said = f"未知的坐标系：{str(crs)[:40]}"
+        return {"ok": False, "problems": [said], "stops": [], "warnings": []}
     if not text.strip():
         return {"ok": True, "problems": [], "stops": [], "warnings": []}
     read = check_stops(
@@ -740,9 +747,7 @@ def stops_preview(
     stops = []
     for stop in read.stops:
         where: dict[str, Any] = {"name": stop.name, "hours": stop.hours_text, "osm": stop.hours}
-        for s in FORM_CRS:
-            x, y = from_wgs84(stop.lon, stop.lat, crs=s)
-            where[s.value] = {"lon": round(float(x), 7), "lat": round(float(y), 7)}
+        where |= _in_every_system(stop.lon, stop.lat)
         adcode = districts.lookup(stop.lon, stop.lat)
         district = districts.find(adcode) if adcode else None
         where["district"] = district.name if district is not None else None
