@@ -471,7 +471,7 @@ def resolve_stops(text: str, crs: str, loaded: Station | None) -> Any:
     if loaded is None or not loaded.stops:
         return text
     entries = parse_stops_text(text, ignore)
-    shown = parse_stops_text(form_values(loaded)["stops"], ignore) or []
+    shown = parse_stops_text(_stops_in(loaded, form_crs(loaded)), ignore) or []
     if entries is None or len(shown) != len(loaded.stops):
         return text
     try:

@@ -46,6 +46,18 @@ def _bus_form(**changes) -> dict:
     return _form(values)
 
 
+# A dated stand now past: a timetable today's rules refuse, stored before them.
+PAST_STAND = Stop(
+    "旧集市", MARKET.lon, MARKET.lat, "2025 Jan 08 10:00-14:00", "2025年1月8日 10:00-14:00"
+)
+
+
+def _clerk(console, store, districts) -> str:
+    """渝中区总工会's clerk, signed in: the session's CSRF token."""
+    make_account(store, districts, code="500103")
+    return login(console, "yz500103")
+
+
 def _stored_bus(store, districts, *stops: Stop):
     """A bus as a union gave it in GCJ-02 (its form is then in GCJ-02)."""
     bus = make_bus(districts, *stops)
@@ -53,8 +65,7 @@ def _stored_bus(store, districts, *stops: Stop):
 
 
 def test_a_clerk_creates_a_bus_with_its_timetable_in_gcj02(console, store, districts):
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     blank = console.get("/console/stations/new")
     assert "流动驿站" in blank.text and 'name="stops"' in blank.text
     assert "名称 | 经度,纬度 | 停靠时间" in blank.text  # how to write it, on the form
@@ -76,8 +87,7 @@ def test_a_clerk_creates_a_bus_with_its_timetable_in_gcj02(console, store, distr
 
 def test_an_edit_of_another_field_leaves_the_stops_exactly_as_stored(console, store, districts):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     page = console.get(f"/console/stations/{bus.id}")
     assert "大坪市场 | " in html.unescape(page.text)
     posted = _form(form_values(bus), name="一号车（改名）", base_version=str(bus.version))
@@ -90,8 +100,7 @@ def test_an_edit_of_another_field_leaves_the_stops_exactly_as_stored(console, st
 
 def test_a_changed_stop_is_read_in_the_forms_system_and_the_rest_kept(console, store, districts):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     assert values["crs"] == "gcj02"
     lines = values["stops"].splitlines()
@@ -117,8 +126,7 @@ def test_a_changed_stop_is_read_in_the_forms_system_and_the_rest_kept(console, s
 
 def test_an_impossible_timetable_is_refused_beside_it_and_nothing_saved(console, store, districts):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     overlapping = values["stops"].replace("周六 9:00-12:00", "周三 11:00-15:00")
     posted = _form(values, stops=overlapping, base_version=str(bus.version))
@@ -137,8 +145,7 @@ def test_an_impossible_timetable_is_refused_beside_it_and_nothing_saved(console,
 
 def test_a_bus_becomes_a_fixed_station_only_with_its_stops_cleared(console, store, districts):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     url = f"/console/stations/{bus.id}"
     kept = post(console, url, csrf, data=_form(values, mobile=False, base_version="1"))
@@ -213,8 +220,7 @@ def _check(console, csrf, text, crs="gcj02"):
 
 
 def test_the_live_check_reads_each_stop_in_the_forms_system(console, store, districts):
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     text = _bus_form()["stops"]
     r = _check(console, csrf, text)
     assert r["ok"] is True and r["problems"] == []
@@ -235,8 +241,7 @@ def test_the_live_check_reads_each_stop_in_the_forms_system(console, store, dist
 
 
 def test_the_live_check_says_what_a_save_would_refuse(console, store, districts):
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     text = _bus_form()["stops"]
     overlap = _check(console, csrf, text.replace("周六 9:00-12:00", "周三 11:00-15:00"))
     assert overlap["ok"] is False and overlap["stops"] == []
@@ -268,8 +273,7 @@ def test_the_live_check_needs_a_session_and_the_forms_token(console, store, dist
 
 def test_a_browsers_crlf_box_is_no_change_and_the_stops_stay_to_the_bit(console, store, districts):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     crlf = values["stops"].replace("\n", "\r\n") + "\r\n"  # as Chromium posts a textarea
     url = f"/console/stations/{bus.id}"
@@ -292,8 +296,7 @@ def test_a_browsers_crlf_box_is_no_change_and_the_stops_stay_to_the_bit(console,
 
 def test_a_changed_select_leaves_the_untouched_stops_where_they_are(console, store, districts):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     lines = values["stops"].splitlines()
     # The select set to WGS-84 (the numbers above as they were), one stop retyped in it.
@@ -355,12 +358,8 @@ def test_a_conflict_keeps_one_clerks_timetable_and_the_others_move(console, stor
 
 
 def test_a_stored_stand_now_past_does_not_lock_the_bus_from_edits(console, store, districts):
-    past = Stop(
-        "旧集市", MARKET.lon, MARKET.lat, "2025 Jan 08 10:00-14:00", "2025年1月8日 10:00-14:00"
-    )
-    bus = _stored_bus(store, districts, past, SQUARE)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    bus = _stored_bus(store, districts, PAST_STAND, SQUARE)
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     url = f"/console/stations/{bus.id}"
     renamed = post(
@@ -383,8 +382,7 @@ def test_an_unchanged_save_of_a_fixed_station_makes_no_new_version(console, stor
     from tests.builders import make_station
 
     station = store.create(make_station(districts), actor="test")
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     answer = post(
         console,
         f"/console/stations/{station.id}",
@@ -400,8 +398,7 @@ def test_an_unchanged_save_of_a_fixed_station_makes_no_new_version(console, stor
 
 def test_an_unknown_system_with_changed_stops_is_a_422_not_a_crash(console, store, districts):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     stops = values["stops"].replace("周六 9:00-12:00", "周日 9:00-12:00")
     answer = post(
@@ -445,8 +442,7 @@ def test_the_live_check_of_a_stations_form_reads_the_untouched_lines_as_a_save(
     console, store, districts
 ):
     bus = _stored_bus(store, districts)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    csrf = _clerk(console, store, districts)
     text = form_values(bus)["stops"]  # GCJ-02 numbers; the select set to BD-09
     data = {"stops": text, "crs": "bd09", "station_id": str(bus.id)}
     r = post(console, "/console/api/stops", csrf, data=data).json()
@@ -470,12 +466,8 @@ def test_the_city_unions_live_check_holds_stops_to_the_owner_typed(console, stor
 
 
 def test_a_save_accepted_with_a_note_shows_the_note(console, store, districts):
-    past = Stop(
-        "旧集市", MARKET.lon, MARKET.lat, "2025 Jan 08 10:00-14:00", "2025年1月8日 10:00-14:00"
-    )
-    bus = _stored_bus(store, districts, past, SQUARE)
-    make_account(store, districts, code="500103")
-    csrf = login(console, "yz500103")
+    bus = _stored_bus(store, districts, PAST_STAND, SQUARE)
+    csrf = _clerk(console, store, districts)
     values = form_values(bus)
     answer = post(
         console,
