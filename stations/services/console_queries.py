@@ -253,6 +253,14 @@ def _stops_in(station: Station, crs: CoordinateSystem) -> str:
     return stops_text(station.stops, at)
 
 
+def as_input(text: str) -> str:
+    """A stored text as the form's one-line ``<input>`` shows it and posts it back: a
+    browser drops its line breaks (HTML's value sanitisation), so a text stored with them
+    (from a sheet or the API) is shown without, and posted back untouched it is no change:
+    the stored text, breaks and all, is kept."""
+    return text.replace("\r", "").replace("\n", "") if "\n" in text or "\r" in text else text
+
+
 def form_crs(station: Station) -> CoordinateSystem:
     """The system a station's form writes its position (and stops) in: the one it was
     given in."""
@@ -265,14 +273,14 @@ def form_values(station: Station, crs: CoordinateSystem | None = None) -> dict[s
     shown beside the form the clerk loaded: in that form's system)."""
     crs = crs or form_crs(station)
     lon, lat = from_wgs84(station.lon, station.lat, crs=crs)
-    values: dict[str, Any] = {k: getattr(station, k) for k in TEXT_FIELDS}
+    values: dict[str, Any] = {k: as_input(getattr(station, k)) for k in TEXT_FIELDS}
     values |= {k: getattr(station, k) for k in FLAG_FIELDS}
     values |= {
         "owner": str(station.owner),
         "lon": _num(float(lon)),
         "lat": _num(float(lat)),
         "crs": crs.value,
-        "hours": station.hours_text or station.hours,
+        "hours": as_input(station.hours_text or station.hours),
         "status": station.status.value,
         "amenities": list(station.amenities),
         "entry_methods": list(station.entry_methods),
@@ -283,8 +291,8 @@ def form_values(station: Station, crs: CoordinateSystem | None = None) -> dict[s
         li = station.listing(p)
         values[f"{p.value}_listed"] = bool(li and li.listed)
         values[f"{p.value}_keyword_linked"] = bool(li and li.keyword_linked)
-        values[f"{p.value}_poi_id"] = (li and li.poi_id) or ""
-        values[f"{p.value}_listed_name"] = (li and li.listed_name) or ""
+        values[f"{p.value}_poi_id"] = as_input((li and li.poi_id) or "")
+        values[f"{p.value}_listed_name"] = as_input((li and li.listed_name) or "")
         values[f"{p.value}_lon"] = _num(li.listed_lon) if li else ""
         values[f"{p.value}_lat"] = _num(li.listed_lat) if li else ""
         checked = li.checked_at if li else None
@@ -453,7 +461,15 @@ def edit_patch(
         merged = merged_form(base, values, now)
         patch = changed_fields(form_record(now), form_record(merged))
     if "stops" in patch:  # the clerk's (a merge takes the stops only from the clerk's form)
-        patch["stops"] = resolve_stops(patch["stops"], patch["crs"], loaded)
+        stops = resolve_stops(patch["stops"], patch["crs"], loaded)
+        if stops == resolve_stops(base["stops"], patch["crs"], loaded):
+            # Written another way (spacing, ；, a CRLF) but the same stops as loaded: no
+            # change, nor the crs that came with it.
+            del patch["stops"]
+            if "lon" not in patch:
+                patch.pop("crs", None)
+        else:
+            patch["stops"] = stops
     return patch
 
 

@@ -345,3 +345,40 @@ def test_a_station_filed_across_the_border_says_so_on_its_form(console, store, d
     login(console, "yz500103")
     page = console.get(f"/console/stations/{station.id}").text
     assert "位置在江北区" in page and "归入渝中区" in page
+
+
+def test_a_text_stored_with_line_breaks_is_kept_by_a_save_that_leaves_it(console, store, districts):
+    """An ``<input>`` drops line breaks: the address a sheet gave on two lines is shown on
+    one, and posted back untouched it stays as stored; retyped, it is the clerk's."""
+    station = store.create(
+        make_station(districts, address="重庆市渝中区\n解放碑步行街 8 号", host="渝中区\r\n总工会"),
+        actor="test",
+    )
+    make_account(store, districts, code="500103")
+    csrf = login(console, "yz500103")
+    values = form_values(station)
+    assert values["address"] == "重庆市渝中区解放碑步行街 8 号"  # as the browser shows it
+    page = console.get(f"/console/stations/{station.id}")
+    assert 'value="重庆市渝中区解放碑步行街 8 号"' in page.text
+    url = f"/console/stations/{station.id}"
+    same = post(console, url, csrf, data=_form(values, base_version="1"))
+    assert same.status_code == 200 and "没有改动" in same.text
+    renamed = post(
+        console,
+        url,
+        csrf,
+        data=_form(values, name="解放碑驿站", base_version="1"),
+        follow_redirects=False,
+    )
+    assert renamed.status_code == 303
+    now = store.get(station.id)
+    assert now.name == "解放碑驿站"
+    assert now.address == "重庆市渝中区\n解放碑步行街 8 号" and now.host == "渝中区\r\n总工会"
+    moved = post(
+        console,
+        url,
+        csrf,
+        data=_form(form_values(now), address="解放碑 9 号", base_version="2"),
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303 and store.get(station.id).address == "解放碑 9 号"

@@ -479,3 +479,36 @@ def test_a_save_accepted_with_a_note_shows_the_note(console, store, districts):
     notes = html.unescape(answer.text).split('id="saved-warnings"')[1].split("</div>")[0]
     assert "旧集市" in notes and "已保留原样" in notes
     assert store.get(bus.id).name == "一号车"
+
+
+# -- written another way, the same thing ----------------------------------------------------
+
+
+def test_stops_written_another_way_are_no_change(console, store, districts):
+    """Spacing round the bars, stops joined by ；, blank lines: the same timetable, no new
+    version; one real change in it is saved."""
+    bus = _stored_bus(store, districts)
+    csrf = _clerk(console, store, districts)
+    values = form_values(bus)
+    lines = values["stops"].split("\n")
+    squeezed = "；".join(line.replace(" | ", "|") for line in lines) + "\n\n"
+    url = f"/console/stations/{bus.id}"
+    same = post(console, url, csrf, data=_form(values, stops=squeezed, base_version="1"))
+    assert same.status_code == 200 and "没有改动，未保存新版本" in same.text
+    assert store.get(bus.id).version == 1 and len(store.audit(station_id=bus.id)) == 1
+    renamed = "；".join([lines[0].replace(" | ", "|"), lines[1].replace("两路口广场", "两路口")])
+    saved = post(
+        console,
+        url,
+        csrf,
+        data=_form(values, stops=renamed, base_version="1"),
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    now = store.get(bus.id)
+    assert [s.name for s in now.stops] == ["大坪市场", "两路口"]
+    # The line only respaced is the stored stop, its position converted at full precision
+    # (not read back from the 7-decimal text).
+    kept, was = now.stops[0], bus.stops[0]
+    assert (kept.name, kept.hours, kept.hours_text) == (was.name, was.hours, was.hours_text)
+    assert abs(kept.lon - was.lon) < 1e-9 and abs(kept.lat - was.lat) < 1e-9
