@@ -236,9 +236,14 @@ def stops_text(stops: Sequence[Stop], positions: Sequence[tuple[str, str]] | Non
     the console form's), the hours as the union wrote them, one stop per line."""
     at = positions if positions is not None else [(repr(s.lon), repr(s.lat)) for s in stops]
     return "\n".join(
-        f"{s.name} | {x},{y} | {s.hours_text or s.hours}"
+        stop_line(s.name, x, y, s.hours_text or s.hours)
         for s, (x, y) in zip(stops, at, strict=True)
     )
+
+
+def stop_line(name: str, lon: str, lat: str, hours: str) -> str:
+    """One stop as a line of a stops cell (:data:`STOPS_FORM`)."""
+    return f"{name} | {lon},{lat} | {hours}"
 
 
 def _label(i: int, name: str) -> str:

@@ -28,7 +28,12 @@ from stations.domain.auth import Principal
 from stations.domain.cases import Case, CaseQuery, CaseState
 from stations.domain.changes import AuditEntry
 from stations.domain.listings import mapped_filter
-from stations.domain.mobile_validation import normal_stops_text, parse_stops_text, stops_text
+from stations.domain.mobile_validation import (
+    normal_stops_text,
+    parse_stops_text,
+    stop_line,
+    stops_text,
+)
 from stations.domain.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -432,16 +437,43 @@ def merged_form(
             continue  # a district or industry form has no owner field
         if key in LIST_FIELDS:
             out[key] = _merged(loaded[key], value, now[key])
+        elif key == "stops":
+            out[key] = _merged_stops(loaded[key], value, now[key])
         elif value != loaded[key]:
             out[key] = value
     for group in FORM_GROUPS:
         if any(mine.get(k) != loaded.get(k) for k in group):
             out |= {k: mine.get(k) for k in group}
-    if mine.get("stops") != loaded.get("stops") and out["crs"] != mine.get("crs"):
+    if out.get("stops") != now.get("stops") and out["crs"] != mine.get("crs"):
         # The clerk's new lines are in the system their form showed: the position with them
         # (else those lines would be read in the other person's system).
         out |= {k: mine.get(k) for k in FORM_GROUPS[0]}
     return out
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+def _merged_stops(loaded: str, mine: str, now: str) -> str:
+    """The stops box three ways: when all three hold as many stops, each stop the clerk
+    changed (as read: respaced is unchanged) is theirs and each other stop the current
+    version's, so two clerks who changed different stops both keep theirs; otherwise
+    (stops added or removed, or a box that does not read) the clerk's box, when they
+    changed it at all."""
+    if mine == loaded:
+        return now
+    was, typed, theirs = (parse_stops_text(t, _ignore) for t in (loaded, mine, now))
+    if was is None or typed is None or theirs is None:
+        return mine
+    if typed == was:
+        return now
+    if not len(was) == len(typed) == len(theirs):
+        return mine
+    return "\n".join(
+        stop_line(e["name"], e["lon"], e["lat"], e["hours"])
+        for e in (m if m != w else t for w, m, t in zip(was, typed, theirs, strict=True))
+    )
 
 
 def edit_patch(
@@ -460,8 +492,8 @@ def edit_patch(
         now = form_values(current, form_crs(loaded))
         merged = merged_form(base, values, now)
         patch = changed_fields(form_record(now), form_record(merged))
-    if "stops" in patch:  # the clerk's (a merge takes the stops only from the clerk's form)
-        stops = resolve_stops(patch["stops"], patch["crs"], loaded)
+    if "stops" in patch:  # the clerk's, or a stop at a time theirs and the current ones
+        stops = resolve_stops(patch["stops"], patch["crs"], loaded, current)
         if stops == resolve_stops(base["stops"], patch["crs"], loaded):
             # Written another way (spacing, ；, a CRLF) but the same stops as loaded: no
             # change, nor the crs that came with it.
@@ -473,37 +505,42 @@ def edit_patch(
     return patch
 
 
-def resolve_stops(text: str, crs: str, loaded: Station | None) -> Any:
+def resolve_stops(
+    text: str, crs: str, loaded: Station | None, current: Station | None = None
+) -> Any:
     """The stops the box's ``text`` means (positions in ``crs``), as a save reads them and
     the live check shows them: each stop whose line is the one the form showed for
-    ``loaded`` is that stored stop, its position converted from the stored WGS-84 at full
-    precision (not read back from the 7-decimal text, nor in another system had the 坐标系
-    select changed); the other lines as typed. ``text`` itself when it does not read as
-    stops, or ``crs`` is no system (validation then says why)."""
-
-    def ignore(*_: Any) -> None:
-        return None
-
-    if loaded is None or not loaded.stops:
+    ``loaded`` (or, after a merge, showed for ``current`` in that form's system) is that
+    stored stop, its position converted from the stored WGS-84 at full precision (not read
+    back from the 7-decimal text, nor in another system had the 坐标系 select changed); the
+    other lines as typed. ``text`` itself when it does not read as stops, or ``crs`` is no
+    system (validation then says why)."""
+    if loaded is None:
         return text
-    entries = parse_stops_text(text, ignore)
-    shown = parse_stops_text(_stops_in(loaded, form_crs(loaded)), ignore) or []
-    if entries is None or len(shown) != len(loaded.stops):
+    stations = [s for s in (current, loaded) if s is not None and s.stops]  # loaded's last
+    if not stations:
+        return text
+    entries = parse_stops_text(text, _ignore)
+    if entries is None:
         return text
     try:
         system = parse_crs(crs)
     except ValueError:
         return text
+    shown_in = form_crs(loaded)
     as_stored = {}
-    for entry, stop in zip(shown, loaded.stops, strict=True):
-        x, y = from_wgs84(stop.lon, stop.lat, crs=system)
-        key = tuple(entry.values())
-        as_stored[key] = {
-            "name": stop.name,
-            "lon": float(x),
-            "lat": float(y),
-            "hours": stop.hours_text or stop.hours,
-        }
+    for station in stations:
+        shown = parse_stops_text(_stops_in(station, shown_in), _ignore) or []
+        if len(shown) != len(station.stops):
+            continue
+        for entry, stop in zip(shown, station.stops, strict=True):
+            x, y = from_wgs84(stop.lon, stop.lat, crs=system)
+            as_stored[tuple(entry.values())] = {
+                "name": stop.name,
+                "lon": float(x),
+                "lat": float(y),
+                "hours": stop.hours_text or stop.hours,
+            }
     return [as_stored.get(tuple(e.values()), dict(e)) for e in entries]
 
 

@@ -512,3 +512,57 @@ def test_stops_written_another_way_are_no_change(console, store, districts):
     kept, was = now.stops[0], bus.stops[0]
     assert (kept.name, kept.hours, kept.hours_text) == (was.name, was.hours, was.hours_text)
     assert abs(kept.lon - was.lon) < 1e-9 and abs(kept.lat - was.lat) < 1e-9
+
+
+def test_two_clerks_who_change_different_stops_both_keep_theirs(console, store, districts):
+    """One retimes the second stop, the other renames the first: applied on top, the
+    timetable holds both changes, and the stop neither touched stays where it was."""
+    bus, csrf, other, other_csrf = _two_clerks(console, store, districts)
+    loaded = form_values(bus)
+    url = f"/console/stations/{bus.id}"
+    theirs = loaded["stops"].replace("周六 9:00-12:00", "周五 9:00-12:00")
+    done = post(other, url, other_csrf, data=_form(loaded, stops=theirs, base_version="1"))
+    assert done.status_code == 200 and store.get(bus.id).version == 2
+    their_stop = store.get(bus.id).stops[1]
+    mine_stops = loaded["stops"].replace("大坪市场", "大坪农贸市场")
+    mine = _form(loaded, stops=mine_stops, base_version="1", expected_version="1")
+    refused = post(console, url, csrf, data=mine)
+    assert refused.status_code == 409
+    # The form offered shows what "apply mine" saves: both changes.
+    box = html.unescape(refused.text.split('name="stops"')[1].split("</textarea>")[0])
+    assert "大坪农贸市场" in box and "周五 9:00-12:00" in box and "周六" not in box
+    applied = post(
+        console, url, csrf, data={**mine, "expected_version": "2"}, follow_redirects=False
+    )
+    assert applied.status_code == 303, applied.text[:1500]
+    now = store.get(bus.id)
+    assert [s.name for s in now.stops] == ["大坪农贸市场", "两路口广场"]
+    assert [s.hours_text for s in now.stops] == ["周三 10:00-14:00", "周五 9:00-12:00"]
+    # Neither moved a stop: mine, retyped, is read back from the 7-decimal text; theirs is
+    # the one they saved, to full precision.
+    assert abs(now.stops[0].lon - bus.stops[0].lon) < 2e-7
+    assert abs(now.stops[0].lat - bus.stops[0].lat) < 2e-7
+    assert abs(now.stops[1].lon - their_stop.lon) < 1e-9
+    assert abs(now.stops[1].lat - their_stop.lat) < 1e-9
+    other.close()
+
+
+def test_a_clerk_who_adds_a_stop_keeps_their_whole_box_over_a_change(console, store, districts):
+    """Stops added or removed cannot be matched a stop at a time: the clerk's box is saved
+    (the conflict table showed them the other change first)."""
+    bus, csrf, other, other_csrf = _two_clerks(console, store, districts)
+    loaded = form_values(bus)
+    url = f"/console/stations/{bus.id}"
+    theirs = loaded["stops"].replace("周六 9:00-12:00", "周五 9:00-12:00")
+    assert post(other, url, other_csrf, data=_form(loaded, stops=theirs, base_version="1"))
+    added = loaded["stops"] + f"\n解放碑 | {_gcj(*JIEFANGBEI)} | 周日 9:00-12:00"
+    mine = _form(loaded, stops=added, base_version="1", expected_version="2")
+    applied = post(console, url, csrf, data=mine, follow_redirects=False)
+    assert applied.status_code == 303, applied.text[:1500]
+    now = store.get(bus.id)
+    assert [s.hours_text for s in now.stops] == [
+        "周三 10:00-14:00",
+        "周六 9:00-12:00",
+        "周日 9:00-12:00",
+    ]
+    other.close()
