@@ -324,13 +324,23 @@ def _moved(values: dict) -> dict:
     return {"lon": lon}
 
 
-def test_a_conflict_keeps_one_clerks_timetable_and_the_others_move(console, store, districts):
+def _they_retimed_the_second_stop(console, store, districts):
+    """Two clerks load the bus; the second retimes its second stop (周六 → 周五) and saves
+    (version 2). The first clerk's session, the other client, the form both loaded and
+    its URL."""
     bus, csrf, other, other_csrf = _two_clerks(console, store, districts)
     loaded = form_values(bus)
     url = f"/console/stations/{bus.id}"
     theirs = loaded["stops"].replace("周六 9:00-12:00", "周五 9:00-12:00")
     done = post(other, url, other_csrf, data=_form(loaded, stops=theirs, base_version="1"))
     assert done.status_code == 200 and store.get(bus.id).version == 2
+    return bus, csrf, (other, other_csrf), loaded, url
+
+
+def test_a_conflict_keeps_one_clerks_timetable_and_the_others_move(console, store, districts):
+    bus, csrf, (other, other_csrf), loaded, url = _they_retimed_the_second_stop(
+        console, store, districts
+    )
     mine = _form(loaded, **_moved(loaded), base_version="1", expected_version="1")
     assert post(console, url, csrf, data=mine).status_code == 409
     applied = post(
@@ -517,12 +527,7 @@ def test_stops_written_another_way_are_no_change(console, store, districts):
 def test_two_clerks_who_change_different_stops_both_keep_theirs(console, store, districts):
     """One retimes the second stop, the other renames the first: applied on top, the
     timetable holds both changes, and the stop neither touched stays where it was."""
-    bus, csrf, other, other_csrf = _two_clerks(console, store, districts)
-    loaded = form_values(bus)
-    url = f"/console/stations/{bus.id}"
-    theirs = loaded["stops"].replace("周六 9:00-12:00", "周五 9:00-12:00")
-    done = post(other, url, other_csrf, data=_form(loaded, stops=theirs, base_version="1"))
-    assert done.status_code == 200 and store.get(bus.id).version == 2
+    bus, csrf, (other, _), loaded, url = _they_retimed_the_second_stop(console, store, districts)
     their_stop = store.get(bus.id).stops[1]
     mine_stops = loaded["stops"].replace("大坪市场", "大坪农贸市场")
     mine = _form(loaded, stops=mine_stops, base_version="1", expected_version="1")
@@ -550,11 +555,7 @@ def test_two_clerks_who_change_different_stops_both_keep_theirs(console, store, 
 def test_a_clerk_who_adds_a_stop_keeps_their_whole_box_over_a_change(console, store, districts):
     """Stops added or removed cannot be matched a stop at a time: the clerk's box is saved
     (the conflict table showed them the other change first)."""
-    bus, csrf, other, other_csrf = _two_clerks(console, store, districts)
-    loaded = form_values(bus)
-    url = f"/console/stations/{bus.id}"
-    theirs = loaded["stops"].replace("周六 9:00-12:00", "周五 9:00-12:00")
-    assert post(other, url, other_csrf, data=_form(loaded, stops=theirs, base_version="1"))
+    bus, csrf, (other, _), loaded, url = _they_retimed_the_second_stop(console, store, districts)
     added = loaded["stops"] + f"\n解放碑 | {_gcj(*JIEFANGBEI)} | 周日 9:00-12:00"
     mine = _form(loaded, stops=added, base_version="1", expected_version="2")
     applied = post(console, url, csrf, data=mine, follow_redirects=False)
