@@ -50,7 +50,9 @@ def holder_of(request: Request) -> EventsHolder:
 
 
 def event_json(event: Event, *, at: datetime | None = None) -> dict[str, Any]:
-    """An event as the API gives it (with its current and next occurrence at ``at``)."""
+    """An event as the API gives it (with its current and next occurrence at ``at``): the
+    union that holds it, not who wrote it (a clerk's username or a token's id is not for
+    the public: a username is what a sign-in lockout is aimed at)."""
     doc: dict[str, Any] = {
         "id": event.id,
         "owner": event.owner,
@@ -59,7 +61,6 @@ def event_json(event: Event, *, at: datetime | None = None) -> dict[str, Any]:
         "rule_osm": event.rule_osm,
         "version": event.version,
         "created_at": event.created_at.isoformat(),
-        "created_by": event.created_by,
         "updated_at": event.updated_at.isoformat(),
     }
     if at is not None:

@@ -19,10 +19,10 @@ from api.deps import (
     IndexDep,
     Services,
     ServicesDep,
-    get_services,
     parse_bbox,
     parse_time,
 )
+from api.links import site_base
 from api.problems import Problem
 from api.representation import feature, placed_fields, station_json, stations_json
 from api.responses import json_response
@@ -189,25 +189,6 @@ CollectionId = Annotated[
 ]
 
 
-def _base(request: Request) -> str:
-    """Where links point: YIZHAN_PUBLIC_URL, or the address the connection reached.
-
-    Never the Host header: it is the client's to write, and a link made from it would send
-    every client of a shared cache to the host one client named. The scheme is uvicorn's
-    (X-Forwarded-Proto believed only from YIZHAN_FORWARDED_ALLOW_IPS).
-    """
-    settings = get_services(request).settings
-    if settings.public_url:
-        return settings.public_url
-    server = request.scope.get("server")
-    host, port = server if server else (settings.host, settings.port)
-    scheme = request.url.scheme
-    default = {"http": 80, "https": 443}.get(scheme)
-    name = f"[{host}]" if ":" in str(host) else str(host)
-    root = request.scope.get("root_path", "").rstrip("/")
-    return f"{scheme}://{name}{'' if port in (None, default) else f':{port}'}{root}"
-
-
 # Parameters that take one value: given twice, which one counts is a guess.
 _SINGLE = ("f", "crs", "bbox-crs", "bbox", "limit", "offset", "datetime", "at")
 
@@ -257,7 +238,7 @@ def landing(request: Request, services: ServicesDep) -> Response:
     f = request.query_params.get("f")
     if f is None and prefers_html(request):
         return page_response(request, tiles=services.settings.rider_tile_providers)
-    body = _landing(_base(request))
+    body = _landing(site_base(request))
     response = _landing_html(body) if f == "html" else json_response(body)
     response.headers["Vary"] = "Accept"
     return response
@@ -331,7 +312,7 @@ def _bbox(services: Services) -> list[float]:
 @router.get("/collections", summary="The feature collections")
 def collections(request: Request, services: ServicesDep) -> Response:
     _check_query(request, ("json",))
-    base = _base(request)
+    base = site_base(request)
     return json_response(
         {
             "links": [_link(f"{base}/collections", "self", "application/json")],
@@ -353,7 +334,7 @@ def _find(cid: str) -> Collection:
 def collection(collection_id: CollectionId, request: Request, services: ServicesDep) -> Response:
     kind = _find(collection_id)
     _check_query(request, ("json",))
-    return json_response(_collection(_base(request), kind, services))
+    return json_response(_collection(site_base(request), kind, services))
 
 
 def _instant(datetime_: str | None, at: str | None) -> datetime | None:
@@ -406,7 +387,7 @@ def items(
         raise Problem("out_of_range", f"limit is 1 to {MAX_LIMIT} and offset 0 or more")
     instant = _instant(datetime_, at)
     matched, features = kind.items(services, index, parse_bbox(bbox), offset, limit, instant)
-    base = f"{_base(request)}/collections/{collection_id}/items"
+    base = f"{site_base(request)}/collections/{collection_id}/items"
     extra = f"&bbox={bbox}" if bbox else ""
     if instant is not None:
         extra += f"&datetime={quote(instant.isoformat(), safe='')}"
@@ -442,7 +423,7 @@ def item(
 ) -> Response:
     kind = _find(collection_id)
     _check_query(request, ("json", "geojson"))
-    base = f"{_base(request)}/collections/{collection_id}"
+    base = f"{site_base(request)}/collections/{collection_id}"
     doc = kind.item(services, index, feature_id)
     doc["links"] = [
         _link(f"{base}/items/{feature_id}", "self", GEOJSON),

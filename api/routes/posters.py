@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from api.deps import IndexDep, ServicesDep, StationId
+from api.links import site_base as base_url
 from api.problems import Problem
-from api.routes.ogc import _base as base_url
 from stations.formats.poster import PosterFontMissingError
 from stations.services import posters as poster_service
 

@@ -31,6 +31,7 @@ from api.deps import (
     parse_time,
 )
 from api.etags import tagged
+from api.links import this_url
 from api.params import Param, QuerySpec
 from api.problems import Problem
 from api.representation import (
@@ -555,10 +556,9 @@ def page_links(request: Request, *, offset: int, limit: int, total: int) -> str:
     """RFC 8288 ``Link`` header value for the next and previous pages (empty: neither)."""
     links = []
     if offset + limit < total:
-        links.append((request.url.include_query_params(offset=offset + limit, limit=limit), "next"))
+        links.append((this_url(request, offset=offset + limit, limit=limit), "next"))
     if offset > 0:
-        prev = max(0, offset - limit)
-        links.append((request.url.include_query_params(offset=prev, limit=limit), "prev"))
+        links.append((this_url(request, offset=max(0, offset - limit), limit=limit), "prev"))
     return ", ".join(f'<{url}>; rel="{rel}"' for url, rel in links)
 
 

@@ -76,6 +76,19 @@ def test_a_union_creates_reads_changes_and_deletes_its_event(client, store, stat
     assert_problem(client.get(f"/v1/events/{made['id']}"), 404, "event_not_found")
 
 
+def test_an_event_read_by_anyone_names_its_union_not_who_wrote_it(client, store, stations):
+    """The public answer gives no clerk's username nor token id (what a sign-in lockout
+    aims at), in the event, the list or the answer to a write."""
+    yz, _ = stations
+    r = client.post("/v1/events", json=body(yz.id), headers=bearer(store, "district", YUZHONG))
+    assert r.status_code == 201, r.text
+    read = [r, client.get(f"/v1/events/{r.json()['id']}"), client.get("/v1/events")]
+    for answer in read:
+        assert answer.status_code == 200 or answer.status_code == 201
+        assert "created_by" not in answer.text and "token" not in answer.text
+    assert read[1].json()["owner"] == f"district:{YUZHONG}"
+
+
 def test_writing_needs_a_token_and_a_union_only_at_its_own_stations(client, store, stations):
     yz, jb = stations
     assert_problem(client.post("/v1/events", json=body(yz.id)), 401, "unauthorized")

@@ -94,3 +94,20 @@ def test_geojson_pages_have_link_headers_too(client, registry):
     assert r.json()["numberReturned"] == 50
     assert "offset=50" in links(r)["next"]
     assert "prev" not in links(r)
+
+
+def test_page_links_point_at_the_service_never_at_the_host_a_client_names(client, registry):
+    """A shared cache keeps the Link header: made from the client's Host it would send
+    every later reader to that host (the OGC links' rule, api/links.py)."""
+    r = client.get(
+        "/v1/stations",
+        params={"status": "active", "limit": 100, "offset": 100},
+        headers={"Host": "evil.example"},
+    )
+    found = links(r)
+    assert set(found) == {"next", "prev"}
+    for url in found.values():
+        assert "evil.example" not in url
+        assert url.startswith("http://testserver/v1/stations?")  # the connection's address
+        assert "status=active" in url and "limit=100" in url
+    assert "offset=200" in found["next"] and "offset=0" in found["prev"]
