@@ -10,9 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
-from geodata.crs import CoordinateSystem, parse_crs
+from geodata.crs import CoordinateSystem, from_wgs84, parse_crs
 from stations.domain.errors import StoreError
-from stations.domain.model import Listing, Station
+from stations.domain.model import Listing, Provider, Station
 from stations.domain.validation import SAME_POSITION_DEG
 
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
@@ -166,6 +166,86 @@ def _same_listings(old: tuple[Listing, ...], new: tuple[Listing, ...]) -> bool:
         ):
             return False
     return True
+
+
+# A file's row that updates a stored station changes only what the file has columns for:
+# each group of a station's attributes is kept as stored when the file has none of the
+# fields that say it (a blank cell in a column the file has clears it). The position is
+# not among them: every row gives one. The 上图 listings go a provider at a time.
+_SAID_BY: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    *(
+        ((key,), (key,))
+        for key in (
+            "name",
+            "address",
+            "host",
+            "contact_phone",
+            "brand",
+            "self_service_24h",
+            "entry_methods",
+            "registration_required",
+            "amenities",
+            "status",
+            "signage_unified",
+            "sample",
+        )
+    ),
+    (("hours", "hours_text"), ("hours", "hours_text")),
+    (("mobile", "stops"), ("mobile", "stops")),
+)
+
+
+_PLACE = ("lon", "lat", "source_lon", "source_lat", "source_crs", "district_adcode")
+
+
+def _decimals(value: float) -> int:
+    """How many decimals ``value`` was written with (its shortest repr's)."""
+    text = repr(value)
+    if "e" in text or "E" in text:
+        return 17
+    return len(text.partition(".")[2])
+
+
+def same_place_as_written(stored: Station, row: Station) -> bool:
+    """Whether the row's position is the stored one as the file writes it: the stored
+    WGS-84 position in the row's system, rounded to the decimals its cells have, is the
+    row's (a ledger copied from Amap to 6 decimals says the same place each time; a cell
+    moved by its last decimal, or a full-precision position 1 cm off, is a move)."""
+    x0 = row.source_lon if row.source_lon is not None else row.lon
+    y0 = row.source_lat if row.source_lat is not None else row.lat
+    x, y = from_wgs84(stored.lon, stored.lat, crs=row.source_crs)
+    return all(
+        abs(float(at) - written) <= 0.5 * 10.0 ** -_decimals(written) + 1e-12
+        for at, written in ((x, x0), (y, y0))
+    )
+
+
+def said_by_file(stored: Station, row: Station, fields: Iterable[str]) -> Station:
+    """The station a file's ``row`` makes of ``stored``: the row's values for what the
+    file's ``fields`` (its columns' record fields) say, the stored ones for the rest, and
+    the stored position when the row's is the same place as written. A
+    file whose fields are not known (rows given as records, not read from a file): the
+    row, whole."""
+    said = set(fields)
+    if not said:
+        return row
+    kept: dict[str, Any] = {}
+    if row.owner == stored.owner and same_place_as_written(stored, row):
+        kept |= {a: getattr(stored, a) for a in _PLACE}
+    for attrs, keys in _SAID_BY:
+        if said.isdisjoint(keys):
+            kept |= {a: getattr(stored, a) for a in attrs}
+    if "listings" not in said:  # GeoJSON's nested listings say every provider's
+        says = {p for p in Provider if any(k.startswith(f"{p.value}_") for k in said)}
+        if not says:
+            kept["listings"] = stored.listings
+        elif len(says) < len(Provider):
+            kept["listings"] = tuple(
+                li
+                for p in Provider
+                if (li := (row if p in says else stored).listing(p)) is not None
+            )
+    return replace(row, **kept) if kept else row
 
 
 def changed_fields(old: Station, new: Station) -> tuple[str, ...]:

@@ -1275,6 +1275,20 @@ def _self_service_rules(
         )
 
 
+def self_service_problems(station: Station) -> list[Problem]:
+    """What the 24-hour self-service rules say of a station as it stands (a file's row
+    that changes its hours and keeps its stored 24小时 mark, say)."""
+    col = _Collector()
+    _self_service_rules(
+        col,
+        self_service=station.self_service_24h,
+        osm=station.hours,
+        hours_text=station.hours_text or station.hours,
+        entry=station.entry_methods,
+    )
+    return list(col.problems)
+
+
 def build_station(
     raw: Mapping[str, Any],
     *,

@@ -202,12 +202,35 @@ def ignored_header(text: Any) -> str | None:
     return _IGNORED.get(normal_header(str(text)))
 
 
+# The Chinese names of the fields the template has no column for (a change to one is
+# still reported: a GeoJSON's nested 上图 listings, the 示例 mark).
+_LABELS = {
+    "id": "ID",
+    "listings": "上图信息",
+    "sample": "示例",
+    "owner": "所属工会",
+    "crs": "坐标系",
+    "hours_text": "开放时间原文",
+    "district_adcode": "所属区县",
+    "code": "驿站码",
+    "updated_at": "更新时间",
+    "version": "版本",
+}
+
+
 def field_label(key: str) -> str:
     """The Chinese name of a field (or of the one-column position) for the report."""
     if key == POSITION:
         return "经纬度"
+    if key in _LABELS:
+        return _LABELS[key]
     found = FIELD_BY_KEY.get(key)
-    return (found.header or found.key) if found is not None else key
+    if found is None:
+        return key
+    if found.header:
+        return found.header
+    # A listing's field without a template column: the provider's name and the field's.
+    return next((a for a in found.aliases if not any(c.isascii() for c in a)), found.key)
 
 
 # What of a file's unrecognised headers is kept for the report: a header is a name, not a

@@ -57,6 +57,7 @@ from stations.domain.uploads import (
     changed_fields,
     crs_notes,
     new_upload_id,
+    said_by_file,
     upload_crs,
 )
 from stations.domain.validation import (
@@ -69,6 +70,7 @@ from stations.domain.validation import (
     plain_hours_warnings,
     plain_records,
     plain_station,
+    self_service_problems,
     text_problem,
     visible,
 )
@@ -578,7 +580,7 @@ class _PlainLane:
             crs=ctx.crs or CoordinateSystem.WGS84,
             districts=ctx.districts,
         )
-        checked: list[UploadRow | _Checked | tuple[int, int, dict[str, Any]]] = []
+        checked: list[UploadRow | _Checked | tuple[int, Row, dict[str, Any]]] = []
         seen, writable = ctx.seen, self.writable
         for row, record, read in zip(chunk, records, cells, strict=True):
             if record is not None:
@@ -595,7 +597,7 @@ class _PlainLane:
                     if codes is None:
                         codes = seen[owner] = {}
                     codes[ext] = row.number
-                    checked.append((seq, row.number, record))
+                    checked.append((seq, row, record))
                     continue
                 read = self.rows.cells(row)  # rejected: the row-by-row checks word it
             if read is None:
@@ -609,7 +611,7 @@ class _PlainLane:
         yield from self._finish(checked)
 
     def _finish(
-        self, checked: list[UploadRow | _Checked | tuple[int, int, dict[str, Any]]]
+        self, checked: list[UploadRow | _Checked | tuple[int, Row, dict[str, Any]]]
     ) -> Iterator[UploadRow | PlannedCreate]:
         """_finish_chunk, the plain rows the registry does not hold planned as creates."""
         ctx = self.ctx
@@ -635,12 +637,15 @@ class _PlainLane:
             if not isinstance(c, tuple):
                 yield c if isinstance(c, UploadRow) else _finish_row(ctx, c, stored, next(near))
             else:
-                seq, number, r = c
+                seq, row, r = c
+                number = row.number
                 owner, ext = r["owner"], r["external_id"]
                 if (owner, ext) in stored:
                     station = station_from_dict(r)
+                    read = self.rows.cells(row)  # its cells, should the update be refused
+                    cells: dict[str, Any] = read[1] if read is not None else {}
                     yield _finish_row(
-                        ctx, _Checked(seq, number, {}, station, [], []), stored, next(near)
+                        ctx, _Checked(seq, number, cells, station, [], []), stored, next(near)
                     )
                     continue
                 said = (r["hours_text"], r["hours"])
@@ -827,7 +832,11 @@ def _finish_row(
     existing = stored.get((str(station.owner), station.external_id))
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
-    station = replace(station, id=existing.id, version=existing.version)
+    # What the file has no column for stays as stored (its 上图 listings, say).
+    merged = said_by_file(existing, station, ctx.columns)
+    if merged is not station and (problems := self_service_problems(merged)):
+        return _rejected(ctx, seq, number, ext, raw, problems)
+    station = replace(merged, id=existing.id, version=existing.version)
     diff = changed_fields(existing, station)
     if not diff:
         return UploadRow(seq, number, "unchanged", ext, existing.id, existing.version)

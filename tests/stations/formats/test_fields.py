@@ -168,3 +168,15 @@ def test_a_geojson_row_that_is_no_point_carries_its_problem_typed(tmp_path):
     assert bad == {"external_id": "B", "lon": None, "lat": None}
     assert [(p.field, p.code) for p in bad.problems] == [("geometry", "not_a_point")]
     assert "LineString" in bad.problems[0].message
+
+
+def test_every_field_a_report_may_name_has_a_chinese_name():
+    """A report's 修改内容 names each changed field to a clerk: never a record key such
+    as listings or sample."""
+    from stations.formats.fields import field_label
+
+    for f in FIELDS:
+        label = field_label(f.key)
+        assert label == "ID" or any("\u4e00" <= c <= "\u9fff" for c in label), (f.key, label)
+    assert field_label("listings") == "上图信息" and field_label("sample") == "示例"
+    assert field_label("baidu_checked_at") == "百度核查时间"

@@ -1,0 +1,226 @@
+"""A clerk's own ledger updates only what it has columns for: the 上图 listings, the host,
+the brand, the 示例 mark, a bus's timetable a sheet does not mention stay as stored, whether
+the sheet is a CSV (read a column at a time) or a workbook (row by row); a column it has
+says its cells, blank ones included; and a kept 24小时 mark the sheet's new hours break is
+refused on that row, with its cells."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from geodata.crs import from_wgs84
+from stations.domain.auth import Principal, Role
+from stations.domain.model import Provider
+from stations.formats.io import FileLimits
+from stations.services.uploads import commit_upload, plan_upload_file
+from stations.storage.store import Store
+from tests.builders import JIEFANGBEI, bus_row, listings_at, make_station
+
+CLERK = Principal("clerk", "渝中区总工会", Role.DISTRICT, "500103")
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store
+
+
+def _stored(store, districts, **kw):
+    station = make_station(
+        districts,
+        listings=listings_at(*JIEFANGBEI),
+        brand="暖心驿站",
+        signage_unified=True,
+        **kw,
+    )
+    return store.create(replace(station, sample=True), actor="test")
+
+
+def _ledger(path: Path, header: list[str], *rows: list[str]) -> Path:
+    """The union's ledger as a GBK CSV, or a workbook with a title row above the header."""
+    if path.suffix == ".csv":
+        with path.open("w", encoding="gbk", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            w.writerows(rows)
+    else:
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "驿站台账"
+        ws.append(["渝中区工会驿站台账（2026 年 12 月）"])
+        ws.append(header)
+        for r in rows:
+            ws.append(r)
+        wb.save(path)
+    return path
+
+
+def _plan(store, districts, path):
+    return plan_upload_file(
+        path,
+        filename=path.name,
+        crs="gcj02",
+        store=store,
+        districts=districts,
+        by=CLERK,
+        limits=FileLimits(),
+    )
+
+
+def _gcj(lon: float, lat: float) -> list[str]:
+    """A position as a clerk copies it from Amap: GCJ-02, 6 decimals."""
+    x, y = from_wgs84(lon, lat, crs="gcj02")
+    return [f"{float(x):.6f}", f"{float(y):.6f}"]
+
+
+LEDGER = ["序号", "驿站编号", "驿站名称", "详细地址", "经度（高德）", "纬度（高德）", "开放时间"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_ledger_changes_what_it_has_columns_for_and_keeps_the_rest(
+    store, districts, tmp_path, suffix
+):
+    was = _stored(store, districts)
+    path = _ledger(
+        tmp_path / f"台账{suffix}",
+        LEDGER,
+        [
+            "1",
+            was.external_id,
+            was.name,
+            "重庆市渝中区民族路 2 号",
+            *_gcj(was.lon, was.lat),
+            "每天 8:00-20:00",
+        ],
+    )
+    up = _plan(store, districts, path)
+    assert up.counts["update"] == 1 and up.counts["rejected"] == 0
+    (row,) = [r for r in store.iter_upload_rows(up.id) if r.action == "update"]
+    assert set(row.changed) == {"address", "hours"}  # nothing the sheet does not say
+    commit_upload(store, up.id, by=CLERK)
+    now = store.get(was.id)
+    assert now.address == "重庆市渝中区民族路 2 号" and now.hours_text == "每天 8:00-20:00"
+    # Kept as stored: the sheet has no column for them.
+    assert now.listings == was.listings and now.listing(Provider.AMAP).poi_id == "B0FF1234"
+    assert (now.host, now.brand, now.contact_phone) == (was.host, was.brand, was.contact_phone)
+    assert now.signage_unified and now.sample
+    assert (now.amenities, now.entry_methods) == (was.amenities, was.entry_methods)
+
+
+def test_a_column_the_ledger_has_says_its_cells_blank_ones_too(store, districts, tmp_path):
+    was = _stored(store, districts)
+    path = _ledger(
+        tmp_path / "台账.csv",
+        [*LEDGER, "依托单位", "品牌", "高德POI"],
+        [
+            "1",
+            was.external_id,
+            was.name,
+            was.address,
+            *_gcj(was.lon, was.lat),
+            was.hours_text,
+            "",
+            "新品牌",
+            "B0NEW999",
+        ],
+    )
+    up = _plan(store, districts, path)
+    commit_upload(store, up.id, by=CLERK)
+    now = store.get(was.id)
+    assert now.host == "" and now.brand == "新品牌"
+    assert now.listing(Provider.AMAP).poi_id == "B0NEW999"
+    # Baidu's listing: the sheet has no Baidu column, so it stays.
+    assert now.listing(Provider.BAIDU) == was.listing(Provider.BAIDU)
+
+
+def test_an_unchanged_ledger_row_plans_no_change(store, districts, tmp_path):
+    was = _stored(store, districts)
+    path = _ledger(
+        tmp_path / "台账.xlsx",
+        LEDGER,
+        ["1", was.external_id, was.name, was.address, *_gcj(was.lon, was.lat), was.hours_text],
+    )
+    up = _plan(store, districts, path)
+    assert up.counts["unchanged"] == 1 and up.counts["update"] == 0
+
+
+def test_a_bus_keeps_its_timetable_when_the_ledger_has_no_stops(store, districts, tmp_path):
+    from stations.domain.validation import build_station
+
+    bus = store.create(build_station(bus_row(), districts=districts), actor="test")
+    assert bus.mobile and bus.stops
+    path = _ledger(
+        tmp_path / "台账.csv",
+        LEDGER,
+        [
+            "1",
+            bus.external_id,
+            "流动驿站一号车",
+            bus.address,
+            *_gcj(bus.lon, bus.lat),
+            bus.hours_text or bus.hours,
+        ],
+    )
+    up = _plan(store, districts, path)
+    assert up.counts["update"] == 1, [r.problems for r in store.iter_upload_rows(up.id)]
+    commit_upload(store, up.id, by=CLERK)
+    now = store.get(bus.id)
+    assert now.name == "流动驿站一号车" and now.mobile and now.stops == bus.stops
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_new_hours_that_break_a_kept_24_hour_mark_are_refused_on_their_row(
+    store, districts, tmp_path, suffix
+):
+    was = _stored(store, districts, hours="24小时", self_service_24h=True, entry_methods="qr")
+    path = _ledger(
+        tmp_path / f"台账{suffix}",
+        LEDGER,
+        ["1", was.external_id, was.name, was.address, *_gcj(was.lon, was.lat), "每天 8:00-20:00"],
+    )
+    up = _plan(store, districts, path)
+    assert up.counts["rejected"] == 1
+    (row,) = list(store.iter_upload_rows(up.id))
+    assert row.problems[0]["code"] == "self_service_not_24_7"
+    assert "每天 8:00-20:00" in row.problems[0]["message"]
+    assert row.cells["驿站编号"] == was.external_id  # the row's own cells, for fixing it
+    assert store.get(was.id).version == was.version
+
+
+def test_a_ledger_position_a_few_centimetres_off_is_the_same_place_a_real_move_is_not(
+    store, districts, tmp_path
+):
+    """Copied from a map to 6 decimals and converted, a stored position comes back a few
+    centimetres off: that is no move (nor a new version of every row of a re-uploaded
+    ledger); 20 m is."""
+    was = _stored(store, districts)
+    near = _ledger(
+        tmp_path / "台账.csv",
+        LEDGER,
+        ["1", was.external_id, was.name, "新地址", *_gcj(was.lon, was.lat), was.hours_text],
+    )
+    up = _plan(store, districts, near)
+    (row,) = list(store.iter_upload_rows(up.id))
+    assert row.changed == ("address",)
+    commit_upload(store, up.id, by=CLERK)
+    now = store.get(was.id)
+    assert (now.lon, now.lat, now.source_crs) == (was.lon, was.lat, was.source_crs)
+    moved = _ledger(
+        tmp_path / "台账2.csv",
+        LEDGER,
+        [
+            "1",
+            was.external_id,
+            was.name,
+            "新地址",
+            *_gcj(was.lon + 0.0002, was.lat),
+            was.hours_text,
+        ],
+    )
+    up = _plan(store, districts, moved)
+    (row,) = list(store.iter_upload_rows(up.id))
+    assert set(row.changed) == {"lon", "lat"}
