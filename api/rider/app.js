@@ -707,6 +707,8 @@
     $("report-name").textContent = result.name;
     $("report-note").value = "";
     $("report-send").disabled = false;
+    $("report-send").hidden = false;
+    $("report-close").textContent = "取消";
     formMessage("");
     openDialog($("report-dialog"));
   }
@@ -731,10 +733,20 @@
     }).then(function (data) {
       formMessage(data.message || "已收到，谢谢！", true);
       if (data.receipt) {
+        // The message asks the rider to note the receipt: it is shown here, as a link to
+        // its page, and the sheet stays open until they close it (kept under 我的反馈 too).
         keepReceipt({ receipt: data.receipt, station_id: station.id, station_name: station.name,
           what: labels.feedback[kind] || kind, at: new Date().toISOString() });
+        var node = $("report-message");
+        node.appendChild(el("br"));
+        node.appendChild(document.createTextNode("回执号（可查看处理进度）："));
+        node.appendChild(el("a", { href: "/s/receipt/" + encodeURIComponent(data.receipt),
+          className: "receipt-link", id: "report-receipt" }, data.receipt));
+        $("report-send").hidden = true;
+        $("report-close").textContent = "完成";
+      } else {
+        setTimeout(function () { closeDialog($("report-dialog")); }, 1200);
       }
-      setTimeout(function () { closeDialog($("report-dialog")); }, 1200);
       loadWarnings(state.results, state.seq);
     }, function (err) {
       $("report-send").disabled = false;

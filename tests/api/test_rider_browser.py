@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -414,6 +415,13 @@ def test_a_report_reaches_the_owning_union_and_no_other(registry, phone):
     shot(page, "report", full_page=False)
     dialog.get_by_role("button", name="提交").click()
     expect(dialog.locator("#report-message")).to_contain_text("已收到")
+    # The message asks the rider to note the receipt: it is there, and the sheet waits.
+    receipt = dialog.locator("#report-receipt")
+    expect(receipt).to_have_text(re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$"))
+    assert receipt.get_attribute("href") == f"/s/receipt/{receipt.inner_text()}"
+    expect(dialog.get_by_role("button", name="提交")).to_be_hidden()
+    shot(page, "report-receipt", full_page=False)
+    dialog.get_by_role("button", name="完成").click()
     expect(dialog).to_be_hidden()
     # The page warns riders about the station now.
     expect(card.locator(".warning")).to_contain_text("门锁着进不去")
