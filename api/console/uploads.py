@@ -25,7 +25,7 @@ from api.console.templating import render
 from api.deps import ServicesDep
 from api.uploaded import uploaded_copy
 from geodata.crs import CoordinateSystem
-from stations.domain.errors import DuplicateStationError, StaleWriteError
+from stations.domain.errors import DuplicateStationError, StaleWriteError, StationNotFoundError
 from stations.domain.uploads import (
     ClosuresUnconfirmedError,
     CrsRequiredError,
@@ -38,6 +38,7 @@ from stations.domain.validation import ValidationError, check_text
 from stations.formats.fields import field_label
 from stations.formats.io import FileRefusedError, SheetChoiceError, detect_format
 from stations.services import uploads as upload_service
+from stations.storage.store import Store
 
 router = APIRouter(include_in_schema=False)
 
@@ -380,7 +381,16 @@ def upload_report_page(
     )
 
 
-def _commit_refusal(exc: Exception, upload: Upload) -> str:
+def _station_named(store: Store, station_id: int) -> str:
+    """A station as a clerk knows it: its name and code (ids are the registry's)."""
+    try:
+        station = store.get(station_id)
+    except StationNotFoundError:
+        return "其中一个驿站（已被删除）"
+    return f"驿站“{station.name}”（编号 {station.external_id}）"
+
+
+def _commit_refusal(exc: Exception, upload: Upload, store: Store) -> str:
     if isinstance(exc, ClosuresUnconfirmedError):
         return (
             f"这份完整名单将关闭本工会 {exc.check.would_close} 个驿站，需要确认："
@@ -388,11 +398,15 @@ def _commit_refusal(exc: Exception, upload: Upload) -> str:
         )
     if isinstance(exc, StaleWriteError):
         return (
-            f"第 {exc.station_id} 号驿站在检查之后又被修改过，本次上传未提交（全部或全不）。"
-            "请重新上传表格再检查一次。"
+            f"这份检查报告已过期：{_station_named(store, exc.station_id)}在检查之后又被修改过，"
+            "本次上传未提交（全部或全不）。请重新上传表格再检查一次。"
         )
     if isinstance(exc, DuplicateStationError):
-        return f"未提交：{problem_text(exc)}"
+        # A create planned when the code was free: another upload or a clerk took it since.
+        return (
+            f"这份检查报告已过期：编号 {exc.external_id} 在检查之后已由另一次上传或别人登记，"
+            "本次上传未提交（全部或全不）。请重新上传表格再检查一次，已登记的驿站会按修改处理。"
+        )
     if upload.status is UploadStatus.DRY_RUN and upload.counts.get("rejected"):
         return (
             f"这次上传有 {upload.counts['rejected']} 行有误，不能全部提交："
@@ -431,15 +445,20 @@ def commit_upload(
         UploadStateError,
     ) as exc:
         return _report_page(
-            request, services, user, upload.id, status_code=409, error=_commit_refusal(exc, upload)
+            request,
+            services,
+            user,
+            upload.id,
+            status_code=409,
+            error=_commit_refusal(exc, upload, services.store),
         )
     return RedirectResponse(f"/console/uploads/{upload.id}?done=commit", status_code=303)
 
 
-def _revert_refusal(exc: Exception, upload: Upload) -> str:
+def _revert_refusal(exc: Exception, upload: Upload, store: Store) -> str:
     if isinstance(exc, StaleWriteError):
         return (
-            f"第 {exc.station_id} 号驿站在上传后又被修改过，不能撤销本次上传"
+            f"{_station_named(store, exc.station_id)}在上传后又被修改过，不能撤销本次上传"
             "（撤销是全部或全不）。请到“驿站”中查看它的修改，需要时逐个改回。"
         )
     if upload.status is UploadStatus.REVERTED:
@@ -457,7 +476,12 @@ def revert_upload(
         upload_service.revert_upload(services.store, upload.id, by=user.principal)
     except (StaleWriteError, DuplicateStationError, UploadStateError) as exc:
         return _report_page(
-            request, services, user, upload.id, status_code=409, error=_revert_refusal(exc, upload)
+            request,
+            services,
+            user,
+            upload.id,
+            status_code=409,
+            error=_revert_refusal(exc, upload, services.store),
         )
     return RedirectResponse(f"/console/uploads/{upload.id}?done=revert", status_code=303)
 

@@ -156,7 +156,24 @@ def test_revert_puts_the_stations_away_and_is_refused_when_changed_since(console
     refused = post(console, f"{second}/revert", csrf)
     assert refused.status_code == 409
     assert "在上传后又被修改过，不能撤销" in refused.text
+    assert "驿站“改过的名字”（编号 R3）" in refused.text  # as the clerk knows it, not by id
     assert store.find_by_external_id(YUZHONG, "R3").name == "改过的名字"
+
+
+def test_a_report_gone_stale_says_so_when_committed(console, store, districts):
+    """The same sheet checked twice, one check committed: the other's creates now meet
+    codes that are taken; its commit says the report is out of date, not to use an id."""
+    make_account(store, districts)
+    csrf = login(console, "yz500103")
+    sheet = csv_bytes([station_row("S1"), station_row("S2", i=1)])
+    first = report_url(upload(console, csrf, sheet))
+    second = report_url(upload(console, csrf, sheet))
+    assert post(console, f"{first}/commit", csrf).status_code == 200
+    refused = post(console, f"{second}/commit", csrf)
+    assert refused.status_code == 409
+    assert "这份检查报告已过期" in refused.text and "编号 S1" in refused.text
+    assert "请重新上传表格再检查一次" in refused.text and "它的 id" not in refused.text
+    assert store.find_by_external_id(YUZHONG, "S2").version == 1  # nothing of it landed
 
 
 def test_another_unions_upload_is_out_of_sight_and_reach(console, store, districts):
