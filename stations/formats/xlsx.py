@@ -252,10 +252,20 @@ def check_xlsx(path: Path, limits: FileLimits = DEFAULT_LIMITS) -> None:
                 and key not in _READ_WHOLE
                 and not key.endswith(".rels")
             )
+            # A part openpyxl would parse as XML: by its name, or as the content types
+            # type it (a sheet may be stored under any name).
+            parsed = key.endswith((".xml", ".rels")) or overrides.get(key, "").endswith("xml")
             try:
                 with book.open(member) as stream:
                     head = stream.read(1 << 16)
-                    if _looks_like_xml(head, len(head) < 1 << 16):
+                    if not _looks_like_xml(head, len(head) < 1 << 16):
+                        if parsed and head.strip(b" \t\r\n"):
+                            msg = (
+                                f"{path.name}: 不是可读取的 Excel 文件（.xlsx）："
+                                f"其中的 {visible(member.filename)[:80]} 不是 XML"
+                            )
+                            raise FileRefusedError("bad_file", msg)
+                    else:
                         _scan_xlsx_xml(
                             path.name,
                             stream,
@@ -329,7 +339,9 @@ def _xlsx_rows(
     check_xlsx(path, limits)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (BadZipFile, InvalidFileException, OSError, KeyError) as exc:
+    # SyntaxError: ElementTree's ParseError, of a part the checks did not parse (it does
+    # not start as XML does: a NUL byte first, say).
+    except (BadZipFile, InvalidFileException, OSError, KeyError, SyntaxError) as exc:
         msg = f"{path.name}: 不是可读取的 Excel 文件（.xlsx）：{exc}"
         raise ValueError(msg) from None
     number = 1

@@ -629,3 +629,29 @@ def test_every_formula_prefix_is_neutralised_in_both_spreadsheet_formats(
 
 def test_cells_starting_with_a_tab_or_return_are_neutralised():
     assert neutralise("\t=1+2") == "'\t=1+2" and neutralise("\r+1") == "'\r+1"
+
+
+@pytest.mark.parametrize("part", ["xl/worksheets/sheet1.xml", "xl/workbook.xml", "xl/styles.xml"])
+def test_a_part_that_is_not_xml_is_a_bad_file_not_a_crash(tmp_path, part):
+    """A part that does not start as XML (a NUL byte first) was passed by the checks, and
+    openpyxl's parse error of it was a 500: it is the file's, refused in Chinese first."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    good = tmp_path / "good.xlsx"
+    book = Workbook()
+    book.active.append(["编号", "名称", "经度", "纬度"])
+    book.active.append(["A1", "驿站", 106.5, 29.5])
+    book.save(good)
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            out.writestr(item, b"\x00" + data if item.filename == part else data)
+    with pytest.raises(FileRefusedError) as refused:
+        read_rows(bad)
+    assert refused.value.code == "bad_file"
+    assert "不是可读取的 Excel 文件" in str(refused.value) and f"{part} 不是 XML" in str(
+        refused.value
+    )
