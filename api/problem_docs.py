@@ -213,6 +213,13 @@ EXPLANATIONS: dict[str, Explanation] = {
         "request was not answered rather than answered from stale data.",
         "Try again after Retry-After; if it lasts, ask the operator to check the database.",
     ),
+    "busy": E(
+        "服务器正在计算别的覆盖率或规划数据，已有几个计算在排队，这个请求未被处理。",
+        "按 Retry-After 所示秒数后重试；已经算好的数据会立即返回。",
+        "The server is computing other coverage or planning figures, with several already "
+        "waiting, so this request was not taken.",
+        "Try again after Retry-After; figures already computed are answered at once.",
+    ),
     "database_timeout": E(
         "数据库没有在时限内完成（查询过慢或在等待锁），什么都没有改变。",
         "稍后重试；若反复出现，请缩小查询范围或联系管理员。",

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from geodata.coverage import AreaTooLargeError
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
-from stations.domain.errors import InvalidOptionError, StoreError, UnknownCrsError
+from stations.domain.errors import BusyError, InvalidOptionError, StoreError, UnknownCrsError
 from stations.domain.feedback import InvalidFeedbackError, TooManyRequestsError
 from stations.domain.inspections import InvalidInspectionError
 from stations.domain.travel import NetworkError, OffNetworkError
@@ -54,6 +54,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "A valid bearer token is needed"),
     "forbidden": (403, "This union may not do that"),
     "database_unavailable": (503, "The database is unavailable; try again shortly"),
+    "busy": (503, "Other figures are being computed; try again in a few seconds"),
     # 504, not 503: a proxy that retries 503s on the next worker (nginx's
     # proxy_next_upstream http_503) would only make the client wait out the same timeout
     # again, against the same lock or the same slow query.
@@ -188,6 +189,8 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         return exc.code, str(exc), {}
     if isinstance(exc, AreaTooLargeError):
         return "too_much_work", TOO_MUCH_WORK_LEAD + str(exc), {}
+    if isinstance(exc, BusyError):
+        return exc.code, str(exc), {}
     if isinstance(exc, OffNetworkError):
         snap_m = None if exc.snap_m is None else round(exc.snap_m, 1)
         return (
@@ -237,7 +240,7 @@ def install(app: FastAPI, *, page_for: PageFor | None = None) -> None:
                 "making was not saved. Try again shortly"
             )
             headers = {"Retry-After": "5"}
-        if isinstance(exc, TooManyRequestsError):
+        if isinstance(exc, TooManyRequestsError | BusyError):
             headers = {"Retry-After": str(exc.retry_after_s)}
         if isinstance(exc, ClosuresUnconfirmedError) and exc.upload_id is not None:
             headers = {"Location": f"/v1/uploads/{exc.upload_id}"}
@@ -289,6 +292,7 @@ def install(app: FastAPI, *, page_for: PageFor | None = None) -> None:
     app.add_exception_handler(UnknownDistrictError, domain)
     app.add_exception_handler(InvalidOptionError, domain)
     app.add_exception_handler(AreaTooLargeError, domain)
+    app.add_exception_handler(BusyError, domain)
     app.add_exception_handler(NetworkError, domain)
     app.add_exception_handler(StoreError, domain)
     app.add_exception_handler(RequestValidationError, validation)

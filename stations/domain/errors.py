@@ -95,3 +95,18 @@ class InvalidOptionError(ValueError):
         super().__init__(message)
         self.option = option
         self.code = code
+
+
+class BusyError(Exception):
+    """Too many different computations are already waiting on one cache: the request is
+    refused at once (503 ``busy``, Retry-After) rather than held, so that a flood of costly
+    questions (a new ``at`` or radius each) cannot hold every worker thread."""
+
+    code = "busy"
+
+    def __init__(self, retry_after_s: int = 5) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            "other figures are being computed just now; ask again in a few seconds "
+            "(figures already computed are answered at once)"
+        )

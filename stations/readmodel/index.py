@@ -22,7 +22,7 @@ from geodata.crs import CoordinateSystem, from_wgs84
 from geodata.distance import wgs84_geod, wrap_degrees
 from geodata.hours import TZ, hours
 from geodata.nearest import NearestIndex, ecef, point_frames
-from stations.domain.errors import DatabaseUnavailableError, StoreError
+from stations.domain.errors import BusyError, DatabaseUnavailableError, StoreError
 from stations.domain.listings import DEFAULT_PRECISE_THRESHOLD_M, MappedState, mapped_values
 from stations.domain.mobile import Placement, at_stop, place
 from stations.domain.model import AMENITIES, Owner, Station, Status
@@ -80,14 +80,22 @@ class CacheName(Generic[K, V]):
     max_entries: int
 
 
+# Different keys a cache computes or holds waiting at once, at most (one computes; the
+# others wait their turn): a reader of a key already among them waits for it whatever.
+MAX_PENDING_KEYS = 3
+
+
 class SnapshotCache(Mapping[K, V]):
     """Values derived from one snapshot, by key: dropped with it, so they can never outlive
     a change. Read like a mapping; filled by :meth:`get_or_compute`."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, max_pending: int = MAX_PENDING_KEYS) -> None:
         self.max_entries = max_entries
+        self.max_pending = max_pending
         self._values: dict[K, V] = {}
         self._lock = threading.Lock()
+        self._pending: dict[K, int] = {}  # key -> readers computing or waiting for it
+        self._pending_lock = threading.Lock()
 
     def __getitem__(self, key: K) -> V:
         return self._values[key]
@@ -101,16 +109,30 @@ class SnapshotCache(Mapping[K, V]):
     def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
         """The value for ``key``, computed by ``compute`` if not kept yet. One computation
         at a time per cache: a reader that asks while another computes waits for it (and
-        then finds the value if it was the same key) instead of computing alongside."""
+        then finds the value if it was the same key) instead of computing alongside. A
+        reader of a new key when ``max_pending`` keys are already computing or waiting is
+        refused (BusyError), not queued."""
         found = self._values.get(key)
         if found is not None:
             return found
-        with self._lock:
-            found = self._values.get(key)
-            if found is None:
-                if len(self._values) >= self.max_entries:
-                    self._values.clear()
-                found = self._values[key] = compute()
+        with self._pending_lock:
+            if key not in self._pending and len(self._pending) >= self.max_pending:
+                raise BusyError()
+            self._pending[key] = self._pending.get(key, 0) + 1
+        try:
+            with self._lock:
+                found = self._values.get(key)
+                if found is None:
+                    if len(self._values) >= self.max_entries:
+                        self._values.clear()
+                    found = self._values[key] = compute()
+        finally:
+            with self._pending_lock:
+                left = self._pending[key] - 1
+                if left:
+                    self._pending[key] = left
+                else:
+                    del self._pending[key]
         return found
 
 

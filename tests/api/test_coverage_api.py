@@ -422,3 +422,29 @@ def test_refusals_tell_the_planner_in_chinese_what_to_do(client):
     r = client.get("/v1/coverage", params={"district": "999999"})
     assert r.status_code == 404 and r.json()["type"].endswith("/unknown_district")
     assert r.json()["detail"].startswith("没有行政区划代码为 '999999' 的区县")
+
+
+def test_a_new_question_while_three_others_wait_is_a_503_busy_not_a_held_thread(
+    client, store, districts
+):
+    """A flood of costly questions (a new radius or time each) held every worker thread
+    behind one computation at a time, and other pages stalled: a new one past the queue is
+    refused at once with Retry-After; figures already computed are still answered."""
+    from stations.services.planning import COVERAGE
+
+    add(store, districts, "A", *WANZHOU)
+    assert client.get("/v1/coverage").status_code == 200  # computed and kept
+    index = client.app.state.services.index.current()
+    cache = index.cache(COVERAGE)
+    cache._pending.update({("other", i): 1 for i in range(3)})  # three others queued
+    try:
+        busy = client.get("/v1/coverage", params={"radius_m": 777})
+        assert busy.status_code == 503
+        assert busy.headers["content-type"].startswith("application/problem+json")
+        assert busy.json()["type"].endswith("/problems/busy")
+        assert int(busy.headers["retry-after"]) > 0
+        assert "计算" in client.get("/problems/busy").text
+        assert client.get("/v1/coverage").status_code == 200  # kept: answered at once
+    finally:
+        cache._pending.clear()
+    assert client.get("/v1/coverage", params={"radius_m": 777}).status_code == 200

@@ -378,3 +378,47 @@ def test_a_per_station_value_made_twice_counts_once_towards_the_limit():
     assert cache.get([0, 1, 2]) == [b"a", b"b", b"c"]
     cache.put({0: b"x", 1: b"y"})  # over the limit: starts again
     assert cache.get([0, 1, 2]) == [b"x", b"y", None]
+
+
+def test_a_cache_refuses_a_new_key_when_its_queue_is_full_and_serves_the_rest():
+    """One key computes, two more wait: a fourth different key is refused at once (a flood
+    of costly questions cannot hold every thread), while readers of a key already queued
+    wait for it, and every reader is answered once the queue drains."""
+    import threading
+
+    from stations.domain.errors import BusyError
+    from stations.readmodel.index import MAX_PENDING_KEYS, SnapshotCache
+
+    assert MAX_PENDING_KEYS == 3
+    cache: SnapshotCache[str, str] = SnapshotCache(max_entries=100)
+    release = threading.Event()
+    started = threading.Event()
+    answers: dict[str, str] = {}
+
+    def slow() -> str:
+        started.set()
+        release.wait(10)
+        return "a!"
+
+    def ask(key: str, compute) -> None:
+        answers[f"{key}{threading.get_ident()}"] = cache.get_or_compute(key, compute)
+
+    threads = [threading.Thread(target=ask, args=("a", slow))]
+    threads[0].start()
+    assert started.wait(10)
+    for key in ("b", "c", "a", "a"):  # two new keys queue; more readers of "a" too
+        threads.append(threading.Thread(target=ask, args=(key, lambda k=key: f"{k}!")))
+        threads[-1].start()
+    deadline = time.monotonic() + 10
+    while sum(cache._pending.values()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(cache._pending) == {"a", "b", "c"}
+    with pytest.raises(BusyError) as busy:
+        cache.get_or_compute("d", lambda: "d!")
+    assert busy.value.retry_after_s > 0
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert sorted(answers.values()) == ["a!", "a!", "a!", "b!", "c!"]
+    assert cache._pending == {}
+    assert cache.get_or_compute("d", lambda: "d!") == "d!"  # the queue drained
