@@ -25,6 +25,7 @@ from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
 from api.fast_nearest import FastNearest, NearestFirstAPI
+from api.heavy import HeavyGate
 from api.limits import BodySizeLimit
 from api.routes import along_route as routes_along_route
 from api.routes import cases as routes_cases
@@ -147,6 +148,7 @@ def create_app(
     # Events at the stations: each worker's calendar, rebuilt when the events version changes.
     app.state.events = EventsHolder(store)
     app.state.auth_limiter = _auth_limiter(store, settings)
+    app.state.heavy_gate = HeavyGate()  # turns for costly public reads (api/heavy.py)
     problems.install(app, page_for=console_errors.page_for_problem)
     console_errors.install(app)
     app.add_middleware(

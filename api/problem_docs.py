@@ -220,6 +220,13 @@ EXPLANATIONS: dict[str, Explanation] = {
         "waiting, so this request was not taken.",
         "Try again after Retry-After; figures already computed are answered at once.",
     ),
+    "too_many_at_once": E(
+        "这个地址已有两个耗时的请求（覆盖率、缺口、区县统计、地图、沿途驿站）正在计算或排队。",
+        "等前面的请求返回后再发下一个。",
+        "This address already has two costly requests (coverage, gaps, district figures, "
+        "maps, along-route) running or waiting.",
+        "Send the next one when those are answered.",
+    ),
     "database_timeout": E(
         "数据库没有在时限内完成（查询过慢或在等待锁），什么都没有改变。",
         "稍后重试；若反复出现，请缩小查询范围或联系管理员。",

@@ -15,7 +15,13 @@ from starlette.responses import Response
 from geodata.coverage import AreaTooLargeError
 from geodata.districts import UnknownDistrictError
 from geodata.hours import HoursError
-from stations.domain.errors import BusyError, InvalidOptionError, StoreError, UnknownCrsError
+from stations.domain.errors import (
+    BusyError,
+    InvalidOptionError,
+    StoreError,
+    TooManyAtOnceError,
+    UnknownCrsError,
+)
 from stations.domain.feedback import InvalidFeedbackError, TooManyRequestsError
 from stations.domain.inspections import InvalidInspectionError
 from stations.domain.travel import NetworkError, OffNetworkError
@@ -55,6 +61,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "forbidden": (403, "This union may not do that"),
     "database_unavailable": (503, "The database is unavailable; try again shortly"),
     "busy": (503, "Other figures are being computed; try again in a few seconds"),
+    "too_many_at_once": (429, "This address has costly requests running; wait for them"),
     # 504, not 503: a proxy that retries 503s on the next worker (nginx's
     # proxy_next_upstream http_503) would only make the client wait out the same timeout
     # again, against the same lock or the same slow query.
@@ -189,7 +196,7 @@ def _from_domain(exc: Exception) -> tuple[str, str, dict[str, Any]]:
         return exc.code, str(exc), {}
     if isinstance(exc, AreaTooLargeError):
         return "too_much_work", TOO_MUCH_WORK_LEAD + str(exc), {}
-    if isinstance(exc, BusyError):
+    if isinstance(exc, BusyError | TooManyAtOnceError):
         return exc.code, str(exc), {}
     if isinstance(exc, OffNetworkError):
         snap_m = None if exc.snap_m is None else round(exc.snap_m, 1)
@@ -240,7 +247,7 @@ def install(app: FastAPI, *, page_for: PageFor | None = None) -> None:
                 "making was not saved. Try again shortly"
             )
             headers = {"Retry-After": "5"}
-        if isinstance(exc, TooManyRequestsError | BusyError):
+        if isinstance(exc, TooManyRequestsError | BusyError | TooManyAtOnceError):
             headers = {"Retry-After": str(exc.retry_after_s)}
         if isinstance(exc, ClosuresUnconfirmedError) and exc.upload_id is not None:
             headers = {"Location": f"/v1/uploads/{exc.upload_id}"}
@@ -293,6 +300,7 @@ def install(app: FastAPI, *, page_for: PageFor | None = None) -> None:
     app.add_exception_handler(InvalidOptionError, domain)
     app.add_exception_handler(AreaTooLargeError, domain)
     app.add_exception_handler(BusyError, domain)
+    app.add_exception_handler(TooManyAtOnceError, domain)
     app.add_exception_handler(NetworkError, domain)
     app.add_exception_handler(StoreError, domain)
     app.add_exception_handler(RequestValidationError, validation)

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from api import schema_docs as doc
 from api.deps import get_index, parse_amenities, parse_crs_param, parse_statuses, parse_time
+from api.heavy import heavy_slot
 from api.params import Param, QuerySpec
 from api.problems import Problem
 from api.representation import GEOJSON, feature, nearest_results
@@ -461,7 +462,8 @@ def _answer_body(request: Request, index: StationIndex, raw: bytes) -> Response:
 
 def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
     try:
-        page = stations_along_route(index, c.query)
+        with heavy_slot(request):
+            page = stations_along_route(index, c.query)
     except TooMuchWorkError as exc:
         detail = f"这条路线要查的驿站太多：请缩短路线或减小 distance_m 后分段查询（{exc}）"
         raise Problem("too_much_work", detail) from None

@@ -110,3 +110,17 @@ class BusyError(Exception):
             "other figures are being computed just now; ask again in a few seconds "
             "(figures already computed are answered at once)"
         )
+
+
+class TooManyAtOnceError(Exception):
+    """One client address already has ``most`` costly requests running or waiting (429
+    ``too_many_at_once``; api/heavy.py)."""
+
+    code = "too_many_at_once"
+
+    def __init__(self, most: int, retry_after_s: int = 2) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"this address already has {most} costly requests (coverage, gaps, district "
+            "figures, maps, along-route) running or waiting; ask again when they are answered"
+        )
