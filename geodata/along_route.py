@@ -51,7 +51,11 @@ _SLACK_M = 0.5  # steps whose chord is this close to the best one are refined ex
 # Work bounds of one search (each pair costs ~0.2 µs to find, ~1 µs to refine): a route
 # of 3,000 km at 10 km through China's densest cities stays well within them.
 MAX_CANDIDATE_HITS = 1_000_000  # (ball, station) hits of the candidate query (~36 MB)
-MAX_PAIRS = 2_000_000  # (station, route sample) pairs of the refinement, in all
+MAX_PAIRS = 600_000  # (station, route sample) pairs of the refinement, in all (~1 µs each)
+# Feet measured on the ellipsoid, in all: ~5 µs each (three geodesic calls), so 300,000 is
+# ~1.5 s. A real route has one to a few a station (a courier's loops: one a pass); a route
+# out and back over the same few hundred metres thousands of times had millions (7 s).
+MAX_FEET = 300_000
 _CHUNK = 2000  # candidates refined together
 _TIE_M = 0.001  # local minima this much farther than the nearest tie: the first one wins
 
@@ -267,7 +271,7 @@ def along_route(
     # In chunks of candidates: the refinement's arrays take ~400 bytes a candidate-sample
     # pair, so memory stays near a chunk's whatever the route; the pairs are budgeted.
     stree = cKDTree(samples.xyz)
-    budget = [MAX_PAIRS]
+    budget = [MAX_PAIRS, MAX_FEET]
     parts = [
         _refine(samples, stree, chunk, lon, lat, xyz[chunk], distance_m, half, budget)
         for chunk in np.array_split(cand, -(-len(cand) // _CHUNK))
@@ -320,7 +324,8 @@ def _refine(
     budget: list[int],
 ) -> AlongRoute:
     """Steps 3 and 4 of the module for the candidates ``cand`` (ECEF ``p``), unordered;
-    ``stree`` is the samples' tree, ``budget`` the pairs left to refine (decremented)."""
+    ``stree`` is the samples' tree, ``budget`` the pairs left to refine and the feet left
+    to measure on the ellipsoid (both decremented)."""
     geod = wgs84_geod()
     c1, _ = stree.query(p, k=1)
     keep = c1 <= distance_m + half + 1.0
@@ -361,6 +366,14 @@ def _refine(
     np.minimum.at(best, ci, chord)
     sel = chord <= best[ci] + _SLACK_M
     k, ci, t = k[sel], ci[sel], t[sel]
+    budget[1] -= len(k)
+    if budget[1] < 0:
+        msg = (
+            f"the route passes the same places so many times that more than {MAX_FEET:,} "
+            "nearest points on it would be measured (a route out and back over the same way "
+            "again and again): search each pass on its own"
+        )
+        raise TooMuchWorkError(msg)
     slon, slat = samples.lon, samples.lat
     az, _, _ = geod.inv(slon[k], slat[k], slon[k + 1], slat[k + 1])
     flon, flat, _ = geod.fwd(slon[k], slat[k], az, t * samples.step[k])

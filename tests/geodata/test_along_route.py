@@ -225,3 +225,29 @@ def test_distance_out_of_range_is_refused(distance_m):
     with pytest.raises(RouteError) as err:
         check_distance(distance_m)
     assert err.value.code == "bad_distance"
+
+
+def test_a_route_out_and_back_thousands_of_times_is_refused_in_well_under_a_second():
+    """9,999 vertices 300 m apart, back and forth over one street (2,999 km, under the
+    length cap), 10 km either side of a city of stations: the refinement measured millions
+    of feet on the ellipsoid (7 s of CPU per request). Its work is bounded now: refused,
+    fast; the same street passed ten times is still answered."""
+    import time
+
+    from geodata.along_route import TooMuchWorkError
+
+    rng = np.random.default_rng(3)
+    lon = 106.55 + rng.uniform(-0.08, 0.08, 1500)
+    lat = 29.556 + rng.uniform(-0.08, 0.08, 1500)
+    xyz = ecef(lon, lat)
+
+    def zigzag(n: int):
+        x = np.where(np.arange(n) % 2 == 1, 106.553, 106.55)
+        return check_route(x, np.full(n, 29.556))
+
+    started = time.process_time()
+    with pytest.raises(TooMuchWorkError):
+        along_route(zigzag(9999), lon, lat, xyz, distance_m=10_000)
+    assert time.process_time() - started < 1.5  # 7 s before
+    found = along_route(zigzag(20), lon, lat, xyz, distance_m=10_000)
+    assert len(found.index) > 100 and (found.offset_m <= 10_000).all()
