@@ -50,6 +50,8 @@ from stations.services.planning import (
     MapOptions,
     TooMuchWorkError,
     chosen_districts,
+    counted,
+    counted_points,
     coverage_areas,
     in_area,
     travel_areas,
@@ -178,23 +180,21 @@ def station_map(
     assert active is not None
     chosen = chosen_districts(districts, district)
     stops = _map_stops(index, at=at, district=district)
+    # Coverage counts the stations the figures count (/v1/coverage, the dashboard): every
+    # one, not only those of the district drawn, whose neighbours' stations cover its
+    # border too (a district's map once said 40.0 % where its figures said 41.1 %).
     if options.travel is not None:
         if networks is None:
             raise NoNetworkError(options.travel.travel)
         mask = np.zeros(len(index.nearest.lon), bool)
-        mask[positions[active]] = True
+        mask[counted(index, at)[0]] = True
         say(f"service areas: {options.reach}")
         areas = travel_areas(index, districts, networks, options.travel, mask, only=district)
     else:
         try:
-            serving = stops.serving
+            where = counted_points(index, at)
             areas = coverage_areas(
-                districts,
-                np.concatenate([points.lon[active], stops.map.lon[serving]]),
-                np.concatenate([points.lat[active], stops.map.lat[serving]]),
-                radius_m=radius_m,
-                only=district,
-                progress=say,
+                districts, where.lon, where.lat, radius_m=radius_m, only=district, progress=say
             )
         except TooMuchWorkError:
             # The whole country: the map is still drawn, without coverage (the legend says
@@ -249,12 +249,11 @@ def station_map(
 
 @dataclass(frozen=True)
 class _Stops:
-    """The map's mobile stops (:class:`~geodata.maps.MapStops`) and which of them count
-    for coverage (``serving``): at a time, where an active bus stands; without one, every
-    stop of an active bus (as a fixed station counts whatever its hours)."""
+    """The map's mobile stops (:class:`~geodata.maps.MapStops`) and how many buses they
+    are (which count for coverage is :func:`~stations.services.planning.counted_points`'s
+    rule, as for the figures)."""
 
     map: MapStops
-    serving: npt.NDArray[np.bool_]
     vehicles: int
 
     def note(self, at: datetime | None) -> str:
@@ -284,7 +283,6 @@ def _map_stops(index: StationIndex, *, at: datetime | None, district: str | None
     points = index.stop_points
     rows = np.flatnonzero(_stops_kept(index, (), district))
     owner, stop = points.owner[rows], points.stop[rows]
-    active = index.status_mask(Status.ACTIVE)[owner]
     standing = np.zeros(len(rows), np.bool_)
     until = [""] * len(rows)
     if at is not None:
@@ -308,8 +306,7 @@ def _map_stops(index: StationIndex, *, at: datetime | None, district: str | None
         standing=standing,
         until=until,
     )
-    serving = active & (standing if at is not None else np.ones(len(rows), np.bool_))
-    return _Stops(drawn, serving, len(np.unique(owner)))
+    return _Stops(drawn, len(np.unique(owner)))
 
 
 def _station_tiles(index: StationIndex, url: str, filters: TileFilters) -> StationTiles:

@@ -71,3 +71,31 @@ def test_a_map_over_the_coverage_budget_is_drawn_without_coverage(index, distric
     shades = json.loads(re.search(r"var shades = (\[.*?\]);\n", html).group(1))
     assert [s["title"] for s in shades if s["shown"]] == ["三家上图率"]
     assert "1000 米内可达" not in html
+
+
+def test_a_districts_map_says_the_coverage_its_figures_say(index, districts):
+    """A district's map counted only that district's stations, so the stations of its
+    neighbours covering its border were left out (40.0 % on the map, 41.1 % in the
+    figures): it counts what /v1/coverage counts, for every district drawn."""
+    from geodata.coverage import coverage
+    from stations.services.planning import CoverageOptions, index_coverage
+
+    figures_ = index_coverage(index, districts, CoverageOptions(radius_m=1000.0))
+    names = {d.adcode: d.name for d in districts}
+    differed = 0
+    for adcode in ("500103", "500106", "500112"):
+        options = MapOptions(district=adcode, metric="coverage")
+        html = station_map(index, districts, options).get_root().render()
+        shown = shades_of(html)["1000 米覆盖率"][names[adcode]]
+        assert shown == f"{figures_[adcode]['share']:.1%}", adcode
+        # The district's own stations alone cover less: what the map used to say.
+        own = index.district == adcode
+        active = index.status_mask(Status.ACTIVE)
+        alone = coverage(
+            districts.get(adcode).geometry,
+            index.nearest.lon[own & active],
+            index.nearest.lat[own & active],
+            radius_m=1000.0,
+        ).share
+        differed += f"{alone:.1%}" != shown
+    assert differed  # the border case is in the sample: the test can tell the two apart
