@@ -20,7 +20,8 @@ XSS = "<img src=x onerror=alert(1)>"
 PLACES = [
     ("YZ-001", "解放碑工会驿站", 106.5772, 29.5570),
     ("YZ-002", "较场口工会驿站", 106.5700, 29.5520),
-    ("YZ-003", "两路口工会驿站", 106.5500, 29.5540),
+    # A sample sheet's long name and code: the table keeps the short cells on one line.
+    ("500103-00047", "中国农业银行渝中中心支行两路口工会驿站（示例）", 106.5500, 29.5540),
     ("YZ-004", XSS, 106.5650, 29.5600),
 ]
 
@@ -82,6 +83,16 @@ def test_station_table_map_form_conflict_and_inbox_in_chromium(browser, tmp_path
         assert any(name in popup for _, name, _, _ in PLACES)
         assert page.locator(".leaflet-popup-content img").count() == 0
         screenshot(page, "stations")
+        # At 1366×768 beside the map, the code, district, status and 24-hour cells each
+        # take one line (编号 broke as "500103-/00047", 区县 as "渝中/区"): a row stays short.
+        lines = page.evaluate(
+            """() => [...document.querySelectorAll('#stations tbody td.nowrap:not(.listed)')].map(td => {
+                const r = document.createRange(); r.selectNodeContents(td);
+                return [td.innerText, new Set([...r.getClientRects()].map(x => Math.round(x.top))).size];
+            })"""
+        )
+        assert lines and all(n == 1 for _, n in lines), lines
+        assert "500103-00047" in [text for text, _ in lines]
         page.fill("input[name=q]", "较场口")
         page.get_by_role("button", name="筛选").click()
         page.wait_for_load_state("load")
