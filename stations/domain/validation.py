@@ -1275,6 +1275,40 @@ def _self_service_rules(
         )
 
 
+@lru_cache(maxsize=8)
+def _district_names(districts: Districts) -> dict[str, frozenset[str]]:
+    """Each way a sheet may name a district (重庆市沙坪坝区, 沙坪坝区, 沙坪坝, 500106) ->
+    the adcodes it may mean (a county name recurs across the country)."""
+    names: dict[str, set[str]] = {}
+    for d in districts:
+        short = d.name.removesuffix(d.kind) if d.kind and d.name != d.kind else d.name
+        for text in {d.name, short, d.adcode, f"{d.province}{d.name}"}:
+            if text:
+                names.setdefault(text, set()).add(d.adcode)
+    return {k: frozenset(v) for k, v in names.items()}
+
+
+def district_named(districts: Districts, text: str) -> frozenset[str]:
+    """The adcodes a sheet's 区县 cell may name (empty: none that this layer knows)."""
+    return _district_names(districts).get("".join(str(text).split()), frozenset())
+
+
+def district_problem(districts: Districts, text: Any, adcode: str) -> Problem | None:
+    """The warning for a sheet's 区县 cell naming a district other than the one its
+    position lies in (None: blank, not a district's name, or the same district)."""
+    said = district_named(districts, str(text or ""))
+    if not said or not adcode or adcode in said:
+        return None
+    there = districts.find(adcode)
+    return Problem(
+        "district",
+        "district_mismatch",
+        f"所属区县写的是“{str(text).strip()[:20]}”，位置却在{there.name if there else adcode}："
+        "已按位置登记；请核对经纬度及坐标系（高德、腾讯为 gcj02，百度为 bd09）",
+        str(text).strip()[:20],
+    )
+
+
 def self_service_problems(station: Station) -> list[Problem]:
     """What the 24-hour self-service rules say of a station as it stands (a file's row
     that changes its hours and keeps its stored 24小时 mark, say)."""
@@ -1340,6 +1374,10 @@ def build_station(
         converted=converted,
     )
     row_owner = _derived_owner(col, row_owner, where.adcode)
+    if warnings is not None and not _blank(get("district")):
+        mismatch = district_problem(districts, get("district"), where.adcode)
+        if mismatch is not None:
+            warnings.append(mismatch)
     hours_text, osm = _opening_hours(col, get)
     amenities, entry = _amenities_and_entry(col, get)
     flags = _flags(col, get)
@@ -1672,7 +1710,7 @@ def plain_records(
     """
     if n == 0:
         return []
-    if any(k not in _PLAIN_FIELDS and k not in _MOBILE_FIELDS for k in cells):
+    if any(k not in _PLAIN_FIELDS and k not in _MOBILE_FIELDS and k != "district" for k in cells):
         return [None] * n
     ok = [True] * n
     if "stops" in cells or "mobile" in cells:
@@ -1784,6 +1822,13 @@ def plain_records(
 
     name, address, host = texts["name"], texts["address"], texts["host"]
     phone_text, brand, ext = texts["contact_phone"], texts["brand"], texts["external_id"]
+    # A 区县 column: a row naming another district than its position's is read row by row
+    # (build_station warns of it); its cell is text, never kept.
+    said = (
+        _distinct(lambda t: district_named(districts, t), cells["district"])
+        if "district" in cells
+        else None
+    )
     for system, rows in by_system.items():
         xs = np.array([src_lon[i] for i in rows], np.float64)
         ys = np.array([src_lat[i] for i in rows], np.float64)
@@ -1798,6 +1843,8 @@ def plain_records(
                 and row_owner.kind is OwnerKind.DISTRICT
                 and adcode != row_owner.code
             ):
+                continue
+            if said is not None and said[i] and adcode not in said[i]:
                 continue
             owner_text = owner_texts[i]
             if owner_text is None:

@@ -103,6 +103,14 @@ FIELDS: tuple[Field, ...] = (
         "contact_phone", "联系电话", aliases=("phone", "电话", "联系方式", "联系人电话", "联系手机")
     ),
     Field("district_adcode", None, read=False),
+    # A sheet's own 区县 column: read to check the position against (a warning when the
+    # position lies in another district), never stored: the position decides the district.
+    Field(
+        "district",
+        None,
+        aliases=("所属区县", "区县", "所在区县", "区（县）", "县（区）", "区县名称"),
+        export=False,
+    ),
     Field("lon", "经度", Kind.NUMBER, ("lng", "long", "longitude", "x")),
     Field("lat", "纬度", Kind.NUMBER, ("latitude", "y")),
     # The file says its own system, so importing an export back needs no --crs.
@@ -182,9 +190,6 @@ IGNORED_HEADERS: dict[str, str] = {
             "街道（镇）",
             "所属镇街",
             "镇街",
-            "所属区县",
-            "区县",
-            "所在区县",
             "备注",
             "面积",
             "建设时间",
@@ -211,7 +216,7 @@ _LABELS = {
     "owner": "所属工会",
     "crs": "坐标系",
     "hours_text": "开放时间原文",
-    "district_adcode": "所属区县",
+    "district_adcode": "区县代码",
     "code": "驿站码",
     "updated_at": "更新时间",
     "version": "版本",

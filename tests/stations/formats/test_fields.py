@@ -53,7 +53,7 @@ def test_every_field_is_in_the_record_and_every_record_key_is_a_field(districts)
         elif f.key not in doc:
             not_in_record.add(f.key)
     # A file's positions say their system; the record holds WGS-84 (and source_crs).
-    assert not_in_record == {"crs"}
+    assert not_in_record == {"crs", "district"}  # and a sheet's 区县, checked, never kept
     assert set(doc) - {f.key for f in FIELDS} == RECORD_ONLY
 
 
@@ -79,8 +79,9 @@ def test_every_field_is_in_the_template_and_the_export_and_maps_back(tmp_path, d
     assert exported == list(EXPORT_COLUMNS) == [f.key for f in FIELDS if f.export]
     # Each exported column an upload reads is read back as itself, the rest are reported.
     assert map_headers(exported)[0] == [f.key if f.read else None for f in FIELDS if f.export]
-    # What an upload reads but no CSV/XLSX export has: GeoJSON's nested listings only.
-    assert {f.key for f in FIELDS if f.read and not f.export} == {"listings"}
+    # What an upload reads but no CSV/XLSX export has: GeoJSON's nested listings, and a
+    # sheet's 区县 (checked against the position, never kept: the position decides).
+    assert {f.key for f in FIELDS if f.read and not f.export} == {"listings", "district"}
 
 
 def _comparable(value: Any) -> Any:

@@ -224,3 +224,51 @@ def test_a_ledger_position_a_few_centimetres_off_is_the_same_place_a_real_move_i
     up = _plan(store, districts, moved)
     (row,) = list(store.iter_upload_rows(up.id))
     assert set(row.changed) == {"lon", "lat"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_sheets_district_column_is_checked_against_the_position(
+    store, districts, tmp_path, suffix
+):
+    """A row whose 所属区县 names another district than its position lies in is filed by
+    its position, with a warning naming both (it was ignored as an unknown column); one
+    that agrees, or says nothing the layer knows, passes quietly."""
+    header = ["驿站编号", "驿站名称", "所属区县", "经度（高德）", "纬度（高德）", "开放时间"]
+    path = _ledger(
+        tmp_path / f"台账{suffix}",
+        header,
+        ["Q1", "磁器口工会驿站", "沙坪坝区", *_gcj(*JIEFANGBEI), "每天 8:00-20:00"],
+        [
+            "Q2",
+            "解放碑工会驿站",
+            "渝中区",
+            *_gcj(JIEFANGBEI[0] + 0.001, JIEFANGBEI[1]),
+            "每天 8:00-20:00",
+        ],
+        [
+            "Q3",
+            "较场口工会驿站",
+            "重庆市渝中区",
+            *_gcj(JIEFANGBEI[0] + 0.002, JIEFANGBEI[1]),
+            "每天 8:00-20:00",
+        ],
+        [
+            "Q4",
+            "七星岗工会驿站",
+            "七星岗街道",
+            *_gcj(JIEFANGBEI[0] + 0.003, JIEFANGBEI[1]),
+            "每天 8:00-20:00",
+        ],
+    )
+    up = _plan(store, districts, path)
+    assert up.counts["create"] == 4 and up.counts["rejected"] == 0
+    assert "所属区县" not in " ".join(up.unknown_columns)  # read, not passed over
+    warned = {
+        r.external_id: [w for w in r.warnings if w["code"] == "district_mismatch"]
+        for r in store.iter_upload_rows(up.id)
+    }
+    assert [k for k, w in warned.items() if w] == ["Q1"]
+    (w,) = warned["Q1"]
+    assert w["column"] == "所属区县" and "沙坪坝区" in w["message"] and "渝中区" in w["message"]
+    commit_upload(store, up.id, by=CLERK)
+    assert store.find_by_external_id(CLERK.owner, "Q1").district_adcode == "500103"
