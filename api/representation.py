@@ -41,6 +41,9 @@ def links_at(name: str, glon: float, glat: float, blon: float, blat: float) -> d
 
     ``amap``/``baidu`` are web links that hand over to the app when it is installed
     (``callnative=1``) and otherwise work in the browser; ``*_app`` are the app schemes.
+    Baidu's web link is its marker page (the place, with its own 到这里去): its web
+    direction page needs an origin, which a link made before the rider taps has not; its
+    app plans from where the phone is.
 
     Written out rather than through ``urlencode`` (5× slower): every value is
     percent-encoded with ``quote(safe="")``, as ``urlencode(quote_via=quote)`` does.
@@ -53,14 +56,12 @@ def links_at(name: str, glon: float, glat: float, blon: float, blat: float) -> d
         "&mode=walk&coordinate=gaode&callnative=1&src=yizhan",
         "amap_app": f"amapuri://route/plan/?dlat={gy}&dlon={gx}&dname={n}"
         "&dev=0&t=2&sourceApplication=yizhan",
-        "baidu": f"https://api.map.baidu.com/direction?destination=latlng%3A{b}%7Cname%3A{n}"
-        f"&mode=walking&region={_NATIONWIDE}&coord_type=bd09ll&output=html&src=yizhan",
+        "baidu": f"https://api.map.baidu.com/marker?location={b}&title={n}&content={n}"
+        "&coord_type=bd09ll&output=html&src=yizhan",
         "baidu_app": f"baidumap://map/direction?destination=latlng%3A{b}%7Cname%3A{n}"
         "&mode=walking&coord_type=bd09ll&src=yizhan",
     }
 
-
-_NATIONWIDE = quote("全国", safe="")
 
 
 def page_url(station: Station) -> str | None:

@@ -130,7 +130,7 @@ _NEAREST_EXAMPLE = {
             },
             "navigation": {
                 "amap": "https://uri.amap.com/navigation?to=...",
-                "baidu": "https://api.map.baidu.com/direction?destination=...",
+                "baidu": "https://api.map.baidu.com/marker?location=...",
             },
         },
         {
@@ -189,7 +189,7 @@ _NEAREST_EXAMPLE = {
             },
             "navigation": {
                 "amap": "https://uri.amap.com/navigation?to=...",
-                "baidu": "https://api.map.baidu.com/direction?destination=...",
+                "baidu": "https://api.map.baidu.com/marker?location=...",
             },
         },
     ],

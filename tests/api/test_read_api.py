@@ -164,11 +164,16 @@ def test_navigation_links_carry_each_providers_coordinates(client, store, distri
     assert name == "解放碑工会驿站"
     back = to_wgs84(float(lon), float(lat), crs="gcj02")
     assert distance_m(*JIEFANGBEI, *back) < 0.2
+    # Baidu: its marker page on the web (its direction page needs an origin), the app's
+    # route from where the phone is.
     baidu = parse_qs(urlparse(hit["navigation"]["baidu"]).query)
-    latlng = baidu["destination"][0].split("|")[0].removeprefix("latlng:")
-    blat, blon = (float(v) for v in latlng.split(","))
+    blat, blon = (float(v) for v in baidu["location"][0].split(","))
     assert distance_m(*JIEFANGBEI, *to_wgs84(blon, blat, crs="bd09")) < 0.2
-    assert baidu["coord_type"] == ["bd09ll"]
+    assert baidu["coord_type"] == ["bd09ll"] and baidu["title"] == ["解放碑工会驿站"]
+    assert baidu["output"] == ["html"] and baidu["src"] == ["yizhan"]
+    app = parse_qs(urlparse(hit["navigation"]["baidu_app"]).query)
+    latlng = app["destination"][0].split("|")[0].removeprefix("latlng:")
+    assert latlng == baidu["location"][0]
 
 
 def test_open_now_honours_hours_and_holidays(client, store, districts):

@@ -377,13 +377,13 @@ def test_navigation_opens_each_provider_at_its_own_coordinates(registry, phone):
     app = parse_qs(urlparse(amap.get_attribute("data-app")).query)
     assert amap.get_attribute("data-app").startswith("amapuri://")
     assert (float(app["dlon"][0]), float(app["dlat"][0])) == pytest.approx((glon, glat), abs=2e-6)
-    for link, scheme in (
-        (baidu.get_attribute("href"), "https://"),
-        (baidu.get_attribute("data-app"), "baidumap://"),
+    for link, scheme, key in (
+        (baidu.get_attribute("href"), "https://api.map.baidu.com/marker?", "location"),
+        (baidu.get_attribute("data-app"), "baidumap://map/direction?", "destination"),
     ):
         assert link.startswith(scheme)
         q = parse_qs(urlparse(link).query)
-        latlng = q["destination"][0].split("|")[0].removeprefix("latlng:")
+        latlng = q[key][0].split("|")[0].removeprefix("latlng:")
         lat, lon = (float(v) for v in latlng.split(","))
         assert (lon, lat) == pytest.approx((blon, blat), abs=2e-6)
         assert q["coord_type"] == ["bd09ll"]
