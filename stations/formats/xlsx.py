@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 from xml.parsers import expat
@@ -13,7 +13,7 @@ from zipfile import BadZipFile, ZipFile
 
 from stations.domain.model import AMENITY_LABELS, ENTRY_METHOD_LABELS, Station
 from stations.domain.validation import visible
-from stations.formats.export import export_cells, neutralise
+from stations.formats.export import CLERK_HEADERS, clerk_cells, export_cells, neutralise
 from stations.formats.fields import EXPORT_COLUMNS
 from stations.formats.limits import (
     DEFAULT_LIMITS,
@@ -429,15 +429,29 @@ def rejected_workbook(rows: Iterable[tuple[dict[str, Any], str]]) -> bytes:
 
 def export_xlsx(stations: Iterable[Station], path: Path) -> int:
     """Write an XLSX workbook (streamed, so large registries stay in bounded memory)."""
+    return _write_xlsx(stations, path, list(EXPORT_COLUMNS), export_cells)
+
+
+def export_clerk_xlsx(stations: Iterable[Station], path: Path) -> int:
+    """The clerks' workbook (see :data:`~stations.formats.export.CLERK_COLUMNS`)."""
+    return _write_xlsx(stations, path, list(CLERK_HEADERS), clerk_cells)
+
+
+def _write_xlsx(
+    stations: Iterable[Station],
+    path: Path,
+    header: list[str],
+    cells: Callable[[Station], list[Any]],
+) -> int:
     # deferred: openpyxl's import cost, as in _xlsx_rows.
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("驿站")
-    sheet.append(list(EXPORT_COLUMNS))
+    sheet.append(header)
     n = 0
     for station in stations:
-        sheet.append(export_cells(station))
+        sheet.append(cells(station))
         n += 1
     legend = book.create_sheet("可选值")
     legend.append(["amenities 设施", "entry_methods 进入方式"])

@@ -49,7 +49,7 @@ from stations.domain.model import (
 from stations.domain.records import station_from_dict
 from stations.domain.validation import PositionVerdict, check_stops, position_verdict
 from stations.formats.fields import FIELD_BY_KEY
-from stations.formats.io import export_stations
+from stations.formats.xlsx import export_clerk_xlsx
 from stations.readmodel.index import StationIndex
 from stations.services.cases import list_cases
 from stations.storage.store import Store
@@ -203,10 +203,11 @@ def map_points(
 
 
 def stations_xlsx(stations: Sequence[Station]) -> bytes:
-    """The stations as the upload template's workbook (what an upload reads back unchanged)."""
+    """The stations as the clerks' workbook: Chinese headers and values, what an upload
+    reads back unchanged (:func:`~stations.formats.xlsx.export_clerk_xlsx`)."""
     with tempfile.TemporaryDirectory(prefix="yizhan-export-") as tmp:
         path = Path(tmp) / "stations.xlsx"
-        export_stations(stations, path, format="xlsx")
+        export_clerk_xlsx(stations, path)
         return path.read_bytes()
 
 

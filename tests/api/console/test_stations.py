@@ -8,10 +8,12 @@ from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from geodata.crs import from_wgs84
 from stations.domain.model import Owner
 from stations.domain.uploads import upload_crs
+from stations.domain.validation import build_station
 from stations.formats.io import read_rows
 from stations.services.console_queries import blank_form, form_values
 from stations.services.uploads import plan_upload
@@ -258,10 +260,18 @@ def test_post_without_csrf_is_refused(console, store, districts):
     assert store.get(station.id).name == station.name
 
 
-@pytest.mark.parametrize("filtered", [False, True])
-def test_export_xlsx_uploads_back_with_no_change(console, store, districts, tmp_path, filtered):
+@pytest.mark.parametrize(("filtered", "picked"), [(False, None), (True, None), (False, "gcj02")])
+def test_export_xlsx_uploads_back_with_no_change(
+    console, store, districts, tmp_path, filtered, picked
+):
+    """The clerks' workbook: Chinese headers and values a clerk reads (是/否, 热水, 运营中,
+    their own hours), and it uploads back with no change, even when the clerk picks
+    GCJ-02 (their usual 高德) for it: each row says its positions are WGS-84."""
+    from tests.builders import bus_row
+
     _yuzhong(store, districts, amap_listed="是", amap_poi_id="B0F1", amap_keyword_linked="是")
     _yuzhong(store, districts, external_id="YZ-2", name="较场口驿站", hours="24小时")
+    store.create(build_station(bus_row(), districts=districts), actor="test")
     _jiangbei(store, districts)
     account = make_account(store, districts, code="500103")
     login(console, "yz500103")
@@ -270,10 +280,20 @@ def test_export_xlsx_uploads_back_with_no_change(console, store, districts, tmp_
     assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
     path = tmp_path / "export.xlsx"
     path.write_bytes(answer.content)
+    sheet = load_workbook(path)["驿站"]
+    header = [c.value for c in sheet[1]]
+    assert header[:4] == ["编号", "所属工会", "名称", "地址"] and "高德POI" in header
+    assert not any(h.isascii() for h in header if h != "POI")  # no record keys
+    rows_by_code = {r[0].value: [c.value for c in r] for r in sheet.iter_rows(min_row=2)}
+    if not filtered:
+        first = dict(zip(header, rows_by_code["YZ-001"], strict=True))
+        assert first["设施"] == "热水、微波炉、手机充电" and first["状态"] == "运营中"
+        assert first["开放时间"] == "周一至周五 9:00-18:00" and first["高德已上图"] == "是"
+        assert first["坐标系"] == "wgs84"
     source = read_rows(path)
     rows = list(source.rows)
-    assert len(rows) == (1 if filtered else 2)
-    crs = upload_crs(None, format=source.format, columns=source.columns, default_crs=None)
+    assert len(rows) == (1 if filtered else 3)
+    crs = picked or upload_crs(None, format=source.format, columns=source.columns, default_crs=None)
     upload = plan_upload(
         rows,
         store=store,
@@ -283,7 +303,8 @@ def test_export_xlsx_uploads_back_with_no_change(console, store, districts, tmp_
         crs=crs,
         columns=source.columns,
     )
-    assert upload.counts.get("create", 0) == 0 and upload.counts.get("update", 0) == 0
+    changed = [r.changed for r in store.iter_upload_rows(upload.id, actions=("update",))]
+    assert upload.counts.get("create", 0) == 0 and upload.counts.get("update", 0) == 0, changed
     assert upload.counts.get("rejected", 0) == 0
     assert upload.counts["unchanged"] == len(rows)
 
