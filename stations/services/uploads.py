@@ -424,7 +424,16 @@ def plan_upload(
     store.create_upload(upload)
     finder = _DuplicateFinder(store.iter_all())
     counts = {"create": 0, "update": 0, "close": 0, "unchanged": 0, "rejected": 0}
-    ctx = _RowContext(store, districts, by, crs, finder, columns, border_tolerance_m)
+    ctx = _RowContext(
+        store,
+        districts,
+        by,
+        crs,
+        finder,
+        columns,
+        border_tolerance_m,
+        positionless=bool(columns) and not ({"lon", "lat", POSITION} & set(columns)),
+    )
     seen = ctx.seen
     seq = 0
 
@@ -441,6 +450,7 @@ def plan_upload(
                     yield result
                 seq, count = plain.seq, plain.count
         for chunk in _chunks(rows if plain is None else ()):
+            _at_stored_positions(ctx, [raw for _, raw in chunk])
             converted = convert_positions(
                 [raw for _, raw in chunk], crs=crs or CoordinateSystem.WGS84, districts=districts
             )
@@ -575,10 +585,10 @@ class _PlainLane:
             None if r is not None else self.rows.cells(row)
             for row, r in zip(chunk, records, strict=True)
         ]
+        read_rows_ = [c[1] for c in cells if c is not None]
+        _at_stored_positions(ctx, read_rows_)
         converted = convert_positions(
-            [c[1] for c in cells if c is not None],
-            crs=ctx.crs or CoordinateSystem.WGS84,
-            districts=ctx.districts,
+            read_rows_, crs=ctx.crs or CoordinateSystem.WGS84, districts=ctx.districts
         )
         checked: list[UploadRow | _Checked | tuple[int, Row, dict[str, Any]]] = []
         seen, writable = ctx.seen, self.writable
@@ -660,6 +670,57 @@ class _PlainLane:
                 yield PlannedCreate(seq, number, ext, r, (*warnings, *on_hours))
 
 
+def _at_stored_positions(ctx: _RowContext, raws: list[dict[str, Any]]) -> None:
+    """Rows of a file with no position column (a ledger of hours, say): a row naming a
+    registered station of its union by code is read at the stored position (WGS-84, as
+    stored: so the position is no change, and only what the file's columns say is); any
+    other such row is refused, saying why. Changes ``raws`` in place."""
+    if not ctx.positionless:
+        return
+    keys: dict[int, tuple[str, str]] = {}
+    for i, raw in enumerate(raws):
+        if not isinstance(raw, Cells) or "lon" in raw or "lat" in raw or raw.problems:
+            continue
+        ext = visible(str(raw.get("external_id") or "").strip())
+        owner = _row_owner(raw, ctx.by.owner)
+        if ext and owner is not None:
+            keys[i] = (str(owner), ext)
+    stored = ctx.store.find_by_external_ids(set(keys.values())) if keys else {}
+    for i, raw in enumerate(raws):
+        if not isinstance(raw, Cells) or "lon" in raw or "lat" in raw or raw.problems:
+            continue
+        found = stored.get(keys[i]) if i in keys else None
+        if found is not None:
+            raw.update(lon=found.lon, lat=found.lat, crs=CoordinateSystem.WGS84.value)
+            continue
+        ext = str(raw.get("external_id") or "").strip()
+        if _row_owner(raw, ctx.by.owner) is None:
+            why = "这一行没有注明所属工会（或写得不对）"
+        elif not ext:
+            why = "这一行没有编号"
+        else:
+            why = f"编号“{ext[:40]}”不是这个工会已登记的驿站"
+        raw.problems = (
+            Problem(
+                "lon",
+                "position_needed",
+                f"表格没有经纬度列，只能按编号修改本工会已登记的驿站：{why}。"
+                "新驿站请在表格中加上经度、纬度两列（并注明坐标系）",
+            ),
+        )
+
+
+def _row_owner(raw: dict[str, Any], owner: Owner | None) -> Owner | None:
+    """The union a row names in its 所属工会 cell, else ``owner`` (None: neither)."""
+    text = str(raw.get("owner") or "").strip()
+    if not text:
+        return owner
+    try:
+        return Owner.parse(text)
+    except ValueError:
+        return None
+
+
 def _owned(store: Store, owner: Owner) -> Iterator[Station]:
     yield from store.query(StationQuery(owner=str(owner))).items
 
@@ -675,6 +736,8 @@ class _RowContext:
     finder: _DuplicateFinder
     columns: dict[str, str]  # field -> the file's header, for the report
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M
+    # The file has columns but none of a position (see _at_stored_positions).
+    positionless: bool = False
     # owner -> code -> row: the owner's text is kept once, not with each row's code
     seen: dict[str, dict[str, int]] = field(default_factory=dict)
     own: dict[str, _OwnStations] = field(default_factory=dict)  # owner -> its stations

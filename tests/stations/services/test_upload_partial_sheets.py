@@ -272,3 +272,36 @@ def test_a_sheets_district_column_is_checked_against_the_position(
     assert w["column"] == "所属区县" and "沙坪坝区" in w["message"] and "渝中区" in w["message"]
     commit_upload(store, up.id, by=CLERK)
     assert store.find_by_external_id(CLERK.owner, "Q1").district_adcode == "500103"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_ledger_without_positions_updates_registered_stations_by_code(
+    store, districts, tmp_path, suffix
+):
+    """Hours only, by code: the registered station keeps its position (and all the sheet
+    does not say) and takes the new hours; a code not registered is refused saying that
+    a new station needs a position (it said only 缺少必填项：经度 / 纬度)."""
+    was = _stored(store, districts)
+    path = _ledger(
+        tmp_path / f"开放时间{suffix}",
+        ["编号", "名称", "开放时间"],
+        [was.external_id, was.name, "每天 8:00-20:00"],
+        ["YZ-404", "新驿站", "每天 8:00-20:00"],
+    )
+    up = _plan(store, districts, path)
+    assert (up.counts["update"], up.counts["rejected"]) == (1, 1)
+    rows = {r.external_id: r for r in store.iter_upload_rows(up.id)}
+    assert rows[was.external_id].changed == ("hours",)
+    (problem,) = rows["YZ-404"].problems
+    assert problem["code"] == "position_needed"
+    assert "表格没有经纬度列" in problem["message"] and "YZ-404" in problem["message"]
+    commit_upload(store, up.id, by=CLERK, accepted_only=True)
+    now = store.get(was.id)
+    assert now.hours_text == "每天 8:00-20:00"
+    assert (now.lon, now.lat, now.source_crs, now.source_lon) == (
+        was.lon,
+        was.lat,
+        was.source_crs,
+        was.source_lon,
+    )
+    assert now.listings == was.listings and now.host == was.host
