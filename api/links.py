@@ -34,4 +34,8 @@ def this_url(request: Request, **params: object) -> str:
     others kept as sent, in their order)."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in params]
     query += [(k, str(v)) for k, v in params.items()]
-    return f"{site_base(request)}{request.url.path}?{urlencode(query)}"
+    # The path below the app's root: site_base holds the root (a proxy's prefix) already.
+    path, root = request.url.path, request.scope.get("root_path", "").rstrip("/")
+    if root and path.startswith(root + "/"):
+        path = path[len(root) :]
+    return f"{site_base(request)}{path}?{urlencode(query)}"

@@ -111,3 +111,15 @@ def test_page_links_point_at_the_service_never_at_the_host_a_client_names(client
         assert url.startswith("http://testserver/v1/stations?")  # the connection's address
         assert "status=active" in url and "limit=100" in url
     assert "offset=200" in found["next"] and "offset=0" in found["prev"]
+
+
+def test_page_links_behind_a_proxy_prefix_name_it_once(client, registry):
+    """Behind a proxy serving the app under /yizhan (uvicorn's root_path), the page
+    links hold the prefix once, as the OGC links do (it came out /yizhan/yizhan/)."""
+    from fastapi.testclient import TestClient
+
+    proxied = TestClient(client.app, root_path="/yizhan")
+    r = proxied.get("/yizhan/v1/stations", params={"limit": 100, "offset": 100})
+    assert r.status_code == 200
+    for url in links(r).values():
+        assert url.startswith("http://testserver/yizhan/v1/stations?"), url
