@@ -14,6 +14,7 @@ from geodata.crs import CoordinateSystem, from_wgs84, parse_crs
 from stations.domain.errors import StoreError
 from stations.domain.model import Listing, Provider, Station
 from stations.domain.validation import SAME_POSITION_DEG
+from stations.formats.fields import LISTING_RECORD_KEYS
 
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
 DUPLICATE_RADIUS_M = 30.0
@@ -198,12 +199,19 @@ _SAID_BY: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 _PLACE = ("lon", "lat", "source_lon", "source_lat", "source_crs", "district_adcode")
 
 
+# A cell's decimals are read from its number (the text is gone), which drops trailing
+# zeros: "29.554000" reads as 3. Below 6 decimals (10 cm) the place is the same only to
+# 6, so a position rounded to 106.58 is a move, not "the same place" within 500 m.
+_FEWEST_DECIMALS = 6
+
+
 def _decimals(value: float) -> int:
-    """How many decimals ``value`` was written with (its shortest repr's)."""
+    """How many decimals ``value`` was written with (its shortest repr's), at least
+    :data:`_FEWEST_DECIMALS`."""
     text = repr(value)
     if "e" in text or "E" in text:
         return 17
-    return len(text.partition(".")[2])
+    return max(_FEWEST_DECIMALS, len(text.partition(".")[2]))
 
 
 def same_place_as_written(stored: Station, row: Station) -> bool:
@@ -220,6 +228,20 @@ def same_place_as_written(stored: Station, row: Station) -> bool:
     )
 
 
+# A stop written to 7 decimals (or converted and read back) lands within this of itself.
+_SAME_STOP_DEG = 1e-7
+
+
+def _same_stops(stored: tuple[Any, ...], row: tuple[Any, ...]) -> bool:
+    """Whether a row's stops are the stored ones, their positions as written."""
+    return len(stored) == len(row) and all(
+        (a.name, a.hours, a.hours_text) == (b.name, b.hours, b.hours_text)
+        and abs(a.lon - b.lon) <= _SAME_STOP_DEG
+        and abs(a.lat - b.lat) <= _SAME_STOP_DEG
+        for a, b in zip(stored, row, strict=True)
+    )
+
+
 def said_by_file(stored: Station, row: Station, fields: Iterable[str]) -> Station:
     """The station a file's ``row`` makes of ``stored``: the row's values for what the
     file's ``fields`` (its columns' record fields) say, the stored ones for the rest, and
@@ -232,20 +254,42 @@ def said_by_file(stored: Station, row: Station, fields: Iterable[str]) -> Statio
     kept: dict[str, Any] = {}
     if row.owner == stored.owner and same_place_as_written(stored, row):
         kept |= {a: getattr(stored, a) for a in _PLACE}
+    if row.stops and _same_stops(stored.stops, row.stops):
+        kept["stops"] = stored.stops  # read back from its system: to the bit as stored
     for attrs, keys in _SAID_BY:
         if said.isdisjoint(keys):
             kept |= {a: getattr(stored, a) for a in attrs}
-    if "listings" not in said:  # GeoJSON's nested listings say every provider's
-        says = {p for p in Provider if any(k.startswith(f"{p.value}_") for k in said)}
-        if not says:
+    if "listings" not in said:  # GeoJSON's nested listings say every provider's, whole
+        flat = {
+            p: {
+                LISTING_RECORD_KEYS[suffix]
+                for suffix in LISTING_RECORD_KEYS
+                if f"{p.value}_{suffix}" in said
+            }
+            for p in Provider
+        }
+        if not any(flat.values()):
             kept["listings"] = stored.listings
-        elif len(says) < len(Provider):
-            kept["listings"] = tuple(
-                li
-                for p in Provider
-                if (li := (row if p in says else stored).listing(p)) is not None
+        elif any(len(keys) < len(LISTING_RECORD_KEYS) for keys in flat.values()):
+            merged = (
+                _said_listing(stored.listing(p), row.listing(p), p, flat[p]) for p in Provider
             )
+            kept["listings"] = tuple(li for li in merged if li is not None)
     return replace(row, **kept) if kept else row
+
+
+def _said_listing(
+    stored: Listing | None, row: Listing | None, provider: Provider, said: set[str]
+) -> Listing | None:
+    """A provider's 上图 listing of which a file says the fields ``said`` (the listing's
+    attributes): those from the row, the others as stored (a 高德POI column alone changes
+    the POI, not whether and where it is listed)."""
+    if not said:
+        return stored
+    base = stored or Listing(provider)
+    given = row or Listing(provider)
+    out = replace(base, **{k: getattr(given, k) for k in said})
+    return None if out == Listing(provider) else out
 
 
 def changed_fields(old: Station, new: Station) -> tuple[str, ...]:

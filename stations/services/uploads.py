@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from geodata.crs import CoordinateSystem, parse_crs
+from geodata.crs import CoordinateSystem, from_wgs84, parse_crs
 from geodata.districts import DEFAULT_BORDER_TOLERANCE_M, Districts
 from geodata.hours import TZ
 from geodata.nearest import NearestIndex
@@ -67,6 +67,7 @@ from stations.domain.validation import (
     build_station,
     convert_positions,
     hours_warnings,
+    parse_bool,
     plain_hours_warnings,
     plain_records,
     plain_station,
@@ -432,7 +433,7 @@ def plan_upload(
         finder,
         columns,
         border_tolerance_m,
-        positionless=bool(columns) and not ({"lon", "lat", POSITION} & set(columns)),
+        fill_from_stored=_to_fill(columns),
     )
     seen = ctx.seen
     seq = 0
@@ -532,6 +533,7 @@ class _PlainLane:
             or not rows.text_cells
             or ctx.crs is None
             or rows.free_text
+            or ctx.fill_from_stored  # a bus's timetable half, say: each row read with it
         ):
             return None
         fields = {k: i for i, k in enumerate(rows.mapping) if k is not None}
@@ -671,27 +673,50 @@ class _PlainLane:
 
 
 def _at_stored_positions(ctx: _RowContext, raws: list[dict[str, Any]]) -> None:
-    """Rows of a file with no position column (a ledger of hours, say): a row naming a
-    registered station of its union by code is read at the stored position (WGS-84, as
-    stored: so the position is no change, and only what the file's columns say is); any
-    other such row is refused, saying why. Changes ``raws`` in place."""
-    if not ctx.positionless:
+    """What a file has no column for but a row's checks need, taken from the registered
+    station of the row's code (one query a chunk). Changes ``raws`` in place.
+
+    - No position column (a ledger of hours, say): the row is read at the stored position
+      (WGS-84, as stored: no move); a row naming no registered station is refused, saying
+      why.
+    - No 开放时间 or 名称 column: the row has the stored ones (so the checks pass; the
+      file changes only what it has columns for).
+    - A 流动驿站 column without 停靠点 (or the other way round): a registered bus's row
+      keeps its timetable (its stops, or its 流动驿站 mark, as stored), unless its 流动驿站
+      cell says 否 (then it is a fixed station now, as the clerk says).
+    """
+    fill = ctx.fill_from_stored
+    if not fill:
         return
     keys: dict[int, tuple[str, str]] = {}
     for i, raw in enumerate(raws):
-        if not isinstance(raw, Cells) or "lon" in raw or "lat" in raw or raw.problems:
-            continue
-        ext = visible(str(raw.get("external_id") or "").strip())
-        owner = _row_owner(raw, ctx.by.owner)
-        if ext and owner is not None:
-            keys[i] = (str(owner), ext)
+        if isinstance(raw, Cells) and not raw.problems:
+            ext = visible(str(raw.get("external_id") or "").strip())
+            owner = _row_owner(raw, ctx.by.owner)
+            if ext and owner is not None:
+                keys[i] = (str(owner), ext)
     stored = ctx.store.find_by_external_ids(set(keys.values())) if keys else {}
     for i, raw in enumerate(raws):
-        if not isinstance(raw, Cells) or "lon" in raw or "lat" in raw or raw.problems:
+        if not isinstance(raw, Cells) or raw.problems:
             continue
         found = stored.get(keys[i]) if i in keys else None
+        try:  # the system the row's positions are read in (its own, or the upload's)
+            system = parse_crs(str(raw.get("crs") or "") or (ctx.crs or CoordinateSystem.WGS84))
+        except ValueError:
+            continue  # the checks say what is wrong with the cell
+        if found is not None and found.mobile:
+            _timetable_as_stored(raw, found, fill, system)
+        if found is not None and "hours" in fill:
+            raw.setdefault("hours", found.hours_text or found.hours)
+        if found is not None and "name" in fill:
+            raw.setdefault("name", found.name)
+        if "position" not in fill or "lon" in raw or "lat" in raw:
+            continue
         if found is not None:
-            raw.update(lon=found.lon, lat=found.lat, crs=CoordinateSystem.WGS84.value)
+            # In the row's system (its stops' too), at full precision: read back, the same
+            # place as stored (said_by_file keeps the stored position to the bit).
+            x, y = from_wgs84(found.lon, found.lat, crs=system)
+            raw.update(lon=float(x), lat=float(y))
             continue
         ext = str(raw.get("external_id") or "").strip()
         if _row_owner(raw, ctx.by.owner) is None:
@@ -708,6 +733,50 @@ def _at_stored_positions(ctx: _RowContext, raws: list[dict[str, Any]]) -> None:
                 "新驿站请在表格中加上经度、纬度两列（并注明坐标系）",
             ),
         )
+
+
+def _timetable_as_stored(
+    raw: Cells, bus: Station, fill: frozenset[str], system: CoordinateSystem
+) -> None:
+    """A registered bus's row of a file with one of its two timetable columns: the other
+    as stored, positions in the row's ``system`` (said_by_file then keeps the stored stops
+    to the bit)."""
+    if "stops" in fill:  # a 流动驿站 column, no 停靠点
+        try:
+            fixed = not _blank_cell(raw.get("mobile")) and not parse_bool(raw.get("mobile"))
+        except ValueError:
+            return  # the checks say what is wrong with the cell
+        if fixed:
+            return
+        xs, ys = from_wgs84([s.lon for s in bus.stops], [s.lat for s in bus.stops], crs=system)
+        raw["mobile"] = "是"
+        raw["stops"] = [
+            {"name": s.name, "lon": float(x), "lat": float(y), "hours": s.hours_text or s.hours}
+            for s, x, y in zip(bus.stops, xs, ys, strict=True)
+        ]
+    elif "mobile" in fill and not _blank_cell(raw.get("stops")):  # 停靠点, no 流动驿站
+        raw["mobile"] = "是"
+
+
+def _blank_cell(value: Any) -> bool:
+    return value is None or not str(value).strip()
+
+
+def _to_fill(columns: dict[str, str]) -> frozenset[str]:
+    """What a file with these columns lacks that its rows may take from the registry."""
+    if not columns:
+        return frozenset()
+    fill = set()
+    if not {"lon", "lat", POSITION} & columns.keys():
+        fill.add("position")
+    # The other fields every station has: a file without their column keeps them.
+    if not {"hours", "hours_text"} & columns.keys():
+        fill.add("hours")
+    if "name" not in columns:
+        fill.add("name")
+    if ("mobile" in columns) != ("stops" in columns):
+        fill.add("stops" if "mobile" in columns else "mobile")
+    return frozenset(fill)
 
 
 def _row_owner(raw: dict[str, Any], owner: Owner | None) -> Owner | None:
@@ -736,8 +805,9 @@ class _RowContext:
     finder: _DuplicateFinder
     columns: dict[str, str]  # field -> the file's header, for the report
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M
-    # The file has columns but none of a position (see _at_stored_positions).
-    positionless: bool = False
+    # What the file has no column for, to take from the registered station (see
+    # _at_stored_positions): "position", "hours", "name", "stops" or "mobile".
+    fill_from_stored: frozenset[str] = frozenset()
     # owner -> code -> row: the owner's text is kept once, not with each row's code
     seen: dict[str, dict[str, int]] = field(default_factory=dict)
     own: dict[str, _OwnStations] = field(default_factory=dict)  # owner -> its stations
@@ -896,7 +966,10 @@ def _finish_row(
     if existing is None:
         return UploadRow(seq, number, "create", ext, station=station, warnings=warnings)
     # What the file has no column for stays as stored (its 上图 listings, say).
-    merged = said_by_file(existing, station, ctx.columns)
+    # The fields this row says: the file's columns it has a cell in (a GeoJSON feature may
+    # lack a property others have; a short CSV row its last cells).
+    said = ctx.columns.keys() & raw.keys() if isinstance(raw, Cells) else ctx.columns.keys()
+    merged = said_by_file(existing, station, said)
     if merged is not station and (problems := self_service_problems(merged)):
         return _rejected(ctx, seq, number, ext, raw, problems)
     station = replace(merged, id=existing.id, version=existing.version)

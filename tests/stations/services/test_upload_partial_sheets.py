@@ -305,3 +305,144 @@ def test_a_ledger_without_positions_updates_registered_stations_by_code(
         was.source_lon,
     )
     assert now.listings == was.listings and now.host == was.host
+
+
+def _bus(store, districts):
+    from stations.domain.validation import build_station
+
+    return store.create(build_station(bus_row(), districts=districts), actor="test")
+
+
+@pytest.mark.parametrize(("cell", "mobile"), [("是", True), ("", True), ("否", False)])
+def test_a_buss_row_with_a_mobile_column_and_no_stops_column_keeps_its_timetable(
+    store, districts, tmp_path, cell, mobile
+):
+    """是 or blank: the bus keeps its stops to the bit (是 was refused as 流动驿站 without
+    停靠点; blank cleared the timetable); 否: it is a fixed station now, as the clerk says."""
+    bus = _bus(store, districts)
+    path = _ledger(
+        tmp_path / "台账.csv",
+        [*LEDGER, "流动驿站"],
+        [
+            "1",
+            bus.external_id,
+            "一号车",
+            bus.address,
+            *_gcj(bus.lon, bus.lat),
+            bus.hours_text,
+            cell,
+        ],
+    )
+    up = _plan(store, districts, path)
+    (row,) = list(store.iter_upload_rows(up.id))
+    assert row.action == "update", row.problems
+    commit_upload(store, up.id, by=CLERK)
+    now = store.get(bus.id)
+    assert now.name == "一号车" and now.mobile is mobile
+    assert now.stops == (bus.stops if mobile else ())
+
+
+def test_a_buss_row_with_stops_and_no_mobile_column_is_its_new_timetable(
+    store, districts, tmp_path
+):
+    bus = _bus(store, districts)
+    first = bus.stops[0]
+    stops = f"{first.name} | {','.join(_gcj(first.lon, first.lat))} | 周日 9:00-12:00"
+    path = _ledger(
+        tmp_path / "台账.csv",
+        [*LEDGER, "停靠点"],
+        [
+            "1",
+            bus.external_id,
+            bus.name,
+            bus.address,
+            *_gcj(bus.lon, bus.lat),
+            bus.hours_text,
+            stops,
+        ],
+    )
+    up = _plan(store, districts, path)
+    (row,) = list(store.iter_upload_rows(up.id))
+    assert row.action == "update", row.problems
+    commit_upload(store, up.id, by=CLERK)
+    now = store.get(bus.id)
+    assert now.mobile and [s.hours_text for s in now.stops] == ["周日 9:00-12:00"]
+
+
+def test_one_listing_column_changes_that_field_and_keeps_the_rest(store, districts, tmp_path):
+    """A 高德POI column alone changes the POI, not whether, where or when it is listed
+    (the whole Amap listing was taken from the row: listed place and check time lost)."""
+    was = _stored(store, districts)
+    path = _ledger(
+        tmp_path / "台账.csv",
+        [*LEDGER, "高德POI"],
+        [
+            "1",
+            was.external_id,
+            was.name,
+            was.address,
+            *_gcj(was.lon, was.lat),
+            was.hours_text,
+            "B0NEW999",
+        ],
+    )
+    up = _plan(store, districts, path)
+    commit_upload(store, up.id, by=CLERK)
+    now, before = store.get(was.id).listing(Provider.AMAP), was.listing(Provider.AMAP)
+    assert now.poi_id == "B0NEW999"
+    assert now == replace(before, poi_id="B0NEW999")
+    assert store.get(was.id).listing(Provider.BAIDU) == was.listing(Provider.BAIDU)
+
+
+def test_a_position_rounded_in_its_cells_is_a_move(store, districts, tmp_path):
+    """106.58 / 29.554 (or with trailing zeros) is tens of metres from the stored place:
+    a move, not the same place to its 2 or 3 decimals (the cell's number drops zeros)."""
+    was = _stored(store, districts)
+    x, y = (float(v) for v in _gcj(was.lon, was.lat))
+    path = _ledger(
+        tmp_path / "台账.csv",
+        LEDGER,
+        [
+            "1",
+            was.external_id,
+            was.name,
+            was.address,
+            f"{x:.2f}0000",
+            f"{y:.3f}000",
+            was.hours_text,
+        ],
+    )
+    up = _plan(store, districts, path)
+    (row,) = list(store.iter_upload_rows(up.id))
+    assert row.action == "update" and set(row.changed) == {"lon", "lat"}
+
+
+def test_a_feature_without_a_property_others_have_keeps_that_field(store, districts, tmp_path):
+    """And a GeoJSON of codes, names and brands alone (no hours) updates by code: the
+    hours every station has are kept, as its position is a sheet without one."""
+    import json
+
+    one = _stored(store, districts)
+    two = _stored(store, districts, external_id="YZ-002", lon=JIEFANGBEI[0] + 0.002)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
+            "properties": {"编号": s.external_id, "名称": s.name, **extra},
+        }
+        for s, extra in ((one, {"品牌": "新品牌"}), (two, {}))
+    ]
+    path = tmp_path / "驿站.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
+    up = plan_upload_file(
+        path,
+        filename=path.name,
+        crs=None,
+        store=store,
+        districts=districts,
+        by=CLERK,
+        limits=FileLimits(),
+    )
+    commit_upload(store, up.id, by=CLERK, accepted_only=True)
+    assert store.get(one.id).brand == "新品牌"
+    assert store.get(two.id).brand == "暖心驿站"  # its feature says nothing of it
