@@ -25,7 +25,7 @@ from api.console import usage as console_usage
 from api.deferred import Deferred
 from api.deps import Services
 from api.fast_nearest import FastNearest, NearestFirstAPI
-from api.heavy import HeavyGate
+from api.heavy import HeavyGate, HeavyTurns
 from api.limits import BodySizeLimit
 from api.routes import along_route as routes_along_route
 from api.routes import cases as routes_cases
@@ -148,7 +148,7 @@ def create_app(
     # Events at the stations: each worker's calendar, rebuilt when the events version changes.
     app.state.events = EventsHolder(store)
     app.state.auth_limiter = _auth_limiter(store, settings)
-    app.state.heavy_gate = HeavyGate()  # turns for costly public reads (api/heavy.py)
+    app.state.heavy_gate = HeavyGate()  # turns for costly computations (api/heavy.py)
     problems.install(app, page_for=console_errors.page_for_problem)
     console_errors.install(app)
     app.add_middleware(
@@ -156,6 +156,8 @@ def create_app(
         max_bytes=settings.max_upload_bytes,
         page_for=console_errors.page_for_too_large,
     )
+    # Turns for costly computations, per client (api/heavy.py).
+    app.add_middleware(HeavyTurns)
     # Added last, so outermost of ours: GET /v1/stations/nearest (straight) without the router.
     app.add_middleware(FastNearest)
     # Fixed paths under /v1/stations/ before /v1/stations/{station_id} takes them.

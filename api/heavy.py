@@ -1,14 +1,19 @@
-"""Costly public reads (coverage, gaps, district figures, the coverage map, along-route): a
-few at a time per worker, and at most two at a time from one client address.
+"""Costly computations for requests (coverage and district figures, maps, gaps, along-route):
+a few at a time per worker, and at most two at a time for one client address.
 
-Each of them may take seconds of CPU that no cache saves when the question is new (a new
-radius, time or route each), and anyone may ask. Unbounded, a handful of such requests
-held every worker thread and both cores, and a rider's nearest or a clerk's page waited
-behind them. So a worker runs at most :data:`RUNNING` at once and lets :data:`WAITING`
-more wait up to :data:`WAIT_S` for a turn; past that a request is refused at once (503
-``busy``, Retry-After). One address may have :data:`PER_CLIENT` running or waiting (429
-``too_many_at_once``): one client cannot take every turn. What is kept is bounded by the
-requests in flight, never by how many addresses ever asked.
+Each may take seconds of CPU that no cache saves when the question is new (a new radius,
+time or route each), and anyone may ask. Unbounded, a handful of such requests held every
+worker thread and both cores, and a rider's nearest or a clerk's page waited behind them.
+So a worker computes at most :data:`RUNNING` at once and lets :data:`WAITING` more wait up
+to :data:`WAIT_S` for a turn; past that a request is refused at once (503 ``busy``,
+Retry-After). One address may have :data:`PER_CLIENT` computing or waiting (429
+``too_many_at_once``): one client cannot take every turn.
+
+A turn is taken only to compute (:func:`stations.readmodel.index.computing`: a cache's miss,
+gaps, an along-route search) and given back before the answer is sent: what is kept
+already is answered at once, and a slow phone downloading a map holds no turn. The
+:class:`HeavyTurns` middleware names each request's client for it. What is kept is
+bounded by the requests in flight, never by how many addresses ever asked.
 """
 
 from __future__ import annotations
@@ -16,18 +21,22 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import Annotated
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 
-from fastapi import Depends, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stations.domain.errors import BusyError, TooManyAtOnceError
 from stations.domain.feedback import client_key
+from stations.readmodel.index import COMPUTE_TURN
 
 RUNNING = max(1, min(4, os.cpu_count() or 1))
 WAITING = 6
 PER_CLIENT = 2
 WAIT_S = 10.0
+# Whether this context holds a turn already (a nested computation takes no other).
+_HOLDING: ContextVar[bool] = ContextVar("holding_a_turn", default=False)
 
 
 class HeavyGate:
@@ -72,14 +81,19 @@ class HeavyGate:
 
     @contextmanager
     def slot(self, client: str) -> Iterator[None]:
-        """Hold a turn while the request runs."""
+        """Hold a turn while computing; within one, a nested computation needs no other."""
+        if _HOLDING.get():
+            yield
+            return
         self._enter(client)
         try:
             if not self._turns.acquire(timeout=self.wait_s):
                 raise BusyError()
+            held = _HOLDING.set(True)
             try:
                 yield
             finally:
+                _HOLDING.reset(held)
                 self._turns.release()
         finally:
             self._leave(client)
@@ -90,16 +104,22 @@ class HeavyGate:
             return self._in_flight, len(self._by_client)
 
 
-def heavy_turn(request: Request) -> Iterator[None]:
-    """A dependency: the request waits for its turn at the app's :class:`HeavyGate`."""
-    with heavy_slot(request):
-        yield
+class HeavyTurns:
+    """Pure ASGI middleware: each HTTP request's computations take their turns at the app's
+    :class:`HeavyGate` (``app.state.heavy_gate``) as its client's (see the module)."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-def heavy_slot(request: Request) -> AbstractContextManager[None]:
-    """A turn at the app's :class:`HeavyGate` for ``request``'s client."""
-    gate: HeavyGate = request.app.state.heavy_gate
-    return gate.slot(client_key(request.client.host if request.client else "unknown"))
-
-
-HeavyTurn = Annotated[None, Depends(heavy_turn)]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        gate: HeavyGate = scope["app"].state.heavy_gate
+        client = scope.get("client")
+        key = client_key(client[0] if client else "unknown")
+        token = COMPUTE_TURN.set(partial(gate.slot, key))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            COMPUTE_TURN.reset(token)

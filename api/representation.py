@@ -63,7 +63,6 @@ def links_at(name: str, glon: float, glat: float, blon: float, blat: float) -> d
     }
 
 
-
 def page_url(station: Station) -> str | None:
     """The station's own phone page, the one its poster's QR code opens (relative)."""
     return f"/s/{station.code}" if station.code else None

@@ -25,7 +25,6 @@ from starlette.responses import Response
 
 from api import schema_docs as doc
 from api.deps import get_index, parse_amenities, parse_crs_param, parse_statuses, parse_time
-from api.heavy import heavy_slot
 from api.params import Param, QuerySpec
 from api.problems import Problem
 from api.representation import GEOJSON, feature, nearest_results
@@ -46,7 +45,7 @@ from geodata.along_route import (
 from geodata.crs import CoordinateSystem, to_wgs84
 from geodata.hours import TZ
 from stations.domain.model import Status
-from stations.readmodel.index import StationIndex
+from stations.readmodel.index import StationIndex, computing
 from stations.services.along_route import (
     DEFAULT_LIMIT,
     DEFAULT_SPEED_KMH,
@@ -462,7 +461,7 @@ def _answer_body(request: Request, index: StationIndex, raw: bytes) -> Response:
 
 def _respond(request: Request, index: StationIndex, c: _Checked) -> Response:
     try:
-        with heavy_slot(request):
+        with computing():  # the request's turn (api/heavy.py)
             page = stations_along_route(index, c.query)
     except TooMuchWorkError as exc:
         detail = f"这条路线要查的驿站太多：请缩短路线或减小 distance_m 后分段查询（{exc}）"

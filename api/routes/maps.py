@@ -9,7 +9,6 @@ from starlette.responses import Response
 
 from api import schema_docs as doc
 from api.deps import IndexDep, ServicesDep, networks_of, parse_time
-from api.heavy import HeavyTurn
 from api.rider_page import REVALIDATE, Asset, content_security_policy, inline_script_hashes
 from api.routes.planners import MinutesParam, TravelParam
 from api.routes.stations import ops_of
@@ -46,7 +45,6 @@ def coverage_map(
     request: Request,
     index: IndexDep,
     services: ServicesDep,
-    _: HeavyTurn,
     tiles: Annotated[
         str,
         Query(

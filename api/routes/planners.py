@@ -21,7 +21,6 @@ from api.deps import (
     parse_crs_param,
     parse_time,
 )
-from api.heavy import HeavyTurn
 from api.problems import Problem
 from api.responses import json_response
 from api.uploaded import uploaded_copy
@@ -87,7 +86,7 @@ FIGURES_DOC = (
         + FIGURES_DOC
     ),
 )
-def districts(index: IndexDep, services: ServicesDep, _: HeavyTurn) -> Response:
+def districts(index: IndexDep, services: ServicesDep) -> Response:
     docs = _headline(index, services)
     return json_response(
         {
@@ -104,7 +103,7 @@ def districts(index: IndexDep, services: ServicesDep, _: HeavyTurn) -> Response:
     summary="One district's figures",
     description="One district's (or, for `city`, the city's) figures.\n\n" + FIGURES_DOC,
 )
-def district(adcode: str, index: IndexDep, services: ServicesDep, _: HeavyTurn) -> Response:
+def district(adcode: str, index: IndexDep, services: ServicesDep) -> Response:
     if adcode != CITY and adcode not in services.districts:
         raise Problem(
             "unknown_district",
@@ -182,7 +181,6 @@ def get_coverage(
     request: Request,
     index: IndexDep,
     services: ServicesDep,
-    _: HeavyTurn,
     radius_m: RadiusOrNone = None,
     min_stations: Annotated[
         int,
@@ -262,7 +260,6 @@ def get_gaps(
     request: Request,
     index: IndexDep,
     services: ServicesDep,
-    _: HeavyTurn,
     n: Annotated[
         int,
         Query(description="how many sites (1–50)", json_schema_extra=doc.between(1, MAX_GAP_SITES)),

@@ -8,7 +8,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -74,22 +75,38 @@ V = TypeVar("V")
 class CacheName(Generic[K, V]):
     """Names a cache of values readers derive from a snapshot (:meth:`StationIndex.cache`):
     keys of type K, values of type V, at most ``max_entries`` of them (then it starts
-    again, so memory stays bounded)."""
+    again, so memory stays bounded); at most ``max_pending`` different keys computing or
+    waiting at once (None: :data:`MAX_PENDING_KEYS`)."""
 
     name: str
     max_entries: int
+    max_pending: int | None = None
 
 
 # Different keys a cache computes or holds waiting at once, at most (one computes; the
 # others wait their turn): a reader of a key already among them waits for it whatever.
 MAX_PENDING_KEYS = 3
 
+# The turn a costly computation takes first (api/heavy.py sets it for each HTTP request:
+# a few at a time per worker, two per client address); unset (the CLI, the warm-up): none.
+COMPUTE_TURN: ContextVar[Callable[[], AbstractContextManager[None]] | None] = ContextVar(
+    "compute_turn", default=None
+)
+
+
+def computing() -> AbstractContextManager[None]:
+    """Hold the request's turn (see :data:`COMPUTE_TURN`) while computing: a cache's miss,
+    gaps, an along-route search. What is kept already is answered without one."""
+    turn = COMPUTE_TURN.get()
+    return nullcontext() if turn is None else turn()
+
 
 class SnapshotCache(Mapping[K, V]):
     """Values derived from one snapshot, by key: dropped with it, so they can never outlive
     a change. Read like a mapping; filled by :meth:`get_or_compute`."""
 
-    def __init__(self, max_entries: int, max_pending: int = MAX_PENDING_KEYS) -> None:
+    def __init__(self, max_entries: int, max_pending: int | None = None) -> None:
+        max_pending = MAX_PENDING_KEYS if max_pending is None else max_pending
         self.max_entries = max_entries
         self.max_pending = max_pending
         self._values: dict[K, V] = {}
@@ -116,11 +133,14 @@ class SnapshotCache(Mapping[K, V]):
         if found is not None:
             return found
         with self._pending_lock:
-            if key not in self._pending and len(self._pending) >= self.max_pending:
+            first = key not in self._pending
+            if first and len(self._pending) >= self.max_pending:
                 raise BusyError()
             self._pending[key] = self._pending.get(key, 0) + 1
         try:
-            with self._lock:
+            # The first reader of a key takes the turn (before the lock: a turn is never
+            # waited for while holding one); the others wait for its value.
+            with computing() if first else nullcontext(), self._lock:
                 found = self._values.get(key)
                 if found is None:
                     if len(self._values) >= self.max_entries:
@@ -343,7 +363,9 @@ class StationIndex:
         found = self._caches.get(name.name)
         if found is None:
             with self._caches_lock:
-                found = self._caches.setdefault(name.name, SnapshotCache(name.max_entries))
+                found = self._caches.setdefault(
+                    name.name, SnapshotCache(name.max_entries, name.max_pending)
+                )
         return found
 
     def cached(self, name: str) -> SnapshotCache[Any, Any] | None:

@@ -22,7 +22,7 @@ from geodata.travel_coverage import (
 )
 from stations.domain.demand import DemandLayer
 from stations.domain.errors import InvalidOptionError
-from stations.readmodel.index import StationIndex
+from stations.readmodel.index import StationIndex, computing
 from stations.readmodel.network import NetworkHolder
 from stations.services.planning import (
     CoverageOptions,
@@ -127,6 +127,19 @@ def find_gaps(
     *,
     demand: DemandLayer | None = None,
 ) -> Gaps:
+    """:func:`_find_gaps`, holding the request's turn while it computes (api/heavy.py:
+    seconds of CPU that no cache saves)."""
+    with computing():
+        return _find_gaps(index, districts, options, demand=demand)
+
+
+def _find_gaps(
+    index: StationIndex,
+    districts: Districts,
+    options: GapOptions = GapOptions(),
+    *,
+    demand: DemandLayer | None = None,
+) -> Gaps:
     """The ``n`` sites (from a grid of candidates ``spacing_m`` apart inside the districts,
     or ``district``) that each cover the most demand (or area, without ``demand``) not yet
     within ``radius_m`` of an active station or an earlier pick. Over the budget,
@@ -186,6 +199,20 @@ MAX_TRAVEL_GAP_WORK = 15_000_000
 
 
 def find_travel_gaps(
+    index: StationIndex,
+    districts: Districts,
+    networks: NetworkHolder,
+    options: GapOptions,
+    *,
+    demand: DemandLayer | None = None,
+) -> Gaps:
+    """:func:`_find_travel_gaps`, holding the request's turn while it computes (api/heavy.py:
+    seconds of CPU that no cache saves)."""
+    with computing():
+        return _find_travel_gaps(index, districts, networks, options, demand=demand)
+
+
+def _find_travel_gaps(
     index: StationIndex,
     districts: Districts,
     networks: NetworkHolder,

@@ -384,7 +384,10 @@ STATE_SELF_SERVICE = 4
 STATE_NOT_IN_SERVICE = 8
 _CATEGORY_CODE = {m: k for k, m in enumerate(MappedState)}
 _TILE_POINTS = CacheName[CoordinateSystem, TilePoints]("tile_points", max_entries=3)
-_TILE_KEEP = CacheName[tuple[Any, ...], npt.NDArray[np.bool_]]("tile_keep", max_entries=16)
+# The filters of tiles asked at once (a map per planner): more than a few may be new at once.
+_TILE_KEEP = CacheName[tuple[Any, ...], npt.NDArray[np.bool_]](
+    "tile_keep", max_entries=16, max_pending=16
+)
 _TILE_STATE = CacheName[str, tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]](
     "tile_state", max_entries=1
 )

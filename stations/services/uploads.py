@@ -718,6 +718,8 @@ def _at_stored_positions(ctx: _RowContext, raws: list[dict[str, Any]]) -> None:
             x, y = from_wgs84(found.lon, found.lat, crs=system)
             raw.update(lon=float(x), lat=float(y))
             continue
+        if not _blank_cell(raw.get("stops")):
+            continue  # a new bus, based at its first stop
         ext = str(raw.get("external_id") or "").strip()
         if _row_owner(raw, ctx.by.owner) is None:
             why = "这一行没有注明所属工会（或写得不对）"
