@@ -40,7 +40,7 @@ from stations.services.dashboard import (
 )
 from stations.services.events import events_by_district, planner_window
 from stations.services.gaps import find_gaps, gap_options, gaps_document
-from stations.services.planning import TargetsFileError
+from stations.services.planning import TargetsFileError, find_demand_layer
 
 router = APIRouter(include_in_schema=False)  # pages, not API: as api/console/home.py
 
@@ -127,6 +127,8 @@ def _failed(request: Request, district: str | None, exc: Exception) -> Response:
         status, text = 403, "您只能查看本区县的规划数据（看板、报表、缺口建议）。"
     elif isinstance(exc, InvalidOptionError) and exc.option == "sort":
         status, text = 400, "无法按这一列排序：请从页面上的“排序”中选择。"
+    elif isinstance(exc, InvalidOptionError) and exc.option == "gaps":
+        status, text = 400, "覆盖半径、建议数量或需求图层不是页面上的选项：请在页面上重新选择。"
     elif isinstance(exc, InvalidOptionError):
         status, text = 400, f"没有区县代码为“{district}”的区县。"
     elif isinstance(exc, TargetsFileError):
@@ -240,6 +242,11 @@ def _with_gcj02(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "sites": sites}
 
 
+# What a planner chooses on the gaps page (each one of GET /v1/gaps's values).
+GAP_RADII = (500, 1000, 1500, 2000)
+GAP_COUNTS = (5, 10, 20, 50)
+
+
 @router.get("/console/gaps")
 def gaps_page(
     request: Request,
@@ -247,23 +254,39 @@ def gaps_page(
     index: IndexDep,
     services: ServicesDep,
     district: str | None = None,
+    radius_m: int = 1000,
+    n: int = 10,
+    demand: str | None = None,
 ) -> Response:
-    """The gap suggestions of ``GET /v1/gaps`` (area, the defaults) as a table."""
+    """The gap suggestions of ``GET /v1/gaps`` as a table: by area, or by a demand layer
+    (where outdoor workers gather), within the reach and as many as chosen."""
     names = {d.adcode: d.name for d in services.districts}
+    layers = [d["name"] for d in services.store.list_demand()]
     try:
+        if radius_m not in GAP_RADII or n not in GAP_COUNTS or (demand and demand not in layers):
+            raise InvalidOptionError("gaps", "not a choice of the page", code="out_of_range")
         scope = planning_scope(services.districts, user.principal, district or None)
-        options = gap_options(services.districts, district=scope)
-        found = find_gaps(index, services.districts, options)
+        options = gap_options(services.districts, district=scope, radius_m=radius_m, n=n)
+        layer = find_demand_layer(services.store, demand) if demand else None
+        found = find_gaps(index, services.districts, options, demand=layer)
     except (ForbiddenError, InvalidOptionError, AreaTooLargeError) as exc:
         return _failed(request, district, exc)
     scope_name = names[scope] if scope else whole_name(services.districts)
+    asked = {"district": scope, "radius_m": radius_m, "n": n, "demand": demand or None}
     return render(
         request,
         "gaps.html",
         user=user,
-        gaps=_with_gcj02(gaps_document(found, options, None, services.districts)),
+        gaps=_with_gcj02(gaps_document(found, options, layer, services.districts)),
         scope_name=scope_name,
         names=names,
         query=_query(scope),
+        api_query="?" + urlencode({k: v for k, v in asked.items() if v}),
+        choices=_choices(user, services),
+        whole=whole_name(services.districts),
+        asked=asked,
+        radii=GAP_RADII,
+        counts=GAP_COUNTS,
+        layers=layers,
         **CELLS,
     )

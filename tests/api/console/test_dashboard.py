@@ -177,6 +177,29 @@ def test_the_gap_suggestions_are_a_table_with_links_to_the_map(console):
         lon, lat = wgs84_to_gcj02(site["lon"], site["lat"])
         assert f"<code>{lon:.6f},{lat:.6f}</code>" in page.text
     assert page.text.count('href="/maps/coverage?district=500103"') >= len(api["sites"]) + 1
+    # Each site opens in Amap at its GCJ-02 position (the district map shows no marker).
+    first = api["sites"][0]
+    lon, lat = wgs84_to_gcj02(first["lon"], first["lat"])
+    assert f"https://uri.amap.com/marker?position={lon:.6f}%2C{lat:.6f}" in page.text
+
+
+def test_gaps_a_planner_chooses_the_reach_how_many_and_a_demand_layer(console):
+    """All picks in one empty county, each a full disc, helps no one: the page asks by
+    the sample demand layer (where riders gather), a reach and a count, as /v1/gaps does."""
+    login(console, "city")
+    (layer,) = [d["name"] for d in console.get("/v1/demand").json()["layers"]]
+    page = console.get("/console/gaps", params={"radius_m": 500, "n": 5, "demand": layer})
+    assert page.status_code == 200, page.text[:500]
+    api = console.get("/v1/gaps", params={"radius_m": 500, "n": 5, "demand": layer}).json()
+    body = page.text.split('class="figures gaps-table"')[1].split("</tbody>")[0]
+    assert body.count("<tr>") - 1 == len(api["sites"]) == 5  # the header's row, then five
+    for site in api["sites"]:
+        assert f"{site['lon']:.6f}" in page.text
+    assert f"“{layer}”需求" in page.text and "0.5 公里范围" in page.text
+    assert 'value="500" selected' in page.text and f'value="{layer}" selected' in page.text
+    assert 'href="/v1/gaps?radius_m=500&amp;n=5&amp;demand=' in page.text  # the same JSON
+    wrong = console.get("/console/gaps", params={"radius_m": 12345})
+    assert wrong.status_code == 400 and "不是页面上的选项" in wrong.text
 
 
 def test_user_text_is_escaped_and_the_pages_need_signing_in(console):

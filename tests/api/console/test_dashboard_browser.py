@@ -76,6 +76,17 @@ def test_the_dashboard_and_the_report_in_chromium(browser, tmp_path, districts):
         page.goto(f"{live.base}/console/gaps?district=500103")
         assert page.locator("table.gaps-table tbody tr").count() == 10
         screenshot(page, "gaps")
+        # By the sample demand layer, five picks within 500 m, chosen on the page.
+        page.select_option("select[name=radius_m]", "500")
+        page.select_option("select[name=n]", "5")
+        page.select_option("select[name=demand]", index=1)
+        page.get_by_role("button", name="重新计算").click()
+        page.wait_for_url("**/console/gaps?**demand=**")
+        assert page.locator("table.gaps-table tbody tr").count() == 5
+        assert "需求" in page.locator("p.as-of").inner_text()
+        amap = page.get_by_role("link", name="高德地图看此处").first
+        assert amap.get_attribute("href").startswith("https://uri.amap.com/marker?position=")
+        screenshot(page, "gaps-demand")
 
         page.goto(f"{live.base}/console/report")
         assert page.locator("h1").inner_text().startswith("工会驿站规划报表（全市，")
