@@ -80,6 +80,20 @@ def _gcj(lon: float, lat: float) -> list[str]:
 LEDGER = ["序号", "驿站编号", "驿站名称", "详细地址", "经度（高德）", "纬度（高德）", "开放时间"]
 
 
+def _ledger_row(station, *extra: str, name: str | None = None) -> list[str]:
+    """A station's row of :data:`LEDGER` as it stands (``extra``: the cells of the columns
+    after it)."""
+    return [
+        "1",
+        station.external_id,
+        station.name if name is None else name,
+        station.address,
+        *_gcj(station.lon, station.lat),
+        station.hours_text,
+        *extra,
+    ]
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
 def test_a_ledger_changes_what_it_has_columns_for_and_keeps_the_rest(
     store, districts, tmp_path, suffix
@@ -116,17 +130,7 @@ def test_a_column_the_ledger_has_says_its_cells_blank_ones_too(store, districts,
     path = _ledger(
         tmp_path / "台账.csv",
         [*LEDGER, "依托单位", "品牌", "高德POI"],
-        [
-            "1",
-            was.external_id,
-            was.name,
-            was.address,
-            *_gcj(was.lon, was.lat),
-            was.hours_text,
-            "",
-            "新品牌",
-            "B0NEW999",
-        ],
+        _ledger_row(was, "", "新品牌", "B0NEW999"),
     )
     up = _plan(store, districts, path)
     commit_upload(store, up.id, by=CLERK)
@@ -323,15 +327,7 @@ def test_a_buss_row_with_a_mobile_column_and_no_stops_column_keeps_its_timetable
     path = _ledger(
         tmp_path / "台账.csv",
         [*LEDGER, "流动驿站"],
-        [
-            "1",
-            bus.external_id,
-            "一号车",
-            bus.address,
-            *_gcj(bus.lon, bus.lat),
-            bus.hours_text,
-            cell,
-        ],
+        _ledger_row(bus, cell, name="一号车"),
     )
     up = _plan(store, districts, path)
     (row,) = list(store.iter_upload_rows(up.id))
@@ -351,15 +347,7 @@ def test_a_buss_row_with_stops_and_no_mobile_column_is_its_new_timetable(
     path = _ledger(
         tmp_path / "台账.csv",
         [*LEDGER, "停靠点"],
-        [
-            "1",
-            bus.external_id,
-            bus.name,
-            bus.address,
-            *_gcj(bus.lon, bus.lat),
-            bus.hours_text,
-            stops,
-        ],
+        _ledger_row(bus, stops),
     )
     up = _plan(store, districts, path)
     (row,) = list(store.iter_upload_rows(up.id))
@@ -376,15 +364,7 @@ def test_one_listing_column_changes_that_field_and_keeps_the_rest(store, distric
     path = _ledger(
         tmp_path / "台账.csv",
         [*LEDGER, "高德POI"],
-        [
-            "1",
-            was.external_id,
-            was.name,
-            was.address,
-            *_gcj(was.lon, was.lat),
-            was.hours_text,
-            "B0NEW999",
-        ],
+        _ledger_row(was, "B0NEW999"),
     )
     up = _plan(store, districts, path)
     commit_upload(store, up.id, by=CLERK)
