@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stations.domain.errors import BusyError, TooManyAtOnceError
 from stations.domain.feedback import client_key
-from stations.readmodel.index import COMPUTE_TURN
+from stations.readmodel.index import COMPUTE_TURN, NoTurnNow
 
 RUNNING = max(1, min(4, os.cpu_count() or 1))
 WAITING = 6
@@ -80,15 +80,17 @@ class HeavyGate:
                 del self._by_client[client]
 
     @contextmanager
-    def slot(self, client: str) -> Iterator[None]:
-        """Hold a turn while computing; within one, a nested computation needs no other."""
+    def slot(self, client: str, *, wait: bool = True) -> Iterator[None]:
+        """Hold a turn while computing; within one, a nested computation needs no other.
+        ``wait`` False: only a turn free now (NoTurnNow if none is, the client's count
+        untouched)."""
         if _HOLDING.get():
             yield
             return
         self._enter(client)
         try:
-            if not self._turns.acquire(timeout=self.wait_s):
-                raise BusyError()
+            if not self._turns.acquire(timeout=self.wait_s if wait else 0):
+                raise BusyError() if wait else NoTurnNow()
             held = _HOLDING.set(True)
             try:
                 yield

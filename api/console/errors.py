@@ -57,7 +57,11 @@ def page_for_problem(
         return None
     if status >= 500 and code == "internal_error":
         return error_page(request, status, "系统出错了，已记录。请稍后再试，或联系市总工会。")
-    return error_page(request, status, console_text(exc, code))
+    page = error_page(request, status, console_text(exc, code))
+    wait = getattr(exc, "retry_after_s", None)  # busy, too many at once: when to ask again
+    if isinstance(wait, int):
+        page.headers["Retry-After"] = str(wait)
+    return page
 
 
 # A check cannot be sent in parts: what its form's clerk can do instead.

@@ -32,7 +32,7 @@ class _Tiled(TypedDict):
 
 # Where a large registry's map draws its stations and districts from.
 TILED = _Tiled(tiles_url=TILES, areas_url="/tiles/districts")
-MAPS = CacheName[tuple[Any, ...], tuple[Asset, str]]("maps", max_entries=8)
+MAPS = CacheName[tuple[Any, ...], tuple[Asset, str]]("maps", max_entries=8, turns=True)
 
 
 @router.get(

@@ -81,6 +81,7 @@ class CacheName(Generic[K, V]):
     name: str
     max_entries: int
     max_pending: int | None = None
+    turns: bool = False  # costly: a miss computes in the request's turn (api/heavy.py)
 
 
 # Different keys a cache computes or holds waiting at once, at most (one computes; the
@@ -89,24 +90,34 @@ MAX_PENDING_KEYS = 3
 
 # The turn a costly computation takes first (api/heavy.py sets it for each HTTP request:
 # a few at a time per worker, two per client address); unset (the CLI, the warm-up): none.
-COMPUTE_TURN: ContextVar[Callable[[], AbstractContextManager[None]] | None] = ContextVar(
+# Called with ``wait``: False asks for a turn free now (NoTurnNow if none is), True waits
+# for one (BusyError past the wait).
+COMPUTE_TURN: ContextVar[Callable[..., AbstractContextManager[None]] | None] = ContextVar(
     "compute_turn", default=None
 )
 
 
+class NoTurnNow(Exception):  # noqa: N818 - not an error: the caller waits outside its lock
+    """No turn is free this instant (see :data:`COMPUTE_TURN`)."""
+
+
 def computing() -> AbstractContextManager[None]:
-    """Hold the request's turn (see :data:`COMPUTE_TURN`) while computing: a cache's miss,
-    gaps, an along-route search. What is kept already is answered without one."""
+    """Hold the request's turn (see :data:`COMPUTE_TURN`) while computing (gaps, an
+    along-route search, a costly cache's miss), waiting for one; never call it holding a
+    lock another turn's holder may wait for. Unset (the CLI, the warm-up): no turn."""
     turn = COMPUTE_TURN.get()
-    return nullcontext() if turn is None else turn()
+    return nullcontext() if turn is None else turn(wait=True)
 
 
 class SnapshotCache(Mapping[K, V]):
     """Values derived from one snapshot, by key: dropped with it, so they can never outlive
     a change. Read like a mapping; filled by :meth:`get_or_compute`."""
 
-    def __init__(self, max_entries: int, max_pending: int | None = None) -> None:
+    def __init__(
+        self, max_entries: int, max_pending: int | None = None, *, turns: bool = False
+    ) -> None:
         max_pending = MAX_PENDING_KEYS if max_pending is None else max_pending
+        self.turns = turns  # a miss computes in the request's turn (see COMPUTE_TURN)
         self.max_entries = max_entries
         self.max_pending = max_pending
         self._values: dict[K, V] = {}
@@ -133,19 +144,14 @@ class SnapshotCache(Mapping[K, V]):
         if found is not None:
             return found
         with self._pending_lock:
-            first = key not in self._pending
-            if first and len(self._pending) >= self.max_pending:
+            if key not in self._pending and len(self._pending) >= self.max_pending:
                 raise BusyError()
             self._pending[key] = self._pending.get(key, 0) + 1
         try:
-            # The first reader of a key takes the turn (before the lock: a turn is never
-            # waited for while holding one); the others wait for its value.
-            with computing() if first else nullcontext(), self._lock:
-                found = self._values.get(key)
-                if found is None:
-                    if len(self._values) >= self.max_entries:
-                        self._values.clear()
-                    found = self._values[key] = compute()
+            turn = COMPUTE_TURN.get() if self.turns else None
+            found = (
+                self._computed(key, compute) if turn is None else self._in_turn(key, compute, turn)
+            )
         finally:
             with self._pending_lock:
                 left = self._pending[key] - 1
@@ -153,6 +159,36 @@ class SnapshotCache(Mapping[K, V]):
                     self._pending[key] = left
                 else:
                     del self._pending[key]
+        return found
+
+    def _computed(self, key: K, compute: Callable[[], V]) -> V:
+        """The value, computed under the cache's lock unless someone kept it meanwhile."""
+        with self._lock:
+            found = self._values.get(key)
+            return found if found is not None else self._computed_locked(key, compute)
+
+    def _in_turn(
+        self, key: K, compute: Callable[[], V], turn: Callable[..., AbstractContextManager[None]]
+    ) -> V:
+        """:meth:`_computed` in the request's turn: taken under the lock only if free now
+        (a turn is never waited for holding the lock, which another turn's holder may wait
+        for); else waited for outside it, and the value looked for again with it."""
+        with self._lock:
+            found = self._values.get(key)
+            if found is not None:
+                return found  # computed by the reader this one waited behind
+            try:
+                with turn(wait=False):
+                    return self._computed_locked(key, compute)
+            except NoTurnNow:
+                pass
+        with turn(wait=True):
+            return self._computed(key, compute)
+
+    def _computed_locked(self, key: K, compute: Callable[[], V]) -> V:
+        if len(self._values) >= self.max_entries:
+            self._values.clear()
+        found = self._values[key] = compute()
         return found
 
 
@@ -364,7 +400,8 @@ class StationIndex:
         if found is None:
             with self._caches_lock:
                 found = self._caches.setdefault(
-                    name.name, SnapshotCache(name.max_entries, name.max_pending)
+                    name.name,
+                    SnapshotCache(name.max_entries, name.max_pending, turns=name.turns),
                 )
         return found
 

@@ -359,7 +359,9 @@ def _demand_doc(
 
 # Coverage figures kept per snapshot of the registry (they take seconds), by
 # (options, open set, demand layer, district).
-COVERAGE = CacheName[tuple[Any, ...], dict[str, dict[str, Any]]]("coverage", max_entries=64)
+COVERAGE = CacheName[tuple[Any, ...], dict[str, dict[str, Any]]](
+    "coverage", max_entries=64, turns=True
+)
 ALL_ACTIVE = b"all"  # the open-set key of "every active station, whatever its hours"
 
 
@@ -606,7 +608,9 @@ def headline_figures(
 
 
 # The headline figures of a snapshot without their targets, by (districts, threshold).
-HEADLINE = CacheName[tuple[int, float], dict[str, dict[str, Any]]]("headline", max_entries=4)
+HEADLINE = CacheName[tuple[int, float], dict[str, dict[str, Any]]](
+    "headline", max_entries=4, turns=True
+)
 
 
 def _figures_docs(index: StationIndex, districts: Districts) -> dict[str, dict[str, Any]]:
@@ -948,7 +952,7 @@ def _travel_demand(
 # Coverage figures by travel time kept per snapshot of the registry, by (network version,
 # options, open set, demand layer, district).
 TRAVEL_COVERAGE = CacheName[tuple[Any, ...], dict[str, dict[str, Any]]](
-    "travel_coverage", max_entries=64
+    "travel_coverage", max_entries=64, turns=True
 )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from api.heavy import HeavyGate
 from stations.domain.errors import BusyError, TooManyAtOnceError
+from tests.api.console.helpers import login, make_account
 from tests.builders import WANZHOU, make_station
 
 
@@ -119,4 +120,61 @@ def test_a_nested_computation_takes_no_second_turn():
     gate = HeavyGate(running=1, waiting=0, per_client=1, wait_s=0.05)
     with gate.slot("a"), gate.slot("a"):  # gaps computing coverage figures, say
         assert gate.in_flight() == (1, 1)
+    assert gate.in_flight() == (0, 0)
+
+
+def test_readers_of_one_new_key_wait_for_a_turn_and_it_is_computed_once():
+    """No reader computes without a turn (a second reader of the key the first waits for
+    did, and the first then got 503), none waits for a turn holding the cache's lock
+    (which stalled a turn's holder that needed that cache), and the value is computed
+    once, by whichever reader gets the turn."""
+    from functools import partial
+
+    from stations.readmodel.index import COMPUTE_TURN, SnapshotCache
+
+    gate = HeavyGate(running=1, waiting=4, per_client=4, wait_s=5)
+    cache: SnapshotCache[str, str] = SnapshotCache(100, turns=True)
+    calls: list[int] = []
+    answers: list[str] = []
+
+    def compute() -> str:
+        calls.append(1)
+        return "v"
+
+    def reader() -> None:
+        COMPUTE_TURN.set(partial(gate.slot, "me"))  # as HeavyTurns sets it per request
+        answers.append(cache.get_or_compute("k", compute))
+
+    with held(gate, "someone else"):
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        assert calls == [] and answers == []  # both wait for a turn; none computed
+        assert cache._lock.acquire(timeout=0.1)  # and neither holds the cache's lock
+        cache._lock.release()
+    for t in threads:
+        t.join(10)
+    assert answers == ["v", "v"] and calls == [1]
+    assert gate.in_flight() == (0, 0)
+
+
+def test_cheap_caches_need_no_turn(client, store, districts):
+    """A mirror's updated_since (its cache of write times) answers while planners hold
+    every turn: only the costly figures' caches take turns."""
+    station = make_station(
+        districts, external_id="W", owner="district:500101", lon=WANZHOU[0], lat=WANZHOU[1]
+    )
+    store.create(station, actor="t")
+    gate = client.app.state.heavy_gate = HeavyGate(running=1, waiting=0, per_client=1, wait_s=0.05)
+    make_account(store, districts, role="admin", code=None, username="city")
+    login(client, "city")
+    with held(gate, "someone else"):
+        r = client.get("/v1/stations", params={"updated_since": "2020-01-01T00:00:00Z"})
+        assert r.status_code == 200 and r.json()["total"] == 1
+        # A costly one is refused; the console's page says so in Chinese, and when.
+        busy = client.get("/console/gaps", params={"radius_m": 500})
+        assert busy.status_code == 503 and int(busy.headers["retry-after"]) > 0
+        assert "计算" in busy.text
+    assert client.get("/console/gaps", params={"radius_m": 500}).status_code == 200
     assert gate.in_flight() == (0, 0)
