@@ -125,6 +125,11 @@ class Owner:
         return cls(owner_kind, code)
 
 
+# A listing's fields as a flat row names them after its provider (amap_lon): the
+# Listing attribute where the two differ.
+LISTING_FLAT_ATTRS = {"lon": "listed_lon", "lat": "listed_lat"}
+
+
 @dataclass(frozen=True, slots=True)
 class Listing:
     """A station's listing (上图) on one provider, with the position in that provider's system."""

@@ -6,15 +6,15 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
 from geodata.crs import CoordinateSystem, from_wgs84, parse_crs
 from stations.domain.errors import StoreError
-from stations.domain.model import Listing, Provider, Station
+from stations.domain.model import LISTING_FLAT_ATTRS, Listing, Provider, Station
 from stations.domain.validation import SAME_POSITION_DEG
-from stations.formats.fields import LISTING_RECORD_KEYS
 
 RowAction = Literal["create", "update", "close", "unchanged", "rejected"]
 DUPLICATE_RADIUS_M = 30.0
@@ -262,20 +262,24 @@ def said_by_file(stored: Station, row: Station, fields: Iterable[str]) -> Statio
     if "listings" not in said:  # GeoJSON's nested listings say every provider's, whole
         flat = {
             p: {
-                LISTING_RECORD_KEYS[suffix]
-                for suffix in LISTING_RECORD_KEYS
-                if f"{p.value}_{suffix}" in said
+                LISTING_FLAT_ATTRS.get(k[len(p.value) + 1 :], k[len(p.value) + 1 :])
+                for k in said
+                if k.startswith(f"{p.value}_")
             }
+            & _LISTING_ATTRS
             for p in Provider
         }
         if not any(flat.values()):
             kept["listings"] = stored.listings
-        elif any(len(keys) < len(LISTING_RECORD_KEYS) for keys in flat.values()):
+        elif any(keys != _LISTING_ATTRS for keys in flat.values()):
             merged = (
                 _said_listing(stored.listing(p), row.listing(p), p, flat[p]) for p in Provider
             )
             kept["listings"] = tuple(li for li in merged if li is not None)
     return replace(row, **kept) if kept else row
+
+
+_LISTING_ATTRS = frozenset(f.name for f in dataclass_fields(Listing)) - {"provider"}
 
 
 def _said_listing(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from stations.domain.model import PROVIDER_LABELS, Provider
+from stations.domain.model import LISTING_FLAT_ATTRS, PROVIDER_LABELS, Provider
 
 
 class Kind(StrEnum):
@@ -70,9 +70,7 @@ _LISTING: tuple[tuple[str, str | None, Kind, tuple[str, ...]], ...] = (
 )
 LISTING_FIELDS = tuple(suffix for suffix, *_ in _LISTING)
 # The listing record's key of each (records.listing_to_dict), where it differs.
-LISTING_RECORD_KEYS = {
-    s: {"lon": "listed_lon", "lat": "listed_lat"}.get(s, s) for s in LISTING_FIELDS
-}
+LISTING_RECORD_KEYS = {s: LISTING_FLAT_ATTRS.get(s, s) for s in LISTING_FIELDS}
 
 
 def _listing_fields() -> list[Field]:
