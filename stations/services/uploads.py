@@ -451,7 +451,7 @@ def plan_upload(
                     yield result
                 seq, count = plain.seq, plain.count
         for chunk in _chunks(rows if plain is None else ()):
-            _at_stored_positions(ctx, [raw for _, raw in chunk])
+            _from_stored(ctx, [raw for _, raw in chunk])
             converted = convert_positions(
                 [raw for _, raw in chunk], crs=crs or CoordinateSystem.WGS84, districts=districts
             )
@@ -587,10 +587,10 @@ class _PlainLane:
             None if r is not None else self.rows.cells(row)
             for row, r in zip(chunk, records, strict=True)
         ]
-        read_rows_ = [c[1] for c in cells if c is not None]
-        _at_stored_positions(ctx, read_rows_)
+        reads = [c[1] for c in cells if c is not None]
+        _from_stored(ctx, reads)
         converted = convert_positions(
-            read_rows_, crs=ctx.crs or CoordinateSystem.WGS84, districts=ctx.districts
+            reads, crs=ctx.crs or CoordinateSystem.WGS84, districts=ctx.districts
         )
         checked: list[UploadRow | _Checked | tuple[int, Row, dict[str, Any]]] = []
         seen, writable = ctx.seen, self.writable
@@ -672,7 +672,7 @@ class _PlainLane:
                 yield PlannedCreate(seq, number, ext, r, (*warnings, *on_hours))
 
 
-def _at_stored_positions(ctx: _RowContext, raws: list[dict[str, Any]]) -> None:
+def _from_stored(ctx: _RowContext, raws: list[dict[str, Any]]) -> None:
     """What a file has no column for but a row's checks need, taken from the registered
     station of the row's code (one query a chunk). Changes ``raws`` in place.
 
@@ -808,7 +808,7 @@ class _RowContext:
     columns: dict[str, str]  # field -> the file's header, for the report
     border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M
     # What the file has no column for, to take from the registered station (see
-    # _at_stored_positions): "position", "hours", "name", "stops" or "mobile".
+    # _from_stored): "position", "hours", "name", "stops" or "mobile".
     fill_from_stored: frozenset[str] = frozenset()
     # owner -> code -> row: the owner's text is kept once, not with each row's code
     seen: dict[str, dict[str, int]] = field(default_factory=dict)
